@@ -1,0 +1,442 @@
+#include "agent/cli/commands.h"
+
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fmt/format.h>
+#include <glob.h>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+
+#include "agent/common/buffer.h"
+#include "agent/common/logging.h"
+#include "agent/config/config.h"
+#include "agent/decode/cloudtrail.h"
+#include "agent/decode/input.h"
+#include "agent/normalize/ocsf.h"
+#include "agent/pipeline/replay.h"
+#include "agent/rules/matcher.h"
+#include "agent/rules/rule.h"
+#include "outputs/file/file_output.h"
+
+namespace trailwarden::cli {
+
+namespace {
+
+constexpr const char* kUsage = R"(trailwarden - CloudTrail detections in the CloudWatch Logs filter-pattern language
+
+Usage:
+  trailwarden [GLOBAL OPTIONS] replay [OPTIONS] PATH...
+  trailwarden [GLOBAL OPTIONS] test-pattern --pattern PATTERN [PATH...]
+  trailwarden [GLOBAL OPTIONS] rules list
+  trailwarden [GLOBAL OPTIONS] rules show RULE_ID
+  trailwarden --version | --help
+
+Commands:
+  replay        Match CloudTrail files (.json.gz or .json; directories are read recursively,
+                '-' is stdin) against the enabled rules and write one OCSF Detection Finding
+                per match as a line of JSON. Exit 0 if every input was read, 1 otherwise.
+  test-pattern  The local twin of 'aws logs test-metric-filter': print every event that
+                PATTERN matches, one compact JSON line each (raw text lines as they are).
+                Input: CloudTrail files or newline-delimited events (default: stdin).
+                Exit 0 if any event matched, 1 if none, 2 on error.
+  rules         List the rules of the configured packs and files with their state, or show one.
+
+Global options:
+  -c, --config FILE     Configuration file (default: the built-in configuration)
+      --log-level LVL   trace, debug, info, warn, error or off (overrides the configuration)
+
+replay options:
+  -o, --output PATH     Write alerts to PATH ('-' = stdout) instead of the configured outputs
+      --enable SEL      Also enable rules matching SEL (an id or a glob such as 'cis-*'); repeatable
+      --disable SEL     Disable rules matching SEL; repeatable
+      --rules FILE      Also load rules from FILE; repeatable
+  -w, --workers N       Files processed in parallel (default: [replay] workers, 1)
+      --no-raw-data     Leave the original record out of the alerts
+  -q, --quiet           No summary on stderr
+)";
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  throw std::invalid_argument(msg);
+}
+
+// Minimal argument cursor: long options with "--opt value" or "--opt=value".
+class Args {
+ public:
+  explicit Args(const std::vector<std::string>& args) : args_(args) {}
+  bool done() const { return i_ >= args_.size(); }
+  const std::string& peek() const { return args_[i_]; }
+  std::string next() { return args_[i_++]; }
+  // If the current argument is one of the names, consumes it and its value.
+  bool option(std::initializer_list<const char*> names, std::string& value) {
+    if (done()) return false;
+    const std::string& a = args_[i_];
+    for (const char* n : names) {
+      std::string name(n);
+      if (a == name) {
+        if (i_ + 1 >= args_.size()) usage_error(fmt::format("option {} needs a value", name));
+        value = args_[i_ + 1];
+        i_ += 2;
+        return true;
+      }
+      if (name.starts_with("--") && a.starts_with(name + "=")) {
+        value = a.substr(name.size() + 1);
+        ++i_;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool flag(std::initializer_list<const char*> names) {
+    if (done()) return false;
+    for (const char* n : names) {
+      if (args_[i_] == n) {
+        ++i_;
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  const std::vector<std::string>& args_;
+  size_t i_ = 0;
+};
+
+struct Global {
+  std::optional<std::string> config_path;
+  std::optional<std::string> log_level;
+};
+
+Config load_config(const Global& g) {
+  Config c = g.config_path ? load_config_file(*g.config_path) : default_config();
+  const std::string& level = g.log_level ? *g.log_level : c.log_level;
+  if (!setup_logging(level)) usage_error(fmt::format("unknown log level '{}'", level));
+  return c;
+}
+
+std::vector<std::string> expand_globs(const std::vector<std::string>& patterns) {
+  std::vector<std::string> out;
+  for (const auto& p : patterns) {
+    glob_t g{};
+    int rc = ::glob(p.c_str(), GLOB_NOCHECK, nullptr, &g);
+    if (rc == 0)
+      for (size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
+    globfree(&g);
+  }
+  return out;
+}
+
+// Loads every configured pack and rule file and applies the selectors.
+std::vector<rules::Rule> load_rules(const Config& c, const std::vector<std::string>& extra_files,
+                                    const std::vector<std::string>& enable,
+                                    const std::vector<std::string>& disable) {
+  std::vector<rules::Rule> all;
+  for (const auto& pack : c.rules.packs) {
+    auto r = rules::load_builtin_pack(pack);
+    all.insert(all.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
+  }
+  std::vector<std::string> files = expand_globs(c.rules.files);
+  files.insert(files.end(), extra_files.begin(), extra_files.end());
+  for (const auto& f : files) {
+    Buffer content;
+    std::string error;
+    if (!read_input(f, size_t{16} << 20, content, error))
+      throw std::runtime_error(fmt::format("{}: {}", f, error));
+    auto r = rules::load_rule_file(content.view(), f, /*default_enabled=*/true);
+    all.insert(all.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
+  }
+  for (size_t i = 0; i < all.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (all[i].id == all[j].id)
+        throw std::runtime_error(fmt::format("{}: rule id '{}' is already defined at {}",
+                                             all[i].origin, all[i].id, all[j].origin));
+  std::vector<std::string> en = c.rules.enable, dis = c.rules.disable;
+  en.insert(en.end(), enable.begin(), enable.end());
+  dis.insert(dis.end(), disable.begin(), disable.end());
+  rules::apply_selectors(all, en, dis);
+  return all;
+}
+
+int cmd_replay(Args& a, const Global& g) {
+  std::optional<std::string> output_path;
+  std::optional<size_t> workers;
+  std::vector<std::string> enable, disable, rule_files, paths;
+  bool quiet = false, no_raw = false;
+  while (!a.done()) {
+    std::string v;
+    if (a.option({"-o", "--output"}, v)) output_path = v;
+    else if (a.option({"--enable"}, v)) enable.push_back(v);
+    else if (a.option({"--disable"}, v)) disable.push_back(v);
+    else if (a.option({"--rules"}, v)) rule_files.push_back(v);
+    else if (a.option({"-w", "--workers"}, v)) {
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (!end || *end || n < 1 || n > 256) usage_error("--workers takes a number from 1 to 256");
+      workers = static_cast<size_t>(n);
+    } else if (a.flag({"--no-raw-data"})) no_raw = true;
+    else if (a.flag({"-q", "--quiet"})) quiet = true;
+    else if (a.peek().starts_with("-") && a.peek() != "-") usage_error(fmt::format("unknown option {}", a.peek()));
+    else paths.push_back(a.next());
+  }
+  if (paths.empty()) usage_error("replay needs at least one PATH (a file, a directory or '-')");
+
+  Config c = load_config(g);
+  std::vector<rules::Rule> all = load_rules(c, rule_files, enable, disable);
+  std::vector<const rules::Rule*> enabled;
+  for (const auto& r : all)
+    if (r.enabled) enabled.push_back(&r);
+  if (enabled.empty()) spdlog::warn("no rule is enabled: nothing can match");
+
+  std::vector<std::unique_ptr<Output>> owned;
+  if (output_path) {
+    owned.push_back(std::make_unique<FileOutput>("output", *output_path));
+  } else if (c.outputs.empty()) {
+    owned.push_back(std::make_unique<FileOutput>("stdout", "-"));
+  } else {
+    for (const auto& o : c.outputs) owned.push_back(std::make_unique<FileOutput>(o.name, o.path));
+  }
+  std::vector<Output*> outputs;
+  for (auto& o : owned) outputs.push_back(o.get());
+
+  ReplayOptions opts;
+  opts.paths = paths;
+  opts.workers = workers.value_or(c.replay_workers);
+  opts.limits = c.limits;
+  opts.ocsf.include_raw_data = c.include_raw_data && !no_raw;
+  ReplaySummary s = run_replay(opts, enabled, outputs);
+
+  if (!quiet) {
+    double mb = static_cast<double>(s.bytes_decoded) / 1e6;
+    fmt::print(stderr,
+               "replay: {} files ({} failed, {} skipped), {} records, {} alerts in {:.2f} s "
+               "({:.0f} MB/s of JSON)\n",
+               s.files + (s.failed_files > s.files ? 0 : 0), s.failed_files, s.skipped_files,
+               s.records, s.alerts, s.seconds, s.seconds > 0 ? mb / s.seconds : 0.0);
+    for (size_t i = 0; i < enabled.size(); ++i)
+      fmt::print(stderr, "  {:<16} {:>8}  {}\n", enabled[i]->id, s.matches_per_rule[i],
+                 enabled[i]->title);
+  }
+  if (s.output_failed) return kExitInputFailed;
+  return s.failed_files ? kExitInputFailed : kExitOk;
+}
+
+// Prints the pattern with a caret under the failing column.
+void print_pattern_error(const std::string& pattern, const rules::ParseError& e) {
+  fmt::print(stderr, "trailwarden: invalid filter pattern: {}\n  {}\n  {}^\n", e.to_string(),
+             pattern, std::string(e.column > 0 ? e.column - 1 : 0, ' '));
+}
+
+int cmd_test_pattern(Args& a, const Global& g) {
+  std::optional<std::string> pattern_text;
+  std::vector<std::string> paths;
+  while (!a.done()) {
+    std::string v;
+    if (a.option({"-p", "--pattern"}, v)) pattern_text = v;
+    else if (a.peek().starts_with("-") && a.peek() != "-") usage_error(fmt::format("unknown option {}", a.peek()));
+    else paths.push_back(a.next());
+  }
+  if (!pattern_text) usage_error("test-pattern needs --pattern PATTERN");
+  Config c = load_config(g);
+  rules::ParseError perr;
+  auto pattern = rules::Pattern::parse(*pattern_text, &perr);
+  if (!pattern) {
+    print_pattern_error(*pattern_text, perr);
+    return kExitUsage;
+  }
+  rules::Rule rule;
+  rule.id = "test-pattern";
+  rule.title = "test-pattern";
+  rule.pattern_source = *pattern_text;
+  rule.pattern = std::make_shared<const rules::Pattern>(std::move(*pattern));
+  rules::RuleMatcher matcher({&rule});
+  rules::MatchSession session(matcher, c.limits);
+  if (paths.empty()) paths.push_back("-");
+
+  std::vector<std::string> missing;
+  std::vector<std::string> files = expand_inputs(paths, missing);
+  bool error = !missing.empty();
+  for (const auto& m : missing) fmt::print(stderr, "trailwarden: {}: no such file or directory\n", m);
+
+  uint64_t matched = 0;
+  std::string line_out;
+  Buffer raw, text;
+  CloudTrailReader reader(c.limits);
+  auto print_json = [&](std::string_view json_text, bool is_json) {
+    ++matched;
+    if (!is_json) {
+      std::fwrite(json_text.data(), 1, json_text.size(), stdout);
+      std::fputc('\n', stdout);
+      return;
+    }
+    line_out.resize(json_text.size());
+    size_t len = 0;
+    if (simdjson::minify(json_text.data(), json_text.size(), line_out.data(), len) != simdjson::SUCCESS)
+      len = 0;
+    std::fwrite(line_out.data(), 1, len, stdout);
+    std::fputc('\n', stdout);
+  };
+  auto on_match_json = [&](size_t, std::string_view r, const simdjson::dom::element&) { print_json(r, true); };
+
+  struct Visitor : RecordVisitor {
+    rules::MatchSession* session;
+    const rules::MatchSession::OnMatch* on_match;
+    void on_record(std::string_view r) override { session->match(r, *on_match); }
+  };
+  const rules::MatchSession::OnMatch on_match = on_match_json;
+
+  for (const auto& f : files) {
+    const std::string name = f == "-" ? "<stdin>" : f;
+    std::string err;
+    if (!read_input(f, c.limits.max_compressed_bytes, raw, err)) {
+      fmt::print(stderr, "trailwarden: {}: {}\n", name, err);
+      error = true;
+      continue;
+    }
+    InputFormat format = detect_format(raw.view().substr(0, 64));
+    if (format == InputFormat::kGzip) {
+      if (!decode_to_json(raw.view(), c.limits, text, err)) {
+        fmt::print(stderr, "trailwarden: {}: {}\n", name, err);
+        error = true;
+        continue;
+      }
+    } else {
+      text.assign(raw.view());
+    }
+    // A CloudTrail log file: match its records.
+    if (format != InputFormat::kUnknown) {
+      ParseStats stats;
+      Visitor v;
+      v.session = &session;
+      v.on_match = &on_match;
+      session.begin(text.view());
+      uint64_t before = matched;
+      if (reader.read(text, v, stats, err) && stats.kind == FileKind::kRecords) continue;
+      if (matched != before) {  // a CloudTrail file that broke part-way
+        fmt::print(stderr, "trailwarden: {}: {}\n", name, err);
+        error = true;
+        continue;
+      }
+    }
+    // Otherwise: one event per line; JSON objects are JSON events, anything else is text.
+    std::string_view all = text.view();
+    size_t pos = 0;
+    while (pos < all.size()) {
+      size_t nl = all.find('\n', pos);
+      if (nl == std::string_view::npos) nl = all.size();
+      std::string_view line = all.substr(pos, nl - pos);
+      pos = nl + 1;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+      size_t first = line.find_first_not_of(" \t");
+      bool looks_json = line[first] == '{';
+      bool printed_json = false;
+      session.match_event(line, looks_json, [&](size_t, std::string_view r, const simdjson::dom::element& e) {
+        bool is_json = e.is_object();
+        printed_json = is_json;
+        print_json(r, is_json);
+      });
+      (void)printed_json;
+    }
+  }
+  std::fflush(stdout);
+  if (error) return kExitUsage;
+  return matched ? kExitOk : kExitInputFailed;
+}
+
+int cmd_rules(Args& a, const Global& g) {
+  if (a.done()) usage_error("rules needs a sub-command: list or show RULE_ID");
+  std::string sub = a.next();
+  Config c = load_config(g);
+  std::vector<std::string> enable, disable, files;
+  if (sub == "list") {
+    while (!a.done()) {
+      std::string v;
+      if (a.option({"--enable"}, v)) enable.push_back(v);
+      else if (a.option({"--disable"}, v)) disable.push_back(v);
+      else if (a.option({"--rules"}, v)) files.push_back(v);
+      else usage_error(fmt::format("unexpected argument {}", a.peek()));
+    }
+    auto all = load_rules(c, files, enable, disable);
+    size_t id_width = 4, pack_width = 4;
+    for (const auto& r : all) {
+      id_width = std::max(id_width, r.id.size());
+      pack_width = std::max(pack_width, r.pack.size());
+    }
+    fmt::print("{:<{}}  {:<8}  {:<13}  {:<{}}  {}\n", "ID", id_width, "STATE", "SEVERITY", "PACK",
+               pack_width, "TITLE");
+    for (const auto& r : all)
+      fmt::print("{:<{}}  {:<8}  {:<13}  {:<{}}  {}\n", r.id, id_width,
+                 r.enabled ? "enabled" : "disabled", rules::severity_key(r.severity), r.pack,
+                 pack_width, r.title);
+    return kExitOk;
+  }
+  if (sub == "show") {
+    if (a.done()) usage_error("rules show needs a RULE_ID");
+    std::string id = a.next();
+    auto all = load_rules(c, files, enable, disable);
+    for (const auto& r : all) {
+      if (r.id != id) continue;
+      fmt::print("id:          {}\ntitle:       {}\nstate:       {}\nseverity:    {}\npack:        {}\n"
+                 "defined at:  {}\npattern:     {}\n",
+                 r.id, r.title, r.enabled ? "enabled" : "disabled", rules::severity_key(r.severity),
+                 r.pack, r.origin, r.pattern_source);
+      for (const auto& ref : r.references) fmt::print("reference:   {}\n", ref);
+      if (!r.tags.empty()) fmt::print("tags:        {}\n", fmt::join(r.tags, ", "));
+      fmt::print("\n{}\n", r.description);
+      return kExitOk;
+    }
+    fmt::print(stderr, "trailwarden: no rule with id '{}' (see 'trailwarden rules list')\n", id);
+    return kExitUsage;
+  }
+  usage_error(fmt::format("unknown rules sub-command '{}' (expected list or show)", sub));
+}
+
+}  // namespace
+
+int run_cli(const std::vector<std::string>& args) {
+  try {
+    Args a(args);
+    Global g;
+    while (!a.done() && a.peek().starts_with("-")) {
+      std::string v;
+      if (a.flag({"-h", "--help"})) {
+        fmt::print("{}", kUsage);
+        return kExitOk;
+      }
+      if (a.flag({"-V", "--version"})) {
+        fmt::print("trailwarden {}\n", TRAILWARDEN_VERSION);
+        return kExitOk;
+      }
+      if (a.option({"-c", "--config"}, v)) g.config_path = v;
+      else if (a.option({"--log-level"}, v)) g.log_level = v;
+      else usage_error(fmt::format("unknown option {}", a.peek()));
+    }
+    if (a.done()) usage_error("missing command (replay, test-pattern or rules)");
+    std::string cmd = a.next();
+    setup_logging("info");
+    if (cmd == "replay") return cmd_replay(a, g);
+    if (cmd == "test-pattern") return cmd_test_pattern(a, g);
+    if (cmd == "rules") return cmd_rules(a, g);
+    if (cmd == "help") {
+      fmt::print("{}", kUsage);
+      return kExitOk;
+    }
+    if (cmd == "version") {
+      fmt::print("trailwarden {}\n", TRAILWARDEN_VERSION);
+      return kExitOk;
+    }
+    usage_error(fmt::format("unknown command '{}'", cmd));
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "trailwarden: {}\nRun 'trailwarden --help' for usage.\n", e.what());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "trailwarden: {}\n", e.what());
+    return kExitUsage;
+  }
+}
+
+}  // namespace trailwarden::cli

@@ -1,0 +1,38 @@
+// OCSF normalizer: turns one (rule, CloudTrail record) match into an OCSF 1.4 Detection
+// Finding (class 2004), serialized as one line of compact JSON. Stateless apart from its
+// options; thread-safe. docs/alerts.md documents every field.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "agent/rules/rule.h"
+
+namespace simdjson::dom {
+class element;
+}
+
+namespace trailwarden {
+
+struct OcsfOptions {
+  bool include_raw_data = true;  // put the original record in raw_data
+};
+
+inline constexpr std::string_view kOcsfVersion = "1.4.0";
+
+// Appends the finding for `rule` matching `record` (whose JSON text is `raw`) to `out`,
+// without a trailing newline. `record` is null for events that are not JSON objects.
+void append_detection_finding(std::string& out, const rules::Rule& rule, std::string_view raw,
+                              const simdjson::dom::element* record, const OcsfOptions& options);
+
+// The finding's uid: a UUID (version 8, name-based) from SHA-256 of the rule id and the
+// record's eventID (or of the whole record when it has no eventID). A redelivered record
+// yields the same uid, which lets the SIEM and our own de-duplication recognise it.
+std::string finding_uid(std::string_view rule_id, std::string_view event_id, std::string_view raw);
+
+// Parses an ISO 8601 UTC time as CloudTrail writes it ("2024-01-02T03:04:05Z", optionally with
+// a fraction) into milliseconds since the epoch. Returns false if it is not such a time.
+bool parse_event_time(std::string_view text, int64_t& ms);
+
+}  // namespace trailwarden

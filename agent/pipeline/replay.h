@@ -1,0 +1,50 @@
+// Replay: the offline pipeline. Reads CloudTrail files (or stdin), decodes them, matches every
+// record against the enabled rules and writes one OCSF alert per match to the outputs, in
+// input order. Files are processed by `workers` threads; alerts are written by whichever
+// thread completes the next file in order, under a lock, so output is deterministic.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/config/config.h"
+#include "agent/normalize/ocsf.h"
+#include "agent/rules/rule.h"
+#include "outputs/output.h"
+
+namespace trailwarden {
+
+struct ReplayOptions {
+  std::vector<std::string> paths;  // files, directories (recursive) or "-" for stdin
+  size_t workers = 1;
+  DecodeLimits limits;
+  OcsfOptions ocsf;
+};
+
+struct ReplaySummary {
+  uint64_t files = 0;          // inputs read
+  uint64_t failed_files = 0;   // inputs that could not be read, decoded or parsed
+  uint64_t skipped_files = 0;  // digest files and JSON that is not a CloudTrail log
+  uint64_t records = 0;
+  uint64_t skipped_records = 0;  // elements of Records that are not objects
+  uint64_t evaluated = 0;        // records the prefilter passed on to full evaluation
+  uint64_t alerts = 0;
+  uint64_t bytes_read = 0;
+  uint64_t bytes_decoded = 0;
+  std::vector<uint64_t> matches_per_rule;  // parallel to the enabled rules
+  double seconds = 0;
+  bool output_failed = false;
+};
+
+// Expands paths into the list of input files (directories recursively, sorted by name).
+// Paths that do not exist are returned in `missing`.
+std::vector<std::string> expand_inputs(const std::vector<std::string>& paths,
+                                       std::vector<std::string>& missing);
+
+// Runs the replay. `rules` are the enabled rules. Never throws for bad input: failures are
+// logged with the file name and counted in the summary.
+ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const rules::Rule*>& rules,
+                         std::vector<Output*>& outputs);
+
+}  // namespace trailwarden

@@ -1,0 +1,108 @@
+#include "agent/rules/matcher.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "agent/common/buffer.h"
+
+namespace trailwarden::rules {
+
+RuleMatcher::RuleMatcher(std::vector<const Rule*> rules) : rules_(std::move(rules)) {
+  std::vector<const Pattern*> patterns;
+  patterns.reserve(rules_.size());
+  for (const Rule* r : rules_) patterns.push_back(r->pattern.get());
+  std::string error;
+  prefilter_ = Prefilter::build(patterns, error);
+  if (!prefilter_) throw std::runtime_error(error);
+}
+
+RuleMatcher::~RuleMatcher() = default;
+
+MatchSession::MatchSession(const RuleMatcher& matcher, const DecodeLimits& limits)
+    : matcher_(matcher),
+      parser_(std::make_unique<simdjson::dom::parser>()),
+      scratch_(matcher.prefilter().make_scratch()),
+      mark_(matcher.rules().size(), 0) {
+  if (!scratch_) throw std::runtime_error("cannot allocate prefilter scratch space");
+  if (parser_->allocate(1 << 16, limits.max_depth) != simdjson::SUCCESS)
+    throw std::runtime_error("cannot allocate the JSON parser");
+}
+
+MatchSession::~MatchSession() = default;
+
+void MatchSession::begin(std::string_view text) {
+  text_ = text;
+  hits_.clear();
+  next_hit_ = 0;
+  matcher_.prefilter().scan(text, *scratch_, hits_);
+}
+
+bool MatchSession::match(std::string_view raw, const OnMatch& on_match) {
+  ++counters_.records;
+  const Prefilter& pf = matcher_.prefilter();
+  const auto begin = static_cast<uint64_t>(raw.data() - text_.data());
+  const uint64_t end = begin + raw.size();
+  if (++generation_ == 0) {  // wrapped: reset the marks
+    std::fill(mark_.begin(), mark_.end(), 0);
+    generation_ = 1;
+  }
+  candidates_.clear();
+  auto add = [this](uint32_t slot) {
+    if (mark_[slot] != generation_) {
+      mark_[slot] = generation_;
+      candidates_.push_back(slot);
+    }
+  };
+  for (uint32_t slot : pf.always()) add(slot);
+  // Hits are ordered by end offset and records come in order: consume hits up to this record's
+  // end; those ending before it began belong to text between records.
+  while (next_hit_ < hits_.size() && hits_[next_hit_].end <= end) {
+    const auto& hit = hits_[next_hit_++];
+    if (hit.end - pf.literal_length(hit.literal) < begin) continue;
+    if (pf.is_escape(hit.literal)) {
+      for (uint32_t slot : pf.json_slots()) add(slot);
+    } else {
+      for (uint32_t slot : pf.slots_for(hit.literal)) add(slot);
+    }
+  }
+  if (candidates_.empty()) return true;
+  ++counters_.evaluated;
+  std::sort(candidates_.begin(), candidates_.end());
+  simdjson::dom::element doc;
+  // The record lies inside the padded file buffer, so reading past its end is safe.
+  if (parser_->parse(raw.data(), raw.size(), false).get(doc) != simdjson::SUCCESS) {
+    ++counters_.parse_errors;
+    return false;
+  }
+  evaluate(raw, &doc, on_match);
+  return true;
+}
+
+void MatchSession::match_event(std::string_view raw, bool try_json, const OnMatch& on_match) {
+  ++counters_.records;
+  ++counters_.evaluated;
+  candidates_.clear();
+  for (uint32_t slot = 0; slot < matcher_.rules().size(); ++slot) candidates_.push_back(slot);
+  simdjson::dom::element doc;
+  bool is_json = false;
+  if (try_json) {
+    copy_.assign(raw);
+    copy_.append(Buffer::kPadding, '\0');
+    is_json = parser_->parse(copy_.data(), raw.size(), false).get(doc) == simdjson::SUCCESS &&
+              doc.is_object();
+  }
+  evaluate(raw, is_json ? &doc : nullptr, on_match);
+}
+
+void MatchSession::evaluate(std::string_view raw, const simdjson::dom::element* json,
+                            const OnMatch& on_match) {
+  static const simdjson::dom::element kNoJson;
+  for (uint32_t slot : candidates_) {
+    const Rule& rule = *matcher_.rules()[slot];
+    if (rule.pattern->matches(raw, json)) on_match(slot, raw, json ? *json : kNoJson);
+  }
+}
+
+}  // namespace trailwarden::rules

@@ -1,0 +1,202 @@
+#include "agent/rules/rule.h"
+
+#include <fmt/format.h>
+#include <fnmatch.h>
+
+#include <set>
+#include <stdexcept>
+#include <toml++/toml.h>
+
+#include "agent/config/embedded.h"
+
+namespace trailwarden::rules {
+
+namespace {
+
+struct SeverityName {
+  Severity severity;
+  std::string_view key;
+  std::string_view caption;
+};
+constexpr SeverityName kSeverities[] = {
+    {Severity::kInformational, "informational", "Informational"},
+    {Severity::kLow, "low", "Low"},
+    {Severity::kMedium, "medium", "Medium"},
+    {Severity::kHigh, "high", "High"},
+    {Severity::kCritical, "critical", "Critical"},
+};
+
+std::string where(const std::string& origin, const toml::source_region& r) {
+  return fmt::format("{}:{}:{}", origin, r.begin.line, r.begin.column);
+}
+
+[[noreturn]] void fail_at(const std::string& origin, const toml::node& n, const std::string& msg) {
+  throw std::runtime_error(fmt::format("{}: {}", where(origin, n.source()), msg));
+}
+
+std::string get_string(const std::string& origin, const toml::table& t, std::string_view key,
+                       bool required) {
+  const toml::node* n = t.get(key);
+  if (!n) {
+    if (required)
+      throw std::runtime_error(
+          fmt::format("{}: missing required key '{}'", where(origin, t.source()), key));
+    return {};
+  }
+  if (!n->is_string()) fail_at(origin, *n, fmt::format("'{}' must be a string", key));
+  return std::string(*n->value<std::string_view>());
+}
+
+std::vector<std::string> get_string_array(const std::string& origin, const toml::table& t,
+                                          std::string_view key) {
+  std::vector<std::string> out;
+  const toml::node* n = t.get(key);
+  if (!n) return out;
+  const toml::array* arr = n->as_array();
+  if (!arr) fail_at(origin, *n, fmt::format("'{}' must be an array of strings", key));
+  for (const auto& el : *arr) {
+    if (!el.is_string()) fail_at(origin, el, fmt::format("'{}' must contain only strings", key));
+    out.emplace_back(*el.value<std::string_view>());
+  }
+  return out;
+}
+
+void check_keys(const std::string& origin, const toml::table& t,
+                std::initializer_list<std::string_view> allowed, std::string_view what) {
+  for (const auto& [k, v] : t) {
+    bool ok = false;
+    for (auto a : allowed) ok = ok || k.str() == a;
+    if (!ok) fail_at(origin, v, fmt::format("unknown key '{}' in {}", k.str(), what));
+  }
+}
+
+}  // namespace
+
+bool parse_severity(std::string_view name, Severity& out) {
+  for (const auto& s : kSeverities) {
+    if (s.key == name) {
+      out = s.severity;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string_view severity_name(Severity s) {
+  for (const auto& n : kSeverities)
+    if (n.severity == s) return n.caption;
+  return "Unknown";
+}
+
+std::string_view severity_key(Severity s) {
+  for (const auto& n : kSeverities)
+    if (n.severity == s) return n.key;
+  return "unknown";
+}
+
+std::vector<Rule> load_rule_file(std::string_view content, const std::string& origin,
+                                 bool default_enabled) {
+  toml::table doc;
+  try {
+    doc = toml::parse(content, origin);
+  } catch (const toml::parse_error& e) {
+    throw std::runtime_error(fmt::format("{}:{}:{}: {}", origin, e.source().begin.line,
+                                         e.source().begin.column, e.description()));
+  }
+  check_keys(origin, doc, {"pack", "rules"}, "a rule file (expected [pack] and [[rules]])");
+  std::string pack_id = origin;
+  if (const toml::node* p = doc.get("pack")) {
+    const toml::table* pt = p->as_table();
+    if (!pt) fail_at(origin, *p, "'pack' must be a table");
+    check_keys(origin, *pt, {"id", "title", "version", "description"}, "[pack]");
+    std::string id = get_string(origin, *pt, "id", false);
+    if (!id.empty()) pack_id = id;
+    get_string(origin, *pt, "title", false);
+    get_string(origin, *pt, "version", false);
+    get_string(origin, *pt, "description", false);
+  }
+  std::vector<Rule> out;
+  const toml::node* rules_node = doc.get("rules");
+  if (!rules_node) return out;
+  const toml::array* arr = rules_node->as_array();
+  if (!arr || !arr->is_array_of_tables())
+    fail_at(origin, *rules_node, "'rules' must be an array of tables ([[rules]])");
+  std::set<std::string> seen;
+  for (const auto& el : *arr) {
+    const toml::table& t = *el.as_table();
+    check_keys(origin, t,
+               {"id", "title", "description", "severity", "pattern", "references", "tags",
+                "enabled"},
+               "[[rules]]");
+    Rule r;
+    r.pack = pack_id;
+    r.origin = where(origin, t.source());
+    r.id = get_string(origin, t, "id", true);
+    if (r.id.empty()) fail_at(origin, t, "rule 'id' must not be empty");
+    for (char c : r.id) {
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
+        fail_at(origin, *t.get("id"),
+                fmt::format("rule id '{}' may contain only letters, digits, '-', '_' and '.'", r.id));
+    }
+    if (!seen.insert(r.id).second)
+      fail_at(origin, *t.get("id"), fmt::format("duplicate rule id '{}'", r.id));
+    r.title = get_string(origin, t, "title", true);
+    r.description = get_string(origin, t, "description", false);
+    std::string sev = get_string(origin, t, "severity", false);
+    if (!sev.empty() && !parse_severity(sev, r.severity))
+      fail_at(origin, *t.get("severity"),
+              fmt::format("unknown severity '{}' (expected informational, low, medium, high or "
+                          "critical)",
+                          sev));
+    r.pattern_source = get_string(origin, t, "pattern", true);
+    ParseError perr;
+    auto pattern = Pattern::parse(r.pattern_source, &perr);
+    if (!pattern)
+      fail_at(origin, *t.get("pattern"),
+              fmt::format("rule '{}': bad filter pattern at {}", r.id, perr.to_string()));
+    r.pattern = std::make_shared<const Pattern>(std::move(*pattern));
+    r.references = get_string_array(origin, t, "references");
+    r.tags = get_string_array(origin, t, "tags");
+    r.enabled = default_enabled;
+    if (const toml::node* en = t.get("enabled")) {
+      if (!en->is_boolean()) fail_at(origin, *en, "'enabled' must be true or false");
+      r.enabled = *en->value<bool>();
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<std::string> builtin_pack_names() { return {"cis-aws-foundations"}; }
+
+std::vector<Rule> load_builtin_pack(std::string_view name) {
+  for (const auto& pack : builtin_pack_names()) {
+    if (pack == name) {
+      std::string file = pack + ".toml";
+      std::string_view content = embedded::find(file);
+      return load_rule_file(content, "builtin:" + file, /*default_enabled=*/false);
+    }
+  }
+  throw std::runtime_error(fmt::format("unknown built-in rule pack '{}' (available: {})", name,
+                                       fmt::join(builtin_pack_names(), ", ")));
+}
+
+void apply_selectors(std::vector<Rule>& rules, const std::vector<std::string>& enable,
+                     const std::vector<std::string>& disable) {
+  auto apply = [&](const std::string& selector, bool state) {
+    bool matched = false;
+    for (auto& r : rules) {
+      if (fnmatch(selector.c_str(), r.id.c_str(), 0) == 0) {
+        r.enabled = state;
+        matched = true;
+      }
+    }
+    if (!matched)
+      throw std::runtime_error(fmt::format(
+          "rule selector '{}' matches no rule (see 'trailwarden rules list')", selector));
+  };
+  for (const auto& s : enable) apply(s, true);
+  for (const auto& s : disable) apply(s, false);
+}
+
+}  // namespace trailwarden::rules

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's first command: installs the dependencies, builds, and replays the bundled
+# sample CloudTrail files with the built-in default configuration (CIS 4.9, AWS Config changes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh -DTRAILWARDEN_TESTS=OFF
+echo "--- trailwarden replay samples/ ---" >&2
+build/trailwarden replay samples/

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything trailwarden needs to build, test and benchmark on Debian 12 (bookworm).
+# Idempotent: packages already present are left alone. Needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config python3
+  # libraries (see CMakeLists.txt)
+  libsimdjson-dev libisal-dev zlib1g-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
+  libvectorscan-dev libssl-dev doctest-dev
+  # tests and benchmarks: igzip (decompression floor), jq (baseline), GNU time (peak RSS)
+  isal jq time gzip
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
