@@ -68,8 +68,11 @@ class Reader {
     for (const auto& [k, v] : table_) {
       bool ok = false;
       for (const auto& known : known_) ok = ok || known == k.str();
-      if (!ok)
-        fail(v, fmt::format("unknown key '{}' in [{}]", k.str(), section_));
+      if (!ok) {
+        const auto& r = k.source();
+        throw std::runtime_error(fmt::format("{}:{}:{}: unknown key '{}' in [{}]", origin_,
+                                             r.begin.line, r.begin.column, k.str(), section_));
+      }
     }
   }
 

@@ -44,8 +44,10 @@ InflateResult inflate_gzip(std::string_view in, size_t max_out, Buffer& out, std
       error = fmt::format("decompressed size exceeds the limit of {} bytes", max_out);
       return InflateResult::kTooLarge;
     }
-    if (produced == out.capacity())
+    if (produced == out.capacity()) {
+      out.set_size(produced);  // reserve() keeps size() bytes
       out.reserve(std::min(hard_cap, std::max(produced * 2, produced + (1 << 16))));
+    }
     // Feed at most 1 GiB at a time: avail_in and avail_out are 32-bit.
     size_t chunk = std::min<size_t>(remaining, size_t{1} << 30);
     size_t room = std::min<size_t>(std::min(out.capacity(), hard_cap) - produced, size_t{1} << 30);

@@ -62,6 +62,7 @@ class FileProcessor : public RecordVisitor {
       return;
     }
     result.bytes_decoded = json_.size();
+    first_bad_error_.clear();
     const uint64_t evaluated_before = session_.counters().evaluated;
     const uint64_t parse_errors_before = session_.counters().parse_errors;
     session_.begin(json_.view());
@@ -72,7 +73,9 @@ class FileProcessor : public RecordVisitor {
       return;
     }
     if (uint64_t bad = session_.counters().parse_errors - parse_errors_before) {
-      fail(name, fmt::format("{} records could not be parsed for evaluation", bad));
+      fail(name, fmt::format("record {} could not be evaluated: {}{}", first_bad_record_,
+                             first_bad_error_,
+                             bad > 1 ? fmt::format(" (and {} more records)", bad - 1) : ""));
       return;
     }
     switch (result.stats.kind) {
@@ -94,7 +97,12 @@ class FileProcessor : public RecordVisitor {
     json_.shrink_to(kKeep);
   }
 
-  void on_record(std::string_view raw) override { session_.match(raw, on_match_); }
+  void on_record(std::string_view raw) override {
+    if (!session_.match(raw, on_match_) && first_bad_error_.empty()) {
+      first_bad_record_ = result_->stats.records - 1;  // 0-based index of this record
+      first_bad_error_ = session_.last_error();
+    }
+  }
 
  private:
   static inline const std::string kStdinName = "<stdin>";
@@ -111,6 +119,8 @@ class FileProcessor : public RecordVisitor {
   rules::MatchSession session_;
   rules::MatchSession::OnMatch on_match_;
   FileResult* result_ = nullptr;
+  uint64_t first_bad_record_ = 0;
+  std::string first_bad_error_;
 };
 
 }  // namespace

@@ -72,12 +72,19 @@ bool MatchSession::match(std::string_view raw, const OnMatch& on_match) {
   std::sort(candidates_.begin(), candidates_.end());
   simdjson::dom::element doc;
   // The record lies inside the padded file buffer, so reading past its end is safe.
-  if (parser_->parse(raw.data(), raw.size(), false).get(doc) != simdjson::SUCCESS) {
+  if (auto e = parser_->parse(raw.data(), raw.size(), false).get(doc)) {
     ++counters_.parse_errors;
+    last_error_ = e;
     return false;
   }
   evaluate(raw, &doc, on_match);
   return true;
+}
+
+std::string MatchSession::last_error() const {
+  auto e = static_cast<simdjson::error_code>(last_error_);
+  if (e == simdjson::DEPTH_ERROR) return "JSON nesting deeper than limits.max_depth";
+  return simdjson::error_message(e);
 }
 
 void MatchSession::match_event(std::string_view raw, bool try_json, const OnMatch& on_match) {

@@ -64,6 +64,8 @@ class MatchSession {
   void match_event(std::string_view raw, bool try_json, const OnMatch& on_match);
 
   const MatchCounters& counters() const { return counters_; }
+  // Why the last match() returned false, in words.
+  std::string last_error() const;
 
  private:
   void evaluate(std::string_view raw, const simdjson::dom::element* json, const OnMatch& on_match);
@@ -79,6 +81,7 @@ class MatchSession {
   std::vector<uint32_t> candidates_;
   std::string copy_;  // padded copy for match_event
   MatchCounters counters_;
+  int last_error_ = 0;  // simdjson::error_code of the last failed parse
 };
 
 }  // namespace trailwarden::rules

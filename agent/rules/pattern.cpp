@@ -418,6 +418,7 @@ class PatternParser {
           return fail(pos_, fmt::format("expected a field name or '...', found {}", describe_here()));
         field.name = std::string(src_.substr(name_start, pos_ - name_start));
         skip_space();
+        if (at_end()) return fail(open, "missing closing ']' for the '[' here");
         if (peek() != ',' && peek() != ']') {
           // The column's condition: the first term's selector is the field name just read.
           Expr cond;

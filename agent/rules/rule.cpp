@@ -66,7 +66,9 @@ void check_keys(const std::string& origin, const toml::table& t,
   for (const auto& [k, v] : t) {
     bool ok = false;
     for (auto a : allowed) ok = ok || k.str() == a;
-    if (!ok) fail_at(origin, v, fmt::format("unknown key '{}' in {}", k.str(), what));
+    if (!ok)
+      throw std::runtime_error(
+          fmt::format("{}: unknown key '{}' in {}", where(origin, k.source()), k.str(), what));
   }
 }
 

@@ -1,0 +1,74 @@
+#include "agent/config/config.h"
+
+#include <doctest/doctest.h>
+
+#include <stdexcept>
+
+using namespace trailwarden;
+
+namespace {
+std::string error_of(const std::string& toml) {
+  try {
+    parse_config(toml, "t.toml");
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("the built-in default configuration") {
+  Config c = default_config();
+  CHECK(c.log_level == "info");
+  CHECK(c.rules.packs == std::vector<std::string>{"cis-aws-foundations"});
+  CHECK(c.rules.enable == std::vector<std::string>{"cis-4.9"});
+  CHECK(c.include_raw_data);
+  CHECK(c.replay_workers == 1);
+  REQUIRE(c.outputs.size() == 1);
+  CHECK(c.outputs[0].type == "file");
+  CHECK(c.outputs[0].path == "-");
+  CHECK(c.limits.max_depth == 64);
+}
+
+TEST_CASE("an empty file means the defaults") {
+  Config c = parse_config("", "empty");
+  CHECK(c.rules.enable == std::vector<std::string>{"cis-4.9"});
+  CHECK(c.limits.max_decompressed_bytes == size_t{1} << 30);
+}
+
+TEST_CASE("values are read") {
+  Config c = parse_config(R"(
+[limits]
+max_decompressed_bytes = 2048
+[rules]
+enable = ["cis-*"]
+disable = ["cis-4.1"]
+[alerts]
+include_raw_data = false
+[replay]
+workers = 2
+[[outputs]]
+type = "file"
+path = "/tmp/x.ndjson"
+)",
+                          "t");
+  CHECK(c.limits.max_decompressed_bytes == 2048);
+  CHECK(c.rules.enable == std::vector<std::string>{"cis-*"});
+  CHECK(c.rules.disable == std::vector<std::string>{"cis-4.1"});
+  CHECK_FALSE(c.include_raw_data);
+  CHECK(c.replay_workers == 2);
+  REQUIRE(c.outputs.size() == 1);
+  CHECK(c.outputs[0].name == "file-0");
+}
+
+TEST_CASE("unknown keys and wrong types are errors with file:line:column") {
+  CHECK(error_of("[general]\nlog_levl = \"info\"\n") == "t.toml:2:1: unknown key 'log_levl' in [general]");
+  CHECK(error_of("[limits]\nmax_depth = \"deep\"\n").find("t.toml:2:") == 0);
+  CHECK(error_of("[limits]\nmax_depth = \"deep\"\n").find("must be an integer") != std::string::npos);
+  CHECK(error_of("[limits]\nmax_depth = 1\n").find("at least") != std::string::npos);
+  CHECK(error_of("[nosuch]\na = 1\n").find("unknown key 'nosuch'") != std::string::npos);
+  CHECK(error_of("[rules]\nenable = \"cis-4.9\"\n").find("array of strings") != std::string::npos);
+  CHECK(error_of("[general]\nlog_level = \"loud\"\n").find("unknown log level") != std::string::npos);
+  CHECK(error_of("[[outputs]]\ntype = \"carrier-pigeon\"\n").find("unknown output type") != std::string::npos);
+  CHECK(error_of("[general\n").find("t.toml:1:") == 0);
+}

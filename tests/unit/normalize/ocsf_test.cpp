@@ -1,0 +1,144 @@
+#include "agent/normalize/ocsf.h"
+
+#include <doctest/doctest.h>
+#include <simdjson.h>
+
+#include "agent/pipeline/replay.h"
+#include "agent/rules/matcher.h"
+#include "tests/unit/test_util.h"
+
+using namespace trailwarden;
+
+namespace {
+
+rules::Rule rule_49() {
+  for (auto& r : rules::load_builtin_pack("cis-aws-foundations"))
+    if (r.id == "cis-4.9") return r;
+  FAIL("cis-4.9 missing");
+  return {};
+}
+
+std::string finding_for(const rules::Rule& rule, const std::string& record, OcsfOptions o = {}) {
+  simdjson::dom::parser p;
+  simdjson::dom::element e = p.parse(record);
+  std::string out;
+  append_detection_finding(out, rule, record, &e, o);
+  return out;
+}
+
+}  // namespace
+
+namespace {
+// Collects what the pipeline writes.
+class MemoryOutput : public Output {
+ public:
+  const std::string& name() const override { return name_; }
+  bool write(std::string_view alert, std::string&) override {
+    text.append(alert);
+    text.push_back('\n');
+    return true;
+  }
+  bool flush(std::string&) override { return true; }
+  std::string text;
+
+ private:
+  std::string name_ = "memory";
+};
+}  // namespace
+
+TEST_CASE("golden: replay of the AWS Config documentation records (CIS 4.9)") {
+  // What `trailwarden replay tests/data/cloudtrail/awsdocs_config.json` writes with the
+  // default configuration, pinned byte for byte (see tests/data/golden/README.md).
+  rules::Rule rule = rule_49();
+  MemoryOutput out;
+  std::vector<Output*> outputs{&out};
+  ReplayOptions options;
+  options.paths = {test::data_path("cloudtrail/awsdocs_config.json")};
+  ReplaySummary s = run_replay(options, {&rule}, outputs);
+  CHECK(s.failed_files == 0);
+  CHECK(s.records == 10);
+  CHECK(s.alerts == 4);
+  CHECK(out.text == test::read_data("golden/awsdocs_config.cis-4.9.ndjson"));
+}
+
+TEST_CASE("finding fields: class, severity, uid, time, cloud, evidences, raw_data") {
+  rules::Rule rule = rule_49();
+  const std::string rec =
+      R"({"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","principalId":"AROA:me","arn":"arn:aws:sts::111122223333:assumed-role/Admin/me","accountId":"111122223333","sessionContext":{"attributes":{"creationDate":"2024-05-01T10:00:00Z","mfaAuthenticated":"true"},"sessionIssuer":{"arn":"arn:aws:iam::111122223333:role/Admin","userName":"Admin"}}},"eventTime":"2024-05-01T10:20:30.5Z","eventSource":"config.amazonaws.com","eventName":"StopConfigurationRecorder","awsRegion":"eu-west-1","sourceIPAddress":"2001:db8::1","userAgent":"aws-cli/2","requestParameters":{"configurationRecorderName":"default"},"responseElements":null,"requestID":"req-1","eventID":"ev-1","eventType":"AwsApiCall","recipientAccountId":"111122223333","resources":[{"ARN":"arn:aws:config:eu-west-1:111122223333:config-recorder/default","type":"AWS::Config::ConfigurationRecorder","accountId":"111122223333"}]})";
+  std::string out = finding_for(rule, rec);
+  simdjson::dom::parser p;
+  simdjson::dom::element f = p.parse(out);
+  CHECK(int64_t(f["class_uid"]) == 2004);
+  CHECK(int64_t(f["type_uid"]) == 200401);
+  CHECK(int64_t(f["activity_id"]) == 1);
+  CHECK(bool(f["is_alert"]));
+  CHECK(std::string_view(f["metadata"]["version"]) == "1.4.0");
+  CHECK(int64_t(f["severity_id"]) == 4);
+  CHECK(std::string_view(f["severity"]) == "High");
+  CHECK(int64_t(f["time"]) == 1714558830500);
+  CHECK(std::string_view(f["finding_info"]["analytic"]["uid"]) == "cis-4.9");
+  CHECK(std::string_view(f["finding_info"]["uid"]) == finding_uid("cis-4.9", "ev-1", ""));
+  CHECK(std::string_view(f["cloud"]["region"]) == "eu-west-1");
+  CHECK(std::string_view(f["cloud"]["account"]["uid"]) == "111122223333");
+  simdjson::dom::element ev = f["evidences"].at(0);
+  CHECK(std::string_view(ev["actor"]["user"]["uid"]) == "arn:aws:sts::111122223333:assumed-role/Admin/me");
+  CHECK(std::string_view(ev["actor"]["user"]["name"]) == "Admin");
+  CHECK(bool(ev["actor"]["session"]["is_mfa"]));
+  CHECK(std::string_view(ev["actor"]["session"]["issuer"]) == "arn:aws:iam::111122223333:role/Admin");
+  CHECK(std::string_view(ev["api"]["operation"]) == "StopConfigurationRecorder");
+  CHECK(std::string_view(ev["api"]["service"]["name"]) == "config.amazonaws.com");
+  CHECK(std::string_view(ev["api"]["request"]["uid"]) == "req-1");
+  CHECK(std::string_view(ev["src_endpoint"]["ip"]) == "2001:db8::1");
+  CHECK(std::string_view(f["resources"].at(0)["type"]) == "AWS::Config::ConfigurationRecorder");
+  CHECK(std::string_view(f["raw_data"]) == rec);
+
+  OcsfOptions no_raw;
+  no_raw.include_raw_data = false;
+  CHECK(finding_for(rule, rec, no_raw).find("raw_data") == std::string::npos);
+}
+
+TEST_CASE("finding uid: deterministic, per rule and event") {
+  CHECK(finding_uid("cis-4.9", "e1", "") == finding_uid("cis-4.9", "e1", "ignored"));
+  CHECK(finding_uid("cis-4.9", "e1", "") != finding_uid("cis-4.9", "e2", ""));
+  CHECK(finding_uid("cis-4.9", "e1", "") != finding_uid("cis-4.5", "e1", ""));
+  CHECK(finding_uid("r", "", "{\"a\":1}") != finding_uid("r", "", "{\"a\":2}"));
+  std::string u = finding_uid("cis-4.9", "e1", "");
+  CHECK(u.size() == 36);
+  CHECK(u[14] == '8');  // UUID version 8
+}
+
+TEST_CASE("service principals become domains; errors map to api.response") {
+  rules::Rule rule = rule_49();
+  std::string out = finding_for(
+      rule, R"({"eventName":"PutDeliveryChannel","sourceIPAddress":"config.amazonaws.com","errorCode":"AccessDenied","errorMessage":"no"})");
+  simdjson::dom::parser p;
+  simdjson::dom::element f = p.parse(out);
+  simdjson::dom::element ev = f["evidences"].at(0);
+  CHECK(std::string_view(ev["src_endpoint"]["domain"]) == "config.amazonaws.com");
+  CHECK(std::string_view(ev["api"]["response"]["error"]) == "AccessDenied");
+  CHECK(std::string_view(ev["api"]["response"]["error_message"]) == "no");
+}
+
+TEST_CASE("event time parsing") {
+  int64_t ms;
+  CHECK(parse_event_time("1970-01-01T00:00:00Z", ms));
+  CHECK(ms == 0);
+  CHECK(parse_event_time("2014-12-11T18:32:57Z", ms));
+  CHECK(ms == 1418322777000);
+  CHECK(parse_event_time("2014-12-11T18:32:57.123456Z", ms));
+  CHECK(ms == 1418322777123);
+  CHECK_FALSE(parse_event_time("2014-12-11 18:32", ms));
+  CHECK_FALSE(parse_event_time("2014-13-11T18:32:57Z", ms));
+  CHECK_FALSE(parse_event_time("", ms));
+}
+
+TEST_CASE("hostile strings stay valid JSON") {
+  rules::Rule rule = rule_49();
+  const std::string rec =
+      "{\"eventName\":\"PutDeliveryChannel\",\"userAgent\":\"a\\\"b\\\\c\\n\\u0000\\u2028\",\"userIdentity\":{\"userName\":\"\\ud83d\\ude00\"}}";
+  std::string out = finding_for(rule, rec);
+  simdjson::dom::parser p;
+  simdjson::dom::element f;
+  REQUIRE(p.parse(out).get(f) == simdjson::SUCCESS);
+  CHECK(std::string_view(f["evidences"].at(0)["http_request"]["user_agent"]) == std::string_view("a\"b\\c\n\0\xE2\x80\xA8", 10));
+}
