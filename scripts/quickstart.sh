@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh -DTRAILWARDEN_TESTS=OFF
-echo "--- trailwarden replay samples/ ---" >&2
-build/trailwarden replay samples/
+echo "--- build/trailwarden replay samples/AWSLogs ---" >&2
+build/trailwarden replay samples/AWSLogs

@@ -92,36 +92,29 @@ bool CloudTrailReader::read(const Buffer& json, RecordVisitor& visitor, ParseSta
           error = describe(e, fmt::format("after record {}", stats.records).c_str());
           return false;
         }
-        od::json_type type;
-        if ((e = element.type().get(type))) {
-          error = describe(e, fmt::format("at record {}", stats.records).c_str());
-          return false;
-        }
-        if (type != od::json_type::object) {
+        od::object record;
+        e = element.get_object().get(record);
+        if (e == simdjson::INCORRECT_TYPE) {
+          // Not an object: count it and skip it (arrays are walked, scalars are one token).
           ++stats.skipped_non_objects;
-          // Skip it by reading its raw text (scalars) or walking it (arrays).
+          od::array a;
           std::string_view ignored;
-          if (type == od::json_type::array) {
-            od::array a;
-            if (!element.get_array().get(a)) e = a.raw_json().get(ignored);
-          } else {
-            ignored = element.raw_json_token();
-          }
+          if (!element.get_array().get(a)) e = a.raw_json().get(ignored);
+          else e = simdjson::SUCCESS;
           if (e) {
             error = describe(e, fmt::format("at record {}", stats.records).c_str());
             return false;
           }
           continue;
         }
+        std::string_view raw;
+        if (e || (e = record.raw_json().get(raw))) {
+          error = describe(e, fmt::format("in record {}", stats.records).c_str());
+          return false;
+        }
         if (stats.records >= limits_.max_records_per_file) {
           error = fmt::format("more than {} records in one file (limits.max_records_per_file)",
                               limits_.max_records_per_file);
-          return false;
-        }
-        od::object record;
-        std::string_view raw;
-        if ((e = element.get_object().get(record)) || (e = record.raw_json().get(raw))) {
-          error = describe(e, fmt::format("in record {}", stats.records).c_str());
           return false;
         }
         ++stats.records;

@@ -8,6 +8,7 @@ in a temporary directory at test time. The last line printed is "N passed, N fai
 the exit status is non-zero if any test failed.
 """
 
+import base64
 import gzip
 import io
 import json
@@ -168,7 +169,8 @@ class CliTestCase(unittest.TestCase):
     def assert_mentions(self, err, path, *any_of):
         """stderr names the file and describes the problem with one of the given words."""
         self.assertIn(str(path), err, f"stderr does not name {path}:\n{err}")
-        lines = [l for l in err.splitlines() if str(path) in l]
+        # The file name itself does not count as a description of the problem.
+        lines = [l.replace(str(path), "<file>") for l in err.splitlines() if str(path) in l]
         text = "\n".join(lines).lower()
         self.assertTrue(any(w.lower() in text for w in any_of),
                         f"the message about {path} does not mention any of {any_of}:\n{err}")
@@ -277,6 +279,9 @@ class ReplayTest(CliTestCase):
 
     def test_multi_member_gzip_two_files(self):
         # `cat a.gz b.gz`: each member is a complete CloudTrail file; the alerts of both appear.
+        # NOTE: fails at the time of writing (see the report): the two decompressed documents
+        # are read as one, and the second is refused as "unexpected content after the
+        # top-level JSON object" (exit 1, only the first member's alerts).
         recs = config_records()
         a = gz(json.dumps({"Records": recs[:5]}).encode())
         b = gz(json.dumps({"Records": recs[5:]}).encode())
@@ -305,6 +310,75 @@ class ReplayTest(CliTestCase):
         rc, out, err = run(["replay", "-"], stdin=gz(CONFIG_FILE.read_bytes()))
         self.assertEqual(rc, EXIT_OK, err)
         self.check_cis49_alerts(parse_lines(out))
+
+    def big_records(self, copies, noise=False):
+        """copies x the 10 Config records, each with a unique eventID (and, with noise, a field
+        of random hex so that the file compresses like real CloudTrail, about 3-5x)."""
+        rnd = random.Random(42)
+        out = []
+        for i in range(copies):
+            for r in config_records():
+                r = dict(r)
+                r["eventID"] = f"{i:05d}-{r['eventID']}"
+                if noise:
+                    r["requestID"] = "%032x" % rnd.getrandbits(128)
+                    r["additionalEventData"] = {"n": base64.b64encode(rnd.randbytes(300)).decode()}
+                out.append(r)
+        return out
+
+    def check_big(self, recs, data, name):
+        expected = sorted(r["eventID"] for r in recs if is_cis49(r))
+        p = self.write(name, data)
+        rc, out, err = run(["replay", "--no-raw-data", p])
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(alert_event_ids(parse_lines(out)), expected)
+        rc, out, err = run(["replay", "--no-raw-data", "-"], stdin=data)
+        self.assertEqual(rc, EXIT_OK, "stdin: " + err)
+        self.assertEqual(alert_event_ids(parse_lines(out)), expected)
+
+    def test_large_plain_json(self):
+        recs = self.big_records(300)
+        data = json.dumps({"Records": recs}, indent=2).encode()
+        self.assertGreater(len(data), 1 << 20)
+        self.check_big(recs, data, "big.json")
+
+    def test_large_gzip_realistic_ratio(self):
+        recs = self.big_records(200, noise=True)
+        raw = json.dumps({"Records": recs}).encode()
+        data = gz(raw)
+        self.assertGreater(len(raw), 1 << 20)
+        self.assertLess(len(raw) / len(data), 6)
+        self.check_big(recs, data, "big-noise.json.gz")
+
+    def test_large_gzip_high_ratio(self):
+        # Pretty-printed, repetitive logs compress far more than 10x; decompression must keep
+        # every byte while its output buffer grows.
+        # Regression: gzip inputs whose decompressed size exceeded max(10 x compressed size,
+        # 64 KiB) were once rejected with "gzip data does not contain JSON" (the output buffer
+        # was grown without keeping the bytes already decompressed).
+        recs = self.big_records(300)
+        raw = json.dumps({"Records": recs}, indent=2).encode()
+        data = gz(raw)
+        self.assertGreater(len(raw) / len(data), 10)
+        self.check_big(recs, data, "big.json.gz")
+
+    def test_gzip_just_over_64k(self):
+        # Smallest case of the same bug: ~70 KB of JSON in a gzip.
+        recs = self.big_records(9)
+        raw = json.dumps({"Records": recs}, indent=2).encode()
+        self.assertGreater(len(raw), 70000)
+        self.check_big(recs, gz(raw), "70k.json.gz")
+
+    def test_utf8_bom_and_crlf(self):
+        data = CONFIG_FILE.read_bytes()
+        for name, content in (("bom.json", b"\xef\xbb\xbf" + data),
+                              ("crlf.json", data.replace(b"\n", b"\r\n")),
+                              ("bom.json.gz", gz(b"\xef\xbb\xbf" + data)),
+                              ("space.json", b"\n\n   " + data)):
+            p = self.write(name, content)
+            rc, out, err = run(["replay", p])
+            self.assertEqual(rc, EXIT_OK, f"{name}: {err}")
+            self.check_cis49_alerts(parse_lines(out))
 
     def test_parallel_workers_keep_file_order(self):
         recs = config_records()
@@ -416,6 +490,33 @@ class BadInputTest(CliTestCase):
         self.assert_good_alerts(out)
         self.assert_mentions(err, bad, "limit")
 
+    def test_file_over_max_compressed_bytes(self):
+        cfg = self.write("small.toml", "[limits]\nmax_compressed_bytes = 4096\n")
+        bad = self.write("b1.json", CONFIG_FILE.read_bytes())
+        good = self.write("g1.json.gz", gz(CONFIG_FILE.read_bytes()))
+        self.assertGreater(bad.stat().st_size, 4096)
+        self.assertLess(good.stat().st_size, 4096)
+        rc, out, err = run(["-c", cfg, "replay", bad, good])
+        self.assertEqual(rc, EXIT_FAILED, err)
+        self.assert_good_alerts(out)
+        self.assert_mentions(err, bad, "limit")
+        rc, out, err = run(["-c", cfg, "replay", "-"], stdin=CONFIG_FILE.read_bytes())
+        self.assertEqual(rc, EXIT_FAILED, err)
+        self.assert_mentions(err, "<stdin>", "limit")
+
+    def test_too_many_records(self):
+        cfg = self.write("few.toml", "[limits]\nmax_records_per_file = 3\n")
+        recs = config_records()
+        bad = self.write("b2.json", json.dumps({"Records": recs}))
+        good = self.write("g2.json", json.dumps({"Records": [r for r in recs if is_cis49(r)][:3]}))
+        good2 = self.write("g3.json", json.dumps({"Records": [r for r in recs if is_cis49(r)][3:]}))
+        rc, out, err = run(["-c", cfg, "replay", bad, good, good2])
+        self.assertEqual(rc, EXIT_FAILED, err)
+        self.assert_mentions(err, bad, "max_records_per_file", "records")
+        ids = alert_event_ids(parse_lines(out))
+        for event_id in expected_cis49_ids():
+            self.assertIn(event_id, ids)
+
     def test_records_not_an_array(self):
         bad = self.write("records5.json", '{"Records": 5}')
         err = self.replay_with_good(bad)
@@ -445,6 +546,7 @@ class BadInputTest(CliTestCase):
         self.assert_mentions(err, bad, "not objects", "not an object")
 
     def test_deep_nesting(self):
+        # The message must say why (it once read only "1 records could not be parsed").
         depth = 200
         rec = dict(config_records()[0])
         rec["requestParameters"] = json.loads("[" * depth + "]" * depth)
@@ -483,6 +585,25 @@ class BadInputTest(CliTestCase):
             self.assertIn(name, err)
         error_lines = [l for l in err.splitlines() if " error " in l.lower()]
         self.assertFalse(any("d-good" in l for l in error_lines), err)
+
+    def test_bad_files_with_parallel_workers(self):
+        gzd = gz(CONFIG_FILE.read_bytes())
+        for i in range(4):
+            self.write(f"d/{i}-good.json.gz", gzd)
+            self.write(f"d/{i}-trunc.json.gz", gzd[: len(gzd) // 2])
+        rc1, out1, err1 = run(["replay", "-w", "1", self.tmp / "d"])
+        rc4, out4, err4 = run(["replay", "-w", "4", self.tmp / "d"])
+        self.assertEqual((rc1, rc4), (EXIT_FAILED, EXIT_FAILED), err1 + err4)
+        self.assertEqual(len(parse_lines(out4)), 16)
+        self.assertEqual(out1, out4)
+        for i in range(4):
+            self.assertIn(f"{i}-trunc.json.gz", err4)
+
+    def test_empty_records(self):
+        p = self.write("none.json", '{"Records": []}')
+        rc, out, err = run(["replay", p])
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(out.strip(), "")
 
     def test_digest_file_is_skipped(self):
         digest = {
@@ -574,6 +695,15 @@ class RulesTest(CliTestCase):
         rc, out, err = run(["rules", "list", "--disable", "cis-4.9"])
         self.assertEqual(rc, EXIT_OK, err)
         self.assertEqual(set(parse_rules_list(out).values()), {"disabled"})
+
+    def test_rules_list_glob_prefix(self):
+        # docs/rules.md: 'cis-4.1*' matches cis-4.1, cis-4.1-v1.2 and cis-4.10 to cis-4.15.
+        rc, out, err = run(["rules", "list", "--enable", "cis-4.1*"])
+        self.assertEqual(rc, EXIT_OK, err)
+        enabled = sorted(r for r, st in parse_rules_list(out).items() if st == "enabled")
+        self.assertEqual(enabled, sorted(["cis-4.1", "cis-4.1-v1.2", "cis-4.10", "cis-4.11",
+                                          "cis-4.12", "cis-4.13", "cis-4.14", "cis-4.15",
+                                          "cis-4.9"]))
 
     def test_rules_show(self):
         rc, out, err = run(["rules", "show", "cis-4.9"])
@@ -939,6 +1069,9 @@ class TestPatternTest(CliTestCase):
         self.assertIn(str(p), err)
 
     def test_non_json_line_is_text(self):
+        # NOTE: crashes at the time of writing (see the report): any match of a text event
+        # (a line that is not a JSON object) segfaults test-pattern. The same crash fails every
+        # text and space_delimited conformance case that expects a match.
         lines = [
             '{"eventName": "ConsoleLogin", "n": 1}',
             'eventName = ConsoleLogin as a text line',
@@ -964,6 +1097,23 @@ class TestPatternTest(CliTestCase):
                            stdin="eventName = x\n{ broken\n")
         self.assertEqual(rc, EXIT_FAILED, err)
         self.assertEqual(out, "")
+
+    def test_explicit_stdin_and_file(self):
+        p = self.write("events.txt", "ERROR one\nINFO two\n")
+        rc, out, err = run(["test-pattern", "--pattern", '{ $.level = "ERROR" }', p, "-"],
+                           stdin='{"level": "ERROR"}\n{"level": "INFO"}\n')
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(out.splitlines(), ['{"level":"ERROR"}'])
+
+    def test_json_array_line_is_text(self):
+        # Only JSON objects are JSON events; '[1,2]' is a text line.
+        rc, out, err = run(["test-pattern", "--pattern", '{ $[0] = 1 }'], stdin="[1,2]\n")
+        self.assertIn(rc, (EXIT_FAILED, EXIT_USAGE), err)
+        self.assertEqual(out, "")
+        # NOTE: crashes at the time of writing, like test_non_json_line_is_text.
+        rc, out, err = run(["test-pattern", "--pattern", "1"], stdin="[1,2]\n")
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(out.splitlines(), ["[1,2]"])
 
     def test_missing_file(self):
         missing = self.tmp / "missing.json"
