@@ -214,7 +214,7 @@ int cmd_replay(Args& a, const Global& g) {
     fmt::print(stderr,
                "replay: {} files ({} failed, {} skipped), {} records, {} alerts in {:.2f} s "
                "({:.0f} MB/s of JSON)\n",
-               s.files + (s.failed_files > s.files ? 0 : 0), s.failed_files, s.skipped_files,
+               s.files, s.failed_files, s.skipped_files,
                s.records, s.alerts, s.seconds, s.seconds > 0 ? mb / s.seconds : 0.0);
     for (size_t i = 0; i < enabled.size(); ++i)
       fmt::print(stderr, "  {:<16} {:>8}  {}\n", enabled[i]->id, s.matches_per_rule[i],
@@ -222,6 +222,14 @@ int cmd_replay(Args& a, const Global& g) {
   }
   if (s.output_failed) return kExitInputFailed;
   return s.failed_files ? kExitInputFailed : kExitOk;
+}
+
+// True when the text starts like a CloudTrail log file: {"Records": ...
+bool looks_like_cloudtrail(std::string_view text) {
+  size_t i = text.find_first_not_of(" \t\r\n");
+  if (i == std::string_view::npos || text[i] != '{') return false;
+  i = text.find_first_not_of(" \t\r\n", i + 1);
+  return i != std::string_view::npos && text.substr(i).starts_with("\"Records\"");
 }
 
 // Prints the pattern with a caret under the failing column.
@@ -262,31 +270,29 @@ int cmd_test_pattern(Args& a, const Global& g) {
   for (const auto& m : missing) fmt::print(stderr, "trailwarden: {}: no such file or directory\n", m);
 
   uint64_t matched = 0;
-  std::string line_out;
+  std::string compact;
   Buffer raw, text;
   CloudTrailReader reader(c.limits);
-  auto print_json = [&](std::string_view json_text, bool is_json) {
+  // Prints a matching event: JSON events as compact single-line JSON, text events as they are.
+  auto print_event = [&](std::string_view event, bool is_json) {
     ++matched;
-    if (!is_json) {
-      std::fwrite(json_text.data(), 1, json_text.size(), stdout);
-      std::fputc('\n', stdout);
-      return;
+    if (is_json) {
+      compact.resize(event.size());
+      size_t len = 0;
+      if (simdjson::minify(event.data(), event.size(), compact.data(), len) == simdjson::SUCCESS)
+        event = std::string_view(compact.data(), len);
     }
-    line_out.resize(json_text.size());
-    size_t len = 0;
-    if (simdjson::minify(json_text.data(), json_text.size(), line_out.data(), len) != simdjson::SUCCESS)
-      len = 0;
-    std::fwrite(line_out.data(), 1, len, stdout);
+    std::fwrite(event.data(), 1, event.size(), stdout);
     std::fputc('\n', stdout);
   };
-  auto on_match_json = [&](size_t, std::string_view r, const simdjson::dom::element&) { print_json(r, true); };
+  const rules::MatchSession::OnMatch on_match =
+      [&](size_t, std::string_view r, const simdjson::dom::element* e) { print_event(r, e != nullptr); };
 
   struct Visitor : RecordVisitor {
     rules::MatchSession* session;
     const rules::MatchSession::OnMatch* on_match;
     void on_record(std::string_view r) override { session->match(r, *on_match); }
   };
-  const rules::MatchSession::OnMatch on_match = on_match_json;
 
   for (const auto& f : files) {
     const std::string name = f == "-" ? "<stdin>" : f;
@@ -306,17 +312,18 @@ int cmd_test_pattern(Args& a, const Global& g) {
     } else {
       text.assign(raw.view());
     }
-    // A CloudTrail log file: match its records.
+    // A CloudTrail log file: match its records (through the prefilter, as replay does).
     if (format != InputFormat::kUnknown) {
       ParseStats stats;
       Visitor v;
       v.session = &session;
       v.on_match = &on_match;
       session.begin(text.view());
-      uint64_t before = matched;
-      if (reader.read(text, v, stats, err) && stats.kind == FileKind::kRecords) continue;
-      if (matched != before) {  // a CloudTrail file that broke part-way
-        fmt::print(stderr, "trailwarden: {}: {}\n", name, err);
+      const bool ok = reader.read(text, v, stats, err);
+      if (ok && stats.kind == FileKind::kRecords) continue;
+      if (!ok && looks_like_cloudtrail(text.view())) {
+        fmt::print(stderr, "trailwarden: {}: {} ({} records read before the error)\n", name, err,
+                   stats.records);
         error = true;
         continue;
       }
@@ -330,16 +337,9 @@ int cmd_test_pattern(Args& a, const Global& g) {
       std::string_view line = all.substr(pos, nl - pos);
       pos = nl + 1;
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
       size_t first = line.find_first_not_of(" \t");
-      bool looks_json = line[first] == '{';
-      bool printed_json = false;
-      session.match_event(line, looks_json, [&](size_t, std::string_view r, const simdjson::dom::element& e) {
-        bool is_json = e.is_object();
-        printed_json = is_json;
-        print_json(r, is_json);
-      });
-      (void)printed_json;
+      if (first == std::string_view::npos) continue;
+      session.match_event(line, line[first] == '{', on_match);
     }
   }
   std::fflush(stdout);

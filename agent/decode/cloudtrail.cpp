@@ -39,34 +39,11 @@ std::string describe(simdjson::error_code e, const char* where_text) {
   }
 }
 
-}  // namespace
-
-bool CloudTrailReader::read(const Buffer& json, RecordVisitor& visitor, ParseStats& stats,
-                            std::string& error) {
-  stats = ParseStats{};
-  od::parser& parser = impl_->parser;
-  if (parser.max_depth() != limits_.max_depth || parser.capacity() < json.size()) {
-    if (auto e = parser.allocate(std::max(json.size(), parser.capacity()), limits_.max_depth)) {
-      error = fmt::format("cannot allocate the JSON parser: {}", simdjson::error_message(e));
-      return false;
-    }
-  }
-  od::document doc;
-  auto e = parser.iterate(json.data(), json.size(), json.size() + Buffer::kPadding).get(doc);
-  if (e) {
-    error = describe(e, "(in the whole file)");
-    return false;
-  }
-  od::object root;
-  if ((e = doc.get_object().get(root))) {
-    if (e == simdjson::INCORRECT_TYPE) {
-      stats.kind = FileKind::kOther;
-      return true;  // valid JSON that is not an object: not a CloudTrail file
-    }
-    error = describe(e, "at the top level");
-    return false;
-  }
-  bool saw_records = false, saw_digest_key = false;
+// Reads the members of one top-level object: the records of "Records", and notes digest keys.
+bool read_document(od::object& root, const DecodeLimits& limits_, RecordVisitor& visitor,
+                   ParseStats& stats, bool& saw_records, bool& saw_digest_key, std::string& error) {
+  simdjson::error_code e;
+  bool records_in_this_document = false;
   for (auto field_result : root) {
     od::field field;
     if ((e = std::move(field_result).get(field))) {
@@ -78,8 +55,8 @@ bool CloudTrailReader::read(const Buffer& json, RecordVisitor& visitor, ParseSta
       error = describe(e, "in a top-level key");
       return false;
     }
-    if (key == "Records" && !saw_records) {
-      saw_records = true;
+    if (key == "Records" && !records_in_this_document) {
+      saw_records = records_in_this_document = true;
       od::array records;
       if ((e = field.value().get_array().get(records))) {
         error = e == simdjson::INCORRECT_TYPE ? std::string("\"Records\" is not an array")
@@ -147,9 +124,55 @@ bool CloudTrailReader::read(const Buffer& json, RecordVisitor& visitor, ParseSta
       }
     }
   }
-  if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) {
-    error = "unexpected content after the top-level JSON object";
-    return false;
+  return true;
+}
+
+}  // namespace
+
+bool CloudTrailReader::read(const Buffer& json, RecordVisitor& visitor, ParseStats& stats,
+                            std::string& error) {
+  stats = ParseStats{};
+  od::parser& parser = impl_->parser;
+  if (parser.max_depth() != limits_.max_depth || parser.capacity() < json.size()) {
+    if (auto e = parser.allocate(std::max(json.size(), parser.capacity()), limits_.max_depth)) {
+      error = fmt::format("cannot allocate the JSON parser: {}", simdjson::error_message(e));
+      return false;
+    }
+  }
+  // A file may hold several JSON documents one after the other: `cat a.gz b.gz` of two
+  // CloudTrail files decompresses to {"Records":[...]}{"Records":[...]}.
+  const char* const end = json.data() + json.size();
+  const char* start = json.data();
+  bool saw_records = false, saw_digest_key = false;
+  for (size_t document = 0;; ++document) {
+    od::document doc;
+    const auto length = static_cast<size_t>(end - start);
+    auto e = parser.iterate(start, length, length + Buffer::kPadding).get(doc);
+    if (e) {
+      error = describe(e, "(in the whole file)");
+      return false;
+    }
+    od::object root;
+    if ((e = doc.get_object().get(root))) {
+      if (e == simdjson::INCORRECT_TYPE && document == 0) {
+        stats.kind = FileKind::kOther;
+        return true;  // valid JSON that is not an object: not a CloudTrail file
+      }
+      error = document == 0 ? describe(e, "at the top level")
+                            : fmt::format("unexpected content after the top-level JSON object, at "
+                                          "byte {}",
+                                          start - json.data());
+      return false;
+    }
+    if (!read_document(root, limits_, visitor, stats, saw_records, saw_digest_key, error))
+      return false;
+    auto next = doc.current_location();
+    if (next.error() == simdjson::OUT_OF_BOUNDS) break;  // nothing but whitespace left
+    if (next.error()) {
+      error = describe(next.error(), "after the top-level JSON object");
+      return false;
+    }
+    start = next.value_unsafe();
   }
   stats.kind = saw_records ? FileKind::kRecords : (saw_digest_key ? FileKind::kDigest : FileKind::kOther);
   return true;

@@ -38,9 +38,9 @@ class FileProcessor : public RecordVisitor {
  public:
   FileProcessor(const rules::RuleMatcher& matcher, const ReplayOptions& options)
       : matcher_(matcher), options_(options), reader_(options.limits), session_(matcher, options.limits) {
-    on_match_ = [this](size_t slot, std::string_view raw, const simdjson::dom::element& record) {
+    on_match_ = [this](size_t slot, std::string_view raw, const simdjson::dom::element* record) {
       if (result_->alert_count) result_->alerts.push_back('\n');
-      append_detection_finding(result_->alerts, *matcher_.rules()[slot], raw, &record,
+      append_detection_finding(result_->alerts, *matcher_.rules()[slot], raw, record,
                                options_.ocsf);
       ++result_->alert_count;
       ++result_->per_rule[slot];
@@ -165,6 +165,7 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
   std::vector<std::string> files = expand_inputs(options.paths, missing);
   for (const auto& m : missing) {
     spdlog::error("{}: no such file or directory", m);
+    ++summary.files;
     ++summary.failed_files;
   }
 

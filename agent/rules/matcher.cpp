@@ -105,10 +105,9 @@ void MatchSession::match_event(std::string_view raw, bool try_json, const OnMatc
 
 void MatchSession::evaluate(std::string_view raw, const simdjson::dom::element* json,
                             const OnMatch& on_match) {
-  static const simdjson::dom::element kNoJson;
   for (uint32_t slot : candidates_) {
     const Rule& rule = *matcher_.rules()[slot];
-    if (rule.pattern->matches(raw, json)) on_match(slot, raw, json ? *json : kNoJson);
+    if (rule.pattern->matches(raw, json)) on_match(slot, raw, json);
   }
 }
 

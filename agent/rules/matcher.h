@@ -46,9 +46,10 @@ struct MatchCounters {
 
 class MatchSession {
  public:
-  // Called for each (rule, record) match; `slot` indexes RuleMatcher::rules().
+  // Called for each (rule, record) match; `slot` indexes RuleMatcher::rules(). `record` is the
+  // parsed event, or nullptr for an event that is not a JSON object (text events).
   using OnMatch = std::function<void(size_t slot, std::string_view raw,
-                                     const simdjson::dom::element& record)>;
+                                     const simdjson::dom::element* record)>;
 
   MatchSession(const RuleMatcher& matcher, const DecodeLimits& limits);
   ~MatchSession();

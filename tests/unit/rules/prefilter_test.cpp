@@ -73,7 +73,7 @@ pattern = '{ $.eventType != AwsApiCall }'
     std::string_view raw(text.data() + 12, json.size());
     session.begin(std::string_view(text.data(), text.size() - 64));
     std::vector<size_t> with_prefilter;
-    bool parsed = session.match(raw, [&](size_t slot, std::string_view, const simdjson::dom::element&) {
+    bool parsed = session.match(raw, [&](size_t slot, std::string_view, const simdjson::dom::element*) {
       with_prefilter.push_back(slot);
     });
     REQUIRE(parsed);
@@ -109,7 +109,7 @@ TEST_CASE("the prefilter skips records that cannot match, and only those") {
     std::string_view raw(text.data(), r.json.size());
     session.begin(raw);
     bool any = false;
-    session.match(raw, [&](size_t, std::string_view, const simdjson::dom::element&) { any = true; });
+    session.match(raw, [&](size_t, std::string_view, const simdjson::dom::element*) { any = true; });
     matched_records += any;
   }
   const auto& c = session.counters();
@@ -129,7 +129,7 @@ TEST_CASE("a record deeper than max_depth is reported, not evaluated") {
   std::string_view raw(text.data(), rec.size());
   session.begin(raw);
   int n = 0;
-  CHECK_FALSE(session.match(raw, [&](size_t, std::string_view, const simdjson::dom::element&) { ++n; }));
+  CHECK_FALSE(session.match(raw, [&](size_t, std::string_view, const simdjson::dom::element*) { ++n; }));
   CHECK(n == 0);
   CHECK(session.last_error().find("max_depth") != std::string::npos);
   CHECK(session.counters().parse_errors == 1);
@@ -155,7 +155,7 @@ pattern = '{ $.eventName = "StopLogging" }'
   for (const std::string* r : {&b, &a, &b}) {
     int n = 0;
     session.match(std::string_view(text.data() + offset, r->size()),
-                  [&](size_t, std::string_view, const simdjson::dom::element&) { ++n; });
+                  [&](size_t, std::string_view, const simdjson::dom::element*) { ++n; });
     hits.push_back(n);
     offset += r->size() + 1;
   }

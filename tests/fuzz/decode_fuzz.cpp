@@ -1,0 +1,59 @@
+// libFuzzer target: any bytes as an input object, through the whole replay path (format
+// detection, gzip, CloudTrail reader, prefilter, evaluation of every built-in rule, OCSF).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/common/buffer.h"
+#include "agent/decode/cloudtrail.h"
+#include "agent/decode/input.h"
+#include "agent/normalize/ocsf.h"
+#include "agent/rules/matcher.h"
+#include "agent/rules/rule.h"
+
+using namespace trailwarden;
+
+namespace {
+struct Fixture {
+  std::vector<rules::Rule> rules = rules::load_builtin_pack("cis-aws-foundations");
+  std::vector<const rules::Rule*> ptrs;
+  std::unique_ptr<rules::RuleMatcher> matcher;
+  Fixture() {
+    for (const auto& r : rules) ptrs.push_back(&r);
+    matcher = std::make_unique<rules::RuleMatcher>(ptrs);
+  }
+};
+
+struct Visitor : RecordVisitor {
+  rules::MatchSession* session;
+  std::string out;
+  void on_record(std::string_view raw) override {
+    session->match(raw, [&](size_t slot, std::string_view r, const simdjson::dom::element* e) {
+      (void)slot;
+      out.clear();
+      rules::Rule rule;
+      rule.id = "fuzz";
+      append_detection_finding(out, rule, r, e, OcsfOptions{});
+    });
+  }
+};
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static Fixture fixture;
+  DecodeLimits limits;
+  limits.max_decompressed_bytes = 1 << 20;
+  limits.max_records_per_file = 1000;
+  static Buffer json;
+  std::string error;
+  if (!decode_to_json(std::string_view(reinterpret_cast<const char*>(data), size), limits, json, error))
+    return 0;
+  rules::MatchSession session(*fixture.matcher, limits);
+  CloudTrailReader reader(limits);
+  Visitor v;
+  v.session = &session;
+  session.begin(json.view());
+  ParseStats stats;
+  (void)reader.read(json, v, stats, error);
+  return 0;
+}
