@@ -161,9 +161,9 @@ bool evaluate_term(const Term& t, const Scalar& s) {
     case Value::Kind::kNumber: {
       if (s.type == Scalar::Type::kNumber)
         return compare_numbers(t.op, s.number, s.is_integer, s.integer, v);
-      double d;
-      bool is_int;
-      int64_t i;
+      double d = 0;
+      bool is_int = false;
+      int64_t i = 0;
       if (s.type == Scalar::Type::kString && string_as_number(s.text, d, is_int, i))
         return compare_numbers(t.op, d, is_int, i, v);
       return negate;  // not a number: never equal, never ordered
