@@ -212,10 +212,10 @@ int cmd_replay(Args& a, const Global& g) {
   if (!quiet) {
     double mb = static_cast<double>(s.bytes_decoded) / 1e6;
     fmt::print(stderr,
-               "replay: {} files ({} failed, {} skipped), {} records, {} alerts in {:.2f} s "
-               "({:.0f} MB/s of JSON)\n",
-               s.files, s.failed_files, s.skipped_files,
-               s.records, s.alerts, s.seconds, s.seconds > 0 ? mb / s.seconds : 0.0);
+               "replay: {} files ({} failed, {} skipped), {} records ({} evaluated), {} alerts in "
+               "{:.2f} s ({:.0f} MB/s of JSON)\n",
+               s.files, s.failed_files, s.skipped_files, s.records, s.evaluated, s.alerts,
+               s.seconds, s.seconds > 0 ? mb / s.seconds : 0.0);
     for (size_t i = 0; i < enabled.size(); ++i)
       fmt::print(stderr, "  {:<16} {:>8}  {}\n", enabled[i]->id, s.matches_per_rule[i],
                  enabled[i]->title);

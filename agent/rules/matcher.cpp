@@ -24,7 +24,9 @@ MatchSession::MatchSession(const RuleMatcher& matcher, const DecodeLimits& limit
     : matcher_(matcher),
       parser_(std::make_unique<simdjson::dom::parser>()),
       scratch_(matcher.prefilter().make_scratch()),
-      mark_(matcher.rules().size(), 0) {
+      mark_(matcher.rules().size(), 0),
+      clause_generation_(matcher.rules().size(), 0),
+      clause_bits_(matcher.rules().size(), 0) {
   if (!scratch_) throw std::runtime_error("cannot allocate prefilter scratch space");
   if (parser_->allocate(1 << 16, limits.max_depth) != simdjson::SUCCESS)
     throw std::runtime_error("cannot allocate the JSON parser");
@@ -46,6 +48,7 @@ bool MatchSession::match(std::string_view raw, const OnMatch& on_match) {
   const uint64_t end = begin + raw.size();
   if (++generation_ == 0) {  // wrapped: reset the marks
     std::fill(mark_.begin(), mark_.end(), 0);
+    std::fill(clause_generation_.begin(), clause_generation_.end(), 0);
     generation_ = 1;
   }
   candidates_.clear();
@@ -63,8 +66,15 @@ bool MatchSession::match(std::string_view raw, const OnMatch& on_match) {
     if (hit.end - pf.literal_length(hit.literal) < begin) continue;
     if (pf.is_escape(hit.literal)) {
       for (uint32_t slot : pf.json_slots()) add(slot);
-    } else {
-      for (uint32_t slot : pf.slots_for(hit.literal)) add(slot);
+      continue;
+    }
+    for (const auto& t : pf.targets(hit.literal)) {
+      if (clause_generation_[t.slot] != generation_) {
+        clause_generation_[t.slot] = generation_;
+        clause_bits_[t.slot] = 0;
+      }
+      clause_bits_[t.slot] |= 1u << t.clause;
+      if (clause_bits_[t.slot] == pf.full_mask(t.slot)) add(t.slot);
     }
   }
   if (candidates_.empty()) return true;

@@ -78,6 +78,8 @@ class MatchSession {
   std::vector<Prefilter::Hit> hits_;
   size_t next_hit_ = 0;
   std::vector<uint32_t> mark_;  // per slot: generation when last made a candidate
+  std::vector<uint32_t> clause_generation_;  // per slot: generation of clause_bits_
+  std::vector<uint32_t> clause_bits_;        // per slot: clauses met in the current record
   uint32_t generation_ = 0;
   std::vector<uint32_t> candidates_;
   std::string copy_;  // padded copy for match_event

@@ -136,25 +136,32 @@ std::unique_ptr<Prefilter> Prefilter::build(const std::vector<const Pattern*>& p
   pf->slot_count_ = patterns.size();
   std::map<std::string, uint32_t> ids;
   std::vector<std::string> literals = {"\\u", "\\/"};  // the escape triggers come first
-  pf->literal_slots_.resize(kEscapeLiterals);
+  pf->literal_targets_.resize(kEscapeLiterals);
   pf->literal_lengths_ = {2, 2};
+  pf->full_masks_.assign(patterns.size(), 0);
   for (uint32_t slot = 0; slot < patterns.size(); ++slot) {
     Requirement req = patterns[slot]->requirement();
-    const auto* clause = best_clause(req.clauses);
-    if (!clause) {
+    if (req.unconstrained()) {
       pf->always_.push_back(slot);
       continue;
     }
     if (req.json_encoded) pf->json_slots_.push_back(slot);
-    for (const auto& lit : *clause) {
-      auto [it, inserted] = ids.emplace(lit, static_cast<uint32_t>(literals.size()));
-      if (inserted) {
-        literals.push_back(lit);
-        pf->literal_slots_.emplace_back();
-        pf->literal_lengths_.push_back(static_cast<uint32_t>(lit.size()));
+    // Keep the most selective clauses: every one of them must be met in a record.
+    std::stable_sort(req.clauses.begin(), req.clauses.end(),
+                     [](const auto& a, const auto& b) { return clause_score(a) > clause_score(b); });
+    req.clauses.erase(std::unique(req.clauses.begin(), req.clauses.end()), req.clauses.end());
+    if (req.clauses.size() > kMaxClauses) req.clauses.resize(kMaxClauses);
+    for (uint32_t clause = 0; clause < req.clauses.size(); ++clause) {
+      pf->full_masks_[slot] |= 1u << clause;
+      for (const auto& lit : req.clauses[clause]) {
+        auto [it, inserted] = ids.emplace(lit, static_cast<uint32_t>(literals.size()));
+        if (inserted) {
+          literals.push_back(lit);
+          pf->literal_targets_.emplace_back();
+          pf->literal_lengths_.push_back(static_cast<uint32_t>(lit.size()));
+        }
+        pf->literal_targets_[it->second].push_back(Target{slot, clause});
       }
-      auto& slots = pf->literal_slots_[it->second];
-      if (slots.empty() || slots.back() != slot) slots.push_back(slot);
     }
   }
   if (literals.size() == kEscapeLiterals) return pf;  // nothing to scan for

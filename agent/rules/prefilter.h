@@ -26,6 +26,14 @@ class Prefilter {
     uint32_t literal;  // index into literals()
   };
 
+  // A literal's meaning: it satisfies clause `clause` of the requirement of pattern `slot`.
+  // A slot is a candidate for a record when every one of its clauses is satisfied in it.
+  struct Target {
+    uint32_t slot;
+    uint32_t clause;
+  };
+  static constexpr uint32_t kMaxClauses = 8;
+
   class Scratch {
    public:
     ~Scratch();
@@ -51,8 +59,10 @@ class Prefilter {
 
   // Slots that must always be evaluated (their patterns have no usable literal).
   const std::vector<uint32_t>& always() const { return always_; }
-  // Slots a hit on literal `id` makes candidates. Empty list + is_escape(): all JSON slots.
-  const std::vector<uint32_t>& slots_for(uint32_t literal) const { return literal_slots_[literal]; }
+  // What a hit on `literal` satisfies (empty for escape triggers).
+  const std::vector<Target>& targets(uint32_t literal) const { return literal_targets_[literal]; }
+  // Bit mask with one bit per clause registered for `slot` (0 for slots in always()).
+  uint32_t full_mask(uint32_t slot) const { return full_masks_[slot]; }
   uint32_t literal_length(uint32_t literal) const { return literal_lengths_[literal]; }
   // A hit on an escape trigger (\u or \/) makes every slot with a JSON requirement a candidate.
   bool is_escape(uint32_t literal) const { return literal < kEscapeLiterals; }
@@ -65,7 +75,8 @@ class Prefilter {
   hs_database* db_ = nullptr;
   std::vector<uint32_t> always_;
   std::vector<uint32_t> json_slots_;
-  std::vector<std::vector<uint32_t>> literal_slots_;
+  std::vector<std::vector<Target>> literal_targets_;
+  std::vector<uint32_t> full_masks_;
   std::vector<uint32_t> literal_lengths_;
   size_t slot_count_ = 0;
 };
