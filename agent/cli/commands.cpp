@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 
 #include "agent/common/buffer.h"
 #include "agent/common/logging.h"
@@ -54,7 +55,7 @@ replay options:
       --enable SEL      Also enable rules matching SEL (an id or a glob such as 'cis-*'); repeatable
       --disable SEL     Disable rules matching SEL; repeatable
       --rules FILE      Also load rules from FILE; repeatable
-  -w, --workers N       Files processed in parallel (default: [replay] workers, 1)
+  -w, --workers N       Files processed in parallel, 1-256 (default: [replay] workers, one per core)
       --no-raw-data     Leave the original record out of the alerts
   -q, --quiet           No summary on stderr
 )";
@@ -205,6 +206,7 @@ int cmd_replay(Args& a, const Global& g) {
   ReplayOptions opts;
   opts.paths = paths;
   opts.workers = workers.value_or(c.replay_workers);
+  if (opts.workers == 0) opts.workers = std::max(1u, std::thread::hardware_concurrency());
   opts.limits = c.limits;
   opts.ocsf.include_raw_data = c.include_raw_data && !no_raw;
   ReplaySummary s = run_replay(opts, enabled, outputs);

@@ -142,7 +142,7 @@ Config parse_config(std::string_view content, const std::string& origin) {
   }
   if (const auto* t = section(origin, doc, "replay")) {
     Reader r(origin, *t, "replay");
-    r.read("workers", c.replay_workers, 1);
+    r.read("workers", c.replay_workers, 0);
     r.finish();
   }
   if (const toml::node* n = doc.get("outputs")) {

@@ -28,7 +28,7 @@ struct Config {
     std::vector<std::string> disable;  // selectors
   } rules;
   bool include_raw_data = true;
-  size_t replay_workers = 1;
+  size_t replay_workers = 0;  // 0: one per CPU core
   std::vector<OutputConfig> outputs;
 };
 

@@ -21,9 +21,10 @@
 # tests/bench/gen_corpus.py, warms the page cache, then times on the same
 # files, each command REPS times (wall clock; peak RSS from /usr/bin/time):
 #   igzip -dc FILES > /dev/null                                (the floor)
-#   trailwarden replay --quiet -o /dev/null DIR                 (default rules: CIS 4.9)
-#   trailwarden replay --quiet --enable '*' -o /dev/null DIR    (all built-in rules)
+#   trailwarden replay --quiet --workers 1 -o /dev/null DIR                (default rules: CIS 4.9)
+#   trailwarden replay --quiet --workers 1 --enable '*' -o /dev/null DIR   (all built-in rules)
 #   trailwarden replay --quiet --workers 2 -o /dev/null DIR
+# (replay uses every core by default; the single-thread figures pin --workers 1)
 #   igzip -dc FILES | jq -c -f tests/bench/jq_filter.jq        (jq baseline, 4.9)
 #   python3 tests/bench/baseline.py DIR                         (python baseline, 4.9)
 # and prints a Markdown table, the goal checks (PASS/FAIL) and a correctness
@@ -181,8 +182,8 @@ measure() {
 
 measure igzip "igzip -dc FILES > /dev/null" "igzip -dc $QFILES > /dev/null"
 if [[ -n "$TW" ]]; then
-  measure tw_default "trailwarden replay (default rules)" "exec $QTW replay --quiet -o /dev/null $QDATA"
-  measure tw_all "trailwarden replay --enable '*'" "exec $QTW replay --quiet --enable '*' -o /dev/null $QDATA"
+  measure tw_default "trailwarden replay -w 1 (default rules)" "exec $QTW replay --quiet --workers 1 -o /dev/null $QDATA"
+  measure tw_all "trailwarden replay -w 1 --enable '*'" "exec $QTW replay --quiet --workers 1 --enable '*' -o /dev/null $QDATA"
   measure tw_w2 "trailwarden replay --workers 2" "exec $QTW replay --quiet --workers 2 -o /dev/null $QDATA"
 fi
 measure jq "igzip -dc FILES | jq -c -f jq_filter.jq" "igzip -dc $QFILES | jq -c -f $(q "$BENCH/jq_filter.jq")"

@@ -23,7 +23,7 @@ TEST_CASE("the built-in default configuration") {
   CHECK(c.rules.packs == std::vector<std::string>{"cis-aws-foundations"});
   CHECK(c.rules.enable == std::vector<std::string>{"cis-4.9"});
   CHECK(c.include_raw_data);
-  CHECK(c.replay_workers == 1);
+  CHECK(c.replay_workers == 0);  // one per core
   REQUIRE(c.outputs.size() == 1);
   CHECK(c.outputs[0].type == "file");
   CHECK(c.outputs[0].path == "-");
