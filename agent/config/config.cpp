@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "agent/config/embedded.h"
+#include "agent/config/toml_util.h"
 
 namespace trailwarden {
 
@@ -97,13 +98,7 @@ const toml::table* section(const std::string& origin, const toml::table& doc, st
 }  // namespace
 
 Config parse_config(std::string_view content, const std::string& origin) {
-  toml::table doc;
-  try {
-    doc = toml::parse(content, origin);
-  } catch (const toml::parse_error& e) {
-    throw std::runtime_error(fmt::format("{}:{}:{}: {}", origin, e.source().begin.line,
-                                         e.source().begin.column, e.description()));
-  }
+  toml::table doc = parse_toml(content, origin);
   Config c;
   c.source = origin;
   Reader top(origin, doc, "top level");

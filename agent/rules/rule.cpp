@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "agent/config/embedded.h"
+#include "agent/config/toml_util.h"
 
 namespace trailwarden::rules {
 
@@ -27,7 +28,7 @@ constexpr SeverityName kSeverities[] = {
 };
 
 std::string where(const std::string& origin, const toml::source_region& r) {
-  return fmt::format("{}:{}:{}", origin, r.begin.line, r.begin.column);
+  return toml_where(origin, r);
 }
 
 [[noreturn]] void fail_at(const std::string& origin, const toml::node& n, const std::string& msg) {
@@ -98,13 +99,7 @@ std::string_view severity_key(Severity s) {
 
 std::vector<Rule> load_rule_file(std::string_view content, const std::string& origin,
                                  bool default_enabled) {
-  toml::table doc;
-  try {
-    doc = toml::parse(content, origin);
-  } catch (const toml::parse_error& e) {
-    throw std::runtime_error(fmt::format("{}:{}:{}: {}", origin, e.source().begin.line,
-                                         e.source().begin.column, e.description()));
-  }
+  toml::table doc = parse_toml(content, origin);
   check_keys(origin, doc, {"pack", "rules"}, "a rule file (expected [pack] and [[rules]])");
   std::string pack_id = origin;
   if (const toml::node* p = doc.get("pack")) {
