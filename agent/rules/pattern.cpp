@@ -2,6 +2,8 @@
 // language is small, and this way every error can say exactly which column is wrong and why.
 #include "agent/rules/pattern.h"
 
+#include "agent/rules/regex.h"
+
 #include <fmt/format.h>
 
 #include <cctype>
@@ -173,13 +175,12 @@ class PatternParser {
         return fail(open, "regular expressions may not use groups '(' ')' (CloudWatch Logs "
                           "does not support them)");
     }
-    try {
-      v.kind = Value::Kind::kRegex;
-      v.text = body;
-      v.regex = std::make_shared<const std::regex>(body, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      return fail(open, fmt::format("invalid regular expression %{}%: {}", body, e.what()));
-    }
+    std::string regex_error;
+    v.kind = Value::Kind::kRegex;
+    v.text = body;
+    v.regex = Regex::compile(body, regex_error);
+    if (!v.regex)
+      return fail(open, fmt::format("invalid regular expression %{}%: {}", body, regex_error));
     ++regex_count_;
     if (regex_count_ > 2)
       return fail(open, "at most 2 regular expressions are allowed in one pattern");

@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +20,8 @@ class element;
 }
 
 namespace trailwarden::rules {
+
+class Regex;
 
 // Where and why a pattern failed to parse. column is 1-based, counted in bytes.
 struct ParseError {
@@ -51,7 +52,7 @@ struct Value {
   double number = 0;
   bool is_integer = false;  // number fits int64 exactly and had no fraction or exponent
   int64_t integer = 0;
-  std::shared_ptr<const std::regex> regex;
+  std::shared_ptr<const Regex> regex;
 };
 
 enum class CompareOp { kEq, kNe, kLt, kLe, kGt, kGe };
@@ -79,7 +80,7 @@ struct TextTerm {
   enum class Mode { kRequired, kOptional, kExcluded };  // plain, ?term, -term
   Mode mode = Mode::kRequired;
   std::string text;  // the term or phrase, matched as a substring (case-sensitive)
-  std::shared_ptr<const std::regex> regex;  // set for %regex% terms
+  std::shared_ptr<const Regex> regex;  // set for %regex% terms
 };
 
 // One column of a space-delimited pattern.

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "agent/rules/pattern.h"
+#include "agent/rules/regex.h"
 
 namespace trailwarden::rules {
 
@@ -155,7 +156,7 @@ bool evaluate_term(const Term& t, const Scalar& s) {
     case Value::Kind::kAny:
       return !negate;
     case Value::Kind::kRegex: {
-      bool found = std::regex_search(s.text.begin(), s.text.end(), *v.regex);
+      bool found = v.regex->search(s.text);
       return negate ? !found : found;
     }
     case Value::Kind::kNumber: {
@@ -281,7 +282,7 @@ bool Pattern::matches(std::string_view raw, const simdjson::dom::element* json) 
     case Kind::kText: {
       bool any_optional = false, optional_found = false;
       for (const auto& t : text_terms_) {
-        bool found = t.regex ? std::regex_search(raw.begin(), raw.end(), *t.regex)
+        bool found = t.regex ? t.regex->search(raw)
                              : raw.find(t.text) != std::string_view::npos;
         switch (t.mode) {
           case TextTerm::Mode::kRequired:

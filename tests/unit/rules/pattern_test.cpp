@@ -179,6 +179,14 @@ TEST_CASE("regular expressions between % signs") {
   CHECK(error_of("{ $.a = %x% && $.b = %y% && $.c = %z% }").message.find("at most 2") != std::string::npos);
 }
 
+TEST_CASE("regular expressions run in linear time (no catastrophic backtracking)") {
+  // With a backtracking engine this takes longer than the age of the universe; here it is one
+  // pass over the text. (Found by the pattern fuzzer.)
+  const std::string hostile(200000, 'a');
+  CHECK_FALSE(text_match("%a*a*a*a*a*a*a*a*a*a*a*a*b%", hostile));
+  CHECK(text_match("%a*a*a*a*a*a*a*a*a*a*a*a*$%", hostile));
+}
+
 TEST_CASE("text patterns: terms, phrases, ?alternatives, -exclusions") {
   CHECK(text_match("ERROR", "Exiting with ERRORCODE: -1"));  // substring
   CHECK(text_match("ERROR ARGUMENTS", "[ERROR 419] MISSING ARGUMENTS"));
