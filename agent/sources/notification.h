@@ -1,0 +1,56 @@
+// Notification parsing: turns the body of one SQS message into what the agent must do with it.
+// Understood shapes (samples in tests/data/notifications):
+//   - S3 event notification, delivered directly to SQS ({"Records":[{"eventSource":"aws:s3",...}]})
+//   - the same wrapped by SNS (raw message delivery off: {"Type":"Notification","Message":"..."};
+//     on: the S3 JSON itself)
+//   - EventBridge "Object Created" from aws.s3
+//   - CloudTrail's own SNS notification ({"s3Bucket":...,"s3ObjectKey":[...]}), with or without
+//     the SNS envelope
+//   - EventBridge "AWS API Call via CloudTrail" (and other CloudTrail-sourced detail types): the
+//     CloudTrail record itself, to be matched directly without any S3 fetch
+//   - s3:TestEvent (to be deleted, nothing else)
+// Anything else is kUnknown and must not be deleted. Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace trailwarden {
+
+struct ObjectRef {
+  std::string bucket;
+  std::string key;  // decoded: ready for GetObject
+  std::optional<uint64_t> size;
+  std::string version_id;
+  std::string region;      // where the notification says the object lives, if it says
+  std::string event_time;  // when S3/EventBridge saw the object created, if given
+};
+
+struct Notification {
+  enum class Kind {
+    kObjects,      // fetch and process `objects`
+    kInlineEvent,  // match `inline_event` (a CloudTrail record) directly
+    kTestEvent,    // s3:TestEvent: delete
+    kIgnored,      // understood, but nothing to do (e.g. only ObjectRemoved events): delete
+    kUnknown,      // not understood: leave it for the queue's redrive policy
+  };
+  Kind kind = Kind::kUnknown;
+  // How it arrived: "s3", "sns/s3", "eventbridge/s3", "cloudtrail-sns", "sns/cloudtrail-sns",
+  // "eventbridge/cloudtrail", "s3-test", "sns/s3-test".
+  std::string route;
+  std::vector<ObjectRef> objects;
+  std::string inline_event;  // kInlineEvent: compact JSON text of the CloudTrail record
+  std::string reason;        // kUnknown / kIgnored: why, in words
+};
+
+// Parses one SQS message body. Never throws; malformed input is kUnknown with a reason.
+Notification parse_notification(std::string_view body);
+
+// Decodes an S3 event key: '+' is a space and %XX an escaped byte (form encoding). Returns
+// false (and leaves `out` unspecified) on a malformed escape.
+bool url_decode_s3_key(std::string_view encoded, std::string& out);
+
+}  // namespace trailwarden
