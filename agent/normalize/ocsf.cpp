@@ -238,7 +238,7 @@ std::string finding_uid(std::string_view rule_id, std::string_view event_id, std
   return hex_uuid_v8(digest);
 }
 
-void append_detection_finding(std::string& out, const rules::Rule& rule, std::string_view raw,
+std::string append_detection_finding(std::string& out, const rules::Rule& rule, std::string_view raw,
                               const dom::element* r, const OcsfOptions& options) {
   // Records inside pretty-printed files span lines; alerts carry them compact.
   thread_local std::string compact;
@@ -344,6 +344,7 @@ void append_detection_finding(std::string& out, const rules::Rule& rule, std::st
 
   if (options.include_raw_data) w.field("raw_data", raw);
   w.end_object();
+  return uid;
 }
 
 }  // namespace trailwarden

@@ -22,8 +22,9 @@ struct OcsfOptions {
 inline constexpr std::string_view kOcsfVersion = "1.4.0";
 
 // Appends the finding for `rule` matching `record` (whose JSON text is `raw`) to `out`,
-// without a trailing newline. `record` is null for events that are not JSON objects.
-void append_detection_finding(std::string& out, const rules::Rule& rule, std::string_view raw,
+// without a trailing newline, and returns its uid. `record` is null for events that are not
+// JSON objects.
+std::string append_detection_finding(std::string& out, const rules::Rule& rule, std::string_view raw,
                               const simdjson::dom::element* record, const OcsfOptions& options);
 
 // The finding's uid: a UUID (version 8, name-based) from SHA-256 of the rule id and the

@@ -1,0 +1,69 @@
+// ObjectProcessor: the per-object work shared by `replay` (local files) and `run` (S3 objects
+// and EventBridge events): decode the bytes (gzip or JSON), walk the CloudTrail records, match
+// them against the rules and render one OCSF finding per match. One processor per thread: it
+// owns its buffers, parsers and prefilter scratch and reuses them from object to object.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/common/buffer.h"
+#include "agent/decode/cloudtrail.h"
+#include "agent/decode/limits.h"
+#include "agent/normalize/ocsf.h"
+#include "agent/rules/matcher.h"
+
+namespace trailwarden {
+
+struct Alert {
+  std::string uid;   // the finding uid (deterministic per rule and event)
+  std::string json;  // the OCSF finding, one line, no newline
+  size_t slot = 0;   // index of the rule in RuleMatcher::rules()
+};
+
+struct ObjectResult {
+  std::vector<Alert> alerts;
+  std::vector<uint64_t> per_rule;  // matches per rule slot
+  ParseStats stats;
+  uint64_t evaluated = 0;  // records parsed for evaluation
+  uint64_t bytes_read = 0;
+  uint64_t bytes_decoded = 0;
+  bool failed = false;
+  std::string error;  // why it failed (already logged at ERROR with the object's name)
+};
+
+class ObjectProcessor : private RecordVisitor {
+ public:
+  ObjectProcessor(const rules::RuleMatcher& matcher, const DecodeLimits& limits,
+                  const OcsfOptions& ocsf);
+
+  // The buffer to read an object's raw bytes into before calling process_raw().
+  Buffer& raw_buffer() { return raw_; }
+
+  // Decodes raw_buffer() and matches its records. `name` names the object in messages.
+  void process_raw(const std::string& name, ObjectResult& result);
+  // Matches one standalone CloudTrail record given as JSON text (an EventBridge event).
+  void process_event(const std::string& name, std::string_view json, ObjectResult& result);
+  // Records a failure that happened before processing (e.g. the object could not be read).
+  void fail(const std::string& name, const std::string& error, ObjectResult& result);
+
+ private:
+  void on_record(std::string_view raw) override;
+  void start(ObjectResult& result);
+
+  const rules::RuleMatcher& matcher_;
+  DecodeLimits limits_;
+  OcsfOptions ocsf_;
+  Buffer raw_;
+  Buffer json_;
+  CloudTrailReader reader_;
+  rules::MatchSession session_;
+  rules::MatchSession::OnMatch on_match_;
+  ObjectResult* result_ = nullptr;
+  uint64_t first_bad_record_ = 0;
+  std::string first_bad_error_;
+};
+
+}  // namespace trailwarden
