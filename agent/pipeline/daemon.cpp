@@ -1,0 +1,473 @@
+#include "agent/pipeline/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <fmt/format.h>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "agent/pipeline/dedup.h"
+#include "agent/pipeline/processor.h"
+#include "agent/rules/matcher.h"
+
+namespace trailwarden {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A message received and not yet finished.
+struct InFlight {
+  QueueMessage message;
+  std::string route;
+  std::vector<ObjectRef> objects;  // what to fetch
+  std::string inline_event;        // or the event to match
+  size_t pending = 0;              // tasks not yet done
+  bool failed = false;
+  bool abandoned = false;  // released at shutdown: another agent may own it now, never delete
+  std::string error;
+  Clock::time_point last_extended;
+};
+
+struct Task {
+  std::shared_ptr<InFlight> message;
+  size_t index = 0;  // into objects; unused for inline events
+};
+
+// A short, printable excerpt of an untrusted message body for logs.
+std::string excerpt(std::string_view body, size_t max = 160) {
+  std::string out;
+  for (char c : body.substr(0, max)) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) out += fmt::format("\\x{:02x}", u);
+    else out.push_back(c);
+  }
+  if (body.size() > max) out += "...";
+  return out;
+}
+
+std::string object_name(const ObjectRef& o) { return fmt::format("s3://{}/{}", o.bucket, o.key); }
+
+}  // namespace
+
+struct Daemon::Impl {
+  Impl(DaemonOptions o, MessageQueue& q, ObjectStore& s, std::vector<const rules::Rule*> r,
+       std::vector<Output*> outs)
+      : opt(std::move(o)),
+        queue(q),
+        store(s),
+        outputs(std::move(outs)),
+        matcher(std::move(r)),
+        dedup(opt.dedup_path, opt.dedup_capacity) {
+    if (opt.heartbeat_interval.count() <= 0)
+      opt.heartbeat_interval = std::max<std::chrono::seconds>(opt.visibility_timeout / 3,
+                                                              std::chrono::seconds(1));
+    opt.max_messages = std::clamp<size_t>(opt.max_messages, 1, 10);
+    opt.max_in_flight = std::max<size_t>(opt.max_in_flight, 1);
+    opt.workers = std::max<size_t>(opt.workers, 1);
+  }
+
+  DaemonOptions opt;
+  MessageQueue& queue;
+  ObjectStore& store;
+  std::vector<Output*> outputs;
+  rules::RuleMatcher matcher;
+  DedupWindow dedup;
+  DaemonCounters counters;
+
+  std::mutex mu;  // guards everything below
+  std::condition_variable cv_tasks;     // tasks or workers_stop
+  std::condition_variable cv_capacity;  // in_flight shrank
+  std::condition_variable cv_ack;       // something to delete, or ack_stop
+  std::deque<Task> tasks;
+  std::unordered_map<std::string, std::shared_ptr<InFlight>> in_flight;  // by message id
+  std::vector<std::string> to_delete;  // receipt handles
+  bool workers_stop = false;
+  bool ack_stop = false;
+  std::deque<std::string> logged_unknown;  // message ids already reported, bounded
+  std::unordered_set<std::string> logged_unknown_set;
+
+  std::atomic<bool> fatal{false};
+  std::mutex output_mu;  // serialises delivery: check duplicate, write, flush, remember
+
+  // ---- helpers ----
+  bool allowed_bucket(const std::string& bucket) const {
+    return std::find(opt.allowed_buckets.begin(), opt.allowed_buckets.end(), bucket) !=
+           opt.allowed_buckets.end();
+  }
+  bool wanted_key(const std::string& key) const {
+    if (!opt.key_prefixes.empty() &&
+        std::none_of(opt.key_prefixes.begin(), opt.key_prefixes.end(),
+                     [&](const std::string& p) { return key.starts_with(p); }))
+      return false;
+    if (!opt.include_digest && key.find("/CloudTrail-Digest/") != std::string::npos) return false;
+    if (!opt.include_insights && key.find("/CloudTrail-Insight/") != std::string::npos) return false;
+    return true;
+  }
+
+  void fail_fatal(const std::string& why) {
+    if (!fatal.exchange(true)) spdlog::error("{}", why);
+  }
+
+  // Waits `delay`, waking early when `until` holds (called without mu held).
+  template <typename Pred>
+  void wait_for(std::chrono::milliseconds delay, Pred until) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv_tasks.wait_for(lock, delay, until);
+  }
+
+  std::chrono::milliseconds backoff(int attempt, std::mt19937& rng) const {
+    auto cap = std::min<int64_t>(opt.retry_max.count(),
+                                 opt.retry_base.count() * (int64_t{1} << std::min(attempt, 20)));
+    std::uniform_int_distribution<int64_t> d(cap / 2, std::max<int64_t>(cap, 1));
+    return std::chrono::milliseconds(d(rng));
+  }
+
+  // ---- receiving ----
+  void handle_message(QueueMessage m) {
+    ++counters.messages_received;
+    Notification n = parse_notification(m.body);
+    switch (n.kind) {
+      case Notification::Kind::kUnknown: {
+        ++counters.messages_unknown;
+        std::lock_guard<std::mutex> lock(mu);
+        if (logged_unknown_set.insert(m.id).second) {
+          logged_unknown.push_back(m.id);
+          if (logged_unknown.size() > 10000) {
+            logged_unknown_set.erase(logged_unknown.front());
+            logged_unknown.pop_front();
+          }
+          spdlog::warn(
+              "message {} (received {} times) is not a notification trailwarden understands: {}; "
+              "it is not deleted and is left to the queue's redrive policy. Body: {}",
+              m.id, m.receive_count, n.reason, excerpt(m.body));
+        }
+        return;
+      }
+      case Notification::Kind::kTestEvent:
+        ++counters.messages_test_events;
+        spdlog::info("message {}: s3:TestEvent, deleted", m.id);
+        enqueue_delete(m.receipt_handle);
+        return;
+      case Notification::Kind::kIgnored:
+        spdlog::debug("message {}: {}; deleted", m.id, n.reason);
+        enqueue_delete(m.receipt_handle);
+        return;
+      case Notification::Kind::kInlineEvent: {
+        auto f = std::make_shared<InFlight>();
+        f->message = std::move(m);
+        f->route = n.route;
+        f->inline_event = std::move(n.inline_event);
+        submit(std::move(f), 1);
+        return;
+      }
+      case Notification::Kind::kObjects:
+        break;
+    }
+    auto f = std::make_shared<InFlight>();
+    for (auto& o : n.objects) {
+      if (!allowed_bucket(o.bucket)) {
+        ++counters.notifications_refused;
+        spdlog::warn("message {} names {}: bucket not in source.sqs.allowed_buckets, refused "
+                     "(not fetched)",
+                     m.id, object_name(o));
+        continue;
+      }
+      if (!wanted_key(o.key)) {
+        ++counters.objects_skipped;
+        spdlog::debug("message {}: {} is not a CloudTrail log object to read, skipped", m.id,
+                      object_name(o));
+        continue;
+      }
+      f->objects.push_back(std::move(o));
+    }
+    if (f->objects.empty()) {
+      enqueue_delete(m.receipt_handle);
+      return;
+    }
+    f->message = std::move(m);
+    f->route = n.route;
+    size_t count = f->objects.size();
+    submit(std::move(f), count);
+  }
+
+  void submit(std::shared_ptr<InFlight> f, size_t count) {
+    std::lock_guard<std::mutex> lock(mu);
+    f->pending = count;
+    f->last_extended = Clock::now();
+    in_flight[f->message.id] = f;
+    for (size_t i = 0; i < count; ++i) tasks.push_back(Task{f, i});
+    cv_tasks.notify_all();
+  }
+
+  void enqueue_delete(const std::string& receipt) {
+    std::lock_guard<std::mutex> lock(mu);
+    to_delete.push_back(receipt);
+    cv_ack.notify_all();
+  }
+
+  // ---- workers ----
+  void worker() {
+    ObjectProcessor processor(matcher, opt.limits, opt.ocsf);
+    std::mt19937 rng(std::random_device{}());
+    while (true) {
+      Task task;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv_tasks.wait(lock, [&] { return workers_stop || !tasks.empty(); });
+        if (workers_stop) return;
+        task = std::move(tasks.front());
+        tasks.pop_front();
+      }
+      InFlight& f = *task.message;
+      bool skip;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        skip = f.failed;  // no point reading the rest of a message that will come back
+      }
+      std::string error;
+      if (!skip) error = run_task(f, task.index, processor, rng);
+      finish(task.message, error);
+    }
+  }
+
+  // Processes one object (or the inline event) of a message; returns an error or "".
+  std::string run_task(InFlight& f, size_t index, ObjectProcessor& processor, std::mt19937& rng) {
+    ObjectResult result;
+    std::string name;
+    if (!f.inline_event.empty()) {
+      name = fmt::format("message {} (EventBridge event)", f.message.id);
+      processor.process_event(name, f.inline_event, result);
+    } else {
+      const ObjectRef& o = f.objects[index];
+      name = object_name(o);
+      RemoteStatus s;
+      for (int attempt = 0;; ++attempt) {
+        s = store.get(o, opt.max_object_bytes, processor.raw_buffer());
+        if (s.code != RemoteStatus::Code::kRetry || attempt + 1 >= opt.fetch_attempts) break;
+        ++counters.fetch_retries;
+        auto delay = backoff(attempt, rng);
+        spdlog::debug("{}: {}; retrying in {} ms", name, s.message, delay.count());
+        wait_for(delay, [&] { return workers_stop; });
+        if (workers_stop) return "shutting down";
+      }
+      if (!s.ok()) {
+        std::string why = fmt::format("cannot fetch {}: {}", name, s.message);
+        spdlog::error("{} (message {} is kept for redelivery)", why, f.message.id);
+        return why;
+      }
+      ++counters.objects_fetched;
+      counters.bytes_fetched += processor.raw_buffer().size();
+      processor.process_raw(name, result);
+    }
+    counters.records += result.stats.records;
+    if (result.failed) return fmt::format("{}: {}", name, result.error);
+    return deliver(result);
+  }
+
+  // Writes the alerts (skipping those already delivered), flushes every output, then
+  // remembers their uids. Returns an error or "".
+  std::string deliver(const ObjectResult& result) {
+    if (result.alerts.empty()) return {};
+    std::lock_guard<std::mutex> lock(output_mu);
+    std::vector<const Alert*> fresh;
+    for (const Alert& a : result.alerts) {
+      if (dedup.contains(a.uid)) ++counters.alerts_suppressed;
+      else fresh.push_back(&a);
+    }
+    if (fresh.empty()) return {};
+    std::string error;
+    for (Output* out : outputs) {
+      for (const Alert* a : fresh)
+        if (!out->write(a->json, error)) break;
+      if (error.empty()) out->flush(error);
+      if (!error.empty()) {
+        fail_fatal(fmt::format("{}; stopping", error));
+        return error;
+      }
+    }
+    counters.alerts_sent += fresh.size();
+    for (const Alert* a : fresh) dedup.add(a->uid);
+    if (!dedup.sync(error)) spdlog::warn("{}", error);  // alerts are delivered; only dedup suffers
+    return {};
+  }
+
+  void finish(const std::shared_ptr<InFlight>& f, const std::string& error) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!error.empty() && !f->failed) {
+      f->failed = true;
+      f->error = error;
+    }
+    if (--f->pending > 0) return;
+    in_flight.erase(f->message.id);
+    if (f->abandoned) return;
+    if (f->failed) {
+      ++counters.messages_failed;
+      spdlog::warn("message {} is not deleted ({}); it becomes visible again after its "
+                   "visibility timeout and goes to the dead-letter queue after maxReceiveCount",
+                   f->message.id, f->error);
+    } else {
+      to_delete.push_back(f->message.receipt_handle);
+      cv_ack.notify_all();
+    }
+    cv_capacity.notify_all();
+  }
+
+  // ---- acknowledgement thread: deletes and heartbeats ----
+  void ack_loop() {
+    std::mt19937 rng(std::random_device{}());
+    int delete_failures = 0;
+    while (true) {
+      std::vector<std::string> batch;
+      std::vector<std::string> extend;
+      bool stopping;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv_ack.wait_for(lock, std::chrono::seconds(1), [&] { return ack_stop || !to_delete.empty(); });
+        stopping = ack_stop;
+        size_t n = std::min<size_t>(to_delete.size(), 10);
+        batch.assign(to_delete.begin(), to_delete.begin() + static_cast<long>(n));
+        to_delete.erase(to_delete.begin(), to_delete.begin() + static_cast<long>(n));
+        const auto now = Clock::now();
+        for (auto& [id, f] : in_flight) {
+          if (now - f->last_extended >= opt.heartbeat_interval && extend.size() < 10) {
+            extend.push_back(f->message.receipt_handle);
+            f->last_extended = now;
+          }
+        }
+      }
+      if (!batch.empty()) {
+        std::vector<std::string> failed;
+        RemoteStatus s = queue.delete_messages(batch, failed);
+        if (!s.ok()) failed = batch;
+        counters.messages_deleted += batch.size() - failed.size();
+        if (!failed.empty()) {
+          if (s.code == RemoteStatus::Code::kRetry && ++delete_failures < 8) {
+            {
+              std::lock_guard<std::mutex> lock(mu);
+              to_delete.insert(to_delete.end(), failed.begin(), failed.end());
+            }
+            std::this_thread::sleep_for(backoff(delete_failures, rng));  // remote backoff
+          } else {
+            spdlog::warn("{} messages could not be deleted ({}); they will be delivered again, "
+                         "and their alerts suppressed as duplicates",
+                         failed.size(), s.ok() ? "rejected by the queue" : s.message);
+            delete_failures = 0;
+          }
+        } else {
+          delete_failures = 0;
+        }
+      }
+      if (!extend.empty()) {
+        RemoteStatus s = queue.extend_visibility(extend, opt.visibility_timeout);
+        if (s.ok()) counters.visibility_extensions += extend.size();
+        else spdlog::warn("cannot extend the visibility of {} in-flight messages: {}", extend.size(), s.message);
+      }
+      if (stopping) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (to_delete.empty()) return;
+      }
+    }
+  }
+
+  // ---- the poll loop ----
+  int run(const std::atomic<bool>& stop) {
+    std::string error;
+    if (!dedup.open(error)) {
+      spdlog::error("{}", error);
+      return 1;
+    }
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < opt.workers; ++i) threads.emplace_back([this] { worker(); });
+    std::thread acker([this] { ack_loop(); });
+    std::mt19937 rng(std::random_device{}());
+    int poll_failures = 0;
+
+    while (!stop && !fatal) {
+      size_t room;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv_capacity.wait_for(lock, std::chrono::milliseconds(500),
+                             [&] { return in_flight.size() < opt.max_in_flight || stop || fatal; });
+        room = opt.max_in_flight > in_flight.size() ? opt.max_in_flight - in_flight.size() : 0;
+      }
+      if (room == 0 || stop || fatal) continue;
+      std::vector<QueueMessage> messages;
+      RemoteStatus s = queue.receive(std::min(room, opt.max_messages), opt.wait_time,
+                                     opt.visibility_timeout, messages);
+      if (!s.ok()) {
+        ++counters.poll_errors;
+        if (s.code == RemoteStatus::Code::kRetry) {
+          auto delay = backoff(++poll_failures, rng);
+          spdlog::warn("receiving from the queue failed: {}; retrying in {} ms", s.message, delay.count());
+          std::unique_lock<std::mutex> lock(mu);
+          cv_capacity.wait_for(lock, delay, [&] { return stop.load() || fatal.load(); });
+          continue;
+        }
+        fail_fatal(fmt::format("cannot receive from the queue: {}", s.message));
+        break;
+      }
+      poll_failures = 0;
+      for (auto& m : messages) handle_message(std::move(m));
+    }
+
+    // Stop receiving; give in-flight work until the deadline.
+    const auto deadline = Clock::now() + opt.shutdown_deadline;
+    std::vector<std::string> unfinished;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      if (!fatal) {
+        spdlog::info("stopping: finishing {} in-flight messages (deadline {} s)", in_flight.size(),
+                     opt.shutdown_deadline.count());
+        cv_capacity.wait_until(lock, deadline, [&] { return in_flight.empty() || fatal.load(); });
+      }
+      workers_stop = true;
+      cv_tasks.notify_all();
+      // Whatever is unfinished is released: visible again at once, for this or another agent.
+      // A worker still busy with it finishes, but never deletes it.
+      for (auto& [id, f] : in_flight) {
+        f->abandoned = true;
+        unfinished.push_back(f->message.receipt_handle);
+      }
+    }
+    for (size_t i = 0; i < unfinished.size(); i += 10) {
+      std::vector<std::string> batch(unfinished.begin() + static_cast<long>(i),
+                                     unfinished.begin() + static_cast<long>(std::min(i + 10, unfinished.size())));
+      queue.extend_visibility(batch, std::chrono::seconds(0));
+    }
+    if (!unfinished.empty())
+      spdlog::warn("{} messages were not finished before the deadline; released for redelivery",
+                   unfinished.size());
+    for (auto& t : threads) t.join();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ack_stop = true;
+      cv_ack.notify_all();
+    }
+    acker.join();
+    for (Output* out : outputs) {
+      std::string e;
+      if (!out->flush(e)) fail_fatal(e);
+    }
+    return fatal ? 1 : 0;
+  }
+};
+
+Daemon::Daemon(DaemonOptions options, MessageQueue& queue, ObjectStore& store,
+               std::vector<const rules::Rule*> rules, std::vector<Output*> outputs)
+    : impl_(std::make_unique<Impl>(std::move(options), queue, store, std::move(rules),
+                                   std::move(outputs))) {}
+
+Daemon::~Daemon() = default;
+
+int Daemon::run(const std::atomic<bool>& stop) { return impl_->run(stop); }
+
+const DaemonCounters& Daemon::counters() const { return impl_->counters; }
+
+}  // namespace trailwarden

@@ -1,0 +1,343 @@
+// The daemon's acknowledgement logic against in-process fakes of the queue and the store.
+// (The real SQS and S3 clients are tested against the fauxqs emulator in tests/integration.)
+#include "agent/pipeline/daemon.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <fmt/format.h>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "agent/rules/rule.h"
+#include "tests/unit/test_util.h"
+
+using namespace trailwarden;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Records the order of externally visible effects.
+struct EventLog {
+  std::mutex mu;
+  std::vector<std::string> events;
+  void add(std::string e) {
+    std::lock_guard<std::mutex> l(mu);
+    events.push_back(std::move(e));
+  }
+  std::vector<std::string> snapshot() {
+    std::lock_guard<std::mutex> l(mu);
+    return events;
+  }
+};
+
+class FakeQueue : public MessageQueue {
+ public:
+  explicit FakeQueue(EventLog& log) : log_(log) {}
+
+  void send(const std::string& body) {
+    std::lock_guard<std::mutex> l(mu_);
+    QueueMessage m;
+    m.id = "m" + std::to_string(next_++);
+    m.receipt_handle = "r-" + m.id;
+    m.body = body;
+    visible_.push_back(m);
+    cv_.notify_all();
+  }
+  RemoteStatus receive(size_t max, std::chrono::seconds, std::chrono::seconds,
+                       std::vector<QueueMessage>& out) override {
+    std::unique_lock<std::mutex> l(mu_);
+    // A short long-poll: return as soon as there is something, or after a moment.
+    cv_.wait_for(l, 100ms, [&] { return !visible_.empty(); });
+    while (!visible_.empty() && out.size() < max) {
+      QueueMessage m = visible_.front();
+      visible_.erase(visible_.begin());
+      m.receive_count = ++receive_counts_[m.id];
+      in_flight_[m.receipt_handle] = m;
+      out.push_back(m);
+    }
+    return {};
+  }
+  RemoteStatus delete_messages(const std::vector<std::string>& receipts,
+                               std::vector<std::string>& failed) override {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& r : receipts) {
+      if (in_flight_.erase(r)) {
+        deleted_.push_back(r);
+        log_.add("delete " + r);
+      } else {
+        failed.push_back(r);
+      }
+    }
+    cv_.notify_all();
+    return {};
+  }
+  RemoteStatus extend_visibility(const std::vector<std::string>& receipts,
+                                 std::chrono::seconds v) override {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& r : receipts) {
+      log_.add(fmt::format("visibility {} {}", r, v.count()));
+      if (v.count() == 0 && in_flight_.count(r)) {  // released: visible again
+        visible_.push_back(in_flight_[r]);
+        in_flight_.erase(r);
+      }
+    }
+    ++extensions_;
+    cv_.notify_all();
+    return {};
+  }
+  // Waits until `pred` holds on the queue state (or 20 s, then fails the test).
+  template <typename Pred>
+  bool await(Pred pred) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, 20s, [&] { return pred(*this); });
+  }
+  size_t deleted() const { return deleted_.size(); }
+  size_t in_flight() const { return in_flight_.size(); }
+  size_t visible() const { return visible_.size(); }
+  int extensions() const { return extensions_; }
+
+ private:
+  EventLog& log_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<QueueMessage> visible_;
+  std::map<std::string, QueueMessage> in_flight_;
+  std::map<std::string, int> receive_counts_;
+  std::vector<std::string> deleted_;
+  int next_ = 0;
+  int extensions_ = 0;
+};
+
+class FakeStore : public ObjectStore {
+ public:
+  std::map<std::string, std::string> objects;  // "bucket/key" -> bytes
+  std::map<std::string, int> transient_failures;  // "bucket/key" -> how many kRetry first
+  std::vector<std::string> gets;
+  bool block = false;  // when true, get() waits until released
+  std::mutex mu;
+  std::condition_variable cv;
+
+  RemoteStatus get(const ObjectRef& o, size_t max_bytes, Buffer& out) override {
+    std::unique_lock<std::mutex> l(mu);
+    std::string k = o.bucket + "/" + o.key;
+    gets.push_back(k);
+    cv.notify_all();
+    cv.wait(l, [&] { return !block; });
+    if (transient_failures[k] > 0) {
+      --transient_failures[k];
+      return {RemoteStatus::Code::kRetry, "503 SlowDown"};
+    }
+    auto it = objects.find(k);
+    if (it == objects.end()) return {RemoteStatus::Code::kNotFound, "404 NoSuchKey"};
+    if (it->second.size() > max_bytes) return {RemoteStatus::Code::kTooLarge, "too large"};
+    out.assign(it->second);
+    return {};
+  }
+  void release() {
+    std::lock_guard<std::mutex> l(mu);
+    block = false;
+    cv.notify_all();
+  }
+};
+
+class MemoryOutput : public Output {
+ public:
+  explicit MemoryOutput(EventLog& log) : log_(log) {}
+  const std::string& name() const override { return name_; }
+  bool write(std::string_view alert, std::string&) override {
+    lines.emplace_back(alert);
+    log_.add("write");
+    return true;
+  }
+  bool flush(std::string&) override {
+    log_.add("flush");
+    return true;
+  }
+  std::vector<std::string> lines;
+
+ private:
+  EventLog& log_;
+  std::string name_ = "memory";
+};
+
+std::string s3_notification(const std::string& bucket, const std::string& key) {
+  return R"({"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":")" +
+         bucket + R"("},"object":{"key":")" + key + R"(","size":1}}}]})";
+}
+
+struct Fixture {
+  EventLog log;
+  FakeQueue queue{log};
+  FakeStore store;
+  MemoryOutput output{log};
+  std::vector<rules::Rule> rules = rules::load_builtin_pack("cis-aws-foundations");
+  std::vector<const rules::Rule*> enabled;
+  DaemonOptions options;
+  std::atomic<bool> stop{false};
+  std::unique_ptr<Daemon> daemon;
+  std::thread thread;
+  int exit_status = -1;
+
+  Fixture() {
+    for (const auto& r : rules)
+      if (r.enabled) enabled.push_back(&r);  // cis-4.9
+    options.allowed_buckets = {"trail-bucket"};
+    options.wait_time = 1s;
+    options.workers = 2;
+    options.retry_base = 1ms;
+    options.retry_max = 5ms;
+    options.shutdown_deadline = 5s;
+    store.objects["trail-bucket/AWSLogs/1/CloudTrail/us-east-1/a.json.gz"] =
+        test::gzip(test::read_data("cloudtrail/awsdocs_config.json"));
+  }
+  void start() {
+    daemon = std::make_unique<Daemon>(options, queue, store, enabled, std::vector<Output*>{&output});
+    thread = std::thread([this] { exit_status = daemon->run(stop); });
+  }
+  int finish() {
+    stop = true;
+    thread.join();
+    return exit_status;
+  }
+  ~Fixture() {
+    if (thread.joinable()) finish();
+  }
+};
+
+const char* kKey = "AWSLogs/1/CloudTrail/us-east-1/a.json.gz";
+
+}  // namespace
+
+TEST_CASE("a notification's alerts are written and flushed before the message is deleted") {
+  Fixture f;
+  f.start();
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.output.lines.size() == 4);  // the four Config changes in the file
+  auto events = f.log.snapshot();
+  auto last_write = std::find(events.rbegin(), events.rend(), std::string("write")).base();
+  auto flush_after = std::find(last_write, events.end(), std::string("flush"));
+  auto del = std::find(events.begin(), events.end(), std::string("delete r-m0"));
+  REQUIRE(flush_after != events.end());
+  REQUIRE(del != events.end());
+  CHECK(flush_after < del);
+  CHECK(f.daemon->counters().alerts_sent == 4);
+  CHECK(f.daemon->counters().records == 10);
+}
+
+TEST_CASE("unknown shapes are never deleted; test events and refused buckets are") {
+  Fixture f;
+  f.start();
+  f.queue.send(R"({"what":"is this"})");
+  f.queue.send(R"({"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"})");
+  f.queue.send(s3_notification("forged-bucket", kKey));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 2; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.queue.in_flight() == 1);  // the unknown one: left for the redrive policy
+  CHECK(f.store.gets.empty());      // the forged bucket was never fetched
+  CHECK(f.daemon->counters().messages_unknown == 1);
+  CHECK(f.daemon->counters().notifications_refused == 1);
+  CHECK(f.output.lines.empty());
+}
+
+TEST_CASE("a missing object keeps the message for redelivery") {
+  Fixture f;
+  f.options.workers = 1;  // tasks run in order: the good message finishes after the bad one
+  f.start();
+  f.queue.send(s3_notification("trail-bucket", "AWSLogs/1/CloudTrail/us-east-1/missing.json.gz"));
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.daemon->counters().messages_failed == 1);
+  CHECK(f.queue.deleted() == 1);
+  CHECK(f.queue.in_flight() == 1);  // the missing object's message: not deleted
+}
+
+TEST_CASE("transient fetch errors are retried") {
+  Fixture f;
+  f.store.transient_failures[std::string("trail-bucket/") + kKey] = 2;
+  f.start();
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.daemon->counters().fetch_retries == 2);
+  CHECK(f.output.lines.size() == 4);
+}
+
+TEST_CASE("a redelivered notification does not alert twice") {
+  Fixture f;
+  char dir[] = "/tmp/tw-daemon-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  f.options.dedup_path = std::string(dir) + "/dedup.log";
+  f.start();
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 2; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.output.lines.size() == 4);
+  CHECK(f.daemon->counters().alerts_suppressed == 4);
+  // and across a restart, from the state file
+  Fixture g;
+  g.options.dedup_path = f.options.dedup_path;
+  g.start();
+  g.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(g.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(g.finish() == 0);
+  CHECK(g.output.lines.empty());
+}
+
+TEST_CASE("slow objects: visibility is extended while in work, released on shutdown") {
+  Fixture f;
+  f.options.visibility_timeout = 3s;
+  f.options.heartbeat_interval = 1s;
+  f.options.shutdown_deadline = 1s;
+  f.store.block = true;
+  f.start();
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.extensions() >= 1; }));  // heartbeat
+  CHECK(f.queue.deleted() == 0);
+  // Stop while the fetch is still blocked: after the deadline the message is released.
+  f.stop = true;
+  {
+    std::unique_lock<std::mutex> l(f.store.mu);
+    f.store.cv.wait_for(l, 20s, [&] { return !f.store.gets.empty(); });
+  }
+  std::thread releaser([&] {
+    // Release the blocked fetch only once the daemon has given up on it.
+    f.queue.await([](FakeQueue& q) { return q.visible() == 1; });
+    f.store.release();
+  });
+  CHECK(f.finish() == 0);
+  releaser.join();
+  CHECK(f.queue.deleted() == 0);
+  CHECK(f.queue.visible() == 1);  // visible again at once for another agent
+  auto events = f.log.snapshot();
+  CHECK(std::find(events.begin(), events.end(), std::string("visibility r-m0 0")) != events.end());
+}
+
+TEST_CASE("EventBridge CloudTrail events are matched without any fetch") {
+  Fixture f;
+  f.start();
+  f.queue.send(
+      R"({"version":"0","id":"x","detail-type":"AWS API Call via CloudTrail","source":"aws.config","account":"1","time":"2024-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"config.amazonaws.com","eventName":"StopConfigurationRecorder","awsRegion":"us-east-1","eventID":"ev-inline","recipientAccountId":"1"}})");
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.store.gets.empty());
+  REQUIRE(f.output.lines.size() == 1);
+  CHECK(f.output.lines[0].find("ev-inline") != std::string::npos);
+}
+
+TEST_CASE("digest objects are skipped unless configured") {
+  Fixture f;
+  f.start();
+  f.queue.send(s3_notification("trail-bucket", "AWSLogs/1/CloudTrail-Digest/us-east-1/d.json.gz"));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.store.gets.empty());
+  CHECK(f.daemon->counters().objects_skipped == 1);
+}
