@@ -102,17 +102,63 @@ Config parse_config(std::string_view content, const std::string& origin) {
   Config c;
   c.source = origin;
   Reader top(origin, doc, "top level");
-  for (auto name : {"general", "limits", "rules", "alerts", "replay", "outputs"}) top.get(name);
+  for (auto name : {"general", "limits", "rules", "alerts", "replay", "outputs", "aws", "source"})
+    top.get(name);
   top.finish();
 
   if (const auto* t = section(origin, doc, "general")) {
     Reader r(origin, *t, "general");
     r.read("log_level", c.log_level);
+    r.read("state_dir", c.state_dir);
     r.finish();
     static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
     bool ok = false;
     for (auto l : kLevels) ok = ok || c.log_level == l;
     if (!ok) r.fail(*t->get("log_level"), fmt::format("unknown log level '{}'", c.log_level));
+  }
+  if (const auto* t = section(origin, doc, "aws")) {
+    Reader r(origin, *t, "aws");
+    r.read("region", c.aws.region);
+    r.read("profile", c.aws.profile);
+    r.read("role_arn", c.aws.role_arn);
+    r.read("external_id", c.aws.external_id);
+    r.read("role_session_name", c.aws.role_session_name);
+    r.read("endpoint_url", c.aws.endpoint_url);
+    r.read("sqs_endpoint_url", c.aws.sqs_endpoint_url);
+    r.read("s3_endpoint_url", c.aws.s3_endpoint_url);
+    r.read("sts_endpoint_url", c.aws.sts_endpoint_url);
+    r.read("ca_file", c.aws.ca_file);
+    r.finish();
+  }
+  if (const auto* src = section(origin, doc, "source")) {
+    Reader outer(origin, *src, "source");
+    outer.get("sqs");
+    outer.finish();
+    if (const auto* t = section(origin, *src, "sqs")) {
+      Reader r(origin, *t, "source.sqs");
+      SqsSourceConfig& q = c.sqs;
+      r.read("queue_url", q.queue_url);
+      r.read("max_messages", q.max_messages, 1);
+      r.read("wait_time_seconds", q.wait_time_seconds, 0);
+      r.read("visibility_timeout_seconds", q.visibility_timeout_seconds, 1);
+      r.read("heartbeat_seconds", q.heartbeat_seconds, 0);
+      r.read("max_in_flight_messages", q.max_in_flight_messages, 1);
+      r.read("workers", q.workers, 0);
+      r.read("allowed_buckets", q.allowed_buckets);
+      r.read("key_prefixes", q.key_prefixes);
+      r.read("include_digest", q.include_digest);
+      r.read("include_insights", q.include_insights);
+      r.read("expected_bucket_owner", q.expected_bucket_owner);
+      r.read("shutdown_timeout_seconds", q.shutdown_timeout_seconds, 0);
+      r.read("dedup_window", q.dedup_window, 1);
+      r.finish();
+      if (q.max_messages > 10) r.fail(*t->get("max_messages"), "source.sqs.max_messages must be 1 to 10");
+      if (q.wait_time_seconds > 20)
+        r.fail(*t->get("wait_time_seconds"), "source.sqs.wait_time_seconds must be 0 to 20");
+      if (q.visibility_timeout_seconds > 43200)
+        r.fail(*t->get("visibility_timeout_seconds"),
+               "source.sqs.visibility_timeout_seconds must be at most 43200 (12 hours)");
+    }
   }
   if (const auto* t = section(origin, doc, "limits")) {
     Reader r(origin, *t, "limits");

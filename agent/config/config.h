@@ -17,9 +17,42 @@ struct OutputConfig {
   std::string path = "-";   // file: path or "-" for stdout
 };
 
+struct AwsConfig {
+  std::string region;             // "": AWS_REGION, AWS_DEFAULT_REGION, then the queue URL
+  std::string profile;            // "": AWS_PROFILE, then "default"
+  std::string role_arn;           // assumed with STS on top of the credential chain
+  std::string external_id;
+  std::string role_session_name;
+  std::string endpoint_url;       // every service (emulators, VPC endpoints)
+  std::string sqs_endpoint_url;   // per service; wins over endpoint_url
+  std::string s3_endpoint_url;
+  std::string sts_endpoint_url;
+  std::string ca_file;            // extra CA bundle for TLS verification
+};
+
+struct SqsSourceConfig {
+  std::string queue_url;
+  size_t max_messages = 10;
+  size_t wait_time_seconds = 20;
+  size_t visibility_timeout_seconds = 300;
+  size_t heartbeat_seconds = 0;  // 0: a third of the visibility timeout
+  size_t max_in_flight_messages = 32;
+  size_t workers = 0;            // 0: one per CPU core
+  std::vector<std::string> allowed_buckets;
+  std::vector<std::string> key_prefixes;
+  bool include_digest = false;
+  bool include_insights = false;
+  std::string expected_bucket_owner;
+  size_t shutdown_timeout_seconds = 30;
+  size_t dedup_window = 200000;
+};
+
 struct Config {
   std::string source = "builtin:trailwarden.toml";  // where it was loaded from
   std::string log_level = "info";
+  std::string state_dir = "/var/lib/trailwarden";
+  AwsConfig aws;
+  SqsSourceConfig sqs;
   DecodeLimits limits;
   struct Rules {
     std::vector<std::string> packs = {"cis-aws-foundations"};  // built-in packs to load

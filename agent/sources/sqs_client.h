@@ -1,0 +1,52 @@
+// SqsClient: the MessageQueue of an SQS queue, over the AWS JSON protocol
+// (X-Amz-Target: AmazonSQS.<Action>), signed with SigV4. Errors are classified for the daemon:
+// throttling, 5xx and network errors are kRetry; a missing queue is kNotFound; rejected
+// credentials or permissions are kAccessDenied (an expired token is refreshed and retried once).
+// Thread-safe if the HttpClient and CredentialsSource are.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "agent/aws/credentials.h"
+#include "agent/aws/http.h"
+#include "agent/sources/queue.h"
+
+namespace trailwarden {
+
+struct SqsClientOptions {
+  std::string queue_url;     // https://sqs.<region>.amazonaws.com/<account>/<name>
+  std::string region;        // signing region
+  std::string endpoint_url;  // optional: where requests go (emulators, VPC endpoints, FIPS)
+  std::chrono::milliseconds request_timeout{5000};  // added to the long-poll wait
+};
+
+class SqsClient : public MessageQueue {
+ public:
+  // Throws std::runtime_error if the queue URL or endpoint is malformed.
+  SqsClient(SqsClientOptions options, std::shared_ptr<aws::HttpClient> http,
+            std::shared_ptr<aws::CredentialsSource> credentials);
+
+  RemoteStatus receive(size_t max, std::chrono::seconds wait, std::chrono::seconds visibility,
+                       std::vector<QueueMessage>& out) override;
+  RemoteStatus delete_messages(const std::vector<std::string>& receipts,
+                               std::vector<std::string>& failed) override;
+  RemoteStatus extend_visibility(const std::vector<std::string>& receipts,
+                                 std::chrono::seconds visibility) override;
+
+ private:
+  // Sends one action; on success `response` holds the JSON body.
+  RemoteStatus call(std::string_view action, const std::string& body,
+                    std::chrono::milliseconds timeout, std::string& response);
+
+  SqsClientOptions options_;
+  aws::HttpRequest endpoint_;  // scheme, host and base path of the endpoint
+  std::shared_ptr<aws::HttpClient> http_;
+  std::shared_ptr<aws::CredentialsSource> credentials_;
+};
+
+// Classifies an AWS error response (HTTP status + error code) for retry decisions. Exposed for
+// tests and the S3 client.
+RemoteStatus::Code classify_aws_error(int http_status, std::string_view code);
+
+}  // namespace trailwarden
