@@ -1,0 +1,192 @@
+// AWS credentials and the provider chain that finds them, in the AWS SDKs' order:
+//
+//   1. environment   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY [, AWS_SESSION_TOKEN]
+//   2. web-identity  AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN [+ AWS_ROLE_SESSION_NAME]:
+//                    STS AssumeRoleWithWebIdentity (unsigned), e.g. EKS IRSA
+//   3. profile       shared credentials and config files (AWS_SHARED_CREDENTIALS_FILE,
+//                    AWS_CONFIG_FILE, AWS_PROFILE): static keys, role_arn with source_profile
+//                    (chains) or credential_source, web_identity_token_file
+//   4. container     AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (ECS) or _FULL_URI (EKS Pod
+//                    Identity, Greengrass) with AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]
+//   5. imds          EC2 instance metadata, IMDSv2 (token) with the SDKs' IMDSv1 fallback
+//
+// and, optionally, a role assumed with STS AssumeRole on top of whatever the chain found.
+//
+// A provider whose trigger is absent ("not configured") passes to the next one. A provider
+// that is configured but fails stops the chain: falling through to another identity (say, the
+// instance role instead of the intended one) would be a silent privilege change. The error
+// lists every provider tried and why each did not deliver.
+//
+// Secrets (secret keys, session tokens, web identity and container authorization tokens) never
+// appear in any message or log line: messages name providers, files, URLs, HTTP statuses and
+// AWS error codes only, and text echoed by a peer is scrubbed of every secret known here.
+//
+// Everything that touches the outside world (environment, files, HTTP, clock) comes in through
+// ProviderContext so that tests inject fakes. Thread-safety: providers are not thread-safe on
+// their own; CredentialsChain serialises them and its get() is thread-safe.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/aws/http.h"
+#include "agent/aws/time_util.h"
+
+namespace trailwarden::aws {
+
+struct Credentials {
+  std::string access_key_id;
+  std::string secret_access_key;  // secret
+  std::string session_token;      // secret; empty for long-term keys
+  std::optional<TimePoint> expiration;  // nullopt: does not expire
+  std::string provider;           // what produced them: "environment", "profile dev", "imds", ...
+
+  bool complete() const { return !access_key_id.empty() && !secret_access_key.empty(); }
+};
+
+// For messages: "AKIA…MPLE from imds, expires 2025-01-01T00:00:00Z". Never the secret or
+// token; the key id is shortened to its first and last four characters.
+std::string describe(const Credentials& credentials);
+
+// ---- The outside world, injectable ----
+
+using Environment = std::map<std::string, std::string, std::less<>>;
+// A copy of the process environment (environ), taken once at start-up.
+Environment process_environment();
+
+enum class ReadStatus { kOk, kNotFound, kError };
+// Reads a whole (small) file: kNotFound when it does not exist, kError with `error` otherwise.
+using FileReader =
+    std::function<ReadStatus(const std::string& path, std::string& content, std::string& error)>;
+// Reads from disk, refusing files over max_bytes.
+FileReader disk_file_reader(size_t max_bytes = size_t{1} << 20);
+
+using Clock = std::function<TimePoint()>;
+
+// Shared, read-only after construction, by all providers of a chain.
+struct ProviderContext {
+  Environment env;                   // never the live process environment in tests
+  FileReader read_file;              // default: disk_file_reader()
+  std::shared_ptr<HttpClient> http;  // STS, container endpoint, IMDS
+  Clock now;                         // default: system_clock::now
+
+  // Value of env var `name`, or "" when unset.
+  std::string getenv(std::string_view name) const;
+};
+
+struct CredentialsOptions {
+  // Profile in the shared files; empty: AWS_PROFILE, else "default".
+  std::string profile;
+  // Region of the STS endpoint; empty: AWS_REGION, then AWS_DEFAULT_REGION, else us-east-1.
+  std::string region;
+  // STS endpoint URL; empty: AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, else
+  // https://sts.<region>.amazonaws.com (.com.cn in China regions).
+  std::string sts_endpoint;
+  // Role assumed with STS AssumeRole (signed with the chain's credentials); empty: none.
+  std::string role_arn;
+  std::string external_id;        // sent as ExternalId when not empty
+  std::string role_session_name;  // empty: "trailwarden-<unix seconds>"
+  std::chrono::seconds role_duration{0};  // DurationSeconds; 0: STS default (one hour)
+  // Temporary credentials are refreshed this long before they expire.
+  std::chrono::seconds refresh_before_expiry{300};
+  // After a failed refresh, while the old credentials are still valid, wait this long before
+  // trying again (so that an unreachable endpoint is not hammered on every request).
+  std::chrono::seconds retry_interval{10};
+  std::chrono::milliseconds sts_timeout{10000};
+  std::chrono::milliseconds metadata_timeout{1000};  // IMDS and container endpoint, per request
+  int metadata_attempts = 2;  // per request, for timeouts, connection errors and 5xx
+};
+
+// ---- Providers ----
+
+enum class FetchStatus {
+  kOk,
+  kNotConfigured,  // its trigger is absent: the chain goes on
+  kFailed,         // configured but failed: the chain stops
+};
+
+class CredentialsProvider {
+ public:
+  virtual ~CredentialsProvider() = default;
+  // Short name for messages: "environment", "profile dev", "container", "imds", ...
+  virtual std::string name() const = 0;
+  // On kOk fills `out` (complete, `provider` set). Otherwise `message` says why (without the
+  // provider's name, which the caller adds). Not thread-safe.
+  virtual FetchStatus fetch(Credentials& out, std::string& message) = 0;
+};
+
+// Something that hands out valid credentials: thread-safe.
+class CredentialsSource {
+ public:
+  virtual ~CredentialsSource() = default;
+  // Current credentials, refreshed when due. false with `error` when there are none.
+  virtual bool get(Credentials& out, std::string& error) = 0;
+  // Drops the cached credentials so that the next get() fetches again (e.g. after AWS answered
+  // ExpiredToken or InvalidClientTokenId).
+  virtual void invalidate() = 0;
+};
+
+// Tries providers in order and caches the result. Temporary credentials are refreshed
+// refresh_before_expiry before they expire; if a refresh fails while the old ones are still
+// valid, those are returned (and the failure logged once per attempt at WARN). Thread-safe:
+// one mutex; a refresh holds it, so concurrent callers wait for its result rather than all
+// calling the endpoint.
+class CredentialsChain final : public CredentialsSource {
+ public:
+  // `what` starts error messages ("no AWS credentials").
+  CredentialsChain(std::string what, std::vector<std::unique_ptr<CredentialsProvider>> providers,
+                   Clock now, std::chrono::seconds refresh_before_expiry,
+                   std::chrono::seconds retry_interval);
+
+  bool get(Credentials& out, std::string& error) override;
+  void invalidate() override;
+
+ private:
+  bool resolve(Credentials& out, std::string& error);
+
+  const std::string what_;
+  const std::vector<std::unique_ptr<CredentialsProvider>> providers_;
+  const Clock now_;
+  const std::chrono::seconds refresh_before_;
+  const std::chrono::seconds retry_interval_;
+  std::mutex mu_;
+  std::optional<Credentials> cached_;  // guarded by mu_
+  TimePoint next_attempt_{};           // guarded by mu_
+};
+
+// Context with the real environment, disk, system clock and the given HTTP client.
+std::shared_ptr<const ProviderContext> make_process_context(std::shared_ptr<HttpClient> http);
+
+// Individual providers (all share `ctx`, which must be complete: env, read_file, http, now).
+std::unique_ptr<CredentialsProvider> make_environment_provider(
+    std::shared_ptr<const ProviderContext> ctx);
+std::unique_ptr<CredentialsProvider> make_web_identity_provider(
+    std::shared_ptr<const ProviderContext> ctx, const CredentialsOptions& options);
+std::unique_ptr<CredentialsProvider> make_profile_provider(
+    std::shared_ptr<const ProviderContext> ctx, const CredentialsOptions& options);
+std::unique_ptr<CredentialsProvider> make_container_provider(
+    std::shared_ptr<const ProviderContext> ctx, const CredentialsOptions& options);
+std::unique_ptr<CredentialsProvider> make_imds_provider(std::shared_ptr<const ProviderContext> ctx,
+                                                        const CredentialsOptions& options);
+// STS AssumeRole of options.role_arn with credentials from `source`.
+std::unique_ptr<CredentialsProvider> make_assume_role_provider(
+    std::shared_ptr<const ProviderContext> ctx, const CredentialsOptions& options,
+    std::shared_ptr<CredentialsSource> source);
+
+// The five providers above in the SDK order.
+std::vector<std::unique_ptr<CredentialsProvider>> make_default_providers(
+    std::shared_ptr<const ProviderContext> ctx, const CredentialsOptions& options);
+
+// What `trailwarden run` uses: the default chain, cached, with options.role_arn (if any)
+// assumed on top and cached too.
+std::shared_ptr<CredentialsSource> make_credentials_source(
+    std::shared_ptr<const ProviderContext> ctx, const CredentialsOptions& options);
+
+}  // namespace trailwarden::aws
