@@ -43,10 +43,10 @@ namespace trailwarden::aws {
 
 struct Credentials {
   std::string access_key_id;
-  std::string secret_access_key;  // secret
-  std::string session_token;      // secret; empty for long-term keys
+  std::string secret_access_key;        // secret
+  std::string session_token;            // secret; empty for long-term keys
   std::optional<TimePoint> expiration;  // nullopt: does not expire
-  std::string provider;           // what produced them: "environment", "profile dev", "imds", ...
+  std::string provider;  // what produced them: "environment", "profile dev", "imds", ...
 
   bool complete() const { return !access_key_id.empty() && !secret_access_key.empty(); }
 };
@@ -72,10 +72,10 @@ using Clock = std::function<TimePoint()>;
 
 // Shared, read-only after construction, by all providers of a chain.
 struct ProviderContext {
-  Environment env;                   // never the live process environment in tests
-  FileReader read_file;              // default: disk_file_reader()
-  std::shared_ptr<HttpClient> http;  // STS, container endpoint, IMDS
-  Clock now;                         // default: system_clock::now
+  Environment env;  // never the live process environment in tests
+  FileReader read_file = disk_file_reader();
+  std::shared_ptr<HttpClient> http;  // STS, container endpoint, IMDS; required
+  Clock now = [] { return std::chrono::system_clock::now(); };
 
   // Value of env var `name`, or "" when unset.
   std::string getenv(std::string_view name) const;
@@ -91,8 +91,8 @@ struct CredentialsOptions {
   std::string sts_endpoint;
   // Role assumed with STS AssumeRole (signed with the chain's credentials); empty: none.
   std::string role_arn;
-  std::string external_id;        // sent as ExternalId when not empty
-  std::string role_session_name;  // empty: "trailwarden-<unix seconds>"
+  std::string external_id;                // sent as ExternalId when not empty
+  std::string role_session_name;          // empty: "trailwarden-<unix seconds>"
   std::chrono::seconds role_duration{0};  // DurationSeconds; 0: STS default (one hour)
   // Temporary credentials are refreshed this long before they expire.
   std::chrono::seconds refresh_before_expiry{300};

@@ -133,7 +133,8 @@ bool parse_endpoint_url(std::string_view url, HttpRequest& request, std::string&
   }
   const size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
-  std::string_view path = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+  std::string_view path =
+      slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
   if (authority.find('@') != std::string_view::npos) {
     error = "endpoint URL must not contain user information";
     return false;
@@ -223,6 +224,14 @@ std::string printable_excerpt(std::string_view s, size_t max_bytes) {
   }
   if (s.size() > max_bytes) out += "...";
   return out;
+}
+
+void scrub_secret(std::string& text, std::string_view secret) {
+  if (secret.size() < 4) return;
+  for (size_t pos = 0; (pos = text.find(secret, pos)) != std::string::npos;) {
+    text.replace(pos, secret.size(), "[redacted]");
+    pos += 10;
+  }
 }
 
 }  // namespace trailwarden::aws

@@ -50,8 +50,9 @@ struct HttpResponse {
   // Response headers with lowercase names, in the order received.
   HeaderList headers;
   std::string body;
-  // Why no complete response arrived (connection, TLS, timeout, size limit). Empty when
-  // `status` is valid. Never contains request bodies or header values.
+  // Why no complete response arrived (connection, TLS, timeout, size limit), without the
+  // URL (callers add it). Empty when `status` is valid. Never contains request bodies or
+  // header values.
   std::string error;
 
   bool ok() const { return error.empty() && status >= 200 && status < 300; }
@@ -91,5 +92,8 @@ std::string ascii_lower(std::string_view s);
 // Message-safe rendering of text from a peer: at most max_bytes, control and non-ASCII bytes
 // shown as '?', so that a hostile or binary body cannot forge log lines.
 std::string printable_excerpt(std::string_view s, size_t max_bytes = 200);
+// Replaces every occurrence of `secret` (when at least 4 bytes long) in `text` with
+// "[redacted]": for messages that quote a peer, which might echo what it was sent.
+void scrub_secret(std::string& text, std::string_view secret);
 
 }  // namespace trailwarden::aws

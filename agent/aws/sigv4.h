@@ -29,10 +29,12 @@ inline constexpr std::string_view kEmptyPayloadSha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 // Lowercase names never signed: they are changed by proxies or the HTTP library (the union of
 // the lists the AWS SDKs use), plus authorization itself.
+// clang-format off
 inline constexpr std::array<std::string_view, 12> kUnsignedHeaders = {
     "authorization", "connection", "expect", "keep-alive", "proxy-authenticate",
     "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "user-agent",
     "x-amzn-trace-id"};
+// clang-format on
 
 struct SigningOptions {
   // S3 rules: the path is signed as sent (not normalised, not encoded again) and
@@ -54,10 +56,10 @@ struct SigningOptions {
 struct SigningDetails {
   std::string canonical_request;
   std::string string_to_sign;
-  std::string signed_headers;  // "host;x-amz-date"
+  std::string signed_headers;    // "host;x-amz-date"
   std::string credential_scope;  // "20150830/us-east-1/service/aws4_request"
-  std::string signature;       // lowercase hex
-  std::string authorization;   // the Authorization header value
+  std::string signature;         // lowercase hex
+  std::string authorization;     // the Authorization header value
 };
 
 // Signs `request` in place for `service` in `region` at time `now`, replacing any previous

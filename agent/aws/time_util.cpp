@@ -15,9 +15,12 @@ Civil to_civil(TimePoint t) {
   const auto days = floor<std::chrono::days>(secs);
   const year_month_day ymd{sys_days{days}};
   const hh_mm_ss hms{secs - days};
-  return {static_cast<int>(ymd.year()),        static_cast<int>(unsigned(ymd.month())),
-          static_cast<int>(unsigned(ymd.day())), static_cast<int>(hms.hours().count()),
-          static_cast<int>(hms.minutes().count()), static_cast<int>(hms.seconds().count())};
+  return {static_cast<int>(ymd.year()),
+          static_cast<int>(unsigned(ymd.month())),
+          static_cast<int>(unsigned(ymd.day())),
+          static_cast<int>(hms.hours().count()),
+          static_cast<int>(hms.minutes().count()),
+          static_cast<int>(hms.seconds().count())};
 }
 
 // Reads exactly n digits at s[pos]; advances pos.
@@ -109,7 +112,8 @@ bool parse_iso8601(std::string_view s, TimePoint& out) {
   }
   if (pos != s.size()) return false;
   if (mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 60) return false;
-  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
+  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)},
+                           day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return false;
   const auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} + frac - offset;
   out = time_point_cast<system_clock::duration>(tp);

@@ -7,8 +7,11 @@
 #include <cstdio>
 #include <fmt/format.h>
 #include <glob.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <memory>
 #include <optional>
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 
@@ -18,7 +21,13 @@
 #include "agent/decode/cloudtrail.h"
 #include "agent/decode/input.h"
 #include "agent/normalize/ocsf.h"
+#include "agent/aws/credentials.h"
+#include "agent/aws/curl_http_client.h"
+#include "agent/pipeline/daemon.h"
 #include "agent/pipeline/replay.h"
+#include "agent/sources/http_pool.h"
+#include "agent/sources/s3_client.h"
+#include "agent/sources/sqs_client.h"
 #include "agent/rules/matcher.h"
 #include "agent/rules/rule.h"
 #include "outputs/file/file_output.h"
@@ -30,6 +39,7 @@ namespace {
 constexpr const char* kUsage = R"(trailwarden - CloudTrail detections in the CloudWatch Logs filter-pattern language
 
 Usage:
+  trailwarden [GLOBAL OPTIONS] run [-o PATH]
   trailwarden [GLOBAL OPTIONS] replay [OPTIONS] PATH...
   trailwarden [GLOBAL OPTIONS] test-pattern --pattern PATTERN [PATH...]
   trailwarden [GLOBAL OPTIONS] rules list
@@ -37,6 +47,10 @@ Usage:
   trailwarden --version | --help
 
 Commands:
+  run           The daemon: long-poll the SQS queue of [source.sqs] for notifications of new
+                CloudTrail files, read them from S3, and deliver the alerts to the outputs.
+                Messages are deleted only when all their alerts are delivered. SIGTERM stops
+                it cleanly. See docs/aws.md.
   replay        Match CloudTrail files (.json.gz or .json; directories are read recursively,
                 '-' is stdin) against the enabled rules and write one OCSF Detection Finding
                 per match as a line of JSON. Exit 0 if every input was read, 1 otherwise.
@@ -349,6 +363,159 @@ int cmd_test_pattern(Args& a, const Global& g) {
   return matched ? kExitOk : kExitInputFailed;
 }
 
+// The region: [aws] region, AWS_REGION, AWS_DEFAULT_REGION, or the one in the queue URL
+// (https://sqs.<region>.amazonaws.com/...).
+std::string resolve_region(const Config& c) {
+  if (!c.aws.region.empty()) return c.aws.region;
+  for (const char* var : {"AWS_REGION", "AWS_DEFAULT_REGION"})
+    if (const char* v = std::getenv(var); v && *v) return v;
+  std::string_view url = c.sqs.queue_url;
+  size_t p = url.find("://sqs.");
+  if (p != std::string_view::npos) {
+    size_t start = p + 7, end = url.find('.', start);
+    if (end != std::string_view::npos) return std::string(url.substr(start, end - start));
+  }
+  return {};
+}
+
+std::string first_of(std::initializer_list<const std::string*> values) {
+  for (const std::string* v : values)
+    if (!v->empty()) return *v;
+  return {};
+}
+
+int cmd_run(Args& a, const Global& g) {
+  std::optional<std::string> output_path;
+  while (!a.done()) {
+    std::string v;
+    if (a.option({"-o", "--output"}, v)) output_path = v;
+    else usage_error(fmt::format("unexpected argument {}", a.peek()));
+  }
+  // Signals are taken by one thread with sigwait(); block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Config c = load_config(g);
+  if (c.sqs.queue_url.empty())
+    throw std::runtime_error(fmt::format("{}: source.sqs.queue_url is not set", c.source));
+  if (c.sqs.allowed_buckets.empty())
+    throw std::runtime_error(fmt::format(
+        "{}: source.sqs.allowed_buckets is empty: name the buckets trailwarden may read", c.source));
+  const std::string region = resolve_region(c);
+  if (region.empty())
+    throw std::runtime_error("no AWS region: set [aws] region or AWS_REGION");
+
+  std::vector<rules::Rule> all = load_rules(c, {}, {}, {});
+  std::vector<const rules::Rule*> enabled;
+  for (const auto& r : all)
+    if (r.enabled) enabled.push_back(&r);
+  if (enabled.empty()) spdlog::warn("no rule is enabled: nothing can match");
+
+  std::vector<std::unique_ptr<Output>> owned;
+  if (output_path) {
+    owned.push_back(std::make_unique<FileOutput>("output", *output_path));
+  } else if (c.outputs.empty()) {
+    owned.push_back(std::make_unique<FileOutput>("stdout", "-"));
+  } else {
+    for (const auto& o : c.outputs) owned.push_back(std::make_unique<FileOutput>(o.name, o.path));
+  }
+  std::vector<Output*> outputs;
+  for (auto& o : owned) outputs.push_back(o.get());
+
+  std::error_code ec;
+  std::filesystem::create_directories(c.state_dir, ec);
+  if (ec)
+    throw std::runtime_error(fmt::format("general.state_dir {}: {}", c.state_dir, ec.message()));
+
+  const size_t workers = c.sqs.workers ? c.sqs.workers
+                                       : std::max(1u, std::thread::hardware_concurrency());
+  aws::CurlHttpOptions small;
+  small.ca_file = c.aws.ca_file;
+  aws::CurlHttpOptions large = small;
+  large.max_response_bytes = c.limits.max_compressed_bytes + 1;
+  auto pool = [](aws::CurlHttpOptions o, size_t max) {
+    return std::make_shared<HttpClientPool>(
+        [o] { return std::make_unique<aws::CurlHttpClient>(o); }, max);
+  };
+  auto control_http = pool(small, 4);  // SQS long poll, deletes/heartbeats, STS, metadata
+  auto object_http = pool(large, workers);
+
+  aws::CredentialsOptions cred_options;
+  cred_options.profile = c.aws.profile;
+  cred_options.region = region;
+  cred_options.sts_endpoint = first_of({&c.aws.sts_endpoint_url, &c.aws.endpoint_url});
+  cred_options.role_arn = c.aws.role_arn;
+  cred_options.external_id = c.aws.external_id;
+  cred_options.role_session_name = c.aws.role_session_name;
+  auto credentials = aws::make_credentials_source(aws::make_process_context(control_http), cred_options);
+
+  SqsClientOptions sqs_options;
+  sqs_options.queue_url = c.sqs.queue_url;
+  sqs_options.region = region;
+  sqs_options.endpoint_url = first_of({&c.aws.sqs_endpoint_url, &c.aws.endpoint_url});
+  SqsClient sqs(sqs_options, control_http, credentials);
+  S3ClientOptions s3_options;
+  s3_options.region = region;
+  s3_options.endpoint_url = first_of({&c.aws.s3_endpoint_url, &c.aws.endpoint_url});
+  s3_options.expected_bucket_owner = c.sqs.expected_bucket_owner;
+  S3Client s3(s3_options, object_http, credentials);
+
+  DaemonOptions d;
+  d.max_messages = c.sqs.max_messages;
+  d.wait_time = std::chrono::seconds(c.sqs.wait_time_seconds);
+  d.visibility_timeout = std::chrono::seconds(c.sqs.visibility_timeout_seconds);
+  d.heartbeat_interval = std::chrono::seconds(c.sqs.heartbeat_seconds);
+  d.max_in_flight = c.sqs.max_in_flight_messages;
+  d.workers = workers;
+  d.shutdown_deadline = std::chrono::seconds(c.sqs.shutdown_timeout_seconds);
+  d.allowed_buckets = c.sqs.allowed_buckets;
+  d.key_prefixes = c.sqs.key_prefixes;
+  d.include_digest = c.sqs.include_digest;
+  d.include_insights = c.sqs.include_insights;
+  d.max_object_bytes = c.limits.max_compressed_bytes;
+  d.limits = c.limits;
+  d.ocsf.include_raw_data = c.include_raw_data;
+  d.dedup_path = (std::filesystem::path(c.state_dir) / "dedup.log").string();
+  d.dedup_capacity = c.sqs.dedup_window;
+
+  Daemon daemon(d, sqs, s3, enabled, outputs);
+  std::atomic<bool> stop{false};
+  std::thread signal_thread([&] {
+    while (!stop) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0) continue;
+      if (stop) break;  // woken by ourselves after a fatal error
+      if (sig == SIGHUP) {
+        spdlog::info("SIGHUP: reloading is not supported yet; restart to apply changes");
+        continue;
+      }
+      spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      stop = true;
+    }
+  });
+  spdlog::info("trailwarden {} running: queue {} (region {}), {} rules, {} workers, buckets {}",
+               TRAILWARDEN_VERSION, c.sqs.queue_url, region, enabled.size(), workers,
+               fmt::join(c.sqs.allowed_buckets, ", "));
+  int rc = daemon.run(stop);
+  if (!stop) {  // a fatal error ended the run: wake the signal thread
+    stop = true;
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+  }
+  signal_thread.join();
+  const DaemonCounters& k = daemon.counters();
+  spdlog::info(
+      "stopped: {} messages received, {} deleted, {} failed, {} unknown; {} objects, {} records, "
+      "{} alerts sent, {} duplicates suppressed, {} refused",
+      k.messages_received.load(), k.messages_deleted.load(), k.messages_failed.load(),
+      k.messages_unknown.load(), k.objects_fetched.load(), k.records.load(), k.alerts_sent.load(),
+      k.alerts_suppressed.load(), k.notifications_refused.load());
+  return rc;
+}
+
 int cmd_rules(Args& a, const Global& g) {
   if (a.done()) usage_error("rules needs a sub-command: list or show RULE_ID");
   std::string sub = a.next();
@@ -421,6 +588,7 @@ int run_cli(const std::vector<std::string>& args) {
     std::string cmd = a.next();
     setup_logging("info");
     if (cmd == "replay") return cmd_replay(a, g);
+    if (cmd == "run") return cmd_run(a, g);
     if (cmd == "test-pattern") return cmd_test_pattern(a, g);
     if (cmd == "rules") return cmd_rules(a, g);
     if (cmd == "help") {

@@ -1,0 +1,51 @@
+// The two AWS STS calls the credential providers make, query protocol (form-encoded POST,
+// XML answer): AssumeRole (SigV4-signed with the source credentials) and
+// AssumeRoleWithWebIdentity (unsigned: the token is the proof). Free functions; thread-safe as
+// far as the HttpClient is. Messages never contain credentials or the web identity token.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "agent/aws/credentials.h"
+#include "agent/aws/http.h"
+
+namespace trailwarden::aws {
+
+inline constexpr std::string_view kStsVersion = "2011-06-15";
+
+struct StsEndpoint {
+  HttpRequest base;    // scheme, host and path of the endpoint
+  std::string region;  // signing region
+  std::string url() const { return base.scheme + "://" + base.host + base.path; }
+};
+
+// The regional endpoint "https://sts.<region>.amazonaws.com" (".amazonaws.com.cn" in cn-*
+// regions), or `url` when it is not empty. false with `error` for a bad URL or region.
+bool make_sts_endpoint(std::string_view region, std::string_view url, StsEndpoint& out,
+                       std::string& error);
+
+struct AssumeRoleParams {
+  std::string role_arn;
+  std::string role_session_name;
+  std::string external_id;           // AssumeRole only; empty: not sent
+  std::chrono::seconds duration{0};  // DurationSeconds; 0: not sent (STS default, one hour)
+};
+
+// On success `out` holds the temporary credentials with their expiration (provider unset).
+bool sts_assume_role(HttpClient& http, const StsEndpoint& endpoint, const Credentials& source,
+                     const AssumeRoleParams& params, TimePoint now,
+                     std::chrono::milliseconds timeout, Credentials& out, std::string& error);
+bool sts_assume_role_with_web_identity(HttpClient& http, const StsEndpoint& endpoint,
+                                       const AssumeRoleParams& params,
+                                       std::string_view web_identity_token,
+                                       std::chrono::milliseconds timeout, Credentials& out,
+                                       std::string& error);
+
+// Reads the credentials out of an <action>Response, or the error out of an ErrorResponse
+// ("HTTP 403 AccessDenied: <message>"). Exposed for tests.
+bool parse_sts_response(std::string_view action, const HttpResponse& response, Credentials& out,
+                        std::string& error);
+
+}  // namespace trailwarden::aws

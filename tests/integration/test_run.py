@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `trailwarden run` against the fauxqs SQS/S3 emulator on 127.0.0.1.
+
+Usage: python3 tests/integration/test_run.py /path/to/trailwarden
+
+Every notification shape trailwarden understands is sent for its own CloudTrail object (each
+object's events carry distinct eventIDs, so each alert is traceable to its route). The tests
+then assert what the issue asks: every expected alert arrives exactly once; the queue ends
+empty except for the unknown-shape message; a forged-bucket notification is never fetched; an
+agent killed with SIGKILL mid-batch loses nothing after a restart; three agents on one queue
+deliver every alert, none twice.
+
+Waiting: the emulator and the agent give no event to wait on for "the agent wrote its alerts",
+so the tests poll the alert files and queue counters (every 50 ms, bounded by a timeout) —
+they never sleep for a fixed time.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "integration" / "peers"))
+
+try:
+    import fauxqs  # noqa: E402
+except ImportError:  # pragma: no cover - re-run with Debian's python, which has boto3
+    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
+        os.execv("/usr/bin/python3", ["/usr/bin/python3", *sys.argv])
+    raise
+
+BINARY = None
+BUCKET = "trail-bucket"
+FORGED_BUCKET = "forged-bucket"
+CONFIG_RECORDS = json.loads((ROOT / "tests/data/cloudtrail/awsdocs_config.json").read_text())["Records"]
+CIS49 = {"StopConfigurationRecorder", "DeleteDeliveryChannel", "PutDeliveryChannel", "PutConfigurationRecorder"}
+
+
+def log_file(tag: str) -> tuple[bytes, set[str]]:
+    """A gzipped CloudTrail file whose records carry eventIDs unique to `tag`; returns the bytes
+    and the eventIDs of the records CIS 4.9 must match."""
+    records = copy.deepcopy(CONFIG_RECORDS)
+    expected = set()
+    for i, r in enumerate(records):
+        r["eventID"] = f"{tag}-{i}"
+        if r["eventName"] in CIS49 and r["eventSource"] == "config.amazonaws.com":
+            expected.add(r["eventID"])
+    return gzip.compress(json.dumps({"Records": records}).encode()), expected
+
+
+def key_for(tag: str) -> str:
+    return f"AWSLogs/111122223333/CloudTrail/us-east-1/2024/11/18/111122223333_CloudTrail_us-east-1_20241118T0000Z_{tag}.json.gz"
+
+
+def alerts_in(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+def event_id(alert: dict) -> str:
+    return alert["finding_info"]["related_events"][0]["uid"]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)  # polling a condition nothing signals (see module docstring)
+
+
+class Agent:
+    """One `trailwarden run` process with its own state directory and alert file."""
+
+    def __init__(self, fx: fauxqs.Fauxqs, queue_url: str, workdir: Path, name: str,
+                 visibility: int = 30, workers: int = 2, extra: str = ""):
+        self.dir = workdir / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.alerts = self.dir / "alerts.ndjson"
+        self.config = self.dir / "trailwarden.toml"
+        self.config.write_text(f"""
+[general]
+log_level = "info"
+state_dir = "{self.dir / 'state'}"
+[aws]
+region = "us-east-1"
+endpoint_url = "{fx.endpoint}"
+[source.sqs]
+queue_url = "{queue_url}"
+wait_time_seconds = 1
+visibility_timeout_seconds = {visibility}
+allowed_buckets = ["{BUCKET}"]
+workers = {workers}
+shutdown_timeout_seconds = 10
+{extra}
+[[outputs]]
+type = "file"
+path = "{self.alerts}"
+""")
+        (self.dir / "state").mkdir(exist_ok=True)
+        self.stderr_path = self.dir / "stderr.log"
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=fauxqs.DUMMY_ACCESS_KEY,
+                   AWS_SECRET_ACCESS_KEY=fauxqs.DUMMY_SECRET_KEY, AWS_EC2_METADATA_DISABLED="true")
+        env.pop("AWS_PROFILE", None)
+        self.stderr = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen([BINARY, "-c", str(self.config), "run"], env=env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.stderr)
+        return self
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=timeout)
+        self.stderr.close()
+        return rc
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.stderr.close()
+
+    def log(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+
+class RunTest(unittest.TestCase):
+    def setUp(self):
+        self.fx = fauxqs.Fauxqs()
+        self.fx.start()
+        self.addCleanup(self.fx.stop, False)
+        self.tmp = Path(tempfile.mkdtemp(prefix="tw-run-"))
+        self.fx.create_bucket(BUCKET)
+        self.fx.create_bucket(FORGED_BUCKET)
+
+    def put(self, tag: str, bucket: str = BUCKET) -> tuple[str, set[str]]:
+        data, expected = log_file(tag)
+        key = key_for(tag)
+        self.fx.put_object(bucket, key, data)
+        return key, expected
+
+    def test_every_shape_once_unknown_left_forged_refused(self):
+        url = self.fx.create_queue("notifications", visibility_timeout=30)
+        expected: set[str] = set()
+        sends = []
+        k, e = self.put("direct"); expected |= e
+        sends.append(fauxqs.s3_event_body(BUCKET, k))
+        k, e = self.put("sns-envelope"); expected |= e
+        sends.append(fauxqs.s3_sns_body(BUCKET, k, raw=False))
+        k, e = self.put("sns-raw"); expected |= e
+        sends.append(fauxqs.s3_sns_body(BUCKET, k, raw=True))
+        k, e = self.put("eventbridge"); expected |= e
+        sends.append(fauxqs.eventbridge_object_created_body(BUCKET, k))
+        k1, e1 = self.put("ct-sns-1"); k2, e2 = self.put("ct-sns-2"); expected |= e1 | e2
+        sends.append(fauxqs.cloudtrail_sns_body(BUCKET, [k1, k2], raw=False))
+        k, e = self.put("ct-sns-raw"); expected |= e
+        sends.append(fauxqs.cloudtrail_sns_body(BUCKET, k, raw=True))
+        inline = copy.deepcopy(next(r for r in CONFIG_RECORDS if r["eventName"] == "StopConfigurationRecorder"))
+        inline["eventID"] = "inline-eventbridge-0"
+        expected.add(inline["eventID"])
+        sends.append(fauxqs.eventbridge_cloudtrail_body(inline))
+        sends.append(fauxqs.s3_test_event_body(BUCKET))
+        k, forged = self.put("forged", bucket=FORGED_BUCKET)
+        sends.append(fauxqs.s3_event_body(FORGED_BUCKET, k))
+        unknown = '{"hello": "not a notification"}'
+        sends.append(unknown)
+        for body in sends:
+            self.fx.send(url, body)
+
+        agent = Agent(self.fx, url, self.tmp, "a").start()
+        try:
+            wait_until(lambda: {event_id(a) for a in alerts_in(agent.alerts)} >= expected, 60,
+                       "every expected alert")
+            wait_until(lambda: self.fx.queue_depth(url) == 1, 30, "the queue to hold only the unknown message")
+        finally:
+            rc = agent.stop()
+        self.assertEqual(rc, 0, agent.log())
+        alerts = alerts_in(agent.alerts)
+        ids = [event_id(a) for a in alerts]
+        self.assertEqual(len(ids), len(set(ids)), "an alert was delivered twice")
+        self.assertEqual(set(ids), expected)
+        self.assertFalse(set(ids) & forged, "the forged bucket's object was fetched")
+        for a in alerts:
+            self.assertEqual(a["class_uid"], 2004)
+            self.assertEqual(a["finding_info"]["analytic"]["uid"], "cis-4.9")
+        log = agent.log()
+        self.assertIn("forged-bucket", log)
+        self.assertIn("refused", log)
+        self.assertIn("not a notification trailwarden understands", log)
+        self.assertIn("s3:TestEvent", log)
+        self.assertNotIn("cannot fetch", log)
+
+    def test_kill_9_mid_batch_loses_nothing(self):
+        url = self.fx.create_queue("notifications", visibility_timeout=3)
+        expected: set[str] = set()
+        for i in range(80):
+            k, e = self.put(f"batch-{i:02d}")
+            expected |= e
+            self.fx.send(url, fauxqs.s3_event_body(BUCKET, k))
+        # One message at a time, so that the kill lands with most of the batch still to do.
+        one_at_a_time = "max_messages = 1\nmax_in_flight_messages = 1"
+        first = Agent(self.fx, url, self.tmp, "k", visibility=3, workers=1, extra=one_at_a_time).start()
+        wait_until(lambda: len(alerts_in(first.alerts)) >= 4, 60, "the first alerts", interval=0.005)
+        first.kill()  # SIGKILL in the middle of the batch
+        delivered_before = {event_id(a) for a in alerts_in(first.alerts)}
+        self.assertLess(len(delivered_before), len(expected), "killed too late to test anything")
+        second = Agent(self.fx, url, self.tmp, "k", visibility=3).start()  # same state and output
+        try:
+            wait_until(lambda: {event_id(a) for a in alerts_in(second.alerts)} >= expected, 90,
+                       "every alert after the restart")
+            wait_until(lambda: self.fx.queue_depth(url) == 0, 30, "an empty queue")
+        finally:
+            rc = second.stop()
+        self.assertEqual(rc, 0, second.log())
+        ids = [event_id(a) for a in alerts_in(second.alerts)]
+        self.assertEqual(set(ids), expected, "an alert was lost")
+
+    def test_three_agents_share_a_queue(self):
+        url = self.fx.create_queue("notifications", visibility_timeout=60)
+        expected: set[str] = set()
+        for i in range(45):
+            k, e = self.put(f"shared-{i:02d}")
+            expected |= e
+            self.fx.send(url, fauxqs.s3_event_body(BUCKET, k))
+        agents = [Agent(self.fx, url, self.tmp, f"agent{i}", visibility=60).start() for i in range(3)]
+        try:
+            def union():
+                ids = set()
+                for a in agents:
+                    ids |= {event_id(x) for x in alerts_in(a.alerts)}
+                return ids >= expected
+            wait_until(union, 90, "every alert from the three agents")
+            wait_until(lambda: self.fx.queue_depth(url) == 0, 30, "an empty queue")
+        finally:
+            codes = [a.stop() for a in agents]
+        self.assertEqual(codes, [0, 0, 0])
+        all_ids = []
+        for a in agents:
+            all_ids += [event_id(x) for x in alerts_in(a.alerts)]
+        self.assertEqual(set(all_ids), expected)
+        self.assertEqual(len(all_ids), len(expected), "an alert was delivered by two agents")
+
+    def test_missing_object_is_not_acknowledged(self):
+        url = self.fx.create_queue("notifications", visibility_timeout=30)
+        self.fx.send(url, fauxqs.s3_event_body(BUCKET, key_for("never-uploaded")))
+        agent = Agent(self.fx, url, self.tmp, "m").start()
+        try:
+            wait_until(lambda: "never-uploaded" in agent.log() and "not deleted" in agent.log(), 30,
+                       "the failure to be reported")
+        finally:
+            rc = agent.stop()
+        self.assertEqual(rc, 0)
+        self.assertEqual(self.fx.queue_depth(url), 1, "a message whose object is missing was deleted")
+        self.assertIn("cannot fetch s3://trail-bucket/", agent.log())
+
+    def test_missing_queue_is_fatal(self):
+        agent = Agent(self.fx, f"{self.fx.endpoint}/000000000000/no-such-queue", self.tmp, "q").start()
+        rc = agent.proc.wait(timeout=30)
+        agent.stderr.close()
+        self.assertNotEqual(rc, 0)
+        self.assertRegex(agent.log(), r"QueueDoesNotExist|NonExistentQueue")
+
+
+def main():
+    global BINARY
+    if len(sys.argv) < 2:
+        print("usage: test_run.py /path/to/trailwarden", file=sys.stderr)
+        return 2
+    BINARY = os.path.abspath(sys.argv.pop(1))
+    result = unittest.main(exit=False, verbosity=2).result
+    failed = len(result.failures) + len(result.errors)
+    passed = result.testsRun - failed - len(result.skipped)
+    print(f"{passed} passed, {failed} failed" + (f", {len(result.skipped)} skipped" if result.skipped else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
