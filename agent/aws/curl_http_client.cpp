@@ -121,6 +121,12 @@ CurlHttpClient::~CurlHttpClient() {
   if (curl_ != nullptr) curl_easy_cleanup(static_cast<CURL*>(curl_));
 }
 
+// Progress callback: abandons the transfer when the request's cancel flag is set (curl calls it
+// about once a second while waiting, and on every transfer of data).
+int on_progress(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(cancel)->load() ? 1 : 0;
+}
+
 HttpResponse CurlHttpClient::perform(const HttpRequest& request,
                                      std::chrono::milliseconds timeout) {
   HttpResponse resp;
@@ -201,8 +207,18 @@ HttpResponse CurlHttpClient::perform(const HttpRequest& request,
   if (!has_header(request, "expect")) add("Expect:");
   if (sends_body && !has_header(request, "content-type")) add("Content-Type:");
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  if (request.cancel) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(request.cancel));
+  }
 
   const CURLcode rc = curl_easy_perform(c);
+  if (request.cancel) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, nullptr);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, nullptr);
+  }
   curl_slist_free_all(headers);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
@@ -215,6 +231,8 @@ HttpResponse CurlHttpClient::perform(const HttpRequest& request,
       what = "response body larger than " + std::to_string(options_.max_response_bytes) + " bytes";
     } else if (transfer.headers_too_large) {
       what = "response headers larger than " + std::to_string(options_.max_header_bytes) + " bytes";
+    } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
+      what = "cancelled";
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
       what = "timed out after " + std::to_string(timeout_ms) + " ms";
     } else {

@@ -6,6 +6,7 @@
 // HttpClient say their own thread-safety (CurlHttpClient: see curl_http_client.h).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -33,6 +34,9 @@ struct HttpRequest {
   // Headers as sent. Names are case-insensitive; repeated names are sent as repeated lines.
   HeaderList headers;
   std::string body;
+  // When set, the transfer is abandoned as soon as *cancel becomes true (a long poll during
+  // shutdown); the response then has status 0 and error "cancelled". Not owned.
+  const std::atomic<bool>* cancel = nullptr;
 
   // First value of header `name` (case-insensitive), or nullptr.
   const std::string* find_header(std::string_view name) const;

@@ -400,7 +400,13 @@ struct Daemon::Impl {
       if (room == 0 || stop || fatal) continue;
       std::vector<QueueMessage> messages;
       RemoteStatus s = queue.receive(std::min(room, opt.max_messages), opt.wait_time,
-                                     opt.visibility_timeout, messages);
+                                     opt.visibility_timeout, messages, &stop);
+      if (stop) {  // cancelled or not: messages received now are released, not started
+        std::vector<std::string> receipts;
+        for (auto& m : messages) receipts.push_back(m.receipt_handle);
+        if (!receipts.empty()) queue.extend_visibility(receipts, std::chrono::seconds(0));
+        break;
+      }
       if (!s.ok()) {
         ++counters.poll_errors;
         if (s.code == RemoteStatus::Code::kRetry) {

@@ -4,6 +4,7 @@
 // safe to call from several threads at once.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -41,9 +42,11 @@ struct QueueMessage {
 class MessageQueue {
  public:
   virtual ~MessageQueue() = default;
-  // Long-polls for up to `max` (1..10) messages, hiding them for `visibility`.
+  // Long-polls for up to `max` (1..10) messages, hiding them for `visibility`. Returns early
+  // (kRetry, nothing received) once *cancel becomes true, if `cancel` is given.
   virtual RemoteStatus receive(size_t max, std::chrono::seconds wait, std::chrono::seconds visibility,
-                               std::vector<QueueMessage>& out) = 0;
+                               std::vector<QueueMessage>& out,
+                               const std::atomic<bool>* cancel = nullptr) = 0;
   // Deletes messages by receipt handle (up to 10). `failed` gets the handles not deleted.
   virtual RemoteStatus delete_messages(const std::vector<std::string>& receipts,
                                        std::vector<std::string>& failed) = 0;

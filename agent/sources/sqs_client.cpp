@@ -70,7 +70,8 @@ SqsClient::SqsClient(SqsClientOptions options, std::shared_ptr<aws::HttpClient> 
 }
 
 RemoteStatus SqsClient::call(std::string_view action, const std::string& body,
-                             std::chrono::milliseconds timeout, std::string& response) {
+                             std::chrono::milliseconds timeout, std::string& response,
+                             const std::atomic<bool>* cancel) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     aws::Credentials creds;
     std::string error;
@@ -79,6 +80,7 @@ RemoteStatus SqsClient::call(std::string_view action, const std::string& body,
     aws::HttpRequest req = endpoint_;
     req.method = "POST";
     req.body = body;
+    req.cancel = cancel;
     req.set_header("Content-Type", "application/x-amz-json-1.0");
     req.set_header("X-Amz-Target", fmt::format("AmazonSQS.{}", action));
     aws::sign_v4(req, creds, options_.region, "sqs", std::chrono::system_clock::now());
@@ -116,7 +118,8 @@ RemoteStatus SqsClient::call(std::string_view action, const std::string& body,
 }
 
 RemoteStatus SqsClient::receive(size_t max, std::chrono::seconds wait,
-                                std::chrono::seconds visibility, std::vector<QueueMessage>& out) {
+                                std::chrono::seconds visibility, std::vector<QueueMessage>& out,
+                                const std::atomic<bool>* cancel) {
   std::string body = json_request(options_.queue_url, [&](JsonWriter& w) {
     w.field("MaxNumberOfMessages", static_cast<int64_t>(std::clamp<size_t>(max, 1, 10)));
     w.field("WaitTimeSeconds", static_cast<int64_t>(wait.count()));
@@ -132,7 +135,7 @@ RemoteStatus SqsClient::receive(size_t max, std::chrono::seconds wait,
   RemoteStatus s = call("ReceiveMessage", body,
                         std::chrono::duration_cast<std::chrono::milliseconds>(wait) +
                             options_.request_timeout,
-                        response);
+                        response, cancel);
   if (!s.ok()) return s;
   simdjson::dom::parser p;
   simdjson::dom::element root;

@@ -28,7 +28,8 @@ class SqsClient : public MessageQueue {
             std::shared_ptr<aws::CredentialsSource> credentials);
 
   RemoteStatus receive(size_t max, std::chrono::seconds wait, std::chrono::seconds visibility,
-                       std::vector<QueueMessage>& out) override;
+                       std::vector<QueueMessage>& out,
+                       const std::atomic<bool>* cancel = nullptr) override;
   RemoteStatus delete_messages(const std::vector<std::string>& receipts,
                                std::vector<std::string>& failed) override;
   RemoteStatus extend_visibility(const std::vector<std::string>& receipts,
@@ -37,7 +38,8 @@ class SqsClient : public MessageQueue {
  private:
   // Sends one action; on success `response` holds the JSON body.
   RemoteStatus call(std::string_view action, const std::string& body,
-                    std::chrono::milliseconds timeout, std::string& response);
+                    std::chrono::milliseconds timeout, std::string& response,
+                    const std::atomic<bool>* cancel = nullptr);
 
   SqsClientOptions options_;
   aws::HttpRequest endpoint_;  // scheme, host and base path of the endpoint

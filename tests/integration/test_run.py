@@ -274,6 +274,22 @@ class RunTest(unittest.TestCase):
         self.assertEqual(self.fx.queue_depth(url), 1, "a message whose object is missing was deleted")
         self.assertIn("cannot fetch s3://trail-bucket/", agent.log())
 
+    def test_sigterm_interrupts_a_long_poll(self):
+        url = self.fx.create_queue("notifications", visibility_timeout=30)
+        agent = Agent(self.fx, url, self.tmp, "s", extra="").start()
+        # Use the real 20 s long poll: rewrite the config's wait time before starting.
+        agent.stop()
+        cfg = agent.config.read_text().replace("wait_time_seconds = 1", "wait_time_seconds = 20")
+        agent.config.write_text(cfg)
+        agent.start()
+        wait_until(lambda: "running: queue" in agent.log(), 30, "the agent to start polling")
+        agent.proc.send_signal(signal.SIGTERM)
+        # Without cancellation the agent would sit out the rest of the 20 s long poll.
+        rc = agent.proc.wait(timeout=10)
+        agent.stderr.close()
+        self.assertEqual(rc, 0, agent.log())
+        self.assertIn("received SIGTERM", agent.log())
+
     def test_missing_queue_is_fatal(self):
         agent = Agent(self.fx, f"{self.fx.endpoint}/000000000000/no-such-queue", self.tmp, "q").start()
         rc = agent.proc.wait(timeout=30)

@@ -47,7 +47,7 @@ class FakeQueue : public MessageQueue {
     cv_.notify_all();
   }
   RemoteStatus receive(size_t max, std::chrono::seconds, std::chrono::seconds,
-                       std::vector<QueueMessage>& out) override {
+                       std::vector<QueueMessage>& out, const std::atomic<bool>*) override {
     std::unique_lock<std::mutex> l(mu_);
     // A short long-poll: return as soon as there is something, or after a moment.
     cv_.wait_for(l, 100ms, [&] { return !visible_.empty(); });
