@@ -452,6 +452,11 @@ int cmd_run(Args& a, const Global& g) {
   cred_options.external_id = c.aws.external_id;
   cred_options.role_session_name = c.aws.role_session_name;
   auto credentials = aws::make_credentials_source(aws::make_process_context(control_http), cred_options);
+  {
+    aws::Credentials probe;
+    std::string error;
+    if (!credentials->get(probe, error)) throw std::runtime_error(error);
+  }
 
   SqsClientOptions sqs_options;
   sqs_options.queue_url = c.sqs.queue_url;
