@@ -176,6 +176,28 @@ std::vector<rules::Rule> load_rules(const Config& c, const std::vector<std::stri
   return all;
 }
 
+// The outputs: `-o PATH` if given, else the configured ones, else stdout.
+std::vector<std::unique_ptr<Output>> make_outputs(const Config& c,
+                                                  const std::optional<std::string>& output_path) {
+  std::vector<std::unique_ptr<Output>> owned;
+  if (output_path) {
+    owned.push_back(std::make_unique<FileOutput>("output", *output_path));
+  } else if (c.outputs.empty()) {
+    owned.push_back(std::make_unique<FileOutput>("stdout", "-"));
+  } else {
+    for (const auto& o : c.outputs) owned.push_back(std::make_unique<FileOutput>(o.name, o.path));
+  }
+  return owned;
+}
+
+std::vector<const rules::Rule*> enabled_rules(const std::vector<rules::Rule>& all) {
+  std::vector<const rules::Rule*> enabled;
+  for (const auto& r : all)
+    if (r.enabled) enabled.push_back(&r);
+  if (enabled.empty()) spdlog::warn("no rule is enabled: nothing can match");
+  return enabled;
+}
+
 int cmd_replay(Args& a, const Global& g) {
   std::optional<std::string> output_path;
   std::optional<size_t> workers;
@@ -201,19 +223,9 @@ int cmd_replay(Args& a, const Global& g) {
 
   Config c = load_config(g);
   std::vector<rules::Rule> all = load_rules(c, rule_files, enable, disable);
-  std::vector<const rules::Rule*> enabled;
-  for (const auto& r : all)
-    if (r.enabled) enabled.push_back(&r);
-  if (enabled.empty()) spdlog::warn("no rule is enabled: nothing can match");
+  std::vector<const rules::Rule*> enabled = enabled_rules(all);
 
-  std::vector<std::unique_ptr<Output>> owned;
-  if (output_path) {
-    owned.push_back(std::make_unique<FileOutput>("output", *output_path));
-  } else if (c.outputs.empty()) {
-    owned.push_back(std::make_unique<FileOutput>("stdout", "-"));
-  } else {
-    for (const auto& o : c.outputs) owned.push_back(std::make_unique<FileOutput>(o.name, o.path));
-  }
+  std::vector<std::unique_ptr<Output>> owned = make_outputs(c, output_path);
   std::vector<Output*> outputs;
   for (auto& o : owned) outputs.push_back(o.get());
 
@@ -410,19 +422,9 @@ int cmd_run(Args& a, const Global& g) {
     throw std::runtime_error("no AWS region: set [aws] region or AWS_REGION");
 
   std::vector<rules::Rule> all = load_rules(c, {}, {}, {});
-  std::vector<const rules::Rule*> enabled;
-  for (const auto& r : all)
-    if (r.enabled) enabled.push_back(&r);
-  if (enabled.empty()) spdlog::warn("no rule is enabled: nothing can match");
+  std::vector<const rules::Rule*> enabled = enabled_rules(all);
 
-  std::vector<std::unique_ptr<Output>> owned;
-  if (output_path) {
-    owned.push_back(std::make_unique<FileOutput>("output", *output_path));
-  } else if (c.outputs.empty()) {
-    owned.push_back(std::make_unique<FileOutput>("stdout", "-"));
-  } else {
-    for (const auto& o : c.outputs) owned.push_back(std::make_unique<FileOutput>(o.name, o.path));
-  }
+  std::vector<std::unique_ptr<Output>> owned = make_outputs(c, output_path);
   std::vector<Output*> outputs;
   for (auto& o : owned) outputs.push_back(o.get());
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <functional>
+#include <optional>
 #include <fmt/format.h>
 #include <stdexcept>
 
@@ -188,21 +189,28 @@ void failed_entries(std::string_view response, const std::vector<std::string>& r
     if (!ok[i]) failed.push_back(receipts[i]);
 }
 
-}  // namespace
-
-RemoteStatus SqsClient::delete_messages(const std::vector<std::string>& receipts,
-                                        std::vector<std::string>& failed) {
-  if (receipts.empty()) return {};
-  std::string body = json_request(options_.queue_url, [&](JsonWriter& w) {
+// {"QueueUrl":...,"Entries":[{"Id":"0","ReceiptHandle":...[,"VisibilityTimeout":N]},...]}
+std::string batch_request(const std::string& queue_url, const std::vector<std::string>& receipts,
+                          std::optional<int64_t> visibility) {
+  return json_request(queue_url, [&](JsonWriter& w) {
     w.key("Entries").begin_array();
     for (size_t i = 0; i < receipts.size(); ++i) {
       w.begin_object();
       w.field("Id", std::string_view(std::to_string(i)));
       w.field("ReceiptHandle", std::string_view(receipts[i]));
+      if (visibility) w.field("VisibilityTimeout", *visibility);
       w.end_object();
     }
     w.end_array();
   });
+}
+
+}  // namespace
+
+RemoteStatus SqsClient::delete_messages(const std::vector<std::string>& receipts,
+                                        std::vector<std::string>& failed) {
+  if (receipts.empty()) return {};
+  std::string body = batch_request(options_.queue_url, receipts, std::nullopt);
   std::string response;
   RemoteStatus s = call("DeleteMessageBatch", body, options_.request_timeout, response);
   if (!s.ok()) return s;
@@ -213,17 +221,8 @@ RemoteStatus SqsClient::delete_messages(const std::vector<std::string>& receipts
 RemoteStatus SqsClient::extend_visibility(const std::vector<std::string>& receipts,
                                           std::chrono::seconds visibility) {
   if (receipts.empty()) return {};
-  std::string body = json_request(options_.queue_url, [&](JsonWriter& w) {
-    w.key("Entries").begin_array();
-    for (size_t i = 0; i < receipts.size(); ++i) {
-      w.begin_object();
-      w.field("Id", std::string_view(std::to_string(i)));
-      w.field("ReceiptHandle", std::string_view(receipts[i]));
-      w.field("VisibilityTimeout", static_cast<int64_t>(visibility.count()));
-      w.end_object();
-    }
-    w.end_array();
-  });
+  std::string body =
+      batch_request(options_.queue_url, receipts, static_cast<int64_t>(visibility.count()));
   std::string response;
   RemoteStatus s = call("ChangeMessageVisibilityBatch", body, options_.request_timeout, response);
   if (!s.ok()) return s;
