@@ -1,21 +1,43 @@
-// Output: where alerts go. This is the one interface every destination implements; for now
-// the only one is FileOutput (newline-delimited JSON to a file or stdout). Outputs are used by
-// one thread at a time (the pipeline serialises calls).
+// Output: the one interface every destination implements (file, kafka, splunk_hec, syslog).
+// An output formats alerts for its destination, sends a batch, and classifies the outcome;
+// the pipeline (outputs/pipeline.h) owns batching, buffering, retries and acknowledgement.
+//
+// send() is called by one thread at a time per output (its delivery thread) and may block
+// until the destination has acknowledged the batch (Kafka delivery reports, Splunk indexer
+// acknowledgement) or a timeout passes. Implementations never throw from send().
 #pragma once
 
 #include <string>
-#include <string_view>
+#include <vector>
+
+#include "outputs/alert.h"
 
 namespace trailwarden {
+
+struct DeliveryResult {
+  enum class Status {
+    kDelivered,  // every alert of the batch is acknowledged by the destination
+    kRetry,      // nothing (or not everything) is known to be delivered: send again later
+    kReject,     // the destination refused these alerts for good (bad data): dead-letter them
+    kFatal,      // the output cannot work (bad token, bad configuration): stop the agent
+  };
+  Status status = Status::kDelivered;
+  std::string message;  // why, for logs (never secrets)
+  // With kRetry/kReject: indexes (into the batch) of the alerts concerned; empty = all of them.
+  // Alerts of the batch not listed count as delivered.
+  std::vector<size_t> items;
+};
 
 class Output {
  public:
   virtual ~Output() = default;
   virtual const std::string& name() const = 0;
-  // Writes one alert (a line of JSON without its newline). False with `error` on failure.
-  virtual bool write(std::string_view alert, std::string& error) = 0;
-  // Makes everything written so far durable at the destination (write + flush for files).
-  virtual bool flush(std::string& error) = 0;
+  // Delivers `batch` (never empty). See DeliveryResult for the outcome.
+  virtual DeliveryResult send(const std::vector<const AlertRecord*>& batch) = 0;
+  // Largest batch the output wants at once.
+  virtual size_t max_batch() const { return 500; }
+  // SIGHUP: reopen files, reconnect. Called between sends.
+  virtual void reopen() {}
 };
 
 }  // namespace trailwarden

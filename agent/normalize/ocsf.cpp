@@ -238,8 +238,10 @@ std::string finding_uid(std::string_view rule_id, std::string_view event_id, std
   return hex_uuid_v8(digest);
 }
 
-std::string append_detection_finding(std::string& out, const rules::Rule& rule, std::string_view raw,
-                              const dom::element* r, const OcsfOptions& options) {
+AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom::element* r,
+                       const OcsfOptions& options) {
+  AlertRecord alert;
+  std::string& out = alert.ocsf;
   // Records inside pretty-printed files span lines; alerts carry them compact.
   thread_local std::string compact;
   if (r && raw.find('\n') != std::string_view::npos) {
@@ -264,6 +266,20 @@ std::string append_detection_finding(std::string& out, const rules::Rule& rule, 
   int64_t time_ms = 0;
   const bool has_time = parse_event_time(event_time, time_ms);
   const int severity_id = static_cast<int>(rule.severity);
+  alert.uid = uid;
+  alert.rule_id = rule.id;
+  alert.rule_title = rule.title;
+  alert.severity_id = severity_id;
+  alert.tags = rule.tags;
+  alert.time_ms = has_time ? time_ms : 0;
+  alert.account = std::string(account);
+  alert.region = std::string(region);
+  alert.event_name = std::string(event_name);
+  alert.event_source = std::string(str(r, {"eventSource"}));
+  alert.actor = std::string(who);
+  alert.source_ip = std::string(str(r, {"sourceIPAddress"}));
+  alert.event_id = std::string(event_id);
+  alert.raw = std::string(raw);
 
   std::string message = rule.title;
   if (!event_name.empty()) message += fmt::format(": {}", event_name);
@@ -344,7 +360,15 @@ std::string append_detection_finding(std::string& out, const rules::Rule& rule, 
 
   if (options.include_raw_data) w.field("raw_data", raw);
   w.end_object();
-  return uid;
+  return alert;
+}
+
+std::string append_detection_finding(std::string& out, const rules::Rule& rule,
+                                     std::string_view raw, const dom::element* record,
+                                     const OcsfOptions& options) {
+  AlertRecord a = make_alert(rule, raw, record, options);
+  out += a.ocsf;
+  return a.uid;
 }
 
 }  // namespace trailwarden

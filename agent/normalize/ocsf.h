@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "agent/rules/rule.h"
+#include "outputs/alert.h"
 
 namespace simdjson::dom {
 class element;
@@ -20,6 +21,11 @@ struct OcsfOptions {
 };
 
 inline constexpr std::string_view kOcsfVersion = "1.4.0";
+
+// The alert for `rule` matching `record` (whose JSON text is `raw`): the OCSF finding plus the
+// fields outputs use. `record` is null for events that are not JSON objects.
+AlertRecord make_alert(const rules::Rule& rule, std::string_view raw,
+                       const simdjson::dom::element* record, const OcsfOptions& options);
 
 // Appends the finding for `rule` matching `record` (whose JSON text is `raw`) to `out`,
 // without a trailing newline, and returns its uid. `record` is null for events that are not

@@ -276,24 +276,23 @@ struct Daemon::Impl {
   std::string deliver(const ObjectResult& result) {
     if (result.alerts.empty()) return {};
     std::lock_guard<std::mutex> lock(output_mu);
-    std::vector<const Alert*> fresh;
-    for (const Alert& a : result.alerts) {
+    std::vector<const AlertRecord*> fresh;
+    for (const AlertRecord& a : result.alerts) {
       if (dedup.contains(a.uid)) ++counters.alerts_suppressed;
       else fresh.push_back(&a);
     }
     if (fresh.empty()) return {};
     std::string error;
     for (Output* out : outputs) {
-      for (const Alert* a : fresh)
-        if (!out->write(a->json, error)) break;
-      if (error.empty()) out->flush(error);
-      if (!error.empty()) {
+      DeliveryResult d = out->send(fresh);
+      if (d.status != DeliveryResult::Status::kDelivered) {
+        error = fmt::format("output {}: {}", out->name(), d.message);
         fail_fatal(fmt::format("{}; stopping", error));
         return error;
       }
     }
     counters.alerts_sent += fresh.size();
-    for (const Alert* a : fresh) dedup.add(a->uid);
+    for (const AlertRecord* a : fresh) dedup.add(a->uid);
     if (!dedup.sync(error)) spdlog::warn("{}", error);  // alerts are delivered; only dedup suffers
     return {};
   }
@@ -457,10 +456,6 @@ struct Daemon::Impl {
       cv_ack.notify_all();
     }
     acker.join();
-    for (Output* out : outputs) {
-      std::string e;
-      if (!out->flush(e)) fail_fatal(e);
-    }
     return fatal ? 1 : 0;
   }
 };

@@ -17,14 +17,8 @@
 
 namespace trailwarden {
 
-struct Alert {
-  std::string uid;   // the finding uid (deterministic per rule and event)
-  std::string json;  // the OCSF finding, one line, no newline
-  size_t slot = 0;   // index of the rule in RuleMatcher::rules()
-};
-
 struct ObjectResult {
-  std::vector<Alert> alerts;
+  std::vector<AlertRecord> alerts;
   std::vector<uint64_t> per_rule;  // matches per rule slot
   ParseStats stats;
   uint64_t evaluated = 0;  // records parsed for evaluation

@@ -89,12 +89,13 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
       summary.bytes_decoded += r.bytes_decoded;
       summary.alerts += r.alerts.size();
       for (size_t i = 0; i < r.per_rule.size(); ++i) summary.matches_per_rule[i] += r.per_rule[i];
-      for (Output* out : outputs) {
-        for (const Alert& alert : r.alerts) {
-          if (summary.output_failed) break;
-          std::string error;
-          if (!out->write(alert.json, error)) {
-            spdlog::error("{}", error);
+      if (!r.alerts.empty() && !summary.output_failed) {
+        std::vector<const AlertRecord*> batch;
+        for (const AlertRecord& a : r.alerts) batch.push_back(&a);
+        for (Output* out : outputs) {
+          DeliveryResult d = out->send(batch);
+          if (d.status != DeliveryResult::Status::kDelivered) {
+            spdlog::error("output {}: {}", out->name(), d.message);
             summary.output_failed = true;
           }
         }
@@ -129,13 +130,6 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
     std::vector<std::thread> threads;
     for (size_t i = 0; i < workers; ++i) threads.emplace_back(worker);
     for (auto& t : threads) t.join();
-  }
-  for (Output* out : outputs) {
-    std::string error;
-    if (!out->flush(error)) {
-      spdlog::error("{}", error);
-      summary.output_failed = true;
-    }
   }
   summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

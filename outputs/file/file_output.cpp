@@ -10,42 +10,64 @@
 
 namespace trailwarden {
 
-FileOutput::FileOutput(std::string name, const std::string& path)
-    : name_(std::move(name)), path_(path) {
-  if (path == "-") {
+FileOutput::FileOutput(std::string name, const std::string& path, AlertFormat format)
+    : name_(std::move(name)), path_(path), format_(format) {
+  open();
+  if (!file_)
+    throw std::runtime_error(
+        fmt::format("output '{}': cannot open {}: {}", name_, path_, std::strerror(errno)));
+}
+
+void FileOutput::open() {
+  if (path_ == "-") {
     file_ = stdout;
+    owned_ = false;
   } else {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0 || !(file_ = ::fdopen(fd, "a"))) {
-      if (fd >= 0) ::close(fd);
-      throw std::runtime_error(
-          fmt::format("output '{}': cannot open {}: {}", name_, path, std::strerror(errno)));
-    }
-    owned_ = true;
+    int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    file_ = fd >= 0 ? ::fdopen(fd, "a") : nullptr;
+    if (!file_ && fd >= 0) ::close(fd);
+    owned_ = file_ != nullptr;
   }
-  std::setvbuf(file_, nullptr, _IOFBF, 1 << 16);
+  if (file_) std::setvbuf(file_, nullptr, _IOFBF, 1 << 16);
 }
 
 FileOutput::~FileOutput() {
   if (owned_) std::fclose(file_);
-  else std::fflush(file_);
+  else if (file_) std::fflush(file_);
 }
 
-bool FileOutput::write(std::string_view alert, std::string& error) {
-  if (std::fwrite(alert.data(), 1, alert.size(), file_) != alert.size() ||
-      std::fputc('\n', file_) == EOF) {
-    error = fmt::format("output '{}': write to {} failed: {}", name_, path_, std::strerror(errno));
-    return false;
+void FileOutput::reopen() {
+  if (path_ == "-") return;
+  if (owned_) std::fclose(file_);
+  file_ = nullptr;
+  open();
+}
+
+DeliveryResult FileOutput::send(const std::vector<const AlertRecord*>& batch) {
+  DeliveryResult r;
+  if (!file_) {
+    reopen();
+    if (!file_) {
+      r.status = DeliveryResult::Status::kRetry;
+      r.message = fmt::format("cannot open {}: {}", path_, std::strerror(errno));
+      return r;
+    }
   }
-  return true;
-}
-
-bool FileOutput::flush(std::string& error) {
+  for (const AlertRecord* a : batch) {
+    line_.clear();
+    format_alert(*a, format_, line_);
+    line_.push_back('\n');
+    if (std::fwrite(line_.data(), 1, line_.size(), file_) != line_.size()) {
+      r.status = DeliveryResult::Status::kRetry;
+      r.message = fmt::format("write to {} failed: {}", path_, std::strerror(errno));
+      return r;
+    }
+  }
   if (std::fflush(file_) != 0) {
-    error = fmt::format("output '{}': flush of {} failed: {}", name_, path_, std::strerror(errno));
-    return false;
+    r.status = DeliveryResult::Status::kRetry;
+    r.message = fmt::format("flush of {} failed: {}", path_, std::strerror(errno));
   }
-  return true;
+  return r;
 }
 
 }  // namespace trailwarden

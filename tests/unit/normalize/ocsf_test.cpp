@@ -33,12 +33,13 @@ namespace {
 class MemoryOutput : public Output {
  public:
   const std::string& name() const override { return name_; }
-  bool write(std::string_view alert, std::string&) override {
-    text.append(alert);
-    text.push_back('\n');
-    return true;
+  DeliveryResult send(const std::vector<const AlertRecord*>& batch) override {
+    for (const AlertRecord* a : batch) {
+      text.append(a->ocsf);
+      text.push_back('\n');
+    }
+    return {};
   }
-  bool flush(std::string&) override { return true; }
   std::string text;
 
  private:

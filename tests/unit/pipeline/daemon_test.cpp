@@ -147,14 +147,13 @@ class MemoryOutput : public Output {
  public:
   explicit MemoryOutput(EventLog& log) : log_(log) {}
   const std::string& name() const override { return name_; }
-  bool write(std::string_view alert, std::string&) override {
-    lines.emplace_back(alert);
-    log_.add("write");
-    return true;
-  }
-  bool flush(std::string&) override {
-    log_.add("flush");
-    return true;
+  DeliveryResult send(const std::vector<const AlertRecord*>& batch) override {
+    for (const AlertRecord* a : batch) {
+      lines.push_back(a->ocsf);
+      log_.add("write");
+    }
+    log_.add("flush");  // a batch is acknowledged as a whole
+    return {};
   }
   std::vector<std::string> lines;
 

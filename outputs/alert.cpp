@@ -1,0 +1,92 @@
+#include "outputs/alert.h"
+
+#include <cstring>
+
+namespace trailwarden {
+
+namespace {
+
+constexpr uint8_t kVersion = 1;
+
+void put_u32(std::string& out, uint32_t v) {
+  char b[4];
+  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+  out.append(b, 4);
+}
+void put_u64(std::string& out, uint64_t v) {
+  put_u32(out, static_cast<uint32_t>(v));
+  put_u32(out, static_cast<uint32_t>(v >> 32));
+}
+void put_str(std::string& out, std::string_view s) {
+  put_u32(out, static_cast<uint32_t>(s.size()));
+  out.append(s);
+}
+
+struct Reader {
+  std::string_view in;
+  bool ok = true;
+  uint32_t u32() {
+    if (in.size() < 4) return ok = false, 0;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << (8 * i);
+    in.remove_prefix(4);
+    return v;
+  }
+  uint64_t u64() {
+    uint64_t lo = u32();
+    uint64_t hi = u32();
+    return lo | (hi << 32);
+  }
+  std::string str() {
+    uint32_t n = u32();
+    if (!ok || in.size() < n) return ok = false, std::string();
+    std::string s(in.substr(0, n));
+    in.remove_prefix(n);
+    return s;
+  }
+};
+
+}  // namespace
+
+std::string_view AlertRecord::severity() const {
+  switch (severity_id) {
+    case 1: return "Informational";
+    case 2: return "Low";
+    case 3: return "Medium";
+    case 4: return "High";
+    case 5: return "Critical";
+    default: return "Unknown";
+  }
+}
+
+void AlertRecord::encode(std::string& out) const {
+  out.push_back(static_cast<char>(kVersion));
+  for (const std::string* s : {&uid, &rule_id, &rule_title}) put_str(out, *s);
+  put_u32(out, static_cast<uint32_t>(severity_id));
+  put_u32(out, static_cast<uint32_t>(tags.size()));
+  for (const auto& t : tags) put_str(out, t);
+  put_u64(out, static_cast<uint64_t>(time_ms));
+  for (const std::string* s : {&account, &region, &event_name, &event_source, &actor, &source_ip,
+                               &event_id, &ocsf, &raw})
+    put_str(out, *s);
+}
+
+bool AlertRecord::decode(std::string_view in, AlertRecord& a) {
+  if (in.empty() || static_cast<uint8_t>(in[0]) != kVersion) return false;
+  Reader r{in.substr(1)};
+  a.uid = r.str();
+  a.rule_id = r.str();
+  a.rule_title = r.str();
+  a.severity_id = static_cast<int>(r.u32());
+  uint32_t n = r.u32();
+  if (!r.ok || n > 1024) return false;
+  a.tags.clear();
+  for (uint32_t i = 0; i < n && r.ok; ++i) a.tags.push_back(r.str());
+  a.time_ms = static_cast<int64_t>(r.u64());
+  for (std::string* s : {&a.account, &a.region, &a.event_name, &a.event_source, &a.actor,
+                         &a.source_ip, &a.event_id, &a.ocsf, &a.raw})
+    *s = r.str();
+  return r.ok && r.in.empty();
+}
+
+}  // namespace trailwarden
