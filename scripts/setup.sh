@@ -8,10 +8,12 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config python3
   # libraries (see CMakeLists.txt)
   libsimdjson-dev libisal-dev zlib1g-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
-  libvectorscan-dev libssl-dev doctest-dev libcurl4-openssl-dev
+  libvectorscan-dev libssl-dev doctest-dev librdkafka-dev libcurl4-openssl-dev
   # tests and benchmarks: igzip (decompression floor), jq (baseline), GNU time (peak RSS),
   # clang with compiler-rt for the libFuzzer targets
-  isal jq time gzip clang libclang-rt-14-dev python3-botocore
+  isal jq time gzip clang libclang-rt-14-dev
+  # output test peers: kcat (Kafka consumer), rsyslog with TLS, openssl for test certificates
+  kcat rsyslog rsyslog-gnutls openssl python3-botocore
 )
 
 missing=()

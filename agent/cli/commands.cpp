@@ -30,6 +30,7 @@
 #include "agent/sources/sqs_client.h"
 #include "agent/rules/matcher.h"
 #include "agent/rules/rule.h"
+#include "outputs/factory.h"
 #include "outputs/file/file_output.h"
 
 namespace trailwarden::cli {
@@ -178,14 +179,15 @@ std::vector<rules::Rule> load_rules(const Config& c, const std::vector<std::stri
 
 // The outputs: `-o PATH` if given, else the configured ones, else stdout.
 std::vector<std::unique_ptr<Output>> make_outputs(const Config& c,
-                                                  const std::optional<std::string>& output_path) {
+                                                  const std::optional<std::string>& output_path,
+                                                  const OutputEnv& env = {}) {
   std::vector<std::unique_ptr<Output>> owned;
   if (output_path) {
     owned.push_back(std::make_unique<FileOutput>("output", *output_path));
   } else if (c.outputs.empty()) {
     owned.push_back(std::make_unique<FileOutput>("stdout", "-"));
   } else {
-    for (const auto& o : c.outputs) owned.push_back(std::make_unique<FileOutput>(o.name, o.path));
+    for (const auto& o : c.outputs) owned.push_back(make_output(o, env));
   }
   return owned;
 }

@@ -123,18 +123,7 @@ Config parse_config(std::string_view content, const std::string& origin) {
       throw std::runtime_error(fmt::format("{}:{}:{}: 'outputs' must be written as [[outputs]] tables",
                                            origin, src.begin.line, src.begin.column));
     }
-    for (const auto& el : *arr) {
-      TomlReader r(origin, *el.as_table(), "outputs");
-      OutputConfig o;
-      r.read("name", o.name);
-      r.read("type", o.type);
-      r.read("path", o.path);
-      r.finish();
-      if (o.type != "file")
-        r.fail(el, fmt::format("unknown output type '{}' (supported: file)", o.type));
-      if (o.name.empty()) o.name = fmt::format("{}-{}", o.type, c.outputs.size());
-      c.outputs.push_back(std::move(o));
-    }
+    for (const auto& el : *arr) c.outputs.push_back(parse_output_settings(*el.as_table(), origin, c.outputs.size()));
   }
   return c;
 }

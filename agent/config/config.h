@@ -8,14 +8,10 @@
 #include <vector>
 
 #include "agent/decode/limits.h"
+#include "outputs/settings.h"
 
 namespace trailwarden {
 
-struct OutputConfig {
-  std::string name;         // for messages and metrics
-  std::string type;         // "file"
-  std::string path = "-";   // file: path or "-" for stdout
-};
 
 struct AwsConfig {
   std::string region;             // "": AWS_REGION, AWS_DEFAULT_REGION, then the queue URL
@@ -62,7 +58,7 @@ struct Config {
   } rules;
   bool include_raw_data = true;
   size_t replay_workers = 0;  // 0: one per CPU core
-  std::vector<OutputConfig> outputs;
+  std::vector<OutputSettings> outputs;  // [[outputs]]: common keys parsed, the rest per type
 };
 
 // Parses a configuration document; `origin` names it in messages.

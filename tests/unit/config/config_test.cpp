@@ -26,7 +26,8 @@ TEST_CASE("the built-in default configuration") {
   CHECK(c.replay_workers == 0);  // one per core
   REQUIRE(c.outputs.size() == 1);
   CHECK(c.outputs[0].type == "file");
-  CHECK(c.outputs[0].path == "-");
+  CHECK(c.outputs[0].format == AlertFormat::kOcsf);
+  CHECK(c.outputs[0].table->get("path")->value<std::string>() == "-");
   CHECK(c.limits.max_depth == 64);
 }
 
@@ -70,5 +71,8 @@ TEST_CASE("unknown keys and wrong types are errors with file:line:column") {
   CHECK(error_of("[rules]\nenable = \"cis-4.9\"\n").find("array of strings") != std::string::npos);
   CHECK(error_of("[general]\nlog_level = \"loud\"\n").find("unknown log level") != std::string::npos);
   CHECK(error_of("[[outputs]]\ntype = \"carrier-pigeon\"\n").find("unknown output type") != std::string::npos);
+  CHECK(error_of("[[outputs]]\ntype = \"file\"\nformat = \"xml\"\n").find("t.toml:3:") == 0);
+  CHECK(error_of("[[outputs]]\ntype = \"file\"\nmin_severity = \"urgent\"\n").find("unknown severity") != std::string::npos);
+  CHECK(error_of("[[outputs]]\nname = \"x\"\n").find("needs a type") != std::string::npos);
   CHECK(error_of("[general\n").find("t.toml:1:") == 0);
 }

@@ -1,0 +1,35 @@
+// The output factory: one explicit table from output type to constructor (no static
+// registration). Each type's constructor reads its own keys from OutputSettings::table and
+// reports unknown ones with file:line:column.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "outputs/output.h"
+#include "outputs/settings.h"
+
+namespace trailwarden {
+
+namespace aws {
+class CredentialsSource;
+}
+
+// What outputs may need from the rest of the agent.
+struct OutputEnv {
+  std::string state_dir;  // for state an output keeps (e.g. HEC channel ids)
+  std::shared_ptr<aws::CredentialsSource> aws_credentials;  // AWS MSK IAM authentication
+  std::string aws_region;
+};
+
+// Builds the output `settings.type`. Throws std::runtime_error with file:line:column on
+// configuration errors.
+std::unique_ptr<Output> make_output(const OutputSettings& settings, const OutputEnv& env);
+
+// Per-type constructors (outputs/<type>/).
+std::unique_ptr<Output> make_file_output(const OutputSettings& settings, const OutputEnv& env);
+std::unique_ptr<Output> make_kafka_output(const OutputSettings& settings, const OutputEnv& env);
+std::unique_ptr<Output> make_splunk_hec_output(const OutputSettings& settings, const OutputEnv& env);
+std::unique_ptr<Output> make_syslog_output(const OutputSettings& settings, const OutputEnv& env);
+
+}  // namespace trailwarden

@@ -1,0 +1,103 @@
+#include "outputs/settings.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "agent/config/toml_util.h"
+#include "agent/rules/rule.h"
+
+namespace trailwarden {
+
+namespace {
+constexpr const char* kCommonKeys[] = {
+    "name", "type", "format", "min_severity", "rules", "tags", "buffer", "buffer_max_bytes",
+    "when_full", "fsync", "batch_max_events", "batch_timeout_ms", "retry_initial_ms",
+    "retry_max_ms"};
+constexpr const char* kTypes[] = {"file", "kafka", "splunk_hec", "syslog"};
+}  // namespace
+
+void mark_common_output_keys(TomlReader& reader) {
+  for (const char* k : kCommonKeys) reader.known(k);
+}
+
+OutputSettings parse_output_settings(const toml::table& table, const std::string& config_file,
+                                     size_t index) {
+  OutputSettings s;
+  s.config_file = config_file;
+  s.origin = toml_where(config_file, table.source());
+  s.table = std::make_shared<toml::table>(table);
+  TomlReader r(config_file, table, "outputs");
+  r.read("type", s.type);
+  if (s.type.empty())
+    throw std::runtime_error(fmt::format("{}: [[outputs]] needs a type ({})", s.origin,
+                                         fmt::join(kTypes, ", ")));
+  if (std::find(std::begin(kTypes), std::end(kTypes), s.type) == std::end(kTypes))
+    r.fail(*table.get("type"), fmt::format("unknown output type '{}' (supported: {})", s.type,
+                                           fmt::join(kTypes, ", ")));
+  r.read("name", s.name);
+  if (s.name.empty()) s.name = fmt::format("{}-{}", s.type, index);
+  std::string text;
+  r.read("format", text);
+  if (!text.empty() && !parse_alert_format(text, s.format))
+    r.fail(*table.get("format"), fmt::format("unknown format '{}' (ocsf, cloudtrail, cef)", text));
+  if (s.format == AlertFormat::kCef && s.type != "syslog")
+    r.fail(*table.get("format"), "format \"cef\" is for syslog outputs");
+  text.clear();
+  r.read("min_severity", text);
+  if (!text.empty()) {
+    rules::Severity sev;
+    if (!rules::parse_severity(text, sev))
+      r.fail(*table.get("min_severity"),
+             fmt::format("unknown severity '{}' (informational, low, medium, high, critical)", text));
+    s.min_severity = static_cast<int>(sev);
+  }
+  r.read("rules", s.rules);
+  r.read("tags", s.tags);
+  text.clear();
+  r.read("buffer", text);
+  if (text == "memory") s.buffer = OutputSettings::BufferType::kMemory;
+  else if (!text.empty() && text != "disk") r.fail(*table.get("buffer"), "buffer must be \"disk\" or \"memory\"");
+  r.read("buffer_max_bytes", s.buffer_max_bytes, 1 << 16);
+  text.clear();
+  r.read("when_full", text);
+  if (text == "drop_newest") s.when_full = OutputSettings::WhenFull::kDropNewest;
+  else if (!text.empty() && text != "block")
+    r.fail(*table.get("when_full"), "when_full must be \"block\" or \"drop_newest\"");
+  text.clear();
+  r.read("fsync", text);
+  if (text == "interval") s.fsync = OutputSettings::Fsync::kInterval;
+  else if (text == "never") s.fsync = OutputSettings::Fsync::kNever;
+  else if (!text.empty() && text != "always")
+    r.fail(*table.get("fsync"), "fsync must be \"always\", \"interval\" or \"never\"");
+  r.read("batch_max_events", s.batch_max_events, 1);
+  size_t ms = 0;
+  if (table.get("batch_timeout_ms")) {
+    r.read("batch_timeout_ms", ms, 0);
+    s.batch_timeout = std::chrono::milliseconds(ms);
+  }
+  if (table.get("retry_initial_ms")) {
+    r.read("retry_initial_ms", ms, 1);
+    s.retry_initial = std::chrono::milliseconds(ms);
+  }
+  if (table.get("retry_max_ms")) {
+    r.read("retry_max_ms", ms, 1);
+    s.retry_max = std::chrono::milliseconds(ms);
+  }
+  return s;  // type-specific keys are checked by the output's factory
+}
+
+bool routed(const OutputSettings& s, int severity_id, const std::string& rule_id,
+            const std::vector<std::string>& tags) {
+  if (severity_id < s.min_severity) return false;
+  if (s.rules.empty() && s.tags.empty()) return true;
+  for (const auto& g : s.rules)
+    if (fnmatch(g.c_str(), rule_id.c_str(), 0) == 0) return true;
+  for (const auto& t : s.tags)
+    if (std::find(tags.begin(), tags.end(), t) != tags.end()) return true;
+  return false;
+}
+
+}  // namespace trailwarden

@@ -1,0 +1,58 @@
+// OutputSettings: one [[outputs]] table of the configuration. The keys every output has
+// (name, type, format, routing, buffering, batching, retries) are parsed here; the table itself
+// is kept so that each output type reads its own keys (make_output() and the per-type
+// factories), and unknown keys are reported with file:line:column. Plain value.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "agent/config/toml_util.h"
+#include "outputs/format.h"
+
+namespace trailwarden {
+
+struct OutputSettings {
+  std::string name;  // for messages and metrics; default "<type>-<n>"
+  std::string type;  // file | kafka | splunk_hec | syslog
+  AlertFormat format = AlertFormat::kOcsf;
+  // Routing: an alert goes to this output when its severity is at least min_severity (1-5),
+  // and, when `rules` or `tags` are given, its rule id matches one of the `rules` globs or its
+  // rule has one of the `tags`.
+  int min_severity = 1;
+  std::vector<std::string> rules;
+  std::vector<std::string> tags;
+  // Buffering between the pipeline and the destination (see outputs/pipeline.h).
+  enum class BufferType { kDisk, kMemory } buffer = BufferType::kDisk;
+  size_t buffer_max_bytes = size_t{256} << 20;
+  enum class WhenFull { kBlock, kDropNewest } when_full = WhenFull::kBlock;
+  enum class Fsync { kAlways, kInterval, kNever } fsync = Fsync::kAlways;
+  // Batching and retries.
+  size_t batch_max_events = 500;
+  std::chrono::milliseconds batch_timeout{1000};
+  std::chrono::milliseconds retry_initial{500};
+  std::chrono::milliseconds retry_max{60000};
+
+  std::string origin;                        // "file:line:column" of the table
+  std::string config_file;                   // the configuration file, for messages
+  std::shared_ptr<const toml::table> table;  // the whole table, for type-specific keys
+};
+
+// Parses the common keys of one [[outputs]] table (index n among the outputs). Throws
+// std::runtime_error("file:line:column: ...") on bad values.
+OutputSettings parse_output_settings(const toml::table& table, const std::string& config_file,
+                                     size_t index);
+
+// Marks the common keys as known in a reader of the same table, so that a per-type factory can
+// read its own keys and then call finish() to report unknown ones.
+void mark_common_output_keys(TomlReader& reader);
+
+// True if `alert` is routed to an output with these settings.
+bool routed(const OutputSettings& settings, int severity_id, const std::string& rule_id,
+            const std::vector<std::string>& tags);
+
+}  // namespace trailwarden
