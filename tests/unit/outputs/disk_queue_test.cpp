@@ -1,0 +1,136 @@
+#include "outputs/pipeline/disk_queue.h"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace trailwarden;
+using namespace std::chrono_literals;
+
+namespace {
+std::string temp_dir() {
+  char tmpl[] = "/tmp/tw-dq-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  return std::string(tmpl) + "/q";
+}
+std::vector<std::string> records(int from, int to) {
+  std::vector<std::string> out;
+  for (int i = from; i < to; ++i) out.push_back("record-" + std::to_string(i));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("crc32c matches the standard check value") {
+  CHECK(crc32c("123456789") == 0xE3069283u);
+}
+
+TEST_CASE("records come back in order and survive a reopen until acknowledged") {
+  const std::string dir = temp_dir();
+  std::string err;
+  {
+    DiskQueue q(dir, {});
+    REQUIRE(q.open(err));
+    REQUIRE(q.append(records(0, 5), err) == DiskQueue::AppendResult::kOk);
+    auto head = q.peek(3, 0ms);
+    CHECK(head == records(0, 3));
+    REQUIRE(q.ack(2, err));
+    CHECK(q.pending_records() == 3);
+  }  // "kill": nothing more is written
+  DiskQueue again(dir, {});
+  REQUIRE(again.open(err));
+  CHECK(again.peek(10, 0ms) == records(2, 5));
+  REQUIRE(again.append(records(5, 6), err) == DiskQueue::AppendResult::kOk);
+  CHECK(again.peek(10, 0ms) == records(2, 6));
+  REQUIRE(again.ack(4, err));
+  CHECK(again.pending_records() == 0);
+  DiskQueue third(dir, {});
+  REQUIRE(third.open(err));
+  CHECK(third.pending_records() == 0);
+  std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
+}
+
+TEST_CASE("a torn append at the end is cut off, earlier records are kept") {
+  const std::string dir = temp_dir();
+  std::string err;
+  {
+    DiskQueue q(dir, {});
+    REQUIRE(q.open(err));
+    REQUIRE(q.append(records(0, 3), err) == DiskQueue::AppendResult::kOk);
+  }
+  {
+    std::ofstream seg(dir + "/000000000001.seg", std::ios::app | std::ios::binary);
+    seg.write("\x40\x00\x00\x00\x01\x02", 6);  // header of a record that never finished
+  }
+  DiskQueue q(dir, {});
+  REQUIRE(q.open(err));
+  CHECK(q.peek(10, 0ms) == records(0, 3));
+  REQUIRE(q.append(records(3, 4), err) == DiskQueue::AppendResult::kOk);
+  DiskQueue again(dir, {});
+  REQUIRE(again.open(err));
+  CHECK(again.peek(10, 0ms) == records(0, 4));
+  std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
+}
+
+TEST_CASE("a corrupt record (bad checksum) is detected") {
+  const std::string dir = temp_dir();
+  std::string err;
+  {
+    DiskQueue::Options o;
+    o.segment_bytes = 10;  // one record per segment
+    DiskQueue q(dir, o);
+    REQUIRE(q.open(err));
+    for (int i = 0; i < 3; ++i) REQUIRE(q.append(records(i, i + 1), err) == DiskQueue::AppendResult::kOk);
+  }
+  {
+    std::fstream seg(dir + "/000000000002.seg", std::ios::in | std::ios::out | std::ios::binary);
+    seg.seekp(10);
+    seg.put('X');
+  }
+  DiskQueue::Options o;
+  o.segment_bytes = 10;
+  DiskQueue q(dir, o);
+  REQUIRE(q.open(err));
+  CHECK(q.corrupt_records() == 1);
+  CHECK(q.peek(10, 0ms) == std::vector<std::string>{"record-0", "record-2"});
+  std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
+}
+
+TEST_CASE("bounded: a full queue refuses appends until records are acknowledged") {
+  const std::string dir = temp_dir();
+  std::string err;
+  DiskQueue::Options o;
+  o.max_bytes = 100;
+  DiskQueue q(dir, o);
+  REQUIRE(q.open(err));
+  REQUIRE(q.append(records(0, 4), err) == DiskQueue::AppendResult::kOk);  // 4 x (8 + 8) = 64
+  CHECK(q.append(records(4, 8), err) == DiskQueue::AppendResult::kFull);
+  CHECK_FALSE(q.wait_for_room(64, 1ms));
+  REQUIRE(q.ack(4, err));
+  CHECK(q.wait_for_room(64, 1ms));
+  CHECK(q.append(records(4, 8), err) == DiskQueue::AppendResult::kOk);
+  std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
+}
+
+TEST_CASE("segments rotate and acknowledged ones are deleted") {
+  const std::string dir = temp_dir();
+  std::string err;
+  DiskQueue::Options o;
+  o.segment_bytes = 64;
+  DiskQueue q(dir, o);
+  REQUIRE(q.open(err));
+  for (int i = 0; i < 20; ++i) REQUIRE(q.append(records(i, i + 1), err) == DiskQueue::AppendResult::kOk);
+  auto count = [&] {
+    size_t n = 0;
+    for (auto& e : std::filesystem::directory_iterator(dir)) n += e.path().extension() == ".seg";
+    return n;
+  };
+  CHECK(count() > 3);
+  REQUIRE(q.ack(20, err));
+  CHECK(count() == 1);
+  DiskQueue again(dir, o);
+  REQUIRE(again.open(err));
+  CHECK(again.pending_records() == 0);
+  std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
+}
