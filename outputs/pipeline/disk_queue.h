@@ -26,6 +26,7 @@ class DiskQueue {
     bool fsync = true;                        // fdatasync after every append() and ack()
   };
 
+  // `dir` empty: a memory-only queue with the same interface (nothing survives a restart).
   DiskQueue(std::string dir, Options options);
   ~DiskQueue();
   DiskQueue(const DiskQueue&) = delete;

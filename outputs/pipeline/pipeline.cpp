@@ -1,0 +1,326 @@
+#include "outputs/pipeline/pipeline.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <fmt/format.h>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "agent/common/json_writer.h"
+#include "outputs/pipeline/disk_queue.h"
+
+namespace trailwarden {
+
+namespace {
+
+// Appends rejected alerts to <state_dir>/dead-letter/<output>.ndjson, one JSON line each:
+// {"time":..., "output":..., "reason":..., "uid":..., "rule_id":..., "alert": <OCSF finding>}.
+class DeadLetterFile {
+ public:
+  explicit DeadLetterFile(std::string path) : path_(std::move(path)) {}
+  bool write(const std::string& output, const std::string& reason,
+             const std::vector<const AlertRecord*>& alerts) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
+    int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) return false;
+    std::string text;
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    for (const AlertRecord* a : alerts) {
+      JsonWriter w(text);
+      w.begin_object();
+      w.field("time", static_cast<int64_t>(now));
+      w.field("output", std::string_view(output));
+      w.field("reason", std::string_view(reason));
+      w.field("uid", std::string_view(a->uid));
+      w.field("rule_id", std::string_view(a->rule_id));
+      w.key("alert").raw(a->ocsf.empty() ? std::string_view("null") : std::string_view(a->ocsf));
+      w.end_object();
+      text.push_back('\n');
+    }
+    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+              ::fdatasync(fd) == 0;
+    ::close(fd);
+    return ok;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+struct OutputPipeline::Impl {
+  struct Lane {
+    OutputSettings settings;
+    std::unique_ptr<Output> output;
+    std::unique_ptr<DiskQueue> queue;
+    bool memory = false;
+    std::unique_ptr<DeadLetterFile> dead_letter;
+    OutputCounters counters;
+    std::thread thread;
+    // Memory lanes: submitters wait until `acked` reaches the sequence of their last record.
+    std::mutex seq_mu;
+    std::condition_variable seq_cv;
+    uint64_t appended = 0;
+    uint64_t acked = 0;
+  };
+
+  std::vector<std::unique_ptr<Lane>> lanes;
+  std::string state_dir;
+  bool force_memory = false;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> draining_deadline_passed{false};
+  std::atomic<bool> fatal{false};
+  mutable std::mutex fatal_mu;
+  std::string fatal_message;
+
+  void set_fatal(const std::string& message) {
+    {
+      std::lock_guard<std::mutex> lock(fatal_mu);
+      if (fatal_message.empty()) fatal_message = message;
+    }
+    if (!fatal.exchange(true)) spdlog::error("{}", message);
+    for (auto& l : lanes) {
+      l->queue->interrupt();
+      std::lock_guard<std::mutex> lock(l->seq_mu);
+      l->seq_cv.notify_all();
+    }
+  }
+
+  // The delivery loop of one output.
+  void deliver(Lane& lane) {
+    std::mt19937 rng(std::random_device{}());
+    const auto& s = lane.settings;
+    while (!fatal) {
+      if (stopping && (!lane.memory || lane.queue->pending_records() == 0 || draining_deadline_passed))
+        return;
+      std::vector<std::string> raw = lane.queue->peek(s.batch_max_events, std::chrono::milliseconds(200));
+      if (raw.empty()) continue;
+      std::vector<AlertRecord> alerts(raw.size());
+      std::vector<const AlertRecord*> batch;
+      size_t undecodable = 0;
+      for (size_t i = 0; i < raw.size(); ++i) {
+        if (AlertRecord::decode(raw[i], alerts[i])) batch.push_back(&alerts[i]);
+        else ++undecodable;
+      }
+      if (undecodable) spdlog::error("output {}: {} buffered records could not be decoded and are "
+                                     "skipped", lane.settings.name, undecodable);
+      int attempt = 0;
+      while (!batch.empty() && !fatal) {
+        DeliveryResult r = lane.output->send(batch);
+        using Status = DeliveryResult::Status;
+        if (r.status == Status::kDelivered) {
+          lane.counters.delivered += batch.size();
+          break;
+        }
+        std::vector<const AlertRecord*> concerned;
+        if (r.items.empty()) concerned = batch;
+        else
+          for (size_t i : r.items)
+            if (i < batch.size()) concerned.push_back(batch[i]);
+        lane.counters.delivered += batch.size() - concerned.size();
+        if (r.status == Status::kFatal) {
+          set_fatal(fmt::format("output {}: {}", lane.settings.name, r.message));
+          return;
+        }
+        if (r.status == Status::kReject) {
+          lane.counters.rejected += concerned.size();
+          if (!lane.dead_letter->write(lane.settings.name, r.message, concerned)) {
+            set_fatal(fmt::format("output {}: {} alerts rejected ({}) and the dead-letter file {} "
+                                  "cannot be written: {}",
+                                  lane.settings.name, concerned.size(), r.message,
+                                  lane.dead_letter->path(), std::strerror(errno)));
+            return;
+          }
+          spdlog::error("output {}: {} alerts rejected: {}; written to {}", lane.settings.name,
+                        concerned.size(), r.message, lane.dead_letter->path());
+          break;
+        }
+        // kRetry: send what is concerned again, after a capped, jittered exponential backoff.
+        ++lane.counters.retries;
+        batch = std::move(concerned);
+        const int64_t cap = std::min<int64_t>(
+            s.retry_max.count(), s.retry_initial.count() * (int64_t{1} << std::min(attempt++, 20)));
+        std::uniform_int_distribution<int64_t> jitter(cap / 2, std::max<int64_t>(cap, 1));
+        const auto delay = std::chrono::milliseconds(jitter(rng));
+        if (attempt == 1 || attempt % 10 == 0)
+          spdlog::warn("output {}: {}; retrying {} alerts in {} ms (attempt {})", lane.settings.name,
+                       r.message, batch.size(), delay.count(), attempt);
+        const auto until = std::chrono::steady_clock::now() + delay;
+        while (std::chrono::steady_clock::now() < until && !fatal) {
+          if (stopping && (!lane.memory || draining_deadline_passed)) return;  // the disk keeps it
+          std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
+              std::chrono::milliseconds(50),
+              std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now())));
+        }
+      }
+      if (fatal) return;
+      std::string error;
+      if (!lane.queue->ack(raw.size(), error)) spdlog::warn("output {}: {}", lane.settings.name, error);
+      lane.counters.buffered_bytes = lane.queue->pending_bytes();
+      {
+        std::lock_guard<std::mutex> lock(lane.seq_mu);
+        lane.acked += raw.size();
+      }
+      lane.seq_cv.notify_all();
+    }
+  }
+};
+
+OutputPipeline::OutputPipeline(std::vector<Entry> outputs, std::string state_dir, bool force_memory)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->state_dir = std::move(state_dir);
+  impl_->force_memory = force_memory;
+  for (auto& e : outputs) {
+    auto lane = std::make_unique<Impl::Lane>();
+    lane->settings = std::move(e.settings);
+    lane->output = std::move(e.output);
+    impl_->lanes.push_back(std::move(lane));
+  }
+}
+
+OutputPipeline::~OutputPipeline() { stop(std::chrono::milliseconds(0)); }
+
+bool OutputPipeline::start(std::string& error) {
+  namespace fs = std::filesystem;
+  for (auto& l : impl_->lanes) {
+    const auto& s = l->settings;
+    l->memory = impl_->force_memory || s.buffer == OutputSettings::BufferType::kMemory;
+    DiskQueue::Options o;
+    o.max_bytes = s.buffer_max_bytes;
+    o.fsync = s.fsync == OutputSettings::Fsync::kAlways;
+    const std::string dir =
+        l->memory ? std::string() : (fs::path(impl_->state_dir) / "buffers" / s.name).string();
+    l->queue = std::make_unique<DiskQueue>(dir, o);
+    if (!l->queue->open(error)) {
+      error = fmt::format("output {}: {}", s.name, error);
+      return false;
+    }
+    if (size_t n = l->queue->pending_records())
+      spdlog::info("output {}: {} alerts buffered by a previous run will be delivered first", s.name, n);
+    if (uint64_t bad = l->queue->corrupt_records())
+      spdlog::error("output {}: {} corrupt records found in the buffer were skipped", s.name, bad);
+    l->counters.buffered_bytes = l->queue->pending_bytes();
+    l->dead_letter = std::make_unique<DeadLetterFile>(
+        (fs::path(impl_->state_dir) / "dead-letter" / (s.name + ".ndjson")).string());
+  }
+  for (auto& l : impl_->lanes) l->thread = std::thread([this, lane = l.get()] { impl_->deliver(*lane); });
+  return true;
+}
+
+bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::string& error) {
+  if (impl_->stopping || impl_->fatal) {
+    error = impl_->fatal ? failure() : "stopping";
+    return false;
+  }
+  std::vector<std::pair<Impl::Lane*, uint64_t>> waits;
+  for (auto& l : impl_->lanes) {
+    std::vector<std::string> records;
+    for (const AlertRecord* a : alerts) {
+      if (!routed(l->settings, a->severity_id, a->rule_id, a->tags)) continue;
+      std::string r;
+      a->encode(r);
+      records.push_back(std::move(r));
+    }
+    if (records.empty()) continue;
+    size_t bytes = 0;
+    for (const auto& r : records) bytes += r.size() + 8;
+    while (true) {
+      std::string append_error;
+      auto result = l->queue->append(records, append_error);
+      if (result == DiskQueue::AppendResult::kOk) {
+        l->counters.accepted += records.size();
+        l->counters.buffered_bytes = l->queue->pending_bytes();
+        std::lock_guard<std::mutex> lock(l->seq_mu);
+        l->appended += records.size();
+        if (l->memory) waits.emplace_back(l.get(), l->appended);
+        break;
+      }
+      if (result == DiskQueue::AppendResult::kError) {
+        error = fmt::format("output {}: {}", l->settings.name, append_error);
+        return false;
+      }
+      // Full.
+      if (l->settings.when_full == OutputSettings::WhenFull::kDropNewest) {
+        l->counters.dropped += records.size();
+        spdlog::warn("output {}: buffer full ({} bytes): {} alerts dropped (when_full = "
+                     "\"drop_newest\")",
+                     l->settings.name, l->settings.buffer_max_bytes, records.size());
+        break;
+      }
+      if (bytes > l->settings.buffer_max_bytes) {
+        error = fmt::format("output {}: {} bytes of alerts can never fit a buffer of {} bytes",
+                            l->settings.name, bytes, l->settings.buffer_max_bytes);
+        return false;
+      }
+      // Backpressure: wait for the delivery thread to make room.
+      if (impl_->stopping || impl_->fatal) {
+        error = impl_->fatal ? failure() : "stopping";
+        return false;
+      }
+      l->queue->wait_for_room(bytes, std::chrono::milliseconds(500));
+    }
+  }
+  for (auto& [lane, target] : waits) {
+    std::unique_lock<std::mutex> lock(lane->seq_mu);
+    lane->seq_cv.wait(lock, [&] {
+      return lane->acked >= target || impl_->fatal || impl_->draining_deadline_passed;
+    });
+    if (lane->acked < target) {
+      error = impl_->fatal ? failure() : fmt::format("output {}: not delivered before stopping",
+                                                     lane->settings.name);
+      return false;
+    }
+  }
+  return true;
+}
+
+void OutputPipeline::stop(std::chrono::milliseconds deadline) {
+  if (impl_->stopping.exchange(true)) return;
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  for (auto& l : impl_->lanes) {
+    if (!l->thread.joinable()) continue;
+    if (l->memory) {
+      // Let the memory buffer drain until the deadline.
+      while (l->queue->pending_records() > 0 && std::chrono::steady_clock::now() < until &&
+             !impl_->fatal) {
+        std::unique_lock<std::mutex> lock(l->seq_mu);
+        l->seq_cv.wait_for(lock, std::chrono::milliseconds(50));
+      }
+    }
+  }
+  impl_->draining_deadline_passed = true;
+  for (auto& l : impl_->lanes) {
+    if (l->queue) l->queue->interrupt();
+    {
+      std::lock_guard<std::mutex> lock(l->seq_mu);
+      l->seq_cv.notify_all();
+    }
+    if (l->thread.joinable()) l->thread.join();
+  }
+}
+
+bool OutputPipeline::failed() const { return impl_->fatal; }
+
+std::string OutputPipeline::failure() const {
+  std::lock_guard<std::mutex> lock(impl_->fatal_mu);
+  return impl_->fatal_message;
+}
+
+size_t OutputPipeline::size() const { return impl_->lanes.size(); }
+const std::string& OutputPipeline::name(size_t i) const { return impl_->lanes[i]->settings.name; }
+const OutputCounters& OutputPipeline::counters(size_t i) const { return impl_->lanes[i]->counters; }
+
+}  // namespace trailwarden

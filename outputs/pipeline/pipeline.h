@@ -1,0 +1,79 @@
+// OutputPipeline: everything between "an alert exists" and "every destination has it".
+// Alerts are routed to outputs (severity / rule / tag filters of each [[outputs]] table); each
+// output has a buffer and one delivery thread that sends batches, retries with capped
+// exponential backoff and jitter, writes rejected alerts to a dead-letter file with the reason,
+// and stops the agent on a fatal error.
+//
+// Acknowledgement: submit() returns once every alert is safe at every output it is routed to:
+// written to the output's disk buffer (fsync per its policy), or, with a memory buffer,
+// delivered (or dead-lettered). Only then may the source acknowledge (delete the SQS message).
+// Disk buffers survive kill -9 and deliver their backlog, in order, after a restart.
+//
+// Backpressure: when a buffer is full, submit() waits (when_full = "block", the default), which
+// stops the daemon from taking more messages; with "drop_newest" the alert is dropped for that
+// output, counted and logged.
+//
+// Thread-safe: submit() may be called from many threads.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "outputs/output.h"
+#include "outputs/settings.h"
+
+namespace trailwarden {
+
+struct OutputCounters {
+  std::atomic<uint64_t> accepted{0};   // alerts routed here and buffered
+  std::atomic<uint64_t> delivered{0};
+  std::atomic<uint64_t> retries{0};    // batches sent again
+  std::atomic<uint64_t> rejected{0};   // written to the dead-letter file
+  std::atomic<uint64_t> dropped{0};    // buffer full with when_full = "drop_newest"
+  std::atomic<uint64_t> buffered_bytes{0};
+};
+
+class OutputPipeline {
+ public:
+  struct Entry {
+    OutputSettings settings;
+    std::unique_ptr<Output> output;
+  };
+
+  // `state_dir`: disk buffers go to <state_dir>/buffers/<output name>/, dead letters to
+  // <state_dir>/dead-letter/<output name>.ndjson. `force_memory`: use memory buffers whatever
+  // the settings say (replay).
+  OutputPipeline(std::vector<Entry> outputs, std::string state_dir, bool force_memory = false);
+  ~OutputPipeline();
+  OutputPipeline(const OutputPipeline&) = delete;
+  OutputPipeline& operator=(const OutputPipeline&) = delete;
+
+  // Opens the buffers (recovering what a previous run left) and starts the delivery threads.
+  bool start(std::string& error);
+
+  // See the class comment. False (with `error`) when stopping or after a fatal output error;
+  // then the caller must not acknowledge its source.
+  bool submit(const std::vector<const AlertRecord*>& alerts, std::string& error);
+
+  // Stops: no more submits; memory buffers get until `deadline` to drain; disk buffers keep
+  // what is left for the next start. Idempotent.
+  void stop(std::chrono::milliseconds deadline);
+
+  // An output failed in a way retrying cannot fix (bad credentials, bad configuration).
+  bool failed() const;
+  std::string failure() const;
+
+  size_t size() const;
+  const std::string& name(size_t i) const;
+  const OutputCounters& counters(size_t i) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace trailwarden

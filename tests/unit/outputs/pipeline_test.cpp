@@ -1,0 +1,270 @@
+// OutputPipeline: routing, acknowledgement, retries, dead letters, fatal errors, disk buffers
+// across restarts and backpressure, with in-process fake outputs.
+#include "outputs/pipeline/pipeline.h"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+using namespace trailwarden;
+using namespace std::chrono_literals;
+
+namespace {
+
+// An output whose behaviour the test scripts: a queue of results to return, then kDelivered.
+class ScriptedOutput : public Output {
+ public:
+  explicit ScriptedOutput(std::string name) : name_(std::move(name)) {}
+  const std::string& name() const override { return name_; }
+  DeliveryResult send(const std::vector<const AlertRecord*>& batch) override {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return !blocked; });
+    ++calls;
+    DeliveryResult r;
+    if (!script.empty()) {
+      r = script.front();
+      script.erase(script.begin());
+    }
+    if (r.status == DeliveryResult::Status::kDelivered) {
+      for (const AlertRecord* a : batch) delivered.push_back(a->uid);
+    } else if (!r.items.empty()) {
+      for (size_t i = 0; i < batch.size(); ++i)
+        if (std::find(r.items.begin(), r.items.end(), i) == r.items.end())
+          delivered.push_back(batch[i]->uid);
+    }
+    cv.notify_all();
+    return r;
+  }
+  void unblock() {
+    std::lock_guard<std::mutex> lock(mu);
+    blocked = false;
+    cv.notify_all();
+  }
+  template <typename Pred>
+  bool await(Pred p) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, 20s, p);
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<DeliveryResult> script;
+  std::vector<std::string> delivered;
+  int calls = 0;
+  bool blocked = false;
+
+ private:
+  std::string name_;
+};
+
+AlertRecord alert(const std::string& uid, int severity = 4, const std::string& rule = "cis-4.9",
+                  std::vector<std::string> tags = {"cis"}) {
+  AlertRecord a;
+  a.uid = uid;
+  a.rule_id = rule;
+  a.rule_title = "t";
+  a.severity_id = severity;
+  a.tags = std::move(tags);
+  a.ocsf = "{\"uid\":\"" + uid + "\"}";
+  return a;
+}
+
+OutputSettings settings(const std::string& name, bool memory = true) {
+  OutputSettings s;
+  s.name = name;
+  s.type = "test";
+  s.buffer = memory ? OutputSettings::BufferType::kMemory : OutputSettings::BufferType::kDisk;
+  s.retry_initial = 1ms;
+  s.retry_max = 5ms;
+  s.batch_timeout = 10ms;
+  return s;
+}
+
+std::string temp_dir() {
+  char tmpl[] = "/tmp/tw-pipe-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  return tmpl;
+}
+
+std::vector<const AlertRecord*> ptrs(const std::vector<AlertRecord>& v) {
+  std::vector<const AlertRecord*> out;
+  for (const auto& a : v) out.push_back(&a);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("routing by severity, rule and tag") {
+  auto all = std::make_unique<ScriptedOutput>("all");
+  auto high = std::make_unique<ScriptedOutput>("high");
+  auto cis49 = std::make_unique<ScriptedOutput>("cis49");
+  auto* all_p = all.get();
+  auto* high_p = high.get();
+  auto* cis49_p = cis49.get();
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({settings("all"), std::move(all)});
+  auto hs = settings("high");
+  hs.min_severity = 4;
+  entries.push_back({hs, std::move(high)});
+  auto rs = settings("cis49");
+  rs.rules = {"cis-4.9"};
+  rs.tags = {"iam"};
+  entries.push_back({rs, std::move(cis49)});
+  OutputPipeline p(std::move(entries), temp_dir());
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("a", 4, "cis-4.9"), alert("b", 2, "cis-4.1"),
+                                     alert("c", 3, "cis-4.4", {"iam"})};
+  REQUIRE(p.submit(ptrs(alerts), err));
+  p.stop(1s);
+  CHECK(all_p->delivered == std::vector<std::string>{"a", "b", "c"});
+  CHECK(high_p->delivered == std::vector<std::string>{"a"});
+  CHECK(cis49_p->delivered == std::vector<std::string>{"a", "c"});
+}
+
+TEST_CASE("retries until delivered; submit returns only then (memory buffer)") {
+  auto out = std::make_unique<ScriptedOutput>("o");
+  auto* o = out.get();
+  DeliveryResult retry;
+  retry.status = DeliveryResult::Status::kRetry;
+  retry.message = "503 busy";
+  o->script = {retry, retry, retry};
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({settings("o"), std::move(out)});
+  OutputPipeline p(std::move(entries), temp_dir());
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("a"), alert("b")};
+  REQUIRE(p.submit(ptrs(alerts), err));
+  CHECK(o->delivered == std::vector<std::string>{"a", "b"});  // already delivered on return
+  CHECK(p.counters(0).retries == 3);
+  CHECK(p.counters(0).delivered == 2);
+  p.stop(1s);
+}
+
+TEST_CASE("partial retries resend only what failed") {
+  auto out = std::make_unique<ScriptedOutput>("o");
+  auto* o = out.get();
+  DeliveryResult partial;
+  partial.status = DeliveryResult::Status::kRetry;
+  partial.items = {1};
+  o->script = {partial};
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({settings("o"), std::move(out)});
+  OutputPipeline p(std::move(entries), temp_dir());
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("a"), alert("b"), alert("c")};
+  REQUIRE(p.submit(ptrs(alerts), err));
+  CHECK(o->delivered == std::vector<std::string>{"a", "c", "b"});
+  p.stop(1s);
+}
+
+TEST_CASE("rejected alerts go to the dead-letter file with the reason") {
+  const std::string dir = temp_dir();
+  auto out = std::make_unique<ScriptedOutput>("hec");
+  auto* o = out.get();
+  DeliveryResult reject;
+  reject.status = DeliveryResult::Status::kReject;
+  reject.message = "HTTP 400 code 6: Invalid data format";
+  reject.items = {0};
+  o->script = {reject};
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({settings("hec"), std::move(out)});
+  OutputPipeline p(std::move(entries), dir);
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("bad"), alert("good")};
+  REQUIRE(p.submit(ptrs(alerts), err));
+  p.stop(1s);
+  CHECK(o->delivered == std::vector<std::string>{"good"});
+  CHECK(p.counters(0).rejected == 1);
+  std::ifstream in(dir + "/dead-letter/hec.ndjson");
+  std::string line;
+  REQUIRE(std::getline(in, line));
+  CHECK(line.find("\"uid\":\"bad\"") != std::string::npos);
+  CHECK(line.find("Invalid data format") != std::string::npos);
+  CHECK(line.find("\"alert\":{\"uid\":\"bad\"}") != std::string::npos);
+  CHECK_FALSE(std::getline(in, line));
+}
+
+TEST_CASE("a fatal error fails submit and the pipeline") {
+  auto out = std::make_unique<ScriptedOutput>("o");
+  DeliveryResult fatal;
+  fatal.status = DeliveryResult::Status::kFatal;
+  fatal.message = "401 invalid token";
+  out->script = {fatal};
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({settings("o"), std::move(out)});
+  OutputPipeline p(std::move(entries), temp_dir());
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("a")};
+  CHECK_FALSE(p.submit(ptrs(alerts), err));
+  CHECK(p.failed());
+  CHECK(p.failure().find("401 invalid token") != std::string::npos);
+  CHECK_FALSE(p.submit(ptrs(alerts), err));
+  p.stop(0ms);
+}
+
+TEST_CASE("disk buffer: accepted before delivery, delivered in order after a restart") {
+  const std::string dir = temp_dir();
+  {
+    auto out = std::make_unique<ScriptedOutput>("siem");
+    DeliveryResult down;  // the destination is down for the whole first run
+    down.status = DeliveryResult::Status::kRetry;
+    down.message = "connection refused";
+    out->script.assign(100000, down);
+    auto* o = out.get();
+    std::vector<OutputPipeline::Entry> entries;
+    entries.push_back({settings("siem", /*memory=*/false), std::move(out)});
+    OutputPipeline p(std::move(entries), dir);
+    std::string err;
+    REQUIRE(p.start(err));
+    std::vector<AlertRecord> first = {alert("1"), alert("2")};
+    std::vector<AlertRecord> second = {alert("3")};
+    REQUIRE(p.submit(ptrs(first), err));  // returns although nothing is delivered
+    REQUIRE(p.submit(ptrs(second), err));
+    CHECK(p.counters(0).accepted == 3);
+    REQUIRE(o->await([&] { return o->calls >= 2; }));  // it is trying
+    CHECK(o->delivered.empty());
+    p.stop(0ms);  // as good as a kill for the buffer: nothing was acknowledged
+  }
+  auto out = std::make_unique<ScriptedOutput>("siem");
+  auto* o = out.get();
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({settings("siem", false), std::move(out)});
+  OutputPipeline p(std::move(entries), dir);
+  std::string err;
+  REQUIRE(p.start(err));
+  REQUIRE(o->await([&] { return o->delivered.size() >= 3; }));
+  p.stop(1s);
+  CHECK(o->delivered == std::vector<std::string>{"1", "2", "3"});
+}
+
+TEST_CASE("a full buffer drops the newest alerts when configured, counting them") {
+  auto out = std::make_unique<ScriptedOutput>("o");
+  out->blocked = true;
+  auto* o = out.get();
+  auto s = settings("o", false);
+  s.buffer_max_bytes = 1 << 16;  // the minimum
+  s.when_full = OutputSettings::WhenFull::kDropNewest;
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({s, std::move(out)});
+  OutputPipeline p(std::move(entries), temp_dir());
+  std::string err;
+  REQUIRE(p.start(err));
+  AlertRecord big = alert("big");
+  big.ocsf = std::string(20000, 'x');
+  std::vector<AlertRecord> alerts = {big};
+  for (int i = 0; i < 5; ++i) REQUIRE(p.submit(ptrs(alerts), err));
+  CHECK(p.counters(0).dropped >= 1);
+  CHECK(p.counters(0).accepted + p.counters(0).dropped == 5);
+  std::thread releaser([o] { o->unblock(); });
+  p.stop(0ms);
+  releaser.join();
+}
