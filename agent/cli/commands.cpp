@@ -177,19 +177,28 @@ std::vector<rules::Rule> load_rules(const Config& c, const std::vector<std::stri
   return all;
 }
 
-// The outputs: `-o PATH` if given, else the configured ones, else stdout.
-std::vector<std::unique_ptr<Output>> make_outputs(const Config& c,
-                                                  const std::optional<std::string>& output_path,
-                                                  const OutputEnv& env = {}) {
-  std::vector<std::unique_ptr<Output>> owned;
+// The outputs, as pipeline entries: `-o PATH` if given (a file, memory-buffered), else the
+// configured ones, else stdout.
+std::vector<OutputPipeline::Entry> make_outputs(const Config& c,
+                                                const std::optional<std::string>& output_path,
+                                                const OutputEnv& env = {}) {
+  std::vector<OutputPipeline::Entry> entries;
+  auto file = [](const std::string& name, const std::string& path) {
+    OutputPipeline::Entry e;
+    e.settings.name = name;
+    e.settings.type = "file";
+    e.settings.buffer = OutputSettings::BufferType::kMemory;
+    e.output = std::make_unique<FileOutput>(name, path);
+    return e;
+  };
   if (output_path) {
-    owned.push_back(std::make_unique<FileOutput>("output", *output_path));
+    entries.push_back(file("output", *output_path));
   } else if (c.outputs.empty()) {
-    owned.push_back(std::make_unique<FileOutput>("stdout", "-"));
+    entries.push_back(file("stdout", "-"));
   } else {
-    for (const auto& o : c.outputs) owned.push_back(make_output(o, env));
+    for (const auto& o : c.outputs) entries.push_back({o, make_output(o, env)});
   }
-  return owned;
+  return entries;
 }
 
 std::vector<const rules::Rule*> enabled_rules(const std::vector<rules::Rule>& all) {
@@ -227,9 +236,12 @@ int cmd_replay(Args& a, const Global& g) {
   std::vector<rules::Rule> all = load_rules(c, rule_files, enable, disable);
   std::vector<const rules::Rule*> enabled = enabled_rules(all);
 
-  std::vector<std::unique_ptr<Output>> owned = make_outputs(c, output_path);
-  std::vector<Output*> outputs;
-  for (auto& o : owned) outputs.push_back(o.get());
+  // Replay delivers synchronously: memory buffers, whatever the configuration says.
+  OutputPipeline outputs(make_outputs(c, output_path), c.state_dir, /*force_memory=*/true);
+  {
+    std::string error;
+    if (!outputs.start(error)) throw std::runtime_error(error);
+  }
 
   ReplayOptions opts;
   opts.paths = paths;
@@ -426,9 +438,9 @@ int cmd_run(Args& a, const Global& g) {
   std::vector<rules::Rule> all = load_rules(c, {}, {}, {});
   std::vector<const rules::Rule*> enabled = enabled_rules(all);
 
-  std::vector<std::unique_ptr<Output>> owned = make_outputs(c, output_path);
-  std::vector<Output*> outputs;
-  for (auto& o : owned) outputs.push_back(o.get());
+  OutputEnv output_env;
+  output_env.state_dir = c.state_dir;
+  output_env.aws_region = region;
 
   std::error_code ec;
   std::filesystem::create_directories(c.state_dir, ec);
@@ -491,6 +503,12 @@ int cmd_run(Args& a, const Global& g) {
   d.dedup_path = (std::filesystem::path(c.state_dir) / "dedup.log").string();
   d.dedup_capacity = c.sqs.dedup_window;
 
+  output_env.aws_credentials = credentials;
+  OutputPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir);
+  {
+    std::string error;
+    if (!outputs.start(error)) throw std::runtime_error(error);
+  }
   Daemon daemon(d, sqs, s3, enabled, outputs);
   std::atomic<bool> stop{false};
   std::thread signal_thread([&] {
@@ -510,6 +528,8 @@ int cmd_run(Args& a, const Global& g) {
                TRAILWARDEN_VERSION, c.sqs.queue_url, region, enabled.size(), workers,
                fmt::join(c.sqs.allowed_buckets, ", "));
   int rc = daemon.run(stop);
+  outputs.stop(std::chrono::seconds(c.sqs.shutdown_timeout_seconds));
+  if (outputs.failed()) rc = 1;
   if (!stop) {  // a fatal error ended the run: wake the signal thread
     stop = true;
     pthread_kill(signal_thread.native_handle(), SIGTERM);

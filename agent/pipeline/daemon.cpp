@@ -58,11 +58,11 @@ std::string object_name(const ObjectRef& o) { return fmt::format("s3://{}/{}", o
 
 struct Daemon::Impl {
   Impl(DaemonOptions o, MessageQueue& q, ObjectStore& s, std::vector<const rules::Rule*> r,
-       std::vector<Output*> outs)
+       OutputPipeline& outs)
       : opt(std::move(o)),
         queue(q),
         store(s),
-        outputs(std::move(outs)),
+        outputs(outs),
         matcher(std::move(r)),
         dedup(opt.dedup_path, opt.dedup_capacity) {
     if (opt.heartbeat_interval.count() <= 0)
@@ -76,7 +76,7 @@ struct Daemon::Impl {
   DaemonOptions opt;
   MessageQueue& queue;
   ObjectStore& store;
-  std::vector<Output*> outputs;
+  OutputPipeline& outputs;
   rules::RuleMatcher matcher;
   DedupWindow dedup;
   DaemonCounters counters;
@@ -283,13 +283,9 @@ struct Daemon::Impl {
     }
     if (fresh.empty()) return {};
     std::string error;
-    for (Output* out : outputs) {
-      DeliveryResult d = out->send(fresh);
-      if (d.status != DeliveryResult::Status::kDelivered) {
-        error = fmt::format("output {}: {}", out->name(), d.message);
-        fail_fatal(fmt::format("{}; stopping", error));
-        return error;
-      }
+    if (!outputs.submit(fresh, error)) {
+      if (outputs.failed()) fail_fatal(fmt::format("{}; stopping", error));
+      return error;
     }
     counters.alerts_sent += fresh.size();
     for (const AlertRecord* a : fresh) dedup.add(a->uid);
@@ -461,9 +457,9 @@ struct Daemon::Impl {
 };
 
 Daemon::Daemon(DaemonOptions options, MessageQueue& queue, ObjectStore& store,
-               std::vector<const rules::Rule*> rules, std::vector<Output*> outputs)
+               std::vector<const rules::Rule*> rules, OutputPipeline& outputs)
     : impl_(std::make_unique<Impl>(std::move(options), queue, store, std::move(rules),
-                                   std::move(outputs))) {}
+                                   outputs)) {}
 
 Daemon::~Daemon() = default;
 

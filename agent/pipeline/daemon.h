@@ -21,7 +21,7 @@
 #include "agent/normalize/ocsf.h"
 #include "agent/rules/rule.h"
 #include "agent/sources/queue.h"
-#include "outputs/output.h"
+#include "outputs/pipeline/pipeline.h"
 
 namespace trailwarden {
 
@@ -73,7 +73,7 @@ class Daemon {
  public:
   // All references must outlive the daemon. `rules` are the enabled rules.
   Daemon(DaemonOptions options, MessageQueue& queue, ObjectStore& store,
-         std::vector<const rules::Rule*> rules, std::vector<Output*> outputs);
+         std::vector<const rules::Rule*> rules, OutputPipeline& outputs);
   ~Daemon();
 
   // Runs until `stop` becomes true (then finishes in-flight work within shutdown_deadline,

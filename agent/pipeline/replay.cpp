@@ -56,7 +56,7 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& paths,
 }
 
 ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const rules::Rule*>& rules,
-                         std::vector<Output*>& outputs) {
+                         OutputPipeline& outputs) {
   const auto start = std::chrono::steady_clock::now();
   ReplaySummary summary;
   summary.matches_per_rule.assign(rules.size(), 0);
@@ -92,12 +92,10 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
       if (!r.alerts.empty() && !summary.output_failed) {
         std::vector<const AlertRecord*> batch;
         for (const AlertRecord& a : r.alerts) batch.push_back(&a);
-        for (Output* out : outputs) {
-          DeliveryResult d = out->send(batch);
-          if (d.status != DeliveryResult::Status::kDelivered) {
-            spdlog::error("output {}: {}", out->name(), d.message);
-            summary.output_failed = true;
-          }
+        std::string error;
+        if (!outputs.submit(batch, error)) {
+          spdlog::error("{}", error);
+          summary.output_failed = true;
         }
       }
       results[next_commit].reset();

@@ -11,7 +11,7 @@
 #include "agent/config/config.h"
 #include "agent/normalize/ocsf.h"
 #include "agent/rules/rule.h"
-#include "outputs/output.h"
+#include "outputs/pipeline/pipeline.h"
 
 namespace trailwarden {
 
@@ -45,6 +45,6 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& paths,
 // Runs the replay. `rules` are the enabled rules. Never throws for bad input: failures are
 // logged with the file name and counted in the summary.
 ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const rules::Rule*>& rules,
-                         std::vector<Output*>& outputs);
+                         OutputPipeline& outputs);
 
 }  // namespace trailwarden

@@ -51,11 +51,20 @@ TEST_CASE("golden: replay of the AWS Config documentation records (CIS 4.9)") {
   // What `trailwarden replay tests/data/cloudtrail/awsdocs_config.json` writes with the
   // default configuration, pinned byte for byte (see tests/data/golden/README.md).
   rules::Rule rule = rule_49();
-  MemoryOutput out;
-  std::vector<Output*> outputs{&out};
+  auto owned = std::make_unique<MemoryOutput>();
+  MemoryOutput& out = *owned;
+  std::vector<OutputPipeline::Entry> entries;
+  OutputPipeline::Entry e;
+  e.settings.name = "memory";
+  e.output = std::move(owned);
+  entries.push_back(std::move(e));
+  OutputPipeline outputs(std::move(entries), "/tmp", /*force_memory=*/true);
+  std::string error;
+  REQUIRE(outputs.start(error));
   ReplayOptions options;
   options.paths = {test::data_path("cloudtrail/awsdocs_config.json")};
   ReplaySummary s = run_replay(options, {&rule}, outputs);
+  outputs.stop(std::chrono::seconds(1));
   CHECK(s.failed_files == 0);
   CHECK(s.records == 10);
   CHECK(s.alerts == 4);

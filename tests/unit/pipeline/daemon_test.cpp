@@ -171,7 +171,8 @@ struct Fixture {
   EventLog log;
   FakeQueue queue{log};
   FakeStore store;
-  MemoryOutput output{log};
+  MemoryOutput* output = nullptr;  // owned by the pipeline
+  std::unique_ptr<OutputPipeline> pipeline;
   std::vector<rules::Rule> rules = rules::load_builtin_pack("cis-aws-foundations");
   std::vector<const rules::Rule*> enabled;
   DaemonOptions options;
@@ -193,12 +194,24 @@ struct Fixture {
         test::gzip(test::read_data("cloudtrail/awsdocs_config.json"));
   }
   void start() {
-    daemon = std::make_unique<Daemon>(options, queue, store, enabled, std::vector<Output*>{&output});
+    auto out = std::make_unique<MemoryOutput>(log);
+    output = out.get();
+    std::vector<OutputPipeline::Entry> entries;
+    OutputPipeline::Entry e;
+    e.settings.name = "memory";
+    e.settings.buffer = OutputSettings::BufferType::kMemory;
+    e.output = std::move(out);
+    entries.push_back(std::move(e));
+    pipeline = std::make_unique<OutputPipeline>(std::move(entries), "/tmp");
+    std::string error;
+    REQUIRE(pipeline->start(error));
+    daemon = std::make_unique<Daemon>(options, queue, store, enabled, *pipeline);
     thread = std::thread([this] { exit_status = daemon->run(stop); });
   }
   int finish() {
     stop = true;
     thread.join();
+    pipeline->stop(std::chrono::seconds(1));
     return exit_status;
   }
   ~Fixture() {
@@ -216,7 +229,7 @@ TEST_CASE("a notification's alerts are written and flushed before the message is
   f.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
-  CHECK(f.output.lines.size() == 4);  // the four Config changes in the file
+  CHECK(f.output->lines.size() == 4);  // the four Config changes in the file
   auto events = f.log.snapshot();
   auto last_write = std::find(events.rbegin(), events.rend(), std::string("write")).base();
   auto flush_after = std::find(last_write, events.end(), std::string("flush"));
@@ -240,7 +253,7 @@ TEST_CASE("unknown shapes are never deleted; test events and refused buckets are
   CHECK(f.store.gets.empty());      // the forged bucket was never fetched
   CHECK(f.daemon->counters().messages_unknown == 1);
   CHECK(f.daemon->counters().notifications_refused == 1);
-  CHECK(f.output.lines.empty());
+  CHECK(f.output->lines.empty());
 }
 
 TEST_CASE("a missing object keeps the message for redelivery") {
@@ -264,7 +277,7 @@ TEST_CASE("transient fetch errors are retried") {
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
   CHECK(f.daemon->counters().fetch_retries == 2);
-  CHECK(f.output.lines.size() == 4);
+  CHECK(f.output->lines.size() == 4);
 }
 
 TEST_CASE("a redelivered notification does not alert twice") {
@@ -278,7 +291,7 @@ TEST_CASE("a redelivered notification does not alert twice") {
   f.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 2; }));
   CHECK(f.finish() == 0);
-  CHECK(f.output.lines.size() == 4);
+  CHECK(f.output->lines.size() == 4);
   CHECK(f.daemon->counters().alerts_suppressed == 4);
   // and across a restart, from the state file
   Fixture g;
@@ -287,7 +300,7 @@ TEST_CASE("a redelivered notification does not alert twice") {
   g.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(g.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(g.finish() == 0);
-  CHECK(g.output.lines.empty());
+  CHECK(g.output->lines.empty());
 }
 
 TEST_CASE("slow objects: visibility is extended while in work, released on shutdown") {
@@ -327,8 +340,8 @@ TEST_CASE("EventBridge CloudTrail events are matched without any fetch") {
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
   CHECK(f.store.gets.empty());
-  REQUIRE(f.output.lines.size() == 1);
-  CHECK(f.output.lines[0].find("ev-inline") != std::string::npos);
+  REQUIRE(f.output->lines.size() == 1);
+  CHECK(f.output->lines[0].find("ev-inline") != std::string::npos);
 }
 
 TEST_CASE("digest objects are skipped unless configured") {
