@@ -68,10 +68,9 @@ OutputSettings parse_output_settings(const toml::table& table, const std::string
     r.fail(*table.get("when_full"), "when_full must be \"block\" or \"drop_newest\"");
   text.clear();
   r.read("fsync", text);
-  if (text == "interval") s.fsync = OutputSettings::Fsync::kInterval;
-  else if (text == "never") s.fsync = OutputSettings::Fsync::kNever;
+  if (text == "never") s.fsync = OutputSettings::Fsync::kNever;
   else if (!text.empty() && text != "always")
-    r.fail(*table.get("fsync"), "fsync must be \"always\", \"interval\" or \"never\"");
+    r.fail(*table.get("fsync"), "fsync must be \"always\" or \"never\"");
   r.read("batch_max_events", s.batch_max_events, 1);
   size_t ms = 0;
   if (table.get("batch_timeout_ms")) {

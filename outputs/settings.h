@@ -30,10 +30,10 @@ struct OutputSettings {
   enum class BufferType { kDisk, kMemory } buffer = BufferType::kDisk;
   size_t buffer_max_bytes = size_t{256} << 20;
   enum class WhenFull { kBlock, kDropNewest } when_full = WhenFull::kBlock;
-  enum class Fsync { kAlways, kInterval, kNever } fsync = Fsync::kAlways;
+  enum class Fsync { kAlways, kNever } fsync = Fsync::kAlways;
   // Batching and retries.
   size_t batch_max_events = 500;
-  std::chrono::milliseconds batch_timeout{1000};
+  std::chrono::milliseconds batch_timeout{0};  // 0: send what is buffered at once
   std::chrono::milliseconds retry_initial{500};
   std::chrono::milliseconds retry_max{60000};
 

@@ -204,9 +204,12 @@ bool DiskQueue::wait_for_room(size_t bytes, std::chrono::milliseconds timeout) {
   }) && !interrupted_;
 }
 
-std::vector<std::string> DiskQueue::peek(size_t max, std::chrono::milliseconds timeout) {
+std::vector<std::string> DiskQueue::peek(size_t max, std::chrono::milliseconds timeout,
+                                         std::chrono::milliseconds fill) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, timeout, [&] { return interrupted_ || !pending_.empty(); });
+  if (!pending_.empty() && fill.count() > 0)
+    cv_.wait_for(lock, fill, [&] { return interrupted_ || pending_.size() >= max; });
   std::vector<std::string> out;
   for (size_t i = 0; i < pending_.size() && i < max; ++i) out.push_back(pending_[i].payload);
   return out;

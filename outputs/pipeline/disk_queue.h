@@ -42,8 +42,10 @@ class DiskQueue {
   // Waits until `bytes` more would fit, or `timeout` passes. True if they fit.
   bool wait_for_room(size_t bytes, std::chrono::milliseconds timeout);
 
-  // Up to `max` records from the head, not removed; waits up to `timeout` for the first one.
-  std::vector<std::string> peek(size_t max, std::chrono::milliseconds timeout);
+  // Up to `max` records from the head, not removed; waits up to `timeout` for the first one,
+  // then up to `fill` more for `max` to be available.
+  std::vector<std::string> peek(size_t max, std::chrono::milliseconds timeout,
+                                std::chrono::milliseconds fill = std::chrono::milliseconds(0));
   // Acknowledges (removes) the first `count` records returned by peek().
   bool ack(size_t count, std::string& error);
 

@@ -106,7 +106,8 @@ struct OutputPipeline::Impl {
     while (!fatal) {
       if (stopping && (!lane.memory || lane.queue->pending_records() == 0 || draining_deadline_passed))
         return;
-      std::vector<std::string> raw = lane.queue->peek(s.batch_max_events, std::chrono::milliseconds(200));
+      std::vector<std::string> raw =
+          lane.queue->peek(s.batch_max_events, std::chrono::milliseconds(200), s.batch_timeout);
       if (raw.empty()) continue;
       std::vector<AlertRecord> alerts(raw.size());
       std::vector<const AlertRecord*> batch;
