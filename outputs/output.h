@@ -24,8 +24,12 @@ struct DeliveryResult {
   Status status = Status::kDelivered;
   std::string message;  // why, for logs (never secrets)
   // With kRetry/kReject: indexes (into the batch) of the alerts concerned; empty = all of them.
-  // Alerts of the batch not listed count as delivered.
+  // Alerts of the batch not listed (here or in retry_items) count as delivered.
   std::vector<size_t> items;
+  // With kReject only: indexes of alerts that were neither delivered nor rejected and must be
+  // sent again (Splunk HEC stops at the first bad event of a request: the events after it were
+  // not indexed). When it is non-empty, `items` lists the rejected alerts explicitly.
+  std::vector<size_t> retry_items;
 };
 
 class Output {

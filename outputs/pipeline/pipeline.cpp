@@ -126,12 +126,15 @@ struct OutputPipeline::Impl {
           lane.counters.delivered += batch.size();
           break;
         }
-        std::vector<const AlertRecord*> concerned;
+        std::vector<const AlertRecord*> concerned, again;
         if (r.items.empty()) concerned = batch;
         else
           for (size_t i : r.items)
             if (i < batch.size()) concerned.push_back(batch[i]);
-        lane.counters.delivered += batch.size() - concerned.size();
+        if (r.status == Status::kReject)
+          for (size_t i : r.retry_items)
+            if (i < batch.size()) again.push_back(batch[i]);
+        lane.counters.delivered += batch.size() - concerned.size() - again.size();
         if (r.status == Status::kFatal) {
           set_fatal(fmt::format("output {}: {}", lane.settings.name, r.message));
           return;
@@ -147,7 +150,9 @@ struct OutputPipeline::Impl {
           }
           spdlog::error("output {}: {} alerts rejected: {}; written to {}", lane.settings.name,
                         concerned.size(), r.message, lane.dead_letter->path());
-          break;
+          if (again.empty()) break;
+          batch = std::move(again);  // not refused, not delivered either: send them again now
+          continue;
         }
         // kRetry: send what is concerned again, after a capped, jittered exponential backoff.
         ++lane.counters.retries;

@@ -34,7 +34,8 @@ class ScriptedOutput : public Output {
       for (const AlertRecord* a : batch) delivered.push_back(a->uid);
     } else if (!r.items.empty()) {
       for (size_t i = 0; i < batch.size(); ++i)
-        if (std::find(r.items.begin(), r.items.end(), i) == r.items.end())
+        if (std::find(r.items.begin(), r.items.end(), i) == r.items.end() &&
+            std::find(r.retry_items.begin(), r.retry_items.end(), i) == r.retry_items.end())
           delivered.push_back(batch[i]->uid);
     }
     cv.notify_all();
@@ -190,6 +191,29 @@ TEST_CASE("rejected alerts go to the dead-letter file with the reason") {
   CHECK(line.find("Invalid data format") != std::string::npos);
   CHECK(line.find("\"alert\":{\"uid\":\"bad\"}") != std::string::npos);
   CHECK_FALSE(std::getline(in, line));
+}
+
+TEST_CASE("a reject with retry_items dead-letters the bad alert and resends the rest") {
+  const std::string dir = temp_dir();
+  auto out = std::make_unique<ScriptedOutput>("hec");
+  auto* o = out.get();
+  DeliveryResult reject;  // HEC: event 1 is bad, 0 was indexed, 2 was never looked at
+  reject.status = DeliveryResult::Status::kReject;
+  reject.message = "invalid-event-number 1";
+  reject.items = {1};
+  reject.retry_items = {2};
+  o->script = {reject};
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({settings("hec"), std::move(out)});
+  OutputPipeline p(std::move(entries), dir);
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("a"), alert("bad"), alert("c")};
+  REQUIRE(p.submit(ptrs(alerts), err));
+  p.stop(1s);
+  CHECK(o->delivered == std::vector<std::string>{"a", "c"});
+  CHECK(p.counters(0).rejected == 1);
+  CHECK(p.counters(0).delivered == 2);
 }
 
 TEST_CASE("a fatal error fails submit and the pipeline") {
