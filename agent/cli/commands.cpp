@@ -517,7 +517,9 @@ int cmd_run(Args& a, const Global& g) {
       if (sigwait(&signals, &sig) != 0) continue;
       if (stop) break;  // woken by ourselves after a fatal error
       if (sig == SIGHUP) {
-        spdlog::info("SIGHUP: reloading is not supported yet; restart to apply changes");
+        spdlog::info("SIGHUP: reopening output files (configuration and rules are not reloaded: "
+                     "restart to apply changes)");
+        outputs.reopen();
         continue;
       }
       spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");

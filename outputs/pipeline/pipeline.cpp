@@ -70,6 +70,7 @@ struct OutputPipeline::Impl {
     std::unique_ptr<DeadLetterFile> dead_letter;
     OutputCounters counters;
     std::thread thread;
+    std::atomic<bool> reopen{false};
     // Memory lanes: submitters wait until `acked` reaches the sequence of their last record.
     std::mutex seq_mu;
     std::condition_variable seq_cv;
@@ -108,6 +109,7 @@ struct OutputPipeline::Impl {
         return;
       std::vector<std::string> raw =
           lane.queue->peek(s.batch_max_events, std::chrono::milliseconds(200), s.batch_timeout);
+      if (lane.reopen.exchange(false)) lane.output->reopen();
       if (raw.empty()) continue;
       std::vector<AlertRecord> alerts(raw.size());
       std::vector<const AlertRecord*> batch;
@@ -316,6 +318,10 @@ void OutputPipeline::stop(std::chrono::milliseconds deadline) {
     }
     if (l->thread.joinable()) l->thread.join();
   }
+}
+
+void OutputPipeline::reopen() {
+  for (auto& l : impl_->lanes) l->reopen = true;
 }
 
 bool OutputPipeline::failed() const { return impl_->fatal; }

@@ -63,6 +63,9 @@ class OutputPipeline {
   // what is left for the next start. Idempotent.
   void stop(std::chrono::milliseconds deadline);
 
+  // Asks every output to reopen its files / reconnect before its next send (SIGHUP).
+  void reopen();
+
   // An output failed in a way retrying cannot fix (bad credentials, bad configuration).
   bool failed() const;
   std::string failure() const;

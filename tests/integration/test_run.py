@@ -290,6 +290,27 @@ class RunTest(unittest.TestCase):
         self.assertEqual(rc, 0, agent.log())
         self.assertIn("received SIGTERM", agent.log())
 
+    def test_sighup_reopens_the_alert_file(self):
+        url = self.fx.create_queue("notifications", visibility_timeout=30)
+        agent = Agent(self.fx, url, self.tmp, "h").start()
+        try:
+            k, first = self.put("before-rotate")
+            self.fx.send(url, fauxqs.s3_event_body(BUCKET, k))
+            wait_until(lambda: {event_id(a) for a in alerts_in(agent.alerts)} >= first, 30, "the first alerts")
+            rotated = agent.alerts.with_suffix(".1")
+            agent.alerts.rename(rotated)  # what logrotate does
+            agent.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: "SIGHUP" in agent.log(), 30, "the agent to take the signal")
+            k, second = self.put("after-rotate")
+            self.fx.send(url, fauxqs.s3_event_body(BUCKET, k))
+            wait_until(lambda: {event_id(a) for a in alerts_in(agent.alerts)} >= second, 30,
+                       "alerts in the reopened file")
+        finally:
+            rc = agent.stop()
+        self.assertEqual(rc, 0, agent.log())
+        self.assertEqual({event_id(a) for a in alerts_in(rotated)}, first)
+        self.assertEqual({event_id(a) for a in alerts_in(agent.alerts)}, second)
+
     def test_missing_queue_is_fatal(self):
         agent = Agent(self.fx, f"{self.fx.endpoint}/000000000000/no-such-queue", self.tmp, "q").start()
         rc = agent.proc.wait(timeout=30)
