@@ -1,0 +1,502 @@
+#include "outputs/splunk_hec/splunk_hec_output.h"
+
+#include <fmt/format.h>
+#include <openssl/rand.h>
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <random>
+#include <thread>
+
+#include "agent/common/json_writer.h"
+
+namespace trailwarden {
+
+namespace {
+
+using Status = DeliveryResult::Status;
+
+// gzip (one member) of `in` into `out`; false if zlib fails (then the body goes uncompressed).
+bool gzip_into(std::string_view in, std::string& out) {
+  z_stream zs{};
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return false;
+  out.resize(deflateBound(&zs, static_cast<uLong>(in.size())));
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return rc == Z_STREAM_END;
+}
+
+// Splunk's answer in a message: "HTTP 400, code 6 "Invalid data format"" (peer text made
+// printable and bounded).
+std::string describe(const aws::HttpResponse& resp, const HecReply& reply) {
+  if (reply.code >= 0)
+    return fmt::format("HTTP {}, code {} \"{}\"", resp.status, reply.code,
+                       aws::printable_excerpt(reply.text, 120));
+  if (resp.body.empty()) return fmt::format("HTTP {}", resp.status);
+  return fmt::format("HTTP {}: {}", resp.status, aws::printable_excerpt(resp.body, 120));
+}
+
+void add_message(std::string& messages, const std::string& m) {
+  if (m.empty() || messages.find(m) != std::string::npos) return;
+  if (!messages.empty()) messages += "; ";
+  messages += m;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Events and replies
+
+void append_hec_event(const AlertRecord& a, const SplunkHecOptions& o, std::string& out) {
+  JsonWriter w(out);
+  w.begin_object();
+  if (a.time_ms > 0) w.key("time").raw(fmt::format("{}.{:03}", a.time_ms / 1000, a.time_ms % 1000));
+  if (!o.event_host.empty()) w.field("host", std::string_view(o.event_host));
+  if (!o.source.empty()) w.field("source", std::string_view(o.source));
+  if (!o.sourcetype.empty()) w.field("sourcetype", std::string_view(o.sourcetype));
+  if (!o.index.empty()) w.field("index", std::string_view(o.index));
+  const bool bare_record = o.format == AlertFormat::kCloudTrail && !a.raw.empty();
+  if (bare_record) {
+    // Indexed fields must be flat: strings only.
+    w.key("fields").begin_object();
+    w.field("trailwarden_rule_id", std::string_view(a.rule_id));
+    w.field("trailwarden_rule_title", std::string_view(a.rule_title));
+    w.field("trailwarden_severity", a.severity());
+    w.field("trailwarden_severity_id", std::string_view(std::to_string(a.severity_id)));
+    w.field("trailwarden_finding_uid", std::string_view(a.uid));
+    w.end_object();
+  }
+  w.key("event");
+  const size_t before = out.size();
+  if (bare_record)
+    out += a.raw;
+  else
+    format_alert(a, o.format, out);
+  if (out.size() == before) out += "null";  // Splunk refuses it (code 13): a reject, not a crash
+  out.push_back('}');
+}
+
+HecReply parse_hec_reply(std::string_view body) {
+  HecReply r;
+  if (body.empty()) return r;
+  simdjson::dom::parser p;
+  simdjson::dom::element root;
+  if (p.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS || !root.is_object())
+    return r;
+  auto number = [&root](const char* key, int64_t& out) {
+    simdjson::dom::element e;
+    if (root[key].get(e) != simdjson::SUCCESS) return;
+    int64_t i = 0;
+    uint64_t u = 0;
+    std::string_view s;
+    if (e.get_int64().get(i) == simdjson::SUCCESS)
+      out = i;
+    else if (e.get_uint64().get(u) == simdjson::SUCCESS)
+      out = INT64_MAX;  // beyond any batch
+    else if (e.get_string().get(s) == simdjson::SUCCESS) {
+      int64_t v = 0;
+      auto res = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (res.ec == std::errc() && res.ptr == s.data() + s.size()) out = v;
+    }
+  };
+  number("code", r.code);
+  number("ackId", r.ack_id);
+  number("invalid-event-number", r.invalid_event);
+  std::string_view text;
+  if (root["text"].get_string().get(text) == simdjson::SUCCESS) r.text = std::string(text);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Channel GUIDs
+
+std::string random_guid() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof b) != 1) {
+    std::random_device rd;
+    for (auto& c : b) c = static_cast<unsigned char>(rd());
+  }
+  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);  // version 4
+  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);  // RFC 4122 variant
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) s.push_back('-');
+    s.push_back(kHex[b[i] >> 4]);
+    s.push_back(kHex[b[i] & 15]);
+  }
+  return s;
+}
+
+bool is_guid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!std::isxdigit(static_cast<unsigned char>(c))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SplunkHecOutput
+
+SplunkHecOutput::SplunkHecOutput(std::string name, SplunkHecOptions options,
+                                 std::shared_ptr<aws::HttpClient> http, HecClock clock)
+    : name_(std::move(name)),
+      options_(std::move(options)),
+      http_(std::move(http)),
+      clock_(std::move(clock)),
+      max_request_bytes_(std::max<size_t>(options_.batch_max_bytes, 1)) {}
+
+std::chrono::steady_clock::time_point SplunkHecOutput::now() const {
+  return clock_.now ? clock_.now() : std::chrono::steady_clock::now();
+}
+
+void SplunkHecOutput::sleep(std::chrono::milliseconds d) const {
+  if (d.count() <= 0) return;
+  if (clock_.sleep)
+    clock_.sleep(d);
+  else
+    std::this_thread::sleep_for(d);
+}
+
+std::string SplunkHecOutput::endpoint(const std::string& path) const {
+  return options_.scheme + "://" + options_.host + path;
+}
+
+SplunkHecOutput::PostOutcome SplunkHecOutput::post(size_t begin, size_t end, uint64_t& ack_id,
+                                                   bool& has_ack_id, int64_t& bad_event,
+                                                   std::string& message) {
+  has_ack_id = false;
+  bad_event = -1;
+  const std::string_view payload(events_.data() + offsets_[begin], offsets_[end] - offsets_[begin]);
+  // The request is a member so that its body buffer is reused from request to request.
+  aws::HttpRequest& req = request_;
+  req.method = "POST";
+  req.scheme = options_.scheme;
+  req.host = options_.host;
+  req.path = options_.event_path;
+  req.headers.clear();
+  req.headers.emplace_back("Authorization", "Splunk " + options_.token);
+  req.headers.emplace_back("Content-Type", "application/json");
+  if (options_.ack) req.headers.emplace_back("X-Splunk-Request-Channel", options_.channel);
+  if (options_.gzip && gzip_into(payload, req.body)) {
+    req.headers.emplace_back("Content-Encoding", "gzip");
+  } else {
+    req.body.assign(payload);
+  }
+  const aws::HttpResponse resp = http_->perform(req, options_.timeout);
+  const std::string url = endpoint(options_.event_path);
+  if (!resp.error.empty()) {
+    message = fmt::format("cannot send to {}: {}", url, resp.error);
+    aws::scrub_secret(message, options_.token);
+    return PostOutcome::kRetry;
+  }
+  const HecReply reply = parse_hec_reply(resp.body);
+  std::string what = describe(resp, reply);
+  aws::scrub_secret(what, options_.token);
+  const int status = resp.status;
+  const size_t events = end - begin;
+  spdlog::debug("output {}: POST {}: {} events, {} bytes: {}", name_, url, events, req.body.size(),
+                what);
+  if (status >= 200 && status < 300) {
+    if (reply.ack_id >= 0) {
+      ack_id = static_cast<uint64_t>(reply.ack_id);
+      has_ack_id = true;
+    }
+    return PostOutcome::kAccepted;
+  }
+  if (status == 401 || status == 403) {
+    message = fmt::format(
+        "Splunk HEC at {} refused the token ({}): check token / token_env / token_file and that "
+        "the token is enabled",
+        url, what);
+    return PostOutcome::kFatal;
+  }
+  if (status == 404) {
+    message = fmt::format(
+        "{} answered {}: is the URL a HEC endpoint (https://host:8088), with "
+        "HTTP Event Collector enabled?",
+        url, what);
+    return PostOutcome::kFatal;
+  }
+  if (status >= 300 && status < 400) {
+    message = fmt::format(
+        "{} answered {} (a redirect, not followed): set url to the HEC "
+        "endpoint itself",
+        url, what);
+    return PostOutcome::kFatal;
+  }
+  if (status == 400) {
+    switch (reply.code) {
+      case 7:
+        message = fmt::format(
+            "Splunk HEC refused the index{} ({}): it does not exist or the token may not write "
+            "to it",
+            options_.index.empty() ? "" : " '" + options_.index + "'", what);
+        return PostOutcome::kFatal;
+      case 10:
+        message = fmt::format(
+            "Splunk HEC wants a data channel ({}): indexer acknowledgement is "
+            "on for this token: set ack = true",
+            what);
+        return PostOutcome::kFatal;
+      case 11:
+      case 14:
+      case 16:
+        message = fmt::format(
+            "Splunk HEC refused the request ({}): check ack and channel against "
+            "the token's settings",
+            what);
+        return PostOutcome::kFatal;
+      default:
+        break;
+    }
+    if (reply.invalid_event >= 0 && static_cast<size_t>(reply.invalid_event) < events) {
+      bad_event = reply.invalid_event;
+      const size_t after = events - static_cast<size_t>(reply.invalid_event) - 1;
+      message = fmt::format(
+          "Splunk HEC refused an event ({}){}", what,
+          after ? fmt::format("; the {} events after it were not indexed", after) : std::string());
+      return PostOutcome::kPartial;
+    }
+    message = fmt::format("Splunk HEC refused {} events ({})", events, what);
+    return PostOutcome::kReject;
+  }
+  if (status == 413) {
+    message = fmt::format("Splunk HEC refused a request of {} bytes as too large ({})",
+                          req.body.size(), what);
+    return PostOutcome::kTooLarge;
+  }
+  if (status == 408 || status == 429 || status >= 500 || status < 200) {
+    message = fmt::format("Splunk HEC at {} is not accepting data ({})", url, what);
+    return PostOutcome::kRetry;
+  }
+  message = fmt::format("Splunk HEC refused {} events ({})", events, what);
+  return PostOutcome::kReject;
+}
+
+bool SplunkHecOutput::wait_for_acks(std::vector<ItemState>& state, std::string& message,
+                                    bool& fatal) {
+  fatal = false;
+  std::vector<bool> done(posted_.size(), false);
+  size_t remaining = posted_.size();
+  std::string problem;
+  const auto deadline = now() + options_.ack_timeout;
+  const std::string url = endpoint(options_.ack_path);
+  while (remaining > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now());
+    sleep(std::min(options_.ack_poll, left));
+    aws::HttpRequest req;
+    req.method = "POST";
+    req.scheme = options_.scheme;
+    req.host = options_.host;
+    req.path = options_.ack_path;
+    req.headers.emplace_back("Authorization", "Splunk " + options_.token);
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.headers.emplace_back("X-Splunk-Request-Channel", options_.channel);
+    JsonWriter w(req.body);
+    w.begin_object().key("acks").begin_array();
+    for (size_t i = 0; i < posted_.size(); ++i)
+      if (!done[i]) w.value(static_cast<uint64_t>(posted_[i].ack_id));
+    w.end_array().end_object();
+    const aws::HttpResponse resp = http_->perform(req, options_.timeout);
+    if (!resp.error.empty()) {
+      problem = fmt::format("last ack poll: cannot reach {}: {}", url, resp.error);
+    } else if (resp.status == 200) {
+      simdjson::dom::parser p;
+      simdjson::dom::object acks;
+      simdjson::dom::element root;
+      if (p.parse(resp.body).get(root) == simdjson::SUCCESS &&
+          root["acks"].get_object().get(acks) == simdjson::SUCCESS) {
+        for (auto field : acks) {
+          bool acked = false;
+          uint64_t id = 0;
+          const std::string_view key = field.key;
+          auto res = std::from_chars(key.data(), key.data() + key.size(), id);
+          if (res.ec != std::errc() || field.value.get_bool().get(acked) != simdjson::SUCCESS ||
+              !acked)
+            continue;
+          for (size_t i = 0; i < posted_.size(); ++i) {
+            if (done[i] || posted_[i].ack_id != id) continue;
+            done[i] = true;
+            --remaining;
+            for (size_t k = posted_[i].begin; k < posted_[i].end; ++k)
+              state[k] = ItemState::kDelivered;
+          }
+        }
+      } else {
+        problem = fmt::format("last ack poll: {} answered HTTP 200 without an acks object: {}", url,
+                              aws::printable_excerpt(resp.body, 120));
+      }
+    } else {
+      const HecReply reply = parse_hec_reply(resp.body);
+      std::string what = describe(resp, reply);
+      aws::scrub_secret(what, options_.token);
+      if (resp.status == 401 || resp.status == 403) {
+        message = fmt::format(
+            "Splunk HEC at {} refused the token ({}): check token / token_env / "
+            "token_file and that the token is enabled",
+            url, what);
+        fatal = true;
+        return false;
+      }
+      if (resp.status == 404 ||
+          (resp.status == 400 && (reply.code == 10 || reply.code == 11 || reply.code == 14))) {
+        message = fmt::format(
+            "indexer acknowledgement failed at {} ({}): set ack = false, or "
+            "enable indexer acknowledgement on the token",
+            url, what);
+        fatal = true;
+        return false;
+      }
+      problem = fmt::format("last ack poll: {}", what);
+    }
+    if (now() >= deadline) break;
+  }
+  if (remaining == 0) return true;
+  size_t events = 0;
+  for (size_t i = 0; i < posted_.size(); ++i)
+    if (!done[i]) events += posted_[i].end - posted_[i].begin;
+  message = fmt::format("no indexer acknowledgement for {} of {} requests ({} events) within {} ms",
+                        remaining, posted_.size(), events, options_.ack_timeout.count());
+  if (!problem.empty()) message += " (" + problem + ")";
+  aws::scrub_secret(message, options_.token);
+  return false;
+}
+
+DeliveryResult SplunkHecOutput::send(const std::vector<const AlertRecord*>& batch) {
+  DeliveryResult result;
+  const size_t n = batch.size();
+  if (n == 0) return result;
+  events_.clear();
+  offsets_.clear();
+  for (const AlertRecord* a : batch) {
+    offsets_.push_back(events_.size());
+    append_hec_event(*a, options_, events_);
+  }
+  offsets_.push_back(events_.size());
+  std::vector<ItemState> state(n, ItemState::kPending);
+  posted_.clear();
+  std::string messages;
+
+  bool stop = false;
+  for (size_t begin = 0; begin < n && !stop;) {
+    size_t end = begin + 1;
+    while (end < n && offsets_[end + 1] - offsets_[begin] <= max_request_bytes_) ++end;
+    uint64_t ack_id = 0;
+    bool has_ack_id = false;
+    int64_t bad = -1;
+    std::string message;
+    switch (post(begin, end, ack_id, has_ack_id, bad, message)) {
+      case PostOutcome::kAccepted:
+        if (options_.ack && has_ack_id) {
+          posted_.push_back({begin, end, ack_id});
+          std::fill(state.begin() + static_cast<ptrdiff_t>(begin),
+                    state.begin() + static_cast<ptrdiff_t>(end), ItemState::kAwaitingAck);
+        } else {
+          if (options_.ack && !warned_no_ack_id_) {
+            warned_no_ack_id_ = true;
+            spdlog::warn(
+                "output {}: ack = true but Splunk HEC returns no ackId: indexer "
+                "acknowledgement is off for this token, so accepted events count as "
+                "delivered",
+                name_);
+          }
+          std::fill(state.begin() + static_cast<ptrdiff_t>(begin),
+                    state.begin() + static_cast<ptrdiff_t>(end), ItemState::kDelivered);
+        }
+        break;
+      case PostOutcome::kRetry:
+        add_message(messages, message);
+        stop = true;
+        break;
+      case PostOutcome::kReject:
+        add_message(messages, message);
+        std::fill(state.begin() + static_cast<ptrdiff_t>(begin),
+                  state.begin() + static_cast<ptrdiff_t>(end), ItemState::kRejected);
+        break;
+      case PostOutcome::kPartial: {
+        add_message(messages, message);
+        const size_t bad_index = begin + static_cast<size_t>(bad);
+        // Without ack, Splunk's word that the events before the bad one are indexed is all
+        // there is (as for a 200). With ack there is no ackId to confirm them: retry them.
+        if (!options_.ack)
+          std::fill(state.begin() + static_cast<ptrdiff_t>(begin),
+                    state.begin() + static_cast<ptrdiff_t>(bad_index), ItemState::kDelivered);
+        state[bad_index] = ItemState::kRejected;
+        stop = true;
+        break;
+      }
+      case PostOutcome::kTooLarge:
+        if (end - begin > 1) {
+          max_request_bytes_ = std::max<size_t>(1, (offsets_[end] - offsets_[begin]) / 2);
+          spdlog::warn(
+              "output {}: {}; sending at most {} bytes per request from now on (lower "
+              "batch_max_bytes, or raise max_content_length in Splunk's limits.conf)",
+              name_, message, max_request_bytes_);
+          add_message(messages, message);
+          stop = true;
+        } else {
+          add_message(messages, message + " (a single event)");
+          state[begin] = ItemState::kRejected;
+        }
+        break;
+      case PostOutcome::kFatal:
+        result.status = Status::kFatal;
+        result.message = std::move(message);
+        return result;
+    }
+    begin = end;
+  }
+
+  if (!posted_.empty()) {
+    std::string message;
+    bool fatal = false;
+    if (!wait_for_acks(state, message, fatal)) {
+      if (fatal) {
+        result.status = Status::kFatal;
+        result.message = std::move(message);
+        return result;
+      }
+      add_message(messages, message);
+    }
+  }
+
+  std::vector<size_t> rejected, retry;
+  for (size_t i = 0; i < n; ++i) {
+    if (state[i] == ItemState::kRejected)
+      rejected.push_back(i);
+    else if (state[i] != ItemState::kDelivered)
+      retry.push_back(i);
+  }
+  result.message = std::move(messages);
+  if (!rejected.empty()) {
+    result.status = Status::kReject;
+    result.items = std::move(rejected);
+    result.retry_items = std::move(retry);
+  } else if (!retry.empty()) {
+    result.status = Status::kRetry;
+    if (retry.size() < n) result.items = std::move(retry);
+  } else {
+    result.message.clear();
+  }
+  return result;
+}
+
+}  // namespace trailwarden

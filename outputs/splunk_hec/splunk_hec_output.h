@@ -1,0 +1,168 @@
+// SplunkHecOutput: alerts to a Splunk HTTP Event Collector (/services/collector/event), as
+// batches of concatenated JSON event objects, gzip-compressed by default, with optional indexer
+// acknowledgement (a channel GUID per output, ackIds polled on /services/collector/ack).
+//
+// Each alert becomes one event:
+//   {"time":<event time, seconds with millisecond fraction>,"host":..,"source":..,
+//    "sourcetype":..,"index":..,"event":<the alert>[,"fields":{..}]}
+// (time omitted when the alert has none; host and index omitted when not configured). With
+// format "ocsf" the event is the OCSF Detection Finding. With format "cloudtrail" the event is
+// the bare CloudTrail record, so that the Splunk Add-on for AWS (sourcetype aws:cloudtrail)
+// extracts its fields as usual, and the trailwarden envelope goes into indexed fields
+// (trailwarden_rule_id, trailwarden_rule_title, trailwarden_severity,
+// trailwarden_severity_id, trailwarden_finding_uid).
+//
+// send() posts the batch in one request, or several when the body would exceed
+// batch_max_bytes (uncompressed), and classifies Splunk's answer (HTTP status and HEC code):
+//   200                   delivered; with ack: delivered once the ackId is reported true
+//   503 (9), 429, 408, 5xx, network and TLS errors, ack timeout      kRetry
+//   400 with invalid-event-number n (codes 6, 12, 13, 15 ...)
+//       Splunk indexed events 0..n-1 of the request, refused event n and stopped there. The
+//       result is kReject with items = {n} and retry_items = the events after n (and every
+//       alert of the batch not yet known to be delivered). With ack on, events 0..n-1 are also
+//       retried: a failed request returns no ackId, so their indexing cannot be confirmed.
+//   400 codes 5, 6, 12, 13, 15 without an event number, other 4xx   kReject (the request's
+//       events; the other requests of the batch go on)
+//   413 (request too large)  more than one event: batch_max_bytes is halved for the rest of
+//       the run and the events are retried; a single event: kReject
+//   401, 403 (codes 1-4), 404, 400 codes 7 (index), 10, 11 (channel), 14 (ack disabled),
+//       16, 3xx              kFatal: configuration that retrying cannot fix
+// A batch split over several requests stops at the first request that is not accepted (unless
+// it is a plain reject of that request alone); alerts neither delivered nor rejected are
+// listed for retry (see DeliveryResult). Duplicates are possible after a timeout or an ack
+// timeout (at-least-once); the finding uid lets the SIEM de-duplicate.
+//
+// The token is a secret: it appears only in the Authorization header, never in a message or a
+// log line (messages quoting Splunk are scrubbed of it too).
+//
+// Thread-safety: send() is called by one thread at a time (see Output); it may block for up to
+// the request timeout per request plus ack_timeout. Owns its HttpClient (shared, for tests).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/aws/http.h"
+#include "outputs/factory.h"
+#include "outputs/format.h"
+#include "outputs/output.h"
+
+namespace trailwarden {
+
+struct SplunkHecOptions {
+  // Endpoint: scheme, host[:port] and path of the event endpoint, and the path of the
+  // acknowledgement endpoint (derived from the event path).
+  std::string scheme = "https";
+  std::string host;
+  std::string event_path = "/services/collector/event";
+  std::string ack_path = "/services/collector/ack";
+  // The HEC token (secret; never logged).
+  std::string token;
+  // Event metadata; empty index / event_host are left out (the token's defaults apply).
+  std::string index;
+  std::string source = "trailwarden";
+  std::string sourcetype = "trailwarden:ocsf";
+  std::string event_host;
+  AlertFormat format = AlertFormat::kOcsf;
+  // Compress request bodies (Content-Encoding: gzip).
+  bool gzip = true;
+  // Indexer acknowledgement: send `channel` and wait for every ackId.
+  bool ack = false;
+  std::string channel;  // a GUID; required when ack is on
+  std::chrono::milliseconds ack_timeout{60000};
+  std::chrono::milliseconds ack_poll{1000};
+  // Largest uncompressed request body; a single larger event is sent alone.
+  size_t batch_max_bytes = size_t{1} << 20;
+  // Per HTTP request (event post or ack poll).
+  std::chrono::milliseconds timeout{10000};
+};
+
+// Time source and sleep, injected so that unit tests never wait. Empty members use the steady
+// clock and std::this_thread::sleep_for.
+struct HecClock {
+  std::function<std::chrono::steady_clock::time_point()> now;
+  std::function<void(std::chrono::milliseconds)> sleep;
+};
+
+class SplunkHecOutput final : public Output {
+ public:
+  // `options.host` and `options.token` must be set (and `channel` when ack is on):
+  // make_splunk_hec_output() checks the configuration before building one.
+  SplunkHecOutput(std::string name, SplunkHecOptions options, std::shared_ptr<aws::HttpClient> http,
+                  HecClock clock = {});
+
+  const std::string& name() const override { return name_; }
+  DeliveryResult send(const std::vector<const AlertRecord*>& batch) override;
+
+  const SplunkHecOptions& options() const { return options_; }
+  // Current request-size limit (batch_max_bytes, halved after each 413).
+  size_t max_request_bytes() const { return max_request_bytes_; }
+
+ private:
+  enum class ItemState : uint8_t { kPending, kDelivered, kRejected, kAwaitingAck };
+  struct Posted {
+    size_t begin, end;  // batch indexes of the request's events
+    uint64_t ack_id;
+  };
+  enum class PostOutcome { kAccepted, kRetry, kReject, kPartial, kTooLarge, kFatal };
+
+  // Posts events [begin, end) (their serialized forms are in body_, at offsets_).
+  PostOutcome post(size_t begin, size_t end, uint64_t& ack_id, bool& has_ack_id, int64_t& bad_event,
+                   std::string& message);
+  // Polls the ack endpoint until every request of posted_ is acknowledged or ack_timeout
+  // passes; marks acknowledged requests' items delivered. False with `message` on a fatal
+  // answer.
+  bool wait_for_acks(std::vector<ItemState>& state, std::string& message, bool& fatal);
+  std::string endpoint(const std::string& path) const;
+  std::chrono::steady_clock::time_point now() const;
+  void sleep(std::chrono::milliseconds d) const;
+
+  std::string name_;
+  SplunkHecOptions options_;
+  std::shared_ptr<aws::HttpClient> http_;
+  HecClock clock_;
+  size_t max_request_bytes_;
+  bool warned_no_ack_id_ = false;
+  // Scratch, reused between sends.
+  std::string events_;           // every event of the batch, serialized back to back
+  std::vector<size_t> offsets_;  // events_ offsets: event i is [offsets_[i], offsets_[i+1])
+  aws::HttpRequest request_;     // the event request (its body buffer is reused)
+  std::vector<Posted> posted_;
+};
+
+// Appends alert `a` as one HEC event object (see the class comment) to `out`.
+void append_hec_event(const AlertRecord& a, const SplunkHecOptions& options, std::string& out);
+
+// The HEC-relevant parts of a Splunk answer ({"text":..,"code":..,"ackId":..,
+// "invalid-event-number":..}); absent numbers are -1.
+struct HecReply {
+  int64_t code = -1;
+  std::string text;
+  int64_t ack_id = -1;
+  int64_t invalid_event = -1;
+};
+HecReply parse_hec_reply(std::string_view body);
+
+// Reads the output's keys from settings.table (after the common ones) into options: throws
+// std::runtime_error with file:line:column on a bad or unknown key, an unreadable token or CA
+// file; messages never contain the token. `ca_file` receives the CA bundle path (may be empty).
+// With ack on and no `channel` key, the channel is read from (or created and saved in)
+// <env.state_dir>/hec-<name>.channel.
+SplunkHecOptions parse_splunk_hec_options(const OutputSettings& settings, const OutputEnv& env,
+                                          std::string& ca_file);
+
+// The channel GUID kept in `path`: read if the file holds a valid one, else a new random
+// (version 4) GUID is saved there (atomically). When the file cannot be written the new GUID
+// is still returned and `warning` says why (it then changes at the next start).
+std::string load_or_create_channel(const std::string& path, std::string& warning);
+
+// A random version 4 GUID, lowercase ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx").
+std::string random_guid();
+// True for 8-4-4-4-12 hexadecimal digits.
+bool is_guid(std::string_view s);
+
+}  // namespace trailwarden
