@@ -25,10 +25,16 @@ void mark_common_output_keys(TomlReader& reader) {
 
 OutputSettings parse_output_settings(const toml::table& table, const std::string& config_file,
                                      size_t index) {
+  return parse_output_settings(std::make_shared<const toml::table>(table), config_file, index);
+}
+
+OutputSettings parse_output_settings(std::shared_ptr<const toml::table> shared,
+                                     const std::string& config_file, size_t index) {
+  const toml::table& table = *shared;
   OutputSettings s;
   s.config_file = config_file;
   s.origin = toml_where(config_file, table.source());
-  s.table = std::make_shared<toml::table>(table);
+  s.table = std::move(shared);
   TomlReader r(config_file, table, "outputs");
   r.read("type", s.type);
   if (s.type.empty())

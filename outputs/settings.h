@@ -46,6 +46,11 @@ struct OutputSettings {
 // std::runtime_error("file:line:column: ...") on bad values.
 OutputSettings parse_output_settings(const toml::table& table, const std::string& config_file,
                                      size_t index);
+// The same, sharing `table` (which must stay part of its parsed document) instead of copying it,
+// so that errors about values found later by the output's constructor keep their positions (a
+// toml++ copy keeps the positions of keys but not of values).
+OutputSettings parse_output_settings(std::shared_ptr<const toml::table> table,
+                                     const std::string& config_file, size_t index);
 
 // Marks the common keys as known in a reader of the same table, so that a per-type factory can
 // read its own keys and then call finish() to report unknown ones.

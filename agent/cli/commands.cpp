@@ -237,7 +237,10 @@ int cmd_replay(Args& a, const Global& g) {
   std::vector<const rules::Rule*> enabled = enabled_rules(all);
 
   // Replay delivers synchronously: memory buffers, whatever the configuration says.
-  OutputPipeline outputs(make_outputs(c, output_path), c.state_dir, /*force_memory=*/true);
+  OutputEnv output_env;
+  output_env.state_dir = c.state_dir;
+  OutputPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir,
+                         /*force_memory=*/true);
   {
     std::string error;
     if (!outputs.start(error)) throw std::runtime_error(error);

@@ -28,7 +28,9 @@ const toml::table* section(const std::string& origin, const toml::table& doc, st
 }  // namespace
 
 Config parse_config(std::string_view content, const std::string& origin) {
-  toml::table doc = parse_toml(content, origin);
+  // Shared, so that output settings can point into it (keeping the positions of their values).
+  auto root = std::make_shared<toml::table>(parse_toml(content, origin));
+  const toml::table& doc = *root;
   Config c;
   c.source = origin;
   TomlReader top(origin, doc, "top level");
@@ -123,7 +125,9 @@ Config parse_config(std::string_view content, const std::string& origin) {
       throw std::runtime_error(fmt::format("{}:{}:{}: 'outputs' must be written as [[outputs]] tables",
                                            origin, src.begin.line, src.begin.column));
     }
-    for (const auto& el : *arr) c.outputs.push_back(parse_output_settings(*el.as_table(), origin, c.outputs.size()));
+    for (const auto& el : *arr)
+      c.outputs.push_back(parse_output_settings(
+          std::shared_ptr<const toml::table>(root, el.as_table()), origin, c.outputs.size()));
   }
   return c;
 }

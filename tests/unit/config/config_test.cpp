@@ -1,4 +1,5 @@
 #include "agent/config/config.h"
+#include "outputs/factory.h"
 
 #include <doctest/doctest.h>
 
@@ -75,4 +76,15 @@ TEST_CASE("unknown keys and wrong types are errors with file:line:column") {
   CHECK(error_of("[[outputs]]\ntype = \"file\"\nmin_severity = \"urgent\"\n").find("unknown severity") != std::string::npos);
   CHECK(error_of("[[outputs]]\nname = \"x\"\n").find("needs a type") != std::string::npos);
   CHECK(error_of("[general\n").find("t.toml:1:") == 0);
+}
+
+TEST_CASE("type-specific output keys are reported with their position") {
+  Config c = parse_config("[general]\nlog_level = \"info\"\n[[outputs]]\ntype = \"file\"\npath = 5\n", "t.toml");
+  REQUIRE(c.outputs.size() == 1);
+  try {
+    make_output(c.outputs[0], OutputEnv{});
+    FAIL("expected an error");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("t.toml:5:8") == 0);
+  }
 }
