@@ -42,6 +42,9 @@ class Output {
   virtual size_t max_batch() const { return 500; }
   // SIGHUP: reopen files, reconnect. Called between sends.
   virtual void reopen() {}
+  // Shutdown: makes a send() in progress (on another thread) give up as soon as it can and
+  // return kRetry. Thread-safe; the output is not used afterwards.
+  virtual void cancel() {}
 };
 
 }  // namespace trailwarden

@@ -311,6 +311,7 @@ void OutputPipeline::stop(std::chrono::milliseconds deadline) {
   }
   impl_->draining_deadline_passed = true;
   for (auto& l : impl_->lanes) {
+    if (l->output) l->output->cancel();  // a send in progress gives up (disk keeps the data)
     if (l->queue) l->queue->interrupt();
     {
       std::lock_guard<std::mutex> lock(l->seq_mu);

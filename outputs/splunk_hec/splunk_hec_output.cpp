@@ -200,6 +200,7 @@ SplunkHecOutput::PostOutcome SplunkHecOutput::post(size_t begin, size_t end, uin
   } else {
     req.body.assign(payload);
   }
+  req.cancel = &cancelled_;
   const aws::HttpResponse resp = http_->perform(req, options_.timeout);
   const std::string url = endpoint(options_.event_path);
   if (!resp.error.empty()) {
@@ -299,7 +300,7 @@ bool SplunkHecOutput::wait_for_acks(std::vector<ItemState>& state, std::string& 
   std::string problem;
   const auto deadline = now() + options_.ack_timeout;
   const std::string url = endpoint(options_.ack_path);
-  while (remaining > 0) {
+  while (remaining > 0 && !cancelled_) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now());
     sleep(std::min(options_.ack_poll, left));
     aws::HttpRequest req;
@@ -315,6 +316,7 @@ bool SplunkHecOutput::wait_for_acks(std::vector<ItemState>& state, std::string& 
     for (size_t i = 0; i < posted_.size(); ++i)
       if (!done[i]) w.value(static_cast<uint64_t>(posted_[i].ack_id));
     w.end_array().end_object();
+    req.cancel = &cancelled_;
     const aws::HttpResponse resp = http_->perform(req, options_.timeout);
     if (!resp.error.empty()) {
       problem = fmt::format("last ack poll: cannot reach {}: {}", url, resp.error);
@@ -367,7 +369,7 @@ bool SplunkHecOutput::wait_for_acks(std::vector<ItemState>& state, std::string& 
       }
       problem = fmt::format("last ack poll: {}", what);
     }
-    if (now() >= deadline) break;
+    if (now() >= deadline || cancelled_) break;
   }
   if (remaining == 0) return true;
   size_t events = 0;

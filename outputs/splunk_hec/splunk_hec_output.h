@@ -39,6 +39,8 @@
 // the request timeout per request plus ack_timeout. Owns its HttpClient (shared, for tests).
 #pragma once
 
+#include <atomic>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -97,6 +99,7 @@ class SplunkHecOutput final : public Output {
 
   const std::string& name() const override { return name_; }
   DeliveryResult send(const std::vector<const AlertRecord*>& batch) override;
+  void cancel() override { cancelled_ = true; }
 
   const SplunkHecOptions& options() const { return options_; }
   // Current request-size limit (batch_max_bytes, halved after each 413).
@@ -127,6 +130,7 @@ class SplunkHecOutput final : public Output {
   HecClock clock_;
   size_t max_request_bytes_;
   bool warned_no_ack_id_ = false;
+  std::atomic<bool> cancelled_{false};  // set by cancel(): abandon requests and ack waits
   // Scratch, reused between sends.
   std::string events_;           // every event of the batch, serialized back to back
   std::vector<size_t> offsets_;  // events_ offsets: event i is [offsets_[i], offsets_[i+1])
