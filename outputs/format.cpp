@@ -1,5 +1,10 @@
 #include "outputs/format.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstdint>
+
 #include "agent/common/json_writer.h"
 
 namespace trailwarden {
@@ -23,59 +28,149 @@ std::string_view alert_format_name(AlertFormat f) {
 
 namespace {
 
-// CEF header fields escape '|' and '\'; extension values escape '\', '=' and newlines.
-void cef_header(std::string& out, std::string_view s) {
-  for (char c : s) {
-    if (c == '|' || c == '\\') out.push_back('\\');
-    if (c == '\n' || c == '\r') {
-      out.push_back(' ');
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is invalid.
+size_t cef_utf8_length(std::string_view s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  size_t len;
+  uint32_t cp;
+  if (c < 0x80) return 1;
+  if ((c & 0xE0) == 0xC0) {
+    len = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3;
+    cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    const auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3F);
+  }
+  if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+      cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return len;
+}
+
+// Appends at most `max` octets of `s` (whole characters), CEF-escaped. The CEF specification
+// (ArcSight "Implementing ArcSight CEF", rev. 25): in the header, '|' and '\' are escaped with
+// '\' and newlines are not allowed (they become spaces); in extension values, '\' and '=' are
+// escaped, CR and LF are written as \r and \n, and '|' needs no escape. Beyond the
+// specification, so that a value can never break syslog framing or a parser: other control
+// characters (C0, DEL) become spaces and invalid UTF-8 becomes U+FFFD (CEF is UTF-8).
+void cef_escape(std::string& out, std::string_view s, bool extension, size_t max) {
+  size_t i = 0;
+  while (i < s.size() && i < max) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const size_t len = cef_utf8_length(s, i);
+      if (len == 0) {
+        out.append("\xEF\xBF\xBD");  // U+FFFD
+        ++i;
+      } else {
+        if (i + len > max) break;
+        out.append(s.substr(i, len));
+        i += len;
+      }
       continue;
     }
-    out.push_back(c);
+    ++i;
+    if (c == '\\') {
+      out.append("\\\\");
+    } else if (extension && c == '=') {
+      out.append("\\=");
+    } else if (!extension && c == '|') {
+      out.append("\\|");
+    } else if (extension && c == '\n') {
+      out.append("\\n");
+    } else if (extension && c == '\r') {
+      out.append("\\r");
+    } else if (c < 0x20 || c == 0x7F) {
+      out.push_back(' ');
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
   }
 }
 
-void cef_ext(std::string& out, std::string_view key, std::string_view value) {
-  if (value.empty()) return;
-  if (out.back() != '|') out.push_back(' ');
-  out.append(key);
-  out.push_back('=');
-  for (char c : value) {
-    switch (c) {
-      case '\\': out.append("\\\\"); break;
-      case '=': out.append("\\="); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      default: out.push_back(c);
-    }
+// The extension part: "key=value" pairs separated by single spaces; empty values are left out
+// (with their label, for custom fields).
+class CefExtensions {
+ public:
+  explicit CefExtensions(std::string& out) : out_(out) {}
+  void add(std::string_view key, std::string_view value, size_t max) {
+    if (value.empty()) return;
+    if (!first_) out_.push_back(' ');
+    first_ = false;
+    out_.append(key);
+    out_.push_back('=');
+    cef_escape(out_, value, true, max);
   }
-}
+  // A custom field and its label ("cs1Label=awsAccountId cs1=...").
+  void add_labeled(std::string_view key, std::string_view label, std::string_view value,
+                   size_t max) {
+    if (value.empty()) return;
+    add(std::string(key) + "Label", label, max);
+    add(key, value, max);
+  }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
+
+// CEF field lengths (characters; applied here as octets, which is never longer).
+constexpr size_t kCefSignatureMax = 1023;
+constexpr size_t kCefNameMax = 512;
+constexpr size_t kCefActMax = 63;
+constexpr size_t kCefStringMax = 1023;
+constexpr size_t kCefCustomStringMax = 4000;
+constexpr size_t kCefExternalIdMax = 40;
 
 }  // namespace
 
+// CEF:0|trailwarden|trailwarden|VERSION|rule id|rule title|severity|extensions, where
+//   severity  0-10 from OCSF: informational 1, low 3, medium 5, high 8, critical 10
+//   rt        event time (ms since the epoch)       act                    eventName
+//   destinationServiceName  eventSource             suser                  the actor (ARN)
+//   src       sourceIPAddress when it is IPv4; c6a2 (c6a2Label "Source IPv6 Address") when
+//             IPv6; shost otherwise ("AWS Internal", "ec2.amazonaws.com")
+//   cs1 awsAccountId, cs2 awsRegion, cs3 eventID    externalId             the finding uid
 void format_cef(const AlertRecord& a, std::string& out) {
-  // CEF severity 0-10 from OCSF 1-5.
   static constexpr int kCefSeverity[] = {0, 1, 3, 5, 8, 10};
   const int sev = a.severity_id >= 1 && a.severity_id <= 5 ? kCefSeverity[a.severity_id] : 5;
   out += "CEF:0|trailwarden|trailwarden|" TRAILWARDEN_VERSION "|";
-  cef_header(out, a.rule_id);
+  cef_escape(out, a.rule_id, false, kCefSignatureMax);
   out.push_back('|');
-  cef_header(out, a.rule_title);
+  cef_escape(out, a.rule_title, false, kCefNameMax);
   out.push_back('|');
   out += std::to_string(sev);
   out.push_back('|');
-  if (a.time_ms) cef_ext(out, "rt", std::to_string(a.time_ms));
-  cef_ext(out, "act", a.event_name);
-  cef_ext(out, "app", a.event_source);
-  cef_ext(out, "suser", a.actor);
-  cef_ext(out, "src", a.source_ip);
-  cef_ext(out, "cs1Label", "awsAccountId");
-  cef_ext(out, "cs1", a.account);
-  cef_ext(out, "cs2Label", "awsRegion");
-  cef_ext(out, "cs2", a.region);
-  cef_ext(out, "externalId", a.uid);
-  cef_ext(out, "cs3Label", "eventID");
-  cef_ext(out, "cs3", a.event_id);
+  CefExtensions ext(out);
+  if (a.time_ms) ext.add("rt", std::to_string(a.time_ms), kCefStringMax);
+  ext.add("act", a.event_name, kCefActMax);
+  ext.add("destinationServiceName", a.event_source, kCefStringMax);
+  ext.add("suser", a.actor, kCefStringMax);
+  if (!a.source_ip.empty()) {
+    unsigned char addr[sizeof(struct in6_addr)];
+    const std::string ip(a.source_ip);
+    if (inet_pton(AF_INET, ip.c_str(), addr) == 1)
+      ext.add("src", ip, kCefStringMax);
+    else if (inet_pton(AF_INET6, ip.c_str(), addr) == 1)
+      ext.add_labeled("c6a2", "Source IPv6 Address", ip, kCefStringMax);
+    else
+      ext.add("shost", a.source_ip, kCefStringMax);
+  }
+  ext.add_labeled("cs1", "awsAccountId", a.account, kCefCustomStringMax);
+  ext.add_labeled("cs2", "awsRegion", a.region, kCefCustomStringMax);
+  ext.add_labeled("cs3", "eventID", a.event_id, kCefCustomStringMax);
+  ext.add("externalId", a.uid, kCefExternalIdMax);
 }
 
 void format_alert(const AlertRecord& a, AlertFormat format, std::string& out) {

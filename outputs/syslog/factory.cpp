@@ -1,15 +1,22 @@
-// Placeholder until the syslog output lands: configuring it is a clear error, not a crash.
+// The syslog output's constructor for the factory table (outputs/factory.cpp).
 #include <fmt/format.h>
 
 #include <stdexcept>
 
 #include "outputs/factory.h"
+#include "outputs/syslog/syslog_output.h"
 
 namespace trailwarden {
 
 std::unique_ptr<Output> make_syslog_output(const OutputSettings& s, const OutputEnv&) {
-  throw std::runtime_error(
-      fmt::format("{}: output type 'syslog' is not available in this build yet", s.origin));
+  SyslogOptions options = parse_syslog_options(s);
+  std::unique_ptr<SyslogTransport> transport;
+  try {
+    transport = make_syslog_transport(options.transport);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("{}: output '{}': {}", s.origin, s.name, e.what()));
+  }
+  return std::make_unique<SyslogOutput>(s.name, std::move(options), std::move(transport));
 }
 
 }  // namespace trailwarden

@@ -1,0 +1,340 @@
+#include "outputs/syslog/syslog_output.h"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <chrono>
+#include <stdexcept>
+
+#include "agent/config/toml_util.h"
+
+namespace trailwarden {
+
+namespace {
+
+// Stream writes are made in pieces of about this size (a batch can be large).
+constexpr size_t kWriteChunk = size_t{256} << 10;
+// Largest max_message_bytes: a UDP datagram over IPv4; for streams, a sanity bound.
+constexpr size_t kUdpMaxMessageBytes = 65507;
+constexpr size_t kStreamMaxMessageBytes = size_t{64} << 20;
+constexpr size_t kMaxTimeoutMs = 3600000;
+
+int64_t system_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool valid_port(std::string_view p) {
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string_view::npos)
+    return false;
+  const int v = std::stoi(std::string(p));
+  return v >= 1 && v <= 65535;
+}
+
+bool printusascii(std::string_view s) {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) < 33 || static_cast<unsigned char>(c) > 126) return false;
+  return true;
+}
+
+bool app_name_chars(std::string_view s) {
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool split_host_port(std::string_view address, std::string_view default_port, std::string& host,
+                     std::string& port) {
+  std::string_view h = address;
+  std::string_view p = default_port;
+  if (!address.empty() && address.front() == '[') {
+    const size_t close = address.find(']');
+    if (close == std::string_view::npos) return false;
+    h = address.substr(1, close - 1);
+    std::string_view rest = address.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      p = rest.substr(1);
+    }
+  } else if (const size_t colon = address.find(':'); colon != std::string_view::npos) {
+    if (address.find(':', colon + 1) == std::string_view::npos) {
+      h = address.substr(0, colon);
+      p = address.substr(colon + 1);
+    }  // else: a bare IPv6 address, default port
+  }
+  if (h.empty() || !valid_port(p) || !printusascii(h)) return false;
+  host = h;
+  port = p;
+  return true;
+}
+
+SyslogOptions parse_syslog_options(const OutputSettings& s) {
+  TomlReader r(s.config_file, *s.table, "outputs");
+  mark_common_output_keys(r);
+  SyslogOptions o;
+  auto& t = o.transport;
+  auto& m = o.message;
+
+  std::string text;
+  r.read("protocol", text);
+  if (text.empty() || text == "tcp")
+    t.protocol = SyslogProtocol::kTcp;
+  else if (text == "udp")
+    t.protocol = SyslogProtocol::kUdp;
+  else if (text == "tls")
+    t.protocol = SyslogProtocol::kTls;
+  else
+    r.fail(*s.table->get("protocol"), "protocol must be \"udp\", \"tcp\" or \"tls\"");
+  const bool udp = t.protocol == SyslogProtocol::kUdp;
+  const bool tls = t.protocol == SyslogProtocol::kTls;
+
+  std::string address;
+  r.read("address", address);
+  if (!s.table->get("address"))
+    throw std::runtime_error(
+        fmt::format("{}: syslog output '{}' needs an address (\"host:port\")", s.origin, s.name));
+  if (!split_host_port(address, tls ? "6514" : "514", t.host, t.port))
+    r.fail(*s.table->get("address"),
+           fmt::format("address '{}' is not \"host:port\" (or \"[ipv6]:port\"; port 1-65535)",
+                       address));
+
+  if (const toml::node* n = r.get("rfc")) {
+    std::string v;
+    if (n->is_string())
+      v = *n->value<std::string>();
+    else if (n->is_integer())
+      v = std::to_string(*n->value<int64_t>());
+    if (v == "5424")
+      m.rfc = SyslogRfc::k5424;
+    else if (v == "3164")
+      m.rfc = SyslogRfc::k3164;
+    else
+      r.fail(*n, "rfc must be \"5424\" or \"3164\"");
+  }
+
+  o.framing = udp ? SyslogFraming::kNone : SyslogFraming::kOctetCounting;
+  if (const toml::node* n = r.get("framing")) {
+    if (udp)
+      r.fail(*n, "framing applies to protocol \"tcp\" and \"tls\" (a datagram is one message)");
+    const auto v = n->value<std::string>();
+    if (v && *v == "octet-counting")
+      o.framing = SyslogFraming::kOctetCounting;
+    else if (v && *v == "newline")
+      o.framing = SyslogFraming::kNewline;
+    else
+      r.fail(*n, "framing must be \"octet-counting\" or \"newline\"");
+  }
+
+  if (const toml::node* n = r.get("facility")) {
+    bool ok = false;
+    if (n->is_integer()) {
+      const int64_t v = *n->value<int64_t>();
+      ok = v >= 0 && v <= 23;
+      if (ok) m.facility = static_cast<int>(v);
+    } else if (n->is_string()) {
+      ok = parse_syslog_facility(*n->value<std::string>(), m.facility);
+    }
+    if (!ok)
+      r.fail(*n,
+             "facility must be 0-23 or a name (kern, user, mail, daemon, auth, syslog, lpr, news, "
+             "uucp, cron, authpriv, ftp, ntp, audit, local0-local7)");
+  }
+
+  r.read("app_name", m.app_name);
+  const size_t app_max = m.rfc == SyslogRfc::k3164 ? kSyslogMaxTag : kSyslogMaxAppName;
+  if (m.app_name.empty() || m.app_name.size() > app_max || !app_name_chars(m.app_name))
+    r.fail(*s.table->get("app_name"),
+           fmt::format("app_name must be 1-{} characters among letters, digits, '_', '-', '.'",
+                       app_max));
+
+  if (s.table->get("hostname")) {
+    r.read("hostname", m.hostname);
+    if (m.hostname.empty() || m.hostname.size() > kSyslogMaxHostname || !printusascii(m.hostname))
+      r.fail(*s.table->get("hostname"),
+             "hostname must be 1-255 printable ASCII characters without spaces");
+  } else {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) == 0) m.hostname = buf;  // sanitized by the formatter
+  }
+
+  for (const char* key : {"ca_file", "cert_file", "key_file", "tls_server_name"}) {
+    if (const toml::node* n = r.get(key); n && !tls)
+      r.fail(*n, fmt::format("{} applies to protocol \"tls\" only", key));
+  }
+  r.read("ca_file", t.ca_file);
+  r.read("cert_file", t.cert_file);
+  r.read("key_file", t.key_file);
+  r.read("tls_server_name", t.tls_server_name);
+  if (t.cert_file.empty() != t.key_file.empty())
+    r.fail(*s.table->get(t.cert_file.empty() ? "key_file" : "cert_file"),
+           "cert_file and key_file go together (mutual TLS)");
+
+  m.max_message_bytes = udp ? (m.rfc == SyslogRfc::k3164 ? 1024 : 2048) : 65536;
+  r.read("max_message_bytes", m.max_message_bytes, kSyslogMinMessageBytes);
+  const size_t max = udp ? kUdpMaxMessageBytes : kStreamMaxMessageBytes;
+  if (m.max_message_bytes > max)
+    r.fail(*s.table->get("max_message_bytes"),
+           fmt::format("max_message_bytes must be at most {}{}", max,
+                       udp ? " (the largest UDP datagram)" : ""));
+
+  for (auto [key, value] : {std::pair{"connect_timeout_ms", &t.connect_timeout},
+                            std::pair{"write_timeout_ms", &t.write_timeout}}) {
+    size_t ms = static_cast<size_t>(value->count());
+    r.read(key, ms, 1);
+    if (ms > kMaxTimeoutMs)
+      r.fail(*s.table->get(key),
+             fmt::format("{} must be at most {} (an hour)", key, kMaxTimeoutMs));
+    *value = std::chrono::milliseconds(ms);
+  }
+  r.finish();
+
+  m.format = s.format;
+  m.procid = std::to_string(::getpid());
+  return o;
+}
+
+SyslogOutput::SyslogOutput(std::string name, SyslogOptions options,
+                           std::unique_ptr<SyslogTransport> transport,
+                           std::function<int64_t()> now_ms)
+    : name_(std::move(name)),
+      options_(std::move(options)),
+      transport_(std::move(transport)),
+      now_ms_(now_ms ? std::move(now_ms) : std::function<int64_t()>(system_now_ms)),
+      formatter_(options_.message) {
+  if (transport_->datagram())
+    options_.framing = SyslogFraming::kNone;
+  else if (options_.framing == SyslogFraming::kNone)
+    options_.framing = SyslogFraming::kOctetCounting;
+}
+
+void SyslogOutput::reopen() { transport_->close(); }
+
+DeliveryResult SyslogOutput::retry(std::string message) {
+  if (!failing_) spdlog::debug("output {}: {}", name_, message);
+  failing_ = true;
+  DeliveryResult r;
+  r.status = DeliveryResult::Status::kRetry;
+  r.message = std::move(message);
+  return r;
+}
+
+bool SyslogOutput::format(const AlertRecord& alert, size_t i, int64_t now) {
+  switch (formatter_.format(alert, now, message_)) {
+    case SyslogFormatter::Outcome::kFull:
+      return true;
+    case SyslogFormatter::Outcome::kSummary:
+      if (!warned_summary_) {
+        warned_summary_ = true;
+        spdlog::warn(
+            "output {}: alerts over max_message_bytes ({}) are sent as summaries "
+            "(first: finding {}); see docs/outputs.md",
+            name_, options_.message.max_message_bytes, alert.uid);
+      } else {
+        spdlog::debug("output {}: finding {} sent as a summary", name_, alert.uid);
+      }
+      ++summarized_in_batch_;
+      return true;
+    case SyslogFormatter::Outcome::kTooLarge:
+      too_large_.push_back(i);
+      return false;
+  }
+  return false;
+}
+
+DeliveryResult SyslogOutput::finish() {
+  counters_.summarized += summarized_in_batch_;
+  if (failing_) spdlog::info("output {}: delivering to {} again", name_, transport_->peer());
+  failing_ = false;
+  DeliveryResult r;
+  if (too_large_.empty()) return r;
+  counters_.too_large += too_large_.size();
+  r.status = DeliveryResult::Status::kReject;
+  r.message = fmt::format("{} alert(s) over max_message_bytes ({}) even as a summary",
+                          too_large_.size(), options_.message.max_message_bytes);
+  r.items = too_large_;
+  return r;
+}
+
+DeliveryResult SyslogOutput::send(const std::vector<const AlertRecord*>& batch) {
+  too_large_.clear();
+  summarized_in_batch_ = 0;
+  std::string error;
+  switch (transport_->ensure_connected(error)) {
+    case SyslogTransport::Connection::kReady:
+      break;
+    case SyslogTransport::Connection::kConnected:
+      ++counters_.connects;
+      if (connected_before_)
+        spdlog::info("output {}: reconnected to {}", name_, transport_->peer());
+      else
+        spdlog::info("output {}: connected to {}", name_, transport_->peer());
+      connected_before_ = true;
+      break;
+    case SyslogTransport::Connection::kLost:
+      ++counters_.connects;
+      spdlog::info("output {}: the connection to {} was closed by the receiver; reconnected", name_,
+                   transport_->peer());
+      break;
+    case SyslogTransport::Connection::kFailed:
+      ++counters_.connect_failures;
+      return retry(std::move(error));
+  }
+  const int64_t now = now_ms_();
+  return transport_->datagram() ? send_datagrams(batch, now) : send_stream(batch, now);
+}
+
+DeliveryResult SyslogOutput::send_datagrams(const std::vector<const AlertRecord*>& batch,
+                                            int64_t now) {
+  std::string error;
+  uint64_t sent = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!format(*batch[i], i, now)) continue;
+    if (!transport_->write(message_, error)) {
+      counters_.sent += sent;
+      ++counters_.write_failures;
+      // This alert and the rest are sent again; so are the ones found too large, which are
+      // rejected on the attempt that delivers everything else.
+      DeliveryResult r = retry(std::move(error));
+      r.items = too_large_;
+      for (size_t k = i; k < batch.size(); ++k) r.items.push_back(k);
+      return r;
+    }
+    ++sent;
+  }
+  counters_.sent += sent;
+  return finish();
+}
+
+DeliveryResult SyslogOutput::send_stream(const std::vector<const AlertRecord*>& batch,
+                                         int64_t now) {
+  std::string error;
+  uint64_t framed = 0;
+  buffer_.clear();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!format(*batch[i], i, now)) continue;
+    append_syslog_frame(options_.framing, message_, buffer_);
+    ++framed;
+    if (buffer_.size() >= kWriteChunk || i + 1 == batch.size()) {
+      if (!transport_->write(buffer_, error)) {
+        ++counters_.write_failures;
+        return retry(std::move(error));  // the whole batch: TCP cannot tell what arrived
+      }
+      buffer_.clear();
+    }
+  }
+  if (!buffer_.empty() && !transport_->write(buffer_, error)) {
+    ++counters_.write_failures;
+    return retry(std::move(error));
+  }
+  counters_.sent += framed;
+  return finish();
+}
+
+}  // namespace trailwarden
