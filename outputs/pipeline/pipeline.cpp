@@ -281,7 +281,9 @@ bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::
       l->queue->wait_for_room(bytes, std::chrono::milliseconds(500));
     }
   }
-  for (auto& [lane, target] : waits) {
+  for (auto& wait : waits) {
+    Impl::Lane* lane = wait.first;  // (clang 14 cannot capture structured bindings)
+    const uint64_t target = wait.second;
     std::unique_lock<std::mutex> lock(lane->seq_mu);
     lane->seq_cv.wait(lock, [&] {
       return lane->acked >= target || impl_->fatal || impl_->draining_deadline_passed;
