@@ -28,35 +28,6 @@ std::string_view alert_format_name(AlertFormat f) {
 
 namespace {
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is invalid.
-size_t cef_utf8_length(std::string_view s, size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  size_t len;
-  uint32_t cp;
-  if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) {
-    len = 2;
-    cp = c & 0x1F;
-  } else if ((c & 0xF0) == 0xE0) {
-    len = 3;
-    cp = c & 0x0F;
-  } else if ((c & 0xF8) == 0xF0) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    const auto cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3F);
-  }
-  if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-      cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return len;
-}
 
 // Appends at most `max` octets of `s` (whole characters), CEF-escaped. The CEF specification
 // (ArcSight "Implementing ArcSight CEF", rev. 25): in the header, '|' and '\' are escaped with
@@ -69,7 +40,7 @@ void cef_escape(std::string& out, std::string_view s, bool extension, size_t max
   while (i < s.size() && i < max) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
-      const size_t len = cef_utf8_length(s, i);
+      const size_t len = utf8_sequence_length(s, i);
       if (len == 0) {
         out.append("\xEF\xBF\xBD");  // U+FFFD
         ++i;

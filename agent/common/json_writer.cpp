@@ -5,9 +5,6 @@
 
 namespace trailwarden {
 
-namespace {
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is invalid.
 size_t utf8_sequence_length(std::string_view s, size_t i) {
   auto c = static_cast<unsigned char>(s[i]);
   size_t len;
@@ -36,8 +33,6 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
     return 0;
   return len;
 }
-
-}  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
   static const char kHex[] = "0123456789abcdef";

@@ -45,6 +45,10 @@ class JsonWriter {
   bool need_comma_ = false;
 };
 
+// Length of the valid UTF-8 sequence starting at s[i] (1-4), or 0 if it is invalid there
+// (overlong forms, surrogates and code points past U+10FFFF are invalid). i < s.size().
+size_t utf8_sequence_length(std::string_view s, size_t i);
+
 // Appends `s` to `out` as a JSON string literal (with quotes).
 void append_json_string(std::string& out, std::string_view s);
 
