@@ -23,7 +23,19 @@ void FileOutput::open() {
     file_ = stdout;
     owned_ = false;
   } else {
-    int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    // A previous run killed mid-write may have left a partial last line: start on a new line
+    // so the next alert is not glued to it (the torn alert is delivered again from the buffer).
+    if (fd >= 0) {
+      off_t size = ::lseek(fd, 0, SEEK_END);
+      char last = '\n';
+      if (size > 0 && ::pread(fd, &last, 1, size - 1) == 1 && last != '\n') {
+        if (::write(fd, "\n", 1) != 1) {
+          ::close(fd);
+          fd = -1;
+        }
+      }
+    }
     file_ = fd >= 0 ? ::fdopen(fd, "a") : nullptr;
     if (!file_ && fd >= 0) ::close(fd);
     owned_ = file_ != nullptr;
