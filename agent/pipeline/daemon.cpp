@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "agent/common/backoff.h"
 #include "agent/pipeline/dedup.h"
 #include "agent/pipeline/processor.h"
 #include "agent/rules/matcher.h"
@@ -123,10 +124,7 @@ struct Daemon::Impl {
   }
 
   std::chrono::milliseconds backoff(int attempt, std::mt19937& rng) const {
-    auto cap = std::min<int64_t>(opt.retry_max.count(),
-                                 opt.retry_base.count() * (int64_t{1} << std::min(attempt, 20)));
-    std::uniform_int_distribution<int64_t> d(cap / 2, std::max<int64_t>(cap, 1));
-    return std::chrono::milliseconds(d(rng));
+    return jittered_backoff(opt.retry_base, opt.retry_max, attempt, rng);
   }
 
   // ---- receiving ----

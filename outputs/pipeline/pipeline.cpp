@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "agent/common/backoff.h"
 #include "agent/common/json_writer.h"
 #include "outputs/pipeline/disk_queue.h"
 
@@ -159,10 +160,7 @@ struct OutputPipeline::Impl {
         // kRetry: send what is concerned again, after a capped, jittered exponential backoff.
         ++lane.counters.retries;
         batch = std::move(concerned);
-        const int64_t cap = std::min<int64_t>(
-            s.retry_max.count(), s.retry_initial.count() * (int64_t{1} << std::min(attempt++, 20)));
-        std::uniform_int_distribution<int64_t> jitter(cap / 2, std::max<int64_t>(cap, 1));
-        const auto delay = std::chrono::milliseconds(jitter(rng));
+        const auto delay = jittered_backoff(s.retry_initial, s.retry_max, attempt++, rng);
         if (attempt == 1 || attempt % 10 == 0)
           spdlog::warn("output {}: {}; retrying {} alerts in {} ms (attempt {})", lane.settings.name,
                        r.message, batch.size(), delay.count(), attempt);
