@@ -30,8 +30,14 @@ std::vector<std::string> expand_globs(const std::vector<std::string>& patterns) 
 
 Config load_config(const Global& g) {
   Config c = g.config_path ? load_config_file(*g.config_path) : default_config();
-  const std::string& level = g.log_level ? *g.log_level : c.log_level;
-  if (!setup_logging(level)) usage_error(fmt::format("unknown log level '{}'", level));
+  LogOptions log;
+  log.level = g.log_level ? *g.log_level : c.log_level;
+  log.format = c.log_format;
+  log.rate_limit_burst = c.log_rate_limit_burst;
+  log.rate_limit_interval = std::chrono::seconds(c.log_rate_limit_interval_seconds);
+  std::string error;
+  if (!setup_logging(log, error)) usage_error(error);
+  for (const auto& secret : c.secrets) register_secret(secret);
   return c;
 }
 

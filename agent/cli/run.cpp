@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "agent/aws/credentials.h"
+#include "agent/common/logging.h"
 #include "agent/metrics/metrics.h"
 #include "agent/metrics/status_server.h"
 #include "agent/aws/curl_http_client.h"
@@ -204,15 +205,23 @@ std::string status_line(const Daemon& daemon) {
                      k.alerts_sent.load(), k.in_flight.load());
 }
 
-// The effective configuration without [rules] (what a reload does not apply).
-std::string without_rules(const Config& c) {
+// The effective configuration without what a reload applies: [rules] and the log_* keys.
+std::string not_reloadable(const Config& c) {
   std::string text = render_effective_config(c);
   const size_t start = text.find("\n[rules]\n");
-  if (start == std::string::npos) return text;
-  const size_t end = text.find("\n[", start + 1);
-  text.erase(start, end == std::string::npos ? std::string::npos : end - start);
-  size_t nl = text.find('\n');  // the first line names the file
-  return nl == std::string::npos ? text : text.substr(nl);
+  if (start != std::string::npos) {
+    const size_t end = text.find("\n[", start + 1);
+    text.erase(start, end == std::string::npos ? std::string::npos : end - start);
+  }
+  std::string out;
+  size_t pos = text.find('\n');  // the first line names the file
+  while (pos != std::string::npos && pos < text.size()) {
+    size_t nl = text.find('\n', pos + 1);
+    std::string_view line(text.data() + pos + 1, (nl == std::string::npos ? text.size() : nl) - pos - 1);
+    if (!line.starts_with("log_")) out.append(line).push_back('\n');
+    pos = nl;
+  }
+  return out;
 }
 
 }  // namespace
@@ -345,15 +354,23 @@ int cmd_run(Args& a, const Global& g) {
     try {
       Config fresh = g.config_path ? load_config_file(*g.config_path) : default_config();
       std::vector<rules::Rule> rules = load_rules(fresh, {}, {}, {});
+      LogOptions log;
+      log.level = g.log_level ? *g.log_level : fresh.log_level;
+      log.format = fresh.log_format;
+      log.rate_limit_burst = fresh.log_rate_limit_burst;
+      log.rate_limit_interval = std::chrono::seconds(fresh.log_rate_limit_interval_seconds);
+      std::string log_error;
+      if (!setup_logging(log, log_error)) throw std::runtime_error(log_error);
+      for (const auto& secret : fresh.secrets) register_secret(secret);
       auto set = std::make_shared<const RuleSet>(std::move(rules));
       if (set->enabled.empty()) spdlog::warn("reload: no rule is enabled: nothing can match");
       const size_t loaded = set->owned.size(), active = set->enabled.size();
       daemon.replace_rules(std::move(set));
       spdlog::info("SIGHUP: rules reloaded from {}: {} rules, {} enabled", fresh.source, loaded,
                    active);
-      if (without_rules(fresh) != without_rules(running))
-        spdlog::warn("SIGHUP: settings outside [rules] changed in {}; they take effect at the "
-                     "next restart",
+      if (not_reloadable(fresh) != not_reloadable(running))
+        spdlog::warn("SIGHUP: settings outside [rules] and the log_* keys changed in {}; they "
+                     "take effect at the next restart",
                      fresh.source);
     } catch (const std::exception& e) {
       spdlog::error("SIGHUP: reload failed, the previous rules stay in force: {}", e.what());

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "agent/aws/http.h"
+#include "agent/common/logging.h"
 #include "agent/config/toml_util.h"
 #include "outputs/kafka/msk_iam.h"
 
@@ -329,6 +330,7 @@ KafkaOutputConfig parse_kafka_config(const OutputSettings& s, const std::string&
                                   indirect, error))
           fail_at(s.config_file, here, error);
         p.secret = indirect || is_secret_property(name);
+        if (p.secret) register_secret(p.value);  // masked in every log line
       } else if (node->is_integer()) {
         p.value = std::to_string(*node->value<int64_t>());
       } else if (node->is_boolean()) {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "agent/common/logging.h"
 #include "agent/aws/curl_http_client.h"
 #include "agent/config/toml_util.h"
 #include "outputs/factory.h"
@@ -202,6 +203,7 @@ SplunkHecOptions parse_splunk_hec_options(const OutputSettings& s, const OutputE
                                                 : "token";
   o.token = trim(std::move(token));
   if (o.token.empty()) fail_at(s, token_key, fmt::format("{}: the token is empty", token_key));
+  register_secret(o.token);  // masked in every log line
   for (char c : o.token) {
     const auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u >= 0x7f)
