@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "agent/aws/credentials.h"
 #include "agent/common/buffer.h"
 #include "agent/common/logging.h"
 #include "agent/decode/input.h"
@@ -117,6 +118,19 @@ std::string resolve_region(const Config& c) {
     if (end != std::string_view::npos) return std::string(url.substr(start, end - start));
   }
   return {};
+}
+
+std::shared_ptr<aws::CredentialsSource> make_aws_credentials(const Config& c,
+                                                             const std::string& region,
+                                                             std::shared_ptr<aws::HttpClient> http) {
+  aws::CredentialsOptions o;
+  o.profile = c.aws.profile;
+  o.region = region;
+  o.sts_endpoint = first_of({&c.aws.sts_endpoint_url, &c.aws.endpoint_url});
+  o.role_arn = c.aws.role_arn;
+  o.external_id = c.aws.external_id;
+  o.role_session_name = c.aws.role_session_name;
+  return aws::make_credentials_source(aws::make_process_context(std::move(http)), o);
 }
 
 std::string first_of(std::initializer_list<const std::string*> values) {

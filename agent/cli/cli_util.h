@@ -16,6 +16,11 @@
 #include "outputs/factory.h"
 #include "outputs/pipeline/pipeline.h"
 
+namespace trailwarden::aws {
+class CredentialsSource;
+class HttpClient;
+}  // namespace trailwarden::aws
+
 namespace trailwarden::cli {
 
 // A usage error: reported with a hint to --help and exit status 2.
@@ -89,6 +94,11 @@ std::vector<OutputPipeline::Entry> make_outputs(const Config& c,
 
 // The region: [aws] region, AWS_REGION, AWS_DEFAULT_REGION, or the one in the queue URL.
 std::string resolve_region(const Config& c);
+
+// The AWS credential chain of [aws] (lazy: nothing is fetched before the first get()).
+std::shared_ptr<aws::CredentialsSource> make_aws_credentials(const Config& c,
+                                                             const std::string& region,
+                                                             std::shared_ptr<aws::HttpClient> http);
 
 // The first non-empty value.
 std::string first_of(std::initializer_list<const std::string*> values);

@@ -21,6 +21,7 @@
 #include "agent/decode/cloudtrail.h"
 #include "agent/decode/input.h"
 #include "agent/normalize/ocsf.h"
+#include "agent/aws/curl_http_client.h"
 #include "agent/cli/cli_util.h"
 #include "agent/pipeline/replay.h"
 #include "agent/rules/matcher.h"
@@ -104,6 +105,17 @@ int cmd_replay(Args& a, const Global& g) {
   // Replay delivers synchronously: memory buffers, whatever the configuration says.
   OutputEnv output_env;
   output_env.state_dir = c.state_dir;
+  if (!output_path) {  // Kafka outputs with msk_iam sign with the agent's AWS credentials
+    bool kafka = false;
+    for (const auto& o : c.outputs) kafka = kafka || o.type == "kafka";
+    if (kafka) {
+      output_env.aws_region = resolve_region(c);
+      aws::CurlHttpOptions http;
+      http.ca_file = c.aws.ca_file;
+      output_env.aws_credentials =
+          make_aws_credentials(c, output_env.aws_region, std::make_shared<aws::CurlHttpClient>(http));
+    }
+  }
   OutputPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir,
                          /*force_memory=*/true);
   {
@@ -117,7 +129,24 @@ int cmd_replay(Args& a, const Global& g) {
   if (opts.workers == 0) opts.workers = std::max(1u, std::thread::hardware_concurrency());
   opts.limits = c.limits;
   opts.ocsf.include_raw_data = c.include_raw_data && !no_raw;
+  // Progress on a terminal (never when stderr is a file or a pipe), at most 5 times a second.
+  const bool show_progress = !quiet && ::isatty(STDERR_FILENO);
+  std::chrono::steady_clock::time_point last_progress{};
+  bool progress_shown = false;
+  if (show_progress)
+    opts.progress = [&](const ReplaySummary& p, size_t total) {
+      const auto now = std::chrono::steady_clock::now();
+      if (p.files < total && now - last_progress < std::chrono::milliseconds(200)) return;
+      last_progress = now;
+      progress_shown = true;
+      fmt::print(stderr, "\r\x1b[Kreplay: {}/{} files ({:.0f}%), {} records, {} alerts, {} failed, "
+                 "{:.0f} MB/s",
+                 p.files, total, total ? 100.0 * static_cast<double>(p.files) / static_cast<double>(total) : 100.0,
+                 p.records, p.alerts, p.failed_files,
+                 p.seconds > 0 ? static_cast<double>(p.bytes_decoded) / 1e6 / p.seconds : 0.0);
+    };
   ReplaySummary s = run_replay(opts, enabled, outputs);
+  if (progress_shown) fmt::print(stderr, "\r\x1b[K");
 
   if (!quiet) {
     double mb = static_cast<double>(s.bytes_decoded) / 1e6;
@@ -129,6 +158,10 @@ int cmd_replay(Args& a, const Global& g) {
     for (size_t i = 0; i < enabled.size(); ++i)
       fmt::print(stderr, "  {:<16} {:>8}  {}\n", enabled[i]->id, s.matches_per_rule[i],
                  enabled[i]->title);
+    if (s.failed_files)
+      fmt::print(stderr, "replay: {} of {} files failed (the messages above name each one)\n",
+                 s.failed_files, s.files);
+    if (s.output_failed) fmt::print(stderr, "replay: an output failed; alerts were not all delivered\n");
   }
   if (s.output_failed) return kExitInputFailed;
   return s.failed_files ? kExitInputFailed : kExitOk;

@@ -276,14 +276,7 @@ int cmd_run(Args& a, const Global& g) {
   auto control_http = pool(small, 4);  // SQS long poll, deletes/heartbeats, STS, metadata
   auto object_http = pool(large, workers);
 
-  aws::CredentialsOptions cred_options;
-  cred_options.profile = c.aws.profile;
-  cred_options.region = region;
-  cred_options.sts_endpoint = first_of({&c.aws.sts_endpoint_url, &c.aws.endpoint_url});
-  cred_options.role_arn = c.aws.role_arn;
-  cred_options.external_id = c.aws.external_id;
-  cred_options.role_session_name = c.aws.role_session_name;
-  auto credentials = aws::make_credentials_source(aws::make_process_context(control_http), cred_options);
+  auto credentials = make_aws_credentials(c, region, control_http);
   {
     aws::Credentials probe;
     std::string error;

@@ -100,6 +100,11 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
       }
       results[next_commit].reset();
       ++next_commit;
+      if (options.progress) {
+        summary.seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        options.progress(summary, files.size() + missing.size());
+      }
     }
   };
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct ReplayOptions {
   size_t workers = 1;
   DecodeLimits limits;
   OcsfOptions ocsf;
+  // Called after each file, in input order, with the totals so far and the number of files;
+  // from a worker thread, one call at a time. May be empty.
+  std::function<void(const struct ReplaySummary&, size_t files_total)> progress;
 };
 
 struct ReplaySummary {

@@ -1316,6 +1316,52 @@ class CommandLineTest(CliTestCase):
         self.assertIn("frob", err)
 
 
+class ReplayProgressTest(CliTestCase):
+    def many_files(self, n=30):
+        for i in range(n):
+            self.write(f"in/{i:03}.json", CONFIG_FILE.read_bytes())
+        return self.tmp / "in"
+
+    def test_progress_on_a_terminal(self):
+        import pty
+        d = self.many_files()
+        out_path = self.tmp / "alerts.ndjson"
+        pid, fd = pty.fork()
+        if pid == 0:  # child: stderr is the terminal
+            os.execv(BIN, [BIN, "replay", "-w", "1", "-o", str(out_path), str(d)])
+        chunks = []
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        _, status = os.waitpid(pid, 0)
+        tty = b"".join(chunks).decode("utf-8", "replace")
+        self.assertEqual(os.waitstatus_to_exitcode(status), EXIT_OK, tty)
+        self.assertIn("replay: 30/30 files (100%)", tty)
+        self.assertIn("\x1b[K", tty)  # the progress line is cleared before the summary
+        self.assertIn("replay: 30 files (0 failed, 0 skipped)", tty)
+        self.assertIn("cis-4.9", tty)
+
+    def test_no_progress_when_piped(self):
+        d = self.many_files(5)
+        rc, out, err = run(["replay", "-o", str(self.tmp / "a.ndjson"), d])
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertNotIn("\x1b", err)
+        self.assertNotIn("\r", err)
+        self.assertIn("replay: 5 files (0 failed, 0 skipped)", err)
+
+    def test_summary_counts_failed_files(self):
+        d = self.many_files(2)
+        self.write("in/bad.json.gz", b"\x1f\x8b\x08\x00garbage")
+        rc, out, err = run(["replay", "-o", str(self.tmp / "a.ndjson"), d])
+        self.assertEqual(rc, EXIT_FAILED)
+        self.assertIn("replay: 1 of 3 files failed", err)
+
+
 class CheckConfigTest(CliTestCase):
     def check(self, config_text, env=None, *extra):
         path = self.write("tw.toml", config_text)
