@@ -547,9 +547,11 @@ std::vector<std::pair<std::string, uint64_t>> Daemon::matches_per_rule() const {
   for (const rules::Rule* r : impl_->rule_set->enabled) out.emplace_back(r->id, 0);
   for (auto& [id, n] : out)
     if (auto it = impl_->matches.find(id); it != impl_->matches.end()) n = it->second;
-  for (const auto& [id, n] : impl_->matches)
+  for (const auto& entry : impl_->matches) {
+    const std::string& id = entry.first;
     if (std::none_of(out.begin(), out.end(), [&](const auto& p) { return p.first == id; }))
-      out.emplace_back(id, n);
+      out.emplace_back(id, entry.second);
+  }
   std::sort(out.begin(), out.end());
   return out;
 }
