@@ -20,10 +20,13 @@ struct OutputEnv {
   std::string state_dir;  // for state an output keeps (e.g. HEC channel ids)
   std::shared_ptr<aws::CredentialsSource> aws_credentials;  // AWS MSK IAM authentication
   std::string aws_region;
+  // check-config: read and check every key (files named by the settings included), but create
+  // nothing (no connection, no producer, no state file): make_output() returns nullptr.
+  bool validate_only = false;
 };
 
-// Builds the output `settings.type`. Throws std::runtime_error with file:line:column on
-// configuration errors.
+// Builds the output `settings.type` (nullptr when env.validate_only). Throws std::runtime_error
+// with file:line:column on configuration errors.
 std::unique_ptr<Output> make_output(const OutputSettings& settings, const OutputEnv& env);
 
 // Per-type constructors (outputs/<type>/).

@@ -21,13 +21,8 @@
 #include "agent/decode/cloudtrail.h"
 #include "agent/decode/input.h"
 #include "agent/normalize/ocsf.h"
-#include "agent/aws/credentials.h"
-#include "agent/aws/curl_http_client.h"
-#include "agent/pipeline/daemon.h"
+#include "agent/cli/cli_util.h"
 #include "agent/pipeline/replay.h"
-#include "agent/sources/http_pool.h"
-#include "agent/sources/s3_client.h"
-#include "agent/sources/sqs_client.h"
 #include "agent/rules/matcher.h"
 #include "agent/rules/rule.h"
 #include "outputs/factory.h"
@@ -45,6 +40,7 @@ Usage:
   trailwarden [GLOBAL OPTIONS] test-pattern --pattern PATTERN [PATH...]
   trailwarden [GLOBAL OPTIONS] rules list
   trailwarden [GLOBAL OPTIONS] rules show RULE_ID
+  trailwarden [GLOBAL OPTIONS] check-config [-q]
   trailwarden --version | --help
 
 Commands:
@@ -60,6 +56,9 @@ Commands:
                 Input: CloudTrail files or newline-delimited events (default: stdin).
                 Exit 0 if any event matched, 1 if none, 2 on error.
   rules         List the rules of the configured packs and files with their state, or show one.
+  check-config  Check the configuration, its rules and outputs without connecting anywhere,
+                and print the effective configuration (defaults filled in, secrets
+                redacted; -q: print nothing). Exit 0 if valid, 2 if not.
 
 Global options:
   -c, --config FILE     Configuration file (default: the built-in configuration)
@@ -74,140 +73,6 @@ replay options:
       --no-raw-data     Leave the original record out of the alerts
   -q, --quiet           No summary on stderr
 )";
-
-[[noreturn]] void usage_error(const std::string& msg) {
-  throw std::invalid_argument(msg);
-}
-
-// Minimal argument cursor: long options with "--opt value" or "--opt=value".
-class Args {
- public:
-  explicit Args(const std::vector<std::string>& args) : args_(args) {}
-  bool done() const { return i_ >= args_.size(); }
-  const std::string& peek() const { return args_[i_]; }
-  std::string next() { return args_[i_++]; }
-  // If the current argument is one of the names, consumes it and its value.
-  bool option(std::initializer_list<const char*> names, std::string& value) {
-    if (done()) return false;
-    const std::string& a = args_[i_];
-    for (const char* n : names) {
-      std::string name(n);
-      if (a == name) {
-        if (i_ + 1 >= args_.size()) usage_error(fmt::format("option {} needs a value", name));
-        value = args_[i_ + 1];
-        i_ += 2;
-        return true;
-      }
-      if (name.starts_with("--") && a.starts_with(name + "=")) {
-        value = a.substr(name.size() + 1);
-        ++i_;
-        return true;
-      }
-    }
-    return false;
-  }
-  bool flag(std::initializer_list<const char*> names) {
-    if (done()) return false;
-    for (const char* n : names) {
-      if (args_[i_] == n) {
-        ++i_;
-        return true;
-      }
-    }
-    return false;
-  }
-
- private:
-  const std::vector<std::string>& args_;
-  size_t i_ = 0;
-};
-
-struct Global {
-  std::optional<std::string> config_path;
-  std::optional<std::string> log_level;
-};
-
-Config load_config(const Global& g) {
-  Config c = g.config_path ? load_config_file(*g.config_path) : default_config();
-  const std::string& level = g.log_level ? *g.log_level : c.log_level;
-  if (!setup_logging(level)) usage_error(fmt::format("unknown log level '{}'", level));
-  return c;
-}
-
-std::vector<std::string> expand_globs(const std::vector<std::string>& patterns) {
-  std::vector<std::string> out;
-  for (const auto& p : patterns) {
-    glob_t g{};
-    int rc = ::glob(p.c_str(), GLOB_NOCHECK, nullptr, &g);
-    if (rc == 0)
-      for (size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
-    globfree(&g);
-  }
-  return out;
-}
-
-// Loads every configured pack and rule file and applies the selectors.
-std::vector<rules::Rule> load_rules(const Config& c, const std::vector<std::string>& extra_files,
-                                    const std::vector<std::string>& enable,
-                                    const std::vector<std::string>& disable) {
-  std::vector<rules::Rule> all;
-  for (const auto& pack : c.rules.packs) {
-    auto r = rules::load_builtin_pack(pack);
-    all.insert(all.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
-  }
-  std::vector<std::string> files = expand_globs(c.rules.files);
-  files.insert(files.end(), extra_files.begin(), extra_files.end());
-  for (const auto& f : files) {
-    Buffer content;
-    std::string error;
-    if (!read_input(f, size_t{16} << 20, content, error))
-      throw std::runtime_error(fmt::format("{}: {}", f, error));
-    auto r = rules::load_rule_file(content.view(), f, /*default_enabled=*/true);
-    all.insert(all.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
-  }
-  for (size_t i = 0; i < all.size(); ++i)
-    for (size_t j = 0; j < i; ++j)
-      if (all[i].id == all[j].id)
-        throw std::runtime_error(fmt::format("{}: rule id '{}' is already defined at {}",
-                                             all[i].origin, all[i].id, all[j].origin));
-  std::vector<std::string> en = c.rules.enable, dis = c.rules.disable;
-  en.insert(en.end(), enable.begin(), enable.end());
-  dis.insert(dis.end(), disable.begin(), disable.end());
-  rules::apply_selectors(all, en, dis);
-  return all;
-}
-
-// The outputs, as pipeline entries: `-o PATH` if given (a file, memory-buffered), else the
-// configured ones, else stdout.
-std::vector<OutputPipeline::Entry> make_outputs(const Config& c,
-                                                const std::optional<std::string>& output_path,
-                                                const OutputEnv& env = {}) {
-  std::vector<OutputPipeline::Entry> entries;
-  auto file = [](const std::string& name, const std::string& path) {
-    OutputPipeline::Entry e;
-    e.settings.name = name;
-    e.settings.type = "file";
-    e.settings.buffer = OutputSettings::BufferType::kMemory;
-    e.output = std::make_unique<FileOutput>(name, path);
-    return e;
-  };
-  if (output_path) {
-    entries.push_back(file("output", *output_path));
-  } else if (c.outputs.empty()) {
-    entries.push_back(file("stdout", "-"));
-  } else {
-    for (const auto& o : c.outputs) entries.push_back({o, make_output(o, env)});
-  }
-  return entries;
-}
-
-std::vector<const rules::Rule*> enabled_rules(const std::vector<rules::Rule>& all) {
-  std::vector<const rules::Rule*> enabled;
-  for (const auto& r : all)
-    if (r.enabled) enabled.push_back(&r);
-  if (enabled.empty()) spdlog::warn("no rule is enabled: nothing can match");
-  return enabled;
-}
 
 int cmd_replay(Args& a, const Global& g) {
   std::optional<std::string> output_path;
@@ -392,164 +257,6 @@ int cmd_test_pattern(Args& a, const Global& g) {
   return matched ? kExitOk : kExitInputFailed;
 }
 
-// The region: [aws] region, AWS_REGION, AWS_DEFAULT_REGION, or the one in the queue URL
-// (https://sqs.<region>.amazonaws.com/...).
-std::string resolve_region(const Config& c) {
-  if (!c.aws.region.empty()) return c.aws.region;
-  for (const char* var : {"AWS_REGION", "AWS_DEFAULT_REGION"})
-    if (const char* v = std::getenv(var); v && *v) return v;
-  std::string_view url = c.sqs.queue_url;
-  size_t p = url.find("://sqs.");
-  if (p != std::string_view::npos) {
-    size_t start = p + 7, end = url.find('.', start);
-    if (end != std::string_view::npos) return std::string(url.substr(start, end - start));
-  }
-  return {};
-}
-
-std::string first_of(std::initializer_list<const std::string*> values) {
-  for (const std::string* v : values)
-    if (!v->empty()) return *v;
-  return {};
-}
-
-int cmd_run(Args& a, const Global& g) {
-  std::optional<std::string> output_path;
-  while (!a.done()) {
-    std::string v;
-    if (a.option({"-o", "--output"}, v)) output_path = v;
-    else usage_error(fmt::format("unexpected argument {}", a.peek()));
-  }
-  // Signals are taken by one thread with sigwait(); block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  Config c = load_config(g);
-  if (c.sqs.queue_url.empty())
-    throw std::runtime_error(fmt::format("{}: source.sqs.queue_url is not set", c.source));
-  if (c.sqs.allowed_buckets.empty())
-    throw std::runtime_error(fmt::format(
-        "{}: source.sqs.allowed_buckets is empty: name the buckets trailwarden may read", c.source));
-  const std::string region = resolve_region(c);
-  if (region.empty())
-    throw std::runtime_error("no AWS region: set [aws] region or AWS_REGION");
-
-  std::vector<rules::Rule> all = load_rules(c, {}, {}, {});
-  std::vector<const rules::Rule*> enabled = enabled_rules(all);
-
-  OutputEnv output_env;
-  output_env.state_dir = c.state_dir;
-  output_env.aws_region = region;
-
-  std::error_code ec;
-  std::filesystem::create_directories(c.state_dir, ec);
-  if (ec)
-    throw std::runtime_error(fmt::format("general.state_dir {}: {}", c.state_dir, ec.message()));
-
-  const size_t workers = c.sqs.workers ? c.sqs.workers
-                                       : std::max(1u, std::thread::hardware_concurrency());
-  aws::CurlHttpOptions small;
-  small.ca_file = c.aws.ca_file;
-  aws::CurlHttpOptions large = small;
-  large.max_response_bytes = c.limits.max_compressed_bytes + 1;
-  auto pool = [](aws::CurlHttpOptions o, size_t max) {
-    return std::make_shared<HttpClientPool>(
-        [o] { return std::make_unique<aws::CurlHttpClient>(o); }, max);
-  };
-  auto control_http = pool(small, 4);  // SQS long poll, deletes/heartbeats, STS, metadata
-  auto object_http = pool(large, workers);
-
-  aws::CredentialsOptions cred_options;
-  cred_options.profile = c.aws.profile;
-  cred_options.region = region;
-  cred_options.sts_endpoint = first_of({&c.aws.sts_endpoint_url, &c.aws.endpoint_url});
-  cred_options.role_arn = c.aws.role_arn;
-  cred_options.external_id = c.aws.external_id;
-  cred_options.role_session_name = c.aws.role_session_name;
-  auto credentials = aws::make_credentials_source(aws::make_process_context(control_http), cred_options);
-  {
-    aws::Credentials probe;
-    std::string error;
-    if (!credentials->get(probe, error)) throw std::runtime_error(error);
-  }
-
-  SqsClientOptions sqs_options;
-  sqs_options.queue_url = c.sqs.queue_url;
-  sqs_options.region = region;
-  sqs_options.endpoint_url = first_of({&c.aws.sqs_endpoint_url, &c.aws.endpoint_url});
-  SqsClient sqs(sqs_options, control_http, credentials);
-  S3ClientOptions s3_options;
-  s3_options.region = region;
-  s3_options.endpoint_url = first_of({&c.aws.s3_endpoint_url, &c.aws.endpoint_url});
-  s3_options.expected_bucket_owner = c.sqs.expected_bucket_owner;
-  S3Client s3(s3_options, object_http, credentials);
-
-  DaemonOptions d;
-  d.max_messages = c.sqs.max_messages;
-  d.wait_time = std::chrono::seconds(c.sqs.wait_time_seconds);
-  d.visibility_timeout = std::chrono::seconds(c.sqs.visibility_timeout_seconds);
-  d.heartbeat_interval = std::chrono::seconds(c.sqs.heartbeat_seconds);
-  d.max_in_flight = c.sqs.max_in_flight_messages;
-  d.workers = workers;
-  d.shutdown_deadline = std::chrono::seconds(c.sqs.shutdown_timeout_seconds);
-  d.allowed_buckets = c.sqs.allowed_buckets;
-  d.key_prefixes = c.sqs.key_prefixes;
-  d.include_digest = c.sqs.include_digest;
-  d.include_insights = c.sqs.include_insights;
-  d.max_object_bytes = c.limits.max_compressed_bytes;
-  d.limits = c.limits;
-  d.ocsf.include_raw_data = c.include_raw_data;
-  d.dedup_path = (std::filesystem::path(c.state_dir) / "dedup.log").string();
-  d.dedup_capacity = c.sqs.dedup_window;
-
-  output_env.aws_credentials = credentials;
-  OutputPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir);
-  {
-    std::string error;
-    if (!outputs.start(error)) throw std::runtime_error(error);
-  }
-  Daemon daemon(d, sqs, s3, enabled, outputs);
-  std::atomic<bool> stop{false};
-  std::thread signal_thread([&] {
-    while (!stop) {
-      int sig = 0;
-      if (sigwait(&signals, &sig) != 0) continue;
-      if (stop) break;  // woken by ourselves after a fatal error
-      if (sig == SIGHUP) {
-        spdlog::info("SIGHUP: reopening output files (configuration and rules are not reloaded: "
-                     "restart to apply changes)");
-        outputs.reopen();
-        continue;
-      }
-      spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      stop = true;
-    }
-  });
-  spdlog::info("trailwarden {} running: queue {} (region {}), {} rules, {} workers, buckets {}",
-               TRAILWARDEN_VERSION, c.sqs.queue_url, region, enabled.size(), workers,
-               fmt::join(c.sqs.allowed_buckets, ", "));
-  int rc = daemon.run(stop);
-  outputs.stop(std::chrono::seconds(c.sqs.shutdown_timeout_seconds));
-  if (outputs.failed()) rc = 1;
-  if (!stop) {  // a fatal error ended the run: wake the signal thread
-    stop = true;
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
-  }
-  signal_thread.join();
-  const DaemonCounters& k = daemon.counters();
-  spdlog::info(
-      "stopped: {} messages received, {} deleted, {} failed, {} unknown; {} objects, {} records, "
-      "{} alerts sent, {} duplicates suppressed, {} refused",
-      k.messages_received.load(), k.messages_deleted.load(), k.messages_failed.load(),
-      k.messages_unknown.load(), k.objects_fetched.load(), k.records.load(), k.alerts_sent.load(),
-      k.alerts_suppressed.load(), k.notifications_refused.load());
-  return rc;
-}
-
 int cmd_rules(Args& a, const Global& g) {
   if (a.done()) usage_error("rules needs a sub-command: list or show RULE_ID");
   std::string sub = a.next();
@@ -618,13 +325,14 @@ int run_cli(const std::vector<std::string>& args) {
       else if (a.option({"--log-level"}, v)) g.log_level = v;
       else usage_error(fmt::format("unknown option {}", a.peek()));
     }
-    if (a.done()) usage_error("missing command (replay, test-pattern or rules)");
+    if (a.done()) usage_error("missing command (run, replay, test-pattern, rules or check-config)");
     std::string cmd = a.next();
     setup_logging("info");
     if (cmd == "replay") return cmd_replay(a, g);
     if (cmd == "run") return cmd_run(a, g);
     if (cmd == "test-pattern") return cmd_test_pattern(a, g);
     if (cmd == "rules") return cmd_rules(a, g);
+    if (cmd == "check-config") return cmd_check_config(a, g);
     if (cmd == "help") {
       fmt::print("{}", kUsage);
       return kExitOk;

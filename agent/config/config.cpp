@@ -25,28 +25,97 @@ const toml::table* section(const std::string& origin, const toml::table& doc, st
   return n->as_table();
 }
 
+// Secret-looking keys (token, "sasl.password", ...) anywhere in the document: their values are
+// secrets whether written inline or interpolated.
+void collect_secret_values(const toml::table& t, std::vector<std::string>& out) {
+  for (auto&& [k, v] : t) {
+    if (const auto* sub = v.as_table()) {
+      collect_secret_values(*sub, out);
+    } else if (const auto* arr = v.as_array()) {
+      for (const auto& el : *arr)
+        if (const auto* st = el.as_table()) collect_secret_values(*st, out);
+    } else if (const auto* s = v.as_string()) {
+      const std::string& value = s->get();
+      if (is_secret_name(k.str()) && !value.empty() && !value.starts_with("@file:"))
+        out.push_back(value);
+    }
+  }
+}
+
 }  // namespace
 
-Config parse_config(std::string_view content, const std::string& origin) {
+bool split_host_port(std::string_view text, std::string& host, int& port) {
+  size_t colon;
+  if (text.starts_with("[")) {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return false;
+    host = std::string(text.substr(1, close - 1));
+    colon = close + 1;
+  } else {
+    colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    host = std::string(text.substr(0, colon));
+    if (host.find(':') != std::string::npos) return false;  // IPv6 needs [brackets]
+  }
+  std::string_view digits = text.substr(colon + 1);
+  if (digits.empty() || digits.size() > 5) return false;
+  port = 0;
+  for (char ch : digits) {
+    if (ch < '0' || ch > '9') return false;
+    port = port * 10 + (ch - '0');
+  }
+  return port >= 1 && port <= 65535 && !host.empty();
+}
+
+Config parse_config(std::string_view content, const std::string& origin, const EnvLookup& env) {
   // Shared, so that output settings can point into it (keeping the positions of their values).
   auto root = std::make_shared<toml::table>(parse_toml(content, origin));
-  const toml::table& doc = *root;
   Config c;
   c.source = origin;
+  interpolate_env(*root, origin, env, c.secrets);
+  collect_secret_values(*root, c.secrets);
+  const toml::table& doc = *root;
   TomlReader top(origin, doc, "top level");
-  for (auto name : {"general", "limits", "rules", "alerts", "replay", "outputs", "aws", "source"})
+  for (auto name : {"general", "limits", "rules", "alerts", "replay", "outputs", "aws", "source",
+                    "metrics"})
     top.get(name);
   top.finish();
 
   if (const auto* t = section(origin, doc, "general")) {
     TomlReader r(origin, *t, "general");
     r.read("log_level", c.log_level);
+    r.read("log_format", c.log_format);
+    r.read("log_rate_limit_burst", c.log_rate_limit_burst, 0);
+    r.read("log_rate_limit_interval_seconds", c.log_rate_limit_interval_seconds, 1);
     r.read("state_dir", c.state_dir);
     r.finish();
     static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
     bool ok = false;
     for (auto l : kLevels) ok = ok || c.log_level == l;
     if (!ok) r.fail(*t->get("log_level"), fmt::format("unknown log level '{}'", c.log_level));
+    static const char* kFormats[] = {"auto", "text", "json", "journal"};
+    ok = false;
+    for (auto f : kFormats) ok = ok || c.log_format == f;
+    if (!ok)
+      r.fail(*t->get("log_format"),
+             fmt::format("unknown log format '{}' (auto, text, json, journal)", c.log_format));
+    if (c.state_dir.empty()) r.fail(*t->get("state_dir"), "general.state_dir must not be empty");
+  }
+  if (const auto* t = section(origin, doc, "metrics")) {
+    TomlReader r(origin, *t, "metrics");
+    r.read("listen", c.metrics.listen);
+    r.read("ready_poll_timeout_seconds", c.metrics.ready_poll_timeout_seconds, 1);
+    r.finish();
+    if (!c.metrics.listen.empty()) {
+      std::string host;
+      int port = 0;
+      if (!split_host_port(c.metrics.listen, host, port))
+        r.fail(*t->get("listen"),
+               fmt::format("metrics.listen must be HOST:PORT (\"127.0.0.1:9731\", "
+                           "\"[::1]:9731\") or \"\" to turn the endpoint off, not \"{}\"",
+                           c.metrics.listen));
+    }
   }
   if (const auto* t = section(origin, doc, "aws")) {
     TomlReader r(origin, *t, "aws");

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/config/interpolate.h"
 #include "agent/decode/limits.h"
 #include "outputs/settings.h"
 
@@ -43,10 +44,20 @@ struct SqsSourceConfig {
   size_t dedup_window = 200000;
 };
 
+struct MetricsConfig {
+  std::string listen = "127.0.0.1:9731";  // host:port of /metrics, /healthz, /readyz; "": off
+  // /readyz fails when no SQS poll succeeded for this long (a stuck or unreachable queue).
+  size_t ready_poll_timeout_seconds = 120;
+};
+
 struct Config {
   std::string source = "builtin:trailwarden.toml";  // where it was loaded from
   std::string log_level = "info";
+  std::string log_format = "auto";  // text | json | journal | auto
+  size_t log_rate_limit_burst = 10;  // identical messages per interval (0: unlimited)
+  size_t log_rate_limit_interval_seconds = 60;
   std::string state_dir = "/var/lib/trailwarden";
+  MetricsConfig metrics;
   AwsConfig aws;
   SqsSourceConfig sqs;
   DecodeLimits limits;
@@ -59,13 +70,26 @@ struct Config {
   bool include_raw_data = true;
   size_t replay_workers = 0;  // 0: one per CPU core
   std::vector<OutputSettings> outputs;  // [[outputs]]: common keys parsed, the rest per type
+  // Secret values found while loading (from ${VAR} with a secret-looking name, or under a
+  // secret-looking key): masked in logs and redacted by render_effective_config().
+  std::vector<std::string> secrets;
 };
 
-// Parses a configuration document; `origin` names it in messages.
-Config parse_config(std::string_view content, const std::string& origin);
+// Parses a configuration document; `origin` names it in messages. ${VAR} references are
+// resolved from `env` (default: the process environment; see interpolate.h).
+Config parse_config(std::string_view content, const std::string& origin,
+                    const EnvLookup& env = process_env());
 // Reads and parses a configuration file.
 Config load_config_file(const std::string& path);
 // The built-in default configuration (conf/trailwarden.toml compiled into the binary).
 Config default_config();
+
+// Splits "host:port" or "[v6-address]:port"; false if malformed or the port is not 1-65535.
+bool split_host_port(std::string_view text, std::string& host, int& port);
+
+// The effective configuration as TOML: every key of the agent's own sections with its value
+// (defaults included), and each output's table with its common keys resolved. Values of
+// secret-looking keys and values holding a secret are printed as "<redacted>".
+std::string render_effective_config(const Config& config);
 
 }  // namespace trailwarden

@@ -12,6 +12,7 @@ namespace trailwarden {
 
 std::unique_ptr<Output> make_kafka_output(const OutputSettings& s, const OutputEnv& env) {
   KafkaOutputConfig config = parse_kafka_config(s, env.aws_region, process_secret_sources());
+  if (env.validate_only) return nullptr;
   if (config.msk_iam && !env.aws_credentials)
     throw std::runtime_error(fmt::format(
         "{}: msk_iam needs AWS credentials; none are available to outputs here", s.origin));

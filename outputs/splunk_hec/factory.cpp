@@ -246,6 +246,12 @@ SplunkHecOptions parse_splunk_hec_options(const OutputSettings& s, const OutputE
 
 std::unique_ptr<Output> make_splunk_hec_output(const OutputSettings& s, const OutputEnv& env) {
   std::string ca_file;
+  if (env.validate_only) {
+    OutputEnv no_state = env;
+    no_state.state_dir.clear();  // do not create the channel file
+    parse_splunk_hec_options(s, no_state, ca_file);
+    return nullptr;
+  }
   SplunkHecOptions options = parse_splunk_hec_options(s, env, ca_file);
   aws::CurlHttpOptions http;
   http.ca_file = ca_file;

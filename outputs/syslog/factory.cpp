@@ -8,7 +8,7 @@
 
 namespace trailwarden {
 
-std::unique_ptr<Output> make_syslog_output(const OutputSettings& s, const OutputEnv&) {
+std::unique_ptr<Output> make_syslog_output(const OutputSettings& s, const OutputEnv& env) {
   SyslogOptions options = parse_syslog_options(s);
   std::unique_ptr<SyslogTransport> transport;
   try {
@@ -16,6 +16,7 @@ std::unique_ptr<Output> make_syslog_output(const OutputSettings& s, const Output
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("{}: output '{}': {}", s.origin, s.name, e.what()));
   }
+  if (env.validate_only) return nullptr;
   return std::make_unique<SyslogOutput>(s.name, std::move(options), std::move(transport));
 }
 

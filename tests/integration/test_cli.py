@@ -16,6 +16,7 @@ import random
 import re
 import shutil
 import subprocess
+import textwrap
 import sys
 import tempfile
 import unittest
@@ -1313,6 +1314,96 @@ class CommandLineTest(CliTestCase):
         rc, out, err = run(["rules", "frob"])
         self.assertEqual(rc, EXIT_USAGE)
         self.assertIn("frob", err)
+
+
+class CheckConfigTest(CliTestCase):
+    def check(self, config_text, env=None, *extra):
+        path = self.write("tw.toml", config_text)
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        p = subprocess.run([BIN, "-c", str(path), "check-config", *extra], capture_output=True,
+                           timeout=30, env=full_env)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    def test_builtin_configuration_is_valid(self):
+        rc, out, err = run(["check-config"])
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertIn('[source.sqs]', out)
+        self.assertIn('visibility_timeout_seconds = 300', out)
+        self.assertIn("configuration OK (17 rules, 1 enabled; 1 outputs)", err)
+        self.assertIn("queue_url is not set", err)
+
+    def test_quiet_prints_nothing_on_stdout(self):
+        rc, out, err = run(["check-config", "-q"])
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(out, "")
+
+    def test_secrets_are_redacted_and_env_resolved(self):
+        cfg = textwrap.dedent("""\
+            [source.sqs]
+            queue_url = "${QUEUE_URL}"
+            allowed_buckets = ["trail-bucket"]
+            [[outputs]]
+            type = "splunk_hec"
+            name = "splunk"
+            url = "https://splunk.example.com:8088"
+            token = "${SPLUNK_HEC_TOKEN}"
+            """)
+        env = {"QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111122223333/trail",
+               "SPLUNK_HEC_TOKEN": "9f1e3c1a-0000-4000-8000-5ec2e75ec2e7"}
+        rc, out, err = self.check(cfg, env)
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertIn('queue_url = "https://sqs.eu-west-1.amazonaws.com/111122223333/trail"', out)
+        self.assertIn('token = "<redacted>"', out)
+        self.assertNotIn("5ec2e75ec2e7", out + err)
+        self.assertNotIn("queue_url is not set", err)
+        # The printed configuration is itself valid (secrets aside, it reads back).
+        rc2, out2, err2 = self.check(out, env)
+        self.assertEqual(rc2, EXIT_OK, err2)
+
+    def test_unset_variable_is_an_error_with_position(self):
+        os.environ.pop("TW_TEST_UNSET_VAR", None)
+        rc, out, err = self.check('[source.sqs]\nqueue_url = "${TW_TEST_UNSET_VAR}"\n')
+        self.assertEqual(rc, EXIT_USAGE)
+        self.assertIn("tw.toml:2:13: environment variable TW_TEST_UNSET_VAR is not set", err)
+
+    def test_output_keys_are_checked_without_connecting(self):
+        # A Kafka output with an unknown key: found by check-config, with its position.
+        cfg = textwrap.dedent("""\
+            [[outputs]]
+            type = "kafka"
+            brokers = "127.0.0.1:1"
+            topic = "alerts"
+            acks_please = 1
+            """)
+        rc, out, err = self.check(cfg)
+        self.assertEqual(rc, EXIT_USAGE)
+        self.assertIn("tw.toml:5:1", err)
+        self.assertIn("acks_please", err)
+
+    def test_bad_rule_selector_fails(self):
+        rc, out, err = self.check('[rules]\nenable = ["no-such-rule"]\n')
+        self.assertEqual(rc, EXIT_USAGE)
+        self.assertIn("no-such-rule", err)
+
+    def test_creates_nothing(self):
+        state = self.tmp / "state"
+        cfg = textwrap.dedent(f"""\
+            [general]
+            state_dir = "{state}"
+            [[outputs]]
+            type = "splunk_hec"
+            url = "https://splunk.example.com:8088"
+            token = "abc"
+            ack = true
+            [[outputs]]
+            type = "file"
+            path = "{self.tmp / 'alerts.ndjson'}"
+            """)
+        rc, out, err = self.check(cfg)
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertFalse(state.exists())
+        self.assertFalse((self.tmp / "alerts.ndjson").exists())
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,58 @@
+// `trailwarden check-config`: validates the configuration, the rules and every output's keys,
+// and prints the effective configuration with secrets redacted. Creates nothing and connects
+// to nothing, so it is safe as systemd's ExecStartPre and in CI.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "agent/cli/cli_util.h"
+#include "agent/cli/commands.h"
+
+namespace trailwarden::cli {
+
+int cmd_check_config(Args& a, const Global& g) {
+  bool quiet = false;
+  while (!a.done()) {
+    if (a.flag({"-q", "--quiet"})) quiet = true;
+    else usage_error(fmt::format("unexpected argument {}", a.peek()));
+  }
+  Config c = load_config(g);
+  std::vector<rules::Rule> all = load_rules(c, {}, {}, {});
+  size_t enabled = 0;
+  for (const auto& r : all) enabled += r.enabled ? 1 : 0;
+
+  OutputEnv env;
+  env.state_dir = c.state_dir;
+  env.aws_region = resolve_region(c);
+  env.validate_only = true;
+  for (const auto& o : c.outputs) make_output(o, env);
+
+  // What `run` needs beyond a valid file: reported, not fatal (replay works without them).
+  std::vector<std::string> warnings;
+  if (enabled == 0) warnings.push_back("no rule is enabled: nothing can match");
+  if (c.sqs.queue_url.empty()) warnings.push_back("source.sqs.queue_url is not set: `run` needs it");
+  else if (c.sqs.allowed_buckets.empty())
+    warnings.push_back("source.sqs.allowed_buckets is empty: `run` refuses to start without it");
+  if (!c.sqs.queue_url.empty() && resolve_region(c).empty())
+    warnings.push_back("no AWS region: set [aws] region or AWS_REGION");
+  {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path dir = c.state_dir;
+    while (!dir.empty() && !fs::exists(dir, ec) && dir.has_parent_path() && dir != dir.parent_path())
+      dir = dir.parent_path();
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+      warnings.push_back(fmt::format("general.state_dir {}: {} is not writable by this user",
+                                     c.state_dir, dir.string()));
+  }
+  if (!quiet) fmt::print("{}", render_effective_config(c));
+  std::fflush(stdout);
+  for (const auto& w : warnings) fmt::print(stderr, "trailwarden: warning: {}\n", w);
+  fmt::print(stderr, "trailwarden: {}: configuration OK ({} rules, {} enabled; {} outputs)\n",
+             c.source, all.size(), enabled, c.outputs.size());
+  return kExitOk;
+}
+
+}  // namespace trailwarden::cli

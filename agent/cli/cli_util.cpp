@@ -1,0 +1,122 @@
+#include "agent/cli/cli_util.h"
+
+#include <glob.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+#include "agent/common/buffer.h"
+#include "agent/common/logging.h"
+#include "agent/decode/input.h"
+#include "outputs/file/file_output.h"
+
+namespace trailwarden::cli {
+
+namespace {
+
+std::vector<std::string> expand_globs(const std::vector<std::string>& patterns) {
+  std::vector<std::string> out;
+  for (const auto& p : patterns) {
+    glob_t g{};
+    int rc = ::glob(p.c_str(), GLOB_NOCHECK, nullptr, &g);
+    if (rc == 0)
+      for (size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
+    globfree(&g);
+  }
+  return out;
+}
+
+}  // namespace
+
+Config load_config(const Global& g) {
+  Config c = g.config_path ? load_config_file(*g.config_path) : default_config();
+  const std::string& level = g.log_level ? *g.log_level : c.log_level;
+  if (!setup_logging(level)) usage_error(fmt::format("unknown log level '{}'", level));
+  return c;
+}
+
+// Loads every configured pack and rule file and applies the selectors.
+std::vector<rules::Rule> load_rules(const Config& c, const std::vector<std::string>& extra_files,
+                                    const std::vector<std::string>& enable,
+                                    const std::vector<std::string>& disable) {
+  std::vector<rules::Rule> all;
+  for (const auto& pack : c.rules.packs) {
+    auto r = rules::load_builtin_pack(pack);
+    all.insert(all.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
+  }
+  std::vector<std::string> files = expand_globs(c.rules.files);
+  files.insert(files.end(), extra_files.begin(), extra_files.end());
+  for (const auto& f : files) {
+    Buffer content;
+    std::string error;
+    if (!read_input(f, size_t{16} << 20, content, error))
+      throw std::runtime_error(fmt::format("{}: {}", f, error));
+    auto r = rules::load_rule_file(content.view(), f, /*default_enabled=*/true);
+    all.insert(all.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
+  }
+  for (size_t i = 0; i < all.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (all[i].id == all[j].id)
+        throw std::runtime_error(fmt::format("{}: rule id '{}' is already defined at {}",
+                                             all[i].origin, all[i].id, all[j].origin));
+  std::vector<std::string> en = c.rules.enable, dis = c.rules.disable;
+  en.insert(en.end(), enable.begin(), enable.end());
+  dis.insert(dis.end(), disable.begin(), disable.end());
+  rules::apply_selectors(all, en, dis);
+  return all;
+}
+
+// The outputs, as pipeline entries: `-o PATH` if given (a file, memory-buffered), else the
+// configured ones, else stdout.
+std::vector<OutputPipeline::Entry> make_outputs(const Config& c,
+                                                const std::optional<std::string>& output_path,
+                                                const OutputEnv& env) {
+  std::vector<OutputPipeline::Entry> entries;
+  auto file = [](const std::string& name, const std::string& path) {
+    OutputPipeline::Entry e;
+    e.settings.name = name;
+    e.settings.type = "file";
+    e.settings.buffer = OutputSettings::BufferType::kMemory;
+    e.output = std::make_unique<FileOutput>(name, path);
+    return e;
+  };
+  if (output_path) {
+    entries.push_back(file("output", *output_path));
+  } else if (c.outputs.empty()) {
+    entries.push_back(file("stdout", "-"));
+  } else {
+    for (const auto& o : c.outputs) entries.push_back({o, make_output(o, env)});
+  }
+  return entries;
+}
+
+std::vector<const rules::Rule*> enabled_rules(const std::vector<rules::Rule>& all) {
+  std::vector<const rules::Rule*> enabled;
+  for (const auto& r : all)
+    if (r.enabled) enabled.push_back(&r);
+  if (enabled.empty()) spdlog::warn("no rule is enabled: nothing can match");
+  return enabled;
+}
+
+// The region: [aws] region, AWS_REGION, AWS_DEFAULT_REGION, or the one in the queue URL
+// (https://sqs.<region>.amazonaws.com/...).
+std::string resolve_region(const Config& c) {
+  if (!c.aws.region.empty()) return c.aws.region;
+  for (const char* var : {"AWS_REGION", "AWS_DEFAULT_REGION"})
+    if (const char* v = std::getenv(var); v && *v) return v;
+  std::string_view url = c.sqs.queue_url;
+  size_t p = url.find("://sqs.");
+  if (p != std::string_view::npos) {
+    size_t start = p + 7, end = url.find('.', start);
+    if (end != std::string_view::npos) return std::string(url.substr(start, end - start));
+  }
+  return {};
+}
+
+std::string first_of(std::initializer_list<const std::string*> values) {
+  for (const std::string* v : values)
+    if (!v->empty()) return *v;
+  return {};
+}
+
+}  // namespace trailwarden::cli

@@ -1,0 +1,100 @@
+// Pieces shared by the sub-commands (agent/cli/*.cpp): argument cursor, configuration and rule
+// loading, output construction. Internal to the command-line interface; not thread-safe (used
+// at start-up on the main thread).
+#pragma once
+
+#include <fmt/format.h>
+
+#include <initializer_list>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "agent/config/config.h"
+#include "agent/rules/rule.h"
+#include "outputs/factory.h"
+#include "outputs/pipeline/pipeline.h"
+
+namespace trailwarden::cli {
+
+// A usage error: reported with a hint to --help and exit status 2.
+[[noreturn]] inline void usage_error(const std::string& msg) { throw std::invalid_argument(msg); }
+
+// Minimal argument cursor: long options with "--opt value" or "--opt=value".
+class Args {
+ public:
+  explicit Args(const std::vector<std::string>& args) : args_(args) {}
+  bool done() const { return i_ >= args_.size(); }
+  const std::string& peek() const { return args_[i_]; }
+  std::string next() { return args_[i_++]; }
+  // If the current argument is one of the names, consumes it and its value.
+  bool option(std::initializer_list<const char*> names, std::string& value) {
+    if (done()) return false;
+    const std::string& a = args_[i_];
+    for (const char* n : names) {
+      std::string name(n);
+      if (a == name) {
+        if (i_ + 1 >= args_.size()) usage_error(fmt::format("option {} needs a value", name));
+        value = args_[i_ + 1];
+        i_ += 2;
+        return true;
+      }
+      if (name.starts_with("--") && a.starts_with(name + "=")) {
+        value = a.substr(name.size() + 1);
+        ++i_;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool flag(std::initializer_list<const char*> names) {
+    if (done()) return false;
+    for (const char* n : names) {
+      if (args_[i_] == n) {
+        ++i_;
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  const std::vector<std::string>& args_;
+  size_t i_ = 0;
+};
+
+struct Global {
+  std::optional<std::string> config_path;
+  std::optional<std::string> log_level;
+};
+
+
+// Loads the configuration (--config or the built-in one) and sets up logging from it.
+Config load_config(const Global& g);
+
+// Loads every configured pack and rule file, plus `extra_files`, and applies the selectors.
+std::vector<rules::Rule> load_rules(const Config& c, const std::vector<std::string>& extra_files,
+                                    const std::vector<std::string>& enable,
+                                    const std::vector<std::string>& disable);
+
+// The enabled rules of `all` (warns when there is none).
+std::vector<const rules::Rule*> enabled_rules(const std::vector<rules::Rule>& all);
+
+// The outputs, as pipeline entries: `-o PATH` if given (a file, memory-buffered), else the
+// configured ones, else stdout.
+std::vector<OutputPipeline::Entry> make_outputs(const Config& c,
+                                                const std::optional<std::string>& output_path,
+                                                const OutputEnv& env = {});
+
+// The region: [aws] region, AWS_REGION, AWS_DEFAULT_REGION, or the one in the queue URL.
+std::string resolve_region(const Config& c);
+
+// The first non-empty value.
+std::string first_of(std::initializer_list<const std::string*> values);
+
+// The sub-commands in their own files.
+int cmd_run(Args& a, const Global& g);
+int cmd_check_config(Args& a, const Global& g);
+
+}  // namespace trailwarden::cli
