@@ -18,6 +18,8 @@ set(TW_DOC_DIR ${CMAKE_INSTALL_DATADIR}/doc/trailwarden)
 # Documentation: /usr/share/doc/trailwarden (the unit's Documentation= points here).
 file(GLOB TW_DOCS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/docs/*.md)
 install(FILES README.md ${TW_DOCS} DESTINATION ${TW_DOC_DIR})
+# The synthetic sample CloudTrail files, to try the agent offline and through a live queue.
+install(DIRECTORY samples/ DESTINATION ${TW_DOC_DIR}/examples)
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/LICENSE)
   install(FILES LICENSE DESTINATION ${TW_DOC_DIR})
 endif()
