@@ -9,6 +9,7 @@ PACKAGES=(
   # libraries (see CMakeLists.txt)
   libsimdjson-dev libisal-dev zlib1g-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libvectorscan-dev libssl-dev doctest-dev librdkafka-dev libcurl4-openssl-dev
+  libcpp-httplib-dev libsystemd-dev
   # tests and benchmarks: igzip (decompression floor), jq (baseline), GNU time (peak RSS),
   # clang with compiler-rt for the libFuzzer targets
   isal jq time gzip clang libclang-rt-14-dev

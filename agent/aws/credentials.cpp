@@ -142,6 +142,7 @@ bool CredentialsChain::get(Credentials& out, std::string& error) {
   Credentials fetched;
   std::string why;
   if (resolve(fetched, why)) {
+    ++fetches_;
     if (!cached_ || cached_->access_key_id != fetched.access_key_id ||
         cached_->provider != fetched.provider) {
       spdlog::info("AWS credentials: {}", describe(fetched));
@@ -152,6 +153,7 @@ bool CredentialsChain::get(Credentials& out, std::string& error) {
     out = *cached_;
     return true;
   }
+  ++fetch_failures_;
   if (cached_) {
     // A peer's error text might quote what it handed out before.
     scrub_secret(why, cached_->secret_access_key);

@@ -26,6 +26,7 @@
 // their own; CredentialsChain serialises them and its get() is thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -131,6 +132,9 @@ class CredentialsSource {
   // Drops the cached credentials so that the next get() fetches again (e.g. after AWS answered
   // ExpiredToken or InvalidClientTokenId).
   virtual void invalidate() = 0;
+  // Successful fetches (the first one and every refresh) and failed ones, for metrics.
+  virtual uint64_t fetches() const { return 0; }
+  virtual uint64_t fetch_failures() const { return 0; }
 };
 
 // Tries providers in order and caches the result. Temporary credentials are refreshed
@@ -147,6 +151,8 @@ class CredentialsChain final : public CredentialsSource {
 
   bool get(Credentials& out, std::string& error) override;
   void invalidate() override;
+  uint64_t fetches() const override { return fetches_.load(); }
+  uint64_t fetch_failures() const override { return fetch_failures_.load(); }
 
  private:
   bool resolve(Credentials& out, std::string& error);
@@ -159,6 +165,8 @@ class CredentialsChain final : public CredentialsSource {
   std::mutex mu_;
   std::optional<Credentials> cached_;  // guarded by mu_
   TimePoint next_attempt_{};           // guarded by mu_
+  std::atomic<uint64_t> fetches_{0};
+  std::atomic<uint64_t> fetch_failures_{0};
 };
 
 // Context with the real environment, disk, system clock and the given HTTP client.

@@ -6,9 +6,17 @@
 #include <atomic>
 #include <filesystem>
 #include <memory>
+#include <limits>
 #include <thread>
 
+#include <systemd/sd-daemon.h>
+
+#include <condition_variable>
+#include <mutex>
+
 #include "agent/aws/credentials.h"
+#include "agent/metrics/metrics.h"
+#include "agent/metrics/status_server.h"
 #include "agent/aws/curl_http_client.h"
 #include "agent/cli/cli_util.h"
 #include "agent/cli/commands.h"
@@ -18,6 +26,196 @@
 #include "agent/sources/sqs_client.h"
 
 namespace trailwarden::cli {
+
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The metrics of a running agent (docs/operations.md lists them).
+void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const OutputPipeline& outputs,
+                      const Config& c, const aws::CredentialsSource& credentials,
+                      int64_t started_ms) {
+  registry.add([started_ms](PrometheusWriter& w) {
+    w.family("trailwarden_build_info", "gauge", "Version of the running agent.");
+    w.sample("trailwarden_build_info", uint64_t{1}, {{"version", TRAILWARDEN_VERSION}});
+    w.gauge("trailwarden_start_time_seconds", "When the agent started (Unix time).",
+            static_cast<double>(started_ms) / 1000.0);
+  });
+  const DaemonCounters& k = daemon.counters();
+  registry.add([&k](PrometheusWriter& w) {
+    w.counter("trailwarden_sqs_messages_received_total", "SQS messages received.",
+              k.messages_received.load());
+    w.counter("trailwarden_sqs_messages_deleted_total",
+              "SQS messages deleted after all their alerts were safe at every output.",
+              k.messages_deleted.load());
+    w.counter("trailwarden_sqs_messages_failed_total",
+              "SQS messages left for redelivery (and, after maxReceiveCount, the queue's "
+              "dead-letter queue) because an object could not be read or an alert not delivered.",
+              k.messages_failed.load());
+    w.counter("trailwarden_sqs_messages_unknown_total",
+              "SQS messages that are not a notification trailwarden understands (never deleted).",
+              k.messages_unknown.load());
+    w.counter("trailwarden_sqs_test_events_total", "s3:TestEvent messages (deleted).",
+              k.messages_test_events.load());
+    w.counter("trailwarden_sqs_receive_errors_total", "Failed ReceiveMessage calls.",
+              k.poll_errors.load());
+    w.counter("trailwarden_sqs_visibility_extensions_total",
+              "In-flight messages whose visibility timeout was extended (heartbeat).",
+              k.visibility_extensions.load());
+    w.gauge("trailwarden_sqs_messages_in_flight", "Messages received and not yet finished.",
+            static_cast<double>(k.in_flight.load()));
+    w.gauge("trailwarden_sqs_last_receive_timestamp_seconds",
+            "When a ReceiveMessage call last succeeded (Unix time).",
+            static_cast<double>(k.last_poll_ok_ms.load()) / 1000.0);
+    w.counter("trailwarden_notifications_refused_total",
+              "Objects named by notifications outside source.sqs.allowed_buckets (not fetched).",
+              k.notifications_refused.load());
+    w.counter("trailwarden_objects_skipped_total",
+              "Objects not read by choice (digest, Insights, key outside key_prefixes).",
+              k.objects_skipped.load());
+    w.counter("trailwarden_s3_objects_fetched_total", "Objects read from S3.",
+              k.objects_fetched.load());
+    w.counter("trailwarden_s3_bytes_fetched_total", "Bytes read from S3 (compressed).",
+              k.bytes_fetched.load());
+    w.counter("trailwarden_s3_fetch_retries_total", "S3 reads retried after a transient error.",
+              k.fetch_retries.load());
+    w.counter("trailwarden_records_scanned_total", "CloudTrail records matched against the rules.",
+              k.records.load());
+    w.counter("trailwarden_alerts_total", "Alerts handed to the outputs.", k.alerts_sent.load());
+    w.counter("trailwarden_alerts_duplicate_suppressed_total",
+              "Alerts not sent again because their finding uid was already delivered "
+              "(redelivered messages).",
+              k.alerts_suppressed.load());
+    w.counter("trailwarden_rule_reloads_total", "Successful rule reloads (SIGHUP).",
+              k.rule_reloads.load());
+    w.family("trailwarden_object_processing_seconds", "histogram",
+             "Time to fetch, decode and match one object.");
+    w.histogram("trailwarden_object_processing_seconds", k.object_seconds);
+    w.family("trailwarden_notification_to_alert_seconds", "histogram",
+             "From the notification's arrival in SQS (SentTimestamp) to its alert being handed "
+             "to the outputs.");
+    w.histogram("trailwarden_notification_to_alert_seconds", k.notification_to_alert_seconds);
+    const int64_t newest = k.newest_event_ms.load();
+    w.gauge("trailwarden_newest_event_timestamp_seconds",
+            "eventTime of the newest CloudTrail record processed (Unix time; 0: none yet).",
+            static_cast<double>(newest) / 1000.0);
+    w.gauge("trailwarden_newest_event_age_seconds",
+            "Age of the newest CloudTrail record processed: how far behind the agent is "
+            "(NaN: none yet).",
+            newest ? static_cast<double>(now_ms() - newest) / 1000.0
+                   : std::numeric_limits<double>::quiet_NaN());
+  });
+  registry.add([&daemon](PrometheusWriter& w) {
+    w.family("trailwarden_rule_matches_total", "counter", "Records matched, per rule.");
+    for (const auto& [id, n] : daemon.matches_per_rule())
+      w.sample("trailwarden_rule_matches_total", n, {{"rule", id}});
+  });
+  std::vector<std::pair<std::string, size_t>> limits;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    size_t max = 0;
+    for (const auto& o : c.outputs)
+      if (o.name == outputs.name(i)) max = o.buffer_max_bytes;
+    limits.emplace_back(outputs.name(i), max);
+  }
+  registry.add([&outputs, limits](PrometheusWriter& w) {
+    struct Field {
+      const char* name;
+      const char* type;
+      const char* help;
+      std::function<double(const OutputCounters&, size_t)> value;
+    };
+    static const Field kFields[] = {
+        {"trailwarden_output_alerts_accepted_total", "counter",
+         "Alerts routed to the output and buffered.",
+         [](const OutputCounters& o, size_t) { return static_cast<double>(o.accepted.load()); }},
+        {"trailwarden_output_alerts_sent_total", "counter",
+         "Alerts the destination acknowledged.",
+         [](const OutputCounters& o, size_t) { return static_cast<double>(o.delivered.load()); }},
+        {"trailwarden_output_retries_total", "counter", "Batches sent again after a failure.",
+         [](const OutputCounters& o, size_t) { return static_cast<double>(o.retries.load()); }},
+        {"trailwarden_output_alerts_rejected_total", "counter",
+         "Alerts the destination refused, written to the dead-letter file.",
+         [](const OutputCounters& o, size_t) { return static_cast<double>(o.rejected.load()); }},
+        {"trailwarden_output_alerts_dropped_total", "counter",
+         "Alerts dropped because the buffer was full (when_full = \"drop_newest\").",
+         [](const OutputCounters& o, size_t) { return static_cast<double>(o.dropped.load()); }},
+        {"trailwarden_output_buffer_bytes", "gauge", "Bytes waiting in the output's buffer.",
+         [](const OutputCounters& o, size_t) {
+           return static_cast<double>(o.buffered_bytes.load());
+         }},
+        {"trailwarden_output_buffer_max_bytes", "gauge", "The buffer's size limit.",
+         [](const OutputCounters&, size_t max) { return static_cast<double>(max); }},
+    };
+    for (const Field& f : kFields) {
+      w.family(f.name, f.type, f.help);
+      for (size_t i = 0; i < outputs.size(); ++i)
+        w.sample(f.name, f.value(outputs.counters(i), limits[i].second),
+                 {{"output", outputs.name(i)}});
+    }
+  });
+  registry.add([&credentials](PrometheusWriter& w) {
+    w.counter("trailwarden_aws_credential_refreshes_total",
+              "AWS credentials obtained (first fetch and every refresh).", credentials.fetches());
+    w.counter("trailwarden_aws_credential_failures_total",
+              "Failed attempts to obtain or refresh AWS credentials.",
+              credentials.fetch_failures());
+  });
+}
+
+// Liveness: the poll loop turns and no output failed for good.
+Probe health(const Daemon& daemon, const OutputPipeline& outputs, const Config& c) {
+  if (outputs.failed()) return {false, "output failed: " + outputs.failure()};
+  const DaemonCounters& k = daemon.counters();
+  const int64_t last = k.last_loop_ms.load();
+  const int64_t stuck_after_ms = static_cast<int64_t>(c.sqs.wait_time_seconds + 120) * 1000;
+  if (k.polling && last && now_ms() - last > stuck_after_ms)
+    return {false, fmt::format("the SQS poll loop has not turned for {} s", (now_ms() - last) / 1000)};
+  return {true, {}};
+}
+
+// Readiness: running, the queue answered recently, and no output buffer is full.
+Probe readiness(const Daemon& daemon, const OutputPipeline& outputs, const Config& c) {
+  Probe h = health(daemon, outputs, c);
+  if (!h.ok) return h;
+  const DaemonCounters& k = daemon.counters();
+  if (!k.polling) return {false, "not polling the queue (starting or stopping)"};
+  const int64_t last_ok = k.last_poll_ok_ms.load();
+  const int64_t limit_ms = static_cast<int64_t>(c.metrics.ready_poll_timeout_seconds) * 1000;
+  if (!last_ok) return {false, "no successful SQS receive yet"};
+  if (now_ms() - last_ok > limit_ms)
+    return {false, fmt::format("no successful SQS receive for {} s", (now_ms() - last_ok) / 1000)};
+  for (size_t i = 0; i < outputs.size(); ++i)
+    for (const auto& o : c.outputs)
+      if (o.name == outputs.name(i) && o.when_full == OutputSettings::WhenFull::kBlock &&
+          outputs.counters(i).buffered_bytes.load() >= o.buffer_max_bytes)
+        return {false, fmt::format("output {}: buffer full (backpressure)", o.name)};
+  return {true, {}};
+}
+
+// One line for systemd's STATUS=.
+std::string status_line(const Daemon& daemon) {
+  const DaemonCounters& k = daemon.counters();
+  return fmt::format("{} messages, {} objects, {} records, {} alerts; {} in flight",
+                     k.messages_received.load(), k.objects_fetched.load(), k.records.load(),
+                     k.alerts_sent.load(), k.in_flight.load());
+}
+
+// The effective configuration without [rules] (what a reload does not apply).
+std::string without_rules(const Config& c) {
+  std::string text = render_effective_config(c);
+  const size_t start = text.find("\n[rules]\n");
+  if (start == std::string::npos) return text;
+  const size_t end = text.find("\n[", start + 1);
+  text.erase(start, end == std::string::npos ? std::string::npos : end - start);
+  size_t nl = text.find('\n');  // the first line names the file
+  return nl == std::string::npos ? text : text.substr(nl);
+}
+
+}  // namespace
 
 int cmd_run(Args& a, const Global& g) {
   std::optional<std::string> output_path;
@@ -45,7 +243,7 @@ int cmd_run(Args& a, const Global& g) {
     throw std::runtime_error("no AWS region: set [aws] region or AWS_REGION");
 
   std::vector<rules::Rule> all = load_rules(c, {}, {}, {});
-  std::vector<const rules::Rule*> enabled = enabled_rules(all);
+  const size_t enabled_count = enabled_rules(all).size();
 
   OutputEnv output_env;
   output_env.state_dir = c.state_dir;
@@ -118,7 +316,52 @@ int cmd_run(Args& a, const Global& g) {
     std::string error;
     if (!outputs.start(error)) throw std::runtime_error(error);
   }
-  Daemon daemon(d, sqs, s3, enabled, outputs);
+  Daemon daemon(d, sqs, s3, std::make_shared<const RuleSet>(std::move(all)), outputs);
+
+  const int64_t started_ms = now_ms();
+  MetricsRegistry registry;
+  register_metrics(registry, daemon, outputs, c, *credentials, started_ms);
+  std::unique_ptr<StatusServer> status;
+  if (!c.metrics.listen.empty()) {
+    status = std::make_unique<StatusServer>(StatusServer::Handlers{
+        [&registry] { return registry.render(); },
+        [&] { return health(daemon, outputs, c); },
+        [&] { return readiness(daemon, outputs, c); }});
+    std::string error;
+    if (!status->start(c.metrics.listen, error)) throw std::runtime_error(error);
+    spdlog::info("metrics and health checks on http://{}:{}/metrics (/healthz, /readyz)",
+                 c.metrics.listen.substr(0, c.metrics.listen.rfind(':')), status->port());
+  }
+
+  // SIGHUP: reload the rules from the configuration file (and the rule files it names), reopen
+  // output files. A configuration or rule error keeps everything as it was.
+  const Config& running = c;
+  auto reload = [&] {
+    sd_notifyf(0, "RELOADING=1\nSTATUS=reloading rules\nMONOTONIC_USEC=%llu",
+               static_cast<unsigned long long>(
+                   std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count()));
+    try {
+      Config fresh = g.config_path ? load_config_file(*g.config_path) : default_config();
+      std::vector<rules::Rule> rules = load_rules(fresh, {}, {}, {});
+      auto set = std::make_shared<const RuleSet>(std::move(rules));
+      if (set->enabled.empty()) spdlog::warn("reload: no rule is enabled: nothing can match");
+      const size_t loaded = set->owned.size(), active = set->enabled.size();
+      daemon.replace_rules(std::move(set));
+      spdlog::info("SIGHUP: rules reloaded from {}: {} rules, {} enabled", fresh.source, loaded,
+                   active);
+      if (without_rules(fresh) != without_rules(running))
+        spdlog::warn("SIGHUP: settings outside [rules] changed in {}; they take effect at the "
+                     "next restart",
+                     fresh.source);
+    } catch (const std::exception& e) {
+      spdlog::error("SIGHUP: reload failed, the previous rules stay in force: {}", e.what());
+    }
+    outputs.reopen();
+    sd_notifyf(0, "READY=1\nSTATUS=%s", status_line(daemon).c_str());
+  };
+
   std::atomic<bool> stop{false};
   std::thread signal_thread([&] {
     while (!stop) {
@@ -126,20 +369,52 @@ int cmd_run(Args& a, const Global& g) {
       if (sigwait(&signals, &sig) != 0) continue;
       if (stop) break;  // woken by ourselves after a fatal error
       if (sig == SIGHUP) {
-        spdlog::info("SIGHUP: reopening output files (configuration and rules are not reloaded: "
-                     "restart to apply changes)");
-        outputs.reopen();
+        reload();
         continue;
       }
       spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing in-flight messages");
       stop = true;
     }
   });
+
+  // systemd: READY once polling, then STATUS every few seconds and WATCHDOG=1 at half the
+  // watchdog interval, but only while healthy (a wedged agent gets restarted).
+  uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) <= 0) watchdog_usec = 0;
+  std::mutex notify_mu;
+  std::condition_variable notify_cv;
+  bool notify_stop = false;
+  std::thread notifier([&] {
+    auto period = std::chrono::milliseconds(5000);
+    if (watchdog_usec) period = std::min(period, std::chrono::milliseconds(watchdog_usec / 2000));
+    bool ready_sent = false;
+    std::unique_lock<std::mutex> lock(notify_mu);
+    while (!notify_stop) {
+      if (!ready_sent && daemon.counters().polling) {
+        sd_notifyf(0, "READY=1\nSTATUS=%s", status_line(daemon).c_str());
+        ready_sent = true;
+      } else if (ready_sent && !stop) {
+        sd_notifyf(0, "STATUS=%s", status_line(daemon).c_str());
+      }
+      if (watchdog_usec && health(daemon, outputs, c).ok) sd_notify(0, "WATCHDOG=1");
+      notify_cv.wait_for(lock, ready_sent ? period : std::chrono::milliseconds(100),
+                         [&] { return notify_stop; });
+    }
+  });
   spdlog::info("trailwarden {} running: queue {} (region {}), {} rules, {} workers, buckets {}",
-               TRAILWARDEN_VERSION, c.sqs.queue_url, region, enabled.size(), workers,
+               TRAILWARDEN_VERSION, c.sqs.queue_url, region, enabled_count, workers,
                fmt::join(c.sqs.allowed_buckets, ", "));
   int rc = daemon.run(stop);
+  sd_notify(0, "STOPPING=1\nSTATUS=stopping: flushing outputs");
   outputs.stop(std::chrono::seconds(c.sqs.shutdown_timeout_seconds));
+  {
+    std::lock_guard<std::mutex> lock(notify_mu);
+    notify_stop = true;
+  }
+  notify_cv.notify_all();
+  notifier.join();
+  if (status) status->stop();
   if (outputs.failed()) rc = 1;
   if (!stop) {  // a fatal error ended the run: wake the signal thread
     stop = true;

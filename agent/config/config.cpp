@@ -65,7 +65,7 @@ bool split_host_port(std::string_view text, std::string& host, int& port) {
     if (ch < '0' || ch > '9') return false;
     port = port * 10 + (ch - '0');
   }
-  return port >= 1 && port <= 65535 && !host.empty();
+  return port <= 65535 && !host.empty();
 }
 
 Config parse_config(std::string_view content, const std::string& origin, const EnvLookup& env) {

@@ -84,7 +84,8 @@ Config load_config_file(const std::string& path);
 // The built-in default configuration (conf/trailwarden.toml compiled into the binary).
 Config default_config();
 
-// Splits "host:port" or "[v6-address]:port"; false if malformed or the port is not 1-65535.
+// Splits "host:port" or "[v6-address]:port"; false if malformed or the port is over 65535
+// (0 asks the system for a free port).
 bool split_host_port(std::string_view text, std::string& host, int& port);
 
 // The effective configuration as TOML: every key of the agent's own sections with its value

@@ -55,16 +55,57 @@ std::string excerpt(std::string_view body, size_t max = 160) {
 
 std::string object_name(const ObjectRef& o) { return fmt::format("s3://{}/{}", o.bucket, o.key); }
 
+std::vector<const rules::Rule*> enabled_of(const std::vector<rules::Rule>& all) {
+  std::vector<const rules::Rule*> out;
+  for (const auto& r : all)
+    if (r.enabled) out.push_back(&r);
+  return out;
+}
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "2025-01-01T00:00:00Z" as epoch milliseconds; 0 if malformed.
+int64_t iso8601_ms(std::string_view t) {
+  if (t.size() != 20) return 0;
+  auto num = [&](size_t pos, size_t len) {
+    int v = 0;
+    for (size_t i = pos; i < pos + len; ++i) {
+      if (t[i] < '0' || t[i] > '9') return -1;
+      v = v * 10 + (t[i] - '0');
+    }
+    return v;
+  };
+  const int y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2),
+            s = num(17, 2);
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+      s < 0 || s > 60)
+    return 0;
+  const std::chrono::sys_days day = std::chrono::year(y) / std::chrono::month(static_cast<unsigned>(mo)) /
+                                    std::chrono::day(static_cast<unsigned>(d));
+  return (static_cast<int64_t>(day.time_since_epoch().count()) * 86400 + h * 3600 + mi * 60 + s) *
+         1000;
+}
+
 }  // namespace
 
+RuleSet::RuleSet(std::vector<rules::Rule> all)
+    : owned(std::move(all)), enabled(enabled_of(owned)), matcher(enabled) {}
+
+RuleSet::RuleSet(std::vector<const rules::Rule*> rules)
+    : enabled(std::move(rules)), matcher(enabled) {}
+
 struct Daemon::Impl {
-  Impl(DaemonOptions o, MessageQueue& q, ObjectStore& s, std::vector<const rules::Rule*> r,
+  Impl(DaemonOptions o, MessageQueue& q, ObjectStore& s, std::shared_ptr<const RuleSet> r,
        OutputPipeline& outs)
       : opt(std::move(o)),
         queue(q),
         store(s),
         outputs(outs),
-        matcher(std::move(r)),
+        rule_set(std::move(r)),
         dedup(opt.dedup_path, opt.dedup_capacity) {
     if (opt.heartbeat_interval.count() <= 0)
       opt.heartbeat_interval = std::max<std::chrono::seconds>(opt.visibility_timeout / 3,
@@ -78,7 +119,10 @@ struct Daemon::Impl {
   MessageQueue& queue;
   ObjectStore& store;
   OutputPipeline& outputs;
-  rules::RuleMatcher matcher;
+  mutable std::mutex rules_mu;                 // guards rule_set and matches
+  std::shared_ptr<const RuleSet> rule_set;
+  std::atomic<uint64_t> rules_generation{0};
+  std::unordered_map<std::string, uint64_t> matches;  // per rule id
   DedupWindow dedup;
   DaemonCounters counters;
 
@@ -200,6 +244,7 @@ struct Daemon::Impl {
     f->pending = count;
     f->last_extended = Clock::now();
     in_flight[f->message.id] = f;
+    counters.in_flight = in_flight.size();
     for (size_t i = 0; i < count; ++i) tasks.push_back(Task{f, i});
     cv_tasks.notify_all();
   }
@@ -212,7 +257,9 @@ struct Daemon::Impl {
 
   // ---- workers ----
   void worker() {
-    ObjectProcessor processor(matcher, opt.limits, opt.ocsf);
+    std::shared_ptr<const RuleSet> rules;
+    std::unique_ptr<ObjectProcessor> processor;
+    uint64_t generation = ~uint64_t{0};
     std::mt19937 rng(std::random_device{}());
     while (true) {
       Task task;
@@ -229,14 +276,22 @@ struct Daemon::Impl {
         std::lock_guard<std::mutex> lock(mu);
         skip = f.failed;  // no point reading the rest of a message that will come back
       }
+      if (generation != rules_generation.load()) {  // first task, or rules were reloaded
+        std::lock_guard<std::mutex> lock(rules_mu);
+        generation = rules_generation.load();
+        rules = rule_set;
+        processor = std::make_unique<ObjectProcessor>(rules->matcher, opt.limits, opt.ocsf);
+        processor->track_event_time(true);
+      }
       std::string error;
-      if (!skip) error = run_task(f, task.index, processor, rng);
+      if (!skip) error = run_task(f, task.index, *processor, rng);
       finish(task.message, error);
     }
   }
 
   // Processes one object (or the inline event) of a message; returns an error or "".
   std::string run_task(InFlight& f, size_t index, ObjectProcessor& processor, std::mt19937& rng) {
+    const auto started = Clock::now();
     ObjectResult result;
     std::string name;
     if (!f.inline_event.empty()) {
@@ -266,12 +321,25 @@ struct Daemon::Impl {
     }
     counters.records += result.stats.records;
     if (result.failed) return fmt::format("{}: {}", name, result.error);
-    return deliver(result);
+    std::string error = deliver(result, f.message.sent_ms);
+    counters.object_seconds.observe(std::chrono::duration<double>(Clock::now() - started).count());
+    if (const int64_t t = iso8601_ms(result.newest_event_time)) {
+      int64_t seen = counters.newest_event_ms.load();
+      while (t > seen && !counters.newest_event_ms.compare_exchange_weak(seen, t)) {
+      }
+    }
+    if (!result.alerts.empty()) {
+      std::lock_guard<std::mutex> lock(rules_mu);
+      const auto& rules = processor.rules();
+      for (size_t i = 0; i < result.per_rule.size() && i < rules.size(); ++i)
+        if (result.per_rule[i]) matches[rules[i]->id] += result.per_rule[i];
+    }
+    return error;
   }
 
   // Writes the alerts (skipping those already delivered), flushes every output, then
   // remembers their uids. Returns an error or "".
-  std::string deliver(const ObjectResult& result) {
+  std::string deliver(const ObjectResult& result, int64_t sent_ms) {
     if (result.alerts.empty()) return {};
     std::lock_guard<std::mutex> lock(output_mu);
     std::vector<const AlertRecord*> fresh;
@@ -286,6 +354,10 @@ struct Daemon::Impl {
       return error;
     }
     counters.alerts_sent += fresh.size();
+    if (sent_ms > 0) {
+      const double latency = std::max<int64_t>(0, wall_ms() - sent_ms) / 1000.0;
+      for (size_t i = 0; i < fresh.size(); ++i) counters.notification_to_alert_seconds.observe(latency);
+    }
     for (const AlertRecord* a : fresh) dedup.add(a->uid);
     if (!dedup.sync(error)) spdlog::warn("{}", error);  // alerts are delivered; only dedup suffers
     return {};
@@ -299,6 +371,7 @@ struct Daemon::Impl {
     }
     if (--f->pending > 0) return;
     in_flight.erase(f->message.id);
+    counters.in_flight = in_flight.size();
     if (f->abandoned) return;
     if (f->failed) {
       ++counters.messages_failed;
@@ -381,8 +454,10 @@ struct Daemon::Impl {
     std::thread acker([this] { ack_loop(); });
     std::mt19937 rng(std::random_device{}());
     int poll_failures = 0;
+    counters.polling = true;
 
     while (!stop && !fatal) {
+      counters.last_loop_ms = wall_ms();
       size_t room;
       {
         std::unique_lock<std::mutex> lock(mu);
@@ -413,9 +488,11 @@ struct Daemon::Impl {
         break;
       }
       poll_failures = 0;
+      counters.last_poll_ok_ms = wall_ms();
       for (auto& m : messages) handle_message(std::move(m));
     }
 
+    counters.polling = false;
     // Stop receiving; give in-flight work until the deadline.
     const auto deadline = Clock::now() + opt.shutdown_deadline;
     std::vector<std::string> unfinished;
@@ -456,8 +533,33 @@ struct Daemon::Impl {
 
 Daemon::Daemon(DaemonOptions options, MessageQueue& queue, ObjectStore& store,
                std::vector<const rules::Rule*> rules, OutputPipeline& outputs)
+    : Daemon(std::move(options), queue, store, std::make_shared<const RuleSet>(std::move(rules)),
+             outputs) {}
+
+Daemon::Daemon(DaemonOptions options, MessageQueue& queue, ObjectStore& store,
+               std::shared_ptr<const RuleSet> rules, OutputPipeline& outputs)
     : impl_(std::make_unique<Impl>(std::move(options), queue, store, std::move(rules),
                                    outputs)) {}
+
+std::vector<std::pair<std::string, uint64_t>> Daemon::matches_per_rule() const {
+  std::lock_guard<std::mutex> lock(impl_->rules_mu);
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (const rules::Rule* r : impl_->rule_set->enabled) out.emplace_back(r->id, 0);
+  for (auto& [id, n] : out)
+    if (auto it = impl_->matches.find(id); it != impl_->matches.end()) n = it->second;
+  for (const auto& [id, n] : impl_->matches)
+    if (std::none_of(out.begin(), out.end(), [&](const auto& p) { return p.first == id; }))
+      out.emplace_back(id, n);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void Daemon::replace_rules(std::shared_ptr<const RuleSet> rules) {
+  std::lock_guard<std::mutex> lock(impl_->rules_mu);
+  impl_->rule_set = std::move(rules);
+  ++impl_->rules_generation;
+  ++impl_->counters.rule_reloads;
+}
 
 Daemon::~Daemon() = default;
 

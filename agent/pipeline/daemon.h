@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "agent/decode/limits.h"
+#include "agent/metrics/metrics.h"
 #include "agent/normalize/ocsf.h"
+#include "agent/rules/matcher.h"
 #include "agent/rules/rule.h"
 #include "agent/sources/queue.h"
 #include "outputs/pipeline/pipeline.h"
@@ -51,6 +53,20 @@ struct DaemonOptions {
   size_t dedup_capacity = 200000;
 };
 
+// The rules a daemon matches with: the loaded rules (owned, or borrowed from the caller) and a
+// matcher over the enabled ones. Immutable once built; shared by the worker threads, replaced
+// as a whole by Daemon::replace_rules().
+struct RuleSet {
+  explicit RuleSet(std::vector<rules::Rule> all);           // owns them; matches the enabled
+  explicit RuleSet(std::vector<const rules::Rule*> enabled);  // borrows; must outlive the set
+  RuleSet(const RuleSet&) = delete;
+  RuleSet& operator=(const RuleSet&) = delete;
+
+  const std::vector<rules::Rule> owned;
+  const std::vector<const rules::Rule*> enabled;
+  const rules::RuleMatcher matcher;
+};
+
 struct DaemonCounters {
   std::atomic<uint64_t> messages_received{0};
   std::atomic<uint64_t> messages_deleted{0};
@@ -67,6 +83,17 @@ struct DaemonCounters {
   std::atomic<uint64_t> alerts_suppressed{0};    // duplicates of already delivered alerts
   std::atomic<uint64_t> visibility_extensions{0};
   std::atomic<uint64_t> poll_errors{0};
+  std::atomic<uint64_t> rule_reloads{0};
+  // Gauges
+  std::atomic<uint64_t> in_flight{0};              // messages received and not finished
+  std::atomic<int64_t> last_poll_ok_ms{0};         // wall clock of the last successful receive
+  std::atomic<int64_t> last_loop_ms{0};            // wall clock of the poll loop's last turn
+  std::atomic<int64_t> newest_event_ms{0};         // newest CloudTrail eventTime processed
+  std::atomic<bool> polling{false};                // the poll loop runs (after start-up)
+  // Latencies, seconds: fetching and matching one object; from the notification's SentTimestamp
+  // to its alert being handed to the outputs.
+  Histogram object_seconds{Histogram::latency_buckets()};
+  Histogram notification_to_alert_seconds{Histogram::latency_buckets()};
 };
 
 class Daemon {
@@ -74,6 +101,8 @@ class Daemon {
   // All references must outlive the daemon. `rules` are the enabled rules.
   Daemon(DaemonOptions options, MessageQueue& queue, ObjectStore& store,
          std::vector<const rules::Rule*> rules, OutputPipeline& outputs);
+  Daemon(DaemonOptions options, MessageQueue& queue, ObjectStore& store,
+         std::shared_ptr<const RuleSet> rules, OutputPipeline& outputs);
   ~Daemon();
 
   // Runs until `stop` becomes true (then finishes in-flight work within shutdown_deadline,
@@ -82,6 +111,13 @@ class Daemon {
   int run(const std::atomic<bool>& stop);
 
   const DaemonCounters& counters() const;
+
+  // Matches per rule id since start (rules removed by a reload keep their counts).
+  std::vector<std::pair<std::string, uint64_t>> matches_per_rule() const;
+
+  // Replaces the rules (SIGHUP). Objects already being matched finish with the old rules;
+  // every object started afterwards uses the new ones. Thread-safe.
+  void replace_rules(std::shared_ptr<const RuleSet> rules);
 
  private:
   struct Impl;

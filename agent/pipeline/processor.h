@@ -24,6 +24,7 @@ struct ObjectResult {
   uint64_t evaluated = 0;  // records parsed for evaluation
   uint64_t bytes_read = 0;
   uint64_t bytes_decoded = 0;
+  std::string newest_event_time;  // largest "eventTime" seen (ISO 8601), if tracked
   bool failed = false;
   std::string error;  // why it failed (already logged at ERROR with the object's name)
 };
@@ -32,6 +33,13 @@ class ObjectProcessor : private RecordVisitor {
  public:
   ObjectProcessor(const rules::RuleMatcher& matcher, const DecodeLimits& limits,
                   const OcsfOptions& ocsf);
+
+  // Also find each record's "eventTime" and keep the newest in ObjectResult (for the daemon's
+  // event-age metric; a short scan of the record's text, no parsing).
+  void track_event_time(bool on) { track_event_time_ = on; }
+
+  // The rules, by the slots of ObjectResult::per_rule.
+  const std::vector<const rules::Rule*>& rules() const { return matcher_.rules(); }
 
   // The buffer to read an object's raw bytes into before calling process_raw().
   Buffer& raw_buffer() { return raw_; }
@@ -56,6 +64,7 @@ class ObjectProcessor : private RecordVisitor {
   rules::MatchSession session_;
   rules::MatchSession::OnMatch on_match_;
   ObjectResult* result_ = nullptr;
+  bool track_event_time_ = false;
   uint64_t first_bad_record_ = 0;
   std::string first_bad_error_;
 };

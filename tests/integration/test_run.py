@@ -21,12 +21,15 @@ import copy
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,6 +114,8 @@ class Agent:
 [general]
 log_level = "info"
 state_dir = "{self.dir / 'state'}"
+[metrics]
+listen = "127.0.0.1:0"
 [aws]
 region = "us-east-1"
 endpoint_url = "{fx.endpoint}"
@@ -154,6 +159,30 @@ path = "{self.alerts}"
 
     def log(self) -> str:
         return self.stderr_path.read_text(errors="replace")
+
+    def status_url(self) -> str:
+        """The agent's /metrics base URL, from its start-up log line (it listens on port 0)."""
+        m = wait_until(lambda: re.search(r"metrics and health checks on (http://[0-9.:]+)/metrics",
+                                         self.log()), 30, "the metrics endpoint")
+        return m.group(1)
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.status_url() + path, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def metrics(self) -> dict[str, float]:
+        """Samples of /metrics by their full name with labels, e.g. 'x_total{output="a"}'."""
+        status, text = self.get("/metrics")
+        assert status == 200, (status, text)
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
 
 
 class RunTest(unittest.TestCase):
@@ -326,6 +355,104 @@ class RunTest(unittest.TestCase):
         self.assertEqual(rc, 0, agent.log())
         self.assertEqual({event_id(a) for a in alerts_in(rotated)}, first)
         self.assertEqual({event_id(a) for a in alerts_in(agent.alerts)}, second)
+
+    def test_metrics_health_and_readiness_follow_the_stream(self):
+        url = self.fx.create_queue("notifications", visibility_timeout=30)
+        agent = Agent(self.fx, url, self.tmp, "m").start()
+        try:
+            wait_until(lambda: agent.get("/readyz")[0] == 200, 30, "/readyz to turn ready")
+            self.assertEqual(agent.get("/healthz")[0], 200)
+            self.assertEqual(agent.get("/nope")[0], 404)
+            before = agent.metrics()
+            self.assertEqual(before["trailwarden_s3_objects_fetched_total"], 0)
+            self.assertEqual(before['trailwarden_rule_matches_total{rule="cis-4.9"}'], 0)
+            expected = set()
+            for i in range(5):
+                k, exp = self.put(f"metrics-{i}")
+                expected |= exp
+                self.fx.send(url, fauxqs.s3_event_body(BUCKET, k))
+            wait_until(lambda: agent.metrics()["trailwarden_sqs_messages_deleted_total"] >= 5, 30,
+                       "five messages deleted")
+            m = agent.metrics()
+        finally:
+            rc = agent.stop()
+        self.assertEqual(rc, 0, agent.log())
+        self.assertEqual(m["trailwarden_sqs_messages_received_total"], 5)
+        self.assertEqual(m["trailwarden_s3_objects_fetched_total"], 5)
+        self.assertGreater(m["trailwarden_s3_bytes_fetched_total"], 0)
+        self.assertEqual(m["trailwarden_records_scanned_total"], 5 * len(CONFIG_RECORDS))
+        self.assertEqual(m['trailwarden_rule_matches_total{rule="cis-4.9"}'], len(expected))
+        self.assertEqual(m["trailwarden_alerts_total"], len(expected))
+        self.assertEqual(m['trailwarden_output_alerts_sent_total{output="file-0"}'], len(expected))
+        self.assertEqual(m['trailwarden_output_alerts_rejected_total{output="file-0"}'], 0)
+        self.assertEqual(m["trailwarden_object_processing_seconds_count"], 5)
+        self.assertEqual(m['trailwarden_notification_to_alert_seconds_bucket{le="+Inf"}'], len(expected))
+        self.assertGreater(m["trailwarden_aws_credential_refreshes_total"], 0)
+        newest = max(r["eventTime"] for r in CONFIG_RECORDS)
+        self.assertEqual(m["trailwarden_newest_event_timestamp_seconds"],
+                         time.mktime(time.strptime(newest, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone)
+        self.assertGreater(m["trailwarden_newest_event_age_seconds"], 0)
+        self.assertEqual(m["trailwarden_sqs_messages_in_flight"], 0)
+
+    def test_sighup_reloads_rules_and_keeps_them_after_a_bad_reload(self):
+        url = self.fx.create_queue("notifications", visibility_timeout=30)
+        rules = self.tmp / "extra-rules.toml"
+        rule = """
+[pack]
+id = "local"
+title = "Local rules"
+
+[[rules]]
+id = "local-describe"
+title = "Describe calls"
+severity = "low"
+pattern = '{ $.eventName = "DescribeConfigurationRecorders" }'
+enabled = %s
+"""
+        rules.write_text(rule % "false")
+        agent = Agent(self.fx, url, self.tmp, "r")
+        # The rule file is named in [rules] (appended: TOML allows a table after the outputs).
+        with open(agent.config, "a") as f:
+            f.write(f'[rules]\nfiles = ["{rules}"]\n')
+        agent.start()
+        try:
+            wait_until(lambda: "running: queue" in agent.log(), 30, "the agent to start")
+            k, first = self.put("before-reload")
+            self.fx.send(url, fauxqs.s3_event_body(BUCKET, k))
+            wait_until(lambda: {event_id(a) for a in alerts_in(agent.alerts)} >= first, 30,
+                       "alerts with the first rules")
+            rules.write_text(rule % "true")
+            agent.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: "rules reloaded" in agent.log(), 30, "the reload")
+            self.assertEqual(agent.metrics()["trailwarden_rule_reloads_total"], 1)
+            k, second = self.put("after-reload")
+            self.fx.send(url, fauxqs.s3_event_body(BUCKET, k))
+            wait_until(lambda: any(a["finding_info"]["analytic"]["uid"] == "local-describe"
+                                   for a in alerts_in(agent.alerts)), 30, "an alert of the new rule")
+            # A broken rule file: the reload fails, the rules in force stay.
+            rules.write_text("[[rules]]\nid = \"broken\"\npattern = '{ $.x = '\n")
+            agent.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: "reload failed" in agent.log(), 30, "the failed reload")
+            k, third = self.put("after-bad-reload")
+            self.fx.send(url, fauxqs.s3_event_body(BUCKET, k))
+            wait_until(lambda: {event_id(a) for a in alerts_in(agent.alerts)} >= third, 30,
+                       "alerts after the failed reload")
+            self.assertEqual(agent.get("/healthz")[0], 200)
+        finally:
+            rc = agent.stop()
+        self.assertEqual(rc, 0, agent.log())
+        alerts = alerts_in(agent.alerts)
+        by_rule = {}
+        for a in alerts:
+            by_rule.setdefault(a["finding_info"]["analytic"]["uid"], set()).add(event_id(a))
+        describe = {f"{tag}-{i}" for tag in ("after-reload", "after-bad-reload")
+                    for i, r in enumerate(CONFIG_RECORDS)
+                    if r["eventName"] == "DescribeConfigurationRecorders"}
+        self.assertTrue(describe, "the sample must hold Describe calls")
+        self.assertEqual(by_rule.get("local-describe", set()), describe)
+        self.assertEqual(by_rule["cis-4.9"], first | second | third)
+        self.assertIn("reload failed, the previous rules stay in force", agent.log())
+        self.assertIn("extra-rules.toml:", agent.log())
 
     def test_missing_queue_is_fatal(self):
         agent = Agent(self.fx, f"{self.fx.endpoint}/000000000000/no-such-queue", self.tmp, "q").start()
