@@ -2,7 +2,7 @@
 # The README's second command, and what CI runs: installs dependencies, builds with warnings
 # as errors, runs every test (unit + CLI integration), then again under AddressSanitizer +
 # UndefinedBehaviorSanitizer, fuzzes each libFuzzer target briefly (FUZZ_SECONDS, default 30),
-# and ends with a benchmark smoke run.
+# runs a benchmark smoke run, and ends with the packaging checks (scripts/package-check.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -24,6 +24,9 @@ tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
 echo "=== benchmark smoke run (correctness check only; figures come from run_bench.sh) ==="
 TRAILWARDEN=build/trailwarden tests/bench/run_bench.sh --quick --reps 1
 
+echo "=== packaging: systemd unit, container build steps, Debian package install and purge ==="
+BUILD_DIR=build scripts/package-check.sh
+
 # Every stage above stops the script on failure (set -e); reaching here means all passed.
 suites=$(ctest --test-dir build -N | sed -n 's/^Total Tests: //p')
-echo "checks: $((2 * suites + 3)) passed, 0 failed ($suites CTest suites, again under ASan/UBSan, 2 fuzz targets, benchmark correctness)"
+echo "checks: $((2 * suites + 4)) passed, 0 failed ($suites CTest suites, again under ASan/UBSan, 2 fuzz targets, benchmark correctness, packaging)"
