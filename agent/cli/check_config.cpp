@@ -50,8 +50,9 @@ int cmd_check_config(Args& a, const Global& g) {
   if (!quiet) fmt::print("{}", render_effective_config(c));
   std::fflush(stdout);
   for (const auto& w : warnings) fmt::print(stderr, "trailwarden: warning: {}\n", w);
-  fmt::print(stderr, "trailwarden: {}: configuration OK ({} rules, {} enabled; {} outputs)\n",
-             c.source, all.size(), enabled, c.outputs.size());
+  if (!quiet)
+    fmt::print(stderr, "trailwarden: {}: configuration OK ({} rules, {} enabled; {} outputs)\n",
+               c.source, all.size(), enabled, c.outputs.size());
   return kExitOk;
 }
 

@@ -106,5 +106,6 @@ std::string first_of(std::initializer_list<const std::string*> values);
 // The sub-commands in their own files.
 int cmd_run(Args& a, const Global& g);
 int cmd_check_config(Args& a, const Global& g);
+int cmd_healthcheck(Args& a, const Global& g);
 
 }  // namespace trailwarden::cli

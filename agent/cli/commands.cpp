@@ -42,6 +42,7 @@ Usage:
   trailwarden [GLOBAL OPTIONS] rules list
   trailwarden [GLOBAL OPTIONS] rules show RULE_ID
   trailwarden [GLOBAL OPTIONS] check-config [-q]
+  trailwarden [GLOBAL OPTIONS] healthcheck [--ready]
   trailwarden --version | --help
 
 Commands:
@@ -59,7 +60,9 @@ Commands:
   rules         List the rules of the configured packs and files with their state, or show one.
   check-config  Check the configuration, its rules and outputs without connecting anywhere,
                 and print the effective configuration (defaults filled in, secrets
-                redacted; -q: print nothing). Exit 0 if valid, 2 if not.
+                redacted; -q: only warnings). Exit 0 if valid, 2 if not.
+  healthcheck   Ask the running agent's /healthz (--ready: /readyz) at [metrics] listen.
+                Exit 0 if it answers 200, 1 otherwise (for container health checks).
 
 Global options:
   -c, --config FILE     Configuration file (default: the built-in configuration)
@@ -366,6 +369,7 @@ int run_cli(const std::vector<std::string>& args) {
     if (cmd == "test-pattern") return cmd_test_pattern(a, g);
     if (cmd == "rules") return cmd_rules(a, g);
     if (cmd == "check-config") return cmd_check_config(a, g);
+    if (cmd == "healthcheck") return cmd_healthcheck(a, g);
     if (cmd == "help") {
       fmt::print("{}", kUsage);
       return kExitOk;

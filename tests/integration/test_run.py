@@ -362,6 +362,18 @@ class RunTest(unittest.TestCase):
         try:
             wait_until(lambda: agent.get("/readyz")[0] == 200, 30, "/readyz to turn ready")
             self.assertEqual(agent.get("/healthz")[0], 200)
+            # `trailwarden healthcheck` asks the same endpoints at the configured address.
+            port = int(agent.status_url().rsplit(":", 1)[1])
+            probe_cfg = self.tmp / "probe.toml"
+            probe_cfg.write_text(f'[metrics]\nlisten = "0.0.0.0:{port}"\n')
+            for extra in ([], ["--ready"]):
+                p = subprocess.run([BINARY, "-c", str(probe_cfg), "healthcheck", *extra],
+                                   capture_output=True, timeout=30)
+                self.assertEqual(p.returncode, 0, p.stderr)
+            probe_cfg.write_text('[metrics]\nlisten = "127.0.0.1:1"\n')  # nobody listens
+            p = subprocess.run([BINARY, "-c", str(probe_cfg), "healthcheck"], capture_output=True,
+                               timeout=30)
+            self.assertEqual(p.returncode, 1)
             self.assertEqual(agent.get("/nope")[0], 404)
             before = agent.metrics()
             self.assertEqual(before["trailwarden_s3_objects_fetched_total"], 0)
