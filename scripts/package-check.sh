@@ -211,6 +211,15 @@ alerts=$(/usr/bin/trailwarden replay -q /usr/share/doc/trailwarden/examples/AWSL
 [ "$alerts" -gt 0 ] || fail "the installed trailwarden finds no alert in the shipped examples"
 ok "the installed trailwarden replays the shipped examples: $alerts alerts"
 
+# The issue's "done when": edit the one file, start the agent as the unit does (its user, the
+# installed binary), let a test stream flow through the SQS/S3 emulator, watch /metrics move.
+if [ -d "tests/integration/peers/node_modules" ] || [ "${PACKAGE_CHECK_SKIP_RUN:-0}" != 1 ]; then
+  out=$(python3 "tests/integration/test_installed.py" 2>&1) || { echo "$out" >&2; fail "the installed agent's run"; }
+  ok "$(tail -n1 <<<"$out" | sed 's/^test_installed: //')"
+else
+  say "SKIPPED the installed agent's run: no emulator (scripts/setup-peers.sh) and PACKAGE_CHECK_SKIP_RUN=1"
+fi
+
 IFS=: read -r _ _ uid gid _ home shell <<<"$(getent passwd trailwarden)" || fail "no user trailwarden"
 [ "$uid" -lt 1000 ] && [ "$home" = /var/lib/trailwarden ] && [ "$shell" = /usr/sbin/nologin ] \
   || fail "user trailwarden: uid $uid, home $home, shell $shell"
