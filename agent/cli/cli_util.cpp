@@ -31,15 +31,20 @@ std::vector<std::string> expand_globs(const std::vector<std::string>& patterns) 
 
 Config load_config(const Global& g) {
   Config c = g.config_path ? load_config_file(*g.config_path) : default_config();
+  std::string error;
+  if (!apply_logging(c, g, error)) usage_error(error);
+  return c;
+}
+
+bool apply_logging(const Config& c, const Global& g, std::string& error) {
   LogOptions log;
   log.level = g.log_level ? *g.log_level : c.log_level;
   log.format = c.log_format;
   log.rate_limit_burst = c.log_rate_limit_burst;
   log.rate_limit_interval = std::chrono::seconds(c.log_rate_limit_interval_seconds);
-  std::string error;
-  if (!setup_logging(log, error)) usage_error(error);
+  if (!setup_logging(log, error)) return false;
   for (const auto& secret : c.secrets) register_secret(secret);
-  return c;
+  return true;
 }
 
 // Loads every configured pack and rule file and applies the selectors.

@@ -78,6 +78,10 @@ struct Global {
 // Loads the configuration (--config or the built-in one) and sets up logging from it.
 Config load_config(const Global& g);
 
+// Sets up logging from [general] (--log-level wins) and registers the configuration's secrets
+// for masking. False with `error` on a bad option.
+bool apply_logging(const Config& c, const Global& g, std::string& error);
+
 // Loads every configured pack and rule file, plus `extra_files`, and applies the selectors.
 std::vector<rules::Rule> load_rules(const Config& c, const std::vector<std::string>& extra_files,
                                     const std::vector<std::string>& enable,

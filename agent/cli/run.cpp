@@ -347,14 +347,8 @@ int cmd_run(Args& a, const Global& g) {
     try {
       Config fresh = g.config_path ? load_config_file(*g.config_path) : default_config();
       std::vector<rules::Rule> rules = load_rules(fresh, {}, {}, {});
-      LogOptions log;
-      log.level = g.log_level ? *g.log_level : fresh.log_level;
-      log.format = fresh.log_format;
-      log.rate_limit_burst = fresh.log_rate_limit_burst;
-      log.rate_limit_interval = std::chrono::seconds(fresh.log_rate_limit_interval_seconds);
       std::string log_error;
-      if (!setup_logging(log, log_error)) throw std::runtime_error(log_error);
-      for (const auto& secret : fresh.secrets) register_secret(secret);
+      if (!apply_logging(fresh, g, log_error)) throw std::runtime_error(log_error);
       auto set = std::make_shared<const RuleSet>(std::move(rules));
       if (set->enabled.empty()) spdlog::warn("reload: no rule is enabled: nothing can match");
       const size_t loaded = set->owned.size(), active = set->enabled.size();
