@@ -214,6 +214,7 @@ int main(int argc, char** argv) {
           .field("too_large", static_cast<uint64_t>(c.too_large))
           .field("connects", static_cast<uint64_t>(c.connects))
           .field("connect_failures", static_cast<uint64_t>(c.connect_failures))
+          .field("resets", static_cast<uint64_t>(c.resets))
           .field("write_failures", static_cast<uint64_t>(c.write_failures))
           .end_object();
       print(out);
