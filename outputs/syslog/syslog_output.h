@@ -6,14 +6,16 @@
 // Delivery (see DeliveryResult):
 //   TCP, TLS  send() writes the whole batch, framed (octet counting by default, or newline).
 //             Syslog has no application-level acknowledgement: a batch counts as delivered
-//             once it is written to the socket (handed to the kernel; under TLS, encrypted and
-//             handed to the kernel). Before each batch the connection is checked; one the
-//             receiver has closed (a restart) is reconnected first. If connecting or writing
-//             fails, the connection is closed and the whole batch is kRetry: the pipeline
-//             backs off and sends it again on a new connection (at-least-once: alerts written
-//             before the failure may arrive twice; the finding uid de-duplicates). Alerts
-//             written just before the receiver dies can still be lost in its socket buffer:
-//             TCP cannot tell; use a receiver with a disk queue and TLS for important paths.
+//             once it is written and the receiver's TCP stack has acknowledged every byte of
+//             it (the send queue is empty; under TLS, of the encrypted bytes). Before each
+//             batch the connection is checked; one the receiver has closed (a restart) is
+//             reconnected first. If connecting, writing or that acknowledgement fails (refused,
+//             reset, closed, write_timeout without progress), the connection is closed and the
+//             whole batch is kRetry: the pipeline backs off and sends it again on a new
+//             connection (at-least-once: alerts written before the failure may arrive twice;
+//             the finding uid de-duplicates). What the receiver's kernel acknowledged but the
+//             receiver had not yet read or stored when it died is lost: TCP cannot tell (see
+//             docs/outputs.md); use a receiver with a disk queue for important paths.
 //   UDP       one datagram per alert; delivered when sent (UDP has no delivery report). A
 //             send that fails (no route, buffer full past write_timeout) is kRetry for that
 //             alert and those after it.
@@ -50,11 +52,12 @@ struct SyslogOptions {
 };
 
 struct SyslogCounters {
-  std::atomic<uint64_t> sent{0};        // messages written to the socket / sent as datagrams
+  std::atomic<uint64_t> sent{0};        // messages the receiver's TCP acknowledged / datagrams sent
   std::atomic<uint64_t> summarized{0};  // over max_message_bytes, sent as a summary
   std::atomic<uint64_t> too_large{0};   // not even the summary fits: rejected
   std::atomic<uint64_t> connects{0};    // connections made (UDP: sockets connected)
   std::atomic<uint64_t> connect_failures{0};
+  std::atomic<uint64_t> resets{0};  // connections the receiver reset (it threw data away unread)
   std::atomic<uint64_t> write_failures{0};  // batches given back as kRetry after a write failed
 };
 

@@ -3,9 +3,11 @@
 // make_syslog_transport() builds the real one (POSIX sockets, OpenSSL).
 //
 // Real transports: non-blocking sockets; connecting is bounded by connect_timeout (DNS
-// resolution through getaddrinfo() is not); a write fails when it makes no progress for
-// write_timeout. Nothing sleeps otherwise. SIGPIPE is never raised (send() with MSG_NOSIGNAL,
-// also under TLS, through a socket BIO of our own). TLS: TLS 1.2 or later, the peer's
+// resolution through getaddrinfo() is not); a write, or the wait for the receiver's TCP
+// acknowledgement, fails when it makes no progress for write_timeout. Nothing sleeps
+// otherwise (the acknowledgement wait polls the send queue, waking at once if the peer closes).
+// SIGPIPE is never raised (send() with MSG_NOSIGNAL, also under TLS, through a socket BIO of
+// our own). TLS: TLS 1.2 or later, the peer's
 // certificate is always verified (ca_file, or the system's trust store) and so is its name
 // (tls_server_name, or the host of the address; an IP address is checked against the
 // certificate's IP SANs); a client certificate is presented when cert_file/key_file are set.
@@ -54,7 +56,18 @@ class SyslogTransport {
   virtual Connection ensure_connected(std::string& error) = 0;
   // Writes all of `data` to the stream, or sends it as one datagram. On failure returns false
   // with `error`; the connection is then closed (the next ensure_connected() reconnects).
+  // A stream write returns once the kernel has taken the bytes, not once they arrived.
   virtual bool write(std::string_view data, std::string& error) = 0;
+  // Streams: waits until the receiver's TCP stack has acknowledged every byte written so far
+  // (the kernel's send queue is empty). Fails, with `error`, and closes the connection, when
+  // the receiver closes or resets the connection first, or acknowledges nothing more for
+  // write_timeout. Datagrams: true at once.
+  virtual bool wait_acknowledged(std::string& error) = 0;
+  // True, once, after ensure_connected() found that the peer had reset the previous connection
+  // (TCP RST) instead of closing it: its kernel threw away bytes the receiver had not read,
+  // which may include alerts it had acknowledged. `why`: the error. Whatever the reconnection
+  // gave.
+  virtual bool take_reset(std::string& why) = 0;
   // Closes the connection, if any (a TLS close_notify is attempted, without waiting).
   virtual void close() = 0;
   // "host:port" (for messages).

@@ -10,11 +10,18 @@
 //   send KIND COUNT FIRST   COUNT alerts of KIND, numbered FIRST, FIRST+1, ..., in one batch
 //   resend                  the last batch again
 //   counters                the output's counters
+//   bench KIND COUNT BATCH  COUNT alerts of KIND sent BATCH at a time, as the pipeline does (a
+//                           batch given back as kRetry is sent again at once, up to 50 times),
+//                           for tests/bench/bench_outputs.py; answers {"delivered":N,
+//                           "retries":N,"alert_bytes":N,"seconds":S}: alert_bytes is the mean
+//                           size of an alert in the output's format, seconds the time spent
+//                           sending (the alerts are made before)
 //   reopen                  Output::reopen() (SIGHUP)
 //   quit
 //
 // KIND: normal | hostile (attacker-controlled values: newlines, '"', '\', ']', '|', '=', forged
-// syslog headers, invalid UTF-8) | big (a 20 KB request parameter) | huge (200 KB).
+// syslog headers, invalid UTF-8) | big (a 20 KB request parameter) | huge (200 KB) | padded
+// (a 1000-byte request parameter: an alert of about 3 KB, as in the other output benchmarks).
 // Alerts are made by the real normalizer (make_alert) from a CloudTrail record built here.
 // The answer to send/resend:
 //   {"status":"delivered"|"retry"|"reject"|"fatal","message":..,"items":[..],"alerts":[
@@ -25,6 +32,8 @@
 #include <unistd.h>
 
 #include <simdjson.h>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -103,6 +112,7 @@ AlertRecord make(const std::string& kind, long seq) {
   w.field("seq", static_cast<int64_t>(seq));
   if (kind == "big") w.field("blob", std::string(20000, 'b'));
   if (kind == "huge") w.field("blob", std::string(200000, 'h'));
+  if (kind == "padded") w.field("pad", std::string(1000, 'p'));
   if (kind == "hostile") {
     w.field("note", "line1\nline2\r\n<14>Nov 26 10:00:00 forged sshd[1]: x\n\x01\x7f end");
     w.field("tab", "\t|=\\]\"");
@@ -214,8 +224,65 @@ int main(int argc, char** argv) {
           .field("too_large", static_cast<uint64_t>(c.too_large))
           .field("connects", static_cast<uint64_t>(c.connects))
           .field("connect_failures", static_cast<uint64_t>(c.connect_failures))
+          .field("resets", static_cast<uint64_t>(c.resets))
           .field("write_failures", static_cast<uint64_t>(c.write_failures))
           .end_object();
+      print(out);
+      continue;
+    }
+    if (cmd == "bench") {
+      std::string kind;
+      long count = 0, batch_size = 0;
+      words >> kind >> count >> batch_size;
+      if (!words || count <= 0 || batch_size <= 0) {
+        print(error_json("usage: bench KIND COUNT BATCH"));
+        continue;
+      }
+      std::vector<AlertRecord> all;
+      size_t bytes = 0;
+      std::string msg;
+      for (long i = 0; i < count; ++i) {
+        all.push_back(make(kind, i));
+        msg.clear();
+        format_alert(all.back(), settings.format, msg);
+        bytes += msg.size();
+      }
+      uint64_t delivered = 0, retries = 0;
+      std::string failure;
+      const auto started = std::chrono::steady_clock::now();
+      for (long first = 0; first < count && failure.empty(); first += batch_size) {
+        std::vector<const AlertRecord*> batch;
+        for (long i = first; i < std::min(count, first + batch_size); ++i) batch.push_back(&all[i]);
+        for (int attempt = 0;; ++attempt) {
+          const DeliveryResult r = output->send(batch);
+          if (r.status == DeliveryResult::Status::kDelivered) {
+            delivered += batch.size();
+            break;
+          }
+          if (r.status != DeliveryResult::Status::kRetry || attempt == 50) {
+            failure = std::string(status_name(r.status)) + ": " + r.message;
+            break;
+          }
+          ++retries;
+          if (!r.items.empty()) {
+            std::vector<const AlertRecord*> again;
+            for (size_t i : r.items) again.push_back(batch[i]);
+            delivered += batch.size() - again.size();
+            batch = std::move(again);
+          }
+        }
+      }
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      std::string out;
+      JsonWriter w(out);
+      w.begin_object()
+          .field("delivered", delivered)
+          .field("retries", retries)
+          .field("alert_bytes", static_cast<uint64_t>(bytes / static_cast<size_t>(count)))
+          .field("seconds", seconds);
+      if (!failure.empty()) w.field("error", std::string_view(failure));
+      w.end_object();
       print(out);
       continue;
     }
@@ -224,8 +291,9 @@ int main(int argc, char** argv) {
       long count = 0, first = 0;
       words >> kind >> count >> first;
       if (!words || count <= 0 ||
-          (kind != "normal" && kind != "hostile" && kind != "big" && kind != "huge")) {
-        print(error_json("usage: send normal|hostile|big|huge COUNT FIRST"));
+          (kind != "normal" && kind != "hostile" && kind != "big" && kind != "huge" &&
+           kind != "padded")) {
+        print(error_json("usage: send normal|hostile|big|huge|padded COUNT FIRST"));
         continue;
       }
       alerts.clear();

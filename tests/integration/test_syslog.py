@@ -615,6 +615,112 @@ def test_tls_restart_reconnects():
     restart_during_stream(tls_config(framing="newline"), "tls", 1100)
 
 
+def octet_frames(data):
+    """The messages of an octet-counted stream (RFC 6587 "LEN SP MSG"); a cut last one is left
+    out."""
+    out = []
+    while True:
+        sp = data.find(b" ")
+        if sp <= 0:
+            return out
+        n = int(data[:sp])
+        if len(data) < sp + 1 + n:
+            return out
+        out.append(data[sp + 1:sp + 1 + n])
+        data = data[sp + 1 + n:]
+
+
+def test_tcp_delivered_only_once_the_receiver_acknowledged():
+    # A receiver that accepts connections and reads nothing, with a small receive buffer (a hung
+    # collector; a host gone with the network): a batch that fits the agent's send buffer but
+    # not the receiver's window must not count as delivered. Counted delivered, its bytes would
+    # sit in the agent's kernel and vanish when the connection is finally reset.
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # inherited by accepted sockets
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    port = srv.getsockname()[1]
+    try:
+        with Tool(config("tcp", port=port, write_timeout_ms=500)) as t:
+            started = time.monotonic()
+            r = t.cmd("send big 3 1500")  # about 60 KB
+            assert r["status"] == "retry", brief(r)
+            assert "not acknowledged" in r["message"], brief(r)
+            assert time.monotonic() - started < 5, "send() was not bounded by write_timeout_ms"
+            first, _ = srv.accept()  # the connection the batch was cut off on
+            first.close()
+            # A receiver that reads: the batch is sent again on a new connection, and delivered.
+            got = []
+
+            def read_all():
+                conn, _ = srv.accept()
+                data = b""
+                while len(octet_frames(data)) < 3:
+                    chunk = conn.recv(1 << 16)
+                    if not chunk:
+                        break
+                    data += chunk
+                got.extend(octet_frames(data))
+                conn.close()
+            reader = threading.Thread(target=read_all, daemon=True)
+            reader.start()
+            r = t.cmd("resend")
+            assert r["status"] == "delivered", brief(r)
+            reader.join(TIMEOUT)
+            assert len(got) == 3 and all(a["uid"].encode() in m for a, m in zip(r["alerts"], got))
+            c = t.cmd("counters")
+            assert c["write_failures"] == 1 and c["connects"] == 2 and c["sent"] == 3, c
+    finally:
+        srv.close()
+
+
+def test_tcp_reset_by_the_receiver_is_reported():
+    # A receiver that closes with unread data makes its kernel reset the connection: those bytes
+    # were acknowledged (the batch counted delivered) and thrown away. TCP cannot say which
+    # alerts; the output says that it happened (a WARN line, the resets counter), then
+    # reconnects. A receiver that read everything and closed is a plain reconnect.
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    port = srv.getsockname()[1]
+    try:
+        with Tool(config("tcp", port=port)) as t:
+            send_ok(t, "send normal 2 1600")  # acknowledged by the receiver's kernel, unread
+            conn, _ = srv.accept()
+            conn.close()  # unread data: RST
+            got = []
+
+            def read_one():
+                c, _ = srv.accept()
+                data = b""
+                while not octet_frames(data):
+                    chunk = c.recv(1 << 16)
+                    if not chunk:
+                        break
+                    data += chunk
+                got.extend(octet_frames(data))
+                c.close()  # everything read: FIN
+            reader = threading.Thread(target=read_one, daemon=True)
+            reader.start()
+            (a,) = send_ok(t, "send normal 1 1602")
+            reader.join(TIMEOUT)
+            assert len(got) == 1 and a["uid"].encode() in got[0], got
+            c = t.cmd("counters")
+            assert c["resets"] == 1 and c["connects"] == 2, c
+            t.err.flush()
+            log = open(t.err.name, errors="replace").read()
+            assert "reset the connection" in log and "may have been lost" in log, log
+            # Closed after reading everything: reconnected, not counted as a reset.
+            reader = threading.Thread(target=read_one, daemon=True)
+            reader.start()
+            send_ok(t, "send normal 1 1603")
+            reader.join(TIMEOUT)
+            c = t.cmd("counters")
+            assert c["resets"] == 1 and c["connects"] == 3, c
+    finally:
+        srv.close()
+
+
 def test_reopen_reconnects():
     sink = Sink("tcp")
     with Tool(config("tcp")) as t:

@@ -4,12 +4,17 @@ the integration tests (Python 3 standard library only; listens on 127.0.0.1 only
 
     python3 hec_receiver.py [--token TOKEN[:OPTION,...]]... [--index NAME]...
                             [--tls-cert PEM --tls-key PEM] [--port N] [--admin-port N]
+                            [--journal FILE]
 
   --token     a valid token (repeatable). Options: "ack" (indexer acknowledgement on for the
               token), "disabled" (answers code 1), "index=NAME" (the token's default index).
   --index     an index that events may name (repeatable; default: "main"). An event naming
               another index is refused with code 7.
   --tls-*     serve HTTPS with this certificate (the admin port stays plain HTTP).
+  --journal   also append every indexed event to FILE (one JSON line each, as in /events),
+              written before the request is answered: the receiver's "disk". A receiver
+              killed and started again with the same file keeps what it indexed, as Splunk
+              does, so a test can take it down (kill -9) and count what it had indexed.
 
 When listening it prints one JSON line on stdout, {"port": P, "admin_port": A, "scheme": ...},
 so that a test needs no sleep to know it is ready.
@@ -103,10 +108,11 @@ class HecError(Exception):
 class State:
     """Everything the receiver knows; one lock guards it all."""
 
-    def __init__(self, tokens, indexes):
+    def __init__(self, tokens, indexes, journal=None):
         self.lock = threading.Lock()
         self.tokens = tokens  # token -> {"ack": bool, "disabled": bool, "index": str}
         self.indexes = indexes
+        self.journal = journal  # an open file, or None
         self.reset()
 
     def reset(self):
@@ -420,13 +426,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 ch["pending"][ack_id] = {"polls": st.faults["ack_after_polls"],
                                          "never": lose or drop}
             if not lose:
-                for obj in accepted:
-                    st.events.append({"event": obj.get("event"), "time": obj.get("time"),
-                                      "host": obj.get("host"), "source": obj.get("source"),
-                                      "sourcetype": obj.get("sourcetype"),
-                                      "index": obj.get("index") or info.get("index") or "main",
-                                      "fields": obj.get("fields"), "request": record["n"],
-                                      "channel": channel, "ack_id": ack_id})
+                indexed = [{"event": obj.get("event"), "time": obj.get("time"),
+                            "host": obj.get("host"), "source": obj.get("source"),
+                            "sourcetype": obj.get("sourcetype"),
+                            "index": obj.get("index") or info.get("index") or "main",
+                            "fields": obj.get("fields"), "request": record["n"],
+                            "channel": channel, "ack_id": ack_id} for obj in accepted]
+                st.events.extend(indexed)
+                if st.journal is not None and indexed:
+                    st.journal.write("".join(json.dumps(e, separators=(",", ":")) + "\n"
+                                             for e in indexed))
+                    st.journal.flush()  # in the kernel before the answer: survives kill -9
                 record["events"] = len(accepted)
             record["lost"] = lose
             record["ack_dropped"] = drop
@@ -532,9 +542,11 @@ def main():
     ap.add_argument("--tls-key")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--admin-port", type=int, default=0)
+    ap.add_argument("--journal")
     args = ap.parse_args()
     tokens = dict(parse_token(t) for t in args.token)
-    state = State(tokens, set(args.index or ["main"]))
+    journal = open(args.journal, "a", encoding="utf-8") if args.journal else None
+    state = State(tokens, set(args.index or ["main"]), journal)
 
     handler = type("BoundHandler", (Handler,), {"state": state})
     admin_handler = type("BoundAdmin", (AdminHandler,), {"state": state})

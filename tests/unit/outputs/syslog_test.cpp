@@ -505,6 +505,10 @@ class FakeTransport final : public SyslogTransport {
     std::deque<Connection> connects;  // outcomes of ensure_connected(); empty: kReady/kConnected
     std::vector<bool> writes;         // outcomes of write(), in order; past the end: success
     size_t write_calls = 0;
+    std::vector<bool> acks;  // outcomes of wait_acknowledged(), in order; past the end: success
+    size_t ack_calls = 0;
+    size_t written_when_acked = 0;  // written.size() at the last successful wait_acknowledged()
+    bool reset = false;             // take_reset() reports a reset once
     bool open = false;
     int closes = 0;
     std::vector<std::string> written;  // successful writes
@@ -530,6 +534,23 @@ class FakeTransport final : public SyslogTransport {
       return false;
     }
     s_.written.emplace_back(data);
+    return true;
+  }
+  bool wait_acknowledged(std::string& error) override {
+    const bool ok = s_.ack_calls < s_.acks.size() ? s_.acks[s_.ack_calls] : true;
+    ++s_.ack_calls;
+    if (!ok) {
+      error = "9000 bytes written to fake:514 not acknowledged by the receiver within 10000 ms";
+      close();
+      return false;
+    }
+    s_.written_when_acked = s_.written.size();
+    return true;
+  }
+  bool take_reset(std::string& why) override {
+    if (!s_.reset) return false;
+    s_.reset = false;
+    why = "Connection reset by peer";
     return true;
   }
   void close() override {
@@ -618,6 +639,29 @@ TEST_CASE("stream: connect failure and write failure are kRetry for the whole ba
   CHECK(h.output->counters().sent == 3);
 }
 
+TEST_CASE("stream: delivered only once the receiver acknowledged every byte written") {
+  Harness h(false);
+  CHECK(h.send().status == Status::kDelivered);
+  CHECK(h.state.ack_calls == 1);
+  CHECK(h.state.written_when_acked == 1);  // waited for after the batch was written
+  // Written, but the receiver's TCP never acknowledged it: the whole batch again.
+  h.state.acks = {true, false};
+  DeliveryResult r = h.send();
+  CHECK(r.status == Status::kRetry);
+  CHECK(r.items.empty());
+  CHECK(r.message.find("not acknowledged") != std::string::npos);
+  CHECK(h.output->counters().write_failures == 1);
+  CHECK(h.output->counters().sent == 3);
+  CHECK_FALSE(h.state.open);
+  CHECK(h.send().status == Status::kDelivered);
+  CHECK(h.output->counters().sent == 6);
+  CHECK(h.output->counters().connects == 2);
+  // Datagrams have nothing to wait for.
+  Harness d(true);
+  d.state.acks = {false};
+  CHECK(d.send().status == Status::kDelivered);
+}
+
 TEST_CASE("stream: a connection closed by the receiver is replaced before writing") {
   Harness h(false);
   CHECK(h.send().status == Status::kDelivered);
@@ -625,6 +669,14 @@ TEST_CASE("stream: a connection closed by the receiver is replaced before writin
   CHECK(h.send().status == Status::kDelivered);
   CHECK(h.output->counters().connects == 2);
   CHECK(h.state.written.size() == 2);
+  CHECK(h.output->counters().resets == 0);
+  // Reset rather than closed, and the receiver not back: counted (and logged) all the same.
+  h.state.connects = {SyslogTransport::Connection::kFailed};
+  h.state.reset = true;
+  CHECK(h.send().status == Status::kRetry);
+  CHECK(h.output->counters().resets == 1);
+  CHECK(h.send().status == Status::kDelivered);
+  CHECK(h.output->counters().resets == 1);
 }
 
 TEST_CASE("stream: an alert too large even as a summary is rejected, the rest delivered") {
