@@ -3,9 +3,9 @@
 
 Run as:  python3 tests/integration/test_cli.py /path/to/trailwarden
 
-Only the Python 3.11 standard library is used. Every fixture that is not in tests/data is generated
-in a temporary directory at test time. The last line printed is "N passed, N failed[, N skipped]";
-the exit status is non-zero if any test failed.
+Only the Python 3.11 standard library is used (and common.py, the suites' shared helpers). Every
+fixture that is not in tests/data is generated in a temporary directory at test time. The last line
+printed is "N passed, N failed[, N skipped]"; the exit status is non-zero if any test failed.
 """
 
 import base64
@@ -22,23 +22,16 @@ import tempfile
 import unittest
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "tests" / "data"
+import common
+from common import CONFIG_FILE, DATA, is_cis49
+
+REPO = common.ROOT
 CLOUDTRAIL = DATA / "cloudtrail"
-CONFIG_FILE = CLOUDTRAIL / "awsdocs_config.json"
 CONFORMANCE = DATA / "cwl-filter" / "conformance_cases.json"
 
 BIN = None  # set from argv[1] in main()
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-# CIS 4.9 (AWS Config configuration changes), used to derive the expected alerts from the data.
-CIS49_EVENT_NAMES = {
-    "StopConfigurationRecorder",
-    "DeleteDeliveryChannel",
-    "PutDeliveryChannel",
-    "PutConfigurationRecorder",
-}
 
 ALL_BUILTIN_RULES = [
     "cis-4.1", "cis-4.1-v1.2", "cis-4.2", "cis-4.2-sso", "cis-4.3", "cis-4.4", "cis-4.5",
@@ -70,11 +63,6 @@ def config_records():
     return load_json(CONFIG_FILE)["Records"]
 
 
-def is_cis49(rec):
-    return (rec.get("eventSource") == "config.amazonaws.com"
-            and rec.get("eventName") in CIS49_EVENT_NAMES)
-
-
 def expected_cis49_ids(records=None):
     records = config_records() if records is None else records
     return sorted(r["eventID"] for r in records if is_cis49(r))
@@ -89,8 +77,7 @@ def parse_lines(text):
     return out
 
 
-def alert_event_id(alert):
-    return alert["finding_info"]["related_events"][0]["uid"]
+alert_event_id = common.event_id
 
 
 def alert_event_ids(alerts):
@@ -1461,22 +1448,8 @@ def main():
         return 2
     BIN = os.path.abspath(sys.argv[1])
     if not os.access(BIN, os.X_OK):
-        print(f"test_cli.py: {BIN} is not an executable", file=sys.stderr)
-        print("0 passed, 1 failed")
-        return 1
-    argv = [sys.argv[0]] + sys.argv[2:]
-    prog = unittest.main(argv=argv, exit=False, verbosity=1)
-    result = prog.result
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    skipped = len(result.skipped)
-    passed = result.testsRun - failed - skipped
-    summary = f"{passed} passed, {failed} failed"
-    if skipped:
-        summary += f", {skipped} skipped"
-    sys.stdout.flush()
-    sys.stderr.flush()
-    print(summary)
-    return 1 if failed or not result.testsRun else 0
+        return common.cannot_run(f"test_cli.py: {BIN} is not an executable", file=sys.stderr)
+    return common.run_unittest([sys.argv[0]] + sys.argv[2:], verbosity=1)
 
 
 if __name__ == "__main__":

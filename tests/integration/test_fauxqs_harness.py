@@ -29,29 +29,17 @@ import sys
 import threading
 import time
 import unittest
-from pathlib import Path
 from urllib.parse import unquote_plus
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-SAMPLES_DIR = REPO / "tests" / "data" / "notifications"
+import common
 
-try:
-    import boto3  # noqa: F401
-except ImportError:
-    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != \
-            os.path.realpath("/usr/bin/python3") and not os.environ.get("FAUXQS_HARNESS_REEXEC"):
-        print(f"test_fauxqs_harness: {sys.executable} has no boto3; re-running with "
-              "/usr/bin/python3", file=sys.stderr)
-        os.environ["FAUXQS_HARNESS_REEXEC"] = "1"
-        os.execv("/usr/bin/python3", ["/usr/bin/python3", *sys.argv])
-    print("test_fauxqs_harness: boto3 is not importable: run scripts/setup-peers.sh",
-          file=sys.stderr)
-    print("0 passed, 1 failed")
-    sys.exit(1)
+SAMPLES_DIR = common.DATA / "notifications"
 
-sys.path.insert(0, str(HERE / "peers"))
-import fauxqs  # noqa: E402
+if not common.have_boto3("test_fauxqs_harness"):  # re-runs this under /usr/bin/python3 if it can
+    sys.exit(common.cannot_run("test_fauxqs_harness: boto3 is not importable: run "
+                               "scripts/setup-peers.sh", file=sys.stderr))
+
+fauxqs = common.import_fauxqs("test_fauxqs_harness")
 from fauxqs import (  # noqa: E402
     Fauxqs, FauxqsError, all_notification_shapes, cloudtrail_sns_body, cloudtrail_sns_message,
     encode_s3_key, eventbridge_cloudtrail_body, eventbridge_object_created_body, s3_event_body,
@@ -488,18 +476,7 @@ class LifecycleTests(unittest.TestCase):
 
 
 def main():
-    prog = unittest.main(argv=sys.argv, exit=False, verbosity=2)
-    result = prog.result
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    skipped = len(result.skipped)
-    passed = result.testsRun - failed - skipped
-    summary = f"{passed} passed, {failed} failed"
-    if skipped:
-        summary += f", {skipped} skipped"
-    sys.stdout.flush()
-    sys.stderr.flush()
-    print(summary)
-    return 1 if failed or not result.testsRun else 0
+    return common.run_unittest(sys.argv, verbosity=2)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,6 @@ It restores the configuration file it edited, whatever happens.
 
 from __future__ import annotations
 
-import copy
-import gzip
 import json
 import os
 import shutil
@@ -25,45 +23,24 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "integration" / "peers"))
-try:
-    import fauxqs  # noqa: E402
-except ImportError:  # pragma: no cover - Debian's python has boto3
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3", *sys.argv])
-    raise
+import common
+
+fauxqs = common.import_fauxqs("test_installed")
 
 CONF = Path("/etc/trailwarden/trailwarden.toml")
 BINARY = "/usr/bin/trailwarden"
 METRICS = "http://127.0.0.1:9731/metrics"
 BUCKET = "trail-bucket"
-RECORDS = json.loads((ROOT / "tests/data/cloudtrail/awsdocs_config.json").read_text())["Records"]
 
 
 def scrape() -> dict[str, float]:
     with urllib.request.urlopen(METRICS, timeout=5) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
+        return common.parse_metrics(r.read().decode())
 
 
 def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = predicate()
-        except OSError:  # the endpoint is not up yet
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)  # polling: the agent signals nothing we could wait on
+    # Polling: the agent signals nothing we could wait on. OSError: the endpoint is not up yet.
+    return common.wait_until(predicate, timeout, what, interval=0.1, ignore=(OSError,))
 
 
 def main() -> int:
@@ -107,14 +84,10 @@ def main() -> int:
         seen = []
         expected = set()
         for i in range(15):
-            records = copy.deepcopy(RECORDS)
-            for j, r in enumerate(records):
-                r["eventID"] = f"installed-{i}-{j}"
-                if r["eventName"] in {"StopConfigurationRecorder", "DeleteDeliveryChannel",
-                                      "PutDeliveryChannel", "PutConfigurationRecorder"}:
-                    expected.add(r["eventID"])
+            data, ids = common.log_file(f"installed-{i}")  # eventIDs installed-I-0 .. -9
+            expected |= ids
             key = f"AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/26/installed-{i}.json.gz"
-            fx.put_object(BUCKET, key, gzip.compress(json.dumps({"Records": records}).encode()))
+            fx.put_object(BUCKET, key, data)
             fx.send(url, fauxqs.s3_event_body(BUCKET, key))
             time.sleep(0.2)  # pacing the stream, not synchronisation
             seen.append(scrape()["trailwarden_records_scanned_total"])
@@ -122,7 +95,7 @@ def main() -> int:
                                     else None)(scrape()), 60, "all 15 messages to be deleted")
         rising = sum(1 for a, b in zip(seen, seen[1:]) if b > a)
         assert rising >= 5, f"records_scanned_total barely moved while the stream flowed: {seen}"
-        assert final["trailwarden_records_scanned_total"] == 15 * len(RECORDS), final
+        assert final["trailwarden_records_scanned_total"] == 15 * len(common.CONFIG_RECORDS), final
         assert final['trailwarden_rule_matches_total{rule="cis-4.9"}'] == len(expected), final
         with urllib.request.urlopen("http://127.0.0.1:9731/readyz", timeout=5) as r:
             assert r.status == 200
@@ -130,7 +103,7 @@ def main() -> int:
         rc = agent.wait(timeout=60)
         assert rc == 0, f"the agent exited with {rc}: {err_path.read_text()}"
         alerts = [json.loads(line) for line in out_path.read_text().splitlines() if line.strip()]
-        got = {a["finding_info"]["related_events"][0]["uid"] for a in alerts}
+        got = {common.event_id(a) for a in alerts}
         assert got == expected and len(alerts) == len(expected), (len(alerts), len(expected))
         print(f"test_installed: the installed agent (user trailwarden) took 15 notifications; "
               f"/metrics rose in {rising} of 14 scrapes while they flowed; "

@@ -18,8 +18,7 @@ they never sleep for a fixed time.
 from __future__ import annotations
 
 import copy
-import gzip
-import json
+import functools
 import os
 import re
 import signal
@@ -28,77 +27,18 @@ import sys
 import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "integration" / "peers"))
+import common
+from common import CONFIG_RECORDS, alerts_in, event_id, key_for, log_file
 
-try:
-    import fauxqs  # noqa: E402
-except ImportError:  # pragma: no cover - re-run with Debian's python, which has boto3
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3", *sys.argv])
-    raise
+fauxqs = common.import_fauxqs("test_run")
 
 BINARY = None
 BUCKET = "trail-bucket"
 FORGED_BUCKET = "forged-bucket"
-CONFIG_RECORDS = json.loads((ROOT / "tests/data/cloudtrail/awsdocs_config.json").read_text())["Records"]
-CIS49 = {"StopConfigurationRecorder", "DeleteDeliveryChannel", "PutDeliveryChannel", "PutConfigurationRecorder"}
-
-
-def log_file(tag: str) -> tuple[bytes, set[str]]:
-    """A gzipped CloudTrail file whose records carry eventIDs unique to `tag`; returns the bytes
-    and the eventIDs of the records CIS 4.9 must match."""
-    records = copy.deepcopy(CONFIG_RECORDS)
-    expected = set()
-    for i, r in enumerate(records):
-        r["eventID"] = f"{tag}-{i}"
-        if r["eventName"] in CIS49 and r["eventSource"] == "config.amazonaws.com":
-            expected.add(r["eventID"])
-    return gzip.compress(json.dumps({"Records": records}).encode()), expected
-
-
-def key_for(tag: str) -> str:
-    return f"AWSLogs/111122223333/CloudTrail/us-east-1/2024/11/18/111122223333_CloudTrail_us-east-1_20241118T0000Z_{tag}.json.gz"
-
-
-def alerts_in(path: Path, torn_lines_allowed: bool = False) -> list[dict]:
-    """The alerts in an output file. A last line without its newline is still being written
-    and is left out. With torn_lines_allowed, lines that are not JSON (an agent killed with
-    SIGKILL mid-write leaves one) are skipped too."""
-    if not path.exists():
-        return []
-    text = path.read_text()
-    if not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    out = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            if not torn_lines_allowed:
-                raise
-    return out
-
-
-def event_id(alert: dict) -> str:
-    return alert["finding_info"]["related_events"][0]["uid"]
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)  # polling a condition nothing signals (see module docstring)
+# Every 50 ms (see the module docstring).
+wait_until = functools.partial(common.wait_until, interval=0.05)
 
 
 class Agent:
@@ -110,23 +50,10 @@ class Agent:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.alerts = self.dir / "alerts.ndjson"
         self.config = self.dir / "trailwarden.toml"
-        self.config.write_text(f"""
-[general]
-log_level = "info"
-state_dir = "{self.dir / 'state'}"
+        self.config.write_text(common.agent_config(
+            self.dir / "state", fx.endpoint, queue_url, BUCKET, visibility, workers) + f"""{extra}
 [metrics]
 listen = "127.0.0.1:0"
-[aws]
-region = "us-east-1"
-endpoint_url = "{fx.endpoint}"
-[source.sqs]
-queue_url = "{queue_url}"
-wait_time_seconds = 1
-visibility_timeout_seconds = {visibility}
-allowed_buckets = ["{BUCKET}"]
-workers = {workers}
-shutdown_timeout_seconds = 10
-{extra}
 [[outputs]]
 type = "file"
 path = "{self.alerts}"
@@ -136,13 +63,8 @@ path = "{self.alerts}"
         self.proc = None
 
     def start(self):
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=fauxqs.DUMMY_ACCESS_KEY,
-                   AWS_SECRET_ACCESS_KEY=fauxqs.DUMMY_SECRET_KEY, AWS_EC2_METADATA_DISABLED="true")
-        env.pop("AWS_PROFILE", None)
         self.stderr = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen([BINARY, "-c", str(self.config), "run"], env=env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.stderr)
+        self.proc = common.start_agent(BINARY, self.config, self.stderr)
         return self
 
     def stop(self, timeout: float = 30) -> int:
@@ -167,22 +89,13 @@ path = "{self.alerts}"
         return m.group(1)
 
     def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.status_url() + path, timeout=10) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+        return common.http_get(self.status_url() + path)
 
     def metrics(self) -> dict[str, float]:
         """Samples of /metrics by their full name with labels, e.g. 'x_total{output="a"}'."""
         status, text = self.get("/metrics")
         assert status == 200, (status, text)
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                out[name] = float(value)
-        return out
+        return common.parse_metrics(text)
 
 
 class RunTest(unittest.TestCase):
@@ -480,11 +393,7 @@ def main():
         print("usage: test_run.py /path/to/trailwarden", file=sys.stderr)
         return 2
     BINARY = os.path.abspath(sys.argv.pop(1))
-    result = unittest.main(exit=False, verbosity=2).result
-    failed = len(result.failures) + len(result.errors)
-    passed = result.testsRun - failed - len(result.skipped)
-    print(f"{passed} passed, {failed} failed" + (f", {len(result.skipped)} skipped" if result.skipped else ""))
-    return 1 if failed else 0
+    return common.run_unittest(sys.argv, verbosity=2)
 
 
 if __name__ == "__main__":
