@@ -29,10 +29,9 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
-import types
 import urllib.parse
-from unittest import mock
+
+import common
 
 TOOL = None
 SERVER = None
@@ -113,15 +112,7 @@ def verify_sigv4(method, path, headers, body):
     token = headers.get("x-amz-security-token", [None])[0]
     signer = botocore.auth.SigV4Auth(Credentials(SOURCE[0], SOURCE[1], token), service, region)
     fixed = datetime.datetime.strptime(headers["x-amz-date"][0], "%Y%m%dT%H%M%SZ")
-    if hasattr(botocore.auth, "get_current_datetime"):
-        patcher = mock.patch.object(botocore.auth, "get_current_datetime", lambda *a, **k: fixed)
-    else:
-        class Fixed(datetime.datetime):
-            @classmethod
-            def utcnow(cls):
-                return fixed
-        patcher = mock.patch.object(botocore.auth, "datetime", types.SimpleNamespace(datetime=Fixed))
-    with patcher:
+    with common.botocore_clock_at(fixed):
         signer.add_auth(req)
     if req.headers["Authorization"] != auth:
         return f"signature mismatch: botocore {req.headers['Authorization']} vs {auth}"
@@ -519,52 +510,25 @@ def test_tls_verification():
 # --------------------------------------------------------------------------------------------
 
 def make_tls_context():
-    cert, key = os.path.join(TMP, "cert.pem"), os.path.join(TMP, "key.pem")
-    openssl = shutil.which("openssl")
-    if not openssl:
-        raise RuntimeError("the openssl command is needed (Debian package openssl)")
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
+    ctx.load_cert_chain(*common.self_signed_cert(TMP))
     return ctx
 
 
 def main():
-    global TOOL, SERVER, TLS, TMP
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    TOOL = sys.argv[1]
-    tests = [(name, fn) for name, fn in globals().items()
-             if name.startswith("test_") and callable(fn)]
-    passed = failed = 0
+    global TOOL, TMP
+    TOOL = common.tool_argument(__doc__)
     TMP = tempfile.mkdtemp(prefix="tw-creds-")
     os.makedirs(os.path.join(TMP, "home"))
-    try:
+
+    def setup():
+        global SERVER, TLS
         SERVER = Server()
         TLS = Server(make_tls_context())
-        for name, fn in tests:
-            SERVER.state.reset()
-            try:
-                fn()
-                passed += 1
-                print(f"ok   {name}")
-            except Exception:  # noqa: BLE001 - report and go on
-                failed += 1
-                print(f"FAIL {name}\n{traceback.format_exc()}")
-    except Exception:  # noqa: BLE001
-        failed += 1
-        print(f"FAIL setup\n{traceback.format_exc()}")
-    finally:
-        for s in (SERVER, TLS):
-            if s:
-                s.close()
-        shutil.rmtree(TMP, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+
+    return common.run_suite(common.module_tests(globals()), setup=setup,
+                            before_each=lambda: SERVER.state.reset(),
+                            teardown=lambda: common.close_all(SERVER, TLS), tmp=TMP)
 
 
 if __name__ == "__main__":

@@ -41,9 +41,10 @@ import tempfile
 import threading
 import time
 import traceback
-import types
 import urllib.parse
-from unittest import mock
+
+import common
+from common import Failure, LineReader, check
 
 TOOL = None
 MOCK = None
@@ -56,91 +57,7 @@ AWS_SECRET = "msk-Secret/Key+Value=9z8y7x"
 AWS_TOKEN = "IQoJb3JpZ2luX2VjEMSK//session+token="
 
 
-class Failure(Exception):
-    pass
-
-
-def check(cond, message):
-    if not cond:
-        raise Failure(message)
-
-
 # ---- Processes and their lines ----
-
-class LineReader:
-    """Reads a stream's lines on a thread; wait_for() blocks until a line matches."""
-
-    def __init__(self, stream):
-        self.lines = []
-        self._cv = threading.Condition()
-        self._eof = False
-        self._thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _run(self, stream):
-        for raw in stream:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            with self._cv:
-                self.lines.append(line)
-                self._cv.notify_all()
-        with self._cv:
-            self._eof = True
-            self._cv.notify_all()
-
-    def wait_for(self, predicate, timeout, start=0, what="a line"):
-        """Index of the first line at or after `start` for which predicate(line) holds."""
-        deadline = time.monotonic() + timeout
-        i = start
-        with self._cv:
-            while True:
-                while i < len(self.lines):
-                    if predicate(self.lines[i]):
-                        return i
-                    i += 1
-                if self._eof:
-                    raise Failure(f"stream ended before {what}")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise Failure(f"timed out after {timeout} s waiting for {what}")
-                self._cv.wait(left)
-
-    def text(self):
-        with self._cv:
-            return "\n".join(self.lines)
-
-    def join(self, timeout=10):
-        self._thread.join(timeout)
-
-
-class MockCluster:
-    def __init__(self):
-        self.proc = subprocess.Popen([MOCK], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-        self.out = LineReader(self.proc.stdout)
-        self.err = LineReader(self.proc.stderr)
-        self.out.wait_for(lambda l: True, 30, what="the bootstrap servers")
-        self.bootstraps = self.out.lines[0]
-        check(re.fullmatch(r"127\.0\.0\.1:\d+(,127\.0\.0\.1:\d+){2}", self.bootstraps),
-              f"unexpected bootstraps {self.bootstraps!r}")
-        self._replies = 1
-
-    def command(self, cmd):
-        self.proc.stdin.write((cmd + "\n").encode())
-        self.proc.stdin.flush()
-        i = self.out.wait_for(lambda l: True, 30, start=self._replies, what=f"reply to {cmd}")
-        self._replies = i + 1
-        reply = self.out.lines[i]
-        check(reply == "ok", f"mock cluster: {cmd}: {reply}")
-
-    def stop(self):
-        try:
-            self.proc.stdin.close()  # end of input: the mock exits cleanly
-            rc = self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        return rc
-
 
 class Tool:
     """kafka_tool with its stdout and stderr followed line by line."""
@@ -193,18 +110,8 @@ def write_config(name, topic, extra="", properties=None, bootstraps=None):
 
 def consume(topic, timeout=60):
     """Every message of `topic` as (key or None, payload), read with kcat to the end."""
-    try:
-        p = subprocess.run(["kcat", "-C", "-b", CLUSTER.bootstraps, "-t", topic, "-o", "beginning",
-                            "-e", "-q", "-J"], capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise Failure(f"kcat did not reach the end of {topic} within {timeout} s")
-    check(p.returncode == 0, f"kcat failed: {p.stderr.decode(errors='replace')}")
-    out = []
-    for line in p.stdout.decode().splitlines():
-        if line.strip():
-            m = json.loads(line)
-            out.append((m["key"], m["payload"]))
-    return out
+    return [(m["key"], m["payload"])
+            for m in common.kcat_consume(CLUSTER.bootstraps, topic, timeout)]
 
 
 def expected_key(i, key):
@@ -426,7 +333,6 @@ class FakeSaslHandler(socketserver.BaseRequestHandler):
 
 def verify_msk_token(token, region):
     """Decodes the token and recomputes its signature with botocore."""
-    import botocore.auth
     from botocore.auth import SigV4QueryAuth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
@@ -443,19 +349,7 @@ def verify_msk_token(token, region):
     signed_at = datetime.datetime.strptime(q["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
     age = abs((datetime.datetime.utcnow() - signed_at).total_seconds())
     check(age < 300, f"token signed {age} s from now")
-    # botocore >= 1.31 reads the clock through get_current_datetime(); older ones (Debian 12's
-    # 1.29) through datetime.datetime.utcnow().
-    if hasattr(botocore.auth, "get_current_datetime"):
-        patcher = mock.patch.object(botocore.auth, "get_current_datetime",
-                                    lambda *a, **kw: signed_at)
-    else:
-        class FixedDateTime(datetime.datetime):
-            @classmethod
-            def utcnow(cls):
-                return signed_at
-        patcher = mock.patch.object(botocore.auth, "datetime",
-                                    types.SimpleNamespace(datetime=FixedDateTime))
-    with patcher:
+    with common.botocore_clock_at(signed_at):
         req = AWSRequest(method="GET", url=f"https://kafka.{region}.amazonaws.com/",
                          params={"Action": "kafka-cluster:Connect"})
         SigV4QueryAuth(Credentials(AWS_KEY_ID, AWS_SECRET, AWS_TOKEN), "kafka-cluster", region,
@@ -497,20 +391,17 @@ CLUSTER = None
 def main():
     global TOOL, MOCK, TMP, CLUSTER
     if len(sys.argv) != 3:
-        print(__doc__)
-        print("0 passed, 1 failed")
-        return 1
+        return common.cannot_run(__doc__)
     TOOL, MOCK = sys.argv[1], sys.argv[2]
     if not shutil.which("kcat"):
-        print("kcat is not installed (Debian package kcat; scripts/setup.sh installs it)")
-        print("0 passed, 1 failed")
-        return 1
+        return common.cannot_run(
+            "kcat is not installed (Debian package kcat; scripts/setup.sh installs it)")
     TMP = tempfile.mkdtemp(prefix="tw-kafka-")
     tests = [test_keys_and_compression, test_outage_no_loss_no_duplicates,
              test_message_too_large_is_rejected, test_authorization_and_missing_topic_are_fatal,
              test_sasl_password_from_environment, test_msk_iam_token_reaches_the_broker]
     try:
-        CLUSTER = MockCluster()
+        CLUSTER = common.MockCluster(MOCK)
         for test in tests:
             start = time.monotonic()
             try:
@@ -519,7 +410,7 @@ def main():
                 print(f"PASS {test.__name__} ({time.monotonic() - start:.1f} s)", flush=True)
             except Exception as e:  # noqa: BLE001 - any failure is reported, then the next test
                 RESULTS["failed"] += 1
-                detail = str(e) if isinstance(e, Failure) else traceback.format_exc()
+                detail = common.failure_detail(e)
                 print(f"FAIL {test.__name__}: {detail}", flush=True)
                 for b in (1, 2, 3):  # leave the cluster whole for the next test
                     try:
@@ -537,8 +428,7 @@ def main():
             CLUSTER.proc.kill()
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
-    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
-    return 0 if RESULTS["failed"] == 0 else 1
+    return common.summary(RESULTS["passed"], RESULTS["failed"])
 
 
 if __name__ == "__main__":

@@ -53,33 +53,23 @@ exit status non-zero if any case failed. FAULT_TEST=kafka (or hec, syslog) runs 
 
 from __future__ import annotations
 
-import copy
-import gzip
 import hashlib
 import json
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import traceback
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "integration" / "peers"))
+import common
+from common import Failure, check, wait_until
 
-try:
-    import fauxqs  # noqa: E402
-except ImportError:  # pragma: no cover - re-run with Debian's python, which has boto3
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3", *sys.argv])
-    raise
+fauxqs = common.import_fauxqs("test_output_faults")
 
 TRAILWARDEN = None
 KAFKA_MOCK = None
@@ -89,32 +79,7 @@ RULE = "cis-4.9"
 OUTAGE = float(os.environ.get("FAULT_OUTAGE_SECONDS", "30"))
 SYSLOG_MAX_LOST = int(os.environ.get("FAULT_SYSLOG_MAX_LOST", "40"))
 OBJECTS_PER_SECOND = 5.0
-CONFIG_RECORDS = json.loads(
-    (ROOT / "tests/data/cloudtrail/awsdocs_config.json").read_text())["Records"]
-CIS49 = {"StopConfigurationRecorder", "DeleteDeliveryChannel", "PutDeliveryChannel",
-         "PutConfigurationRecorder"}
 HEC_TOKEN = "5a1e7c2e-0d7b-4e55-9d55-2f3b0a7c9e11"
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, message):
-    if not cond:
-        raise Failure(message)
-
-
-def wait_until(predicate, timeout, what, interval=0.1):
-    """Polls `predicate` until it returns something true, or fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise Failure(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)  # polling a condition nothing signals
 
 
 def finding_uid(rule_id: str, event_id: str) -> str:
@@ -128,33 +93,6 @@ def finding_uid(rule_id: str, event_id: str) -> str:
     b[8] = (b[8] & 0x3F) | 0x80
     x = b.hex()
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
-
-
-def restartable_port() -> int:
-    """A free TCP port of 127.0.0.1 below the ephemeral range. A listener that goes down and
-    comes back on the same port must not have it taken meanwhile by an outgoing connection's
-    ephemeral port (or by the agent connecting to itself: TCP self-connect)."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(max(1024, low - 12000), low)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise Failure("no free port below the ephemeral range")
-
-
-def port_open(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 # ---- The stream of CloudTrail objects ----
@@ -179,13 +117,8 @@ class Stream:
         return self
 
     def object(self, n: int) -> tuple[bytes, set[str]]:
-        records = copy.deepcopy(CONFIG_RECORDS)
-        uids = set()
-        for i, r in enumerate(records):
-            r["eventID"] = f"{self.case}-{n:05d}-{i}"
-            if r["eventName"] in CIS49 and r["eventSource"] == "config.amazonaws.com":
-                uids.add(finding_uid(RULE, r["eventID"]))
-        return gzip.compress(json.dumps({"Records": records}).encode()), uids
+        data, event_ids = common.log_file(f"{self.case}-{n:05d}")
+        return data, {finding_uid(RULE, e) for e in event_ids}
 
     def _run(self):
         start = time.monotonic()
@@ -193,8 +126,7 @@ class Stream:
         try:
             while not self._stop.is_set():
                 data, uids = self.object(n)
-                key = (f"AWSLogs/111122223333/CloudTrail/us-east-1/2024/11/18/"
-                       f"111122223333_CloudTrail_us-east-1_20241118T0000Z_{self.case}{n:05d}.json.gz")
+                key = common.key_for(f"{self.case}{n:05d}")
                 self.fx.put_object(BUCKET, key, data)
                 self.fx.send(self.url, fauxqs.s3_event_body(BUCKET, key))
                 with self.lock:
@@ -238,21 +170,8 @@ class Agent:
         self.state = workdir / "state"
         self.state.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "trailwarden.toml"
-        self.config.write_text(f"""
-[general]
-log_level = "info"
-state_dir = "{self.state}"
-[aws]
-region = "us-east-1"
-endpoint_url = "{fx.endpoint}"
-[source.sqs]
-queue_url = "{queue_url}"
-wait_time_seconds = 1
-visibility_timeout_seconds = 10
-allowed_buckets = ["{BUCKET}"]
-workers = 2
-shutdown_timeout_seconds = 10
-[rules]
+        self.config.write_text(common.agent_config(
+            self.state, fx.endpoint, queue_url, BUCKET, visibility=10) + f"""[rules]
 enable = ["{RULE}"]
 [[outputs]]
 name = "{name}"
@@ -266,16 +185,11 @@ retry_max_ms = 2000
         self.logs = []
 
     def start(self):
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=fauxqs.DUMMY_ACCESS_KEY,
-                   AWS_SECRET_ACCESS_KEY=fauxqs.DUMMY_SECRET_KEY, AWS_EC2_METADATA_DISABLED="true")
-        env.pop("AWS_PROFILE", None)
         self.runs += 1
         log = self.dir / f"agent-{self.runs}.log"
         self.logs.append(log)
         self._stderr = open(log, "ab")
-        self.proc = subprocess.Popen([TRAILWARDEN, "-c", str(self.config), "run"], env=env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self._stderr)
+        self.proc = common.start_agent(TRAILWARDEN, self.config, self._stderr)
         return self
 
     def kill(self):
@@ -314,18 +228,10 @@ class KafkaPeer:
     TOPIC = "alerts"
 
     def __init__(self, workdir: Path):
-        self.proc = subprocess.Popen([KAFKA_MOCK], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=open(workdir / "mock.log", "wb"), text=True)
-        self.bootstraps = self.proc.stdout.readline().strip()
-        check(re.fullmatch(r"127\.0\.0\.1:\d+(,127\.0\.0\.1:\d+){2}", self.bootstraps),
-              f"unexpected bootstraps {self.bootstraps!r}")
-        self.command(f"create {self.TOPIC} 3 3")
-
-    def command(self, cmd):
-        self.proc.stdin.write(cmd + "\n")
-        self.proc.stdin.flush()
-        reply = self.proc.stdout.readline().strip()  # one answer line per command
-        check(reply == "ok", f"mock cluster: {cmd}: {reply!r}")
+        with open(workdir / "mock.log", "wb") as log:
+            self.cluster = common.MockCluster(KAFKA_MOCK, stderr=log)
+        self.bootstraps = self.cluster.bootstraps
+        self.cluster.command(f"create {self.TOPIC} 3 3")
 
     def output_toml(self):
         return (f'type = "kafka"\nbrokers = "{self.bootstraps}"\ntopic = "{self.TOPIC}"\n'
@@ -333,33 +239,23 @@ class KafkaPeer:
 
     def down(self):
         for b in (1, 2, 3):
-            self.command(f"down {b}")
+            self.cluster.command(f"down {b}")
 
     def up(self):
         for b in (1, 2, 3):
-            self.command(f"up {b}")
+            self.cluster.command(f"up {b}")
 
     def received(self) -> list[dict]:
-        p = subprocess.run(["kcat", "-C", "-b", self.bootstraps, "-t", self.TOPIC, "-o",
-                            "beginning", "-e", "-q", "-J"], capture_output=True, timeout=60)
-        check(p.returncode == 0, f"kcat failed: {p.stderr.decode(errors='replace')}")
         out = []
-        for line in p.stdout.decode().splitlines():
-            if line.strip():
-                m = json.loads(line)
-                alert = json.loads(m["payload"])
-                check(m["key"] == alert["finding_info"]["uid"],
-                      f"message key {m['key']} is not the finding uid")
-                out.append(alert)
+        for m in common.kcat_consume(self.bootstraps, self.TOPIC):
+            alert = json.loads(m["payload"])
+            check(m["key"] == alert["finding_info"]["uid"],
+                  f"message key {m['key']} is not the finding uid")
+            out.append(alert)
         return out
 
     def close(self):
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(30)
-        except Exception:  # noqa: BLE001
-            self.proc.kill()
-            self.proc.wait()
+        self.cluster.stop()
 
 
 class HecPeer:
@@ -368,19 +264,18 @@ class HecPeer:
     def __init__(self, workdir: Path):
         self.dir = workdir
         self.journal = workdir / "indexed.ndjson"
-        self.port = restartable_port()
-        self.admin_port = restartable_port()
+        self.port = common.restartable_port()
+        self.admin_port = common.restartable_port()
         self.proc = None
         self.up()
 
     def up(self):
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests/integration/peers/hec_receiver.py"),
-             "--token", HEC_TOKEN + ":ack", "--port", str(self.port),
-             "--admin-port", str(self.admin_port), "--journal", str(self.journal)],
-            stdout=subprocess.PIPE, stderr=open(self.dir / "receiver.log", "ab"), text=True)
-        ready = self.proc.stdout.readline()  # the ready line: it listens
-        check(ready and json.loads(ready)["port"] == self.port,
+        with open(self.dir / "receiver.log", "ab") as log:
+            self.proc, ready = common.start_hec_receiver(
+                ["--token", HEC_TOKEN + ":ack", "--port", str(self.port),
+                 "--admin-port", str(self.admin_port), "--journal", str(self.journal)],
+                stderr=log)
+        check(ready["port"] == self.port,
               f"the HEC receiver did not start on port {self.port}: {ready!r}")
 
     def down(self):
@@ -396,9 +291,9 @@ class HecPeer:
     def received(self) -> list[dict]:
         if not self.journal.exists():
             return []
-        data = self.journal.read_text()
-        data = data[: data.rfind("\n") + 1]  # a last line being written is left out
-        return [json.loads(line)["event"] for line in data.splitlines() if line.strip()]
+        # A last line being written is left out.
+        return [json.loads(line)["event"]
+                for line in common.complete_lines(self.journal.read_text())]
 
     def close(self):
         if self.proc:
@@ -411,7 +306,7 @@ class SyslogPeer:
 
     def __init__(self, workdir: Path):
         self.dir = workdir
-        self.port = restartable_port()
+        self.port = common.restartable_port()
         self.file = workdir / "received.log"
         (workdir / "work").mkdir(exist_ok=True)
         self.conf = workdir / "rsyslog.conf"
@@ -428,16 +323,7 @@ input(type="imtcp" address="127.0.0.1" port="{self.port}" ruleset="alerts")
         self.up()
 
     def up(self):
-        self.proc = subprocess.Popen(["rsyslogd", "-n", "-f", str(self.conf), "-i",
-                                      str(self.dir / "rsyslogd.pid")],
-                                     stdout=open(self.dir / "rsyslogd.out", "ab"),
-                                     stderr=subprocess.STDOUT)
-
-        def listening():
-            check(self.proc.poll() is None,
-                  f"rsyslogd exited with {self.proc.returncode}; see {self.dir}/rsyslogd.out")
-            return port_open(self.port)
-        wait_until(listening, 30, f"rsyslogd to listen on {self.port}", interval=0.02)
+        self.proc = common.start_rsyslogd(self.dir, self.conf, [self.port])
 
     def down(self):
         self.proc.send_signal(self.stop_signal)
@@ -452,9 +338,8 @@ input(type="imtcp" address="127.0.0.1" port="{self.port}" ruleset="alerts")
     def received(self) -> list[dict]:
         if not self.file.exists():
             return []
-        data = self.file.read_text()
-        data = data[: data.rfind("\n") + 1]
-        return [json.loads(json.loads(line)) for line in data.splitlines() if line.strip()]
+        return [json.loads(json.loads(line))
+                for line in common.complete_lines(self.file.read_text())]
 
     def close(self):
         if self.proc:
@@ -592,15 +477,11 @@ def describe(r):
 def main():
     global TRAILWARDEN, KAFKA_MOCK, TMP
     if len(sys.argv) != 3:
-        print(__doc__)
-        print("0 passed, 1 failed")
-        return 1
+        return common.cannot_run(__doc__)
     TRAILWARDEN, KAFKA_MOCK = (os.path.abspath(a) for a in sys.argv[1:3])
     for tool in ("kcat", "rsyslogd"):
         if not shutil.which(tool):
-            print(f"{tool} is not installed (scripts/setup.sh installs it)")
-            print("0 passed, 1 failed")
-            return 1
+            return common.cannot_run(f"{tool} is not installed (scripts/setup.sh installs it)")
     only = os.environ.get("FAULT_TEST", "")
     cases = [c for c in (KafkaPeer, HecPeer, SyslogPeer) if only in c.name]
     TMP = tempfile.mkdtemp(prefix="tw-faults-")
@@ -614,14 +495,13 @@ def main():
                   flush=True)
         except Exception as e:  # noqa: BLE001 - report, then the next case
             failed += 1
-            detail = str(e) if isinstance(e, Failure) else traceback.format_exc()
+            detail = common.failure_detail(e)
             print(f"FAIL {case.name} ({time.monotonic() - start:.0f} s): {detail}", flush=True)
     if os.environ.get("FAULT_TEST_KEEP"):
         print(f"kept {TMP}")
     else:
         shutil.rmtree(TMP, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+    return common.summary(passed, failed)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ import random
 import subprocess
 import sys
 import types
-from unittest import mock
 from urllib.parse import quote
+
+import common
 
 try:
     import botocore
@@ -29,9 +30,8 @@ try:
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 except ImportError as e:  # pragma: no cover - environment problem, reported as a failure
-    print(f"botocore is not importable ({e}): install python3-botocore (scripts/setup.sh)")
-    print("0 passed, 1 failed")
-    sys.exit(1)
+    sys.exit(common.cannot_run(
+        f"botocore is not importable ({e}): install python3-botocore (scripts/setup.sh)"))
 
 SEGMENTS = [
     "a", "photos", "2024", "key.json.gz", "a b", "a  b ", "é", "ሴ", "日本語", "emoji-😀",
@@ -149,19 +149,7 @@ def botocore_sign(case):
 
     auth.canonical_request = capture
     fixed = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=case["epoch"])
-    # botocore >= 1.31 reads the clock through get_current_datetime(); older ones through
-    # datetime.datetime.utcnow().
-    if hasattr(botocore.auth, "get_current_datetime"):
-        patcher = mock.patch.object(botocore.auth, "get_current_datetime",
-                                    lambda *a, **kw: fixed)
-    else:
-        class FixedDateTime(datetime.datetime):
-            @classmethod
-            def utcnow(cls):
-                return fixed
-        patcher = mock.patch.object(botocore.auth, "datetime",
-                                    types.SimpleNamespace(datetime=FixedDateTime))
-    with patcher:
+    with common.botocore_clock_at(fixed):
         auth.add_auth(req)
     return req.headers["Authorization"], (captured[0] if captured else ""), req.headers.get(
         "X-Amz-Date")
@@ -181,9 +169,7 @@ def main():
         return 2
     tool = args[0]
     if not os.access(tool, os.X_OK):
-        print(f"not an executable: {tool}")
-        print("0 passed, 1 failed")
-        return 1
+        return common.cannot_run(f"not an executable: {tool}")
     count, seed = 200, 20240601
     if "--count" in args:
         count = int(args[args.index("--count") + 1])
@@ -239,8 +225,7 @@ def main():
             if not seen:
                 print(f"FAIL coverage: no case with {what}")
                 failed += 1
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+    return common.summary(passed, failed)
 
 
 def _is_utf8(hex_body):

@@ -19,17 +19,13 @@ The last line printed is "N passed, N failed"; the exit status is non-zero if an
 
 import json
 import os
-import select
-import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
 import urllib.error
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-RECEIVER = os.path.join(HERE, "peers", "hec_receiver.py")
+import common
 
 TOKEN = "b1946ac9-2492-4e3e-a6c9-1b8f00a7c0de"          # plain token
 ACK_TOKEN = "5d41402a-bc4b-4a76-b971-9d911017c592"      # indexer acknowledgement on
@@ -48,17 +44,11 @@ TLS = None
 
 class Receiver:
     def __init__(self, tls_cert=None, tls_key=None):
-        args = [sys.executable, RECEIVER, "--token", TOKEN, "--token", f"{ACK_TOKEN}:ack",
+        args = ["--token", TOKEN, "--token", f"{ACK_TOKEN}:ack",
                 "--token", f"{DISABLED_TOKEN}:disabled", "--index", "main", "--index", "security"]
         if tls_cert:
             args += ["--tls-cert", tls_cert, "--tls-key", tls_key]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
-        line = self.proc.stdout.readline() if ready else b""
-        if not line:
-            self.close()
-            raise RuntimeError("hec_receiver did not start: " + self.proc.stderr.read().decode())
-        info = json.loads(line)
+        self.proc, info = common.start_hec_receiver(args)
         self.port, self.admin_port, scheme = info["port"], info["admin_port"], info["scheme"]
         self.url = f"{scheme}://127.0.0.1:{self.port}"
 
@@ -82,13 +72,7 @@ class Receiver:
         return self.admin("/requests")["requests"]
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        common.stop_process(self.proc)
 
 
 def hec(method, path, body=b"", headers=None, receiver=None):
@@ -446,50 +430,22 @@ def test_tls_to_an_untrusted_certificate_fails():
 
 # --------------------------------------------------------------------------------------------
 
-def make_cert():
-    cert, key = os.path.join(TMP, "cert.pem"), os.path.join(TMP, "key.pem")
-    openssl = shutil.which("openssl")
-    if not openssl:
-        raise RuntimeError("the openssl command is needed (Debian package openssl)")
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    return cert, key
-
-
 def main():
-    global TOOL, TMP, PLAIN, TLS
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    TOOL = sys.argv[1]
-    tests = [(name, fn) for name, fn in globals().items()
-             if name.startswith("test_") and callable(fn)]
-    passed = failed = 0
+    global TOOL, TMP
+    TOOL = common.tool_argument(__doc__)
     TMP = tempfile.mkdtemp(prefix="tw-hec-")
-    try:
+
+    def setup():
+        global PLAIN, TLS
         PLAIN = Receiver()
-        TLS = Receiver(*make_cert())
-        for name, fn in tests:
-            PLAIN.reset()
-            TLS.reset()
-            try:
-                fn()
-                passed += 1
-                print(f"ok   {name}", flush=True)
-            except Exception:  # noqa: BLE001 - report and go on
-                failed += 1
-                print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
-    except Exception:  # noqa: BLE001
-        failed += 1
-        print(f"FAIL setup\n{traceback.format_exc()}")
-    finally:
-        for r in (PLAIN, TLS):
-            if r:
-                r.close()
-        shutil.rmtree(TMP, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+        TLS = Receiver(*common.self_signed_cert(TMP))
+
+    def before_each():
+        PLAIN.reset()
+        TLS.reset()
+
+    return common.run_suite(common.module_tests(globals()), setup=setup, before_each=before_each,
+                            teardown=lambda: common.close_all(PLAIN, TLS), tmp=TMP)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,9 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
+
+import common
+from common import free_port
 
 TOOL = None
 TMP = None
@@ -51,14 +53,6 @@ MARKER = [900000]  # sequence numbers of marker alerts (Sink.settle)
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-
-def free_port(kind):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def run(cmd, **kw):
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
@@ -126,23 +120,10 @@ input(type="imtcp" address="127.0.0.1" port="{PORTS['mtls']}" ruleset="mtls"
 ''')
 
     def start(self):
-        self.log = open(f"{self.d}/rsyslogd.out", "ab")
-        self.proc = subprocess.Popen(["rsyslogd", "-n", "-f", self.conf, "-i",
-                                      f"{self.d}/rsyslogd.pid"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = common.start_rsyslogd(self.d, self.conf,
+                                          [PORTS[name] for name in ("tcp", "tls", "mtls")],
+                                          timeout=TIMEOUT)
         deadline = time.monotonic() + TIMEOUT
-        for name in ("tcp", "tls", "mtls"):
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"rsyslogd exited with {self.proc.returncode}; see "
-                                       f"{self.d}/rsyslogd.out")
-                try:
-                    socket.create_connection(("127.0.0.1", PORTS[name]), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"rsyslogd does not listen on {name}")
-                    time.sleep(0.02)
         # UDP: send probes until one comes out in the file (the whole path works).
         self.probes += 1
         tag = f"probe-{self.probes}"
@@ -158,13 +139,8 @@ input(type="imtcp" address="127.0.0.1" port="{PORTS['mtls']}" ruleset="mtls"
         s.close()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            common.stop_process(self.proc, TIMEOUT)
         self.proc = None
         # The ports are free again once rsyslogd has exited.
 
@@ -775,51 +751,36 @@ def test_config_keys_and_defaults():
 # --------------------------------------------------------------------------------------------
 
 def main():
-    global TOOL, TMP, RSYSLOG
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    TOOL = sys.argv[1]
+    global TOOL, TMP
+    TOOL = common.tool_argument(__doc__)
     if not shutil.which("rsyslogd"):
-        print("rsyslogd not found (Debian packages rsyslog and rsyslog-gnutls)")
-        print("0 passed, 1 failed")
-        return 1
-    tests = [(name, fn) for name, fn in globals().items()
-             if name.startswith("test_") and callable(fn)]
-    only = os.environ.get("SYSLOG_TEST")
-    passed = failed = 0
+        return common.cannot_run("rsyslogd not found (Debian packages rsyslog and rsyslog-gnutls)")
     TMP = tempfile.mkdtemp(prefix="tw-syslog-")
-    try:
+
+    def setup():
+        global RSYSLOG
         for name in ("tcp", "tls", "mtls"):
             PORTS[name] = free_port(socket.SOCK_STREAM)
         PORTS["udp"] = free_port(socket.SOCK_DGRAM)
         make_pki(TMP)
         RSYSLOG = Rsyslog(TMP)
         RSYSLOG.start()
-        for name, fn in tests:
-            if only and only not in name:
-                continue
-            try:
-                if RSYSLOG.proc is None:
-                    RSYSLOG.start()
-                fn()
-                passed += 1
-                print(f"ok   {name}", flush=True)
-            except Exception:  # noqa: BLE001 - report and go on
-                failed += 1
-                print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
-    except Exception:  # noqa: BLE001
-        failed += 1
-        print(f"FAIL setup\n{traceback.format_exc()}")
-    finally:
+
+    def with_rsyslogd(fn):
+        def test():
+            if RSYSLOG.proc is None:  # a test that stopped it failed before starting it again
+                RSYSLOG.start()
+            fn()
+        return test
+
+    def teardown():
         if RSYSLOG:
             RSYSLOG.stop()
-        if failed and os.environ.get("SYSLOG_TEST_KEEP"):
-            print(f"kept {TMP}")
-        else:
-            shutil.rmtree(TMP, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+
+    tests = [(name, with_rsyslogd(fn))
+             for name, fn in common.module_tests(globals(), only=os.environ.get("SYSLOG_TEST"))]
+    return common.run_suite(tests, setup=setup, teardown=teardown, tmp=TMP,
+                            keep=bool(os.environ.get("SYSLOG_TEST_KEEP")))
 
 
 if __name__ == "__main__":
