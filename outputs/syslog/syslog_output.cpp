@@ -208,6 +208,7 @@ SyslogOutput::SyslogOutput(std::string name, SyslogOptions options,
       transport_(std::move(transport)),
       now_ms_(now_ms ? std::move(now_ms) : std::function<int64_t()>(system_now_ms)),
       formatter_(options_.message) {
+  transport_->set_cancel(&cancelled_);
   if (transport_->datagram())
     options_.framing = SyslogFraming::kNone;
   else if (options_.framing == SyslogFraming::kNone)

@@ -71,6 +71,7 @@ class SyslogOutput final : public Output {
   DeliveryResult send(const std::vector<const AlertRecord*>& batch) override;
   // SIGHUP: close the connection; the next send() connects again (picks up DNS changes).
   void reopen() override;
+  void cancel() override { cancelled_ = true; }  // waits on a hung receiver give up
 
   const SyslogCounters& counters() const { return counters_; }
   const SyslogOptions& options() const { return options_; }
@@ -87,6 +88,7 @@ class SyslogOutput final : public Output {
   std::string name_;
   SyslogOptions options_;
   std::unique_ptr<SyslogTransport> transport_;
+  std::atomic<bool> cancelled_{false};
   std::function<int64_t()> now_ms_;
   SyslogFormatter formatter_;
   SyslogCounters counters_;

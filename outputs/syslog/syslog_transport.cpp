@@ -1,5 +1,6 @@
 #include "outputs/syslog/syslog_transport.h"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <linux/sockios.h>
 #include <netdb.h>
@@ -145,6 +146,12 @@ class SocketTransport final : public SyslogTransport {
         return false;
       }
       if (unacked == 0) return true;
+      if (cancelled()) {
+        error = fmt::format("cancelled with {} bytes written to {} not acknowledged", unacked,
+                            peer());
+        close();
+        return false;
+      }
       if (unacked != last) {
         last = unacked;
         progress = Clock::now();
@@ -240,12 +247,21 @@ class SocketTransport final : public SyslogTransport {
   }
 
   // Waits until fd_ is ready for `events`; false on timeout or poll error (errno set).
+  // Waits for `events` up to timeout_ms, in slices of at most 100 ms so that cancel() is seen.
   bool wait(short events, int timeout_ms) {
     pollfd p{fd_, events, 0};
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
     for (;;) {
-      const int r = ::poll(&p, 1, timeout_ms);
+      if (cancelled()) {
+        errno = ECANCELED;
+        return false;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      const int slice = static_cast<int>(std::clamp<int64_t>(left.count(), 0, 100));
+      const int r = ::poll(&p, 1, slice);
       if (r > 0) return true;
       if (r == 0) {
+        if (Clock::now() < deadline) continue;
         errno = ETIMEDOUT;
         return false;
       }

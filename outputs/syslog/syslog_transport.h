@@ -17,6 +17,7 @@
 // Thread-safety: none; used by one thread at a time (the output's delivery thread).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -72,6 +73,13 @@ class SyslogTransport {
   virtual void close() = 0;
   // "host:port" (for messages).
   virtual std::string peer() const = 0;
+  // While *flag is true, waits (connect, write, acknowledgement) give up within 100 ms with
+  // the error "cancelled". Set once, before use; `flag` must outlive the transport.
+  void set_cancel(const std::atomic<bool>* flag) { cancel_ = flag; }
+
+ protected:
+  bool cancelled() const { return cancel_ && cancel_->load(); }
+  const std::atomic<bool>* cancel_ = nullptr;
 };
 
 // The real transport. Throws std::runtime_error at start-up when the TLS set-up cannot be made

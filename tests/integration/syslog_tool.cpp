@@ -17,6 +17,8 @@
 //                           size of an alert in the output's format, seconds the time spent
 //                           sending (the alerts are made before)
 //   reopen                  Output::reopen() (SIGHUP)
+//   cancel-after MS         Output::cancel() (the pipeline stopping) MS milliseconds from now,
+//                           from another thread, while the next command runs
 //   quit
 //
 // KIND: normal | hostile (attacker-controlled values: newlines, '"', '\', ']', '|', '=', forged
@@ -39,6 +41,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -198,6 +201,7 @@ int main(int argc, char** argv) {
 
   std::vector<AlertRecord> alerts;
   std::vector<long> seqs;
+  std::thread canceller;
   std::string line;
   while (std::getline(std::cin, line)) {
     std::istringstream words(line);
@@ -206,6 +210,17 @@ int main(int argc, char** argv) {
     if (cmd == "quit") break;
     if (cmd == "reopen") {
       output->reopen();
+      print("{\"ok\":true}");
+      continue;
+    }
+    if (cmd == "cancel-after") {
+      long ms = 0;
+      words >> ms;
+      Output* o = output.get();
+      canceller = std::thread([o, ms] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // the stimulus's timing
+        o->cancel();
+      });
       print("{\"ok\":true}");
       continue;
     }
@@ -340,5 +355,6 @@ int main(int argc, char** argv) {
     w.end_object();
     print(out);
   }
+  if (canceller.joinable()) canceller.join();
   return 0;
 }

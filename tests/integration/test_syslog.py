@@ -650,6 +650,28 @@ def test_tcp_delivered_only_once_the_receiver_acknowledged():
         srv.close()
 
 
+def test_tcp_wait_gives_up_when_the_pipeline_stops():
+    # A hung receiver and a long write_timeout: without cancel(), stopping the agent would wait
+    # the whole 30 s for an acknowledgement that never comes; with it, the send gives up at once
+    # (the batch stays in the buffer for the next start).
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    port = srv.getsockname()[1]
+    try:
+        with Tool(config("tcp", port=port, write_timeout_ms=30000)) as t:
+            assert t.cmd("cancel-after 300")["ok"]
+            started = time.monotonic()
+            r = t.cmd("send big 3 1500")
+            elapsed = time.monotonic() - started
+            assert r["status"] == "retry", brief(r)
+            assert "cancel" in r["message"].lower(), brief(r)
+            assert elapsed < 5, f"send() took {elapsed:.1f} s after cancel()"
+    finally:
+        srv.close()
+
+
 def test_tcp_reset_by_the_receiver_is_reported():
     # A receiver that closes with unread data makes its kernel reset the connection: those bytes
     # were acknowledged (the batch counted delivered) and thrown away. TCP cannot say which
