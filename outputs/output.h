@@ -32,6 +32,17 @@ struct DeliveryResult {
   std::vector<size_t> retry_items;
 };
 
+// "delivered", "retry", "reject" or "fatal" (for messages and test tools).
+inline const char* delivery_status_name(DeliveryResult::Status s) {
+  switch (s) {
+    case DeliveryResult::Status::kDelivered: return "delivered";
+    case DeliveryResult::Status::kRetry: return "retry";
+    case DeliveryResult::Status::kReject: return "reject";
+    case DeliveryResult::Status::kFatal: return "fatal";
+  }
+  return "?";
+}
+
 class Output {
  public:
   virtual ~Output() = default;

@@ -36,9 +36,9 @@ int64_t now_ms() {
       .count();
 }
 
-// The metrics of a running agent (docs/operations.md lists them).
+// The metrics of a running agent (docs/monitoring.md lists them).
 void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const OutputPipeline& outputs,
-                      const Config& c, const aws::CredentialsSource& credentials,
+                      const aws::CredentialsSource& credentials,
                       int64_t started_ms) {
   registry.add([started_ms](PrometheusWriter& w) {
     w.family("trailwarden_build_info", "gauge", "Version of the running agent.");
@@ -115,14 +115,7 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
     for (const auto& [id, n] : daemon.matches_per_rule())
       w.sample("trailwarden_rule_matches_total", n, {{"rule", id}});
   });
-  std::vector<std::pair<std::string, size_t>> limits;
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    size_t max = 0;
-    for (const auto& o : c.outputs)
-      if (o.name == outputs.name(i)) max = o.buffer_max_bytes;
-    limits.emplace_back(outputs.name(i), max);
-  }
-  registry.add([&outputs, limits](PrometheusWriter& w) {
+  registry.add([&outputs](PrometheusWriter& w) {
     struct Field {
       const char* name;
       const char* type;
@@ -154,7 +147,7 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
     for (const Field& f : kFields) {
       w.family(f.name, f.type, f.help);
       for (size_t i = 0; i < outputs.size(); ++i)
-        w.sample(f.name, f.value(outputs.counters(i), limits[i].second),
+        w.sample(f.name, f.value(outputs.counters(i), outputs.settings(i).buffer_max_bytes),
                  {{"output", outputs.name(i)}});
     }
   });
@@ -189,11 +182,12 @@ Probe readiness(const Daemon& daemon, const OutputPipeline& outputs, const Confi
   if (!last_ok) return {false, "no successful SQS receive yet"};
   if (now_ms() - last_ok > limit_ms)
     return {false, fmt::format("no successful SQS receive for {} s", (now_ms() - last_ok) / 1000)};
-  for (size_t i = 0; i < outputs.size(); ++i)
-    for (const auto& o : c.outputs)
-      if (o.name == outputs.name(i) && o.when_full == OutputSettings::WhenFull::kBlock &&
-          outputs.counters(i).buffered_bytes.load() >= o.buffer_max_bytes)
-        return {false, fmt::format("output {}: buffer full (backpressure)", o.name)};
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const OutputSettings& o = outputs.settings(i);
+    if (o.when_full == OutputSettings::WhenFull::kBlock &&
+        outputs.counters(i).buffered_bytes.load() >= o.buffer_max_bytes)
+      return {false, fmt::format("output {}: buffer full (backpressure)", o.name)};
+  }
   return {true, {}};
 }
 
@@ -322,7 +316,7 @@ int cmd_run(Args& a, const Global& g) {
 
   const int64_t started_ms = now_ms();
   MetricsRegistry registry;
-  register_metrics(registry, daemon, outputs, c, *credentials, started_ms);
+  register_metrics(registry, daemon, outputs, *credentials, started_ms);
   std::unique_ptr<StatusServer> status;
   if (!c.metrics.listen.empty()) {
     status = std::make_unique<StatusServer>(StatusServer::Handlers{

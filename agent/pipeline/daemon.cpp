@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "agent/aws/time_util.h"
 #include "agent/common/backoff.h"
 #include "agent/pipeline/dedup.h"
 #include "agent/pipeline/processor.h"
@@ -70,24 +71,9 @@ int64_t wall_ms() {
 
 // "2025-01-01T00:00:00Z" as epoch milliseconds; 0 if malformed.
 int64_t iso8601_ms(std::string_view t) {
-  if (t.size() != 20) return 0;
-  auto num = [&](size_t pos, size_t len) {
-    int v = 0;
-    for (size_t i = pos; i < pos + len; ++i) {
-      if (t[i] < '0' || t[i] > '9') return -1;
-      v = v * 10 + (t[i] - '0');
-    }
-    return v;
-  };
-  const int y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2),
-            s = num(17, 2);
-  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
-      s < 0 || s > 60)
-    return 0;
-  const std::chrono::sys_days day = std::chrono::year(y) / std::chrono::month(static_cast<unsigned>(mo)) /
-                                    std::chrono::day(static_cast<unsigned>(d));
-  return (static_cast<int64_t>(day.time_since_epoch().count()) * 86400 + h * 3600 + mi * 60 + s) *
-         1000;
+  aws::TimePoint tp;
+  if (t.empty() || !aws::parse_iso8601(t, tp)) return 0;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count();
 }
 
 }  // namespace

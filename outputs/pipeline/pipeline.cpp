@@ -335,5 +335,6 @@ std::string OutputPipeline::failure() const {
 size_t OutputPipeline::size() const { return impl_->lanes.size(); }
 const std::string& OutputPipeline::name(size_t i) const { return impl_->lanes[i]->settings.name; }
 const OutputCounters& OutputPipeline::counters(size_t i) const { return impl_->lanes[i]->counters; }
+const OutputSettings& OutputPipeline::settings(size_t i) const { return impl_->lanes[i]->settings; }
 
 }  // namespace trailwarden

@@ -73,6 +73,7 @@ class OutputPipeline {
   size_t size() const;
   const std::string& name(size_t i) const;
   const OutputCounters& counters(size_t i) const;
+  const OutputSettings& settings(size_t i) const;
 
  private:
   struct Impl;

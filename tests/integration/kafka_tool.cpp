@@ -51,20 +51,6 @@ void say(const std::string& line) {
   std::fflush(stdout);
 }
 
-const char* status_name(DeliveryResult::Status s) {
-  switch (s) {
-    case DeliveryResult::Status::kDelivered:
-      return "delivered";
-    case DeliveryResult::Status::kRetry:
-      return "retry";
-    case DeliveryResult::Status::kReject:
-      return "reject";
-    case DeliveryResult::Status::kFatal:
-      return "fatal";
-  }
-  return "?";
-}
-
 AlertRecord make_alert(long i, size_t value_bytes, bool big) {
   AlertRecord a;
   a.uid = fmt::format("uid-{}", i);
@@ -167,7 +153,7 @@ int main(int argc, char** argv) {
     while (!batch.empty()) {
       DeliveryResult r = output->send(batch);
       say(fmt::format("send batch={} status={} items={} message={}", batch_no,
-                      status_name(r.status), r.items.size(), r.message));
+                      delivery_status_name(r.status), r.items.size(), r.message));
       std::vector<const AlertRecord*> concerned;
       if (r.status != DeliveryResult::Status::kDelivered) {
         if (r.items.empty())

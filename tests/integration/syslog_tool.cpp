@@ -139,20 +139,6 @@ AlertRecord make(const std::string& kind, long seq) {
   return a;
 }
 
-const char* status_name(DeliveryResult::Status s) {
-  switch (s) {
-    case DeliveryResult::Status::kDelivered:
-      return "delivered";
-    case DeliveryResult::Status::kRetry:
-      return "retry";
-    case DeliveryResult::Status::kReject:
-      return "reject";
-    case DeliveryResult::Status::kFatal:
-      return "fatal";
-  }
-  return "?";
-}
-
 void print(const std::string& line) {
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fputc('\n', stdout);
@@ -275,7 +261,7 @@ int main(int argc, char** argv) {
             break;
           }
           if (r.status != DeliveryResult::Status::kRetry || attempt == 50) {
-            failure = std::string(status_name(r.status)) + ": " + r.message;
+            failure = std::string(delivery_status_name(r.status)) + ": " + r.message;
             break;
           }
           ++retries;
@@ -331,7 +317,7 @@ int main(int argc, char** argv) {
     std::string out;
     JsonWriter w(out);
     w.begin_object();
-    w.field("status", status_name(r.status));
+    w.field("status", delivery_status_name(r.status));
     w.field("message", std::string_view(r.message));
     w.key("items").begin_array();
     for (size_t i : r.items) w.value(static_cast<uint64_t>(i));
