@@ -22,6 +22,7 @@ import functools
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -378,6 +379,61 @@ enabled = %s
         self.assertEqual(by_rule["cis-4.9"], first | second | third)
         self.assertIn("reload failed, the previous rules stay in force", agent.log())
         self.assertIn("extra-rules.toml:", agent.log())
+
+    def test_systemd_notifications(self):
+        # The agent under Type=notify: what systemd would read from NOTIFY_SOCKET.
+        sock_path = self.tmp / "notify.sock"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(sock_path))
+        self.addCleanup(sock.close)
+        url = self.fx.create_queue("notifications", visibility_timeout=30)
+        agent = Agent(self.fx, url, self.tmp, "n")
+        saved = {k: os.environ.get(k) for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+        os.environ.update(NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="2000000")
+        os.environ.pop("WATCHDOG_PID", None)
+        try:
+            agent.start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        received: list[str] = []
+
+        def until(predicate, what: str, timeout: float = 30):
+            """Reads notifications (blocking on the socket) until predicate(received) holds."""
+            deadline = time.monotonic() + timeout
+            while not predicate(received):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {what} in {received[-20:]}")
+                sock.settimeout(left)
+                try:
+                    received.append(sock.recv(4096).decode())
+                except socket.timeout:
+                    pass
+
+        def count(field: str) -> int:
+            return sum(1 for m in received for line in m.split("\n") if line.startswith(field))
+
+        try:
+            until(lambda r: count("READY=1") >= 1, "READY=1")
+            k, expected = self.put("notify")
+            self.fx.send(url, fauxqs.s3_event_body(BUCKET, k))
+            until(lambda r: any("STATUS=1 messages, 1 objects" in m for m in r),
+                  "STATUS= after the first message")
+            before = count("WATCHDOG=1")
+            until(lambda r: count("WATCHDOG=1") >= before + 2, "two more WATCHDOG=1 (every 1 s)")
+            agent.proc.send_signal(signal.SIGHUP)
+            until(lambda r: count("RELOADING=1") >= 1 and count("READY=1") >= 2,
+                  "RELOADING=1 then READY=1 around the reload")
+            agent.proc.send_signal(signal.SIGTERM)
+            until(lambda r: count("STOPPING=1") >= 1, "STOPPING=1")
+        finally:
+            rc = agent.stop()
+        self.assertEqual(rc, 0, agent.log())
+        self.assertEqual({common.event_id(a) for a in common.alerts_in(agent.alerts)}, expected)
 
     def test_missing_queue_is_fatal(self):
         agent = Agent(self.fx, f"{self.fx.endpoint}/000000000000/no-such-queue", self.tmp, "q").start()
