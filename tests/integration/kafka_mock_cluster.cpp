@@ -9,7 +9,8 @@
 //
 //   down <broker id>                      close its connections and refuse new ones
 //   up <broker id>
-//   create <topic> <partitions> <replication factor>
+//   create <topic> <partitions> <replication factor>   (librdkafka picks leaders at random)
+//   leader <topic> <partition> <broker id>      move the partition's leadership
 //   topic_error <topic> <error code>      error for the topic in metadata (0 clears)
 //   produce_errors <error code> <count>   the next <count> Produce requests fail with it
 //   rtt <broker id> <milliseconds>        added round-trip time
@@ -103,6 +104,14 @@ int main(int argc, char** argv) {
         continue;
       }
       answer(rd_kafka_mock_topic_create(mc, topic.c_str(), partitions, rf));
+    } else if (cmd == "leader") {
+      std::string topic;
+      int32_t partition = 0, id = 0;
+      if (!(in >> topic >> partition >> id)) {
+        answer("error usage: leader <topic> <partition> <broker id>");
+        continue;
+      }
+      answer(rd_kafka_mock_partition_set_leader(mc, topic.c_str(), partition, id));
     } else if (cmd == "topic_error") {
       std::string topic;
       int code = 0;

@@ -4,18 +4,21 @@
 // names (with a capped backoff) until every alert is delivered or rejected.
 //
 //   kafka_tool CONFIG.toml [--count N] [--first I] [--batch B] [--interval-ms MS]
-//              [--value-bytes N] [--big I]... [--log-level LEVEL]
+//              [--value-bytes N] [--big I]... [--pause-after N] [--log-level LEVEL]
 //
 // Alert i (I <= i < I+N): uid "uid-<i>", rule_id "rule-<i % 5>", account "11112222333<i % 3>"
 // except that every fourth alert (i % 4 == 3) has no account; OCSF text
 // {"i":<i>,"uid":"uid-<i>","pad":"xxx..."} padded to about --value-bytes; --big I makes alert I
-// 2 MB (for the message-size rejection).
+// 2 MB (for the message-size rejection). --pause-after N: once N alerts are delivered, at the
+// end of a batch, print "paused delivered=<n>" and wait for a line on stdin before going on (so
+// a test can change the cluster at a known point of the stream, however slow the machine).
 //
 // stdout, one line per event, flushed at once (the test waits on these lines):
 //   ready
 //   send batch=<b> status=<delivered|retry|reject|fatal> items=<n> message=<text>
 //   progress delivered=<alerts delivered so far> rejected=<n>
 //   rejected <uid>
+//   paused delivered=<n>
 //   done delivered=<n> rejected=<n> retries=<n>
 // Exit status: 0 when every alert is delivered or rejected, 4 on kFatal, 2 on bad arguments or
 // configuration. AWS credentials for msk_iam come from the environment (AWS_ACCESS_KEY_ID, ...),
@@ -73,13 +76,13 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: kafka_tool CONFIG.toml [--count N] [--first I] [--batch B] "
-                 "[--interval-ms MS] [--value-bytes N] [--big I]... [--log-level L]\n");
+                 "[--interval-ms MS] [--value-bytes N] [--big I]... [--pause-after N] [--log-level L]\n");
     return 2;
   }
   const std::string config_path = argv[1];
   long count = 100, first = 0;
   size_t batch_size = 50, value_bytes = 200;
-  long interval_ms = 0;
+  long interval_ms = 0, pause_after = -1;
   std::vector<long> big;
   std::string log_level = "info";
   for (int i = 2; i < argc; ++i) {
@@ -101,6 +104,8 @@ int main(int argc, char** argv) {
       value_bytes = static_cast<size_t>(std::atol(v));
     else if (a == "--big")
       big.push_back(std::atol(v));
+    else if (a == "--pause-after")
+      pause_after = std::atol(v);
     else if (a == "--log-level")
       log_level = v;
     else {
@@ -178,6 +183,15 @@ int main(int argc, char** argv) {
         ++retries;
         std::this_thread::sleep_for(backoff);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+      }
+    }
+    if (pause_after >= 0 && delivered >= static_cast<size_t>(pause_after)) {
+      pause_after = -1;
+      say(fmt::format("paused delivered={}", delivered));
+      char line[64];
+      if (!std::fgets(line, sizeof line, stdin)) {
+        std::fprintf(stderr, "kafka_tool: stdin closed while paused\n");
+        return 2;
       }
     }
     if (interval_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
