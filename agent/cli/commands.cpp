@@ -52,7 +52,8 @@ Commands:
                 it cleanly. See docs/aws.md.
   replay        Match CloudTrail files (.json.gz or .json; directories are read recursively,
                 '-' is stdin) against the enabled rules and write one OCSF Detection Finding
-                per match as a line of JSON. Exit 0 if every input was read, 1 otherwise.
+                per match as a line of JSON. Exit 0 if every input was read, 1 otherwise,
+                3 if an output failed (the alerts of the inputs named were not delivered).
   test-pattern  The local twin of 'aws logs test-metric-filter': print every event that
                 PATTERN matches, one compact JSON line each (raw text lines as they are).
                 Input: CloudTrail files or newline-delimited events (default: stdin).
@@ -75,12 +76,16 @@ replay options:
       --rules FILE      Also load rules from FILE; repeatable
   -w, --workers N       Files processed in parallel, 1-256 (default: [replay] workers, one per core)
       --no-raw-data     Leave the original record out of the alerts
+      --give-up-after S Stop when an output has failed (retryable errors: down, busy, timing
+                        out) for S seconds on one batch; exit 3 naming the first input whose
+                        alerts were not delivered (default 300; 0 = retry for ever)
   -q, --quiet           No summary on stderr
 )";
 
 int cmd_replay(Args& a, const Global& g) {
   std::optional<std::string> output_path;
   std::optional<size_t> workers;
+  long give_up_seconds = 300;
   std::vector<std::string> enable, disable, rule_files, paths;
   bool quiet = false, no_raw = false;
   while (!a.done()) {
@@ -94,6 +99,12 @@ int cmd_replay(Args& a, const Global& g) {
       long n = std::strtol(v.c_str(), &end, 10);
       if (!end || *end || n < 1 || n > 256) usage_error("--workers takes a number from 1 to 256");
       workers = static_cast<size_t>(n);
+    } else if (a.option({"--give-up-after"}, v)) {
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || !end || *end || n < 0 || n > 7 * 86400)
+        usage_error("--give-up-after takes seconds, from 0 (never) to 604800");
+      give_up_seconds = n;
     } else if (a.flag({"--no-raw-data"})) no_raw = true;
     else if (a.flag({"-q", "--quiet"})) quiet = true;
     else if (a.peek().starts_with("-") && a.peek() != "-") usage_error(fmt::format("unknown option {}", a.peek()));
@@ -121,6 +132,7 @@ int cmd_replay(Args& a, const Global& g) {
   }
   OutputPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir,
                          /*force_memory=*/true);
+  outputs.give_up_after(std::chrono::seconds(give_up_seconds));
   {
     std::string error;
     if (!outputs.start(error)) throw std::runtime_error(error);
@@ -164,9 +176,15 @@ int cmd_replay(Args& a, const Global& g) {
     if (s.failed_files)
       fmt::print(stderr, "replay: {} of {} files failed (the messages above name each one)\n",
                  s.failed_files, s.files);
-    if (s.output_failed) fmt::print(stderr, "replay: an output failed; alerts were not all delivered\n");
   }
-  if (s.output_failed) return kExitInputFailed;
+  if (s.output_failed) {
+    // Said even with --quiet: the user needs it to replay the rest.
+    fmt::print(stderr,
+               "replay: stopped, an output failed: the alerts of {} and of the inputs after it "
+               "were not all delivered ({} inputs not read); those before it were\n",
+               s.first_undelivered, s.unread_files);
+    return kExitOutputFailed;
+  }
   return s.failed_files ? kExitInputFailed : kExitOk;
 }
 

@@ -11,6 +11,7 @@ namespace trailwarden::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitInputFailed = 1;  // some input failed (replay); no match (test-pattern)
 inline constexpr int kExitUsage = 2;        // bad arguments, configuration or pattern
+inline constexpr int kExitOutputFailed = 3;  // replay: an output failed or was given up on
 
 int run_cli(const std::vector<std::string>& args);
 

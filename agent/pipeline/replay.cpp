@@ -72,6 +72,7 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
   rules::RuleMatcher matcher(rules);
   std::vector<std::optional<ObjectResult>> results(files.size());
   std::atomic<size_t> next_file{0};
+  std::atomic<bool> give_up{false};
   std::mutex commit_mutex;
   size_t next_commit = 0;
 
@@ -96,6 +97,8 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
         if (!outputs.submit(batch, error)) {
           spdlog::error("{}", error);
           summary.output_failed = true;
+          summary.first_undelivered = files[next_commit] == "-" ? "<stdin>" : files[next_commit];
+          give_up = true;  // the workers read no further
         }
       }
       results[next_commit].reset();
@@ -111,6 +114,7 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
   auto worker = [&]() {
     ObjectProcessor processor(matcher, options.limits, options.ocsf);
     while (true) {
+      if (give_up) break;
       size_t i = next_file.fetch_add(1);
       if (i >= files.size()) break;
       ObjectResult result;
@@ -134,6 +138,7 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
     for (size_t i = 0; i < workers; ++i) threads.emplace_back(worker);
     for (auto& t : threads) t.join();
   }
+  summary.unread_files = files.size() - std::min(files.size(), next_commit);
   summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;

@@ -38,7 +38,9 @@ struct ReplaySummary {
   uint64_t bytes_decoded = 0;
   std::vector<uint64_t> matches_per_rule;  // parallel to the enabled rules
   double seconds = 0;
-  bool output_failed = false;
+  bool output_failed = false;       // then replay stopped reading
+  std::string first_undelivered;    // the first input whose alerts were not all delivered
+  uint64_t unread_files = 0;        // inputs not read (or not counted) after the failure
 };
 
 // Expands paths into the list of input files (directories recursively, sorted by name).

@@ -82,6 +82,7 @@ struct OutputPipeline::Impl {
   std::vector<std::unique_ptr<Lane>> lanes;
   std::string state_dir;
   bool force_memory = false;
+  std::chrono::milliseconds give_up_after{0};
   std::atomic<bool> stopping{false};
   std::atomic<bool> draining_deadline_passed{false};
   std::atomic<bool> fatal{false};
@@ -122,6 +123,7 @@ struct OutputPipeline::Impl {
       if (undecodable) spdlog::error("output {}: {} buffered records could not be decoded and are "
                                      "skipped", lane.settings.name, undecodable);
       int attempt = 0;
+      std::chrono::steady_clock::time_point first_failure{};
       while (!batch.empty() && !fatal) {
         DeliveryResult r = lane.output->send(batch);
         using Status = DeliveryResult::Status;
@@ -158,9 +160,22 @@ struct OutputPipeline::Impl {
           continue;
         }
         // kRetry: send what is concerned again, after a capped, jittered exponential backoff.
+        const auto now = std::chrono::steady_clock::now();
+        if (attempt == 0) first_failure = now;
+        if (give_up_after.count() > 0 && now - first_failure >= give_up_after) {
+          set_fatal(fmt::format("output {}: gave up after {} failed attempts in {:.0f} s: {}; {} "
+                                "alerts not delivered",
+                                lane.settings.name, attempt + 1,
+                                std::chrono::duration<double>(now - first_failure).count(),
+                                r.message, lane.queue->pending_records()));
+          return;
+        }
         ++lane.counters.retries;
         batch = std::move(concerned);
-        const auto delay = jittered_backoff(s.retry_initial, s.retry_max, attempt++, rng);
+        auto delay = jittered_backoff(s.retry_initial, s.retry_max, attempt++, rng);
+        if (give_up_after.count() > 0)  // the last attempt comes at the limit, not after it
+          delay = std::min(delay, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      first_failure + give_up_after - now));
         if (attempt == 1 || attempt % 10 == 0)
           spdlog::warn("output {}: {}; retrying {} alerts in {} ms (attempt {})", lane.settings.name,
                        r.message, batch.size(), delay.count(), attempt);
@@ -198,6 +213,8 @@ OutputPipeline::OutputPipeline(std::vector<Entry> outputs, std::string state_dir
 }
 
 OutputPipeline::~OutputPipeline() { stop(std::chrono::milliseconds(0)); }
+
+void OutputPipeline::give_up_after(std::chrono::milliseconds limit) { impl_->give_up_after = limit; }
 
 bool OutputPipeline::start(std::string& error) {
   namespace fs = std::filesystem;

@@ -52,6 +52,12 @@ class OutputPipeline {
   OutputPipeline(const OutputPipeline&) = delete;
   OutputPipeline& operator=(const OutputPipeline&) = delete;
 
+  // Gives up on an output whose batch has failed with retryable errors for `limit` (0, the
+  // default: retry for ever, as the daemon does with its disk buffers): the pipeline then fails
+  // as on a fatal error, naming the output and its last error. For replay, which has no
+  // source to hold the alerts for a later attempt. Call before start().
+  void give_up_after(std::chrono::milliseconds limit);
+
   // Opens the buffers (recovering what a previous run left) and starts the delivery threads.
   bool start(std::string& error);
 

@@ -20,6 +20,7 @@ import textwrap
 import sys
 import tempfile
 import unittest
+import urllib.request
 from pathlib import Path
 
 import common
@@ -1437,6 +1438,68 @@ class CheckConfigTest(CliTestCase):
         self.assertEqual(rc, EXIT_OK, err)
         self.assertFalse(state.exists())
         self.assertFalse((self.tmp / "alerts.ndjson").exists())
+
+
+class ReplayOutputFailureTest(CliTestCase):
+    """replay against a real HEC receiver that stays busy: it gives up after --give-up-after,
+    exits 3, and names the first input whose alerts were not delivered, so the user can replay
+    from there."""
+
+    def setUp(self):
+        super().setUp()
+        self.hec_log = open(self.tmp / "hec_receiver.log", "wb")
+        self.hec, ready = common.start_hec_receiver(["--token", "tok"], stderr=self.hec_log)
+        self.admin = f"http://127.0.0.1:{ready['admin_port']}"
+        self.cfg = self.write("c.toml", textwrap.dedent(f"""\
+            [[outputs]]
+            type = "splunk_hec"
+            name = "splunk"
+            url = "http://127.0.0.1:{ready['port']}"
+            token = "tok"
+            retry_initial_ms = 100
+            retry_max_ms = 400
+            """))
+
+    def tearDown(self):
+        common.stop_process(self.hec)
+        common.close_all(self.hec.stdout, self.hec_log)
+        super().tearDown()
+
+    def admin_post(self, path, body):
+        req = urllib.request.Request(self.admin + path, data=json.dumps(body).encode(),
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertEqual(r.status, 200)
+
+    def indexed(self):
+        with urllib.request.urlopen(self.admin + "/events", timeout=10) as r:
+            return json.loads(r.read())["events"]
+
+    def test_gives_up_on_a_busy_output_and_names_the_first_undelivered_input(self):
+        inputs = self.tmp / "in"
+        first = self.good_file("in/a.json")
+        self.good_file("in/b.json")
+        self.admin_post("/faults", {"busy": 1000000})
+        rc, out, err = run(["-c", self.cfg, "replay", "-w", "1", "--give-up-after", "2", inputs],
+                           timeout=120)
+        self.assertEqual(rc, 3, err)
+        self.assertRegex(err, r"output splunk: gave up after \d+ failed attempts in [23] s: .*503")
+        self.assertIn("4 alerts not delivered", err)
+        self.assertIn(f"the alerts of {first} and of the inputs after it were not all delivered "
+                      "(1 inputs not read)", err)
+        self.assertEqual(self.indexed(), [])
+        # Busy no more: the same command delivers everything.
+        self.admin_post("/reset", {})
+        rc, out, err = run(["-c", self.cfg, "replay", "-w", "1", "--give-up-after", "2", inputs],
+                           timeout=120)
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(len(self.indexed()), 8)
+
+    def test_bad_give_up_after_value(self):
+        for bad in ("-1", "x", "", "999999999"):
+            rc, out, err = run(["replay", "--give-up-after", bad, CONFIG_FILE])
+            self.assertEqual(rc, EXIT_USAGE, bad)
+            self.assertIn("--give-up-after takes seconds", err)
 
 
 # --------------------------------------------------------------------------------------------

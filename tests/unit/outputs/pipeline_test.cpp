@@ -235,6 +235,52 @@ TEST_CASE("a fatal error fails submit and the pipeline") {
   p.stop(0ms);
 }
 
+TEST_CASE("give_up_after: an output failing for that long fails the pipeline (replay)") {
+  auto out = std::make_unique<ScriptedOutput>("o");
+  auto* o = out.get();
+  DeliveryResult retry;
+  retry.status = DeliveryResult::Status::kRetry;
+  retry.message = "connect to 127.0.0.1:9: Connection refused";
+  o->script.assign(100000, retry);  // never succeeds within the test
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({settings("o"), std::move(out)});
+  OutputPipeline p(std::move(entries), temp_dir());
+  p.give_up_after(150ms);
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("a"), alert("b")};
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_FALSE(p.submit(ptrs(alerts), err));
+  CHECK(std::chrono::steady_clock::now() - t0 >= 150ms);
+  CHECK(p.failed());
+  const std::string f = p.failure();
+  CHECK(f.find("output o: gave up after") != std::string::npos);
+  CHECK(f.find("Connection refused") != std::string::npos);
+  CHECK(f.find("2 alerts not delivered") != std::string::npos);
+  CHECK(o->delivered.empty());
+  CHECK(o->calls >= 2);
+  p.stop(0ms);
+}
+
+TEST_CASE("without give_up_after, an output failing for a while is retried until it works") {
+  auto out = std::make_unique<ScriptedOutput>("o");
+  auto* o = out.get();
+  DeliveryResult retry;
+  retry.status = DeliveryResult::Status::kRetry;
+  retry.message = "503 busy";
+  o->script.assign(60, retry);
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({settings("o"), std::move(out)});
+  OutputPipeline p(std::move(entries), temp_dir());
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("a")};
+  REQUIRE(p.submit(ptrs(alerts), err));
+  CHECK(o->delivered == std::vector<std::string>{"a"});
+  CHECK_FALSE(p.failed());
+  p.stop(1s);
+}
+
 TEST_CASE("disk buffer: accepted before delivery, delivered in order after a restart") {
   const std::string dir = temp_dir();
   {
