@@ -338,6 +338,8 @@ int cmd_run(Args& a, const Global& g) {
                    std::chrono::duration_cast<std::chrono::microseconds>(
                        std::chrono::steady_clock::now().time_since_epoch())
                        .count()));
+    // First, so that every alert written after the "SIGHUP" log lines goes to the new files.
+    outputs.reopen();
     try {
       Config fresh = g.config_path ? load_config_file(*g.config_path) : default_config();
       std::vector<rules::Rule> rules = load_rules(fresh, {}, {}, {});
@@ -356,7 +358,6 @@ int cmd_run(Args& a, const Global& g) {
     } catch (const std::exception& e) {
       spdlog::error("SIGHUP: reload failed, the previous rules stay in force: {}", e.what());
     }
-    outputs.reopen();
     sd_notifyf(0, "READY=1\nSTATUS=%s", status_line(daemon).c_str());
   };
 

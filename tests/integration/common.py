@@ -325,17 +325,24 @@ def free_port(kind=socket.SOCK_STREAM) -> int:
     return port
 
 
+_RESTARTABLE_GIVEN: set[int] = set()
+
+
 def restartable_port() -> int:
-    """A free TCP port of 127.0.0.1 below the ephemeral range. A listener that goes down and
-    comes back on the same port must not have it taken meanwhile by an outgoing connection's
-    ephemeral port (or by the agent connecting to itself: TCP self-connect)."""
+    """A free TCP port of 127.0.0.1 below the ephemeral range, never one this process got
+    before. A listener that goes down and comes back on the same port must not have it taken
+    meanwhile by an outgoing connection's ephemeral port (or by the agent connecting to itself:
+    TCP self-connect); a port nothing listens on is refused for the same reason."""
     low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     rng = random.Random()
     for _ in range(200):
         port = rng.randrange(max(1024, low - 12000), low)
+        if port in _RESTARTABLE_GIVEN:
+            continue
         s = socket.socket()
         try:
             s.bind(("127.0.0.1", port))
+            _RESTARTABLE_GIVEN.add(port)
             return port
         except OSError:
             continue

@@ -1483,7 +1483,7 @@ class ReplayOutputFailureTest(CliTestCase):
         rc, out, err = run(["-c", self.cfg, "replay", "-w", "1", "--give-up-after", "2", inputs],
                            timeout=120)
         self.assertEqual(rc, 3, err)
-        self.assertRegex(err, r"output splunk: gave up after \d+ failed attempts in [23] s: .*503")
+        self.assertRegex(err, r"output splunk: gave up after \d+ failed attempts in \d+ s: .*503")
         self.assertIn("4 alerts not delivered", err)
         self.assertIn(f"the alerts of {first} and of the inputs after it were not all delivered "
                       "(1 inputs not read)", err)

@@ -20,9 +20,9 @@ Each case, while the stream runs (5 objects a second, 4 alerts each):
   1. waits until alerts reach the consumer;
   2. takes the peer down for FAULT_OUTAGE_SECONDS (default 30: what issue 4 asks for; an
      environment override is for quicker local runs only);
-  3. during the outage, once alerts sit in the agent's disk buffer (the queue has emptied
-     after objects were sent), kills the agent with SIGKILL and starts it again on the same
-     state directory;
+  3. during the outage, once alerts sit in the agent's disk buffer (ten objects were sent, then
+     the stream pauses until the queue is empty), kills the agent with SIGKILL, starts it
+     again on the same state directory and resumes the stream;
   4. brings the peer back and measures the recovery time: until the consumer holds every
      alert of every object sent before the peer came back (syslog: sent during the outage,
      see below);
@@ -40,8 +40,8 @@ its kernel acknowledged but rsyslogd had not read when it closed the connection 
 away, its kernel resets the connection, and the agent, which cannot know which alerts they
 were, reports the reset (a WARN line). So the syslog case stops rsyslogd the way a receiver is
 restarted (SIGTERM; SIGKILL would also lose what rsyslogd had read but not yet written, which
-nothing can report), and asserts exactly that: every alert of an object sent after rsyslogd
-went down arrives; every other alert arrives too unless the agent reported a reset, and even
+nothing can report), and asserts exactly that: every alert of an object begun after rsyslogd
+had exited arrives; every other alert arrives too unless the agent reported a reset, and even
 then at most FAULT_SYSLOG_MAX_LOST (default 40) are missing.
 
 Waiting: every wait polls an observable condition (consumer contents, queue counters, log
@@ -106,10 +106,15 @@ class Stream:
         self.fx = fx
         self.url = queue_url
         self.case = case
-        self.sent = []  # (monotonic time the notification was sent, {finding uid})
+        # (monotonic time before the object was put, after its notification was sent,
+        #  {finding uid})
+        self.sent = []
         self.lock = threading.Lock()
         self.error = None
         self._stop = threading.Event()
+        self._go = threading.Event()
+        self._go.set()
+        self._sending = threading.Lock()  # held while an object is put and notified
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self):
@@ -121,22 +126,39 @@ class Stream:
         return data, {finding_uid(RULE, e) for e in event_ids}
 
     def _run(self):
-        start = time.monotonic()
+        due = time.monotonic()
         n = 0
         try:
             while not self._stop.is_set():
-                data, uids = self.object(n)
-                key = common.key_for(f"{self.case}{n:05d}")
-                self.fx.put_object(BUCKET, key, data)
-                self.fx.send(self.url, fauxqs.s3_event_body(BUCKET, key))
-                with self.lock:
-                    self.sent.append((time.monotonic(), uids))
-                n += 1
-                # Pacing of the load generator (not a synchronisation): the next object is due
-                # at start + n / rate.
-                self._stop.wait(max(0.0, start + n / OBJECTS_PER_SECOND - time.monotonic()))
+                with self._sending:
+                    if self._go.is_set():
+                        data, uids = self.object(n)
+                        key = common.key_for(f"{self.case}{n:05d}")
+                        t_start = time.monotonic()
+                        self.fx.put_object(BUCKET, key, data)
+                        self.fx.send(self.url, fauxqs.s3_event_body(BUCKET, key))
+                        with self.lock:
+                            self.sent.append((t_start, time.monotonic(), uids))
+                        n += 1
+                if not self._go.is_set():
+                    while not self._go.wait(0.1):
+                        if self._stop.is_set():
+                            return
+                    due = time.monotonic()  # no burst to catch up after a pause
+                    continue
+                # Pacing of the load generator (not a synchronisation).
+                due += 1 / OBJECTS_PER_SECOND
+                self._stop.wait(max(0.0, due - time.monotonic()))
         except Exception as e:  # noqa: BLE001 - reported by stop()
             self.error = e
+
+    def pause(self):
+        """No object is sent from the return of this call until resume()."""
+        with self._sending:
+            self._go.clear()
+
+    def resume(self):
+        self._go.set()
 
     def stop(self):
         self._stop.set()
@@ -145,17 +167,19 @@ class Stream:
             raise Failure(f"the stream failed: {self.error!r}")
 
     def expected(self, before: float | None = None, after: float | None = None) -> set[str]:
-        """Finding uids of the objects sent before / after a monotonic time."""
+        """Finding uids of the objects whose notification was sent before a monotonic time /
+        that were begun (put into S3) after one."""
         with self.lock:
             out = set()
-            for t, uids in self.sent:
-                if (before is None or t < before) and (after is None or t > after):
+            for t_start, t_sent, uids in self.sent:
+                if (before is None or t_sent < before) and (after is None or t_start > after):
                     out |= uids
             return out
 
     def count(self, after: float) -> int:
+        """Objects begun after a monotonic time."""
         with self.lock:
-            return sum(1 for t, _ in self.sent if t > after)
+            return sum(1 for t_start, _, _ in self.sent if t_start > after)
 
 
 # ---- The agent ----
@@ -371,15 +395,19 @@ def run_case(peer_class):
         wait_until(lambda: len(peer.received()) >= 20, 60, "the first alerts at the consumer",
                    interval=0.25)
 
-        # 2. The peer goes down.
+        # 2. The peer goes down. t_gone: it is gone (for syslog, what rsyslogd had read but not
+        # stored before t_gone may be lost; see the module docstring).
         t_down = time.monotonic()
         peer.down()
+        t_gone = time.monotonic()
         wait_until(lambda: "retrying" in agent.log(), 30, "the agent to notice the outage")
 
         # 3. kill -9 once alerts of objects sent during the outage are in the disk buffer: ten
-        # objects were sent after the peer went down and the queue is empty (a message is
-        # deleted only once its alerts are on disk).
-        wait_until(lambda: stream.count(after=t_down) >= 10 and fx.queue_depth(url) == 0, 60,
+        # objects were sent after the peer went down, then the stream pauses until the queue is
+        # empty (a message is deleted only once its alerts are on disk).
+        wait_until(lambda: stream.count(after=t_gone) >= 10, 60, "objects sent during the outage")
+        stream.pause()
+        wait_until(lambda: fx.queue_depth(url) == 0, 60,
                    "objects sent during the outage to be buffered")
         agent.kill()
         report["kill_at_s"] = time.monotonic() - t_down
@@ -391,6 +419,7 @@ def run_case(peer_class):
         m = re.search(r"(\d+) alerts buffered by a previous run", agent.log(run=2))
         check(m and int(m.group(1)) > 0, f"no buffered alerts after kill -9:\n{agent.tail()}")
         report["buffered_at_restart"] = int(m.group(1))
+        stream.resume()
 
         # 4. The outage lasts OUTAGE seconds: the fault itself, not a synchronisation.
         remaining = t_down + OUTAGE - time.monotonic()
@@ -403,7 +432,7 @@ def run_case(peer_class):
         backlog = stream.expected(before=t_up)
         report["backlog"] = len(backlog)
         if peer.name == "syslog":  # see the module docstring: only these are certain
-            backlog = stream.expected(after=t_down, before=t_up)
+            backlog = stream.expected(after=t_gone, before=t_up)
         wait_until(lambda: uids(peer.received()) >= backlog, 120,
                    "the backlog to be delivered after the peer came back")
         report["recovery_s"] = time.monotonic() - t_up
@@ -412,7 +441,7 @@ def run_case(peer_class):
         wait_until(lambda: stream.count(after=t_up) >= 25, 60, "25 more objects")
         stream.stop()
         expected = stream.expected()
-        certain = expected if peer.name != "syslog" else stream.expected(after=t_down)
+        certain = expected if peer.name != "syslog" else stream.expected(after=t_gone)
         wait_until(lambda: uids(peer.received()) >= certain, 120, "every expected alert",
                    interval=0.25)
         wait_until(lambda: fx.queue_depth(url) == 0, 60, "an empty queue", interval=0.25)
