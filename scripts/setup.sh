@@ -13,8 +13,9 @@ PACKAGES=(
   # tests and benchmarks: igzip (decompression floor), jq (baseline), GNU time (peak RSS),
   # clang with compiler-rt for the libFuzzer targets
   isal jq time gzip clang libclang-rt-14-dev
-  # output test peers: kcat (Kafka consumer), rsyslog with TLS, openssl for test certificates
-  kcat rsyslog rsyslog-gnutls openssl python3-botocore
+  # output test peers: kcat (Kafka consumer), rsyslog with TLS and RELP, openssl for test
+  # certificates
+  kcat rsyslog rsyslog-gnutls rsyslog-relp openssl python3-botocore
   # packaging checks (scripts/package-check.sh): dpkg-shlibdeps and file for CPack's DEB
   # generator, systemd-analyze, and the package's own non-library dependencies
   dpkg-dev file systemd adduser ca-certificates

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -90,8 +91,12 @@ SyslogOptions parse_syslog_options(const OutputSettings& s) {
     t.protocol = SyslogProtocol::kUdp;
   else if (text == "tls")
     t.protocol = SyslogProtocol::kTls;
-  else
-    r.fail(*s.table->get("protocol"), "protocol must be \"udp\", \"tcp\" or \"tls\"");
+  else if (text == "relp" || text == "relp-tls") {
+    t.protocol = text == "relp" ? SyslogProtocol::kTcp : SyslogProtocol::kTls;
+    o.relp = true;
+  } else
+    r.fail(*s.table->get("protocol"),
+           "protocol must be \"udp\", \"tcp\", \"tls\", \"relp\" or \"relp-tls\"");
   const bool udp = t.protocol == SyslogProtocol::kUdp;
   const bool tls = t.protocol == SyslogProtocol::kTls;
 
@@ -100,7 +105,7 @@ SyslogOptions parse_syslog_options(const OutputSettings& s) {
   if (!s.table->get("address"))
     throw std::runtime_error(
         fmt::format("{}: syslog output '{}' needs an address (\"host:port\")", s.origin, s.name));
-  if (!split_host_port(address, tls ? "6514" : "514", t.host, t.port))
+  if (!split_host_port(address, o.relp ? "2514" : tls ? "6514" : "514", t.host, t.port))
     r.fail(*s.table->get("address"),
            fmt::format("address '{}' is not \"host:port\" (or \"[ipv6]:port\"; port 1-65535)",
                        address));
@@ -119,10 +124,12 @@ SyslogOptions parse_syslog_options(const OutputSettings& s) {
       r.fail(*n, "rfc must be \"5424\" or \"3164\"");
   }
 
-  o.framing = udp ? SyslogFraming::kNone : SyslogFraming::kOctetCounting;
+  o.framing = udp || o.relp ? SyslogFraming::kNone : SyslogFraming::kOctetCounting;
   if (const toml::node* n = r.get("framing")) {
     if (udp)
       r.fail(*n, "framing applies to protocol \"tcp\" and \"tls\" (a datagram is one message)");
+    if (o.relp)
+      r.fail(*n, "framing applies to protocol \"tcp\" and \"tls\" (RELP has its own)");
     const auto v = n->value<std::string>();
     if (v && *v == "octet-counting")
       o.framing = SyslogFraming::kOctetCounting;
@@ -166,7 +173,7 @@ SyslogOptions parse_syslog_options(const OutputSettings& s) {
 
   for (const char* key : {"ca_file", "cert_file", "key_file", "tls_server_name"}) {
     if (const toml::node* n = r.get(key); n && !tls)
-      r.fail(*n, fmt::format("{} applies to protocol \"tls\" only", key));
+      r.fail(*n, fmt::format("{} applies to protocol \"tls\" and \"relp-tls\" only", key));
   }
   r.read("ca_file", t.ca_file);
   r.read("cert_file", t.cert_file);
@@ -209,7 +216,7 @@ SyslogOutput::SyslogOutput(std::string name, SyslogOptions options,
       now_ms_(now_ms ? std::move(now_ms) : std::function<int64_t()>(system_now_ms)),
       formatter_(options_.message) {
   transport_->set_cancel(&cancelled_);
-  if (transport_->datagram())
+  if (transport_->datagram() || options_.relp)
     options_.framing = SyslogFraming::kNone;
   else if (options_.framing == SyslogFraming::kNone)
     options_.framing = SyslogFraming::kOctetCounting;
@@ -298,6 +305,8 @@ DeliveryResult SyslogOutput::send(const std::vector<const AlertRecord*>& batch) 
       return retry(std::move(error));
   }
   const int64_t now = now_ms_();
+  if (options_.relp)
+    return send_relp(batch, now, connection != SyslogTransport::Connection::kReady);
   return transport_->datagram() ? send_datagrams(batch, now) : send_stream(batch, now);
 }
 
@@ -352,6 +361,135 @@ DeliveryResult SyslogOutput::send_stream(const std::vector<const AlertRecord*>& 
     return retry(std::move(error));
   }
   counters_.sent += framed;
+  return finish();
+}
+
+bool SyslogOutput::relp_read(relp::Frame& frame, std::string& error) {
+  for (;;) {
+    switch (relp_reader_.next(frame, error)) {
+      case relp::FrameReader::Result::kFrame:
+        if (frame.command == "serverclose") {
+          error = fmt::format("{} ended the RELP session (serverclose)", transport_->peer());
+          transport_->close();
+          return false;
+        }
+        return true;
+      case relp::FrameReader::Result::kError:
+        error = fmt::format("{}: {}", transport_->peer(), error);
+        transport_->close();
+        return false;
+      case relp::FrameReader::Result::kNeedMore:
+        break;
+    }
+    buffer_.clear();
+    if (!transport_->read(buffer_, error)) return false;  // closed by the transport
+    relp_reader_.feed(buffer_);
+  }
+}
+
+bool SyslogOutput::relp_open(std::string& error) {
+  relp_reader_.clear();
+  relp_txnr_ = 1;
+  buffer_.clear();
+  relp::append_frame(relp_txnr_, "open", relp::open_offers(TRAILWARDEN_VERSION), buffer_);
+  if (!transport_->write(buffer_, error)) return false;
+  relp::Frame frame;
+  if (!relp_read(frame, error)) return false;
+  relp::Response rsp;
+  const bool answer = frame.command == "rsp" && frame.txnr == relp_txnr_;
+  if (!answer || !relp::parse_response(frame.data, rsp)) {
+    error = fmt::format("{} answered the RELP open with \"{} {}\": is it a RELP receiver?",
+                        transport_->peer(), frame.txnr, frame.command);
+    transport_->close();
+    return false;
+  }
+  if (rsp.code != 200) {
+    error = fmt::format("{} refused the RELP session: {} {}", transport_->peer(), rsp.code,
+                        rsp.text);
+    transport_->close();
+    return false;
+  }
+  const size_t offers = frame.data.find('\n');
+  if (offers == std::string::npos || !relp::offers_syslog(std::string_view(frame.data).substr(offers + 1))) {
+    error = fmt::format("{} does not offer the RELP syslog command", transport_->peer());
+    transport_->close();
+    return false;
+  }
+  return true;
+}
+
+DeliveryResult SyslogOutput::send_relp(const std::vector<const AlertRecord*>& batch, int64_t now,
+                                       bool new_connection) {
+  // Messages are sent in windows: a window is written, then its answers are read (they are a
+  // few bytes each, so the receiver never blocks writing them while we write).
+  constexpr size_t kWindow = 128;
+  std::string error;
+  if (new_connection && !relp_open(error)) {
+    ++counters_.write_failures;
+    return retry(std::move(error));
+  }
+  std::vector<size_t> again;  // answered with an error: sent again by the pipeline
+  std::vector<std::pair<uint32_t, size_t>> pending;  // (txnr, index in batch), in order
+  uint64_t acked = 0;
+  // On a broken connection: everything not answered 200 goes back to the pipeline.
+  auto broken = [&](size_t next_unsent) {
+    counters_.sent += acked;
+    ++counters_.write_failures;
+    DeliveryResult r = retry(std::move(error));
+    r.items = too_large_;
+    r.items.insert(r.items.end(), again.begin(), again.end());
+    for (const auto& p : pending) r.items.push_back(p.second);
+    for (size_t k = next_unsent; k < batch.size(); ++k)
+      if (std::find(too_large_.begin(), too_large_.end(), k) == too_large_.end())
+        r.items.push_back(k);
+    std::sort(r.items.begin(), r.items.end());
+    return r;
+  };
+  std::string answer_text;  // the first error answer, for the message
+  size_t i = 0;
+  while (i < batch.size()) {
+    buffer_.clear();
+    pending.clear();
+    for (; i < batch.size() && pending.size() < kWindow; ++i) {
+      if (!format(*batch[i], i, now)) continue;
+      relp_txnr_ = relp::next_txnr(relp_txnr_);
+      relp::append_frame(relp_txnr_, "syslog", message_, buffer_);
+      pending.emplace_back(relp_txnr_, i);
+    }
+    if (pending.empty()) continue;
+    if (!transport_->write(buffer_, error)) return broken(i);
+    while (!pending.empty()) {
+      relp::Frame frame;
+      if (!relp_read(frame, error)) return broken(i);
+      auto it = std::find_if(pending.begin(), pending.end(),
+                             [&](const auto& p) { return p.first == frame.txnr; });
+      relp::Response rsp;
+      if (frame.command != "rsp" || it == pending.end() || !relp::parse_response(frame.data, rsp)) {
+        error = fmt::format("{} sent an unexpected RELP frame \"{} {}\"", transport_->peer(),
+                            frame.txnr, frame.command);
+        transport_->close();
+        return broken(i);
+      }
+      if (rsp.code == 200) {
+        ++acked;
+      } else {
+        again.push_back(it->second);
+        ++counters_.refused;
+        if (answer_text.empty()) answer_text = fmt::format("{} {}", rsp.code, rsp.text);
+      }
+      pending.erase(it);
+    }
+  }
+  counters_.sent += acked;
+  if (!again.empty()) {
+    DeliveryResult r = retry(fmt::format("{} answered {} of {} messages with an error: {}",
+                                         transport_->peer(), again.size(), batch.size(),
+                                         answer_text));
+    r.items = too_large_;
+    r.items.insert(r.items.end(), again.begin(), again.end());
+    std::sort(r.items.begin(), r.items.end());
+    return r;
+  }
   return finish();
 }
 

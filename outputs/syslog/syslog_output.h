@@ -39,6 +39,7 @@
 
 #include "outputs/factory.h"
 #include "outputs/output.h"
+#include "outputs/syslog/relp.h"
 #include "outputs/syslog/syslog_message.h"
 #include "outputs/syslog/syslog_transport.h"
 
@@ -49,6 +50,8 @@ struct SyslogOptions {
   SyslogMessageOptions message;      // RFC, facility, header fields, format, size limit
   // Stream framing (TCP, TLS); kNone for UDP.
   SyslogFraming framing = SyslogFraming::kOctetCounting;
+  // RELP over the TCP or TLS stream (protocol "relp", "relp-tls"): every message answered.
+  bool relp = false;
 };
 
 struct SyslogCounters {
@@ -59,6 +62,7 @@ struct SyslogCounters {
   std::atomic<uint64_t> connect_failures{0};
   std::atomic<uint64_t> resets{0};  // connections the receiver reset (it threw data away unread)
   std::atomic<uint64_t> write_failures{0};  // batches given back as kRetry after a write failed
+  std::atomic<uint64_t> refused{0};  // RELP: messages the receiver answered with an error
 };
 
 class SyslogOutput final : public Output {
@@ -79,6 +83,12 @@ class SyslogOutput final : public Output {
  private:
   DeliveryResult send_datagrams(const std::vector<const AlertRecord*>& batch, int64_t now);
   DeliveryResult send_stream(const std::vector<const AlertRecord*>& batch, int64_t now);
+  DeliveryResult send_relp(const std::vector<const AlertRecord*>& batch, int64_t now,
+                           bool new_connection);
+  // RELP: opens the session on a new connection; false (connection closed) with `error`.
+  bool relp_open(std::string& error);
+  // RELP: reads the next frame from the receiver; false (connection closed) with `error`.
+  bool relp_read(relp::Frame& frame, std::string& error);
   // Formats alert i into message_; false (and i added to too_large_) when it cannot be sent.
   bool format(const AlertRecord& alert, size_t i, int64_t now);
   // kReject for too_large_ (or kDelivered when empty) once everything else is delivered.
@@ -96,6 +106,8 @@ class SyslogOutput final : public Output {
   bool failing_ = false;           // the last send failed (log state changes once)
   bool warned_summary_ = false;
   uint64_t summarized_in_batch_ = 0;  // counted once the batch is delivered
+  uint32_t relp_txnr_ = 0;  // the last transaction number used on this connection
+  relp::FrameReader relp_reader_;
   // Scratch, reused between sends.
   std::string message_;
   std::string buffer_;

@@ -182,6 +182,71 @@ class SocketTransport final : public SyslogTransport {
     }
   }
 
+  bool read(std::string& out, std::string& error) override {
+    if (fd_ < 0 || datagram()) {
+      error = "not connected";
+      return false;
+    }
+    char buf[16384];
+    const int timeout = static_cast<int>(options_.write_timeout.count());
+    // Acknowledge what arrives at once: a receiver that sends its answers as separate small
+    // writes with Nagle's algorithm on (librelp) holds the second until the first is
+    // acknowledged, and a delayed ACK would cost 40 ms a batch. Linux clears the flag as it
+    // goes, so it is set before every read.
+    const int one = 1;
+    auto waited = [&](short events) {
+      if (wait(events, timeout)) return true;
+      error = errno == ECANCELED ? fmt::format("cancelled waiting for {}", peer())
+              : errno == ETIMEDOUT
+                  ? fmt::format("no answer from {} within {} ms", peer(), timeout)
+                  : fmt::format("read from {} failed: {}", peer(), std::strerror(errno));
+      return false;
+    };
+    for (;;) {
+      ::setsockopt(fd_, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+      if (ssl_) {
+        ERR_clear_error();
+        const int n = SSL_read(ssl_, buf, sizeof buf);
+        if (n > 0) {
+          out.append(buf, static_cast<size_t>(n));
+          return true;
+        }
+        const int e = SSL_get_error(ssl_, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+          ERR_clear_error();
+          if (waited(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT)) continue;
+          close();
+          return false;
+        }
+        const int saved_errno = errno;
+        tls_failed_ = e != SSL_ERROR_ZERO_RETURN;
+        error = e == SSL_ERROR_ZERO_RETURN ? fmt::format("{} closed the connection", peer())
+                : e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0
+                    ? fmt::format("read from {} failed: {}", peer(),
+                                  saved_errno ? std::strerror(saved_errno) : "connection closed")
+                    : fmt::format("read from {} failed: {}", peer(), ssl_error("TLS error"));
+        ERR_clear_error();
+        close();
+        return false;
+      }
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) {
+        out.append(buf, static_cast<size_t>(n));
+        return true;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (waited(POLLIN)) continue;
+        close();
+        return false;
+      }
+      error = n == 0 ? fmt::format("{} closed the connection", peer())
+                     : fmt::format("read from {} failed: {}", peer(), std::strerror(errno));
+      close();
+      return false;
+    }
+  }
+
   bool take_reset(std::string& why) override {
     if (reset_.empty()) return false;
     why = std::move(reset_);

@@ -6,7 +6,7 @@ Usage: tests/bench/bench_outputs.py [--count N] [--only NAME] [BUILD_DIR]
 
 Drives each output through its test tool (the real factory, batches of 500, the pipeline's
 retry rules) against librdkafka's mock cluster (3 brokers), the strict HEC receiver
-(tests/integration/peers/hec_receiver.py) and a real rsyslogd (TCP with octet counting, and
+(tests/integration/peers/hec_receiver.py) and a real rsyslogd (TCP with octet counting, RELP, and
 UDP, each writing every message to a file), on 127.0.0.1, and prints a Markdown table. The
 receivers run on the same machine, so the figures bound the output, not a real SIEM.
 
@@ -108,9 +108,9 @@ def syslog(build: Path, count: int, tmp: Path, protocol: str) -> tuple[float, st
     """Alerts/s written by rsyslogd, and a note (alert size, UDP losses)."""
     d = tmp / f"rsyslog-{protocol}"
     (d / "work").mkdir(parents=True)
-    port = free_port(socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM)
+    port = free_port(socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM)
     out = d / "alerts.log"
-    module = "imtcp" if protocol == "tcp" else "imudp"
+    module = "im" + protocol
     extra = ' rcvbufSize="8m"' if protocol == "udp" else ""
     (d / "rsyslog.conf").write_text(f'''
 global(workDirectory="{d}/work" maxMessageSize="64k" net.enableDNS="off")
@@ -189,7 +189,7 @@ def main() -> int:
         rows.append(("splunk_hec with indexer acknowledgement",
                      hec(build, args.count, tmp, ack=True), ""))
     if args.only in (None, "syslog"):
-        for protocol in ("tcp", "udp"):
+        for protocol in ("tcp", "udp", "relp"):
             rate, note = syslog(build, args.count, tmp, protocol)
             rows.append((f"syslog {protocol.upper()} (rsyslogd writing to a file)", rate, note))
     print(f"\n{args.count} alerts per output, batches of 500, peers on 127.0.0.1\n")

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """What the syslog output loses over TCP when rsyslogd is restarted in the middle of a stream.
 
-Usage: tests/bench/syslog_restarts.py [--restarts N] [--batches 1,4,50] [BUILD_DIR]
-       (default: build, N = 30)
+Usage: tests/bench/syslog_restarts.py [--restarts N] [--batches 1,4,50] [--protocol tcp|relp]
+                                      [--direct] [BUILD_DIR]
+       (default: build, N = 30, tcp)
 
 Syslog over TCP has no application-level acknowledgement (docs/outputs.md, syslog, "Delivery").
 This measures the consequence: syslog_tool (the real output) sends batches of alerts back to
@@ -14,6 +15,12 @@ rsyslogd's file. Prints a Markdown table: alerts delivered, alerts lost, connect
 reset (each logged as a WARN line by the output), and batches the output gave back for sending
 again (connection refused while rsyslogd was down, or bytes rsyslogd's kernel never
 acknowledged).
+
+With --protocol relp the same runs go over RELP (imrelp), where rsyslogd answers each message
+once it has taken it into its queue: what is lost then is only what rsyslogd had answered but
+not yet written when it was killed (its main queue is in memory by default). --direct gives
+rsyslogd a Direct main queue: each message is written to the file before its input continues,
+so over RELP before it is answered.
 
 A measurement, not a test: the timing of each restart against the stream is random.
 """
@@ -36,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Rsyslog:
-    def __init__(self, d: Path):
+    def __init__(self, d: Path, protocol: str, direct: bool = False):
         self.d = d
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
@@ -46,10 +53,11 @@ class Rsyslog:
         (d / "work").mkdir(parents=True, exist_ok=True)
         (d / "rsyslog.conf").write_text(f'''
 global(workDirectory="{d}/work" maxMessageSize="64k" net.enableDNS="off")
-module(load="imtcp")
+{'main_queue(queue.type="Direct")' if direct else ''}
+module(load="im{protocol}")
 template(name="msg" type="string" string="%msg%\\n")
 ruleset(name="alerts") {{ action(type="omfile" file="{self.file}" template="msg") }}
-input(type="imtcp" address="127.0.0.1" port="{self.port}" ruleset="alerts")
+input(type="im{protocol}" address="127.0.0.1" port="{self.port}" ruleset="alerts")
 ''')
         self.proc = None
 
@@ -83,12 +91,13 @@ input(type="imtcp" address="127.0.0.1" port="{self.port}" ruleset="alerts")
         return out
 
 
-def measure(build: Path, tmp: Path, sig: signal.Signals, batch: int, restarts: int) -> dict:
+def measure(build: Path, tmp: Path, sig: signal.Signals, batch: int, restarts: int,
+            protocol: str, direct: bool) -> dict:
     d = Path(tempfile.mkdtemp(prefix=f"{sig.name}-{batch}-", dir=tmp))
-    rs = Rsyslog(d)
+    rs = Rsyslog(d, protocol, direct)
     rs.start()
     cfg = d / "syslog.toml"
-    cfg.write_text(f'[[outputs]]\ntype = "syslog"\nname = "syslog"\nprotocol = "tcp"\n'
+    cfg.write_text(f'[[outputs]]\ntype = "syslog"\nname = "syslog"\nprotocol = "{protocol}"\n'
                    f'address = "127.0.0.1:{rs.port}"\nconnect_timeout_ms = 1000\n'
                    f'write_timeout_ms = 2000\n')
     tool = subprocess.Popen([str(build / "syslog_tool"), str(cfg)], stdin=subprocess.PIPE,
@@ -150,16 +159,21 @@ def main() -> int:
     ap.add_argument("build", nargs="?", default=str(ROOT / "build"))
     ap.add_argument("--restarts", type=int, default=30)
     ap.add_argument("--batches", default="1,4,50")
+    ap.add_argument("--protocol", choices=("tcp", "relp"), default="tcp")
+    ap.add_argument("--direct", action="store_true",
+                    help='rsyslogd with main_queue(queue.type="Direct"): a message is written '
+                         "to the file before its input goes on (and, over RELP, answers)")
     args = ap.parse_args()
     build = Path(args.build)
     tmp = Path(tempfile.mkdtemp(prefix="tw-syslog-restarts-"))
-    print(f"\nrsyslogd restarted {args.restarts} times during a stream of back-to-back batches\n")
+    print(f"\nrsyslogd ({args.protocol}{', direct queue' if args.direct else ''}) restarted {args.restarts} times during a stream of "
+          "back-to-back batches\n")
     print("| rsyslogd stopped by | alerts a batch | delivered | lost | resets reported "
           "| batches sent again |")
     print("|---|---:|---:|---:|---:|---:|")
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for batch in (int(b) for b in args.batches.split(",")):
-            r = measure(build, tmp, sig, batch, args.restarts)
+            r = measure(build, tmp, sig, batch, args.restarts, args.protocol, args.direct)
             print(f"| {sig.name} | {batch} | {r['delivered']:,} | {r['lost']:,} | {r['resets']} "
                   f"| {r['sent_again']} (+{r['refused']} refused) |", flush=True)
     return 0

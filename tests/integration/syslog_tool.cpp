@@ -227,6 +227,7 @@ int main(int argc, char** argv) {
           .field("connect_failures", static_cast<uint64_t>(c.connect_failures))
           .field("resets", static_cast<uint64_t>(c.resets))
           .field("write_failures", static_cast<uint64_t>(c.write_failures))
+          .field("refused", static_cast<uint64_t>(c.refused))
           .end_object();
       print(out);
       continue;

@@ -44,6 +44,7 @@ TOOL = None
 TMP = None
 RSYSLOG = None
 PORTS = {}
+STREAM_LISTENERS = ("tcp", "tls", "mtls", "relp", "relptls")  # rsyslogd's TCP ports
 LOCAL4 = 20
 SD_ID = "trailwarden@32473"
 TIMEOUT = 20.0
@@ -106,6 +107,7 @@ global(workDirectory="{d}/work" maxMessageSize="256k" net.enableDNS="off"
        defaultNetstreamDriverKeyFile="{d}/server.key")
 module(load="imtcp" maxSessions="200")
 module(load="imudp")
+module(load="imrelp")
 template(name="tw_json" type="string" string="{TEMPLATE}")
 ruleset(name="tcp") {{ action(type="omfile" file="{d}/tcp.log" template="tw_json") }}
 ruleset(name="udp") {{ action(type="omfile" file="{d}/udp.log" template="tw_json") }}
@@ -117,11 +119,18 @@ input(type="imtcp" address="127.0.0.1" port="{PORTS['tls']}" ruleset="tls"
       streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
 input(type="imtcp" address="127.0.0.1" port="{PORTS['mtls']}" ruleset="mtls"
       streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="x509/certvalid")
+ruleset(name="relp") {{ action(type="omfile" file="{d}/relp.log" template="tw_json") }}
+ruleset(name="relptls") {{ action(type="omfile" file="{d}/relptls.log" template="tw_json") }}
+input(type="imrelp" address="127.0.0.1" port="{PORTS['relp']}" ruleset="relp"
+      maxDataSize="256k")
+input(type="imrelp" address="127.0.0.1" port="{PORTS['relptls']}" ruleset="relptls"
+      maxDataSize="256k" tls="on" tls.caCert="{d}/ca.pem" tls.myCert="{d}/server.pem"
+      tls.myPrivKey="{d}/server.key" tls.authMode="certvalid")
 ''')
 
     def start(self):
         self.proc = common.start_rsyslogd(self.d, self.conf,
-                                          [PORTS[name] for name in ("tcp", "tls", "mtls")],
+                                          [PORTS[name] for name in STREAM_LISTENERS],
                                           timeout=TIMEOUT)
         deadline = time.monotonic() + TIMEOUT
         # UDP: send probes until one comes out in the file (the whole path works).
@@ -248,7 +257,7 @@ class Tool:
 
 
 def config(protocol="tcp", port=None, **keys):
-    port = port or PORTS["tls" if protocol == "tls" else protocol]
+    port = port or PORTS[protocol.replace("-", "")]
     lines = ["[[outputs]]", 'type = "syslog"', 'name = "siem"', f'protocol = "{protocol}"',
              f'address = "127.0.0.1:{port}"', 'hostname = "tw-host.example"']
     for k, v in keys.items():
@@ -256,10 +265,10 @@ def config(protocol="tcp", port=None, **keys):
     return "\n".join(lines) + "\n"
 
 
-def tls_config(port_name="tls", **keys):
+def tls_config(port_name="tls", protocol="tls", **keys):
     keys.setdefault("ca_file", f"{TMP}/ca.pem")
     keys.setdefault("tls_server_name", "syslog.test")
-    return config("tls", port=PORTS[port_name], **keys)
+    return config(protocol, port=PORTS[port_name], **keys)
 
 
 # --------------------------------------------------------------------------------------------
@@ -725,6 +734,94 @@ def test_tcp_reset_by_the_receiver_is_reported():
         srv.close()
 
 
+def test_relp():
+    sink = Sink("relp")
+    with Tool(config("relp")) as t:
+        alerts = send_ok(t, "send normal 5 2000") + send_ok(t, "send hostile 3 2005")
+        c = t.cmd("counters")
+        assert c["sent"] == 8 and c["connects"] == 1 and c["refused"] == 0, c
+        check_batch(sink, t, alerts)
+
+
+def test_relp_big_and_huge():
+    sink = Sink("relp")
+    with Tool(config("relp")) as t:
+        big = send_ok(t, "send big 2 2050")
+        huge = send_ok(t, "send huge 1 2052")
+        msgs = sink.settle(t)
+        assert len(msgs) == 3, len(msgs)
+        got = by_uid(msgs)
+        for a in big:
+            (m,) = got[a["uid"]]
+            check_message(m, a, t.pid)
+        (m,) = got[huge[0]["uid"]]
+        check_message(m, huge[0], t.pid, msg_exact=False)
+
+
+def test_relp_tls():
+    # rsyslog's RELP over TLS (librelp, GnuTLS) as it is usually set up: both sides present a
+    # certificate of the same CA.
+    sink = Sink("relptls")
+    client = {"cert_file": f"{TMP}/client.pem", "key_file": f"{TMP}/client.key"}
+    with Tool(tls_config("relptls", protocol="relp-tls", **client)) as t:
+        check_batch(sink, t, send_ok(t, "send normal 3 2100"))
+    sink = Sink("relptls")
+    with Tool(tls_config("relptls", protocol="relp-tls", ca_file=f"{TMP}/other-ca.pem",
+                         **client)) as t:
+        r = t.cmd("send normal 1 2110")
+        assert r["status"] == "retry" and "verification failed" in r["message"], brief(r)
+    with Tool(tls_config("relptls", protocol="relp-tls")) as t:  # no client certificate
+        r = t.cmd("send normal 1 2111")
+        assert r["status"] == "retry" and "client certificate" in r["message"], brief(r)
+    with Tool(tls_config("relptls", protocol="relp-tls", **client)) as good:
+        assert sink.settle(good) == []  # nothing of 2110, 2111
+
+
+def test_relp_restart_reconnects():
+    restart_during_stream(config("relp"), "relp", 2200)
+
+
+def test_relp_unanswered_is_not_delivered():
+    # The difference RELP makes: a receiver that takes the bytes (its kernel acknowledges them:
+    # enough for syslog over TCP to count a batch delivered) but never answers (hung, or died
+    # before storing them) leaves the batch undelivered, to be sent again.
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    port = srv.getsockname()[1]
+    try:
+        with Tool(config("relp", port=port, write_timeout_ms=500)) as t:
+            started = time.monotonic()
+            r = t.cmd("send normal 2 2300")
+            assert r["status"] == "retry" and "no answer" in r["message"], brief(r)
+            assert time.monotonic() - started < 5, "not bounded by write_timeout_ms"
+            c = t.cmd("counters")
+            assert c["sent"] == 0 and c["write_failures"] == 1, c
+    finally:
+        srv.close()
+    # Not a RELP receiver (plain syslog over TCP answers nothing; an HTTP server answers
+    # something else): an error that says so, nothing delivered.
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    port = srv.getsockname()[1]
+
+    def http_answer():
+        conn, _ = srv.accept()
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        conn.close()
+    answerer = threading.Thread(target=http_answer, daemon=True)
+    answerer.start()
+    try:
+        with Tool(config("relp", port=port, write_timeout_ms=2000)) as t:
+            r = t.cmd("send normal 1 2310")
+            assert r["status"] == "retry" and "not a RELP frame" in r["message"], brief(r)
+    finally:
+        answerer.join(TIMEOUT)
+        srv.close()
+
+
 def test_reopen_reconnects():
     sink = Sink("tcp")
     with Tool(config("tcp")) as t:
@@ -747,7 +844,7 @@ def test_nothing_listening():
 def test_configuration_errors():
     cases = [
         (config("udp", framing="newline"), "framing applies"),
-        (config("tcp", ca_file="/x.pem"), "ca_file applies to protocol \"tls\" only"),
+        (config("tcp", ca_file="/x.pem"), "ca_file applies to protocol \"tls\" and \"relp-tls\" only"),
         (config("tcp", facility="nope"), "facility must be"),
         (config("tcp", rfc="5425"), "rfc must be"),
         (config("tcp", protocol_typo=1), "unknown key 'protocol_typo'"),
@@ -787,7 +884,7 @@ def main():
 
     def setup():
         global RSYSLOG
-        for name in ("tcp", "tls", "mtls"):  # rsyslogd restarts on them (see restartable_port)
+        for name in STREAM_LISTENERS:  # rsyslogd restarts on them (see restartable_port)
             PORTS[name] = common.restartable_port()
         PORTS["udp"] = free_port(socket.SOCK_DGRAM)
         make_pki(TMP)

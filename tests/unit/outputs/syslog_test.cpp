@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -512,6 +513,9 @@ class FakeTransport final : public SyslogTransport {
     bool open = false;
     int closes = 0;
     std::vector<std::string> written;  // successful writes
+    // Streams: what the receiver answers to a successful write (RELP), made readable.
+    std::function<std::string(std::string_view)> answer;
+    std::string readable;
   };
   explicit FakeTransport(State& s) : s_(s) {}
   bool datagram() const override { return s_.datagram; }
@@ -534,6 +538,17 @@ class FakeTransport final : public SyslogTransport {
       return false;
     }
     s_.written.emplace_back(data);
+    if (s_.answer) s_.readable += s_.answer(data);
+    return true;
+  }
+  bool read(std::string& out, std::string& error) override {
+    if (!s_.open || s_.readable.empty()) {
+      error = "no answer from fake:514 within 10000 ms";
+      close();
+      return false;
+    }
+    out += s_.readable;
+    s_.readable.clear();
     return true;
   }
   bool wait_acknowledged(std::string& error) override {
@@ -555,6 +570,7 @@ class FakeTransport final : public SyslogTransport {
   }
   void close() override {
     s_.open = false;
+    s_.readable.clear();
     ++s_.closes;
   }
   std::string peer() const override { return "fake:514"; }
@@ -569,12 +585,13 @@ struct Harness {
   std::vector<AlertRecord> alerts;
   std::vector<const AlertRecord*> batch;
 
-  explicit Harness(bool datagram, size_t n = 3, size_t max_bytes = 65536) {
+  explicit Harness(bool datagram, size_t n = 3, size_t max_bytes = 65536, bool relp = false) {
     state.datagram = datagram;
     SyslogOptions o;
     o.message = message_options();
     o.message.max_message_bytes = max_bytes;
     o.framing = datagram ? SyslogFraming::kNone : SyslogFraming::kOctetCounting;
+    o.relp = relp;
     output = std::make_unique<SyslogOutput>("siem", o, std::make_unique<FakeTransport>(state),
                                             [] { return kNow; });
     for (size_t i = 0; i < n; ++i) {
@@ -784,4 +801,203 @@ TEST_CASE("newline framing carries no raw newline even for hostile alerts") {
     CHECK(std::count(w.begin(), w.end(), '\n') == 2);
     CHECK(w.back() == '\n');
   }
+}
+
+// ---- RELP ----
+
+TEST_CASE("relp: frames are written and read back, across partial reads") {
+  std::string out;
+  relp::append_frame(7, "syslog", "<14>1 hello", out);
+  relp::append_frame(8, "close", "", out);
+  CHECK(out == "7 syslog 11 <14>1 hello\n8 close 0\n");
+  relp::FrameReader r;
+  relp::Frame f;
+  std::string error;
+  const std::string stream = "1 rsp 6 200 OK\n0 serverclose 0\n";
+  for (size_t i = 0; i + 1 < 15; ++i) {  // every prefix of the first frame is "need more"
+    relp::FrameReader partial;
+    partial.feed(stream.substr(0, i));
+    CHECK(partial.next(f, error) == relp::FrameReader::Result::kNeedMore);
+  }
+  r.feed(stream.substr(0, 9));
+  CHECK(r.next(f, error) == relp::FrameReader::Result::kNeedMore);
+  r.feed(stream.substr(9));
+  REQUIRE(r.next(f, error) == relp::FrameReader::Result::kFrame);
+  CHECK(f.txnr == 1);
+  CHECK(f.command == "rsp");
+  CHECK(f.data == "200 OK");
+  REQUIRE(r.next(f, error) == relp::FrameReader::Result::kFrame);
+  CHECK(f.txnr == 0);
+  CHECK(f.command == "serverclose");
+  CHECK(f.data.empty());
+  CHECK(r.next(f, error) == relp::FrameReader::Result::kNeedMore);
+  relp::Response rsp;
+  REQUIRE(relp::parse_response("500 queue full\nmore", rsp));
+  CHECK(rsp.code == 500);
+  CHECK(rsp.text == "queue full");
+  CHECK_FALSE(relp::parse_response("OK", rsp));
+  CHECK(relp::offers_syslog("relp_version=0\ncommands=open,syslog,close"));
+  CHECK_FALSE(relp::offers_syslog("relp_version=0\ncommands=syslogx"));
+  CHECK(relp::next_txnr(relp::kMaxTxnr) == 1);
+}
+
+TEST_CASE("relp: a stream that is not RELP is an error, and so is a huge frame") {
+  std::string error;
+  relp::Frame f;
+  for (const char* bad : {"HTTP/1.1 400 Bad Request\r\n", "1 rsp x\n", "1 rsp 2 OKX\n",
+                          "1234567890 rsp 0\n", "1 rsp 0 \n"}) {
+    relp::FrameReader r;
+    r.feed(bad);
+    CHECK_MESSAGE(r.next(f, error) == relp::FrameReader::Result::kError, bad);
+  }
+  relp::FrameReader r;
+  r.feed("1 rsp 99999999 ");
+  CHECK(r.next(f, error) == relp::FrameReader::Result::kError);
+  CHECK(error.find("too large") != std::string::npos);
+}
+
+namespace {
+
+// A RELP receiver behind the fake transport: answers "open" with 200 and the syslog command,
+// and each "syslog" with the next of `codes` (then 200); `stop_after` answers, then silence.
+struct FakeRelpServer {
+  std::vector<int> codes;
+  std::vector<std::string> messages;  // the syslog messages answered 200
+  int opens = 0;
+  int open_code = 200;
+  size_t stop_after = SIZE_MAX;
+  size_t answered = 0;
+  bool reverse = false;  // answer the frames of one write last to first
+  relp::FrameReader reader;
+  std::string operator()(std::string_view written) {
+    reader.feed(written);
+    std::string out, error;
+    relp::Frame f;
+    std::vector<relp::Frame> frames;
+    while (reader.next(f, error) == relp::FrameReader::Result::kFrame) frames.push_back(f);
+    if (reverse) std::reverse(frames.begin(), frames.end());
+    for (const relp::Frame& frame : frames) {
+      if (answered >= stop_after) continue;
+      ++answered;
+      if (frame.command == "open") {
+        ++opens;
+        relp::append_frame(frame.txnr, "rsp",
+                           fmt::format("{} OK\nrelp_version=0\ncommands=syslog", open_code), out);
+        continue;
+      }
+      const int code = codes.empty() ? 200 : codes.front();
+      if (!codes.empty()) codes.erase(codes.begin());
+      if (code == 200) messages.push_back(frame.data);
+      relp::append_frame(frame.txnr, "rsp", code == 200 ? "200 OK" : "500 queue full", out);
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("relp: a session is opened once; every message answered 200 is delivered") {
+  Harness h(false, 3, 65536, /*relp=*/true);
+  auto server = std::make_shared<FakeRelpServer>();
+  h.state.answer = [server](std::string_view w) { return (*server)(w); };
+  CHECK(h.send().status == Status::kDelivered);
+  CHECK(server->opens == 1);
+  REQUIRE(server->messages.size() == 3);
+  SyslogFormatter f(message_options());
+  std::string m;
+  f.format(*h.batch[0], kNow, m);
+  CHECK(server->messages[0] == m);  // the message as is, no octet count
+  CHECK(h.state.written[0].starts_with("1 open "));
+  CHECK(h.state.written[1].starts_with("2 syslog "));
+  CHECK(h.send().status == Status::kDelivered);
+  CHECK(server->opens == 1);
+  CHECK(server->messages.size() == 6);
+  CHECK(h.state.written.back().starts_with("5 syslog "));
+  CHECK(h.output->counters().sent == 6);
+}
+
+TEST_CASE("relp: windows of 128 messages, answers in any order") {
+  Harness h(false, 300, 65536, true);
+  auto server = std::make_shared<FakeRelpServer>();
+  server->reverse = true;
+  h.state.answer = [server](std::string_view w) { return (*server)(w); };
+  CHECK(h.send().status == Status::kDelivered);
+  CHECK(h.state.written.size() == 4);  // the open, then 128 + 128 + 44 messages
+  CHECK(server->messages.size() == 300);
+  CHECK(h.output->counters().sent == 300);
+}
+
+TEST_CASE("relp: a message answered 500 is sent again, alone") {
+  Harness h(false, 3, 65536, true);
+  auto server = std::make_shared<FakeRelpServer>();
+  server->codes = {200, 500, 200};
+  h.state.answer = [server](std::string_view w) { return (*server)(w); };
+  DeliveryResult r = h.send();
+  CHECK(r.status == Status::kRetry);
+  CHECK(r.items == std::vector<size_t>{1});
+  CHECK(r.message.find("500 queue full") != std::string::npos);
+  CHECK(h.output->counters().refused == 1);
+  CHECK(h.output->counters().sent == 2);
+  CHECK(h.state.open);  // the session goes on
+  std::vector<const AlertRecord*> again = {h.batch[1]};
+  CHECK(h.output->send(again).status == Status::kDelivered);
+  CHECK(server->messages.size() == 3);
+  CHECK(server->opens == 1);
+}
+
+TEST_CASE("relp: a connection lost before the answers sends the unanswered again") {
+  Harness h(false, 3, 65536, true);
+  auto server = std::make_shared<FakeRelpServer>();
+  server->stop_after = 2;  // the open and the first message
+  h.state.answer = [server](std::string_view w) { return (*server)(w); };
+  DeliveryResult r = h.send();
+  CHECK(r.status == Status::kRetry);
+  CHECK(r.items == std::vector<size_t>{1, 2});
+  CHECK(r.message.find("no answer") != std::string::npos);
+  CHECK_FALSE(h.state.open);
+  CHECK(h.output->counters().sent == 1);
+  // A new connection: a new session.
+  server->stop_after = SIZE_MAX;
+  std::vector<const AlertRecord*> again = {h.batch[1], h.batch[2]};
+  CHECK(h.output->send(again).status == Status::kDelivered);
+  CHECK(server->opens == 2);
+  CHECK(server->messages.size() == 3);
+}
+
+TEST_CASE("relp: a refused session or a receiver that is not RELP is kRetry with the reason") {
+  {
+    Harness h(false, 3, 65536, true);
+    auto server = std::make_shared<FakeRelpServer>();
+    server->open_code = 500;
+    h.state.answer = [server](std::string_view w) { return (*server)(w); };
+    DeliveryResult r = h.send();
+    CHECK(r.status == Status::kRetry);
+    CHECK(r.items.empty());
+    CHECK(r.message.find("refused the RELP session: 500") != std::string::npos);
+    CHECK_FALSE(h.state.open);
+  }
+  {
+    Harness h(false, 3, 65536, true);
+    h.state.answer = [](std::string_view) { return std::string("<html>hello</html>\n"); };
+    DeliveryResult r = h.send();
+    CHECK(r.status == Status::kRetry);
+    CHECK(r.message.find("not a RELP frame") != std::string::npos);
+    CHECK_FALSE(h.state.open);
+  }
+}
+
+TEST_CASE("relp: configuration") {
+  SyslogOptions o = options_from("protocol = \"relp\"\naddress = \"h\"\n");
+  CHECK(o.relp);
+  CHECK(o.transport.protocol == SyslogProtocol::kTcp);
+  CHECK(o.transport.port == "2514");
+  CHECK(o.framing == SyslogFraming::kNone);
+  o = options_from("protocol = \"relp-tls\"\naddress = \"h:20514\"\nca_file = \"/x\"\n");
+  CHECK(o.relp);
+  CHECK(o.transport.protocol == SyslogProtocol::kTls);
+  CHECK(o.transport.ca_file == "/x");
+  CHECK(config_error("protocol = \"relp\"\naddress = \"h\"\nframing = \"newline\"\n")
+            .find("RELP has its own") != std::string::npos);
+  CHECK(config_error("protocol = \"relp\"\naddress = \"h\"\nca_file = \"/x\"\n")
+            .find("\"relp-tls\" only") != std::string::npos);
 }
