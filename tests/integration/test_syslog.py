@@ -498,11 +498,12 @@ def test_udp_cef_summary():
         del alerts
 
 
-def test_tcp_big_and_huge():
-    sink = Sink("tcp")
-    with Tool(config("tcp")) as t:
-        big = send_ok(t, "send big 2 800")
-        huge = send_ok(t, "send huge 1 802")
+def big_and_huge(protocol, first):
+    """Two big alerts arrive whole; one over max_message_bytes arrives as a marked summary."""
+    sink = Sink(protocol)
+    with Tool(config(protocol)) as t:
+        big = send_ok(t, f"send big 2 {first}")
+        huge = send_ok(t, f"send huge 1 {first + 2}")
         assert t.cmd("counters")["summarized"] == 1
         msgs = sink.settle(t)
         assert len(msgs) == 3, len(msgs)
@@ -515,6 +516,10 @@ def test_tcp_big_and_huge():
         check_message(m, huge[0], t.pid, msg_exact=False)
         s = json.loads(m["msg"])
         assert s["trailwarden"]["truncated"] is True and s["event"]["account"] == "123456789012"
+
+
+def test_tcp_big_and_huge():
+    big_and_huge("tcp", 800)
 
 
 def test_tls_octet_and_newline():
@@ -621,16 +626,23 @@ def octet_frames(data):
         data = data[sp + 1 + n:]
 
 
+def listener(rcvbuf=None):
+    """A TCP listener of our own on 127.0.0.1 (a receiver that misbehaves on purpose); returns
+    (socket, port). `rcvbuf`: a small receive buffer, inherited by accepted connections."""
+    srv = socket.socket()
+    if rcvbuf:
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    return srv, srv.getsockname()[1]
+
+
 def test_tcp_delivered_only_once_the_receiver_acknowledged():
     # A receiver that accepts connections and reads nothing, with a small receive buffer (a hung
     # collector; a host gone with the network): a batch that fits the agent's send buffer but
     # not the receiver's window must not count as delivered. Counted delivered, its bytes would
     # sit in the agent's kernel and vanish when the connection is finally reset.
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # inherited by accepted sockets
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-    port = srv.getsockname()[1]
+    srv, port = listener(rcvbuf=4096)
     try:
         with Tool(config("tcp", port=port, write_timeout_ms=500)) as t:
             started = time.monotonic()
@@ -669,11 +681,7 @@ def test_tcp_wait_gives_up_when_the_pipeline_stops():
     # A hung receiver and a long write_timeout: without cancel(), stopping the agent would wait
     # the whole 30 s for an acknowledgement that never comes; with it, the send gives up at once
     # (the batch stays in the buffer for the next start).
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-    port = srv.getsockname()[1]
+    srv, port = listener(rcvbuf=4096)
     try:
         with Tool(config("tcp", port=port, write_timeout_ms=30000)) as t:
             assert t.cmd("cancel-after 300")["ok"]
@@ -692,10 +700,7 @@ def test_tcp_reset_by_the_receiver_is_reported():
     # were acknowledged (the batch counted delivered) and thrown away. TCP cannot say which
     # alerts; the output says that it happened (a WARN line, the resets counter), then
     # reconnects. A receiver that read everything and closed is a plain reconnect.
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-    port = srv.getsockname()[1]
+    srv, port = listener()
     try:
         with Tool(config("tcp", port=port)) as t:
             send_ok(t, "send normal 2 1600")  # acknowledged by the receiver's kernel, unread
@@ -744,18 +749,7 @@ def test_relp():
 
 
 def test_relp_big_and_huge():
-    sink = Sink("relp")
-    with Tool(config("relp")) as t:
-        big = send_ok(t, "send big 2 2050")
-        huge = send_ok(t, "send huge 1 2052")
-        msgs = sink.settle(t)
-        assert len(msgs) == 3, len(msgs)
-        got = by_uid(msgs)
-        for a in big:
-            (m,) = got[a["uid"]]
-            check_message(m, a, t.pid)
-        (m,) = got[huge[0]["uid"]]
-        check_message(m, huge[0], t.pid, msg_exact=False)
+    big_and_huge("relp", 2050)
 
 
 def test_relp_tls():
@@ -785,10 +779,7 @@ def test_relp_unanswered_is_not_delivered():
     # The difference RELP makes: a receiver that takes the bytes (its kernel acknowledges them:
     # enough for syslog over TCP to count a batch delivered) but never answers (hung, or died
     # before storing them) leaves the batch undelivered, to be sent again.
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-    port = srv.getsockname()[1]
+    srv, port = listener()
     try:
         with Tool(config("relp", port=port, write_timeout_ms=500)) as t:
             started = time.monotonic()
@@ -801,10 +792,7 @@ def test_relp_unanswered_is_not_delivered():
         srv.close()
     # Not a RELP receiver (plain syslog over TCP answers nothing; an HTTP server answers
     # something else): an error that says so, nothing delivered.
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-    port = srv.getsockname()[1]
+    srv, port = listener()
 
     def http_answer():
         conn, _ = srv.accept()

@@ -91,6 +91,13 @@ std::string temp_dir() {
   return tmpl;
 }
 
+// The entries of a pipeline with one output, named "o", with settings("o").
+std::vector<OutputPipeline::Entry> one_output(std::unique_ptr<Output> out) {
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({settings("o"), std::move(out)});
+  return entries;
+}
+
 std::vector<const AlertRecord*> ptrs(const std::vector<AlertRecord>& v) {
   std::vector<const AlertRecord*> out;
   for (const auto& a : v) out.push_back(&a);
@@ -134,9 +141,7 @@ TEST_CASE("retries until delivered; submit returns only then (memory buffer)") {
   retry.status = DeliveryResult::Status::kRetry;
   retry.message = "503 busy";
   o->script = {retry, retry, retry};
-  std::vector<OutputPipeline::Entry> entries;
-  entries.push_back({settings("o"), std::move(out)});
-  OutputPipeline p(std::move(entries), temp_dir());
+  OutputPipeline p(one_output(std::move(out)), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a"), alert("b")};
@@ -154,9 +159,7 @@ TEST_CASE("partial retries resend only what failed") {
   partial.status = DeliveryResult::Status::kRetry;
   partial.items = {1};
   o->script = {partial};
-  std::vector<OutputPipeline::Entry> entries;
-  entries.push_back({settings("o"), std::move(out)});
-  OutputPipeline p(std::move(entries), temp_dir());
+  OutputPipeline p(one_output(std::move(out)), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a"), alert("b"), alert("c")};
@@ -222,9 +225,7 @@ TEST_CASE("a fatal error fails submit and the pipeline") {
   fatal.status = DeliveryResult::Status::kFatal;
   fatal.message = "401 invalid token";
   out->script = {fatal};
-  std::vector<OutputPipeline::Entry> entries;
-  entries.push_back({settings("o"), std::move(out)});
-  OutputPipeline p(std::move(entries), temp_dir());
+  OutputPipeline p(one_output(std::move(out)), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a")};
@@ -242,9 +243,7 @@ TEST_CASE("give_up_after: an output failing for that long fails the pipeline (re
   retry.status = DeliveryResult::Status::kRetry;
   retry.message = "connect to 127.0.0.1:9: Connection refused";
   o->script.assign(100000, retry);  // never succeeds within the test
-  std::vector<OutputPipeline::Entry> entries;
-  entries.push_back({settings("o"), std::move(out)});
-  OutputPipeline p(std::move(entries), temp_dir());
+  OutputPipeline p(one_output(std::move(out)), temp_dir());
   p.give_up_after(150ms);
   std::string err;
   REQUIRE(p.start(err));
@@ -269,9 +268,7 @@ TEST_CASE("without give_up_after, an output failing for a while is retried until
   retry.status = DeliveryResult::Status::kRetry;
   retry.message = "503 busy";
   o->script.assign(60, retry);
-  std::vector<OutputPipeline::Entry> entries;
-  entries.push_back({settings("o"), std::move(out)});
-  OutputPipeline p(std::move(entries), temp_dir());
+  OutputPipeline p(one_output(std::move(out)), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a")};
