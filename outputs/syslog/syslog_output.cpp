@@ -276,13 +276,15 @@ DeliveryResult SyslogOutput::send(const std::vector<const AlertRecord*>& batch) 
   std::string error;
   const SyslogTransport::Connection connection = transport_->ensure_connected(error);
   if (std::string why; transport_->take_reset(why)) {
-    // The receiver threw away bytes it had not read: alerts its kernel had acknowledged, which
-    // count as delivered, may be among them. Nothing says which (see docs/outputs.md).
     ++counters_.resets;
-    spdlog::warn(
-        "output {}: {} reset the connection ({}): alerts written to it shortly before may have "
-        "been lost unread (syslog over TCP has no acknowledgement; see docs/outputs.md)",
-        name_, transport_->peer(), why);
+    if (options_.relp)  // whatever the receiver threw away was never answered: sent again
+      spdlog::info("output {}: {} reset the connection ({}); unanswered messages are sent again",
+                   name_, transport_->peer(), why);
+    else  // alerts its kernel had acknowledged, counted delivered, may be among what it threw
+      spdlog::warn(  // away; nothing says which (see docs/outputs.md)
+          "output {}: {} reset the connection ({}): alerts written to it shortly before may have "
+          "been lost unread (syslog over TCP has no acknowledgement; see docs/outputs.md)",
+          name_, transport_->peer(), why);
   }
   switch (connection) {
     case SyslogTransport::Connection::kReady:
