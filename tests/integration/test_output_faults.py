@@ -15,6 +15,8 @@ real peer on 127.0.0.1, started here:
               ports; what it indexed is in its journal file (its "disk")
   syslog      a real rsyslogd (TCP, octet counting) writing every message to a file; "down" =
               rsyslogd is stopped and later started again on the same port
+  syslog_relp the same over RELP (imrelp), rsyslogd with a Direct main queue (it writes a
+              message before answering it); "down" = rsyslogd is killed (SIGKILL)
 
 Each case, while the stream runs (5 objects a second, 4 alerts each):
   1. waits until alerts reach the consumer;
@@ -42,13 +44,16 @@ were, reports the reset (a WARN line). So the syslog case stops rsyslogd the way
 restarted (SIGTERM; SIGKILL would also lose what rsyslogd had read but not yet written, which
 nothing can report), and asserts exactly that: every alert of an object begun after rsyslogd
 had exited arrives; every other alert arrives too unless the agent reported a reset, and even
-then at most FAULT_SYSLOG_MAX_LOST (default 40) are missing.
+then at most FAULT_SYSLOG_MAX_LOST (default 40) are missing. Over RELP every alert is answered
+by the receiver, and syslog_relp asserts what the other outputs do: nothing lost, though
+rsyslogd is killed.
 
 Waiting: every wait polls an observable condition (consumer contents, queue counters, log
 lines, listening ports) with a deadline. The only timed waits are the load generator's pacing
 and the outage itself, which is the fault being injected. Needs kcat, rsyslogd and fauxqs
 (scripts/setup.sh, scripts/setup-peers.sh). Prints PASS/FAIL per case and "N passed, N failed";
-exit status non-zero if any case failed. FAULT_TEST=kafka (or hec, syslog) runs one case.
+exit status non-zero if any case failed. FAULT_TEST=kafka (or hec, syslog, relp) runs the cases
+whose name contains it.
 """
 
 from __future__ import annotations
@@ -372,6 +377,27 @@ input(type="imtcp" address="127.0.0.1" port="{self.port}" ruleset="alerts")
             self.proc = None
 
 
+class RelpPeer(SyslogPeer):
+    """rsyslogd over RELP (imrelp) with a Direct main queue: it writes each message to its file
+    before it answers it. "down" = SIGKILL, the crash plain TCP syslog cannot survive whole."""
+    name = "syslog_relp"
+
+    def __init__(self, workdir: Path):
+        super().__init__(workdir)
+        self.stop_signal = signal.SIGKILL
+        text = self.conf.read_text()
+        text = text.replace('module(load="imtcp")',
+                            'main_queue(queue.type="Direct")\nmodule(load="imrelp")')
+        text = text.replace('input(type="imtcp"', 'input(type="imrelp" maxDataSize="256k"')
+        self.conf.write_text(text)
+        self.close()  # started by SyslogPeer with the TCP configuration
+        self.up()
+
+    def output_toml(self):
+        return (f'type = "syslog"\nprotocol = "relp"\naddress = "127.0.0.1:{self.port}"\n'
+                f'connect_timeout_ms = 2000\nwrite_timeout_ms = 5000\n')
+
+
 # ---- One case ----
 
 def uids(alerts) -> set[str]:
@@ -512,7 +538,7 @@ def main():
         if not shutil.which(tool):
             return common.cannot_run(f"{tool} is not installed (scripts/setup.sh installs it)")
     only = os.environ.get("FAULT_TEST", "")
-    cases = [c for c in (KafkaPeer, HecPeer, SyslogPeer) if only in c.name]
+    cases = [c for c in (KafkaPeer, HecPeer, SyslogPeer, RelpPeer) if only in c.name]
     TMP = tempfile.mkdtemp(prefix="tw-faults-")
     passed = failed = 0
     for case in cases:
