@@ -338,7 +338,8 @@ int cmd_run(Args& a, const Global& g) {
                    std::chrono::duration_cast<std::chrono::microseconds>(
                        std::chrono::steady_clock::now().time_since_epoch())
                        .count()));
-    // First, so that every alert written after the "SIGHUP" log lines goes to the new files.
+    // First: each output reopens before the next batch it takes from its buffer (a batch being
+    // sent or retried at this moment still goes to the old file).
     outputs.reopen();
     try {
       Config fresh = g.config_path ? load_config_file(*g.config_path) : default_config();

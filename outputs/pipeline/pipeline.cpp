@@ -123,7 +123,8 @@ struct OutputPipeline::Impl {
       if (undecodable) spdlog::error("output {}: {} buffered records could not be decoded and are "
                                      "skipped", lane.settings.name, undecodable);
       int attempt = 0;
-      std::chrono::steady_clock::time_point first_failure{};
+      // When the batch was first tried: --give-up-after counts from there.
+      const auto first_try = std::chrono::steady_clock::now();
       while (!batch.empty() && !fatal) {
         DeliveryResult r = lane.output->send(batch);
         using Status = DeliveryResult::Status;
@@ -161,21 +162,23 @@ struct OutputPipeline::Impl {
         }
         // kRetry: send what is concerned again, after a capped, jittered exponential backoff.
         const auto now = std::chrono::steady_clock::now();
-        if (attempt == 0) first_failure = now;
-        if (give_up_after.count() > 0 && now - first_failure >= give_up_after) {
+        if (give_up_after.count() > 0 && now - first_try >= give_up_after) {
+          // Not delivered: this batch's alerts still to send, and all buffered behind it.
+          const size_t pending = lane.queue->pending_records();
+          const size_t behind = pending - std::min(pending, raw.size());
           set_fatal(fmt::format("output {}: gave up after {} failed attempts in {:.0f} s: {}; {} "
                                 "alerts not delivered",
                                 lane.settings.name, attempt + 1,
-                                std::chrono::duration<double>(now - first_failure).count(),
-                                r.message, lane.queue->pending_records()));
+                                std::chrono::duration<double>(now - first_try).count(),
+                                r.message, concerned.size() + behind));
           return;
         }
         ++lane.counters.retries;
         batch = std::move(concerned);
         auto delay = jittered_backoff(s.retry_initial, s.retry_max, attempt++, rng);
         if (give_up_after.count() > 0)  // the last attempt comes at the limit, not after it
-          delay = std::min(delay, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      first_failure + give_up_after - now));
+          delay = std::min(delay, std::chrono::ceil<std::chrono::milliseconds>(
+                                      first_try + give_up_after - now));
         if (attempt == 1 || attempt % 10 == 0)
           spdlog::warn("output {}: {}; retrying {} alerts in {} ms (attempt {})", lane.settings.name,
                        r.message, batch.size(), delay.count(), attempt);

@@ -45,8 +45,13 @@ FrameReader::Result FrameReader::next(Frame& frame, std::string& error) {
   // Each step either needs more bytes (end of buffer) or finds the stream broken.
   auto more_or_bad = [&](const char* what) {
     if (pos >= s.size()) return Result::kNeedMore;
-    error = fmt::format("not a RELP frame from the receiver ({}): \"{}\"", what,
-                        std::string(s.substr(0, std::min<size_t>(s.size(), 40))));
+    std::string start;  // the receiver's bytes, printable (they go to the log)
+    for (char c : s.substr(0, std::min<size_t>(s.size(), 40)))
+      if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+        start.push_back(c);
+      else
+        fmt::format_to(std::back_inserter(start), "\\x{:02x}", static_cast<unsigned char>(c));
+    error = fmt::format("not a RELP frame from the receiver ({}): \"{}\"", what, start);
     return Result::kError;
   };
   if (!read_number(s, pos, 9, txnr) || pos >= s.size()) return more_or_bad("transaction number");

@@ -48,6 +48,7 @@ class FrameReader {
   // RELP (`error` says why); the connection must be dropped.
   Result next(Frame& frame, std::string& error);
   void clear() { buffer_.clear(); }
+  bool empty() const { return buffer_.empty(); }
 
  private:
   std::string buffer_;

@@ -222,7 +222,29 @@ SyslogOutput::SyslogOutput(std::string name, SyslogOptions options,
     options_.framing = SyslogFraming::kOctetCounting;
 }
 
-void SyslogOutput::reopen() { transport_->close(); }
+SyslogOutput::~SyslogOutput() {
+  if (options_.relp) relp_close();
+}
+
+void SyslogOutput::reopen() {
+  if (options_.relp)
+    relp_close();
+  else
+    transport_->close();
+}
+
+void SyslogOutput::relp_close() {
+  // Only on an open session with nothing left unread; the receiver's answer is not waited for
+  // (rsyslog logs a session closed this way as a normal end, not as a broken one).
+  if (relp_txnr_ != 0 && relp_reader_.empty()) {
+    std::string frame, ignored;
+    relp::append_frame(relp::next_txnr(relp_txnr_), "close", "", frame);
+    transport_->write(frame, ignored);
+  }
+  relp_txnr_ = 0;
+  relp_reader_.clear();
+  transport_->close();
+}
 
 DeliveryResult SyslogOutput::retry(std::string message) {
   if (!failing_) spdlog::debug("output {}: {}", name_, message);
@@ -366,7 +388,8 @@ DeliveryResult SyslogOutput::send_stream(const std::vector<const AlertRecord*>& 
   return finish();
 }
 
-bool SyslogOutput::relp_read(relp::Frame& frame, std::string& error) {
+bool SyslogOutput::relp_read(relp::Frame& frame, std::chrono::steady_clock::time_point deadline,
+                             std::string& error) {
   for (;;) {
     switch (relp_reader_.next(frame, error)) {
       case relp::FrameReader::Result::kFrame:
@@ -383,8 +406,17 @@ bool SyslogOutput::relp_read(relp::Frame& frame, std::string& error) {
       case relp::FrameReader::Result::kNeedMore:
         break;
     }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     buffer_.clear();
-    if (!transport_->read(buffer_, error)) return false;  // closed by the transport
+    if (left.count() <= 0 || !transport_->read(buffer_, left, error)) {
+      if (left.count() <= 0 || error.starts_with("no answer"))
+        error = fmt::format("no answer from {} within write_timeout_ms ({} ms)",
+                            transport_->peer(), options_.transport.write_timeout.count());
+      relp_txnr_ = 0;
+      transport_->close();
+      return false;
+    }
     relp_reader_.feed(buffer_);
   }
 }
@@ -396,7 +428,8 @@ bool SyslogOutput::relp_open(std::string& error) {
   relp::append_frame(relp_txnr_, "open", relp::open_offers(TRAILWARDEN_VERSION), buffer_);
   if (!transport_->write(buffer_, error)) return false;
   relp::Frame frame;
-  if (!relp_read(frame, error)) return false;
+  if (!relp_read(frame, std::chrono::steady_clock::now() + options_.transport.write_timeout, error))
+    return false;
   relp::Response rsp;
   const bool answer = frame.command == "rsp" && frame.txnr == relp_txnr_;
   if (!answer || !relp::parse_response(frame.data, rsp)) {
@@ -426,7 +459,21 @@ DeliveryResult SyslogOutput::send_relp(const std::vector<const AlertRecord*>& ba
   // few bytes each, so the receiver never blocks writing them while we write).
   constexpr size_t kWindow = 128;
   std::string error;
+  if (!new_connection && !relp_reader_.empty()) {
+    // Bytes left over from the last batch (an answer sent twice): the session is out of step.
+    // Start a new one rather than mistake them for answers to this batch.
+    spdlog::info("output {}: {} sent more than the answers expected; opening a new RELP session",
+                 name_, transport_->peer());
+    transport_->close();
+    if (transport_->ensure_connected(error) == SyslogTransport::Connection::kFailed) {
+      ++counters_.connect_failures;
+      return retry(std::move(error));
+    }
+    ++counters_.connects;
+    new_connection = true;
+  }
   if (new_connection && !relp_open(error)) {
+    relp_txnr_ = 0;
     ++counters_.write_failures;
     return retry(std::move(error));
   }
@@ -460,9 +507,11 @@ DeliveryResult SyslogOutput::send_relp(const std::vector<const AlertRecord*>& ba
     }
     if (pending.empty()) continue;
     if (!transport_->write(buffer_, error)) return broken(i);
+    // The answers to a window must all come within write_timeout_ms.
+    const auto deadline = std::chrono::steady_clock::now() + options_.transport.write_timeout;
     while (!pending.empty()) {
       relp::Frame frame;
-      if (!relp_read(frame, error)) return broken(i);
+      if (!relp_read(frame, deadline, error)) return broken(i);
       auto it = std::find_if(pending.begin(), pending.end(),
                              [&](const auto& p) { return p.first == frame.txnr; });
       relp::Response rsp;

@@ -71,6 +71,7 @@ class SyslogOutput final : public Output {
   SyslogOutput(std::string name, SyslogOptions options, std::unique_ptr<SyslogTransport> transport,
                std::function<int64_t()> now_ms = {});
 
+  ~SyslogOutput() override;
   const std::string& name() const override { return name_; }
   DeliveryResult send(const std::vector<const AlertRecord*>& batch) override;
   // SIGHUP: close the connection; the next send() connects again (picks up DNS changes).
@@ -87,8 +88,12 @@ class SyslogOutput final : public Output {
                            bool new_connection);
   // RELP: opens the session on a new connection; false (connection closed) with `error`.
   bool relp_open(std::string& error);
-  // RELP: reads the next frame from the receiver; false (connection closed) with `error`.
-  bool relp_read(relp::Frame& frame, std::string& error);
+  // RELP: reads the next frame from the receiver, waiting until `deadline`; false (connection
+  // closed) with `error`.
+  bool relp_read(relp::Frame& frame, std::chrono::steady_clock::time_point deadline,
+                 std::string& error);
+  // RELP: ends the session politely (a "close" command, not waited for) and the connection.
+  void relp_close();
   // Formats alert i into message_; false (and i added to too_large_) when it cannot be sent.
   bool format(const AlertRecord& alert, size_t i, int64_t now);
   // kReject for too_large_ (or kDelivered when empty) once everything else is delivered.

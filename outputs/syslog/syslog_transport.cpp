@@ -182,13 +182,14 @@ class SocketTransport final : public SyslogTransport {
     }
   }
 
-  bool read(std::string& out, std::string& error) override {
+  bool read(std::string& out, std::chrono::milliseconds wait_at_most,
+            std::string& error) override {
     if (fd_ < 0 || datagram()) {
       error = "not connected";
       return false;
     }
     char buf[16384];
-    const int timeout = static_cast<int>(options_.write_timeout.count());
+    const int timeout = static_cast<int>(std::max<int64_t>(0, wait_at_most.count()));
     // Acknowledge what arrives at once: a receiver that sends its answers as separate small
     // writes with Nagle's algorithm on (librelp) holds the second until the first is
     // acknowledged, and a delayed ACK would cost 40 ms a batch. Linux clears the flag as it
@@ -206,6 +207,7 @@ class SocketTransport final : public SyslogTransport {
       ::setsockopt(fd_, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
       if (ssl_) {
         ERR_clear_error();
+        errno = 0;  // a clean end of stream is SSL_ERROR_SYSCALL with errno 0
         const int n = SSL_read(ssl_, buf, sizeof buf);
         if (n > 0) {
           out.append(buf, static_cast<size_t>(n));

@@ -65,9 +65,9 @@ class SyslogTransport {
   // write_timeout. Datagrams: true at once.
   virtual bool wait_acknowledged(std::string& error) = 0;
   // Streams: appends to `out` what the receiver sent (at least one byte), waiting at most
-  // write_timeout for it (RELP answers). On end of stream, an error or that timeout, returns
-  // false with `error` and closes the connection.
-  virtual bool read(std::string& out, std::string& error) = 0;
+  // `timeout` for it (RELP answers). On end of stream, an error or that timeout, returns false
+  // with `error` and closes the connection.
+  virtual bool read(std::string& out, std::chrono::milliseconds timeout, std::string& error) = 0;
   // True, once, after ensure_connected() found that the peer had reset the previous connection
   // (TCP RST) instead of closing it: its kernel threw away bytes the receiver had not read,
   // which may include alerts it had acknowledged. `why`: the error. Whatever the reconnection

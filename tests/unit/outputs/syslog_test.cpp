@@ -541,7 +541,7 @@ class FakeTransport final : public SyslogTransport {
     if (s_.answer) s_.readable += s_.answer(data);
     return true;
   }
-  bool read(std::string& out, std::string& error) override {
+  bool read(std::string& out, std::chrono::milliseconds, std::string& error) override {
     if (!s_.open || s_.readable.empty()) {
       error = "no answer from fake:514 within 10000 ms";
       close();
@@ -867,7 +867,8 @@ struct FakeRelpServer {
   int open_code = 200;
   size_t stop_after = SIZE_MAX;
   size_t answered = 0;
-  bool reverse = false;  // answer the frames of one write last to first
+  bool reverse = false;    // answer the frames of one write last to first
+  bool duplicate = false;  // answer the last syslog frame of a write twice
   relp::FrameReader reader;
   std::string operator()(std::string_view written) {
     reader.feed(written);
@@ -890,6 +891,8 @@ struct FakeRelpServer {
       if (code == 200) messages.push_back(frame.data);
       relp::append_frame(frame.txnr, "rsp", code == 200 ? "200 OK" : "500 queue full", out);
     }
+    if (duplicate && !frames.empty() && frames.back().command == "syslog")
+      relp::append_frame(frames.back().txnr, "rsp", "200 OK", out);
     return out;
   }
 };
@@ -925,6 +928,31 @@ TEST_CASE("relp: windows of 128 messages, answers in any order") {
   CHECK(h.state.written.size() == 4);  // the open, then 128 + 128 + 44 messages
   CHECK(server->messages.size() == 300);
   CHECK(h.output->counters().sent == 300);
+}
+
+TEST_CASE("relp: an answer sent twice puts the next batch on a new session") {
+  Harness h(false, 3, 65536, true);
+  auto server = std::make_shared<FakeRelpServer>();
+  server->duplicate = true;
+  h.state.answer = [server](std::string_view w) { return (*server)(w); };
+  CHECK(h.send().status == Status::kDelivered);
+  server->duplicate = false;
+  CHECK(h.send().status == Status::kDelivered);  // not confused by the stale answer
+  CHECK(server->opens == 2);
+  CHECK(server->messages.size() == 6);
+  CHECK(h.output->counters().sent == 6);
+}
+
+TEST_CASE("relp: reopen (SIGHUP) ends the session with a close command") {
+  Harness h(false, 3, 65536, true);
+  auto server = std::make_shared<FakeRelpServer>();
+  h.state.answer = [server](std::string_view w) { return (*server)(w); };
+  CHECK(h.send().status == Status::kDelivered);
+  h.output->reopen();
+  CHECK(h.state.written.back() == "5 close 0\n");
+  CHECK_FALSE(h.state.open);
+  CHECK(h.send().status == Status::kDelivered);  // a new session
+  CHECK(server->opens == 2);
 }
 
 TEST_CASE("relp: a message answered 500 is sent again, alone") {
