@@ -75,6 +75,9 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
   std::atomic<bool> give_up{false};
   std::mutex commit_mutex;
   size_t next_commit = 0;
+  auto display_name = [&](size_t i) {
+    return files[i] == "-" ? std::string("<stdin>") : files[i];
+  };
 
   // Writes finished results in input order; called with commit_mutex held.
   auto commit_ready = [&]() {
@@ -97,7 +100,7 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
         if (!outputs.submit(batch, error)) {
           spdlog::error("{}", error);
           summary.output_failed = true;
-          summary.first_undelivered = files[next_commit] == "-" ? "<stdin>" : files[next_commit];
+          summary.first_undelivered = display_name(next_commit);
           give_up = true;  // the workers read no further
         }
       }
@@ -118,7 +121,7 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
       size_t i = next_file.fetch_add(1);
       if (i >= files.size()) break;
       ObjectResult result;
-      const std::string name = files[i] == "-" ? "<stdin>" : files[i];
+      const std::string name = display_name(i);
       std::string error;
       if (read_input(files[i], options.limits.max_compressed_bytes, processor.raw_buffer(), error))
         processor.process_raw(name, result);

@@ -234,8 +234,9 @@ void SyslogOutput::reopen() {
 }
 
 void SyslogOutput::relp_close() {
-  // Only on an open session with nothing left unread; the receiver's answer is not waited for
-  // (rsyslog logs a session closed this way as a normal end, not as a broken one).
+  // Only once a session was opened and with nothing left unread (on a connection closed since,
+  // the write fails, harmlessly); the receiver's answer is not waited for (rsyslog logs a
+  // session closed this way as a normal end, not as a broken one).
   if (relp_txnr_ != 0 && relp_reader_.empty()) {
     std::string frame, ignored;
     relp::append_frame(relp::next_txnr(relp_txnr_), "close", "", frame);
@@ -296,6 +297,13 @@ DeliveryResult SyslogOutput::send(const std::vector<const AlertRecord*>& batch) 
   too_large_.clear();
   summarized_in_batch_ = 0;
   std::string error;
+  if (options_.relp && !relp_reader_.empty()) {
+    // Bytes left over from the last batch (an answer sent twice): the session is out of step.
+    // A new one, rather than mistaking them for answers to this batch.
+    spdlog::info("output {}: {} sent more than the answers expected; opening a new RELP session",
+                 name_, transport_->peer());
+    transport_->close();
+  }
   const SyslogTransport::Connection connection = transport_->ensure_connected(error);
   if (std::string why; transport_->take_reset(why)) {
     ++counters_.resets;
@@ -406,14 +414,13 @@ bool SyslogOutput::relp_read(relp::Frame& frame, std::chrono::steady_clock::time
       case relp::FrameReader::Result::kNeedMore:
         break;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     buffer_.clear();
     if (left.count() <= 0 || !transport_->read(buffer_, left, error)) {
-      if (left.count() <= 0 || error.starts_with("no answer"))
+      if (std::chrono::steady_clock::now() >= deadline)  // not an error of the connection's
         error = fmt::format("no answer from {} within write_timeout_ms ({} ms)",
                             transport_->peer(), options_.transport.write_timeout.count());
-      relp_txnr_ = 0;
       transport_->close();
       return false;
     }
@@ -459,40 +466,29 @@ DeliveryResult SyslogOutput::send_relp(const std::vector<const AlertRecord*>& ba
   // few bytes each, so the receiver never blocks writing them while we write).
   constexpr size_t kWindow = 128;
   std::string error;
-  if (!new_connection && !relp_reader_.empty()) {
-    // Bytes left over from the last batch (an answer sent twice): the session is out of step.
-    // Start a new one rather than mistake them for answers to this batch.
-    spdlog::info("output {}: {} sent more than the answers expected; opening a new RELP session",
-                 name_, transport_->peer());
-    transport_->close();
-    if (transport_->ensure_connected(error) == SyslogTransport::Connection::kFailed) {
-      ++counters_.connect_failures;
-      return retry(std::move(error));
-    }
-    ++counters_.connects;
-    new_connection = true;
-  }
   if (new_connection && !relp_open(error)) {
-    relp_txnr_ = 0;
     ++counters_.write_failures;
     return retry(std::move(error));
   }
   std::vector<size_t> again;  // answered with an error: sent again by the pipeline
   std::vector<std::pair<uint32_t, size_t>> pending;  // (txnr, index in batch), in order
   uint64_t acked = 0;
-  // On a broken connection: everything not answered 200 goes back to the pipeline.
-  auto broken = [&](size_t next_unsent) {
+  // kRetry for everything not answered 200 (answered with an error, unanswered, not yet sent),
+  // and for the alerts found too large, rejected on the attempt that delivers the rest.
+  auto give_back = [&](std::string message, size_t next_unsent) {
     counters_.sent += acked;
-    ++counters_.write_failures;
-    DeliveryResult r = retry(std::move(error));
+    DeliveryResult r = retry(std::move(message));
     r.items = too_large_;
     r.items.insert(r.items.end(), again.begin(), again.end());
     for (const auto& p : pending) r.items.push_back(p.second);
-    for (size_t k = next_unsent; k < batch.size(); ++k)
-      if (std::find(too_large_.begin(), too_large_.end(), k) == too_large_.end())
-        r.items.push_back(k);
+    for (size_t k = next_unsent; k < batch.size(); ++k) r.items.push_back(k);
     std::sort(r.items.begin(), r.items.end());
     return r;
+  };
+  // The connection failed (and is closed).
+  auto broken = [&](size_t next_unsent) {
+    ++counters_.write_failures;
+    return give_back(std::move(error), next_unsent);
   };
   std::string answer_text;  // the first error answer, for the message
   size_t i = 0;
@@ -531,16 +527,11 @@ DeliveryResult SyslogOutput::send_relp(const std::vector<const AlertRecord*>& ba
       pending.erase(it);
     }
   }
+  if (!again.empty())
+    return give_back(fmt::format("{} answered {} of {} messages with an error: {}",
+                                 transport_->peer(), again.size(), batch.size(), answer_text),
+                     batch.size());
   counters_.sent += acked;
-  if (!again.empty()) {
-    DeliveryResult r = retry(fmt::format("{} answered {} of {} messages with an error: {}",
-                                         transport_->peer(), again.size(), batch.size(),
-                                         answer_text));
-    r.items = too_large_;
-    r.items.insert(r.items.end(), again.begin(), again.end());
-    std::sort(r.items.begin(), r.items.end());
-    return r;
-  }
   return finish();
 }
 

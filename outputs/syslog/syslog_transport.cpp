@@ -189,17 +189,17 @@ class SocketTransport final : public SyslogTransport {
       return false;
     }
     char buf[16384];
-    const int timeout = static_cast<int>(std::max<int64_t>(0, wait_at_most.count()));
+    const auto deadline = Clock::now() + wait_at_most;  // for the whole read, however many waits
     // Acknowledge what arrives at once: a receiver that sends its answers as separate small
     // writes with Nagle's algorithm on (librelp) holds the second until the first is
     // acknowledged, and a delayed ACK would cost 40 ms a batch. Linux clears the flag as it
     // goes, so it is set before every read.
     const int one = 1;
     auto waited = [&](short events) {
-      if (wait(events, timeout)) return true;
+      if (wait(events, remaining_ms(deadline))) return true;
       error = errno == ECANCELED ? fmt::format("cancelled waiting for {}", peer())
               : errno == ETIMEDOUT
-                  ? fmt::format("no answer from {} within {} ms", peer(), timeout)
+                  ? fmt::format("no answer from {} within {} ms", peer(), wait_at_most.count())
                   : fmt::format("read from {} failed: {}", peer(), std::strerror(errno));
       return false;
     };

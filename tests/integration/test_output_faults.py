@@ -331,7 +331,11 @@ class HecPeer:
 
 class SyslogPeer:
     name = "syslog"
-    TEMPLATE = '%msg:::json%\\n'
+    # What differs between the syslog cases: rsyslogd's configuration and how it goes down.
+    MAIN_QUEUE = ""
+    INPUT = "imtcp"
+    INPUT_OPTIONS = ""
+    STOP_SIGNAL = signal.SIGTERM
 
     def __init__(self, workdir: Path):
         self.dir = workdir
@@ -342,20 +346,20 @@ class SyslogPeer:
         # One JSON string per message: the MSG (the OCSF alert), JSON-escaped by rsyslog.
         self.conf.write_text(f'''
 global(workDirectory="{workdir}/work" maxMessageSize="256k" net.enableDNS="off")
-module(load="imtcp")
+{self.MAIN_QUEUE}
+module(load="{self.INPUT}")
 template(name="msg_only" type="string" string="\\"%msg:::json%\\"\\n")
 ruleset(name="alerts") {{ action(type="omfile" file="{self.file}" template="msg_only") }}
-input(type="imtcp" address="127.0.0.1" port="{self.port}" ruleset="alerts")
+input(type="{self.INPUT}" address="127.0.0.1" port="{self.port}" ruleset="alerts"{self.INPUT_OPTIONS})
 ''')
         self.proc = None
-        self.stop_signal = signal.SIGTERM
         self.up()
 
     def up(self):
         self.proc = common.start_rsyslogd(self.dir, self.conf, [self.port])
 
     def down(self):
-        self.proc.send_signal(self.stop_signal)
+        self.proc.send_signal(self.STOP_SIGNAL)
         self.proc.wait(30)
         self.proc = None
 
@@ -381,17 +385,10 @@ class RelpPeer(SyslogPeer):
     """rsyslogd over RELP (imrelp) with a Direct main queue: it writes each message to its file
     before it answers it. "down" = SIGKILL, the crash plain TCP syslog cannot survive whole."""
     name = "syslog_relp"
-
-    def __init__(self, workdir: Path):
-        super().__init__(workdir)
-        self.stop_signal = signal.SIGKILL
-        text = self.conf.read_text()
-        text = text.replace('module(load="imtcp")',
-                            'main_queue(queue.type="Direct")\nmodule(load="imrelp")')
-        text = text.replace('input(type="imtcp"', 'input(type="imrelp" maxDataSize="256k"')
-        self.conf.write_text(text)
-        self.close()  # started by SyslogPeer with the TCP configuration
-        self.up()
+    MAIN_QUEUE = 'main_queue(queue.type="Direct")'
+    INPUT = "imrelp"
+    INPUT_OPTIONS = ' maxDataSize="256k"'
+    STOP_SIGNAL = signal.SIGKILL
 
     def output_toml(self):
         return (f'type = "syslog"\nprotocol = "relp"\naddress = "127.0.0.1:{self.port}"\n'

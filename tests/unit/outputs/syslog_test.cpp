@@ -897,12 +897,18 @@ struct FakeRelpServer {
   }
 };
 
+// The scripted receiver behind h's transport.
+std::shared_ptr<FakeRelpServer> serve_relp(Harness& h) {
+  auto server = std::make_shared<FakeRelpServer>();
+  h.state.answer = [server](std::string_view w) { return (*server)(w); };
+  return server;
+}
+
 }  // namespace
 
 TEST_CASE("relp: a session is opened once; every message answered 200 is delivered") {
   Harness h(false, 3, 65536, /*relp=*/true);
-  auto server = std::make_shared<FakeRelpServer>();
-  h.state.answer = [server](std::string_view w) { return (*server)(w); };
+  auto server = serve_relp(h);
   CHECK(h.send().status == Status::kDelivered);
   CHECK(server->opens == 1);
   REQUIRE(server->messages.size() == 3);
@@ -921,9 +927,8 @@ TEST_CASE("relp: a session is opened once; every message answered 200 is deliver
 
 TEST_CASE("relp: windows of 128 messages, answers in any order") {
   Harness h(false, 300, 65536, true);
-  auto server = std::make_shared<FakeRelpServer>();
+  auto server = serve_relp(h);
   server->reverse = true;
-  h.state.answer = [server](std::string_view w) { return (*server)(w); };
   CHECK(h.send().status == Status::kDelivered);
   CHECK(h.state.written.size() == 4);  // the open, then 128 + 128 + 44 messages
   CHECK(server->messages.size() == 300);
@@ -932,9 +937,8 @@ TEST_CASE("relp: windows of 128 messages, answers in any order") {
 
 TEST_CASE("relp: an answer sent twice puts the next batch on a new session") {
   Harness h(false, 3, 65536, true);
-  auto server = std::make_shared<FakeRelpServer>();
+  auto server = serve_relp(h);
   server->duplicate = true;
-  h.state.answer = [server](std::string_view w) { return (*server)(w); };
   CHECK(h.send().status == Status::kDelivered);
   server->duplicate = false;
   CHECK(h.send().status == Status::kDelivered);  // not confused by the stale answer
@@ -945,8 +949,7 @@ TEST_CASE("relp: an answer sent twice puts the next batch on a new session") {
 
 TEST_CASE("relp: reopen (SIGHUP) ends the session with a close command") {
   Harness h(false, 3, 65536, true);
-  auto server = std::make_shared<FakeRelpServer>();
-  h.state.answer = [server](std::string_view w) { return (*server)(w); };
+  auto server = serve_relp(h);
   CHECK(h.send().status == Status::kDelivered);
   h.output->reopen();
   CHECK(h.state.written.back() == "5 close 0\n");
@@ -957,9 +960,8 @@ TEST_CASE("relp: reopen (SIGHUP) ends the session with a close command") {
 
 TEST_CASE("relp: a message answered 500 is sent again, alone") {
   Harness h(false, 3, 65536, true);
-  auto server = std::make_shared<FakeRelpServer>();
+  auto server = serve_relp(h);
   server->codes = {200, 500, 200};
-  h.state.answer = [server](std::string_view w) { return (*server)(w); };
   DeliveryResult r = h.send();
   CHECK(r.status == Status::kRetry);
   CHECK(r.items == std::vector<size_t>{1});
@@ -975,9 +977,8 @@ TEST_CASE("relp: a message answered 500 is sent again, alone") {
 
 TEST_CASE("relp: a connection lost before the answers sends the unanswered again") {
   Harness h(false, 3, 65536, true);
-  auto server = std::make_shared<FakeRelpServer>();
+  auto server = serve_relp(h);
   server->stop_after = 2;  // the open and the first message
-  h.state.answer = [server](std::string_view w) { return (*server)(w); };
   DeliveryResult r = h.send();
   CHECK(r.status == Status::kRetry);
   CHECK(r.items == std::vector<size_t>{1, 2});
@@ -995,10 +996,9 @@ TEST_CASE("relp: a connection lost before the answers sends the unanswered again
 TEST_CASE("relp: a refused session or a receiver that is not RELP is kRetry with the reason") {
   {
     Harness h(false, 3, 65536, true);
-    auto server = std::make_shared<FakeRelpServer>();
+    auto server = serve_relp(h);
     server->open_code = 500;
-    h.state.answer = [server](std::string_view w) { return (*server)(w); };
-    DeliveryResult r = h.send();
+      DeliveryResult r = h.send();
     CHECK(r.status == Status::kRetry);
     CHECK(r.items.empty());
     CHECK(r.message.find("refused the RELP session: 500") != std::string::npos);
