@@ -193,3 +193,17 @@ TEST_CASE("S3 redirects: the region cache is bounded") {
   CHECK(s3.region_for("b-two") == "eu-west-1");
   CHECK(s3.region_for("b-three") == "eu-west-1");
 }
+
+TEST_CASE("S3 redirects: AuthorizationHeaderMalformed names the region in its body") {
+  Fixture f;
+  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", 400,
+             "<Error><Code>AuthorizationHeaderMalformed</Code><Region>us-west-2</Region></Error>");
+  f.http->on("GET https://trail.s3.us-west-2.amazonaws.com/k", 200, "data");
+  S3Client s3 = f.client();
+  ObjectRef o;
+  o.bucket = "trail";
+  o.key = "k";
+  Buffer out;
+  REQUIRE(s3.get(o, 1024, out).ok());
+  CHECK(s3.region_for("trail") == "us-west-2");
+}
