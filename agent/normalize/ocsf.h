@@ -44,7 +44,8 @@ struct RecordOrigin {
 };
 
 // The alert for `rule` matching `record` (whose JSON text is `raw`): the OCSF finding plus the
-// fields outputs use. `record` is null for events that are not JSON objects.
+// fields outputs use. `record` is null for events that are not JSON objects. `origin` decides
+// the uid's trust domain and what the finding says about the route (default: a local file).
 AlertRecord make_alert(const rules::Rule& rule, std::string_view raw,
                        const simdjson::dom::element* record, const OcsfOptions& options,
                        const RecordOrigin& origin = {});

@@ -6,7 +6,9 @@ Usage: python3 tests/integration/test_run.py /path/to/trailwarden
 Every notification shape trailwarden understands is sent for its own CloudTrail object (each
 object's events carry distinct eventIDs, so each alert is traceable to its route). The tests
 then assert what the issue asks: every expected alert arrives exactly once; the queue ends
-empty except for the unknown-shape message; a forged-bucket notification is never fetched; an
+empty except for the unknown-shape message; a forged-bucket notification is never fetched; the
+inline EventBridge route is refused unless turned on, refuses forged sources and accounts when
+on, and a forgery reusing a real eventID never hides the record read from S3; an
 agent killed with SIGKILL mid-batch loses nothing after a restart; three agents on one queue
 deliver every alert, none twice.
 
