@@ -75,6 +75,10 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
     w.counter("trailwarden_notifications_refused_total",
               "Objects named by notifications outside source.sqs.allowed_buckets (not fetched).",
               k.notifications_refused.load());
+    w.counter("trailwarden_inline_events_refused_total",
+              "EventBridge CloudTrail events refused by the inline policy (source.sqs."
+              "inline_events, inline_accounts, inline_regions): deleted, never matched.",
+              k.inline_events_refused.load());
     w.counter("trailwarden_objects_skipped_total",
               "Objects not read by choice (digest, Insights, key outside key_prefixes).",
               k.objects_skipped.load());
@@ -300,6 +304,9 @@ int cmd_run(Args& a, const Global& g) {
   d.key_prefixes = c.sqs.key_prefixes;
   d.include_digest = c.sqs.include_digest;
   d.include_insights = c.sqs.include_insights;
+  d.inline_events.enabled = c.sqs.inline_events;
+  d.inline_events.accounts = c.sqs.inline_accounts;
+  d.inline_events.regions = c.sqs.inline_regions;
   d.max_object_bytes = c.limits.max_compressed_bytes;
   d.limits = c.limits;
   d.ocsf.include_raw_data = c.include_raw_data;

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <toml++/toml.h>
 
+#include "agent/aws/names.h"
 #include "agent/config/embedded.h"
 #include "agent/config/toml_util.h"
 
@@ -150,6 +151,9 @@ Config parse_config(std::string_view content, const std::string& origin, const E
       r.read("include_digest", q.include_digest);
       r.read("include_insights", q.include_insights);
       r.read("expected_bucket_owner", q.expected_bucket_owner);
+      r.read("inline_events", q.inline_events);
+      r.read("inline_accounts", q.inline_accounts);
+      r.read("inline_regions", q.inline_regions);
       r.read("shutdown_timeout_seconds", q.shutdown_timeout_seconds, 0);
       r.read("dedup_window", q.dedup_window, 1);
       r.finish();
@@ -159,6 +163,26 @@ Config parse_config(std::string_view content, const std::string& origin, const E
       if (q.visibility_timeout_seconds > 43200)
         r.fail(*t->get("visibility_timeout_seconds"),
                "source.sqs.visibility_timeout_seconds must be at most 43200 (12 hours)");
+      // Each element of a list of names must pass `valid`; the error points at the element.
+      auto check_each = [&](std::string_view key, bool (*valid)(std::string_view),
+                            std::string_view what) {
+        const toml::array* arr = t->get(key) ? t->get(key)->as_array() : nullptr;
+        if (!arr) return;
+        for (const auto& el : *arr)
+          if (!valid(*el.value<std::string>()))
+            r.fail(el, fmt::format("source.sqs.{}: \"{}\" is not {}", key,
+                                   *el.value<std::string>(), what));
+      };
+      check_each("allowed_buckets", aws::is_valid_bucket_name, "a valid S3 bucket name");
+      check_each("inline_accounts", aws::is_valid_account_id, "a 12-digit account id");
+      check_each("inline_regions", aws::is_valid_region, "an AWS region name like \"us-east-1\"");
+      if (!q.expected_bucket_owner.empty() && !aws::is_valid_account_id(q.expected_bucket_owner))
+        r.fail(*t->get("expected_bucket_owner"),
+               "source.sqs.expected_bucket_owner must be a 12-digit account id");
+      if (q.inline_events && q.inline_accounts.empty())
+        r.fail(*t->get("inline_events"),
+               "source.sqs.inline_events = true needs source.sqs.inline_accounts: the accounts "
+               "whose EventBridge CloudTrail events may be matched without reading S3");
     }
   }
   if (const auto* t = section(origin, doc, "limits")) {

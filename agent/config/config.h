@@ -40,6 +40,11 @@ struct SqsSourceConfig {
   bool include_digest = false;
   bool include_insights = false;
   std::string expected_bucket_owner;
+  // EventBridge CloudTrail events matched without reading S3 (docs/aws.md): off by default;
+  // when on, only AWS service sources of these accounts (and regions, if any are named).
+  bool inline_events = false;
+  std::vector<std::string> inline_accounts;
+  std::vector<std::string> inline_regions;
   size_t shutdown_timeout_seconds = 30;
   size_t dedup_window = 200000;
 };

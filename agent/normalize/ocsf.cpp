@@ -165,6 +165,26 @@ void write_resources(JsonWriter& w, const dom::element* r) {
   w.end_array();
 }
 
+// unmapped.trailwarden: the route the record came by and whether it is verified.
+void write_route(JsonWriter& w, const RecordOrigin& o) {
+  using Route = RecordOrigin::Route;
+  if (o.route == Route::kLocalFile) return;
+  w.key("unmapped").begin_object().key("trailwarden").begin_object();
+  if (o.route == Route::kS3Object) {
+    w.field("route", "s3").field("verified", true);
+    w.field("bucket", std::string_view(o.bucket)).field("key", std::string_view(o.key));
+  } else {
+    w.field("route", "eventbridge").field("verified", false);
+    opt(w, "eventbridge_event_id", o.event_id);
+    opt(w, "eventbridge_source", o.source);
+    opt(w, "eventbridge_account", o.account);
+    opt(w, "eventbridge_region", o.region);
+  }
+  opt(w, "notification", o.notification);
+  opt(w, "sqs_message_id", o.message_id);
+  w.end_object().end_object();
+}
+
 std::string hex_uuid_v8(const unsigned char* digest) {
   unsigned char b[16];
   std::copy(digest, digest + 16, b);
@@ -218,13 +238,16 @@ bool parse_event_time(std::string_view t, int64_t& ms) {
   return true;
 }
 
-std::string finding_uid(std::string_view rule_id, std::string_view event_id, std::string_view raw) {
+std::string finding_uid(std::string_view rule_id, std::string_view event_id, std::string_view raw,
+                        bool unverified) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
   static constexpr std::string_view kDomain = "trailwarden finding v1";
-  EVP_DigestUpdate(ctx, kDomain.data(), kDomain.size() + 1);  // includes the NUL separator
+  static constexpr std::string_view kUnverified = "trailwarden unverified finding v1";
+  const std::string_view domain = unverified ? kUnverified : kDomain;
+  EVP_DigestUpdate(ctx, domain.data(), domain.size() + 1);  // includes the NUL separator
   EVP_DigestUpdate(ctx, rule_id.data(), rule_id.size());
   if (!event_id.empty()) {
     EVP_DigestUpdate(ctx, "\0e", 2);
@@ -239,7 +262,7 @@ std::string finding_uid(std::string_view rule_id, std::string_view event_id, std
 }
 
 AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom::element* r,
-                       const OcsfOptions& options) {
+                       const OcsfOptions& options, const RecordOrigin& origin) {
   AlertRecord alert;
   std::string& out = alert.ocsf;
   // Records inside pretty-printed files span lines; alerts carry them compact.
@@ -262,7 +285,10 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   std::string_view who = str(r, {"userIdentity", "arn"});
   if (who.empty()) who = str(r, {"userIdentity", "invokedBy"});
   if (who.empty()) who = str(r, {"userIdentity", "type"});
-  const std::string uid = finding_uid(rule.id, event_id, raw);
+  using Route = RecordOrigin::Route;
+  const bool unverified = origin.route == Route::kInlineEvent;
+  const std::string correlation_uid = finding_uid(rule.id, event_id, raw);
+  const std::string uid = unverified ? finding_uid(rule.id, event_id, raw, true) : correlation_uid;
   int64_t time_ms = 0;
   const bool has_time = parse_event_time(event_time, time_ms);
   const int severity_id = static_cast<int>(rule.severity);
@@ -286,6 +312,7 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   if (!who.empty()) message += fmt::format(" by {}", who);
   if (!account.empty()) message += fmt::format(" in account {}", account);
   if (!region.empty()) message += fmt::format(" ({})", region);
+  if (unverified) message += " [unverified: EventBridge event, not read from S3]";
 
   w.begin_object();
   w.field("activity_id", 1).field("activity_name", "Create");
@@ -302,12 +329,15 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   w.key("metadata").begin_object();
   w.field("version", kOcsfVersion);
   w.field("uid", std::string_view(uid));
+  w.field("correlation_uid", std::string_view(correlation_uid));
   w.key("product").begin_object();
   w.field("name", "trailwarden").field("vendor_name", "trailwarden");
   w.field("version", TRAILWARDEN_VERSION);
   w.end_object();
   w.key("profiles").begin_array().value("cloud").value("datetime").end_array();
   w.field("log_provider", "AWS CloudTrail");
+  if (origin.route == Route::kS3Object)
+    w.field("log_name", std::string_view(fmt::format("s3://{}/{}", origin.bucket, origin.key)));
   opt(w, "event_code", str(r, {"eventType"}));
   if (!rule.tags.empty()) {
     w.key("labels").begin_array();
@@ -357,6 +387,7 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   w.end_object().end_array();
 
   write_resources(w, r);
+  write_route(w, origin);
 
   if (options.include_raw_data) w.field("raw_data", raw);
   w.end_object();

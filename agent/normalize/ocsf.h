@@ -22,10 +22,33 @@ struct OcsfOptions {
 
 inline constexpr std::string_view kOcsfVersion = "1.4.0";
 
+// Where a matched record came from. It decides the finding uid's trust domain and what the
+// alert says about its route (docs/alerts.md, "Route and trust").
+struct RecordOrigin {
+  enum class Route {
+    kLocalFile,    // replay: a file the operator named; nothing is added to the alert
+    kS3Object,     // run: read from an object of an allowed bucket: authoritative
+    kInlineEvent,  // run: a CloudTrail record inside an EventBridge event on the queue: unverified
+  };
+  Route route = Route::kLocalFile;
+  std::string notification;  // how the notification arrived ("sns/s3", "eventbridge/cloudtrail")
+  std::string message_id;    // the SQS message id
+  // kS3Object
+  std::string bucket;
+  std::string key;
+  // kInlineEvent: what the EventBridge envelope claims
+  std::string event_id;  // EventBridge event id
+  std::string source;    // "aws.config"
+  std::string account;
+  std::string region;
+};
+
 // The alert for `rule` matching `record` (whose JSON text is `raw`): the OCSF finding plus the
-// fields outputs use. `record` is null for events that are not JSON objects.
+// fields outputs use. `record` is null for events that are not JSON objects. `origin` decides
+// the uid's trust domain and what the finding says about the route (default: a local file).
 AlertRecord make_alert(const rules::Rule& rule, std::string_view raw,
-                       const simdjson::dom::element* record, const OcsfOptions& options);
+                       const simdjson::dom::element* record, const OcsfOptions& options,
+                       const RecordOrigin& origin = {});
 
 // Appends the finding for `rule` matching `record` (whose JSON text is `raw`) to `out`,
 // without a trailing newline, and returns its uid. `record` is null for events that are not
@@ -34,9 +57,14 @@ std::string append_detection_finding(std::string& out, const rules::Rule& rule, 
                               const simdjson::dom::element* record, const OcsfOptions& options);
 
 // The finding's uid: a UUID (version 8, name-based) from SHA-256 of the rule id and the
-// record's eventID (or of the whole record when it has no eventID). A redelivered record
-// yields the same uid, which lets the SIEM and our own de-duplication recognise it.
-std::string finding_uid(std::string_view rule_id, std::string_view event_id, std::string_view raw);
+// record's eventID (or of the whole record when it has no eventID), in the record's trust
+// domain. A redelivered record yields the same uid, which lets the SIEM and our own
+// de-duplication recognise it. Records from the inline route (`unverified`) hash in a domain of
+// their own: a forged event reusing a real eventID can never take the uid of the real record
+// read from S3, so it can neither suppress it here nor in a SIEM that de-duplicates on uids.
+// The alert's metadata.correlation_uid is the uid in the authoritative domain for every route.
+std::string finding_uid(std::string_view rule_id, std::string_view event_id, std::string_view raw,
+                        bool unverified = false);
 
 // Parses an ISO 8601 UTC time as CloudTrail writes it ("2024-01-02T03:04:05Z", optionally with
 // a fraction) into milliseconds since the epoch. Returns false if it is not such a time.

@@ -30,6 +30,7 @@ struct InFlight {
   std::string route;
   std::vector<ObjectRef> objects;  // what to fetch
   std::string inline_event;        // or the event to match
+  InlineEventClaims claims;        // what the inline event's envelope claims
   size_t pending = 0;              // tasks not yet done
   bool failed = false;
   bool abandoned = false;  // released at shutdown: another agent may own it now, never delete
@@ -188,10 +189,20 @@ struct Daemon::Impl {
         enqueue_delete(m.receipt_handle);
         return;
       case Notification::Kind::kInlineEvent: {
+        // Refused like an object outside allowed_buckets: counted, logged, deleted, never
+        // matched (docs/aws.md, "The inline route's trust model").
+        if (std::string why = inline_event_refusal(n.claims, opt.inline_events); !why.empty()) {
+          ++counters.inline_events_refused;
+          spdlog::warn("message {}: inline EventBridge event refused (not matched, deleted): {}",
+                       m.id, why);
+          enqueue_delete(m.receipt_handle);
+          return;
+        }
         auto f = std::make_shared<InFlight>();
         f->message = std::move(m);
         f->route = n.route;
         f->inline_event = std::move(n.inline_event);
+        f->claims = std::move(n.claims);
         submit(std::move(f), 1);
         return;
       }
@@ -280,12 +291,25 @@ struct Daemon::Impl {
     const auto started = Clock::now();
     ObjectResult result;
     std::string name;
+    RecordOrigin origin;
+    origin.notification = f.route;
+    origin.message_id = f.message.id;
     if (!f.inline_event.empty()) {
       name = fmt::format("message {} (EventBridge event)", f.message.id);
+      origin.route = RecordOrigin::Route::kInlineEvent;
+      origin.event_id = f.claims.id;
+      origin.source = f.claims.source;
+      origin.account = f.claims.account;
+      origin.region = f.claims.region;
+      processor.set_origin(std::move(origin));
       processor.process_event(name, f.inline_event, result);
     } else {
       const ObjectRef& o = f.objects[index];
       name = object_name(o);
+      origin.route = RecordOrigin::Route::kS3Object;
+      origin.bucket = o.bucket;
+      origin.key = o.key;
+      processor.set_origin(std::move(origin));
       RemoteStatus s;
       for (int attempt = 0;; ++attempt) {
         s = store.get(o, opt.max_object_bytes, processor.raw_buffer());
@@ -324,7 +348,9 @@ struct Daemon::Impl {
   }
 
   // Writes the alerts (skipping those already delivered), flushes every output, then
-  // remembers their uids. Returns an error or "".
+  // remembers their uids. Returns an error or "". The window is keyed by the finding uid, which
+  // carries the record's trust domain (finding_uid()): an inline event only ever suppresses an
+  // inline event, and a record read from S3 is never suppressed by one.
   std::string deliver(const ObjectResult& result, int64_t sent_ms) {
     if (result.alerts.empty()) return {};
     std::lock_guard<std::mutex> lock(output_mu);

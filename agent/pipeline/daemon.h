@@ -22,6 +22,7 @@
 #include "agent/normalize/ocsf.h"
 #include "agent/rules/matcher.h"
 #include "agent/rules/rule.h"
+#include "agent/sources/inline_policy.h"
 #include "agent/sources/queue.h"
 #include "outputs/pipeline/pipeline.h"
 
@@ -41,6 +42,8 @@ struct DaemonOptions {
   std::vector<std::string> key_prefixes;        // empty: any key
   bool include_digest = false;                  // CloudTrail-Digest objects
   bool include_insights = false;                // CloudTrail-Insight objects
+  // EventBridge CloudTrail events matched without S3 (off by default): what is accepted
+  InlineEventPolicy inline_events;
   size_t max_object_bytes = size_t{128} << 20;
   int fetch_attempts = 4;                       // tries for retryable fetch errors
   std::chrono::milliseconds retry_base{200};    // backoff: base * 2^n with full jitter
@@ -74,6 +77,7 @@ struct DaemonCounters {
   std::atomic<uint64_t> messages_unknown{0};     // not understood, never deleted
   std::atomic<uint64_t> messages_test_events{0};
   std::atomic<uint64_t> notifications_refused{0};  // objects outside allowed buckets/prefixes
+  std::atomic<uint64_t> inline_events_refused{0};  // inline events the inline policy refused
   std::atomic<uint64_t> objects_skipped{0};      // digest / insight / not a log object
   std::atomic<uint64_t> objects_fetched{0};
   std::atomic<uint64_t> bytes_fetched{0};

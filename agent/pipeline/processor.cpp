@@ -31,7 +31,7 @@ ObjectProcessor::ObjectProcessor(const rules::RuleMatcher& matcher, const Decode
                                  const OcsfOptions& ocsf)
     : matcher_(matcher), limits_(limits), ocsf_(ocsf), reader_(limits), session_(matcher, limits) {
   on_match_ = [this](size_t slot, std::string_view raw, const simdjson::dom::element* record) {
-    result_->alerts.push_back(make_alert(*matcher_.rules()[slot], raw, record, ocsf_));
+    result_->alerts.push_back(make_alert(*matcher_.rules()[slot], raw, record, ocsf_, origin_));
     ++result_->per_rule[slot];
   };
 }

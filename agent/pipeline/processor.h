@@ -41,6 +41,10 @@ class ObjectProcessor : private RecordVisitor {
   // The rules, by the slots of ObjectResult::per_rule.
   const std::vector<const rules::Rule*>& rules() const { return matcher_.rules(); }
 
+  // Where the records of the next process_raw() / process_event() calls come from (default:
+  // a local file). Their alerts say so, and inline events get uids of their own trust domain.
+  void set_origin(RecordOrigin origin) { origin_ = std::move(origin); }
+
   // The buffer to read an object's raw bytes into before calling process_raw().
   Buffer& raw_buffer() { return raw_; }
 
@@ -65,6 +69,7 @@ class ObjectProcessor : private RecordVisitor {
   rules::MatchSession::OnMatch on_match_;
   ObjectResult* result_ = nullptr;
   bool track_event_time_ = false;
+  RecordOrigin origin_;
   uint64_t first_bad_record_ = 0;
   std::string first_bad_error_;
 };

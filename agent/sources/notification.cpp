@@ -57,7 +57,6 @@ Notification parse_s3_event(const dom::element& root) {
     uint64_t size;
     if (r["s3"]["object"]["size"].get_uint64().get(size) == simdjson::SUCCESS) o.size = size;
     o.version_id = std::string(get_string(r["s3"]["object"], "versionId"));
-    o.region = std::string(get_string(r, "awsRegion"));
     o.event_time = std::string(get_string(r, "eventTime"));
     n.objects.push_back(std::move(o));
   }
@@ -103,6 +102,25 @@ Notification parse_eventbridge(const dom::element& root) {
   if (root["detail"].get(detail) != simdjson::SUCCESS || !detail.is_object())
     return unknown("an EventBridge event without a detail object");
   Notification n;
+  // CloudTrail events routed by EventBridge ("AWS API Call via CloudTrail", "AWS Console Sign
+  // In via CloudTrail", "AWS Service Event via CloudTrail", ...): detail is the record itself.
+  // Checked before the S3 branch: S3's own API calls (PutBucketPolicy, PutBucketAcl, ...) come
+  // with source aws.s3 too.
+  if (detail_type.ends_with("via CloudTrail") && has_key(detail, "eventName") &&
+      has_key(detail, "eventSource")) {
+    n.route = "eventbridge/cloudtrail";
+    n.kind = Notification::Kind::kInlineEvent;
+    n.inline_event = simdjson::minify(detail);
+    InlineEventClaims& c = n.claims;
+    c.id = std::string(get_string(root, "id"));
+    c.source = std::string(source);
+    c.detail_type = std::string(detail_type);
+    c.account = std::string(get_string(root, "account"));
+    c.region = std::string(get_string(root, "region"));
+    c.record_account = std::string(get_string(detail, "recipientAccountId"));
+    c.record_region = std::string(get_string(detail, "awsRegion"));
+    return n;
+  }
   if (source == "aws.s3") {
     n.route = "eventbridge/s3";
     if (detail_type != "Object Created") {
@@ -121,19 +139,9 @@ Notification parse_eventbridge(const dom::element& root) {
     uint64_t size;
     if (detail["object"]["size"].get_uint64().get(size) == simdjson::SUCCESS) o.size = size;
     o.version_id = std::string(get_string(detail["object"], "version-id"));
-    o.region = std::string(get_string(root, "region"));
     o.event_time = std::string(get_string(root, "time"));
     n.objects.push_back(std::move(o));
     n.kind = Notification::Kind::kObjects;
-    return n;
-  }
-  // CloudTrail events routed by EventBridge ("AWS API Call via CloudTrail", "AWS Console Sign
-  // In via CloudTrail", "AWS Service Event via CloudTrail", ...): detail is the record itself.
-  if (detail_type.ends_with("via CloudTrail") && has_key(detail, "eventName") &&
-      has_key(detail, "eventSource")) {
-    n.route = "eventbridge/cloudtrail";
-    n.kind = Notification::Kind::kInlineEvent;
-    n.inline_event = simdjson::minify(detail);
     return n;
   }
   return unknown(fmt::format("an EventBridge event from \"{}\" of type \"{}\"", source, detail_type));

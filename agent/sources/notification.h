@@ -6,8 +6,10 @@
 //   - EventBridge "Object Created" from aws.s3
 //   - CloudTrail's own SNS notification ({"s3Bucket":...,"s3ObjectKey":[...]}), with or without
 //     the SNS envelope
-//   - EventBridge "AWS API Call via CloudTrail" (and other CloudTrail-sourced detail types): the
-//     CloudTrail record itself, to be matched directly without any S3 fetch
+//   - EventBridge "AWS API Call via CloudTrail" (and other CloudTrail-sourced detail types, from
+//     any source, aws.s3 included): the CloudTrail record itself, to be matched directly without
+//     any S3 fetch if the daemon's inline policy accepts what the envelope claims
+//     (agent/sources/inline_policy.h)
 //   - s3:TestEvent (to be deleted, nothing else)
 // Anything else is kUnknown and must not be deleted. Pure functions; thread-safe.
 #pragma once
@@ -25,8 +27,21 @@ struct ObjectRef {
   std::string key;  // decoded: ready for GetObject
   std::optional<uint64_t> size;
   std::string version_id;
-  std::string region;      // where the notification says the object lives, if it says
+  // No region: where the object lives is for configuration and S3's own redirects to say, never
+  // a message (agent/sources/s3_client.h).
   std::string event_time;  // when S3/EventBridge saw the object created, if given
+};
+
+// What the envelope and the record of an inline EventBridge event claim about where it comes
+// from. Unverified: anyone allowed to send to the queue can write any of it.
+struct InlineEventClaims {
+  std::string id;              // the EventBridge event id
+  std::string source;          // "aws.config", "aws.s3", ...
+  std::string detail_type;     // "AWS API Call via CloudTrail", ...
+  std::string account;         // the envelope's account
+  std::string region;          // the envelope's region
+  std::string record_account;  // detail.recipientAccountId ("" if absent)
+  std::string record_region;   // detail.awsRegion ("" if absent)
 };
 
 struct Notification {
@@ -43,6 +58,7 @@ struct Notification {
   std::string route;
   std::vector<ObjectRef> objects;
   std::string inline_event;  // kInlineEvent: compact JSON text of the CloudTrail record
+  InlineEventClaims claims;  // kInlineEvent: where it says it comes from
   std::string reason;        // kUnknown / kIgnored: why, in words
 };
 

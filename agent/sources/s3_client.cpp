@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <stdexcept>
 
+#include "agent/aws/names.h"
 #include "agent/aws/sigv4.h"
 #include "agent/sources/sqs_client.h"
 
@@ -21,6 +22,18 @@ std::string xml_element(std::string_view xml, std::string_view name) {
   return std::string(xml.substr(a, b - a));
 }
 
+// A short, printable rendering of an untrusted name for messages.
+std::string printable(std::string_view s, size_t max = 80) {
+  std::string out;
+  for (char c : s.substr(0, max)) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') out += fmt::format("\\x{:02x}", u);
+    else out.push_back(c);
+  }
+  if (s.size() > max) out += "...";
+  return out;
+}
+
 }  // namespace
 
 S3Client::S3Client(S3ClientOptions options, std::shared_ptr<aws::HttpClient> http,
@@ -32,21 +45,38 @@ S3Client::S3Client(S3ClientOptions options, std::shared_ptr<aws::HttpClient> htt
     if (!aws::parse_endpoint_url(options_.endpoint_url, probe, error))
       throw std::runtime_error(
           fmt::format("aws.s3_endpoint_url {}: {}", options_.endpoint_url, error));
+  } else if (!aws::is_valid_region(options_.region)) {
+    throw std::runtime_error(fmt::format(
+        "AWS region \"{}\" is not a region name (like \"us-east-1\"): S3 host names are built "
+        "from it",
+        printable(options_.region)));
   }
+  options_.region_cache_size = std::max<size_t>(options_.region_cache_size, 1);
 }
 
-aws::HttpRequest S3Client::build_request(const ObjectRef& o, const std::string& region) const {
-  aws::HttpRequest req;
-  std::string error;
-  const bool path_style = !options_.endpoint_url.empty() || o.bucket.find('.') != std::string::npos;
+bool S3Client::build_request(const ObjectRef& o, const std::string& region, aws::HttpRequest& req,
+                             std::string& error) const {
+  if (!aws::is_valid_bucket_name(o.bucket)) {
+    error = fmt::format("\"{}\" is not a valid S3 bucket name", printable(o.bucket));
+    return false;
+  }
+  req = aws::HttpRequest{};
+  const bool path_style = !options_.endpoint_url.empty() || !aws::is_virtual_host_bucket(o.bucket);
   if (!options_.endpoint_url.empty()) {
     aws::parse_endpoint_url(options_.endpoint_url, req, error);
   } else {
+    // Only a validated region reaches a host name (get() never passes anything else).
+    if (!aws::is_valid_region(region)) {
+      error = fmt::format("\"{}\" is not an AWS region name", printable(region));
+      return false;
+    }
+    const std::string_view suffix = aws::partition_of(region).dns_suffix;
     req.scheme = "https";
-    req.host = path_style ? fmt::format("s3.{}.amazonaws.com", region)
-                          : fmt::format("{}.s3.{}.amazonaws.com", o.bucket, region);
+    req.host = path_style ? fmt::format("s3.{}.{}", region, suffix)
+                          : fmt::format("{}.s3.{}.{}", o.bucket, region, suffix);
     req.path = "/";
   }
+  error.clear();
   std::string base = req.path == "/" ? "" : req.path;
   if (!base.empty() && base.back() == '/') base.pop_back();
   req.path = base + (path_style ? "/" + aws::uri_encode(o.bucket) : "") + "/" +
@@ -55,17 +85,36 @@ aws::HttpRequest S3Client::build_request(const ObjectRef& o, const std::string& 
   if (!o.version_id.empty()) req.query.emplace_back("versionId", o.version_id);
   if (!options_.expected_bucket_owner.empty())
     req.set_header("x-amz-expected-bucket-owner", options_.expected_bucket_owner);
-  return req;
+  return true;
+}
+
+std::string S3Client::region_for(const std::string& bucket) const {
+  std::lock_guard<std::mutex> lock(regions_mu_);
+  auto it = bucket_regions_.find(bucket);
+  return it != bucket_regions_.end() ? it->second : options_.region;
+}
+
+void S3Client::remember_region(const std::string& bucket, const std::string& region) {
+  std::lock_guard<std::mutex> lock(regions_mu_);
+  auto [it, inserted] = bucket_regions_.insert_or_assign(bucket, region);
+  if (!inserted) return;
+  region_order_.push_back(bucket);
+  while (region_order_.size() > options_.region_cache_size) {
+    bucket_regions_.erase(region_order_.front());
+    region_order_.pop_front();
+  }
 }
 
 RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out) {
-  std::string region = !o.region.empty() && options_.endpoint_url.empty() ? o.region : options_.region;
+  // The region is never taken from the notification: configuration, or what S3 said.
+  std::string region = region_for(o.bucket);
   for (int attempt = 0; attempt < 3; ++attempt) {
-    aws::Credentials creds;
+    aws::HttpRequest req;
     std::string error;
+    if (!build_request(o, region, req, error)) return {RemoteStatus::Code::kFatal, error};
+    aws::Credentials creds;
     if (!credentials_->get(creds, error))
       return {RemoteStatus::Code::kRetry, fmt::format("no AWS credentials: {}", error)};
-    aws::HttpRequest req = build_request(o, region);
     aws::sign_v4(req, creds, region, "s3", std::chrono::system_clock::now());
     aws::HttpResponse r = http_->perform(req, options_.timeout);
     if (r.status == 0) return {RemoteStatus::Code::kRetry, r.error};
@@ -81,8 +130,23 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out) {
     if (r.status == 301 || code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed") {
       const std::string* real = r.find_header("x-amz-bucket-region");
       std::string hinted = real ? *real : xml_element(r.body, "Region");
-      if (!hinted.empty() && hinted != region && attempt == 0) {
+      if (!hinted.empty() && hinted != region) {
+        if (!aws::is_valid_region(hinted))
+          return {RemoteStatus::Code::kFatal,
+                  fmt::format("S3 redirected bucket {} to \"{}\", which is not a region name; "
+                              "not followed",
+                              o.bucket, printable(hinted))};
+        const bool own_partition = !aws::is_valid_region(options_.region) ||
+                                   aws::partition_of(hinted).name ==
+                                       aws::partition_of(options_.region).name;
+        if (!own_partition)
+          return {RemoteStatus::Code::kFatal,
+                  fmt::format("S3 redirected bucket {} to region {} of partition {}, outside "
+                              "this agent's partition {}; not followed",
+                              o.bucket, hinted, aws::partition_of(hinted).name,
+                              aws::partition_of(options_.region).name)};
         region = hinted;
+        remember_region(o.bucket, region);
         continue;
       }
     }

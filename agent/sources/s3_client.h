@@ -1,12 +1,22 @@
 // S3Client: the ObjectStore of S3, GetObject signed with SigV4 into a bounded buffer.
-// Virtual-hosted addressing against AWS; path-style when an endpoint URL is configured
-// (emulators, some VPC endpoints) or the bucket name has dots. A 301 that names the bucket's
-// region is followed once with that region. Optional x-amz-expected-bucket-owner.
+//
+// Where requests go is decided by configuration, never by a message: the host is
+// <bucket>.s3.<region>.<partition suffix> (virtual-hosted) or s3.<region>.<suffix>/<bucket>
+// (path-style, for bucket names that cannot be a DNS label, e.g. with dots), or the configured
+// endpoint URL (path-style; emulators, VPC endpoints). <region> is the configured region until
+// S3 itself answers that a bucket lives elsewhere (301 PermanentRedirect or
+// AuthorizationHeaderMalformed with x-amz-bucket-region): that region, if it is a valid region
+// name of the same partition, is used and remembered for the bucket (bounded cache), so later
+// objects cost no redirect. Bucket names are validated (S3 naming rules) before they reach a
+// host name or path. Optional x-amz-expected-bucket-owner.
 // Thread-safe if the HttpClient and CredentialsSource are.
 #pragma once
 
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "agent/aws/credentials.h"
 #include "agent/aws/http.h"
@@ -15,26 +25,40 @@
 namespace trailwarden {
 
 struct S3ClientOptions {
-  std::string region;                 // default region (a notification's own region wins)
+  std::string region;                 // the agent's region: the partition, and every bucket's
+                                      // region until S3 redirects
   std::string endpoint_url;           // optional: path-style requests go there
   std::string expected_bucket_owner;  // optional account id: S3 refuses other owners (403)
   std::chrono::milliseconds timeout{60000};
+  size_t region_cache_size = 4096;    // buckets whose region S3 named, remembered at most
 };
 
 class S3Client : public ObjectStore {
  public:
+  // Throws std::runtime_error if endpoint_url is malformed, or if there is none and `region`
+  // is not a valid AWS region name.
   S3Client(S3ClientOptions options, std::shared_ptr<aws::HttpClient> http,
            std::shared_ptr<aws::CredentialsSource> credentials);
 
   RemoteStatus get(const ObjectRef& object, size_t max_bytes, Buffer& out) override;
 
-  // The request get() sends (unsigned), for tests.
-  aws::HttpRequest build_request(const ObjectRef& object, const std::string& region) const;
+  // The request get() sends (unsigned) for `object` in `region`. False with `error` if the
+  // bucket name is not a valid S3 bucket name (nothing is built).
+  bool build_request(const ObjectRef& object, const std::string& region, aws::HttpRequest& out,
+                     std::string& error) const;
+
+  // The region get() addresses `bucket` in: the one S3 named for it, else the configured one.
+  std::string region_for(const std::string& bucket) const;
 
  private:
+  void remember_region(const std::string& bucket, const std::string& region);
+
   S3ClientOptions options_;
   std::shared_ptr<aws::HttpClient> http_;
   std::shared_ptr<aws::CredentialsSource> credentials_;
+  mutable std::mutex regions_mu_;
+  std::unordered_map<std::string, std::string> bucket_regions_;  // learned from redirects
+  std::deque<std::string> region_order_;                         // oldest first, for eviction
 };
 
 }  // namespace trailwarden

@@ -6,7 +6,9 @@ Usage: python3 tests/integration/test_run.py /path/to/trailwarden
 Every notification shape trailwarden understands is sent for its own CloudTrail object (each
 object's events carry distinct eventIDs, so each alert is traceable to its route). The tests
 then assert what the issue asks: every expected alert arrives exactly once; the queue ends
-empty except for the unknown-shape message; a forged-bucket notification is never fetched; an
+empty except for the unknown-shape message; a forged-bucket notification is never fetched; the
+inline EventBridge route is refused unless turned on, refuses forged sources and accounts when
+on, and a forgery reusing a real eventID never hides the record read from S3; an
 agent killed with SIGKILL mid-batch loses nothing after a restart; three agents on one queue
 deliver every alert, none twice.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import os
 import re
 import signal
@@ -38,6 +41,9 @@ fauxqs = common.import_fauxqs("test_run")
 BINARY = None
 BUCKET = "trail-bucket"
 FORGED_BUCKET = "forged-bucket"
+# The inline EventBridge route, turned on for the account of CONFIG_RECORDS' events.
+INLINE_ACCOUNT = "222222222222"
+INLINE_ON = f'inline_events = true\ninline_accounts = ["{INLINE_ACCOUNT}"]'
 # Every 50 ms (see the module docstring).
 wait_until = functools.partial(common.wait_until, interval=0.05)
 
@@ -142,7 +148,7 @@ class RunTest(unittest.TestCase):
         for body in sends:
             self.fx.send(url, body)
 
-        agent = Agent(self.fx, url, self.tmp, "a").start()
+        agent = Agent(self.fx, url, self.tmp, "a", extra=INLINE_ON).start()
         try:
             wait_until(lambda: {event_id(a) for a in alerts_in(agent.alerts)} >= expected, 60,
                        "every expected alert")
@@ -164,6 +170,77 @@ class RunTest(unittest.TestCase):
         self.assertIn("not a notification trailwarden understands", log)
         self.assertIn("s3:TestEvent", log)
         self.assertNotIn("cannot fetch", log)
+
+    def test_inline_route_is_opt_in_and_forgeries_never_hide_s3_records(self):
+        url = self.fx.create_queue("notifications", visibility_timeout=30)
+        stop = next(r for r in CONFIG_RECORDS if r["eventName"] == "StopConfigurationRecorder")
+        self.assertEqual(stop["recipientAccountId"], INLINE_ACCOUNT)
+
+        def inline(event_id_: str, source: str | None = None, account: str | None = None,
+                   user: str | None = None) -> str:
+            record = copy.deepcopy(stop)
+            record["eventID"] = event_id_
+            if account:
+                record["recipientAccountId"] = account
+            if user:
+                record["userIdentity"]["arn"] = user
+            body = json.loads(fauxqs.eventbridge_cloudtrail_body(record, account=account))
+            if source:
+                body["source"] = source
+            return json.dumps(body, separators=(",", ":"))
+
+        # Off by default: a genuine-looking inline event is refused, counted and deleted.
+        self.fx.send(url, inline("inline-off-0"))
+        off = Agent(self.fx, url, self.tmp, "off").start()
+        try:
+            wait_until(lambda: self.fx.queue_depth(url) == 0, 30, "the inline event to be deleted")
+            wait_until(lambda: off.metrics().get("trailwarden_inline_events_refused_total") == 1,
+                       30, "the refusal to be counted")
+        finally:
+            self.assertEqual(off.stop(), 0, off.log())
+        self.assertEqual(alerts_in(off.alerts), [])
+        self.assertIn("inline EventBridge event refused", off.log())
+        self.assertIn("source.sqs.inline_events is off", off.log())
+
+        # On, for one account: forged sources and accounts are refused; a forgery reusing the
+        # eventID of a real record, taken first, alerts as unverified and hides nothing.
+        data, expected = log_file("genuine")
+        real_id = f"genuine-{CONFIG_RECORDS.index(stop)}"  # log_file's eventID of that record
+        self.assertIn(real_id, expected)
+        self.fx.send(url, inline("forged-source-0", source="attacker.custom"))
+        self.fx.send(url, inline("forged-account-0", account="999999999999"))
+        self.fx.send(url, inline(real_id, user=f"arn:aws:iam::{INLINE_ACCOUNT}:user/someone-else"))
+        agent = Agent(self.fx, url, self.tmp, "on", extra=INLINE_ON).start()
+        try:
+            wait_until(lambda: {event_id(a) for a in alerts_in(agent.alerts)} == {real_id}, 30,
+                       "the forged event's alert")
+            key = key_for("genuine")
+            self.fx.put_object(BUCKET, key, data)
+            self.fx.send(url, fauxqs.s3_event_body(BUCKET, key))
+            wait_until(lambda: {event_id(a) for a in alerts_in(agent.alerts)} >= expected, 30,
+                       "every alert of the genuine S3 object")
+            wait_until(lambda: self.fx.queue_depth(url) == 0, 30, "an empty queue")
+            metrics = agent.metrics()
+        finally:
+            rc = agent.stop()
+        self.assertEqual(rc, 0, agent.log())
+        self.assertEqual(metrics.get("trailwarden_inline_events_refused_total"), 2)
+        self.assertEqual(metrics.get("trailwarden_alerts_duplicate_suppressed_total"), 0)
+        alerts = alerts_in(agent.alerts)
+        self.assertEqual(len(alerts), len(expected) + 1)
+        about_real = [a for a in alerts if event_id(a) == real_id]
+        routes = sorted(a["unmapped"]["trailwarden"]["route"] for a in about_real)
+        self.assertEqual(routes, ["eventbridge", "s3"])
+        genuine = next(a for a in about_real if a["unmapped"]["trailwarden"]["verified"])
+        forged = next(a for a in about_real if not a["unmapped"]["trailwarden"]["verified"])
+        self.assertEqual(genuine["metadata"]["log_name"], f"s3://{BUCKET}/{key}")
+        self.assertEqual(genuine["evidences"][0]["actor"]["user"]["uid"], stop["userIdentity"]["arn"])
+        self.assertIn("unverified", forged["message"])
+        self.assertNotEqual(forged["metadata"]["uid"], genuine["metadata"]["uid"])
+        self.assertEqual(forged["metadata"]["correlation_uid"], genuine["metadata"]["uid"])
+        log = agent.log()
+        self.assertIn('source "attacker.custom" is not an AWS service', log)
+        self.assertIn("account 999999999999 is not in source.sqs.inline_accounts", log)
 
     def test_kill_9_mid_batch_loses_nothing(self):
         url = self.fx.create_queue("notifications", visibility_timeout=3)

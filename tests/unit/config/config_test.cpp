@@ -88,3 +88,37 @@ TEST_CASE("type-specific output keys are reported with their position") {
     CHECK(std::string(e.what()).find("t.toml:5:8") == 0);
   }
 }
+
+TEST_CASE("source.sqs inline route: off by default, opt-in needs accounts") {
+  CHECK_FALSE(default_config().sqs.inline_events);
+  Config c = parse_config(R"(
+[source.sqs]
+inline_events = true
+inline_accounts = ["111122223333"]
+inline_regions = ["us-east-1", "eu-west-1"]
+)",
+                          "t");
+  CHECK(c.sqs.inline_events);
+  CHECK(c.sqs.inline_accounts == std::vector<std::string>{"111122223333"});
+  CHECK(c.sqs.inline_regions == std::vector<std::string>{"us-east-1", "eu-west-1"});
+  const std::string no_accounts = error_of("[source.sqs]\n\ninline_events = true\n");
+  CHECK(no_accounts.find("t.toml:3:") == 0);
+  CHECK(no_accounts.find("needs source.sqs.inline_accounts") != std::string::npos);
+  CHECK(error_of("[source.sqs]\ninline_accounts = [\"111122223333\", \"12345\"]\n")
+            .find("t.toml:2:") == 0);
+  CHECK(error_of("[source.sqs]\ninline_accounts = [\"12345\"]\n").find("12-digit account id") !=
+        std::string::npos);
+  CHECK(error_of("[source.sqs]\ninline_regions = [\"us-east-1.evil.com\"]\n")
+            .find("not an AWS region name") != std::string::npos);
+}
+
+TEST_CASE("source.sqs names are validated: buckets, expected bucket owner") {
+  CHECK(error_of("[source.sqs]\nallowed_buckets = [\"ok-bucket\", \"evil.com/x\"]\n")
+            .find("t.toml:2:") == 0);
+  CHECK(error_of("[source.sqs]\nallowed_buckets = [\"a..b\"]\n")
+            .find("not a valid S3 bucket name") != std::string::npos);
+  CHECK(error_of("[source.sqs]\nexpected_bucket_owner = \"me\"\n").find("12-digit") !=
+        std::string::npos);
+  CHECK(error_of("[source.sqs]\nallowed_buckets = [\"my.trail.bucket\", \"Legacy_Bucket\"]\n")
+            .empty());
+}

@@ -117,6 +117,71 @@ TEST_CASE("finding uid: deterministic, per rule and event") {
   CHECK(u[14] == '8');  // UUID version 8
 }
 
+TEST_CASE("route and trust: S3 alerts name their object, inline alerts say they are unverified") {
+  rules::Rule rule = rule_49();
+  const std::string rec =
+      R"({"eventTime":"2024-05-01T10:20:30Z","eventSource":"config.amazonaws.com","eventName":"StopConfigurationRecorder","awsRegion":"eu-west-1","eventID":"ev-1","recipientAccountId":"111122223333"})";
+  simdjson::dom::parser p;
+  simdjson::dom::element e = p.parse(rec);
+
+  RecordOrigin s3;
+  s3.route = RecordOrigin::Route::kS3Object;
+  s3.bucket = "trail-bucket";
+  s3.key = "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/05/01/x.json.gz";
+  s3.notification = "sns/s3";
+  s3.message_id = "m-1";
+  AlertRecord a = make_alert(rule, rec, &e, {}, s3);
+  simdjson::dom::parser pa;
+  simdjson::dom::element fa = pa.parse(a.ocsf);
+  CHECK(std::string_view(fa["metadata"]["log_name"]) == "s3://" + s3.bucket + "/" + s3.key);
+  simdjson::dom::element ra = fa["unmapped"]["trailwarden"];
+  CHECK(std::string_view(ra["route"]) == "s3");
+  CHECK(bool(ra["verified"]));
+  CHECK(std::string_view(ra["bucket"]) == "trail-bucket");
+  CHECK(std::string_view(ra["key"]) == s3.key);
+  CHECK(std::string_view(ra["notification"]) == "sns/s3");
+  CHECK(std::string_view(ra["sqs_message_id"]) == "m-1");
+  // The authoritative uid: the same as replay's, the same as before routes were recorded.
+  CHECK(a.uid == finding_uid("cis-4.9", "ev-1", ""));
+  CHECK(std::string_view(fa["metadata"]["correlation_uid"]) == a.uid);
+  CHECK(std::string_view(fa["message"]).find("unverified") == std::string_view::npos);
+
+  RecordOrigin eb;
+  eb.route = RecordOrigin::Route::kInlineEvent;
+  eb.event_id = "eb-1";
+  eb.source = "aws.config";
+  eb.account = "111122223333";
+  eb.region = "eu-west-1";
+  eb.notification = "eventbridge/cloudtrail";
+  eb.message_id = "m-2";
+  AlertRecord b = make_alert(rule, rec, &e, {}, eb);
+  simdjson::dom::parser pb;
+  simdjson::dom::element fb = pb.parse(b.ocsf);
+  simdjson::dom::element rb = fb["unmapped"]["trailwarden"];
+  CHECK(std::string_view(rb["route"]) == "eventbridge");
+  CHECK_FALSE(bool(rb["verified"]));
+  CHECK(std::string_view(rb["eventbridge_event_id"]) == "eb-1");
+  CHECK(std::string_view(rb["eventbridge_source"]) == "aws.config");
+  CHECK(std::string_view(rb["eventbridge_account"]) == "111122223333");
+  CHECK(std::string_view(rb["eventbridge_region"]) == "eu-west-1");
+  CHECK(fb["metadata"]["log_name"].error() == simdjson::NO_SUCH_FIELD);
+  CHECK(std::string_view(fb["message"]).ends_with("[unverified: EventBridge event, not read from S3]"));
+  // Its own uid (a forged copy can never take the S3 record's uid), correlated by the
+  // authoritative one, and by the eventID.
+  CHECK(b.uid == finding_uid("cis-4.9", "ev-1", "", /*unverified=*/true));
+  CHECK(b.uid != a.uid);
+  CHECK(std::string_view(fb["metadata"]["uid"]) == b.uid);
+  CHECK(std::string_view(fb["finding_info"]["uid"]) == b.uid);
+  CHECK(std::string_view(fb["metadata"]["correlation_uid"]) == a.uid);
+  CHECK(std::string_view(fb["finding_info"]["related_events"].at(0)["uid"]) == "ev-1");
+
+  // replay (a local file): no route recorded
+  AlertRecord c = make_alert(rule, rec, &e, {});
+  CHECK(c.uid == a.uid);
+  CHECK(c.ocsf.find("unmapped") == std::string::npos);
+  CHECK(c.ocsf.find("log_name") == std::string::npos);
+}
+
 TEST_CASE("service principals become domains; errors map to api.response") {
   rules::Rule rule = rule_49();
   std::string out = finding_for(

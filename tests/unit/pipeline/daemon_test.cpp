@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <map>
 #include <mutex>
+#include <simdjson.h>
 #include <thread>
 
 #include "agent/rules/rule.h"
@@ -332,16 +333,137 @@ TEST_CASE("slow objects: visibility is extended while in work, released on shutd
   CHECK(std::find(events.begin(), events.end(), std::string("visibility r-m0 0")) != events.end());
 }
 
-TEST_CASE("EventBridge CloudTrail events are matched without any fetch") {
+namespace {
+
+// An EventBridge "AWS API Call via CloudTrail" event for StopConfigurationRecorder (a CIS 4.9
+// trigger) with the given envelope and record fields.
+std::string inline_event(const std::string& event_id, const std::string& source = "aws.config",
+                         const std::string& account = "222222222222",
+                         const std::string& record_account = "222222222222",
+                         const std::string& user = "arn:aws:iam::222222222222:user/JohnDoe") {
+  return R"({"version":"0","id":"eb-)" + event_id +
+         R"(","detail-type":"AWS API Call via CloudTrail","source":")" + source +
+         R"(","account":")" + account +
+         R"(","time":"2014-12-11T18:35:13Z","region":"us-west-2","resources":[],"detail":{"eventVersion":"1.02","userIdentity":{"type":"IAMUser","arn":")" +
+         user +
+         R"("},"eventTime":"2014-12-11T18:35:13Z","eventSource":"config.amazonaws.com","eventName":"StopConfigurationRecorder","awsRegion":"us-west-2","eventID":")" +
+         event_id + R"(","eventType":"AwsApiCall","recipientAccountId":")" + record_account + R"("}})";
+}
+
+void accept_inline(DaemonOptions& o) {
+  o.inline_events.enabled = true;
+  o.inline_events.accounts = {"222222222222"};
+}
+
+// The eventID of StopConfigurationRecorder in tests/data/cloudtrail/awsdocs_config.json.
+const char* kRealEventId = "6225a85d-1e49-41e9-bf43-3cfc5549e560";
+
+}  // namespace
+
+TEST_CASE("EventBridge CloudTrail events are matched without any fetch, when accepted") {
   Fixture f;
+  accept_inline(f.options);
   f.start();
-  f.queue.send(
-      R"({"version":"0","id":"x","detail-type":"AWS API Call via CloudTrail","source":"aws.config","account":"1","time":"2024-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"config.amazonaws.com","eventName":"StopConfigurationRecorder","awsRegion":"us-east-1","eventID":"ev-inline","recipientAccountId":"1"}})");
+  f.queue.send(inline_event("ev-inline"));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
   CHECK(f.store.gets.empty());
   REQUIRE(f.output->lines.size() == 1);
-  CHECK(f.output->lines[0].find("ev-inline") != std::string::npos);
+  const std::string& a = f.output->lines[0];
+  CHECK(a.find("ev-inline") != std::string::npos);
+  CHECK(a.find(R"("unmapped":{"trailwarden":{"route":"eventbridge","verified":false,)") !=
+        std::string::npos);
+  CHECK(a.find(R"("eventbridge_event_id":"eb-ev-inline")") != std::string::npos);
+  CHECK(a.find("[unverified: EventBridge event, not read from S3]") != std::string::npos);
+  CHECK(a.find(R"("log_name")") == std::string::npos);
+  CHECK(f.daemon->counters().inline_events_refused == 0);
+}
+
+TEST_CASE("inline events are refused unless the inline route is turned on") {
+  Fixture f;  // default options: inline_events off
+  f.start();
+  f.queue.send(inline_event("ev-off"));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.output->lines.empty());
+  CHECK(f.daemon->counters().inline_events_refused == 1);
+  CHECK(f.daemon->counters().records == 0);
+}
+
+TEST_CASE("forged inline events are refused: custom source, other account, contradicting record") {
+  Fixture f;
+  accept_inline(f.options);
+  f.start();
+  f.queue.send(inline_event("ev-custom", "attacker.custom"));
+  f.queue.send(inline_event("ev-account", "aws.config", "999999999999", "999999999999"));
+  f.queue.send(inline_event("ev-mismatch", "aws.config", "222222222222", "999999999999"));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 3; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.output->lines.empty());
+  CHECK(f.daemon->counters().inline_events_refused == 3);
+  CHECK(f.daemon->counters().alerts_sent == 0);
+}
+
+TEST_CASE("a forged inline event reusing a real eventID never hides the record read from S3") {
+  Fixture f;
+  accept_inline(f.options);
+  f.options.workers = 1;
+  f.start();
+  // The attacker's own StopConfigurationRecorder call, retold first with an invented user ...
+  f.queue.send(inline_event(kRealEventId, "aws.config", "222222222222", "222222222222",
+                            "arn:aws:iam::222222222222:user/someone-else"));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  // ... then the genuine record arrives from S3.
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 2; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.daemon->counters().alerts_suppressed == 0);
+  REQUIRE(f.output->lines.size() == 5);  // the forgery (unverified) and all four S3 alerts
+  size_t genuine = 0, forged = 0;
+  for (const auto& a : f.output->lines) {
+    if (a.find(kRealEventId) == std::string::npos) continue;
+    if (a.find(R"("route":"s3","verified":true)") != std::string::npos) {
+      ++genuine;
+      CHECK(a.find("user/JohnDoe") != std::string::npos);
+      CHECK(a.find(std::string(R"("log_name":"s3://trail-bucket/)") + kKey + "\"") !=
+            std::string::npos);
+    } else if (a.find(R"("route":"eventbridge","verified":false)") != std::string::npos) {
+      ++forged;
+      CHECK(a.find("user/someone-else") != std::string::npos);
+    }
+  }
+  CHECK(genuine == 1);
+  CHECK(forged == 1);
+}
+
+TEST_CASE("redelivered inline events are still suppressed among themselves") {
+  Fixture f;
+  accept_inline(f.options);
+  f.start();
+  f.queue.send(inline_event("ev-twice"));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  f.queue.send(inline_event("ev-twice"));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 2; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.output->lines.size() == 1);
+  CHECK(f.daemon->counters().alerts_suppressed == 1);
+}
+
+TEST_CASE("S3's own API calls via EventBridge (source aws.s3) are matched, not dropped") {
+  Fixture f;
+  for (const auto& r : f.rules)
+    if (r.id == "cis-4.8") f.enabled.push_back(&r);  // S3 bucket policy changes
+  f.options.inline_events.enabled = true;
+  f.options.inline_events.accounts = {"111122223333"};
+  f.start();
+  simdjson::dom::parser p;
+  const std::string sample = test::read_data("notifications/eventbridge_s3_api_call.json");
+  f.queue.send(simdjson::minify(p.parse(sample)["body"]));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  REQUIRE(f.output->lines.size() == 1);
+  CHECK(f.output->lines[0].find(R"("uid":"cis-4.8")") != std::string::npos);
+  CHECK(f.output->lines[0].find("PutBucketAcl") != std::string::npos);
 }
 
 TEST_CASE("digest objects are skipped unless configured") {

@@ -2,7 +2,11 @@
 
 #include <doctest/doctest.h>
 
+#include <simdjson.h>
+
 #include <string>
+
+#include "tests/unit/test_util.h"
 
 using namespace trailwarden;
 using Kind = Notification::Kind;
@@ -59,7 +63,6 @@ TEST_CASE("direct S3 event: keys are URL-decoded") {
   CHECK(n.objects[0].bucket == "mybucket");
   CHECK(n.objects[0].key == "AWSLogs/1/CloudTrail/red flower+1:2.json.gz");
   CHECK(n.objects[0].size == 1024u);
-  CHECK(n.objects[0].region == "us-west-2");
   CHECK(n.objects[0].version_id == "096fKKXTRTtl3on89fVO.nfljtsv6qko");
 }
 
@@ -79,7 +82,6 @@ TEST_CASE("EventBridge Object Created") {
   CHECK(n.objects[0].bucket == "DOC-EXAMPLE-BUCKET1");
   CHECK(n.objects[0].key == "example-key");
   CHECK(n.objects[0].size == 5u);
-  CHECK(n.objects[0].region == "ca-central-1");
 }
 
 TEST_CASE("CloudTrail's own SNS notification, with and without the envelope") {
@@ -98,6 +100,37 @@ TEST_CASE("EventBridge AWS API Call via CloudTrail is matched inline") {
   CHECK(n.route == "eventbridge/cloudtrail");
   CHECK(n.inline_event.find("\"eventName\":\"StopConfigurationRecorder\"") != std::string::npos);
   CHECK(n.inline_event.front() == '{');
+  CHECK(n.claims.id == "36eb8523-97d0-4518-b33d-ee3579ff19f0");
+  CHECK(n.claims.source == "aws.config");
+  CHECK(n.claims.account == "123456789012");
+  CHECK(n.claims.region == "us-east-1");
+  CHECK(n.claims.record_account.empty());  // this record has no recipientAccountId
+  CHECK(n.claims.record_region == "us-east-1");
+}
+
+namespace {
+// The "body" of a sample in tests/data/notifications, as the compact JSON SQS delivers.
+std::string sample_body(const std::string& file) {
+  simdjson::dom::parser p;
+  std::string text = test::read_data("notifications/" + file);
+  simdjson::dom::element doc = p.parse(text);
+  return simdjson::minify(doc["body"]);
+}
+}  // namespace
+
+TEST_CASE("S3's own API calls via CloudTrail (source aws.s3) are inline events, not ignored") {
+  // PutBucketAcl, a CIS 4.8 trigger: it used to take the "Object Created" branch and be deleted.
+  auto n = parse_notification(sample_body("eventbridge_s3_api_call.json"));
+  REQUIRE(n.kind == Kind::kInlineEvent);
+  CHECK(n.route == "eventbridge/cloudtrail");
+  CHECK(n.inline_event.find("\"eventName\":\"PutBucketAcl\"") != std::string::npos);
+  CHECK(n.claims.source == "aws.s3");
+  CHECK(n.claims.account == "111122223333");
+  CHECK(n.claims.record_account == "111122223333");
+  CHECK(n.claims.region == "us-west-2");
+  CHECK(n.claims.record_region == "us-west-2");
+  // ... and S3's Object Created events still name objects.
+  CHECK(parse_notification(kEventBridgeObjectCreated).kind == Kind::kObjects);
 }
 
 TEST_CASE("s3:TestEvent, directly and through SNS") {

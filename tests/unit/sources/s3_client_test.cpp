@@ -1,0 +1,209 @@
+// S3Client request building and region handling against a fake HTTP client: a message never
+// decides where signed requests go.
+#include "agent/sources/s3_client.h"
+
+#include <doctest/doctest.h>
+
+#include "agent/sources/notification.h"
+#include "tests/unit/aws/fakes.h"
+
+using namespace trailwarden;
+using aws::test::FakeHttp;
+using aws::test::response;
+
+namespace {
+
+class StaticCredentials : public aws::CredentialsSource {
+ public:
+  bool get(aws::Credentials& out, std::string&) override {
+    out.access_key_id = "AKIDEXAMPLE";
+    out.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    return true;
+  }
+  void invalidate() override {}
+};
+
+struct Fixture {
+  std::shared_ptr<FakeHttp> http = std::make_shared<FakeHttp>();
+  S3ClientOptions options;
+  Fixture() { options.region = "us-east-1"; }
+  S3Client client() { return S3Client(options, http, std::make_shared<StaticCredentials>()); }
+};
+
+std::string s3_event(const std::string& bucket, const std::string& key, const std::string& region) {
+  return R"({"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":")" + region +
+         R"(","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":")" + bucket +
+         R"("},"object":{"key":")" + key + R"(","size":1}}}]})";
+}
+
+std::string eventbridge_object_created(const std::string& bucket, const std::string& region) {
+  return R"({"version":"0","id":"1","detail-type":"Object Created","source":"aws.s3","account":"111122223333","time":"2021-11-12T00:00:00Z","region":")" +
+         region + R"(","resources":[],"detail":{"bucket":{"name":")" + bucket +
+         R"("},"object":{"key":"AWSLogs/a.json.gz","size":5}}})";
+}
+
+}  // namespace
+
+TEST_CASE("S3 requests: a hostile region in the notification never reaches the host name") {
+  Fixture f;
+  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/AWSLogs/a.json.gz", 200, "{}");
+  S3Client s3 = f.client();
+  for (const std::string& body :
+       {s3_event("trail", "AWSLogs/a.json.gz", "us-east-1.amazonaws.com.evil"),
+        s3_event("trail", "AWSLogs/a.json.gz", "eu-west-1"),
+        eventbridge_object_created("trail", "us-east-1.amazonaws.com.evil.amazonaws.com#")}) {
+    CAPTURE(body);
+    Notification n = parse_notification(body);
+    REQUIRE(n.kind == Notification::Kind::kObjects);
+    Buffer out;
+    RemoteStatus s = s3.get(n.objects[0], 1024, out);
+    CHECK(s.ok());
+  }
+  REQUIRE(f.http->calls.size() == 3);
+  for (const auto& c : f.http->calls) {
+    CHECK(c.request.host == "trail.s3.us-east-1.amazonaws.com");
+    const std::string* auth = c.request.find_header("authorization");
+    REQUIRE(auth);
+    CHECK(auth->find("/us-east-1/s3/aws4_request") != std::string::npos);
+  }
+}
+
+TEST_CASE("S3 requests: hosts follow the configured region's partition") {
+  Fixture f;
+  ObjectRef o;
+  o.bucket = "trail";
+  o.key = "AWSLogs/a b.json.gz";
+  aws::HttpRequest req;
+  std::string error;
+  S3Client s3 = f.client();
+  REQUIRE(s3.build_request(o, "cn-north-1", req, error));
+  CHECK(req.host == "trail.s3.cn-north-1.amazonaws.com.cn");
+  CHECK(req.path == "/AWSLogs/a%20b.json.gz");
+  REQUIRE(s3.build_request(o, "us-gov-west-1", req, error));
+  CHECK(req.host == "trail.s3.us-gov-west-1.amazonaws.com");
+  // Names that cannot be a DNS label are addressed path-style.
+  o.bucket = "my.trail.bucket";
+  REQUIRE(s3.build_request(o, "us-east-1", req, error));
+  CHECK(req.host == "s3.us-east-1.amazonaws.com");
+  CHECK(req.path == "/my.trail.bucket/AWSLogs/a%20b.json.gz");
+  o.bucket = "Legacy_Bucket";
+  REQUIRE(s3.build_request(o, "us-east-1", req, error));
+  CHECK(req.host == "s3.us-east-1.amazonaws.com");
+  CHECK(req.path.starts_with("/Legacy_Bucket/"));
+  // A region that is not a region name never becomes a host.
+  o.bucket = "trail";
+  CHECK_FALSE(s3.build_request(o, "us-east-1.evil.com", req, error));
+  CHECK(error.find("not an AWS region name") != std::string::npos);
+}
+
+TEST_CASE("S3 requests: invalid bucket names are refused before any request") {
+  Fixture f;
+  S3Client s3 = f.client();
+  for (const std::string& b : std::vector<std::string>{"evil.com/x", "a@b", "x?y", "a..b", "..", "b#", "192.168.0.1",
+                              std::string("ab\0c", 4), "trail.s3.amazonaws.com:8080"}) {
+    CAPTURE(b);
+    ObjectRef o;
+    o.bucket = b;
+    o.key = "k";
+    aws::HttpRequest req;
+    std::string error;
+    CHECK_FALSE(s3.build_request(o, "us-east-1", req, error));
+    CHECK(error.find("not a valid S3 bucket name") != std::string::npos);
+    Buffer out;
+    RemoteStatus s = s3.get(o, 1024, out);
+    CHECK(s.code == RemoteStatus::Code::kFatal);
+  }
+  CHECK(f.http->calls.empty());
+}
+
+TEST_CASE("S3 requests: the configured region must be a region name") {
+  Fixture f;
+  f.options.region = "us-east-1.evil.com";
+  CHECK_THROWS_WITH_AS(f.client(), doctest::Contains("not a region name"), std::runtime_error);
+  f.options.endpoint_url = "http://127.0.0.1:4566";  // an emulator signs with what it is given
+  CHECK_NOTHROW(f.client());
+}
+
+TEST_CASE("S3 redirects: followed once to S3's own region, remembered per bucket") {
+  Fixture f;
+  int redirects = 0;
+  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const aws::HttpRequest&) {
+    ++redirects;
+    return response(301, "<Error><Code>PermanentRedirect</Code></Error>",
+                    {{"x-amz-bucket-region", "eu-west-1"}});
+  });
+  f.http->on("GET https://trail.s3.eu-west-1.amazonaws.com/k", 200, "data");
+  S3Client s3 = f.client();
+  ObjectRef o;
+  o.bucket = "trail";
+  o.key = "k";
+  for (int i = 0; i < 3; ++i) {
+    Buffer out;
+    REQUIRE(s3.get(o, 1024, out).ok());
+    CHECK(out.view() == "data");
+  }
+  CHECK(redirects == 1);  // later objects go straight to the bucket's region
+  CHECK(s3.region_for("trail") == "eu-west-1");
+  CHECK(s3.region_for("other") == "us-east-1");
+  const std::string* auth = f.http->calls.back().request.find_header("authorization");
+  REQUIRE(auth);
+  CHECK(auth->find("/eu-west-1/s3/aws4_request") != std::string::npos);
+}
+
+TEST_CASE("S3 redirects: a malformed or foreign-partition region is not followed") {
+  for (const char* hint : {"eu-west-1.evil.com", "cn-north-1", "us-gov-west-1"}) {
+    CAPTURE(hint);
+    Fixture f;
+    f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const aws::HttpRequest&) {
+      return response(301, "<Error><Code>PermanentRedirect</Code></Error>",
+                      {{"x-amz-bucket-region", hint}});
+    });
+    S3Client s3 = f.client();
+    ObjectRef o;
+    o.bucket = "trail";
+    o.key = "k";
+    Buffer out;
+    RemoteStatus s = s3.get(o, 1024, out);
+    CHECK(s.code == RemoteStatus::Code::kFatal);
+    CHECK(s.message.find("not followed") != std::string::npos);
+    CHECK(f.http->calls.size() == 1);
+    CHECK(s3.region_for("trail") == "us-east-1");
+  }
+}
+
+TEST_CASE("S3 redirects: the region cache is bounded") {
+  Fixture f;
+  f.options.region_cache_size = 2;
+  for (const char* b : {"b-one", "b-two", "b-three"}) {
+    f.http->on(std::string("GET https://") + b + ".s3.us-east-1.amazonaws.com/k",
+               [](const aws::HttpRequest&) {
+                 return response(301, "", {{"x-amz-bucket-region", "eu-west-1"}});
+               });
+    f.http->on(std::string("GET https://") + b + ".s3.eu-west-1.amazonaws.com/k", 200, "x");
+  }
+  S3Client s3 = f.client();
+  for (const char* b : {"b-one", "b-two", "b-three"}) {
+    ObjectRef o;
+    o.bucket = b;
+    o.key = "k";
+    Buffer out;
+    REQUIRE(s3.get(o, 1024, out).ok());
+  }
+  CHECK(s3.region_for("b-one") == "us-east-1");  // evicted, oldest first
+  CHECK(s3.region_for("b-two") == "eu-west-1");
+  CHECK(s3.region_for("b-three") == "eu-west-1");
+}
+
+TEST_CASE("S3 redirects: AuthorizationHeaderMalformed names the region in its body") {
+  Fixture f;
+  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", 400,
+             "<Error><Code>AuthorizationHeaderMalformed</Code><Region>us-west-2</Region></Error>");
+  f.http->on("GET https://trail.s3.us-west-2.amazonaws.com/k", 200, "data");
+  S3Client s3 = f.client();
+  ObjectRef o;
+  o.bucket = "trail";
+  o.key = "k";
+  Buffer out;
+  REQUIRE(s3.get(o, 1024, out).ok());
+  CHECK(s3.region_for("trail") == "us-west-2");
+}
