@@ -14,6 +14,7 @@
 
 #include "agent/aws/time_util.h"
 #include "agent/common/backoff.h"
+#include "agent/common/failpoint.h"
 #include "agent/pipeline/dedup.h"
 #include "agent/pipeline/processor.h"
 #include "agent/rules/matcher.h"
@@ -344,8 +345,10 @@ struct Daemon::Impl {
       const double latency = std::max<int64_t>(0, wall_ms() - sent_ms) / 1000.0;
       for (size_t i = 0; i < fresh.size(); ++i) counters.notification_to_alert_seconds.observe(latency);
     }
+    failpoint::hit("before-dedup-sync");
     for (const AlertRecord* a : fresh) dedup.add(a->uid);
     if (!dedup.sync(error)) spdlog::warn("{}", error);  // alerts are delivered; only dedup suffers
+    failpoint::hit("after-dedup-sync");
     return {};
   }
 

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "agent/common/backoff.h"
+#include "agent/common/failpoint.h"
 #include "agent/common/json_writer.h"
 #include "outputs/pipeline/disk_queue.h"
 
@@ -193,6 +194,7 @@ struct OutputPipeline::Impl {
       if (fatal) return;
       std::string error;
       if (!lane.queue->ack(raw.size(), error)) spdlog::warn("output {}: {}", lane.settings.name, error);
+      failpoint::hit("after-buffer-ack");
       lane.counters.buffered_bytes = lane.queue->pending_bytes();
       {
         std::lock_guard<std::mutex> lock(lane.seq_mu);
@@ -299,6 +301,7 @@ bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::
       l->queue->wait_for_room(bytes, std::chrono::milliseconds(500));
     }
   }
+  failpoint::hit("after-buffer-append");
   for (auto& wait : waits) {
     Impl::Lane* lane = wait.first;  // (clang 14 cannot capture structured bindings)
     const uint64_t target = wait.second;

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""kill -9 at each point of the delivery path does not re-alert (issue 9, section 7).
+
+Run as:  python3 tests/integration/test_crash_points.py TRAILWARDEN_FAILPOINTS TRAILWARDEN
+
+`trailwarden run` reads CloudTrail objects from the fauxqs SQS/S3 emulator and delivers their
+alerts to a file through a disk buffer. An alert passes three durable steps: it is appended to
+the output's buffer (the SQS message may then be deleted), its finding uid is recorded in the
+de-duplication window (so that a redelivered message does not alert again), and, once the
+output has it, it is acknowledged (removed) from the buffer. For each point between them, the
+agent (TRAILWARDEN_FAILPOINTS: the agent with its failpoints armable, agent/common/failpoint.h)
+is made to die there with _exit(137), as kill -9 would, while delivering the first object; it is
+started again on the same state directory and output file, without failpoint. The first
+object's message was not deleted, so the queue delivers it again after its visibility timeout.
+
+The first two cases give the output a 2 s batch timeout, so that the first alerts are not sent
+before the kill (an alert sent but not yet acknowledged in the buffer is sent again after a
+restart: the output's at-least-once, with the same finding uid, which is not what this test is
+about); the third sends at once, and the first run must have delivered them. Each case then
+asserts: every expected alert is in the output file exactly once (no finding uid
+twice: the restarted agent did not alert again for the redelivered message, and no alert was
+lost); the queue is empty; the second run stopped cleanly and handed the outputs the alerts of
+the other objects only; where the first run died with the message undeleted, the second run
+suppressed that message's alerts as duplicates.
+
+  after-buffer-append   the alerts are in the buffer; their uids are not yet in the window
+  after-dedup-sync      both are durable; the message is not deleted
+  ack-before-sync       the de-duplication sync is held back 1.5 s (before-dedup-sync:sleep)
+                        and the agent dies right after the output's delivery thread removes a
+                        delivered batch from the buffer (after-buffer-ack): were the ack allowed
+                        before the sync, the alerts would be in neither place
+
+It also checks that the agent itself (TRAILWARDEN: what is installed and packaged) has no way to
+arm a failpoint: it does not even contain the variable's name.
+
+Waiting: the tests poll the process, the alert file and the queue counters (bounded by a
+timeout); the only timed wait is the failpoint's own stall, which is the race window being held
+open. Needs fauxqs (scripts/setup-peers.sh). Prints "N passed, N failed".
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import common
+from common import Failure, alerts_in, check, event_id, key_for, log_file, wait_until
+
+fauxqs = common.import_fauxqs("test_crash_points")
+
+FAILPOINTS = None  # trailwarden_failpoints
+AGENT = None       # trailwarden
+TMP = None
+FX = None
+BUCKET = "trail-bucket"
+OBJECTS = 3
+VISIBILITY = 2  # seconds: how soon the first object's message comes back after the crash
+
+
+class Agent:
+    """`trailwarden_failpoints -c CONFIG run`: one object at a time, a file output with a disk
+    buffer, its own state directory."""
+
+    def __init__(self, workdir: Path, queue_url: str, batch_timeout_ms: int):
+        self.dir = workdir
+        self.alerts = workdir / "alerts.ndjson"
+        self.state = workdir / "state"
+        self.state.mkdir(parents=True)
+        self.config = workdir / "trailwarden.toml"
+        self.config.write_text(common.agent_config(
+            self.state, FX.endpoint, queue_url, BUCKET, VISIBILITY, workers=1) + f"""
+max_messages = 1
+max_in_flight_messages = 1
+dedup_window = 1000
+[[outputs]]
+type = "file"
+path = "{self.alerts}"
+buffer = "disk"
+batch_timeout_ms = {batch_timeout_ms}
+""")
+        self.runs = 0
+        self.proc = None
+        self.log_path = None
+
+    def start(self, failpoint: str | None = None):
+        self.runs += 1
+        self.log_path = self.dir / f"agent-{self.runs}.log"
+        saved = os.environ.pop("TRAILWARDEN_FAILPOINT", None)
+        if failpoint:
+            os.environ["TRAILWARDEN_FAILPOINT"] = failpoint
+        try:
+            with open(self.log_path, "ab") as err:
+                self.proc = common.start_agent(FAILPOINTS, self.config, err)
+        finally:
+            os.environ.pop("TRAILWARDEN_FAILPOINT", None)
+            if saved is not None:
+                os.environ["TRAILWARDEN_FAILPOINT"] = saved
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise Failure("the agent did not stop within 30 s of SIGTERM")
+
+
+def crash_and_restart(name: str, failpoint: str, point: str, *, batch_timeout_ms: int,
+                      sent_before: int, message_kept: bool):
+    """One case: run until the failpoint kills the agent, restart, check exactly-once.
+    `batch_timeout_ms`: the output's; a long one keeps the delivery thread from sending the
+    first alerts before the kill (an alert sent but not yet acknowledged is sent again after a
+    restart: the output's at-least-once, not what this test is about). `sent_before`: how many
+    alerts the first run must have delivered (that it died where the case says)."""
+    url = FX.create_queue(f"crash-{name}", visibility_timeout=VISIBILITY)
+    expected: set[str] = set()
+    for i in range(OBJECTS):
+        tag = f"{name}-{i}"
+        data, ids = log_file(tag)
+        expected |= ids
+        FX.put_object(BUCKET, key_for(tag), data)
+        FX.send(url, fauxqs.s3_event_body(BUCKET, key_for(tag)))
+    agent = Agent(TMP / name, url, batch_timeout_ms)
+
+    agent.start(failpoint)
+    try:
+        rc = agent.proc.wait(60)
+    except subprocess.TimeoutExpired:
+        agent.proc.kill()
+        raise Failure(f"{name}: the agent did not reach failpoint {point} within 60 s")
+    check(rc == 137 and f"failpoint {point}: exiting" in agent.log(),
+          f"{name}: the first run ended with status {rc}, not at failpoint {point}:\n{agent.log()}")
+    before = [event_id(a) for a in alerts_in(agent.alerts, torn_lines_allowed=True)]
+    per_object = len(expected) // OBJECTS
+    check(len(before) == sent_before,
+          f"{name}: the first run delivered {len(before)} alerts before the kill, expected "
+          f"{sent_before}: the case did not happen as designed")
+
+    agent.start()
+    try:
+        wait_until(lambda: {event_id(a) for a in alerts_in(agent.alerts)} >= expected, 60,
+                   f"{name}: every expected alert after the restart", interval=0.05)
+        wait_until(lambda: FX.queue_depth(url) == 0, 60,
+                   f"{name}: an empty queue (the redelivered message deleted)", interval=0.05)
+    finally:
+        rc = agent.stop()
+    log = agent.log()
+    check(rc == 0, f"{name}: the second run exited with {rc}:\n{log}")
+    ids = [event_id(a) for a in alerts_in(agent.alerts)]
+    twice = sorted(i for i, n in collections.Counter(ids).items() if n > 1)
+    check(not twice, f"{name}: {len(twice)} alerts delivered more than once "
+                     f"(first run delivered {len(before)}): {twice}")
+    check(set(ids) == expected, f"{name}: lost {sorted(expected - set(ids))}, "
+                                f"unexpected {sorted(set(ids) - expected)}")
+    uids = [a["finding_info"]["uid"] for a in alerts_in(agent.alerts)]
+    check(len(set(uids)) == len(uids) == len(expected), f"{name}: finding uids repeat")
+    m = re.search(r"(\d+) alerts sent, (\d+) duplicates suppressed", log)
+    check(m, f"{name}: no summary line at stop:\n{log}")
+    # The second run hands the outputs the alerts of the objects the first did not finish, and
+    # never the first object's again (they were buffered, or delivered, before the kill).
+    check(int(m.group(1)) == len(expected) - per_object,
+          f"{name}: the second run sent {m.group(1)} alerts, expected "
+          f"{len(expected) - per_object}:\n{log}")
+    if message_kept:  # the first object's message came back: its alerts must be suppressed
+        check(int(m.group(2)) == per_object,
+              f"{name}: {m.group(2)} duplicates suppressed after the restart, expected "
+              f"{per_object}:\n{log}")
+    print(f"     {name}: first run delivered {len(before)}, second run: {m.group(1)} sent, "
+          f"{m.group(2)} suppressed; {len(ids)} alerts, {len(expected)} expected", flush=True)
+
+
+def test_after_buffer_append():
+    crash_and_restart("after-buffer-append", "after-buffer-append", "after-buffer-append",
+                      batch_timeout_ms=2000, sent_before=0, message_kept=True)
+
+
+def test_after_dedup_sync():
+    crash_and_restart("after-dedup-sync", "after-dedup-sync", "after-dedup-sync",
+                      batch_timeout_ms=2000, sent_before=0, message_kept=True)
+
+
+def test_ack_before_sync():
+    # The message may or may not have been deleted before the kill: not asserted.
+    crash_and_restart("ack-before-sync", "before-dedup-sync:sleep=1500,after-buffer-ack",
+                      "after-buffer-ack", batch_timeout_ms=0, sent_before=4, message_kept=False)
+
+
+def test_the_agent_cannot_arm_failpoints():
+    check(b"TRAILWARDEN_FAILPOINT" in Path(FAILPOINTS).read_bytes(),
+          f"{FAILPOINTS} does not read TRAILWARDEN_FAILPOINT: the check below proves nothing")
+    check(b"TRAILWARDEN_FAILPOINT" not in Path(AGENT).read_bytes(),
+          f"{AGENT} can arm failpoints (it contains TRAILWARDEN_FAILPOINT)")
+
+
+def setup():
+    global FX
+    FX = fauxqs.Fauxqs()
+    FX.start()
+    FX.create_bucket(BUCKET)
+
+
+def teardown():
+    if FX is not None:
+        FX.stop(False)
+
+
+def main():
+    global FAILPOINTS, AGENT, TMP
+    if len(sys.argv) not in (3, 4):
+        print("usage: test_crash_points.py TRAILWARDEN_FAILPOINTS TRAILWARDEN [NAME]")
+        return 2
+    FAILPOINTS, AGENT = (os.path.abspath(p) for p in sys.argv[1:3])
+    TMP = Path(tempfile.mkdtemp(prefix="tw-crash-"))
+    only = sys.argv[3] if len(sys.argv) == 4 else None
+    return common.run_suite(common.module_tests(globals(), only), setup=setup, teardown=teardown,
+                            tmp=TMP, keep=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
