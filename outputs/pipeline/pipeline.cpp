@@ -268,9 +268,10 @@ bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
       spdlog::info("output {}: {} alerts buffered by a previous run will be delivered first", s.name, n);
       l->appended = n;
       if (recovered) {
-        AlertRecord a;
-        for (const std::string& r : l->queue->peek(n, std::chrono::milliseconds(0)))
+        for (const std::string& r : l->queue->peek(n, std::chrono::milliseconds(0))) {
+          AlertRecord a;
           if (AlertRecord::decode(r, a) && seen.insert(a.uid).second) uids.push_back(a.uid);
+        }
         // (an undecodable record is reported and skipped by the delivery thread)
       }
     }
