@@ -35,7 +35,8 @@ arm a failpoint: it does not even contain the variable's name.
 
 Waiting: the tests poll the process, the alert file and the queue counters (bounded by a
 timeout); the only timed wait is the failpoint's own stall, which is the race window being held
-open. Needs fauxqs (scripts/setup-peers.sh). Prints "N passed, N failed".
+open. No fixed port (metrics on port 0).
+Needs fauxqs (scripts/setup-peers.sh). Prints "N passed, N failed".
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class Agent:
 max_messages = 1
 max_in_flight_messages = 1
 dedup_window = 1000
+[metrics]
+listen = "127.0.0.1:0"
 [[outputs]]
 type = "file"
 path = "{self.alerts}"
