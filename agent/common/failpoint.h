@@ -5,13 +5,15 @@
 // The agent itself can never arm one: hit() calls a hook, and nothing in the agent installs
 // it. Only the test executable `trailwarden_failpoints` (built with the tests; never installed
 // or packaged) links tests/integration/failpoint_hook.cpp, which reads TRAILWARDEN_FAILPOINT
-// and installs the hook. In `trailwarden`, hit() is one relaxed load of a null pointer.
+// and installs the hook. In `trailwarden`, hit() is one atomic load of a null pointer.
 //
 // The places (their names are the contract with tests/integration/test_crash_points.py):
-//   after-buffer-append  OutputPipeline::submit: the alerts are in every disk buffer
-//   before-dedup-sync    Daemon: about to record the alerts' uids in the de-duplication window
-//   after-dedup-sync     Daemon: the uids are durable in the window
-//   after-buffer-ack     an output's delivery thread: a delivered batch was removed from its buffer
+//   after-one-buffer-append  OutputPipeline::submit: the alerts are in one more disk buffer
+//                            (first hit: in the first output's, not yet in the next ones')
+//   after-buffer-append      OutputPipeline::submit: the alerts are in every disk buffer
+//   before-dedup-sync        Daemon: about to record the alerts' uids in the de-duplication window
+//   after-dedup-sync         Daemon: the uids are durable in the window
+//   after-buffer-ack         an output's delivery thread: a delivered batch left its buffer
 #pragma once
 
 #include <atomic>

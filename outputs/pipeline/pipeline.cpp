@@ -13,7 +13,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "agent/common/backoff.h"
 #include "agent/common/failpoint.h"
@@ -247,11 +247,31 @@ OutputPipeline::~OutputPipeline() { stop(std::chrono::milliseconds(0)); }
 
 void OutputPipeline::give_up_after(std::chrono::milliseconds limit) { impl_->give_up_after = limit; }
 
+namespace {
+
+// The alerts found in the disk buffers at start, and which buffers hold each.
+struct Recovered {
+  struct Found {
+    AlertRecord alert;           // its routing fields
+    std::vector<size_t> lanes;   // indexes of the lanes whose buffer holds it
+  };
+  std::vector<Found> found;      // in order of first appearance
+  std::unordered_map<std::string, size_t> by_uid;
+
+  void add(size_t lane, AlertRecord a) {
+    auto [it, fresh] = by_uid.emplace(a.uid, found.size());
+    if (fresh) found.push_back({std::move(a), {}});
+    found[it->second].lanes.push_back(lane);
+  }
+};
+
+}  // namespace
+
 bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
   namespace fs = std::filesystem;
-  std::vector<std::string> uids;
-  std::unordered_set<std::string> seen;
-  for (auto& l : impl_->lanes) {
+  Recovered buffered;
+  for (size_t i = 0; i < impl_->lanes.size(); ++i) {
+    auto& l = impl_->lanes[i];
     const auto& s = l->settings;
     l->memory = impl_->force_memory || s.buffer == OutputSettings::BufferType::kMemory;
     DiskQueue::Options o;
@@ -269,10 +289,9 @@ bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
       l->appended = n;
       if (recovered) {
         for (const std::string& r : l->queue->peek(n, std::chrono::milliseconds(0))) {
-          AlertRecord a;
-          if (AlertRecord::decode(r, a) && seen.insert(a.uid).second) uids.push_back(a.uid);
+          AlertRecord a;  // (an undecodable record is reported and skipped by the delivery thread)
+          if (AlertRecord::decode(r, a)) buffered.add(i, std::move(a));
         }
-        // (an undecodable record is reported and skipped by the delivery thread)
       }
     }
     if (uint64_t bad = l->queue->corrupt_records())
@@ -281,7 +300,30 @@ bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
     l->dead_letter = std::make_unique<DeadLetterFile>(
         (fs::path(impl_->state_dir) / "dead-letter" / (s.name + ".ndjson")).string());
   }
-  if (recovered && !recovered(uids, error)) return false;
+  if (recovered) {
+    // Reported: the alerts held by the buffer of every output they are routed to. One missing
+    // from some (a crash between two outputs' appends; a memory buffer, which a crash empties;
+    // a buffer that was full with "drop_newest") may never have reached that output: its
+    // message must alert again when it comes back (a copy, same uid, for the others). An output
+    // that had it and removed it already did so after the caller's before_ack, so the caller
+    // knows it anyway.
+    std::vector<std::string> uids;
+    size_t partial = 0;
+    for (const auto& f : buffered.found) {
+      bool everywhere = true;
+      for (size_t i = 0; i < impl_->lanes.size() && everywhere; ++i)
+        if (routed(impl_->lanes[i]->settings, f.alert.severity_id, f.alert.rule_id, f.alert.tags))
+          everywhere = std::find(f.lanes.begin(), f.lanes.end(), i) != f.lanes.end();
+      if (everywhere) uids.push_back(f.alert.uid);
+      else ++partial;
+    }
+    if (partial)
+      spdlog::warn("{} alerts found in the buffers are missing from another output they are "
+                   "routed to (the previous run stopped between them): a message that named them "
+                   "alerts again when it comes back, and the outputs that have them get a copy",
+                   partial);
+    if (!recovered(uids, error)) return false;
+  }
   for (auto& l : impl_->lanes) l->thread = std::thread([this, lane = l.get()] { impl_->deliver(*lane); });
   return true;
 }
@@ -324,9 +366,12 @@ bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::
       if (result == DiskQueue::AppendResult::kOk) {
         l->counters.accepted += records.size();
         l->counters.buffered_bytes = l->queue->pending_bytes();
-        std::lock_guard<std::mutex> lock(l->seq_mu);
-        l->appended += records.size();
-        if (l->memory) waits.emplace_back(l.get(), l->appended);
+        {
+          std::lock_guard<std::mutex> lock(l->seq_mu);
+          l->appended += records.size();
+          if (l->memory) waits.emplace_back(l.get(), l->appended);
+        }
+        if (!l->memory) failpoint::hit("after-one-buffer-append");
         break;
       }
       if (hold) {  // nothing was written: let the delivery thread make room

@@ -12,9 +12,10 @@
 // Crash consistency with the caller's records (the daemon's de-duplication window): submit()
 // runs the caller's `before_ack` once the alerts are in every buffer, and no delivery thread
 // removes (acknowledges) any of them from a disk buffer before it returns — sending them
-// meanwhile is allowed. start() reports the uids of every alert a previous run left in the disk
-// buffers before any delivery thread runs. So a caller that makes the uids durable in both
-// places knows, after any crash, every alert that is or was in a buffer.
+// meanwhile is allowed. start() reports, before any delivery thread runs, the uids of the
+// alerts a previous run left in the disk buffers of every output they are routed to. So a
+// caller that makes those uids durable knows, after any crash, every alert that reached all
+// its outputs, and no other.
 //
 // Backpressure: when a buffer is full, submit() waits (when_full = "block", the default), which
 // stops the daemon from taking more messages; with "drop_newest" the alert is dropped for that
@@ -66,14 +67,17 @@ class OutputPipeline {
   // source to hold the alerts for a later attempt. Call before start().
   void give_up_after(std::chrono::milliseconds limit);
 
-  // Given the finding uids of the alerts still pending in the disk buffers when they are
-  // opened (left by a previous run; in buffer order, output after output, a uid once per
-  // output); false, with `error`, makes start() fail.
+  // Given the finding uids of the alerts a previous run left in the disk buffers, each once,
+  // that are pending in the buffer of every output they are routed to (see start()); false,
+  // with `error`, makes start() fail.
   using RecoveredFn = std::function<bool(const std::vector<std::string>& uids, std::string& error)>;
 
-  // Opens the buffers (recovering what a previous run left), calls `recovered` (if given) with
-  // the uids of the alerts found in them (also when there are none), then starts the delivery
-  // threads: nothing is delivered or acknowledged before `recovered` has returned.
+  // Opens the buffers (recovering what a previous run left), calls `recovered` (if given), then
+  // starts the delivery threads: nothing is delivered or acknowledged before `recovered` has
+  // returned. An alert found in some buffers but missing from another output it is routed to
+  // (a crash between two outputs' appends, a memory buffer, a full "drop_newest" buffer) is
+  // not reported (and counted in a warning): that output may never have had it, so its
+  // message must alert again when it comes back.
   bool start(std::string& error, const RecoveredFn& recovered = {});
 
   // See the class comment. False (with `error`) when stopping or after a fatal output error;

@@ -65,28 +65,28 @@ VISIBILITY = 2  # seconds: how soon the first object's message comes back after 
 
 
 class Agent:
-    """`trailwarden_failpoints -c CONFIG run`: one object at a time, a file output with a disk
-    buffer, its own state directory."""
+    """`trailwarden_failpoints -c CONFIG run`: one object at a time, `outputs` file outputs
+    (alerts-0.ndjson, ...) with disk buffers, its own state directory."""
 
-    def __init__(self, workdir: Path, queue_url: str, batch_timeout_ms: int):
+    def __init__(self, workdir: Path, queue_url: str, batch_timeout_ms: int, outputs: int):
         self.dir = workdir
-        self.alerts = workdir / "alerts.ndjson"
+        self.files = [workdir / f"alerts-{i}.ndjson" for i in range(outputs)]
         self.state = workdir / "state"
         self.state.mkdir(parents=True)
         self.config = workdir / "trailwarden.toml"
         self.config.write_text(common.agent_config(
-            self.state, FX.endpoint, queue_url, BUCKET, VISIBILITY, workers=1) + f"""
+            self.state, FX.endpoint, queue_url, BUCKET, VISIBILITY, workers=1) + """
 max_messages = 1
 max_in_flight_messages = 1
 dedup_window = 1000
 [metrics]
 listen = "127.0.0.1:0"
-[[outputs]]
+""" + "".join(f"""[[outputs]]
 type = "file"
-path = "{self.alerts}"
+path = "{path}"
 buffer = "disk"
 batch_timeout_ms = {batch_timeout_ms}
-""")
+""" for path in self.files))
         self.runs = 0
         self.proc = None
         self.log_path = None
@@ -121,25 +121,31 @@ batch_timeout_ms = {batch_timeout_ms}
 
 
 def crash_and_restart(name: str, failpoint: str, point: str, *, batch_timeout_ms: int,
-                      sent_before: int, killed_in_submit: bool):
-    """One case: run until the failpoint kills the agent, restart, check exactly-once.
-    `batch_timeout_ms`: the output's; a long one keeps the delivery thread from sending the
-    first alerts before the kill (an alert sent but not yet acknowledged is sent again after a
-    restart: the output's at-least-once, not what this test is about). `sent_before`: how many
+                      sent_before: int, killed_in_submit: bool, outputs: int = 1,
+                      copies_in_first: bool = False):
+    """One case: run until the failpoint kills the agent, restart, check exactly-once at every
+    output. `batch_timeout_ms`: the outputs'; a long one keeps the delivery threads from sending
+    the first alerts before the kill (an alert sent but not yet acknowledged is sent again after
+    a restart: the output's at-least-once, not what this test is about). `sent_before`: how many
     alerts the first run must have delivered (that it died where the case says).
     `killed_in_submit`: the kill came on the worker's thread while it handed the first object's
     alerts to the outputs, so the first run did nothing else and the second run's counts are
     known exactly; otherwise (the kill came on a delivery thread) the worker may have gone on
-    to the next object meanwhile, and only the output is checked."""
+    to the next object meanwhile, and only the outputs are checked. `copies_in_first`: the kill
+    came between the first output's append and the second's: the first object's message must
+    alert again (the second output never had its alerts), and the first output then gets a copy
+    of each (same finding uid) after the one from its buffer."""
     url = FX.create_queue(f"crash-{name}", visibility_timeout=VISIBILITY)
     expected: set[str] = set()
+    first_object: set[str] = set()
     for i in range(OBJECTS):
         tag = f"{name}-{i}"
         data, ids = log_file(tag)
         expected |= ids
+        first_object = first_object or ids
         FX.put_object(BUCKET, key_for(tag), data)
         FX.send(url, fauxqs.s3_event_body(BUCKET, key_for(tag)))
-    agent = Agent(TMP / name, url, batch_timeout_ms)
+    agent = Agent(TMP / name, url, batch_timeout_ms, outputs)
 
     agent.start(failpoint)
     try:
@@ -149,43 +155,57 @@ def crash_and_restart(name: str, failpoint: str, point: str, *, batch_timeout_ms
         raise Failure(f"{name}: the agent did not reach failpoint {point} within 60 s")
     check(rc == 137 and f"failpoint {point}: exiting" in agent.log(),
           f"{name}: the first run ended with status {rc}, not at failpoint {point}:\n{agent.log()}")
-    before = [event_id(a) for a in alerts_in(agent.alerts, torn_lines_allowed=True)]
-    per_object = len(expected) // OBJECTS
+    before = [event_id(a) for a in alerts_in(agent.files[0], torn_lines_allowed=True)]
+    per_object = len(first_object)
     check(len(before) == sent_before,
           f"{name}: the first run delivered {len(before)} alerts before the kill, expected "
           f"{sent_before}: the case did not happen as designed")
 
+    def every_output_has_all():
+        return all({event_id(a) for a in alerts_in(f)} >= expected for f in agent.files)
+
     agent.start()
     try:
-        wait_until(lambda: {event_id(a) for a in alerts_in(agent.alerts)} >= expected, 60,
-                   f"{name}: every expected alert after the restart", interval=0.05)
+        wait_until(every_output_has_all, 60, f"{name}: every expected alert after the restart",
+                   interval=0.05)
         wait_until(lambda: FX.queue_depth(url) == 0, 60,
                    f"{name}: an empty queue (the redelivered message deleted)", interval=0.05)
     finally:
         rc = agent.stop()
     log = agent.log()
     check(rc == 0, f"{name}: the second run exited with {rc}:\n{log}")
-    ids = [event_id(a) for a in alerts_in(agent.alerts)]
-    twice = sorted(i for i, n in collections.Counter(ids).items() if n > 1)
-    check(not twice, f"{name}: {len(twice)} alerts delivered more than once "
-                     f"(first run delivered {len(before)}): {twice}")
-    check(set(ids) == expected, f"{name}: lost {sorted(expected - set(ids))}, "
-                                f"unexpected {sorted(set(ids) - expected)}")
-    uids = [a["finding_info"]["uid"] for a in alerts_in(agent.alerts)]
-    check(len(set(uids)) == len(uids) == len(expected), f"{name}: finding uids repeat")
+    for n, path in enumerate(agent.files):
+        alerts = alerts_in(path)
+        ids = [event_id(a) for a in alerts]
+        counts = collections.Counter(ids)
+        check(set(ids) == expected, f"{name}: output {n} lost {sorted(expected - set(ids))}, "
+                                    f"unexpected {sorted(set(ids) - expected)}")
+        allowed = first_object if copies_in_first and n == 0 else set()
+        twice = sorted(i for i, c in counts.items() if c > (2 if i in allowed else 1))
+        check(not twice, f"{name}: output {n}: {len(twice)} alerts delivered more than once "
+                         f"(first run delivered {len(before)}): {twice}")
+        check({i for i, c in counts.items() if c == 2} == allowed,
+              f"{name}: output {n}: the copies are {sorted(i for i, c in counts.items() if c > 1)}, "
+              f"expected {sorted(allowed)}")
+        uids = collections.Counter(a["finding_info"]["uid"] for a in alerts)
+        check(len(uids) == len(expected) and sum(uids.values()) == len(ids),
+              f"{name}: output {n}: finding uids do not match the events")
     m = re.search(r"(\d+) alerts sent, (\d+) duplicates suppressed", log)
     check(m, f"{name}: no summary line at stop:\n{log}")
     if killed_in_submit:
-        # The second run hands the outputs the alerts of the other objects only; the first
-        # object's message came back, and its alerts (buffered before the kill) are suppressed.
-        check(int(m.group(1)) == len(expected) - per_object,
+        # The first object's message came back. Its alerts were buffered before the kill: the
+        # second run hands the outputs only the other objects' alerts and suppresses its own;
+        # unless they were not in every buffer, and then they alert again.
+        again = per_object if copies_in_first else 0
+        check(int(m.group(1)) == len(expected) - per_object + again,
               f"{name}: the second run sent {m.group(1)} alerts, expected "
-              f"{len(expected) - per_object}:\n{log}")
-        check(int(m.group(2)) == per_object,
+              f"{len(expected) - per_object + again}:\n{log}")
+        check(int(m.group(2)) == per_object - again,
               f"{name}: {m.group(2)} duplicates suppressed after the restart, expected "
-              f"{per_object}:\n{log}")
+              f"{per_object - again}:\n{log}")
     print(f"     {name}: first run delivered {len(before)}, second run: {m.group(1)} sent, "
-          f"{m.group(2)} suppressed; {len(ids)} alerts, {len(expected)} expected", flush=True)
+          f"{m.group(2)} suppressed; {len(expected)} alerts expected at each of {outputs} outputs",
+          flush=True)
 
 
 def test_after_buffer_append():
@@ -202,6 +222,17 @@ def test_ack_before_sync():
     crash_and_restart("ack-before-sync", "before-dedup-sync:sleep=1500,after-buffer-ack",
                       "after-buffer-ack", batch_timeout_ms=0, sent_before=4,
                       killed_in_submit=False)
+
+
+def test_between_two_outputs():
+    crash_and_restart("between-outputs", "after-one-buffer-append", "after-one-buffer-append",
+                      batch_timeout_ms=2000, sent_before=0, killed_in_submit=True, outputs=2,
+                      copies_in_first=True)
+
+
+def test_after_buffer_append_two_outputs():
+    crash_and_restart("two-outputs", "after-buffer-append", "after-buffer-append",
+                      batch_timeout_ms=2000, sent_before=0, killed_in_submit=True, outputs=2)
 
 
 def test_the_agent_cannot_arm_failpoints():
