@@ -13,15 +13,16 @@ is made to die there with _exit(137), as kill -9 would, while delivering the fir
 started again on the same state directory and output file, without failpoint. The first
 object's message was not deleted, so the queue delivers it again after its visibility timeout.
 
-The first two cases give the output a 2 s batch timeout, so that the first alerts are not sent
-before the kill (an alert sent but not yet acknowledged in the buffer is sent again after a
-restart: the output's at-least-once, with the same finding uid, which is not what this test is
-about); the third sends at once, and the first run must have delivered them. Each case then
-asserts: every expected alert is in the output file exactly once (no finding uid
-twice: the restarted agent did not alert again for the redelivered message, and no alert was
-lost); the queue is empty; the second run stopped cleanly; where the first run died handing
-the first object's alerts to the outputs, the second run handed them the other objects' alerts
-only and suppressed the first object's, whose message came back, as duplicates.
+All cases but ack-before-sync give the outputs a 2 s batch timeout, so that the first alerts
+are not sent before the kill (an alert sent but not yet acknowledged in the buffer is sent again
+after a restart: the output's at-least-once, with the same finding uid, which is not what this
+test is about); ack-before-sync sends at once, and its first run must have delivered them. Each
+case then asserts: every expected alert is at every output exactly once (no finding uid twice:
+the restarted agent did not alert again for the redelivered message, and no alert was lost);
+the queue is empty; the second run stopped cleanly; where the first run died handing the first
+object's alerts to the outputs, the second run handed them the other objects' alerts only and
+suppressed the first object's, whose message came back, as duplicates (except between-outputs,
+where they must be sent again).
 
   after-buffer-append   the alerts are in the buffer; their uids are not yet in the window
   after-dedup-sync      both are durable; the message is not deleted
@@ -29,14 +30,17 @@ only and suppressed the first object's, whose message came back, as duplicates.
                         and the agent dies right after the output's delivery thread removes a
                         delivered batch from the buffer (after-buffer-ack): were the ack allowed
                         before the sync, the alerts would be in neither place
+  two-outputs           after-buffer-append with two file outputs
+  between-outputs       two file outputs, the kill between the first one's append and the
+                        second's (after-one-buffer-append): the second never had the alerts, so
+                        the message must alert again; the first output gets a copy of each
 
 It also checks that the agent itself (TRAILWARDEN: what is installed and packaged) has no way to
 arm a failpoint: it does not even contain the variable's name.
 
 Waiting: the tests poll the process, the alert file and the queue counters (bounded by a
 timeout); the only timed wait is the failpoint's own stall, which is the race window being held
-open. No fixed port (metrics on port 0).
-Needs fauxqs (scripts/setup-peers.sh). Prints "N passed, N failed".
+open. No fixed port (metrics on port 0). Needs fauxqs (scripts/setup-peers.sh). Prints "N passed, N failed".
 """
 
 from __future__ import annotations
