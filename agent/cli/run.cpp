@@ -315,11 +315,16 @@ int cmd_run(Args& a, const Global& g) {
 
   output_env.aws_credentials = credentials;
   OutputPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir);
-  {
-    std::string error;
-    if (!outputs.start(error)) throw std::runtime_error(error);
-  }
   Daemon daemon(d, sqs, s3, std::make_shared<const RuleSet>(std::move(all)), outputs);
+  {
+    // The alerts a previous run left in the buffers go into the de-duplication window before
+    // anything is delivered or received (kill -9 does not re-alert).
+    std::string error;
+    if (!outputs.start(error, [&daemon](const std::vector<std::string>& uids, std::string& e) {
+          return daemon.remember_buffered(uids, e);
+        }))
+      throw std::runtime_error(error);
+  }
 
   const int64_t started_ms = now_ms();
   MetricsRegistry registry;

@@ -14,6 +14,7 @@
 
 #include "agent/aws/time_util.h"
 #include "agent/common/backoff.h"
+#include "agent/common/failpoint.h"
 #include "agent/pipeline/dedup.h"
 #include "agent/pipeline/processor.h"
 #include "agent/rules/matcher.h"
@@ -127,6 +128,7 @@ struct Daemon::Impl {
 
   std::atomic<bool> fatal{false};
   std::mutex output_mu;  // serialises delivery: check duplicate, write, flush, remember
+  bool dedup_open = false;  // start-up only (remember_buffered, run)
 
   // ---- helpers ----
   bool allowed_bucket(const std::string& bucket) const {
@@ -347,10 +349,29 @@ struct Daemon::Impl {
     return error;
   }
 
-  // Writes the alerts (skipping those already delivered), flushes every output, then
-  // remembers their uids. Returns an error or "". The window is keyed by the finding uid, which
-  // carries the record's trust domain (finding_uid()): an inline event only ever suppresses an
-  // inline event, and a record read from S3 is never suppressed by one.
+  bool open_dedup(std::string& error) {
+    if (!dedup_open) dedup_open = dedup.open(error);
+    return dedup_open;
+  }
+
+  // The uids of alerts a previous run left in the output buffers: remembered (durably) before
+  // any of them is delivered and before any message is received.
+  bool remember_buffered(const std::vector<std::string>& uids, std::string& error) {
+    if (!open_dedup(error)) return false;
+    if (uids.empty()) return true;
+    for (const std::string& uid : uids) dedup.add(uid);
+    if (!dedup.sync(error)) return false;
+    spdlog::info("{} alerts found in the output buffers are remembered as delivered: a message "
+                 "that named them and comes back does not alert again",
+                 uids.size());
+    return true;
+  }
+
+  // Writes the alerts (skipping those already delivered) to every output's buffer and
+  // remembers their uids before any buffer may remove them. Returns an error or "". The window
+  // is keyed by the finding uid, which carries the record's trust domain (finding_uid()): an
+  // inline event only ever suppresses an inline event, and a record read from S3 is never
+  // suppressed by one.
   std::string deliver(const ObjectResult& result, int64_t sent_ms) {
     if (result.alerts.empty()) return {};
     std::lock_guard<std::mutex> lock(output_mu);
@@ -361,7 +382,17 @@ struct Daemon::Impl {
     }
     if (fresh.empty()) return {};
     std::string error;
-    if (!outputs.submit(fresh, error)) {
+    // Once the alerts are in every buffer and before any buffer may remove one: after a crash
+    // anywhere, a buffer still holds each alert or the window knows it (or both), so the
+    // message, delivered again, never alerts twice. One fdatasync per object, as before.
+    auto remember = [&] {
+      failpoint::hit("before-dedup-sync");
+      for (const AlertRecord* a : fresh) dedup.add(a->uid);
+      std::string sync_error;
+      if (!dedup.sync(sync_error)) spdlog::warn("{}", sync_error);  // only dedup suffers
+      failpoint::hit("after-dedup-sync");
+    };
+    if (!outputs.submit(fresh, error, remember)) {
       if (outputs.failed()) fail_fatal(fmt::format("{}; stopping", error));
       return error;
     }
@@ -370,8 +401,6 @@ struct Daemon::Impl {
       const double latency = std::max<int64_t>(0, wall_ms() - sent_ms) / 1000.0;
       for (size_t i = 0; i < fresh.size(); ++i) counters.notification_to_alert_seconds.observe(latency);
     }
-    for (const AlertRecord* a : fresh) dedup.add(a->uid);
-    if (!dedup.sync(error)) spdlog::warn("{}", error);  // alerts are delivered; only dedup suffers
     return {};
   }
 
@@ -457,7 +486,7 @@ struct Daemon::Impl {
   // ---- the poll loop ----
   int run(const std::atomic<bool>& stop) {
     std::string error;
-    if (!dedup.open(error)) {
+    if (!open_dedup(error)) {
       spdlog::error("{}", error);
       return 1;
     }
@@ -578,6 +607,10 @@ void Daemon::replace_rules(std::shared_ptr<const RuleSet> rules) {
 Daemon::~Daemon() = default;
 
 int Daemon::run(const std::atomic<bool>& stop) { return impl_->run(stop); }
+
+bool Daemon::remember_buffered(const std::vector<std::string>& uids, std::string& error) {
+  return impl_->remember_buffered(uids, error);
+}
 
 const DaemonCounters& Daemon::counters() const { return impl_->counters; }
 

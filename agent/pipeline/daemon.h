@@ -109,6 +109,14 @@ class Daemon {
          std::shared_ptr<const RuleSet> rules, OutputPipeline& outputs);
   ~Daemon();
 
+  // Crash consistency: the daemon records the uids of the alerts it hands to the outputs in
+  // its de-duplication window before any output buffer may remove them (OutputPipeline::submit's
+  // before_ack). Pass this, as OutputPipeline::start's `recovered`, before run(): it records
+  // (durably) the uids of the alerts a previous run left in the buffers, so that a message that
+  // named them and is delivered again does not alert twice. False with `error` if the window
+  // cannot be opened or written.
+  bool remember_buffered(const std::vector<std::string>& uids, std::string& error);
+
   // Runs until `stop` becomes true (then finishes in-flight work within shutdown_deadline,
   // flushes and deletes what is complete) or a fatal error. Returns the exit status: 0 after a
   // clean stop, 1 after a fatal error (queue missing, access denied, output failure).

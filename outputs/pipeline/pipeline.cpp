@@ -13,8 +13,10 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <unordered_map>
 
 #include "agent/common/backoff.h"
+#include "agent/common/failpoint.h"
 #include "agent/common/json_writer.h"
 #include "outputs/pipeline/disk_queue.h"
 
@@ -72,14 +74,20 @@ struct OutputPipeline::Impl {
     OutputCounters counters;
     std::thread thread;
     std::atomic<bool> reopen{false};
-    // Memory lanes: submitters wait until `acked` reaches the sequence of their last record.
+    // Records are numbered in buffer order from the first one pending at start (guarded by
+    // seq_mu). Memory lanes: submitters wait until `acked` reaches the sequence of their last
+    // record. Disk lanes: records from `hold` on were appended by the submit running its
+    // before_ack and may be sent but not acknowledged yet (kNoHold: none).
+    static constexpr uint64_t kNoHold = ~uint64_t{0};
     std::mutex seq_mu;
     std::condition_variable seq_cv;
     uint64_t appended = 0;
     uint64_t acked = 0;
+    uint64_t hold = kNoHold;
   };
 
   std::vector<std::unique_ptr<Lane>> lanes;
+  std::mutex before_ack_mu;  // submits with a before_ack run one at a time
   std::string state_dir;
   bool force_memory = false;
   std::chrono::milliseconds give_up_after{0};
@@ -88,6 +96,17 @@ struct OutputPipeline::Impl {
   std::atomic<bool> fatal{false};
   mutable std::mutex fatal_mu;
   std::string fatal_message;
+
+  // Holds back (on) the acknowledgement of the records a submit is about to append to a disk
+  // lane, from the next one on; or lifts the hold (off). A record another submitter appends
+  // at the same moment may be held too (harmless: it only waits a little longer).
+  static void set_hold(Lane& lane, bool on) {
+    {
+      std::lock_guard<std::mutex> lock(lane.seq_mu);
+      lane.hold = on ? lane.appended : Lane::kNoHold;
+    }
+    if (!on) lane.seq_cv.notify_all();
+  }
 
   void set_fatal(const std::string& message) {
     {
@@ -191,8 +210,17 @@ struct OutputPipeline::Impl {
         }
       }
       if (fatal) return;
+      {
+        // Not before the submit that appended them is past its before_ack (see submit()).
+        std::unique_lock<std::mutex> lock(lane.seq_mu);
+        lane.seq_cv.wait(lock, [&] {
+          return lane.acked + raw.size() <= lane.hold || fatal || stopping;
+        });
+        if (lane.acked + raw.size() > lane.hold) return;  // stopping: the disk keeps them
+      }
       std::string error;
       if (!lane.queue->ack(raw.size(), error)) spdlog::warn("output {}: {}", lane.settings.name, error);
+      failpoint::hit("after-buffer-ack");
       lane.counters.buffered_bytes = lane.queue->pending_bytes();
       {
         std::lock_guard<std::mutex> lock(lane.seq_mu);
@@ -219,9 +247,31 @@ OutputPipeline::~OutputPipeline() { stop(std::chrono::milliseconds(0)); }
 
 void OutputPipeline::give_up_after(std::chrono::milliseconds limit) { impl_->give_up_after = limit; }
 
-bool OutputPipeline::start(std::string& error) {
+namespace {
+
+// The alerts found in the disk buffers at start, and which buffers hold each.
+struct Recovered {
+  struct Found {
+    AlertRecord alert;           // its routing fields
+    std::vector<size_t> lanes;   // indexes of the lanes whose buffer holds it
+  };
+  std::vector<Found> found;      // in order of first appearance
+  std::unordered_map<std::string, size_t> by_uid;
+
+  void add(size_t lane, AlertRecord a) {
+    auto [it, fresh] = by_uid.emplace(a.uid, found.size());
+    if (fresh) found.push_back({std::move(a), {}});
+    found[it->second].lanes.push_back(lane);
+  }
+};
+
+}  // namespace
+
+bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
   namespace fs = std::filesystem;
-  for (auto& l : impl_->lanes) {
+  Recovered buffered;
+  for (size_t i = 0; i < impl_->lanes.size(); ++i) {
+    auto& l = impl_->lanes[i];
     const auto& s = l->settings;
     l->memory = impl_->force_memory || s.buffer == OutputSettings::BufferType::kMemory;
     DiskQueue::Options o;
@@ -234,23 +284,65 @@ bool OutputPipeline::start(std::string& error) {
       error = fmt::format("output {}: {}", s.name, error);
       return false;
     }
-    if (size_t n = l->queue->pending_records())
+    if (size_t n = l->queue->pending_records()) {
       spdlog::info("output {}: {} alerts buffered by a previous run will be delivered first", s.name, n);
+      l->appended = n;
+      if (recovered) {
+        for (const std::string& r : l->queue->peek(n, std::chrono::milliseconds(0))) {
+          AlertRecord a;  // (an undecodable record is reported and skipped by the delivery thread)
+          if (AlertRecord::decode(r, a)) buffered.add(i, std::move(a));
+        }
+      }
+    }
     if (uint64_t bad = l->queue->corrupt_records())
       spdlog::error("output {}: {} corrupt records found in the buffer were skipped", s.name, bad);
     l->counters.buffered_bytes = l->queue->pending_bytes();
     l->dead_letter = std::make_unique<DeadLetterFile>(
         (fs::path(impl_->state_dir) / "dead-letter" / (s.name + ".ndjson")).string());
   }
+  if (recovered) {
+    // Reported: the alerts held by the buffer of every output they are routed to. One missing
+    // from some (a crash between two outputs' appends; a memory buffer, which a crash empties;
+    // a buffer that was full with "drop_newest") may never have reached that output: its
+    // message must alert again when it comes back (a copy, same uid, for the others). An output
+    // that had it and removed it already did so after the caller's before_ack, so the caller
+    // knows it anyway.
+    std::vector<std::string> uids;
+    size_t partial = 0;
+    for (const auto& f : buffered.found) {
+      bool everywhere = true;
+      for (size_t i = 0; i < impl_->lanes.size() && everywhere; ++i)
+        if (routed(impl_->lanes[i]->settings, f.alert.severity_id, f.alert.rule_id, f.alert.tags))
+          everywhere = std::find(f.lanes.begin(), f.lanes.end(), i) != f.lanes.end();
+      if (everywhere) uids.push_back(f.alert.uid);
+      else ++partial;
+    }
+    if (partial)
+      spdlog::warn("{} alerts found in the buffers are missing from another output they are "
+                   "routed to (the previous run stopped between them): a message that named them "
+                   "alerts again when it comes back, and the outputs that have them get a copy",
+                   partial);
+    if (!recovered(uids, error)) return false;
+  }
   for (auto& l : impl_->lanes) l->thread = std::thread([this, lane = l.get()] { impl_->deliver(*lane); });
   return true;
 }
 
-bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::string& error) {
+bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::string& error,
+                            const std::function<void()>& before_ack) {
   if (impl_->stopping || impl_->fatal) {
     error = impl_->fatal ? failure() : "stopping";
     return false;
   }
+  std::unique_lock<std::mutex> one_at_a_time(impl_->before_ack_mu, std::defer_lock);
+  if (before_ack) one_at_a_time.lock();
+  // The disk lanes this submit holds (see Lane::hold): all lifted however submit() ends.
+  struct Held {
+    std::vector<Impl::Lane*> lanes;
+    ~Held() {
+      for (Impl::Lane* lane : lanes) Impl::set_hold(*lane, false);
+    }
+  } held;
   std::vector<std::pair<Impl::Lane*, uint64_t>> waits;
   for (auto& l : impl_->lanes) {
     std::vector<std::string> records;
@@ -263,16 +355,28 @@ bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::
     if (records.empty()) continue;
     size_t bytes = 0;
     for (const auto& r : records) bytes += r.size() + 8;
+    const bool hold = before_ack && !l->memory;
     while (true) {
       std::string append_error;
+      if (hold) {
+        Impl::set_hold(*l, true);
+        held.lanes.push_back(l.get());
+      }
       auto result = l->queue->append(records, append_error);
       if (result == DiskQueue::AppendResult::kOk) {
         l->counters.accepted += records.size();
         l->counters.buffered_bytes = l->queue->pending_bytes();
-        std::lock_guard<std::mutex> lock(l->seq_mu);
-        l->appended += records.size();
-        if (l->memory) waits.emplace_back(l.get(), l->appended);
+        {
+          std::lock_guard<std::mutex> lock(l->seq_mu);
+          l->appended += records.size();
+          if (l->memory) waits.emplace_back(l.get(), l->appended);
+        }
+        if (!l->memory) failpoint::hit("after-one-buffer-append");
         break;
+      }
+      if (hold) {  // nothing was written: let the delivery thread make room
+        Impl::set_hold(*l, false);
+        held.lanes.pop_back();
       }
       if (result == DiskQueue::AppendResult::kError) {
         error = fmt::format("output {}: {}", l->settings.name, append_error);
@@ -299,6 +403,7 @@ bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::
       l->queue->wait_for_room(bytes, std::chrono::milliseconds(500));
     }
   }
+  failpoint::hit("after-buffer-append");
   for (auto& wait : waits) {
     Impl::Lane* lane = wait.first;  // (clang 14 cannot capture structured bindings)
     const uint64_t target = wait.second;
@@ -312,7 +417,8 @@ bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::
       return false;
     }
   }
-  return true;
+  if (before_ack) before_ack();
+  return true;  // (the holds are lifted on the way out)
 }
 
 void OutputPipeline::stop(std::chrono::milliseconds deadline) {

@@ -9,6 +9,14 @@
 // delivered (or dead-lettered). Only then may the source acknowledge (delete the SQS message).
 // Disk buffers survive kill -9 and deliver their backlog, in order, after a restart.
 //
+// Crash consistency with the caller's records (the daemon's de-duplication window): submit()
+// runs the caller's `before_ack` once the alerts are in every buffer, and no delivery thread
+// removes (acknowledges) any of them from a disk buffer before it returns — sending them
+// meanwhile is allowed. start() reports, before any delivery thread runs, the uids of the
+// alerts a previous run left in the disk buffers of every output they are routed to. So a
+// caller that makes those uids durable knows, after any crash, every alert that reached all
+// its outputs, and no other.
+//
 // Backpressure: when a buffer is full, submit() waits (when_full = "block", the default), which
 // stops the daemon from taking more messages; with "drop_newest" the alert is dropped for that
 // output, counted and logged.
@@ -19,6 +27,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,12 +67,29 @@ class OutputPipeline {
   // source to hold the alerts for a later attempt. Call before start().
   void give_up_after(std::chrono::milliseconds limit);
 
-  // Opens the buffers (recovering what a previous run left) and starts the delivery threads.
-  bool start(std::string& error);
+  // Given the finding uids of the alerts a previous run left in the disk buffers, each once,
+  // that are pending in the buffer of every output they are routed to (see start()); false,
+  // with `error`, makes start() fail.
+  using RecoveredFn = std::function<bool(const std::vector<std::string>& uids, std::string& error)>;
+
+  // Opens the buffers (recovering what a previous run left), calls `recovered` (if given), then
+  // starts the delivery threads: nothing is delivered or acknowledged before `recovered` has
+  // returned. An alert found in some buffers but missing from another output it is routed to
+  // (a crash between two outputs' appends, a memory buffer, a full "drop_newest" buffer) is
+  // not reported (and counted in a warning): that output may never have had it, so its
+  // message must alert again when it comes back.
+  bool start(std::string& error, const RecoveredFn& recovered = {});
 
   // See the class comment. False (with `error`) when stopping or after a fatal output error;
   // then the caller must not acknowledge its source.
-  bool submit(const std::vector<const AlertRecord*>& alerts, std::string& error);
+  //
+  // `before_ack` (if given) is called once, on this thread, when every alert is in every disk
+  // buffer it is routed to (and delivered by every memory buffer), before submit() returns true;
+  // until it returns, the alerts may be sent but no disk buffer acknowledges (removes) them. It
+  // is not called when submit() fails. Submits with `before_ack` run one at a time (a second one
+  // waits for the first), so that two of them can never hold each other's buffers.
+  bool submit(const std::vector<const AlertRecord*>& alerts, std::string& error,
+              const std::function<void()>& before_ack = {});
 
   // Stops: no more submits; memory buffers get until `deadline` to drain; disk buffers keep
   // what is left for the next start. Idempotent.

@@ -10,6 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <string_view>
+#include <thread>
+
+#include "agent/common/failpoint.h"
 
 using namespace trailwarden;
 using namespace std::chrono_literals;
@@ -334,4 +338,193 @@ TEST_CASE("a full buffer drops the newest alerts when configured, counting them"
   std::thread releaser([o] { o->unblock(); });
   p.stop(0ms);
   releaser.join();
+}
+
+namespace {
+
+// A failpoint hook (agent/common/failpoint.h) counting the batches removed from a buffer.
+std::mutex acks_mu;
+std::condition_variable acks_cv;
+int acks = 0;
+void count_acks(std::string_view name) {
+  if (name != "after-buffer-ack") return;
+  std::lock_guard<std::mutex> lock(acks_mu);
+  ++acks;
+  acks_cv.notify_all();
+}
+
+// Submits alerts "1", "2", "3" to a disk-buffered output `name` in `dir` whose destination is
+// down, then stops: they stay in the buffer, as after a kill.
+void leave_in_buffer(const std::string& dir, const std::string& name = "siem") {
+  auto out = std::make_unique<ScriptedOutput>(name);
+  DeliveryResult down;
+  down.status = DeliveryResult::Status::kRetry;
+  down.message = "connection refused";
+  out->script.assign(100000, down);
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({settings(name, /*memory=*/false), std::move(out)});
+  OutputPipeline p(std::move(entries), dir);
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("1"), alert("2"), alert("3")};
+  REQUIRE(p.submit(ptrs(alerts), err));
+  p.stop(0ms);
+}
+
+}  // namespace
+
+TEST_CASE("start reports the uids left in the disk buffers before anything is delivered") {
+  const std::string dir = temp_dir();
+  leave_in_buffer(dir);
+  {
+    // A caller that cannot record them fails start(), and nothing is delivered or removed.
+    auto out = std::make_unique<ScriptedOutput>("siem");
+    auto* o = out.get();
+    std::vector<OutputPipeline::Entry> entries;
+    entries.push_back({settings("siem", false), std::move(out)});
+    OutputPipeline p(std::move(entries), dir);
+    std::string err;
+    CHECK_FALSE(p.start(err, [](const std::vector<std::string>&, std::string& e) {
+      e = "cannot write the window";
+      return false;
+    }));
+    CHECK(err == "cannot write the window");
+    CHECK(o->calls == 0);
+  }
+  auto out = std::make_unique<ScriptedOutput>("siem");
+  auto* o = out.get();
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({settings("siem", false), std::move(out)});
+  auto memory = std::make_unique<ScriptedOutput>("memory");
+  auto critical_only = settings("memory", true);
+  critical_only.min_severity = 5;  // none of the buffered alerts is routed here
+  entries.push_back({critical_only, std::move(memory)});
+  OutputPipeline p(std::move(entries), dir);
+  std::string err;
+  std::vector<std::string> reported;
+  int sends_before = -1;
+  REQUIRE(p.start(err, [&](const std::vector<std::string>& uids, std::string&) {
+    reported = uids;
+    sends_before = o->calls;
+    return true;
+  }));
+  CHECK(reported == std::vector<std::string>{"1", "2", "3"});
+  CHECK(sends_before == 0);
+  REQUIRE(o->await([&] { return o->delivered.size() >= 3; }));
+  p.stop(1s);
+  CHECK(o->delivered == std::vector<std::string>{"1", "2", "3"});
+}
+
+TEST_CASE("an alert missing from another output it is routed to is not reported") {
+  // The first run buffered the alerts for "a" only: as a crash between the appends to "a" and
+  // "b" leaves them. "b" may never have had them: their message must alert again.
+  const std::string dir = temp_dir();
+  leave_in_buffer(dir, "a");
+  auto reported_with = [&](OutputSettings second) {
+    std::vector<OutputPipeline::Entry> entries;
+    entries.push_back({settings("a", false), std::make_unique<ScriptedOutput>("a")});
+    entries.push_back({second, std::make_unique<ScriptedOutput>(second.name)});
+    OutputPipeline p(std::move(entries), dir);
+    std::string err;
+    std::vector<std::string> reported = {"not called"};
+    // (the callback fails start(): nothing is delivered, the buffer stays for the next case)
+    CHECK_FALSE(p.start(err, [&](const std::vector<std::string>& uids, std::string& e) {
+      reported = uids;
+      e = "stop here";
+      return false;
+    }));
+    return reported;
+  };
+  CHECK(reported_with(settings("b", false)).empty());  // a disk buffer without them
+  CHECK(reported_with(settings("b", true)).empty());   // a memory buffer: a crash empties it
+  auto elsewhere = settings("b", false);
+  elsewhere.rules = {"cis-1.*"};  // they are not routed to "b": "a" is all they need
+  CHECK(reported_with(elsewhere) == std::vector<std::string>{"1", "2", "3"});
+}
+
+TEST_CASE("before_ack: the alerts may be sent, but no disk buffer removes them before it returns") {
+  failpoint::install(count_acks);
+  acks = 0;
+  auto out = std::make_unique<ScriptedOutput>("siem");
+  auto* o = out.get();
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({settings("siem", false), std::move(out)});
+  OutputPipeline p(std::move(entries), temp_dir());
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("a"), alert("b")};
+  int calls = 0;
+  bool sent_meanwhile = false, removed_meanwhile = true;
+  CHECK(p.submit(ptrs(alerts), err, [&] {
+    ++calls;
+    sent_meanwhile = o->await([&] { return o->delivered.size() == 2; });
+    // Without the hold the delivery thread removes the batch right after sending it.
+    std::unique_lock<std::mutex> lock(acks_mu);
+    removed_meanwhile = acks_cv.wait_for(lock, 300ms, [] { return acks > 0; });
+  }));
+  CHECK(calls == 1);
+  CHECK(sent_meanwhile);
+  CHECK_FALSE(removed_meanwhile);
+  {
+    std::unique_lock<std::mutex> lock(acks_mu);
+    CHECK(acks_cv.wait_for(lock, 20s, [] { return acks > 0; }));  // and then it does
+  }
+  p.stop(1s);
+  failpoint::install(nullptr);
+  CHECK(o->delivered == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("before_ack: after delivery with a memory buffer; never when submit fails") {
+  auto out = std::make_unique<ScriptedOutput>("o");
+  auto* o = out.get();
+  OutputPipeline p(one_output(std::move(out)), temp_dir());
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("a"), alert("b")};
+  size_t delivered_then = 0;
+  REQUIRE(p.submit(ptrs(alerts), err, [&] { delivered_then = o->delivered.size(); }));
+  CHECK(delivered_then == 2);
+  DeliveryResult fatal;
+  fatal.status = DeliveryResult::Status::kFatal;
+  fatal.message = "401 bad token";
+  o->script = {fatal};
+  bool called = false;
+  CHECK_FALSE(p.submit(ptrs(alerts), err, [&] { called = true; }));
+  CHECK_FALSE(called);
+  p.stop(0ms);
+}
+
+TEST_CASE("before_ack holding one buffer while another is full does not deadlock") {
+  // "a" takes everything; "b" is full and blocked until the submit waits for room there.
+  auto a = std::make_unique<ScriptedOutput>("a");
+  auto b = std::make_unique<ScriptedOutput>("b");
+  b->blocked = true;
+  auto* pb = b.get();
+  auto* pa = a.get();
+  std::vector<OutputPipeline::Entry> entries;
+  entries.push_back({settings("a", false), std::move(a)});
+  auto sb = settings("b", false);
+  sb.buffer_max_bytes = 1 << 16;  // the minimum
+  entries.push_back({sb, std::move(b)});
+  OutputPipeline p(std::move(entries), temp_dir());
+  std::string err;
+  REQUIRE(p.start(err));
+  AlertRecord big = alert("big");
+  big.ocsf = std::string(40000, 'x');
+  std::vector<AlertRecord> first = {big};
+  REQUIRE(p.submit(ptrs(first), err));  // "b" now holds 40 kB of its 64
+  std::vector<AlertRecord> second = {alert("big2")};
+  second[0].ocsf = big.ocsf;
+  std::thread releaser([&] {
+    // Once "a" has the second alert (so the submit holds "a" and waits for room in "b"), let
+    // "b" drain.
+    pa->await([&] { return pa->delivered.size() >= 2; });
+    pb->unblock();
+  });
+  int calls = 0;
+  CHECK(p.submit(ptrs(second), err, [&] { ++calls; }));
+  releaser.join();
+  CHECK(calls == 1);
+  REQUIRE(pb->await([&] { return pb->delivered.size() >= 2; }));
+  p.stop(1s);
 }

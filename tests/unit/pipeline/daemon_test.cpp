@@ -23,10 +23,19 @@ namespace {
 // Records the order of externally visible effects.
 struct EventLog {
   std::mutex mu;
+  std::condition_variable cv;
   std::vector<std::string> events;
   void add(std::string e) {
     std::lock_guard<std::mutex> l(mu);
     events.push_back(std::move(e));
+    cv.notify_all();
+  }
+  // Waits until `e` was logged `n` times (or 20 s: false).
+  bool await_count(const std::string& e, size_t n) {
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, 20s, [&] {
+      return static_cast<size_t>(std::count(events.begin(), events.end(), e)) >= n;
+    });
   }
   std::vector<std::string> snapshot() {
     std::lock_guard<std::mutex> l(mu);
@@ -149,6 +158,7 @@ class MemoryOutput : public Output {
   explicit MemoryOutput(EventLog& log) : log_(log) {}
   const std::string& name() const override { return name_; }
   DeliveryResult send(const std::vector<const AlertRecord*>& batch) override {
+    if (down) return {DeliveryResult::Status::kRetry, "destination down", {}, {}};
     for (const AlertRecord* a : batch) {
       lines.push_back(a->ocsf);
       log_.add("write");
@@ -157,6 +167,7 @@ class MemoryOutput : public Output {
     return {};
   }
   std::vector<std::string> lines;
+  std::atomic<bool> down{false};  // every send fails with kRetry (the buffer keeps the alerts)
 
  private:
   EventLog& log_;
@@ -181,6 +192,8 @@ struct Fixture {
   std::unique_ptr<Daemon> daemon;
   std::thread thread;
   int exit_status = -1;
+  std::string buffer_dir;    // non-empty: the output has a disk buffer in this state directory
+  bool output_down = false;  // the output fails every send (its alerts stay buffered)
 
   Fixture() {
     for (const auto& r : rules)
@@ -197,16 +210,24 @@ struct Fixture {
   void start() {
     auto out = std::make_unique<MemoryOutput>(log);
     output = out.get();
+    output->down = output_down;
     std::vector<OutputPipeline::Entry> entries;
     OutputPipeline::Entry e;
     e.settings.name = "memory";
-    e.settings.buffer = OutputSettings::BufferType::kMemory;
+    e.settings.buffer = buffer_dir.empty() ? OutputSettings::BufferType::kMemory
+                                           : OutputSettings::BufferType::kDisk;
+    e.settings.retry_initial = 1ms;
+    e.settings.retry_max = 5ms;
     e.output = std::move(out);
     entries.push_back(std::move(e));
-    pipeline = std::make_unique<OutputPipeline>(std::move(entries), "/tmp");
-    std::string error;
-    REQUIRE(pipeline->start(error));
+    pipeline = std::make_unique<OutputPipeline>(std::move(entries),
+                                                buffer_dir.empty() ? "/tmp" : buffer_dir);
+    // As `run` does: what the buffers hold goes into the window before anything is delivered.
     daemon = std::make_unique<Daemon>(options, queue, store, enabled, *pipeline);
+    std::string error;
+    REQUIRE(pipeline->start(error, [this](const std::vector<std::string>& uids, std::string& why) {
+      return daemon->remember_buffered(uids, why);
+    }));
     thread = std::thread([this] { exit_status = daemon->run(stop); });
   }
   int finish() {
@@ -302,6 +323,46 @@ TEST_CASE("a redelivered notification does not alert twice") {
   REQUIRE(g.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(g.finish() == 0);
   CHECK(g.output->lines.empty());
+}
+
+TEST_CASE("alerts a killed run left in the disk buffer do not alert again when their message "
+          "comes back") {
+  char dir[] = "/tmp/tw-daemon-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  {
+    // The first run buffers the object's four alerts (the destination is down) and the message
+    // is deleted, but its window is lost: as a kill -9 between the buffer append and the
+    // window's sync leaves things (the message then also comes back: sent again below).
+    Fixture f;
+    f.buffer_dir = dir;
+    f.output_down = true;
+    f.start();
+    f.queue.send(s3_notification("trail-bucket", kKey));
+    REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+    CHECK(f.finish() == 0);
+    CHECK(f.daemon->counters().alerts_sent == 4);
+    CHECK(f.output->lines.empty());
+  }
+  Fixture g;
+  g.buffer_dir = dir;
+  g.options.dedup_path = std::string(dir) + "/dedup.log";
+  g.options.workers = 1;
+  g.start();
+  g.queue.send(s3_notification("trail-bucket", kKey));  // the same message, redelivered
+  REQUIRE(g.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  REQUIRE(g.log.await_count("write", 4));  // the buffered ones
+  CHECK(g.finish() == 0);
+  CHECK(g.output->lines.size() == 4);  // once
+  CHECK(g.daemon->counters().alerts_suppressed == 4);
+  CHECK(g.daemon->counters().alerts_sent == 0);
+  // and the window now holds them durably: a third run suppresses them from the file
+  Fixture h;
+  h.options.dedup_path = g.options.dedup_path;
+  h.start();
+  h.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(h.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(h.finish() == 0);
+  CHECK(h.output->lines.empty());
 }
 
 TEST_CASE("slow objects: visibility is extended while in work, released on shutdown") {

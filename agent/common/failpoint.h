@@ -1,0 +1,35 @@
+// Failpoints: named places on the delivery path (between a buffer append, the de-duplication
+// sync and a buffer acknowledgement) where a crash test makes the agent die, or stall, to prove
+// what a kill -9 at exactly that point does.
+//
+// The agent itself can never arm one: hit() calls a hook, and nothing in the agent installs
+// it. Only the test executable `trailwarden_failpoints` (built with the tests; never installed
+// or packaged) links tests/integration/failpoint_hook.cpp, which reads TRAILWARDEN_FAILPOINT
+// and installs the hook. In `trailwarden`, hit() is one atomic load of a null pointer.
+//
+// The places (their names are the contract with tests/integration/test_crash_points.py):
+//   after-one-buffer-append  OutputPipeline::submit: the alerts are in one more disk buffer
+//                            (first hit: in the first output's, not yet in the next ones')
+//   after-buffer-append      OutputPipeline::submit: the alerts are in every disk buffer
+//   before-dedup-sync        Daemon: about to record the alerts' uids in the de-duplication window
+//   after-dedup-sync         Daemon: the uids are durable in the window
+//   after-buffer-ack         an output's delivery thread: a delivered batch left its buffer
+#pragma once
+
+#include <atomic>
+#include <string_view>
+
+namespace trailwarden::failpoint {
+
+using Hook = void (*)(std::string_view name);
+
+inline std::atomic<Hook> hook{nullptr};
+
+// Test builds only (see above).
+inline void install(Hook h) { hook.store(h, std::memory_order_release); }
+
+inline void hit(std::string_view name) {
+  if (Hook h = hook.load(std::memory_order_acquire)) h(name);
+}
+
+}  // namespace trailwarden::failpoint
