@@ -227,6 +227,7 @@ bool OutputPipeline::start(std::string& error) {
     DiskQueue::Options o;
     o.max_bytes = s.buffer_max_bytes;
     o.fsync = s.fsync == OutputSettings::Fsync::kAlways;
+    o.name = s.name;
     const std::string dir =
         l->memory ? std::string() : (fs::path(impl_->state_dir) / "buffers" / s.name).string();
     l->queue = std::make_unique<DiskQueue>(dir, o);
@@ -237,7 +238,10 @@ bool OutputPipeline::start(std::string& error) {
     if (size_t n = l->queue->pending_records())
       spdlog::info("output {}: {} alerts buffered by a previous run will be delivered first", s.name, n);
     if (uint64_t bad = l->queue->corrupt_records())
-      spdlog::error("output {}: {} corrupt records found in the buffer were skipped", s.name, bad);
+      spdlog::error("output {}: {} damaged records found in the buffer were skipped (each logged "
+                    "above; their bytes are in {}/quarantine)",
+                    s.name, bad, dir);
+    l->counters.buffer_corrupt_records = l->queue->corrupt_records();
     l->counters.buffered_bytes = l->queue->pending_bytes();
     l->dead_letter = std::make_unique<DeadLetterFile>(
         (fs::path(impl_->state_dir) / "dead-letter" / (s.name + ".ndjson")).string());
@@ -262,7 +266,7 @@ bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::
     }
     if (records.empty()) continue;
     size_t bytes = 0;
-    for (const auto& r : records) bytes += r.size() + 8;
+    for (const auto& r : records) bytes += r.size() + DiskQueue::kRecordOverhead;
     while (true) {
       std::string append_error;
       auto result = l->queue->append(records, append_error);
