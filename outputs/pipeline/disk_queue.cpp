@@ -172,7 +172,8 @@ std::vector<uint64_t> DiskQueue::list_segments(bool warn_strays) {
   return out;
 }
 
-void DiskQueue::quarantine(uint64_t segment, uint64_t offset, std::string_view bytes) {
+void DiskQueue::quarantine(uint64_t segment, uint64_t offset, uint32_t records,
+                           std::string_view bytes) {
   namespace fs = std::filesystem;
   const std::string qdir = dir_ + "/quarantine";
   const std::string path = fmt::format("{}/{:012}-{:012}.bad", qdir, segment, offset);
@@ -205,9 +206,10 @@ void DiskQueue::quarantine(uint64_t segment, uint64_t offset, std::string_view b
       if (fd >= 0) ::close(fd);
     }
   }
-  spdlog::error("output {}: damaged record in the buffer, segment {} at byte offset {} ({} bytes): "
+  spdlog::error("output {}: damaged {} in the buffer, segment {} at byte offset {} ({} bytes): "
                 "skipped, {}",
-                options_.name, where, offset, bytes.size(), kept);
+                options_.name, records == 1 ? "record" : fmt::format("records ({})", records), where,
+                offset, bytes.size(), kept);
 }
 
 bool DiskQueue::recover(std::string& error) {
@@ -289,8 +291,9 @@ bool DiskQueue::recover(std::string& error) {
         pending_.push_back(Entry{seg, item.offset, std::string(item.payload)});
         pending_bytes_ += kRecordOverhead + item.payload.size();
       } else {
-        ++corrupt_;
-        quarantine(seg, item.offset, std::string_view(data).substr(item.offset, item.size));
+        corrupt_ += item.records;
+        quarantine(seg, item.offset, item.records,
+                   std::string_view(data).substr(item.offset, item.size));
       }
     }
     if (last) {

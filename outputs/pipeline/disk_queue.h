@@ -88,7 +88,7 @@ class DiskQueue {
   bool recover(std::string& error);
   AckPosition read_ack();
   std::vector<uint64_t> list_segments(bool warn_strays);
-  void quarantine(uint64_t segment, uint64_t offset, std::string_view bytes);
+  void quarantine(uint64_t segment, uint64_t offset, uint32_t records, std::string_view bytes);
   bool open_segment_for_append(uint64_t segment, std::string& error);
   bool write_ack(uint64_t segment, uint64_t offset, std::string& error);
   bool record_head(std::string& error);  // writes the ack position, removes segments before it

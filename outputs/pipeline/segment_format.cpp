@@ -93,7 +93,16 @@ void scan_v2(std::string_view data, bool last, ScanResult& r) {
       uint32_t ignored = 0;
       if (header_at(data, next, ignored) || (last && partial_header_at(data, next))) break;
     }
-    r.items.push_back({Item::Kind::kDamaged, pos, next - pos, {}});
+    // One damaged record, plus one for each further record magic in the region (records whose
+    // header is damaged but whose magic is intact).
+    Item item{Item::Kind::kDamaged, pos, next - pos, {}};
+    for (size_t m = pos + 1; m + 4 <= next; ++m) {
+      const void* hit = std::memchr(data.data() + m, kRecordMagic[0], next - m);
+      if (!hit) break;
+      m = static_cast<size_t>(static_cast<const char*>(hit) - data.data());
+      if (m + 4 <= next && std::memcmp(data.data() + m, kRecordMagic, 4) == 0) ++item.records;
+    }
+    r.items.push_back(item);
     pos = next;
   }
 }
@@ -182,10 +191,10 @@ ScanResult scan(std::string_view data, bool last) {
     return r;
   }
   // A damaged file header (or a v1 segment whose first record is damaged): read v2 records from
-  // where they would start; the header's 16 bytes are not a record.
+  // where they would start; the header's 16 bytes are not a record (nor are fewer).
   r.format = Format::kV2;
   r.header_damaged = true;
-  r.data_start = data.size() < kFileHeaderSize ? 0 : kFileHeaderSize;
+  r.data_start = data.size() < kFileHeaderSize ? data.size() : kFileHeaderSize;
   scan_v2(data, last, r);
   // Garbage right after the header slot: the header's bytes belong to it (nothing verified there).
   if (!r.items.empty() && r.items.front().offset == r.data_start &&

@@ -16,8 +16,8 @@
 //
 // What scan() reports, in file order, covering every byte after the file header:
 //   kRecord   a valid record (its payload);
-//   kDamaged  bytes that are not a valid record: one damaged record, or garbage up to the next
-//             verified record header (counted as one record);
+//   kDamaged  bytes that are not a valid record: one damaged record, or bytes up to the next
+//             verified record header (one record, plus one per further record magic in them);
 //   kTorn     only at the end of the segment being appended to (`last`): a record whose header
 //             verifies but whose payload runs past the end of the file, or a partial header: an
 //             append cut short by a crash. It held nothing that was ever acknowledged upstream.
@@ -57,6 +57,7 @@ struct Item {
   uint64_t offset;           // in the file
   uint64_t size;             // bytes, header included
   std::string_view payload;  // kRecord only; points into the scanned data
+  uint32_t records = 1;      // kDamaged: how many records the bytes held, as far as can be told
 };
 
 struct ScanResult {
