@@ -3,9 +3,15 @@
 #include <array>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 namespace trailwarden {
 
-uint32_t crc32c(std::string_view data) {
+namespace {
+
+uint32_t crc32c_table(uint32_t crc, const char* p, size_t n) {
   static const auto table = [] {
     std::array<uint32_t, 256> t{};
     for (uint32_t i = 0; i < 256; ++i) {
@@ -15,9 +21,33 @@ uint32_t crc32c(std::string_view data) {
     }
     return t;
   }();
-  uint32_t crc = 0xFFFFFFFFu;
-  for (char ch : data) crc = table[(crc ^ static_cast<uint8_t>(ch)) & 0xFF] ^ (crc >> 8);
-  return crc ^ 0xFFFFFFFFu;
+  for (; n > 0; --n, ++p) crc = table[(crc ^ static_cast<uint8_t>(*p)) & 0xFF] ^ (crc >> 8);
+  return crc;
+}
+
+#if defined(__x86_64__)
+// SSE 4.2's crc32 instruction computes CRC-32C: about 20 times the table's speed.
+__attribute__((target("sse4.2"))) uint32_t crc32c_sse42(uint32_t crc, const char* p, size_t n) {
+  uint64_t c = crc;
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    c = _mm_crc32_u64(c, v);
+  }
+  uint32_t c32 = static_cast<uint32_t>(c);
+  for (; n > 0; --n, ++p) c32 = _mm_crc32_u8(c32, static_cast<uint8_t>(*p));
+  return c32;
+}
+#endif
+
+}  // namespace
+
+uint32_t crc32c(std::string_view data) {
+#if defined(__x86_64__)
+  static const bool sse42 = __builtin_cpu_supports("sse4.2");
+  if (sse42) return crc32c_sse42(0xFFFFFFFFu, data.data(), data.size()) ^ 0xFFFFFFFFu;
+#endif
+  return crc32c_table(0xFFFFFFFFu, data.data(), data.size()) ^ 0xFFFFFFFFu;
 }
 
 namespace segment {

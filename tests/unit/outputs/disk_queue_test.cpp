@@ -1,4 +1,5 @@
 #include "outputs/pipeline/disk_queue.h"
+#include "outputs/pipeline/segment_format.h"
 
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -24,6 +25,25 @@ std::vector<std::string> records(int from, int to) {
 
 TEST_CASE("crc32c matches the standard check value") {
   CHECK(crc32c("123456789") == 0xE3069283u);
+  CHECK(crc32c("") == 0u);
+}
+
+TEST_CASE("crc32c agrees with the bitwise definition at every length and alignment") {
+  auto reference = [](std::string_view d) {
+    uint32_t crc = 0xFFFFFFFFu;
+    for (char ch : d) {
+      crc ^= static_cast<uint8_t>(ch);
+      for (int k = 0; k < 8; ++k) crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
+    }
+    return crc ^ 0xFFFFFFFFu;
+  };
+  std::string data;
+  for (int i = 0; i < 200; ++i) data.push_back(static_cast<char>(i * 37 + 11));
+  for (size_t start = 0; start < 9; ++start)
+    for (size_t len = 0; start + len <= data.size(); ++len) {
+      const std::string_view d = std::string_view(data).substr(start, len);
+      REQUIRE(crc32c(d) == reference(d));
+    }
 }
 
 TEST_CASE("records come back in order and survive a reopen until acknowledged") {
