@@ -53,6 +53,16 @@ bool read_file(const std::string& path, std::string& out) {
   return true;
 }
 
+// Up to `n` bytes from the start of a file (fewer if it is shorter or unreadable).
+std::string read_prefix(const std::string& path, size_t n) {
+  std::string out(n, '\0');
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ssize_t got = fd >= 0 ? ::pread(fd, out.data(), n, 0) : -1;
+  if (fd >= 0) ::close(fd);
+  out.resize(got > 0 ? static_cast<size_t>(got) : 0);
+  return out;
+}
+
 // "<12 digits>.seg" (more digits once the numbers grow past them): the segment's number.
 bool parse_segment_name(const std::string& name, uint64_t& segment) {
   if (name.size() < 5 || !name.ends_with(".seg")) return false;
@@ -242,6 +252,7 @@ bool DiskQueue::recover(std::string& error) {
   }
   segments_.clear();
   bool append_to_last = false;
+  uint64_t last_size = 0, before_last_size = 0;  // for the file header of the segment written next
   for (uint64_t seg : segments) {
     const std::string path = segment_path(seg);
     std::string data;
@@ -251,6 +262,7 @@ bool DiskQueue::recover(std::string& error) {
     }
     segments_.insert(seg);
     const bool last = seg == segments.back();
+    if (!last && seg + 1 == segments.back()) before_last_size = data.size();
     const segment::ScanResult r = segment::scan(data, last);
     if (r.format == segment::Format::kNewer) {
       error = fmt::format("{} has format version {}, newer than this agent reads ({}): start the "
@@ -296,7 +308,25 @@ bool DiskQueue::recover(std::string& error) {
                    std::string_view(data).substr(item.offset, item.size));
       }
     }
+    // The next segment's header says how long this one was when the agent moved on to it.
+    uint64_t size = data.size();
+    if (!r.items.empty() && r.items.back().kind == Kind::kTorn) size = r.items.back().offset;
+    if (!last && std::binary_search(segments.begin(), segments.end(), seg + 1)) {
+      const segment::ScanResult next =
+          segment::scan(read_prefix(segment_path(seg + 1), segment::kFileHeaderSize), false);
+      const bool damaged_to_end = !r.items.empty() && r.items.back().kind == Kind::kDamaged &&
+                                  r.items.back().offset + r.items.back().size == data.size();
+      if (next.format == segment::Format::kV2 && !next.header_damaged &&
+          next.previous_size > data.size() && !damaged_to_end) {
+        ++corrupt_;  // (how many records the missing bytes held cannot be known)
+        spdlog::error("output {}: {} is {} bytes long but was {} when the next segment was "
+                      "started: the records in its missing end are lost",
+                      options_.name, path, data.size(), next.previous_size);
+      }
+    }
     if (last) {
+      last_size = size;
+      if (r.format == segment::Format::kEmpty) last_size = 0;
       if (r.format == segment::Format::kEmpty && !data.empty() &&
           ::truncate(path.c_str(), 0) != 0) {  // a header cut short: write it again
         error = fmt::format("cannot truncate {}: {}", path, std::strerror(errno));
@@ -308,14 +338,16 @@ bool DiskQueue::recover(std::string& error) {
     }
   }
   // Append to the last segment if it is intact in this format, else start a new one.
-  uint64_t next = segments.empty() ? 1 : segments.back() + (append_to_last ? 0 : 1);
-  if (!open_segment_for_append(next, error)) return false;
+  const uint64_t next = segments.empty() ? 1 : segments.back() + (append_to_last ? 0 : 1);
+  if (!open_segment_for_append(next, append_to_last ? before_last_size : last_size, error))
+    return false;
   // Record where delivery starts now (the ack may have been damaged, stale or legacy) and drop
   // segments that hold nothing to deliver.
   return record_head(error);
 }
 
-bool DiskQueue::open_segment_for_append(uint64_t segment, std::string& error) {
+bool DiskQueue::open_segment_for_append(uint64_t segment, uint64_t previous_size,
+                                        std::string& error) {
   if (write_fd_ >= 0) ::close(write_fd_);
   write_fd_ = ::open(segment_path(segment).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (write_fd_ < 0) {
@@ -325,7 +357,7 @@ bool DiskQueue::open_segment_for_append(uint64_t segment, std::string& error) {
   segments_.insert(segment);
   struct stat st {};
   if (::fstat(write_fd_, &st) == 0 && st.st_size == 0) {
-    const std::string header = segment::file_header();
+    const std::string header = segment::file_header(previous_size);
     if (!write_all(write_fd_, header.data(), header.size()) ||
         (options_.fsync && ::fdatasync(write_fd_) != 0) || ::fstat(write_fd_, &st) != 0) {
       error = fmt::format("cannot write {}: {}", segment_path(segment), std::strerror(errno));
@@ -354,7 +386,8 @@ DiskQueue::AppendResult DiskQueue::append(const std::vector<std::string>& record
   // A new segment past segment_bytes (never an empty one, however small segment_bytes is).
   if ((write_fd_ < 0 ||
        (write_offset_ >= options_.segment_bytes && write_offset_ > segment::kFileHeaderSize)) &&
-      !open_segment_for_append(write_fd_ < 0 ? write_segment_ : write_segment_ + 1, error))
+      !(write_fd_ < 0 ? open_segment_for_append(write_segment_, 0, error)
+                      : open_segment_for_append(write_segment_ + 1, write_offset_, error)))
     return AppendResult::kError;
   if (!write_all(write_fd_, buf.data(), buf.size()) ||
       (options_.fsync && ::fdatasync(write_fd_) != 0)) {

@@ -12,6 +12,8 @@
 //   - The ack file carries a checksum. A damaged one, or one naming a missing segment, an offset
 //     past the data or inside a record, is reported (ERROR) and recovery starts earlier instead:
 //     records may be delivered again, never lost.
+//   - A segment found shorter than it was when the next one was started (its size is in the next
+//     one's file header) has lost its end: counted as one damaged record, logged.
 //   - Segments of the previous format (no file header) are read with their own rules.
 //   - Files and directories in the buffer directory that are not the queue's own are left alone
 //     with a WARN line, at open and when segments are removed later.
@@ -89,7 +91,9 @@ class DiskQueue {
   AckPosition read_ack();
   std::vector<uint64_t> list_segments(bool warn_strays);
   void quarantine(uint64_t segment, uint64_t offset, uint32_t records, std::string_view bytes);
-  bool open_segment_for_append(uint64_t segment, std::string& error);
+  // Opens `segment` for appends, writing its file header if it is new (`previous_size`: the size
+  // of the segment before it, recorded in the header).
+  bool open_segment_for_append(uint64_t segment, uint64_t previous_size, std::string& error);
   bool write_ack(uint64_t segment, uint64_t offset, std::string& error);
   bool record_head(std::string& error);  // writes the ack position, removes segments before it
   void remove_segments_before(uint64_t segment);

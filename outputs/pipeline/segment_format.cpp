@@ -1,5 +1,6 @@
 #include "outputs/pipeline/segment_format.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -176,10 +177,10 @@ void scan_v1(std::string_view data, bool last, ScanResult& r) {
 
 }  // namespace
 
-std::string file_header() {
+std::string file_header(uint64_t previous_size) {
   std::string h(kFileMagic, 4);
   store_u32(h, kVersion);
-  store_u32(h, 0);
+  store_u32(h, previous_size > UINT32_MAX ? 0 : static_cast<uint32_t>(previous_size));
   store_u32(h, crc32c(h));
   return h;
 }
@@ -200,6 +201,7 @@ ScanResult scan(std::string_view data, bool last) {
   if (data.size() >= kFileHeaderSize && std::memcmp(data.data(), kFileMagic, 4) == 0 &&
       crc32c(data.substr(0, 12)) == load_u32(data.data() + 12)) {
     r.version = load_u32(data.data() + 4);
+    r.previous_size = load_u32(data.data() + 8);
     if (r.version != kVersion) {
       r.format = Format::kNewer;
       return r;
@@ -215,7 +217,8 @@ ScanResult scan(std::string_view data, bool last) {
     scan_v1(data, last, r);
     return r;
   }
-  if (data.size() < kFileHeaderSize && header.compare(0, data.size(), data) == 0) {
+  if (data.size() < kFileHeaderSize &&
+      header.compare(0, std::min<size_t>(data.size(), 8), data.substr(0, 8)) == 0) {
     r.format = Format::kEmpty;  // the header itself was cut short
     r.data_start = data.size();
     return r;

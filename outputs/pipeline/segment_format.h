@@ -2,7 +2,8 @@
 // Pure functions over bytes (no I/O), so recovery can be tested and fuzzed on its own.
 //
 // Format version 2 (written by this agent):
-//   file header  [magic "\xF5TWQ"][u32 version = 2][u32 reserved = 0][u32 CRC-32C of the 12 bytes before]
+//   file header  [magic "\xF5TWQ"][u32 version = 2][u32 size of the previous segment when this one
+//                was started (0: unknown)][u32 CRC-32C of the 12 bytes before]
 //   each record  [magic "\xF5TWR"][u32 length][u32 CRC-32C of magic + length][u32 CRC-32C of payload][payload]
 // All integers little-endian. A record is valid when its header CRC and its payload CRC verify.
 // Because the header carries its own checksum, a damaged record can be stepped over even when its
@@ -40,13 +41,15 @@ constexpr uint32_t kVersion = 2;
 constexpr size_t kFileHeaderSize = 16;
 constexpr size_t kRecordHeaderSize = 16;  // v2; v1 records had 8
 
-// The 16-byte file header of a version 2 segment.
-std::string file_header();
+// The 16-byte file header of a version 2 segment. `previous_size`: the size of the segment before
+// it, now complete (0: none or unknown; past 4 GiB it is recorded as unknown). A predecessor found
+// shorter than that has lost its end.
+std::string file_header(uint64_t previous_size = 0);
 // Appends `payload` framed as a version 2 record.
 void append_record(std::string& out, std::string_view payload);
 
 enum class Format {
-  kEmpty,    // no bytes, or only a prefix of a v2 file header (a crash as the segment was made)
+  kEmpty,    // no bytes, or only the start of a v2 file header (a crash as the segment was made)
   kV2,
   kV1,
   kNewer,    // a verified v2-style header with a version this agent does not know: not read
@@ -63,6 +66,7 @@ struct Item {
 struct ScanResult {
   Format format = Format::kEmpty;
   uint32_t version = 0;          // as read from the file header (kNewer)
+  uint64_t previous_size = 0;    // from a verified v2 file header
   bool header_damaged = false;   // v2 records found after a file header that did not verify
   uint64_t data_start = 0;       // where records begin
   std::vector<Item> items;

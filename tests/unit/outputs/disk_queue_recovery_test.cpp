@@ -218,6 +218,41 @@ TEST_CASE("damage in an earlier segment loses only its record; later segments ar
   fs::remove_all(root);
 }
 
+TEST_CASE("an earlier segment cut short at any point is reported; the rest is delivered") {
+  const std::string root = temp_root();
+  const std::string dir = root + "/q";
+  std::string err;
+  DiskQueue::Options o = quick();
+  o.segment_bytes = 80;  // records 0-2, 3-5, 6-8, 9-11
+  {
+    DiskQueue q(dir, o);
+    REQUIRE(q.open(err));
+    for (int i = 0; i < 12; ++i) REQUIRE(q.append({payload(i)}, err) == DiskQueue::AppendResult::kOk);
+  }
+  // Where records 3, 4 and 5 start in the second segment, then its end.
+  std::vector<uint64_t> starts = {segment::kFileHeaderSize};
+  for (int i = 3; i < 6; ++i)
+    starts.push_back(starts.back() + DiskQueue::kRecordOverhead + payload(i).size());
+  const std::string second = read(dir + "/000000000002.seg");
+  REQUIRE(second.size() == starts[3]);
+  const std::string work = root + "/work";
+  for (uint64_t cut = 0; cut < second.size(); ++cut) {
+    CAPTURE(cut);
+    fs::remove_all(work);
+    fs::copy(dir, work);
+    write(work + "/000000000002.seg", second.substr(0, cut));
+    std::vector<std::string> expected = payloads(0, 3);
+    for (int k = 0; k < 3; ++k)
+      if (starts[static_cast<size_t>(k) + 1] <= cut) expected.push_back(payload(3 + k));
+    for (const auto& p : payloads(6, 12)) expected.push_back(p);
+    const Opened got = open_queue(work, o);
+    REQUIRE(got.ok);
+    CHECK(got.records == expected);
+    CHECK(got.corrupt == 1);
+  }
+  fs::remove_all(root);
+}
+
 TEST_CASE("a damaged record's bytes are quarantined, within a bound") {
   const std::string root = temp_root();
   const Pristine p = make_buffer(root + "/pristine", 10, 0);
