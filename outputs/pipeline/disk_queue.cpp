@@ -53,6 +53,14 @@ bool read_file(const std::string& path, std::string& out) {
   return true;
 }
 
+bool sync_directory(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
 // Up to `n` bytes from the start of a file (fewer if it is shorter or unreadable).
 std::string read_prefix(const std::string& path, size_t n) {
   std::string out(n, '\0');
@@ -357,9 +365,12 @@ bool DiskQueue::open_segment_for_append(uint64_t segment, uint64_t previous_size
   segments_.insert(segment);
   struct stat st {};
   if (::fstat(write_fd_, &st) == 0 && st.st_size == 0) {
+    // A new segment: its header, and (with fsync) its name in the directory, are made durable
+    // before any record goes in.
     const std::string header = segment::file_header(previous_size);
     if (!write_all(write_fd_, header.data(), header.size()) ||
-        (options_.fsync && ::fdatasync(write_fd_) != 0) || ::fstat(write_fd_, &st) != 0) {
+        (options_.fsync && (::fdatasync(write_fd_) != 0 || !sync_directory(dir_))) ||
+        ::fstat(write_fd_, &st) != 0) {
       error = fmt::format("cannot write {}: {}", segment_path(segment), std::strerror(errno));
       ::close(write_fd_);
       write_fd_ = -1;
