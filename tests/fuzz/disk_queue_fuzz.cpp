@@ -138,18 +138,21 @@ void damaged(Input in, const std::string& dir) {
       if (q.append({p}, err) != DiskQueue::AppendResult::kOk) std::abort();
     }
   }
-  std::string data = read(seg);
+  const std::string original = read(seg);
+  std::string data = original;
   starts.push_back(data.size());
-  std::set<size_t> touched;  // records with a flipped byte
   for (int f = 0; f < 4; ++f) {
     size_t offset = 0, mask = 0;
     if (!in.u16(offset) || !in.u8(mask)) break;
-    if (data.empty() || mask == 0) continue;
+    if (data.empty()) continue;
     offset %= data.size();
     data[offset] = static_cast<char>(data[offset] ^ static_cast<char>(mask));
-    for (size_t k = 0; k < payloads.size(); ++k)
-      if (offset >= starts[k] && offset < starts[k + 1]) touched.insert(k);
   }
+  std::set<size_t> touched;  // records with a changed byte (two flips of one byte may cancel)
+  for (size_t k = 0; k < payloads.size(); ++k)
+    if (data.compare(starts[k], starts[k + 1] - starts[k], original, starts[k],
+                     starts[k + 1] - starts[k]) != 0)
+      touched.insert(k);
   size_t cut = data.size();
   if (size_t t = 0; in.u16(t)) cut = t % (data.size() + 1);
   data.resize(cut);
