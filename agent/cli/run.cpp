@@ -141,6 +141,11 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
         {"trailwarden_output_alerts_dropped_total", "counter",
          "Alerts dropped because the buffer was full (when_full = \"drop_newest\").",
          [](const OutputCounters& o, size_t) { return static_cast<double>(o.dropped.load()); }},
+        {"trailwarden_output_buffer_corrupt_records_total", "counter",
+         "Damaged records found in the disk buffer at start-up: skipped, logged, quarantined.",
+         [](const OutputCounters& o, size_t) {
+           return static_cast<double>(o.buffer_corrupt_records.load());
+         }},
         {"trailwarden_output_buffer_bytes", "gauge", "Bytes waiting in the output's buffer.",
          [](const OutputCounters& o, size_t) {
            return static_cast<double>(o.buffered_bytes.load());

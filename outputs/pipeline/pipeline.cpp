@@ -277,6 +277,7 @@ bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
     DiskQueue::Options o;
     o.max_bytes = s.buffer_max_bytes;
     o.fsync = s.fsync == OutputSettings::Fsync::kAlways;
+    o.name = s.name;
     const std::string dir =
         l->memory ? std::string() : (fs::path(impl_->state_dir) / "buffers" / s.name).string();
     l->queue = std::make_unique<DiskQueue>(dir, o);
@@ -295,7 +296,10 @@ bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
       }
     }
     if (uint64_t bad = l->queue->corrupt_records())
-      spdlog::error("output {}: {} corrupt records found in the buffer were skipped", s.name, bad);
+      spdlog::error("output {}: {} damaged records found in the buffer were skipped (each logged "
+                    "above; their bytes are in {}/quarantine)",
+                    s.name, bad, dir);
+    l->counters.buffer_corrupt_records = l->queue->corrupt_records();
     l->counters.buffered_bytes = l->queue->pending_bytes();
     l->dead_letter = std::make_unique<DeadLetterFile>(
         (fs::path(impl_->state_dir) / "dead-letter" / (s.name + ".ndjson")).string());
@@ -354,7 +358,7 @@ bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::
     }
     if (records.empty()) continue;
     size_t bytes = 0;
-    for (const auto& r : records) bytes += r.size() + 8;
+    for (const auto& r : records) bytes += r.size() + DiskQueue::kRecordOverhead;
     const bool hold = before_ack && !l->memory;
     while (true) {
       std::string append_error;

@@ -44,6 +44,7 @@ struct OutputCounters {
   std::atomic<uint64_t> rejected{0};   // written to the dead-letter file
   std::atomic<uint64_t> dropped{0};    // buffer full with when_full = "drop_newest"
   std::atomic<uint64_t> buffered_bytes{0};
+  std::atomic<uint64_t> buffer_corrupt_records{0};  // damaged records skipped when the buffer was opened
 };
 
 class OutputPipeline {

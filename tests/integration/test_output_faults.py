@@ -48,12 +48,19 @@ then at most FAULT_SYSLOG_MAX_LOST (default 40) are missing. Over RELP every ale
 by the receiver, and syslog_relp asserts what the other outputs do: nothing lost, though
 rsyslogd is killed.
 
+buffer_damage (issue 9): with the HEC receiver down, the agent buffers the alerts of ten objects
+and is killed with SIGKILL; the test then flips bytes in the live buffer (a payload byte of one
+record, the length field of another), starts the receiver and the agent again, and asserts that
+exactly the two damaged alerts are missing, nothing else, no duplicates, that
+trailwarden_output_buffer_corrupt_records_total says 2 and that both records' bytes are in the
+buffer's quarantine directory.
+
 Waiting: every wait polls an observable condition (consumer contents, queue counters, log
 lines, listening ports) with a deadline. The only timed waits are the load generator's pacing
 and the outage itself, which is the fault being injected. Needs kcat, rsyslogd and fauxqs
 (scripts/setup.sh, scripts/setup-peers.sh). Prints PASS/FAIL per case and "N passed, N failed";
-exit status non-zero if any case failed. FAULT_TEST=kafka (or hec, syslog, relp) runs the cases
-whose name contains it.
+exit status non-zero if any case failed. FAULT_TEST=kafka (or hec, syslog, relp, damage) runs the
+cases whose name contains it.
 """
 
 from __future__ import annotations
@@ -64,6 +71,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -193,7 +201,7 @@ class Agent:
     """`trailwarden -c CONFIG run` with one output, a disk buffer and its own state directory.
     Each start (after kill -9) logs to a file of its own."""
 
-    def __init__(self, fx, queue_url, workdir: Path, output_toml: str, name: str):
+    def __init__(self, fx, queue_url, workdir: Path, output_toml: str, name: str, extra_toml=""):
         self.dir = workdir
         self.name = name
         self.state = workdir / "state"
@@ -208,7 +216,7 @@ buffer = "disk"
 retry_initial_ms = 250
 retry_max_ms = 2000
 {output_toml}
-""")
+{extra_toml}""")
         self.proc = None
         self.runs = 0
         self.logs = []
@@ -516,6 +524,110 @@ def run_case(peer_class):
         fx.stop(raise_on_error=False)
 
 
+# ---- Bytes flipped in a live disk buffer ----
+
+def buffer_records(path: Path) -> list[tuple[int, int, int, str]]:
+    """(offset, offset of the payload, offset of the length field, finding uid) of each record of
+    a disk-buffer segment. Format version 2 (outputs/pipeline/segment_format.h): a 16-byte file
+    header, records [magic][u32 length][header CRC][payload CRC][payload]; version 1 (before
+    issue 9): records [u32 length][CRC][payload]. The payload is an AlertRecord whose first field,
+    after a version byte, is the uid as [u32 length][bytes]."""
+    data = path.read_bytes()
+    v2 = data[:4] == b"\xf5TWQ"
+    header, length_at = (16, 4) if v2 else (8, 0)
+    out, pos = [], 16 if v2 else 0
+    while pos + header <= len(data):
+        check(not v2 or data[pos:pos + 4] == b"\xf5TWR", f"no record at offset {pos} of {path}")
+        length = struct.unpack_from("<I", data, pos + length_at)[0]
+        payload = data[pos + header:pos + header + length]
+        n = struct.unpack_from("<I", payload, 1)[0]
+        out.append((pos, pos + header, pos + length_at, payload[5:5 + n].decode()))
+        pos += header + length
+    return out
+
+
+def run_damage_case():
+    workdir = Path(tempfile.mkdtemp(prefix="buffer-damage-", dir=TMP))
+    fx = fauxqs.Fauxqs()
+    fx.start()
+    peer = agent = None
+    report = {}
+    try:
+        fx.create_bucket(BUCKET)
+        url = fx.create_queue("notifications", visibility_timeout=10)
+        peer = HecPeer(workdir)
+        peer.down()  # alerts stay in the buffer
+        agent = Agent(fx, url, workdir, peer.output_toml(), peer.name,
+                      '[metrics]\nlisten = "127.0.0.1:0"\n').start()
+        expected = set()
+        for n in range(10):
+            data, event_ids = common.log_file(f"damage-{n:05d}")
+            key = common.key_for(f"damage{n:05d}")
+            fx.put_object(BUCKET, key, data)
+            fx.send(url, fauxqs.s3_event_body(BUCKET, key))
+            expected |= {finding_uid(RULE, e) for e in event_ids}
+        # Every message deleted: its alerts are on disk. The output has tried and failed.
+        wait_until(lambda: fx.queue_depth(url) == 0, 60, "the alerts to be buffered")
+        wait_until(lambda: "retrying" in agent.log(), 30, "the agent to retry")
+        agent.kill()
+
+        buffer = agent.state / "buffers" / peer.name
+        segments = sorted(buffer.glob("*.seg"))
+        records = [(seg, *r) for seg in segments for r in buffer_records(seg)]
+        check(len(records) == len(expected), f"{len(records)} records in the buffer, "
+              f"{len(expected)} alerts expected")
+        # A byte of the uid in the 6th record's payload; the length field of the 25th.
+        damaged = {}
+        for index, field in ((5, "payload"), (24, "length")):
+            seg, off, payload_at, length_at, uid = records[index]
+            data = bytearray(seg.read_bytes())
+            data[payload_at + 8 if field == "payload" else length_at + 1] ^= 0x5A
+            seg.write_bytes(bytes(data))
+            damaged[uid] = (seg.name, off)
+
+        peer.up()
+        agent.start()
+        survivors = expected - set(damaged)
+        wait_until(lambda: uids(peer.received()) >= survivors, 60,
+                   "the undamaged buffered alerts to be delivered")
+        m = re.search(r"metrics and health checks on (http://[0-9.:]+)/metrics", agent.log(run=2))
+        check(m, f"no metrics endpoint in the log:\n{agent.tail()}")
+        status, text = common.http_get(m.group(1) + "/metrics")
+        corrupt = common.parse_metrics(text).get(
+            f'trailwarden_output_buffer_corrupt_records_total{{output="{peer.name}"}}')
+        rc = agent.stop()
+        check(rc == 0, f"the agent exited {rc} on SIGTERM:\n{agent.tail()}")
+
+        got = [a["finding_info"]["uid"] for a in peer.received()]
+        check(set(got) == survivors,
+              f"{len(survivors - set(got))} alerts missing beyond the damaged ones, "
+              f"{len(set(got) - survivors)} unexpected")
+        check(len(got) == len(set(got)), f"{len(got) - len(set(got))} duplicates")
+        check(corrupt == 2, f"trailwarden_output_buffer_corrupt_records_total is {corrupt}, not 2")
+        log = agent.log(run=2)
+        for seg_name, off in damaged.values():
+            check(f"{seg_name} at byte offset {off} " in log,
+                  f"no ERROR line for the record at {seg_name}:{off}:\n{agent.tail()}")
+            check((buffer / "quarantine" / f"{seg_name[:-4]}-{off:012}.bad").exists(),
+                  f"the record at {seg_name}:{off} was not quarantined")
+        check(not agent.dead_letters(), f"dead letters: {agent.dead_letters()[:2]}")
+        report.update(alerts=len(expected), damaged=len(damaged), received=len(got),
+                      duplicates=len(got) - len(set(got)), corrupt=corrupt)
+        return report
+    finally:
+        if agent is not None and agent.proc is not None and agent.proc.poll() is None:
+            agent.kill()
+        if peer is not None:
+            peer.close()
+        fx.stop(raise_on_error=False)
+
+
+def describe_damage(r):
+    return (f"{r['alerts']} alerts buffered with the receiver down, kill -9, {r['damaged']} "
+            f"records damaged in the buffer; {r['received']} received, {r['duplicates']} "
+            f"duplicates, {r['corrupt']:.0f} counted corrupt")
+
+
 def describe(r):
     text = (f"{r['objects']} objects, {r['alerts']} alerts expected, {r['received']} received, "
             f"{r['duplicates']} duplicates; peer down {r['outage_s']:.1f} s, agent killed -9 "
@@ -535,20 +647,23 @@ def main():
         if not shutil.which(tool):
             return common.cannot_run(f"{tool} is not installed (scripts/setup.sh installs it)")
     only = os.environ.get("FAULT_TEST", "")
-    cases = [c for c in (KafkaPeer, HecPeer, SyslogPeer, RelpPeer) if only in c.name]
+    cases = [(c.name, lambda c=c: run_case(c), describe)
+             for c in (KafkaPeer, HecPeer, SyslogPeer, RelpPeer)]
+    cases.append(("buffer_damage", run_damage_case, describe_damage))
+    cases = [c for c in cases if only in c[0]]
     TMP = tempfile.mkdtemp(prefix="tw-faults-")
     passed = failed = 0
-    for case in cases:
+    for name, run, describe_report in cases:
         start = time.monotonic()
         try:
-            report = run_case(case)
+            report = run()
             passed += 1
-            print(f"PASS {case.name} ({time.monotonic() - start:.0f} s): {describe(report)}",
+            print(f"PASS {name} ({time.monotonic() - start:.0f} s): {describe_report(report)}",
                   flush=True)
         except Exception as e:  # noqa: BLE001 - report, then the next case
             failed += 1
             detail = common.failure_detail(e)
-            print(f"FAIL {case.name} ({time.monotonic() - start:.0f} s): {detail}", flush=True)
+            print(f"FAIL {name} ({time.monotonic() - start:.0f} s): {detail}", flush=True)
     if os.environ.get("FAULT_TEST_KEEP"):
         print(f"kept {TMP}")
     else:

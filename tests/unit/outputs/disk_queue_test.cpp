@@ -1,4 +1,5 @@
 #include "outputs/pipeline/disk_queue.h"
+#include "outputs/pipeline/segment_format.h"
 
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -24,6 +25,25 @@ std::vector<std::string> records(int from, int to) {
 
 TEST_CASE("crc32c matches the standard check value") {
   CHECK(crc32c("123456789") == 0xE3069283u);
+  CHECK(crc32c("") == 0u);
+}
+
+TEST_CASE("crc32c agrees with the bitwise definition at every length and alignment") {
+  auto reference = [](std::string_view d) {
+    uint32_t crc = 0xFFFFFFFFu;
+    for (char ch : d) {
+      crc ^= static_cast<uint8_t>(ch);
+      for (int k = 0; k < 8; ++k) crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
+    }
+    return crc ^ 0xFFFFFFFFu;
+  };
+  std::string data;
+  for (int i = 0; i < 200; ++i) data.push_back(static_cast<char>(i * 37 + 11));
+  for (size_t start = 0; start < 9; ++start)
+    for (size_t len = 0; start + len <= data.size(); ++len) {
+      const std::string_view d = std::string_view(data).substr(start, len);
+      REQUIRE(crc32c(d) == reference(d));
+    }
 }
 
 TEST_CASE("records come back in order and survive a reopen until acknowledged") {
@@ -54,18 +74,21 @@ TEST_CASE("records come back in order and survive a reopen until acknowledged") 
 TEST_CASE("a torn append at the end is cut off, earlier records are kept") {
   const std::string dir = temp_dir();
   std::string err;
+  uintmax_t intact = 0;
   {
     DiskQueue q(dir, {});
     REQUIRE(q.open(err));
     REQUIRE(q.append(records(0, 3), err) == DiskQueue::AppendResult::kOk);
+    intact = std::filesystem::file_size(dir + "/000000000001.seg");
+    REQUIRE(q.append({std::string(64, 'x')}, err) == DiskQueue::AppendResult::kOk);
   }
-  {
-    std::ofstream seg(dir + "/000000000001.seg", std::ios::app | std::ios::binary);
-    seg.write("\x40\x00\x00\x00\x01\x02", 6);  // header of a record that never finished
-  }
+  // A record that never finished: its header and a part of its payload.
+  std::filesystem::resize_file(dir + "/000000000001.seg", intact + 20);
   DiskQueue q(dir, {});
   REQUIRE(q.open(err));
   CHECK(q.peek(10, 0ms) == records(0, 3));
+  CHECK(q.corrupt_records() == 0);
+  CHECK(std::filesystem::file_size(dir + "/000000000001.seg") == intact);
   REQUIRE(q.append(records(3, 4), err) == DiskQueue::AppendResult::kOk);
   DiskQueue again(dir, {});
   REQUIRE(again.open(err));
@@ -84,8 +107,9 @@ TEST_CASE("a corrupt record (bad checksum) is detected") {
     for (int i = 0; i < 3; ++i) REQUIRE(q.append(records(i, i + 1), err) == DiskQueue::AppendResult::kOk);
   }
   {
+    const auto size = std::filesystem::file_size(dir + "/000000000002.seg");
     std::fstream seg(dir + "/000000000002.seg", std::ios::in | std::ios::out | std::ios::binary);
-    seg.seekp(10);
+    seg.seekp(static_cast<std::streamoff>(size - 2));  // in the payload
     seg.put('X');
   }
   DiskQueue::Options o;
