@@ -160,6 +160,25 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
   });
 }
 
+// The metrics endpoint's own counters (connections it shed to keep the probes fast).
+void register_status_metrics(MetricsRegistry& registry, const StatusServerStats& s) {
+  registry.add([&s](PrometheusWriter& w) {
+    w.counter("trailwarden_status_requests_total",
+              "Requests the metrics and health endpoint answered (any path).", s.requests.load());
+    w.counter("trailwarden_status_requests_refused_total",
+              "Requests it refused: malformed (400, 505), request head too large (431) or not "
+              "complete in time (408).",
+              s.requests_refused.load());
+    w.counter("trailwarden_status_connections_evicted_total",
+              "Connections it closed to make room for a new one (the oldest still sending its "
+              "request).",
+              s.connections_evicted.load());
+    w.counter("trailwarden_status_connections_timed_out_total",
+              "Connections it closed because the request head or the response was too slow.",
+              s.connections_timed_out.load());
+  });
+}
+
 // Liveness: the poll loop turns and no output failed for good.
 Probe health(const Daemon& daemon, const OutputPipeline& outputs, const Config& c) {
   if (outputs.failed()) return {false, "output failed: " + outputs.failure()};
@@ -325,6 +344,7 @@ int cmd_run(Args& a, const Global& g) {
         [&] { return readiness(daemon, outputs, c); }});
     std::string error;
     if (!status->start(c.metrics.listen, error)) throw std::runtime_error(error);
+    register_status_metrics(registry, status->stats());
     spdlog::info("metrics and health checks on http://{}:{}/metrics (/healthz, /readyz)",
                  c.metrics.listen.substr(0, c.metrics.listen.rfind(':')), status->port());
   }
