@@ -89,6 +89,7 @@ Config parse_config(std::string_view content, const std::string& origin, const E
     r.read("log_rate_limit_burst", c.log_rate_limit_burst, 0);
     r.read("log_rate_limit_interval_seconds", c.log_rate_limit_interval_seconds, 1);
     r.read("state_dir", c.state_dir);
+    r.read("allow_core_dumps", c.allow_core_dumps);
     r.finish();
     static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
     bool ok = false;

@@ -58,7 +58,8 @@ aws::HttpRequest S3Client::build_request(const ObjectRef& o, const std::string& 
   return req;
 }
 
-RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out) {
+RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
+                           const std::atomic<bool>* cancel) {
   std::string region = !o.region.empty() && options_.endpoint_url.empty() ? o.region : options_.region;
   for (int attempt = 0; attempt < 3; ++attempt) {
     aws::Credentials creds;
@@ -67,6 +68,7 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out) {
       return {RemoteStatus::Code::kRetry, fmt::format("no AWS credentials: {}", error)};
     aws::HttpRequest req = build_request(o, region);
     aws::sign_v4(req, creds, region, "s3", std::chrono::system_clock::now());
+    req.cancel = cancel;
     aws::HttpResponse r = http_->perform(req, options_.timeout);
     if (r.status == 0) return {RemoteStatus::Code::kRetry, r.error};
     if (r.ok()) {

@@ -26,7 +26,8 @@ class S3Client : public ObjectStore {
   S3Client(S3ClientOptions options, std::shared_ptr<aws::HttpClient> http,
            std::shared_ptr<aws::CredentialsSource> credentials);
 
-  RemoteStatus get(const ObjectRef& object, size_t max_bytes, Buffer& out) override;
+  RemoteStatus get(const ObjectRef& object, size_t max_bytes, Buffer& out,
+                   const std::atomic<bool>* cancel = nullptr) override;
 
   // The request get() sends (unsigned), for tests.
   aws::HttpRequest build_request(const ObjectRef& object, const std::string& region) const;

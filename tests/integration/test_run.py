@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import http.server
 import os
 import re
 import signal
@@ -26,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 from pathlib import Path
@@ -248,6 +250,63 @@ class RunTest(unittest.TestCase):
         agent.stderr.close()
         self.assertEqual(rc, 0, agent.log())
         self.assertIn("received SIGTERM", agent.log())
+
+    def test_sigterm_cancels_a_trickling_s3_download(self):
+        # S3 stand-in that sends the object's bytes a few at a time, twice a second, for ever.
+        started = threading.Event()
+        finished = threading.Event()
+        self.addCleanup(finished.set)
+
+        class Trickle(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                started.set()
+                self.send_response(200)
+                self.send_header("Content-Length", "1000000")
+                self.end_headers()
+                try:
+                    while not finished.wait(0.5):  # the pace of the trickle, not a wait for an event
+                        self.wfile.write(b"\x1f\x8b\x08\x00\x00")
+                        self.wfile.flush()
+                except OSError:
+                    pass  # the agent hung up: what cancellation looks like from here
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        url = self.fx.create_queue("notifications", visibility_timeout=60)
+        self.fx.send(url, fauxqs.s3_event_body(BUCKET, key_for("trickled")))
+        agent = Agent(self.fx, url, self.tmp, "t")
+        budget = 3
+        cfg = agent.config.read_text()
+        cfg = cfg.replace("[aws]\n", f'[aws]\ns3_endpoint_url = "http://127.0.0.1:{server.server_port}"\n', 1)
+        cfg = cfg.replace("shutdown_timeout_seconds = 10", f"shutdown_timeout_seconds = {budget}")
+        agent.config.write_text(cfg)
+        agent.start()
+        self.assertTrue(started.wait(30), "the agent never asked the S3 stand-in for the object")
+        t0 = time.monotonic()
+        agent.proc.send_signal(signal.SIGTERM)
+        try:
+            # Without cancellation the worker sat out S3's 60 s request timeout (exit after 57 s).
+            rc = agent.proc.wait(timeout=30)
+        finally:
+            elapsed = time.monotonic() - t0
+            if agent.proc.poll() is None:
+                agent.proc.kill()
+                agent.proc.wait()
+            agent.stderr.close()
+        print(f"exited {elapsed:.1f} s after SIGTERM (budget {budget} s)", file=sys.stderr)
+        self.assertEqual(rc, 0, agent.log())
+        # The budget, plus the 2 s floor for flushing outputs and about a second of slack.
+        self.assertLess(elapsed, budget + 4, agent.log())
+        counts = self.fx.queue_counts(url)
+        self.assertEqual(counts["visible"] + counts["in_flight"], 1, "the message was deleted")
+        self.assertEqual(counts["visible"], 1, "the message was not released for redelivery")
+        self.assertIn("released for redelivery", agent.log())
 
     def test_sighup_reopens_the_alert_file(self):
         url = self.fx.create_queue("notifications", visibility_timeout=30)
