@@ -308,6 +308,45 @@ class RunTest(unittest.TestCase):
         self.assertEqual(counts["visible"], 1, "the message was not released for redelivery")
         self.assertIn("released for redelivery", agent.log())
 
+    def test_agent_is_not_dumpable_unless_allowed(self):
+        # A non-dumpable process's /proc/<pid>/ files belong to root: another process of its
+        # user cannot read its environ or mem, nor ptrace it, and no core file is written. As
+        # root the test runs the agent as nobody, so that the owner tells the two apart.
+        url = self.fx.create_queue("notifications", visibility_timeout=30)
+        uid = 65534 if os.getuid() == 0 else os.getuid()
+        if os.getuid() == 0:
+            os.chmod(self.tmp, 0o755)
+        for allow in (False, True):
+            agent = Agent(self.fx, url, self.tmp, f"dump-{allow}")
+            if allow:  # the default is off
+                agent.config.write_text(agent.config.read_text().replace(
+                    "[general]\n", "[general]\nallow_core_dumps = true\n", 1))
+            if os.getuid() == 0:
+                for path in [agent.dir, *agent.dir.rglob("*")]:
+                    os.chown(path, uid, uid)
+            import fauxqs as fx_module
+            env = dict(os.environ, AWS_ACCESS_KEY_ID=fx_module.DUMMY_ACCESS_KEY,
+                       AWS_SECRET_ACCESS_KEY=fx_module.DUMMY_SECRET_KEY,
+                       AWS_EC2_METADATA_DISABLED="true")
+            env.pop("AWS_PROFILE", None)
+            agent.stderr = open(agent.stderr_path, "ab")
+            agent.proc = subprocess.Popen([BINARY, "-c", str(agent.config), "run"], env=env,
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=agent.stderr,
+                                          user=uid if os.getuid() == 0 else None)
+            try:
+                wait_until(lambda: "running: queue" in agent.log(), 30, "the agent to start")
+                owner = os.stat(f"/proc/{agent.proc.pid}/environ").st_uid
+            finally:
+                rc = agent.stop()
+            self.assertEqual(rc, 0, agent.log())
+            if allow:
+                self.assertEqual(owner, uid, "allow_core_dumps = true left it non-dumpable")
+                self.assertIn("allow_core_dumps = true", agent.log())
+            else:
+                self.assertEqual(owner, 0, "the agent is dumpable: its memory and environ are "
+                                           "open to its user, and a crash writes a core file")
+
     def test_sighup_reopens_the_alert_file(self):
         url = self.fx.create_queue("notifications", visibility_timeout=30)
         agent = Agent(self.fx, url, self.tmp, "h").start()
