@@ -43,6 +43,7 @@ const char* reason(int status) {
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     case 505: return "HTTP Version Not Supported";
     default: return "Error";
@@ -225,7 +226,13 @@ struct StatusServer::Impl {
       const size_t end = head_end(std::string_view(c.in).substr(scan_from));
       if (end != std::string_view::npos && scan_from + end <= limits.max_request_head_bytes) {
         bool is_head = false;
-        Response r = answer(std::string_view(c.in).substr(0, scan_from + end), is_head);
+        Response r;
+        try {
+          r = answer(std::string_view(c.in).substr(0, scan_from + end), is_head);
+        } catch (const std::exception& e) {  // a handler failed (out of memory): say so, go on
+          r = error_response(500);
+          spdlog::error("metrics endpoint: {}", e.what());
+        }
         if (r.status == 400 || r.status == 505) {
           refuse(c, r.status);
         } else {
