@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -61,10 +62,13 @@ std::string read_until_close(int fd, std::chrono::milliseconds timeout = std::ch
   return out;
 }
 
-// One request on a fresh connection; the whole answer (the server closes after it).
-std::string ask(int port, std::string_view request) {
+// One request on a fresh connection; the whole answer (the server closes after it). With
+// `then_eof`, the client stops sending after the request (a request head left incomplete then
+// ends at once instead of at the server's deadline).
+std::string ask(int port, std::string_view request, bool then_eof = false) {
   int fd = connect_to(port);
   send_all(fd, request);
+  if (then_eof) ::shutdown(fd, SHUT_WR);
   std::string answer = read_until_close(fd);
   ::close(fd);
   return answer;
@@ -177,6 +181,17 @@ TEST_CASE("status server: malformed, oversized and odd requests get an answer, n
     CHECK(status_line(a) == "HTTP/1.1 200 OK");
     CHECK(a.find("HTTP/1.1", 1) == std::string::npos);
     CHECK(health_calls.load() == 1);
+  }
+  SUBCASE("random bytes, with and without a head terminator, get an answer or a close") {
+    std::mt19937 rng(20261203);
+    for (int i = 0; i < 300; ++i) {
+      std::string data(rng() % 12000, '\0');
+      for (char& ch : data) ch = static_cast<char>(rng() & 0xff);
+      if (i % 2) data += "\r\n\r\n";
+      if (i % 3 == 0) data = "GET /" + data;
+      const std::string a = ask(port, data, /*then_eof=*/true);
+      CHECK((a.empty() || a.starts_with("HTTP/1.1 ")));
+    }
   }
   SUBCASE("a peer that closes at once, or half-way") {
     ::close(connect_to(port));
