@@ -159,6 +159,11 @@ HttpResponse CurlHttpClient::perform(const HttpRequest& request,
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
   curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+  const bool low_speed_check = options_.low_speed_bytes > 0 && options_.low_speed_time.count() > 0;
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT,
+                   low_speed_check ? static_cast<long>(options_.low_speed_bytes) : 0L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+                   low_speed_check ? static_cast<long>(options_.low_speed_time.count()) : 0L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
   curl_easy_setopt(c, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
@@ -233,6 +238,10 @@ HttpResponse CurlHttpClient::perform(const HttpRequest& request,
       what = "response headers larger than " + std::to_string(options_.max_header_bytes) + " bytes";
     } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
       what = "cancelled";
+    } else if (rc == CURLE_OPERATION_TIMEDOUT && low_speed_check &&
+               std::string_view(errbuf).find("too slow") != std::string_view::npos) {
+      what = "too slow: under " + std::to_string(options_.low_speed_bytes) + " bytes/s for " +
+             std::to_string(options_.low_speed_time.count()) + " s";
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
       what = "timed out after " + std::to_string(timeout_ms) + " ms";
     } else {

@@ -7,6 +7,8 @@
 //
 // Thread-safe: perform() may be called from any thread; calls on one client are serialised
 // (it keeps one connection cache). Use one client per thread for parallel transfers.
+// Cancellation: a request with HttpRequest::cancel set is abandoned within about a second of
+// the flag turning true (libcurl's progress callback), whether data flows or not.
 #pragma once
 
 #include <chrono>
@@ -26,6 +28,11 @@ struct CurlHttpOptions {
   size_t max_response_bytes = size_t{16} << 20;     // larger bodies fail the request
   size_t max_header_bytes = size_t{64} << 10;       // all response header lines together
   std::chrono::milliseconds connect_timeout{5000};  // capped by each request's timeout
+  // A transfer slower than low_speed_bytes per second for low_speed_time is abandoned ("too
+  // slow"), so that a trickling peer cannot hold a thread until the request's timeout. Off when
+  // either is 0 (long polls wait in silence by design).
+  size_t low_speed_bytes = 0;
+  std::chrono::seconds low_speed_time{0};
   std::string user_agent = "trailwarden/" TRAILWARDEN_VERSION;  // unless the request sets one
 };
 

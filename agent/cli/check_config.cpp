@@ -1,16 +1,43 @@
 // `trailwarden check-config`: validates the configuration, the rules and every output's keys,
 // and prints the effective configuration with secrets redacted. Creates nothing and connects
-// to nothing, so it is safe as systemd's ExecStartPre and in CI.
+// to nothing, so it is safe as systemd's ExecStartPre and in CI. Warns (never fails) about what
+// `run` would lack, and about files holding secrets that others can read.
+#include <grp.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "agent/cli/cli_util.h"
 #include "agent/cli/commands.h"
+#include "agent/config/secret_files.h"
 
 namespace trailwarden::cli {
+
+namespace {
+
+// Files holding secrets (the configuration itself when it holds one inline, token files, key
+// files) that users other than the agent's can read.
+void check_secret_files(const std::string& config_path, std::vector<std::string>& warnings) {
+  std::ifstream in(config_path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  for (const SecretFile& f : files_holding_secrets(ss.str(), config_path)) {
+    struct stat st {};
+    if (::stat(f.path.c_str(), &st) != 0) continue;  // a missing file is reported elsewhere
+    bool ours = st.st_gid == ::getegid();
+    std::string group_name = std::to_string(st.st_gid);
+    if (const group* gr = ::getgrgid(st.st_gid)) group_name = gr->gr_name;
+    std::string w = secret_file_warning(f, static_cast<unsigned>(st.st_mode), ours, group_name);
+    if (!w.empty()) warnings.push_back(std::move(w));
+  }
+}
+
+}  // namespace
 
 int cmd_check_config(Args& a, const Global& g) {
   bool quiet = false;
@@ -47,6 +74,7 @@ int cmd_check_config(Args& a, const Global& g) {
       warnings.push_back(fmt::format("general.state_dir {}: {} is not writable by this user",
                                      c.state_dir, dir.string()));
   }
+  if (g.config_path) check_secret_files(*g.config_path, warnings);
   if (!quiet) fmt::print("{}", render_effective_config(c));
   std::fflush(stdout);
   for (const auto& w : warnings) fmt::print(stderr, "trailwarden: warning: {}\n", w);

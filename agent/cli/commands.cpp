@@ -401,7 +401,9 @@ int run_cli(const std::vector<std::string>& args) {
     fmt::print(stderr, "trailwarden: {}\nRun 'trailwarden --help' for usage.\n", e.what());
     return kExitUsage;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "trailwarden: {}\n", e.what());
+    std::string message = e.what();
+    mask_secrets(message);  // a message that quotes a configured value never shows a secret
+    fmt::print(stderr, "trailwarden: {}\n", message);
     return kExitUsage;
   }
 }

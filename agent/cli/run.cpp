@@ -21,6 +21,7 @@
 #include "agent/aws/curl_http_client.h"
 #include "agent/cli/cli_util.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/core_dumps.h"
 #include "agent/pipeline/daemon.h"
 #include "agent/sources/http_pool.h"
 #include "agent/sources/s3_client.h"
@@ -169,6 +170,25 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
   });
 }
 
+// The metrics endpoint's own counters (connections it shed to keep the probes fast).
+void register_status_metrics(MetricsRegistry& registry, const StatusServerStats& s) {
+  registry.add([&s](PrometheusWriter& w) {
+    w.counter("trailwarden_status_requests_total",
+              "Requests the metrics and health endpoint answered (any path).", s.requests.load());
+    w.counter("trailwarden_status_requests_refused_total",
+              "Requests it refused: malformed (400, 505), request head too large (431) or not "
+              "complete in time (408).",
+              s.requests_refused.load());
+    w.counter("trailwarden_status_connections_evicted_total",
+              "Connections it closed to make room for a new one (the oldest still sending its "
+              "request).",
+              s.connections_evicted.load());
+    w.counter("trailwarden_status_connections_timed_out_total",
+              "Connections it closed because the request head or the response was too slow.",
+              s.connections_timed_out.load());
+  });
+}
+
 // Liveness: the poll loop turns and no output failed for good.
 Probe health(const Daemon& daemon, const OutputPipeline& outputs, const Config& c) {
   if (outputs.failed()) return {false, "output failed: " + outputs.failure()};
@@ -198,6 +218,17 @@ Probe readiness(const Daemon& daemon, const OutputPipeline& outputs, const Confi
       return {false, fmt::format("output {}: buffer full (backpressure)", o.name)};
   }
   return {true, {}};
+}
+
+// What is left for flushing the outputs of the shutdown budget that started at SIGTERM (the
+// daemon spent the rest finishing or cancelling in-flight work), at least kMinOutputFlush so
+// that memory buffers get a chance to drain. After a fatal error (no SIGTERM): the whole budget.
+constexpr std::chrono::milliseconds kMinOutputFlush{2000};
+std::chrono::milliseconds output_flush_budget(int64_t stop_requested_ns, std::chrono::seconds budget) {
+  using namespace std::chrono;
+  if (stop_requested_ns == 0) return duration_cast<milliseconds>(budget);
+  const auto spent = steady_clock::now() - steady_clock::time_point(nanoseconds(stop_requested_ns));
+  return std::max(kMinOutputFlush, duration_cast<milliseconds>(budget - spent));
 }
 
 // One line for systemd's STATUS=.
@@ -244,7 +275,19 @@ int cmd_run(Args& a, const Global& g) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Non-dumpable before any secret is read (configuration, environment, credentials); the
+  // operator may opt back in with [general] allow_core_dumps.
+  std::string dump_error;
+  if (!set_core_dumps_allowed(false, dump_error))
+    spdlog::warn("cannot turn core dumps off: {}; a core file would hold credentials", dump_error);
   Config c = load_config(g);
+  if (c.allow_core_dumps) {
+    if (set_core_dumps_allowed(true, dump_error))
+      spdlog::warn("general.allow_core_dumps = true: a core file or a debugger can read the "
+                   "credentials in memory; protect them");
+    else
+      spdlog::warn("general.allow_core_dumps: {}", dump_error);
+  }
   if (c.sqs.queue_url.empty())
     throw std::runtime_error(fmt::format("{}: source.sqs.queue_url is not set", c.source));
   if (c.sqs.allowed_buckets.empty())
@@ -272,6 +315,9 @@ int cmd_run(Args& a, const Global& g) {
   small.ca_file = c.aws.ca_file;
   aws::CurlHttpOptions large = small;
   large.max_response_bytes = c.limits.max_compressed_bytes + 1;
+  // S3 sending under 1 KiB/s for 20 s is broken, not slow: give the worker back.
+  large.low_speed_bytes = 1024;
+  large.low_speed_time = std::chrono::seconds(20);
   auto pool = [](aws::CurlHttpOptions o, size_t max) {
     return std::make_shared<HttpClientPool>(
         [o] { return std::make_unique<aws::CurlHttpClient>(o); }, max);
@@ -342,6 +388,7 @@ int cmd_run(Args& a, const Global& g) {
         [&] { return readiness(daemon, outputs, c); }});
     std::string error;
     if (!status->start(c.metrics.listen, error)) throw std::runtime_error(error);
+    register_status_metrics(registry, status->stats());
     spdlog::info("metrics and health checks on http://{}:{}/metrics (/healthz, /readyz)",
                  c.metrics.listen.substr(0, c.metrics.listen.rfind(':')), status->port());
   }
@@ -380,6 +427,9 @@ int cmd_run(Args& a, const Global& g) {
   };
 
   std::atomic<bool> stop{false};
+  // When SIGTERM/SIGINT arrived (steady clock, ns; 0: not yet): the shutdown budget
+  // (shutdown_timeout_seconds) counts from there, for the daemon and the outputs together.
+  std::atomic<int64_t> stop_requested_ns{0};
   std::thread signal_thread([&] {
     while (!stop) {
       int sig = 0;
@@ -391,6 +441,7 @@ int cmd_run(Args& a, const Global& g) {
       }
       spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
       sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing in-flight messages");
+      stop_requested_ns = std::chrono::steady_clock::now().time_since_epoch().count();
       stop = true;
     }
   });
@@ -424,7 +475,8 @@ int cmd_run(Args& a, const Global& g) {
                fmt::join(c.sqs.allowed_buckets, ", "));
   int rc = daemon.run(stop);
   sd_notify(0, "STOPPING=1\nSTATUS=stopping: flushing outputs");
-  outputs.stop(std::chrono::seconds(c.sqs.shutdown_timeout_seconds));
+  outputs.stop(output_flush_budget(stop_requested_ns.load(),
+                                   std::chrono::seconds(c.sqs.shutdown_timeout_seconds)));
   {
     std::lock_guard<std::mutex> lock(notify_mu);
     notify_stop = true;

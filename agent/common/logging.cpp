@@ -407,6 +407,8 @@ bool setup_logging(std::string_view level) {
 
 void register_secret(std::string value) { secrets().add(std::move(value)); }
 
+void mask_secrets(std::string& text) { secrets().mask(text); }
+
 bool setup_logging_for_test(const LogOptions& options, std::ostream& out,
                             std::function<std::chrono::system_clock::time_point()> now,
                             std::string& error) {

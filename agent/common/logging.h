@@ -60,6 +60,10 @@ bool setup_logging(std::string_view level);
 // on, in every format. Values shorter than 4 bytes are ignored. Thread-safe.
 void register_secret(std::string value);
 
+// Replaces every registered secret in `text` by "***", as log lines are: for messages printed
+// without the logger (the command line's final error message).
+void mask_secrets(std::string& text);
+
 // True when `fd` is the stream systemd connected to the journal, i.e. `journal_stream` (the value
 // of the JOURNAL_STREAM environment variable, "<device>:<inode>" in decimal; may be null) names
 // fd's device and inode.

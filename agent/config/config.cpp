@@ -69,6 +69,23 @@ bool split_host_port(std::string_view text, std::string& host, int& port) {
   return port <= 65535 && !host.empty();
 }
 
+namespace {
+
+// Replaces every secret value in `text` with "[redacted]".
+void scrub(std::string& text, const std::vector<std::string>& secrets) {
+  for (const std::string& secret : secrets) {
+    if (secret.size() < 4) continue;
+    for (size_t pos = text.find(secret); pos != std::string::npos;
+         pos = text.find(secret, pos + 10))
+      text.replace(pos, secret.size(), "[redacted]");
+  }
+}
+
+void parse_config_document(const std::shared_ptr<toml::table>& root, const std::string& origin,
+                           Config& c);
+
+}  // namespace
+
 Config parse_config(std::string_view content, const std::string& origin, const EnvLookup& env) {
   // Shared, so that output settings can point into it (keeping the positions of their values).
   auto root = std::make_shared<toml::table>(parse_toml(content, origin));
@@ -76,6 +93,22 @@ Config parse_config(std::string_view content, const std::string& origin, const E
   c.source = origin;
   interpolate_env(*root, origin, env, c.secrets);
   collect_secret_values(*root, c.secrets);
+  try {
+    parse_config_document(root, origin, c);
+  } catch (const std::runtime_error& e) {
+    // A message that quotes a value (an unknown format, a bad address) must not show a secret
+    // that reached it through ${VAR} or was written in a secret's place.
+    std::string message = e.what();
+    scrub(message, c.secrets);
+    throw std::runtime_error(message);
+  }
+  return c;
+}
+
+namespace {
+
+void parse_config_document(const std::shared_ptr<toml::table>& root, const std::string& origin,
+                           Config& c) {
   const toml::table& doc = *root;
   TomlReader top(origin, doc, "top level");
   for (auto name : {"general", "limits", "rules", "alerts", "replay", "outputs", "aws", "source",
@@ -90,6 +123,7 @@ Config parse_config(std::string_view content, const std::string& origin, const E
     r.read("log_rate_limit_burst", c.log_rate_limit_burst, 0);
     r.read("log_rate_limit_interval_seconds", c.log_rate_limit_interval_seconds, 1);
     r.read("state_dir", c.state_dir);
+    r.read("allow_core_dumps", c.allow_core_dumps);
     r.finish();
     static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
     bool ok = false;
@@ -222,8 +256,9 @@ Config parse_config(std::string_view content, const std::string& origin, const E
       c.outputs.push_back(parse_output_settings(
           std::shared_ptr<const toml::table>(root, el.as_table()), origin, c.outputs.size()));
   }
-  return c;
 }
+
+}  // namespace
 
 Config load_config_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -45,7 +45,7 @@ struct SqsSourceConfig {
   bool inline_events = false;
   std::vector<std::string> inline_accounts;
   std::vector<std::string> inline_regions;
-  size_t shutdown_timeout_seconds = 30;
+  size_t shutdown_timeout_seconds = 20;
   size_t dedup_window = 200000;
 };
 
@@ -62,6 +62,7 @@ struct Config {
   size_t log_rate_limit_burst = 10;  // identical messages per interval (0: unlimited)
   size_t log_rate_limit_interval_seconds = 60;
   std::string state_dir = "/var/lib/trailwarden";
+  bool allow_core_dumps = false;  // `run`: stay dumpable (core files, ptrace by the same user)
   MetricsConfig metrics;
   AwsConfig aws;
   SqsSourceConfig sqs;

@@ -105,6 +105,7 @@ std::string render_effective_config(const Config& c) {
   e.num("log_rate_limit_burst", c.log_rate_limit_burst);
   e.num("log_rate_limit_interval_seconds", c.log_rate_limit_interval_seconds);
   e.str("state_dir", c.state_dir);
+  e.boolean("allow_core_dumps", c.allow_core_dumps);
 
   e.section("[metrics]");
   e.str("listen", c.metrics.listen);

@@ -19,12 +19,18 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-void walk(toml::node& node, const std::string& origin, const EnvLookup& env,
-          std::vector<std::string>& secrets) {
+std::string join_key(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+// `path` names the node in messages ("outputs[0].token"): never its value, which may be secret.
+void walk(toml::node& node, const std::string& path, const std::string& origin,
+          const EnvLookup& env, std::vector<std::string>& secrets) {
   if (auto* t = node.as_table()) {
-    for (auto&& [k, v] : *t) walk(v, origin, env, secrets);
+    for (auto&& [k, v] : *t) walk(v, join_key(path, k.str()), origin, env, secrets);
   } else if (auto* a = node.as_array()) {
-    for (auto& v : *a) walk(v, origin, env, secrets);
+    for (size_t i = 0; i < a->size(); ++i)
+      walk(*a->get(i), fmt::format("{}[{}]", path, i), origin, env, secrets);
   } else if (auto* s = node.as_string()) {
     const std::string& text = s->get();
     if (text.find('$') == std::string::npos) return;
@@ -34,7 +40,7 @@ void walk(toml::node& node, const std::string& origin, const EnvLookup& env,
     if (!out) {
       const auto& r = node.source();
       throw std::runtime_error(
-          fmt::format("{}:{}:{}: {}", origin, r.begin.line, r.begin.column, error));
+          fmt::format("{}:{}:{}: {}: {}", origin, r.begin.line, r.begin.column, path, error));
     }
     if (secret && !out->empty()) secrets.push_back(*out);
     s->get() = std::move(*out);
@@ -75,7 +81,9 @@ std::optional<std::string> interpolate_string(std::string_view text, const EnvLo
     }
     const size_t close = text.find('}', i + 2);
     if (close == std::string_view::npos) {
-      error = fmt::format("unterminated '${{' in \"{}\" (write $$ for a literal $)", text);
+      error = fmt::format("unterminated '${{' at character {} of the value (write $$ for a "
+                          "literal $)",
+                          i + 1);
       return std::nullopt;
     }
     std::string_view body = text.substr(i + 2, close - i - 2);
@@ -89,8 +97,9 @@ std::optional<std::string> interpolate_string(std::string_view text, const EnvLo
     bool valid = !name.empty() && name_start(name[0]);
     for (char ch : name) valid = valid && name_char(ch);
     if (!valid) {
-      error = fmt::format("'${{{}}}' does not name an environment variable ([A-Za-z_][A-Za-z0-9_]*)",
-                          body);
+      error = fmt::format("the '${{...}}' at character {} of the value does not name an "
+                          "environment variable ([A-Za-z_][A-Za-z0-9_]*)",
+                          i + 1);
       return std::nullopt;
     }
     std::optional<std::string> value = env ? env(std::string(name)) : std::nullopt;
@@ -115,16 +124,17 @@ void interpolate_env(toml::table& doc, const std::string& origin, const EnvLooku
   for (auto&& [k, v] : doc) {
     auto* outputs = k.str() == "outputs" ? v.as_array() : nullptr;
     if (!outputs) {
-      walk(v, origin, env, secrets);
+      walk(v, std::string(k.str()), origin, env, secrets);
       continue;
     }
     // [outputs.properties] is passed to librdkafka as written, with the Kafka output's own
     // indirection ("${NAME}", "@file:PATH"), which also keeps such values out of every log line.
-    for (auto& el : *outputs) {
-      auto* t = el.as_table();
+    for (size_t i = 0; i < outputs->size(); ++i) {
+      auto* t = outputs->get(i)->as_table();
       if (!t) continue;
       for (auto&& [ok, ov] : *t)
-        if (!(ok.str() == "properties" && ov.is_table())) walk(ov, origin, env, secrets);
+        if (!(ok.str() == "properties" && ov.is_table()))
+          walk(ov, fmt::format("outputs[{}].{}", i, ok.str()), origin, env, secrets);
     }
   }
 }

@@ -26,12 +26,14 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 EnvLookup process_env();
 
 // Replaces ${...} references in every string of `doc`, in place. Throws std::runtime_error
-// ("origin:line:column: ...") for an unset variable or a malformed reference. Values that came
+// ("origin:line:column: key: ...") for an unset variable or a malformed reference; the message
+// names the key and the position, never the value (it may hold a secret). Values that came
 // from a variable whose name looks secret (see is_secret_name) are appended to `secrets`.
 void interpolate_env(toml::table& doc, const std::string& origin, const EnvLookup& env,
                      std::vector<std::string>& secrets);
 
-// Interpolates one string; `error` is set (and nullopt returned) on a bad reference.
+// Interpolates one string; `error` is set (and nullopt returned) on a bad reference. `error`
+// never quotes the text (only a variable's name and a character position).
 // `secret` is set when a variable with a secret-looking name was used.
 std::optional<std::string> interpolate_string(std::string_view text, const EnvLookup& env,
                                               bool& secret, std::string& error);

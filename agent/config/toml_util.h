@@ -9,6 +9,8 @@
 #include <vector>
 #include <toml++/toml.h>
 
+#include "agent/config/interpolate.h"
+
 namespace trailwarden {
 
 // "origin:line:column" of a node, key or parse error.
@@ -16,12 +18,69 @@ inline std::string toml_where(const std::string& origin, const toml::source_regi
   return fmt::format("{}:{}:{}", origin, r.begin.line, r.begin.column);
 }
 
+// The secret-looking key (is_secret_name) assigned in the table around line `line` (1-based) of
+// `content`: the lines from the nearest table header above it down to it, so that an error
+// inside a multi-line value is covered too. "" when there is none.
+inline std::string secret_key_near(std::string_view content, size_t line) {
+  std::vector<std::string_view> lines;
+  for (size_t start = 0; start <= content.size() && lines.size() < line;) {
+    const size_t nl = content.find('\n', start);
+    lines.push_back(content.substr(start, nl == std::string_view::npos ? std::string_view::npos
+                                                                        : nl - start));
+    if (nl == std::string_view::npos) break;
+    start = nl + 1;
+  }
+  auto key_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '.' || c == '"' || c == '\'';
+  };
+  for (size_t i = lines.size(); i-- > 0;) {
+    std::string_view l = lines[i];
+    for (size_t eq = l.find('='); eq != std::string_view::npos; eq = l.find('=', eq + 1)) {
+      size_t end = eq;
+      while (end > 0 && (l[end - 1] == ' ' || l[end - 1] == '\t')) --end;
+      size_t begin = end;
+      while (begin > 0 && key_char(l[begin - 1])) --begin;
+      std::string key;
+      for (char c : l.substr(begin, end - begin))
+        if (c != '"' && c != '\'') key.push_back(c);
+      if (!key.empty() && is_secret_name(key)) return key;
+    }
+    const size_t first = l.find_first_not_of(" \t");
+    if (first != std::string_view::npos && l[first] == '[') break;  // the table's header
+  }
+  return {};
+}
+
+// A parser message without what it quotes ('x', "xyz"): for errors inside a secret's value.
+inline std::string without_quotes(std::string_view message) {
+  std::string out;
+  for (size_t i = 0; i < message.size(); ++i) {
+    const char q = message[i];
+    const size_t close = (q == '\'' || q == '"') ? message.find(q, i + 1) : std::string_view::npos;
+    if (close == std::string_view::npos) {
+      out.push_back(q);
+      continue;
+    }
+    out += "[redacted]";
+    i = close;
+  }
+  return out;
+}
+
 // Parses a TOML document; a syntax error becomes std::runtime_error("origin:line:column: ...").
+// When the error lies in the value of a secret-looking key, the parser's message loses what it
+// quotes (a character or a token of the value) and names the key instead.
 inline toml::table parse_toml(std::string_view content, const std::string& origin) {
   try {
     return toml::parse(content, origin);
   } catch (const toml::parse_error& e) {
-    throw std::runtime_error(fmt::format("{}: {}", toml_where(origin, e.source()), e.description()));
+    std::string description(e.description());
+    const std::string key = secret_key_near(content, e.source().begin.line);
+    if (!key.empty())
+      description = fmt::format("{} (in the value of '{}', not shown: it is a secret)",
+                                without_quotes(description), key);
+    throw std::runtime_error(fmt::format("{}: {}", toml_where(origin, e.source()), description));
   }
 }
 

@@ -122,6 +122,7 @@ struct Daemon::Impl {
   std::unordered_map<std::string, std::shared_ptr<InFlight>> in_flight;  // by message id
   std::vector<std::string> to_delete;  // receipt handles
   bool workers_stop = false;
+  std::atomic<bool> cancel_fetches{false};  // set with workers_stop: downloads in flight give up
   bool ack_stop = false;
   std::deque<std::string> logged_unknown;  // message ids already reported, bounded
   std::unordered_set<std::string> logged_unknown_set;
@@ -314,7 +315,7 @@ struct Daemon::Impl {
       processor.set_origin(std::move(origin));
       RemoteStatus s;
       for (int attempt = 0;; ++attempt) {
-        s = store.get(o, opt.max_object_bytes, processor.raw_buffer());
+        s = store.get(o, opt.max_object_bytes, processor.raw_buffer(), &cancel_fetches);
         if (s.code != RemoteStatus::Code::kRetry || attempt + 1 >= opt.fetch_attempts) break;
         ++counters.fetch_retries;
         auto delay = backoff(attempt, rng);
@@ -545,6 +546,7 @@ struct Daemon::Impl {
         cv_capacity.wait_until(lock, deadline, [&] { return in_flight.empty() || fatal.load(); });
       }
       workers_stop = true;
+      cancel_fetches = true;
       cv_tasks.notify_all();
       // Whatever is unfinished is released: visible again at once, for this or another agent.
       // A worker still busy with it finishes, but never deletes it.

@@ -58,8 +58,11 @@ class MessageQueue {
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
-  // Reads a whole object into `out`, refusing objects over `max_bytes` (kTooLarge).
-  virtual RemoteStatus get(const ObjectRef& object, size_t max_bytes, Buffer& out) = 0;
+  // Reads a whole object into `out`, refusing objects over `max_bytes` (kTooLarge). Gives up
+  // (kRetry, "cancelled") soon after *cancel becomes true, if `cancel` is given: a download in
+  // flight must not hold up shutdown.
+  virtual RemoteStatus get(const ObjectRef& object, size_t max_bytes, Buffer& out,
+                           const std::atomic<bool>* cancel = nullptr) = 0;
 };
 
 }  // namespace trailwarden

@@ -105,7 +105,8 @@ void S3Client::remember_region(const std::string& bucket, const std::string& reg
   }
 }
 
-RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out) {
+RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
+                           const std::atomic<bool>* cancel) {
   // The region is never taken from the notification: configuration, or what S3 said.
   std::string region = region_for(o.bucket);
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -116,6 +117,7 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out) {
     if (!credentials_->get(creds, error))
       return {RemoteStatus::Code::kRetry, fmt::format("no AWS credentials: {}", error)};
     aws::sign_v4(req, creds, region, "s3", std::chrono::system_clock::now());
+    req.cancel = cancel;
     aws::HttpResponse r = http_->perform(req, options_.timeout);
     if (r.status == 0) return {RemoteStatus::Code::kRetry, r.error};
     if (r.ok()) {

@@ -40,7 +40,8 @@ class S3Client : public ObjectStore {
   S3Client(S3ClientOptions options, std::shared_ptr<aws::HttpClient> http,
            std::shared_ptr<aws::CredentialsSource> credentials);
 
-  RemoteStatus get(const ObjectRef& object, size_t max_bytes, Buffer& out) override;
+  RemoteStatus get(const ObjectRef& object, size_t max_bytes, Buffer& out,
+                   const std::atomic<bool>* cancel = nullptr) override;
 
   // The request get() sends (unsigned) for `object` in `region`. False with `error` if the
   // bucket name is not a valid S3 bucket name (nothing is built).

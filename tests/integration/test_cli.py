@@ -1399,7 +1399,70 @@ class CheckConfigTest(CliTestCase):
         os.environ.pop("TW_TEST_UNSET_VAR", None)
         rc, out, err = self.check('[source.sqs]\nqueue_url = "${TW_TEST_UNSET_VAR}"\n')
         self.assertEqual(rc, EXIT_USAGE)
-        self.assertIn("tw.toml:2:13: environment variable TW_TEST_UNSET_VAR is not set", err)
+        self.assertIn("tw.toml:2:13: source.sqs.queue_url: environment variable TW_TEST_UNSET_VAR "
+                      "is not set", err)
+
+    def test_config_errors_never_show_a_secret(self):
+        # Each broken configuration holds the secret "S3cr3t" (or, where the parser quotes one
+        # character or token of the value, that character); the error names the file, the
+        # position and the key, never the value.
+        hec = 'type = "splunk_hec"\nurl = "https://splunk.example.com:8088"\n'
+        cases = [
+            # interpolation: an unterminated or malformed reference
+            (hec + 'token = "S3cr3t${Tok"\n', "S3cr3t", "tw.toml:4:9: outputs[0].token"),
+            (hec + 'token = "S3cr3t${bad name}"\n', "S3cr3t", "tw.toml:4:9: outputs[0].token"),
+            # TOML syntax errors inside the value, which the parser quotes
+            (hec + 'token = "S3cr3t\\qTok"\n', "\\q", "tw.toml:4:17:"),
+            (hec + 'token = trueS3cr3t\n', "'S'", "tw.toml:4:13:"),
+            (hec + 'token = """S3cr3t\nmore\\q\n', "\\q", "tw.toml:5:"),
+            ('type = "kafka"\nbrokers = ["127.0.0.1:1"]\ntopic = "t"\n[outputs.properties]\n'
+             '"sasl.password" = "S3cr3t\\x"\n', "\\x", "tw.toml:6:"),
+            # a secret from the environment in a key whose errors quote the value
+            (hec + 'token = "abcd-efgh"\nformat = "${TW_TEST_API_TOKEN}"\n', "S3cr3t",
+             "tw.toml:5:10:"),
+        ]
+        for text, secret, where in cases:
+            with self.subTest(where=where, secret=secret):
+                rc, out, err = self.check("[[outputs]]\n" + text,
+                                          {"TW_TEST_API_TOKEN": "S3cr3tFromEnv"})
+                self.assertEqual(rc, EXIT_USAGE, err)
+                self.assertIn(where, err)
+                self.assertNotIn(secret, err + out)
+
+    def test_warns_about_secret_files_others_can_read(self):
+        token = self.write("hec.token", "0000-token-file-secret\n")
+        cfg = textwrap.dedent(f"""\
+            [general]
+            state_dir = "{self.tmp / 'state'}"
+            [[outputs]]
+            name = "from-file"
+            type = "splunk_hec"
+            url = "https://splunk.example.com:8088"
+            token_file = "{token}"
+            [[outputs]]
+            name = "inline"
+            type = "splunk_hec"
+            url = "https://splunk.example.com:8088"
+            token = "0000-inline-secret"
+            """)
+        path = self.write("tw.toml", cfg)
+        os.chmod(token, 0o644)
+        os.chmod(path, 0o604)
+        p = subprocess.run([BIN, "-c", str(path), "check-config", "-q"], capture_output=True,
+                           timeout=30)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, EXIT_OK, err)  # a warning, not an error
+        self.assertIn(f"warning: {token} holds a secret (outputs[0].token_file) and is readable "
+                      "by every user (mode 0644)", err)
+        self.assertIn(f"warning: {path} holds a secret (inline secret at outputs[1].token) and is "
+                      "readable by every user (mode 0604)", err)
+        self.assertNotIn("0000-inline-secret", err)
+        # Private files: no warning.
+        os.chmod(token, 0o600)
+        os.chmod(path, 0o600)
+        p = subprocess.run([BIN, "-c", str(path), "check-config", "-q"], capture_output=True,
+                           timeout=30)
+        self.assertNotIn("holds a secret", p.stderr.decode())
 
     def test_output_keys_are_checked_without_connecting(self):
         # A Kafka output with an unknown key: found by check-config, with its position.

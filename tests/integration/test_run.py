@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import http.server
 import json
 import os
 import re
@@ -29,6 +30,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 from pathlib import Path
@@ -325,6 +327,133 @@ class RunTest(unittest.TestCase):
         agent.stderr.close()
         self.assertEqual(rc, 0, agent.log())
         self.assertIn("received SIGTERM", agent.log())
+
+    def test_sigterm_cancels_a_trickling_s3_download(self):
+        # S3 stand-in that sends the object's bytes a few at a time, twice a second, for ever.
+        started = threading.Event()
+        finished = threading.Event()
+        self.addCleanup(finished.set)
+
+        class Trickle(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                started.set()
+                self.send_response(200)
+                self.send_header("Content-Length", "1000000")
+                self.end_headers()
+                try:
+                    while not finished.wait(0.5):  # the pace of the trickle, not a wait for an event
+                        self.wfile.write(b"\x1f\x8b\x08\x00\x00")
+                        self.wfile.flush()
+                except OSError:
+                    pass  # the agent hung up: what cancellation looks like from here
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        url = self.fx.create_queue("notifications", visibility_timeout=60)
+        self.fx.send(url, fauxqs.s3_event_body(BUCKET, key_for("trickled")))
+        agent = Agent(self.fx, url, self.tmp, "t")
+        budget = 3
+        cfg = agent.config.read_text()
+        cfg = cfg.replace("[aws]\n", f'[aws]\ns3_endpoint_url = "http://127.0.0.1:{server.server_port}"\n', 1)
+        cfg = cfg.replace("shutdown_timeout_seconds = 10", f"shutdown_timeout_seconds = {budget}")
+        agent.config.write_text(cfg)
+        agent.start()
+        self.assertTrue(started.wait(30), "the agent never asked the S3 stand-in for the object")
+        t0 = time.monotonic()
+        agent.proc.send_signal(signal.SIGTERM)
+        try:
+            # Without cancellation the worker sat out S3's 60 s request timeout (exit after 57 s).
+            rc = agent.proc.wait(timeout=30)
+        finally:
+            elapsed = time.monotonic() - t0
+            if agent.proc.poll() is None:
+                agent.proc.kill()
+                agent.proc.wait()
+            agent.stderr.close()
+        print(f"exited {elapsed:.1f} s after SIGTERM (budget {budget} s)", file=sys.stderr)
+        self.assertEqual(rc, 0, agent.log())
+        # The budget, plus the 2 s floor for flushing outputs and about a second of slack.
+        self.assertLess(elapsed, budget + 4, agent.log())
+        counts = self.fx.queue_counts(url)
+        self.assertEqual(counts["visible"] + counts["in_flight"], 1, "the message was deleted")
+        self.assertEqual(counts["visible"], 1, "the message was not released for redelivery")
+        self.assertIn("released for redelivery", agent.log())
+
+    def test_agent_is_not_dumpable_unless_allowed(self):
+        # A non-dumpable process's /proc/<pid>/ files belong to root: another process of its
+        # user cannot read its environ or mem, nor ptrace it, and no core file is written. As
+        # root the test runs the agent as nobody, so that the owner tells the two apart.
+        url = self.fx.create_queue("notifications", visibility_timeout=30)
+        uid = 65534 if os.getuid() == 0 else os.getuid()
+        if os.getuid() == 0:
+            os.chmod(self.tmp, 0o755)
+        for allow in (False, True):
+            agent = Agent(self.fx, url, self.tmp, f"dump-{allow}")
+            if allow:  # the default is off
+                agent.config.write_text(agent.config.read_text().replace(
+                    "[general]\n", "[general]\nallow_core_dumps = true\n", 1))
+            if os.getuid() == 0:
+                for path in [agent.dir, *agent.dir.rglob("*")]:
+                    os.chown(path, uid, uid)
+            import fauxqs as fx_module
+            env = dict(os.environ, AWS_ACCESS_KEY_ID=fx_module.DUMMY_ACCESS_KEY,
+                       AWS_SECRET_ACCESS_KEY=fx_module.DUMMY_SECRET_KEY,
+                       AWS_EC2_METADATA_DISABLED="true")
+            env.pop("AWS_PROFILE", None)
+            agent.stderr = open(agent.stderr_path, "ab")
+            agent.proc = subprocess.Popen([BINARY, "-c", str(agent.config), "run"], env=env,
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=agent.stderr,
+                                          user=uid if os.getuid() == 0 else None)
+            try:
+                wait_until(lambda: "running: queue" in agent.log(), 30, "the agent to start")
+                owner = os.stat(f"/proc/{agent.proc.pid}/environ").st_uid
+            finally:
+                rc = agent.stop()
+            self.assertEqual(rc, 0, agent.log())
+            if allow:
+                self.assertEqual(owner, uid, "allow_core_dumps = true left it non-dumpable")
+                self.assertIn("allow_core_dumps = true", agent.log())
+            else:
+                self.assertEqual(owner, 0, "the agent is dumpable: its memory and environ are "
+                                           "open to its user, and a crash writes a core file")
+
+    def test_probes_stay_fast_with_hundreds_of_idle_and_slow_connections(self):
+        url = self.fx.create_queue("notifications", visibility_timeout=30)
+        agent = Agent(self.fx, url, self.tmp, "p").start()
+        held = []
+        try:
+            host, port = agent.status_url()[len("http://"):].rsplit(":", 1)
+            for i in range(300):  # idle: connected, nothing sent
+                held.append(socket.create_connection((host, int(port)), timeout=10))
+            for i in range(100):  # slowloris: a request head that never ends
+                s = socket.create_connection((host, int(port)), timeout=10)
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+                held.append(s)
+            slowest = 0.0
+            for _ in range(5):
+                for path in ("/healthz", "/readyz", "/metrics"):
+                    t0 = time.monotonic()
+                    status, _ = common.http_get(agent.status_url() + path, timeout=30)
+                    slowest = max(slowest, time.monotonic() - t0)
+                    self.assertIn(status, (200, 503), path)
+            print(f"slowest probe {slowest * 1000:.1f} ms with 400 connections held",
+                  file=sys.stderr)
+            # cpp-httplib (before issue 9): 4.7 s with 2 idle connections, 14 s with 500.
+            self.assertLess(slowest, 0.1)
+            m = agent.metrics()
+            self.assertGreater(m["trailwarden_status_connections_evicted_total"], 0)
+        finally:
+            for s in held:
+                s.close()
+            rc = agent.stop()
+        self.assertEqual(rc, 0, agent.log())
 
     def test_sighup_reopens_the_alert_file(self):
         url = self.fx.create_queue("notifications", visibility_timeout=30)

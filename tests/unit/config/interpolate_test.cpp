@@ -98,7 +98,7 @@ token = "${SPLUNK_TOKEN}"
   CHECK(std::find(c.secrets.begin(), c.secrets.end(), "abcd-efgh-ijkl") != c.secrets.end());
 
   CHECK(config_error("[source.sqs]\nqueue_url = \"${NOPE}\"\n", env) ==
-        "t.toml:2:13: environment variable NOPE is not set (write ${NOPE:-default} for a "
+        "t.toml:2:13: source.sqs.queue_url: environment variable NOPE is not set (write ${NOPE:-default} for a "
         "default)");
 }
 
