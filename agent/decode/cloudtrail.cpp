@@ -2,7 +2,11 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <fmt/format.h>
+#include <vector>
+
+#include "agent/common/json_writer.h"
 
 namespace trailwarden {
 
@@ -12,6 +16,8 @@ namespace od = simdjson::ondemand;
 
 struct CloudTrailReader::Impl {
   od::parser parser;
+  std::vector<size_t> bad_utf8;  // offsets of bytes replaced by '?' in the current file
+  size_t next_bad_utf8 = 0;      // first of them not before the current record
 };
 
 CloudTrailReader::CloudTrailReader(const DecodeLimits& limits)
@@ -21,7 +27,64 @@ CloudTrailReader::CloudTrailReader(const DecodeLimits& limits)
 
 CloudTrailReader::~CloudTrailReader() = default;
 
+bool json_depth_within(std::string_view raw, size_t limit) {
+  // Every container opens with '{' or '[': their count bounds the depth. The loop vectorises,
+  // and for most CloudTrail records the bound already settles it.
+  size_t opens = 0;
+  for (char c : raw) opens += static_cast<size_t>((c == '{') | (c == '['));
+  if (opens <= limit) return true;
+  // Exact: follow the nesting, skipping strings (brackets inside them do not count).
+  size_t depth = 0;
+  const size_t n = raw.size();
+  for (size_t i = 0; i < n; ++i) {
+    const char c = raw[i];
+    if (c == '"') {
+      for (++i; i < n; ++i) {
+        i = raw.find_first_of("\\\"", i);
+        if (i == std::string_view::npos) return true;  // unclosed: the parser reports it
+        if (raw[i] == '"') break;
+        ++i;  // the escaped character
+      }
+    } else if (c == '{' || c == '[') {
+      if (++depth > limit) return false;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
+std::string record_limit_error(std::string_view raw, const DecodeLimits& limits) {
+  if (raw.size() > limits.max_record_bytes)
+    return fmt::format("the record is {} bytes, over limits.max_record_bytes ({})", raw.size(),
+                       limits.max_record_bytes);
+  if (!json_depth_within(raw, limits.max_depth))
+    return fmt::format("JSON nesting deeper than limits.max_depth ({})", limits.max_depth);
+  return {};
+}
+
 namespace {
+
+// Replaces each byte of `json` that is not part of a valid UTF-8 sequence by '?' and notes its
+// offset in `offsets` (ascending). A replaced byte inside a string keeps the JSON valid (the
+// record holding it is then reported bad); one anywhere else leaves the file malformed.
+void replace_invalid_utf8(Buffer& json, std::vector<size_t>& offsets) {
+  const std::string_view text = json.view();
+  for (size_t i = 0; i < text.size();) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    const size_t len = utf8_sequence_length(text, i);
+    if (len == 0) {
+      json.data()[i] = '?';
+      offsets.push_back(i);
+      ++i;
+    } else {
+      i += len;
+    }
+  }
+}
 
 std::string describe(simdjson::error_code e, const char* where_text) {
   switch (e) {
@@ -40,8 +103,20 @@ std::string describe(simdjson::error_code e, const char* where_text) {
 }
 
 // Reads the members of one top-level object: the records of "Records", and notes digest keys.
-bool read_document(od::object& root, const DecodeLimits& limits_, RecordVisitor& visitor,
-                   ParseStats& stats, bool& saw_records, bool& saw_digest_key, std::string& error) {
+// Why a delimited record cannot be handed to the matcher, or "" (see the header: bad records).
+// `offset` is the record's position in the file; `bad_utf8`/`next` as in Impl.
+std::string check_record(std::string_view raw, size_t offset, const DecodeLimits& limits,
+                         const std::vector<size_t>& bad_utf8, size_t& next) {
+  while (next < bad_utf8.size() && bad_utf8[next] < offset) ++next;
+  if (next < bad_utf8.size() && bad_utf8[next] < offset + raw.size())
+    return fmt::format("invalid UTF-8 at byte {} of the record", bad_utf8[next] - offset);
+  return record_limit_error(raw, limits);
+}
+
+bool read_document(od::object& root, const DecodeLimits& limits_, const char* file_start,
+                   const std::vector<size_t>& bad_utf8, size_t& next_bad_utf8,
+                   RecordVisitor& visitor, ParseStats& stats, bool& saw_records,
+                   bool& saw_digest_key, std::string& error) {
   simdjson::error_code e;
   bool records_in_this_document = false;
   for (auto field_result : root) {
@@ -69,6 +144,7 @@ bool read_document(od::object& root, const DecodeLimits& limits_, RecordVisitor&
           error = describe(e, fmt::format("after record {}", stats.records).c_str());
           return false;
         }
+        ++stats.elements;
         od::object record;
         e = element.get_object().get(record);
         if (e == simdjson::INCORRECT_TYPE) {
@@ -89,10 +165,17 @@ bool read_document(od::object& root, const DecodeLimits& limits_, RecordVisitor&
           error = describe(e, fmt::format("in record {}", stats.records).c_str());
           return false;
         }
-        if (stats.records >= limits_.max_records_per_file) {
+        if (stats.records + stats.bad_records >= limits_.max_records_per_file) {
           error = fmt::format("more than {} records in one file (limits.max_records_per_file)",
                               limits_.max_records_per_file);
           return false;
+        }
+        std::string why = check_record(raw, static_cast<size_t>(raw.data() - file_start), limits_,
+                                       bad_utf8, next_bad_utf8);
+        if (!why.empty()) {
+          ++stats.bad_records;
+          visitor.on_bad_record(stats.elements - 1, raw, why);
+          continue;
         }
         ++stats.records;
         visitor.on_record(raw);
@@ -129,9 +212,18 @@ bool read_document(od::object& root, const DecodeLimits& limits_, RecordVisitor&
 
 }  // namespace
 
-bool CloudTrailReader::read(const Buffer& json, RecordVisitor& visitor, ParseStats& stats,
+bool CloudTrailReader::release_memory(size_t keep) {
+  if (impl_->parser.capacity() <= keep && impl_->bad_utf8.capacity() <= keep / 64) return false;
+  impl_->parser = od::parser(limits_.max_decompressed_bytes);  // allocated again on use
+  impl_->bad_utf8 = {};
+  return true;
+}
+
+bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& stats,
                             std::string& error) {
   stats = ParseStats{};
+  impl_->bad_utf8.clear();
+  impl_->next_bad_utf8 = 0;
   od::parser& parser = impl_->parser;
   if (parser.max_depth() != limits_.max_depth || parser.capacity() < json.size()) {
     if (auto e = parser.allocate(std::max(json.size(), parser.capacity()), limits_.max_depth)) {
@@ -148,6 +240,13 @@ bool CloudTrailReader::read(const Buffer& json, RecordVisitor& visitor, ParseSta
     od::document doc;
     const auto length = static_cast<size_t>(end - start);
     auto e = parser.iterate(start, length, length + Buffer::kPadding).get(doc);
+    if (e == simdjson::UTF8_ERROR && document == 0 && impl_->bad_utf8.empty()) {
+      // Stage 1 checks the whole text at once: find the bad bytes, neutralise them, and let
+      // the records that hold them be reported one by one (rare path, a scalar pass).
+      replace_invalid_utf8(json, impl_->bad_utf8);
+      if (!impl_->bad_utf8.empty())
+        e = parser.iterate(start, length, length + Buffer::kPadding).get(doc);
+    }
     if (e) {
       error = describe(e, "(in the whole file)");
       return false;
@@ -164,7 +263,8 @@ bool CloudTrailReader::read(const Buffer& json, RecordVisitor& visitor, ParseSta
                                           start - json.data());
       return false;
     }
-    if (!read_document(root, limits_, visitor, stats, saw_records, saw_digest_key, error))
+    if (!read_document(root, limits_, json.data(), impl_->bad_utf8, impl_->next_bad_utf8, visitor,
+                       stats, saw_records, saw_digest_key, error))
       return false;
     auto next = doc.current_location();
     if (next.error() == simdjson::OUT_OF_BOUNDS) break;  // nothing but whitespace left

@@ -88,6 +88,7 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
       if (!r.failed && r.stats.kind != FileKind::kRecords) ++summary.skipped_files;
       summary.records += r.stats.records;
       summary.skipped_records += r.stats.skipped_non_objects;
+      summary.bad_records += r.bad_record_count;
       summary.evaluated += r.evaluated;
       summary.bytes_read += r.bytes_read;
       summary.bytes_decoded += r.bytes_decoded;

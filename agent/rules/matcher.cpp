@@ -91,6 +91,25 @@ bool MatchSession::match(std::string_view raw, const OnMatch& on_match) {
   return true;
 }
 
+bool MatchSession::release_memory(size_t keep_parser, size_t keep_hits) {
+  bool released = false;
+  if (parser_->capacity() > keep_parser) {
+    // A fresh parser (its document's tape and strings go too); parsing grows it when needed.
+    const size_t depth = parser_->max_depth();
+    parser_ = std::make_unique<simdjson::dom::parser>();
+    if (parser_->allocate(size_t{1} << 16, depth) != simdjson::SUCCESS) {
+      // Out of memory for 64 KiB: parse() will try again, and a failure there is a bad record.
+    }
+    released = true;
+  }
+  if (hits_.capacity() * sizeof(Prefilter::Hit) > keep_hits) {
+    hits_ = {};
+    next_hit_ = 0;
+    released = true;
+  }
+  return released;
+}
+
 std::string MatchSession::last_error() const {
   auto e = static_cast<simdjson::error_code>(last_error_);
   if (e == simdjson::DEPTH_ERROR) return "JSON nesting deeper than limits.max_depth";

@@ -65,6 +65,10 @@ class MatchSession {
   void match_event(std::string_view raw, bool try_json, const OnMatch& on_match);
 
   const MatchCounters& counters() const { return counters_; }
+  // Frees the DOM parser's buffers if they grew past `keep_parser` bytes of capacity (for one
+  // large record), and the prefilter's hit list if it grew past `keep_hits` bytes (for one
+  // large file). Returns true if it freed anything. Call between files, not during one.
+  bool release_memory(size_t keep_parser, size_t keep_hits);
   // Why the last match() returned false, in words.
   std::string last_error() const;
 
