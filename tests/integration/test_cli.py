@@ -552,6 +552,25 @@ class BadInputTest(CliTestCase):
         self.assert_good_alerts(out)
         self.assert_mentions(err, bad, "max_depth", "nesting", "deep")
 
+    def test_bad_records_do_not_cost_the_good_ones_of_their_file(self):
+        # A lone surrogate in userAgent (unparseable where the rule parses the record) and a
+        # record nested past max_depth without any \u escape: both bad, reported by file and
+        # record index; every good record of the same file still alerts; exit 1 at the end.
+        recs = config_records()
+        stop = next(r for r in recs if r["eventName"] == "StopConfigurationRecorder")
+        lone = dict(stop, eventID="bad-lone", userAgent="LONE")
+        deep = dict(stop, eventID="bad-deep", requestParameters=json.loads("[" * 100 + "]" * 100))
+        mixed = recs[:2] + [lone] + recs[2:4] + [deep] + recs[4:]
+        text = json.dumps({"Records": mixed}).replace('"LONE"', '"\\ud800"')
+        bad = self.write("bad-records.json", text)
+        rc, out, err = run(["replay", bad])
+        self.assertEqual(rc, EXIT_FAILED, err)
+        self.assertEqual(alert_event_ids(parse_lines(out)), expected_cis49_ids())
+        self.assert_mentions(err, bad, "record 2")
+        self.assert_mentions(err, bad, "record 5")
+        self.assertIn("max_depth", err)
+        self.assertIn("2 bad records", err)
+
     def test_garbage_after_document(self):
         bad = self.write("trailing.json", CONFIG_FILE.read_bytes() + b"\n{garbage")
         err = self.replay_with_good(bad)
