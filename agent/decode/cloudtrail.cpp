@@ -3,6 +3,9 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <fmt/format.h>
 #include <vector>
 
@@ -27,12 +30,38 @@ CloudTrailReader::CloudTrailReader(const DecodeLimits& limits)
 
 CloudTrailReader::~CloudTrailReader() = default;
 
+namespace {
+
+// How many bytes of `s` are '{' or '[' ('{' is 0x7B and '[' 0x5B: both are 0x7B once bit 0x20
+// is set, and no other byte is). 16 bytes per step with SSE2; this runs on every record.
+size_t count_opening_brackets(std::string_view s) {
+  size_t count = 0, i = 0;
+#if defined(__SSE2__)
+  // Per-byte counters (a match is -1, subtracted), summed up every 255 steps before they wrap.
+  const __m128i bit = _mm_set1_epi8(0x20);
+  const __m128i open = _mm_set1_epi8(0x7B);
+  const __m128i zero = _mm_setzero_si128();
+  while (i + 16 <= s.size()) {
+    __m128i counters = zero;
+    for (int steps = 0; steps < 255 && i + 16 <= s.size(); ++steps, i += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+      counters = _mm_sub_epi8(counters, _mm_cmpeq_epi8(_mm_or_si128(v, bit), open));
+    }
+    const __m128i sums = _mm_sad_epu8(counters, zero);  // two 64-bit sums of 8 bytes each
+    count += static_cast<size_t>(_mm_cvtsi128_si64(sums)) +
+             static_cast<size_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
+  }
+#endif
+  for (; i < s.size(); ++i) count += static_cast<size_t>((s[i] | 0x20) == 0x7B);
+  return count;
+}
+
+}  // namespace
+
 bool json_depth_within(std::string_view raw, size_t limit) {
-  // Every container opens with '{' or '[': their count bounds the depth. The loop vectorises,
-  // and for most CloudTrail records the bound already settles it.
-  size_t opens = 0;
-  for (char c : raw) opens += static_cast<size_t>((c == '{') | (c == '['));
-  if (opens <= limit) return true;
+  // Every container opens with '{' or '[': their count bounds the depth, and for most
+  // CloudTrail records that bound already settles it.
+  if (count_opening_brackets(raw) <= limit) return true;
   // Exact: follow the nesting, skipping strings (brackets inside them do not count).
   size_t depth = 0;
   const size_t n = raw.size();
