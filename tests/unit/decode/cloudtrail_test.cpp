@@ -224,3 +224,18 @@ TEST_CASE("json_depth_within counts containers, not brackets inside strings") {
   CHECK(json_depth_within(wide, 2));
   CHECK_FALSE(json_depth_within(wide, 1));
 }
+
+TEST_CASE("json_depth_within: the bracket count does not wrap, whatever the alignment") {
+  // 300 '[' 16 bytes apart all fall in one byte lane of the vector count (which would wrap at
+  // 256 if it were not summed up in time) — and at every other offset too.
+  for (size_t shift = 0; shift < 16; ++shift) {
+    std::string v(shift, ' ');
+    for (int i = 0; i < 300; ++i) v += "[" + std::string(15, ' ');
+    v += "{}";
+    for (int i = 0; i < 300; ++i) v += "]";
+    CAPTURE(shift);
+    CHECK(json_depth_within(v, 301));
+    CHECK_FALSE(json_depth_within(v, 300));
+    CHECK_FALSE(json_depth_within(v, 100));
+  }
+}
