@@ -116,7 +116,14 @@ void ObjectProcessor::process_event(const std::string& name, std::string_view js
 
 void ObjectProcessor::on_record(std::string_view raw) {
   if (track_event_time_) note_event_time(raw, result_->newest_event_time);
-  if (!session_.match(raw, on_match_)) {
+  const uint64_t repaired_before = session_.counters().repaired;
+  const bool parsed = session_.match(raw, on_match_);
+  if (session_.counters().repaired != repaired_before &&
+      ++result_->repaired_records <= kBadRecordsLogged)
+    spdlog::warn("{}: record {} holds a lone UTF-16 surrogate escape; matched with it replaced "
+                 "by \\ufffd",
+                 *name_, result_->stats.elements - 1);
+  if (!parsed) {
     // Found bad only now, by the matcher's parse: not a record after all.
     --result_->stats.records;
     ++result_->stats.bad_records;

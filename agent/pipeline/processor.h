@@ -45,6 +45,9 @@ struct ObjectResult {
   // bad_record_count counts them all.
   std::vector<BadRecord> bad_records;
   uint64_t bad_record_count = 0;
+  // Records matched after their lone surrogate escapes were replaced by \ufffd (logged at WARN;
+  // agent/decode/surrogates.h says why they are not bad records).
+  uint64_t repaired_records = 0;
 
   static constexpr size_t kMaxBadRecordsKept = 1000;
 };

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "agent/common/buffer.h"
+#include "agent/decode/surrogates.h"
 
 namespace trailwarden::rules {
 
@@ -83,6 +84,16 @@ bool MatchSession::match(std::string_view raw, const OnMatch& on_match) {
   simdjson::dom::element doc;
   // The record lies inside the padded file buffer, so reading past its end is safe.
   if (auto e = parser_->parse(raw.data(), raw.size(), false).get(doc)) {
+    if (e == simdjson::STRING_ERROR) {  // rare: a bad escape; a lone surrogate can be repaired
+      copy_.assign(raw);
+      copy_.append(Buffer::kPadding, '\0');
+      if (replace_lone_surrogate_escapes(copy_.data(), raw.size()) > 0 &&
+          parser_->parse(copy_.data(), raw.size(), false).get(doc) == simdjson::SUCCESS) {
+        ++counters_.repaired;
+        evaluate(std::string_view(copy_.data(), raw.size()), &doc, on_match);
+        return true;
+      }
+    }
     ++counters_.parse_errors;
     last_error_ = e;
     return false;
@@ -113,6 +124,7 @@ bool MatchSession::release_memory(size_t keep_parser, size_t keep_hits) {
 std::string MatchSession::last_error() const {
   auto e = static_cast<simdjson::error_code>(last_error_);
   if (e == simdjson::DEPTH_ERROR) return "JSON nesting deeper than limits.max_depth";
+  if (e == simdjson::STRING_ERROR) return "invalid escape in a JSON string";
   return simdjson::error_message(e);
 }
 

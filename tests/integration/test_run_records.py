@@ -65,16 +65,21 @@ class RecordsTest(unittest.TestCase):
                 expected.add(r["eventID"])
         stop = next(r for r in CONFIG_RECORDS if r["eventName"] == "StopConfigurationRecorder")
         deep = json.loads("[" * 80 + "]" * 80)
+        # 0: a \u escape and nesting past max_depth; 1: a lone surrogate escape (not bad: it
+        # alerts, with U+FFFD in its place); 2: nesting past max_depth and nothing a rule looks
+        # for; 3: an invalid escape.
         bad = []
         for i, members in enumerate(({"userAgent": "A\u00e9", "requestParameters": deep},
                                      {"userAgent": "LONE_SURROGATE"},
-                                     {"eventName": "Nothing", "requestParameters": deep})):
+                                     {"eventName": "Nothing", "requestParameters": deep},
+                                     {"userAgent": "BAD_ESCAPE"})):
             r = copy.deepcopy(stop)
             r.update(members)
             r["eventID"] = f"bad-{i}"
             bad.append(r)
+        expected.add("bad-1")
         text = json.dumps({"Records": bad + records})  # ensure_ascii: \u00e9 is an escape
-        text = text.replace('"LONE_SURROGATE"', '"\\ud800"')
+        text = text.replace('"LONE_SURROGATE"', '"\\ud800"').replace('"BAD_ESCAPE"', '"\\q"')
         key = key_for("bad-records")
         self.fx.put_object(BUCKET, key, gzip.compress(text.encode()))
         self.fx.send(url, fauxqs.s3_event_body(BUCKET, key))
@@ -89,17 +94,20 @@ class RecordsTest(unittest.TestCase):
         self.assertEqual({event_id(a) for a in alerts_in(agent.alerts)}, expected)
         self.assertEqual(self.fx.queue_depth(url), 0)
         self.assertEqual(m["trailwarden_records_failed_total"], 3)
+        self.assertEqual(m["trailwarden_sqs_messages_deleted_total"], 1)
         self.assertEqual(m["trailwarden_sqs_messages_failed_total"], 0)
         dead = [json.loads(l) for l in (agent.dir / "state" / "bad-records.ndjson").read_text().splitlines()]
-        self.assertEqual([d["record_index"] for d in dead], [0, 1, 2])
+        self.assertEqual([d["record_index"] for d in dead], [0, 2, 3])
         for d in dead:
             self.assertEqual(d["object"], f"s3://{BUCKET}/{key}")
             self.assertTrue(d["reason"])
             self.assertLessEqual(len(d["excerpt"].encode()), 1024 * 3)
         self.assertIn("max_depth", dead[0]["reason"])
-        self.assertIn("max_depth", dead[2]["reason"])
-        self.assertIn("\\ud800", dead[1]["excerpt"])
-        self.assertIn("record 1 is bad", agent.log())
+        self.assertIn("max_depth", dead[1]["reason"])
+        self.assertIn("invalid escape", dead[2]["reason"])
+        self.assertIn('"userAgent": "\\q"', dead[2]["excerpt"])
+        self.assertIn("record 3 is bad", agent.log())
+        self.assertIn("record 1 holds a lone UTF-16 surrogate escape", agent.log())
 
     def test_memory_returns_to_steady_state_after_a_large_object(self):
         url = self.fx.create_queue("notifications", visibility_timeout=120)

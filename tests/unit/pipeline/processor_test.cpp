@@ -46,10 +46,9 @@ struct Fixture {
 };
 
 // A cis-4.9 record (StopConfigurationRecorder) with extra members.
-std::string cis49_record(const std::string& members) {
+std::string cis49_record(const std::string& members, const std::string& event_id = "bad") {
   return R"({"eventSource":"config.amazonaws.com","eventName":"StopConfigurationRecorder",)"
-         R"("eventID":"bad",)" +
-         members + "}";
+         R"("eventID":")" + event_id + "\"," + members + "}";
 }
 
 }  // namespace
@@ -57,27 +56,35 @@ std::string cis49_record(const std::string& members) {
 TEST_CASE("one bad record never holds the object's good records hostage") {
   Fixture f;
   // 0: a \u escape (every JSON rule becomes a candidate) and nesting past max_depth;
-  // 1: a lone surrogate escape in userAgent (unparseable where the matcher parses it);
-  // 2: nesting past max_depth and nothing any rule looks for (never a candidate).
+  // 1: a lone surrogate escape in userAgent: matched, with it replaced by \ufffd;
+  // 2: nesting past max_depth and nothing any rule looks for (never a candidate);
+  // 3: an invalid escape (unparseable where the matcher parses it).
   const std::string bad = cis49_record(R"("userAgent":"\u0041","x":)" + nested(80)) + "," +
-                          cis49_record(R"("userAgent":"\ud800")") + "," +
-                          R"({"eventName":"Nothing","x":)" + nested(80) + "},";
+                          cis49_record(R"("userAgent":"\ud800")", "lone") + "," +
+                          R"({"eventName":"Nothing","x":)" + nested(80) + "}," +
+                          cis49_record(R"("userAgent":"\q")") + ",";
   ObjectResult r = f.process(test::gzip(config_file_with(bad)));
   CHECK_FALSE(r.failed);
   CHECK(r.error.empty());
-  CHECK(r.alerts.size() == 4);  // every good match of the file
-  CHECK(r.stats.records == 10);
+  CHECK(r.alerts.size() == 5);  // every good match of the file, and the lone surrogate's
+  CHECK(r.stats.records == 11);
+  CHECK(r.repaired_records == 1);
   CHECK(r.stats.bad_records == 3);
   CHECK(r.bad_record_count == 3);
   REQUIRE(r.bad_records.size() == 3);
   CHECK(r.bad_records[0].index == 0);
   CHECK(r.bad_records[0].reason.find("limits.max_depth (64)") != std::string::npos);
-  CHECK(r.bad_records[1].index == 1);
-  CHECK(r.bad_records[1].reason.find("could not be parsed") != std::string::npos);
-  CHECK(r.bad_records[1].excerpt.find(R"(\ud800)") != std::string::npos);
-  CHECK(r.bad_records[2].index == 2);
-  CHECK(r.bad_records[2].reason.find("limits.max_depth (64)") != std::string::npos);
-  for (const auto& a : r.alerts) CHECK(a.ocsf.find(R"("bad")") == std::string::npos);
+  CHECK(r.bad_records[1].index == 2);
+  CHECK(r.bad_records[1].reason.find("limits.max_depth (64)") != std::string::npos);
+  CHECK(r.bad_records[2].index == 3);
+  CHECK(r.bad_records[2].reason.find("invalid escape") != std::string::npos);
+  CHECK(r.bad_records[2].excerpt.find(R"(\q)") != std::string::npos);
+  int lone = 0;
+  for (const auto& a : r.alerts) {
+    CHECK(a.ocsf.find(R"("bad")") == std::string::npos);
+    if (a.ocsf.find(R"("lone")") != std::string::npos) ++lone;
+  }
+  CHECK(lone == 1);
 }
 
 TEST_CASE("a record at exactly max_depth is evaluated, one level deeper is bad") {
@@ -142,9 +149,12 @@ TEST_CASE("an EventBridge event over a limit is a bad record, not a failure") {
   CHECK(r.alerts.empty());
   REQUIRE(r.bad_records.size() == 1);
   CHECK(r.bad_records[0].index == 0);
-  p.process_event("event", cis49_record(R"("userAgent":"\udc00")"), r);
+  p.process_event("event", cis49_record(R"("userAgent":"\x")"), r);
   CHECK_FALSE(r.failed);
   CHECK(r.bad_record_count == 1);
+  p.process_event("event", cis49_record(R"("userAgent":"\udc00")"), r);  // repaired: matched
+  CHECK(r.bad_record_count == 0);
+  CHECK(r.alerts.size() == 1);
   p.process_event("event", cis49_record(R"("userAgent":"fine")"), r);
   CHECK(r.alerts.size() == 1);
   CHECK(r.bad_record_count == 0);
