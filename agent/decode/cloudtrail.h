@@ -9,7 +9,9 @@
 // invalid UTF-8. These limits are checked on every record, whatever its content. A bad record
 // goes to RecordVisitor::on_bad_record() and reading goes on with the next one; the rest of
 // the file is unaffected. (A record that is delimited but fails to parse when the matcher
-// evaluates it — e.g. a lone surrogate escape — is a bad record too, found by the caller.)
+// evaluates it — e.g. an invalid escape like "\q" — is a bad record too, found by the
+// caller; a lone surrogate escape is repaired there instead, see agent/decode/surrogates.h.)
+// Elements of "Records" that are not objects are neither: they are counted and skipped.
 // A *bad file* is one whose structure is broken: truncated or malformed JSON outside a single
 // record's string contents, "Records" not an array, too many records. read() returns false;
 // the records before the break have been visited.

@@ -300,6 +300,7 @@ struct Daemon::Impl {
         if (workers_stop) return "shutting down";
       }
       if (!s.ok()) {
+        processor.release_memory();  // a large partial download must not stay pinned either
         std::string why = fmt::format("cannot fetch {}: {}", name, s.message);
         spdlog::error("{} (message {} is kept for redelivery)", why, f.message.id);
         return why;

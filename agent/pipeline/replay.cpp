@@ -124,10 +124,12 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
       ObjectResult result;
       const std::string name = display_name(i);
       std::string error;
-      if (read_input(files[i], options.limits.max_compressed_bytes, processor.raw_buffer(), error))
+      if (read_input(files[i], options.limits.max_compressed_bytes, processor.raw_buffer(), error)) {
         processor.process_raw(name, result);
-      else
+      } else {
         processor.fail(name, error, result);
+        processor.release_memory();  // what a failed read grew is not kept either
+      }
       std::lock_guard<std::mutex> lock(commit_mutex);
       results[i] = std::move(result);
       commit_ready();
