@@ -87,8 +87,8 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
     w.counter("trailwarden_records_scanned_total", "CloudTrail records matched against the rules.",
               k.records.load());
     w.counter("trailwarden_records_failed_total",
-              "Bad records (over limits.max_record_bytes or max_depth, invalid UTF-8, "
-              "unparseable): not matched, written to state_dir/bad-records.ndjson.",
+              "Bad records (over limits.max_record_bytes or max_depth, invalid UTF-8 or control "
+              "characters, unparseable): not matched, written to state_dir/bad-records.ndjson.",
               k.records_failed.load());
     w.counter("trailwarden_alerts_total", "Alerts handed to the outputs.", k.alerts_sent.load());
     w.counter("trailwarden_alerts_duplicate_suppressed_total",

@@ -17,10 +17,21 @@ static_assert(Buffer::kPadding >= simdjson::SIMDJSON_PADDING, "Buffer padding to
 
 namespace od = simdjson::ondemand;
 
+namespace {
+
+// A byte of the file that simdjson's whole-file check refused, replaced by '?' (see
+// neutralise_bad_bytes()).
+struct BadByte {
+  size_t offset;
+  bool control;  // an unescaped control character inside a string (else invalid UTF-8)
+};
+
+}  // namespace
+
 struct CloudTrailReader::Impl {
   od::parser parser;
-  std::vector<size_t> bad_utf8;  // offsets of bytes replaced by '?' in the current file
-  size_t next_bad_utf8 = 0;      // first of them not before the current record
+  std::vector<BadByte> bad_bytes;  // in the current file, by offset
+  size_t next_bad_byte = 0;        // first of them not before the current record
 };
 
 CloudTrailReader::CloudTrailReader(const DecodeLimits& limits)
@@ -94,24 +105,49 @@ std::string record_limit_error(std::string_view raw, const DecodeLimits& limits)
 
 namespace {
 
-// Replaces each byte of `json` that is not part of a valid UTF-8 sequence by '?' and notes its
-// offset in `offsets` (ascending). A replaced byte inside a string keeps the JSON valid (the
-// record holding it is then reported bad); one anywhere else leaves the file malformed.
-void replace_invalid_utf8(Buffer& json, std::vector<size_t>& offsets) {
+// Replaces by '?' each byte of `json` that is not part of a valid UTF-8 sequence, and each
+// control character (below 0x20) inside a string, which JSON requires escaped; notes them in
+// `bad` (by offset). A replaced byte inside a string keeps the JSON valid (the record holding it
+// is then reported bad); one anywhere else leaves the file malformed, as it was.
+void neutralise_bad_bytes(Buffer& json, std::vector<BadByte>& bad) {
   const std::string_view text = json.view();
+  bool in_string = false;
   for (size_t i = 0; i < text.size();) {
-    if (static_cast<unsigned char>(text[i]) < 0x80) {
-      ++i;
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      const size_t len = utf8_sequence_length(text, i);
+      if (len == 0) {
+        json.data()[i] = '?';
+        bad.push_back({i, false});
+        ++i;
+      } else {
+        i += len;
+      }
       continue;
     }
-    const size_t len = utf8_sequence_length(text, i);
-    if (len == 0) {
-      json.data()[i] = '?';
-      offsets.push_back(i);
-      ++i;
-    } else {
-      i += len;
+    if (in_string) {
+      if (c == '\\') {
+        // The escaped character belongs to the escape (an escaped quote does not end the
+        // string); a non-ASCII one is left to the UTF-8 check of the next turn.
+        ++i;
+        if (i < text.size() && static_cast<unsigned char>(text[i]) < 0x80) {
+          if (static_cast<unsigned char>(text[i]) < 0x20) {
+            json.data()[i] = '?';
+            bad.push_back({i, true});
+          }
+          ++i;
+        }
+        continue;
+      }
+      if (c == '"') in_string = false;
+      else if (c < 0x20) {
+        json.data()[i] = '?';
+        bad.push_back({i, true});
+      }
+    } else if (c == '"') {
+      in_string = true;
     }
+    ++i;
   }
 }
 
@@ -133,17 +169,20 @@ std::string describe(simdjson::error_code e, const char* where_text) {
 
 // Reads the members of one top-level object: the records of "Records", and notes digest keys.
 // Why a delimited record cannot be handed to the matcher, or "" (see the header: bad records).
-// `offset` is the record's position in the file; `bad_utf8`/`next` as in Impl.
+// `offset` is the record's position in the file; `bad`/`next` as in Impl.
 std::string check_record(std::string_view raw, size_t offset, const DecodeLimits& limits,
-                         const std::vector<size_t>& bad_utf8, size_t& next) {
-  while (next < bad_utf8.size() && bad_utf8[next] < offset) ++next;
-  if (next < bad_utf8.size() && bad_utf8[next] < offset + raw.size())
-    return fmt::format("invalid UTF-8 at byte {} of the record", bad_utf8[next] - offset);
+                         const std::vector<BadByte>& bad, size_t& next) {
+  while (next < bad.size() && bad[next].offset < offset) ++next;
+  if (next < bad.size() && bad[next].offset < offset + raw.size())
+    return fmt::format("{} at byte {} of the record",
+                       bad[next].control ? "an unescaped control character in a string"
+                                         : "invalid UTF-8",
+                       bad[next].offset - offset);
   return record_limit_error(raw, limits);
 }
 
 bool read_document(od::object& root, const DecodeLimits& limits_, const char* file_start,
-                   const std::vector<size_t>& bad_utf8, size_t& next_bad_utf8,
+                   const std::vector<BadByte>& bad_bytes, size_t& next_bad_byte,
                    RecordVisitor& visitor, ParseStats& stats, bool& saw_records,
                    bool& saw_digest_key, std::string& error) {
   simdjson::error_code e;
@@ -200,7 +239,7 @@ bool read_document(od::object& root, const DecodeLimits& limits_, const char* fi
           return false;
         }
         std::string why = check_record(raw, static_cast<size_t>(raw.data() - file_start), limits_,
-                                       bad_utf8, next_bad_utf8);
+                                       bad_bytes, next_bad_byte);
         if (!why.empty()) {
           ++stats.bad_records;
           visitor.on_bad_record(stats.elements - 1, raw, why);
@@ -242,17 +281,17 @@ bool read_document(od::object& root, const DecodeLimits& limits_, const char* fi
 }  // namespace
 
 bool CloudTrailReader::release_memory(size_t keep) {
-  if (impl_->parser.capacity() <= keep && impl_->bad_utf8.capacity() <= keep / 64) return false;
+  if (impl_->parser.capacity() <= keep && impl_->bad_bytes.capacity() <= keep / 64) return false;
   impl_->parser = od::parser(limits_.max_decompressed_bytes);  // allocated again on use
-  impl_->bad_utf8 = {};
+  impl_->bad_bytes = {};
   return true;
 }
 
 bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& stats,
                             std::string& error) {
   stats = ParseStats{};
-  impl_->bad_utf8.clear();
-  impl_->next_bad_utf8 = 0;
+  impl_->bad_bytes.clear();
+  impl_->next_bad_byte = 0;
   od::parser& parser = impl_->parser;
   if (parser.max_depth() != limits_.max_depth || parser.capacity() < json.size()) {
     if (auto e = parser.allocate(std::max(json.size(), parser.capacity()), limits_.max_depth)) {
@@ -269,11 +308,12 @@ bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& st
     od::document doc;
     const auto length = static_cast<size_t>(end - start);
     auto e = parser.iterate(start, length, length + Buffer::kPadding).get(doc);
-    if (e == simdjson::UTF8_ERROR && document == 0 && impl_->bad_utf8.empty()) {
+    if ((e == simdjson::UTF8_ERROR || e == simdjson::UNESCAPED_CHARS) && document == 0 &&
+        impl_->bad_bytes.empty()) {
       // Stage 1 checks the whole text at once: find the bad bytes, neutralise them, and let
       // the records that hold them be reported one by one (rare path, a scalar pass).
-      replace_invalid_utf8(json, impl_->bad_utf8);
-      if (!impl_->bad_utf8.empty())
+      neutralise_bad_bytes(json, impl_->bad_bytes);
+      if (!impl_->bad_bytes.empty())
         e = parser.iterate(start, length, length + Buffer::kPadding).get(doc);
     }
     if (e) {
@@ -292,7 +332,7 @@ bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& st
                                           start - json.data());
       return false;
     }
-    if (!read_document(root, limits_, json.data(), impl_->bad_utf8, impl_->next_bad_utf8, visitor,
+    if (!read_document(root, limits_, json.data(), impl_->bad_bytes, impl_->next_bad_byte, visitor,
                        stats, saw_records, saw_digest_key, error))
       return false;
     auto next = doc.current_location();

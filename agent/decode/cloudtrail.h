@@ -6,9 +6,9 @@
 // Bad record versus bad file. A *bad record* is one element of "Records" that is well
 // delimited (the file's structure around it is intact) but that cannot be trusted to the
 // matcher: it is over limits.max_record_bytes, nests deeper than limits.max_depth, or holds
-// invalid UTF-8. These limits are checked on every record, whatever its content. A bad record
-// goes to RecordVisitor::on_bad_record() and reading goes on with the next one; the rest of
-// the file is unaffected. (A record that is delimited but fails to parse when the matcher
+// invalid UTF-8 or an unescaped control character (below 0x20) in a string. These checks apply
+// to every record, whatever its content. A bad record goes to RecordVisitor::on_bad_record()
+// and reading goes on with the next one; the rest of the file is unaffected. (A record that is delimited but fails to parse when the matcher
 // evaluates it — e.g. an invalid escape like "\q" — is a bad record too, found by the
 // caller; a lone surrogate escape is repaired there instead, see agent/decode/surrogates.h.)
 // Elements of "Records" that are not objects are neither: they are counted and skipped.
@@ -68,9 +68,9 @@ class CloudTrailReader {
   ~CloudTrailReader();
 
   // Reads the JSON text in `json`. Returns false with `error` on a bad file; records before
-  // the error have been visited already (stats.records says how many). Invalid UTF-8 bytes are
-  // replaced by '?' in place (that is why `json` is not const); a record that held one is a bad
-  // record, never handed to on_record().
+  // the error have been visited already (stats.records says how many). Invalid UTF-8 bytes and
+  // unescaped control characters in strings are replaced by '?' in place (that is why `json`
+  // is not const); a record that held one is a bad record, never handed to on_record().
   bool read(Buffer& json, RecordVisitor& visitor, ParseStats& stats, std::string& error);
 
   // Frees the parser's buffers if they were sized for a document over `keep` bytes (after an

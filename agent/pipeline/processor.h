@@ -6,10 +6,10 @@
 // Outcomes for one object (ObjectResult):
 // - bad file (decode failure, broken JSON structure, too many records): `failed`, with the
 //   alerts of the records before the break;
-// - bad records (agent/decode/cloudtrail.h: over a per-record limit, invalid UTF-8, or not
-//   parseable where the matcher parses it): listed in `bad_records`, logged at ERROR with the
-//   object's name and the record's index; every other record is matched as usual and the
-//   object is not `failed` because of them.
+// - bad records (agent/decode/cloudtrail.h: over a per-record limit, invalid UTF-8 or control
+//   characters, or not parseable where the matcher parses it): listed in `bad_records`, logged
+//   at ERROR with the object's name and the record's index; every other record is matched as
+//   usual and the object is not `failed` because of them.
 //
 // Memory: buffers and parser capacity sized for objects up to MemoryPolicy::retain_object_bytes
 // (and records up to retain_record_bytes) are kept for the next object — no allocation in

@@ -1,7 +1,8 @@
 // Bad records and their dead-letter file.
 //
-// A bad record (see agent/decode/cloudtrail.h: over a per-record limit, invalid UTF-8, or
-// unparseable where the matcher parses it) is never matched, so it can never alert. It is not
+// A bad record (see agent/decode/cloudtrail.h: over a per-record limit, invalid UTF-8 or control
+// characters, or unparseable where the matcher parses it) is never matched, so it can never
+// alert. It is not
 // retried either: parsing is deterministic, and the same bytes fail the same way on every
 // redelivery, so keeping the SQS message for them would only hold the file's good records
 // hostage. Instead `run` writes one JSON line per bad record to a dead-letter file, and the

@@ -239,3 +239,23 @@ TEST_CASE("json_depth_within: the bracket count does not wrap, whatever the alig
     CHECK_FALSE(json_depth_within(v, 100));
   }
 }
+
+TEST_CASE("an unescaped control character in a string makes its record bad, not the file") {
+  CloudTrailReader reader(DecodeLimits{});
+  Buffer b;
+  // A raw NUL, a raw newline and (after an escaped quote) a raw tab inside strings; the
+  // newlines between records are whitespace and fine.
+  b.assign(std::string("{\"Records\":[\n{\"a\":1},\n{\"ua\":\"x\0y\"},\n{\"b\":\"line\nbreak\"},\n"
+                       "{\"c\":\"q\\\"\t\"},\n{\"d\":\"ok\"}]}",
+                       82));
+  Collect c;
+  ParseStats stats;
+  std::string error;
+  REQUIRE_MESSAGE(reader.read(b, c, stats, error), error);
+  CHECK(c.records == std::vector<std::string>{R"({"a":1})", R"({"d":"ok"})"});
+  REQUIRE(c.bad.size() == 3);
+  CHECK(c.bad[0].index == 1);
+  CHECK(c.bad[0].reason == "an unescaped control character in a string at byte 8 of the record");
+  CHECK(c.bad[1].index == 2);
+  CHECK(c.bad[2].index == 3);
+}

@@ -109,19 +109,25 @@ TEST_CASE("hostile records: defined outcomes, the good records still alert") {
                                R"("eventName":"StopConfigurationRecorder","eventID":"dup"})";
   const std::string nul = cis49_record(R"("userAgent":"a\u0000b","eventID2":"nul")");
   const std::string bad_utf8 = cis49_record("\"userAgent\":\"\xC3\x28\"");
+  const std::string raw_nul = cis49_record(std::string("\"userAgent\":\"a\0b\"", 17), "rawnul");
   ObjectResult r = f.process(config_file_with(huge + ",5,null,[1,[2]]," + dup_keys + "," + nul +
-                                              "," + bad_utf8 + ","));
+                                              "," + bad_utf8 + "," + raw_nul + ","));
   CHECK_FALSE(r.failed);
-  // The 4 good matches, and the record with an escaped NUL (a valid string) matches too.
+  // The 4 good matches, and the record with an escaped NUL (a valid string) matches too. A raw
+  // NUL byte in a string is not JSON: that record is bad (and only that record).
   CHECK(r.alerts.size() == 5);
+  for (const auto& a : r.alerts) CHECK(a.ocsf.find(R"("rawnul")") == std::string::npos);
   CHECK(r.stats.skipped_non_objects == 3);  // 5, null, [1,[2]]: skipped with a warning
-  REQUIRE(r.bad_records.size() == 2);
+  REQUIRE(r.bad_records.size() == 3);
   CHECK(r.bad_records[0].index == 0);
   CHECK(r.bad_records[0].reason.find("max_record_bytes") != std::string::npos);
   CHECK(r.bad_records[0].bytes == huge.size());
   CHECK(r.bad_records[0].excerpt.size() == BadRecord::kExcerptBytes);
   CHECK(r.bad_records[1].index == 6);
   CHECK(r.bad_records[1].reason.find("invalid UTF-8") != std::string::npos);
+  CHECK(r.bad_records[2].index == 7);
+  CHECK(r.bad_records[2].reason ==
+        "an unescaped control character in a string at byte 111 of the record");
   // Duplicate keys: the first occurrence is the value (simdjson), so "dup" did not match.
   for (const auto& a : r.alerts) CHECK(a.ocsf.find(R"("dup")") == std::string::npos);
 }
