@@ -176,6 +176,10 @@ int cmd_replay(Args& a, const Global& g) {
     if (s.failed_files)
       fmt::print(stderr, "replay: {} of {} files failed (the messages above name each one)\n",
                  s.failed_files, s.files);
+    if (s.bad_records)
+      fmt::print(stderr, "replay: {} bad records were not matched (the messages above name each "
+                 "file and record index); the other records of their files were\n",
+                 s.bad_records);
   }
   if (s.output_failed) {
     // Said even with --quiet: the user needs it to replay the rest.
@@ -185,7 +189,7 @@ int cmd_replay(Args& a, const Global& g) {
                s.first_undelivered, s.unread_files);
     return kExitOutputFailed;
   }
-  return s.failed_files ? kExitInputFailed : kExitOk;
+  return s.failed_files || s.bad_records ? kExitInputFailed : kExitOk;
 }
 
 // True when the text starts like a CloudTrail log file: {"Records": ...
@@ -255,7 +259,19 @@ int cmd_test_pattern(Args& a, const Global& g) {
   struct Visitor : RecordVisitor {
     rules::MatchSession* session;
     const rules::MatchSession::OnMatch* on_match;
-    void on_record(std::string_view r) override { session->match(r, *on_match); }
+    void on_record(std::string_view r) override {
+      if (!session->match(r, *on_match)) {
+        fmt::print(stderr, "trailwarden: {}: a record could not be parsed: {}\n", *name,
+                   session->last_error());
+        *bad = true;
+      }
+    }
+    void on_bad_record(size_t index, std::string_view, const std::string& reason) override {
+      fmt::print(stderr, "trailwarden: {}: record {}: {}\n", *name, index, reason);
+      *bad = true;
+    }
+    const std::string* name;
+    bool* bad;
   };
 
   for (const auto& f : files) {
@@ -282,6 +298,8 @@ int cmd_test_pattern(Args& a, const Global& g) {
       Visitor v;
       v.session = &session;
       v.on_match = &on_match;
+      v.name = &name;
+      v.bad = &error;
       session.begin(text.view());
       const bool ok = reader.read(text, v, stats, err);
       if (ok && stats.kind == FileKind::kRecords) continue;

@@ -91,6 +91,10 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
               k.fetch_retries.load());
     w.counter("trailwarden_records_scanned_total", "CloudTrail records matched against the rules.",
               k.records.load());
+    w.counter("trailwarden_records_failed_total",
+              "Bad records (over limits.max_record_bytes or max_depth, invalid UTF-8 or control "
+              "characters, unparseable): not matched, written to state_dir/bad-records.ndjson.",
+              k.records_failed.load());
     w.counter("trailwarden_alerts_total", "Alerts handed to the outputs.", k.alerts_sent.load());
     w.counter("trailwarden_alerts_duplicate_suppressed_total",
               "Alerts not sent again because their finding uid was already delivered "
@@ -362,6 +366,7 @@ int cmd_run(Args& a, const Global& g) {
   d.limits = c.limits;
   d.ocsf.include_raw_data = c.include_raw_data;
   d.dedup_path = (std::filesystem::path(c.state_dir) / "dedup.log").string();
+  d.bad_records_path = (std::filesystem::path(c.state_dir) / "bad-records.ndjson").string();
   d.dedup_capacity = c.sqs.dedup_window;
 
   output_env.aws_credentials = credentials;

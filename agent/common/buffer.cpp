@@ -34,12 +34,11 @@ void Buffer::append(std::string_view bytes) {
   set_size(size_ + bytes.size());
 }
 
-void Buffer::shrink_to(size_t keep) {
-  if (capacity_ <= keep) return;
-  Buffer smaller;
-  smaller.reserve(std::max(keep, size_));
-  smaller.assign(view());
-  *this = std::move(smaller);
+bool Buffer::release_above(size_t keep) {
+  if (capacity_ <= keep) return false;
+  data_.reset();
+  size_ = capacity_ = 0;
+  return true;
 }
 
 }  // namespace trailwarden

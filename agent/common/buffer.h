@@ -34,8 +34,10 @@ class Buffer {
   void clear() { set_size(0); }
   void assign(std::string_view bytes);
   void append(std::string_view bytes);
-  // Releases memory above `keep` bytes of capacity (used after an unusually large file).
-  void shrink_to(size_t keep);
+  // If capacity() is over `keep` bytes, frees the storage (size and capacity become 0) and
+  // returns true; otherwise keeps storage and contents for reuse. For after an unusually large
+  // object: shrinking to `keep` bytes instead would pin (and touch) that much memory again.
+  bool release_above(size_t keep);
 
  private:
   std::unique_ptr<char[]> data_;

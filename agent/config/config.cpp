@@ -224,6 +224,7 @@ void parse_config_document(const std::shared_ptr<toml::table>& root, const std::
     r.read("max_compressed_bytes", c.limits.max_compressed_bytes, 1024);
     r.read("max_decompressed_bytes", c.limits.max_decompressed_bytes, 1024);
     r.read("max_records_per_file", c.limits.max_records_per_file, 1);
+    r.read("max_record_bytes", c.limits.max_record_bytes, 1024);
     r.read("max_depth", c.limits.max_depth, 4);
     r.finish();
   }

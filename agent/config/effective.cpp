@@ -147,6 +147,7 @@ std::string render_effective_config(const Config& c) {
   e.num("max_compressed_bytes", c.limits.max_compressed_bytes);
   e.num("max_decompressed_bytes", c.limits.max_decompressed_bytes);
   e.num("max_records_per_file", c.limits.max_records_per_file);
+  e.num("max_record_bytes", c.limits.max_record_bytes);
   e.num("max_depth", c.limits.max_depth);
 
   e.section("[rules]");

@@ -2,7 +2,14 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <fmt/format.h>
+#include <vector>
+
+#include "agent/common/json_writer.h"
 
 namespace trailwarden {
 
@@ -10,8 +17,21 @@ static_assert(Buffer::kPadding >= simdjson::SIMDJSON_PADDING, "Buffer padding to
 
 namespace od = simdjson::ondemand;
 
+namespace {
+
+// A byte of the file that simdjson's whole-file check refused, replaced by '?' (see
+// neutralise_bad_bytes()).
+struct BadByte {
+  size_t offset;
+  bool control;  // an unescaped control character inside a string (else invalid UTF-8)
+};
+
+}  // namespace
+
 struct CloudTrailReader::Impl {
   od::parser parser;
+  std::vector<BadByte> bad_bytes;  // in the current file, by offset
+  size_t next_bad_byte = 0;        // first of them not before the current record
 };
 
 CloudTrailReader::CloudTrailReader(const DecodeLimits& limits)
@@ -22,6 +42,114 @@ CloudTrailReader::CloudTrailReader(const DecodeLimits& limits)
 CloudTrailReader::~CloudTrailReader() = default;
 
 namespace {
+
+// How many bytes of `s` are '{' or '[' ('{' is 0x7B and '[' 0x5B: both are 0x7B once bit 0x20
+// is set, and no other byte is). 16 bytes per step with SSE2; this runs on every record.
+size_t count_opening_brackets(std::string_view s) {
+  size_t count = 0, i = 0;
+#if defined(__SSE2__)
+  // Per-byte counters (a match is -1, subtracted), summed up every 255 steps before they wrap.
+  const __m128i bit = _mm_set1_epi8(0x20);
+  const __m128i open = _mm_set1_epi8(0x7B);
+  const __m128i zero = _mm_setzero_si128();
+  while (i + 16 <= s.size()) {
+    __m128i counters = zero;
+    for (int steps = 0; steps < 255 && i + 16 <= s.size(); ++steps, i += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+      counters = _mm_sub_epi8(counters, _mm_cmpeq_epi8(_mm_or_si128(v, bit), open));
+    }
+    const __m128i sums = _mm_sad_epu8(counters, zero);  // two 64-bit sums of 8 bytes each
+    count += static_cast<size_t>(_mm_cvtsi128_si64(sums)) +
+             static_cast<size_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
+  }
+#endif
+  for (; i < s.size(); ++i) count += static_cast<size_t>((s[i] | 0x20) == 0x7B);
+  return count;
+}
+
+}  // namespace
+
+bool json_depth_within(std::string_view raw, size_t limit) {
+  // Every container opens with '{' or '[': their count bounds the depth, and for most
+  // CloudTrail records that bound already settles it.
+  if (count_opening_brackets(raw) <= limit) return true;
+  // Exact: follow the nesting, skipping strings (brackets inside them do not count).
+  size_t depth = 0;
+  const size_t n = raw.size();
+  for (size_t i = 0; i < n; ++i) {
+    const char c = raw[i];
+    if (c == '"') {
+      for (++i; i < n; ++i) {
+        i = raw.find_first_of("\\\"", i);
+        if (i == std::string_view::npos) return true;  // unclosed: the parser reports it
+        if (raw[i] == '"') break;
+        ++i;  // the escaped character
+      }
+    } else if (c == '{' || c == '[') {
+      if (++depth > limit) return false;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
+std::string record_limit_error(std::string_view raw, const DecodeLimits& limits) {
+  if (raw.size() > limits.max_record_bytes)
+    return fmt::format("the record is {} bytes, over limits.max_record_bytes ({})", raw.size(),
+                       limits.max_record_bytes);
+  if (!json_depth_within(raw, limits.max_depth))
+    return fmt::format("JSON nesting deeper than limits.max_depth ({})", limits.max_depth);
+  return {};
+}
+
+namespace {
+
+// Replaces by '?' each byte of `json` that is not part of a valid UTF-8 sequence, and each
+// control character (below 0x20) inside a string, which JSON requires escaped; notes them in
+// `bad` (by offset). A replaced byte inside a string keeps the JSON valid (the record holding it
+// is then reported bad); one anywhere else leaves the file malformed, as it was.
+void neutralise_bad_bytes(Buffer& json, std::vector<BadByte>& bad) {
+  const std::string_view text = json.view();
+  bool in_string = false;
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      const size_t len = utf8_sequence_length(text, i);
+      if (len == 0) {
+        json.data()[i] = '?';
+        bad.push_back({i, false});
+        ++i;
+      } else {
+        i += len;
+      }
+      continue;
+    }
+    if (in_string) {
+      if (c == '\\') {
+        // The escaped character belongs to the escape (an escaped quote does not end the
+        // string); a non-ASCII one is left to the UTF-8 check of the next turn.
+        ++i;
+        if (i < text.size() && static_cast<unsigned char>(text[i]) < 0x80) {
+          if (static_cast<unsigned char>(text[i]) < 0x20) {
+            json.data()[i] = '?';
+            bad.push_back({i, true});
+          }
+          ++i;
+        }
+        continue;
+      }
+      if (c == '"') in_string = false;
+      else if (c < 0x20) {
+        json.data()[i] = '?';
+        bad.push_back({i, true});
+      }
+    } else if (c == '"') {
+      in_string = true;
+    }
+    ++i;
+  }
+}
 
 std::string describe(simdjson::error_code e, const char* where_text) {
   switch (e) {
@@ -40,8 +168,23 @@ std::string describe(simdjson::error_code e, const char* where_text) {
 }
 
 // Reads the members of one top-level object: the records of "Records", and notes digest keys.
-bool read_document(od::object& root, const DecodeLimits& limits_, RecordVisitor& visitor,
-                   ParseStats& stats, bool& saw_records, bool& saw_digest_key, std::string& error) {
+// Why a delimited record cannot be handed to the matcher, or "" (see the header: bad records).
+// `offset` is the record's position in the file; `bad`/`next` as in Impl.
+std::string check_record(std::string_view raw, size_t offset, const DecodeLimits& limits,
+                         const std::vector<BadByte>& bad, size_t& next) {
+  while (next < bad.size() && bad[next].offset < offset) ++next;
+  if (next < bad.size() && bad[next].offset < offset + raw.size())
+    return fmt::format("{} at byte {} of the record",
+                       bad[next].control ? "an unescaped control character in a string"
+                                         : "invalid UTF-8",
+                       bad[next].offset - offset);
+  return record_limit_error(raw, limits);
+}
+
+bool read_document(od::object& root, const DecodeLimits& limits_, const char* file_start,
+                   const std::vector<BadByte>& bad_bytes, size_t& next_bad_byte,
+                   RecordVisitor& visitor, ParseStats& stats, bool& saw_records,
+                   bool& saw_digest_key, std::string& error) {
   simdjson::error_code e;
   bool records_in_this_document = false;
   for (auto field_result : root) {
@@ -69,6 +212,7 @@ bool read_document(od::object& root, const DecodeLimits& limits_, RecordVisitor&
           error = describe(e, fmt::format("after record {}", stats.records).c_str());
           return false;
         }
+        ++stats.elements;
         od::object record;
         e = element.get_object().get(record);
         if (e == simdjson::INCORRECT_TYPE) {
@@ -89,10 +233,17 @@ bool read_document(od::object& root, const DecodeLimits& limits_, RecordVisitor&
           error = describe(e, fmt::format("in record {}", stats.records).c_str());
           return false;
         }
-        if (stats.records >= limits_.max_records_per_file) {
+        if (stats.records + stats.bad_records >= limits_.max_records_per_file) {
           error = fmt::format("more than {} records in one file (limits.max_records_per_file)",
                               limits_.max_records_per_file);
           return false;
+        }
+        std::string why = check_record(raw, static_cast<size_t>(raw.data() - file_start), limits_,
+                                       bad_bytes, next_bad_byte);
+        if (!why.empty()) {
+          ++stats.bad_records;
+          visitor.on_bad_record(stats.elements - 1, raw, why);
+          continue;
         }
         ++stats.records;
         visitor.on_record(raw);
@@ -129,9 +280,18 @@ bool read_document(od::object& root, const DecodeLimits& limits_, RecordVisitor&
 
 }  // namespace
 
-bool CloudTrailReader::read(const Buffer& json, RecordVisitor& visitor, ParseStats& stats,
+bool CloudTrailReader::release_memory(size_t keep) {
+  if (impl_->parser.capacity() <= keep && impl_->bad_bytes.capacity() <= keep / 64) return false;
+  impl_->parser = od::parser(limits_.max_decompressed_bytes);  // allocated again on use
+  impl_->bad_bytes = {};
+  return true;
+}
+
+bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& stats,
                             std::string& error) {
   stats = ParseStats{};
+  impl_->bad_bytes.clear();
+  impl_->next_bad_byte = 0;
   od::parser& parser = impl_->parser;
   if (parser.max_depth() != limits_.max_depth || parser.capacity() < json.size()) {
     if (auto e = parser.allocate(std::max(json.size(), parser.capacity()), limits_.max_depth)) {
@@ -148,6 +308,14 @@ bool CloudTrailReader::read(const Buffer& json, RecordVisitor& visitor, ParseSta
     od::document doc;
     const auto length = static_cast<size_t>(end - start);
     auto e = parser.iterate(start, length, length + Buffer::kPadding).get(doc);
+    if ((e == simdjson::UTF8_ERROR || e == simdjson::UNESCAPED_CHARS) && document == 0 &&
+        impl_->bad_bytes.empty()) {
+      // Stage 1 checks the whole text at once: find the bad bytes, neutralise them, and let
+      // the records that hold them be reported one by one (rare path, a scalar pass).
+      neutralise_bad_bytes(json, impl_->bad_bytes);
+      if (!impl_->bad_bytes.empty())
+        e = parser.iterate(start, length, length + Buffer::kPadding).get(doc);
+    }
     if (e) {
       error = describe(e, "(in the whole file)");
       return false;
@@ -164,7 +332,8 @@ bool CloudTrailReader::read(const Buffer& json, RecordVisitor& visitor, ParseSta
                                           start - json.data());
       return false;
     }
-    if (!read_document(root, limits_, visitor, stats, saw_records, saw_digest_key, error))
+    if (!read_document(root, limits_, json.data(), impl_->bad_bytes, impl_->next_bad_byte, visitor,
+                       stats, saw_records, saw_digest_key, error))
       return false;
     auto next = doc.current_location();
     if (next.error() == simdjson::OUT_OF_BOUNDS) break;  // nothing but whitespace left

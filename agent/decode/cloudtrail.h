@@ -2,6 +2,19 @@
 // building a DOM: simdjson On-Demand indexes the file once and hands out each record's raw
 // JSON text, in order. Digest files and other JSON objects without "Records" are recognised.
 // One reader per thread (it owns the simdjson parser and its buffers); not thread-safe.
+//
+// Bad record versus bad file. A *bad record* is one element of "Records" that is well
+// delimited (the file's structure around it is intact) but that cannot be trusted to the
+// matcher: it is over limits.max_record_bytes, nests deeper than limits.max_depth, or holds
+// invalid UTF-8 or an unescaped control character (below 0x20) in a string. These checks apply
+// to every record, whatever its content. A bad record goes to RecordVisitor::on_bad_record()
+// and reading goes on with the next one; the rest of the file is unaffected. (A record that is delimited but fails to parse when the matcher
+// evaluates it — e.g. an invalid escape like "\q" — is a bad record too, found by the
+// caller; a lone surrogate escape is repaired there instead, see agent/decode/surrogates.h.)
+// Elements of "Records" that are not objects are neither: they are counted and skipped.
+// A *bad file* is one whose structure is broken: truncated or malformed JSON outside a single
+// record's string contents, "Records" not an array, too many records. read() returns false;
+// the records before the break have been visited.
 #pragma once
 
 #include <cstddef>
@@ -22,26 +35,47 @@ enum class FileKind {
 
 struct ParseStats {
   FileKind kind = FileKind::kOther;
-  size_t records = 0;              // records handed to the visitor
-  size_t skipped_non_objects = 0;  // elements of Records that were not objects
+  size_t records = 0;              // records handed to on_record()
+  size_t bad_records = 0;          // records handed to on_bad_record()
+  size_t skipped_non_objects = 0;  // elements of Records that were not objects (skipped)
+  size_t elements = 0;             // elements of Records seen so far, in all documents
 };
 
 class RecordVisitor {
  public:
   virtual ~RecordVisitor() = default;
   // `raw` is the record's JSON text; it points into the buffer given to read(), which stays
-  // valid and padded (Buffer::kPadding) until read() returns.
+  // valid and padded (Buffer::kPadding) until read() returns. The record's index (0-based
+  // position among the elements of "Records" in the file) is ParseStats::elements - 1.
   virtual void on_record(std::string_view raw) = 0;
+  // A bad record (see above): `index` as for on_record, `raw` its text (possibly huge: keep
+  // an excerpt only), `reason` what is wrong, naming the limit.
+  virtual void on_bad_record(size_t index, std::string_view raw, const std::string& reason) = 0;
 };
+
+// Whether the JSON value `raw` nests at most `limit` deep (an object or array is level 1, each
+// container inside it one more; brackets inside strings do not count). One vectorised count
+// settles it for most records; only a value with more than `limit` brackets is walked.
+bool json_depth_within(std::string_view raw, size_t limit);
+
+// The per-record limits of `limits` (max_record_bytes, max_depth) applied to one record's JSON
+// text: "" if it is within them, else what is wrong, naming the limit.
+std::string record_limit_error(std::string_view raw, const DecodeLimits& limits);
 
 class CloudTrailReader {
  public:
   explicit CloudTrailReader(const DecodeLimits& limits);
   ~CloudTrailReader();
 
-  // Reads the JSON text in `json`. Returns false with `error` on malformed JSON or exceeded
-  // limits; records before the error have been visited already (stats.records says how many).
-  bool read(const Buffer& json, RecordVisitor& visitor, ParseStats& stats, std::string& error);
+  // Reads the JSON text in `json`. Returns false with `error` on a bad file; records before
+  // the error have been visited already (stats.records says how many). Invalid UTF-8 bytes and
+  // unescaped control characters in strings are replaced by '?' in place (that is why `json`
+  // is not const); a record that held one is a bad record, never handed to on_record().
+  bool read(Buffer& json, RecordVisitor& visitor, ParseStats& stats, std::string& error);
+
+  // Frees the parser's buffers if they were sized for a document over `keep` bytes (after an
+  // unusually large file). Returns true if it freed anything.
+  bool release_memory(size_t keep);
 
  private:
   struct Impl;

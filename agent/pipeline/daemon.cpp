@@ -17,6 +17,7 @@
 #include "agent/common/failpoint.h"
 #include "agent/pipeline/dedup.h"
 #include "agent/pipeline/processor.h"
+#include "agent/pipeline/record_dead_letter.h"
 #include "agent/rules/matcher.h"
 
 namespace trailwarden {
@@ -94,7 +95,8 @@ struct Daemon::Impl {
         store(s),
         outputs(outs),
         rule_set(std::move(r)),
-        dedup(opt.dedup_path, opt.dedup_capacity) {
+        dedup(opt.dedup_path, opt.dedup_capacity),
+        bad_records(opt.bad_records_path, opt.bad_records_max_bytes) {
     if (opt.heartbeat_interval.count() <= 0)
       opt.heartbeat_interval = std::max<std::chrono::seconds>(opt.visibility_timeout / 3,
                                                               std::chrono::seconds(1));
@@ -112,6 +114,7 @@ struct Daemon::Impl {
   std::atomic<uint64_t> rules_generation{0};
   std::unordered_map<std::string, uint64_t> matches;  // per rule id
   DedupWindow dedup;
+  RecordDeadLetterFile bad_records;
   DaemonCounters counters;
 
   std::mutex mu;  // guards everything below
@@ -324,6 +327,7 @@ struct Daemon::Impl {
         if (workers_stop) return "shutting down";
       }
       if (!s.ok()) {
+        processor.release_memory();  // a large partial download must not stay pinned either
         std::string why = fmt::format("cannot fetch {}: {}", name, s.message);
         spdlog::error("{} (message {} is kept for redelivery)", why, f.message.id);
         return why;
@@ -334,6 +338,7 @@ struct Daemon::Impl {
     }
     counters.records += result.stats.records;
     if (result.failed) return fmt::format("{}: {}", name, result.error);
+    if (std::string why = dead_letter(name, f.message.id, result); !why.empty()) return why;
     std::string error = deliver(result, f.message.sent_ms);
     counters.object_seconds.observe(std::chrono::duration<double>(Clock::now() - started).count());
     if (const int64_t t = iso8601_ms(result.newest_event_time)) {
@@ -366,6 +371,25 @@ struct Daemon::Impl {
                  "that named them and comes back does not alert again",
                  uids.size());
     return true;
+  }
+
+  // Writes the object's bad records to the bad-records file (they can never be matched, so they
+  // are recorded instead of retried). Returns an error (the message is then kept) or "".
+  std::string dead_letter(const std::string& name, const std::string& message_id,
+                          const ObjectResult& result) {
+    if (result.bad_record_count == 0) return {};
+    counters.records_failed += result.bad_record_count;
+    if (opt.bad_records_path.empty()) return {};  // logged by the processor only
+    std::string error;
+    if (!bad_records.write(name, message_id, result.bad_records,
+                           result.bad_record_count - result.bad_records.size(), error)) {
+      spdlog::error("{}: {} bad records not recorded ({}); message {} is kept for redelivery", name,
+                    result.bad_record_count, error, message_id);
+      return error;
+    }
+    spdlog::warn("{}: {} bad records written to {}; the object's other records are matched",
+                 name, result.bad_record_count, bad_records.path());
+    return {};
   }
 
   // Writes the alerts (skipping those already delivered) to every output's buffer and

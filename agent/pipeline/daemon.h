@@ -2,7 +2,8 @@
 // notifications, fetches the CloudTrail objects they name from an ObjectStore, matches every
 // record, delivers the alerts to the outputs, and deletes a message only when every record of
 // every object it names was matched and every alert was written and flushed (at least once,
-// never losing a record).
+// never losing a record). A bad record (over a per-record limit, unparseable) cannot be matched
+// on any delivery; it is written to the bad-records file instead, and counts as done.
 //
 // Threads: run() polls on the caller's thread; `workers` threads fetch and process objects; one
 // acknowledgement thread deletes finished messages in batches and extends the visibility
@@ -54,6 +55,10 @@ struct DaemonOptions {
   // De-duplication of redelivered alerts: file in the state directory ("" = memory only).
   std::string dedup_path;
   size_t dedup_capacity = 200000;
+  // Bad records (agent/pipeline/record_dead_letter.h) are written here ("" = logged only), in
+  // a file kept under about twice this size.
+  std::string bad_records_path;
+  uint64_t bad_records_max_bytes = uint64_t{64} << 20;
 };
 
 // The rules a daemon matches with: the loaded rules (owned, or borrowed from the caller) and a
@@ -83,6 +88,7 @@ struct DaemonCounters {
   std::atomic<uint64_t> bytes_fetched{0};
   std::atomic<uint64_t> fetch_retries{0};
   std::atomic<uint64_t> records{0};
+  std::atomic<uint64_t> records_failed{0};       // bad records: not matched, dead-lettered
   std::atomic<uint64_t> alerts_sent{0};
   std::atomic<uint64_t> alerts_suppressed{0};    // duplicates of already delivered alerts
   std::atomic<uint64_t> visibility_extensions{0};

@@ -5,11 +5,16 @@
 
 #include <fmt/format.h>
 
+#include "agent/common/memory.h"
 #include "agent/decode/input.h"
 
 namespace trailwarden {
 
 namespace {
+
+// Bad records logged one by one per object; the rest are summed up in one line (they are all
+// in the result, and in `run`'s dead-letter file).
+constexpr uint64_t kBadRecordsLogged = 10;
 
 // Keeps in `newest` the larger of it and the record's top-level-looking "eventTime" value
 // (YYYY-MM-DDTHH:MM:SSZ compares as text).
@@ -28,19 +33,24 @@ void note_event_time(std::string_view raw, std::string& newest) {
 }  // namespace
 
 ObjectProcessor::ObjectProcessor(const rules::RuleMatcher& matcher, const DecodeLimits& limits,
-                                 const OcsfOptions& ocsf)
-    : matcher_(matcher), limits_(limits), ocsf_(ocsf), reader_(limits), session_(matcher, limits) {
+                                 const OcsfOptions& ocsf, MemoryPolicy memory)
+    : matcher_(matcher),
+      limits_(limits),
+      ocsf_(ocsf),
+      memory_(memory),
+      reader_(limits),
+      session_(matcher, limits) {
   on_match_ = [this](size_t slot, std::string_view raw, const simdjson::dom::element* record) {
     result_->alerts.push_back(make_alert(*matcher_.rules()[slot], raw, record, ocsf_, origin_));
     ++result_->per_rule[slot];
   };
 }
 
-void ObjectProcessor::start(ObjectResult& result) {
+void ObjectProcessor::start(const std::string& name, ObjectResult& result) {
   result_ = &result;
+  name_ = &name;
   result = ObjectResult{};
   result.per_rule.assign(matcher_.rules().size(), 0);
-  first_bad_error_.clear();
 }
 
 void ObjectProcessor::fail(const std::string& name, const std::string& error, ObjectResult& result) {
@@ -50,24 +60,23 @@ void ObjectProcessor::fail(const std::string& name, const std::string& error, Ob
 }
 
 void ObjectProcessor::process_raw(const std::string& name, ObjectResult& result) {
-  start(result);
+  start(name, result);
+  decode_and_match(name, result);
+  log_bad_records();
+  release_memory();
+}
+
+void ObjectProcessor::decode_and_match(const std::string& name, ObjectResult& result) {
   std::string error;
   result.bytes_read = raw_.size();
   if (!decode_to_json(raw_.view(), limits_, json_, error)) return fail(name, error, result);
   result.bytes_decoded = json_.size();
   const uint64_t evaluated_before = session_.counters().evaluated;
-  const uint64_t parse_errors_before = session_.counters().parse_errors;
   session_.begin(json_.view());
   bool ok = reader_.read(json_, *this, result.stats, error);
   result.evaluated = session_.counters().evaluated - evaluated_before;
   if (!ok)
     return fail(name, fmt::format("{} ({} records read before the error)", error, result.stats.records),
-                result);
-  if (uint64_t bad = session_.counters().parse_errors - parse_errors_before)
-    return fail(name,
-                fmt::format("record {} could not be evaluated: {}{}", first_bad_record_,
-                            first_bad_error_,
-                            bad > 1 ? fmt::format(" (and {} more records)", bad - 1) : ""),
                 result);
   switch (result.stats.kind) {
     case FileKind::kDigest:
@@ -82,34 +91,78 @@ void ObjectProcessor::process_raw(const std::string& name, ObjectResult& result)
                      result.stats.skipped_non_objects);
       break;
   }
-  // Large one-off objects should not pin memory for the rest of the run.
-  constexpr size_t kKeep = size_t{64} << 20;
-  raw_.shrink_to(kKeep);
-  json_.shrink_to(kKeep);
 }
 
 void ObjectProcessor::process_event(const std::string& name, std::string_view json,
                                     ObjectResult& result) {
-  start(result);
+  start(name, result);
   result.bytes_read = result.bytes_decoded = json.size();
   json_.assign(json);
   session_.begin(json_.view());
   result.stats.kind = FileKind::kRecords;
-  result.stats.records = 1;
-  if (track_event_time_) note_event_time(json, result.newest_event_time);
+  result.stats.elements = 1;
   const uint64_t evaluated_before = session_.counters().evaluated;
-  if (!session_.match(json_.view(), on_match_))
-    return fail(name, fmt::format("the event could not be evaluated: {}", session_.last_error()),
-                result);
+  const std::string why = record_limit_error(json_.view(), limits_);
+  if (!why.empty()) {
+    on_bad_record(0, json_.view(), why);
+  } else {
+    result.stats.records = 1;
+    on_record(json_.view());
+  }
   result.evaluated = session_.counters().evaluated - evaluated_before;
+  log_bad_records();
+  release_memory();
 }
 
 void ObjectProcessor::on_record(std::string_view raw) {
   if (track_event_time_) note_event_time(raw, result_->newest_event_time);
-  if (!session_.match(raw, on_match_) && first_bad_error_.empty()) {
-    first_bad_record_ = result_->stats.records - 1;  // 0-based index of this record
-    first_bad_error_ = session_.last_error();
+  const uint64_t repaired_before = session_.counters().repaired;
+  const bool parsed = session_.match(raw, on_match_);
+  if (session_.counters().repaired != repaired_before &&
+      ++result_->repaired_records <= kBadRecordsLogged)
+    spdlog::warn("{}: record {} holds a lone UTF-16 surrogate escape; matched with it replaced "
+                 "by \\ufffd",
+                 *name_, result_->stats.elements - 1);
+  if (!parsed) {
+    // Found bad only now, by the matcher's parse: not a record after all.
+    --result_->stats.records;
+    ++result_->stats.bad_records;
+    on_bad_record(result_->stats.elements - 1, raw,
+                  fmt::format("the record could not be parsed: {}", session_.last_error()));
   }
+}
+
+void ObjectProcessor::on_bad_record(size_t index, std::string_view raw, const std::string& reason) {
+  ObjectResult& r = *result_;
+  ++r.bad_record_count;
+  if (r.bad_record_count <= kBadRecordsLogged)
+    spdlog::error("{}: record {} is bad and was not matched: {}", *name_, index, reason);
+  if (r.bad_records.size() < ObjectResult::kMaxBadRecordsKept) {
+    BadRecord b;
+    b.index = index;
+    b.reason = reason;
+    b.bytes = raw.size();
+    b.excerpt.assign(raw.substr(0, BadRecord::kExcerptBytes));
+    r.bad_records.push_back(std::move(b));
+  }
+}
+
+void ObjectProcessor::log_bad_records() {
+  const ObjectResult& r = *result_;
+  if (r.bad_record_count > kBadRecordsLogged)
+    spdlog::error("{}: {} bad records in all ({} more than logged above); the other {} records "
+                  "were matched",
+                  *name_, r.bad_record_count, r.bad_record_count - kBadRecordsLogged,
+                  r.stats.records);
+}
+
+bool ObjectProcessor::release_memory() {
+  bool released = raw_.release_above(memory_.retain_object_bytes);
+  released |= json_.release_above(memory_.retain_object_bytes);
+  released |= reader_.release_memory(memory_.retain_object_bytes);
+  released |= session_.release_memory(memory_.retain_record_bytes, memory_.retain_object_bytes / 8);
+  if (released) return_free_memory();
+  return released;
 }
 
 }  // namespace trailwarden

@@ -2,6 +2,19 @@
 // and EventBridge events): decode the bytes (gzip or JSON), walk the CloudTrail records, match
 // them against the rules and render one OCSF finding per match. One processor per thread: it
 // owns its buffers, parsers and prefilter scratch and reuses them from object to object.
+//
+// Outcomes for one object (ObjectResult):
+// - bad file (decode failure, broken JSON structure, too many records): `failed`, with the
+//   alerts of the records before the break;
+// - bad records (agent/decode/cloudtrail.h: over a per-record limit, invalid UTF-8 or control
+//   characters, or not parseable where the matcher parses it): listed in `bad_records`, logged
+//   at ERROR with the object's name and the record's index; every other record is matched as
+//   usual and the object is not `failed` because of them.
+//
+// Memory: buffers and parser capacity sized for objects up to MemoryPolicy::retain_object_bytes
+// (and records up to retain_record_bytes) are kept for the next object — no allocation in
+// steady state. After a larger one they are freed and the heap is trimmed, so a worker's
+// memory returns to its steady-state size.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +26,7 @@
 #include "agent/decode/cloudtrail.h"
 #include "agent/decode/limits.h"
 #include "agent/normalize/ocsf.h"
+#include "agent/pipeline/record_dead_letter.h"
 #include "agent/rules/matcher.h"
 
 namespace trailwarden {
@@ -27,12 +41,28 @@ struct ObjectResult {
   std::string newest_event_time;  // largest "eventTime" seen (ISO 8601), if tracked
   bool failed = false;
   std::string error;  // why it failed (already logged at ERROR with the object's name)
+  // Bad records, in order: the first kMaxBadRecordsKept of them with an excerpt each;
+  // bad_record_count counts them all.
+  std::vector<BadRecord> bad_records;
+  uint64_t bad_record_count = 0;
+  // Records matched after their lone surrogate escapes were replaced by \ufffd (logged at WARN;
+  // agent/decode/surrogates.h says why they are not bad records).
+  uint64_t repaired_records = 0;
+
+  static constexpr size_t kMaxBadRecordsKept = 1000;
+};
+
+struct MemoryPolicy {
+  // Decompressed object size up to which buffers and the file parser are kept between objects.
+  size_t retain_object_bytes = size_t{64} << 20;
+  // Record size up to which the record (DOM) parser's capacity is kept between objects.
+  size_t retain_record_bytes = size_t{1} << 20;
 };
 
 class ObjectProcessor : private RecordVisitor {
  public:
   ObjectProcessor(const rules::RuleMatcher& matcher, const DecodeLimits& limits,
-                  const OcsfOptions& ocsf);
+                  const OcsfOptions& ocsf, MemoryPolicy memory = {});
 
   // Also find each record's "eventTime" and keep the newest in ObjectResult (for the daemon's
   // event-age metric; a short scan of the record's text, no parsing).
@@ -50,28 +80,38 @@ class ObjectProcessor : private RecordVisitor {
 
   // Decodes raw_buffer() and matches its records. `name` names the object in messages.
   void process_raw(const std::string& name, ObjectResult& result);
-  // Matches one standalone CloudTrail record given as JSON text (an EventBridge event).
+  // Matches one standalone CloudTrail record given as JSON text (an EventBridge event). An
+  // event over a per-record limit or that cannot be parsed is a bad record (index 0).
   void process_event(const std::string& name, std::string_view json, ObjectResult& result);
   // Records a failure that happened before processing (e.g. the object could not be read).
   void fail(const std::string& name, const std::string& error, ObjectResult& result);
 
+  // Frees what the last object grew past the MemoryPolicy (then trims the heap). Called at the
+  // end of process_raw() and process_event(); returns true if anything was freed.
+  bool release_memory();
+  // Bytes of buffer capacity held between objects (raw and decoded text).
+  size_t buffer_capacity() const { return raw_.capacity() + json_.capacity(); }
+
  private:
   void on_record(std::string_view raw) override;
-  void start(ObjectResult& result);
+  void on_bad_record(size_t index, std::string_view raw, const std::string& reason) override;
+  void start(const std::string& name, ObjectResult& result);
+  void decode_and_match(const std::string& name, ObjectResult& result);
+  void log_bad_records();
 
   const rules::RuleMatcher& matcher_;
   DecodeLimits limits_;
   OcsfOptions ocsf_;
+  MemoryPolicy memory_;
   Buffer raw_;
   Buffer json_;
   CloudTrailReader reader_;
   rules::MatchSession session_;
   rules::MatchSession::OnMatch on_match_;
   ObjectResult* result_ = nullptr;
+  const std::string* name_ = nullptr;
   bool track_event_time_ = false;
   RecordOrigin origin_;
-  uint64_t first_bad_record_ = 0;
-  std::string first_bad_error_;
 };
 
 }  // namespace trailwarden

@@ -88,6 +88,7 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
       if (!r.failed && r.stats.kind != FileKind::kRecords) ++summary.skipped_files;
       summary.records += r.stats.records;
       summary.skipped_records += r.stats.skipped_non_objects;
+      summary.bad_records += r.bad_record_count;
       summary.evaluated += r.evaluated;
       summary.bytes_read += r.bytes_read;
       summary.bytes_decoded += r.bytes_decoded;
@@ -123,10 +124,12 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
       ObjectResult result;
       const std::string name = display_name(i);
       std::string error;
-      if (read_input(files[i], options.limits.max_compressed_bytes, processor.raw_buffer(), error))
+      if (read_input(files[i], options.limits.max_compressed_bytes, processor.raw_buffer(), error)) {
         processor.process_raw(name, result);
-      else
+      } else {
         processor.fail(name, error, result);
+        processor.release_memory();  // what a failed read grew is not kept either
+      }
       std::lock_guard<std::mutex> lock(commit_mutex);
       results[i] = std::move(result);
       commit_ready();

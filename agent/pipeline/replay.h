@@ -32,6 +32,7 @@ struct ReplaySummary {
   uint64_t skipped_files = 0;  // digest files and JSON that is not a CloudTrail log
   uint64_t records = 0;
   uint64_t skipped_records = 0;  // elements of Records that are not objects
+  uint64_t bad_records = 0;      // records not matched (limits, invalid UTF-8, unparseable)
   uint64_t evaluated = 0;        // records the prefilter passed on to full evaluation
   uint64_t alerts = 0;
   uint64_t bytes_read = 0;

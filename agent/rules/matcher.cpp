@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "agent/common/buffer.h"
+#include "agent/decode/surrogates.h"
 
 namespace trailwarden::rules {
 
@@ -83,6 +84,16 @@ bool MatchSession::match(std::string_view raw, const OnMatch& on_match) {
   simdjson::dom::element doc;
   // The record lies inside the padded file buffer, so reading past its end is safe.
   if (auto e = parser_->parse(raw.data(), raw.size(), false).get(doc)) {
+    if (e == simdjson::STRING_ERROR) {  // rare: a bad escape; a lone surrogate can be repaired
+      copy_.assign(raw);
+      copy_.append(Buffer::kPadding, '\0');
+      if (replace_lone_surrogate_escapes(copy_.data(), raw.size()) > 0 &&
+          parser_->parse(copy_.data(), raw.size(), false).get(doc) == simdjson::SUCCESS) {
+        ++counters_.repaired;
+        evaluate(std::string_view(copy_.data(), raw.size()), &doc, on_match);
+        return true;
+      }
+    }
     ++counters_.parse_errors;
     last_error_ = e;
     return false;
@@ -91,9 +102,29 @@ bool MatchSession::match(std::string_view raw, const OnMatch& on_match) {
   return true;
 }
 
+bool MatchSession::release_memory(size_t keep_parser, size_t keep_hits) {
+  bool released = false;
+  if (parser_->capacity() > keep_parser) {
+    // A fresh parser (its document's tape and strings go too); parsing grows it when needed.
+    const size_t depth = parser_->max_depth();
+    parser_ = std::make_unique<simdjson::dom::parser>();
+    if (parser_->allocate(size_t{1} << 16, depth) != simdjson::SUCCESS) {
+      // Out of memory for 64 KiB: parse() will try again, and a failure there is a bad record.
+    }
+    released = true;
+  }
+  if (hits_.capacity() * sizeof(Prefilter::Hit) > keep_hits) {
+    hits_ = {};
+    next_hit_ = 0;
+    released = true;
+  }
+  return released;
+}
+
 std::string MatchSession::last_error() const {
   auto e = static_cast<simdjson::error_code>(last_error_);
   if (e == simdjson::DEPTH_ERROR) return "JSON nesting deeper than limits.max_depth";
+  if (e == simdjson::STRING_ERROR) return "invalid escape in a JSON string";
   return simdjson::error_message(e);
 }
 

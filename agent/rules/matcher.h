@@ -42,6 +42,7 @@ struct MatchCounters {
   uint64_t records = 0;    // records offered to match()
   uint64_t evaluated = 0;  // records parsed and evaluated (prefilter candidates)
   uint64_t parse_errors = 0;
+  uint64_t repaired = 0;  // records matched after replacing lone surrogate escapes (\ufffd)
 };
 
 class MatchSession {
@@ -58,13 +59,19 @@ class MatchSession {
   // sub-views of it, in increasing order. The text must stay valid until the next begin().
   void begin(std::string_view text);
   // Evaluates every rule that could match `raw`; calls on_match for each that does, in rule
-  // order. Returns false if the record could not be parsed (then nothing matched).
+  // order. Returns false if the record could not be parsed (then nothing matched). A record
+  // whose only fault is a lone surrogate escape is matched with it replaced by \ufffd (see
+  // agent/decode/surrogates.h; counters().repaired counts them), and on_match sees that copy.
   bool match(std::string_view raw, const OnMatch& on_match);
   // Evaluates every rule on a standalone event (no prefilter): `raw` must be followed by
   // Buffer::kPadding readable bytes if `json_padded`, else it is copied.
   void match_event(std::string_view raw, bool try_json, const OnMatch& on_match);
 
   const MatchCounters& counters() const { return counters_; }
+  // Frees the DOM parser's buffers if they grew past `keep_parser` bytes of capacity (for one
+  // large record), and the prefilter's hit list if it grew past `keep_hits` bytes (for one
+  // large file). Returns true if it freed anything. Call between files, not during one.
+  bool release_memory(size_t keep_parser, size_t keep_hits);
   // Why the last match() returned false, in words.
   std::string last_error() const;
 

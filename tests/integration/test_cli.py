@@ -552,6 +552,33 @@ class BadInputTest(CliTestCase):
         self.assert_good_alerts(out)
         self.assert_mentions(err, bad, "max_depth", "nesting", "deep")
 
+    def test_bad_records_do_not_cost_the_good_ones_of_their_file(self):
+        # A record nested past max_depth without any \u escape and one with an invalid escape:
+        # both bad, reported by file and record index; every good record of the same file
+        # still alerts; exit 1 at the end. A lone surrogate escape in userAgent is not bad: the
+        # record alerts, with U+FFFD in its place (an attacker's own record cannot hide by it).
+        recs = config_records()
+        stop = next(r for r in recs if r["eventName"] == "StopConfigurationRecorder")
+        lone = dict(stop, eventID="lone-surrogate", userAgent="LONE")
+        deep = dict(stop, eventID="bad-deep", requestParameters=json.loads("[" * 100 + "]" * 100))
+        escape = dict(stop, eventID="bad-escape", userAgent="ESCAPE")
+        mixed = recs[:2] + [lone] + recs[2:4] + [deep] + recs[4:6] + [escape] + recs[6:]
+        text = json.dumps({"Records": mixed})
+        text = text.replace('"LONE"', '"\\ud800"').replace('"ESCAPE"', '"\\q"')
+        bad = self.write("bad-records.json", text)
+        rc, out, err = run(["replay", bad])
+        self.assertEqual(rc, EXIT_FAILED, err)
+        alerts = parse_lines(out)
+        self.assertEqual(alert_event_ids(alerts), sorted(expected_cis49_ids() + ["lone-surrogate"]))
+        self.assert_mentions(err, bad, "record 5")
+        self.assert_mentions(err, bad, "record 8")
+        self.assertIn("max_depth", err)
+        self.assertIn("invalid escape", err)
+        self.assertIn("2 bad records", err)
+        self.assert_mentions(err, bad, "surrogate")
+        lone_alert = next(a for a in alerts if alert_event_id(a) == "lone-surrogate")
+        self.assertEqual(lone_alert["evidences"][0]["http_request"]["user_agent"], "\ufffd")
+
     def test_garbage_after_document(self):
         bad = self.write("trailing.json", CONFIG_FILE.read_bytes() + b"\n{garbage")
         err = self.replay_with_good(bad)

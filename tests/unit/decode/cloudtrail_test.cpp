@@ -12,6 +12,14 @@ namespace {
 struct Collect : RecordVisitor {
   std::vector<std::string> records;
   void on_record(std::string_view raw) override { records.emplace_back(raw); }
+  void on_bad_record(size_t index, std::string_view raw, const std::string& reason) override {
+    bad.push_back({index, std::string(raw), reason});
+  }
+  struct Bad {
+    size_t index;
+    std::string raw, reason;
+  };
+  std::vector<Bad> bad;
 };
 
 struct Outcome {
@@ -79,7 +87,7 @@ TEST_CASE("malformed JSON is an error that says what is wrong") {
            std::string(R"({"Records":[{"a":1}]} trailing)"),
            std::string(R"({"Records":[{"a":1},]})"),
            std::string(R"({"Records": 5})"),
-           std::string("{\"Records\":[{\"a\":\"\xff\xfe\"}]}"),
+           // (Invalid UTF-8 inside a record's string is a bad record, not a bad file: below.)
        }) {
     CAPTURE(bad);
     auto o = read(bad);
@@ -91,15 +99,16 @@ TEST_CASE("malformed JSON is an error that says what is wrong") {
 }
 
 TEST_CASE("limits: records per file; deep nesting is walked without recursion") {
-  // Depth is enforced where records are parsed for evaluation (see matcher tests); walking
-  // over a deep record is iterative and safe.
+  // Walking over a deep record is iterative and safe; the record is then a bad record (depth
+  // is checked on every record, see below).
   std::string deep = R"({"Records":[{"a":)";
   for (int i = 0; i < 100000; ++i) deep += "[";
   for (int i = 0; i < 100000; ++i) deep += "]";
   deep += "}]}";
   auto o = read(deep);
   CHECK(o.ok);
-  CHECK(o.stats.records == 1);
+  CHECK(o.stats.records == 0);
+  CHECK(o.stats.bad_records == 1);
   DecodeLimits limits;
   limits.max_records_per_file = 2;
   o = read(R"({"Records":[{},{},{}]})", limits);
@@ -120,4 +129,133 @@ TEST_CASE("arbitrary bytes never crash the reader") {
     (void)read(m);
     (void)read(m.substr(0, seed % m.size()));
   }
+}
+
+namespace {
+
+std::string nested(size_t depth) {  // a JSON value `depth` levels deep: [[...{}...]]
+  return std::string(depth - 1, '[') + "{}" + std::string(depth - 1, ']');
+}
+
+}  // namespace
+
+TEST_CASE("per-record limits apply to every record, whatever its content") {
+  DecodeLimits limits;
+  limits.max_depth = 8;
+  // The record is level 1, "x" opens level 2: nested(7) makes the record 8 deep (allowed),
+  // nested(8) makes it 9. No \u escape anywhere: the limit must not depend on the content.
+  const std::string ok = R"({"eventName":"A","x":)" + nested(7) + "}";
+  const std::string deep = R"({"eventName":"B","x":)" + nested(8) + "}";
+  auto o = read(R"({"Records":[{"a":1},)" + deep + "," + ok + R"(,{"b":2}]})", limits);
+  REQUIRE(o.ok);
+  CHECK(o.stats.records == 3);
+  CHECK(o.stats.bad_records == 1);
+  CHECK(o.stats.elements == 4);
+  REQUIRE(o.records.size() == 3);
+  CHECK(o.records[1] == ok);
+  CHECK(o.records[2] == R"({"b":2})");
+  // (The visitor's `bad` list is checked through a fresh reader below.)
+  CloudTrailReader reader(limits);
+  Buffer b;
+  b.assign(R"({"Records":[1,)" + deep + "]}");
+  Collect c;
+  ParseStats stats;
+  std::string error;
+  REQUIRE(reader.read(b, c, stats, error));
+  REQUIRE(c.bad.size() == 1);
+  CHECK(c.bad[0].index == 1);  // the element's position in Records (the 1 before it counts)
+  CHECK(c.bad[0].raw == deep);
+  CHECK(c.bad[0].reason.find("limits.max_depth (8)") != std::string::npos);
+  CHECK(c.records.empty());
+}
+
+TEST_CASE("a record over max_record_bytes is a bad record; the others are read") {
+  DecodeLimits limits;
+  limits.max_record_bytes = 100;
+  const std::string big = R"({"eventName":")" + std::string(200, 'x') + R"("})";
+  CloudTrailReader reader(limits);
+  Buffer b;
+  b.assign(R"({"Records":[{"a":1},)" + big + R"(,{"b":2}]})");
+  Collect c;
+  ParseStats stats;
+  std::string error;
+  REQUIRE(reader.read(b, c, stats, error));
+  CHECK(c.records == std::vector<std::string>{R"({"a":1})", R"({"b":2})"});
+  REQUIRE(c.bad.size() == 1);
+  CHECK(c.bad[0].index == 1);
+  CHECK(c.bad[0].reason.find("max_record_bytes") != std::string::npos);
+}
+
+TEST_CASE("invalid UTF-8 makes its record bad, not the file") {
+  CloudTrailReader reader(DecodeLimits{});
+  Buffer b;
+  // \xC3\x28 (bad continuation), \xED\xA0\x80 (a UTF-8-encoded surrogate), a lone \xFF.
+  b.assign("{\"Records\":[{\"a\":1},{\"userAgent\":\"x\xC3\x28y\"},{\"b\":\"\xED\xA0\x80\"},"
+           "{\"c\":\"ok \xC3\xA9\"},{\"d\":\"\xFF\"}]}");
+  Collect c;
+  ParseStats stats;
+  std::string error;
+  REQUIRE_MESSAGE(reader.read(b, c, stats, error), error);
+  CHECK(c.records == std::vector<std::string>{R"({"a":1})", "{\"c\":\"ok \xC3\xA9\"}"});
+  REQUIRE(c.bad.size() == 3);
+  CHECK(c.bad[0].index == 1);
+  CHECK(c.bad[0].reason == "invalid UTF-8 at byte 15 of the record");
+  CHECK(c.bad[1].index == 2);
+  CHECK(c.bad[2].index == 4);
+  // Invalid bytes outside any string leave the file malformed: a bad file, as before.
+  b.assign("{\"Records\":[{\"a\":1}\xFF]}");
+  Collect d;
+  CHECK_FALSE(reader.read(b, d, stats, error));
+  CHECK(d.records == std::vector<std::string>{R"({"a":1})"});
+}
+
+TEST_CASE("json_depth_within counts containers, not brackets inside strings") {
+  CHECK(json_depth_within("{}", 1));
+  CHECK_FALSE(json_depth_within("{}", 0));
+  CHECK(json_depth_within(nested(64), 64));
+  CHECK_FALSE(json_depth_within(nested(65), 64));
+  const std::string tricky = R"({"a":"[[[[{{{{\"[[[[\\","b":[{"c":"]]]]"}]})";
+  CHECK(json_depth_within(tricky, 3));
+  CHECK_FALSE(json_depth_within(tricky, 2));
+  // Many brackets side by side are not depth.
+  std::string wide = "[";
+  for (int i = 0; i < 500; ++i) wide += "{},";
+  wide += "{}]";
+  CHECK(json_depth_within(wide, 2));
+  CHECK_FALSE(json_depth_within(wide, 1));
+}
+
+TEST_CASE("json_depth_within: the bracket count does not wrap, whatever the alignment") {
+  // 300 '[' 16 bytes apart all fall in one byte lane of the vector count (which would wrap at
+  // 256 if it were not summed up in time) — and at every other offset too.
+  for (size_t shift = 0; shift < 16; ++shift) {
+    std::string v(shift, ' ');
+    for (int i = 0; i < 300; ++i) v += "[" + std::string(15, ' ');
+    v += "{}";
+    for (int i = 0; i < 300; ++i) v += "]";
+    CAPTURE(shift);
+    CHECK(json_depth_within(v, 301));
+    CHECK_FALSE(json_depth_within(v, 300));
+    CHECK_FALSE(json_depth_within(v, 100));
+  }
+}
+
+TEST_CASE("an unescaped control character in a string makes its record bad, not the file") {
+  CloudTrailReader reader(DecodeLimits{});
+  Buffer b;
+  // A raw NUL, a raw newline and (after an escaped quote) a raw tab inside strings; the
+  // newlines between records are whitespace and fine.
+  b.assign(std::string("{\"Records\":[\n{\"a\":1},\n{\"ua\":\"x\0y\"},\n{\"b\":\"line\nbreak\"},\n"
+                       "{\"c\":\"q\\\"\t\"},\n{\"d\":\"ok\"}]}",
+                       82));
+  Collect c;
+  ParseStats stats;
+  std::string error;
+  REQUIRE_MESSAGE(reader.read(b, c, stats, error), error);
+  CHECK(c.records == std::vector<std::string>{R"({"a":1})", R"({"d":"ok"})"});
+  REQUIRE(c.bad.size() == 3);
+  CHECK(c.bad[0].index == 1);
+  CHECK(c.bad[0].reason == "an unescaped control character in a string at byte 8 of the record");
+  CHECK(c.bad[1].index == 2);
+  CHECK(c.bad[2].index == 3);
 }

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <condition_variable>
 #include <fmt/format.h>
 #include <map>
@@ -556,4 +557,48 @@ TEST_CASE("digest objects are skipped unless configured") {
   CHECK(f.finish() == 0);
   CHECK(f.store.gets.empty());
   CHECK(f.daemon->counters().objects_skipped == 1);
+}
+
+TEST_CASE("a bad record is dead-lettered; the object's good alerts go out and the message is deleted") {
+  Fixture f;
+  char dir[] = "/tmp/tw-daemon-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  f.options.bad_records_path = std::string(dir) + "/bad-records.ndjson";
+  std::string text = test::read_data("cloudtrail/awsdocs_config.json");
+  // An invalid escape in a record the cis-4.9 rule would look at: unparseable, so bad.
+  text.insert(text.find('[') + 1,
+              R"({"eventSource":"config.amazonaws.com","eventName":"StopConfigurationRecorder",)"
+              R"("userAgent":"\q"},)");
+  f.store.objects[std::string("trail-bucket/") + kKey] = test::gzip(text);
+  f.start();
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.output->lines.size() == 4);
+  CHECK(f.daemon->counters().records_failed == 1);
+  CHECK(f.daemon->counters().messages_failed == 0);
+  const std::string dead = test::read_file(f.options.bad_records_path);
+  CHECK(dead.find(R"("object":"s3://trail-bucket/AWSLogs/1/CloudTrail/us-east-1/a.json.gz")") !=
+        std::string::npos);
+  CHECK(dead.find(R"("record_index":0)") != std::string::npos);
+  CHECK(dead.find(R"(\\q)") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("bad records that cannot be recorded keep the message for redelivery") {
+  Fixture f;
+  f.options.workers = 1;  // tasks run in order: the good message finishes after the bad one
+  f.options.limits.max_depth = 8;
+  f.options.bad_records_path = "/proc/no-such-dir/bad-records.ndjson";  // cannot be created
+  std::string text = test::read_data("cloudtrail/awsdocs_config.json");
+  text.insert(text.find('[') + 1, R"({"eventName":"Deep","x":[[[[[[[[[[]]]]]]]]]]},)");
+  f.store.objects["trail-bucket/AWSLogs/1/CloudTrail/us-east-1/deep.json.gz"] = test::gzip(text);
+  f.start();
+  f.queue.send(s3_notification("trail-bucket", "AWSLogs/1/CloudTrail/us-east-1/deep.json.gz"));
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.daemon->counters().records_failed == 1);
+  CHECK(f.daemon->counters().messages_failed == 1);
+  CHECK(f.queue.in_flight() == 1);  // the deep record's message: not deleted
 }
