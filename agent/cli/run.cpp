@@ -356,6 +356,7 @@ int cmd_run(Args& a, const Global& g) {
   d.include_digest = c.sqs.include_digest;
   d.include_insights = c.sqs.include_insights;
   d.inline_events.enabled = c.sqs.inline_events;
+  d.inline_events.via_sns = c.sqs.inline_events_via_sns;
   d.inline_events.accounts = c.sqs.inline_accounts;
   d.inline_events.regions = c.sqs.inline_regions;
   d.max_object_bytes = c.limits.max_compressed_bytes;

@@ -186,6 +186,7 @@ void parse_config_document(const std::shared_ptr<toml::table>& root, const std::
       r.read("include_insights", q.include_insights);
       r.read("expected_bucket_owner", q.expected_bucket_owner);
       r.read("inline_events", q.inline_events);
+      r.read("inline_events_via_sns", q.inline_events_via_sns);
       r.read("inline_accounts", q.inline_accounts);
       r.read("inline_regions", q.inline_regions);
       r.read("shutdown_timeout_seconds", q.shutdown_timeout_seconds, 0);

@@ -43,6 +43,7 @@ struct SqsSourceConfig {
   // EventBridge CloudTrail events matched without reading S3 (docs/aws.md): off by default;
   // when on, only AWS service sources of these accounts (and regions, if any are named).
   bool inline_events = false;
+  bool inline_events_via_sns = false;  // also when relayed by an SNS topic
   std::vector<std::string> inline_accounts;
   std::vector<std::string> inline_regions;
   size_t shutdown_timeout_seconds = 20;

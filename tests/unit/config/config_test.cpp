@@ -101,6 +101,8 @@ inline_regions = ["us-east-1", "eu-west-1"]
   CHECK(c.sqs.inline_events);
   CHECK(c.sqs.inline_accounts == std::vector<std::string>{"111122223333"});
   CHECK(c.sqs.inline_regions == std::vector<std::string>{"us-east-1", "eu-west-1"});
+  CHECK_FALSE(c.sqs.inline_events_via_sns);
+  CHECK(parse_config("[source.sqs]\ninline_events_via_sns = true\n", "t").sqs.inline_events_via_sns);
   const std::string no_accounts = error_of("[source.sqs]\n\ninline_events = true\n");
   CHECK(no_accounts.find("t.toml:3:") == 0);
   CHECK(no_accounts.find("needs source.sqs.inline_accounts") != std::string::npos);

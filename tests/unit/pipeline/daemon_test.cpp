@@ -518,6 +518,41 @@ TEST_CASE("a forged inline event reusing a real eventID never hides the record r
   CHECK(forged == 1);
 }
 
+TEST_CASE("inline events relayed by SNS are refused unless inline_events_via_sns is on") {
+  // Anyone allowed to sns:Publish to a topic subscribed to the queue could write this envelope.
+  std::string quoted = "\"";
+  for (char c : inline_event("ev-sns")) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  const std::string wrapped =
+      R"({"Type":"Notification","MessageId":"1","TopicArn":"arn:aws:sns:us-west-2:222222222222:t","Message":)" +
+      quoted + "\"}";
+  {
+    Fixture f;
+    accept_inline(f.options);
+    f.start();
+    f.queue.send(wrapped);
+    REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+    CHECK(f.finish() == 0);
+    CHECK(f.output->lines.empty());
+    CHECK(f.daemon->counters().inline_events_refused == 1);
+  }
+  {
+    Fixture f;
+    accept_inline(f.options);
+    f.options.inline_events.via_sns = true;
+    f.start();
+    f.queue.send(wrapped);
+    REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+    CHECK(f.finish() == 0);
+    REQUIRE(f.output->lines.size() == 1);
+    CHECK(f.output->lines[0].find(R"("notification":"sns/eventbridge/cloudtrail")") !=
+          std::string::npos);
+    CHECK(f.daemon->counters().inline_events_refused == 0);
+  }
+}
+
 TEST_CASE("redelivered inline events are still suppressed among themselves") {
   Fixture f;
   accept_inline(f.options);
