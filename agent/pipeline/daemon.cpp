@@ -25,6 +25,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// How far ahead of this host's clock a record's eventTime may be and still count for the
+// event-age gauge (clock skew between AWS and this host).
+constexpr std::chrono::minutes kEventClockSkew{15};
+
 // A message received and not yet finished.
 struct InFlight {
   QueueMessage message;
@@ -281,7 +285,6 @@ struct Daemon::Impl {
         generation = rules_generation.load();
         rules = rule_set;
         processor = std::make_unique<ObjectProcessor>(rules->matcher, opt.limits, opt.ocsf);
-        processor->track_event_time(true);
       }
       std::string error;
       if (!skip) error = run_task(f, task.index, *processor, rng);
@@ -297,6 +300,12 @@ struct Daemon::Impl {
     RecordOrigin origin;
     origin.notification = f.route;
     origin.message_id = f.message.id;
+    // The event-age gauge follows records read from S3 only, and no time further ahead than
+    // clock skew explains: an inline event is a claim, and one accepted with an eventTime in 2099
+    // would otherwise hide any lag for the life of the process.
+    processor.track_event_time(
+        f.inline_event.empty(),
+        aws::format_iso8601(std::chrono::system_clock::now() + kEventClockSkew));
     if (!f.inline_event.empty()) {
       name = fmt::format("message {} (EventBridge event)", f.message.id);
       origin.route = RecordOrigin::Route::kInlineEvent;

@@ -13,7 +13,7 @@ namespace {
 
 // Keeps in `newest` the larger of it and the record's top-level-looking "eventTime" value
 // (YYYY-MM-DDTHH:MM:SSZ compares as text).
-void note_event_time(std::string_view raw, std::string& newest) {
+void note_event_time(std::string_view raw, std::string_view not_after, std::string& newest) {
   constexpr std::string_view kKey = "\"eventTime\":";
   size_t at = raw.find(kKey);
   if (at == std::string_view::npos) return;
@@ -22,6 +22,7 @@ void note_event_time(std::string_view raw, std::string& newest) {
   if (raw.size() - at < 21 || raw[at] != '"') return;
   const std::string_view t = raw.substr(at + 1, 20);
   if (t[4] != '-' || t[10] != 'T' || t[19] != 'Z') return;
+  if (!not_after.empty() && t > not_after) return;  // same fixed format: compares as text
   if (newest.empty() || t > std::string_view(newest)) newest.assign(t);
 }
 
@@ -96,7 +97,7 @@ void ObjectProcessor::process_event(const std::string& name, std::string_view js
   session_.begin(json_.view());
   result.stats.kind = FileKind::kRecords;
   result.stats.records = 1;
-  if (track_event_time_) note_event_time(json, result.newest_event_time);
+  if (track_event_time_) note_event_time(json, event_time_not_after_, result.newest_event_time);
   const uint64_t evaluated_before = session_.counters().evaluated;
   if (!session_.match(json_.view(), on_match_))
     return fail(name, fmt::format("the event could not be evaluated: {}", session_.last_error()),
@@ -105,7 +106,7 @@ void ObjectProcessor::process_event(const std::string& name, std::string_view js
 }
 
 void ObjectProcessor::on_record(std::string_view raw) {
-  if (track_event_time_) note_event_time(raw, result_->newest_event_time);
+  if (track_event_time_) note_event_time(raw, event_time_not_after_, result_->newest_event_time);
   if (!session_.match(raw, on_match_) && first_bad_error_.empty()) {
     first_bad_record_ = result_->stats.records - 1;  // 0-based index of this record
     first_bad_error_ = session_.last_error();

@@ -553,6 +553,34 @@ TEST_CASE("inline events relayed by SNS are refused unless inline_events_via_sns
   }
 }
 
+TEST_CASE("the event-age gauge follows records read from S3 only, and never the future") {
+  Fixture f;
+  accept_inline(f.options);
+  f.options.workers = 1;
+  // An object whose newest record claims 2099 (a clock far ahead), next to one from 2024.
+  const char* future_key = "AWSLogs/1/CloudTrail/us-east-1/future.json.gz";
+  f.store.objects[std::string("trail-bucket/") + future_key] = test::gzip(
+      R"({"Records":[{"eventTime":"2099-01-01T00:00:00Z","eventName":"X","eventSource":"a"},)"
+      R"({"eventTime":"2024-05-06T07:08:09Z","eventName":"Y","eventSource":"a"}]})");
+  f.start();
+  // An accepted inline event (its eventTime 2014-12-11T18:35:13Z) does not move the gauge.
+  std::string from_2099 = inline_event("ev-2099");
+  from_2099.replace(from_2099.find("\"eventTime\":\"2014"), 16, "\"eventTime\":\"2099");
+  f.queue.send(from_2099);
+  f.queue.send(inline_event("ev-2014"));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 2; }));
+  CHECK(f.output->lines.size() == 2);  // both accepted and matched
+  CHECK(f.daemon->counters().newest_event_ms == 0);
+  // Records read from S3 do; a record from the future does not.
+  f.queue.send(s3_notification("trail-bucket", future_key));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 3; }));
+  CHECK(f.daemon->counters().newest_event_ms == 1714979289000);  // 2024-05-06T07:08:09Z
+  f.queue.send(s3_notification("trail-bucket", kKey));  // 2014: older, the gauge keeps 2024
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 4; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.daemon->counters().newest_event_ms == 1714979289000);
+}
+
 TEST_CASE("redelivered inline events are still suppressed among themselves") {
   Fixture f;
   accept_inline(f.options);
