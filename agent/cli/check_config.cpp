@@ -57,7 +57,7 @@ int cmd_check_config(Args& a, const Global& g) {
   for (const auto& o : c.outputs) make_output(o, env);
 
   // What `run` needs beyond a valid file: reported, not fatal (replay works without them).
-  std::vector<std::string> warnings;
+  std::vector<std::string> warnings = config_advisories(c);
   if (enabled == 0) warnings.push_back("no rule is enabled: nothing can match");
   if (c.sqs.queue_url.empty()) warnings.push_back("source.sqs.queue_url is not set: `run` needs it");
   else if (c.sqs.allowed_buckets.empty())

@@ -288,6 +288,7 @@ int cmd_run(Args& a, const Global& g) {
     else
       spdlog::warn("general.allow_core_dumps: {}", dump_error);
   }
+  for (const std::string& advice : config_advisories(c)) spdlog::warn("{}: {}", c.source, advice);
   if (c.sqs.queue_url.empty())
     throw std::runtime_error(fmt::format("{}: source.sqs.queue_url is not set", c.source));
   if (c.sqs.allowed_buckets.empty())

@@ -269,6 +269,19 @@ Config load_config_file(const std::string& path) {
   return parse_config(ss.str(), path);
 }
 
+std::vector<std::string> config_advisories(const Config& c) {
+  std::vector<std::string> out;
+  const SqsSourceConfig& q = c.sqs;
+  if (!q.inline_events && (!q.inline_accounts.empty() || !q.inline_regions.empty() ||
+                           q.inline_events_via_sns))
+    out.push_back(
+        "source.sqs.inline_accounts/inline_regions/inline_events_via_sns are set but "
+        "source.sqs.inline_events is false: EventBridge CloudTrail events on the queue are "
+        "refused and deleted (set inline_events = true to match them; docs/aws.md, \"The inline "
+        "route's trust model\")");
+  return out;
+}
+
 Config default_config() {
   return parse_config(embedded::find("trailwarden.toml"), "builtin:trailwarden.toml");
 }

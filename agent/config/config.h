@@ -91,6 +91,10 @@ Config load_config_file(const std::string& path);
 // The built-in default configuration (conf/trailwarden.toml compiled into the binary).
 Config default_config();
 
+// Settings that are valid but very likely not what was meant, one sentence each (empty: none).
+// check-config prints them as warnings and `run` logs them at WARN when it starts.
+std::vector<std::string> config_advisories(const Config& config);
+
 // Splits "host:port" or "[v6-address]:port"; false if malformed or the port is over 65535
 // (0 asks the system for a free port).
 bool split_host_port(std::string_view text, std::string& host, int& port);

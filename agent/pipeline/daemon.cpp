@@ -132,6 +132,7 @@ struct Daemon::Impl {
   std::unordered_set<std::string> logged_unknown_set;
 
   std::atomic<bool> fatal{false};
+  std::atomic<bool> inline_off_reported{false};  // the first refusal of an off route was logged
   std::mutex output_mu;  // serialises delivery: check duplicate, write, flush, remember
   bool dedup_open = false;  // start-up only (remember_buffered, run)
 
@@ -200,8 +201,20 @@ struct Daemon::Impl {
         // matched (docs/aws.md, "The inline route's trust model").
         if (std::string why = inline_event_refusal(n.claims, opt.inline_events); !why.empty()) {
           ++counters.inline_events_refused;
-          spdlog::warn("message {}: inline EventBridge event refused (not matched, deleted): {}",
-                       m.id, why);
+          // The route is off (the default, also after an upgrade from a version that matched
+          // these events): the first refusal of a run says, at ERROR, how to turn it on.
+          if (!opt.inline_events.enabled && !inline_off_reported.exchange(true))
+            spdlog::error(
+                "message {}: inline EventBridge event refused (not matched, deleted): {}. This "
+                "queue receives EventBridge CloudTrail events: to match them, set [source.sqs] "
+                "inline_events = true and inline_accounts (see docs/aws.md, \"The inline route's "
+                "trust model\"), or remove the EventBridge rule that targets the queue. Later "
+                "refusals are logged at WARN and counted in "
+                "trailwarden_inline_events_refused_total",
+                m.id, why);
+          else
+            spdlog::warn("message {}: inline EventBridge event refused (not matched, deleted): {}",
+                         m.id, why);
           enqueue_delete(m.receipt_handle);
           return;
         }

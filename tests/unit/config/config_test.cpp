@@ -114,6 +114,24 @@ inline_regions = ["us-east-1", "eu-west-1"]
             .find("not an AWS region name") != std::string::npos);
 }
 
+TEST_CASE("advisories: inline accounts or regions named while the inline route is off") {
+  CHECK(config_advisories(default_config()).empty());
+  for (const char* key : {"inline_accounts = [\"111122223333\"]", "inline_regions = [\"us-east-1\"]",
+                          "inline_events_via_sns = true"}) {
+    CAPTURE(key);
+    const auto advice = config_advisories(parse_config(std::string("[source.sqs]\n") + key, "t"));
+    REQUIRE(advice.size() == 1);
+    CHECK(advice[0].find("source.sqs.inline_events is false") != std::string::npos);
+    CHECK(advice[0].find("inline_events = true") != std::string::npos);
+  }
+  CHECK(config_advisories(parse_config(R"([source.sqs]
+inline_events = true
+inline_accounts = ["111122223333"]
+)",
+                                       "t"))
+            .empty());
+}
+
 TEST_CASE("source.sqs names are validated: buckets, expected bucket owner") {
   CHECK(error_of("[source.sqs]\nallowed_buckets = [\"ok-bucket\", \"evil.com/x\"]\n")
             .find("t.toml:2:") == 0);

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "agent/rules/rule.h"
+#include "tests/unit/aws/fakes.h"
 #include "tests/unit/test_util.h"
 
 using namespace trailwarden;
@@ -470,6 +471,29 @@ TEST_CASE("inline events are refused unless the inline route is turned on") {
   CHECK(f.output->lines.empty());
   CHECK(f.daemon->counters().inline_events_refused == 1);
   CHECK(f.daemon->counters().records == 0);
+}
+
+TEST_CASE("the first refusal of an inline route that is off is an ERROR saying how to turn it on") {
+  aws::test::LogCapture logs;
+  Fixture f;  // default options: inline_events off (as after an upgrade)
+  f.options.workers = 1;
+  f.start();
+  for (int i = 0; i < 3; ++i) f.queue.send(inline_event("ev-upgrade-" + std::to_string(i)));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 3; }));
+  CHECK(f.finish() == 0);
+  const std::string text = logs.text();
+  size_t errors = 0, warnings = 0;
+  for (size_t at = 0; (at = text.find("inline EventBridge event refused", at)) != std::string::npos;
+       ++at) {
+    const size_t line = text.rfind('\n', at) + 1;
+    const std::string_view head(text.data() + line, at - line);
+    errors += head.find("[error]") != std::string_view::npos;
+    warnings += head.find("[warning]") != std::string_view::npos;
+  }
+  CHECK(errors == 1);
+  CHECK(warnings == 2);
+  CHECK(text.find("set [source.sqs] inline_events = true and inline_accounts") != std::string::npos);
+  CHECK(f.daemon->counters().inline_events_refused == 3);
 }
 
 TEST_CASE("forged inline events are refused: custom source, other account, contradicting record") {
