@@ -64,6 +64,8 @@ int cmd_check_config(Args& a, const Global& g) {
     warnings.push_back("source.sqs.allowed_buckets is empty: `run` refuses to start without it");
   if (!c.sqs.queue_url.empty() && resolve_region(c).empty())
     warnings.push_back("no AWS region: set [aws] region or AWS_REGION");
+  if (std::string why = region_problem(resolve_region(c)); !why.empty())
+    warnings.push_back(why + ": `run` refuses to start with it");
   {
     namespace fs = std::filesystem;
     std::error_code ec;

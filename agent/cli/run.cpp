@@ -297,6 +297,7 @@ int cmd_run(Args& a, const Global& g) {
   const std::string region = resolve_region(c);
   if (region.empty())
     throw std::runtime_error("no AWS region: set [aws] region or AWS_REGION");
+  if (std::string why = region_problem(region); !why.empty()) throw std::runtime_error(why);
 
   std::vector<rules::Rule> all = load_rules(c, {}, {}, {});
   const size_t enabled_count = enabled_rules(all).size();

@@ -165,6 +165,10 @@ void parse_config_document(const std::shared_ptr<toml::table>& root, const std::
     r.read("sts_endpoint_url", c.aws.sts_endpoint_url);
     r.read("ca_file", c.aws.ca_file);
     r.finish();
+    if (!c.aws.region.empty() && !aws::is_valid_region(c.aws.region))
+      r.fail(*t->get("region"), fmt::format("aws.region \"{}\" is not an AWS region name like "
+                                            "\"us-east-1\" (S3 and STS host names are built from it)",
+                                            c.aws.region));
   }
   if (const auto* src = section(origin, doc, "source")) {
     TomlReader outer(origin, *src, "source");

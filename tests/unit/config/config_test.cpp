@@ -114,6 +114,17 @@ inline_regions = ["us-east-1", "eu-west-1"]
             .find("not an AWS region name") != std::string::npos);
 }
 
+TEST_CASE("aws.region must be a region name") {
+  CHECK(parse_config("[aws]\nregion = \"af-south-1\"\n", "t").aws.region == "af-south-1");
+  CHECK(parse_config("[aws]\nregion = \"\"\n", "t").aws.region.empty());
+  for (const char* bad : {"us-east-1.evil.com", "localhost", "US-EAST-1", "us-east-1 "}) {
+    CAPTURE(bad);
+    const std::string e = error_of(std::string("[aws]\nregion = \"") + bad + "\"\n");
+    CHECK(e.find("t.toml:2:") == 0);
+    CHECK(e.find("not an AWS region name") != std::string::npos);
+  }
+}
+
 TEST_CASE("advisories: inline accounts or regions named while the inline route is off") {
   CHECK(config_advisories(default_config()).empty());
   for (const char* key : {"inline_accounts = [\"111122223333\"]", "inline_regions = [\"us-east-1\"]",
