@@ -2,19 +2,12 @@
 
 #include <vector>
 
+#include "agent/aws/names.h"
 #include "agent/aws/sigv4.h"
 #include "agent/aws/xml.h"
 
 namespace trailwarden::aws {
 namespace {
-
-bool valid_region(std::string_view region) {
-  if (region.empty() || region.size() > 64) return false;
-  for (char c : region) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-  }
-  return true;
-}
 
 HttpRequest make_request(const StsEndpoint& endpoint, QueryList params) {
   HttpRequest req = endpoint.base;
@@ -53,16 +46,13 @@ bool printable_token(std::string_view s) {
 
 bool make_sts_endpoint(std::string_view region, std::string_view url, StsEndpoint& out,
                        std::string& error) {
-  if (!valid_region(region)) {
-    error = "invalid region '" + printable_excerpt(region, 64) + "'";
+  if (!is_valid_region(region)) {
+    error = "invalid region '" + printable_excerpt(region, 64) + "' (not an AWS region name like us-east-1)";
     return false;
   }
   out.region = std::string(region);
   std::string u(url);
-  if (u.empty()) {
-    u = "https://sts." + out.region + ".amazonaws.com";
-    if (region.starts_with("cn-")) u += ".cn";
-  }
+  if (u.empty()) u = "https://sts." + out.region + "." + std::string(partition_of(region).dns_suffix);
   if (!parse_endpoint_url(u, out.base, error)) {
     error = "STS endpoint: " + error;
     return false;

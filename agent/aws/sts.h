@@ -21,8 +21,10 @@ struct StsEndpoint {
   std::string url() const { return base.scheme + "://" + base.host + base.path; }
 };
 
-// The regional endpoint "https://sts.<region>.amazonaws.com" (".amazonaws.com.cn" in cn-*
-// regions), or `url` when it is not empty. false with `error` for a bad URL or region.
+// The regional endpoint "https://sts.<region>.<the partition's DNS suffix>" ("amazonaws.com",
+// "amazonaws.com.cn" in cn-* regions, ...; agent/aws/names.h), or `url` when it is not empty.
+// false with `error` for a bad URL, or a region that is not a region name (names.h; also with
+// `url`, since the region signs the requests).
 bool make_sts_endpoint(std::string_view region, std::string_view url, StsEndpoint& out,
                        std::string& error);
 

@@ -57,13 +57,15 @@ int cmd_check_config(Args& a, const Global& g) {
   for (const auto& o : c.outputs) make_output(o, env);
 
   // What `run` needs beyond a valid file: reported, not fatal (replay works without them).
-  std::vector<std::string> warnings;
+  std::vector<std::string> warnings = config_advisories(c);
   if (enabled == 0) warnings.push_back("no rule is enabled: nothing can match");
   if (c.sqs.queue_url.empty()) warnings.push_back("source.sqs.queue_url is not set: `run` needs it");
   else if (c.sqs.allowed_buckets.empty())
     warnings.push_back("source.sqs.allowed_buckets is empty: `run` refuses to start without it");
   if (!c.sqs.queue_url.empty() && resolve_region(c).empty())
     warnings.push_back("no AWS region: set [aws] region or AWS_REGION");
+  if (std::string why = region_problem(resolve_region(c)); !why.empty())
+    warnings.push_back(why + ": `run` refuses to start with it");
   {
     namespace fs = std::filesystem;
     std::error_code ec;

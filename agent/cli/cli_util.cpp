@@ -6,6 +6,8 @@
 #include <memory>
 
 #include "agent/aws/credentials.h"
+#include "agent/aws/http.h"
+#include "agent/aws/names.h"
 #include "agent/common/buffer.h"
 #include "agent/common/logging.h"
 #include "agent/decode/input.h"
@@ -123,6 +125,13 @@ std::string resolve_region(const Config& c) {
     if (end != std::string_view::npos) return std::string(url.substr(start, end - start));
   }
   return {};
+}
+
+std::string region_problem(const std::string& region) {
+  if (region.empty() || aws::is_valid_region(region)) return {};
+  return fmt::format("the AWS region \"{}\" (from [aws] region, AWS_REGION, AWS_DEFAULT_REGION "
+                     "or the queue URL) is not a region name like \"us-east-1\"",
+                     aws::printable_excerpt(region, 64));
 }
 
 std::shared_ptr<aws::CredentialsSource> make_aws_credentials(const Config& c,

@@ -98,6 +98,9 @@ std::vector<OutputPipeline::Entry> make_outputs(const Config& c,
 
 // The region: [aws] region, AWS_REGION, AWS_DEFAULT_REGION, or the one in the queue URL.
 std::string resolve_region(const Config& c);
+// "" if `region` (from resolve_region) is an AWS region name (agent/aws/names.h); otherwise
+// why not, naming where it came from. ([aws] region itself is checked when the file is read.)
+std::string region_problem(const std::string& region);
 
 // The AWS credential chain of [aws] (lazy: nothing is fetched before the first get()).
 std::shared_ptr<aws::CredentialsSource> make_aws_credentials(const Config& c,

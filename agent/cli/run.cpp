@@ -292,6 +292,7 @@ int cmd_run(Args& a, const Global& g) {
     else
       spdlog::warn("general.allow_core_dumps: {}", dump_error);
   }
+  for (const std::string& advice : config_advisories(c)) spdlog::warn("{}: {}", c.source, advice);
   if (c.sqs.queue_url.empty())
     throw std::runtime_error(fmt::format("{}: source.sqs.queue_url is not set", c.source));
   if (c.sqs.allowed_buckets.empty())
@@ -300,6 +301,7 @@ int cmd_run(Args& a, const Global& g) {
   const std::string region = resolve_region(c);
   if (region.empty())
     throw std::runtime_error("no AWS region: set [aws] region or AWS_REGION");
+  if (std::string why = region_problem(region); !why.empty()) throw std::runtime_error(why);
 
   std::vector<rules::Rule> all = load_rules(c, {}, {}, {});
   const size_t enabled_count = enabled_rules(all).size();
@@ -360,6 +362,7 @@ int cmd_run(Args& a, const Global& g) {
   d.include_digest = c.sqs.include_digest;
   d.include_insights = c.sqs.include_insights;
   d.inline_events.enabled = c.sqs.inline_events;
+  d.inline_events.via_sns = c.sqs.inline_events_via_sns;
   d.inline_events.accounts = c.sqs.inline_accounts;
   d.inline_events.regions = c.sqs.inline_regions;
   d.max_object_bytes = c.limits.max_compressed_bytes;

@@ -165,6 +165,10 @@ void parse_config_document(const std::shared_ptr<toml::table>& root, const std::
     r.read("sts_endpoint_url", c.aws.sts_endpoint_url);
     r.read("ca_file", c.aws.ca_file);
     r.finish();
+    if (!c.aws.region.empty() && !aws::is_valid_region(c.aws.region))
+      r.fail(*t->get("region"), fmt::format("aws.region \"{}\" is not an AWS region name like "
+                                            "\"us-east-1\" (S3 and STS host names are built from it)",
+                                            c.aws.region));
   }
   if (const auto* src = section(origin, doc, "source")) {
     TomlReader outer(origin, *src, "source");
@@ -186,6 +190,7 @@ void parse_config_document(const std::shared_ptr<toml::table>& root, const std::
       r.read("include_insights", q.include_insights);
       r.read("expected_bucket_owner", q.expected_bucket_owner);
       r.read("inline_events", q.inline_events);
+      r.read("inline_events_via_sns", q.inline_events_via_sns);
       r.read("inline_accounts", q.inline_accounts);
       r.read("inline_regions", q.inline_regions);
       r.read("shutdown_timeout_seconds", q.shutdown_timeout_seconds, 0);
@@ -267,6 +272,19 @@ Config load_config_file(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return parse_config(ss.str(), path);
+}
+
+std::vector<std::string> config_advisories(const Config& c) {
+  std::vector<std::string> out;
+  const SqsSourceConfig& q = c.sqs;
+  if (!q.inline_events && (!q.inline_accounts.empty() || !q.inline_regions.empty() ||
+                           q.inline_events_via_sns))
+    out.push_back(
+        "source.sqs.inline_accounts/inline_regions/inline_events_via_sns are set but "
+        "source.sqs.inline_events is false: EventBridge CloudTrail events on the queue are "
+        "refused and deleted (set inline_events = true to match them; docs/aws.md, \"The inline "
+        "route's trust model\")");
+  return out;
 }
 
 Config default_config() {

@@ -43,6 +43,7 @@ struct SqsSourceConfig {
   // EventBridge CloudTrail events matched without reading S3 (docs/aws.md): off by default;
   // when on, only AWS service sources of these accounts (and regions, if any are named).
   bool inline_events = false;
+  bool inline_events_via_sns = false;  // also when relayed by an SNS topic
   std::vector<std::string> inline_accounts;
   std::vector<std::string> inline_regions;
   size_t shutdown_timeout_seconds = 20;
@@ -89,6 +90,10 @@ Config parse_config(std::string_view content, const std::string& origin,
 Config load_config_file(const std::string& path);
 // The built-in default configuration (conf/trailwarden.toml compiled into the binary).
 Config default_config();
+
+// Settings that are valid but very likely not what was meant, one sentence each (empty: none).
+// check-config prints them as warnings and `run` logs them at WARN when it starts.
+std::vector<std::string> config_advisories(const Config& config);
 
 // Splits "host:port" or "[v6-address]:port"; false if malformed or the port is over 65535
 // (0 asks the system for a free port).

@@ -138,6 +138,7 @@ std::string render_effective_config(const Config& c) {
   e.boolean("include_insights", q.include_insights);
   e.str("expected_bucket_owner", q.expected_bucket_owner);
   e.boolean("inline_events", q.inline_events);
+  e.boolean("inline_events_via_sns", q.inline_events_via_sns);
   e.list("inline_accounts", q.inline_accounts);
   e.list("inline_regions", q.inline_regions);
   e.num("shutdown_timeout_seconds", q.shutdown_timeout_seconds);

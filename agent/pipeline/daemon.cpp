@@ -26,6 +26,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// How far ahead of this host's clock a record's eventTime may be and still count for the
+// event-age gauge (clock skew between AWS and this host).
+constexpr std::chrono::minutes kEventClockSkew{15};
+
 // A message received and not yet finished.
 struct InFlight {
   QueueMessage message;
@@ -131,6 +135,7 @@ struct Daemon::Impl {
   std::unordered_set<std::string> logged_unknown_set;
 
   std::atomic<bool> fatal{false};
+  std::atomic<bool> inline_off_reported{false};  // the first refusal of an off route was logged
   std::mutex output_mu;  // serialises delivery: check duplicate, write, flush, remember
   bool dedup_open = false;  // start-up only (remember_buffered, run)
 
@@ -199,8 +204,20 @@ struct Daemon::Impl {
         // matched (docs/aws.md, "The inline route's trust model").
         if (std::string why = inline_event_refusal(n.claims, opt.inline_events); !why.empty()) {
           ++counters.inline_events_refused;
-          spdlog::warn("message {}: inline EventBridge event refused (not matched, deleted): {}",
-                       m.id, why);
+          // The route is off (the default, also after an upgrade from a version that matched
+          // these events): the first refusal of a run says, at ERROR, how to turn it on.
+          if (!opt.inline_events.enabled && !inline_off_reported.exchange(true))
+            spdlog::error(
+                "message {}: inline EventBridge event refused (not matched, deleted): {}. This "
+                "queue receives EventBridge CloudTrail events: to match them, set [source.sqs] "
+                "inline_events = true and inline_accounts (see docs/aws.md, \"The inline route's "
+                "trust model\"), or remove the EventBridge rule that targets the queue. Later "
+                "refusals are logged at WARN and counted in "
+                "trailwarden_inline_events_refused_total",
+                m.id, why);
+          else
+            spdlog::warn("message {}: inline EventBridge event refused (not matched, deleted): {}",
+                         m.id, why);
           enqueue_delete(m.receipt_handle);
           return;
         }
@@ -284,7 +301,6 @@ struct Daemon::Impl {
         generation = rules_generation.load();
         rules = rule_set;
         processor = std::make_unique<ObjectProcessor>(rules->matcher, opt.limits, opt.ocsf);
-        processor->track_event_time(true);
       }
       std::string error;
       if (!skip) error = run_task(f, task.index, *processor, rng);
@@ -300,6 +316,12 @@ struct Daemon::Impl {
     RecordOrigin origin;
     origin.notification = f.route;
     origin.message_id = f.message.id;
+    // The event-age gauge follows records read from S3 only, and no time further ahead than
+    // clock skew explains: an inline event is a claim, and one accepted with an eventTime in 2099
+    // would otherwise hide any lag for the life of the process.
+    processor.track_event_time(
+        f.inline_event.empty(),
+        aws::format_iso8601(std::chrono::system_clock::now() + kEventClockSkew));
     if (!f.inline_event.empty()) {
       name = fmt::format("message {} (EventBridge event)", f.message.id);
       origin.route = RecordOrigin::Route::kInlineEvent;

@@ -18,7 +18,7 @@ constexpr uint64_t kBadRecordsLogged = 10;
 
 // Keeps in `newest` the larger of it and the record's top-level-looking "eventTime" value
 // (YYYY-MM-DDTHH:MM:SSZ compares as text).
-void note_event_time(std::string_view raw, std::string& newest) {
+void note_event_time(std::string_view raw, std::string_view not_after, std::string& newest) {
   constexpr std::string_view kKey = "\"eventTime\":";
   size_t at = raw.find(kKey);
   if (at == std::string_view::npos) return;
@@ -27,6 +27,7 @@ void note_event_time(std::string_view raw, std::string& newest) {
   if (raw.size() - at < 21 || raw[at] != '"') return;
   const std::string_view t = raw.substr(at + 1, 20);
   if (t[4] != '-' || t[10] != 'T' || t[19] != 'Z') return;
+  if (!not_after.empty() && t > not_after) return;  // same fixed format: compares as text
   if (newest.empty() || t > std::string_view(newest)) newest.assign(t);
 }
 
@@ -115,7 +116,7 @@ void ObjectProcessor::process_event(const std::string& name, std::string_view js
 }
 
 void ObjectProcessor::on_record(std::string_view raw) {
-  if (track_event_time_) note_event_time(raw, result_->newest_event_time);
+  if (track_event_time_) note_event_time(raw, event_time_not_after_, result_->newest_event_time);
   const uint64_t repaired_before = session_.counters().repaired;
   const bool parsed = session_.match(raw, on_match_);
   if (session_.counters().repaired != repaired_before &&

@@ -65,8 +65,13 @@ class ObjectProcessor : private RecordVisitor {
                   const OcsfOptions& ocsf, MemoryPolicy memory = {});
 
   // Also find each record's "eventTime" and keep the newest in ObjectResult (for the daemon's
-  // event-age metric; a short scan of the record's text, no parsing).
-  void track_event_time(bool on) { track_event_time_ = on; }
+  // event-age metric; a short scan of the record's text, no parsing). Times later than
+  // `not_after` ("2025-01-01T00:00:00Z"; "": no limit) are left out: one record with a clock far
+  // ahead must not stand for the newest event for the rest of the run.
+  void track_event_time(bool on, std::string not_after = {}) {
+    track_event_time_ = on;
+    event_time_not_after_ = std::move(not_after);
+  }
 
   // The rules, by the slots of ObjectResult::per_rule.
   const std::vector<const rules::Rule*>& rules() const { return matcher_.rules(); }
@@ -111,6 +116,7 @@ class ObjectProcessor : private RecordVisitor {
   ObjectResult* result_ = nullptr;
   const std::string* name_ = nullptr;
   bool track_event_time_ = false;
+  std::string event_time_not_after_;
   RecordOrigin origin_;
 };
 

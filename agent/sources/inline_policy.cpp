@@ -31,6 +31,13 @@ bool listed(const std::vector<std::string>& list, const std::string& value) {
 std::string inline_event_refusal(const InlineEventClaims& c, const InlineEventPolicy& p) {
   if (!p.enabled)
     return "inline EventBridge events are not accepted (source.sqs.inline_events is off)";
+  if (c.route != "eventbridge/cloudtrail") {
+    if (c.route != "sns/eventbridge/cloudtrail")
+      return fmt::format("it came by route {}, not from an EventBridge rule", quoted(c.route));
+    if (!p.via_sns)
+      return "it came through an SNS topic, whose publishers may forge it (only an EventBridge "
+             "rule targeting the queue is accepted unless source.sqs.inline_events_via_sns is on)";
+  }
   if (!aws::is_aws_event_source(c.source))
     return fmt::format("source {} is not an AWS service (aws.*)", quoted(c.source));
   if (!aws::is_valid_account_id(c.account))

@@ -112,6 +112,7 @@ Notification parse_eventbridge(const dom::element& root) {
     n.kind = Notification::Kind::kInlineEvent;
     n.inline_event = simdjson::minify(detail);
     InlineEventClaims& c = n.claims;
+    c.route = n.route;
     c.id = std::string(get_string(root, "id"));
     c.source = std::string(source);
     c.detail_type = std::string(detail_type);
@@ -163,6 +164,7 @@ Notification parse_document(std::string_view body, size_t depth) {
     if (depth >= kMaxNestedEnvelopes) return unknown("SNS envelopes nested too deeply");
     Notification inner = parse_document(message, depth + 1);
     inner.route = "sns/" + inner.route;
+    if (inner.kind == Notification::Kind::kInlineEvent) inner.claims.route = inner.route;
     if (inner.kind == Notification::Kind::kUnknown)
       inner.reason = "inside an SNS envelope: " + inner.reason;
     return inner;

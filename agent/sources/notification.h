@@ -35,6 +35,9 @@ struct ObjectRef {
 // What the envelope and the record of an inline EventBridge event claim about where it comes
 // from. Unverified: anyone allowed to send to the queue can write any of it.
 struct InlineEventClaims {
+  std::string route;           // how it arrived: "eventbridge/cloudtrail" (an EventBridge rule
+                               // targeting the queue), "sns/eventbridge/cloudtrail" (through an
+                               // SNS topic), ... (as Notification::route)
   std::string id;              // the EventBridge event id
   std::string source;          // "aws.config", "aws.s3", ...
   std::string detail_type;     // "AWS API Call via CloudTrail", ...

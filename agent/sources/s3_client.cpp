@@ -129,7 +129,12 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
       return {};
     }
     std::string code = xml_element(r.body, "Code");
-    if (r.status == 301 || code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed") {
+    // S3's ways of saying "the bucket is in another region": 301 PermanentRedirect, 400
+    // AuthorizationHeaderMalformed (signed for the wrong region), and 400
+    // IllegalLocationConstraintException, how a bucket in an opt-in region (af-south-1,
+    // ap-east-1, me-central-1, ...) answers at another region's endpoint.
+    if (r.status == 301 || code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" ||
+        code == "IllegalLocationConstraintException") {
       const std::string* real = r.find_header("x-amz-bucket-region");
       std::string hinted = real ? *real : xml_element(r.body, "Region");
       if (!hinted.empty() && hinted != region) {

@@ -4,8 +4,9 @@
 // <bucket>.s3.<region>.<partition suffix> (virtual-hosted) or s3.<region>.<suffix>/<bucket>
 // (path-style, for bucket names that cannot be a DNS label, e.g. with dots), or the configured
 // endpoint URL (path-style; emulators, VPC endpoints). <region> is the configured region until
-// S3 itself answers that a bucket lives elsewhere (301 PermanentRedirect or
-// AuthorizationHeaderMalformed with x-amz-bucket-region): that region, if it is a valid region
+// S3 itself answers that a bucket lives elsewhere (301 PermanentRedirect, 400
+// AuthorizationHeaderMalformed, or 400 IllegalLocationConstraintException from a bucket in an
+// opt-in region, with x-amz-bucket-region): that region, if it is a valid region
 // name of the same partition, is used and remembered for the bucket (bounded cache), so later
 // objects cost no redirect. Bucket names are validated (S3 naming rules) before they reach a
 // host name or path. Optional x-amz-expected-bucket-owner.

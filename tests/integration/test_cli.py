@@ -1422,6 +1422,26 @@ class CheckConfigTest(CliTestCase):
         rc2, out2, err2 = self.check(out, env)
         self.assertEqual(rc2, EXIT_OK, err2)
 
+    def test_inline_settings_without_the_route_and_bad_regions_are_reported(self):
+        base = ('[source.sqs]\nqueue_url = "https://sqs.eu-west-1.amazonaws.com/111122223333/trail"\n'
+                'allowed_buckets = ["trail-bucket"]\n')
+        # inline_accounts named, inline_events left off (as after an upgrade): a warning.
+        rc, out, err = self.check(base + 'inline_accounts = ["111122223333"]\n', None, "-q")
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertIn("warning: source.sqs.inline_accounts/inline_regions/inline_events_via_sns "
+                      "are set but source.sqs.inline_events is false", err)
+        rc, out, err = self.check(base, None, "-q")
+        self.assertNotIn("inline_events is false", err)
+        # A region from the environment that is no region name: a warning naming it.
+        rc, out, err = self.check(base.replace("sqs.eu-west-1.amazonaws.com", "queue.example"),
+                                  {"AWS_REGION": "eu-west-1.evil.com"}, "-q")
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertIn('the AWS region "eu-west-1.evil.com" (from [aws] region, AWS_REGION', err)
+        # ... and in [aws] region itself, an error with its position.
+        rc, out, err = self.check(base + '[aws]\nregion = "localhost"\n', None, "-q")
+        self.assertEqual(rc, EXIT_USAGE)
+        self.assertIn('tw.toml:5:10: aws.region "localhost" is not an AWS region name', err)
+
     def test_unset_variable_is_an_error_with_position(self):
         os.environ.pop("TW_TEST_UNSET_VAR", None)
         rc, out, err = self.check('[source.sqs]\nqueue_url = "${TW_TEST_UNSET_VAR}"\n')

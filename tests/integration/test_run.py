@@ -211,6 +211,8 @@ class RunTest(unittest.TestCase):
         self.assertIn(real_id, expected)
         self.fx.send(url, inline("forged-source-0", source="attacker.custom"))
         self.fx.send(url, inline("forged-account-0", account="999999999999"))
+        # Relayed by an SNS topic (anyone allowed to publish to it could write it): refused.
+        self.fx.send(url, fauxqs.sns_envelope(inline("relayed-by-sns-0")))
         self.fx.send(url, inline(real_id, user=f"arn:aws:iam::{INLINE_ACCOUNT}:user/someone-else"))
         agent = Agent(self.fx, url, self.tmp, "on", extra=INLINE_ON).start()
         try:
@@ -226,7 +228,7 @@ class RunTest(unittest.TestCase):
         finally:
             rc = agent.stop()
         self.assertEqual(rc, 0, agent.log())
-        self.assertEqual(metrics.get("trailwarden_inline_events_refused_total"), 2)
+        self.assertEqual(metrics.get("trailwarden_inline_events_refused_total"), 3)
         self.assertEqual(metrics.get("trailwarden_alerts_duplicate_suppressed_total"), 0)
         alerts = alerts_in(agent.alerts)
         self.assertEqual(len(alerts), len(expected) + 1)
@@ -243,6 +245,7 @@ class RunTest(unittest.TestCase):
         log = agent.log()
         self.assertIn('source "attacker.custom" is not an AWS service', log)
         self.assertIn("account 999999999999 is not in source.sqs.inline_accounts", log)
+        self.assertIn("it came through an SNS topic", log)
 
     def test_kill_9_mid_batch_loses_nothing(self):
         url = self.fx.create_queue("notifications", visibility_timeout=3)

@@ -1013,6 +1013,17 @@ TEST_CASE("STS endpoints") {
   REQUIRE(make_sts_endpoint("us-gov-west-1", "https://sts.example.internal:8443/sts", e, error));
   CHECK(e.url() == "https://sts.example.internal:8443/sts");
   CHECK(e.region == "us-gov-west-1");
+  REQUIRE(make_sts_endpoint("us-iso-east-1", "", e, error));  // the partition's own suffix
+  CHECK(e.url() == "https://sts.us-iso-east-1.c2s.ic.gov/");
+  REQUIRE(make_sts_endpoint("eusc-de-east-1", "", e, error));
+  CHECK(e.url() == "https://sts.eusc-de-east-1.amazonaws.eu/");
+  // Region names as names.h defines them, the same check as S3's and the configuration's.
+  for (const char* bad : {"localhost", "us-east-1-", "-us-east-1", "us--east-1", "x", "us-east",
+                          "useast1"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(make_sts_endpoint(bad, "", e, error));
+    CHECK(error.find("not an AWS region name") != std::string::npos);
+  }
   CHECK_FALSE(make_sts_endpoint("us east", "", e, error));
   CHECK_FALSE(make_sts_endpoint("", "", e, error));
   CHECK_FALSE(make_sts_endpoint("us-east-1", "sts.amazonaws.com", e, error));

@@ -101,6 +101,8 @@ inline_regions = ["us-east-1", "eu-west-1"]
   CHECK(c.sqs.inline_events);
   CHECK(c.sqs.inline_accounts == std::vector<std::string>{"111122223333"});
   CHECK(c.sqs.inline_regions == std::vector<std::string>{"us-east-1", "eu-west-1"});
+  CHECK_FALSE(c.sqs.inline_events_via_sns);
+  CHECK(parse_config("[source.sqs]\ninline_events_via_sns = true\n", "t").sqs.inline_events_via_sns);
   const std::string no_accounts = error_of("[source.sqs]\n\ninline_events = true\n");
   CHECK(no_accounts.find("t.toml:3:") == 0);
   CHECK(no_accounts.find("needs source.sqs.inline_accounts") != std::string::npos);
@@ -110,6 +112,35 @@ inline_regions = ["us-east-1", "eu-west-1"]
         std::string::npos);
   CHECK(error_of("[source.sqs]\ninline_regions = [\"us-east-1.evil.com\"]\n")
             .find("not an AWS region name") != std::string::npos);
+}
+
+TEST_CASE("aws.region must be a region name") {
+  CHECK(parse_config("[aws]\nregion = \"af-south-1\"\n", "t").aws.region == "af-south-1");
+  CHECK(parse_config("[aws]\nregion = \"\"\n", "t").aws.region.empty());
+  for (const char* bad : {"us-east-1.evil.com", "localhost", "US-EAST-1", "us-east-1 "}) {
+    CAPTURE(bad);
+    const std::string e = error_of(std::string("[aws]\nregion = \"") + bad + "\"\n");
+    CHECK(e.find("t.toml:2:") == 0);
+    CHECK(e.find("not an AWS region name") != std::string::npos);
+  }
+}
+
+TEST_CASE("advisories: inline accounts or regions named while the inline route is off") {
+  CHECK(config_advisories(default_config()).empty());
+  for (const char* key : {"inline_accounts = [\"111122223333\"]", "inline_regions = [\"us-east-1\"]",
+                          "inline_events_via_sns = true"}) {
+    CAPTURE(key);
+    const auto advice = config_advisories(parse_config(std::string("[source.sqs]\n") + key, "t"));
+    REQUIRE(advice.size() == 1);
+    CHECK(advice[0].find("source.sqs.inline_events is false") != std::string::npos);
+    CHECK(advice[0].find("inline_events = true") != std::string::npos);
+  }
+  CHECK(config_advisories(parse_config(R"([source.sqs]
+inline_events = true
+inline_accounts = ["111122223333"]
+)",
+                                       "t"))
+            .empty());
 }
 
 TEST_CASE("source.sqs names are validated: buckets, expected bucket owner") {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "agent/rules/rule.h"
+#include "tests/unit/aws/fakes.h"
 #include "tests/unit/test_util.h"
 
 using namespace trailwarden;
@@ -473,6 +474,29 @@ TEST_CASE("inline events are refused unless the inline route is turned on") {
   CHECK(f.daemon->counters().records == 0);
 }
 
+TEST_CASE("the first refusal of an inline route that is off is an ERROR saying how to turn it on") {
+  aws::test::LogCapture logs;
+  Fixture f;  // default options: inline_events off (as after an upgrade)
+  f.options.workers = 1;
+  f.start();
+  for (int i = 0; i < 3; ++i) f.queue.send(inline_event("ev-upgrade-" + std::to_string(i)));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 3; }));
+  CHECK(f.finish() == 0);
+  const std::string text = logs.text();
+  size_t errors = 0, warnings = 0;
+  for (size_t at = 0; (at = text.find("inline EventBridge event refused", at)) != std::string::npos;
+       ++at) {
+    const size_t line = text.rfind('\n', at) + 1;
+    const std::string_view head(text.data() + line, at - line);
+    errors += head.find("[error]") != std::string_view::npos;
+    warnings += head.find("[warning]") != std::string_view::npos;
+  }
+  CHECK(errors == 1);
+  CHECK(warnings == 2);
+  CHECK(text.find("set [source.sqs] inline_events = true and inline_accounts") != std::string::npos);
+  CHECK(f.daemon->counters().inline_events_refused == 3);
+}
+
 TEST_CASE("forged inline events are refused: custom source, other account, contradicting record") {
   Fixture f;
   accept_inline(f.options);
@@ -517,6 +541,69 @@ TEST_CASE("a forged inline event reusing a real eventID never hides the record r
   }
   CHECK(genuine == 1);
   CHECK(forged == 1);
+}
+
+TEST_CASE("inline events relayed by SNS are refused unless inline_events_via_sns is on") {
+  // Anyone allowed to sns:Publish to a topic subscribed to the queue could write this envelope.
+  std::string quoted = "\"";
+  for (char c : inline_event("ev-sns")) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  const std::string wrapped =
+      R"({"Type":"Notification","MessageId":"1","TopicArn":"arn:aws:sns:us-west-2:222222222222:t","Message":)" +
+      quoted + "\"}";
+  {
+    Fixture f;
+    accept_inline(f.options);
+    f.start();
+    f.queue.send(wrapped);
+    REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+    CHECK(f.finish() == 0);
+    CHECK(f.output->lines.empty());
+    CHECK(f.daemon->counters().inline_events_refused == 1);
+  }
+  {
+    Fixture f;
+    accept_inline(f.options);
+    f.options.inline_events.via_sns = true;
+    f.start();
+    f.queue.send(wrapped);
+    REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+    CHECK(f.finish() == 0);
+    REQUIRE(f.output->lines.size() == 1);
+    CHECK(f.output->lines[0].find(R"("notification":"sns/eventbridge/cloudtrail")") !=
+          std::string::npos);
+    CHECK(f.daemon->counters().inline_events_refused == 0);
+  }
+}
+
+TEST_CASE("the event-age gauge follows records read from S3 only, and never the future") {
+  Fixture f;
+  accept_inline(f.options);
+  f.options.workers = 1;
+  // An object whose newest record claims 2099 (a clock far ahead), next to one from 2024.
+  const char* future_key = "AWSLogs/1/CloudTrail/us-east-1/future.json.gz";
+  f.store.objects[std::string("trail-bucket/") + future_key] = test::gzip(
+      R"({"Records":[{"eventTime":"2099-01-01T00:00:00Z","eventName":"X","eventSource":"a"},)"
+      R"({"eventTime":"2024-05-06T07:08:09Z","eventName":"Y","eventSource":"a"}]})");
+  f.start();
+  // An accepted inline event (its eventTime 2014-12-11T18:35:13Z) does not move the gauge.
+  std::string from_2099 = inline_event("ev-2099");
+  from_2099.replace(from_2099.find("\"eventTime\":\"2014"), 16, "\"eventTime\":\"2099");
+  f.queue.send(from_2099);
+  f.queue.send(inline_event("ev-2014"));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 2; }));
+  CHECK(f.output->lines.size() == 2);  // both accepted and matched
+  CHECK(f.daemon->counters().newest_event_ms == 0);
+  // Records read from S3 do; a record from the future does not.
+  f.queue.send(s3_notification("trail-bucket", future_key));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 3; }));
+  CHECK(f.daemon->counters().newest_event_ms == 1714979289000);  // 2024-05-06T07:08:09Z
+  f.queue.send(s3_notification("trail-bucket", kKey));  // 2014: older, the gauge keeps 2024
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 4; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.daemon->counters().newest_event_ms == 1714979289000);
 }
 
 TEST_CASE("redelivered inline events are still suppressed among themselves") {

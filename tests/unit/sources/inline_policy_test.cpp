@@ -8,6 +8,7 @@ namespace {
 
 InlineEventClaims genuine() {
   InlineEventClaims c;
+  c.route = "eventbridge/cloudtrail";
   c.id = "36eb8523-97d0-4518-b33d-ee3579ff19f0";
   c.source = "aws.config";
   c.detail_type = "AWS API Call via CloudTrail";
@@ -78,4 +79,24 @@ TEST_CASE("inline policy: refusals say why") {
   InlineEventPolicy listed = on();
   listed.regions = {"eu-west-1", "us-east-1"};
   CHECK(inline_event_refusal(genuine(), listed).empty());
+}
+
+TEST_CASE("inline policy: only an EventBridge rule's own delivery, unless SNS is allowed") {
+  InlineEventClaims via_sns = genuine();
+  via_sns.route = "sns/eventbridge/cloudtrail";
+  const std::string why = inline_event_refusal(via_sns, on());
+  CHECK(why.find("SNS topic") != std::string::npos);
+  CHECK(why.find("source.sqs.inline_events_via_sns") != std::string::npos);
+  InlineEventPolicy sns_ok = on();
+  sns_ok.via_sns = true;
+  CHECK(inline_event_refusal(via_sns, sns_ok).empty());
+  CHECK(inline_event_refusal(genuine(), sns_ok).empty());
+  // Nested envelopes (SNS does not deliver to SNS) and unknown routes: never.
+  for (const char* route : {"sns/sns/eventbridge/cloudtrail", "", "s3", "eventbridge/s3"}) {
+    CAPTURE(route);
+    InlineEventClaims c = genuine();
+    c.route = route;
+    CHECK(inline_event_refusal(c, sns_ok).find("not from an EventBridge rule") !=
+          std::string::npos);
+  }
 }

@@ -106,6 +106,17 @@ TEST_CASE("EventBridge AWS API Call via CloudTrail is matched inline") {
   CHECK(n.claims.region == "us-east-1");
   CHECK(n.claims.record_account.empty());  // this record has no recipientAccountId
   CHECK(n.claims.record_region == "us-east-1");
+  CHECK(n.claims.route == "eventbridge/cloudtrail");
+}
+
+TEST_CASE("an EventBridge CloudTrail event inside SNS envelopes claims the route it came by") {
+  auto once = parse_notification(sns(kEventBridgeApiCall));
+  REQUIRE(once.kind == Kind::kInlineEvent);
+  CHECK(once.route == "sns/eventbridge/cloudtrail");
+  CHECK(once.claims.route == "sns/eventbridge/cloudtrail");
+  auto twice = parse_notification(sns(sns(kEventBridgeApiCall)));
+  REQUIRE(twice.kind == Kind::kInlineEvent);
+  CHECK(twice.claims.route == "sns/sns/eventbridge/cloudtrail");
 }
 
 namespace {

@@ -207,3 +207,51 @@ TEST_CASE("S3 redirects: AuthorizationHeaderMalformed names the region in its bo
   REQUIRE(s3.get(o, 1024, out).ok());
   CHECK(s3.region_for("trail") == "us-west-2");
 }
+
+TEST_CASE("S3 redirects: a bucket in an opt-in region answers IllegalLocationConstraintException") {
+  for (const char* hint : {"af-south-1", "ap-east-1", "me-central-1", "il-central-1"}) {
+    CAPTURE(hint);
+    Fixture f;
+    f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const aws::HttpRequest&) {
+      return response(400,
+                      "<Error><Code>IllegalLocationConstraintException</Code><Message>The " +
+                          std::string(hint) +
+                          " location constraint is incompatible for the region specific "
+                          "endpoint this request was sent to.</Message></Error>",
+                      {{"x-amz-bucket-region", hint}});
+    });
+    f.http->on(std::string("GET https://trail.s3.") + hint + ".amazonaws.com/k", 200, "data");
+    S3Client s3 = f.client();
+    ObjectRef o;
+    o.bucket = "trail";
+    o.key = "k";
+    Buffer out;
+    RemoteStatus s = s3.get(o, 1024, out);
+    REQUIRE_MESSAGE(s.ok(), s.message);
+    CHECK(out.view() == "data");
+    CHECK(s3.region_for("trail") == hint);
+    const std::string* auth = f.http->calls.back().request.find_header("authorization");
+    REQUIRE(auth);
+    CHECK(auth->find(std::string("/") + hint + "/s3/aws4_request") != std::string::npos);
+  }
+}
+
+TEST_CASE("S3 redirects: IllegalLocationConstraintException gets the same partition checks") {
+  for (const char* hint : {"cn-northwest-1", "us-gov-east-1", "af-south-1.evil.com"}) {
+    CAPTURE(hint);
+    Fixture f;
+    f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const aws::HttpRequest&) {
+      return response(400, "<Error><Code>IllegalLocationConstraintException</Code></Error>",
+                      {{"x-amz-bucket-region", hint}});
+    });
+    S3Client s3 = f.client();
+    ObjectRef o;
+    o.bucket = "trail";
+    o.key = "k";
+    Buffer out;
+    RemoteStatus s = s3.get(o, 1024, out);
+    CHECK(s.code == RemoteStatus::Code::kFatal);
+    CHECK(s.message.find("not followed") != std::string::npos);
+    CHECK(f.http->calls.size() == 1);
+  }
+}
