@@ -112,8 +112,7 @@ bool AlertRecord::decode(std::string_view in, AlertRecord& a) {
   const uint32_t route = r.u32();
   if (!r.ok || route > static_cast<uint32_t>(AlertRoute::kUnknown)) return false;
   a.route = static_cast<AlertRoute>(route);
-  for (std::string* s : {&a.bucket, &a.key, &a.eventbridge_event_id, &a.notification})
-    *s = r.str();
+  for (std::string* s : {&a.bucket, &a.key, &a.eventbridge_event_id, &a.notification}) *s = r.str();
   return r.ok && r.in.empty();
 }
 

@@ -41,14 +41,14 @@ AlertRecord sample() {
 // sample() encoded by the version-1 encoder (outputs/alert.cpp before the route was added,
 // commit b286c7d), as it sits in the buffers of agents of that version.
 constexpr std::string_view kVersion1Hex =
-    "012400000062383366646661312d326565372d383764392d396430322d30363362373233636533383307000000636973"
-    "2d342e391200000041575320436f6e666967206368616e67657304000000020000000300000063697306000000636f6e"
-    "66696700354c17a20100000c0000003132333435363738393031320900000075732d656173742d311900000053746f70"
-    "436f6e66696775726174696f6e5265636f7264657214000000636f6e6669672e616d617a6f6e6177732e636f6d240000"
-    "0061726e3a6177733a69616d3a3a3132333435363738393031323a757365722f616c6963650a0000003139322e302e32"
-    "2e31302400000063373030303030302d303030302d343030302d383030302d303030303030303030303031120000007b"
-    "22636c6173735f756964223a323030347d290000007b226576656e744e616d65223a2253746f70436f6e666967757261"
-    "74696f6e5265636f72646572227d";
+    "012400000062383366646661312d326565372d383764392d396430322d3036336237323363653338330700000063"
+    "69732d342e391200000041575320436f6e666967206368616e676573040000000200000003000000636973060000"
+    "00636f6e66696700354c17a20100000c0000003132333435363738393031320900000075732d656173742d311900"
+    "000053746f70436f6e66696775726174696f6e5265636f7264657214000000636f6e6669672e616d617a6f6e6177"
+    "732e636f6d2400000061726e3a6177733a69616d3a3a3132333435363738393031323a757365722f616c6963650a"
+    "0000003139322e302e322e31302400000063373030303030302d303030302d343030302d383030302d3030303030"
+    "30303030303031120000007b22636c6173735f756964223a323030347d290000007b226576656e744e616d65223a"
+    "2253746f70436f6e66696775726174696f6e5265636f72646572227d";
 
 void check_same_fields(const AlertRecord& a, const AlertRecord& b) {
   CHECK(a.uid == b.uid);
@@ -95,7 +95,8 @@ TEST_CASE("alert encoding: the route round-trips, for every route") {
     CHECK(b.notification == a.notification);
     CHECK(b.verified() == (a.route == AlertRoute::kS3Object));
     // Every cut is malformed, and so is anything after the record.
-    for (size_t n = 0; n < bytes.size(); ++n) CHECK_FALSE(AlertRecord::decode(bytes.substr(0, n), b));
+    for (size_t n = 0; n < bytes.size(); ++n)
+      CHECK_FALSE(AlertRecord::decode(bytes.substr(0, n), b));
     CHECK_FALSE(AlertRecord::decode(bytes + "x", b));
   }
 }
@@ -132,11 +133,11 @@ TEST_CASE("alert encoding: unknown versions and route values are malformed") {
   }
   // The route follows the version-1 fields: put an out-of-range value there.
   std::string v1 = from_hex(kVersion1Hex);
-  std::string bad = "\x02" + v1.substr(1) + std::string("\x04\x00\x00\x00", 4) +
-                    std::string(16, '\0');
+  std::string bad =
+      "\x02" + v1.substr(1) + std::string("\x04\x00\x00\x00", 4) + std::string(16, '\0');
   CHECK_FALSE(AlertRecord::decode(bad, b));
-  std::string good = "\x02" + v1.substr(1) + std::string("\x01\x00\x00\x00", 4) +
-                     std::string(16, '\0');
+  std::string good =
+      "\x02" + v1.substr(1) + std::string("\x01\x00\x00\x00", 4) + std::string(16, '\0');
   REQUIRE(AlertRecord::decode(good, b));
   CHECK(b.route == AlertRoute::kS3Object);
 }

@@ -52,19 +52,22 @@ std::string render(const AlertRecord& a, AlertFormat f) {
 
 TEST_CASE("CEF: the route, verified or not, and the object or EventBridge event") {
   const std::string s3 = render(s3_alert(), AlertFormat::kCef);
-  CHECK(s3.ends_with(" externalId=b83fdfa1-2ee7-87d9-9d02-063b723ce383"
-                     " cs4Label=trailwardenRoute cs4=s3 cn1Label=trailwardenVerified cn1=1"
-                     " cs5Label=s3Object cs5=s3://trail-bucket/AWSLogs/123456789012/CloudTrail/"
-                     "us-east-1/2026/11/26/a\\=b.json.gz"));  // '=' escaped in the value
+  CHECK(
+      s3.ends_with(" externalId=b83fdfa1-2ee7-87d9-9d02-063b723ce383"
+                   " cs4Label=trailwardenRoute cs4=s3 cn1Label=trailwardenVerified cn1=1"
+                   " cs5Label=s3Object cs5=s3://trail-bucket/AWSLogs/123456789012/CloudTrail/"
+                   "us-east-1/2026/11/26/a\\=b.json.gz"));  // '=' escaped in the value
 
   const std::string eb = render(inline_alert(), AlertFormat::kCef);
-  CHECK(eb.ends_with(" cs4Label=trailwardenRoute cs4=eventbridge cn1Label=trailwardenVerified"
-                     " cn1=0 cs5Label=eventBridgeEventId cs5=eb-1"));
+  CHECK(
+      eb.ends_with(" cs4Label=trailwardenRoute cs4=eventbridge cn1Label=trailwardenVerified"
+                   " cn1=0 cs5Label=eventBridgeEventId cs5=eb-1"));
 
   AlertRecord old = base_alert();
   old.route = AlertRoute::kUnknown;
-  CHECK(render(old, AlertFormat::kCef)
-            .ends_with(" cs4Label=trailwardenRoute cs4=unknown cn1Label=trailwardenVerified cn1=0"));
+  CHECK(
+      render(old, AlertFormat::kCef)
+          .ends_with(" cs4Label=trailwardenRoute cs4=unknown cn1Label=trailwardenVerified cn1=0"));
 
   // replay: nothing added
   const std::string replay = render(base_alert(), AlertFormat::kCef);

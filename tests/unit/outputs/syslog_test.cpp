@@ -376,8 +376,7 @@ TEST_CASE("route: structured data and summaries say how the alert came, verified
   b.route = AlertRoute::kInlineEvent;
   b.eventbridge_event_id = "eb-1";
   b.notification = "eventbridge/cloudtrail";
-  CHECK(format_message(b).find(" route=\"eventbridge\" verified=\"false\"] ") !=
-        std::string::npos);
+  CHECK(format_message(b).find(" route=\"eventbridge\" verified=\"false\"] ") != std::string::npos);
   AlertRecord c = sample_alert();
   c.route = AlertRoute::kUnknown;
   CHECK(format_message(c).find(" route=\"unknown\" verified=\"false\"] ") != std::string::npos);
@@ -385,7 +384,8 @@ TEST_CASE("route: structured data and summaries say how the alert came, verified
   SyslogMessageOptions o = message_options();
   o.rfc = SyslogRfc::k3164;
   o.format = AlertFormat::kCloudTrail;
-  CHECK(format_message(b, o).find(R"("route":"eventbridge","verified":false)") != std::string::npos);
+  CHECK(format_message(b, o).find(R"("route":"eventbridge","verified":false)") !=
+        std::string::npos);
 
   // Summaries keep the route, the bucket and the (cut) key.
   o = message_options();
