@@ -6,7 +6,10 @@ namespace trailwarden {
 
 namespace {
 
-constexpr uint8_t kVersion = 1;
+// Version 1: the fields up to `raw`. Version 2 appends the route: u32 route, then bucket, key,
+// eventbridge_event_id, notification. Both decode; encode() writes version 2.
+constexpr uint8_t kVersion1 = 1;
+constexpr uint8_t kVersion = 2;
 
 void put_u32(std::string& out, uint32_t v) {
   char b[4];
@@ -48,6 +51,16 @@ struct Reader {
 
 }  // namespace
 
+std::string_view AlertRecord::route_name() const {
+  switch (route) {
+    case AlertRoute::kNone: return "";
+    case AlertRoute::kS3Object: return "s3";
+    case AlertRoute::kInlineEvent: return "eventbridge";
+    case AlertRoute::kUnknown: return "unknown";
+  }
+  return "unknown";
+}
+
 std::string_view AlertRecord::severity() const {
   switch (severity_id) {
     case 1: return "Informational";
@@ -69,10 +82,15 @@ void AlertRecord::encode(std::string& out) const {
   for (const std::string* s : {&account, &region, &event_name, &event_source, &actor, &source_ip,
                                &event_id, &ocsf, &raw})
     put_str(out, *s);
+  put_u32(out, static_cast<uint32_t>(route));
+  for (const std::string* s : {&bucket, &key, &eventbridge_event_id, &notification})
+    put_str(out, *s);
 }
 
 bool AlertRecord::decode(std::string_view in, AlertRecord& a) {
-  if (in.empty() || static_cast<uint8_t>(in[0]) != kVersion) return false;
+  if (in.empty()) return false;
+  const auto version = static_cast<uint8_t>(in[0]);
+  if (version != kVersion1 && version != kVersion) return false;
   Reader r{in.substr(1)};
   a.uid = r.str();
   a.rule_id = r.str();
@@ -86,6 +104,15 @@ bool AlertRecord::decode(std::string_view in, AlertRecord& a) {
   for (std::string* s : {&a.account, &a.region, &a.event_name, &a.event_source, &a.actor,
                          &a.source_ip, &a.event_id, &a.ocsf, &a.raw})
     *s = r.str();
+  for (std::string* s : {&a.bucket, &a.key, &a.eventbridge_event_id, &a.notification}) s->clear();
+  if (version == kVersion1) {
+    a.route = AlertRoute::kUnknown;
+    return r.ok && r.in.empty();
+  }
+  const uint32_t route = r.u32();
+  if (!r.ok || route > static_cast<uint32_t>(AlertRoute::kUnknown)) return false;
+  a.route = static_cast<AlertRoute>(route);
+  for (std::string* s : {&a.bucket, &a.key, &a.eventbridge_event_id, &a.notification}) *s = r.str();
   return r.ok && r.in.empty();
 }
 

@@ -1,6 +1,7 @@
 // AlertRecord: one alert as every output receives it: the rendered OCSF finding, the original
-// CloudTrail record, and the few fields outputs need for routing, keys, syslog headers and
-// CEF. A plain value; encode()/decode() give the stable binary form the disk buffers store.
+// CloudTrail record, the route it came by, and the few fields outputs need for routing, keys,
+// syslog headers and CEF. A plain value; encode()/decode() give the stable binary form the disk
+// buffers store (version 2; version 1, written before the route was stored, still decodes).
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,18 @@
 #include <vector>
 
 namespace trailwarden {
+
+// How the record reached the agent (docs/alerts.md, "Route and trust"). Every format says it
+// (docs/outputs.md, "Route in every format"), so that no SIEM takes an unverified event for a
+// record read from the trail's bucket.
+enum class AlertRoute : uint8_t {
+  kNone = 0,         // replay: a file the operator named; the formats add nothing
+  kS3Object = 1,     // run: read from an object of an allowed bucket (bucket, key): verified
+  kInlineEvent = 2,  // run: a CloudTrail record inside an EventBridge event on the queue:
+                     // unverified (eventbridge_event_id: the envelope's id)
+  kUnknown = 3,      // decoded from a version-1 record (buffered by an agent that did not store
+                     // the route): treated as unverified
+};
 
 struct AlertRecord {
   std::string uid;           // the finding uid (deterministic per rule and event)
@@ -26,6 +39,17 @@ struct AlertRecord {
   std::string event_id;      // eventID
   std::string ocsf;          // the OCSF Detection Finding, one line of JSON
   std::string raw;           // the original CloudTrail record, compact JSON
+  AlertRoute route = AlertRoute::kNone;
+  std::string bucket;                // kS3Object: the object's bucket
+  std::string key;                   // kS3Object: the object's key
+  std::string eventbridge_event_id;  // kInlineEvent: the EventBridge event's id
+  std::string notification;          // how the SQS notification arrived ("sns/s3",
+                                     // "eventbridge/cloudtrail"); empty for replay
+
+  // True only for records read from S3 (kS3Object).
+  bool verified() const { return route == AlertRoute::kS3Object; }
+  // "s3", "eventbridge", "unknown"; empty for kNone (replay).
+  std::string_view route_name() const;
 
   // Severity caption as OCSF spells it: "Informational", "Low", ... "Critical".
   std::string_view severity() const;

@@ -142,6 +142,27 @@ void format_cef(const AlertRecord& a, std::string& out) {
   ext.add_labeled("cs2", "awsRegion", a.region, kCefCustomStringMax);
   ext.add_labeled("cs3", "eventID", a.event_id, kCefCustomStringMax);
   ext.add("externalId", a.uid, kCefExternalIdMax);
+  if (a.route != AlertRoute::kNone) {
+    ext.add_labeled("cs4", "trailwardenRoute", a.route_name(), kCefCustomStringMax);
+    ext.add_labeled("cn1", "trailwardenVerified", a.verified() ? "1" : "0", kCefStringMax);
+    if (a.route == AlertRoute::kS3Object && !a.bucket.empty())
+      ext.add_labeled("cs5", "s3Object", "s3://" + a.bucket + "/" + a.key, kCefCustomStringMax);
+    else if (a.route == AlertRoute::kInlineEvent)
+      ext.add_labeled("cs5", "eventBridgeEventId", a.eventbridge_event_id, kCefCustomStringMax);
+  }
+}
+
+void write_route_fields(JsonWriter& w, const AlertRecord& a) {
+  if (a.route == AlertRoute::kNone) return;
+  auto opt = [&](std::string_view key, const std::string& value) {
+    if (!value.empty()) w.field(key, std::string_view(value));
+  };
+  w.field("route", a.route_name());
+  w.field("verified", a.verified());
+  opt("bucket", a.bucket);
+  opt("key", a.key);
+  opt("eventbridge_event_id", a.eventbridge_event_id);
+  opt("notification", a.notification);
 }
 
 void format_alert(const AlertRecord& a, AlertFormat format, std::string& out) {
@@ -158,6 +179,7 @@ void format_alert(const AlertRecord& a, AlertFormat format, std::string& out) {
       w.field("severity", a.severity());
       w.field("severity_id", a.severity_id);
       w.field("finding_uid", std::string_view(a.uid));
+      write_route_fields(w, a);
       w.end_object();
       w.key("record").raw(a.raw.empty() ? std::string_view("null") : std::string_view(a.raw));
       w.end_object();

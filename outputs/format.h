@@ -2,8 +2,10 @@
 //   ocsf        the OCSF Detection Finding (default)
 //   cloudtrail  the original CloudTrail record with a small envelope:
 //               {"trailwarden":{"rule_id":...,"rule_title":...,"severity":...,"severity_id":...,
-//                "finding_uid":...},"record":{...the CloudTrail record...}}
+//                "finding_uid":...[,route fields]},"record":{...the CloudTrail record...}}
 //   cef         ArcSight CEF (syslog only; see outputs/syslog)
+// Every format says which route the alert came by (run only; replay alerts add nothing): the
+// OCSF finding in unmapped.trailwarden, the others as write_route_fields / format_cef say.
 // Stateless; thread-safe.
 #pragma once
 
@@ -13,6 +15,8 @@
 #include "outputs/alert.h"
 
 namespace trailwarden {
+
+class JsonWriter;
 
 enum class AlertFormat { kOcsf, kCloudTrail, kCef };
 
@@ -24,7 +28,16 @@ std::string_view alert_format_name(AlertFormat f);
 void format_alert(const AlertRecord& alert, AlertFormat format, std::string& out);
 
 // The CEF line (CEF:0|trailwarden|trailwarden|version|rule id|title|severity|extensions), with
-// header and extension values escaped per the CEF specification (| \ = and newlines).
+// header and extension values escaped per the CEF specification (| \ = and newlines). The
+// route: cs4 (label trailwardenRoute) "s3", "eventbridge" or "unknown"; cn1 (label
+// trailwardenVerified) 1 or 0; cs5 the object "s3://bucket/key" (label s3Object) or the
+// EventBridge event id (label eventBridgeEventId).
 void format_cef(const AlertRecord& alert, std::string& out);
+
+// Writes the route as JSON fields into the object `w` is in (nothing for replay alerts):
+//   "route":"s3"|"eventbridge"|"unknown","verified":true|false, and when not empty "bucket",
+//   "key" (S3), "eventbridge_event_id" (inline), "notification"
+// the names OCSF's unmapped.trailwarden uses.
+void write_route_fields(JsonWriter& w, const AlertRecord& alert);
 
 }  // namespace trailwarden

@@ -306,6 +306,22 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   alert.source_ip = std::string(str(r, {"sourceIPAddress"}));
   alert.event_id = std::string(event_id);
   alert.raw = std::string(raw);
+  // The route, for the formats that are not OCSF (docs/outputs.md, "Route in every format").
+  switch (origin.route) {
+    case Route::kLocalFile:
+      alert.route = AlertRoute::kNone;
+      break;
+    case Route::kS3Object:
+      alert.route = AlertRoute::kS3Object;
+      alert.bucket = origin.bucket;
+      alert.key = origin.key;
+      break;
+    case Route::kInlineEvent:
+      alert.route = AlertRoute::kInlineEvent;
+      alert.eventbridge_event_id = origin.event_id;
+      break;
+  }
+  alert.notification = origin.notification;
 
   std::string message = rule.title;
   if (!event_name.empty()) message += fmt::format(": {}", event_name);

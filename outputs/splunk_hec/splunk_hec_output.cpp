@@ -75,6 +75,17 @@ void append_hec_event(const AlertRecord& a, const SplunkHecOptions& o, std::stri
     w.field("trailwarden_severity", a.severity());
     w.field("trailwarden_severity_id", std::string_view(std::to_string(a.severity_id)));
     w.field("trailwarden_finding_uid", std::string_view(a.uid));
+    if (a.route != AlertRoute::kNone) {
+      w.field("trailwarden_route", a.route_name());
+      w.field("trailwarden_verified", a.verified() ? "true" : "false");
+      auto opt = [&](std::string_view key, const std::string& value) {
+        if (!value.empty()) w.field(key, std::string_view(value));
+      };
+      opt("trailwarden_bucket", a.bucket);
+      opt("trailwarden_key", a.key);
+      opt("trailwarden_eventbridge_event_id", a.eventbridge_event_id);
+      opt("trailwarden_notification", a.notification);
+    }
     w.end_object();
   }
   w.key("event");

@@ -10,7 +10,9 @@
 // the bare CloudTrail record, so that the Splunk Add-on for AWS (sourcetype aws:cloudtrail)
 // extracts its fields as usual, and the trailwarden envelope goes into indexed fields
 // (trailwarden_rule_id, trailwarden_rule_title, trailwarden_severity,
-// trailwarden_severity_id, trailwarden_finding_uid).
+// trailwarden_severity_id, trailwarden_finding_uid, and in `run` the route:
+// trailwarden_route, trailwarden_verified ("true"/"false"), trailwarden_bucket,
+// trailwarden_key, trailwarden_eventbridge_event_id, trailwarden_notification when not empty).
 //
 // send() posts the batch in one request, or several when the body would exceed
 // batch_max_bytes (uncompressed), and classifies Splunk's answer (HTTP status and HEC code):

@@ -225,6 +225,11 @@ void SyslogFormatter::append_header(const AlertRecord& a, int64_t now_ms, std::s
   append_sd_param_value(out, a.uid);
   out.append("\" account=\"");
   append_sd_param_value(out, a.account);
+  if (a.route != AlertRoute::kNone) {
+    out.append("\" route=\"");
+    append_sd_param_value(out, a.route_name());
+    out.append(a.verified() ? "\" verified=\"true" : "\" verified=\"false");
+  }
   out.append("\"] ");
 }
 
@@ -232,6 +237,12 @@ void SyslogFormatter::append_summary(const AlertRecord& a, size_t original_bytes
                                      std::string& out) {
   // Identifiers are short in real alerts; they keep more room than free text.
   const size_t id_cap = std::max<size_t>(cap, 64);
+  // The route is never left out: an unverified alert must not pass for a verified one.
+  cut_.route = a.route;
+  cut_.bucket = utf8_prefix(a.bucket, id_cap);
+  cut_.key = utf8_prefix(a.key, cap);
+  cut_.eventbridge_event_id = utf8_prefix(a.eventbridge_event_id, id_cap);
+  cut_.notification = utf8_prefix(a.notification, id_cap);
   if (options_.format == AlertFormat::kCef) {
     cut_.uid = utf8_prefix(a.uid, id_cap);
     cut_.rule_id = utf8_prefix(a.rule_id, id_cap);
@@ -260,6 +271,7 @@ void SyslogFormatter::append_summary(const AlertRecord& a, size_t original_bytes
   w.field("severity", a.severity());
   w.field("severity_id", a.severity_id);
   w.field("finding_uid", utf8_prefix(a.uid, id_cap));
+  write_route_fields(w, cut_);
   w.end_object();
   w.key("event").begin_object();
   w.field("time_ms", a.time_ms);

@@ -4,7 +4,9 @@
 //
 // RFC 5424 message (MSG is the alert in the output's format: OCSF or CloudTrail JSON, or CEF):
 //   <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [trailwarden@32473 rule=".." severity=".."
-//   uid=".." account=".."] MSG
+//   uid=".." account=".." route=".." verified=".."] MSG
+// (route "s3", "eventbridge" or "unknown" and verified "true"/"false" in `run`; replay alerts
+// have neither)
 // RFC 3164 message:
 //   <PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PROCID]: MSG
 //
@@ -116,9 +118,10 @@ class SyslogFormatter {
   // fields cut to 256, then 64, then 16 octets until it fits. For the JSON formats the summary
   // is
   //   {"trailwarden":{"truncated":true,"original_bytes":N,"rule_id":..,"rule_title":..,
-  //    "severity":..,"severity_id":..,"finding_uid":..},"event":{"time_ms":..,"account":..,
+  //    "severity":..,"severity_id":..,"finding_uid":..[,route fields (write_route_fields),
+  //    key cut like the text fields]},"event":{"time_ms":..,"account":..,
   //    "region":..,"event_name":..,"event_source":..,"actor":..,"source_ip":..,"event_id":..}}
-  // and for CEF the CEF line of the cut fields followed by
+  // and for CEF the CEF line of the cut fields (route included) followed by
   //   cs6Label=trailwardenTruncated cs6=original message N bytes
   // The header and structured data are the same as the full message's.
   Outcome format(const AlertRecord& alert, int64_t now_ms, std::string& out);

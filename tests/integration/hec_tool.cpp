@@ -59,6 +59,17 @@ AlertRecord make_alert(const std::string& uid, long i) {
   a.time_ms = 1700000000000 + i;
   a.event_name = "StopConfigurationRecorder";
   a.event_id = "event-" + std::to_string(i);
+  // Alternately read from an S3 object and taken from an inline EventBridge event.
+  if (i % 2 == 0) {
+    a.route = AlertRoute::kS3Object;
+    a.bucket = "trail-bucket";
+    a.key = "AWSLogs/123456789012/CloudTrail/us-east-1/" + std::to_string(i) + ".json.gz";
+    a.notification = "sns/s3";
+  } else {
+    a.route = AlertRoute::kInlineEvent;
+    a.eventbridge_event_id = "eb-" + std::to_string(i);
+    a.notification = "eventbridge/cloudtrail";
+  }
   {
     JsonWriter w(a.ocsf);
     w.begin_object().field("class_uid", 2004).field("message", std::string_view("alert " + uid));

@@ -24,11 +24,12 @@
 // KIND: normal | hostile (attacker-controlled values: newlines, '"', '\', ']', '|', '=', forged
 // syslog headers, invalid UTF-8) | big (a 20 KB request parameter) | huge (200 KB) | padded
 // (a 1000-byte request parameter: an alert of about 3 KB, as in the other output benchmarks).
-// Alerts are made by the real normalizer (make_alert) from a CloudTrail record built here.
+// Alerts are made by the real normalizer (make_alert) from a CloudTrail record built here; by
+// seq % 3 they came by no route (replay), an S3 object, or an inline EventBridge event.
 // The answer to send/resend:
 //   {"status":"delivered"|"retry"|"reject"|"fatal","message":..,"items":[..],"alerts":[
 //     {"seq":n,"uid":..,"severity_id":..,"time_ms":..,"rule_id_hex":..,"account_hex":..,
-//      "msg_hex":..}]}
+//      "route":""|"s3"|"eventbridge","verified":..,"msg_hex":..}]}
 // *_hex are the exact bytes (they may be invalid UTF-8); msg_hex is the alert in the output's
 // format, i.e. the MSG expected when the message fits.
 #include <unistd.h>
@@ -129,7 +130,20 @@ AlertRecord make(const std::string& kind, long seq) {
     std::fprintf(stderr, "syslog_tool: generated record does not parse\n");
     std::exit(2);
   }
-  AlertRecord a = make_alert(rule, raw, &record, OcsfOptions{});
+  RecordOrigin origin;
+  if (seq % 3 == 1) {
+    origin.route = RecordOrigin::Route::kS3Object;
+    origin.notification = "s3";
+    origin.bucket = "trail-bucket";
+    // Keys are chosen by whoever writes to the bucket.
+    origin.key = kind == "hostile" ? "AWSLogs/a=b|c\\d\"e]f\n<13>1 forged.json.gz"
+                                   : "AWSLogs/123456789012/CloudTrail/us-east-1/x.json.gz";
+  } else if (seq % 3 == 2) {
+    origin.route = RecordOrigin::Route::kInlineEvent;
+    origin.notification = "eventbridge/cloudtrail";
+    origin.event_id = "eb-" + std::to_string(seq);
+  }
+  AlertRecord a = make_alert(rule, raw, &record, OcsfOptions{}, origin);
   if (kind == "hostile") {
     // Values that cannot come through the JSON decoder, but must not break the output either.
     a.account += "\xff\xfe";
@@ -335,6 +349,8 @@ int main(int argc, char** argv) {
       w.field("time_ms", a.time_ms);
       w.field("rule_id_hex", std::string_view(hex(a.rule_id)));
       w.field("account_hex", std::string_view(hex(a.account)));
+      w.field("route", a.route_name());
+      w.field("verified", a.verified());
       w.field("msg_hex", std::string_view(hex(msg)));
       w.end_object();
     }

@@ -214,7 +214,14 @@ class RunTest(unittest.TestCase):
         # Relayed by an SNS topic (anyone allowed to publish to it could write it): refused.
         self.fx.send(url, fauxqs.sns_envelope(inline("relayed-by-sns-0")))
         self.fx.send(url, inline(real_id, user=f"arn:aws:iam::{INLINE_ACCOUNT}:user/someone-else"))
-        agent = Agent(self.fx, url, self.tmp, "on", extra=INLINE_ON).start()
+        # A second output in the cloudtrail format: the route must be there too.
+        ct_alerts = self.tmp / "on-cloudtrail.ndjson"
+        agent = Agent(self.fx, url, self.tmp, "on", extra=INLINE_ON + f"""
+[[outputs]]
+type = "file"
+format = "cloudtrail"
+path = "{ct_alerts}"
+""").start()
         try:
             wait_until(lambda: {event_id(a) for a in alerts_in(agent.alerts)} == {real_id}, 30,
                        "the forged event's alert")
@@ -242,6 +249,18 @@ class RunTest(unittest.TestCase):
         self.assertIn("unverified", forged["message"])
         self.assertNotEqual(forged["metadata"]["uid"], genuine["metadata"]["uid"])
         self.assertEqual(forged["metadata"]["correlation_uid"], genuine["metadata"]["uid"])
+        # The cloudtrail format says the same: the bare record cannot, its envelope does.
+        ct = [a for a in alerts_in(ct_alerts) if a["record"]["eventID"] == real_id]
+        by_route = {a["trailwarden"]["route"]: a["trailwarden"] for a in ct}
+        self.assertEqual(sorted(by_route), ["eventbridge", "s3"])
+        self.assertEqual(by_route["s3"]["verified"], True)
+        self.assertEqual((by_route["s3"]["bucket"], by_route["s3"]["key"]), (BUCKET, key))
+        self.assertEqual(by_route["s3"]["finding_uid"], genuine["metadata"]["uid"])
+        self.assertEqual(by_route["eventbridge"]["verified"], False)
+        self.assertEqual(by_route["eventbridge"]["eventbridge_event_id"],
+                         forged["unmapped"]["trailwarden"]["eventbridge_event_id"])
+        self.assertEqual(by_route["eventbridge"]["finding_uid"], forged["metadata"]["uid"])
+        self.assertNotIn("bucket", by_route["eventbridge"])
         log = agent.log()
         self.assertIn('source "attacker.custom" is not an AWS service', log)
         self.assertIn("account 999999999999 is not in source.sqs.inline_accounts", log)

@@ -411,6 +411,16 @@ def test_cloudtrail_format_for_the_splunk_add_on():
         assert e["sourcetype"] == "aws:cloudtrail", e
         assert e["event"]["eventName"] == "StopConfigurationRecorder", e  # the bare record
         assert e["fields"]["trailwarden_rule_id"] == "cis-4.9", e
+        # The route, as flat indexed fields the collector accepts (hec_tool: even i from S3).
+        i = int(e["event"]["eventID"].removeprefix("event-"))
+        f = e["fields"]
+        if i % 2 == 0:
+            assert (f["trailwarden_route"], f["trailwarden_verified"]) == ("s3", "true"), e
+            assert f["trailwarden_bucket"] == "trail-bucket" and f["trailwarden_key"], e
+        else:
+            assert (f["trailwarden_route"], f["trailwarden_verified"]) == ("eventbridge", "false"), e
+            assert f["trailwarden_eventbridge_event_id"] == f"eb-{i}", e
+            assert "trailwarden_bucket" not in f, e
 
 
 # --------------------------------------------------------------------------------------------

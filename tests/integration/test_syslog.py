@@ -340,12 +340,17 @@ def check_message(m, alert, pid, rfc="5424", msg_exact=True):
         assert m["msgid"] == header_field(raw_rule, 32), (m["msgid"], raw_rule)
         sd_id, params = parse_sd(m["sd"])
         assert sd_id == SD_ID, sd_id
-        assert params == {
+        expected = {
             "rule": sd_value(raw_rule),
             "severity": severity_caption(alert["severity_id"]),
             "uid": alert["uid"],
             "account": sd_value(bytes.fromhex(alert["account_hex"])),
-        }, params
+        }
+        if alert["route"]:  # run: how the alert came, verified or not
+            expected["route"] = alert["route"]
+            expected["verified"] = "true" if alert["verified"] else "false"
+            assert alert["verified"] == (alert["route"] == "s3"), alert
+        assert params == expected, params
     else:
         assert m["sd"] == "-", m["sd"]
         msg = msg[1:] if msg.startswith(" ") else msg  # rsyslog keeps the space after "TAG:"
@@ -397,6 +402,7 @@ def test_tcp_octet_counting():
     sink = Sink("tcp")
     with Tool(config("tcp")) as t:
         alerts = send_ok(t, "send normal 5 100")
+        assert {a["route"] for a in alerts} == {"", "s3", "eventbridge"}, alerts  # all three
         c = t.cmd("counters")
         assert c["sent"] == 5 and c["connects"] == 1, c
         msgs = check_batch(sink, t, alerts)
@@ -455,6 +461,12 @@ def test_tcp_cef_hostile():
             assert len(fields) == 8, fields
             assert "externalId=" in fields[7], fields[7]
             assert all(ord(c) >= 0x20 for c in cef), repr(cef)
+        # 500: an inline event, 502: an S3 object (seq % 3): the extension says so.
+        ext = {params_uid: m["msg"] for m in msgs for params_uid in [parse_sd(m["sd"])[1]["uid"]]}
+        assert " cs4=eventbridge cn1Label=trailwardenVerified cn1=0 " in ext[alerts[0]["uid"]]
+        assert " cs4=s3 cn1Label=trailwardenVerified cn1=1 cs5Label=s3Object cs5=s3://" in \
+            ext[alerts[2]["uid"]]
+        assert "cs4=" not in ext[alerts[1]["uid"]]  # 501: replay, no route
 
 
 def test_udp():

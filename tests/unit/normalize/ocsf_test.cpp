@@ -145,6 +145,13 @@ TEST_CASE("route and trust: S3 alerts name their object, inline alerts say they 
   CHECK(a.uid == finding_uid("cis-4.9", "ev-1", ""));
   CHECK(std::string_view(fa["metadata"]["correlation_uid"]) == a.uid);
   CHECK(std::string_view(fa["message"]).find("unverified") == std::string_view::npos);
+  // The same route on the AlertRecord, for the formats that are not OCSF.
+  CHECK(a.route == AlertRoute::kS3Object);
+  CHECK(a.verified());
+  CHECK(a.bucket == "trail-bucket");
+  CHECK(a.key == s3.key);
+  CHECK(a.notification == "sns/s3");
+  CHECK(a.eventbridge_event_id.empty());
 
   RecordOrigin eb;
   eb.route = RecordOrigin::Route::kInlineEvent;
@@ -174,12 +181,20 @@ TEST_CASE("route and trust: S3 alerts name their object, inline alerts say they 
   CHECK(std::string_view(fb["finding_info"]["uid"]) == b.uid);
   CHECK(std::string_view(fb["metadata"]["correlation_uid"]) == a.uid);
   CHECK(std::string_view(fb["finding_info"]["related_events"].at(0)["uid"]) == "ev-1");
+  CHECK(b.route == AlertRoute::kInlineEvent);
+  CHECK_FALSE(b.verified());
+  CHECK(b.eventbridge_event_id == "eb-1");
+  CHECK(b.notification == "eventbridge/cloudtrail");
+  CHECK(b.bucket.empty());
+  CHECK(b.key.empty());
 
   // replay (a local file): no route recorded
   AlertRecord c = make_alert(rule, rec, &e, {});
   CHECK(c.uid == a.uid);
   CHECK(c.ocsf.find("unmapped") == std::string::npos);
   CHECK(c.ocsf.find("log_name") == std::string::npos);
+  CHECK(c.route == AlertRoute::kNone);
+  CHECK_FALSE(c.verified());
 }
 
 TEST_CASE("service principals become domains; errors map to api.response") {

@@ -167,6 +167,45 @@ TEST_CASE("HEC event: format cloudtrail sends the bare record with indexed trail
   CHECK(out.ends_with(R"("event":null})"));
 }
 
+TEST_CASE("HEC event: the bare record's indexed fields say the route, verified or not") {
+  SplunkHecOptions o = options();
+  o.format = AlertFormat::kCloudTrail;
+  o.sourcetype = "aws:cloudtrail";
+  AlertRecord a = alert(1);
+  a.route = AlertRoute::kS3Object;
+  a.bucket = "trail-bucket";
+  a.key = "AWSLogs/x.json.gz";
+  a.notification = "sns/s3";
+  std::string out;
+  append_hec_event(a, o, out);
+  CHECK(out.find(R"("trailwarden_finding_uid":"uid-1","trailwarden_route":"s3",)"
+                 R"("trailwarden_verified":"true","trailwarden_bucket":"trail-bucket",)"
+                 R"("trailwarden_key":"AWSLogs/x.json.gz","trailwarden_notification":"sns/s3"},)"
+                 R"("event":{"eventName":"StopConfigurationRecorder","eventID":"e-1"}})") !=
+        std::string::npos);
+  AlertRecord b = alert(2);
+  b.route = AlertRoute::kInlineEvent;
+  b.eventbridge_event_id = "eb-2";
+  b.notification = "eventbridge/cloudtrail";
+  out.clear();
+  append_hec_event(b, o, out);
+  CHECK(out.find(R"("trailwarden_route":"eventbridge","trailwarden_verified":"false",)"
+                 R"("trailwarden_eventbridge_event_id":"eb-2",)"
+                 R"("trailwarden_notification":"eventbridge/cloudtrail"})") != std::string::npos);
+  CHECK(out.find("trailwarden_bucket") == std::string::npos);
+  AlertRecord c = alert(3);
+  c.route = AlertRoute::kUnknown;
+  out.clear();
+  append_hec_event(c, o, out);
+  CHECK(out.find(R"("trailwarden_route":"unknown","trailwarden_verified":"false"})") !=
+        std::string::npos);
+  // Without the raw record: the cloudtrail envelope, which carries the route too.
+  b.raw.clear();
+  out.clear();
+  append_hec_event(b, o, out);
+  CHECK(out.find(R"("route":"eventbridge","verified":false)") != std::string::npos);
+}
+
 TEST_CASE("HEC reply parsing") {
   HecReply r = parse_hec_reply(R"({"text":"Success","code":0,"ackId":12})");
   CHECK(r.code == 0);

@@ -364,6 +364,65 @@ TEST_CASE("size policy: summaries instead of cut messages") {
   CHECK(out.empty());
 }
 
+TEST_CASE("route: structured data and summaries say how the alert came, verified or not") {
+  AlertRecord a = sample_alert();
+  a.route = AlertRoute::kS3Object;
+  a.bucket = "trail-bucket";
+  a.key = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/26/" + std::string(300, 'k');
+  a.notification = "sns/s3";
+  CHECK(format_message(a).find(" account=\"123456789012\" route=\"s3\" verified=\"true\"] ") !=
+        std::string::npos);
+  AlertRecord b = sample_alert();
+  b.route = AlertRoute::kInlineEvent;
+  b.eventbridge_event_id = "eb-1";
+  b.notification = "eventbridge/cloudtrail";
+  CHECK(format_message(b).find(" route=\"eventbridge\" verified=\"false\"] ") != std::string::npos);
+  AlertRecord c = sample_alert();
+  c.route = AlertRoute::kUnknown;
+  CHECK(format_message(c).find(" route=\"unknown\" verified=\"false\"] ") != std::string::npos);
+  // RFC 3164 has no structured data: the MSG (JSON or CEF) carries the route.
+  SyslogMessageOptions o = message_options();
+  o.rfc = SyslogRfc::k3164;
+  o.format = AlertFormat::kCloudTrail;
+  CHECK(format_message(b, o).find(R"("route":"eventbridge","verified":false)") !=
+        std::string::npos);
+
+  // Summaries keep the route, the bucket and the (cut) key.
+  o = message_options();
+  o.max_message_bytes = 1024;
+  for (AlertRecord* x : {&a, &b}) x->ocsf = "{\"big\":\"" + std::string(5000, 'x') + "\"}";
+  SyslogFormatter::Outcome outcome;
+  std::string m = format_message(a, o, &outcome);
+  REQUIRE(outcome == SyslogFormatter::Outcome::kSummary);
+  CHECK(m.size() <= 1024);
+  std::string msg = m.substr(m.find("\"] ") + 3);
+  REQUIRE(valid_json(msg));
+  simdjson::dom::parser p;
+  simdjson::padded_string padded(msg);
+  simdjson::dom::element t = p.parse(padded)["trailwarden"];
+  CHECK(std::string_view(t["route"]) == "s3");
+  CHECK(bool(t["verified"]));
+  CHECK(std::string_view(t["bucket"]) == "trail-bucket");
+  CHECK(a.key.starts_with(std::string_view(t["key"])));
+  CHECK(std::string_view(t["notification"]) == "sns/s3");
+  m = format_message(b, o, &outcome);
+  REQUIRE(outcome == SyslogFormatter::Outcome::kSummary);
+  CHECK(m.find(R"("finding_uid":"b83fdfa1-2ee7-87d9-9d02-063b723ce383","route":"eventbridge",)"
+               R"("verified":false,"eventbridge_event_id":"eb-1",)"
+               R"("notification":"eventbridge/cloudtrail"})") != std::string::npos);
+  o.format = AlertFormat::kCef;
+  for (AlertRecord* x : {&a, &b}) x->actor = std::string(5000, 'a');
+  m = format_message(a, o, &outcome);
+  REQUIRE(outcome == SyslogFormatter::Outcome::kSummary);
+  CHECK(m.find(" cs4Label=trailwardenRoute cs4=s3 cn1Label=trailwardenVerified cn1=1 "
+               "cs5Label=s3Object cs5=s3://trail-bucket/AWSLogs/") != std::string::npos);
+  m = format_message(b, o, &outcome);
+  REQUIRE(outcome == SyslogFormatter::Outcome::kSummary);
+  CHECK(m.find(" cs4Label=trailwardenRoute cs4=eventbridge cn1Label=trailwardenVerified cn1=0 "
+               "cs5Label=eventBridgeEventId cs5=eb-1 cs6Label=trailwardenTruncated") !=
+        std::string::npos);
+}
+
 // --- configuration ---------------------------------------------------------------------------
 
 namespace {
