@@ -104,9 +104,8 @@ bool parse_segment_name(const std::string& name, uint64_t& segment) {
 bool resumes_at(const segment::ScanResult& r, uint64_t size, uint64_t offset, bool vouched) {
   if (offset == 0 || offset == r.data_start || offset == size) return true;
   return std::any_of(r.items.begin(), r.items.end(), [&](const segment::Item& i) {
-    return i.offset == offset ||
-           (vouched && i.kind == segment::Item::Kind::kDamaged && i.offset < offset &&
-            offset < i.offset + i.size);
+    return i.offset == offset || (vouched && i.kind == segment::Item::Kind::kDamaged &&
+                                  i.offset < offset && offset < i.offset + i.size);
   });
 }
 
@@ -365,11 +364,13 @@ bool DiskQueue::recover(std::string& error) {
         continue;
       }
       if (item.offset < from) {
-        if (item.kind == Kind::kRecord || item.offset + item.size <= from) continue;  // acknowledged
+        if (item.kind == Kind::kRecord || item.offset + item.size <= from) continue;  // acked
         // The ack position is inside this damaged region: its part from there was not
         // acknowledged (the records before it were).
-        const std::string_view rest = std::string_view(data).substr(from, item.offset + item.size - from);
-        const uint32_t records = r.format == segment::Format::kV2 ? segment::damaged_records(rest) : 1;
+        const std::string_view rest =
+            std::string_view(data).substr(from, item.offset + item.size - from);
+        const uint32_t records =
+            r.format == segment::Format::kV2 ? segment::damaged_records(rest) : 1;
         corrupt_ += records;
         quarantine(seg, from, records, rest);
         continue;

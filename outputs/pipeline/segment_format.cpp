@@ -124,8 +124,8 @@ void scan_v2(std::string_view data, bool last, ScanResult& r) {
       uint32_t ignored = 0;
       if (header_at(data, next, ignored) || (last && partial_header_at(data, next))) break;
     }
-    r.items.push_back({Item::Kind::kDamaged, pos, next - pos, {},
-                       damaged_records(data.substr(pos, next - pos))});
+    r.items.push_back(
+        {Item::Kind::kDamaged, pos, next - pos, {}, damaged_records(data.substr(pos, next - pos))});
     pos = next;
   }
 }

@@ -473,8 +473,8 @@ TEST_CASE("an old-format segment whose first record is damaged keeps its intact 
   }
   SUBCASE("a damaged record in the middle, then one whose length is damaged: resynchronised") {
     std::string mid = v1_records(0, 8, &starts);
-    mid[starts[2] + 9] ^= 0x01;     // payload of record 2
-    mid[starts[3] + 2] ^= 0x40;     // length of record 3: record 2's successor does not verify
+    mid[starts[2] + 9] ^= 0x01;  // payload of record 2
+    mid[starts[3] + 2] ^= 0x40;  // length of record 3: record 2's successor does not verify
     write(dir + "/000000000001.seg", mid);
     const Opened got = open_queue(dir);
     REQUIRE(got.ok);
@@ -494,7 +494,8 @@ TEST_CASE("a legacy ack whose offset is not a record start deletes no segment") 
   {
     DiskQueue q(dir, o);
     REQUIRE(q.open(err));
-    for (int i = 0; i < 12; ++i) REQUIRE(q.append({payload(i)}, err) == DiskQueue::AppendResult::kOk);
+    for (int i = 0; i < 12; ++i)
+      REQUIRE(q.append({payload(i)}, err) == DiskQueue::AppendResult::kOk);
   }
   write(dir + "/ack", "3 5\n");  // inside a record header of segment 3, no checksum
   const Opened got = open_queue(dir, o);
@@ -538,7 +539,8 @@ TEST_CASE("an oversized segment-named file is skipped, counted, and left alone")
   {
     DiskQueue q(dir, o);
     REQUIRE(q.open(err));
-    for (int i = 0; i < 3; ++i) REQUIRE(q.append({payload(i)}, err) == DiskQueue::AppendResult::kOk);
+    for (int i = 0; i < 3; ++i)
+      REQUIRE(q.append({payload(i)}, err) == DiskQueue::AppendResult::kOk);
   }
   const std::string big = dir + "/000000000099.seg";
   write(big, std::string(o.segment_bytes + o.max_bytes + segment::kFileHeaderSize + 1, 'x'));
