@@ -266,10 +266,10 @@ ScanResult scan(std::string_view data, bool last, uint64_t v1_start) {
     r.items.front().offset = 0;
     r.data_start = 0;
   }
-  if (std::none_of(r.items.begin(), r.items.end(),
-                   [](const Item& i) { return i.kind == Item::Kind::kRecord; })) {
-    // No v2 record either: a v1 segment whose first record is damaged? Read it from the known
-    // record start the caller names, else from where two v1 records in a row verify.
+  if (data.find(std::string_view(kRecordMagic, 4)) == std::string_view::npos) {
+    // No v2 record magic at all (v1 payloads are UTF-8 text, where 0xF5 never occurs): a v1
+    // segment whose first record is damaged. Read it from the known record start the caller
+    // names, else from where two v1 records in a row verify.
     size_t resume = std::string_view::npos;
     if (v1_start > 0 && v1_start < data.size() && v1_record_at(data, v1_start, ignored))
       resume = v1_start;
