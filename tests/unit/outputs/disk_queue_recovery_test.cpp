@@ -565,7 +565,8 @@ TEST_CASE("an oversized segment-named file is skipped, counted, and left alone")
   CHECK(unreadable.ok);
   CHECK(unreadable.corrupt == 1);
   CHECK(unreadable.log.find("cannot read " + dir + "/000000000050.seg") != std::string::npos);
-  CHECK(unreadable.records == std::vector<std::string>{payload(0), payload(1), payload(2), "after"});
+  CHECK(unreadable.records ==
+        std::vector<std::string>{payload(0), payload(1), payload(2), "after"});
   fs::remove_all(root);
 }
 
