@@ -31,11 +31,19 @@ bool write_all(int fd, const char* data, size_t size) {
   return true;
 }
 
-// Reads a whole file; false (errno set) if it cannot be opened or read.
-bool read_file(const std::string& path, std::string& out) {
+// Reads a whole file; false (errno set) if it cannot be opened or read, or (EFBIG) if it holds
+// more than `max` bytes.
+bool read_file(const std::string& path, std::string& out, size_t max = SIZE_MAX) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   out.clear();
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) > max) {
+    const int saved = st.st_size > 0 ? EFBIG : errno;
+    ::close(fd);
+    errno = saved;
+    return false;
+  }
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
@@ -47,6 +55,11 @@ bool read_file(const std::string& path, std::string& out) {
       return false;
     }
     if (n == 0) break;
+    if (static_cast<size_t>(n) > max - out.size()) {  // grew since fstat
+      ::close(fd);
+      errno = EFBIG;
+      return false;
+    }
     out.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
@@ -71,13 +84,29 @@ std::string read_prefix(const std::string& path, size_t n) {
   return out;
 }
 
-// "<12 digits>.seg" (more digits once the numbers grow past them): the segment's number.
+// Segment numbers stop here: a larger one is a stray file (18446744073709551615.seg would make
+// the next number wrap to 0). At one segment a second, 31,000 years of appends.
+constexpr uint64_t kMaxSegment = 999'999'999'999;
+
+// "<12 digits>.seg", 1 to kMaxSegment: the segment's number.
 bool parse_segment_name(const std::string& name, uint64_t& segment) {
   if (name.size() < 5 || !name.ends_with(".seg")) return false;
   const char* first = name.data();
   const char* last = name.data() + name.size() - 4;
   auto [ptr, ec] = std::from_chars(first, last, segment);
-  return ec == std::errc() && ptr == last && segment > 0 && fmt::format("{:012}.seg", segment) == name;
+  return ec == std::errc() && ptr == last && segment > 0 && segment <= kMaxSegment &&
+         fmt::format("{:012}.seg", segment) == name;
+}
+
+// Whether `offset` may be where delivery resumes in a segment scanned as `r` (`size` bytes): the
+// segment's start or end, or the start of an item. `vouched` (a checksummed ack, which only ever
+// names a record start): also inside a damaged region, whose header the damage has hidden.
+bool resumes_at(const segment::ScanResult& r, uint64_t size, uint64_t offset, bool vouched) {
+  if (offset == 0 || offset == r.data_start || offset == size) return true;
+  return std::any_of(r.items.begin(), r.items.end(), [&](const segment::Item& i) {
+    return i.offset == offset || (vouched && i.kind == segment::Item::Kind::kDamaged &&
+                                  i.offset < offset && offset < i.offset + i.size);
+  });
 }
 
 std::string ack_text(uint64_t segment, uint64_t offset) {
@@ -236,12 +265,31 @@ bool DiskQueue::recover(std::string& error) {
   const AckPosition ack = read_ack();
   uint64_t start_segment = 0, start_offset = 0;  // 0: from the oldest segment's first record
   const std::string ack_path = dir_ + "/ack";
+  // No segment of this queue grows past this: the last append group (at most max_bytes) starts
+  // below segment_bytes. A larger file is not one of its segments.
+  const size_t max_segment_size =
+      options_.segment_bytes + options_.max_bytes + segment::kFileHeaderSize;
   if (ack.state == AckPosition::State::kBad) {
     spdlog::error("output {}: the buffer position in {} cannot be trusted ({}): every buffered "
                   "record is delivered again from the oldest segment",
                   options_.name, ack_path, ack.problem);
   } else if (ack.state != AckPosition::State::kNone) {
-    if (std::binary_search(segments.begin(), segments.end(), ack.segment)) {
+    const bool exists = std::binary_search(segments.begin(), segments.end(), ack.segment);
+    bool trusted = exists;
+    if (exists && ack.state == AckPosition::State::kLegacy) {
+      // No checksum: segments before it are removed only once its offset proves a record start.
+      const std::string path = segment_path(ack.segment);
+      std::string data;
+      trusted = read_file(path, data, max_segment_size) &&
+                resumes_at(segment::scan(data, ack.segment == segments.back(), ack.offset),
+                           data.size(), ack.offset, false);
+      if (!trusted)
+        spdlog::error("output {}: the buffer position in {} (offset {} of {}, previous format) is "
+                      "not the start of a record: every buffered record is delivered again from "
+                      "the oldest segment",
+                      options_.name, ack_path, ack.offset, path);
+    }
+    if (trusted) {
       start_segment = ack.segment;
       start_offset = ack.offset;
       std::error_code ec;
@@ -249,6 +297,8 @@ bool DiskQueue::recover(std::string& error) {
         std::filesystem::remove(segment_path(segments.front()), ec);
         segments.erase(segments.begin());
       }
+    } else if (exists) {
+      // reported above
     } else if (segments.empty()) {
       spdlog::warn("output {}: the buffer position in {} names segment {}, and no segment is left",
                    options_.name, ack_path, ack.segment);
@@ -264,14 +314,25 @@ bool DiskQueue::recover(std::string& error) {
   for (uint64_t seg : segments) {
     const std::string path = segment_path(seg);
     std::string data;
-    if (!read_file(path, data)) {
-      error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
-      return false;
+    const bool last = seg == segments.back();
+    if (!read_file(path, data, max_segment_size)) {
+      // Left alone (it may be evidence), counted, and never appended to.
+      ++corrupt_;
+      if (errno == EFBIG)
+        spdlog::error("output {}: {} is larger than a buffer segment can grow ({} bytes): not "
+                      "read, left alone; any records in it are not delivered",
+                      options_.name, path, max_segment_size);
+      else
+        spdlog::error("output {}: cannot read {}: {}: skipped, left alone; any records in it are "
+                      "not delivered",
+                      options_.name, path, std::strerror(errno));
+      if (last) append_to_last = false;
+      continue;
     }
     segments_.insert(seg);
-    const bool last = seg == segments.back();
     if (!last && seg + 1 == segments.back()) before_last_size = data.size();
-    const segment::ScanResult r = segment::scan(data, last);
+    const uint64_t known_start = seg == start_segment ? start_offset : 0;
+    const segment::ScanResult r = segment::scan(data, last, known_start);
     if (r.format == segment::Format::kNewer) {
       error = fmt::format("{} has format version {}, newer than this agent reads ({}): start the "
                           "newer version again or move the buffer away",
@@ -283,11 +344,7 @@ bool DiskQueue::recover(std::string& error) {
                    options_.name, path);
     uint64_t from = 0;
     if (seg == start_segment && start_offset > r.data_start) {
-      const bool boundary =
-          start_offset == data.size() ||
-          std::any_of(r.items.begin(), r.items.end(),
-                      [&](const segment::Item& i) { return i.offset == start_offset; });
-      if (boundary) {
+      if (resumes_at(r, data.size(), start_offset, ack.state == AckPosition::State::kValid)) {
         from = start_offset;
       } else {
         spdlog::error("output {}: the buffer position in {} (offset {} of {}, {} bytes) is not "
@@ -306,7 +363,18 @@ bool DiskQueue::recover(std::string& error) {
         }
         continue;
       }
-      if (item.offset < from) continue;  // acknowledged
+      if (item.offset < from) {
+        if (item.kind == Kind::kRecord || item.offset + item.size <= from) continue;  // acked
+        // The ack position is inside this damaged region: its part from there was not
+        // acknowledged (the records before it were).
+        const std::string_view rest =
+            std::string_view(data).substr(from, item.offset + item.size - from);
+        const uint32_t records =
+            r.format == segment::Format::kV2 ? segment::damaged_records(rest) : 1;
+        corrupt_ += records;
+        quarantine(seg, from, records, rest);
+        continue;
+      }
       if (item.kind == Kind::kRecord) {
         pending_.push_back(Entry{seg, item.offset, std::string(item.payload)});
         pending_bytes_ += kRecordOverhead + item.payload.size();
@@ -356,6 +424,10 @@ bool DiskQueue::recover(std::string& error) {
 
 bool DiskQueue::open_segment_for_append(uint64_t segment, uint64_t previous_size,
                                         std::string& error) {
+  if (segment > kMaxSegment) {
+    error = fmt::format("cannot start a buffer segment in {}: segment numbers are exhausted", dir_);
+    return false;
+  }
   if (write_fd_ >= 0) ::close(write_fd_);
   write_fd_ = ::open(segment_path(segment).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (write_fd_ < 0) {

@@ -11,7 +11,12 @@
 //     all); every intact record after it is still delivered, in order.
 //   - The ack file carries a checksum. A damaged one, or one naming a missing segment, an offset
 //     past the data or inside a record, is reported (ERROR) and recovery starts earlier instead:
-//     records may be delivered again, never lost.
+//     records may be delivered again, never lost. A checksummed offset inside a damaged region
+//     is trusted (delivery resumes there). A legacy ack (no checksum) removes no segment before
+//     its offset has proved a record start.
+//   - A segment-named file larger than a segment can grow (segment_bytes + max_bytes + header),
+//     or unreadable, is not read: counted as one damaged record, logged, left alone. Segment
+//     numbers stop at 999999999999; larger ones are strays.
 //   - A segment found shorter than it was when the next one was started (its size is in the next
 //     one's file header) has lost its end: counted as one damaged record, logged.
 //   - Segments of the previous format (no file header) are read with their own rules.

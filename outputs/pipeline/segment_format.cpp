@@ -124,16 +124,8 @@ void scan_v2(std::string_view data, bool last, ScanResult& r) {
       uint32_t ignored = 0;
       if (header_at(data, next, ignored) || (last && partial_header_at(data, next))) break;
     }
-    // One damaged record, plus one for each further record magic in the region (records whose
-    // header is damaged but whose magic is intact).
-    Item item{Item::Kind::kDamaged, pos, next - pos, {}};
-    for (size_t m = pos + 1; m + 4 <= next; ++m) {
-      const void* hit = std::memchr(data.data() + m, kRecordMagic[0], next - m);
-      if (!hit) break;
-      m = static_cast<size_t>(static_cast<const char*>(hit) - data.data());
-      if (m + 4 <= next && std::memcmp(data.data() + m, kRecordMagic, 4) == 0) ++item.records;
-    }
-    r.items.push_back(item);
+    r.items.push_back(
+        {Item::Kind::kDamaged, pos, next - pos, {}, damaged_records(data.substr(pos, next - pos))});
     pos = next;
   }
 }
@@ -146,8 +138,29 @@ bool v1_record_at(std::string_view data, size_t pos, uint32_t& length) {
   return crc32c(data.substr(pos + kV1Header, length)) == load_u32(data.data() + pos + 4);
 }
 
-void scan_v1(std::string_view data, bool last, ScanResult& r) {
-  size_t pos = 0;
+// Where `length` bytes from `pos` would hold a v1 record header and a payload of its length.
+bool v1_fits(std::string_view data, size_t pos, uint32_t& length) {
+  if (data.size() < kV1Header || pos > data.size() - kV1Header) return false;
+  length = load_u32(data.data() + pos);
+  return length <= data.size() - pos - kV1Header;
+}
+
+// The first offset from `from` where a v1 record verifies and so does the one after it (or it
+// ends the file): where reading resumes after damage. Empty records do not count (zeroed bytes
+// would look like them); lengths are checked before any checksum, so garbage costs little.
+size_t v1_resync(std::string_view data, size_t from) {
+  for (size_t p = from; p + kV1Header < data.size(); ++p) {
+    uint32_t len = 0, len2 = 0;
+    if (!v1_fits(data, p, len) || len == 0) continue;
+    const size_t next = p + kV1Header + len;
+    if (next != data.size() && (!v1_fits(data, next, len2) || len2 == 0)) continue;
+    if (v1_record_at(data, p, len) && (next == data.size() || v1_record_at(data, next, len2)))
+      return p;
+  }
+  return std::string_view::npos;
+}
+
+void scan_v1(std::string_view data, bool last, size_t pos, ScanResult& r) {
   const size_t size = data.size();
   while (pos < size) {
     uint32_t len = 0;
@@ -157,21 +170,27 @@ void scan_v1(std::string_view data, bool last, ScanResult& r) {
       pos += kV1Header + len;
       continue;
     }
-    const bool fits = size - pos >= kV1Header && load_u32(data.data() + pos) <= size - pos - kV1Header;
-    if (!fits) {  // runs past the end: a torn append in the last segment (the old rule)
-      r.items.push_back({last ? Item::Kind::kTorn : Item::Kind::kDamaged, pos, size - pos, {}});
+    if (v1_fits(data, pos, len)) {
+      // A bad checksum: skip this record if the one after it verifies (its length was right).
+      const size_t next = pos + kV1Header + len;
+      uint32_t ignored = 0;
+      if (next == size || v1_record_at(data, next, ignored)) {
+        r.items.push_back({Item::Kind::kDamaged, pos, next - pos, {}});
+        pos = next;
+        continue;
+      }
+    }
+    // A damaged length, or its successor is damaged too: resume where two records verify.
+    const size_t resume = v1_resync(data, pos + 1);
+    if (resume == std::string_view::npos) {
+      // Nothing verifies after it: a torn append in the last segment if it runs past the end
+      // (the old rule), else damage to the end.
+      const bool torn = last && !v1_fits(data, pos, len);
+      r.items.push_back({torn ? Item::Kind::kTorn : Item::Kind::kDamaged, pos, size - pos, {}});
       return;
     }
-    // A bad checksum: skip this record if the one after it verifies (its length was right).
-    const size_t next = pos + kV1Header + load_u32(data.data() + pos);
-    uint32_t ignored = 0;
-    if (next == size || v1_record_at(data, next, ignored)) {
-      r.items.push_back({Item::Kind::kDamaged, pos, next - pos, {}});
-      pos = next;
-      continue;
-    }
-    r.items.push_back({Item::Kind::kDamaged, pos, size - pos, {}});
-    return;
+    r.items.push_back({Item::Kind::kDamaged, pos, resume - pos, {}});
+    pos = resume;
   }
 }
 
@@ -194,7 +213,18 @@ void append_record(std::string& out, std::string_view payload) {
   out.append(payload);
 }
 
-ScanResult scan(std::string_view data, bool last) {
+uint32_t damaged_records(std::string_view bytes) {
+  uint32_t records = 1;
+  for (size_t m = 1; m + 4 <= bytes.size(); ++m) {
+    const void* hit = std::memchr(bytes.data() + m, kRecordMagic[0], bytes.size() - m);
+    if (!hit) break;
+    m = static_cast<size_t>(static_cast<const char*>(hit) - bytes.data());
+    if (m + 4 <= bytes.size() && std::memcmp(bytes.data() + m, kRecordMagic, 4) == 0) ++records;
+  }
+  return records;
+}
+
+ScanResult scan(std::string_view data, bool last, uint64_t v1_start) {
   ScanResult r;
   if (data.empty()) return r;
   static const std::string header = file_header();
@@ -214,7 +244,7 @@ ScanResult scan(std::string_view data, bool last) {
   uint32_t ignored = 0;
   if (v1_record_at(data, 0, ignored)) {
     r.format = Format::kV1;
-    scan_v1(data, last, r);
+    scan_v1(data, last, 0, r);
     return r;
   }
   if (data.size() < kFileHeaderSize &&
@@ -235,6 +265,23 @@ ScanResult scan(std::string_view data, bool last) {
     r.items.front().size += r.items.front().offset;
     r.items.front().offset = 0;
     r.data_start = 0;
+  }
+  if (data.find(std::string_view(kRecordMagic, 4)) == std::string_view::npos) {
+    // No v2 record magic at all (v1 payloads are UTF-8 text, where 0xF5 never occurs): a v1
+    // segment whose first record is damaged. Read it from the known record start the caller
+    // names, else from where two v1 records in a row verify.
+    size_t resume = std::string_view::npos;
+    if (v1_start > 0 && v1_start < data.size() && v1_record_at(data, v1_start, ignored))
+      resume = v1_start;
+    else
+      resume = v1_resync(data, 1);
+    if (resume != std::string_view::npos) {
+      ScanResult v1;
+      v1.format = Format::kV1;
+      v1.items.push_back({Item::Kind::kDamaged, 0, resume, {}});
+      scan_v1(data, last, resume, v1);
+      return v1;
+    }
   }
   return r;
 }

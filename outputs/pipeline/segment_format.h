@@ -11,9 +11,10 @@
 // CRC verifies (0xF5 never occurs in UTF-8 text, and a false match needs 64 bits to agree).
 //
 // Format version 1 (segments written before the upgrade; read only): no file header, each record
-// [u32 length][u32 CRC-32C of payload][payload]. It cannot resynchronise: a record whose CRC fails
-// is skipped only if the record after it verifies; otherwise the rest of the segment is one
-// damaged region.
+// [u32 length][u32 CRC-32C of payload][payload]. A record whose CRC fails is skipped if the
+// record after it verifies; otherwise reading resumes at the next offset where two records in a
+// row verify (or at `v1_start`, a known record start, when the first record is damaged); with
+// none, the rest of the segment is one damaged region.
 //
 // What scan() reports, in file order, covering every byte after the file header:
 //   kRecord   a valid record (its payload);
@@ -73,9 +74,15 @@ struct ScanResult {
 };
 
 // Reads every record of one segment. `last`: the segment that was being appended to, where an
-// incomplete record at the end is a torn append rather than damage. Never throws; memory is
-// bounded by the number of items (each at least one byte of `data`).
-ScanResult scan(std::string_view data, bool last);
+// incomplete record at the end is a torn append rather than damage. `v1_start`: an offset known
+// to start a record (the ack position; 0: none), used if the segment is of format 1 and its
+// first record is damaged (no v2 file header verifies and no v2 record magic occurs). Never throws; memory is bounded by the number of items (each at least
+// one byte of `data`).
+ScanResult scan(std::string_view data, bool last, uint64_t v1_start = 0);
+
+// How many records damaged v2 bytes held, as far as can be told: one, plus one per further
+// record magic in them (records whose header is damaged but whose magic is intact).
+uint32_t damaged_records(std::string_view bytes);
 
 }  // namespace segment
 }  // namespace trailwarden

@@ -431,3 +431,166 @@ TEST_CASE("a segment of a newer format version stops open() with a clear error")
   CHECK(err.find("format version 3") != std::string::npos);
   fs::remove_all(root);
 }
+
+namespace {
+
+// `payload(from..to)` framed as records of the previous format; `starts` gets where each begins.
+std::string v1_records(int from, int to, std::vector<uint64_t>* starts = nullptr) {
+  std::string out;
+  for (int i = from; i < to; ++i) {
+    if (starts) starts->push_back(out.size());
+    const std::string r = payload(i);
+    for (uint32_t v : {static_cast<uint32_t>(r.size()), crc32c(r)})
+      for (int b = 0; b < 4; ++b) out.push_back(static_cast<char>((v >> (8 * b)) & 0xFF));
+    out += r;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("an old-format segment whose first record is damaged keeps its intact records") {
+  const std::string root = temp_root();
+  const std::string dir = root + "/q";
+  fs::create_directories(dir);
+  std::vector<uint64_t> starts;
+  std::string data = v1_records(0, 8, &starts);
+  data[starts[0] + 9] ^= 0x01;  // a payload byte of record 0
+  SUBCASE("acknowledged long ago: the legacy ack names a later record") {
+    write(dir + "/000000000001.seg", data);
+    write(dir + "/ack", fmt::format("1 {}\n", starts[3]));
+    const Opened got = open_queue(dir);
+    REQUIRE(got.ok);
+    CHECK(got.records == payloads(3, 8));
+    CHECK(got.corrupt == 0);
+  }
+  SUBCASE("not acknowledged, no ack file: only record 0 is lost") {
+    write(dir + "/000000000001.seg", data);
+    const Opened got = open_queue(dir);
+    REQUIRE(got.ok);
+    CHECK(got.records == payloads(1, 8));
+    CHECK(got.corrupt == 1);
+  }
+  SUBCASE("a damaged record in the middle, then one whose length is damaged: resynchronised") {
+    std::string mid = v1_records(0, 8, &starts);
+    mid[starts[2] + 9] ^= 0x01;  // payload of record 2
+    mid[starts[3] + 2] ^= 0x40;  // length of record 3: record 2's successor does not verify
+    write(dir + "/000000000001.seg", mid);
+    const Opened got = open_queue(dir);
+    REQUIRE(got.ok);
+    CHECK(got.records == std::vector<std::string>{payload(0), payload(1), payload(4), payload(5),
+                                                  payload(6), payload(7)});
+    CHECK(got.corrupt == 1);
+  }
+  fs::remove_all(root);
+}
+
+TEST_CASE("a legacy ack whose offset is not a record start deletes no segment") {
+  const std::string root = temp_root();
+  const std::string dir = root + "/q";
+  std::string err;
+  DiskQueue::Options o = quick();
+  o.segment_bytes = 80;  // records 0-2, 3-5, 6-8, 9-11
+  {
+    DiskQueue q(dir, o);
+    REQUIRE(q.open(err));
+    for (int i = 0; i < 12; ++i)
+      REQUIRE(q.append({payload(i)}, err) == DiskQueue::AppendResult::kOk);
+  }
+  write(dir + "/ack", "3 5\n");  // inside a record header of segment 3, no checksum
+  const Opened got = open_queue(dir, o);
+  REQUIRE(got.ok);
+  CHECK(got.records == payloads(0, 12));  // from the oldest segment: at least once
+  CHECK(got.log.find("[error]") != std::string::npos);
+  CHECK(fs::exists(dir + "/000000000001.seg"));
+  // A legacy ack that is a record start still drops what it acknowledges.
+  write(dir + "/ack", fmt::format("3 {}\n", segment::kFileHeaderSize));
+  const Opened again = open_queue(dir, o);
+  CHECK(again.records == payloads(6, 12));
+  CHECK_FALSE(fs::exists(dir + "/000000000001.seg"));
+  fs::remove_all(root);
+}
+
+TEST_CASE("a checksummed ack inside a damaged region starts there, not at the segment start") {
+  const std::string root = temp_root();
+  const Pristine p = make_buffer(root + "/pristine", 10, 5);  // records 5..9 pending
+  const std::string work = root + "/work";
+  reset(p, work);
+  std::string data = read(p.dir + "/" + p.segment);
+  data[p.starts[4] + 8] ^= 0x01;  // header CRCs of records 4 and 5
+  data[p.starts[5] + 8] ^= 0x01;
+  write(work + "/" + p.segment, data);
+  const Opened got = open_queue(work);
+  REQUIRE(got.ok);
+  CHECK(got.records == payloads(6, 10));
+  CHECK(got.corrupt == 1);  // record 5; record 4 was acknowledged
+  CHECK(got.log.find(fmt::format("{} at byte offset {} ", p.segment, p.starts[5])) !=
+        std::string::npos);
+  fs::remove_all(root);
+}
+
+TEST_CASE("an oversized segment-named file is skipped, counted, and left alone") {
+  const std::string root = temp_root();
+  const std::string dir = root + "/q";
+  std::string err;
+  DiskQueue::Options o = quick();
+  o.segment_bytes = 80;
+  o.max_bytes = 400;
+  {
+    DiskQueue q(dir, o);
+    REQUIRE(q.open(err));
+    for (int i = 0; i < 3; ++i)
+      REQUIRE(q.append({payload(i)}, err) == DiskQueue::AppendResult::kOk);
+  }
+  const std::string big = dir + "/000000000099.seg";
+  write(big, std::string(o.segment_bytes + o.max_bytes + segment::kFileHeaderSize + 1, 'x'));
+  const Opened got = open_queue(dir, o);
+  REQUIRE(got.ok);
+  CHECK(got.records == payloads(0, 3));
+  CHECK(got.corrupt == 1);
+  CHECK(got.log.find("000000000099.seg is larger") != std::string::npos);
+  CHECK(fs::exists(big));
+  CHECK_FALSE(fs::exists(dir + "/quarantine"));  // not read
+  // Appends go to a segment numbered after it.
+  {
+    DiskQueue q(dir, o);
+    REQUIRE(q.open(err));
+    REQUIRE(q.append({"after"}, err) == DiskQueue::AppendResult::kOk);
+  }
+  CHECK(fs::exists(dir + "/000000000100.seg"));
+  // An unreadable one (even for root: reading /proc/self/mem at offset 0 fails with EIO).
+  fs::remove(big);
+  fs::create_symlink("/proc/self/mem", dir + "/000000000050.seg");
+  const Opened unreadable = open_queue(dir, o);
+  CHECK(unreadable.ok);
+  CHECK(unreadable.corrupt == 1);
+  CHECK(unreadable.log.find("cannot read " + dir + "/000000000050.seg") != std::string::npos);
+  CHECK(unreadable.records ==
+        std::vector<std::string>{payload(0), payload(1), payload(2), "after"});
+  fs::remove_all(root);
+}
+
+TEST_CASE("a segment number too large to follow is a stray, not a segment") {
+  const std::string root = temp_root();
+  const std::string dir = root + "/q";
+  std::string err;
+  {
+    DiskQueue q(dir, quick());
+    REQUIRE(q.open(err));
+    REQUIRE(q.append(payloads(0, 2), err) == DiskQueue::AppendResult::kOk);
+  }
+  write(dir + "/18446744073709551615.seg", "");
+  DiskQueue::Options o = quick();
+  o.segment_bytes = 1;  // each append starts a new segment: the number after the largest
+  {
+    LogCapture capture;
+    DiskQueue q(dir, o);
+    REQUIRE(q.open(err));
+    CHECK(capture.text().find("ignoring 18446744073709551615.seg") != std::string::npos);
+    REQUIRE(q.append(payloads(2, 3), err) == DiskQueue::AppendResult::kOk);
+    REQUIRE(q.append(payloads(3, 4), err) == DiskQueue::AppendResult::kOk);
+  }
+  CHECK(open_queue(dir, o).records == payloads(0, 4));
+  CHECK_FALSE(fs::exists(dir + "/000000000000.seg"));
+  fs::remove_all(root);
+}
