@@ -263,17 +263,19 @@ struct StatusServer::Impl {
   // The connection to close for a new one: the oldest not sending a response. With
   // `spare_this_turn`, one accepted in this turn is spared: it has not had its chance to be
   // read yet (a probe queued in a connect burst).
-  bool evict_one(bool spare_this_turn) {
-    auto victim = connections.end();
+  int victim(bool spare_this_turn) const {
+    auto best = connections.end();
     for (auto it = connections.begin(); it != connections.end(); ++it)
       if (it->second.state != State::kWriting &&
           !(spare_this_turn && it->second.accepted_turn == turn) &&
-          (victim == connections.end() || it->second.accepted < victim->second.accepted))
-        victim = it;
-    if (victim == connections.end()) return false;
+          (best == connections.end() || it->second.accepted < best->second.accepted))
+        best = it;
+    return best == connections.end() ? -1 : best->first;
+  }
+
+  void evict(int fd) {
     ++stats->connections_evicted;
-    close_connection(victim->first);
-    return true;
+    close_connection(fd);
   }
 
   // Accepts at most kMaxAcceptsPerTurn connections from the backlog (level-triggered epoll
@@ -283,22 +285,28 @@ struct StatusServer::Impl {
   // left, the rest of the backlog waits for the next turn.
   void accept_some() {
     for (size_t accepted = 0; accepted < kMaxAcceptsPerTurn; ++accepted) {
-      if (connections.size() >= limits.max_connections && !evict_one(/*spare_this_turn=*/true) &&
-          std::any_of(connections.begin(), connections.end(),
-                      [](const auto& kv) { return kv.second.state != State::kWriting; }))
-        return;  // only this turn's connections could make room: they are read first
+      int make_room = -1;  // evicted once a connection is accepted (the backlog may be empty)
+      if (connections.size() >= limits.max_connections) {
+        make_room = victim(/*spare_this_turn=*/true);
+        if (make_room < 0 &&
+            std::any_of(connections.begin(), connections.end(),
+                        [](const auto& kv) { return kv.second.state != State::kWriting; }))
+          return;  // only this turn's connections could make room: they are read first
+      }
       const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
           // Out of descriptors: make room, and stop accepting for a moment (level-triggered
           // epoll would otherwise spin on the pending connection).
-          evict_one(/*spare_this_turn=*/false);
+          if (const int old = victim(/*spare_this_turn=*/false); old >= 0) evict(old);
           pause_accepting();
         }
         return;
       }
-      if (connections.size() >= limits.max_connections) {
+      if (make_room >= 0) {
+        evict(make_room);
+      } else if (connections.size() >= limits.max_connections) {
         ::close(fd);  // every slot is sending a response: shed the newcomer
         continue;
       }

@@ -175,6 +175,23 @@ TEST_CASE("status server: a probe arriving in a burst of 300 connects is still a
   for (int fd : idle) ::close(fd);
 }
 
+TEST_CASE("status server: when full, each new connection evicts exactly one older one") {
+  StatusServerLimits limits;
+  limits.max_connections = 3;
+  StatusServer server(handlers(), limits);
+  std::string error;
+  REQUIRE_MESSAGE(server.start("127.0.0.1:0", error), error);
+  const int port = server.port();
+  std::vector<int> idle;
+  for (int i = 0; i < 3; ++i) idle.push_back(connect_to(port));
+  // Two more: one eviction each (not one more per empty look at the backlog). The probe's
+  // answer is the event that both were accepted.
+  idle.push_back(connect_to(port));
+  CHECK(status_line(ask(port, "GET /healthz HTTP/1.1\r\n\r\n")) == "HTTP/1.1 200 OK");
+  CHECK(server.stats().connections_evicted.load() == 2);
+  for (int fd : idle) ::close(fd);
+}
+
 TEST_CASE("status server: a peer that streams after its answer does not hold up probes") {
   StatusServer server(handlers());
   std::string error;
