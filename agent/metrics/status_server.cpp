@@ -27,6 +27,9 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kReadChunk = 4096;
 constexpr auto kLingerAfterResponse = std::chrono::milliseconds(1000);
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);  // after EMFILE / ENFILE
+// Bounded work per event, so that one busy peer or a connect burst cannot hold the thread:
+constexpr size_t kMaxLingerReadPerEvent = 64 * 1024;  // discarded from a lingering peer
+constexpr size_t kMaxAcceptsPerTurn = 32;
 
 struct Response {
   int status = 200;
@@ -86,6 +89,7 @@ struct Connection {
   int fd = -1;
   State state = State::kReading;
   Clock::time_point accepted;
+  uint64_t accepted_turn = 0;  // the event-loop turn that accepted it
   Clock::time_point deadline;  // of the current state
   std::string in;
   std::string out;
@@ -103,6 +107,7 @@ struct StatusServer::Impl {
   int wake_fd = -1;
   std::atomic<bool> stopping{false};
   std::unordered_map<int, Connection> connections;
+  uint64_t turn = 0;  // event-loop turns so far
   Clock::time_point accept_paused_until{};
   bool accept_paused = false;
 
@@ -210,8 +215,12 @@ struct StatusServer::Impl {
     watch(c.fd, EPOLLIN | EPOLLRDHUP);
   }
 
+  // Reads the request head (bounded by max_request_head_bytes), or while lingering discards at
+  // most kMaxLingerReadPerEvent (a peer that keeps sending is read again next turn, and closed
+  // at its linger deadline).
   void on_readable(Connection& c) {
     char buf[kReadChunk];
+    size_t discarded = 0;
     while (true) {
       const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
       if (n < 0 && errno == EINTR) continue;
@@ -220,7 +229,11 @@ struct StatusServer::Impl {
         close_connection(c.fd);
         return;
       }
-      if (c.state == State::kLingering) continue;  // discarded
+      if (c.state == State::kLingering) {
+        discarded += static_cast<size_t>(n);
+        if (discarded >= kMaxLingerReadPerEvent) return;  // level-triggered: more next turn
+        continue;
+      }
       const size_t scan_from = c.in.size() > 3 ? c.in.size() - 3 : 0;
       c.in.append(buf, static_cast<size_t>(n));
       const size_t end = head_end(std::string_view(c.in).substr(scan_from));
@@ -247,39 +260,60 @@ struct StatusServer::Impl {
     }
   }
 
-  // The connection to close for a new one: the oldest still sending its request.
-  bool evict_one() {
-    auto victim = connections.end();
+  // The connection to close for a new one: the oldest not sending a response. With
+  // `spare_this_turn`, one accepted in this turn is spared: it has not had its chance to be
+  // read yet (a probe queued in a connect burst).
+  int victim(bool spare_this_turn) const {
+    auto best = connections.end();
     for (auto it = connections.begin(); it != connections.end(); ++it)
       if (it->second.state != State::kWriting &&
-          (victim == connections.end() || it->second.accepted < victim->second.accepted))
-        victim = it;
-    if (victim == connections.end()) return false;
-    ++stats->connections_evicted;
-    close_connection(victim->first);
-    return true;
+          !(spare_this_turn && it->second.accepted_turn == turn) &&
+          (best == connections.end() || it->second.accepted < best->second.accepted))
+        best = it;
+    return best == connections.end() ? -1 : best->first;
   }
 
-  void accept_all() {
-    while (true) {
+  void evict(int fd) {
+    ++stats->connections_evicted;
+    close_connection(fd);
+  }
+
+  // Accepts at most kMaxAcceptsPerTurn connections from the backlog (level-triggered epoll
+  // reports the rest next turn, after the connections' own events), and reads each at once: a
+  // request already sent is answered before the next accept can evict its connection. When
+  // full, a new connection evicts the oldest one from an earlier turn; when only this turn's are
+  // left, the rest of the backlog waits for the next turn.
+  void accept_some() {
+    for (size_t accepted = 0; accepted < kMaxAcceptsPerTurn; ++accepted) {
+      int make_room = -1;  // evicted once a connection is accepted (the backlog may be empty)
+      if (connections.size() >= limits.max_connections) {
+        make_room = victim(/*spare_this_turn=*/true);
+        if (make_room < 0 &&
+            std::any_of(connections.begin(), connections.end(),
+                        [](const auto& kv) { return kv.second.state != State::kWriting; }))
+          return;  // only this turn's connections could make room: they are read first
+      }
       const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
           // Out of descriptors: make room, and stop accepting for a moment (level-triggered
           // epoll would otherwise spin on the pending connection).
-          evict_one();
+          if (const int old = victim(/*spare_this_turn=*/false); old >= 0) evict(old);
           pause_accepting();
         }
         return;
       }
-      if (connections.size() >= limits.max_connections && !evict_one()) {
+      if (make_room >= 0) {
+        evict(make_room);
+      } else if (connections.size() >= limits.max_connections) {
         ::close(fd);  // every slot is sending a response: shed the newcomer
         continue;
       }
       Connection c;
       c.fd = fd;
       c.accepted = Clock::now();
+      c.accepted_turn = turn;
       c.deadline = c.accepted + limits.request_timeout;
       epoll_event ev{};
       ev.events = EPOLLIN | EPOLLRDHUP;
@@ -288,7 +322,7 @@ struct StatusServer::Impl {
         ::close(fd);
         continue;
       }
-      connections.emplace(fd, std::move(c));
+      on_readable(connections.emplace(fd, std::move(c)).first->second);
     }
   }
 
@@ -342,11 +376,13 @@ struct StatusServer::Impl {
         spdlog::error("metrics endpoint: epoll_wait: {}; the endpoint stops", std::strerror(errno));
         return;
       }
+      ++turn;
+      bool accept_ready = false;
       for (int i = 0; i < n; ++i) {
         const int fd = events[i].data.fd;
         if (fd == wake_fd) continue;
         if (fd == listen_fd) {
-          accept_all();
+          accept_ready = true;  // after the connections' events: their requests come first
           continue;
         }
         auto it = connections.find(fd);
@@ -359,6 +395,7 @@ struct StatusServer::Impl {
           on_readable(c);  // reads the data, the EOF or the error
         }
       }
+      if (accept_ready) accept_some();
       timeout_ms = expire();
     }
   }

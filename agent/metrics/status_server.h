@@ -11,7 +11,12 @@
 // times out gets the agent killed. So the server is one thread multiplexing every connection
 // with epoll, with bounded work per connection:
 //   - at most `max_connections` open; a new connection evicts the oldest one still sending its
-//     request (idle and slowloris connections cannot lock the probes out);
+//     request (idle and slowloris connections cannot lock the probes out), but never one
+//     accepted in the same event-loop turn: each gets a turn to be read first;
+//   - at most 32 accepts per turn, each read at once, and the backlog's rest after the open
+//     connections' events: a probe in a burst of connects is answered, not evicted;
+//   - after its response, a connection lingers up to 1 s for the peer's close; what the peer
+//     still sends is discarded, at most 64 KiB per turn (a streaming peer cannot hold the thread);
 //   - a request head larger than `max_request_head_bytes` is answered 431 and closed;
 //   - a request head not complete `request_timeout` after the connect is answered 408 and
 //     closed (a byte a second does not keep a connection alive);

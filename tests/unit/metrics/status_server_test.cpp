@@ -15,8 +15,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace trailwarden;
@@ -127,6 +129,118 @@ TEST_CASE("status server: probes answer within 100 ms with 500 idle and slow con
   server.stop();
   // Connections were bounded: the oldest of the 500 were closed to make room.
   CHECK(server.stats().connections_evicted.load() > 0);
+}
+
+TEST_CASE("status server: a probe arriving in a burst of 300 connects is still answered") {
+  // The server thread is held inside a /metrics handler while the burst queues up in the
+  // listen backlog, so the probe and 300 idle connects are all waiting together when it
+  // resumes (more than max_connections = 128 of them).
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  bool first = true;
+  StatusServer::Handlers h = handlers();
+  h.metrics = [&] {
+    if (first) {
+      first = false;
+      entered.set_value();
+      released.wait();
+    }
+    return std::string("x 1\n");
+  };
+  StatusServer server(std::move(h));
+  std::string error;
+  REQUIRE_MESSAGE(server.start("127.0.0.1:0", error), error);
+  const int port = server.port();
+
+  int holder = connect_to(port);
+  send_all(holder, "GET /metrics HTTP/1.1\r\n\r\n");
+  entered.get_future().wait();
+  int probe = connect_to(port);
+  send_all(probe, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::vector<int> idle;
+  for (int i = 0; i < 300; ++i) idle.push_back(connect_to(port));
+  const auto t0 = Clock::now();
+  release.set_value();
+  const std::string answer = read_until_close(probe, std::chrono::seconds(5));
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  CHECK(status_line(answer) == "HTTP/1.1 200 OK");
+  MESSAGE("probe in the burst: ", ms, " ms");
+  CHECK_MESSAGE(ms < 100, "the probe took ", ms, " ms");
+  CHECK(status_line(read_until_close(holder, std::chrono::seconds(5))) == "HTTP/1.1 200 OK");
+  // The burst was bounded: the oldest idle connection is closed to make room for the rest.
+  CHECK(read_until_close(idle.front(), std::chrono::seconds(5)).empty());
+  CHECK(server.stats().connections_evicted.load() > 0);
+  ::close(probe);
+  ::close(holder);
+  for (int fd : idle) ::close(fd);
+}
+
+TEST_CASE("status server: when full, each new connection evicts exactly one older one") {
+  StatusServerLimits limits;
+  limits.max_connections = 3;
+  StatusServer server(handlers(), limits);
+  std::string error;
+  REQUIRE_MESSAGE(server.start("127.0.0.1:0", error), error);
+  const int port = server.port();
+  std::vector<int> idle;
+  for (int i = 0; i < 3; ++i) idle.push_back(connect_to(port));
+  // Two more: one eviction each (not one more per empty look at the backlog). The probe's
+  // answer is the event that both were accepted.
+  idle.push_back(connect_to(port));
+  CHECK(status_line(ask(port, "GET /healthz HTTP/1.1\r\n\r\n")) == "HTTP/1.1 200 OK");
+  CHECK(server.stats().connections_evicted.load() == 2);
+  for (int fd : idle) ::close(fd);
+}
+
+TEST_CASE("status server: a peer that streams after its answer does not hold up probes") {
+  StatusServer server(handlers());
+  std::string error;
+  REQUIRE_MESSAGE(server.start("127.0.0.1:0", error), error);
+  const int port = server.port();
+
+  // Three streamers take their answer (the server then lingers for their close) and send
+  // without pause for up to 3 s, until the server drops them or the probes are done.
+  std::atomic<bool> done{false};
+  std::atomic<int> streaming{0};
+  std::atomic<uint64_t> streamed{0};
+  std::vector<std::thread> streamers;
+  for (int s = 0; s < 3; ++s)
+    streamers.emplace_back([&] {
+      int fd = connect_to(port);
+      send_all(fd, "GET /healthz HTTP/1.1\r\n\r\n");
+      const std::string answer = read_until_close(fd, std::chrono::seconds(5));
+      const std::string chunk(256 * 1024, 'z');
+      const auto until = Clock::now() + std::chrono::seconds(3);
+      bool counted = false;
+      while (!done.load() && Clock::now() < until) {
+        const ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+        if (n <= 0) break;
+        streamed += static_cast<uint64_t>(n);
+        if (!counted) {
+          counted = true;
+          ++streaming;
+          streaming.notify_all();
+        }
+      }
+      ::close(fd);
+      if (!counted) {
+        ++streaming;
+        streaming.notify_all();
+      }
+    });
+  for (int seen = streaming.load(); seen < 3; seen = streaming.load()) streaming.wait(seen);
+  double worst_ms = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto t0 = Clock::now();
+    const std::string answer = ask(port, "GET /healthz HTTP/1.1\r\n\r\n");
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    worst_ms = std::max(worst_ms, ms);
+    CHECK(status_line(answer) == "HTTP/1.1 200 OK");
+  }
+  done = true;
+  for (auto& t : streamers) t.join();
+  MESSAGE("streamed ", streamed.load() / 1024, " KiB; slowest probe: ", worst_ms, " ms");
+  CHECK_MESSAGE(worst_ms < 100, "a probe took ", worst_ms, " ms");
 }
 
 TEST_CASE("status server: malformed, oversized and odd requests get an answer, never a crash") {
