@@ -479,8 +479,8 @@ TEST_CASE("start-up recovery reports the uids without holding copies of the buff
   CHECK(reported.front() == "u0");
   CHECK(reported.back() == "u" + std::to_string(kAlerts - 1));
   // The queue keeps its one copy of the backlog; anything near a second one is a regression.
-  INFO("backlog " << backlog << " bytes, heap held when the uids are reported "
-                  << held_at_callback << " bytes");
+  INFO("backlog " << backlog << " bytes, heap held when the uids are reported " << held_at_callback
+                  << " bytes");
   if (TW_MALLINFO) CHECK(held_at_callback < backlog + backlog / 4);
   std::filesystem::remove_all(dir);
 }

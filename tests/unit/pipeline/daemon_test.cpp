@@ -428,7 +428,8 @@ bool finish_within(Fixture& f, std::chrono::milliseconds limit) {
 
 // Issue 9 §5 (review finding 1): a worker stuck in OutputPipeline::submit must not hold the
 // shutdown past its deadline (systemd would SIGKILL the agent at TimeoutStopSec).
-TEST_CASE("stop ends at the shutdown deadline while a memory buffer waits for an output that is down") {
+TEST_CASE(
+    "stop ends at the shutdown deadline while a memory buffer waits for an output that is down") {
   Fixture f;
   f.options.shutdown_deadline = 1s;
   f.output_down = true;  // memory buffer: submit waits for a delivery that never comes
@@ -437,9 +438,10 @@ TEST_CASE("stop ends at the shutdown deadline while a memory buffer waits for an
   REQUIRE(f.log.await_count("down", 1));  // the alerts are in the buffer: the worker waits
   const auto t0 = std::chrono::steady_clock::now();
   CHECK(finish_within(f, 4s));  // deadline 1 s + margin
-  INFO("stopped after " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
-  CHECK(f.queue.deleted() == 0);   // not acknowledged: delivered again later
-  CHECK(f.queue.visible() == 1);   // released at the deadline
+  INFO("stopped after "
+       << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
+  CHECK(f.queue.deleted() == 0);  // not acknowledged: delivered again later
+  CHECK(f.queue.visible() == 1);  // released at the deadline
   CHECK(f.daemon->counters().alerts_sent == 0);
 }
 
@@ -476,7 +478,8 @@ TEST_CASE("stop ends at the shutdown deadline while a full disk buffer blocks a 
   }
   const auto t0 = std::chrono::steady_clock::now();
   CHECK(finish_within(f, 4s));  // deadline 1 s + margin
-  INFO("stopped after " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
+  INFO("stopped after "
+       << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
   CHECK(f.queue.deleted() == 0);
   CHECK(f.queue.visible() == 1);
   CHECK(f.daemon->counters().alerts_sent == 0);
