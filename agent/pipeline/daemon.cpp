@@ -594,6 +594,9 @@ struct Daemon::Impl {
       workers_stop = true;
       cancel_fetches = true;
       cv_tasks.notify_all();
+      // A worker still in submit (an output down, its buffer full or a memory buffer waiting
+      // for delivery) gives up too: only outputs.stop(), after run() returns, would end it.
+      outputs.stop_accepting();
       // Whatever is unfinished is released: visible again at once, for this or another agent.
       // A worker still busy with it finishes, but never deletes it.
       for (auto& [id, f] : in_flight) {

@@ -580,4 +580,9 @@ void DiskQueue::interrupt() {
   cv_.notify_all();
 }
 
+void DiskQueue::for_each_pending(const std::function<void(std::string_view)>& visit) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Entry& e : pending_) visit(e.payload);
+}
+
 }  // namespace trailwarden

@@ -32,6 +32,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -84,6 +85,11 @@ class DiskQueue {
 
   // Wakes waiters in peek()/wait_for_room() (shutdown).
   void interrupt();
+
+  // Calls `visit` with every pending record, oldest first, under the queue's lock and without
+  // copying it (the view is valid during the call only; `visit` must not call this queue).
+  // For start-up recovery, which must not hold a second copy of a large backlog.
+  void for_each_pending(const std::function<void(std::string_view)>& visit) const;
 
  private:
   struct Entry {

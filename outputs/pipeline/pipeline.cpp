@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fmt/format.h>
 #include <mutex>
@@ -92,6 +93,7 @@ struct OutputPipeline::Impl {
   bool force_memory = false;
   std::chrono::milliseconds give_up_after{0};
   std::atomic<bool> stopping{false};
+  std::atomic<bool> refusing{false};  // stop_accepting(): submits give up
   std::atomic<bool> draining_deadline_passed{false};
   std::atomic<bool> fatal{false};
   mutable std::mutex fatal_mu;
@@ -249,19 +251,32 @@ void OutputPipeline::give_up_after(std::chrono::milliseconds limit) { impl_->giv
 
 namespace {
 
-// The alerts found in the disk buffers at start, and which buffers hold each.
+// The alerts found in the disk buffers at start: for each uid only whether every output it is
+// routed to holds it (never the alert itself: the buffers can hold hundreds of MiB).
 struct Recovered {
   struct Found {
-    AlertRecord alert;           // its routing fields
-    std::vector<size_t> lanes;   // indexes of the lanes whose buffer holds it
+    std::string uid;
+    size_t routed = 0;  // outputs it is routed to (by today's settings)
+    size_t held = 0;    // of those, how many hold it in their buffer
+    size_t last_lane = ~size_t{0};
   };
-  std::vector<Found> found;      // in order of first appearance
-  std::unordered_map<std::string, size_t> by_uid;
+  std::deque<Found> found;  // in order of first appearance; a deque: by_uid views their uids
+  std::unordered_map<std::string_view, size_t> by_uid;
 
-  void add(size_t lane, AlertRecord a) {
-    auto [it, fresh] = by_uid.emplace(a.uid, found.size());
-    if (fresh) found.push_back({std::move(a), {}});
-    found[it->second].lanes.push_back(lane);
+  // `lane` holds `a`; `routed_to(i)`: whether `a` is routed to lane i (of `lanes`).
+  template <typename RoutedTo>
+  void add(size_t lane, const AlertRecord& a, size_t lanes, RoutedTo routed_to) {
+    auto it = by_uid.find(a.uid);
+    if (it == by_uid.end()) {
+      Found& f = found.emplace_back();
+      f.uid = a.uid;
+      for (size_t i = 0; i < lanes; ++i) f.routed += routed_to(i) ? 1 : 0;
+      it = by_uid.emplace(f.uid, found.size() - 1).first;
+    }
+    Found& f = found[it->second];
+    if (f.last_lane == lane) return;  // twice in one buffer
+    f.last_lane = lane;
+    if (routed_to(lane)) ++f.held;
   }
 };
 
@@ -289,10 +304,16 @@ bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
       spdlog::info("output {}: {} alerts buffered by a previous run will be delivered first", s.name, n);
       l->appended = n;
       if (recovered) {
-        for (const std::string& r : l->queue->peek(n, std::chrono::milliseconds(0))) {
-          AlertRecord a;  // (an undecodable record is reported and skipped by the delivery thread)
-          if (AlertRecord::decode(r, a)) buffered.add(i, std::move(a));
-        }
+        // One record decoded at a time, in place: no copy of the backlog. (An undecodable
+        // record is reported and skipped by the delivery thread.)
+        AlertRecord a;
+        const size_t lanes = impl_->lanes.size();
+        l->queue->for_each_pending([&](std::string_view r) {
+          if (!AlertRecord::decode(r, a)) return;
+          buffered.add(i, a, lanes, [&](size_t lane) {
+            return routed(impl_->lanes[lane]->settings, a.severity_id, a.rule_id, a.tags);
+          });
+        });
       }
     }
     if (uint64_t bad = l->queue->corrupt_records())
@@ -313,14 +334,12 @@ bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
     // knows it anyway.
     std::vector<std::string> uids;
     size_t partial = 0;
+    uids.reserve(buffered.found.size());
     for (const auto& f : buffered.found) {
-      bool everywhere = true;
-      for (size_t i = 0; i < impl_->lanes.size() && everywhere; ++i)
-        if (routed(impl_->lanes[i]->settings, f.alert.severity_id, f.alert.rule_id, f.alert.tags))
-          everywhere = std::find(f.lanes.begin(), f.lanes.end(), i) != f.lanes.end();
-      if (everywhere) uids.push_back(f.alert.uid);
+      if (f.held == f.routed) uids.push_back(f.uid);
       else ++partial;
     }
+    buffered = {};
     if (partial)
       spdlog::warn("{} alerts found in the buffers are missing from another output they are "
                    "routed to (the previous run stopped between them): a message that named them "
@@ -334,12 +353,18 @@ bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
 
 bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::string& error,
                             const std::function<void()>& before_ack) {
-  if (impl_->stopping || impl_->fatal) {
+  // Not accepting (any more): stopping, refusing (stop_accepting()) or failed.
+  auto closed = [&] {
+    if (!impl_->stopping && !impl_->refusing && !impl_->fatal) return false;
     error = impl_->fatal ? failure() : "stopping";
-    return false;
-  }
+    return true;
+  };
+  if (closed()) return false;
   std::unique_lock<std::mutex> one_at_a_time(impl_->before_ack_mu, std::defer_lock);
-  if (before_ack) one_at_a_time.lock();
+  if (before_ack) {
+    one_at_a_time.lock();
+    if (closed()) return false;  // while this one waited for the submit before it
+  }
   // The disk lanes this submit holds (see Lane::hold): all lifted however submit() ends.
   struct Held {
     std::vector<Impl::Lane*> lanes;
@@ -399,11 +424,9 @@ bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::
                             l->settings.name, bytes, l->settings.buffer_max_bytes);
         return false;
       }
-      // Backpressure: wait for the delivery thread to make room.
-      if (impl_->stopping || impl_->fatal) {
-        error = impl_->fatal ? failure() : "stopping";
-        return false;
-      }
+      // Backpressure: wait for the delivery thread to make room (a stop_accepting() is seen
+      // within one wait).
+      if (closed()) return false;
       l->queue->wait_for_room(bytes, std::chrono::milliseconds(500));
     }
   }
@@ -413,7 +436,8 @@ bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::
     const uint64_t target = wait.second;
     std::unique_lock<std::mutex> lock(lane->seq_mu);
     lane->seq_cv.wait(lock, [&] {
-      return lane->acked >= target || impl_->fatal || impl_->draining_deadline_passed;
+      return lane->acked >= target || impl_->fatal || impl_->draining_deadline_passed ||
+             impl_->refusing;
     });
     if (lane->acked < target) {
       error = impl_->fatal ? failure() : fmt::format("output {}: not delivered before stopping",
@@ -423,6 +447,14 @@ bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::
   }
   if (before_ack) before_ack();
   return true;  // (the holds are lifted on the way out)
+}
+
+void OutputPipeline::stop_accepting() {
+  if (impl_->refusing.exchange(true)) return;
+  for (auto& l : impl_->lanes) {  // wake submits waiting for a memory buffer's delivery
+    std::lock_guard<std::mutex> lock(l->seq_mu);
+    l->seq_cv.notify_all();
+  }
 }
 
 void OutputPipeline::stop(std::chrono::milliseconds deadline) {

@@ -92,8 +92,19 @@ class OutputPipeline {
   bool submit(const std::vector<const AlertRecord*>& alerts, std::string& error,
               const std::function<void()>& before_ack = {});
 
-  // Stops: no more submits; memory buffers get until `deadline` to drain; disk buffers keep
-  // what is left for the next start. Idempotent.
+  // Makes every submit() in progress, and every later one, give up and return false
+  // ("stopping") within about half a second: one waiting for room in a full buffer
+  // (when_full = "block") or for a memory buffer to deliver its alerts (an output that is down)
+  // returns instead of waiting for ever; its `before_ack` is not called, so the caller does not
+  // acknowledge its source, which delivers it again later. Alerts it already put in a buffer
+  // stay there and are delivered (duplicates are the caller's window's business). Delivery
+  // goes on until stop(). For the caller's shutdown deadline: without it, a submit blocked by
+  // an output that is down only ends with stop(). Idempotent, thread-safe.
+  void stop_accepting();
+
+  // Stops: no more submits; memory buffers get until `deadline` to drain (a submit waiting for
+  // them may still succeed meanwhile); disk buffers keep what is left for the next start.
+  // Idempotent.
   void stop(std::chrono::milliseconds deadline);
 
   // Asks every output to reopen its files / reconnect before its next send (SIGHUP).

@@ -8,12 +8,14 @@
 #include <filesystem>
 #include <condition_variable>
 #include <fmt/format.h>
+#include <future>
 #include <map>
 #include <mutex>
 #include <simdjson.h>
 #include <thread>
 
 #include "agent/rules/rule.h"
+#include "outputs/pipeline/disk_queue.h"
 #include "tests/unit/aws/fakes.h"
 #include "tests/unit/test_util.h"
 
@@ -164,7 +166,10 @@ class MemoryOutput : public Output {
   explicit MemoryOutput(EventLog& log) : log_(log) {}
   const std::string& name() const override { return name_; }
   DeliveryResult send(const std::vector<const AlertRecord*>& batch) override {
-    if (down) return {DeliveryResult::Status::kRetry, "destination down", {}, {}};
+    if (down) {
+      log_.add("down");
+      return {DeliveryResult::Status::kRetry, "destination down", {}, {}};
+    }
     for (const AlertRecord* a : batch) {
       lines.push_back(a->ocsf);
       log_.add("write");
@@ -200,6 +205,7 @@ struct Fixture {
   int exit_status = -1;
   std::string buffer_dir;    // non-empty: the output has a disk buffer in this state directory
   bool output_down = false;  // the output fails every send (its alerts stay buffered)
+  size_t buffer_max_bytes = 0;  // 0: the default
 
   Fixture() {
     for (const auto& r : rules)
@@ -224,6 +230,7 @@ struct Fixture {
                                            : OutputSettings::BufferType::kDisk;
     e.settings.retry_initial = 1ms;
     e.settings.retry_max = 5ms;
+    if (buffer_max_bytes) e.settings.buffer_max_bytes = buffer_max_bytes;
     e.output = std::move(out);
     entries.push_back(std::move(e));
     pipeline = std::make_unique<OutputPipeline>(std::move(entries),
@@ -398,6 +405,85 @@ TEST_CASE("slow objects: visibility is extended while in work, released on shutd
   CHECK(f.queue.visible() == 1);  // visible again at once for another agent
   auto events = f.log.snapshot();
   CHECK(std::find(events.begin(), events.end(), std::string("visibility r-m0 0")) != events.end());
+}
+
+namespace {
+
+// Stops the fixture's daemon and pipeline on another thread. True if that took less than
+// `limit`; if not, the output comes back (so that a stuck submit ends and the test too).
+bool finish_within(Fixture& f, std::chrono::milliseconds limit) {
+  std::promise<void> done;
+  std::future<void> finished = done.get_future();
+  std::thread t([&] {
+    f.finish();
+    done.set_value();
+  });
+  const bool in_time = finished.wait_for(limit) == std::future_status::ready;
+  if (!in_time) f.output->down = false;
+  t.join();
+  return in_time;
+}
+
+}  // namespace
+
+// Issue 9 §5 (review finding 1): a worker stuck in OutputPipeline::submit must not hold the
+// shutdown past its deadline (systemd would SIGKILL the agent at TimeoutStopSec).
+TEST_CASE(
+    "stop ends at the shutdown deadline while a memory buffer waits for an output that is down") {
+  Fixture f;
+  f.options.shutdown_deadline = 1s;
+  f.output_down = true;  // memory buffer: submit waits for a delivery that never comes
+  f.start();
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(f.log.await_count("down", 1));  // the alerts are in the buffer: the worker waits
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(finish_within(f, 4s));  // deadline 1 s + margin
+  INFO("stopped after "
+       << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
+  CHECK(f.queue.deleted() == 0);  // not acknowledged: delivered again later
+  CHECK(f.queue.visible() == 1);  // released at the deadline
+  CHECK(f.daemon->counters().alerts_sent == 0);
+}
+
+TEST_CASE("stop ends at the shutdown deadline while a full disk buffer blocks a submit") {
+  char dir[] = "/tmp/tw-daemon-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  constexpr size_t kMax = 128 * 1024;
+  {
+    // A previous run left the buffer all but full (one big alert nobody could deliver).
+    DiskQueue::Options o;
+    o.max_bytes = kMax;
+    o.name = "memory";
+    DiskQueue q(std::string(dir) + "/buffers/memory", o);
+    std::string error;
+    REQUIRE(q.open(error));
+    AlertRecord a;
+    a.uid = "left-over";
+    a.rule_id = "cis-4.9";
+    a.ocsf = "\"" + std::string(kMax - 1024, 'x') + "\"";
+    std::string record;
+    a.encode(record);
+    REQUIRE(q.append({record}, error) == DiskQueue::AppendResult::kOk);
+  }
+  Fixture f;
+  f.buffer_dir = dir;
+  f.buffer_max_bytes = kMax;
+  f.output_down = true;
+  f.options.shutdown_deadline = 1s;
+  f.start();
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  {
+    std::unique_lock<std::mutex> l(f.store.mu);
+    REQUIRE(f.store.cv.wait_for(l, 20s, [&] { return !f.store.gets.empty(); }));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(finish_within(f, 4s));  // deadline 1 s + margin
+  INFO("stopped after "
+       << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
+  CHECK(f.queue.deleted() == 0);
+  CHECK(f.queue.visible() == 1);
+  CHECK(f.daemon->counters().alerts_sent == 0);
+  std::filesystem::remove_all(dir);
 }
 
 namespace {
