@@ -27,7 +27,7 @@
 # (replay uses every core by default; the single-thread figures pin --workers 1)
 #   igzip -dc FILES | jq -c -f tests/bench/jq_filter.jq        (jq baseline, 4.9)
 #   python3 tests/bench/baseline.py DIR                         (python baseline, 4.9)
-# and prints a Markdown table, the goal checks (PASS/FAIL) and a correctness
+# and prints a Markdown table, the goals (met/missed) and a correctness (PASS/FAIL)
 # check: alerts from `trailwarden replay -o FILE DIR` == Config-change records
 # in the MANIFEST == python baseline matches.
 #
@@ -257,6 +257,11 @@ for k in order:
           f"{r['best'] / igz:.2f} | {r['rss']:.1f} |")
 print()
 
+def goal(ok, text):
+    # Goals are figures, not test verdicts (a loaded machine or the small --quick corpus misses
+    # them honestly): "met" / "missed", as in README's table.
+    print(f"{'met   ' if ok else 'missed'}  {text}")
+
 def line(ok, text):
     print(f"{'PASS' if ok else 'FAIL'}  {text}")
 
@@ -264,19 +269,19 @@ print("### goals\n")
 print("```")
 if tw:
     d, a, w2 = rows["tw_default"]["best"], rows["tw_all"]["best"], rows["tw_w2"]["best"]
-    line(d <= 1.25 * igz, f"replay(default) <= 1.25x igzip: {d / igz:.2f}x")
-    line(a <= 2.0 * igz, f"replay(all rules) <= 2x igzip: {a / igz:.2f}x")
-    line(rows["jq"]["best"] / d >= 15, f"replay(default) >= 15x faster than jq: {rows['jq']['best'] / d:.1f}x")
-    line(rows["python"]["best"] / d >= 10, f"replay(default) >= 10x faster than python: {rows['python']['best'] / d:.1f}x")
+    goal(d <= 1.25 * igz, f"replay(default) <= 1.25x igzip: {d / igz:.2f}x")
+    goal(a <= 2.0 * igz, f"replay(all rules) <= 2x igzip: {a / igz:.2f}x")
+    goal(rows["jq"]["best"] / d >= 15, f"replay(default) >= 15x faster than jq: {rows['jq']['best'] / d:.1f}x")
+    goal(rows["python"]["best"] / d >= 10, f"replay(default) >= 10x faster than python: {rows['python']['best'] / d:.1f}x")
     limit = 64 + 3 * m["max_decompressed_file_bytes"] / 2**20
     worst = max(("tw_default", "tw_all", "tw_w2"), key=lambda k: rows[k]["rss"])
-    line(rows[worst]["rss"] <= limit,
+    goal(rows[worst]["rss"] <= limit,
          f"peak RSS <= 64 MiB + 3x largest decompressed file = {limit:.1f} MiB: "
          f"{rows[worst]['rss']:.1f} MiB ({rows[worst]['label']})")
-    line(d / w2 >= 1.7, f"--workers 2 throughput >= 1.7x default: {d / w2:.2f}x")
+    goal(d / w2 >= 1.7, f"--workers 2 throughput >= 1.7x default: {d / w2:.2f}x")
     bad = [rows[k]["label"] for k in ("tw_default", "tw_all", "tw_w2") if rows[k]["status"] != "ok"]
     if bad:
-        line(False, "trailwarden exited non-zero while timed: " + ", ".join(bad))
+        print("ERROR   trailwarden exited non-zero while timed: " + ", ".join(bad))
 else:
     print("SKIP  trailwarden goals (no binary)")
 print("```\n")
