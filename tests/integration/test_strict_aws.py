@@ -203,6 +203,144 @@ def errors(entries: list[dict]) -> list[tuple]:
             if e["status"] >= 300]
 
 
+# ---- The stand-in itself refuses what AWS refuses (requests signed by botocore) ----
+
+def raw_request(host: str, method: str, path: str, service: str, region: str, *,
+                key: str, secret: str, token: str | None = None, body: bytes = b"",
+                headers: dict | None = None, at=None, sign: bool = True):
+    """One request to the stand-in for `host` (TLS verified for that name), signed by
+    botocore's signer (S3SigV4Auth for s3) as of `at` (naive UTC; default now). Returns
+    (status, headers with lower-case names, body text)."""
+    import datetime
+    import http.client
+    import socket
+    import ssl
+    from botocore.auth import S3SigV4Auth, SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    r = AWSRequest(method=method, url=f"https://{host}{path}", data=body,
+                   headers=dict(headers or {}))
+    if sign:
+        signer = S3SigV4Auth if service == "s3" else SigV4Auth
+        with common.botocore_clock_at(at or datetime.datetime.utcnow()):
+            signer(Credentials(key, secret, token), service, region).add_auth(r)
+    p = r.prepare()
+    ctx = ssl.create_default_context(cafile=str(SA.ca_file))
+    conn = http.client.HTTPConnection(host, timeout=30)
+    conn.sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", SA.port)),
+                                server_hostname=host)
+    send_headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in p.headers.items()}
+    send_headers["Host"] = host
+    conn.request(method, p.url.split(host, 1)[1], body=body, headers=send_headers)
+    resp = conn.getresponse()
+    out = (resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode())
+    conn.close()
+    return out
+
+
+def test_0_stand_in_refuses_what_aws_refuses():
+    import datetime
+    import email.utils
+    import json as json_
+    import re as re_
+
+    key = "AKIASTANDINSELFTEST1"
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/stand-in-check"
+    SA.principal(key, SECRET, policy(allow("s3:GetObject", "arn:aws:s3:::trail-check/*"),
+                                     allow("s3:ListBucket", "arn:aws:s3:::trail-check"),
+                                     allow("sqs:*", f"arn:aws:sqs:eu-west-1:{ACCOUNT}:q-check"),
+                                     allow("sts:AssumeRole", role_arn)))
+    SA.bucket("trail-check", "eu-central-1", versioning=True)
+    SA.put_object("trail-check", "a b+c.json", b"{}")
+    q = SA.queue(f"https://sqs.eu-west-1.amazonaws.com/{ACCOUNT}/q-check")
+    SA.role(role_arn, policy(allow("sqs:*", "*")), trusted=[key], web_identity=True)
+    s3 = "trail-check.s3.eu-central-1.amazonaws.com"
+    creds = {"key": key, "secret": SECRET}
+    sqs_body = json_.dumps({"QueueUrl": q, "WaitTimeSeconds": 0}).encode()
+    sqs_headers = {"Content-Type": "application/x-amz-json-1.0",
+                   "X-Amz-Target": "AmazonSQS.ReceiveMessage"}
+
+    def sqs(region="eu-west-1", service="sqs", host="sqs.eu-west-1.amazonaws.com", **kw):
+        args = {**creds, **kw}
+        return raw_request(host, "POST", "/", service, region, body=sqs_body,
+                           headers=sqs_headers, **args)
+
+    # Correct requests pass, with a Date header on the stand-in's clock.
+    SA.set_clock_offset(3600)
+    status, h, _ = sqs(at=datetime.datetime.utcnow() + datetime.timedelta(hours=1))
+    check(status == 200, f"a correct SQS request: {status}")
+    date = email.utils.parsedate_to_datetime(h["date"])
+    drift = abs((date - datetime.datetime.now(datetime.timezone.utc)).total_seconds() - 3600)
+    check(drift < 5, f"Date header {h['date']} is not the stand-in's clock")
+    SA.set_clock_offset(0)
+    check(sqs(host="eu-west-1.queue.amazonaws.com")[0] == 200, "the legacy queue host")
+    status, _, text = raw_request(s3, "GET", "/a%20b%2Bc.json", "s3", "eu-central-1", **creds)
+    check(status == 200 and text == "{}", f"a correct GetObject: {status} {text}")
+    # Region and service of the credential scope.
+    status, h, text = sqs(region="us-west-2")
+    check(status == 403 and "Credential should be scoped to a valid region, not 'us-west-2'"
+          in text and h.get("x-amzn-query-error") == "SignatureDoesNotMatch;Sender",
+          f"SQS signed for another region: {status} {h} {text}")
+    status, _, text = sqs(service="sts")
+    check(status == 403 and "Credential should be scoped to correct service: 'sqs'" in text,
+          f"SQS signed for another service: {status} {text}")
+    check(sqs(host="sqs.us-east-1.amazonaws.com", region="us-east-1")[2].find(
+        "QueueDoesNotExist") >= 0, "a queue asked for at another region's endpoint")
+    status, _, text = sqs(secret=SECRET[:-1] + "x")
+    check(status == 403 and "does not match the signature" in text, f"wrong secret: {status}")
+    # S3: redirects and region errors.
+    status, h, text = raw_request("trail-check.s3.us-east-1.amazonaws.com", "GET",
+                                  "/a%20b%2Bc.json", "s3", "us-east-1", **creds)
+    check(status == 301 and h.get("x-amz-bucket-region") == "eu-central-1",
+          f"another region's endpoint: {status} {h}")
+    status, _, text = raw_request("s3.amazonaws.com", "GET", "/trail-check/a%20b%2Bc.json", "s3",
+                                  "us-east-1", **creds)
+    check(status == 400 and "<Code>AuthorizationHeaderMalformed</Code>" in text and
+          "<Region>eu-central-1</Region>" in text, f"global endpoint, wrong region: {text}")
+    # Clock: 20 minutes off.
+    old = datetime.datetime.utcnow() - datetime.timedelta(minutes=20)
+    status, _, text = raw_request(s3, "GET", "/a%20b%2Bc.json", "s3", "eu-central-1", at=old,
+                                  **creds)
+    check(status == 403 and "<Code>RequestTimeTooSkewed</Code>" in text, f"S3 skew: {text}")
+    status, _, text = sqs(at=old)
+    check(status == 403 and "Signature expired" in text, f"SQS skew: {status} {text}")
+    # Permissions: versions, missing keys, owner, unsigned x-amz-* headers.
+    vid = SA.put_object("trail-check", "v.json", b"{}")
+    status, _, text = raw_request(s3, "GET", f"/v.json?versionId={vid}", "s3", "eu-central-1",
+                                  **creds)
+    check(status == 403 and "AccessDenied" in text, f"versionId without s3:GetObjectVersion: "
+          f"{status}")
+    status, _, text = raw_request(s3, "GET", "/missing.json", "s3", "eu-central-1", **creds)
+    check(status == 404 and "NoSuchKey" in text, f"missing key with ListBucket: {status} {text}")
+    status, _, text = raw_request(s3, "GET", "/a%20b%2Bc.json", "s3", "eu-central-1",
+                                  headers={"x-amz-expected-bucket-owner": "999999999999"}, **creds)
+    check(status == 403 and "AccessDenied" in text, f"another expected owner: {status}")
+    status, h, text = raw_request(s3, "GET", "/a%20b%2Bc.json", "s3", "eu-central-1", **creds)
+    check(status == 200, f"{status} {text}")
+    # STS: temporary credentials need their token.
+    form = f"Action=AssumeRole&Version=2011-06-15&RoleArn={role_arn}&RoleSessionName=check"
+    status, _, text = raw_request("sts.us-east-1.amazonaws.com", "POST", "/", "sts", "us-east-1",
+                                  body=form.encode(), headers={
+                                      "Content-Type": "application/x-www-form-urlencoded"},
+                                  **creds)
+    check(status == 200, f"AssumeRole: {status} {text}")
+    temp = dict(re_.findall(r"<(AccessKeyId|SecretAccessKey|SessionToken)>([^<]+)<", text))
+    check(temp["AccessKeyId"].startswith("ASIA"), text)
+    status, _, text = sqs(key=temp["AccessKeyId"], secret=temp["SecretAccessKey"])
+    check(status == 403 and "security token included in the request is invalid" in text,
+          f"temporary key without its token: {status} {text}")
+    status, _, text = sqs(key=temp["AccessKeyId"], secret=temp["SecretAccessKey"],
+                          token=temp["SessionToken"])
+    check(status == 200, f"temporary key with its token: {status} {text}")
+    web = (f"Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn={role_arn}"
+           "&RoleSessionName=web&WebIdentityToken=eyJ.token")
+    status, _, text = raw_request("sts.amazonaws.com", "POST", "/", "sts", "us-east-1",
+                                  body=web.encode(), sign=False, key="", secret="", headers={
+                                      "Content-Type": "application/x-www-form-urlencoded"})
+    check(status == 200 and "<SessionToken>" in text, f"AssumeRoleWithWebIdentity: {text}")
+
+
 # ---- a. baseline ----
 
 def test_a_baseline_every_request_verified():
@@ -386,6 +524,23 @@ def test_g_china_partition():
     hosts = {e["host"] for e in s.requests()}
     check(hosts == {"sqs.cn-north-1.amazonaws.com.cn",
                     f"{s.bucket}.s3.cn-north-1.amazonaws.com.cn"}, f"hosts {hosts}")
+
+
+def test_g_china_partition_role_arn():
+    # STS in the China partition: sts.cn-north-1.amazonaws.com.cn, ARNs in aws-cn.
+    name = "chinarole"
+    role_arn = f"arn:aws-cn:iam::{ACCOUNT}:role/trailwarden-reader"
+    s = Setup(name, f"https://sqs.cn-north-1.amazonaws.com.cn/{ACCOUNT}/q-{name}",
+              bucket_region="cn-north-1", key_policy=policy(allow("sts:AssumeRole", role_arn)))
+    SA.role(role_arn, documented_policy(s.bucket, "cn-north-1", f"q-{name}", "aws-cn"),
+            trusted=[s.access_key])
+    key, _, expected = s.put("0")
+    s.notify(key, region="cn-north-1")
+    run_to_delivery(s, expected, region="cn-north-1", aws_extra=f'role_arn = "{role_arn}"',
+                    why=" (China partition, assumed role)", timeout=FAIL_WAIT)
+    sts = [e for e in s.requests() if e["service"] == "sts"]
+    check(sts and {e["host"] for e in sts} == {"sts.cn-north-1.amazonaws.com.cn"} and
+          all(e["status"] == 200 for e in sts), f"STS: {[(e['host'], e['status']) for e in sts]}")
 
 
 # ---- h. FIPS, dual-stack, service endpoint variables (part B) ----
