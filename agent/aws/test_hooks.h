@@ -27,6 +27,8 @@ using ConnectTo = const std::vector<std::string>* (*)();
 inline std::atomic<ConnectTo> connect_to{nullptr};
 
 // Test builds only (see above).
-inline void install_connect_to(ConnectTo hook) { connect_to.store(hook, std::memory_order_release); }
+inline void install_connect_to(ConnectTo hook) {
+  connect_to.store(hook, std::memory_order_release);
+}
 
 }  // namespace trailwarden::aws::test_hooks

@@ -82,7 +82,8 @@ bool parse(std::string_view spec) {
   return true;
 }
 
-// Splits one CONNECT_TO entry into its four fields (brackets keep an IPv6 host whole).
+// Whether one CONNECT_TO entry has curl's four fields (brackets keep an IPv6 host whole), ports
+// empty or 1..65535, hosts without spaces or URL delimiters, and changes something.
 bool valid_connect_to(std::string_view entry) {
   std::vector<std::string_view> fields;
   size_t start = 0;
@@ -99,9 +100,8 @@ bool valid_connect_to(std::string_view entry) {
   for (size_t i : {size_t{1}, size_t{3}}) {
     std::string_view port = fields[i];
     if (port.empty()) continue;
-    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) {
-          return c >= '0' && c <= '9';
-        }))
+    if (port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return false;
     const long n = std::strtol(std::string(port).c_str(), nullptr, 10);
     if (n < 1 || n > 65535) return false;

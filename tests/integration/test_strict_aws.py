@@ -45,6 +45,7 @@ SA: strict_aws.StrictAws | None = None
 ACCOUNT = "111122223333"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSTRICTKEY"
 S3_ALIAS = "s3-vpce.strict.test"  # a custom S3 endpoint (AWS_ENDPOINT_URL_S3), us-east-1
+SQS_ALIAS = "sqs-vpce.strict.test"  # a custom SQS endpoint (AWS_ENDPOINT_URL_SQS), us-east-1
 FAIL_WAIT = 25  # seconds a test waits for what only a fixed agent does
 
 
@@ -71,10 +72,10 @@ class Setup:
 
     def __init__(self, name: str, queue_url: str, bucket_region: str = "us-east-1",
                  versioning: bool = False, s3_actions=(), key_policy: dict | None = None,
-                 owner: str = ACCOUNT):
+                 owner: str = ACCOUNT, bucket: str | None = None):
         self.name = name
         self.access_key = "AKIA" + name.upper().replace("-", "")[:12].ljust(12, "X") + "TEST"
-        self.bucket = f"trail-{name}"
+        self.bucket = bucket or f"trail-{name}"
         self.queue_url = queue_url
         region, _, queue = strict_aws.queue_key(queue_url)
         partition = strict_aws.partition_of(region)
@@ -234,6 +235,8 @@ def raw_request(host: str, method: str, path: str, service: str, region: str, *,
     send_headers["Host"] = host
     conn.request(method, p.url.split(host, 1)[1], body=body, headers=send_headers)
     resp = conn.getresponse()
+    dates = [v for k, v in resp.getheaders() if k.lower() == "date"]
+    check(len(dates) == 1, f"{len(dates)} Date headers: {dates}")
     out = (resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode())
     conn.close()
     return out
@@ -575,12 +578,32 @@ def test_h_endpoint_url_s3_variable():
                    {"sqs.us-east-1.amazonaws.com", S3_ALIAS}, " (AWS_ENDPOINT_URL_S3)")
 
 
+def test_h_endpoint_url_sqs_variable():
+    # Part B (AWS_ENDPOINT_URL_SQS): a custom SQS endpoint (a VPC endpoint's name), S3 unchanged.
+    _endpoint_test("sqsendpointvar", {"AWS_ENDPOINT_URL_SQS": f"https://{SQS_ALIAS}"},
+                   {SQS_ALIAS, "BUCKET.s3.us-east-1.amazonaws.com"}, " (AWS_ENDPOINT_URL_SQS)")
+
+
 def test_h_ignore_configured_endpoint_urls():
     # Part B (AWS_IGNORE_CONFIGURED_ENDPOINT_URLS): the variable above is ignored.
     _endpoint_test("ignoreendpoints", {"AWS_ENDPOINT_URL_S3": f"https://{S3_ALIAS}",
                                        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"},
                    {"sqs.us-east-1.amazonaws.com", "BUCKET.s3.us-east-1.amazonaws.com"},
                    " (AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true)")
+
+
+# ---- Bucket names that cannot be virtual hosts ----
+
+def test_k_dotted_and_legacy_bucket_names_use_path_style():
+    for name, bucket in (("dotted", "trail.dotted.logs"), ("legacyname", "Trail_Legacy-Logs")):
+        s = Setup(name, f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/q-{name}", bucket=bucket)
+        key, _, expected = s.put("0")
+        s.notify(key)
+        run_to_delivery(s, expected, why=f" (bucket {bucket})")
+        gets = [e for e in s.requests() if e["action"] == "GetObject"]
+        check(gets and all(e["host"] == "s3.us-east-1.amazonaws.com" and e["status"] == 200 and
+                           e["path"].startswith(f"/{bucket}/") for e in gets),
+              f"bucket {bucket}: {[(e['host'], e['path'], e['status']) for e in gets]}")
 
 
 # ---- i. role_arn ----
@@ -639,7 +662,8 @@ def main() -> int:
     def setup():
         global SA
         strict_aws.self_check()
-        SA = strict_aws.StrictAws(TMP / "stand-in", aliases={S3_ALIAS: ("s3", "us-east-1")})
+        SA = strict_aws.StrictAws(TMP / "stand-in", aliases={S3_ALIAS: ("s3", "us-east-1"),
+                                                             SQS_ALIAS: ("sqs", "us-east-1")})
 
     def before_each():
         SA.set_clock_offset(0)

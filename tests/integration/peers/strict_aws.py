@@ -834,6 +834,10 @@ class AwsHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def date_time_string(self, timestamp=None):
+        """The Date header send_response() adds: the stand-in's clock (offset included)."""
+        return email.utils.format_datetime(self.server.state.now(), usegmt=True)
+
     def _handle(self):
         st: State = self.server.state
         length = int(self.headers.get("Content-Length") or 0)
@@ -870,7 +874,6 @@ class AwsHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(reply.status)
         for name, value in reply.headers:
             self.send_header(name, value)
-        self.send_header("Date", email.utils.format_datetime(st.now(), usegmt=True))
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         if self.command != "HEAD":
