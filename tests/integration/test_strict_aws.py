@@ -204,6 +204,21 @@ def errors(entries: list[dict]) -> list[tuple]:
             if e["status"] >= 300]
 
 
+# ---- The connect-to hook of the test build ----
+
+def test_0_connect_to_hook_malformed_value_exits_2():
+    env = {k: v for k, v in os.environ.items() if k != "TRAILWARDEN_FAILPOINT"}
+    for bad in ("garbage", "::127.0.0.1:99999", "a:b:c:d", "::127.0.0.1:8443,", ":::"):
+        p = subprocess.run([BINARY, "--version"], env={**env, "TRAILWARDEN_TEST_CONNECT_TO": bad},
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode == 2 and "TRAILWARDEN_TEST_CONNECT_TO: cannot parse" in p.stderr,
+              f"{bad!r}: exit {p.returncode}, stderr {p.stderr!r}")
+    for good in ("::127.0.0.1:8443", "sqs.us-east-1.amazonaws.com:443:127.0.0.1:8443,::[::1]:9"):
+        p = subprocess.run([BINARY, "--version"], env={**env, "TRAILWARDEN_TEST_CONNECT_TO": good},
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode == 0, f"{good!r}: exit {p.returncode}, stderr {p.stderr!r}")
+
+
 # ---- The stand-in itself refuses what AWS refuses (requests signed by botocore) ----
 
 def raw_request(host: str, method: str, path: str, service: str, region: str, *,
