@@ -46,7 +46,7 @@ ACCOUNT = "111122223333"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSTRICTKEY"
 S3_ALIAS = "s3-vpce.strict.test"  # a custom S3 endpoint (AWS_ENDPOINT_URL_S3), us-east-1
 SQS_ALIAS = "sqs-vpce.strict.test"  # a custom SQS endpoint (AWS_ENDPOINT_URL_SQS), us-east-1
-FAIL_WAIT = 25  # seconds a test waits for what only a fixed agent does
+FAIL_WAIT = 20  # seconds a test waits for what only a fixed agent does
 
 
 def policy(*statements) -> dict:
