@@ -79,7 +79,6 @@ import hashlib
 import hmac
 import http.server
 import json
-import os
 import re
 import secrets
 import shutil
