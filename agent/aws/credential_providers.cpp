@@ -396,8 +396,8 @@ class ImdsProvider final : public CredentialsProvider {
     // a read timeout falls back to IMDSv1 at once; 403/404/405 (IMDSv2 unavailable) fall
     // back; connection errors and other statuses are tried `attempts` times, then fall back.
     std::string token;
-    std::string no_token;       // why there is no token (for messages)
-    bool token_lost = false;    // the PUT timed out (hop limit?)
+    std::string no_token;     // why there is no token (for messages)
+    bool token_lost = false;  // the PUT timed out (hop limit?)
     for (int i = 0; i < std::max(attempts, 1); ++i) {
       const HttpResponse resp = ctx_->http->perform(put, timeout);
       if (resp.ok()) {
@@ -634,12 +634,13 @@ class ProfileProvider final : public CredentialsProvider {
         return st;
       }
       if (!get(p, "sso_session").empty() || !get(p, "sso_start_url").empty()) {
-        message = label + " has sso_session or sso_start_url but neither sso_account_id nor "
-                          "sso_role_name";
+        message = label +
+                  " has sso_session or sso_start_url but neither sso_account_id nor "
+                  "sso_role_name";
         return FetchStatus::kInvalid;
       }
-      message = label +
-                " has no credentials (aws_access_key_id, role_arn, sso_*, credential_process)";
+      message =
+          label + " has no credentials (aws_access_key_id, role_arn, sso_*, credential_process)";
       return FetchStatus::kNotConfigured;
     }
     if (!get(p, "mfa_serial").empty()) {

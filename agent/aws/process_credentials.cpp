@@ -96,8 +96,8 @@ RunResult run_command(const std::vector<std::string>& argv, const Environment& e
   sigemptyset(&empty);
   sigemptyset(&defaults);
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD}) sigaddset(&defaults, s);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setsigmask(&attr, &empty);
   posix_spawnattr_setsigdefault(&attr, &defaults);
@@ -168,8 +168,7 @@ RunResult run_command(const std::vector<std::string>& argv, const Environment& e
     if (w == pid) break;
     if (w < 0 && errno != EINTR) break;
     if (w == 0) {
-      if (std::chrono::steady_clock::now() >= deadline ||
-          (cancel != nullptr && cancel->load())) {
+      if (std::chrono::steady_clock::now() >= deadline || (cancel != nullptr && cancel->load())) {
         r.timed_out = !(cancel != nullptr && cancel->load());
         r.cancelled = !r.timed_out;
         kill_group();

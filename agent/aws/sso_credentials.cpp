@@ -129,8 +129,8 @@ FetchStatus fetch_sso_credentials(const ProviderContext& ctx, const std::string&
     message = "HOME is not set: cannot find the SSO token cache (~/.aws/sso/cache)";
     return FetchStatus::kInvalid;
   }
-  const std::string cache = home + "/.aws/sso/cache/" +
-                            sha1_hex(session.empty() ? start_url : session) + ".json";
+  const std::string cache =
+      home + "/.aws/sso/cache/" + sha1_hex(session.empty() ? start_url : session) + ".json";
   std::string content, read_error;
   switch (ctx.read_file(cache, content, read_error)) {
     case ReadStatus::kOk:
@@ -161,8 +161,8 @@ FetchStatus fetch_sso_credentials(const ProviderContext& ctx, const std::string&
     return FetchStatus::kFailed;
   }
   if (expires_at <= ctx.now()) {
-    message = "the cached SSO token " + cache + " expired at " + format_iso8601(expires_at) +
-              " (" + login_hint(name) +
+    message = "the cached SSO token " + cache + " expired at " + format_iso8601(expires_at) + " (" +
+              login_hint(name) +
               "; trailwarden does not refresh SSO tokens: for an unattended agent prefer a role)";
     return FetchStatus::kFailed;
   }

@@ -312,8 +312,9 @@ TEST_CASE("profile provider: errors name file, line, profile and key, never valu
   w.files["/h/.aws/config"] = "[default]\nsso_session = corp\n";
   p = make_profile_provider(w.context(), opts());
   CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
-  CHECK(m == "profile 'default' has sso_session or sso_start_url but neither sso_account_id nor "
-             "sso_role_name");
+  CHECK(m ==
+        "profile 'default' has sso_session or sso_start_url but neither sso_account_id nor "
+        "sso_role_name");
 
   w.files["/h/.aws/config"] = "[default]\nregion = us-east-1\n";
   p = make_profile_provider(w.context(), opts());
@@ -1073,7 +1074,7 @@ TEST_CASE("imds provider: a token PUT without an answer falls back to IMDSv1 at 
              [](const HttpRequest&) { return transport_error("timed out after 1000 ms"); });
   w.http->on(kImdsRoles, [](const HttpRequest& r) {
     return r.find_header("x-aws-ec2-metadata-token") == nullptr ? response(200, "v1-role")
-                                                                 : response(400, "");
+                                                                : response(400, "");
   });
   w.http->on(kImdsRoles + "v1-role", 200,
              imds_json("ASIAV1", "IMDS-SECRET", "IMDS-TOKEN", "2024-01-01T06:00:00Z"));
@@ -1129,8 +1130,9 @@ TEST_CASE("container provider: botocore's timings (2 s, 3 attempts, 1 s apart)")
     ++n;
     if (n == 1) return transport_error("connection refused");
     if (n == 2) return response(503, "{\"code\":\"NotReady\",\"message\":\"agent starting\"}");
-    return response(200, "{\"AccessKeyId\":\"ASIAPOD\",\"SecretAccessKey\":\"CONTAINER-SECRET\","
-                         "\"Token\":\"CONTAINER-TOKEN\",\"Expiration\":\"2024-01-01T06:00:00Z\"}");
+    return response(200,
+                    "{\"AccessKeyId\":\"ASIAPOD\",\"SecretAccessKey\":\"CONTAINER-SECRET\","
+                    "\"Token\":\"CONTAINER-TOKEN\",\"Expiration\":\"2024-01-01T06:00:00Z\"}");
   });
   std::vector<std::chrono::milliseconds> pauses;
   auto ctx = std::const_pointer_cast<ProviderContext>(w.context());

@@ -118,9 +118,9 @@ TEST_CASE("credential_process in a profile: scripts") {
   std::string m;
 
   SUBCASE("good, with arguments and the agent's environment") {
-    const std::string good = scripts.add(
-        "good.sh",
-        "[ \"$1\" = 'a b' ] && [ \"$TW_TEST_VAR\" = from-env ] || exit 3\n" + std::string(kGood));
+    const std::string good =
+        scripts.add("good.sh", "[ \"$1\" = 'a b' ] && [ \"$TW_TEST_VAR\" = from-env ] || exit 3\n" +
+                                   std::string(kGood));
     auto p = profile(good + " 'a b'");
     REQUIRE_MESSAGE(p->fetch(c, m) == FetchStatus::kOk, m);
     CHECK(c.access_key_id == "ASIAPROC");
@@ -171,8 +171,7 @@ TEST_CASE("credential_process in a profile: scripts") {
     CHECK(p->fetch(c, m) == FetchStatus::kFailed);
     const auto took = std::chrono::steady_clock::now() - start;
     CHECK(took < std::chrono::seconds(5));
-    CHECK(m.find("did not finish within 0 s (its process group was killed)") !=
-          std::string::npos);
+    CHECK(m.find("did not finish within 0 s (its process group was killed)") != std::string::npos);
     // The grandchild (sleep) was killed too.
     std::ifstream in(pidfile);
     pid_t child = 0;
@@ -180,8 +179,8 @@ TEST_CASE("credential_process in a profile: scripts") {
     REQUIRE(child > 0);
     bool gone = false;
     for (int i = 0; i < 200 && !gone; ++i) {
-      gone = kill(child, 0) != 0 ||
-             std::filesystem::exists("/proc/" + std::to_string(child)) == false;
+      gone =
+          kill(child, 0) != 0 || std::filesystem::exists("/proc/" + std::to_string(child)) == false;
       if (!gone) {
         // A zombie reparented to init is gone for our purpose once it is not running.
         std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
@@ -201,8 +200,9 @@ TEST_CASE("credential_process in a profile: scripts") {
   SUBCASE("a command line that cannot be split is a configuration error") {
     auto p = profile("/bin/creds 'unterminated");
     CHECK(p->fetch(c, m) == FetchStatus::kInvalid);
-    CHECK(m == "profile 'default': credential_process cannot be split into words: no closing "
-               "quotation");
+    CHECK(m ==
+          "profile 'default': credential_process cannot be split into words: no closing "
+          "quotation");
   }
   SUBCASE("expiry: the chain runs the command again before the credentials expire") {
     const std::string counter = scripts.dir + "/runs";

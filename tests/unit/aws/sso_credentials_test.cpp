@@ -12,10 +12,8 @@ using namespace trailwarden::aws::test;
 namespace {
 
 // sha1("corp") and sha1("https://corp.awsapps.com/start"), as botocore's SSOTokenLoader.
-const std::string kSessionCache =
-    "/h/.aws/sso/cache/ee0bfd2552fbd840c02cc48b6e823320543c450f.json";
-const std::string kLegacyCache =
-    "/h/.aws/sso/cache/a51746d4aa793ae07b25e90c3a5db96fc7832bd7.json";
+const std::string kSessionCache = "/h/.aws/sso/cache/ee0bfd2552fbd840c02cc48b6e823320543c450f.json";
+const std::string kLegacyCache = "/h/.aws/sso/cache/a51746d4aa793ae07b25e90c3a5db96fc7832bd7.json";
 const std::string kPortal = "GET https://portal.sso.eu-west-1.amazonaws.com/federation/credentials";
 
 const std::string kSessionConfig =
@@ -128,8 +126,9 @@ TEST_CASE("sso profiles: sso_session, cached token, GetRoleCredentials") {
         "sso_role_name = R\n";
     p = make_profile_provider(w.context(), CredentialsOptions{});
     CHECK(p->fetch(c, m) == FetchStatus::kInvalid);
-    CHECK(m == "profile 'audit': sso_session 'other': no [sso-session other] section in the "
-               "config file");
+    CHECK(m ==
+          "profile 'audit': sso_session 'other': no [sso-session other] section in the "
+          "config file");
     w.files["/h/.aws/config"] = kSessionConfig + "[profile audit]\nsso_region = us-west-2\n";
     p = make_profile_provider(w.context(), CredentialsOptions{});
     CHECK(p->fetch(c, m) == FetchStatus::kInvalid);
@@ -137,8 +136,9 @@ TEST_CASE("sso profiles: sso_session, cached token, GetRoleCredentials") {
     w.files["/h/.aws/config"] = "[profile audit]\nsso_role_name = R\n";
     p = make_profile_provider(w.context(), CredentialsOptions{});
     CHECK(p->fetch(c, m) == FetchStatus::kInvalid);
-    CHECK(m == "profile 'audit': is configured for IAM Identity Center (SSO) but lacks "
-               "sso_start_url, sso_region, sso_account_id");
+    CHECK(m ==
+          "profile 'audit': is configured for IAM Identity Center (SSO) but lacks "
+          "sso_start_url, sso_region, sso_account_id");
   }
   SUBCASE("an SSO profile as source_profile of a role") {
     w.files["/h/.aws/config"] = kSessionConfig +
