@@ -431,7 +431,10 @@ int cmd_run(Args& a, const Global& g) {
     std::string error;
     switch (wait_for_credentials(
         *credentials, CredentialWaitOptions{},
-        [&live](const std::string& why) { live.set_waiting("waiting for AWS credentials: " + why); },
+        [&live](const std::string& why) {
+          live.set_waiting("waiting for AWS credentials: " + why);
+          sd_notifyf(0, "STATUS=waiting for AWS credentials: %s", why.c_str());
+        },
         [&signals](std::chrono::milliseconds d) { return pause_unless_stopped(signals, d); },
         error)) {
       case CredentialWaitResult::kReady:
