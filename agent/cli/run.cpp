@@ -38,16 +38,29 @@ int64_t now_ms() {
       .count();
 }
 
-// The metrics of a running agent (docs/monitoring.md lists them).
-void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const OutputPipeline& outputs,
-                      const aws::CredentialsSource& credentials,
-                      int64_t started_ms) {
+// The metrics served from start-up on, also while waiting for AWS credentials.
+void register_start_metrics(MetricsRegistry& registry, const aws::CredentialsSource& credentials,
+                            int64_t started_ms) {
   registry.add([started_ms](PrometheusWriter& w) {
     w.family("trailwarden_build_info", "gauge", "Version of the running agent.");
     w.sample("trailwarden_build_info", uint64_t{1}, {{"version", TRAILWARDEN_VERSION}});
     w.gauge("trailwarden_start_time_seconds", "When the agent started (Unix time).",
             static_cast<double>(started_ms) / 1000.0);
   });
+  registry.add([&credentials](PrometheusWriter& w) {
+    w.counter("trailwarden_aws_credential_refreshes_total",
+              "AWS credentials obtained (first fetch and every refresh).", credentials.fetches());
+    w.counter("trailwarden_aws_credential_failures_total",
+              "Failed attempts to obtain or refresh AWS credentials.",
+              credentials.fetch_failures());
+  });
+}
+
+// The metrics of a running agent (docs/monitoring.md lists them).
+void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const OutputPipeline& outputs,
+                      const aws::CredentialsSource& credentials,
+                      int64_t started_ms) {
+  register_start_metrics(registry, credentials, started_ms);
   const DaemonCounters& k = daemon.counters();
   registry.add([&k](PrometheusWriter& w) {
     w.counter("trailwarden_sqs_messages_received_total", "SQS messages received.",
@@ -165,13 +178,6 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
         w.sample(f.name, f.value(outputs.counters(i), outputs.settings(i).buffer_max_bytes),
                  {{"output", outputs.name(i)}});
     }
-  });
-  registry.add([&credentials](PrometheusWriter& w) {
-    w.counter("trailwarden_aws_credential_refreshes_total",
-              "AWS credentials obtained (first fetch and every refresh).", credentials.fetches());
-    w.counter("trailwarden_aws_credential_failures_total",
-              "Failed attempts to obtain or refresh AWS credentials.",
-              credentials.fetch_failures());
   });
 }
 
@@ -403,19 +409,7 @@ int cmd_run(Args& a, const Global& g) {
   // the credentials are awaited (docs/aws.md, "Start-up").
   const int64_t started_ms = now_ms();
   MetricsRegistry early_registry;
-  early_registry.add([started_ms](PrometheusWriter& w) {
-    w.family("trailwarden_build_info", "gauge", "Version of the running agent.");
-    w.sample("trailwarden_build_info", uint64_t{1}, {{"version", TRAILWARDEN_VERSION}});
-    w.gauge("trailwarden_start_time_seconds", "When the agent started (Unix time).",
-            static_cast<double>(started_ms) / 1000.0);
-  });
-  early_registry.add([&credentials](PrometheusWriter& w) {
-    w.counter("trailwarden_aws_credential_refreshes_total",
-              "AWS credentials obtained (first fetch and every refresh).", credentials->fetches());
-    w.counter("trailwarden_aws_credential_failures_total",
-              "Failed attempts to obtain or refresh AWS credentials.",
-              credentials->fetch_failures());
-  });
+  register_start_metrics(early_registry, *credentials, started_ms);
   LiveStatus live(early_registry);
   std::unique_ptr<StatusServer> status;
   if (!c.metrics.listen.empty()) {
