@@ -138,6 +138,16 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
                 fmt::format("object is {} bytes, over the limit of {} (source.sqs.max_object_bytes)",
                             r.body.size(), max_bytes)};
       if (target.version_id != o.version_id) {
+        // Said only now: a denial that is not about versions (KMS, bucket owner, policy) fails
+        // the unversioned read too.
+        if (first_version_denial(o.bucket))
+          spdlog::warn(
+              "bucket {}: S3 denies reading object versions (GetObject with versionId "
+              "needs s3:GetObjectVersion) but allows reading keys; reading the current "
+              "version instead, which misses an overwritten object's notified version. "
+              "Grant s3:GetObjectVersion on arn:aws:s3:::{}/* (docs/aws.md, \"IAM "
+              "permissions\"). Said once per bucket",
+              o.bucket, o.bucket);
         ++stats_.version_fallbacks;
         const std::string* got = r.find_header("x-amz-version-id");
         if (got && *got != o.version_id) {
@@ -195,14 +205,6 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
     // GetObject with versionId is s3:GetObjectVersion in IAM: without it, read the key as it
     // is (s3:GetObject) and check below that it is still the notified version.
     if (r.status == 403 && code == "AccessDenied" && !target.version_id.empty()) {
-      if (first_version_denial(o.bucket))
-        spdlog::warn(
-            "bucket {}: S3 denies reading object versions (GetObject with versionId "
-            "needs s3:GetObjectVersion); reading the current version instead, which "
-            "misses an overwritten object's notified version. Grant "
-            "s3:GetObjectVersion on arn:aws:s3:::{}/* (docs/aws.md, \"IAM "
-            "permissions\"). Said once per bucket",
-            o.bucket, o.bucket);
       target.version_id.clear();
       continue;
     }

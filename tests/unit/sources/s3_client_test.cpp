@@ -402,4 +402,6 @@ TEST_CASE("S3: unversioned reads are not retried on AccessDenied; a denial twice
   CHECK(s.message.find("also without versionId") != std::string::npos);
   CHECK(f.http->calls.size() == 3);
   CHECK(s3.stats().version_fallbacks == 0);
+  // Not a version permission problem: no advice to grant s3:GetObjectVersion.
+  CHECK(logs.text().find("s3:GetObjectVersion") == std::string::npos);
 }
