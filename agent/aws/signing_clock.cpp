@@ -67,7 +67,7 @@ bool is_clock_skew_error(std::string_view code) {
 }
 
 bool correct_clock_from(const HttpResponse& response, std::string_view code,
-                        std::string_view service) {
+                        std::string_view service, TimePoint signed_at) {
   if (!is_clock_skew_error(code)) return false;
   TimePoint server;
   const std::string* date = response.find_header("date");
@@ -76,7 +76,12 @@ bool correct_clock_from(const HttpResponse& response, std::string_view code,
                   service, code);
     return false;
   }
-  if (!SigningClock::global().correct(server)) return false;
+  SigningClock& clock = SigningClock::global();
+  clock.correct(server);
+  const auto distance = [](TimePoint a, TimePoint b) { return a > b ? a - b : b - a; };
+  if (distance(server, signed_at) < SigningClock::kSkewThreshold ||
+      distance(server, clock.now()) >= SigningClock::kSkewThreshold)
+    return false;  // not a matter of time, or a time the clock refuses to take
   spdlog::info("{} answered {}: signing again with AWS's time", service, code);
   return true;
 }

@@ -54,11 +54,13 @@ class SigningClock {
 // SignatureDoesNotMatch ("Signature expired: ..."), AuthFailure.
 bool is_clock_skew_error(std::string_view code);
 
-// For a signed request answered with error `code`: if it is a clock-skew error and the response
-// says AWS's time (Date header, RFC 1123; else S3's <ServerTime> in the body) materially
-// different from the signing clock's, corrects SigningClock::global() and returns true: sign
-// again and retry at once. `service` names the caller in the log line ("S3", "SQS", "STS").
+// For a request signed at `signed_at` and answered with error `code`: if it is a clock-skew
+// error and the response says AWS's time (Date header, RFC 1123; else S3's <ServerTime> in the
+// body), corrects SigningClock::global() from it (when material), and returns true when the
+// request's time was materially wrong and the signing clock now agrees with AWS: sign again
+// with it and retry at once. (Several requests refused at once: the first corrects the clock,
+// every one of them retries.) `service` names the caller in log lines ("S3", "SQS", "STS").
 bool correct_clock_from(const HttpResponse& response, std::string_view code,
-                        std::string_view service);
+                        std::string_view service, TimePoint signed_at);
 
 }  // namespace trailwarden::aws

@@ -129,14 +129,15 @@ bool sts_assume_role(HttpClient& http, const StsEndpoint& endpoint, const Creden
   HttpRequest req = make_request(endpoint, std::move(form));
   // `now` is the system clock's time; AWS's is that plus the signing clock's offset. A
   // clock-skew error corrects the offset and the call is signed again and sent once more.
-  sign_v4(req, source, endpoint.region, "sts", now + SigningClock::global().offset());
+  const TimePoint signed_at = now + SigningClock::global().offset();
+  sign_v4(req, source, endpoint.region, "sts", signed_at);
   HttpResponse resp = http.perform(req, timeout);
   if (resp.error.empty() && resp.status != 200) {
     std::vector<XmlLeaf> leaves;
     std::string code, ignored;
     if (parse_xml_leaves(resp.body, leaves, ignored) &&
         xml_leaf_text(leaves, "ErrorResponse/Error/Code", code) &&
-        correct_clock_from(resp, code, "STS")) {
+        correct_clock_from(resp, code, "STS", signed_at)) {
       sign_v4(req, source, endpoint.region, "sts", now + SigningClock::global().offset());
       resp = http.perform(req, timeout);
     }

@@ -128,7 +128,8 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
     aws::Credentials creds;
     if (!credentials_->get(creds, error))
       return {RemoteStatus::Code::kRetry, fmt::format("no AWS credentials: {}", error)};
-    aws::sign_v4(req, creds, region, "s3", aws::SigningClock::global().now());
+    const aws::TimePoint signed_at = aws::SigningClock::global().now();
+    aws::sign_v4(req, creds, region, "s3", signed_at);
     req.cancel = cancel;
     aws::HttpResponse r = http_->perform(req, options_.timeout);
     if (r.status == 0) return {RemoteStatus::Code::kRetry, r.error};
@@ -198,7 +199,7 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
       credentials_->invalidate();
       continue;
     }
-    if (!clock_corrected && aws::correct_clock_from(r, code, "S3")) {
+    if (!clock_corrected && aws::correct_clock_from(r, code, "S3", signed_at)) {
       clock_corrected = true;
       continue;
     }

@@ -118,7 +118,8 @@ RemoteStatus SqsClient::call(std::string_view action, const std::string& body,
     req.cancel = cancel;
     req.set_header("Content-Type", "application/x-amz-json-1.0");
     req.set_header("X-Amz-Target", fmt::format("AmazonSQS.{}", action));
-    aws::sign_v4(req, creds, options_.region, "sqs", aws::SigningClock::global().now());
+    const aws::TimePoint signed_at = aws::SigningClock::global().now();
+    aws::sign_v4(req, creds, options_.region, "sqs", signed_at);
     aws::HttpResponse r = http_->perform(req, timeout);
     if (r.status == 0)
       return {RemoteStatus::Code::kRetry, fmt::format("SQS {}: {}", action, r.error)};
@@ -133,7 +134,7 @@ RemoteStatus SqsClient::call(std::string_view action, const std::string& body,
       credentials_->invalidate();  // refresh and try once more
       continue;
     }
-    if (!clock_corrected && aws::correct_clock_from(r, code, "SQS")) {
+    if (!clock_corrected && aws::correct_clock_from(r, code, "SQS", signed_at)) {
       clock_corrected = true;
       continue;
     }

@@ -70,22 +70,37 @@ TEST_CASE("the signing clock moves only for a material difference, and never bey
 TEST_CASE("a skew error with the server's time corrects the global clock and is logged once") {
   ClockGuard guard;
   test::LogCapture logs;
-  const auto aws_time =
-      std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()) + 2h;
+  const TimePoint system_now = std::chrono::system_clock::now();
+  const auto aws_time = std::chrono::floor<std::chrono::seconds>(system_now) + 2h;
   HttpResponse r = response(403, "<Error><Code>RequestTimeTooSkewed</Code></Error>");
   // No server time anywhere: nothing to correct with.
-  CHECK_FALSE(correct_clock_from(r, "RequestTimeTooSkewed", "S3"));
+  CHECK_FALSE(correct_clock_from(r, "RequestTimeTooSkewed", "S3", system_now));
   // S3's <ServerTime> when there is no Date header.
   r.body = "<Error><Code>RequestTimeTooSkewed</Code><ServerTime>" + format_iso8601(aws_time) +
            "</ServerTime></Error>";
-  CHECK_FALSE(correct_clock_from(r, "AccessDenied", "S3"));  // not a skew code
-  CHECK(correct_clock_from(r, "RequestTimeTooSkewed", "S3"));
+  CHECK_FALSE(correct_clock_from(r, "AccessDenied", "S3", system_now));  // not a skew code
+  CHECK(correct_clock_from(r, "RequestTimeTooSkewed", "S3", system_now));
   CHECK(SigningClock::global().offset() > 119min);
-  CHECK_FALSE(correct_clock_from(r, "RequestTimeTooSkewed", "S3"));  // already corrected
+  // Another request signed before the correction, refused the same way: retried too, with no
+  // second correction.
+  CHECK(correct_clock_from(r, "RequestTimeTooSkewed", "S3", system_now));
+  // A request signed with the corrected clock and still refused: not a matter of time.
+  CHECK_FALSE(correct_clock_from(r, "RequestTimeTooSkewed", "S3", SigningClock::global().now()));
   const std::string text = logs.text();
   CHECK(text.find("system clock is 7") != std::string::npos);
   CHECK(text.find("s behind AWS; signing with AWS's time; fix NTP") != std::string::npos);
   CHECK(text.find("fix NTP") == text.rfind("fix NTP"));  // once per change
+}
+
+TEST_CASE("a server time beyond the bound is not signed with, and the request not retried") {
+  ClockGuard guard;
+  test::LogCapture logs;
+  const TimePoint system_now = std::chrono::system_clock::now();
+  HttpResponse r = response(403, "<Error><Code>RequestTimeTooSkewed</Code></Error>",
+                            {{"date", format_http_date(system_now + 48h)}});
+  CHECK_FALSE(correct_clock_from(r, "RequestTimeTooSkewed", "S3", system_now));
+  CHECK(SigningClock::global().offset() == 0ms);
+  CHECK(logs.text().find("Fix the system clock") != std::string::npos);
 }
 
 TEST_CASE("STS AssumeRole signs again with AWS's time after RequestExpired") {
