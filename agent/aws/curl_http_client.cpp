@@ -1,5 +1,7 @@
 #include "agent/aws/curl_http_client.h"
 
+#include "agent/aws/test_hooks.h"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -212,6 +214,15 @@ HttpResponse CurlHttpClient::perform(const HttpRequest& request,
   if (!has_header(request, "expect")) add("Expect:");
   if (sends_body && !has_header(request, "content-type")) add("Content-Type:");
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  // Tests only (agent/aws/test_hooks.h): never installed in the agent.
+  curl_slist* connect_to = nullptr;
+  if (test_hooks::ConnectTo hook = test_hooks::connect_to.load(std::memory_order_acquire)) {
+    if (const std::vector<std::string>* entries = hook()) {
+      for (const std::string& entry : *entries)
+        if (curl_slist* next = curl_slist_append(connect_to, entry.c_str())) connect_to = next;
+    }
+    curl_easy_setopt(c, CURLOPT_CONNECT_TO, connect_to);
+  }
   if (request.cancel) {
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -226,6 +237,10 @@ HttpResponse CurlHttpClient::perform(const HttpRequest& request,
   }
   curl_slist_free_all(headers);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+  if (connect_to != nullptr) {
+    curl_easy_setopt(c, CURLOPT_CONNECT_TO, nullptr);
+    curl_slist_free_all(connect_to);
+  }
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
   if (rc != CURLE_OK) {
     resp.status = 0;
