@@ -485,10 +485,11 @@ int cmd_run(Args& a, const Global& g) {
                          [&] { return notify_stop; });
     }
   });
-  spdlog::info("trailwarden {} running: queue {} (SQS region {}, region {}), {} rules, {} workers, "
-               "buckets {}",
-               TRAILWARDEN_VERSION, c.sqs.queue_url, endpoints.sqs_region, region, enabled_count, workers,
-               fmt::join(c.sqs.allowed_buckets, ", "));
+  spdlog::info(
+      "trailwarden {} running: queue {} (SQS region {}, region {}), {} rules, {} workers, "
+      "buckets {}",
+      TRAILWARDEN_VERSION, c.sqs.queue_url, endpoints.sqs_region, region, enabled_count, workers,
+      fmt::join(c.sqs.allowed_buckets, ", "));
   int rc = daemon.run(stop);
   sd_notify(0, "STOPPING=1\nSTATUS=stopping: flushing outputs");
   outputs.stop(output_flush_budget(stop_requested_ns.load(),

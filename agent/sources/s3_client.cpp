@@ -46,9 +46,9 @@ S3Client::S3Client(S3ClientOptions options, std::shared_ptr<aws::HttpClient> htt
       throw std::runtime_error(
           fmt::format("aws.s3_endpoint_url {}: {}", options_.endpoint_url, error));
     if (options_.variant.fips || options_.variant.dual_stack)
-      throw std::runtime_error(fmt::format(
-          "S3 endpoint URL {} cannot be combined with FIPS or dual-stack endpoints",
-          options_.endpoint_url));
+      throw std::runtime_error(
+          fmt::format("S3 endpoint URL {} cannot be combined with FIPS or dual-stack endpoints",
+                      options_.endpoint_url));
   } else if (!aws::is_valid_region(options_.region)) {
     throw std::runtime_error(fmt::format(
         "AWS region \"{}\" is not a region name (like \"us-east-1\"): S3 host names are built "
@@ -56,7 +56,8 @@ S3Client::S3Client(S3ClientOptions options, std::shared_ptr<aws::HttpClient> htt
         printable(options_.region)));
   } else {
     std::string host, error;
-    if (!aws::aws_service_host(aws::AwsService::kS3, options_.region, options_.variant, host, error))
+    if (!aws::aws_service_host(aws::AwsService::kS3, options_.region, options_.variant, host,
+                               error))
       throw std::runtime_error(error);
   }
   options_.region_cache_size = std::max<size_t>(options_.region_cache_size, 1);

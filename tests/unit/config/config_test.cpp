@@ -130,9 +130,10 @@ TEST_CASE("aws endpoint switches: FIPS, dual-stack, ignore configured endpoint U
   CHECK_FALSE(d.aws.use_fips_endpoint);
   CHECK_FALSE(d.aws.use_dualstack_endpoint);
   CHECK_FALSE(d.aws.ignore_configured_endpoint_urls);
-  Config c = parse_config("[aws]\nuse_fips_endpoint = true\nuse_dualstack_endpoint = true\n"
-                          "ignore_configured_endpoint_urls = true\n",
-                          "t");
+  Config c = parse_config(
+      "[aws]\nuse_fips_endpoint = true\nuse_dualstack_endpoint = true\n"
+      "ignore_configured_endpoint_urls = true\n",
+      "t");
   CHECK(c.aws.use_fips_endpoint);
   CHECK(c.aws.use_dualstack_endpoint);
   CHECK(c.aws.ignore_configured_endpoint_urls);
