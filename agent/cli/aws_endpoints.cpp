@@ -62,11 +62,20 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
     if (variant && !aws::resolve_endpoint_url(aws::AwsService::kSqs, url_region, sqs,
                                               out.sqs_endpoint_url, error))
       return false;
-    if (!configured.empty() && configured != url_region)
-      out.warnings.push_back(fmt::format(
+    if (!configured.empty() && configured != url_region) {
+      std::string warning = fmt::format(
           "the queue URL names region {}, {} says {}: SQS requests are signed for {} (the queue's "
           "region); {} stays the first guess for S3 buckets and the STS region",
-          url_region, configured_source, configured, url_region, configured));
+          url_region, configured_source, configured, url_region, configured);
+      const aws::Partition queue_partition = aws::partition_of(url_region);
+      const aws::Partition own_partition = aws::partition_of(configured);
+      if (queue_partition.name != own_partition.name)
+        warning += fmt::format(
+            ", in partition {} while the queue is in {}: S3 redirects never cross partitions, "
+            "so set [aws] region to a region of {}",
+            own_partition.name, queue_partition.name, queue_partition.name);
+      out.warnings.push_back(std::move(warning));
+    }
   } else {
     if (variant) {
       error = fmt::format(

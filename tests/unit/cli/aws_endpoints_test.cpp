@@ -39,6 +39,12 @@ TEST_CASE("SQS region: the queue URL's region signs, a different AWS_REGION is w
   CHECK(e.region == "ap-south-1");
   CHECK(e.region_source == "[aws] region");
 
+  // Another partition: said so, since S3 cannot follow its buckets there.
+  c.aws.region = "cn-north-1";
+  REQUIRE(plan_aws_endpoints(c, env, e, error));
+  REQUIRE(e.warnings.size() == 1);
+  CHECK(e.warnings[0].find("partition aws-cn while the queue is in aws") != std::string::npos);
+
   // The same region: no warning.
   c.aws.region = "eu-west-1";
   REQUIRE(plan_aws_endpoints(c, env, e, error));
