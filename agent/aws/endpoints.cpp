@@ -219,7 +219,9 @@ std::string sqs_region_from_queue_url(std::string_view queue_url) {
         return region;
     }
   }
-  return {};
+  // LocalStack's regional names (sqs.<region>.localhost.localstack.cloud) name their region too.
+  std::string region = sqs_region_in(host, "localhost.localstack.cloud", false);
+  return is_valid_region(region) ? region : std::string();
 }
 
 }  // namespace trailwarden::aws

@@ -101,9 +101,10 @@ bool resolve_endpoint_url(AwsService service, std::string_view region,
 // The region an SQS queue URL names in its host: sqs.<region>.<suffix>,
 // sqs-fips.<region>.<suffix> (with the partition's DNS or dual-stack suffix), the legacy
 // <region>.queue.<suffix> and queue.amazonaws.com (us-east-1), and VPC endpoint names
-// (*.sqs.<region>.vpce.<suffix>). The region must be a valid region name whose partition has
-// that suffix. "" for every other URL (emulators such as http://127.0.0.1:4566/000000000000/q,
-// malformed or hostile URLs): the host names no region.
+// (*.sqs.<region>.vpce.<suffix>), and LocalStack's sqs.<region>.localhost.localstack.cloud.
+// The region must be a valid region name whose partition has that suffix. "" for every other
+// URL (emulators such as http://127.0.0.1:4566/000000000000/q, malformed or hostile URLs): the
+// host names no region.
 std::string sqs_region_from_queue_url(std::string_view queue_url);
 
 }  // namespace trailwarden::aws

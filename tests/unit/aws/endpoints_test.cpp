@@ -184,7 +184,9 @@ TEST_CASE("endpoints: the region an SQS queue URL names") {
       // Emulators and private names: no region.
       {"http://127.0.0.1:4566/000000000000/q", ""},
       {"http://localhost:4566/000000000000/q", ""},
-      {"http://sqs.us-east-1.localhost.localstack.cloud:4566/000000000000/q", ""},
+      {"http://sqs.eu-west-2.localhost.localstack.cloud:4566/000000000000/q", "eu-west-2"},
+      {"http://sqs.evil.localhost.localstack.cloud:4566/000000000000/q", ""},
+      {"http://eu-west-2.queue.localhost.localstack.cloud:4566/000000000000/q", ""},
       {"http://[::1]:9324/queue/q", ""},
       // Hostile or malformed.
       {"https://sqs.us-east-1.amazonaws.com.evil.com/123456789012/trail", ""},
