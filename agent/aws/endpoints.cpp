@@ -195,6 +195,13 @@ bool resolve_endpoint_url(AwsService service, std::string_view region,
               "AWS_USE_DUALSTACK_ENDPOINT): the URL names the host, as in the AWS SDKs";
       return false;
     }
+    HttpRequest parsed;
+    std::string why;
+    if (!parse_endpoint_url(settings.url, parsed, why)) {
+      error = svc + ": the endpoint URL \"" + printable_excerpt(settings.url, 120) + "\" from " +
+              settings.source + ": " + why;
+      return false;
+    }
     url = settings.url;
     return true;
   }

@@ -93,8 +93,9 @@ bool endpoint_settings(AwsService service, const EndpointConfig& config, const E
                        EndpointSettings& out, std::string& error);
 
 // The endpoint of `service` for `region`: settings.url if set, else "https://" + the AWS host.
-// false with `error` (naming the service, the setting and the region) if the URL combines with
-// FIPS or dual-stack, or the AWS host is not offered.
+// false with `error` (naming the service, the setting and the region) if the URL is malformed
+// (http.h parse_endpoint_url) or combines with FIPS or dual-stack, or the AWS host is not
+// offered.
 bool resolve_endpoint_url(AwsService service, std::string_view region,
                           const EndpointSettings& settings, std::string& url, std::string& error);
 

@@ -160,6 +160,10 @@ TEST_CASE("endpoints: FIPS and dual-stack from the configuration or the environm
   s.variant = {};
   REQUIRE(resolve_endpoint_url(AwsService::kSqs, "eu-west-1", s, url, error));
   CHECK(url == "http://127.0.0.1:4566");
+  // A malformed URL: named with where it came from.
+  s.url = "127.0.0.1:4566?x";
+  CHECK_FALSE(resolve_endpoint_url(AwsService::kSqs, "eu-west-1", s, url, error));
+  CHECK(error.find("from AWS_ENDPOINT_URL") != std::string::npos);
 }
 
 TEST_CASE("endpoints: the region an SQS queue URL names") {
