@@ -6,7 +6,9 @@
 #include <charconv>
 
 #include "agent/aws/credentials.h"
+#include "agent/aws/process_credentials.h"
 #include "agent/aws/profile.h"
+#include "agent/aws/sso_credentials.h"
 #include "agent/aws/sts.h"
 
 namespace trailwarden::aws {
@@ -94,17 +96,25 @@ bool read_token_file(const ProviderContext& ctx, const std::string& what, const 
   return true;
 }
 
-// Performs `req`, again on transport errors and 5xx, up to `attempts` times (no delay: the
-// endpoints are link-local and the whole fetch is retried later by the chain anyway).
+// Performs `req`, again on transport errors and 5xx, up to `attempts` times (no delay: IMDS is
+// link-local and the whole fetch is retried later by the chain anyway).
 HttpResponse perform_attempts(HttpClient& http, const HttpRequest& req,
                               std::chrono::milliseconds timeout, int attempts) {
   HttpResponse resp;
   for (int i = 0; i < std::max(attempts, 1); ++i) {
     resp = http.perform(req, timeout);
     if (resp.error.empty() && resp.status < 500) break;
+    if (resp.error == "cancelled") break;
   }
   return resp;
 }
+
+// What to tell an operator whose IMDSv2 token PUT got no answer: in a container on EC2 the
+// answer needs two network hops, and the instance default allows one.
+constexpr std::string_view kHopLimitHint =
+    "if this runs in a container on EC2, the IMDSv2 token's answer needs two hops: raise the "
+    "instance's HttpPutResponseHopLimit to 2 (aws ec2 modify-instance-metadata-options "
+    "--instance-id ID --http-put-response-hop-limit 2 --http-endpoint enabled)";
 
 std::string where(const HttpRequest& req) {
   return req.method + " " + req.scheme + "://" + req.host + req.path;
@@ -188,7 +198,7 @@ FetchStatus web_identity(const ProviderContext& ctx, const CredentialsOptions& o
     return FetchStatus::kFailed;
   }
   StsEndpoint endpoint;
-  if (!resolve_sts(ctx, options, profile_region, endpoint, message)) return FetchStatus::kFailed;
+  if (!resolve_sts(ctx, options, profile_region, endpoint, message)) return FetchStatus::kInvalid;
   if (params.role_session_name.empty()) params.role_session_name = default_session_name(ctx);
   if (!sts_assume_role_with_web_identity(*ctx.http, endpoint, params, token, options.sts_timeout,
                                          out, message)) {
@@ -213,7 +223,7 @@ class WebIdentityProvider final : public CredentialsProvider {
     if (file.empty() || role.empty()) {
       message = file.empty() ? "AWS_ROLE_ARN is set but AWS_WEB_IDENTITY_TOKEN_FILE is not"
                              : "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not";
-      return FetchStatus::kFailed;
+      return FetchStatus::kInvalid;
     }
     AssumeRoleParams params;
     params.role_arn = role;
@@ -251,23 +261,23 @@ class ContainerProvider final : public CredentialsProvider {
       // ECS: the relative URI takes precedence, and no authorization token is sent.
       if (relative.front() != '/') {
         message = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with '/'";
-        return FetchStatus::kFailed;
+        return FetchStatus::kInvalid;
       }
       if (!split_target("http://169.254.170.2" + relative, req, message)) {
         message = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: " + message;
-        return FetchStatus::kFailed;
+        return FetchStatus::kInvalid;
       }
     } else {
       if (!split_target(full, req, message)) {
         message = "AWS_CONTAINER_CREDENTIALS_FULL_URI: " + message;
-        return FetchStatus::kFailed;
+        return FetchStatus::kInvalid;
       }
       if (req.scheme == "http" && !allowed_http_host(req.host)) {
         message = "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain-http host " +
                   printable_excerpt(req.host, 80) +
                   " is not allowed (only loopback, 169.254.170.2, 169.254.170.23 and "
                   "[fd00:ec2::23]; use https for other hosts)";
-        return FetchStatus::kFailed;
+        return FetchStatus::kInvalid;
       }
       const std::string token_file = ctx_->getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
       if (!token_file.empty()) {
@@ -280,26 +290,36 @@ class ContainerProvider final : public CredentialsProvider {
         token = ctx_->getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
         if (!token.empty() && !header_safe(token)) {
           message = "AWS_CONTAINER_AUTHORIZATION_TOKEN contains spaces or control characters";
-          return FetchStatus::kFailed;
+          return FetchStatus::kInvalid;
         }
       }
     }
     req.method = "GET";
     req.headers = {{"accept", "application/json"}};
     if (!token.empty()) req.headers.emplace_back("authorization", token);
-    const HttpResponse resp =
-        perform_attempts(*ctx_->http, req, options_.metadata_timeout, options_.metadata_attempts);
-    if (!resp.ok()) {
-      message = http_failure(req, resp);
-      scrub_secret(message, token);
-      return FetchStatus::kFailed;
+    req.cancel = ctx_->cancel;
+    // botocore's ContainerMetadataFetcher: every failure (transport, status, body) is tried
+    // again, up to container_attempts, with container_retry_pause in between.
+    const int attempts = std::max(options_.container_attempts, 1);
+    for (int attempt = 1; attempt <= attempts; ++attempt) {
+      if (attempt > 1) {
+        ctx_->pause(options_.container_retry_pause);
+        if (ctx_->cancelled()) break;
+      }
+      const HttpResponse resp = ctx_->http->perform(req, options_.container_timeout);
+      if (!resp.ok()) {
+        message = http_failure(req, resp);
+        scrub_secret(message, token);
+      } else if (!parse_credentials_json(resp.body, false, out, message)) {
+        message = where(req) + ": " + message;
+      } else {
+        out.provider = name();
+        return FetchStatus::kOk;
+      }
+      if (ctx_->cancelled()) break;
     }
-    if (!parse_credentials_json(resp.body, false, out, message)) {
-      message = where(req) + ": " + message;
-      return FetchStatus::kFailed;
-    }
-    out.provider = name();
-    return FetchStatus::kOk;
+    if (attempts > 1) message += " (" + std::to_string(attempts) + " attempts)";
+    return FetchStatus::kFailed;
   }
 
  private:
@@ -358,14 +378,18 @@ class ImdsProvider final : public CredentialsProvider {
         url = "http://[fd00:ec2::254]";
       } else {
         message = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6";
-        return FetchStatus::kFailed;
+        return FetchStatus::kInvalid;
       }
     }
     HttpRequest base;
     if (!parse_endpoint_url(url, base, message)) {
       message = "AWS_EC2_METADATA_SERVICE_ENDPOINT: " + message;
-      return FetchStatus::kFailed;
+      return FetchStatus::kInvalid;
     }
+    base.cancel = ctx_->cancel;
+    std::chrono::milliseconds timeout = options_.metadata_timeout;
+    int attempts = options_.metadata_attempts;
+    if (!env_overrides(timeout, attempts, message)) return FetchStatus::kInvalid;
     std::string prefix = base.path;
     while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
 
@@ -374,39 +398,62 @@ class ImdsProvider final : public CredentialsProvider {
     put.method = "PUT";
     put.path = prefix + "/latest/api/token";
     put.headers = {{"x-aws-ec2-metadata-token-ttl-seconds", std::string(kImdsTtlSeconds)}};
-    HttpResponse resp =
-        perform_attempts(*ctx_->http, put, options_.metadata_timeout, options_.metadata_attempts);
+    // As botocore's IMDSFetcher._fetch_metadata_token: 200 is the token; 400 is an error;
+    // a read timeout falls back to IMDSv1 at once; 403/404/405 (IMDSv2 unavailable) fall
+    // back; connection errors and other statuses are tried `attempts` times, then fall back.
     std::string token;
-    if (resp.ok()) {
-      token = std::string(trim_ws(resp.body));
-      if (!header_safe(token) || token.size() > 1024) {
-        message = where(put) + ": malformed session token";
+    std::string no_token;     // why there is no token (for messages)
+    bool token_lost = false;  // the PUT timed out (hop limit?)
+    for (int i = 0; i < std::max(attempts, 1); ++i) {
+      const HttpResponse resp = ctx_->http->perform(put, timeout);
+      if (resp.ok()) {
+        token = std::string(trim_ws(resp.body));
+        if (!header_safe(token) || token.size() > 1024) {
+          message = where(put) + ": malformed session token";
+          return FetchStatus::kFailed;
+        }
+        break;
+      }
+      no_token = http_failure(put, resp);
+      if (resp.error == "cancelled") {
+        message = no_token;
         return FetchStatus::kFailed;
       }
-    } else if (resp.error.empty() &&
-               (resp.status == 403 || resp.status == 404 || resp.status == 405)) {
-      // IMDSv2 unavailable: the SDKs fall back to IMDSv1 unless told not to.
+      // A PUT whose answer never comes is the hop-limit symptom (a refused connection is not:
+      // then nothing listens at all).
+      token_lost = resp.error.starts_with("timed out");
+      if (token_lost) break;
+      if (!resp.error.empty()) continue;
+      if (resp.status == 400) {
+        message = no_token;
+        return FetchStatus::kFailed;
+      }
+      if (resp.status == 403 || resp.status == 404 || resp.status == 405) break;
+    }
+    std::string v1_note;  // added to IMDSv1 failures
+    if (token.empty()) {
+      // No IMDSv2 token: the SDKs fall back to IMDSv1 unless told not to.
       if (iequals(ctx_->getenv("AWS_EC2_METADATA_V1_DISABLED"), "true")) {
-        message = http_failure(put, resp) +
-                  " (no IMDSv2 token, and IMDSv1 is disabled by AWS_EC2_METADATA_V1_DISABLED)";
+        message = "no IMDSv2 session token (" + no_token +
+                  "), and IMDSv1 is disabled by AWS_EC2_METADATA_V1_DISABLED";
+        if (token_lost) message += "; " + std::string(kHopLimitHint);
         return FetchStatus::kFailed;
       }
-    } else {
-      message = http_failure(put, resp);
-      return FetchStatus::kFailed;
+      v1_note = " (IMDSv1, after no IMDSv2 session token: " + no_token + ")";
+      if (token_lost) v1_note += "; " + std::string(kHopLimitHint);
     }
 
     HttpRequest get = base;
     get.method = "GET";
     get.path = prefix + "/latest/meta-data/iam/security-credentials/";
     if (!token.empty()) get.headers = {{"x-aws-ec2-metadata-token", token}};
-    resp =
-        perform_attempts(*ctx_->http, get, options_.metadata_timeout, options_.metadata_attempts);
+    HttpResponse resp = perform_attempts(*ctx_->http, get, timeout, attempts);
     if (!resp.ok()) {
       message = http_failure(get, resp);
       if (resp.error.empty() && resp.status == 404) {
         message = "no IAM role is attached to this instance (" + message + ")";
       }
+      message += v1_note;
       scrub_secret(message, token);
       return FetchStatus::kFailed;
     }
@@ -418,10 +465,9 @@ class ImdsProvider final : public CredentialsProvider {
       return FetchStatus::kFailed;
     }
     get.path += role;
-    resp =
-        perform_attempts(*ctx_->http, get, options_.metadata_timeout, options_.metadata_attempts);
+    resp = perform_attempts(*ctx_->http, get, timeout, attempts);
     if (!resp.ok()) {
-      message = http_failure(get, resp);
+      message = http_failure(get, resp) + v1_note;
       scrub_secret(message, token);
       return FetchStatus::kFailed;
     }
@@ -429,11 +475,37 @@ class ImdsProvider final : public CredentialsProvider {
       message = where(get) + ": " + message;
       return FetchStatus::kFailed;
     }
-    out.provider = name() + " (role " + role + ")";
+    out.provider = name() + " (role " + role + (token.empty() ? ", IMDSv1)" : ")");
     return FetchStatus::kOk;
   }
 
  private:
+  // AWS_METADATA_SERVICE_TIMEOUT (seconds) and AWS_METADATA_SERVICE_NUM_ATTEMPTS, as botocore.
+  bool env_overrides(std::chrono::milliseconds& timeout, int& attempts,
+                     std::string& message) const {
+    const std::string t = ctx_->getenv("AWS_METADATA_SERVICE_TIMEOUT");
+    if (!t.empty()) {
+      double secs = 0;
+      const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), secs);
+      if (ec != std::errc() || ptr != t.data() + t.size() || !(secs > 0) || secs > 60) {
+        message = "AWS_METADATA_SERVICE_TIMEOUT must be a number of seconds from 0 to 60";
+        return false;
+      }
+      timeout = std::chrono::milliseconds(static_cast<int64_t>(secs * 1000));
+    }
+    const std::string n = ctx_->getenv("AWS_METADATA_SERVICE_NUM_ATTEMPTS");
+    if (!n.empty()) {
+      int v = 0;
+      const auto [ptr, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
+      if (ec != std::errc() || ptr != n.data() + n.size() || v < 1 || v > 10) {
+        message = "AWS_METADATA_SERVICE_NUM_ATTEMPTS must be an integer from 1 to 10";
+        return false;
+      }
+      attempts = v;
+    }
+    return true;
+  }
+
   // IAM role names: [\w+=,.@-]{1,64}.
   static bool valid_role_name(std::string_view role) {
     if (role.empty() || role.size() > 64) return false;
@@ -465,6 +537,7 @@ class ProfileProvider final : public CredentialsProvider {
 
   FetchStatus fetch(Credentials& out, std::string& message) override {
     Profiles profiles;
+    sso_sessions_.clear();
     std::vector<std::string> paths;
     bool any_file = false;
     const std::string home = ctx_->getenv("HOME");
@@ -495,9 +568,9 @@ class ProfileProvider final : public CredentialsProvider {
           break;
       }
       any_file = true;
-      if (!parse_profile_file(content, f.kind, path, profiles, error)) {
+      if (!parse_profile_file(content, f.kind, path, profiles, error, &sso_sessions_)) {
         message = error;
-        return FetchStatus::kFailed;
+        return FetchStatus::kInvalid;
       }
     }
     std::string looked;
@@ -506,11 +579,11 @@ class ProfileProvider final : public CredentialsProvider {
       message =
           "no shared config or credentials file" +
           (looked.empty() ? std::string(" (HOME is not set)") : " (looked for " + looked + ")");
-      return explicit_ ? FetchStatus::kFailed : FetchStatus::kNotConfigured;
+      return explicit_ ? FetchStatus::kInvalid : FetchStatus::kNotConfigured;
     }
     if (!profiles.contains(profile_)) {
       message = "no profile '" + profile_ + "' in " + looked;
-      return explicit_ ? FetchStatus::kFailed : FetchStatus::kNotConfigured;
+      return explicit_ ? FetchStatus::kInvalid : FetchStatus::kNotConfigured;
     }
     std::vector<std::string> chain = {profile_};
     // Every STS call of a source_profile chain goes to the selected profile's region.
@@ -543,28 +616,42 @@ class ProfileProvider final : public CredentialsProvider {
     if (id.empty() != secret.empty()) {
       message = label + (id.empty() ? " has aws_secret_access_key but no aws_access_key_id"
                                     : " has aws_access_key_id but no aws_secret_access_key");
-      return FetchStatus::kFailed;
+      return FetchStatus::kInvalid;
     }
     const std::string role_arn = get(p, "role_arn");
     if (role_arn.empty()) {
+      // botocore's order within a profile: SSO, static keys, credential_process.
+      if (is_sso_profile(p)) {
+        const FetchStatus st = fetch_sso_credentials(*ctx_, name, p, sso_sessions_,
+                                                     options_.sts_timeout, out, message);
+        if (st != FetchStatus::kOk) message = label + ": " + message;
+        if (st == FetchStatus::kOk) out.provider = "profile " + name + " (sso)";
+        return st;
+      }
       if (!id.empty()) {
         out = Credentials{id, secret, get(p, "aws_session_token"), std::nullopt, ""};
         return FetchStatus::kOk;
       }
-      if (!get(p, "credential_process").empty()) {
-        message = label + ": credential_process is not supported";
-        return FetchStatus::kFailed;
+      if (const std::string command = get(p, "credential_process"); !command.empty()) {
+        const FetchStatus st =
+            fetch_process_credentials(*ctx_, command, options_.process_timeout, out, message);
+        if (st != FetchStatus::kOk) message = label + ": " + message;
+        if (st == FetchStatus::kOk) out.provider = "profile " + name + " (credential_process)";
+        return st;
       }
       if (!get(p, "sso_session").empty() || !get(p, "sso_start_url").empty()) {
-        message = label + ": IAM Identity Center (SSO) profiles are not supported";
-        return FetchStatus::kFailed;
+        message = label +
+                  " has sso_session or sso_start_url but neither sso_account_id nor "
+                  "sso_role_name";
+        return FetchStatus::kInvalid;
       }
-      message = label + " has no credentials (aws_access_key_id, role_arn)";
+      message =
+          label + " has no credentials (aws_access_key_id, role_arn, sso_*, credential_process)";
       return FetchStatus::kNotConfigured;
     }
     if (!get(p, "mfa_serial").empty()) {
       message = label + ": mfa_serial is not supported (a daemon cannot prompt for a code)";
-      return FetchStatus::kFailed;
+      return FetchStatus::kInvalid;
     }
     AssumeRoleParams params;
     params.role_arn = role_arn;
@@ -579,7 +666,7 @@ class ProfileProvider final : public CredentialsProvider {
       if (ec != std::errc() || ptr != duration.data() + duration.size() || secs < 900 ||
           secs > 43200) {
         message = label + ": duration_seconds must be an integer from 900 to 43200";
-        return FetchStatus::kFailed;
+        return FetchStatus::kInvalid;
       }
       params.duration = std::chrono::seconds{secs};
     }
@@ -594,7 +681,7 @@ class ProfileProvider final : public CredentialsProvider {
     const std::string credential_source = get(p, "credential_source");
     if (!source_profile.empty() && !credential_source.empty()) {
       message = label + ": source_profile and credential_source are mutually exclusive";
-      return FetchStatus::kFailed;
+      return FetchStatus::kInvalid;
     }
     Credentials source;
     if (!source_profile.empty()) {
@@ -604,23 +691,23 @@ class ProfileProvider final : public CredentialsProvider {
           message = label +
                     ": source_profile names the profile itself, which has no "
                     "aws_access_key_id";
-          return FetchStatus::kFailed;
+          return FetchStatus::kInvalid;
         }
         source = Credentials{id, secret, get(p, "aws_session_token"), std::nullopt, ""};
       } else {
         if (std::find(chain.begin(), chain.end(), source_profile) != chain.end()) {
           chain.push_back(source_profile);
           message = "source_profile loop: " + chain_text(chain);
-          return FetchStatus::kFailed;
+          return FetchStatus::kInvalid;
         }
         if (!profiles.contains(source_profile)) {
           message = label + ": source_profile '" + source_profile + "' does not exist";
-          return FetchStatus::kFailed;
+          return FetchStatus::kInvalid;
         }
         if (chain.size() >= kMaxProfileChain) {
           message = "source_profile chain longer than " + std::to_string(kMaxProfileChain) + ": " +
                     chain_text(chain);
-          return FetchStatus::kFailed;
+          return FetchStatus::kInvalid;
         }
         chain.push_back(source_profile);
         std::string why;
@@ -628,7 +715,8 @@ class ProfileProvider final : public CredentialsProvider {
         chain.pop_back();
         if (st != FetchStatus::kOk) {
           message = label + ": source_profile '" + source_profile + "': " + why;
-          return FetchStatus::kFailed;
+          // A source profile without credentials is a configuration error too.
+          return st == FetchStatus::kFailed ? FetchStatus::kFailed : FetchStatus::kInvalid;
         }
       }
     } else if (!credential_source.empty()) {
@@ -643,22 +731,26 @@ class ProfileProvider final : public CredentialsProvider {
         message = label +
                   ": credential_source must be Environment, Ec2InstanceMetadata or "
                   "EcsContainer";
-        return FetchStatus::kFailed;
+        return FetchStatus::kInvalid;
       }
       std::string why;
-      if (provider->fetch(source, why) != FetchStatus::kOk) {
+      const FetchStatus st = provider->fetch(source, why);
+      if (st != FetchStatus::kOk) {
         message = label + ": credential_source " + credential_source + ": " + why;
-        return FetchStatus::kFailed;
+        return st == FetchStatus::kFailed ? FetchStatus::kFailed : FetchStatus::kInvalid;
       }
     } else {
       message = label +
                 ": role_arn needs source_profile, credential_source or "
                 "web_identity_token_file";
-      return FetchStatus::kFailed;
+      return FetchStatus::kInvalid;
     }
     StsEndpoint endpoint;
-    if (!resolve_sts(*ctx_, options_, region, endpoint, message) ||
-        !sts_assume_role(*ctx_->http, endpoint, source, params, ctx_->now(), options_.sts_timeout,
+    if (!resolve_sts(*ctx_, options_, region, endpoint, message)) {
+      message = label + ": " + message;
+      return FetchStatus::kInvalid;
+    }
+    if (!sts_assume_role(*ctx_->http, endpoint, source, params, ctx_->now(), options_.sts_timeout,
                          out, message)) {
       message = label + ": " + message;
       return FetchStatus::kFailed;
@@ -670,6 +762,7 @@ class ProfileProvider final : public CredentialsProvider {
   CredentialsOptions options_;
   std::string profile_;
   bool explicit_ = false;
+  Profiles sso_sessions_;  // [sso-session NAME] sections, per fetch
 };
 
 // ---- AssumeRole on top of another source ----
@@ -686,7 +779,7 @@ class AssumeRoleProvider final : public CredentialsProvider {
     std::string why;
     if (!source_->get(source, why)) {
       message = "source credentials: " + why;
-      return FetchStatus::kFailed;
+      return source_->last_failure_permanent() ? FetchStatus::kInvalid : FetchStatus::kFailed;
     }
     AssumeRoleParams params;
     params.role_arn = options_.role_arn;
@@ -695,8 +788,8 @@ class AssumeRoleProvider final : public CredentialsProvider {
                                                                   : options_.role_session_name;
     params.duration = options_.role_duration;
     StsEndpoint endpoint;
-    if (!resolve_sts(*ctx_, options_, "", endpoint, message) ||
-        !sts_assume_role(*ctx_->http, endpoint, source, params, ctx_->now(), options_.sts_timeout,
+    if (!resolve_sts(*ctx_, options_, "", endpoint, message)) return FetchStatus::kInvalid;
+    if (!sts_assume_role(*ctx_->http, endpoint, source, params, ctx_->now(), options_.sts_timeout,
                          out, message)) {
       return FetchStatus::kFailed;
     }

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 extern char** environ;
 
@@ -71,6 +72,20 @@ std::string ProviderContext::getenv(std::string_view name) const {
   return it == env.end() ? std::string() : it->second;
 }
 
+void ProviderContext::pause(std::chrono::milliseconds d) const {
+  if (sleep) {
+    sleep(d);
+    return;
+  }
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (!cancelled()) {
+    const auto left = until - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return;
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(50)));
+  }
+}
+
 std::shared_ptr<const ProviderContext> make_process_context(std::shared_ptr<HttpClient> http) {
   auto ctx = std::make_shared<ProviderContext>();
   ctx->env = process_environment();
@@ -92,7 +107,8 @@ CredentialsChain::CredentialsChain(std::string what,
       refresh_before_(refresh_before_expiry),
       retry_interval_(retry_interval) {}
 
-bool CredentialsChain::resolve(Credentials& out, std::string& error) {
+bool CredentialsChain::resolve(Credentials& out, std::string& error, bool& permanent) {
+  permanent = false;
   std::string tried;
   const TimePoint now = now_();
   for (const auto& provider : providers_) {
@@ -106,8 +122,9 @@ bool CredentialsChain::resolve(Credentials& out, std::string& error) {
       continue;
     }
     std::string failure;
-    if (status == FetchStatus::kFailed) {
+    if (status == FetchStatus::kFailed || status == FetchStatus::kInvalid) {
       failure = message.empty() ? std::string("unknown error") : message;
+      permanent = status == FetchStatus::kInvalid;
     } else if (!c.complete()) {
       failure = "returned incomplete credentials";
     } else if (c.expiration && *c.expiration <= now) {
@@ -141,8 +158,10 @@ bool CredentialsChain::get(Credentials& out, std::string& error) {
   next_attempt_ = now + retry_interval_;
   Credentials fetched;
   std::string why;
-  if (resolve(fetched, why)) {
+  bool permanent = false;
+  if (resolve(fetched, why, permanent)) {
     ++fetches_;
+    permanent_ = false;
     if (!cached_ || cached_->access_key_id != fetched.access_key_id ||
         cached_->provider != fetched.provider) {
       spdlog::info("AWS credentials: {}", describe(fetched));
@@ -154,6 +173,7 @@ bool CredentialsChain::get(Credentials& out, std::string& error) {
     return true;
   }
   ++fetch_failures_;
+  permanent_ = permanent;
   if (cached_) {
     // A peer's error text might quote what it handed out before.
     scrub_secret(why, cached_->secret_access_key);
@@ -195,7 +215,7 @@ class EnvironmentProvider final : public CredentialsProvider {
     if (id.empty() || secret.empty()) {
       message = id.empty() ? "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not"
                            : "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not";
-      return FetchStatus::kFailed;
+      return FetchStatus::kInvalid;
     }
     out = Credentials{id, secret, ctx_->getenv("AWS_SESSION_TOKEN"), std::nullopt, name()};
     return FetchStatus::kOk;

@@ -5,7 +5,9 @@
 //                    STS AssumeRoleWithWebIdentity (unsigned), e.g. EKS IRSA
 //   3. profile       shared credentials and config files (AWS_SHARED_CREDENTIALS_FILE,
 //                    AWS_CONFIG_FILE, AWS_PROFILE): static keys, role_arn with source_profile
-//                    (chains) or credential_source, web_identity_token_file
+//                    (chains) or credential_source, web_identity_token_file, sso_session or
+//                    legacy sso_* keys (the `aws sso login` token cache: sso_credentials.h),
+//                    credential_process (process_credentials.h)
 //   4. container     AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (ECS) or _FULL_URI (EKS Pod
 //                    Identity, Greengrass) with AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]
 //   5. imds          EC2 instance metadata, IMDSv2 (token) with the SDKs' IMDSv1 fallback
@@ -16,6 +18,12 @@
 // that is configured but fails stops the chain: falling through to another identity (say, the
 // instance role instead of the intended one) would be a silent privilege change. The error
 // lists every provider tried and why each did not deliver.
+//
+// A failure is either transient (network, timeouts, 5xx, throttling, a token file not mounted
+// yet: trying again later may succeed) or a configuration error that no retry can heal (a
+// malformed profile file, a named profile that does not exist, mutually exclusive settings:
+// FetchStatus::kInvalid). `trailwarden run` waits for the first kind at start-up and exits on
+// the second (CredentialsSource::last_failure_permanent).
 //
 // Secrets (secret keys, session tokens, web identity and container authorization tokens) never
 // appear in any message or log line: messages name providers, files, URLs, HTTP statuses and
@@ -77,9 +85,18 @@ struct ProviderContext {
   FileReader read_file = disk_file_reader();
   std::shared_ptr<HttpClient> http;  // STS, container endpoint, IMDS; required
   Clock now = [] { return std::chrono::system_clock::now(); };
+  // Pauses between attempts (container endpoint). Empty: the real clock, in slices, returning
+  // early once *cancel is true. Tests record the pauses instead.
+  std::function<void(std::chrono::milliseconds)> sleep;
+  // When set and true, pauses end and HTTP requests to the metadata endpoints are abandoned
+  // (shutdown). Not owned.
+  const std::atomic<bool>* cancel = nullptr;
 
   // Value of env var `name`, or "" when unset.
   std::string getenv(std::string_view name) const;
+  // Waits `d` (or less when cancelled), through `sleep` when it is set.
+  void pause(std::chrono::milliseconds d) const;
+  bool cancelled() const { return cancel != nullptr && cancel->load(); }
 };
 
 struct CredentialsOptions {
@@ -106,8 +123,20 @@ struct CredentialsOptions {
   // trying again (so that an unreachable endpoint is not hammered on every request).
   std::chrono::seconds retry_interval{10};
   std::chrono::milliseconds sts_timeout{10000};
-  std::chrono::milliseconds metadata_timeout{1000};  // IMDS and container endpoint, per request
-  int metadata_attempts = 2;  // per request, for timeouts, connection errors and 5xx
+  // EC2 instance metadata, per request, as botocore (DEFAULT_METADATA_SERVICE_TIMEOUT, 1 s;
+  // num_attempts 1); AWS_METADATA_SERVICE_TIMEOUT and AWS_METADATA_SERVICE_NUM_ATTEMPTS
+  // override them as they do for the SDKs.
+  std::chrono::milliseconds metadata_timeout{1000};
+  int metadata_attempts = 1;
+  // Container endpoint (ECS, EKS Pod Identity), as botocore's ContainerMetadataFetcher:
+  // TIMEOUT_SECONDS 2, RETRY_ATTEMPTS 3, SLEEP_TIME 1 s between attempts (any failure:
+  // transport error, non-200 status, unreadable body).
+  std::chrono::milliseconds container_timeout{2000};
+  int container_attempts = 3;
+  std::chrono::milliseconds container_retry_pause{1000};
+  // credential_process: the command is killed (its whole process group) after this long, as
+  // the Go SDK's processcreds (DefaultTimeout, one minute).
+  std::chrono::milliseconds process_timeout{60000};
 };
 
 // ---- Providers ----
@@ -115,7 +144,9 @@ struct CredentialsOptions {
 enum class FetchStatus {
   kOk,
   kNotConfigured,  // its trigger is absent: the chain goes on
-  kFailed,         // configured but failed: the chain stops
+  kFailed,         // configured but failed: the chain stops; trying again later may succeed
+  kInvalid,        // misconfigured (malformed file, unknown profile, conflicting settings): the
+                   // chain stops, and no retry can help until the configuration changes
 };
 
 class CredentialsProvider {
@@ -140,6 +171,9 @@ class CredentialsSource {
   // Successful fetches (the first one and every refresh) and failed ones, for metrics.
   virtual uint64_t fetches() const { return 0; }
   virtual uint64_t fetch_failures() const { return 0; }
+  // True when the last failed get() failed on a configuration error (FetchStatus::kInvalid),
+  // which no retry heals.
+  virtual bool last_failure_permanent() const { return false; }
 };
 
 // Tries providers in order and caches the result. Temporary credentials are refreshed
@@ -158,9 +192,10 @@ class CredentialsChain final : public CredentialsSource {
   void invalidate() override;
   uint64_t fetches() const override { return fetches_.load(); }
   uint64_t fetch_failures() const override { return fetch_failures_.load(); }
+  bool last_failure_permanent() const override { return permanent_.load(); }
 
  private:
-  bool resolve(Credentials& out, std::string& error);
+  bool resolve(Credentials& out, std::string& error, bool& permanent);
 
   const std::string what_;
   const std::vector<std::unique_ptr<CredentialsProvider>> providers_;
@@ -172,6 +207,7 @@ class CredentialsChain final : public CredentialsSource {
   TimePoint next_attempt_{};           // guarded by mu_
   std::atomic<uint64_t> fetches_{0};
   std::atomic<uint64_t> fetch_failures_{0};
+  std::atomic<bool> permanent_{false};
 };
 
 // Context with the real environment, disk, system clock and the given HTTP client.

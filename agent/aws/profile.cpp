@@ -24,7 +24,7 @@ std::string_view strip_inline_comment(std::string_view s) {
 }  // namespace
 
 bool parse_profile_file(std::string_view text, ProfileFileKind kind, std::string_view origin,
-                        Profiles& out, std::string& error) {
+                        Profiles& out, std::string& error, Profiles* sso_sessions) {
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   // Config file: "[profile default]" wins over "[default]" whichever comes first, so the two
   // are collected apart and merged at the end.
@@ -86,6 +86,11 @@ bool parse_profile_file(std::string_view text, ProfileFileKind kind, std::string
         if (profile.empty()) return fail("empty profile name");
         if (profile == "default") saw_prefixed_default = true;
         current = &prefixed[std::string(profile)];
+      } else if (sso_sessions != nullptr && name.starts_with("sso-session") && name.size() > 11 &&
+                 is_ws(name[11])) {
+        const std::string_view session = trim(name.substr(11));
+        if (session.empty()) return fail("empty sso-session name");
+        current = &(*sso_sessions)[std::string(session)];
       }
       continue;
     }

@@ -23,6 +23,7 @@
 #include "agent/cli/cli_util.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/core_dumps.h"
+#include "agent/cli/credential_wait.h"
 #include "agent/pipeline/daemon.h"
 #include "agent/sources/http_pool.h"
 #include "agent/sources/s3_client.h"
@@ -38,16 +39,29 @@ int64_t now_ms() {
       .count();
 }
 
-// The metrics of a running agent (docs/monitoring.md lists them).
-void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const OutputPipeline& outputs,
-                      const aws::CredentialsSource& credentials,
-                      int64_t started_ms) {
+// The metrics served from start-up on, also while waiting for AWS credentials.
+void register_start_metrics(MetricsRegistry& registry, const aws::CredentialsSource& credentials,
+                            int64_t started_ms) {
   registry.add([started_ms](PrometheusWriter& w) {
     w.family("trailwarden_build_info", "gauge", "Version of the running agent.");
     w.sample("trailwarden_build_info", uint64_t{1}, {{"version", TRAILWARDEN_VERSION}});
     w.gauge("trailwarden_start_time_seconds", "When the agent started (Unix time).",
             static_cast<double>(started_ms) / 1000.0);
   });
+  registry.add([&credentials](PrometheusWriter& w) {
+    w.counter("trailwarden_aws_credential_refreshes_total",
+              "AWS credentials obtained (first fetch and every refresh).", credentials.fetches());
+    w.counter("trailwarden_aws_credential_failures_total",
+              "Failed attempts to obtain or refresh AWS credentials.",
+              credentials.fetch_failures());
+  });
+}
+
+// The metrics of a running agent (docs/monitoring.md lists them).
+void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const OutputPipeline& outputs,
+                      const aws::CredentialsSource& credentials,
+                      int64_t started_ms) {
+  register_start_metrics(registry, credentials, started_ms);
   const DaemonCounters& k = daemon.counters();
   registry.add([&k](PrometheusWriter& w) {
     w.counter("trailwarden_sqs_messages_received_total", "SQS messages received.",
@@ -166,13 +180,6 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
                  {{"output", outputs.name(i)}});
     }
   });
-  registry.add([&credentials](PrometheusWriter& w) {
-    w.counter("trailwarden_aws_credential_refreshes_total",
-              "AWS credentials obtained (first fetch and every refresh).", credentials.fetches());
-    w.counter("trailwarden_aws_credential_failures_total",
-              "Failed attempts to obtain or refresh AWS credentials.",
-              credentials.fetch_failures());
-  });
 }
 
 // The metrics endpoint's own counters (connections it shed to keep the probes fast).
@@ -223,6 +230,72 @@ Probe readiness(const Daemon& daemon, const OutputPipeline& outputs, const Confi
       return {false, fmt::format("output {}: buffer full (backpressure)", o.name)};
   }
   return {true, {}};
+}
+
+// What the status server answers. It starts before the credential check, so that /healthz
+// answers and /readyz says why the agent is not ready while it waits for AWS credentials;
+// once the daemon exists, its probes and metrics take over (attach), until detach().
+class LiveStatus {
+ public:
+  explicit LiveStatus(const MetricsRegistry& early) : early_(early) {}
+  void set_waiting(std::string why) {
+    std::lock_guard<std::mutex> lock(mu_);
+    waiting_ = std::move(why);
+  }
+  void attach(std::function<std::string()> metrics, std::function<Probe()> health,
+              std::function<Probe()> ready) {
+    std::lock_guard<std::mutex> lock(mu_);
+    metrics_ = std::move(metrics);
+    health_ = std::move(health);
+    ready_ = std::move(ready);
+  }
+  void detach() {
+    std::lock_guard<std::mutex> lock(mu_);
+    metrics_ = nullptr;
+    health_ = nullptr;
+    ready_ = nullptr;
+    waiting_ = "stopping";
+  }
+  std::string metrics() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return metrics_ ? metrics_() : early_.render();
+  }
+  Probe health() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return health_ ? health_() : Probe{true, waiting_};
+  }
+  Probe ready() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ready_ ? ready_() : Probe{false, waiting_};
+  }
+
+ private:
+  const MetricsRegistry& early_;
+  std::mutex mu_;
+  std::string waiting_ = "starting";
+  std::function<std::string()> metrics_;
+  std::function<Probe()> health_, ready_;
+};
+
+// Waits up to `d` for SIGTERM or SIGINT (blocked, so taken here with sigtimedwait): false when
+// one arrived. SIGHUP is ignored while starting.
+bool pause_unless_stopped(const sigset_t& signals, std::chrono::milliseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return true;
+    timespec ts{static_cast<time_t>(left.count() / 1000000000),
+                static_cast<long>(left.count() % 1000000000)};
+    const int sig = sigtimedwait(&signals, nullptr, &ts);
+    if (sig == SIGTERM || sig == SIGINT) {
+      spdlog::info("received {} while waiting for AWS credentials, stopping",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      return false;
+    }
+    if (sig == SIGHUP) spdlog::info("SIGHUP ignored while waiting for AWS credentials");
+    // -1: EAGAIN (timed out, the loop ends) or EINTR.
+  }
 }
 
 // What is left for flushing the outputs of the shutdown budget that started at SIGTERM (the
@@ -338,10 +411,42 @@ int cmd_run(Args& a, const Global& g) {
   auto object_http = pool(large, workers);
 
   auto credentials = make_aws_credentials(c, region, control_http);
-  {
-    aws::Credentials probe;
+  // The status server answers from here on: /healthz 200, /readyz 503 with the reason while
+  // the credentials are awaited (docs/aws.md, "Start-up").
+  const int64_t started_ms = now_ms();
+  MetricsRegistry early_registry;
+  register_start_metrics(early_registry, *credentials, started_ms);
+  LiveStatus live(early_registry);
+  std::unique_ptr<StatusServer> status;
+  if (!c.metrics.listen.empty()) {
+    status = std::make_unique<StatusServer>(StatusServer::Handlers{
+        [&live] { return live.metrics(); }, [&live] { return live.health(); },
+        [&live] { return live.ready(); }});
     std::string error;
-    if (!credentials->get(probe, error)) throw std::runtime_error(error);
+    if (!status->start(c.metrics.listen, error)) throw std::runtime_error(error);
+    spdlog::info("metrics and health checks on http://{}:{}/metrics (/healthz, /readyz)",
+                 c.metrics.listen.substr(0, c.metrics.listen.rfind(':')), status->port());
+  }
+  {
+    std::string error;
+    switch (wait_for_credentials(
+        *credentials, CredentialWaitOptions{},
+        [&live](const std::string& why) {
+          live.set_waiting("waiting for AWS credentials: " + why);
+          sd_notifyf(0, "STATUS=waiting for AWS credentials: %s", why.c_str());
+        },
+        [&signals](std::chrono::milliseconds d) { return pause_unless_stopped(signals, d); },
+        error)) {
+      case CredentialWaitResult::kReady:
+        live.set_waiting("starting");
+        break;
+      case CredentialWaitResult::kInvalid:
+        throw std::runtime_error(error);
+      case CredentialWaitResult::kStopped:
+        if (status) status->stop();
+        spdlog::info("stopped before start-up completed (no AWS credentials yet)");
+        return 0;
+    }
   }
 
   SqsClientOptions sqs_options;
@@ -392,21 +497,17 @@ int cmd_run(Args& a, const Global& g) {
       throw std::runtime_error(error);
   }
 
-  const int64_t started_ms = now_ms();
   MetricsRegistry registry;
   register_metrics(registry, daemon, outputs, *credentials, started_ms);
-  std::unique_ptr<StatusServer> status;
-  if (!c.metrics.listen.empty()) {
-    status = std::make_unique<StatusServer>(StatusServer::Handlers{
-        [&registry] { return registry.render(); },
-        [&] { return health(daemon, outputs, c); },
-        [&] { return readiness(daemon, outputs, c); }});
-    std::string error;
-    if (!status->start(c.metrics.listen, error)) throw std::runtime_error(error);
-    register_status_metrics(registry, status->stats());
-    spdlog::info("metrics and health checks on http://{}:{}/metrics (/healthz, /readyz)",
-                 c.metrics.listen.substr(0, c.metrics.listen.rfind(':')), status->port());
-  }
+  if (status) register_status_metrics(registry, status->stats());
+  live.attach([&registry] { return registry.render(); },
+              [&] { return health(daemon, outputs, c); },
+              [&] { return readiness(daemon, outputs, c); });
+  // Before the daemon and outputs go away (in any way), the status server stops using them.
+  struct Detach {
+    LiveStatus& live;
+    ~Detach() { live.detach(); }
+  } detach_on_exit{live};
 
   // SIGHUP: reload the rules from the configuration file (and the rule files it names), reopen
   // output files. A configuration or rule error keeps everything as it was.

@@ -48,7 +48,10 @@ CONTAINER_CREDS = {"AccessKeyId": "ASIACONTAINER0000001", "SecretAccessKey": "CO
 WEB_TOKEN = "WEB-IDENTITY-JWT-eyJhbGciOi"
 STS_CREDS = ("ASIASTSEXAMPLE000001", "STS-SECRET-a1s2d3", "STS-TOKEN-f4g5h6")
 SOURCE = ("AKIASOURCEEXAMPLE001", "SOURCE-SECRET-j7k8l9", "SOURCE-TOKEN-m0n1b2")
-SECRETS = [IMDS_SESSION, IMDS_CREDS["SecretAccessKey"], IMDS_CREDS["Token"], CONTAINER_AUTH,
+SSO_BEARER = "SSO-BEARER-TOKEN-c0ffee"
+SSO_CREDS = ("ASIASSOEXAMPLE000001", "SSO-SECRET-p0o9i8", "SSO-TOKEN-l1k2j3")
+PROC_CREDS = ("ASIAPROCEXAMPLE00001", "PROC-SECRET-h4g5f6", "PROC-TOKEN-d7s8a9")
+SECRETS = [SSO_BEARER, SSO_CREDS[1], SSO_CREDS[2], PROC_CREDS[1], PROC_CREDS[2], IMDS_SESSION, IMDS_CREDS["SecretAccessKey"], IMDS_CREDS["Token"], CONTAINER_AUTH,
            CONTAINER_CREDS["SecretAccessKey"], CONTAINER_CREDS["Token"], WEB_TOKEN,
            STS_CREDS[1], STS_CREDS[2], SOURCE[1], SOURCE[2]]
 
@@ -69,7 +72,11 @@ class State:
     def reset(self):
         self.requests = []
         self.imds_token_status = 200
+        self.imds_token_hang = False      # the PUT's answer never arrives (hop limit 1)
+        self.imds_v1_allowed = True
         self.container_status = 200
+        self.container_failures = 0       # answer 503 to this many requests first
+        self.container_times = []
         self.big_size = 0
         self.sts_errors = []
 
@@ -175,6 +182,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                                "headers": headers,
                                                "body": body.decode("utf-8", "replace")}))
         if path == "/latest/api/token" and self.command == "PUT":
+            if st.imds_token_hang:
+                st.release.wait(20)
+                self.close_connection = True
+                return
             if st.imds_token_status != 200:
                 return self.reply(st.imds_token_status, "")
             ttl = headers.get("x-aws-ec2-metadata-token-ttl-seconds", [""])[0]
@@ -183,7 +194,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, IMDS_SESSION, "text/plain")
         if path.startswith("/latest/meta-data/iam/security-credentials/"):
             token = headers.get("x-aws-ec2-metadata-token", [None])[0]
-            if st.imds_token_status == 200 and token != IMDS_SESSION:
+            v2_only = not st.imds_v1_allowed or (st.imds_token_status == 200 and
+                                                 not st.imds_token_hang)
+            if v2_only and token != IMDS_SESSION:
                 return self.reply(401, "")
             role = path[len("/latest/meta-data/iam/security-credentials/"):]
             if role == "":
@@ -193,6 +206,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                                        Type="AWS-HMAC")))
             return self.reply(404, "")
         if path == "/container/creds":
+            st.container_times.append(time.monotonic())
+            if st.container_failures > 0:
+                st.container_failures -= 1
+                return self.reply(503, json.dumps({"code": "ServiceUnavailable",
+                                                   "message": "agent starting"}))
             got = headers.get("authorization", [""])[0]
             if st.container_status != 200:
                 return self.reply(st.container_status, "{}")
@@ -205,6 +223,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, "x" * st.big_size)
         if path == "/container/redirect":
             return self.reply(302, "", extra=[("Location", "/container/creds")])
+        if path.startswith("/federation/credentials"):
+            query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query))
+            if headers.get("x-amz-sso_bearer_token", [""])[0] != SSO_BEARER:
+                return self.reply(401, json.dumps({"message": "Session token not found or "
+                                                   "invalid"}),
+                                  extra=[("x-amzn-ErrorType", "UnauthorizedException")])
+            if query != {"account_id": "123456789012", "role_name": "SecurityAudit"}:
+                return self.reply(400, json.dumps({"message": f"bad query {query}"}))
+            return self.reply(200, json.dumps({"roleCredentials": {
+                "accessKeyId": SSO_CREDS[0], "secretAccessKey": SSO_CREDS[1],
+                "sessionToken": SSO_CREDS[2], "expiration": 4070908800000}}))
         if path == "/" and self.command == "POST":
             form = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
             action = form.get("Action")
@@ -339,9 +368,123 @@ def test_timeout():
     assert not r["ok"]
     assert f"PUT {SERVER.url}/hang/latest/api/token: timed out after 300 ms" in r["error"], r
     assert elapsed < 10, elapsed
-    # Two attempts. The server's handler may record the second after the tool has given up.
-    common.wait_until(lambda: len(SERVER.state.requests) >= 2, 5, "the second attempt")
-    assert len(SERVER.state.requests) == 2, SERVER.state.requests
+    # The PUT once (a read timeout is not retried: botocore), then IMDSv1's GET twice. The
+    # server's handler may record the last after the tool has given up.
+    common.wait_until(lambda: len(SERVER.state.requests) >= 3, 5, "the IMDSv1 attempts")
+    assert [(m, p.split("/latest/")[1]) for m, p, _, _ in SERVER.state.requests] == [
+        ("PUT", "api/token"), ("GET", "meta-data/iam/security-credentials/"),
+        ("GET", "meta-data/iam/security-credentials/")], SERVER.state.requests
+
+
+def test_imds_token_put_that_never_answers_falls_back_to_v1():
+    # A container on EC2 with the default hop limit of 1: the token PUT's answer never arrives.
+    SERVER.state.imds_token_hang = True
+    start = time.monotonic()
+    r = resolve(imds_env())  # the default timeout (1 s, botocore's)
+    elapsed = time.monotonic() - start
+    assert r["ok"], r
+    assert r["provider"] == "imds (role test-role, IMDSv1)", r
+    assert r["access_key_id"] == IMDS_CREDS["AccessKeyId"]
+    assert elapsed < 4, elapsed  # one 1 s timeout, not retried
+    for _, _, headers, _ in SERVER.state.requests[1:]:
+        assert "x-aws-ec2-metadata-token" not in headers
+
+    r = resolve(imds_env(AWS_EC2_METADATA_V1_DISABLED="true"))
+    assert not r["ok"]
+    assert "IMDSv1 is disabled by AWS_EC2_METADATA_V1_DISABLED" in r["error"], r
+    assert "raise the instance's HttpPutResponseHopLimit to 2" in r["error"], r
+    assert "modify-instance-metadata-options" in r["error"], r
+
+    # The instance requires IMDSv2: v1 is refused, and the error still names the hop limit.
+    SERVER.state.imds_v1_allowed = False
+    r = resolve(imds_env())
+    assert not r["ok"]
+    assert "HTTP 401 from GET" in r["error"] and "HttpPutResponseHopLimit" in r["error"], r
+
+
+def test_container_endpoint_not_ready_is_retried_like_botocore():
+    # A Pod Identity agent that answers 503 twice while it starts: 3 attempts, 1 s apart.
+    SERVER.state.container_failures = 2
+    env = base_env(AWS_CONTAINER_CREDENTIALS_FULL_URI=SERVER.url + "/container/creds",
+                   AWS_CONTAINER_AUTHORIZATION_TOKEN=CONTAINER_AUTH)
+    r = resolve(env)
+    assert r["ok"], r
+    times = SERVER.state.container_times
+    assert len(times) == 3, times
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(0.9 <= g < 3 for g in gaps), gaps
+    SERVER.state.container_failures = 3
+    r = resolve(env)
+    assert not r["ok"]
+    assert "HTTP 503 from GET" in r["error"] and "(3 attempts)" in r["error"], r
+
+
+def write_aws_files(config, credentials=None):
+    aws = os.path.join(TMP, "home", ".aws")
+    os.makedirs(aws, exist_ok=True)
+    with open(os.path.join(aws, "config"), "w") as f:
+        f.write(config)
+    if credentials is not None:
+        with open(os.path.join(aws, "credentials"), "w") as f:
+            f.write(credentials)
+    return aws
+
+
+def test_credential_process_profile():
+    script = os.path.join(TMP, "signing_helper.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\n"
+                "[ \"$1\" = credential-process ] || { echo \"bad args: $*\" >&2; exit 2; }\n"
+                f"echo '{{\"Version\": 1, \"AccessKeyId\": \"{PROC_CREDS[0]}\", "
+                f"\"SecretAccessKey\": \"{PROC_CREDS[1]}\", \"SessionToken\": "
+                f"\"{PROC_CREDS[2]}\", \"Expiration\": \"2099-01-01T00:00:00Z\"}}'\n")
+    os.chmod(script, 0o755)
+    aws = write_aws_files(f"[profile onprem]\ncredential_process = {script} credential-process "
+                          "--certificate '/etc/pki/my cert.pem'\n")
+    try:
+        r = resolve(base_env(AWS_PROFILE="onprem"))
+        assert r["ok"], r
+        assert r["provider"] == "profile onprem (credential_process)", r
+        assert r["secret_sha256"] == sha(PROC_CREDS[1])
+        assert r["expiration"] == "2099-01-01T00:00:00Z"
+        write_aws_files(f"[profile onprem]\ncredential_process = {script} wrong\n")
+        r = resolve(base_env(AWS_PROFILE="onprem"))
+        assert not r["ok"]
+        assert "exited with status 2; stderr: bad args: wrong" in r["error"], r
+    finally:
+        shutil.rmtree(aws)
+
+
+def test_sso_profile_with_cached_token_and_local_portal():
+    aws = write_aws_files(
+        "[profile audit]\nsso_session = corp\nsso_account_id = 123456789012\n"
+        "sso_role_name = SecurityAudit\n"
+        "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n"
+        "sso_region = eu-west-1\n")
+    cache = os.path.join(aws, "sso", "cache")
+    os.makedirs(cache)
+    token_file = os.path.join(cache, hashlib.sha1(b"corp").hexdigest() + ".json")
+
+    def write_token(expires):
+        with open(token_file, "w") as f:
+            json.dump({"startUrl": "https://corp.awsapps.com/start", "region": "eu-west-1",
+                       "accessToken": SSO_BEARER, "expiresAt": expires}, f)
+    try:
+        write_token("2099-01-01T00:00:00Z")
+        env = base_env(AWS_PROFILE="audit", AWS_ENDPOINT_URL_SSO=SERVER.url)
+        r = resolve(env)
+        assert r["ok"], r
+        assert r["provider"] == "profile audit (sso)", r
+        assert r["access_key_id"] == SSO_CREDS[0]
+        assert r["secret_sha256"] == sha(SSO_CREDS[1])
+        assert r["expiration"] == "2099-01-01T00:00:00Z"
+        write_token("2020-01-01T00:00:00Z")
+        r = resolve(env)
+        assert not r["ok"]
+        assert "expired at 2020-01-01T00:00:00Z (run `aws sso login --profile audit`" in \
+            r["error"], r
+    finally:
+        shutil.rmtree(aws)
 
 
 def test_container_full_uri_with_token_and_token_file():

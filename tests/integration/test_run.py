@@ -663,6 +663,104 @@ enabled = %s
         self.assertEqual(rc, 0, agent.log())
         self.assertEqual({common.event_id(a) for a in common.alerts_in(agent.alerts)}, expected)
 
+    def start_with_env(self, agent: Agent, env_extra: dict[str, str]) -> Agent:
+        """Starts `agent` with no static AWS keys and no profile: the environment given only."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(HOME=str(agent.dir), AWS_EC2_METADATA_DISABLED="true", **env_extra)
+        agent.stderr = open(agent.stderr_path, "ab")
+        agent.proc = subprocess.Popen([BINARY, "-c", str(agent.config), "run"], env=env,
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=agent.stderr)
+        return agent
+
+    def test_start_up_waits_for_container_credentials(self):
+        # A cold EKS Pod Identity agent: the container endpoint answers 503 until it is ready.
+        import fauxqs as fx_module
+        ready = threading.Event()
+        requests = []
+
+        class Endpoint(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                requests.append(time.monotonic())
+                if not ready.is_set() or self.headers.get("Authorization") != "pod-token":
+                    body = b'{"code":"ServiceUnavailable","message":"agent starting"}'
+                    self.send_response(503)
+                else:
+                    body = json.dumps({"AccessKeyId": fx_module.DUMMY_ACCESS_KEY,
+                                       "SecretAccessKey": fx_module.DUMMY_SECRET_KEY,
+                                       "Token": "pod-session-token",
+                                       "Expiration": "2099-01-01T00:00:00Z"}).encode()
+                    self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        url = self.fx.create_queue("notifications", visibility_timeout=30)
+        agent = self.start_with_env(Agent(self.fx, url, self.tmp, "cold"), {
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI":
+                f"http://127.0.0.1:{server.server_address[1]}/v1/credentials",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN": "pod-token"})
+        try:
+            # Waiting, not exiting: /healthz answers, /readyz says why it is not ready.
+            wait_until(lambda: agent.get("/readyz")[0] == 503 and
+                       "waiting for AWS credentials" in agent.get("/readyz")[1], 30,
+                       "/readyz to report the wait")
+            wait_until(lambda: "waiting for AWS credentials (attempt 2" in agent.log(), 30,
+                       "a second start-up attempt")
+            self.assertIsNone(agent.proc.poll(), agent.log())
+            self.assertEqual(agent.get("/healthz")[0], 200)
+            status, why = agent.get("/readyz")
+            self.assertEqual(status, 503)
+            self.assertIn("HTTP 503 from GET http://127.0.0.1:", why)
+            self.assertIn("ServiceUnavailable", why)
+            self.assertNotIn("pod-token", agent.log())
+            self.assertGreater(agent.metrics()["trailwarden_aws_credential_failures_total"], 0)
+            ready.set()
+            wait_until(lambda: agent.get("/readyz")[0] == 200, 60, "/readyz to turn ready")
+            k, expected = self.put("after-credentials")
+            self.fx.send(url, fauxqs.s3_event_body(BUCKET, k))
+            wait_until(lambda: {event_id(a) for a in alerts_in(agent.alerts)} >= expected, 30,
+                       "the notification's alerts")
+        finally:
+            rc = agent.stop()
+        self.assertEqual(rc, 0, agent.log())
+        self.assertIn("AWS credentials obtained after", agent.log())
+
+    def test_sigterm_ends_the_credential_wait_and_config_errors_exit_at_once(self):
+        url = self.fx.create_queue("notifications", visibility_timeout=30)
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            dead = s.getsockname()[1]
+        agent = self.start_with_env(Agent(self.fx, url, self.tmp, "refused"), {
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"http://127.0.0.1:{dead}/creds"})
+        wait_until(lambda: "waiting for AWS credentials (attempt 1" in agent.log(), 30,
+                   "the first failed attempt")
+        t0 = time.monotonic()
+        rc = agent.stop(timeout=30)
+        elapsed = time.monotonic() - t0
+        self.assertEqual(rc, 0, agent.log())
+        self.assertLess(elapsed, 5, agent.log())  # at most one attempt in progress (~2 s)
+        self.assertIn("while waiting for AWS credentials, stopping", agent.log())
+
+        # A profile that does not exist cannot heal: exit 2 at once, no waiting.
+        agent = Agent(self.fx, url, self.tmp, "noprofile")
+        (agent.dir / ".aws").mkdir()
+        (agent.dir / ".aws" / "config").write_text("[profile other]\nregion = us-east-1\n")
+        agent = self.start_with_env(agent, {"AWS_PROFILE": "missing"})
+        rc = agent.proc.wait(timeout=30)
+        agent.stderr.close()
+        self.assertEqual(rc, 2, agent.log())
+        self.assertIn("no profile 'missing'", agent.log())
+        self.assertNotIn("waiting for AWS credentials", agent.log())
+
     def test_missing_queue_is_fatal(self):
         agent = Agent(self.fx, f"{self.fx.endpoint}/000000000000/no-such-queue", self.tmp, "q").start()
         rc = agent.proc.wait(timeout=30)

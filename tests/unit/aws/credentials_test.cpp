@@ -101,12 +101,12 @@ TEST_CASE("environment provider") {
 
   w.env.erase("AWS_SECRET_ACCESS_KEY");
   p = make_environment_provider(w.context());
-  CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+  CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
   CHECK(m == "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
 
   w.env = {{"AWS_ACCESS_KEY_ID", ""}, {"AWS_SECRET_ACCESS_KEY", "ENV-SECRET"}};
   p = make_environment_provider(w.context());
-  CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+  CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
   CHECK(m == "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
   check_no_secret(m);
 }
@@ -125,7 +125,7 @@ TEST_CASE("web identity provider: AssumeRoleWithWebIdentity, unsigned, token fro
 
   w.env = {{"AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/irsa"}};
   p = make_web_identity_provider(w.context(), opts());
-  CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+  CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
   CHECK(m == "AWS_ROLE_ARN is set but AWS_WEB_IDENTITY_TOKEN_FILE is not");
 
   w.env["AWS_WEB_IDENTITY_TOKEN_FILE"] = "/var/run/secrets/token";
@@ -252,7 +252,7 @@ TEST_CASE("profile provider: files, locations, profile selection") {
   CredentialsOptions o;
   o.profile = "nope";
   p = make_profile_provider(w.context(), o);
-  CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+  CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
   CHECK(m == "no profile 'nope' in /home/u/.aws/config, /home/u/.aws/credentials");
   // ... but a missing default profile just passes to the next provider.
   w.env.erase("AWS_PROFILE");
@@ -287,35 +287,41 @@ TEST_CASE("profile provider: errors name file, line, profile and key, never valu
   std::string m;
   w.files["/h/.aws/credentials"] = "[default]\naws_access_key_id = AKID\nFILE-SECRET\n";
   auto p = make_profile_provider(w.context(), opts());
-  CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+  CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
   CHECK(m == "/h/.aws/credentials:3: expected 'name = value'");
   check_no_secret(m);
 
   w.files["/h/.aws/credentials"] = "[default]\naws_secret_access_key = FILE-SECRET\n";
   p = make_profile_provider(w.context(), opts());
-  CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+  CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
   CHECK(m == "profile 'default' has aws_secret_access_key but no aws_access_key_id");
 
   w.files["/h/.aws/credentials"] = "[default]\naws_access_key_id = AKID\n";
   p = make_profile_provider(w.context(), opts());
-  CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+  CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
   CHECK(m == "profile 'default' has aws_access_key_id but no aws_secret_access_key");
 
-  w.files["/h/.aws/credentials"] = "[default]\ncredential_process = /bin/creds\n";
+  w.files["/h/.aws/credentials"] = "[default]\ncredential_process = /nonexistent/creds\n";
   p = make_profile_provider(w.context(), opts());
   CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
-  CHECK(m == "profile 'default': credential_process is not supported");
+  CHECK(m ==
+        "profile 'default': credential_process '/nonexistent/creds' cannot be started: No such "
+        "file or directory");
 
   w.files.erase("/h/.aws/credentials");
   w.files["/h/.aws/config"] = "[default]\nsso_session = corp\n";
   p = make_profile_provider(w.context(), opts());
-  CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
-  CHECK(m.find("(SSO) profiles are not supported") != std::string::npos);
+  CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
+  CHECK(m ==
+        "profile 'default' has sso_session or sso_start_url but neither sso_account_id nor "
+        "sso_role_name");
 
   w.files["/h/.aws/config"] = "[default]\nregion = us-east-1\n";
   p = make_profile_provider(w.context(), opts());
   CHECK(fetch(*p, c, m) == FetchStatus::kNotConfigured);
-  CHECK(m == "profile 'default' has no credentials (aws_access_key_id, role_arn)");
+  CHECK(m ==
+        "profile 'default' has no credentials (aws_access_key_id, role_arn, sso_*, "
+        "credential_process)");
 
   w.unreadable["/h/.aws/config"] = "Permission denied";
   p = make_profile_provider(w.context(), opts());
@@ -387,29 +393,29 @@ TEST_CASE("profile provider: role_arn with source_profile, chains, credential_so
         "[profile ops]\nrole_arn = arn:r1\nsource_profile = a\n"
         "[profile a]\nrole_arn = arn:r2\nsource_profile = ops\n";
     p = make_profile_provider(w.context(), opts());
-    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
     CHECK(m.find("source_profile loop: ops -> a -> ops") != std::string::npos);
 
     w.files["/h/.aws/config"] = "[profile ops]\nrole_arn = arn:r1\nsource_profile = ghost\n";
     p = make_profile_provider(w.context(), opts());
-    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
     CHECK(m == "profile 'ops': source_profile 'ghost' does not exist");
 
     w.files["/h/.aws/config"] = "[profile ops]\nrole_arn = arn:r1\nsource_profile = ops\n";
     p = make_profile_provider(w.context(), opts());
-    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
     CHECK(m.find("names the profile itself") != std::string::npos);
 
     w.files["/h/.aws/config"] =
         "[profile ops]\nrole_arn = arn:r1\nsource_profile = empty\n[profile empty]\nregion = x\n";
     p = make_profile_provider(w.context(), opts());
-    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
     CHECK(m.find("source_profile 'empty': profile 'empty' has no credentials") !=
           std::string::npos);
 
     w.files["/h/.aws/config"] = "[profile ops]\nrole_arn = arn:r1\n";
     p = make_profile_provider(w.context(), opts());
-    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
     CHECK(m.find("needs source_profile, credential_source or web_identity_token_file") !=
           std::string::npos);
 
@@ -417,19 +423,19 @@ TEST_CASE("profile provider: role_arn with source_profile, chains, credential_so
         "[profile ops]\nrole_arn = arn:r1\nsource_profile = base\ncredential_source = "
         "Environment\n";
     p = make_profile_provider(w.context(), opts());
-    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
     CHECK(m.find("mutually exclusive") != std::string::npos);
 
     w.files["/h/.aws/config"] =
         "[profile ops]\nrole_arn = arn:r1\nsource_profile = base\nmfa_serial = arn:mfa\n";
     p = make_profile_provider(w.context(), opts());
-    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
     CHECK(m.find("mfa_serial is not supported") != std::string::npos);
 
     w.files["/h/.aws/config"] =
         "[profile ops]\nrole_arn = arn:r1\nsource_profile = base\nduration_seconds = 12h\n";
     p = make_profile_provider(w.context(), opts());
-    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
     CHECK(m.find("duration_seconds") != std::string::npos);
 
     std::string chain = "[profile ops]\nrole_arn = arn:r\nsource_profile = p1\n";
@@ -439,7 +445,7 @@ TEST_CASE("profile provider: role_arn with source_profile, chains, credential_so
     }
     w.files["/h/.aws/config"] = chain;
     p = make_profile_provider(w.context(), opts());
-    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
     CHECK(m.find("chain longer than 8") != std::string::npos);
   }
   SUBCASE("credential_source") {
@@ -456,14 +462,14 @@ TEST_CASE("profile provider: role_arn with source_profile, chains, credential_so
         "[profile ops]\nrole_arn = arn:r\ncredential_source = Ec2InstanceMetadata\n";
     w.env["AWS_EC2_METADATA_DISABLED"] = "true";
     p = make_profile_provider(w.context(), opts());
-    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
     CHECK(m ==
           "profile 'ops': credential_source Ec2InstanceMetadata: disabled by "
           "AWS_EC2_METADATA_DISABLED");
 
     w.files["/h/.aws/config"] = "[profile ops]\nrole_arn = arn:r\ncredential_source = Magic\n";
     p = make_profile_provider(w.context(), opts());
-    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
     CHECK(m.find("credential_source must be") != std::string::npos);
   }
   SUBCASE("web_identity_token_file in a profile") {
@@ -509,11 +515,11 @@ TEST_CASE("container provider: relative URI (ECS)") {
   const HttpRequest& r = w.http->calls.back().request;
   CHECK(r.find_header("authorization") == nullptr);  // not for the relative URI
   CHECK(*r.find_header("accept") == "application/json");
-  CHECK(w.http->calls.back().timeout == std::chrono::milliseconds(1000));
+  CHECK(w.http->calls.back().timeout == std::chrono::milliseconds(2000));  // botocore's
 
   w.env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = "v2/no-slash";
   p = make_container_provider(w.context(), opts());
-  CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+  CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
   CHECK(m == "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with '/'");
 }
 
@@ -564,7 +570,7 @@ TEST_CASE("container provider: full URI, authorization token, allowed hosts, err
   w.env.erase("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
   w.env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = "bad\r\ninjected: header";
   p = make_container_provider(w.context(), opts());
-  CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+  CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
   CHECK(m == "AWS_CONTAINER_AUTHORIZATION_TOKEN contains spaces or control characters");
 
   // Plain http only to loopback and the documented link-local addresses.
@@ -572,7 +578,7 @@ TEST_CASE("container provider: full URI, authorization token, allowed hosts, err
                           "http://localhost.evil.com/c", "http://127.0.0.1.nip.io/c"}) {
     w.env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = bad;
     p = make_container_provider(w.context(), opts());
-    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
     CHECK(m.find("is not allowed") != std::string::npos);
   }
   w.env.erase("AWS_CONTAINER_AUTHORIZATION_TOKEN");
@@ -611,8 +617,8 @@ TEST_CASE("container provider: full URI, authorization token, allowed hosts, err
   p = make_container_provider(w.context(), opts());
   const size_t before = w.http->calls.size();
   CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
-  CHECK(m == "HTTP 500 from GET http://127.0.0.1:8080/c: oops");
-  CHECK(w.http->calls.size() - before == 2);  // metadata_attempts
+  CHECK(m == "HTTP 500 from GET http://127.0.0.1:8080/c: oops (3 attempts)");
+  CHECK(w.http->calls.size() - before == 3);  // container_attempts
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -654,10 +660,10 @@ TEST_CASE("imds provider: IMDSv2 token, role, credentials") {
     w.env["AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"] = "IPv6";
     p = make_imds_provider(w.context(), opts());
     CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
-    CHECK(m.find("PUT http://[fd00:ec2::254]/latest/api/token") == 0);
+    CHECK(m.find("PUT http://[fd00:ec2::254]/latest/api/token") != std::string::npos);
     w.env["AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"] = "IPv5";
     p = make_imds_provider(w.context(), opts());
-    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
     CHECK(m == "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6");
   }
   SUBCASE("IMDSv1 fallback when the token is refused, unless disabled") {
@@ -708,14 +714,13 @@ TEST_CASE("imds provider: IMDSv2 token, role, credentials") {
     CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
     check_no_secret(m);
 
-    w.http->on(kImdsToken, [](const HttpRequest&) { return transport_error("timed out"); });
+    w.http->on(kImdsToken, 400, "");
     p = make_imds_provider(w.context(), opts());
-    const size_t before = w.http->calls.size();
-    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
-    CHECK(m == "PUT http://169.254.169.254/latest/api/token: timed out");
-    CHECK(w.http->calls.size() - before == 2);
+    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);  // botocore: BadIMDSRequestError
+    CHECK(m == "HTTP 400 from PUT http://169.254.169.254/latest/api/token");
   }
-  SUBCASE("a transient 5xx is retried") {
+  SUBCASE("a transient 5xx is retried when AWS_METADATA_SERVICE_NUM_ATTEMPTS allows") {
+    w.env["AWS_METADATA_SERVICE_NUM_ATTEMPTS"] = "2";
     int n = 0;
     w.http->on(kImdsRoles, [&n](const HttpRequest&) {
       return ++n == 1 ? response(503, "") : response(200, "app-role");
@@ -799,8 +804,9 @@ TEST_CASE("default chain: the failure message lists every provider and why") {
         "/h/.aws/config, /h/.aws/credentials)); "
         "container: not configured (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and "
         "AWS_CONTAINER_CREDENTIALS_FULL_URI are not set); "
-        "imds: FAILED: PUT http://169.254.169.254/latest/api/token: connection refused (no fake "
-        "route)]");
+        "imds: FAILED: GET http://169.254.169.254/latest/meta-data/iam/security-credentials/: "
+        "connection refused (no fake route) (IMDSv1, after no IMDSv2 session token: PUT "
+        "http://169.254.169.254/latest/api/token: connection refused (no fake route))]");
 
   w.env["AWS_EC2_METADATA_DISABLED"] = "true";
   source = make_credentials_source(w.context(), opts());
@@ -1056,4 +1062,136 @@ TEST_CASE("describe() and the log never show secrets") {
   CHECK(text.find("AWS credentials: **** from imds (role app-role)") != std::string::npos);
   CHECK(text.find("refresh failed") != std::string::npos);
   check_no_secret(text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// issue 10: IMDSv2 behind a container, container timings, permanent failures
+
+TEST_CASE("imds provider: a token PUT without an answer falls back to IMDSv1 at once") {
+  LogCapture log_capture;
+  World w;
+  w.http->on(kImdsToken,
+             [](const HttpRequest&) { return transport_error("timed out after 1000 ms"); });
+  w.http->on(kImdsRoles, [](const HttpRequest& r) {
+    return r.find_header("x-aws-ec2-metadata-token") == nullptr ? response(200, "v1-role")
+                                                                : response(400, "");
+  });
+  w.http->on(kImdsRoles + "v1-role", 200,
+             imds_json("ASIAV1", "IMDS-SECRET", "IMDS-TOKEN", "2024-01-01T06:00:00Z"));
+  Credentials c;
+  std::string m;
+  auto p = make_imds_provider(w.context(), opts());
+  REQUIRE_MESSAGE(fetch(*p, c, m) == FetchStatus::kOk, m);
+  CHECK(c.access_key_id == "ASIAV1");
+  CHECK(c.provider == "imds (role v1-role, IMDSv1)");
+  CHECK(w.http->count("PUT ") == 1);  // a read timeout is not retried (botocore)
+  for (const auto& call : w.http->calls) CHECK(call.timeout == std::chrono::milliseconds(1000));
+
+  SUBCASE("IMDSv1 disabled: the error says to raise the hop limit") {
+    w.env["AWS_EC2_METADATA_V1_DISABLED"] = "true";
+    p = make_imds_provider(w.context(), opts());
+    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(m.find("no IMDSv2 session token (PUT http://169.254.169.254/latest/api/token: timed "
+                 "out after 1000 ms), and IMDSv1 is disabled by AWS_EC2_METADATA_V1_DISABLED") ==
+          0);
+    CHECK(m.find("HttpPutResponseHopLimit to 2") != std::string::npos);
+    CHECK(w.http->count("GET ") == 2);  // only the successful run above
+  }
+  SUBCASE("IMDSv1 refused by the instance (HttpTokens required): the hint is there too") {
+    w.http->on(kImdsRoles, 401, "");
+    p = make_imds_provider(w.context(), opts());
+    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(m.find("HTTP 401 from GET http://169.254.169.254/latest/meta-data/iam/"
+                 "security-credentials/ (IMDSv1, after no IMDSv2 session token") == 0);
+    CHECK(m.find("modify-instance-metadata-options") != std::string::npos);
+  }
+  SUBCASE("connection errors and 5xx are tried AWS_METADATA_SERVICE_NUM_ATTEMPTS times") {
+    w.env["AWS_METADATA_SERVICE_NUM_ATTEMPTS"] = "3";
+    w.env["AWS_METADATA_SERVICE_TIMEOUT"] = "2.5";
+    w.http->on(kImdsToken, 503, "");
+    w.http->calls.clear();
+    p = make_imds_provider(w.context(), opts());
+    REQUIRE_MESSAGE(fetch(*p, c, m) == FetchStatus::kOk, m);
+    CHECK(w.http->count("PUT ") == 3);
+    CHECK(w.http->calls.front().timeout == std::chrono::milliseconds(2500));
+    w.env["AWS_METADATA_SERVICE_NUM_ATTEMPTS"] = "zero";
+    p = make_imds_provider(w.context(), opts());
+    CHECK(fetch(*p, c, m) == FetchStatus::kInvalid);
+    CHECK(m == "AWS_METADATA_SERVICE_NUM_ATTEMPTS must be an integer from 1 to 10");
+  }
+}
+
+TEST_CASE("container provider: botocore's timings (2 s, 3 attempts, 1 s apart)") {
+  LogCapture log_capture;
+  World w;
+  w.env = {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.170.23/v1/credentials"}};
+  int n = 0;
+  w.http->on("GET http://169.254.170.23/v1/credentials", [&n](const HttpRequest&) {
+    ++n;
+    if (n == 1) return transport_error("connection refused");
+    if (n == 2) return response(503, "{\"code\":\"NotReady\",\"message\":\"agent starting\"}");
+    return response(200,
+                    "{\"AccessKeyId\":\"ASIAPOD\",\"SecretAccessKey\":\"CONTAINER-SECRET\","
+                    "\"Token\":\"CONTAINER-TOKEN\",\"Expiration\":\"2024-01-01T06:00:00Z\"}");
+  });
+  std::vector<std::chrono::milliseconds> pauses;
+  auto ctx = std::const_pointer_cast<ProviderContext>(w.context());
+  ctx->sleep = [&pauses](std::chrono::milliseconds d) { pauses.push_back(d); };
+  auto p = make_container_provider(ctx, opts());
+  Credentials c;
+  std::string m;
+  REQUIRE_MESSAGE(fetch(*p, c, m) == FetchStatus::kOk, m);
+  CHECK(n == 3);
+  CHECK(pauses == std::vector<std::chrono::milliseconds>{std::chrono::milliseconds(1000),
+                                                         std::chrono::milliseconds(1000)});
+  for (const auto& call : w.http->calls) CHECK(call.timeout == std::chrono::milliseconds(2000));
+
+  // A cancelled context (shutdown) stops between attempts.
+  std::atomic<bool> cancel{true};
+  ctx->cancel = &cancel;
+  n = 0;
+  w.http->on("GET http://169.254.170.23/v1/credentials",
+             [&n](const HttpRequest&) { return ++n, transport_error("connection refused"); });
+  p = make_container_provider(ctx, opts());
+  CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+  CHECK(n == 1);
+}
+
+TEST_CASE("chain: configuration errors are permanent, the rest are not") {
+  LogCapture log_capture;
+  World w;
+  w.env = {{"HOME", "/h"}, {"AWS_PROFILE", "missing"}};
+  w.files["/h/.aws/config"] = "[default]\nregion = us-east-1\n";
+  auto source = make_credentials_source(w.context(), opts());
+  Credentials c;
+  std::string error;
+  CHECK_FALSE(source->get(c, error));
+  CHECK(source->last_failure_permanent());
+  CHECK(error.find("profile missing: FAILED: no profile 'missing'") != std::string::npos);
+
+  // Also through an AssumeRole on top.
+  CredentialsOptions o;
+  o.role_arn = "arn:aws:iam::1:role/top";
+  source = make_credentials_source(w.context(), o);
+  CHECK_FALSE(source->get(c, error));
+  CHECK(source->last_failure_permanent());
+
+  // A container endpoint that does not answer yet is not permanent.
+  w.env = {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9/creds"}};
+  auto ctx = std::const_pointer_cast<ProviderContext>(w.context());
+  ctx->sleep = [](std::chrono::milliseconds) {};
+  source = make_credentials_source(ctx, opts());
+  CHECK_FALSE(source->get(c, error));
+  CHECK_FALSE(source->last_failure_permanent());
+  // ... nor is a token file that is not mounted yet.
+  w.env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] = "/var/run/pod-identity/token";
+  source = make_credentials_source(w.context(), opts());
+  CHECK_FALSE(source->get(c, error));
+  CHECK(error.find("does not exist") != std::string::npos);
+  CHECK_FALSE(source->last_failure_permanent());
+  // A plain-http host that is not allowed is.
+  w.env = {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://10.0.0.1/creds"}};
+  source = make_credentials_source(w.context(), opts());
+  CHECK_FALSE(source->get(c, error));
+  CHECK(source->last_failure_permanent());
 }

@@ -127,3 +127,27 @@ TEST_CASE("properties before any section are ignored; malformed lines are errors
   CHECK(parse("\n\n  \n", ProfileFileKind::kCredentials).empty());
   CHECK(parse("", ProfileFileKind::kConfig).empty());
 }
+
+TEST_CASE("config file: [sso-session NAME] sections when asked for") {
+  const std::string text =
+      "[profile audit]\nsso_session = corp\nsso_account_id = 123456789012\n"
+      "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n"
+      "sso_region = eu-west-1\n"
+      "[sso-session  other ]\nsso_region = us-east-1\n"
+      "[sso-session corp]\nsso_registration_scopes = sso:account:access\n";
+  Profiles profiles, sessions;
+  std::string error;
+  REQUIRE(parse_profile_file(text, ProfileFileKind::kConfig, "f", profiles, error, &sessions));
+  CHECK(profiles.size() == 1);
+  REQUIRE(sessions.size() == 2);
+  CHECK(sessions.at("corp").at("sso_start_url") == "https://corp.awsapps.com/start");
+  CHECK(sessions.at("corp").at("sso_registration_scopes") == "sso:account:access");
+  CHECK(sessions.at("other").at("sso_region") == "us-east-1");
+  // Not in the credentials file; "[sso-session]" without a name is just another section.
+  sessions.clear();
+  REQUIRE(parse_profile_file(text, ProfileFileKind::kCredentials, "f", profiles, error, &sessions));
+  CHECK(sessions.empty());
+  REQUIRE(parse_profile_file("[sso-session]\nsso_region = x\n", ProfileFileKind::kConfig, "f",
+                             profiles, error, &sessions));
+  CHECK(sessions.empty());
+}
