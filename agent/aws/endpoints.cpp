@@ -79,6 +79,8 @@ std::string_view service_name(AwsService service) {
       return "sts";
     case AwsService::kSns:
       return "sns";
+    case AwsService::kSso:
+      return "sso";
   }
   return "";
 }
@@ -113,18 +115,20 @@ bool aws_service_host(AwsService service, std::string_view region, EndpointVaria
            (variant.dual_stack ? "dualstack." : "") + r + "." + std::string(p.dns_suffix);
     return true;
   }
+  // The first labels: "sqs", "sts", "sns", "portal.sso" (the SSO portal).
+  const std::string label = service == AwsService::kSso ? "portal.sso" : std::string(svc);
   const std::string_view suffix = variant.dual_stack ? p.dual_stack_dns_suffix : p.dns_suffix;
   if (variant.fips && !variant.dual_stack && p.name == "aws-us-gov") {
     // GovCloud's regional endpoints of these services are FIPS endpoints already.
     const bool plain =
-        service == AwsService::kSqs || service == AwsService::kSts ||
+        service == AwsService::kSqs || service == AwsService::kSts || service == AwsService::kSso ||
         (service == AwsService::kSns && (region == "us-gov-east-1" || region == "us-gov-west-1"));
     if (plain) {
-      host = std::string(svc) + "." + r + "." + std::string(p.dns_suffix);
+      host = label + "." + r + "." + std::string(p.dns_suffix);
       return true;
     }
   }
-  host = std::string(svc) + (variant.fips ? "-fips." : ".") + r + "." + std::string(suffix);
+  host = label + (variant.fips ? "-fips." : ".") + r + "." + std::string(suffix);
   return true;
 }
 
@@ -166,6 +170,7 @@ bool endpoint_settings(AwsService service, const EndpointConfig& config, const E
       own = &config.sts_endpoint_url, own_key = "[aws] sts_endpoint_url";
       break;
     case AwsService::kSns:
+    case AwsService::kSso:
       break;
   }
   const std::string var = service_endpoint_variable(service);

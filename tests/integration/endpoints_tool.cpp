@@ -6,7 +6,7 @@
 //   queue URL                              -> the region the queue URL names, or "-"
 //   partitions                             -> "<name> <dns> <dual-stack dns> <fips> <dual>" each
 //
-// SERVICE is sqs, s3, sts or sns; FIPS and DUALSTACK are 0 or 1. Exit status: 0, 2 bad input.
+// SERVICE is sqs, s3, sts, sns or sso; FIPS and DUALSTACK are 0 or 1. Exit status: 0, 2 bad input.
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -20,7 +20,8 @@ using namespace trailwarden::aws;
 namespace {
 
 bool service_of(const std::string& s, AwsService& out) {
-  for (AwsService svc : {AwsService::kSqs, AwsService::kS3, AwsService::kSts, AwsService::kSns})
+  for (AwsService svc :
+       {AwsService::kSqs, AwsService::kS3, AwsService::kSts, AwsService::kSns, AwsService::kSso})
     if (service_name(svc) == s) {
       out = svc;
       return true;

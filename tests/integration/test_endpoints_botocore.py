@@ -5,7 +5,7 @@ endpoint resolver (its endpoint rule sets and partitions.json).
 Run as:  python3 tests/integration/test_endpoints_botocore.py /path/to/endpoints_tool
 
 For every region of every partition botocore knows (endpoints.json and partitions.json) x
-{sqs, s3, sts, sns} x {plain, FIPS, dual-stack, both}, and for S3 also x {a virtual-hosted, a
+{sqs, s3, sts, sns, sso (the IAM Identity Center portal)} x {plain, FIPS, dual-stack, both}, and for S3 also x {a virtual-hosted, a
 dotted and a legacy (capitals, underscore) bucket name}, the agent's URL must equal botocore's,
 or both must refuse ("not offered"). STS is compared with the regional endpoints
 (sts_regional_endpoints = regional), as the agent never uses the global sts.amazonaws.com. The
@@ -13,8 +13,8 @@ SQS host botocore gives for each case, used as a queue URL, must name that regio
 (sqs_region_from_queue_url).
 
 The partition table of the agent follows today's partitions.json. Older botocore releases
-(Debian 12's 1.29) lack the dual-stack endpoints of the ISO partitions and forbid path-style
-requests to FIPS S3 hosts; such cases are counted as skipped with the reason printed, never as
+(Debian 12's 1.29) lack the dual-stack endpoints of the ISO partitions, forbid path-style
+requests to FIPS S3 hosts and name portal.sso-fips hosts in GovCloud; such cases are counted as skipped with the reason printed, never as
 passes. aws, aws-cn and aws-us-gov must match any botocore.
 
 Needs botocore (Debian: python3-botocore). The last line printed is "N passed, N failed, N
@@ -36,7 +36,7 @@ except ImportError as e:  # pragma: no cover - environment problem, reported as 
     sys.exit(common.cannot_run(
         f"botocore is not importable ({e}): install python3-botocore (scripts/setup.sh)"))
 
-SERVICES = ["sqs", "s3", "sts", "sns"]
+SERVICES = ["sqs", "s3", "sts", "sns", "sso"]
 VARIANTS = [(False, False), (True, False), (False, True), (True, True)]
 BUCKETS = ["trail-logs-123", "trail.logs.example", "Trail_Logs"]
 MUST_MATCH = {"aws", "aws-cn", "aws-us-gov"}
@@ -161,6 +161,9 @@ def main():
             reason = f"{partition} dual-stack: this botocore's partition data predates it"
         elif err and "Path-style addressing cannot be used with FIPS" in err:
             reason = "path-style FIPS S3: this botocore's S3 rule set predates it"
+        elif (svc == "sso" and partition == "aws-us-gov" and fips and not dual and url and
+              url == a.replace("https://portal.sso.", "https://portal.sso-fips.")):
+            reason = "SSO FIPS in GovCloud: this botocore's SSO rule set predates the regional host"
         if reason and not a.startswith("ERR "):
             skipped += 1
             counts[2] += 1

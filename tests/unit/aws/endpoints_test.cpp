@@ -45,6 +45,13 @@ TEST_CASE("endpoints: SQS, STS, SNS hosts per partition and variant") {
   CHECK(host_of(AwsService::kSts, "us-gov-east-1", true) == "sts.us-gov-east-1.amazonaws.com");
   CHECK(host_of(AwsService::kSns, "us-gov-west-1", true) == "sns.us-gov-west-1.amazonaws.com");
   CHECK(host_of(AwsService::kSqs, "us-gov-west-1", true, true) == "sqs-fips.us-gov-west-1.api.aws");
+  // The SSO portal (sso profiles).
+  CHECK(host_of(AwsService::kSso, "eu-west-1") == "portal.sso.eu-west-1.amazonaws.com");
+  CHECK(host_of(AwsService::kSso, "us-east-1", true) == "portal.sso-fips.us-east-1.amazonaws.com");
+  CHECK(host_of(AwsService::kSso, "cn-north-1") == "portal.sso.cn-north-1.amazonaws.com.cn");
+  CHECK(host_of(AwsService::kSso, "us-gov-west-1", true) ==
+        "portal.sso.us-gov-west-1.amazonaws.com");
+  CHECK(service_endpoint_variable(AwsService::kSso) == "AWS_ENDPOINT_URL_SSO");
   CHECK(host_of(AwsService::kSqs, "us-iso-east-1") == "sqs.us-iso-east-1.c2s.ic.gov");
   CHECK(host_of(AwsService::kSqs, "eusc-de-east-1") == "sqs.eusc-de-east-1.amazonaws.eu");
 }
