@@ -58,10 +58,16 @@ bool resolve_sts(const ProviderContext& ctx, const CredentialsOptions& options,
   if (region.empty()) region = ctx.getenv("AWS_DEFAULT_REGION");
   if (region.empty()) region = std::string(profile_region);
   if (region.empty()) region = "us-east-1";
-  std::string url = options.sts_endpoint;
-  if (url.empty()) url = ctx.getenv("AWS_ENDPOINT_URL_STS");
-  if (url.empty()) url = ctx.getenv("AWS_ENDPOINT_URL");
-  return make_sts_endpoint(region, url, out, error);
+  // options.sts_endpoint, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL; FIPS / dual-stack
+  // (agent/aws/endpoints.h).
+  EndpointConfig config;
+  config.sts_endpoint_url = options.sts_endpoint;
+  config.use_fips = options.use_fips_endpoint;
+  config.use_dual_stack = options.use_dualstack_endpoint;
+  config.ignore_configured_endpoint_urls = options.ignore_configured_endpoint_urls;
+  EndpointSettings settings;
+  if (!endpoint_settings(AwsService::kSts, config, ctx.env, settings, error)) return false;
+  return make_sts_endpoint(region, settings, out, error);
 }
 
 // Reads a token file (web identity, container authorization): trimmed, printable.

@@ -105,8 +105,13 @@ struct CredentialsOptions {
   // Region of the STS endpoint; empty: AWS_REGION, then AWS_DEFAULT_REGION, else us-east-1.
   std::string region;
   // STS endpoint URL; empty: AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, else
-  // https://sts.<region>.amazonaws.com (.com.cn in China regions).
+  // https://sts.<region>.amazonaws.com (.com.cn in China regions). agent/aws/endpoints.h.
   std::string sts_endpoint;
+  // FIPS / dual-stack STS hosts (or AWS_USE_FIPS_ENDPOINT / AWS_USE_DUALSTACK_ENDPOINT = true);
+  // ignore sts_endpoint and the endpoint variables (or AWS_IGNORE_CONFIGURED_ENDPOINT_URLS).
+  bool use_fips_endpoint = false;
+  bool use_dualstack_endpoint = false;
+  bool ignore_configured_endpoint_urls = false;
   // Role assumed with STS AssumeRole (signed with the chain's credentials); empty: none.
   std::string role_arn;
   std::string external_id;                // sent as ExternalId when not empty

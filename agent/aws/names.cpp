@@ -1,6 +1,7 @@
 #include "agent/aws/names.h"
 
 #include <array>
+#include <vector>
 
 namespace trailwarden::aws {
 
@@ -43,23 +44,38 @@ bool is_valid_region(std::string_view r) {
   }
 }
 
+namespace {
+
+struct PartitionEntry {
+  std::string_view prefix;  // of its region names; "" for aws, the default
+  Partition partition;
+};
+
+// partitions.json of the AWS SDKs (botocore 1.4x): every partition offers FIPS and dual-stack
+// endpoints. aws comes first and is the one of any other region name.
+constexpr std::array<PartitionEntry, 8> kPartitions{{
+    {"", {"aws", "amazonaws.com", "api.aws", true, true}},
+    {"cn-", {"aws-cn", "amazonaws.com.cn", "api.amazonwebservices.com.cn", true, true}},
+    {"us-gov-", {"aws-us-gov", "amazonaws.com", "api.aws", true, true}},
+    {"us-iso-", {"aws-iso", "c2s.ic.gov", "api.aws.ic.gov", true, true}},
+    {"us-isob-", {"aws-iso-b", "sc2s.sgov.gov", "api.aws.scloud", true, true}},
+    {"us-isof-", {"aws-iso-f", "csp.hci.ic.gov", "api.aws.hci.ic.gov", true, true}},
+    {"eu-isoe-", {"aws-iso-e", "cloud.adc-e.uk", "api.cloud-aws.adc-e.uk", true, true}},
+    {"eusc-", {"aws-eusc", "amazonaws.eu", "api.amazonwebservices.eu", true, true}},
+}};
+
+}  // namespace
+
 Partition partition_of(std::string_view region) {
-  struct Entry {
-    std::string_view prefix;
-    Partition partition;
-  };
-  static constexpr std::array<Entry, 7> kPartitions{{
-      {"cn-", {"aws-cn", "amazonaws.com.cn"}},
-      {"us-gov-", {"aws-us-gov", "amazonaws.com"}},
-      {"us-iso-", {"aws-iso", "c2s.ic.gov"}},
-      {"us-isob-", {"aws-iso-b", "sc2s.sgov.gov"}},
-      {"us-isof-", {"aws-iso-f", "csp.hci.ic.gov"}},
-      {"eu-isoe-", {"aws-iso-e", "cloud.adc-e.uk"}},
-      {"eusc-", {"aws-eusc", "amazonaws.eu"}},
-  }};
-  for (const auto& e : kPartitions)
-    if (region.starts_with(e.prefix)) return e.partition;
-  return {"aws", "amazonaws.com"};
+  for (size_t i = 1; i < kPartitions.size(); ++i)
+    if (region.starts_with(kPartitions[i].prefix)) return kPartitions[i].partition;
+  return kPartitions[0].partition;
+}
+
+std::vector<Partition> known_partitions() {
+  std::vector<Partition> out;
+  for (const auto& e : kPartitions) out.push_back(e.partition);
+  return out;
 }
 
 bool is_valid_bucket_name(std::string_view b) {

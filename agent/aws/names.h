@@ -5,13 +5,19 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 namespace trailwarden::aws {
 
-// An AWS partition: its name as ARNs spell it and the DNS suffix of its service endpoints.
+// An AWS partition: its name as ARNs spell it, the DNS suffixes of its service endpoints and
+// the endpoint variants it offers, as the AWS SDKs' partitions.json says (agent/aws/endpoints.h
+// builds the host names from them).
 struct Partition {
-  std::string_view name;        // "aws", "aws-cn", "aws-us-gov", ...
-  std::string_view dns_suffix;  // "amazonaws.com", "amazonaws.com.cn", ...
+  std::string_view name;                   // "aws", "aws-cn", "aws-us-gov", ...
+  std::string_view dns_suffix;             // "amazonaws.com", "amazonaws.com.cn", ...
+  std::string_view dual_stack_dns_suffix;  // "api.aws", "api.amazonwebservices.com.cn", ...
+  bool supports_fips = true;
+  bool supports_dual_stack = true;
 };
 
 // A region name as AWS spells them: two to four lowercase letters, one or more dash-separated
@@ -23,6 +29,9 @@ bool is_valid_region(std::string_view region);
 // "us-iso-*", "us-isob-*", "us-isof-*", "eu-isoe-*" and "eusc-*" their own partitions, any
 // other region aws (amazonaws.com), so that new commercial regions work without a change.
 Partition partition_of(std::string_view region);
+
+// Every partition partition_of() knows, aws first.
+std::vector<Partition> known_partitions();
 
 // A bucket name S3 may hold: today's rules (3-63 lowercase letters, digits, dots and hyphens)
 // or the legacy us-east-1 ones (up to 255 characters, also uppercase letters and underscores);

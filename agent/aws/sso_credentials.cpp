@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 #include <simdjson.h>
 
+#include "agent/aws/endpoints.h"
 #include "agent/aws/http.h"
 #include "agent/aws/sigv4.h"
 
@@ -48,17 +49,16 @@ bool valid_account(std::string_view a) {
   return true;
 }
 
-// The portal endpoint: the SDKs' endpoint variables, else the regional host.
+// The portal endpoint: the SDKs' endpoint variables, else the regional host of the variant
+// (agent/aws/endpoints.h).
 bool portal_endpoint(const ProviderContext& ctx, const std::string& region, HttpRequest& req,
                      std::string& error) {
+  EndpointSettings settings;
   std::string url;
-  if (ctx.getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") != "true") {
-    url = ctx.getenv("AWS_ENDPOINT_URL_SSO");
-    if (url.empty()) url = ctx.getenv("AWS_ENDPOINT_URL");
-  }
-  if (url.empty()) {
-    url = "https://portal.sso." + region + ".amazonaws.com";
-    if (region.starts_with("cn-")) url += ".cn";
+  if (!endpoint_settings(AwsService::kSso, EndpointConfig{}, ctx.env, settings, error) ||
+      !resolve_endpoint_url(AwsService::kSso, region, settings, url, error)) {
+    error = "SSO portal endpoint: " + error;
+    return false;
   }
   if (!parse_endpoint_url(url, req, error)) {
     error = "SSO portal endpoint " + printable_excerpt(url, 120) + ": " + error;

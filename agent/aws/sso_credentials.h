@@ -14,9 +14,10 @@
 // URL (legacy form), with "accessToken" and "expiresAt". It is sent to the portal's
 // GetRoleCredentials (GET <portal>/federation/credentials?account_id=..&role_name=.., header
 // x-amz-sso_bearer_token; unsigned), whose role credentials expire (then fetched again with the
-// cached token). The portal is https://portal.sso.<sso_region>.amazonaws.com (.com.cn in China
-// regions), or AWS_ENDPOINT_URL_SSO, then AWS_ENDPOINT_URL (unless
-// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true), as the SDKs' endpoint variables.
+// cached token). The portal is https://portal.sso.<sso_region>.<partition suffix> (the FIPS /
+// dual-stack host with AWS_USE_FIPS_ENDPOINT / AWS_USE_DUALSTACK_ENDPOINT; agent/aws/endpoints.h),
+// or AWS_ENDPOINT_URL_SSO, then AWS_ENDPOINT_URL (unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true),
+// as the SDKs' endpoint variables.
 //
 // Not done: refreshing an expired token through SSO OIDC with its refresh token (the SDKs do
 // that for sso_session profiles). An expired or refused token is an error that says to run

@@ -51,13 +51,21 @@ bool printable_token(std::string_view s) {
 
 bool make_sts_endpoint(std::string_view region, std::string_view url, StsEndpoint& out,
                        std::string& error) {
+  EndpointSettings settings;
+  settings.url = std::string(url);
+  settings.source = "the STS endpoint URL";
+  return make_sts_endpoint(region, settings, out, error);
+}
+
+bool make_sts_endpoint(std::string_view region, const EndpointSettings& settings, StsEndpoint& out,
+                       std::string& error) {
   if (!is_valid_region(region)) {
     error = "invalid region '" + printable_excerpt(region, 64) + "' (not an AWS region name like us-east-1)";
     return false;
   }
   out.region = std::string(region);
-  std::string u(url);
-  if (u.empty()) u = "https://sts." + out.region + "." + std::string(partition_of(region).dns_suffix);
+  std::string u;
+  if (!resolve_endpoint_url(AwsService::kSts, region, settings, u, error)) return false;
   if (!parse_endpoint_url(u, out.base, error)) {
     error = "STS endpoint: " + error;
     return false;

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "agent/aws/credentials.h"
+#include "agent/aws/endpoints.h"
 #include "agent/aws/http.h"
 
 namespace trailwarden::aws {
@@ -21,10 +22,14 @@ struct StsEndpoint {
   std::string url() const { return base.scheme + "://" + base.host + base.path; }
 };
 
-// The regional endpoint "https://sts.<region>.<the partition's DNS suffix>" ("amazonaws.com",
-// "amazonaws.com.cn" in cn-* regions, ...; agent/aws/names.h), or `url` when it is not empty.
-// false with `error` for a bad URL, or a region that is not a region name (names.h; also with
-// `url`, since the region signs the requests).
+// The regional endpoint of `region` in the variant of `settings` ("https://sts.<region>.<the
+// partition's DNS suffix>", sts-fips..., the dual-stack forms; agent/aws/endpoints.h), or
+// settings.url when it is not empty. false with `error` for a bad URL, a URL combined with a
+// variant, a variant not offered, or a region that is not a region name (names.h; also with a
+// URL, since the region signs the requests).
+bool make_sts_endpoint(std::string_view region, const EndpointSettings& settings, StsEndpoint& out,
+                       std::string& error);
+// The same without a variant: `url`, or the plain regional endpoint.
 bool make_sts_endpoint(std::string_view region, std::string_view url, StsEndpoint& out,
                        std::string& error);
 

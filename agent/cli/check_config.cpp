@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/cli/aws_endpoints.h"
 #include "agent/cli/cli_util.h"
 #include "agent/cli/commands.h"
 #include "agent/config/secret_files.h"
@@ -66,6 +67,14 @@ int cmd_check_config(Args& a, const Global& g) {
     warnings.push_back("no AWS region: set [aws] region or AWS_REGION");
   if (std::string why = region_problem(resolve_region(c)); !why.empty())
     warnings.push_back(why + ": `run` refuses to start with it");
+  else if (!c.sqs.queue_url.empty() && !resolve_region(c).empty()) {
+    // Endpoints and the SQS signing region, as `run` will resolve them.
+    AwsEndpoints endpoints;
+    std::string problem;
+    if (!plan_aws_endpoints(c, aws::process_environment(), endpoints, problem))
+      warnings.push_back(problem + ": `run` refuses to start with it");
+    for (const std::string& w : endpoints.warnings) warnings.push_back(w);
+  }
   {
     namespace fs = std::filesystem;
     std::error_code ec;

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "agent/aws/credentials.h"
+#include "agent/aws/endpoints.h"
 #include "agent/aws/http.h"
 #include "agent/aws/names.h"
 #include "agent/common/buffer.h"
@@ -118,13 +119,7 @@ std::string resolve_region(const Config& c) {
   if (!c.aws.region.empty()) return c.aws.region;
   for (const char* var : {"AWS_REGION", "AWS_DEFAULT_REGION"})
     if (const char* v = std::getenv(var); v && *v) return v;
-  std::string_view url = c.sqs.queue_url;
-  size_t p = url.find("://sqs.");
-  if (p != std::string_view::npos) {
-    size_t start = p + 7, end = url.find('.', start);
-    if (end != std::string_view::npos) return std::string(url.substr(start, end - start));
-  }
-  return {};
+  return aws::sqs_region_from_queue_url(c.sqs.queue_url);
 }
 
 std::string region_problem(const std::string& region) {
@@ -141,6 +136,9 @@ std::shared_ptr<aws::CredentialsSource> make_aws_credentials(const Config& c,
   o.profile = c.aws.profile;
   o.region = region;
   o.sts_endpoint = first_of({&c.aws.sts_endpoint_url, &c.aws.endpoint_url});
+  o.use_fips_endpoint = c.aws.use_fips_endpoint;
+  o.use_dualstack_endpoint = c.aws.use_dualstack_endpoint;
+  o.ignore_configured_endpoint_urls = c.aws.ignore_configured_endpoint_urls;
   o.role_arn = c.aws.role_arn;
   o.external_id = c.aws.external_id;
   o.role_session_name = c.aws.role_session_name;

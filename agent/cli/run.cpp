@@ -19,6 +19,7 @@
 #include "agent/metrics/metrics.h"
 #include "agent/metrics/status_server.h"
 #include "agent/aws/curl_http_client.h"
+#include "agent/cli/aws_endpoints.h"
 #include "agent/cli/cli_util.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/core_dumps.h"
@@ -376,10 +377,15 @@ int cmd_run(Args& a, const Global& g) {
   if (c.sqs.allowed_buckets.empty())
     throw std::runtime_error(fmt::format(
         "{}: source.sqs.allowed_buckets is empty: name the buckets trailwarden may read", c.source));
-  const std::string region = resolve_region(c);
-  if (region.empty())
-    throw std::runtime_error("no AWS region: set [aws] region or AWS_REGION");
-  if (std::string why = region_problem(region); !why.empty()) throw std::runtime_error(why);
+  // Regions and endpoints (agent/cli/aws_endpoints.h): SQS signs with its queue URL's region.
+  AwsEndpoints endpoints;
+  {
+    std::string error;
+    if (!plan_aws_endpoints(c, aws::process_environment(), endpoints, error))
+      throw std::runtime_error(error);
+  }
+  for (const std::string& warning : endpoints.warnings) spdlog::warn("{}", warning);
+  const std::string region = endpoints.region;
 
   std::vector<rules::Rule> all = load_rules(c, {}, {}, {});
   const size_t enabled_count = enabled_rules(all).size();
@@ -450,12 +456,13 @@ int cmd_run(Args& a, const Global& g) {
 
   SqsClientOptions sqs_options;
   sqs_options.queue_url = c.sqs.queue_url;
-  sqs_options.region = region;
-  sqs_options.endpoint_url = first_of({&c.aws.sqs_endpoint_url, &c.aws.endpoint_url});
+  sqs_options.region = endpoints.sqs_region;
+  sqs_options.endpoint_url = endpoints.sqs_endpoint_url;
   SqsClient sqs(sqs_options, control_http, credentials);
   S3ClientOptions s3_options;
   s3_options.region = region;
-  s3_options.endpoint_url = first_of({&c.aws.s3_endpoint_url, &c.aws.endpoint_url});
+  s3_options.endpoint_url = endpoints.s3.url;
+  s3_options.variant = endpoints.s3.variant;
   s3_options.expected_bucket_owner = c.sqs.expected_bucket_owner;
   S3Client s3(s3_options, object_http, credentials);
 
@@ -598,9 +605,11 @@ int cmd_run(Args& a, const Global& g) {
                          [&] { return notify_stop; });
     }
   });
-  spdlog::info("trailwarden {} running: queue {} (region {}), {} rules, {} workers, buckets {}",
-               TRAILWARDEN_VERSION, c.sqs.queue_url, region, enabled_count, workers,
-               fmt::join(c.sqs.allowed_buckets, ", "));
+  spdlog::info(
+      "trailwarden {} running: queue {} (SQS region {}, region {}), {} rules, {} workers, "
+      "buckets {}",
+      TRAILWARDEN_VERSION, c.sqs.queue_url, endpoints.sqs_region, region, enabled_count, workers,
+      fmt::join(c.sqs.allowed_buckets, ", "));
   int rc = daemon.run(stop);
   sd_notify(0, "STOPPING=1\nSTATUS=stopping: flushing outputs");
   outputs.stop(output_flush_budget(stop_requested_ns.load(),

@@ -163,6 +163,9 @@ void parse_config_document(const std::shared_ptr<toml::table>& root, const std::
     r.read("sqs_endpoint_url", c.aws.sqs_endpoint_url);
     r.read("s3_endpoint_url", c.aws.s3_endpoint_url);
     r.read("sts_endpoint_url", c.aws.sts_endpoint_url);
+    r.read("use_fips_endpoint", c.aws.use_fips_endpoint);
+    r.read("use_dualstack_endpoint", c.aws.use_dualstack_endpoint);
+    r.read("ignore_configured_endpoint_urls", c.aws.ignore_configured_endpoint_urls);
     r.read("ca_file", c.aws.ca_file);
     r.finish();
     if (!c.aws.region.empty() && !aws::is_valid_region(c.aws.region))

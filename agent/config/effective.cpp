@@ -121,6 +121,9 @@ std::string render_effective_config(const Config& c) {
   e.str("sqs_endpoint_url", c.aws.sqs_endpoint_url);
   e.str("s3_endpoint_url", c.aws.s3_endpoint_url);
   e.str("sts_endpoint_url", c.aws.sts_endpoint_url);
+  e.boolean("use_fips_endpoint", c.aws.use_fips_endpoint);
+  e.boolean("use_dualstack_endpoint", c.aws.use_dualstack_endpoint);
+  e.boolean("ignore_configured_endpoint_urls", c.aws.ignore_configured_endpoint_urls);
   e.str("ca_file", c.aws.ca_file);
 
   const SqsSourceConfig& q = c.sqs;

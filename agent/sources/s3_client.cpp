@@ -47,11 +47,20 @@ S3Client::S3Client(S3ClientOptions options, std::shared_ptr<aws::HttpClient> htt
     if (!aws::parse_endpoint_url(options_.endpoint_url, probe, error))
       throw std::runtime_error(
           fmt::format("aws.s3_endpoint_url {}: {}", options_.endpoint_url, error));
+    if (options_.variant.fips || options_.variant.dual_stack)
+      throw std::runtime_error(
+          fmt::format("S3 endpoint URL {} cannot be combined with FIPS or dual-stack endpoints",
+                      options_.endpoint_url));
   } else if (!aws::is_valid_region(options_.region)) {
     throw std::runtime_error(fmt::format(
         "AWS region \"{}\" is not a region name (like \"us-east-1\"): S3 host names are built "
         "from it",
         printable(options_.region)));
+  } else {
+    std::string host, error;
+    if (!aws::aws_service_host(aws::AwsService::kS3, options_.region, options_.variant, host,
+                               error))
+      throw std::runtime_error(error);
   }
   options_.region_cache_size = std::max<size_t>(options_.region_cache_size, 1);
 }
@@ -63,7 +72,7 @@ bool S3Client::build_request(const ObjectRef& o, const std::string& region, aws:
     return false;
   }
   req = aws::HttpRequest{};
-  const bool path_style = !options_.endpoint_url.empty() || !aws::is_virtual_host_bucket(o.bucket);
+  bool path_style = true;
   if (!options_.endpoint_url.empty()) {
     aws::parse_endpoint_url(options_.endpoint_url, req, error);
   } else {
@@ -72,10 +81,11 @@ bool S3Client::build_request(const ObjectRef& o, const std::string& region, aws:
       error = fmt::format("\"{}\" is not an AWS region name", printable(region));
       return false;
     }
-    const std::string_view suffix = aws::partition_of(region).dns_suffix;
+    aws::S3BucketAddress address;
+    if (!aws::s3_bucket_address(region, options_.variant, o.bucket, address, error)) return false;
     req.scheme = "https";
-    req.host = path_style ? fmt::format("s3.{}.{}", region, suffix)
-                          : fmt::format("{}.s3.{}.{}", o.bucket, region, suffix);
+    req.host = std::move(address.host);
+    path_style = address.path_style;
     req.path = "/";
   }
   error.clear();

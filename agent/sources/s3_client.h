@@ -1,9 +1,11 @@
 // S3Client: the ObjectStore of S3, GetObject signed with SigV4 into a bounded buffer.
 //
-// Where requests go is decided by configuration, never by a message: the host is
-// <bucket>.s3.<region>.<partition suffix> (virtual-hosted) or s3.<region>.<suffix>/<bucket>
-// (path-style, for bucket names that cannot be a DNS label, e.g. with dots), or the configured
-// endpoint URL (path-style; emulators, VPC endpoints). <region> is the configured region until
+// Where requests go is decided by configuration, never by a message: the host is the S3 host of
+// the region, partition and variant (agent/aws/endpoints.h: s3.<region>.<partition suffix>,
+// s3-fips.<region>..., s3.dualstack.<region>..., s3-fips.dualstack.<region>...), virtual-hosted
+// (<bucket>.<host>) or path-style (<host>/<bucket>, for bucket names that cannot be a DNS label:
+// dots, capitals, underscores), or the configured endpoint URL (path-style; emulators, VPC
+// endpoints). <region> is the configured region until
 // S3 itself answers that a bucket lives elsewhere (301 PermanentRedirect, 400
 // AuthorizationHeaderMalformed, or 400 IllegalLocationConstraintException from a bucket in an
 // opt-in region, with x-amz-bucket-region): that region, if it is a valid region
@@ -33,6 +35,7 @@
 #include <unordered_set>
 
 #include "agent/aws/credentials.h"
+#include "agent/aws/endpoints.h"
 #include "agent/aws/http.h"
 #include "agent/sources/queue.h"
 
@@ -42,6 +45,7 @@ struct S3ClientOptions {
   std::string region;                 // the agent's region: the partition, and every bucket's
                                       // region until S3 redirects
   std::string endpoint_url;           // optional: path-style requests go there
+  aws::EndpointVariant variant;       // FIPS / dual-stack S3 hosts (not with endpoint_url)
   std::string expected_bucket_owner;  // optional account id: S3 refuses other owners (403)
   std::chrono::milliseconds timeout{60000};
   size_t region_cache_size = 4096;    // buckets whose region S3 named, remembered at most
@@ -57,8 +61,9 @@ struct S3ClientStats {
 
 class S3Client : public ObjectStore {
  public:
-  // Throws std::runtime_error if endpoint_url is malformed, or if there is none and `region`
-  // is not a valid AWS region name.
+  // Throws std::runtime_error if endpoint_url is malformed or combined with a variant, or if
+  // there is none and `region` is not a valid AWS region name or S3 does not offer the variant
+  // in its partition (FIPS in aws-cn).
   S3Client(S3ClientOptions options, std::shared_ptr<aws::HttpClient> http,
            std::shared_ptr<aws::CredentialsSource> credentials);
 

@@ -17,8 +17,9 @@ namespace trailwarden {
 
 struct SqsClientOptions {
   std::string queue_url;     // https://sqs.<region>.amazonaws.com/<account>/<name>
-  std::string region;        // signing region
-  std::string endpoint_url;  // optional: where requests go (emulators, VPC endpoints, FIPS)
+  std::string region;        // signing region: the queue URL's (agent/cli/aws_endpoints.h)
+  std::string endpoint_url;  // optional: where requests go (overrides, FIPS / dual-stack hosts);
+                             // "": the queue URL's host
   std::chrono::milliseconds request_timeout{5000};  // added to the long-poll wait
 };
 

@@ -1442,6 +1442,32 @@ class CheckConfigTest(CliTestCase):
         self.assertEqual(rc, EXIT_USAGE)
         self.assertIn('tw.toml:5:10: aws.region "localhost" is not an AWS region name', err)
 
+    def test_sqs_region_and_endpoint_problems_are_reported(self):
+        base = ('[source.sqs]\nqueue_url = "https://sqs.eu-west-1.amazonaws.com/111122223333/trail"\n'
+                'allowed_buckets = ["trail-bucket"]\n')
+        # EKS: AWS_REGION is the cluster's; SQS is signed for the queue URL's region, said once.
+        rc, out, err = self.check(base, {"AWS_REGION": "us-west-2"}, "-q")
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertIn("warning: the queue URL names region eu-west-1, AWS_REGION says us-west-2: "
+                      "SQS requests are signed for eu-west-1", err)
+        rc, out, err = self.check(base, {"AWS_REGION": "eu-west-1"}, "-q")
+        self.assertNotIn("the queue URL names region", err)
+        # S3 has no FIPS endpoint in China: `run` would refuse, check-config says so.
+        china = base.replace("sqs.eu-west-1.amazonaws.com", "sqs.cn-north-1.amazonaws.com.cn")
+        rc, out, err = self.check(china + "[aws]\nuse_fips_endpoint = true\n",
+                                  {"AWS_REGION": ""}, "-q")
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertIn("s3 offers no FIPS endpoint in partition aws-cn (region cn-north-1): "
+                      "`run` refuses to start with it", err)
+        # A variable that is neither true nor false, named.
+        rc, out, err = self.check(base, {"AWS_USE_DUALSTACK_ENDPOINT": "maybe"}, "-q")
+        self.assertIn('AWS_USE_DUALSTACK_ENDPOINT="maybe" is neither "true" nor "false"', err)
+        # The new keys are in the effective configuration.
+        rc, out, err = self.check(base)
+        self.assertIn("use_fips_endpoint = false", out)
+        self.assertIn("use_dualstack_endpoint = false", out)
+        self.assertIn("ignore_configured_endpoint_urls = false", out)
+
     def test_unset_variable_is_an_error_with_position(self):
         os.environ.pop("TW_TEST_UNSET_VAR", None)
         rc, out, err = self.check('[source.sqs]\nqueue_url = "${TW_TEST_UNSET_VAR}"\n')

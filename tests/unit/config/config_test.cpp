@@ -125,6 +125,25 @@ TEST_CASE("aws.region must be a region name") {
   }
 }
 
+TEST_CASE("aws endpoint switches: FIPS, dual-stack, ignore configured endpoint URLs") {
+  Config d = parse_config("", "t");
+  CHECK_FALSE(d.aws.use_fips_endpoint);
+  CHECK_FALSE(d.aws.use_dualstack_endpoint);
+  CHECK_FALSE(d.aws.ignore_configured_endpoint_urls);
+  Config c = parse_config(
+      "[aws]\nuse_fips_endpoint = true\nuse_dualstack_endpoint = true\n"
+      "ignore_configured_endpoint_urls = true\n",
+      "t");
+  CHECK(c.aws.use_fips_endpoint);
+  CHECK(c.aws.use_dualstack_endpoint);
+  CHECK(c.aws.ignore_configured_endpoint_urls);
+  CHECK(error_of("[aws]\nuse_fips_endpoint = \"yes\"\n").find("t.toml:2:") == 0);
+  // The shipped file documents them at their defaults.
+  Config shipped = default_config();
+  CHECK_FALSE(shipped.aws.use_fips_endpoint);
+  CHECK_FALSE(shipped.aws.ignore_configured_endpoint_urls);
+}
+
 TEST_CASE("advisories: inline accounts or regions named while the inline route is off") {
   CHECK(config_advisories(default_config()).empty());
   for (const char* key : {"inline_accounts = [\"111122223333\"]", "inline_regions = [\"us-east-1\"]",

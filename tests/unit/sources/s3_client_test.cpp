@@ -97,6 +97,38 @@ TEST_CASE("S3 requests: hosts follow the configured region's partition") {
   CHECK(error.find("not an AWS region name") != std::string::npos);
 }
 
+TEST_CASE("S3 requests: FIPS and dual-stack hosts, in the redirected region too") {
+  Fixture f;
+  f.options.variant = {true, true};
+  S3Client s3 = f.client();
+  ObjectRef o;
+  o.bucket = "trail";
+  o.key = "k";
+  aws::HttpRequest req;
+  std::string error;
+  REQUIRE(s3.build_request(o, "us-east-1", req, error));
+  CHECK(req.host == "trail.s3-fips.dualstack.us-east-1.amazonaws.com");
+  REQUIRE(s3.build_request(o, "us-gov-west-1", req, error));
+  CHECK(req.host == "trail.s3-fips.dualstack.us-gov-west-1.amazonaws.com");
+  o.bucket = "Trail_Logs";
+  REQUIRE(s3.build_request(o, "eu-west-1", req, error));
+  CHECK(req.host == "s3-fips.dualstack.eu-west-1.amazonaws.com");
+  CHECK(req.path == "/Trail_Logs/k");
+  // S3 offers no FIPS endpoint in China: refused, never an invented host.
+  o.bucket = "trail";
+  CHECK_FALSE(s3.build_request(o, "cn-north-1", req, error));
+  CHECK(error.find("aws-cn") != std::string::npos);
+  f.options.region = "cn-north-1";
+  CHECK_THROWS_WITH_AS(f.client(), doctest::Contains("no FIPS endpoint"), std::runtime_error);
+  f.options.variant = {false, true};
+  S3Client cn = f.client();
+  REQUIRE(cn.build_request(o, "cn-north-1", req, error));
+  CHECK(req.host == "trail.s3.dualstack.cn-north-1.amazonaws.com.cn");
+  // An endpoint URL names the host: a variant with it is a configuration error.
+  f.options.endpoint_url = "http://127.0.0.1:4566";
+  CHECK_THROWS_AS(f.client(), std::runtime_error);
+}
+
 TEST_CASE("S3 requests: invalid bucket names are refused before any request") {
   Fixture f;
   S3Client s3 = f.client();

@@ -1,0 +1,98 @@
+#include "agent/cli/aws_endpoints.h"
+
+#include <fmt/format.h>
+
+#include "agent/aws/http.h"
+#include "agent/aws/names.h"
+
+namespace trailwarden::cli {
+
+aws::EndpointConfig endpoint_config(const Config& c) {
+  aws::EndpointConfig e;
+  e.endpoint_url = c.aws.endpoint_url;
+  e.sqs_endpoint_url = c.aws.sqs_endpoint_url;
+  e.s3_endpoint_url = c.aws.s3_endpoint_url;
+  e.sts_endpoint_url = c.aws.sts_endpoint_url;
+  e.use_fips = c.aws.use_fips_endpoint;
+  e.use_dual_stack = c.aws.use_dualstack_endpoint;
+  e.ignore_configured_endpoint_urls = c.aws.ignore_configured_endpoint_urls;
+  return e;
+}
+
+bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoints& out,
+                        std::string& error) {
+  out = {};
+  // The configured region, and where it came from.
+  std::string configured, configured_source;
+  if (!c.aws.region.empty()) configured = c.aws.region, configured_source = "[aws] region";
+  for (const char* var : {"AWS_REGION", "AWS_DEFAULT_REGION"}) {
+    if (!configured.empty()) break;
+    if (auto it = env.find(std::string_view(var)); it != env.end() && !it->second.empty())
+      configured = it->second, configured_source = var;
+  }
+  const std::string url_region = aws::sqs_region_from_queue_url(c.sqs.queue_url);
+  out.region = configured.empty() ? url_region : configured;
+  out.region_source = configured.empty() ? "the queue URL" : configured_source;
+  if (out.region.empty()) {
+    error = "no AWS region: set [aws] region or AWS_REGION (the queue URL " +
+            aws::printable_excerpt(c.sqs.queue_url, 120) + " names none)";
+    return false;
+  }
+  if (!aws::is_valid_region(out.region)) {
+    error = fmt::format("the AWS region \"{}\" (from {}) is not a region name like \"us-east-1\"",
+                        aws::printable_excerpt(out.region, 64), out.region_source);
+    return false;
+  }
+
+  const aws::EndpointConfig config = endpoint_config(c);
+  aws::EndpointSettings sqs;
+  if (!aws::endpoint_settings(aws::AwsService::kSqs, config, env, sqs, error) ||
+      !aws::endpoint_settings(aws::AwsService::kS3, config, env, out.s3, error))
+    return false;
+
+  const bool variant = sqs.variant.fips || sqs.variant.dual_stack;
+  if (!sqs.url.empty()) {
+    // An override names the host; the agent's region signs.
+    out.sqs_region = out.region;
+    if (!aws::resolve_endpoint_url(aws::AwsService::kSqs, out.sqs_region, sqs, out.sqs_endpoint_url,
+                                   error))
+      return false;
+  } else if (!url_region.empty()) {
+    out.sqs_region = url_region;
+    if (variant && !aws::resolve_endpoint_url(aws::AwsService::kSqs, url_region, sqs,
+                                              out.sqs_endpoint_url, error))
+      return false;
+    if (!configured.empty() && configured != url_region) {
+      std::string warning = fmt::format(
+          "the queue URL names region {}, {} says {}: SQS requests are signed for {} (the queue's "
+          "region); {} stays the first guess for S3 buckets and the STS region",
+          url_region, configured_source, configured, url_region, configured);
+      const aws::Partition queue_partition = aws::partition_of(url_region);
+      const aws::Partition own_partition = aws::partition_of(configured);
+      if (queue_partition.name != own_partition.name)
+        warning += fmt::format(
+            ", in partition {} while the queue is in {}: S3 redirects never cross partitions, "
+            "so set [aws] region to a region of {}",
+            own_partition.name, queue_partition.name, queue_partition.name);
+      out.warnings.push_back(std::move(warning));
+    }
+  } else {
+    if (variant) {
+      error = fmt::format(
+          "FIPS / dual-stack endpoints were asked for, but the queue URL {} is not an AWS SQS "
+          "host name: set [aws] sqs_endpoint_url to the endpoint to use instead",
+          aws::printable_excerpt(c.sqs.queue_url, 120));
+      return false;
+    }
+    out.sqs_region = out.region;  // an emulator or a private name: the queue URL's host
+  }
+
+  // S3: an override with a variant, or a variant S3 does not offer in this partition, fails
+  // now rather than on the first object.
+  std::string s3_url;
+  if (!aws::resolve_endpoint_url(aws::AwsService::kS3, out.region, out.s3, s3_url, error))
+    return false;
+  return true;
+}
+
+}  // namespace trailwarden::cli
