@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "agent/aws/names.h"
+#include "agent/aws/signing_clock.h"
 #include "agent/aws/sigv4.h"
 #include "agent/aws/xml.h"
 
@@ -19,9 +20,8 @@ HttpRequest make_request(const StsEndpoint& endpoint, QueryList params) {
   return req;
 }
 
-bool call(HttpClient& http, const HttpRequest& req, std::string_view action,
-          std::chrono::milliseconds timeout, Credentials& out, std::string& error) {
-  const HttpResponse resp = http.perform(req, timeout);
+bool interpret(const HttpRequest& req, const HttpResponse& resp, std::string_view action,
+               Credentials& out, std::string& error) {
   if (!resp.error.empty()) {
     error = "STS " + std::string(action) + " (POST " + req.scheme + "://" + req.host + req.path +
             "): " + resp.error;
@@ -32,6 +32,11 @@ bool call(HttpClient& http, const HttpRequest& req, std::string_view action,
     return false;
   }
   return true;
+}
+
+bool call(HttpClient& http, const HttpRequest& req, std::string_view action,
+          std::chrono::milliseconds timeout, Credentials& out, std::string& error) {
+  return interpret(req, http.perform(req, timeout), action, out, error);
 }
 
 bool printable_token(std::string_view s) {
@@ -130,8 +135,22 @@ bool sts_assume_role(HttpClient& http, const StsEndpoint& endpoint, const Creden
     form.emplace_back("DurationSeconds", std::to_string(params.duration.count()));
   }
   HttpRequest req = make_request(endpoint, std::move(form));
-  sign_v4(req, source, endpoint.region, "sts", now);
-  const bool ok = call(http, req, "AssumeRole", timeout, out, error);
+  // `now` is the system clock's time; AWS's is that plus the signing clock's offset. A
+  // clock-skew error corrects the offset and the call is signed again and sent once more.
+  const TimePoint signed_at = now + SigningClock::global().offset();
+  sign_v4(req, source, endpoint.region, "sts", signed_at);
+  HttpResponse resp = http.perform(req, timeout);
+  if (resp.error.empty() && resp.status != 200) {
+    std::vector<XmlLeaf> leaves;
+    std::string code, ignored;
+    if (parse_xml_leaves(resp.body, leaves, ignored) &&
+        xml_leaf_text(leaves, "ErrorResponse/Error/Code", code) &&
+        correct_clock_from(resp, code, "STS", signed_at)) {
+      sign_v4(req, source, endpoint.region, "sts", now + SigningClock::global().offset());
+      resp = http.perform(req, timeout);
+    }
+  }
+  const bool ok = interpret(req, resp, "AssumeRole", out, error);
   if (!ok) {
     scrub_secret(error, source.secret_access_key);
     scrub_secret(error, source.session_token);

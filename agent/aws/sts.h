@@ -41,6 +41,8 @@ struct AssumeRoleParams {
 };
 
 // On success `out` holds the temporary credentials with their expiration (provider unset).
+// AssumeRole is signed at `now` (system time) plus SigningClock::global()'s offset; a clock-skew
+// error corrects that clock from the response and the call is signed again and sent once more.
 bool sts_assume_role(HttpClient& http, const StsEndpoint& endpoint, const Credentials& source,
                      const AssumeRoleParams& params, TimePoint now,
                      std::chrono::milliseconds timeout, Credentials& out, std::string& error);

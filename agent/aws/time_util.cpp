@@ -55,6 +55,18 @@ std::string format_amz_date(TimePoint t) {
   return buf;
 }
 
+std::string format_http_date(TimePoint t) {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const Civil c = to_civil(t);
+  const std::chrono::weekday wd{std::chrono::floor<std::chrono::days>(t)};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[wd.c_encoding()],
+                c.day, kMonths[c.month - 1], c.year, c.hour, c.minute, c.second);
+  return buf;
+}
+
 std::string format_iso8601(TimePoint t) {
   const Civil c = to_civil(t);
   char buf[32];
@@ -117,6 +129,39 @@ bool parse_iso8601(std::string_view s, TimePoint& out) {
   if (!ymd.ok()) return false;
   const auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} + frac - offset;
   out = time_point_cast<system_clock::duration>(tp);
+  return true;
+}
+
+bool parse_http_date(std::string_view s, TimePoint& out) {
+  using namespace std::chrono;
+  // "Sun, 06 Nov 1994 08:49:37 GMT": exactly 29 bytes.
+  static constexpr std::string_view kDays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (s.size() != 29) return false;
+  bool day_name = false;
+  for (auto d : kDays) day_name = day_name || s.substr(0, 3) == d;
+  if (!day_name || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+      s.substr(25) != " GMT")
+    return false;
+  int d, y, h, mi, sec;
+  size_t pos = 5;
+  if (!digits(s, pos, 2, d)) return false;
+  unsigned mo = 0;
+  for (unsigned i = 0; i < 12; ++i)
+    if (s.substr(8, 3) == kMonths[i]) mo = i + 1;
+  if (mo == 0) return false;
+  pos = 12;
+  if (!digits(s, pos, 4, y)) return false;
+  pos = 17;
+  if (!digits(s, pos, 2, h) || !expect(s, pos, ':') || !digits(s, pos, 2, mi) ||
+      !expect(s, pos, ':') || !digits(s, pos, 2, sec))
+    return false;
+  if (h > 23 || mi > 59 || sec > 60) return false;
+  const year_month_day ymd{year{y}, month{mo}, day{static_cast<unsigned>(d)}};
+  if (!ymd.ok()) return false;
+  out = time_point_cast<system_clock::duration>(sys_days{ymd} + hours{h} + minutes{mi} +
+                                                seconds{sec});
   return true;
 }
 

@@ -26,6 +26,7 @@
 #include "agent/cli/credential_wait.h"
 #include "agent/pipeline/daemon.h"
 #include "agent/sources/http_pool.h"
+#include "agent/aws/signing_clock.h"
 #include "agent/sources/s3_client.h"
 #include "agent/sources/sqs_client.h"
 
@@ -104,6 +105,10 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
               k.bytes_fetched.load());
     w.counter("trailwarden_s3_fetch_retries_total", "S3 reads retried after a transient error.",
               k.fetch_retries.load());
+    w.counter("trailwarden_s3_key_fallbacks_total",
+              "EventBridge objects read under the URL-decoded reading of detail.object.key after "
+              "the key as given was not found.",
+              k.key_fallbacks.load());
     w.counter("trailwarden_records_scanned_total", "CloudTrail records matched against the rules.",
               k.records.load());
     w.counter("trailwarden_records_failed_total",
@@ -499,6 +504,20 @@ int cmd_run(Args& a, const Global& g) {
 
   MetricsRegistry registry;
   register_metrics(registry, daemon, outputs, *credentials, started_ms);
+  registry.add([&s3](PrometheusWriter& w) {
+    w.counter("trailwarden_s3_version_fallbacks_total",
+              "Objects read without their notified versionId because S3 denied the versioned "
+              "read (grant s3:GetObjectVersion).",
+              s3.stats().version_fallbacks.load());
+    w.counter("trailwarden_s3_version_mismatches_total",
+              "Objects read without versionId whose current version is not the notified one "
+              "(the key was overwritten).",
+              s3.stats().version_mismatches.load());
+    w.gauge("trailwarden_aws_clock_skew_seconds",
+            "AWS's time minus the system clock, learned from clock-skew errors; requests are "
+            "signed with the system clock plus this (0: no correction).",
+            std::chrono::duration<double>(aws::SigningClock::global().offset()).count());
+  });
   if (status) register_status_metrics(registry, status->stats());
   live.attach([&registry] { return registry.render(); },
               [&] { return health(daemon, outputs, c); },

@@ -241,6 +241,13 @@ struct Daemon::Impl {
                      m.id, object_name(o));
         continue;
       }
+      // The other reading of an EventBridge key passes the same checks as the key, or is
+      // dropped; if only it passes, it is the key to read.
+      if (!o.alternate_key.empty() && !wanted_key(o.alternate_key)) o.alternate_key.clear();
+      if (!wanted_key(o.key) && !o.alternate_key.empty()) {
+        o.key = std::move(o.alternate_key);
+        o.alternate_key.clear();
+      }
       if (!wanted_key(o.key)) {
         ++counters.objects_skipped;
         spdlog::debug("message {}: {} is not a CloudTrail log object to read, skipped", m.id,
@@ -333,21 +340,49 @@ struct Daemon::Impl {
       processor.process_event(name, f.inline_event, result);
     } else {
       const ObjectRef& o = f.objects[index];
-      name = object_name(o);
-      origin.route = RecordOrigin::Route::kS3Object;
-      origin.bucket = o.bucket;
-      origin.key = o.key;
-      processor.set_origin(std::move(origin));
-      RemoteStatus s;
-      for (int attempt = 0;; ++attempt) {
-        s = store.get(o, opt.max_object_bytes, processor.raw_buffer(), &cancel_fetches);
-        if (s.code != RemoteStatus::Code::kRetry || attempt + 1 >= opt.fetch_attempts) break;
-        ++counters.fetch_retries;
-        auto delay = backoff(attempt, rng);
-        spdlog::debug("{}: {}; retrying in {} ms", name, s.message, delay.count());
-        wait_for(delay, [&] { return workers_stop; });
-        if (workers_stop) return "shutting down";
+      bool stopped = false;  // shutdown came during a backoff
+      auto fetch = [&](const ObjectRef& what) {
+        RemoteStatus s;
+        for (int attempt = 0;; ++attempt) {
+          s = store.get(what, opt.max_object_bytes, processor.raw_buffer(), &cancel_fetches);
+          if (s.code != RemoteStatus::Code::kRetry || attempt + 1 >= opt.fetch_attempts) break;
+          ++counters.fetch_retries;
+          auto delay = backoff(attempt, rng);
+          spdlog::debug("{}: {}; retrying in {} ms", object_name(what), s.message, delay.count());
+          wait_for(delay, [&] { return workers_stop; });
+          if ((stopped = workers_stop)) break;
+        }
+        return s;
+      };
+      ObjectRef read = o;
+      RemoteStatus s = fetch(read);
+      if (stopped) return "shutting down";
+      // An EventBridge key that is not there as given (S3 says 403 AccessDenied, not 404, when
+      // the policy lacks s3:ListBucket): its URL-decoded reading, checked like the key itself.
+      if ((s.code == RemoteStatus::Code::kNotFound ||
+           s.code == RemoteStatus::Code::kAccessDenied) &&
+          !o.alternate_key.empty()) {
+        read.key = o.alternate_key;
+        read.alternate_key.clear();
+        RemoteStatus second = fetch(read);
+        if (stopped) return "shutting down";
+        if (second.ok()) {
+          ++counters.key_fallbacks;
+          spdlog::warn(
+              "{}: not readable as notified ({}); read under the URL-decoded key {} "
+              "(EventBridge delivered the key URL-encoded)",
+              object_name(o), s.message, object_name(read));
+        } else {
+          second.message = fmt::format("{}; under the URL-decoded key {}: {}", s.message, read.key,
+                                       second.message);
+        }
+        s = std::move(second);
       }
+      name = object_name(read);
+      origin.route = RecordOrigin::Route::kS3Object;
+      origin.bucket = read.bucket;
+      origin.key = read.key;
+      processor.set_origin(std::move(origin));
       if (!s.ok()) {
         processor.release_memory();  // a large partial download must not stay pinned either
         std::string why = fmt::format("cannot fetch {}: {}", name, s.message);

@@ -87,6 +87,7 @@ struct DaemonCounters {
   std::atomic<uint64_t> objects_fetched{0};
   std::atomic<uint64_t> bytes_fetched{0};
   std::atomic<uint64_t> fetch_retries{0};
+  std::atomic<uint64_t> key_fallbacks{0};        // EventBridge keys read URL-decoded
   std::atomic<uint64_t> records{0};
   std::atomic<uint64_t> records_failed{0};       // bad records: not matched, dead-lettered
   std::atomic<uint64_t> alerts_sent{0};

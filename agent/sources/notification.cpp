@@ -136,7 +136,9 @@ Notification parse_eventbridge(const dom::element& root) {
       return unknown("an EventBridge Object Created event without detail.bucket.name and "
                      "detail.object.key");
     o.bucket = std::string(name);
-    o.key = std::string(key);  // EventBridge carries the key as it is
+    o.key = std::string(key);  // EventBridge carries the key as it is (see ObjectRef)
+    if (std::string decoded; url_decode_s3_key(key, decoded) && !decoded.empty() && decoded != key)
+      o.alternate_key = std::move(decoded);
     uint64_t size;
     if (detail["object"]["size"].get_uint64().get(size) == simdjson::SUCCESS) o.size = size;
     o.version_id = std::string(get_string(detail["object"], "version-id"));

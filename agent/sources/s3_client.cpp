@@ -1,9 +1,11 @@
 #include "agent/sources/s3_client.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <stdexcept>
 
 #include "agent/aws/names.h"
+#include "agent/aws/signing_clock.h"
 #include "agent/aws/sigv4.h"
 #include "agent/sources/sqs_client.h"
 
@@ -115,18 +117,29 @@ void S3Client::remember_region(const std::string& bucket, const std::string& reg
   }
 }
 
+bool S3Client::first_version_denial(const std::string& bucket) {
+  std::lock_guard<std::mutex> lock(regions_mu_);
+  if (version_denied_.size() >= options_.region_cache_size) return false;
+  return version_denied_.insert(bucket).second;
+}
+
 RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
                            const std::atomic<bool>* cancel) {
   // The region is never taken from the notification: configuration, or what S3 said.
   std::string region = region_for(o.bucket);
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  ObjectRef target = o;  // loses its versionId if S3 denies the versioned read
+  int redirects = 0;
+  bool token_refreshed = false, clock_corrected = false;
+  // Each retry below happens at most once (redirects at most twice): the loop is bounded.
+  for (int attempt = 0; attempt < 6; ++attempt) {
     aws::HttpRequest req;
     std::string error;
-    if (!build_request(o, region, req, error)) return {RemoteStatus::Code::kFatal, error};
+    if (!build_request(target, region, req, error)) return {RemoteStatus::Code::kFatal, error};
     aws::Credentials creds;
     if (!credentials_->get(creds, error))
       return {RemoteStatus::Code::kRetry, fmt::format("no AWS credentials: {}", error)};
-    aws::sign_v4(req, creds, region, "s3", std::chrono::system_clock::now());
+    const aws::TimePoint signed_at = aws::SigningClock::global().now();
+    aws::sign_v4(req, creds, region, "s3", signed_at);
     req.cancel = cancel;
     aws::HttpResponse r = http_->perform(req, options_.timeout);
     if (r.status == 0) return {RemoteStatus::Code::kRetry, r.error};
@@ -135,6 +148,28 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
         return {RemoteStatus::Code::kTooLarge,
                 fmt::format("object is {} bytes, over the limit of {} (source.sqs.max_object_bytes)",
                             r.body.size(), max_bytes)};
+      if (target.version_id != o.version_id) {
+        // Said only now: a denial that is not about versions (KMS, bucket owner, policy) fails
+        // the unversioned read too.
+        if (first_version_denial(o.bucket))
+          spdlog::warn(
+              "bucket {}: S3 denies reading object versions (GetObject with versionId "
+              "needs s3:GetObjectVersion) but allows reading keys; reading the current "
+              "version instead, which misses an overwritten object's notified version. "
+              "Grant s3:GetObjectVersion on arn:aws:s3:::{}/* (docs/aws.md, \"IAM "
+              "permissions\"). Said once per bucket",
+              o.bucket, o.bucket);
+        ++stats_.version_fallbacks;
+        const std::string* got = r.find_header("x-amz-version-id");
+        if (got && *got != o.version_id) {
+          ++stats_.version_mismatches;
+          spdlog::warn(
+              "s3://{}/{}: the notification names version {}, but the object read "
+              "without versionId is version {}: the key was overwritten since (CloudTrail "
+              "never rewrites a log file: check who wrote it). Reading what is there",
+              o.bucket, printable(o.key, 300), printable(o.version_id), printable(*got));
+        }
+      }
       out.assign(r.body);
       return {};
     }
@@ -147,7 +182,7 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
         code == "IllegalLocationConstraintException") {
       const std::string* real = r.find_header("x-amz-bucket-region");
       std::string hinted = real ? *real : xml_element(r.body, "Region");
-      if (!hinted.empty() && hinted != region) {
+      if (!hinted.empty() && hinted != region && redirects < 2) {
         if (!aws::is_valid_region(hinted))
           return {RemoteStatus::Code::kFatal,
                   fmt::format("S3 redirected bucket {} to \"{}\", which is not a region name; "
@@ -164,20 +199,36 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
                               aws::partition_of(options_.region).name)};
         region = hinted;
         remember_region(o.bucket, region);
+        ++redirects;
         continue;
       }
+      if (redirects >= 2) return {RemoteStatus::Code::kFatal, "too many redirects"};
     }
-    if ((code == "ExpiredToken") && attempt == 0) {
+    if (code == "ExpiredToken" && !token_refreshed) {
+      token_refreshed = true;
       credentials_->invalidate();
+      continue;
+    }
+    if (!clock_corrected && aws::correct_clock_from(r, code, "S3", signed_at)) {
+      clock_corrected = true;
+      continue;
+    }
+    // GetObject with versionId is s3:GetObjectVersion in IAM: without it, read the key as it
+    // is (s3:GetObject) and check below that it is still the notified version.
+    if (r.status == 403 && code == "AccessDenied" && !target.version_id.empty()) {
+      target.version_id.clear();
       continue;
     }
     auto c = classify_aws_error(r.status, code);
     std::string message = fmt::format("HTTP {} {}", r.status, code.empty() ? "" : code);
     if (c == RemoteStatus::Code::kAccessDenied)
-      message += " (check s3:GetObject permission, KMS key access and expected_bucket_owner)";
+      message += target.version_id != o.version_id
+                     ? " (also without versionId: check s3:GetObject permission, KMS key access "
+                       "and expected_bucket_owner)"
+                     : " (check s3:GetObject permission, KMS key access and expected_bucket_owner)";
     return {c, message};
   }
-  return {RemoteStatus::Code::kFatal, "too many redirects"};
+  return {RemoteStatus::Code::kFatal, "too many retries"};
 }
 
 }  // namespace trailwarden

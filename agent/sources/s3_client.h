@@ -12,14 +12,27 @@
 // name of the same partition, is used and remembered for the bucket (bounded cache), so later
 // objects cost no redirect. Bucket names are validated (S3 naming rules) before they reach a
 // host name or path. Optional x-amz-expected-bucket-owner.
+//
+// Versioned buckets: a notification's versionId is asked for (GetObject with versionId, which
+// IAM checks as s3:GetObjectVersion). If S3 refuses that with 403 AccessDenied, the object is
+// read once more without versionId (s3:GetObject): a WARN once per bucket says to grant
+// s3:GetObjectVersion, and if the version S3 then returns (x-amz-version-id) is not the
+// notified one, the key was overwritten since: WARN with both versions, counted, and what is
+// there is returned (docs/aws.md, "IAM permissions").
+//
+// Clock skew: requests are signed with aws::SigningClock::global(); a clock-skew error
+// corrects it from the response and the request is signed again and sent at once.
 // Thread-safe if the HttpClient and CredentialsSource are.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "agent/aws/credentials.h"
 #include "agent/aws/endpoints.h"
@@ -36,6 +49,14 @@ struct S3ClientOptions {
   std::string expected_bucket_owner;  // optional account id: S3 refuses other owners (403)
   std::chrono::milliseconds timeout{60000};
   size_t region_cache_size = 4096;    // buckets whose region S3 named, remembered at most
+};
+
+// What get() did beyond plain reads, for the metrics. Monotonic counters.
+struct S3ClientStats {
+  // Objects read without their notified versionId because S3 denied the versioned GET.
+  std::atomic<uint64_t> version_fallbacks{0};
+  // ... of which S3 returned another version than notified (the key was overwritten).
+  std::atomic<uint64_t> version_mismatches{0};
 };
 
 class S3Client : public ObjectStore {
@@ -57,8 +78,12 @@ class S3Client : public ObjectStore {
   // The region get() addresses `bucket` in: the one S3 named for it, else the configured one.
   std::string region_for(const std::string& bucket) const;
 
+  const S3ClientStats& stats() const { return stats_; }
+
  private:
   void remember_region(const std::string& bucket, const std::string& region);
+  // True the first time `bucket` is seen denying a versioned GET (bounded memory).
+  bool first_version_denial(const std::string& bucket);
 
   S3ClientOptions options_;
   std::shared_ptr<aws::HttpClient> http_;
@@ -66,6 +91,8 @@ class S3Client : public ObjectStore {
   mutable std::mutex regions_mu_;
   std::unordered_map<std::string, std::string> bucket_regions_;  // learned from redirects
   std::deque<std::string> region_order_;                         // oldest first, for eviction
+  std::unordered_set<std::string> version_denied_;               // buckets warned about
+  S3ClientStats stats_;
 };
 
 }  // namespace trailwarden

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <stdexcept>
 
+#include "agent/aws/signing_clock.h"
 #include "agent/aws/sigv4.h"
 #include "agent/common/json_writer.h"
 
@@ -48,13 +49,16 @@ RemoteStatus::Code classify_aws_error(int status, std::string_view code) {
       "RequestTimeoutException", "KmsThrottled", "PriorRequestNotComplete"};
   for (auto t : kThrottling)
     if (code == t) return Code::kRetry;
+  if (code == "KMS.ThrottlingException") return Code::kRetry;  // KmsThrottled's query code
   if (code == "QueueDoesNotExist" || code == "AWS.SimpleQueueService.NonExistentQueue" ||
       code == "NoSuchKey" || code == "NoSuchBucket" || status == 404)
     return Code::kNotFound;
   if (code == "AccessDenied" || code == "AccessDeniedException" || code == "InvalidClientTokenId" ||
       code == "UnrecognizedClientException" || code == "SignatureDoesNotMatch" ||
       code == "InvalidAccessKeyId" || code == "ExpiredToken" || code == "ExpiredTokenException" ||
-      code == "KmsAccessDenied" || status == 401 || status == 403)
+      code == "KmsAccessDenied" || code == "KMS.AccessDeniedException" ||
+      code == "KMS.DisabledException" || code == "KmsDisabled" ||
+      code == "KMS.NotFoundException" || code == "KmsNotFound" || status == 401 || status == 403)
     return Code::kAccessDenied;
   return Code::kFatal;
 }
@@ -70,10 +74,40 @@ SqsClient::SqsClient(SqsClientOptions options, std::shared_ptr<aws::HttpClient> 
   if (options_.region.empty()) throw std::runtime_error("source.sqs: no AWS region configured");
 }
 
+std::string sqs_error_code(const aws::HttpResponse& r, std::string* message) {
+  // {"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"..."}, and for the query-era
+  // codes x-amzn-query-error: AWS.SimpleQueueService.NonExistentQueue;Sender
+  std::string code;
+  simdjson::dom::parser p;
+  simdjson::dom::element e;
+  if (p.parse(r.body).get(e) == simdjson::SUCCESS && e.is_object()) {
+    std::string_view t;
+    if (e["__type"].get_string().get(t) == simdjson::SUCCESS ||
+        e["code"].get_string().get(t) == simdjson::SUCCESS)
+      code = short_error_code(t);
+    std::string_view m;
+    if (message && (e["message"].get_string().get(m) == simdjson::SUCCESS ||
+                    e["Message"].get_string().get(m) == simdjson::SUCCESS))
+      *message = aws::printable_excerpt(m);
+  }
+  if (code.empty())
+    if (const std::string* t = r.find_header("x-amzn-errortype")) code = short_error_code(*t);
+  // SQS is awsQueryCompatible: as botocore does, the query code wins when the header is
+  // exactly "Code;Fault" with a code.
+  if (const std::string* q = r.find_header("x-amzn-query-error")) {
+    const size_t semi = q->find(';');
+    if (semi != std::string::npos && semi > 0 && q->find(';', semi + 1) == std::string::npos)
+      code = q->substr(0, semi);
+  }
+  return aws::printable_excerpt(code, 128);
+}
+
 RemoteStatus SqsClient::call(std::string_view action, const std::string& body,
                              std::chrono::milliseconds timeout, std::string& response,
                              const std::atomic<bool>* cancel) {
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  bool token_refreshed = false, clock_corrected = false;
+  // Each retry happens at most once: the loop is bounded.
+  for (int attempt = 0; attempt < 3; ++attempt) {
     aws::Credentials creds;
     std::string error;
     if (!credentials_->get(creds, error))
@@ -84,7 +118,8 @@ RemoteStatus SqsClient::call(std::string_view action, const std::string& body,
     req.cancel = cancel;
     req.set_header("Content-Type", "application/x-amz-json-1.0");
     req.set_header("X-Amz-Target", fmt::format("AmazonSQS.{}", action));
-    aws::sign_v4(req, creds, options_.region, "sqs", std::chrono::system_clock::now());
+    const aws::TimePoint signed_at = aws::SigningClock::global().now();
+    aws::sign_v4(req, creds, options_.region, "sqs", signed_at);
     aws::HttpResponse r = http_->perform(req, timeout);
     if (r.status == 0)
       return {RemoteStatus::Code::kRetry, fmt::format("SQS {}: {}", action, r.error)};
@@ -92,30 +127,23 @@ RemoteStatus SqsClient::call(std::string_view action, const std::string& body,
       response = std::move(r.body);
       return {};
     }
-    // {"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"..."}; older endpoints also
-    // send x-amzn-query-error: AWS.SimpleQueueService.NonExistentQueue;Sender
-    std::string code, message;
-    simdjson::dom::parser p;
-    simdjson::dom::element e;
-    if (p.parse(r.body).get(e) == simdjson::SUCCESS) {
-      std::string_view t;
-      if (e["__type"].get_string().get(t) == simdjson::SUCCESS) code = short_error_code(t);
-      std::string_view m;
-      if (e["message"].get_string().get(m) == simdjson::SUCCESS ||
-          e["Message"].get_string().get(m) == simdjson::SUCCESS)
-        message = aws::printable_excerpt(m);
-    }
-    if (const std::string* q = r.find_header("x-amzn-query-error"); q && code.empty())
-      code = std::string(short_error_code(*q));
-    if ((code == "ExpiredToken" || code == "ExpiredTokenException") && attempt == 0) {
+    std::string message;
+    const std::string code = sqs_error_code(r, &message);
+    if ((code == "ExpiredToken" || code == "ExpiredTokenException") && !token_refreshed) {
+      token_refreshed = true;
       credentials_->invalidate();  // refresh and try once more
+      continue;
+    }
+    if (!clock_corrected && aws::correct_clock_from(r, code, "SQS", signed_at)) {
+      clock_corrected = true;
       continue;
     }
     return {classify_aws_error(r.status, code),
             fmt::format("SQS {} failed: HTTP {} {}{}{}", action, r.status, code,
                         message.empty() ? "" : ": ", message)};
   }
-  return {RemoteStatus::Code::kAccessDenied, fmt::format("SQS {}: credentials expired", action)};
+  return {RemoteStatus::Code::kAccessDenied,
+          fmt::format("SQS {}: refused after a refresh of credentials and clock", action)};
 }
 
 RemoteStatus SqsClient::receive(size_t max, std::chrono::seconds wait,

@@ -1,7 +1,8 @@
 // SqsClient: the MessageQueue of an SQS queue, over the AWS JSON protocol
 // (X-Amz-Target: AmazonSQS.<Action>), signed with SigV4. Errors are classified for the daemon:
 // throttling, 5xx and network errors are kRetry; a missing queue is kNotFound; rejected
-// credentials or permissions are kAccessDenied (an expired token is refreshed and retried once).
+// credentials or permissions are kAccessDenied (an expired token is refreshed and retried once;
+// a clock-skew error corrects aws::SigningClock and is retried at once).
 // Thread-safe if the HttpClient and CredentialsSource are.
 #pragma once
 
@@ -47,6 +48,14 @@ class SqsClient : public MessageQueue {
   std::shared_ptr<aws::HttpClient> http_;
   std::shared_ptr<aws::CredentialsSource> credentials_;
 };
+
+// The error code of an SQS JSON-protocol error response, as botocore reads it: the body's
+// "__type" (or "code") shortened ("com.amazonaws.sqs#QueueDoesNotExist" -> "QueueDoesNotExist"),
+// else the x-amzn-errortype header; replaced by the query-compatible code of an
+// x-amzn-query-error header "Code;Fault" ("AWS.SimpleQueueService.NonExistentQueue;Sender" ->
+// "AWS.SimpleQueueService.NonExistentQueue") when it has exactly that form. `message`, if given,
+// receives the body's message (printable). Exposed for tests.
+std::string sqs_error_code(const aws::HttpResponse& response, std::string* message = nullptr);
 
 // Classifies an AWS error response (HTTP status + error code) for retry decisions. Exposed for
 // tests and the S3 client.

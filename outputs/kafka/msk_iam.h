@@ -30,6 +30,7 @@
 #include <string_view>
 
 #include "agent/aws/credentials.h"
+#include "agent/aws/signing_clock.h"
 #include "agent/aws/time_util.h"
 
 namespace trailwarden {
@@ -64,9 +65,11 @@ bool valid_aws_region(std::string_view region);
 class MskIamAuth {
  public:
   // `credentials` must not be null. `user_agent` goes into every token ("trailwarden/0.1.0").
+  // Tokens are signed at `now`: by default the signing clock, corrected by the S3 and SQS
+  // clients when AWS reports clock skew (agent/aws/signing_clock.h).
   MskIamAuth(
       std::shared_ptr<aws::CredentialsSource> credentials, std::string region,
-      std::string user_agent, aws::Clock now = [] { return std::chrono::system_clock::now(); });
+      std::string user_agent, aws::Clock now = [] { return aws::SigningClock::global().now(); });
 
   // A fresh token (credentials fetched, or refreshed by the source when due). false with
   // `error` (no secret in it) when there are no credentials.

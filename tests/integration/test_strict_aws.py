@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -151,6 +152,14 @@ path = "{self.alerts}"
     def log(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
+    def metrics(self) -> dict[str, float]:
+        """Samples of the agent's /metrics (it listens on port 0: the port is in its log)."""
+        m = wait_until(lambda: re.search(r"metrics and health checks on (http://[0-9.:]+)/metrics",
+                                         self.log()), 30, "the metrics endpoint")
+        status, text = common.http_get(m.group(1) + "/metrics")
+        check(status == 200, f"/metrics: {status}")
+        return common.parse_metrics(text)
+
     def event_ids(self) -> set[str]:
         return {event_id(a) for a in alerts_in(self.alerts)}
 
@@ -181,14 +190,17 @@ path = "{self.alerts}"
 
 
 def run_to_delivery(s: Setup, expected: set[str], messages: int = 1, why: str = "",
-                    timeout: float = 30, **agent_args) -> Agent:
+                    timeout: float = 30, metrics: dict | None = None, **agent_args) -> Agent:
     """Starts an agent, waits for `expected` and for `messages` deletions with nothing left on
-    the queue, stops it (exit 0), and checks no alert came twice."""
+    the queue, stops it (exit 0), and checks no alert came twice. `metrics`, if given, receives
+    the agent's /metrics samples taken before it stops."""
     agent = Agent(s, **agent_args)
     try:
         agent.wait_alerts(expected, timeout, why)
         wait_until(lambda: s.state()["deleted"] == messages and s.state()["visible"] == 0 and
                    s.state()["in_flight"] == 0, 20, f"{messages} message(s) deleted")
+        if metrics is not None:
+            metrics.update(agent.metrics())
     finally:
         rc = agent.stop()
     check(rc == 0, f"agent exit status {rc}:\n{agent.log()[-2000:]}")
@@ -434,10 +446,14 @@ def test_c_versioned_bucket_documented_policy():
     key, version, expected = s.put("0")
     check(version != "null", "the bucket is not versioned")
     s.notify(key, version_id=version)
+    m: dict = {}
     run_to_delivery(s, expected, why=" (the documented policy on a versioned bucket)",
-                    timeout=FAIL_WAIT)
+                    timeout=FAIL_WAIT, metrics=m)
     gets = [e for e in s.requests() if e["action"] == "GetObject"]
     check(gets and gets[-1]["status"] == 200, f"GetObject: {errors(gets)}")
+    check(m.get("trailwarden_s3_version_fallbacks_total") == 1 and
+          m.get("trailwarden_s3_version_mismatches_total") == 0,
+          f"version metrics: {[(k, v) for k, v in m.items() if 'version' in k]}")
 
 
 def test_c_versioned_bucket_with_get_object_version_reads_the_notified_version():
@@ -463,10 +479,14 @@ def test_d_clock_skew_corrected_from_date_header():
     key, _, expected = s.put("0")
     s.notify(key)
     SA.set_clock_offset(20 * 60)
+    m: dict = {}
     try:
-        run_to_delivery(s, expected, why=" (signing clock 20 min behind AWS)", timeout=FAIL_WAIT)
+        run_to_delivery(s, expected, why=" (signing clock 20 min behind AWS)", timeout=FAIL_WAIT,
+                        metrics=m)
     finally:
         SA.set_clock_offset(0)
+    skew = m.get("trailwarden_aws_clock_skew_seconds")
+    check(skew is not None and abs(skew - 1200) < 5, f"trailwarden_aws_clock_skew_seconds {skew}")
     log = s.requests()
     skewed = [e for e in log if e["error"] in ("RequestTimeTooSkewed", "InvalidSignatureException",
                                                "SignatureDoesNotMatch")]
@@ -657,8 +677,11 @@ def test_j_eventbridge_keys_raw_and_url_encoded():
     SA.send(s.queue_url, fauxqs.eventbridge_object_created_body(s.bucket, raw_key))
     SA.send(s.queue_url, fauxqs.eventbridge_object_created_body(
         s.bucket, fauxqs.encode_s3_key(enc_key)))
+    m: dict = {}
     run_to_delivery(s, e1 | e2, messages=2, why=" (EventBridge keys, raw and URL-encoded)",
-                    timeout=FAIL_WAIT)
+                    timeout=FAIL_WAIT, metrics=m)
+    check(m.get("trailwarden_s3_key_fallbacks_total") == 1,
+          f"trailwarden_s3_key_fallbacks_total {m.get('trailwarden_s3_key_fallbacks_total')}")
     fetched = {e["key"] for e in s.requests() if e["action"] == "GetObject" and e["status"] == 200}
     check(fetched == {raw_key, enc_key}, f"fetched {fetched}")
 

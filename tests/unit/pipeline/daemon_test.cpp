@@ -131,6 +131,7 @@ class FakeStore : public ObjectStore {
   std::map<std::string, int> transient_failures;  // "bucket/key" -> how many kRetry first
   std::vector<std::string> gets;
   bool block = false;  // when true, get() waits until released
+  bool missing_is_denied = false;  // a missing key is 403 AccessDenied (no s3:ListBucket)
   std::mutex mu;
   std::condition_variable cv;
 
@@ -149,6 +150,8 @@ class FakeStore : public ObjectStore {
       return {RemoteStatus::Code::kRetry, "503 SlowDown"};
     }
     auto it = objects.find(k);
+    if (it == objects.end() && missing_is_denied)
+      return {RemoteStatus::Code::kAccessDenied, "403 AccessDenied"};
     if (it == objects.end()) return {RemoteStatus::Code::kNotFound, "404 NoSuchKey"};
     if (it->second.size() > max_bytes) return {RemoteStatus::Code::kTooLarge, "too large"};
     out.assign(it->second);
@@ -255,6 +258,11 @@ struct Fixture {
 };
 
 const char* kKey = "AWSLogs/1/CloudTrail/us-east-1/a.json.gz";
+
+std::string eventbridge_object_created(const std::string& bucket, const std::string& key) {
+  return R"({"version":"0","id":"eb-1","detail-type":"Object Created","source":"aws.s3","account":"111122223333","time":"2024-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":{"bucket":{"name":")" +
+         bucket + R"("},"object":{"key":")" + key + R"(","size":1}}})";
+}
 
 }  // namespace
 
@@ -774,4 +782,73 @@ TEST_CASE("bad records that cannot be recorded keep the message for redelivery")
   CHECK(f.daemon->counters().records_failed == 1);
   CHECK(f.daemon->counters().messages_failed == 1);
   CHECK(f.queue.in_flight() == 1);  // the deep record's message: not deleted
+}
+
+// ---- EventBridge "Object Created" keys: read as given, else their URL-decoded reading ----
+
+TEST_CASE("an EventBridge key not found as given is read under its URL-decoded reading") {
+  Fixture f;
+  f.store.missing_is_denied = true;  // the documented policy has no s3:ListBucket: 403, not 404
+  const std::string decoded = "AWSLogs/1/CloudTrail/us-east-1/a b+c.json.gz";
+  f.store.objects["trail-bucket/" + decoded] = f.store.objects[std::string("trail-bucket/") + kKey];
+  f.start();
+  f.queue.send(
+      eventbridge_object_created("trail-bucket", "AWSLogs/1/CloudTrail/us-east-1/a+b%2Bc.json.gz"));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.store.gets ==
+        std::vector<std::string>{"trail-bucket/AWSLogs/1/CloudTrail/us-east-1/a+b%2Bc.json.gz",
+                                 "trail-bucket/" + decoded});
+  CHECK(f.daemon->counters().key_fallbacks == 1);
+  CHECK(f.daemon->counters().messages_failed == 0);
+  REQUIRE(f.output->lines.size() == 4);
+  CHECK(f.output->lines[0].find("a b+c.json.gz") != std::string::npos);  // the key read
+}
+
+TEST_CASE("an EventBridge key found as given is read as given, once") {
+  Fixture f;
+  const std::string raw = "AWSLogs/1/CloudTrail/us-east-1/a+b.json.gz";
+  f.store.objects["trail-bucket/" + raw] = f.store.objects[std::string("trail-bucket/") + kKey];
+  f.store.objects["trail-bucket/AWSLogs/1/CloudTrail/us-east-1/a b.json.gz"] = "not this one";
+  f.start();
+  f.queue.send(eventbridge_object_created("trail-bucket", raw));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.store.gets == std::vector<std::string>{"trail-bucket/" + raw});
+  CHECK(f.daemon->counters().key_fallbacks == 0);
+}
+
+TEST_CASE("the other reading of an EventBridge key never leaves key_prefixes or the log objects") {
+  Fixture f;
+  f.options.workers = 1;  // tasks run in order: the good message finishes after the bad one
+  f.options.key_prefixes = {"AWSLogs/1/"};
+  f.store.missing_is_denied = true;
+  // Readable only as a digest file under its decoded key, which is not to be read.
+  f.store.objects["trail-bucket/AWSLogs/1/CloudTrail-Digest/us-east-1/d.json.gz"] = "{}";
+  f.start();
+  f.queue.send(eventbridge_object_created("trail-bucket",
+                                          "AWSLogs/1/CloudTrail%2DDigest/us-east-1/d.json.gz"));
+  // Outside key_prefixes in both readings: skipped without any read.
+  f.queue.send(eventbridge_object_created("trail-bucket", "AWSLogs%2F2%2Fa.json.gz"));
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 2; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.store.gets ==
+        std::vector<std::string>{"trail-bucket/AWSLogs/1/CloudTrail%2DDigest/us-east-1/d.json.gz",
+                                 std::string("trail-bucket/") + kKey});
+  CHECK(f.daemon->counters().key_fallbacks == 0);
+  CHECK(f.daemon->counters().messages_failed == 1);
+  CHECK(f.daemon->counters().objects_skipped == 1);
+}
+
+TEST_CASE("an EventBridge key within key_prefixes only when decoded is read decoded") {
+  Fixture f;
+  f.options.key_prefixes = {"AWSLogs/1/"};
+  f.start();
+  f.queue.send(eventbridge_object_created("trail-bucket",
+                                          "AWSLogs%2F1%2FCloudTrail%2Fus-east-1%2Fa.json.gz"));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.store.gets == std::vector<std::string>{std::string("trail-bucket/") + kKey});
+  CHECK(f.output->lines.size() == 4);
 }

@@ -82,6 +82,34 @@ TEST_CASE("EventBridge Object Created") {
   CHECK(n.objects[0].bucket == "DOC-EXAMPLE-BUCKET1");
   CHECK(n.objects[0].key == "example-key");
   CHECK(n.objects[0].size == 5u);
+  CHECK(n.objects[0].alternate_key.empty());  // both readings agree
+}
+
+TEST_CASE("EventBridge keys: taken as given, with the URL-decoded reading when it differs") {
+  auto key_of = [](const std::string& key) {
+    const std::string body =
+        R"({"version":"0","id":"1","detail-type":"Object Created","source":"aws.s3",)"
+        R"("account":"111122223333","time":"2021-11-12T00:00:00Z","region":"us-east-1",)"
+        R"("resources":[],"detail":{"bucket":{"name":"b"},"object":{"key":")" +
+        key + R"(","size":5}}})";
+    auto n = parse_notification(body);
+    REQUIRE(n.kind == Kind::kObjects);
+    return n.objects[0];
+  };
+  ObjectRef o = key_of("raw/2023-08-08T14:03:40.532432.zip");  // as a real event has it
+  CHECK(o.key == "raw/2023-08-08T14:03:40.532432.zip");
+  CHECK(o.alternate_key.empty());
+  o = key_of("AWSLogs/a+b%2Bc.json.gz");
+  CHECK(o.key == "AWSLogs/a+b%2Bc.json.gz");
+  CHECK(o.alternate_key == "AWSLogs/a b+c.json.gz");
+  o = key_of("AWSLogs/100%.json.gz");  // not a valid encoding: one reading only
+  CHECK(o.key == "AWSLogs/100%.json.gz");
+  CHECK(o.alternate_key.empty());
+  // S3 -> SQS keys are always URL-encoded: decoded, one reading.
+  auto s3 = parse_notification(s3_event("b", "AWSLogs/a+b%2Bc.json.gz"));
+  REQUIRE(s3.kind == Kind::kObjects);
+  CHECK(s3.objects[0].key == "AWSLogs/a b+c.json.gz");
+  CHECK(s3.objects[0].alternate_key.empty());
 }
 
 TEST_CASE("CloudTrail's own SNS notification, with and without the envelope") {

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include "agent/aws/signing_clock.h"
 #include "agent/sources/notification.h"
 #include "tests/unit/aws/fakes.h"
 
@@ -286,4 +287,153 @@ TEST_CASE("S3 redirects: IllegalLocationConstraintException gets the same partit
     CHECK(s.message.find("not followed") != std::string::npos);
     CHECK(f.http->calls.size() == 1);
   }
+}
+
+// ---- Clock skew: S3 says RequestTimeTooSkewed with its Date; the request is signed again ----
+
+namespace {
+
+struct ClockGuard {
+  ClockGuard() { aws::SigningClock::global().reset(); }
+  ~ClockGuard() { aws::SigningClock::global().reset(); }
+};
+
+aws::TimePoint amz_date_of(const aws::HttpRequest& req) {
+  aws::TimePoint t{};
+  const std::string* d = req.find_header("x-amz-date");
+  if (d) aws::parse_iso8601(*d, t);
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("S3: RequestTimeTooSkewed corrects the signing clock from Date and retries at once") {
+  using namespace std::chrono_literals;
+  ClockGuard guard;
+  aws::test::LogCapture logs;
+  Fixture f;
+  const auto aws_now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()) +
+                       40min;  // the host's clock is 40 minutes slow
+  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/AWSLogs/a.json.gz",
+             [&](const aws::HttpRequest& req) {
+               if (aws_now - amz_date_of(req) > 15min)
+                 return response(403,
+                                 "<Error><Code>RequestTimeTooSkewed</Code><Message>The difference "
+                                 "between the request time and the current time is too "
+                                 "large.</Message></Error>",
+                                 {{"date", aws::format_http_date(aws_now)}});
+               return response(200, "{}");
+             });
+  S3Client s3 = f.client();
+  ObjectRef o;
+  o.bucket = "trail";
+  o.key = "AWSLogs/a.json.gz";
+  Buffer out;
+  RemoteStatus s = s3.get(o, 1024, out);
+  CHECK_MESSAGE(s.ok(), s.message);
+  REQUIRE(f.http->calls.size() == 2);
+  CHECK(aws_now - amz_date_of(f.http->calls[1].request) < 3s);
+  CHECK(aws::SigningClock::global().offset() > 39min);
+  CHECK(logs.text().find("s behind AWS; signing with AWS's time; fix NTP") != std::string::npos);
+  // The next object is signed right the first time.
+  CHECK(s3.get(o, 1024, out).ok());
+  CHECK(f.http->calls.size() == 3);
+}
+
+TEST_CASE("S3: a skew error whose time is not materially different is an error, not a loop") {
+  ClockGuard guard;
+  Fixture f;
+  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const aws::HttpRequest&) {
+    return response(403, "<Error><Code>SignatureDoesNotMatch</Code></Error>",
+                    {{"date", aws::format_http_date(std::chrono::system_clock::now())}});
+  });
+  S3Client s3 = f.client();
+  ObjectRef o;
+  o.bucket = "trail";
+  o.key = "k";
+  Buffer out;
+  RemoteStatus s = s3.get(o, 1024, out);
+  CHECK(s.code == RemoteStatus::Code::kAccessDenied);
+  CHECK(f.http->calls.size() == 1);
+  CHECK(aws::SigningClock::global().offset().count() == 0);
+}
+
+// ---- Versioned buckets: GetObject with versionId needs s3:GetObjectVersion ----
+
+namespace {
+
+// A versioned bucket whose policy grants s3:GetObject only: a read naming a version is denied.
+void versioned_bucket_without_get_object_version(FakeHttp& http, const std::string& current) {
+  http.on("GET https://trail.s3.us-east-1.amazonaws.com/AWSLogs/a.json.gz",
+          [current](const aws::HttpRequest& req) {
+            for (const auto& [name, value] : req.query)
+              if (name == "versionId")
+                return response(403, "<Error><Code>AccessDenied</Code></Error>");
+            return response(200, "{\"Records\":[]}", {{"x-amz-version-id", current}});
+          });
+}
+
+ObjectRef versioned_object(const std::string& version) {
+  ObjectRef o;
+  o.bucket = "trail";
+  o.key = "AWSLogs/a.json.gz";
+  o.version_id = version;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("S3: a denied versioned read is read once more without versionId, warned once a bucket") {
+  aws::test::LogCapture logs;
+  Fixture f;
+  versioned_bucket_without_get_object_version(*f.http, "v1");
+  S3Client s3 = f.client();
+  Buffer out;
+  for (int i = 0; i < 2; ++i) {
+    RemoteStatus s = s3.get(versioned_object("v1"), 1024, out);
+    CHECK_MESSAGE(s.ok(), s.message);
+  }
+  REQUIRE(f.http->calls.size() == 4);
+  CHECK(f.http->calls[0].request.query ==
+        aws::QueryList{{"versionId", "v1"}});  // the notified version is asked for first
+  CHECK(f.http->calls[1].request.query.empty());
+  CHECK(s3.stats().version_fallbacks == 2);
+  CHECK(s3.stats().version_mismatches == 0);
+  const std::string text = logs.text();
+  CHECK(text.find("needs s3:GetObjectVersion") != std::string::npos);
+  CHECK(text.find("needs s3:GetObjectVersion") == text.rfind("needs s3:GetObjectVersion"));
+}
+
+TEST_CASE("S3: an object overwritten since its notification is read, warned and counted") {
+  aws::test::LogCapture logs;
+  Fixture f;
+  versioned_bucket_without_get_object_version(*f.http, "v2");
+  S3Client s3 = f.client();
+  Buffer out;
+  RemoteStatus s = s3.get(versioned_object("v1"), 1024, out);
+  CHECK_MESSAGE(s.ok(), s.message);
+  CHECK(out.size() > 0);
+  CHECK(s3.stats().version_mismatches == 1);
+  const std::string text = logs.text();
+  CHECK(text.find("s3://trail/AWSLogs/a.json.gz: the notification names version v1, but the "
+                  "object read without versionId is version v2") != std::string::npos);
+}
+
+TEST_CASE("S3: unversioned reads are not retried on AccessDenied; a denial twice is the error") {
+  aws::test::LogCapture logs;
+  Fixture f;
+  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/AWSLogs/a.json.gz", 403,
+             "<Error><Code>AccessDenied</Code></Error>");
+  S3Client s3 = f.client();
+  Buffer out;
+  ObjectRef plain = versioned_object("");
+  CHECK(s3.get(plain, 1024, out).code == RemoteStatus::Code::kAccessDenied);
+  CHECK(f.http->calls.size() == 1);
+  RemoteStatus s = s3.get(versioned_object("v1"), 1024, out);
+  CHECK(s.code == RemoteStatus::Code::kAccessDenied);
+  CHECK(s.message.find("also without versionId") != std::string::npos);
+  CHECK(f.http->calls.size() == 3);
+  CHECK(s3.stats().version_fallbacks == 0);
+  // Not a version permission problem: no advice to grant s3:GetObjectVersion.
+  CHECK(logs.text().find("s3:GetObjectVersion") == std::string::npos);
 }
