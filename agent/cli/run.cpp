@@ -454,6 +454,13 @@ int cmd_run(Args& a, const Global& g) {
     }
   }
 
+  {
+    // Which identity the agent runs as: the first thing to check on an AccessDenied.
+    aws::Credentials current;
+    std::string error;
+    if (credentials->get(current, error)) spdlog::info("AWS credentials: {}", aws::describe(current));
+  }
+
   SqsClientOptions sqs_options;
   sqs_options.queue_url = c.sqs.queue_url;
   sqs_options.region = endpoints.sqs_region;

@@ -407,6 +407,10 @@ def test_a_wrong_secret_clear_error_nothing_deleted():
     text = agent.log()
     check("SignatureDoesNotMatch" in text or "InvalidSignatureException" in text,
           f"the agent's error does not name the signature failure:\n{text[-2000:]}")
+    # The start-up line names the identity (shortened key id and provider), never the secret.
+    check(re.search(r"AWS credentials: \w{4}\.\.\.\w{4} from environment, long-term", text),
+          f"no start-up line naming the credentials:\n{text[-2000:]}")
+    check(SECRET[:-4] not in text, "the secret is in the log")
     st = s.state()
     check(st["deleted"] == 0 and st["receives"] == 0, f"queue {st}")
     check(not alerts_in(agent.alerts), "alerts without a valid signature")
