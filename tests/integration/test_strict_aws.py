@@ -49,6 +49,7 @@ SQS_ALIAS = "sqs-vpce.strict.test"  # a custom SQS endpoint (AWS_ENDPOINT_URL_SQ
 # VPC interface endpoints' own names in eu-west-1 (the forms AWS gives them).
 SQS_VPCE = "vpce-0abc-xyz.sqs.eu-west-1.vpce.amazonaws.com"
 S3_VPCE = "bucket.vpce-0abc-xyz.s3.eu-west-1.vpce.amazonaws.com"
+STS_VPCE = "vpce-0abc-xyz.sts.eu-west-1.vpce.amazonaws.com"
 FAIL_WAIT = 20  # seconds a test waits for what only a fixed agent does
 
 
@@ -657,6 +658,26 @@ def test_h_vpc_endpoints_sign_with_their_region():
               f"one {service} region warning expected:\n{log[-2000:]}")
 
 
+def test_h_sts_vpc_endpoint_signs_with_its_region():
+    # role_arn through an STS interface endpoint in eu-west-1 ([aws] sts_endpoint_url), the
+    # agent in us-east-1: AssumeRole is signed for eu-west-1. Before, for us-east-1: refused,
+    # and the agent never got credentials.
+    name = "stsvpce"
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/trailwarden-vpce"
+    s = Setup(name, f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/q-{name}",
+              key_policy=policy(allow("sts:AssumeRole", role_arn)))
+    SA.role(role_arn, documented_policy(s.bucket, "us-east-1", f"q-{name}"),
+            trusted=[s.access_key])
+    key, _, expected = s.put("0")
+    s.notify(key)
+    run_to_delivery(s, expected, aws_extra=f'role_arn = "{role_arn}"\n'
+                                           f'sts_endpoint_url = "https://{STS_VPCE}"',
+                    why=" (STS endpoint signed for its region, eu-west-1)", timeout=FAIL_WAIT)
+    sts = [e for e in s.requests() if e["action"] == "AssumeRole"]
+    check(sts and all(e["host"] == STS_VPCE and e["status"] == 200 for e in sts),
+          f"AssumeRole: {[(e['host'], e['status'], e['error']) for e in sts]}")
+
+
 # ---- Bucket names that cannot be virtual hosts ----
 
 def test_k_dotted_and_legacy_bucket_names_use_path_style():
@@ -733,7 +754,8 @@ def main() -> int:
         SA = strict_aws.StrictAws(TMP / "stand-in", aliases={S3_ALIAS: ("s3", "us-east-1"),
                                                              SQS_ALIAS: ("sqs", "us-east-1"),
                                                              SQS_VPCE: ("sqs", "eu-west-1"),
-                                                             S3_VPCE: ("s3", "eu-west-1")})
+                                                             S3_VPCE: ("s3", "eu-west-1"),
+                                                             STS_VPCE: ("sts", "eu-west-1")})
 
     def before_each():
         SA.set_clock_offset(0)
