@@ -92,11 +92,12 @@ TEST_CASE("SQS region: a VPC endpoint signs with its own region, not AWS_REGION"
   REQUIRE(plan_aws_endpoints(c, {{"AWS_REGION", "us-east-1"}}, e, error));
   CHECK(e.sqs_region == "eu-west-1");
   c.aws.endpoint_url.clear();
-  REQUIRE(plan_aws_endpoints(
-      c,
-      {{"AWS_REGION", "us-east-1"},
-       {"AWS_ENDPOINT_URL_SQS", "https://vpce-0abc-xyz-eu-west-1a.sqs.eu-west-1.vpce.amazonaws.com"}},
-      e, error));
+  REQUIRE(
+      plan_aws_endpoints(c,
+                         {{"AWS_REGION", "us-east-1"},
+                          {"AWS_ENDPOINT_URL_SQS",
+                           "https://vpce-0abc-xyz-eu-west-1a.sqs.eu-west-1.vpce.amazonaws.com"}},
+                         e, error));
   CHECK(e.sqs_region == "eu-west-1");
   // Every AWS SQS host form names its region.
   for (const auto& [url, region] : std::vector<std::pair<std::string, std::string>>{
@@ -130,8 +131,8 @@ TEST_CASE("SQS region: an endpoint naming no region signs with the queue URL's, 
   Config c = config_for("https://sqs.eu-west-1.amazonaws.com/123456789012/trail");
   c.aws.region = "us-east-1";
   // A private name (or an emulator) in front of a real queue URL: the queue's region.
-  REQUIRE(plan_aws_endpoints(c, {{"AWS_ENDPOINT_URL_SQS", "https://sqs.internal.example"}}, e,
-                             error));
+  REQUIRE(
+      plan_aws_endpoints(c, {{"AWS_ENDPOINT_URL_SQS", "https://sqs.internal.example"}}, e, error));
   CHECK(e.sqs_endpoint_url == "https://sqs.internal.example");
   CHECK(e.sqs_region == "eu-west-1");
   REQUIRE(e.warnings.size() == 1);
@@ -157,10 +158,11 @@ TEST_CASE("SQS region: an endpoint naming no region signs with the queue URL's, 
   // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS undoes the override.
   c = config_for("https://sqs.eu-west-1.amazonaws.com/123456789012/trail");
   c.aws.region = "eu-west-1";
-  REQUIRE(plan_aws_endpoints(c,
-                             {{"AWS_ENDPOINT_URL_SQS", "https://vpce-1.sqs.us-east-1.vpce.amazonaws.com"},
-                              {"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"}},
-                             e, error));
+  REQUIRE(plan_aws_endpoints(
+      c,
+      {{"AWS_ENDPOINT_URL_SQS", "https://vpce-1.sqs.us-east-1.vpce.amazonaws.com"},
+       {"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"}},
+      e, error));
   CHECK(e.sqs_endpoint_url.empty());
   CHECK(e.sqs_region == "eu-west-1");
 }
