@@ -1,5 +1,8 @@
 #include "agent/cli/aws_endpoints.h"
 
+#include <string_view>
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "agent/aws/http.h"
@@ -121,6 +124,35 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
   const std::string sts_named = aws::region_from_endpoint_url(aws::AwsService::kSts, sts.url);
   out.sts_region = sts_named.empty() ? out.region : sts_named;
   if (!sts_named.empty()) mismatch("STS", sts, sts_named);
+
+  // [aws] endpoint_url and AWS_ENDPOINT_URL apply to every service: one naming a single
+  // service's endpoint (an interface endpoint serves one) sends the others where they fail.
+  const std::pair<aws::AwsService, const aws::EndpointSettings*> services[] = {
+      {aws::AwsService::kSqs, &sqs},
+      {aws::AwsService::kS3, &out.s3},
+      {aws::AwsService::kSts, &sts}};
+  auto upper = [](std::string_view id) {
+    std::string u(id);
+    for (char& ch : u) ch = ch >= 'a' && ch <= 'z' ? char(ch - 32) : ch;
+    return u;
+  };
+  for (const std::string_view generic : {"[aws] endpoint_url", "AWS_ENDPOINT_URL"}) {
+    std::string url, owner, misrouted;
+    for (const auto& [service, settings] : services) {
+      if (settings->source != generic) continue;
+      url = settings->url;
+      if (!aws::region_from_endpoint_url(service, url).empty()) {
+        owner = aws::service_name(service);
+        continue;
+      }
+      misrouted += (misrouted.empty() ? "" : ", ") + upper(aws::service_name(service));
+    }
+    if (!owner.empty() && !misrouted.empty())
+      out.warnings.push_back(fmt::format(
+          "{} {} is an {} endpoint, but it applies to every service: {} requests go there too and "
+          "fail; set [aws] {}_endpoint_url (or AWS_ENDPOINT_URL_{}) instead",
+          generic, aws::printable_excerpt(url, 120), upper(owner), misrouted, owner, upper(owner)));
+  }
 
   // S3: an override with a variant, or a variant S3 does not offer in this partition, fails
   // now rather than on the first object.

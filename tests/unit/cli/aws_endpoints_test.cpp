@@ -86,11 +86,22 @@ TEST_CASE("SQS region: a VPC endpoint signs with its own region, not AWS_REGION"
         "the SQS endpoint " + vpce +
             " (from [aws] sqs_endpoint_url) is in region eu-west-1, AWS_REGION says us-east-1: "
             "SQS requests are signed for eu-west-1 (the endpoint's region)");
-  // [aws] endpoint_url and AWS_ENDPOINT_URL_SQS alike; an AZ-specific name too.
+  // [aws] endpoint_url and AWS_ENDPOINT_URL_SQS alike; an AZ-specific name too. An SQS
+  // endpoint as every service's endpoint sends S3 and STS there: said.
   c.aws.sqs_endpoint_url.clear();
   c.aws.endpoint_url = vpce;
   REQUIRE(plan_aws_endpoints(c, {{"AWS_REGION", "us-east-1"}}, e, error));
   CHECK(e.sqs_region == "eu-west-1");
+  REQUIRE(e.warnings.size() == 2);
+  CHECK(e.warnings[1] == "[aws] endpoint_url " + vpce +
+                             " is an SQS endpoint, but it applies to every service: S3, STS "
+                             "requests go there too and fail; set [aws] sqs_endpoint_url (or "
+                             "AWS_ENDPOINT_URL_SQS) instead");
+  c.aws.s3_endpoint_url = "http://s3.local";  // S3 has its own: only STS goes astray
+  REQUIRE(plan_aws_endpoints(c, {{"AWS_REGION", "us-east-1"}}, e, error));
+  REQUIRE(e.warnings.size() == 2);
+  CHECK(e.warnings[1].find(": STS requests go there too") != std::string::npos);
+  c.aws.s3_endpoint_url.clear();
   c.aws.endpoint_url.clear();
   REQUIRE(
       plan_aws_endpoints(c,
