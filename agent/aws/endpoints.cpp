@@ -48,22 +48,49 @@ std::vector<std::string_view> split_labels(std::string_view host) {
   }
 }
 
-// The region named by `host` minus `suffix` (a partition's DNS or dual-stack suffix), in the
-// SQS forms of the header; "" if none. The legacy and VPC endpoint forms exist only with the
-// partition's DNS suffix (`dns_suffix`).
-std::string sqs_region_in(std::string_view host, std::string_view suffix, bool dns_suffix) {
+// The region named by `host` minus `suffix` (a partition's DNS or dual-stack suffix) in the
+// host forms of `service` (endpoints.h, region_from_endpoint_url); "" if none. The legacy and
+// VPC endpoint forms exist only with the partition's DNS suffix (`dns_suffix`).
+std::string region_in(AwsService service, std::string_view host, std::string_view suffix,
+                      bool dns_suffix) {
   if (host.size() <= suffix.size() + 1 || !host.ends_with(suffix) ||
       host[host.size() - suffix.size() - 1] != '.')
     return {};
   const std::vector<std::string_view> l =
       split_labels(host.substr(0, host.size() - suffix.size() - 1));
-  if (l.size() == 2 && (l[0] == "sqs" || l[0] == "sqs-fips")) return std::string(l[1]);
+  const std::string svc(service_name(service));
+  const std::string fips = svc + "-fips";
+  // <svc>.<region>, <svc>-fips.<region>; S3 spells dual-stack as a label.
+  if (l.size() == 2 && (l[0] == svc || l[0] == fips)) return std::string(l[1]);
+  if (service == AwsService::kS3 && l.size() == 3 && (l[0] == svc || l[0] == fips) &&
+      l[1] == "dualstack")
+    return std::string(l[2]);
   if (!dns_suffix) return {};
-  if (l.size() == 1 && l[0] == "queue") return "us-east-1";  // queue.amazonaws.com
-  if (l.size() == 2 && l[1] == "queue") return std::string(l[0]);
-  // VPC interface endpoints: vpce-<id>[-<az>].sqs.<region>.vpce.<suffix>
-  if (l.size() >= 4 && l.back() == "vpce" && l[l.size() - 3] == "sqs")
+  if (service == AwsService::kSqs) {
+    if (l.size() == 1 && l[0] == "queue") return "us-east-1";  // queue.amazonaws.com
+    if (l.size() == 2 && l[1] == "queue") return std::string(l[0]);
+  }
+  // STS's global endpoint signs for us-east-1.
+  if (service == AwsService::kSts && l.size() == 1 && l[0] == "sts" && suffix == "amazonaws.com")
+    return "us-east-1";
+  // VPC interface endpoints: vpce-<id>[-<az>].<svc>.<region>.vpce.<suffix>, with S3's
+  // bucket., accesspoint. and control. prefixes.
+  if (l.size() >= 4 && l.back() == "vpce" && l[l.size() - 3] == svc &&
+      l[l.size() - 4].starts_with("vpce-"))
     return std::string(l[l.size() - 2]);
+  return {};
+}
+
+// The region `host` names for `service` in any known partition; "" if none.
+std::string region_of_host(AwsService service, std::string_view host) {
+  for (const Partition& p : known_partitions()) {
+    for (const bool dns : {true, false}) {
+      std::string region =
+          region_in(service, host, dns ? p.dns_suffix : p.dual_stack_dns_suffix, dns);
+      if (!region.empty() && is_valid_region(region) && partition_of(region).name == p.name)
+        return region;
+    }
+  }
   return {};
 }
 
@@ -219,20 +246,22 @@ bool resolve_endpoint_url(AwsService service, std::string_view region,
   return true;
 }
 
+std::string region_from_endpoint_url(AwsService service, std::string_view url) {
+  HttpRequest parsed;
+  std::string error;
+  if (!parse_endpoint_url(url, parsed, error)) return {};
+  return region_of_host(service, ascii_lower(host_without_port(parsed.host)));
+}
+
 std::string sqs_region_from_queue_url(std::string_view queue_url) {
   HttpRequest parsed;
   std::string error;
   if (!parse_endpoint_url(queue_url, parsed, error)) return {};
-  const std::string_view host = host_without_port(parsed.host);
-  for (const Partition& p : known_partitions()) {
-    for (const bool dns : {true, false}) {
-      std::string region = sqs_region_in(host, dns ? p.dns_suffix : p.dual_stack_dns_suffix, dns);
-      if (!region.empty() && is_valid_region(region) && partition_of(region).name == p.name)
-        return region;
-    }
-  }
+  const std::string host = ascii_lower(host_without_port(parsed.host));
+  std::string region = region_of_host(AwsService::kSqs, host);
+  if (!region.empty()) return region;
   // LocalStack's regional names (sqs.<region>.localhost.localstack.cloud) name their region too.
-  std::string region = sqs_region_in(host, "localhost.localstack.cloud", false);
+  region = region_in(AwsService::kSqs, host, "localhost.localstack.cloud", false);
   return is_valid_region(region) ? region : std::string();
 }
 

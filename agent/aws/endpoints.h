@@ -100,6 +100,19 @@ bool endpoint_settings(AwsService service, const EndpointConfig& config, const E
 bool resolve_endpoint_url(AwsService service, std::string_view region,
                           const EndpointSettings& settings, std::string& url, std::string& error);
 
+// The region an endpoint URL of `service` names in its host, which is the region that must sign
+// requests sent there (an endpoint serves one region; AWS refuses a signature scoped to another):
+//   every service  <svc>.<region>.<suffix>, <svc>-fips.<region>.<suffix> (the partition's DNS or
+//                  dual-stack suffix), and VPC interface endpoints
+//                  vpce-<id>[-<az>].<svc>.<region>.vpce.<suffix> with any prefix labels (S3's
+//                  bucket., accesspoint., control.)
+//   S3             s3.dualstack.<region>.<suffix>, s3-fips.dualstack.<region>.<suffix>
+//   SQS            the legacy <region>.queue.<suffix> and queue.amazonaws.com (us-east-1)
+//   STS            the global sts.amazonaws.com (us-east-1)
+// The region must be a valid region name whose partition has that suffix; the host is compared
+// case-insensitively. "" for every other URL (emulators, private DNS names, malformed URLs).
+std::string region_from_endpoint_url(AwsService service, std::string_view url);
+
 // The region an SQS queue URL names in its host: sqs.<region>.<suffix>,
 // sqs-fips.<region>.<suffix> (with the partition's DNS or dual-stack suffix), the legacy
 // <region>.queue.<suffix> and queue.amazonaws.com (us-east-1), and VPC endpoint names

@@ -1,5 +1,8 @@
 #include "agent/cli/aws_endpoints.h"
 
+#include <string_view>
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "agent/aws/http.h"
@@ -45,18 +48,45 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
   }
 
   const aws::EndpointConfig config = endpoint_config(c);
-  aws::EndpointSettings sqs;
+  aws::EndpointSettings sqs, sts;
   if (!aws::endpoint_settings(aws::AwsService::kSqs, config, env, sqs, error) ||
-      !aws::endpoint_settings(aws::AwsService::kS3, config, env, out.s3, error))
+      !aws::endpoint_settings(aws::AwsService::kS3, config, env, out.s3, error) ||
+      !aws::endpoint_settings(aws::AwsService::kSts, config, env, sts, error))
     return false;
+
+  // The configured region differs from the one an endpoint names: said once per service.
+  auto mismatch = [&](std::string_view service, const aws::EndpointSettings& settings,
+                      const std::string& named) {
+    if (configured.empty() || configured == named) return;
+    out.warnings.push_back(fmt::format(
+        "the {} endpoint {} (from {}) is in region {}, {} says {}: {} requests are signed for {} "
+        "(the endpoint's region)",
+        service, aws::printable_excerpt(settings.url, 120), settings.source, named,
+        configured_source, configured, service, named));
+  };
 
   const bool variant = sqs.variant.fips || sqs.variant.dual_stack;
   if (!sqs.url.empty()) {
-    // An override names the host; the agent's region signs.
-    out.sqs_region = out.region;
+    // An override names the host. It signs with the region its host names (a VPC endpoint
+    // serves its own region only), else with the queue URL's, else with the agent's.
+    const std::string named = aws::region_from_endpoint_url(aws::AwsService::kSqs, sqs.url);
+    out.sqs_region = !named.empty() ? named : !url_region.empty() ? url_region : out.region;
     if (!aws::resolve_endpoint_url(aws::AwsService::kSqs, out.sqs_region, sqs, out.sqs_endpoint_url,
                                    error))
       return false;
+    if (!named.empty() && !url_region.empty() && named != url_region)
+      out.warnings.push_back(fmt::format(
+          "the SQS endpoint {} (from {}) is in region {}, the queue URL names region {}: "
+          "requests are signed for {}, and an endpoint reaches only the queues of its own region",
+          aws::printable_excerpt(sqs.url, 120), sqs.source, named, url_region, named));
+    else if (!named.empty())
+      mismatch("SQS", sqs, named);
+    else if (!url_region.empty() && !configured.empty() && configured != url_region)
+      out.warnings.push_back(fmt::format(
+          "the queue URL names region {}, {} says {}: SQS requests (to {} from {}) are signed for "
+          "{} (the queue's region)",
+          url_region, configured_source, configured, aws::printable_excerpt(sqs.url, 120),
+          sqs.source, url_region));
   } else if (!url_region.empty()) {
     out.sqs_region = url_region;
     if (variant && !aws::resolve_endpoint_url(aws::AwsService::kSqs, url_region, sqs,
@@ -87,10 +117,47 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
     out.sqs_region = out.region;  // an emulator or a private name: the queue URL's host
   }
 
+  // S3 and STS: an endpoint URL naming a region signs with it, else the agent's region.
+  const std::string s3_named = aws::region_from_endpoint_url(aws::AwsService::kS3, out.s3.url);
+  out.s3_region = s3_named.empty() ? out.region : s3_named;
+  if (!s3_named.empty()) mismatch("S3", out.s3, s3_named);
+  const std::string sts_named = aws::region_from_endpoint_url(aws::AwsService::kSts, sts.url);
+  out.sts_region = sts_named.empty() ? out.region : sts_named;
+  if (!sts_named.empty()) mismatch("STS", sts, sts_named);
+
+  // [aws] endpoint_url and AWS_ENDPOINT_URL apply to every service: one naming a single
+  // service's endpoint (an interface endpoint serves one) sends the others where they fail.
+  const std::pair<aws::AwsService, const aws::EndpointSettings*> services[] = {
+      {aws::AwsService::kSqs, &sqs},
+      {aws::AwsService::kS3, &out.s3},
+      {aws::AwsService::kSts, &sts}};
+  auto upper = [](std::string_view id) {
+    std::string u(id);
+    for (char& ch : u) ch = ch >= 'a' && ch <= 'z' ? char(ch - 32) : ch;
+    return u;
+  };
+  for (const std::string_view generic : {"[aws] endpoint_url", "AWS_ENDPOINT_URL"}) {
+    std::string url, owner, misrouted;
+    for (const auto& [service, settings] : services) {
+      if (settings->source != generic) continue;
+      url = settings->url;
+      if (!aws::region_from_endpoint_url(service, url).empty()) {
+        owner = aws::service_name(service);
+        continue;
+      }
+      misrouted += (misrouted.empty() ? "" : ", ") + upper(aws::service_name(service));
+    }
+    if (!owner.empty() && !misrouted.empty())
+      out.warnings.push_back(fmt::format(
+          "{} {} is an {} endpoint, but it applies to every service: {} requests go there too and "
+          "fail; set [aws] {}_endpoint_url (or AWS_ENDPOINT_URL_{}) instead",
+          generic, aws::printable_excerpt(url, 120), upper(owner), misrouted, owner, upper(owner)));
+  }
+
   // S3: an override with a variant, or a variant S3 does not offer in this partition, fails
   // now rather than on the first object.
   std::string s3_url;
-  if (!aws::resolve_endpoint_url(aws::AwsService::kS3, out.region, out.s3, s3_url, error))
+  if (!aws::resolve_endpoint_url(aws::AwsService::kS3, out.s3_region, out.s3, s3_url, error))
     return false;
   return true;
 }

@@ -415,7 +415,7 @@ int cmd_run(Args& a, const Global& g) {
   auto control_http = pool(small, 4);  // SQS long poll, deletes/heartbeats, STS, metadata
   auto object_http = pool(large, workers);
 
-  auto credentials = make_aws_credentials(c, region, control_http);
+  auto credentials = make_aws_credentials(c, endpoints.sts_region, control_http);
   // The status server answers from here on: /healthz 200, /readyz 503 with the reason while
   // the credentials are awaited (docs/aws.md, "Start-up").
   const int64_t started_ms = now_ms();
@@ -467,7 +467,7 @@ int cmd_run(Args& a, const Global& g) {
   sqs_options.endpoint_url = endpoints.sqs_endpoint_url;
   SqsClient sqs(sqs_options, control_http, credentials);
   S3ClientOptions s3_options;
-  s3_options.region = region;
+  s3_options.region = endpoints.s3_region;
   s3_options.endpoint_url = endpoints.s3.url;
   s3_options.variant = endpoints.s3.variant;
   s3_options.expected_bucket_owner = c.sqs.expected_bucket_owner;

@@ -1468,6 +1468,26 @@ class CheckConfigTest(CliTestCase):
         self.assertIn("use_dualstack_endpoint = false", out)
         self.assertIn("ignore_configured_endpoint_urls = false", out)
 
+    def test_vpc_endpoint_region_mismatch_is_reported(self):
+        # AWS_REGION=us-east-1, queue and interface endpoints in eu-west-1: each endpoint's
+        # region signs its service, and check-config says so once per service.
+        base = ('[source.sqs]\nqueue_url = "https://sqs.eu-west-1.amazonaws.com/111122223333/trail"\n'
+                'allowed_buckets = ["trail-bucket"]\n[aws]\n'
+                'sqs_endpoint_url = "https://vpce-0abc-xyz.sqs.eu-west-1.vpce.amazonaws.com"\n')
+        rc, out, err = self.check(base, {"AWS_REGION": "us-east-1"}, "-q")
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertIn("warning: the SQS endpoint https://vpce-0abc-xyz.sqs.eu-west-1.vpce."
+                      "amazonaws.com (from [aws] sqs_endpoint_url) is in region eu-west-1, "
+                      "AWS_REGION says us-east-1: SQS requests are signed for eu-west-1", err)
+        self.assertEqual(err.count("requests are signed for"), 1, err)
+        s3 = base + 's3_endpoint_url = "https://bucket.vpce-0abc-xyz.s3.eu-west-1.vpce.amazonaws.com"\n'
+        rc, out, err = self.check(s3, {"AWS_REGION": "us-east-1"}, "-q")
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertIn("AWS_REGION says us-east-1: S3 requests are signed for eu-west-1", err)
+        # The endpoint's region is the configured one: nothing to say.
+        rc, out, err = self.check(s3, {"AWS_REGION": "eu-west-1"}, "-q")
+        self.assertNotIn("requests are signed for", err)
+
     def test_unset_variable_is_an_error_with_position(self):
         os.environ.pop("TW_TEST_UNSET_VAR", None)
         rc, out, err = self.check('[source.sqs]\nqueue_url = "${TW_TEST_UNSET_VAR}"\n')

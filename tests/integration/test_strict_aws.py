@@ -46,6 +46,10 @@ ACCOUNT = "111122223333"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSTRICTKEY"
 S3_ALIAS = "s3-vpce.strict.test"  # a custom S3 endpoint (AWS_ENDPOINT_URL_S3), us-east-1
 SQS_ALIAS = "sqs-vpce.strict.test"  # a custom SQS endpoint (AWS_ENDPOINT_URL_SQS), us-east-1
+# VPC interface endpoints' own names in eu-west-1 (the forms AWS gives them).
+SQS_VPCE = "vpce-0abc-xyz.sqs.eu-west-1.vpce.amazonaws.com"
+S3_VPCE = "bucket.vpce-0abc-xyz.s3.eu-west-1.vpce.amazonaws.com"
+STS_VPCE = "vpce-0abc-xyz.sts.eu-west-1.vpce.amazonaws.com"
 FAIL_WAIT = 20  # seconds a test waits for what only a fixed agent does
 
 
@@ -631,6 +635,53 @@ def test_h_ignore_configured_endpoint_urls():
                    " (AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true)")
 
 
+def test_h_vpc_endpoints_sign_with_their_region():
+    # VPC interface endpoints in eu-west-1 ([aws] sqs_endpoint_url / s3_endpoint_url), the agent
+    # in us-east-1 (AWS_REGION, as on EKS): each endpoint's region signs its service. Before,
+    # an SQS endpoint URL made AWS_REGION sign SQS ("Credential should be scoped to a valid
+    # region, not 'us-east-1'") and S3 went through a refusal before its redirect.
+    name = "vpce"
+    s = Setup(name, f"https://sqs.eu-west-1.amazonaws.com/{ACCOUNT}/q-{name}",
+              bucket_region="eu-west-1")
+    key, _, expected = s.put("0")
+    s.notify(key, region="eu-west-1")
+    agent = run_to_delivery(s, expected, region="", env={"AWS_REGION": "us-east-1"},
+                            aws_extra=f'sqs_endpoint_url = "https://{SQS_VPCE}"\n'
+                                      f's3_endpoint_url = "https://{S3_VPCE}"',
+                            why=" (each VPC endpoint signed for its region, eu-west-1)",
+                            timeout=FAIL_WAIT)
+    reqs = s.requests()
+    check({e["host"] for e in reqs} == {SQS_VPCE, S3_VPCE},
+          f"hosts {sorted({e['host'] for e in reqs})}")
+    check(not errors(reqs), f"refused requests: {errors(reqs)}")
+    log = agent.log()
+    for service in ("SQS", "S3"):
+        warning = (f"the {service} endpoint https://") in log and (
+            f"AWS_REGION says us-east-1: {service} requests are signed for eu-west-1") in log
+        check(warning and log.count(f"{service} requests are signed for eu-west-1") == 1,
+              f"one {service} region warning expected:\n{log[-2000:]}")
+
+
+def test_h_sts_vpc_endpoint_signs_with_its_region():
+    # role_arn through an STS interface endpoint in eu-west-1 ([aws] sts_endpoint_url), the
+    # agent in us-east-1: AssumeRole is signed for eu-west-1. Before, for us-east-1: refused,
+    # and the agent never got credentials.
+    name = "stsvpce"
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/trailwarden-vpce"
+    s = Setup(name, f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/q-{name}",
+              key_policy=policy(allow("sts:AssumeRole", role_arn)))
+    SA.role(role_arn, documented_policy(s.bucket, "us-east-1", f"q-{name}"),
+            trusted=[s.access_key])
+    key, _, expected = s.put("0")
+    s.notify(key)
+    run_to_delivery(s, expected, aws_extra=f'role_arn = "{role_arn}"\n'
+                                           f'sts_endpoint_url = "https://{STS_VPCE}"',
+                    why=" (STS endpoint signed for its region, eu-west-1)", timeout=FAIL_WAIT)
+    sts = [e for e in s.requests() if e["action"] == "AssumeRole"]
+    check(sts and all(e["host"] == STS_VPCE and e["status"] == 200 for e in sts),
+          f"AssumeRole: {[(e['host'], e['status'], e['error']) for e in sts]}")
+
+
 # ---- Bucket names that cannot be virtual hosts ----
 
 def test_k_dotted_and_legacy_bucket_names_use_path_style():
@@ -705,7 +756,10 @@ def main() -> int:
         global SA
         strict_aws.self_check()
         SA = strict_aws.StrictAws(TMP / "stand-in", aliases={S3_ALIAS: ("s3", "us-east-1"),
-                                                             SQS_ALIAS: ("sqs", "us-east-1")})
+                                                             SQS_ALIAS: ("sqs", "us-east-1"),
+                                                             SQS_VPCE: ("sqs", "eu-west-1"),
+                                                             S3_VPCE: ("s3", "eu-west-1"),
+                                                             STS_VPCE: ("sts", "eu-west-1")})
 
     def before_each():
         SA.set_clock_offset(0)

@@ -221,3 +221,57 @@ TEST_CASE("endpoints: the region an SQS queue URL names") {
     CHECK(sqs_region_from_queue_url(url) == region);
   }
 }
+
+TEST_CASE("endpoints: the region an endpoint URL names signs its service") {
+  struct Case {
+    AwsService service;
+    std::string url;
+    std::string region;
+  };
+  const std::vector<Case> cases = {
+      // VPC interface endpoints, with the AZ-specific and S3's prefixed names.
+      {AwsService::kSqs, "https://vpce-0abc-xyz.sqs.eu-west-1.vpce.amazonaws.com", "eu-west-1"},
+      {AwsService::kSqs, "https://vpce-0abc-xyz-eu-west-1a.sqs.eu-west-1.vpce.amazonaws.com",
+       "eu-west-1"},
+      {AwsService::kS3, "https://bucket.vpce-0abc-xyz.s3.eu-west-1.vpce.amazonaws.com",
+       "eu-west-1"},
+      {AwsService::kS3, "https://vpce-0abc-xyz.s3.eu-west-1.vpce.amazonaws.com", "eu-west-1"},
+      {AwsService::kS3, "https://accesspoint.vpce-0abc-xyz.s3.us-east-2.vpce.amazonaws.com",
+       "us-east-2"},
+      {AwsService::kSts, "https://vpce-0abc-xyz.sts.ap-south-1.vpce.amazonaws.com", "ap-south-1"},
+      {AwsService::kSqs, "https://vpce-1.sqs.cn-north-1.vpce.amazonaws.com.cn", "cn-north-1"},
+      {AwsService::kSqs, "HTTPS://VPCE-1.SQS.EU-WEST-1.VPCE.AMAZONAWS.COM:443", "eu-west-1"},
+      // The service's AWS hosts.
+      {AwsService::kSqs, "https://sqs.eu-west-1.amazonaws.com", "eu-west-1"},
+      {AwsService::kSqs, "https://eu-west-1.queue.amazonaws.com", "eu-west-1"},
+      {AwsService::kSqs, "https://queue.amazonaws.com", "us-east-1"},
+      {AwsService::kS3, "https://s3.eu-west-2.amazonaws.com", "eu-west-2"},
+      {AwsService::kS3, "https://s3-fips.dualstack.us-east-1.amazonaws.com", "us-east-1"},
+      {AwsService::kS3, "https://s3.dualstack.cn-north-1.amazonaws.com.cn", "cn-north-1"},
+      {AwsService::kSts, "https://sts.eu-west-1.amazonaws.com", "eu-west-1"},
+      {AwsService::kSts, "https://sts-fips.us-gov-west-1.amazonaws.com", "us-gov-west-1"},
+      {AwsService::kSts, "https://sts.amazonaws.com", "us-east-1"},
+      {AwsService::kSts, "https://sts.us-east-1.api.aws", "us-east-1"},
+      // Another service's host, emulators, private names, look-alikes: no region.
+      {AwsService::kS3, "https://vpce-0abc-xyz.sqs.eu-west-1.vpce.amazonaws.com", ""},
+      {AwsService::kSqs, "https://bucket.vpce-0abc-xyz.s3.eu-west-1.vpce.amazonaws.com", ""},
+      {AwsService::kS3, "https://queue.amazonaws.com", ""},
+      {AwsService::kS3, "https://s3.amazonaws.com", ""},
+      {AwsService::kSts, "https://sts.amazonaws.com.cn", ""},
+      {AwsService::kSqs, "http://127.0.0.1:4566", ""},
+      {AwsService::kSqs, "https://sqs.internal.example", ""},
+      {AwsService::kSqs, "https://sqs.vpce.amazonaws.com", ""},
+      {AwsService::kSqs, "https://x.sqs.eu-west-1.vpce.amazonaws.com", ""},  // no vpce- id
+      {AwsService::kSqs, "https://vpce-1.sqs.evil.vpce.amazonaws.com", ""},
+      {AwsService::kSqs, "https://vpce-1.sqs.cn-north-1.vpce.amazonaws.com", ""},  // partition
+      {AwsService::kSqs, "https://vpce-1.sqs.eu-west-1.vpce.amazonaws.com.evil.com", ""},
+      {AwsService::kSqs, "https://vpce-1.sqs.eu-west-1.vpce.api.aws", ""},
+      {AwsService::kSqs, "vpce-1.sqs.eu-west-1.vpce.amazonaws.com", ""},
+      {AwsService::kSqs, "", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.url);
+    CAPTURE(service_name(c.service));
+    CHECK(region_from_endpoint_url(c.service, c.url) == c.region);
+  }
+}

@@ -4,6 +4,10 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 using namespace trailwarden;
 using namespace trailwarden::cli;
 
@@ -66,26 +70,158 @@ TEST_CASE("SQS region: legacy queue hosts sign with their region and keep their 
   CHECK(e.warnings.empty());
 }
 
-TEST_CASE("SQS region: an endpoint override makes the configured region sign") {
+TEST_CASE("SQS region: a VPC endpoint signs with its own region, not AWS_REGION") {
+  // The review finding: AWS_REGION=us-east-1, queue and interface endpoint in eu-west-1.
+  AwsEndpoints e;
+  std::string error;
+  const std::string vpce = "https://vpce-0abc-xyz.sqs.eu-west-1.vpce.amazonaws.com";
+  Config c = config_for("https://sqs.eu-west-1.amazonaws.com/123456789012/trail");
+  c.aws.sqs_endpoint_url = vpce;
+  REQUIRE(plan_aws_endpoints(c, {{"AWS_REGION", "us-east-1"}}, e, error));
+  CHECK(e.sqs_region == "eu-west-1");
+  CHECK(e.sqs_endpoint_url == vpce);
+  CHECK(e.region == "us-east-1");
+  REQUIRE(e.warnings.size() == 1);  // once
+  CHECK(e.warnings[0] ==
+        "the SQS endpoint " + vpce +
+            " (from [aws] sqs_endpoint_url) is in region eu-west-1, AWS_REGION says us-east-1: "
+            "SQS requests are signed for eu-west-1 (the endpoint's region)");
+  // [aws] endpoint_url and AWS_ENDPOINT_URL_SQS alike; an AZ-specific name too. An SQS
+  // endpoint as every service's endpoint sends S3 and STS there: said.
+  c.aws.sqs_endpoint_url.clear();
+  c.aws.endpoint_url = vpce;
+  REQUIRE(plan_aws_endpoints(c, {{"AWS_REGION", "us-east-1"}}, e, error));
+  CHECK(e.sqs_region == "eu-west-1");
+  REQUIRE(e.warnings.size() == 2);
+  CHECK(e.warnings[1] == "[aws] endpoint_url " + vpce +
+                             " is an SQS endpoint, but it applies to every service: S3, STS "
+                             "requests go there too and fail; set [aws] sqs_endpoint_url (or "
+                             "AWS_ENDPOINT_URL_SQS) instead");
+  c.aws.s3_endpoint_url = "http://s3.local";  // S3 has its own: only STS goes astray
+  REQUIRE(plan_aws_endpoints(c, {{"AWS_REGION", "us-east-1"}}, e, error));
+  REQUIRE(e.warnings.size() == 2);
+  CHECK(e.warnings[1].find(": STS requests go there too") != std::string::npos);
+  c.aws.s3_endpoint_url.clear();
+  c.aws.endpoint_url.clear();
+  REQUIRE(
+      plan_aws_endpoints(c,
+                         {{"AWS_REGION", "us-east-1"},
+                          {"AWS_ENDPOINT_URL_SQS",
+                           "https://vpce-0abc-xyz-eu-west-1a.sqs.eu-west-1.vpce.amazonaws.com"}},
+                         e, error));
+  CHECK(e.sqs_region == "eu-west-1");
+  // Every AWS SQS host form names its region.
+  for (const auto& [url, region] : std::vector<std::pair<std::string, std::string>>{
+           {"https://sqs.eu-west-1.amazonaws.com", "eu-west-1"},
+           {"https://sqs-fips.us-east-2.amazonaws.com", "us-east-2"},
+           {"https://sqs.eu-west-1.api.aws", "eu-west-1"},
+           {"https://eu-central-1.queue.amazonaws.com", "eu-central-1"},
+           {"https://queue.amazonaws.com", "us-east-1"},
+           {"https://vpce-1.sqs.cn-north-1.vpce.amazonaws.com.cn", "cn-north-1"}}) {
+    CAPTURE(url);
+    c.aws.sqs_endpoint_url = url;
+    REQUIRE(plan_aws_endpoints(c, {{"AWS_REGION", "us-east-1"}}, e, error));
+    CHECK(e.sqs_region == region);
+  }
+  // The same region everywhere: no warning.
+  c.aws.sqs_endpoint_url = vpce;
+  REQUIRE(plan_aws_endpoints(c, {{"AWS_REGION", "eu-west-1"}}, e, error));
+  CHECK(e.warnings.empty());
+  // An endpoint in another region than the queue: its region signs, said once.
+  c.aws.sqs_endpoint_url = "https://vpce-1.sqs.eu-central-1.vpce.amazonaws.com";
+  REQUIRE(plan_aws_endpoints(c, {{"AWS_REGION", "us-east-1"}}, e, error));
+  CHECK(e.sqs_region == "eu-central-1");
+  REQUIRE(e.warnings.size() == 1);
+  CHECK(e.warnings[0].find("the queue URL names region eu-west-1") != std::string::npos);
+  CHECK(e.warnings[0].find("only the queues of its own region") != std::string::npos);
+}
+
+TEST_CASE("SQS region: an endpoint naming no region signs with the queue URL's, else the agent's") {
   AwsEndpoints e;
   std::string error;
   Config c = config_for("https://sqs.eu-west-1.amazonaws.com/123456789012/trail");
   c.aws.region = "us-east-1";
-  c.aws.sqs_endpoint_url = "https://vpce-1.sqs.us-east-1.vpce.amazonaws.com";
+  // A private name (or an emulator) in front of a real queue URL: the queue's region.
+  REQUIRE(
+      plan_aws_endpoints(c, {{"AWS_ENDPOINT_URL_SQS", "https://sqs.internal.example"}}, e, error));
+  CHECK(e.sqs_endpoint_url == "https://sqs.internal.example");
+  CHECK(e.sqs_region == "eu-west-1");
+  REQUIRE(e.warnings.size() == 1);
+  CHECK(e.warnings[0].find("the queue URL names region eu-west-1, [aws] region says us-east-1") ==
+        0);
+  // Hosts that only look like AWS's name no region.
+  for (const char* url : {"https://vpce-1.sqs.evil.vpce.amazonaws.com",
+                          "https://sqs.eu-west-1.amazonaws.com.evil.com",
+                          "https://vpce-1.sqs.cn-north-1.vpce.amazonaws.com",
+                          "https://x.sqs.eu-central-1.amazonaws.com"}) {
+    CAPTURE(url);
+    c.aws.sqs_endpoint_url = url;
+    REQUIRE(plan_aws_endpoints(c, {}, e, error));
+    CHECK(e.sqs_region == "eu-west-1");
+  }
+  // An emulator queue URL and endpoint: the agent's region.
+  c = config_for("http://127.0.0.1:4566/000000000000/q");
+  c.aws.region = "us-east-1";
+  c.aws.sqs_endpoint_url = "http://127.0.0.1:4566";
   REQUIRE(plan_aws_endpoints(c, {}, e, error));
   CHECK(e.sqs_region == "us-east-1");
-  CHECK(e.sqs_endpoint_url == "https://vpce-1.sqs.us-east-1.vpce.amazonaws.com");
-  // ... from the environment too, and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS undoes it.
-  c.aws.sqs_endpoint_url.clear();
-  REQUIRE(plan_aws_endpoints(c, {{"AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:4566"}}, e, error));
-  CHECK(e.sqs_endpoint_url == "http://127.0.0.1:4566");
-  CHECK(e.sqs_region == "us-east-1");
-  REQUIRE(plan_aws_endpoints(c,
-                             {{"AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:4566"},
-                              {"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"}},
-                             e, error));
+  CHECK(e.warnings.empty());
+  // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS undoes the override.
+  c = config_for("https://sqs.eu-west-1.amazonaws.com/123456789012/trail");
+  c.aws.region = "eu-west-1";
+  REQUIRE(plan_aws_endpoints(
+      c,
+      {{"AWS_ENDPOINT_URL_SQS", "https://vpce-1.sqs.us-east-1.vpce.amazonaws.com"},
+       {"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"}},
+      e, error));
   CHECK(e.sqs_endpoint_url.empty());
   CHECK(e.sqs_region == "eu-west-1");
+}
+
+TEST_CASE("S3 and STS regions: an endpoint naming a region signs with it") {
+  AwsEndpoints e;
+  std::string error;
+  Config c = config_for("https://sqs.eu-west-1.amazonaws.com/123456789012/trail");
+  const aws::Environment env{{"AWS_REGION", "us-east-1"}};
+  REQUIRE(plan_aws_endpoints(c, env, e, error));
+  CHECK(e.s3_region == "us-east-1");  // no endpoint: the agent's region, redirects correct it
+  CHECK(e.sts_region == "us-east-1");
+  for (const auto& [url, region] : std::vector<std::pair<std::string, std::string>>{
+           {"https://bucket.vpce-0abc-xyz.s3.eu-west-1.vpce.amazonaws.com", "eu-west-1"},
+           {"https://vpce-0abc-xyz.s3.eu-west-1.vpce.amazonaws.com", "eu-west-1"},
+           {"https://s3.eu-west-2.amazonaws.com", "eu-west-2"},
+           {"https://s3-fips.us-east-2.amazonaws.com", "us-east-2"},
+           {"https://s3.dualstack.ap-south-1.amazonaws.com", "ap-south-1"},
+           {"https://s3.cn-north-1.amazonaws.com.cn", "cn-north-1"},
+           {"http://127.0.0.1:9000", "us-east-1"},
+           {"https://s3.amazonaws.com", "us-east-1"},
+           {"https://vpce-1.sqs.eu-west-1.vpce.amazonaws.com", "us-east-1"}}) {  // not S3's
+    CAPTURE(url);
+    c.aws.s3_endpoint_url = url;
+    REQUIRE(plan_aws_endpoints(c, env, e, error));
+    CHECK(e.s3_region == region);
+    CHECK(e.s3.url == url);
+    CHECK(e.region == "us-east-1");
+  }
+  c.aws.s3_endpoint_url = "https://bucket.vpce-0abc-xyz.s3.eu-west-1.vpce.amazonaws.com";
+  REQUIRE(plan_aws_endpoints(c, env, e, error));
+  REQUIRE(e.warnings.size() == 2);  // SQS (queue URL) and S3, once each
+  CHECK(e.warnings[1] ==
+        "the S3 endpoint https://bucket.vpce-0abc-xyz.s3.eu-west-1.vpce.amazonaws.com (from [aws] "
+        "s3_endpoint_url) is in region eu-west-1, AWS_REGION says us-east-1: S3 requests are "
+        "signed for eu-west-1 (the endpoint's region)");
+  c.aws.s3_endpoint_url.clear();
+  for (const auto& [url, region] : std::vector<std::pair<std::string, std::string>>{
+           {"https://vpce-0abc-xyz.sts.eu-west-1.vpce.amazonaws.com", "eu-west-1"},
+           {"https://sts.eu-west-1.amazonaws.com", "eu-west-1"},
+           {"https://sts-fips.us-east-2.amazonaws.com", "us-east-2"},
+           {"https://sts.amazonaws.com", "us-east-1"},  // the global endpoint
+           {"https://sts.internal.example", "us-east-1"}}) {
+    CAPTURE(url);
+    REQUIRE(plan_aws_endpoints(c, {{"AWS_REGION", "us-east-1"}, {"AWS_ENDPOINT_URL_STS", url}}, e,
+                               error));
+    CHECK(e.sts_region == region);
+  }
 }
 
 TEST_CASE("SQS and S3: FIPS and dual-stack hosts in the queue's region and partition") {
