@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
 
 #include "agent/aws/credentials.h"
 #include "agent/aws/process_credentials.h"
@@ -67,7 +68,9 @@ bool resolve_sts(const ProviderContext& ctx, const CredentialsOptions& options,
   config.ignore_configured_endpoint_urls = options.ignore_configured_endpoint_urls;
   EndpointSettings settings;
   if (!endpoint_settings(AwsService::kSts, config, ctx.env, settings, error)) return false;
-  return make_sts_endpoint(region, settings, out, error);
+  if (!make_sts_endpoint(region, settings, out, error)) return false;
+  out.base.cancel = ctx.cancel;  // every STS call is abandoned at shutdown
+  return true;
 }
 
 // Reads a token file (web identity, container authorization): trimmed, printable.
@@ -538,6 +541,7 @@ class ProfileProvider final : public CredentialsProvider {
   FetchStatus fetch(Credentials& out, std::string& message) override {
     Profiles profiles;
     sso_sessions_.clear();
+    keys_in_credentials_file_.clear();
     std::vector<std::string> paths;
     bool any_file = false;
     const std::string home = ctx_->getenv("HOME");
@@ -571,6 +575,17 @@ class ProfileProvider final : public CredentialsProvider {
       if (!parse_profile_file(content, f.kind, path, profiles, error, &sso_sessions_)) {
         message = error;
         return FetchStatus::kInvalid;
+      }
+      if (f.kind == ProfileFileKind::kCredentials) {
+        // Where static keys came from decides their place in the order (resolve()).
+        Profiles own;
+        if (parse_profile_file(content, f.kind, path, own, error)) {
+          for (const auto& [profile_name, properties] : own) {
+            if (properties.contains("aws_access_key_id")) {
+              keys_in_credentials_file_.insert(profile_name);
+            }
+          }
+        }
       }
     }
     std::string looked;
@@ -620,15 +635,18 @@ class ProfileProvider final : public CredentialsProvider {
     }
     const std::string role_arn = get(p, "role_arn");
     if (role_arn.empty()) {
-      // botocore's order within a profile: SSO, static keys, credential_process.
+      // botocore's order within a profile (its SSOProvider, SharedCredentialProvider,
+      // ProcessProvider, ConfigProvider): SSO, static keys of the credentials file,
+      // credential_process, static keys of the config file.
+      const bool keys_first = !id.empty() && keys_in_credentials_file_.contains(name);
       if (is_sso_profile(p)) {
-        const FetchStatus st = fetch_sso_credentials(*ctx_, name, p, sso_sessions_,
-                                                     options_.sts_timeout, out, message);
+        const FetchStatus st = fetch_sso_credentials(*ctx_, name, p, sso_sessions_, options_, out,
+                                                     message);
         if (st != FetchStatus::kOk) message = label + ": " + message;
         if (st == FetchStatus::kOk) out.provider = "profile " + name + " (sso)";
         return st;
       }
-      if (!id.empty()) {
+      if (keys_first) {
         out = Credentials{id, secret, get(p, "aws_session_token"), std::nullopt, ""};
         return FetchStatus::kOk;
       }
@@ -638,6 +656,10 @@ class ProfileProvider final : public CredentialsProvider {
         if (st != FetchStatus::kOk) message = label + ": " + message;
         if (st == FetchStatus::kOk) out.provider = "profile " + name + " (credential_process)";
         return st;
+      }
+      if (!id.empty()) {
+        out = Credentials{id, secret, get(p, "aws_session_token"), std::nullopt, ""};
+        return FetchStatus::kOk;
       }
       if (!get(p, "sso_session").empty() || !get(p, "sso_start_url").empty()) {
         message = label +
@@ -763,6 +785,7 @@ class ProfileProvider final : public CredentialsProvider {
   std::string profile_;
   bool explicit_ = false;
   Profiles sso_sessions_;  // [sso-session NAME] sections, per fetch
+  std::set<std::string, std::less<>> keys_in_credentials_file_;  // profiles, per fetch
 };
 
 // ---- AssumeRole on top of another source ----

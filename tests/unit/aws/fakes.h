@@ -107,6 +107,7 @@ struct World {
   std::map<std::string, int> reads;               // path -> times read
   TimePoint now = utc(2024, 1, 1);
   std::shared_ptr<FakeHttp> http = std::make_shared<FakeHttp>();
+  const std::atomic<bool>* cancel = nullptr;  // ProviderContext::cancel
 
   // A context that refers back to this World (which must outlive it).
   std::shared_ptr<const ProviderContext> context() {
@@ -125,6 +126,7 @@ struct World {
     };
     ctx->http = http;
     ctx->now = [this] { return now; };
+    ctx->cancel = cancel;
     return ctx;
   }
 };
