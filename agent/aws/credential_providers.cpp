@@ -119,6 +119,11 @@ constexpr std::string_view kHopLimitHint =
     "instance's HttpPutResponseHopLimit to 2 (aws ec2 modify-instance-metadata-options "
     "--instance-id ID --http-put-response-hop-limit 2 --http-endpoint enabled)";
 
+// ... and whose PUT could not even connect: nothing answers at the metadata address.
+constexpr std::string_view kUnreachableHint =
+    "the instance metadata endpoint accepted no connection: not on EC2, or the instance's "
+    "metadata service is turned off (set AWS_EC2_METADATA_DISABLED=true where there is none)";
+
 std::string where(const HttpRequest& req) {
   return req.method + " " + req.scheme + "://" + req.host + req.path;
 }
@@ -406,7 +411,8 @@ class ImdsProvider final : public CredentialsProvider {
     // back; connection errors and other statuses are tried `attempts` times, then fall back.
     std::string token;
     std::string no_token;     // why there is no token (for messages)
-    bool token_lost = false;  // the PUT timed out (hop limit?)
+    bool token_lost = false;   // the PUT's answer never came (hop limit?)
+    bool unreachable = false;  // the PUT timed out before a connection was made (not on EC2?)
     for (int i = 0; i < std::max(attempts, 1); ++i) {
       const HttpResponse resp = ctx_->http->perform(put, timeout);
       if (resp.ok()) {
@@ -422,10 +428,12 @@ class ImdsProvider final : public CredentialsProvider {
         message = no_token;
         return FetchStatus::kFailed;
       }
-      // A PUT whose answer never comes is the hop-limit symptom (a refused connection is not:
-      // then nothing listens at all).
-      token_lost = resp.error.starts_with("timed out");
-      if (token_lost) break;
+      // A PUT whose answer never comes over an established connection is the hop-limit
+      // symptom; a connection that is never made (or refused) means nothing answers there.
+      const bool timed_out = resp.error.starts_with("timed out");
+      token_lost = timed_out && resp.connected;
+      unreachable = timed_out && !resp.connected;
+      if (timed_out) break;
       if (!resp.error.empty()) continue;
       if (resp.status == 400) {
         message = no_token;
@@ -440,10 +448,12 @@ class ImdsProvider final : public CredentialsProvider {
         message = "no IMDSv2 session token (" + no_token +
                   "), and IMDSv1 is disabled by AWS_EC2_METADATA_V1_DISABLED";
         if (token_lost) message += "; " + std::string(kHopLimitHint);
+        if (unreachable) message += "; " + std::string(kUnreachableHint);
         return FetchStatus::kFailed;
       }
       v1_note = " (IMDSv1, after no IMDSv2 session token: " + no_token + ")";
       if (token_lost) v1_note += "; " + std::string(kHopLimitHint);
+      if (unreachable) v1_note += "; " + std::string(kUnreachableHint);
     }
 
     HttpRequest get = base;

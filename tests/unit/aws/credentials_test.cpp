@@ -1175,8 +1175,9 @@ TEST_CASE("describe() and the log never show secrets") {
 TEST_CASE("imds provider: a token PUT without an answer falls back to IMDSv1 at once") {
   LogCapture log_capture;
   World w;
+  // Connected, but the answer never came (the hop limit's symptom).
   w.http->on(kImdsToken,
-             [](const HttpRequest&) { return transport_error("timed out after 1000 ms"); });
+             [](const HttpRequest&) { return transport_error("timed out after 1000 ms", true); });
   w.http->on(kImdsRoles, [](const HttpRequest& r) {
     return r.find_header("x-aws-ec2-metadata-token") == nullptr ? response(200, "v1-role")
                                                                 : response(400, "");
@@ -1201,6 +1202,16 @@ TEST_CASE("imds provider: a token PUT without an answer falls back to IMDSv1 at 
           0);
     CHECK(m.find("HttpPutResponseHopLimit to 2") != std::string::npos);
     CHECK(w.http->count("GET ") == 2);  // only the successful run above
+  }
+  SUBCASE("a PUT that never connects (not on EC2): no hop-limit hint, the endpoint is unreachable") {
+    w.env["AWS_EC2_METADATA_V1_DISABLED"] = "true";
+    w.http->on(kImdsToken,
+               [](const HttpRequest&) { return transport_error("timed out after 1000 ms"); });
+    p = make_imds_provider(w.context(), opts());
+    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(m.find("HttpPutResponseHopLimit") == std::string::npos);
+    CHECK(m.find("the instance metadata endpoint accepted no connection: not on EC2") !=
+          std::string::npos);
   }
   SUBCASE("IMDSv1 refused by the instance (HttpTokens required): the hint is there too") {
     w.http->on(kImdsRoles, 401, "");

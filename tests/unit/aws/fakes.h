@@ -33,9 +33,11 @@ inline HttpResponse response(int status, std::string body, HeaderList headers = 
   return r;
 }
 
-inline HttpResponse transport_error(std::string why) {
+// `connected`: the connection was made before it failed (HttpResponse::connected).
+inline HttpResponse transport_error(std::string why, bool connected = false) {
   HttpResponse r;
   r.error = std::move(why);
+  r.connected = connected;
   return r;
 }
 
