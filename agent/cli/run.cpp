@@ -290,12 +290,15 @@ class StartupSignals {
  public:
   StartupSignals(const sigset_t& signals, std::atomic<bool>& cancel)
       : signals_(signals), cancel_(cancel), thread_([this] { watch(); }) {}
-  ~StartupSignals() {
+  ~StartupSignals() { finish(); }
+  // Stops watching (within one sigtimedwait slice). A signal taken until then is in stopped();
+  // later ones stay pending for the daemon's signal thread.
+  void finish() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       done_ = true;
     }
-    thread_.join();  // within one sigtimedwait slice
+    if (thread_.joinable()) thread_.join();
   }
   // Waits up to `d`: false when a stop arrived.
   bool pause(std::chrono::milliseconds d) {
@@ -303,6 +306,7 @@ class StartupSignals {
     cv_.wait_for(lock, d, [this] { return stopped_; });
     return !stopped_;
   }
+  // Call after finish(): whether SIGTERM or SIGINT arrived while watching.
   bool stopped() {
     std::lock_guard<std::mutex> lock(mu_);
     return stopped_;
@@ -482,6 +486,7 @@ int cmd_run(Args& a, const Global& g) {
         },
         [&startup_signals](std::chrono::milliseconds d) { return startup_signals.pause(d); },
         error);
+    startup_signals.finish();
     if (startup_signals.stopped()) waited = CredentialWaitResult::kStopped;
     switch (waited) {
       case CredentialWaitResult::kReady:
