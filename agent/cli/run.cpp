@@ -291,12 +291,14 @@ class StartupSignals {
   StartupSignals(const sigset_t& signals, std::atomic<bool>& cancel)
       : signals_(signals), cancel_(cancel), thread_([this] { watch(); }) {}
   ~StartupSignals() { finish(); }
-  // Stops watching (within one sigtimedwait slice). A signal taken until then is in stopped();
-  // later ones stay pending for the daemon's signal thread.
+  // Stops watching, at once (the watcher is woken with a SIGHUP sent to it alone). A SIGTERM or
+  // SIGINT taken until then is in stopped(); later ones stay pending for the daemon's signal
+  // thread.
   void finish() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       done_ = true;
+      if (!exited_) pthread_kill(thread_.native_handle(), SIGHUP);
     }
     if (thread_.joinable()) thread_.join();
   }
@@ -314,20 +316,21 @@ class StartupSignals {
 
  private:
   void watch() {
-    const timespec slice{0, 100 * 1000 * 1000};
+    const timespec slice{1, 0};
     for (;;) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (done_) return;
-      }
       const int sig = sigtimedwait(&signals_, nullptr, &slice);
+      std::lock_guard<std::mutex> lock(mu_);
       if (sig == SIGTERM || sig == SIGINT) {
         spdlog::info("received {} while waiting for AWS credentials, stopping",
                      sig == SIGTERM ? "SIGTERM" : "SIGINT");
         cancel_ = true;
-        std::lock_guard<std::mutex> lock(mu_);
         stopped_ = true;
+        exited_ = true;
         cv_.notify_all();
+        return;
+      }
+      if (done_) {  // woken by finish()
+        exited_ = true;
         return;
       }
       if (sig == SIGHUP) spdlog::info("SIGHUP ignored while waiting for AWS credentials");
@@ -341,6 +344,7 @@ class StartupSignals {
   std::condition_variable cv_;
   bool done_ = false;     // guarded by mu_
   bool stopped_ = false;  // guarded by mu_
+  bool exited_ = false;   // guarded by mu_: watch() returned or is about to
   std::thread thread_;    // last: starts once the rest is constructed
 };
 
