@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
 
 #include "agent/aws/credentials.h"
 #include "agent/aws/process_credentials.h"
@@ -67,7 +68,9 @@ bool resolve_sts(const ProviderContext& ctx, const CredentialsOptions& options,
   config.ignore_configured_endpoint_urls = options.ignore_configured_endpoint_urls;
   EndpointSettings settings;
   if (!endpoint_settings(AwsService::kSts, config, ctx.env, settings, error)) return false;
-  return make_sts_endpoint(region, settings, out, error);
+  if (!make_sts_endpoint(region, settings, out, error)) return false;
+  out.base.cancel = ctx.cancel;  // every STS call is abandoned at shutdown
+  return true;
 }
 
 // Reads a token file (web identity, container authorization): trimmed, printable.
@@ -115,6 +118,11 @@ constexpr std::string_view kHopLimitHint =
     "if this runs in a container on EC2, the IMDSv2 token's answer needs two hops: raise the "
     "instance's HttpPutResponseHopLimit to 2 (aws ec2 modify-instance-metadata-options "
     "--instance-id ID --http-put-response-hop-limit 2 --http-endpoint enabled)";
+
+// ... and whose PUT could not even connect: nothing answers at the metadata address.
+constexpr std::string_view kUnreachableHint =
+    "the instance metadata endpoint accepted no connection: not on EC2, or the instance's "
+    "metadata service is turned off (set AWS_EC2_METADATA_DISABLED=true where there is none)";
 
 std::string where(const HttpRequest& req) {
   return req.method + " " + req.scheme + "://" + req.host + req.path;
@@ -403,7 +411,8 @@ class ImdsProvider final : public CredentialsProvider {
     // back; connection errors and other statuses are tried `attempts` times, then fall back.
     std::string token;
     std::string no_token;     // why there is no token (for messages)
-    bool token_lost = false;  // the PUT timed out (hop limit?)
+    bool token_lost = false;   // the PUT's answer never came (hop limit?)
+    bool unreachable = false;  // the PUT timed out before a connection was made (not on EC2?)
     for (int i = 0; i < std::max(attempts, 1); ++i) {
       const HttpResponse resp = ctx_->http->perform(put, timeout);
       if (resp.ok()) {
@@ -419,10 +428,12 @@ class ImdsProvider final : public CredentialsProvider {
         message = no_token;
         return FetchStatus::kFailed;
       }
-      // A PUT whose answer never comes is the hop-limit symptom (a refused connection is not:
-      // then nothing listens at all).
-      token_lost = resp.error.starts_with("timed out");
-      if (token_lost) break;
+      // A PUT whose answer never comes over an established connection is the hop-limit
+      // symptom; a connection that is never made (or refused) means nothing answers there.
+      const bool timed_out = resp.error.starts_with("timed out");
+      token_lost = timed_out && resp.connected;
+      unreachable = timed_out && !resp.connected;
+      if (timed_out) break;
       if (!resp.error.empty()) continue;
       if (resp.status == 400) {
         message = no_token;
@@ -437,10 +448,12 @@ class ImdsProvider final : public CredentialsProvider {
         message = "no IMDSv2 session token (" + no_token +
                   "), and IMDSv1 is disabled by AWS_EC2_METADATA_V1_DISABLED";
         if (token_lost) message += "; " + std::string(kHopLimitHint);
+        if (unreachable) message += "; " + std::string(kUnreachableHint);
         return FetchStatus::kFailed;
       }
       v1_note = " (IMDSv1, after no IMDSv2 session token: " + no_token + ")";
       if (token_lost) v1_note += "; " + std::string(kHopLimitHint);
+      if (unreachable) v1_note += "; " + std::string(kUnreachableHint);
     }
 
     HttpRequest get = base;
@@ -538,6 +551,7 @@ class ProfileProvider final : public CredentialsProvider {
   FetchStatus fetch(Credentials& out, std::string& message) override {
     Profiles profiles;
     sso_sessions_.clear();
+    keys_in_credentials_file_.clear();
     std::vector<std::string> paths;
     bool any_file = false;
     const std::string home = ctx_->getenv("HOME");
@@ -571,6 +585,17 @@ class ProfileProvider final : public CredentialsProvider {
       if (!parse_profile_file(content, f.kind, path, profiles, error, &sso_sessions_)) {
         message = error;
         return FetchStatus::kInvalid;
+      }
+      if (f.kind == ProfileFileKind::kCredentials) {
+        // Where static keys came from decides their place in the order (resolve()).
+        Profiles own;
+        if (parse_profile_file(content, f.kind, path, own, error)) {
+          for (const auto& [profile_name, properties] : own) {
+            if (properties.contains("aws_access_key_id")) {
+              keys_in_credentials_file_.insert(profile_name);
+            }
+          }
+        }
       }
     }
     std::string looked;
@@ -620,15 +645,18 @@ class ProfileProvider final : public CredentialsProvider {
     }
     const std::string role_arn = get(p, "role_arn");
     if (role_arn.empty()) {
-      // botocore's order within a profile: SSO, static keys, credential_process.
+      // botocore's order within a profile (its SSOProvider, SharedCredentialProvider,
+      // ProcessProvider, ConfigProvider): SSO, static keys of the credentials file,
+      // credential_process, static keys of the config file.
+      const bool keys_first = !id.empty() && keys_in_credentials_file_.contains(name);
       if (is_sso_profile(p)) {
-        const FetchStatus st = fetch_sso_credentials(*ctx_, name, p, sso_sessions_,
-                                                     options_.sts_timeout, out, message);
+        const FetchStatus st = fetch_sso_credentials(*ctx_, name, p, sso_sessions_, options_, out,
+                                                     message);
         if (st != FetchStatus::kOk) message = label + ": " + message;
         if (st == FetchStatus::kOk) out.provider = "profile " + name + " (sso)";
         return st;
       }
-      if (!id.empty()) {
+      if (keys_first) {
         out = Credentials{id, secret, get(p, "aws_session_token"), std::nullopt, ""};
         return FetchStatus::kOk;
       }
@@ -638,6 +666,10 @@ class ProfileProvider final : public CredentialsProvider {
         if (st != FetchStatus::kOk) message = label + ": " + message;
         if (st == FetchStatus::kOk) out.provider = "profile " + name + " (credential_process)";
         return st;
+      }
+      if (!id.empty()) {
+        out = Credentials{id, secret, get(p, "aws_session_token"), std::nullopt, ""};
+        return FetchStatus::kOk;
       }
       if (!get(p, "sso_session").empty() || !get(p, "sso_start_url").empty()) {
         message = label +
@@ -763,6 +795,7 @@ class ProfileProvider final : public CredentialsProvider {
   std::string profile_;
   bool explicit_ = false;
   Profiles sso_sessions_;  // [sso-session NAME] sections, per fetch
+  std::set<std::string, std::less<>> keys_in_credentials_file_;  // profiles, per fetch
 };
 
 // ---- AssumeRole on top of another source ----

@@ -38,7 +38,7 @@ Environment process_environment() {
 
 FileReader disk_file_reader(size_t max_bytes) {
   return [max_bytes](const std::string& path, std::string& content, std::string& error) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
+    std::FILE* f = std::fopen(path.c_str(), "rbe");  // "e": O_CLOEXEC
     if (f == nullptr) {
       const int e = errno;
       if (e == ENOENT || e == ENOTDIR) return ReadStatus::kNotFound;
@@ -86,12 +86,14 @@ void ProviderContext::pause(std::chrono::milliseconds d) const {
   }
 }
 
-std::shared_ptr<const ProviderContext> make_process_context(std::shared_ptr<HttpClient> http) {
+std::shared_ptr<const ProviderContext> make_process_context(std::shared_ptr<HttpClient> http,
+                                                            const std::atomic<bool>* cancel) {
   auto ctx = std::make_shared<ProviderContext>();
   ctx->env = process_environment();
   ctx->read_file = disk_file_reader();
   ctx->http = std::move(http);
   ctx->now = [] { return std::chrono::system_clock::now(); };
+  ctx->cancel = cancel;
   return ctx;
 }
 
@@ -143,23 +145,50 @@ bool CredentialsChain::resolve(Credentials& out, std::string& error, bool& perma
   return false;
 }
 
-bool CredentialsChain::get(Credentials& out, std::string& error) {
-  std::lock_guard<std::mutex> lock(mu_);
-  const TimePoint now = now_();
-  bool usable = false;
+CredentialsChain::Decision CredentialsChain::decide(TimePoint now, Credentials& out) {
   if (cached_) {
     const bool fresh = !cached_->expiration || now < *cached_->expiration - refresh_before_;
-    usable = !cached_->expiration || now < *cached_->expiration;
-    if (fresh || (usable && now < next_attempt_)) {
+    const bool usable = !cached_->expiration || now < *cached_->expiration;
+    // Still valid: served while another caller refreshes, or until the retry interval after a
+    // failed refresh has passed.
+    if (fresh || (usable && (refreshing_ || now < next_attempt_))) {
       out = *cached_;
-      return true;
+      return Decision::kServe;
+    }
+    if (usable) {
+      refreshing_ = true;  // this caller refreshes; the others keep the cached ones meanwhile
+      next_attempt_ = now + retry_interval_;
+      return Decision::kRefresh;
     }
   }
-  next_attempt_ = now + retry_interval_;
+  return Decision::kFetch;
+}
+
+bool CredentialsChain::get(Credentials& out, std::string& error) {
+  Decision decision;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    decision = decide(now_(), out);
+    if (decision == Decision::kServe) return true;
+  }
+  // One fetch at a time (providers are not thread-safe, and concurrent callers without valid
+  // credentials wait for its result rather than all calling the endpoint).
+  std::lock_guard<std::mutex> fetching(fetch_mu_);
+  if (decision == Decision::kFetch) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const TimePoint now = now_();
+    decision = decide(now, out);  // the fetch waited for may have delivered
+    if (decision == Decision::kServe) return true;
+    next_attempt_ = now + retry_interval_;
+  }
   Credentials fetched;
   std::string why;
   bool permanent = false;
-  if (resolve(fetched, why, permanent)) {
+  const bool ok = resolve(fetched, why, permanent);
+
+  std::lock_guard<std::mutex> lock(mu_);
+  refreshing_ = false;
+  if (ok) {
     ++fetches_;
     permanent_ = false;
     if (!cached_ || cached_->access_key_id != fetched.access_key_id ||
@@ -174,6 +203,8 @@ bool CredentialsChain::get(Credentials& out, std::string& error) {
   }
   ++fetch_failures_;
   permanent_ = permanent;
+  const TimePoint now = now_();
+  const bool usable = cached_ && (!cached_->expiration || now < *cached_->expiration);
   if (cached_) {
     // A peer's error text might quote what it handed out before.
     scrub_secret(why, cached_->secret_access_key);

@@ -179,8 +179,10 @@ class CredentialsSource {
 // Tries providers in order and caches the result. Temporary credentials are refreshed
 // refresh_before_expiry before they expire; if a refresh fails while the old ones are still
 // valid, those are returned (and the failure logged once per attempt at WARN). Thread-safe:
-// one mutex; a refresh holds it, so concurrent callers wait for its result rather than all
-// calling the endpoint.
+// one caller fetches at a time. While the cached credentials are still valid (the refresh
+// window), one caller refreshes and the others get the cached ones at once; only callers with
+// no valid credentials to fall back on wait for the fetch in progress (and then use its result
+// rather than all calling the endpoint).
 class CredentialsChain final : public CredentialsSource {
  public:
   // `what` starts error messages ("no AWS credentials").
@@ -195,6 +197,10 @@ class CredentialsChain final : public CredentialsSource {
   bool last_failure_permanent() const override { return permanent_.load(); }
 
  private:
+  enum class Decision { kServe, kRefresh, kFetch };
+  // Under mu_: kServe (`out` set from the cache), kRefresh (still valid, due: this caller
+  // refreshes) or kFetch (nothing valid: fetch, waiting for one in progress).
+  Decision decide(TimePoint now, Credentials& out);
   bool resolve(Credentials& out, std::string& error, bool& permanent);
 
   const std::string what_;
@@ -202,16 +208,21 @@ class CredentialsChain final : public CredentialsSource {
   const Clock now_;
   const std::chrono::seconds refresh_before_;
   const std::chrono::seconds retry_interval_;
+  std::mutex fetch_mu_;  // held while the providers run; taken before mu_, never after
   std::mutex mu_;
   std::optional<Credentials> cached_;  // guarded by mu_
   TimePoint next_attempt_{};           // guarded by mu_
+  bool refreshing_ = false;            // guarded by mu_: a refresh of valid ones is running
   std::atomic<uint64_t> fetches_{0};
   std::atomic<uint64_t> fetch_failures_{0};
   std::atomic<bool> permanent_{false};
 };
 
-// Context with the real environment, disk, system clock and the given HTTP client.
-std::shared_ptr<const ProviderContext> make_process_context(std::shared_ptr<HttpClient> http);
+// Context with the real environment, disk, system clock and the given HTTP client. `cancel`
+// (not owned; may be null) becomes ProviderContext::cancel: `trailwarden run` sets it on
+// SIGTERM/SIGINT so that no credential fetch holds up a stop.
+std::shared_ptr<const ProviderContext> make_process_context(
+    std::shared_ptr<HttpClient> http, const std::atomic<bool>* cancel = nullptr);
 
 // Individual providers (all share `ctx`, which must be complete: env, read_file, http, now).
 std::unique_ptr<CredentialsProvider> make_environment_provider(

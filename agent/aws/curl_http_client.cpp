@@ -242,6 +242,12 @@ HttpResponse CurlHttpClient::perform(const HttpRequest& request,
     curl_slist_free_all(connect_to);
   }
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
+  // Connected: a connect time (new connection) or a request sent (a reused one).
+  curl_off_t connect_us = 0;
+  long request_bytes = 0;
+  curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connect_us);
+  curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &request_bytes);
+  resp.connected = rc == CURLE_OK || connect_us > 0 || request_bytes > 0;
   if (rc != CURLE_OK) {
     resp.status = 0;
     resp.headers.clear();

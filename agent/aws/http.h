@@ -58,6 +58,10 @@ struct HttpResponse {
   // URL (callers add it). Empty when `status` is valid. Never contains request bodies or
   // header values.
   std::string error;
+  // True once a connection to the peer was made (always with a status). A timeout with
+  // connected false means the peer never accepted the connection (unreachable), with connected
+  // true that its answer did not come.
+  bool connected = false;
 
   bool ok() const { return error.empty() && status >= 200 && status < 300; }
   const std::string* find_header(std::string_view lowercase_name) const;

@@ -88,6 +88,9 @@ RunResult run_command(const std::vector<std::string>& argv, const Environment& e
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
   posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
+  // Nothing else of the agent's reaches the helper: libcurl's pooled connections, state files
+  // and whatever a library opened without O_CLOEXEC are closed in the child (glibc >= 2.34).
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // Its own process group (killed as a whole on timeout), no signal mask inherited from the

@@ -51,11 +51,17 @@ bool valid_account(std::string_view a) {
 
 // The portal endpoint: the SDKs' endpoint variables, else the regional host of the variant
 // (agent/aws/endpoints.h).
-bool portal_endpoint(const ProviderContext& ctx, const std::string& region, HttpRequest& req,
-                     std::string& error) {
+bool portal_endpoint(const ProviderContext& ctx, const CredentialsOptions& options,
+                     const std::string& region, HttpRequest& req, std::string& error) {
+  // [aws] use_fips_endpoint, use_dualstack_endpoint and ignore_configured_endpoint_urls, as
+  // for STS (the environment's variables are read by endpoint_settings).
+  EndpointConfig config;
+  config.use_fips = options.use_fips_endpoint;
+  config.use_dual_stack = options.use_dualstack_endpoint;
+  config.ignore_configured_endpoint_urls = options.ignore_configured_endpoint_urls;
   EndpointSettings settings;
   std::string url;
-  if (!endpoint_settings(AwsService::kSso, EndpointConfig{}, ctx.env, settings, error) ||
+  if (!endpoint_settings(AwsService::kSso, config, ctx.env, settings, error) ||
       !resolve_endpoint_url(AwsService::kSso, region, settings, url, error)) {
     error = "SSO portal endpoint: " + error;
     return false;
@@ -79,7 +85,7 @@ bool is_sso_profile(const Profile& profile) {
 
 FetchStatus fetch_sso_credentials(const ProviderContext& ctx, const std::string& name,
                                   const Profile& profile, const Profiles& sso_sessions,
-                                  std::chrono::milliseconds timeout, Credentials& out,
+                                  const CredentialsOptions& options, Credentials& out,
                                   std::string& message) {
   // Resolve the sso-session reference (botocore's _resolve_sso_session_reference).
   Profile config = profile;
@@ -121,7 +127,7 @@ FetchStatus fetch_sso_credentials(const ProviderContext& ctx, const std::string&
     return FetchStatus::kInvalid;
   }
   HttpRequest req;
-  if (!portal_endpoint(ctx, region, req, message)) return FetchStatus::kInvalid;
+  if (!portal_endpoint(ctx, options, region, req, message)) return FetchStatus::kInvalid;
 
   // The token `aws sso login` cached.
   const std::string home = ctx.getenv("HOME");
@@ -173,7 +179,7 @@ FetchStatus fetch_sso_credentials(const ProviderContext& ctx, const std::string&
   req.query = {{"account_id", account}, {"role_name", role}};
   req.headers = {{"x-amz-sso_bearer_token", std::string(token)}, {"accept", "application/json"}};
   req.cancel = ctx.cancel;
-  const HttpResponse resp = ctx.http->perform(req, timeout);
+  const HttpResponse resp = ctx.http->perform(req, options.sts_timeout);
   const std::string where = "GET " + req.scheme + "://" + req.host + req.path;
   if (!resp.error.empty()) {
     message = "SSO GetRoleCredentials " + where + ": " + resp.error;

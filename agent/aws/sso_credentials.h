@@ -39,9 +39,12 @@ bool is_sso_profile(const Profile& profile);
 // Credentials of SSO profile `name`. kInvalid for configuration errors (missing or
 // inconsistent keys, an unknown sso-session); kFailed for a missing, unreadable or expired
 // cached token and for portal errors. Messages never contain the token or the credentials.
+// The portal request uses options.sts_timeout and the endpoint options (use_fips_endpoint,
+// use_dualstack_endpoint, ignore_configured_endpoint_urls: the [aws] keys) with the
+// environment's variables, as STS does.
 FetchStatus fetch_sso_credentials(const ProviderContext& ctx, const std::string& name,
                                   const Profile& profile, const Profiles& sso_sessions,
-                                  std::chrono::milliseconds timeout, Credentials& out,
+                                  const CredentialsOptions& options, Credentials& out,
                                   std::string& message);
 
 }  // namespace trailwarden::aws

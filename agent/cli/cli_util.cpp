@@ -131,7 +131,8 @@ std::string region_problem(const std::string& region) {
 
 std::shared_ptr<aws::CredentialsSource> make_aws_credentials(const Config& c,
                                                              const std::string& region,
-                                                             std::shared_ptr<aws::HttpClient> http) {
+                                                             std::shared_ptr<aws::HttpClient> http,
+                                                             const std::atomic<bool>* cancel) {
   aws::CredentialsOptions o;
   o.profile = c.aws.profile;
   o.region = region;
@@ -142,7 +143,7 @@ std::shared_ptr<aws::CredentialsSource> make_aws_credentials(const Config& c,
   o.role_arn = c.aws.role_arn;
   o.external_id = c.aws.external_id;
   o.role_session_name = c.aws.role_session_name;
-  return aws::make_credentials_source(aws::make_process_context(std::move(http)), o);
+  return aws::make_credentials_source(aws::make_process_context(std::move(http), cancel), o);
 }
 
 std::string first_of(std::initializer_list<const std::string*> values) {

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <initializer_list>
 #include <optional>
 #include <stdexcept>
@@ -102,10 +103,11 @@ std::string resolve_region(const Config& c);
 // why not, naming where it came from. ([aws] region itself is checked when the file is read.)
 std::string region_problem(const std::string& region);
 
-// The AWS credential chain of [aws] (lazy: nothing is fetched before the first get()).
-std::shared_ptr<aws::CredentialsSource> make_aws_credentials(const Config& c,
-                                                             const std::string& region,
-                                                             std::shared_ptr<aws::HttpClient> http);
+// The AWS credential chain of [aws] (lazy: nothing is fetched before the first get()). Once
+// *cancel (not owned; may be null) is true, fetches in progress end and new ones fail (stop).
+std::shared_ptr<aws::CredentialsSource> make_aws_credentials(
+    const Config& c, const std::string& region, std::shared_ptr<aws::HttpClient> http,
+    const std::atomic<bool>* cancel = nullptr);
 
 // The first non-empty value.
 std::string first_of(std::initializer_list<const std::string*> values);

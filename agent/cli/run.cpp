@@ -282,26 +282,71 @@ class LiveStatus {
   std::function<Probe()> health_, ready_;
 };
 
-// Waits up to `d` for SIGTERM or SIGINT (blocked, so taken here with sigtimedwait): false when
-// one arrived. SIGHUP is ignored while starting.
-bool pause_unless_stopped(const sigset_t& signals, std::chrono::milliseconds d) {
-  const auto until = std::chrono::steady_clock::now() + d;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
-        until - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return true;
-    timespec ts{static_cast<time_t>(left.count() / 1000000000),
-                static_cast<long>(left.count() % 1000000000)};
-    const int sig = sigtimedwait(&signals, nullptr, &ts);
-    if (sig == SIGTERM || sig == SIGINT) {
-      spdlog::info("received {} while waiting for AWS credentials, stopping",
-                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      return false;
+// Takes SIGTERM and SIGINT (blocked, so with sigtimedwait) on a thread of its own while the
+// start-up waits for AWS credentials. A stop sets `cancel`, which ends a credential fetch in
+// progress at once (credential_process killed with its group, metadata/STS/SSO requests
+// abandoned), and ends pause(). SIGHUP is ignored while starting.
+class StartupSignals {
+ public:
+  StartupSignals(const sigset_t& signals, std::atomic<bool>& cancel)
+      : signals_(signals), cancel_(cancel), thread_([this] { watch(); }) {}
+  ~StartupSignals() { finish(); }
+  // Stops watching, at once (the watcher is woken with a SIGHUP sent to it alone). A SIGTERM or
+  // SIGINT taken until then is in stopped(); later ones stay pending for the daemon's signal
+  // thread.
+  void finish() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+      if (!exited_) pthread_kill(thread_.native_handle(), SIGHUP);
     }
-    if (sig == SIGHUP) spdlog::info("SIGHUP ignored while waiting for AWS credentials");
-    // -1: EAGAIN (timed out, the loop ends) or EINTR.
+    if (thread_.joinable()) thread_.join();
   }
-}
+  // Waits up to `d`: false when a stop arrived.
+  bool pause(std::chrono::milliseconds d) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, d, [this] { return stopped_; });
+    return !stopped_;
+  }
+  // Call after finish(): whether SIGTERM or SIGINT arrived while watching.
+  bool stopped() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stopped_;
+  }
+
+ private:
+  void watch() {
+    const timespec slice{1, 0};
+    for (;;) {
+      const int sig = sigtimedwait(&signals_, nullptr, &slice);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (sig == SIGTERM || sig == SIGINT) {
+        spdlog::info("received {} while waiting for AWS credentials, stopping",
+                     sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        cancel_ = true;
+        stopped_ = true;
+        exited_ = true;
+        cv_.notify_all();
+        return;
+      }
+      if (done_) {  // woken by finish()
+        exited_ = true;
+        return;
+      }
+      if (sig == SIGHUP) spdlog::info("SIGHUP ignored while waiting for AWS credentials");
+      // -1: EAGAIN (the slice ended) or EINTR.
+    }
+  }
+
+  const sigset_t signals_;
+  std::atomic<bool>& cancel_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;     // guarded by mu_
+  bool stopped_ = false;  // guarded by mu_
+  bool exited_ = false;   // guarded by mu_: watch() returned or is about to
+  std::thread thread_;    // last: starts once the rest is constructed
+};
 
 // What is left for flushing the outputs of the shutdown budget that started at SIGTERM (the
 // daemon spent the rest finishing or cancelling in-flight work), at least kMinOutputFlush so
@@ -415,7 +460,10 @@ int cmd_run(Args& a, const Global& g) {
   auto control_http = pool(small, 4);  // SQS long poll, deletes/heartbeats, STS, metadata
   auto object_http = pool(large, workers);
 
-  auto credentials = make_aws_credentials(c, endpoints.sts_region, control_http);
+  // Set on SIGTERM/SIGINT (start-up wait and shutdown): a credential fetch in progress ends.
+  std::atomic<bool> cancel_credentials{false};
+  auto credentials =
+      make_aws_credentials(c, endpoints.sts_region, control_http, &cancel_credentials);
   // The status server answers from here on: /healthz 200, /readyz 503 with the reason while
   // the credentials are awaited (docs/aws.md, "Start-up").
   const int64_t started_ms = now_ms();
@@ -434,14 +482,18 @@ int cmd_run(Args& a, const Global& g) {
   }
   {
     std::string error;
-    switch (wait_for_credentials(
+    StartupSignals startup_signals(signals, cancel_credentials);
+    CredentialWaitResult waited = wait_for_credentials(
         *credentials, CredentialWaitOptions{},
         [&live](const std::string& why) {
           live.set_waiting("waiting for AWS credentials: " + why);
           sd_notifyf(0, "STATUS=waiting for AWS credentials: %s", why.c_str());
         },
-        [&signals](std::chrono::milliseconds d) { return pause_unless_stopped(signals, d); },
-        error)) {
+        [&startup_signals](std::chrono::milliseconds d) { return startup_signals.pause(d); },
+        error);
+    startup_signals.finish();
+    if (startup_signals.stopped()) waited = CredentialWaitResult::kStopped;
+    switch (waited) {
       case CredentialWaitResult::kReady:
         live.set_waiting("starting");
         break;
@@ -584,6 +636,7 @@ int cmd_run(Args& a, const Global& g) {
       spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
       sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing in-flight messages");
       stop_requested_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+      cancel_credentials = true;  // a hanging refresh must not hold up the shutdown
       stop = true;
     }
   });

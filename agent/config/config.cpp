@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
+#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 #include <toml++/toml.h>
@@ -270,11 +270,17 @@ void parse_config_document(const std::shared_ptr<toml::table>& root, const std::
 }  // namespace
 
 Config load_config_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  // O_CLOEXEC ("e"): a reload (SIGHUP) runs while helpers may be spawned.
+  std::FILE* in = std::fopen(path.c_str(), "rbe");
   if (!in) throw std::runtime_error(fmt::format("{}: cannot open configuration file", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_config(ss.str(), path);
+  std::string text;
+  char buf[16384];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, in)) > 0) text.append(buf, n);
+  const bool bad = std::ferror(in) != 0;
+  std::fclose(in);
+  if (bad) throw std::runtime_error(fmt::format("{}: cannot read configuration file", path));
+  return parse_config(text, path);
 }
 
 std::vector<std::string> config_advisories(const Config& c) {

@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
-#include <fstream>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
 
 namespace trailwarden {
 
@@ -21,16 +23,25 @@ DedupWindow::~DedupWindow() {
 bool DedupWindow::open(std::string& error) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (path_.empty()) return true;
-  {
-    std::ifstream in(path_);
-    std::string line;
-    while (std::getline(in, line)) {
+  // Read with O_CLOEXEC ("e"): a helper spawned meanwhile (credential_process) must not
+  // inherit it. A missing file is an empty window.
+  if (std::FILE* in = std::fopen(path_.c_str(), "re")) {
+    char* buf = nullptr;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = ::getline(&buf, &cap, in)) >= 0) {
+      std::string_view line(buf, static_cast<size_t>(n));
+      if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
       if (line.empty() || line.size() > 128) continue;  // a torn last line after a crash
-      remember(line);
+      remember(std::string(line));
       ++lines_in_file_;
     }
-    if (in.bad()) {
-      error = fmt::format("cannot read the de-duplication state {}: {}", path_, std::strerror(errno));
+    const bool bad = std::ferror(in) != 0;
+    const int e = errno;
+    std::free(buf);
+    std::fclose(in);
+    if (bad) {
+      error = fmt::format("cannot read the de-duplication state {}: {}", path_, std::strerror(e));
       return false;
     }
   }
@@ -106,7 +117,7 @@ bool DedupWindow::compact(std::string& error) {
     return false;
   }
   if (file_) std::fclose(file_);
-  file_ = std::fopen(path_.c_str(), "a");
+  file_ = std::fopen(path_.c_str(), "ae");  // "e": O_CLOEXEC
   lines_in_file_ = order_.size();
   if (!file_) {
     error = fmt::format("cannot reopen {}: {}", path_, std::strerror(errno));

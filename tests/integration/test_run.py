@@ -761,6 +761,81 @@ enabled = %s
         self.assertIn("no profile 'missing'", agent.log())
         self.assertNotIn("waiting for AWS credentials", agent.log())
 
+    def start_with_credential_process(self, name: str, body: str) -> tuple[Agent, Path]:
+        """Starts an agent whose only credentials come from a credential_process script (in
+        ~/.aws/config of its HOME) with `body`; DIR in `body` is replaced by the agent's
+        directory."""
+        url = self.fx.create_queue(f"notifications-{name}", visibility_timeout=30)
+        agent = Agent(self.fx, url, self.tmp, name)
+        script = agent.dir / "creds.sh"
+        script.write_text("#!/bin/sh\n" + body.replace("DIR", str(agent.dir)))
+        script.chmod(0o755)
+        (agent.dir / ".aws").mkdir()
+        (agent.dir / ".aws" / "config").write_text(f"[default]\ncredential_process = {script}\n")
+        return self.start_with_env(agent, {}), agent.dir
+
+    def assert_group_gone(self, pid_file: Path):
+        pgid = int(pid_file.read_text())
+
+        def gone():
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return True
+            # Zombies count as gone once nothing in the group is running.
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit():
+                    try:
+                        fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    if int(fields[2]) == pgid and fields[0] != "Z":
+                        return False
+            return True
+        wait_until(gone, 10, "the credential_process group to be killed")
+
+    def test_sigterm_kills_a_hanging_credential_process_at_start_up(self):
+        # A credential_process that never answers (a wedged signing helper): SIGTERM during the
+        # start-up wait ends it and the agent at once, not after its 60 s timeout.
+        agent, d = self.start_with_credential_process(
+            "hang-start", "echo $$ > DIR/pid\nsleep 300\n")
+        wait_until(lambda: (d / "pid").exists() and (d / "pid").read_text().strip(), 30,
+                   "the credential_process to start")
+        t0 = time.monotonic()
+        rc = agent.stop(timeout=90)
+        elapsed = time.monotonic() - t0
+        print(f"exited {elapsed:.1f} s after SIGTERM", file=sys.stderr)
+        self.assertEqual(rc, 0, agent.log())
+        self.assertLess(elapsed, 5, agent.log())
+        self.assertIn("while waiting for AWS credentials, stopping", agent.log())
+        self.assert_group_gone(d / "pid")
+
+    def test_sigterm_kills_a_hanging_credential_refresh(self):
+        # The first run hands out credentials inside the refresh window (4 min left), so the
+        # next request refreshes them; that run hangs. SIGTERM must not wait for it.
+        import fauxqs as fx_module
+        agent, d = self.start_with_credential_process("hang-refresh", f"""\
+if [ ! -e DIR/first ]; then
+  touch DIR/first
+  printf '{{"Version": 1, "AccessKeyId": "%s", "SecretAccessKey": "%s", "SessionToken": "t", \
+"Expiration": "%s"}}' {fx_module.DUMMY_ACCESS_KEY} '{fx_module.DUMMY_SECRET_KEY}' \
+"$(date -u -d '+4 min' +%Y-%m-%dT%H:%M:%SZ)"
+  exit 0
+fi
+echo $$ > DIR/pid.tmp && mv DIR/pid.tmp DIR/pid
+sleep 300
+""")
+        wait_until(lambda: (d / "pid").exists(), 30, "the refresh to start")
+        self.assertIsNone(agent.proc.poll(), agent.log())
+        t0 = time.monotonic()
+        rc = agent.stop(timeout=90)
+        elapsed = time.monotonic() - t0
+        print(f"exited {elapsed:.1f} s after SIGTERM", file=sys.stderr)
+        self.assertEqual(rc, 0, agent.log())
+        self.assertLess(elapsed, 10, agent.log())
+        self.assertIn("was stopped (shutting down)", agent.log())
+        self.assert_group_gone(d / "pid")
+
     def test_missing_queue_is_fatal(self):
         agent = Agent(self.fx, f"{self.fx.endpoint}/000000000000/no-such-queue", self.tmp, "q").start()
         rc = agent.proc.wait(timeout=30)

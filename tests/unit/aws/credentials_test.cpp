@@ -4,6 +4,9 @@
 
 #include <doctest/doctest.h>
 #include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <thread>
 
 #include "agent/aws/sigv4.h"
@@ -945,6 +948,108 @@ TEST_CASE("chain cache: concurrent get() fetches once") {
   CHECK(p.calls.load() == 1);
 }
 
+namespace {
+
+// A provider that blocks in fetch() until released, counting calls.
+class BlockingProvider final : public CredentialsProvider {
+ public:
+  std::string name() const override { return "blocking"; }
+  FetchStatus fetch(Credentials& out, std::string&) override {
+    std::unique_lock<std::mutex> lock(mu);
+    ++calls;
+    entered.notify_all();
+    released.wait(lock, [&] { return !block; });
+    out = next;
+    return FetchStatus::kOk;
+  }
+  void release() {
+    std::lock_guard<std::mutex> lock(mu);
+    block = false;
+    released.notify_all();
+  }
+  std::mutex mu;
+  std::condition_variable entered, released;
+  int calls = 0;  // guarded by mu
+  bool block = false;
+  Credentials next;
+};
+
+}  // namespace
+
+TEST_CASE("chain cache: a refresh does not hold up callers while the cached ones are valid") {
+  LogCapture log_capture;
+  std::atomic<int64_t> now_s{0};  // seconds after 2024-01-01T00:00:00Z
+  auto owned = std::make_unique<BlockingProvider>();
+  BlockingProvider& p = *owned;
+  std::vector<std::unique_ptr<CredentialsProvider>> providers;
+  providers.push_back(std::move(owned));
+  CredentialsChain chain(
+      "x", std::move(providers),
+      [&now_s] { return utc(2024, 1, 1) + std::chrono::seconds(now_s.load()); },
+      std::chrono::minutes(5), std::chrono::seconds(10));
+  p.next = {"ASIA1", "S1", "T1", utc(2024, 1, 1, 1), ""};
+  Credentials c;
+  std::string error;
+  REQUIRE(chain.get(c, error));
+
+  now_s = 56 * 60;  // inside the refresh window, still valid for 4 minutes
+  p.next = {"ASIA2", "S2", "T2", utc(2024, 1, 1, 2), ""};
+  p.block = true;
+  std::thread refresher([&] {
+    Credentials r;
+    std::string e;
+    CHECK(chain.get(r, e));
+    CHECK(r.access_key_id == "ASIA2");
+  });
+  {
+    std::unique_lock<std::mutex> lock(p.mu);
+    REQUIRE(p.entered.wait_for(lock, std::chrono::seconds(10), [&] { return p.calls == 2; }));
+  }
+  // The refresh is blocked in the provider: another caller gets the cached ones at once.
+  auto second = std::async(std::launch::async, [&] {
+    Credentials r;
+    std::string e;
+    const bool ok = chain.get(r, e);
+    return ok ? r.access_key_id : "failed: " + e;
+  });
+  const bool prompt = second.wait_for(std::chrono::seconds(2)) == std::future_status::ready;
+  CHECK_MESSAGE(prompt, "get() waited for the refresh although the cached ones are valid");
+  p.release();
+  refresher.join();
+  CHECK(second.get() == "ASIA1");
+  {
+    std::lock_guard<std::mutex> lock(p.mu);
+    CHECK(p.calls == 2);
+  }
+  REQUIRE(chain.get(c, error));
+  CHECK(c.access_key_id == "ASIA2");
+
+  // Nothing valid to fall back on: callers wait for the fetch in progress and use its result.
+  chain.invalidate();
+  p.next = {"ASIA3", "S3", "T3", utc(2024, 1, 1, 3), ""};
+  p.block = true;
+  std::thread first([&] {
+    Credentials r;
+    std::string e;
+    CHECK(chain.get(r, e));
+  });
+  {
+    std::unique_lock<std::mutex> lock(p.mu);
+    REQUIRE(p.entered.wait_for(lock, std::chrono::seconds(10), [&] { return p.calls == 3; }));
+  }
+  auto waiter = std::async(std::launch::async, [&] {
+    Credentials r;
+    std::string e;
+    return chain.get(r, e) ? r.access_key_id : "failed: " + e;
+  });
+  CHECK(waiter.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+  p.release();
+  first.join();
+  CHECK(waiter.get() == "ASIA3");
+  std::lock_guard<std::mutex> lock(p.mu);
+  CHECK(p.calls == 3);
+}
+
 TEST_CASE("assume role on top of the chain") {
   LogCapture log_capture;
   World w;
@@ -1070,8 +1175,9 @@ TEST_CASE("describe() and the log never show secrets") {
 TEST_CASE("imds provider: a token PUT without an answer falls back to IMDSv1 at once") {
   LogCapture log_capture;
   World w;
+  // Connected, but the answer never came (the hop limit's symptom).
   w.http->on(kImdsToken,
-             [](const HttpRequest&) { return transport_error("timed out after 1000 ms"); });
+             [](const HttpRequest&) { return transport_error("timed out after 1000 ms", true); });
   w.http->on(kImdsRoles, [](const HttpRequest& r) {
     return r.find_header("x-aws-ec2-metadata-token") == nullptr ? response(200, "v1-role")
                                                                 : response(400, "");
@@ -1096,6 +1202,16 @@ TEST_CASE("imds provider: a token PUT without an answer falls back to IMDSv1 at 
           0);
     CHECK(m.find("HttpPutResponseHopLimit to 2") != std::string::npos);
     CHECK(w.http->count("GET ") == 2);  // only the successful run above
+  }
+  SUBCASE("a PUT that never connects (not on EC2): no hop-limit hint, the endpoint is unreachable") {
+    w.env["AWS_EC2_METADATA_V1_DISABLED"] = "true";
+    w.http->on(kImdsToken,
+               [](const HttpRequest&) { return transport_error("timed out after 1000 ms"); });
+    p = make_imds_provider(w.context(), opts());
+    CHECK(fetch(*p, c, m) == FetchStatus::kFailed);
+    CHECK(m.find("HttpPutResponseHopLimit") == std::string::npos);
+    CHECK(m.find("the instance metadata endpoint accepted no connection: not on EC2") !=
+          std::string::npos);
   }
   SUBCASE("IMDSv1 refused by the instance (HttpTokens required): the hint is there too") {
     w.http->on(kImdsRoles, 401, "");

@@ -116,6 +116,29 @@ TEST_CASE("curl client: a cancelled download gives up within about a second") {
   CHECK(took < 2500ms);
 }
 
+TEST_CASE("curl client: connected tells a lost answer from a peer that never accepted") {
+  aws::CurlHttpClient client;
+  // A listener that never answers: the kernel completes the connection, the answer never comes.
+  const int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(silent, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(silent, 4) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(silent, reinterpret_cast<sockaddr*>(&a), &len);
+  const int port = ntohs(a.sin_port);
+  aws::HttpResponse resp = client.perform(get(port), 300ms);
+  CHECK(resp.error.starts_with("timed out"));
+  CHECK(resp.connected);
+  ::close(silent);
+  // Nothing listens any more: refused, never connected.
+  resp = client.perform(get(port), 300ms);
+  CHECK(resp.status == 0);
+  CHECK_FALSE(resp.error.empty());
+  CHECK_FALSE(resp.connected);
+}
+
 TEST_CASE("curl client: a transfer under the low-speed limit is abandoned") {
   TricklePeer peer;  // 10 bytes/s
   aws::CurlHttpOptions o;

@@ -33,9 +33,11 @@ inline HttpResponse response(int status, std::string body, HeaderList headers = 
   return r;
 }
 
-inline HttpResponse transport_error(std::string why) {
+// `connected`: the connection was made before it failed (HttpResponse::connected).
+inline HttpResponse transport_error(std::string why, bool connected = false) {
   HttpResponse r;
   r.error = std::move(why);
+  r.connected = connected;
   return r;
 }
 
@@ -107,6 +109,7 @@ struct World {
   std::map<std::string, int> reads;               // path -> times read
   TimePoint now = utc(2024, 1, 1);
   std::shared_ptr<FakeHttp> http = std::make_shared<FakeHttp>();
+  const std::atomic<bool>* cancel = nullptr;  // ProviderContext::cancel
 
   // A context that refers back to this World (which must outlive it).
   std::shared_ptr<const ProviderContext> context() {
@@ -125,6 +128,7 @@ struct World {
     };
     ctx->http = http;
     ctx->now = [this] { return now; };
+    ctx->cancel = cancel;
     return ctx;
   }
 };

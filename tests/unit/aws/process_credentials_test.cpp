@@ -3,14 +3,17 @@
 #include "agent/aws/process_credentials.h"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "tests/unit/aws/fakes.h"
 
@@ -129,13 +132,31 @@ TEST_CASE("credential_process in a profile: scripts") {
     CHECK(*c.expiration == utc(2024, 1, 1, 1));
     CHECK(c.provider == "profile default (credential_process)");
   }
-  SUBCASE("static keys in the same profile win (botocore's order)") {
+  SUBCASE("botocore's order: credentials-file keys, credential_process, config-file keys") {
+    const std::string good = scripts.add("good.sh", kGood);
+    // Keys in the config file come after credential_process (botocore's ConfigProvider is
+    // after its ProcessProvider).
     w.files["/h/.aws/config"] =
-        "[default]\naws_access_key_id = AKIDSTATIC\naws_secret_access_key = S\n"
-        "credential_process = /nonexistent\n";
+        "[default]\naws_access_key_id = AKIDCONFIG\naws_secret_access_key = S\n"
+        "credential_process = " + good + "\n";
     auto p = make_profile_provider(w.context(), CredentialsOptions{});
-    REQUIRE(p->fetch(c, m) == FetchStatus::kOk);
-    CHECK(c.access_key_id == "AKIDSTATIC");
+    REQUIRE_MESSAGE(p->fetch(c, m) == FetchStatus::kOk, m);
+    CHECK(c.access_key_id == "ASIAPROC");
+    CHECK(c.provider == "profile default (credential_process)");
+    // Keys in the credentials file come first (SharedCredentialProvider).
+    w.files["/h/.aws/config"] = "[default]\ncredential_process = /nonexistent\n";
+    w.files["/h/.aws/credentials"] =
+        "[default]\naws_access_key_id = AKIDCREDS\naws_secret_access_key = S\n";
+    p = make_profile_provider(w.context(), CredentialsOptions{});
+    REQUIRE_MESSAGE(p->fetch(c, m) == FetchStatus::kOk, m);
+    CHECK(c.access_key_id == "AKIDCREDS");
+    // A key id in the config file, overridden by the credentials file, counts as the latter.
+    w.files["/h/.aws/config"] =
+        "[default]\naws_access_key_id = AKIDCONFIG\naws_secret_access_key = S\n"
+        "credential_process = /nonexistent\n";
+    p = make_profile_provider(w.context(), CredentialsOptions{});
+    REQUIRE_MESSAGE(p->fetch(c, m) == FetchStatus::kOk, m);
+    CHECK(c.access_key_id == "AKIDCREDS");
   }
   SUBCASE("non-zero exit: status and a scrubbed stderr excerpt, never stdout") {
     const std::string bad = scripts.add(
@@ -191,6 +212,36 @@ TEST_CASE("credential_process in a profile: scripts") {
       if (!gone) usleep(10000);
     }
     CHECK(gone);
+  }
+  SUBCASE("the command inherits none of the agent's descriptors, only 0, 1 and 2") {
+    // A descriptor opened without O_CLOEXEC, as libcurl's pooled sockets are.
+    const int leaked = ::open("/dev/null", O_RDONLY);
+    REQUIRE(leaked > 2);
+    // The shell (dash) keeps the script itself on fd 10 or above; 3..9 and `leaked` must be
+    // closed. Checked with -e on /proc (no descriptor of its own opened for the check).
+    const std::string script = scripts.add(
+        "fds.sh", "for fd in 3 4 5 6 7 8 9 " + std::to_string(leaked) +
+                      "; do [ -e /proc/$$/fd/$fd ] && { echo \"fd $fd is open\" >&2; "
+                      "exit 9; }; done\n" + std::string(kGood));
+    auto p = profile(script);
+    const FetchStatus status = p->fetch(c, m);
+    ::close(leaked);
+    CHECK_MESSAGE(status == FetchStatus::kOk, m);
+  }
+  SUBCASE("a cancel (shutdown) kills a hanging command at once") {
+    const std::string hang = scripts.add("hang2.sh", "sleep 30\n");
+    std::atomic<bool> cancel{false};
+    w.cancel = &cancel;
+    auto p = profile(hang);
+    std::thread stopper([&] {
+      usleep(200000);
+      cancel = true;
+    });
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(p->fetch(c, m) == FetchStatus::kFailed);
+    stopper.join();
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+    CHECK(m.ends_with("was stopped (shutting down)"));
   }
   SUBCASE("huge output is cut off") {
     auto p = profile(scripts.add("huge.sh", "yes PROC-SECRET\n"));

@@ -93,6 +93,30 @@ TEST_CASE("sso profiles: sso_session, cached token, GetRoleCredentials") {
     CHECK(m.find("HTTP 500 from GET https://portal.sso.eu-west-1.amazonaws.com") !=
           std::string::npos);
   }
+  SUBCASE("the [aws] endpoint keys apply to the portal as to STS") {
+    CredentialsOptions fips;
+    fips.use_fips_endpoint = true;
+    serve_portal(w, "GET https://portal.sso-fips.eu-west-1.amazonaws.com/federation/credentials");
+    p = make_profile_provider(w.context(), fips);
+    REQUIRE_MESSAGE(p->fetch(c, m) == FetchStatus::kOk, m);
+    CHECK(w.http->calls.back().request.host == "portal.sso-fips.eu-west-1.amazonaws.com");
+
+    CredentialsOptions dual;
+    dual.use_dualstack_endpoint = true;
+    serve_portal(w, "GET https://portal.sso.eu-west-1.api.aws/federation/credentials");
+    p = make_profile_provider(w.context(), dual);
+    REQUIRE_MESSAGE(p->fetch(c, m) == FetchStatus::kOk, m);
+    CHECK(w.http->calls.back().request.host == "portal.sso.eu-west-1.api.aws");
+
+    // [aws] ignore_configured_endpoint_urls = true: AWS_ENDPOINT_URL_SSO is not used.
+    w.env["AWS_ENDPOINT_URL_SSO"] = "http://127.0.0.1:8443";
+    w.http->on("GET http://127.0.0.1:8443/federation/credentials", 500, "");
+    CredentialsOptions ignore;
+    ignore.ignore_configured_endpoint_urls = true;
+    p = make_profile_provider(w.context(), ignore);
+    REQUIRE_MESSAGE(p->fetch(c, m) == FetchStatus::kOk, m);
+    CHECK(w.http->calls.back().request.host == "portal.sso.eu-west-1.amazonaws.com");
+  }
   SUBCASE("an expired cached token: run aws sso login") {
     w.files[kSessionCache] = token_json("2023-12-31T23:59:00Z");
     p = make_profile_provider(w.context(), CredentialsOptions{});

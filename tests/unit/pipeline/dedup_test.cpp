@@ -1,10 +1,13 @@
 #include "agent/pipeline/dedup.h"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 using namespace trailwarden;
 
@@ -81,4 +84,28 @@ TEST_CASE("an unwritable location is an error naming it") {
   DedupWindow w("/nonexistent-dir/dedup.log", 10);
   CHECK_FALSE(w.open(err));
   CHECK(err.find("/nonexistent-dir/dedup.log") != std::string::npos);
+}
+
+TEST_CASE("the state file is never inherited by a spawned helper (O_CLOEXEC, also after compaction)") {
+  const std::string path = temp_path();
+  // Every descriptor of this process open on `path`, with whether it is close-on-exec.
+  auto open_on_path = [&path] {
+    std::vector<bool> cloexec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      const auto target = std::filesystem::read_symlink(e.path(), ec);
+      if (ec || target != path) continue;
+      const int fd = std::stoi(e.path().filename().string());
+      cloexec.push_back((::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    }
+    return cloexec;
+  };
+  std::string err;
+  DedupWindow w(path, 2);
+  REQUIRE(w.open(err));
+  CHECK(open_on_path() == std::vector<bool>{true});
+  for (const char* uid : {"a", "b", "c", "d", "e"}) w.add(uid);  // past 2 x capacity: compacted
+  REQUIRE(w.sync(err));
+  CHECK(lines(path) <= 4);
+  CHECK(open_on_path() == std::vector<bool>{true});
 }
