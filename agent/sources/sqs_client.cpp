@@ -134,9 +134,8 @@ RemoteStatus SqsClient::call(std::string_view action, const std::string& body,
       credentials_->invalidate();  // refresh and try once more
       continue;
     }
-    if (!clock_corrected &&
-        aws::correct_clock_from(r, code, "SQS", signed_at,
-                                aws::is_aws_host(aws::AwsService::kSqs, req))) {
+    if (!clock_corrected && aws::correct_clock_from(r, code, "SQS", signed_at,
+                                                    aws::is_aws_host(aws::AwsService::kSqs, req))) {
       clock_corrected = true;
       continue;
     }

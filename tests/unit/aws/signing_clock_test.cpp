@@ -85,7 +85,8 @@ TEST_CASE("a skew error with the server's time corrects the global clock and is 
   // second correction.
   CHECK(correct_clock_from(r, "RequestTimeTooSkewed", "S3", system_now, true));
   // A request signed with the corrected clock and still refused: not a matter of time.
-  CHECK_FALSE(correct_clock_from(r, "RequestTimeTooSkewed", "S3", SigningClock::global().now(), true));
+  CHECK_FALSE(
+      correct_clock_from(r, "RequestTimeTooSkewed", "S3", SigningClock::global().now(), true));
   const std::string text = logs.text();
   CHECK(text.find("system clock is 7") != std::string::npos);
   CHECK(text.find("s behind AWS; signing with AWS's time; fix NTP") != std::string::npos);
