@@ -7,6 +7,8 @@
 #include <cstring>
 #include <thread>
 
+#include "agent/aws/signing_clock.h"
+
 extern char** environ;
 
 namespace trailwarden::aws {
@@ -112,7 +114,6 @@ CredentialsChain::CredentialsChain(std::string what,
 bool CredentialsChain::resolve(Credentials& out, std::string& error, bool& permanent) {
   permanent = false;
   std::string tried;
-  const TimePoint now = now_();
   for (const auto& provider : providers_) {
     Credentials c;
     std::string message;
@@ -129,8 +130,6 @@ bool CredentialsChain::resolve(Credentials& out, std::string& error, bool& perma
       permanent = status == FetchStatus::kInvalid;
     } else if (!c.complete()) {
       failure = "returned incomplete credentials";
-    } else if (c.expiration && *c.expiration <= now) {
-      failure = "returned credentials that expired at " + format_iso8601(*c.expiration);
     }
     if (!failure.empty()) {
       tried += ": FAILED: " + failure;
@@ -149,6 +148,12 @@ CredentialsChain::Decision CredentialsChain::decide(TimePoint now, Credentials& 
   if (cached_) {
     const bool fresh = !cached_->expiration || now < *cached_->expiration - refresh_before_;
     const bool usable = !cached_->expiration || now < *cached_->expiration;
+    // Expired by this host's clock when they arrived (a clock hours ahead of AWS): used until
+    // the retry interval has passed, then fetched again; AWS judges them (ExpiredToken).
+    if (!usable && stale_on_arrival_ && now < next_attempt_) {
+      out = *cached_;
+      return Decision::kServe;
+    }
     // Still valid: served while another caller refreshes, or until the retry interval after a
     // failed refresh has passed.
     if (fresh || (usable && (refreshing_ || now < next_attempt_))) {
@@ -198,6 +203,15 @@ bool CredentialsChain::get(Credentials& out, std::string& error) {
       spdlog::debug("AWS credentials refreshed: {}", describe(fetched));
     }
     cached_ = std::move(fetched);
+    const TimePoint now = now_();
+    stale_on_arrival_ = cached_->expiration && *cached_->expiration <= now;
+    if (stale_on_arrival_)
+      spdlog::warn(
+          "{}: {} handed out credentials that expire at {}, already past by this host's clock "
+          "({}): using them anyway (AWS decides; refused ones answer ExpiredToken) and asking "
+          "again in {} s at the earliest. Is the system clock right (NTP)?",
+          what_, cached_->provider, format_iso8601(*cached_->expiration), format_iso8601(now),
+          retry_interval_.count());
     out = *cached_;
     return true;
   }
@@ -276,14 +290,17 @@ std::vector<std::unique_ptr<CredentialsProvider>> make_default_providers(
 
 std::shared_ptr<CredentialsSource> make_credentials_source(
     std::shared_ptr<const ProviderContext> ctx, const CredentialsOptions& options) {
+  // Expirations are AWS's time: refreshes are timed by the signing clock (the context's
+  // clock plus the offset learned from AWS).
+  const Clock aws_now = [ctx] { return ctx->now() + SigningClock::global().offset(); };
   auto base = std::make_shared<CredentialsChain>(
-      "no AWS credentials", make_default_providers(ctx, options), ctx->now,
+      "no AWS credentials", make_default_providers(ctx, options), aws_now,
       options.refresh_before_expiry, options.retry_interval);
   if (options.role_arn.empty()) return base;
   std::vector<std::unique_ptr<CredentialsProvider>> top;
   top.push_back(make_assume_role_provider(ctx, options, base));
   return std::make_shared<CredentialsChain>("cannot assume role " + options.role_arn,
-                                            std::move(top), ctx->now, options.refresh_before_expiry,
+                                            std::move(top), aws_now, options.refresh_before_expiry,
                                             options.retry_interval);
 }
 

@@ -182,7 +182,9 @@ class CredentialsSource {
 // one caller fetches at a time. While the cached credentials are still valid (the refresh
 // window), one caller refreshes and the others get the cached ones at once; only callers with
 // no valid credentials to fall back on wait for the fetch in progress (and then use its result
-// rather than all calling the endpoint).
+// rather than all calling the endpoint). Credentials that look expired by `now` when they
+// arrive (a host clock ahead of AWS) are used, with a WARN, and fetched again at most once per
+// retry_interval: AWS, not the local clock, decides whether they are still valid.
 class CredentialsChain final : public CredentialsSource {
  public:
   // `what` starts error messages ("no AWS credentials").
@@ -213,6 +215,7 @@ class CredentialsChain final : public CredentialsSource {
   std::optional<Credentials> cached_;  // guarded by mu_
   TimePoint next_attempt_{};           // guarded by mu_
   bool refreshing_ = false;            // guarded by mu_: a refresh of valid ones is running
+  bool stale_on_arrival_ = false;      // guarded by mu_: cached_ looked expired when fetched
   std::atomic<uint64_t> fetches_{0};
   std::atomic<uint64_t> fetch_failures_{0};
   std::atomic<bool> permanent_{false};

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <string>
 
 namespace trailwarden::aws {
 
@@ -46,16 +47,38 @@ bool SigningClock::correct(TimePoint server_time, TimePoint system_now) {
   }
   int64_t expected = old_ms;
   if (!offset_ms_.compare_exchange_strong(expected, new_ms)) return true;  // another thread did
+  // WARN at most once per kWarnInterval (the metric always has the current offset).
+  const int64_t now_ms = duration_cast<milliseconds>(system_now.time_since_epoch()).count();
+  int64_t last = last_warn_ms_.load();
+  const bool warn =
+      (last == INT64_MIN || now_ms - last >= duration_cast<milliseconds>(kWarnInterval).count()) &&
+      last_warn_ms_.compare_exchange_strong(last, now_ms);
+  const auto level = warn ? spdlog::level::warn : spdlog::level::info;
   const int64_t seconds = new_ms / 1000;
   if (seconds == 0)
-    spdlog::warn("the system clock agrees with AWS again; signing with the system clock");
+    spdlog::log(level, "the system clock agrees with AWS again; signing with the system clock");
   else
-    spdlog::warn("system clock is {} s {} AWS; signing with AWS's time; fix NTP",
-                 std::llabs(seconds), seconds > 0 ? "behind" : "ahead of");
+    spdlog::log(level, "system clock is {} s {} AWS; signing with AWS's time; fix NTP",
+                std::llabs(seconds), seconds > 0 ? "behind" : "ahead of");
   return true;
 }
 
-void SigningClock::reset() { offset_ms_.store(0); }
+void SigningClock::reset() {
+  offset_ms_.store(0);
+  last_warn_ms_.store(INT64_MIN);
+}
+
+bool is_aws_host(AwsService service, const HttpRequest& request) {
+  if (request.scheme != "https") return false;
+  std::string_view host = request.host;
+  while (true) {
+    if (!region_from_endpoint_url(service, "https://" + std::string(host)).empty()) return true;
+    // S3's virtual-hosted style: <bucket>.s3.<region>.<suffix> (a bucket name may hold dots).
+    const size_t dot = host.find('.');
+    if (service != AwsService::kS3 || dot == std::string_view::npos) return false;
+    host.remove_prefix(dot + 1);
+  }
+}
 
 bool is_clock_skew_error(std::string_view code) {
   static constexpr std::string_view kCodes[] = {
@@ -67,8 +90,13 @@ bool is_clock_skew_error(std::string_view code) {
 }
 
 bool correct_clock_from(const HttpResponse& response, std::string_view code,
-                        std::string_view service, TimePoint signed_at) {
+                        std::string_view service, TimePoint signed_at, bool from_aws_host) {
   if (!is_clock_skew_error(code)) return false;
+  if (!from_aws_host) {
+    spdlog::debug("{} answered {} from a host that is not AWS's: the signing clock is kept",
+                  service, code);
+    return false;
+  }
   TimePoint server;
   const std::string* date = response.find_header("date");
   if (!(date && parse_http_date(*date, server)) && !s3_server_time(response.body, server)) {

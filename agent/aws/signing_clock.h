@@ -6,16 +6,22 @@
 // (the Date header, or S3's <ServerTime>), keep the difference as an offset, and sign again at
 // once. The offset is changed only when the server's time differs materially from the signing
 // clock (kSkewThreshold), and never by more than kMaxOffset (a proxy or emulator answering
-// nonsense must not move the clock by years). Each change is logged at WARN once, and is
-// exported as trailwarden_aws_clock_skew_seconds.
+// nonsense must not move the clock by years). Only AWS's own hosts teach it (https, a host
+// name of AWS's forms, VPC endpoints included: endpoints.h region_from_endpoint_url): an S3-
+// compatible gateway or an emulator behind an endpoint override, with its own clock, must not
+// move the time every AWS request is signed with. A change is logged at WARN, at most once per
+// kWarnInterval (changes in between at INFO), and is exported as
+// trailwarden_aws_clock_skew_seconds.
 //
 // Thread-safe: the offset is one atomic; concurrent corrections from the same error converge.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <string_view>
 
+#include "agent/aws/endpoints.h"
 #include "agent/aws/http.h"
 #include "agent/aws/time_util.h"
 
@@ -28,6 +34,8 @@ class SigningClock {
   static constexpr std::chrono::seconds kSkewThreshold{240};
   // Larger offsets are refused (and logged at ERROR): a clock that far off needs fixing.
   static constexpr std::chrono::hours kMaxOffset{24};
+  // At most one WARN per this interval about the offset changing.
+  static constexpr std::chrono::minutes kWarnInterval{10};
 
   // The one every signer in the process uses.
   static SigningClock& global();
@@ -47,7 +55,15 @@ class SigningClock {
 
  private:
   std::atomic<int64_t> offset_ms_{0};
+  // System time (ms since the epoch) of the last WARN; INT64_MIN: none yet.
+  std::atomic<int64_t> last_warn_ms_{INT64_MIN};
 };
+
+// True when `request` goes to one of AWS's own hosts for `service` (https and a host name
+// region_from_endpoint_url recognises, VPC endpoints included): the hosts whose time the
+// signing clock may learn. false for endpoint overrides naming anything else (S3-compatible
+// gateways, emulators, proxies, plain http).
+bool is_aws_host(AwsService service, const HttpRequest& request);
 
 // The error codes the SDKs treat as clock skew (JS v3 CLOCK_SKEW_ERROR_CODES, Java v2
 // ClockSkew): RequestTimeTooSkewed, RequestExpired, RequestInTheFuture, InvalidSignatureException,
@@ -60,7 +76,9 @@ bool is_clock_skew_error(std::string_view code);
 // request's time was materially wrong and the signing clock now agrees with AWS: sign again
 // with it and retry at once. (Several requests refused at once: the first corrects the clock,
 // every one of them retries.) `service` names the caller in log lines ("S3", "SQS", "STS").
+// `from_aws_host` (is_aws_host() of the request): false leaves the clock alone and returns
+// false, so the error is the caller's to classify.
 bool correct_clock_from(const HttpResponse& response, std::string_view code,
-                        std::string_view service, TimePoint signed_at);
+                        std::string_view service, TimePoint signed_at, bool from_aws_host);
 
 }  // namespace trailwarden::aws

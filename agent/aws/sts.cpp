@@ -145,7 +145,7 @@ bool sts_assume_role(HttpClient& http, const StsEndpoint& endpoint, const Creden
     std::string code, ignored;
     if (parse_xml_leaves(resp.body, leaves, ignored) &&
         xml_leaf_text(leaves, "ErrorResponse/Error/Code", code) &&
-        correct_clock_from(resp, code, "STS", signed_at)) {
+        correct_clock_from(resp, code, "STS", signed_at, is_aws_host(AwsService::kSts, req))) {
       sign_v4(req, source, endpoint.region, "sts", now + SigningClock::global().offset());
       resp = http.perform(req, timeout);
     }

@@ -209,10 +209,15 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
       credentials_->invalidate();
       continue;
     }
-    if (!clock_corrected && aws::correct_clock_from(r, code, "S3", signed_at)) {
+    if (!clock_corrected && aws::correct_clock_from(r, code, "S3", signed_at,
+                                                    aws::is_aws_host(aws::AwsService::kS3, req))) {
       clock_corrected = true;
       continue;
     }
+    // Refused for the time again after the one correction: retried later, never fatal.
+    if (clock_corrected && aws::is_clock_skew_error(code))
+      return {RemoteStatus::Code::kRetry,
+              fmt::format("HTTP {} {} again after correcting the signing clock", r.status, code)};
     // GetObject with versionId is s3:GetObjectVersion in IAM: without it, read the key as it
     // is (s3:GetObject) and check below that it is still the notified version.
     if (r.status == 403 && code == "AccessDenied" && !target.version_id.empty()) {

@@ -134,10 +134,17 @@ RemoteStatus SqsClient::call(std::string_view action, const std::string& body,
       credentials_->invalidate();  // refresh and try once more
       continue;
     }
-    if (!clock_corrected && aws::correct_clock_from(r, code, "SQS", signed_at)) {
+    if (!clock_corrected && aws::correct_clock_from(r, code, "SQS", signed_at,
+                                                    aws::is_aws_host(aws::AwsService::kSqs, req))) {
       clock_corrected = true;
       continue;
     }
+    // Refused for the time again after the one correction (another request moved the signing
+    // clock in between): the next attempt signs with the clock as it is then.
+    if (clock_corrected && aws::is_clock_skew_error(code))
+      return {RemoteStatus::Code::kRetry,
+              fmt::format("SQS {}: HTTP {} {} again after correcting the signing clock; retrying",
+                          action, r.status, code)};
     return {classify_aws_error(r.status, code),
             fmt::format("SQS {} failed: HTTP {} {}{}{}", action, r.status, code,
                         message.empty() ? "" : ": ", message)};

@@ -121,9 +121,14 @@ bool MskIamAuth::make_token(MskIamToken& out, std::string& error) {
     error = fmt::format("no AWS credentials for MSK IAM authentication: {}", why);
     return false;
   }
+  // Signed with AWS's time (the signing clock), but librdkafka compares the lifetime with the
+  // system clock: it gets the token's remaining validity counted from the system time.
   const aws::TimePoint now = now_();
+  const aws::TimePoint system_now = std::chrono::system_clock::now();
   out = make_msk_iam_token(c, region_, now, user_agent_);
-  if (out.expiry_ms <= to_epoch_ms(now)) {
+  const int64_t remaining_ms = out.expiry_ms - to_epoch_ms(now);
+  out.expiry_ms = to_epoch_ms(system_now) + remaining_ms;
+  if (remaining_ms <= 0) {
     error = fmt::format("the AWS credentials for MSK IAM authentication have expired ({})",
                         aws::describe(c));
     return false;

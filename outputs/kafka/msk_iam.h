@@ -72,7 +72,10 @@ class MskIamAuth {
       std::string user_agent, aws::Clock now = [] { return aws::SigningClock::global().now(); });
 
   // A fresh token (credentials fetched, or refreshed by the source when due). false with
-  // `error` (no secret in it) when there are no credentials.
+  // `error` (no secret in it) when there are no credentials. The token is signed at `now` (AWS's
+  // time), but out.expiry_ms is in *system* time, as librdkafka compares it with the system
+  // clock: system time + the token's remaining validity (900 s, or less when the credentials,
+  // whose expiration is AWS's time, expire sooner).
   bool make_token(MskIamToken& out, std::string& error);
 
   // The refresh itself, for librdkafka: sets the token on `rk`

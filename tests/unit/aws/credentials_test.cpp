@@ -910,16 +910,48 @@ TEST_CASE("chain cache: refresh before expiry, keep old credentials on failure, 
   REQUIRE(chain.get(c, error));
   CHECK(p.calls.load() == calls);
 
-  // A provider handing out already expired or incomplete credentials is a failure.
+  // Credentials already expired by this clock are used (AWS decides: the clock may be wrong);
+  // incomplete ones are a failure.
   p.next = {"ASIAOLD", "S", "T", utc(2029, 1, 1), ""};
   chain.invalidate();
-  CHECK_FALSE(chain.get(c, error));
-  CHECK(error ==
-        "no AWS credentials [scripted: FAILED: returned credentials that expired at "
-        "2029-01-01T00:00:00Z]");
+  CHECK(chain.get(c, error));
+  CHECK(c.access_key_id == "ASIAOLD");
   p.next = {"AKID", "", "", std::nullopt, ""};
+  chain.invalidate();
   CHECK_FALSE(chain.get(c, error));
   CHECK(error == "no AWS credentials [scripted: FAILED: returned incomplete credentials]");
+}
+
+TEST_CASE("chain cache: a clock 2 h ahead of AWS gets credentials, refreshed once per interval") {
+  LogCapture log_capture;
+  const TimePoint aws_now = utc(2024, 1, 1);
+  TimePoint now = aws_now + std::chrono::hours(2);  // this host's clock
+  auto owned = std::make_unique<ScriptedProvider>();
+  ScriptedProvider& p = *owned;
+  std::vector<std::unique_ptr<CredentialsProvider>> providers;
+  providers.push_back(std::move(owned));
+  CredentialsChain chain(
+      "cannot assume role", std::move(providers), [&now] { return now; }, std::chrono::minutes(5),
+      std::chrono::seconds(30));
+  // AssumeRole's credentials, valid for an hour of AWS's time: "expired" by the host's clock.
+  p.next = {"ASIA1", "S1", "T1", aws_now + std::chrono::hours(1), ""};
+  Credentials c;
+  std::string error;
+  REQUIRE_MESSAGE(chain.get(c, error), error);
+  CHECK(c.access_key_id == "ASIA1");
+  CHECK(log_capture.text().find("already past by this host's clock") != std::string::npos);
+  CHECK(p.calls.load() == 1);
+  // Not fetched again on every call: once per retry interval.
+  for (int i = 0; i < 100; ++i) {
+    now += std::chrono::milliseconds(200);  // 20 s in all
+    REQUIRE(chain.get(c, error));
+  }
+  CHECK(p.calls.load() == 1);
+  now += std::chrono::seconds(10);
+  REQUIRE(chain.get(c, error));
+  CHECK(p.calls.load() == 2);
+  REQUIRE(chain.get(c, error));
+  CHECK(p.calls.load() == 2);
 }
 
 TEST_CASE("chain cache: concurrent get() fetches once") {

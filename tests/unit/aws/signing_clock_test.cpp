@@ -74,18 +74,19 @@ TEST_CASE("a skew error with the server's time corrects the global clock and is 
   const auto aws_time = std::chrono::floor<std::chrono::seconds>(system_now) + 2h;
   HttpResponse r = response(403, "<Error><Code>RequestTimeTooSkewed</Code></Error>");
   // No server time anywhere: nothing to correct with.
-  CHECK_FALSE(correct_clock_from(r, "RequestTimeTooSkewed", "S3", system_now));
+  CHECK_FALSE(correct_clock_from(r, "RequestTimeTooSkewed", "S3", system_now, true));
   // S3's <ServerTime> when there is no Date header.
   r.body = "<Error><Code>RequestTimeTooSkewed</Code><ServerTime>" + format_iso8601(aws_time) +
            "</ServerTime></Error>";
-  CHECK_FALSE(correct_clock_from(r, "AccessDenied", "S3", system_now));  // not a skew code
-  CHECK(correct_clock_from(r, "RequestTimeTooSkewed", "S3", system_now));
+  CHECK_FALSE(correct_clock_from(r, "AccessDenied", "S3", system_now, true));  // not a skew code
+  CHECK(correct_clock_from(r, "RequestTimeTooSkewed", "S3", system_now, true));
   CHECK(SigningClock::global().offset() > 119min);
   // Another request signed before the correction, refused the same way: retried too, with no
   // second correction.
-  CHECK(correct_clock_from(r, "RequestTimeTooSkewed", "S3", system_now));
+  CHECK(correct_clock_from(r, "RequestTimeTooSkewed", "S3", system_now, true));
   // A request signed with the corrected clock and still refused: not a matter of time.
-  CHECK_FALSE(correct_clock_from(r, "RequestTimeTooSkewed", "S3", SigningClock::global().now()));
+  CHECK_FALSE(
+      correct_clock_from(r, "RequestTimeTooSkewed", "S3", SigningClock::global().now(), true));
   const std::string text = logs.text();
   CHECK(text.find("system clock is 7") != std::string::npos);
   CHECK(text.find("s behind AWS; signing with AWS's time; fix NTP") != std::string::npos);
@@ -98,7 +99,7 @@ TEST_CASE("a server time beyond the bound is not signed with, and the request no
   const TimePoint system_now = std::chrono::system_clock::now();
   HttpResponse r = response(403, "<Error><Code>RequestTimeTooSkewed</Code></Error>",
                             {{"date", format_http_date(system_now + 48h)}});
-  CHECK_FALSE(correct_clock_from(r, "RequestTimeTooSkewed", "S3", system_now));
+  CHECK_FALSE(correct_clock_from(r, "RequestTimeTooSkewed", "S3", system_now, true));
   CHECK(SigningClock::global().offset() == 0ms);
   CHECK(logs.text().find("Fix the system clock") != std::string::npos);
 }
@@ -146,4 +147,57 @@ TEST_CASE("STS AssumeRole signs again with AWS's time after RequestExpired") {
   REQUIRE(sts_assume_role(http, endpoint, source, params, system_now, 5s, out, error));
   REQUIRE(signed_at.size() == 3);
   CHECK(aws_now - signed_at[2] < 3s);
+}
+
+TEST_CASE("only AWS's own hosts teach the signing clock") {
+  ClockGuard guard;
+  auto req = [](std::string scheme, std::string host) {
+    HttpRequest r;
+    r.scheme = std::move(scheme);
+    r.host = std::move(host);
+    return r;
+  };
+  CHECK(is_aws_host(AwsService::kSqs, req("https", "sqs.eu-west-1.amazonaws.com")));
+  CHECK(is_aws_host(AwsService::kSqs,
+                    req("https", "vpce-0123-abcd.sqs.eu-west-1.vpce.amazonaws.com")));
+  CHECK(is_aws_host(AwsService::kS3, req("https", "s3.eu-west-1.amazonaws.com")));
+  CHECK(is_aws_host(AwsService::kS3, req("https", "my.trail.bucket.s3.eu-west-1.amazonaws.com")));
+  CHECK(is_aws_host(AwsService::kSts, req("https", "sts.amazonaws.com")));
+  CHECK_FALSE(is_aws_host(AwsService::kS3, req("http", "s3.eu-west-1.amazonaws.com")));
+  CHECK_FALSE(is_aws_host(AwsService::kS3, req("https", "minio.internal:9000")));
+  CHECK_FALSE(is_aws_host(AwsService::kS3, req("https", "127.0.0.1:9000")));
+  CHECK_FALSE(is_aws_host(AwsService::kSqs, req("https", "s3.eu-west-1.amazonaws.com")));
+
+  // A gateway's Date never moves the clock, whatever it says.
+  const TimePoint system_now = std::chrono::system_clock::now();
+  HttpResponse r = response(403, "<Error><Code>RequestTimeTooSkewed</Code></Error>",
+                            {{"date", format_http_date(system_now + 2h)}});
+  CHECK_FALSE(correct_clock_from(r, "RequestTimeTooSkewed", "S3", system_now, false));
+  CHECK(SigningClock::global().offset() == 0ms);
+}
+
+TEST_CASE("the offset changing back and forth is said at WARN at most once per 10 minutes") {
+  ClockGuard guard;
+  test::LogCapture logs;
+  SigningClock clock;
+  const TimePoint t0 = std::chrono::system_clock::now();
+  CHECK(clock.correct(t0 + 20min, t0));
+  CHECK(clock.correct(t0 + 1s, t0 + 1s));
+  CHECK(clock.correct(t0 + 22min, t0 + 2s));
+  CHECK(clock.correct(t0 + 3s, t0 + 3s));
+  const std::string text = logs.text();
+  size_t warns = 0;
+  for (size_t at = text.find("[warning]"); at != std::string::npos;
+       at = text.find("[warning]", at + 1))
+    ++warns;
+  CHECK(warns == 1);
+  CHECK(text.find("agrees with AWS again") != std::string::npos);  // at INFO, not lost
+  // Ten minutes later: WARN again.
+  CHECK(clock.correct(t0 + 10min + 20min, t0 + 10min));
+  const std::string later = logs.text();
+  size_t warns_later = 0;
+  for (size_t at = later.find("[warning]"); at != std::string::npos;
+       at = later.find("[warning]", at + 1))
+    ++warns_later;
+  CHECK(warns_later == 2);
 }

@@ -467,6 +467,35 @@ TEST_CASE("MskIamAuth: tokens from a credentials source, failures without secret
   CHECK(error.find("session-token") == std::string::npos);
 }
 
+TEST_CASE("MskIamAuth: the token's lifetime for librdkafka is in system time, whatever the skew") {
+  using namespace std::chrono;
+  const auto to_epoch_ms = [](aws::TimePoint t) {
+    return duration_cast<milliseconds>(t.time_since_epoch()).count();
+  };
+  for (const minutes offset : {minutes(-20), minutes(20)}) {  // system clock 20 min ahead / behind
+    CAPTURE(offset.count());
+    aws::Credentials c = creds("ASIAEXAMPLEKEYID", "secret-value", "session-token");
+    // The credentials expire in 10 minutes of AWS's time.
+    const auto aws_now = [offset] { return system_clock::now() + offset; };
+    c.expiration = aws_now() + 10min;
+    MskIamAuth auth(std::make_shared<FixedCredentials>(c), "us-east-1", "ua", aws_now);
+    MskIamToken t;
+    std::string error;
+    const int64_t before = to_epoch_ms(system_clock::now());
+    REQUIRE_MESSAGE(auth.make_token(t, error), error);
+    const int64_t after = to_epoch_ms(system_clock::now());
+    // Valid for the credentials' 10 minutes from now by the system clock, as librdkafka counts.
+    CHECK(t.expiry_ms > before + 599'000);
+    CHECK(t.expiry_ms <= after + 600'000);
+    // Without credentials' expiry: the token's 900 s.
+    c.expiration.reset();
+    MskIamAuth plain(std::make_shared<FixedCredentials>(c), "us-east-1", "ua", aws_now);
+    REQUIRE(plain.make_token(t, error));
+    CHECK(t.expiry_ms > to_epoch_ms(system_clock::now()) + 898'000);
+    CHECK(t.expiry_ms <= to_epoch_ms(system_clock::now()) + 900'000);
+  }
+}
+
 TEST_CASE("MSK IAM: region names") {
   CHECK(valid_aws_region("us-east-1"));
   CHECK(valid_aws_region("cn-northwest-1"));

@@ -358,6 +358,47 @@ TEST_CASE("S3: a skew error whose time is not materially different is an error, 
   CHECK(aws::SigningClock::global().offset().count() == 0);
 }
 
+TEST_CASE("S3: a gateway's own Date behind endpoint_url never moves the signing clock") {
+  using namespace std::chrono_literals;
+  ClockGuard guard;
+  Fixture f;
+  f.options.endpoint_url = "http://127.0.0.1:9000";  // an S3-compatible gateway, its clock 1 h on
+  f.http->on("GET http://127.0.0.1:9000/trail/k", [](const aws::HttpRequest&) {
+    return response(403, "<Error><Code>RequestTimeTooSkewed</Code></Error>",
+                    {{"date", aws::format_http_date(std::chrono::system_clock::now() + 1h)}});
+  });
+  S3Client s3 = f.client();
+  ObjectRef o;
+  o.bucket = "trail";
+  o.key = "k";
+  Buffer out;
+  RemoteStatus s = s3.get(o, 1024, out);
+  CHECK_FALSE(s.ok());
+  CHECK(f.http->calls.size() == 1);
+  CHECK(aws::SigningClock::global().offset() == 0ms);
+}
+
+TEST_CASE("S3: still refused for the time after the one correction is kRetry, never fatal") {
+  using namespace std::chrono_literals;
+  ClockGuard guard;
+  Fixture f;
+  // AWS's Date says 40 min on; the retry is refused again (another request moved the clock
+  // back in between).
+  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const aws::HttpRequest&) {
+    aws::SigningClock::global().reset();
+    return response(403, "<Error><Code>RequestTimeTooSkewed</Code></Error>",
+                    {{"date", aws::format_http_date(std::chrono::system_clock::now() + 40min)}});
+  });
+  S3Client s3 = f.client();
+  ObjectRef o;
+  o.bucket = "trail";
+  o.key = "k";
+  Buffer out;
+  RemoteStatus s = s3.get(o, 1024, out);
+  CHECK(s.code == RemoteStatus::Code::kRetry);
+  CHECK(f.http->calls.size() == 2);
+}
+
 // ---- Versioned buckets: GetObject with versionId needs s3:GetObjectVersion ----
 
 namespace {

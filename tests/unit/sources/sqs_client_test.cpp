@@ -124,6 +124,27 @@ TEST_CASE("SQS: a signature expired by clock skew is signed again with AWS's tim
   CHECK(logs.text().find("s ahead of AWS; signing with AWS's time; fix NTP") != std::string::npos);
 }
 
+TEST_CASE("SQS: refused for the time again after a flip of the shared clock is kRetry") {
+  ClockGuard guard;
+  Fixture f;
+  const auto aws_now =
+      std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()) - 10min;
+  // AWS's Date: 10 min behind the host. Between SQS's correction and its retry, another client
+  // moves the process-wide clock back (as a peer with another Date did before the fix).
+  f.http->on(kRoute, [&](const aws::HttpRequest&) {
+    const bool retry = aws::SigningClock::global().offset() != 0ms;
+    if (retry) aws::SigningClock::global().reset();  // the flip, before the retry is judged
+    return response(400,
+                    R"({"__type":"com.amazon.coral.service#InvalidSignatureException",)"
+                    R"("message":"Signature expired: 20261203T130000Z is now earlier than ..."})",
+                    {{"date", aws::format_http_date(aws_now)}});
+  });
+  RemoteStatus s = f.receive();
+  CHECK(s.code == RemoteStatus::Code::kRetry);  // not kFatal: the daemon keeps running
+  CHECK(f.http->calls.size() == 2);
+  CHECK(s.message.find("InvalidSignatureException") != std::string::npos);
+}
+
 TEST_CASE("SQS: a real signature error is not retried") {
   ClockGuard guard;
   Fixture f;
