@@ -34,6 +34,14 @@ struct ObjectRef {
   std::string alternate_key;
   std::optional<uint64_t> size;
   std::string version_id;
+  // The object's ETag as notified (s3.object.eTag, detail.object.etag), without quotes; empty if
+  // absent or not an ETag (hex digits, '-' and a part count for multipart uploads).
+  std::string etag;
+  // Set by readers, never by a notification: this read is not pinned by version_id (the
+  // unversioned re-read of a versioned object, the alternate reading of a key), so the store
+  // must make sure it is the notified object: If-Match with `etag`, or, without an etag, the
+  // notified `size` against what was read. A mismatch is a failure, never processed.
+  bool verify_identity = false;
   // No region: where the object lives is for configuration and S3's own redirects to say, never
   // a message (agent/sources/s3_client.h).
   std::string event_time;  // when S3/EventBridge saw the object created, if given
