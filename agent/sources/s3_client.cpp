@@ -128,18 +128,16 @@ RemoteStatus S3Client::overwritten(const ObjectRef& o, const std::string& got) {
   ++stats_.version_mismatches;
   std::string why = fmt::format(
       "s3://{}/{}: the notification names version {}, but the object read without versionId is "
-      "version {}: overwritten since the notification (CloudTrail never rewrites a log file: "
-      "check who wrote it); not processed. Grant s3:GetObjectVersion to read the notified version",
+      "version {}: overwritten since the notification; grant s3:GetObjectVersion to read the "
+      "notified version (CloudTrail never rewrites a log file: check who wrote it). Not processed",
       o.bucket, printable(o.key, 300), printable(o.version_id), got);
   spdlog::error("{}", why);
   return {RemoteStatus::Code::kFatal, why};
 }
 
-RemoteStatus S3Client::not_notified(const ObjectRef& o, const ObjectRef& read,
-                                    const std::string& detail) {
-  std::string why = fmt::format(
-      "s3://{}/{} is not the notified object of s3://{}/{} ({}); not processed", o.bucket,
-      printable(read.key, 300), o.bucket, printable(o.key, 300), detail);
+RemoteStatus S3Client::not_notified(const ObjectRef& o, const std::string& detail) {
+  std::string why = fmt::format("s3://{}/{} is not the notified object ({}); not processed",
+                                o.bucket, printable(o.key, 300), detail);
   spdlog::error("{}", why);
   return {RemoteStatus::Code::kFatal, why};
 }
@@ -186,7 +184,7 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
           return overwritten(o, got ? printable(*got) : std::string("(none: no x-amz-version-id)"));
       }
       if (target.verify_identity && target.etag.empty() && o.size && r.body.size() != *o.size)
-        return not_notified(o, target, fmt::format("{} bytes were read where the notification "
+        return not_notified(o, fmt::format("{} bytes were read where the notification "
                                                    "says {}",
                                                    r.body.size(), *o.size));
       out.assign(r.body);
@@ -199,8 +197,7 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
         ++stats_.version_fallbacks;
         return overwritten(o, "(another ETag than the notified " + printable(o.etag) + ")");
       }
-      return not_notified(o, target,
-                          fmt::format("its ETag is not the notified {}", printable(o.etag)));
+      return not_notified(o, fmt::format("its ETag is not the notified {}", printable(o.etag)));
     }
     // S3's ways of saying "the bucket is in another region": 301 PermanentRedirect, 400
     // AuthorizationHeaderMalformed (signed for the wrong region), and 400

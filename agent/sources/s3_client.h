@@ -91,8 +91,8 @@ class S3Client : public ObjectStore {
   // The unversioned re-read of `o` found another version than notified (`got`): ERROR, counted,
   // a failure (the message stays queued, then goes to the DLQ).
   RemoteStatus overwritten(const ObjectRef& o, const std::string& got);
-  // A read with verify_identity (`read`, as sent) is not the notified `o`: ERROR, a failure.
-  RemoteStatus not_notified(const ObjectRef& o, const ObjectRef& read, const std::string& detail);
+  // A read of `o` with verify_identity found another object there (`detail`): ERROR, a failure.
+  RemoteStatus not_notified(const ObjectRef& o, const std::string& detail);
 
   S3ClientOptions options_;
   std::shared_ptr<aws::HttpClient> http_;
