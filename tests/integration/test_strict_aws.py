@@ -755,11 +755,18 @@ def test_j_eventbridge_keys_raw_and_url_encoded():
     # URL-encoded form names an object that does not exist -> 403 (no s3:ListBucket).
     s = Setup("eventbridge", f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/q-eventbridge")
     base = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/11/18/"
-    raw_key, _, e1 = s.put("raw", base + "log file+a=b é raw.json.gz")
-    enc_key, _, e2 = s.put("enc", base + "log file+a=b é enc.json.gz")
-    SA.send(s.queue_url, fauxqs.eventbridge_object_created_body(s.bucket, raw_key))
+    raw_key = base + "log file+a=b é raw.json.gz"
+    enc_key = base + "log file+a=b é enc.json.gz"
+    data1, e1 = log_file(f"{s.name}-raw")
+    data2, e2 = log_file(f"{s.name}-enc")
+    SA.put_object(s.bucket, raw_key, data1)
+    SA.put_object(s.bucket, enc_key, data2)
+    # The URL-decoded reading is read only as the notified object: If-Match its ETag.
     SA.send(s.queue_url, fauxqs.eventbridge_object_created_body(
-        s.bucket, fauxqs.encode_s3_key(enc_key)))
+        s.bucket, raw_key, size=len(data1), etag=hashlib.md5(data1).hexdigest()))
+    SA.send(s.queue_url, fauxqs.eventbridge_object_created_body(
+        s.bucket, fauxqs.encode_s3_key(enc_key), size=len(data2),
+        etag=hashlib.md5(data2).hexdigest()))
     m: dict = {}
     run_to_delivery(s, e1 | e2, messages=2, why=" (EventBridge keys, raw and URL-encoded)",
                     timeout=FAIL_WAIT, metrics=m)
