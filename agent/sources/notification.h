@@ -29,8 +29,9 @@ struct ObjectRef {
   // notifications encode keys), when it differs from `key` and decodes. AWS does not document
   // detail.object.key as encoded and real events carry it as is ("2023-08-08T14:03:40.zip"
   // where S3 -> SQS says "%3A"), so `key` is that; the daemon tries this one only if `key` is
-  // not found (404, or 403 AccessDenied without s3:ListBucket), and only if it passes the same
-  // checks (docs/aws.md, "S3 -> EventBridge -> SQS"). Empty otherwise.
+  // not found (404, or 403 AccessDenied without s3:ListBucket), only if it passes the same
+  // checks, and only as the notified object (verify_identity, no version_id) (docs/aws.md,
+  // "S3 -> EventBridge -> SQS"). Empty otherwise.
   std::string alternate_key;
   std::optional<uint64_t> size;
   std::string version_id;
