@@ -246,18 +246,31 @@ bool resolve_endpoint_url(AwsService service, std::string_view region,
   return true;
 }
 
+namespace {
+
+// The URL's host name, lower case, without its port and one trailing dot: the fully qualified
+// "sqs.eu-west-1.amazonaws.com." is the same host as "sqs.eu-west-1.amazonaws.com" (curl sends
+// it as given; TLS names are compared without the dot).
+std::string host_to_match(const HttpRequest& parsed) {
+  std::string host = ascii_lower(host_without_port(parsed.host));
+  if (!host.empty() && host.back() == '.') host.pop_back();
+  return host;
+}
+
+}  // namespace
+
 std::string region_from_endpoint_url(AwsService service, std::string_view url) {
   HttpRequest parsed;
   std::string error;
   if (!parse_endpoint_url(url, parsed, error)) return {};
-  return region_of_host(service, ascii_lower(host_without_port(parsed.host)));
+  return region_of_host(service, host_to_match(parsed));
 }
 
 std::string sqs_region_from_queue_url(std::string_view queue_url) {
   HttpRequest parsed;
   std::string error;
   if (!parse_endpoint_url(queue_url, parsed, error)) return {};
-  const std::string host = ascii_lower(host_without_port(parsed.host));
+  const std::string host = host_to_match(parsed);
   std::string region = region_of_host(AwsService::kSqs, host);
   if (!region.empty()) return region;
   // LocalStack's regional names (sqs.<region>.localhost.localstack.cloud) name their region too.

@@ -110,15 +110,16 @@ bool resolve_endpoint_url(AwsService service, std::string_view region,
 //   SQS            the legacy <region>.queue.<suffix> and queue.amazonaws.com (us-east-1)
 //   STS            the global sts.amazonaws.com (us-east-1)
 // The region must be a valid region name whose partition has that suffix; the host is compared
-// case-insensitively. "" for every other URL (emulators, private DNS names, malformed URLs).
+// case-insensitively, and without one trailing dot (a fully qualified name). "" for every other
+// URL (emulators, private DNS names, malformed URLs).
 std::string region_from_endpoint_url(AwsService service, std::string_view url);
 
 // The region an SQS queue URL names in its host: sqs.<region>.<suffix>,
 // sqs-fips.<region>.<suffix> (with the partition's DNS or dual-stack suffix), the legacy
 // <region>.queue.<suffix> and queue.amazonaws.com (us-east-1), and VPC endpoint names
 // (*.sqs.<region>.vpce.<suffix>), and LocalStack's sqs.<region>.localhost.localstack.cloud.
-// The region must be a valid region name whose partition has that suffix. "" for every other
-// URL (emulators such as http://127.0.0.1:4566/000000000000/q, malformed or hostile URLs): the
+// The region must be a valid region name whose partition has that suffix; one trailing dot of
+// the host (a fully qualified name) is ignored. "" for every other URL (emulators such as http://127.0.0.1:4566/000000000000/q, malformed or hostile URLs): the
 // host names no region.
 std::string sqs_region_from_queue_url(std::string_view queue_url);
 

@@ -47,6 +47,24 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
     return false;
   }
 
+  // A region of another partition than the agent's is refused: credentials and S3's redirects
+  // belong to one partition, and signing for another one's region only fails later, obscurely.
+  auto other_partition = [&](std::string_view what, const std::string& named) {
+    if (named.empty()) return false;
+    const aws::Partition theirs = aws::partition_of(named), ours = aws::partition_of(out.region);
+    if (theirs.name == ours.name) return false;
+    error = fmt::format(
+        "{} names region {} of partition {}, but the agent's region {} (from {}) is in partition "
+        "{}: one agent works in one partition; set [aws] region to a region of {}, or use a "
+        "queue and endpoints of {}",
+        what, named, theirs.name, out.region, out.region_source, ours.name, theirs.name,
+        ours.name);
+    return true;
+  };
+  if (other_partition(fmt::format("the queue URL {}", aws::printable_excerpt(c.sqs.queue_url, 120)),
+                      url_region))
+    return false;
+
   const aws::EndpointConfig config = endpoint_config(c);
   aws::EndpointSettings sqs, sts;
   if (!aws::endpoint_settings(aws::AwsService::kSqs, config, env, sqs, error) ||
@@ -70,6 +88,10 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
     // An override names the host. It signs with the region its host names (a VPC endpoint
     // serves its own region only), else with the queue URL's, else with the agent's.
     const std::string named = aws::region_from_endpoint_url(aws::AwsService::kSqs, sqs.url);
+    if (other_partition(fmt::format("the SQS endpoint {} (from {})",
+                                    aws::printable_excerpt(sqs.url, 120), sqs.source),
+                        named))
+      return false;
     out.sqs_region = !named.empty() ? named : !url_region.empty() ? url_region : out.region;
     if (!aws::resolve_endpoint_url(aws::AwsService::kSqs, out.sqs_region, sqs, out.sqs_endpoint_url,
                                    error))
@@ -97,14 +119,7 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
           "the queue URL names region {}, {} says {}: SQS requests are signed for {} (the queue's "
           "region); {} stays the first guess for S3 buckets and the STS region",
           url_region, configured_source, configured, url_region, configured);
-      const aws::Partition queue_partition = aws::partition_of(url_region);
-      const aws::Partition own_partition = aws::partition_of(configured);
-      if (queue_partition.name != own_partition.name)
-        warning += fmt::format(
-            ", in partition {} while the queue is in {}: S3 redirects never cross partitions, "
-            "so set [aws] region to a region of {}",
-            own_partition.name, queue_partition.name, queue_partition.name);
-      out.warnings.push_back(std::move(warning));
+      out.warnings.push_back(std::move(warning));  // another partition was refused above
     }
   } else {
     if (variant) {
@@ -119,9 +134,16 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
 
   // S3 and STS: an endpoint URL naming a region signs with it, else the agent's region.
   const std::string s3_named = aws::region_from_endpoint_url(aws::AwsService::kS3, out.s3.url);
+  const std::string sts_named = aws::region_from_endpoint_url(aws::AwsService::kSts, sts.url);
+  if (other_partition(fmt::format("the S3 endpoint {} (from {})",
+                                  aws::printable_excerpt(out.s3.url, 120), out.s3.source),
+                      s3_named) ||
+      other_partition(fmt::format("the STS endpoint {} (from {})",
+                                  aws::printable_excerpt(sts.url, 120), sts.source),
+                      sts_named))
+    return false;
   out.s3_region = s3_named.empty() ? out.region : s3_named;
   if (!s3_named.empty()) mismatch("S3", out.s3, s3_named);
-  const std::string sts_named = aws::region_from_endpoint_url(aws::AwsService::kSts, sts.url);
   out.sts_region = sts_named.empty() ? out.region : sts_named;
   if (!sts_named.empty()) mismatch("STS", sts, sts_named);
 

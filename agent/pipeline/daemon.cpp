@@ -364,6 +364,10 @@ struct Daemon::Impl {
           !o.alternate_key.empty()) {
         read.key = o.alternate_key;
         read.alternate_key.clear();
+        // A 403 may be about something else (KMS, owner): another key that exists is read only
+        // if it is the notified object (If-Match its ETag, else its size), at its current version.
+        read.version_id.clear();
+        read.verify_identity = true;
         RemoteStatus second = fetch(read);
         if (stopped) return "shutting down";
         if (second.ok()) {

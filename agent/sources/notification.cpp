@@ -1,5 +1,6 @@
 #include "agent/sources/notification.h"
 
+#include <cctype>
 #include <simdjson.h>
 
 #include <fmt/format.h>
@@ -11,6 +12,16 @@ namespace dom = simdjson::dom;
 namespace {
 
 constexpr size_t kMaxNestedEnvelopes = 2;
+
+// An ETag as S3 and EventBridge notify it ("d41d8cd9...", "<hex>-<parts>" for multipart
+// uploads), quotes removed; "" for anything else, so no header is ever built from junk.
+std::string notified_etag(std::string_view v) {
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  if (v.empty() || v.size() > 128) return {};
+  for (char c : v)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return {};
+  return std::string(v);
+}
 
 std::string_view get_string(const dom::element& e, std::string_view key) {
   std::string_view s;
@@ -57,6 +68,7 @@ Notification parse_s3_event(const dom::element& root) {
     uint64_t size;
     if (r["s3"]["object"]["size"].get_uint64().get(size) == simdjson::SUCCESS) o.size = size;
     o.version_id = std::string(get_string(r["s3"]["object"], "versionId"));
+    o.etag = notified_etag(get_string(r["s3"]["object"], "eTag"));
     o.event_time = std::string(get_string(r, "eventTime"));
     n.objects.push_back(std::move(o));
   }
@@ -142,6 +154,7 @@ Notification parse_eventbridge(const dom::element& root) {
     uint64_t size;
     if (detail["object"]["size"].get_uint64().get(size) == simdjson::SUCCESS) o.size = size;
     o.version_id = std::string(get_string(detail["object"], "version-id"));
+    o.etag = notified_etag(get_string(detail["object"], "etag"));
     o.event_time = std::string(get_string(root, "time"));
     n.objects.push_back(std::move(o));
     n.kind = Notification::Kind::kObjects;

@@ -29,11 +29,20 @@ struct ObjectRef {
   // notifications encode keys), when it differs from `key` and decodes. AWS does not document
   // detail.object.key as encoded and real events carry it as is ("2023-08-08T14:03:40.zip"
   // where S3 -> SQS says "%3A"), so `key` is that; the daemon tries this one only if `key` is
-  // not found (404, or 403 AccessDenied without s3:ListBucket), and only if it passes the same
-  // checks (docs/aws.md, "S3 -> EventBridge -> SQS"). Empty otherwise.
+  // not found (404, or 403 AccessDenied without s3:ListBucket), only if it passes the same
+  // checks, and only as the notified object (verify_identity, no version_id) (docs/aws.md,
+  // "S3 -> EventBridge -> SQS"). Empty otherwise.
   std::string alternate_key;
   std::optional<uint64_t> size;
   std::string version_id;
+  // The object's ETag as notified (s3.object.eTag, detail.object.etag), without quotes; empty if
+  // absent or not an ETag (hex digits, '-' and a part count for multipart uploads).
+  std::string etag;
+  // Set by readers, never by a notification: this read is not pinned by version_id (the
+  // unversioned re-read of a versioned object, the alternate reading of a key), so the store
+  // must make sure it is the notified object: If-Match with `etag`, or, without an etag, the
+  // notified `size` against what was read. A mismatch is a failure, never processed.
+  bool verify_identity = false;
   // No region: where the object lives is for configuration and S3's own redirects to say, never
   // a message (agent/sources/s3_client.h).
   std::string event_time;  // when S3/EventBridge saw the object created, if given

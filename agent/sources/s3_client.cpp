@@ -95,6 +95,7 @@ bool S3Client::build_request(const ObjectRef& o, const std::string& region, aws:
              aws::uri_encode_path(o.key);
   req.method = "GET";
   if (!o.version_id.empty()) req.query.emplace_back("versionId", o.version_id);
+  if (o.verify_identity && !o.etag.empty()) req.set_header("If-Match", "\"" + o.etag + "\"");
   if (!options_.expected_bucket_owner.empty())
     req.set_header("x-amz-expected-bucket-owner", options_.expected_bucket_owner);
   return true;
@@ -121,6 +122,24 @@ bool S3Client::first_version_denial(const std::string& bucket) {
   std::lock_guard<std::mutex> lock(regions_mu_);
   if (version_denied_.size() >= options_.region_cache_size) return false;
   return version_denied_.insert(bucket).second;
+}
+
+RemoteStatus S3Client::overwritten(const ObjectRef& o, const std::string& got) {
+  ++stats_.version_mismatches;
+  std::string why = fmt::format(
+      "s3://{}/{}: the notification names version {}, but the object read without versionId is "
+      "version {}: overwritten since the notification; grant s3:GetObjectVersion to read the "
+      "notified version (CloudTrail never rewrites a log file: check who wrote it). Not processed",
+      o.bucket, printable(o.key, 300), printable(o.version_id), got);
+  spdlog::error("{}", why);
+  return {RemoteStatus::Code::kFatal, why};
+}
+
+RemoteStatus S3Client::not_notified(const ObjectRef& o, const std::string& detail) {
+  std::string why = fmt::format("s3://{}/{} is not the notified object ({}); not processed",
+                                o.bucket, printable(o.key, 300), detail);
+  spdlog::error("{}", why);
+  return {RemoteStatus::Code::kFatal, why};
 }
 
 RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
@@ -155,25 +174,31 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
           spdlog::warn(
               "bucket {}: S3 denies reading object versions (GetObject with versionId "
               "needs s3:GetObjectVersion) but allows reading keys; reading the current "
-              "version instead, which misses an overwritten object's notified version. "
+              "version instead, refused if it is not the notified one. "
               "Grant s3:GetObjectVersion on arn:aws:s3:::{}/* (docs/aws.md, \"IAM "
               "permissions\"). Said once per bucket",
               o.bucket, o.bucket);
         ++stats_.version_fallbacks;
         const std::string* got = r.find_header("x-amz-version-id");
-        if (got && *got != o.version_id) {
-          ++stats_.version_mismatches;
-          spdlog::warn(
-              "s3://{}/{}: the notification names version {}, but the object read "
-              "without versionId is version {}: the key was overwritten since (CloudTrail "
-              "never rewrites a log file: check who wrote it). Reading what is there",
-              o.bucket, printable(o.key, 300), printable(o.version_id), printable(*got));
-        }
+        if (!got || *got != o.version_id)
+          return overwritten(o, got ? printable(*got) : std::string("(none: no x-amz-version-id)"));
       }
+      if (target.verify_identity && target.etag.empty() && o.size && r.body.size() != *o.size)
+        return not_notified(o, fmt::format("{} bytes were read where the notification "
+                                                   "says {}",
+                                                   r.body.size(), *o.size));
       out.assign(r.body);
       return {};
     }
     std::string code = xml_element(r.body, "Code");
+    if (target.verify_identity && !target.etag.empty() &&
+        (r.status == 412 || code == "PreconditionFailed")) {
+      if (target.version_id != o.version_id) {
+        ++stats_.version_fallbacks;
+        return overwritten(o, "(another ETag than the notified " + printable(o.etag) + ")");
+      }
+      return not_notified(o, fmt::format("its ETag is not the notified {}", printable(o.etag)));
+    }
     // S3's ways of saying "the bucket is in another region": 301 PermanentRedirect, 400
     // AuthorizationHeaderMalformed (signed for the wrong region), and 400
     // IllegalLocationConstraintException, how a bucket in an opt-in region (af-south-1,
@@ -222,6 +247,7 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
     // is (s3:GetObject) and check below that it is still the notified version.
     if (r.status == 403 && code == "AccessDenied" && !target.version_id.empty()) {
       target.version_id.clear();
+      target.verify_identity = true;  // If-Match the notified ETag, version checked below
       continue;
     }
     auto c = classify_aws_error(r.status, code);

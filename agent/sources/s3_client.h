@@ -16,9 +16,13 @@
 // Versioned buckets: a notification's versionId is asked for (GetObject with versionId, which
 // IAM checks as s3:GetObjectVersion). If S3 refuses that with 403 AccessDenied, the object is
 // read once more without versionId (s3:GetObject): a WARN once per bucket says to grant
-// s3:GetObjectVersion, and if the version S3 then returns (x-amz-version-id) is not the
-// notified one, the key was overwritten since: WARN with both versions, counted, and what is
-// there is returned (docs/aws.md, "IAM permissions").
+// s3:GetObjectVersion. That re-read sends If-Match with the notified ETag (if notified); a 412
+// PreconditionFailed, or a version S3 returns (x-amz-version-id) that is not the notified one,
+// or none, means the key was overwritten since: ERROR naming both versions, counted
+// (version_mismatches), and the object fails (kFatal; never processed). Any read with
+// ObjectRef::verify_identity (the daemon's alternate reading of an EventBridge key) is checked
+// the same way: If-Match the notified ETag, else the notified size (docs/aws.md, "IAM
+// permissions").
 //
 // Clock skew: requests are signed with aws::SigningClock::global(); a clock-skew error
 // corrects it from the response and the request is signed again and sent at once.
@@ -55,7 +59,7 @@ struct S3ClientOptions {
 struct S3ClientStats {
   // Objects read without their notified versionId because S3 denied the versioned GET.
   std::atomic<uint64_t> version_fallbacks{0};
-  // ... of which S3 returned another version than notified (the key was overwritten).
+  // ... of which S3 returned another version than notified (the key was overwritten): refused.
   std::atomic<uint64_t> version_mismatches{0};
 };
 
@@ -84,6 +88,11 @@ class S3Client : public ObjectStore {
   void remember_region(const std::string& bucket, const std::string& region);
   // True the first time `bucket` is seen denying a versioned GET (bounded memory).
   bool first_version_denial(const std::string& bucket);
+  // The unversioned re-read of `o` found another version than notified (`got`): ERROR, counted,
+  // a failure (the message stays queued, then goes to the DLQ).
+  RemoteStatus overwritten(const ObjectRef& o, const std::string& got);
+  // A read of `o` with verify_identity found another object there (`detail`): ERROR, a failure.
+  RemoteStatus not_notified(const ObjectRef& o, const std::string& detail);
 
   S3ClientOptions options_;
   std::shared_ptr<aws::HttpClient> http_;

@@ -1459,6 +1459,13 @@ class CheckConfigTest(CliTestCase):
         self.assertEqual(rc, EXIT_OK, err)
         self.assertIn("s3 offers no FIPS endpoint in partition aws-cn (region cn-north-1): "
                       "`run` refuses to start with it", err)
+        # A queue in another partition than the agent's region: `run` refuses, check-config says
+        # so naming both.
+        rc, out, err = self.check(base, {"AWS_REGION": "cn-north-1"}, "-q")
+        self.assertIn("the queue URL https://sqs.eu-west-1.amazonaws.com/111122223333/trail names "
+                      "region eu-west-1 of partition aws, but the agent's region cn-north-1 (from "
+                      "AWS_REGION) is in partition aws-cn", err)
+        self.assertIn("`run` refuses to start with it", err)
         # A variable that is neither true nor false, named.
         rc, out, err = self.check(base, {"AWS_USE_DUALSTACK_ENDPOINT": "maybe"}, "-q")
         self.assertIn('AWS_USE_DUALSTACK_ENDPOINT="maybe" is neither "true" nor "false"', err)

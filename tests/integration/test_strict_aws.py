@@ -22,6 +22,7 @@ bounded); they never sleep for a fixed time.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import signal
@@ -451,9 +452,11 @@ def test_c_versioned_bucket_documented_policy():
     # needs s3:GetObjectVersion; the documented policy grants s3:GetObject only -> 403.
     s = Setup("versioned", f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/q-versioned",
               versioning=True)
-    key, version, expected = s.put("0")
+    data, expected = log_file(f"{s.name}-0")
+    key = key_for(f"{s.name}-0")
+    version = SA.put_object(s.bucket, key, data)
     check(version != "null", "the bucket is not versioned")
-    s.notify(key, version_id=version)
+    s.notify(key, version_id=version, etag=hashlib.md5(data).hexdigest())
     m: dict = {}
     run_to_delivery(s, expected, why=" (the documented policy on a versioned bucket)",
                     timeout=FAIL_WAIT, metrics=m)
@@ -462,6 +465,31 @@ def test_c_versioned_bucket_documented_policy():
     check(m.get("trailwarden_s3_version_fallbacks_total") == 1 and
           m.get("trailwarden_s3_version_mismatches_total") == 0,
           f"version metrics: {[(k, v) for k, v in m.items() if 'version' in k]}")
+
+
+def test_c_versioned_bucket_documented_policy_refuses_an_overwritten_object():
+    # Without s3:GetObjectVersion the notified version cannot be asked for: the key's current
+    # content, written over the notified log file, must not be processed in its place.
+    s = Setup("overwritten", f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/q-overwritten",
+              versioning=True)
+    data1, _ = log_file(f"{s.name}-v1")
+    key = key_for(f"{s.name}-v1")
+    v1 = SA.put_object(s.bucket, key, data1)
+    data2, scrubbed = log_file(f"{s.name}-v2")
+    SA.put_object(s.bucket, key, data2)  # the attacker's copy
+    s.notify(key, version_id=v1, etag=hashlib.md5(data1).hexdigest())
+    agent = Agent(s)
+    try:
+        m = wait_until(lambda: (lambda x: x if x.get("trailwarden_s3_version_mismatches_total")
+                                else None)(agent.metrics()), 30, "a version mismatch counted")
+        check(m.get("trailwarden_s3_version_fallbacks_total", 0) >= 1, f"metrics: {m}")
+        check(s.state()["deleted"] == 0, "the overwritten object's message was deleted")
+    finally:
+        agent.stop()
+    check(not (agent.event_ids() & scrubbed), "the overwriting copy was processed")
+    gets = [e for e in s.requests() if e["action"] == "GetObject"]
+    check(any(e["status"] == 412 for e in gets), f"no If-Match refusal: {errors(gets)}")
+    check("overwritten since the notification" in agent.log(), agent.log()[-2000:])
 
 
 def test_c_versioned_bucket_with_get_object_version_reads_the_notified_version():
@@ -727,11 +755,18 @@ def test_j_eventbridge_keys_raw_and_url_encoded():
     # URL-encoded form names an object that does not exist -> 403 (no s3:ListBucket).
     s = Setup("eventbridge", f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/q-eventbridge")
     base = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/11/18/"
-    raw_key, _, e1 = s.put("raw", base + "log file+a=b é raw.json.gz")
-    enc_key, _, e2 = s.put("enc", base + "log file+a=b é enc.json.gz")
-    SA.send(s.queue_url, fauxqs.eventbridge_object_created_body(s.bucket, raw_key))
+    raw_key = base + "log file+a=b é raw.json.gz"
+    enc_key = base + "log file+a=b é enc.json.gz"
+    data1, e1 = log_file(f"{s.name}-raw")
+    data2, e2 = log_file(f"{s.name}-enc")
+    SA.put_object(s.bucket, raw_key, data1)
+    SA.put_object(s.bucket, enc_key, data2)
+    # The URL-decoded reading is read only as the notified object: If-Match its ETag.
     SA.send(s.queue_url, fauxqs.eventbridge_object_created_body(
-        s.bucket, fauxqs.encode_s3_key(enc_key)))
+        s.bucket, raw_key, size=len(data1), etag=hashlib.md5(data1).hexdigest()))
+    SA.send(s.queue_url, fauxqs.eventbridge_object_created_body(
+        s.bucket, fauxqs.encode_s3_key(enc_key), size=len(data2),
+        etag=hashlib.md5(data2).hexdigest()))
     m: dict = {}
     run_to_delivery(s, e1 | e2, messages=2, why=" (EventBridge keys, raw and URL-encoded)",
                     timeout=FAIL_WAIT, metrics=m)

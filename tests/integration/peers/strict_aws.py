@@ -38,7 +38,8 @@ Unlike fauxqs (peers/fauxqs.py), which accepts anything, this peer refuses what 
              AuthorizationHeaderMalformed with <Region>. versionId needs s3:GetObjectVersion,
              a plain GET s3:GetObject; a missing key is 404 NoSuchKey only with s3:ListBucket on
              the bucket, else 403 AccessDenied; x-amz-expected-bucket-owner other than the owner
-             is 403 AccessDenied.
+             is 403 AccessDenied. If-Match other than the object's ETag is 412
+             PreconditionFailed.
   STS        query protocol, XML: AssumeRole (signed; the caller needs sts:AssumeRole on the role
              and the role must trust the caller's access key), AssumeRoleWithWebIdentity
              (unsigned; the role must allow web identity), GetCallerIdentity. Issued credentials
@@ -723,8 +724,14 @@ class Service:
                 return s3_error(404, "NoSuchKey", "The specified key does not exist.", Key=key)
             return s3_error(403, "AccessDenied", "Access Denied")
         vid, data = found[0]
+        etag = '"' + hashlib.md5(data).hexdigest() + '"'
+        if_match = req["headers"].get("if-match", [None])[0]
+        if if_match is not None and if_match not in ("*", etag, etag.strip('"')):
+            return s3_error(412, "PreconditionFailed",
+                            "At least one of the pre-conditions you specified did not hold",
+                            Condition="If-Match")
         headers = [("Content-Type", "binary/octet-stream"),
-                   ("ETag", '"' + hashlib.md5(data).hexdigest() + '"'),
+                   ("ETag", etag),
                    ("x-amz-request-id", secrets.token_hex(8).upper())]
         if b["versioning"]:
             headers.append(("x-amz-version-id", vid))

@@ -206,6 +206,9 @@ TEST_CASE("endpoints: the region an SQS queue URL names") {
       {"https://sqs.us-east-1.amazonaws.com/123456789012/trail?x=1", ""},
       {"https://sqs.evil.amazonaws.com/1/q", ""},
       {"https://sqs..amazonaws.com/1/q", ""},
+      {"https://sqs.eu-west-1.amazonaws.com./1/q", "eu-west-1"},  // fully qualified
+      {"https://eu-west-1.queue.amazonaws.com.:443/1/q", "eu-west-1"},
+      {"https://sqs.eu-west-1.amazonaws.com../1/q", ""},  // one dot only
       {"https://sqs.cn-north-1.amazonaws.com/1/q", ""},    // wrong partition suffix
       {"https://sqs.us-east-1.amazonaws.com.cn/1/q", ""},  // wrong partition suffix
       {"https://queue.amazonaws.com.cn/1/q", ""},
@@ -268,6 +271,8 @@ TEST_CASE("endpoints: the region an endpoint URL names signs its service") {
       {AwsService::kSqs, "https://vpce-1.sqs.eu-west-1.vpce.api.aws", ""},
       {AwsService::kSqs, "vpce-1.sqs.eu-west-1.vpce.amazonaws.com", ""},
       {AwsService::kSqs, "", ""},
+      {AwsService::kS3, "https://s3.eu-west-1.amazonaws.com.", "eu-west-1"},  // fully qualified
+      {AwsService::kSts, "https://sts.eu-west-1.amazonaws.com.:443", "eu-west-1"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.url);

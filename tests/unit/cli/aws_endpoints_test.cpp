@@ -43,11 +43,12 @@ TEST_CASE("SQS region: the queue URL's region signs, a different AWS_REGION is w
   CHECK(e.region == "ap-south-1");
   CHECK(e.region_source == "[aws] region");
 
-  // Another partition: said so, since S3 cannot follow its buckets there.
+  // Another partition: an error naming both (credentials and S3 live in one partition).
   c.aws.region = "cn-north-1";
-  REQUIRE(plan_aws_endpoints(c, env, e, error));
-  REQUIRE(e.warnings.size() == 1);
-  CHECK(e.warnings[0].find("partition aws-cn while the queue is in aws") != std::string::npos);
+  CHECK_FALSE(plan_aws_endpoints(c, env, e, error));
+  CHECK(error.find("the queue URL https://sqs.eu-west-1.amazonaws.com/123456789012/trail names "
+                   "region eu-west-1 of partition aws, but the agent's region cn-north-1 (from "
+                   "[aws] region) is in partition aws-cn") != std::string::npos);
 
   // The same region: no warning.
   c.aws.region = "eu-west-1";
@@ -116,8 +117,7 @@ TEST_CASE("SQS region: a VPC endpoint signs with its own region, not AWS_REGION"
            {"https://sqs-fips.us-east-2.amazonaws.com", "us-east-2"},
            {"https://sqs.eu-west-1.api.aws", "eu-west-1"},
            {"https://eu-central-1.queue.amazonaws.com", "eu-central-1"},
-           {"https://queue.amazonaws.com", "us-east-1"},
-           {"https://vpce-1.sqs.cn-north-1.vpce.amazonaws.com.cn", "cn-north-1"}}) {
+           {"https://queue.amazonaws.com", "us-east-1"}}) {  // aws-cn: an error (below)
     CAPTURE(url);
     c.aws.sqs_endpoint_url = url;
     REQUIRE(plan_aws_endpoints(c, {{"AWS_REGION", "us-east-1"}}, e, error));
@@ -192,7 +192,6 @@ TEST_CASE("S3 and STS regions: an endpoint naming a region signs with it") {
            {"https://s3.eu-west-2.amazonaws.com", "eu-west-2"},
            {"https://s3-fips.us-east-2.amazonaws.com", "us-east-2"},
            {"https://s3.dualstack.ap-south-1.amazonaws.com", "ap-south-1"},
-           {"https://s3.cn-north-1.amazonaws.com.cn", "cn-north-1"},
            {"http://127.0.0.1:9000", "us-east-1"},
            {"https://s3.amazonaws.com", "us-east-1"},
            {"https://vpce-1.sqs.eu-west-1.vpce.amazonaws.com", "us-east-1"}}) {  // not S3's
@@ -267,4 +266,24 @@ TEST_CASE("regions: none, or not a region name, is an error naming its source") 
   CHECK(e.sqs_endpoint_url.empty());
   CHECK_FALSE(plan_aws_endpoints(c, {{"AWS_REGION", "us-east-1.evil.com"}}, e, error));
   CHECK(error.find("AWS_REGION") != std::string::npos);
+}
+
+TEST_CASE("regions: an endpoint override in another partition than the agent's is an error") {
+  Config c = config_for("https://sqs.eu-west-1.amazonaws.com/123456789012/trail");
+  c.aws.region = "eu-west-1";
+  AwsEndpoints e;
+  std::string error;
+  for (auto [key, url] : std::vector<std::pair<std::string, std::string>>{
+           {"sqs", "https://sqs.cn-north-1.amazonaws.com.cn"},
+           {"s3", "https://s3.us-gov-west-1.amazonaws.com"},
+           {"sts", "https://sts.cn-northwest-1.amazonaws.com.cn"}}) {
+    CAPTURE(key);
+    Config k = c;
+    (key == "sqs" ? k.aws.sqs_endpoint_url : key == "s3" ? k.aws.s3_endpoint_url
+                                                        : k.aws.sts_endpoint_url) = url;
+    CHECK_FALSE(plan_aws_endpoints(k, {}, e, error));
+    CHECK(error.find(url) != std::string::npos);
+    CHECK(error.find("the agent's region eu-west-1 (from [aws] region) is in partition aws")
+          != std::string::npos);
+  }
 }

@@ -130,6 +130,7 @@ class FakeStore : public ObjectStore {
   std::map<std::string, std::string> objects;  // "bucket/key" -> bytes
   std::map<std::string, int> transient_failures;  // "bucket/key" -> how many kRetry first
   std::vector<std::string> gets;
+  std::vector<ObjectRef> refs;  // what each get() was asked for
   bool block = false;  // when true, get() waits until released
   bool missing_is_denied = false;  // a missing key is 403 AccessDenied (no s3:ListBucket)
   std::mutex mu;
@@ -140,6 +141,7 @@ class FakeStore : public ObjectStore {
     std::unique_lock<std::mutex> l(mu);
     std::string k = o.bucket + "/" + o.key;
     gets.push_back(k);
+    refs.push_back(o);
     cv.notify_all();
     // A blocked download ends when released, or when the daemon cancels it (polled, as curl's
     // progress callback does).
@@ -259,9 +261,10 @@ struct Fixture {
 
 const char* kKey = "AWSLogs/1/CloudTrail/us-east-1/a.json.gz";
 
-std::string eventbridge_object_created(const std::string& bucket, const std::string& key) {
+std::string eventbridge_object_created(const std::string& bucket, const std::string& key,
+                                      const std::string& extra = "") {
   return R"({"version":"0","id":"eb-1","detail-type":"Object Created","source":"aws.s3","account":"111122223333","time":"2024-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":{"bucket":{"name":")" +
-         bucket + R"("},"object":{"key":")" + key + R"(","size":1}}})";
+         bucket + R"("},"object":{"key":")" + key + R"(","size":1)" + extra + R"(}}})";
 }
 
 }  // namespace
@@ -803,6 +806,25 @@ TEST_CASE("an EventBridge key not found as given is read under its URL-decoded r
   CHECK(f.daemon->counters().messages_failed == 0);
   REQUIRE(f.output->lines.size() == 4);
   CHECK(f.output->lines[0].find("a b+c.json.gz") != std::string::npos);  // the key read
+}
+
+TEST_CASE("the URL-decoded reading is read only as the notified object, at no version") {
+  Fixture f;
+  f.store.missing_is_denied = true;  // or a KMS denial: the store cannot tell the daemon which
+  const std::string decoded = "AWSLogs/1/CloudTrail/us-east-1/a b.json.gz";
+  f.store.objects["trail-bucket/" + decoded] = f.store.objects[std::string("trail-bucket/") + kKey];
+  f.start();
+  f.queue.send(eventbridge_object_created("trail-bucket", "AWSLogs/1/CloudTrail/us-east-1/a+b.json.gz",
+                                          R"(,"etag":"e1","version-id":"v1")"));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  REQUIRE(f.store.refs.size() == 2);
+  CHECK(f.store.refs[0].version_id == "v1");
+  CHECK_FALSE(f.store.refs[0].verify_identity);
+  CHECK(f.store.refs[1].key == decoded);
+  CHECK(f.store.refs[1].version_id.empty());  // the notified version is the other key's
+  CHECK(f.store.refs[1].verify_identity);      // If-Match e1 (S3Client), else the size
+  CHECK(f.store.refs[1].etag == "e1");
 }
 
 TEST_CASE("an EventBridge key found as given is read as given, once") {

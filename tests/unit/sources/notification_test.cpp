@@ -64,6 +64,22 @@ TEST_CASE("direct S3 event: keys are URL-decoded") {
   CHECK(n.objects[0].key == "AWSLogs/1/CloudTrail/red flower+1:2.json.gz");
   CHECK(n.objects[0].size == 1024u);
   CHECK(n.objects[0].version_id == "096fKKXTRTtl3on89fVO.nfljtsv6qko");
+  CHECK(n.objects[0].etag == "d41d8cd98f00b204e9800998ecf8427e");
+}
+
+TEST_CASE("notified ETags: kept if they are ETags, quotes removed, junk dropped") {
+  auto with_etag = [](const std::string& etag) {
+    std::string event = s3_event("b", "k.json.gz");
+    const std::string from = "d41d8cd98f00b204e9800998ecf8427e";
+    event.replace(event.find(from), from.size(), etag);
+    auto n = parse_notification(event);
+    REQUIRE(n.kind == Kind::kObjects);
+    return n.objects[0].etag;
+  };
+  CHECK(with_etag("0123abcd-12") == "0123abcd-12");  // multipart upload
+  CHECK(with_etag("\\\"0123abcd\\\"") == "0123abcd");
+  CHECK(with_etag("ab\\r\\nX-Evil: 1").empty());
+  CHECK(with_etag("ab cd").empty());
 }
 
 TEST_CASE("S3 through SNS, raw delivery off and on") {
@@ -82,6 +98,8 @@ TEST_CASE("EventBridge Object Created") {
   CHECK(n.objects[0].bucket == "DOC-EXAMPLE-BUCKET1");
   CHECK(n.objects[0].key == "example-key");
   CHECK(n.objects[0].size == 5u);
+  CHECK(n.objects[0].etag == "b1946ac92492d2347c6235b4d2611184");
+  CHECK_FALSE(n.objects[0].verify_identity);  // set by readers only
   CHECK(n.objects[0].alternate_key.empty());  // both readings agree
 }
 

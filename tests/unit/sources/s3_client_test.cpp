@@ -445,19 +445,85 @@ TEST_CASE("S3: a denied versioned read is read once more without versionId, warn
   CHECK(text.find("needs s3:GetObjectVersion") == text.rfind("needs s3:GetObjectVersion"));
 }
 
-TEST_CASE("S3: an object overwritten since its notification is read, warned and counted") {
+TEST_CASE("S3: an object overwritten since its notification is refused, logged and counted") {
   aws::test::LogCapture logs;
   Fixture f;
   versioned_bucket_without_get_object_version(*f.http, "v2");
   S3Client s3 = f.client();
   Buffer out;
   RemoteStatus s = s3.get(versioned_object("v1"), 1024, out);
-  CHECK_MESSAGE(s.ok(), s.message);
-  CHECK(out.size() > 0);
+  CHECK(s.code == RemoteStatus::Code::kFatal);
+  CHECK(out.size() == 0);
   CHECK(s3.stats().version_mismatches == 1);
   const std::string text = logs.text();
   CHECK(text.find("s3://trail/AWSLogs/a.json.gz: the notification names version v1, but the "
-                  "object read without versionId is version v2") != std::string::npos);
+                  "object read without versionId is version v2: overwritten since the "
+                  "notification") != std::string::npos);
+  CHECK(text.find("grant s3:GetObjectVersion") != std::string::npos);
+  CHECK(text.find("[error]") != std::string::npos);
+}
+
+TEST_CASE("S3: the unversioned re-read without a version header is refused") {
+  Fixture f;
+  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/AWSLogs/a.json.gz",
+             [](const aws::HttpRequest& req) {
+               for (const auto& [name, value] : req.query)
+                 if (name == "versionId")
+                   return response(403, "<Error><Code>AccessDenied</Code></Error>");
+               return response(200, "{\"Records\":[]}");
+             });
+  S3Client s3 = f.client();
+  Buffer out;
+  RemoteStatus s = s3.get(versioned_object("v1"), 1024, out);
+  CHECK(s.code == RemoteStatus::Code::kFatal);
+  CHECK(s.message.find("no x-amz-version-id") != std::string::npos);
+  CHECK(s3.stats().version_mismatches == 1);
+}
+
+TEST_CASE("S3: the unversioned re-read is If-Match the notified ETag; 412 refuses it") {
+  aws::test::LogCapture logs;
+  Fixture f;
+  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/AWSLogs/a.json.gz",
+             [](const aws::HttpRequest& req) {
+               for (const auto& [name, value] : req.query)
+                 if (name == "versionId")
+                   return response(403, "<Error><Code>AccessDenied</Code></Error>");
+               const std::string* m = req.find_header("If-Match");
+               if (m && *m != "\"e1\"")
+                 return response(412, "<Error><Code>PreconditionFailed</Code></Error>");
+               return response(200, "{\"Records\":[]}", {{"x-amz-version-id", "v1"}});
+             });
+  S3Client s3 = f.client();
+  Buffer out;
+  ObjectRef o = versioned_object("v1");
+  o.etag = "e1";
+  CHECK_MESSAGE(s3.get(o, 1024, out).ok(), "the notified ETag matches");
+  REQUIRE(f.http->calls.size() == 2);
+  CHECK(f.http->calls[0].request.find_header("If-Match") == nullptr);  // versioned: pinned
+  REQUIRE(f.http->calls[1].request.find_header("If-Match") != nullptr);
+  o.etag = "e0";  // overwritten: S3 has another ETag
+  RemoteStatus s = s3.get(o, 1024, out);
+  CHECK(s.code == RemoteStatus::Code::kFatal);
+  CHECK(s.message.find("overwritten since the notification") != std::string::npos);
+  CHECK(s3.stats().version_mismatches == 1);
+}
+
+TEST_CASE("S3: a read to verify without an ETag checks the notified size") {
+  Fixture f;
+  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/AWSLogs/b.json.gz", 200,
+             "{\"Records\":[]}");
+  S3Client s3 = f.client();
+  Buffer out;
+  ObjectRef o = versioned_object("");
+  o.key = "AWSLogs/b.json.gz";
+  o.verify_identity = true;
+  o.size = 14;
+  CHECK(s3.get(o, 1024, out).ok());
+  o.size = 15;
+  RemoteStatus s = s3.get(o, 1024, out);
+  CHECK(s.code == RemoteStatus::Code::kFatal);
+  CHECK(s.message.find("14 bytes were read where the notification says 15") != std::string::npos);
+  CHECK(f.http->calls[1].request.find_header("If-Match") == nullptr);
 }
 
 TEST_CASE("S3: unversioned reads are not retried on AccessDenied; a denial twice is the error") {
