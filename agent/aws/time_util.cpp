@@ -5,6 +5,11 @@
 namespace trailwarden::aws {
 namespace {
 
+// system_clock counts nanoseconds in 64 bits: 1677-09-21 to 2262-04-11. A peer's date outside
+// 1970-2199 (a Date header, a credential Expiration) is refused, never converted: converting it
+// would overflow (undefined behaviour; tests/fuzz/aws_input_fuzz.cpp found it).
+bool representable_year(int y) { return y >= 1970 && y < 2200; }
+
 struct Civil {
   int year, month, day, hour, minute, second;
 };
@@ -124,6 +129,7 @@ bool parse_iso8601(std::string_view s, TimePoint& out) {
   }
   if (pos != s.size()) return false;
   if (mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 60) return false;
+  if (!representable_year(y)) return false;
   const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)},
                            day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return false;
@@ -158,6 +164,7 @@ bool parse_http_date(std::string_view s, TimePoint& out) {
       !expect(s, pos, ':') || !digits(s, pos, 2, sec))
     return false;
   if (h > 23 || mi > 59 || sec > 60) return false;
+  if (!representable_year(y)) return false;
   const year_month_day ymd{year{y}, month{mo}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return false;
   out = time_point_cast<system_clock::duration>(sys_days{ymd} + hours{h} + minutes{mi} +

@@ -7,8 +7,9 @@ SECONDS_EACH=${1:-60}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTRAILWARDEN_TESTS=OFF -DTRAILWARDEN_FUZZ=ON \
   -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" >/dev/null
-cmake --build build-fuzz --target pattern_fuzz decode_fuzz relp_fuzz disk_queue_fuzz alert_record_fuzz
-for t in pattern decode relp disk_queue alert_record; do
+cmake --build build-fuzz --target pattern_fuzz decode_fuzz relp_fuzz disk_queue_fuzz alert_record_fuzz \
+  aws_input_fuzz
+for t in pattern decode relp disk_queue alert_record aws_input; do
   work=build-fuzz/corpus-$t
   mkdir -p "$work"
   echo "fuzz: $t for ${SECONDS_EACH}s"

@@ -22,6 +22,18 @@ struct ClockGuard {
 
 }  // namespace
 
+TEST_CASE("a peer's date beyond what the clock can hold is refused, never converted") {
+  // 64-bit nanoseconds end in 2262: converting "4052" overflowed (found by aws_input_fuzz).
+  TimePoint t;
+  CHECK_FALSE(parse_http_date("Thu, 03 Dec 4052 14:45:00 GMT", t));
+  CHECK_FALSE(parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT", t));
+  CHECK_FALSE(parse_http_date("Mon, 01 Jan 0001 00:00:00 GMT", t));
+  CHECK_FALSE(parse_iso8601("9999-12-31T23:59:59Z", t));
+  CHECK_FALSE(parse_iso8601("0001-01-01T00:00:00Z", t));
+  REQUIRE(parse_iso8601("2199-12-31T23:59:59Z", t));
+  REQUIRE(parse_http_date("Tue, 31 Dec 2199 23:59:59 GMT", t));
+}
+
 TEST_CASE("HTTP dates (RFC 7231 IMF-fixdate) are parsed strictly") {
   TimePoint t;
   REQUIRE(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", t));
