@@ -49,6 +49,21 @@ purge_pkg() { $SUDO env DEBIAN_FRONTEND=noninteractive dpkg --purge "$PKG" >/dev
 
 TMP=$(mktemp -d)
 installed_by_us=0
+# State or log directories that exist while the package is not installed (an agent run as root
+# from a source build, or a test that wrote into the system's state directory) are shown, set
+# aside for the run, and put back at the end: the checks start from a known state.
+LEFTOVER_DIRS="/var/lib/trailwarden /var/log/trailwarden"
+restore_leftovers() {
+  local d
+  for d in $LEFTOVER_DIRS; do
+    if [ -e "$TMP/leftover$d" ]; then
+      $SUDO rm -rf "$d"
+      $SUDO mkdir -p "$(dirname "$d")"
+      $SUDO mv "$TMP/leftover$d" "$d"
+      say "put back the $d that existed before this check"
+    fi
+  done
+}
 added_deps=""
 cleanup() {
   local rc=$?
@@ -62,6 +77,7 @@ cleanup() {
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $added_deps >/dev/null || true
   fi
   [ "$installed_by_us" -eq 1 ] && $SUDO rm -f "$MARKER"
+  restore_leftovers
   rm -rf "$TMP"
   exit "$rc"
 }
@@ -182,6 +198,19 @@ done
 ok "$(basename "$deb"): $(stat -c %s "$deb") bytes; Depends: $depends"
 
 # ---------------------------------------------------------------- 4. install
+for d in $LEFTOVER_DIRS; do
+  if [ -e "$d" ]; then
+    say "note: $d exists though $PKG is not installed; setting it aside for this check. It holds:"
+    $SUDO find "$d" -maxdepth 3 -printf '  %M %u:%g %p\n' | head -n 20
+    $SUDO mkdir -p "$TMP/leftover$(dirname "$d")"
+    $SUDO mv "$d" "$TMP/leftover$d"
+  fi
+done
+# What a first install meets after `trailwarden run` as root from a source build: a state
+# directory owned by root, with root's disk buffers in it. The postinst must hand it to the
+# service user (the agent's run below, as user trailwarden, writes there).
+$SUDO install -d -o root -g root -m 0755 /var/lib/trailwarden/buffers/stdout
+$SUDO touch /var/lib/trailwarden/dedup.log
 before=$(dpkg-query -W -f='${Package}\n' | sort)
 $SUDO touch "$MARKER"
 installed_by_us=1
@@ -195,6 +224,9 @@ added_deps=$(comm -13 <(echo "$before") <(dpkg-query -W -f='${Package}\n' | sort
 [ "$(dpkg-query -W -f='${db:Status-Status}' $PKG)" = installed ] || { cat "$TMP/dpkg.log" >&2; fail "$PKG is not installed"; }
 grep -q 'warning' "$TMP/dpkg.log" && { cat "$TMP/dpkg.log" >&2; fail "dpkg warned while installing"; }
 ok "dpkg -i $(basename "$deb")"
+not_theirs=$($SUDO find /var/lib/trailwarden /var/log/trailwarden \( ! -user trailwarden -o ! -group trailwarden \) -print | head -n 5)
+[ -z "$not_theirs" ] || fail "after a first install, not owned by trailwarden:trailwarden: $not_theirs"
+ok "a root-owned /var/lib/trailwarden left before the install is handed to user trailwarden"
 
 out=$(/usr/bin/trailwarden --version) || fail "trailwarden --version failed"
 grep -qF "$version" <<<"$out" || fail "trailwarden --version says '$out', not $version"

@@ -28,15 +28,6 @@ std::string_view trim_ws(std::string_view s) {
   return s;
 }
 
-// A token may go into an HTTP header or form: printable ASCII, no spaces.
-bool header_safe(std::string_view s) {
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x21 || u > 0x7e) return false;
-  }
-  return !s.empty();
-}
-
 std::string default_session_name(const ProviderContext& ctx) {
   const auto secs =
       std::chrono::duration_cast<std::chrono::seconds>(ctx.now().time_since_epoch()).count();
@@ -174,25 +165,12 @@ bool parse_credentials_json(std::string_view body, bool require_token_and_expira
     error = "response lacks Token or Expiration";
     return false;
   }
-  if (!header_safe(id) || id.size() > 128 || !header_safe(secret) ||
-      (has_token && !header_safe(token))) {
+  if (has_token && token.empty()) {  // present but empty: IMDS and ECS never send one
     error = "response has an empty or malformed credential value";
     return false;
   }
-  Credentials c;
-  c.access_key_id = std::string(id);
-  c.secret_access_key = std::string(secret);
-  if (has_token) c.session_token = std::string(token);
-  if (has_expiration) {
-    TimePoint t;
-    if (!parse_iso8601(expiration, t)) {
-      error = "response has an unreadable Expiration '" + printable_excerpt(expiration, 40) + "'";
-      return false;
-    }
-    c.expiration = t;
-  }
-  out = std::move(c);
-  return true;
+  return build_credentials("response", id, secret, token, has_expiration ? expiration : "", out,
+                           error);
 }
 
 // ---- web identity ----

@@ -304,4 +304,29 @@ std::shared_ptr<CredentialsSource> make_credentials_source(
                                             options.retry_interval);
 }
 
+bool build_credentials(std::string_view what, std::string_view id, std::string_view secret,
+                       std::string_view token, std::string_view expiration, Credentials& out,
+                       std::string& error) {
+  if (!header_safe(id) || id.size() > 128 || !header_safe(secret) ||
+      (!token.empty() && !header_safe(token))) {
+    error = std::string(what) + " has an empty or malformed credential value";
+    return false;
+  }
+  Credentials c;
+  c.access_key_id = std::string(id);
+  c.secret_access_key = std::string(secret);
+  c.session_token = std::string(token);
+  if (!expiration.empty()) {
+    TimePoint t;
+    if (!parse_iso8601(expiration, t)) {
+      error = std::string(what) + " has an unreadable Expiration '" +
+              printable_excerpt(expiration, 40) + "'";
+      return false;
+    }
+    c.expiration = t;
+  }
+  out = std::move(c);
+  return true;
+}
+
 }  // namespace trailwarden::aws

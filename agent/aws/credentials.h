@@ -64,6 +64,15 @@ struct Credentials {
 // token; the key id is shortened to its first and last four characters.
 std::string describe(const Credentials& credentials);
 
+// Credentials from the string fields of a provider's answer (IMDS/ECS JSON, credential_process
+// output), checked: the key id (at most 128 bytes), the secret and the token when present must be
+// header_safe(); the expiration, when present, ISO 8601. An absent token or expiration is an
+// empty view. On failure, `error` begins with `what` (the answer's name: "response", "its
+// output") and names the bad field, never its value (an expiration is quoted, shortened).
+bool build_credentials(std::string_view what, std::string_view id, std::string_view secret,
+                       std::string_view token, std::string_view expiration, Credentials& out,
+                       std::string& error);
+
 // ---- The outside world, injectable ----
 
 using Environment = std::map<std::string, std::string, std::less<>>;

@@ -34,6 +34,15 @@ bool all_digits(std::string_view s) {
 
 }  // namespace
 
+bool header_safe(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x21 || u > 0x7e) return false;
+  }
+  return true;
+}
+
 const std::string* HttpRequest::find_header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
     if (iequals(k, name)) return &v;

@@ -18,6 +18,10 @@ namespace trailwarden::aws {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 using QueryList = std::vector<std::pair<std::string, std::string>>;
 
+// A credential or token may go into an HTTP header or form as is: non-empty, printable ASCII,
+// no spaces or control characters.
+bool header_safe(std::string_view s);
+
 struct HttpRequest {
   std::string method = "GET";
   std::string scheme = "https";  // "https" or "http"

@@ -184,15 +184,6 @@ RunResult run_command(const std::vector<std::string>& argv, const Environment& e
   return r;
 }
 
-bool header_safe(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x21 || u > 0x7e) return false;
-  }
-  return true;
-}
-
 // Removes from `text` every string value of the JSON the command printed (partial output of a
 // failed run may still hold a secret).
 void scrub_output_values(std::string& text, std::string_view out) {
@@ -300,25 +291,8 @@ bool parse_process_credentials(std::string_view json, Credentials& out, std::str
   const bool has_token = !doc["SessionToken"].get_string().get(token) && !token.empty();
   const bool has_expiration =
       !doc["Expiration"].get_string().get(expiration) && !expiration.empty();
-  if (!header_safe(id) || id.size() > 128 || !header_safe(secret) ||
-      (has_token && !header_safe(token))) {
-    error = "its output has an empty or malformed credential value";
-    return false;
-  }
-  Credentials c;
-  c.access_key_id = std::string(id);
-  c.secret_access_key = std::string(secret);
-  if (has_token) c.session_token = std::string(token);
-  if (has_expiration) {
-    TimePoint t;
-    if (!parse_iso8601(expiration, t)) {
-      error = "its output has an unreadable Expiration '" + printable_excerpt(expiration, 40) + "'";
-      return false;
-    }
-    c.expiration = t;
-  }
-  out = std::move(c);
-  return true;
+  return build_credentials("its output", id, secret, has_token ? token : "",
+                           has_expiration ? expiration : "", out, error);
 }
 
 FetchStatus fetch_process_credentials(const ProviderContext& ctx, const std::string& command,

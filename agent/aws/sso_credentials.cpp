@@ -23,15 +23,6 @@ std::string sha1_hex(std::string_view s) {
   return to_hex(digest, sizeof digest);
 }
 
-bool header_safe(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x21 || u > 0x7e) return false;
-  }
-  return true;
-}
-
 // A region as it may appear in a host name.
 bool valid_region(std::string_view r) {
   if (r.empty() || r.size() > 32) return false;

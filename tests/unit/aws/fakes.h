@@ -172,4 +172,15 @@ inline std::map<std::string, std::string> form_fields(const std::string& body) {
   return out;
 }
 
+// Long-term keys (the SigV4 suite's example key), always available.
+class StaticCredentials : public CredentialsSource {
+ public:
+  bool get(Credentials& out, std::string&) override {
+    out.access_key_id = "AKIDEXAMPLE";
+    out.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    return true;
+  }
+  void invalidate() override {}
+};
+
 }  // namespace trailwarden::aws::test

@@ -10,19 +10,10 @@
 
 using namespace trailwarden;
 using aws::test::FakeHttp;
+using aws::test::StaticCredentials;
 using aws::test::response;
 
 namespace {
-
-class StaticCredentials : public aws::CredentialsSource {
- public:
-  bool get(aws::Credentials& out, std::string&) override {
-    out.access_key_id = "AKIDEXAMPLE";
-    out.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-    return true;
-  }
-  void invalidate() override {}
-};
 
 struct Fixture {
   std::shared_ptr<FakeHttp> http = std::make_shared<FakeHttp>();

@@ -11,19 +11,10 @@
 using namespace trailwarden;
 using namespace std::chrono_literals;
 using aws::test::FakeHttp;
+using aws::test::StaticCredentials;
 using aws::test::response;
 
 namespace {
-
-class StaticCredentials : public aws::CredentialsSource {
- public:
-  bool get(aws::Credentials& out, std::string&) override {
-    out.access_key_id = "AKIDEXAMPLE";
-    out.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-    return true;
-  }
-  void invalidate() override {}
-};
 
 constexpr const char* kQueue = "https://sqs.us-east-1.amazonaws.com/111122223333/trail";
 constexpr const char* kRoute = "POST https://sqs.us-east-1.amazonaws.com/";
