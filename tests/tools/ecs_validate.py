@@ -199,6 +199,8 @@ class Validator:
             if not isinstance(v, str):
                 return bad("an IP address string")
             try:
+                if "%" in v:  # a zone: Elasticsearch's ip type refuses it
+                    raise ValueError(v)
                 ipaddress.ip_address(v)
             except ValueError:
                 out.append(Violation("bad_format", path,
