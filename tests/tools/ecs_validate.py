@@ -121,7 +121,22 @@ class Validator:
             if f.split(".")[0] in self.custom:
                 continue
             spec = self.schema.fields.get(f)
-            if spec is not None:
+            if spec is not None and spec["type"] in ("object", "nested") \
+                    and f in self.schema.prefixes and isinstance(value, (dict, list)):
+                # an object field with ECS fields of its own (log.syslog, dns.answers)
+                items = value if isinstance(value, list) else [value]
+                if isinstance(value, list) and spec["type"] != "nested" \
+                        and "array" not in (spec.get("normalize") or []):
+                    out.append(Violation("array_not_allowed", p,
+                                         f"{f} (object) is a single object in ECS, got an array"))
+                for i, item in enumerate(items):
+                    ip = f"{p}[{i}]" if isinstance(value, list) else p
+                    if isinstance(item, dict):
+                        self._walk(item, f, ip, out, values)
+                    else:
+                        out.append(Violation("wrong_type", ip, f"{f} must hold objects, got "
+                                             f"{_json_type(item)}"))
+            elif spec is not None:
                 values[f] = value
                 self._check_field(value, f, spec, p, out)
             elif f in self.schema.prefixes:

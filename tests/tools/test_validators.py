@@ -304,6 +304,15 @@ class EcsValidatorTest(unittest.TestCase):
         self.assertRejected(self.mutate(lambda d: d["event"].update(type=["start"])),
                             "event.type[0]: 'start' is not an event.type that event.category")
 
+    def test_object_fields_with_fields_of_their_own(self) -> None:
+        ok = self.mutate(lambda d: d.update(log={"syslog": {"facility": {"code": 4}}},
+                                            dns={"answers": [{"name": "a.example", "ttl": 5}]}))
+        self.assertEqual(ecs_validate.validate(ok), [])
+        self.assertRejected(self.mutate(lambda d: d.update(log={"syslog": {"facility": {
+            "code": "4"}}})), "log.syslog.facility.code: log.syslog.facility.code is long")
+        self.assertRejected(self.mutate(lambda d: d.update(dns={"answers": [{"nam": "x"}]})),
+                            "dns.answers[0].nam: dns.answers.nam is not an ECS field")
+
     def test_array_not_allowed(self) -> None:
         self.assertRejected(self.mutate(lambda d: d["source"].update(ip=["10.0.0.1"])),
                             "source.ip: source.ip (ip) is a single value in ECS")
