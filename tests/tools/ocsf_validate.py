@@ -18,7 +18,8 @@ Contract
   (recursively), unknown attributes (anything goes inside `unmapped`, `json_t` values and
   objects of the generic type `object`), deprecated attributes, types (base types and the
   derived types' regex/max_len/range/values), arrays only where is_array, enum ids and their
-  caption siblings (free text for 99 Other), `at_least_one` and `just_one` constraints, nulls.
+  caption siblings (free text for 99 Other), `at_least_one` and `just_one` constraints, nulls,
+  observables[].name naming an attribute of the class (as the OCSF server checks).
 - CLI: ocsf_validate.py [--schema DIR] [--class UID] FILE|- ... (NDJSON, one event a line).
   Prints "<doc#> <json.path>: <what>" per violation and a summary line; exit 1 if any
   violation (or an unreadable line), 0 otherwise, 2 on usage errors.
@@ -159,11 +160,53 @@ class Schema:
             attrs = _merge_attrs(parent["_raw_attributes"], attrs)
             if not constraints:
                 constraints = parent["constraints"]
+        finished = self._finish(attrs)
+        if name == "observable" and "type_id" in finished:
+            finished["type_id"] = _merge_attr(finished["type_id"],
+                                              {"enum": self.observable_type_ids()})
         compiled = {"name": name, "caption": raw.get("caption", name),
-                    "_raw_attributes": attrs, "attributes": self._finish(attrs),
+                    "_raw_attributes": attrs, "attributes": finished,
                     "constraints": constraints or {}, "@deprecated": deprecated}
         self._compiled_objects[name] = compiled
         return compiled
+
+    def observable_type_ids(self) -> dict[str, dict]:
+        """The observable object's type_id enum as the OCSF server generates it: the ids that
+        dictionary types and attributes, objects, object attributes and class attributes
+        declare with `observable`, with the server's captions. (Only the classes and objects
+        of this schema tree: a subset knows the observables of what it holds.)"""
+        ids: dict[str, dict] = {}
+
+        def put(uid: Any, caption: str) -> None:
+            ids.setdefault(str(uid), {"caption": caption})
+
+        for t in self.types.values():
+            if "observable" in t:
+                put(t["observable"], t.get("caption", ""))
+        for a in self.dictionary.values():
+            if "observable" in a:
+                put(a["observable"], a.get("caption", ""))
+        for name, o in self._objects.items():
+            caption = self._caption(self._objects, o, name)
+            if "observable" in o:
+                put(o["observable"], caption)
+            for key, a in o.get("attributes", {}).items():
+                if isinstance(a, dict) and "observable" in a:
+                    put(a["observable"], f"{caption} Object: {key}")
+        for name, c in self._events.items():
+            caption = self._caption(self._events, c, name)
+            for key, a in c.get("attributes", {}).items():
+                if isinstance(a, dict) and "observable" in a:
+                    put(a["observable"], f"{caption} Class: {key}")
+            for path, uid in (c.get("observables") or {}).items():
+                put(uid, f"{caption} Class: {path}")
+        return ids
+
+    @staticmethod
+    def _caption(items: dict, item: dict, name: str) -> str:
+        while item is not None and not item.get("caption"):
+            item = items.get(item.get("extends", ""))
+        return item["caption"] if item else name
 
     def _class_item(self, uid: int) -> tuple[dict, dict] | None:
         for item in self._events.values():
@@ -247,7 +290,37 @@ class Validator:
         profiles = self._profiles(doc, out)
         self._check_object(doc, cls["attributes"], cls["constraints"], "", profiles, out)
         self._check_classification(doc, cls, out)
+        self._check_observables(doc, cls, profiles, out)
         return out
+
+    def _check_observables(self, doc: dict, cls: dict, profiles: set[str],
+                           out: list[Violation]) -> None:
+        """Each observable's name must be the dotted path of an attribute of the class
+        (through objects; arrays are transparent), as the OCSF server checks."""
+        observables = doc.get("observables")
+        if not isinstance(observables, list):
+            return
+        for i, ob in enumerate(observables):
+            name = ob.get("name") if isinstance(ob, dict) else None
+            if not isinstance(name, str):
+                continue
+            attrs = cls["attributes"]
+            ok = True
+            parts = name.split(".")
+            for j, key in enumerate(parts):
+                a = attrs.get(key)
+                if a is None or (a.get("profile") is not None and a["profile"] not in profiles):
+                    ok = False
+                    break
+                if j < len(parts) - 1:
+                    if a["type"] in self.schema.types or a["type"] == "object":
+                        ok = False
+                        break
+                    attrs = self.schema.compile_object(a["type"])["attributes"]
+            if not ok:
+                out.append(Violation("observable_name", f"observables[{i}].name",
+                                     f"{name!r} does not refer to an attribute of class "
+                                     f"{cls['name']}"))
 
     # --- parts -------------------------------------------------------------------------------
 

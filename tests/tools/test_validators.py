@@ -210,6 +210,43 @@ class OcsfValidatorTest(unittest.TestCase):
         self.assertRejected(self.mutate(lambda d: d.update(is_suspected_breach=True)),
                             "is_suspected_breach: attribute of profile 'incident'")
 
+    def test_observable_names(self) -> None:
+        ok = self.mutate(lambda d: d.update(observables=[
+            {"name": "evidences.actor.user.uid", "type_id": 99, "value": "arn:aws:iam::1:user/x"},
+            {"name": "evidences.src_endpoint.ip", "type_id": 2, "value": "10.24.34.0"},
+            {"name": "cloud.account.uid", "type_id": 99, "value": "222222222222"}]))
+        self.assertEqual(self.errors(ok), [])
+        self.assertRejected(
+            self.mutate(lambda d: d.update(observables=[
+                {"name": "actor.user.uid", "type_id": 99, "value": "x"}])),
+            "observables[0].name: 'actor.user.uid' does not refer to an attribute of class "
+            "detection_finding")
+        self.assertRejected(
+            self.mutate(lambda d: d.update(observables=[{"name": "evidences.src_endpoint.ip.v4",
+                                                         "type_id": 2, "value": "x"}])),
+            "observables[0].name: 'evidences.src_endpoint.ip.v4' does not refer")
+        self.assertRejected(
+            self.mutate(lambda d: d.update(observables=[{"name": "cloud.region", "value": "x"}])),
+            "observables[0].type_id: required attribute is missing")
+        # type_id: the ids the schema declares (types, objects, object attributes), with the
+        # OCSF server's captions for the `type` sibling
+        self.assertRejected(
+            self.mutate(lambda d: d.update(observables=[{"name": "cloud.account.uid",
+                                                         "type_id": 98, "value": "x"}])),
+            "observables[0].type_id: 98 is not one of")
+        self.assertRejected(
+            self.mutate(lambda d: d.update(observables=[{"name": "evidences.src_endpoint.ip",
+                                                         "type_id": 2, "type": "IP",
+                                                         "value": "10.24.34.0"}])),
+            "observables[0].type: is 'IP', but type_id 2 is 'IP Address'")
+        ok = self.mutate(lambda d: d.update(observables=[
+            {"name": "evidences.actor.user", "type_id": 21, "type": "User"},
+            {"name": "evidences.actor.user.uid", "type_id": 31, "type": "User Object: uid",
+             "value": "arn:aws:iam::222222222222:user/JohnDoe"},
+            {"name": "evidences.actor.user.name", "type_id": 4, "type": "User Name",
+             "value": "JohnDoe"}]))
+        self.assertEqual(self.errors(ok), [])
+
     def test_cli(self) -> None:
         bad = copy.deepcopy(self.good)
         del bad["time"]
