@@ -391,7 +391,7 @@ class Validator:
                                      f"does not declare"))
             if a.get("@deprecated"):
                 d = a["@deprecated"]
-                msg = re.sub(r"<[^>]+>", "", d.get("message", "")).strip()
+                msg = " ".join(re.sub(r"<[^>]+>", "", d.get("message", "")).split())
                 out.append(Violation("deprecated", sub(name),
                                      f"deprecated since {d.get('since', '?')}: {msg}"))
             self._check_value(value, a, sub(name), profiles, out)
