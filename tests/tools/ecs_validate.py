@@ -107,7 +107,8 @@ class Validator:
         if version is None:
             out.append(Violation("missing_required", "ecs.version", "required field is missing"))
         elif not (isinstance(version, str) and re.fullmatch(r"8\.\d+\.\d+(?:-\w+)?", version)):
-            out.append(Violation("version", "ecs.version", f"{version!r} is not an ECS 8.x version"))
+            out.append(Violation("version", "ecs.version",
+                                 f"{version!r} is not an ECS 8.x version"))
         self._categorisation(values, out)
         return out
 

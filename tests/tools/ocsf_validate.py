@@ -29,7 +29,6 @@ Standard library only (Python 3.11).
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
 import os

@@ -365,7 +365,8 @@ class EcsValidatorTest(unittest.TestCase):
                             "cloud.account.id: cloud.account.id is keyword: must be a string")
         self.assertRejected(self.mutate(lambda d: d["event"].update(created="11/12/2014")),
                             "event.created: \"11/12/2014\" is not an ISO 8601 date")
-        self.assertRejected(self.mutate(lambda d: d["event"].update(created="2014-13-45T00:00:00Z")),
+        self.assertRejected(self.mutate(lambda d: d["event"].update(
+                                created="2014-13-45T00:00:00Z")),
                             "is not an ISO 8601 date")
         self.assertRejected(self.mutate(lambda d: d["source"]["geo"].update(location={"lat": 99,
                                                                                       "lon": 0})),
