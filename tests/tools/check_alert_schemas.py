@@ -114,8 +114,11 @@ class Checker:
                            text=True, timeout=60)
         if p.returncode == 0:
             return ("config", conf)
-        h = subprocess.run([self.tw, "--help"], capture_output=True, text=True, timeout=60)
-        if "--format" in h.stdout + h.stderr:
+        empty = wrap_records([], os.path.join(self.work, "empty.json"))
+        f = subprocess.run([self.tw, "replay", "-q", "--format", "ecs", "-o",
+                            os.path.join(self.work, "probe-flag.ndjson"), empty],
+                           capture_output=True, text=True, timeout=60)
+        if f.returncode == 0:
             return ("flag", "")
         first = (p.stderr or p.stdout).strip().splitlines()
         self.ecs_reason = first[0] if first else f"check-config exit {p.returncode}"
@@ -199,6 +202,7 @@ def main() -> int:
     ap.add_argument("trailwarden")
     ap.add_argument("--keep", help="keep the corpora and alerts in this directory")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # in order with the replays' messages
     work = args.keep or tempfile.mkdtemp(prefix="tw-alert-schemas-")
     os.makedirs(work, exist_ok=True)
     try:
