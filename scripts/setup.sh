@@ -16,6 +16,8 @@ PACKAGES=(
   # output test peers: kcat (Kafka consumer), rsyslog with TLS and RELP, openssl for test
   # certificates
   kcat rsyslog rsyslog-gnutls rsyslog-relp openssl python3-botocore
+  # PyYAML: tests/tools/ecs_validate.py reads ECS's ecs_flat.yml
+  python3-yaml
   # packaging checks (scripts/package-check.sh): dpkg-shlibdeps and file for CPack's DEB
   # generator, systemd-analyze, and the package's own non-library dependencies
   dpkg-dev file systemd adduser ca-certificates

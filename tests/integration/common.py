@@ -10,7 +10,8 @@ a script's own directory first on sys.path). Standard library only; boto3 is nee
                     Failure / check / wait_until (polling with a deadline, never a fixed sleep)
   CloudTrail data   the AWS docs' AWS Config sample (tests/data/cloudtrail/awsdocs_config.json)
                     as gzipped log files with eventIDs of their own, their S3 keys, the eventIDs
-                    CIS 4.9 must match; reading alert files and alerts' event ids
+                    CIS 4.9 must match; reading alert files and alerts' event ids; checking
+                    alerts against the OCSF schema (assert_valid_alerts)
   the agent         `trailwarden -c CONFIG run` with the emulator's dummy credentials; GET and
                     /metrics parsing
   peers             free ports, rsyslogd, peers/hec_receiver.py, the Kafka mock cluster and
@@ -256,6 +257,21 @@ def alerts_in(path: Path, torn_lines_allowed: bool = False) -> list[dict]:
             if not torn_lines_allowed:
                 raise
     return out
+
+
+def assert_valid_alerts(lines_or_docs) -> None:
+    """Raises Failure unless every alert (JSON lines or parsed dicts) is a valid OCSF 1.4.0
+    Detection Finding (tests/tools/ocsf_validate.py), naming each violation."""
+    sys.path.insert(0, str(ROOT / "tests" / "tools"))
+    try:
+        import ocsf_validate
+    finally:
+        sys.path.pop(0)
+    problems = []
+    for i, item in enumerate(lines_or_docs):
+        doc = json.loads(item) if isinstance(item, (str, bytes)) else item
+        problems += [f"alert {i}: {v}" for v in ocsf_validate.validate(doc)]
+    check(not problems, f"{len(problems)} OCSF schema violations:\n  " + "\n  ".join(problems[:40]))
 
 
 # ---- The agent ----

@@ -239,6 +239,7 @@ path = "{ct_alerts}"
         self.assertEqual(metrics.get("trailwarden_alerts_duplicate_suppressed_total"), 0)
         alerts = alerts_in(agent.alerts)
         self.assertEqual(len(alerts), len(expected) + 1)
+        common.assert_valid_alerts(alerts)  # both routes: S3 and inline EventBridge
         about_real = [a for a in alerts if event_id(a) == real_id]
         routes = sorted(a["unmapped"]["trailwarden"]["route"] for a in about_real)
         self.assertEqual(routes, ["eventbridge", "s3"])

@@ -101,6 +101,7 @@ class RecordsTest(unittest.TestCase):
             rc = agent.stop()
         self.assertEqual(rc, 0, agent.log())
         self.assertEqual({event_id(a) for a in alerts_in(agent.alerts)}, expected)
+        common.assert_valid_alerts(alerts_in(agent.alerts))  # the run route's fields included
         self.assertEqual(self.fx.queue_depth(url), 0)
         self.assertEqual(m["trailwarden_records_failed_total"], 3)
         self.assertEqual(m["trailwarden_sqs_messages_deleted_total"], 1)

@@ -23,7 +23,7 @@ inline std::vector<SampleRecord> load_sample_records() {
   static const char* kFiles[] = {
       "awsdocs_config.json", "awsdocs_console_signin.json", "awsdocs_kms.json",
       "awsdocs_log_file_examples.json", "awsdocs_s3.json", "awsdocs_tutorial.json",
-      "synthetic_cis_edge_cases.json", "panther_cloudtrail_rule_tests.ndjson"};
+      "synthetic_cis_edge_cases.json", "odd_records.json", "panther_cloudtrail_rule_tests.ndjson"};
   std::vector<SampleRecord> out;
   simdjson::dom::parser parser;
   for (const char* f : kFiles) {
