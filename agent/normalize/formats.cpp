@@ -14,6 +14,16 @@ bool is_ip_address(std::string_view text) {
   return inet_pton(AF_INET, s.c_str(), buf) == 1;
 }
 
+std::string ip_value(std::string_view text) {
+  if (is_ip_address(text)) return std::string(text);
+  if (text.size() > 45 || text.find(':') == std::string_view::npos) return {};
+  const std::string s(text);
+  unsigned char buf[16];
+  char out[INET6_ADDRSTRLEN];
+  if (inet_pton(AF_INET6, s.c_str(), buf) != 1 || !inet_ntop(AF_INET6, buf, out, sizeof out)) return {};
+  return out;
+}
+
 bool parse_arn(std::string_view text, Arn& out) {
   if (!text.starts_with("arn:")) return false;
   std::string_view parts[5];

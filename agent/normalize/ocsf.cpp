@@ -65,11 +65,14 @@ bool write_api(JsonWriter& w, const dom::element* r) {
 }
 
 // src_endpoint: sourceIPAddress is an IP (ip) or the name of an AWS service
-// ("config.amazonaws.com", "AWS Internal": svc_name); vpcEndpointId is the uid.
+// ("config.amazonaws.com", "AWS Internal": svc_name; formats.h says what an IP is);
+// vpcEndpointId is the uid.
 bool write_src_endpoint(JsonWriter& w, std::string_view source, std::string_view vpce) {
   if (source.empty() && vpce.empty()) return false;
   w.key("src_endpoint").begin_object();
-  if (!source.empty()) w.field(normalize::is_ip_address(source) ? "ip" : "svc_name", source);
+  const std::string ip = normalize::ip_value(source);
+  if (!ip.empty()) w.field("ip", std::string_view(ip));
+  else if (!source.empty()) w.field("svc_name", source);
   opt(w, "uid", vpce);
   w.end_object();
   return true;
@@ -96,7 +99,7 @@ void write_resources(JsonWriter& w, const std::vector<normalize::Resource>& reso
 }
 
 // The partition of the record's region ("aws", "aws-cn", ...), empty for an invalid region.
-std::string_view partition_of_record(const dom::element*, std::string_view region) {
+std::string_view partition_of_region(std::string_view region) {
   if (!aws::is_valid_region(region)) return {};
   return aws::partition_of(region).name;
 }
@@ -303,7 +306,7 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   opt(w, "region", region);
   if (!account.empty()) write_account(w, account);
   if (!region.empty()) {
-    std::string_view partition = partition_of_record(r, region);
+    std::string_view partition = partition_of_region(region);
     opt(w, "cloud_partition", partition);
   }
   w.end_object();
@@ -330,8 +333,7 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
     observables.add("evidences[0].actor.user.credential_uid", ObservableType::kCredentialUid,
                     actor.access_key);
     observables.add("evidences[0].actor.user.account.uid", ObservableType::kAccountUid, actor.account);
-    if (normalize::is_ip_address(source))
-      observables.add("evidences[0].src_endpoint.ip", ObservableType::kIpAddress, source);
+    observables.add("evidences[0].src_endpoint.ip", ObservableType::kIpAddress, normalize::ip_value(source));
     observables.add("evidences[0].http_request.user_agent", ObservableType::kUserAgent, user_agent);
   }
   observables.add("cloud.account.uid", ObservableType::kAccountUid, account);

@@ -166,6 +166,9 @@ TEST_CASE("src_endpoint.ip only for real IP addresses") {
   CHECK(std::string(src("192.0.2.10")) == "ip");
   CHECK(std::string(src("2001:db8::1")) == "ip");
   CHECK(std::string(src("::ffff:192.0.2.1")) == "ip");
+  // 45 characters, over ip_t's 40: written in its canonical form
+  Finding long_v6(R"({"eventName":"X","sourceIPAddress":"ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"})");
+  CHECK(long_v6.s("/evidences/0/src_endpoint/ip") == "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
   CHECK(std::string(src("AWS Internal")) == "svc_name");
   CHECK(std::string(src("cafe:babe")) == "svc_name");  // colons and hex digits are not enough
   CHECK(std::string(src("::::")) == "svc_name");
