@@ -268,6 +268,7 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   else if (origin.route == Route::kLocalFile)
     opt(w, "log_name", origin.path);
   opt(w, "original_time", event_time);
+  opt(w, "log_version", str(r, {"eventVersion"}));
   opt(w, "event_code", str(r, {"eventType"}));
   if (!rule.tags.empty()) {
     w.key("labels").begin_array();
