@@ -37,7 +37,7 @@ void write_account(JsonWriter& w, std::string_view uid) {
 // An error code that says the caller was not allowed (CIS 4.1): AWS answers these with HTTP 403.
 bool is_access_denied(std::string_view code) {
   return code.starts_with("AccessDenied") || code.ends_with("UnauthorizedOperation") ||
-         code == "UnauthorizedAccess" || code == "Client.UnauthorizedOperation";
+         code == "UnauthorizedAccess";
 }
 
 // api: only with an eventName (api.operation is required).

@@ -234,3 +234,21 @@ TEST_CASE("derived resources stay bounded on huge requests") {
   Finding y(record("ec2.amazonaws.com", "DeleteVpc", R"({"vpcId":")" + long_id + R"("})"));
   CHECK_FALSE(y.has("/resources"));
 }
+
+TEST_CASE("without a usable eventTime the finding's time is the processing time (OcsfOptions::now_ms)") {
+  OcsfOptions o;
+  o.now_ms = [] { return int64_t{1700000000123}; };
+  const std::string rec = R"({"eventName":"X","eventTime":"2024-13-01T00:00:00Z"})";
+  simdjson::dom::parser rp;
+  simdjson::dom::element e = rp.parse(rec);
+  NormalizeNotes notes;
+  AlertRecord a = make_alert(any_rule(), rec, &e, o, {}, &notes);
+  CHECK(notes.time_unparsed);
+  CHECK(a.time_ms == 0);  // outputs' "event time": unknown
+  CHECK(a.ocsf.find(R"("time":1700000000123,"time_dt":"2023-11-14T22:13:20.123Z")") != std::string::npos);
+  CHECK(a.ocsf.find(R"("original_time":"2024-13-01T00:00:00Z")") != std::string::npos);
+  const std::string good = R"({"eventName":"X","eventTime":"2024-12-01T00:00:00Z"})";
+  simdjson::dom::element g = rp.parse(good);
+  make_alert(any_rule(), good, &g, o, {}, &notes);
+  CHECK_FALSE(notes.time_unparsed);
+}
