@@ -21,7 +21,8 @@ void opt(JsonWriter& w, std::string_view key, std::string_view value) {
 // The role session name of "arn:<p>:sts::<account>:assumed-role/<role>/<session>".
 std::string_view session_name(std::string_view arn) {
   Arn a;
-  if (!parse_arn(arn, a) || a.service != "sts" || !a.resource.starts_with("assumed-role/")) return {};
+  if (!parse_arn(arn, a) || a.service != "sts" || !a.resource.starts_with("assumed-role/"))
+    return {};
   const size_t slash = a.resource.rfind('/');
   if (slash == std::string_view::npos || slash < 13) return {};
   return a.resource.substr(slash + 1);
@@ -88,7 +89,9 @@ ActorFacts write_actor(JsonWriter& w, const dom::element* r) {
   if (has_session) {
     w.key("session").begin_object();
     if (mfa == "true" || mfa == "false") w.field("is_mfa", mfa == "true");
-    if (has_created) w.field("created_time", created_ms).field("created_time_dt", std::string_view(format_datetime(created_ms)));
+    if (has_created)
+      w.field("created_time", created_ms)
+          .field("created_time_dt", std::string_view(format_datetime(created_ms)));
     opt(w, "issuer", issuer);
     w.end_object();
   }

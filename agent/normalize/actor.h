@@ -31,11 +31,11 @@ UserType user_type(std::string_view cloudtrail_type);
 
 // What the actor says about the record, for observables and the message.
 struct ActorFacts {
-  std::string_view arn;          // actor.user.uid
-  std::string_view name;         // actor.user.name
-  std::string_view access_key;   // actor.user.credential_uid
-  std::string_view account;      // actor.user.account.uid
-  bool written = false;          // an actor object was written
+  std::string_view arn;         // actor.user.uid
+  std::string_view name;        // actor.user.name
+  std::string_view access_key;  // actor.user.credential_uid
+  std::string_view account;     // actor.user.account.uid
+  bool written = false;         // an actor object was written
 };
 
 // Writes "actor": {...} into the current object of `w` when there is anything to say, and

@@ -47,8 +47,8 @@ void civil_from_days(int64_t z, int& y, int& m, int& d) {
   y = static_cast<int>(static_cast<int64_t>(yoe) + era * 400 + (m <= 2));
 }
 
-constexpr int64_t kMinMs = 0;                          // 1970-01-01T00:00:00Z
-constexpr int64_t kMaxMs = 253402300799999;            // 9999-12-31T23:59:59.999Z
+constexpr int64_t kMinMs = 0;                // 1970-01-01T00:00:00Z
+constexpr int64_t kMaxMs = 253402300799999;  // 9999-12-31T23:59:59.999Z
 
 }  // namespace
 
@@ -89,7 +89,8 @@ bool parse_event_time(std::string_view t, int64_t& ms) {
     return false;
   }
   if (i != t.size()) return false;
-  const int64_t days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const int64_t days =
+      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
   const int64_t result = seconds * 1000 + millis;
   if (result < kMinMs || result > kMaxMs) return false;

@@ -20,7 +20,8 @@ std::string ip_value(std::string_view text) {
   const std::string s(text);
   unsigned char buf[16];
   char out[INET6_ADDRSTRLEN];
-  if (inet_pton(AF_INET6, s.c_str(), buf) != 1 || !inet_ntop(AF_INET6, buf, out, sizeof out)) return {};
+  if (inet_pton(AF_INET6, s.c_str(), buf) != 1 || !inet_ntop(AF_INET6, buf, out, sizeof out))
+    return {};
   return out;
 }
 

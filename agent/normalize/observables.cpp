@@ -6,15 +6,24 @@ namespace trailwarden::normalize {
 
 std::string_view observable_caption(ObservableType type) {
   switch (type) {
-    case ObservableType::kIpAddress: return "IP Address";
-    case ObservableType::kUserName: return "User Name";
-    case ObservableType::kResourceUid: return "Resource UID";
-    case ObservableType::kUserAgent: return "HTTP User-Agent";
-    case ObservableType::kCredentialUid: return "User Credential ID";
-    case ObservableType::kUserUid: return "User Object: uid";
-    case ObservableType::kAccountUid: return "Account Object: uid";
-    case ObservableType::kResourceName: return "Resource Details Object: name";
-    case ObservableType::kOther: return "Other";
+    case ObservableType::kIpAddress:
+      return "IP Address";
+    case ObservableType::kUserName:
+      return "User Name";
+    case ObservableType::kResourceUid:
+      return "Resource UID";
+    case ObservableType::kUserAgent:
+      return "HTTP User-Agent";
+    case ObservableType::kCredentialUid:
+      return "User Credential ID";
+    case ObservableType::kUserUid:
+      return "User Object: uid";
+    case ObservableType::kAccountUid:
+      return "Account Object: uid";
+    case ObservableType::kResourceName:
+      return "Resource Details Object: name";
+    case ObservableType::kOther:
+      return "Other";
   }
   return "Other";
 }

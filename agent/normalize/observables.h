@@ -19,15 +19,15 @@ namespace trailwarden::normalize {
 // Observable type ids of OCSF 1.4.0 (dictionary types, attributes and objects marked
 // "observable"), with the captions the schema's type_id enum gives them.
 enum class ObservableType {
-  kIpAddress = 2,          // "IP Address" (ip_t)
-  kUserName = 4,           // "User Name" (username_t)
-  kResourceUid = 10,       // "Resource UID" (resource_uid_t)
-  kUserAgent = 16,         // "HTTP User-Agent" (user_agent)
-  kCredentialUid = 19,     // "User Credential ID" (credential_uid)
-  kUserUid = 31,           // "User Object: uid"
-  kAccountUid = 35,        // "Account Object: uid"
-  kResourceName = 38,      // "Resource Details Object: name"
-  kOther = 99,             // "Other"
+  kIpAddress = 2,       // "IP Address" (ip_t)
+  kUserName = 4,        // "User Name" (username_t)
+  kResourceUid = 10,    // "Resource UID" (resource_uid_t)
+  kUserAgent = 16,      // "HTTP User-Agent" (user_agent)
+  kCredentialUid = 19,  // "User Credential ID" (credential_uid)
+  kUserUid = 31,        // "User Object: uid"
+  kAccountUid = 35,     // "Account Object: uid"
+  kResourceName = 38,   // "Resource Details Object: name"
+  kOther = 99,          // "Other"
 };
 
 std::string_view observable_caption(ObservableType type);

@@ -19,9 +19,9 @@ using Path = std::initializer_list<std::string_view>;
 
 // How a derived resource's uid is made from the id the record gives.
 enum class Uid {
-  kId,        // the id as given (no ARN can be built exactly)
-  kEc2,       // arn:<p>:ec2:<region>:<account>:<arn_prefix>/<id> for a well-formed EC2 id
-  kKmsKey,    // key ARN as given; a key id → arn:<p>:kms:<region>:<account>:key/<id>; alias → name
+  kId,      // the id as given (no ARN can be built exactly)
+  kEc2,     // arn:<p>:ec2:<region>:<account>:<arn_prefix>/<id> for a well-formed EC2 id
+  kKmsKey,  // key ARN as given; a key id → arn:<p>:kms:<region>:<account>:key/<id>; alias → name
   kArnOnly,   // only an ARN the record gives; anything else is the name
   kS3Bucket,  // arn:<p>:s3:::<bucket>, name = the bucket
 };
@@ -30,75 +30,95 @@ enum class Uid {
 struct Derivation {
   std::string_view source;  // eventSource
   std::string_view type;
-  std::vector<std::vector<std::string_view>> id_paths;  // the first present one is the id
-  std::vector<std::string_view> name_path;              // optional
+  std::vector<std::vector<std::string_view>> id_paths = {};  // the first present one is the id
+  std::vector<std::string_view> name_path = {};              // optional
   Uid uid = Uid::kId;
   std::string_view arn_prefix = {};
-  bool regional = true;                          // the resource lives in the record's region
+  bool regional = true;                            // the resource lives in the record's region
   std::vector<std::string_view> only_events = {};  // empty: every event
   std::vector<std::string_view> not_events = {};
 };
 
 const std::vector<Derivation>& derivations() {
   static const std::vector<std::string_view> kInlinePolicyEvents = {
-      "PutGroupPolicy", "PutRolePolicy", "PutUserPolicy",
+      "PutGroupPolicy",    "PutRolePolicy",    "PutUserPolicy",
       "DeleteGroupPolicy", "DeleteRolePolicy", "DeleteUserPolicy"};
+  // clang-format off
   static const std::vector<Derivation> kTable = {
       // AWS Config (CIS 4.9)
-      {"config.amazonaws.com", "AWS::Config::ConfigurationRecorder", {}, {"requestParameters", "configurationRecorderName"}},
-      {"config.amazonaws.com", "AWS::Config::ConfigurationRecorder", {}, {"requestParameters", "configurationRecorder", "name"}},
-      {"config.amazonaws.com", "AWS::Config::DeliveryChannel", {}, {"requestParameters", "deliveryChannelName"}},
-      {"config.amazonaws.com", "AWS::Config::DeliveryChannel", {}, {"requestParameters", "deliveryChannel", "name"}},
+      {.source = "config.amazonaws.com", .type = "AWS::Config::ConfigurationRecorder",
+       .name_path = {"requestParameters", "configurationRecorderName"}},
+      {.source = "config.amazonaws.com", .type = "AWS::Config::ConfigurationRecorder",
+       .name_path = {"requestParameters", "configurationRecorder", "name"}},
+      {.source = "config.amazonaws.com", .type = "AWS::Config::DeliveryChannel",
+       .name_path = {"requestParameters", "deliveryChannelName"}},
+      {.source = "config.amazonaws.com", .type = "AWS::Config::DeliveryChannel",
+       .name_path = {"requestParameters", "deliveryChannel", "name"}},
       // CloudTrail (CIS 4.5): `name` is a trail name or ARN
-      {"cloudtrail.amazonaws.com", "AWS::CloudTrail::Trail",
-       {{"responseElements", "trailARN"}, {"requestParameters", "name"}}, {"requestParameters", "name"}, Uid::kArnOnly},
+      {.source = "cloudtrail.amazonaws.com", .type = "AWS::CloudTrail::Trail",
+       .id_paths = {{"responseElements", "trailARN"}, {"requestParameters", "name"}},
+       .name_path = {"requestParameters", "name"}, .uid = Uid::kArnOnly},
       // S3 bucket policy and configuration changes (CIS 4.8)
-      {"s3.amazonaws.com", "AWS::S3::Bucket", {{"requestParameters", "bucketName"}}, {}, Uid::kS3Bucket, {}, false},
+      {.source = "s3.amazonaws.com", .type = "AWS::S3::Bucket",
+       .id_paths = {{"requestParameters", "bucketName"}}, .uid = Uid::kS3Bucket, .regional = false},
       // EC2 network objects (CIS 4.10-4.14)
-      {"ec2.amazonaws.com", "AWS::EC2::SecurityGroup",
-       {{"requestParameters", "groupId"}, {"responseElements", "groupId"},
-        {"requestParameters", "ModifySecurityGroupRulesRequest", "GroupId"}},
-       {"requestParameters", "groupName"}, Uid::kEc2, "security-group"},
-      {"ec2.amazonaws.com", "AWS::EC2::NetworkAcl",
-       {{"requestParameters", "networkAclId"}, {"responseElements", "networkAcl", "networkAclId"}}, {}, Uid::kEc2, "network-acl"},
-      {"ec2.amazonaws.com", "AWS::EC2::RouteTable",
-       {{"requestParameters", "routeTableId"}, {"responseElements", "routeTable", "routeTableId"}}, {}, Uid::kEc2, "route-table"},
-      {"ec2.amazonaws.com", "AWS::EC2::InternetGateway",
-       {{"requestParameters", "internetGatewayId"}, {"responseElements", "internetGateway", "internetGatewayId"}}, {},
-       Uid::kEc2, "internet-gateway"},
-      {"ec2.amazonaws.com", "AWS::EC2::NatGateway",
-       {{"requestParameters", "natGatewayId"}, {"responseElements", "natGateway", "natGatewayId"}}, {}, Uid::kEc2, "natgateway"},
-      {"ec2.amazonaws.com", "AWS::EC2::CustomerGateway",
-       {{"requestParameters", "customerGatewayId"}, {"responseElements", "customerGateway", "customerGatewayId"}}, {},
-       Uid::kEc2, "customer-gateway"},
-      {"ec2.amazonaws.com", "AWS::EC2::VPNGateway",
-       {{"requestParameters", "vpnGatewayId"}, {"responseElements", "vpnGateway", "vpnGatewayId"}}, {}, Uid::kEc2, "vpn-gateway"},
-      {"ec2.amazonaws.com", "AWS::EC2::VPC",
-       {{"requestParameters", "vpcId"}, {"responseElements", "vpc", "vpcId"}}, {}, Uid::kEc2, "vpc"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::SecurityGroup",
+       .id_paths = {{"requestParameters", "groupId"}, {"responseElements", "groupId"},
+                    {"requestParameters", "ModifySecurityGroupRulesRequest", "GroupId"}},
+       .name_path = {"requestParameters", "groupName"}, .uid = Uid::kEc2, .arn_prefix = "security-group"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::NetworkAcl",
+       .id_paths = {{"requestParameters", "networkAclId"}, {"responseElements", "networkAcl", "networkAclId"}},
+       .uid = Uid::kEc2, .arn_prefix = "network-acl"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::RouteTable",
+       .id_paths = {{"requestParameters", "routeTableId"}, {"responseElements", "routeTable", "routeTableId"}},
+       .uid = Uid::kEc2, .arn_prefix = "route-table"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::InternetGateway",
+       .id_paths = {{"requestParameters", "internetGatewayId"},
+                    {"responseElements", "internetGateway", "internetGatewayId"}},
+       .uid = Uid::kEc2, .arn_prefix = "internet-gateway"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::NatGateway",
+       .id_paths = {{"requestParameters", "natGatewayId"}, {"responseElements", "natGateway", "natGatewayId"}},
+       .uid = Uid::kEc2, .arn_prefix = "natgateway"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::CustomerGateway",
+       .id_paths = {{"requestParameters", "customerGatewayId"},
+                    {"responseElements", "customerGateway", "customerGatewayId"}},
+       .uid = Uid::kEc2, .arn_prefix = "customer-gateway"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::VPNGateway",
+       .id_paths = {{"requestParameters", "vpnGatewayId"}, {"responseElements", "vpnGateway", "vpnGatewayId"}},
+       .uid = Uid::kEc2, .arn_prefix = "vpn-gateway"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::VPC",
+       .id_paths = {{"requestParameters", "vpcId"}, {"responseElements", "vpc", "vpcId"}},
+       .uid = Uid::kEc2, .arn_prefix = "vpc"},
       // A peering connection may belong to the other account: its id only.
-      {"ec2.amazonaws.com", "AWS::EC2::VPCPeeringConnection",
-       {{"requestParameters", "vpcPeeringConnectionId"}, {"responseElements", "vpcPeeringConnection", "vpcPeeringConnectionId"}}, {}},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::VPCPeeringConnection",
+       .id_paths = {{"requestParameters", "vpcPeeringConnectionId"},
+                    {"responseElements", "vpcPeeringConnection", "vpcPeeringConnectionId"}}},
       // KMS (CIS 4.7)
-      {"kms.amazonaws.com", "AWS::KMS::Key", {{"responseElements", "keyId"}, {"requestParameters", "keyId"}}, {}, Uid::kKmsKey},
-      // IAM (CIS 4.4): global; user, role and group ARNs need their path, so only ARNs the
-      // response gives are used.
-      {"iam.amazonaws.com", "AWS::IAM::ManagedPolicy",
-       {{"requestParameters", "policyArn"}, {"responseElements", "policy", "arn"}}, {"requestParameters", "policyName"},
-       Uid::kArnOnly, {}, false, {}, kInlinePolicyEvents},
-      {"iam.amazonaws.com", "AWS::IAM::Policy", {}, {"requestParameters", "policyName"}, Uid::kId, {}, false, kInlinePolicyEvents},
-      {"iam.amazonaws.com", "AWS::IAM::User", {{"responseElements", "user", "arn"}}, {"requestParameters", "userName"},
-       Uid::kArnOnly, {}, false},
-      {"iam.amazonaws.com", "AWS::IAM::Role", {{"responseElements", "role", "arn"}}, {"requestParameters", "roleName"},
-       Uid::kArnOnly, {}, false},
-      {"iam.amazonaws.com", "AWS::IAM::Group", {{"responseElements", "group", "arn"}}, {"requestParameters", "groupName"},
-       Uid::kArnOnly, {}, false},
+      {.source = "kms.amazonaws.com", .type = "AWS::KMS::Key",
+       .id_paths = {{"responseElements", "keyId"}, {"requestParameters", "keyId"}}, .uid = Uid::kKmsKey},
+      // IAM (CIS 4.4): global; user, role and group ARNs include a path the request does not
+      // give, so only ARNs the record gives are used.
+      {.source = "iam.amazonaws.com", .type = "AWS::IAM::ManagedPolicy",
+       .id_paths = {{"requestParameters", "policyArn"}, {"responseElements", "policy", "arn"}},
+       .name_path = {"requestParameters", "policyName"}, .uid = Uid::kArnOnly, .regional = false,
+       .not_events = kInlinePolicyEvents},
+      {.source = "iam.amazonaws.com", .type = "AWS::IAM::Policy",
+       .name_path = {"requestParameters", "policyName"}, .regional = false, .only_events = kInlinePolicyEvents},
+      {.source = "iam.amazonaws.com", .type = "AWS::IAM::User", .id_paths = {{"responseElements", "user", "arn"}},
+       .name_path = {"requestParameters", "userName"}, .uid = Uid::kArnOnly, .regional = false},
+      {.source = "iam.amazonaws.com", .type = "AWS::IAM::Role", .id_paths = {{"responseElements", "role", "arn"}},
+       .name_path = {"requestParameters", "roleName"}, .uid = Uid::kArnOnly, .regional = false},
+      {.source = "iam.amazonaws.com", .type = "AWS::IAM::Group", .id_paths = {{"responseElements", "group", "arn"}},
+       .name_path = {"requestParameters", "groupName"}, .uid = Uid::kArnOnly, .regional = false},
       // Organizations (CIS 4.15): global; ARNs need the organization id, so ids only.
-      {"organizations.amazonaws.com", "AWS::Organizations::Policy", {{"requestParameters", "policyId"}}, {}, Uid::kId, {}, false},
-      {"organizations.amazonaws.com", "AWS::Organizations::OrganizationalUnit",
-       {{"requestParameters", "organizationalUnitId"}}, {}, Uid::kId, {}, false},
-      {"organizations.amazonaws.com", "AWS::Organizations::Account", {{"requestParameters", "accountId"}}, {}, Uid::kId, {},
-       false},
+      {.source = "organizations.amazonaws.com", .type = "AWS::Organizations::Policy",
+       .id_paths = {{"requestParameters", "policyId"}}, .regional = false},
+      {.source = "organizations.amazonaws.com", .type = "AWS::Organizations::OrganizationalUnit",
+       .id_paths = {{"requestParameters", "organizationalUnitId"}}, .regional = false},
+      {.source = "organizations.amazonaws.com", .type = "AWS::Organizations::Account",
+       .id_paths = {{"requestParameters", "accountId"}}, .regional = false},
   };
+  // clang-format on
   return kTable;
 }
 
@@ -123,7 +143,8 @@ bool is_ec2_id(std::string_view id) {
     if (id[i] < 'a' || id[i] > 'z') return false;
   const std::string_view hex = id.substr(dash + 1);
   if (hex.size() != 8 && hex.size() != 17) return false;
-  return std::all_of(hex.begin(), hex.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return std::all_of(hex.begin(), hex.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 // A KMS key id (a UUID, or "mrk-" and 32 hex digits for multi-Region keys).
@@ -172,9 +193,11 @@ bool derive(const dom::element* r, const Derivation& d, const Context& ctx, Reso
       res.uid = std::string(id);
       break;
     case Uid::kEc2:
-      if (!id.empty() && is_ec2_id(id) && !ctx.partition.empty() && !ctx.region.empty() && !ctx.account.empty()) {
-        res.uid = std::string(ctx.partition) + ":ec2:" + std::string(ctx.region) + ":" + std::string(ctx.account) + ":" +
-                  std::string(d.arn_prefix) + "/" + std::string(id);
+      if (!id.empty() && is_ec2_id(id) && !ctx.partition.empty() && !ctx.region.empty() &&
+          !ctx.account.empty()) {
+        res.uid = std::string(ctx.partition) + ":ec2:" + std::string(ctx.region) + ":" +
+                  std::string(ctx.account) + ":" + std::string(d.arn_prefix) + "/" +
+                  std::string(id);
         res.uid.insert(0, "arn:");
         res.account = std::string(ctx.account);
       } else {
@@ -186,9 +209,10 @@ bool derive(const dom::element* r, const Derivation& d, const Context& ctx, Reso
         set_from_arn(res, id);
       } else if (id.starts_with("alias/")) {
         name = id;
-      } else if (is_kms_key_id(id) && !ctx.partition.empty() && !ctx.region.empty() && !ctx.account.empty()) {
-        res.uid = "arn:" + std::string(ctx.partition) + ":kms:" + std::string(ctx.region) + ":" + std::string(ctx.account) +
-                  ":key/" + std::string(id);
+      } else if (is_kms_key_id(id) && !ctx.partition.empty() && !ctx.region.empty() &&
+                 !ctx.account.empty()) {
+        res.uid = "arn:" + std::string(ctx.partition) + ":kms:" + std::string(ctx.region) + ":" +
+                  std::string(ctx.account) + ":key/" + std::string(id);
         res.account = std::string(ctx.account);
       } else {
         res.uid = std::string(id);
@@ -201,7 +225,8 @@ bool derive(const dom::element* r, const Derivation& d, const Context& ctx, Reso
     case Uid::kS3Bucket:
       if (aws::is_valid_bucket_name(id)) {
         name = id;
-        if (!ctx.partition.empty()) res.uid = "arn:" + std::string(ctx.partition) + ":s3:::" + std::string(id);
+        if (!ctx.partition.empty())
+          res.uid = "arn:" + std::string(ctx.partition) + ":s3:::" + std::string(id);
       } else {
         res.uid = std::string(id);
       }
