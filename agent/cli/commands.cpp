@@ -176,6 +176,10 @@ int cmd_replay(Args& a, const Global& g) {
     if (s.failed_files)
       fmt::print(stderr, "replay: {} of {} files failed (the messages above name each one)\n",
                  s.failed_files, s.files);
+    if (s.alerts_time_unparsed)
+      fmt::print(stderr, "replay: {} alerts had no usable eventTime; their time is the processing "
+                 "time (metadata.original_time keeps the text)\n",
+                 s.alerts_time_unparsed);
     if (s.bad_records)
       fmt::print(stderr, "replay: {} bad records were not matched (the messages above name each "
                  "file and record index); the other records of their files were\n",

@@ -116,6 +116,10 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
               "characters, unparseable): not matched, written to state_dir/bad-records.ndjson.",
               k.records_failed.load());
     w.counter("trailwarden_alerts_total", "Alerts handed to the outputs.", k.alerts_sent.load());
+    w.counter("trailwarden_alert_time_unparsed_total",
+              "Alerts whose record had no usable eventTime (missing or not RFC 3339): their time "
+              "is the processing time, metadata.original_time keeps the text.",
+              k.alerts_time_unparsed.load());
     w.counter("trailwarden_alerts_duplicate_suppressed_total",
               "Alerts not sent again because their finding uid was already delivered "
               "(redelivered messages).",

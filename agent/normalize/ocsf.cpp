@@ -3,11 +3,16 @@
 #include <openssl/evp.h>
 #include <simdjson.h>
 
-#include <charconv>
-#include <ctime>
+#include <chrono>
 #include <fmt/format.h>
 
+#include "agent/aws/names.h"
 #include "agent/common/json_writer.h"
+#include "agent/normalize/actor.h"
+#include "agent/normalize/formats.h"
+#include "agent/normalize/observables.h"
+#include "agent/normalize/record_access.h"
+#include "agent/normalize/resources.h"
 
 namespace trailwarden {
 
@@ -15,51 +20,8 @@ namespace dom = simdjson::dom;
 
 namespace {
 
-// Looks up a dotted path of object keys; returns false if any step is missing.
-bool lookup(const dom::element& root, std::initializer_list<std::string_view> path, dom::element& out) {
-  dom::element cur = root;
-  for (auto key : path) {
-    dom::object obj;
-    if (cur.get_object().get(obj) != simdjson::SUCCESS) return false;
-    if (obj.at_key(key).get(cur) != simdjson::SUCCESS) return false;
-  }
-  out = cur;
-  return true;
-}
-
-// A string at `path`, or empty if missing or not a string.
-std::string_view str(const dom::element* root, std::initializer_list<std::string_view> path) {
-  if (!root) return {};
-  dom::element e;
-  std::string_view s;
-  if (!lookup(*root, path, e) || e.get_string().get(s) != simdjson::SUCCESS) return {};
-  return s;
-}
-
-bool is_ip_address(std::string_view s) {
-  if (s.empty() || s.size() > 45) return false;
-  bool has_colon = false, has_dot = false;
-  for (char c : s) {
-    if (c == ':') has_colon = true;
-    else if (c == '.') has_dot = true;
-    else if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-  }
-  if (has_colon) return true;  // IPv6 (possibly with an embedded IPv4 tail)
-  if (!has_dot) return false;
-  int parts = 0;
-  size_t i = 0;
-  while (i <= s.size()) {
-    size_t j = s.find('.', i);
-    if (j == std::string_view::npos) j = s.size();
-    std::string_view part = s.substr(i, j - i);
-    int v = -1;
-    auto r = std::from_chars(part.data(), part.data() + part.size(), v);
-    if (part.empty() || r.ptr != part.data() + part.size() || v < 0 || v > 255) return false;
-    ++parts;
-    i = j + 1;
-  }
-  return parts == 4;
-}
+using normalize::ObservableType;
+using normalize::str;
 
 // Writes key: value only when the value is non-empty.
 void opt(JsonWriter& w, std::string_view key, std::string_view value) {
@@ -72,48 +34,18 @@ void write_account(JsonWriter& w, std::string_view uid) {
   w.end_object();
 }
 
-void write_actor(JsonWriter& w, const dom::element* r) {
-  std::string_view type = str(r, {"userIdentity", "type"});
-  std::string_view arn = str(r, {"userIdentity", "arn"});
-  std::string_view principal = str(r, {"userIdentity", "principalId"});
-  std::string_view name = str(r, {"userIdentity", "userName"});
-  if (name.empty()) name = str(r, {"userIdentity", "sessionContext", "sessionIssuer", "userName"});
-  if (name.empty()) name = str(r, {"additionalEventData", "UserName"});
-  std::string_view account = str(r, {"userIdentity", "accountId"});
-  std::string_view key_id = str(r, {"userIdentity", "accessKeyId"});
-  std::string_view invoked_by = str(r, {"userIdentity", "invokedBy"});
-  std::string_view mfa = str(r, {"userIdentity", "sessionContext", "attributes", "mfaAuthenticated"});
-  std::string_view created = str(r, {"userIdentity", "sessionContext", "attributes", "creationDate"});
-  std::string_view issuer = str(r, {"userIdentity", "sessionContext", "sessionIssuer", "arn"});
-  std::string_view idp = str(r, {"userIdentity", "webIdFederationData", "federatedProvider"});
-  if (idp.empty()) idp = str(r, {"userIdentity", "identityProvider"});
-
-  w.key("actor").begin_object();
-  w.key("user").begin_object();
-  opt(w, "type", type);
-  opt(w, "uid", arn);
-  opt(w, "uid_alt", principal);
-  opt(w, "name", name);
-  opt(w, "credential_uid", key_id);
-  if (!account.empty()) write_account(w, account);
-  w.end_object();
-  if (!mfa.empty() || !created.empty() || !issuer.empty()) {
-    w.key("session").begin_object();
-    if (!mfa.empty()) w.field("is_mfa", mfa == "true");
-    int64_t ms;
-    if (parse_event_time(created, ms)) w.field("created_time", ms);
-    opt(w, "created_time_dt", created);
-    opt(w, "issuer", issuer);
-    w.end_object();
-  }
-  opt(w, "invoked_by", invoked_by);
-  if (!idp.empty()) w.key("idp").begin_object().field("name", idp).end_object();
-  w.end_object();
+// An error code that says the caller was not allowed (CIS 4.1): AWS answers these with HTTP 403.
+bool is_access_denied(std::string_view code) {
+  return code.starts_with("AccessDenied") || code.ends_with("UnauthorizedOperation") ||
+         code == "UnauthorizedAccess";
 }
 
-void write_api(JsonWriter& w, const dom::element* r) {
+// api: only with an eventName (api.operation is required).
+bool write_api(JsonWriter& w, const dom::element* r) {
+  std::string_view operation = str(r, {"eventName"});
+  if (operation.empty()) return false;
   w.key("api").begin_object();
-  opt(w, "operation", str(r, {"eventName"}));
+  w.field("operation", operation);
   std::string_view service = str(r, {"eventSource"});
   if (!service.empty()) w.key("service").begin_object().field("name", service).end_object();
   opt(w, "version", str(r, {"apiVersion"}));
@@ -123,46 +55,59 @@ void write_api(JsonWriter& w, const dom::element* r) {
   std::string_view message = str(r, {"errorMessage"});
   if (!error.empty() || !message.empty()) {
     w.key("response").begin_object();
+    if (is_access_denied(error)) w.field("code", 403);
     opt(w, "error", error);
     opt(w, "error_message", message);
     w.end_object();
   }
   w.end_object();
+  return true;
 }
 
-void write_src_endpoint(JsonWriter& w, const dom::element* r) {
-  std::string_view source = str(r, {"sourceIPAddress"});
-  std::string_view vpce = str(r, {"vpcEndpointId"});
-  if (source.empty() && vpce.empty()) return;
+// src_endpoint: sourceIPAddress is an IP (ip) or the name of an AWS service
+// ("config.amazonaws.com", "AWS Internal": svc_name; formats.h says what an IP is);
+// vpcEndpointId is the uid.
+bool write_src_endpoint(JsonWriter& w, std::string_view source, std::string_view vpce) {
+  if (source.empty() && vpce.empty()) return false;
   w.key("src_endpoint").begin_object();
-  if (!source.empty()) w.field(is_ip_address(source) ? "ip" : "domain", source);
+  const std::string ip = normalize::ip_value(source);
+  if (!ip.empty()) w.field("ip", std::string_view(ip));
+  else if (!source.empty()) w.field("svc_name", source);
   opt(w, "uid", vpce);
   w.end_object();
+  return true;
 }
 
-void write_resources(JsonWriter& w, const dom::element* r) {
-  if (!r) return;
-  dom::element e;
-  dom::array arr;
-  if (!lookup(*r, {"resources"}, e) || e.get_array().get(arr) != simdjson::SUCCESS || arr.size() == 0)
-    return;
+void write_resources(JsonWriter& w, const std::vector<normalize::Resource>& resources) {
+  if (resources.empty()) return;
   w.key("resources").begin_array();
-  for (dom::element item : arr) {
+  for (const normalize::Resource& res : resources) {
     w.begin_object();
-    std::string_view arn = str(&item, {"ARN"});
-    std::string_view type = str(&item, {"type"});
-    std::string_view account = str(&item, {"accountId"});
-    opt(w, "uid", arn);
-    opt(w, "type", type);
-    if (!account.empty()) {
+    opt(w, "uid", res.uid);
+    opt(w, "name", res.name);
+    opt(w, "type", res.type);
+    opt(w, "region", res.region);
+    opt(w, "cloud_partition", res.partition);
+    if (!res.account.empty()) {
       w.key("owner").begin_object();
-      write_account(w, account);
+      write_account(w, res.account);
       w.end_object();
     }
-    w.field("cloud_partition", arn.starts_with("arn:") ? arn.substr(4, arn.find(':', 4) - 4) : "aws");
     w.end_object();
   }
   w.end_array();
+}
+
+// The partition of the record's region ("aws", "aws-cn", ...), empty for an invalid region.
+std::string_view partition_of_region(std::string_view region) {
+  if (!aws::is_valid_region(region)) return {};
+  return aws::partition_of(region).name;
+}
+
+int64_t system_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // unmapped.trailwarden: the route the record came by and whether it is verified.
@@ -198,46 +143,6 @@ std::string hex_uuid_v8(const unsigned char* digest) {
 
 }  // namespace
 
-bool parse_event_time(std::string_view t, int64_t& ms) {
-  // YYYY-MM-DDTHH:MM:SS[.fff...]Z
-  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || (t[10] != 'T' && t[10] != ' ') ||
-      t[13] != ':' || t[16] != ':' || t.back() != 'Z')
-    return false;
-  auto num = [&](size_t pos, size_t len, int& out) {
-    auto r = std::from_chars(t.data() + pos, t.data() + pos + len, out);
-    return r.ec == std::errc() && r.ptr == t.data() + pos + len;
-  };
-  int year, month, day, hour, minute, second;
-  if (!num(0, 4, year) || !num(5, 2, month) || !num(8, 2, day) || !num(11, 2, hour) ||
-      !num(14, 2, minute) || !num(17, 2, second))
-    return false;
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
-    return false;
-  int millis = 0;
-  size_t i = 19;
-  if (t[i] == '.') {
-    ++i;
-    int digits = 0;
-    while (i < t.size() - 1 && std::isdigit(static_cast<unsigned char>(t[i]))) {
-      if (digits < 3) millis = millis * 10 + (t[i] - '0');
-      ++digits;
-      ++i;
-    }
-    if (digits == 0) return false;
-    for (int d = digits; d < 3; ++d) millis *= 10;
-  }
-  if (i != t.size() - 1) return false;
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  ms = static_cast<int64_t>(timegm(&tm)) * 1000 + millis;
-  return true;
-}
-
 std::string finding_uid(std::string_view rule_id, std::string_view event_id, std::string_view raw,
                         bool unverified) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -262,7 +167,7 @@ std::string finding_uid(std::string_view rule_id, std::string_view event_id, std
 }
 
 AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom::element* r,
-                       const OcsfOptions& options, const RecordOrigin& origin) {
+                       const OcsfOptions& options, const RecordOrigin& origin, NormalizeNotes* notes) {
   AlertRecord alert;
   std::string& out = alert.ocsf;
   // Records inside pretty-printed files span lines; alerts carry them compact.
@@ -291,6 +196,10 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   const std::string uid = unverified ? finding_uid(rule.id, event_id, raw, true) : correlation_uid;
   int64_t time_ms = 0;
   const bool has_time = parse_event_time(event_time, time_ms);
+  // `time` is required: without a usable eventTime it is the processing time (counted by the
+  // caller; metadata.original_time keeps the raw text).
+  const int64_t finding_time = has_time ? time_ms : (options.now_ms ? options.now_ms() : system_now_ms());
+  if (notes) notes->time_unparsed = !has_time;
   const int severity_id = static_cast<int>(rule.severity);
   alert.uid = uid;
   alert.rule_id = rule.id;
@@ -339,8 +248,10 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   w.field("status_id", 1).field("status", "New");
   w.field("is_alert", true);
   w.field("message", std::string_view(message));
-  if (has_time) w.field("time", time_ms);
-  opt(w, "time_dt", event_time);
+  w.field("time", finding_time);
+  w.field("time_dt", std::string_view(format_datetime(finding_time)));
+  // A literal filter-pattern match is certain.
+  w.field("confidence_id", 3).field("confidence", "High");
 
   w.key("metadata").begin_object();
   w.field("version", kOcsfVersion);
@@ -354,6 +265,10 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   w.field("log_provider", "AWS CloudTrail");
   if (origin.route == Route::kS3Object)
     w.field("log_name", std::string_view(fmt::format("s3://{}/{}", origin.bucket, origin.key)));
+  else if (origin.route == Route::kLocalFile)
+    opt(w, "log_name", origin.path);
+  opt(w, "original_time", event_time);
+  opt(w, "log_version", str(r, {"eventVersion"}));
   opt(w, "event_code", str(r, {"eventType"}));
   if (!rule.tags.empty()) {
     w.key("labels").begin_array();
@@ -391,18 +306,47 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   w.field("provider", "AWS");
   opt(w, "region", region);
   if (!account.empty()) write_account(w, account);
+  if (!region.empty()) {
+    std::string_view partition = partition_of_region(region);
+    opt(w, "cloud_partition", partition);
+  }
   w.end_object();
 
-  w.key("evidences").begin_array().begin_object();
-  write_actor(w, r);
-  write_api(w, r);
-  write_src_endpoint(w, r);
+  // One evidence: the actor, the API call, where it came from and the user agent. OCSF needs
+  // at least one of the first three; a record with none of them has no evidences.
+  normalize::Observables observables;
+  std::string_view source = str(r, {"sourceIPAddress"});
+  std::string_view vpce = str(r, {"vpcEndpointId"});
   std::string_view user_agent = str(r, {"userAgent"});
+  std::string evidence;
+  JsonWriter ew(evidence);
+  ew.begin_object();
+  const normalize::ActorFacts actor = normalize::write_actor(ew, r);
+  const bool has_api = write_api(ew, r);
+  const bool has_src = write_src_endpoint(ew, source, vpce);
   if (!user_agent.empty())
-    w.key("http_request").begin_object().field("user_agent", user_agent).end_object();
-  w.end_object().end_array();
+    ew.key("http_request").begin_object().field("user_agent", user_agent).end_object();
+  ew.end_object();
+  if (actor.written || has_api || has_src) {
+    w.key("evidences").begin_array().raw(evidence).end_array();
+    observables.add("evidences[0].actor.user.uid", ObservableType::kUserUid, actor.arn);
+    observables.add("evidences[0].actor.user.name", ObservableType::kUserName, actor.name);
+    observables.add("evidences[0].actor.user.credential_uid", ObservableType::kCredentialUid,
+                    actor.access_key);
+    observables.add("evidences[0].actor.user.account.uid", ObservableType::kAccountUid, actor.account);
+    observables.add("evidences[0].src_endpoint.ip", ObservableType::kIpAddress, normalize::ip_value(source));
+    observables.add("evidences[0].http_request.user_agent", ObservableType::kUserAgent, user_agent);
+  }
+  observables.add("cloud.account.uid", ObservableType::kAccountUid, account);
+  observables.add("cloud.region", ObservableType::kOther, region);
 
-  write_resources(w, r);
+  const std::vector<normalize::Resource> resources = normalize::collect_resources(r);
+  write_resources(w, resources);
+  for (size_t i = 0; i < resources.size(); ++i) {
+    observables.add(fmt::format("resources[{}].uid", i), ObservableType::kResourceUid, resources[i].uid);
+    observables.add(fmt::format("resources[{}].name", i), ObservableType::kResourceName, resources[i].name);
+  }
+  observables.write(w);
   write_route(w, origin);
 
   if (options.include_raw_data) w.field("raw_data", raw);

@@ -1,12 +1,16 @@
 // OCSF normalizer: turns one (rule, CloudTrail record) match into an OCSF 1.4 Detection
-// Finding (class 2004), serialized as one line of compact JSON. Stateless apart from its
-// options; thread-safe. docs/alerts.md documents every field.
+// Finding (class 2004), serialized as one line of compact JSON, valid against the OCSF 1.4.0
+// schema whatever the record holds. Stateless apart from its options; thread-safe.
+// docs/alerts.md maps every CloudTrail field. The parts live next to it: event_time.h (time
+// parsing), formats.h (IP and ARN checks), actor.h (userIdentity), resources.h (resources[],
+// also derived from the request), observables.h.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "agent/normalize/event_time.h"
 #include "agent/rules/rule.h"
 #include "outputs/alert.h"
 
@@ -18,6 +22,17 @@ namespace trailwarden {
 
 struct OcsfOptions {
   bool include_raw_data = true;  // put the original record in raw_data
+  // The processing time (ms since the epoch) used as the finding's `time` when the record's
+  // eventTime is missing or unparseable; null: the system clock. Tests pin it.
+  int64_t (*now_ms)() = nullptr;
+};
+
+// What the caller should count about one alert (the normalizer itself keeps no state).
+struct NormalizeNotes {
+  // eventTime was missing or not an RFC 3339 time (event_time.h): the finding's time is the
+  // processing time and metadata.original_time keeps the raw text
+  // (trailwarden_alert_time_unparsed_total).
+  bool time_unparsed = false;
 };
 
 inline constexpr std::string_view kOcsfVersion = "1.4.0";
@@ -36,6 +51,8 @@ struct RecordOrigin {
   // kS3Object
   std::string bucket;
   std::string key;
+  // kLocalFile: the file's path as the operator named it (metadata.log_name); may be empty
+  std::string path;
   // kInlineEvent: what the EventBridge envelope claims
   std::string event_id;  // EventBridge event id
   std::string source;    // "aws.config"
@@ -46,9 +63,10 @@ struct RecordOrigin {
 // The alert for `rule` matching `record` (whose JSON text is `raw`): the OCSF finding plus the
 // fields outputs use. `record` is null for events that are not JSON objects. `origin` decides
 // the uid's trust domain and what the finding says about the route (default: a local file).
+// `notes`, when given, receives what the caller should count.
 AlertRecord make_alert(const rules::Rule& rule, std::string_view raw,
                        const simdjson::dom::element* record, const OcsfOptions& options,
-                       const RecordOrigin& origin = {});
+                       const RecordOrigin& origin = {}, NormalizeNotes* notes = nullptr);
 
 // Appends the finding for `rule` matching `record` (whose JSON text is `raw`) to `out`,
 // without a trailing newline, and returns its uid. `record` is null for events that are not
@@ -65,9 +83,5 @@ std::string append_detection_finding(std::string& out, const rules::Rule& rule, 
 // The alert's metadata.correlation_uid is the uid in the authoritative domain for every route.
 std::string finding_uid(std::string_view rule_id, std::string_view event_id, std::string_view raw,
                         bool unverified = false);
-
-// Parses an ISO 8601 UTC time as CloudTrail writes it ("2024-01-02T03:04:05Z", optionally with
-// a fraction) into milliseconds since the epoch. Returns false if it is not such a time.
-bool parse_event_time(std::string_view text, int64_t& ms);
 
 }  // namespace trailwarden

@@ -398,6 +398,7 @@ struct Daemon::Impl {
       processor.process_raw(name, result);
     }
     counters.records += result.stats.records;
+    counters.alerts_time_unparsed += result.alerts_time_unparsed;
     if (result.failed) return fmt::format("{}: {}", name, result.error);
     if (std::string why = dead_letter(name, f.message.id, result); !why.empty()) return why;
     std::string error = deliver(result, f.message.sent_ms);

@@ -91,6 +91,7 @@ struct DaemonCounters {
   std::atomic<uint64_t> records{0};
   std::atomic<uint64_t> records_failed{0};       // bad records: not matched, dead-lettered
   std::atomic<uint64_t> alerts_sent{0};
+  std::atomic<uint64_t> alerts_time_unparsed{0};  // eventTime missing/unparseable: processing time
   std::atomic<uint64_t> alerts_suppressed{0};    // duplicates of already delivered alerts
   std::atomic<uint64_t> visibility_extensions{0};
   std::atomic<uint64_t> poll_errors{0};

@@ -42,7 +42,9 @@ ObjectProcessor::ObjectProcessor(const rules::RuleMatcher& matcher, const Decode
       reader_(limits),
       session_(matcher, limits) {
   on_match_ = [this](size_t slot, std::string_view raw, const simdjson::dom::element* record) {
-    result_->alerts.push_back(make_alert(*matcher_.rules()[slot], raw, record, ocsf_, origin_));
+    NormalizeNotes notes;
+    result_->alerts.push_back(make_alert(*matcher_.rules()[slot], raw, record, ocsf_, origin_, &notes));
+    if (notes.time_unparsed) ++result_->alerts_time_unparsed;
     ++result_->per_rule[slot];
   };
 }
@@ -50,6 +52,7 @@ ObjectProcessor::ObjectProcessor(const rules::RuleMatcher& matcher, const Decode
 void ObjectProcessor::start(const std::string& name, ObjectResult& result) {
   result_ = &result;
   name_ = &name;
+  if (origin_.route == RecordOrigin::Route::kLocalFile) origin_.path = name;  // metadata.log_name
   result = ObjectResult{};
   result.per_rule.assign(matcher_.rules().size(), 0);
 }

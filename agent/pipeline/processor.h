@@ -48,6 +48,9 @@ struct ObjectResult {
   // Records matched after their lone surrogate escapes were replaced by \ufffd (logged at WARN;
   // agent/decode/surrogates.h says why they are not bad records).
   uint64_t repaired_records = 0;
+  // Alerts whose record had no usable eventTime: their time is the processing time
+  // (NormalizeNotes; trailwarden_alert_time_unparsed_total).
+  uint64_t alerts_time_unparsed = 0;
 
   static constexpr size_t kMaxBadRecordsKept = 1000;
 };

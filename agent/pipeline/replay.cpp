@@ -93,6 +93,7 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
       summary.bytes_read += r.bytes_read;
       summary.bytes_decoded += r.bytes_decoded;
       summary.alerts += r.alerts.size();
+      summary.alerts_time_unparsed += r.alerts_time_unparsed;
       for (size_t i = 0; i < r.per_rule.size(); ++i) summary.matches_per_rule[i] += r.per_rule[i];
       if (!r.alerts.empty() && !summary.output_failed) {
         std::vector<const AlertRecord*> batch;

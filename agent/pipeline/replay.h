@@ -35,6 +35,7 @@ struct ReplaySummary {
   uint64_t bad_records = 0;      // records not matched (limits, invalid UTF-8, unparseable)
   uint64_t evaluated = 0;        // records the prefilter passed on to full evaluation
   uint64_t alerts = 0;
+  uint64_t alerts_time_unparsed = 0;  // alerts timed by processing time (no usable eventTime)
   uint64_t bytes_read = 0;
   uint64_t bytes_decoded = 0;
   std::vector<uint64_t> matches_per_rule;  // parallel to the enabled rules

@@ -287,6 +287,22 @@ TEST_CASE("a notification's alerts are written and flushed before the message is
   CHECK(f.daemon->counters().records == 10);
 }
 
+TEST_CASE("alerts whose eventTime does not parse are counted (trailwarden_alert_time_unparsed_total)") {
+  Fixture f;
+  std::string text = test::read_data("cloudtrail/awsdocs_config.json");
+  text.insert(text.find('[') + 1,
+              R"({"eventSource":"config.amazonaws.com","eventName":"StopConfigurationRecorder",)"
+              R"("eventTime":"yesterday","eventID":"t1"},)");
+  f.store.objects[std::string("trail-bucket/") + kKey] = test::gzip(text);
+  f.start();
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.output->lines.size() == 5);
+  CHECK(f.daemon->counters().alerts_time_unparsed == 1);
+  CHECK(f.output->lines[0].find(R"("original_time":"yesterday")") != std::string::npos);
+}
+
 TEST_CASE("unknown shapes are never deleted; test events and refused buckets are") {
   Fixture f;
   f.start();

@@ -229,3 +229,15 @@ TEST_CASE("MatchSession gives back a record parser grown for one large record") 
   CHECK(session.match(raw, [&](size_t, std::string_view, const simdjson::dom::element*) { ++n; }));
   CHECK(n == 2);  // and it still parses large records afterwards
 }
+
+TEST_CASE("alerts without a usable eventTime are counted; local files are the alerts' log_name") {
+  Fixture f;
+  ObjectResult r = f.process(config_file_with(
+      cis49_record(R"("eventTime":"2024-02-30T00:00:00Z")", "t1") + "," +
+      cis49_record(R"("eventTime":"2024-02-03T00:00:00+01:00")", "t2") + "," + cis49_record(R"("x":1)", "t3") + ","));
+  CHECK_FALSE(r.failed);
+  CHECK(r.alerts.size() == 7);           // the file's four and the three above
+  CHECK(r.alerts_time_unparsed == 2);    // February 30 and no eventTime; the offset parses
+  for (const AlertRecord& a : r.alerts)
+    CHECK(a.ocsf.find(R"("log_name":"test-object")") != std::string::npos);
+}

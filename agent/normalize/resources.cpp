@@ -1,0 +1,298 @@
+#include "agent/normalize/resources.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <initializer_list>
+
+#include "agent/aws/names.h"
+#include "agent/normalize/formats.h"
+#include "agent/normalize/record_access.h"
+
+namespace trailwarden::normalize {
+
+namespace dom = simdjson::dom;
+
+namespace {
+
+using Path = std::initializer_list<std::string_view>;
+
+// How a derived resource's uid is made from the id the record gives.
+enum class Uid {
+  kId,      // the id as given (no ARN can be built exactly)
+  kEc2,     // arn:<p>:ec2:<region>:<account>:<arn_prefix>/<id> for a well-formed EC2 id
+  kKmsKey,  // key ARN as given; a key id → arn:<p>:kms:<region>:<account>:key/<id>; alias → name
+  kArnOnly,   // only an ARN the record gives; anything else is the name
+  kS3Bucket,  // arn:<p>:s3:::<bucket>, name = the bucket
+};
+
+// One kind of resource a service's requests name.
+struct Derivation {
+  std::string_view source;  // eventSource
+  std::string_view type;
+  std::vector<std::vector<std::string_view>> id_paths = {};  // the first present one is the id
+  std::vector<std::string_view> name_path = {};              // optional
+  Uid uid = Uid::kId;
+  std::string_view arn_prefix = {};
+  bool regional = true;                            // the resource lives in the record's region
+  std::vector<std::string_view> only_events = {};  // empty: every event
+  std::vector<std::string_view> not_events = {};
+};
+
+const std::vector<Derivation>& derivations() {
+  static const std::vector<std::string_view> kInlinePolicyEvents = {
+      "PutGroupPolicy",    "PutRolePolicy",    "PutUserPolicy",
+      "DeleteGroupPolicy", "DeleteRolePolicy", "DeleteUserPolicy"};
+  // clang-format off
+  static const std::vector<Derivation> kTable = {
+      // AWS Config (CIS 4.9)
+      {.source = "config.amazonaws.com", .type = "AWS::Config::ConfigurationRecorder",
+       .name_path = {"requestParameters", "configurationRecorderName"}},
+      {.source = "config.amazonaws.com", .type = "AWS::Config::ConfigurationRecorder",
+       .name_path = {"requestParameters", "configurationRecorder", "name"}},
+      {.source = "config.amazonaws.com", .type = "AWS::Config::DeliveryChannel",
+       .name_path = {"requestParameters", "deliveryChannelName"}},
+      {.source = "config.amazonaws.com", .type = "AWS::Config::DeliveryChannel",
+       .name_path = {"requestParameters", "deliveryChannel", "name"}},
+      // CloudTrail (CIS 4.5): `name` is a trail name or ARN
+      {.source = "cloudtrail.amazonaws.com", .type = "AWS::CloudTrail::Trail",
+       .id_paths = {{"responseElements", "trailARN"}, {"requestParameters", "name"}},
+       .name_path = {"requestParameters", "name"}, .uid = Uid::kArnOnly},
+      // S3 bucket policy and configuration changes (CIS 4.8)
+      {.source = "s3.amazonaws.com", .type = "AWS::S3::Bucket",
+       .id_paths = {{"requestParameters", "bucketName"}}, .uid = Uid::kS3Bucket, .regional = false},
+      // EC2 network objects (CIS 4.10-4.14)
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::SecurityGroup",
+       .id_paths = {{"requestParameters", "groupId"}, {"responseElements", "groupId"},
+                    {"requestParameters", "ModifySecurityGroupRulesRequest", "GroupId"}},
+       .name_path = {"requestParameters", "groupName"}, .uid = Uid::kEc2, .arn_prefix = "security-group"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::NetworkAcl",
+       .id_paths = {{"requestParameters", "networkAclId"}, {"responseElements", "networkAcl", "networkAclId"}},
+       .uid = Uid::kEc2, .arn_prefix = "network-acl"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::RouteTable",
+       .id_paths = {{"requestParameters", "routeTableId"}, {"responseElements", "routeTable", "routeTableId"}},
+       .uid = Uid::kEc2, .arn_prefix = "route-table"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::InternetGateway",
+       .id_paths = {{"requestParameters", "internetGatewayId"},
+                    {"responseElements", "internetGateway", "internetGatewayId"}},
+       .uid = Uid::kEc2, .arn_prefix = "internet-gateway"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::NatGateway",
+       .id_paths = {{"requestParameters", "natGatewayId"}, {"responseElements", "natGateway", "natGatewayId"}},
+       .uid = Uid::kEc2, .arn_prefix = "natgateway"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::CustomerGateway",
+       .id_paths = {{"requestParameters", "customerGatewayId"},
+                    {"responseElements", "customerGateway", "customerGatewayId"}},
+       .uid = Uid::kEc2, .arn_prefix = "customer-gateway"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::VPNGateway",
+       .id_paths = {{"requestParameters", "vpnGatewayId"}, {"responseElements", "vpnGateway", "vpnGatewayId"}},
+       .uid = Uid::kEc2, .arn_prefix = "vpn-gateway"},
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::VPC",
+       .id_paths = {{"requestParameters", "vpcId"}, {"responseElements", "vpc", "vpcId"}},
+       .uid = Uid::kEc2, .arn_prefix = "vpc"},
+      // A peering connection may belong to the other account: its id only.
+      {.source = "ec2.amazonaws.com", .type = "AWS::EC2::VPCPeeringConnection",
+       .id_paths = {{"requestParameters", "vpcPeeringConnectionId"},
+                    {"responseElements", "vpcPeeringConnection", "vpcPeeringConnectionId"}}},
+      // KMS (CIS 4.7)
+      {.source = "kms.amazonaws.com", .type = "AWS::KMS::Key",
+       .id_paths = {{"responseElements", "keyId"}, {"requestParameters", "keyId"}}, .uid = Uid::kKmsKey},
+      // IAM (CIS 4.4): global; user, role and group ARNs include a path the request does not
+      // give, so only ARNs the record gives are used.
+      {.source = "iam.amazonaws.com", .type = "AWS::IAM::ManagedPolicy",
+       .id_paths = {{"requestParameters", "policyArn"}, {"responseElements", "policy", "arn"}},
+       .name_path = {"requestParameters", "policyName"}, .uid = Uid::kArnOnly, .regional = false,
+       .not_events = kInlinePolicyEvents},
+      {.source = "iam.amazonaws.com", .type = "AWS::IAM::Policy",
+       .name_path = {"requestParameters", "policyName"}, .regional = false, .only_events = kInlinePolicyEvents},
+      {.source = "iam.amazonaws.com", .type = "AWS::IAM::User", .id_paths = {{"responseElements", "user", "arn"}},
+       .name_path = {"requestParameters", "userName"}, .uid = Uid::kArnOnly, .regional = false},
+      {.source = "iam.amazonaws.com", .type = "AWS::IAM::Role", .id_paths = {{"responseElements", "role", "arn"}},
+       .name_path = {"requestParameters", "roleName"}, .uid = Uid::kArnOnly, .regional = false},
+      {.source = "iam.amazonaws.com", .type = "AWS::IAM::Group", .id_paths = {{"responseElements", "group", "arn"}},
+       .name_path = {"requestParameters", "groupName"}, .uid = Uid::kArnOnly, .regional = false},
+      // Organizations (CIS 4.15): global; ARNs need the organization id, so ids only.
+      {.source = "organizations.amazonaws.com", .type = "AWS::Organizations::Policy",
+       .id_paths = {{"requestParameters", "policyId"}}, .regional = false},
+      {.source = "organizations.amazonaws.com", .type = "AWS::Organizations::OrganizationalUnit",
+       .id_paths = {{"requestParameters", "organizationalUnitId"}}, .regional = false},
+      {.source = "organizations.amazonaws.com", .type = "AWS::Organizations::Account",
+       .id_paths = {{"requestParameters", "accountId"}}, .regional = false},
+  };
+  // clang-format on
+  return kTable;
+}
+
+std::string_view at(const dom::element* r, const std::vector<std::string_view>& path) {
+  if (!r || path.empty()) return {};
+  dom::element cur = *r;
+  for (auto key : path) {
+    dom::object obj;
+    if (cur.get_object().get(obj) != simdjson::SUCCESS) return {};
+    if (obj.at_key(key).get(cur) != simdjson::SUCCESS) return {};
+  }
+  std::string_view s;
+  if (cur.get_string().get(s) != simdjson::SUCCESS || s.size() > kMaxValueBytes) return {};
+  return s;
+}
+
+// An EC2 resource id: "<prefix>-" and 8 or 17 lowercase hex digits ("sg-0123abcd").
+bool is_ec2_id(std::string_view id) {
+  const size_t dash = id.find('-');
+  if (dash == std::string_view::npos || dash == 0 || dash > 8) return false;
+  for (size_t i = 0; i < dash; ++i)
+    if (id[i] < 'a' || id[i] > 'z') return false;
+  const std::string_view hex = id.substr(dash + 1);
+  if (hex.size() != 8 && hex.size() != 17) return false;
+  return std::all_of(hex.begin(), hex.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// A KMS key id (a UUID, or "mrk-" and 32 hex digits for multi-Region keys).
+bool is_kms_key_id(std::string_view id) {
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+  if (id.starts_with("mrk-")) {
+    const std::string_view h = id.substr(4);
+    return h.size() == 32 && std::all_of(h.begin(), h.end(), hex);
+  }
+  if (id.size() != 36) return false;
+  for (size_t i = 0; i < id.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? id[i] != '-' : !hex(id[i])) return false;
+  }
+  return true;
+}
+
+struct Context {
+  std::string_view region;     // a valid region name, or empty
+  std::string_view partition;  // of that region, or empty
+  std::string_view account;    // a valid recipient account id, or empty
+};
+
+void set_from_arn(Resource& res, std::string_view arn) {
+  res.uid = std::string(arn);
+  Arn a;
+  if (parse_arn(arn, a)) {
+    res.partition = std::string(a.partition);
+    if (aws::is_valid_region(a.region)) res.region = std::string(a.region);
+    if (aws::is_valid_account_id(a.account)) res.account = std::string(a.account);
+  }
+}
+
+bool derive(const dom::element* r, const Derivation& d, const Context& ctx, Resource& res) {
+  std::string_view id;
+  for (const auto& p : d.id_paths)
+    if (!(id = at(r, p)).empty()) break;
+  std::string_view name = at(r, d.name_path);
+  res = Resource{};
+  res.type = std::string(d.type);
+  if (d.regional) res.region = std::string(ctx.region);
+  res.partition = std::string(ctx.partition);
+  Arn arn;
+  switch (d.uid) {
+    case Uid::kId:
+      res.uid = std::string(id);
+      break;
+    case Uid::kEc2:
+      if (!id.empty() && is_ec2_id(id) && !ctx.partition.empty() && !ctx.region.empty() &&
+          !ctx.account.empty()) {
+        res.uid = std::string(ctx.partition) + ":ec2:" + std::string(ctx.region) + ":" +
+                  std::string(ctx.account) + ":" + std::string(d.arn_prefix) + "/" +
+                  std::string(id);
+        res.uid.insert(0, "arn:");
+        res.account = std::string(ctx.account);
+      } else {
+        res.uid = std::string(id);
+      }
+      break;
+    case Uid::kKmsKey:
+      if (parse_arn(id, arn)) {
+        set_from_arn(res, id);
+      } else if (id.starts_with("alias/")) {
+        name = id;
+      } else if (is_kms_key_id(id) && !ctx.partition.empty() && !ctx.region.empty() &&
+                 !ctx.account.empty()) {
+        res.uid = "arn:" + std::string(ctx.partition) + ":kms:" + std::string(ctx.region) + ":" +
+                  std::string(ctx.account) + ":key/" + std::string(id);
+        res.account = std::string(ctx.account);
+      } else {
+        res.uid = std::string(id);
+      }
+      break;
+    case Uid::kArnOnly:
+      if (parse_arn(id, arn)) set_from_arn(res, id);
+      if (parse_arn(name, arn)) name = {};  // a trail named by its ARN: the uid says it
+      break;
+    case Uid::kS3Bucket:
+      if (aws::is_valid_bucket_name(id)) {
+        name = id;
+        if (!ctx.partition.empty())
+          res.uid = "arn:" + std::string(ctx.partition) + ":s3:::" + std::string(id);
+      } else {
+        res.uid = std::string(id);
+      }
+      break;
+  }
+  res.name = std::string(name);
+  if (res.uid.empty() && res.name.empty()) return false;
+  if (!d.regional && !res.uid.starts_with("arn:")) res.region.clear();
+  return true;
+}
+
+bool listed(const std::vector<std::string_view>& events, std::string_view name) {
+  return std::find(events.begin(), events.end(), name) != events.end();
+}
+
+void add(std::vector<Resource>& out, Resource res) {
+  if (out.size() >= kMaxResources) return;
+  for (const Resource& o : out)
+    if (o.type == res.type && o.uid == res.uid && o.name == res.name) return;
+  out.push_back(std::move(res));
+}
+
+}  // namespace
+
+std::vector<Resource> collect_resources(const dom::element* r) {
+  std::vector<Resource> out;
+  if (!r) return out;
+  dom::element e;
+  dom::array arr;
+  if (lookup(*r, {"resources"}, e) && e.get_array().get(arr) == simdjson::SUCCESS) {
+    for (dom::element item : arr) {
+      if (out.size() >= kMaxResources) break;
+      if (!item.is_object()) continue;
+      std::string_view arn = str(&item, {"ARN"});
+      if (arn.empty()) arn = str(&item, {"arn"});
+      if (arn.empty() || arn.size() > kMaxValueBytes) continue;
+      Resource res;
+      set_from_arn(res, arn);
+      std::string_view type = str(&item, {"type"});
+      if (type.size() <= kMaxValueBytes) res.type = std::string(type);
+      std::string_view account = str(&item, {"accountId"});
+      if (account.empty()) account = str(&item, {"accountID"});
+      if (aws::is_valid_account_id(account)) res.account = std::string(account);
+      add(out, std::move(res));
+    }
+    if (!out.empty()) return out;
+  }
+
+  Context ctx;
+  const std::string_view region = str(r, {"awsRegion"});
+  if (aws::is_valid_region(region)) {
+    ctx.region = region;
+    ctx.partition = aws::partition_of(region).name;
+  }
+  const std::string_view account = str(r, {"recipientAccountId"});
+  if (aws::is_valid_account_id(account)) ctx.account = account;
+  const std::string_view source = str(r, {"eventSource"});
+  const std::string_view event = str(r, {"eventName"});
+  for (const Derivation& d : derivations()) {
+    if (d.source != source) continue;
+    if (!d.only_events.empty() && !listed(d.only_events, event)) continue;
+    if (listed(d.not_events, event)) continue;
+    Resource res;
+    if (derive(r, d, ctx, res)) add(out, std::move(res));
+  }
+  return out;
+}
+
+}  // namespace trailwarden::normalize
