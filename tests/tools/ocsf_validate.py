@@ -294,8 +294,10 @@ class Validator:
 
     def _check_observables(self, doc: dict, cls: dict, profiles: set[str],
                            out: list[Violation]) -> None:
-        """Each observable's name must be the dotted path of an attribute of the class
-        (through objects; arrays are transparent), as the OCSF server checks."""
+        """Each observable's name must be the dotted path of an attribute of the class, through
+        objects, as the OCSF server checks. An array attribute may be written in any of the three
+        forms later OCSF versions spell out for this field: `resources.uid`, `resources[].uid`,
+        `resources[0].uid`; an index on an attribute that is not an array is refused."""
         observables = doc.get("observables")
         if not isinstance(observables, list):
             return
@@ -306,9 +308,14 @@ class Validator:
             attrs = cls["attributes"]
             ok = True
             parts = name.split(".")
-            for j, key in enumerate(parts):
-                a = attrs.get(key)
+            for j, part in enumerate(parts):
+                m = re.fullmatch(r"([A-Za-z0-9_]+)(\[(\d*)\])?", part)
+                key = m.group(1) if m else None
+                a = attrs.get(key) if key else None
                 if a is None or (a.get("profile") is not None and a["profile"] not in profiles):
+                    ok = False
+                    break
+                if m.group(2) is not None and not a.get("is_array"):
                     ok = False
                     break
                 if j < len(parts) - 1:

@@ -199,7 +199,13 @@ class OcsfValidatorTest(unittest.TestCase):
         # a declared profile's required attribute
         self.assertRejected(self.mutate(lambda d: d.pop("cloud")),
                             "cloud: required attribute is missing")
+        # ... and without both profiles, once every attribute they add is gone (cloud,
+        # resources[].region and .cloud_partition, the observables naming cloud.*, the *_dt)
         doc = self.mutate(lambda d: (d.pop("cloud"), d.pop("time_dt"),
+                                     d.pop("resources", None),
+                                     d.update(observables=[o for o in d.get("observables", [])
+                                                           if not o["name"].startswith(
+                                                               ("cloud.", "resources"))]),
                                      d["finding_info"].pop("first_seen_time_dt", None),
                                      d["finding_info"].pop("last_seen_time_dt", None),
                                      d["metadata"].update(profiles=[])))
@@ -214,8 +220,15 @@ class OcsfValidatorTest(unittest.TestCase):
         ok = self.mutate(lambda d: d.update(observables=[
             {"name": "evidences.actor.user.uid", "type_id": 99, "value": "arn:aws:iam::1:user/x"},
             {"name": "evidences.src_endpoint.ip", "type_id": 2, "value": "10.24.34.0"},
-            {"name": "cloud.account.uid", "type_id": 99, "value": "222222222222"}]))
+            {"name": "cloud.account.uid", "type_id": 99, "value": "222222222222"},
+            # the array forms later OCSF versions spell out: resources[].uid, resources[0].uid
+            {"name": "evidences[0].src_endpoint.ip", "type_id": 2, "value": "10.24.34.0"},
+            {"name": "evidences[].actor.user.name", "type_id": 4, "value": "x"}]))
         self.assertEqual(self.errors(ok), [])
+        self.assertRejected(  # an index on an attribute that is not an array
+            self.mutate(lambda d: d.update(observables=[
+                {"name": "cloud[0].region", "type_id": 99, "value": "x"}])),
+            "observables[0].name: 'cloud[0].region' does not refer")
         self.assertRejected(
             self.mutate(lambda d: d.update(observables=[
                 {"name": "actor.user.uid", "type_id": 99, "value": "x"}])),
