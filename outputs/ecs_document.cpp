@@ -390,22 +390,21 @@ void write_array(JsonWriter& w, std::string_view key, const std::vector<std::str
 
 uint64_t ecs_degraded_documents() { return g_degraded.load(std::memory_order_relaxed); }
 
-void append_ecs_document(const AlertRecord& a, int64_t now_ms, std::string& out) {
-  thread_local dom::parser finding_parser;
-  thread_local dom::parser record_parser;
-  dom::element finding_root, record_root;
-  const dom::element* f = nullptr;
-  const dom::element* r = nullptr;
-  if (!a.ocsf.empty() && finding_parser.parse(a.ocsf).get(finding_root) == simdjson::SUCCESS &&
-      finding_root.is_object())
-    f = &finding_root;
-  if (!a.raw.empty() && record_parser.parse(a.raw).get(record_root) == simdjson::SUCCESS &&
-      record_root.is_object())
-    r = &record_root;
-  const bool finding_lost = !f;
-  const bool record_lost = !r;
-  if (finding_lost || record_lost) g_degraded.fetch_add(1, std::memory_order_relaxed);
+namespace {
 
+// What the document is made from: the parsed finding and record (null when absent), what could
+// not be parsed, and for summaries the size of the full document.
+struct Sources {
+  const dom::element* finding = nullptr;
+  const dom::element* record = nullptr;
+  bool finding_lost = false;
+  bool record_lost = false;
+  size_t truncated_from = 0;  // > 0: a summary
+};
+
+void write_document(const AlertRecord& a, const Sources& src, int64_t now_ms, std::string& out) {
+  const dom::element* f = src.finding;
+  const dom::element* r = src.record;
   dom::element ev;
   const dom::element* evidence = first_evidence(f, ev) ? &ev : nullptr;
 
@@ -416,16 +415,17 @@ void append_ecs_document(const AlertRecord& a, int64_t now_ms, std::string& out)
   std::string timestamp = time_ms > 0 ? iso_ms(time_ms) : std::string();
   if (timestamp.empty()) timestamp = iso_ms(now_ms);
   const std::string_view event_name =
-      first_nonempty({str(evidence, {"api", "operation"}), a.event_name});
-  const std::string_view event_source =
-      first_nonempty({str(evidence, {"api", "service", "name"}), a.event_source});
+      first_nonempty({str(evidence, {"api", "operation"}), a.event_name, str(r, {"eventName"})});
+  const std::string_view event_source = first_nonempty(
+      {str(evidence, {"api", "service", "name"}), a.event_source, str(r, {"eventSource"})});
   const std::string_view error_code =
       first_nonempty({str(evidence, {"api", "response", "error"}), str(r, {"errorCode"})});
   const std::string_view error_message =
       first_nonempty({str(evidence, {"api", "response", "error_message"}), str(r, {"errorMessage"})});
-  const std::string_view region = first_nonempty({str(f, {"cloud", "region"}), a.region});
-  const std::string_view account =
-      first_nonempty({str(f, {"cloud", "account", "uid"}), a.account});
+  const std::string_view region =
+      first_nonempty({str(f, {"cloud", "region"}), a.region, str(r, {"awsRegion"})});
+  const std::string_view account = first_nonempty(
+      {str(f, {"cloud", "account", "uid"}), a.account, str(r, {"recipientAccountId"})});
   const std::string_view user_name = str(evidence, {"actor", "user", "name"});
   const std::string_view user_id = first_nonempty(
       {str(evidence, {"actor", "user", "uid_alt"}), str(evidence, {"actor", "user", "uid"})});
@@ -550,15 +550,45 @@ void append_ecs_document(const AlertRecord& a, int64_t now_ms, std::string& out)
   opt(w, "correlation_uid", str(f, {"metadata", "correlation_uid"}));
   w.field("severity", a.severity());
   write_route_fields(w, a);
-  if (finding_lost || record_lost) {
+  if (src.finding_lost || src.record_lost) {
     w.key("ecs_degraded").begin_array();
-    if (finding_lost) w.value("finding");
-    if (record_lost) w.value("record");
+    if (src.finding_lost) w.value("finding");
+    if (src.record_lost) w.value("record");
     w.end_array();
+  }
+  if (src.truncated_from > 0) {
+    w.field("truncated", true);
+    w.field("original_bytes", static_cast<uint64_t>(src.truncated_from));
   }
   w.end_object();
 
   w.end_object();
+}
+
+}  // namespace
+
+void append_ecs_document(const AlertRecord& a, int64_t now_ms, std::string& out) {
+  thread_local dom::parser finding_parser;
+  thread_local dom::parser record_parser;
+  dom::element finding_root, record_root;
+  Sources src;
+  if (!a.ocsf.empty() && finding_parser.parse(a.ocsf).get(finding_root) == simdjson::SUCCESS &&
+      finding_root.is_object())
+    src.finding = &finding_root;
+  if (!a.raw.empty() && record_parser.parse(a.raw).get(record_root) == simdjson::SUCCESS &&
+      record_root.is_object())
+    src.record = &record_root;
+  src.finding_lost = !src.finding;
+  src.record_lost = !src.record;
+  if (src.finding_lost || src.record_lost) g_degraded.fetch_add(1, std::memory_order_relaxed);
+  write_document(a, src, now_ms, out);
+}
+
+void append_ecs_summary(const AlertRecord& a, size_t original_bytes, int64_t now_ms,
+                        std::string& out) {
+  Sources src;
+  src.truncated_from = original_bytes;
+  write_document(a, src, now_ms, out);
 }
 
 }  // namespace trailwarden

@@ -33,6 +33,12 @@ inline constexpr const char* kEcsVersion = "8.17.0";
 // since the epoch) is event.created, the time the document was made.
 void append_ecs_document(const AlertRecord& alert, int64_t now_ms, std::string& out);
 
+// The summary of a document too large for its destination (syslog's max_message_bytes): the
+// same fields made from the AlertRecord's own fields only (no finding, no record), with
+// trailwarden.truncated = true and trailwarden.original_bytes, the size of the full document.
+void append_ecs_summary(const AlertRecord& alert, size_t original_bytes, int64_t now_ms,
+                        std::string& out);
+
 // Documents written without the finding or the record because one of them could not be parsed
 // (since the process started).
 uint64_t ecs_degraded_documents();
