@@ -9,6 +9,7 @@
 #include <atomic>
 #include <ctime>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <initializer_list>
 #include <vector>
 
@@ -580,7 +581,15 @@ void append_ecs_document(const AlertRecord& a, int64_t now_ms, std::string& out)
     src.record = &record_root;
   src.finding_lost = !src.finding;
   src.record_lost = !src.record;
-  if (src.finding_lost || src.record_lost) g_degraded.fetch_add(1, std::memory_order_relaxed);
+  if (src.finding_lost || src.record_lost) {
+    g_degraded.fetch_add(1, std::memory_order_relaxed);
+    const char* what = src.finding_lost && src.record_lost ? "OCSF finding and CloudTrail record"
+                       : src.finding_lost                  ? "OCSF finding"
+                                                           : "CloudTrail record";
+    spdlog::warn("format ecs: finding {} (rule {}, event {}): its {} cannot be parsed; the ECS "
+                 "document is made from the alert's own fields (trailwarden.ecs_degraded)",
+                 a.uid, a.rule_id, a.event_id, what);
+  }
   write_document(a, src, now_ms, out);
 }
 
