@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 #include <simdjson.h>
+#include <toml++/toml.h>
 
 #include <string>
 #include <vector>
@@ -318,6 +319,24 @@ TEST_CASE("ecs: hostile or unparseable input gives valid JSON and is counted") {
   deep.replace(deep.find(params), params.size(), nest);
   Doc dd(alert_for("cis-4.9", deep));
   CHECK(dd.s("/aws/cloudtrail/request_parameters") == nest);
+}
+
+TEST_CASE("ecs: every output type takes format = \"ecs\"") {
+  for (const char* type : {"file", "kafka", "splunk_hec", "syslog"}) {
+    const toml::table doc = toml::parse(std::string("[[outputs]]\ntype = \"") + type +
+                                        "\"\nformat = \"ecs\"\n");
+    const OutputSettings s =
+        parse_output_settings(*doc["outputs"].as_array()->front().as_table(), "t.toml", 0);
+    CHECK(s.format == AlertFormat::kEcs);
+  }
+  const toml::table bad = toml::parse("[[outputs]]\ntype = \"file\"\nformat = \"elastic\"\n");
+  try {
+    parse_output_settings(*bad["outputs"].as_array()->front().as_table(), "t.toml", 0);
+    FAIL("no error");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("unknown format 'elastic' (ocsf, cloudtrail, ecs, cef)") !=
+          std::string::npos);
+  }
 }
 
 TEST_CASE("ecs: the format name and format_alert") {
