@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <ctime>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -415,6 +416,10 @@ void write_document(const AlertRecord& a, const Sources& src, int64_t now_ms, st
   if (!lookup(f, {"time"}, e) || e.get_int64().get(time_ms) != simdjson::SUCCESS) time_ms = a.time_ms;
   std::string timestamp = time_ms > 0 ? iso_ms(time_ms) : std::string();
   if (timestamp.empty()) timestamp = iso_ms(now_ms);
+  if (timestamp.empty())  // a caller's clock out of range: @timestamp is required
+    timestamp = iso_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count());
   const std::string_view event_name =
       first_nonempty({str(evidence, {"api", "operation"}), a.event_name, str(r, {"eventName"})});
   const std::string_view event_source = first_nonempty(
