@@ -3,7 +3,8 @@
 // fields (an alert decoded from a disk buffer anyone with the state directory's permissions can
 // write carries any bytes there). Whatever they hold, the document must be one line of valid
 // JSON whose root is an object, and building it must never crash or read out of bounds; the
-// syslog-style summary likewise.
+// syslog-style summary likewise. Seeds (tests/fuzz/corpus/ecs_document): findings and records of
+// `replay` over tests/data/cloudtrail (see its ATTRIBUTION.md), NUL-separated.
 #include <simdjson.h>
 
 #include <cstdint>
