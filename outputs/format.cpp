@@ -3,9 +3,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <chrono>
 #include <cstdint>
 
 #include "agent/common/json_writer.h"
+#include "outputs/ecs_document.h"
 
 namespace trailwarden {
 
@@ -13,6 +15,7 @@ bool parse_alert_format(std::string_view name, AlertFormat& out) {
   if (name == "ocsf") out = AlertFormat::kOcsf;
   else if (name == "cloudtrail") out = AlertFormat::kCloudTrail;
   else if (name == "cef") out = AlertFormat::kCef;
+  else if (name == "ecs") out = AlertFormat::kEcs;
   else return false;
   return true;
 }
@@ -22,6 +25,7 @@ std::string_view alert_format_name(AlertFormat f) {
     case AlertFormat::kOcsf: return "ocsf";
     case AlertFormat::kCloudTrail: return "cloudtrail";
     case AlertFormat::kCef: return "cef";
+    case AlertFormat::kEcs: return "ecs";
   }
   return "ocsf";
 }
@@ -188,6 +192,12 @@ void format_alert(const AlertRecord& a, AlertFormat format, std::string& out) {
     case AlertFormat::kCef:
       format_cef(a, out);
       return;
+    case AlertFormat::kEcs: {
+      const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch());
+      append_ecs_document(a, now.count(), out);
+      return;
+    }
   }
 }
 

@@ -4,8 +4,10 @@
 //               {"trailwarden":{"rule_id":...,"rule_title":...,"severity":...,"severity_id":...,
 //                "finding_uid":...[,route fields]},"record":{...the CloudTrail record...}}
 //   cef         ArcSight CEF (syslog only; see outputs/syslog)
+//   ecs         an Elastic Common Schema 8.17 document (outputs/ecs_document.h)
 // Every format says which route the alert came by (run only; replay alerts add nothing): the
-// OCSF finding in unmapped.trailwarden, the others as write_route_fields / format_cef say.
+// OCSF finding in unmapped.trailwarden, ECS in trailwarden.*, the others as
+// write_route_fields / format_cef say.
 // Stateless; thread-safe.
 #pragma once
 
@@ -18,9 +20,9 @@ namespace trailwarden {
 
 class JsonWriter;
 
-enum class AlertFormat { kOcsf, kCloudTrail, kCef };
+enum class AlertFormat { kOcsf, kCloudTrail, kCef, kEcs };
 
-// "ocsf" | "cloudtrail" | "cef"; false if unknown.
+// "ocsf" | "cloudtrail" | "cef" | "ecs"; false if unknown.
 bool parse_alert_format(std::string_view name, AlertFormat& out);
 std::string_view alert_format_name(AlertFormat f);
 

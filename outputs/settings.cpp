@@ -48,7 +48,7 @@ OutputSettings parse_output_settings(std::shared_ptr<const toml::table> shared,
   std::string text;
   r.read("format", text);
   if (!text.empty() && !parse_alert_format(text, s.format))
-    r.fail(*table.get("format"), fmt::format("unknown format '{}' (ocsf, cloudtrail, cef)", text));
+    r.fail(*table.get("format"), fmt::format("unknown format '{}' (ocsf, cloudtrail, ecs, cef)", text));
   if (s.format == AlertFormat::kCef && s.type != "syslog")
     r.fail(*table.get("format"), "format \"cef\" is for syslog outputs");
   text.clear();

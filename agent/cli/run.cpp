@@ -29,6 +29,7 @@
 #include "agent/aws/signing_clock.h"
 #include "agent/sources/s3_client.h"
 #include "agent/sources/sqs_client.h"
+#include "outputs/ecs_document.h"
 
 namespace trailwarden::cli {
 
@@ -147,6 +148,11 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
     w.family("trailwarden_rule_matches_total", "counter", "Records matched, per rule.");
     for (const auto& [id, n] : daemon.matches_per_rule())
       w.sample("trailwarden_rule_matches_total", n, {{"rule", id}});
+  });
+  registry.add([](PrometheusWriter& w) {
+    w.counter("trailwarden_ecs_degraded_documents_total",
+              "ECS documents made without the finding or the record, which could not be parsed.",
+              ecs_degraded_documents());
   });
   registry.add([&outputs](PrometheusWriter& w) {
     struct Field {

@@ -215,11 +215,15 @@ SplunkHecOptions parse_splunk_hec_options(const OutputSettings& s, const OutputE
   // metadata
   if (table.get("sourcetype"))
     o.sourcetype = sourcetype;
+  else if (s.format == AlertFormat::kCloudTrail)
+    o.sourcetype = "aws:cloudtrail";
+  else if (s.format == AlertFormat::kEcs)
+    o.sourcetype = "trailwarden:ecs";
   else
-    o.sourcetype = s.format == AlertFormat::kCloudTrail ? "aws:cloudtrail" : "trailwarden:ocsf";
-  if (s.format != AlertFormat::kOcsf && s.format != AlertFormat::kCloudTrail)
-    throw std::runtime_error(
-        fmt::format("{}: {}: format must be \"ocsf\" or \"cloudtrail\"", s.origin, what));
+    o.sourcetype = "trailwarden:ocsf";
+  if (s.format == AlertFormat::kCef)
+    throw std::runtime_error(fmt::format(
+        "{}: {}: format must be \"ocsf\", \"cloudtrail\" or \"ecs\"", s.origin, what));
 
   // TLS
   if (!ca_file.empty() && ::access(ca_file.c_str(), R_OK) != 0)

@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "agent/common/json_writer.h"
+#include "outputs/ecs_document.h"
 
 namespace trailwarden {
 
@@ -234,7 +235,7 @@ void SyslogFormatter::append_header(const AlertRecord& a, int64_t now_ms, std::s
 }
 
 void SyslogFormatter::append_summary(const AlertRecord& a, size_t original_bytes, size_t cap,
-                                     std::string& out) {
+                                     int64_t now_ms, std::string& out) {
   // Identifiers are short in real alerts; they keep more room than free text.
   const size_t id_cap = std::max<size_t>(cap, 64);
   // The route is never left out: an unverified alert must not pass for a verified one.
@@ -243,7 +244,7 @@ void SyslogFormatter::append_summary(const AlertRecord& a, size_t original_bytes
   cut_.key = utf8_prefix(a.key, cap);
   cut_.eventbridge_event_id = utf8_prefix(a.eventbridge_event_id, id_cap);
   cut_.notification = utf8_prefix(a.notification, id_cap);
-  if (options_.format == AlertFormat::kCef) {
+  if (options_.format == AlertFormat::kCef || options_.format == AlertFormat::kEcs) {
     cut_.uid = utf8_prefix(a.uid, id_cap);
     cut_.rule_id = utf8_prefix(a.rule_id, id_cap);
     cut_.rule_title = utf8_prefix(a.rule_title, cap);
@@ -256,6 +257,10 @@ void SyslogFormatter::append_summary(const AlertRecord& a, size_t original_bytes
     cut_.actor = utf8_prefix(a.actor, cap);
     cut_.source_ip = utf8_prefix(a.source_ip, cap);
     cut_.event_id = utf8_prefix(a.event_id, id_cap);
+    if (options_.format == AlertFormat::kEcs) {
+      append_ecs_summary(cut_, original_bytes, now_ms, out);
+      return;
+    }
     format_cef(cut_, out);
     fmt::format_to(std::back_inserter(out),
                    " cs6Label=trailwardenTruncated cs6=original message {} bytes", original_bytes);
@@ -296,7 +301,7 @@ SyslogFormatter::Outcome SyslogFormatter::format(const AlertRecord& a, int64_t n
   const size_t original = out.size();
   for (size_t cap : {size_t{256}, size_t{64}, size_t{16}}) {
     out.resize(header);
-    append_summary(a, original, cap, out);
+    append_summary(a, original, cap, now_ms, out);
     if (out.size() <= options_.max_message_bytes) return Outcome::kSummary;
   }
   out.clear();

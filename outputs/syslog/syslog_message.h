@@ -121,7 +121,9 @@ class SyslogFormatter {
   //    "severity":..,"severity_id":..,"finding_uid":..[,route fields (write_route_fields),
   //    key cut like the text fields]},"event":{"time_ms":..,"account":..,
   //    "region":..,"event_name":..,"event_source":..,"actor":..,"source_ip":..,"event_id":..}}
-  // and for CEF the CEF line of the cut fields (route included) followed by
+  // for ECS the ECS document of the cut fields (append_ecs_summary: trailwarden.truncated,
+  // trailwarden.original_bytes, the route), and for CEF the CEF line of the cut fields (route
+  // included) followed by
   //   cs6Label=trailwardenTruncated cs6=original message N bytes
   // The header and structured data are the same as the full message's.
   Outcome format(const AlertRecord& alert, int64_t now_ms, std::string& out);
@@ -131,10 +133,10 @@ class SyslogFormatter {
  private:
   void append_header(const AlertRecord& alert, int64_t now_ms, std::string& out) const;
   void append_summary(const AlertRecord& alert, size_t original_bytes, size_t cap,
-                      std::string& out);
+                      int64_t now_ms, std::string& out);
 
   SyslogMessageOptions options_;
-  AlertRecord cut_;  // scratch for CEF summaries
+  AlertRecord cut_;  // scratch for CEF and ECS summaries
 };
 
 }  // namespace trailwarden

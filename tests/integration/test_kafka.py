@@ -174,6 +174,27 @@ def test_keys_and_compression():
     check_exactly_once("plain", range(5), "account")
 
 
+def test_ecs_format():
+    # format = "ecs": each message value is an ECS document (kafka_tool's findings carry no OCSF
+    # metadata and its records no fields, so they are built from the alerts' own fields).
+    cfg = write_config("ecs", "ecs", 'format = "ecs"\nkey = "uid"')
+    t = Tool(cfg, ["--count", "6"])
+    check(t.wait(60) == 0, t.tail())
+    messages = consume("ecs")
+    check(len(messages) == 6, f"ecs: {len(messages)} messages")
+    seen = set()
+    for k, payload in messages:
+        d = json.loads(payload)
+        uid = d["trailwarden"]["finding_uid"]
+        seen.add(uid)
+        check(k == uid, f"ecs: key {k!r} for {uid}")
+        check(d["ecs"]["version"] == "8.17.0" and d["event"]["kind"] == "alert", payload)
+        check(d["event"]["action"] == "StopConfigurationRecorder", payload)
+        check(d["rule"]["id"] == "rule-" + str(int(uid.removeprefix("uid-")) % 5), payload)
+        check(d["cloud"]["region"] == "us-east-1", payload)
+    check(seen == {f"uid-{i}" for i in range(6)}, f"ecs: {sorted(seen)}")
+
+
 def test_outage_no_loss_no_duplicates():
     topic = "outage"
     CLUSTER.command(f"create {topic} 6 3")
@@ -405,7 +426,7 @@ def main():
         return common.cannot_run(
             "kcat is not installed (Debian package kcat; scripts/setup.sh installs it)")
     TMP = tempfile.mkdtemp(prefix="tw-kafka-")
-    tests = [test_keys_and_compression, test_outage_no_loss_no_duplicates,
+    tests = [test_keys_and_compression, test_ecs_format, test_outage_no_loss_no_duplicates,
              test_message_too_large_is_rejected, test_authorization_and_missing_topic_are_fatal,
              test_sasl_password_from_environment, test_msk_iam_token_reaches_the_broker]
     try:

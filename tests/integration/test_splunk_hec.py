@@ -120,6 +120,8 @@ def uid_of(e):
     ev = e["event"]
     if e.get("fields") and "trailwarden_finding_uid" in e["fields"]:
         return e["fields"]["trailwarden_finding_uid"]
+    if isinstance(ev, dict) and "ecs" in ev:
+        return ev["trailwarden"]["finding_uid"]
     return ev["metadata"]["uid"] if isinstance(ev, dict) and "metadata" in ev else None
 
 
@@ -421,6 +423,35 @@ def test_cloudtrail_format_for_the_splunk_add_on():
             assert (f["trailwarden_route"], f["trailwarden_verified"]) == ("eventbridge", "false"), e
             assert f["trailwarden_eventbridge_event_id"] == f"eb-{i}", e
             assert "trailwarden_bucket" not in f, e
+
+
+def test_ecs_format_for_elastic():
+    # Event 3's finding and record cannot be parsed: its document is still valid ECS (built from
+    # the alert's own fields, marked trailwarden.ecs_degraded), indexed, not rejected.
+    rc, r, err = run_tool(config(format="ecs"), 6, "--invalid", 3)
+    assert_ok(rc, r, err)
+    assert_exactly_once(PLAIN, 6)
+    for e in PLAIN.events():
+        assert e["sourcetype"] == "trailwarden:ecs", e
+        d = e["event"]
+        assert d["ecs"]["version"] == "8.17.0" and d["event"]["kind"] == "alert", d
+        assert d["@timestamp"].endswith("Z") and len(d["@timestamp"]) == 24, d
+        assert d["rule"]["id"] == "cis-4.9" and d["event"]["action"] == "StopConfigurationRecorder", d
+        assert d["event"]["category"] == ["configuration"] and d["event"]["type"] == ["change"], d
+        i = int(d["event"]["id"].removeprefix("event-"))
+        t = d["trailwarden"]
+        if i == 3:
+            assert t["ecs_degraded"] == ["finding", "record"] and "aws" not in d, d
+        else:
+            assert "ecs_degraded" not in t, d
+            assert d["aws"]["cloudtrail"]["event_version"] == "1.08", d
+            assert d["event"]["provider"] == "config.amazonaws.com", d
+            assert d["@timestamp"] == "2023-11-14T22:13:20.%03dZ" % i, d
+        if i % 2 == 0:
+            assert (t["route"], t["verified"], t["bucket"]) == ("s3", True, "trail-bucket"), d
+        else:
+            assert (t["route"], t["verified"]) == ("eventbridge", False), d
+            assert t["eventbridge_event_id"] == f"eb-{i}", d
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include "outputs/splunk_hec/splunk_hec_output.h"
 
 #include <doctest/doctest.h>
+#include <simdjson.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -762,6 +763,28 @@ TEST_CASE("config: the ack channel is kept in the state directory across restart
   const std::string g = load_or_create_channel(dir.path + "/s2/../s2/x.channel", warning);
   CHECK(warning.empty());
   CHECK(is_guid(g));
+}
+
+TEST_CASE("config: format = \"ecs\": sourcetype trailwarden:ecs, the ECS document as the event") {
+  SplunkHecOptions o = parse(kBase + "url = \"https://h:8088\"\ntoken = \"abcd\"\nformat = \"ecs\"\n");
+  CHECK(o.format == AlertFormat::kEcs);
+  CHECK(o.sourcetype == "trailwarden:ecs");
+  AlertRecord a;
+  a.uid = "u-1";
+  a.rule_id = "cis-4.9";
+  a.time_ms = 1700000000123;
+  a.ocsf = R"({"message":"m","time":1700000000123,"metadata":{"uid":"u-1"}})";
+  a.raw = R"({"eventName":"StopConfigurationRecorder","eventID":"e-1"})";
+  std::string out;
+  append_hec_event(a, o, out);
+  simdjson::dom::parser p;
+  simdjson::dom::element e;
+  REQUIRE(p.parse(out).get(e) == simdjson::SUCCESS);
+  CHECK(std::string_view(e["sourcetype"].get_string().value_unsafe()) == "trailwarden:ecs");
+  CHECK(std::string_view(e["event"]["@timestamp"].get_string().value_unsafe()) ==
+        "2023-11-14T22:13:20.123Z");
+  CHECK(std::string_view(e["event"]["event"]["id"].get_string().value_unsafe()) == "e-1");
+  CHECK(e["fields"].error() == simdjson::NO_SUCH_FIELD);  // indexed fields: cloudtrail only
 }
 
 TEST_CASE("config: make_output builds the splunk_hec output") {

@@ -352,6 +352,23 @@ TEST_CASE("size policy: summaries instead of cut messages") {
   CHECK(c.find("|8|rt=") != std::string::npos);
   CHECK(c.find(" cs6Label=trailwardenTruncated cs6=original message ") != std::string::npos);
 
+  // ECS summary: an ECS document of the cut fields, marked truncated, with the route.
+  o.format = AlertFormat::kEcs;
+  o.max_message_bytes = 2048;
+  a = sample_alert();
+  a.raw = "{\"big\":\"" + std::string(5000, 'x') + "\"}";
+  a.event_name = std::string(3000, '\x01');
+  const std::string e = format_message(a, o, &outcome);
+  CHECK(outcome == SyslogFormatter::Outcome::kSummary);
+  CHECK(e.size() <= 2048);
+  const std::string doc = e.substr(e.find("\"] ") + 3);
+  CHECK(valid_json(doc));
+  CHECK(doc.find("{\"@timestamp\":") == 0);
+  CHECK(doc.find("\"ecs\":{\"version\":\"8.17.0\"}") != std::string::npos);
+  CHECK(doc.find("\"truncated\":true,\"original_bytes\":") != std::string::npos);
+  CHECK(doc.find("\"ecs_degraded\"") == std::string::npos);  // a summary, not a lost record
+  CHECK(doc.find("\"rule\":{\"id\":\"cis-4.9\"") != std::string::npos);
+
   // Not even a summary fits: nothing (never a cut message).
   o.format = AlertFormat::kOcsf;
   o.max_message_bytes = kSyslogMinMessageBytes;
@@ -841,7 +858,8 @@ TEST_CASE("newline framing carries no raw newline even for hostile alerts") {
   SyslogOptions o;
   o.message = message_options();
   o.framing = SyslogFraming::kNewline;
-  for (AlertFormat format : {AlertFormat::kOcsf, AlertFormat::kCloudTrail, AlertFormat::kCef}) {
+  for (AlertFormat format :
+       {AlertFormat::kOcsf, AlertFormat::kCloudTrail, AlertFormat::kCef, AlertFormat::kEcs}) {
     o.message.format = format;
     SyslogOutput out("siem", o, std::make_unique<FakeTransport>(state), [] { return kNow; });
     AlertRecord a = sample_alert();

@@ -1,0 +1,46 @@
+// ECS document: one alert as an Elastic Common Schema 8.17 document (format = "ecs").
+//
+// Built at format time from the AlertRecord: the normalized parts (time, message, user, source,
+// cloud, rule) are mapped from the OCSF Detection Finding in `alert.ocsf`, so the normalization
+// lives once, in agent/normalize; the CloudTrail record's own fields (`alert.raw`) go under
+// `aws.cloudtrail.*` (and `tls.*`) with the names Elastic's AWS CloudTrail integration gives
+// them, so that its dashboards and detection rules find them; the route and the finding's uids
+// go under the custom namespace `trailwarden.*`. docs/outputs.md ("ECS") lists every field and
+// its source.
+//
+// Every field outside `aws.*` and `trailwarden.*` is an ECS 8.17 field with a value of its type;
+// event.category / event.type come from ECS's allowed values, every type expected by every
+// category of the document. An attribute missing from the finding or the record leaves its
+// fields out. When the finding or the record cannot be parsed (an alert decoded from an old
+// buffer, a hostile record beyond the parser's limits) the document is still written, from the
+// AlertRecord's own fields, and the degradation is counted (ecs_degraded_documents()) and named
+// in `trailwarden.ecs_degraded`. The output is always one line of valid JSON (JsonWriter
+// escapes control characters and repairs invalid UTF-8).
+//
+// Stateless apart from the counter and per-thread parsers; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "outputs/alert.h"
+
+namespace trailwarden {
+
+inline constexpr const char* kEcsVersion = "8.17.0";
+
+// Appends the ECS document for `alert` to `out` (one line, no newline). `now_ms` (milliseconds
+// since the epoch) is event.created, the time the document was made.
+void append_ecs_document(const AlertRecord& alert, int64_t now_ms, std::string& out);
+
+// The summary of a document too large for its destination (syslog's max_message_bytes): the
+// same fields made from the AlertRecord's own fields only (no finding, no record), with
+// trailwarden.truncated = true and trailwarden.original_bytes, the size of the full document.
+void append_ecs_summary(const AlertRecord& alert, size_t original_bytes, int64_t now_ms,
+                        std::string& out);
+
+// Documents written without the finding or the record because one of them could not be parsed
+// (since the process started).
+uint64_t ecs_degraded_documents();
+
+}  // namespace trailwarden

@@ -1,0 +1,370 @@
+// format = "ecs" (outputs/ecs_document.h): Elastic Common Schema 8.17 documents built from the
+// OCSF finding (normalized parts) and the CloudTrail record (aws.cloudtrail.* as Elastic's AWS
+// CloudTrail integration names them). Alerts are made by the real normalizer (make_alert).
+#include "outputs/ecs_document.h"
+
+#include <doctest/doctest.h>
+#include <simdjson.h>
+#include <toml++/toml.h>
+
+#include <string>
+#include <vector>
+
+#include "agent/normalize/ocsf.h"
+#include "agent/rules/rule.h"
+#include "outputs/format.h"
+#include "outputs/settings.h"
+
+using namespace trailwarden;
+namespace dom = simdjson::dom;
+
+namespace {
+
+constexpr int64_t kNow = 1764806400123;  // 2025-12-04T00:00:00.123Z
+
+rules::Rule pack_rule(const std::string& id) {
+  for (auto& r : rules::load_builtin_pack("cis-aws-foundations"))
+    if (r.id == id) return r;
+  FAIL("rule missing: " << id);
+  return {};
+}
+
+AlertRecord alert_for(const std::string& rule_id, const std::string& record,
+                      const RecordOrigin& origin = {}, OcsfOptions options = {}) {
+  dom::parser p;
+  dom::element e = p.parse(record);
+  return make_alert(pack_rule(rule_id), record, &e, options, origin);
+}
+
+// The document, parsed; the test keeps the parser alive.
+struct Doc {
+  dom::parser parser;
+  dom::element root;
+  std::string text;
+  explicit Doc(const AlertRecord& a) {
+    append_ecs_document(a, kNow, text);
+    REQUIRE(text.find('\n') == std::string::npos);
+    REQUIRE(parser.parse(text).get(root) == simdjson::SUCCESS);
+  }
+  bool has(std::string_view pointer) { return root.at_pointer(pointer).error() == simdjson::SUCCESS; }
+  std::string s(std::string_view pointer) {
+    std::string_view v;
+    auto err = root.at_pointer(pointer).get_string().get(v);
+    if (err) return "<" + std::string(pointer) + ": " + simdjson::error_message(err) + ">";
+    return std::string(v);
+  }
+  int64_t i(std::string_view pointer) {
+    int64_t v = -1;
+    if (root.at_pointer(pointer).get_int64().get(v) != simdjson::SUCCESS) return -1;
+    return v;
+  }
+  std::vector<std::string> arr(std::string_view pointer) {
+    std::vector<std::string> out;
+    dom::array a;
+    if (root.at_pointer(pointer).get_array().get(a)) return out;
+    for (dom::element e : a) out.emplace_back(std::string_view(e.get_string().value_unsafe()));
+    return out;
+  }
+};
+
+using Strings = std::vector<std::string>;
+
+// A string of the alert's OCSF finding ("" when absent): ECS must say what OCSF says.
+std::string ocsf_string(const AlertRecord& a, std::string_view pointer) {
+  dom::parser p;
+  std::string_view v;
+  if (p.parse(a.ocsf).at_pointer(pointer).get_string().get(v) != simdjson::SUCCESS) return {};
+  return std::string(v);
+}
+
+const std::string kIamUser = R"({"eventVersion":"1.08","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE","arn":"arn:aws:iam::123456789012:user/alice","accountId":"123456789012","accessKeyId":"AKIAEXAMPLE","userName":"alice"},"eventTime":"2024-05-06T07:08:09Z","eventSource":"config.amazonaws.com","eventName":"StopConfigurationRecorder","awsRegion":"eu-west-1","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2.15.0","requestParameters":{"configurationRecorderName":"default"},"responseElements":null,"requestID":"req-1","eventID":"ev-1","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"123456789012","eventCategory":"Management","tlsDetails":{"tlsVersion":"TLSv1.3","cipherSuite":"TLS_AES_128_GCM_SHA256","clientProvidedHostHeader":"config.eu-west-1.amazonaws.com"}})";
+
+const std::string kAssumedRole = R"({"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","principalId":"AROAEXAMPLE:session","arn":"arn:aws:sts::123456789012:assumed-role/Admin/session","accountId":"123456789012","accessKeyId":"ASIAEXAMPLE","sessionContext":{"sessionIssuer":{"type":"Role","principalId":"AROAEXAMPLE","arn":"arn:aws:iam::123456789012:role/Admin","accountId":"123456789012","userName":"Admin"},"attributes":{"creationDate":"2024-05-06T06:00:00Z","mfaAuthenticated":"true"}}},"eventTime":"2024-05-06T07:08:09.5Z","eventSource":"iam.amazonaws.com","eventName":"PutUserPolicy","awsRegion":"us-east-1","sourceIPAddress":"2001:db8::1","userAgent":"console.amazonaws.com","requestParameters":{"userName":"bob","policyName":"p"},"responseElements":null,"requestID":"req-2","eventID":"ev-2","eventType":"AwsApiCall","recipientAccountId":"123456789012","resources":[{"ARN":"arn:aws:iam::123456789012:user/bob","accountId":"123456789012","type":"AWS::IAM::User"},{"ARN":"arn:aws:iam::123456789012:user/bob","accountId":"123456789012","type":"AWS::IAM::User"}]})";
+
+const std::string kRoot = R"({"eventVersion":"1.08","userIdentity":{"type":"Root","principalId":"123456789012","arn":"arn:aws:iam::123456789012:root","accountId":"123456789012"},"eventTime":"2024-05-06T07:08:09Z","eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.9","userAgent":"console","requestParameters":{"bucketName":"b"},"eventID":"ev-3","eventType":"AwsApiCall","recipientAccountId":"123456789012"})";
+
+const std::string kService = R"({"eventVersion":"1.08","userIdentity":{"type":"AWSService","invokedBy":"config.amazonaws.com"},"eventTime":"2024-05-06T07:08:09Z","eventSource":"config.amazonaws.com","eventName":"PutConfigurationRecorder","awsRegion":"us-east-1","sourceIPAddress":"config.amazonaws.com","userAgent":"config.amazonaws.com","eventID":"ev-4","eventType":"AwsApiCall","recipientAccountId":"123456789012","sharedEventID":"shared-1"})";
+
+const std::string kFailedLogin = R"({"eventVersion":"1.05","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE","accountId":"123456789012","userName":"carol"},"eventTime":"2024-05-06T07:08:09Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.8","userAgent":"Mozilla/5.0","errorMessage":"Failed authentication","requestParameters":null,"responseElements":{"ConsoleLogin":"Failure"},"additionalEventData":{"LoginTo":"https://console.aws.amazon.com/","MobileVersion":"No","MFAUsed":"No"},"eventID":"ev-5","eventType":"AwsConsoleSignIn","recipientAccountId":"123456789012"})";
+
+const std::string kNoIdentity = R"({"eventVersion":"1.08","eventTime":"2024-05-06T07:08:09Z","eventSource":"config.amazonaws.com","eventName":"DeleteDeliveryChannel","awsRegion":"us-east-1","sourceIPAddress":"AWS Internal","eventID":"ev-6","eventType":"AwsServiceEvent","recipientAccountId":"123456789012","serviceEventDetails":{"note":"x"}})";
+
+}  // namespace
+
+TEST_CASE("ecs: an IAM user's call (StopConfigurationRecorder)") {
+  Doc d(alert_for("cis-4.9", kIamUser));
+  CHECK(d.s("/@timestamp") == "2024-05-06T07:08:09.000Z");
+  CHECK(d.s("/ecs/version") == "8.17.0");
+  CHECK(d.s("/message").starts_with("AWS Config configuration changes: StopConfigurationRecorder"));
+  CHECK(d.s("/event/kind") == "alert");
+  CHECK(d.arr("/event/category") == Strings{"configuration"});
+  CHECK(d.arr("/event/type") == Strings{"change"});
+  CHECK(d.s("/event/action") == "StopConfigurationRecorder");
+  CHECK(d.s("/event/outcome") == "success");
+  CHECK(d.s("/event/provider") == "config.amazonaws.com");
+  CHECK(d.s("/event/id") == "ev-1");  // as Elastic's integration: the eventID
+  CHECK(d.s("/event/dataset") == "trailwarden.alert");
+  CHECK(d.s("/event/module") == "trailwarden");
+  CHECK(d.s("/event/created") == "2025-12-04T00:00:00.123Z");
+  CHECK(d.i("/event/severity") == 4);  // cis-4.9 is high
+  CHECK(d.i("/event/risk_score") == 73);
+  CHECK(d.s("/event/original") == kIamUser);
+  CHECK(d.s("/rule/id") == "cis-4.9");
+  CHECK(d.s("/rule/name") == "AWS Config configuration changes");
+  CHECK(d.s("/rule/ruleset") == "cis-aws-foundations");
+  CHECK(d.has("/rule/description"));
+  CHECK(d.s("/cloud/provider") == "aws");
+  CHECK(d.s("/cloud/region") == "eu-west-1");
+  CHECK(d.s("/cloud/account/id") == "123456789012");
+  CHECK(d.s("/cloud/service/name") == "config.amazonaws.com");
+  CHECK(d.s("/user/name") == "alice");
+  CHECK(d.s("/user/id") == "AIDAEXAMPLE");
+  CHECK(d.s("/user_agent/original") == "aws-cli/2.15.0");
+  CHECK(d.s("/source/address") == "198.51.100.7");
+  CHECK(d.s("/source/ip") == "198.51.100.7");
+  CHECK_FALSE(d.has("/source/domain"));
+  CHECK(d.arr("/related/user") == Strings{"alice"});
+  CHECK(d.arr("/related/ip") == Strings{"198.51.100.7"});
+  CHECK(d.s("/observer/product") == "trailwarden");
+  CHECK(d.s("/agent/type") == "trailwarden");
+  CHECK(d.s("/tls/version_protocol") == "tls");
+  CHECK(d.s("/tls/version") == "1.3");
+  CHECK(d.s("/tls/cipher") == "TLS_AES_128_GCM_SHA256");
+  CHECK(d.s("/tls/client/server_name") == "config.eu-west-1.amazonaws.com");
+  // aws.cloudtrail.*: Elastic's names
+  CHECK(d.s("/aws/cloudtrail/event_version") == "1.08");
+  CHECK(d.s("/aws/cloudtrail/event_category") == "Management");
+  CHECK(d.s("/aws/cloudtrail/user_identity/type") == "IAMUser");
+  CHECK(d.s("/aws/cloudtrail/user_identity/arn") == "arn:aws:iam::123456789012:user/alice");
+  CHECK(d.s("/aws/cloudtrail/user_identity/access_key_id") == "AKIAEXAMPLE");
+  CHECK(d.s("/aws/cloudtrail/request_parameters") == R"({"configurationRecorderName":"default"})");
+  CHECK(d.s("/aws/cloudtrail/flattened/request_parameters/configurationRecorderName") == "default");
+  CHECK_FALSE(d.has("/aws/cloudtrail/response_elements"));  // null: left out
+  CHECK(d.s("/aws/cloudtrail/request_id") == "req-1");
+  CHECK(d.s("/aws/cloudtrail/event_type") == "AwsApiCall");
+  CHECK(d.s("/aws/cloudtrail/management_event") == "true");
+  CHECK(d.root.at_pointer("/aws/cloudtrail/read_only").get_bool().value_unsafe() == false);
+  CHECK(d.s("/aws/cloudtrail/recipient_account_id") == "123456789012");
+  CHECK(d.s("/trailwarden/finding_uid") == d.s("/trailwarden/correlation_uid"));
+  CHECK(d.s("/trailwarden/severity") == "High");
+  CHECK_FALSE(d.has("/trailwarden/route"));  // replay adds no route
+  CHECK_FALSE(d.has("/trailwarden/ecs_degraded"));
+}
+
+TEST_CASE("ecs: an assumed role changing an IAM user's policy") {
+  const AlertRecord a = alert_for("cis-4.4", kAssumedRole);
+  Doc d(a);
+  CHECK(d.s("/@timestamp") == "2024-05-06T07:08:09.500Z");
+  CHECK(d.arr("/event/category") == Strings{"iam"});
+  CHECK(d.arr("/event/type") == Strings{"change", "user"});
+  // user.name is the OCSF actor's name (today the role, sessionIssuer.userName, as Elastic does)
+  const std::string actor = ocsf_string(a, "/evidences/0/actor/user/name");
+  REQUIRE_FALSE(actor.empty());
+  CHECK(d.s("/user/name") == actor);
+  CHECK(d.s("/user/id") == "AROAEXAMPLE:session");
+  CHECK(d.s("/user/target/name") == "bob");
+  CHECK(d.arr("/related/user") == Strings{actor, "bob"});
+  CHECK(d.s("/source/ip") == "2001:db8::1");
+  CHECK(d.s("/aws/cloudtrail/user_identity/session_context/mfa_authenticated") == "true");
+  CHECK(d.s("/aws/cloudtrail/user_identity/session_context/creation_date") ==
+        "2024-05-06T06:00:00.000Z");
+  CHECK(d.s("/aws/cloudtrail/user_identity/session_context/session_issuer/arn") ==
+        "arn:aws:iam::123456789012:role/Admin");
+  CHECK(d.s("/aws/cloudtrail/user_identity/session_context/session_issuer/type") == "Role");
+  // resources: duplicates dropped, ARN -> arn, accountId -> account_id
+  dom::array res = d.root.at_pointer("/aws/cloudtrail/resources").get_array();
+  CHECK(res.size() == 1);
+  CHECK(d.s("/aws/cloudtrail/resources/0/arn") == "arn:aws:iam::123456789012:user/bob");
+  CHECK(d.s("/aws/cloudtrail/resources/0/account_id") == "123456789012");
+  CHECK(d.s("/aws/cloudtrail/resources/0/type") == "AWS::IAM::User");
+  CHECK(d.i("/event/risk_score") == 47);
+}
+
+TEST_CASE("ecs: the root user") {
+  Doc d(alert_for("cis-4.8", kRoot));
+  CHECK(d.s("/aws/cloudtrail/user_identity/type") == "Root");
+  CHECK(d.s("/user/id") == "123456789012");
+  CHECK(d.arr("/event/category") == Strings{"configuration"});
+  CHECK(d.arr("/event/type") == Strings{"change"});
+  CHECK(d.s("/source/ip") == "203.0.113.9");
+}
+
+TEST_CASE("ecs: an AWS service: its name is a domain, not an IP") {
+  Doc d(alert_for("cis-4.9", kService));
+  CHECK(d.s("/source/address") == "config.amazonaws.com");
+  CHECK_FALSE(d.has("/source/ip"));
+  CHECK_FALSE(d.has("/related/ip"));
+  CHECK(d.s("/aws/cloudtrail/user_identity/invoked_by") == "config.amazonaws.com");
+  CHECK(d.s("/aws/cloudtrail/shared_event_id") == "shared-1");
+  CHECK(d.s("/event/outcome") == "success");
+}
+
+TEST_CASE("ecs: a failed console login") {
+  Doc d(alert_for("cis-4.6", kFailedLogin));
+  CHECK(d.arr("/event/category") == Strings{"authentication"});
+  CHECK(d.arr("/event/type") == Strings{"info"});
+  CHECK(d.s("/event/action") == "ConsoleLogin");
+  CHECK(d.s("/event/outcome") == "failure");
+  CHECK(d.s("/user/name") == "carol");
+  CHECK(d.s("/aws/cloudtrail/error_message") == "Failed authentication");
+  CHECK(d.s("/aws/cloudtrail/console_login/additional_eventdata/login_to") ==
+        "https://console.aws.amazon.com/");
+  CHECK(d.root.at_pointer("/aws/cloudtrail/console_login/additional_eventdata/mfa_used")
+            .get_bool()
+            .value_unsafe() == false);
+  CHECK(d.root.at_pointer("/aws/cloudtrail/console_login/additional_eventdata/mobile_version")
+            .get_bool()
+            .value_unsafe() == false);
+  CHECK(d.s("/aws/cloudtrail/flattened/response_elements/ConsoleLogin") == "Failure");
+  CHECK(d.s("/aws/cloudtrail/flattened/additional_eventdata/MFAUsed") == "No");
+  CHECK(d.s("/aws/cloudtrail/response_elements") == R"({"ConsoleLogin":"Failure"})");
+}
+
+TEST_CASE("ecs: a denied call is api / denied, outcome failure") {
+  std::string rec = kRoot;
+  rec.insert(rec.size() - 1, R"(,"errorCode":"AccessDenied","errorMessage":"no")");
+  Doc d(alert_for("cis-4.1", rec));
+  CHECK(d.arr("/event/category") == Strings{"api"});
+  CHECK(d.arr("/event/type") == Strings{"denied"});
+  CHECK(d.s("/event/outcome") == "failure");
+  CHECK(d.s("/aws/cloudtrail/error_code") == "AccessDenied");
+  CHECK(d.i("/event/risk_score") == 21);
+}
+
+TEST_CASE("ecs: a record without userIdentity") {
+  const AlertRecord a = alert_for("cis-4.9", kNoIdentity);
+  Doc d(a);
+  // no user.* beyond what the OCSF actor says (nothing, or a placeholder of the normalizer's)
+  const std::string actor = ocsf_string(a, "/evidences/0/actor/user/name");
+  if (actor.empty()) CHECK_FALSE(d.has("/user/name"));
+  else CHECK(d.s("/user/name") == actor);
+  CHECK_FALSE(d.has("/user/target"));
+  CHECK_FALSE(d.has("/aws/cloudtrail/user_identity"));
+  CHECK(d.arr("/event/type") == Strings{"deletion"});
+  CHECK(d.s("/source/address") == "AWS Internal");
+  CHECK_FALSE(d.has("/source/ip"));
+  CHECK_FALSE(d.has("/source/domain"));  // "AWS Internal" is no host name
+  CHECK(d.s("/aws/cloudtrail/service_event_details") == R"({"note":"x"})");
+  CHECK(d.s("/aws/cloudtrail/flattened/service_event_details/note") == "x");
+  CHECK(d.s("/cloud/account/id") == "123456789012");
+}
+
+TEST_CASE("ecs: an unparseable event time: @timestamp is still a date") {
+  std::string rec = kIamUser;
+  const std::string t = R"("eventTime":"2024-05-06T07:08:09Z")";
+  rec.replace(rec.find(t), t.size(), R"("eventTime":"last tuesday")");
+  Doc d(alert_for("cis-4.9", rec));
+  // the finding's time (the processing time, when the normalizer falls back), else now
+  const std::string ts = d.s("/@timestamp");
+  REQUIRE(ts.size() == 24);
+  CHECK(ts[10] == 'T');
+  CHECK(ts.ends_with("Z"));
+  CHECK(ts[19] == '.');
+}
+
+TEST_CASE("ecs: the route under trailwarden.*") {
+  RecordOrigin s3;
+  s3.route = RecordOrigin::Route::kS3Object;
+  s3.bucket = "trail-bucket";
+  s3.key = "AWSLogs/o.json.gz";
+  s3.notification = "sns/s3";
+  Doc d(alert_for("cis-4.9", kIamUser, s3));
+  CHECK(d.s("/trailwarden/route") == "s3");
+  CHECK(d.root.at_pointer("/trailwarden/verified").get_bool().value_unsafe() == true);
+  CHECK(d.s("/trailwarden/bucket") == "trail-bucket");
+  CHECK(d.s("/trailwarden/key") == "AWSLogs/o.json.gz");
+  CHECK(d.s("/trailwarden/notification") == "sns/s3");
+
+  RecordOrigin eb;
+  eb.route = RecordOrigin::Route::kInlineEvent;
+  eb.event_id = "eb-1";
+  eb.notification = "eventbridge/cloudtrail";
+  Doc u(alert_for("cis-4.9", kIamUser, eb));
+  CHECK(u.s("/trailwarden/route") == "eventbridge");
+  CHECK(u.root.at_pointer("/trailwarden/verified").get_bool().value_unsafe() == false);
+  CHECK(u.s("/trailwarden/eventbridge_event_id") == "eb-1");
+  // the unverified finding's uid differs from the authoritative one
+  CHECK(u.s("/trailwarden/finding_uid") != u.s("/trailwarden/correlation_uid"));
+}
+
+TEST_CASE("ecs: include_raw_data = false leaves event.original out") {
+  OcsfOptions o;
+  o.include_raw_data = false;
+  Doc d(alert_for("cis-4.9", kIamUser, {}, o));
+  CHECK_FALSE(d.has("/event/original"));
+  CHECK(d.s("/aws/cloudtrail/event_version") == "1.08");  // the record is still mapped
+}
+
+TEST_CASE("ecs: hostile or unparseable input gives valid JSON and is counted") {
+  // control characters and invalid UTF-8 in the record's strings
+  std::string rec = kIamUser;
+  rec.replace(rec.find("aws-cli/2.15.0"), 14, "a\\u0000b\\n\\u001b[31m");
+  Doc d(alert_for("cis-4.9", rec));
+  CHECK(d.s("/user_agent/original") == std::string("a\0b\n\x1b[31m", 9));
+
+  // an alert whose finding and record cannot be parsed (an old buffer, a damaged record)
+  AlertRecord a;
+  a.uid = "u-1";
+  a.rule_id = "cis-4.9";
+  a.rule_title = "AWS Config configuration changes";
+  a.event_name = "StopConfigurationRecorder";
+  a.event_source = "config.amazonaws.com";
+  a.source_ip = "198.51.100.7\x01\xff";
+  a.region = "us-east-1";
+  a.account = "123456789012";
+  a.ocsf = "{not json";
+  a.raw = "[1,2";
+  const uint64_t before = ecs_degraded_documents();
+  Doc bad(a);
+  CHECK(ecs_degraded_documents() == before + 1);
+  CHECK(bad.arr("/trailwarden/ecs_degraded") == Strings{"finding", "record"});
+  CHECK(bad.s("/rule/id") == "cis-4.9");
+  CHECK(bad.s("/event/action") == "StopConfigurationRecorder");
+  CHECK(bad.s("/event/outcome") == "unknown");
+  CHECK(bad.s("/@timestamp") == "2025-12-04T00:00:00.123Z");  // no time: the processing time
+  CHECK_FALSE(bad.has("/source/ip"));
+  CHECK_FALSE(bad.has("/aws"));
+  CHECK(bad.s("/trailwarden/finding_uid") == "u-1");
+
+  // deeply nested request parameters: copied as valid JSON
+  std::string deep = kIamUser;
+  std::string nest;
+  for (int i = 0; i < 200; ++i) nest += R"({"a":)";
+  nest += "1";
+  for (int i = 0; i < 200; ++i) nest += "}";
+  const std::string params = R"({"configurationRecorderName":"default"})";
+  deep.replace(deep.find(params), params.size(), nest);
+  Doc dd(alert_for("cis-4.9", deep));
+  CHECK(dd.s("/aws/cloudtrail/request_parameters") == nest);
+}
+
+TEST_CASE("ecs: every output type takes format = \"ecs\"") {
+  for (const char* type : {"file", "kafka", "splunk_hec", "syslog"}) {
+    const toml::table doc = toml::parse(std::string("[[outputs]]\ntype = \"") + type +
+                                        "\"\nformat = \"ecs\"\n");
+    const OutputSettings s =
+        parse_output_settings(*doc["outputs"].as_array()->front().as_table(), "t.toml", 0);
+    CHECK(s.format == AlertFormat::kEcs);
+  }
+  const toml::table bad = toml::parse("[[outputs]]\ntype = \"file\"\nformat = \"elastic\"\n");
+  try {
+    parse_output_settings(*bad["outputs"].as_array()->front().as_table(), "t.toml", 0);
+    FAIL("no error");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("unknown format 'elastic' (ocsf, cloudtrail, ecs, cef)") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("ecs: the format name and format_alert") {
+  AlertFormat f = AlertFormat::kOcsf;
+  REQUIRE(parse_alert_format("ecs", f));
+  CHECK(f == AlertFormat::kEcs);
+  CHECK(alert_format_name(AlertFormat::kEcs) == "ecs");
+  std::string out;
+  format_alert(alert_for("cis-4.9", kIamUser), AlertFormat::kEcs, out);
+  dom::parser p;
+  dom::element e;
+  REQUIRE(p.parse(out).get(e) == simdjson::SUCCESS);
+  CHECK(std::string_view(e["ecs"]["version"].get_string().value_unsafe()) == "8.17.0");
+}
