@@ -436,7 +436,10 @@ void write_document(const AlertRecord& a, const Sources& src, int64_t now_ms, st
   const std::string_view user_id = first_nonempty(
       {str(evidence, {"actor", "user", "uid_alt"}), str(evidence, {"actor", "user", "uid"})});
   std::string_view source_ip = str(evidence, {"src_endpoint", "ip"});
-  std::string_view source_domain = str(evidence, {"src_endpoint", "domain"});
+  // The normalizer writes a source that is not an address as src_endpoint.svc_name
+  // (config.amazonaws.com, AWS Internal); a host name among them is ECS's source.domain.
+  std::string_view source_domain = first_nonempty(
+      {str(evidence, {"src_endpoint", "domain"}), str(evidence, {"src_endpoint", "svc_name"})});
   const std::string_view source_address =
       first_nonempty({str(r, {"sourceIPAddress"}), source_ip, source_domain, a.source_ip});
   if (!f && is_ip(source_address)) source_ip = source_address;

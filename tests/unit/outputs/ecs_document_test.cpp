@@ -192,6 +192,9 @@ TEST_CASE("ecs: the root user") {
 TEST_CASE("ecs: an AWS service: its name is a domain, not an IP") {
   Doc d(alert_for("cis-4.9", kService));
   CHECK(d.s("/source/address") == "config.amazonaws.com");
+  CHECK(d.s("/source/domain") == "config.amazonaws.com");  // OCSF src_endpoint.svc_name
+  CHECK(d.arr("/related/hosts") == Strings{"config.amazonaws.com"});
+  CHECK(d.s("/user/name") == "config.amazonaws.com");      // the service principal
   CHECK_FALSE(d.has("/source/ip"));
   CHECK_FALSE(d.has("/related/ip"));
   CHECK(d.s("/aws/cloudtrail/user_identity/invoked_by") == "config.amazonaws.com");
