@@ -299,7 +299,10 @@ GOOD_ECS = {
     "labels": {"rule_pack": "cis"},
     "aws": {"cloudtrail": {"event_version": "1.02", "flattened": {"request_parameters": {
         "deliveryChannelName": "default"}}}},
-    "trailwarden": {"anything": [1, 2]},
+    "trailwarden": {"finding_uid": "f-1", "severity": "Medium", "route": "s3", "verified": True,
+                    "bucket": "b", "key": "AWSLogs/x.json.gz", "ecs_degraded": ["record"],
+                    "truncated": True, "original_bytes": 2000000, "time_unparsed": True,
+                    "original_time": "2024-01-02 03:04:05"},
 }
 
 
@@ -396,6 +399,80 @@ class EcsValidatorTest(unittest.TestCase):
                             "ecs.version: required field is missing")
         self.assertRejected(self.mutate(lambda d: d["ecs"].update(version="1.12.0")),
                             "ecs.version: '1.12.0' is not an ECS 8.x version")
+
+    def test_aws_cloudtrail_fields(self) -> None:
+        """aws.* is checked against Elastic's CloudTrail integration field names and types."""
+        ct = {"event_version": "1.09", "read_only": False, "management_event": "true",
+              "user_identity": {"type": "AssumedRole", "session_context": {
+                  "mfa_authenticated": "false", "creation_date": "2024-01-02T03:04:05Z",
+                  "session_issuer": {"arn": "arn:aws:iam::1:role/r"}}},
+              "resources": [{"arn": "arn:aws:s3:::b", "type": "AWS::S3::Bucket"},
+                            {"arn": "arn:aws:s3:::c"}],
+              "request_parameters": "{\"bucketName\":\"b\"}",
+              "console_login": {"additional_eventdata": {"mfa_used": True}},
+              "flattened": {"request_parameters": {"bucketName": "b"}, "insight_details": {}}}
+        self.assertEqual(ecs_validate.validate({**GOOD_ECS, "aws": {"cloudtrail": ct}}), [])
+        self.assertEqual(ecs_validate.validate(self.mutate(
+            lambda d: d.update({"aws.cloudtrail.event_type": "AwsApiCall"}))), [])
+
+        def ct_with(**kw):
+            return self.mutate(lambda d: d["aws"]["cloudtrail"].update(kw))
+        self.assertRejected(ct_with(eventName="x"), "aws.cloudtrail.eventName: aws.cloudtrail."
+                            "eventName is not a field of Elastic's AWS CloudTrail integration")
+        self.assertRejected(self.mutate(lambda d: d["aws"].update(guardduty={"x": 1})),
+                            "aws.guardduty: aws.guardduty is not a field of Elastic's")
+        self.assertRejected(ct_with(read_only="yes"),
+                            "aws.cloudtrail.read_only: aws.cloudtrail.read_only is boolean")
+        self.assertRejected(ct_with(user_identity={"session_context": {
+            "creation_date": "not a date"}}), "aws.cloudtrail.user_identity.session_context."
+                            "creation_date: \"not a date\" is not an ISO 8601 date")
+        self.assertRejected(ct_with(flattened={"request_parameters": "{}"}),
+                            "aws.cloudtrail.flattened.request_parameters: aws.cloudtrail."
+                            "flattened.request_parameters is flattened: must be an object")
+        self.assertRejected(ct_with(flattened="x"), "aws.cloudtrail.flattened holds fields")
+        self.assertRejected(ct_with(resources=[{"arn": "a", "name": "n"}]),
+                            "aws.cloudtrail.resources[0].name: aws.cloudtrail.resources.name "
+                            "is not a field")
+        self.assertRejected(ct_with(request_id=None), "aws.cloudtrail.request_id: is null")
+        self.assertRejected(ct_with(read_only=[True]), "aws.cloudtrail.read_only (boolean) is a "
+                            "single value")
+        # the data file says where its facts come from
+        with open(ecs_validate.AWS_FIELDS, encoding="utf-8") as f:
+            data = json.load(f)
+        self.assertIn("elastic/integrations", data["_source"])
+        self.assertEqual(data["fields"]["aws.cloudtrail.read_only"], "boolean")
+
+    def test_trailwarden_fields(self) -> None:
+        def tw_with(**kw):
+            return self.mutate(lambda d: d["trailwarden"].update(kw))
+        self.assertRejected(tw_with(anything=1), "trailwarden.anything: trailwarden.anything is "
+                            "not a field of the trailwarden.* field list")
+        self.assertRejected(tw_with(verified="yes"), "trailwarden.verified is boolean")
+        self.assertRejected(tw_with(original_bytes="2000000"), "trailwarden.original_bytes is "
+                            "long: must be an integer")
+        self.assertRejected(tw_with(ecs_degraded=["everything"]), "\"everything\" is not an "
+                            "allowed trailwarden.ecs_degraded value")
+        self.assertRejected(tw_with(time_unparsed="true"), "trailwarden.time_unparsed is boolean")
+        self.assertRejected(self.mutate(lambda d: d.update(trailwarden="x")),
+                            "trailwarden: trailwarden holds fields: must be an object")
+
+    def test_categorisation_any_category(self) -> None:
+        """Elastic's rule: each event.type must be expected by at least one of the categories
+        (ECS lets an event sit in several); a type no category expects is refused."""
+        both = self.mutate(lambda d: d["event"].update(category=["authentication", "api"],
+                                                       type=["denied"]))
+        self.assertEqual(ecs_validate.validate(both), [])
+        self.assertRejected(self.mutate(lambda d: d["event"].update(
+            category=["authentication", "iam"], type=["denied"])),
+            "event.type[0]: 'denied' is not an event.type that event.category")
+
+    def test_dates_and_patterns_are_whole_values(self) -> None:
+        self.assertRejected(self.mutate(lambda d: d.update({"@timestamp": "2024-01-02T03:04:05Z\n"})),
+                            "is not an ISO 8601 date")
+        self.assertRejected(self.mutate(lambda d: d["event"].update(created="2024-01-0\u0663")),
+                            "is not an ISO 8601 date")
+        self.assertRejected(self.mutate(lambda d: d.update(host={"mac": ["00-00-5E-00-53-23\n"]})),
+                            "does not match")
 
     def test_cli(self) -> None:
         bad = copy.deepcopy(GOOD_ECS)
