@@ -21,8 +21,9 @@ Contract
     string; long, integer, short, byte, unsigned_long -> integer; float, half_float,
     scaled_float, double -> number; boolean; date -> ISO 8601 string or epoch milliseconds; ip ->
     an IPv4 or IPv6 address (no zone); geo_point -> {lat, lon}, "lat,lon", [lon, lat] or WKT
-    POINT; object, flattened -> object; nested -> object or array of objects; a field's
-    `pattern` when ECS gives one;
+    POINT; object, flattened -> object (a flattened value with inner objects nested deeper
+    than Elasticsearch's default depth_limit, 20, is refused); nested -> object or array of
+    objects; a field's `pattern` when ECS gives one (whole value, ASCII);
   * arrays only where ECS normalises the field to an array (`normalize: [array]`) or on
     keyword fields (Elasticsearch takes arrays of any field; ECS documents the others as single
     values); never on event.kind and event.outcome;
@@ -82,6 +83,9 @@ INT_TYPES = {"long": (-2**63, 2**63 - 1), "integer": (-2**31, 2**31 - 1),
              "unsigned_long": (0, 2**64 - 1)}
 FLOAT_TYPES = {"float", "half_float", "scaled_float", "double"}
 SINGLE_VALUED = {"event.kind", "event.outcome"}
+# Elasticsearch's flattened type refuses a value whose inner objects nest deeper than its
+# mapping's depth_limit (default 20; neither ECS nor Elastic's CloudTrail fields set another)
+FLATTENED_DEPTH_LIMIT = 20
 CATEGORISATION = ("event.kind", "event.category", "event.type", "event.outcome")
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?"
                       r"(?:[Zz]|[+-]\d{2}:?\d{2})?)?", re.ASCII)
@@ -322,6 +326,12 @@ class Validator:
         elif t in ("object", "flattened"):
             if not isinstance(v, dict):
                 return bad("an object")
+            depth = _inner_depth(v)
+            if t == "flattened" and depth > FLATTENED_DEPTH_LIMIT:
+                out.append(Violation("flattened_depth", path,
+                                     f"{field} is flattened: {depth} levels of inner objects, "
+                                     f"Elasticsearch refuses the document above its "
+                                     f"depth_limit {FLATTENED_DEPTH_LIMIT}"))
             if t == "object" and spec.get("object_type") == "keyword":
                 for k, x in v.items():
                     if not isinstance(x, str):
@@ -363,6 +373,22 @@ def _valid_date(s: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _inner_depth(v: Any) -> int:
+    """How deep objects nest inside v (arrays are transparent): {"a": 1} is 0, {"a": {"b": 1}}
+    is 1. Iterative: the values checked may be deeper than Python's recursion limit."""
+    deepest = 0
+    stack = [(v, -1)]
+    while stack:
+        x, d = stack.pop()
+        if isinstance(x, dict):
+            d += 1
+            deepest = max(deepest, d)
+            stack.extend((y, d) for y in x.values())
+        elif isinstance(x, list):
+            stack.extend((y, d) for y in x)
+    return deepest
 
 
 def _valid_geo(v: Any) -> bool:

@@ -526,6 +526,19 @@ class EcsValidatorTest(unittest.TestCase):
                             "aws.cloudtrail.flattened.request_parameters: aws.cloudtrail."
                             "flattened.request_parameters is flattened: must be an object")
         self.assertRejected(ct_with(flattened="x"), "aws.cloudtrail.flattened holds fields")
+
+        def nest(levels: int) -> dict:
+            v: dict = {"leaf": "x"}
+            for i in range(levels):
+                v = {f"l{i}": [v]}  # arrays do not count
+            return v
+        self.assertEqual(ecs_validate.validate(ct_with(flattened={
+            "request_parameters": nest(20)})), [])
+        self.assertRejected(ct_with(flattened={"request_parameters": nest(21)}),
+                            "aws.cloudtrail.flattened.request_parameters: aws.cloudtrail.flattened"
+                            ".request_parameters is flattened: 21 levels of inner objects")
+        self.assertRejected(ct_with(flattened={"request_parameters": nest(5000)}),
+                            "5000 levels of inner objects")
         self.assertRejected(ct_with(resources=[{"arn": "a", "name": "n"}]),
                             "aws.cloudtrail.resources[0].name: aws.cloudtrail.resources.name "
                             "is not a field")
