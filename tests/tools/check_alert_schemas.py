@@ -11,8 +11,8 @@ decode fuzz seeds, a small generated corpus (tests/bench/gen_corpus.py) and the 
 files as they are. Each corpus is replayed with `trailwarden replay --enable '*'`, with and
 without --no-raw-data, in format ocsf and, if supported, ecs (otherwise the line
 "SKIPPED ecs: not supported by this build" is printed). Exit 1 if any alert violates its schema,
-printing the violations grouped by kind with counts and an example of each; exit 2 if a replay
-fails.
+printing the violations grouped by schema, kind and attribute (observable violations by the
+attribute the observable names) with counts and an example of each; exit 2 if a replay fails.
 """
 from __future__ import annotations
 

@@ -341,7 +341,8 @@ class Validator:
           (class or object attribute, else the dictionary attribute's), the attribute type's
           `observable` (dictionary types), and for an object attribute the object's
           `observable`. An attribute with no declared observable type is 99 Other (or 0
-          Unknown)."""
+          Unknown). (In OCSF 1.4.0 no attribute declares one id on itself and another by its
+          type or object, so the order only matters for other schema versions.)"""
         observables = doc.get("observables")
         if not isinstance(observables, list):
             return
