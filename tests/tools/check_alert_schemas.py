@@ -11,8 +11,8 @@ decode fuzz seeds, a small generated corpus (tests/bench/gen_corpus.py) and the 
 files as they are. Each corpus is replayed with `trailwarden replay --enable '*'`, with and
 without --no-raw-data, in format ocsf and, if supported, ecs (otherwise the line
 "SKIPPED ecs: not supported by this build" is printed). Exit 1 if any alert violates its schema,
-printing the violations grouped by kind with counts and an example of each; exit 2 if a replay
-fails.
+printing the violations grouped by schema, kind and attribute (observable violations by the
+attribute the observable names) with counts and an example of each; exit 2 if a replay fails.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import glob
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -169,7 +170,8 @@ class Checker:
             if vs:
                 invalid += 1
             for v in vs:
-                key = (label.split(" ")[0], v.kind, generic_path(v.path))
+                key = (label.split(" ")[0], v.kind, generic_path(v.path)
+                       + observable_subject(doc if isinstance(doc, dict) else {}, v.path))
                 self.groups[key] += 1
                 self.example.setdefault(key, f"{label} alert {i}: {v}")
         self.alerts += len(lines)
@@ -195,6 +197,17 @@ class Checker:
 
 def generic_path(path: str) -> str:
     return ocsf_validate.generic_path(path) or "<event>"
+
+
+def observable_subject(doc: dict, path: str) -> str:
+    """For a violation of observables[i], the attribute it names (array indexes dropped), so
+    that the report groups observable violations by attribute: " (resources[].uid)"."""
+    m = re.match(r"observables\[(\d+)\]", path)
+    obs = doc.get("observables")
+    if not m or not isinstance(obs, list) or int(m.group(1)) >= len(obs):
+        return ""
+    name = obs[int(m.group(1))].get("name") if isinstance(obs[int(m.group(1))], dict) else None
+    return f" ({generic_path(name)})" if isinstance(name, str) else ""
 
 
 def main() -> int:

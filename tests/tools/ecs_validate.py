@@ -10,18 +10,31 @@ Contract
 - Checked:
   * every leaf (the dotted path of nested objects; dotted keys are accepted too) is an ECS field,
     unless it is under a custom namespace (first path segment; default `aws`, `trailwarden`);
+  * the custom namespaces are checked too, names and types, against their own field lists:
+    `aws.*` against Elastic's AWS integration (CloudTrail data stream) field names and types,
+    written down as facts in tests/data/elastic-aws-cloudtrail-fields.json (its `_source` says
+    from where); `trailwarden.*` against TRAILWARDEN_FIELDS below (what outputs/ecs_document.cpp
+    writes). An unknown name, a wrong type (boolean "yes", date "not a date", flattened as a
+    string) is a violation; `group` objects may be arrays of objects (aws.cloudtrail.resources);
+    a namespace given with --custom that has no field list is not checked;
   * values fit the field type: keyword, constant_keyword, wildcard, match_only_text, text ->
     string; long, integer, short, byte, unsigned_long -> integer; float, half_float,
     scaled_float, double -> number; boolean; date -> ISO 8601 string or epoch milliseconds; ip ->
     an IPv4 or IPv6 address (no zone); geo_point -> {lat, lon}, "lat,lon", [lon, lat] or WKT
-    POINT; object, flattened -> object; nested -> object or array of objects; a field's
-    `pattern` when ECS gives one;
+    POINT; object, flattened -> object (a flattened value with inner objects nested deeper
+    than Elasticsearch's default depth_limit, 20, is refused); nested -> object or array of
+    objects; a field's `pattern` when ECS gives one (whole value, ASCII);
   * arrays only where ECS normalises the field to an array (`normalize: [array]`) or on
     keyword fields (Elasticsearch takes arrays of any field; ECS documents the others as single
     values); never on event.kind and event.outcome;
   * the categorisation fields event.kind, event.category, event.type, event.outcome use their
-    allowed values; event.category and event.type are arrays; each event.type is one the
-    document's event.category values expect;
+    allowed values; event.category and event.type are arrays; each event.type must be expected
+    (ecs_flat's `expected_event_types`) by at least one of the document's event.category values
+    that lists expected types. This is Elastic's own rule (Kibana's automatic-import
+    categorisation check reports a type "not compatible with any of the event.category"): ECS
+    documents expected types per category and lets an event sit in several categories, so
+    category [authentication, api] with type [denied] is valid (api expects denied), and a
+    type no category expects is not;
   * `@timestamp` is present, `ecs.version` is present and 8.x; nulls are violations.
 - CLI: ecs_validate.py [--schema FILE] [--custom NS ...] FILE|- ... (NDJSON). Prints
   "<doc#> <field.path>: <what>" per violation and a summary line; exit 1 if any violation,
@@ -46,6 +59,23 @@ import yaml
 DEFAULT_SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
                               "ecs-8.17.0", "ecs_flat-8.17.0.yml")
 DEFAULT_CUSTOM = ("aws", "trailwarden")
+AWS_FIELDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
+                          "elastic-aws-cloudtrail-fields.json")
+# trailwarden.* as outputs/ecs_document.cpp writes it (name -> Elasticsearch type). Optional all;
+# time_unparsed, original_time and truncated_fields are the normaliser's marks of a time it could
+# not read and of fields it shortened.
+TRAILWARDEN_FIELDS = {
+    "trailwarden.finding_uid": "keyword", "trailwarden.correlation_uid": "keyword",
+    "trailwarden.severity": "keyword", "trailwarden.route": "keyword",
+    "trailwarden.verified": "boolean", "trailwarden.bucket": "keyword",
+    "trailwarden.key": "keyword", "trailwarden.eventbridge_event_id": "keyword",
+    "trailwarden.notification": "keyword", "trailwarden.ecs_degraded": "keyword",
+    "trailwarden.truncated": "boolean", "trailwarden.original_bytes": "long",
+    "trailwarden.time_unparsed": "boolean", "trailwarden.original_time": "keyword",
+    "trailwarden.truncated_fields": "keyword",
+}
+TRAILWARDEN_ALLOWED = {"trailwarden.ecs_degraded": {"finding", "record"},
+                       "trailwarden.route": {"s3", "eventbridge", "unknown"}}
 
 STRING_TYPES = {"keyword", "constant_keyword", "wildcard", "match_only_text", "text"}
 INT_TYPES = {"long": (-2**63, 2**63 - 1), "integer": (-2**31, 2**31 - 1),
@@ -53,9 +83,12 @@ INT_TYPES = {"long": (-2**63, 2**63 - 1), "integer": (-2**31, 2**31 - 1),
              "unsigned_long": (0, 2**64 - 1)}
 FLOAT_TYPES = {"float", "half_float", "scaled_float", "double"}
 SINGLE_VALUED = {"event.kind", "event.outcome"}
+# Elasticsearch's flattened type refuses a value whose inner objects nest deeper than its
+# mapping's depth_limit (default 20; neither ECS nor Elastic's CloudTrail fields set another)
+FLATTENED_DEPTH_LIMIT = 20
 CATEGORISATION = ("event.kind", "event.category", "event.type", "event.outcome")
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?"
-                      r"(?:[Zz]|[+-]\d{2}:?\d{2})?)?$")
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?"
+                      r"(?:[Zz]|[+-]\d{2}:?\d{2})?)?", re.ASCII)
 WKT_POINT = re.compile(r"^\s*POINT\s*\(\s*-?\d+(?:\.\d+)?\s+-?\d+(?:\.\d+)?\s*\)\s*$", re.I)
 
 
@@ -90,10 +123,36 @@ class EcsSchema:
                                for v in self.fields["event.category"]["allowed_values"]}
 
 
+class CustomFields:
+    """The field list of custom namespaces (name -> Elasticsearch type), checked like ECS's."""
+
+    def __init__(self, fields: dict[str, str], allowed: dict[str, set[str]] | None = None):
+        self.fields = {name: {"type": t} for name, t in fields.items()}
+        self.allowed = allowed or {}
+        self.prefixes: set[str] = set()
+        for name in fields:
+            parts = name.split(".")
+            for i in range(1, len(parts)):
+                self.prefixes.add(".".join(parts[:i]))
+
+    @classmethod
+    def default(cls, aws_path: str = AWS_FIELDS) -> "CustomFields":
+        with open(aws_path, encoding="utf-8") as f:
+            aws = json.load(f)["fields"]
+        bad = [n for n in aws if not n.startswith("aws.")]
+        if bad:
+            raise ValueError(f"{aws_path}: fields outside aws.*: {bad}")
+        return cls({**aws, **TRAILWARDEN_FIELDS}, TRAILWARDEN_ALLOWED)
+
+
 class Validator:
-    def __init__(self, schema: EcsSchema, custom: tuple[str, ...] | list[str] = DEFAULT_CUSTOM):
+    def __init__(self, schema: EcsSchema, custom: tuple[str, ...] | list[str] = DEFAULT_CUSTOM,
+                 custom_fields: CustomFields | None = None):
         self.schema = schema
         self.custom = set(custom)
+        self.custom_fields = custom_fields if custom_fields is not None else CustomFields.default()
+        # the custom namespaces that have a field list are checked against it
+        self.checked_custom = {n.split(".")[0] for n in self.custom_fields.fields} & self.custom
 
     def validate(self, doc: Any) -> list[Violation]:
         out: list[Violation] = []
@@ -119,7 +178,11 @@ class Validator:
         for key, value in obj.items():
             f = f"{field}.{key}" if field else key
             p = f"{path}.{key}" if path else key
-            if f.split(".")[0] in self.custom:
+            ns = f.split(".")[0]
+            if ns in self.checked_custom:
+                self._walk_custom(key, value, f, p, out)
+                continue
+            if ns in self.custom:
                 continue
             spec = self.schema.fields.get(f)
             if spec is not None and spec["type"] in ("object", "nested") \
@@ -150,6 +213,41 @@ class Validator:
                 out.append(Violation("unknown_field", p, f"{f} is not an ECS field (custom "
                                      f"fields go under {', '.join(sorted(self.custom))})"))
 
+    def _walk_custom(self, key: str, value: Any, f: str, p: str, out: list[Violation]) -> None:
+        """A key of a custom namespace with a field list: groups hold fields (an object, or an
+        array of objects), leaves are checked by their type like ECS fields."""
+        cf = self.custom_fields
+        spec = cf.fields.get(f)
+        if spec is not None:
+            if value is None:
+                out.append(Violation("null_value", p, "is null (leave the field out)"))
+                return
+            if isinstance(value, list) and spec["type"] not in ("keyword", "flattened"):
+                out.append(Violation("array_not_allowed", p,
+                                     f"{f} ({spec['type']}) is a single value, got an array"))
+                return
+            for i, v in enumerate(value if isinstance(value, list) else [value]):
+                ip = f"{p}[{i}]" if isinstance(value, list) else p
+                if v is None:
+                    out.append(Violation("null_value", ip, "is null (leave the field out)"))
+                    continue
+                self._check_value(v, f, spec, ip, out, cf.allowed)
+        elif f in cf.prefixes:
+            items = value if isinstance(value, list) else [value]
+            for i, item in enumerate(items):
+                ip = f"{p}[{i}]" if isinstance(value, list) else p
+                if not isinstance(item, dict):
+                    out.append(Violation("wrong_type", ip, f"{f} holds fields: must be an "
+                                         f"object, got {_json_type(item)}"))
+                    continue
+                for k, v in item.items():
+                    self._walk_custom(k, v, f"{f}.{k}", f"{ip}.{k}", out)
+        else:
+            ns = f.split(".")[0]
+            source = ("Elastic's AWS CloudTrail integration fields" if ns == "aws"
+                      else f"the {ns}.* field list")
+            out.append(Violation("unknown_field", p, f"{f} is not a field of {source}"))
+
     def _check_field(self, value: Any, field: str, spec: dict, path: str,
                      out: list[Violation]) -> None:
         t = spec["type"]
@@ -168,7 +266,7 @@ class Validator:
         self._check_value(value, field, spec, path, out)
 
     def _check_value(self, v: Any, field: str, spec: dict, path: str,
-                     out: list[Violation]) -> None:
+                     out: list[Violation], allowed_values: dict | None = None) -> None:
         t = spec["type"]
         if v is None:
             out.append(Violation("null_value", path, "is null (leave the field out)"))
@@ -182,10 +280,11 @@ class Validator:
         if t in STRING_TYPES:
             if not isinstance(v, str):
                 return bad("a string")
-            if spec.get("pattern") and not re.search(spec["pattern"], v):
+            if spec.get("pattern") and not re.fullmatch(spec["pattern"], v, re.ASCII):
                 out.append(Violation("bad_format", path,
                                      f"{_short(v)} does not match {spec['pattern']}"))
-            allowed = self.schema.allowed.get(field)
+            allowed = (self.schema.allowed if allowed_values is None
+                       else allowed_values).get(field)
             if allowed and v not in allowed:
                 out.append(Violation("allowed_values", path,
                                      f"{_short(v)} is not an allowed {field} value "
@@ -227,6 +326,12 @@ class Validator:
         elif t in ("object", "flattened"):
             if not isinstance(v, dict):
                 return bad("an object")
+            depth = _inner_depth(v)
+            if t == "flattened" and depth > FLATTENED_DEPTH_LIMIT:
+                out.append(Violation("flattened_depth", path,
+                                     f"{field} is flattened: {depth} levels of inner objects, "
+                                     f"Elasticsearch refuses the document above its "
+                                     f"depth_limit {FLATTENED_DEPTH_LIMIT}"))
             if t == "object" and spec.get("object_type") == "keyword":
                 for k, x in v.items():
                     if not isinstance(x, str):
@@ -261,13 +366,29 @@ class Validator:
 
 
 def _valid_date(s: str) -> bool:
-    if not ISO_DATE.match(s):
+    if not ISO_DATE.fullmatch(s):
         return False
     try:
         datetime.datetime.fromisoformat(s.replace(",", ".").replace("z", "Z"))
     except ValueError:
         return False
     return True
+
+
+def _inner_depth(v: Any) -> int:
+    """How deep objects nest inside v (arrays are transparent): {"a": 1} is 0, {"a": {"b": 1}}
+    is 1. Iterative: the values checked may be deeper than Python's recursion limit."""
+    deepest = 0
+    stack = [(v, -1)]
+    while stack:
+        x, d = stack.pop()
+        if isinstance(x, dict):
+            d += 1
+            deepest = max(deepest, d)
+            stack.extend((y, d) for y in x.values())
+        elif isinstance(x, list):
+            stack.extend((y, d) for y in x)
+    return deepest
 
 
 def _valid_geo(v: Any) -> bool:

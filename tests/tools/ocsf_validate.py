@@ -17,9 +17,14 @@ Contract
   attribute of a profile the event does not declare is a violation), required attributes
   (recursively), unknown attributes (anything goes inside `unmapped`, `json_t` values and
   objects of the generic type `object`), deprecated attributes, types (base types and the
-  derived types' regex/max_len/range/values), arrays only where is_array, enum ids and their
-  caption siblings (free text for 99 Other), `at_least_one` and `just_one` constraints, nulls,
-  observables[].name naming an attribute of the class (as the OCSF server checks).
+  derived types' regex/max_len/range/values; a regex must match the whole value, ASCII only;
+  datetime_t is parsed as RFC 3339 (zone required, a real date and time), ip_t by Python's
+  ipaddress), `<name>_dt` equal to its timestamp sibling to the millisecond when both are
+  present, arrays only where is_array, enum ids and their caption siblings (free text for 99
+  Other; a caption without its id is a violation), `at_least_one` and `just_one` constraints,
+  nulls, and observables: the name an attribute path of the class that is present in the
+  event, the value that attribute's, the type_id the observable type the schema declares for
+  it (see Validator._check_observables).
 - CLI: ocsf_validate.py [--schema DIR] [--class UID] FILE|- ... (NDJSON, one event a line).
   Prints "<doc#> <json.path>: <what>" per violation and a summary line; exit 1 if any
   violation (or an unreadable line), 0 otherwise, 2 on usage errors.
@@ -30,6 +35,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
+import ipaddress
 import json
 import os
 import re
@@ -41,6 +48,7 @@ DEFAULT_SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", 
 DEFAULT_CLASS = 2004
 
 INT32 = (-2**31, 2**31 - 1)
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 INT64 = (-2**63, 2**63 - 1)
 
 
@@ -201,6 +209,27 @@ class Schema:
                 put(uid, f"{caption} Class: {path}")
         return ids
 
+    def class_observables(self, name: str) -> dict[str, int]:
+        """The class's `observables` (attribute path -> type id), its parents' included."""
+        out: dict[str, int] = {}
+        item = self._events.get(name)
+        chain = []
+        while item is not None:
+            chain.append(item)
+            item = self._events.get(item.get("extends", ""))
+        for c in reversed(chain):
+            out.update(c.get("observables") or {})
+        return out
+
+    def object_observable(self, name: str) -> int | None:
+        """The observable type id an object declares (through `extends`), None if none."""
+        item = self._objects.get(name)
+        while item is not None:
+            if "observable" in item:
+                return item["observable"]
+            item = self._objects.get(item.get("extends", ""))
+        return None
+
     @staticmethod
     def _caption(items: dict, item: dict, name: str) -> str:
         while item is not None and not item.get("caption"):
@@ -294,39 +323,125 @@ class Validator:
 
     def _check_observables(self, doc: dict, cls: dict, profiles: set[str],
                            out: list[Violation]) -> None:
-        """Each observable's name must be the dotted path of an attribute of the class, through
-        objects, as the OCSF server checks. An array attribute may be written in any of the three
-        forms later OCSF versions spell out for this field: `resources.uid`, `resources[].uid`,
-        `resources[0].uid`; an index on an attribute that is not an array is refused."""
+        """Each observable names an attribute of the class and of this event, and says what it
+        holds.
+
+        - name: the dotted path of an attribute of the class, through objects, as the OCSF
+          server checks. An array attribute may be written in any of the three forms later OCSF
+          versions spell out: `resources[0].uid` (that element), `resources[].uid` and
+          `resources.uid` (any element); an index on an attribute that is not an array is
+          refused. The attribute must be present in the event (at that index, or in some
+          element).
+        - value: for a scalar attribute, the attribute's value (some element's, for the `[]` and
+          no-index forms; numbers and booleans as their JSON text); for an object attribute no
+          value (the OCSF observable object: "If the name refers to an object attribute, then
+          the value is not populated").
+        - type_id: the observable type the schema declares for that attribute, the most specific
+          declaration first: the class's `observables` path, the attribute's own `observable`
+          (class or object attribute, else the dictionary attribute's), the attribute type's
+          `observable` (dictionary types), and for an object attribute the object's
+          `observable`. An attribute with no declared observable type is 99 Other (or 0
+          Unknown). (In OCSF 1.4.0 no attribute declares one id on itself and another by its
+          type or object, so the order only matters for other schema versions.)"""
         observables = doc.get("observables")
         if not isinstance(observables, list):
             return
+        class_paths = self.schema.class_observables(cls["name"])
         for i, ob in enumerate(observables):
             name = ob.get("name") if isinstance(ob, dict) else None
             if not isinstance(name, str):
                 continue
-            attrs = cls["attributes"]
-            ok = True
-            parts = name.split(".")
-            for j, part in enumerate(parts):
-                m = re.fullmatch(r"([A-Za-z0-9_]+)(\[(\d*)\])?", part)
-                key = m.group(1) if m else None
-                a = attrs.get(key) if key else None
-                if a is None or (a.get("profile") is not None and a["profile"] not in profiles):
-                    ok = False
-                    break
-                if m.group(2) is not None and not a.get("is_array"):
-                    ok = False
-                    break
-                if j < len(parts) - 1:
-                    if a["type"] in self.schema.types or a["type"] == "object":
-                        ok = False
-                        break
-                    attrs = self.schema.compile_object(a["type"])["attributes"]
-            if not ok:
-                out.append(Violation("observable_name", f"observables[{i}].name",
+            where = f"observables[{i}]"
+            resolved = self._resolve_observable(doc, cls, name, profiles)
+            if resolved is None:
+                out.append(Violation("observable_name", f"{where}.name",
                                      f"{name!r} does not refer to an attribute of class "
                                      f"{cls['name']}"))
+                continue
+            attr, values = resolved
+            if not values:
+                out.append(Violation("observable_missing", f"{where}.name",
+                                     f"{name!r} is not in the event"))
+                continue
+            is_object = attr["type"] not in self.schema.types
+            if is_object:
+                if "value" in ob:
+                    out.append(Violation("observable_value", f"{where}.value",
+                                         f"{name!r} is an object ({attr['type']}): an "
+                                         f"observable of an object has no value"))
+            elif "value" in ob and not any(_observable_text(v) == ob["value"] for v in values):
+                shown = ", ".join(_short(v, 40) for v in values[:3])
+                out.append(Violation("observable_value", f"{where}.value",
+                                     f"{_short(ob['value'])} is not the value of {name} "
+                                     f"({shown}{', ...' if len(values) > 3 else ''})"))
+            generic = re.sub(r"\[\d*\]", "", name)
+            declared = self.declared_observable(attr, class_paths.get(generic))
+            type_id = ob.get("type_id")
+            if not _is_int(type_id):
+                continue
+            if declared is None:
+                if type_id not in (0, 99):
+                    out.append(Violation("observable_type", f"{where}.type_id",
+                                         f"is {type_id}, but the schema declares no observable "
+                                         f"type for {name} (99 Other)"))
+            elif type_id != declared:
+                out.append(Violation("observable_type", f"{where}.type_id",
+                                     f"is {type_id}, but {name} is observable type {declared}"))
+
+    def declared_observable(self, attr: dict, class_path: int | None = None) -> int | None:
+        """The observable type id the schema declares for a compiled attribute (see
+        _check_observables for the order), None when it declares none."""
+        if class_path is not None:
+            return class_path
+        if "observable" in attr:
+            return attr["observable"]
+        t = attr["type"]
+        if t in self.schema.types:
+            chain_t: str | None = t
+            while chain_t:
+                td = self.schema.types.get(chain_t, {})
+                if "observable" in td:
+                    return td["observable"]
+                chain_t = td.get("type")
+            return None
+        return self.schema.object_observable(t)
+
+    def _resolve_observable(self, doc: dict, cls: dict, name: str,
+                            profiles: set[str]) -> tuple[dict, list] | None:
+        """(the compiled attribute, the values the name reaches in doc), or None when the name
+        is no attribute path of the class."""
+        attrs = cls["attributes"]
+        current: list = [doc]
+        parts = name.split(".")
+        a: dict | None = None
+        for j, part in enumerate(parts):
+            m = re.fullmatch(r"([A-Za-z0-9_]+)(\[(\d*)\])?", part, re.ASCII)
+            a = attrs.get(m.group(1)) if m else None
+            if a is None or (a.get("profile") is not None and a["profile"] not in profiles):
+                return None
+            if m.group(2) is not None and not a.get("is_array"):
+                return None
+            nxt: list = []
+            for obj in current:
+                if not isinstance(obj, dict) or m.group(1) not in obj:
+                    continue
+                v = obj[m.group(1)]
+                if a.get("is_array") and isinstance(v, list):
+                    if m.group(3):
+                        idx = int(m.group(3))
+                        if idx < len(v):
+                            nxt.append(v[idx])
+                    else:
+                        nxt.extend(v)
+                elif v is not None:
+                    nxt.append(v)
+            current = nxt
+            if j < len(parts) - 1:
+                if a["type"] in self.schema.types or a["type"] == "object":
+                    return None
+                attrs = self.schema.compile_object(a["type"])["attributes"]
+        assert a is not None
+        return a, current
 
     # --- parts -------------------------------------------------------------------------------
 
@@ -402,10 +517,29 @@ class Validator:
                                      f"deprecated since {d.get('since', '?')}: {msg}"))
             self._check_value(value, a, sub(name), profiles, out)
         self._check_constraints(obj, constraints, path, out)
-        # enum captions: id attribute with a sibling present in the same object
+        # <name>_dt: the same instant as its timestamp sibling, to the millisecond
+        for name, value in obj.items():
+            base = name[:-3] if name.endswith("_dt") else None
+            if not base or attrs.get(base, {}).get("type") != "timestamp_t" \
+                    or not isinstance(value, str) or not _is_int(obj.get(base)):
+                continue
+            dt = parse_datetime(value)
+            if dt is None:
+                continue  # reported as bad_format
+            ms = (dt - _EPOCH) // datetime.timedelta(milliseconds=1)
+            if ms != obj[base]:
+                out.append(Violation("datetime_mismatch", sub(name),
+                                     f"{value!r} is {ms} ms, but {base} is {obj[base]}"))
+        # enum captions: id attribute with a sibling present in the same object; a caption
+        # without its id says nothing the schema can check (the id is the value, the caption
+        # its label), so it is a violation
         for name, a in attrs.items():
             sib = a.get("sibling")
             enum = a.get("enum")
+            if sib and enum and sib in obj and name not in obj:
+                out.append(Violation("caption_without_id", sub(sib),
+                                     f"{sib} is given without {name} (the caption of an enum "
+                                     f"needs its id)"))
             if not sib or not enum or name not in obj or sib not in obj:
                 continue
             v = obj[name]
@@ -502,8 +636,12 @@ class Validator:
             if "max_len" in td and isinstance(value, str) and len(value) > td["max_len"]:
                 out.append(Violation("bad_format", path,
                                      f"{_short(value)} is longer than {name}'s {td['max_len']}"))
-            if "regex" in td and isinstance(value, str) \
-                    and not self._regex(td["regex"]).search(value):
+            if name in _STRICT_FORMATS and isinstance(value, str):
+                if not _STRICT_FORMATS[name](value):
+                    out.append(Violation("bad_format", path,
+                                         f"{_short(value)} is not a valid {name}"))
+            elif "regex" in td and isinstance(value, str) \
+                    and not self._regex(td["regex"]).fullmatch(value):
                 out.append(Violation("bad_format", path,
                                      f"{_short(value)} is not a valid {name}"))
             if "range" in td and _is_int(value) \
@@ -516,12 +654,52 @@ class Validator:
     def _regex(self, text: str) -> re.Pattern:
         r = self._regex_cache.get(text)
         if r is None:
-            r = self._regex_cache[text] = re.compile(text)
+            r = self._regex_cache[text] = re.compile(text, re.ASCII)
         return r
 
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})",
+                       re.ASCII)
+
+
+def parse_datetime(s: str) -> datetime.datetime | None:
+    """An RFC 3339 date-time (datetime_t): the schema's form with its zone required (RFC 3339
+    has no local times), and a real date and time; None when it is not one."""
+    if not _DATETIME.fullmatch(s):
+        return None
+    text = s.upper()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _valid_ip(s: str) -> bool:
+    """ip_t: an IPv4 or IPv6 address as Python's ipaddress reads it (no zone, no blanks)."""
+    if "%" in s:
+        return False
+    try:
+        ipaddress.ip_address(s)
+    except ValueError:
+        return False
+    return True
+
+
+# derived types checked by a parser rather than by the schema's regex (which lets through
+# blanks, non-ASCII digits, datetimes without a zone and impossible dates)
+_STRICT_FORMATS = {"datetime_t": lambda s: parse_datetime(s) is not None, "ip_t": _valid_ip}
+
+
+def _observable_text(v: Any) -> Any:
+    """An attribute value as an observable's string value: strings as they are, numbers and
+    booleans as their JSON text."""
+    return v if isinstance(v, str) else json.dumps(v)
 
 
 def _is_int_text(s: str) -> bool:

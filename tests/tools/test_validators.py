@@ -105,7 +105,7 @@ class OcsfValidatorTest(unittest.TestCase):
         for bad in ("2014-12-11 18:32:57Z", "yesterday", "2014-12-11T18:32Z", ""):
             self.assertRejected(self.mutate(lambda d: d.update(time_dt=bad)),
                                 "time_dt: " + json.dumps(bad) + " is not a valid datetime_t")
-        for good in ("2014-12-11T18:32:57.123456Z", "2014-12-11T18:32:57+02:00",
+        for good in ("2014-12-11T18:32:57.000456Z", "2014-12-11T20:32:57+02:00",
                      "2014-12-11t18:32:57z"):
             self.assertEqual(self.errors(self.mutate(lambda d: d.update(time_dt=good))), [])
         self.assertRejected(
@@ -113,14 +113,109 @@ class OcsfValidatorTest(unittest.TestCase):
                 session={"created_time_dt": "not a date"})),
             "evidences[0].actor.session.created_time_dt: \"not a date\" is not a valid datetime_t")
 
+    def test_datetime_is_rfc3339(self) -> None:
+        """datetime_t is a whole RFC 3339 date-time: a zone, a real date, ASCII digits only."""
+        for bad in ("2014-12-11T18:32:57", "2014-02-30T18:32:57Z", "2014-12-11T25:32:57Z",
+                    "2014-12-11T18:32:57Z\n", "\u0662014-12-11T18:32:57Z",
+                    "2014-12-11T18:32:57Z junk"):
+            self.assertRejected(self.mutate(lambda d: d.update(time_dt=bad)),
+                                "time_dt: " + json.dumps(bad, ensure_ascii=False)
+                                + " is not a valid datetime_t")
+
+    def test_datetime_equals_its_timestamp(self) -> None:
+        self.assertRejected(self.mutate(lambda d: d.update(time_dt="2014-12-11T18:32:58Z")),
+                            "time_dt: '2014-12-11T18:32:58Z' is 1418322778000 ms, but time is "
+                            "1418322777000")
+        self.assertRejected(self.mutate(lambda d: d.update(time_dt="2014-12-11T18:32:57+01:00")),
+                            "time_dt: '2014-12-11T18:32:57+01:00' is 1418319177000 ms")
+        self.assertRejected(self.mutate(lambda d: d.update(time_dt="2014-12-11T18:32:57.001Z")),
+                            "but time is 1418322777000")
+        # without its timestamp there is nothing to compare
+        self.assertNotIn("datetime_mismatch", [v.kind for v in ocsf_validate.validate_detailed(
+            self.mutate(lambda d: (d["finding_info"].pop("first_seen_time", None),
+                                   d["finding_info"].update(
+                                       first_seen_time_dt="2001-01-01T00:00:00Z"))))])
+
+    def test_formats_are_whole_values(self) -> None:
+        for bad in (" 198.51.100.7", "198.51.100.7\n", "fe80::1%eth0", "1a2b3c4"):
+            self.assertRejected(
+                self.mutate(lambda d: d["evidences"][0]["src_endpoint"].update(ip=bad)),
+                "evidences[0].src_endpoint.ip: " + json.dumps(bad) + " is not a valid ip_t")
+        # uuid_t's regex has no anchors: a uuid inside other text is no uuid
+        v = ocsf_validate.default_validator()
+        out: list = []
+        v._check_scalar("x-12345678-1234-1234-1234-123456789abc-y", "uuid_t", "u", out)
+        self.assertEqual([x.kind for x in out], ["bad_format"])
+        out = []
+        v._check_scalar("12345678-1234-1234-1234-123456789abc", "uuid_t", "u", out)
+        self.assertEqual(out, [])
+
+    def test_caption_without_id(self) -> None:
+        self.assertRejected(self.mutate(lambda d: (d.pop("confidence_id", None),
+                                                   d.update(confidence="High"))),
+                            "confidence: confidence is given without confidence_id")
+        self.assertRejected(self.mutate(lambda d: d["evidences"][0]["actor"]["user"].pop("type_id")),
+                            "evidences[0].actor.user.type: type is given without type_id")
+
+    def test_observables_match_the_event(self) -> None:
+        def obs(*items):
+            return self.mutate(lambda d: d.update(observables=list(items)))
+        ip = {"name": "evidences[0].src_endpoint.ip", "type_id": 2, "value": "10.24.34.0"}
+        # the name must be in the event
+        self.assertRejected(obs({**ip, "name": "evidences[1].src_endpoint.ip"}),
+                            "observables[0].name: 'evidences[1].src_endpoint.ip' is not in the event")
+        self.assertRejected(obs({"name": "evidences.dst_endpoint.ip", "type_id": 2, "value": "x"}),
+                            "observables[0].name: 'evidences.dst_endpoint.ip' is not in the event")
+        # the value must be the attribute's
+        self.assertRejected(obs({**ip, "value": "10.24.34.1"}),
+                            "observables[0].value: \"10.24.34.1\" is not the value of "
+                            "evidences[0].src_endpoint.ip (\"10.24.34.0\")")
+        # [] and no index: some element's value
+        two = self.mutate(lambda d: (d["resources"].append({"name": "second"}),
+                                     d.update(observables=[
+                                         {"name": "resources[].name", "type_id": 38,
+                                          "value": "second"},
+                                         {"name": "resources.name", "type_id": 38,
+                                          "value": "default"}])))
+        self.assertEqual(self.errors(two), [])
+        self.assertRejected(self.mutate(lambda d: (d["resources"].append({"name": "second"}),
+                                                   d.update(observables=[
+                                                       {"name": "resources[0].name",
+                                                        "type_id": 38, "value": "second"}]))),
+                            "observables[0].value: \"second\" is not the value of resources[0].name")
+        # type_id: the declared type (dictionary type, object attribute, dictionary attribute,
+        # the object's own), 99 Other where the schema declares none
+        self.assertRejected(obs({**ip, "type_id": 20}),
+                            "observables[0].type_id: is 20, but evidences[0].src_endpoint.ip is "
+                            "observable type 2")
+        self.assertRejected(obs({"name": "cloud.account.uid", "type_id": 10, "value": "222222222222"}),
+                            "is 10, but cloud.account.uid is observable type 35")
+        self.assertRejected(obs({"name": "evidences[0].http_request.user_agent", "type_id": 99,
+                                 "value": "aws-internal/3"}),
+                            "is 99, but evidences[0].http_request.user_agent is observable type 16")
+        self.assertRejected(obs({"name": "cloud.region", "type_id": 10, "value": "us-west-2"}),
+                            "is 10, but the schema declares no observable type for cloud.region")
+        self.assertRejected(obs({"name": "evidences[0].actor.user", "type_id": 4}),
+                            "is 4, but evidences[0].actor.user is observable type 21")
+        # an object attribute has no value
+        self.assertRejected(obs({"name": "evidences[0].actor.user", "type_id": 21, "value": "JohnDoe"}),
+                            "observables[0].value: 'evidences[0].actor.user' is an object (user)")
+        self.assertEqual(self.errors(obs({"name": "evidences[0].actor.user", "type_id": 21},
+                                         {"name": "cloud.region", "type_id": 99,
+                                          "value": "us-west-2"})), [])
+
     def test_bad_ip(self) -> None:
         for bad in ("config.amazonaws.com", "1.2.3.999", "AWS Internal"):
             self.assertRejected(
                 self.mutate(lambda d: d["evidences"][0]["src_endpoint"].update(ip=bad)),
                 "evidences[0].src_endpoint.ip: " + json.dumps(bad) + " is not a valid ip_t")
         for good in ("2001:db8::1", "::ffff:198.51.100.7", "198.51.100.7"):
-            self.assertEqual(self.errors(self.mutate(
-                lambda d: d["evidences"][0]["src_endpoint"].update(ip=good))), [])
+            def set_ip(d, ip=good):
+                d["evidences"][0]["src_endpoint"]["ip"] = ip
+                for o in d["observables"]:  # the observable names the same attribute
+                    if o["name"].endswith("src_endpoint.ip"):
+                        o["value"] = ip
+            self.assertEqual(self.errors(self.mutate(set_ip)), [])
 
     def test_port_range(self) -> None:
         self.assertRejected(
@@ -218,12 +313,13 @@ class OcsfValidatorTest(unittest.TestCase):
 
     def test_observable_names(self) -> None:
         ok = self.mutate(lambda d: d.update(observables=[
-            {"name": "evidences.actor.user.uid", "type_id": 99, "value": "arn:aws:iam::1:user/x"},
+            {"name": "evidences.actor.user.uid", "type_id": 31,
+             "value": "arn:aws:iam::222222222222:user/JohnDoe"},
             {"name": "evidences.src_endpoint.ip", "type_id": 2, "value": "10.24.34.0"},
-            {"name": "cloud.account.uid", "type_id": 99, "value": "222222222222"},
+            {"name": "cloud.account.uid", "type_id": 35, "value": "222222222222"},
             # the array forms later OCSF versions spell out: resources[].uid, resources[0].uid
             {"name": "evidences[0].src_endpoint.ip", "type_id": 2, "value": "10.24.34.0"},
-            {"name": "evidences[].actor.user.name", "type_id": 4, "value": "x"}]))
+            {"name": "evidences[].actor.user.name", "type_id": 4, "value": "JohnDoe"}]))
         self.assertEqual(self.errors(ok), [])
         self.assertRejected(  # an index on an attribute that is not an array
             self.mutate(lambda d: d.update(observables=[
@@ -299,7 +395,10 @@ GOOD_ECS = {
     "labels": {"rule_pack": "cis"},
     "aws": {"cloudtrail": {"event_version": "1.02", "flattened": {"request_parameters": {
         "deliveryChannelName": "default"}}}},
-    "trailwarden": {"anything": [1, 2]},
+    "trailwarden": {"finding_uid": "f-1", "severity": "Medium", "route": "s3", "verified": True,
+                    "bucket": "b", "key": "AWSLogs/x.json.gz", "ecs_degraded": ["record"],
+                    "truncated": True, "original_bytes": 2000000, "time_unparsed": True,
+                    "original_time": "2024-01-02 03:04:05"},
 }
 
 
@@ -396,6 +495,93 @@ class EcsValidatorTest(unittest.TestCase):
                             "ecs.version: required field is missing")
         self.assertRejected(self.mutate(lambda d: d["ecs"].update(version="1.12.0")),
                             "ecs.version: '1.12.0' is not an ECS 8.x version")
+
+    def test_aws_cloudtrail_fields(self) -> None:
+        """aws.* is checked against Elastic's CloudTrail integration field names and types."""
+        ct = {"event_version": "1.09", "read_only": False, "management_event": "true",
+              "user_identity": {"type": "AssumedRole", "session_context": {
+                  "mfa_authenticated": "false", "creation_date": "2024-01-02T03:04:05Z",
+                  "session_issuer": {"arn": "arn:aws:iam::1:role/r"}}},
+              "resources": [{"arn": "arn:aws:s3:::b", "type": "AWS::S3::Bucket"},
+                            {"arn": "arn:aws:s3:::c"}],
+              "request_parameters": "{\"bucketName\":\"b\"}",
+              "console_login": {"additional_eventdata": {"mfa_used": True}},
+              "flattened": {"request_parameters": {"bucketName": "b"}, "insight_details": {}}}
+        self.assertEqual(ecs_validate.validate({**GOOD_ECS, "aws": {"cloudtrail": ct}}), [])
+        self.assertEqual(ecs_validate.validate(self.mutate(
+            lambda d: d.update({"aws.cloudtrail.event_type": "AwsApiCall"}))), [])
+
+        def ct_with(**kw):
+            return self.mutate(lambda d: d["aws"]["cloudtrail"].update(kw))
+        self.assertRejected(ct_with(eventName="x"), "aws.cloudtrail.eventName: aws.cloudtrail."
+                            "eventName is not a field of Elastic's AWS CloudTrail integration")
+        self.assertRejected(self.mutate(lambda d: d["aws"].update(guardduty={"x": 1})),
+                            "aws.guardduty: aws.guardduty is not a field of Elastic's")
+        self.assertRejected(ct_with(read_only="yes"),
+                            "aws.cloudtrail.read_only: aws.cloudtrail.read_only is boolean")
+        self.assertRejected(ct_with(user_identity={"session_context": {
+            "creation_date": "not a date"}}), "aws.cloudtrail.user_identity.session_context."
+                            "creation_date: \"not a date\" is not an ISO 8601 date")
+        self.assertRejected(ct_with(flattened={"request_parameters": "{}"}),
+                            "aws.cloudtrail.flattened.request_parameters: aws.cloudtrail."
+                            "flattened.request_parameters is flattened: must be an object")
+        self.assertRejected(ct_with(flattened="x"), "aws.cloudtrail.flattened holds fields")
+
+        def nest(levels: int) -> dict:
+            v: dict = {"leaf": "x"}
+            for i in range(levels):
+                v = {f"l{i}": [v]}  # arrays do not count
+            return v
+        self.assertEqual(ecs_validate.validate(ct_with(flattened={
+            "request_parameters": nest(20)})), [])
+        self.assertRejected(ct_with(flattened={"request_parameters": nest(21)}),
+                            "aws.cloudtrail.flattened.request_parameters: aws.cloudtrail.flattened"
+                            ".request_parameters is flattened: 21 levels of inner objects")
+        self.assertRejected(ct_with(flattened={"request_parameters": nest(5000)}),
+                            "5000 levels of inner objects")
+        self.assertRejected(ct_with(resources=[{"arn": "a", "name": "n"}]),
+                            "aws.cloudtrail.resources[0].name: aws.cloudtrail.resources.name "
+                            "is not a field")
+        self.assertRejected(ct_with(request_id=None), "aws.cloudtrail.request_id: is null")
+        self.assertRejected(ct_with(read_only=[True]), "aws.cloudtrail.read_only (boolean) is a "
+                            "single value")
+        # the data file says where its facts come from
+        with open(ecs_validate.AWS_FIELDS, encoding="utf-8") as f:
+            data = json.load(f)
+        self.assertIn("elastic/integrations", data["_source"])
+        self.assertEqual(data["fields"]["aws.cloudtrail.read_only"], "boolean")
+
+    def test_trailwarden_fields(self) -> None:
+        def tw_with(**kw):
+            return self.mutate(lambda d: d["trailwarden"].update(kw))
+        self.assertRejected(tw_with(anything=1), "trailwarden.anything: trailwarden.anything is "
+                            "not a field of the trailwarden.* field list")
+        self.assertRejected(tw_with(verified="yes"), "trailwarden.verified is boolean")
+        self.assertRejected(tw_with(original_bytes="2000000"), "trailwarden.original_bytes is "
+                            "long: must be an integer")
+        self.assertRejected(tw_with(ecs_degraded=["everything"]), "\"everything\" is not an "
+                            "allowed trailwarden.ecs_degraded value")
+        self.assertRejected(tw_with(time_unparsed="true"), "trailwarden.time_unparsed is boolean")
+        self.assertRejected(self.mutate(lambda d: d.update(trailwarden="x")),
+                            "trailwarden: trailwarden holds fields: must be an object")
+
+    def test_categorisation_any_category(self) -> None:
+        """Elastic's rule: each event.type must be expected by at least one of the categories
+        (ECS lets an event sit in several); a type no category expects is refused."""
+        both = self.mutate(lambda d: d["event"].update(category=["authentication", "api"],
+                                                       type=["denied"]))
+        self.assertEqual(ecs_validate.validate(both), [])
+        self.assertRejected(self.mutate(lambda d: d["event"].update(
+            category=["authentication", "iam"], type=["denied"])),
+            "event.type[0]: 'denied' is not an event.type that event.category")
+
+    def test_dates_and_patterns_are_whole_values(self) -> None:
+        self.assertRejected(self.mutate(lambda d: d.update({"@timestamp": "2024-01-02T03:04:05Z\n"})),
+                            "is not an ISO 8601 date")
+        self.assertRejected(self.mutate(lambda d: d["event"].update(created="2024-01-0\u0663")),
+                            "is not an ISO 8601 date")
+        self.assertRejected(self.mutate(lambda d: d.update(host={"mac": ["00-00-5E-00-53-23\n"]})),
+                            "does not match")
 
     def test_cli(self) -> None:
         bad = copy.deepcopy(GOOD_ECS)
