@@ -379,12 +379,10 @@ class Validator:
             type_id = ob.get("type_id")
             if not _is_int(type_id):
                 continue
-            if declared is None:
-                if type_id not in (0, 99):
-                    out.append(Violation("observable_type", f"{where}.type_id",
-                                         f"is {type_id}, but the schema declares no observable "
-                                         f"type for {name} (99 Other)"))
-            elif type_id != declared:
+            # Where the schema declares no observable type for the attribute (resources[].uid is a
+            # plain string_t in 1.4.0), the producer chooses among the enum's ids (checked as an
+            # enum): e.g. 10 Resource UID, the type resource_uid_t's own id, for a resource's uid.
+            if declared is not None and type_id != declared:
                 out.append(Violation("observable_type", f"{where}.type_id",
                                      f"is {type_id}, but {name} is observable type {declared}"))
 
