@@ -31,12 +31,13 @@ std::string_view session_name(std::string_view arn) {
 }  // namespace
 
 UserType user_type(std::string_view t) {
-  if (t.empty()) return {0, "Unknown"};
+  if (t.empty() || t == "Unknown") return {0, "Unknown"};
   if (t == "Root") return {2, "Admin"};
   if (t == "IAMUser" || t == "AssumedRole" || t == "FederatedUser" || t == "IdentityCenterUser" ||
       t == "SAMLUser" || t == "WebIdentityUser")
     return {1, "User"};
-  if (t == "AWSService" || t == "AWSAccount") return {3, "System"};
+  // AWSAccount is a principal of another account, not the system: OCSF has no such type.
+  if (t == "AWSService") return {3, "System"};
   return {99, t};
 }
 

@@ -3,7 +3,8 @@
 //
 // actor.user satisfies OCSF's at_least_one(account, name, uid) or is left out: the ARN is the
 // uid; the name is userName, the role session name of an assumed role, the service principal of
-// an AWS service (invokedBy), or additionalEventData.UserName; the account is accountId. A
+// an AWS service (invokedBy), or additionalEventData.UserName; the account is accountId when it
+// is a 12-digit id or ANONYMOUS_PRINCIPAL (anything else is left out). A
 // record without userIdentity, or whose userIdentity names nobody, has no actor.user; the actor
 // itself is left out when nothing is left (evidences do not require it).
 #pragma once
@@ -21,8 +22,9 @@ class JsonWriter;
 namespace trailwarden::normalize {
 
 // OCSF user.type_id for a userIdentity.type: Root → 2 Admin; IAMUser, AssumedRole,
-// FederatedUser, IdentityCenterUser, SAMLUser, WebIdentityUser → 1 User; AWSService, AWSAccount
-// → 3 System; empty → 0 Unknown; any other → 99 Other (user.type carries the text).
+// FederatedUser, IdentityCenterUser, SAMLUser, WebIdentityUser → 1 User; AWSService → 3 System;
+// empty or CloudTrail's "Unknown" → 0 Unknown; any other (AWSAccount: another account's
+// principal) → 99 Other (user.type carries the CloudTrail text).
 struct UserType {
   int id;
   std::string_view caption;  // the enum's caption, or the CloudTrail text for 99

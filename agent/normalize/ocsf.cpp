@@ -185,8 +185,11 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   std::string_view event_name = str(r, {"eventName"});
   std::string_view event_time = str(r, {"eventTime"});
   std::string_view region = str(r, {"awsRegion"});
+  // cloud.account (optional in OCSF): the recipient account, else the caller's; only a 12-digit
+  // account id.
   std::string_view account = str(r, {"recipientAccountId"});
-  if (account.empty()) account = str(r, {"userIdentity", "accountId"});
+  if (!aws::is_valid_account_id(account)) account = str(r, {"userIdentity", "accountId"});
+  if (!aws::is_valid_account_id(account)) account = {};
   std::string_view who = str(r, {"userIdentity", "arn"});
   if (who.empty()) who = str(r, {"userIdentity", "invokedBy"});
   if (who.empty()) who = str(r, {"userIdentity", "type"});

@@ -19,10 +19,13 @@ using Path = std::initializer_list<std::string_view>;
 
 // How a derived resource's uid is made from the id the record gives.
 enum class Uid {
-  kId,      // the id as given (no ARN can be built exactly)
-  kEc2,     // arn:<p>:ec2:<region>:<account>:<arn_prefix>/<id> for a well-formed EC2 id
-  kKmsKey,  // key ARN as given; a key id → arn:<p>:kms:<region>:<account>:key/<id>; alias → name
-  kArnOnly,   // only an ARN the record gives; anything else is the name
+  kId,   // the id as given (no ARN can be built exactly)
+  kEc2,  // an EC2 id with the type's id_prefix: arn:<p>:ec2:<region>:<account>:<arn_prefix>/<id>
+         // when the owner is certain (Context::owner_certain) and the type cannot be shared,
+         // else the id; an EC2 id of another type is not this resource (no uid)
+  kKmsKey,  // key ARN as given; a key id → arn:<p>:kms:<region>:<account>:key/<id>; an alias
+            // (ARN or alias/<name>) → name; an ARN that is no KMS key or alias: no resource
+  kArnOnly,   // only an ARN of arn_service with arn_resource/... the record gives; else the name
   kS3Bucket,  // arn:<p>:s3:::<bucket>, name = the bucket
 };
 
@@ -33,7 +36,11 @@ struct Derivation {
   std::vector<std::vector<std::string_view>> id_paths = {};  // the first present one is the id
   std::vector<std::string_view> name_path = {};              // optional
   Uid uid = Uid::kId;
-  std::string_view arn_prefix = {};
+  std::string_view arn_prefix = {};  // kEc2: the ARN's resource type ("security-group")
+  std::string_view id_prefix = {};   // kEc2: the id's prefix ("sg-")
+  bool shareable = false;            // kEc2: may belong to another account (VPC sharing): id only
+  std::string_view arn_service = {};   // kArnOnly: the ARN's service ("cloudtrail", "iam")
+  std::string_view arn_resource = {};  // kArnOnly: the ARN's resource prefix ("trail/")
   bool regional = true;                            // the resource lives in the record's region
   std::vector<std::string_view> only_events = {};  // empty: every event
   std::vector<std::string_view> not_events = {};
@@ -57,7 +64,8 @@ const std::vector<Derivation>& derivations() {
       // CloudTrail (CIS 4.5): `name` is a trail name or ARN
       {.source = "cloudtrail.amazonaws.com", .type = "AWS::CloudTrail::Trail",
        .id_paths = {{"responseElements", "trailARN"}, {"requestParameters", "name"}},
-       .name_path = {"requestParameters", "name"}, .uid = Uid::kArnOnly},
+       .name_path = {"requestParameters", "name"}, .uid = Uid::kArnOnly, .arn_service = "cloudtrail",
+       .arn_resource = "trail/"},
       // S3 bucket policy and configuration changes (CIS 4.8)
       {.source = "s3.amazonaws.com", .type = "AWS::S3::Bucket",
        .id_paths = {{"requestParameters", "bucketName"}}, .uid = Uid::kS3Bucket, .regional = false},
@@ -65,31 +73,35 @@ const std::vector<Derivation>& derivations() {
       {.source = "ec2.amazonaws.com", .type = "AWS::EC2::SecurityGroup",
        .id_paths = {{"requestParameters", "groupId"}, {"responseElements", "groupId"},
                     {"requestParameters", "ModifySecurityGroupRulesRequest", "GroupId"}},
-       .name_path = {"requestParameters", "groupName"}, .uid = Uid::kEc2, .arn_prefix = "security-group"},
+       .name_path = {"requestParameters", "groupName"}, .uid = Uid::kEc2, .arn_prefix = "security-group",
+       .id_prefix = "sg-"},
       {.source = "ec2.amazonaws.com", .type = "AWS::EC2::NetworkAcl",
        .id_paths = {{"requestParameters", "networkAclId"}, {"responseElements", "networkAcl", "networkAclId"}},
-       .uid = Uid::kEc2, .arn_prefix = "network-acl"},
+       .uid = Uid::kEc2, .arn_prefix = "network-acl", .id_prefix = "acl-"},
       {.source = "ec2.amazonaws.com", .type = "AWS::EC2::RouteTable",
        .id_paths = {{"requestParameters", "routeTableId"}, {"responseElements", "routeTable", "routeTableId"}},
-       .uid = Uid::kEc2, .arn_prefix = "route-table"},
+       .uid = Uid::kEc2, .arn_prefix = "route-table", .id_prefix = "rtb-"},
       {.source = "ec2.amazonaws.com", .type = "AWS::EC2::InternetGateway",
        .id_paths = {{"requestParameters", "internetGatewayId"},
                     {"responseElements", "internetGateway", "internetGatewayId"}},
-       .uid = Uid::kEc2, .arn_prefix = "internet-gateway"},
+       .uid = Uid::kEc2, .arn_prefix = "internet-gateway", .id_prefix = "igw-"},
       {.source = "ec2.amazonaws.com", .type = "AWS::EC2::NatGateway",
        .id_paths = {{"requestParameters", "natGatewayId"}, {"responseElements", "natGateway", "natGatewayId"}},
-       .uid = Uid::kEc2, .arn_prefix = "natgateway"},
+       .uid = Uid::kEc2, .arn_prefix = "natgateway", .id_prefix = "nat-"},
       {.source = "ec2.amazonaws.com", .type = "AWS::EC2::CustomerGateway",
        .id_paths = {{"requestParameters", "customerGatewayId"},
                     {"responseElements", "customerGateway", "customerGatewayId"}},
-       .uid = Uid::kEc2, .arn_prefix = "customer-gateway"},
+       .uid = Uid::kEc2, .arn_prefix = "customer-gateway", .id_prefix = "cgw-"},
       {.source = "ec2.amazonaws.com", .type = "AWS::EC2::VPNGateway",
        .id_paths = {{"requestParameters", "vpnGatewayId"}, {"responseElements", "vpnGateway", "vpnGatewayId"}},
-       .uid = Uid::kEc2, .arn_prefix = "vpn-gateway"},
+       .uid = Uid::kEc2, .arn_prefix = "vpn-gateway", .id_prefix = "vgw-"},
+      // A VPC may be another account's (a participant of a shared VPC names the owner's VPC): its
+      // id only.
       {.source = "ec2.amazonaws.com", .type = "AWS::EC2::VPC",
        .id_paths = {{"requestParameters", "vpcId"}, {"responseElements", "vpc", "vpcId"}},
-       .uid = Uid::kEc2, .arn_prefix = "vpc"},
-      // A peering connection may belong to the other account: its id only.
+       .uid = Uid::kEc2, .arn_prefix = "vpc", .id_prefix = "vpc-", .shareable = true},
+      // A peering connection may be the other account's (the accepter names the requester's): its
+      // id only.
       {.source = "ec2.amazonaws.com", .type = "AWS::EC2::VPCPeeringConnection",
        .id_paths = {{"requestParameters", "vpcPeeringConnectionId"},
                     {"responseElements", "vpcPeeringConnection", "vpcPeeringConnectionId"}}},
@@ -100,16 +112,19 @@ const std::vector<Derivation>& derivations() {
       // give, so only ARNs the record gives are used.
       {.source = "iam.amazonaws.com", .type = "AWS::IAM::ManagedPolicy",
        .id_paths = {{"requestParameters", "policyArn"}, {"responseElements", "policy", "arn"}},
-       .name_path = {"requestParameters", "policyName"}, .uid = Uid::kArnOnly, .regional = false,
-       .not_events = kInlinePolicyEvents},
+       .name_path = {"requestParameters", "policyName"}, .uid = Uid::kArnOnly, .arn_service = "iam",
+       .arn_resource = "policy/", .regional = false, .not_events = kInlinePolicyEvents},
       {.source = "iam.amazonaws.com", .type = "AWS::IAM::Policy",
        .name_path = {"requestParameters", "policyName"}, .regional = false, .only_events = kInlinePolicyEvents},
       {.source = "iam.amazonaws.com", .type = "AWS::IAM::User", .id_paths = {{"responseElements", "user", "arn"}},
-       .name_path = {"requestParameters", "userName"}, .uid = Uid::kArnOnly, .regional = false},
+       .name_path = {"requestParameters", "userName"}, .uid = Uid::kArnOnly, .arn_service = "iam",
+       .arn_resource = "user/", .regional = false},
       {.source = "iam.amazonaws.com", .type = "AWS::IAM::Role", .id_paths = {{"responseElements", "role", "arn"}},
-       .name_path = {"requestParameters", "roleName"}, .uid = Uid::kArnOnly, .regional = false},
+       .name_path = {"requestParameters", "roleName"}, .uid = Uid::kArnOnly, .arn_service = "iam",
+       .arn_resource = "role/", .regional = false},
       {.source = "iam.amazonaws.com", .type = "AWS::IAM::Group", .id_paths = {{"responseElements", "group", "arn"}},
-       .name_path = {"requestParameters", "groupName"}, .uid = Uid::kArnOnly, .regional = false},
+       .name_path = {"requestParameters", "groupName"}, .uid = Uid::kArnOnly, .arn_service = "iam",
+       .arn_resource = "group/", .regional = false},
       // Organizations (CIS 4.15): global; ARNs need the organization id, so ids only.
       {.source = "organizations.amazonaws.com", .type = "AWS::Organizations::Policy",
        .id_paths = {{"requestParameters", "policyId"}}, .regional = false},
@@ -162,20 +177,46 @@ bool is_kms_key_id(std::string_view id) {
   return true;
 }
 
+// An EC2 id of the type whose ids begin with `prefix` ("sg-").
+bool is_ec2_id_of(std::string_view id, std::string_view prefix) {
+  return !prefix.empty() && id.starts_with(prefix) && is_ec2_id(id);
+}
+
+bool is_known_partition(std::string_view name) {
+  static const std::vector<aws::Partition> kKnown = aws::known_partitions();
+  return std::any_of(kKnown.begin(), kKnown.end(),
+                     [&](const aws::Partition& p) { return p.name == name; });
+}
+
 struct Context {
   std::string_view region;     // a valid region name, or empty
   std::string_view partition;  // of that region, or empty
   std::string_view account;    // a valid recipient account id, or empty
+  // The ids the request names are certainly the recipient account's: the call succeeded (no
+  // errorCode: a failed call may name what does not exist or is another account's) and the
+  // caller's account, when the record says it, is the recipient.
+  bool owner_certain = false;
 };
 
+// uid = the ARN; partition, region and owner account only as the ARN itself says them (a known
+// partition, a valid region, a 12-digit account); nothing from the record's context.
 void set_from_arn(Resource& res, std::string_view arn) {
   res.uid = std::string(arn);
+  res.partition.clear();
+  res.region.clear();
+  res.account.clear();
   Arn a;
   if (parse_arn(arn, a)) {
-    res.partition = std::string(a.partition);
+    if (is_known_partition(a.partition)) res.partition = std::string(a.partition);
     if (aws::is_valid_region(a.region)) res.region = std::string(a.region);
     if (aws::is_valid_account_id(a.account)) res.account = std::string(a.account);
   }
+}
+
+// An ARN of `service` whose resource begins with `resource_prefix`.
+bool is_arn_of(const Arn& a, std::string_view service, std::string_view resource_prefix) {
+  return a.service == service && a.resource.starts_with(resource_prefix) &&
+         a.resource.size() > resource_prefix.size();
 }
 
 bool derive(const dom::element* r, const Derivation& d, const Context& ctx, Resource& res) {
@@ -193,8 +234,10 @@ bool derive(const dom::element* r, const Derivation& d, const Context& ctx, Reso
       res.uid = std::string(id);
       break;
     case Uid::kEc2:
-      if (!id.empty() && is_ec2_id(id) && !ctx.partition.empty() && !ctx.region.empty() &&
-          !ctx.account.empty()) {
+      if (is_ec2_id(id) && !is_ec2_id_of(id, d.id_prefix)) {
+        // Another type's id ("vpc-..." as a groupId) does not name this resource.
+      } else if (is_ec2_id(id) && !d.shareable && ctx.owner_certain && !ctx.partition.empty() &&
+                 !ctx.region.empty() && !ctx.account.empty()) {
         res.uid = std::string(ctx.partition) + ":ec2:" + std::string(ctx.region) + ":" +
                   std::string(ctx.account) + ":" + std::string(d.arn_prefix) + "/" +
                   std::string(id);
@@ -206,11 +249,17 @@ bool derive(const dom::element* r, const Derivation& d, const Context& ctx, Reso
       break;
     case Uid::kKmsKey:
       if (parse_arn(id, arn)) {
+        if (!is_arn_of(arn, "kms", "key/") && !is_arn_of(arn, "kms", "alias/"))
+          return false;  // not a KMS key: no resource
         set_from_arn(res, id);
+        if (arn.resource.starts_with("alias/")) {
+          name = id;  // the alias names the key; the key's own ARN is not known
+          res.uid.clear();
+        }
       } else if (id.starts_with("alias/")) {
         name = id;
-      } else if (is_kms_key_id(id) && !ctx.partition.empty() && !ctx.region.empty() &&
-                 !ctx.account.empty()) {
+      } else if (is_kms_key_id(id) && ctx.owner_certain && !ctx.partition.empty() &&
+                 !ctx.region.empty() && !ctx.account.empty()) {
         res.uid = "arn:" + std::string(ctx.partition) + ":kms:" + std::string(ctx.region) + ":" +
                   std::string(ctx.account) + ":key/" + std::string(id);
         res.account = std::string(ctx.account);
@@ -219,8 +268,10 @@ bool derive(const dom::element* r, const Derivation& d, const Context& ctx, Reso
       }
       break;
     case Uid::kArnOnly:
-      if (parse_arn(id, arn)) set_from_arn(res, id);
-      if (parse_arn(name, arn)) name = {};  // a trail named by its ARN: the uid says it
+      if (parse_arn(id, arn) && is_arn_of(arn, d.arn_service, d.arn_resource)) set_from_arn(res, id);
+      // A name that is an ARN is the uid (a trail named by its ARN) or, of another resource
+      // type, not this resource.
+      if (parse_arn(name, arn)) name = {};
       break;
     case Uid::kS3Bucket:
       if (aws::is_valid_bucket_name(id)) {
@@ -283,6 +334,9 @@ std::vector<Resource> collect_resources(const dom::element* r) {
   }
   const std::string_view account = str(r, {"recipientAccountId"});
   if (aws::is_valid_account_id(account)) ctx.account = account;
+  const std::string_view caller = str(r, {"userIdentity", "accountId"});
+  ctx.owner_certain = str(r, {"errorCode"}).empty() &&
+                      (!aws::is_valid_account_id(caller) || caller == ctx.account);
   const std::string_view source = str(r, {"eventSource"});
   const std::string_view event = str(r, {"eventName"});
   for (const Derivation& d : derivations()) {

@@ -9,10 +9,15 @@
 //
 // Otherwise derived from requestParameters / responseElements for the services the built-in CIS
 // rules cover (AWS Config, CloudTrail, S3, EC2 network objects, KMS, IAM, Organizations). The
-// uid is an ARN only when it can be built exactly (EC2 ids and KMS key ids in the record's
-// partition, region and recipient account, S3 bucket names, ARNs the record itself gives);
-// otherwise the id as the record gives it, or only a name. Nothing is guessed: no value, no
-// resource.
+// uid is an ARN only when it can be built exactly (S3 bucket names; EC2 ids with their type's
+// prefix and KMS key ids in the record's partition, region and recipient account, when the call
+// succeeded, the caller's account is the recipient and the type cannot be shared (not a VPC);
+// ARNs the record itself gives, of the expected service and resource type); otherwise the id as
+// the record gives it, or only a name. An EC2 id of another type, or an ARN of another kind,
+// is not the resource. Nothing is guessed: no value, no resource.
+//
+// A resource whose uid is an ARN from the record has partition (a known one), region and
+// account only as that ARN says them, never the record's.
 //
 // At most kMaxResources resources; values longer than kMaxValueBytes are skipped.
 #pragma once

@@ -163,7 +163,7 @@ TEST_CASE("derived resources: one per service the built-in rules cover") {
                      R"({"_return":true,"groupId":"sg-0123456789abcdef0"})")) ==
         "AWS::EC2::SecurityGroup|arn:aws:ec2:eu-west-1:" + acct + ":security-group/sg-0123456789abcdef0|web|eu-west-1|aws");
   CHECK(second(record("ec2.amazonaws.com", "CreateSecurityGroup", R"({"groupName":"web","vpcId":"vpc-0123abcd"})")) ==
-        "AWS::EC2::VPC|arn:aws:ec2:eu-west-1:" + acct + ":vpc/vpc-0123abcd||eu-west-1|aws");
+        "AWS::EC2::VPC|vpc-0123abcd||eu-west-1|aws");  // may be a shared VPC's owner's: the id
   CHECK(first(record("ec2.amazonaws.com", "ModifySecurityGroupRules", R"({"ModifySecurityGroupRulesRequest":{"GroupId":"sg-01234567"}})")) ==
         "AWS::EC2::SecurityGroup|arn:aws:ec2:eu-west-1:" + acct + ":security-group/sg-01234567||eu-west-1|aws");
   CHECK(first(record("ec2.amazonaws.com", "CreateNetworkAclEntry", R"({"networkAclId":"acl-0123abcd","ruleNumber":100})")) ==
@@ -182,7 +182,7 @@ TEST_CASE("derived resources: one per service the built-in rules cover") {
   CHECK(first(record("ec2.amazonaws.com", "DetachVpnGateway", R"({"vpnGatewayId":"vgw-0123abcd"})")) ==
         "AWS::EC2::VPNGateway|arn:aws:ec2:eu-west-1:" + acct + ":vpn-gateway/vgw-0123abcd||eu-west-1|aws");
   CHECK(first(record("ec2.amazonaws.com", "CreateVpc", R"({"cidrBlock":"10.0.0.0/16"})", R"({"vpc":{"vpcId":"vpc-0123abcd"}})")) ==
-        "AWS::EC2::VPC|arn:aws:ec2:eu-west-1:" + acct + ":vpc/vpc-0123abcd||eu-west-1|aws");
+        "AWS::EC2::VPC|vpc-0123abcd||eu-west-1|aws");
   CHECK(first(record("ec2.amazonaws.com", "AcceptVpcPeeringConnection", R"({"vpcPeeringConnectionId":"pcx-0123abcd"})")) ==
         "AWS::EC2::VPCPeeringConnection|pcx-0123abcd||eu-west-1|aws");
   CHECK(first(record("ec2.amazonaws.com", "DeleteVpc", R"({"vpcId":"not-an-id"})")) ==
@@ -220,6 +220,94 @@ TEST_CASE("derived resources: one per service the built-in rules cover") {
   // Without a valid region, no partition and no ARN is built.
   CHECK(first(record("ec2.amazonaws.com", "DeleteVpc", R"({"vpcId":"vpc-0123abcd"})", "null", "mars-1")) ==
         "AWS::EC2::VPC|vpc-0123abcd|||");
+}
+
+// `extra` appended to record()'s fields (",\"errorCode\":...").
+std::string with_fields(std::string rec, std::string_view extra) {
+  rec.insert(rec.size() - 1, extra);
+  return rec;
+}
+
+TEST_CASE("derived EC2 resources: the id's prefix names the type; ARNs only where the owner is certain") {
+  const std::string sg = "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0123abcd";
+  // Another type's id is not this resource: no ARN pointing at a security group "vpc-...".
+  Finding wrong(record("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", R"({"groupId":"vpc-0123abcd"})"));
+  CHECK_FALSE(wrong.has("/resources"));
+  CHECK(Finding(record("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress",
+                       R"({"groupId":"vpc-0123abcd","groupName":"web"})")).resource(0) ==
+        "AWS::EC2::SecurityGroup||web|eu-west-1|aws");
+  for (auto [key, id] : {std::pair{"networkAclId", "sg-0123abcd"}, {"routeTableId", "acl-0123abcd"},
+                         {"internetGatewayId", "rtb-0123abcd"}, {"natGatewayId", "igw-0123abcd"},
+                         {"customerGatewayId", "vgw-0123abcd"}, {"vpnGatewayId", "cgw-0123abcd"},
+                         {"vpcId", "sg-0123abcd"}}) {
+    CAPTURE(key);
+    Finding x(record("ec2.amazonaws.com", "X", std::string(R"({")") + key + R"(":")" + id + R"("})"));
+    CHECK_FALSE(x.has("/resources"));
+  }
+  // The right prefix in a successful call of the recipient account: the ARN and its owner.
+  Finding ok(record("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", R"({"groupId":"sg-0123abcd"})"));
+  CHECK(ok.s("/resources/0/uid") == sg);
+  CHECK(ok.s("/resources/0/owner/account/uid") == "111122223333");
+  // A VPC may be a shared VPC's owner's (another account): only its id, no owner.
+  Finding vpc(record("ec2.amazonaws.com", "CreateSecurityGroup", R"({"groupName":"web","vpcId":"vpc-0123abcd"})",
+                     R"({"groupId":"sg-0123abcd"})"));
+  CHECK(vpc.resource(0) == "AWS::EC2::SecurityGroup|" + sg + "|web|eu-west-1|aws");
+  CHECK(vpc.resource(1) == "AWS::EC2::VPC|vpc-0123abcd||eu-west-1|aws");
+  CHECK_FALSE(vpc.has("/resources/1/owner"));
+  // A failed call may name what does not exist or another account's: the id only.
+  Finding failed(with_fields(record("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", R"({"groupId":"sg-0123abcd"})"),
+                             R"(,"errorCode":"Client.UnauthorizedOperation")"));
+  CHECK(failed.resource(0) == "AWS::EC2::SecurityGroup|sg-0123abcd||eu-west-1|aws");
+  CHECK_FALSE(failed.has("/resources/0/owner"));
+  // The caller's account is not the recipient: whose resource it is is not certain.
+  std::string cross = record("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", R"({"groupId":"sg-0123abcd"})");
+  cross.replace(cross.find(R"("accountId":"111122223333")"), 26, R"("accountId":"444455556666")");
+  CHECK(Finding(cross).resource(0) == "AWS::EC2::SecurityGroup|sg-0123abcd||eu-west-1|aws");
+  // KMS key ids follow the same rule.
+  CHECK(Finding(with_fields(record("kms.amazonaws.com", "DisableKey", R"({"keyId":"1234abcd-12ab-34cd-56ef-1234567890ab"})"),
+                            R"(,"errorCode":"NotFoundException")")).resource(0) ==
+        "AWS::KMS::Key|1234abcd-12ab-34cd-56ef-1234567890ab||eu-west-1|aws");
+}
+
+TEST_CASE("derived KMS keys: only a key ARN is the uid; an alias is the name; other ARNs are no key") {
+  // An alias ARN names the key by its alias, in the alias's account and region.
+  Finding alias(record("kms.amazonaws.com", "DisableKey", R"({"keyId":"arn:aws:kms:eu-west-1:111122223333:alias/prod"})"));
+  CHECK(alias.resource(0) == "AWS::KMS::Key||arn:aws:kms:eu-west-1:111122223333:alias/prod|eu-west-1|aws");
+  CHECK(alias.s("/resources/0/owner/account/uid") == "111122223333");
+  // A key ARN of another region and account: as the ARN says.
+  Finding key(record("kms.amazonaws.com", "DisableKey",
+                     R"({"keyId":"arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab"})"));
+  CHECK(key.resource(0) ==
+        "AWS::KMS::Key|arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab||us-east-1|aws");
+  CHECK(key.s("/resources/0/owner/account/uid") == "444455556666");
+  // Any other ARN is not a KMS key.
+  for (const char* arn : {"arn:aws:iam::111122223333:user/alice", "arn:aws:kms:eu-west-1:111122223333:custom-key-store/x",
+                          "arn:aws:s3:::bucket"}) {
+    CAPTURE(arn);
+    CHECK_FALSE(Finding(record("kms.amazonaws.com", "DisableKey", std::string(R"({"keyId":")") + arn + R"("})")).has("/resources"));
+  }
+}
+
+TEST_CASE("ARNs in the record: partition only a known one, region only from the ARN") {
+  // A trail ARN with an unknown partition and no region: neither is written (not the record's).
+  Finding evil(record("cloudtrail.amazonaws.com", "DeleteTrail", R"({"name":"arn:evil:cloudtrail::999999999999:trail/t"})"));
+  CHECK(evil.resource(0) == "AWS::CloudTrail::Trail|arn:evil:cloudtrail::999999999999:trail/t|||");
+  CHECK(evil.s("/resources/0/owner/account/uid") == "999999999999");
+  CHECK(Finding(record("cloudtrail.amazonaws.com", "StopLogging",
+                       R"({"name":"arn:aws-us-gov:cloudtrail:us-gov-west-1:111122223333:trail/t"})")).resource(0) ==
+        "AWS::CloudTrail::Trail|arn:aws-us-gov:cloudtrail:us-gov-west-1:111122223333:trail/t||us-gov-west-1|aws-us-gov");
+  // An ARN of another service or resource type is not a trail.
+  CHECK_FALSE(Finding(record("cloudtrail.amazonaws.com", "StopLogging", R"({"name":"arn:aws:iam::111122223333:user/t"})"))
+                  .has("/resources"));
+  // IAM ARNs of the right kind only.
+  CHECK(Finding(record("iam.amazonaws.com", "AttachUserPolicy", R"({"userName":"u","policyArn":"arn:aws:iam::aws:role/x"})",
+                       "null", "us-east-1")).resource(0) == "AWS::IAM::User||u||aws");
+  // The record's own resources[]: the same rules.
+  std::string own = with_fields(record("s3.amazonaws.com", "PutBucketPolicy", "{}"),
+                                R"(,"resources":[{"ARN":"arn:evil:s3:::b"},{"ARN":"arn:aws-iso-b:iam::111122223333:role/r"}])");
+  Finding x(own);
+  CHECK(x.resource(0) == "|arn:evil:s3:::b|||");
+  CHECK(x.resource(1) == "|arn:aws-iso-b:iam::111122223333:role/r|||aws-iso-b");
 }
 
 TEST_CASE("derived resources stay bounded on huge requests") {

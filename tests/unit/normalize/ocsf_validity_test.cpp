@@ -106,8 +106,27 @@ TEST_CASE("actor.user.type_id from userIdentity.type") {
   CHECK(type_of("IAMUser") == std::make_pair(int64_t{1}, std::string("User")));
   CHECK(type_of("AssumedRole") == std::make_pair(int64_t{1}, std::string("User")));
   CHECK(type_of("IdentityCenterUser") == std::make_pair(int64_t{1}, std::string("User")));
-  CHECK(type_of("AWSAccount") == std::make_pair(int64_t{3}, std::string("System")));
+  CHECK(type_of("AWSService") == std::make_pair(int64_t{3}, std::string("System")));
+  // Another account's principal is not the system; CloudTrail's own "Unknown" is OCSF's.
+  CHECK(type_of("AWSAccount") == std::make_pair(int64_t{99}, std::string("AWSAccount")));
+  CHECK(type_of("Unknown") == std::make_pair(int64_t{0}, std::string("Unknown")));
   CHECK(type_of("SomethingNew") == std::make_pair(int64_t{99}, std::string("SomethingNew")));
+}
+
+TEST_CASE("account uids are 12-digit account ids") {
+  // No recipientAccountId: the caller's account, when it is one.
+  Finding anon(R"({"eventName":"X","userIdentity":{"type":"AWSAccount","accountId":"ANONYMOUS_PRINCIPAL","principalId":"p"}})");
+  CHECK_FALSE(anon.has("/cloud/account"));
+  CHECK(anon.s("/evidences/0/actor/user/account/uid") == "ANONYMOUS_PRINCIPAL");  // documented
+  Finding other(R"({"eventName":"X","userIdentity":{"type":"AWSAccount","accountId":"444455556666"}})");
+  CHECK(other.s("/cloud/account/uid") == "444455556666");
+  // A recipientAccountId that is no account id: the caller's instead.
+  Finding bad(R"({"eventName":"X","recipientAccountId":"12345","userIdentity":{"type":"IAMUser","accountId":"111122223333","userName":"u"}})");
+  CHECK(bad.s("/cloud/account/uid") == "111122223333");
+  Finding none(R"({"eventName":"X","recipientAccountId":"x","userIdentity":{"type":"IAMUser","accountId":"1111222233334","userName":"u"}})");
+  CHECK_FALSE(none.has("/cloud/account"));
+  CHECK_FALSE(none.has("/evidences/0/actor/user/account"));
+  CHECK(none.s("/message").find("in account") == std::string::npos);
 }
 
 TEST_CASE("assumed role: the user is the role session, the issuer the role") {
