@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <initializer_list>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "agent/common/json_writer.h"
@@ -25,9 +27,15 @@ namespace dom = simdjson::dom;
 namespace {
 
 std::atomic<uint64_t> g_degraded{0};
+std::atomic<uint64_t> g_truncated{0};
 
 // Elastic indexes a flattened object only below this size (its ingest pipeline's limit).
 constexpr size_t kFlattenedMaxBytes = 32766;
+// ... and only this deep (the flattened type's default depth_limit): deeper, the whole document
+// is rejected.
+constexpr size_t kFlattenedMaxDepth = 20;
+// aws.cloudtrail.resources keeps at most this many distinct entries (the OCSF finding keeps 16).
+constexpr size_t kMaxResources = 64;
 
 // ---- lookups (null-safe) ------------------------------------------------------------------
 
@@ -127,16 +135,32 @@ bool starts_with_any(std::string_view s, std::initializer_list<std::string_view>
   return false;
 }
 
+// Whether `e`, an object or array at nesting level `depth`, nests no deeper than `limit` levels
+// of objects and arrays (arrays counted too, to be safe). Stops at the first level too deep, so
+// the recursion is at most `limit` + 1 calls deep.
+bool depth_within(const dom::element& e, size_t depth, size_t limit) {
+  if (depth > limit) return false;
+  dom::object obj;
+  dom::array arr;
+  if (e.get_object().get(obj) == simdjson::SUCCESS) {
+    for (auto field : obj)
+      if ((field.value.is_object() || field.value.is_array()) &&
+          !depth_within(field.value, depth + 1, limit))
+        return false;
+  } else if (e.get_array().get(arr) == simdjson::SUCCESS) {
+    for (dom::element item : arr)
+      if ((item.is_object() || item.is_array()) && !depth_within(item, depth + 1, limit))
+        return false;
+  }
+  return true;
+}
+
 // ---- categorisation --------------------------------------------------------------------------
 
 struct Categories {
   std::vector<std::string_view> category;
   std::vector<std::string_view> type;
 };
-
-bool is_access_denied(std::string_view error_code) {
-  return error_code.starts_with("AccessDenied") || error_code.ends_with("UnauthorizedOperation");
-}
 
 bool is_authentication(std::string_view source, std::string_view name) {
   if (source == "signin.amazonaws.com") return true;
@@ -214,6 +238,7 @@ struct Nested {
   std::string_view record_key;
   std::string text;
   bool object = false;
+  bool flattenable = false;  // an object Elastic's flattened type takes (depth, not yet size)
 };
 
 void write_user_identity(JsonWriter& w, const dom::element* r) {
@@ -247,23 +272,48 @@ void write_user_identity(JsonWriter& w, const dom::element* r) {
   w.end_object();
 }
 
+// What a document left out of fields too large for it (trailwarden.truncated_fields).
+struct Truncations {
+  std::vector<std::string_view> fields;
+};
+
+using Resource = std::array<std::string_view, 3>;  // arn, account id, type
+
+struct ResourceHash {
+  size_t operator()(const Resource& v) const noexcept {
+    const std::hash<std::string_view> h;
+    size_t seed = h(v[0]);
+    seed ^= h(v[1]) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
+    seed ^= h(v[2]) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
+    return seed;
+  }
+};
+
 // resources[] as {arn, account_id, type}, duplicates dropped (as Elastic does); "ARN" or "arn".
-void write_resources(JsonWriter& w, const dom::element* r) {
+// At most kMaxResources distinct entries, in the record's order; when there are more, the rest
+// are left out and the field is named in `cut`. Linear in the size of resources[].
+void write_resources(JsonWriter& w, const dom::element* r, Truncations& cut) {
   dom::element e;
   dom::array arr;
   if (!lookup(r, {"resources"}, e) || e.get_array().get(arr) != simdjson::SUCCESS) return;
-  std::vector<std::array<std::string_view, 3>> seen;
+  std::vector<Resource> kept;
+  std::unordered_set<Resource, ResourceHash> seen;
   for (dom::element item : arr) {
     if (!item.is_object()) continue;
-    std::array<std::string_view, 3> v = {first_nonempty({str(&item, {"ARN"}), str(&item, {"arn"})}),
-                                         str(&item, {"accountId"}), str(&item, {"type"})};
+    Resource v = {first_nonempty({str(&item, {"ARN"}), str(&item, {"arn"})}),
+                  str(&item, {"accountId"}), str(&item, {"type"})};
     if (v[0].empty() && v[1].empty() && v[2].empty()) continue;
-    if (std::find(seen.begin(), seen.end(), v) != seen.end()) continue;
-    seen.push_back(v);
+    if (seen.contains(v)) continue;
+    if (kept.size() == kMaxResources) {  // a distinct entry beyond the cap
+      cut.fields.push_back("aws.cloudtrail.resources");
+      break;
+    }
+    seen.insert(v);
+    kept.push_back(v);
   }
-  if (seen.empty()) return;
+  if (kept.empty()) return;
   w.key("resources").begin_array();
-  for (const auto& v : seen) {
+  for (const auto& v : kept) {
     w.begin_object();
     opt(w, "arn", v[0]);
     opt(w, "account_id", v[1]);
@@ -285,7 +335,7 @@ void write_console_login(JsonWriter& w, const dom::element* r) {
   w.end_object().end_object();
 }
 
-void write_cloudtrail(JsonWriter& w, const dom::element* r) {
+void write_cloudtrail(JsonWriter& w, const dom::element* r, Truncations& cut) {
   w.key("aws").begin_object().key("cloudtrail").begin_object();
   opt_keyword(w, "event_version", r, {"eventVersion"});
   opt_keyword(w, "event_category", r, {"eventCategory"});
@@ -301,6 +351,7 @@ void write_cloudtrail(JsonWriter& w, const dom::element* r) {
     dom::element e;
     if (!lookup(r, {n.record_key}, e) || e.is_null()) continue;
     n.object = e.is_object();
+    n.flattenable = n.object && depth_within(e, 1, kFlattenedMaxDepth);
     if (n.object || e.is_array()) n.text = simdjson::minify(e);
     else keyword_text(e, n.text);
     // insight_details exists in Elastic only as the flattened object
@@ -318,7 +369,7 @@ void write_cloudtrail(JsonWriter& w, const dom::element* r) {
     else if (e.get_string().get(s) == simdjson::SUCCESS && (s == "true" || s == "false"))
       w.field("read_only", s == "true");
   }
-  write_resources(w, r);
+  write_resources(w, r, cut);
   opt_keyword(w, "recipient_account_id", r, {"recipientAccountId"});
   std::string_view shared = first_nonempty({str(r, {"sharedEventID"}), str(r, {"sharedEventId"})});
   opt(w, "shared_event_id", shared);
@@ -327,7 +378,7 @@ void write_cloudtrail(JsonWriter& w, const dom::element* r) {
   if (str(r, {"eventName"}) == "ConsoleLogin") write_console_login(w, r);
   bool any_flat = false;
   for (const auto& n : nested) {
-    if (!n.object || n.text.size() >= kFlattenedMaxBytes) continue;
+    if (!n.flattenable || n.text.size() >= kFlattenedMaxBytes) continue;
     if (!any_flat) w.key("flattened").begin_object();
     any_flat = true;
     w.key(n.ecs_name).raw(n.text);
@@ -392,6 +443,8 @@ void write_array(JsonWriter& w, std::string_view key, const std::vector<std::str
 
 uint64_t ecs_degraded_documents() { return g_degraded.load(std::memory_order_relaxed); }
 
+uint64_t ecs_truncated_documents() { return g_truncated.load(std::memory_order_relaxed); }
+
 namespace {
 
 // What the document is made from: the parsed finding and record (null when absent), what could
@@ -411,11 +464,26 @@ void write_document(const AlertRecord& a, const Sources& src, int64_t now_ms, st
   const dom::element* evidence = first_evidence(f, ev) ? &ev : nullptr;
 
   // The normalized values: from the finding, else from the AlertRecord.
+  // The time: the finding's `time` whenever it has one (1970-01-01T00:00:00Z included), else the
+  // alert's event time (0: none), else the time the document is made. The normalizer writes
+  // finding_info.first_seen_time exactly when eventTime was a time; without it the finding's
+  // time is the processing time, and the document says so (trailwarden.time_unparsed).
   int64_t time_ms = 0;
+  bool time_unparsed = false;
+  std::string timestamp;
   dom::element e;
-  if (!lookup(f, {"time"}, e) || e.get_int64().get(time_ms) != simdjson::SUCCESS) time_ms = a.time_ms;
-  std::string timestamp = time_ms > 0 ? iso_ms(time_ms) : std::string();
-  if (timestamp.empty()) timestamp = iso_ms(now_ms);
+  if (lookup(f, {"time"}, e) && e.get_int64().get(time_ms) == simdjson::SUCCESS) {
+    timestamp = iso_ms(time_ms);
+    time_unparsed = !lookup(f, {"finding_info", "first_seen_time"}, e);
+  } else if (a.time_ms > 0) {
+    timestamp = iso_ms(a.time_ms);
+  } else if (int64_t t = 0; r && parse_event_time(str(r, {"eventTime"}), t)) {
+    timestamp = iso_ms(t);
+  }
+  if (timestamp.empty()) {  // no event time (or one out of ECS's range): the processing time
+    time_unparsed = true;
+    timestamp = iso_ms(now_ms);
+  }
   if (timestamp.empty())  // a caller's clock out of range: @timestamp is required
     timestamp = iso_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::system_clock::now().time_since_epoch())
@@ -432,7 +500,11 @@ void write_document(const AlertRecord& a, const Sources& src, int64_t now_ms, st
       first_nonempty({str(f, {"cloud", "region"}), a.region, str(r, {"awsRegion"})});
   const std::string_view account = first_nonempty(
       {str(f, {"cloud", "account", "uid"}), a.account, str(r, {"recipientAccountId"})});
-  const std::string_view user_name = str(evidence, {"actor", "user", "name"});
+  // An AWS service acting on its own (userIdentity.type AWSService) is no user: its principal
+  // stays in aws.cloudtrail.user_identity.invoked_by and source.domain (as Elastic does).
+  const bool service_actor = str(r, {"userIdentity", "type"}) == "AWSService";
+  const std::string_view user_name =
+      service_actor ? std::string_view() : str(evidence, {"actor", "user", "name"});
   const std::string_view user_id = first_nonempty(
       {str(evidence, {"actor", "user", "uid_alt"}), str(evidence, {"actor", "user", "uid"})});
   std::string_view source_ip = str(evidence, {"src_endpoint", "ip"});
@@ -450,7 +522,10 @@ void write_document(const AlertRecord& a, const Sources& src, int64_t now_ms, st
       first_nonempty({str(evidence, {"http_request", "user_agent"}), str(r, {"userAgent"})});
   const std::string_view target_user = str(r, {"requestParameters", "userName"});
   const std::string_view new_user = str(r, {"requestParameters", "newUserName"});
-  const std::string_view group_name = str(r, {"requestParameters", "groupName"});
+  // IAM's groupName is a user group; EC2's (a security group) is not.
+  const std::string_view group_name = event_source == "iam.amazonaws.com"
+                                          ? str(r, {"requestParameters", "groupName"})
+                                          : std::string_view();
 
   JsonWriter w(out);
   w.begin_object();
@@ -548,9 +623,10 @@ void write_document(const AlertRecord& a, const Sources& src, int64_t now_ms, st
   w.field("type", "trailwarden").field("version", TRAILWARDEN_VERSION);
   w.end_object();
 
+  Truncations cut;
   if (r) {
     write_tls(w, r);
-    write_cloudtrail(w, r);
+    write_cloudtrail(w, r, cut);
   }
 
   // trailwarden.*: the finding's identity, the route, and what could not be read
@@ -568,6 +644,15 @@ void write_document(const AlertRecord& a, const Sources& src, int64_t now_ms, st
   if (src.truncated_from > 0) {
     w.field("truncated", true);
     w.field("original_bytes", static_cast<uint64_t>(src.truncated_from));
+  }
+  if (!cut.fields.empty()) {
+    g_truncated.fetch_add(1, std::memory_order_relaxed);
+    write_array(w, "truncated_fields", cut.fields);
+  }
+  if (time_unparsed) {
+    w.field("time_unparsed", true);
+    opt(w, "original_time",
+        first_nonempty({str(f, {"metadata", "original_time"}), str(r, {"eventTime"})}));
   }
   w.end_object();
 

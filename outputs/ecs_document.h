@@ -4,7 +4,8 @@
 // cloud, rule) are mapped from the OCSF Detection Finding in `alert.ocsf`, so the normalization
 // lives once, in agent/normalize; the CloudTrail record's own fields (`alert.raw`) go under
 // `aws.cloudtrail.*` (and `tls.*`) with the names Elastic's AWS CloudTrail integration gives
-// them, so that its dashboards and detection rules find them; the route and the finding's uids
+// them (Elastic's own content filters on event.dataset aws.cloudtrail, ours is trailwarden.alert:
+// docs/outputs.md says what to adapt); the route and the finding's uids
 // go under the custom namespace `trailwarden.*`. docs/outputs.md ("ECS") lists every field and
 // its source.
 //
@@ -14,10 +15,15 @@
 // fields out. When the finding or the record cannot be parsed (an alert decoded from an old
 // buffer, a hostile record beyond the parser's limits) the document is still written, from the
 // AlertRecord's own fields, and the degradation is counted (ecs_degraded_documents()) and named
-// in `trailwarden.ecs_degraded`. The output is always one line of valid JSON (JsonWriter
-// escapes control characters and repairs invalid UTF-8).
+// in `trailwarden.ecs_degraded`. The work is linear in the size of the finding and the record,
+// and the document bounded: at most 64 resources (the rest counted, ecs_truncated_documents(),
+// and named in `trailwarden.truncated_fields`), flattened objects only as deep and as large as
+// Elastic indexes them. A @timestamp that is not the event's time (eventTime missing or not a
+// time) is marked `trailwarden.time_unparsed`, with the raw text in `trailwarden.original_time`.
+// The output is always one line of valid JSON (JsonWriter escapes control characters and
+// repairs invalid UTF-8).
 //
-// Stateless apart from the counter and per-thread parsers; thread-safe.
+// Stateless apart from the counters and per-thread parsers; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -42,5 +48,10 @@ void append_ecs_summary(const AlertRecord& alert, size_t original_bytes, int64_t
 // Documents written without the finding or the record because one of them could not be parsed
 // (since the process started).
 uint64_t ecs_degraded_documents();
+
+// Documents that left part of a field out because the record held more than the document keeps
+// (aws.cloudtrail.resources beyond 64 distinct entries), named in trailwarden.truncated_fields
+// (since the process started).
+uint64_t ecs_truncated_documents();
 
 }  // namespace trailwarden

@@ -153,6 +153,9 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
     w.counter("trailwarden_ecs_degraded_documents_total",
               "ECS documents made without the finding or the record, which could not be parsed.",
               ecs_degraded_documents());
+    w.counter("trailwarden_ecs_truncated_documents_total",
+              "ECS documents that left part of a field out (trailwarden.truncated_fields).",
+              ecs_truncated_documents());
   });
   registry.add([&outputs](PrometheusWriter& w) {
     struct Field {

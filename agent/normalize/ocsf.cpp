@@ -34,12 +34,6 @@ void write_account(JsonWriter& w, std::string_view uid) {
   w.end_object();
 }
 
-// An error code that says the caller was not allowed (CIS 4.1): AWS answers these with HTTP 403.
-bool is_access_denied(std::string_view code) {
-  return code.starts_with("AccessDenied") || code.ends_with("UnauthorizedOperation") ||
-         code == "UnauthorizedAccess";
-}
-
 // api: only with an eventName (api.operation is required).
 bool write_api(JsonWriter& w, const dom::element* r) {
   std::string_view operation = str(r, {"eventName"});
@@ -142,6 +136,11 @@ std::string hex_uuid_v8(const unsigned char* digest) {
 }
 
 }  // namespace
+
+bool is_access_denied(std::string_view code) {
+  return code.starts_with("AccessDenied") || code.ends_with("UnauthorizedOperation") ||
+         code == "UnauthorizedAccess";
+}
 
 std::string finding_uid(std::string_view rule_id, std::string_view event_id, std::string_view raw,
                         bool unverified) {

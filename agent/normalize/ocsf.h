@@ -37,6 +37,10 @@ struct NormalizeNotes {
 
 inline constexpr std::string_view kOcsfVersion = "1.4.0";
 
+// An errorCode saying AWS refused the caller (AccessDenied*, *UnauthorizedOperation,
+// UnauthorizedAccess; HTTP 403, CIS 4.1): OCSF api.response.code 403, ECS api / denied.
+bool is_access_denied(std::string_view error_code);
+
 // Where a matched record came from. It decides the finding uid's trust domain and what the
 // alert says about its route (docs/alerts.md, "Route and trust").
 struct RecordOrigin {

@@ -4,6 +4,7 @@
 #include "outputs/ecs_document.h"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <simdjson.h>
 #include <toml++/toml.h>
 
@@ -194,7 +195,7 @@ TEST_CASE("ecs: an AWS service: its name is a domain, not an IP") {
   CHECK(d.s("/source/address") == "config.amazonaws.com");
   CHECK(d.s("/source/domain") == "config.amazonaws.com");  // OCSF src_endpoint.svc_name
   CHECK(d.arr("/related/hosts") == Strings{"config.amazonaws.com"});
-  CHECK(d.s("/user/name") == "config.amazonaws.com");      // the service principal
+  CHECK_FALSE(d.has("/user/name"));  // a service is no user (as Elastic)
   CHECK_FALSE(d.has("/source/ip"));
   CHECK_FALSE(d.has("/related/ip"));
   CHECK(d.s("/aws/cloudtrail/user_identity/invoked_by") == "config.amazonaws.com");
@@ -339,6 +340,7 @@ TEST_CASE("ecs: hostile or unparseable input gives valid JSON and is counted") {
   deep.replace(deep.find(params), params.size(), nest);
   Doc dd(alert_for("cis-4.9", deep));
   CHECK(dd.s("/aws/cloudtrail/request_parameters") == nest);
+  CHECK_FALSE(dd.has("/aws/cloudtrail/flattened"));  // deeper than Elastic's flattened takes
 }
 
 TEST_CASE("ecs: every output type takes format = \"ecs\"") {
@@ -370,4 +372,162 @@ TEST_CASE("ecs: the format name and format_alert") {
   dom::element e;
   REQUIRE(p.parse(out).get(e) == simdjson::SUCCESS);
   CHECK(std::string_view(e["ecs"]["version"].get_string().value_unsafe()) == "8.17.0");
+}
+
+namespace {
+
+// `rec` with `"key":value` added at its end.
+std::string with_field(std::string rec, const std::string& key, const std::string& value) {
+  rec.insert(rec.size() - 1, ",\"" + key + "\":" + value);
+  return rec;
+}
+
+// `rec` with the field `"key":old` (written exactly so) replaced by `"key":value`.
+std::string replace_field(std::string rec, const std::string& key, const std::string& old,
+                          const std::string& value) {
+  const std::string from = "\"" + key + "\":" + old;
+  const size_t at = rec.find(from);
+  REQUIRE(at != std::string::npos);
+  rec.replace(at, from.size(), "\"" + key + "\":" + value);
+  return rec;
+}
+
+// `levels` objects nested in each other, the innermost holding 1: depth `levels`.
+std::string nested_objects(int levels) {
+  std::string s;
+  for (int i = 0; i < levels; ++i) s += R"({"a":)";
+  s += "1";
+  for (int i = 0; i < levels; ++i) s += "}";
+  return s;
+}
+
+int64_t fixed_now() { return 1700000000000; }  // 2023-11-14T22:13:20.000Z
+
+}  // namespace
+
+TEST_CASE("ecs: resources[] is capped at 64 distinct entries, the cut named and counted") {
+  // 5,000 distinct resources, each twice: the old dedupe compared every entry with every kept one
+  std::string res = "[";
+  for (int i = 0; i < 5000; ++i)
+    for (int copy = 0; copy < 2; ++copy)
+      res += fmt::format(R"({{"ARN":"arn:aws:iam::123456789012:user/u{}","accountId":"123456789012","type":"AWS::IAM::User"}},)", i);
+  res.back() = ']';
+  const uint64_t before = ecs_truncated_documents();
+  Doc d(alert_for("cis-4.9", with_field(kIamUser, "resources", res)));
+  dom::array kept = d.root.at_pointer("/aws/cloudtrail/resources").get_array();
+  CHECK(kept.size() == 64);  // distinct ones, in the record's order
+  CHECK(d.s("/aws/cloudtrail/resources/0/arn") == "arn:aws:iam::123456789012:user/u0");
+  CHECK(d.s("/aws/cloudtrail/resources/63/arn") == "arn:aws:iam::123456789012:user/u63");
+  CHECK(d.arr("/trailwarden/truncated_fields") == Strings{"aws.cloudtrail.resources"});
+  CHECK(ecs_truncated_documents() == before + 1);
+
+  // exactly 64 distinct (with duplicates): nothing cut
+  std::string res64 = "[";
+  for (int i = 0; i < 64; ++i)
+    res64 += fmt::format(R"({{"ARN":"arn:aws:s3:::b{}"}},{{"ARN":"arn:aws:s3:::b{}"}},)", i, i);
+  res64.back() = ']';
+  Doc e(alert_for("cis-4.9", with_field(kIamUser, "resources", res64)));
+  CHECK(e.root.at_pointer("/aws/cloudtrail/resources").get_array().size() == 64);
+  CHECK_FALSE(e.has("/trailwarden/truncated_fields"));
+  CHECK(ecs_truncated_documents() == before + 1);
+}
+
+TEST_CASE("ecs: an unparseable eventTime is marked, with the raw text") {
+  OcsfOptions o;
+  o.now_ms = fixed_now;
+  const std::string rec =
+      replace_field(kIamUser, "eventTime", R"("2024-05-06T07:08:09Z")", R"("2024-05-06 07:08:09")");
+  Doc d(alert_for("cis-4.9", rec, {}, o));
+  CHECK(d.s("/@timestamp") == "2023-11-14T22:13:20.000Z");  // the finding's (processing) time
+  CHECK(d.root.at_pointer("/trailwarden/time_unparsed").get_bool().value_unsafe() == true);
+  CHECK(d.s("/trailwarden/original_time") == "2024-05-06 07:08:09");
+
+  // no eventTime at all: marked, nothing to quote
+  std::string none = kIamUser;
+  const std::string t = R"("eventTime":"2024-05-06T07:08:09Z",)";
+  none.erase(none.find(t), t.size());
+  Doc n(alert_for("cis-4.9", none, {}, o));
+  CHECK(n.s("/@timestamp") == "2023-11-14T22:13:20.000Z");
+  CHECK(n.root.at_pointer("/trailwarden/time_unparsed").get_bool().value_unsafe() == true);
+  CHECK_FALSE(n.has("/trailwarden/original_time"));
+
+  // a good time: no mark
+  Doc g(alert_for("cis-4.9", kIamUser, {}, o));
+  CHECK_FALSE(g.has("/trailwarden/time_unparsed"));
+  CHECK_FALSE(g.has("/trailwarden/original_time"));
+}
+
+TEST_CASE("ecs: eventTime 1970-01-01T00:00:00Z is the epoch, not the processing time") {
+  const std::string rec =
+      replace_field(kIamUser, "eventTime", R"("2024-05-06T07:08:09Z")", R"("1970-01-01T00:00:00Z")");
+  Doc d(alert_for("cis-4.9", rec));
+  CHECK(d.s("/@timestamp") == "1970-01-01T00:00:00.000Z");
+  CHECK_FALSE(d.has("/trailwarden/time_unparsed"));
+}
+
+TEST_CASE("ecs: flattened objects only up to Elastic's depth limit of 20") {
+  const std::string params = R"({"configurationRecorderName":"default"})";
+  Doc ok(alert_for("cis-4.9", replace_field(kIamUser, "requestParameters", params,
+                                            nested_objects(20))));
+  CHECK(ok.has("/aws/cloudtrail/flattened/request_parameters/a"));
+  CHECK(ok.s("/aws/cloudtrail/request_parameters") == nested_objects(20));
+
+  Doc deep(alert_for("cis-4.9", replace_field(kIamUser, "requestParameters", params,
+                                              nested_objects(21))));
+  CHECK_FALSE(deep.has("/aws/cloudtrail/flattened"));  // Elastic would reject the document
+  CHECK(deep.s("/aws/cloudtrail/request_parameters") == nested_objects(21));  // the text stays
+
+  // depth through arrays counts too; a sibling within the limit is still flattened
+  std::string arrays = R"({"x":)";
+  for (int i = 0; i < 20; ++i) arrays += "[";
+  arrays += "1";
+  for (int i = 0; i < 20; ++i) arrays += "]";
+  arrays += "}";
+  std::string rec = replace_field(kIamUser, "requestParameters", params, arrays);
+  rec = replace_field(rec, "responseElements", "null", R"({"ok":true})");
+  Doc mixed(alert_for("cis-4.9", rec));
+  CHECK_FALSE(mixed.has("/aws/cloudtrail/flattened/request_parameters"));
+  CHECK(mixed.has("/aws/cloudtrail/flattened/response_elements/ok"));
+}
+
+TEST_CASE("ecs: an AWS service is no user: no user.name, no related.user") {
+  const AlertRecord a = alert_for("cis-4.9", kService);
+  REQUIRE_FALSE(ocsf_string(a, "/evidences/0/actor/user/name").empty());  // OCSF names it
+  Doc d(a);
+  CHECK_FALSE(d.has("/user/name"));
+  CHECK_FALSE(d.has("/related/user"));
+  CHECK(d.s("/aws/cloudtrail/user_identity/invoked_by") == "config.amazonaws.com");
+  CHECK(d.s("/source/domain") == "config.amazonaws.com");
+  CHECK(d.arr("/related/hosts") == Strings{"config.amazonaws.com"});
+}
+
+TEST_CASE("ecs: group.name only from IAM's groupName, not from a security group's") {
+  const std::string sg = R"({"eventVersion":"1.08","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE","arn":"arn:aws:iam::123456789012:user/alice","accountId":"123456789012","userName":"alice"},"eventTime":"2024-05-06T07:08:09Z","eventSource":"ec2.amazonaws.com","eventName":"CreateSecurityGroup","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","requestParameters":{"groupName":"web","groupDescription":"d","vpcId":"vpc-0123abcd"},"eventID":"ev-7","eventType":"AwsApiCall","recipientAccountId":"123456789012"})";
+  Doc ec2(alert_for("cis-4.10", sg));
+  CHECK_FALSE(ec2.has("/group"));
+
+  const std::string iam = R"({"eventVersion":"1.08","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE","arn":"arn:aws:iam::123456789012:user/alice","accountId":"123456789012","userName":"alice"},"eventTime":"2024-05-06T07:08:09Z","eventSource":"iam.amazonaws.com","eventName":"PutGroupPolicy","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","requestParameters":{"groupName":"admins","policyName":"p","policyDocument":"{}"},"eventID":"ev-8","eventType":"AwsApiCall","recipientAccountId":"123456789012"})";
+  Doc g(alert_for("cis-4.4", iam));
+  CHECK(g.s("/group/name") == "admins");
+}
+
+TEST_CASE("ecs: access denial is decided as OCSF decides it") {
+  for (const char* code : {"AccessDenied", "AccessDeniedException", "Client.UnauthorizedOperation",
+                           "UnauthorizedOperation", "UnauthorizedAccess", "ThrottlingException",
+                           "NoSuchEntity"}) {
+    CAPTURE(code);
+    const std::string rec = with_field(kRoot, "errorCode", std::string("\"") + code + "\"");
+    const AlertRecord a = alert_for("cis-4.1", rec);
+    dom::parser p;
+    int64_t http = 0;
+    const bool ocsf_denied =
+        p.parse(a.ocsf).at_pointer("/evidences/0/api/response/code").get_int64().get(http) ==
+            simdjson::SUCCESS &&
+        http == 403;
+    CHECK(ocsf_denied == is_access_denied(code));
+    Doc d(a);
+    CHECK((d.arr("/event/category") == Strings{"api"}) == ocsf_denied);
+    CHECK((d.arr("/event/type") == Strings{"denied"}) == ocsf_denied);
+    CHECK(d.s("/event/outcome") == "failure");
+  }
 }
