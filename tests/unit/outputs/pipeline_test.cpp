@@ -263,7 +263,10 @@ TEST_CASE("give_up_after: an output failing for that long fails the pipeline (re
   CHECK(f.find("Connection refused") != std::string::npos);
   CHECK(f.find("2 alerts not delivered") != std::string::npos);
   CHECK(o->delivered.empty());
-  CHECK(o->calls >= 2);
+  // Tried at least once; how many attempts fit in 150 ms is up to the scheduler (under ASan on
+  // a loaded machine the first attempt can come after the deadline: CI saw exactly 1). Retrying
+  // until the output works is the next test's subject.
+  CHECK(o->calls >= 1);
   p.stop(0ms);
 }
 
