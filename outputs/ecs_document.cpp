@@ -1,7 +1,5 @@
 #include "outputs/ecs_document.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -17,7 +15,9 @@
 #include <vector>
 
 #include "agent/common/json_writer.h"
+#include "agent/normalize/formats.h"
 #include "agent/normalize/ocsf.h"
+#include "agent/normalize/record_access.h"
 #include "outputs/format.h"
 
 namespace trailwarden {
@@ -39,25 +39,13 @@ constexpr size_t kMaxResources = 64;
 
 // ---- lookups (null-safe) ------------------------------------------------------------------
 
+// The record readers of the normalizer (agent/normalize/record_access.h), null-safe here too.
 bool lookup(const dom::element* root, std::initializer_list<std::string_view> path,
             dom::element& out) {
-  if (!root) return false;
-  dom::element cur = *root;
-  for (auto key : path) {
-    dom::object obj;
-    if (cur.get_object().get(obj) != simdjson::SUCCESS) return false;
-    if (obj.at_key(key).get(cur) != simdjson::SUCCESS) return false;
-  }
-  out = cur;
-  return true;
+  return root && normalize::lookup(*root, path, out);
 }
 
-std::string_view str(const dom::element* root, std::initializer_list<std::string_view> path) {
-  dom::element e;
-  std::string_view s;
-  if (!lookup(root, path, e) || e.get_string().get(s) != simdjson::SUCCESS) return {};
-  return s;
-}
+using normalize::str;
 
 // The first element of the finding's evidences (where 1.4 puts actor, api, src_endpoint).
 bool first_evidence(const dom::element* finding, dom::element& out) {
@@ -78,12 +66,8 @@ std::string_view first_nonempty(std::initializer_list<std::string_view> values) 
   return {};
 }
 
-bool is_ip(std::string_view s) {
-  if (s.empty() || s.size() > 45) return false;
-  const std::string text(s);
-  unsigned char addr[sizeof(struct in6_addr)];
-  return inet_pton(AF_INET, text.c_str(), addr) == 1 || inet_pton(AF_INET6, text.c_str(), addr) == 1;
-}
+// An address ECS can index as `ip`: what OCSF takes for ip_t, and longer IPv6 forms.
+bool is_ip(std::string_view s) { return !normalize::ip_value(s).empty(); }
 
 // A DNS name ("config.amazonaws.com"): letters, digits, '-', '.', with at least one dot.
 bool is_host_name(std::string_view s) {

@@ -5,44 +5,18 @@
 #include <simdjson.h>
 
 #include "agent/normalize/ocsf.h"
-#include "agent/rules/matcher.h"
+#include "tests/unit/normalize/finding_fixture.h"
 
 using namespace trailwarden;
 
 namespace {
 
-rules::Rule any_rule() {
-  for (auto& r : rules::load_builtin_pack("cis-aws-foundations"))
-    if (r.id == "cis-4.9") return r;
-  FAIL("rule missing");
-  return {};
-}
+rules::Rule any_rule() { return test::rule_by_id("cis-4.9"); }
 
-struct Finding {
-  simdjson::dom::parser parser;
-  simdjson::dom::element f;
-  std::string text;
-  explicit Finding(const std::string& record, RecordOrigin origin = {}) {
-    simdjson::dom::parser rp;
-    simdjson::dom::element rec;
-    REQUIRE(rp.parse(record).get(rec) == simdjson::SUCCESS);
-    text = make_alert(any_rule(), record, &rec, OcsfOptions{}, origin).ocsf;
-    REQUIRE(parser.parse(text).get(f) == simdjson::SUCCESS);
-  }
-  bool has(std::string_view pointer) {
-    simdjson::dom::element e;
-    return f.at_pointer(pointer).get(e) == simdjson::SUCCESS;
-  }
-  std::string s(std::string_view pointer) {
-    std::string_view v;
-    if (f.at_pointer(pointer).get_string().get(v) != simdjson::SUCCESS) return "<absent>";
-    return std::string(v);
-  }
-  int64_t i(std::string_view pointer) {
-    int64_t v = -12345;
-    if (f.at_pointer(pointer).get_int64().get(v) != simdjson::SUCCESS) return -12345;
-    return v;
-  }
+// The shared Finding, with the evidence this file reads.
+struct Finding : test::Finding {
+  explicit Finding(const std::string& record, const RecordOrigin& origin = {})
+      : test::Finding(record, "cis-4.9", origin) {}
   // The observable named `name`: "type_id type value", or "<absent>".
   std::string observable(std::string_view name) {
     simdjson::dom::array arr;

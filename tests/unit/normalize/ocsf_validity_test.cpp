@@ -8,45 +8,14 @@
 #include <regex>
 
 #include "agent/normalize/ocsf.h"
-#include "agent/rules/matcher.h"
+#include "tests/unit/normalize/finding_fixture.h"
 
 using namespace trailwarden;
 
 namespace {
 
-rules::Rule rule_by_id(const std::string& id) {
-  for (auto& r : rules::load_builtin_pack("cis-aws-foundations"))
-    if (r.id == id) return r;
-  FAIL("rule missing");
-  return {};
-}
-
-struct Finding {
-  simdjson::dom::parser parser;
-  simdjson::dom::element f;
-  std::string text;
-  explicit Finding(const std::string& record, const std::string& rule_id = "cis-4.9") {
-    simdjson::dom::parser rp;
-    simdjson::dom::element rec;
-    REQUIRE(rp.parse(record).get(rec) == simdjson::SUCCESS);
-    text = make_alert(rule_by_id(rule_id), record, &rec, OcsfOptions{}).ocsf;
-    REQUIRE(parser.parse(text).get(f) == simdjson::SUCCESS);
-  }
-  bool has(std::string_view pointer) {
-    simdjson::dom::element e;
-    return f.at_pointer(pointer).get(e) == simdjson::SUCCESS;
-  }
-  std::string s(std::string_view pointer) {
-    std::string_view v;
-    if (f.at_pointer(pointer).get_string().get(v) != simdjson::SUCCESS) return "<absent>";
-    return std::string(v);
-  }
-  int64_t i(std::string_view pointer) {
-    int64_t v = -12345;
-    if (f.at_pointer(pointer).get_int64().get(v) != simdjson::SUCCESS) return -12345;
-    return v;
-  }
-};
+using test::Finding;
+using test::rule_by_id;
 
 // OCSF 1.4.0 dictionary.json, types.datetime_t.regex
 bool is_datetime_t(const std::string& s) {
