@@ -69,10 +69,7 @@ bool split_host_port(std::string_view text, std::string& host, int& port) {
   return port <= 65535 && !host.empty();
 }
 
-namespace {
-
-// Replaces every secret value in `text` with "[redacted]".
-void scrub(std::string& text, const std::vector<std::string>& secrets) {
+void scrub_secrets(std::string& text, const std::vector<std::string>& secrets) {
   for (const std::string& secret : secrets) {
     if (secret.size() < 4) continue;
     for (size_t pos = text.find(secret); pos != std::string::npos;
@@ -81,13 +78,15 @@ void scrub(std::string& text, const std::vector<std::string>& secrets) {
   }
 }
 
+namespace {
+
 void parse_config_document(const std::shared_ptr<toml::table>& root, const std::string& origin,
                            Config& c);
 
 }  // namespace
 
 Config parse_config(std::string_view content, const std::string& origin, const EnvLookup& env) {
-  // Shared, so that output settings can point into it (keeping the positions of their values).
+  // Shared, so that output tables can point into it (keeping the positions of their values).
   auto root = std::make_shared<toml::table>(parse_toml(content, origin));
   Config c;
   c.source = origin;
@@ -99,7 +98,7 @@ Config parse_config(std::string_view content, const std::string& origin, const E
     // A message that quotes a value (an unknown format, a bad address) must not show a secret
     // that reached it through ${VAR} or was written in a secret's place.
     std::string message = e.what();
-    scrub(message, c.secrets);
+    scrub_secrets(message, c.secrets);
     throw std::runtime_error(message);
   }
   return c;
@@ -261,9 +260,14 @@ void parse_config_document(const std::shared_ptr<toml::table>& root, const std::
       throw std::runtime_error(fmt::format("{}:{}:{}: 'outputs' must be written as [[outputs]] tables",
                                            origin, src.begin.line, src.begin.column));
     }
-    for (const auto& el : *arr)
-      c.outputs.push_back(parse_output_settings(
-          std::shared_ptr<const toml::table>(root, el.as_table()), origin, c.outputs.size()));
+    for (const auto& el : *arr) {
+      OutputTable o;
+      o.index = c.outputs.size();
+      o.config_file = origin;
+      o.origin = toml_where(origin, el.source());
+      o.table = std::shared_ptr<const toml::table>(root, el.as_table());
+      c.outputs.push_back(std::move(o));
+    }
   }
 }
 
