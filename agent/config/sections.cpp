@@ -7,11 +7,94 @@
 #include <span>
 
 #include "agent/aws/names.h"
-#include "agent/config/toml_util.h"
 
 namespace trailwarden {
 
 namespace {
+
+// clang-format off
+constexpr ConfigKey<Config> kGeneral[] = {
+    {.name = "log_level", .member = &Config::log_level},
+    {.name = "log_format", .member = &Config::log_format},
+    {.name = "log_rate_limit_burst", .member = &Config::log_rate_limit_burst},
+    {.name = "log_rate_limit_interval_seconds", .member = &Config::log_rate_limit_interval_seconds, .min = 1},
+    {.name = "state_dir", .member = &Config::state_dir},
+    {.name = "allow_core_dumps", .member = &Config::allow_core_dumps},
+};
+
+constexpr ConfigKey<MetricsConfig> kMetrics[] = {
+    {.name = "listen", .member = &MetricsConfig::listen},
+    {.name = "ready_poll_timeout_seconds", .member = &MetricsConfig::ready_poll_timeout_seconds, .min = 1},
+};
+
+constexpr ConfigKey<AwsConfig> kAws[] = {
+    {.name = "region", .member = &AwsConfig::region},
+    {.name = "profile", .member = &AwsConfig::profile},
+    {.name = "role_arn", .member = &AwsConfig::role_arn},
+    {.name = "external_id", .member = &AwsConfig::external_id},
+    {.name = "role_session_name", .member = &AwsConfig::role_session_name},
+    {.name = "endpoint_url", .member = &AwsConfig::endpoint_url},
+    {.name = "sqs_endpoint_url", .member = &AwsConfig::sqs_endpoint_url},
+    {.name = "s3_endpoint_url", .member = &AwsConfig::s3_endpoint_url},
+    {.name = "sts_endpoint_url", .member = &AwsConfig::sts_endpoint_url},
+    {.name = "use_fips_endpoint", .member = &AwsConfig::use_fips_endpoint},
+    {.name = "use_dualstack_endpoint", .member = &AwsConfig::use_dualstack_endpoint},
+    {.name = "ignore_configured_endpoint_urls", .member = &AwsConfig::ignore_configured_endpoint_urls},
+    {.name = "ca_file", .member = &AwsConfig::ca_file},
+};
+
+using Sqs = SqsSourceConfig;
+constexpr ConfigKey<Sqs> kSqs[] = {
+    {.name = "queue_url", .member = &Sqs::queue_url},
+    {.name = "max_messages", .member = &Sqs::max_messages, .min = 1, .max = 10,
+     .over_max = "must be 1 to 10"},
+    {.name = "wait_time_seconds", .member = &Sqs::wait_time_seconds, .max = 20,
+     .over_max = "must be 0 to 20"},
+    {.name = "visibility_timeout_seconds", .member = &Sqs::visibility_timeout_seconds, .min = 1,
+     .max = 43200, .over_max = "must be at most 43200 (12 hours)"},
+    {.name = "heartbeat_seconds", .member = &Sqs::heartbeat_seconds},
+    {.name = "max_in_flight_messages", .member = &Sqs::max_in_flight_messages, .min = 1},
+    {.name = "workers", .member = &Sqs::workers},
+    {.name = "allowed_buckets", .member = &Sqs::allowed_buckets,
+     .valid = aws::is_valid_bucket_name, .what = "a valid S3 bucket name"},
+    {.name = "key_prefixes", .member = &Sqs::key_prefixes},
+    {.name = "include_digest", .member = &Sqs::include_digest},
+    {.name = "include_insights", .member = &Sqs::include_insights},
+    {.name = "expected_bucket_owner", .member = &Sqs::expected_bucket_owner,
+     .valid = aws::is_valid_account_id, .what = "a 12-digit account id"},
+    {.name = "inline_events", .member = &Sqs::inline_events},
+    {.name = "inline_events_via_sns", .member = &Sqs::inline_events_via_sns},
+    {.name = "inline_accounts", .member = &Sqs::inline_accounts,
+     .valid = aws::is_valid_account_id, .what = "a 12-digit account id"},
+    {.name = "inline_regions", .member = &Sqs::inline_regions,
+     .valid = aws::is_valid_region, .what = "an AWS region name like \"us-east-1\""},
+    {.name = "shutdown_timeout_seconds", .member = &Sqs::shutdown_timeout_seconds},
+    {.name = "dedup_window", .member = &Sqs::dedup_window, .min = 1},
+};
+
+constexpr ConfigKey<DecodeLimits> kLimits[] = {
+    {.name = "max_compressed_bytes", .member = &DecodeLimits::max_compressed_bytes, .min = 1024},
+    {.name = "max_decompressed_bytes", .member = &DecodeLimits::max_decompressed_bytes, .min = 1024},
+    {.name = "max_records_per_file", .member = &DecodeLimits::max_records_per_file, .min = 1},
+    {.name = "max_record_bytes", .member = &DecodeLimits::max_record_bytes, .min = 1024},
+    {.name = "max_depth", .member = &DecodeLimits::max_depth, .min = 4},
+};
+
+constexpr ConfigKey<Config::Rules> kRules[] = {
+    {.name = "packs", .member = &Config::Rules::packs},
+    {.name = "files", .member = &Config::Rules::files},
+    {.name = "enable", .member = &Config::Rules::enable},
+    {.name = "disable", .member = &Config::Rules::disable},
+};
+
+constexpr ConfigKey<Config> kAlerts[] = {
+    {.name = "include_raw_data", .member = &Config::include_raw_data},
+};
+
+constexpr ConfigKey<Config> kReplay[] = {
+    {.name = "workers", .member = &Config::replay_workers},
+};
+// clang-format on
 
 constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
@@ -21,29 +104,20 @@ bool one_of(std::span<const std::string_view> names, const std::string& value) {
   return std::find(names.begin(), names.end(), value) != names.end();
 }
 
-// Each element of the list `key` must pass `valid`; the error points at the element.
-void check_each(const TomlReader& r, std::string_view key, bool (*valid)(std::string_view),
-                std::string_view what) {
-  const toml::node* n = r.table().get(key);
-  const toml::array* arr = n ? n->as_array() : nullptr;
-  if (!arr) return;
-  for (const auto& el : *arr)
-    if (!valid(*el.value<std::string>()))
-      r.fail(el, fmt::format("source.sqs.{}: \"{}\" is not {}", key, *el.value<std::string>(),
-                             what));
-}
-
 }  // namespace
+
+ConfigKeys<Config> general_keys() { return kGeneral; }
+ConfigKeys<MetricsConfig> metrics_keys() { return kMetrics; }
+ConfigKeys<AwsConfig> aws_keys() { return kAws; }
+ConfigKeys<SqsSourceConfig> sqs_keys() { return kSqs; }
+ConfigKeys<DecodeLimits> limits_keys() { return kLimits; }
+ConfigKeys<Config::Rules> rules_keys() { return kRules; }
+ConfigKeys<Config> alerts_keys() { return kAlerts; }
+ConfigKeys<Config> replay_keys() { return kReplay; }
 
 void parse_general(const std::string& origin, const toml::table& t, Config& c) {
   TomlReader r(origin, t, "general");
-  r.read("log_level", c.log_level);
-  r.read("log_format", c.log_format);
-  r.read("log_rate_limit_burst", c.log_rate_limit_burst, 0);
-  r.read("log_rate_limit_interval_seconds", c.log_rate_limit_interval_seconds, 1);
-  r.read("state_dir", c.state_dir);
-  r.read("allow_core_dumps", c.allow_core_dumps);
-  r.finish();
+  parse_keys(r, general_keys(), c);
   if (!one_of(kLogLevels, c.log_level))
     r.fail(*t.get("log_level"), fmt::format("unknown log level '{}'", c.log_level));
   if (!one_of(kLogFormats, c.log_format))
@@ -54,9 +128,7 @@ void parse_general(const std::string& origin, const toml::table& t, Config& c) {
 
 void parse_metrics(const std::string& origin, const toml::table& t, MetricsConfig& m) {
   TomlReader r(origin, t, "metrics");
-  r.read("listen", m.listen);
-  r.read("ready_poll_timeout_seconds", m.ready_poll_timeout_seconds, 1);
-  r.finish();
+  parse_keys(r, metrics_keys(), m);
   std::string host;
   int port = 0;
   if (!m.listen.empty() && !split_host_port(m.listen, host, port))
@@ -68,20 +140,7 @@ void parse_metrics(const std::string& origin, const toml::table& t, MetricsConfi
 
 void parse_aws(const std::string& origin, const toml::table& t, AwsConfig& a) {
   TomlReader r(origin, t, "aws");
-  r.read("region", a.region);
-  r.read("profile", a.profile);
-  r.read("role_arn", a.role_arn);
-  r.read("external_id", a.external_id);
-  r.read("role_session_name", a.role_session_name);
-  r.read("endpoint_url", a.endpoint_url);
-  r.read("sqs_endpoint_url", a.sqs_endpoint_url);
-  r.read("s3_endpoint_url", a.s3_endpoint_url);
-  r.read("sts_endpoint_url", a.sts_endpoint_url);
-  r.read("use_fips_endpoint", a.use_fips_endpoint);
-  r.read("use_dualstack_endpoint", a.use_dualstack_endpoint);
-  r.read("ignore_configured_endpoint_urls", a.ignore_configured_endpoint_urls);
-  r.read("ca_file", a.ca_file);
-  r.finish();
+  parse_keys(r, aws_keys(), a);
   if (!a.region.empty() && !aws::is_valid_region(a.region))
     r.fail(*t.get("region"), fmt::format("aws.region \"{}\" is not an AWS region name like "
                                          "\"us-east-1\" (S3 and STS host names are built from it)",
@@ -90,37 +149,7 @@ void parse_aws(const std::string& origin, const toml::table& t, AwsConfig& a) {
 
 void parse_sqs(const std::string& origin, const toml::table& t, SqsSourceConfig& q) {
   TomlReader r(origin, t, "source.sqs");
-  r.read("queue_url", q.queue_url);
-  r.read("max_messages", q.max_messages, 1);
-  r.read("wait_time_seconds", q.wait_time_seconds, 0);
-  r.read("visibility_timeout_seconds", q.visibility_timeout_seconds, 1);
-  r.read("heartbeat_seconds", q.heartbeat_seconds, 0);
-  r.read("max_in_flight_messages", q.max_in_flight_messages, 1);
-  r.read("workers", q.workers, 0);
-  r.read("allowed_buckets", q.allowed_buckets);
-  r.read("key_prefixes", q.key_prefixes);
-  r.read("include_digest", q.include_digest);
-  r.read("include_insights", q.include_insights);
-  r.read("expected_bucket_owner", q.expected_bucket_owner);
-  r.read("inline_events", q.inline_events);
-  r.read("inline_events_via_sns", q.inline_events_via_sns);
-  r.read("inline_accounts", q.inline_accounts);
-  r.read("inline_regions", q.inline_regions);
-  r.read("shutdown_timeout_seconds", q.shutdown_timeout_seconds, 0);
-  r.read("dedup_window", q.dedup_window, 1);
-  r.finish();
-  if (q.max_messages > 10) r.fail(*t.get("max_messages"), "source.sqs.max_messages must be 1 to 10");
-  if (q.wait_time_seconds > 20)
-    r.fail(*t.get("wait_time_seconds"), "source.sqs.wait_time_seconds must be 0 to 20");
-  if (q.visibility_timeout_seconds > 43200)
-    r.fail(*t.get("visibility_timeout_seconds"),
-           "source.sqs.visibility_timeout_seconds must be at most 43200 (12 hours)");
-  check_each(r, "allowed_buckets", aws::is_valid_bucket_name, "a valid S3 bucket name");
-  check_each(r, "inline_accounts", aws::is_valid_account_id, "a 12-digit account id");
-  check_each(r, "inline_regions", aws::is_valid_region, "an AWS region name like \"us-east-1\"");
-  if (!q.expected_bucket_owner.empty() && !aws::is_valid_account_id(q.expected_bucket_owner))
-    r.fail(*t.get("expected_bucket_owner"),
-           "source.sqs.expected_bucket_owner must be a 12-digit account id");
+  parse_keys(r, sqs_keys(), q);
   if (q.inline_events && q.inline_accounts.empty())
     r.fail(*t.get("inline_events"),
            "source.sqs.inline_events = true needs source.sqs.inline_accounts: the accounts "
@@ -129,33 +158,22 @@ void parse_sqs(const std::string& origin, const toml::table& t, SqsSourceConfig&
 
 void parse_limits(const std::string& origin, const toml::table& t, DecodeLimits& l) {
   TomlReader r(origin, t, "limits");
-  r.read("max_compressed_bytes", l.max_compressed_bytes, 1024);
-  r.read("max_decompressed_bytes", l.max_decompressed_bytes, 1024);
-  r.read("max_records_per_file", l.max_records_per_file, 1);
-  r.read("max_record_bytes", l.max_record_bytes, 1024);
-  r.read("max_depth", l.max_depth, 4);
-  r.finish();
+  parse_keys(r, limits_keys(), l);
 }
 
 void parse_rules(const std::string& origin, const toml::table& t, Config::Rules& rules) {
   TomlReader r(origin, t, "rules");
-  r.read("packs", rules.packs);
-  r.read("files", rules.files);
-  r.read("enable", rules.enable);
-  r.read("disable", rules.disable);
-  r.finish();
+  parse_keys(r, rules_keys(), rules);
 }
 
 void parse_alerts(const std::string& origin, const toml::table& t, Config& c) {
   TomlReader r(origin, t, "alerts");
-  r.read("include_raw_data", c.include_raw_data);
-  r.finish();
+  parse_keys(r, alerts_keys(), c);
 }
 
 void parse_replay(const std::string& origin, const toml::table& t, Config& c) {
   TomlReader r(origin, t, "replay");
-  r.read("workers", c.replay_workers, 0);
-  r.finish();
+  parse_keys(r, replay_keys(), c);
 }
 
 }  // namespace trailwarden
