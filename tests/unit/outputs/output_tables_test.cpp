@@ -11,9 +11,10 @@
 
 #include "agent/config/config.h"
 #include "outputs/factory.h"
+#include "outputs/file/file_config.h"
 #include "outputs/kafka/kafka_config.h"
 #include "outputs/output_tables.h"
-#include "outputs/syslog/syslog_output.h"
+#include "outputs/syslog/syslog_config.h"
 
 using namespace trailwarden;
 
@@ -114,6 +115,12 @@ TEST_CASE("syslog and file tables parsed from a loaded configuration: errors at 
   CHECK(error_of([&] {
           make_output(parse_outputs(load("[[outputs]]\ntype = \"file\"\npath = 5\n")).at(0), env);
         }).find("t.toml:3:8: ") == 0);
+  CHECK(error_of([&] {
+          parse_file_config(parse_outputs(load("[[outputs]]\ntype = \"file\"\npth = \"x\"\n")).at(0));
+        }) == "t.toml:3:1: unknown key 'pth' in [outputs]");
+  CHECK(parse_file_config(parse_outputs(load("[[outputs]]\ntype = \"file\"\n")).at(0)).path == "-");
+  CHECK(parse_file_config(parse_outputs(load("[[outputs]]\ntype = \"file\"\npath = \"/tmp/a\"\n")).at(0))
+            .path == "/tmp/a");
 }
 
 TEST_CASE("the effective configuration: config alone prints the tables as written, outputs resolve them") {
