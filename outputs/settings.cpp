@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "agent/config/toml_emitter.h"
 #include "agent/config/toml_util.h"
 #include "agent/rules/rule.h"
 
@@ -30,11 +31,22 @@ OutputSettings parse_output_settings(const toml::table& table, const std::string
 
 OutputSettings parse_output_settings(std::shared_ptr<const toml::table> shared,
                                      const std::string& config_file, size_t index) {
-  const toml::table& table = *shared;
+  OutputTable t;
+  t.index = index;
+  t.config_file = config_file;
+  t.origin = toml_where(config_file, shared->source());
+  t.table = std::move(shared);
+  return parse_output_settings(t);
+}
+
+OutputSettings parse_output_settings(const OutputTable& t) {
+  const toml::table& table = *t.table;
+  const std::string& config_file = t.config_file;
+  const size_t index = t.index;
   OutputSettings s;
   s.config_file = config_file;
-  s.origin = toml_where(config_file, table.source());
-  s.table = std::move(shared);
+  s.origin = t.origin;
+  s.table = t.table;
   TomlReader r(config_file, table, "outputs");
   r.read("type", s.type);
   if (s.type.empty())
@@ -92,6 +104,25 @@ OutputSettings parse_output_settings(std::shared_ptr<const toml::table> shared,
     s.retry_max = std::chrono::milliseconds(ms);
   }
   return s;  // type-specific keys are checked by the output's factory
+}
+
+void render_output_settings(const OutputSettings& o, TomlEmitter& e) {
+  e.section(fmt::format("[[outputs]]  # {}", o.origin));
+  e.str("name", o.name);
+  e.str("type", o.type);
+  e.str("format", std::string(alert_format_name(o.format)));
+  e.str("min_severity", std::string(rules::severity_key(static_cast<rules::Severity>(o.min_severity))));
+  e.list("rules", o.rules);
+  e.list("tags", o.tags);
+  e.str("buffer", o.buffer == OutputSettings::BufferType::kDisk ? "disk" : "memory");
+  e.num("buffer_max_bytes", o.buffer_max_bytes);
+  e.str("when_full", o.when_full == OutputSettings::WhenFull::kBlock ? "block" : "drop_newest");
+  e.str("fsync", o.fsync == OutputSettings::Fsync::kAlways ? "always" : "never");
+  e.num("batch_max_events", o.batch_max_events);
+  e.num("batch_timeout_ms", static_cast<uint64_t>(o.batch_timeout.count()));
+  e.num("retry_initial_ms", static_cast<uint64_t>(o.retry_initial.count()));
+  e.num("retry_max_ms", static_cast<uint64_t>(o.retry_max.count()));
+  if (o.table) e.keys_as_written(*o.table, "outputs", {std::begin(kCommonKeys), std::end(kCommonKeys)});
 }
 
 bool routed(const OutputSettings& s, int severity_id, const std::string& rule_id,

@@ -1,7 +1,8 @@
-// OutputSettings: one [[outputs]] table of the configuration. The keys every output has
-// (name, type, format, routing, buffering, batching, retries) are parsed here; the table itself
-// is kept so that each output type reads its own keys (make_output() and the per-type
-// factories), and unknown keys are reported with file:line:column. Plain value.
+// OutputSettings: one [[outputs]] table of the configuration (config/ keeps it as written:
+// agent/config/output_table.h). The keys every output has (name, type, format, routing,
+// buffering, batching, retries) are parsed and printed here, the one place that spells them;
+// the table itself is kept so that each output type reads its own keys (make_output() and the
+// per-type parsers), and unknown keys are reported with file:line:column. Plain value.
 #pragma once
 
 #include <chrono>
@@ -11,6 +12,7 @@
 
 #include <toml++/toml.h>
 
+#include "agent/config/output_table.h"
 #include "agent/config/toml_util.h"
 #include "outputs/format.h"
 
@@ -42,8 +44,10 @@ struct OutputSettings {
   std::shared_ptr<const toml::table> table;  // the whole table, for type-specific keys
 };
 
-// Parses the common keys of one [[outputs]] table (index n among the outputs). Throws
-// std::runtime_error("file:line:column: ...") on bad values.
+// Parses the common keys of one [[outputs]] table; the output's own keys are read later by its
+// parser (make_output()). Throws std::runtime_error("file:line:column: ...") on bad values.
+OutputSettings parse_output_settings(const OutputTable& table);
+// The same for a table outside a Config (index n among the outputs), copied.
 OutputSettings parse_output_settings(const toml::table& table, const std::string& config_file,
                                      size_t index);
 // The same, sharing `table` (which must stay part of its parsed document) instead of copying it,
@@ -51,6 +55,11 @@ OutputSettings parse_output_settings(const toml::table& table, const std::string
 // toml++ copy keeps the positions of keys but not of values).
 OutputSettings parse_output_settings(std::shared_ptr<const toml::table> table,
                                      const std::string& config_file, size_t index);
+
+class TomlEmitter;
+// Prints the table for the effective configuration: the header, the common keys resolved
+// (defaults included), then the output's own keys as written.
+void render_output_settings(const OutputSettings& settings, TomlEmitter& out);
 
 // Marks the common keys as known in a reader of the same table, so that a per-type factory can
 // read its own keys and then call finish() to report unknown ones.

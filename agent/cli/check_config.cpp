@@ -55,7 +55,7 @@ int cmd_check_config(Args& a, const Global& g) {
   env.state_dir = c.state_dir;
   env.aws_region = resolve_region(c);
   env.validate_only = true;
-  for (const auto& o : c.outputs) make_output(o, env);
+  for (const auto& o : parse_outputs(c)) make_output(o, env);
 
   // What `run` needs beyond a valid file: reported, not fatal (replay works without them).
   std::vector<std::string> warnings = config_advisories(c);

@@ -32,8 +32,14 @@ std::vector<std::string> expand_globs(const std::vector<std::string>& patterns) 
 
 }  // namespace
 
-Config load_config(const Global& g) {
+Config read_config(const Global& g) {
   Config c = g.config_path ? load_config_file(*g.config_path) : default_config();
+  parse_outputs(c);
+  return c;
+}
+
+Config load_config(const Global& g) {
+  Config c = read_config(g);
   std::string error;
   if (!apply_logging(c, g, error)) usage_error(error);
   return c;
@@ -100,7 +106,10 @@ std::vector<OutputPipeline::Entry> make_outputs(const Config& c,
   } else if (c.outputs.empty()) {
     entries.push_back(file("stdout", "-"));
   } else {
-    for (const auto& o : c.outputs) entries.push_back({o, make_output(o, env)});
+    for (auto& o : parse_outputs(c)) {
+      std::unique_ptr<Output> output = make_output(o, env);
+      entries.push_back({std::move(o), std::move(output)});
+    }
   }
   return entries;
 }

@@ -15,6 +15,7 @@
 #include "agent/config/config.h"
 #include "agent/rules/rule.h"
 #include "outputs/factory.h"
+#include "outputs/output_tables.h"
 #include "outputs/pipeline/pipeline.h"
 
 namespace trailwarden::aws {
@@ -76,7 +77,11 @@ struct Global {
 };
 
 
-// Loads the configuration (--config or the built-in one) and sets up logging from it.
+// Reads the configuration (--config or the built-in one) and checks it as a whole: the agent's
+// sections (parse_config) and every output's common keys (parse_outputs). Throws
+// std::runtime_error("file:line:column: ...").
+Config read_config(const Global& g);
+// read_config(), then sets up logging from it.
 Config load_config(const Global& g);
 
 // Sets up logging from [general] (--log-level wins) and registers the configuration's secrets

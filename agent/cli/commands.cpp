@@ -121,7 +121,7 @@ int cmd_replay(Args& a, const Global& g) {
   output_env.state_dir = c.state_dir;
   if (!output_path) {  // Kafka outputs with msk_iam sign with the agent's AWS credentials
     bool kafka = false;
-    for (const auto& o : c.outputs) kafka = kafka || o.type == "kafka";
+    for (const auto& o : parse_outputs(c)) kafka = kafka || o.type == "kafka";
     if (kafka) {
       output_env.aws_region = resolve_region(c);
       aws::CurlHttpOptions http;

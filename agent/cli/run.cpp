@@ -613,7 +613,7 @@ int cmd_run(Args& a, const Global& g) {
     // sent or retried at this moment still goes to the old file).
     outputs.reopen();
     try {
-      Config fresh = g.config_path ? load_config_file(*g.config_path) : default_config();
+      Config fresh = read_config(g);
       std::vector<rules::Rule> rules = load_rules(fresh, {}, {}, {});
       std::string log_error;
       if (!apply_logging(fresh, g, log_error)) throw std::runtime_error(log_error);

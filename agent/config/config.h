@@ -3,13 +3,14 @@
 // "file:line:column: message"; the resulting value is immutable and shared read-only.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "agent/config/interpolate.h"
+#include "agent/config/output_table.h"
 #include "agent/decode/limits.h"
-#include "outputs/settings.h"
 
 namespace trailwarden {
 
@@ -80,7 +81,9 @@ struct Config {
   } rules;
   bool include_raw_data = true;
   size_t replay_workers = 0;  // 0: one per CPU core
-  std::vector<OutputSettings> outputs;  // [[outputs]]: common keys parsed, the rest per type
+  // [[outputs]] as written: each output parses its own table (outputs/settings.h), which the
+  // loading command does right after parse_config (agent/cli/cli_util.h).
+  std::vector<OutputTable> outputs;
   // Secret values found while loading (from ${VAR} with a secret-looking name, or under a
   // secret-looking key): masked in logs and redacted by render_effective_config().
   std::vector<std::string> secrets;
@@ -103,9 +106,18 @@ std::vector<std::string> config_advisories(const Config& config);
 // (0 asks the system for a free port).
 bool split_host_port(std::string_view text, std::string& host, int& port);
 
+// Replaces every secret value of the configuration found in `text` with "[redacted]": for
+// error messages that quote a value.
+void scrub_secrets(std::string& text, const std::vector<std::string>& secrets);
+
+class TomlEmitter;
+// Prints one [[outputs]] table (its header included) into the effective configuration.
+using OutputRenderer = std::function<void(const OutputTable&, TomlEmitter&)>;
+
 // The effective configuration as TOML: every key of the agent's own sections with its value
-// (defaults included), and each output's table with its common keys resolved. Values of
-// secret-looking keys and values holding a secret are printed as "<redacted>".
-std::string render_effective_config(const Config& config);
+// (defaults included), then each output's table through `render_output` (the outputs' own
+// renderer resolves their keys: outputs/effective_config.h); without one, the tables as written.
+// Values of secret-looking keys and values holding a secret are printed as "<redacted>".
+std::string render_effective_config(const Config& config, const OutputRenderer& render_output);
 
 }  // namespace trailwarden

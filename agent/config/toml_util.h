@@ -144,6 +144,7 @@ class TomlReader {
   void known(std::string_view key) { known_.emplace_back(key); }
   const toml::table& table() const { return table_; }
   const std::string& origin() const { return origin_; }
+  const std::string& section() const { return section_; }
 
   // Call after reading every key: anything not asked for is unknown.
   void finish() const {

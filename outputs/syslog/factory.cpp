@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "outputs/factory.h"
+#include "outputs/syslog/syslog_config.h"
 #include "outputs/syslog/syslog_output.h"
 
 namespace trailwarden {

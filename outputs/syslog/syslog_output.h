@@ -119,14 +119,4 @@ class SyslogOutput final : public Output {
   std::vector<size_t> too_large_;
 };
 
-// Reads the syslog keys of settings.table (the common keys are marked known first) into
-// options; throws std::runtime_error with file:line:column on a bad or unknown key. Keys and
-// defaults: docs/outputs.md and conf/trailwarden.toml.
-SyslogOptions parse_syslog_options(const OutputSettings& settings);
-
-// Splits "host:port", "[v6]:port", "host" or "[v6]" (then `default_port`); false if malformed
-// (empty host, port not 1-65535).
-bool split_host_port(std::string_view address, std::string_view default_port, std::string& host,
-                     std::string& port);
-
 }  // namespace trailwarden

@@ -1,5 +1,6 @@
 #include "agent/config/config.h"
 #include "outputs/factory.h"
+#include "outputs/output_tables.h"
 
 #include <doctest/doctest.h>
 
@@ -10,7 +11,7 @@ using namespace trailwarden;
 namespace {
 std::string error_of(const std::string& toml) {
   try {
-    parse_config(toml, "t.toml");
+    parse_outputs(parse_config(toml, "t.toml"));  // the whole configuration, as commands load it
   } catch (const std::runtime_error& e) {
     return e.what();
   }
@@ -26,8 +27,8 @@ TEST_CASE("the built-in default configuration") {
   CHECK(c.include_raw_data);
   CHECK(c.replay_workers == 0);  // one per core
   REQUIRE(c.outputs.size() == 1);
-  CHECK(c.outputs[0].type == "file");
-  CHECK(c.outputs[0].format == AlertFormat::kOcsf);
+  CHECK(parse_output_settings(c.outputs[0]).type == "file");
+  CHECK(parse_output_settings(c.outputs[0]).format == AlertFormat::kOcsf);
   CHECK(c.outputs[0].table->get("path")->value<std::string>() == "-");
   CHECK(c.limits.max_depth == 64);
 }
@@ -60,7 +61,7 @@ path = "/tmp/x.ndjson"
   CHECK_FALSE(c.include_raw_data);
   CHECK(c.replay_workers == 2);
   REQUIRE(c.outputs.size() == 1);
-  CHECK(c.outputs[0].name == "file-0");
+  CHECK(parse_output_settings(c.outputs[0]).name == "file-0");
 }
 
 TEST_CASE("unknown keys and wrong types are errors with file:line:column") {
@@ -82,7 +83,7 @@ TEST_CASE("type-specific output keys are reported with their position") {
   Config c = parse_config("[general]\nlog_level = \"info\"\n[[outputs]]\ntype = \"file\"\npath = 5\n", "t.toml");
   REQUIRE(c.outputs.size() == 1);
   try {
-    make_output(c.outputs[0], OutputEnv{});
+    make_output(parse_output_settings(c.outputs[0]), OutputEnv{});
     FAIL("expected an error");
   } catch (const std::runtime_error& e) {
     CHECK(std::string(e.what()).find("t.toml:5:8") == 0);

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "agent/config/config.h"
+#include "outputs/output_tables.h"
 
 using namespace trailwarden;
 

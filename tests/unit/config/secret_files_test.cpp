@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "agent/config/config.h"
+#include "outputs/output_tables.h"
 
 using namespace trailwarden;
 
@@ -14,7 +15,7 @@ namespace {
 
 std::string config_error(const std::string& toml, const EnvLookup& env = nullptr) {
   try {
-    parse_config(toml, "t.toml", env);
+    parse_outputs(parse_config(toml, "t.toml", env));  // the whole configuration
   } catch (const std::runtime_error& e) {
     return e.what();
   }

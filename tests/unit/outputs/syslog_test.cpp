@@ -13,6 +13,7 @@
 #include "agent/config/toml_util.h"
 #include "outputs/format.h"
 #include "outputs/settings.h"
+#include "outputs/syslog/syslog_config.h"
 #include "outputs/syslog/syslog_message.h"
 #include "outputs/syslog/syslog_output.h"
 #include "outputs/syslog/syslog_transport.h"

@@ -1,0 +1,179 @@
+#include "agent/config/sections.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <span>
+
+#include "agent/aws/names.h"
+
+namespace trailwarden {
+
+namespace {
+
+// clang-format off
+constexpr ConfigKey<Config> kGeneral[] = {
+    {.name = "log_level", .member = &Config::log_level},
+    {.name = "log_format", .member = &Config::log_format},
+    {.name = "log_rate_limit_burst", .member = &Config::log_rate_limit_burst},
+    {.name = "log_rate_limit_interval_seconds", .member = &Config::log_rate_limit_interval_seconds, .min = 1},
+    {.name = "state_dir", .member = &Config::state_dir},
+    {.name = "allow_core_dumps", .member = &Config::allow_core_dumps},
+};
+
+constexpr ConfigKey<MetricsConfig> kMetrics[] = {
+    {.name = "listen", .member = &MetricsConfig::listen},
+    {.name = "ready_poll_timeout_seconds", .member = &MetricsConfig::ready_poll_timeout_seconds, .min = 1},
+};
+
+constexpr ConfigKey<AwsConfig> kAws[] = {
+    {.name = "region", .member = &AwsConfig::region},
+    {.name = "profile", .member = &AwsConfig::profile},
+    {.name = "role_arn", .member = &AwsConfig::role_arn},
+    {.name = "external_id", .member = &AwsConfig::external_id},
+    {.name = "role_session_name", .member = &AwsConfig::role_session_name},
+    {.name = "endpoint_url", .member = &AwsConfig::endpoint_url},
+    {.name = "sqs_endpoint_url", .member = &AwsConfig::sqs_endpoint_url},
+    {.name = "s3_endpoint_url", .member = &AwsConfig::s3_endpoint_url},
+    {.name = "sts_endpoint_url", .member = &AwsConfig::sts_endpoint_url},
+    {.name = "use_fips_endpoint", .member = &AwsConfig::use_fips_endpoint},
+    {.name = "use_dualstack_endpoint", .member = &AwsConfig::use_dualstack_endpoint},
+    {.name = "ignore_configured_endpoint_urls", .member = &AwsConfig::ignore_configured_endpoint_urls},
+    {.name = "ca_file", .member = &AwsConfig::ca_file},
+};
+
+using Sqs = SqsSourceConfig;
+constexpr ConfigKey<Sqs> kSqs[] = {
+    {.name = "queue_url", .member = &Sqs::queue_url},
+    {.name = "max_messages", .member = &Sqs::max_messages, .min = 1, .max = 10,
+     .over_max = "must be 1 to 10"},
+    {.name = "wait_time_seconds", .member = &Sqs::wait_time_seconds, .max = 20,
+     .over_max = "must be 0 to 20"},
+    {.name = "visibility_timeout_seconds", .member = &Sqs::visibility_timeout_seconds, .min = 1,
+     .max = 43200, .over_max = "must be at most 43200 (12 hours)"},
+    {.name = "heartbeat_seconds", .member = &Sqs::heartbeat_seconds},
+    {.name = "max_in_flight_messages", .member = &Sqs::max_in_flight_messages, .min = 1},
+    {.name = "workers", .member = &Sqs::workers},
+    {.name = "allowed_buckets", .member = &Sqs::allowed_buckets,
+     .valid = aws::is_valid_bucket_name, .what = "a valid S3 bucket name"},
+    {.name = "key_prefixes", .member = &Sqs::key_prefixes},
+    {.name = "include_digest", .member = &Sqs::include_digest},
+    {.name = "include_insights", .member = &Sqs::include_insights},
+    {.name = "expected_bucket_owner", .member = &Sqs::expected_bucket_owner,
+     .valid = aws::is_valid_account_id, .what = "a 12-digit account id"},
+    {.name = "inline_events", .member = &Sqs::inline_events},
+    {.name = "inline_events_via_sns", .member = &Sqs::inline_events_via_sns},
+    {.name = "inline_accounts", .member = &Sqs::inline_accounts,
+     .valid = aws::is_valid_account_id, .what = "a 12-digit account id"},
+    {.name = "inline_regions", .member = &Sqs::inline_regions,
+     .valid = aws::is_valid_region, .what = "an AWS region name like \"us-east-1\""},
+    {.name = "shutdown_timeout_seconds", .member = &Sqs::shutdown_timeout_seconds},
+    {.name = "dedup_window", .member = &Sqs::dedup_window, .min = 1},
+};
+
+constexpr ConfigKey<DecodeLimits> kLimits[] = {
+    {.name = "max_compressed_bytes", .member = &DecodeLimits::max_compressed_bytes, .min = 1024},
+    {.name = "max_decompressed_bytes", .member = &DecodeLimits::max_decompressed_bytes, .min = 1024},
+    {.name = "max_records_per_file", .member = &DecodeLimits::max_records_per_file, .min = 1},
+    {.name = "max_record_bytes", .member = &DecodeLimits::max_record_bytes, .min = 1024},
+    {.name = "max_depth", .member = &DecodeLimits::max_depth, .min = 4},
+};
+
+constexpr ConfigKey<Config::Rules> kRules[] = {
+    {.name = "packs", .member = &Config::Rules::packs},
+    {.name = "files", .member = &Config::Rules::files},
+    {.name = "enable", .member = &Config::Rules::enable},
+    {.name = "disable", .member = &Config::Rules::disable},
+};
+
+constexpr ConfigKey<Config> kAlerts[] = {
+    {.name = "include_raw_data", .member = &Config::include_raw_data},
+};
+
+constexpr ConfigKey<Config> kReplay[] = {
+    {.name = "workers", .member = &Config::replay_workers},
+};
+// clang-format on
+
+constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
+                                                        "warn",  "error", "off"};
+constexpr std::array<std::string_view, 4> kLogFormats = {"auto", "text", "json", "journal"};
+
+bool one_of(std::span<const std::string_view> names, const std::string& value) {
+  return std::find(names.begin(), names.end(), value) != names.end();
+}
+
+}  // namespace
+
+ConfigKeys<Config> general_keys() { return kGeneral; }
+ConfigKeys<MetricsConfig> metrics_keys() { return kMetrics; }
+ConfigKeys<AwsConfig> aws_keys() { return kAws; }
+ConfigKeys<SqsSourceConfig> sqs_keys() { return kSqs; }
+ConfigKeys<DecodeLimits> limits_keys() { return kLimits; }
+ConfigKeys<Config::Rules> rules_keys() { return kRules; }
+ConfigKeys<Config> alerts_keys() { return kAlerts; }
+ConfigKeys<Config> replay_keys() { return kReplay; }
+
+void parse_general(const std::string& origin, const toml::table& t, Config& c) {
+  TomlReader r(origin, t, "general");
+  parse_keys(r, general_keys(), c);
+  if (!one_of(kLogLevels, c.log_level))
+    r.fail(*t.get("log_level"), fmt::format("unknown log level '{}'", c.log_level));
+  if (!one_of(kLogFormats, c.log_format))
+    r.fail(*t.get("log_format"),
+           fmt::format("unknown log format '{}' (auto, text, json, journal)", c.log_format));
+  if (c.state_dir.empty()) r.fail(*t.get("state_dir"), "general.state_dir must not be empty");
+}
+
+void parse_metrics(const std::string& origin, const toml::table& t, MetricsConfig& m) {
+  TomlReader r(origin, t, "metrics");
+  parse_keys(r, metrics_keys(), m);
+  std::string host;
+  int port = 0;
+  if (!m.listen.empty() && !split_host_port(m.listen, host, port))
+    r.fail(*t.get("listen"),
+           fmt::format("metrics.listen must be HOST:PORT (\"127.0.0.1:9731\", \"[::1]:9731\") or "
+                       "\"\" to turn the endpoint off, not \"{}\"",
+                       m.listen));
+}
+
+void parse_aws(const std::string& origin, const toml::table& t, AwsConfig& a) {
+  TomlReader r(origin, t, "aws");
+  parse_keys(r, aws_keys(), a);
+  if (!a.region.empty() && !aws::is_valid_region(a.region))
+    r.fail(*t.get("region"), fmt::format("aws.region \"{}\" is not an AWS region name like "
+                                         "\"us-east-1\" (S3 and STS host names are built from it)",
+                                         a.region));
+}
+
+void parse_sqs(const std::string& origin, const toml::table& t, SqsSourceConfig& q) {
+  TomlReader r(origin, t, "source.sqs");
+  parse_keys(r, sqs_keys(), q);
+  if (q.inline_events && q.inline_accounts.empty())
+    r.fail(*t.get("inline_events"),
+           "source.sqs.inline_events = true needs source.sqs.inline_accounts: the accounts "
+           "whose EventBridge CloudTrail events may be matched without reading S3");
+}
+
+void parse_limits(const std::string& origin, const toml::table& t, DecodeLimits& l) {
+  TomlReader r(origin, t, "limits");
+  parse_keys(r, limits_keys(), l);
+}
+
+void parse_rules(const std::string& origin, const toml::table& t, Config::Rules& rules) {
+  TomlReader r(origin, t, "rules");
+  parse_keys(r, rules_keys(), rules);
+}
+
+void parse_alerts(const std::string& origin, const toml::table& t, Config& c) {
+  TomlReader r(origin, t, "alerts");
+  parse_keys(r, alerts_keys(), c);
+}
+
+void parse_replay(const std::string& origin, const toml::table& t, Config& c) {
+  TomlReader r(origin, t, "replay");
+  parse_keys(r, replay_keys(), c);
+}
+
+}  // namespace trailwarden
