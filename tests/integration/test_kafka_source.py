@@ -73,8 +73,10 @@ class Consumer:
 
 
 def produce(topic, values):
-    p = subprocess.run(["kcat", "-P", "-b", CLUSTER.bootstraps, "-t", topic],
-                       input=("\n".join(values) + "\n").encode(), capture_output=True, timeout=60)
+    """Produces `values` with keys (k0, k1, ...) so that they spread over the partitions."""
+    lines = [f"k{i}|{v}" for i, v in enumerate(values)]
+    p = subprocess.run(["kcat", "-P", "-b", CLUSTER.bootstraps, "-t", topic, "-K", "|"],
+                       input=("\n".join(lines) + "\n").encode(), capture_output=True, timeout=60)
     check(p.returncode == 0, f"kcat -P failed: {p.stderr.decode(errors='replace')}")
 
 
@@ -84,6 +86,7 @@ def committed_at_end(topic, group):
     check(p.returncode == 0, f"committed: {p.stderr.decode(errors='replace')}")
     rows = re.findall(r"partition=(\d+) committed=(-?\d+) end=(\d+)", p.stdout.decode())
     check(len(rows) == PARTITIONS, f"committed: {p.stdout.decode()}")
+    check(all(int(e) > 0 for _, _, e in rows), f"a partition got no message:\n{p.stdout.decode()}")
     return all(c == e for _, c, e in rows), p.stdout.decode()
 
 
@@ -132,6 +135,7 @@ def test_kill9_of_one_of_two_members():
     common.wait_until(lambda: all_delivered(set(values), a, b), 90,
                       "every message delivered after the kill (b takes a's partitions)")
     b.finish()
+    print(f"  a delivered {len(a.delivered())} before the kill, b {len(b.delivered())}")
     check(set(a.delivered()) | set(b.delivered()) == set(values), "a message was lost")
     at_end, text = committed_at_end(topic, group)
     check(at_end, f"committed offsets do not end at the partitions' ends:\n{text}")
