@@ -37,6 +37,7 @@ KafkaSourceConfig config_for(const KafkaMockCluster& mc, const std::string& topi
   c.properties.push_back({"session.timeout.ms", "6000", false});
   c.properties.push_back({"heartbeat.interval.ms", "200", false});
   c.properties.push_back({"topic.metadata.refresh.interval.ms", "1000", false});
+  c.properties.push_back({"fetch.wait.max.ms", "50", false});
   return c;
 }
 
@@ -142,35 +143,35 @@ TEST_CASE("kafka source: done out of order commits only the contiguous prefix; a
 TEST_CASE("kafka source: backpressure pauses partitions at max_in_flight and keeps polling") {
   KafkaMockCluster mc;
   mc.create_topic("ct", 2);
-  for (int i = 0; i < 40; ++i) mc.produce("ct", i % 2, value(i));
+  for (int i = 0; i < 30; ++i) mc.produce("ct", i % 2, value(i));
   mc.flush();
   auto c = config_for(mc, "ct", "g-bp");
-  c.max_in_flight = 5;
+  c.max_in_flight = 10;
   auto s = started(c);
   auto first = take(*s, 1);  // the group joined
   // Asks for everything for a second, gets at most max_in_flight.
-  for (KafkaUnit& u : take(*s, 39, 1)) first.push_back(std::move(u));
-  CHECK(first.size() >= 5);
-  CHECK(first.size() <= 6);  // the message polled while the pause is requested
+  for (KafkaUnit& u : take(*s, 29, 1)) first.push_back(std::move(u));
+  CHECK(first.size() >= 10);
+  CHECK(first.size() <= 11);  // the message polled while the pause is requested
   CHECK(s->stats().pauses > 0);
   size_t total = first.size();
   std::set<std::string> seen;
   for (const KafkaUnit& u : first) seen.insert(u.payload);
   // Doing the units resumes consumption; the rest arrives in bounded portions.
   std::vector<KafkaUnit> batch = std::move(first);
-  while (total < 40) {
+  while (total < 30) {
     for (const KafkaUnit& u : batch) s->done(u.token, true);
     CHECK(s->in_flight() == 0);
-    batch = take_any(*s, 40 - total);
+    batch = take_any(*s, 30 - total);
     REQUIRE(!batch.empty());
-    CHECK(batch.size() <= 6);
+    CHECK(batch.size() <= 11);
     total += batch.size();
     for (const KafkaUnit& u : batch) seen.insert(u.payload);
   }
   for (const KafkaUnit& u : batch) s->done(u.token, true);
-  CHECK(seen.size() == 40);
+  CHECK(seen.size() == 30);
   s->release();
-  CHECK(mc.committed("g-bp", "ct", 2) == std::vector<int64_t>{20, 20});
+  CHECK(mc.committed("g-bp", "ct", 2) == std::vector<int64_t>{15, 15});
 }
 
 TEST_CASE("kafka source: a rebalance between two members loses nothing") {
@@ -262,4 +263,40 @@ TEST_CASE("kafka source: a message that cannot be recorded is kept, not dropped"
   CHECK(s->stats().oversized == 1);
   CHECK(s->stats().done_failed == 1);
   CHECK(mc.committed("g-unrecorded", "ct", 1) == std::vector<int64_t>{-1001});  // nothing
+}
+
+TEST_CASE("kafka source: brokers down -> it waits and resumes; not authorized -> fatal") {
+  KafkaMockCluster mc;
+  mc.create_topic("ct", 1);
+  mc.produce("ct", 0, value(0));
+  mc.flush();
+  auto s = started(config_for(mc, "ct", "g-down"));
+  auto units = take(*s, 1);
+  REQUIRE(units.size() == 1);
+  s->done(units[0].token, true);
+  REQUIRE(rd_kafka_mock_broker_set_down(mc.handle(), 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  std::atomic<bool> stop{false};
+  CHECK(s->next(10, stop).empty());
+  CHECK_FALSE(s->fatal());
+  REQUIRE(rd_kafka_mock_broker_set_up(mc.handle(), 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  mc.produce("ct", 0, value(1));
+  mc.flush();
+  units = take(*s, 1);
+  REQUIRE(units.size() == 1);
+  CHECK(units[0].payload == value(1));
+  s->done(units[0].token, true);
+  CHECK_FALSE(s->fatal());
+  s->release();
+
+  // The group's coordinator refuses us: nothing will work until an operator acts.
+  rd_kafka_resp_err_t denied = RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
+  rd_kafka_mock_push_request_errors_array(mc.handle(), 11 /*JoinGroup*/, 1, &denied);
+  auto other = started(config_for(mc, "ct", "g-denied"));
+  std::string why;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!other->fatal(&why) && std::chrono::steady_clock::now() < deadline) other->next(1, stop);
+  CHECK(other->fatal(&why));
+  CHECK(why.find("GROUP_AUTHORIZATION_FAILED") != std::string::npos);
+  CHECK(other->next(10, stop).empty());
+  other->release();
 }
