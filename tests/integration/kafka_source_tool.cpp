@@ -6,7 +6,7 @@
 //                     [--delay-ms MS] [--commit-interval-ms MS]
 //       Units are taken in batches of up to B (default 16), delivered in reverse order with
 //       MS (default 0) between two, and done(ok) each right after its line. Runs until stdin
-//       ends (then release() and exit 0) or the source is fatal (exit 4).
+//       ends (then close() and exit 0) or the source is fatal (exit 4).
 //   kafka_source_tool committed BROKERS TOPIC GROUP PARTITIONS
 //       One line per partition: "partition=<p> committed=<offset> end=<high watermark>".
 //
@@ -134,19 +134,19 @@ int main(int argc, char** argv) {
   say("ready");
   int rc = 0;
   while (!stop.load()) {
-    std::vector<KafkaUnit> units = source.next(batch, stop);
+    std::vector<KafkaUnit> units;
+    if (source.next(batch, stop, units, error) == KafkaSource::Status::kFatal) {
+      std::fprintf(stderr, "kafka_source_tool: fatal: %s\n", error.c_str());
+      rc = 4;
+      break;
+    }
     for (auto it = units.rbegin(); it != units.rend(); ++it) {  // done out of order
       say(fmt::format("delivered {} {}", it->name, it->payload));
       source.done(it->token, true);
       if (delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     }
-    if (source.fatal(&error)) {
-      std::fprintf(stderr, "kafka_source_tool: fatal: %s\n", error.c_str());
-      rc = 4;
-      break;
-    }
   }
-  source.release();
+  source.close();
   const KafkaSourceStats& s = source.stats();
   say(fmt::format("released received={} done={} ignored={} rebalances={}", s.received.load(),
                   s.done_ok.load(), s.done_ignored.load(), s.rebalances.load()));

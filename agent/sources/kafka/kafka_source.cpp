@@ -80,7 +80,7 @@ KafkaSource::KafkaSource(KafkaSourceConfig config, Options options)
   }
 }
 
-KafkaSource::~KafkaSource() { release(); }
+KafkaSource::~KafkaSource() { close(); }
 
 bool KafkaSource::start(std::string& error) {
   rd_kafka_conf_t* conf = make_consumer_conf(config_, error);
@@ -130,9 +130,14 @@ bool KafkaSource::start(std::string& error) {
   return true;
 }
 
-void KafkaSource::release() {
-  if (released_ || !rk_) return;
-  released_ = true;
+void KafkaSource::release(const std::vector<KafkaAckToken>& unfinished) {
+  std::lock_guard lk(mu_);
+  for (KafkaAckToken t : unfinished) handed_.erase(t);  // stays in work: never committed
+}
+
+void KafkaSource::close() {
+  if (closed_ || !rk_) return;
+  closed_ = true;
   stopping_ = true;
   ready_cv_.notify_all();
   if (poller_.joinable()) poller_.join();
@@ -142,6 +147,7 @@ void KafkaSource::release() {
     std::lock_guard lk(mu_);
     unfinished = tracker_.in_work();
     ready_.clear();
+    handed_.clear();
   }
   // Leaves the group; the revocation it causes commits nothing new (done above).
   if (const rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_))
@@ -163,22 +169,46 @@ size_t KafkaSource::in_flight() const {
   return tracker_.in_work();
 }
 
-std::vector<KafkaUnit> KafkaSource::next(size_t max, const std::atomic<bool>& stop) {
-  std::vector<KafkaUnit> out;
+KafkaSource::Status KafkaSource::next(size_t max, const std::atomic<bool>& stop,
+                                      std::vector<KafkaUnit>& out, std::string& error) {
   std::unique_lock lk(mu_);
   options_.clock->wait_for(lk, ready_cv_, options_.wait, [&] {
     return !ready_.empty() || stop.load() || stopping_.load() || fatal_;
   });
-  if (fatal_ || stop.load()) return out;
-  while (out.size() < max && !ready_.empty()) {
-    out.push_back(std::move(ready_.front()));
-    ready_.pop_front();
+  if (fatal_) {
+    error = fatal_why_;
+    return Status::kFatal;
   }
-  stats_.received += out.size();
-  return out;
+  if (stop.load()) return Status::kOk;
+  size_t n = 0;
+  while (n < max && !ready_.empty()) {
+    auto& [unit, token] = ready_.front();
+    unit.token = next_token_++;
+    handed_.emplace(unit.token, token);
+    out.push_back(std::move(unit));
+    ready_.pop_front();
+    ++n;
+  }
+  stats_.received += n;
+  return Status::kOk;
 }
 
-void KafkaSource::done(const KafkaToken& token, bool ok) {
+void KafkaSource::done(KafkaAckToken id, bool ok, const std::string& why) {
+  KafkaToken token;
+  {
+    std::lock_guard lk(mu_);
+    auto it = handed_.find(id);
+    if (it == handed_.end()) {
+      ++stats_.done_ignored;  // released at shutdown, or never handed out
+      return;
+    }
+    token = std::move(it->second);
+    handed_.erase(it);
+  }
+  finish(token, ok, why);
+}
+
+void KafkaSource::finish(const KafkaToken& token, bool ok, const std::string& why) {
   OffsetTracker::Done result;
   {
     std::lock_guard lk(mu_);
@@ -196,9 +226,10 @@ void KafkaSource::done(const KafkaToken& token, bool ok) {
     ++stats_.done_ok;
   } else {
     ++stats_.done_failed;
-    spdlog::warn("source kafka: {} failed and is kept for redelivery: {}/{} is not committed past "
-                 "it (consumed again from there after a restart or rebalance)",
-                 unit_name(token.tp, token.offset), token.tp.topic, token.tp.partition);
+    spdlog::warn("source kafka: {} failed{}{} and is kept for redelivery: {}/{} is not committed "
+                 "past it (consumed again from there after a restart or rebalance)",
+                 unit_name(token.tp, token.offset), why.empty() ? "" : ": ", why, token.tp.topic,
+                 token.tp.partition);
   }
 }
 
@@ -247,20 +278,22 @@ void KafkaSource::handle_message(rd_kafka_message_t* m) {
   if (m->len > config_.max_message_bytes) {
     const bool recorded = skip_oversized(tp, offset, m);
     rd_kafka_message_destroy(m);
-    done(KafkaToken{tp, offset, generation}, recorded);
+    finish(KafkaToken{tp, offset, generation}, recorded,
+           recorded ? std::string() : "it could not be recorded as oversized");
     return;
   }
   KafkaUnit u;
   u.name = unit_name(tp, offset);
+  u.tp = tp;
+  u.offset = offset;
   if (m->payload && m->len) u.payload.assign(static_cast<const char*>(m->payload), m->len);
   u.origin.route = RecordOrigin::Route::kInlineEvent;
   u.origin.notification = "kafka";
   u.origin.message_id = u.name;
-  u.token = KafkaToken{tp, offset, generation};
   rd_kafka_message_destroy(m);
   {
     std::lock_guard lk(mu_);
-    ready_.push_back(std::move(u));
+    ready_.emplace_back(std::move(u), KafkaToken{tp, offset, generation});
   }
   ready_cv_.notify_one();
 }
@@ -373,8 +406,8 @@ void KafkaSource::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition
       forgotten += tracker_.tracked(tp);
       tracker_.revoke(tp);
     }
-    std::erase_if(ready_, [&](const KafkaUnit& u) {
-      return std::find(tps.begin(), tps.end(), u.token.tp) != tps.end();
+    std::erase_if(ready_, [&](const std::pair<KafkaUnit, KafkaToken>& r) {
+      return std::find(tps.begin(), tps.end(), r.second.tp) != tps.end();
     });
   }
   for (const TopicPartition& tp : tps) paused_.erase(tp);

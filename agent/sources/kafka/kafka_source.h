@@ -3,21 +3,24 @@
 // only after its message is done, so whatever was not done when the process stopped (or died)
 // is consumed again by this or another member of the group. docs/kafka-source.md.
 //
-// It follows the engine's Source contract (agent/engine/source.h) in a class of its own; the
-// engine's adapter maps it 1:1:
-//   next(max, stop)   up to `max` units, waiting up to `wait` for the first one. Each unit is one
-//                     message: its bytes (a CloudTrail record, an EventBridge event or a
-//                     {"Records":[...]} document, decoded by the engine), its name
-//                     "kafka://topic/partition@offset", its origin and its token.
-//   done(token, ok)   exactly once per unit, from any thread. ok: every alert of the unit is
-//                     durable in the outputs; !ok: keep it for redelivery.
-//   heartbeat()       nothing to do: the source's own poll thread keeps the group membership
-//                     alive (max.poll.interval.ms) whatever the engine does.
-//   release()         at shutdown: commits what is done (the contiguous prefix per partition),
-//                     leaves the group; nothing unfinished is committed.
+// It follows the engine's Source contract (agent/engine/source.h) method for method, in a class
+// of its own (the engine's adapter maps KafkaUnit to WorkUnit with Payload::kBytes):
+//   next(max, stop, out, error)  appends up to `max` units, waiting up to `wait` for the first.
+//                     Each unit is one message: its bytes (a CloudTrail record, an EventBridge
+//                     event or a {"Records":[...]} document, decoded by the engine), its name
+//                     "kafka://topic/partition@offset", its origin and an opaque token.
+//                     kFatal (with `error`) once the source cannot go on.
+//   done(token, ok, why)  exactly once per unit, from any thread. ok: every alert of the unit is
+//                     durable in the outputs; !ok: keep it for redelivery (logged once at WARN).
+//   release(unfinished)  at shutdown: those units are never committed; a done() that still
+//                     comes for one of them is ignored.
+//   close()           commits what is done (the contiguous prefix per partition), leaves the
+//                     group, stops the poll thread. Idempotent; the destructor calls it.
+// Keeping the group membership alive (max.poll.interval.ms) is the source's own poll thread's
+// work, whatever the engine does.
 //
 // Commits (OffsetTracker): per partition, one past the contiguous prefix of done offsets, sent
-// every commit_interval, after commit_batch done units, on revocation and at release(). A unit
+// every commit_interval, after commit_batch done units, on revocation and at close(). A unit
 // that fails holds its partition's commit point for the rest of the assignment: later units of
 // that partition are still processed, and after a restart or rebalance they are consumed again
 // with it (duplicate alerts are suppressed by the engine's de-duplication window).
@@ -44,7 +47,8 @@
 // Authentication or authorization failures and librdkafka's fatal errors make the source fatal:
 // fatal() says why, next() returns nothing more, and the caller stops.
 //
-// Thread-safety: next() from one thread at a time; done(), stats(), fatal() from any thread.
+// Thread-safety: next() from one thread at a time; done(), release(), stats(), fatal() from any
+// thread.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -58,6 +62,8 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "agent/aws/credentials.h"
@@ -73,21 +79,25 @@ class MskIamAuth;
 
 namespace trailwarden::kafka {
 
-// What done() needs to find the unit again; opaque to the engine.
+// What done() needs to find a unit again.
 struct KafkaToken {
   TopicPartition tp;
   int64_t offset = -1;
   uint64_t generation = 0;  // the partition's assignment the unit belongs to
 };
 
+using KafkaAckToken = uint64_t;  // opaque to the engine (its AckToken)
+
 struct KafkaUnit {
   std::string name;     // kafka://topic/partition@offset
   std::string payload;  // the message value, as it is
+  TopicPartition tp;    // where it is (for logs and tests; the token is what done() takes)
+  int64_t offset = -1;
   // Where the record came from. Kafka messages are written by whoever may produce to the topic,
   // so they hash in the unverified domain, as inline EventBridge events do: route kInlineEvent,
   // notification "kafka", message_id = name. (A route of its own for the alert is future work.)
   RecordOrigin origin;
-  KafkaToken token;
+  KafkaAckToken token = 0;
 };
 
 struct KafkaSourceStats {
@@ -116,7 +126,7 @@ class KafkaSource {
   };
 
   KafkaSource(KafkaSourceConfig config, Options options);
-  ~KafkaSource();  // release() if it was not called
+  ~KafkaSource();  // close() if it was not called
   KafkaSource(const KafkaSource&) = delete;
   KafkaSource& operator=(const KafkaSource&) = delete;
 
@@ -124,11 +134,12 @@ class KafkaSource {
   // in it) when librdkafka refuses the configuration.
   bool start(std::string& error);
 
-  std::vector<KafkaUnit> next(size_t max, const std::atomic<bool>& stop);
-  void done(const KafkaToken& token, bool ok);
-  void heartbeat() {}
-  // Commits what is done, leaves the group, stops the poll thread. Idempotent.
-  void release();
+  enum class Status { kOk, kFatal };  // the engine's Source::Status without kEnd: a topic never ends
+  Status next(size_t max, const std::atomic<bool>& stop, std::vector<KafkaUnit>& out,
+              std::string& error);
+  void done(KafkaAckToken token, bool ok, const std::string& why = {});
+  void release(const std::vector<KafkaAckToken>& unfinished);
+  void close();
 
   // True once the source cannot go on; `why` says what an operator must fix.
   bool fatal(std::string* why = nullptr) const;
@@ -138,6 +149,7 @@ class KafkaSource {
 
  private:
   void poll_loop();
+  void finish(const KafkaToken& token, bool ok, const std::string& why);
   void handle_message(rd_kafka_message_t* msg);
   // Counts, logs and records an oversized message; false when it could not be recorded.
   bool skip_oversized(const TopicPartition& tp, int64_t offset, const rd_kafka_message_t* msg);
@@ -164,11 +176,13 @@ class KafkaSource {
   rd_kafka_t* rk_ = nullptr;
   std::thread poller_;
   std::atomic<bool> stopping_{false};
-  bool released_ = false;
+  bool closed_ = false;
 
   mutable std::mutex mu_;
   std::condition_variable ready_cv_;
-  std::deque<KafkaUnit> ready_;                 // consumed, not yet handed out
+  std::deque<std::pair<KafkaUnit, KafkaToken>> ready_;  // consumed, not yet handed out
+  std::unordered_map<KafkaAckToken, KafkaToken> handed_;  // handed out, not yet done
+  KafkaAckToken next_token_ = 1;
   OffsetTracker tracker_;                       // guarded by mu_
   size_t done_since_commit_ = 0;                // guarded by mu_
   Clock::Steady last_commit_{};                 // poll thread only

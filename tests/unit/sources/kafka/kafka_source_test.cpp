@@ -55,7 +55,8 @@ std::vector<KafkaUnit> take(KafkaSource& s, size_t want, int seconds = 30) {
   std::atomic<bool> stop{false};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   while (out.size() < want && std::chrono::steady_clock::now() < deadline) {
-    for (KafkaUnit& u : s.next(want - out.size(), stop)) out.push_back(std::move(u));
+    std::string error;
+    REQUIRE(s.next(want - out.size(), stop, out, error) == KafkaSource::Status::kOk);
   }
   return out;
 }
@@ -65,7 +66,9 @@ std::vector<KafkaUnit> take_any(KafkaSource& s, size_t max, int seconds = 10) {
   std::atomic<bool> stop{false};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   while (std::chrono::steady_clock::now() < deadline) {
-    std::vector<KafkaUnit> out = s.next(max, stop);
+    std::vector<KafkaUnit> out;
+    std::string error;
+    REQUIRE(s.next(max, stop, out, error) == KafkaSource::Status::kOk);
     if (!out.empty()) return out;
   }
   return {};
@@ -86,7 +89,7 @@ TEST_CASE("kafka source: every message done -> committed offsets are the partiti
   std::set<std::string> payloads;
   for (const KafkaUnit& u : units) {
     payloads.insert(u.payload);
-    CHECK(u.name == fmt::format("kafka://ct/{}@{}", u.token.tp.partition, u.token.offset));
+    CHECK(u.name == fmt::format("kafka://ct/{}@{}", u.tp.partition, u.offset));
     CHECK(u.origin.route == RecordOrigin::Route::kInlineEvent);  // unverified trust domain
     CHECK(u.origin.message_id == u.name);
   }
@@ -94,7 +97,7 @@ TEST_CASE("kafka source: every message done -> committed offsets are the partiti
   CHECK(s->in_flight() == 20);
   for (const KafkaUnit& u : units) s->done(u.token, true);
   CHECK(s->in_flight() == 0);
-  s->release();
+  s->close();
   CHECK(s->stats().done_ok == 20);
   CHECK(mc.committed("g-all", "ct", 2) == std::vector<int64_t>{10, 10});
 }
@@ -109,19 +112,24 @@ TEST_CASE("kafka source: done out of order commits only the contiguous prefix; a
     auto s = started(config_for(mc, "ct", "g-order"));
     auto units = take(*s, 12);
     REQUIRE(units.size() == 12);
-    std::map<int32_t, std::vector<KafkaToken>> by_partition;
-    for (const KafkaUnit& u : units) by_partition[u.token.tp.partition].push_back(u.token);
-    for (auto& [p, tokens] : by_partition) {
-      REQUIRE(tokens.size() == 6);
-      std::sort(tokens.begin(), tokens.end(),
-                [](const KafkaToken& x, const KafkaToken& y) { return x.offset < y.offset; });
-      for (int o : {5, 0, 3, 1, 4}) s->done(tokens[static_cast<size_t>(o)], true);
+    std::map<int32_t, std::vector<const KafkaUnit*>> by_partition;
+    for (const KafkaUnit& u : units) by_partition[u.tp.partition].push_back(&u);
+    for (auto& [p, in_partition] : by_partition) {
+      REQUIRE(in_partition.size() == 6);
+      std::sort(in_partition.begin(), in_partition.end(),
+                [](const KafkaUnit* x, const KafkaUnit* y) { return x->offset < y->offset; });
+      for (int o : {5, 0, 3, 1, 4}) s->done(in_partition[static_cast<size_t>(o)]->token, true);
     }
-    // Partition 0: offset 2 is never done (the process stops). Partition 1: it failed.
-    s->done(by_partition[1][2], false);
-    s->release();
+    // Partition 0: offset 2 is released unfinished at shutdown (its late done() is ignored).
+    // Partition 1: offset 2 failed.
+    s->release({by_partition[0][2]->token});
+    s->done(by_partition[0][2]->token, true);
+    s->done(by_partition[1][2]->token, false, "the outputs did not take its alerts");
+    s->done(by_partition[1][2]->token, true);  // a second done() of a unit is ignored
+    s->close();
     CHECK(s->stats().done_ok == 10);
     CHECK(s->stats().done_failed == 1);
+    CHECK(s->stats().done_ignored == 2);
   }
   CHECK(mc.committed("g-order", "ct", 2) == std::vector<int64_t>{2, 2});
   // The same group again: offset 2 and everything after it in each partition, nothing before.
@@ -130,13 +138,13 @@ TEST_CASE("kafka source: done out of order commits only the contiguous prefix; a
   REQUIRE(units.size() == 8);
   std::map<int32_t, std::vector<int64_t>> offsets;
   for (const KafkaUnit& u : units) {
-    offsets[u.token.tp.partition].push_back(u.token.offset);
-    CHECK(u.payload == value(u.token.tp.partition * 6 + static_cast<int>(u.token.offset)));
+    offsets[u.tp.partition].push_back(u.offset);
+    CHECK(u.payload == value(u.tp.partition * 6 + static_cast<int>(u.offset)));
   }
   CHECK(offsets[0] == std::vector<int64_t>{2, 3, 4, 5});
   CHECK(offsets[1] == std::vector<int64_t>{2, 3, 4, 5});
   for (const KafkaUnit& u : units) again->done(u.token, true);
-  again->release();
+  again->close();
   CHECK(mc.committed("g-order", "ct", 2) == std::vector<int64_t>{6, 6});
 }
 
@@ -170,7 +178,7 @@ TEST_CASE("kafka source: backpressure pauses partitions at max_in_flight and kee
   }
   for (const KafkaUnit& u : batch) s->done(u.token, true);
   CHECK(seen.size() == 30);
-  s->release();
+  s->close();
   CHECK(mc.committed("g-bp", "ct", 2) == std::vector<int64_t>{15, 15});
 }
 
@@ -195,16 +203,20 @@ TEST_CASE("kafka source: a rebalance between two members loses nothing") {
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
   while (done_by.size() < static_cast<size_t>(kCount) && std::chrono::steady_clock::now() < deadline) {
-    for (KafkaSource* s : {a.get(), b.get()})
-      for (const KafkaUnit& u : s->next(50, stop)) {
+    for (KafkaSource* s : {a.get(), b.get()}) {
+      std::vector<KafkaUnit> got;
+      std::string error;
+      REQUIRE(s->next(50, stop, got, error) == KafkaSource::Status::kOk);
+      for (const KafkaUnit& u : got) {
         s->done(u.token, true);
         ++done_by[u.payload];
       }
+    }
   }
   CHECK(done_by.size() == static_cast<size_t>(kCount));  // every message done by someone
   CHECK(a->stats().rebalances + b->stats().rebalances >= 3);
-  a->release();
-  b->release();
+  a->close();
+  b->close();
   const auto committed = mc.committed("g-two", "ct", 4);
   CHECK(committed == std::vector<int64_t>{kCount / 4, kCount / 4, kCount / 4, kCount / 4});
 }
@@ -231,11 +243,11 @@ TEST_CASE("kafka source: hostile bytes pass through; a message over max_message_
   REQUIRE(units.size() == 3);
   CHECK(units[0].payload == hostile);
   CHECK(units[1].payload.empty());
-  CHECK(units[1].token.offset == 2);
+  CHECK(units[1].offset == 2);
   CHECK(units[2].payload == value(3));
   CHECK(s->stats().oversized == 1);
   for (const KafkaUnit& u : units) s->done(u.token, true);
-  s->release();
+  s->close();
   CHECK(mc.committed("g-big", "ct", 1) == std::vector<int64_t>{4});  // the skip is committed
   const std::string record = trailwarden::test::read_file(dead.path());
   CHECK(record.find(R"("object":"kafka://ct/0@1")") != std::string::npos);
@@ -259,7 +271,7 @@ TEST_CASE("kafka source: a message that cannot be recorded is kept, not dropped"
   auto units = take(*s, 1);
   REQUIRE(units.size() == 1);
   s->done(units[0].token, true);
-  s->release();
+  s->close();
   CHECK(s->stats().oversized == 1);
   CHECK(s->stats().done_failed == 1);
   CHECK(mc.committed("g-unrecorded", "ct", 1) == std::vector<int64_t>{-1001});  // nothing
@@ -276,7 +288,10 @@ TEST_CASE("kafka source: brokers down -> it waits and resumes; not authorized ->
   s->done(units[0].token, true);
   REQUIRE(rd_kafka_mock_broker_set_down(mc.handle(), 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
   std::atomic<bool> stop{false};
-  CHECK(s->next(10, stop).empty());
+  std::vector<KafkaUnit> none;
+  std::string error;
+  CHECK(s->next(10, stop, none, error) == KafkaSource::Status::kOk);
+  CHECK(none.empty());
   CHECK_FALSE(s->fatal());
   REQUIRE(rd_kafka_mock_broker_set_up(mc.handle(), 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
   mc.produce("ct", 0, value(1));
@@ -286,7 +301,7 @@ TEST_CASE("kafka source: brokers down -> it waits and resumes; not authorized ->
   CHECK(units[0].payload == value(1));
   s->done(units[0].token, true);
   CHECK_FALSE(s->fatal());
-  s->release();
+  s->close();
 
   // The group's coordinator refuses us: nothing will work until an operator acts.
   rd_kafka_resp_err_t denied = RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
@@ -294,9 +309,13 @@ TEST_CASE("kafka source: brokers down -> it waits and resumes; not authorized ->
   auto other = started(config_for(mc, "ct", "g-denied"));
   std::string why;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!other->fatal(&why) && std::chrono::steady_clock::now() < deadline) other->next(1, stop);
+  while (!other->fatal(&why) && std::chrono::steady_clock::now() < deadline)
+    other->next(1, stop, none, error);
   CHECK(other->fatal(&why));
   CHECK(why.find("GROUP_AUTHORIZATION_FAILED") != std::string::npos);
-  CHECK(other->next(10, stop).empty());
-  other->release();
+  error.clear();
+  CHECK(other->next(10, stop, none, error) == KafkaSource::Status::kFatal);
+  CHECK(error == why);
+  CHECK(none.empty());
+  other->close();
 }
