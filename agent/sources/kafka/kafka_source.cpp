@@ -286,6 +286,9 @@ void KafkaSource::handle_message(rd_kafka_message_t* m) {
   u.name = unit_name(tp, offset);
   u.tp = tp;
   u.offset = offset;
+  rd_kafka_timestamp_type_t ts_type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+  const int64_t ts = rd_kafka_message_timestamp(m, &ts_type);
+  if (ts_type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts > 0) u.sent_ms = ts;
   if (m->payload && m->len) u.payload.assign(static_cast<const char*>(m->payload), m->len);
   u.origin.route = RecordOrigin::Route::kInlineEvent;
   u.origin.notification = "kafka";

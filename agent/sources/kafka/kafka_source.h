@@ -93,6 +93,7 @@ struct KafkaUnit {
   std::string payload;  // the message value, as it is
   TopicPartition tp;    // where it is (for logs and tests; the token is what done() takes)
   int64_t offset = -1;
+  int64_t sent_ms = 0;  // the message's timestamp (epoch ms; create or log-append time), 0 if none
   // Where the record came from. Kafka messages are written by whoever may produce to the topic,
   // so they hash in the unverified domain, as inline EventBridge events do: route kInlineEvent,
   // notification "kafka", message_id = name. (A route of its own for the alert is future work.)

@@ -92,6 +92,7 @@ TEST_CASE("kafka source: every message done -> committed offsets are the partiti
     CHECK(u.name == fmt::format("kafka://ct/{}@{}", u.tp.partition, u.offset));
     CHECK(u.origin.route == RecordOrigin::Route::kInlineEvent);  // unverified trust domain
     CHECK(u.origin.message_id == u.name);
+    CHECK(u.sent_ms > 1700000000000);  // the producer's create time
   }
   CHECK(payloads.size() == 20);
   CHECK(s->in_flight() == 20);
