@@ -259,6 +259,8 @@ simdjson::error_code skip_value(od::value& v) {
   return simdjson::SUCCESS;
 }
 
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
 // What the members of one object said about its shape (shapes.h).
 struct UnitKeys {
   bool containers = false;   // "Records" or "Events" were read (a log file, a lookup page)
@@ -270,6 +272,7 @@ struct UnitKeys {
   std::string event_error;   // ... why it is no record, when it is not
   bool record_keys = false;  // eventVersion, eventName or eventSource (a bare record)
   bool digest_keys = false;
+  bool next_token = false;   // "NextToken" (of a lookup-events page)
 };
 
 bool read_unit(std::string_view span, Walk& w, bool lookup_only, std::string& error);
@@ -415,6 +418,7 @@ bool read_fields(od::object& obj, Walk& w, UnitKeys& u, bool root, std::string& 
     } else {
       if (key == "eventVersion" || key == "eventName" || key == "eventSource")
         u.record_keys = true;
+      if (key == "NextToken") u.next_token = true;
       if (key == "digestStartTime" || key == "digestEndTime" || key == "logFiles" ||
           key == "previousDigestSignature")
         u.digest_keys = w.saw_digest_key = true;
@@ -425,6 +429,12 @@ bool read_fields(od::object& obj, Walk& w, UnitKeys& u, bool root, std::string& 
     }
   }
   return true;
+}
+
+// On-Demand's raw_json() of an object keeps the whitespace after it; a record ends at its '}'.
+std::string_view trim_end(std::string_view raw) {
+  while (!raw.empty() && is_space(raw.back())) raw.remove_suffix(1);
+  return raw;
 }
 
 // Decides what an object that is not a log file or lookup page is, from its members, and hands
@@ -439,7 +449,7 @@ bool finish_unit(Walk& w, const UnitKeys& u, Span span, bool lookup_only, std::s
       report_bad(w, span(), u.event_error);
       return true;
     }
-    return visit(w, u.event, error);
+    return visit(w, trim_end(u.event), error);
   }
   if (lookup_only) {
     report_bad(w, span(), "an element of \"Events\" without a CloudTrailEvent member");
@@ -454,14 +464,16 @@ bool finish_unit(Walk& w, const UnitKeys& u, Span span, bool lookup_only, std::s
     }
     w.stats.shapes |= kShapeEventBridge;
     ++w.stats.elements;
-    return visit(w, u.detail, error);
+    return visit(w, trim_end(u.detail), error);
   }
   if (u.record_keys) {
     w.stats.shapes |= kShapeRecord;
     ++w.stats.elements;
-    return visit(w, span(), error);
+    return visit(w, trim_end(span()), error);
   }
-  if (!u.digest_keys)
+  if (u.next_token)
+    note_unrecognised(w, "a lookup-events page with a NextToken but no \"Events\"");
+  else if (!u.digest_keys)
     note_unrecognised(w, "a JSON object that is none of the shapes (no Records, Events, "
                          "CloudTrailEvent, EventBridge detail or CloudTrail event keys)");
   return true;
@@ -521,7 +533,31 @@ bool read_root(od::document& doc, Walk& w, bool line, std::string& error) {
     };
     return finish_unit(w, u, span, /*lookup_only=*/false, error);
   }
-  // An array (of events or records; the caller decided it may be read).
+  if (type != od::json_type::array) {  // a scalar: a line of NDJSON that is no object
+    // The type is read from the first byte only: the value must be one ("not json" is not).
+    bool is_null = false, b = false;
+    double d = 0;
+    std::string_view str;
+    switch (type) {
+      case od::json_type::null:
+        if (!(e = doc.is_null().get(is_null)) && !is_null) e = simdjson::N_ATOM_ERROR;
+        break;
+      case od::json_type::boolean: e = doc.get_bool().get(b); break;
+      case od::json_type::number: e = doc.get_double().get(d); break;
+      default: e = doc.get_string().get(str); break;
+    }
+    if (e) {
+      error = describe(e, "at the top level");
+      return false;
+    }
+    if (line && !at_end(doc)) {
+      error = "unexpected content after the JSON value";
+      return false;
+    }
+    note_unrecognised(w, "a JSON value that is not an object or an array");
+    return true;
+  }
+  // An array (of events or records).
   od::array elements;
   if ((e = doc.get_array().get(elements))) {
     error = describe(e, "at the top level");
@@ -555,8 +591,6 @@ bool read_root(od::document& doc, Walk& w, bool line, std::string& error) {
   }
   return true;
 }
-
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 // NDJSON: each line one top-level value. A line that is not one readable JSON value is a bad
 // record of its own (with its line number), unless records of it were handed out already.
