@@ -52,8 +52,11 @@ Commands:
                 it cleanly. See docs/aws.md.
   replay        Match CloudTrail files (.json.gz or .json; directories are read recursively,
                 '-' is stdin) against the enabled rules and write one OCSF Detection Finding
-                per match as a line of JSON. Exit 0 if every input was read, 1 otherwise,
-                3 if an output failed (the alerts of the inputs named were not delivered).
+                per match as a line of JSON. Also reads 'aws cloudtrail lookup-events' output,
+                EventBridge events and NDJSON of records or events (gzip or not).
+                Exit 0 if every input was read, 1 otherwise (or if nothing could be evaluated
+                in one), 3 if an output failed (the alerts of the inputs named were not
+                delivered).
   test-pattern  The local twin of 'aws logs test-metric-filter': print every event that
                 PATTERN matches, one compact JSON line each (raw text lines as they are).
                 Input: CloudTrail files or newline-delimited events (default: stdin).
