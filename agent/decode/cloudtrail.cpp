@@ -498,6 +498,31 @@ bool read_unit(std::string_view span, Walk& w, bool lookup_only, std::string& er
   return finish_unit(w, u, [span] { return span; }, lookup_only, error);
 }
 
+// The length of the object or array `s` starts with (its brackets matched outside strings), or
+// npos if it does not end in `s`. Lexical: the parser checks the rest.
+size_t json_value_length(std::string_view s) {
+  size_t depth = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '"') {
+      for (++i; i < s.size(); ++i) {
+        i = s.find_first_of("\\\"", i);
+        if (i == std::string_view::npos) return i;
+        if (s[i] == '"') break;
+        ++i;  // the escaped character
+      }
+      if (i >= s.size()) return std::string_view::npos;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0 || --depth == 0) return i + 1;
+    } else if (depth == 0 && c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+      return std::string_view::npos;  // not an object or array: left to the parser as it is
+    }
+  }
+  return std::string_view::npos;
+}
+
 // Whether nothing but whitespace follows where the walk of `doc` stands.
 bool at_end(od::document& doc) {
   return doc.current_location().error() == simdjson::OUT_OF_BOUNDS;
@@ -679,7 +704,10 @@ bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& st
   const char* start = json.data();
   for (size_t document = 0;; ++document) {
     od::document doc;
-    const auto length = static_cast<size_t>(end - start);
+    // The first document's parse indexes (and checks) the whole text; each later one only
+    // itself, where its end can be found: many documents (`jq .` of NDJSON) stay linear.
+    size_t length = static_cast<size_t>(end - start);
+    if (document > 0) length = std::min(length, json_value_length(std::string_view(start, length)));
     auto e = parser.iterate(start, length, length + Buffer::kPadding).get(doc);
     if ((e == simdjson::UTF8_ERROR || e == simdjson::UNESCAPED_CHARS) && document == 0 &&
         impl_->bad_bytes.empty()) {
@@ -711,7 +739,13 @@ bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& st
     }
     if (!read_root(doc, w, /*line=*/false, error)) return finish(false);
     auto next = doc.current_location();
-    if (next.error() == simdjson::OUT_OF_BOUNDS) break;  // nothing but whitespace left
+    if (next.error() == simdjson::OUT_OF_BOUNDS) {  // nothing but whitespace left (in `length`)
+      const char* after = start + length;
+      while (after < end && is_space(*after)) ++after;
+      if (after == end) break;
+      start = after;
+      continue;
+    }
     if (next.error()) {
       error = describe(next.error(), "after the top-level JSON object");
       return finish(false);

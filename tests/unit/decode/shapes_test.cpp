@@ -345,3 +345,23 @@ TEST_CASE("arbitrary bytes in the new shapes never crash prepare() or read()") {
     }
   }
 }
+
+TEST_CASE("pretty-printed documents one after the other (jq . of NDJSON) are each read") {
+  std::string text, expected_last;
+  for (int i = 0; i < 2000; ++i)
+    text += "{\n  \"eventVersion\": \"1.08\",\n  \"eventName\": \"E" + std::to_string(i) + "\"\n}\n";
+  auto o = read_text(text);
+  REQUIRE_MESSAGE(o.ok, o.error);
+  CHECK_FALSE(o.stats.line_delimited);
+  CHECK(o.stats.records == 2000);
+  REQUIRE(o.records.size() == 2000);
+  CHECK(o.records[1999].find("\"E1999\"") != std::string::npos);
+  // A broken later document is still a broken file, after the records before it.
+  auto broken = read_text(text.substr(0, 200) + "{\n  \"eventName\": \n}\n");
+  CHECK_FALSE(broken.ok);
+  CHECK(broken.stats.records >= 1);
+  // Concatenated log files, as before.
+  auto logs = read_text(R"({"Records":[)" + kA + "]}\n" + R"({"Records":[)" + kB + "]}");
+  REQUIRE(logs.ok);
+  CHECK(logs.records == std::vector<std::string>{kA, kB});
+}
