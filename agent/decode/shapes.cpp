@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
 #include <vector>
@@ -210,8 +211,9 @@ size_t LookupEventsUnwrapper::unwrap(Buffer& json) {
   const std::string_view text = json.view();
   const size_t start = skip_space(text, 0);
   if (text.substr(start).starts_with(kLogFileStart)) return 0;
-  const size_t first_key = text.find("\"CloudTrailEvent\"", start);
-  if (first_key == std::string_view::npos) return 0;
+  constexpr std::string_view kQuotedKey = "\"CloudTrailEvent\"";
+  if (!::memmem(text.data() + start, text.size() - start, kQuotedKey.data(), kQuotedKey.size()))
+    return 0;
 
   // A lexical walk: which container we are in decides whether a "CloudTrailEvent" member is an
   // event's (the record as a string) or just a key somewhere inside a record. Only the first
@@ -243,6 +245,9 @@ size_t LookupEventsUnwrapper::unwrap(Buffer& json) {
         } else if (f.event_object && f.key == kEventKey &&
                    unescape_json_string(text.substr(i + 1, end - i - 2), record_) &&
                    error_for(record_.view()).empty()) {
+          // The record's own line breaks are whitespace (it parsed): spaces keep NDJSON lines.
+          std::replace_if(record_.data(), record_.data() + record_.size(),
+                          [](char b) { return b == '\n' || b == '\r'; }, ' ');
           emit(text.substr(copied, i - copied));
           emit(record_.view());
           copied = end;

@@ -224,6 +224,26 @@ TEST_CASE("lookup-events: escapes, surrogate pairs and strings that are not reco
   CHECK(big.bad[0].reason.find("max_record_bytes") != std::string::npos);
 }
 
+TEST_CASE("lookup-events NDJSON: a record string with line breaks keeps the lines") {
+  const std::string pretty_record = "{\n  \"eventVersion\": \"1.08\",\n  \"eventName\": \"X\"\n}";
+  const std::string text = R"({"Events":[{"CloudTrailEvent":)" + quoted(pretty_record) + "}]}\n" +
+                           R"({"Events":[)" + lookup_event(kA, "2") + "]}\n";
+  // quoted() leaves the newlines raw: escape them as JSON does.
+  std::string escaped;
+  for (char c : text.substr(0, text.find("]}\n") + 3)) {
+    if (c == '\n' && escaped.size() + 1 < text.find("]}\n") + 3) escaped += "\\n";
+    else escaped += c;
+  }
+  escaped += text.substr(text.find("]}\n") + 3);
+  auto o = read_text(escaped);
+  REQUIRE_MESSAGE(o.ok, o.error);
+  CHECK(o.stats.line_delimited);
+  REQUIRE(o.records.size() == 2);
+  CHECK(o.records[0] == "{   \"eventVersion\": \"1.08\",   \"eventName\": \"X\" }");
+  CHECK(o.records[1] == kA);
+  CHECK(o.bad.empty());
+}
+
 TEST_CASE("lookup-events: an empty page is read (nothing to match); NextToken alone is none") {
   auto empty = read_text("{\n    \"Events\": []\n}\n");
   REQUIRE(empty.ok);
