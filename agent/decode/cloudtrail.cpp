@@ -505,11 +505,12 @@ size_t json_value_length(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
     if (c == '"') {
-      for (++i; i < s.size(); ++i) {
+      ++i;
+      while (i < s.size()) {
         i = s.find_first_of("\\\"", i);
         if (i == std::string_view::npos) return i;
         if (s[i] == '"') break;
-        ++i;  // the escaped character
+        i += 2;  // the backslash and the escaped character
       }
       if (i >= s.size()) return std::string_view::npos;
     } else if (c == '{' || c == '[') {

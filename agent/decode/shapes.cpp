@@ -25,11 +25,12 @@ size_t skip_space(std::string_view s, size_t i) {
 
 // The index just past the string whose opening quote is at s[i], or npos if it is not closed.
 size_t string_end(std::string_view s, size_t i) {
-  for (++i; i < s.size(); ++i) {
+  ++i;
+  while (i < s.size()) {
     i = s.find_first_of("\\\"", i);
     if (i == std::string_view::npos) return i;
     if (s[i] == '"') return i + 1;
-    ++i;  // the escaped character
+    i += 2;  // the backslash and the escaped character
   }
   return std::string_view::npos;
 }
