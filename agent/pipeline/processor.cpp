@@ -89,11 +89,12 @@ void ObjectProcessor::decode_and_match(const std::string& name, ObjectResult& re
       spdlog::info("{}: CloudTrail digest file, skipped", name);
       break;
     case FileKind::kOther:
-      if (result.stats.bad_records == 0)
-        spdlog::warn("{}: nothing could be evaluated: {}", name,
-                     result.stats.first_unrecognised.empty()
-                         ? "JSON that is none of the input shapes (docs/cli.md, \"replay\")"
-                         : result.stats.first_unrecognised);
+      if (result.stats.bad_records == 0)  // (bad records were named one by one)
+        spdlog::warn("{}: nothing could be evaluated: {} (docs/configuration.md, \"What replay "
+                     "reads\")",
+                     name, result.stats.first_unrecognised.empty()
+                               ? "JSON that is none of the input shapes"
+                               : result.stats.first_unrecognised);
       break;
     case FileKind::kRecords:
       if (result.stats.shapes != kShapeLogFile || result.stats.line_delimited)
