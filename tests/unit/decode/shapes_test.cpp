@@ -385,3 +385,26 @@ TEST_CASE("pretty-printed documents one after the other (jq . of NDJSON) are eac
   REQUIRE(logs.ok);
   CHECK(logs.records == std::vector<std::string>{kA, kB});
 }
+
+TEST_CASE("NDJSON: a log-file line that breaks") {
+  // Truncated: the parse of the line finds it before any record of it is handed out, so it is
+  // one bad line.
+  auto o = read_text(kA + "\n" + R"({"Records":[)" + kB + ",{\"eventName\":\n" + kC + "\n");
+  REQUIRE_MESSAGE(o.ok, o.error);
+  CHECK(o.records == std::vector<std::string>{kA, kC});
+  REQUIRE(o.bad.size() == 1);
+  CHECK(o.bad[0].reason.find("line 2: ") == 0);
+  // Broken after some of its records were handed out: as for a whole log file that breaks
+  // part-way, the input is a bad file (kept for redelivery by `run`), not one bad line.
+  auto late = read_text(kA + "\n" + R"({"Records":[)" + kB + ",{\"eventName\" 1}]}\n" + kC + "\n");
+  CHECK_FALSE(late.ok);
+  CHECK(late.error.find("line 2: ") == 0);
+  CHECK(late.records == std::vector<std::string>{kA, kB});
+  // Too many records ends the file whatever the shape.
+  DecodeLimits limits;
+  limits.max_records_per_file = 2;
+  auto many = read_text(kA + "\n" + kB + "\n" + kC + "\n", limits);
+  CHECK_FALSE(many.ok);
+  CHECK(many.error.find("max_records_per_file") != std::string::npos);
+  CHECK(many.records.size() == 2);
+}
