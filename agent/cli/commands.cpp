@@ -52,8 +52,11 @@ Commands:
                 it cleanly. See docs/aws.md.
   replay        Match CloudTrail files (.json.gz or .json; directories are read recursively,
                 '-' is stdin) against the enabled rules and write one OCSF Detection Finding
-                per match as a line of JSON. Exit 0 if every input was read, 1 otherwise,
-                3 if an output failed (the alerts of the inputs named were not delivered).
+                per match as a line of JSON. Also reads 'aws cloudtrail lookup-events' output,
+                EventBridge events and NDJSON of records or events (gzip or not).
+                Exit 0 if every input was read, 1 otherwise (or if nothing could be evaluated
+                in one), 3 if an output failed (the alerts of the inputs named were not
+                delivered).
   test-pattern  The local twin of 'aws logs test-metric-filter': print every event that
                 PATTERN matches, one compact JSON line each (raw text lines as they are).
                 Input: CloudTrail files or newline-delimited events (default: stdin).
@@ -184,6 +187,19 @@ int cmd_replay(Args& a, const Global& g) {
       fmt::print(stderr, "replay: {} bad records were not matched (the messages above name each "
                  "file and record index); the other records of their files were\n",
                  s.bad_records);
+    if (s.shapes.size() > 1 || (s.shapes.size() == 1 && s.shapes.begin()->first != "a CloudTrail log file")) {
+      std::string shapes;
+      for (const auto& [shape, n] : s.shapes) shapes += fmt::format("{}{} ({})", shapes.empty() ? "" : ", ", shape, n);
+      fmt::print(stderr, "replay: inputs read as {}\n", shapes);
+    }
+    if (s.unrecognised)
+      fmt::print(stderr, "replay: warning: {} lines, documents or array elements are none of the "
+                 "input shapes and were not matched (the messages above name the first of each file)\n",
+                 s.unrecognised);
+    if (s.unevaluated_files)
+      fmt::print(stderr, "replay: warning: nothing could be evaluated in {} of {} inputs (none of "
+                 "the input shapes, or no good record; the messages above name each one)\n",
+                 s.unevaluated_files, s.files);
   }
   if (s.output_failed) {
     // Said even with --quiet: the user needs it to replay the rest.
@@ -193,7 +209,9 @@ int cmd_replay(Args& a, const Global& g) {
                s.first_undelivered, s.unread_files);
     return kExitOutputFailed;
   }
-  return s.failed_files || s.bad_records ? kExitInputFailed : kExitOk;
+  return s.failed_files || s.bad_records || s.unevaluated_files || s.unrecognised
+             ? kExitInputFailed
+             : kExitOk;
 }
 
 // True when the text starts like a CloudTrail log file: {"Records": ...
@@ -244,7 +262,7 @@ int cmd_test_pattern(Args& a, const Global& g) {
   uint64_t matched = 0;
   std::string compact;
   Buffer raw, text;
-  CloudTrailReader reader(c.limits);
+  CloudTrailReader reader(c.limits, /*log_files_only=*/true);  // other text: one event per line
   // Prints a matching event: JSON events as compact single-line JSON, text events as they are.
   auto print_event = [&](std::string_view event, bool is_json) {
     ++matched;

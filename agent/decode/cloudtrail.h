@@ -1,6 +1,11 @@
-// CloudTrailReader: walks the records of one CloudTrail log file ({"Records":[...]}) without
-// building a DOM: simdjson On-Demand indexes the file once and hands out each record's raw
-// JSON text, in order. Digest files and other JSON objects without "Records" are recognised.
+// CloudTrailReader: walks the records of one input without building a DOM: simdjson On-Demand
+// indexes the file once and hands out each record's raw JSON text, in order. A CloudTrail log
+// file ({"Records":[...]}) is the usual input; the other shapes of agent/decode/shapes.h
+// (lookup-events output, EventBridge events, bare records; alone, in an array or as NDJSON)
+// are read the same way, their records in place (lookup-events after prepare()). Digest files
+// are recognised; anything that is none of the shapes is counted (ParseStats::unrecognised).
+// NDJSON is read one line at a time: a line that is not one JSON value is a bad record of its
+// own, named by its line number ("line 7: ..."), and the other lines are read.
 // One reader per thread (it owns the simdjson parser and its buffers); not thread-safe.
 //
 // Bad record versus bad file. A *bad record* is one element of "Records" that is well
@@ -39,6 +44,11 @@ struct ParseStats {
   size_t bad_records = 0;          // records handed to on_bad_record()
   size_t skipped_non_objects = 0;  // elements of Records that were not objects (skipped)
   size_t elements = 0;             // elements of Records seen so far, in all documents
+  // The other shapes (agent/decode/shapes.h); elements then counts their records too.
+  unsigned shapes = 0;              // InputShape bits of what was found
+  bool line_delimited = false;      // read as NDJSON, one line at a time
+  size_t unrecognised = 0;          // lines, documents or array elements of none of the shapes
+  std::string first_unrecognised;   // what the first of them was ("line 3: ...")
 };
 
 class RecordVisitor {
@@ -64,8 +74,15 @@ std::string record_limit_error(std::string_view raw, const DecodeLimits& limits)
 
 class CloudTrailReader {
  public:
-  explicit CloudTrailReader(const DecodeLimits& limits);
+  // `log_files_only`: read CloudTrail log files only, as `test-pattern` does (everything else
+  // is FileKind::kOther); otherwise every shape of agent/decode/shapes.h.
+  explicit CloudTrailReader(const DecodeLimits& limits, bool log_files_only = false);
   ~CloudTrailReader();
+
+  // Rewrites what must be rewritten before the text is scanned and read (lookup-events: each
+  // CloudTrailEvent string into its record; LookupEventsUnwrapper). Call it on the decoded text
+  // before MatchSession::begin() and read(). Returns how many records were unwrapped.
+  size_t prepare(Buffer& json);
 
   // Reads the JSON text in `json`. Returns false with `error` on a bad file; records before
   // the error have been visited already (stats.records says how many). Invalid UTF-8 bytes and
@@ -81,6 +98,7 @@ class CloudTrailReader {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   DecodeLimits limits_;
+  bool log_files_only_;
 };
 
 }  // namespace trailwarden

@@ -7,6 +7,7 @@
 
 #include "agent/common/memory.h"
 #include "agent/decode/input.h"
+#include "agent/decode/shapes.h"
 
 namespace trailwarden {
 
@@ -74,6 +75,7 @@ void ObjectProcessor::decode_and_match(const std::string& name, ObjectResult& re
   std::string error;
   result.bytes_read = raw_.size();
   if (!decode_to_json(raw_.view(), limits_, json_, error)) return fail(name, error, result);
+  reader_.prepare(json_);  // lookup-events: CloudTrailEvent strings into records (decode/shapes.h)
   result.bytes_decoded = json_.size();
   const uint64_t evaluated_before = session_.counters().evaluated;
   session_.begin(json_.view());
@@ -87,9 +89,22 @@ void ObjectProcessor::decode_and_match(const std::string& name, ObjectResult& re
       spdlog::info("{}: CloudTrail digest file, skipped", name);
       break;
     case FileKind::kOther:
-      spdlog::info("{}: JSON without a \"Records\" array (not a CloudTrail log file), skipped", name);
+      if (result.stats.bad_records == 0)  // (bad records were named one by one)
+        spdlog::warn("{}: nothing could be evaluated: {} (docs/configuration.md, \"What replay "
+                     "reads\")",
+                     name, result.stats.first_unrecognised.empty()
+                               ? "JSON that is none of the input shapes"
+                               : result.stats.first_unrecognised);
       break;
     case FileKind::kRecords:
+      if (result.stats.shapes != kShapeLogFile || result.stats.line_delimited)
+        spdlog::info("{}: {}, {} records", name,
+                     describe_shapes(result.stats.shapes, result.stats.line_delimited),
+                     result.stats.records);
+      if (result.stats.unrecognised)
+        spdlog::warn("{}: {} parts are none of the input shapes and were not matched (the first: "
+                     "{})",
+                     name, result.stats.unrecognised, result.stats.first_unrecognised);
       if (result.stats.skipped_non_objects)
         spdlog::warn("{}: {} elements of \"Records\" are not objects and were skipped", name,
                      result.stats.skipped_non_objects);

@@ -14,6 +14,7 @@
 #include "agent/common/buffer.h"
 #include "agent/decode/cloudtrail.h"
 #include "agent/decode/input.h"
+#include "agent/decode/shapes.h"
 #include "agent/pipeline/processor.h"
 #include "agent/rules/matcher.h"
 
@@ -86,6 +87,12 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
       ++summary.files;
       if (r.failed) ++summary.failed_files;
       if (!r.failed && r.stats.kind != FileKind::kRecords) ++summary.skipped_files;
+      if (!r.failed && r.stats.records == 0 &&
+          (r.stats.kind == FileKind::kOther || r.bad_record_count || r.stats.unrecognised))
+        ++summary.unevaluated_files;
+      if (!r.failed && r.stats.kind == FileKind::kRecords)
+        ++summary.shapes[describe_shapes(r.stats.shapes, r.stats.line_delimited)];
+      if (r.stats.kind == FileKind::kRecords) summary.unrecognised += r.stats.unrecognised;
       summary.records += r.stats.records;
       summary.skipped_records += r.stats.skipped_non_objects;
       summary.bad_records += r.bad_record_count;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,7 +30,13 @@ struct ReplayOptions {
 struct ReplaySummary {
   uint64_t files = 0;          // inputs read
   uint64_t failed_files = 0;   // inputs that could not be read, decoded or parsed
-  uint64_t skipped_files = 0;  // digest files and JSON that is not a CloudTrail log
+  uint64_t skipped_files = 0;  // digest files and JSON that is none of the input shapes
+  // Inputs read from which nothing could be evaluated: none of the input shapes
+  // (agent/decode/shapes.h), or not one good record; `replay` exits 1 for them.
+  uint64_t unevaluated_files = 0;
+  // Lines, documents or array elements of none of the shapes in inputs that had records.
+  uint64_t unrecognised = 0;
+  std::map<std::string, uint64_t> shapes;  // inputs with records, by describe_shapes()
   uint64_t records = 0;
   uint64_t skipped_records = 0;  // elements of Records that are not objects
   uint64_t bad_records = 0;      // records not matched (limits, invalid UTF-8, unparseable)

@@ -1,5 +1,8 @@
 // libFuzzer target: any bytes as an input object, through the whole replay path (format
-// detection, gzip, CloudTrail reader, prefilter, evaluation of every built-in rule, OCSF).
+// detection, gzip, the input shapes (NDJSON, lookup-events output unwrapped, EventBridge events),
+// CloudTrail reader, prefilter, evaluation of every built-in rule, OCSF). The reader's
+// invariants are checked: every record it hands out lies inside the scanned text, is within the
+// per-record limits and is counted; every bad record says why.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,11 +29,20 @@ struct Fixture {
 
 struct Visitor : RecordVisitor {
   rules::MatchSession* session;
+  std::string_view text;
+  size_t max_record_bytes = 0;
+  size_t records = 0, bad = 0;
   std::string out;
   void on_bad_record(size_t, std::string_view raw, const std::string& reason) override {
+    ++bad;
     if (reason.empty() || raw.empty()) __builtin_trap();  // a bad record always says why
   }
   void on_record(std::string_view raw) override {
+    ++records;
+    // A record is a piece of the scanned text (the prefilter's hits are found by offset).
+    if (raw.data() < text.data() || raw.data() + raw.size() > text.data() + text.size() ||
+        raw.size() > max_record_bytes || raw.empty() || raw.front() != '{')
+      __builtin_trap();
     session->match(raw, [&](size_t slot, std::string_view r, const simdjson::dom::element* e) {
       (void)slot;
       out.clear();
@@ -53,10 +65,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   rules::MatchSession session(*fixture.matcher, limits);
   CloudTrailReader reader(limits);
+  reader.prepare(json);
   Visitor v;
   v.session = &session;
+  v.text = json.view();
+  v.max_record_bytes = limits.max_record_bytes;
   session.begin(json.view());
   ParseStats stats;
   (void)reader.read(json, v, stats, error);
+  if (v.records != stats.records || v.bad != stats.bad_records) __builtin_trap();
   return 0;
 }

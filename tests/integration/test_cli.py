@@ -685,6 +685,130 @@ class BadInputTest(CliTestCase):
 
 
 # --------------------------------------------------------------------------------------------
+# 2b. replay's other input shapes: NDJSON, lookup-events output, saved EventBridge events
+# --------------------------------------------------------------------------------------------
+
+def shape_records():
+    """Records of several sample files (CIS 4.3, 4.7, 4.9 and others match some)."""
+    out = []
+    for name in ("awsdocs_config.json", "awsdocs_kms.json", "awsdocs_console_signin.json"):
+        out += load_json(CLOUDTRAIL / name)["Records"]
+    return out
+
+
+def compact(record):
+    return json.dumps(record, separators=(",", ":"))
+
+
+class InputShapesTest(CliTestCase):
+    """Each shape gives exactly the alerts of the same records in a CloudTrail log file (same
+    finding uids), apart from metadata.log_name, which names the input."""
+
+    def replay(self, *paths, rc=EXIT_OK):
+        code, out, err = run(["--log-level", "info", "replay", "--enable", "*"] + list(paths))
+        self.assertEqual(code, rc, err)
+        alerts = parse_lines(out)
+        common.assert_valid_alerts(alerts)
+        for a in alerts:
+            a["metadata"].pop("log_name", None)
+        return alerts, err
+
+    def baseline(self):
+        p = self.write("records.json", '{"Records":[' + ",".join(compact(r) for r in self.records) + "]}")
+        alerts, _ = self.replay(p)
+        self.assertGreaterEqual(len(alerts), 8, "the sample records must raise several alerts")
+        return alerts
+
+    def setUp(self):
+        super().setUp()
+        self.records = shape_records()
+
+    def lookup_event(self, r):
+        return {"EventId": r.get("eventID", ""), "EventName": r["eventName"], "ReadOnly": "false",
+                "EventTime": "2024-01-01T00:00:00+00:00", "EventSource": r["eventSource"],
+                "Resources": [], "CloudTrailEvent": compact(r)}
+
+    def eventbridge(self, r):
+        return {"version": "0", "id": "e-" + r.get("eventID", "x"),
+                "detail-type": "AWS API Call via CloudTrail",
+                "source": "aws." + r["eventSource"].split(".")[0], "account": "111122223333",
+                "time": r["eventTime"], "region": r["awsRegion"], "resources": [], "detail": r}
+
+    def assert_same(self, path, expected, shape_words):
+        alerts, err = self.replay(path)
+        self.assertEqual(alerts, expected, f"{path.name}: alerts differ from the log file's")
+        self.assertIn(f"{path}: {shape_words}", err)
+
+    def test_ndjson_of_records(self):
+        expected = self.baseline()
+        body = "".join(compact(r) + "\n" for r in self.records)
+        self.assert_same(self.write("records.ndjson", body), expected, "NDJSON of CloudTrail records")
+        self.assert_same(self.write("records-crlf.txt", "\ufeff" + body.replace("\n", "\r\n")),
+                         expected, "NDJSON of CloudTrail records")
+        self.assert_same(self.write("records.ndjson.gz", gz(body.encode())), expected,
+                         "NDJSON of CloudTrail records")
+
+    def test_lookup_events_output(self):
+        expected = self.baseline()
+        events = [self.lookup_event(r) for r in self.records]
+        # As `aws cloudtrail lookup-events` prints it (json.dump, indent=4; NextToken with --max-items).
+        one = json.dumps({"Events": events, "NextToken": "eyJ0b2tlbiI6IDF9"}, indent=4) + "\n"
+        self.assert_same(self.write("events.json", one), expected, "lookup-events output")
+        # Pages appended one after the other (--starting-token runs), and as NDJSON of pages.
+        half = len(events) // 2
+        pages = (json.dumps({"Events": events[:half], "NextToken": "t"}, indent=4) + "\n" +
+                 json.dumps({"Events": events[half:]}, indent=4) + "\n")
+        self.assert_same(self.write("pages.json", pages), expected, "lookup-events output")
+        nd = json.dumps({"Events": events[:half], "NextToken": "t"}) + "\n" + json.dumps({"Events": events[half:]}) + "\n"
+        self.assert_same(self.write("pages.ndjson", nd), expected, "NDJSON of lookup-events output")
+
+    def test_eventbridge_events(self):
+        expected = self.baseline()
+        events = [self.eventbridge(r) for r in self.records]
+        self.assert_same(self.write("events.json", json.dumps(events, indent=2)), expected, "EventBridge events")
+        # raw_data is the record's text as the input holds it: compact here, as in the log file.
+        self.assert_same(self.write("events.ndjson", "".join(compact(e) + "\n" for e in events)),
+                         expected, "NDJSON of EventBridge events")
+
+    def test_finding_uid_is_the_same_whichever_shape(self):
+        # The uid hashes the rule and the record's eventID (docs/alerts.md): the shape it came in
+        # does not enter it.
+        expected = self.baseline()
+        uids = sorted(a["finding_info"]["uid"] for a in expected)
+        lookup = self.write("l.json", json.dumps({"Events": [self.lookup_event(r) for r in self.records]}))
+        alerts, _ = self.replay(lookup)
+        self.assertEqual(sorted(a["finding_info"]["uid"] for a in alerts), uids)
+
+    def test_one_bad_line_costs_only_itself(self):
+        expected = self.baseline()
+        lines = [compact(r) for r in self.records]
+        lines.insert(3, '{"eventVersion":"1.08","eventName":')  # truncated
+        p = self.write("bad-line.ndjson", "\n".join(lines) + "\n")
+        alerts, err = self.replay(p, rc=EXIT_FAILED)
+        self.assertEqual(alerts, expected)
+        self.assertIn(f"{p}: record 3 is bad and was not matched: line 4: ", err)
+
+    def test_nothing_evaluated_is_a_warning_and_exit_1(self):
+        for name, body in (("other.json", '{"something": "else"}'),
+                           ("token.json", '{"NextToken": "abc"}'),
+                           ("all-bad.ndjson", '{"eventName":\n{"eventName":\n'),
+                           ("s3-events.ndjson", json.dumps({"detail-type": "Object Created", "source": "aws.s3",
+                                                             "detail": {"bucket": {"name": "b"}}}) + "\n" * 2)):
+            p = self.write(name, body)
+            code, out, err = run(["replay", p, self.good_file()])
+            self.assertEqual(code, EXIT_FAILED, f"{name}: {err}")
+            self.assert_good_alerts(out)
+            self.assertIn("nothing could be evaluated in 1 of 2 inputs", err, name)
+            self.assert_mentions(err, p, "nothing could be evaluated", "bad")
+
+    def test_empty_lookup_page_is_read(self):
+        p = self.write("empty.json", json.dumps({"Events": []}, indent=4))
+        code, out, err = run(["replay", p])
+        self.assertEqual(code, EXIT_OK, err)
+        self.assertEqual(out.strip(), "")
+
+
+# --------------------------------------------------------------------------------------------
 # 3. rules
 # --------------------------------------------------------------------------------------------
 

@@ -76,7 +76,8 @@ def build_corpora(work: str) -> dict[str, list[str]]:
         corpora["tests/fuzz/corpus/decode"] = seeds
     gen = os.path.join(work, "generated")
     subprocess.run([sys.executable, os.path.join(ROOT, "tests", "bench", "gen_corpus.py"),
-                    "--out", gen, "--files", str(GEN_FILES), "--records", str(GEN_RECORDS),
+                    "--out", gen, "--manifest", os.path.join(work, "generated-MANIFEST.json"),
+                    "--files", str(GEN_FILES), "--records", str(GEN_RECORDS),
                     "--seed", "11", "--jobs", "1", "--level", "1"],
                    check=True, stdout=subprocess.DEVNULL)
     corpora[f"generated ({GEN_FILES}x{GEN_RECORDS} records, tests/bench/gen_corpus.py)"] = [gen]
