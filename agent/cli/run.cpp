@@ -24,7 +24,8 @@
 #include "agent/cli/commands.h"
 #include "agent/cli/core_dumps.h"
 #include "agent/cli/credential_wait.h"
-#include "agent/pipeline/daemon.h"
+#include "agent/engine/engine.h"
+#include "agent/sources/sqs/sqs_source.h"
 #include "agent/sources/http_pool.h"
 #include "agent/aws/signing_clock.h"
 #include "agent/sources/s3_client.h"
@@ -60,81 +61,85 @@ void register_start_metrics(MetricsRegistry& registry, const aws::CredentialsSou
 }
 
 // The metrics of a running agent (docs/monitoring.md lists them).
-void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const OutputPipeline& outputs,
+void register_metrics(MetricsRegistry& registry, const Engine& engine, const SqsSource& source,
+                      const OutputPipeline& outputs,
                       const aws::CredentialsSource& credentials,
                       int64_t started_ms) {
   register_start_metrics(registry, credentials, started_ms);
-  const DaemonCounters& k = daemon.counters();
-  registry.add([&k](PrometheusWriter& w) {
+  const SqsSourceCounters& q = source.counters();
+  const EngineCounters& e = engine.counters();
+  const FetchCounters& f = engine.fetch_counters();
+  const DeliveryCounters& d = engine.delivery_counters();
+  registry.add([&q, &e, &f, &d](PrometheusWriter& w) {
     w.counter("trailwarden_sqs_messages_received_total", "SQS messages received.",
-              k.messages_received.load());
+              q.messages_received.load());
     w.counter("trailwarden_sqs_messages_deleted_total",
               "SQS messages deleted after all their alerts were safe at every output.",
-              k.messages_deleted.load());
+              q.messages_deleted.load());
     w.counter("trailwarden_sqs_messages_failed_total",
               "SQS messages left for redelivery (and, after maxReceiveCount, the queue's "
               "dead-letter queue) because an object could not be read or an alert not delivered.",
-              k.messages_failed.load());
+              q.messages_failed.load());
     w.counter("trailwarden_sqs_messages_unknown_total",
               "SQS messages that are not a notification trailwarden understands (never deleted).",
-              k.messages_unknown.load());
+              q.messages_unknown.load());
     w.counter("trailwarden_sqs_test_events_total", "s3:TestEvent messages (deleted).",
-              k.messages_test_events.load());
+              q.messages_test_events.load());
     w.counter("trailwarden_sqs_receive_errors_total", "Failed ReceiveMessage calls.",
-              k.poll_errors.load());
+              q.poll_errors.load());
     w.counter("trailwarden_sqs_visibility_extensions_total",
               "In-flight messages whose visibility timeout was extended (heartbeat).",
-              k.visibility_extensions.load());
+              q.visibility_extensions.load());
     w.gauge("trailwarden_sqs_messages_in_flight", "Messages received and not yet finished.",
-            static_cast<double>(k.in_flight.load()));
+            static_cast<double>(q.in_flight.load()));
     w.gauge("trailwarden_sqs_last_receive_timestamp_seconds",
             "When a ReceiveMessage call last succeeded (Unix time).",
-            static_cast<double>(k.last_poll_ok_ms.load()) / 1000.0);
+            static_cast<double>(q.last_poll_ok_ms.load()) / 1000.0);
     w.counter("trailwarden_notifications_refused_total",
               "Objects named by notifications outside source.sqs.allowed_buckets (not fetched).",
-              k.notifications_refused.load());
+              q.notifications_refused.load());
     w.counter("trailwarden_inline_events_refused_total",
               "EventBridge CloudTrail events refused by the inline policy (source.sqs."
               "inline_events, inline_accounts, inline_regions): deleted, never matched.",
-              k.inline_events_refused.load());
+              q.inline_events_refused.load());
     w.counter("trailwarden_objects_skipped_total",
               "Objects not read by choice (digest, Insights, key outside key_prefixes).",
-              k.objects_skipped.load());
+              q.objects_skipped.load());
     w.counter("trailwarden_s3_objects_fetched_total", "Objects read from S3.",
-              k.objects_fetched.load());
+              f.objects_fetched.load());
     w.counter("trailwarden_s3_bytes_fetched_total", "Bytes read from S3 (compressed).",
-              k.bytes_fetched.load());
+              f.bytes_fetched.load());
     w.counter("trailwarden_s3_fetch_retries_total", "S3 reads retried after a transient error.",
-              k.fetch_retries.load());
+              f.fetch_retries.load());
     w.counter("trailwarden_s3_key_fallbacks_total",
               "EventBridge objects read under the URL-decoded reading of detail.object.key after "
               "the key as given was not found.",
-              k.key_fallbacks.load());
+              f.key_fallbacks.load());
     w.counter("trailwarden_records_scanned_total", "CloudTrail records matched against the rules.",
-              k.records.load());
+              e.records.load());
     w.counter("trailwarden_records_failed_total",
               "Bad records (over limits.max_record_bytes or max_depth, invalid UTF-8 or control "
               "characters, unparseable): not matched, written to state_dir/bad-records.ndjson.",
-              k.records_failed.load());
-    w.counter("trailwarden_alerts_total", "Alerts handed to the outputs.", k.alerts_sent.load());
+              d.records_failed.load());
+    w.counter("trailwarden_alerts_total", "Alerts handed to the outputs.", d.alerts_sent.load());
     w.counter("trailwarden_alert_time_unparsed_total",
               "Alerts whose record had no usable eventTime (missing or not RFC 3339): their time "
               "is the processing time, metadata.original_time keeps the text.",
-              k.alerts_time_unparsed.load());
+              e.alerts_time_unparsed.load());
     w.counter("trailwarden_alerts_duplicate_suppressed_total",
               "Alerts not sent again because their finding uid was already delivered "
               "(redelivered messages).",
-              k.alerts_suppressed.load());
+              d.alerts_suppressed.load());
     w.counter("trailwarden_rule_reloads_total", "Successful rule reloads (SIGHUP).",
-              k.rule_reloads.load());
+              e.rule_reloads.load());
     w.family("trailwarden_object_processing_seconds", "histogram",
              "Time to fetch, decode and match one object.");
-    w.histogram("trailwarden_object_processing_seconds", k.object_seconds);
+    w.histogram("trailwarden_object_processing_seconds", e.object_seconds);
     w.family("trailwarden_notification_to_alert_seconds", "histogram",
              "From the notification's arrival in SQS (SentTimestamp) to its alert being handed "
              "to the outputs.");
-    w.histogram("trailwarden_notification_to_alert_seconds", k.notification_to_alert_seconds);
-    const int64_t newest = k.newest_event_ms.load();
+    w.histogram("trailwarden_notification_to_alert_seconds", d.notification_to_alert_seconds);
+    const int64_t newest = e.newest_event_ms.load();
     w.gauge("trailwarden_newest_event_timestamp_seconds",
             "eventTime of the newest CloudTrail record processed (Unix time; 0: none yet).",
             static_cast<double>(newest) / 1000.0);
@@ -144,9 +149,9 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
             newest ? static_cast<double>(now_ms() - newest) / 1000.0
                    : std::numeric_limits<double>::quiet_NaN());
   });
-  registry.add([&daemon](PrometheusWriter& w) {
+  registry.add([&engine](PrometheusWriter& w) {
     w.family("trailwarden_rule_matches_total", "counter", "Records matched, per rule.");
-    for (const auto& [id, n] : daemon.matches_per_rule())
+    for (const auto& [id, n] : engine.matches_per_rule())
       w.sample("trailwarden_rule_matches_total", n, {{"rule", id}});
   });
   registry.add([](PrometheusWriter& w) {
@@ -191,10 +196,10 @@ void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const Out
         {"trailwarden_output_buffer_max_bytes", "gauge", "The buffer's size limit.",
          [](const OutputCounters&, size_t max) { return static_cast<double>(max); }},
     };
-    for (const Field& f : kFields) {
-      w.family(f.name, f.type, f.help);
+    for (const Field& field : kFields) {
+      w.family(field.name, field.type, field.help);
       for (size_t i = 0; i < outputs.size(); ++i)
-        w.sample(f.name, f.value(outputs.counters(i), outputs.settings(i).buffer_max_bytes),
+        w.sample(field.name, field.value(outputs.counters(i), outputs.settings(i).buffer_max_bytes),
                  {{"output", outputs.name(i)}});
     }
   });
@@ -220,23 +225,25 @@ void register_status_metrics(MetricsRegistry& registry, const StatusServerStats&
 }
 
 // Liveness: the poll loop turns and no output failed for good.
-Probe health(const Daemon& daemon, const OutputPipeline& outputs, const Config& c) {
+Probe health(const Engine& engine, const OutputPipeline& outputs, const Config& c) {
   if (outputs.failed()) return {false, "output failed: " + outputs.failure()};
-  const DaemonCounters& k = daemon.counters();
-  const int64_t last = k.last_loop_ms.load();
+  const EngineCounters& e = engine.counters();
+  const int64_t last = e.last_loop_ms.load();
   const int64_t stuck_after_ms = static_cast<int64_t>(c.sqs.wait_time_seconds + 120) * 1000;
-  if (k.polling && last && now_ms() - last > stuck_after_ms)
+  if (e.polling && last && now_ms() - last > stuck_after_ms)
     return {false, fmt::format("the SQS poll loop has not turned for {} s", (now_ms() - last) / 1000)};
   return {true, {}};
 }
 
 // Readiness: running, the queue answered recently, and no output buffer is full.
-Probe readiness(const Daemon& daemon, const OutputPipeline& outputs, const Config& c) {
-  Probe h = health(daemon, outputs, c);
+Probe readiness(const Engine& engine, const SqsSource& source, const OutputPipeline& outputs,
+                const Config& c) {
+  Probe h = health(engine, outputs, c);
   if (!h.ok) return h;
-  const DaemonCounters& k = daemon.counters();
-  if (!k.polling) return {false, "not polling the queue (starting or stopping)"};
-  const int64_t last_ok = k.last_poll_ok_ms.load();
+  const SqsSourceCounters& q = source.counters();
+  const EngineCounters& e = engine.counters();
+  if (!e.polling) return {false, "not polling the queue (starting or stopping)"};
+  const int64_t last_ok = q.last_poll_ok_ms.load();
   const int64_t limit_ms = static_cast<int64_t>(c.metrics.ready_poll_timeout_seconds) * 1000;
   if (!last_ok) return {false, "no successful SQS receive yet"};
   if (now_ms() - last_ok > limit_ms)
@@ -373,11 +380,14 @@ std::chrono::milliseconds output_flush_budget(int64_t stop_requested_ns, std::ch
 }
 
 // One line for systemd's STATUS=.
-std::string status_line(const Daemon& daemon) {
-  const DaemonCounters& k = daemon.counters();
+std::string status_line(const Engine& engine, const SqsSource& source) {
+  const SqsSourceCounters& q = source.counters();
+  const EngineCounters& e = engine.counters();
+  const FetchCounters& f = engine.fetch_counters();
+  const DeliveryCounters& d = engine.delivery_counters();
   return fmt::format("{} messages, {} objects, {} records, {} alerts; {} in flight",
-                     k.messages_received.load(), k.objects_fetched.load(), k.records.load(),
-                     k.alerts_sent.load(), k.in_flight.load());
+                     q.messages_received.load(), f.objects_fetched.load(), e.records.load(),
+                     d.alerts_sent.load(), q.in_flight.load());
 }
 
 // The effective configuration without what a reload applies: [rules] and the log_* keys.
@@ -538,44 +548,34 @@ int cmd_run(Args& a, const Global& g) {
   s3_options.expected_bucket_owner = c.sqs.expected_bucket_owner;
   S3Client s3(s3_options, object_http, credentials);
 
-  DaemonOptions d;
-  d.max_messages = c.sqs.max_messages;
-  d.wait_time = std::chrono::seconds(c.sqs.wait_time_seconds);
-  d.visibility_timeout = std::chrono::seconds(c.sqs.visibility_timeout_seconds);
-  d.heartbeat_interval = std::chrono::seconds(c.sqs.heartbeat_seconds);
-  d.max_in_flight = c.sqs.max_in_flight_messages;
-  d.workers = workers;
-  d.shutdown_deadline = std::chrono::seconds(c.sqs.shutdown_timeout_seconds);
-  d.allowed_buckets = c.sqs.allowed_buckets;
-  d.key_prefixes = c.sqs.key_prefixes;
-  d.include_digest = c.sqs.include_digest;
-  d.include_insights = c.sqs.include_insights;
-  d.inline_events.enabled = c.sqs.inline_events;
-  d.inline_events.via_sns = c.sqs.inline_events_via_sns;
-  d.inline_events.accounts = c.sqs.inline_accounts;
-  d.inline_events.regions = c.sqs.inline_regions;
-  d.max_object_bytes = c.limits.max_compressed_bytes;
-  d.limits = c.limits;
-  d.ocsf.include_raw_data = c.include_raw_data;
-  d.dedup_path = (std::filesystem::path(c.state_dir) / "dedup.log").string();
-  d.bad_records_path = (std::filesystem::path(c.state_dir) / "bad-records.ndjson").string();
-  d.dedup_capacity = c.sqs.dedup_window;
+  EngineOptions options;
+  options.workers = workers;
+  options.max_in_flight = c.sqs.max_in_flight_messages;
+  options.shutdown_deadline = std::chrono::seconds(c.sqs.shutdown_timeout_seconds);
+  options.fetch.max_object_bytes = c.limits.max_compressed_bytes;
+  options.limits = c.limits;
+  options.ocsf.include_raw_data = c.include_raw_data;
+  options.delivery.dedup_path = (std::filesystem::path(c.state_dir) / "dedup.log").string();
+  options.delivery.bad_records_path =
+      (std::filesystem::path(c.state_dir) / "bad-records.ndjson").string();
+  options.delivery.dedup_capacity = c.sqs.dedup_window;
 
   output_env.aws_credentials = credentials;
   OutputPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir);
-  Daemon daemon(d, sqs, s3, std::make_shared<const RuleSet>(std::move(all)), outputs);
+  SqsSource source(c.sqs, sqs);
+  Engine engine(options, source, &s3, std::make_shared<const RuleSet>(std::move(all)), outputs);
   {
     // The alerts a previous run left in the buffers go into the de-duplication window before
     // anything is delivered or received (kill -9 does not re-alert).
     std::string error;
-    if (!outputs.start(error, [&daemon](const std::vector<std::string>& uids, std::string& e) {
-          return daemon.remember_buffered(uids, e);
+    if (!outputs.start(error, [&engine](const std::vector<std::string>& uids, std::string& e) {
+          return engine.remember_buffered(uids, e);
         }))
       throw std::runtime_error(error);
   }
 
   MetricsRegistry registry;
-  register_metrics(registry, daemon, outputs, *credentials, started_ms);
+  register_metrics(registry, engine, source, outputs, *credentials, started_ms);
   registry.add([&s3](PrometheusWriter& w) {
     w.counter("trailwarden_s3_version_fallbacks_total",
               "Objects read without their notified versionId because S3 denied the versioned "
@@ -592,8 +592,8 @@ int cmd_run(Args& a, const Global& g) {
   });
   if (status) register_status_metrics(registry, status->stats());
   live.attach([&registry] { return registry.render(); },
-              [&] { return health(daemon, outputs, c); },
-              [&] { return readiness(daemon, outputs, c); });
+              [&] { return health(engine, outputs, c); },
+              [&] { return readiness(engine, source, outputs, c); });
   // Before the daemon and outputs go away (in any way), the status server stops using them.
   struct Detach {
     LiveStatus& live;
@@ -620,7 +620,7 @@ int cmd_run(Args& a, const Global& g) {
       auto set = std::make_shared<const RuleSet>(std::move(rules));
       if (set->enabled.empty()) spdlog::warn("reload: no rule is enabled: nothing can match");
       const size_t loaded = set->owned.size(), active = set->enabled.size();
-      daemon.replace_rules(std::move(set));
+      engine.replace_rules(std::move(set));
       spdlog::info("SIGHUP: rules reloaded from {}: {} rules, {} enabled", fresh.source, loaded,
                    active);
       if (not_reloadable(fresh) != not_reloadable(running))
@@ -630,7 +630,7 @@ int cmd_run(Args& a, const Global& g) {
     } catch (const std::exception& e) {
       spdlog::error("SIGHUP: reload failed, the previous rules stay in force: {}", e.what());
     }
-    sd_notifyf(0, "READY=1\nSTATUS=%s", status_line(daemon).c_str());
+    sd_notifyf(0, "READY=1\nSTATUS=%s", status_line(engine, source).c_str());
   };
 
   std::atomic<bool> stop{false};
@@ -667,13 +667,13 @@ int cmd_run(Args& a, const Global& g) {
     bool ready_sent = false;
     std::unique_lock<std::mutex> lock(notify_mu);
     while (!notify_stop) {
-      if (!ready_sent && daemon.counters().polling) {
-        sd_notifyf(0, "READY=1\nSTATUS=%s", status_line(daemon).c_str());
+      if (!ready_sent && engine.counters().polling) {
+        sd_notifyf(0, "READY=1\nSTATUS=%s", status_line(engine, source).c_str());
         ready_sent = true;
       } else if (ready_sent && !stop) {
-        sd_notifyf(0, "STATUS=%s", status_line(daemon).c_str());
+        sd_notifyf(0, "STATUS=%s", status_line(engine, source).c_str());
       }
-      if (watchdog_usec && health(daemon, outputs, c).ok) sd_notify(0, "WATCHDOG=1");
+      if (watchdog_usec && health(engine, outputs, c).ok) sd_notify(0, "WATCHDOG=1");
       notify_cv.wait_for(lock, ready_sent ? period : std::chrono::milliseconds(100),
                          [&] { return notify_stop; });
     }
@@ -683,7 +683,7 @@ int cmd_run(Args& a, const Global& g) {
       "buckets {}",
       TRAILWARDEN_VERSION, c.sqs.queue_url, endpoints.sqs_region, region, enabled_count, workers,
       fmt::join(c.sqs.allowed_buckets, ", "));
-  int rc = daemon.run(stop);
+  int rc = engine.run(stop);
   sd_notify(0, "STOPPING=1\nSTATUS=stopping: flushing outputs");
   outputs.stop(output_flush_budget(stop_requested_ns.load(),
                                    std::chrono::seconds(c.sqs.shutdown_timeout_seconds)));
@@ -700,13 +700,16 @@ int cmd_run(Args& a, const Global& g) {
     pthread_kill(signal_thread.native_handle(), SIGTERM);
   }
   signal_thread.join();
-  const DaemonCounters& k = daemon.counters();
+  const SqsSourceCounters& q = source.counters();
+  const EngineCounters& e = engine.counters();
+  const FetchCounters& f = engine.fetch_counters();
+  const DeliveryCounters& d = engine.delivery_counters();
   spdlog::info(
       "stopped: {} messages received, {} deleted, {} failed, {} unknown; {} objects, {} records, "
       "{} alerts sent, {} duplicates suppressed, {} refused",
-      k.messages_received.load(), k.messages_deleted.load(), k.messages_failed.load(),
-      k.messages_unknown.load(), k.objects_fetched.load(), k.records.load(), k.alerts_sent.load(),
-      k.alerts_suppressed.load(), k.notifications_refused.load());
+      q.messages_received.load(), q.messages_deleted.load(), q.messages_failed.load(),
+      q.messages_unknown.load(), f.objects_fetched.load(), e.records.load(), d.alerts_sent.load(),
+      d.alerts_suppressed.load(), q.notifications_refused.load());
   return rc;
 }
 

@@ -11,10 +11,11 @@
 //   input was read to its end) or kFatal (retrying cannot help: queue missing, access denied;
 //   `error` says what, already counted by the source). Transient failures are the source's
 //   business (retry with backoff inside next(), counted): they are kOk with no unit.
-// - done(token, ok) is called exactly once per unit handed out, from any thread: ok = every
+// - done(token, ok, why) is called exactly once per unit handed out, from any thread: ok = every
 //   alert of the unit is durably in the outputs (or was a known duplicate) and every bad record
-//   was recorded; !ok = the unit failed and must be kept for redelivery. The source
-//   acknowledges as it does (SQS: deletes in batches, a failed message stays on the queue;
+//   was recorded; !ok = the unit failed and must be kept for redelivery, `why` says what failed
+//   (the engine does not log it: the source says once, at WARN, what it does with the unit).
+//   The source acknowledges as it does (SQS: deletes in batches, a failed message stays on the queue;
 //   Kafka: commits per partition the contiguous prefix of done offsets; files: nothing).
 // - release(unfinished) on shutdown: the units handed out whose done() has not come and never
 //   will as ok (the engine gave up on them at its deadline). The source gives them back
@@ -67,7 +68,7 @@ class Source {
   virtual ~Source() = default;
   virtual Status next(size_t max, const std::atomic<bool>& stop, std::vector<WorkUnit>& out,
                       std::string& error) = 0;
-  virtual void done(AckToken token, bool ok) = 0;
+  virtual void done(AckToken token, bool ok, const std::string& why) = 0;
   virtual void release(const std::vector<AckToken>& unfinished) = 0;
   virtual void close() = 0;
 };

@@ -1,6 +1,8 @@
-// The daemon's acknowledgement logic against in-process fakes of the queue and the store.
-// (The real SQS and S3 clients are tested against the fauxqs emulator in tests/integration.)
-#include "agent/pipeline/daemon.h"
+// `run`'s pipeline — the engine over an SqsSource — and its acknowledgement logic against
+// in-process fakes of the queue and the store. (The real SQS and S3 clients are tested against
+// the fauxqs emulator in tests/integration.)
+#include "agent/engine/engine.h"
+#include "agent/sources/sqs/sqs_source.h"
 
 #include <doctest/doctest.h>
 
@@ -203,9 +205,12 @@ struct Fixture {
   std::unique_ptr<OutputPipeline> pipeline;
   std::vector<rules::Rule> rules = rules::load_builtin_pack("cis-aws-foundations");
   std::vector<const rules::Rule*> enabled;
-  DaemonOptions options;
+  SqsSourceConfig sqs;
+  SqsSourceTiming sqs_timing;
+  EngineOptions options;
   std::atomic<bool> stop{false};
-  std::unique_ptr<Daemon> daemon;
+  std::unique_ptr<SqsSource> source;
+  std::unique_ptr<Engine> daemon;
   std::thread thread;
   int exit_status = -1;
   std::string buffer_dir;    // non-empty: the output has a disk buffer in this state directory
@@ -215,11 +220,13 @@ struct Fixture {
   Fixture() {
     for (const auto& r : rules)
       if (r.enabled) enabled.push_back(&r);  // cis-4.9
-    options.allowed_buckets = {"trail-bucket"};
-    options.wait_time = 1s;
+    sqs.allowed_buckets = {"trail-bucket"};
+    sqs.wait_time_seconds = 1;
     options.workers = 2;
-    options.retry_base = 1ms;
-    options.retry_max = 5ms;
+    options.fetch.retry_base = 1ms;
+    options.fetch.retry_max = 5ms;
+    sqs_timing.retry_base = 1ms;
+    sqs_timing.retry_max = 5ms;
     options.shutdown_deadline = 5s;
     store.objects["trail-bucket/AWSLogs/1/CloudTrail/us-east-1/a.json.gz"] =
         test::gzip(test::read_data("cloudtrail/awsdocs_config.json"));
@@ -241,7 +248,9 @@ struct Fixture {
     pipeline = std::make_unique<OutputPipeline>(std::move(entries),
                                                 buffer_dir.empty() ? "/tmp" : buffer_dir);
     // As `run` does: what the buffers hold goes into the window before anything is delivered.
-    daemon = std::make_unique<Daemon>(options, queue, store, enabled, *pipeline);
+    source = std::make_unique<SqsSource>(sqs, queue, system_clock(), sqs_timing);
+    daemon = std::make_unique<Engine>(options, *source, &store,
+                                      std::make_shared<const RuleSet>(enabled), *pipeline);
     std::string error;
     REQUIRE(pipeline->start(error, [this](const std::vector<std::string>& uids, std::string& why) {
       return daemon->remember_buffered(uids, why);
@@ -283,7 +292,7 @@ TEST_CASE("a notification's alerts are written and flushed before the message is
   REQUIRE(flush_after != events.end());
   REQUIRE(del != events.end());
   CHECK(flush_after < del);
-  CHECK(f.daemon->counters().alerts_sent == 4);
+  CHECK(f.daemon->delivery_counters().alerts_sent == 4);
   CHECK(f.daemon->counters().records == 10);
 }
 
@@ -313,8 +322,8 @@ TEST_CASE("unknown shapes are never deleted; test events and refused buckets are
   CHECK(f.finish() == 0);
   CHECK(f.queue.in_flight() == 1);  // the unknown one: left for the redrive policy
   CHECK(f.store.gets.empty());      // the forged bucket was never fetched
-  CHECK(f.daemon->counters().messages_unknown == 1);
-  CHECK(f.daemon->counters().notifications_refused == 1);
+  CHECK(f.source->counters().messages_unknown == 1);
+  CHECK(f.source->counters().notifications_refused == 1);
   CHECK(f.output->lines.empty());
 }
 
@@ -326,7 +335,7 @@ TEST_CASE("a missing object keeps the message for redelivery") {
   f.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
-  CHECK(f.daemon->counters().messages_failed == 1);
+  CHECK(f.source->counters().messages_failed == 1);
   CHECK(f.queue.deleted() == 1);
   CHECK(f.queue.in_flight() == 1);  // the missing object's message: not deleted
 }
@@ -338,7 +347,7 @@ TEST_CASE("transient fetch errors are retried") {
   f.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
-  CHECK(f.daemon->counters().fetch_retries == 2);
+  CHECK(f.daemon->fetch_counters().fetch_retries == 2);
   CHECK(f.output->lines.size() == 4);
 }
 
@@ -346,7 +355,7 @@ TEST_CASE("a redelivered notification does not alert twice") {
   Fixture f;
   char dir[] = "/tmp/tw-daemon-XXXXXX";
   REQUIRE(mkdtemp(dir));
-  f.options.dedup_path = std::string(dir) + "/dedup.log";
+  f.options.delivery.dedup_path = std::string(dir) + "/dedup.log";
   f.start();
   f.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
@@ -354,10 +363,10 @@ TEST_CASE("a redelivered notification does not alert twice") {
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 2; }));
   CHECK(f.finish() == 0);
   CHECK(f.output->lines.size() == 4);
-  CHECK(f.daemon->counters().alerts_suppressed == 4);
+  CHECK(f.daemon->delivery_counters().alerts_suppressed == 4);
   // and across a restart, from the state file
   Fixture g;
-  g.options.dedup_path = f.options.dedup_path;
+  g.options.delivery.dedup_path = f.options.delivery.dedup_path;
   g.start();
   g.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(g.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
@@ -380,12 +389,12 @@ TEST_CASE("alerts a killed run left in the disk buffer do not alert again when t
     f.queue.send(s3_notification("trail-bucket", kKey));
     REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
     CHECK(f.finish() == 0);
-    CHECK(f.daemon->counters().alerts_sent == 4);
+    CHECK(f.daemon->delivery_counters().alerts_sent == 4);
     CHECK(f.output->lines.empty());
   }
   Fixture g;
   g.buffer_dir = dir;
-  g.options.dedup_path = std::string(dir) + "/dedup.log";
+  g.options.delivery.dedup_path = std::string(dir) + "/dedup.log";
   g.options.workers = 1;
   g.start();
   g.queue.send(s3_notification("trail-bucket", kKey));  // the same message, redelivered
@@ -393,11 +402,11 @@ TEST_CASE("alerts a killed run left in the disk buffer do not alert again when t
   REQUIRE(g.log.await_count("write", 4));  // the buffered ones
   CHECK(g.finish() == 0);
   CHECK(g.output->lines.size() == 4);  // once
-  CHECK(g.daemon->counters().alerts_suppressed == 4);
-  CHECK(g.daemon->counters().alerts_sent == 0);
+  CHECK(g.daemon->delivery_counters().alerts_suppressed == 4);
+  CHECK(g.daemon->delivery_counters().alerts_sent == 0);
   // and the window now holds them durably: a third run suppresses them from the file
   Fixture h;
-  h.options.dedup_path = g.options.dedup_path;
+  h.options.delivery.dedup_path = g.options.delivery.dedup_path;
   h.start();
   h.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(h.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
@@ -407,8 +416,8 @@ TEST_CASE("alerts a killed run left in the disk buffer do not alert again when t
 
 TEST_CASE("slow objects: visibility is extended while in work, released on shutdown") {
   Fixture f;
-  f.options.visibility_timeout = 3s;
-  f.options.heartbeat_interval = 1s;
+  f.sqs.visibility_timeout_seconds = 3;
+  f.sqs.heartbeat_seconds = 1;
   f.options.shutdown_deadline = 1s;
   f.store.block = true;
   f.start();
@@ -469,7 +478,7 @@ TEST_CASE(
        << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
   CHECK(f.queue.deleted() == 0);  // not acknowledged: delivered again later
   CHECK(f.queue.visible() == 1);  // released at the deadline
-  CHECK(f.daemon->counters().alerts_sent == 0);
+  CHECK(f.daemon->delivery_counters().alerts_sent == 0);
 }
 
 TEST_CASE("stop ends at the shutdown deadline while a full disk buffer blocks a submit") {
@@ -509,7 +518,7 @@ TEST_CASE("stop ends at the shutdown deadline while a full disk buffer blocks a 
        << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
   CHECK(f.queue.deleted() == 0);
   CHECK(f.queue.visible() == 1);
-  CHECK(f.daemon->counters().alerts_sent == 0);
+  CHECK(f.daemon->delivery_counters().alerts_sent == 0);
   std::filesystem::remove_all(dir);
 }
 
@@ -530,9 +539,9 @@ std::string inline_event(const std::string& event_id, const std::string& source 
          event_id + R"(","eventType":"AwsApiCall","recipientAccountId":")" + record_account + R"("}})";
 }
 
-void accept_inline(DaemonOptions& o) {
-  o.inline_events.enabled = true;
-  o.inline_events.accounts = {"222222222222"};
+void accept_inline(SqsSourceConfig& o) {
+  o.inline_events = true;
+  o.inline_accounts = {"222222222222"};
 }
 
 // The eventID of StopConfigurationRecorder in tests/data/cloudtrail/awsdocs_config.json.
@@ -559,7 +568,7 @@ TEST_CASE("a download still running at the shutdown deadline is cancelled, the m
 
 TEST_CASE("EventBridge CloudTrail events are matched without any fetch, when accepted") {
   Fixture f;
-  accept_inline(f.options);
+  accept_inline(f.sqs);
   f.start();
   f.queue.send(inline_event("ev-inline"));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
@@ -573,7 +582,7 @@ TEST_CASE("EventBridge CloudTrail events are matched without any fetch, when acc
   CHECK(a.find(R"("eventbridge_event_id":"eb-ev-inline")") != std::string::npos);
   CHECK(a.find("[unverified: EventBridge event, not read from S3]") != std::string::npos);
   CHECK(a.find(R"("log_name")") == std::string::npos);
-  CHECK(f.daemon->counters().inline_events_refused == 0);
+  CHECK(f.source->counters().inline_events_refused == 0);
 }
 
 TEST_CASE("inline events are refused unless the inline route is turned on") {
@@ -583,7 +592,7 @@ TEST_CASE("inline events are refused unless the inline route is turned on") {
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
   CHECK(f.output->lines.empty());
-  CHECK(f.daemon->counters().inline_events_refused == 1);
+  CHECK(f.source->counters().inline_events_refused == 1);
   CHECK(f.daemon->counters().records == 0);
 }
 
@@ -607,12 +616,12 @@ TEST_CASE("the first refusal of an inline route that is off is an ERROR saying h
   CHECK(errors == 1);
   CHECK(warnings == 2);
   CHECK(text.find("set [source.sqs] inline_events = true and inline_accounts") != std::string::npos);
-  CHECK(f.daemon->counters().inline_events_refused == 3);
+  CHECK(f.source->counters().inline_events_refused == 3);
 }
 
 TEST_CASE("forged inline events are refused: custom source, other account, contradicting record") {
   Fixture f;
-  accept_inline(f.options);
+  accept_inline(f.sqs);
   f.start();
   f.queue.send(inline_event("ev-custom", "attacker.custom"));
   f.queue.send(inline_event("ev-account", "aws.config", "999999999999", "999999999999"));
@@ -620,13 +629,13 @@ TEST_CASE("forged inline events are refused: custom source, other account, contr
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 3; }));
   CHECK(f.finish() == 0);
   CHECK(f.output->lines.empty());
-  CHECK(f.daemon->counters().inline_events_refused == 3);
-  CHECK(f.daemon->counters().alerts_sent == 0);
+  CHECK(f.source->counters().inline_events_refused == 3);
+  CHECK(f.daemon->delivery_counters().alerts_sent == 0);
 }
 
 TEST_CASE("a forged inline event reusing a real eventID never hides the record read from S3") {
   Fixture f;
-  accept_inline(f.options);
+  accept_inline(f.sqs);
   f.options.workers = 1;
   f.start();
   // The attacker's own StopConfigurationRecorder call, retold first with an invented user ...
@@ -637,7 +646,7 @@ TEST_CASE("a forged inline event reusing a real eventID never hides the record r
   f.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 2; }));
   CHECK(f.finish() == 0);
-  CHECK(f.daemon->counters().alerts_suppressed == 0);
+  CHECK(f.daemon->delivery_counters().alerts_suppressed == 0);
   REQUIRE(f.output->lines.size() == 5);  // the forgery (unverified) and all four S3 alerts
   size_t genuine = 0, forged = 0;
   for (const auto& a : f.output->lines) {
@@ -668,18 +677,18 @@ TEST_CASE("inline events relayed by SNS are refused unless inline_events_via_sns
       quoted + "\"}";
   {
     Fixture f;
-    accept_inline(f.options);
+    accept_inline(f.sqs);
     f.start();
     f.queue.send(wrapped);
     REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
     CHECK(f.finish() == 0);
     CHECK(f.output->lines.empty());
-    CHECK(f.daemon->counters().inline_events_refused == 1);
+    CHECK(f.source->counters().inline_events_refused == 1);
   }
   {
     Fixture f;
-    accept_inline(f.options);
-    f.options.inline_events.via_sns = true;
+    accept_inline(f.sqs);
+    f.sqs.inline_events_via_sns = true;
     f.start();
     f.queue.send(wrapped);
     REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
@@ -687,13 +696,13 @@ TEST_CASE("inline events relayed by SNS are refused unless inline_events_via_sns
     REQUIRE(f.output->lines.size() == 1);
     CHECK(f.output->lines[0].find(R"("notification":"sns/eventbridge/cloudtrail")") !=
           std::string::npos);
-    CHECK(f.daemon->counters().inline_events_refused == 0);
+    CHECK(f.source->counters().inline_events_refused == 0);
   }
 }
 
 TEST_CASE("the event-age gauge follows records read from S3 only, and never the future") {
   Fixture f;
-  accept_inline(f.options);
+  accept_inline(f.sqs);
   f.options.workers = 1;
   // An object whose newest record claims 2099 (a clock far ahead), next to one from 2024.
   const char* future_key = "AWSLogs/1/CloudTrail/us-east-1/future.json.gz";
@@ -721,7 +730,7 @@ TEST_CASE("the event-age gauge follows records read from S3 only, and never the 
 
 TEST_CASE("redelivered inline events are still suppressed among themselves") {
   Fixture f;
-  accept_inline(f.options);
+  accept_inline(f.sqs);
   f.start();
   f.queue.send(inline_event("ev-twice"));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
@@ -729,15 +738,15 @@ TEST_CASE("redelivered inline events are still suppressed among themselves") {
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 2; }));
   CHECK(f.finish() == 0);
   CHECK(f.output->lines.size() == 1);
-  CHECK(f.daemon->counters().alerts_suppressed == 1);
+  CHECK(f.daemon->delivery_counters().alerts_suppressed == 1);
 }
 
 TEST_CASE("S3's own API calls via EventBridge (source aws.s3) are matched, not dropped") {
   Fixture f;
   for (const auto& r : f.rules)
     if (r.id == "cis-4.8") f.enabled.push_back(&r);  // S3 bucket policy changes
-  f.options.inline_events.enabled = true;
-  f.options.inline_events.accounts = {"111122223333"};
+  f.sqs.inline_events = true;
+  f.sqs.inline_accounts = {"111122223333"};
   f.start();
   simdjson::dom::parser p;
   const std::string sample = test::read_data("notifications/eventbridge_s3_api_call.json");
@@ -756,14 +765,14 @@ TEST_CASE("digest objects are skipped unless configured") {
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
   CHECK(f.store.gets.empty());
-  CHECK(f.daemon->counters().objects_skipped == 1);
+  CHECK(f.source->counters().objects_skipped == 1);
 }
 
 TEST_CASE("a bad record is dead-lettered; the object's good alerts go out and the message is deleted") {
   Fixture f;
   char dir[] = "/tmp/tw-daemon-XXXXXX";
   REQUIRE(mkdtemp(dir));
-  f.options.bad_records_path = std::string(dir) + "/bad-records.ndjson";
+  f.options.delivery.bad_records_path = std::string(dir) + "/bad-records.ndjson";
   std::string text = test::read_data("cloudtrail/awsdocs_config.json");
   // An invalid escape in a record the cis-4.9 rule would look at: unparseable, so bad.
   text.insert(text.find('[') + 1,
@@ -775,9 +784,9 @@ TEST_CASE("a bad record is dead-lettered; the object's good alerts go out and th
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
   CHECK(f.output->lines.size() == 4);
-  CHECK(f.daemon->counters().records_failed == 1);
-  CHECK(f.daemon->counters().messages_failed == 0);
-  const std::string dead = test::read_file(f.options.bad_records_path);
+  CHECK(f.daemon->delivery_counters().records_failed == 1);
+  CHECK(f.source->counters().messages_failed == 0);
+  const std::string dead = test::read_file(f.options.delivery.bad_records_path);
   CHECK(dead.find(R"("object":"s3://trail-bucket/AWSLogs/1/CloudTrail/us-east-1/a.json.gz")") !=
         std::string::npos);
   CHECK(dead.find(R"("record_index":0)") != std::string::npos);
@@ -789,7 +798,7 @@ TEST_CASE("bad records that cannot be recorded keep the message for redelivery")
   Fixture f;
   f.options.workers = 1;  // tasks run in order: the good message finishes after the bad one
   f.options.limits.max_depth = 8;
-  f.options.bad_records_path = "/proc/no-such-dir/bad-records.ndjson";  // cannot be created
+  f.options.delivery.bad_records_path = "/proc/no-such-dir/bad-records.ndjson";  // cannot be created
   std::string text = test::read_data("cloudtrail/awsdocs_config.json");
   text.insert(text.find('[') + 1, R"({"eventName":"Deep","x":[[[[[[[[[[]]]]]]]]]]},)");
   f.store.objects["trail-bucket/AWSLogs/1/CloudTrail/us-east-1/deep.json.gz"] = test::gzip(text);
@@ -798,8 +807,8 @@ TEST_CASE("bad records that cannot be recorded keep the message for redelivery")
   f.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
-  CHECK(f.daemon->counters().records_failed == 1);
-  CHECK(f.daemon->counters().messages_failed == 1);
+  CHECK(f.daemon->delivery_counters().records_failed == 1);
+  CHECK(f.source->counters().messages_failed == 1);
   CHECK(f.queue.in_flight() == 1);  // the deep record's message: not deleted
 }
 
@@ -818,8 +827,8 @@ TEST_CASE("an EventBridge key not found as given is read under its URL-decoded r
   CHECK(f.store.gets ==
         std::vector<std::string>{"trail-bucket/AWSLogs/1/CloudTrail/us-east-1/a+b%2Bc.json.gz",
                                  "trail-bucket/" + decoded});
-  CHECK(f.daemon->counters().key_fallbacks == 1);
-  CHECK(f.daemon->counters().messages_failed == 0);
+  CHECK(f.daemon->fetch_counters().key_fallbacks == 1);
+  CHECK(f.source->counters().messages_failed == 0);
   REQUIRE(f.output->lines.size() == 4);
   CHECK(f.output->lines[0].find("a b+c.json.gz") != std::string::npos);  // the key read
 }
@@ -853,13 +862,13 @@ TEST_CASE("an EventBridge key found as given is read as given, once") {
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
   CHECK(f.store.gets == std::vector<std::string>{"trail-bucket/" + raw});
-  CHECK(f.daemon->counters().key_fallbacks == 0);
+  CHECK(f.daemon->fetch_counters().key_fallbacks == 0);
 }
 
 TEST_CASE("the other reading of an EventBridge key never leaves key_prefixes or the log objects") {
   Fixture f;
   f.options.workers = 1;  // tasks run in order: the good message finishes after the bad one
-  f.options.key_prefixes = {"AWSLogs/1/"};
+  f.sqs.key_prefixes = {"AWSLogs/1/"};
   f.store.missing_is_denied = true;
   // Readable only as a digest file under its decoded key, which is not to be read.
   f.store.objects["trail-bucket/AWSLogs/1/CloudTrail-Digest/us-east-1/d.json.gz"] = "{}";
@@ -874,14 +883,14 @@ TEST_CASE("the other reading of an EventBridge key never leaves key_prefixes or 
   CHECK(f.store.gets ==
         std::vector<std::string>{"trail-bucket/AWSLogs/1/CloudTrail%2DDigest/us-east-1/d.json.gz",
                                  std::string("trail-bucket/") + kKey});
-  CHECK(f.daemon->counters().key_fallbacks == 0);
-  CHECK(f.daemon->counters().messages_failed == 1);
-  CHECK(f.daemon->counters().objects_skipped == 1);
+  CHECK(f.daemon->fetch_counters().key_fallbacks == 0);
+  CHECK(f.source->counters().messages_failed == 1);
+  CHECK(f.source->counters().objects_skipped == 1);
 }
 
 TEST_CASE("an EventBridge key within key_prefixes only when decoded is read decoded") {
   Fixture f;
-  f.options.key_prefixes = {"AWSLogs/1/"};
+  f.sqs.key_prefixes = {"AWSLogs/1/"};
   f.start();
   f.queue.send(eventbridge_object_created("trail-bucket",
                                           "AWSLogs%2F1%2FCloudTrail%2Fus-east-1%2Fa.json.gz"));
