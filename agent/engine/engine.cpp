@@ -292,8 +292,11 @@ struct Engine::Impl {
     complete(task.unit, error);
   }
 
-  // One task of `unit` ended with `error`: the unit is done once all its tasks are.
+  // One task of `unit` ended with `error`: the unit is done once all its tasks are. Its room is
+  // given back only after the source was told (the source never has more than max_in_flight
+  // units outstanding).
   void complete(const std::shared_ptr<Unit>& unit, const std::string& error) {
+    bool acknowledge;
     {
       std::lock_guard<std::mutex> lock(mu);
       if (!error.empty() && !unit->failed) {
@@ -301,11 +304,12 @@ struct Engine::Impl {
         unit->error = error;
       }
       if (--unit->pending > 0) return;
-      in_flight.erase(unit->seq);
-      cv_capacity.notify_all();
-      if (unit->abandoned) return;
+      acknowledge = !unit->abandoned;
     }
-    source.done(unit->work.token, !unit->failed, unit->error);
+    if (acknowledge) source.done(unit->work.token, !unit->failed, unit->error);
+    std::lock_guard<std::mutex> lock(mu);
+    in_flight.erase(unit->seq);
+    cv_capacity.notify_all();
   }
 
   // Ordered: results wait until every unit before theirs is delivered.

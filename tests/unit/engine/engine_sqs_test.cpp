@@ -18,179 +18,22 @@
 
 #include "agent/rules/rule.h"
 #include "outputs/pipeline/disk_queue.h"
+#include "tests/fakes/fake_message_queue.h"
+#include "tests/fakes/fake_object_store.h"
+#include "tests/fakes/manual_clock.h"
+#include "tests/fakes/memory_output.h"
 #include "tests/unit/aws/fakes.h"
 #include "tests/unit/test_util.h"
 
 using namespace trailwarden;
+using trailwarden::testing::EventLog;
+using trailwarden::testing::FakeQueue;
+using trailwarden::testing::FakeStore;
+using trailwarden::testing::ManualClock;
+using trailwarden::testing::MemoryOutput;
 using namespace std::chrono_literals;
 
 namespace {
-
-// Records the order of externally visible effects.
-struct EventLog {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::string> events;
-  void add(std::string e) {
-    std::lock_guard<std::mutex> l(mu);
-    events.push_back(std::move(e));
-    cv.notify_all();
-  }
-  // Waits until `e` was logged `n` times (or 20 s: false).
-  bool await_count(const std::string& e, size_t n) {
-    std::unique_lock<std::mutex> l(mu);
-    return cv.wait_for(l, 20s, [&] {
-      return static_cast<size_t>(std::count(events.begin(), events.end(), e)) >= n;
-    });
-  }
-  std::vector<std::string> snapshot() {
-    std::lock_guard<std::mutex> l(mu);
-    return events;
-  }
-};
-
-class FakeQueue : public MessageQueue {
- public:
-  explicit FakeQueue(EventLog& log) : log_(log) {}
-
-  void send(const std::string& body) {
-    std::lock_guard<std::mutex> l(mu_);
-    QueueMessage m;
-    m.id = "m" + std::to_string(next_++);
-    m.receipt_handle = "r-" + m.id;
-    m.body = body;
-    visible_.push_back(m);
-    cv_.notify_all();
-  }
-  RemoteStatus receive(size_t max, std::chrono::seconds, std::chrono::seconds,
-                       std::vector<QueueMessage>& out, const std::atomic<bool>*) override {
-    std::unique_lock<std::mutex> l(mu_);
-    // A short long-poll: return as soon as there is something, or after a moment.
-    cv_.wait_for(l, 100ms, [&] { return !visible_.empty(); });
-    while (!visible_.empty() && out.size() < max) {
-      QueueMessage m = visible_.front();
-      visible_.erase(visible_.begin());
-      m.receive_count = ++receive_counts_[m.id];
-      in_flight_[m.receipt_handle] = m;
-      out.push_back(m);
-    }
-    return {};
-  }
-  RemoteStatus delete_messages(const std::vector<std::string>& receipts,
-                               std::vector<std::string>& failed) override {
-    std::lock_guard<std::mutex> l(mu_);
-    for (const auto& r : receipts) {
-      if (in_flight_.erase(r)) {
-        deleted_.push_back(r);
-        log_.add("delete " + r);
-      } else {
-        failed.push_back(r);
-      }
-    }
-    cv_.notify_all();
-    return {};
-  }
-  RemoteStatus extend_visibility(const std::vector<std::string>& receipts,
-                                 std::chrono::seconds v) override {
-    std::lock_guard<std::mutex> l(mu_);
-    for (const auto& r : receipts) {
-      log_.add(fmt::format("visibility {} {}", r, v.count()));
-      if (v.count() == 0 && in_flight_.count(r)) {  // released: visible again
-        visible_.push_back(in_flight_[r]);
-        in_flight_.erase(r);
-      }
-    }
-    ++extensions_;
-    cv_.notify_all();
-    return {};
-  }
-  // Waits until `pred` holds on the queue state (or 20 s, then fails the test).
-  template <typename Pred>
-  bool await(Pred pred) {
-    std::unique_lock<std::mutex> l(mu_);
-    return cv_.wait_for(l, 20s, [&] { return pred(*this); });
-  }
-  size_t deleted() const { return deleted_.size(); }
-  size_t in_flight() const { return in_flight_.size(); }
-  size_t visible() const { return visible_.size(); }
-  int extensions() const { return extensions_; }
-
- private:
-  EventLog& log_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<QueueMessage> visible_;
-  std::map<std::string, QueueMessage> in_flight_;
-  std::map<std::string, int> receive_counts_;
-  std::vector<std::string> deleted_;
-  int next_ = 0;
-  int extensions_ = 0;
-};
-
-class FakeStore : public ObjectStore {
- public:
-  std::map<std::string, std::string> objects;  // "bucket/key" -> bytes
-  std::map<std::string, int> transient_failures;  // "bucket/key" -> how many kRetry first
-  std::vector<std::string> gets;
-  std::vector<ObjectRef> refs;  // what each get() was asked for
-  bool block = false;  // when true, get() waits until released
-  bool missing_is_denied = false;  // a missing key is 403 AccessDenied (no s3:ListBucket)
-  std::mutex mu;
-  std::condition_variable cv;
-
-  RemoteStatus get(const ObjectRef& o, size_t max_bytes, Buffer& out,
-                   const std::atomic<bool>* cancel) override {
-    std::unique_lock<std::mutex> l(mu);
-    std::string k = o.bucket + "/" + o.key;
-    gets.push_back(k);
-    refs.push_back(o);
-    cv.notify_all();
-    // A blocked download ends when released, or when the daemon cancels it (polled, as curl's
-    // progress callback does).
-    while (block && !(cancel && cancel->load())) cv.wait_for(l, std::chrono::milliseconds(10));
-    if (block) return {RemoteStatus::Code::kRetry, "cancelled"};
-    if (transient_failures[k] > 0) {
-      --transient_failures[k];
-      return {RemoteStatus::Code::kRetry, "503 SlowDown"};
-    }
-    auto it = objects.find(k);
-    if (it == objects.end() && missing_is_denied)
-      return {RemoteStatus::Code::kAccessDenied, "403 AccessDenied"};
-    if (it == objects.end()) return {RemoteStatus::Code::kNotFound, "404 NoSuchKey"};
-    if (it->second.size() > max_bytes) return {RemoteStatus::Code::kTooLarge, "too large"};
-    out.assign(it->second);
-    return {};
-  }
-  void release() {
-    std::lock_guard<std::mutex> l(mu);
-    block = false;
-    cv.notify_all();
-  }
-};
-
-class MemoryOutput : public Output {
- public:
-  explicit MemoryOutput(EventLog& log) : log_(log) {}
-  const std::string& name() const override { return name_; }
-  DeliveryResult send(const std::vector<const AlertRecord*>& batch) override {
-    if (down) {
-      log_.add("down");
-      return {DeliveryResult::Status::kRetry, "destination down", {}, {}};
-    }
-    for (const AlertRecord* a : batch) {
-      lines.push_back(a->ocsf);
-      log_.add("write");
-    }
-    log_.add("flush");  // a batch is acknowledged as a whole
-    return {};
-  }
-  std::vector<std::string> lines;
-  std::atomic<bool> down{false};  // every send fails with kRetry (the buffer keeps the alerts)
-
- private:
-  EventLog& log_;
-  std::string name_ = "memory";
-};
 
 std::string s3_notification(const std::string& bucket, const std::string& key) {
   return R"({"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":")" +
@@ -209,6 +52,7 @@ struct Fixture {
   SqsSourceTiming sqs_timing;
   EngineOptions options;
   std::atomic<bool> stop{false};
+  const Clock* clock = &system_clock();  // the source's and the engine's
   std::unique_ptr<SqsSource> source;
   std::unique_ptr<Engine> daemon;
   std::thread thread;
@@ -248,9 +92,9 @@ struct Fixture {
     pipeline = std::make_unique<OutputPipeline>(std::move(entries),
                                                 buffer_dir.empty() ? "/tmp" : buffer_dir);
     // As `run` does: what the buffers hold goes into the window before anything is delivered.
-    source = std::make_unique<SqsSource>(sqs, queue, system_clock(), sqs_timing);
+    source = std::make_unique<SqsSource>(sqs, queue, *clock, sqs_timing);
     daemon = std::make_unique<Engine>(options, *source, &store,
-                                      std::make_shared<const RuleSet>(enabled), *pipeline);
+                                      std::make_shared<const RuleSet>(enabled), *pipeline, *clock);
     std::string error;
     REQUIRE(pipeline->start(error, [this](const std::vector<std::string>& uids, std::string& why) {
       return daemon->remember_buffered(uids, why);
@@ -415,28 +259,40 @@ TEST_CASE("alerts a killed run left in the disk buffer do not alert again when t
 }
 
 TEST_CASE("slow objects: visibility is extended while in work, released on shutdown") {
+  // On a manual clock: the heartbeat interval and the shutdown deadline pass when the test
+  // says so, not in real time.
+  ManualClock clock;
   Fixture f;
+  f.clock = &clock;
   f.sqs.visibility_timeout_seconds = 3;
   f.sqs.heartbeat_seconds = 1;
   f.options.shutdown_deadline = 1s;
   f.store.block = true;
   f.start();
   f.queue.send(s3_notification("trail-bucket", kKey));
+  {
+    std::unique_lock<std::mutex> l(f.store.mu);
+    f.store.cv.wait_for(l, 20s, [&] { return !f.store.gets.empty(); });  // in work
+  }
+  CHECK(f.queue.extensions() == 0);  // no time has passed
+  clock.advance(1s);
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.extensions() >= 1; }));  // heartbeat
   CHECK(f.queue.deleted() == 0);
   // Stop while the fetch is still blocked: after the deadline the message is released.
   f.stop = true;
-  {
-    std::unique_lock<std::mutex> l(f.store.mu);
-    f.store.cv.wait_for(l, 20s, [&] { return !f.store.gets.empty(); });
-  }
+  std::atomic<bool> released{false};
   std::thread releaser([&] {
-    // Release the blocked fetch only once the daemon has given up on it.
-    f.queue.await([](FakeQueue& q) { return q.visible() == 1; });
+    // Moves time until the engine has given up on the fetch, then lets the fetch end.
+    for (int i = 0; i < 10000 && f.queue.visible() == 0; ++i) {
+      clock.advance(100ms);
+      std::this_thread::sleep_for(1ms);
+    }
+    released = f.queue.visible() == 1;
     f.store.release();
   });
   CHECK(f.finish() == 0);
   releaser.join();
+  CHECK(released);
   CHECK(f.queue.deleted() == 0);
   CHECK(f.queue.visible() == 1);  // visible again at once for another agent
   auto events = f.log.snapshot();
@@ -899,3 +755,4 @@ TEST_CASE("an EventBridge key within key_prefixes only when decoded is read deco
   CHECK(f.store.gets == std::vector<std::string>{std::string("trail-bucket/") + kKey});
   CHECK(f.output->lines.size() == 4);
 }
+
