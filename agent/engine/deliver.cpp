@@ -8,6 +8,24 @@
 
 namespace trailwarden {
 
+void register_delivery_metrics(MetricsRegistry& registry, const DeliveryCounters& k) {
+  registry.add([&k](PrometheusWriter& w) {
+    w.counter("trailwarden_records_failed_total",
+              "Bad records (over limits.max_record_bytes or max_depth, invalid UTF-8 or control "
+              "characters, unparseable): not matched, written to state_dir/bad-records.ndjson.",
+              k.records_failed.load());
+    w.counter("trailwarden_alerts_total", "Alerts handed to the outputs.", k.alerts_sent.load());
+    w.counter("trailwarden_alerts_duplicate_suppressed_total",
+              "Alerts not sent again because their finding uid was already delivered "
+              "(redelivered messages).",
+              k.alerts_suppressed.load());
+    w.family("trailwarden_notification_to_alert_seconds", "histogram",
+             "From the notification's arrival in SQS (SentTimestamp) to its alert being handed "
+             "to the outputs.");
+    w.histogram("trailwarden_notification_to_alert_seconds", k.notification_to_alert_seconds);
+  });
+}
+
 DeliveryStage::DeliveryStage(DeliveryOptions options, OutputPipeline& outputs, const Clock& clock)
     : options_(std::move(options)),
       outputs_(outputs),

@@ -45,6 +45,10 @@ struct DeliveryCounters {
   Histogram notification_to_alert_seconds{Histogram::latency_buckets()};
 };
 
+// Registers the delivery metrics (alerts handed over and suppressed, bad records, latency).
+// `counters` must outlive `registry`.
+void register_delivery_metrics(MetricsRegistry& registry, const DeliveryCounters& counters);
+
 class DeliveryStage {
  public:
   DeliveryStage(DeliveryOptions options, OutputPipeline& outputs, const Clock& clock);

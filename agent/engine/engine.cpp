@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -468,6 +469,38 @@ std::vector<std::pair<std::string, uint64_t>> Engine::matches_per_rule() const {
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+void register_engine_metrics(MetricsRegistry& registry, const Engine& engine) {
+  register_fetch_metrics(registry, engine.fetch_counters());
+  registry.add([&k = engine.counters()](PrometheusWriter& w) {
+    w.counter("trailwarden_records_scanned_total", "CloudTrail records matched against the rules.",
+              k.records.load());
+    w.counter("trailwarden_alert_time_unparsed_total",
+              "Alerts whose record had no usable eventTime (missing or not RFC 3339): their time "
+              "is the processing time, metadata.original_time keeps the text.",
+              k.alerts_time_unparsed.load());
+    w.counter("trailwarden_rule_reloads_total", "Successful rule reloads (SIGHUP).",
+              k.rule_reloads.load());
+    w.family("trailwarden_object_processing_seconds", "histogram",
+             "Time to fetch, decode and match one object.");
+    w.histogram("trailwarden_object_processing_seconds", k.object_seconds);
+    const int64_t newest = k.newest_event_ms.load();
+    w.gauge("trailwarden_newest_event_timestamp_seconds",
+            "eventTime of the newest CloudTrail record processed (Unix time; 0: none yet).",
+            static_cast<double>(newest) / 1000.0);
+    w.gauge("trailwarden_newest_event_age_seconds",
+            "Age of the newest CloudTrail record processed: how far behind the agent is "
+            "(NaN: none yet).",
+            newest ? static_cast<double>(system_clock().wall_ms() - newest) / 1000.0
+                   : std::numeric_limits<double>::quiet_NaN());
+  });
+  register_delivery_metrics(registry, engine.delivery_counters());
+  registry.add([&engine](PrometheusWriter& w) {
+    w.family("trailwarden_rule_matches_total", "counter", "Records matched, per rule.");
+    for (const auto& [id, n] : engine.matches_per_rule())
+      w.sample("trailwarden_rule_matches_total", n, {{"rule", id}});
+  });
 }
 
 void Engine::replace_rules(std::shared_ptr<const RuleSet> rules) {

@@ -136,4 +136,8 @@ class Engine {
   std::unique_ptr<Impl> impl_;
 };
 
+// Registers the engine's metrics and those of its stages (fetch, delivery), and the matches
+// per rule (docs/monitoring.md). `engine` must outlive `registry`.
+void register_engine_metrics(MetricsRegistry& registry, const Engine& engine);
+
 }  // namespace trailwarden

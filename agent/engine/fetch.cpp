@@ -13,6 +13,21 @@ std::string object_name(const ObjectRef& o) { return fmt::format("s3://{}/{}", o
 
 }  // namespace
 
+void register_fetch_metrics(MetricsRegistry& registry, const FetchCounters& k) {
+  registry.add([&k](PrometheusWriter& w) {
+    w.counter("trailwarden_s3_objects_fetched_total", "Objects read from S3.",
+              k.objects_fetched.load());
+    w.counter("trailwarden_s3_bytes_fetched_total", "Bytes read from S3 (compressed).",
+              k.bytes_fetched.load());
+    w.counter("trailwarden_s3_fetch_retries_total", "S3 reads retried after a transient error.",
+              k.fetch_retries.load());
+    w.counter("trailwarden_s3_key_fallbacks_total",
+              "EventBridge objects read under the URL-decoded reading of detail.object.key after "
+              "the key as given was not found.",
+              k.key_fallbacks.load());
+  });
+}
+
 ObjectFetcher::ObjectFetcher(ObjectStore& store, FetchOptions options, const Clock& clock)
     : store_(store), options_(options), clock_(clock) {}
 

@@ -18,6 +18,7 @@
 
 #include "agent/common/buffer.h"
 #include "agent/core/clock.h"
+#include "agent/metrics/metrics.h"
 #include "agent/sources/queue.h"
 
 namespace trailwarden {
@@ -35,6 +36,9 @@ struct FetchCounters {
   std::atomic<uint64_t> fetch_retries{0};
   std::atomic<uint64_t> key_fallbacks{0};  // EventBridge keys read URL-decoded
 };
+
+// Registers the fetch metrics (trailwarden_s3_*). `counters` must outlive `registry`.
+void register_fetch_metrics(MetricsRegistry& registry, const FetchCounters& counters);
 
 struct FetchOutcome {
   RemoteStatus status;

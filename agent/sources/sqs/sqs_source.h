@@ -32,6 +32,7 @@
 #include "agent/config/config.h"
 #include "agent/core/clock.h"
 #include "agent/engine/source.h"
+#include "agent/metrics/metrics.h"
 #include "agent/sources/queue.h"
 
 namespace trailwarden {
@@ -77,5 +78,9 @@ class SqsSource final : public Source {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Registers the source's metrics (trailwarden_sqs_*, notifications and inline events refused,
+// objects skipped; docs/monitoring.md). `source` must outlive `registry`.
+void register_sqs_source_metrics(MetricsRegistry& registry, const SqsSource& source);
 
 }  // namespace trailwarden
