@@ -413,20 +413,18 @@ struct Engine::Impl {
       drained = in_flight.empty();
       workers_stop = true;
       cv_tasks.notify_all();
-    }
-    if (fetcher) fetcher->cancel();  // downloads in flight and backoffs give up
-    // A worker still in submit (an output down, its buffer full or a memory buffer waiting for
-    // delivery) gives up too: only outputs.stop(), after run() returns, would end it.
-    if (!drained) outputs.stop_accepting();
-    {
       // Whatever is unfinished is released: given back to the source at once. A worker still
-      // busy with it finishes, but never acknowledges it.
-      std::lock_guard<std::mutex> lock(mu);
+      // busy with it finishes, but never acknowledges it. Marked before anything below can
+      // make a worker finish (a submit that gives up), so none is acknowledged as failed.
       for (auto& [seq, u] : in_flight) {
         u->abandoned = true;
         unfinished.push_back(u->work.token);
       }
     }
+    if (fetcher) fetcher->cancel();  // downloads in flight and backoffs give up
+    // A worker still in submit (an output down, its buffer full or a memory buffer waiting for
+    // delivery) gives up too: only outputs.stop(), after run() returns, would end it.
+    if (!drained) outputs.stop_accepting();
     if (!unfinished.empty()) source.release(unfinished);
     for (auto& t : threads) t.join();
     source.close();
