@@ -1,286 +1,38 @@
-// `trailwarden run`: the daemon (docs/aws.md, docs/operations.md).
-#include <pthread.h>
-#include <signal.h>
+// `trailwarden run`: the agent (docs/aws.md, docs/operations.md): the engine over an SqsSource,
+// wired here to the AWS clients and the outputs; signals (signals.h), systemd (systemd_notify.h)
+// and what the status server shows (run_status.h) live next to it.
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <filesystem>
 #include <memory>
-#include <limits>
 #include <thread>
 
 #include <systemd/sd-daemon.h>
 
-#include <condition_variable>
-#include <mutex>
-
 #include "agent/aws/credentials.h"
-#include "agent/common/logging.h"
-#include "agent/metrics/metrics.h"
-#include "agent/metrics/status_server.h"
 #include "agent/aws/curl_http_client.h"
+#include "agent/aws/signing_clock.h"
 #include "agent/cli/aws_endpoints.h"
 #include "agent/cli/cli_util.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/core_dumps.h"
 #include "agent/cli/credential_wait.h"
+#include "agent/cli/run_status.h"
+#include "agent/cli/signals.h"
+#include "agent/cli/systemd_notify.h"
+#include "agent/common/logging.h"
 #include "agent/engine/engine.h"
-#include "agent/sources/sqs/sqs_source.h"
+#include "agent/metrics/metrics.h"
+#include "agent/metrics/status_server.h"
 #include "agent/sources/http_pool.h"
-#include "agent/aws/signing_clock.h"
 #include "agent/sources/s3_client.h"
+#include "agent/sources/sqs/sqs_source.h"
 #include "agent/sources/sqs_client.h"
-#include "outputs/ecs_document.h"
 
 namespace trailwarden::cli {
 
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// The metrics served from start-up on, also while waiting for AWS credentials.
-void register_start_metrics(MetricsRegistry& registry, const aws::CredentialsSource& credentials,
-                            int64_t started_ms) {
-  registry.add([started_ms](PrometheusWriter& w) {
-    w.family("trailwarden_build_info", "gauge", "Version of the running agent.");
-    w.sample("trailwarden_build_info", uint64_t{1}, {{"version", TRAILWARDEN_VERSION}});
-    w.gauge("trailwarden_start_time_seconds", "When the agent started (Unix time).",
-            static_cast<double>(started_ms) / 1000.0);
-  });
-  registry.add([&credentials](PrometheusWriter& w) {
-    w.counter("trailwarden_aws_credential_refreshes_total",
-              "AWS credentials obtained (first fetch and every refresh).", credentials.fetches());
-    w.counter("trailwarden_aws_credential_failures_total",
-              "Failed attempts to obtain or refresh AWS credentials.",
-              credentials.fetch_failures());
-  });
-}
-
-// The metrics of a running agent (docs/monitoring.md lists them).
-void register_metrics(MetricsRegistry& registry, const Engine& engine, const SqsSource& source,
-                      const OutputPipeline& outputs,
-                      const aws::CredentialsSource& credentials,
-                      int64_t started_ms) {
-  register_start_metrics(registry, credentials, started_ms);
-  register_sqs_source_metrics(registry, source);
-  register_engine_metrics(registry, engine);
-  registry.add([](PrometheusWriter& w) {
-    w.counter("trailwarden_ecs_degraded_documents_total",
-              "ECS documents made without the finding or the record, which could not be parsed.",
-              ecs_degraded_documents());
-    w.counter("trailwarden_ecs_truncated_documents_total",
-              "ECS documents that left part of a field out (trailwarden.truncated_fields).",
-              ecs_truncated_documents());
-  });
-  registry.add([&outputs](PrometheusWriter& w) {
-    struct Field {
-      const char* name;
-      const char* type;
-      const char* help;
-      std::function<double(const OutputCounters&, size_t)> value;
-    };
-    static const Field kFields[] = {
-        {"trailwarden_output_alerts_accepted_total", "counter",
-         "Alerts routed to the output and buffered.",
-         [](const OutputCounters& o, size_t) { return static_cast<double>(o.accepted.load()); }},
-        {"trailwarden_output_alerts_sent_total", "counter",
-         "Alerts the destination acknowledged.",
-         [](const OutputCounters& o, size_t) { return static_cast<double>(o.delivered.load()); }},
-        {"trailwarden_output_retries_total", "counter", "Batches sent again after a failure.",
-         [](const OutputCounters& o, size_t) { return static_cast<double>(o.retries.load()); }},
-        {"trailwarden_output_alerts_rejected_total", "counter",
-         "Alerts the destination refused, written to the dead-letter file.",
-         [](const OutputCounters& o, size_t) { return static_cast<double>(o.rejected.load()); }},
-        {"trailwarden_output_alerts_dropped_total", "counter",
-         "Alerts dropped because the buffer was full (when_full = \"drop_newest\").",
-         [](const OutputCounters& o, size_t) { return static_cast<double>(o.dropped.load()); }},
-        {"trailwarden_output_buffer_corrupt_records_total", "counter",
-         "Damaged records found in the disk buffer at start-up: skipped, logged, quarantined.",
-         [](const OutputCounters& o, size_t) {
-           return static_cast<double>(o.buffer_corrupt_records.load());
-         }},
-        {"trailwarden_output_buffer_bytes", "gauge", "Bytes waiting in the output's buffer.",
-         [](const OutputCounters& o, size_t) {
-           return static_cast<double>(o.buffered_bytes.load());
-         }},
-        {"trailwarden_output_buffer_max_bytes", "gauge", "The buffer's size limit.",
-         [](const OutputCounters&, size_t max) { return static_cast<double>(max); }},
-    };
-    for (const Field& field : kFields) {
-      w.family(field.name, field.type, field.help);
-      for (size_t i = 0; i < outputs.size(); ++i)
-        w.sample(field.name, field.value(outputs.counters(i), outputs.settings(i).buffer_max_bytes),
-                 {{"output", outputs.name(i)}});
-    }
-  });
-}
-
-// The metrics endpoint's own counters (connections it shed to keep the probes fast).
-void register_status_metrics(MetricsRegistry& registry, const StatusServerStats& s) {
-  registry.add([&s](PrometheusWriter& w) {
-    w.counter("trailwarden_status_requests_total",
-              "Requests the metrics and health endpoint answered (any path).", s.requests.load());
-    w.counter("trailwarden_status_requests_refused_total",
-              "Requests it refused: malformed (400, 505), request head too large (431) or not "
-              "complete in time (408).",
-              s.requests_refused.load());
-    w.counter("trailwarden_status_connections_evicted_total",
-              "Connections it closed to make room for a new one (the oldest still sending its "
-              "request).",
-              s.connections_evicted.load());
-    w.counter("trailwarden_status_connections_timed_out_total",
-              "Connections it closed because the request head or the response was too slow.",
-              s.connections_timed_out.load());
-  });
-}
-
-// Liveness: the poll loop turns and no output failed for good.
-Probe health(const Engine& engine, const OutputPipeline& outputs, const Config& c) {
-  if (outputs.failed()) return {false, "output failed: " + outputs.failure()};
-  const EngineCounters& e = engine.counters();
-  const int64_t last = e.last_loop_ms.load();
-  const int64_t stuck_after_ms = static_cast<int64_t>(c.sqs.wait_time_seconds + 120) * 1000;
-  if (e.polling && last && now_ms() - last > stuck_after_ms)
-    return {false, fmt::format("the SQS poll loop has not turned for {} s", (now_ms() - last) / 1000)};
-  return {true, {}};
-}
-
-// Readiness: running, the queue answered recently, and no output buffer is full.
-Probe readiness(const Engine& engine, const SqsSource& source, const OutputPipeline& outputs,
-                const Config& c) {
-  Probe h = health(engine, outputs, c);
-  if (!h.ok) return h;
-  const SqsSourceCounters& q = source.counters();
-  const EngineCounters& e = engine.counters();
-  if (!e.polling) return {false, "not polling the queue (starting or stopping)"};
-  const int64_t last_ok = q.last_poll_ok_ms.load();
-  const int64_t limit_ms = static_cast<int64_t>(c.metrics.ready_poll_timeout_seconds) * 1000;
-  if (!last_ok) return {false, "no successful SQS receive yet"};
-  if (now_ms() - last_ok > limit_ms)
-    return {false, fmt::format("no successful SQS receive for {} s", (now_ms() - last_ok) / 1000)};
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    const OutputSettings& o = outputs.settings(i);
-    if (o.when_full == OutputSettings::WhenFull::kBlock &&
-        outputs.counters(i).buffered_bytes.load() >= o.buffer_max_bytes)
-      return {false, fmt::format("output {}: buffer full (backpressure)", o.name)};
-  }
-  return {true, {}};
-}
-
-// What the status server answers. It starts before the credential check, so that /healthz
-// answers and /readyz says why the agent is not ready while it waits for AWS credentials;
-// once the daemon exists, its probes and metrics take over (attach), until detach().
-class LiveStatus {
- public:
-  explicit LiveStatus(const MetricsRegistry& early) : early_(early) {}
-  void set_waiting(std::string why) {
-    std::lock_guard<std::mutex> lock(mu_);
-    waiting_ = std::move(why);
-  }
-  void attach(std::function<std::string()> metrics, std::function<Probe()> health,
-              std::function<Probe()> ready) {
-    std::lock_guard<std::mutex> lock(mu_);
-    metrics_ = std::move(metrics);
-    health_ = std::move(health);
-    ready_ = std::move(ready);
-  }
-  void detach() {
-    std::lock_guard<std::mutex> lock(mu_);
-    metrics_ = nullptr;
-    health_ = nullptr;
-    ready_ = nullptr;
-    waiting_ = "stopping";
-  }
-  std::string metrics() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return metrics_ ? metrics_() : early_.render();
-  }
-  Probe health() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return health_ ? health_() : Probe{true, waiting_};
-  }
-  Probe ready() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return ready_ ? ready_() : Probe{false, waiting_};
-  }
-
- private:
-  const MetricsRegistry& early_;
-  std::mutex mu_;
-  std::string waiting_ = "starting";
-  std::function<std::string()> metrics_;
-  std::function<Probe()> health_, ready_;
-};
-
-// Takes SIGTERM and SIGINT (blocked, so with sigtimedwait) on a thread of its own while the
-// start-up waits for AWS credentials. A stop sets `cancel`, which ends a credential fetch in
-// progress at once (credential_process killed with its group, metadata/STS/SSO requests
-// abandoned), and ends pause(). SIGHUP is ignored while starting.
-class StartupSignals {
- public:
-  StartupSignals(const sigset_t& signals, std::atomic<bool>& cancel)
-      : signals_(signals), cancel_(cancel), thread_([this] { watch(); }) {}
-  ~StartupSignals() { finish(); }
-  // Stops watching, at once (the watcher is woken with a SIGHUP sent to it alone). A SIGTERM or
-  // SIGINT taken until then is in stopped(); later ones stay pending for the daemon's signal
-  // thread.
-  void finish() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ = true;
-      if (!exited_) pthread_kill(thread_.native_handle(), SIGHUP);
-    }
-    if (thread_.joinable()) thread_.join();
-  }
-  // Waits up to `d`: false when a stop arrived.
-  bool pause(std::chrono::milliseconds d) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, d, [this] { return stopped_; });
-    return !stopped_;
-  }
-  // Call after finish(): whether SIGTERM or SIGINT arrived while watching.
-  bool stopped() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stopped_;
-  }
-
- private:
-  void watch() {
-    const timespec slice{1, 0};
-    for (;;) {
-      const int sig = sigtimedwait(&signals_, nullptr, &slice);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (sig == SIGTERM || sig == SIGINT) {
-        spdlog::info("received {} while waiting for AWS credentials, stopping",
-                     sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        cancel_ = true;
-        stopped_ = true;
-        exited_ = true;
-        cv_.notify_all();
-        return;
-      }
-      if (done_) {  // woken by finish()
-        exited_ = true;
-        return;
-      }
-      if (sig == SIGHUP) spdlog::info("SIGHUP ignored while waiting for AWS credentials");
-      // -1: EAGAIN (the slice ended) or EINTR.
-    }
-  }
-
-  const sigset_t signals_;
-  std::atomic<bool>& cancel_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;     // guarded by mu_
-  bool stopped_ = false;  // guarded by mu_
-  bool exited_ = false;   // guarded by mu_: watch() returned or is about to
-  std::thread thread_;    // last: starts once the rest is constructed
-};
 
 // What is left for flushing the outputs of the shutdown budget that started at SIGTERM (the
 // daemon spent the rest finishing or cancelling in-flight work), at least kMinOutputFlush so
@@ -293,15 +45,30 @@ std::chrono::milliseconds output_flush_budget(int64_t stop_requested_ns, std::ch
   return std::max(kMinOutputFlush, duration_cast<milliseconds>(budget - spent));
 }
 
-// One line for systemd's STATUS=.
-std::string status_line(const Engine& engine, const SqsSource& source) {
-  const SqsSourceCounters& q = source.counters();
-  const EngineCounters& e = engine.counters();
-  const FetchCounters& f = engine.fetch_counters();
-  const DeliveryCounters& d = engine.delivery_counters();
-  return fmt::format("{} messages, {} objects, {} records, {} alerts; {} in flight",
-                     q.messages_received.load(), f.objects_fetched.load(), e.records.load(),
-                     d.alerts_sent.load(), q.in_flight.load());
+
+// `run` needs a queue and the buckets it may read; throws naming the configuration file.
+void require_sqs_source(const Config& c) {
+  if (c.sqs.queue_url.empty())
+    throw std::runtime_error(fmt::format("{}: source.sqs.queue_url is not set", c.source));
+  if (c.sqs.allowed_buckets.empty())
+    throw std::runtime_error(fmt::format(
+        "{}: source.sqs.allowed_buckets is empty: name the buckets trailwarden may read", c.source));
+}
+
+// The engine as [source.sqs], [limits] and the state directory configure it.
+EngineOptions engine_options(const Config& c, size_t workers) {
+  EngineOptions options;
+  options.workers = workers;
+  options.max_in_flight = c.sqs.max_in_flight_messages;
+  options.shutdown_deadline = std::chrono::seconds(c.sqs.shutdown_timeout_seconds);
+  options.fetch.max_object_bytes = c.limits.max_compressed_bytes;
+  options.limits = c.limits;
+  options.ocsf.include_raw_data = c.include_raw_data;
+  options.delivery.dedup_path = (std::filesystem::path(c.state_dir) / "dedup.log").string();
+  options.delivery.bad_records_path =
+      (std::filesystem::path(c.state_dir) / "bad-records.ndjson").string();
+  options.delivery.dedup_capacity = c.sqs.dedup_window;
+  return options;
 }
 
 // The effective configuration without what a reload applies: [rules] and the log_* keys.
@@ -333,12 +100,7 @@ int cmd_run(Args& a, const Global& g) {
     else usage_error(fmt::format("unexpected argument {}", a.peek()));
   }
   // Signals are taken by one thread with sigwait(); block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = block_run_signals();
 
   // Non-dumpable before any secret is read (configuration, environment, credentials); the
   // operator may opt back in with [general] allow_core_dumps.
@@ -354,11 +116,7 @@ int cmd_run(Args& a, const Global& g) {
       spdlog::warn("general.allow_core_dumps: {}", dump_error);
   }
   for (const std::string& advice : config_advisories(c)) spdlog::warn("{}: {}", c.source, advice);
-  if (c.sqs.queue_url.empty())
-    throw std::runtime_error(fmt::format("{}: source.sqs.queue_url is not set", c.source));
-  if (c.sqs.allowed_buckets.empty())
-    throw std::runtime_error(fmt::format(
-        "{}: source.sqs.allowed_buckets is empty: name the buckets trailwarden may read", c.source));
+  require_sqs_source(c);
   // Regions and endpoints (agent/cli/aws_endpoints.h): SQS signs with its queue URL's region.
   AwsEndpoints endpoints;
   {
@@ -462,17 +220,7 @@ int cmd_run(Args& a, const Global& g) {
   s3_options.expected_bucket_owner = c.sqs.expected_bucket_owner;
   S3Client s3(s3_options, object_http, credentials);
 
-  EngineOptions options;
-  options.workers = workers;
-  options.max_in_flight = c.sqs.max_in_flight_messages;
-  options.shutdown_deadline = std::chrono::seconds(c.sqs.shutdown_timeout_seconds);
-  options.fetch.max_object_bytes = c.limits.max_compressed_bytes;
-  options.limits = c.limits;
-  options.ocsf.include_raw_data = c.include_raw_data;
-  options.delivery.dedup_path = (std::filesystem::path(c.state_dir) / "dedup.log").string();
-  options.delivery.bad_records_path =
-      (std::filesystem::path(c.state_dir) / "bad-records.ndjson").string();
-  options.delivery.dedup_capacity = c.sqs.dedup_window;
+  const EngineOptions options = engine_options(c, workers);
 
   output_env.aws_credentials = credentials;
   OutputPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir);
@@ -551,47 +299,18 @@ int cmd_run(Args& a, const Global& g) {
   // When SIGTERM/SIGINT arrived (steady clock, ns; 0: not yet): the shutdown budget
   // (shutdown_timeout_seconds) counts from there, for the daemon and the outputs together.
   std::atomic<int64_t> stop_requested_ns{0};
-  std::thread signal_thread([&] {
-    while (!stop) {
-      int sig = 0;
-      if (sigwait(&signals, &sig) != 0) continue;
-      if (stop) break;  // woken by ourselves after a fatal error
-      if (sig == SIGHUP) {
-        reload();
-        continue;
-      }
-      spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing in-flight messages");
-      stop_requested_ns = std::chrono::steady_clock::now().time_since_epoch().count();
-      cancel_credentials = true;  // a hanging refresh must not hold up the shutdown
-      stop = true;
-    }
+  RunSignals run_signals(signals, stop, reload, [&](int sig) {
+    spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing in-flight messages");
+    stop_requested_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+    cancel_credentials = true;  // a hanging refresh must not hold up the shutdown
   });
 
-  // systemd: READY once polling, then STATUS every few seconds and WATCHDOG=1 at half the
-  // watchdog interval, but only while healthy (a wedged agent gets restarted).
-  uint64_t watchdog_usec = 0;
-  if (sd_watchdog_enabled(0, &watchdog_usec) <= 0) watchdog_usec = 0;
-  std::mutex notify_mu;
-  std::condition_variable notify_cv;
-  bool notify_stop = false;
-  std::thread notifier([&] {
-    auto period = std::chrono::milliseconds(5000);
-    if (watchdog_usec) period = std::min(period, std::chrono::milliseconds(watchdog_usec / 2000));
-    bool ready_sent = false;
-    std::unique_lock<std::mutex> lock(notify_mu);
-    while (!notify_stop) {
-      if (!ready_sent && engine.counters().polling) {
-        sd_notifyf(0, "READY=1\nSTATUS=%s", status_line(engine, source).c_str());
-        ready_sent = true;
-      } else if (ready_sent && !stop) {
-        sd_notifyf(0, "STATUS=%s", status_line(engine, source).c_str());
-      }
-      if (watchdog_usec && health(engine, outputs, c).ok) sd_notify(0, "WATCHDOG=1");
-      notify_cv.wait_for(lock, ready_sent ? period : std::chrono::milliseconds(100),
-                         [&] { return notify_stop; });
-    }
-  });
+  // systemd: READY once polling, then STATUS every few seconds and WATCHDOG=1 while healthy.
+  SystemdNotifier notifier({[&] { return engine.counters().polling.load(); },
+                            [&] { return status_line(engine, source); },
+                            [&] { return health(engine, outputs, c).ok; }},
+                           stop);
   spdlog::info(
       "trailwarden {} running: queue {} (SQS region {}, region {}), {} rules, {} workers, "
       "buckets {}",
@@ -601,19 +320,10 @@ int cmd_run(Args& a, const Global& g) {
   sd_notify(0, "STOPPING=1\nSTATUS=stopping: flushing outputs");
   outputs.stop(output_flush_budget(stop_requested_ns.load(),
                                    std::chrono::seconds(c.sqs.shutdown_timeout_seconds)));
-  {
-    std::lock_guard<std::mutex> lock(notify_mu);
-    notify_stop = true;
-  }
-  notify_cv.notify_all();
-  notifier.join();
+  notifier.stop();
   if (status) status->stop();
   if (outputs.failed()) rc = 1;
-  if (!stop) {  // a fatal error ended the run: wake the signal thread
-    stop = true;
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
-  }
-  signal_thread.join();
+  run_signals.finish();
   const SqsSourceCounters& q = source.counters();
   const EngineCounters& e = engine.counters();
   const FetchCounters& f = engine.fetch_counters();
@@ -628,3 +338,4 @@ int cmd_run(Args& a, const Global& g) {
 }
 
 }  // namespace trailwarden::cli
+
