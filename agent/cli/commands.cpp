@@ -23,7 +23,7 @@
 #include "agent/normalize/ocsf.h"
 #include "agent/aws/curl_http_client.h"
 #include "agent/cli/cli_util.h"
-#include "agent/pipeline/replay.h"
+#include "agent/engine/replay.h"
 #include "agent/rules/matcher.h"
 #include "agent/rules/rule.h"
 #include "outputs/factory.h"

@@ -11,8 +11,8 @@
 //   after-one-buffer-append  OutputPipeline::submit: the alerts are in one more disk buffer
 //                            (first hit: in the first output's, not yet in the next ones')
 //   after-buffer-append      OutputPipeline::submit: the alerts are in every disk buffer
-//   before-dedup-sync        Daemon: about to record the alerts' uids in the de-duplication window
-//   after-dedup-sync         Daemon: the uids are durable in the window
+//   before-dedup-sync        DeliveryStage (engine/deliver.h): about to record the uids in the window
+//   after-dedup-sync         DeliveryStage: the uids are durable in the window
 //   after-buffer-ack         an output's delivery thread: a delivered batch left its buffer
 #pragma once
 

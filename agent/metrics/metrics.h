@@ -1,8 +1,10 @@
 // Metrics in the Prometheus text exposition format (version 0.0.4).
 //
-// Counters stay where the work is counted (plain std::atomic fields of DaemonCounters,
-// OutputCounters, ...); a MetricsRegistry holds collectors, functions that read those values at
-// scrape time and write them through a PrometheusWriter. Histogram is the one metric type kept
+// Counters stay where the work is counted (plain std::atomic fields of SqsSourceCounters,
+// EngineCounters, OutputCounters, ...), and each component registers the metrics of its own
+// counters (register_engine_metrics, register_sqs_source_metrics, ...): a MetricsRegistry holds
+// collectors, functions that read those values at scrape time and write them through a
+// PrometheusWriter. Histogram is the one metric type kept
 // here, because it needs bucket bookkeeping.
 //
 // Thread-safety: Histogram::observe() is lock-free and may be called from any thread.

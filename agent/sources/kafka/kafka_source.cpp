@@ -9,7 +9,7 @@
 #include <stdexcept>
 
 #include "agent/aws/http.h"
-#include "agent/pipeline/record_dead_letter.h"
+#include "agent/engine/record_dead_letter.h"
 #include "outputs/kafka/msk_iam.h"
 
 namespace trailwarden::kafka {

@@ -3,7 +3,7 @@
 #include <doctest/doctest.h>
 #include <simdjson.h>
 
-#include "agent/pipeline/replay.h"
+#include "agent/engine/replay.h"
 #include "agent/rules/matcher.h"
 #include "tests/unit/test_util.h"
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/pipeline/record_dead_letter.h"
+#include "agent/engine/record_dead_letter.h"
 #include "agent/sources/kafka/kafka_source.h"
 #include "tests/unit/sources/kafka/mock_cluster.h"
 #include "tests/unit/test_util.h"

@@ -1,4 +1,4 @@
-#include "agent/pipeline/dedup.h"
+#include "agent/engine/dedup.h"
 
 #include <fcntl.h>
 #include <unistd.h>

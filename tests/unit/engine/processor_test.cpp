@@ -1,6 +1,6 @@
 // ObjectProcessor: one bad record never costs the good ones, the per-record limits apply to
 // every record, and memory sized for a large object is given back afterwards.
-#include "agent/pipeline/processor.h"
+#include "agent/engine/processor.h"
 
 #include <doctest/doctest.h>
 #include <simdjson.h>

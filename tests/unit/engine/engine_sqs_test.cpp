@@ -1,6 +1,8 @@
-// The daemon's acknowledgement logic against in-process fakes of the queue and the store.
-// (The real SQS and S3 clients are tested against the fauxqs emulator in tests/integration.)
-#include "agent/pipeline/daemon.h"
+// `run`'s pipeline — the engine over an SqsSource — and its acknowledgement logic against
+// in-process fakes of the queue and the store. (The real SQS and S3 clients are tested against
+// the fauxqs emulator in tests/integration.)
+#include "agent/engine/engine.h"
+#include "agent/sources/sqs/sqs_source.h"
 
 #include <doctest/doctest.h>
 
@@ -16,179 +18,22 @@
 
 #include "agent/rules/rule.h"
 #include "outputs/pipeline/disk_queue.h"
+#include "tests/fakes/fake_message_queue.h"
+#include "tests/fakes/fake_object_store.h"
+#include "tests/fakes/manual_clock.h"
+#include "tests/fakes/memory_output.h"
 #include "tests/unit/aws/fakes.h"
 #include "tests/unit/test_util.h"
 
 using namespace trailwarden;
+using trailwarden::testing::EventLog;
+using trailwarden::testing::FakeQueue;
+using trailwarden::testing::FakeStore;
+using trailwarden::testing::ManualClock;
+using trailwarden::testing::MemoryOutput;
 using namespace std::chrono_literals;
 
 namespace {
-
-// Records the order of externally visible effects.
-struct EventLog {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::string> events;
-  void add(std::string e) {
-    std::lock_guard<std::mutex> l(mu);
-    events.push_back(std::move(e));
-    cv.notify_all();
-  }
-  // Waits until `e` was logged `n` times (or 20 s: false).
-  bool await_count(const std::string& e, size_t n) {
-    std::unique_lock<std::mutex> l(mu);
-    return cv.wait_for(l, 20s, [&] {
-      return static_cast<size_t>(std::count(events.begin(), events.end(), e)) >= n;
-    });
-  }
-  std::vector<std::string> snapshot() {
-    std::lock_guard<std::mutex> l(mu);
-    return events;
-  }
-};
-
-class FakeQueue : public MessageQueue {
- public:
-  explicit FakeQueue(EventLog& log) : log_(log) {}
-
-  void send(const std::string& body) {
-    std::lock_guard<std::mutex> l(mu_);
-    QueueMessage m;
-    m.id = "m" + std::to_string(next_++);
-    m.receipt_handle = "r-" + m.id;
-    m.body = body;
-    visible_.push_back(m);
-    cv_.notify_all();
-  }
-  RemoteStatus receive(size_t max, std::chrono::seconds, std::chrono::seconds,
-                       std::vector<QueueMessage>& out, const std::atomic<bool>*) override {
-    std::unique_lock<std::mutex> l(mu_);
-    // A short long-poll: return as soon as there is something, or after a moment.
-    cv_.wait_for(l, 100ms, [&] { return !visible_.empty(); });
-    while (!visible_.empty() && out.size() < max) {
-      QueueMessage m = visible_.front();
-      visible_.erase(visible_.begin());
-      m.receive_count = ++receive_counts_[m.id];
-      in_flight_[m.receipt_handle] = m;
-      out.push_back(m);
-    }
-    return {};
-  }
-  RemoteStatus delete_messages(const std::vector<std::string>& receipts,
-                               std::vector<std::string>& failed) override {
-    std::lock_guard<std::mutex> l(mu_);
-    for (const auto& r : receipts) {
-      if (in_flight_.erase(r)) {
-        deleted_.push_back(r);
-        log_.add("delete " + r);
-      } else {
-        failed.push_back(r);
-      }
-    }
-    cv_.notify_all();
-    return {};
-  }
-  RemoteStatus extend_visibility(const std::vector<std::string>& receipts,
-                                 std::chrono::seconds v) override {
-    std::lock_guard<std::mutex> l(mu_);
-    for (const auto& r : receipts) {
-      log_.add(fmt::format("visibility {} {}", r, v.count()));
-      if (v.count() == 0 && in_flight_.count(r)) {  // released: visible again
-        visible_.push_back(in_flight_[r]);
-        in_flight_.erase(r);
-      }
-    }
-    ++extensions_;
-    cv_.notify_all();
-    return {};
-  }
-  // Waits until `pred` holds on the queue state (or 20 s, then fails the test).
-  template <typename Pred>
-  bool await(Pred pred) {
-    std::unique_lock<std::mutex> l(mu_);
-    return cv_.wait_for(l, 20s, [&] { return pred(*this); });
-  }
-  size_t deleted() const { return deleted_.size(); }
-  size_t in_flight() const { return in_flight_.size(); }
-  size_t visible() const { return visible_.size(); }
-  int extensions() const { return extensions_; }
-
- private:
-  EventLog& log_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<QueueMessage> visible_;
-  std::map<std::string, QueueMessage> in_flight_;
-  std::map<std::string, int> receive_counts_;
-  std::vector<std::string> deleted_;
-  int next_ = 0;
-  int extensions_ = 0;
-};
-
-class FakeStore : public ObjectStore {
- public:
-  std::map<std::string, std::string> objects;  // "bucket/key" -> bytes
-  std::map<std::string, int> transient_failures;  // "bucket/key" -> how many kRetry first
-  std::vector<std::string> gets;
-  std::vector<ObjectRef> refs;  // what each get() was asked for
-  bool block = false;  // when true, get() waits until released
-  bool missing_is_denied = false;  // a missing key is 403 AccessDenied (no s3:ListBucket)
-  std::mutex mu;
-  std::condition_variable cv;
-
-  RemoteStatus get(const ObjectRef& o, size_t max_bytes, Buffer& out,
-                   const std::atomic<bool>* cancel) override {
-    std::unique_lock<std::mutex> l(mu);
-    std::string k = o.bucket + "/" + o.key;
-    gets.push_back(k);
-    refs.push_back(o);
-    cv.notify_all();
-    // A blocked download ends when released, or when the daemon cancels it (polled, as curl's
-    // progress callback does).
-    while (block && !(cancel && cancel->load())) cv.wait_for(l, std::chrono::milliseconds(10));
-    if (block) return {RemoteStatus::Code::kRetry, "cancelled"};
-    if (transient_failures[k] > 0) {
-      --transient_failures[k];
-      return {RemoteStatus::Code::kRetry, "503 SlowDown"};
-    }
-    auto it = objects.find(k);
-    if (it == objects.end() && missing_is_denied)
-      return {RemoteStatus::Code::kAccessDenied, "403 AccessDenied"};
-    if (it == objects.end()) return {RemoteStatus::Code::kNotFound, "404 NoSuchKey"};
-    if (it->second.size() > max_bytes) return {RemoteStatus::Code::kTooLarge, "too large"};
-    out.assign(it->second);
-    return {};
-  }
-  void release() {
-    std::lock_guard<std::mutex> l(mu);
-    block = false;
-    cv.notify_all();
-  }
-};
-
-class MemoryOutput : public Output {
- public:
-  explicit MemoryOutput(EventLog& log) : log_(log) {}
-  const std::string& name() const override { return name_; }
-  DeliveryResult send(const std::vector<const AlertRecord*>& batch) override {
-    if (down) {
-      log_.add("down");
-      return {DeliveryResult::Status::kRetry, "destination down", {}, {}};
-    }
-    for (const AlertRecord* a : batch) {
-      lines.push_back(a->ocsf);
-      log_.add("write");
-    }
-    log_.add("flush");  // a batch is acknowledged as a whole
-    return {};
-  }
-  std::vector<std::string> lines;
-  std::atomic<bool> down{false};  // every send fails with kRetry (the buffer keeps the alerts)
-
- private:
-  EventLog& log_;
-  std::string name_ = "memory";
-};
 
 std::string s3_notification(const std::string& bucket, const std::string& key) {
   return R"({"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":")" +
@@ -203,9 +48,13 @@ struct Fixture {
   std::unique_ptr<OutputPipeline> pipeline;
   std::vector<rules::Rule> rules = rules::load_builtin_pack("cis-aws-foundations");
   std::vector<const rules::Rule*> enabled;
-  DaemonOptions options;
+  SqsSourceConfig sqs;
+  SqsSourceTiming sqs_timing;
+  EngineOptions options;
   std::atomic<bool> stop{false};
-  std::unique_ptr<Daemon> daemon;
+  const Clock* clock = &system_clock();  // the source's and the engine's
+  std::unique_ptr<SqsSource> source;
+  std::unique_ptr<Engine> daemon;
   std::thread thread;
   int exit_status = -1;
   std::string buffer_dir;    // non-empty: the output has a disk buffer in this state directory
@@ -215,11 +64,13 @@ struct Fixture {
   Fixture() {
     for (const auto& r : rules)
       if (r.enabled) enabled.push_back(&r);  // cis-4.9
-    options.allowed_buckets = {"trail-bucket"};
-    options.wait_time = 1s;
+    sqs.allowed_buckets = {"trail-bucket"};
+    sqs.wait_time_seconds = 1;
     options.workers = 2;
-    options.retry_base = 1ms;
-    options.retry_max = 5ms;
+    options.fetch.retry_base = 1ms;
+    options.fetch.retry_max = 5ms;
+    sqs_timing.retry_base = 1ms;
+    sqs_timing.retry_max = 5ms;
     options.shutdown_deadline = 5s;
     store.objects["trail-bucket/AWSLogs/1/CloudTrail/us-east-1/a.json.gz"] =
         test::gzip(test::read_data("cloudtrail/awsdocs_config.json"));
@@ -241,7 +92,9 @@ struct Fixture {
     pipeline = std::make_unique<OutputPipeline>(std::move(entries),
                                                 buffer_dir.empty() ? "/tmp" : buffer_dir);
     // As `run` does: what the buffers hold goes into the window before anything is delivered.
-    daemon = std::make_unique<Daemon>(options, queue, store, enabled, *pipeline);
+    source = std::make_unique<SqsSource>(sqs, queue, *clock, sqs_timing);
+    daemon = std::make_unique<Engine>(options, *source, &store,
+                                      std::make_shared<const RuleSet>(enabled), *pipeline, *clock);
     std::string error;
     REQUIRE(pipeline->start(error, [this](const std::vector<std::string>& uids, std::string& why) {
       return daemon->remember_buffered(uids, why);
@@ -283,7 +136,7 @@ TEST_CASE("a notification's alerts are written and flushed before the message is
   REQUIRE(flush_after != events.end());
   REQUIRE(del != events.end());
   CHECK(flush_after < del);
-  CHECK(f.daemon->counters().alerts_sent == 4);
+  CHECK(f.daemon->delivery_counters().alerts_sent == 4);
   CHECK(f.daemon->counters().records == 10);
 }
 
@@ -313,8 +166,8 @@ TEST_CASE("unknown shapes are never deleted; test events and refused buckets are
   CHECK(f.finish() == 0);
   CHECK(f.queue.in_flight() == 1);  // the unknown one: left for the redrive policy
   CHECK(f.store.gets.empty());      // the forged bucket was never fetched
-  CHECK(f.daemon->counters().messages_unknown == 1);
-  CHECK(f.daemon->counters().notifications_refused == 1);
+  CHECK(f.source->counters().messages_unknown == 1);
+  CHECK(f.source->counters().notifications_refused == 1);
   CHECK(f.output->lines.empty());
 }
 
@@ -326,7 +179,7 @@ TEST_CASE("a missing object keeps the message for redelivery") {
   f.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
-  CHECK(f.daemon->counters().messages_failed == 1);
+  CHECK(f.source->counters().messages_failed == 1);
   CHECK(f.queue.deleted() == 1);
   CHECK(f.queue.in_flight() == 1);  // the missing object's message: not deleted
 }
@@ -338,7 +191,7 @@ TEST_CASE("transient fetch errors are retried") {
   f.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
-  CHECK(f.daemon->counters().fetch_retries == 2);
+  CHECK(f.daemon->fetch_counters().fetch_retries == 2);
   CHECK(f.output->lines.size() == 4);
 }
 
@@ -346,7 +199,7 @@ TEST_CASE("a redelivered notification does not alert twice") {
   Fixture f;
   char dir[] = "/tmp/tw-daemon-XXXXXX";
   REQUIRE(mkdtemp(dir));
-  f.options.dedup_path = std::string(dir) + "/dedup.log";
+  f.options.delivery.dedup_path = std::string(dir) + "/dedup.log";
   f.start();
   f.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
@@ -354,10 +207,10 @@ TEST_CASE("a redelivered notification does not alert twice") {
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 2; }));
   CHECK(f.finish() == 0);
   CHECK(f.output->lines.size() == 4);
-  CHECK(f.daemon->counters().alerts_suppressed == 4);
+  CHECK(f.daemon->delivery_counters().alerts_suppressed == 4);
   // and across a restart, from the state file
   Fixture g;
-  g.options.dedup_path = f.options.dedup_path;
+  g.options.delivery.dedup_path = f.options.delivery.dedup_path;
   g.start();
   g.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(g.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
@@ -380,12 +233,12 @@ TEST_CASE("alerts a killed run left in the disk buffer do not alert again when t
     f.queue.send(s3_notification("trail-bucket", kKey));
     REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
     CHECK(f.finish() == 0);
-    CHECK(f.daemon->counters().alerts_sent == 4);
+    CHECK(f.daemon->delivery_counters().alerts_sent == 4);
     CHECK(f.output->lines.empty());
   }
   Fixture g;
   g.buffer_dir = dir;
-  g.options.dedup_path = std::string(dir) + "/dedup.log";
+  g.options.delivery.dedup_path = std::string(dir) + "/dedup.log";
   g.options.workers = 1;
   g.start();
   g.queue.send(s3_notification("trail-bucket", kKey));  // the same message, redelivered
@@ -393,11 +246,11 @@ TEST_CASE("alerts a killed run left in the disk buffer do not alert again when t
   REQUIRE(g.log.await_count("write", 4));  // the buffered ones
   CHECK(g.finish() == 0);
   CHECK(g.output->lines.size() == 4);  // once
-  CHECK(g.daemon->counters().alerts_suppressed == 4);
-  CHECK(g.daemon->counters().alerts_sent == 0);
+  CHECK(g.daemon->delivery_counters().alerts_suppressed == 4);
+  CHECK(g.daemon->delivery_counters().alerts_sent == 0);
   // and the window now holds them durably: a third run suppresses them from the file
   Fixture h;
-  h.options.dedup_path = g.options.dedup_path;
+  h.options.delivery.dedup_path = g.options.delivery.dedup_path;
   h.start();
   h.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(h.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
@@ -406,28 +259,40 @@ TEST_CASE("alerts a killed run left in the disk buffer do not alert again when t
 }
 
 TEST_CASE("slow objects: visibility is extended while in work, released on shutdown") {
+  // On a manual clock: the heartbeat interval and the shutdown deadline pass when the test
+  // says so, not in real time.
+  ManualClock clock;
   Fixture f;
-  f.options.visibility_timeout = 3s;
-  f.options.heartbeat_interval = 1s;
+  f.clock = &clock;
+  f.sqs.visibility_timeout_seconds = 3;
+  f.sqs.heartbeat_seconds = 1;
   f.options.shutdown_deadline = 1s;
   f.store.block = true;
   f.start();
   f.queue.send(s3_notification("trail-bucket", kKey));
+  {
+    std::unique_lock<std::mutex> l(f.store.mu);
+    f.store.cv.wait_for(l, 20s, [&] { return !f.store.gets.empty(); });  // in work
+  }
+  CHECK(f.queue.extensions() == 0);  // no time has passed
+  clock.advance(1s);
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.extensions() >= 1; }));  // heartbeat
   CHECK(f.queue.deleted() == 0);
   // Stop while the fetch is still blocked: after the deadline the message is released.
   f.stop = true;
-  {
-    std::unique_lock<std::mutex> l(f.store.mu);
-    f.store.cv.wait_for(l, 20s, [&] { return !f.store.gets.empty(); });
-  }
+  std::atomic<bool> released{false};
   std::thread releaser([&] {
-    // Release the blocked fetch only once the daemon has given up on it.
-    f.queue.await([](FakeQueue& q) { return q.visible() == 1; });
+    // Moves time until the engine has given up on the fetch, then lets the fetch end.
+    for (int i = 0; i < 10000 && f.queue.visible() == 0; ++i) {
+      clock.advance(100ms);
+      std::this_thread::sleep_for(1ms);
+    }
+    released = f.queue.visible() == 1;
     f.store.release();
   });
   CHECK(f.finish() == 0);
   releaser.join();
+  CHECK(released);
   CHECK(f.queue.deleted() == 0);
   CHECK(f.queue.visible() == 1);  // visible again at once for another agent
   auto events = f.log.snapshot();
@@ -469,7 +334,7 @@ TEST_CASE(
        << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
   CHECK(f.queue.deleted() == 0);  // not acknowledged: delivered again later
   CHECK(f.queue.visible() == 1);  // released at the deadline
-  CHECK(f.daemon->counters().alerts_sent == 0);
+  CHECK(f.daemon->delivery_counters().alerts_sent == 0);
 }
 
 TEST_CASE("stop ends at the shutdown deadline while a full disk buffer blocks a submit") {
@@ -509,7 +374,7 @@ TEST_CASE("stop ends at the shutdown deadline while a full disk buffer blocks a 
        << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
   CHECK(f.queue.deleted() == 0);
   CHECK(f.queue.visible() == 1);
-  CHECK(f.daemon->counters().alerts_sent == 0);
+  CHECK(f.daemon->delivery_counters().alerts_sent == 0);
   std::filesystem::remove_all(dir);
 }
 
@@ -530,9 +395,9 @@ std::string inline_event(const std::string& event_id, const std::string& source 
          event_id + R"(","eventType":"AwsApiCall","recipientAccountId":")" + record_account + R"("}})";
 }
 
-void accept_inline(DaemonOptions& o) {
-  o.inline_events.enabled = true;
-  o.inline_events.accounts = {"222222222222"};
+void accept_inline(SqsSourceConfig& o) {
+  o.inline_events = true;
+  o.inline_accounts = {"222222222222"};
 }
 
 // The eventID of StopConfigurationRecorder in tests/data/cloudtrail/awsdocs_config.json.
@@ -559,7 +424,7 @@ TEST_CASE("a download still running at the shutdown deadline is cancelled, the m
 
 TEST_CASE("EventBridge CloudTrail events are matched without any fetch, when accepted") {
   Fixture f;
-  accept_inline(f.options);
+  accept_inline(f.sqs);
   f.start();
   f.queue.send(inline_event("ev-inline"));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
@@ -573,7 +438,7 @@ TEST_CASE("EventBridge CloudTrail events are matched without any fetch, when acc
   CHECK(a.find(R"("eventbridge_event_id":"eb-ev-inline")") != std::string::npos);
   CHECK(a.find("[unverified: EventBridge event, not read from S3]") != std::string::npos);
   CHECK(a.find(R"("log_name")") == std::string::npos);
-  CHECK(f.daemon->counters().inline_events_refused == 0);
+  CHECK(f.source->counters().inline_events_refused == 0);
 }
 
 TEST_CASE("inline events are refused unless the inline route is turned on") {
@@ -583,7 +448,7 @@ TEST_CASE("inline events are refused unless the inline route is turned on") {
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
   CHECK(f.output->lines.empty());
-  CHECK(f.daemon->counters().inline_events_refused == 1);
+  CHECK(f.source->counters().inline_events_refused == 1);
   CHECK(f.daemon->counters().records == 0);
 }
 
@@ -607,12 +472,12 @@ TEST_CASE("the first refusal of an inline route that is off is an ERROR saying h
   CHECK(errors == 1);
   CHECK(warnings == 2);
   CHECK(text.find("set [source.sqs] inline_events = true and inline_accounts") != std::string::npos);
-  CHECK(f.daemon->counters().inline_events_refused == 3);
+  CHECK(f.source->counters().inline_events_refused == 3);
 }
 
 TEST_CASE("forged inline events are refused: custom source, other account, contradicting record") {
   Fixture f;
-  accept_inline(f.options);
+  accept_inline(f.sqs);
   f.start();
   f.queue.send(inline_event("ev-custom", "attacker.custom"));
   f.queue.send(inline_event("ev-account", "aws.config", "999999999999", "999999999999"));
@@ -620,13 +485,13 @@ TEST_CASE("forged inline events are refused: custom source, other account, contr
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 3; }));
   CHECK(f.finish() == 0);
   CHECK(f.output->lines.empty());
-  CHECK(f.daemon->counters().inline_events_refused == 3);
-  CHECK(f.daemon->counters().alerts_sent == 0);
+  CHECK(f.source->counters().inline_events_refused == 3);
+  CHECK(f.daemon->delivery_counters().alerts_sent == 0);
 }
 
 TEST_CASE("a forged inline event reusing a real eventID never hides the record read from S3") {
   Fixture f;
-  accept_inline(f.options);
+  accept_inline(f.sqs);
   f.options.workers = 1;
   f.start();
   // The attacker's own StopConfigurationRecorder call, retold first with an invented user ...
@@ -637,7 +502,7 @@ TEST_CASE("a forged inline event reusing a real eventID never hides the record r
   f.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 2; }));
   CHECK(f.finish() == 0);
-  CHECK(f.daemon->counters().alerts_suppressed == 0);
+  CHECK(f.daemon->delivery_counters().alerts_suppressed == 0);
   REQUIRE(f.output->lines.size() == 5);  // the forgery (unverified) and all four S3 alerts
   size_t genuine = 0, forged = 0;
   for (const auto& a : f.output->lines) {
@@ -668,18 +533,18 @@ TEST_CASE("inline events relayed by SNS are refused unless inline_events_via_sns
       quoted + "\"}";
   {
     Fixture f;
-    accept_inline(f.options);
+    accept_inline(f.sqs);
     f.start();
     f.queue.send(wrapped);
     REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
     CHECK(f.finish() == 0);
     CHECK(f.output->lines.empty());
-    CHECK(f.daemon->counters().inline_events_refused == 1);
+    CHECK(f.source->counters().inline_events_refused == 1);
   }
   {
     Fixture f;
-    accept_inline(f.options);
-    f.options.inline_events.via_sns = true;
+    accept_inline(f.sqs);
+    f.sqs.inline_events_via_sns = true;
     f.start();
     f.queue.send(wrapped);
     REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
@@ -687,13 +552,13 @@ TEST_CASE("inline events relayed by SNS are refused unless inline_events_via_sns
     REQUIRE(f.output->lines.size() == 1);
     CHECK(f.output->lines[0].find(R"("notification":"sns/eventbridge/cloudtrail")") !=
           std::string::npos);
-    CHECK(f.daemon->counters().inline_events_refused == 0);
+    CHECK(f.source->counters().inline_events_refused == 0);
   }
 }
 
 TEST_CASE("the event-age gauge follows records read from S3 only, and never the future") {
   Fixture f;
-  accept_inline(f.options);
+  accept_inline(f.sqs);
   f.options.workers = 1;
   // An object whose newest record claims 2099 (a clock far ahead), next to one from 2024.
   const char* future_key = "AWSLogs/1/CloudTrail/us-east-1/future.json.gz";
@@ -721,7 +586,7 @@ TEST_CASE("the event-age gauge follows records read from S3 only, and never the 
 
 TEST_CASE("redelivered inline events are still suppressed among themselves") {
   Fixture f;
-  accept_inline(f.options);
+  accept_inline(f.sqs);
   f.start();
   f.queue.send(inline_event("ev-twice"));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
@@ -729,15 +594,15 @@ TEST_CASE("redelivered inline events are still suppressed among themselves") {
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 2; }));
   CHECK(f.finish() == 0);
   CHECK(f.output->lines.size() == 1);
-  CHECK(f.daemon->counters().alerts_suppressed == 1);
+  CHECK(f.daemon->delivery_counters().alerts_suppressed == 1);
 }
 
 TEST_CASE("S3's own API calls via EventBridge (source aws.s3) are matched, not dropped") {
   Fixture f;
   for (const auto& r : f.rules)
     if (r.id == "cis-4.8") f.enabled.push_back(&r);  // S3 bucket policy changes
-  f.options.inline_events.enabled = true;
-  f.options.inline_events.accounts = {"111122223333"};
+  f.sqs.inline_events = true;
+  f.sqs.inline_accounts = {"111122223333"};
   f.start();
   simdjson::dom::parser p;
   const std::string sample = test::read_data("notifications/eventbridge_s3_api_call.json");
@@ -756,14 +621,14 @@ TEST_CASE("digest objects are skipped unless configured") {
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
   CHECK(f.store.gets.empty());
-  CHECK(f.daemon->counters().objects_skipped == 1);
+  CHECK(f.source->counters().objects_skipped == 1);
 }
 
 TEST_CASE("a bad record is dead-lettered; the object's good alerts go out and the message is deleted") {
   Fixture f;
   char dir[] = "/tmp/tw-daemon-XXXXXX";
   REQUIRE(mkdtemp(dir));
-  f.options.bad_records_path = std::string(dir) + "/bad-records.ndjson";
+  f.options.delivery.bad_records_path = std::string(dir) + "/bad-records.ndjson";
   std::string text = test::read_data("cloudtrail/awsdocs_config.json");
   // An invalid escape in a record the cis-4.9 rule would look at: unparseable, so bad.
   text.insert(text.find('[') + 1,
@@ -775,9 +640,9 @@ TEST_CASE("a bad record is dead-lettered; the object's good alerts go out and th
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
   CHECK(f.output->lines.size() == 4);
-  CHECK(f.daemon->counters().records_failed == 1);
-  CHECK(f.daemon->counters().messages_failed == 0);
-  const std::string dead = test::read_file(f.options.bad_records_path);
+  CHECK(f.daemon->delivery_counters().records_failed == 1);
+  CHECK(f.source->counters().messages_failed == 0);
+  const std::string dead = test::read_file(f.options.delivery.bad_records_path);
   CHECK(dead.find(R"("object":"s3://trail-bucket/AWSLogs/1/CloudTrail/us-east-1/a.json.gz")") !=
         std::string::npos);
   CHECK(dead.find(R"("record_index":0)") != std::string::npos);
@@ -789,7 +654,7 @@ TEST_CASE("bad records that cannot be recorded keep the message for redelivery")
   Fixture f;
   f.options.workers = 1;  // tasks run in order: the good message finishes after the bad one
   f.options.limits.max_depth = 8;
-  f.options.bad_records_path = "/proc/no-such-dir/bad-records.ndjson";  // cannot be created
+  f.options.delivery.bad_records_path = "/proc/no-such-dir/bad-records.ndjson";  // cannot be created
   std::string text = test::read_data("cloudtrail/awsdocs_config.json");
   text.insert(text.find('[') + 1, R"({"eventName":"Deep","x":[[[[[[[[[[]]]]]]]]]]},)");
   f.store.objects["trail-bucket/AWSLogs/1/CloudTrail/us-east-1/deep.json.gz"] = test::gzip(text);
@@ -798,8 +663,8 @@ TEST_CASE("bad records that cannot be recorded keep the message for redelivery")
   f.queue.send(s3_notification("trail-bucket", kKey));
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
-  CHECK(f.daemon->counters().records_failed == 1);
-  CHECK(f.daemon->counters().messages_failed == 1);
+  CHECK(f.daemon->delivery_counters().records_failed == 1);
+  CHECK(f.source->counters().messages_failed == 1);
   CHECK(f.queue.in_flight() == 1);  // the deep record's message: not deleted
 }
 
@@ -818,8 +683,8 @@ TEST_CASE("an EventBridge key not found as given is read under its URL-decoded r
   CHECK(f.store.gets ==
         std::vector<std::string>{"trail-bucket/AWSLogs/1/CloudTrail/us-east-1/a+b%2Bc.json.gz",
                                  "trail-bucket/" + decoded});
-  CHECK(f.daemon->counters().key_fallbacks == 1);
-  CHECK(f.daemon->counters().messages_failed == 0);
+  CHECK(f.daemon->fetch_counters().key_fallbacks == 1);
+  CHECK(f.source->counters().messages_failed == 0);
   REQUIRE(f.output->lines.size() == 4);
   CHECK(f.output->lines[0].find("a b+c.json.gz") != std::string::npos);  // the key read
 }
@@ -853,13 +718,13 @@ TEST_CASE("an EventBridge key found as given is read as given, once") {
   REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
   CHECK(f.finish() == 0);
   CHECK(f.store.gets == std::vector<std::string>{"trail-bucket/" + raw});
-  CHECK(f.daemon->counters().key_fallbacks == 0);
+  CHECK(f.daemon->fetch_counters().key_fallbacks == 0);
 }
 
 TEST_CASE("the other reading of an EventBridge key never leaves key_prefixes or the log objects") {
   Fixture f;
   f.options.workers = 1;  // tasks run in order: the good message finishes after the bad one
-  f.options.key_prefixes = {"AWSLogs/1/"};
+  f.sqs.key_prefixes = {"AWSLogs/1/"};
   f.store.missing_is_denied = true;
   // Readable only as a digest file under its decoded key, which is not to be read.
   f.store.objects["trail-bucket/AWSLogs/1/CloudTrail-Digest/us-east-1/d.json.gz"] = "{}";
@@ -874,14 +739,14 @@ TEST_CASE("the other reading of an EventBridge key never leaves key_prefixes or 
   CHECK(f.store.gets ==
         std::vector<std::string>{"trail-bucket/AWSLogs/1/CloudTrail%2DDigest/us-east-1/d.json.gz",
                                  std::string("trail-bucket/") + kKey});
-  CHECK(f.daemon->counters().key_fallbacks == 0);
-  CHECK(f.daemon->counters().messages_failed == 1);
-  CHECK(f.daemon->counters().objects_skipped == 1);
+  CHECK(f.daemon->fetch_counters().key_fallbacks == 0);
+  CHECK(f.source->counters().messages_failed == 1);
+  CHECK(f.source->counters().objects_skipped == 1);
 }
 
 TEST_CASE("an EventBridge key within key_prefixes only when decoded is read decoded") {
   Fixture f;
-  f.options.key_prefixes = {"AWSLogs/1/"};
+  f.sqs.key_prefixes = {"AWSLogs/1/"};
   f.start();
   f.queue.send(eventbridge_object_created("trail-bucket",
                                           "AWSLogs%2F1%2FCloudTrail%2Fus-east-1%2Fa.json.gz"));
@@ -890,3 +755,4 @@ TEST_CASE("an EventBridge key within key_prefixes only when decoded is read deco
   CHECK(f.store.gets == std::vector<std::string>{std::string("trail-bucket/") + kKey});
   CHECK(f.output->lines.size() == 4);
 }
+

@@ -1,4 +1,4 @@
-#include "agent/pipeline/processor.h"
+#include "agent/engine/processor.h"
 
 #include <simdjson.h>
 #include <spdlog/spdlog.h>

@@ -1,7 +1,8 @@
-// Replay: the offline pipeline. Reads CloudTrail files (or stdin), decodes them, matches every
-// record against the enabled rules and writes one OCSF alert per match to the outputs, in
-// input order. Files are processed by `workers` threads; alerts are written by whichever
-// thread completes the next file in order, under a lock, so output is deterministic.
+// Replay: the engine (agent/engine/engine.h) in ordered mode over a FileSource
+// (agent/sources/file/file_source.h). Reads CloudTrail files (or stdin), decodes them, matches
+// every record against the enabled rules and writes one OCSF alert per match to the outputs, in
+// input order. Files are processed by `workers` threads; alerts are delivered in input order,
+// so output is deterministic, and counted into the summary in that order.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include "agent/config/config.h"
 #include "agent/normalize/ocsf.h"
 #include "agent/rules/rule.h"
+#include "agent/sources/file/file_source.h"
 #include "outputs/pipeline/pipeline.h"
 
 namespace trailwarden {
@@ -51,11 +53,6 @@ struct ReplaySummary {
   std::string first_undelivered;    // the first input whose alerts were not all delivered
   uint64_t unread_files = 0;        // inputs not read (or not counted) after the failure
 };
-
-// Expands paths into the list of input files (directories recursively, sorted by name).
-// Paths that do not exist are returned in `missing`.
-std::vector<std::string> expand_inputs(const std::vector<std::string>& paths,
-                                       std::vector<std::string>& missing);
 
 // Runs the replay. `rules` are the enabled rules. Never throws for bad input: failures are
 // logged with the file name and counted in the summary.

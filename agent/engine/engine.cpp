@@ -1,0 +1,511 @@
+#include "agent/engine/engine.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "agent/aws/time_util.h"
+#include "agent/decode/input.h"
+
+namespace trailwarden {
+
+namespace {
+
+// How far ahead of this host's clock a record's eventTime may be and still count for the
+// event-age gauge (clock skew between AWS and this host).
+constexpr std::chrono::minutes kEventClockSkew{15};
+
+// How often the receiving loop looks at `stop` while it waits for room.
+constexpr std::chrono::milliseconds kLoopTick{500};
+
+std::string object_name(const ObjectRef& o) { return fmt::format("s3://{}/{}", o.bucket, o.key); }
+
+std::vector<const rules::Rule*> enabled_of(const std::vector<rules::Rule>& all) {
+  std::vector<const rules::Rule*> out;
+  for (const auto& r : all)
+    if (r.enabled) out.push_back(&r);
+  return out;
+}
+
+// "2025-01-01T00:00:00Z" as epoch milliseconds; 0 if malformed.
+int64_t iso8601_ms(std::string_view t) {
+  aws::TimePoint tp;
+  if (t.empty() || !aws::parse_iso8601(t, tp)) return 0;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count();
+}
+
+// What one task (one object of a unit) produced, up to delivery.
+struct TaskResult {
+  ObjectResult result;
+  std::string name;                     // the object, file or event, for messages
+  std::string error;                    // fetch or decode failure ("" = none)
+  std::shared_ptr<const RuleSet> rules;  // the rules it was matched with (per_rule's slots)
+  Clock::Steady started;
+  bool skipped = false;  // not worked on (its unit had failed, or the engine was stopping)
+  bool undelivered = false;  // it has alerts and the outputs did not take them
+};
+
+// A unit handed out by the source and not yet done.
+struct Unit {
+  WorkUnit work;
+  uint64_t seq = 0;        // order handed out
+  size_t tasks = 0;        // one per object (one for other payloads)
+  size_t pending = 0;      // tasks not yet finished
+  bool failed = false;
+  bool abandoned = false;  // released at shutdown: never acknowledged
+  std::string error;
+  std::vector<std::optional<TaskResult>> results;  // ordered mode: kept until delivered
+};
+
+struct Task {
+  std::shared_ptr<Unit> unit;
+  size_t index = 0;  // into objects
+};
+
+}  // namespace
+
+RuleSet::RuleSet(std::vector<rules::Rule> all)
+    : owned(std::move(all)), enabled(enabled_of(owned)), matcher(enabled) {}
+
+RuleSet::RuleSet(std::vector<const rules::Rule*> rules)
+    : enabled(std::move(rules)), matcher(enabled) {}
+
+struct Engine::Impl {
+  Impl(EngineOptions o, Source& src, ObjectStore* st, std::shared_ptr<const RuleSet> r,
+       OutputPipeline& outs, const Clock& c)
+      : opt(std::move(o)),
+        source(src),
+        store(st),
+        outputs(outs),
+        clock(c),
+        rule_set(std::move(r)),
+        delivery(opt.delivery, outs, c) {
+    opt.max_in_flight = std::max<size_t>(opt.max_in_flight, 1);
+    opt.workers = std::max<size_t>(opt.workers, 1);
+    if (store) fetcher = std::make_unique<ObjectFetcher>(*store, opt.fetch, clock);
+  }
+
+  EngineOptions opt;
+  Source& source;
+  ObjectStore* store;
+  OutputPipeline& outputs;
+  const Clock& clock;
+  std::unique_ptr<ObjectFetcher> fetcher;
+  FetchCounters no_fetches;  // counters() of an engine without a store
+  mutable std::mutex rules_mu;  // guards rule_set and matches
+  std::shared_ptr<const RuleSet> rule_set;
+  std::atomic<uint64_t> rules_generation{0};
+  std::unordered_map<std::string, uint64_t> matches;  // per rule id
+  PassThroughStage aggregation;  // the stage slot
+  DeliveryStage delivery;
+  EngineCounters counters;
+  ResultObserver observer;
+  std::mutex observer_mu;  // one observer call at a time (unordered mode)
+
+  std::mutex mu;  // guards everything below
+  std::condition_variable cv_tasks;     // tasks or workers_stop
+  std::condition_variable cv_capacity;  // in_flight shrank
+  std::deque<Task> tasks;
+  std::map<uint64_t, std::shared_ptr<Unit>> in_flight;  // by seq
+  uint64_t next_seq = 0;
+  bool workers_stop = false;
+  std::atomic<bool> fatal{false};
+
+  // Ordered mode: units complete but not yet delivered, by seq.
+  std::mutex commit_mu;
+  std::map<uint64_t, std::shared_ptr<Unit>> completed;
+  uint64_t next_commit = 0;
+
+  void fail_fatal(const std::string& why) {
+    if (!fatal.exchange(true)) spdlog::error("{}", why);
+  }
+
+  // ---- receiving ----
+  void submit(std::vector<WorkUnit>& units) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& w : units) {
+      auto u = std::make_shared<Unit>();
+      u->work = std::move(w);
+      u->seq = next_seq++;
+      u->tasks = u->work.payload == WorkUnit::Payload::kObjects
+                     ? std::max<size_t>(u->work.objects.size(), 1)
+                     : 1;
+      u->pending = u->tasks;
+      if (opt.ordered) u->results.resize(u->tasks);
+      in_flight[u->seq] = u;
+      for (size_t i = 0; i < u->tasks; ++i) tasks.push_back(Task{u, i});
+    }
+    cv_tasks.notify_all();
+  }
+
+  // ---- workers ----
+  void worker() {
+    std::shared_ptr<const RuleSet> rules;
+    std::unique_ptr<ObjectProcessor> processor;
+    uint64_t generation = ~uint64_t{0};
+    std::mt19937 rng(std::random_device{}());
+    while (true) {
+      Task task;
+      bool skip;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv_tasks.wait(lock, [&] { return workers_stop || !tasks.empty(); });
+        if (workers_stop) return;
+        task = std::move(tasks.front());
+        tasks.pop_front();
+        // No point reading the rest of a unit that will come back; in order, nothing is
+        // delivered after a fatal error.
+        skip = task.unit->failed || (opt.ordered && fatal);
+      }
+      if (generation != rules_generation.load()) {  // first task, or rules were reloaded
+        std::lock_guard<std::mutex> lock(rules_mu);
+        generation = rules_generation.load();
+        rules = rule_set;
+        processor = std::make_unique<ObjectProcessor>(rules->matcher, opt.limits, opt.ocsf);
+      }
+      TaskResult r;
+      r.rules = rules;
+      r.skipped = skip;
+      if (!skip) work(*task.unit, task.index, *processor, rng, r);
+      finish(task, std::move(r));
+    }
+  }
+
+  // Fetch, decode, match: one object (or the file, event or bytes) of a unit.
+  void work(const Unit& u, size_t index, ObjectProcessor& processor, std::mt19937& rng,
+            TaskResult& r) {
+    r.started = clock.now();
+    const WorkUnit& w = u.work;
+    RecordOrigin origin = w.origin;
+    // The event-age gauge follows records read from objects only, and no time further ahead
+    // than clock skew explains: an inline event is a claim, and one accepted with an eventTime
+    // in 2099 would otherwise hide any lag for the life of the process.
+    processor.track_event_time(opt.track_event_time && w.payload == WorkUnit::Payload::kObjects,
+                               aws::format_iso8601(clock.wall_now() + kEventClockSkew));
+    switch (w.payload) {
+      case WorkUnit::Payload::kEvent:
+        r.name = w.name;
+        processor.set_origin(std::move(origin));
+        processor.process_event(r.name, w.bytes, r.result);
+        break;
+      case WorkUnit::Payload::kBytes:
+        r.name = w.name;
+        processor.set_origin(std::move(origin));
+        processor.raw_buffer().assign(w.bytes);
+        processor.process_raw(r.name, r.result);
+        break;
+      case WorkUnit::Payload::kFile: {
+        r.name = w.path == "-" ? std::string("<stdin>") : w.path;
+        processor.set_origin(std::move(origin));
+        std::string error;
+        if (read_input(w.path, opt.limits.max_compressed_bytes, processor.raw_buffer(), error)) {
+          processor.process_raw(r.name, r.result);
+        } else {
+          processor.fail(r.name, error, r.result);
+          processor.release_memory();  // what a failed read grew is not kept either
+        }
+        break;
+      }
+      case WorkUnit::Payload::kObjects: {
+        if (!fetcher || index >= w.objects.size()) {
+          r.name = w.name;
+          r.error = fmt::format("{}: no object to read", w.name);
+          return;
+        }
+        FetchOutcome f = fetcher->fetch(w.objects[index], processor.raw_buffer(), rng);
+        if (f.cancelled) {
+          r.name = object_name(f.read);
+          r.error = "shutting down";
+          return;
+        }
+        r.name = object_name(f.read);
+        origin.bucket = f.read.bucket;
+        origin.key = f.read.key;
+        processor.set_origin(std::move(origin));
+        if (!f.status.ok()) {
+          processor.release_memory();  // a large partial download must not stay pinned either
+          r.error = fmt::format("cannot fetch {}: {}", r.name, f.status.message);
+          return;
+        }
+        processor.process_raw(r.name, r.result);
+        break;
+      }
+    }
+    counters.records += r.result.stats.records;
+    counters.alerts_time_unparsed += r.result.alerts_time_unparsed;
+    if (r.result.failed) r.error = fmt::format("{}: {}", r.name, r.result.error);
+  }
+
+  // Records bad records, runs the stages and delivers: after work(), in the worker (or in
+  // order). Returns the task's error or "".
+  std::string deliver(const Unit& u, TaskResult& r) {
+    if (r.skipped) return {};
+    if (!r.error.empty() && !(r.result.failed && opt.deliver_failed_units)) return r.error;
+    ObjectResult& result = r.result;
+    if (std::string why = delivery.record_bad(r.name, u.work.origin.message_id, result);
+        !why.empty())
+      return why;
+    aggregation.process(result.alerts);
+    std::string error;
+    if (opt.ordered && fatal) r.undelivered = !result.alerts.empty();  // nothing after a failure
+    else error = delivery.deliver(result.alerts, u.work.sent_ms);
+    if (!error.empty()) {
+      r.undelivered = true;
+      if (opt.ordered) fail_fatal(error);  // nothing after it may be delivered
+      else if (outputs.failed()) fail_fatal(fmt::format("{}; stopping", error));
+    }
+    counters.object_seconds.observe(std::chrono::duration<double>(clock.now() - r.started).count());
+    if (const int64_t t = iso8601_ms(result.newest_event_time)) {
+      int64_t seen = counters.newest_event_ms.load();
+      while (t > seen && !counters.newest_event_ms.compare_exchange_weak(seen, t)) {
+      }
+    }
+    if (!result.alerts.empty() && r.rules) {
+      std::lock_guard<std::mutex> lock(rules_mu);
+      const auto& rules = r.rules->enabled;
+      for (size_t i = 0; i < result.per_rule.size() && i < rules.size(); ++i)
+        if (result.per_rule[i]) matches[rules[i]->id] += result.per_rule[i];
+    }
+    return r.error.empty() ? error : r.error;
+  }
+
+  void observe(const Unit& u, const TaskResult& r) {
+    if (!observer || r.skipped) return;
+    std::lock_guard<std::mutex> lock(observer_mu);
+    observer(u.work, r.result, !r.undelivered);
+  }
+
+  void finish(const Task& task, TaskResult r) {
+    if (opt.ordered) return finish_ordered(task, std::move(r));
+    Unit& u = *task.unit;
+    const std::string error = deliver(u, r);
+    observe(u, r);
+    complete(task.unit, error);
+  }
+
+  // One task of `unit` ended with `error`: the unit is done once all its tasks are. Its room is
+  // given back only after the source was told (the source never has more than max_in_flight
+  // units outstanding).
+  void complete(const std::shared_ptr<Unit>& unit, const std::string& error) {
+    bool acknowledge;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!error.empty() && !unit->failed) {
+        unit->failed = true;
+        unit->error = error;
+      }
+      if (--unit->pending > 0) return;
+      acknowledge = !unit->abandoned;
+    }
+    if (acknowledge) source.done(unit->work.token, !unit->failed, unit->error);
+    std::lock_guard<std::mutex> lock(mu);
+    in_flight.erase(unit->seq);
+    cv_capacity.notify_all();
+  }
+
+  // Ordered: results wait until every unit before theirs is delivered.
+  void finish_ordered(const Task& task, TaskResult r) {
+    std::lock_guard<std::mutex> commit(commit_mu);
+    Unit& u = *task.unit;
+    u.results[task.index] = std::move(r);
+    if (std::any_of(u.results.begin(), u.results.end(), [](const auto& x) { return !x; })) return;
+    completed[u.seq] = task.unit;
+    while (!completed.empty() && completed.begin()->first == next_commit) {
+      std::shared_ptr<Unit> next = completed.begin()->second;
+      // A unit not worked on (the engine stopped) ends the ordered output.
+      if (std::any_of(next->results.begin(), next->results.end(),
+                      [](const auto& x) { return x->skipped; }))
+        return;
+      completed.erase(completed.begin());
+      ++next_commit;
+      for (auto& x : next->results) {
+        const std::string error = deliver(*next, *x);
+        observe(*next, *x);
+        x.reset();
+        std::lock_guard<std::mutex> lock(mu);
+        if (!error.empty() && !next->failed) {
+          next->failed = true;
+          next->error = error;
+        }
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        next->pending = 1;  // its tasks are all finished: complete() ends the unit
+      }
+      complete(next, {});
+    }
+  }
+
+  // ---- the receiving loop ----
+  int run(const std::atomic<bool>& stop) {
+    std::string error;
+    if (!delivery.open(error)) {
+      spdlog::error("{}", error);
+      return 1;
+    }
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < opt.workers; ++i) threads.emplace_back([this] { worker(); });
+    counters.polling = true;
+    bool ended = false;
+    while (!stop && !fatal) {
+      counters.last_loop_ms = clock.wall_ms();
+      size_t room;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        clock.wait_for(lock, cv_capacity, kLoopTick, [&] {
+          return in_flight.size() < opt.max_in_flight || stop.load() || fatal.load();
+        });
+        room = opt.max_in_flight > in_flight.size() ? opt.max_in_flight - in_flight.size() : 0;
+      }
+      if (room == 0 || stop || fatal) continue;
+      std::vector<WorkUnit> units;
+      const Source::Status s = source.next(room, stop, units, error);
+      if (stop) {  // units handed out now are given back, not started
+        std::vector<AckToken> tokens;
+        for (const auto& u : units) tokens.push_back(u.token);
+        if (!tokens.empty()) source.release(tokens);
+        break;
+      }
+      if (s == Source::Status::kFatal) {
+        fail_fatal(error);
+        break;
+      }
+      submit(units);
+      if (s == Source::Status::kEnd) {
+        ended = true;
+        break;
+      }
+    }
+    counters.polling = false;
+    if (ended) {  // a finite source: every unit is worked on, unless stopped
+      std::unique_lock<std::mutex> lock(mu);
+      while (!(in_flight.empty() || fatal || stop))
+        clock.wait_for(lock, cv_capacity, kLoopTick,
+                       [&] { return in_flight.empty() || fatal.load() || stop.load(); });
+    }
+    shut_down(threads);
+    return fatal ? 1 : 0;
+  }
+
+  // Gives the units in flight until the deadline, then cancels, releases and joins.
+  void shut_down(std::vector<std::thread>& threads) {
+    const auto deadline = clock.now() + opt.shutdown_deadline;
+    std::vector<AckToken> unfinished;
+    bool drained;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      if (!fatal && !in_flight.empty()) {
+        spdlog::info("stopping: finishing {} units in flight (deadline {} s)", in_flight.size(),
+                     std::chrono::duration_cast<std::chrono::seconds>(opt.shutdown_deadline).count());
+        clock.wait_until(lock, cv_capacity, deadline,
+                         [&] { return in_flight.empty() || fatal.load(); });
+      }
+      drained = in_flight.empty();
+      workers_stop = true;
+      cv_tasks.notify_all();
+      // Whatever is unfinished is released: given back to the source at once. A worker still
+      // busy with it finishes, but never acknowledges it. Marked before anything below can
+      // make a worker finish (a submit that gives up), so none is acknowledged as failed.
+      for (auto& [seq, u] : in_flight) {
+        u->abandoned = true;
+        unfinished.push_back(u->work.token);
+      }
+    }
+    if (fetcher) fetcher->cancel();  // downloads in flight and backoffs give up
+    // A worker still in submit (an output down, its buffer full or a memory buffer waiting for
+    // delivery) gives up too: only outputs.stop(), after run() returns, would end it.
+    if (!drained) outputs.stop_accepting();
+    if (!unfinished.empty()) source.release(unfinished);
+    for (auto& t : threads) t.join();
+    source.close();
+  }
+};
+
+Engine::Engine(EngineOptions options, Source& source, ObjectStore* store,
+               std::shared_ptr<const RuleSet> rules, OutputPipeline& outputs, const Clock& clock)
+    : impl_(std::make_unique<Impl>(std::move(options), source, store, std::move(rules), outputs,
+                                   clock)) {}
+
+Engine::~Engine() = default;
+
+void Engine::on_result(ResultObserver observer) { impl_->observer = std::move(observer); }
+
+bool Engine::remember_buffered(const std::vector<std::string>& uids, std::string& error) {
+  return impl_->delivery.remember_buffered(uids, error);
+}
+
+int Engine::run(const std::atomic<bool>& stop) { return impl_->run(stop); }
+
+const EngineCounters& Engine::counters() const { return impl_->counters; }
+
+const FetchCounters& Engine::fetch_counters() const {
+  return impl_->fetcher ? impl_->fetcher->counters() : impl_->no_fetches;
+}
+
+const DeliveryCounters& Engine::delivery_counters() const { return impl_->delivery.counters(); }
+
+std::vector<std::pair<std::string, uint64_t>> Engine::matches_per_rule() const {
+  std::lock_guard<std::mutex> lock(impl_->rules_mu);
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (const rules::Rule* r : impl_->rule_set->enabled) out.emplace_back(r->id, 0);
+  for (auto& [id, n] : out)
+    if (auto it = impl_->matches.find(id); it != impl_->matches.end()) n = it->second;
+  for (const auto& entry : impl_->matches) {
+    const std::string& id = entry.first;
+    if (std::none_of(out.begin(), out.end(), [&](const auto& p) { return p.first == id; }))
+      out.emplace_back(id, entry.second);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void register_engine_metrics(MetricsRegistry& registry, const Engine& engine) {
+  register_fetch_metrics(registry, engine.fetch_counters());
+  registry.add([&k = engine.counters()](PrometheusWriter& w) {
+    w.counter("trailwarden_records_scanned_total", "CloudTrail records matched against the rules.",
+              k.records.load());
+    w.counter("trailwarden_alert_time_unparsed_total",
+              "Alerts whose record had no usable eventTime (missing or not RFC 3339): their time "
+              "is the processing time, metadata.original_time keeps the text.",
+              k.alerts_time_unparsed.load());
+    w.counter("trailwarden_rule_reloads_total", "Successful rule reloads (SIGHUP).",
+              k.rule_reloads.load());
+    w.family("trailwarden_object_processing_seconds", "histogram",
+             "Time to fetch, decode and match one object.");
+    w.histogram("trailwarden_object_processing_seconds", k.object_seconds);
+    const int64_t newest = k.newest_event_ms.load();
+    w.gauge("trailwarden_newest_event_timestamp_seconds",
+            "eventTime of the newest CloudTrail record processed (Unix time; 0: none yet).",
+            static_cast<double>(newest) / 1000.0);
+    w.gauge("trailwarden_newest_event_age_seconds",
+            "Age of the newest CloudTrail record processed: how far behind the agent is "
+            "(NaN: none yet).",
+            newest ? static_cast<double>(system_clock().wall_ms() - newest) / 1000.0
+                   : std::numeric_limits<double>::quiet_NaN());
+  });
+  register_delivery_metrics(registry, engine.delivery_counters());
+  registry.add([&engine](PrometheusWriter& w) {
+    w.family("trailwarden_rule_matches_total", "counter", "Records matched, per rule.");
+    for (const auto& [id, n] : engine.matches_per_rule())
+      w.sample("trailwarden_rule_matches_total", n, {{"rule", id}});
+  });
+}
+
+void Engine::replace_rules(std::shared_ptr<const RuleSet> rules) {
+  std::lock_guard<std::mutex> lock(impl_->rules_mu);
+  impl_->rule_set = std::move(rules);
+  ++impl_->rules_generation;
+  ++impl_->counters.rule_reloads;
+}
+
+}  // namespace trailwarden

@@ -1,0 +1,209 @@
+// The engine on its own, against a scripted source: ordering, acknowledgement exactly once,
+// backpressure, shutdown. (`run`'s SQS behaviour: engine_sqs_test.cpp; replay: tests/integration.)
+#include "agent/engine/engine.h"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/rules/rule.h"
+#include "outputs/pipeline/pipeline.h"
+#include "tests/fakes/fake_message_queue.h"
+#include "tests/fakes/fake_object_store.h"
+#include "tests/fakes/fake_source.h"
+#include "tests/fakes/memory_output.h"
+#include "tests/unit/test_util.h"
+
+using namespace trailwarden;
+using namespace std::chrono_literals;
+using trailwarden::testing::EventLog;
+using trailwarden::testing::FakeStore;
+using trailwarden::testing::MemoryOutput;
+using trailwarden::testing::ScriptedSource;
+
+namespace {
+
+const char* kBucket = "trail-bucket";
+
+struct EngineFixture {
+  EventLog log;
+  FakeStore store;
+  ScriptedSource source;
+  MemoryOutput* output = nullptr;
+  std::unique_ptr<OutputPipeline> pipeline;
+  std::vector<rules::Rule> rules = rules::load_builtin_pack("cis-aws-foundations");
+  std::vector<const rules::Rule*> enabled;
+  EngineOptions options;
+  std::atomic<bool> stop{false};
+  std::atomic<Engine*> engine{nullptr};  // while run() runs
+
+  EngineFixture() {
+    for (const auto& r : rules)
+      if (r.enabled) enabled.push_back(&r);
+    options.workers = 3;
+    options.fetch.retry_base = 1ms;
+    options.fetch.retry_max = 5ms;
+    options.shutdown_deadline = 5s;
+    options.delivery.dedup = false;  // the units name copies of one file: same finding uids
+  }
+  // An object with the four Config changes of awsdocs_config.json under `key`, and a unit
+  // naming it.
+  void add_object_unit(const std::string& key) {
+    store.objects[std::string(kBucket) + "/" + key] =
+        test::gzip(test::read_data("cloudtrail/awsdocs_config.json"));
+    WorkUnit u;
+    u.payload = WorkUnit::Payload::kObjects;
+    u.name = key;
+    ObjectRef o;
+    o.bucket = kBucket;
+    o.key = key;
+    u.objects.push_back(o);
+    u.origin.route = RecordOrigin::Route::kS3Object;
+    source.add(std::move(u));
+  }
+  int run() {
+    auto out = std::make_unique<MemoryOutput>(log);
+    output = out.get();
+    std::vector<OutputPipeline::Entry> entries;
+    OutputPipeline::Entry entry;
+    entry.settings.name = "memory";
+    entry.settings.buffer = OutputSettings::BufferType::kMemory;
+    entry.output = std::move(out);
+    entries.push_back(std::move(entry));
+    pipeline = std::make_unique<OutputPipeline>(std::move(entries), "/tmp");
+    Engine e(options, source, &store, std::make_shared<const RuleSet>(enabled), *pipeline);
+    std::string error;
+    REQUIRE(pipeline->start(error));
+    engine = &e;
+    const int rc = e.run(stop);
+    engine = nullptr;
+    pipeline->stop(std::chrono::seconds(1));
+    return rc;
+  }
+  // Lets the held object go once `records` records were matched (the other units'): polls the
+  // engine's counter, the only sign of matching before delivery in ordered mode.
+  std::thread release_after_records(uint64_t records) {
+    return std::thread([this, records] {
+      for (int i = 0; i < 20000; ++i) {
+        Engine* e = engine.load();
+        if (e && e->counters().records >= records) break;
+        std::this_thread::sleep_for(1ms);
+      }
+      store.release_held();
+    });
+  }
+  // Lets the held object go once `n` units were acknowledged.
+  std::thread release_after_done(size_t n) {
+    return std::thread([this, n] {
+      source.await_done(n);
+      store.release_held();
+    });
+  }
+  // The key each delivered alert came from, in delivery order.
+  std::vector<std::string> delivered_keys() const {
+    std::vector<std::string> out;
+    for (const std::string& line : output->lines) {
+      for (const char* k : {"a.json.gz", "b.json.gz", "c.json.gz"})
+        if (line.find(k) != std::string::npos) out.push_back(k);
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("ordered: units are delivered and acknowledged in the order the source gave them") {
+  EngineFixture f;
+  f.options.ordered = true;
+  f.add_object_unit("a.json.gz");
+  f.add_object_unit("b.json.gz");
+  f.add_object_unit("c.json.gz");
+  f.store.held.insert("trail-bucket/a.json.gz");  // a is read last
+  std::thread releaser = f.release_after_records(20);  // b's and c's ten records each
+  CHECK(f.run() == 0);
+  releaser.join();
+  const std::vector<std::string> want = {"a.json.gz", "a.json.gz", "a.json.gz", "a.json.gz",
+                                         "b.json.gz", "b.json.gz", "b.json.gz", "b.json.gz",
+                                         "c.json.gz", "c.json.gz", "c.json.gz", "c.json.gz"};
+  CHECK(f.delivered_keys() == want);
+  auto done = f.source.done_calls();
+  REQUIRE(done.size() == 3);
+  for (size_t i = 0; i < done.size(); ++i) {
+    CHECK(done[i].token == i + 1);
+    CHECK(done[i].ok);
+  }
+  CHECK(f.source.closed());
+}
+
+TEST_CASE("unordered: a unit is delivered and acknowledged as soon as it is matched") {
+  EngineFixture f;
+  f.add_object_unit("a.json.gz");
+  f.add_object_unit("b.json.gz");
+  f.add_object_unit("c.json.gz");
+  f.store.held.insert("trail-bucket/a.json.gz");
+  std::thread releaser = f.release_after_done(2);  // b and c
+  CHECK(f.run() == 0);
+  releaser.join();
+  auto done = f.source.done_calls();
+  REQUIRE(done.size() == 3);
+  CHECK(done.back().token == 1);  // a, read last, is acknowledged last
+  CHECK(f.delivered_keys().back() == "a.json.gz");
+}
+
+TEST_CASE("a unit whose object cannot be read is done once, not ok, with the reason") {
+  EngineFixture f;
+  f.add_object_unit("a.json.gz");
+  WorkUnit missing;
+  missing.payload = WorkUnit::Payload::kObjects;
+  missing.name = "missing";
+  ObjectRef o;
+  o.bucket = kBucket;
+  o.key = "never-uploaded.json.gz";
+  missing.objects = {o, o};  // two tasks, one acknowledgement
+  f.source.add(std::move(missing));
+  CHECK(f.run() == 0);
+  auto done = f.source.done_calls();
+  REQUIRE(done.size() == 2);
+  for (const auto& d : done) {
+    if (d.token == 1) CHECK(d.ok);
+    if (d.token != 2) continue;
+    CHECK_FALSE(d.ok);
+    CHECK(d.why.find("cannot fetch s3://trail-bucket/never-uploaded.json.gz") != std::string::npos);
+  }
+}
+
+TEST_CASE("backpressure: never more units handed out and unfinished than max_in_flight") {
+  EngineFixture f;
+  f.options.max_in_flight = 2;
+  f.options.workers = 4;
+  for (const char* k : {"a.json.gz", "b.json.gz", "c.json.gz", "d.json.gz", "e.json.gz"})
+    f.add_object_unit(k);
+  CHECK(f.run() == 0);
+  CHECK(f.source.done_calls().size() == 5);
+  CHECK(f.source.max_outstanding() <= 2);
+  for (size_t asked : f.source.asked()) CHECK(asked <= 2);
+}
+
+TEST_CASE("stop: the units still in work at the deadline are released, never acknowledged") {
+  EngineFixture f;
+  f.options.shutdown_deadline = 100ms;
+  f.source.endless = true;
+  f.store.block = true;
+  f.add_object_unit("a.json.gz");
+  std::thread stopper([&] {
+    {
+      std::unique_lock<std::mutex> l(f.store.mu);
+      f.store.cv.wait_for(l, 20s, [&] { return !f.store.gets.empty(); });
+    }
+    f.stop = true;
+  });
+  CHECK(f.run() == 0);
+  stopper.join();
+  CHECK(f.source.released() == std::vector<AckToken>{1});
+  CHECK(f.source.done_calls().empty());
+  CHECK(f.source.closed());
+}
