@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "outputs/alert.h"
+#include "agent/core/alert_record.h"
 
 namespace trailwarden {
 
