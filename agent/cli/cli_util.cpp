@@ -83,12 +83,12 @@ std::vector<rules::Rule> load_rules(const Config& c, const std::vector<std::stri
 
 // The outputs, as pipeline entries: `-o PATH` if given (a file, memory-buffered), else the
 // configured ones, else stdout.
-std::vector<OutputPipeline::Entry> make_outputs(const Config& c,
+std::vector<DeliveryPipeline::Entry> make_outputs(const Config& c,
                                                 const std::optional<std::string>& output_path,
                                                 const OutputEnv& env) {
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   auto file = [](const std::string& name, const std::string& path) {
-    OutputPipeline::Entry e;
+    DeliveryPipeline::Entry e;
     e.settings.name = name;
     e.settings.type = "file";
     e.settings.buffer = OutputSettings::BufferType::kMemory;

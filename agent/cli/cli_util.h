@@ -15,7 +15,7 @@
 #include "agent/config/config.h"
 #include "agent/rules/rule.h"
 #include "outputs/factory.h"
-#include "outputs/pipeline/pipeline.h"
+#include "outputs/delivery/delivery_pipeline.h"
 
 namespace trailwarden::aws {
 class CredentialsSource;
@@ -93,7 +93,7 @@ std::vector<const rules::Rule*> enabled_rules(const std::vector<rules::Rule>& al
 
 // The outputs, as pipeline entries: `-o PATH` if given (a file, memory-buffered), else the
 // configured ones, else stdout.
-std::vector<OutputPipeline::Entry> make_outputs(const Config& c,
+std::vector<DeliveryPipeline::Entry> make_outputs(const Config& c,
                                                 const std::optional<std::string>& output_path,
                                                 const OutputEnv& env = {});
 

@@ -130,7 +130,7 @@ int cmd_replay(Args& a, const Global& g) {
           make_aws_credentials(c, output_env.aws_region, std::make_shared<aws::CurlHttpClient>(http));
     }
   }
-  OutputPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir,
+  DeliveryPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir,
                          /*force_memory=*/true);
   outputs.give_up_after(std::chrono::seconds(give_up_seconds));
   {

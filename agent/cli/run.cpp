@@ -60,7 +60,7 @@ void register_start_metrics(MetricsRegistry& registry, const aws::CredentialsSou
 }
 
 // The metrics of a running agent (docs/monitoring.md lists them).
-void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const OutputPipeline& outputs,
+void register_metrics(MetricsRegistry& registry, const Daemon& daemon, const DeliveryPipeline& outputs,
                       const aws::CredentialsSource& credentials,
                       int64_t started_ms) {
   register_start_metrics(registry, credentials, started_ms);
@@ -220,7 +220,7 @@ void register_status_metrics(MetricsRegistry& registry, const StatusServerStats&
 }
 
 // Liveness: the poll loop turns and no output failed for good.
-Probe health(const Daemon& daemon, const OutputPipeline& outputs, const Config& c) {
+Probe health(const Daemon& daemon, const DeliveryPipeline& outputs, const Config& c) {
   if (outputs.failed()) return {false, "output failed: " + outputs.failure()};
   const DaemonCounters& k = daemon.counters();
   const int64_t last = k.last_loop_ms.load();
@@ -231,7 +231,7 @@ Probe health(const Daemon& daemon, const OutputPipeline& outputs, const Config& 
 }
 
 // Readiness: running, the queue answered recently, and no output buffer is full.
-Probe readiness(const Daemon& daemon, const OutputPipeline& outputs, const Config& c) {
+Probe readiness(const Daemon& daemon, const DeliveryPipeline& outputs, const Config& c) {
   Probe h = health(daemon, outputs, c);
   if (!h.ok) return h;
   const DaemonCounters& k = daemon.counters();
@@ -562,7 +562,7 @@ int cmd_run(Args& a, const Global& g) {
   d.dedup_capacity = c.sqs.dedup_window;
 
   output_env.aws_credentials = credentials;
-  OutputPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir);
+  DeliveryPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir);
   Daemon daemon(d, sqs, s3, std::make_shared<const RuleSet>(std::move(all)), outputs);
   {
     // The alerts a previous run left in the buffers go into the de-duplication window before

@@ -93,7 +93,7 @@ RuleSet::RuleSet(std::vector<const rules::Rule*> rules)
 
 struct Daemon::Impl {
   Impl(DaemonOptions o, MessageQueue& q, ObjectStore& s, std::shared_ptr<const RuleSet> r,
-       OutputPipeline& outs)
+       DeliveryPipeline& outs)
       : opt(std::move(o)),
         queue(q),
         store(s),
@@ -112,7 +112,7 @@ struct Daemon::Impl {
   DaemonOptions opt;
   MessageQueue& queue;
   ObjectStore& store;
-  OutputPipeline& outputs;
+  DeliveryPipeline& outputs;
   mutable std::mutex rules_mu;                 // guards rule_set and matches
   std::shared_ptr<const RuleSet> rule_set;
   std::atomic<uint64_t> rules_generation{0};
@@ -664,12 +664,12 @@ struct Daemon::Impl {
 };
 
 Daemon::Daemon(DaemonOptions options, MessageQueue& queue, ObjectStore& store,
-               std::vector<const rules::Rule*> rules, OutputPipeline& outputs)
+               std::vector<const rules::Rule*> rules, DeliveryPipeline& outputs)
     : Daemon(std::move(options), queue, store, std::make_shared<const RuleSet>(std::move(rules)),
              outputs) {}
 
 Daemon::Daemon(DaemonOptions options, MessageQueue& queue, ObjectStore& store,
-               std::shared_ptr<const RuleSet> rules, OutputPipeline& outputs)
+               std::shared_ptr<const RuleSet> rules, DeliveryPipeline& outputs)
     : impl_(std::make_unique<Impl>(std::move(options), queue, store, std::move(rules),
                                    outputs)) {}
 

@@ -25,7 +25,7 @@
 #include "agent/rules/rule.h"
 #include "agent/sources/inline_policy.h"
 #include "agent/sources/queue.h"
-#include "outputs/pipeline/pipeline.h"
+#include "outputs/delivery/delivery_pipeline.h"
 
 namespace trailwarden {
 
@@ -112,14 +112,14 @@ class Daemon {
  public:
   // All references must outlive the daemon. `rules` are the enabled rules.
   Daemon(DaemonOptions options, MessageQueue& queue, ObjectStore& store,
-         std::vector<const rules::Rule*> rules, OutputPipeline& outputs);
+         std::vector<const rules::Rule*> rules, DeliveryPipeline& outputs);
   Daemon(DaemonOptions options, MessageQueue& queue, ObjectStore& store,
-         std::shared_ptr<const RuleSet> rules, OutputPipeline& outputs);
+         std::shared_ptr<const RuleSet> rules, DeliveryPipeline& outputs);
   ~Daemon();
 
   // Crash consistency: the daemon records the uids of the alerts it hands to the outputs in
-  // its de-duplication window before any output buffer may remove them (OutputPipeline::submit's
-  // before_ack). Pass this, as OutputPipeline::start's `recovered`, before run(): it records
+  // its de-duplication window before any output buffer may remove them (DeliveryPipeline::submit's
+  // before_ack). Pass this, as DeliveryPipeline::start's `recovered`, before run(): it records
   // (durably) the uids of the alerts a previous run left in the buffers, so that a message that
   // named them and is delivered again does not alert twice. False with `error` if the window
   // cannot be opened or written.

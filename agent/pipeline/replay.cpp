@@ -56,7 +56,7 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& paths,
 }
 
 ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const rules::Rule*>& rules,
-                         OutputPipeline& outputs) {
+                         DeliveryPipeline& outputs) {
   const auto start = std::chrono::steady_clock::now();
   ReplaySummary summary;
   summary.matches_per_rule.assign(rules.size(), 0);

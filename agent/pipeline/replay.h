@@ -12,7 +12,7 @@
 #include "agent/config/config.h"
 #include "agent/normalize/ocsf.h"
 #include "agent/rules/rule.h"
-#include "outputs/pipeline/pipeline.h"
+#include "outputs/delivery/delivery_pipeline.h"
 
 namespace trailwarden {
 
@@ -53,6 +53,6 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& paths,
 // Runs the replay. `rules` are the enabled rules. Never throws for bad input: failures are
 // logged with the file name and counted in the summary.
 ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const rules::Rule*>& rules,
-                         OutputPipeline& outputs);
+                         DeliveryPipeline& outputs);
 
 }  // namespace trailwarden

@@ -1,4 +1,4 @@
-#include "outputs/pipeline/pipeline.h"
+#include "outputs/delivery/delivery_pipeline.h"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -19,7 +19,7 @@
 #include "agent/common/backoff.h"
 #include "agent/common/failpoint.h"
 #include "agent/common/json_writer.h"
-#include "outputs/pipeline/disk_queue.h"
+#include "outputs/delivery/disk_queue.h"
 
 namespace trailwarden {
 
@@ -65,7 +65,7 @@ class DeadLetterFile {
 
 }  // namespace
 
-struct OutputPipeline::Impl {
+struct DeliveryPipeline::Impl {
   struct Lane {
     OutputSettings settings;
     std::unique_ptr<Output> output;
@@ -233,7 +233,7 @@ struct OutputPipeline::Impl {
   }
 };
 
-OutputPipeline::OutputPipeline(std::vector<Entry> outputs, std::string state_dir, bool force_memory)
+DeliveryPipeline::DeliveryPipeline(std::vector<Entry> outputs, std::string state_dir, bool force_memory)
     : impl_(std::make_unique<Impl>()) {
   impl_->state_dir = std::move(state_dir);
   impl_->force_memory = force_memory;
@@ -245,9 +245,9 @@ OutputPipeline::OutputPipeline(std::vector<Entry> outputs, std::string state_dir
   }
 }
 
-OutputPipeline::~OutputPipeline() { stop(std::chrono::milliseconds(0)); }
+DeliveryPipeline::~DeliveryPipeline() { stop(std::chrono::milliseconds(0)); }
 
-void OutputPipeline::give_up_after(std::chrono::milliseconds limit) { impl_->give_up_after = limit; }
+void DeliveryPipeline::give_up_after(std::chrono::milliseconds limit) { impl_->give_up_after = limit; }
 
 namespace {
 
@@ -282,7 +282,7 @@ struct Recovered {
 
 }  // namespace
 
-bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
+bool DeliveryPipeline::start(std::string& error, const RecoveredFn& recovered) {
   namespace fs = std::filesystem;
   Recovered buffered;
   for (size_t i = 0; i < impl_->lanes.size(); ++i) {
@@ -351,7 +351,7 @@ bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
   return true;
 }
 
-bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::string& error,
+bool DeliveryPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::string& error,
                             const std::function<void()>& before_ack) {
   // Not accepting (any more): stopping, refusing (stop_accepting()) or failed.
   auto closed = [&] {
@@ -449,7 +449,7 @@ bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::
   return true;  // (the holds are lifted on the way out)
 }
 
-void OutputPipeline::stop_accepting() {
+void DeliveryPipeline::stop_accepting() {
   if (impl_->refusing.exchange(true)) return;
   for (auto& l : impl_->lanes) {  // wake submits waiting for a memory buffer's delivery
     std::lock_guard<std::mutex> lock(l->seq_mu);
@@ -457,7 +457,7 @@ void OutputPipeline::stop_accepting() {
   }
 }
 
-void OutputPipeline::stop(std::chrono::milliseconds deadline) {
+void DeliveryPipeline::stop(std::chrono::milliseconds deadline) {
   if (impl_->stopping.exchange(true)) return;
   const auto until = std::chrono::steady_clock::now() + deadline;
   for (auto& l : impl_->lanes) {
@@ -483,20 +483,20 @@ void OutputPipeline::stop(std::chrono::milliseconds deadline) {
   }
 }
 
-void OutputPipeline::reopen() {
+void DeliveryPipeline::reopen() {
   for (auto& l : impl_->lanes) l->reopen = true;
 }
 
-bool OutputPipeline::failed() const { return impl_->fatal; }
+bool DeliveryPipeline::failed() const { return impl_->fatal; }
 
-std::string OutputPipeline::failure() const {
+std::string DeliveryPipeline::failure() const {
   std::lock_guard<std::mutex> lock(impl_->fatal_mu);
   return impl_->fatal_message;
 }
 
-size_t OutputPipeline::size() const { return impl_->lanes.size(); }
-const std::string& OutputPipeline::name(size_t i) const { return impl_->lanes[i]->settings.name; }
-const OutputCounters& OutputPipeline::counters(size_t i) const { return impl_->lanes[i]->counters; }
-const OutputSettings& OutputPipeline::settings(size_t i) const { return impl_->lanes[i]->settings; }
+size_t DeliveryPipeline::size() const { return impl_->lanes.size(); }
+const std::string& DeliveryPipeline::name(size_t i) const { return impl_->lanes[i]->settings.name; }
+const OutputCounters& DeliveryPipeline::counters(size_t i) const { return impl_->lanes[i]->counters; }
+const OutputSettings& DeliveryPipeline::settings(size_t i) const { return impl_->lanes[i]->settings; }
 
 }  // namespace trailwarden

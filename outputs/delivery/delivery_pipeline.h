@@ -1,4 +1,4 @@
-// OutputPipeline: everything between "an alert exists" and "every destination has it".
+// DeliveryPipeline: everything between "an alert exists" and "every destination has it".
 // Alerts are routed to outputs (severity / rule / tag filters of each [[outputs]] table); each
 // output has a buffer and one delivery thread that sends batches, retries with capped
 // exponential backoff and jitter, writes rejected alerts to a dead-letter file with the reason,
@@ -47,7 +47,7 @@ struct OutputCounters {
   std::atomic<uint64_t> buffer_corrupt_records{0};  // damaged records skipped when the buffer was opened
 };
 
-class OutputPipeline {
+class DeliveryPipeline {
  public:
   struct Entry {
     OutputSettings settings;
@@ -57,10 +57,10 @@ class OutputPipeline {
   // `state_dir`: disk buffers go to <state_dir>/buffers/<output name>/, dead letters to
   // <state_dir>/dead-letter/<output name>.ndjson. `force_memory`: use memory buffers whatever
   // the settings say (replay).
-  OutputPipeline(std::vector<Entry> outputs, std::string state_dir, bool force_memory = false);
-  ~OutputPipeline();
-  OutputPipeline(const OutputPipeline&) = delete;
-  OutputPipeline& operator=(const OutputPipeline&) = delete;
+  DeliveryPipeline(std::vector<Entry> outputs, std::string state_dir, bool force_memory = false);
+  ~DeliveryPipeline();
+  DeliveryPipeline(const DeliveryPipeline&) = delete;
+  DeliveryPipeline& operator=(const DeliveryPipeline&) = delete;
 
   // Gives up on an output whose batch has failed with retryable errors for `limit` (0, the
   // default: retry for ever, as the daemon does with its disk buffers): the pipeline then fails

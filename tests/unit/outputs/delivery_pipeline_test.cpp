@@ -1,6 +1,6 @@
-// OutputPipeline: routing, acknowledgement, retries, dead letters, fatal errors, disk buffers
+// DeliveryPipeline: routing, acknowledgement, retries, dead letters, fatal errors, disk buffers
 // across restarts and backpressure, with in-process fake outputs.
-#include "outputs/pipeline/pipeline.h"
+#include "outputs/delivery/delivery_pipeline.h"
 
 #include <doctest/doctest.h>
 #include <malloc.h>
@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "agent/common/failpoint.h"
-#include "outputs/pipeline/disk_queue.h"
+#include "outputs/delivery/disk_queue.h"
 
 using namespace trailwarden;
 using namespace std::chrono_literals;
@@ -98,8 +98,8 @@ std::string temp_dir() {
 }
 
 // The entries of a pipeline with one output, named "o", with settings("o").
-std::vector<OutputPipeline::Entry> one_output(std::unique_ptr<Output> out) {
-  std::vector<OutputPipeline::Entry> entries;
+std::vector<DeliveryPipeline::Entry> one_output(std::unique_ptr<Output> out) {
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("o"), std::move(out)});
   return entries;
 }
@@ -119,7 +119,7 @@ TEST_CASE("routing by severity, rule and tag") {
   auto* all_p = all.get();
   auto* high_p = high.get();
   auto* cis49_p = cis49.get();
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("all"), std::move(all)});
   auto hs = settings("high");
   hs.min_severity = 4;
@@ -128,7 +128,7 @@ TEST_CASE("routing by severity, rule and tag") {
   rs.rules = {"cis-4.9"};
   rs.tags = {"iam"};
   entries.push_back({rs, std::move(cis49)});
-  OutputPipeline p(std::move(entries), temp_dir());
+  DeliveryPipeline p(std::move(entries), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a", 4, "cis-4.9"), alert("b", 2, "cis-4.1"),
@@ -147,7 +147,7 @@ TEST_CASE("retries until delivered; submit returns only then (memory buffer)") {
   retry.status = DeliveryResult::Status::kRetry;
   retry.message = "503 busy";
   o->script = {retry, retry, retry};
-  OutputPipeline p(one_output(std::move(out)), temp_dir());
+  DeliveryPipeline p(one_output(std::move(out)), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a"), alert("b")};
@@ -165,7 +165,7 @@ TEST_CASE("partial retries resend only what failed") {
   partial.status = DeliveryResult::Status::kRetry;
   partial.items = {1};
   o->script = {partial};
-  OutputPipeline p(one_output(std::move(out)), temp_dir());
+  DeliveryPipeline p(one_output(std::move(out)), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a"), alert("b"), alert("c")};
@@ -183,9 +183,9 @@ TEST_CASE("rejected alerts go to the dead-letter file with the reason") {
   reject.message = "HTTP 400 code 6: Invalid data format";
   reject.items = {0};
   o->script = {reject};
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("hec"), std::move(out)});
-  OutputPipeline p(std::move(entries), dir);
+  DeliveryPipeline p(std::move(entries), dir);
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("bad"), alert("good")};
@@ -212,9 +212,9 @@ TEST_CASE("a reject with retry_items dead-letters the bad alert and resends the 
   reject.items = {1};
   reject.retry_items = {2};
   o->script = {reject};
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("hec"), std::move(out)});
-  OutputPipeline p(std::move(entries), dir);
+  DeliveryPipeline p(std::move(entries), dir);
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a"), alert("bad"), alert("c")};
@@ -231,7 +231,7 @@ TEST_CASE("a fatal error fails submit and the pipeline") {
   fatal.status = DeliveryResult::Status::kFatal;
   fatal.message = "401 invalid token";
   out->script = {fatal};
-  OutputPipeline p(one_output(std::move(out)), temp_dir());
+  DeliveryPipeline p(one_output(std::move(out)), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a")};
@@ -249,7 +249,7 @@ TEST_CASE("give_up_after: an output failing for that long fails the pipeline (re
   retry.status = DeliveryResult::Status::kRetry;
   retry.message = "connect to 127.0.0.1:9: Connection refused";
   o->script.assign(100000, retry);  // never succeeds within the test
-  OutputPipeline p(one_output(std::move(out)), temp_dir());
+  DeliveryPipeline p(one_output(std::move(out)), temp_dir());
   p.give_up_after(150ms);
   std::string err;
   REQUIRE(p.start(err));
@@ -277,7 +277,7 @@ TEST_CASE("without give_up_after, an output failing for a while is retried until
   retry.status = DeliveryResult::Status::kRetry;
   retry.message = "503 busy";
   o->script.assign(60, retry);
-  OutputPipeline p(one_output(std::move(out)), temp_dir());
+  DeliveryPipeline p(one_output(std::move(out)), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a")};
@@ -296,9 +296,9 @@ TEST_CASE("disk buffer: accepted before delivery, delivered in order after a res
     down.message = "connection refused";
     out->script.assign(100000, down);
     auto* o = out.get();
-    std::vector<OutputPipeline::Entry> entries;
+    std::vector<DeliveryPipeline::Entry> entries;
     entries.push_back({settings("siem", /*memory=*/false), std::move(out)});
-    OutputPipeline p(std::move(entries), dir);
+    DeliveryPipeline p(std::move(entries), dir);
     std::string err;
     REQUIRE(p.start(err));
     std::vector<AlertRecord> first = {alert("1"), alert("2")};
@@ -312,9 +312,9 @@ TEST_CASE("disk buffer: accepted before delivery, delivered in order after a res
   }
   auto out = std::make_unique<ScriptedOutput>("siem");
   auto* o = out.get();
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("siem", false), std::move(out)});
-  OutputPipeline p(std::move(entries), dir);
+  DeliveryPipeline p(std::move(entries), dir);
   std::string err;
   REQUIRE(p.start(err));
   REQUIRE(o->await([&] { return o->delivered.size() >= 3; }));
@@ -329,9 +329,9 @@ TEST_CASE("a full buffer drops the newest alerts when configured, counting them"
   auto s = settings("o", false);
   s.buffer_max_bytes = 1 << 16;  // the minimum
   s.when_full = OutputSettings::WhenFull::kDropNewest;
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({s, std::move(out)});
-  OutputPipeline p(std::move(entries), temp_dir());
+  DeliveryPipeline p(std::move(entries), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   AlertRecord big = alert("big");
@@ -366,9 +366,9 @@ void leave_in_buffer(const std::string& dir, const std::string& name = "siem") {
   down.status = DeliveryResult::Status::kRetry;
   down.message = "connection refused";
   out->script.assign(100000, down);
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings(name, /*memory=*/false), std::move(out)});
-  OutputPipeline p(std::move(entries), dir);
+  DeliveryPipeline p(std::move(entries), dir);
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("1"), alert("2"), alert("3")};
@@ -385,9 +385,9 @@ TEST_CASE("start reports the uids left in the disk buffers before anything is de
     // A caller that cannot record them fails start(), and nothing is delivered or removed.
     auto out = std::make_unique<ScriptedOutput>("siem");
     auto* o = out.get();
-    std::vector<OutputPipeline::Entry> entries;
+    std::vector<DeliveryPipeline::Entry> entries;
     entries.push_back({settings("siem", false), std::move(out)});
-    OutputPipeline p(std::move(entries), dir);
+    DeliveryPipeline p(std::move(entries), dir);
     std::string err;
     CHECK_FALSE(p.start(err, [](const std::vector<std::string>&, std::string& e) {
       e = "cannot write the window";
@@ -398,13 +398,13 @@ TEST_CASE("start reports the uids left in the disk buffers before anything is de
   }
   auto out = std::make_unique<ScriptedOutput>("siem");
   auto* o = out.get();
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("siem", false), std::move(out)});
   auto memory = std::make_unique<ScriptedOutput>("memory");
   auto critical_only = settings("memory", true);
   critical_only.min_severity = 5;  // none of the buffered alerts is routed here
   entries.push_back({critical_only, std::move(memory)});
-  OutputPipeline p(std::move(entries), dir);
+  DeliveryPipeline p(std::move(entries), dir);
   std::string err;
   std::vector<std::string> reported;
   int sends_before = -1;
@@ -462,12 +462,12 @@ TEST_CASE("start-up recovery reports the uids without holding copies of the buff
     return size_t{0};
 #endif
   };
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("siem", false), std::make_unique<ScriptedOutput>("siem")});
   auto elsewhere = settings("other", false);
   elsewhere.rules = {"cis-1.*"};  // not routed here: does not count
   entries.push_back({elsewhere, std::make_unique<ScriptedOutput>("other")});
-  OutputPipeline p(std::move(entries), dir);
+  DeliveryPipeline p(std::move(entries), dir);
   std::string err;
   std::vector<std::string> reported;
   size_t held_at_callback = 0;
@@ -494,10 +494,10 @@ TEST_CASE("an alert missing from another output it is routed to is not reported"
   const std::string dir = temp_dir();
   leave_in_buffer(dir, "a");
   auto reported_with = [&](OutputSettings second) {
-    std::vector<OutputPipeline::Entry> entries;
+    std::vector<DeliveryPipeline::Entry> entries;
     entries.push_back({settings("a", false), std::make_unique<ScriptedOutput>("a")});
     entries.push_back({second, std::make_unique<ScriptedOutput>(second.name)});
-    OutputPipeline p(std::move(entries), dir);
+    DeliveryPipeline p(std::move(entries), dir);
     std::string err;
     std::vector<std::string> reported = {"not called"};
     // (the callback fails start(): nothing is delivered, the buffer stays for the next case)
@@ -520,9 +520,9 @@ TEST_CASE("before_ack: the alerts may be sent, but no disk buffer removes them b
   acks = 0;
   auto out = std::make_unique<ScriptedOutput>("siem");
   auto* o = out.get();
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("siem", false), std::move(out)});
-  OutputPipeline p(std::move(entries), temp_dir());
+  DeliveryPipeline p(std::move(entries), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a"), alert("b")};
@@ -550,7 +550,7 @@ TEST_CASE("before_ack: the alerts may be sent, but no disk buffer removes them b
 TEST_CASE("before_ack: after delivery with a memory buffer; never when submit fails") {
   auto out = std::make_unique<ScriptedOutput>("o");
   auto* o = out.get();
-  OutputPipeline p(one_output(std::move(out)), temp_dir());
+  DeliveryPipeline p(one_output(std::move(out)), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a"), alert("b")};
@@ -574,12 +574,12 @@ TEST_CASE("before_ack holding one buffer while another is full does not deadlock
   b->blocked = true;
   auto* pb = b.get();
   auto* pa = a.get();
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("a", false), std::move(a)});
   auto sb = settings("b", false);
   sb.buffer_max_bytes = 1 << 16;  // the minimum
   entries.push_back({sb, std::move(b)});
-  OutputPipeline p(std::move(entries), temp_dir());
+  DeliveryPipeline p(std::move(entries), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   AlertRecord big = alert("big");
