@@ -24,7 +24,7 @@ namespace trailwarden {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 // How far ahead of this host's clock a record's eventTime may be and still count for the
 // event-age gauge (clock skew between AWS and this host).
@@ -41,7 +41,7 @@ struct InFlight {
   bool failed = false;
   bool abandoned = false;  // released at shutdown: another agent may own it now, never delete
   std::string error;
-  Clock::time_point last_extended;
+  SteadyClock::time_point last_extended;
 };
 
 struct Task {
@@ -269,7 +269,7 @@ struct Daemon::Impl {
   void submit(std::shared_ptr<InFlight> f, size_t count) {
     std::lock_guard<std::mutex> lock(mu);
     f->pending = count;
-    f->last_extended = Clock::now();
+    f->last_extended = SteadyClock::now();
     in_flight[f->message.id] = f;
     counters.in_flight = in_flight.size();
     for (size_t i = 0; i < count; ++i) tasks.push_back(Task{f, i});
@@ -317,7 +317,7 @@ struct Daemon::Impl {
 
   // Processes one object (or the inline event) of a message; returns an error or "".
   std::string run_task(InFlight& f, size_t index, ObjectProcessor& processor, std::mt19937& rng) {
-    const auto started = Clock::now();
+    const auto started = SteadyClock::now();
     ObjectResult result;
     std::string name;
     RecordOrigin origin;
@@ -402,7 +402,7 @@ struct Daemon::Impl {
     if (result.failed) return fmt::format("{}: {}", name, result.error);
     if (std::string why = dead_letter(name, f.message.id, result); !why.empty()) return why;
     std::string error = deliver(result, f.message.sent_ms);
-    counters.object_seconds.observe(std::chrono::duration<double>(Clock::now() - started).count());
+    counters.object_seconds.observe(std::chrono::duration<double>(SteadyClock::now() - started).count());
     if (const int64_t t = iso8601_ms(result.newest_event_time)) {
       int64_t seen = counters.newest_event_ms.load();
       while (t > seen && !counters.newest_event_ms.compare_exchange_weak(seen, t)) {
@@ -528,7 +528,7 @@ struct Daemon::Impl {
         size_t n = std::min<size_t>(to_delete.size(), 10);
         batch.assign(to_delete.begin(), to_delete.begin() + static_cast<long>(n));
         to_delete.erase(to_delete.begin(), to_delete.begin() + static_cast<long>(n));
-        const auto now = Clock::now();
+        const auto now = SteadyClock::now();
         for (auto& [id, f] : in_flight) {
           if (now - f->last_extended >= opt.heartbeat_interval && extend.size() < 10) {
             extend.push_back(f->message.receipt_handle);
@@ -622,7 +622,7 @@ struct Daemon::Impl {
 
     counters.polling = false;
     // Stop receiving; give in-flight work until the deadline.
-    const auto deadline = Clock::now() + opt.shutdown_deadline;
+    const auto deadline = SteadyClock::now() + opt.shutdown_deadline;
     std::vector<std::string> unfinished;
     {
       std::unique_lock<std::mutex> lock(mu);

@@ -21,6 +21,12 @@
 // stops the daemon from taking more messages; with "drop_newest" the alert is dropped for that
 // output, counted and logged.
 //
+// Time: every wait, backoff and deadline of the pipeline itself (retry backoff, give_up_after,
+// stop()'s drain deadline, the dead-letter timestamps) comes from the injected Clock
+// (agent/core/clock.h), so tests move time by hand. The buffers' own short polls (a delivery
+// thread waiting for records, a submit waiting for room) are condition-variable waits in
+// real time, woken by the buffer itself.
+//
 // Thread-safe: submit() may be called from many threads.
 #pragma once
 
@@ -32,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/core/clock.h"
 #include "outputs/output.h"
 #include "outputs/settings.h"
 
@@ -56,8 +63,9 @@ class DeliveryPipeline {
 
   // `state_dir`: disk buffers go to <state_dir>/buffers/<output name>/, dead letters to
   // <state_dir>/dead-letter/<output name>.ndjson. `force_memory`: use memory buffers whatever
-  // the settings say (replay).
-  DeliveryPipeline(std::vector<Entry> outputs, std::string state_dir, bool force_memory = false);
+  // the settings say (replay). `clock` must outlive the pipeline.
+  DeliveryPipeline(std::vector<Entry> outputs, std::string state_dir, bool force_memory = false,
+                   const Clock& clock = system_clock());
   ~DeliveryPipeline();
   DeliveryPipeline(const DeliveryPipeline&) = delete;
   DeliveryPipeline& operator=(const DeliveryPipeline&) = delete;

@@ -10,12 +10,14 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <string_view>
 #include <thread>
 
 #include "agent/common/failpoint.h"
 #include "outputs/delivery/disk_queue.h"
+#include "tests/fakes/manual_clock.h"
 
 using namespace trailwarden;
 using namespace std::chrono_literals;
@@ -102,6 +104,17 @@ std::vector<DeliveryPipeline::Entry> one_output(std::unique_ptr<Output> out) {
   std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("o"), std::move(out)});
   return entries;
+}
+
+// Runs `work` on another thread and, until it returns, moves `clock` forward by `step` whenever
+// a pipeline thread waits on it (a retry backoff, stop()'s drain deadline); returns its result.
+// Time moves only while something waits for it, so no assertion depends on the machine's load.
+template <typename Work>
+auto with_time_moving(testing::ManualClock& clock, std::chrono::milliseconds step, Work work) {
+  auto done = std::async(std::launch::async, std::move(work));
+  while (done.wait_for(1ms) != std::future_status::ready)
+    if (clock.waiters() > 0) clock.advance(step);
+  return done.get();
 }
 
 std::vector<const AlertRecord*> ptrs(const std::vector<AlertRecord>& v) {
@@ -249,24 +262,52 @@ TEST_CASE("give_up_after: an output failing for that long fails the pipeline (re
   retry.status = DeliveryResult::Status::kRetry;
   retry.message = "connect to 127.0.0.1:9: Connection refused";
   o->script.assign(100000, retry);  // never succeeds within the test
-  DeliveryPipeline p(one_output(std::move(out)), temp_dir());
+  testing::ManualClock clock;
+  DeliveryPipeline p(one_output(std::move(out)), temp_dir(), /*force_memory=*/false, clock);
   p.give_up_after(150ms);
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a"), alert("b")};
-  const auto t0 = std::chrono::steady_clock::now();
-  CHECK_FALSE(p.submit(ptrs(alerts), err));
-  CHECK(std::chrono::steady_clock::now() - t0 >= 150ms);
+  const auto t0 = clock.now();
+  CHECK_FALSE(with_time_moving(clock, 20ms, [&] { return p.submit(ptrs(alerts), err); }));
+  CHECK(clock.now() - t0 >= 150ms);
   CHECK(p.failed());
   const std::string f = p.failure();
   CHECK(f.find("output o: gave up after") != std::string::npos);
   CHECK(f.find("Connection refused") != std::string::npos);
   CHECK(f.find("2 alerts not delivered") != std::string::npos);
   CHECK(o->delivered.empty());
-  // Tried at least once; how many attempts fit in 150 ms is up to the scheduler (under ASan on
-  // a loaded machine the first attempt can come after the deadline: CI saw exactly 1). Retrying
-  // until the output works is the next test's subject.
+  // Tried at least once; how many attempts fit in 150 ms depends on the backoff's jitter and
+  // on how far each wait moved the clock. Retrying until the output works is the next test's
+  // subject.
   CHECK(o->calls >= 1);
+  p.stop(0ms);
+}
+
+TEST_CASE("give_up_after counts on the injected clock: an hour of retries in no real time") {
+  auto out = std::make_unique<ScriptedOutput>("o");
+  auto* o = out.get();
+  DeliveryResult retry;
+  retry.status = DeliveryResult::Status::kRetry;
+  retry.message = "503 busy";
+  o->script.assign(100000, retry);
+  std::vector<DeliveryPipeline::Entry> entries;
+  OutputSettings s = settings("o");
+  s.retry_initial = 1s;
+  s.retry_max = 5min;
+  entries.push_back({s, std::move(out)});
+  testing::ManualClock clock;
+  DeliveryPipeline p(std::move(entries), temp_dir(), /*force_memory=*/false, clock);
+  p.give_up_after(1h);
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("a")};
+  const auto t0 = clock.now();
+  CHECK_FALSE(with_time_moving(clock, 5min, [&] { return p.submit(ptrs(alerts), err); }));
+  CHECK(clock.now() - t0 >= 1h);
+  CHECK(p.failure().find("output o: gave up after") != std::string::npos);
+  CHECK(p.failure().find("503 busy") != std::string::npos);
+  CHECK(o->calls >= 2);
   p.stop(0ms);
 }
 
@@ -277,14 +318,51 @@ TEST_CASE("without give_up_after, an output failing for a while is retried until
   retry.status = DeliveryResult::Status::kRetry;
   retry.message = "503 busy";
   o->script.assign(60, retry);
-  DeliveryPipeline p(one_output(std::move(out)), temp_dir());
+  // 60 failures with a backoff of up to 30 s: about half an hour on the injected clock.
+  std::vector<DeliveryPipeline::Entry> entries;
+  OutputSettings s = settings("o");
+  s.retry_initial = 1s;
+  s.retry_max = 30s;
+  entries.push_back({s, std::move(out)});
+  testing::ManualClock clock;
+  DeliveryPipeline p(std::move(entries), temp_dir(), /*force_memory=*/false, clock);
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a")};
-  REQUIRE(p.submit(ptrs(alerts), err));
+  REQUIRE(with_time_moving(clock, 30s, [&] { return p.submit(ptrs(alerts), err); }));
   CHECK(o->delivered == std::vector<std::string>{"a"});
+  CHECK(o->calls == 61);
   CHECK_FALSE(p.failed());
   p.stop(1s);
+}
+
+TEST_CASE("stop: a memory buffer drains until the deadline on the injected clock, then gives up") {
+  auto out = std::make_unique<ScriptedOutput>("o");
+  auto* o = out.get();
+  DeliveryResult down;
+  down.status = DeliveryResult::Status::kRetry;
+  down.message = "connection refused";
+  o->script.assign(100000, down);
+  testing::ManualClock clock;
+  DeliveryPipeline p(one_output(std::move(out)), temp_dir(), /*force_memory=*/false, clock);
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("a")};
+  std::string submit_error;
+  auto submitted =
+      std::async(std::launch::async, [&] { return p.submit(ptrs(alerts), submit_error); });
+  // The first attempt failed; the retry waits for the clock, which nobody moves yet.
+  REQUIRE(o->await([&] { return o->calls >= 1; }));
+  CHECK(submitted.wait_for(50ms) == std::future_status::timeout);  // still waiting for delivery
+  const auto t0 = clock.now();
+  with_time_moving(clock, 1min, [&] {
+    p.stop(10min);
+    return true;
+  });
+  CHECK(clock.now() - t0 >= 10min);
+  CHECK_FALSE(submitted.get());
+  CHECK(submit_error == "output o: not delivered before stopping");
+  CHECK(o->delivered.empty());
 }
 
 TEST_CASE("disk buffer: accepted before delivery, delivered in order after a restart") {
