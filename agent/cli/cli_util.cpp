@@ -7,7 +7,7 @@
 
 #include "agent/aws/credentials.h"
 #include "agent/aws/endpoints.h"
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "agent/aws/names.h"
 #include "agent/common/buffer.h"
 #include "agent/common/logging.h"
@@ -126,12 +126,12 @@ std::string region_problem(const std::string& region) {
   if (region.empty() || aws::is_valid_region(region)) return {};
   return fmt::format("the AWS region \"{}\" (from [aws] region, AWS_REGION, AWS_DEFAULT_REGION "
                      "or the queue URL) is not a region name like \"us-east-1\"",
-                     aws::printable_excerpt(region, 64));
+                     http::printable_excerpt(region, 64));
 }
 
 std::shared_ptr<aws::CredentialsSource> make_aws_credentials(const Config& c,
                                                              const std::string& region,
-                                                             std::shared_ptr<aws::HttpClient> http,
+                                                             std::shared_ptr<http::HttpClient> http,
                                                              const std::atomic<bool>* cancel) {
   aws::CredentialsOptions o;
   o.profile = c.aws.profile;

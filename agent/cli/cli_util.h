@@ -19,8 +19,10 @@
 
 namespace trailwarden::aws {
 class CredentialsSource;
-class HttpClient;
 }  // namespace trailwarden::aws
+namespace trailwarden::http {
+class HttpClient;
+}  // namespace trailwarden::http
 
 namespace trailwarden::cli {
 
@@ -106,7 +108,7 @@ std::string region_problem(const std::string& region);
 // The AWS credential chain of [aws] (lazy: nothing is fetched before the first get()). Once
 // *cancel (not owned; may be null) is true, fetches in progress end and new ones fail (stop).
 std::shared_ptr<aws::CredentialsSource> make_aws_credentials(
-    const Config& c, const std::string& region, std::shared_ptr<aws::HttpClient> http,
+    const Config& c, const std::string& region, std::shared_ptr<http::HttpClient> http,
     const std::atomic<bool>* cancel = nullptr);
 
 // The first non-empty value.

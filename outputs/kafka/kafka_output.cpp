@@ -8,7 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 
 namespace trailwarden {
 
@@ -146,7 +146,7 @@ void KafkaOutput::destroy_producer() {
 }
 
 void KafkaOutput::scrub(std::string& text) const {
-  for (const std::string& s : secrets_) aws::scrub_secret(text, s);
+  for (const std::string& s : secrets_) http::scrub_secret(text, s);
   if (msk_) msk_->scrub(text);
 }
 
