@@ -29,7 +29,7 @@
 #include <cstdint>
 #include <string>
 
-#include "outputs/alert.h"
+#include "agent/core/alert_record.h"
 
 namespace trailwarden {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "outputs/alert.h"
+#include "agent/core/alert_record.h"
 
 namespace trailwarden {
 

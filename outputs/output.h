@@ -1,6 +1,6 @@
 // Output: the one interface every destination implements (file, kafka, splunk_hec, syslog).
 // An output formats alerts for its destination, sends a batch, and classifies the outcome;
-// the pipeline (outputs/pipeline.h) owns batching, buffering, retries and acknowledgement.
+// the pipeline (outputs/delivery/delivery_pipeline.h) owns batching, buffering, retries and acknowledgement.
 //
 // send() is called by one thread at a time per output (its delivery thread) and may block
 // until the destination has acknowledged the batch (Kafka delivery reports, Splunk indexer
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "outputs/alert.h"
+#include "agent/core/alert_record.h"
 
 namespace trailwarden {
 

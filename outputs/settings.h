@@ -28,7 +28,7 @@ struct OutputSettings {
   int min_severity = 1;
   std::vector<std::string> rules;
   std::vector<std::string> tags;
-  // Buffering between the pipeline and the destination (see outputs/pipeline.h).
+  // Buffering between the pipeline and the destination (see outputs/delivery/delivery_pipeline.h).
   enum class BufferType { kDisk, kMemory } buffer = BufferType::kDisk;
   size_t buffer_max_bytes = size_t{256} << 20;
   enum class WhenFull { kBlock, kDropNewest } when_full = WhenFull::kBlock;

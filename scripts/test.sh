@@ -9,14 +9,17 @@ scripts/setup.sh
 
 echo "=== build (warnings are errors) ==="
 BUILD_DIR=build scripts/build.sh -DTRAILWARDEN_WERROR=ON -DTRAILWARDEN_TESTS=ON
-echo "=== tests ==="
-ctest --test-dir build --output-on-failure
+echo "=== tests: each unit test case (label unit, in parallel), then the integration suites ==="
+ctest --test-dir build -L unit -j "$(nproc)" --output-on-failure
+ctest --test-dir build -LE unit --output-on-failure
 
 echo "=== tests under ASan + UBSan ==="
 BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DTRAILWARDEN_WERROR=ON \
   -DTRAILWARDEN_TESTS=ON -DTRAILWARDEN_SANITIZE=ON
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+ctest --test-dir build-asan -L unit -j "$(nproc)" --output-on-failure
+ctest --test-dir build-asan -LE unit --output-on-failure
+unset ASAN_OPTIONS UBSAN_OPTIONS
 
 echo "=== fuzzing: every target for ${FUZZ_SECONDS:-30} s (libFuzzer, ASan + UBSan) ==="
 tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
@@ -28,5 +31,6 @@ echo "=== packaging: systemd unit, container build steps, Debian package install
 BUILD_DIR=build scripts/package-check.sh
 
 # Every stage above stops the script on failure (set -e); reaching here means all passed.
-suites=$(ctest --test-dir build -N | sed -n 's/^Total Tests: //p')
-echo "checks: $((2 * suites + 9)) passed, 0 failed ($suites CTest suites, again under ASan/UBSan, 7 fuzz targets, benchmark correctness, packaging)"
+cases=$(ctest --test-dir build -N -L unit | sed -n 's/^Total Tests: //p')
+suites=$(ctest --test-dir build -N -LE unit | sed -n 's/^Total Tests: //p')
+echo "checks: $((2 * (cases + suites) + 9)) passed, 0 failed ($cases unit test cases and $suites integration suites, again under ASan/UBSan, 7 fuzz targets, benchmark correctness, packaging)"

@@ -45,7 +45,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "agent/aws/time_util.h"
 
 namespace trailwarden::aws {

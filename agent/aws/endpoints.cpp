@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "agent/aws/names.h"
 
 namespace trailwarden::aws {

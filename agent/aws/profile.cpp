@@ -1,6 +1,6 @@
 #include "agent/aws/profile.h"
 
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 
 namespace trailwarden::aws {
 namespace {

@@ -22,7 +22,7 @@
 #include <string_view>
 
 #include "agent/aws/endpoints.h"
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "agent/aws/time_util.h"
 
 namespace trailwarden::aws {

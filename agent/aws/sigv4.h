@@ -17,7 +17,7 @@
 #include <string_view>
 
 #include "agent/aws/credentials.h"
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "agent/aws/time_util.h"
 
 namespace trailwarden::aws {

@@ -4,7 +4,7 @@
 #include <simdjson.h>
 
 #include "agent/aws/endpoints.h"
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "agent/aws/sigv4.h"
 
 namespace trailwarden::aws {

@@ -10,7 +10,7 @@
 
 #include "agent/aws/credentials.h"
 #include "agent/aws/endpoints.h"
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 
 namespace trailwarden::aws {
 

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "agent/aws/names.h"
 
 namespace trailwarden::cli {
@@ -38,12 +38,12 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
   out.region_source = configured.empty() ? "the queue URL" : configured_source;
   if (out.region.empty()) {
     error = "no AWS region: set [aws] region or AWS_REGION (the queue URL " +
-            aws::printable_excerpt(c.sqs.queue_url, 120) + " names none)";
+            http::printable_excerpt(c.sqs.queue_url, 120) + " names none)";
     return false;
   }
   if (!aws::is_valid_region(out.region)) {
     error = fmt::format("the AWS region \"{}\" (from {}) is not a region name like \"us-east-1\"",
-                        aws::printable_excerpt(out.region, 64), out.region_source);
+                        http::printable_excerpt(out.region, 64), out.region_source);
     return false;
   }
 
@@ -61,7 +61,7 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
         ours.name);
     return true;
   };
-  if (other_partition(fmt::format("the queue URL {}", aws::printable_excerpt(c.sqs.queue_url, 120)),
+  if (other_partition(fmt::format("the queue URL {}", http::printable_excerpt(c.sqs.queue_url, 120)),
                       url_region))
     return false;
 
@@ -79,7 +79,7 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
     out.warnings.push_back(fmt::format(
         "the {} endpoint {} (from {}) is in region {}, {} says {}: {} requests are signed for {} "
         "(the endpoint's region)",
-        service, aws::printable_excerpt(settings.url, 120), settings.source, named,
+        service, http::printable_excerpt(settings.url, 120), settings.source, named,
         configured_source, configured, service, named));
   };
 
@@ -89,7 +89,7 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
     // serves its own region only), else with the queue URL's, else with the agent's.
     const std::string named = aws::region_from_endpoint_url(aws::AwsService::kSqs, sqs.url);
     if (other_partition(fmt::format("the SQS endpoint {} (from {})",
-                                    aws::printable_excerpt(sqs.url, 120), sqs.source),
+                                    http::printable_excerpt(sqs.url, 120), sqs.source),
                         named))
       return false;
     out.sqs_region = !named.empty() ? named : !url_region.empty() ? url_region : out.region;
@@ -100,14 +100,14 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
       out.warnings.push_back(fmt::format(
           "the SQS endpoint {} (from {}) is in region {}, the queue URL names region {}: "
           "requests are signed for {}, and an endpoint reaches only the queues of its own region",
-          aws::printable_excerpt(sqs.url, 120), sqs.source, named, url_region, named));
+          http::printable_excerpt(sqs.url, 120), sqs.source, named, url_region, named));
     else if (!named.empty())
       mismatch("SQS", sqs, named);
     else if (!url_region.empty() && !configured.empty() && configured != url_region)
       out.warnings.push_back(fmt::format(
           "the queue URL names region {}, {} says {}: SQS requests (to {} from {}) are signed for "
           "{} (the queue's region)",
-          url_region, configured_source, configured, aws::printable_excerpt(sqs.url, 120),
+          url_region, configured_source, configured, http::printable_excerpt(sqs.url, 120),
           sqs.source, url_region));
   } else if (!url_region.empty()) {
     out.sqs_region = url_region;
@@ -126,7 +126,7 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
       error = fmt::format(
           "FIPS / dual-stack endpoints were asked for, but the queue URL {} is not an AWS SQS "
           "host name: set [aws] sqs_endpoint_url to the endpoint to use instead",
-          aws::printable_excerpt(c.sqs.queue_url, 120));
+          http::printable_excerpt(c.sqs.queue_url, 120));
       return false;
     }
     out.sqs_region = out.region;  // an emulator or a private name: the queue URL's host
@@ -136,10 +136,10 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
   const std::string s3_named = aws::region_from_endpoint_url(aws::AwsService::kS3, out.s3.url);
   const std::string sts_named = aws::region_from_endpoint_url(aws::AwsService::kSts, sts.url);
   if (other_partition(fmt::format("the S3 endpoint {} (from {})",
-                                  aws::printable_excerpt(out.s3.url, 120), out.s3.source),
+                                  http::printable_excerpt(out.s3.url, 120), out.s3.source),
                       s3_named) ||
       other_partition(fmt::format("the STS endpoint {} (from {})",
-                                  aws::printable_excerpt(sts.url, 120), sts.source),
+                                  http::printable_excerpt(sts.url, 120), sts.source),
                       sts_named))
     return false;
   out.s3_region = s3_named.empty() ? out.region : s3_named;
@@ -173,7 +173,7 @@ bool plan_aws_endpoints(const Config& c, const aws::Environment& env, AwsEndpoin
       out.warnings.push_back(fmt::format(
           "{} {} is an {} endpoint, but it applies to every service: {} requests go there too and "
           "fail; set [aws] {}_endpoint_url (or AWS_ENDPOINT_URL_{}) instead",
-          generic, aws::printable_excerpt(url, 120), upper(owner), misrouted, owner, upper(owner)));
+          generic, http::printable_excerpt(url, 120), upper(owner), misrouted, owner, upper(owner)));
   }
 
   // S3: an override with a variant, or a variant S3 does not offer in this partition, fails

@@ -7,7 +7,7 @@
 
 #include "agent/aws/credentials.h"
 #include "agent/aws/endpoints.h"
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "agent/aws/names.h"
 #include "agent/common/buffer.h"
 #include "agent/common/logging.h"
@@ -89,12 +89,12 @@ std::vector<rules::Rule> load_rules(const Config& c, const std::vector<std::stri
 
 // The outputs, as pipeline entries: `-o PATH` if given (a file, memory-buffered), else the
 // configured ones, else stdout.
-std::vector<OutputPipeline::Entry> make_outputs(const Config& c,
+std::vector<DeliveryPipeline::Entry> make_outputs(const Config& c,
                                                 const std::optional<std::string>& output_path,
                                                 const OutputEnv& env) {
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   auto file = [](const std::string& name, const std::string& path) {
-    OutputPipeline::Entry e;
+    DeliveryPipeline::Entry e;
     e.settings.name = name;
     e.settings.type = "file";
     e.settings.buffer = OutputSettings::BufferType::kMemory;
@@ -135,12 +135,12 @@ std::string region_problem(const std::string& region) {
   if (region.empty() || aws::is_valid_region(region)) return {};
   return fmt::format("the AWS region \"{}\" (from [aws] region, AWS_REGION, AWS_DEFAULT_REGION "
                      "or the queue URL) is not a region name like \"us-east-1\"",
-                     aws::printable_excerpt(region, 64));
+                     http::printable_excerpt(region, 64));
 }
 
 std::shared_ptr<aws::CredentialsSource> make_aws_credentials(const Config& c,
                                                              const std::string& region,
-                                                             std::shared_ptr<aws::HttpClient> http,
+                                                             std::shared_ptr<http::HttpClient> http,
                                                              const std::atomic<bool>* cancel) {
   aws::CredentialsOptions o;
   o.profile = c.aws.profile;

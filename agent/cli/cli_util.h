@@ -16,12 +16,14 @@
 #include "agent/rules/rule.h"
 #include "outputs/factory.h"
 #include "outputs/output_tables.h"
-#include "outputs/pipeline/pipeline.h"
+#include "outputs/delivery/delivery_pipeline.h"
 
 namespace trailwarden::aws {
 class CredentialsSource;
-class HttpClient;
 }  // namespace trailwarden::aws
+namespace trailwarden::http {
+class HttpClient;
+}  // namespace trailwarden::http
 
 namespace trailwarden::cli {
 
@@ -98,7 +100,7 @@ std::vector<const rules::Rule*> enabled_rules(const std::vector<rules::Rule>& al
 
 // The outputs, as pipeline entries: `-o PATH` if given (a file, memory-buffered), else the
 // configured ones, else stdout.
-std::vector<OutputPipeline::Entry> make_outputs(const Config& c,
+std::vector<DeliveryPipeline::Entry> make_outputs(const Config& c,
                                                 const std::optional<std::string>& output_path,
                                                 const OutputEnv& env = {});
 
@@ -111,7 +113,7 @@ std::string region_problem(const std::string& region);
 // The AWS credential chain of [aws] (lazy: nothing is fetched before the first get()). Once
 // *cancel (not owned; may be null) is true, fetches in progress end and new ones fail (stop).
 std::shared_ptr<aws::CredentialsSource> make_aws_credentials(
-    const Config& c, const std::string& region, std::shared_ptr<aws::HttpClient> http,
+    const Config& c, const std::string& region, std::shared_ptr<http::HttpClient> http,
     const std::atomic<bool>* cancel = nullptr);
 
 // The first non-empty value.

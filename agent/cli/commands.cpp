@@ -21,7 +21,7 @@
 #include "agent/decode/cloudtrail.h"
 #include "agent/decode/input.h"
 #include "agent/normalize/ocsf.h"
-#include "agent/aws/curl_http_client.h"
+#include "agent/http/curl_http_client.h"
 #include "agent/cli/cli_util.h"
 #include "agent/engine/replay.h"
 #include "agent/rules/matcher.h"
@@ -127,13 +127,13 @@ int cmd_replay(Args& a, const Global& g) {
     for (const auto& o : parse_outputs(c)) kafka = kafka || o.type == "kafka";
     if (kafka) {
       output_env.aws_region = resolve_region(c);
-      aws::CurlHttpOptions http;
+      http::CurlHttpOptions http;
       http.ca_file = c.aws.ca_file;
       output_env.aws_credentials =
-          make_aws_credentials(c, output_env.aws_region, std::make_shared<aws::CurlHttpClient>(http));
+          make_aws_credentials(c, output_env.aws_region, std::make_shared<http::CurlHttpClient>(http));
     }
   }
-  OutputPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir,
+  DeliveryPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir,
                          /*force_memory=*/true);
   outputs.give_up_after(std::chrono::seconds(give_up_seconds));
   {

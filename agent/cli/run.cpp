@@ -11,7 +11,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "agent/aws/credentials.h"
-#include "agent/aws/curl_http_client.h"
+#include "agent/http/curl_http_client.h"
 #include "agent/aws/signing_clock.h"
 #include "agent/cli/aws_endpoints.h"
 #include "agent/cli/cli_util.h"
@@ -25,7 +25,7 @@
 #include "agent/engine/engine.h"
 #include "agent/metrics/metrics.h"
 #include "agent/metrics/status_server.h"
-#include "agent/sources/http_pool.h"
+#include "agent/http/http_pool.h"
 #include "agent/sources/s3_client.h"
 #include "agent/sources/sqs/sqs_source.h"
 #include "agent/sources/sqs_client.h"
@@ -141,16 +141,16 @@ int cmd_run(Args& a, const Global& g) {
 
   const size_t workers = c.sqs.workers ? c.sqs.workers
                                        : std::max(1u, std::thread::hardware_concurrency());
-  aws::CurlHttpOptions small;
+  http::CurlHttpOptions small;
   small.ca_file = c.aws.ca_file;
-  aws::CurlHttpOptions large = small;
+  http::CurlHttpOptions large = small;
   large.max_response_bytes = c.limits.max_compressed_bytes + 1;
   // S3 sending under 1 KiB/s for 20 s is broken, not slow: give the worker back.
   large.low_speed_bytes = 1024;
   large.low_speed_time = std::chrono::seconds(20);
-  auto pool = [](aws::CurlHttpOptions o, size_t max) {
-    return std::make_shared<HttpClientPool>(
-        [o] { return std::make_unique<aws::CurlHttpClient>(o); }, max);
+  auto pool = [](http::CurlHttpOptions o, size_t max) {
+    return std::make_shared<http::HttpClientPool>(
+        [o] { return std::make_unique<http::CurlHttpClient>(o); }, max);
   };
   auto control_http = pool(small, 4);  // SQS long poll, deletes/heartbeats, STS, metadata
   auto object_http = pool(large, workers);
@@ -223,7 +223,7 @@ int cmd_run(Args& a, const Global& g) {
   const EngineOptions options = engine_options(c, workers);
 
   output_env.aws_credentials = credentials;
-  OutputPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir);
+  DeliveryPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir);
   SqsSource source(c.sqs, sqs);
   Engine engine(options, source, &s3, std::make_shared<const RuleSet>(std::move(all)), outputs);
   {

@@ -32,7 +32,7 @@ void register_start_metrics(MetricsRegistry& registry, const aws::CredentialsSou
   });
 }
 void register_metrics(MetricsRegistry& registry, const Engine& engine, const SqsSource& source,
-                      const OutputPipeline& outputs,
+                      const DeliveryPipeline& outputs,
                       const aws::CredentialsSource& credentials,
                       int64_t started_ms) {
   register_start_metrics(registry, credentials, started_ms);
@@ -106,7 +106,7 @@ void register_status_metrics(MetricsRegistry& registry, const StatusServerStats&
   });
 }
 
-Probe health(const Engine& engine, const OutputPipeline& outputs, const Config& c) {
+Probe health(const Engine& engine, const DeliveryPipeline& outputs, const Config& c) {
   if (outputs.failed()) return {false, "output failed: " + outputs.failure()};
   const EngineCounters& e = engine.counters();
   const int64_t last = e.last_loop_ms.load();
@@ -115,7 +115,7 @@ Probe health(const Engine& engine, const OutputPipeline& outputs, const Config& 
     return {false, fmt::format("the SQS poll loop has not turned for {} s", (now_ms() - last) / 1000)};
   return {true, {}};
 }
-Probe readiness(const Engine& engine, const SqsSource& source, const OutputPipeline& outputs,
+Probe readiness(const Engine& engine, const SqsSource& source, const DeliveryPipeline& outputs,
                 const Config& c) {
   Probe h = health(engine, outputs, c);
   if (!h.ok) return h;

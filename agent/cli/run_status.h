@@ -14,7 +14,7 @@
 #include "agent/metrics/metrics.h"
 #include "agent/metrics/status_server.h"
 #include "agent/sources/sqs/sqs_source.h"
-#include "outputs/pipeline/pipeline.h"
+#include "outputs/delivery/delivery_pipeline.h"
 
 namespace trailwarden::cli {
 
@@ -27,15 +27,15 @@ void register_start_metrics(MetricsRegistry& registry, const aws::CredentialsSou
 // The metrics of a running agent (docs/monitoring.md lists them). All references must outlive
 // `registry`.
 void register_metrics(MetricsRegistry& registry, const Engine& engine, const SqsSource& source,
-                      const OutputPipeline& outputs, const aws::CredentialsSource& credentials,
+                      const DeliveryPipeline& outputs, const aws::CredentialsSource& credentials,
                       int64_t started_ms);
 // The metrics endpoint's own counters (connections it shed to keep the probes fast).
 void register_status_metrics(MetricsRegistry& registry, const StatusServerStats& s);
 
 // Liveness: the poll loop turns and no output failed for good.
-Probe health(const Engine& engine, const OutputPipeline& outputs, const Config& c);
+Probe health(const Engine& engine, const DeliveryPipeline& outputs, const Config& c);
 // Readiness: running, the queue answered recently, and no output buffer is full.
-Probe readiness(const Engine& engine, const SqsSource& source, const OutputPipeline& outputs,
+Probe readiness(const Engine& engine, const SqsSource& source, const DeliveryPipeline& outputs,
                 const Config& c);
 
 // One line for systemd's STATUS=.

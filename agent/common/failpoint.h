@@ -8,9 +8,9 @@
 // and installs the hook. In `trailwarden`, hit() is one atomic load of a null pointer.
 //
 // The places (their names are the contract with tests/integration/test_crash_points.py):
-//   after-one-buffer-append  OutputPipeline::submit: the alerts are in one more disk buffer
+//   after-one-buffer-append  DeliveryPipeline::submit: the alerts are in one more disk buffer
 //                            (first hit: in the first output's, not yet in the next ones')
-//   after-buffer-append      OutputPipeline::submit: the alerts are in every disk buffer
+//   after-buffer-append      DeliveryPipeline::submit: the alerts are in every disk buffer
 //   before-dedup-sync        DeliveryStage (engine/deliver.h): about to record the uids in the window
 //   after-dedup-sync         DeliveryStage: the uids are durable in the window
 //   after-buffer-ack         an output's delivery thread: a delivered batch left its buffer

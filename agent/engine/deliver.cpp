@@ -26,7 +26,7 @@ void register_delivery_metrics(MetricsRegistry& registry, const DeliveryCounters
   });
 }
 
-DeliveryStage::DeliveryStage(DeliveryOptions options, OutputPipeline& outputs, const Clock& clock)
+DeliveryStage::DeliveryStage(DeliveryOptions options, DeliveryPipeline& outputs, const Clock& clock)
     : options_(std::move(options)),
       outputs_(outputs),
       clock_(clock),

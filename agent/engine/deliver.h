@@ -3,7 +3,7 @@
 // - record_bad(): a unit's bad records (they can never be matched, so they are recorded instead
 //   of retried) go to the bad-records file (agent/engine/record_dead_letter.h), or are only
 //   counted when there is none;
-// - deliver(): the alerts go to every output's buffer (OutputPipeline::submit), and with the
+// - deliver(): the alerts go to every output's buffer (DeliveryPipeline::submit), and with the
 //   de-duplication window on (run), those the window knows are dropped first and the uids of
 //   the others are remembered — durably, before any buffer may remove them (before_ack). After
 //   a crash anywhere a buffer still holds each alert or the window knows it (or both), so a
@@ -25,7 +25,7 @@
 #include "agent/engine/processor.h"
 #include "agent/engine/record_dead_letter.h"
 #include "agent/metrics/metrics.h"
-#include "outputs/pipeline/pipeline.h"
+#include "outputs/delivery/delivery_pipeline.h"
 
 namespace trailwarden {
 
@@ -51,7 +51,7 @@ void register_delivery_metrics(MetricsRegistry& registry, const DeliveryCounters
 
 class DeliveryStage {
  public:
-  DeliveryStage(DeliveryOptions options, OutputPipeline& outputs, const Clock& clock);
+  DeliveryStage(DeliveryOptions options, DeliveryPipeline& outputs, const Clock& clock);
 
   // Opens the window (once). False with `error` if it cannot be opened.
   bool open(std::string& error);
@@ -70,7 +70,7 @@ class DeliveryStage {
 
  private:
   DeliveryOptions options_;
-  OutputPipeline& outputs_;
+  DeliveryPipeline& outputs_;
   const Clock& clock_;
   DedupWindow dedup_;
   RecordDeadLetterFile bad_records_;

@@ -82,7 +82,7 @@ RuleSet::RuleSet(std::vector<const rules::Rule*> rules)
 
 struct Engine::Impl {
   Impl(EngineOptions o, Source& src, ObjectStore* st, std::shared_ptr<const RuleSet> r,
-       OutputPipeline& outs, const Clock& c)
+       DeliveryPipeline& outs, const Clock& c)
       : opt(std::move(o)),
         source(src),
         store(st),
@@ -98,7 +98,7 @@ struct Engine::Impl {
   EngineOptions opt;
   Source& source;
   ObjectStore* store;
-  OutputPipeline& outputs;
+  DeliveryPipeline& outputs;
   const Clock& clock;
   std::unique_ptr<ObjectFetcher> fetcher;
   FetchCounters no_fetches;  // counters() of an engine without a store
@@ -432,7 +432,7 @@ struct Engine::Impl {
 };
 
 Engine::Engine(EngineOptions options, Source& source, ObjectStore* store,
-               std::shared_ptr<const RuleSet> rules, OutputPipeline& outputs, const Clock& clock)
+               std::shared_ptr<const RuleSet> rules, DeliveryPipeline& outputs, const Clock& clock)
     : impl_(std::make_unique<Impl>(std::move(options), source, store, std::move(rules), outputs,
                                    clock)) {}
 

@@ -19,7 +19,7 @@
 // Ending: a source that ends (kEnd) is drained: run() returns once every unit is done. On
 // `stop`, the engine stops asking for units and gives the units in flight shutdown_deadline;
 // then fetches in progress are cancelled, submits waiting on an output give up
-// (OutputPipeline::stop_accepting) and the unfinished units are released to the source. A
+// (DeliveryPipeline::stop_accepting) and the unfinished units are released to the source. A
 // fatal error (the source says so, or an output failed for good) stops it the same way.
 //
 // Time comes from the injected Clock (shutdown deadline, fetch backoff).
@@ -45,7 +45,7 @@
 #include "agent/normalize/ocsf.h"
 #include "agent/rules/matcher.h"
 #include "agent/rules/rule.h"
-#include "outputs/pipeline/pipeline.h"
+#include "outputs/delivery/delivery_pipeline.h"
 
 namespace trailwarden {
 
@@ -103,13 +103,13 @@ class Engine {
   // All references must outlive the engine. `store` may be null when the source never names
   // objects.
   Engine(EngineOptions options, Source& source, ObjectStore* store,
-         std::shared_ptr<const RuleSet> rules, OutputPipeline& outputs,
+         std::shared_ptr<const RuleSet> rules, DeliveryPipeline& outputs,
          const Clock& clock = system_clock());
   ~Engine();
 
   void on_result(ResultObserver observer);
 
-  // Crash consistency: pass this, as OutputPipeline::start's `recovered`, before run(): the
+  // Crash consistency: pass this, as DeliveryPipeline::start's `recovered`, before run(): the
   // uids of the alerts a previous run left in the buffers go into the de-duplication window
   // (durably), so that a unit that named them and comes again does not alert twice. False with
   // `error` if the window cannot be opened or written.

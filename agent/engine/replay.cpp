@@ -20,7 +20,7 @@ constexpr size_t kAheadPerWorker = 4;
 }  // namespace
 
 ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const rules::Rule*>& rules,
-                         OutputPipeline& outputs) {
+                         DeliveryPipeline& outputs) {
   const auto start = std::chrono::steady_clock::now();
   ReplaySummary summary;
   summary.matches_per_rule.assign(rules.size(), 0);

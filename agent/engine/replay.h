@@ -15,7 +15,7 @@
 #include "agent/normalize/ocsf.h"
 #include "agent/rules/rule.h"
 #include "agent/sources/file/file_source.h"
-#include "outputs/pipeline/pipeline.h"
+#include "outputs/delivery/delivery_pipeline.h"
 
 namespace trailwarden {
 
@@ -57,6 +57,6 @@ struct ReplaySummary {
 // Runs the replay. `rules` are the enabled rules. Never throws for bad input: failures are
 // logged with the file name and counted in the summary.
 ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const rules::Rule*>& rules,
-                         OutputPipeline& outputs);
+                         DeliveryPipeline& outputs);
 
 }  // namespace trailwarden

@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "outputs/alert.h"
+#include "agent/core/alert_record.h"
 
 namespace trailwarden {
 

@@ -12,7 +12,7 @@
 
 #include "agent/normalize/event_time.h"
 #include "agent/rules/rule.h"
-#include "outputs/alert.h"
+#include "agent/core/alert_record.h"
 
 namespace simdjson::dom {
 class element;

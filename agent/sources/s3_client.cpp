@@ -38,13 +38,13 @@ std::string printable(std::string_view s, size_t max = 80) {
 
 }  // namespace
 
-S3Client::S3Client(S3ClientOptions options, std::shared_ptr<aws::HttpClient> http,
+S3Client::S3Client(S3ClientOptions options, std::shared_ptr<http::HttpClient> http,
                    std::shared_ptr<aws::CredentialsSource> credentials)
     : options_(std::move(options)), http_(std::move(http)), credentials_(std::move(credentials)) {
   if (!options_.endpoint_url.empty()) {
-    aws::HttpRequest probe;
+    http::HttpRequest probe;
     std::string error;
-    if (!aws::parse_endpoint_url(options_.endpoint_url, probe, error))
+    if (!http::parse_endpoint_url(options_.endpoint_url, probe, error))
       throw std::runtime_error(
           fmt::format("aws.s3_endpoint_url {}: {}", options_.endpoint_url, error));
     if (options_.variant.fips || options_.variant.dual_stack)
@@ -65,16 +65,16 @@ S3Client::S3Client(S3ClientOptions options, std::shared_ptr<aws::HttpClient> htt
   options_.region_cache_size = std::max<size_t>(options_.region_cache_size, 1);
 }
 
-bool S3Client::build_request(const ObjectRef& o, const std::string& region, aws::HttpRequest& req,
+bool S3Client::build_request(const ObjectRef& o, const std::string& region, http::HttpRequest& req,
                              std::string& error) const {
   if (!aws::is_valid_bucket_name(o.bucket)) {
     error = fmt::format("\"{}\" is not a valid S3 bucket name", printable(o.bucket));
     return false;
   }
-  req = aws::HttpRequest{};
+  req = http::HttpRequest{};
   bool path_style = true;
   if (!options_.endpoint_url.empty()) {
-    aws::parse_endpoint_url(options_.endpoint_url, req, error);
+    http::parse_endpoint_url(options_.endpoint_url, req, error);
   } else {
     // Only a validated region reaches a host name (get() never passes anything else).
     if (!aws::is_valid_region(region)) {
@@ -91,8 +91,8 @@ bool S3Client::build_request(const ObjectRef& o, const std::string& region, aws:
   error.clear();
   std::string base = req.path == "/" ? "" : req.path;
   if (!base.empty() && base.back() == '/') base.pop_back();
-  req.path = base + (path_style ? "/" + aws::uri_encode(o.bucket) : "") + "/" +
-             aws::uri_encode_path(o.key);
+  req.path = base + (path_style ? "/" + http::uri_encode(o.bucket) : "") + "/" +
+             http::uri_encode_path(o.key);
   req.method = "GET";
   if (!o.version_id.empty()) req.query.emplace_back("versionId", o.version_id);
   if (o.verify_identity && !o.etag.empty()) req.set_header("If-Match", "\"" + o.etag + "\"");
@@ -151,7 +151,7 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
   bool token_refreshed = false, clock_corrected = false;
   // Each retry below happens at most once (redirects at most twice): the loop is bounded.
   for (int attempt = 0; attempt < 6; ++attempt) {
-    aws::HttpRequest req;
+    http::HttpRequest req;
     std::string error;
     if (!build_request(target, region, req, error)) return {RemoteStatus::Code::kFatal, error};
     aws::Credentials creds;
@@ -160,7 +160,7 @@ RemoteStatus S3Client::get(const ObjectRef& o, size_t max_bytes, Buffer& out,
     const aws::TimePoint signed_at = aws::SigningClock::global().now();
     aws::sign_v4(req, creds, region, "s3", signed_at);
     req.cancel = cancel;
-    aws::HttpResponse r = http_->perform(req, options_.timeout);
+    http::HttpResponse r = http_->perform(req, options_.timeout);
     if (r.status == 0) return {RemoteStatus::Code::kRetry, r.error};
     if (r.ok()) {
       if (r.body.size() > max_bytes)

@@ -40,7 +40,7 @@
 
 #include "agent/aws/credentials.h"
 #include "agent/aws/endpoints.h"
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "agent/sources/queue.h"
 
 namespace trailwarden {
@@ -68,7 +68,7 @@ class S3Client : public ObjectStore {
   // Throws std::runtime_error if endpoint_url is malformed or combined with a variant, or if
   // there is none and `region` is not a valid AWS region name or S3 does not offer the variant
   // in its partition (FIPS in aws-cn).
-  S3Client(S3ClientOptions options, std::shared_ptr<aws::HttpClient> http,
+  S3Client(S3ClientOptions options, std::shared_ptr<http::HttpClient> http,
            std::shared_ptr<aws::CredentialsSource> credentials);
 
   RemoteStatus get(const ObjectRef& object, size_t max_bytes, Buffer& out,
@@ -76,7 +76,7 @@ class S3Client : public ObjectStore {
 
   // The request get() sends (unsigned) for `object` in `region`. False with `error` if the
   // bucket name is not a valid S3 bucket name (nothing is built).
-  bool build_request(const ObjectRef& object, const std::string& region, aws::HttpRequest& out,
+  bool build_request(const ObjectRef& object, const std::string& region, http::HttpRequest& out,
                      std::string& error) const;
 
   // The region get() addresses `bucket` in: the one S3 named for it, else the configured one.
@@ -95,7 +95,7 @@ class S3Client : public ObjectStore {
   RemoteStatus not_notified(const ObjectRef& o, const std::string& detail);
 
   S3ClientOptions options_;
-  std::shared_ptr<aws::HttpClient> http_;
+  std::shared_ptr<http::HttpClient> http_;
   std::shared_ptr<aws::CredentialsSource> credentials_;
   mutable std::mutex regions_mu_;
   std::unordered_map<std::string, std::string> bucket_regions_;  // learned from redirects

@@ -12,6 +12,7 @@
 #include "agent/aws/signing_clock.h"
 #include "agent/aws/sigv4.h"
 #include "agent/common/json_writer.h"
+#include "agent/http/classify.h"
 
 namespace trailwarden {
 
@@ -41,7 +42,7 @@ std::string json_request(const std::string& queue_url,
 
 RemoteStatus::Code classify_aws_error(int status, std::string_view code) {
   using Code = RemoteStatus::Code;
-  if (status == 0 || status >= 500 || status == 429) return Code::kRetry;
+  if (http::classify_status(status).retryable) return Code::kRetry;
   static constexpr std::string_view kThrottling[] = {
       "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
       "RequestThrottledException", "TooManyRequestsException", "SlowDown", "RequestLimitExceeded",
@@ -63,18 +64,18 @@ RemoteStatus::Code classify_aws_error(int status, std::string_view code) {
   return Code::kFatal;
 }
 
-SqsClient::SqsClient(SqsClientOptions options, std::shared_ptr<aws::HttpClient> http,
+SqsClient::SqsClient(SqsClientOptions options, std::shared_ptr<http::HttpClient> http,
                      std::shared_ptr<aws::CredentialsSource> credentials)
     : options_(std::move(options)), http_(std::move(http)), credentials_(std::move(credentials)) {
   std::string error;
   const std::string& url = options_.endpoint_url.empty() ? options_.queue_url : options_.endpoint_url;
-  if (!aws::parse_endpoint_url(url, endpoint_, error))
+  if (!http::parse_endpoint_url(url, endpoint_, error))
     throw std::runtime_error(fmt::format("source.sqs: bad URL {}: {}", url, error));
   endpoint_.path = "/";  // the JSON protocol posts to the endpoint's root
   if (options_.region.empty()) throw std::runtime_error("source.sqs: no AWS region configured");
 }
 
-std::string sqs_error_code(const aws::HttpResponse& r, std::string* message) {
+std::string sqs_error_code(const http::HttpResponse& r, std::string* message) {
   // {"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"..."}, and for the query-era
   // codes x-amzn-query-error: AWS.SimpleQueueService.NonExistentQueue;Sender
   std::string code;
@@ -88,7 +89,7 @@ std::string sqs_error_code(const aws::HttpResponse& r, std::string* message) {
     std::string_view m;
     if (message && (e["message"].get_string().get(m) == simdjson::SUCCESS ||
                     e["Message"].get_string().get(m) == simdjson::SUCCESS))
-      *message = aws::printable_excerpt(m);
+      *message = http::printable_excerpt(m);
   }
   if (code.empty())
     if (const std::string* t = r.find_header("x-amzn-errortype")) code = short_error_code(*t);
@@ -99,7 +100,7 @@ std::string sqs_error_code(const aws::HttpResponse& r, std::string* message) {
     if (semi != std::string::npos && semi > 0 && q->find(';', semi + 1) == std::string::npos)
       code = q->substr(0, semi);
   }
-  return aws::printable_excerpt(code, 128);
+  return http::printable_excerpt(code, 128);
 }
 
 RemoteStatus SqsClient::call(std::string_view action, const std::string& body,
@@ -112,7 +113,7 @@ RemoteStatus SqsClient::call(std::string_view action, const std::string& body,
     std::string error;
     if (!credentials_->get(creds, error))
       return {RemoteStatus::Code::kRetry, fmt::format("no AWS credentials: {}", error)};
-    aws::HttpRequest req = endpoint_;
+    http::HttpRequest req = endpoint_;
     req.method = "POST";
     req.body = body;
     req.cancel = cancel;
@@ -120,7 +121,7 @@ RemoteStatus SqsClient::call(std::string_view action, const std::string& body,
     req.set_header("X-Amz-Target", fmt::format("AmazonSQS.{}", action));
     const aws::TimePoint signed_at = aws::SigningClock::global().now();
     aws::sign_v4(req, creds, options_.region, "sqs", signed_at);
-    aws::HttpResponse r = http_->perform(req, timeout);
+    http::HttpResponse r = http_->perform(req, timeout);
     if (r.status == 0)
       return {RemoteStatus::Code::kRetry, fmt::format("SQS {}: {}", action, r.error)};
     if (r.ok()) {
@@ -177,7 +178,7 @@ RemoteStatus SqsClient::receive(size_t max, std::chrono::seconds wait,
   simdjson::dom::element root;
   if (p.parse(response).get(root) != simdjson::SUCCESS || !root.is_object())
     return {RemoteStatus::Code::kRetry,
-            fmt::format("SQS ReceiveMessage: response is not JSON: {}", aws::printable_excerpt(response))};
+            fmt::format("SQS ReceiveMessage: response is not JSON: {}", http::printable_excerpt(response))};
   simdjson::dom::array messages;
   if (root["Messages"].get_array().get(messages) != simdjson::SUCCESS) return {};  // none
   for (simdjson::dom::element m : messages) {

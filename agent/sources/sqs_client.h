@@ -10,7 +10,7 @@
 #include <string>
 
 #include "agent/aws/credentials.h"
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "agent/sources/queue.h"
 
 namespace trailwarden {
@@ -26,7 +26,7 @@ struct SqsClientOptions {
 class SqsClient : public MessageQueue {
  public:
   // Throws std::runtime_error if the queue URL or endpoint is malformed.
-  SqsClient(SqsClientOptions options, std::shared_ptr<aws::HttpClient> http,
+  SqsClient(SqsClientOptions options, std::shared_ptr<http::HttpClient> http,
             std::shared_ptr<aws::CredentialsSource> credentials);
 
   RemoteStatus receive(size_t max, std::chrono::seconds wait, std::chrono::seconds visibility,
@@ -44,8 +44,8 @@ class SqsClient : public MessageQueue {
                     const std::atomic<bool>* cancel = nullptr);
 
   SqsClientOptions options_;
-  aws::HttpRequest endpoint_;  // scheme, host and base path of the endpoint
-  std::shared_ptr<aws::HttpClient> http_;
+  http::HttpRequest endpoint_;  // scheme, host and base path of the endpoint
+  std::shared_ptr<http::HttpClient> http_;
   std::shared_ptr<aws::CredentialsSource> credentials_;
 };
 
@@ -55,10 +55,12 @@ class SqsClient : public MessageQueue {
 // x-amzn-query-error header "Code;Fault" ("AWS.SimpleQueueService.NonExistentQueue;Sender" ->
 // "AWS.SimpleQueueService.NonExistentQueue") when it has exactly that form. `message`, if given,
 // receives the body's message (printable). Exposed for tests.
-std::string sqs_error_code(const aws::HttpResponse& response, std::string* message = nullptr);
+std::string sqs_error_code(const http::HttpResponse& response, std::string* message = nullptr);
 
-// Classifies an AWS error response (HTTP status + error code) for retry decisions. Exposed for
-// tests and the S3 client.
+// Classifies an AWS error response (HTTP status + error code) for retry decisions: first the
+// HTTP rule every client shares (http::classify_status: no answer, 408, 429, 5xx are retried),
+// then AWS's error codes (throttling, missing queue or key, denied). Exposed for tests and the
+// S3 client.
 RemoteStatus::Code classify_aws_error(int http_status, std::string_view code);
 
 }  // namespace trailwarden

@@ -8,7 +8,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "agent/common/logging.h"
 #include "agent/config/toml_util.h"
 #include "outputs/kafka/msk_iam.h"
@@ -36,7 +36,7 @@ struct ConfDeleter {
 };
 using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 
-std::string lower(std::string_view s) { return aws::ascii_lower(s); }
+std::string lower(std::string_view s) { return http::ascii_lower(s); }
 
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -97,7 +97,7 @@ bool conf_set(rd_kafka_conf_t* conf, const std::string& name, const std::string&
   if (res == RD_KAFKA_CONF_OK) return true;
   error = res == RD_KAFKA_CONF_UNKNOWN ? fmt::format("unknown librdkafka property '{}'", name)
                                        : std::string(errstr);
-  if (secret) aws::scrub_secret(error, value);
+  if (secret) http::scrub_secret(error, value);
   return false;
 }
 

@@ -41,7 +41,7 @@
 #include <vector>
 
 #include "agent/aws/credentials.h"
-#include "outputs/alert.h"
+#include "agent/core/alert_record.h"
 #include "outputs/settings.h"
 
 namespace trailwarden {

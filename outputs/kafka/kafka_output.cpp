@@ -8,7 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 
 namespace trailwarden {
 
@@ -146,7 +146,7 @@ void KafkaOutput::destroy_producer() {
 }
 
 void KafkaOutput::scrub(std::string& text) const {
-  for (const std::string& s : secrets_) aws::scrub_secret(text, s);
+  for (const std::string& s : secrets_) http::scrub_secret(text, s);
   if (msk_) msk_->scrub(text);
 }
 
@@ -234,32 +234,41 @@ rd_kafka_resp_err_t KafkaOutput::topic_metadata_error() {
   return err;
 }
 
-DeliveryResult KafkaOutput::send(const std::vector<const AlertRecord*>& batch) {
-  DeliveryResult result;
-  if (recreate_ || !rk_) {
-    destroy_producer();
-    recreate_ = false;
-    std::string error;
-    if (!create_producer(error)) {
-      result.status = Status::kFatal;
-      result.message = error;
-      return result;
-    }
-    spdlog::info("output {}: Kafka producer recreated", name_);
-  }
-  auth_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
-  auth_reason_.clear();
-  fatal_seen_ = false;
-  const auto deadline = Clock::now() + config_.delivery_timeout;
+bool KafkaOutput::ensure_producer(std::string& error) {
+  if (!recreate_ && rk_) return true;
+  destroy_producer();
+  recreate_ = false;
+  if (!create_producer(error)) return false;
+  spdlog::info("output {}: Kafka producer recreated", name_);
+  return true;
+}
 
-  // Produce (or attach to the message already produced for the same alert).
+rd_kafka_resp_err_t KafkaOutput::produce_one(const AlertRecord& a, Tracked* t,
+                                             SteadyTime deadline) {
+  value_.clear();
+  format_alert(a, format_, value_);
+  const std::string_view key = kafka_message_key(a, config_.key);
+  while (true) {
+    const rd_kafka_resp_err_t err =
+        rd_kafka_producev(rk_, RD_KAFKA_V_RKT(rkt_), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_VALUE(value_.data(), value_.size()),
+                          RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
+                          RD_KAFKA_V_OPAQUE(t), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || Clock::now() >= deadline) return err;
+    rd_kafka_poll(rk_, static_cast<int>(kPollSlice.count()));  // reports free queue space
+  }
+}
+
+void KafkaOutput::produce_batch(const std::vector<const AlertRecord*>& batch,
+                                SteadyTime deadline, InFlightBatch& b) {
   const size_t n = batch.size();
-  std::vector<Tracked*> slot(n, nullptr);
-  std::vector<std::string> uids(n);
-  std::vector<rd_kafka_resp_err_t> produce_err(n, RD_KAFKA_RESP_ERR_NO_ERROR);
+  b.slot.assign(n, nullptr);
+  b.uids.assign(n, std::string());
+  b.produce_err.assign(n, RD_KAFKA_RESP_ERR_NO_ERROR);
   for (size_t i = 0; i < n; ++i) {
     const AlertRecord& a = *batch[i];
-    const std::string& uid = uids[i] = a.uid.empty() ? fmt::format("\x01#{}", ++anonymous_) : a.uid;
+    const std::string& uid = b.uids[i] =
+        a.uid.empty() ? fmt::format("\x01#{}", ++anonymous_) : a.uid;
     auto it = tracked_.find(uid);
     if (it != tracked_.end()) {
       Tracked& t = it->second;
@@ -268,37 +277,28 @@ DeliveryResult KafkaOutput::send(const std::vector<const AlertRecord*>& batch) {
           t.awaited = true;
           ++awaited_;
         }
-        slot[i] = &t;
+        b.slot[i] = &t;
         continue;
       }
       tracked_.erase(it);  // it failed earlier: produce it again
     }
-    value_.clear();
-    format_alert(a, format_, value_);
-    const std::string_view key = kafka_message_key(a, config_.key);
     Tracked* t = &tracked_.try_emplace(uid).first->second;
-    rd_kafka_resp_err_t err;
-    while (true) {
-      err = rd_kafka_producev(rk_, RD_KAFKA_V_RKT(rkt_), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_VALUE(value_.data(), value_.size()),
-                              RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
-                              RD_KAFKA_V_OPAQUE(t), RD_KAFKA_V_END);
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || Clock::now() >= deadline) break;
-      rd_kafka_poll(rk_, static_cast<int>(kPollSlice.count()));  // reports free queue space
-    }
+    const rd_kafka_resp_err_t err = produce_one(a, t, deadline);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      produce_err[i] = err;
+      b.produce_err[i] = err;
       tracked_.erase(uid);
       continue;
     }
     ++in_flight_;
     t->awaited = true;
     ++awaited_;
-    slot[i] = t;
+    b.slot[i] = t;
   }
+}
 
-  // Wait for the reports. An authentication failure (other than our own MSK IAM token refresh,
-  // which may recover) or a fatal producer error ends the wait early.
+void KafkaOutput::await_reports(SteadyTime deadline) {
+  // An authentication failure (other than our own MSK IAM token refresh, which may recover) or
+  // a fatal producer error ends the wait early.
   const auto gave_up_early = [&] {
     return fatal_seen_ || (auth_error_ != RD_KAFKA_RESP_ERR_NO_ERROR && !(msk_ && msk_->failing()));
   };
@@ -309,61 +309,64 @@ DeliveryResult KafkaOutput::send(const std::vector<const AlertRecord*>& batch) {
     rd_kafka_poll(rk_, static_cast<int>(std::min(left, kPollSlice).count()));
   }
   rd_kafka_poll(rk_, 0);
+}
 
-  // Classify each alert.
-  std::vector<size_t> retry, reject, fatal;
-  rd_kafka_resp_err_t first_reject = RD_KAFKA_RESP_ERR_NO_ERROR;
-  rd_kafka_resp_err_t first_fatal = RD_KAFKA_RESP_ERR_NO_ERROR;
-  rd_kafka_resp_err_t first_retry = RD_KAFKA_RESP_ERR_NO_ERROR;
-  size_t unacknowledged = 0;
-  for (size_t i = 0; i < n; ++i) {
-    rd_kafka_resp_err_t err = produce_err[i];
-    if (slot[i]) {
-      if (!slot[i]->done) {
-        ++unacknowledged;
-        retry.push_back(i);
+KafkaOutput::BatchVerdicts KafkaOutput::classify_batch(const InFlightBatch& b) const {
+  BatchVerdicts v;
+  for (size_t i = 0; i < b.slot.size(); ++i) {
+    rd_kafka_resp_err_t err = b.produce_err[i];
+    if (b.slot[i]) {
+      if (!b.slot[i]->done) {
+        ++v.unacknowledged;
+        v.retry.push_back(i);
         continue;
       }
-      err = slot[i]->err;
+      err = b.slot[i]->err;
     }
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     switch (classify_kafka_error(err)) {
       case KafkaErrorClass::kReject:
-        if (reject.empty()) first_reject = err;
-        reject.push_back(i);
+        if (v.reject.empty()) v.first_reject = err;
+        v.reject.push_back(i);
         break;
       case KafkaErrorClass::kFatal:
-        if (fatal.empty()) first_fatal = err;
-        fatal.push_back(i);
+        if (v.fatal.empty()) v.first_fatal = err;
+        v.fatal.push_back(i);
         break;
       case KafkaErrorClass::kRetry:
-        if (first_retry == RD_KAFKA_RESP_ERR_NO_ERROR) first_retry = err;
-        retry.push_back(i);
+        if (v.first_retry == RD_KAFKA_RESP_ERR_NO_ERROR) v.first_retry = err;
+        v.retry.push_back(i);
         break;
     }
   }
+  return v;
+}
 
+void KafkaOutput::release_batch(InFlightBatch& b) {
   // Messages still in flight stay remembered (and no longer awaited); reported ones are claimed.
+  const size_t n = b.slot.size();
   for (size_t i = 0; i < n; ++i) {
-    if (slot[i] && !slot[i]->done) slot[i]->awaited = false;
+    if (b.slot[i] && !b.slot[i]->done) b.slot[i]->awaited = false;
   }
   awaited_ = 0;
   for (size_t i = 0; i < n; ++i) {
     // A uid twice in the batch shares one entry: erase it once, then forget the pointer.
-    if (slot[i] && slot[i]->done) {
-      Tracked* claimed = slot[i];
+    if (b.slot[i] && b.slot[i]->done) {
+      Tracked* claimed = b.slot[i];
       for (size_t j = i; j < n; ++j)
-        if (slot[j] == claimed) slot[j] = nullptr;
-      tracked_.erase(uids[i]);
+        if (b.slot[j] == claimed) b.slot[j] = nullptr;
+      tracked_.erase(b.uids[i]);
     }
   }
   if (tracked_.size() > kMaxRemembered) {
     for (auto it = tracked_.begin(); it != tracked_.end();)
       it = it->second.done ? tracked_.erase(it) : std::next(it);
   }
+}
 
+bool KafkaOutput::authentication_failed(const BatchVerdicts& v) {
   bool auth_failed = auth_error_ != RD_KAFKA_RESP_ERR_NO_ERROR && !(msk_ && msk_->failing());
-  if (unacknowledged > 0 && fatal.empty() && !auth_failed && !fatal_seen_) {
+  if (v.unacknowledged > 0 && v.fatal.empty() && !auth_failed && !fatal_seen_) {
     // librdkafka keeps messages for a topic whose metadata carries a permanent error (no
     // Describe permission) queued without a report: ask the cluster about the topic.
     const rd_kafka_resp_err_t topic_err = topic_metadata_error();
@@ -376,55 +379,86 @@ DeliveryResult KafkaOutput::send(const std::vector<const AlertRecord*>& batch) {
           config_.delivery_timeout.count());
     }
   }
-  if (fatal_seen_) {
-    char buf[512];
-    const rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk_, buf, sizeof buf);
-    std::string text = buf;
-    scrub(text);
-    if (classify_kafka_error(orig) == KafkaErrorClass::kFatal) {
-      result.status = Status::kFatal;
-      result.message = fmt::format("topic {}: {}: {}", config_.topic, error_text(orig), text);
-      return result;
-    }
-    recreate_ = true;  // idempotence state lost: a new producer for the next send()
-  }
-  if (!fatal.empty() || (auth_failed && !retry.empty())) {
+  return auth_failed;
+}
+
+bool KafkaOutput::producer_fatal_error(DeliveryResult& result) {
+  if (!fatal_seen_) return false;
+  char buf[512];
+  const rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk_, buf, sizeof buf);
+  std::string text = buf;
+  scrub(text);
+  if (classify_kafka_error(orig) == KafkaErrorClass::kFatal) {
     result.status = Status::kFatal;
-    const rd_kafka_resp_err_t err = fatal.empty() ? auth_error_ : first_fatal;
-    std::string detail = fatal.empty() || first_fatal == auth_error_ ? auth_reason_ : std::string();
+    result.message = fmt::format("topic {}: {}: {}", config_.topic, error_text(orig), text);
+    return true;
+  }
+  recreate_ = true;  // idempotence state lost: a new producer for the next send()
+  return false;
+}
+
+DeliveryResult KafkaOutput::verdict(BatchVerdicts& v, size_t n, bool auth_failed) const {
+  DeliveryResult result;
+  if (!v.fatal.empty() || (auth_failed && !v.retry.empty())) {
+    result.status = Status::kFatal;
+    const rd_kafka_resp_err_t err = v.fatal.empty() ? auth_error_ : v.first_fatal;
+    std::string detail =
+        v.fatal.empty() || v.first_fatal == auth_error_ ? auth_reason_ : std::string();
     result.message = fmt::format("topic {}: {}{}{}", config_.topic, error_text(err),
                                  detail.empty() ? "" : ": ", detail);
-    for (size_t i : fatal) result.items.push_back(i);
-    for (size_t i : retry) result.items.push_back(i);
-    for (size_t i : reject) result.items.push_back(i);
+    for (size_t i : v.fatal) result.items.push_back(i);
+    for (size_t i : v.retry) result.items.push_back(i);
+    for (size_t i : v.reject) result.items.push_back(i);
     std::sort(result.items.begin(), result.items.end());
     return result;
   }
-  if (!retry.empty()) {
+  if (!v.retry.empty()) {
     result.status = Status::kRetry;
     std::string why;
-    if (unacknowledged > 0)
-      why = fmt::format("{} of {} alerts not acknowledged within {} ms", unacknowledged, n,
+    if (v.unacknowledged > 0)
+      why = fmt::format("{} of {} alerts not acknowledged within {} ms", v.unacknowledged, n,
                         config_.delivery_timeout.count());
-    if (first_retry != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (v.first_retry != RD_KAFKA_RESP_ERR_NO_ERROR)
       why += fmt::format("{}{} alerts failed: {}", why.empty() ? "" : "; ",
-                         retry.size() - unacknowledged, error_text(first_retry));
+                         v.retry.size() - v.unacknowledged, error_text(v.first_retry));
     if (fatal_seen_) why += "; the producer had a fatal error and is recreated";
     if (msk_ && msk_->failing()) why += "; " + msk_->last_error();
     result.message = std::move(why);
-    result.items = std::move(retry);
-    result.items.insert(result.items.end(), reject.begin(), reject.end());
+    result.items = std::move(v.retry);
+    result.items.insert(result.items.end(), v.reject.begin(), v.reject.end());
     std::sort(result.items.begin(), result.items.end());
     return result;
   }
-  if (!reject.empty()) {
+  if (!v.reject.empty()) {
     result.status = Status::kReject;
-    result.message = fmt::format("topic {}: {} alerts refused: {}", config_.topic, reject.size(),
-                                 error_text(first_reject));
-    result.items = std::move(reject);
-    return result;
+    result.message = fmt::format("topic {}: {} alerts refused: {}", config_.topic,
+                                 v.reject.size(), error_text(v.first_reject));
+    result.items = std::move(v.reject);
   }
   return result;
+}
+
+DeliveryResult KafkaOutput::send(const std::vector<const AlertRecord*>& batch) {
+  DeliveryResult result;
+  std::string error;
+  if (!ensure_producer(error)) {
+    result.status = Status::kFatal;
+    result.message = error;
+    return result;
+  }
+  auth_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+  auth_reason_.clear();
+  fatal_seen_ = false;
+  const auto deadline = Clock::now() + config_.delivery_timeout;
+
+  InFlightBatch b;
+  produce_batch(batch, deadline, b);  // or attach to the message already produced for an alert
+  await_reports(deadline);
+  BatchVerdicts v = classify_batch(b);
+  release_batch(b);
+  const bool auth_failed = authentication_failed(v);
+  if (producer_fatal_error(result)) return result;
+  return verdict(v, batch.size(), auth_failed);
 }
 
 }  // namespace trailwarden

@@ -38,6 +38,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -93,6 +94,46 @@ class KafkaOutput final : public Output {
   // The error the cluster reports in the topic's metadata (asked synchronously, at most 2 s),
   // or NO_ERROR when there is none or no answer.
   rd_kafka_resp_err_t topic_metadata_error();
+
+  // One send(): per alert of the batch, its tracked message (nullptr when producing failed:
+  // produce_err), and the uid it is tracked by.
+  struct InFlightBatch {
+    std::vector<Tracked*> slot;
+    std::vector<std::string> uids;
+    std::vector<rd_kafka_resp_err_t> produce_err;
+  };
+  // The batch's alerts by outcome (indexes into the batch), with the first error of each kind.
+  struct BatchVerdicts {
+    std::vector<size_t> retry, reject, fatal;
+    rd_kafka_resp_err_t first_retry = RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_resp_err_t first_reject = RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_resp_err_t first_fatal = RD_KAFKA_RESP_ERR_NO_ERROR;
+    size_t unacknowledged = 0;  // produced, no report before the deadline (in retry)
+  };
+  using SteadyTime = std::chrono::steady_clock::time_point;
+
+  // The steps of send(), in order.
+  // A new producer after a fatal error (or none yet); false with `error` if it cannot be made.
+  bool ensure_producer(std::string& error);
+  // Produces each alert, or attaches it to the message already in flight for its uid.
+  void produce_batch(const std::vector<const AlertRecord*>& batch, SteadyTime deadline,
+                     InFlightBatch& b);
+  // Produces one alert, waiting (until `deadline`) while librdkafka's queue is full.
+  rd_kafka_resp_err_t produce_one(const AlertRecord& a, Tracked* t, SteadyTime deadline);
+  // Polls for delivery reports until every awaited one came, `deadline`, or an error that
+  // ends the wait (authentication, fatal producer error).
+  void await_reports(SteadyTime deadline);
+  BatchVerdicts classify_batch(const InFlightBatch& b) const;
+  // Stops awaiting what is still in flight and forgets the reported messages.
+  void release_batch(InFlightBatch& b);
+  // Whether authentication (or the topic's metadata, when messages went unacknowledged)
+  // failed in a way that retrying cannot fix; sets auth_error_/auth_reason_ for the message.
+  bool authentication_failed(const BatchVerdicts& v);
+  // A fatal producer error: true (with `result` fatal) when it cannot be recovered; otherwise
+  // schedules a new producer for the next send().
+  bool producer_fatal_error(DeliveryResult& result);
+  // The DeliveryResult of a batch of `n` alerts from its verdicts.
+  DeliveryResult verdict(BatchVerdicts& v, size_t n, bool auth_failed) const;
 
   static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "agent/aws/sigv4.h"
 
 namespace trailwarden {
@@ -62,7 +62,7 @@ std::string msk_iam_presigned_url(const aws::Credentials& credentials, std::stri
   const std::string_view date = std::string_view(amz_date).substr(0, 8);
   const std::string scope = fmt::format("{}/{}/{}/aws4_request", date, region, kMskIamService);
 
-  aws::HttpRequest request;
+  http::HttpRequest request;
   request.method = "GET";
   request.scheme = "https";
   request.host = fmt::format("kafka.{}.amazonaws.com", region);
@@ -182,7 +182,7 @@ std::string MskIamAuth::last_error() const {
 
 void MskIamAuth::scrub(std::string& text) const {
   std::lock_guard<std::mutex> lock(mu_);
-  aws::scrub_secret(text, token_);
+  http::scrub_secret(text, token_);
 }
 
 }  // namespace trailwarden

@@ -13,7 +13,7 @@
 #include <stdexcept>
 
 #include "agent/common/logging.h"
-#include "agent/aws/curl_http_client.h"
+#include "agent/http/curl_http_client.h"
 #include "agent/config/toml_util.h"
 #include "outputs/factory.h"
 #include "outputs/splunk_hec/splunk_hec_output.h"
@@ -155,10 +155,10 @@ SplunkHecOptions parse_splunk_hec_options(const OutputSettings& s, const OutputE
   if (url.empty())
     throw std::runtime_error(
         fmt::format("{}: {} needs url (\"https://splunk.example.com:8088\")", s.origin, what));
-  aws::HttpRequest endpoint;
+  http::HttpRequest endpoint;
   std::string error;
-  if (!aws::parse_endpoint_url(url, endpoint, error)) fail_at(s, "url", "url: " + error);
-  if (endpoint.scheme == "http" && !aws::is_loopback_host(endpoint.host))
+  if (!http::parse_endpoint_url(url, endpoint, error)) fail_at(s, "url", "url: " + error);
+  if (endpoint.scheme == "http" && !http::is_loopback_host(endpoint.host))
     fail_at(s, "url",
             "url: plain http would send the HEC token in clear text: use https (http is accepted "
             "for 127.0.0.1 and localhost only)");
@@ -259,12 +259,12 @@ std::unique_ptr<Output> make_splunk_hec_output(const OutputSettings& s, const Ou
     return nullptr;
   }
   SplunkHecOptions options = parse_splunk_hec_options(s, env, ca_file);
-  aws::CurlHttpOptions http;
+  http::CurlHttpOptions http;
   http.ca_file = ca_file;
   http.max_response_bytes = size_t{1} << 20;  // HEC answers are a few bytes
   http.connect_timeout = std::min(http.connect_timeout, options.timeout);
   return std::make_unique<SplunkHecOutput>(s.name, std::move(options),
-                                           std::make_shared<aws::CurlHttpClient>(std::move(http)));
+                                           std::make_shared<http::CurlHttpClient>(std::move(http)));
 }
 
 }  // namespace trailwarden

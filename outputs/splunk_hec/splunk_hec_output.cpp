@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "agent/common/json_writer.h"
+#include "agent/http/classify.h"
 
 namespace trailwarden {
 
@@ -39,12 +40,12 @@ bool gzip_into(std::string_view in, std::string& out) {
 
 // Splunk's answer in a message: "HTTP 400, code 6 "Invalid data format"" (peer text made
 // printable and bounded).
-std::string describe(const aws::HttpResponse& resp, const HecReply& reply) {
+std::string describe(const http::HttpResponse& resp, const HecReply& reply) {
   if (reply.code >= 0)
     return fmt::format("HTTP {}, code {} \"{}\"", resp.status, reply.code,
-                       aws::printable_excerpt(reply.text, 120));
+                       http::printable_excerpt(reply.text, 120));
   if (resp.body.empty()) return fmt::format("HTTP {}", resp.status);
-  return fmt::format("HTTP {}: {}", resp.status, aws::printable_excerpt(resp.body, 120));
+  return fmt::format("HTTP {}: {}", resp.status, http::printable_excerpt(resp.body, 120));
 }
 
 void add_message(std::string& messages, const std::string& m) {
@@ -167,7 +168,7 @@ bool is_guid(std::string_view s) {
 // SplunkHecOutput
 
 SplunkHecOutput::SplunkHecOutput(std::string name, SplunkHecOptions options,
-                                 std::shared_ptr<aws::HttpClient> http, HecClock clock)
+                                 std::shared_ptr<http::HttpClient> http, HecClock clock)
     : name_(std::move(name)),
       options_(std::move(options)),
       http_(std::move(http)),
@@ -197,7 +198,7 @@ SplunkHecOutput::PostOutcome SplunkHecOutput::post(size_t begin, size_t end, uin
   bad_event = -1;
   const std::string_view payload(events_.data() + offsets_[begin], offsets_[end] - offsets_[begin]);
   // The request is a member so that its body buffer is reused from request to request.
-  aws::HttpRequest& req = request_;
+  http::HttpRequest& req = request_;
   req.method = "POST";
   req.scheme = options_.scheme;
   req.host = options_.host;
@@ -212,16 +213,16 @@ SplunkHecOutput::PostOutcome SplunkHecOutput::post(size_t begin, size_t end, uin
     req.body.assign(payload);
   }
   req.cancel = &cancelled_;
-  const aws::HttpResponse resp = http_->perform(req, options_.timeout);
+  const http::HttpResponse resp = http_->perform(req, options_.timeout);
   const std::string url = endpoint(options_.event_path);
   if (!resp.error.empty()) {
     message = fmt::format("cannot send to {}: {}", url, resp.error);
-    aws::scrub_secret(message, options_.token);
+    http::scrub_secret(message, options_.token);
     return PostOutcome::kRetry;
   }
   const HecReply reply = parse_hec_reply(resp.body);
   std::string what = describe(resp, reply);
-  aws::scrub_secret(what, options_.token);
+  http::scrub_secret(what, options_.token);
   const int status = resp.status;
   const size_t events = end - begin;
   spdlog::debug("output {}: POST {}: {} events, {} bytes: {}", name_, url, events, req.body.size(),
@@ -295,7 +296,7 @@ SplunkHecOutput::PostOutcome SplunkHecOutput::post(size_t begin, size_t end, uin
                           req.body.size(), what);
     return PostOutcome::kTooLarge;
   }
-  if (status == 408 || status == 429 || status >= 500 || status < 200) {
+  if (http::classify_status(status).retryable) {  // 408, 429, 5xx, no final answer
     message = fmt::format("Splunk HEC at {} is not accepting data ({})", url, what);
     return PostOutcome::kRetry;
   }
@@ -314,7 +315,7 @@ bool SplunkHecOutput::wait_for_acks(std::vector<ItemState>& state, std::string& 
   while (remaining > 0 && !cancelled_) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now());
     sleep(std::min(options_.ack_poll, left));
-    aws::HttpRequest req;
+    http::HttpRequest req;
     req.method = "POST";
     req.scheme = options_.scheme;
     req.host = options_.host;
@@ -328,7 +329,7 @@ bool SplunkHecOutput::wait_for_acks(std::vector<ItemState>& state, std::string& 
       if (!done[i]) w.value(static_cast<uint64_t>(posted_[i].ack_id));
     w.end_array().end_object();
     req.cancel = &cancelled_;
-    const aws::HttpResponse resp = http_->perform(req, options_.timeout);
+    const http::HttpResponse resp = http_->perform(req, options_.timeout);
     if (!resp.error.empty()) {
       problem = fmt::format("last ack poll: cannot reach {}: {}", url, resp.error);
     } else if (resp.status == 200) {
@@ -355,12 +356,12 @@ bool SplunkHecOutput::wait_for_acks(std::vector<ItemState>& state, std::string& 
         }
       } else {
         problem = fmt::format("last ack poll: {} answered HTTP 200 without an acks object: {}", url,
-                              aws::printable_excerpt(resp.body, 120));
+                              http::printable_excerpt(resp.body, 120));
       }
     } else {
       const HecReply reply = parse_hec_reply(resp.body);
       std::string what = describe(resp, reply);
-      aws::scrub_secret(what, options_.token);
+      http::scrub_secret(what, options_.token);
       if (resp.status == 401 || resp.status == 403) {
         message = fmt::format(
             "Splunk HEC at {} refused the token ({}): check token / token_env / "
@@ -389,7 +390,7 @@ bool SplunkHecOutput::wait_for_acks(std::vector<ItemState>& state, std::string& 
   message = fmt::format("no indexer acknowledgement for {} of {} requests ({} events) within {} ms",
                         remaining, posted_.size(), events, options_.ack_timeout.count());
   if (!problem.empty()) message += " (" + problem + ")";
-  aws::scrub_secret(message, options_.token);
+  http::scrub_secret(message, options_.token);
   return false;
 }
 

@@ -50,7 +50,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "outputs/factory.h"
 #include "outputs/format.h"
 #include "outputs/output.h"
@@ -96,7 +96,7 @@ class SplunkHecOutput final : public Output {
  public:
   // `options.host` and `options.token` must be set (and `channel` when ack is on):
   // make_splunk_hec_output() checks the configuration before building one.
-  SplunkHecOutput(std::string name, SplunkHecOptions options, std::shared_ptr<aws::HttpClient> http,
+  SplunkHecOutput(std::string name, SplunkHecOptions options, std::shared_ptr<http::HttpClient> http,
                   HecClock clock = {});
 
   const std::string& name() const override { return name_; }
@@ -128,7 +128,7 @@ class SplunkHecOutput final : public Output {
 
   std::string name_;
   SplunkHecOptions options_;
-  std::shared_ptr<aws::HttpClient> http_;
+  std::shared_ptr<http::HttpClient> http_;
   HecClock clock_;
   size_t max_request_bytes_;
   bool warned_no_ack_id_ = false;
@@ -136,7 +136,7 @@ class SplunkHecOutput final : public Output {
   // Scratch, reused between sends.
   std::string events_;           // every event of the batch, serialized back to back
   std::vector<size_t> offsets_;  // events_ offsets: event i is [offsets_[i], offsets_[i+1])
-  aws::HttpRequest request_;     // the event request (its body buffer is reused)
+  http::HttpRequest request_;     // the event request (its body buffer is reused)
   std::vector<Posted> posted_;
 };
 

@@ -24,7 +24,7 @@
 #include <string>
 #include <string_view>
 
-#include "outputs/alert.h"
+#include "agent/core/alert_record.h"
 #include "outputs/format.h"
 
 namespace trailwarden {

@@ -1,4 +1,4 @@
-// libFuzzer target: any bytes as a disk-buffer payload (outputs/alert.h). A disk buffer is
+// libFuzzer target: any bytes as a disk-buffer payload (agent/core/alert_record.h). A disk buffer is
 // checksummed, but its bytes come from a file anyone with the state directory's permissions can
 // write, and from an older or newer agent: AlertRecord::decode() must never crash, read out of
 // bounds or accept what it cannot re-encode. What it accepts must survive a round trip:
@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "outputs/alert.h"
+#include "agent/core/alert_record.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);

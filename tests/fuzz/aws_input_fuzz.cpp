@@ -30,6 +30,7 @@
 #include "agent/sources/sqs_client.h"
 
 namespace aws = trailwarden::aws;
+namespace http = trailwarden::http;
 
 namespace {
 
@@ -73,7 +74,7 @@ void endpoint_region(std::string_view url) {
 
 void sqs_error(std::string_view data) {
   const size_t cut = data.find('\n');
-  aws::HttpResponse response;
+  http::HttpResponse response;
   response.status = 400;
   if (cut != std::string_view::npos) {
     response.headers.emplace_back("x-amzn-query-error", std::string(data.substr(0, cut)));
@@ -92,7 +93,7 @@ void sqs_error(std::string_view data) {
 
 void sts(std::string_view body) {
   for (std::string_view action : {"AssumeRole", "AssumeRoleWithWebIdentity"}) {
-    aws::HttpResponse response;
+    http::HttpResponse response;
     response.status = 200;
     response.body = std::string(body);
     aws::Credentials c;

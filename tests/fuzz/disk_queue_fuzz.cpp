@@ -1,4 +1,4 @@
-// libFuzzer target: DiskQueue recovery (outputs/pipeline/disk_queue.h, segment_format.h).
+// libFuzzer target: DiskQueue recovery (outputs/delivery/disk_queue.h, segment_format.h).
 // The first byte chooses the mode.
 //
 // Even: raw bytes. [u16 segment length][segment bytes][ack file bytes] become the only segment
@@ -26,7 +26,7 @@
 #include <string_view>
 #include <vector>
 
-#include "outputs/pipeline/disk_queue.h"
+#include "outputs/delivery/disk_queue.h"
 
 namespace fs = std::filesystem;
 using trailwarden::DiskQueue;

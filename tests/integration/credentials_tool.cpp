@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "agent/aws/credentials.h"
-#include "agent/aws/curl_http_client.h"
+#include "agent/http/curl_http_client.h"
 #include "agent/aws/sigv4.h"
 #include "agent/common/json_writer.h"
 #include "agent/common/logging.h"
@@ -102,7 +102,7 @@ int resolve(const std::vector<std::string>& args) {
   return ok ? 0 : 1;
 }
 
-int http(const std::vector<std::string>& args) {
+int http_command(const std::vector<std::string>& args) {
   if (args.size() < 2) return usage();
   HttpRequest req;
   req.method = args[0];
@@ -175,6 +175,6 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
   if (command == "resolve") return resolve(args);
-  if (command == "http") return http(args);
+  if (command == "http") return http_command(args);
   return usage();
 }

@@ -1,6 +1,6 @@
 // Linked into `trailwarden_failpoints` only (the agent's own main plus this file; a test tool,
 // never installed): arms the failpoints of agent/common/failpoint.h and the connect-to hook of
-// agent/aws/test_hooks.h from the environment.
+// agent/http/test_hooks.h from the environment.
 //
 //   TRAILWARDEN_FAILPOINT="NAME[:ACTION][,NAME[:ACTION]...]"
 //     ACTION  exit        _exit(137) the first time NAME is reached (the default): as kill -9
@@ -27,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/aws/test_hooks.h"
+#include "agent/http/test_hooks.h"
 #include "agent/common/failpoint.h"
 
 namespace {
@@ -140,7 +140,7 @@ const bool connect_to_installed = [] {
     if (entry.size() == rest.size()) break;
     rest.remove_prefix(entry.size() + 1);
   }
-  trailwarden::aws::test_hooks::install_connect_to(connect_to);
+  trailwarden::http::test_hooks::install_connect_to(connect_to);
   return true;
 }();
 

@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "agent/aws/credentials.h"
-#include "agent/aws/curl_http_client.h"
+#include "agent/http/curl_http_client.h"
 #include "agent/common/logging.h"
 #include "agent/config/toml_util.h"
 #include "outputs/factory.h"
@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
     OutputEnv env;
     if (const char* r = std::getenv("AWS_REGION")) env.aws_region = r;
     if (std::getenv("AWS_ACCESS_KEY_ID")) {
-      auto ctx = aws::make_process_context(std::make_shared<aws::CurlHttpClient>());
+      auto ctx = aws::make_process_context(std::make_shared<http::CurlHttpClient>());
       std::vector<std::unique_ptr<aws::CredentialsProvider>> providers;
       providers.push_back(aws::make_environment_provider(ctx));
       env.aws_credentials = std::make_shared<aws::CredentialsChain>(

@@ -528,7 +528,7 @@ def run_case(peer_class):
 
 def buffer_records(path: Path) -> list[tuple[int, int, int, str]]:
     """(offset, offset of the payload, offset of the length field, finding uid) of each record of
-    a disk-buffer segment. Format version 2 (outputs/pipeline/segment_format.h): a 16-byte file
+    a disk-buffer segment. Format version 2 (outputs/delivery/segment_format.h): a 16-byte file
     header, records [magic][u32 length][header CRC][payload CRC][payload]; version 1 (before
     issue 9): records [u32 length][CRC][payload]. The payload is an AlertRecord whose first field,
     after a version byte, is the uid as [u32 length][bytes]."""

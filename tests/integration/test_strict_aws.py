@@ -8,7 +8,7 @@ Usage: python3 tests/integration/test_strict_aws.py /path/to/trailwarden_failpoi
 
 The binary must be the test build `trailwarden_failpoints`: the agent uses AWS's real host
 names (sqs.eu-west-1.amazonaws.com, BUCKET.s3.cn-north-1.amazonaws.com.cn, ...) and
-TRAILWARDEN_TEST_CONNECT_TO (agent/aws/test_hooks.h) sends every connection to the stand-in on
+TRAILWARDEN_TEST_CONNECT_TO (agent/http/test_hooks.h) sends every connection to the stand-in on
 127.0.0.1, with TLS verified against the stand-in's throw-away CA ([aws] ca_file). One stand-in
 serves the whole suite on free ports; each test has its own queue, bucket and access key.
 

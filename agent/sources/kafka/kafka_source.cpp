@@ -8,7 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "agent/engine/record_dead_letter.h"
 #include "outputs/kafka/msk_iam.h"
 
@@ -438,7 +438,7 @@ void KafkaSource::set_fatal(const std::string& why) {
 }
 
 void KafkaSource::scrub(std::string& text) const {
-  for (const std::string& s : secrets_) aws::scrub_secret(text, s);
+  for (const std::string& s : secrets_) http::scrub_secret(text, s);
   if (msk_) msk_->scrub(text);
 }
 

@@ -7,7 +7,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 #include "agent/config/toml_util.h"
 #include "outputs/kafka/msk_iam.h"
 
@@ -55,14 +55,14 @@ bool conf_set(rd_kafka_conf_t* conf, const std::string& name, const std::string&
   if (res == RD_KAFKA_CONF_OK) return true;
   error = res == RD_KAFKA_CONF_UNKNOWN ? fmt::format("unknown librdkafka property '{}'", name)
                                        : std::string(errstr);
-  if (secret) aws::scrub_secret(error, value);
+  if (secret) http::scrub_secret(error, value);
   return false;
 }
 
 }  // namespace
 
 bool is_reserved_source_property(std::string_view name, bool msk_iam) {
-  const std::string n = aws::ascii_lower(name);
+  const std::string n = http::ascii_lower(name);
   if (std::find(kReserved.begin(), kReserved.end(), n) != kReserved.end()) return true;
   return msk_iam && (n == "sasl.mechanism" || n == "sasl.mechanisms" ||
                      n.rfind("sasl.oauthbearer.", 0) == 0 ||
@@ -140,7 +140,7 @@ KafkaSourceConfig parse_kafka_source_config(const toml::table& table, const std:
     const bool msk_iam = c.msk_iam;
     const auto refused = [msk_iam](std::string_view name) -> std::string {
       if (!is_reserved_source_property(name, msk_iam)) return {};
-      const std::string l = aws::ascii_lower(name);
+      const std::string l = http::ascii_lower(name);
       if (l == "bootstrap.servers" || l == "metadata.broker.list") return "use source.kafka.brokers";
       if (l == "group.id") return "use source.kafka.group_id";
       if (l == "client.id") return "use source.kafka.client_id";

@@ -16,7 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/aws/credentials.h"
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 
 namespace trailwarden::aws::test {
 

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "agent/rules/rule.h"
-#include "outputs/pipeline/disk_queue.h"
+#include "outputs/delivery/disk_queue.h"
 #include "tests/fakes/fake_message_queue.h"
 #include "tests/fakes/fake_object_store.h"
 #include "tests/fakes/manual_clock.h"
@@ -45,7 +45,7 @@ struct Fixture {
   FakeQueue queue{log};
   FakeStore store;
   MemoryOutput* output = nullptr;  // owned by the pipeline
-  std::unique_ptr<OutputPipeline> pipeline;
+  std::unique_ptr<DeliveryPipeline> pipeline;
   std::vector<rules::Rule> rules = rules::load_builtin_pack("cis-aws-foundations");
   std::vector<const rules::Rule*> enabled;
   SqsSourceConfig sqs;
@@ -79,8 +79,8 @@ struct Fixture {
     auto out = std::make_unique<MemoryOutput>(log);
     output = out.get();
     output->down = output_down;
-    std::vector<OutputPipeline::Entry> entries;
-    OutputPipeline::Entry e;
+    std::vector<DeliveryPipeline::Entry> entries;
+    DeliveryPipeline::Entry e;
     e.settings.name = "memory";
     e.settings.buffer = buffer_dir.empty() ? OutputSettings::BufferType::kMemory
                                            : OutputSettings::BufferType::kDisk;
@@ -89,7 +89,7 @@ struct Fixture {
     if (buffer_max_bytes) e.settings.buffer_max_bytes = buffer_max_bytes;
     e.output = std::move(out);
     entries.push_back(std::move(e));
-    pipeline = std::make_unique<OutputPipeline>(std::move(entries),
+    pipeline = std::make_unique<DeliveryPipeline>(std::move(entries),
                                                 buffer_dir.empty() ? "/tmp" : buffer_dir);
     // As `run` does: what the buffers hold goes into the window before anything is delivered.
     source = std::make_unique<SqsSource>(sqs, queue, *clock, sqs_timing);
@@ -318,7 +318,7 @@ bool finish_within(Fixture& f, std::chrono::milliseconds limit) {
 
 }  // namespace
 
-// Issue 9 §5 (review finding 1): a worker stuck in OutputPipeline::submit must not hold the
+// Issue 9 §5 (review finding 1): a worker stuck in DeliveryPipeline::submit must not hold the
 // shutdown past its deadline (systemd would SIGKILL the agent at TimeoutStopSec).
 TEST_CASE(
     "stop ends at the shutdown deadline while a memory buffer waits for an output that is down") {

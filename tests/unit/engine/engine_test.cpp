@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "agent/rules/rule.h"
-#include "outputs/pipeline/pipeline.h"
+#include "outputs/delivery/delivery_pipeline.h"
 #include "tests/fakes/fake_message_queue.h"
 #include "tests/fakes/fake_object_store.h"
 #include "tests/fakes/fake_source.h"
@@ -34,7 +34,7 @@ struct EngineFixture {
   FakeStore store;
   ScriptedSource source;
   MemoryOutput* output = nullptr;
-  std::unique_ptr<OutputPipeline> pipeline;
+  std::unique_ptr<DeliveryPipeline> pipeline;
   std::vector<rules::Rule> rules = rules::load_builtin_pack("cis-aws-foundations");
   std::vector<const rules::Rule*> enabled;
   EngineOptions options;
@@ -68,13 +68,13 @@ struct EngineFixture {
   int run() {
     auto out = std::make_unique<MemoryOutput>(log);
     output = out.get();
-    std::vector<OutputPipeline::Entry> entries;
-    OutputPipeline::Entry entry;
+    std::vector<DeliveryPipeline::Entry> entries;
+    DeliveryPipeline::Entry entry;
     entry.settings.name = "memory";
     entry.settings.buffer = OutputSettings::BufferType::kMemory;
     entry.output = std::move(out);
     entries.push_back(std::move(entry));
-    pipeline = std::make_unique<OutputPipeline>(std::move(entries), "/tmp");
+    pipeline = std::make_unique<DeliveryPipeline>(std::move(entries), "/tmp");
     Engine e(options, source, &store, std::make_shared<const RuleSet>(enabled), *pipeline);
     std::string error;
     REQUIRE(pipeline->start(error));

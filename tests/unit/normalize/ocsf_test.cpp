@@ -53,12 +53,12 @@ TEST_CASE("golden: replay of the AWS Config documentation records (CIS 4.9)") {
   rules::Rule rule = rule_49();
   auto owned = std::make_unique<MemoryOutput>();
   MemoryOutput& out = *owned;
-  std::vector<OutputPipeline::Entry> entries;
-  OutputPipeline::Entry e;
+  std::vector<DeliveryPipeline::Entry> entries;
+  DeliveryPipeline::Entry e;
   e.settings.name = "memory";
   e.output = std::move(owned);
   entries.push_back(std::move(e));
-  OutputPipeline outputs(std::move(entries), "/tmp", /*force_memory=*/true);
+  DeliveryPipeline outputs(std::move(entries), "/tmp", /*force_memory=*/true);
   std::string error;
   REQUIRE(outputs.start(error));
   ReplayOptions options;

@@ -12,8 +12,8 @@
 
 #include <fmt/format.h>
 
-#include "outputs/pipeline/disk_queue.h"
-#include "outputs/pipeline/segment_format.h"
+#include "outputs/delivery/disk_queue.h"
+#include "outputs/delivery/segment_format.h"
 #include "tests/unit/aws/fakes.h"
 
 using namespace trailwarden;

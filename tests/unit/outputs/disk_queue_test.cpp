@@ -1,5 +1,5 @@
-#include "outputs/pipeline/disk_queue.h"
-#include "outputs/pipeline/segment_format.h"
+#include "outputs/delivery/disk_queue.h"
+#include "outputs/delivery/segment_format.h"
 
 #include <doctest/doctest.h>
 #include <unistd.h>

@@ -65,7 +65,7 @@ TEST_CASE("S3 requests: hosts follow the configured region's partition") {
   ObjectRef o;
   o.bucket = "trail";
   o.key = "AWSLogs/a b.json.gz";
-  aws::HttpRequest req;
+  http::HttpRequest req;
   std::string error;
   S3Client s3 = f.client();
   REQUIRE(s3.build_request(o, "cn-north-1", req, error));
@@ -95,7 +95,7 @@ TEST_CASE("S3 requests: FIPS and dual-stack hosts, in the redirected region too"
   ObjectRef o;
   o.bucket = "trail";
   o.key = "k";
-  aws::HttpRequest req;
+  http::HttpRequest req;
   std::string error;
   REQUIRE(s3.build_request(o, "us-east-1", req, error));
   CHECK(req.host == "trail.s3-fips.dualstack.us-east-1.amazonaws.com");
@@ -129,7 +129,7 @@ TEST_CASE("S3 requests: invalid bucket names are refused before any request") {
     ObjectRef o;
     o.bucket = b;
     o.key = "k";
-    aws::HttpRequest req;
+    http::HttpRequest req;
     std::string error;
     CHECK_FALSE(s3.build_request(o, "us-east-1", req, error));
     CHECK(error.find("not a valid S3 bucket name") != std::string::npos);
@@ -151,7 +151,7 @@ TEST_CASE("S3 requests: the configured region must be a region name") {
 TEST_CASE("S3 redirects: followed once to S3's own region, remembered per bucket") {
   Fixture f;
   int redirects = 0;
-  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const aws::HttpRequest&) {
+  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const http::HttpRequest&) {
     ++redirects;
     return response(301, "<Error><Code>PermanentRedirect</Code></Error>",
                     {{"x-amz-bucket-region", "eu-west-1"}});
@@ -178,7 +178,7 @@ TEST_CASE("S3 redirects: a malformed or foreign-partition region is not followed
   for (const char* hint : {"eu-west-1.evil.com", "cn-north-1", "us-gov-west-1"}) {
     CAPTURE(hint);
     Fixture f;
-    f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const aws::HttpRequest&) {
+    f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const http::HttpRequest&) {
       return response(301, "<Error><Code>PermanentRedirect</Code></Error>",
                       {{"x-amz-bucket-region", hint}});
     });
@@ -200,7 +200,7 @@ TEST_CASE("S3 redirects: the region cache is bounded") {
   f.options.region_cache_size = 2;
   for (const char* b : {"b-one", "b-two", "b-three"}) {
     f.http->on(std::string("GET https://") + b + ".s3.us-east-1.amazonaws.com/k",
-               [](const aws::HttpRequest&) {
+               [](const http::HttpRequest&) {
                  return response(301, "", {{"x-amz-bucket-region", "eu-west-1"}});
                });
     f.http->on(std::string("GET https://") + b + ".s3.eu-west-1.amazonaws.com/k", 200, "x");
@@ -236,7 +236,7 @@ TEST_CASE("S3 redirects: a bucket in an opt-in region answers IllegalLocationCon
   for (const char* hint : {"af-south-1", "ap-east-1", "me-central-1", "il-central-1"}) {
     CAPTURE(hint);
     Fixture f;
-    f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const aws::HttpRequest&) {
+    f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const http::HttpRequest&) {
       return response(400,
                       "<Error><Code>IllegalLocationConstraintException</Code><Message>The " +
                           std::string(hint) +
@@ -264,7 +264,7 @@ TEST_CASE("S3 redirects: IllegalLocationConstraintException gets the same partit
   for (const char* hint : {"cn-northwest-1", "us-gov-east-1", "af-south-1.evil.com"}) {
     CAPTURE(hint);
     Fixture f;
-    f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const aws::HttpRequest&) {
+    f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const http::HttpRequest&) {
       return response(400, "<Error><Code>IllegalLocationConstraintException</Code></Error>",
                       {{"x-amz-bucket-region", hint}});
     });
@@ -289,7 +289,7 @@ struct ClockGuard {
   ~ClockGuard() { aws::SigningClock::global().reset(); }
 };
 
-aws::TimePoint amz_date_of(const aws::HttpRequest& req) {
+aws::TimePoint amz_date_of(const http::HttpRequest& req) {
   aws::TimePoint t{};
   const std::string* d = req.find_header("x-amz-date");
   if (d) aws::parse_iso8601(*d, t);
@@ -306,7 +306,7 @@ TEST_CASE("S3: RequestTimeTooSkewed corrects the signing clock from Date and ret
   const auto aws_now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()) +
                        40min;  // the host's clock is 40 minutes slow
   f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/AWSLogs/a.json.gz",
-             [&](const aws::HttpRequest& req) {
+             [&](const http::HttpRequest& req) {
                if (aws_now - amz_date_of(req) > 15min)
                  return response(403,
                                  "<Error><Code>RequestTimeTooSkewed</Code><Message>The difference "
@@ -334,7 +334,7 @@ TEST_CASE("S3: RequestTimeTooSkewed corrects the signing clock from Date and ret
 TEST_CASE("S3: a skew error whose time is not materially different is an error, not a loop") {
   ClockGuard guard;
   Fixture f;
-  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const aws::HttpRequest&) {
+  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const http::HttpRequest&) {
     return response(403, "<Error><Code>SignatureDoesNotMatch</Code></Error>",
                     {{"date", aws::format_http_date(std::chrono::system_clock::now())}});
   });
@@ -354,7 +354,7 @@ TEST_CASE("S3: a gateway's own Date behind endpoint_url never moves the signing 
   ClockGuard guard;
   Fixture f;
   f.options.endpoint_url = "http://127.0.0.1:9000";  // an S3-compatible gateway, its clock 1 h on
-  f.http->on("GET http://127.0.0.1:9000/trail/k", [](const aws::HttpRequest&) {
+  f.http->on("GET http://127.0.0.1:9000/trail/k", [](const http::HttpRequest&) {
     return response(403, "<Error><Code>RequestTimeTooSkewed</Code></Error>",
                     {{"date", aws::format_http_date(std::chrono::system_clock::now() + 1h)}});
   });
@@ -375,7 +375,7 @@ TEST_CASE("S3: still refused for the time after the one correction is kRetry, ne
   Fixture f;
   // AWS's Date says 40 min on; the retry is refused again (another request moved the clock
   // back in between).
-  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const aws::HttpRequest&) {
+  f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/k", [&](const http::HttpRequest&) {
     aws::SigningClock::global().reset();
     return response(403, "<Error><Code>RequestTimeTooSkewed</Code></Error>",
                     {{"date", aws::format_http_date(std::chrono::system_clock::now() + 40min)}});
@@ -397,7 +397,7 @@ namespace {
 // A versioned bucket whose policy grants s3:GetObject only: a read naming a version is denied.
 void versioned_bucket_without_get_object_version(FakeHttp& http, const std::string& current) {
   http.on("GET https://trail.s3.us-east-1.amazonaws.com/AWSLogs/a.json.gz",
-          [current](const aws::HttpRequest& req) {
+          [current](const http::HttpRequest& req) {
             for (const auto& [name, value] : req.query)
               if (name == "versionId")
                 return response(403, "<Error><Code>AccessDenied</Code></Error>");
@@ -427,7 +427,7 @@ TEST_CASE("S3: a denied versioned read is read once more without versionId, warn
   }
   REQUIRE(f.http->calls.size() == 4);
   CHECK(f.http->calls[0].request.query ==
-        aws::QueryList{{"versionId", "v1"}});  // the notified version is asked for first
+        http::QueryList{{"versionId", "v1"}});  // the notified version is asked for first
   CHECK(f.http->calls[1].request.query.empty());
   CHECK(s3.stats().version_fallbacks == 2);
   CHECK(s3.stats().version_mismatches == 0);
@@ -457,7 +457,7 @@ TEST_CASE("S3: an object overwritten since its notification is refused, logged a
 TEST_CASE("S3: the unversioned re-read without a version header is refused") {
   Fixture f;
   f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/AWSLogs/a.json.gz",
-             [](const aws::HttpRequest& req) {
+             [](const http::HttpRequest& req) {
                for (const auto& [name, value] : req.query)
                  if (name == "versionId")
                    return response(403, "<Error><Code>AccessDenied</Code></Error>");
@@ -475,7 +475,7 @@ TEST_CASE("S3: the unversioned re-read is If-Match the notified ETag; 412 refuse
   aws::test::LogCapture logs;
   Fixture f;
   f.http->on("GET https://trail.s3.us-east-1.amazonaws.com/AWSLogs/a.json.gz",
-             [](const aws::HttpRequest& req) {
+             [](const http::HttpRequest& req) {
                for (const auto& [name, value] : req.query)
                  if (name == "versionId")
                    return response(403, "<Error><Code>AccessDenied</Code></Error>");

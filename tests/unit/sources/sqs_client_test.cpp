@@ -42,7 +42,7 @@ struct ClockGuard {
 }  // namespace
 
 TEST_CASE("SQS error codes: x-amzn-query-error is Code;Fault and wins when well formed") {
-  auto code = [](std::string body, aws::HeaderList headers) {
+  auto code = [](std::string body, http::HeaderList headers) {
     return sqs_error_code(response(400, std::move(body), std::move(headers)));
   };
   CHECK(code("{}", {{"x-amzn-query-error", "AWS.SimpleQueueService.NonExistentQueue;Sender"}}) ==
@@ -68,7 +68,7 @@ TEST_CASE("SQS error codes: x-amzn-query-error is Code;Fault and wins when well 
 
 TEST_CASE("SQS: a missing queue named only by x-amzn-query-error is kNotFound") {
   Fixture f;
-  f.http->on(kRoute, [](const aws::HttpRequest&) {
+  f.http->on(kRoute, [](const http::HttpRequest&) {
     return response(400, "",
                     {{"x-amzn-query-error", "AWS.SimpleQueueService.NonExistentQueue;Sender"}});
   });
@@ -80,12 +80,12 @@ TEST_CASE("SQS: a missing queue named only by x-amzn-query-error is kNotFound") 
 
 TEST_CASE("SQS: query-compatible KMS codes are classified") {
   Fixture f;
-  f.http->on(kRoute, [](const aws::HttpRequest&) {
+  f.http->on(kRoute, [](const http::HttpRequest&) {
     return response(400, R"({"__type":"com.amazonaws.sqs#KmsAccessDenied"})",
                     {{"x-amzn-query-error", "KMS.AccessDeniedException;Sender"}});
   });
   CHECK(f.receive().code == RemoteStatus::Code::kAccessDenied);
-  f.http->on(kRoute, [](const aws::HttpRequest&) {
+  f.http->on(kRoute, [](const http::HttpRequest&) {
     return response(400, R"({"__type":"com.amazonaws.sqs#KmsThrottled"})",
                     {{"x-amzn-query-error", "KMS.ThrottlingException;Sender"}});
   });
@@ -98,7 +98,7 @@ TEST_CASE("SQS: a signature expired by clock skew is signed again with AWS's tim
   Fixture f;
   const auto aws_now =
       std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()) - 10min;
-  f.http->on(kRoute, [&](const aws::HttpRequest& req) {
+  f.http->on(kRoute, [&](const http::HttpRequest& req) {
     aws::TimePoint t{};
     aws::parse_iso8601(*req.find_header("x-amz-date"), t);
     if (t - aws_now > 5min)  // the host's clock is 10 minutes fast
@@ -122,7 +122,7 @@ TEST_CASE("SQS: refused for the time again after a flip of the shared clock is k
       std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()) - 10min;
   // AWS's Date: 10 min behind the host. Between SQS's correction and its retry, another client
   // moves the process-wide clock back (as a peer with another Date did before the fix).
-  f.http->on(kRoute, [&](const aws::HttpRequest&) {
+  f.http->on(kRoute, [&](const http::HttpRequest&) {
     const bool retry = aws::SigningClock::global().offset() != 0ms;
     if (retry) aws::SigningClock::global().reset();  // the flip, before the retry is judged
     return response(400,
@@ -139,7 +139,7 @@ TEST_CASE("SQS: refused for the time again after a flip of the shared clock is k
 TEST_CASE("SQS: a real signature error is not retried") {
   ClockGuard guard;
   Fixture f;
-  f.http->on(kRoute, [](const aws::HttpRequest&) {
+  f.http->on(kRoute, [](const http::HttpRequest&) {
     return response(403, R"({"__type":"com.amazon.coral.service#SignatureDoesNotMatch"})",
                     {{"date", aws::format_http_date(std::chrono::system_clock::now())}});
   });

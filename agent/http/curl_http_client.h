@@ -16,9 +16,9 @@
 #include <mutex>
 #include <string>
 
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 
-namespace trailwarden::aws {
+namespace trailwarden::http {
 
 struct CurlHttpOptions {
   std::string ca_file;   // PEM CA bundle; empty: the system's default
@@ -51,4 +51,4 @@ class CurlHttpClient final : public HttpClient {
   void* curl_ = nullptr;  // CURL*, guarded by mu_; nullptr if libcurl could not start
 };
 
-}  // namespace trailwarden::aws
+}  // namespace trailwarden::http

@@ -9,16 +9,16 @@
 #include <mutex>
 #include <vector>
 
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 
-namespace trailwarden {
+namespace trailwarden::http {
 
-class HttpClientPool : public aws::HttpClient {
+class HttpClientPool : public HttpClient {
  public:
-  using Factory = std::function<std::unique_ptr<aws::HttpClient>()>;
+  using Factory = std::function<std::unique_ptr<HttpClient>()>;
   HttpClientPool(Factory factory, size_t max);
 
-  aws::HttpResponse perform(const aws::HttpRequest& request,
+  HttpResponse perform(const HttpRequest& request,
                             std::chrono::milliseconds timeout) override;
 
  private:
@@ -26,8 +26,8 @@ class HttpClientPool : public aws::HttpClient {
   const size_t max_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<aws::HttpClient>> idle_;
+  std::vector<std::unique_ptr<HttpClient>> idle_;
   size_t created_ = 0;
 };
 
-}  // namespace trailwarden
+}  // namespace trailwarden::http

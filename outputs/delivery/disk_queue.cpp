@@ -1,4 +1,4 @@
-#include "outputs/pipeline/disk_queue.h"
+#include "outputs/delivery/disk_queue.h"
 
 #include <dirent.h>
 #include <fcntl.h>

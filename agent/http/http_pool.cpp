@@ -1,15 +1,15 @@
-#include "agent/sources/http_pool.h"
+#include "agent/http/http_pool.h"
 
 #include <algorithm>
 
-namespace trailwarden {
+namespace trailwarden::http {
 
 HttpClientPool::HttpClientPool(Factory factory, size_t max)
     : factory_(std::move(factory)), max_(std::max<size_t>(max, 1)) {}
 
-aws::HttpResponse HttpClientPool::perform(const aws::HttpRequest& request,
-                                          std::chrono::milliseconds timeout) {
-  std::unique_ptr<aws::HttpClient> client;
+HttpResponse HttpClientPool::perform(const HttpRequest& request,
+                                     std::chrono::milliseconds timeout) {
+  std::unique_ptr<HttpClient> client;
   {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return !idle_.empty() || created_ < max_; });
@@ -21,7 +21,7 @@ aws::HttpResponse HttpClientPool::perform(const aws::HttpRequest& request,
     }
   }
   if (!client) client = factory_();
-  aws::HttpResponse response = client->perform(request, timeout);
+  HttpResponse response = client->perform(request, timeout);
   {
     std::lock_guard<std::mutex> lock(mu_);
     idle_.push_back(std::move(client));
@@ -30,4 +30,4 @@ aws::HttpResponse HttpClientPool::perform(const aws::HttpRequest& request,
   return response;
 }
 
-}  // namespace trailwarden
+}  // namespace trailwarden::http

@@ -1,4 +1,4 @@
-// OutputPipeline: everything between "an alert exists" and "every destination has it".
+// DeliveryPipeline: everything between "an alert exists" and "every destination has it".
 // Alerts are routed to outputs (severity / rule / tag filters of each [[outputs]] table); each
 // output has a buffer and one delivery thread that sends batches, retries with capped
 // exponential backoff and jitter, writes rejected alerts to a dead-letter file with the reason,
@@ -21,6 +21,12 @@
 // stops the daemon from taking more messages; with "drop_newest" the alert is dropped for that
 // output, counted and logged.
 //
+// Time: every wait, backoff and deadline of the pipeline itself (retry backoff, give_up_after,
+// stop()'s drain deadline, the dead-letter timestamps) comes from the injected Clock
+// (agent/core/clock.h), so tests move time by hand. The buffers' own short polls (a delivery
+// thread waiting for records, a submit waiting for room) are condition-variable waits in
+// real time, woken by the buffer itself.
+//
 // Thread-safe: submit() may be called from many threads.
 #pragma once
 
@@ -32,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/core/clock.h"
 #include "outputs/output.h"
 #include "outputs/settings.h"
 
@@ -47,7 +54,7 @@ struct OutputCounters {
   std::atomic<uint64_t> buffer_corrupt_records{0};  // damaged records skipped when the buffer was opened
 };
 
-class OutputPipeline {
+class DeliveryPipeline {
  public:
   struct Entry {
     OutputSettings settings;
@@ -56,11 +63,12 @@ class OutputPipeline {
 
   // `state_dir`: disk buffers go to <state_dir>/buffers/<output name>/, dead letters to
   // <state_dir>/dead-letter/<output name>.ndjson. `force_memory`: use memory buffers whatever
-  // the settings say (replay).
-  OutputPipeline(std::vector<Entry> outputs, std::string state_dir, bool force_memory = false);
-  ~OutputPipeline();
-  OutputPipeline(const OutputPipeline&) = delete;
-  OutputPipeline& operator=(const OutputPipeline&) = delete;
+  // the settings say (replay). `clock` must outlive the pipeline.
+  DeliveryPipeline(std::vector<Entry> outputs, std::string state_dir, bool force_memory = false,
+                   const Clock& clock = system_clock());
+  ~DeliveryPipeline();
+  DeliveryPipeline(const DeliveryPipeline&) = delete;
+  DeliveryPipeline& operator=(const DeliveryPipeline&) = delete;
 
   // Gives up on an output whose batch has failed with retryable errors for `limit` (0, the
   // default: retry for ever, as the daemon does with its disk buffers): the pipeline then fails

@@ -1,5 +1,5 @@
-// Test hooks of the AWS HTTP layer: a way for the integration tests to reach AWS's real host
-// names (sqs.eu-west-1.amazonaws.com, BUCKET.s3.cn-north-1.amazonaws.com.cn, ...) on a stand-in
+// Test hooks of the HTTP layer: a way for the integration tests to reach AWS's real host names
+// (sqs.eu-west-1.amazonaws.com, BUCKET.s3.cn-north-1.amazonaws.com.cn, ...) on a stand-in
 // listening on 127.0.0.1, with TLS still verified against those names (tests/integration/peers/
 // strict_aws.py).
 //
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace trailwarden::aws::test_hooks {
+namespace trailwarden::http::test_hooks {
 
 // The entries CurlHttpClient passes to CURLOPT_CONNECT_TO, in curl's syntax
 // "HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT" (an empty field matches any host or port / keeps
@@ -31,4 +31,4 @@ inline void install_connect_to(ConnectTo hook) {
   connect_to.store(hook, std::memory_order_release);
 }
 
-}  // namespace trailwarden::aws::test_hooks
+}  // namespace trailwarden::http::test_hooks

@@ -1,6 +1,8 @@
-// HTTP for the AWS clients: a request and response as plain values, the HttpClient interface
-// (one virtual call, so that tests inject fakes), and the URI encoding that both signing and
-// sending use, so that what is signed is exactly what is sent.
+// HTTP for every client of the agent (S3, SQS, STS, the credential providers, Splunk HEC): a
+// request and response as plain values, the HttpClient interface (one virtual call, so that
+// tests inject fakes), and the URI encoding that both signing (agent/aws/sigv4.h) and sending
+// use, so that what is signed is exactly what is sent. Whether a failure is worth retrying:
+// classify.h.
 //
 // HttpRequest and HttpResponse are values with no thread affinity. Implementations of
 // HttpClient say their own thread-safety (CurlHttpClient: see curl_http_client.h).
@@ -13,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-namespace trailwarden::aws {
+namespace trailwarden::http {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 using QueryList = std::vector<std::pair<std::string, std::string>>;
@@ -108,4 +110,10 @@ std::string printable_excerpt(std::string_view s, size_t max_bytes = 200);
 // "[redacted]": for messages that quote a peer, which might echo what it was sent.
 void scrub_secret(std::string& text, std::string_view secret);
 
+}  // namespace trailwarden::http
+
+// The AWS layer (agent/aws/, namespace aws) signs and sends these requests; it was written
+// against these names unqualified, as if they were its own.
+namespace trailwarden::aws {
+using namespace ::trailwarden::http;
 }  // namespace trailwarden::aws

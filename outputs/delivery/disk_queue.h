@@ -24,7 +24,7 @@
 //     with a WARN line, at open and when segments are removed later.
 // Nothing here throws.
 //
-// One producer and one consumer may use it concurrently (the OutputPipeline's submit path and
+// One producer and one consumer may use it concurrently (the DeliveryPipeline's submit path and
 // an output's delivery thread); every method is thread-safe.
 #pragma once
 
@@ -39,7 +39,7 @@
 #include <string_view>
 #include <vector>
 
-#include "outputs/pipeline/segment_format.h"
+#include "outputs/delivery/segment_format.h"
 
 namespace trailwarden {
 

@@ -1,6 +1,6 @@
 // CurlHttpClient against a local peer that trickles its response: a cancelled request and a
 // transfer under the low-speed limit both give up long before the request's timeout.
-#include "agent/aws/curl_http_client.h"
+#include "agent/http/curl_http_client.h"
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
@@ -87,8 +87,8 @@ class TricklePeer {
   std::thread thread_;
 };
 
-aws::HttpRequest get(int port) {
-  aws::HttpRequest r;
+http::HttpRequest get(int port) {
+  http::HttpRequest r;
   r.scheme = "http";
   r.host = "127.0.0.1:" + std::to_string(port);
   r.path = "/bucket/key";
@@ -99,16 +99,16 @@ aws::HttpRequest get(int port) {
 
 TEST_CASE("curl client: a cancelled download gives up within about a second") {
   TricklePeer peer;
-  aws::CurlHttpClient client;
+  http::CurlHttpClient client;
   std::atomic<bool> cancel{false};
-  aws::HttpRequest r = get(peer.port());
+  http::HttpRequest r = get(peer.port());
   r.cancel = &cancel;
   std::thread canceller([&] {
     CHECK(peer.wait_streaming());  // the download is under way (a trickle, never done)
     cancel = true;
   });
   const auto t0 = Clock::now();
-  const aws::HttpResponse resp = client.perform(r, 60s);
+  const http::HttpResponse resp = client.perform(r, 60s);
   const auto took = Clock::now() - t0;
   canceller.join();
   CHECK(resp.status == 0);
@@ -117,7 +117,7 @@ TEST_CASE("curl client: a cancelled download gives up within about a second") {
 }
 
 TEST_CASE("curl client: connected tells a lost answer from a peer that never accepted") {
-  aws::CurlHttpClient client;
+  http::CurlHttpClient client;
   // A listener that never answers: the kernel completes the connection, the answer never comes.
   const int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
@@ -128,7 +128,7 @@ TEST_CASE("curl client: connected tells a lost answer from a peer that never acc
   socklen_t len = sizeof a;
   ::getsockname(silent, reinterpret_cast<sockaddr*>(&a), &len);
   const int port = ntohs(a.sin_port);
-  aws::HttpResponse resp = client.perform(get(port), 300ms);
+  http::HttpResponse resp = client.perform(get(port), 300ms);
   CHECK(resp.error.starts_with("timed out"));
   CHECK(resp.connected);
   ::close(silent);
@@ -141,12 +141,12 @@ TEST_CASE("curl client: connected tells a lost answer from a peer that never acc
 
 TEST_CASE("curl client: a transfer under the low-speed limit is abandoned") {
   TricklePeer peer;  // 10 bytes/s
-  aws::CurlHttpOptions o;
+  http::CurlHttpOptions o;
   o.low_speed_bytes = 100;
   o.low_speed_time = 1s;
-  aws::CurlHttpClient client(o);
+  http::CurlHttpClient client(o);
   const auto t0 = Clock::now();
-  const aws::HttpResponse resp = client.perform(get(peer.port()), 60s);
+  const http::HttpResponse resp = client.perform(get(peer.port()), 60s);
   const auto took = Clock::now() - t0;
   CHECK(resp.status == 0);
   CHECK(resp.error == "too slow: under 100 bytes/s for 1 s");

@@ -1,7 +1,7 @@
 // AlertRecord's binary encoding (what the disk buffers store): the route round-trips, and
 // records written by the previous encoding (version 1, before the route was stored) still
 // decode, as buffers from older agents exist on disk.
-#include "outputs/alert.h"
+#include "agent/core/alert_record.h"
 
 #include <doctest/doctest.h>
 
@@ -38,7 +38,7 @@ AlertRecord sample() {
   return a;
 }
 
-// sample() encoded by the version-1 encoder (outputs/alert.cpp before the route was added,
+// sample() encoded by the version-1 encoder (agent/core/alert_record.cpp before the route was added,
 // commit b286c7d), as it sits in the buffers of agents of that version.
 constexpr std::string_view kVersion1Hex =
     "012400000062383366646661312d326565372d383764392d396430322d3036336237323363653338330700000063"

@@ -1,6 +1,6 @@
-// OutputPipeline: routing, acknowledgement, retries, dead letters, fatal errors, disk buffers
+// DeliveryPipeline: routing, acknowledgement, retries, dead letters, fatal errors, disk buffers
 // across restarts and backpressure, with in-process fake outputs.
-#include "outputs/pipeline/pipeline.h"
+#include "outputs/delivery/delivery_pipeline.h"
 
 #include <doctest/doctest.h>
 #include <malloc.h>
@@ -10,12 +10,14 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <string_view>
 #include <thread>
 
 #include "agent/common/failpoint.h"
-#include "outputs/pipeline/disk_queue.h"
+#include "outputs/delivery/disk_queue.h"
+#include "tests/fakes/manual_clock.h"
 
 using namespace trailwarden;
 using namespace std::chrono_literals;
@@ -98,10 +100,21 @@ std::string temp_dir() {
 }
 
 // The entries of a pipeline with one output, named "o", with settings("o").
-std::vector<OutputPipeline::Entry> one_output(std::unique_ptr<Output> out) {
-  std::vector<OutputPipeline::Entry> entries;
+std::vector<DeliveryPipeline::Entry> one_output(std::unique_ptr<Output> out) {
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("o"), std::move(out)});
   return entries;
+}
+
+// Runs `work` on another thread and, until it returns, moves `clock` forward by `step` whenever
+// a pipeline thread waits on it (a retry backoff, stop()'s drain deadline); returns its result.
+// Time moves only while something waits for it, so no assertion depends on the machine's load.
+template <typename Work>
+auto with_time_moving(testing::ManualClock& clock, std::chrono::milliseconds step, Work work) {
+  auto done = std::async(std::launch::async, std::move(work));
+  while (done.wait_for(1ms) != std::future_status::ready)
+    if (clock.waiters() > 0) clock.advance(step);
+  return done.get();
 }
 
 std::vector<const AlertRecord*> ptrs(const std::vector<AlertRecord>& v) {
@@ -119,7 +132,7 @@ TEST_CASE("routing by severity, rule and tag") {
   auto* all_p = all.get();
   auto* high_p = high.get();
   auto* cis49_p = cis49.get();
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("all"), std::move(all)});
   auto hs = settings("high");
   hs.min_severity = 4;
@@ -128,7 +141,7 @@ TEST_CASE("routing by severity, rule and tag") {
   rs.rules = {"cis-4.9"};
   rs.tags = {"iam"};
   entries.push_back({rs, std::move(cis49)});
-  OutputPipeline p(std::move(entries), temp_dir());
+  DeliveryPipeline p(std::move(entries), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a", 4, "cis-4.9"), alert("b", 2, "cis-4.1"),
@@ -147,7 +160,7 @@ TEST_CASE("retries until delivered; submit returns only then (memory buffer)") {
   retry.status = DeliveryResult::Status::kRetry;
   retry.message = "503 busy";
   o->script = {retry, retry, retry};
-  OutputPipeline p(one_output(std::move(out)), temp_dir());
+  DeliveryPipeline p(one_output(std::move(out)), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a"), alert("b")};
@@ -165,7 +178,7 @@ TEST_CASE("partial retries resend only what failed") {
   partial.status = DeliveryResult::Status::kRetry;
   partial.items = {1};
   o->script = {partial};
-  OutputPipeline p(one_output(std::move(out)), temp_dir());
+  DeliveryPipeline p(one_output(std::move(out)), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a"), alert("b"), alert("c")};
@@ -183,9 +196,9 @@ TEST_CASE("rejected alerts go to the dead-letter file with the reason") {
   reject.message = "HTTP 400 code 6: Invalid data format";
   reject.items = {0};
   o->script = {reject};
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("hec"), std::move(out)});
-  OutputPipeline p(std::move(entries), dir);
+  DeliveryPipeline p(std::move(entries), dir);
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("bad"), alert("good")};
@@ -212,9 +225,9 @@ TEST_CASE("a reject with retry_items dead-letters the bad alert and resends the 
   reject.items = {1};
   reject.retry_items = {2};
   o->script = {reject};
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("hec"), std::move(out)});
-  OutputPipeline p(std::move(entries), dir);
+  DeliveryPipeline p(std::move(entries), dir);
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a"), alert("bad"), alert("c")};
@@ -231,7 +244,7 @@ TEST_CASE("a fatal error fails submit and the pipeline") {
   fatal.status = DeliveryResult::Status::kFatal;
   fatal.message = "401 invalid token";
   out->script = {fatal};
-  OutputPipeline p(one_output(std::move(out)), temp_dir());
+  DeliveryPipeline p(one_output(std::move(out)), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a")};
@@ -249,24 +262,52 @@ TEST_CASE("give_up_after: an output failing for that long fails the pipeline (re
   retry.status = DeliveryResult::Status::kRetry;
   retry.message = "connect to 127.0.0.1:9: Connection refused";
   o->script.assign(100000, retry);  // never succeeds within the test
-  OutputPipeline p(one_output(std::move(out)), temp_dir());
+  testing::ManualClock clock;
+  DeliveryPipeline p(one_output(std::move(out)), temp_dir(), /*force_memory=*/false, clock);
   p.give_up_after(150ms);
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a"), alert("b")};
-  const auto t0 = std::chrono::steady_clock::now();
-  CHECK_FALSE(p.submit(ptrs(alerts), err));
-  CHECK(std::chrono::steady_clock::now() - t0 >= 150ms);
+  const auto t0 = clock.now();
+  CHECK_FALSE(with_time_moving(clock, 20ms, [&] { return p.submit(ptrs(alerts), err); }));
+  CHECK(clock.now() - t0 >= 150ms);
   CHECK(p.failed());
   const std::string f = p.failure();
   CHECK(f.find("output o: gave up after") != std::string::npos);
   CHECK(f.find("Connection refused") != std::string::npos);
   CHECK(f.find("2 alerts not delivered") != std::string::npos);
   CHECK(o->delivered.empty());
-  // Tried at least once; how many attempts fit in 150 ms is up to the scheduler (under ASan on
-  // a loaded machine the first attempt can come after the deadline: CI saw exactly 1). Retrying
-  // until the output works is the next test's subject.
+  // Tried at least once; how many attempts fit in 150 ms depends on the backoff's jitter and
+  // on how far each wait moved the clock. Retrying until the output works is the next test's
+  // subject.
   CHECK(o->calls >= 1);
+  p.stop(0ms);
+}
+
+TEST_CASE("give_up_after counts on the injected clock: an hour of retries in no real time") {
+  auto out = std::make_unique<ScriptedOutput>("o");
+  auto* o = out.get();
+  DeliveryResult retry;
+  retry.status = DeliveryResult::Status::kRetry;
+  retry.message = "503 busy";
+  o->script.assign(100000, retry);
+  std::vector<DeliveryPipeline::Entry> entries;
+  OutputSettings s = settings("o");
+  s.retry_initial = 1s;
+  s.retry_max = 5min;
+  entries.push_back({s, std::move(out)});
+  testing::ManualClock clock;
+  DeliveryPipeline p(std::move(entries), temp_dir(), /*force_memory=*/false, clock);
+  p.give_up_after(1h);
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("a")};
+  const auto t0 = clock.now();
+  CHECK_FALSE(with_time_moving(clock, 5min, [&] { return p.submit(ptrs(alerts), err); }));
+  CHECK(clock.now() - t0 >= 1h);
+  CHECK(p.failure().find("output o: gave up after") != std::string::npos);
+  CHECK(p.failure().find("503 busy") != std::string::npos);
+  CHECK(o->calls >= 2);
   p.stop(0ms);
 }
 
@@ -277,14 +318,51 @@ TEST_CASE("without give_up_after, an output failing for a while is retried until
   retry.status = DeliveryResult::Status::kRetry;
   retry.message = "503 busy";
   o->script.assign(60, retry);
-  OutputPipeline p(one_output(std::move(out)), temp_dir());
+  // 60 failures with a backoff of up to 30 s: about half an hour on the injected clock.
+  std::vector<DeliveryPipeline::Entry> entries;
+  OutputSettings s = settings("o");
+  s.retry_initial = 1s;
+  s.retry_max = 30s;
+  entries.push_back({s, std::move(out)});
+  testing::ManualClock clock;
+  DeliveryPipeline p(std::move(entries), temp_dir(), /*force_memory=*/false, clock);
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a")};
-  REQUIRE(p.submit(ptrs(alerts), err));
+  REQUIRE(with_time_moving(clock, 30s, [&] { return p.submit(ptrs(alerts), err); }));
   CHECK(o->delivered == std::vector<std::string>{"a"});
+  CHECK(o->calls == 61);
   CHECK_FALSE(p.failed());
   p.stop(1s);
+}
+
+TEST_CASE("stop: a memory buffer drains until the deadline on the injected clock, then gives up") {
+  auto out = std::make_unique<ScriptedOutput>("o");
+  auto* o = out.get();
+  DeliveryResult down;
+  down.status = DeliveryResult::Status::kRetry;
+  down.message = "connection refused";
+  o->script.assign(100000, down);
+  testing::ManualClock clock;
+  DeliveryPipeline p(one_output(std::move(out)), temp_dir(), /*force_memory=*/false, clock);
+  std::string err;
+  REQUIRE(p.start(err));
+  std::vector<AlertRecord> alerts = {alert("a")};
+  std::string submit_error;
+  auto submitted =
+      std::async(std::launch::async, [&] { return p.submit(ptrs(alerts), submit_error); });
+  // The first attempt failed; the retry waits for the clock, which nobody moves yet.
+  REQUIRE(o->await([&] { return o->calls >= 1; }));
+  CHECK(submitted.wait_for(50ms) == std::future_status::timeout);  // still waiting for delivery
+  const auto t0 = clock.now();
+  with_time_moving(clock, 1min, [&] {
+    p.stop(10min);
+    return true;
+  });
+  CHECK(clock.now() - t0 >= 10min);
+  CHECK_FALSE(submitted.get());
+  CHECK(submit_error == "output o: not delivered before stopping");
+  CHECK(o->delivered.empty());
 }
 
 TEST_CASE("disk buffer: accepted before delivery, delivered in order after a restart") {
@@ -296,9 +374,9 @@ TEST_CASE("disk buffer: accepted before delivery, delivered in order after a res
     down.message = "connection refused";
     out->script.assign(100000, down);
     auto* o = out.get();
-    std::vector<OutputPipeline::Entry> entries;
+    std::vector<DeliveryPipeline::Entry> entries;
     entries.push_back({settings("siem", /*memory=*/false), std::move(out)});
-    OutputPipeline p(std::move(entries), dir);
+    DeliveryPipeline p(std::move(entries), dir);
     std::string err;
     REQUIRE(p.start(err));
     std::vector<AlertRecord> first = {alert("1"), alert("2")};
@@ -312,9 +390,9 @@ TEST_CASE("disk buffer: accepted before delivery, delivered in order after a res
   }
   auto out = std::make_unique<ScriptedOutput>("siem");
   auto* o = out.get();
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("siem", false), std::move(out)});
-  OutputPipeline p(std::move(entries), dir);
+  DeliveryPipeline p(std::move(entries), dir);
   std::string err;
   REQUIRE(p.start(err));
   REQUIRE(o->await([&] { return o->delivered.size() >= 3; }));
@@ -329,9 +407,9 @@ TEST_CASE("a full buffer drops the newest alerts when configured, counting them"
   auto s = settings("o", false);
   s.buffer_max_bytes = 1 << 16;  // the minimum
   s.when_full = OutputSettings::WhenFull::kDropNewest;
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({s, std::move(out)});
-  OutputPipeline p(std::move(entries), temp_dir());
+  DeliveryPipeline p(std::move(entries), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   AlertRecord big = alert("big");
@@ -366,9 +444,9 @@ void leave_in_buffer(const std::string& dir, const std::string& name = "siem") {
   down.status = DeliveryResult::Status::kRetry;
   down.message = "connection refused";
   out->script.assign(100000, down);
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings(name, /*memory=*/false), std::move(out)});
-  OutputPipeline p(std::move(entries), dir);
+  DeliveryPipeline p(std::move(entries), dir);
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("1"), alert("2"), alert("3")};
@@ -385,9 +463,9 @@ TEST_CASE("start reports the uids left in the disk buffers before anything is de
     // A caller that cannot record them fails start(), and nothing is delivered or removed.
     auto out = std::make_unique<ScriptedOutput>("siem");
     auto* o = out.get();
-    std::vector<OutputPipeline::Entry> entries;
+    std::vector<DeliveryPipeline::Entry> entries;
     entries.push_back({settings("siem", false), std::move(out)});
-    OutputPipeline p(std::move(entries), dir);
+    DeliveryPipeline p(std::move(entries), dir);
     std::string err;
     CHECK_FALSE(p.start(err, [](const std::vector<std::string>&, std::string& e) {
       e = "cannot write the window";
@@ -398,13 +476,13 @@ TEST_CASE("start reports the uids left in the disk buffers before anything is de
   }
   auto out = std::make_unique<ScriptedOutput>("siem");
   auto* o = out.get();
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("siem", false), std::move(out)});
   auto memory = std::make_unique<ScriptedOutput>("memory");
   auto critical_only = settings("memory", true);
   critical_only.min_severity = 5;  // none of the buffered alerts is routed here
   entries.push_back({critical_only, std::move(memory)});
-  OutputPipeline p(std::move(entries), dir);
+  DeliveryPipeline p(std::move(entries), dir);
   std::string err;
   std::vector<std::string> reported;
   int sends_before = -1;
@@ -462,12 +540,12 @@ TEST_CASE("start-up recovery reports the uids without holding copies of the buff
     return size_t{0};
 #endif
   };
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("siem", false), std::make_unique<ScriptedOutput>("siem")});
   auto elsewhere = settings("other", false);
   elsewhere.rules = {"cis-1.*"};  // not routed here: does not count
   entries.push_back({elsewhere, std::make_unique<ScriptedOutput>("other")});
-  OutputPipeline p(std::move(entries), dir);
+  DeliveryPipeline p(std::move(entries), dir);
   std::string err;
   std::vector<std::string> reported;
   size_t held_at_callback = 0;
@@ -494,10 +572,10 @@ TEST_CASE("an alert missing from another output it is routed to is not reported"
   const std::string dir = temp_dir();
   leave_in_buffer(dir, "a");
   auto reported_with = [&](OutputSettings second) {
-    std::vector<OutputPipeline::Entry> entries;
+    std::vector<DeliveryPipeline::Entry> entries;
     entries.push_back({settings("a", false), std::make_unique<ScriptedOutput>("a")});
     entries.push_back({second, std::make_unique<ScriptedOutput>(second.name)});
-    OutputPipeline p(std::move(entries), dir);
+    DeliveryPipeline p(std::move(entries), dir);
     std::string err;
     std::vector<std::string> reported = {"not called"};
     // (the callback fails start(): nothing is delivered, the buffer stays for the next case)
@@ -520,9 +598,9 @@ TEST_CASE("before_ack: the alerts may be sent, but no disk buffer removes them b
   acks = 0;
   auto out = std::make_unique<ScriptedOutput>("siem");
   auto* o = out.get();
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("siem", false), std::move(out)});
-  OutputPipeline p(std::move(entries), temp_dir());
+  DeliveryPipeline p(std::move(entries), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a"), alert("b")};
@@ -550,7 +628,7 @@ TEST_CASE("before_ack: the alerts may be sent, but no disk buffer removes them b
 TEST_CASE("before_ack: after delivery with a memory buffer; never when submit fails") {
   auto out = std::make_unique<ScriptedOutput>("o");
   auto* o = out.get();
-  OutputPipeline p(one_output(std::move(out)), temp_dir());
+  DeliveryPipeline p(one_output(std::move(out)), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   std::vector<AlertRecord> alerts = {alert("a"), alert("b")};
@@ -574,12 +652,12 @@ TEST_CASE("before_ack holding one buffer while another is full does not deadlock
   b->blocked = true;
   auto* pb = b.get();
   auto* pa = a.get();
-  std::vector<OutputPipeline::Entry> entries;
+  std::vector<DeliveryPipeline::Entry> entries;
   entries.push_back({settings("a", false), std::move(a)});
   auto sb = settings("b", false);
   sb.buffer_max_bytes = 1 << 16;  // the minimum
   entries.push_back({sb, std::move(b)});
-  OutputPipeline p(std::move(entries), temp_dir());
+  DeliveryPipeline p(std::move(entries), temp_dir());
   std::string err;
   REQUIRE(p.start(err));
   AlertRecord big = alert("big");

@@ -1,4 +1,4 @@
-#include "outputs/pipeline/segment_format.h"
+#include "outputs/delivery/segment_format.h"
 
 #include <algorithm>
 #include <array>

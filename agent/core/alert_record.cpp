@@ -1,4 +1,4 @@
-#include "outputs/alert.h"
+#include "agent/core/alert_record.h"
 
 #include <cstring>
 

@@ -1,8 +1,8 @@
-#include "agent/aws/http.h"
+#include "agent/http/http.h"
 
 #include <algorithm>
 
-namespace trailwarden::aws {
+namespace trailwarden::http {
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -243,4 +243,4 @@ void scrub_secret(std::string& text, std::string_view secret) {
   }
 }
 
-}  // namespace trailwarden::aws
+}  // namespace trailwarden::http

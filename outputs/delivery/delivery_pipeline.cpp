@@ -1,4 +1,4 @@
-#include "outputs/pipeline/pipeline.h"
+#include "outputs/delivery/delivery_pipeline.h"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -19,7 +19,7 @@
 #include "agent/common/backoff.h"
 #include "agent/common/failpoint.h"
 #include "agent/common/json_writer.h"
-#include "outputs/pipeline/disk_queue.h"
+#include "outputs/delivery/disk_queue.h"
 
 namespace trailwarden {
 
@@ -29,7 +29,7 @@ namespace {
 // {"time":..., "output":..., "reason":..., "uid":..., "rule_id":..., "alert": <OCSF finding>}.
 class DeadLetterFile {
  public:
-  explicit DeadLetterFile(std::string path) : path_(std::move(path)) {}
+  DeadLetterFile(std::string path, const Clock& clock) : path_(std::move(path)), clock_(clock) {}
   bool write(const std::string& output, const std::string& reason,
              const std::vector<const AlertRecord*>& alerts) {
     std::error_code ec;
@@ -37,13 +37,11 @@ class DeadLetterFile {
     int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) return false;
     std::string text;
-    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+    const int64_t now = clock_.wall_ms();
     for (const AlertRecord* a : alerts) {
       JsonWriter w(text);
       w.begin_object();
-      w.field("time", static_cast<int64_t>(now));
+      w.field("time", now);
       w.field("output", std::string_view(output));
       w.field("reason", std::string_view(reason));
       w.field("uid", std::string_view(a->uid));
@@ -61,11 +59,12 @@ class DeadLetterFile {
 
  private:
   std::string path_;
+  const Clock& clock_;
 };
 
 }  // namespace
 
-struct OutputPipeline::Impl {
+struct DeliveryPipeline::Impl {
   struct Lane {
     OutputSettings settings;
     std::unique_ptr<Output> output;
@@ -87,6 +86,9 @@ struct OutputPipeline::Impl {
     uint64_t hold = kNoHold;
   };
 
+  explicit Impl(const Clock& c) : clock(c) {}
+
+  const Clock& clock;
   std::vector<std::unique_ptr<Lane>> lanes;
   std::mutex before_ack_mu;  // submits with a before_ack run one at a time
   std::string state_dir;
@@ -123,6 +125,18 @@ struct OutputPipeline::Impl {
     }
   }
 
+  // Waits (on the clock) until `until`, a fatal error, or a stop that ends this lane's
+  // delivery: a disk lane at once, a memory lane once stop()'s drain deadline has passed.
+  // False when the lane must return.
+  bool wait_backoff(Lane& lane, Clock::Steady until) {
+    const auto must_return = [&] {
+      return stopping && (!lane.memory || draining_deadline_passed.load());
+    };
+    std::unique_lock<std::mutex> lock(lane.seq_mu);
+    clock.wait_until(lock, lane.seq_cv, until, [&] { return fatal.load() || must_return(); });
+    return !must_return();
+  }
+
   // The delivery loop of one output.
   void deliver(Lane& lane) {
     std::mt19937 rng(std::random_device{}());
@@ -145,7 +159,7 @@ struct OutputPipeline::Impl {
                                      "skipped", lane.settings.name, undecodable);
       int attempt = 0;
       // When the batch was first tried: --give-up-after counts from there.
-      const auto first_try = std::chrono::steady_clock::now();
+      const auto first_try = clock.now();
       while (!batch.empty() && !fatal) {
         DeliveryResult r = lane.output->send(batch);
         using Status = DeliveryResult::Status;
@@ -182,7 +196,7 @@ struct OutputPipeline::Impl {
           continue;
         }
         // kRetry: send what is concerned again, after a capped, jittered exponential backoff.
-        const auto now = std::chrono::steady_clock::now();
+        const auto now = clock.now();
         if (give_up_after.count() > 0 && now - first_try >= give_up_after) {
           // Not delivered: this batch's alerts still to send, and all buffered behind it.
           const size_t pending = lane.queue->pending_records();
@@ -203,13 +217,7 @@ struct OutputPipeline::Impl {
         if (attempt == 1 || attempt % 10 == 0)
           spdlog::warn("output {}: {}; retrying {} alerts in {} ms (attempt {})", lane.settings.name,
                        r.message, batch.size(), delay.count(), attempt);
-        const auto until = std::chrono::steady_clock::now() + delay;
-        while (std::chrono::steady_clock::now() < until && !fatal) {
-          if (stopping && (!lane.memory || draining_deadline_passed)) return;  // the disk keeps it
-          std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
-              std::chrono::milliseconds(50),
-              std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now())));
-        }
+        if (!wait_backoff(lane, now + delay)) return;  // stopping: the disk keeps it
       }
       if (fatal) return;
       {
@@ -233,8 +241,9 @@ struct OutputPipeline::Impl {
   }
 };
 
-OutputPipeline::OutputPipeline(std::vector<Entry> outputs, std::string state_dir, bool force_memory)
-    : impl_(std::make_unique<Impl>()) {
+DeliveryPipeline::DeliveryPipeline(std::vector<Entry> outputs, std::string state_dir,
+                                   bool force_memory, const Clock& clock)
+    : impl_(std::make_unique<Impl>(clock)) {
   impl_->state_dir = std::move(state_dir);
   impl_->force_memory = force_memory;
   for (auto& e : outputs) {
@@ -245,9 +254,9 @@ OutputPipeline::OutputPipeline(std::vector<Entry> outputs, std::string state_dir
   }
 }
 
-OutputPipeline::~OutputPipeline() { stop(std::chrono::milliseconds(0)); }
+DeliveryPipeline::~DeliveryPipeline() { stop(std::chrono::milliseconds(0)); }
 
-void OutputPipeline::give_up_after(std::chrono::milliseconds limit) { impl_->give_up_after = limit; }
+void DeliveryPipeline::give_up_after(std::chrono::milliseconds limit) { impl_->give_up_after = limit; }
 
 namespace {
 
@@ -282,7 +291,7 @@ struct Recovered {
 
 }  // namespace
 
-bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
+bool DeliveryPipeline::start(std::string& error, const RecoveredFn& recovered) {
   namespace fs = std::filesystem;
   Recovered buffered;
   for (size_t i = 0; i < impl_->lanes.size(); ++i) {
@@ -323,7 +332,8 @@ bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
     l->counters.buffer_corrupt_records = l->queue->corrupt_records();
     l->counters.buffered_bytes = l->queue->pending_bytes();
     l->dead_letter = std::make_unique<DeadLetterFile>(
-        (fs::path(impl_->state_dir) / "dead-letter" / (s.name + ".ndjson")).string());
+        (fs::path(impl_->state_dir) / "dead-letter" / (s.name + ".ndjson")).string(),
+        impl_->clock);
   }
   if (recovered) {
     // Reported: the alerts held by the buffer of every output they are routed to. One missing
@@ -351,7 +361,7 @@ bool OutputPipeline::start(std::string& error, const RecoveredFn& recovered) {
   return true;
 }
 
-bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::string& error,
+bool DeliveryPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::string& error,
                             const std::function<void()>& before_ack) {
   // Not accepting (any more): stopping, refusing (stop_accepting()) or failed.
   auto closed = [&] {
@@ -449,7 +459,7 @@ bool OutputPipeline::submit(const std::vector<const AlertRecord*>& alerts, std::
   return true;  // (the holds are lifted on the way out)
 }
 
-void OutputPipeline::stop_accepting() {
+void DeliveryPipeline::stop_accepting() {
   if (impl_->refusing.exchange(true)) return;
   for (auto& l : impl_->lanes) {  // wake submits waiting for a memory buffer's delivery
     std::lock_guard<std::mutex> lock(l->seq_mu);
@@ -457,19 +467,22 @@ void OutputPipeline::stop_accepting() {
   }
 }
 
-void OutputPipeline::stop(std::chrono::milliseconds deadline) {
+void DeliveryPipeline::stop(std::chrono::milliseconds deadline) {
   if (impl_->stopping.exchange(true)) return;
-  const auto until = std::chrono::steady_clock::now() + deadline;
+  const auto until = impl_->clock.now() + deadline;
   for (auto& l : impl_->lanes) {
-    if (!l->thread.joinable()) continue;
-    if (l->memory) {
-      // Let the memory buffer drain until the deadline.
-      while (l->queue->pending_records() > 0 && std::chrono::steady_clock::now() < until &&
-             !impl_->fatal) {
-        std::unique_lock<std::mutex> lock(l->seq_mu);
-        l->seq_cv.wait_for(lock, std::chrono::milliseconds(50));
-      }
+    {
+      // A disk lane waiting out a backoff returns now (its buffer keeps the alerts).
+      std::lock_guard<std::mutex> lock(l->seq_mu);
+      l->seq_cv.notify_all();
     }
+    if (!l->thread.joinable() || !l->memory) continue;
+    // Let the memory buffer drain until the deadline (the delivery thread notifies seq_cv
+    // after each acknowledged batch).
+    std::unique_lock<std::mutex> lock(l->seq_mu);
+    impl_->clock.wait_until(lock, l->seq_cv, until, [&] {
+      return l->queue->pending_records() == 0 || impl_->fatal.load();
+    });
   }
   impl_->draining_deadline_passed = true;
   for (auto& l : impl_->lanes) {
@@ -483,20 +496,20 @@ void OutputPipeline::stop(std::chrono::milliseconds deadline) {
   }
 }
 
-void OutputPipeline::reopen() {
+void DeliveryPipeline::reopen() {
   for (auto& l : impl_->lanes) l->reopen = true;
 }
 
-bool OutputPipeline::failed() const { return impl_->fatal; }
+bool DeliveryPipeline::failed() const { return impl_->fatal; }
 
-std::string OutputPipeline::failure() const {
+std::string DeliveryPipeline::failure() const {
   std::lock_guard<std::mutex> lock(impl_->fatal_mu);
   return impl_->fatal_message;
 }
 
-size_t OutputPipeline::size() const { return impl_->lanes.size(); }
-const std::string& OutputPipeline::name(size_t i) const { return impl_->lanes[i]->settings.name; }
-const OutputCounters& OutputPipeline::counters(size_t i) const { return impl_->lanes[i]->counters; }
-const OutputSettings& OutputPipeline::settings(size_t i) const { return impl_->lanes[i]->settings; }
+size_t DeliveryPipeline::size() const { return impl_->lanes.size(); }
+const std::string& DeliveryPipeline::name(size_t i) const { return impl_->lanes[i]->settings.name; }
+const OutputCounters& DeliveryPipeline::counters(size_t i) const { return impl_->lanes[i]->counters; }
+const OutputSettings& DeliveryPipeline::settings(size_t i) const { return impl_->lanes[i]->settings; }
 
 }  // namespace trailwarden

@@ -1,12 +1,12 @@
-#include "agent/aws/curl_http_client.h"
+#include "agent/http/curl_http_client.h"
 
-#include "agent/aws/test_hooks.h"
+#include "agent/http/test_hooks.h"
 
 #include <curl/curl.h>
 
 #include <algorithm>
 
-namespace trailwarden::aws {
+namespace trailwarden::http {
 namespace {
 
 // Never sent through a proxy: the metadata and container-credential endpoints are link-local
@@ -214,7 +214,7 @@ HttpResponse CurlHttpClient::perform(const HttpRequest& request,
   if (!has_header(request, "expect")) add("Expect:");
   if (sends_body && !has_header(request, "content-type")) add("Content-Type:");
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  // Tests only (agent/aws/test_hooks.h): never installed in the agent.
+  // Tests only (agent/http/test_hooks.h): never installed in the agent.
   curl_slist* connect_to = nullptr;
   if (test_hooks::ConnectTo hook = test_hooks::connect_to.load(std::memory_order_acquire)) {
     if (const std::vector<std::string>* entries = hook()) {
@@ -277,4 +277,4 @@ HttpResponse CurlHttpClient::perform(const HttpRequest& request,
   return resp;
 }
 
-}  // namespace trailwarden::aws
+}  // namespace trailwarden::http
