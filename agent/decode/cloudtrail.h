@@ -78,6 +78,9 @@ class CloudTrailReader {
   // is FileKind::kOther); otherwise every shape of agent/decode/shapes.h.
   explicit CloudTrailReader(const DecodeLimits& limits, bool log_files_only = false);
   ~CloudTrailReader();
+  // Changes `log_files_only` for the next prepare()/read() (the engine: S3 objects are what
+  // CloudTrail writes, log files; local files and Kafka messages may be any shape).
+  void set_log_files_only(bool on) { log_files_only_ = on; }
 
   // Rewrites what must be rewritten before the text is scanned and read (lookup-events: each
   // CloudTrailEvent string into its record; LookupEventsUnwrapper). Call it on the decoded text

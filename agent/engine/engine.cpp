@@ -192,6 +192,10 @@ struct Engine::Impl {
     // in 2099 would otherwise hide any lag for the life of the process.
     processor.track_event_time(opt.track_event_time && w.payload == WorkUnit::Payload::kObjects,
                                aws::format_iso8601(clock.wall_now() + kEventClockSkew));
+    // S3 objects are read as what CloudTrail writes there (log files; any other JSON is not a
+    // log object and is skipped, as before the other input shapes existed); local files and
+    // bytes in hand may be any shape of agent/decode/shapes.h.
+    processor.set_log_files_only(w.payload == WorkUnit::Payload::kObjects);
     switch (w.payload) {
       case WorkUnit::Payload::kEvent:
         r.name = w.name;

@@ -83,6 +83,10 @@ class ObjectProcessor : private RecordVisitor {
   // a local file). Their alerts say so, and inline events get uids of their own trust domain.
   void set_origin(RecordOrigin origin) { origin_ = std::move(origin); }
 
+  // Read only CloudTrail log files ({"Records":[...]}) in the next process_raw() calls, as
+  // CloudTrail writes them to S3; off (the default): every input shape of agent/decode/shapes.h.
+  void set_log_files_only(bool on) { reader_.set_log_files_only(on); }
+
   // The buffer to read an object's raw bytes into before calling process_raw().
   Buffer& raw_buffer() { return raw_; }
 

@@ -756,3 +756,24 @@ TEST_CASE("an EventBridge key within key_prefixes only when decoded is read deco
   CHECK(f.output->lines.size() == 4);
 }
 
+
+TEST_CASE("an S3 object is read as a CloudTrail log file only: records in other shapes are not "
+          "matched there") {
+  // The other input shapes (NDJSON, lookup-events, EventBridge events) are for replay and
+  // Kafka; an object in the trail's bucket is what CloudTrail writes, and JSON of another shape
+  // there is not a log object (as before those shapes were read anywhere).
+  Fixture f;
+  std::string records = test::read_data("cloudtrail/awsdocs_config.json");
+  simdjson::dom::parser parser;
+  std::string ndjson;
+  for (simdjson::dom::element r : parser.parse(records)["Records"].get_array())
+    ndjson += simdjson::minify(r) + "\n";
+  f.store.objects[std::string("trail-bucket/") + kKey] = test::gzip(ndjson);
+  f.start();
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.store.gets.size() == 1);
+  CHECK(f.output->lines.empty());
+  CHECK(f.daemon->counters().records == 0);
+}
