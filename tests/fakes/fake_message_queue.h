@@ -99,9 +99,9 @@ class FakeQueue : public MessageQueue {
   }
   // Waits until `pred` holds on the queue state (or 20 s, then fails the test).
   template <typename Pred>
-  bool await(Pred pred) {
+  bool await(Pred pred, std::chrono::milliseconds limit = 20s) {
     std::unique_lock<std::mutex> l(mu_);
-    return cv_.wait_for(l, 20s, [&] { return pred(*this); });
+    return cv_.wait_for(l, limit, [&] { return pred(*this); });
   }
   size_t deleted() const { return deleted_.size(); }
   size_t in_flight() const { return in_flight_.size(); }

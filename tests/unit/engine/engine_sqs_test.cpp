@@ -275,22 +275,40 @@ TEST_CASE("slow objects: visibility is extended while in work, released on shutd
     f.store.cv.wait_for(l, 20s, [&] { return !f.store.gets.empty(); });  // in work
   }
   CHECK(f.queue.extensions() == 0);  // no time has passed
-  clock.advance(1s);
-  REQUIRE(f.queue.await([](FakeQueue& q) { return q.extensions() >= 1; }));  // heartbeat
+  // Time passes in steps of 10 ms until the heartbeat comes: it must come before the message's
+  // visibility timeout (3 s) runs out, or another agent would take it while it is in work.
+  // (Steps, not one jump: the heartbeat thread may be between two waits when time moves.)
+  const auto moved_from = clock.now();
+  while (f.queue.extensions() == 0 && clock.now() - moved_from < 3s) {
+    clock.advance(10ms);
+    f.queue.await([](FakeQueue& q) { return q.extensions() >= 1; }, 2ms);
+  }
+  REQUIRE(f.queue.extensions() >= 1);  // heartbeat
+  CHECK(clock.now() - moved_from >= 1s);  // not before the heartbeat interval
   CHECK(f.queue.deleted() == 0);
   // Stop while the fetch is still blocked: after the deadline the message is released.
   f.stop = true;
-  std::atomic<bool> released{false};
+  std::atomic<bool> released{false};  // the message was visible again while the fetch was stuck
+  std::atomic<bool> finished{false};
   std::thread releaser([&] {
-    // Moves time until the engine has given up on the fetch, then lets the fetch end.
-    for (int i = 0; i < 10000 && f.queue.visible() == 0; ++i) {
+    // Moves time until the engine has given up on the fetch, then lets the fetch end, and keeps
+    // time moving until the engine has stopped: every wait of the shutdown (the deadline, the
+    // source's last acknowledgements) is on this clock, and a clock that stood still would hold
+    // it for ever.
+    bool fetch_ended = false;
+    for (int i = 0; !finished; ++i) {
       clock.advance(100ms);
       std::this_thread::sleep_for(1ms);
+      if (!fetch_ended && (f.queue.visible() == 1 || i >= 10000)) {
+        released = f.queue.visible() == 1;
+        f.store.release();
+        fetch_ended = true;
+      }
     }
-    released = f.queue.visible() == 1;
-    f.store.release();
+    if (!fetch_ended) f.store.release();
   });
   CHECK(f.finish() == 0);
+  finished = true;
   releaser.join();
   CHECK(released);
   CHECK(f.queue.deleted() == 0);
