@@ -28,7 +28,6 @@ constexpr std::chrono::minutes kEventClockSkew{15};
 // How often the receiving loop looks at `stop` while it waits for room.
 constexpr std::chrono::milliseconds kLoopTick{500};
 
-std::string object_name(const ObjectRef& o) { return fmt::format("s3://{}/{}", o.bucket, o.key); }
 
 std::vector<const rules::Rule*> enabled_of(const std::vector<rules::Rule>& all) {
   std::vector<const rules::Rule*> out;

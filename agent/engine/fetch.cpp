@@ -7,12 +7,6 @@
 
 namespace trailwarden {
 
-namespace {
-
-std::string object_name(const ObjectRef& o) { return fmt::format("s3://{}/{}", o.bucket, o.key); }
-
-}  // namespace
-
 void register_fetch_metrics(MetricsRegistry& registry, const FetchCounters& k) {
   registry.add([&k](PrometheusWriter& w) {
     w.counter("trailwarden_s3_objects_fetched_total", "Objects read from S3.",

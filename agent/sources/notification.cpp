@@ -7,6 +7,8 @@
 
 namespace trailwarden {
 
+std::string object_name(const ObjectRef& o) { return fmt::format("s3://{}/{}", o.bucket, o.key); }
+
 namespace dom = simdjson::dom;
 
 namespace {

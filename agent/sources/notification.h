@@ -48,6 +48,9 @@ struct ObjectRef {
   std::string event_time;  // when S3/EventBridge saw the object created, if given
 };
 
+// "s3://bucket/key": how logs and alerts name an object.
+std::string object_name(const ObjectRef& object);
+
 // What the envelope and the record of an inline EventBridge event claim about where it comes
 // from. Unverified: anyone allowed to send to the queue can write any of it.
 struct InlineEventClaims {

@@ -32,7 +32,6 @@ std::string excerpt(std::string_view body, size_t max = 160) {
   return out;
 }
 
-std::string object_name(const ObjectRef& o) { return fmt::format("s3://{}/{}", o.bucket, o.key); }
 
 constexpr size_t kBatch = 10;           // SQS's limit for DeleteMessageBatch / ChangeVisibility
 constexpr int kDeleteAttempts = 8;      // retryable delete failures before giving a batch up
