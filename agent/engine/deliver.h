@@ -1,7 +1,7 @@
 // Deliver stage: what the engine does with a matched unit before it may be acknowledged.
 //
 // - record_bad(): a unit's bad records (they can never be matched, so they are recorded instead
-//   of retried) go to the bad-records file (agent/engine/record_dead_letter.h), or are only
+//   of retried) go to the bad-records file (agent/core/record_dead_letter.h), or are only
 //   counted when there is none;
 // - deliver(): the alerts go to every output's buffer (DeliveryPipeline::submit), and with the
 //   de-duplication window on (run), those the window knows are dropped first and the uids of
@@ -23,7 +23,7 @@
 #include "agent/core/clock.h"
 #include "agent/engine/dedup.h"
 #include "agent/engine/processor.h"
-#include "agent/engine/record_dead_letter.h"
+#include "agent/core/record_dead_letter.h"
 #include "agent/metrics/metrics.h"
 #include "outputs/delivery/delivery_pipeline.h"
 

@@ -1,5 +1,5 @@
 // Engine: the one pipeline behind `run` and `replay`. It takes units of work from a Source
-// (agent/engine/source.h) and runs each through the stages, on `workers` threads:
+// (agent/sources/source.h) and runs each through the stages, on `workers` threads:
 //
 //   fetch (objects from the ObjectStore, a local file, bytes in hand; agent/engine/fetch.h)
 //   → decode + match + normalize (ObjectProcessor, agent/engine/processor.h)
@@ -39,7 +39,7 @@
 #include "agent/engine/deliver.h"
 #include "agent/engine/fetch.h"
 #include "agent/engine/processor.h"
-#include "agent/engine/source.h"
+#include "agent/sources/source.h"
 #include "agent/engine/stage.h"
 #include "agent/metrics/metrics.h"
 #include "agent/normalize/ocsf.h"

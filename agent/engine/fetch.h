@@ -1,7 +1,7 @@
 // Fetch stage: reads the object a unit names from the ObjectStore into a processor's buffer,
 // with retries and jittered backoff for retryable errors, and the URL-decoded reading of an
 // EventBridge key when the key as notified is not there. Used by the engine for units whose
-// payload names objects (agent/engine/source.h, WorkUnit::Payload::kObjects).
+// payload names objects (agent/sources/source.h, WorkUnit::Payload::kObjects).
 //
 // One fetcher per engine, shared by its workers (thread-safe; each call takes its own rng).
 // Waits use the injected clock and end early when `cancel` is set (shutdown); downloads in

@@ -26,7 +26,7 @@
 #include "agent/decode/cloudtrail.h"
 #include "agent/decode/limits.h"
 #include "agent/normalize/ocsf.h"
-#include "agent/engine/record_dead_letter.h"
+#include "agent/core/record_dead_letter.h"
 #include "agent/rules/matcher.h"
 
 namespace trailwarden {

@@ -13,6 +13,7 @@
 #include "agent/normalize/event_time.h"
 #include "agent/rules/rule.h"
 #include "agent/core/alert_record.h"
+#include "agent/core/record_origin.h"
 
 namespace simdjson::dom {
 class element;
@@ -40,29 +41,6 @@ inline constexpr std::string_view kOcsfVersion = "1.4.0";
 // An errorCode saying AWS refused the caller (AccessDenied*, *UnauthorizedOperation,
 // UnauthorizedAccess; HTTP 403, CIS 4.1): OCSF api.response.code 403, ECS api / denied.
 bool is_access_denied(std::string_view error_code);
-
-// Where a matched record came from. It decides the finding uid's trust domain and what the
-// alert says about its route (docs/alerts.md, "Route and trust").
-struct RecordOrigin {
-  enum class Route {
-    kLocalFile,    // replay: a file the operator named; nothing is added to the alert
-    kS3Object,     // run: read from an object of an allowed bucket: authoritative
-    kInlineEvent,  // run: a CloudTrail record inside an EventBridge event on the queue: unverified
-  };
-  Route route = Route::kLocalFile;
-  std::string notification;  // how the notification arrived ("sns/s3", "eventbridge/cloudtrail")
-  std::string message_id;    // the SQS message id
-  // kS3Object
-  std::string bucket;
-  std::string key;
-  // kLocalFile: the file's path as the operator named it (metadata.log_name); may be empty
-  std::string path;
-  // kInlineEvent: what the EventBridge envelope claims
-  std::string event_id;  // EventBridge event id
-  std::string source;    // "aws.config"
-  std::string account;
-  std::string region;
-};
 
 // The alert for `rule` matching `record` (whose JSON text is `raw`): the OCSF finding plus the
 // fields outputs use. `record` is null for events that are not JSON objects. `origin` decides

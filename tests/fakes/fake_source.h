@@ -1,4 +1,4 @@
-// A Source (agent/engine/source.h) that hands out the units a test gives it, then ends (kEnd)
+// A Source (agent/sources/source.h) that hands out the units a test gives it, then ends (kEnd)
 // or, if `endless`, keeps returning nothing until stopped. It records the room the engine
 // asked for, every done() (token, ok, why) in order, and what was released, so a test can
 // check backpressure, exactly-once acknowledgement and ordering.
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/engine/source.h"
+#include "agent/sources/source.h"
 
 namespace trailwarden::testing {
 

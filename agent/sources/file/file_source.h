@@ -1,4 +1,4 @@
-// FileSource: the Source (agent/engine/source.h) behind `replay`. The paths it is given —
+// FileSource: the Source (agent/sources/source.h) behind `replay`. The paths it is given —
 // files, directories (read recursively, each directory's files sorted by name) or "-" for
 // standard input — become one unit per file, handed out in that order; then the source ends.
 // Paths that do not exist are not units: missing() lists them (the caller reports them).
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/engine/source.h"
+#include "agent/sources/source.h"
 
 namespace trailwarden {
 

@@ -1,4 +1,4 @@
-// SqsSource: the Source (agent/engine/source.h) behind `trailwarden run`. It long-polls a
+// SqsSource: the Source (agent/sources/source.h) behind `trailwarden run`. It long-polls a
 // MessageQueue (SQS) for notifications and hands out one unit per message that names CloudTrail
 // objects to read (or carries an inline EventBridge event the inline policy accepts):
 //
@@ -31,9 +31,9 @@
 
 #include "agent/config/config.h"
 #include "agent/core/clock.h"
-#include "agent/engine/source.h"
 #include "agent/metrics/metrics.h"
 #include "agent/sources/queue.h"
+#include "agent/sources/source.h"
 
 namespace trailwarden {
 

@@ -1,6 +1,6 @@
 // RecordDeadLetterFile: one synced JSON line per bad record, valid JSON whatever the record's
 // bytes, bounded by rotation, and a clear error when it cannot be written.
-#include "agent/engine/record_dead_letter.h"
+#include "agent/core/record_dead_letter.h"
 
 #include <doctest/doctest.h>
 #include <simdjson.h>

@@ -35,7 +35,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/normalize/ocsf.h"
+#include "agent/core/record_origin.h"
 #include "agent/sources/notification.h"
 
 namespace trailwarden {

@@ -1,4 +1,4 @@
-#include "agent/engine/record_dead_letter.h"
+#include "agent/core/record_dead_letter.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
