@@ -304,6 +304,8 @@ bool DeliveryPipeline::start(std::string& error, const RecoveredFn& recovered) {
     o.name = s.name;
     const std::string dir =
         l->memory ? std::string() : (fs::path(impl_->state_dir) / "buffers" / s.name).string();
+    // The queue's waits (the lane's 200 ms poll, the batch fill) stay on real time for now: on
+    // the pipeline's clock, tests with a ManualClock would have to move time for every batch.
     l->queue = std::make_unique<DiskQueue>(dir, o);
     if (!l->queue->open(error)) {
       error = fmt::format("output {}: {}", s.name, error);

@@ -124,7 +124,8 @@ struct DiskQueue::AckPosition {
   std::string problem;  // kBad
 };
 
-DiskQueue::DiskQueue(std::string dir, Options options) : dir_(std::move(dir)), options_(options) {}
+DiskQueue::DiskQueue(std::string dir, Options options, const Clock& clock)
+    : dir_(std::move(dir)), options_(options), clock_(clock) {}
 
 DiskQueue::~DiskQueue() {
   if (write_fd_ >= 0) ::close(write_fd_);
@@ -495,7 +496,7 @@ DiskQueue::AppendResult DiskQueue::append(const std::vector<std::string>& record
 
 bool DiskQueue::wait_for_room(size_t bytes, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] {
+  return clock_.wait_for(lock, cv_, timeout, [&] {
     return interrupted_ || pending_bytes_ + bytes <= options_.max_bytes;
   }) && !interrupted_;
 }
@@ -503,9 +504,9 @@ bool DiskQueue::wait_for_room(size_t bytes, std::chrono::milliseconds timeout) {
 std::vector<std::string> DiskQueue::peek(size_t max, std::chrono::milliseconds timeout,
                                          std::chrono::milliseconds fill) {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, timeout, [&] { return interrupted_ || !pending_.empty(); });
+  clock_.wait_for(lock, cv_, timeout, [&] { return interrupted_ || !pending_.empty(); });
   if (!pending_.empty() && fill.count() > 0)
-    cv_.wait_for(lock, fill, [&] { return interrupted_ || pending_.size() >= max; });
+    clock_.wait_for(lock, cv_, fill, [&] { return interrupted_ || pending_.size() >= max; });
   std::vector<std::string> out;
   for (size_t i = 0; i < pending_.size() && i < max; ++i) out.push_back(pending_[i].payload);
   return out;

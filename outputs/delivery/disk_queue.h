@@ -39,6 +39,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/core/clock.h"
 #include "outputs/delivery/segment_format.h"
 
 namespace trailwarden {
@@ -57,7 +58,8 @@ class DiskQueue {
   static constexpr size_t kRecordOverhead = segment::kRecordHeaderSize;
 
   // `dir` empty: a memory-only queue with the same interface (nothing survives a restart).
-  DiskQueue(std::string dir, Options options);
+  // Waits (wait_for_room, peek) are on `clock` (agent/core/clock.h), which must outlive the queue.
+  DiskQueue(std::string dir, Options options, const Clock& clock = system_clock());
   ~DiskQueue();
   DiskQueue(const DiskQueue&) = delete;
   DiskQueue& operator=(const DiskQueue&) = delete;
@@ -112,6 +114,7 @@ class DiskQueue {
 
   const std::string dir_;
   const Options options_;
+  const Clock& clock_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Entry> pending_;  // unacknowledged records, oldest first (kept in memory too)

@@ -6,6 +6,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
+
+#include "tests/fakes/manual_clock.h"
 
 using namespace trailwarden;
 using namespace std::chrono_literals;
@@ -158,3 +161,53 @@ TEST_CASE("segments rotate and acknowledged ones are deleted") {
   CHECK(again.pending_records() == 0);
   std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
 }
+
+namespace {
+// Waits (in real time, bounded) until `clock` has `n` waiters: the queue is blocked on it.
+bool await_waiters(const testing::ManualClock& clock, int n) {
+  for (int i = 0; i < 5000 && clock.waiters() < n; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return clock.waiters() == n;
+}
+}  // namespace
+
+TEST_CASE("the queue waits on the injected clock: timeouts pass when the clock says so") {
+  testing::ManualClock clock;
+  DiskQueue::Options o;
+  o.max_bytes = 100;
+  DiskQueue q("", o, clock);  // memory-only: same waits
+  std::string err;
+  REQUIRE(q.open(err));
+
+  // A full queue: wait_for_room for 30 s of the clock returns false once the clock is moved
+  // past it, and not before.
+  REQUIRE(q.append(records(0, 4), err) == DiskQueue::AppendResult::kOk);
+  auto room = std::async(std::launch::async, [&] { return q.wait_for_room(64, 30s); });
+  REQUIRE(await_waiters(clock, 1));
+  clock.advance(29s);
+  CHECK(room.wait_for(20ms) == std::future_status::timeout);
+  clock.advance(1s);
+  CHECK_FALSE(room.get());
+  // Room made before the deadline ends the wait without the clock moving.
+  room = std::async(std::launch::async, [&] { return q.wait_for_room(64, 30s); });
+  REQUIRE(await_waiters(clock, 1));
+  REQUIRE(q.ack(4, err));
+  CHECK(room.get());
+
+  // peek on an empty queue: waits `timeout` of the clock for the first record.
+  auto empty = std::async(std::launch::async, [&] { return q.peek(3, 10s); });
+  REQUIRE(await_waiters(clock, 1));
+  clock.advance(10s);
+  CHECK(empty.get().empty());
+  // ... and an append wakes it at once.
+  auto first = std::async(std::launch::async, [&] { return q.peek(3, 10s); });
+  REQUIRE(await_waiters(clock, 1));
+  REQUIRE(q.append(records(0, 1), err) == DiskQueue::AppendResult::kOk);
+  CHECK(first.get() == records(0, 1));
+  // The fill wait: up to `fill` of the clock for `max` records, then what there is.
+  auto fill = std::async(std::launch::async, [&] { return q.peek(3, 0ms, 5s); });
+  REQUIRE(await_waiters(clock, 1));
+  clock.advance(5s);
+  CHECK(fill.get() == records(0, 1));
+}
+
