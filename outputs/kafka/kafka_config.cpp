@@ -49,14 +49,6 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(b, e - b + 1));
 }
 
-bool valid_topic(std::string_view t) {
-  if (t.empty() || t.size() > kMaxTopicLength || t == "." || t == "..") return false;
-  return std::all_of(t.begin(), t.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
-}
-
 bool valid_env_name(std::string_view n) {
   if (n.empty() || (n[0] >= '0' && n[0] <= '9')) return false;
   return std::all_of(n.begin(), n.end(), [](char c) {
@@ -192,6 +184,98 @@ bool resolve_secret_value(const std::string& raw, const SecretSources& secrets,
   return true;
 }
 
+bool valid_kafka_topic(std::string_view t) {
+  if (t.empty() || t.size() > kMaxTopicLength || t == "." || t == "..") return false;
+  return std::all_of(t.begin(), t.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+std::string parse_kafka_brokers(const toml::node& n, const toml::source_region& where,
+                                const std::string& config_file, std::string_view section) {
+  std::vector<std::string> list;
+  if (n.is_string()) {
+    const std::string text = *n.value<std::string>();
+    size_t start = 0;
+    while (start <= text.size()) {
+      size_t comma = text.find(',', start);
+      if (comma == std::string::npos) comma = text.size();
+      list.push_back(trim(std::string_view(text).substr(start, comma - start)));
+      start = comma + 1;
+    }
+  } else if (const toml::array* arr = n.as_array()) {
+    for (const toml::node& el : *arr) {
+      if (!el.is_string())
+        fail_at(config_file, where, fmt::format("{}.brokers must contain only strings", section));
+      list.push_back(trim(*el.value<std::string>()));
+    }
+  } else {
+    fail_at(config_file, where,
+            fmt::format("{}.brokers must be a string (\"host:port,host:port\") or an array of "
+                        "strings",
+                        section));
+  }
+  for (const auto& b : list)
+    if (b.empty() || b.find_first_of(" \t,") != std::string::npos)
+      fail_at(config_file, where,
+              fmt::format("{}.brokers: each broker is \"host:port\", without spaces or empty "
+                          "entries",
+                          section));
+  return fmt::format("{}", fmt::join(list, ","));
+}
+
+std::vector<KafkaProperty> parse_kafka_properties(const toml::node& n,
+                                                  const toml::source_region& where,
+                                                  const std::string& config_file,
+                                                  std::string_view section, bool msk_iam,
+                                                  const KafkaPropertyRefusal& refused,
+                                                  const SecretSources& secrets) {
+  const toml::table* props = n.as_table();
+  if (!props)
+    fail_at(config_file, where,
+            fmt::format("{}.properties must be a table of librdkafka properties", section));
+  std::vector<FlatProperty> flat;
+  flatten(*props, "", flat);
+  const std::string base_dir = std::filesystem::path(config_file).parent_path().string();
+  ConfPtr probe(rd_kafka_conf_new());
+  std::vector<KafkaProperty> out;
+  for (const auto& [name, node, here] : flat) {
+    const std::string where_name = fmt::format("{}.properties.{}", section, name);
+    if (std::string why = refused ? refused(name) : std::string(); !why.empty())
+      fail_at(config_file, here, fmt::format("{} cannot be set here: {}", where_name, why));
+    KafkaProperty p;
+    p.name = name;
+    if (node->is_string()) {
+      bool indirect = false;
+      std::string error;
+      if (!resolve_secret_value(*node->value<std::string>(), secrets, where_name, base_dir,
+                                p.value, indirect, error))
+        fail_at(config_file, here, error);
+      p.secret = indirect || is_secret_property(name);
+      if (p.secret) register_secret(p.value);  // masked in every log line
+    } else if (node->is_integer()) {
+      p.value = std::to_string(*node->value<int64_t>());
+    } else if (node->is_boolean()) {
+      p.value = *node->value<bool>() ? "true" : "false";
+    } else {
+      fail_at(config_file, here,
+              fmt::format("{} must be a string, an integer or a boolean", where_name));
+    }
+    if (msk_iam && lower(name) == "security.protocol") {
+      const std::string proto = lower(p.value);
+      if (proto != "sasl_ssl" && proto != "sasl_plaintext")
+        fail_at(config_file, here,
+                fmt::format("{}: msk_iam needs SASL_SSL (or SASL_PLAINTEXT)", where_name));
+    }
+    std::string error;
+    if (!conf_set(probe.get(), p.name, p.value, p.secret, error))
+      fail_at(config_file, here, fmt::format("{}: {}", where_name, error));
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 KafkaOutputConfig parse_kafka_config(const OutputSettings& s, const std::string& region,
                                      const SecretSources& secrets) {
   const toml::table& table = *s.table;
@@ -208,33 +292,8 @@ KafkaOutputConfig parse_kafka_config(const OutputSettings& s, const std::string&
     }
   };
 
-  // brokers: a string "h:p,h:p" or an array of strings.
-  if (const toml::node* n = r.get("brokers")) {
-    std::vector<std::string> list;
-    if (n->is_string()) {
-      const std::string text = *n->value<std::string>();
-      size_t start = 0;
-      while (start <= text.size()) {
-        size_t comma = text.find(',', start);
-        if (comma == std::string::npos) comma = text.size();
-        list.push_back(trim(std::string_view(text).substr(start, comma - start)));
-        start = comma + 1;
-      }
-    } else if (const toml::array* arr = n->as_array()) {
-      for (const toml::node& el : *arr) {
-        if (!el.is_string()) fail("brokers", "outputs.brokers must contain only strings");
-        list.push_back(trim(*el.value<std::string>()));
-      }
-    } else {
-      fail("brokers",
-           "outputs.brokers must be a string (\"host:port,host:port\") or an array of strings");
-    }
-    for (const auto& b : list)
-      if (b.empty() || b.find_first_of(" \t,") != std::string::npos)
-        fail("brokers",
-             "outputs.brokers: each broker is \"host:port\", without spaces or empty entries");
-    c.brokers = fmt::format("{}", fmt::join(list, ","));
-  }
+  if (const toml::node* n = r.get("brokers"))
+    c.brokers = parse_kafka_brokers(*n, region_of(table, "brokers"), s.config_file, "outputs");
   if (c.brokers.empty())
     throw std::runtime_error(
         fmt::format("{}: a kafka output needs brokers (\"host:port,...\")", s.origin));
@@ -242,7 +301,7 @@ KafkaOutputConfig parse_kafka_config(const OutputSettings& s, const std::string&
   read_string("topic", c.topic);
   if (c.topic.empty())
     throw std::runtime_error(fmt::format("{}: a kafka output needs a topic", s.origin));
-  if (!valid_topic(c.topic))
+  if (!valid_kafka_topic(c.topic))
     fail("topic", "outputs.topic: a Kafka topic name is 1-249 characters of [A-Za-z0-9._-]");
 
   std::string text;
@@ -296,60 +355,22 @@ KafkaOutputConfig parse_kafka_config(const OutputSettings& s, const std::string&
   }
 
   if (const toml::node* n = r.get("properties")) {
-    const toml::table* props = n->as_table();
-    if (!props) fail("properties", "outputs.properties must be a table of librdkafka properties");
-    std::vector<FlatProperty> flat;
-    flatten(*props, "", flat);
-    const std::string base_dir = std::filesystem::path(s.config_file).parent_path().string();
-    ConfPtr probe(rd_kafka_conf_new());
-    for (const auto& [name, node, where_node] : flat) {
-      const toml::source_region& here = where_node;
-      const std::string where = "outputs.properties." + name;
-      if (is_reserved_property(name, c.msk_iam)) {
-        std::string why = "it is set by the output itself";
-        const std::string n_lower = lower(name);
-        if (n_lower == "bootstrap.servers" || n_lower == "metadata.broker.list")
-          why = "use outputs.brokers";
-        else if (starts_with(n_lower, "compression."))
-          why = "use outputs.compression";
-        else if (n_lower == "enable.idempotence" || n_lower == "acks" ||
-                 n_lower == "request.required.acks")
-          why = "the output always uses an idempotent producer with acks=all";
-        else if (n_lower == "transactional.id")
-          why = "transactions are not supported";
-        else if (c.msk_iam && n_lower.find("sasl") != std::string::npos)
-          why = "msk_iam sets the SASL mechanism and token itself";
-        fail_at(s.config_file, here, fmt::format("{} cannot be set here: {}", where, why));
-      }
-      KafkaProperty p;
-      p.name = name;
-      if (node->is_string()) {
-        bool indirect = false;
-        std::string error;
-        if (!resolve_secret_value(*node->value<std::string>(), secrets, where, base_dir, p.value,
-                                  indirect, error))
-          fail_at(s.config_file, here, error);
-        p.secret = indirect || is_secret_property(name);
-        if (p.secret) register_secret(p.value);  // masked in every log line
-      } else if (node->is_integer()) {
-        p.value = std::to_string(*node->value<int64_t>());
-      } else if (node->is_boolean()) {
-        p.value = *node->value<bool>() ? "true" : "false";
-      } else {
-        fail_at(s.config_file, here,
-                fmt::format("{} must be a string, an integer or a boolean", where));
-      }
-      if (c.msk_iam && lower(name) == "security.protocol") {
-        const std::string proto = lower(p.value);
-        if (proto != "sasl_ssl" && proto != "sasl_plaintext")
-          fail_at(s.config_file, here,
-                  fmt::format("{}: msk_iam needs SASL_SSL (or SASL_PLAINTEXT)", where));
-      }
-      std::string error;
-      if (!conf_set(probe.get(), p.name, p.value, p.secret, error))
-        fail_at(s.config_file, here, fmt::format("{}: {}", where, error));
-      c.properties.push_back(std::move(p));
-    }
+    const bool msk_iam = c.msk_iam;
+    const auto refused = [msk_iam](std::string_view name) -> std::string {
+      if (!is_reserved_property(name, msk_iam)) return {};
+      const std::string n_lower = lower(name);
+      if (n_lower == "bootstrap.servers" || n_lower == "metadata.broker.list")
+        return "use outputs.brokers";
+      if (starts_with(n_lower, "compression.")) return "use outputs.compression";
+      if (n_lower == "enable.idempotence" || n_lower == "acks" || n_lower == "request.required.acks")
+        return "the output always uses an idempotent producer with acks=all";
+      if (n_lower == "transactional.id") return "transactions are not supported";
+      if (msk_iam && n_lower.find("sasl") != std::string::npos)
+        return "msk_iam sets the SASL mechanism and token itself";
+      return "it is set by the output itself";
+    };
+    c.properties = parse_kafka_properties(*n, region_of(table, "properties"), s.config_file,
+                                          "outputs", msk_iam, refused, secrets);
   }
   r.finish();
   return c;

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <librdkafka/rdkafka.h>
+#include <toml++/toml.h>
 
 #include <chrono>
 #include <functional>
@@ -87,6 +88,28 @@ KafkaOutputConfig parse_kafka_config(const OutputSettings& settings, const std::
 bool resolve_secret_value(const std::string& raw, const SecretSources& secrets,
                           const std::string& where, const std::string& base_dir, std::string& value,
                           bool& indirect, std::string& error);
+
+// True for a Kafka topic name: 1-249 characters of [A-Za-z0-9._-], not "." or "..".
+bool valid_kafka_topic(std::string_view topic);
+
+// The pieces of a client table that the output and the Kafka source (agent/sources/kafka)
+// share. `section` names the table in messages ("outputs", "source.kafka"); `where` is the
+// key's position; errors throw std::runtime_error("file:line:column: ...") without secrets.
+//
+// `brokers`: "h:p,h:p" or ["h:p", ...] as librdkafka's bootstrap.servers.
+std::string parse_kafka_brokers(const toml::node& node, const toml::source_region& where,
+                                const std::string& config_file, std::string_view section);
+// Why a property may not be set through [properties] ("use outputs.brokers"), or "" when it may.
+using KafkaPropertyRefusal = std::function<std::string(std::string_view name)>;
+// `[properties]`: flattened with '.', secret indirection resolved (secrets registered for
+// masking), refused names rejected, with msk_iam only SASL_SSL/SASL_PLAINTEXT, each value checked
+// against librdkafka. In the table's order.
+std::vector<KafkaProperty> parse_kafka_properties(const toml::node& node,
+                                                  const toml::source_region& where,
+                                                  const std::string& config_file,
+                                                  std::string_view section, bool msk_iam,
+                                                  const KafkaPropertyRefusal& refused,
+                                                  const SecretSources& secrets);
 
 // True if a property of this name holds a secret (by name).
 bool is_secret_property(std::string_view name);
