@@ -134,15 +134,15 @@ int main(int argc, char** argv) {
   say("ready");
   int rc = 0;
   while (!stop.load()) {
-    std::vector<KafkaUnit> units;
-    if (source.next(batch, stop, units, error) == KafkaSource::Status::kFatal) {
+    std::vector<WorkUnit> units;
+    if (source.next(batch, stop, units, error) == Source::Status::kFatal) {
       std::fprintf(stderr, "kafka_source_tool: fatal: %s\n", error.c_str());
       rc = 4;
       break;
     }
     for (auto it = units.rbegin(); it != units.rend(); ++it) {  // done out of order
-      say(fmt::format("delivered {} {}", it->name, it->payload));
-      source.done(it->token, true);
+      say(fmt::format("delivered {} {}", it->name, it->bytes));
+      source.done(it->token, true, {});
       if (delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     }
   }

@@ -130,9 +130,9 @@ bool KafkaSource::start(std::string& error) {
   return true;
 }
 
-void KafkaSource::release(const std::vector<KafkaAckToken>& unfinished) {
+void KafkaSource::release(const std::vector<AckToken>& unfinished) {
   std::lock_guard lk(mu_);
-  for (KafkaAckToken t : unfinished) handed_.erase(t);  // stays in work: never committed
+  for (AckToken t : unfinished) handed_.erase(t);  // stays in work: never committed
 }
 
 void KafkaSource::close() {
@@ -226,8 +226,8 @@ size_t KafkaSource::in_flight() const {
   return tracker_.in_work();
 }
 
-KafkaSource::Status KafkaSource::next(size_t max, const std::atomic<bool>& stop,
-                                      std::vector<KafkaUnit>& out, std::string& error) {
+Source::Status KafkaSource::next(size_t max, const std::atomic<bool>& stop,
+                                 std::vector<WorkUnit>& out, std::string& error) {
   std::unique_lock lk(mu_);
   options_.clock->wait_for(lk, ready_cv_, options_.wait, [&] {
     return !ready_.empty() || stop.load() || leaving_.load() || fatal_;
@@ -250,7 +250,7 @@ KafkaSource::Status KafkaSource::next(size_t max, const std::atomic<bool>& stop,
   return Status::kOk;
 }
 
-void KafkaSource::done(KafkaAckToken id, bool ok, const std::string& why) {
+void KafkaSource::done(AckToken id, bool ok, const std::string& why) {
   KafkaToken token;
   {
     std::lock_guard lk(mu_);
@@ -343,14 +343,13 @@ void KafkaSource::handle_message(rd_kafka_message_t* m) {
            recorded ? std::string() : "it could not be recorded as oversized");
     return;
   }
-  KafkaUnit u;
+  WorkUnit u;
+  u.payload = WorkUnit::Payload::kBytes;
   u.name = unit_name(tp, offset);
-  u.tp = tp;
-  u.offset = offset;
   rd_kafka_timestamp_type_t ts_type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
   const int64_t ts = rd_kafka_message_timestamp(m, &ts_type);
   if (ts_type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts > 0) u.sent_ms = ts;
-  if (m->payload && m->len) u.payload.assign(static_cast<const char*>(m->payload), m->len);
+  if (m->payload && m->len) u.bytes.assign(static_cast<const char*>(m->payload), m->len);
   u.origin.route = RecordOrigin::Route::kInlineEvent;
   u.origin.notification = "kafka";
   u.origin.message_id = u.name;
@@ -512,7 +511,7 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_parti
       forgotten += tracker_.tracked(tp);
       tracker_.revoke(tp);
     }
-    std::erase_if(ready_, [&](const std::pair<KafkaUnit, KafkaToken>& r) {
+    std::erase_if(ready_, [&](const std::pair<WorkUnit, KafkaToken>& r) {
       return std::find(tps.begin(), tps.end(), r.second.tp) != tps.end();
     });
   }

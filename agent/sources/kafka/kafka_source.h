@@ -3,13 +3,15 @@
 // only after its message is done, so whatever was not done when the process stopped (or died)
 // is consumed again by this or another member of the group. docs/kafka-source.md.
 //
-// It follows the engine's Source contract (agent/engine/source.h) method for method, in a class
-// of its own (the engine's adapter maps KafkaUnit to WorkUnit with Payload::kBytes):
+// It is a Source (agent/sources/source.h) like SqsSource and FileSource; the engine knows nothing
+// else about it:
 //   next(max, stop, out, error)  appends up to `max` units, waiting up to `wait` for the first.
-//                     Each unit is one message: its bytes (a CloudTrail record, an EventBridge
-//                     event or a {"Records":[...]} document, decoded by the engine), its name
-//                     "kafka://topic/partition@offset", its origin and an opaque token.
-//                     kFatal (with `error`) once the source cannot go on.
+//                     Each unit is one message: a WorkUnit with Payload::kBytes (the message
+//                     value as it is: a CloudTrail record, an EventBridge event or a
+//                     {"Records":[...]} document, decoded by the engine), its name
+//                     "kafka://topic/partition@offset", its origin and an opaque AckToken.
+//                     kFatal (with `error`) once the source cannot go on; never kEnd: a topic
+//                     does not end.
 //   done(token, ok, why)  exactly once per unit, from any thread. ok: every alert of the unit is
 //                     durable in the outputs; !ok: keep it for redelivery (logged once at WARN).
 //   release(unfinished)  at shutdown: those units are never committed; a done() that still
@@ -76,6 +78,7 @@
 #include "agent/core/record_origin.h"
 #include "agent/sources/kafka/kafka_source_config.h"
 #include "agent/sources/kafka/offset_tracker.h"
+#include "agent/sources/source.h"
 
 namespace trailwarden {
 class RecordDeadLetterFile;
@@ -91,21 +94,6 @@ struct KafkaToken {
   uint64_t generation = 0;  // the partition's assignment the unit belongs to
 };
 
-using KafkaAckToken = uint64_t;  // opaque to the engine (its AckToken)
-
-struct KafkaUnit {
-  std::string name;     // kafka://topic/partition@offset
-  std::string payload;  // the message value, as it is
-  TopicPartition tp;    // where it is (for logs and tests; the token is what done() takes)
-  int64_t offset = -1;
-  int64_t sent_ms = 0;  // the message's timestamp (epoch ms; create or log-append time), 0 if none
-  // Where the record came from. Kafka messages are written by whoever may produce to the topic,
-  // so they hash in the unverified domain, as inline EventBridge events do: route kInlineEvent,
-  // notification "kafka", message_id = name. (A route of its own for the alert is future work.)
-  RecordOrigin origin;
-  KafkaAckToken token = 0;
-};
-
 struct KafkaSourceStats {
   std::atomic<uint64_t> received{0};         // messages handed out as units
   std::atomic<uint64_t> done_ok{0};          // done(ok)
@@ -119,7 +107,7 @@ struct KafkaSourceStats {
   std::atomic<uint64_t> pauses{0};           // partitions paused for backpressure
 };
 
-class KafkaSource {
+class KafkaSource : public Source {
  public:
   struct Options {
     const Clock* clock = &system_clock();
@@ -145,12 +133,11 @@ class KafkaSource {
   // in it) when librdkafka refuses the configuration.
   bool start(std::string& error);
 
-  enum class Status { kOk, kFatal };  // the engine's Source::Status without kEnd: a topic never ends
-  Status next(size_t max, const std::atomic<bool>& stop, std::vector<KafkaUnit>& out,
-              std::string& error);
-  void done(KafkaAckToken token, bool ok, const std::string& why = {});
-  void release(const std::vector<KafkaAckToken>& unfinished);
-  void close();
+  Status next(size_t max, const std::atomic<bool>& stop, std::vector<WorkUnit>& out,
+              std::string& error) override;
+  void done(AckToken token, bool ok, const std::string& why) override;
+  void release(const std::vector<AckToken>& unfinished) override;
+  void close() override;
 
   // True once the source cannot go on; `why` says what an operator must fix.
   bool fatal(std::string* why = nullptr) const;
@@ -196,9 +183,9 @@ class KafkaSource {
 
   mutable std::mutex mu_;
   std::condition_variable ready_cv_;
-  std::deque<std::pair<KafkaUnit, KafkaToken>> ready_;  // consumed, not yet handed out
-  std::unordered_map<KafkaAckToken, KafkaToken> handed_;  // handed out, not yet done
-  KafkaAckToken next_token_ = 1;
+  std::deque<std::pair<WorkUnit, KafkaToken>> ready_;  // consumed, not yet handed out
+  std::unordered_map<AckToken, KafkaToken> handed_;  // handed out, not yet done
+  AckToken next_token_ = 1;
   OffsetTracker tracker_;                       // guarded by mu_
   size_t done_since_commit_ = 0;                // guarded by mu_
   Clock::Steady last_commit_{};                 // poll thread only

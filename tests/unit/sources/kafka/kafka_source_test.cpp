@@ -45,6 +45,13 @@ KafkaSourceConfig config_for(const KafkaMockCluster& mc, const std::string& topi
   return c;
 }
 
+// Where a unit is, read back from its name "kafka://topic/partition@offset".
+int32_t partition_of(const WorkUnit& u) {
+  const size_t slash = u.name.rfind('/');
+  return static_cast<int32_t>(std::stol(u.name.substr(slash + 1)));
+}
+int64_t offset_of(const WorkUnit& u) { return std::stoll(u.name.substr(u.name.rfind('@') + 1)); }
+
 std::unique_ptr<KafkaSource> started(KafkaSourceConfig c, KafkaSource::Options o = {}) {
   o.wait = std::chrono::milliseconds(100);
   auto s = std::make_unique<KafkaSource>(std::move(c), std::move(o));
@@ -54,25 +61,25 @@ std::unique_ptr<KafkaSource> started(KafkaSourceConfig c, KafkaSource::Options o
 }
 
 // Units from `s` until `want` arrived or `seconds` passed.
-std::vector<KafkaUnit> take(KafkaSource& s, size_t want, int seconds = 60) {
-  std::vector<KafkaUnit> out;
+std::vector<WorkUnit> take(KafkaSource& s, size_t want, int seconds = 60) {
+  std::vector<WorkUnit> out;
   std::atomic<bool> stop{false};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   while (out.size() < want && std::chrono::steady_clock::now() < deadline) {
     std::string error;
-    REQUIRE(s.next(want - out.size(), stop, out, error) == KafkaSource::Status::kOk);
+    REQUIRE(s.next(want - out.size(), stop, out, error) == Source::Status::kOk);
   }
   return out;
 }
 
 // The first non-empty answer of next(max), waiting up to `seconds`.
-std::vector<KafkaUnit> take_any(KafkaSource& s, size_t max, int seconds = 10) {
+std::vector<WorkUnit> take_any(KafkaSource& s, size_t max, int seconds = 10) {
   std::atomic<bool> stop{false};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   while (std::chrono::steady_clock::now() < deadline) {
-    std::vector<KafkaUnit> out;
+    std::vector<WorkUnit> out;
     std::string error;
-    REQUIRE(s.next(max, stop, out, error) == KafkaSource::Status::kOk);
+    REQUIRE(s.next(max, stop, out, error) == Source::Status::kOk);
     if (!out.empty()) return out;
   }
   return {};
@@ -113,16 +120,17 @@ TEST_CASE("kafka source: every message done -> committed offsets are the partiti
   auto units = take(*s, 20);
   REQUIRE(units.size() == 20);
   std::set<std::string> payloads;
-  for (const KafkaUnit& u : units) {
-    payloads.insert(u.payload);
-    CHECK(u.name == fmt::format("kafka://ct/{}@{}", u.tp.partition, u.offset));
+  for (const WorkUnit& u : units) {
+    payloads.insert(u.bytes);
+    CHECK(u.payload == WorkUnit::Payload::kBytes);  // the engine decodes the value as it is
+    CHECK(u.name == fmt::format("kafka://ct/{}@{}", partition_of(u), offset_of(u)));
     CHECK(u.origin.route == RecordOrigin::Route::kInlineEvent);  // unverified trust domain
     CHECK(u.origin.message_id == u.name);
     CHECK(u.sent_ms > 1700000000000);  // the producer's create time
   }
   CHECK(payloads.size() == 20);
   CHECK(s->in_flight() == 20);
-  for (const KafkaUnit& u : units) s->done(u.token, true);
+  for (const WorkUnit& u : units) s->done(u.token, true, {});
   CHECK(s->in_flight() == 0);
   close_bounded(*s);
   CHECK(s->stats().done_ok == 20);
@@ -139,20 +147,20 @@ TEST_CASE("kafka source: done out of order commits only the contiguous prefix; a
     auto s = started(config_for(mc, "ct", "g-order"));
     auto units = take(*s, 12);
     REQUIRE(units.size() == 12);
-    std::map<int32_t, std::vector<const KafkaUnit*>> by_partition;
-    for (const KafkaUnit& u : units) by_partition[u.tp.partition].push_back(&u);
+    std::map<int32_t, std::vector<const WorkUnit*>> by_partition;
+    for (const WorkUnit& u : units) by_partition[partition_of(u)].push_back(&u);
     for (auto& [p, in_partition] : by_partition) {
       REQUIRE(in_partition.size() == 6);
       std::sort(in_partition.begin(), in_partition.end(),
-                [](const KafkaUnit* x, const KafkaUnit* y) { return x->offset < y->offset; });
-      for (int o : {5, 0, 3, 1, 4}) s->done(in_partition[static_cast<size_t>(o)]->token, true);
+                [](const WorkUnit* x, const WorkUnit* y) { return offset_of(*x) < offset_of(*y); });
+      for (int o : {5, 0, 3, 1, 4}) s->done(in_partition[static_cast<size_t>(o)]->token, true, {});
     }
     // Partition 0: offset 2 is released unfinished at shutdown (its late done() is ignored).
     // Partition 1: offset 2 failed.
     s->release({by_partition[0][2]->token});
-    s->done(by_partition[0][2]->token, true);
+    s->done(by_partition[0][2]->token, true, {});
     s->done(by_partition[1][2]->token, false, "the outputs did not take its alerts");
-    s->done(by_partition[1][2]->token, true);  // a second done() of a unit is ignored
+    s->done(by_partition[1][2]->token, true, {});  // a second done() of a unit is ignored
     close_bounded(*s);
     CHECK(s->stats().done_ok == 10);
     CHECK(s->stats().done_failed == 1);
@@ -164,13 +172,13 @@ TEST_CASE("kafka source: done out of order commits only the contiguous prefix; a
   auto units = take(*again, 8, 60);  // a join after a leave can take a while under load
   REQUIRE(units.size() == 8);
   std::map<int32_t, std::vector<int64_t>> offsets;
-  for (const KafkaUnit& u : units) {
-    offsets[u.tp.partition].push_back(u.offset);
-    CHECK(u.payload == value(u.tp.partition * 6 + static_cast<int>(u.offset)));
+  for (const WorkUnit& u : units) {
+    offsets[partition_of(u)].push_back(offset_of(u));
+    CHECK(u.bytes == value(partition_of(u) * 6 + static_cast<int>(offset_of(u))));
   }
   CHECK(offsets[0] == std::vector<int64_t>{2, 3, 4, 5});
   CHECK(offsets[1] == std::vector<int64_t>{2, 3, 4, 5});
-  for (const KafkaUnit& u : units) again->done(u.token, true);
+  for (const WorkUnit& u : units) again->done(u.token, true, {});
   close_bounded(*again);
   CHECK(mc.committed("g-order", "ct", 2) == std::vector<int64_t>{6, 6});
 }
@@ -185,25 +193,25 @@ TEST_CASE("kafka source: backpressure pauses partitions at max_in_flight and kee
   auto s = started(c);
   auto first = take(*s, 1);  // the group joined
   // Asks for everything for a second, gets at most max_in_flight.
-  for (KafkaUnit& u : take(*s, 29, 1)) first.push_back(std::move(u));
+  for (WorkUnit& u : take(*s, 29, 1)) first.push_back(std::move(u));
   CHECK(first.size() >= 10);
   CHECK(first.size() <= 11);  // the message polled while the pause is requested
   CHECK(s->stats().pauses > 0);
   size_t total = first.size();
   std::set<std::string> seen;
-  for (const KafkaUnit& u : first) seen.insert(u.payload);
+  for (const WorkUnit& u : first) seen.insert(u.bytes);
   // Doing the units resumes consumption; the rest arrives in bounded portions.
-  std::vector<KafkaUnit> batch = std::move(first);
+  std::vector<WorkUnit> batch = std::move(first);
   while (total < 30) {
-    for (const KafkaUnit& u : batch) s->done(u.token, true);
+    for (const WorkUnit& u : batch) s->done(u.token, true, {});
     CHECK(s->in_flight() == 0);
     batch = take_any(*s, 30 - total);
     REQUIRE(!batch.empty());
     CHECK(batch.size() <= 11);
     total += batch.size();
-    for (const KafkaUnit& u : batch) seen.insert(u.payload);
+    for (const WorkUnit& u : batch) seen.insert(u.bytes);
   }
-  for (const KafkaUnit& u : batch) s->done(u.token, true);
+  for (const WorkUnit& u : batch) s->done(u.token, true, {});
   CHECK(seen.size() == 30);
   close_bounded(*s);
   CHECK(mc.committed("g-bp", "ct", 2) == std::vector<int64_t>{15, 15});
@@ -224,19 +232,19 @@ TEST_CASE("kafka source: a rebalance between two members loses nothing") {
   auto b = started(config_for(mc, "ct", "g-two"));
   for (int i = kCount / 2; i < kCount; ++i) mc.produce("ct", i % 4, value(i));
   mc.flush();
-  for (const KafkaUnit& u : early) {
-    a->done(u.token, true);  // possibly after the revocation: then ignored, consumed again
-    ++done_by[u.payload];
+  for (const WorkUnit& u : early) {
+    a->done(u.token, true, {});  // possibly after the revocation: then ignored, consumed again
+    ++done_by[u.bytes];
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
   while (done_by.size() < static_cast<size_t>(kCount) && std::chrono::steady_clock::now() < deadline) {
     for (KafkaSource* s : {a.get(), b.get()}) {
-      std::vector<KafkaUnit> got;
+      std::vector<WorkUnit> got;
       std::string error;
-      REQUIRE(s->next(50, stop, got, error) == KafkaSource::Status::kOk);
-      for (const KafkaUnit& u : got) {
-        s->done(u.token, true);
-        ++done_by[u.payload];
+      REQUIRE(s->next(50, stop, got, error) == Source::Status::kOk);
+      for (const WorkUnit& u : got) {
+        s->done(u.token, true, {});
+        ++done_by[u.bytes];
       }
     }
   }
@@ -268,12 +276,12 @@ TEST_CASE("kafka source: hostile bytes pass through; a message over max_message_
   auto s = started(c, o);
   auto units = take(*s, 3);
   REQUIRE(units.size() == 3);
-  CHECK(units[0].payload == hostile);
-  CHECK(units[1].payload.empty());
-  CHECK(units[1].offset == 2);
-  CHECK(units[2].payload == value(3));
+  CHECK(units[0].bytes == hostile);
+  CHECK(units[1].bytes.empty());
+  CHECK(offset_of(units[1]) == 2);
+  CHECK(units[2].bytes == value(3));
   CHECK(s->stats().oversized == 1);
-  for (const KafkaUnit& u : units) s->done(u.token, true);
+  for (const WorkUnit& u : units) s->done(u.token, true, {});
   close_bounded(*s);
   CHECK(mc.committed("g-big", "ct", 1) == std::vector<int64_t>{4});  // the skip is committed
   const std::string record = trailwarden::test::read_file(dead.path());
@@ -297,7 +305,7 @@ TEST_CASE("kafka source: a message that cannot be recorded is kept, not dropped"
   auto s = started(c, o);
   auto units = take(*s, 1);
   REQUIRE(units.size() == 1);
-  s->done(units[0].token, true);
+  s->done(units[0].token, true, {});
   close_bounded(*s);
   CHECK(s->stats().oversized == 1);
   CHECK(s->stats().done_failed == 1);
@@ -312,12 +320,12 @@ TEST_CASE("kafka source: brokers down -> it waits and resumes; not authorized ->
   auto s = started(config_for(mc, "ct", "g-down"));
   auto units = take(*s, 1);
   REQUIRE(units.size() == 1);
-  s->done(units[0].token, true);
+  s->done(units[0].token, true, {});
   REQUIRE(rd_kafka_mock_broker_set_down(mc.handle(), 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
   std::atomic<bool> stop{false};
-  std::vector<KafkaUnit> none;
+  std::vector<WorkUnit> none;
   std::string error;
-  CHECK(s->next(10, stop, none, error) == KafkaSource::Status::kOk);
+  CHECK(s->next(10, stop, none, error) == Source::Status::kOk);
   CHECK(none.empty());
   CHECK_FALSE(s->fatal());
   REQUIRE(rd_kafka_mock_broker_set_up(mc.handle(), 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -325,8 +333,8 @@ TEST_CASE("kafka source: brokers down -> it waits and resumes; not authorized ->
   mc.flush();
   units = take(*s, 1);
   REQUIRE(units.size() == 1);
-  CHECK(units[0].payload == value(1));
-  s->done(units[0].token, true);
+  CHECK(units[0].bytes == value(1));
+  s->done(units[0].token, true, {});
   CHECK_FALSE(s->fatal());
   close_bounded(*s);
 
@@ -341,7 +349,7 @@ TEST_CASE("kafka source: brokers down -> it waits and resumes; not authorized ->
   CHECK(other->fatal(&why));
   CHECK(why.find("GROUP_AUTHORIZATION_FAILED") != std::string::npos);
   error.clear();
-  CHECK(other->next(10, stop, none, error) == KafkaSource::Status::kFatal);
+  CHECK(other->next(10, stop, none, error) == Source::Status::kFatal);
   CHECK(error == why);
   CHECK(none.empty());
   close_bounded(*other);
@@ -361,7 +369,7 @@ TEST_CASE("kafka source: close() is bounded when the coordinator is gone; what w
     auto units = take(*s, 3);
     REQUIRE(units.size() == 3);
     REQUIRE(rd_kafka_mock_broker_set_down(mc.handle(), 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
-    for (const KafkaUnit& u : units) s->done(u.token, true);
+    for (const WorkUnit& u : units) s->done(u.token, true, {});
     const auto took = close_bounded(*s);
     // close_timeout and the commit's wait, then librdkafka's own teardown of a consumer whose
     // brokers are gone (about 5 s measured with 2.0.2), with slack for a loaded machine.
