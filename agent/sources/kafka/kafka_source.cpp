@@ -152,7 +152,29 @@ void KafkaSource::close() {
   ready_cv_.notify_all();
   // While the group is stable and the partitions are ours (a commit sent once the leave began
   // can be refused with REBALANCE_IN_PROGRESS); the revocation commits only what is done since.
+  uint64_t assignments = 0;
+  {
+    std::lock_guard lk(mu_);
+    assignments = assignments_;
+    rejoin_expected_ = false;
+  }
   commit(true);
+  if (poller_.joinable()) {
+    // A refusal for a rebalance in progress: the group is about to assign again (the poll
+    // thread serves it, and the assignment commits the refused prefix); wait for that, within
+    // a quarter of the bound, so that what is done is committed rather than consumed again.
+    const auto rejoin_deadline = options_.clock->now() + options_.close_timeout / 4;
+    std::unique_lock lk(mu_);
+    while (rejoin_expected_ && options_.clock->now() < rejoin_deadline) {
+      rejoin_expected_ = false;
+      options_.clock->wait_until(lk, unassigned_cv_, rejoin_deadline,
+                                 [&] { return assignments_ > assignments && !in_rebalance_; });
+      assignments = assignments_;
+      lk.unlock();
+      commit(true);
+      lk.lock();
+    }
+  }
   if (poller_.joinable()) {
     if (const rd_kafka_resp_err_t err = rd_kafka_unsubscribe(rk_))
       spdlog::warn("source kafka: leaving the group: {}", err_text(err));
@@ -381,6 +403,33 @@ bool KafkaSource::skip_oversized(const TopicPartition& tp, int64_t offset,
   return false;
 }
 
+std::map<TopicPartition, int64_t> KafkaSource::resume_points(
+    const std::vector<TopicPartition>& tps) {
+  std::map<TopicPartition, int64_t> mine;
+  {
+    std::lock_guard lk(mu_);
+    for (const TopicPartition& tp : tps)
+      if (auto it = unconfirmed_.find(tp); it != unconfirmed_.end()) mine.insert(*it);
+  }
+  if (mine.empty()) return mine;
+  // Another member may have owned the partition since and committed further: never move the
+  // group's offset back (bounded by commit_timeout; unanswered, the group's offset is used).
+  ListPtr l(rd_kafka_topic_partition_list_new(static_cast<int>(mine.size())));
+  for (const auto& [tp, o] : mine)
+    rd_kafka_topic_partition_list_add(l.get(), tp.topic.c_str(), tp.partition);
+  const rd_kafka_resp_err_t err =
+      rd_kafka_committed(rk_, l.get(), static_cast<int>(options_.commit_timeout.count()));
+  std::map<TopicPartition, int64_t> out;
+  std::lock_guard lk(mu_);
+  for (int i = 0; i < l->cnt; ++i) {
+    const TopicPartition tp{l->elems[i].topic, l->elems[i].partition};
+    const int64_t group = l->elems[i].offset;  // RD_KAFKA_OFFSET_INVALID (< 0) when none
+    if (!err && !l->elems[i].err && mine[tp] > group) out.emplace(tp, mine[tp]);
+    unconfirmed_.erase(tp);
+  }
+  return out;
+}
+
 void KafkaSource::apply_flow_control() {
   std::set<TopicPartition> want;
   {
@@ -482,10 +531,28 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_parti
                                    bool cooperative) {
   const std::vector<TopicPartition> tps = to_vector(parts);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    const std::map<TopicPartition, int64_t> resume =
+        closing_ || leaving_ ? std::map<TopicPartition, int64_t>{} : resume_points(tps);
     {
       std::lock_guard lk(mu_);
-      for (const TopicPartition& tp : tps) tracker_.assign(tp);
+      for (const TopicPartition& tp : tps) {
+        auto r = resume.find(tp);
+        tracker_.assign(tp, r == resume.end() ? -1 : r->second);
+      }
+      ++assignments_;
     }
+    for (int i = 0; i < parts->cnt; ++i)
+      if (auto r = resume.find({parts->elems[i].topic, parts->elems[i].partition});
+          r != resume.end())
+        parts->elems[i].offset = r->second;  // start at the refused prefix, not before it
+    if (!resume.empty())
+      spdlog::info("source kafka: {} resume at the done offsets whose commit the group refused "
+                   "during the rebalance; committing them now",
+                   describe([&] {
+                     std::vector<TopicPartition> v;
+                     for (const auto& [tp, o] : resume) v.push_back(tp);
+                     return v;
+                   }()));
     for (const TopicPartition& tp : tps) paused_.erase(tp);
     spdlog::info("source kafka: assigned {} (from the committed offsets)", describe(tps));
     if (closing_) {
@@ -497,6 +564,11 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_parti
       }
     } else {
       rd_kafka_assign(rk_, parts);
+    }
+    if (!resume.empty() && !closing_) {
+      std::vector<TopicPartition> only;
+      for (const auto& [tp, o] : resume) only.push_back(tp);
+      commit(true, only);
     }
     return;
   }
@@ -557,15 +629,30 @@ void KafkaSource::commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err,
   for (int i = 0; i < offsets->cnt; ++i) {
     const rd_kafka_topic_partition_t& e = offsets->elems[i];
     const rd_kafka_resp_err_t perr = e.err ? e.err : err;
+    const TopicPartition tp{e.topic, e.partition};
     if (perr == RD_KAFKA_RESP_ERR_NO_ERROR) {
       ++self->stats_.commits;
+      std::lock_guard lk(self->mu_);
+      if (auto it = self->unconfirmed_.find(tp); it != self->unconfirmed_.end() &&
+                                                 it->second <= e.offset)
+        self->unconfirmed_.erase(it);
       continue;
     }
     ++self->stats_.commit_failures;
-    spdlog::warn("source kafka: commit of {}/{} at {} failed: {} (sent again with the next commit)",
-                 e.topic, e.partition, e.offset, err_text(perr));
+    const bool rebalancing = perr == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+                             perr == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+                             perr == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID;
+    spdlog::warn("source kafka: commit of {}/{} at {} failed: {} (sent again with the next "
+                 "commit{})",
+                 e.topic, e.partition, e.offset, err_text(perr),
+                 rebalancing ? ", or when the partition is assigned again" : "");
     std::lock_guard lk(self->mu_);
-    self->tracker_.commit_failed({{e.topic, e.partition}, e.offset});
+    self->tracker_.commit_failed({tp, e.offset});
+    if (e.offset >= 0) {
+      int64_t& o = self->unconfirmed_[tp];
+      o = std::max(o, e.offset);
+    }
+    if (rebalancing) self->rejoin_expected_ = true;
   }
 }
 

@@ -38,7 +38,11 @@
 // 4 * max_in_flight later units uncommitted is paused on its own.
 //
 // Rebalances (eager or cooperative, whatever partition.assignment.strategy says): on revoke the
-// done prefix is committed synchronously, units of revoked partitions that were not handed out
+// done prefix is committed synchronously (a commit the group refuses, REBALANCE_IN_PROGRESS or
+// ILLEGAL_GENERATION, is not counted as committed: it is remembered and, when the partition is
+// assigned to this member again ahead of the group's committed offset, consumption starts at it
+// and it is committed then; close() waits, within its bound, for the rebalance a refusal
+// announced and commits again), units of revoked partitions that were not handed out
 // are dropped, and units in work are forgotten (their done() is ignored; the new owner consumes
 // them from the committed offset). On assign, consumption starts at the committed offset
 // (auto_offset_reset when there is none).
@@ -64,6 +68,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -157,6 +162,9 @@ class KafkaSource : public Source {
   // Sends the commit points that moved (of `only`, or of every partition); sync at revocation
   // and shutdown.
   void commit(bool sync, const std::vector<TopicPartition>& only = {});
+  // Partitions of `parts` (being assigned) with an unconfirmed done prefix ahead of the group's
+  // committed offset: they start there and commit it; the others are forgotten.
+  std::map<TopicPartition, int64_t> resume_points(const std::vector<TopicPartition>& tps);
   void apply_flow_control();
   void set_fatal(const std::string& why);
   void scrub(std::string& text) const;
@@ -192,6 +200,12 @@ class KafkaSource : public Source {
   std::set<TopicPartition> paused_;             // poll thread only
   bool fatal_ = false;                          // guarded by mu_
   bool in_rebalance_ = false;                   // guarded by mu_
+  uint64_t assignments_ = 0;                    // assignments taken; guarded by mu_
+  // Done prefixes whose commit the group refused (a rebalance in progress, an old generation)
+  // and that no later commit confirmed: committed again when the partition is ours again, or,
+  // in close(), after the rebalance the refusal announced. Guarded by mu_.
+  std::map<TopicPartition, int64_t> unconfirmed_;
+  bool rejoin_expected_ = false;                // a commit was refused for a rebalance; mu_
   std::condition_variable unassigned_cv_;       // a rebalance callback finished
   std::string fatal_why_;                       // guarded by mu_
   KafkaSourceStats stats_;

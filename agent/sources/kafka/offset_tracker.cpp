@@ -4,10 +4,14 @@
 
 namespace trailwarden::kafka {
 
-uint64_t OffsetTracker::assign(const TopicPartition& tp) {
+uint64_t OffsetTracker::assign(const TopicPartition& tp, int64_t commit_point) {
   revoke(tp);
   Partition& p = parts_[tp];
   p.generation = next_generation_++;
+  if (commit_point >= 0) {
+    p.commit_point = commit_point;
+    p.last_added = commit_point - 1;  // consumption starts at the commit point
+  }
   return p.generation;
 }
 

@@ -41,8 +41,10 @@ class OffsetTracker {
  public:
   enum class Done { kAccepted, kStale, kUnknown };
 
-  // A new assignment of `tp` (replacing any earlier one); returns its generation.
-  uint64_t assign(const TopicPartition& tp);
+  // A new assignment of `tp` (replacing any earlier one); returns its generation. With
+  // `commit_point` >= 0 (a done prefix whose commit the group refused before, consumption
+  // starting there), that commit point is taken by the next take_commits().
+  uint64_t assign(const TopicPartition& tp, int64_t commit_point = -1);
   // Forgets `tp` and its offsets (revoked): their done() is ignored from now on.
   void revoke(const TopicPartition& tp);
   bool assigned(const TopicPartition& tp) const { return parts_.count(tp) != 0; }
