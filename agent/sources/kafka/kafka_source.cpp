@@ -10,7 +10,7 @@
 
 #include "agent/http/http.h"
 #include "agent/core/record_dead_letter.h"
-#include "outputs/kafka/msk_iam.h"
+#include "agent/kafka/msk_iam.h"
 
 namespace trailwarden::kafka {
 

@@ -9,7 +9,7 @@
 
 #include "agent/http/http.h"
 #include "agent/config/toml_util.h"
-#include "outputs/kafka/msk_iam.h"
+#include "agent/kafka/msk_iam.h"
 
 namespace trailwarden::kafka {
 
@@ -45,18 +45,6 @@ size_t read_count(TomlReader& r, const std::string& file, std::string_view key, 
     return static_cast<size_t>(*n->value<int64_t>());
   }
   return value;
-}
-
-bool conf_set(rd_kafka_conf_t* conf, const std::string& name, const std::string& value, bool secret,
-              std::string& error) {
-  char errstr[512];
-  const rd_kafka_conf_res_t res =
-      rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr, sizeof errstr);
-  if (res == RD_KAFKA_CONF_OK) return true;
-  error = res == RD_KAFKA_CONF_UNKNOWN ? fmt::format("unknown librdkafka property '{}'", name)
-                                       : std::string(errstr);
-  if (secret) http::scrub_secret(error, value);
-  return false;
 }
 
 }  // namespace
@@ -172,16 +160,16 @@ rd_kafka_conf_t* make_consumer_conf(const KafkaSourceConfig& c, std::string& err
       {"auto.offset.reset", c.auto_offset_reset},
   };
   for (const auto& [name, value] : fixed)
-    if (!conf_set(conf.get(), name, value, false, error)) return nullptr;
-  if (c.msk_iam && !conf_set(conf.get(), "security.protocol", "SASL_SSL", false, error))
+    if (!kafka_conf_set(conf.get(), name, value, false, error)) return nullptr;
+  if (c.msk_iam && !kafka_conf_set(conf.get(), "security.protocol", "SASL_SSL", false, error))
     return nullptr;
   for (const KafkaProperty& p : c.properties) {
-    if (!conf_set(conf.get(), p.name, p.value, p.secret, error)) {
+    if (!kafka_conf_set(conf.get(), p.name, p.value, p.secret, error)) {
       error = fmt::format("property {}: {}", p.name, error);
       return nullptr;
     }
   }
-  if (c.msk_iam && !conf_set(conf.get(), "sasl.mechanisms", "OAUTHBEARER", false, error))
+  if (c.msk_iam && !kafka_conf_set(conf.get(), "sasl.mechanisms", "OAUTHBEARER", false, error))
     return nullptr;
   return conf.release();
 }

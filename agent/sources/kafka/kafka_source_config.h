@@ -32,7 +32,7 @@
 #include <string>
 #include <vector>
 
-#include "outputs/kafka/kafka_config.h"
+#include "agent/kafka/client_config.h"
 
 namespace trailwarden::kafka {
 
