@@ -248,6 +248,11 @@ size_t KafkaSource::in_flight() const {
   return tracker_.in_work();
 }
 
+size_t KafkaSource::handed_out() const {
+  std::lock_guard lk(mu_);
+  return handed_.size();
+}
+
 Source::Status KafkaSource::next(size_t max, const std::atomic<bool>& stop,
                                  std::vector<WorkUnit>& out, std::string& error) {
   std::unique_lock lk(mu_);
@@ -372,9 +377,12 @@ void KafkaSource::handle_message(rd_kafka_message_t* m) {
   const int64_t ts = rd_kafka_message_timestamp(m, &ts_type);
   if (ts_type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts > 0) u.sent_ms = ts;
   if (m->payload && m->len) u.bytes.assign(static_cast<const char*>(m->payload), m->len);
-  u.origin.route = RecordOrigin::Route::kInlineEvent;
+  u.origin.route = RecordOrigin::Route::kKafka;
   u.origin.notification = "kafka";
   u.origin.message_id = u.name;
+  u.origin.topic = tp.topic;
+  u.origin.partition = tp.partition;
+  u.origin.offset = offset;
   rd_kafka_message_destroy(m);
   {
     std::lock_guard lk(mu_);

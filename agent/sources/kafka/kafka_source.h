@@ -149,6 +149,8 @@ class KafkaSource : public Source {
   const KafkaSourceStats& stats() const { return stats_; }
   // Units handed out (or waiting to be) and not done.
   size_t in_flight() const;
+  // Units handed out by next() whose done() (or release) has not come.
+  size_t handed_out() const;
 
  private:
   void poll_loop();
