@@ -54,36 +54,10 @@
 #include "outputs/factory.h"
 #include "outputs/format.h"
 #include "outputs/output.h"
+#include "outputs/splunk_hec/splunk_hec_config.h"
+#include "outputs/splunk_hec/splunk_hec_event.h"
 
 namespace trailwarden {
-
-struct SplunkHecOptions {
-  // Endpoint: scheme, host[:port] and path of the event endpoint, and the path of the
-  // acknowledgement endpoint (derived from the event path).
-  std::string scheme = "https";
-  std::string host;
-  std::string event_path = "/services/collector/event";
-  std::string ack_path = "/services/collector/ack";
-  // The HEC token (secret; never logged).
-  std::string token;
-  // Event metadata; empty index / event_host are left out (the token's defaults apply).
-  std::string index;
-  std::string source = "trailwarden";
-  std::string sourcetype = "trailwarden:ocsf";
-  std::string event_host;
-  AlertFormat format = AlertFormat::kOcsf;
-  // Compress request bodies (Content-Encoding: gzip).
-  bool gzip = true;
-  // Indexer acknowledgement: send `channel` and wait for every ackId.
-  bool ack = false;
-  std::string channel;  // a GUID; required when ack is on
-  std::chrono::milliseconds ack_timeout{60000};
-  std::chrono::milliseconds ack_poll{1000};
-  // Largest uncompressed request body; a single larger event is sent alone.
-  size_t batch_max_bytes = size_t{1} << 20;
-  // Per HTTP request (event post or ack poll).
-  std::chrono::milliseconds timeout{10000};
-};
 
 // Time source and sleep, injected so that unit tests never wait. Empty members use the steady
 // clock and std::this_thread::sleep_for.
@@ -139,36 +113,5 @@ class SplunkHecOutput final : public Output {
   http::HttpRequest request_;     // the event request (its body buffer is reused)
   std::vector<Posted> posted_;
 };
-
-// Appends alert `a` as one HEC event object (see the class comment) to `out`.
-void append_hec_event(const AlertRecord& a, const SplunkHecOptions& options, std::string& out);
-
-// The HEC-relevant parts of a Splunk answer ({"text":..,"code":..,"ackId":..,
-// "invalid-event-number":..}); absent numbers are -1.
-struct HecReply {
-  int64_t code = -1;
-  std::string text;
-  int64_t ack_id = -1;
-  int64_t invalid_event = -1;
-};
-HecReply parse_hec_reply(std::string_view body);
-
-// Reads the output's keys from settings.table (after the common ones) into options: throws
-// std::runtime_error with file:line:column on a bad or unknown key, an unreadable token or CA
-// file; messages never contain the token. `ca_file` receives the CA bundle path (may be empty).
-// With ack on and no `channel` key, the channel is read from (or created and saved in)
-// <env.state_dir>/hec-<name>.channel.
-SplunkHecOptions parse_splunk_hec_options(const OutputSettings& settings, const OutputEnv& env,
-                                          std::string& ca_file);
-
-// The channel GUID kept in `path`: read if the file holds a valid one, else a new random
-// (version 4) GUID is saved there (atomically). When the file cannot be written the new GUID
-// is still returned and `warning` says why (it then changes at the next start).
-std::string load_or_create_channel(const std::string& path, std::string& warning);
-
-// A random version 4 GUID, lowercase ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx").
-std::string random_guid();
-// True for 8-4-4-4-12 hexadecimal digits.
-bool is_guid(std::string_view s);
 
 }  // namespace trailwarden

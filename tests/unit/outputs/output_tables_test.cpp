@@ -14,6 +14,7 @@
 #include "outputs/file/file_config.h"
 #include "outputs/kafka/kafka_config.h"
 #include "outputs/output_tables.h"
+#include "outputs/splunk_hec/splunk_hec_config.h"
 #include "outputs/syslog/syslog_config.h"
 
 using namespace trailwarden;
@@ -148,4 +149,31 @@ TEST_CASE("the effective configuration: config alone prints the tables as writte
   CHECK(full.find("inline-password") == std::string::npos);
   // Both agree on everything before the outputs.
   CHECK(full.substr(0, full.find("[[outputs]]")) == raw.substr(0, raw.find("[[outputs]]")));
+}
+
+TEST_CASE("splunk_hec table parsed from a loaded configuration: its values, errors at their position") {
+  const std::string hec =
+      "[[outputs]]\ntype = \"splunk_hec\"\nname = \"siem\"\n"
+      "url = \"https://splunk.example:8088/services/collector/event\"\ntoken = \"t0k3n\"\n";
+  const SplunkHecConfig parsed =
+      parse_splunk_hec_config(parse_outputs(load(hec + "index = \"aws\"\nack_poll_ms = 250\n")).at(0), {});
+  CHECK(parsed.options.host == "splunk.example:8088");
+  CHECK(parsed.options.event_path == "/services/collector/event");
+  CHECK(parsed.options.token == "t0k3n");
+  CHECK(parsed.options.index == "aws");
+  CHECK(parsed.options.ack_poll == std::chrono::milliseconds(250));
+  CHECK(parsed.ca_file.empty());
+  auto hec_error = [&](const std::string& text) {
+    return error_of([&] { parse_splunk_hec_config(parse_outputs(load(text)).at(0), {}); });
+  };
+  CHECK(hec_error(hec + "indx = \"aws\"\n") == "t.toml:6:1: unknown key 'indx' in [outputs]");
+  CHECK(hec_error("[[outputs]]\ntype = \"splunk_hec\"\nname = \"siem\"\n"
+                  "url = \"http://splunk.example:8088\"\ntoken = \"t0k3n\"\n")
+            .find("t.toml:4:1: url: plain http would send the HEC token in clear text") == 0);
+  CHECK(hec_error(hec + "token_env = \"X\"\n").find("t.toml:6:1: set exactly one of token") == 0);
+  // The same through make_output, as check-config calls it.
+  OutputEnv env;
+  env.validate_only = true;
+  CHECK(error_of([&] { make_output(parse_outputs(load(hec + "gzip = 1\n")).at(0), env); })
+            .find("t.toml:6:") == 0);
 }

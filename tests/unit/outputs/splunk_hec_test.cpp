@@ -612,8 +612,7 @@ OutputSettings settings(const std::string& body) {
 SplunkHecOptions parse(const std::string& body, const std::string& state_dir = "") {
   OutputEnv env;
   env.state_dir = state_dir;
-  std::string ca;
-  return parse_splunk_hec_options(settings(body), env, ca);
+  return parse_splunk_hec_config(settings(body), env).options;
 }
 
 std::string parse_error(const std::string& body, const std::string& state_dir = "") {

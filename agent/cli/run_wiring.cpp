@@ -1,0 +1,203 @@
+#include "agent/cli/run_wiring.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+#include <systemd/sd-daemon.h>
+
+#include "agent/aws/signing_clock.h"
+#include "agent/cli/core_dumps.h"
+#include "agent/cli/credential_wait.h"
+#include "agent/cli/signals.h"
+#include "agent/http/curl_http_client.h"
+
+namespace trailwarden::cli {
+
+namespace {
+
+// `run` needs a queue and the buckets it may read; throws naming the configuration file.
+void require_sqs_source(const Config& c) {
+  if (c.sqs.queue_url.empty())
+    throw std::runtime_error(fmt::format("{}: source.sqs.queue_url is not set", c.source));
+  if (c.sqs.allowed_buckets.empty())
+    throw std::runtime_error(fmt::format(
+        "{}: source.sqs.allowed_buckets is empty: name the buckets trailwarden may read", c.source));
+}
+
+}  // namespace
+
+Config load_run_config(const Global& g) {
+  // Non-dumpable before any secret is read (configuration, environment, credentials); the
+  // operator may opt back in with [general] allow_core_dumps.
+  std::string dump_error;
+  if (!set_core_dumps_allowed(false, dump_error))
+    spdlog::warn("cannot turn core dumps off: {}; a core file would hold credentials", dump_error);
+  Config c = load_config(g);
+  if (c.allow_core_dumps) {
+    if (set_core_dumps_allowed(true, dump_error))
+      spdlog::warn("general.allow_core_dumps = true: a core file or a debugger can read the "
+                   "credentials in memory; protect them");
+    else
+      spdlog::warn("general.allow_core_dumps: {}", dump_error);
+  }
+  for (const std::string& advice : config_advisories(c)) spdlog::warn("{}: {}", c.source, advice);
+  require_sqs_source(c);
+  return c;
+}
+
+AwsEndpoints plan_run_endpoints(const Config& c) {
+  // SQS signs with its queue URL's region.
+  AwsEndpoints endpoints;
+  std::string error;
+  if (!plan_aws_endpoints(c, aws::process_environment(), endpoints, error))
+    throw std::runtime_error(error);
+  for (const std::string& warning : endpoints.warnings) spdlog::warn("{}", warning);
+  return endpoints;
+}
+
+size_t worker_count(const Config& c) {
+  return c.sqs.workers ? c.sqs.workers : std::max(1u, std::thread::hardware_concurrency());
+}
+
+void ensure_state_dir(const Config& c) {
+  std::error_code ec;
+  std::filesystem::create_directories(c.state_dir, ec);
+  if (ec)
+    throw std::runtime_error(fmt::format("general.state_dir {}: {}", c.state_dir, ec.message()));
+}
+
+HttpPools make_http_pools(const Config& c, size_t workers) {
+  http::CurlHttpOptions small;
+  small.ca_file = c.aws.ca_file;
+  http::CurlHttpOptions large = small;
+  large.max_response_bytes = c.limits.max_compressed_bytes + 1;
+  // S3 sending under 1 KiB/s for 20 s is broken, not slow: give the worker back.
+  large.low_speed_bytes = 1024;
+  large.low_speed_time = std::chrono::seconds(20);
+  auto pool = [](http::CurlHttpOptions o, size_t max) {
+    return std::make_shared<http::HttpClientPool>(
+        [o] { return std::make_unique<http::CurlHttpClient>(o); }, max);
+  };
+  return {pool(small, 4), pool(large, workers)};
+}
+
+std::unique_ptr<StatusServer> start_status_server(const Config& c, LiveStatus& live) {
+  if (c.metrics.listen.empty()) return nullptr;
+  auto status = std::make_unique<StatusServer>(StatusServer::Handlers{
+      [&live] { return live.metrics(); }, [&live] { return live.health(); },
+      [&live] { return live.ready(); }});
+  std::string error;
+  if (!status->start(c.metrics.listen, error)) throw std::runtime_error(error);
+  spdlog::info("metrics and health checks on http://{}:{}/metrics (/healthz, /readyz)",
+               c.metrics.listen.substr(0, c.metrics.listen.rfind(':')), status->port());
+  return status;
+}
+
+bool await_credentials(aws::CredentialsSource& credentials, const sigset_t& signals,
+                       std::atomic<bool>& cancel, LiveStatus& live) {
+  std::string error;
+  StartupSignals startup_signals(signals, cancel);
+  CredentialWaitResult waited = wait_for_credentials(
+      credentials, CredentialWaitOptions{},
+      [&live](const std::string& why) {
+        live.set_waiting("waiting for AWS credentials: " + why);
+        sd_notifyf(0, "STATUS=waiting for AWS credentials: %s", why.c_str());
+      },
+      [&startup_signals](std::chrono::milliseconds d) { return startup_signals.pause(d); },
+      error);
+  startup_signals.finish();
+  if (startup_signals.stopped()) waited = CredentialWaitResult::kStopped;
+  switch (waited) {
+    case CredentialWaitResult::kReady:
+      live.set_waiting("starting");
+      return true;
+    case CredentialWaitResult::kInvalid:
+      throw std::runtime_error(error);
+    case CredentialWaitResult::kStopped:
+      break;
+  }
+  return false;
+}
+
+void log_identity(aws::CredentialsSource& credentials) {
+  aws::Credentials current;
+  std::string error;
+  if (credentials.get(current, error)) spdlog::info("AWS credentials: {}", aws::describe(current));
+}
+
+AwsClients make_aws_clients(const Config& c, const AwsEndpoints& endpoints, const HttpPools& http,
+                            std::shared_ptr<aws::CredentialsSource> credentials) {
+  SqsClientOptions sqs_options;
+  sqs_options.queue_url = c.sqs.queue_url;
+  sqs_options.region = endpoints.sqs_region;
+  sqs_options.endpoint_url = endpoints.sqs_endpoint_url;
+  S3ClientOptions s3_options;
+  s3_options.region = endpoints.s3_region;
+  s3_options.endpoint_url = endpoints.s3.url;
+  s3_options.variant = endpoints.s3.variant;
+  s3_options.expected_bucket_owner = c.sqs.expected_bucket_owner;
+  AwsClients clients;
+  clients.sqs = std::make_unique<SqsClient>(sqs_options, http.control, credentials);
+  clients.s3 = std::make_unique<S3Client>(s3_options, http.objects, credentials);
+  return clients;
+}
+
+RunSource make_source(const Config& c, AwsClients& clients) {
+  auto sqs = std::make_unique<SqsSource>(c.sqs, *clients.sqs);
+  RunSource made;
+  made.sqs = sqs.get();
+  made.source = std::move(sqs);
+  return made;
+}
+
+EngineOptions engine_options(const Config& c, size_t workers) {
+  EngineOptions options;
+  options.workers = workers;
+  options.max_in_flight = c.sqs.max_in_flight_messages;
+  options.shutdown_deadline = std::chrono::seconds(c.sqs.shutdown_timeout_seconds);
+  options.fetch.max_object_bytes = c.limits.max_compressed_bytes;
+  options.limits = c.limits;
+  options.ocsf.include_raw_data = c.include_raw_data;
+  options.delivery.dedup_path = (std::filesystem::path(c.state_dir) / "dedup.log").string();
+  options.delivery.bad_records_path =
+      (std::filesystem::path(c.state_dir) / "bad-records.ndjson").string();
+  options.delivery.dedup_capacity = c.sqs.dedup_window;
+  return options;
+}
+
+void start_outputs(DeliveryPipeline& outputs, Engine& engine) {
+  std::string error;
+  if (!outputs.start(error, [&engine](const std::vector<std::string>& uids, std::string& e) {
+        return engine.remember_buffered(uids, e);
+      }))
+    throw std::runtime_error(error);
+}
+
+void register_run_metrics(MetricsRegistry& registry, const Engine& engine, const SqsSource& source,
+                          const DeliveryPipeline& outputs,
+                          const aws::CredentialsSource& credentials, const S3Client& s3,
+                          const StatusServer* status, int64_t started_ms) {
+  register_metrics(registry, engine, source, outputs, credentials, started_ms);
+  registry.add([&s3](PrometheusWriter& w) {
+    w.counter("trailwarden_s3_version_fallbacks_total",
+              "Objects read without their notified versionId because S3 denied the versioned "
+              "read (grant s3:GetObjectVersion).",
+              s3.stats().version_fallbacks.load());
+    w.counter("trailwarden_s3_version_mismatches_total",
+              "Objects read without versionId whose current version is not the notified one "
+              "(the key was overwritten).",
+              s3.stats().version_mismatches.load());
+    w.gauge("trailwarden_aws_clock_skew_seconds",
+            "AWS's time minus the system clock, learned from clock-skew errors; requests are "
+            "signed with the system clock plus this (0: no correction).",
+            std::chrono::duration<double>(aws::SigningClock::global().offset()).count());
+  });
+  if (status) register_status_metrics(registry, status->stats());
+}
+
+}  // namespace trailwarden::cli

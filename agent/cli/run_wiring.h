@@ -1,0 +1,94 @@
+// How `trailwarden run` builds the agent from its configuration (agent/cli/run.cpp is the
+// outline): the checks before anything starts, the HTTP pools and AWS clients, the source the
+// engine reads, the engine's options, the outputs' start and the metrics of the running agent.
+// Each function throws std::runtime_error naming what is wrong (the configuration file, the
+// state directory, the output) and does nothing else on failure. Start-up only: not thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "agent/aws/credentials.h"
+#include "agent/cli/aws_endpoints.h"
+#include "agent/cli/cli_util.h"
+#include "agent/cli/run_status.h"
+#include "agent/config/config.h"
+#include "agent/engine/engine.h"
+#include "agent/http/http_pool.h"
+#include "agent/metrics/metrics.h"
+#include "agent/metrics/status_server.h"
+#include "agent/sources/s3_client.h"
+#include "agent/sources/source.h"
+#include "agent/sources/sqs/sqs_source.h"
+#include "agent/sources/sqs_client.h"
+#include "outputs/delivery/delivery_pipeline.h"
+
+namespace trailwarden::cli {
+
+// Core dumps off before any secret is read, the configuration loaded (logging set up from it),
+// [general] allow_core_dumps applied, its advisories logged, and the source `run` needs checked.
+Config load_run_config(const Global& g);
+
+// Regions and endpoints (aws_endpoints.h), their warnings logged.
+AwsEndpoints plan_run_endpoints(const Config& c);
+
+// [source.sqs] workers, or one per CPU.
+size_t worker_count(const Config& c);
+
+// Creates [general] state_dir if it is missing.
+void ensure_state_dir(const Config& c);
+
+// The HTTP connections: `control` for SQS (long poll, deletes, heartbeats), STS and metadata;
+// `objects` for S3 reads, one per worker, bounded by [limits] max_compressed_bytes.
+struct HttpPools {
+  std::shared_ptr<http::HttpClientPool> control;
+  std::shared_ptr<http::HttpClientPool> objects;
+};
+HttpPools make_http_pools(const Config& c, size_t workers);
+
+// The status server on [metrics] listen (null when it is not set), answering from `live`.
+std::unique_ptr<StatusServer> start_status_server(const Config& c, LiveStatus& live);
+
+// Waits for the AWS credentials (credential_wait.h), /readyz and systemd's STATUS= saying so.
+// True when they are there; false when SIGTERM/SIGINT came first. Throws when they cannot
+// be had (a permanent failure).
+bool await_credentials(aws::CredentialsSource& credentials, const sigset_t& signals,
+                       std::atomic<bool>& cancel, LiveStatus& live);
+// Logs the identity the agent runs as (the first thing to check on an AccessDenied).
+void log_identity(aws::CredentialsSource& credentials);
+
+// The AWS clients the agent reads with.
+struct AwsClients {
+  std::unique_ptr<SqsClient> sqs;
+  std::unique_ptr<S3Client> s3;
+};
+AwsClients make_aws_clients(const Config& c, const AwsEndpoints& endpoints, const HttpPools& http,
+                            std::shared_ptr<aws::CredentialsSource> credentials);
+
+// The source the engine reads, as the configuration chooses it: today the SQS queue of
+// [source.sqs] (through `clients.sqs`, which must outlive it). `sqs` is the same object when
+// it is the SQS source: the status server, systemd's STATUS= and the last log line read its
+// counters (run_status.h).
+struct RunSource {
+  std::unique_ptr<Source> source;
+  const SqsSource* sqs = nullptr;
+};
+RunSource make_source(const Config& c, AwsClients& clients);
+
+// The engine as [source.sqs], [limits] and the state directory configure it.
+EngineOptions engine_options(const Config& c, size_t workers);
+
+// Starts the outputs: the alerts a previous run left in the buffers go into the engine's
+// de-duplication window before anything is delivered or received (kill -9 does not re-alert).
+void start_outputs(DeliveryPipeline& outputs, Engine& engine);
+
+// Every metric of the running agent (run_status.h) plus the S3 client's and the signing
+// clock's. Everything referenced must outlive `registry`.
+void register_run_metrics(MetricsRegistry& registry, const Engine& engine, const SqsSource& source,
+                          const DeliveryPipeline& outputs,
+                          const aws::CredentialsSource& credentials, const S3Client& s3,
+                          const StatusServer* status, int64_t started_ms);
+
+}  // namespace trailwarden::cli
