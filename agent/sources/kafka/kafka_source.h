@@ -214,3 +214,10 @@ class KafkaSource : public Source {
 };
 
 }  // namespace trailwarden::kafka
+
+namespace trailwarden {
+class MetricsRegistry;
+// The Kafka source's trailwarden_kafka_source_* metrics, read from its stats at scrape time
+// (kafka_source_metrics.cpp); `source` must outlive `registry`.
+void register_kafka_source_metrics(MetricsRegistry& registry, const kafka::KafkaSource& source);
+}  // namespace trailwarden

@@ -112,6 +112,8 @@ KafkaSourceConfig parse_kafka_source_config(const toml::table& table, const std:
       read_count(r, file, "commit_interval_ms", static_cast<size_t>(c.commit_interval.count()), 1));
   c.commit_batch = read_count(r, file, "commit_batch", c.commit_batch, 1);
   c.max_message_bytes = read_count(r, file, "max_message_bytes", c.max_message_bytes, 1);
+  c.shutdown_timeout_seconds =
+      read_count(r, file, "shutdown_timeout_seconds", c.shutdown_timeout_seconds, 1);
 
   r.read("msk_iam", c.msk_iam);
   if (c.msk_iam) {

@@ -1,6 +1,5 @@
-// KafkaSourceConfig: the [source.kafka] table (docs/kafka-source.md), parsed and
-// checked at start-up. Not yet reachable from the configuration file: it is wired into `run`
-// together with the engine (agent/engine).
+// KafkaSourceConfig: the [source.kafka] table (docs/kafka-source.md), parsed and checked when
+// `run` starts (config/ keeps the table as written: Config::kafka_source).
 //
 //   brokers            bootstrap servers: "h1:9092,h2:9092" or ["h1:9092", "h2:9092"] (required)
 //   topics             topic name or array of names (required)
@@ -15,6 +14,7 @@
 //                      commit_batch done messages, on a rebalance and at shutdown
 //   commit_batch       (default 1000)
 //   max_message_bytes  larger messages are skipped, counted and recorded (default 16 MiB)
+//   shutdown_timeout_seconds  how long `run` waits at shutdown for messages in work (default 20)
 //   msk_iam            Amazon MSK IAM authentication (as in a kafka output)
 //   [properties]       librdkafka properties (TLS, SASL, ...) as in a kafka output: secret
 //                      indirection ("${ENV}", "@file:"), secrets masked in logs
@@ -46,6 +46,7 @@ struct KafkaSourceConfig {
   std::chrono::milliseconds commit_interval{1000};
   size_t commit_batch = 1000;
   size_t max_message_bytes = size_t{16} << 20;
+  size_t shutdown_timeout_seconds = 20;
   std::vector<KafkaProperty> properties;
   bool msk_iam = false;
   std::string msk_region;
