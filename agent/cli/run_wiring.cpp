@@ -149,7 +149,8 @@ AwsClients make_aws_clients(const Config& c, const AwsEndpoints& endpoints, cons
   s3_options.variant = endpoints.s3.variant;
   s3_options.expected_bucket_owner = c.sqs.expected_bucket_owner;
   AwsClients clients;
-  clients.sqs = std::make_unique<SqsClient>(sqs_options, http.control, credentials);
+  if (!c.kafka_source)  // the queue of [source.sqs]; a Kafka source reads no queue
+    clients.sqs = std::make_unique<SqsClient>(sqs_options, http.control, credentials);
   clients.s3 = std::make_unique<S3Client>(s3_options, http.objects, credentials);
   return clients;
 }

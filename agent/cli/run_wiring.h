@@ -62,7 +62,7 @@ bool await_credentials(aws::CredentialsSource& credentials, const sigset_t& sign
 // Logs the identity the agent runs as (the first thing to check on an AccessDenied).
 void log_identity(aws::CredentialsSource& credentials);
 
-// The AWS clients the agent reads with.
+// The AWS clients the agent reads with (no SQS client with a Kafka source).
 struct AwsClients {
   std::unique_ptr<SqsClient> sqs;
   std::unique_ptr<S3Client> s3;
