@@ -112,6 +112,26 @@ TEST_CASE("kafka offsets: a failed commit is taken again") {
   CHECK(t.take_commits({kP1}).empty());
 }
 
+TEST_CASE("kafka offsets: a done prefix whose commit was refused is committed at the next "
+          "assignment, and consumption starts there") {
+  OffsetTracker t;
+  const uint64_t g = t.assign(kP0, 7);  // the group refused our commit of 7 before a rebalance
+  CHECK(t.commit_point(kP0) == 7);
+  auto c = t.take_commits();
+  REQUIRE(c.size() == 1);
+  CHECK(c[0].offset == 7);               // sent again at once
+  CHECK(t.take_commits().empty());
+  CHECK(t.add(kP0, 6) == 0);             // before the start: not ours to track
+  CHECK(t.add(kP0, 7) == g);
+  CHECK(t.done(kP0, g, 7, true) == OffsetTracker::Done::kAccepted);
+  c = t.take_commits();
+  REQUIRE(c.size() == 1);
+  CHECK(c[0].offset == 8);
+  // Without one, nothing is committable before something is done.
+  t.assign(kP1);
+  CHECK(t.take_commits({kP1}).empty());
+}
+
 TEST_CASE("kafka unit names") {
   CHECK(unit_name(kP1, 42) == "kafka://cloudtrail/1@42");
 }
