@@ -186,9 +186,10 @@ FetchStatus web_identity(const ProviderContext& ctx, const CredentialsOptions& o
   StsEndpoint endpoint;
   if (!resolve_sts(ctx, options, profile_region, endpoint, message)) return FetchStatus::kInvalid;
   if (params.role_session_name.empty()) params.role_session_name = default_session_name(ctx);
+  bool permanent = false;
   if (!sts_assume_role_with_web_identity(*ctx.http, endpoint, params, token, options.sts_timeout,
-                                         out, message)) {
-    return FetchStatus::kFailed;
+                                         out, message, &permanent)) {
+    return permanent ? FetchStatus::kInvalid : FetchStatus::kFailed;
   }
   return FetchStatus::kOk;
 }
@@ -760,10 +761,11 @@ class ProfileProvider final : public CredentialsProvider {
       message = label + ": " + message;
       return FetchStatus::kInvalid;
     }
+    bool permanent = false;
     if (!sts_assume_role(*ctx_->http, endpoint, source, params, ctx_->now(), options_.sts_timeout,
-                         out, message)) {
+                         out, message, &permanent)) {
       message = label + ": " + message;
-      return FetchStatus::kFailed;
+      return permanent ? FetchStatus::kInvalid : FetchStatus::kFailed;
     }
     return FetchStatus::kOk;
   }
@@ -800,9 +802,10 @@ class AssumeRoleProvider final : public CredentialsProvider {
     params.duration = options_.role_duration;
     StsEndpoint endpoint;
     if (!resolve_sts(*ctx_, options_, "", endpoint, message)) return FetchStatus::kInvalid;
+    bool permanent = false;
     if (!sts_assume_role(*ctx_->http, endpoint, source, params, ctx_->now(), options_.sts_timeout,
-                         out, message)) {
-      return FetchStatus::kFailed;
+                         out, message, &permanent)) {
+      return permanent ? FetchStatus::kInvalid : FetchStatus::kFailed;
     }
     out.provider = name() + " (source: " + source.provider + ")";
     return FetchStatus::kOk;

@@ -20,10 +20,12 @@
 // lists every provider tried and why each did not deliver.
 //
 // A failure is either transient (network, timeouts, 5xx, throttling, a token file not mounted
-// yet: trying again later may succeed) or a configuration error that no retry can heal (a
-// malformed profile file, a named profile that does not exist, mutually exclusive settings:
-// FetchStatus::kInvalid). `trailwarden run` waits for the first kind at start-up and exits on
-// the second (CredentialsSource::last_failure_permanent).
+// yet: trying again later may succeed) or one that no retry can heal: a configuration error (a
+// malformed profile file, a named profile that does not exist, mutually exclusive settings) or
+// a refusal from STS (AccessDenied, InvalidClientTokenId, ExpiredToken ...: sts.h
+// sts_failure_permanent, the HTTP rule of agent/http/classify.h): FetchStatus::kInvalid.
+// `trailwarden run` waits for the first kind at start-up and exits on the second
+// (CredentialsSource::last_failure_permanent), as an SDK's call fails at once on them.
 //
 // Secrets (secret keys, session tokens, web identity and container authorization tokens) never
 // appear in any message or log line: messages name providers, files, URLs, HTTP statuses and
@@ -154,8 +156,9 @@ enum class FetchStatus {
   kOk,
   kNotConfigured,  // its trigger is absent: the chain goes on
   kFailed,         // configured but failed: the chain stops; trying again later may succeed
-  kInvalid,        // misconfigured (malformed file, unknown profile, conflicting settings): the
-                   // chain stops, and no retry can help until the configuration changes
+  kInvalid,        // misconfigured (malformed file, unknown profile, conflicting settings) or
+                   // refused by STS for good (AccessDenied ...): the chain stops, and no retry
+                   // can help until the configuration or IAM changes
 };
 
 class CredentialsProvider {
@@ -180,8 +183,8 @@ class CredentialsSource {
   // Successful fetches (the first one and every refresh) and failed ones, for metrics.
   virtual uint64_t fetches() const { return 0; }
   virtual uint64_t fetch_failures() const { return 0; }
-  // True when the last failed get() failed on a configuration error (FetchStatus::kInvalid),
-  // which no retry heals.
+  // True when the last failed get() failed on a configuration error or an STS refusal
+  // (FetchStatus::kInvalid), which no retry heals.
   virtual bool last_failure_permanent() const { return false; }
 };
 

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "agent/aws/names.h"
+#include "agent/http/classify.h"
 #include "agent/aws/signing_clock.h"
 #include "agent/aws/sigv4.h"
 #include "agent/aws/xml.h"
@@ -34,9 +35,13 @@ bool interpret(const HttpRequest& req, const HttpResponse& resp, std::string_vie
   return true;
 }
 
-bool call(HttpClient& http, const HttpRequest& req, std::string_view action,
-          std::chrono::milliseconds timeout, Credentials& out, std::string& error) {
-  return interpret(req, http.perform(req, timeout), action, out, error);
+// The <Code> of an STS ErrorResponse, or "".
+std::string error_code(const HttpResponse& response) {
+  std::vector<XmlLeaf> leaves;
+  std::string code, ignored;
+  if (parse_xml_leaves(response.body, leaves, ignored))
+    xml_leaf_text(leaves, "ErrorResponse/Error/Code", code);
+  return code;
 }
 
 bool printable_token(std::string_view s) {
@@ -123,9 +128,26 @@ bool parse_sts_response(std::string_view action, const HttpResponse& response, C
   return true;
 }
 
+bool sts_failure_permanent(std::string_view action, const HttpResponse& response) {
+  if (http::classify(response).retryable) return false;
+  if (response.status == 200) return false;  // an answer that could not be read
+  const std::string code = error_code(response);
+  static constexpr std::string_view kTransient[] = {
+      "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+      "RequestThrottled", "RequestThrottledException", "IDPCommunicationError",
+      "IDPCommunicationErrorException"};
+  for (std::string_view t : kTransient)
+    if (code == t) return false;
+  if (action == "AssumeRoleWithWebIdentity" &&
+      (code == "InvalidIdentityToken" || code == "InvalidIdentityTokenException"))
+    return false;
+  return true;
+}
+
 bool sts_assume_role(HttpClient& http, const StsEndpoint& endpoint, const Credentials& source,
                      const AssumeRoleParams& params, TimePoint now,
-                     std::chrono::milliseconds timeout, Credentials& out, std::string& error) {
+                     std::chrono::milliseconds timeout, Credentials& out, std::string& error,
+                     bool* permanent) {
   QueryList form = {{"Action", "AssumeRole"},
                     {"Version", std::string(kStsVersion)},
                     {"RoleArn", params.role_arn},
@@ -141,10 +163,8 @@ bool sts_assume_role(HttpClient& http, const StsEndpoint& endpoint, const Creden
   sign_v4(req, source, endpoint.region, "sts", signed_at);
   HttpResponse resp = http.perform(req, timeout);
   if (resp.error.empty() && resp.status != 200) {
-    std::vector<XmlLeaf> leaves;
-    std::string code, ignored;
-    if (parse_xml_leaves(resp.body, leaves, ignored) &&
-        xml_leaf_text(leaves, "ErrorResponse/Error/Code", code) &&
+    const std::string code = error_code(resp);
+    if (!code.empty() &&
         correct_clock_from(resp, code, "STS", signed_at, is_aws_host(AwsService::kSts, req))) {
       sign_v4(req, source, endpoint.region, "sts", now + SigningClock::global().offset());
       resp = http.perform(req, timeout);
@@ -152,6 +172,7 @@ bool sts_assume_role(HttpClient& http, const StsEndpoint& endpoint, const Creden
   }
   const bool ok = interpret(req, resp, "AssumeRole", out, error);
   if (!ok) {
+    if (permanent) *permanent = sts_failure_permanent("AssumeRole", resp);
     scrub_secret(error, source.secret_access_key);
     scrub_secret(error, source.session_token);
   }
@@ -162,7 +183,7 @@ bool sts_assume_role_with_web_identity(HttpClient& http, const StsEndpoint& endp
                                        const AssumeRoleParams& params,
                                        std::string_view web_identity_token,
                                        std::chrono::milliseconds timeout, Credentials& out,
-                                       std::string& error) {
+                                       std::string& error, bool* permanent) {
   QueryList form = {{"Action", "AssumeRoleWithWebIdentity"},
                     {"Version", std::string(kStsVersion)},
                     {"RoleArn", params.role_arn},
@@ -172,8 +193,10 @@ bool sts_assume_role_with_web_identity(HttpClient& http, const StsEndpoint& endp
     form.emplace_back("DurationSeconds", std::to_string(params.duration.count()));
   }
   const HttpRequest req = make_request(endpoint, std::move(form));
-  const bool ok = call(http, req, "AssumeRoleWithWebIdentity", timeout, out, error);
+  const HttpResponse resp = http.perform(req, timeout);
+  const bool ok = interpret(req, resp, "AssumeRoleWithWebIdentity", out, error);
   if (!ok) {
+    if (permanent) *permanent = sts_failure_permanent("AssumeRoleWithWebIdentity", resp);
     scrub_secret(error, web_identity_token);
     scrub_secret(error, uri_encode(web_identity_token));
   }

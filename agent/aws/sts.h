@@ -43,14 +43,28 @@ struct AssumeRoleParams {
 // On success `out` holds the temporary credentials with their expiration (provider unset).
 // AssumeRole is signed at `now` (system time) plus SigningClock::global()'s offset; a clock-skew
 // error corrects that clock from the response and the call is signed again and sent once more.
+// On failure `error` says what (STS's code and message when it answered, never a secret) and
+// *permanent (if given) whether asking again can help (sts_failure_permanent).
 bool sts_assume_role(HttpClient& http, const StsEndpoint& endpoint, const Credentials& source,
                      const AssumeRoleParams& params, TimePoint now,
-                     std::chrono::milliseconds timeout, Credentials& out, std::string& error);
+                     std::chrono::milliseconds timeout, Credentials& out, std::string& error,
+                     bool* permanent = nullptr);
 bool sts_assume_role_with_web_identity(HttpClient& http, const StsEndpoint& endpoint,
                                        const AssumeRoleParams& params,
                                        std::string_view web_identity_token,
                                        std::chrono::milliseconds timeout, Credentials& out,
-                                       std::string& error);
+                                       std::string& error, bool* permanent = nullptr);
+
+// Whether a failed STS call is permanent: the HTTP rule every client follows
+// (agent/http/classify.h: no answer, 1xx, 408, 429 and 5xx are transient), then STS's error
+// codes, as the AWS SDKs retry them: throttling (STS answers "Throttling" with HTTP 400) and
+// IDPCommunicationError are transient, and so is InvalidIdentityToken for
+// AssumeRoleWithWebIdentity (the identity provider's new token may not be valid at STS yet).
+// Every other answer (AccessDenied, InvalidClientTokenId, ExpiredToken,
+// MalformedPolicyDocument, RegionDisabledException, IDPRejectedClaim ...) is permanent: the
+// same request gets the same refusal until someone changes IAM or the configuration. A 200
+// that cannot be read is transient. `response` is the final one (after any clock correction).
+bool sts_failure_permanent(std::string_view action, const HttpResponse& response);
 
 // Reads the credentials out of an <action>Response, or the error out of an ErrorResponse
 // ("HTTP 403 AccessDenied: <message>"). Exposed for tests.

@@ -3,8 +3,9 @@
 // an instance role that is not ready yet would otherwise make the pod or unit crash-loop).
 //
 // Each attempt calls CredentialsSource::get(). A failure that no retry can heal (a
-// configuration error: CredentialsSource::last_failure_permanent) ends the wait at once with
-// kInvalid. Any other failure (network, timeouts, 5xx, throttling, a token file not mounted
+// configuration error, or STS refusing: AccessDenied, InvalidClientTokenId, ExpiredToken ...;
+// CredentialsSource::last_failure_permanent) ends the wait at once with kInvalid, unlogged:
+// the caller reports it (`run` exits with it). Any other failure (network, timeouts, 5xx, throttling, a token file not mounted
 // yet, an expired SSO token) is logged at WARN, one line per attempt, reported through
 // `on_waiting` (for /readyz), and tried again after a pause that starts at `initial_delay` and
 // doubles up to `max_delay`, each drawn at random from [delay/2, delay] (jitter). `pause`

@@ -214,7 +214,7 @@ struct Engine::Impl {
         if (read_input(w.path, opt.limits.max_compressed_bytes, processor.raw_buffer(), error)) {
           processor.process_raw(r.name, r.result);
         } else {
-          processor.fail(r.name, error, r.result);
+          processor.fail(error, r.result);
           processor.release_memory();  // what a failed read grew is not kept either
         }
         break;

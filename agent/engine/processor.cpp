@@ -58,10 +58,9 @@ void ObjectProcessor::start(const std::string& name, ObjectResult& result) {
   result.per_rule.assign(matcher_.rules().size(), 0);
 }
 
-void ObjectProcessor::fail(const std::string& name, const std::string& error, ObjectResult& result) {
+void ObjectProcessor::fail(const std::string& error, ObjectResult& result) {
   result.failed = true;
   result.error = error;
-  spdlog::error("{}: {}", name, error);
 }
 
 void ObjectProcessor::process_raw(const std::string& name, ObjectResult& result) {
@@ -74,7 +73,7 @@ void ObjectProcessor::process_raw(const std::string& name, ObjectResult& result)
 void ObjectProcessor::decode_and_match(const std::string& name, ObjectResult& result) {
   std::string error;
   result.bytes_read = raw_.size();
-  if (!decode_to_json(raw_.view(), limits_, json_, error)) return fail(name, error, result);
+  if (!decode_to_json(raw_.view(), limits_, json_, error)) return fail(error, result);
   reader_.prepare(json_);  // lookup-events: CloudTrailEvent strings into records (decode/shapes.h)
   result.bytes_decoded = json_.size();
   const uint64_t evaluated_before = session_.counters().evaluated;
@@ -82,7 +81,7 @@ void ObjectProcessor::decode_and_match(const std::string& name, ObjectResult& re
   bool ok = reader_.read(json_, *this, result.stats, error);
   result.evaluated = session_.counters().evaluated - evaluated_before;
   if (!ok)
-    return fail(name, fmt::format("{} ({} records read before the error)", error, result.stats.records),
+    return fail(fmt::format("{} ({} records read before the error)", error, result.stats.records),
                 result);
   switch (result.stats.kind) {
     case FileKind::kDigest:

@@ -95,8 +95,11 @@ class ObjectProcessor : private RecordVisitor {
   // Matches one standalone CloudTrail record given as JSON text (an EventBridge event). An
   // event over a per-record limit or that cannot be parsed is a bad record (index 0).
   void process_event(const std::string& name, std::string_view json, ObjectResult& result);
-  // Records a failure that happened before processing (e.g. the object could not be read).
-  void fail(const std::string& name, const std::string& error, ObjectResult& result);
+  // Records a failure (the input could not be read or decoded) in `result`. Not logged: the
+  // component that decides what becomes of the input says so once (in `run` the source, at
+  // WARN, since the message is kept for redelivery; `replay`, at ERROR, since the file is not
+  // evaluated).
+  void fail(const std::string& error, ObjectResult& result);
 
   // Frees what the last object grew past the MemoryPolicy (then trims the heap). Called at the
   // end of process_raw() and process_event(); returns true if anything was freed.

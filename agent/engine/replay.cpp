@@ -49,7 +49,11 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
   engine.on_result([&](const WorkUnit& unit, const ObjectResult& r, bool delivered) {
     ++committed;
     ++summary.files;
-    if (r.failed) ++summary.failed_files;
+    if (r.failed) {
+      // Not evaluated, and nothing tries again: an ERROR (the processor does not log it).
+      spdlog::error("{}: {}", unit.name, r.error);
+      ++summary.failed_files;
+    }
     if (!r.failed && r.stats.kind != FileKind::kRecords) ++summary.skipped_files;
     if (!r.failed && r.stats.records == 0 &&
         (r.stats.kind == FileKind::kOther || r.bad_record_count || r.stats.unrecognised))

@@ -795,3 +795,36 @@ TEST_CASE("an S3 object is read as a CloudTrail log file only: records in other 
   CHECK(f.output->lines.empty());
   CHECK(f.daemon->counters().records == 0);
 }
+
+TEST_CASE("a broken log file in run: one WARN line names it and says what becomes of the message, no ERROR") {
+  aws::test::LogCapture logs;
+  Fixture f;
+  f.options.workers = 1;  // tasks run in order: the good message finishes after the broken one
+  const std::string good = test::gzip(test::read_data("cloudtrail/awsdocs_config.json"));
+  const std::string broken_key = "AWSLogs/1/CloudTrail/us-east-1/broken.json.gz";
+  f.store.objects["trail-bucket/" + broken_key] = good.substr(0, good.size() / 2);  // truncated
+  f.start();
+  f.queue.send(s3_notification("trail-bucket", broken_key));
+  f.queue.send(s3_notification("trail-bucket", kKey));
+  REQUIRE(f.queue.await([](FakeQueue& q) { return q.deleted() == 1; }));
+  CHECK(f.finish() == 0);
+  CHECK(f.source->counters().messages_failed == 1);
+  const std::string text = logs.text();
+  size_t lines = 0, warnings = 0;
+  for (size_t at = 0; (at = text.find("broken.json.gz", at)) != std::string::npos;) {
+    const size_t begin = text.rfind('\n', at) + 1;  // npos + 1 == 0: the first line
+    const size_t end = text.find('\n', at);
+    const std::string_view line(text.data() + begin, end - begin);
+    if (line.find("[debug]") == std::string_view::npos && line.find("[trace]") == std::string_view::npos) {
+      ++lines;
+      if (line.find("[warning]") != std::string_view::npos &&
+          line.find("is not deleted") != std::string_view::npos)
+        ++warnings;
+    }
+    at = end;
+  }
+  CAPTURE(text);
+  CHECK(lines == 1);
+  CHECK(warnings == 1);
+  CHECK(text.find("[error]") == std::string::npos);
+}
