@@ -401,13 +401,23 @@ bool KafkaSource::skip_oversized(const TopicPartition& tp, int64_t offset,
   r.bytes = m->len;
   r.excerpt.assign(static_cast<const char*>(m->payload),
                    std::min(m->len, BadRecord::kExcerptBytes));
-  spdlog::error("source kafka: {}: {}: skipped, recorded in {}", name, r.reason,
-                options_.dead_letters ? options_.dead_letters->path() : "no dead-letter file");
-  if (!options_.dead_letters) return true;
+  // Log levels (monitoring.md): ERROR only when data is lost. Without a bad-records file the
+  // message is gone once skipped; with one it is recorded (WARN), or kept when it cannot be.
+  if (!options_.dead_letters) {
+    spdlog::error("source kafka: {}: {}: skipped (no bad-records file to record it in)", name,
+                  r.reason);
+    return true;
+  }
   std::string error;
-  if (options_.dead_letters->write(name, "", {r}, 0, error)) return true;
+  if (options_.dead_letters->write(name, "", {r}, 0, error)) {
+    spdlog::warn("source kafka: {}: {}: skipped, recorded in {}", name, r.reason,
+                 options_.dead_letters->path());
+    return true;
+  }
   // Not recorded: keep it (it holds the partition's commit point) rather than lose it.
-  spdlog::error("source kafka: {}: {}; the message is kept for redelivery", name, error);
+  spdlog::warn("source kafka: {}: {}: cannot be recorded ({}); the message is kept for "
+               "redelivery",
+               name, r.reason, error);
   return false;
 }
 

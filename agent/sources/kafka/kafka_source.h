@@ -47,7 +47,7 @@
 // them from the committed offset). On assign, consumption starts at the committed offset
 // (auto_offset_reset when there is none).
 //
-// Bad input: a message over max_message_bytes is not handed out. It is logged at ERROR with its
+// Bad input: a message over max_message_bytes is not handed out. It is logged at WARN with its
 // name, counted (oversized), written to the record dead-letter file (state_dir/
 // bad-records.ndjson: object = its name, reason, size, first 1 KiB) and then done, so it is
 // committed and never retried (the same bytes would fail again). If it cannot be recorded it is
