@@ -523,6 +523,7 @@ void KafkaSource::commit(bool sync, const std::vector<TopicPartition>& only) {
     spdlog::warn("source kafka: committing {}: {}", describe(to_vector(l.get())), err_text(err));
     std::lock_guard lk(mu_);
     for (const CommitOffset& c : commits) tracker_.commit_failed(c);
+    done_since_commit_ = std::max<size_t>(done_since_commit_, 1);
   }
 }
 
@@ -666,6 +667,8 @@ void KafkaSource::commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err,
                  rebalancing ? ", or when the partition is assigned again" : "");
     std::lock_guard lk(self->mu_);
     self->tracker_.commit_failed({tp, e.offset});
+    // Sent again at the next commit_interval, even if nothing more is done meanwhile.
+    self->done_since_commit_ = std::max<size_t>(self->done_since_commit_, 1);
     if (e.offset >= 0) {
       int64_t& o = self->unconfirmed_[tp];
       o = std::max(o, e.offset);
