@@ -153,6 +153,8 @@ void format_cef(const AlertRecord& a, std::string& out) {
       ext.add_labeled("cs5", "s3Object", "s3://" + a.bucket + "/" + a.key, kCefCustomStringMax);
     else if (a.route == AlertRoute::kInlineEvent)
       ext.add_labeled("cs5", "eventBridgeEventId", a.eventbridge_event_id, kCefCustomStringMax);
+    else if (a.route == AlertRoute::kKafka)
+      ext.add_labeled("cs5", "kafkaMessage", a.kafka_message, kCefCustomStringMax);
   }
 }
 
@@ -166,6 +168,7 @@ void write_route_fields(JsonWriter& w, const AlertRecord& a) {
   opt("bucket", a.bucket);
   opt("key", a.key);
   opt("eventbridge_event_id", a.eventbridge_event_id);
+  opt("kafka_message", a.kafka_message);
   opt("notification", a.notification);
 }
 

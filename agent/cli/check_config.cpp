@@ -16,6 +16,8 @@
 #include "agent/cli/cli_util.h"
 #include "agent/cli/commands.h"
 #include "agent/config/secret_files.h"
+#include "agent/kafka/client_config.h"
+#include "agent/sources/kafka/kafka_source_config.h"
 
 namespace trailwarden::cli {
 
@@ -56,12 +58,20 @@ int cmd_check_config(Args& a, const Global& g) {
   env.aws_region = resolve_region(c);
   env.validate_only = true;
   for (const auto& o : parse_outputs(c)) make_output(o, env);
+  // [source.kafka]: every key and librdkafka property checked as `run` checks them.
+  if (c.kafka_source)
+    kafka::parse_kafka_source_config(*c.kafka_source, c.source, resolve_region(c),
+                                     process_secret_sources());
 
   // What `run` needs beyond a valid file: reported, not fatal (replay works without them).
   std::vector<std::string> warnings = config_advisories(c);
   if (enabled == 0) warnings.push_back("no rule is enabled: nothing can match");
-  if (c.sqs.queue_url.empty()) warnings.push_back("source.sqs.queue_url is not set: `run` needs it");
-  else if (c.sqs.allowed_buckets.empty())
+  if (c.kafka_source && !c.sqs.queue_url.empty())
+    warnings.push_back("both source.sqs.queue_url and [source.kafka] are set: `run` refuses to "
+                       "start with both");
+  else if (c.sqs.queue_url.empty() && !c.kafka_source)
+    warnings.push_back("source.sqs.queue_url is not set: `run` needs it (or [source.kafka])");
+  else if (!c.kafka_source && c.sqs.allowed_buckets.empty())
     warnings.push_back("source.sqs.allowed_buckets is empty: `run` refuses to start without it");
   if (!c.sqs.queue_url.empty() && resolve_region(c).empty())
     warnings.push_back("no AWS region: set [aws] region or AWS_REGION");

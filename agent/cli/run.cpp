@@ -49,12 +49,15 @@ int cmd_run(Args& a, const Global& g) {
   register_start_metrics(early_registry, *credentials, started_ms);
   LiveStatus live(early_registry);
   std::unique_ptr<StatusServer> status = start_status_server(c, live);
-  if (!await_credentials(*credentials, signals, cancel_credentials, live)) {
-    if (status) status->stop();
-    spdlog::info("stopped before start-up completed (no AWS credentials yet)");
-    return 0;
+  // A Kafka source without msk_iam reads nothing from AWS: no credentials are awaited.
+  if (run_needs_aws_credentials(c)) {
+    if (!await_credentials(*credentials, signals, cancel_credentials, live)) {
+      if (status) status->stop();
+      spdlog::info("stopped before start-up completed (no AWS credentials yet)");
+      return 0;
+    }
+    log_identity(*credentials);
   }
-  log_identity(*credentials);
 
   AwsClients clients = make_aws_clients(c, endpoints, http, credentials);
   OutputEnv output_env;
@@ -62,9 +65,9 @@ int cmd_run(Args& a, const Global& g) {
   output_env.aws_region = endpoints.region;
   output_env.aws_credentials = credentials;
   DeliveryPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir);
-  RunSource source = make_source(c, clients);
-  const SqsSource& queue = *source.sqs;
-  Engine engine(engine_options(c, workers), *source.source, clients.s3.get(),
+  RunSource source = make_source(c, clients, endpoints.region, credentials);
+  const RunSourceView& queue = source.view;
+  Engine engine(engine_options(c, workers, source), *source.source, clients.s3.get(),
                 std::make_shared<const RuleSet>(std::move(all)), outputs);
   start_outputs(outputs, engine);
 
@@ -90,13 +93,17 @@ int cmd_run(Args& a, const Global& g) {
                             [&] { return status_line(engine, queue); },
                             [&] { return health(engine, outputs, c).ok; }},
                            stop.stop);
-  spdlog::info(
-      "trailwarden {} running: queue {} (SQS region {}, region {}), {} rules, {} workers, "
-      "buckets {}",
-      TRAILWARDEN_VERSION, c.sqs.queue_url, endpoints.sqs_region, endpoints.region, enabled_count,
-      workers, fmt::join(c.sqs.allowed_buckets, ", "));
+  if (queue.kafka)
+    spdlog::info("trailwarden {} running: Kafka source (region {}), {} rules, {} workers",
+                 TRAILWARDEN_VERSION, endpoints.region, enabled_count, workers);
+  else
+    spdlog::info(
+        "trailwarden {} running: queue {} (SQS region {}, region {}), {} rules, {} workers, "
+        "buckets {}",
+        TRAILWARDEN_VERSION, c.sqs.queue_url, endpoints.sqs_region, endpoints.region,
+        enabled_count, workers, fmt::join(c.sqs.allowed_buckets, ", "));
   const int rc = engine.run(stop.stop);
-  return shut_down(rc, c, stop, engine, queue, outputs, notifier, status.get(), run_signals);
+  return shut_down(rc, stop, engine, queue, outputs, notifier, status.get(), run_signals);
 }
 
 }  // namespace trailwarden::cli

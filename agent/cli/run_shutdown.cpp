@@ -27,20 +27,29 @@ std::chrono::milliseconds output_flush_budget(int64_t requested_ns, std::chrono:
   return std::max(kMinOutputFlush, duration_cast<milliseconds>(budget - spent));
 }
 
-int shut_down(int rc, const Config& c, const StopRequest& stop, const Engine& engine,
-              const SqsSource& source, DeliveryPipeline& outputs, SystemdNotifier& notifier,
+int shut_down(int rc, const StopRequest& stop, const Engine& engine,
+              const RunSourceView& source, DeliveryPipeline& outputs, SystemdNotifier& notifier,
               StatusServer* status, RunSignals& run_signals) {
   sd_notify(0, "STOPPING=1\nSTATUS=stopping: flushing outputs");
   outputs.stop(output_flush_budget(stop.requested_ns.load(),
-                                   std::chrono::seconds(c.sqs.shutdown_timeout_seconds)));
+                                   std::chrono::seconds(source.shutdown_timeout_seconds)));
   notifier.stop();
   if (status) status->stop();
   if (outputs.failed()) rc = 1;
   run_signals.finish();
-  const SqsSourceCounters& q = source.counters();
   const EngineCounters& e = engine.counters();
   const FetchCounters& f = engine.fetch_counters();
   const DeliveryCounters& d = engine.delivery_counters();
+  if (source.kafka) {
+    const kafka::KafkaSourceStats& k = source.kafka->stats();
+    spdlog::info(
+        "stopped: {} Kafka messages received, {} done, {} failed, {} oversized; {} records, "
+        "{} alerts sent, {} duplicates suppressed; {} offset commits",
+        k.received.load(), k.done_ok.load(), k.done_failed.load(), k.oversized.load(),
+        e.records.load(), d.alerts_sent.load(), d.alerts_suppressed.load(), k.commits.load());
+    return rc;
+  }
+  const SqsSourceCounters& q = source.sqs->counters();
   spdlog::info(
       "stopped: {} messages received, {} deleted, {} failed, {} unknown; {} objects, {} records, "
       "{} alerts sent, {} duplicates suppressed, {} refused",

@@ -1,5 +1,5 @@
 // How `trailwarden run` stops (docs/operations.md, "Stopping"). SIGTERM/SIGINT start the
-// shutdown budget ([source.sqs] shutdown_timeout_seconds), shared by the engine (finishing or
+// shutdown budget (the source table's shutdown_timeout_seconds), shared by the engine (finishing or
 // giving back in-flight work) and then the outputs (flushing their buffers); the order is:
 // engine, outputs, systemd notifier, status server, signal thread, then one line of totals.
 #pragma once
@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "agent/cli/run_status.h"
 #include "agent/cli/signals.h"
 #include "agent/cli/systemd_notify.h"
 #include "agent/config/config.h"
@@ -35,8 +36,8 @@ std::chrono::milliseconds output_flush_budget(int64_t requested_ns, std::chrono:
 
 // After engine.run() returned `rc`: stops the rest in order and logs the totals. The exit
 // status: `rc`, or 1 when an output failed for good.
-int shut_down(int rc, const Config& c, const StopRequest& stop, const Engine& engine,
-              const SqsSource& source, DeliveryPipeline& outputs, SystemdNotifier& notifier,
+int shut_down(int rc, const StopRequest& stop, const Engine& engine,
+              const RunSourceView& source, DeliveryPipeline& outputs, SystemdNotifier& notifier,
               StatusServer* status, RunSignals& run_signals);
 
 }  // namespace trailwarden::cli

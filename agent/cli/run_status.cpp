@@ -31,12 +31,13 @@ void register_start_metrics(MetricsRegistry& registry, const aws::CredentialsSou
               credentials.fetch_failures());
   });
 }
-void register_metrics(MetricsRegistry& registry, const Engine& engine, const SqsSource& source,
+void register_metrics(MetricsRegistry& registry, const Engine& engine, const RunSourceView& source,
                       const DeliveryPipeline& outputs,
                       const aws::CredentialsSource& credentials,
                       int64_t started_ms) {
   register_start_metrics(registry, credentials, started_ms);
-  register_sqs_source_metrics(registry, source);
+  if (source.sqs) register_sqs_source_metrics(registry, *source.sqs);
+  if (source.kafka) register_kafka_source_metrics(registry, *source.kafka);
   register_engine_metrics(registry, engine);
   registry.add([](PrometheusWriter& w) {
     w.counter("trailwarden_ecs_degraded_documents_total",
@@ -115,18 +116,24 @@ Probe health(const Engine& engine, const DeliveryPipeline& outputs, const Config
     return {false, fmt::format("the SQS poll loop has not turned for {} s", (now_ms() - last) / 1000)};
   return {true, {}};
 }
-Probe readiness(const Engine& engine, const SqsSource& source, const DeliveryPipeline& outputs,
+Probe readiness(const Engine& engine, const RunSourceView& source, const DeliveryPipeline& outputs,
                 const Config& c) {
   Probe h = health(engine, outputs, c);
   if (!h.ok) return h;
-  const SqsSourceCounters& q = source.counters();
   const EngineCounters& e = engine.counters();
-  if (!e.polling) return {false, "not polling the queue (starting or stopping)"};
-  const int64_t last_ok = q.last_poll_ok_ms.load();
-  const int64_t limit_ms = static_cast<int64_t>(c.metrics.ready_poll_timeout_seconds) * 1000;
-  if (!last_ok) return {false, "no successful SQS receive yet"};
-  if (now_ms() - last_ok > limit_ms)
-    return {false, fmt::format("no successful SQS receive for {} s", (now_ms() - last_ok) / 1000)};
+  if (source.kafka) {
+    if (!e.polling) return {false, "not consuming the Kafka topics (starting or stopping)"};
+    if (std::string why; source.kafka->fatal(&why)) return {false, "source kafka: " + why};
+  } else {
+    const SqsSourceCounters& q = source.sqs->counters();
+    if (!e.polling) return {false, "not polling the queue (starting or stopping)"};
+    const int64_t last_ok = q.last_poll_ok_ms.load();
+    const int64_t limit_ms = static_cast<int64_t>(c.metrics.ready_poll_timeout_seconds) * 1000;
+    if (!last_ok) return {false, "no successful SQS receive yet"};
+    if (now_ms() - last_ok > limit_ms)
+      return {false,
+              fmt::format("no successful SQS receive for {} s", (now_ms() - last_ok) / 1000)};
+  }
   for (size_t i = 0; i < outputs.size(); ++i) {
     const OutputSettings& o = outputs.settings(i);
     if (o.when_full == OutputSettings::WhenFull::kBlock &&
@@ -136,9 +143,15 @@ Probe readiness(const Engine& engine, const SqsSource& source, const DeliveryPip
   return {true, {}};
 }
 
-std::string status_line(const Engine& engine, const SqsSource& source) {
-  const SqsSourceCounters& q = source.counters();
+std::string status_line(const Engine& engine, const RunSourceView& source) {
   const EngineCounters& e = engine.counters();
+  if (source.kafka) {
+    const kafka::KafkaSourceStats& k = source.kafka->stats();
+    return fmt::format("{} Kafka messages, {} records, {} alerts; {} in flight", k.received.load(),
+                       e.records.load(), engine.delivery_counters().alerts_sent.load(),
+                       source.kafka->in_flight());
+  }
+  const SqsSourceCounters& q = source.sqs->counters();
   const FetchCounters& f = engine.fetch_counters();
   const DeliveryCounters& d = engine.delivery_counters();
   return fmt::format("{} messages, {} objects, {} records, {} alerts; {} in flight",

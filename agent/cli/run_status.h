@@ -13,10 +13,19 @@
 #include "agent/engine/engine.h"
 #include "agent/metrics/metrics.h"
 #include "agent/metrics/status_server.h"
+#include "agent/sources/kafka/kafka_source.h"
 #include "agent/sources/sqs/sqs_source.h"
 #include "outputs/delivery/delivery_pipeline.h"
 
 namespace trailwarden::cli {
+
+// The source `run` reads, as the status reads it: exactly one is set.
+struct RunSourceView {
+  const SqsSource* sqs = nullptr;
+  const kafka::KafkaSource* kafka = nullptr;
+  // The source table's shutdown_timeout_seconds: the engine's deadline and the flush budget.
+  size_t shutdown_timeout_seconds = 20;
+};
 
 // Wall-clock epoch milliseconds.
 int64_t now_ms();
@@ -26,7 +35,7 @@ void register_start_metrics(MetricsRegistry& registry, const aws::CredentialsSou
                             int64_t started_ms);
 // The metrics of a running agent (docs/monitoring.md lists them). All references must outlive
 // `registry`.
-void register_metrics(MetricsRegistry& registry, const Engine& engine, const SqsSource& source,
+void register_metrics(MetricsRegistry& registry, const Engine& engine, const RunSourceView& source,
                       const DeliveryPipeline& outputs, const aws::CredentialsSource& credentials,
                       int64_t started_ms);
 // The metrics endpoint's own counters (connections it shed to keep the probes fast).
@@ -34,12 +43,13 @@ void register_status_metrics(MetricsRegistry& registry, const StatusServerStats&
 
 // Liveness: the poll loop turns and no output failed for good.
 Probe health(const Engine& engine, const DeliveryPipeline& outputs, const Config& c);
-// Readiness: running, the queue answered recently, and no output buffer is full.
-Probe readiness(const Engine& engine, const SqsSource& source, const DeliveryPipeline& outputs,
+// Readiness: running, the queue answered recently (Kafka: the source is not fatal), and no
+// output buffer is full.
+Probe readiness(const Engine& engine, const RunSourceView& source, const DeliveryPipeline& outputs,
                 const Config& c);
 
 // One line for systemd's STATUS=.
-std::string status_line(const Engine& engine, const SqsSource& source);
+std::string status_line(const Engine& engine, const RunSourceView& source);
 
 // What the status server answers. It starts before the credential check, so that /healthz
 // answers and /readyz says why the agent is not ready while it waits for AWS credentials;

@@ -15,6 +15,8 @@
 #include "agent/cli/credential_wait.h"
 #include "agent/cli/signals.h"
 #include "agent/http/curl_http_client.h"
+#include "agent/kafka/client_config.h"
+#include "agent/sources/kafka/kafka_source_config.h"
 
 namespace trailwarden::cli {
 
@@ -46,7 +48,12 @@ Config load_run_config(const Global& g) {
       spdlog::warn("general.allow_core_dumps: {}", dump_error);
   }
   for (const std::string& advice : config_advisories(c)) spdlog::warn("{}: {}", c.source, advice);
-  require_sqs_source(c);
+  if (c.kafka_source && !c.sqs.queue_url.empty())
+    throw std::runtime_error(fmt::format(
+        "{}: both source.sqs.queue_url and [source.kafka] are set: `run` reads one source; "
+        "remove one of them",
+        c.source));
+  if (!c.kafka_source) require_sqs_source(c);
   return c;
 }
 
@@ -142,24 +149,52 @@ AwsClients make_aws_clients(const Config& c, const AwsEndpoints& endpoints, cons
   s3_options.variant = endpoints.s3.variant;
   s3_options.expected_bucket_owner = c.sqs.expected_bucket_owner;
   AwsClients clients;
-  clients.sqs = std::make_unique<SqsClient>(sqs_options, http.control, credentials);
+  if (!c.kafka_source)  // the queue of [source.sqs]; a Kafka source reads no queue
+    clients.sqs = std::make_unique<SqsClient>(sqs_options, http.control, credentials);
   clients.s3 = std::make_unique<S3Client>(s3_options, http.objects, credentials);
   return clients;
 }
 
-RunSource make_source(const Config& c, AwsClients& clients) {
-  auto sqs = std::make_unique<SqsSource>(c.sqs, *clients.sqs);
+bool run_needs_aws_credentials(const Config& c) {
+  if (!c.kafka_source) return true;
+  const toml::node* msk = c.kafka_source->get("msk_iam");
+  return msk && msk->value<bool>().value_or(false);
+}
+
+RunSource make_source(const Config& c, AwsClients& clients, const std::string& region,
+                      std::shared_ptr<aws::CredentialsSource> credentials) {
   RunSource made;
-  made.sqs = sqs.get();
-  made.source = std::move(sqs);
+  if (!c.kafka_source) {
+    auto sqs = std::make_unique<SqsSource>(c.sqs, *clients.sqs);
+    made.view.sqs = sqs.get();
+    made.view.shutdown_timeout_seconds = c.sqs.shutdown_timeout_seconds;
+    made.max_in_flight = c.sqs.max_in_flight_messages;
+    made.source = std::move(sqs);
+    return made;
+  }
+  kafka::KafkaSourceConfig kc =
+      kafka::parse_kafka_source_config(*c.kafka_source, c.source, region, process_secret_sources());
+  made.view.shutdown_timeout_seconds = kc.shutdown_timeout_seconds;
+  made.max_in_flight = kc.max_in_flight;
+  made.kafka_bad_records = std::make_unique<RecordDeadLetterFile>(
+      (std::filesystem::path(c.state_dir) / "bad-records.ndjson").string(),
+      DeliveryOptions{}.bad_records_max_bytes);  // the same bound as the engine's writer
+  kafka::KafkaSource::Options options;
+  options.dead_letters = made.kafka_bad_records.get();
+  options.credentials = std::move(credentials);
+  auto source = std::make_unique<kafka::KafkaSource>(std::move(kc), std::move(options));
+  std::string error;
+  if (!source->start(error)) throw std::runtime_error(fmt::format("{}: [source.kafka]: {}", c.source, error));
+  made.view.kafka = source.get();
+  made.source = std::move(source);
   return made;
 }
 
-EngineOptions engine_options(const Config& c, size_t workers) {
+EngineOptions engine_options(const Config& c, size_t workers, const RunSource& source) {
   EngineOptions options;
   options.workers = workers;
-  options.max_in_flight = c.sqs.max_in_flight_messages;
-  options.shutdown_deadline = std::chrono::seconds(c.sqs.shutdown_timeout_seconds);
+  options.max_in_flight = source.max_in_flight;
+  options.shutdown_deadline = std::chrono::seconds(source.view.shutdown_timeout_seconds);
   options.fetch.max_object_bytes = c.limits.max_compressed_bytes;
   options.limits = c.limits;
   options.ocsf.include_raw_data = c.include_raw_data;
@@ -178,7 +213,8 @@ void start_outputs(DeliveryPipeline& outputs, Engine& engine) {
     throw std::runtime_error(error);
 }
 
-void register_run_metrics(MetricsRegistry& registry, const Engine& engine, const SqsSource& source,
+void register_run_metrics(MetricsRegistry& registry, const Engine& engine,
+                          const RunSourceView& source,
                           const DeliveryPipeline& outputs,
                           const aws::CredentialsSource& credentials, const S3Client& s3,
                           const StatusServer* status, int64_t started_ms) {

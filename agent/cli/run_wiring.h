@@ -19,6 +19,8 @@
 #include "agent/http/http_pool.h"
 #include "agent/metrics/metrics.h"
 #include "agent/metrics/status_server.h"
+#include "agent/core/record_dead_letter.h"
+#include "agent/sources/kafka/kafka_source.h"
 #include "agent/sources/s3_client.h"
 #include "agent/sources/source.h"
 #include "agent/sources/sqs/sqs_source.h"
@@ -28,7 +30,8 @@
 namespace trailwarden::cli {
 
 // Core dumps off before any secret is read, the configuration loaded (logging set up from it),
-// [general] allow_core_dumps applied, its advisories logged, and the source `run` needs checked.
+// [general] allow_core_dumps applied, its advisories logged, and the source `run` needs checked:
+// exactly one of [source.sqs] queue_url (with allowed_buckets) and [source.kafka].
 Config load_run_config(const Global& g);
 
 // Regions and endpoints (aws_endpoints.h), their warnings logged.
@@ -59,7 +62,7 @@ bool await_credentials(aws::CredentialsSource& credentials, const sigset_t& sign
 // Logs the identity the agent runs as (the first thing to check on an AccessDenied).
 void log_identity(aws::CredentialsSource& credentials);
 
-// The AWS clients the agent reads with.
+// The AWS clients the agent reads with (no SQS client with a Kafka source).
 struct AwsClients {
   std::unique_ptr<SqsClient> sqs;
   std::unique_ptr<S3Client> s3;
@@ -67,18 +70,26 @@ struct AwsClients {
 AwsClients make_aws_clients(const Config& c, const AwsEndpoints& endpoints, const HttpPools& http,
                             std::shared_ptr<aws::CredentialsSource> credentials);
 
-// The source the engine reads, as the configuration chooses it: today the SQS queue of
-// [source.sqs] (through `clients.sqs`, which must outlive it). `sqs` is the same object when
-// it is the SQS source: the status server, systemd's STATUS= and the last log line read its
-// counters (run_status.h).
-struct RunSource {
-  std::unique_ptr<Source> source;
-  const SqsSource* sqs = nullptr;
-};
-RunSource make_source(const Config& c, AwsClients& clients);
+// True unless the agent can run without AWS credentials: a Kafka source without msk_iam.
+bool run_needs_aws_credentials(const Config& c);
 
-// The engine as [source.sqs], [limits] and the state directory configure it.
-EngineOptions engine_options(const Config& c, size_t workers);
+// The source the engine reads, as the configuration chooses it: the SQS queue of [source.sqs]
+// (through `clients.sqs`, which must outlive it), or the Kafka topics of [source.kafka] (parsed
+// here, consumer started; `region` and `credentials` for msk_iam). `view` points at the same
+// object: the status server, systemd's STATUS= and the last log line read its counters
+// (run_status.h).
+struct RunSource {
+  std::unique_ptr<RecordDeadLetterFile> kafka_bad_records;  // oversized Kafka messages
+  std::unique_ptr<Source> source;
+  RunSourceView view;
+  size_t max_in_flight = 0;  // the source table's bound on units in work
+};
+RunSource make_source(const Config& c, AwsClients& clients, const std::string& region,
+                      std::shared_ptr<aws::CredentialsSource> credentials);
+
+// The engine as the source's table ([source.sqs] or [source.kafka]: max in flight, shutdown
+// deadline), [limits] and the state directory configure it.
+EngineOptions engine_options(const Config& c, size_t workers, const RunSource& source);
 
 // Starts the outputs: the alerts a previous run left in the buffers go into the engine's
 // de-duplication window before anything is delivered or received (kill -9 does not re-alert).
@@ -86,7 +97,8 @@ void start_outputs(DeliveryPipeline& outputs, Engine& engine);
 
 // Every metric of the running agent (run_status.h) plus the S3 client's and the signing
 // clock's. Everything referenced must outlive `registry`.
-void register_run_metrics(MetricsRegistry& registry, const Engine& engine, const SqsSource& source,
+void register_run_metrics(MetricsRegistry& registry, const Engine& engine,
+                          const RunSourceView& source,
                           const DeliveryPipeline& outputs,
                           const aws::CredentialsSource& credentials, const S3Client& s3,
                           const StatusServer* status, int64_t started_ms);

@@ -114,12 +114,17 @@ void check_top_level_keys(const std::string& origin, const toml::table& doc) {
   top.finish();
 }
 
-// [source]: one table per kind of source; SQS is the one there is.
-void parse_source(const std::string& origin, const toml::table& src, Config& c) {
+// [source]: one table per kind of source: [source.sqs] parsed here, [source.kafka] kept as
+// written for the Kafka source's own parser (like [[outputs]]).
+void parse_source(const std::shared_ptr<toml::table>& root, const std::string& origin,
+                  const toml::table& src, Config& c) {
   TomlReader outer(origin, src, "source");
   outer.get("sqs");
+  outer.get("kafka");
   outer.finish();
   if (const auto* t = section(origin, src, "sqs")) parse_sqs(origin, *t, c.sqs);
+  if (const auto* t = section(origin, src, "kafka"))
+    c.kafka_source = std::shared_ptr<const toml::table>(root, t);
 }
 
 // [[outputs]]: kept as written, sharing the document (outputs/settings.h parses them).
@@ -150,7 +155,7 @@ void parse_config_document(const std::shared_ptr<toml::table>& root, const std::
   if (const auto* t = section(origin, doc, "general")) parse_general(origin, *t, c);
   if (const auto* t = section(origin, doc, "metrics")) parse_metrics(origin, *t, c.metrics);
   if (const auto* t = section(origin, doc, "aws")) parse_aws(origin, *t, c.aws);
-  if (const auto* t = section(origin, doc, "source")) parse_source(origin, *t, c);
+  if (const auto* t = section(origin, doc, "source")) parse_source(root, origin, *t, c);
   if (const auto* t = section(origin, doc, "limits")) parse_limits(origin, *t, c.limits);
   if (const auto* t = section(origin, doc, "rules")) parse_rules(origin, *t, c.rules);
   if (const auto* t = section(origin, doc, "alerts")) parse_alerts(origin, *t, c);

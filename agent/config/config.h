@@ -84,6 +84,9 @@ struct Config {
   // [[outputs]] as written: each output parses its own table (outputs/settings.h), which the
   // loading command does right after parse_config (agent/cli/cli_util.h).
   std::vector<OutputTable> outputs;
+  // [source.kafka] as written, sharing the document: the Kafka source parses its own keys
+  // (agent/sources/kafka/kafka_source_config.h) when `run` builds it; null when absent.
+  std::shared_ptr<const toml::table> kafka_source;
   // Secret values found while loading (from ${VAR} with a secret-looking name, or under a
   // secret-looking key): masked in logs and redacted by render_effective_config().
   std::vector<std::string> secrets;

@@ -20,6 +20,10 @@ std::string render_effective_config(const Config& c, const OutputRenderer& rende
   emit_keys(e, aws_keys(), c.aws);
   e.section("[source.sqs]");
   emit_keys(e, sqs_keys(), c.sqs);
+  if (c.kafka_source) {  // as written: the Kafka source's parser resolves it when `run` starts
+    e.section("[source.kafka]");
+    e.keys_as_written(*c.kafka_source, "source.kafka");
+  }
   e.section("[limits]");
   emit_keys(e, limits_keys(), c.limits);
   e.section("[rules]");

@@ -7,9 +7,11 @@ namespace trailwarden {
 namespace {
 
 // Version 1: the fields up to `raw`. Version 2 appends the route: u32 route, then bucket, key,
-// eventbridge_event_id, notification. Both decode; encode() writes version 2.
+// eventbridge_event_id, notification. Version 3 appends kafka_message. All decode; encode()
+// writes version 3.
 constexpr uint8_t kVersion1 = 1;
-constexpr uint8_t kVersion = 2;
+constexpr uint8_t kVersion2 = 2;
+constexpr uint8_t kVersion = 3;
 
 void put_u32(std::string& out, uint32_t v) {
   char b[4];
@@ -57,6 +59,7 @@ std::string_view AlertRecord::route_name() const {
     case AlertRoute::kS3Object: return "s3";
     case AlertRoute::kInlineEvent: return "eventbridge";
     case AlertRoute::kUnknown: return "unknown";
+    case AlertRoute::kKafka: return "kafka";
   }
   return "unknown";
 }
@@ -83,14 +86,14 @@ void AlertRecord::encode(std::string& out) const {
                                &event_id, &ocsf, &raw})
     put_str(out, *s);
   put_u32(out, static_cast<uint32_t>(route));
-  for (const std::string* s : {&bucket, &key, &eventbridge_event_id, &notification})
+  for (const std::string* s : {&bucket, &key, &eventbridge_event_id, &notification, &kafka_message})
     put_str(out, *s);
 }
 
 bool AlertRecord::decode(std::string_view in, AlertRecord& a) {
   if (in.empty()) return false;
   const auto version = static_cast<uint8_t>(in[0]);
-  if (version != kVersion1 && version != kVersion) return false;
+  if (version != kVersion1 && version != kVersion2 && version != kVersion) return false;
   Reader r{in.substr(1)};
   a.uid = r.str();
   a.rule_id = r.str();
@@ -104,15 +107,20 @@ bool AlertRecord::decode(std::string_view in, AlertRecord& a) {
   for (std::string* s : {&a.account, &a.region, &a.event_name, &a.event_source, &a.actor,
                          &a.source_ip, &a.event_id, &a.ocsf, &a.raw})
     *s = r.str();
-  for (std::string* s : {&a.bucket, &a.key, &a.eventbridge_event_id, &a.notification}) s->clear();
+  for (std::string* s : {&a.bucket, &a.key, &a.eventbridge_event_id, &a.notification,
+                         &a.kafka_message})
+    s->clear();
   if (version == kVersion1) {
     a.route = AlertRoute::kUnknown;
     return r.ok && r.in.empty();
   }
   const uint32_t route = r.u32();
-  if (!r.ok || route > static_cast<uint32_t>(AlertRoute::kUnknown)) return false;
+  const uint32_t max_route = static_cast<uint32_t>(version == kVersion2 ? AlertRoute::kUnknown
+                                                                         : AlertRoute::kKafka);
+  if (!r.ok || route > max_route) return false;
   a.route = static_cast<AlertRoute>(route);
   for (std::string* s : {&a.bucket, &a.key, &a.eventbridge_event_id, &a.notification}) *s = r.str();
+  if (version == kVersion) a.kafka_message = r.str();
   return r.ok && r.in.empty();
 }
 

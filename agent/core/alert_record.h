@@ -1,7 +1,8 @@
 // AlertRecord: one alert as every output receives it: the rendered OCSF finding, the original
 // CloudTrail record, the route it came by, and the few fields outputs need for routing, keys,
 // syslog headers and CEF. A plain value; encode()/decode() give the stable binary form the disk
-// buffers store (version 2; version 1, written before the route was stored, still decodes).
+// buffers store (version 3; versions 1 and 2, written before the route / the Kafka position were
+// stored, still decode).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,7 @@ enum class AlertRoute : uint8_t {
                      // unverified (eventbridge_event_id: the envelope's id)
   kUnknown = 3,      // decoded from a version-1 record (buffered by an agent that did not store
                      // the route): treated as unverified
+  kKafka = 4,        // run: a message of a Kafka topic: unverified (kafka_message: where it is)
 };
 
 struct AlertRecord {
@@ -43,12 +45,13 @@ struct AlertRecord {
   std::string bucket;                // kS3Object: the object's bucket
   std::string key;                   // kS3Object: the object's key
   std::string eventbridge_event_id;  // kInlineEvent: the EventBridge event's id
+  std::string kafka_message;         // kKafka: "kafka://topic/partition@offset"
   std::string notification;          // how the SQS notification arrived ("sns/s3",
                                      // "eventbridge/cloudtrail"); empty for replay
 
   // True only for records read from S3 (kS3Object).
   bool verified() const { return route == AlertRoute::kS3Object; }
-  // "s3", "eventbridge", "unknown"; empty for kNone (replay).
+  // "s3", "eventbridge", "kafka", "unknown"; empty for kNone (replay).
   std::string_view route_name() const;
 
   // Severity caption as OCSF spells it: "Informational", "Low", ... "Critical".

@@ -3,6 +3,7 @@
 // uid trust domain and route fields, outputs print it), so it lives here, below them all.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace trailwarden {
@@ -14,6 +15,8 @@ struct RecordOrigin {
     kLocalFile,    // replay: a file the operator named; nothing is added to the alert
     kS3Object,     // run: read from an object of an allowed bucket: authoritative
     kInlineEvent,  // run: a CloudTrail record inside an EventBridge event on the queue: unverified
+    kKafka,        // run: a message of a Kafka topic (written by whoever may produce to it):
+                   // unverified, hashed in the same domain as inline events
   };
   Route route = Route::kLocalFile;
   std::string notification;  // how the notification arrived ("sns/s3", "eventbridge/cloudtrail")
@@ -28,6 +31,10 @@ struct RecordOrigin {
   std::string source;    // "aws.config"
   std::string account;
   std::string region;
+  // kKafka: where the message is (its unit name is "kafka://topic/partition@offset")
+  std::string topic;
+  int32_t partition = -1;
+  int64_t offset = -1;
 };
 
 }  // namespace trailwarden

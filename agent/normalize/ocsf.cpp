@@ -112,6 +112,11 @@ void write_route(JsonWriter& w, const RecordOrigin& o) {
   if (o.route == Route::kS3Object) {
     w.field("route", "s3").field("verified", true);
     w.field("bucket", std::string_view(o.bucket)).field("key", std::string_view(o.key));
+  } else if (o.route == Route::kKafka) {
+    w.field("route", "kafka").field("verified", false);
+    opt(w, "kafka_topic", o.topic);
+    if (o.partition >= 0) w.field("kafka_partition", static_cast<int64_t>(o.partition));
+    if (o.offset >= 0) w.field("kafka_offset", o.offset);
   } else {
     w.field("route", "eventbridge").field("verified", false);
     opt(w, "eventbridge_event_id", o.event_id);
@@ -120,7 +125,7 @@ void write_route(JsonWriter& w, const RecordOrigin& o) {
     opt(w, "eventbridge_region", o.region);
   }
   opt(w, "notification", o.notification);
-  opt(w, "sqs_message_id", o.message_id);
+  if (o.route != Route::kKafka) opt(w, "sqs_message_id", o.message_id);
   w.end_object().end_object();
 }
 
@@ -193,7 +198,7 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   if (who.empty()) who = str(r, {"userIdentity", "invokedBy"});
   if (who.empty()) who = str(r, {"userIdentity", "type"});
   using Route = RecordOrigin::Route;
-  const bool unverified = origin.route == Route::kInlineEvent;
+  const bool unverified = origin.route == Route::kInlineEvent || origin.route == Route::kKafka;
   const std::string correlation_uid = finding_uid(rule.id, event_id, raw);
   const std::string uid = unverified ? finding_uid(rule.id, event_id, raw, true) : correlation_uid;
   int64_t time_ms = 0;
@@ -231,6 +236,10 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
       alert.route = AlertRoute::kInlineEvent;
       alert.eventbridge_event_id = origin.event_id;
       break;
+    case Route::kKafka:
+      alert.route = AlertRoute::kKafka;
+      alert.kafka_message = origin.message_id;
+      break;
   }
   alert.notification = origin.notification;
 
@@ -239,7 +248,10 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   if (!who.empty()) message += fmt::format(" by {}", who);
   if (!account.empty()) message += fmt::format(" in account {}", account);
   if (!region.empty()) message += fmt::format(" ({})", region);
-  if (unverified) message += " [unverified: EventBridge event, not read from S3]";
+  if (origin.route == Route::kInlineEvent)
+    message += " [unverified: EventBridge event, not read from S3]";
+  else if (unverified)
+    message += " [unverified: Kafka message, not read from S3]";
 
   w.begin_object();
   w.field("activity_id", 1).field("activity_name", "Create");
@@ -269,6 +281,8 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
     w.field("log_name", std::string_view(fmt::format("s3://{}/{}", origin.bucket, origin.key)));
   else if (origin.route == Route::kLocalFile)
     opt(w, "log_name", origin.path);
+  else if (origin.route == Route::kKafka)
+    opt(w, "log_name", origin.message_id);  // kafka://topic/partition@offset
   opt(w, "original_time", event_time);
   opt(w, "log_version", str(r, {"eventVersion"}));
   opt(w, "event_code", str(r, {"eventType"}));

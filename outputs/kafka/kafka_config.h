@@ -12,14 +12,7 @@
 //                        sasl.*, ssl.*, ...). Nested tables are flattened with '.', so both
 //                        "security.protocol" = "SSL" and security.protocol = "SSL" work.
 //
-// Secret indirection, for any string property value (the whole value):
-//   "${NAME}"        the environment variable NAME (which must be set)
-//   "@file:/path"    the content of the file (at most 1 MiB; one trailing newline removed);
-//                    a relative path is taken from the configuration file's directory
-//   "$${...}", "@@file:..."   the literal value without the first character
-// Values that came through indirection, and properties whose names say they hold secrets
-// (password, secret, token, key.pem, sasl.oauthbearer.config, ...), are marked secret: they never
-// appear in messages or logs.
+// Secret indirection and the masking of secret properties: agent/kafka/client_config.h.
 //
 // Properties that would break the output's guarantees, or that have a key of their own, are
 // refused: bootstrap.servers / metadata.broker.list (use `brokers`), enable.idempotence and
@@ -31,6 +24,7 @@
 #pragma once
 
 #include <librdkafka/rdkafka.h>
+#include <toml++/toml.h>
 
 #include <chrono>
 #include <functional>
@@ -39,19 +33,13 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/aws/credentials.h"
 #include "agent/core/alert_record.h"
+#include "agent/kafka/client_config.h"
 #include "outputs/settings.h"
 
 namespace trailwarden {
 
 enum class KafkaKey { kAccount, kRule, kUid, kNone };
-
-struct KafkaProperty {
-  std::string name;
-  std::string value;
-  bool secret = false;  // never shown in messages or logs
-};
 
 struct KafkaOutputConfig {
   std::string brokers;  // comma-separated, as librdkafka's bootstrap.servers
@@ -65,31 +53,12 @@ struct KafkaOutputConfig {
   std::string msk_region;  // with msk_iam: the region the token is signed for
 };
 
-// Where secret indirection reads from; tests inject fakes.
-struct SecretSources {
-  // Value of environment variable `name`; nullopt when unset.
-  std::function<std::optional<std::string>(const std::string& name)> getenv;
-  aws::FileReader read_file;
-};
-// The process environment (live getenv) and the disk.
-SecretSources process_secret_sources();
-
 // Parses the kafka keys of `settings.table` (common keys already parsed into `settings`) and
 // checks every property against librdkafka. `region` is the agent's AWS region (OutputEnv), used
 // with msk_iam. Throws std::runtime_error("file:line:column: ...") on any error; messages never
 // contain a secret value.
 KafkaOutputConfig parse_kafka_config(const OutputSettings& settings, const std::string& region,
                                      const SecretSources& secrets);
-
-// Resolves one property value's indirection (see the file comment). `where` names the value in
-// messages ("outputs.properties.sasl.password"); `base_dir` anchors relative @file: paths.
-// false with `error` (without the secret) on failure.
-bool resolve_secret_value(const std::string& raw, const SecretSources& secrets,
-                          const std::string& where, const std::string& base_dir, std::string& value,
-                          bool& indirect, std::string& error);
-
-// True if a property of this name holds a secret (by name).
-bool is_secret_property(std::string_view name);
 
 // True if the property may not be set through [properties] (see the file comment).
 bool is_reserved_property(std::string_view name, bool msk_iam);

@@ -48,7 +48,7 @@
 #include "agent/aws/credentials.h"
 #include "outputs/format.h"
 #include "outputs/kafka/kafka_config.h"
-#include "outputs/kafka/msk_iam.h"
+#include "agent/kafka/msk_iam.h"
 #include "outputs/output.h"
 
 namespace trailwarden {

@@ -37,6 +37,7 @@ void append_hec_event(const AlertRecord& a, const SplunkHecOptions& o, std::stri
       opt("trailwarden_bucket", a.bucket);
       opt("trailwarden_key", a.key);
       opt("trailwarden_eventbridge_event_id", a.eventbridge_event_id);
+      opt("trailwarden_kafka_message", a.kafka_message);
       opt("trailwarden_notification", a.notification);
     }
     w.end_object();

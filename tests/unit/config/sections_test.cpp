@@ -134,7 +134,21 @@ TEST_CASE("[source.sqs]: bounds and names from the key table, at the value's pos
         "t.toml:2:32: source.sqs.inline_regions: \"mars-1\" is not an AWS region name like "
         "\"us-east-1\"");
   CHECK(error_of("[source.sqs]\nqueue = \"x\"\n") == "t.toml:2:1: unknown key 'queue' in [source.sqs]");
-  CHECK(error_of("[source]\nkafka = {}\n") == "t.toml:2:1: unknown key 'kafka' in [source]");
+  // [source] knows its kinds of source: sqs and kafka; anything else is an error.
+  CHECK(error_of("[source]\nkinesis = {}\n") == "t.toml:2:1: unknown key 'kinesis' in [source]");
+  CHECK(error_of("[source]\nkafka = 1\n") == "t.toml:2:9: [kafka] must be a table");
+}
+
+TEST_CASE("[source.kafka] is kept as written for the Kafka source's own parser") {
+  const Config c = parse_config("[source.kafka]\nbrokers = \"127.0.0.1:9092\"\ntopics = \"ct\"\n",
+                                "t.toml");
+  REQUIRE(c.kafka_source);
+  CHECK(c.kafka_source->get("topics")->value<std::string>() == "ct");
+  CHECK(c.kafka_source->get("brokers")->source().begin.line == 2);  // positions kept for errors
+  const std::string effective = render_effective_config(c, {});
+  CHECK(effective.find("[source.kafka]") != std::string::npos);
+  CHECK(effective.find("topics = \"ct\"") != std::string::npos);
+  CHECK_FALSE(parse_config("[source.sqs]\n", "t.toml").kafka_source);
 }
 
 TEST_CASE("every key of the agent's sections is in the shipped conf/trailwarden.toml") {

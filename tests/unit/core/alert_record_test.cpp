@@ -1,6 +1,6 @@
 // AlertRecord's binary encoding (what the disk buffers store): the route round-trips, and
-// records written by the previous encoding (version 1, before the route was stored) still
-// decode, as buffers from older agents exist on disk.
+// records written by the previous encodings (version 1, before the route was stored; version 2,
+// before the Kafka position was) still decode, as buffers from older agents exist on disk.
 #include "agent/core/alert_record.h"
 
 #include <doctest/doctest.h>
@@ -80,10 +80,14 @@ TEST_CASE("alert encoding: the route round-trips, for every route") {
   eb.route = AlertRoute::kInlineEvent;
   eb.eventbridge_event_id = "eb-1";
   eb.notification = "eventbridge/cloudtrail";
-  for (const AlertRecord& a : {s3, eb, sample()}) {
+  AlertRecord kafka = sample();
+  kafka.route = AlertRoute::kKafka;
+  kafka.kafka_message = "kafka://cloudtrail/3@1234";
+  kafka.notification = "kafka";
+  for (const AlertRecord& a : {s3, eb, kafka, sample()}) {
     std::string bytes;
     a.encode(bytes);
-    CHECK(static_cast<uint8_t>(bytes[0]) == 2);
+    CHECK(static_cast<uint8_t>(bytes[0]) == 3);  // version 3: the Kafka position is stored
     AlertRecord b;
     b.route = AlertRoute::kUnknown;  // decode sets every field
     REQUIRE(AlertRecord::decode(bytes, b));
@@ -93,6 +97,7 @@ TEST_CASE("alert encoding: the route round-trips, for every route") {
     CHECK(b.key == a.key);
     CHECK(b.eventbridge_event_id == a.eventbridge_event_id);
     CHECK(b.notification == a.notification);
+    CHECK(b.kafka_message == a.kafka_message);
     CHECK(b.verified() == (a.route == AlertRoute::kS3Object));
     // Every cut is malformed, and so is anything after the record.
     for (size_t n = 0; n < bytes.size(); ++n)
@@ -114,7 +119,7 @@ TEST_CASE("alert encoding: a version-1 record (buffered by an older agent) still
   CHECK_FALSE(b.verified());
   CHECK(b.bucket.empty());
   for (size_t n = 0; n < v1.size(); ++n) CHECK_FALSE(AlertRecord::decode(v1.substr(0, n), b));
-  // Re-encoded, it is a version-2 record that keeps "unknown".
+  // Re-encoded, it is a version-3 record that keeps "unknown".
   std::string v2;
   b.encode(v2);
   AlertRecord c;
@@ -126,7 +131,7 @@ TEST_CASE("alert encoding: unknown versions and route values are malformed") {
   std::string bytes;
   sample().encode(bytes);
   AlertRecord b;
-  for (char v : {'\0', '\3', '\xff'}) {
+  for (char v : {'\0', '\4', '\xff'}) {
     std::string other = bytes;
     other[0] = v;
     CHECK_FALSE(AlertRecord::decode(other, b));
@@ -140,4 +145,16 @@ TEST_CASE("alert encoding: unknown versions and route values are malformed") {
       "\x02" + v1.substr(1) + std::string("\x01\x00\x00\x00", 4) + std::string(16, '\0');
   REQUIRE(AlertRecord::decode(good, b));
   CHECK(b.route == AlertRoute::kS3Object);
+  CHECK(b.kafka_message.empty());  // a version-2 record (buffered before Kafka) still decodes
+  // Version 3 knows the Kafka route (4), and nothing past it.
+  std::string kafka3 = "\x03" + v1.substr(1) + std::string("\x04\x00\x00\x00", 4) +
+                       std::string(16, '\0') + std::string("\x05\x00\x00\x00k://x", 9);
+  REQUIRE(AlertRecord::decode(kafka3, b));
+  CHECK(b.route == AlertRoute::kKafka);
+  CHECK(b.route_name() == "kafka");
+  CHECK_FALSE(b.verified());
+  CHECK(b.kafka_message == "k://x");
+  std::string bad3 = "\x03" + v1.substr(1) + std::string("\x05\x00\x00\x00", 4) +
+                     std::string(20, '\0');
+  CHECK_FALSE(AlertRecord::decode(bad3, b));
 }

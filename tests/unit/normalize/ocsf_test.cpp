@@ -202,6 +202,44 @@ TEST_CASE("route and trust: S3 alerts name their object, inline alerts say they 
   CHECK_FALSE(c.verified());
 }
 
+TEST_CASE("route and trust: a Kafka message is unverified and names its topic, partition and "
+          "offset") {
+  rules::Rule rule = rule_49();
+  const std::string rec =
+      R"({"eventTime":"2024-05-01T10:20:30Z","eventSource":"config.amazonaws.com","eventName":"StopConfigurationRecorder","awsRegion":"eu-west-1","eventID":"ev-1","recipientAccountId":"111122223333"})";
+  simdjson::dom::parser p;
+  simdjson::dom::element e = p.parse(rec);
+  RecordOrigin k;
+  k.route = RecordOrigin::Route::kKafka;
+  k.notification = "kafka";
+  k.message_id = "kafka://cloudtrail/3@1234";
+  k.topic = "cloudtrail";
+  k.partition = 3;
+  k.offset = 1234;
+  AlertRecord a = make_alert(rule, rec, &e, {}, k);
+  simdjson::dom::parser pa;
+  simdjson::dom::element f = pa.parse(a.ocsf);
+  simdjson::dom::element r = f["unmapped"]["trailwarden"];
+  CHECK(std::string_view(r["route"]) == "kafka");
+  CHECK_FALSE(bool(r["verified"]));
+  CHECK(std::string_view(r["kafka_topic"]) == "cloudtrail");
+  CHECK(int64_t(r["kafka_partition"]) == 3);
+  CHECK(int64_t(r["kafka_offset"]) == 1234);
+  CHECK(std::string_view(r["notification"]) == "kafka");
+  CHECK(r["sqs_message_id"].error() == simdjson::NO_SUCH_FIELD);
+  CHECK(std::string_view(f["metadata"]["log_name"]) == "kafka://cloudtrail/3@1234");
+  CHECK(std::string_view(f["message"]).ends_with("[unverified: Kafka message, not read from S3]"));
+  // Written by whoever may produce to the topic: the unverified domain, as inline events,
+  // correlated with the S3 alert of the same eventID.
+  CHECK(a.uid == finding_uid("cis-4.9", "ev-1", "", /*unverified=*/true));
+  CHECK(std::string_view(f["metadata"]["correlation_uid"]) == finding_uid("cis-4.9", "ev-1", ""));
+  CHECK(a.route == AlertRoute::kKafka);
+  CHECK(a.route_name() == "kafka");
+  CHECK_FALSE(a.verified());
+  CHECK(a.kafka_message == "kafka://cloudtrail/3@1234");
+  CHECK(a.notification == "kafka");
+}
+
 TEST_CASE("service principals become svc_name; errors map to api.response") {
   rules::Rule rule = rule_49();
   std::string out = finding_for(

@@ -12,7 +12,7 @@
 #include "agent/config/toml_util.h"
 #include "outputs/kafka/kafka_config.h"
 #include "outputs/kafka/kafka_output.h"
-#include "outputs/kafka/msk_iam.h"
+#include "agent/kafka/msk_iam.h"
 #include "outputs/settings.h"
 #include "tests/unit/aws/fakes.h"
 

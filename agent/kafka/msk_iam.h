@@ -1,4 +1,4 @@
-// Amazon MSK IAM authentication for the Kafka output, as the aws-msk-iam-sasl-signer libraries
+// Amazon MSK IAM authentication for Kafka clients (the Kafka output and the Kafka source), as the aws-msk-iam-sasl-signer libraries
 // (Python, Go, JavaScript) do it: SASL/OAUTHBEARER with a bearer token that is the
 // base64url-encoded (RFC 4648 §5, no padding) SigV4 *presigned* URL
 //

@@ -1,4 +1,4 @@
-#include "outputs/kafka/msk_iam.h"
+#include "agent/kafka/msk_iam.h"
 
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
