@@ -249,10 +249,28 @@ struct Engine::Impl {
     if (r.result.failed) r.error = fmt::format("{}: {}", r.name, r.result.error);
   }
 
+  // Bytes in hand (a Kafka message) are all there is of the unit: bytes that cannot be decoded
+  // fail the same way on every redelivery, so they are a bad record (written to the bad-records
+  // file with the reason, counted, then acknowledged with the alerts of any records before the
+  // break) and not a failure that would hold the source's position for ever. Files and S3
+  // objects stay failures (replay's exit status; SQS's redrive policy).
+  static void bytes_are_bad_record(const Unit& u, TaskResult& r) {
+    BadRecord bad;
+    bad.index = r.result.stats.elements;
+    bad.reason = "the message cannot be read as CloudTrail: " + r.result.error;
+    bad.bytes = u.work.bytes.size();
+    bad.excerpt = u.work.bytes.substr(0, BadRecord::kExcerptBytes);
+    r.result.bad_records.push_back(std::move(bad));
+    ++r.result.bad_record_count;
+    r.result.failed = false;
+    r.error.clear();
+  }
+
   // Records bad records, runs the stages and delivers: after work(), in the worker (or in
   // order). Returns the task's error or "".
   std::string deliver(const Unit& u, TaskResult& r) {
     if (r.skipped) return {};
+    if (r.result.failed && u.work.payload == WorkUnit::Payload::kBytes) bytes_are_bad_record(u, r);
     if (!r.error.empty() && !(r.result.failed && opt.deliver_failed_units)) return r.error;
     ObjectResult& result = r.result;
     if (std::string why = delivery.record_bad(r.name, u.work.origin.message_id, result);

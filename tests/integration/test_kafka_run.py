@@ -12,8 +12,8 @@ Checked:
     a file that cannot be written: an alert is safe only once written), so offsets committed
     before delivery would fail this test;
   - killed with SIGKILL in mid-stream and started again: every record the default CIS rules
-    match is alerted at least once (by eventID), nothing else is, the oversized message is in
-    bad-records.ndjson, the group's committed offsets reach the end of every partition, and
+    match is alerted at least once (by eventID), nothing else is, the oversized message and
+    the messages that are not JSON at all are in bad-records.ndjson, the group's committed offsets reach the end of every partition, and
     every alert is valid OCSF saying route "kafka", unverified.
 
 The messages are CloudTrail records one by one, EventBridge events carrying one, and
@@ -226,7 +226,10 @@ def test_kill9_mid_stream_then_again_at_least_once():
     hostile = json.dumps({"Records": [{"eventID": "bad-1\u0000\u001b[31m", "eventName": 7,
                                        "eventSource": ["config.amazonaws.com"],
                                        "k" * 5000: "v"}]})
-    produce(topic, first_values + [oversized, hostile])
+    # Not decodable at all: the same bytes fail on every consumption, so they must be recorded
+    # and committed past, not hold their partition's commit point for ever.
+    undecodable = ["this is not JSON {", '{"Records":[{"eventName":"StopConfigurationRecorder"']
+    produce(topic, first_values + [oversized, hostile] + undecodable)
     d = Path(tempfile.mkdtemp(dir=TMP))
     output = d / "alerts.ndjson"
     agent = Agent(d, topic, group, output, memory=False)
@@ -248,7 +251,7 @@ def test_kill9_mid_stream_then_again_at_least_once():
     except Failure:
         again.kill9()
         raise Failure(f"{sys.exc_info()[1]}\n{again.log()[-3000:]}")
-    total = len(first_values) + len(second_values) + 2
+    total = len(first_values) + len(second_values) + 2 + len(undecodable)
     rc = again.stop()
     check(rc == 0, f"the agent exited {rc} on SIGTERM:\n{again.log()[-3000:]}")
     alerts = alerted(output)
@@ -272,6 +275,9 @@ def test_kill9_mid_stream_then_again_at_least_once():
     check("over source.kafka.max_message_bytes" in text and f"kafka://{topic}/" in text,
           f"the oversized message is not recorded:\n{text[:2000]}")
     check("huge-1" not in ids, "the oversized message was matched")
+    check(text.count("cannot be read as CloudTrail") >= len(undecodable)
+          and "this is not JSON {" in text,
+          f"the undecodable messages are not recorded:\n{text[:2000]}")
 
 
 def main():

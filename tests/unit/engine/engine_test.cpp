@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -206,4 +207,35 @@ TEST_CASE("stop: the units still in work at the deadline are released, never ack
   CHECK(f.source.released() == std::vector<AckToken>{1});
   CHECK(f.source.done_calls().empty());
   CHECK(f.source.closed());
+}
+
+TEST_CASE("bytes in hand that cannot be decoded are a bad record: recorded, then done ok") {
+  // A Kafka message is all there is of its unit: keeping it for redelivery would fail the same
+  // way for ever and hold the partition's commit point.
+  EngineFixture f;
+  char dir[] = "/tmp/tw-engine-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  f.options.delivery.bad_records_path = std::string(dir) + "/bad-records.ndjson";
+  WorkUnit broken;
+  broken.payload = WorkUnit::Payload::kBytes;
+  broken.name = "kafka://cloudtrail/0@7";
+  broken.bytes = "{\"Records\":[{\"eventName\":\"StopConfigurationRecorder\"";  // truncated
+  broken.origin.route = RecordOrigin::Route::kKafka;
+  f.source.add(std::move(broken));
+  WorkUnit good;
+  good.payload = WorkUnit::Payload::kBytes;
+  good.name = "kafka://cloudtrail/0@8";
+  good.bytes = test::read_data("cloudtrail/awsdocs_config.json");
+  good.origin.route = RecordOrigin::Route::kKafka;
+  f.source.add(std::move(good));
+  CHECK(f.run() == 0);
+  auto done = f.source.done_calls();
+  REQUIRE(done.size() == 2);
+  for (const auto& d : done) CHECK_MESSAGE(d.ok, d.why);
+  const std::string dead = test::read_file(f.options.delivery.bad_records_path);
+  CHECK(dead.find("kafka://cloudtrail/0@7") != std::string::npos);
+  CHECK(dead.find("cannot be read as CloudTrail") != std::string::npos);
+  CHECK(dead.find("StopConfigurationRecorder") != std::string::npos);  // the excerpt
+  CHECK(dead.find("kafka://cloudtrail/0@8") == std::string::npos);
+  CHECK(f.output->lines.size() == 4);  // the good message's four Config changes
 }
