@@ -72,7 +72,7 @@ int cmd_run(Args& a, const Global& g) {
   start_outputs(outputs, engine);
 
   MetricsRegistry registry;
-  register_run_metrics(registry, engine, queue, outputs, *credentials, *clients.s3, status.get(),
+  register_run_metrics(registry, engine, queue, outputs, *credentials, clients.s3.get(), status.get(),
                        started_ms);
   live.attach([&registry] { return registry.render(); },
               [&] { return health(engine, outputs, c); },
@@ -94,8 +94,11 @@ int cmd_run(Args& a, const Global& g) {
                             [&] { return health(engine, outputs, c).ok; }},
                            stop.stop);
   if (queue.kafka)
-    spdlog::info("trailwarden {} running: Kafka source (region {}), {} rules, {} workers",
-                 TRAILWARDEN_VERSION, endpoints.region, enabled_count, workers);
+    spdlog::info("trailwarden {} running: Kafka source ({}), {} rules, {} workers",
+                 TRAILWARDEN_VERSION,
+                 endpoints.region.empty() ? std::string("no AWS region")
+                                          : "region " + endpoints.region,
+                 enabled_count, workers);
   else
     spdlog::info(
         "trailwarden {} running: queue {} (SQS region {}, region {}), {} rules, {} workers, "

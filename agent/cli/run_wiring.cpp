@@ -57,12 +57,36 @@ Config load_run_config(const Global& g) {
   return c;
 }
 
+namespace {
+
+// [aws] region, AWS_REGION or AWS_DEFAULT_REGION is set (the queue URL's region aside).
+bool region_configured(const Config& c, const aws::Environment& env) {
+  if (!c.aws.region.empty()) return true;
+  for (const char* var : {"AWS_REGION", "AWS_DEFAULT_REGION"})
+    if (auto it = env.find(std::string_view(var)); it != env.end() && !it->second.empty())
+      return true;
+  return false;
+}
+
+}  // namespace
+
 AwsEndpoints plan_run_endpoints(const Config& c) {
   // SQS signs with its queue URL's region.
   AwsEndpoints endpoints;
   std::string error;
-  if (!plan_aws_endpoints(c, aws::process_environment(), endpoints, error))
-    throw std::runtime_error(error);
+  const aws::Environment env = aws::process_environment();
+  if (c.kafka_source && !region_configured(c, env)) {
+    // A Kafka source reads nothing from AWS: no region, no S3 client (a Kafka output with
+    // msk_iam says itself that it needs one).
+    if (run_needs_aws_credentials(c))
+      throw std::runtime_error(fmt::format(
+          "{}: source.kafka.msk_iam needs the AWS region of the cluster ([aws] region or "
+          "AWS_REGION)",
+          c.source));
+    spdlog::info("no AWS region configured: the Kafka source runs without AWS clients");
+    return endpoints;
+  }
+  if (!plan_aws_endpoints(c, env, endpoints, error)) throw std::runtime_error(error);
   for (const std::string& warning : endpoints.warnings) spdlog::warn("{}", warning);
   return endpoints;
 }
@@ -151,7 +175,8 @@ AwsClients make_aws_clients(const Config& c, const AwsEndpoints& endpoints, cons
   AwsClients clients;
   if (!c.kafka_source)  // the queue of [source.sqs]; a Kafka source reads no queue
     clients.sqs = std::make_unique<SqsClient>(sqs_options, http.control, credentials);
-  clients.s3 = std::make_unique<S3Client>(s3_options, http.objects, credentials);
+  if (!endpoints.region.empty())  // empty: a Kafka source without AWS (plan_run_endpoints)
+    clients.s3 = std::make_unique<S3Client>(s3_options, http.objects, credentials);
   return clients;
 }
 
@@ -216,9 +241,14 @@ void start_outputs(DeliveryPipeline& outputs, Engine& engine) {
 void register_run_metrics(MetricsRegistry& registry, const Engine& engine,
                           const RunSourceView& source,
                           const DeliveryPipeline& outputs,
-                          const aws::CredentialsSource& credentials, const S3Client& s3,
+                          const aws::CredentialsSource& credentials, const S3Client* s3_client,
                           const StatusServer* status, int64_t started_ms) {
   register_metrics(registry, engine, source, outputs, credentials, started_ms);
+  if (s3_client) register_s3_metrics(registry, *s3_client);
+  if (status) register_status_metrics(registry, status->stats());
+}
+
+void register_s3_metrics(MetricsRegistry& registry, const S3Client& s3) {
   registry.add([&s3](PrometheusWriter& w) {
     w.counter("trailwarden_s3_version_fallbacks_total",
               "Objects read without their notified versionId because S3 denied the versioned "
@@ -233,7 +263,6 @@ void register_run_metrics(MetricsRegistry& registry, const Engine& engine,
             "signed with the system clock plus this (0: no correction).",
             std::chrono::duration<double>(aws::SigningClock::global().offset()).count());
   });
-  if (status) register_status_metrics(registry, status->stats());
 }
 
 }  // namespace trailwarden::cli

@@ -96,11 +96,13 @@ EngineOptions engine_options(const Config& c, size_t workers, const RunSource& s
 void start_outputs(DeliveryPipeline& outputs, Engine& engine);
 
 // Every metric of the running agent (run_status.h) plus the S3 client's and the signing
-// clock's. Everything referenced must outlive `registry`.
+// clock's (none when there is no S3 client: a Kafka source without AWS). Everything referenced
+// must outlive `registry`.
 void register_run_metrics(MetricsRegistry& registry, const Engine& engine,
                           const RunSourceView& source,
                           const DeliveryPipeline& outputs,
-                          const aws::CredentialsSource& credentials, const S3Client& s3,
+                          const aws::CredentialsSource& credentials, const S3Client* s3_client,
                           const StatusServer* status, int64_t started_ms);
+void register_s3_metrics(MetricsRegistry& registry, const S3Client& s3);
 
 }  // namespace trailwarden::cli
