@@ -97,6 +97,21 @@ SecretSources process_secret_sources() {
   return s;
 }
 
+bool kafka_conf_apply(rd_kafka_conf_t* conf,
+                      const std::vector<std::pair<const char*, std::string>>& fixed, bool msk_iam,
+                      const std::vector<KafkaProperty>& properties, std::string& error) {
+  for (const auto& [name, value] : fixed)
+    if (!kafka_conf_set(conf, name, value, false, error)) return false;
+  if (msk_iam && !kafka_conf_set(conf, "security.protocol", "SASL_SSL", false, error)) return false;
+  for (const KafkaProperty& p : properties) {
+    if (!kafka_conf_set(conf, p.name, p.value, p.secret, error)) {
+      error = fmt::format("property {}: {}", p.name, error);
+      return false;
+    }
+  }
+  return !msk_iam || kafka_conf_set(conf, "sasl.mechanisms", "OAUTHBEARER", false, error);
+}
+
 bool is_secret_property(std::string_view name) {
   const std::string n = lower(name);
   for (std::string_view marker : {"password", "secret", "token", "key.pem", "credentials",

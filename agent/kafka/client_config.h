@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "agent/aws/credentials.h"
@@ -81,5 +82,13 @@ bool is_secret_property(std::string_view name);
 // librdkafka refuses it.
 bool kafka_conf_set(rd_kafka_conf_t* conf, const std::string& name, const std::string& value,
                     bool secret, std::string& error);
+
+// Sets what a client (the Kafka output's producer, the Kafka source's consumer) is made of, in
+// this order: its own `fixed` properties, security.protocol SASL_SSL with `msk_iam`, the user's
+// `properties` (an error names the property), then sasl.mechanisms OAUTHBEARER with `msk_iam`.
+// False with a message (no secret in it) on the first property librdkafka refuses.
+bool kafka_conf_apply(rd_kafka_conf_t* conf,
+                      const std::vector<std::pair<const char*, std::string>>& fixed, bool msk_iam,
+                      const std::vector<KafkaProperty>& properties, std::string& error);
 
 }  // namespace trailwarden

@@ -171,23 +171,12 @@ rd_kafka_conf_t* make_rdkafka_conf(const KafkaOutputConfig& c, std::string& erro
   ConfPtr conf(rd_kafka_conf_new());
   const std::string timeout_default =
       "0";  // librdkafka retries until delivered; see kafka_output.h
-  const std::pair<const char*, std::string> fixed[] = {
+  const std::vector<std::pair<const char*, std::string>> fixed = {
       {"bootstrap.servers", c.brokers},     {"client.id", "trailwarden"},
       {"enable.idempotence", "true"},       {"acks", "all"},
       {"compression.codec", c.compression}, {"message.timeout.ms", timeout_default},
   };
-  for (const auto& [name, value] : fixed)
-    if (!kafka_conf_set(conf.get(), name, value, false, error)) return nullptr;
-  if (c.msk_iam && !kafka_conf_set(conf.get(), "security.protocol", "SASL_SSL", false, error))
-    return nullptr;
-  for (const KafkaProperty& p : c.properties) {
-    if (!kafka_conf_set(conf.get(), p.name, p.value, p.secret, error)) {
-      error = fmt::format("property {}: {}", p.name, error);
-      return nullptr;
-    }
-  }
-  if (c.msk_iam && !kafka_conf_set(conf.get(), "sasl.mechanisms", "OAUTHBEARER", false, error))
-    return nullptr;
+  if (!kafka_conf_apply(conf.get(), fixed, c.msk_iam, c.properties, error)) return nullptr;
   return conf.release();
 }
 

@@ -153,7 +153,7 @@ rd_kafka_conf_t* make_consumer_conf(const KafkaSourceConfig& c, std::string& err
     void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
   };
   std::unique_ptr<rd_kafka_conf_t, Deleter> conf(rd_kafka_conf_new());
-  const std::pair<const char*, std::string> fixed[] = {
+  const std::vector<std::pair<const char*, std::string>> fixed = {
       {"bootstrap.servers", c.brokers},
       {"group.id", c.group_id},
       {"client.id", c.client_id},
@@ -161,18 +161,7 @@ rd_kafka_conf_t* make_consumer_conf(const KafkaSourceConfig& c, std::string& err
       {"enable.auto.offset.store", "false"},
       {"auto.offset.reset", c.auto_offset_reset},
   };
-  for (const auto& [name, value] : fixed)
-    if (!kafka_conf_set(conf.get(), name, value, false, error)) return nullptr;
-  if (c.msk_iam && !kafka_conf_set(conf.get(), "security.protocol", "SASL_SSL", false, error))
-    return nullptr;
-  for (const KafkaProperty& p : c.properties) {
-    if (!kafka_conf_set(conf.get(), p.name, p.value, p.secret, error)) {
-      error = fmt::format("property {}: {}", p.name, error);
-      return nullptr;
-    }
-  }
-  if (c.msk_iam && !kafka_conf_set(conf.get(), "sasl.mechanisms", "OAUTHBEARER", false, error))
-    return nullptr;
+  if (!kafka_conf_apply(conf.get(), fixed, c.msk_iam, c.properties, error)) return nullptr;
   return conf.release();
 }
 
