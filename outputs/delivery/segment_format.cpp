@@ -172,9 +172,14 @@ void scan_v1(std::string_view data, bool last, size_t pos, ScanResult& r) {
     }
     if (v1_fits(data, pos, len)) {
       // A bad checksum: skip this record if the one after it verifies (its length was right).
+      // A length that reaches exactly the end of the file proves less than a verified successor:
+      // if records verify inside it, the length was the damaged part. (Otherwise cutting a torn
+      // tail could make a damaged length end the file, and the next open would lose records the
+      // first one delivered.)
       const size_t next = pos + kV1Header + len;
       uint32_t ignored = 0;
-      if (next == size || v1_record_at(data, next, ignored)) {
+      if ((next == size && v1_resync(data, pos + 1) == std::string_view::npos) ||
+          (next != size && v1_record_at(data, next, ignored))) {
         r.items.push_back({Item::Kind::kDamaged, pos, next - pos, {}});
         pos = next;
         continue;

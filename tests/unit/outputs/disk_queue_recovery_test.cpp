@@ -482,6 +482,20 @@ TEST_CASE("an old-format segment whose first record is damaged keeps its intact 
                                                   payload(6), payload(7)});
     CHECK(got.corrupt == 1);
   }
+  SUBCASE("a damaged length that reaches exactly the end of the file: the records in it are kept") {
+    // (Found by the fuzzer: cutting a torn tail made a damaged length end the file, and the
+    // second open lost records the first had delivered.)
+    std::string tail = v1_records(0, 6, &starts);
+    const uint32_t reach = static_cast<uint32_t>(tail.size() - starts[1] - 8);
+    for (int b = 0; b < 4; ++b)
+      tail[starts[1] + static_cast<size_t>(b)] = static_cast<char>((reach >> (8 * b)) & 0xFF);
+    write(dir + "/000000000001.seg", tail);
+    const Opened got = open_queue(dir);
+    REQUIRE(got.ok);
+    CHECK(got.records == std::vector<std::string>{payload(0), payload(2), payload(3), payload(4),
+                                                  payload(5)});
+    CHECK(got.corrupt == 1);
+  }
   fs::remove_all(root);
 }
 
