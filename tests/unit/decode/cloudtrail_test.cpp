@@ -226,17 +226,31 @@ TEST_CASE("json_depth_within counts containers, not brackets inside strings") {
 }
 
 TEST_CASE("json_depth_within: the bracket count does not wrap, whatever the alignment") {
-  // 300 '[' 16 bytes apart all fall in one byte lane of the vector count (which would wrap at
-  // 256 if it were not summed up in time) — and at every other offset too.
-  for (size_t shift = 0; shift < 16; ++shift) {
-    std::string v(shift, ' ');
-    for (int i = 0; i < 300; ++i) v += "[" + std::string(15, ' ');
-    v += "{}";
-    for (int i = 0; i < 300; ++i) v += "]";
-    CAPTURE(shift);
-    CHECK(json_depth_within(v, 301));
-    CHECK_FALSE(json_depth_within(v, 300));
-    CHECK_FALSE(json_depth_within(v, 100));
+  // 300 '[' 16 (SSE2) or 32 (AVX2) bytes apart all fall in one byte lane of the vector count
+  // (which would wrap at 256 if it were not summed up in time) — and at every other offset too.
+  for (size_t spacing : {16, 32}) {
+    for (size_t shift = 0; shift < spacing; ++shift) {
+      std::string v(shift, ' ');
+      for (int i = 0; i < 300; ++i) v += "[" + std::string(spacing - 1, ' ');
+      v += "{}";
+      for (int i = 0; i < 300; ++i) v += "]";
+      CAPTURE(spacing);
+      CAPTURE(shift);
+      CHECK(json_depth_within(v, 301));
+      CHECK_FALSE(json_depth_within(v, 300));
+      CHECK_FALSE(json_depth_within(v, 100));
+    }
+  }
+  // Every length and offset around the vector widths: the count settles it exactly when all
+  // brackets are nested (n '{' then n '}').
+  for (size_t n = 0; n < 80; ++n) {
+    for (size_t shift = 0; shift < 33; ++shift) {
+      const std::string v = std::string(shift, ' ') + std::string(n, '{') + std::string(n, '}');
+      CAPTURE(n);
+      CAPTURE(shift);
+      CHECK(json_depth_within(v, n));
+      if (n > 0) CHECK_FALSE(json_depth_within(v, n - 1));
+    }
   }
 }
 

@@ -408,3 +408,51 @@ TEST_CASE("NDJSON: a log-file line that breaks") {
   CHECK(many.error.find("max_records_per_file") != std::string::npos);
   CHECK(many.records.size() == 2);
 }
+
+TEST_CASE("a log file with other members: Events after Records, digest keys, EventBridge keys") {
+  // Read by the log-file path (the first member is "Records") exactly as by the general walk.
+  const std::string events = R"("Events":[)" + lookup_event(kC, "3") + "]";
+  auto o = read_text(R"({"Records":[)" + kA + "," + kB + "]," + events +
+                     R"(,"detail-type":"x","detail":{"a":1},"logFiles":[],"Records":[)" + kC + "]}");
+  REQUIRE_MESSAGE(o.ok, o.error);
+  CHECK(o.records == std::vector<std::string>{kA, kB});  // the second "Records" is skipped
+  // The events of lookup-events output after a log file are not unwrapped: each is a bad record.
+  CHECK(o.unwrapped == 0);
+  REQUIRE(o.bad.size() == 1);
+  CHECK(o.bad[0].index == 2);
+  CHECK(o.bad[0].reason.find("after a CloudTrail log file") != std::string::npos);
+  CHECK(o.stats.shapes == (kShapeLogFile | kShapeLookupEvents));
+  CHECK(o.stats.kind == FileKind::kRecords);
+  CHECK(o.stats.elements == 3);
+  // Log files only: "Events" is not read.
+  auto logs = read_text(R"({"Records":[)" + kA + "]," + events + "}", {}, true);
+  REQUIRE_MESSAGE(logs.ok, logs.error);
+  CHECK(logs.records == std::vector<std::string>{kA});
+  CHECK(logs.bad.empty());
+  // "Records" second: the events come first, unwrapped.
+  auto second = read_text("{" + events + R"(,"Records":[)" + kA + "]}");
+  REQUIRE_MESSAGE(second.ok, second.error);
+  CHECK(second.records == std::vector<std::string>{kC, kA});
+  // Failures in the members after the records, and in the records, name where.
+  auto not_array = read_text(R"({"Records":[)" + kA + R"(],"Events":{}})");
+  CHECK_FALSE(not_array.ok);
+  CHECK(not_array.error == "\"Events\" is not an array");
+  CHECK(not_array.records == std::vector<std::string>{kA});
+  auto records_not_array = read_text(R"( { "Records" : 5 })");
+  CHECK_FALSE(records_not_array.ok);
+  CHECK(records_not_array.error == "\"Records\" is not an array");
+  auto broken = read_text(R"({"Records":[)" + kA + R"(,{"eventName":}]})");
+  CHECK_FALSE(broken.ok);
+  CHECK(broken.error == "malformed or truncated JSON after record 2");
+  CHECK(broken.records.front() == kA);
+  auto event_not_object =
+      read_text(R"({"Records":[)" + kA + R"(],"Events":[1,)" + lookup_event(kB, "2") + "]}");
+  REQUIRE_MESSAGE(event_not_object.ok, event_not_object.error);
+  CHECK(event_not_object.records == std::vector<std::string>{kA});
+  CHECK(event_not_object.bad.size() == 1);
+  CHECK(event_not_object.stats.skipped_non_objects == 1);
+  auto digest = read_text(R"({"Records":[],"digestStartTime":"x"})");
+  REQUIRE_MESSAGE(digest.ok, digest.error);
+  CHECK(digest.stats.kind == FileKind::kRecords);
+  CHECK(digest.stats.shapes == kShapeLogFile);
+}
