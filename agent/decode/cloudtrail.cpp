@@ -89,7 +89,11 @@ namespace {
   return count;
 }
 
-const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+// (Set during static initialisation, hence the explicit init of the CPU feature data.)
+const bool kHaveAvx2 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") != 0;
+}();
 #endif
 
 size_t count_opening_brackets(std::string_view s) {
