@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "agent/http/http.h"
+#include "agent/kafka/client.h"
 
 namespace trailwarden {
 
@@ -98,27 +99,11 @@ bool KafkaOutput::create_producer(std::string& error) {
   rd_kafka_conf_set_dr_msg_cb(conf, &KafkaOutput::on_delivery);
   rd_kafka_conf_set_error_cb(conf, &KafkaOutput::on_error);
   rd_kafka_conf_set_log_cb(conf, &KafkaOutput::on_log);
-  if (msk_) {
-    rd_kafka_conf_set_oauthbearer_token_refresh_cb(conf, &KafkaOutput::on_token_refresh);
-    // Refresh on librdkafka's background thread, so that tokens stay fresh however rarely
-    // send() polls.
-    rd_kafka_conf_enable_sasl_queue(conf, 1);
-  }
-  char errstr[512];
-  rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  rk_ = create_kafka_client(RD_KAFKA_PRODUCER, conf, msk_ ? &KafkaOutput::on_token_refresh : nullptr,
+                            error);
   if (!rk_) {
-    rd_kafka_conf_destroy(conf);
-    error = fmt::format("cannot create the Kafka producer: {}", errstr);
     scrub(error);
     return false;
-  }
-  if (msk_) {
-    if (rd_kafka_error_t* e = rd_kafka_sasl_background_callbacks_enable(rk_)) {
-      error = fmt::format("cannot start MSK IAM token refresh: {}", rd_kafka_error_string(e));
-      rd_kafka_error_destroy(e);
-      destroy_producer();
-      return false;
-    }
   }
   rkt_ = rd_kafka_topic_new(rk_, config_.topic.c_str(), nullptr);
   if (!rkt_) {

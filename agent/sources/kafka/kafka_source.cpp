@@ -10,6 +10,7 @@
 
 #include "agent/http/http.h"
 #include "agent/core/record_dead_letter.h"
+#include "agent/kafka/client.h"
 #include "agent/kafka/msk_iam.h"
 
 namespace trailwarden::kafka {
@@ -90,26 +91,11 @@ bool KafkaSource::start(std::string& error) {
   rd_kafka_conf_set_offset_commit_cb(conf, &KafkaSource::commit_cb);
   rd_kafka_conf_set_error_cb(conf, &KafkaSource::error_cb);
   rd_kafka_conf_set_log_cb(conf, &KafkaSource::log_cb);
-  if (msk_) {
-    rd_kafka_conf_set_oauthbearer_token_refresh_cb(conf, &KafkaSource::token_refresh_cb);
-    rd_kafka_conf_enable_sasl_queue(conf, 1);
-  }
-  char errstr[512];
-  rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  rk_ = create_kafka_client(RD_KAFKA_CONSUMER, conf, msk_ ? &KafkaSource::token_refresh_cb : nullptr,
+                            error);
   if (!rk_) {
-    rd_kafka_conf_destroy(conf);
-    error = fmt::format("cannot create the Kafka consumer: {}", errstr);
     scrub(error);
     return false;
-  }
-  if (msk_) {
-    if (rd_kafka_error_t* e = rd_kafka_sasl_background_callbacks_enable(rk_)) {
-      error = fmt::format("cannot start MSK IAM token refresh: {}", rd_kafka_error_string(e));
-      rd_kafka_error_destroy(e);
-      rd_kafka_destroy(rk_);
-      rk_ = nullptr;
-      return false;
-    }
   }
   // Error events and commit results are served by rd_kafka_consumer_poll on the poll thread.
   rd_kafka_poll_set_consumer(rk_);
