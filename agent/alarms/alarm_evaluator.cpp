@@ -370,9 +370,13 @@ std::vector<Transition> AlarmEvaluator::advance(EventTime watermark) {
   if (!started_) return out;
   const int64_t last_final = floor_div(to_ms(watermark), period_ms()) - 1;
   while (evaluated_ < last_final) {
+    if (has_early_ && evaluated_ + 1 < early_) {
+      // Ranges ending before the period of an early ALARM are superseded by it: not evaluated.
+      evaluated_ = std::min(early_ - 1, last_final);
+      continue;
+    }
     const int64_t i = evaluated_ + 1;
     evaluated_ = i;
-    if (has_early_ && i < early_) continue;  // superseded by the early ALARM of a newer period
     if (auto tr = evaluate(i)) out.push_back(std::move(*tr));
     prune();
     // Once the range holds no period with data, every range up to the next period with data
@@ -451,6 +455,11 @@ std::optional<AlarmEvaluator> AlarmEvaluator::restore(std::shared_ptr<const Metr
       !r.i64(e.evaluated_) || !r.u8(has_early) || has_early > 1 || !r.i64(e.early_) ||
       !r.u64(e.late_) || !r.u64(e.overflow_) || !r.u64(nbuckets))
     return fail("truncated or damaged header");
+  // Period indexes of any real time are far inside ±2^50 (10 s periods reach 2^50 in 10^8 years).
+  constexpr int64_t kMaxIndex = int64_t{1} << 50;
+  auto sane = [&](int64_t index) { return index > -kMaxIndex && index < kMaxIndex; };
+  if (!sane(e.origin_) || !sane(e.evaluated_) || !sane(e.early_))
+    return fail("period index out of range");
   e.state_ = static_cast<AlarmState>(state);
   e.started_ = started == 1;
   e.has_early_ = has_early == 1;
@@ -466,6 +475,7 @@ std::optional<AlarmEvaluator> AlarmEvaluator::restore(std::shared_ptr<const Metr
         !r.u8(active) || active > 1 || !r.u64(b.omitted) || !r.u64(ncontrib) ||
         ncontrib > kMaxContributors)
       return fail("truncated or damaged period");
+    if (!sane(index)) return fail("period index out of range");
     if (i > 0 && index <= prev) return fail("periods out of order");
     prev = index;
     b.active = active == 1;
