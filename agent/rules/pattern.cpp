@@ -91,6 +91,21 @@ class PatternParser {
  public:
   explicit PatternParser(std::string_view src) : src_(src) {}
 
+  // A selector alone ("$.a.b[0]", surrounding spaces allowed), as JSON patterns parse it.
+  std::optional<std::vector<PathStep>> run_selector(ParseError* error) {
+    Term t;
+    bool ok = parse_selector(t);
+    if (ok) {
+      skip_space();
+      if (!at_end()) ok = fail(pos_, fmt::format("unexpected {} after the selector", describe_here()));
+    }
+    if (!ok) {
+      if (error) *error = error_;
+      return std::nullopt;
+    }
+    return std::move(t.path);
+  }
+
   std::optional<Pattern> run(ParseError* error) {
     Pattern p;
     p.source_ = std::string(src_);
@@ -270,6 +285,12 @@ class PatternParser {
   }
 
   bool parse_json_term(Term& t) {
+    if (!parse_selector(t)) return false;
+    return parse_condition_tail(t);
+  }
+
+  // `$` and its steps, into t.path and t.selector_text.
+  bool parse_selector(Term& t) {
     skip_space();
     size_t start = pos_;
     if (peek() != '$') {
@@ -303,7 +324,7 @@ class PatternParser {
       t.path.push_back(std::move(step));
     }
     t.selector_text = std::string(src_.substr(start, pos_ - start));
-    return parse_condition_tail(t);
+    return true;
   }
 
   // After a selector: an operator and value, or IS NULL|TRUE|FALSE, or NOT EXISTS.
@@ -552,6 +573,10 @@ class PatternParser {
 
 std::optional<Pattern> Pattern::parse(std::string_view source, ParseError* error) {
   return PatternParser(source).run(error);
+}
+
+std::optional<std::vector<PathStep>> parse_json_selector(std::string_view text, ParseError* error) {
+  return PatternParser(text).run_selector(error);
 }
 
 }  // namespace trailwarden::rules

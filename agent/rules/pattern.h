@@ -133,4 +133,15 @@ class Pattern {
   friend class PatternParser;
 };
 
+// Selectors outside patterns (a metric's value and dimensions, agent/alarms/metric_value.h).
+// Parses "$.a.b[0]" exactly as a JSON pattern's selector; nullopt and *error when it is not one.
+std::optional<std::vector<PathStep>> parse_json_selector(std::string_view text, ParseError* error);
+// Walks `path` from `root` as JSON patterns do; false when a step is missing or does not fit
+// (a key on a non-object, an index past the end or on a non-array).
+bool select_json(const simdjson::dom::element& root, const std::vector<PathStep>& path,
+                 simdjson::dom::element& out);
+// A string that CloudWatch compares as a number: a plain decimal (sign, digits, optional
+// fraction; no exponent, at most 64 characters).
+bool decimal_string_to_number(std::string_view text, double& out);
+
 }  // namespace trailwarden::rules

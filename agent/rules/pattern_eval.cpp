@@ -9,6 +9,24 @@
 
 namespace trailwarden::rules {
 
+bool select_json(const simdjson::dom::element& root, const std::vector<PathStep>& path,
+                 simdjson::dom::element& out) {
+  simdjson::dom::element cur = root;
+  for (const auto& step : path) {
+    if (step.is_index) {
+      simdjson::dom::array arr;
+      if (cur.get_array().get(arr) != simdjson::SUCCESS) return false;
+      if (arr.at(step.index).get(cur) != simdjson::SUCCESS) return false;
+    } else {
+      simdjson::dom::object obj;
+      if (cur.get_object().get(obj) != simdjson::SUCCESS) return false;
+      if (obj.at_key(step.key).get(cur) != simdjson::SUCCESS) return false;
+    }
+  }
+  out = cur;
+  return true;
+}
+
 namespace {
 
 // What a selector resolved to, reduced to what comparisons need.
@@ -25,18 +43,8 @@ struct Scalar {
 
 Scalar resolve_json(const simdjson::dom::element& root, const std::vector<PathStep>& path) {
   Scalar s;
-  simdjson::dom::element cur = root;
-  for (const auto& step : path) {
-    if (step.is_index) {
-      simdjson::dom::array arr;
-      if (cur.get_array().get(arr) != simdjson::SUCCESS) return s;  // missing
-      if (arr.at(step.index).get(cur) != simdjson::SUCCESS) return s;
-    } else {
-      simdjson::dom::object obj;
-      if (cur.get_object().get(obj) != simdjson::SUCCESS) return s;
-      if (obj.at_key(step.key).get(cur) != simdjson::SUCCESS) return s;
-    }
-  }
+  simdjson::dom::element cur;
+  if (!select_json(root, path, cur)) return s;  // missing
   switch (cur.type()) {
     case simdjson::dom::element_type::OBJECT:
     case simdjson::dom::element_type::ARRAY:
@@ -271,6 +279,12 @@ struct SpaceMatcher {
 };
 
 }  // namespace
+
+bool decimal_string_to_number(std::string_view text, double& out) {
+  bool is_integer = false;
+  int64_t integer = 0;
+  return string_as_number(text, out, is_integer, integer);
+}
 
 bool Pattern::matches(std::string_view raw, const simdjson::dom::element* json) const {
   switch (kind_) {
