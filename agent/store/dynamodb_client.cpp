@@ -41,6 +41,26 @@ bool parse_root(std::string_view body, simdjson::dom::parser& p, simdjson::dom::
 
 }  // namespace
 
+bool resolve_dynamodb_endpoint(std::string_view region, const aws::EndpointConfig& config,
+                               const aws::Environment& env, DynamoDbClientOptions& options,
+                               std::string& error) {
+  aws::EndpointSettings settings;
+  std::string url, why;
+  if (!aws::endpoint_settings(aws::AwsService::kDynamodb, config, env, settings, why) ||
+      !aws::resolve_endpoint_url(aws::AwsService::kDynamodb, region, settings, url, why)) {
+    error = "DynamoDB endpoint: " + why;
+    return false;
+  }
+  const std::string named = aws::region_from_endpoint_url(aws::AwsService::kDynamodb, url);
+  options.endpoint_url = std::move(url);
+  options.region = named.empty() ? std::string(region) : named;
+  if (options.region.empty()) {
+    error = "DynamoDB endpoint: no AWS region configured";
+    return false;
+  }
+  return true;
+}
+
 std::string encode_update_item(const UpdateItemRequest& r) {
   std::string body;
   JsonWriter w(body);

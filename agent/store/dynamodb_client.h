@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "agent/aws/credentials.h"
+#include "agent/aws/endpoints.h"
 #include "agent/http/http.h"
 #include "agent/store/dynamodb_item.h"
 
@@ -111,6 +112,15 @@ struct TimeToLiveDescription {
   std::string status;          // ENABLED, DISABLED, ENABLING, DISABLING
   std::string attribute_name;  // "" when disabled
 };
+
+// Fills options.endpoint_url and options.region for the agent's `region`, with the endpoint
+// precedence of agent/aws/endpoints.h ([aws] endpoint_url, AWS_ENDPOINT_URL_DYNAMODB,
+// AWS_ENDPOINT_URL, FIPS / dual-stack, else https://dynamodb.<region>.<suffix>). The signing
+// region is the one an AWS endpoint URL names in its host (it serves only that region), else
+// `region`. false with `error` (naming DynamoDB) for a bad region, URL or variant.
+bool resolve_dynamodb_endpoint(std::string_view region, const aws::EndpointConfig& config,
+                               const aws::Environment& env, DynamoDbClientOptions& options,
+                               std::string& error);
 
 std::string encode_update_item(const UpdateItemRequest& r);
 std::string encode_put_item(const PutItemRequest& r);

@@ -243,3 +243,30 @@ TEST_CASE("DynamoDB DescribeTable and DescribeTimeToLive responses") {
   CHECK(ttl.status == "ENABLED");
   CHECK(ttl.attribute_name == "expires_at");
 }
+
+TEST_CASE("DynamoDB endpoint: AWS host by region, overrides by precedence, signing region") {
+  DynamoDbClientOptions o;
+  std::string error;
+  aws::EndpointConfig config;
+  REQUIRE(resolve_dynamodb_endpoint("eu-west-1", config, {}, o, error));
+  CHECK(o.endpoint_url == "https://dynamodb.eu-west-1.amazonaws.com");
+  CHECK(o.region == "eu-west-1");
+  REQUIRE(resolve_dynamodb_endpoint("cn-north-1", config, {}, o, error));
+  CHECK(o.endpoint_url == "https://dynamodb.cn-north-1.amazonaws.com.cn");
+  REQUIRE(resolve_dynamodb_endpoint("us-east-1", config, {{"AWS_USE_FIPS_ENDPOINT", "true"}}, o, error));
+  CHECK(o.endpoint_url == "https://dynamodb-fips.us-east-1.amazonaws.com");
+  REQUIRE(resolve_dynamodb_endpoint("us-gov-west-1", config, {{"AWS_USE_FIPS_ENDPOINT", "true"}}, o, error));
+  CHECK(o.endpoint_url == "https://dynamodb.us-gov-west-1.amazonaws.com");
+  aws::Environment env = {{"AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"},
+                          {"AWS_ENDPOINT_URL", "http://127.0.0.1:9"}};
+  REQUIRE(resolve_dynamodb_endpoint("us-east-1", config, env, o, error));
+  CHECK(o.endpoint_url == "http://127.0.0.1:8000");
+  CHECK(o.region == "us-east-1");
+  // An endpoint of another region signs for that region.
+  config.endpoint_url = "https://dynamodb.ap-south-1.amazonaws.com";
+  REQUIRE(resolve_dynamodb_endpoint("us-east-1", config, env, o, error));
+  CHECK(o.endpoint_url == "https://dynamodb.ap-south-1.amazonaws.com");
+  CHECK(o.region == "ap-south-1");
+  CHECK_FALSE(resolve_dynamodb_endpoint("not a region", {}, {}, o, error));
+  CHECK(error.starts_with("DynamoDB endpoint: "));
+}
