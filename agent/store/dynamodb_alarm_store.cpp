@@ -173,43 +173,71 @@ StoreStatus DynamoDbAlarmStore::add_batch(const std::vector<PeriodDelta>& deltas
   return StoreStatus::success();
 }
 
+bool DynamoDbAlarmStore::contributors_full(const std::string& key) const {
+  std::lock_guard lock(full_mutex_);
+  return full_.count(key) != 0;
+}
+
+void DynamoDbAlarmStore::mark_contributors_full(const std::string& key) {
+  std::lock_guard lock(full_mutex_);
+  if (full_.size() >= kFullCacheLimit) full_.clear();
+  full_.insert(key);
+}
+
 StoreStatus DynamoDbAlarmStore::add_merged(const PeriodDelta& d, PeriodTotals& totals) {
   UpdateItemRequest u;
   u.table = options_.table;
-  u.key = instance_key(alarm_partition_key(d.alarm_key, d.dimensions_key),
-                       period_sort_key(d.period_start));
-  std::string add = "ADD #c :c, #s :s";
-  std::string set = "SET #t = :t";
-  u.names = {{"#c", "cnt"}, {"#s", "sm"}, {"#t", kAlarmTableTtlAttribute}};
-  u.values = {{":c", AttributeValue::n(d.count)},
-              {":s", AttributeValue::n(d.sum)},
-              {":t", AttributeValue::n(d.period_start + d.period_seconds +
-                                       static_cast<int64_t>(options_.retention.count()))}};
-  if (!d.contributors.empty()) {
-    add += ", #i :i";
-    u.names["#i"] = "ids";
-    u.values[":i"] = AttributeValue::ss(d.contributors);
+  const std::string pk = alarm_partition_key(d.alarm_key, d.dimensions_key);
+  const std::string sk = period_sort_key(d.period_start);
+  const std::string period_id = pk + "\n" + sk;
+  u.key = instance_key(pk, sk);
+  const bool with_ids = !d.contributors.empty() && !contributors_full(period_id);
+  // The write is built twice at most: with the ids (conditional on the set not being full),
+  // and again without them when that condition failed.
+  for (bool ids : {with_ids, false}) {
+    std::string add = "ADD #c :c, #s :s";
+    std::string set = "SET #t = :t";
+    u.names = {{"#c", "cnt"}, {"#s", "sm"}, {"#t", kAlarmTableTtlAttribute}};
+    u.values = {{":c", AttributeValue::n(d.count)},
+                {":s", AttributeValue::n(d.sum)},
+                {":t", AttributeValue::n(d.period_start + d.period_seconds +
+                                         static_cast<int64_t>(options_.retention.count()))}};
+    u.condition_expression.clear();
+    if (ids) {
+      add += ", #i :i";
+      u.names["#i"] = "ids";
+      u.values[":i"] = AttributeValue::ss(d.contributors);
+      u.values[":n"] = AttributeValue::n(static_cast<int64_t>(options_.max_contributors));
+      u.condition_expression = "attribute_not_exists(#i) OR size(#i) < :n";
+    }
+    if (d.min) {
+      set += ", #mn = if_not_exists(#mn, :mn)";
+      u.names["#mn"] = "mn";
+      u.values[":mn"] = AttributeValue::n(*d.min);
+    }
+    if (d.max) {
+      set += ", #mx = if_not_exists(#mx, :mx)";
+      u.names["#mx"] = "mx";
+      u.values[":mx"] = AttributeValue::n(*d.max);
+    }
+    u.update_expression = add + " " + set;
+    u.return_values = "UPDATED_NEW";
+    Item after;
+    ++updates_;
+    DynamoResult r = client_->update_item(u, after);
+    count(r);
+    if (ids && r.code == DynamoResult::Code::kConditionFailed) {
+      mark_contributors_full(period_id);
+      continue;  // the same write without the ids
+    }
+    if (!r.ok())
+      return fail(r, fmt::format("UpdateItem of {} period {}",
+                                 describe_instance(d.alarm_key, d.dimensions_key), d.period_start));
+    totals = totals_from(after, d.period_start);
+    if (ids && totals.contributors.size() >= options_.max_contributors)
+      mark_contributors_full(period_id);
+    break;
   }
-  if (d.min) {
-    set += ", #mn = if_not_exists(#mn, :mn)";
-    u.names["#mn"] = "mn";
-    u.values[":mn"] = AttributeValue::n(*d.min);
-  }
-  if (d.max) {
-    set += ", #mx = if_not_exists(#mx, :mx)";
-    u.names["#mx"] = "mx";
-    u.values[":mx"] = AttributeValue::n(*d.max);
-  }
-  u.update_expression = add + " " + set;
-  u.return_values = "UPDATED_NEW";
-  Item after;
-  ++updates_;
-  DynamoResult r = client_->update_item(u, after);
-  count(r);
-  if (!r.ok())
-    return fail(r, fmt::format("UpdateItem of {} period {}",
-                               describe_instance(d.alarm_key, d.dimensions_key), d.period_start));
-  totals = totals_from(after, d.period_start);
   // if_not_exists kept an older extreme: correct it when this delta goes beyond it.
   if (d.min && totals.min && *d.min < *totals.min) {
     StoreStatus s = correct_extreme(u.key, true, *d.min);

@@ -14,7 +14,8 @@
 // Requests: add() is one UpdateItem (ADD cnt, sm, ids; SET expires_at, and mn/mx with
 // if_not_exists), plus one conditional UpdateItem only when this delta lowers the stored
 // minimum or raises the stored maximum (never for Sum/SampleCount alarms, which pass no
-// min/max). add_batch() merges deltas of one period first: one UpdateItem per period touched.
+// min/max), plus once per agent and period the same write without ids when the stored
+// contributor set turns out full. add_batch() merges deltas of one period first: one UpdateItem per period touched.
 // transition() is one conditional PutItem (plus one consistent GetItem when a retried write
 // fails its condition: the writer token tells whether the first try had won); load() one
 // Query (a page per MB of items).
@@ -26,7 +27,9 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "agent/store/alarm_store.h"
@@ -41,7 +44,10 @@ struct DynamoDbAlarmStoreOptions {
   std::chrono::seconds retention{std::chrono::hours(24)};
   // The state item expires this long after the instance's last transition.
   std::chrono::seconds state_retention{std::chrono::hours(24 * 90)};
-  size_t max_contributors = 10;  // eventIDs sent per add() for one period
+  // eventIDs kept per period: sent with an add only while the stored set is smaller (a
+  // condition on the write), so a period's set never exceeds twice this and its item stays
+  // well below 1 KB of ids (a write costs one unit per KB of the item).
+  size_t max_contributors = 10;
 };
 
 // Requests sent and their outcomes, for metrics and the figures in docs/alarms.md.
@@ -90,11 +96,19 @@ class DynamoDbAlarmStore final : public AlarmStore {
   void count(const DynamoResult& r);
   // One period, deltas already merged (contributors already bounded).
   StoreStatus add_merged(const PeriodDelta& delta, PeriodTotals& totals);
+  bool contributors_full(const std::string& key) const;
+  void mark_contributors_full(const std::string& key);
   // Lowers the stored mn (or raises mx) to `value` if it is beyond it.
   StoreStatus correct_extreme(const Item& key, bool minimum, double value);
 
   DynamoDbAlarmStoreOptions options_;
   std::shared_ptr<DynamoDbClient> client_;
+  // Periods (pk + sk) whose stored contributor set is known to be full: their adds carry no
+  // ids. Bounded: cleared when it reaches kFullCacheLimit entries (costing at most one refused
+  // write per period afterwards).
+  static constexpr size_t kFullCacheLimit = 10000;
+  mutable std::mutex full_mutex_;
+  std::unordered_set<std::string> full_;
   std::atomic<uint64_t> requests_{0}, retries_{0}, updates_{0}, extreme_updates_{0},
       transitions_won_{0}, transitions_lost_{0}, failures_{0};
 };

@@ -69,13 +69,18 @@ def test_three_processes_add_to_one_period_exactly():
     check(period["count"] == PROCESSES * records and period["sum"] == PROCESSES * records,
           f"lost or doubled counts: {period}")
     check(period["min"] == 1 and period["max"] == 1, f"extremes: {period}")
-    check(period["contributors"] >= 1, f"no contributors kept: {period}")
+    # Contributor ids are added only while fewer than max_contributors (10) are stored.
+    check(1 <= period["contributors"] < 20, f"contributors not bounded: {period}")
     # Batched: one UpdateItem per batch of records of one period.
+    # Batched: one UpdateItem per batch of records of one period, plus at most one write
+    # refused by the contributor condition per process (the set is full).
     for out in outs:
-        check(out["updates"] == records // batch and out["requests"] == records // batch,
+        check(records // batch <= out["requests"] <= records // batch + 1,
               f"requests per batch: {out}")
+    per_period = sum(o["requests"] for o in outs)
     print(f"  {PROCESSES} x {records} records, batches of {batch}: "
-          f"{outs[0]['requests'] / records:.2f} requests per matched record")
+          f"{per_period / (PROCESSES * records):.3f} requests per matched record, "
+          f"{per_period} for the period")
     single = run_tool("add", "--records", "20", "--batch", "1", "--dims", "user=single")
     check(single["requests"] == 20, f"unbatched: one request per record expected: {single}")
     print(f"  unbatched: {single['requests'] / 20:.2f} requests per matched record")

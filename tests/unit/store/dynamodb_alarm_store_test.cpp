@@ -94,6 +94,7 @@ TEST_CASE("Alarm store add: one atomic ADD per period with the TTL, totals from 
   CHECK(body.find(R"("Key":{"pk":{"S":")" + alarm_partition_key("cis-4.9", "user=alice") +
                   R"("},"sk":{"S":"p#00000000001714564800"}})") != std::string::npos);
   CHECK(body.find(R"("UpdateExpression":"ADD #c :c, #s :s, #i :i SET #t = :t")") != std::string::npos);
+  CHECK(body.find("size(#i) < :n") != std::string::npos);
   // TTL: period end (start + 300) + retention (3600).
   CHECK(body.find(R"(":t":{"N":"1714568700"})") != std::string::npos);
   CHECK(body.find(R"(":c":{"N":"2"})") != std::string::npos);
@@ -312,4 +313,27 @@ TEST_CASE("Alarm store transition: a retried write that had won is still won, no
       response(200, R"({"Item":{"st":{"S":"ALARM"},"writer":{"S":"someone-else"}}})")};
   REQUIRE(g.store->transition(t, o).ok);
   CHECK(o == TransitionOutcome::kLost);
+}
+
+TEST_CASE("Alarm store add: ids only while the stored set is not full; then writes without them") {
+  Fixture f;  // max_contributors 3
+  f.answers["UpdateItem"] = {response(400, kCondFailed),
+                             response(200, R"({"Attributes":{"cnt":{"N":"9"},"sm":{"N":"9"}}})")};
+  PeriodTotals t;
+  REQUIRE(f.store->add(delta(600, 1, {"late"}), t).ok);
+  CHECK(t.count == 9);
+  REQUIRE(f.sent.size() == 2);
+  CHECK(f.sent[0].second.find(R"j("ConditionExpression":"attribute_not_exists(#i) OR size(#i) < :n")j") !=
+        std::string::npos);
+  CHECK(f.sent[0].second.find(R"(":n":{"N":"3"})") != std::string::npos);
+  CHECK(f.sent[1].second.find("ConditionExpression") == std::string::npos);
+  CHECK(f.sent[1].second.find(R"("#i")") == std::string::npos);
+  CHECK(f.sent[1].second.find(R"(":c":{"N":"1"})") != std::string::npos);  // counted once
+  // The period is known full now: the next add sends no ids, in one request.
+  REQUIRE(f.store->add(delta(600, 1, {"later"}), t).ok);
+  REQUIRE(f.sent.size() == 3);
+  CHECK(f.sent[2].second.find("later") == std::string::npos);
+  // Another period still gets its ids.
+  REQUIRE(f.store->add(delta(900, 1, {"other"}), t).ok);
+  CHECK(f.sent.back().second.find("other") != std::string::npos);
 }
