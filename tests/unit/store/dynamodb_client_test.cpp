@@ -270,3 +270,42 @@ TEST_CASE("DynamoDB endpoint: AWS host by region, overrides by precedence, signi
   CHECK_FALSE(resolve_dynamodb_endpoint("not a region", {}, {}, o, error));
   CHECK(error.starts_with("DynamoDB endpoint: "));
 }
+
+TEST_CASE("DynamoDB response parsers: every truncation and byte flip of a reply is handled") {
+  const std::vector<std::string> replies = {
+      R"({"Items":[{"pk":{"S":"a"},"cnt":{"N":"3"},"ids":{"SS":["x","y"]},"b":{"BOOL":true}}],"LastEvaluatedKey":{"pk":{"S":"a"}}})",
+      R"({"Table":{"TableStatus":"ACTIVE","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}]}})",
+      R"({"TimeToLiveDescription":{"TimeToLiveStatus":"ENABLED","AttributeName":"expires_at"}})",
+      R"({"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"no"})"};
+  size_t accepted = 0;
+  for (const std::string& reply : replies) {
+    std::vector<std::string> inputs;
+    for (size_t n = 0; n <= reply.size(); ++n) inputs.push_back(reply.substr(0, n));
+    for (size_t i = 0; i < reply.size(); ++i) {
+      std::string flipped = reply;
+      flipped[i] = static_cast<char>(flipped[i] ^ 0x5a);
+      inputs.push_back(flipped);
+    }
+    for (const std::string& in : inputs) {
+      std::string error;
+      std::vector<Item> items;
+      Item last, attrs;
+      bool present = false;
+      TableDescription t;
+      TimeToLiveDescription ttl;
+      accepted += parse_query(in, items, last, error);
+      accepted += parse_describe_table(in, t, error);
+      accepted += parse_describe_time_to_live(in, ttl, error);
+      accepted += parse_attributes(in, "Attributes", attrs, present, error);
+      for (const Item& item : items) {
+        (void)get_int(item, "cnt");
+        (void)get_double(item, "cnt");
+      }
+      std::string message;
+      const std::string code = dynamodb_error_code(response(400, in), &message);
+      CHECK(code.size() <= 128);
+      for (char c : code + message) CHECK((static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f));
+    }
+  }
+  CHECK(accepted > 0);
+}
