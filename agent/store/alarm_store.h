@@ -10,16 +10,19 @@
 //                (Sum and SampleCount exact; Minimum/Maximum the extremes of all deltas);
 //   add_batch()  add() for many deltas, deltas of the same period merged first (one write per
 //                period, whatever the number of records); totals in the order of first
-//                appearance of each period in `deltas`;
+//                appearance of each period in `deltas`. It stops at the first failure: then
+//                `totals` lists the periods already applied (each exactly once), and the
+//                caller retries only the others;
 //   transition() a compare-and-set of the instance's state: it wins only when the stored state
 //                is still (from_state, from_version) — version 0 meaning "never stored" — and
 //                then stores (to_state, from_version + 1). Of several agents racing the same
 //                transition exactly one wins; only the winner notifies it;
 //   load()       the periods starting at or after from_period and the state, read consistently
 //                (reflecting every add() and transition() that returned before it began).
-// A StoreStatus that is not ok() changed nothing that the caller may count on: the caller
-// retries later (retryable) or reports the error (not retryable). Implementations are
-// thread-safe.
+// A StoreStatus that is not ok() tells the caller to retry later (retryable) or to report the
+// error (not retryable). The write that failed was not applied, except when its answer was lost
+// in transit (a timeout after sending, some 5xx), when it may have been: a retried add() then
+// counts twice (docs/alarms.md, "Consistency"). Implementations are thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -54,6 +57,8 @@ struct PeriodDelta {
 };
 
 struct PeriodTotals {
+  std::string alarm_key;
+  std::string dimensions_key;
   int64_t period_start = 0;
   int64_t count = 0;
   double sum = 0;

@@ -29,8 +29,11 @@ std::string describe_instance(const std::string& alarm, const std::string& dims)
                       : fmt::format("alarm {:?} dimensions {:?}", alarm, dims);
 }
 
-PeriodTotals totals_from(const Item& item, int64_t period_start) {
+PeriodTotals totals_from(const Item& item, const std::string& alarm_key,
+                         const std::string& dimensions_key, int64_t period_start) {
   PeriodTotals t;
+  t.alarm_key = alarm_key;
+  t.dimensions_key = dimensions_key;
   t.period_start = period_start;
   t.count = get_int(item, "cnt").value_or(0);
   t.sum = get_double(item, "sm").value_or(0);
@@ -233,7 +236,7 @@ StoreStatus DynamoDbAlarmStore::add_merged(const PeriodDelta& d, PeriodTotals& t
     if (!r.ok())
       return fail(r, fmt::format("UpdateItem of {} period {}",
                                  describe_instance(d.alarm_key, d.dimensions_key), d.period_start));
-    totals = totals_from(after, d.period_start);
+    totals = totals_from(after, d.alarm_key, d.dimensions_key, d.period_start);
     if (ids && totals.contributors.size() >= options_.max_contributors)
       mark_contributors_full(period_id);
     break;
@@ -356,7 +359,7 @@ StoreStatus DynamoDbAlarmStore::load(const std::string& alarm_key,
     if (!sk.starts_with("p#")) continue;  // not an item of this store
     auto [ptr, ec] = std::from_chars(sk.data() + 2, sk.data() + sk.size(), start);
     if (ec != std::errc() || ptr != sk.data() + sk.size()) continue;
-    out.periods.push_back(totals_from(item, start));
+    out.periods.push_back(totals_from(item, alarm_key, dimensions_key, start));
   }
   return StoreStatus::success();
 }

@@ -337,3 +337,23 @@ TEST_CASE("Alarm store add: ids only while the stored set is not full; then writ
   REQUIRE(f.store->add(delta(900, 1, {"other"}), t).ok);
   CHECK(f.sent.back().second.find("other") != std::string::npos);
 }
+
+TEST_CASE("Alarm store add_batch: a failure stops the batch; totals list what was applied") {
+  Fixture f;
+  f.answers["UpdateItem"] = {
+      response(200, R"({"Attributes":{"cnt":{"N":"2"},"sm":{"N":"2"}}})"),
+      response(400, R"({"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"Item size has exceeded the maximum allowed size"})")};
+  std::vector<PeriodTotals> totals;
+  StoreStatus s = f.store->add_batch({delta(600, 2), delta(900, 1), delta(1200, 1)}, totals);
+  CHECK_FALSE(s.ok);
+  CHECK_FALSE(s.retryable);
+  CHECK(s.message.find("ValidationException") != std::string::npos);
+  CHECK(s.message.find("period 900") != std::string::npos);
+  CHECK(s.message.find("tw-alarms") != std::string::npos);
+  REQUIRE(totals.size() == 1);
+  CHECK(totals[0].alarm_key == "cis-4.9");
+  CHECK(totals[0].dimensions_key == "user=alice");
+  CHECK(totals[0].period_start == 600);
+  CHECK(f.sent.size() == 2);  // the third period was not tried
+  CHECK(f.store->counters().failures == 1);
+}
