@@ -119,4 +119,13 @@ rm -f "$errlog"
 echo "$ready" | grep -Eq '^\{"port": [0-9]+\}$' \
   || die "unexpected ready line from the launcher: $ready"
 say "fauxqs $FAUXQS_WANT on node $node_version: started on 127.0.0.1 ($ready) and stopped cleanly"
+# dynalite likewise (its launcher prints {"port":N}).
+errlog=$(mktemp)
+ready=$(timeout 60 "$NODE" "$PEERS/dynalite_launcher.js" --exit-on-stdin-close </dev/null \
+          2>"$errlog") \
+  || { cat "$errlog" >&2; rm -f "$errlog"; die "dynalite did not start (or stop) cleanly"; }
+rm -f "$errlog"
+echo "$ready" | grep -Eq '^\{"port":[0-9]+\}$' \
+  || die "unexpected ready line from the dynalite launcher: $ready"
+say "dynalite $DYNALITE_WANT on node $node_version: started on 127.0.0.1 ($ready) and stopped cleanly"
 say "done"
