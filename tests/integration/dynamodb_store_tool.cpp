@@ -3,8 +3,8 @@
 //
 //   dynamodb_store_tool COMMAND --endpoint URL --table T [options]
 //     check                              DescribeTable / DescribeTimeToLive start-up check
-//     add --records N [--batch B] [--period-start S] [--period P] [--id-prefix X]
-//                                        N records of one period, count 1 and value 1 each,
+//     add --records N [--batch B] [--period-start S] [--period P] [--id-prefix X] [--value V]
+//                                        N records of one period, count 1 and value V (1) each,
 //                                        B records per add_batch() (B deltas merged to one write)
 //     transition --from STATE --from-version V --to STATE
 //     load [--from-period S]
@@ -66,7 +66,7 @@ int main(int argc, char** argv) try {
       {"alarm", "cis-4.9"}, {"dims", "user=alice"}, {"region", "us-east-1"},
       {"max-attempts", "6"}, {"backoff-ms", "20"}, {"records", "1"}, {"batch", "1"},
       {"period-start", "1714564800"}, {"period", "300"}, {"id-prefix", "e"},
-      {"from-period", "0"}, {"from", ""}, {"from-version", "0"}, {"to", ""}};
+      {"from-period", "0"}, {"value", "1"}, {"from", ""}, {"from-version", "0"}, {"to", ""}};
   bool barrier = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -120,9 +120,10 @@ int main(int argc, char** argv) try {
         d.period_start = std::stoll(opt["period-start"]);
         d.period_seconds = std::stoll(opt["period"]);
         d.count = 1;
-        d.sum = 1;
-        d.min = 1;
-        d.max = 1;
+        const double value = std::stod(opt["value"]);
+        d.sum = value;
+        d.min = value;
+        d.max = value;
         d.contributors = {opt["id-prefix"] + "-" + std::to_string(i)};
         deltas.push_back(std::move(d));
       }

@@ -1,6 +1,6 @@
 """The DynamoDB alarm store (agent/store/) against dynalite on 127.0.0.1, driven by
-dynamodb_store_tool: three processes adding to one period at once give the exact total; three
-racing one transition, exactly one wins; a missing table or a wrong key schema is a clear error;
+dynamodb_store_tool: three processes adding to one period at once give the exact total (and the
+least and greatest values of all); three racing one transition, exactly one wins; a missing table or a wrong key schema is a clear error;
 throttling and a 5xx from a stand-in server are retried with backoff. Prints the requests per
 record the store sent, batched and not.
 
@@ -84,6 +84,15 @@ def test_three_processes_add_to_one_period_exactly():
     single = run_tool("add", "--records", "20", "--batch", "1", "--dims", "user=single")
     check(single["requests"] == 20, f"unbatched: one request per record expected: {single}")
     print(f"  unbatched: {single['requests'] / 20:.2f} requests per matched record")
+
+
+def test_three_processes_keep_minimum_and_maximum():
+    values = ["5", "2.25", "9"]
+    race("add", [("--records", "40", "--batch", "4", "--dims", "user=extremes", "--value", v,
+                  "--id-prefix", f"v{i}") for i, v in enumerate(values)])
+    period = run_tool("load", "--dims", "user=extremes")["periods"][0]
+    check(period["count"] == 120 and period["sum"] == 40 * (5 + 2.25 + 9) and
+          period["min"] == 2.25 and period["max"] == 9, f"extremes across processes: {period}")
 
 
 def test_three_processes_race_one_transition_exactly_one_wins():
