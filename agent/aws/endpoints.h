@@ -1,5 +1,5 @@
 // Where requests to an AWS service go: the one place that builds AWS host names, for every
-// service the agent calls (SQS, S3, STS, the SSO portal; SNS for completeness) and every
+// service the agent calls (SQS, S3, STS, the SSO portal, DynamoDB; SNS for completeness) and every
 // partition (agent/aws/names.h), with the FIPS and dual-stack variants, resolved as the AWS SDKs'
 // endpoint rule sets do (botocore's endpoint-rule-set-1.json of sqs, s3, sts, sns and sso;
 // checked against botocore by tests/integration/test_endpoints_botocore.py):
@@ -11,8 +11,8 @@
 //
 // with <svc> "portal.sso" for the SSO portal, except: S3 keeps the partition's DNS suffix and
 // spells dual-stack as a label (s3.dualstack.<region>, s3-fips.dualstack.<region>) and has no
-// FIPS endpoint in aws-cn; in aws-us-gov the FIPS endpoints of SQS, STS and the SSO portal are
-// the plain host names, and those of SNS in us-gov-east-1 and us-gov-west-1. STS is always
+// FIPS endpoint in aws-cn; in aws-us-gov the FIPS endpoints of SQS, STS, DynamoDB and the SSO portal
+// are the plain host names, and those of SNS in us-gov-east-1 and us-gov-west-1. STS is always
 // regional (the SDKs' sts_regional_endpoints = regional; never the global sts.amazonaws.com).
 // A variant a partition does not offer is an error, never an invented host.
 //
@@ -42,9 +42,9 @@
 namespace trailwarden::aws {
 
 // kSso is the IAM Identity Center portal (portal.sso.<region>..., sso profiles).
-enum class AwsService { kSqs, kS3, kSts, kSns, kSso };
+enum class AwsService { kSqs, kS3, kSts, kSns, kSso, kDynamodb };
 
-// "sqs", "s3", "sts", "sns", "sso": the SDKs' service id, lower-case (the variables' suffix).
+// "sqs", "s3", "sts", "sns", "sso", "dynamodb": the SDKs' service id, lower-case (the variables' suffix).
 std::string_view service_name(AwsService service);
 // The variable of the service's endpoint URL: "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_S3", ...
 std::string service_endpoint_variable(AwsService service);

@@ -21,7 +21,8 @@ namespace {
 
 bool service_of(const std::string& s, AwsService& out) {
   for (AwsService svc :
-       {AwsService::kSqs, AwsService::kS3, AwsService::kSts, AwsService::kSns, AwsService::kSso})
+       {AwsService::kSqs, AwsService::kS3, AwsService::kSts, AwsService::kSns, AwsService::kSso,
+        AwsService::kDynamodb})
     if (service_name(svc) == s) {
       out = svc;
       return true;

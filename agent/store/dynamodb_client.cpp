@@ -1,0 +1,423 @@
+#include "agent/store/dynamodb_client.h"
+
+#include <fmt/format.h>
+
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "agent/aws/signing_clock.h"
+#include "agent/aws/sigv4.h"
+#include "agent/common/backoff.h"
+#include "agent/common/json_writer.h"
+#include "agent/http/classify.h"
+
+namespace trailwarden::store {
+
+namespace {
+
+void write_names(JsonWriter& w, const ExpressionNames& names) {
+  if (names.empty()) return;
+  w.key("ExpressionAttributeNames").begin_object();
+  for (const auto& [placeholder, name] : names) w.field(placeholder, std::string_view(name));
+  w.end_object();
+}
+
+void write_values(JsonWriter& w, const Item& values) {
+  if (values.empty()) return;
+  w.key("ExpressionAttributeValues");
+  write_item(w, values);
+}
+
+bool parse_root(std::string_view body, simdjson::dom::parser& p, simdjson::dom::element& root,
+                std::string& error) {
+  if (p.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS || !root.is_object()) {
+    error = fmt::format("response is not a JSON object: {}", http::printable_excerpt(body));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool resolve_dynamodb_endpoint(std::string_view region, const aws::EndpointConfig& config,
+                               const aws::Environment& env, DynamoDbClientOptions& options,
+                               std::string& error) {
+  aws::EndpointSettings settings;
+  std::string url, why;
+  if (!aws::endpoint_settings(aws::AwsService::kDynamodb, config, env, settings, why) ||
+      !aws::resolve_endpoint_url(aws::AwsService::kDynamodb, region, settings, url, why)) {
+    error = "DynamoDB endpoint: " + why;
+    return false;
+  }
+  const std::string named = aws::region_from_endpoint_url(aws::AwsService::kDynamodb, url);
+  options.endpoint_url = std::move(url);
+  options.region = named.empty() ? std::string(region) : named;
+  if (options.region.empty()) {
+    error = "DynamoDB endpoint: no AWS region configured";
+    return false;
+  }
+  return true;
+}
+
+std::string encode_update_item(const UpdateItemRequest& r) {
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object();
+  w.field("TableName", std::string_view(r.table));
+  w.key("Key");
+  write_item(w, r.key);
+  w.field("UpdateExpression", std::string_view(r.update_expression));
+  if (!r.condition_expression.empty())
+    w.field("ConditionExpression", std::string_view(r.condition_expression));
+  write_names(w, r.names);
+  write_values(w, r.values);
+  w.field("ReturnValues", std::string_view(r.return_values));
+  w.end_object();
+  return body;
+}
+
+std::string encode_put_item(const PutItemRequest& r) {
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object();
+  w.field("TableName", std::string_view(r.table));
+  w.key("Item");
+  write_item(w, r.item);
+  if (!r.condition_expression.empty())
+    w.field("ConditionExpression", std::string_view(r.condition_expression));
+  write_names(w, r.names);
+  write_values(w, r.values);
+  w.end_object();
+  return body;
+}
+
+std::string encode_get_item(const GetItemRequest& r) {
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object();
+  w.field("TableName", std::string_view(r.table));
+  w.key("Key");
+  write_item(w, r.key);
+  w.field("ConsistentRead", r.consistent_read);
+  w.end_object();
+  return body;
+}
+
+std::string encode_query(const QueryRequest& r) {
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object();
+  w.field("TableName", std::string_view(r.table));
+  w.field("KeyConditionExpression", std::string_view(r.key_condition_expression));
+  write_names(w, r.names);
+  write_values(w, r.values);
+  w.field("ConsistentRead", r.consistent_read);
+  if (!r.exclusive_start_key.empty()) {
+    w.key("ExclusiveStartKey");
+    write_item(w, r.exclusive_start_key);
+  }
+  w.end_object();
+  return body;
+}
+
+std::string encode_table_name(std::string_view table) {
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object().field("TableName", table).end_object();
+  return body;
+}
+
+bool parse_attributes(std::string_view body, std::string_view field, Item& out, bool& present,
+                      std::string& error) {
+  simdjson::dom::parser p;
+  simdjson::dom::element root;
+  if (!parse_root(body, p, root, error)) return false;
+  simdjson::dom::element e;
+  present = root[field].get(e) == simdjson::SUCCESS;
+  if (!present) return true;
+  if (!read_item(e, out)) {
+    error = fmt::format("\"{}\" is not an item", field);
+    return false;
+  }
+  return true;
+}
+
+bool parse_query(std::string_view body, std::vector<Item>& items, Item& last_evaluated_key,
+                 std::string& error) {
+  simdjson::dom::parser p;
+  simdjson::dom::element root;
+  if (!parse_root(body, p, root, error)) return false;
+  simdjson::dom::array a;
+  if (root["Items"].get_array().get(a) != simdjson::SUCCESS) {
+    error = "Query response has no \"Items\" array";
+    return false;
+  }
+  for (simdjson::dom::element e : a) {
+    Item item;
+    if (!read_item(e, item)) {
+      error = "Query response has an item that is not an object";
+      return false;
+    }
+    items.push_back(std::move(item));
+  }
+  last_evaluated_key.clear();
+  simdjson::dom::element k;
+  if (root["LastEvaluatedKey"].get(k) == simdjson::SUCCESS && !read_item(k, last_evaluated_key)) {
+    error = "Query response's LastEvaluatedKey is not an item";
+    return false;
+  }
+  return true;
+}
+
+bool parse_describe_table(std::string_view body, TableDescription& out, std::string& error) {
+  simdjson::dom::parser p;
+  simdjson::dom::element root;
+  if (!parse_root(body, p, root, error)) return false;
+  simdjson::dom::element t;
+  if (root["Table"].get(t) != simdjson::SUCCESS || !t.is_object()) {
+    error = "DescribeTable response has no \"Table\"";
+    return false;
+  }
+  std::string_view s;
+  if (t["TableStatus"].get_string().get(s) == simdjson::SUCCESS) out.status = std::string(s);
+  if (t["BillingModeSummary"]["BillingMode"].get_string().get(s) == simdjson::SUCCESS)
+    out.billing_mode = std::string(s);
+  std::map<std::string, std::string, std::less<>> types;
+  simdjson::dom::array defs;
+  if (t["AttributeDefinitions"].get_array().get(defs) == simdjson::SUCCESS)
+    for (simdjson::dom::element d : defs) {
+      std::string_view name, type;
+      if (d["AttributeName"].get_string().get(name) == simdjson::SUCCESS &&
+          d["AttributeType"].get_string().get(type) == simdjson::SUCCESS)
+        types[std::string(name)] = std::string(type);
+    }
+  simdjson::dom::array schema;
+  if (t["KeySchema"].get_array().get(schema) != simdjson::SUCCESS) {
+    error = "DescribeTable response has no \"KeySchema\"";
+    return false;
+  }
+  for (simdjson::dom::element k : schema) {
+    std::string_view name, type;
+    if (k["AttributeName"].get_string().get(name) != simdjson::SUCCESS ||
+        k["KeyType"].get_string().get(type) != simdjson::SUCCESS) {
+      error = "DescribeTable response has a malformed KeySchema element";
+      return false;
+    }
+    auto it = types.find(name);
+    out.key_schema.push_back({std::string(name), std::string(type),
+                              it == types.end() ? std::string() : it->second});
+  }
+  return true;
+}
+
+bool parse_describe_time_to_live(std::string_view body, TimeToLiveDescription& out,
+                                 std::string& error) {
+  simdjson::dom::parser p;
+  simdjson::dom::element root;
+  if (!parse_root(body, p, root, error)) return false;
+  simdjson::dom::element d;
+  if (root["TimeToLiveDescription"].get(d) != simdjson::SUCCESS || !d.is_object()) {
+    error = "DescribeTimeToLive response has no \"TimeToLiveDescription\"";
+    return false;
+  }
+  std::string_view s;
+  if (d["TimeToLiveStatus"].get_string().get(s) == simdjson::SUCCESS) out.status = std::string(s);
+  if (d["AttributeName"].get_string().get(s) == simdjson::SUCCESS)
+    out.attribute_name = std::string(s);
+  return true;
+}
+
+std::string dynamodb_error_code(const http::HttpResponse& r, std::string* message) {
+  std::string code;
+  simdjson::dom::parser p;
+  simdjson::dom::element e;
+  auto shorten = [](std::string_view t) {
+    const size_t hash = t.rfind('#');
+    if (hash != std::string_view::npos) t = t.substr(hash + 1);
+    const size_t colon = t.find(':');
+    if (colon != std::string_view::npos) t = t.substr(0, colon);
+    return std::string(t);
+  };
+  if (p.parse(r.body).get(e) == simdjson::SUCCESS && e.is_object()) {
+    std::string_view t;
+    if (e["__type"].get_string().get(t) == simdjson::SUCCESS ||
+        e["code"].get_string().get(t) == simdjson::SUCCESS)
+      code = shorten(t);
+    std::string_view m;
+    if (message && (e["message"].get_string().get(m) == simdjson::SUCCESS ||
+                    e["Message"].get_string().get(m) == simdjson::SUCCESS))
+      *message = http::printable_excerpt(m);
+  }
+  if (code.empty())
+    if (const std::string* t = r.find_header("x-amzn-errortype")) code = shorten(*t);
+  return http::printable_excerpt(code, 128);
+}
+
+DynamoResult::Code classify_dynamodb_error(int status, std::string_view code) {
+  using Code = DynamoResult::Code;
+  if (code == "ConditionalCheckFailedException") return Code::kConditionFailed;
+  if (http::classify_status(status).retryable) return Code::kRetry;
+  // The SDKs' throttling and transient codes for DynamoDB (botocore's _retry.json "dynamodb"
+  // and general sections; Java v2 DynamoDbRetryPolicy).
+  static constexpr std::string_view kRetryable[] = {
+      "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling",
+      "RequestLimitExceeded", "TransactionInProgressException", "LimitExceededException",
+      "InternalServerError", "ServiceUnavailable", "RequestTimeout", "RequestTimeoutException",
+      "TooManyRequestsException"};
+  for (std::string_view c : kRetryable)
+    if (code == c) return Code::kRetry;
+  return Code::kPermanent;
+}
+
+DynamoDbClient::DynamoDbClient(DynamoDbClientOptions options,
+                               std::shared_ptr<http::HttpClient> http,
+                               std::shared_ptr<aws::CredentialsSource> credentials)
+    : options_(std::move(options)), http_(std::move(http)), credentials_(std::move(credentials)) {
+  std::string error;
+  if (!http::parse_endpoint_url(options_.endpoint_url, endpoint_, error))
+    throw std::runtime_error(
+        fmt::format("dynamodb: bad endpoint URL {}: {}", options_.endpoint_url, error));
+  endpoint_.path = "/";
+  if (options_.region.empty()) throw std::runtime_error("dynamodb: no AWS region configured");
+  if (options_.max_attempts < 1) options_.max_attempts = 1;
+  if (!options_.sleep) options_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+}
+
+DynamoResult DynamoDbClient::call(std::string_view action, const std::string& body,
+                                  std::string& response) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  DynamoResult result;
+  bool token_refreshed = false, clock_corrected = false;
+  int failures = 0;  // retryable failures so far
+  // Bounded: every pass either returns, or counts a retryable failure (at most max_attempts),
+  // or uses the one token refresh or the one clock correction.
+  while (true) {
+    aws::Credentials creds;
+    std::string error;
+    if (!credentials_->get(creds, error))
+      return {DynamoResult::Code::kRetry, "", fmt::format("no AWS credentials: {}", error),
+              result.attempts};
+    http::HttpRequest req = endpoint_;
+    req.method = "POST";
+    req.body = body;
+    req.set_header("Content-Type", "application/x-amz-json-1.0");
+    req.set_header("X-Amz-Target", fmt::format("DynamoDB_20120810.{}", action));
+    const aws::TimePoint signed_at = aws::SigningClock::global().now();
+    aws::sign_v4(req, creds, options_.region, "dynamodb", signed_at);
+    http::HttpResponse r = http_->perform(req, options_.request_timeout);
+    ++result.attempts;
+    if (r.ok()) {
+      response = std::move(r.body);
+      result.code = DynamoResult::Code::kOk;
+      result.aws_code.clear();
+      result.message.clear();
+      return result;
+    }
+    std::string message;
+    const std::string code = r.status == 0 ? std::string() : dynamodb_error_code(r, &message);
+    if (r.status != 0) {
+      if ((code == "ExpiredToken" || code == "ExpiredTokenException") && !token_refreshed) {
+        token_refreshed = true;
+        credentials_->invalidate();
+        continue;
+      }
+      if (!clock_corrected &&
+          aws::correct_clock_from(r, code, "DynamoDB", signed_at,
+                                  aws::is_aws_host(aws::AwsService::kDynamodb, req))) {
+        clock_corrected = true;
+        continue;
+      }
+    }
+    result.code = classify_dynamodb_error(r.status, code);
+    result.aws_code = code;
+    result.message =
+        r.status == 0
+            ? fmt::format("DynamoDB {} failed: {}", action, r.error)
+            : fmt::format("DynamoDB {} failed: HTTP {} {}{}{}", action, r.status, code,
+                          message.empty() ? "" : ": ", message);
+    if (result.code != DynamoResult::Code::kRetry) return result;
+    if (++failures >= options_.max_attempts) {
+      result.message += fmt::format(" (gave up after {} tries)", failures);
+      return result;
+    }
+    options_.sleep(jittered_backoff(options_.backoff_base, options_.backoff_max, failures - 1, rng));
+  }
+}
+
+DynamoResult DynamoDbClient::update_item(const UpdateItemRequest& r, Item& attributes) {
+  std::string response;
+  DynamoResult s = call("UpdateItem", encode_update_item(r), response);
+  if (!s.ok()) return s;
+  bool present = false;
+  std::string error;
+  attributes.clear();
+  if (!parse_attributes(response, "Attributes", attributes, present, error))
+    return {DynamoResult::Code::kPermanent, "", "DynamoDB UpdateItem: " + error, s.attempts};
+  return s;
+}
+
+DynamoResult DynamoDbClient::put_item(const PutItemRequest& r) {
+  std::string response;
+  return call("PutItem", encode_put_item(r), response);
+}
+
+DynamoResult DynamoDbClient::get_item(const GetItemRequest& r, Item& item, bool& found) {
+  std::string response;
+  DynamoResult s = call("GetItem", encode_get_item(r), response);
+  if (!s.ok()) return s;
+  std::string error;
+  item.clear();
+  if (!parse_attributes(response, "Item", item, found, error))
+    return {DynamoResult::Code::kPermanent, "", "DynamoDB GetItem: " + error, s.attempts};
+  return s;
+}
+
+DynamoResult DynamoDbClient::query(const QueryRequest& r, std::vector<Item>& items) {
+  QueryRequest page = r;
+  int attempts = 0;
+  // Bounded by the partition's size: each page moves LastEvaluatedKey forward.
+  while (true) {
+    std::string response;
+    DynamoResult s = call("Query", encode_query(page), response);
+    attempts += s.attempts;
+    s.attempts = attempts;
+    if (!s.ok()) return s;
+    std::string error;
+    Item last;
+    if (!parse_query(response, items, last, error))
+      return {DynamoResult::Code::kPermanent, "", "DynamoDB Query: " + error, attempts};
+    if (last.empty()) return s;
+    if (last == page.exclusive_start_key)
+      return {DynamoResult::Code::kPermanent, "", "DynamoDB Query: LastEvaluatedKey did not move",
+              attempts};
+    page.exclusive_start_key = std::move(last);
+  }
+}
+
+DynamoResult DynamoDbClient::describe_table(std::string_view table, TableDescription& out) {
+  std::string response;
+  DynamoResult s = call("DescribeTable", encode_table_name(table), response);
+  if (!s.ok()) return s;
+  std::string error;
+  out = {};
+  if (!parse_describe_table(response, out, error))
+    return {DynamoResult::Code::kPermanent, "", "DynamoDB DescribeTable: " + error, s.attempts};
+  return s;
+}
+
+DynamoResult DynamoDbClient::describe_time_to_live(std::string_view table,
+                                                   TimeToLiveDescription& out) {
+  std::string response;
+  DynamoResult s = call("DescribeTimeToLive", encode_table_name(table), response);
+  if (!s.ok()) return s;
+  std::string error;
+  out = {};
+  if (!parse_describe_time_to_live(response, out, error))
+    return {DynamoResult::Code::kPermanent, "", "DynamoDB DescribeTimeToLive: " + error,
+            s.attempts};
+  return s;
+}
+
+}  // namespace trailwarden::store

@@ -1,0 +1,120 @@
+#include "agent/store/dynamodb_item.h"
+
+#include <charconv>
+#include <cmath>
+#include <stdexcept>
+
+namespace trailwarden::store {
+
+std::string decimal_string(double v) {
+  if (!std::isfinite(v)) throw std::invalid_argument("DynamoDB numbers must be finite");
+  if (v == 0) return "0";  // also -0: DynamoDB has no negative zero
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+AttributeValue AttributeValue::n(double v) { return n(decimal_string(v)); }
+
+void write_attribute(JsonWriter& w, const AttributeValue& v) {
+  w.begin_object();
+  switch (v.type) {
+    case AttributeValue::Type::kS:
+      w.field("S", std::string_view(v.text));
+      break;
+    case AttributeValue::Type::kN:
+      w.field("N", std::string_view(v.text));
+      break;
+    case AttributeValue::Type::kSS:
+      w.key("SS").begin_array();
+      for (const std::string& s : v.set) w.value(std::string_view(s));
+      w.end_array();
+      break;
+    case AttributeValue::Type::kBool:
+      w.field("BOOL", v.boolean);
+      break;
+  }
+  w.end_object();
+}
+
+void write_item(JsonWriter& w, const Item& item) {
+  w.begin_object();
+  for (const auto& [name, value] : item) {
+    w.key(name);
+    write_attribute(w, value);
+  }
+  w.end_object();
+}
+
+bool read_attribute(simdjson::dom::element e, AttributeValue& out) {
+  simdjson::dom::object o;
+  if (e.get_object().get(o) != simdjson::SUCCESS) return false;
+  for (auto field : o) {
+    std::string_view text;
+    if (field.key == "S" && field.value.get_string().get(text) == simdjson::SUCCESS) {
+      out = AttributeValue::s(std::string(text));
+      return true;
+    }
+    if (field.key == "N" && field.value.get_string().get(text) == simdjson::SUCCESS) {
+      out = AttributeValue::n(std::string(text));
+      return true;
+    }
+    if (field.key == "BOOL") {
+      bool b = false;
+      if (field.value.get_bool().get(b) != simdjson::SUCCESS) return false;
+      out = AttributeValue::b(b);
+      return true;
+    }
+    if (field.key == "SS") {
+      simdjson::dom::array a;
+      if (field.value.get_array().get(a) != simdjson::SUCCESS) return false;
+      std::vector<std::string> set;
+      for (simdjson::dom::element s : a) {
+        if (s.get_string().get(text) != simdjson::SUCCESS) return false;
+        set.emplace_back(text);
+      }
+      out = AttributeValue::ss(std::move(set));
+      return true;
+    }
+    return false;  // a type not modelled here (M, L, B, NS, NULL ...)
+  }
+  return false;
+}
+
+bool read_item(simdjson::dom::element e, Item& out) {
+  simdjson::dom::object o;
+  if (e.get_object().get(o) != simdjson::SUCCESS) return false;
+  for (auto field : o) {
+    AttributeValue v;
+    if (read_attribute(field.value, v)) out[std::string(field.key)] = std::move(v);
+  }
+  return true;
+}
+
+std::optional<std::string> get_s(const Item& item, std::string_view name) {
+  auto it = item.find(std::string(name));
+  if (it == item.end() || it->second.type != AttributeValue::Type::kS) return std::nullopt;
+  return it->second.text;
+}
+
+std::optional<int64_t> get_int(const Item& item, std::string_view name) {
+  auto it = item.find(std::string(name));
+  if (it == item.end() || it->second.type != AttributeValue::Type::kN) return std::nullopt;
+  const std::string& t = it->second.text;
+  int64_t v = 0;
+  auto r = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (r.ec != std::errc() || r.ptr != t.data() + t.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<double> get_double(const Item& item, std::string_view name) {
+  auto it = item.find(std::string(name));
+  if (it == item.end() || it->second.type != AttributeValue::Type::kN) return std::nullopt;
+  const std::string& t = it->second.text;
+  double v = 0;
+  auto r = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (r.ec != std::errc() || r.ptr != t.data() + t.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace trailwarden::store

@@ -1,0 +1,170 @@
+// dynamodb_store_tool: drives the DynamoDB alarm store (the real DynamoDbClient on libcurl) for
+// test_dynamodb_store.py, against dynalite or a stand-in server.
+//
+//   dynamodb_store_tool COMMAND --endpoint URL --table T [options]
+//     check                              DescribeTable / DescribeTimeToLive start-up check
+//     add --records N [--batch B] [--period-start S] [--period P] [--id-prefix X] [--value V]
+//                                        N records of one period, count 1 and value V (1) each,
+//                                        B records per add_batch() (B deltas merged to one write)
+//     transition --from STATE --from-version V --to STATE
+//     load [--from-period S]
+//   common: --alarm A (default "cis-4.9") --dims D (default "user=alice") --region R
+//           (default us-east-1) --max-attempts N (default 6) --backoff-ms MS (default 20)
+//           --barrier: wait for one line on standard input before the first store request
+//           (so that several processes start their requests together)
+//
+// Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (dynalite checks none).
+// Prints one JSON object on stdout: {"ok":..,"retryable":..,"message":..,"requests":N,
+// "retries":N,"updates":N, ...command fields}. Exit status: 0 ok, 1 store failure, 2 usage.
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/common/json_writer.h"
+#include "agent/common/logging.h"
+#include "agent/http/curl_http_client.h"
+#include "agent/store/dynamodb_alarm_store.h"
+
+using namespace trailwarden;
+using namespace trailwarden::store;
+
+namespace {
+
+class EnvCredentials : public aws::CredentialsSource {
+ public:
+  bool get(aws::Credentials& out, std::string& error) override {
+    const char* id = std::getenv("AWS_ACCESS_KEY_ID");
+    const char* secret = std::getenv("AWS_SECRET_ACCESS_KEY");
+    if (!id || !secret) {
+      error = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set";
+      return false;
+    }
+    out.access_key_id = id;
+    out.secret_access_key = secret;
+    return true;
+  }
+  void invalidate() override {}
+};
+
+int usage(const std::string& why) {
+  std::fprintf(stderr, "dynamodb_store_tool: %s\n(see the comment at the top of the source)\n",
+               why.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  if (argc < 2) return usage("no command");
+  const std::string command = argv[1];
+  std::map<std::string, std::string> opt = {
+      {"alarm", "cis-4.9"}, {"dims", "user=alice"}, {"region", "us-east-1"},
+      {"max-attempts", "6"}, {"backoff-ms", "20"}, {"records", "1"}, {"batch", "1"},
+      {"period-start", "1714564800"}, {"period", "300"}, {"id-prefix", "e"},
+      {"from-period", "0"}, {"value", "1"}, {"from", ""}, {"from-version", "0"}, {"to", ""}};
+  bool barrier = false;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--barrier") {
+      barrier = true;
+      continue;
+    }
+    if (!a.starts_with("--") || i + 1 >= argc) return usage("bad argument " + a);
+    opt[a.substr(2)] = argv[++i];
+  }
+  if (opt["endpoint"].empty() || opt["table"].empty()) return usage("--endpoint and --table are required");
+  setup_logging("warn");
+
+  DynamoDbClientOptions co;
+  co.region = opt["region"];
+  co.endpoint_url = opt["endpoint"];
+  co.max_attempts = std::stoi(opt["max-attempts"]);
+  co.backoff_base = std::chrono::milliseconds(std::stoi(opt["backoff-ms"]));
+  co.request_timeout = std::chrono::milliseconds(10000);
+  auto client = std::make_shared<DynamoDbClient>(co, std::make_shared<http::CurlHttpClient>(),
+                                                 std::make_shared<EnvCredentials>());
+  DynamoDbAlarmStoreOptions so;
+  so.table = opt["table"];
+  DynamoDbAlarmStore store(so, client);
+
+  if (barrier) {
+    std::string line;
+    std::getline(std::cin, line);
+  }
+
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object();
+  StoreStatus s;
+  if (command == "check") {
+    std::vector<std::string> warnings;
+    s = store.check_table(warnings);
+    w.key("warnings").begin_array();
+    for (const std::string& m : warnings) w.value(std::string_view(m));
+    w.end_array();
+  } else if (command == "add") {
+    const int64_t records = std::stoll(opt["records"]);
+    const int64_t batch = std::max<int64_t>(1, std::stoll(opt["batch"]));
+    PeriodTotals last;
+    for (int64_t i = 0; i < records && s.ok;) {
+      std::vector<PeriodDelta> deltas;
+      for (; i < records && static_cast<int64_t>(deltas.size()) < batch; ++i) {
+        PeriodDelta d;
+        d.alarm_key = opt["alarm"];
+        d.dimensions_key = opt["dims"];
+        d.period_start = std::stoll(opt["period-start"]);
+        d.period_seconds = std::stoll(opt["period"]);
+        d.count = 1;
+        const double value = std::stod(opt["value"]);
+        d.sum = value;
+        d.min = value;
+        d.max = value;
+        d.contributors = {opt["id-prefix"] + "-" + std::to_string(i)};
+        deltas.push_back(std::move(d));
+      }
+      std::vector<PeriodTotals> totals;
+      s = store.add_batch(deltas, totals);
+      if (s.ok && !totals.empty()) last = totals.back();
+    }
+    w.field("count", last.count).field("sum", last.sum);
+  } else if (command == "transition") {
+    TransitionRequest t;
+    t.alarm_key = opt["alarm"];
+    t.dimensions_key = opt["dims"];
+    t.from_state = opt["from"];
+    t.from_version = std::stoll(opt["from-version"]);
+    t.to_state = opt["to"];
+    t.changed_at = std::stoll(opt["period-start"]) + std::stoll(opt["period"]);
+    t.reason = "Threshold Crossed: test";
+    TransitionOutcome o = TransitionOutcome::kLost;
+    s = store.transition(t, o);
+    if (s.ok) w.field("outcome", o == TransitionOutcome::kWon ? "won" : "lost");
+  } else if (command == "load") {
+    LoadedInstance l;
+    s = store.load(opt["alarm"], opt["dims"], std::stoll(opt["from-period"]), l);
+    w.key("periods").begin_array();
+    for (const PeriodTotals& p : l.periods) {
+      w.begin_object().field("start", p.period_start).field("count", p.count).field("sum", p.sum);
+      if (p.min) w.field("min", *p.min);
+      if (p.max) w.field("max", *p.max);
+      w.field("contributors", static_cast<int64_t>(p.contributors.size())).end_object();
+    }
+    w.end_array();
+    w.field("state", std::string_view(l.state.state)).field("version", l.state.version);
+  } else {
+    return usage("unknown command " + command);
+  }
+  const DynamoDbAlarmStoreCounters c = store.counters();
+  w.field("ok", s.ok).field("retryable", s.retryable).field("message", std::string_view(s.message));
+  w.field("requests", c.requests).field("retries", c.retries).field("updates", c.updates);
+  w.end_object();
+  std::printf("%s\n", out.c_str());
+  return s.ok ? 0 : 1;
+} catch (const std::exception& e) {
+  return usage(e.what());
+}

@@ -1,0 +1,224 @@
+"""The DynamoDB alarm store (agent/store/) against dynalite on 127.0.0.1, driven by
+dynamodb_store_tool: three processes adding to one period at once give the exact total (and the
+least and greatest values of all); three racing one transition, exactly one wins; a missing table or a wrong key schema is a clear error;
+throttling and a 5xx from a stand-in server are retried with backoff. Prints the requests per
+record the store sent, batched and not.
+
+    test_dynamodb_store.py DYNAMODB_STORE_TOOL
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import common
+from common import check
+
+TOOL = ""
+DB = None  # the Dynalite of the suite
+TABLE = "tw-alarms"
+PROCESSES = 3
+ENV = dict(os.environ, AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE",
+           AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+
+
+def tool_args(command: str, *args: str, endpoint: str | None = None, table: str = TABLE):
+    return [TOOL, command, "--endpoint", endpoint or DB.endpoint, "--table", table, *args]
+
+
+def run_tool(command: str, *args: str, expect_ok: bool = True, **kw) -> dict:
+    p = subprocess.run(tool_args(command, *args, **kw), env=ENV, capture_output=True, text=True,
+                       timeout=120)
+    check(p.returncode in (0, 1), f"tool exit {p.returncode}: {p.stderr}")
+    out = json.loads(p.stdout)
+    check(out["ok"] == expect_ok and p.returncode == (0 if expect_ok else 1),
+          f"{command} {args}: expected ok={expect_ok}, got {out} (stderr {p.stderr})")
+    return out
+
+
+def race(command: str, per_process_args) -> list[dict]:
+    """Starts one tool process per argument list, each held at its --barrier; releases all of
+    them at once (one line on each stdin); returns their outputs."""
+    procs = [subprocess.Popen(tool_args(command, *args, "--barrier"), env=ENV,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for args in per_process_args]
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    outs = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=120)
+        check(p.returncode == 0, f"{command} exited {p.returncode}: {stderr}")
+        outs.append(json.loads(stdout))
+    return outs
+
+
+def test_three_processes_add_to_one_period_exactly():
+    records, batch = 300, 10
+    outs = race("add", [("--records", str(records), "--batch", str(batch), "--dims", "user=race",
+                         "--id-prefix", f"p{i}") for i in range(PROCESSES)])
+    loaded = run_tool("load", "--dims", "user=race")
+    check(len(loaded["periods"]) == 1, f"one period expected: {loaded}")
+    period = loaded["periods"][0]
+    check(period["count"] == PROCESSES * records and period["sum"] == PROCESSES * records,
+          f"lost or doubled counts: {period}")
+    check(period["min"] == 1 and period["max"] == 1, f"extremes: {period}")
+    # Contributor ids are added only while fewer than max_contributors (10) are stored.
+    check(1 <= period["contributors"] < 20, f"contributors not bounded: {period}")
+    # Batched: one UpdateItem per batch of records of one period.
+    # Batched: one UpdateItem per batch of records of one period, plus at most one write
+    # refused by the contributor condition per process (the set is full).
+    for out in outs:
+        check(records // batch <= out["requests"] <= records // batch + 1,
+              f"requests per batch: {out}")
+    per_period = sum(o["requests"] for o in outs)
+    print(f"  {PROCESSES} x {records} records, batches of {batch}: "
+          f"{per_period / (PROCESSES * records):.3f} requests per matched record, "
+          f"{per_period} for the period")
+    single = run_tool("add", "--records", "20", "--batch", "1", "--dims", "user=single")
+    check(single["requests"] == 20, f"unbatched: one request per record expected: {single}")
+    print(f"  unbatched: {single['requests'] / 20:.2f} requests per matched record")
+
+
+def test_three_processes_keep_minimum_and_maximum():
+    values = ["5", "2.25", "9"]
+    race("add", [("--records", "40", "--batch", "4", "--dims", "user=extremes", "--value", v,
+                  "--id-prefix", f"v{i}") for i, v in enumerate(values)])
+    period = run_tool("load", "--dims", "user=extremes")["periods"][0]
+    check(period["count"] == 120 and period["sum"] == 40 * (5 + 2.25 + 9) and
+          period["min"] == 2.25 and period["max"] == 9, f"extremes across processes: {period}")
+
+
+def test_three_processes_race_one_transition_exactly_one_wins():
+    dims = ["--dims", "user=transition"]
+    outs = race("transition", [(*dims, "--from", "INSUFFICIENT_DATA", "--from-version", "0",
+                                "--to", "ALARM")] * PROCESSES)
+    won = [o for o in outs if o["outcome"] == "won"]
+    check(len(won) == 1, f"exactly one winner expected: {outs}")
+    outs = race("transition", [(*dims, "--from", "ALARM", "--from-version", "1", "--to", "OK")]
+                * PROCESSES)
+    check(sum(o["outcome"] == "won" for o in outs) == 1, f"second race: {outs}")
+    loaded = run_tool("load", *dims)
+    check(loaded["state"] == "OK" and loaded["version"] == 2, f"state after two races: {loaded}")
+    # A stale agent (it still believes ALARM version 1) loses.
+    stale = run_tool("transition", *dims, "--from", "ALARM", "--from-version", "1", "--to", "OK")
+    check(stale["outcome"] == "lost", f"stale transition won: {stale}")
+
+
+def test_table_check():
+    ok = run_tool("check")
+    check(any("time to live" in w for w in ok["warnings"]), f"TTL warning expected: {ok}")
+    missing = run_tool("check", table="tw-absent", expect_ok=False)
+    check("table tw-absent does not exist in region us-east-1" in missing["message"] and
+          "ResourceNotFoundException" in missing["message"] and not missing["retryable"],
+          f"missing table: {missing}")
+    DB.create_table("tw-wrong", [("id", "HASH", "S")])
+    wrong = run_tool("check", table="tw-wrong", expect_ok=False)
+    check("key schema [id HASH S]; the alarm store needs [pk HASH S, sk RANGE S]"
+          in wrong["message"], f"wrong schema: {wrong}")
+    DB.create_table("tw-wrong-type", [("pk", "HASH", "S"), ("sk", "RANGE", "N")])
+    wrong = run_tool("check", table="tw-wrong-type", expect_ok=False)
+    check("sk RANGE N" in wrong["message"], f"wrong sort key type: {wrong}")
+    # Writing to a missing table: permanent, with AWS's code.
+    add = run_tool("add", table="tw-absent", expect_ok=False)
+    check("ResourceNotFoundException" in add["message"] and not add["retryable"] and
+          add["requests"] == 1, f"add to a missing table: {add}")
+
+
+class StandIn(http.server.ThreadingHTTPServer):
+    """Answers DynamoDB requests from a script of (status, body); the last entry repeats."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.requests: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), StandInHandler)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class StandInHandler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with self.server.lock:
+            self.server.requests.append((self.headers.get("X-Amz-Target", ""), body.decode()))
+            index = min(len(self.server.requests), len(self.server.script)) - 1
+            status, answer = self.server.script[index]
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def with_stand_in(script, fn):
+    server = StandIn(script)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        return fn(server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def throttled(code):
+    return 400, {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "slow down"}
+
+
+UPDATED = (200, {"Attributes": {"cnt": {"N": "1"}, "sm": {"N": "1"}, "mn": {"N": "1"},
+                                "mx": {"N": "1"}}})
+
+
+def test_throttling_and_5xx_are_retried():
+    def run(server):
+        out = run_tool("add", endpoint=server.endpoint)
+        targets = [t for t, _ in server.requests]
+        check(targets == ["DynamoDB_20120810.UpdateItem"] * 3, f"requests: {targets}")
+        check(out["requests"] == 3 and out["retries"] == 2 and out["count"] == 1, f"{out}")
+    with_stand_in([throttled("ProvisionedThroughputExceededException"),
+                   (500, {"__type": "InternalServerError", "message": "oops"}), UPDATED], run)
+
+    def run_exhausted(server):
+        out = run_tool("add", "--max-attempts", "3", endpoint=server.endpoint, expect_ok=False)
+        check(len(server.requests) == 3, f"attempts: {len(server.requests)}")
+        check(out["retryable"] and "ThrottlingException" in out["message"] and
+              "gave up after 3 tries" in out["message"], f"{out}")
+    with_stand_in([throttled("ThrottlingException")], run_exhausted)
+
+
+def main():
+    global TOOL, DB
+    TOOL = common.tool_argument("usage: test_dynamodb_store.py DYNAMODB_STORE_TOOL")
+    common.have_boto3(sys.argv[0])
+    sys.path.insert(0, str(common.PEERS))
+    import dynalite
+
+    def setup():
+        global DB
+        DB = dynalite.Dynalite()
+        DB.start()
+        DB.create_alarm_table(TABLE)
+
+    def teardown():
+        if DB:
+            DB.stop()
+
+    return common.run_suite(common.module_tests(globals()), setup=setup, teardown=teardown)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
