@@ -13,6 +13,8 @@ Usage: python3 tests/integration/test_sns.py /path/to/trailwarden
   and marked, not dropped.
 - A FIFO topic: MessageGroupId from the configured field, MessageDeduplicationId the finding
   uid, so replaying the same file twice delivers each alert once.
+- `run` with a topic that does not exist: the output fails naming it; after the topic is
+  created the next start delivers every alert from the disk buffer, once.
 - A topic that does not exist: replay fails with an error naming the topic and SNS's NotFound;
   nothing reaches the queue.
 
@@ -213,6 +215,57 @@ def test_missing_topic_is_a_clear_error_and_nothing_is_sent():
     check(missing in r.stderr and "NotFound" in r.stderr,
           f"error does not name the topic and NotFound: {r.stderr[-2000:]}")
     check(not FX.receive_all(url), "messages arrived although the topic is missing")
+
+
+def test_run_with_missing_topic_keeps_alerts_buffered():
+    """`run` with a disk buffer: the topic is missing, the output fails with the error; once the
+    topic exists the next start delivers the buffered alerts, each once."""
+    bucket = "trail-bucket"
+    FX.create_bucket(bucket)
+    trail_queue = FX.create_queue("trail-q")
+    data, expected = log_file("run")
+    key = common.key_for("run")
+    FX.put_object(bucket, key, data)
+    FX.send(trail_queue, fauxqs.s3_event_body(bucket, key))
+    name = "late-topic"
+    arn = f"arn:aws:sns:us-east-1:{fauxqs.FAUXQS_ACCOUNT_ID}:{name}"
+    work = TMP / "run"
+    work.mkdir()
+    config = work / "trailwarden.toml"
+    config.write_text(common.agent_config(work / "state", FX.endpoint, trail_queue, bucket, 30) + f"""
+[[outputs]]
+type = "sns"
+name = "pager"
+topic_arn = "{arn}"
+retry_initial_ms = 50
+""")
+    log = work / "stderr.log"
+    with open(log, "ab") as err:
+        agent = common.start_agent(BINARY, config, err)
+        try:
+            # The output fails for good (the agent reports it on /healthz and stops at its next
+            # alert); the alerts are in its disk buffer and the SQS message is deleted.
+            common.wait_until(lambda: "NotFound" in log.read_text(errors="replace"), 60,
+                              "the output's error")
+            common.wait_until(lambda: FX.queue_depth(trail_queue) == 0, 60,
+                              "the trail notification deleted")
+        finally:
+            common.stop_process(agent)
+    text = log.read_text(errors="replace")
+    check(f"SNS PublishBatch to {arn} failed: HTTP 404 NotFound" in text,
+          f"no clear error: {text[-2000:]}")
+    check(not list((work / "state").glob("dead-letter/*")), "alerts dead-lettered")
+
+    arn2, url = topic_with_queue(name)
+    check(arn2 == arn, f"{arn2} != {arn}")
+    with open(log, "ab") as err:
+        agent = common.start_agent(BINARY, config, err)
+        try:
+            envelopes = notifications(url, len(expected))
+        finally:
+            common.stop_process(agent)
+    got = {common.event_id(json.loads(e["Message"])) for e in envelopes}
+    check(got == expected, f"event ids {sorted(got)} != {sorted(expected)}")
 
 
 if __name__ == "__main__":
