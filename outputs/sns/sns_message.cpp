@@ -207,6 +207,11 @@ SnsEntry make_sns_entry(const AlertRecord& a, const SnsOptions& o, size_t max_pa
   e.subject = sns_subject(o.subject, a);
   for (SnsField f : o.attributes) {
     std::string v = sns_field_value(a, f);
+    if (v.size() > kSnsMaxAttributeBytes) {  // cut on a UTF-8 boundary
+      size_t cut = kSnsMaxAttributeBytes;
+      while (cut > 0 && (static_cast<unsigned char>(v[cut]) & 0xC0) == 0x80) --cut;
+      v.resize(cut);
+    }
     if (!v.empty()) e.attributes.emplace_back(std::string(sns_field_name(f)), std::move(v));
   }
   if (o.topic.fifo) {

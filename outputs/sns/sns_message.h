@@ -5,7 +5,8 @@
 //              line breaks and tabs a space, longer subjects are cut to 97 + "..."
 //   Message    the alert in the output's format (UTF-8 JSON); message + attributes at most
 //              256 KiB (kSnsMaxPayloadBytes)
-//   attributes String values, empty ones left out (SNS refuses empty values)
+//   attributes String values, empty ones left out (SNS refuses empty values), longer ones cut
+//              to kSnsMaxAttributeBytes on a UTF-8 boundary (they count against the 256 KiB)
 //   FIFO       MessageGroupId: the configured field (else "trailwarden"), made of printable
 //              ASCII, at most 128; MessageDeduplicationId: the finding uid (its SHA-256 when it is
 //              not 1-128 printable ASCII characters), so that a retried publish is deduplicated.
@@ -31,6 +32,7 @@ namespace trailwarden {
 
 inline constexpr size_t kSnsMaxPayloadBytes = 256 * 1024;
 inline constexpr size_t kSnsMaxSubjectChars = 100;
+inline constexpr size_t kSnsMaxAttributeBytes = 1024;
 
 struct SnsEntry {
   std::string subject;  // empty: none

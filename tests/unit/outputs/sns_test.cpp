@@ -207,6 +207,12 @@ TEST_CASE("sns entry: String attributes for filter policies, empty ones left out
   CHECK(e.attributes == want);
   CHECK(e.group_id.empty());
   CHECK(e.deduplication_id.empty());
+  // A huge value is cut on a UTF-8 boundary, so that attributes never crowd out the message.
+  a.event_name = "x" + std::string(2000, '\xc3');
+  for (size_t i = 2; i < a.event_name.size(); i += 2) a.event_name[i] = '\xa9';
+  const SnsEntry big = make_sns_entry(a, options());
+  CHECK(big.attributes.back().second.size() == 1023);
+  CHECK(big.attributes.back().second.back() == '\xa9');
 }
 
 TEST_CASE("sns entry: FIFO topics group by the configured field and deduplicate by finding uid") {
