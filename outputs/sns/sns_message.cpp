@@ -173,6 +173,8 @@ std::string sns_safe_subject(std::string_view text) {
   s.reserve(std::min(text.size(), size_t{128}));
   for (size_t i = 0; i < text.size() && s.size() <= kSnsMaxSubjectChars; ++i) {
     const auto u = static_cast<unsigned char>(text[i]);
+    // Must start with a letter, digit or punctuation: leading blanks are skipped as they come.
+    if (s.empty() && (u == ' ' || u == '\n' || u == '\r' || u == '\t')) continue;
     if (u >= 0x20 && u < 0x7f) {
       s.push_back(static_cast<char>(u));
     } else if (u == '\n' || u == '\r' || u == '\t') {
@@ -184,10 +186,6 @@ std::string sns_safe_subject(std::string_view text) {
       }
     }
   }
-  // Must start with a letter, digit or punctuation: no leading spaces; no trailing ones either.
-  const size_t first = s.find_first_not_of(' ');
-  if (first == std::string::npos) return {};
-  s.erase(0, first);
   if (s.size() > kSnsMaxSubjectChars) {
     s.resize(kSnsMaxSubjectChars - 3);
     s += "...";

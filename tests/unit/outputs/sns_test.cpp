@@ -182,6 +182,7 @@ TEST_CASE("sns subject: ASCII printable, one line, at most 100 characters, from 
   CHECK(sns_safe_subject("caf\xc3\xa9 \xe2\x9c\x93!") == "caf? ?!");
   CHECK(sns_safe_subject("   ") == "");
   CHECK(sns_safe_subject("  x ") == "x");
+  CHECK(sns_safe_subject(std::string(300, ' ') + "\n\tsubject") == "subject");
   const std::string cut = sns_safe_subject(std::string(300, 'x'));
   CHECK(cut.size() == 100);
   CHECK(cut.ends_with("..."));
