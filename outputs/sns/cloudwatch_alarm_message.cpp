@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "agent/aws/names.h"
+#include "agent/aws/sigv4.h"
 #include "agent/common/json_writer.h"
 #include "outputs/sns/sns_message.h"
 
@@ -105,14 +106,20 @@ std::string cloudwatch_number(double v) {
   return s;
 }
 
+namespace {
+
+std::string alarm_arn(const CloudWatchAlarmChange& c) {
+  if (!c.alarm_arn.empty()) return c.alarm_arn;
+  const std::string_view partition =
+      aws::is_valid_region(c.region) ? aws::partition_of(c.region).name : "aws";
+  return fmt::format("arn:{}:cloudwatch:{}:{}:alarm:{}", partition, c.region, c.account_id,
+                     c.alarm_name);
+}
+
+}  // namespace
+
 std::string cloudwatch_alarm_message(const CloudWatchAlarmChange& c) {
-  std::string arn = c.alarm_arn;
-  if (arn.empty()) {
-    const std::string_view partition =
-        aws::is_valid_region(c.region) ? aws::partition_of(c.region).name : "aws";
-    arn = fmt::format("arn:{}:cloudwatch:{}:{}:alarm:{}", partition, c.region, c.account_id,
-                      c.alarm_name);
-  }
+  const std::string arn = alarm_arn(c);
   std::string out;
   JsonWriter w(out);
   w.begin_object();
@@ -161,6 +168,26 @@ std::string cloudwatch_alarm_message(const CloudWatchAlarmChange& c) {
 std::string cloudwatch_alarm_subject(const CloudWatchAlarmChange& c) {
   return sns_safe_subject(fmt::format("{}: \"{}\" in {}", c.new_state, c.alarm_name,
                                       cloudwatch_region_long_name(c.region)));
+}
+
+SnsEntry make_sns_alarm_entry(const CloudWatchAlarmChange& c, const SnsOptions& options) {
+  SnsEntry e;
+  e.subject = cloudwatch_alarm_subject(c);
+  e.message = cloudwatch_alarm_message(c);
+  for (auto [name, value] : {std::pair<const char*, const std::string*>{"AlarmName", &c.alarm_name},
+                             {"NewStateValue", &c.new_state},
+                             {"OldStateValue", &c.old_state}})
+    if (!value->empty())
+      e.attributes.emplace_back(name, value->substr(0, kSnsMaxAttributeBytes));
+  if (options.topic.fifo) {
+    e.group_id = c.alarm_name.empty() || c.alarm_name.size() > 128 ? aws::sha256_hex(c.alarm_name)
+                                                                   : c.alarm_name;
+    for (char& ch : e.group_id)
+      if (static_cast<unsigned char>(ch) < 33 || static_cast<unsigned char>(ch) > 126) ch = '_';
+    e.deduplication_id = aws::sha256_hex(
+        fmt::format("{}\n{}\n{}", alarm_arn(c), c.new_state, c.state_change_ms));
+  }
+  return e;
 }
 
 }  // namespace trailwarden

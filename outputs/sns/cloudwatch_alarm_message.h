@@ -26,6 +26,9 @@
 #include <string_view>
 #include <vector>
 
+#include "outputs/sns/sns_config.h"
+#include "outputs/sns/sns_message.h"
+
 namespace trailwarden {
 
 struct CloudWatchAlarmChange {
@@ -63,6 +66,12 @@ struct CloudWatchAlarmChange {
 std::string cloudwatch_alarm_message(const CloudWatchAlarmChange& change);
 // `NEW_STATE: "name" in Region long name`, SNS-safe.
 std::string cloudwatch_alarm_subject(const CloudWatchAlarmChange& change);
+
+// The SNS entry of an alarm change for a topic: CloudWatch's Subject and Message, String
+// attributes AlarmName, NewStateValue and OldStateValue (for filter policies), and for FIFO
+// topics MessageGroupId = the alarm name and MessageDeduplicationId = SHA-256 of alarm ARN, new
+// state and StateChangeTime (a transition published twice is delivered once).
+SnsEntry make_sns_alarm_entry(const CloudWatchAlarmChange& change, const SnsOptions& options);
 
 // "US East (N. Virginia)" for "us-east-1", "EU (Ireland)" for "eu-west-1" ...; the code itself
 // when unknown.

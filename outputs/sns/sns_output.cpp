@@ -272,16 +272,22 @@ bool SnsOutput::publish(size_t begin, size_t end, std::string& messages, bool& f
 }
 
 DeliveryResult SnsOutput::send(const std::vector<const AlertRecord*>& batch) {
-  DeliveryResult result;
-  const size_t n = batch.size();
-  if (n == 0) return result;
-  entries_.clear();
+  std::vector<SnsEntry> entries;
+  entries.reserve(batch.size());
   for (const AlertRecord* a : batch) {
-    entries_.push_back(make_sns_entry(*a, options_));
-    if (entries_.back().trimmed)
+    entries.push_back(make_sns_entry(*a, options_));
+    if (entries.back().trimmed)
       spdlog::warn("output {}: alert {} (rule {}) is larger than SNS's 256 KiB: sent trimmed",
                    name_, a->uid, a->rule_id);
   }
+  return send_entries(std::move(entries));
+}
+
+DeliveryResult SnsOutput::send_entries(std::vector<SnsEntry> entries) {
+  DeliveryResult result;
+  const size_t n = entries.size();
+  if (n == 0) return result;
+  entries_ = std::move(entries);
   state_.assign(n, ItemState::kPending);
   std::string messages;
   bool fatal = false;

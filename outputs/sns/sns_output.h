@@ -51,7 +51,13 @@ class SnsOutput final : public Output {
   size_t max_batch() const override { return 10; }
   void cancel() override { cancelled_ = true; }
 
+  // Publishes entries made elsewhere (CloudWatch alarm notifications: make_sns_alarm_entry())
+  // with the same batching, limits and classification as send(); the result's items index
+  // `entries`. Same threading rules as send().
+  DeliveryResult send_entries(std::vector<SnsEntry> entries);
+
   bool batching() const { return batch_; }
+  const SnsOptions& options() const { return options_; }
 
  private:
   enum class ItemState : uint8_t { kPending, kDelivered, kRejected };

@@ -467,3 +467,32 @@ TEST_CASE("sns PublishBatch answers: hostile or foreign documents are errors") {
   CHECK(failed[0].code == "KMSThrottling");
   CHECK_FALSE(failed[0].sender_fault);
 }
+
+TEST_CASE("sns output: a CloudWatch alarm change is published as CloudWatch publishes it") {
+  CloudWatchAlarmChange c;
+  c.alarm_name = "cis-4.3 root usage";
+  c.account_id = "123456789012";
+  c.new_state = "ALARM";
+  c.old_state = "OK";
+  c.region = "eu-west-1";
+  c.state_change_ms = 1796378700123;
+  Sink s;
+  s.http->on(kPost, 200, "<PublishResponse/>");
+  std::vector<SnsEntry> entries{make_sns_alarm_entry(c, s.out.options())};
+  CHECK(s.out.send_entries(std::move(entries)).status == DeliveryResult::Status::kDelivered);
+  REQUIRE(s.http->calls.size() == 1);
+  auto f = form_fields(s.http->calls[0].request.body);
+  CHECK(f["Subject"] == R"(ALARM: "cis-4.3 root usage" in EU (Ireland))");
+  CHECK(f["Message"] == cloudwatch_alarm_message(c));
+  CHECK(f["MessageAttributes.entry.2.Name"] == "NewStateValue");
+  CHECK(f["MessageAttributes.entry.2.Value.StringValue"] == "ALARM");
+  CHECK(f.count("MessageDeduplicationId") == 0);
+
+  const SnsOptions fifo = parse("topic_arn = \"arn:aws:sns:eu-west-1:123456789012:alarms.fifo\"\n");
+  const SnsEntry e = make_sns_alarm_entry(c, fifo);
+  CHECK(e.group_id == "cis-4.3_root_usage");
+  CHECK(e.deduplication_id.size() == 64);
+  CHECK(make_sns_alarm_entry(c, fifo).deduplication_id == e.deduplication_id);
+  c.new_state = "OK";
+  CHECK(make_sns_alarm_entry(c, fifo).deduplication_id != e.deduplication_id);
+}
