@@ -15,6 +15,7 @@ struct Entry {
 constexpr Entry kOutputs[] = {
     {"file", make_file_output},
     {"kafka", make_kafka_output},
+    {"sns", make_sns_output},
     {"splunk_hec", make_splunk_hec_output},
     {"syslog", make_syslog_output},
 };

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "agent/aws/endpoints.h"
 #include "outputs/output.h"
 #include "outputs/settings.h"
 
@@ -18,8 +19,10 @@ class CredentialsSource;
 // What outputs may need from the rest of the agent.
 struct OutputEnv {
   std::string state_dir;  // for state an output keeps (e.g. HEC channel ids)
-  std::shared_ptr<aws::CredentialsSource> aws_credentials;  // AWS MSK IAM authentication
+  std::shared_ptr<aws::CredentialsSource> aws_credentials;  // MSK IAM authentication, SNS
   std::string aws_region;
+  aws::EndpointConfig aws_endpoints;  // [aws] endpoint settings (SNS endpoint resolution)
+  std::string aws_ca_file;            // [aws] ca_file: the CA bundle for AWS requests
   // check-config: read and check every key (files named by the settings included), but create
   // nothing (no connection, no producer, no state file): make_output() returns nullptr.
   bool validate_only = false;
@@ -34,5 +37,6 @@ std::unique_ptr<Output> make_file_output(const OutputSettings& settings, const O
 std::unique_ptr<Output> make_kafka_output(const OutputSettings& settings, const OutputEnv& env);
 std::unique_ptr<Output> make_splunk_hec_output(const OutputSettings& settings, const OutputEnv& env);
 std::unique_ptr<Output> make_syslog_output(const OutputSettings& settings, const OutputEnv& env);
+std::unique_ptr<Output> make_sns_output(const OutputSettings& settings, const OutputEnv& env);
 
 }  // namespace trailwarden

@@ -1,4 +1,4 @@
-// Output: the one interface every destination implements (file, kafka, splunk_hec, syslog).
+// Output: the one interface every destination implements (file, kafka, sns, splunk_hec, syslog).
 // An output formats alerts for its destination, sends a batch, and classifies the outcome;
 // the pipeline (outputs/delivery/delivery_pipeline.h) owns batching, buffering, retries and acknowledgement.
 //

@@ -17,7 +17,7 @@ constexpr const char* kCommonKeys[] = {
     "name", "type", "format", "min_severity", "rules", "tags", "buffer", "buffer_max_bytes",
     "when_full", "fsync", "batch_max_events", "batch_timeout_ms", "retry_initial_ms",
     "retry_max_ms"};
-constexpr const char* kTypes[] = {"file", "kafka", "splunk_hec", "syslog"};
+constexpr const char* kTypes[] = {"file", "kafka", "sns", "splunk_hec", "syslog"};
 }  // namespace
 
 void mark_common_output_keys(TomlReader& reader) {

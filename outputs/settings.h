@@ -20,7 +20,7 @@ namespace trailwarden {
 
 struct OutputSettings {
   std::string name;  // for messages and metrics; default "<type>-<n>"
-  std::string type;  // file | kafka | splunk_hec | syslog
+  std::string type;  // file | kafka | sns | splunk_hec | syslog
   AlertFormat format = AlertFormat::kOcsf;
   // Routing: an alert goes to this output when its severity is at least min_severity (1-5),
   // and, when `rules` or `tags` are given, its rule id matches one of the `rules` globs or its

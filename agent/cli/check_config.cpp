@@ -56,6 +56,7 @@ int cmd_check_config(Args& a, const Global& g) {
   OutputEnv env;
   env.state_dir = c.state_dir;
   env.aws_region = resolve_region(c);
+  env.aws_endpoints = endpoint_config(c);
   env.validate_only = true;
   for (const auto& o : parse_outputs(c)) make_output(o, env);
   // [source.kafka]: every key and librdkafka property checked as `run` checks them.

@@ -22,6 +22,7 @@
 #include "agent/decode/input.h"
 #include "agent/normalize/ocsf.h"
 #include "agent/http/curl_http_client.h"
+#include "agent/cli/aws_endpoints.h"
 #include "agent/cli/cli_util.h"
 #include "agent/engine/replay.h"
 #include "agent/rules/matcher.h"
@@ -122,10 +123,12 @@ int cmd_replay(Args& a, const Global& g) {
   // Replay delivers synchronously: memory buffers, whatever the configuration says.
   OutputEnv output_env;
   output_env.state_dir = c.state_dir;
-  if (!output_path) {  // Kafka outputs with msk_iam sign with the agent's AWS credentials
-    bool kafka = false;
-    for (const auto& o : parse_outputs(c)) kafka = kafka || o.type == "kafka";
-    if (kafka) {
+  if (!output_path) {  // Kafka outputs with msk_iam and SNS outputs sign with the agent's AWS credentials
+    bool aws = false;
+    for (const auto& o : parse_outputs(c)) aws = aws || o.type == "kafka" || o.type == "sns";
+    if (aws) {
+      output_env.aws_endpoints = endpoint_config(c);
+      output_env.aws_ca_file = c.aws.ca_file;
       output_env.aws_region = resolve_region(c);
       http::CurlHttpOptions http;
       http.ca_file = c.aws.ca_file;

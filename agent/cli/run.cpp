@@ -8,6 +8,7 @@
 #include <atomic>
 #include <memory>
 
+#include "agent/cli/aws_endpoints.h"
 #include "agent/cli/cli_util.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/run_reload.h"
@@ -64,6 +65,8 @@ int cmd_run(Args& a, const Global& g) {
   output_env.state_dir = c.state_dir;
   output_env.aws_region = endpoints.region;
   output_env.aws_credentials = credentials;
+  output_env.aws_endpoints = endpoint_config(c);
+  output_env.aws_ca_file = c.aws.ca_file;
   DeliveryPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir);
   RunSource source = make_source(c, clients, endpoints.region, credentials);
   const RunSourceView& queue = source.view;

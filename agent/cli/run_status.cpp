@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "outputs/ecs_document.h"
+#include "outputs/sns/sns_message.h"
 
 namespace trailwarden::cli {
 
@@ -46,6 +47,10 @@ void register_metrics(MetricsRegistry& registry, const Engine& engine, const Run
     w.counter("trailwarden_ecs_truncated_documents_total",
               "ECS documents that left part of a field out (trailwarden.truncated_fields).",
               ecs_truncated_documents());
+    w.counter("trailwarden_sns_trimmed_messages_total",
+              "SNS messages over the 256 KiB limit sent with raw_data/unmapped left out, or as "
+              "a summary (unmapped.trailwarden.sns_trimmed says which).",
+              sns_trimmed_messages());
   });
   registry.add([&outputs](PrometheusWriter& w) {
     struct Field {

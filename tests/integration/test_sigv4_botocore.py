@@ -5,7 +5,7 @@ Run as:  python3 tests/integration/test_sigv4_botocore.py /path/to/sigv4_tool [-
 
 Each request (method, path with unicode / spaces / reserved characters / dot segments / double
 slashes, query with repeated names and empty values, headers with odd spacing and repeats,
-binary or text body, optional session token, services sqs / s3 / sts, optional
+binary or text body, optional session token, services sqs / s3 / sts / sns, optional
 UNSIGNED-PAYLOAD) is signed by botocore (SigV4Auth, or S3SigV4Auth for s3) at a fixed time and by
 sigv4_tool (tests/integration/sigv4_tool.cpp); the Authorization headers must be identical.
 
@@ -54,7 +54,7 @@ HEADER_WORDS = [
 ]
 REGIONS = ["us-east-1", "eu-west-3", "ap-southeast-2", "cn-north-1", "us-gov-west-1"]
 METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
-SERVICES = ["sqs", "s3", "sts"]
+SERVICES = ["sqs", "s3", "sts", "sns"]
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
