@@ -22,6 +22,13 @@ int64_t floor_div(int64_t a, int64_t b) {
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
+// Half the largest period index whose start is a representable EventTime.
+int64_t max_period_index(int64_t period_seconds) {
+  const int64_t max_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(EventTime::duration::max()).count();
+  return max_ms / (period_seconds * 1000) / 2;
+}
+
 std::string_view op_phrase(Comparison c) {
   switch (c) {
     case Comparison::kGreaterThanOrEqualToThreshold: return "greater than or equal to";
@@ -455,9 +462,11 @@ std::optional<AlarmEvaluator> AlarmEvaluator::restore(std::shared_ptr<const Metr
       !r.i64(e.evaluated_) || !r.u8(has_early) || has_early > 1 || !r.i64(e.early_) ||
       !r.u64(e.late_) || !r.u64(e.overflow_) || !r.u64(nbuckets))
     return fail("truncated or damaged header");
-  // Period indexes of any real time are far inside ±2^50 (10 s periods reach 2^50 in 10^8 years).
-  constexpr int64_t kMaxIndex = int64_t{1} << 50;
-  auto sane = [&](int64_t index) { return index > -kMaxIndex && index < kMaxIndex; };
+  // A period index is sane when its period's start is an event time (EventTime counts
+  // nanoseconds: about ±292 years around 1970), with room for the next periods an evaluation
+  // names; anything beyond would overflow when turned back into a time.
+  const int64_t max_index = max_period_index(a.period_seconds);
+  auto sane = [&](int64_t index) { return index > -max_index && index < max_index; };
   if (!sane(e.origin_) || !sane(e.evaluated_) || !sane(e.early_))
     return fail("period index out of range");
   e.state_ = static_cast<AlarmState>(state);

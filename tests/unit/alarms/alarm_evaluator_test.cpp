@@ -499,3 +499,31 @@ TEST_CASE("state: damaged or foreign saved state is refused with a reason") {
     }
   }
 }
+
+// Found by tests/fuzz/alarm_state_fuzz.cpp: period indexes inside the old ±2^50 bound but beyond
+// the times an EventTime holds overflowed when an evaluation turned them back into times.
+TEST_CASE("state: a saved period index beyond representable event times is refused") {
+  auto spec = cis49_spec();
+  AlarmEvaluator e(spec);
+  e.add(hms(10, 0, 1), 1, "a");
+  const std::string bytes = e.serialize();
+  // Version-1 layout: magic 4, version 1, period/n/m 24, statistic 1, lateness 8, state 1,
+  // started 1, then origin and evaluated (i64 little-endian).
+  constexpr size_t kOriginAt = 4 + 1 + 24 + 1 + 8 + 1 + 1;
+  auto with_index = [&](size_t at, int64_t v) {
+    std::string b = bytes;
+    for (int i = 0; i < 8; ++i)
+      b[at + i] = static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff);
+    return b;
+  };
+  std::string error;
+  // 300 s periods: 2^49 periods are 5.3 million years from 1970, far past EventTime's ±292.
+  for (int64_t bad : {-(int64_t{1} << 49), int64_t{1} << 49, int64_t{40'000'000}}) {
+    CHECK_FALSE(AlarmEvaluator::restore(spec, with_index(kOriginAt, bad), &error));
+    CHECK(error.find("period index out of range") != std::string::npos);
+    CHECK_FALSE(AlarmEvaluator::restore(spec, with_index(kOriginAt + 8, bad), &error));
+  }
+  // Indexes of real times (and far into the past and future within range) are kept.
+  CHECK(AlarmEvaluator::restore(spec, with_index(kOriginAt, -10'000'000), &error));
+  CHECK(AlarmEvaluator::restore(spec, bytes, &error));
+}
