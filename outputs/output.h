@@ -43,6 +43,34 @@ inline const char* delivery_status_name(DeliveryResult::Status s) {
   return "?";
 }
 
+// The result of a batch whose alerts each ended delivered, rejected, or neither (to be sent
+// again): `state` holds one value per alert of an enum with kDelivered and kRejected. kReject
+// lists the rejected alerts and those to send again; kRetry those to send again (none listed:
+// all of them); else kDelivered. `message` is kept unless everything was delivered.
+template <typename ItemState>
+DeliveryResult delivery_result_from(const std::vector<ItemState>& state, std::string message) {
+  DeliveryResult result;
+  std::vector<size_t> rejected, retry;
+  for (size_t i = 0; i < state.size(); ++i) {
+    if (state[i] == ItemState::kRejected)
+      rejected.push_back(i);
+    else if (state[i] != ItemState::kDelivered)
+      retry.push_back(i);
+  }
+  if (!rejected.empty()) {
+    result.status = DeliveryResult::Status::kReject;
+    result.items = std::move(rejected);
+    result.retry_items = std::move(retry);
+  } else if (!retry.empty()) {
+    result.status = DeliveryResult::Status::kRetry;
+    if (retry.size() < state.size()) result.items = std::move(retry);
+  } else {
+    return result;
+  }
+  result.message = std::move(message);
+  return result;
+}
+
 class Output {
  public:
   virtual ~Output() = default;

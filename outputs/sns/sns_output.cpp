@@ -306,25 +306,7 @@ DeliveryResult SnsOutput::send_entries(std::vector<SnsEntry> entries) {
     result.message = std::move(messages);
     return result;
   }
-  std::vector<size_t> rejected, retry;
-  for (size_t i = 0; i < n; ++i) {
-    if (state_[i] == ItemState::kRejected)
-      rejected.push_back(i);
-    else if (state_[i] != ItemState::kDelivered)
-      retry.push_back(i);
-  }
-  result.message = std::move(messages);
-  if (!rejected.empty()) {
-    result.status = Status::kReject;
-    result.items = std::move(rejected);
-    result.retry_items = std::move(retry);
-  } else if (!retry.empty()) {
-    result.status = Status::kRetry;
-    if (retry.size() < n) result.items = std::move(retry);
-  } else {
-    result.message.clear();
-  }
-  return result;
+  return delivery_result_from(state_, std::move(messages));
 }
 
 }  // namespace trailwarden

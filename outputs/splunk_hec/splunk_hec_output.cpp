@@ -381,25 +381,7 @@ DeliveryResult SplunkHecOutput::send(const std::vector<const AlertRecord*>& batc
     }
   }
 
-  std::vector<size_t> rejected, retry;
-  for (size_t i = 0; i < n; ++i) {
-    if (state[i] == ItemState::kRejected)
-      rejected.push_back(i);
-    else if (state[i] != ItemState::kDelivered)
-      retry.push_back(i);
-  }
-  result.message = std::move(messages);
-  if (!rejected.empty()) {
-    result.status = Status::kReject;
-    result.items = std::move(rejected);
-    result.retry_items = std::move(retry);
-  } else if (!retry.empty()) {
-    result.status = Status::kRetry;
-    if (retry.size() < n) result.items = std::move(retry);
-  } else {
-    result.message.clear();
-  }
-  return result;
+  return delivery_result_from(state, std::move(messages));
 }
 
 }  // namespace trailwarden
