@@ -31,7 +31,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/alarms/metric_spec.h"
+#include "agent/rules/metric_alarm.h"
 #include "agent/core/clock.h"
 
 namespace trailwarden::alarms {

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/alarms/metric_spec.h"
+#include "agent/rules/metric_alarm.h"
 
 namespace simdjson::dom {
 class element;

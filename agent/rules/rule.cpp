@@ -97,6 +97,23 @@ std::string_view severity_key(Severity s) {
   return "unknown";
 }
 
+bool parse_alert_on(std::string_view name, AlertOn& out) {
+  if (name == "record") out = AlertOn::kRecord;
+  else if (name == "alarm") out = AlertOn::kAlarm;
+  else if (name == "both") out = AlertOn::kBoth;
+  else return false;
+  return true;
+}
+
+std::string_view alert_on_name(AlertOn a) {
+  switch (a) {
+    case AlertOn::kRecord: return "record";
+    case AlertOn::kAlarm: return "alarm";
+    case AlertOn::kBoth: return "both";
+  }
+  return "record";
+}
+
 std::vector<Rule> load_rule_file(std::string_view content, const std::string& origin,
                                  bool default_enabled) {
   toml::table doc = parse_toml(content, origin);

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/rules/metric_alarm.h"
 #include "agent/rules/pattern.h"
 
 namespace trailwarden::rules {
@@ -18,6 +19,13 @@ enum class Severity { kInformational = 1, kLow = 2, kMedium = 3, kHigh = 4, kCri
 bool parse_severity(std::string_view name, Severity& out);
 std::string_view severity_name(Severity s);   // "Medium" (OCSF caption)
 std::string_view severity_key(Severity s);    // "medium" (configuration spelling)
+
+// What a rule sends (`alert = "record" | "alarm" | "both"`): an alert for each matching record,
+// one for each transition of its alarm, or both. A rule whose alarm is off (or that has none)
+// sends per-record alerts whatever this says (docs/alarms.md).
+enum class AlertOn { kRecord, kAlarm, kBoth };
+bool parse_alert_on(std::string_view name, AlertOn& out);  // false if the name is unknown
+std::string_view alert_on_name(AlertOn a);                  // "record", "alarm", "both"
 
 struct Rule {
   std::string id;
@@ -31,6 +39,16 @@ struct Rule {
   bool enabled = true;  // state after the pack default and the configuration were applied
   std::string pack;     // pack id ("cis-aws-foundations") or the rule file's path
   std::string origin;   // where it was defined: "file:line"
+  // The rule's metric and alarm ([rules.metric] / [rules.alarm]); null when it has none.
+  std::shared_ptr<const alarms::MetricAlarmSpec> metric_alarm;
+  // Whether the alarm is evaluated: the default (on in rule files, off in the built-in packs)
+  // after the configuration's [alarms] selectors.
+  bool alarm_enabled = false;
+  AlertOn alert_on = AlertOn::kRecord;
+  // True when matches must reach the alarm stage / when each match is itself an alert.
+  bool counts_for_alarm() const { return enabled && metric_alarm && alarm_enabled; }
+  bool alerts_per_record() const { return !counts_for_alarm() || alert_on != AlertOn::kAlarm; }
+  bool alerts_per_transition() const { return counts_for_alarm() && alert_on != AlertOn::kRecord; }
 };
 
 // Parses a rule file. `origin` names the file in messages. Rules without an `enabled` key get

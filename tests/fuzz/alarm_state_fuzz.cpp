@@ -1,5 +1,5 @@
 // libFuzzer target: alarm state from disk (AlarmEvaluator::restore, agent/alarms/alarm_evaluator.h)
-// and rule tables (parse_metric_alarm, agent/alarms/metric_spec.h). The first byte b0 chooses the
+// and rule tables (parse_metric_alarm, agent/rules/metric_alarm.h). The first byte b0 chooses the
 // mode (b0 % 3) and, for A and B, one of a few fixed alarm definitions (b0 / 3).
 //
 // A: the rest is [u16 length L][L bytes: a saved state][operations]. restore() must not crash
@@ -38,7 +38,7 @@
 #include <fmt/format.h>
 
 #include "agent/alarms/alarm_evaluator.h"
-#include "agent/alarms/metric_spec.h"
+#include "agent/rules/metric_alarm.h"
 
 using namespace trailwarden::alarms;
 

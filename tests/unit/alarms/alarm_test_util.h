@@ -7,7 +7,7 @@
 #include <toml++/toml.h>
 
 #include "agent/alarms/alarm_evaluator.h"
-#include "agent/alarms/metric_spec.h"
+#include "agent/rules/metric_alarm.h"
 
 namespace trailwarden::alarms::test {
 

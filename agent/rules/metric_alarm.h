@@ -16,7 +16,8 @@
 //   comparison_operator = "GreaterThanOrEqualToThreshold"  ...
 //
 // (inline tables `metric = { ... }` are the same thing). Values are immutable once parsed and
-// safe to share between threads.
+// safe to share between threads. They live with the rule that carries them (rules/ sits below
+// alarms/); the names are the alarm vocabulary (namespace alarms), which agent/alarms/ evaluates.
 #pragma once
 
 #include <cstdint>

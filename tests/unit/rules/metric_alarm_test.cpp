@@ -4,7 +4,7 @@
 
 #include <toml++/toml.h>
 
-#include "agent/alarms/metric_spec.h"
+#include "agent/rules/metric_alarm.h"
 
 using namespace trailwarden::alarms;
 

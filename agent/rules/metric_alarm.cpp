@@ -1,4 +1,4 @@
-#include "agent/alarms/metric_spec.h"
+#include "agent/rules/metric_alarm.h"
 
 #include <fmt/format.h>
 
