@@ -12,7 +12,9 @@
 #include <fmt/format.h>
 #include <vector>
 
+#include "agent/common/cpu_features.h"
 #include "agent/common/json_writer.h"
+#include "agent/decode/log_file_scan.h"
 #include "agent/decode/shapes.h"
 
 namespace trailwarden {
@@ -39,6 +41,7 @@ struct CloudTrailReader::Impl {
   std::vector<BadByte> bad_bytes;  // in the current file, by offset
   size_t next_bad_byte = 0;        // first of them not before the current record
   LookupEventsUnwrapper unwrapper;
+  std::vector<RecordExtent> extents;  // the records found by scan_log_file()
 };
 
 CloudTrailReader::CloudTrailReader(const DecodeLimits& limits, bool log_files_only)
@@ -89,17 +92,12 @@ namespace {
   return count;
 }
 
-// (Set during static initialisation, hence the explicit init of the CPU feature data.)
-const bool kHaveAvx2 = [] {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") != 0;
-}();
 #endif
 
 size_t count_opening_brackets(std::string_view s) {
   size_t count = 0, i = 0;
 #if defined(__x86_64__)
-  if (kHaveAvx2) count = count_opening_brackets_avx2(s, i);
+  if (cpu_has_avx2()) count = count_opening_brackets_avx2(s, i);
 #endif
 #if defined(__SSE2__)
   const __m128i bit = _mm_set1_epi8(0x20);
@@ -225,14 +223,16 @@ std::string describe(simdjson::error_code e, const char* where_text) {
 
 // Why a delimited record cannot be handed to the matcher, or "" (see the header: bad records).
 // `offset` is the record's position in the file; `bad`/`next` as in Impl.
+// `depth_within`: the caller knows the record nests no deeper than limits.max_depth.
 std::string check_record(std::string_view raw, size_t offset, const DecodeLimits& limits,
-                         const std::vector<BadByte>& bad, size_t& next) {
+                         const std::vector<BadByte>& bad, size_t& next, bool depth_within) {
   while (next < bad.size() && bad[next].offset < offset) ++next;
   if (next < bad.size() && bad[next].offset < offset + raw.size())
     return fmt::format("{} at byte {} of the record",
                        bad[next].control ? "an unescaped control character in a string"
                                          : "invalid UTF-8",
                        bad[next].offset - offset);
+  if (depth_within && raw.size() <= limits.max_record_bytes) return {};
   return record_limit_error(raw, limits);
 }
 
@@ -264,8 +264,9 @@ void note_unrecognised(Walk& w, const std::string& what) {
 }
 
 // Hands one delimited record (already counted in stats.elements) to the visitor, or reports
-// it bad. False, with `error`, when the file has too many records.
-bool visit(Walk& w, std::string_view raw, std::string& error) {
+// it bad. False, with `error`, when the file has too many records. `depth_within` as for
+// check_record().
+bool visit(Walk& w, std::string_view raw, std::string& error, bool depth_within = false) {
   if (w.stats.records + w.stats.bad_records >= w.limits.max_records_per_file) {
     error = fmt::format("more than {} records in one file (limits.max_records_per_file)",
                         w.limits.max_records_per_file);
@@ -273,7 +274,7 @@ bool visit(Walk& w, std::string_view raw, std::string& error) {
     return false;
   }
   const std::string why = check_record(raw, static_cast<size_t>(raw.data() - w.file_start),
-                                       w.limits, w.bad_bytes, w.next_bad_byte);
+                                       w.limits, w.bad_bytes, w.next_bad_byte, depth_within);
   if (!why.empty()) {
     report_bad(w, raw, why);
     return true;
@@ -703,16 +704,34 @@ bool read_lines(Buffer& json, Walk& w, od::parser& parser, std::vector<BadByte>&
   return true;
 }
 
+// A log file in its usual form, read from the extents scan_log_file() found (no bad bytes, every
+// record within max_depth): what read_root() would visit, in the same order.
+bool read_log_file_extents(const std::vector<RecordExtent>& extents, Walk& w,
+                           std::string& error) {
+  w.saw_records = true;
+  w.stats.shapes |= kShapeLogFile;
+  for (const RecordExtent& x : extents) {
+    ++w.stats.elements;
+    if (!visit(w, std::string_view(w.file_start + x.begin, x.end - x.begin), error,
+               /*depth_within=*/true))
+      return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool CloudTrailReader::release_memory(size_t keep) {
   bool released = impl_->unwrapper.release_memory(keep);
   if (impl_->parser.capacity() <= keep && impl_->unit_parser.capacity() <= keep &&
-      impl_->bad_bytes.capacity() <= keep / 64)
+      impl_->bad_bytes.capacity() <= keep / 64 &&
+      impl_->extents.capacity() * sizeof(RecordExtent) <= keep / 16)
     return released;
   impl_->parser = od::parser(limits_.max_decompressed_bytes);  // allocated again on use
   impl_->unit_parser = od::parser(limits_.max_decompressed_bytes);
-  impl_->bad_bytes = {};
+  // (Assigning `{}` would keep the capacity: it assigns an empty initializer list.)
+  impl_->bad_bytes = std::vector<BadByte>();
+  impl_->extents = std::vector<RecordExtent>();
   return true;
 }
 
@@ -742,6 +761,9 @@ bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& st
     stats.line_delimited = true;
     return finish(read_lines(json, w, parser, impl_->bad_bytes, error));
   }
+  if (fast_path_ &&
+      scan_log_file(json.view(), limits_.max_depth, limits_.max_records_per_file, impl_->extents))
+    return finish(read_log_file_extents(impl_->extents, w, error));
   // A file may hold several JSON documents one after the other: `cat a.gz b.gz` of two
   // CloudTrail files decompresses to {"Records":[...]}{"Records":[...]}.
   const char* const end = json.data() + json.size();

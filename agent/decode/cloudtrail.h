@@ -81,6 +81,10 @@ class CloudTrailReader {
   // Changes `log_files_only` for the next prepare()/read() (the engine: S3 objects are what
   // CloudTrail writes, log files; local files and Kafka messages may be any shape).
   void set_log_files_only(bool on) { log_files_only_ = on; }
+  // Whether a log file in its usual form is read by scan_log_file() (agent/decode/
+  // log_file_scan.h) instead of simdjson On-Demand. On by default; the results are the same,
+  // which the tests check by turning it off.
+  void set_fast_path(bool on) { fast_path_ = on; }
 
   // Rewrites what must be rewritten before the text is scanned and read (lookup-events: each
   // CloudTrailEvent string into its record; LookupEventsUnwrapper). Call it on the decoded text
@@ -102,6 +106,7 @@ class CloudTrailReader {
   std::unique_ptr<Impl> impl_;
   DecodeLimits limits_;
   bool log_files_only_;
+  bool fast_path_ = true;
 };
 
 }  // namespace trailwarden
