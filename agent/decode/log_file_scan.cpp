@@ -31,12 +31,16 @@ bool is_separator(std::string_view t, size_t from, size_t to, bool comma) {
   return i == to;
 }
 
-// The position after the string whose opening quote is at t[quote] (t.size() if unclosed).
+// The position after the string whose opening quote is at t[quote] (t.size() if unclosed): the
+// next quote not escaped by an odd run of backslashes.
 size_t string_end(std::string_view t, size_t quote) {
-  size_t i = quote + 1;
-  for (; i < t.size() && t[i] != '"'; ++i)
-    if (t[i] == '\\') ++i;
-  return std::min(i + 1, t.size());
+  for (size_t i = quote + 1;; ++i) {
+    i = t.find('"', i);
+    if (i == std::string_view::npos) return t.size();
+    size_t backslashes = 0;
+    while (t[i - 1 - backslashes] == '\\') ++backslashes;  // t[quote] ends the run
+    if (backslashes % 2 == 0) return i + 1;
+  }
 }
 
 // Whether On-Demand skips the object opening at t[open] to the bracket that closes it, as the
