@@ -740,13 +740,6 @@ bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& st
   stats = ParseStats{};
   impl_->bad_bytes.clear();
   impl_->next_bad_byte = 0;
-  od::parser& parser = impl_->parser;
-  if (parser.max_depth() != limits_.max_depth || parser.capacity() < json.size()) {
-    if (auto e = parser.allocate(std::max(json.size(), parser.capacity()), limits_.max_depth)) {
-      error = fmt::format("cannot allocate the JSON parser: {}", simdjson::error_message(e));
-      return false;
-    }
-  }
   Walk w{limits_,          json.data(),           json.data() + json.size(),
          impl_->bad_bytes, impl_->next_bad_byte,  impl_->unit_parser,
          impl_->unwrapper, visitor,               stats,
@@ -757,13 +750,21 @@ bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& st
                                                : FileKind::kOther;
     return ok;
   };
-  if (w.shapes && is_line_delimited(json.view())) {
+  const bool line_delimited = w.shapes && is_line_delimited(json.view());
+  if (!line_delimited && fast_path_ &&
+      scan_log_file(json.view(), limits_.max_depth, limits_.max_records_per_file, impl_->extents))
+    return finish(read_log_file_extents(impl_->extents, w, error));
+  od::parser& parser = impl_->parser;  // sized on first use (the fast path does without it)
+  if (parser.max_depth() != limits_.max_depth || parser.capacity() < json.size()) {
+    if (auto e = parser.allocate(std::max(json.size(), parser.capacity()), limits_.max_depth)) {
+      error = fmt::format("cannot allocate the JSON parser: {}", simdjson::error_message(e));
+      return false;
+    }
+  }
+  if (line_delimited) {
     stats.line_delimited = true;
     return finish(read_lines(json, w, parser, impl_->bad_bytes, error));
   }
-  if (fast_path_ &&
-      scan_log_file(json.view(), limits_.max_depth, limits_.max_records_per_file, impl_->extents))
-    return finish(read_log_file_extents(impl_->extents, w, error));
   // A file may hold several JSON documents one after the other: `cat a.gz b.gz` of two
   // CloudTrail files decompresses to {"Records":[...]}{"Records":[...]}.
   const char* const end = json.data() + json.size();
