@@ -574,7 +574,8 @@ bool at_end(od::document& doc) {
 }
 
 // One top-level JSON value: a document, or one line of NDJSON (`line`: nothing may follow it).
-bool read_root(od::document& doc, Walk& w, bool line, std::string& error) {
+bool read_root(od::document& doc, Walk& w, std::string_view text, bool line,
+               std::string& error) {
   od::json_type type;
   simdjson::error_code e;
   if ((e = doc.type().get(type))) {
@@ -594,12 +595,16 @@ bool read_root(od::document& doc, Walk& w, bool line, std::string& error) {
       return false;
     }
     if (u.containers || !w.shapes) return true;
-    auto span = [&doc]() -> std::string_view {  // walks the object again (rare shapes only)
+    auto span = [&doc, text]() -> std::string_view {  // walks the object again (rare shapes)
       doc.rewind();
       od::object o;
       std::string_view raw;
-      if (doc.get_object().get(o) || o.raw_json().get(raw)) return {};
-      return raw;
+      if (!doc.get_object().get(o) && !o.raw_json().get(raw)) return raw;
+      // Its members were read, yet On-Demand cannot delimit it (malformed inside a value it
+      // skipped): the document's text is the object, and the matcher reports it a bad record.
+      std::string_view object = text;
+      while (!object.empty() && is_space(object.front())) object.remove_prefix(1);
+      return object;
     };
     return finish_unit(w, u, span, /*lookup_only=*/false, error);
   }
@@ -691,7 +696,7 @@ bool read_lines(Buffer& json, Walk& w, od::parser& parser, std::vector<BadByte>&
     }
     std::string why;
     if (err) why = describe(err, "(the line is not one JSON value)");
-    else read_root(doc, w, /*line=*/true, why);
+    else read_root(doc, w, std::string_view(base + b, e - b), /*line=*/true, why);
     if (why.empty()) continue;
     if (w.fatal || w.stats.records + w.stats.bad_records != visited) {
       // Records of this line were handed out already: a broken log file, as in a whole file.
@@ -804,7 +809,8 @@ bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& st
                           start - json.data());
       return finish(false);
     }
-    if (!read_root(doc, w, /*line=*/false, error)) return finish(false);
+    if (!read_root(doc, w, std::string_view(start, length), /*line=*/false, error))
+      return finish(false);
     auto next = doc.current_location();
     if (next.error() == simdjson::OUT_OF_BOUNDS) {  // nothing but whitespace left (in `length`)
       const char* after = start + length;
