@@ -28,6 +28,7 @@
 #include <string_view>
 
 #include "agent/common/buffer.h"
+#include "agent/decode/json_depth.h"
 #include "agent/decode/limits.h"
 
 namespace trailwarden {
@@ -62,11 +63,6 @@ class RecordVisitor {
   // an excerpt only), `reason` what is wrong, naming the limit.
   virtual void on_bad_record(size_t index, std::string_view raw, const std::string& reason) = 0;
 };
-
-// Whether the JSON value `raw` nests at most `limit` deep (an object or array is level 1, each
-// container inside it one more; brackets inside strings do not count). One vectorised count
-// settles it for most records; only a value with more than `limit` brackets is walked.
-bool json_depth_within(std::string_view raw, size_t limit);
 
 // The per-record limits of `limits` (max_record_bytes, max_depth) applied to one record's JSON
 // text: "" if it is within them, else what is wrong, naming the limit.
