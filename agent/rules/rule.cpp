@@ -266,7 +266,9 @@ std::vector<std::string> apply_alarm_selectors(std::vector<Rule>& rules,
     for (auto& r : rules) {
       if (!r.metric_alarm || !selects(selector, r)) continue;
       r.alarm_enabled = state;
-      if (state) enabled_by_selector.insert(r.id);
+      // A glob ("cis-*") asks for the alarms of whichever rules run; an id asks for that alarm.
+      if (state && selector.find_first_of("*?[") == std::string::npos)
+        enabled_by_selector.insert(r.id);
       matched = true;
     }
     if (!matched)

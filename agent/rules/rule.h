@@ -74,8 +74,8 @@ void apply_selectors(std::vector<Rule>& rules, const std::vector<std::string>& e
 
 // The same for alarms (Rule::alarm_enabled), after the rule selectors: selectors match the ids
 // of rules that have an alarm; one matching none of them throws std::runtime_error naming it.
-// Returns the ids of the rules whose alarm an enable selector left on while the rule itself is
-// disabled: such an alarm cannot run, and the caller warns.
+// Returns the ids of the rules whose alarm an enable selector naming them exactly (not a glob)
+// left on while the rule itself is disabled: such an alarm cannot run, and the caller warns.
 std::vector<std::string> apply_alarm_selectors(std::vector<Rule>& rules,
                                                const std::vector<std::string>& enable,
                                                const std::vector<std::string>& disable);

@@ -72,7 +72,8 @@ TEST_CASE("load_rules: [alarms] selectors come after the rule selectors, then th
       "disable = [\"cis-4.1-v1.2\"]\n",
       "t.toml");
   std::vector<std::string> warnings;
-  auto rules = cli::load_rules(c, {}, {}, {"cis-4.10"}, {}, {"cis-4.11"}, &warnings);
+  // --disable cis-4.10 --enable-alarm cis-4.10 --disable-alarm cis-4.11
+  auto rules = cli::load_rules(c, {}, {}, {"cis-4.10"}, {"cis-4.10"}, {"cis-4.11"}, &warnings);
   CHECK(find(rules, "cis-4.1").counts_for_alarm());
   CHECK_FALSE(find(rules, "cis-4.1-v1.2").alarm_enabled);
   CHECK(find(rules, "cis-4.10").alarm_enabled);      // the rule is disabled on the command line:

@@ -210,6 +210,10 @@ TEST_CASE("alarm selectors: an alarm switched on for a disabled rule is reported
   CHECK(apply_alarm_selectors(rules, {"cis-4.3", "cis-4.9"}, {}) ==
         std::vector<std::string>{"cis-4.3"});
   CHECK(apply_alarm_selectors(rules, {"cis-4.3"}, {"cis-4.3"}).empty());  // switched off again
+  // A glob asks for the alarms of whichever rules run: no report for the others.
+  CHECK(apply_alarm_selectors(rules, {"cis-*"}, {}).empty());
+  CHECK(std::find_if(rules.begin(), rules.end(), [](const Rule& r) { return r.id == "cis-4.3"; })
+            ->alarm_enabled);
 }
 
 TEST_CASE("alarm names: two running alarms cannot share a name; idle ones may") {
