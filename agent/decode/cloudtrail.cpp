@@ -660,17 +660,20 @@ bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& st
                                                : FileKind::kOther;
     return ok;
   };
-  const bool line_delimited = w.shapes && is_line_delimited(json.view());
-  if (!line_delimited && fast_path_ &&
-      scan_log_file(json.view(), limits_.max_depth, limits_.max_records_per_file, impl_->extents))
-    return finish(read_log_file_extents(impl_->extents, w, error));
-  od::parser& parser = impl_->parser;  // sized on first use (the fast path does without it)
+  // Sized before the fast path, which does without it, so that a text the parser refuses (over
+  // max_decompressed_bytes: `test-pattern` reads plain JSON bounded by max_compressed_bytes) is
+  // refused the same way on both paths.
+  od::parser& parser = impl_->parser;
   if (parser.max_depth() != limits_.max_depth || parser.capacity() < json.size()) {
     if (auto e = parser.allocate(std::max(json.size(), parser.capacity()), limits_.max_depth)) {
       error = fmt::format("cannot allocate the JSON parser: {}", simdjson::error_message(e));
       return false;
     }
   }
+  const bool line_delimited = w.shapes && is_line_delimited(json.view());
+  if (!line_delimited && fast_path_ &&
+      scan_log_file(json.view(), limits_.max_depth, limits_.max_records_per_file, impl_->extents))
+    return finish(read_log_file_extents(impl_->extents, w, error));
   if (line_delimited) {
     stats.line_delimited = true;
     return finish(read_lines(json, w, parser, impl_->bad_bytes, error));

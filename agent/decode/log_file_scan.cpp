@@ -158,6 +158,9 @@ enum class Scan { kDone, kNotHandled };
     const uint64_t escaped = escapes.next(backslash);
     const uint64_t in_string = prefix_xor(quote & ~escaped) ^ in_string_carry;
     in_string_carry = static_cast<uint64_t>(static_cast<int64_t>(in_string) >> 63);
+    // A backslash outside a string escapes the next byte for simdjson (a quote then opens no
+    // string) but not for json_depth_within's exact walk: such a record is left to the reader.
+    if (backslash & ~in_string) return Scan::kNotHandled;
     if (control != 0) {
       if (control & in_string) return Scan::kNotHandled;  // unescaped, inside a string
       for (uint64_t c = control; c != 0; c &= c - 1)

@@ -11,11 +11,12 @@
 // before anything was visited, so the general reader (simdjson On-Demand) reads the text from
 // the start and reports what is wrong exactly as before. Not handled: invalid UTF-8, a control
 // character inside a string or one other than tab, line feed and carriage return outside them,
-// an unclosed string, any other key or document, an element that is not an object, a record
+// a backslash outside a string, an unclosed string, any other key or document, an element that is not an object, a record
 // nesting deeper than `max_depth` - 2 (the root object and the array count for the parser),
 // brackets that do not pair up at a record's edges, more than `max_records` records (the reader
-// reports that), and CPUs without AVX2. Inside a
-// record only the nesting is read, as On-Demand's skip reads it; the matcher parses the record.
+// reports that), a record's first member as On-Demand would not skip it (skips_as_scanned), and
+// CPUs without AVX2. Inside a record only the nesting is read, as On-Demand's skip reads it; the
+// matcher parses the record.
 #pragma once
 
 #include <cstddef>

@@ -123,6 +123,7 @@ TEST_CASE("the fast path leaves everything else to the general reader") {
       R"({"Records":[{"a" 1}]})",
       R"({"Records":[{1:2}]})",
       R"({"Records":[{"a":)",
+      R"({"Records":[{"a":1,\"x":2}]})",          // a backslash outside a string
       R"([{"a":1}])",                              // a top-level array
       "{\"Records\":[{\"a\":\"x\ty\"}]}",          // a control character in a string
       "{\"Records\":[{\"a\":1}\x01]}",             // ... outside one
@@ -181,6 +182,21 @@ TEST_CASE("strings end where simdjson ends them, across 64-byte blocks") {
       check_same(text);
     }
   }
+}
+
+TEST_CASE("found in review: the two readers agree on a backslash outside strings and on limits") {
+  // simdjson takes a backslash outside a string as escaping the next byte, so `\"` opens no
+  // string and the brackets after it are inside the next one; json_depth_within's exact walk
+  // does not. The fast path used to skip the depth check here: a bad record became a record.
+  DecodeLimits limits;
+  limits.max_depth = 4;
+  check_same(R"({"Records":[{"a":1,\""[[[["}]})", limits);
+  check_same(R"({"Records":[{"a":1,\"")" + std::string(70, '[') + R"("}]})");
+  // A text the general reader's parser refuses (over max_decompressed_bytes, which test-pattern
+  // does not check before) is refused on both paths.
+  limits = {};
+  limits.max_decompressed_bytes = 1024;
+  check_same(R"({"Records":[{"eventName":")" + std::string(1500, 'x') + R"("}]})", limits);
 }
 
 TEST_CASE("limits: too many records and oversized records read as the general reader does") {
