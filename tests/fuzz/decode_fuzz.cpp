@@ -77,6 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   DecodeLimits limits;
   limits.max_decompressed_bytes = 1 << 20;
   limits.max_records_per_file = 1000;
+  // The depth limit from the last byte (4 to 67), so records near and over it are common.
+  if (size > 0) limits.max_depth = 4 + data[size - 1] % 64;
   static Buffer json;
   std::string error;
   if (!decode_to_json(std::string_view(reinterpret_cast<const char*>(data), size), limits, json, error))
