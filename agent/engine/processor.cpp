@@ -5,9 +5,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "agent/common/memory.h"
 #include "agent/decode/input.h"
 #include "agent/decode/shapes.h"
+#include "agent/engine/stage.h"
+#include "agent/normalize/event_time.h"
 
 namespace trailwarden {
 
@@ -30,6 +34,24 @@ void note_event_time(std::string_view raw, std::string_view not_after, std::stri
   if (t[4] != '-' || t[10] != 'T' || t[19] != 'Z') return;
   if (!not_after.empty() && t > not_after) return;  // same fixed format: compares as text
   if (newest.empty() || t > std::string_view(newest)) newest.assign(t);
+}
+
+// Adds the slot of the record's top-level-looking "eventTime" to `slots` (unsorted; the same
+// slot as the previous record is not added again).
+void note_event_slot(std::string_view raw, int64_t not_after_ms, std::vector<int64_t>& slots) {
+  constexpr std::string_view kKey = "\"eventTime\":";
+  size_t at = raw.find(kKey);
+  if (at == std::string_view::npos) return;
+  at += kKey.size();
+  while (at < raw.size() && (raw[at] == ' ' || raw[at] == '\t')) ++at;
+  if (at >= raw.size() || raw[at] != '"') return;
+  const size_t end = raw.find('"', at + 1);
+  if (end == std::string_view::npos || end - at > 64) return;
+  int64_t ms = 0;
+  if (!parse_event_time(raw.substr(at + 1, end - at - 1), ms)) return;
+  if (not_after_ms && ms > not_after_ms) return;
+  const int64_t slot = ms - ms % kEventSlotMs;
+  if (slots.empty() || slots.back() != slot) slots.push_back(slot);
 }
 
 }  // namespace
@@ -66,8 +88,15 @@ void ObjectProcessor::fail(const std::string& error, ObjectResult& result) {
 void ObjectProcessor::process_raw(const std::string& name, ObjectResult& result) {
   start(name, result);
   decode_and_match(name, result);
+  finish_slots(result);
   log_bad_records();
   release_memory();
+}
+
+void ObjectProcessor::finish_slots(ObjectResult& result) {
+  std::sort(result.event_slots.begin(), result.event_slots.end());
+  result.event_slots.erase(std::unique(result.event_slots.begin(), result.event_slots.end()),
+                           result.event_slots.end());
 }
 
 void ObjectProcessor::decode_and_match(const std::string& name, ObjectResult& result) {
@@ -128,12 +157,14 @@ void ObjectProcessor::process_event(const std::string& name, std::string_view js
     on_record(json_.view());
   }
   result.evaluated = session_.counters().evaluated - evaluated_before;
+  finish_slots(result);
   log_bad_records();
   release_memory();
 }
 
 void ObjectProcessor::on_record(std::string_view raw) {
   if (track_event_time_) note_event_time(raw, event_time_not_after_, result_->newest_event_time);
+  if (track_event_slots_) note_event_slot(raw, event_slots_not_after_ms_, result_->event_slots);
   const uint64_t repaired_before = session_.counters().repaired;
   const bool parsed = session_.match(raw, on_match_);
   if (session_.counters().repaired != repaired_before &&
