@@ -40,6 +40,30 @@ void check_secret_files(const std::string& config_path, std::vector<std::string>
   }
 }
 
+// The rules that have an alarm, one line each, as TOML comments after the effective
+// configuration (which stays valid TOML): rule, alarm name, condition, on/off, alert, rule state.
+std::string alarm_lines(const std::vector<rules::Rule>& all) {
+  std::vector<const rules::Rule*> with;
+  size_t id_w = 4, name_w = 5, cond_w = 9;
+  for (const auto& r : all) {
+    if (!r.metric_alarm) continue;
+    with.push_back(&r);
+    id_w = std::max(id_w, r.id.size());
+    name_w = std::max(name_w, r.metric_alarm->alarm.name.size());
+    cond_w = std::max(cond_w, rules::alarm_summary(r).size());
+  }
+  if (with.empty()) return "\n# alarms: no loaded rule has one\n";
+  std::string out = "\n# alarms of the loaded rules ([alarms] enable/disable; docs/alarms.md)\n";
+  out += fmt::format("# {:<{}}  {:<{}}  {:<{}}  {:<5}  {:<6}  {}\n", "RULE", id_w, "ALARM", name_w,
+                     "CONDITION", cond_w, "STATE", "ALERT", "RULE STATE");
+  for (const rules::Rule* r : with)
+    out += fmt::format("# {:<{}}  {:<{}}  {:<{}}  {:<5}  {:<6}  {}\n", r->id, id_w,
+                       r->metric_alarm->alarm.name, name_w, rules::alarm_summary(*r), cond_w,
+                       rules::alarm_state(*r), rules::alert_on_name(r->alert_on),
+                       r->enabled ? "enabled" : "disabled");
+  return out;
+}
+
 }  // namespace
 
 int cmd_check_config(Args& a, const Global& g) {
@@ -49,7 +73,9 @@ int cmd_check_config(Args& a, const Global& g) {
     else usage_error(fmt::format("unexpected argument {}", a.peek()));
   }
   Config c = load_config(g);
-  std::vector<rules::Rule> all = load_rules(c, {}, {}, {});
+  // What `run` needs beyond a valid file: reported, not fatal (replay works without them).
+  std::vector<std::string> warnings = config_advisories(c);
+  std::vector<rules::Rule> all = load_rules(c, {}, {}, {}, {}, {}, &warnings);
   size_t enabled = 0;
   for (const auto& r : all) enabled += r.enabled ? 1 : 0;
 
@@ -64,8 +90,6 @@ int cmd_check_config(Args& a, const Global& g) {
     kafka::parse_kafka_source_config(*c.kafka_source, c.source, resolve_region(c),
                                      process_secret_sources());
 
-  // What `run` needs beyond a valid file: reported, not fatal (replay works without them).
-  std::vector<std::string> warnings = config_advisories(c);
   if (enabled == 0) warnings.push_back("no rule is enabled: nothing can match");
   if (c.kafka_source && !c.sqs.queue_url.empty())
     warnings.push_back("both source.sqs.queue_url and [source.kafka] are set: `run` refuses to "
@@ -97,7 +121,7 @@ int cmd_check_config(Args& a, const Global& g) {
                                      c.state_dir, dir.string()));
   }
   if (g.config_path) check_secret_files(*g.config_path, warnings);
-  if (!quiet) fmt::print("{}", render_effective_config(c));
+  if (!quiet) fmt::print("{}{}", render_effective_config(c), alarm_lines(all));
   std::fflush(stdout);
   for (const auto& w : warnings) fmt::print(stderr, "trailwarden: warning: {}\n", w);
   if (!quiet)

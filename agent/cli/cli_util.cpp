@@ -56,10 +56,13 @@ bool apply_logging(const Config& c, const Global& g, std::string& error) {
   return true;
 }
 
-// Loads every configured pack and rule file and applies the selectors.
+// Loads every configured pack and rule file and applies the selectors (cli_util.h).
 std::vector<rules::Rule> load_rules(const Config& c, const std::vector<std::string>& extra_files,
                                     const std::vector<std::string>& enable,
-                                    const std::vector<std::string>& disable) {
+                                    const std::vector<std::string>& disable,
+                                    const std::vector<std::string>& enable_alarm,
+                                    const std::vector<std::string>& disable_alarm,
+                                    std::vector<std::string>* warnings) {
   std::vector<rules::Rule> all;
   for (const auto& pack : c.rules.packs) {
     auto r = rules::load_builtin_pack(pack);
@@ -84,6 +87,18 @@ std::vector<rules::Rule> load_rules(const Config& c, const std::vector<std::stri
   en.insert(en.end(), enable.begin(), enable.end());
   dis.insert(dis.end(), disable.begin(), disable.end());
   rules::apply_selectors(all, en, dis);
+  std::vector<std::string> alarm_en = c.alarms.enable, alarm_dis = c.alarms.disable;
+  alarm_en.insert(alarm_en.end(), enable_alarm.begin(), enable_alarm.end());
+  alarm_dis.insert(alarm_dis.end(), disable_alarm.begin(), disable_alarm.end());
+  for (const std::string& id : rules::apply_alarm_selectors(all, alarm_en, alarm_dis)) {
+    std::string w = fmt::format(
+        "the alarm of rule '{}' is switched on, but the rule is disabled: the alarm does not run "
+        "(enable the rule too: [rules] enable or --enable)",
+        id);
+    if (warnings) warnings->push_back(std::move(w));
+    else spdlog::warn("{}", w);
+  }
+  rules::check_alarm_names(all);
   return all;
 }
 

@@ -90,10 +90,17 @@ Config load_config(const Global& g);
 // for masking. False with `error` on a bad option.
 bool apply_logging(const Config& c, const Global& g, std::string& error);
 
-// Loads every configured pack and rule file, plus `extra_files`, and applies the selectors.
+// Loads every configured pack and rule file, plus `extra_files`, and applies the selectors:
+// [rules] enable/disable then `enable`/`disable` (the command line's) to the rules, then
+// [alarms] enable/disable then `enable_alarm`/`disable_alarm` to their alarms. Checks that rule
+// ids are unique, and alarm names among the alarms that run. An alarm a selector switched on
+// whose rule is disabled cannot run: said in `warnings` if given, else logged at WARN.
 std::vector<rules::Rule> load_rules(const Config& c, const std::vector<std::string>& extra_files,
                                     const std::vector<std::string>& enable,
-                                    const std::vector<std::string>& disable);
+                                    const std::vector<std::string>& disable,
+                                    const std::vector<std::string>& enable_alarm = {},
+                                    const std::vector<std::string>& disable_alarm = {},
+                                    std::vector<std::string>* warnings = nullptr);
 
 // The enabled rules of `all` (warns when there is none).
 std::vector<const rules::Rule*> enabled_rules(const std::vector<rules::Rule>& all);

@@ -41,7 +41,7 @@ Usage:
   trailwarden [GLOBAL OPTIONS] run [-o PATH]
   trailwarden [GLOBAL OPTIONS] replay [OPTIONS] PATH...
   trailwarden [GLOBAL OPTIONS] test-pattern --pattern PATTERN [PATH...]
-  trailwarden [GLOBAL OPTIONS] rules list
+  trailwarden [GLOBAL OPTIONS] rules list [--enable SEL] [--enable-alarm SEL] [--rules FILE] ...
   trailwarden [GLOBAL OPTIONS] rules show RULE_ID
   trailwarden [GLOBAL OPTIONS] check-config [-q]
   trailwarden [GLOBAL OPTIONS] healthcheck [--ready]
@@ -63,7 +63,9 @@ Commands:
                 PATTERN matches, one compact JSON line each (raw text lines as they are).
                 Input: CloudTrail files or newline-delimited events (default: stdin).
                 Exit 0 if any event matched, 1 if none, 2 on error.
-  rules         List the rules of the configured packs and files with their state, or show one.
+  rules         List the rules of the configured packs and files with their state and alarm,
+                or show one (list takes --enable, --disable, --enable-alarm, --disable-alarm
+                and --rules as replay does).
   check-config  Check the configuration, its rules and outputs without connecting anywhere,
                 and print the effective configuration (defaults filled in, secrets
                 redacted; -q: only warnings). Exit 0 if valid, 2 if not.
@@ -78,6 +80,8 @@ replay options:
   -o, --output PATH     Write alerts to PATH ('-' = stdout) instead of the configured outputs
       --enable SEL      Also enable rules matching SEL (an id or a glob such as 'cis-*'); repeatable
       --disable SEL     Disable rules matching SEL; repeatable
+      --enable-alarm SEL   Also switch on the alarms of rules matching SEL; repeatable
+      --disable-alarm SEL  Switch off the alarms of rules matching SEL; repeatable
       --rules FILE      Also load rules from FILE; repeatable
   -w, --workers N       Files processed in parallel, 1-256 (default: [replay] workers, one per core)
       --no-raw-data     Leave the original record out of the alerts
@@ -91,13 +95,15 @@ int cmd_replay(Args& a, const Global& g) {
   std::optional<std::string> output_path;
   std::optional<size_t> workers;
   long give_up_seconds = 300;
-  std::vector<std::string> enable, disable, rule_files, paths;
+  std::vector<std::string> enable, disable, enable_alarm, disable_alarm, rule_files, paths;
   bool quiet = false, no_raw = false;
   while (!a.done()) {
     std::string v;
     if (a.option({"-o", "--output"}, v)) output_path = v;
     else if (a.option({"--enable"}, v)) enable.push_back(v);
     else if (a.option({"--disable"}, v)) disable.push_back(v);
+    else if (a.option({"--enable-alarm"}, v)) enable_alarm.push_back(v);
+    else if (a.option({"--disable-alarm"}, v)) disable_alarm.push_back(v);
     else if (a.option({"--rules"}, v)) rule_files.push_back(v);
     else if (a.option({"-w", "--workers"}, v)) {
       char* end = nullptr;
@@ -118,7 +124,8 @@ int cmd_replay(Args& a, const Global& g) {
   if (paths.empty()) usage_error("replay needs at least one PATH (a file, a directory or '-')");
 
   Config c = load_config(g);
-  std::vector<rules::Rule> all = load_rules(c, rule_files, enable, disable);
+  std::vector<rules::Rule> all =
+      load_rules(c, rule_files, enable, disable, enable_alarm, disable_alarm);
   std::vector<const rules::Rule*> enabled = enabled_rules(all);
 
   // Replay delivers synchronously: memory buffers, whatever the configuration says.
@@ -364,31 +371,61 @@ int cmd_test_pattern(Args& a, const Global& g) {
   return matched ? kExitOk : kExitInputFailed;
 }
 
+// `rules show`: the metric and alarm of a rule that has them, every key.
+void print_metric_alarm(const rules::Rule& r) {
+  const alarms::MetricSpec& m = r.metric_alarm->metric;
+  const alarms::AlarmSpec& al = r.metric_alarm->alarm;
+  std::string value = m.value.is_selector ? m.value.selector_text : fmt::format("{}", m.value.literal);
+  std::vector<std::string> dims;
+  for (const auto& d : m.dimensions) dims.push_back(fmt::format("{} = {}", d.name, d.selector_text));
+  fmt::print("metric:      {}/{}, value {}{}, unit {}{}\n", m.namespace_, m.name, value,
+             m.default_value ? fmt::format(" (default {})", *m.default_value) : std::string(),
+             m.unit, dims.empty() ? std::string() : fmt::format(", dimensions {}", fmt::join(dims, ", ")));
+  std::vector<std::string_view> notify;
+  for (auto s : {alarms::AlarmState::kAlarm, alarms::AlarmState::kOk,
+                 alarms::AlarmState::kInsufficientData})
+    if (al.notify.contains(s)) notify.push_back(alarms::state_name(s));
+  fmt::print("alarm:       {} ({}): {} ({}), missing data {}, lateness {}s, notify {}\n", al.name,
+             rules::alarm_state(r), rules::alarm_summary(r), alarms::comparison_name(al.comparison),
+             alarms::treat_missing_name(al.treat_missing_data), al.lateness_seconds,
+             fmt::join(notify, ", "));
+}
+
 int cmd_rules(Args& a, const Global& g) {
   if (a.done()) usage_error("rules needs a sub-command: list or show RULE_ID");
   std::string sub = a.next();
   Config c = load_config(g);
-  std::vector<std::string> enable, disable, files;
+  std::vector<std::string> enable, disable, enable_alarm, disable_alarm, files;
   if (sub == "list") {
     while (!a.done()) {
       std::string v;
       if (a.option({"--enable"}, v)) enable.push_back(v);
       else if (a.option({"--disable"}, v)) disable.push_back(v);
+      else if (a.option({"--enable-alarm"}, v)) enable_alarm.push_back(v);
+      else if (a.option({"--disable-alarm"}, v)) disable_alarm.push_back(v);
       else if (a.option({"--rules"}, v)) files.push_back(v);
       else usage_error(fmt::format("unexpected argument {}", a.peek()));
     }
-    auto all = load_rules(c, files, enable, disable);
-    size_t id_width = 4, pack_width = 4;
+    auto all = load_rules(c, files, enable, disable, enable_alarm, disable_alarm);
+    // ALARM: "on: Sum 300s >= 1, 1 of 1" (its state and condition) or "-"; ALERT: the rule's
+    // `alert` (a rule whose alarm is off or absent alerts per record).
+    auto alarm_column = [](const rules::Rule& r) {
+      return r.metric_alarm ? fmt::format("{}: {}", rules::alarm_state(r), rules::alarm_summary(r))
+                            : std::string("-");
+    };
+    size_t id_width = 4, pack_width = 4, alarm_width = 5;
     for (const auto& r : all) {
       id_width = std::max(id_width, r.id.size());
       pack_width = std::max(pack_width, r.pack.size());
+      alarm_width = std::max(alarm_width, alarm_column(r).size());
     }
-    fmt::print("{:<{}}  {:<8}  {:<13}  {:<{}}  {}\n", "ID", id_width, "STATE", "SEVERITY", "PACK",
-               pack_width, "TITLE");
+    fmt::print("{:<{}}  {:<8}  {:<13}  {:<{}}  {:<{}}  {:<6}  {}\n", "ID", id_width, "STATE",
+               "SEVERITY", "PACK", pack_width, "ALARM", alarm_width, "ALERT", "TITLE");
     for (const auto& r : all)
-      fmt::print("{:<{}}  {:<8}  {:<13}  {:<{}}  {}\n", r.id, id_width,
+      fmt::print("{:<{}}  {:<8}  {:<13}  {:<{}}  {:<{}}  {:<6}  {}\n", r.id, id_width,
                  r.enabled ? "enabled" : "disabled", rules::severity_key(r.severity), r.pack,
-                 pack_width, r.title);
+                 pack_width, alarm_column(r), alarm_width, rules::alert_on_name(r.alert_on),
+                 r.title);
     return kExitOk;
   }
   if (sub == "show") {
@@ -403,6 +440,8 @@ int cmd_rules(Args& a, const Global& g) {
                  r.pack, r.origin, r.pattern_source);
       for (const auto& ref : r.references) fmt::print("reference:   {}\n", ref);
       if (!r.tags.empty()) fmt::print("tags:        {}\n", fmt::join(r.tags, ", "));
+      if (r.metric_alarm) print_metric_alarm(r);
+      fmt::print("alert:       {}\n", rules::alert_on_name(r.alert_on));
       fmt::print("\n{}\n", r.description);
       return kExitOk;
     }

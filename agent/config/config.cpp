@@ -108,8 +108,8 @@ namespace {
 
 void check_top_level_keys(const std::string& origin, const toml::table& doc) {
   TomlReader top(origin, doc, "top level");
-  for (auto name : {"general", "limits", "rules", "alerts", "replay", "outputs", "aws", "source",
-                    "metrics"})
+  for (auto name : {"general", "limits", "rules", "alarms", "alerts", "replay", "outputs", "aws",
+                    "source", "metrics"})
     top.get(name);
   top.finish();
 }
@@ -158,6 +158,7 @@ void parse_config_document(const std::shared_ptr<toml::table>& root, const std::
   if (const auto* t = section(origin, doc, "source")) parse_source(root, origin, *t, c);
   if (const auto* t = section(origin, doc, "limits")) parse_limits(origin, *t, c.limits);
   if (const auto* t = section(origin, doc, "rules")) parse_rules(origin, *t, c.rules);
+  if (const auto* t = section(origin, doc, "alarms")) parse_alarms(origin, *t, c.alarms);
   if (const auto* t = section(origin, doc, "alerts")) parse_alerts(origin, *t, c);
   if (const auto* t = section(origin, doc, "replay")) parse_replay(origin, *t, c);
   collect_output_tables(root, origin, c);
@@ -189,6 +190,16 @@ std::vector<std::string> config_advisories(const Config& c) {
         "source.sqs.inline_events is false: EventBridge CloudTrail events on the queue are "
         "refused and deleted (set inline_events = true to match them; docs/aws.md, \"The inline "
         "route's trust model\")");
+  const AlarmsConfig& a = c.alarms;
+  if (a.store == "dynamodb")
+    out.push_back(
+        "alarms.store = \"dynamodb\" is read and checked, but this version keeps the alarms' "
+        "state in general.state_dir still: the DynamoDB store is not wired to the alarm stage "
+        "yet (docs/alarms.md, \"The DynamoDB store\")");
+  else if (!a.dynamodb.table.empty() || !a.dynamodb.region.empty() || !a.dynamodb.endpoint.empty())
+    out.push_back(
+        "[alarms.dynamodb] is set but alarms.store is \"state\": the table is not used (set "
+        "alarms.store = \"dynamodb\" to share alarm state between agents)");
   return out;
 }
 

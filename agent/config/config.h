@@ -61,6 +61,24 @@ struct MetricsConfig {
   size_t ready_poll_timeout_seconds = 120;
 };
 
+// [alarms.dynamodb]: the DynamoDB table several agents share for alarm state (docs/alarms.md,
+// "The DynamoDB store").
+struct DynamoDbStoreConfig {
+  std::string table;     // required when [alarms] store = "dynamodb"
+  std::string region;    // "": the agent's region ([aws] region, AWS_REGION, ...)
+  std::string endpoint;  // "": resolved like every AWS endpoint ([aws] endpoint_url, ...)
+};
+
+// [alarms]: which rules' alarms run, and where their state is kept.
+struct AlarmsConfig {
+  // Rule ids or globs whose alarm to switch on / off, after the packs' and rule files' defaults
+  // and after [rules] enable/disable; each must match a rule with an alarm.
+  std::vector<std::string> enable;
+  std::vector<std::string> disable;
+  std::string store = "state";  // "state" (general.state_dir) or "dynamodb"
+  DynamoDbStoreConfig dynamodb;
+};
+
 struct Config {
   std::string source = "builtin:trailwarden.toml";  // where it was loaded from
   std::string log_level = "info";
@@ -79,6 +97,7 @@ struct Config {
     std::vector<std::string> enable = {"cis-4.9"};  // selectors
     std::vector<std::string> disable;  // selectors
   } rules;
+  AlarmsConfig alarms;
   bool include_raw_data = true;
   size_t replay_workers = 0;  // 0: one per CPU core
   // [[outputs]] as written: each output parses its own table (outputs/settings.h), which the

@@ -28,6 +28,10 @@ std::string render_effective_config(const Config& c, const OutputRenderer& rende
   emit_keys(e, limits_keys(), c.limits);
   e.section("[rules]");
   emit_keys(e, rules_keys(), c.rules);
+  e.section("[alarms]");
+  emit_keys(e, alarms_keys(), c.alarms);
+  e.section("[alarms.dynamodb]");
+  emit_keys(e, alarms_dynamodb_keys(), c.alarms.dynamodb);
   e.section("[alerts]");
   emit_keys(e, alerts_keys(), c);
   e.section("[replay]");

@@ -7,10 +7,20 @@
 #include <span>
 
 #include "agent/aws/names.h"
+#include "agent/http/http.h"
 
 namespace trailwarden {
 
 namespace {
+
+// DynamoDB's TableName: 3-255 characters of a-z, A-Z, 0-9, '_', '-' and '.'.
+bool is_dynamodb_table_name(std::string_view name) {
+  if (name.size() < 3 || name.size() > 255) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '.';
+  });
+}
 
 // clang-format off
 constexpr ConfigKey<Config> kGeneral[] = {
@@ -87,6 +97,21 @@ constexpr ConfigKey<Config::Rules> kRules[] = {
     {.name = "disable", .member = &Config::Rules::disable},
 };
 
+constexpr ConfigKey<AlarmsConfig> kAlarms[] = {
+    {.name = "enable", .member = &AlarmsConfig::enable},
+    {.name = "disable", .member = &AlarmsConfig::disable},
+    {.name = "store", .member = &AlarmsConfig::store},
+};
+
+using DynamoDb = DynamoDbStoreConfig;
+constexpr ConfigKey<DynamoDb> kAlarmsDynamoDb[] = {
+    {.name = "table", .member = &DynamoDb::table, .valid = is_dynamodb_table_name,
+     .what = "a DynamoDB table name: 3 to 255 letters, digits, '_', '-' and '.'"},
+    {.name = "region", .member = &DynamoDb::region,
+     .valid = aws::is_valid_region, .what = "an AWS region name like \"us-east-1\""},
+    {.name = "endpoint", .member = &DynamoDb::endpoint},
+};
+
 constexpr ConfigKey<Config> kAlerts[] = {
     {.name = "include_raw_data", .member = &Config::include_raw_data},
 };
@@ -99,6 +124,7 @@ constexpr ConfigKey<Config> kReplay[] = {
 constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
 constexpr std::array<std::string_view, 4> kLogFormats = {"auto", "text", "json", "journal"};
+constexpr std::array<std::string_view, 2> kAlarmStores = {"state", "dynamodb"};
 
 bool one_of(std::span<const std::string_view> names, const std::string& value) {
   return std::find(names.begin(), names.end(), value) != names.end();
@@ -112,6 +138,8 @@ ConfigKeys<AwsConfig> aws_keys() { return kAws; }
 ConfigKeys<SqsSourceConfig> sqs_keys() { return kSqs; }
 ConfigKeys<DecodeLimits> limits_keys() { return kLimits; }
 ConfigKeys<Config::Rules> rules_keys() { return kRules; }
+ConfigKeys<AlarmsConfig> alarms_keys() { return kAlarms; }
+ConfigKeys<DynamoDbStoreConfig> alarms_dynamodb_keys() { return kAlarmsDynamoDb; }
 ConfigKeys<Config> alerts_keys() { return kAlerts; }
 ConfigKeys<Config> replay_keys() { return kReplay; }
 
@@ -164,6 +192,35 @@ void parse_limits(const std::string& origin, const toml::table& t, DecodeLimits&
 void parse_rules(const std::string& origin, const toml::table& t, Config::Rules& rules) {
   TomlReader r(origin, t, "rules");
   parse_keys(r, rules_keys(), rules);
+}
+
+void parse_alarms(const std::string& origin, const toml::table& t, AlarmsConfig& a) {
+  TomlReader r(origin, t, "alarms");
+  if (const toml::node* n = r.get("dynamodb")) {
+    const toml::table* dt = n->as_table();
+    if (!dt) r.fail(*n, "[alarms.dynamodb] must be a table");
+    TomlReader d(origin, *dt, "alarms.dynamodb");
+    parse_keys(d, alarms_dynamodb_keys(), a.dynamodb);
+    if (!a.dynamodb.endpoint.empty()) {
+      http::HttpRequest request;
+      std::string error;
+      if (!http::parse_endpoint_url(a.dynamodb.endpoint, request, error))
+        d.fail(*dt->get("endpoint"),
+               fmt::format("alarms.dynamodb.endpoint must be an endpoint URL such as "
+                           "\"https://dynamodb.eu-west-1.amazonaws.com\": {}",
+                           error));
+    }
+  }
+  parse_keys(r, alarms_keys(), a);
+  if (!one_of(kAlarmStores, a.store))
+    r.fail(*t.get("store"),
+           fmt::format("unknown alarms.store \"{}\" (\"state\": the state directory, or "
+                       "\"dynamodb\": a table several agents share)",
+                       a.store));
+  if (a.store == "dynamodb" && a.dynamodb.table.empty())
+    r.fail(*t.get("store"), "alarms.store = \"dynamodb\" needs [alarms.dynamodb] table: the "
+                            "table that holds the alarms' state (docs/alarms.md, \"The DynamoDB "
+                            "store\")");
 }
 
 void parse_alerts(const std::string& origin, const toml::table& t, Config& c) {

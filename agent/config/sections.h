@@ -1,5 +1,5 @@
 // The agent's own sections of the configuration ([general], [metrics], [aws], [source.sqs],
-// [limits], [rules], [alerts], [replay]): one table of keys each (config_keys.h), which the
+// [limits], [rules], [alarms], [alerts], [replay]): one table of keys each (config_keys.h), which the
 // parsers here and the effective-configuration printer (effective.cpp) share, so that each key
 // is spelled once. The [[outputs]] tables are the outputs' (outputs/settings.h).
 #pragma once
@@ -19,6 +19,8 @@ ConfigKeys<AwsConfig> aws_keys();
 ConfigKeys<SqsSourceConfig> sqs_keys();
 ConfigKeys<DecodeLimits> limits_keys();
 ConfigKeys<Config::Rules> rules_keys();
+ConfigKeys<AlarmsConfig> alarms_keys();
+ConfigKeys<DynamoDbStoreConfig> alarms_dynamodb_keys();  // [alarms.dynamodb]
 ConfigKeys<Config> alerts_keys();
 ConfigKeys<Config> replay_keys();
 
@@ -30,6 +32,8 @@ void parse_aws(const std::string& origin, const toml::table& t, AwsConfig& a);
 void parse_sqs(const std::string& origin, const toml::table& t, SqsSourceConfig& q);
 void parse_limits(const std::string& origin, const toml::table& t, DecodeLimits& l);
 void parse_rules(const std::string& origin, const toml::table& t, Config::Rules& r);
+// [alarms] and its [alarms.dynamodb].
+void parse_alarms(const std::string& origin, const toml::table& t, AlarmsConfig& a);
 void parse_alerts(const std::string& origin, const toml::table& t, Config& c);
 void parse_replay(const std::string& origin, const toml::table& t, Config& c);
 

@@ -3,16 +3,12 @@
 #include <simdjson.h>
 
 #include <algorithm>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#elif defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <cstring>
 #include <fmt/format.h>
 #include <vector>
 
 #include "agent/common/json_writer.h"
+#include "agent/decode/log_file_scan.h"
 #include "agent/decode/shapes.h"
 
 namespace trailwarden {
@@ -39,6 +35,7 @@ struct CloudTrailReader::Impl {
   std::vector<BadByte> bad_bytes;  // in the current file, by offset
   size_t next_bad_byte = 0;        // first of them not before the current record
   LookupEventsUnwrapper unwrapper;
+  std::vector<RecordExtent> extents;  // the records found by scan_log_file()
 };
 
 CloudTrailReader::CloudTrailReader(const DecodeLimits& limits, bool log_files_only)
@@ -52,100 +49,6 @@ size_t CloudTrailReader::prepare(Buffer& json) {
 }
 
 CloudTrailReader::~CloudTrailReader() = default;
-
-namespace {
-
-// How many bytes of `s` are '{' or '[' ('{' is 0x7B and '[' 0x5B: both are 0x7B once bit 0x20
-// is set, and no other byte is). This runs on every record: 32 bytes per step with AVX2 where
-// the CPU has it, else 16 with SSE2. Per-byte counters (a match is -1, subtracted) are summed
-// every 255 steps, before they wrap.
-#if defined(__x86_64__)
-[[gnu::target("avx2,popcnt")]] size_t count_opening_brackets_avx2(std::string_view s, size_t& i) {
-  size_t count = 0;
-  const __m256i bit = _mm256_set1_epi8(0x20);
-  const __m256i open = _mm256_set1_epi8(0x7B);
-  const __m256i zero = _mm256_setzero_si256();
-  while (i + 32 <= s.size()) {
-    __m256i counters = zero;
-    for (int steps = 0; steps < 255 && i + 32 <= s.size(); ++steps, i += 32) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + i));
-      counters = _mm256_sub_epi8(counters, _mm256_cmpeq_epi8(_mm256_or_si256(v, bit), open));
-    }
-    const __m256i sums = _mm256_sad_epu8(counters, zero);  // four 64-bit sums of 8 bytes each
-    count += static_cast<size_t>(_mm256_extract_epi64(sums, 0)) +
-             static_cast<size_t>(_mm256_extract_epi64(sums, 1)) +
-             static_cast<size_t>(_mm256_extract_epi64(sums, 2)) +
-             static_cast<size_t>(_mm256_extract_epi64(sums, 3));
-  }
-  if (i < s.size() && s.size() >= 32) {
-    // The rest: the last 32 bytes, without the lanes counted already.
-    const size_t start = s.size() - 32;
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + start));
-    const auto matches = static_cast<uint32_t>(
-        _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_or_si256(v, bit), open)));
-    count += static_cast<size_t>(__builtin_popcount(matches >> (i - start)));
-    i = s.size();
-  }
-  return count;
-}
-
-// (Set during static initialisation, hence the explicit init of the CPU feature data.)
-const bool kHaveAvx2 = [] {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") != 0;
-}();
-#endif
-
-size_t count_opening_brackets(std::string_view s) {
-  size_t count = 0, i = 0;
-#if defined(__x86_64__)
-  if (kHaveAvx2) count = count_opening_brackets_avx2(s, i);
-#endif
-#if defined(__SSE2__)
-  const __m128i bit = _mm_set1_epi8(0x20);
-  const __m128i open = _mm_set1_epi8(0x7B);
-  const __m128i zero = _mm_setzero_si128();
-  while (i + 16 <= s.size()) {
-    __m128i counters = zero;
-    for (int steps = 0; steps < 255 && i + 16 <= s.size(); ++steps, i += 16) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-      counters = _mm_sub_epi8(counters, _mm_cmpeq_epi8(_mm_or_si128(v, bit), open));
-    }
-    const __m128i sums = _mm_sad_epu8(counters, zero);  // two 64-bit sums of 8 bytes each
-    count += static_cast<size_t>(_mm_cvtsi128_si64(sums)) +
-             static_cast<size_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
-  }
-#endif
-  for (; i < s.size(); ++i) count += static_cast<size_t>((s[i] | 0x20) == 0x7B);
-  return count;
-}
-
-}  // namespace
-
-bool json_depth_within(std::string_view raw, size_t limit) {
-  // Every container opens with '{' or '[': their count bounds the depth, and for most
-  // CloudTrail records that bound already settles it.
-  if (count_opening_brackets(raw) <= limit) return true;
-  // Exact: follow the nesting, skipping strings (brackets inside them do not count).
-  size_t depth = 0;
-  const size_t n = raw.size();
-  for (size_t i = 0; i < n; ++i) {
-    const char c = raw[i];
-    if (c == '"') {
-      for (++i; i < n; ++i) {
-        i = raw.find_first_of("\\\"", i);
-        if (i == std::string_view::npos) return true;  // unclosed: the parser reports it
-        if (raw[i] == '"') break;
-        ++i;  // the escaped character
-      }
-    } else if (c == '{' || c == '[') {
-      if (++depth > limit) return false;
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return true;
-}
 
 std::string record_limit_error(std::string_view raw, const DecodeLimits& limits) {
   if (raw.size() > limits.max_record_bytes)
@@ -225,14 +128,16 @@ std::string describe(simdjson::error_code e, const char* where_text) {
 
 // Why a delimited record cannot be handed to the matcher, or "" (see the header: bad records).
 // `offset` is the record's position in the file; `bad`/`next` as in Impl.
+// `depth_within`: the caller knows the record nests no deeper than limits.max_depth.
 std::string check_record(std::string_view raw, size_t offset, const DecodeLimits& limits,
-                         const std::vector<BadByte>& bad, size_t& next) {
+                         const std::vector<BadByte>& bad, size_t& next, bool depth_within) {
   while (next < bad.size() && bad[next].offset < offset) ++next;
   if (next < bad.size() && bad[next].offset < offset + raw.size())
     return fmt::format("{} at byte {} of the record",
                        bad[next].control ? "an unescaped control character in a string"
                                          : "invalid UTF-8",
                        bad[next].offset - offset);
+  if (depth_within && raw.size() <= limits.max_record_bytes) return {};
   return record_limit_error(raw, limits);
 }
 
@@ -264,8 +169,9 @@ void note_unrecognised(Walk& w, const std::string& what) {
 }
 
 // Hands one delimited record (already counted in stats.elements) to the visitor, or reports
-// it bad. False, with `error`, when the file has too many records.
-bool visit(Walk& w, std::string_view raw, std::string& error) {
+// it bad. False, with `error`, when the file has too many records. `depth_within` as for
+// check_record().
+bool visit(Walk& w, std::string_view raw, std::string& error, bool depth_within = false) {
   if (w.stats.records + w.stats.bad_records >= w.limits.max_records_per_file) {
     error = fmt::format("more than {} records in one file (limits.max_records_per_file)",
                         w.limits.max_records_per_file);
@@ -273,7 +179,7 @@ bool visit(Walk& w, std::string_view raw, std::string& error) {
     return false;
   }
   const std::string why = check_record(raw, static_cast<size_t>(raw.data() - w.file_start),
-                                       w.limits, w.bad_bytes, w.next_bad_byte);
+                                       w.limits, w.bad_bytes, w.next_bad_byte, depth_within);
   if (!why.empty()) {
     report_bad(w, raw, why);
     return true;
@@ -573,7 +479,8 @@ bool at_end(od::document& doc) {
 }
 
 // One top-level JSON value: a document, or one line of NDJSON (`line`: nothing may follow it).
-bool read_root(od::document& doc, Walk& w, bool line, std::string& error) {
+bool read_root(od::document& doc, Walk& w, std::string_view text, bool line,
+               std::string& error) {
   od::json_type type;
   simdjson::error_code e;
   if ((e = doc.type().get(type))) {
@@ -593,12 +500,16 @@ bool read_root(od::document& doc, Walk& w, bool line, std::string& error) {
       return false;
     }
     if (u.containers || !w.shapes) return true;
-    auto span = [&doc]() -> std::string_view {  // walks the object again (rare shapes only)
+    auto span = [&doc, text]() -> std::string_view {  // walks the object again (rare shapes)
       doc.rewind();
       od::object o;
       std::string_view raw;
-      if (doc.get_object().get(o) || o.raw_json().get(raw)) return {};
-      return raw;
+      if (!doc.get_object().get(o) && !o.raw_json().get(raw)) return raw;
+      // Its members were read, yet On-Demand cannot delimit it (malformed inside a value it
+      // skipped): the document's text is the object, and the matcher reports it a bad record.
+      std::string_view object = text;
+      while (!object.empty() && is_space(object.front())) object.remove_prefix(1);
+      return object;
     };
     return finish_unit(w, u, span, /*lookup_only=*/false, error);
   }
@@ -690,7 +601,7 @@ bool read_lines(Buffer& json, Walk& w, od::parser& parser, std::vector<BadByte>&
     }
     std::string why;
     if (err) why = describe(err, "(the line is not one JSON value)");
-    else read_root(doc, w, /*line=*/true, why);
+    else read_root(doc, w, std::string_view(base + b, e - b), /*line=*/true, why);
     if (why.empty()) continue;
     if (w.fatal || w.stats.records + w.stats.bad_records != visited) {
       // Records of this line were handed out already: a broken log file, as in a whole file.
@@ -703,16 +614,34 @@ bool read_lines(Buffer& json, Walk& w, od::parser& parser, std::vector<BadByte>&
   return true;
 }
 
+// A log file in its usual form, read from the extents scan_log_file() found (no bad bytes, every
+// record within max_depth): what read_root() would visit, in the same order.
+bool read_log_file_extents(const std::vector<RecordExtent>& extents, Walk& w,
+                           std::string& error) {
+  w.saw_records = true;
+  w.stats.shapes |= kShapeLogFile;
+  for (const RecordExtent& x : extents) {
+    ++w.stats.elements;
+    if (!visit(w, std::string_view(w.file_start + x.begin, x.end - x.begin), error,
+               /*depth_within=*/true))
+      return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool CloudTrailReader::release_memory(size_t keep) {
   bool released = impl_->unwrapper.release_memory(keep);
   if (impl_->parser.capacity() <= keep && impl_->unit_parser.capacity() <= keep &&
-      impl_->bad_bytes.capacity() <= keep / 64)
+      impl_->bad_bytes.capacity() <= keep / 64 &&
+      impl_->extents.capacity() * sizeof(RecordExtent) <= keep / 16)
     return released;
   impl_->parser = od::parser(limits_.max_decompressed_bytes);  // allocated again on use
   impl_->unit_parser = od::parser(limits_.max_decompressed_bytes);
-  impl_->bad_bytes = {};
+  // (Assigning `{}` would keep the capacity: it assigns an empty initializer list.)
+  impl_->bad_bytes = std::vector<BadByte>();
+  impl_->extents = std::vector<RecordExtent>();
   return true;
 }
 
@@ -721,13 +650,6 @@ bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& st
   stats = ParseStats{};
   impl_->bad_bytes.clear();
   impl_->next_bad_byte = 0;
-  od::parser& parser = impl_->parser;
-  if (parser.max_depth() != limits_.max_depth || parser.capacity() < json.size()) {
-    if (auto e = parser.allocate(std::max(json.size(), parser.capacity()), limits_.max_depth)) {
-      error = fmt::format("cannot allocate the JSON parser: {}", simdjson::error_message(e));
-      return false;
-    }
-  }
   Walk w{limits_,          json.data(),           json.data() + json.size(),
          impl_->bad_bytes, impl_->next_bad_byte,  impl_->unit_parser,
          impl_->unwrapper, visitor,               stats,
@@ -738,7 +660,18 @@ bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& st
                                                : FileKind::kOther;
     return ok;
   };
-  if (w.shapes && is_line_delimited(json.view())) {
+  const bool line_delimited = w.shapes && is_line_delimited(json.view());
+  if (!line_delimited && fast_path_ &&
+      scan_log_file(json.view(), limits_.max_depth, limits_.max_records_per_file, impl_->extents))
+    return finish(read_log_file_extents(impl_->extents, w, error));
+  od::parser& parser = impl_->parser;  // sized on first use (the fast path does without it)
+  if (parser.max_depth() != limits_.max_depth || parser.capacity() < json.size()) {
+    if (auto e = parser.allocate(std::max(json.size(), parser.capacity()), limits_.max_depth)) {
+      error = fmt::format("cannot allocate the JSON parser: {}", simdjson::error_message(e));
+      return false;
+    }
+  }
+  if (line_delimited) {
     stats.line_delimited = true;
     return finish(read_lines(json, w, parser, impl_->bad_bytes, error));
   }
@@ -781,7 +714,8 @@ bool CloudTrailReader::read(Buffer& json, RecordVisitor& visitor, ParseStats& st
                           start - json.data());
       return finish(false);
     }
-    if (!read_root(doc, w, /*line=*/false, error)) return finish(false);
+    if (!read_root(doc, w, std::string_view(start, length), /*line=*/false, error))
+      return finish(false);
     auto next = doc.current_location();
     if (next.error() == simdjson::OUT_OF_BOUNDS) {  // nothing but whitespace left (in `length`)
       const char* after = start + length;

@@ -28,6 +28,7 @@
 #include <string_view>
 
 #include "agent/common/buffer.h"
+#include "agent/decode/json_depth.h"
 #include "agent/decode/limits.h"
 
 namespace trailwarden {
@@ -63,11 +64,6 @@ class RecordVisitor {
   virtual void on_bad_record(size_t index, std::string_view raw, const std::string& reason) = 0;
 };
 
-// Whether the JSON value `raw` nests at most `limit` deep (an object or array is level 1, each
-// container inside it one more; brackets inside strings do not count). One vectorised count
-// settles it for most records; only a value with more than `limit` brackets is walked.
-bool json_depth_within(std::string_view raw, size_t limit);
-
 // The per-record limits of `limits` (max_record_bytes, max_depth) applied to one record's JSON
 // text: "" if it is within them, else what is wrong, naming the limit.
 std::string record_limit_error(std::string_view raw, const DecodeLimits& limits);
@@ -81,6 +77,10 @@ class CloudTrailReader {
   // Changes `log_files_only` for the next prepare()/read() (the engine: S3 objects are what
   // CloudTrail writes, log files; local files and Kafka messages may be any shape).
   void set_log_files_only(bool on) { log_files_only_ = on; }
+  // Whether a log file in its usual form is read by scan_log_file() (agent/decode/
+  // log_file_scan.h) instead of simdjson On-Demand. On by default; the results are the same,
+  // which the tests check by turning it off.
+  void set_fast_path(bool on) { fast_path_ = on; }
 
   // Rewrites what must be rewritten before the text is scanned and read (lookup-events: each
   // CloudTrailEvent string into its record; LookupEventsUnwrapper). Call it on the decoded text
@@ -102,6 +102,7 @@ class CloudTrailReader {
   std::unique_ptr<Impl> impl_;
   DecodeLimits limits_;
   bool log_files_only_;
+  bool fast_path_ = true;
 };
 
 }  // namespace trailwarden

@@ -114,7 +114,7 @@ bool MatchSession::release_memory(size_t keep_parser, size_t keep_hits) {
     released = true;
   }
   if (hits_.capacity() * sizeof(Prefilter::Hit) > keep_hits) {
-    hits_ = {};
+    hits_ = std::vector<Prefilter::Hit>();  // (`= {}` would keep the capacity)
     next_hit_ = 0;
     released = true;
   }

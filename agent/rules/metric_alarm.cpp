@@ -311,6 +311,10 @@ AlarmSpec parse_alarm(const std::string& origin, const toml::table& t, std::stri
       r.fail(*n, fmt::format("'lateness_seconds' must be between 0 and {}",
                              AlarmSpec::kMaxLatenessSeconds));
   }
+  if (const toml::node* n = r.get("enabled")) {
+    if (!n->is_boolean()) r.fail(*n, "'enabled' must be true or false");
+    a.enabled = *n->value<bool>();
+  }
   if (const toml::node* n = r.get("notify")) {
     const toml::array* arr = n->as_array();
     if (!arr || arr->empty())

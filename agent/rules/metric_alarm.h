@@ -14,6 +14,7 @@
 //   [rules.alarm]
 //   statistic = "Sum"  period = 300  evaluation_periods = 1  threshold = 1
 //   comparison_operator = "GreaterThanOrEqualToThreshold"  ...
+//   enabled = true                       # optional; see AlarmSpec::enabled
 //
 // (inline tables `metric = { ... }` are the same thing). Values are immutable once parsed and
 // safe to share between threads. They live with the rule that carries them (rules/ sits below
@@ -101,6 +102,10 @@ struct AlarmSpec {
   // "typically delivers log files within an average of about 5 minutes"; twice that.
   int64_t lateness_seconds = kDefaultLatenessSeconds;
   NotifySet notify;
+  // `enabled` as the rule file writes it (nullopt: not written). Whether the alarm runs is
+  // rules::Rule::alarm_enabled: this, else the loader's default (on in rule files, off in the
+  // built-in packs), then the configuration's [alarms] selectors.
+  std::optional<bool> enabled;
 
   static constexpr int64_t kDefaultLatenessSeconds = 600;
   static constexpr int64_t kMaxLatenessSeconds = 86400;

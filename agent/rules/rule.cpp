@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fnmatch.h>
 
+#include <map>
 #include <set>
 #include <stdexcept>
 #include <toml++/toml.h>
@@ -73,6 +74,47 @@ void check_keys(const std::string& origin, const toml::table& t,
   }
 }
 
+constexpr std::string_view kAlertKey = "alert";
+
+// [rules.metric], [rules.alarm] and `alert` of the rule table `t` into `r` (its id and pattern
+// already read).
+void read_metric_alarm(const std::string& origin, const toml::table& t, bool default_alarm_enabled,
+                       Rule& r) {
+  auto spec = alarms::parse_metric_alarm(t, origin, r.id, r.pattern->kind());
+  const toml::node* alert = t.get(kAlertKey);
+  if (alert) {
+    if (!alert->is_string()) fail_at(origin, *alert, "'alert' must be a string");
+    const std::string_view name = *alert->value<std::string_view>();
+    if (!parse_alert_on(name, r.alert_on))
+      fail_at(origin, *alert,
+              fmt::format("unknown alert '{}' (expected \"record\", \"alarm\" or \"both\")", name));
+    if (!spec)
+      fail_at(origin, *alert,
+              fmt::format("rule '{}': 'alert' needs an alarm ([rules.alarm]); a rule without one "
+                          "alerts per record",
+                          r.id));
+  }
+  if (!spec) return;
+  if (!alert) r.alert_on = AlertOn::kAlarm;
+  r.alarm_enabled = spec->alarm.enabled.value_or(default_alarm_enabled);
+  r.metric_alarm = std::make_shared<const alarms::MetricAlarmSpec>(std::move(*spec));
+}
+
+// Shell-style glob over rule ids; selectors name rules, never paths.
+bool selects(const std::string& selector, const Rule& r) {
+  return fnmatch(selector.c_str(), r.id.c_str(), 0) == 0;
+}
+
+std::string_view comparison_symbol(alarms::Comparison c) {
+  switch (c) {
+    case alarms::Comparison::kGreaterThanOrEqualToThreshold: return ">=";
+    case alarms::Comparison::kGreaterThanThreshold: return ">";
+    case alarms::Comparison::kLessThanThreshold: return "<";
+    case alarms::Comparison::kLessThanOrEqualToThreshold: return "<=";
+  }
+  return "?";
+}
+
 }  // namespace
 
 bool parse_severity(std::string_view name, Severity& out) {
@@ -115,7 +157,7 @@ std::string_view alert_on_name(AlertOn a) {
 }
 
 std::vector<Rule> load_rule_file(std::string_view content, const std::string& origin,
-                                 bool default_enabled) {
+                                 bool default_enabled, bool default_alarm_enabled) {
   toml::table doc = parse_toml(content, origin);
   check_keys(origin, doc, {"pack", "rules"}, "a rule file (expected [pack] and [[rules]])");
   std::string pack_id = origin;
@@ -140,7 +182,7 @@ std::vector<Rule> load_rule_file(std::string_view content, const std::string& or
     const toml::table& t = *el.as_table();
     check_keys(origin, t,
                {"id", "title", "description", "severity", "pattern", "references", "tags",
-                "enabled"},
+                "enabled", alarms::kMetricKey, alarms::kAlarmKey, kAlertKey},
                "[[rules]]");
     Rule r;
     r.pack = pack_id;
@@ -176,6 +218,7 @@ std::vector<Rule> load_rule_file(std::string_view content, const std::string& or
       if (!en->is_boolean()) fail_at(origin, *en, "'enabled' must be true or false");
       r.enabled = *en->value<bool>();
     }
+    read_metric_alarm(origin, t, default_alarm_enabled, r);
     out.push_back(std::move(r));
   }
   return out;
@@ -188,7 +231,8 @@ std::vector<Rule> load_builtin_pack(std::string_view name) {
     if (pack == name) {
       std::string file = pack + ".toml";
       std::string_view content = embedded::find(file);
-      return load_rule_file(content, "builtin:" + file, /*default_enabled=*/false);
+      return load_rule_file(content, "builtin:" + file, /*default_enabled=*/false,
+                            /*default_alarm_enabled=*/false);
     }
   }
   throw std::runtime_error(fmt::format("unknown built-in rule pack '{}' (available: {})", name,
@@ -200,7 +244,7 @@ void apply_selectors(std::vector<Rule>& rules, const std::vector<std::string>& e
   auto apply = [&](const std::string& selector, bool state) {
     bool matched = false;
     for (auto& r : rules) {
-      if (fnmatch(selector.c_str(), r.id.c_str(), 0) == 0) {
+      if (selects(selector, r)) {
         r.enabled = state;
         matched = true;
       }
@@ -211,6 +255,60 @@ void apply_selectors(std::vector<Rule>& rules, const std::vector<std::string>& e
   };
   for (const auto& s : enable) apply(s, true);
   for (const auto& s : disable) apply(s, false);
+}
+
+std::vector<std::string> apply_alarm_selectors(std::vector<Rule>& rules,
+                                               const std::vector<std::string>& enable,
+                                               const std::vector<std::string>& disable) {
+  std::set<std::string> enabled_by_selector;
+  auto apply = [&](const std::string& selector, bool state) {
+    bool matched = false;
+    for (auto& r : rules) {
+      if (!r.metric_alarm || !selects(selector, r)) continue;
+      r.alarm_enabled = state;
+      // A glob ("cis-*") asks for the alarms of whichever rules run; an id asks for that alarm.
+      if (state && selector.find_first_of("*?[") == std::string::npos)
+        enabled_by_selector.insert(r.id);
+      matched = true;
+    }
+    if (!matched)
+      throw std::runtime_error(fmt::format(
+          "alarm selector '{}' matches no rule with an alarm (see 'trailwarden rules list', "
+          "column ALARM)",
+          selector));
+  };
+  for (const auto& s : enable) apply(s, true);
+  for (const auto& s : disable) apply(s, false);
+  std::vector<std::string> idle;
+  for (const auto& r : rules)
+    if (r.alarm_enabled && !r.enabled && enabled_by_selector.count(r.id)) idle.push_back(r.id);
+  return idle;
+}
+
+void check_alarm_names(const std::vector<Rule>& rules) {
+  std::map<std::string_view, const Rule*> seen;
+  for (const auto& r : rules) {
+    if (!r.counts_for_alarm()) continue;
+    auto [it, inserted] = seen.emplace(r.metric_alarm->alarm.name, &r);
+    if (!inserted)
+      throw std::runtime_error(fmt::format(
+          "{}: rule '{}': alarm name '{}' is already the alarm of rule '{}' ({}); an alarm's name "
+          "identifies its state and notifications, so two running alarms need two names",
+          r.origin, r.id, r.metric_alarm->alarm.name, it->second->id, it->second->origin));
+  }
+}
+
+std::string alarm_summary(const Rule& rule) {
+  if (!rule.metric_alarm) return "-";
+  const alarms::AlarmSpec& a = rule.metric_alarm->alarm;
+  return fmt::format("{} {}s {} {}, {} of {}", alarms::statistic_name(a.statistic),
+                     a.period_seconds, comparison_symbol(a.comparison), a.threshold,
+                     a.datapoints_to_alarm, a.evaluation_periods);
+}
+
+std::string_view alarm_state(const Rule& rule) {
+  if (!rule.metric_alarm) return "-";
+  return rule.alarm_enabled ? "on" : "off";
 }
 
 }  // namespace trailwarden::rules

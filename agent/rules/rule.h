@@ -52,14 +52,18 @@ struct Rule {
 };
 
 // Parses a rule file. `origin` names the file in messages. Rules without an `enabled` key get
-// `default_enabled`. Throws std::runtime_error with "origin:line:column: message" on any
-// error (unknown keys, wrong types, bad patterns, duplicate ids within the file).
+// `default_enabled`; alarms without one ([rules.alarm] enabled) get `default_alarm_enabled`.
+// A rule's `alert` defaults to "alarm" when it has an alarm (CloudWatch's chain notifies per
+// transition), else "record"; `alert` without an alarm is an error. Throws std::runtime_error
+// with "origin:line:column: message" on any error (unknown keys, wrong types, bad patterns,
+// bad metrics or alarms, duplicate ids within the file).
 std::vector<Rule> load_rule_file(std::string_view content, const std::string& origin,
-                                 bool default_enabled);
+                                 bool default_enabled, bool default_alarm_enabled = true);
 
 // Names of the built-in packs, and their rules.
 std::vector<std::string> builtin_pack_names();
-// Throws std::runtime_error for an unknown pack name.
+// The pack's rules, and their alarms, off unless the pack file says otherwise. Throws
+// std::runtime_error for an unknown pack name.
 std::vector<Rule> load_builtin_pack(std::string_view name);
 
 // Applies enable/disable selectors (exact ids or shell-style globs such as "cis-*"), in order:
@@ -67,5 +71,24 @@ std::vector<Rule> load_builtin_pack(std::string_view name);
 // a selector that matches no rule (a typo must not silently disable detection).
 void apply_selectors(std::vector<Rule>& rules, const std::vector<std::string>& enable,
                      const std::vector<std::string>& disable);
+
+// The same for alarms (Rule::alarm_enabled), after the rule selectors: selectors match the ids
+// of rules that have an alarm; one matching none of them throws std::runtime_error naming it.
+// Returns the ids of the rules whose alarm an enable selector naming them exactly (not a glob)
+// left on while the rule itself is disabled: such an alarm cannot run, and the caller warns.
+std::vector<std::string> apply_alarm_selectors(std::vector<Rule>& rules,
+                                               const std::vector<std::string>& enable,
+                                               const std::vector<std::string>& disable);
+
+// Alarm names identify an alarm's state and notifications (CloudWatch: unique per account and
+// region): throws std::runtime_error naming both rules when two rules whose alarm counts
+// (counts_for_alarm) have the same alarm name.
+void check_alarm_names(const std::vector<Rule>& rules);
+
+// One line for listings: "Sum 300s >= 1, 1 of 1" (statistic, period, comparison, threshold,
+// datapoints to alarm of evaluation periods); "-" for a rule without an alarm.
+std::string alarm_summary(const Rule& rule);
+// "on", "off", or "-" for a rule without an alarm.
+std::string_view alarm_state(const Rule& rule);
 
 }  // namespace trailwarden::rules

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <thread>
 
 #include "agent/core/clock.h"
 
@@ -25,6 +26,16 @@ class ManualClock final : public Clock {
   void advance(std::chrono::steady_clock::duration d) { ticks_ += d.count(); }
   // Number of threads inside wait_until() now: lets a test wait until a component is waiting.
   int waiters() const { return waiters_.load(); }
+  // Waits (real time, at most `limit`: a bound for a broken test, not a pause) until at least
+  // `n` threads are inside wait_until(). False if they never came.
+  bool await_waiters(int n, std::chrono::milliseconds limit = std::chrono::seconds(60)) const {
+    const auto give_up = std::chrono::steady_clock::now() + limit;
+    while (waiters_.load() < n) {
+      if (std::chrono::steady_clock::now() > give_up) return false;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    return true;
+  }
 
   bool wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Steady deadline,
                   const std::function<bool()>& until) const override {

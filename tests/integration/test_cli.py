@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import textwrap
+import tomllib
 import sys
 import tempfile
 import unittest
@@ -944,6 +945,55 @@ class RulesTest(CliTestCase):
             self.assertIn("nosuch", err)
             self.assertEqual(out.strip(), "")
 
+    def test_rules_list_shows_alarms(self):
+        # ALARM: on/off and the condition; ALERT: the rule's alert. The pack's alarms are off
+        # until [alarms] enable or --enable-alarm names them.
+        def rows(out):
+            lines = [l for l in out.splitlines() if l.strip()]
+            header = re.split(r"\s{2,}", lines[0].strip())
+            self.assertEqual(header, ["ID", "STATE", "SEVERITY", "PACK", "ALARM", "ALERT", "TITLE"])
+            return {r[0]: dict(zip(header, r)) for r in
+                    (re.split(r"\s{2,}", l.strip()) for l in lines[1:])}
+        rc, out, err = run(["rules", "list"])
+        self.assertEqual(rc, EXIT_OK, err)
+        row = rows(out)["cis-4.9"]
+        self.assertEqual((row["ALARM"], row["ALERT"]), ("off: Sum 300s >= 1, 1 of 1", "both"))
+        rc, out, err = run(["rules", "list", "--enable-alarm", "cis-4.9"])
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(rows(out)["cis-4.9"]["ALARM"], "on: Sum 300s >= 1, 1 of 1")
+        self.assertEqual(rows(out)["cis-4.3"]["ALARM"], "off: Sum 300s >= 1, 1 of 1")
+        example = REPO / "conf" / "rules" / "examples-alarms.toml"
+        rc, out, err = run(["rules", "list", "--rules", example, "--enable-alarm", "cis-*",
+                            "--disable-alarm", "example-aws-config-changes"])
+        self.assertEqual(rc, EXIT_OK, err)
+        table = rows(out)
+        self.assertEqual(table["example-console-login-failures-per-user"]["ALARM"],
+                         "on: Sum 300s >= 5, 1 of 1")
+        self.assertEqual(table["example-console-login-failures-per-user"]["ALERT"], "alarm")
+        self.assertEqual(table["example-aws-config-changes"]["ALARM"], "off: Sum 300s >= 1, 1 of 1")
+        self.assertEqual(table["cis-4.15"]["ALARM"], "on: Sum 300s >= 1, 1 of 1")
+        self.assertNotIn("warning", err)  # a glob warns about no disabled rule
+        # An exact id naming a disabled rule's alarm: it cannot run, and the command says so.
+        rc, out, err = run(["rules", "list", "--enable-alarm", "cis-4.3"])
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertIn("the alarm of rule 'cis-4.3' is switched on, but the rule is disabled", err)
+        rc, out, err = run(["rules", "show", "cis-4.9"])
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertIn("metric:      CISBenchmark/aws_config_changes_metric, value 1", out)
+        self.assertIn("alarm:       aws_config_changes_alarm (off): Sum 300s >= 1, 1 of 1", out)
+        self.assertIn("alert:       both", out)
+
+    def test_unknown_alarm_selector(self):
+        cfg = self.write("cfg.toml", '[alarms]\nenable = ["cis-4.99"]\n')
+        for cmd in (["replay", "--enable-alarm", "nosuch", CONFIG_FILE],
+                    ["replay", "--disable-alarm", "nosuch", CONFIG_FILE],
+                    ["rules", "list", "--enable-alarm", "nosuch"],
+                    ["-c", cfg, "check-config"]):
+            rc, out, err = run(cmd)
+            self.assertEqual(rc, EXIT_USAGE, f"{cmd}: {err}")
+            self.assertRegex(err, r"alarm selector '(nosuch|cis-4\.99)' matches no rule with an alarm")
+            self.assertEqual(out.strip(), "")
+
     def test_user_rule_file(self):
         p = self.write("mine.toml", rule_file_text(
             "acme-config-start", '{ ($.eventSource = "config.amazonaws.com") && '
@@ -1523,6 +1573,32 @@ class CheckConfigTest(CliTestCase):
         self.assertIn('visibility_timeout_seconds = 300', out)
         self.assertIn("configuration OK (17 rules, 1 enabled; 1 outputs)", err)
         self.assertIn("queue_url is not set", err)
+
+    def test_alarms_section_and_alarm_lines(self):
+        # [alarms] is printed with the effective configuration, then one comment line per rule
+        # with an alarm; the output stays valid TOML.
+        rc, out, err = self.check('[rules]\nenable = ["cis-4.3", "cis-4.9"]\n'
+                                  '[alarms]\nenable = ["cis-4.9"]\n')
+        self.assertEqual(rc, EXIT_OK, err)
+        doc = tomllib.loads(out)
+        self.assertEqual(doc["alarms"], {"enable": ["cis-4.9"], "disable": [], "store": "state",
+                                         "dynamodb": {"table": "", "region": "", "endpoint": ""}})
+        lines = {l.split()[1]: l.split()[2:] for l in out.splitlines()
+                 if l.startswith("# cis-")}
+        self.assertEqual(len(lines), 17)
+        self.assertEqual(" ".join(lines["cis-4.9"]),
+                         "aws_config_changes_alarm Sum 300s >= 1, 1 of 1 on both enabled")
+        self.assertEqual(" ".join(lines["cis-4.3"]),
+                         "root_usage_alarm Sum 300s >= 1, 1 of 1 off both enabled")
+        # store = "dynamodb" is checked and printed, and said to be not wired yet.
+        rc, out, err = self.check('[alarms]\nstore = "dynamodb"\n'
+                                  '[alarms.dynamodb]\ntable = "trailwarden-alarms"\n')
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(tomllib.loads(out)["alarms"]["dynamodb"]["table"], "trailwarden-alarms")
+        self.assertIn("the DynamoDB store is not wired to the alarm stage yet", err)
+        rc, out, err = self.check('[alarms]\nstore = "dynamodb"\n')
+        self.assertEqual(rc, EXIT_USAGE)
+        self.assertIn('tw.toml:2:9: alarms.store = "dynamodb" needs [alarms.dynamodb] table', err)
 
     def test_quiet_prints_nothing_on_stdout(self):
         rc, out, err = run(["check-config", "-q"])

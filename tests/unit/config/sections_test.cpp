@@ -79,6 +79,8 @@ TEST_CASE("[source.sqs]: the printer prints exactly the keys the parser reads, i
   CHECK(printed_keys(out, "[aws]") == names(aws_keys()));
   CHECK(printed_keys(out, "[limits]") == names(limits_keys()));
   CHECK(printed_keys(out, "[rules]") == names(rules_keys()));
+  CHECK(printed_keys(out, "[alarms]") == names(alarms_keys()));
+  CHECK(printed_keys(out, "[alarms.dynamodb]") == names(alarms_dynamodb_keys()));
   CHECK(printed_keys(out, "[alerts]") == names(alerts_keys()));
   CHECK(printed_keys(out, "[replay]") == names(replay_keys()));
 }

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -455,4 +456,23 @@ TEST_CASE("a log file with other members: Events after Records, digest keys, Eve
   REQUIRE_MESSAGE(digest.ok, digest.error);
   CHECK(digest.stats.kind == FileKind::kRecords);
   CHECK(digest.stats.shapes == kShapeLogFile);
+}
+
+TEST_CASE("a bare record On-Demand cannot delimit is handed out whole, never as empty text") {
+  // The fuzzer's case: an object whose members read as a record (eventVersion) although a
+  // value inside it never closes, so On-Demand's second walk over it fails. The record used to
+  // be handed out as an empty string outside the text; now it is the line, which the matcher
+  // then reports as a record that cannot be parsed.
+  const std::string broken = R"({"eventVersion":"1.08","userIdentity":{x,"eventName":"A"})";
+  for (const std::string& text :
+       {std::string(R"({"eventName":"B"})") + "\n" + broken + "\n" + R"({"eventName":"C"})" + "\n",
+        broken}) {
+    CAPTURE(text);
+    auto o = read_text(text);
+    for (const auto& r : o.records) {
+      CHECK_FALSE(r.empty());
+      CHECK(r.front() == '{');
+    }
+    CHECK(std::find(o.records.begin(), o.records.end(), broken) != o.records.end());
+  }
 }

@@ -230,6 +230,18 @@ TEST_CASE("MatchSession gives back a record parser grown for one large record") 
   CHECK(n == 2);  // and it still parses large records afterwards
 }
 
+TEST_CASE("MatchSession gives back the prefilter hits of a text with very many candidates") {
+  Fixture f;
+  rules::MatchSession session(*f.matcher, f.limits);
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += R"({"eventName":"StopConfigurationRecorder"})";
+  const size_t size = text.size();
+  text += std::string(Buffer::kPadding, '\0');
+  session.begin(std::string_view(text.data(), size));
+  CHECK(session.release_memory(64 << 10, 4 << 10));  // the hits are over 4 KiB: freed
+  CHECK_FALSE(session.release_memory(64 << 10, 4 << 10));  // freed, not just emptied
+}
+
 TEST_CASE("alerts without a usable eventTime are counted; local files are the alerts' log_name") {
   Fixture f;
   ObjectResult r = f.process(config_file_with(

@@ -165,9 +165,7 @@ TEST_CASE("segments rotate and acknowledged ones are deleted") {
 namespace {
 // Waits (in real time, bounded) until `clock` has `n` waiters: the queue is blocked on it.
 bool await_waiters(const testing::ManualClock& clock, int n) {
-  for (int i = 0; i < 5000 && clock.waiters() < n; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  return clock.waiters() == n;
+  return clock.await_waiters(n) && clock.waiters() == n;
 }
 }  // namespace
 

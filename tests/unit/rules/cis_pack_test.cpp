@@ -1,7 +1,9 @@
 // The built-in CIS pack against hand-verified expectations for every sample record
-// (tests/data/cis_expectations.json): no false negatives, no false positives.
+// (tests/data/cis_expectations.json): no false negatives, no false positives; and the
+// benchmark metric filter and alarm every control carries.
 #include <doctest/doctest.h>
 
+#include <map>
 #include <set>
 
 #include "agent/rules/matcher.h"
@@ -101,4 +103,70 @@ TEST_CASE("selectors: globs, order, and typos are errors") {
   for (const auto& r : rules) CHECK(r.enabled == !(r.id.starts_with("cis-4.1")));
   CHECK_THROWS_WITH_AS(apply_selectors(rules, {"cis-9.9"}, {}),
                        doctest::Contains("matches no rule"), std::runtime_error);
+}
+
+TEST_CASE("every pack rule carries the benchmark's metric filter and alarm, off by default") {
+  // Metric names as the benchmark's remediation text names them (metricNamespace='CISBenchmark',
+  // metricValue=1); the alarm of its step 4: --statistic Sum --period 300 --threshold 1
+  // --comparison-operator GreaterThanOrEqualToThreshold --evaluation-periods 1.
+  const std::map<std::string, std::pair<std::string, std::string>> names = {
+      {"cis-4.1", {"unauthorized_api_calls_metric", "unauthorized_api_calls_alarm"}},
+      {"cis-4.1-v1.2", {"unauthorized_api_calls_metric", "unauthorized_api_calls_v1.2_alarm"}},
+      {"cis-4.2", {"no_mfa_console_signin_metric", "no_mfa_console_signin_alarm"}},
+      {"cis-4.2-sso", {"no_mfa_console_signin_metric", "no_mfa_console_signin_sso_alarm"}},
+      {"cis-4.3", {"root_usage_metric", "root_usage_alarm"}},
+      {"cis-4.4", {"iam_changes_metric", "iam_changes_alarm"}},
+      {"cis-4.5", {"cloudtrail_cfg_changes_metric", "cloudtrail_cfg_changes_alarm"}},
+      {"cis-4.6", {"console_signin_failure_metric", "console_signin_failure_alarm"}},
+      {"cis-4.7", {"disable_or_delete_cmk_changes_metric", "disable_or_delete_cmk_changes_alarm"}},
+      {"cis-4.8", {"s3_bucket_policy_changes_metric", "s3_bucket_policy_changes_alarm"}},
+      {"cis-4.9", {"aws_config_changes_metric", "aws_config_changes_alarm"}},
+      {"cis-4.10", {"security_group_changes_metric", "security_group_changes_alarm"}},
+      {"cis-4.11", {"nacl_changes_metric", "nacl_changes_alarm"}},
+      {"cis-4.12", {"network_gw_changes_metric", "network_gw_changes_alarm"}},
+      {"cis-4.13", {"route_table_changes_metric", "route_table_changes_alarm"}},
+      {"cis-4.14", {"vpc_changes_metric", "vpc_changes_alarm"}},
+      {"cis-4.15", {"organizations_changes", "organizations_changes"}},
+  };
+  auto rules = load_builtin_pack("cis-aws-foundations");
+  REQUIRE(rules.size() == names.size());
+  for (const auto& r : rules) {
+    CAPTURE(r.id);
+    REQUIRE(names.count(r.id) == 1);
+    REQUIRE(r.metric_alarm);
+    const alarms::MetricSpec& m = r.metric_alarm->metric;
+    CHECK(m.name == names.at(r.id).first);
+    CHECK(m.namespace_ == "CISBenchmark");
+    CHECK_FALSE(m.value.is_selector);
+    CHECK(m.value.literal == 1);
+    CHECK_FALSE(m.default_value);
+    CHECK(m.unit == "None");
+    CHECK(m.dimensions.empty());
+    const alarms::AlarmSpec& a = r.metric_alarm->alarm;
+    CHECK(a.name == names.at(r.id).second);
+    CHECK(a.statistic == alarms::Statistic::kSum);
+    CHECK(a.period_seconds == 300);
+    CHECK(a.evaluation_periods == 1);
+    CHECK(a.datapoints_to_alarm == 1);
+    CHECK(a.threshold == 1);
+    CHECK(a.comparison == alarms::Comparison::kGreaterThanOrEqualToThreshold);
+    CHECK(a.treat_missing_data == alarms::TreatMissingData::kMissing);  // CloudWatch's default
+    CHECK(a.lateness_seconds == alarms::AlarmSpec::kDefaultLatenessSeconds);
+    CHECK(a.notify.contains(alarms::AlarmState::kAlarm));
+    CHECK(a.notify.contains(alarms::AlarmState::kOk));
+    CHECK_FALSE(a.notify.contains(alarms::AlarmState::kInsufficientData));
+    CHECK(r.metric_alarm->fires_early());
+    // Off by default, and alerting per record and per transition once switched on.
+    CHECK_FALSE(a.enabled);
+    CHECK_FALSE(r.alarm_enabled);
+    CHECK(r.alert_on == AlertOn::kBoth);
+    CHECK_FALSE(r.counts_for_alarm());
+    CHECK(r.alerts_per_record());
+    CHECK_FALSE(r.alerts_per_transition());
+  }
+  // Every rule and every alarm of the pack switched on at once is a valid setting.
+  apply_selectors(rules, {"cis-*"}, {});
+  CHECK(apply_alarm_selectors(rules, {"cis-*"}, {}).empty());
+  CHECK_NOTHROW(check_alarm_names(rules));
+  for (const auto& r : rules) CHECK(r.counts_for_alarm());
 }
