@@ -141,6 +141,7 @@ class ObjectProcessor : private RecordVisitor {
   std::string event_time_not_after_;
   bool track_event_slots_ = false;
   int64_t event_slots_not_after_ms_ = 0;
+  std::string last_slot_text_;  // the previous record's slot, as text (note_event_slot)
   RecordOrigin origin_;
 };
 
