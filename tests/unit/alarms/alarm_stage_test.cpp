@@ -402,3 +402,18 @@ TEST_CASE("alarm stage: several workers at once lose no datapoint") {
   CHECK(stage.counters().datapoints == 200);
   CHECK(stage.instances("r1") == 4);
 }
+
+TEST_CASE("alarm stage: an instance's records in later units but earlier periods (within the "
+          "lateness) all count") {
+  rules::Rule r = alarm_rule(std::string(kCount) +
+                             "[alarm]\nstatistic = \"Sum\"\nperiod = 60\nevaluation_periods = 1\n"
+                             "threshold = 2\nlateness_seconds = 600\n"
+                             "comparison_operator = \"GreaterThanOrEqualToThreshold\"\n");
+  AlarmStage stage({&r});
+  run(stage, unit(r, {record(10, 3, 0)}));  // the instance's first datapoint: 10:03
+  auto a = run(stage, unit(r, {record(10, 1, 0), record(10, 1, 30)}));  // then two at 10:01
+  CHECK(stage.counters().late == 0);
+  CHECK(stage.counters().datapoints == 3);
+  REQUIRE(alarms_of(a).size() == 1);  // 10:01 holds 2: ALARM
+  CHECK(field(alarms_of(a)[0]->ocsf, "/start_time") == std::to_string(ms_at(10, 1, 0)));
+}
