@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -311,5 +312,43 @@ TEST_CASE("stage: without a stage that wants them, no event times are collected"
   f.stage = &plain;
   CHECK(f.run() == 0);
   CHECK(plain.slots == 0);
+}
+
+TEST_CASE("stage: unordered (run) ticks the stage from the receiving loop, delivers what it adds, "
+          "and never calls finish()") {
+  EngineFixture f;
+  f.source.endless = true;
+  struct Ticking final : Stage {
+    std::mutex mu;
+    std::condition_variable cv;
+    int ticks = 0;
+    std::atomic<int> finished{0};
+    void process(StageUnit&) override {}
+    void tick(Clock::Wall, std::vector<AlertRecord>& out) override {
+      std::lock_guard<std::mutex> lock(mu);
+      if (++ticks == 1) {
+        AlertRecord a;
+        a.uid = "from-tick";
+        a.ocsf = R"({"tick":true})";
+        out.push_back(a);
+      }
+      cv.notify_all();
+    }
+    void finish(std::vector<AlertRecord>&) override { ++finished; }
+  } stage;
+  f.stage = &stage;
+  std::thread stopper([&] {
+    // Two ticks: the first one's alert was delivered before the second began.
+    std::unique_lock<std::mutex> l(stage.mu);
+    stage.cv.wait_for(l, 20s, [&] { return stage.ticks >= 2; });
+    f.stop = true;
+  });
+  CHECK(f.run() == 0);
+  stopper.join();
+  CHECK(stage.ticks >= 2);
+  CHECK(stage.finished == 0);  // an endless source: nothing ends
+  REQUIRE(f.output->lines.size() == 1);
+  CHECK(f.output->lines[0] == R"({"tick":true})");
+  CHECK(f.engine_stage_alerts == 1);
 }
 
