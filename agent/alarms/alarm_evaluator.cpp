@@ -148,7 +148,12 @@ bool AlarmEvaluator::begin(int64_t index) {
 void AlarmEvaluator::start(EventTime t) { begin(index_of(t)); }
 
 AlarmEvaluator::AddResult AlarmEvaluator::admit(int64_t index) {
-  begin(index);
+  if (!begin(index) && index < origin_ && evaluated_ == origin_ - 1) {
+    // Nothing evaluated yet: the instance starts at its earliest datapoint whatever the order
+    // the datapoints came in (the caller refuses what is later than its watermark).
+    origin_ = index;
+    evaluated_ = index - 1;
+  }
   if (index <= evaluated_) {
     ++late_;
     return AddResult::kLate;

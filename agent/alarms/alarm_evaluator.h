@@ -77,7 +77,9 @@ class AlarmEvaluator {
   explicit AlarmEvaluator(std::shared_ptr<const MetricAlarmSpec> spec);
 
   // The instance exists from the period holding `t` (earlier periods count as missing). Without
-  // it, the instance starts at its first add() or note_activity(). No effect once started.
+  // it, the instance starts at its first add() or note_activity(). No effect once started. Until
+  // a period has been evaluated, a datapoint before the start moves the start back to it (so
+  // the order of datapoints within the lateness does not matter).
   void start(EventTime t);
   AddOutcome add(EventTime t, double value, std::string_view contributor_id);
   // A record was seen at `t` (matching or not): with the metric's default_value, a period with

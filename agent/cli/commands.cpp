@@ -24,6 +24,7 @@
 #include "agent/http/curl_http_client.h"
 #include "agent/cli/aws_endpoints.h"
 #include "agent/cli/cli_util.h"
+#include "agent/cli/run_wiring.h"
 #include "agent/engine/replay.h"
 #include "agent/rules/matcher.h"
 #include "agent/rules/rule.h"
@@ -173,6 +174,8 @@ int cmd_replay(Args& a, const Global& g) {
                  p.records, p.alerts, p.failed_files,
                  p.seconds > 0 ? static_cast<double>(p.bytes_decoded) / 1e6 / p.seconds : 0.0);
     };
+  std::unique_ptr<alarms::AlarmStage> alarm_stage = make_alarm_stage(enabled);
+  opts.stage = alarm_stage.get();
   ReplaySummary s = run_replay(opts, enabled, outputs);
   if (progress_shown) fmt::print(stderr, "\r\x1b[K");
 
@@ -186,6 +189,13 @@ int cmd_replay(Args& a, const Global& g) {
     for (size_t i = 0; i < enabled.size(); ++i)
       fmt::print(stderr, "  {:<16} {:>8}  {}\n", enabled[i]->id, s.matches_per_rule[i],
                  enabled[i]->title);
+    if (alarm_stage) {
+      const alarms::AlarmStageCounters& k = alarm_stage->counters();
+      fmt::print(stderr, "replay: alarms: {} datapoints, {} state changes, {} alarm alerts ({} at "
+                 "the end of the input), {} late, {} refused by the instance limit\n",
+                 k.datapoints.load(), k.transitions.load(), k.alerts.load(), s.end_alerts,
+                 k.late.load(), k.instances_refused.load());
+    }
     if (s.failed_files)
       fmt::print(stderr, "replay: {} of {} files failed (the messages above name each one)\n",
                  s.failed_files, s.files);

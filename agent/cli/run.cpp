@@ -70,13 +70,18 @@ int cmd_run(Args& a, const Global& g) {
   DeliveryPipeline outputs(make_outputs(c, output_path, output_env), c.state_dir);
   RunSource source = make_source(c, clients, endpoints.region, credentials);
   const RunSourceView& queue = source.view;
-  Engine engine(engine_options(c, workers, source), *source.source, clients.s3.get(),
-                std::make_shared<const RuleSet>(std::move(all)), outputs);
+  // The alarm stage keeps the rules it started with (a SIGHUP does not change alarms).
+  auto rule_set = std::make_shared<const RuleSet>(std::move(all));
+  std::unique_ptr<alarms::AlarmStage> alarm_stage = make_alarm_stage(rule_set->enabled);
+  Engine engine(engine_options(c, workers, source), *source.source, clients.s3.get(), rule_set,
+                outputs);
+  if (alarm_stage) engine.set_stage(*alarm_stage);
   start_outputs(outputs, engine);
 
   MetricsRegistry registry;
   register_run_metrics(registry, engine, queue, outputs, *credentials, clients.s3.get(), status.get(),
                        started_ms);
+  if (alarm_stage) register_alarm_metrics(registry, *alarm_stage);
   live.attach([&registry] { return registry.render(); },
               [&] { return health(engine, outputs, c); },
               [&] { return readiness(engine, queue, outputs, c); });

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "agent/alarms/alarm_stage.h"
 #include "agent/aws/credentials.h"
 #include "agent/cli/aws_endpoints.h"
 #include "agent/cli/cli_util.h"
@@ -104,5 +105,12 @@ void register_run_metrics(MetricsRegistry& registry, const Engine& engine,
                           const aws::CredentialsSource& credentials, const S3Client* s3_client,
                           const StatusServer* status, int64_t started_ms);
 void register_s3_metrics(MetricsRegistry& registry, const S3Client& s3);
+
+// The engine's stage for `run` and `replay`: the alarm stage when any enabled rule counts for
+// an alarm (Rule::counts_for_alarm), else null (the engine keeps PassThroughStage: no cost).
+// `enabled` must outlive the stage. State in memory (persistence comes with the state store).
+std::unique_ptr<alarms::AlarmStage> make_alarm_stage(const std::vector<const rules::Rule*>& enabled);
+// The alarm stage's counters (docs/monitoring.md); `stage` must outlive `registry`.
+void register_alarm_metrics(MetricsRegistry& registry, const alarms::AlarmStage& stage);
 
 }  // namespace trailwarden::cli

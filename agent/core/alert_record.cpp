@@ -7,11 +7,12 @@ namespace trailwarden {
 namespace {
 
 // Version 1: the fields up to `raw`. Version 2 appends the route: u32 route, then bucket, key,
-// eventbridge_event_id, notification. Version 3 appends kafka_message. All decode; encode()
-// writes version 3.
+// eventbridge_event_id, notification. Version 3 appends kafka_message. Version 4 appends u32
+// kind, then alarm. All decode; encode() writes version 4.
 constexpr uint8_t kVersion1 = 1;
 constexpr uint8_t kVersion2 = 2;
-constexpr uint8_t kVersion = 3;
+constexpr uint8_t kVersion3 = 3;
+constexpr uint8_t kVersion = 4;
 
 void put_u32(std::string& out, uint32_t v) {
   char b[4];
@@ -88,12 +89,14 @@ void AlertRecord::encode(std::string& out) const {
   put_u32(out, static_cast<uint32_t>(route));
   for (const std::string* s : {&bucket, &key, &eventbridge_event_id, &notification, &kafka_message})
     put_str(out, *s);
+  put_u32(out, static_cast<uint32_t>(kind));
+  put_str(out, alarm);
 }
 
 bool AlertRecord::decode(std::string_view in, AlertRecord& a) {
   if (in.empty()) return false;
   const auto version = static_cast<uint8_t>(in[0]);
-  if (version != kVersion1 && version != kVersion2 && version != kVersion) return false;
+  if (version < kVersion1 || version > kVersion) return false;
   Reader r{in.substr(1)};
   a.uid = r.str();
   a.rule_id = r.str();
@@ -108,8 +111,9 @@ bool AlertRecord::decode(std::string_view in, AlertRecord& a) {
                          &a.source_ip, &a.event_id, &a.ocsf, &a.raw})
     *s = r.str();
   for (std::string* s : {&a.bucket, &a.key, &a.eventbridge_event_id, &a.notification,
-                         &a.kafka_message})
+                         &a.kafka_message, &a.alarm})
     s->clear();
+  a.kind = AlertKind::kRecord;
   if (version == kVersion1) {
     a.route = AlertRoute::kUnknown;
     return r.ok && r.in.empty();
@@ -120,7 +124,13 @@ bool AlertRecord::decode(std::string_view in, AlertRecord& a) {
   if (!r.ok || route > max_route) return false;
   a.route = static_cast<AlertRoute>(route);
   for (std::string* s : {&a.bucket, &a.key, &a.eventbridge_event_id, &a.notification}) *s = r.str();
-  if (version == kVersion) a.kafka_message = r.str();
+  if (version >= kVersion3) a.kafka_message = r.str();
+  if (version >= kVersion) {
+    const uint32_t kind = r.u32();
+    if (!r.ok || kind > static_cast<uint32_t>(AlertKind::kAlarm)) return false;
+    a.kind = static_cast<AlertKind>(kind);
+    a.alarm = r.str();
+  }
   return r.ok && r.in.empty();
 }
 

@@ -1,8 +1,8 @@
 // AlertRecord: one alert as every output receives it: the rendered OCSF finding, the original
 // CloudTrail record, the route it came by, and the few fields outputs need for routing, keys,
 // syslog headers and CEF. A plain value; encode()/decode() give the stable binary form the disk
-// buffers store (version 3; versions 1 and 2, written before the route / the Kafka position were
-// stored, still decode).
+// buffers store (version 4; versions 1 to 3, written before the route / the Kafka position / the
+// alarm transition were stored, still decode).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +23,12 @@ enum class AlertRoute : uint8_t {
   kUnknown = 3,      // decoded from a version-1 record (buffered by an agent that did not store
                      // the route): treated as unverified
   kKafka = 4,        // run: a message of a Kafka topic: unverified (kafka_message: where it is)
+};
+
+// What an alert stands for.
+enum class AlertKind : uint8_t {
+  kRecord = 0,  // one record matched a rule
+  kAlarm = 1,   // a rule's alarm changed state (agent/alarms/alarm_stage.h); `alarm` says how
 };
 
 struct AlertRecord {
@@ -48,6 +54,12 @@ struct AlertRecord {
   std::string kafka_message;         // kKafka: "kafka://topic/partition@offset"
   std::string notification;          // how the SQS notification arrived ("sns/s3",
                                      // "eventbridge/cloudtrail"); empty for replay
+  AlertKind kind = AlertKind::kRecord;
+  // kAlarm: the CloudWatch alarm change, one JSON object with the members of CloudWatch's alarm
+  // notification (AlarmName, NewStateValue, OldStateValue, NewStateReason, StateChangeTime in
+  // ms, Region as its code, AWSAccountId, Trigger {...}; agent/normalize/alarm_finding.h), from
+  // which the SNS output builds the notification. Empty for kRecord.
+  std::string alarm;
 
   // True only for records read from S3 (kS3Object).
   bool verified() const { return route == AlertRoute::kS3Object; }

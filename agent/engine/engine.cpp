@@ -105,7 +105,8 @@ struct Engine::Impl {
   std::shared_ptr<const RuleSet> rule_set;
   std::atomic<uint64_t> rules_generation{0};
   std::unordered_map<std::string, uint64_t> matches;  // per rule id
-  PassThroughStage aggregation;  // the stage slot
+  PassThroughStage pass_through;
+  Stage* stage = &pass_through;  // the stage slot (set_stage)
   DeliveryStage delivery;
   EngineCounters counters;
   ResultObserver observer;
@@ -195,6 +196,12 @@ struct Engine::Impl {
     // log object and is skipped, as before the other input shapes existed); local files and
     // bytes in hand may be any shape of agent/decode/shapes.h.
     processor.set_log_files_only(w.payload == WorkUnit::Payload::kObjects);
+    // The alarm stage's watermark: every record's event time, bounded like the gauge's.
+    processor.track_event_slots(
+        stage->wants_event_times(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            (clock.wall_now() + kEventClockSkew).time_since_epoch())
+            .count());
     switch (w.payload) {
       case WorkUnit::Payload::kEvent:
         r.name = w.name;
@@ -276,7 +283,8 @@ struct Engine::Impl {
     if (std::string why = delivery.record_bad(r.name, u.work.origin.message_id, result);
         !why.empty())
       return why;
-    aggregation.process(result.alerts);
+    StageUnit unit{result.alerts, result.event_slots};
+    stage->process(unit);
     std::string error;
     if (opt.ordered && fatal) r.undelivered = !result.alerts.empty();  // nothing after a failure
     else error = delivery.deliver(result.alerts, u.work.sent_ms);
@@ -367,6 +375,30 @@ struct Engine::Impl {
     }
   }
 
+  // Delivers what the stage added outside a unit (tick, finish): from the receiving loop.
+  void deliver_stage_alerts(std::vector<AlertRecord>& alerts) {
+    if (alerts.empty()) return;
+    if (fatal) {
+      spdlog::error("{} alarm alerts not delivered: the engine stopped after an error",
+                    alerts.size());
+      return;
+    }
+    const std::string error = delivery.deliver(alerts, 0);
+    if (!error.empty()) {
+      if (opt.ordered || outputs.failed()) fail_fatal(fmt::format("{}; stopping", error));
+      else spdlog::error("alarm alerts not delivered: {}", error);
+      return;
+    }
+    counters.stage_alerts += alerts.size();
+  }
+
+  void tick_stage() {
+    if (opt.ordered) return;  // replay: event time only (finish() at the end)
+    std::vector<AlertRecord> out;
+    stage->tick(clock.wall_now(), out);
+    deliver_stage_alerts(out);
+  }
+
   // ---- the receiving loop ----
   int run(const std::atomic<bool>& stop) {
     std::string error;
@@ -380,6 +412,7 @@ struct Engine::Impl {
     bool ended = false;
     while (!stop && !fatal) {
       counters.last_loop_ms = clock.wall_ms();
+      tick_stage();
       size_t room;
       {
         std::unique_lock<std::mutex> lock(mu);
@@ -413,6 +446,11 @@ struct Engine::Impl {
       while (!(in_flight.empty() || fatal || stop))
         clock.wait_for(lock, cv_capacity, kLoopTick,
                        [&] { return in_flight.empty() || fatal.load() || stop.load(); });
+    }
+    if (ended && !stop && !fatal) {  // every unit was delivered: what the end allows
+      std::vector<AlertRecord> out;
+      stage->finish(out);
+      deliver_stage_alerts(out);
     }
     shut_down(threads);
     return fatal ? 1 : 0;
@@ -460,6 +498,8 @@ Engine::Engine(EngineOptions options, Source& source, ObjectStore* store,
 Engine::~Engine() = default;
 
 void Engine::on_result(ResultObserver observer) { impl_->observer = std::move(observer); }
+
+void Engine::set_stage(Stage& stage) { impl_->stage = &stage; }
 
 bool Engine::remember_buffered(const std::vector<std::string>& uids, std::string& error) {
   return impl_->delivery.remember_buffered(uids, error);

@@ -3,7 +3,7 @@
 //
 //   fetch (objects from the ObjectStore, a local file, bytes in hand; agent/engine/fetch.h)
 //   → decode + match + normalize (ObjectProcessor, agent/engine/processor.h)
-//   → stages (agent/engine/stage.h: the aggregation slot; passes alerts through today)
+//   → stage (agent/engine/stage.h: pass-through, or the alarm stage set by set_stage())
 //   → deliver (bad records recorded, de-duplication window, outputs; agent/engine/deliver.h)
 //   → acknowledge (Source::done: ok once every object of the unit is delivered, else kept).
 //
@@ -83,6 +83,7 @@ struct EngineCounters {
   std::atomic<uint64_t> records{0};
   std::atomic<uint64_t> alerts_time_unparsed{0};  // eventTime missing/unparseable
   std::atomic<uint64_t> rule_reloads{0};
+  std::atomic<uint64_t> stage_alerts{0};  // delivered from the stage's tick() and finish()
   // Gauges
   std::atomic<int64_t> last_loop_ms{0};     // wall clock of the receiving loop's last turn
   std::atomic<int64_t> newest_event_ms{0};  // newest CloudTrail eventTime processed
@@ -108,6 +109,11 @@ class Engine {
   ~Engine();
 
   void on_result(ResultObserver observer);
+
+  // The stage between matching and delivery (default: PassThroughStage). Before run(); must
+  // outlive the engine. Its tick() runs from the receiving loop in unordered mode (`run`), its
+  // finish() once a finite source ended and every unit was delivered (`replay`).
+  void set_stage(Stage& stage);
 
   // Crash consistency: pass this, as DeliveryPipeline::start's `recovered`, before run(): the
   // uids of the alerts a previous run left in the buffers go into the de-duplication window

@@ -39,6 +39,9 @@ struct ObjectResult {
   uint64_t bytes_read = 0;
   uint64_t bytes_decoded = 0;
   std::string newest_event_time;  // largest "eventTime" seen (ISO 8601), if tracked
+  // Every record's eventTime as the start of its kEventSlotMs slot (agent/engine/stage.h),
+  // sorted and unique, when track_event_slots() is on (the alarm stage's watermark).
+  std::vector<int64_t> event_slots;
   bool failed = false;
   std::string error;  // why it failed (already logged at ERROR with the object's name)
   // Bad records, in order: the first kMaxBadRecordsKept of them with an excerpt each;
@@ -74,6 +77,14 @@ class ObjectProcessor : private RecordVisitor {
   void track_event_time(bool on, std::string not_after = {}) {
     track_event_time_ = on;
     event_time_not_after_ = std::move(not_after);
+  }
+
+  // Also report every record's eventTime in ObjectResult::event_slots (the alarm stage's
+  // watermark: records that match no rule move event time too). Times after `not_after_ms`
+  // (0: no limit) are left out, as for track_event_time.
+  void track_event_slots(bool on, int64_t not_after_ms = 0) {
+    track_event_slots_ = on;
+    event_slots_not_after_ms_ = not_after_ms;
   }
 
   // The rules, by the slots of ObjectResult::per_rule.
@@ -113,6 +124,7 @@ class ObjectProcessor : private RecordVisitor {
   void start(const std::string& name, ObjectResult& result);
   void decode_and_match(const std::string& name, ObjectResult& result);
   void log_bad_records();
+  static void finish_slots(ObjectResult& result);
 
   const rules::RuleMatcher& matcher_;
   DecodeLimits limits_;
@@ -127,6 +139,9 @@ class ObjectProcessor : private RecordVisitor {
   const std::string* name_ = nullptr;
   bool track_event_time_ = false;
   std::string event_time_not_after_;
+  bool track_event_slots_ = false;
+  int64_t event_slots_not_after_ms_ = 0;
+  std::string last_slot_text_;  // the previous record's slot, as text (note_event_slot)
   RecordOrigin origin_;
 };
 

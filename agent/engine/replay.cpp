@@ -44,6 +44,7 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
   e.ocsf = options.ocsf;
   e.delivery.dedup = false;  // every alert of every file is written
   Engine engine(e, source, nullptr, std::make_shared<const RuleSet>(rules), outputs);
+  if (options.stage) engine.set_stage(*options.stage);
 
   uint64_t committed = 0;
   engine.on_result([&](const WorkUnit& unit, const ObjectResult& r, bool delivered) {
@@ -84,6 +85,8 @@ ReplaySummary run_replay(const ReplayOptions& options, const std::vector<const r
   });
   const std::atomic<bool> never{false};
   engine.run(never);
+  summary.end_alerts = engine.counters().stage_alerts;
+  summary.alerts += summary.end_alerts;
   summary.unread_files = files - std::min<uint64_t>(files, committed);
   summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

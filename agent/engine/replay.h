@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/config/config.h"
+#include "agent/engine/stage.h"
 #include "agent/normalize/ocsf.h"
 #include "agent/rules/rule.h"
 #include "agent/sources/file/file_source.h"
@@ -27,6 +28,9 @@ struct ReplayOptions {
   // Called after each file, in input order, with the totals so far and the number of files;
   // from a worker thread, one call at a time. May be empty.
   std::function<void(const struct ReplaySummary&, size_t files_total)> progress;
+  // The stage between matching and delivery (the alarm stage); null: alerts pass through. Its
+  // finish() runs after the last file (agent/engine/stage.h).
+  Stage* stage = nullptr;
 };
 
 struct ReplaySummary {
@@ -44,6 +48,7 @@ struct ReplaySummary {
   uint64_t bad_records = 0;      // records not matched (limits, invalid UTF-8, unparseable)
   uint64_t evaluated = 0;        // records the prefilter passed on to full evaluation
   uint64_t alerts = 0;
+  uint64_t end_alerts = 0;  // added by the stage at the end of the input (alarm transitions)
   uint64_t alerts_time_unparsed = 0;  // alerts timed by processing time (no usable eventTime)
   uint64_t bytes_read = 0;
   uint64_t bytes_decoded = 0;

@@ -1,5 +1,7 @@
 #include "outputs/sns/cloudwatch_alarm_message.h"
 
+#include <simdjson.h>
+
 #include <fmt/format.h>
 
 #include <cctype>
@@ -188,6 +190,67 @@ SnsEntry make_sns_alarm_entry(const CloudWatchAlarmChange& c, const SnsOptions& 
         fmt::format("{}\n{}\n{}", alarm_arn(c), c.new_state, c.state_change_ms));
   }
   return e;
+}
+
+bool alarm_change_from_alert(const AlertRecord& alert, CloudWatchAlarmChange& c,
+                             std::string& error) {
+  if (alert.kind != AlertKind::kAlarm) {
+    error = "not an alarm transition";
+    return false;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(alert.alarm).get(doc) != simdjson::SUCCESS || !doc.is_object()) {
+    error = "its alarm change is not a JSON object";
+    return false;
+  }
+  auto text = [&](simdjson::dom::element e, const char* key, std::string& out) {
+    std::string_view v;
+    if (e[key].get_string().get(v) == simdjson::SUCCESS) out.assign(v);
+  };
+  auto integer = [&](simdjson::dom::element e, const char* key, int64_t& out) {
+    int64_t v = 0;
+    if (e[key].get_int64().get(v) == simdjson::SUCCESS) out = v;
+  };
+  c = CloudWatchAlarmChange{};
+  text(doc, "AlarmName", c.alarm_name);
+  text(doc, "AlarmDescription", c.alarm_description);
+  text(doc, "AWSAccountId", c.account_id);
+  text(doc, "NewStateValue", c.new_state);
+  text(doc, "NewStateReason", c.new_state_reason);
+  integer(doc, "StateChangeTime", c.state_change_ms);
+  c.configuration_updated_ms = c.state_change_ms;
+  text(doc, "Region", c.region);
+  text(doc, "OldStateValue", c.old_state);
+  simdjson::dom::element t;
+  if (doc["Trigger"].get(t) == simdjson::SUCCESS && t.is_object()) {
+    auto& g = c.trigger;
+    text(t, "MetricName", g.metric_name);
+    text(t, "Namespace", g.metric_namespace);
+    text(t, "Statistic", g.statistic);
+    text(t, "Unit", g.unit);
+    if (g.unit == "None") g.unit.clear();  // CloudWatch writes null for a metric without unit
+    simdjson::dom::array dims;
+    if (t["Dimensions"].get_array().get(dims) == simdjson::SUCCESS)
+      for (simdjson::dom::element d : dims) {
+        CloudWatchAlarmChange::Dimension x;
+        text(d, "name", x.name);
+        text(d, "value", x.value);
+        g.dimensions.push_back(std::move(x));
+      }
+    integer(t, "Period", g.period);
+    integer(t, "EvaluationPeriods", g.evaluation_periods);
+    integer(t, "DatapointsToAlarm", g.datapoints_to_alarm);
+    text(t, "ComparisonOperator", g.comparison_operator);
+    double threshold = 0;
+    if (t["Threshold"].get_double().get(threshold) == simdjson::SUCCESS) g.threshold = threshold;
+    text(t, "TreatMissingData", g.treat_missing_data);
+  }
+  if (c.alarm_name.empty() || c.new_state.empty()) {
+    error = "its alarm change names no alarm or no new state";
+    return false;
+  }
+  return true;
 }
 
 }  // namespace trailwarden

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/core/alert_record.h"
 #include "outputs/sns/sns_config.h"
 #include "outputs/sns/sns_message.h"
 
@@ -72,6 +73,13 @@ std::string cloudwatch_alarm_subject(const CloudWatchAlarmChange& change);
 // topics MessageGroupId = the alarm name and MessageDeduplicationId = SHA-256 of alarm ARN, new
 // state and StateChangeTime (a transition published twice is delivered once).
 SnsEntry make_sns_alarm_entry(const CloudWatchAlarmChange& change, const SnsOptions& options);
+
+// The change an alarm transition alert carries (AlertRecord::kind kAlarm, AlertRecord::alarm:
+// agent/normalize/alarm_finding.h writes it). AlarmConfigurationUpdatedTimestamp is the state
+// change time (the agent does not know when the rule file changed). false with `error` when
+// the alert is not an alarm transition or its `alarm` is not such an object.
+bool alarm_change_from_alert(const AlertRecord& alert, CloudWatchAlarmChange& change,
+                             std::string& error);
 
 // "US East (N. Virginia)" for "us-east-1", "EU (Ireland)" for "eu-west-1" ...; the code itself
 // when unknown.

@@ -1,4 +1,5 @@
 #include "outputs/sns/sns_output.h"
+#include "outputs/sns/cloudwatch_alarm_message.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -275,6 +276,17 @@ DeliveryResult SnsOutput::send(const std::vector<const AlertRecord*>& batch) {
   std::vector<SnsEntry> entries;
   entries.reserve(batch.size());
   for (const AlertRecord* a : batch) {
+    // An alarm transition is sent as CloudWatch's alarm notification.
+    if (a->kind == AlertKind::kAlarm) {
+      CloudWatchAlarmChange change;
+      std::string error;
+      if (alarm_change_from_alert(*a, change, error)) {
+        entries.push_back(make_sns_alarm_entry(change, options_));
+        continue;
+      }
+      spdlog::warn("output {}: alarm alert {} (rule {}): {}; sent as an alert", name_, a->uid,
+                   a->rule_id, error);
+    }
     entries.push_back(make_sns_entry(*a, options_));
     if (entries.back().trimmed)
       spdlog::warn("output {}: alert {} (rule {}) is larger than SNS's 256 KiB: sent trimmed",

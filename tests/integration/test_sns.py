@@ -15,6 +15,8 @@ Usage: python3 tests/integration/test_sns.py /path/to/trailwarden
   uid, so replaying the same file twice delivers each alert once.
 - `run` with a topic that does not exist: the output fails naming it; after the topic is
   created the next start delivers every alert from the disk buffer, once.
+- An alarm (a rule file's [rules.alarm], alert = "alarm"): the transition arrives as CloudWatch's
+  alarm notification (Subject `ALARM: "name" in EU (Ireland)`, Message CloudWatch's JSON).
 - A topic that does not exist: replay fails with an error naming the topic and SNS's NotFound;
   nothing reaches the queue.
 
@@ -215,6 +217,66 @@ def test_missing_topic_is_a_clear_error_and_nothing_is_sent():
     check(missing in r.stderr and "NotFound" in r.stderr,
           f"error does not name the topic and NotFound: {r.stderr[-2000:]}")
     check(not FX.receive_all(url), "messages arrived although the topic is missing")
+
+
+ALARM_RULES = """
+[pack]
+id = "alarm-sns"
+title = "Alarm to SNS"
+
+[[rules]]
+id = "console-failures"
+title = "Console login failures"
+severity = "high"
+pattern = '{ ($.eventName = "ConsoleLogin") && ($.errorMessage = "Failed authentication") }'
+alert = "alarm"
+[rules.metric]
+name = "ConsoleLoginFailures"
+value = 1
+unit = "Count"
+dimensions = { user = "$.userIdentity.userName" }
+[rules.alarm]
+name = "ConsoleLoginFailures"
+statistic = "Sum"
+period = 60
+evaluation_periods = 1
+threshold = 3
+comparison_operator = "GreaterThanOrEqualToThreshold"
+"""
+
+
+def test_alarm_transition_is_published_as_a_cloudwatch_alarm_notification():
+    arn, url = topic_with_queue("alarms")
+    records = [{"eventVersion": "1.08", "eventTime": f"2026-12-04T10:00:{s:02}Z",
+                "eventID": f"login-{s}", "eventName": "ConsoleLogin",
+                "eventSource": "signin.amazonaws.com", "awsRegion": "eu-west-1",
+                "recipientAccountId": "111122223333", "errorMessage": "Failed authentication",
+                "userIdentity": {"type": "IAMUser", "userName": "alice",
+                                 "accountId": "111122223333"}} for s in (5, 20, 40)]
+    path = TMP / "alarm.json"
+    path.write_text(json.dumps({"Records": records}))
+    rules = TMP / "alarm-rules.toml"
+    rules.write_text(ALARM_RULES)
+    r = replay("alarm", arn, ["--disable", "cis-*", "--rules", rules, path])
+    check(r.returncode == 0, f"replay failed ({r.returncode}): {r.stderr[-2000:]}")
+    check_no_dead_letters("alarm")
+    [e] = notifications(url, 1)  # the third failure: ALARM at once; no per-record alert
+    check(e["Subject"] == 'ALARM: "ConsoleLoginFailures" in EU (Ireland)', f"subject {e['Subject']!r}")
+    attrs = {k: v["Value"] for k, v in e.get("MessageAttributes", {}).items()}
+    check(attrs.get("AlarmName") == "ConsoleLoginFailures" and attrs.get("NewStateValue") == "ALARM",
+          f"attributes {attrs}")
+    m = json.loads(e["Message"])
+    want = {"AlarmName": "ConsoleLoginFailures", "AWSAccountId": "111122223333",
+            "NewStateValue": "ALARM", "OldStateValue": "INSUFFICIENT_DATA",
+            "StateChangeTime": "2026-12-04T10:00:40.000+0000", "Region": "EU (Ireland)",
+            "AlarmArn": "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:ConsoleLoginFailures"}
+    for k, v in want.items():
+        check(m.get(k) == v, f"{k}: {m.get(k)!r}, want {v!r} in {m}")
+    t = m["Trigger"]
+    check(t["MetricName"] == "ConsoleLoginFailures" and t["Namespace"] == "CloudTrailMetrics"
+          and t["Statistic"] == "SUM" and t["Period"] == 60 and t["Threshold"] == 1.0 * 3
+          and t["Dimensions"] == [{"value": "alice", "name": "user"}], f"trigger {t}")
+    check(m["NewStateReason"].startswith("Threshold Crossed"), m["NewStateReason"])
 
 
 def test_run_with_missing_topic_keeps_alerts_buffered():

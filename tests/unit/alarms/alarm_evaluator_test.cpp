@@ -527,3 +527,20 @@ TEST_CASE("state: a saved period index beyond representable event times is refus
   CHECK(AlarmEvaluator::restore(spec, with_index(kOriginAt, -10'000'000), &error));
   CHECK(AlarmEvaluator::restore(spec, bytes, &error));
 }
+
+TEST_CASE("semantics: until a period is evaluated, an earlier datapoint moves the start back") {
+  auto spec = spec_from(alarm_body(
+      "statistic = \"Average\"\nperiod = 60\nevaluation_periods = 1\nthreshold = 1\n"
+      "comparison_operator = \"GreaterThanOrEqualToThreshold\"\nlateness_seconds = 600"));
+  AlarmEvaluator e(spec);  // (Average never fires early)
+  // 10:03 first, then 10:01 (records out of order within the lateness): both count.
+  CHECK(e.add(hms(10, 3), 1, "b").result == AlarmEvaluator::AddResult::kAdded);
+  CHECK(e.add(hms(10, 1), 1, "a").result == AlarmEvaluator::AddResult::kAdded);
+  CHECK(e.late() == 0);
+  auto trs = e.advance(hms(10, 2));  // 10:01 final: its range holds 10:01's datapoint
+  REQUIRE(trs.size() == 1);
+  CHECK(trs[0].new_state == AlarmState::kAlarm);
+  // Once a period was evaluated, earlier ones are late.
+  CHECK(e.add(hms(10, 0), 1, "c").result == AlarmEvaluator::AddResult::kLate);
+}
+

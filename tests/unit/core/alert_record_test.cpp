@@ -87,7 +87,7 @@ TEST_CASE("alert encoding: the route round-trips, for every route") {
   for (const AlertRecord& a : {s3, eb, kafka, sample()}) {
     std::string bytes;
     a.encode(bytes);
-    CHECK(static_cast<uint8_t>(bytes[0]) == 3);  // version 3: the Kafka position is stored
+    CHECK(static_cast<uint8_t>(bytes[0]) == 4);  // version 4: the alarm transition is stored
     AlertRecord b;
     b.route = AlertRoute::kUnknown;  // decode sets every field
     REQUIRE(AlertRecord::decode(bytes, b));
@@ -119,7 +119,7 @@ TEST_CASE("alert encoding: a version-1 record (buffered by an older agent) still
   CHECK_FALSE(b.verified());
   CHECK(b.bucket.empty());
   for (size_t n = 0; n < v1.size(); ++n) CHECK_FALSE(AlertRecord::decode(v1.substr(0, n), b));
-  // Re-encoded, it is a version-3 record that keeps "unknown".
+  // Re-encoded, it is a version-4 record that keeps "unknown".
   std::string v2;
   b.encode(v2);
   AlertRecord c;
@@ -131,7 +131,7 @@ TEST_CASE("alert encoding: unknown versions and route values are malformed") {
   std::string bytes;
   sample().encode(bytes);
   AlertRecord b;
-  for (char v : {'\0', '\4', '\xff'}) {
+  for (char v : {'\0', '\5', '\xff'}) {
     std::string other = bytes;
     other[0] = v;
     CHECK_FALSE(AlertRecord::decode(other, b));
@@ -157,4 +157,35 @@ TEST_CASE("alert encoding: unknown versions and route values are malformed") {
   std::string bad3 = "\x03" + v1.substr(1) + std::string("\x05\x00\x00\x00", 4) +
                      std::string(20, '\0');
   CHECK_FALSE(AlertRecord::decode(bad3, b));
+}
+
+TEST_CASE("alert encoding: an alarm transition round-trips (version 4); version 3 still decodes") {
+  AlertRecord alarm = sample();
+  alarm.kind = AlertKind::kAlarm;
+  alarm.alarm = R"({"AlarmName":"ConfigChanges","NewStateValue":"ALARM"})";
+  std::string bytes;
+  alarm.encode(bytes);
+  AlertRecord b;
+  REQUIRE(AlertRecord::decode(bytes, b));
+  check_same_fields(alarm, b);
+  CHECK(b.kind == AlertKind::kAlarm);
+  CHECK(b.alarm == alarm.alarm);
+  for (size_t n = 0; n < bytes.size(); ++n) CHECK_FALSE(AlertRecord::decode(bytes.substr(0, n), b));
+  // An unknown kind is malformed.
+  std::string bad = bytes;
+  bad[bytes.size() - alarm.alarm.size() - 8] = '\x02';
+  CHECK_FALSE(AlertRecord::decode(bad, b));
+
+  // A version-3 record (buffered before alarms): sample() as the version-3 encoder wrote it,
+  // the version-1 fields, route, four strings and kafka_message; a record alert.
+  const std::string v1 = from_hex(kVersion1Hex);
+  const std::string v3 = "\x03" + v1.substr(1) + std::string("\x00\x00\x00\x00", 4) +
+                         std::string(16, '\0') + std::string(4, '\0');
+  b.kind = AlertKind::kAlarm;
+  b.alarm = "left over";
+  REQUIRE(AlertRecord::decode(v3, b));
+  check_same_fields(sample(), b);
+  CHECK(b.kind == AlertKind::kRecord);
+  CHECK(b.alarm.empty());
+  CHECK(b.route == AlertRoute::kNone);
 }

@@ -5,8 +5,11 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,6 +42,8 @@ struct EngineFixture {
   std::vector<rules::Rule> rules = rules::load_builtin_pack("cis-aws-foundations");
   std::vector<const rules::Rule*> enabled;
   EngineOptions options;
+  Stage* stage = nullptr;  // set_stage() when given
+  uint64_t engine_stage_alerts = 0;
   std::atomic<bool> stop{false};
   std::atomic<Engine*> engine{nullptr};  // while run() runs
 
@@ -77,10 +82,12 @@ struct EngineFixture {
     entries.push_back(std::move(entry));
     pipeline = std::make_unique<DeliveryPipeline>(std::move(entries), "/tmp");
     Engine e(options, source, &store, std::make_shared<const RuleSet>(enabled), *pipeline);
+    if (stage) e.set_stage(*stage);
     std::string error;
     REQUIRE(pipeline->start(error));
     engine = &e;
     const int rc = e.run(stop);
+    engine_stage_alerts = e.counters().stage_alerts;
     engine = nullptr;
     pipeline->stop(std::chrono::seconds(1));
     return rc;
@@ -239,3 +246,109 @@ TEST_CASE("bytes in hand that cannot be decoded are a bad record: recorded, then
   CHECK(dead.find("kafka://cloudtrail/0@8") == std::string::npos);
   CHECK(f.output->lines.size() == 4);  // the good message's four Config changes
 }
+
+namespace {
+
+// A stage that records what the engine tells it: the event slots of each unit, the ticks, and
+// the end of the input (where it adds one alert).
+struct RecordingStage final : Stage {
+  std::mutex mu;
+  std::vector<std::vector<int64_t>> slots;
+  size_t alerts_seen = 0;
+  std::atomic<int> ticks{0};
+  std::atomic<int> finished{0};
+  bool wants_event_times() const override { return true; }
+  void process(StageUnit& u) override {
+    std::lock_guard<std::mutex> lock(mu);
+    slots.push_back(u.event_slots);
+    alerts_seen += u.alerts.size();
+  }
+  void tick(Clock::Wall, std::vector<AlertRecord>&) override { ++ticks; }
+  void finish(std::vector<AlertRecord>& out) override {
+    ++finished;
+    AlertRecord a;
+    a.uid = "end-of-input";
+    a.rule_id = "stage";
+    a.ocsf = R"({"end_of_input":true})";
+    out.push_back(a);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("stage: each unit's event times reach the stage; the end of a finite input is "
+          "finish(), whose alerts are delivered last") {
+  EngineFixture f;
+  f.options.ordered = true;
+  RecordingStage stage;
+  f.stage = &stage;
+  f.add_object_unit("a.json.gz");
+  f.add_object_unit("b.json.gz");
+  CHECK(f.run() == 0);
+  CHECK(stage.finished == 1);
+  CHECK(stage.ticks == 0);  // ordered (replay): event time only
+  REQUIRE(stage.slots.size() == 2);
+  // awsdocs_config.json: ten records, every one's eventTime in 10-second slots, sorted, unique.
+  for (const auto& s : stage.slots) {
+    REQUIRE_FALSE(s.empty());
+    CHECK(std::is_sorted(s.begin(), s.end()));
+    CHECK(std::adjacent_find(s.begin(), s.end()) == s.end());
+    for (int64_t t : s) CHECK(t % kEventSlotMs == 0);
+  }
+  CHECK(stage.slots[0] == stage.slots[1]);
+  CHECK(stage.alerts_seen == 8);
+  REQUIRE(f.output->lines.size() == 9);
+  CHECK(f.output->lines.back() == R"({"end_of_input":true})");
+  CHECK(f.engine_stage_alerts == 1);
+}
+
+TEST_CASE("stage: without a stage that wants them, no event times are collected") {
+  EngineFixture f;
+  f.add_object_unit("a.json.gz");
+  struct Plain final : Stage {
+    std::atomic<size_t> slots{0};
+    void process(StageUnit& u) override { slots += u.event_slots.size(); }
+  } plain;
+  f.stage = &plain;
+  CHECK(f.run() == 0);
+  CHECK(plain.slots == 0);
+}
+
+TEST_CASE("stage: unordered (run) ticks the stage from the receiving loop, delivers what it adds, "
+          "and never calls finish()") {
+  EngineFixture f;
+  f.source.endless = true;
+  struct Ticking final : Stage {
+    std::mutex mu;
+    std::condition_variable cv;
+    int ticks = 0;
+    std::atomic<int> finished{0};
+    void process(StageUnit&) override {}
+    void tick(Clock::Wall, std::vector<AlertRecord>& out) override {
+      std::lock_guard<std::mutex> lock(mu);
+      if (++ticks == 1) {
+        AlertRecord a;
+        a.uid = "from-tick";
+        a.ocsf = R"({"tick":true})";
+        out.push_back(a);
+      }
+      cv.notify_all();
+    }
+    void finish(std::vector<AlertRecord>&) override { ++finished; }
+  } stage;
+  f.stage = &stage;
+  std::thread stopper([&] {
+    // Two ticks: the first one's alert was delivered before the second began.
+    std::unique_lock<std::mutex> l(stage.mu);
+    stage.cv.wait_for(l, 20s, [&] { return stage.ticks >= 2; });
+    f.stop = true;
+  });
+  CHECK(f.run() == 0);
+  stopper.join();
+  CHECK(stage.ticks >= 2);
+  CHECK(stage.finished == 0);  // an endless source: nothing ends
+  REQUIRE(f.output->lines.size() == 1);
+  CHECK(f.output->lines[0] == R"({"tick":true})");
+  CHECK(f.engine_stage_alerts == 1);
+}
+

@@ -496,3 +496,47 @@ TEST_CASE("sns output: a CloudWatch alarm change is published as CloudWatch publ
   c.new_state = "OK";
   CHECK(make_sns_alarm_entry(c, fifo).deduplication_id != e.deduplication_id);
 }
+
+TEST_CASE("sns output: an alarm transition alert is sent as CloudWatch's alarm notification, "
+          "record alerts in the same batch as before") {
+  AlertRecord alarm = alert(1);
+  alarm.kind = AlertKind::kAlarm;
+  alarm.alarm =
+      R"({"AlarmName":"RootUsage","AlarmDescription":"","AWSAccountId":"111122223333",)"
+      R"("NewStateValue":"ALARM","NewStateReason":"Threshold Crossed: 1 datapoint [2.0 (04/12/26 10:00:00)] was greater than or equal to the threshold (1.0).",)"
+      R"("StateChangeTime":1796378400000,"Region":"eu-west-1","OldStateValue":"INSUFFICIENT_DATA",)"
+      R"("Trigger":{"MetricName":"RootUsage","Namespace":"CloudTrailMetrics","Statistic":"Sum",)"
+      R"("Unit":"Count","Dimensions":[{"value":"alice","name":"user"}],"Period":300,)"
+      R"("EvaluationPeriods":1,"DatapointsToAlarm":1,"ComparisonOperator":)"
+      R"("GreaterThanOrEqualToThreshold","Threshold":1,"TreatMissingData":"notBreaching"}})";
+  CloudWatchAlarmChange c;
+  std::string error;
+  REQUIRE(alarm_change_from_alert(alarm, c, error));
+  CHECK(c.alarm_name == "RootUsage");
+  CHECK(c.trigger.dimensions.size() == 1);
+  CHECK(c.trigger.threshold == 1.0);
+  CHECK(c.trigger.period == 300);
+  CHECK(c.state_change_ms == 1796378400000);
+
+  Sink s;
+  s.http->on(kPost, 200, batch_response({0, 1}, ""));
+  std::vector<AlertRecord> alerts{alert(0), alarm};
+  std::vector<const AlertRecord*> ptrs{&alerts[0], &alerts[1]};
+  CHECK(s.out.send(ptrs).status == DeliveryResult::Status::kDelivered);
+  REQUIRE(s.http->calls.size() == 1);
+  auto f = form_fields(s.http->calls[0].request.body);
+  CHECK(f["Action"] == "PublishBatch");
+  CHECK(f["PublishBatchRequestEntries.member.1.Message"] == alerts[0].ocsf);
+  CHECK(f["PublishBatchRequestEntries.member.2.Subject"] == R"(ALARM: "RootUsage" in EU (Ireland))");
+  const std::string message = f["PublishBatchRequestEntries.member.2.Message"];
+  CHECK(message == cloudwatch_alarm_message(c));
+  CHECK(message.find(R"("NewStateValue":"ALARM")") != std::string::npos);
+  CHECK(message.find(R"("StateChangeTime":"2026-12-04T10:00:00.000+0000")") != std::string::npos);
+  CHECK(message.find(R"("Threshold":1.0)") != std::string::npos);
+
+  // An alarm alert whose change cannot be read is still sent (as an alert), never dropped.
+  AlertRecord broken = alarm;
+  broken.alarm = "not json";
+  CHECK_FALSE(alarm_change_from_alert(broken, c, error));
+  CHECK_FALSE(alarm_change_from_alert(alert(2), c, error));
+}

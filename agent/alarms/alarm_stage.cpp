@@ -1,0 +1,326 @@
+#include "agent/alarms/alarm_stage.h"
+
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "agent/alarms/metric_value.h"
+
+namespace trailwarden::alarms {
+
+namespace {
+
+int64_t to_ms(EventTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+EventTime from_ms(int64_t ms) { return EventTime{std::chrono::milliseconds(ms)}; }
+
+// A contributor id is the record's eventID and its finding uid (one evaluator string).
+constexpr char kContributorSeparator = '\t';
+
+}  // namespace
+
+struct AlarmStage::Instance {
+  Instance(const rules::Rule& r, std::shared_ptr<const MetricAlarmSpec> spec)
+      : rule(r), eval(std::move(spec)) {}
+  const rules::Rule& rule;
+  AlarmEvaluator eval;
+  std::string key;                      // dimension_key(dimensions)
+  std::vector<std::string> dimensions;  // values, in MetricSpec::dimensions order
+  std::string account, region;          // of the newest datapoint's record
+  int64_t newest_ms = 0;
+  bool dirty = false;
+};
+
+struct AlarmStage::RuleAlarms {
+  const rules::Rule* rule = nullptr;
+  std::map<std::string, std::unique_ptr<Instance>> instances;  // by dimension key (ordered)
+  bool refusal_logged = false;
+};
+
+struct AlarmStage::Sample {
+  RuleAlarms* rule = nullptr;
+  int64_t t_ms = 0;
+  double value = 0;
+  std::vector<std::string> dimensions;
+  std::string contributor;
+  std::string account, region;
+};
+
+AlarmStage::AlarmStage(std::vector<const rules::Rule*> rules, AlarmStageOptions options,
+                       const Clock& clock, AlarmStateStore* store)
+    : options_(options), clock_(clock), store_(store) {
+  for (const rules::Rule* r : rules) {
+    if (!r || !r->counts_for_alarm() || by_id_.count(r->id)) continue;
+    auto ra = std::make_unique<RuleAlarms>();
+    ra->rule = r;
+    by_id_[r->id] = ra.get();
+    rules_.push_back(std::move(ra));
+  }
+  if (store_)
+    if (std::optional<int64_t> t = store_->load_stream_time()) stream_ms_ = *t;
+}
+
+AlarmStage::~AlarmStage() = default;
+
+bool AlarmStage::needed(const std::vector<const rules::Rule*>& rules) {
+  return std::any_of(rules.begin(), rules.end(),
+                     [](const rules::Rule* r) { return r && r->counts_for_alarm(); });
+}
+
+void AlarmStage::process(StageUnit& unit) {
+  std::vector<AlertRecord>& alerts = unit.alerts;
+  // Outside the lock: each counting rule's datapoint from its record.
+  std::vector<Sample> samples;
+  thread_local simdjson::dom::parser parser;
+  size_t keep = 0;
+  for (size_t i = 0; i < alerts.size(); ++i) {
+    AlertRecord& a = alerts[i];
+    auto it = a.kind == AlertKind::kRecord ? by_id_.find(a.rule_id) : by_id_.end();
+    if (it != by_id_.end()) {
+      RuleAlarms* r = it->second;
+      simdjson::dom::element doc;
+      const bool parsed = !a.raw.empty() && parser.parse(a.raw).get(doc) == simdjson::SUCCESS;
+      Datapoint dp = extract_datapoint(r->rule->metric_alarm->metric, parsed ? &doc : nullptr);
+      if (dp.outcome != DatapointOutcome::kEmitted) {
+        ++counters_.no_datapoint;
+        spdlog::debug("rule {}: record {} gives no datapoint: {}", r->rule->id, a.event_id,
+                      dp.reason);
+      } else if (a.time_ms == 0) {
+        ++counters_.no_event_time;
+      } else {
+        Sample s;
+        s.rule = r;
+        s.t_ms = a.time_ms;
+        s.value = dp.value;
+        s.dimensions = std::move(dp.dimensions);
+        s.contributor = a.event_id + kContributorSeparator + a.uid;
+        s.account = a.account;
+        s.region = a.region;
+        samples.push_back(std::move(s));
+      }
+      if (!r->rule->alerts_per_record()) {
+        ++counters_.records_dropped;
+        continue;
+      }
+    }
+    if (keep != i) alerts[keep] = std::move(a);
+    ++keep;
+  }
+  alerts.resize(keep);
+
+  // In event-time order: the records' order within the unit does not matter.
+  std::stable_sort(samples.begin(), samples.end(),
+                   [](const Sample& x, const Sample& y) { return x.t_ms < y.t_ms; });
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Sample& s : samples) add(*s.rule, s, alerts);
+  // Records without a datapoint still make a period active for a metric's default_value
+  // (which excludes dimensions: the rule's one instance).
+  if (!unit.event_slots.empty()) {
+    for (auto& r : rules_) {
+      if (!r->rule->metric_alarm->metric.default_value) continue;
+      Instance* inst = instance(*r, {}, unit.event_slots.front());
+      if (!inst) continue;
+      for (int64_t slot : unit.event_slots) {
+        if (inst->eval.note_activity(from_ms(slot)) == AlarmEvaluator::AddResult::kAdded)
+          mark_dirty(inst);
+      }
+    }
+    move_stream(unit.event_slots.back(), clock_.wall_ms());
+  }
+  advance_all(stream_ms_, true, alerts);
+  save_dirty();
+}
+
+AlarmStage::Instance* AlarmStage::instance(RuleAlarms& r, const std::vector<std::string>& dims,
+                                           int64_t t_ms) {
+  std::string key = dimension_key(dims);
+  auto it = r.instances.find(key);
+  if (it != r.instances.end()) return it->second.get();
+  const std::shared_ptr<const MetricAlarmSpec>& spec = r.rule->metric_alarm;
+  // A new instance refuses what an existing one would: a period already final.
+  if (is_late(r, t_ms)) {
+    ++counters_.late;
+    return nullptr;
+  }
+  if (r.instances.size() >= options_.max_instances_per_rule) {
+    ++counters_.instances_refused;
+    if (!r.refusal_logged) {
+      r.refusal_logged = true;
+      spdlog::warn("rule {}: alarm \"{}\" has {} instances (dimension sets), its limit: datapoints "
+                   "of further dimension sets are refused and counted "
+                   "(trailwarden_alarm_instances_refused_total)",
+                   r.rule->id, spec->alarm.name, r.instances.size());
+    }
+    return nullptr;
+  }
+  auto inst = std::make_unique<Instance>(*r.rule, spec);
+  inst->key = key;
+  inst->dimensions = dims;
+  if (store_) {
+    if (std::optional<std::string> saved = store_->load(r.rule->id + "\n" + key)) {
+      std::string error;
+      if (std::optional<AlarmEvaluator> e = AlarmEvaluator::restore(spec, *saved, &error))
+        inst->eval = std::move(*e);
+      else
+        spdlog::error("rule {}: the saved state of alarm \"{}\" cannot be restored ({}); it starts "
+                      "again from INSUFFICIENT_DATA",
+                      r.rule->id, spec->alarm.name, error);
+    }
+  }
+  Instance* p = inst.get();
+  r.instances.emplace(std::move(key), std::move(inst));
+  return p;
+}
+
+bool AlarmStage::is_late(const RuleAlarms& r, int64_t t_ms) const {
+  if (!stream_ms_) return false;
+  const AlarmSpec& alarm = r.rule->metric_alarm->alarm;
+  const int64_t watermark = to_ms(AlarmEvaluator::watermark_for(from_ms(stream_ms_), alarm));
+  const int64_t period_ms = alarm.period_seconds * 1000;
+  const int64_t start = t_ms - ((t_ms % period_ms) + period_ms) % period_ms;
+  return start + period_ms <= watermark;
+}
+
+void AlarmStage::add(RuleAlarms& r, Sample& s, std::vector<AlertRecord>& out) {
+  // A period the watermark has passed is final, for every instance (the evaluator knows only
+  // the periods it evaluated).
+  if (is_late(r, s.t_ms)) {
+    ++counters_.late;
+    return;
+  }
+  Instance* inst = instance(r, s.dimensions, s.t_ms);
+  if (!inst) return;
+  const AlarmEvaluator::AddOutcome o = inst->eval.add(from_ms(s.t_ms), s.value, s.contributor);
+  switch (o.result) {
+    case AlarmEvaluator::AddResult::kLate: ++counters_.late; return;
+    case AlarmEvaluator::AddResult::kOverflow: ++counters_.overflow; return;
+    case AlarmEvaluator::AddResult::kAdded: break;
+  }
+  ++counters_.datapoints;
+  if (s.t_ms >= inst->newest_ms) {
+    inst->newest_ms = s.t_ms;
+    inst->account = s.account;
+    inst->region = s.region;
+  }
+  mark_dirty(inst);
+  if (o.transition) emit(r, *inst, *o.transition, out);
+}
+
+void AlarmStage::move_stream(int64_t event_ms, int64_t wall_ms) {
+  if (event_ms <= stream_ms_) return;
+  stream_ms_ = event_ms;
+  stream_wall_ms_ = wall_ms;
+  if (store_) store_->save_stream_time(stream_ms_);
+}
+
+void AlarmStage::advance_all(int64_t to_ms_value, bool use_lateness,
+                             std::vector<AlertRecord>& out) {
+  if (!to_ms_value) return;
+  for (auto& r : rules_) {
+    const AlarmSpec& alarm = r->rule->metric_alarm->alarm;
+    const EventTime watermark = use_lateness
+                                    ? AlarmEvaluator::watermark_for(from_ms(to_ms_value), alarm)
+                                    : from_ms(to_ms_value);
+    for (auto& [key, inst] : r->instances) {
+      std::vector<Transition> ts = inst->eval.advance(watermark);
+      if (ts.empty()) continue;
+      mark_dirty(inst.get());
+      for (const Transition& t : ts) emit(*r, *inst, t, out);
+    }
+  }
+}
+
+void AlarmStage::emit(const RuleAlarms& r, Instance& inst, const Transition& t,
+                      std::vector<AlertRecord>& out) {
+  ++counters_.transitions;
+  const rules::Rule& rule = *r.rule;
+  const MetricAlarmSpec& spec = *rule.metric_alarm;
+  if (!rule.alerts_per_transition() || !spec.alarm.notify.contains(t.new_state)) return;
+  AlarmFindingInput in;
+  in.old_state = t.old_state;
+  in.new_state = t.new_state;
+  in.reason = t.reason;
+  in.state_change_ms = to_ms(t.state_change_time);
+  in.newest_period_start_ms = to_ms(t.period_start);
+  in.early = t.early;
+  for (const EvaluatedDatapoint& d : t.datapoints)
+    in.datapoints.push_back({to_ms(d.period_start), d.present, d.partial, d.value, d.samples,
+                             d.breaching});
+  for (size_t i = 0; i < spec.metric.dimensions.size() && i < inst.dimensions.size(); ++i)
+    in.dimensions.emplace_back(spec.metric.dimensions[i].name, inst.dimensions[i]);
+  in.dimension_key = inst.key;
+  for (const std::string& c : t.contributors) {
+    const size_t sep = c.find(kContributorSeparator);
+    AlarmFindingInput::Contributor x;
+    x.event_id = c.substr(0, sep);
+    if (sep != std::string::npos) x.finding_uid = c.substr(sep + 1);
+    in.contributors.push_back(std::move(x));
+  }
+  in.contributors_omitted = t.contributors_omitted;
+  in.account = inst.account;
+  in.region = inst.region;
+  out.push_back(make_alarm_alert(rule, in));
+  ++counters_.alerts;
+}
+
+void AlarmStage::mark_dirty(Instance* inst) {
+  if (inst->dirty) return;
+  inst->dirty = true;
+  dirty_.push_back(inst);
+}
+
+void AlarmStage::save_dirty() {
+  for (Instance* inst : dirty_) {
+    inst->dirty = false;
+    if (store_) store_->save(inst->rule.id + "\n" + inst->key, inst->eval.serialize());
+  }
+  dirty_.clear();
+}
+
+void AlarmStage::tick(Clock::Wall now, std::vector<AlertRecord>& out) {
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (now_ms - last_tick_ms_ < options_.tick_interval.count()) return;
+  last_tick_ms_ = now_ms;
+  if (!stream_ms_ || !stream_wall_ms_ || now_ms <= stream_wall_ms_) return;
+  // Idle: event time goes on with the wall clock since the last unit moved it, never past now.
+  const int64_t moved = std::min(now_ms, stream_ms_ + (now_ms - stream_wall_ms_));
+  if (moved <= stream_ms_) return;
+  stream_ms_ = moved;
+  stream_wall_ms_ = now_ms;
+  if (store_) store_->save_stream_time(stream_ms_);
+  advance_all(stream_ms_, true, out);
+  save_dirty();
+}
+
+void AlarmStage::finish(std::vector<AlertRecord>& out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  advance_all(stream_ms_, false, out);
+  save_dirty();
+}
+
+std::optional<AlarmState> AlarmStage::state(std::string_view rule_id,
+                                            const std::vector<std::string>& dimensions) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_id_.find(std::string(rule_id));
+  if (it == by_id_.end()) return std::nullopt;
+  auto i = it->second->instances.find(dimension_key(dimensions));
+  if (i == it->second->instances.end()) return std::nullopt;
+  return i->second->eval.state();
+}
+
+size_t AlarmStage::instances(std::string_view rule_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_id_.find(std::string(rule_id));
+  return it == by_id_.end() ? 0 : it->second->instances.size();
+}
+
+int64_t AlarmStage::stream_time_ms() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stream_ms_;
+}
+
+}  // namespace trailwarden::alarms

@@ -1,0 +1,121 @@
+// AlarmStage: the engine stage (agent/engine/stage.h) that runs the rules' alarms — CloudWatch's
+// metric filter -> alarm chain on the records' event time (docs/alarms.md, "The alarm stage").
+//
+// For each rule with counts_for_alarm(), every matching record gives a datapoint
+// (metric_value.h: extract_datapoint on the alert's record) added at the record's eventTime to
+// the AlarmEvaluator of its dimension set (dimension_key); a rule keeps at most
+// max_instances_per_rule instances, datapoints of further dimension sets are refused, counted
+// (instances_refused) and logged once per rule — a hostile dimension value never grows memory
+// without bound. The rule's per-record alerts are dropped when it alerts on alarms only
+// (Rule::alerts_per_record), and each transition whose new state the alarm notifies becomes an
+// alert (normalize/alarm_finding.h) appended to the unit's alerts (Rule::alerts_per_transition).
+//
+// Time (the same for `run` and `replay`): the stream time is the newest eventTime of any record
+// of any unit so far (StageUnit::event_slots, matching or not); after each unit every instance is
+// advanced to the watermark stream time - lateness_seconds (AlarmEvaluator::watermark_for). A
+// datapoint whose period is already final is refused as late, for a new instance too. Within
+// the lateness, the order and grouping of records into units does not change the transitions.
+// - tick(now) (`run`): while no newer record arrives, the stream time moves on with the wall
+//   clock since the last unit moved it, never past `now`: an idle stream still closes periods
+//   once the lateness has passed.
+// - finish() (`replay`, end of input): every instance is advanced to the stream time itself
+//   (no more records can come): each period that ended at or before the newest record is final
+//   and evaluated; the period holding the newest record stays open (its ALARM can only have come
+//   from early firing).
+//
+// State: in memory, or behind an AlarmStateStore (alarm_state_store.h). Thread-safe: datapoints
+// are extracted outside the lock, instances updated under one lock.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "agent/alarms/alarm_evaluator.h"
+#include "agent/alarms/alarm_state_store.h"
+#include "agent/core/clock.h"
+#include "agent/engine/stage.h"
+#include "agent/normalize/alarm_finding.h"
+#include "agent/rules/rule.h"
+
+namespace trailwarden::alarms {
+
+struct AlarmStageOptions {
+  // Alarm instances (dimension sets) one rule may have.
+  size_t max_instances_per_rule = 10'000;
+  // tick() does its work at most this often.
+  std::chrono::milliseconds tick_interval{1000};
+};
+
+struct AlarmStageCounters {
+  std::atomic<uint64_t> datapoints{0};         // added to an instance
+  std::atomic<uint64_t> no_datapoint{0};       // matches without one (value or dimension missing)
+  std::atomic<uint64_t> no_event_time{0};      // matches without a usable eventTime
+  std::atomic<uint64_t> late{0};               // refused: their period was final
+  std::atomic<uint64_t> overflow{0};           // refused: too far ahead (max_open_periods)
+  std::atomic<uint64_t> instances_refused{0};  // refused: the rule's instance cap
+  std::atomic<uint64_t> transitions{0};        // state changes (notified or not)
+  std::atomic<uint64_t> alerts{0};             // transition alerts made
+  std::atomic<uint64_t> records_dropped{0};    // per-record alerts dropped (alert = "alarm")
+};
+
+class AlarmStage final : public Stage {
+ public:
+  // `rules`: the enabled rules (those without counts_for_alarm() pass through); they must
+  // outlive the stage. `store` may be null (state in memory).
+  AlarmStage(std::vector<const rules::Rule*> rules, AlarmStageOptions options = {},
+             const Clock& clock = system_clock(), AlarmStateStore* store = nullptr);
+  ~AlarmStage() override;
+
+  // Whether any rule counts for an alarm (otherwise the engine keeps PassThroughStage).
+  static bool needed(const std::vector<const rules::Rule*>& rules);
+
+  bool wants_event_times() const override { return true; }
+  void process(StageUnit& unit) override;
+  void tick(Clock::Wall now, std::vector<AlertRecord>& out) override;
+  void finish(std::vector<AlertRecord>& out) override;
+
+  const AlarmStageCounters& counters() const { return counters_; }
+  // Inspection (tests, status): the state of one instance, and how many a rule has.
+  std::optional<AlarmState> state(std::string_view rule_id,
+                                  const std::vector<std::string>& dimensions = {}) const;
+  size_t instances(std::string_view rule_id) const;
+  // The stream time (ms since the epoch; 0: no record yet).
+  int64_t stream_time_ms() const;
+
+ private:
+  struct Instance;
+  struct RuleAlarms;
+  struct Sample;
+
+  Instance* instance(RuleAlarms& r, const std::vector<std::string>& dimensions, int64_t t_ms);
+  bool is_late(const RuleAlarms& r, int64_t t_ms) const;
+  void add(RuleAlarms& r, Sample& s, std::vector<AlertRecord>& out);
+  void move_stream(int64_t event_ms, int64_t wall_ms);
+  void advance_all(int64_t to_ms, bool use_lateness, std::vector<AlertRecord>& out);
+  void emit(const RuleAlarms& r, Instance& inst, const Transition& t, std::vector<AlertRecord>& out);
+  void mark_dirty(Instance* inst);
+  void save_dirty();
+
+  AlarmStageOptions options_;
+  const Clock& clock_;
+  AlarmStateStore* store_;
+  AlarmStageCounters counters_;
+  std::vector<std::unique_ptr<RuleAlarms>> rules_;          // counting rules only
+  std::unordered_map<std::string, RuleAlarms*> by_id_;      // immutable after construction
+  mutable std::mutex mu_;                                   // guards everything below
+  int64_t stream_ms_ = 0;       // newest event time (or wall-extrapolated, run)
+  int64_t stream_wall_ms_ = 0;  // wall time when stream_ms_ last moved
+  int64_t last_tick_ms_ = 0;
+  std::vector<Instance*> dirty_;
+};
+
+}  // namespace trailwarden::alarms
