@@ -24,6 +24,8 @@
 #   trailwarden replay --quiet --workers 1 -o /dev/null DIR                (default rules: CIS 4.9)
 #   trailwarden replay --quiet --workers 1 --enable '*' -o /dev/null DIR   (all built-in rules)
 #   trailwarden replay --quiet --workers 2 -o /dev/null DIR
+#   trailwarden replay --quiet --workers 1 --enable '*' --enable-alarm 'cis-*' -o /dev/null DIR
+#                                                    (all rules and all CIS alarms; docs/alarms.md)
 # (replay uses every core by default; the single-thread figures pin --workers 1)
 #   igzip -dc FILES | jq -c -f tests/bench/jq_filter.jq        (jq baseline, 4.9)
 #   python3 tests/bench/baseline.py DIR                         (python baseline, 4.9)
@@ -185,6 +187,7 @@ if [[ -n "$TW" ]]; then
   measure tw_default "trailwarden replay -w 1 (default rules)" "exec $QTW replay --quiet --workers 1 -o /dev/null $QDATA"
   measure tw_all "trailwarden replay -w 1 --enable '*'" "exec $QTW replay --quiet --workers 1 --enable '*' -o /dev/null $QDATA"
   measure tw_w2 "trailwarden replay --workers 2" "exec $QTW replay --quiet --workers 2 -o /dev/null $QDATA"
+  measure tw_alarms "trailwarden replay -w 1 --enable '*' --enable-alarm 'cis-*'" "exec $QTW replay --quiet --workers 1 --enable '*' --enable-alarm 'cis-*' -o /dev/null $QDATA"
 fi
 measure jq "igzip -dc FILES | jq -c -f jq_filter.jq" "igzip -dc $QFILES | jq -c -f $(q "$BENCH/jq_filter.jq")"
 measure python "python3 baseline.py DIR" "exec python3 $(q "$BENCH/baseline.py") --quiet $QDATA"
@@ -279,7 +282,10 @@ if tw:
          f"peak RSS <= 64 MiB + 3x largest decompressed file = {limit:.1f} MiB: "
          f"{rows[worst]['rss']:.1f} MiB ({rows[worst]['label']})")
     goal(d / w2 >= 1.7, f"--workers 2 throughput >= 1.7x default: {d / w2:.2f}x")
-    bad = [rows[k]["label"] for k in ("tw_default", "tw_all", "tw_w2") if rows[k]["status"] != "ok"]
+    al = rows["tw_alarms"]["best"]
+    goal(al <= 1.05 * a, f"all CIS alarms on <= 1.05x all rules without them: {al / a:.3f}x")
+    bad = [rows[k]["label"] for k in ("tw_default", "tw_all", "tw_w2", "tw_alarms")
+           if rows[k]["status"] != "ok"]
     if bad:
         print("ERROR   trailwarden exited non-zero while timed: " + ", ".join(bad))
 else:
