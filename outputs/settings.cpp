@@ -14,7 +14,7 @@ namespace trailwarden {
 
 namespace {
 constexpr const char* kCommonKeys[] = {
-    "name", "type", "format", "min_severity", "rules", "tags", "buffer", "buffer_max_bytes",
+    "name", "type", "format", "min_severity", "rules", "tags", "alerts", "buffer", "buffer_max_bytes",
     "when_full", "fsync", "batch_max_events", "batch_timeout_ms", "retry_initial_ms",
     "retry_max_ms"};
 constexpr const char* kTypes[] = {"file", "kafka", "sns", "splunk_hec", "syslog"};
@@ -74,6 +74,17 @@ OutputSettings parse_output_settings(const OutputTable& t) {
   }
   r.read("rules", s.rules);
   r.read("tags", s.tags);
+  if (const toml::node* kinds = table.get("alerts")) {
+    std::vector<std::string> names;
+    r.read("alerts", names);
+    s.record_alerts = s.alarm_alerts = false;
+    for (const auto& k : names) {
+      if (k == "record") s.record_alerts = true;
+      else if (k == "alarm") s.alarm_alerts = true;
+      else r.fail(*kinds, fmt::format("unknown alert kind '{}' in alerts (\"record\", \"alarm\")", k));
+    }
+    if (names.empty()) r.fail(*kinds, "alerts is empty: the output would receive nothing");
+  }
   text.clear();
   r.read("buffer", text);
   if (text == "memory") s.buffer = OutputSettings::BufferType::kMemory;
@@ -114,6 +125,10 @@ void render_output_settings(const OutputSettings& o, TomlEmitter& e) {
   e.str("min_severity", std::string(rules::severity_key(static_cast<rules::Severity>(o.min_severity))));
   e.list("rules", o.rules);
   e.list("tags", o.tags);
+  std::vector<std::string> kinds;
+  if (o.record_alerts) kinds.emplace_back("record");
+  if (o.alarm_alerts) kinds.emplace_back("alarm");
+  e.list("alerts", kinds);
   e.str("buffer", o.buffer == OutputSettings::BufferType::kDisk ? "disk" : "memory");
   e.num("buffer_max_bytes", o.buffer_max_bytes);
   e.str("when_full", o.when_full == OutputSettings::WhenFull::kBlock ? "block" : "drop_newest");
@@ -125,14 +140,14 @@ void render_output_settings(const OutputSettings& o, TomlEmitter& e) {
   if (o.table) e.keys_as_written(*o.table, "outputs", {std::begin(kCommonKeys), std::end(kCommonKeys)});
 }
 
-bool routed(const OutputSettings& s, int severity_id, const std::string& rule_id,
-            const std::vector<std::string>& tags) {
-  if (severity_id < s.min_severity) return false;
+bool routed(const OutputSettings& s, const AlertRecord& a) {
+  if (a.severity_id < s.min_severity) return false;
+  if (!(a.kind == AlertKind::kAlarm ? s.alarm_alerts : s.record_alerts)) return false;
   if (s.rules.empty() && s.tags.empty()) return true;
   for (const auto& g : s.rules)
-    if (fnmatch(g.c_str(), rule_id.c_str(), 0) == 0) return true;
+    if (fnmatch(g.c_str(), a.rule_id.c_str(), 0) == 0) return true;
   for (const auto& t : s.tags)
-    if (std::find(tags.begin(), tags.end(), t) != tags.end()) return true;
+    if (std::find(a.tags.begin(), a.tags.end(), t) != a.tags.end()) return true;
   return false;
 }
 

@@ -13,6 +13,7 @@
 #include <toml++/toml.h>
 
 #include "agent/config/output_table.h"
+#include "agent/core/alert_record.h"
 #include "agent/config/toml_util.h"
 #include "outputs/format.h"
 
@@ -24,10 +25,13 @@ struct OutputSettings {
   AlertFormat format = AlertFormat::kOcsf;
   // Routing: an alert goes to this output when its severity is at least min_severity (1-5),
   // and, when `rules` or `tags` are given, its rule id matches one of the `rules` globs or its
-  // rule has one of the `tags`.
+  // rule has one of the `tags`, and it is of a kind in `alerts` ("record": a matching record,
+  // "alarm": an alarm transition; both by default).
   int min_severity = 1;
   std::vector<std::string> rules;
   std::vector<std::string> tags;
+  bool record_alerts = true;
+  bool alarm_alerts = true;
   // Buffering between the pipeline and the destination (see outputs/delivery/delivery_pipeline.h).
   enum class BufferType { kDisk, kMemory } buffer = BufferType::kDisk;
   size_t buffer_max_bytes = size_t{256} << 20;
@@ -66,7 +70,6 @@ void render_output_settings(const OutputSettings& settings, TomlEmitter& out);
 void mark_common_output_keys(TomlReader& reader);
 
 // True if `alert` is routed to an output with these settings.
-bool routed(const OutputSettings& settings, int severity_id, const std::string& rule_id,
-            const std::vector<std::string>& tags);
+bool routed(const OutputSettings& settings, const AlertRecord& alert);
 
 }  // namespace trailwarden

@@ -322,7 +322,7 @@ bool DeliveryPipeline::start(std::string& error, const RecoveredFn& recovered) {
         l->queue->for_each_pending([&](std::string_view r) {
           if (!AlertRecord::decode(r, a)) return;
           buffered.add(i, a, lanes, [&](size_t lane) {
-            return routed(impl_->lanes[lane]->settings, a.severity_id, a.rule_id, a.tags);
+            return routed(impl_->lanes[lane]->settings, a);
           });
         });
       }
@@ -388,7 +388,7 @@ bool DeliveryPipeline::submit(const std::vector<const AlertRecord*>& alerts, std
   for (auto& l : impl_->lanes) {
     std::vector<std::string> records;
     for (const AlertRecord* a : alerts) {
-      if (!routed(l->settings, a->severity_id, a->rule_id, a->tags)) continue;
+      if (!routed(l->settings, *a)) continue;
       std::string r;
       a->encode(r);
       records.push_back(std::move(r));

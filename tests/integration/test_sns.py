@@ -279,6 +279,38 @@ def test_alarm_transition_is_published_as_a_cloudwatch_alarm_notification():
     check(m["NewStateReason"].startswith("Threshold Crossed"), m["NewStateReason"])
 
 
+def test_cis_49_benchmark_alarm_to_sns_alarm_transitions_only():
+    """The benchmark's chain for CIS 4.9 from the built-in pack: its alarm switched on ([alarms]
+    enable; the pack says alert = "both"), an SNS output with alerts = ["alarm"] gets the one
+    transition as CloudWatch's notification and no per-record alert, while a file output with the
+    default routing gets the four record alerts and the transition."""
+    arn, url = topic_with_queue("cis-49-alarm")
+    path, expected = write_log("cis49")
+    check(len(expected) == 4, f"the sample has {len(expected)} CIS 4.9 records")
+    everything = TMP / "cis49-all.ndjson"
+    r = replay("cis49", arn, [path], f"""alerts = ["alarm"]
+[[outputs]]
+type = "file"
+path = "{everything}"
+[alarms]
+enable = ["cis-4.9"]
+""")
+    check(r.returncode == 0, f"replay failed ({r.returncode}): {r.stderr[-2000:]}")
+    check_no_dead_letters("cis49")
+    [e] = notifications(url, 1)
+    check(e["Subject"].startswith('ALARM: "aws_config_changes_alarm" in '), f"subject {e['Subject']!r}")
+    m = json.loads(e["Message"])
+    check(m["NewStateValue"] == "ALARM" and m["Trigger"]["MetricName"] == "aws_config_changes_metric"
+          and m["Trigger"]["Namespace"] == "CISBenchmark" and m["Trigger"]["Period"] == 300
+          and m["Trigger"]["Threshold"] == 1.0
+          and m["Trigger"]["ComparisonOperator"] == "GreaterThanOrEqualToThreshold",
+          f"message {m}")
+    lines = [json.loads(l) for l in everything.read_text().splitlines()]
+    codes = sorted(l["metadata"].get("event_code", "") for l in lines)
+    check(len(lines) == 5 and codes.count("AlarmStateChange") == 1,
+          f"file output: {len(lines)} alerts, event codes {codes}")
+
+
 def test_run_with_missing_topic_keeps_alerts_buffered():
     """`run` with a disk buffer: the topic is missing, the output fails with the error; once the
     topic exists the next start delivers the buffered alerts, each once."""

@@ -177,3 +177,33 @@ TEST_CASE("splunk_hec table parsed from a loaded configuration: its values, erro
   CHECK(error_of([&] { make_output(parse_outputs(load(hec + "gzip = 1\n")).at(0), env); })
             .find("t.toml:6:") == 0);
 }
+
+TEST_CASE("alerts = [...] routes record alerts, alarm transitions or both to an output") {
+  Config c = load(
+      "[[outputs]]\ntype = \"file\"\n"
+      "[[outputs]]\ntype = \"file\"\nalerts = [\"alarm\"]\n"
+      "[[outputs]]\ntype = \"file\"\nalerts = [\"record\"]\n");
+  const std::vector<OutputSettings> outputs = parse_outputs(c);
+  REQUIRE(outputs.size() == 3);
+  AlertRecord record, transition;
+  record.severity_id = transition.severity_id = 3;
+  transition.kind = AlertKind::kAlarm;
+  CHECK(routed(outputs[0], record));
+  CHECK(routed(outputs[0], transition));
+  CHECK_FALSE(routed(outputs[1], record));
+  CHECK(routed(outputs[1], transition));
+  CHECK(routed(outputs[2], record));
+  CHECK_FALSE(routed(outputs[2], transition));
+  // With the other routing keys: every condition must hold.
+  Config d = load("[[outputs]]\ntype = \"file\"\nalerts = [\"alarm\"]\nrules = [\"cis-4.9\"]\n");
+  const OutputSettings only = parse_outputs(d).at(0);
+  transition.rule_id = "cis-4.9";
+  CHECK(routed(only, transition));
+  transition.rule_id = "cis-4.3";
+  CHECK_FALSE(routed(only, transition));
+  // Errors at their position; an empty list would route nothing.
+  CHECK(error_of([] { (void)parse_outputs(load("[[outputs]]\ntype = \"file\"\nalerts = [\"alarms\"]\n")); })
+            .find("t.toml:3:10: unknown alert kind 'alarms'") != std::string::npos);
+  CHECK(error_of([] { (void)parse_outputs(load("[[outputs]]\ntype = \"file\"\nalerts = []\n")); })
+            .find("alerts is empty") != std::string::npos);
+}
