@@ -7,23 +7,13 @@
 #include "agent/aws/names.h"
 #include "agent/common/json_writer.h"
 #include "agent/normalize/event_time.h"
+#include "agent/normalize/ocsf.h"
 
 namespace trailwarden {
 
 namespace {
 
 using alarms::AlarmState;
-
-std::string uuid_v8(const unsigned char* digest) {
-  unsigned char b[16];
-  std::copy(digest, digest + 16, b);
-  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x80);  // version 8
-  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);  // RFC 9562 variant
-  return fmt::format("{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-"
-                     "{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-                     b[12], b[13], b[14], b[15]);
-}
 
 // OCSF status: ALARM is a new finding, OK resolves it, INSUFFICIENT_DATA is neither.
 void write_status(JsonWriter& w, AlarmState s) {
@@ -94,7 +84,7 @@ std::string alarm_finding_uid(std::string_view rule_id, std::string_view alarm_n
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
-  return uuid_v8(digest);
+  return hex_uuid_v8(digest);
 }
 
 AlertRecord make_alarm_alert(const rules::Rule& rule, const AlarmFindingInput& in) {

@@ -129,6 +129,8 @@ void write_route(JsonWriter& w, const RecordOrigin& o) {
   w.end_object().end_object();
 }
 
+}  // namespace
+
 std::string hex_uuid_v8(const unsigned char* digest) {
   unsigned char b[16];
   std::copy(digest, digest + 16, b);
@@ -139,8 +141,6 @@ std::string hex_uuid_v8(const unsigned char* digest) {
                      b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
                      b[12], b[13], b[14], b[15]);
 }
-
-}  // namespace
 
 bool is_access_denied(std::string_view code) {
   return code.starts_with("AccessDenied") || code.ends_with("UnauthorizedOperation") ||

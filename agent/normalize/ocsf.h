@@ -56,6 +56,10 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw,
 std::string append_detection_finding(std::string& out, const rules::Rule& rule, std::string_view raw,
                               const simdjson::dom::element* record, const OcsfOptions& options);
 
+// The first 16 bytes of a SHA-256 `digest` as an RFC 9562 version-8 UUID (lowercase hex with
+// dashes): the form of every finding uid, per record and per alarm transition.
+std::string hex_uuid_v8(const unsigned char* digest);
+
 // The finding's uid: a UUID (version 8, name-based) from SHA-256 of the rule id and the
 // record's eventID (or of the whole record when it has no eventID), in the record's trust
 // domain. A redelivered record yields the same uid, which lets the SIEM and our own
