@@ -9,6 +9,9 @@
 //      1-128 printable ASCII characters, and the payload within the limit (a small one here, so
 //      that trimming runs), the message valid JSON.
 //   3  parse_sns_subject: a template; when accepted, the subject it makes is SNS-safe.
+//   4  alarm_change_from_alert: the input as an alarm transition alert's change (AlertRecord::
+//      alarm, read back from a disk buffer); when accepted, the CloudWatch notification made of
+//      it has an SNS-safe subject and ids and a message that is valid JSON.
 #include <simdjson.h>
 
 #include <cstdint>
@@ -17,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "outputs/sns/cloudwatch_alarm_message.h"
 #include "outputs/sns/sns_config.h"
 #include "outputs/sns/sns_message.h"
 #include "outputs/sns/sns_output.h"
@@ -70,12 +74,34 @@ void entry(std::string_view in) {
   }
 }
 
+void alarm_change(std::string_view in) {
+  AlertRecord a;
+  a.kind = AlertKind::kAlarm;
+  a.rule_id = "cis-4.9";
+  a.alarm = std::string(in);
+  CloudWatchAlarmChange change;
+  std::string error;
+  if (!alarm_change_from_alert(a, change, error)) {
+    if (error.empty()) std::abort();  // a refusal says why
+    return;
+  }
+  SnsOptions o;
+  o.topic.fifo = true;
+  const SnsEntry e = make_sns_alarm_entry(change, o);
+  safe_subject(e.subject);
+  sns_id(e.group_id);
+  sns_id(e.deduplication_id);
+  simdjson::dom::parser p;
+  simdjson::dom::element doc;
+  if (p.parse(e.message).get(doc) != simdjson::SUCCESS) std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 4) {
+  switch (data[0] % 5) {
     case 0: {
       std::vector<std::string> ok;
       std::vector<SnsBatchFailure> failed;
@@ -104,6 +130,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       break;
     }
+    case 4:
+      alarm_change(in);
+      break;
   }
   return 0;
 }
