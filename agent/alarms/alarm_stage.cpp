@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <iterator>
 
 #include "agent/alarms/metric_value.h"
 
@@ -15,6 +16,14 @@ int64_t to_ms(EventTime t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 EventTime from_ms(int64_t ms) { return EventTime{std::chrono::milliseconds(ms)}; }
+
+// The event times an alarm can use: EventTime counts nanoseconds (years 1677 to 2262), and
+// periods, the evaluation range and the lateness reach a few days around a time. A record's
+// eventTime outside 1700-2200 (a forged or broken one: parse_event_time reads years 1-9999) is
+// no usable time, as if it had none (found by alarm_stage_fuzz: the conversion overflowed).
+constexpr int64_t kMinEventMs = -8'520'336'000'000;  // 1700-01-01T00:00:00Z
+constexpr int64_t kMaxEventMs = 7'258'118'400'000;   // 2200-01-01T00:00:00Z
+bool usable_event_ms(int64_t ms) { return ms >= kMinEventMs && ms < kMaxEventMs; }
 
 // A contributor id is the record's eventID and its finding uid (one evaluator string).
 constexpr char kContributorSeparator = '\t';
@@ -87,7 +96,7 @@ void AlarmStage::process(StageUnit& unit) {
         ++counters_.no_datapoint;
         spdlog::debug("rule {}: record {} gives no datapoint: {}", r->rule->id, a.event_id,
                       dp.reason);
-      } else if (a.time_ms == 0) {
+      } else if (a.time_ms == 0 || !usable_event_ms(a.time_ms)) {
         ++counters_.no_event_time;
       } else {
         Sample s;
@@ -116,18 +125,25 @@ void AlarmStage::process(StageUnit& unit) {
   std::lock_guard<std::mutex> lock(mu_);
   for (Sample& s : samples) add(*s.rule, s, alerts);
   // Records without a datapoint still make a period active for a metric's default_value
-  // (which excludes dimensions: the rule's one instance).
-  if (!unit.event_slots.empty()) {
+  // (which excludes dimensions: the rule's one instance). Slots outside the usable times are
+  // left out (the list is sorted: they are at its ends).
+  std::vector<int64_t> usable;
+  const std::vector<int64_t>* slots = &unit.event_slots;
+  if (!slots->empty() && (!usable_event_ms(slots->front()) || !usable_event_ms(slots->back()))) {
+    std::copy_if(slots->begin(), slots->end(), std::back_inserter(usable), usable_event_ms);
+    slots = &usable;
+  }
+  if (!slots->empty()) {
     for (auto& r : rules_) {
       if (!r->rule->metric_alarm->metric.default_value) continue;
-      Instance* inst = instance(*r, {}, unit.event_slots.front());
+      Instance* inst = instance(*r, {}, slots->front());
       if (!inst) continue;
-      for (int64_t slot : unit.event_slots) {
+      for (int64_t slot : *slots) {
         if (inst->eval.note_activity(from_ms(slot)) == AlarmEvaluator::AddResult::kAdded)
           mark_dirty(inst);
       }
     }
-    move_stream(unit.event_slots.back(), clock_.wall_ms());
+    move_stream(slots->back(), clock_.wall_ms());
   }
   advance_all(stream_ms_, true, alerts);
   save_dirty();

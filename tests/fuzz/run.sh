@@ -8,8 +8,8 @@ CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWit
   -DTRAILWARDEN_TESTS=OFF -DTRAILWARDEN_FUZZ=ON \
   -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" >/dev/null
 cmake --build build-fuzz --target pattern_fuzz decode_fuzz relp_fuzz disk_queue_fuzz alert_record_fuzz \
-  aws_input_fuzz ecs_document_fuzz sns_fuzz alarm_state_fuzz
-for t in pattern decode relp disk_queue alert_record aws_input ecs_document sns alarm_state; do
+  aws_input_fuzz ecs_document_fuzz sns_fuzz alarm_state_fuzz alarm_stage_fuzz
+for t in pattern decode relp disk_queue alert_record aws_input ecs_document sns alarm_state alarm_stage; do
   work=build-fuzz/corpus-$t
   mkdir -p "$work"
   echo "fuzz: $t for ${SECONDS_EACH}s"

@@ -417,3 +417,23 @@ TEST_CASE("alarm stage: an instance's records in later units but earlier periods
   REQUIRE(alarms_of(a).size() == 1);  // 10:01 holds 2: ALARM
   CHECK(field(alarms_of(a)[0]->ocsf, "/start_time") == std::to_string(ms_at(10, 1, 0)));
 }
+
+TEST_CASE("alarm stage: an eventTime outside 1700-2200 is no usable time, never an overflow") {
+  // Found by alarm_stage_fuzz: a forged record's eventTime in the year 1000 (parse_event_time
+  // reads years 1-9999) overflowed the conversion to the clock's nanoseconds.
+  rules::Rule r = alarm_rule(std::string(kCount) + kSumAlarm);
+  AlarmStage stage({&r});
+  Unit u = unit(r, {record(10, 0, 5), record(10, 0, 6)});
+  constexpr int64_t kYear1000 = -30610224000000, kYear2500 = 16725225600000;
+  u.alerts[0].time_ms = kYear1000;
+  u.alerts[1].time_ms = kYear2500;
+  u.slots = {kYear1000, ms_at(10, 0, 0), kYear2500};
+  auto a = run(stage, u);
+  CHECK(alarms_of(a).empty());
+  CHECK(stage.counters().no_event_time == 2);
+  CHECK(stage.counters().datapoints == 0);
+  CHECK(stage.stream_time_ms() == ms_at(10, 0, 0));  // the usable slot moved it, not the others
+  std::vector<AlertRecord> out;
+  stage.finish(out);
+  CHECK(out.empty());
+}
