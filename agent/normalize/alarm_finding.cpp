@@ -8,6 +8,7 @@
 #include "agent/common/json_writer.h"
 #include "agent/normalize/event_time.h"
 #include "agent/normalize/ocsf.h"
+#include "agent/normalize/ocsf_parts.h"
 
 namespace trailwarden {
 
@@ -26,11 +27,6 @@ void write_status(JsonWriter& w, AlarmState s) {
   }
 }
 
-void write_account(JsonWriter& w, std::string_view uid) {
-  w.key("account").begin_object();
-  w.field("uid", uid).field("type", "AWS Account").field("type_id", 10);
-  w.end_object();
-}
 
 // AlertRecord::alarm: the CloudWatch alarm change as outputs/sns reads it
 // (parse_alarm_change, outputs/sns/cloudwatch_alarm_message.h).
@@ -149,18 +145,9 @@ AlertRecord make_alarm_alert(const rules::Rule& rule, const AlarmFindingInput& i
   w.key("metadata").begin_object();
   w.field("version", kOcsfVersion);
   w.field("uid", std::string_view(a.uid));
-  w.key("product").begin_object();
-  w.field("name", "trailwarden").field("vendor_name", "trailwarden");
-  w.field("version", TRAILWARDEN_VERSION);
-  w.end_object();
-  w.key("profiles").begin_array().value("cloud").value("datetime").end_array();
-  w.field("log_provider", "AWS CloudTrail");
+  write_ocsf_product(w);
   w.field("event_code", "AlarmStateChange");
-  if (!rule.tags.empty()) {
-    w.key("labels").begin_array();
-    for (const auto& t : rule.tags) w.value(std::string_view(t));
-    w.end_array();
-  }
+  write_ocsf_labels(w, rule.tags);
   w.end_object();
 
   w.key("finding_info").begin_object();
@@ -197,7 +184,7 @@ AlertRecord make_alarm_alert(const rules::Rule& rule, const AlarmFindingInput& i
   w.key("cloud").begin_object();
   w.field("provider", "AWS");
   if (!in.region.empty()) w.field("region", std::string_view(in.region));
-  if (aws::is_valid_account_id(in.account)) write_account(w, in.account);
+  if (aws::is_valid_account_id(in.account)) write_ocsf_account(w, in.account);
   w.end_object();
 
   // What OCSF has no place for: the alarm's state change, its datapoints and dimensions.

@@ -11,6 +11,7 @@
 #include "agent/normalize/actor.h"
 #include "agent/normalize/formats.h"
 #include "agent/normalize/observables.h"
+#include "agent/normalize/ocsf_parts.h"
 #include "agent/normalize/record_access.h"
 #include "agent/normalize/resources.h"
 
@@ -28,11 +29,6 @@ void opt(JsonWriter& w, std::string_view key, std::string_view value) {
   if (!value.empty()) w.field(key, value);
 }
 
-void write_account(JsonWriter& w, std::string_view uid) {
-  w.key("account").begin_object();
-  w.field("uid", uid).field("type", "AWS Account").field("type_id", 10);
-  w.end_object();
-}
 
 // api: only with an eventName (api.operation is required).
 bool write_api(JsonWriter& w, const dom::element* r) {
@@ -84,7 +80,7 @@ void write_resources(JsonWriter& w, const std::vector<normalize::Resource>& reso
     opt(w, "cloud_partition", res.partition);
     if (!res.account.empty()) {
       w.key("owner").begin_object();
-      write_account(w, res.account);
+      write_ocsf_account(w, res.account);
       w.end_object();
     }
     w.end_object();
@@ -271,12 +267,7 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   w.field("version", kOcsfVersion);
   w.field("uid", std::string_view(uid));
   w.field("correlation_uid", std::string_view(correlation_uid));
-  w.key("product").begin_object();
-  w.field("name", "trailwarden").field("vendor_name", "trailwarden");
-  w.field("version", TRAILWARDEN_VERSION);
-  w.end_object();
-  w.key("profiles").begin_array().value("cloud").value("datetime").end_array();
-  w.field("log_provider", "AWS CloudTrail");
+  write_ocsf_product(w);
   if (origin.route == Route::kS3Object)
     w.field("log_name", std::string_view(fmt::format("s3://{}/{}", origin.bucket, origin.key)));
   else if (origin.route == Route::kLocalFile)
@@ -286,11 +277,7 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   opt(w, "original_time", event_time);
   opt(w, "log_version", str(r, {"eventVersion"}));
   opt(w, "event_code", str(r, {"eventType"}));
-  if (!rule.tags.empty()) {
-    w.key("labels").begin_array();
-    for (const auto& t : rule.tags) w.value(std::string_view(t));
-    w.end_array();
-  }
+  write_ocsf_labels(w, rule.tags);
   w.end_object();
 
   w.key("finding_info").begin_object();
@@ -321,7 +308,7 @@ AlertRecord make_alert(const rules::Rule& rule, std::string_view raw, const dom:
   w.key("cloud").begin_object();
   w.field("provider", "AWS");
   opt(w, "region", region);
-  if (!account.empty()) write_account(w, account);
+  if (!account.empty()) write_ocsf_account(w, account);
   if (!region.empty()) {
     std::string_view partition = partition_of_region(region);
     opt(w, "cloud_partition", partition);
