@@ -119,3 +119,10 @@ class AlarmStage final : public Stage {
 };
 
 }  // namespace trailwarden::alarms
+
+namespace trailwarden {
+class MetricsRegistry;
+// The alarm stage's trailwarden_alarm_* metrics (docs/monitoring.md), read from its counters at
+// scrape time (alarm_stage_metrics.cpp); `stage` must outlive `registry`.
+void register_alarm_stage_metrics(MetricsRegistry& registry, const alarms::AlarmStage& stage);
+}  // namespace trailwarden

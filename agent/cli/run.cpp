@@ -81,7 +81,7 @@ int cmd_run(Args& a, const Global& g) {
   MetricsRegistry registry;
   register_run_metrics(registry, engine, queue, outputs, *credentials, clients.s3.get(), status.get(),
                        started_ms);
-  if (alarm_stage) register_alarm_metrics(registry, *alarm_stage);
+  if (alarm_stage) register_alarm_stage_metrics(registry, *alarm_stage);
   live.attach([&registry] { return registry.render(); },
               [&] { return health(engine, outputs, c); },
               [&] { return readiness(engine, queue, outputs, c); });

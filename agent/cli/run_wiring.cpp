@@ -273,26 +273,4 @@ std::unique_ptr<alarms::AlarmStage> make_alarm_stage(const std::vector<const rul
   return std::make_unique<alarms::AlarmStage>(enabled);
 }
 
-void register_alarm_metrics(MetricsRegistry& registry, const alarms::AlarmStage& stage) {
-  registry.add([&k = stage.counters()](PrometheusWriter& w) {
-    w.counter("trailwarden_alarm_datapoints_total",
-              "Datapoints added to alarm instances (one per matching record of an alarm rule).",
-              k.datapoints.load());
-    w.counter("trailwarden_alarm_no_datapoint_total",
-              "Matches of alarm rules that gave no datapoint (value or dimension missing, no "
-              "eventTime).",
-              k.no_datapoint.load() + k.no_event_time.load());
-    w.counter("trailwarden_alarm_late_datapoints_total",
-              "Datapoints refused: their period was already final (later than the lateness).",
-              k.late.load());
-    w.counter("trailwarden_alarm_overflow_datapoints_total",
-              "Datapoints refused: too far ahead of the evaluated periods.", k.overflow.load());
-    w.counter("trailwarden_alarm_instances_refused_total",
-              "Datapoints refused: their rule has max_instances_per_rule dimension sets.",
-              k.instances_refused.load());
-    w.counter("trailwarden_alarm_transitions_total", "Alarm state changes.",
-              k.transitions.load());
-  });
-}
-
 }  // namespace trailwarden::cli

@@ -110,7 +110,5 @@ void register_s3_metrics(MetricsRegistry& registry, const S3Client& s3);
 // an alarm (Rule::counts_for_alarm), else null (the engine keeps PassThroughStage: no cost).
 // `enabled` must outlive the stage. State in memory (persistence comes with the state store).
 std::unique_ptr<alarms::AlarmStage> make_alarm_stage(const std::vector<const rules::Rule*>& enabled);
-// The alarm stage's counters (docs/monitoring.md); `stage` must outlive `registry`.
-void register_alarm_metrics(MetricsRegistry& registry, const alarms::AlarmStage& stage);
 
 }  // namespace trailwarden::cli

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <thread>
 
+#include "agent/metrics/metrics.h"
 #include "agent/normalize/ocsf.h"
 #include "tests/fakes/manual_clock.h"
 #include "tests/unit/alarms/alarm_test_util.h"
@@ -436,4 +437,16 @@ TEST_CASE("alarm stage: an eventTime outside 1700-2200 is no usable time, never 
   std::vector<AlertRecord> out;
   stage.finish(out);
   CHECK(out.empty());
+}
+
+TEST_CASE("alarm stage: its counters are the trailwarden_alarm_* metrics") {
+  rules::Rule r = alarm_rule(std::string(kCount) + kSumAlarm);
+  AlarmStage stage({&r});
+  (void)run(stage, unit(r, {record(10, 0, 5), record(10, 0, 6)}));
+  MetricsRegistry registry;
+  register_alarm_stage_metrics(registry, stage);
+  const std::string text = registry.render();
+  CHECK(text.find("\ntrailwarden_alarm_datapoints_total 2\n") != std::string::npos);
+  CHECK(text.find("\ntrailwarden_alarm_transitions_total 1\n") != std::string::npos);
+  CHECK(text.find("\ntrailwarden_alarm_no_datapoint_total 0\n") != std::string::npos);
 }
