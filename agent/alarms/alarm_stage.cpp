@@ -1,6 +1,7 @@
 #include "agent/alarms/alarm_stage.h"
 
 #include <simdjson.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -67,8 +68,46 @@ AlarmStage::AlarmStage(std::vector<const rules::Rule*> rules, AlarmStageOptions 
     by_id_[r->id] = ra.get();
     rules_.push_back(std::move(ra));
   }
-  if (store_)
-    if (std::optional<int64_t> t = store_->load_stream_time()) stream_ms_ = *t;
+}
+
+bool AlarmStage::restore(std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return restore_locked(error);
+}
+
+bool AlarmStage::restore_locked(std::string& error) {
+  if (!store_) return true;
+  SavedAlarmState saved;
+  if (!store_->load(saved, error)) return false;
+  for (auto& r : rules_) r->instances.clear();
+  dirty_.clear();
+  stream_ms_ = saved.stream_ms;
+  stream_wall_ms_ = saved.stream_ms ? clock_.wall_ms() : 0;
+  for (SavedInstance& si : saved.instances) {
+    auto it = by_id_.find(si.rule_id);
+    if (it == by_id_.end()) continue;  // the rule no longer counts for an alarm
+    RuleAlarms& r = *it->second;
+    const std::shared_ptr<const MetricAlarmSpec>& spec = r.rule->metric_alarm;
+    std::string why;
+    std::optional<AlarmEvaluator> e = AlarmEvaluator::restore(spec, si.evaluator, &why);
+    if (!e) {
+      ++counters_.restore_failures;
+      spdlog::warn("rule {}: the saved state of alarm \"{}\" does not fit its definition now "
+                   "({}); that instance starts again from INSUFFICIENT_DATA",
+                   r.rule->id, spec->alarm.name, why);
+      continue;
+    }
+    auto inst = std::make_unique<Instance>(*r.rule, spec);
+    inst->eval = std::move(*e);
+    inst->key = dimension_key(si.dimensions);
+    inst->dimensions = std::move(si.dimensions);
+    inst->account = std::move(si.account);
+    inst->region = std::move(si.region);
+    inst->newest_ms = si.newest_ms;
+    std::string key = inst->key;
+    r.instances[std::move(key)] = std::move(inst);
+  }
+  return true;
 }
 
 AlarmStage::~AlarmStage() = default;
@@ -78,7 +117,7 @@ bool AlarmStage::needed(const std::vector<const rules::Rule*>& rules) {
                      [](const rules::Rule* r) { return r && r->counts_for_alarm(); });
 }
 
-void AlarmStage::process(StageUnit& unit) {
+std::string AlarmStage::process(StageUnit& unit) {
   std::vector<AlertRecord>& alerts = unit.alerts;
   // Outside the lock: each counting rule's datapoint from its record.
   std::vector<Sample> samples;
@@ -123,6 +162,25 @@ void AlarmStage::process(StageUnit& unit) {
   std::stable_sort(samples.begin(), samples.end(),
                    [](const Sample& x, const Sample& y) { return x.t_ms < y.t_ms; });
   std::lock_guard<std::mutex> lock(mu_);
+  // A unit the store already counted came again: its datapoints stay counted once, and what it
+  // made that was not delivered is sent again.
+  if (store_ && !unit.identity.empty()) {
+    const size_t before = alerts.size();
+    if (store_->counted(unit.identity, alerts)) {
+      ++counters_.units_repeated;
+      counters_.resent += alerts.size() - before;
+      const int64_t now = clock_.wall_ms();
+      for (size_t i = before; i < alerts.size(); ++i) sent_ms_[alerts[i].uid] = now;
+      spdlog::info("{}: its alarm datapoints were counted before (the unit came again); not "
+                   "counted twice{}",
+                   unit.identity,
+                   alerts.size() > before
+                       ? fmt::format(", {} transition alerts sent again", alerts.size() - before)
+                       : std::string());
+      return {};
+    }
+  }
+  const size_t first = alerts.size();
   for (Sample& s : samples) add(*s.rule, s, alerts);
   // Records without a datapoint still make a period active for a metric's default_value
   // (which excludes dimensions: the rule's one instance). Slots outside the usable times are
@@ -146,7 +204,7 @@ void AlarmStage::process(StageUnit& unit) {
     move_stream(slots->back(), clock_.wall_ms());
   }
   advance_all(stream_ms_, true, alerts);
-  save_dirty();
+  return commit(unit.identity, alerts, first);
 }
 
 AlarmStage::Instance* AlarmStage::instance(RuleAlarms& r, const std::vector<std::string>& dims,
@@ -174,17 +232,6 @@ AlarmStage::Instance* AlarmStage::instance(RuleAlarms& r, const std::vector<std:
   auto inst = std::make_unique<Instance>(*r.rule, spec);
   inst->key = key;
   inst->dimensions = dims;
-  if (store_) {
-    if (std::optional<std::string> saved = store_->load(r.rule->id + "\n" + key)) {
-      std::string error;
-      if (std::optional<AlarmEvaluator> e = AlarmEvaluator::restore(spec, *saved, &error))
-        inst->eval = std::move(*e);
-      else
-        spdlog::error("rule {}: the saved state of alarm \"{}\" cannot be restored ({}); it starts "
-                      "again from INSUFFICIENT_DATA",
-                      r.rule->id, spec->alarm.name, error);
-    }
-  }
   Instance* p = inst.get();
   r.instances.emplace(std::move(key), std::move(inst));
   return p;
@@ -228,7 +275,6 @@ void AlarmStage::move_stream(int64_t event_ms, int64_t wall_ms) {
   if (event_ms <= stream_ms_) return;
   stream_ms_ = event_ms;
   stream_wall_ms_ = wall_ms;
-  if (store_) store_->save_stream_time(stream_ms_);
 }
 
 void AlarmStage::advance_all(int64_t to_ms_value, bool use_lateness,
@@ -287,12 +333,69 @@ void AlarmStage::mark_dirty(Instance* inst) {
   dirty_.push_back(inst);
 }
 
-void AlarmStage::save_dirty() {
+std::string AlarmStage::commit(std::string_view unit, std::vector<AlertRecord>& out,
+                              size_t first) {
+  const int64_t now = clock_.wall_ms();
+  for (size_t i = first; i < out.size(); ++i) sent_ms_[out[i].uid] = now;
+  if (!store_ || (dirty_.empty() && first == out.size())) {
+    for (Instance* inst : dirty_) inst->dirty = false;
+    dirty_.clear();
+    return {};
+  }
+  AlarmCommit c;
+  c.unit = std::string(unit);
+  c.stream_ms = stream_ms_;
   for (Instance* inst : dirty_) {
     inst->dirty = false;
-    if (store_) store_->save(inst->rule.id + "\n" + inst->key, inst->eval.serialize());
+    SavedInstance si;
+    si.rule_id = inst->rule.id;
+    si.dimensions = inst->dimensions;
+    si.account = inst->account;
+    si.region = inst->region;
+    si.newest_ms = inst->newest_ms;
+    si.evaluator = inst->eval.serialize();
+    c.instances.push_back(std::move(si));
   }
   dirty_.clear();
+  c.transitions.assign(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
+  std::string error;
+  if (store_->commit(c, error)) return {};
+  // Nothing of it happened: the instances go back to what the store holds.
+  ++counters_.commit_failures;
+  for (size_t i = first; i < out.size(); ++i) sent_ms_.erase(out[i].uid);
+  out.resize(first);
+  std::string why;
+  if (!restore_locked(why))
+    spdlog::error("alarm state cannot be read back after a failed save: {}", why);
+  return fmt::format("the alarm state cannot be saved ({}); the unit is retried", error);
+}
+
+void AlarmStage::resend(int64_t now_ms, std::vector<AlertRecord>& out) {
+  if (!store_) return;
+  std::vector<AlertRecord> waiting = store_->undelivered();
+  std::unordered_map<std::string, int64_t> still;
+  for (AlertRecord& a : waiting) {
+    auto it = sent_ms_.find(a.uid);
+    const int64_t sent = it == sent_ms_.end() ? 0 : it->second;
+    if (sent && now_ms - sent < options_.resend_interval.count()) {
+      still.emplace(a.uid, sent);
+      continue;
+    }
+    still.emplace(a.uid, now_ms);
+    ++counters_.resent;
+    out.push_back(std::move(a));
+  }
+  sent_ms_ = std::move(still);  // the others were delivered, or dropped by the store
+}
+
+void AlarmStage::delivered(const std::vector<AlertRecord>& alerts) {
+  std::vector<std::string> uids;
+  for (const AlertRecord& a : alerts)
+    if (a.kind == AlertKind::kAlarm) uids.push_back(a.uid);
+  if (uids.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const std::string& uid : uids) sent_ms_.erase(uid);
+  if (store_) store_->delivered(uids);
 }
 
 void AlarmStage::tick(Clock::Wall now, std::vector<AlertRecord>& out) {
@@ -301,21 +404,25 @@ void AlarmStage::tick(Clock::Wall now, std::vector<AlertRecord>& out) {
   std::lock_guard<std::mutex> lock(mu_);
   if (now_ms - last_tick_ms_ < options_.tick_interval.count()) return;
   last_tick_ms_ = now_ms;
+  resend(now_ms, out);
   if (!stream_ms_ || !stream_wall_ms_ || now_ms <= stream_wall_ms_) return;
   // Idle: event time goes on with the wall clock since the last unit moved it, never past now.
   const int64_t moved = std::min(now_ms, stream_ms_ + (now_ms - stream_wall_ms_));
   if (moved <= stream_ms_) return;
   stream_ms_ = moved;
   stream_wall_ms_ = now_ms;
-  if (store_) store_->save_stream_time(stream_ms_);
+  const size_t first = out.size();
   advance_all(stream_ms_, true, out);
-  save_dirty();
+  if (std::string error = commit({}, out, first); !error.empty())
+    spdlog::error("alarm tick: {}", error);  // evaluated again at the next tick
 }
 
 void AlarmStage::finish(std::vector<AlertRecord>& out) {
   std::lock_guard<std::mutex> lock(mu_);
+  const size_t first = out.size();
   advance_all(stream_ms_, false, out);
-  save_dirty();
+  if (std::string error = commit({}, out, first); !error.empty())
+    spdlog::error("alarm end of input: {}", error);
 }
 
 std::optional<AlarmState> AlarmStage::state(std::string_view rule_id,

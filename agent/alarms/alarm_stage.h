@@ -23,8 +23,15 @@
 //   and evaluated; the period holding the newest record stays open (its ALARM can only have come
 //   from early firing).
 //
-// State: in memory, or behind an AlarmStateStore (alarm_state_store.h). Thread-safe: datapoints
-// are extracted outside the lock, instances updated under one lock.
+// State: in memory, or behind an AlarmStateStore (alarm_state_store.h): restore() reads every
+// saved instance back at start-up; each unit that changed an alarm is committed, with its
+// identity (StageUnit::identity) and the transition alerts it made, before its alerts go on. A
+// unit the store already counted (it came again) adds nothing and gets back its transitions that
+// are not known delivered; a failed commit puts every instance back to what the store holds and
+// fails the unit (its source retries it). Transition alerts stay undelivered until delivered()
+// reports them, and tick() sends them again every resend_interval (the first tick after a restart
+// sends what a crash kept from delivery); the de-duplication window drops those that did arrive.
+// Thread-safe: datapoints are extracted outside the lock, instances updated under one lock.
 #pragma once
 
 #include <atomic>
@@ -53,6 +60,8 @@ struct AlarmStageOptions {
   size_t max_instances_per_rule = 10'000;
   // tick() does its work at most this often.
   std::chrono::milliseconds tick_interval{1000};
+  // How long a transition alert may wait for delivery before tick() sends it again.
+  std::chrono::milliseconds resend_interval{30'000};
 };
 
 struct AlarmStageCounters {
@@ -65,12 +74,16 @@ struct AlarmStageCounters {
   std::atomic<uint64_t> transitions{0};        // state changes (notified or not)
   std::atomic<uint64_t> alerts{0};             // transition alerts made
   std::atomic<uint64_t> records_dropped{0};    // per-record alerts dropped (alert = "alarm")
+  std::atomic<uint64_t> units_repeated{0};     // units the store had counted (not counted again)
+  std::atomic<uint64_t> commit_failures{0};    // units (or ticks) whose state could not be saved
+  std::atomic<uint64_t> resent{0};             // transition alerts sent again
+  std::atomic<uint64_t> restore_failures{0};   // saved instances that could not be restored
 };
 
 class AlarmStage final : public Stage {
  public:
   // `rules`: the enabled rules (those without counts_for_alarm() pass through); they must
-  // outlive the stage. `store` may be null (state in memory).
+  // outlive the stage. `store` may be null (state in memory); with one, call restore() first.
   AlarmStage(std::vector<const rules::Rule*> rules, AlarmStageOptions options = {},
              const Clock& clock = system_clock(), AlarmStateStore* store = nullptr);
   ~AlarmStage() override;
@@ -78,10 +91,16 @@ class AlarmStage final : public Stage {
   // Whether any rule counts for an alarm (otherwise the engine keeps PassThroughStage).
   static bool needed(const std::vector<const rules::Rule*>& rules);
 
+  // Reads the store's instances and stream time. Instances of rules no longer counting, or
+  // whose alarm definition changed (period, statistic, ...), start again (logged, counted).
+  // False with `error` when the store cannot be read.
+  bool restore(std::string& error);
+
   bool wants_event_times() const override { return true; }
-  void process(StageUnit& unit) override;
+  std::string process(StageUnit& unit) override;
   void tick(Clock::Wall now, std::vector<AlertRecord>& out) override;
   void finish(std::vector<AlertRecord>& out) override;
+  void delivered(const std::vector<AlertRecord>& alerts) override;
 
   const AlarmStageCounters& counters() const { return counters_; }
   // Inspection (tests, status): the state of one instance, and how many a rule has.
@@ -103,7 +122,11 @@ class AlarmStage final : public Stage {
   void advance_all(int64_t to_ms, bool use_lateness, std::vector<AlertRecord>& out);
   void emit(const RuleAlarms& r, Instance& inst, const Transition& t, std::vector<AlertRecord>& out);
   void mark_dirty(Instance* inst);
-  void save_dirty();
+  // Commits the dirty instances and the transition alerts out[first..] under `unit`. On
+  // failure: every instance back to the store's state, out[first..] removed, the error returned.
+  std::string commit(std::string_view unit, std::vector<AlertRecord>& out, size_t first);
+  bool restore_locked(std::string& error);
+  void resend(int64_t now_ms, std::vector<AlertRecord>& out);
 
   AlarmStageOptions options_;
   const Clock& clock_;
@@ -116,6 +139,7 @@ class AlarmStage final : public Stage {
   int64_t stream_wall_ms_ = 0;  // wall time when stream_ms_ last moved
   int64_t last_tick_ms_ = 0;
   std::vector<Instance*> dirty_;
+  std::unordered_map<std::string, int64_t> sent_ms_;  // undelivered transition uid -> last sent
 };
 
 }  // namespace trailwarden::alarms

@@ -23,6 +23,20 @@ void register_alarm_stage_metrics(MetricsRegistry& registry, const alarms::Alarm
               k.instances_refused.load());
     w.counter("trailwarden_alarm_transitions_total", "Alarm state changes.",
               k.transitions.load());
+    w.counter("trailwarden_alarm_units_repeated_total",
+              "Units (objects, messages) that came again after their alarm datapoints were "
+              "saved: not counted twice.",
+              k.units_repeated.load());
+    w.counter("trailwarden_alarm_commit_failures_total",
+              "Units or ticks whose alarm state could not be saved (the unit is retried).",
+              k.commit_failures.load());
+    w.counter("trailwarden_alarm_transitions_resent_total",
+              "Alarm transition alerts sent again because their delivery was not confirmed.",
+              k.resent.load());
+    w.counter("trailwarden_alarm_restore_failures_total",
+              "Saved alarm instances that did not fit their alarm's definition at start-up "
+              "(they start again from INSUFFICIENT_DATA).",
+              k.restore_failures.load());
   });
 }
 

@@ -1,30 +1,71 @@
-// AlarmStateStore: where the alarm stage keeps what must outlive the process — each alarm
-// instance's evaluator state (AlarmEvaluator::serialize / restore) and the stream's event time.
-// The stage runs with no store today (state in memory, lost on restart); the state-directory
-// store (kill -9 loses no count, no transition notified twice) and the shared DynamoDB store
-// (agent/store/alarm_store.h) implement this next.
+// AlarmStateStore: what the alarm stage keeps beyond the process, so that a restart (or kill -9
+// at any moment) loses no count and notifies no transition twice (docs/alarms.md, "State").
 //
-// Contract: the stage calls load() once per instance, when it first needs it; save() for every
-// instance a unit changed, and save_stream_time() when the stream's time moved, all before the
-// unit's alerts go to delivery (so a crash after delivery never re-notifies what was saved).
-// Called under the stage's lock: one call at a time.
+// The stage works in commits. A commit is what one unit (one S3 object, one Kafka message, one
+// inline event) did to the alarms: the instances it changed (their whole evaluator state), the
+// stream time, and the transition alerts it made, under the unit's identity. The stage commits
+// before the unit's alerts go to delivery and before the unit may be acknowledged, so:
+// - a unit delivered again (SQS redelivery, a second notification for the same object, a
+//   Kafka offset not committed) is recognised by counted() and its datapoints are not counted
+//   again; the transitions it made and that are not known delivered are given back to send
+//   again (the de-duplication window, engine/deliver.h, drops those that did reach the buffers);
+// - transitions are "undelivered" from their commit until delivered() reports them in every
+//   output's buffer; undelivered() lists them so the stage sends them again (at start-up, and
+//   while outputs refuse them) — a crash between commit and delivery loses none.
+// A tick or the end of a replay commits with no unit identity.
+//
+// Implementations: StateDirAlarmStore (state_dir_alarm_store.h, the embedded default).
+// Thread-safety: the stage calls them under its lock, one call at a time.
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "agent/core/alert_record.h"
 
 namespace trailwarden::alarms {
+
+// One alarm instance (a rule and one set of dimension values), as saved.
+struct SavedInstance {
+  std::string rule_id;
+  std::vector<std::string> dimensions;  // values, in MetricSpec::dimensions order
+  std::string account, region;          // of the newest datapoint's record
+  int64_t newest_ms = 0;                // that record's eventTime
+  std::string evaluator;                // AlarmEvaluator::serialize()
+};
+
+// What one unit (or a tick, or the end of a replay) changed.
+struct AlarmCommit {
+  std::string unit;                      // the unit's identity; "" for a tick or finish()
+  int64_t stream_ms = 0;                 // the stream time after it
+  std::vector<SavedInstance> instances;  // the instances it changed
+  std::vector<AlertRecord> transitions;  // the transition alerts it made, to deliver
+};
+
+// Everything saved, as load() gives it back.
+struct SavedAlarmState {
+  int64_t stream_ms = 0;
+  std::vector<SavedInstance> instances;  // the latest state of every instance ever committed
+};
 
 class AlarmStateStore {
  public:
   virtual ~AlarmStateStore() = default;
-  // `instance` is "<rule id>\n<dimension key>" (dimension_key(), metric_value.h).
-  virtual std::optional<std::string> load(const std::string& instance) = 0;
-  virtual void save(const std::string& instance, std::string_view state) = 0;
-  virtual std::optional<int64_t> load_stream_time() = 0;
-  virtual void save_stream_time(int64_t event_ms) = 0;
+  // Reads what is saved. False with `error` when it cannot be read at all (the stage must not
+  // start, or counts would be lost); damage the store can step over is logged and counted by it.
+  virtual bool load(SavedAlarmState& out, std::string& error) = 0;
+  // Whether a commit for `unit` is remembered; if so, appends the transition alerts it made that
+  // are not known delivered. A store remembers a bounded number of units (the oldest forgotten).
+  virtual bool counted(std::string_view unit, std::vector<AlertRecord>& undelivered) = 0;
+  // Makes `commit` durable (true), or leaves what was saved as it was (false, `error`).
+  virtual bool commit(const AlarmCommit& commit, std::string& error) = 0;
+  // The alerts of these uids are in every output's buffer: they are not sent again. Need not
+  // be durable at once (a crash then sends them again, and the window drops them).
+  virtual void delivered(const std::vector<std::string>& uids) = 0;
+  // Transition alerts committed and not known delivered, oldest first.
+  virtual std::vector<AlertRecord> undelivered() = 0;
 };
 
 }  // namespace trailwarden::alarms

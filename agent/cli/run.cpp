@@ -72,7 +72,8 @@ int cmd_run(Args& a, const Global& g) {
   const RunSourceView& queue = source.view;
   // The alarm stage keeps the rules it started with (a SIGHUP does not change alarms).
   auto rule_set = std::make_shared<const RuleSet>(std::move(all));
-  std::unique_ptr<alarms::AlarmStage> alarm_stage = make_alarm_stage(rule_set->enabled);
+  RunAlarmStage alarm_parts = make_run_alarm_stage(c, rule_set->enabled);
+  alarms::AlarmStage* alarm_stage = alarm_parts.stage.get();
   Engine engine(engine_options(c, workers, source), *source.source, clients.s3.get(), rule_set,
                 outputs);
   if (alarm_stage) engine.set_stage(*alarm_stage);

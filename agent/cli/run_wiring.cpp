@@ -273,4 +273,21 @@ std::unique_ptr<alarms::AlarmStage> make_alarm_stage(const std::vector<const rul
   return std::make_unique<alarms::AlarmStage>(enabled);
 }
 
+RunAlarmStage make_run_alarm_stage(const Config& c, const std::vector<const rules::Rule*>& enabled) {
+  RunAlarmStage out;
+  if (!alarms::AlarmStage::needed(enabled)) return out;
+  size_t n = 0;
+  for (const rules::Rule* r : enabled) n += r->counts_for_alarm() ? 1 : 0;
+  ensure_state_dir(c);
+  out.store = std::make_unique<alarms::StateDirAlarmStore>(
+      (std::filesystem::path(c.state_dir) / "alarms.journal").string());
+  std::string error;
+  if (!out.store->open(error)) throw std::runtime_error(error);
+  out.stage = std::make_unique<alarms::AlarmStage>(enabled, alarms::AlarmStageOptions{},
+                                                   system_clock(), out.store.get());
+  if (!out.stage->restore(error)) throw std::runtime_error(error);
+  spdlog::info("alarms: {} rules count for an alarm (state in {})", n, out.store->path());
+  return out;
+}
+
 }  // namespace trailwarden::cli

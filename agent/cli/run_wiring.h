@@ -11,6 +11,7 @@
 #include <string>
 
 #include "agent/alarms/alarm_stage.h"
+#include "agent/alarms/state_dir_alarm_store.h"
 #include "agent/aws/credentials.h"
 #include "agent/cli/aws_endpoints.h"
 #include "agent/cli/cli_util.h"
@@ -108,7 +109,16 @@ void register_s3_metrics(MetricsRegistry& registry, const S3Client& s3);
 
 // The engine's stage for `run` and `replay`: the alarm stage when any enabled rule counts for
 // an alarm (Rule::counts_for_alarm), else null (the engine keeps PassThroughStage: no cost).
-// `enabled` must outlive the stage. State in memory (persistence comes with the state store).
+// `enabled` must outlive the stage. `replay`: state in memory (each run reads its input once).
 std::unique_ptr<alarms::AlarmStage> make_alarm_stage(const std::vector<const rules::Rule*>& enabled);
+
+// `run`: the alarm stage with its state in `<state_dir>/alarms.journal`
+// (alarms/state_dir_alarm_store.h), restored; both null when no rule counts for an alarm.
+// Throws std::runtime_error naming the file when the state cannot be read.
+struct RunAlarmStage {
+  std::unique_ptr<alarms::StateDirAlarmStore> store;
+  std::unique_ptr<alarms::AlarmStage> stage;  // uses `store`: destroyed first
+};
+RunAlarmStage make_run_alarm_stage(const Config& c, const std::vector<const rules::Rule*>& enabled);
 
 }  // namespace trailwarden::cli

@@ -1,6 +1,6 @@
 // Failpoints: named places on the delivery path (between a buffer append, the de-duplication
-// sync and a buffer acknowledgement) where a crash test makes the agent die, or stall, to prove
-// what a kill -9 at exactly that point does.
+// sync and a buffer acknowledgement, and the alarm state's commits) where a crash test makes the
+// agent die, or stall, to prove what a kill -9 at exactly that point does.
 //
 // The agent itself can never arm one: hit() calls a hook, and nothing in the agent installs
 // it. Only the test executable `trailwarden_failpoints` (built with the tests; never installed
@@ -14,6 +14,10 @@
 //   before-dedup-sync        DeliveryStage (engine/deliver.h): about to record the uids in the window
 //   after-dedup-sync         DeliveryStage: the uids are durable in the window
 //   after-buffer-ack         an output's delivery thread: a delivered batch left its buffer
+//   before-alarm-commit      StateDirAlarmStore::commit (alarms/state_dir_alarm_store.h): a
+//                            unit's alarm changes are counted in memory, not yet written
+//   after-alarm-commit       StateDirAlarmStore::commit: written and synced, not yet delivered
+//   before-alarm-compact-rename  the journal's compacted copy is written, not yet renamed
 #pragma once
 
 #include <atomic>

@@ -194,7 +194,8 @@ std::vector<std::string> config_advisories(const Config& c) {
   if (a.store == "dynamodb")
     out.push_back(
         "alarms.store = \"dynamodb\" is read and checked, but this version keeps the alarms' "
-        "state in memory only: the DynamoDB store is not wired to the alarm stage yet "
+        "state in general.state_dir: the DynamoDB store is not wired to the alarm stage yet, so "
+        "several agents on one queue each count only their own part of the stream "
         "(docs/alarms.md, \"The DynamoDB store\")");
   else if (!a.dynamodb.table.empty() || !a.dynamodb.region.empty() || !a.dynamodb.endpoint.empty())
     out.push_back(

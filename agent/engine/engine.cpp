@@ -43,10 +43,35 @@ int64_t iso8601_ms(std::string_view t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count();
 }
 
+// What a unit read is, the same each time it comes again (StageUnit::identity): an object by
+// bucket, key, version and ETag (two notifications of one object are one unit), an inline event
+// by its EventBridge id (its SQS message id without one), a Kafka message by its position. A
+// file has none (replay reads each input once).
+std::string unit_identity(const WorkUnit& w, const ObjectRef* object) {
+  switch (w.payload) {
+    case WorkUnit::Payload::kObjects: {
+      if (!object) return {};
+      std::string id = "s3://" + object->bucket + "/" + object->key;
+      if (!object->version_id.empty()) id += "?versionId=" + object->version_id;
+      if (!object->etag.empty()) id += "#" + object->etag;
+      return id;
+    }
+    case WorkUnit::Payload::kEvent:
+      if (!w.origin.event_id.empty()) return "eventbridge:" + w.origin.event_id;
+      return w.origin.message_id.empty() ? std::string() : "sqs:" + w.origin.message_id;
+    case WorkUnit::Payload::kBytes:
+      return w.origin.topic.empty() ? std::string() : w.name;
+    case WorkUnit::Payload::kFile:
+      return {};
+  }
+  return {};
+}
+
 // What one task (one object of a unit) produced, up to delivery.
 struct TaskResult {
   ObjectResult result;
   std::string name;                     // the object, file or event, for messages
+  std::string identity;                 // the same each time it comes again (StageUnit)
   std::string error;                    // fetch or decode failure ("" = none)
   std::shared_ptr<const RuleSet> rules;  // the rules it was matched with (per_rule's slots)
   Clock::Steady started;
@@ -205,11 +230,13 @@ struct Engine::Impl {
     switch (w.payload) {
       case WorkUnit::Payload::kEvent:
         r.name = w.name;
+        r.identity = unit_identity(w, nullptr);
         processor.set_origin(std::move(origin));
         processor.process_event(r.name, w.bytes, r.result);
         break;
       case WorkUnit::Payload::kBytes:
         r.name = w.name;
+        r.identity = unit_identity(w, nullptr);
         processor.set_origin(std::move(origin));
         processor.raw_buffer().assign(w.bytes);
         processor.process_raw(r.name, r.result);
@@ -239,6 +266,7 @@ struct Engine::Impl {
           return;
         }
         r.name = object_name(f.read);
+        r.identity = unit_identity(w, &f.read);
         origin.bucket = f.read.bucket;
         origin.key = f.read.key;
         processor.set_origin(std::move(origin));
@@ -283,11 +311,17 @@ struct Engine::Impl {
     if (std::string why = delivery.record_bad(r.name, u.work.origin.message_id, result);
         !why.empty())
       return why;
-    StageUnit unit{result.alerts, result.event_slots};
-    stage->process(unit);
+    StageUnit unit{result.alerts, result.event_slots, r.identity};
+    if (std::string why = stage->process(unit); !why.empty()) {
+      r.undelivered = true;
+      const std::string error = fmt::format("{}: {}", r.name, why);
+      if (opt.ordered) fail_fatal(error);
+      return error;
+    }
     std::string error;
     if (opt.ordered && fatal) r.undelivered = !result.alerts.empty();  // nothing after a failure
     else error = delivery.deliver(result.alerts, u.work.sent_ms);
+    if (error.empty() && !r.undelivered) stage->delivered(result.alerts);
     if (!error.empty()) {
       r.undelivered = true;
       if (opt.ordered) fail_fatal(error);  // nothing after it may be delivered
@@ -390,6 +424,7 @@ struct Engine::Impl {
       return;
     }
     counters.stage_alerts += alerts.size();
+    stage->delivered(alerts);
   }
 
   void tick_stage() {

@@ -9,9 +9,17 @@
 // stream is idle (run), and from finish() at the end of a finite input (replay). The engine owns
 // the threads: tick() and finish() are called from its receiving loop, and what they return is
 // delivered like a unit's alerts.
+//
+// Exactly once: a unit may come again (an SQS message redelivered, a second notification for
+// the same object, a Kafka offset not committed). The engine gives each unit an identity
+// (StageUnit::identity) so that a stage with durable state counts it once; and it reports
+// which alerts reached every output's buffer (delivered()), so that a stage can send again what
+// a failed delivery or a crash kept from them.
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/core/alert_record.h"
@@ -30,6 +38,10 @@ struct StageUnit {
   // record with a usable eventTime or the engine was not asked to track them
   // (Stage::wants_event_times). Times further ahead than the clock skew allows are left out.
   const std::vector<int64_t>& event_slots;
+  // What the unit is, the same each time it comes again: "s3://bucket/key?versionId=v#etag",
+  // "kafka://topic/partition@offset", "eventbridge:<event id>"; empty when it has none (a
+  // replayed file: each run reads its input once).
+  std::string_view identity = {};
 };
 
 class Stage {
@@ -38,18 +50,23 @@ class Stage {
   // Whether the processor must report every record's event time (StageUnit::event_slots); a
   // short scan of each record's text, so false unless the stage needs it.
   virtual bool wants_event_times() const { return false; }
-  virtual void process(StageUnit& unit) = 0;
+  // Returns "" or why the unit cannot go on (its state could not be saved): then the engine
+  // delivers none of its alerts and fails the unit, which its source retries.
+  virtual std::string process(StageUnit& unit) = 0;
   // `run`, about every half second: the wall clock went on (an idle stream still closes
   // periods); appends alerts to deliver now.
   virtual void tick(Clock::Wall /*now*/, std::vector<AlertRecord>& /*out*/) {}
   // The input ended (replay): appends the alerts what was read still allows.
   virtual void finish(std::vector<AlertRecord>& /*out*/) {}
+  // These alerts (of a unit, a tick or finish) are in every output's buffer, or were dropped as
+  // already there (the de-duplication window).
+  virtual void delivered(const std::vector<AlertRecord>& /*alerts*/) {}
 };
 
 // Alerts go on unchanged.
 class PassThroughStage final : public Stage {
  public:
-  void process(StageUnit&) override {}
+  std::string process(StageUnit&) override { return {}; }
 };
 
 }  // namespace trailwarden

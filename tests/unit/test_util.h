@@ -4,6 +4,8 @@
 
 #include <zlib.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -38,5 +40,22 @@ inline std::string gzip(const std::string& data, int level = 6) {
   deflateEnd(&zs);
   return out;
 }
+
+// A fresh directory under /tmp, removed with everything in it at the end of the scope.
+struct TempDir {
+  std::string path;
+  explicit TempDir(const char* prefix = "tw-test") {
+    std::string tmpl = std::string("/tmp/") + prefix + "-XXXXXX";
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp " + tmpl);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return path + "/" + name; }
+};
 
 }  // namespace trailwarden::test

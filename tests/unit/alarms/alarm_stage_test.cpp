@@ -14,99 +14,12 @@
 #include "agent/metrics/metrics.h"
 #include "agent/normalize/ocsf.h"
 #include "tests/fakes/manual_clock.h"
-#include "tests/unit/alarms/alarm_test_util.h"
+#include "tests/unit/alarms/alarm_stage_test_util.h"
 
 using namespace trailwarden;
 using namespace trailwarden::alarms;
-using trailwarden::alarms::test::spec_from;
+using namespace trailwarden::alarms::test;
 
-namespace {
-
-int64_t ms_at(int h, int m, int s) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             test::hms(h, m, s).time_since_epoch())
-      .count();
-}
-
-std::string iso(int h, int m, int s) { return format_datetime(ms_at(h, m, s)); }
-
-rules::Rule alarm_rule(const std::string& body, rules::AlertOn on = rules::AlertOn::kBoth) {
-  rules::Rule r;
-  r.id = "r1";
-  r.title = "Console logins";
-  r.pack = "test.toml";
-  r.severity = rules::Severity::kHigh;
-  r.metric_alarm = spec_from(body);
-  r.alarm_enabled = true;
-  r.alert_on = on;
-  return r;
-}
-
-// A CloudTrail record at hh:mm:ss by `user`.
-std::string record(int h, int m, int s, const std::string& user = "alice", int n = 0) {
-  return fmt::format(
-      R"({{"eventVersion":"1.08","eventTime":"{}","eventID":"ev-{:02}{:02}{:02}-{}-{}","eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","awsRegion":"eu-west-1","recipientAccountId":"111122223333","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/{}","accountId":"111122223333"}},"sourceIPAddress":"192.0.2.1"}})",
-      iso(h, m, s), h, m, s, user, n, user);
-}
-
-// One unit as the engine hands it to the stage: the alerts of the matching records (`matches`)
-// and the event slots of every record (`matches` and `others`, times only).
-struct Unit {
-  std::vector<AlertRecord> alerts;
-  std::vector<int64_t> slots;
-};
-
-Unit unit(const rules::Rule& rule, const std::vector<std::string>& matches,
-          const std::vector<int64_t>& others = {}) {
-  Unit u;
-  simdjson::dom::parser parser;
-  for (const std::string& raw : matches) {
-    simdjson::dom::element e = parser.parse(raw);
-    u.alerts.push_back(make_alert(rule, raw, &e, OcsfOptions{}));
-    u.slots.push_back(u.alerts.back().time_ms - u.alerts.back().time_ms % kEventSlotMs);
-  }
-  for (int64_t t : others) u.slots.push_back(t - t % kEventSlotMs);
-  std::sort(u.slots.begin(), u.slots.end());
-  u.slots.erase(std::unique(u.slots.begin(), u.slots.end()), u.slots.end());
-  return u;
-}
-
-std::vector<AlertRecord> run(AlarmStage& stage, Unit u) {
-  StageUnit su{u.alerts, u.slots};
-  stage.process(su);
-  return u.alerts;
-}
-
-std::vector<const AlertRecord*> alarms_of(const std::vector<AlertRecord>& alerts) {
-  std::vector<const AlertRecord*> out;
-  for (const auto& a : alerts)
-    if (a.kind == AlertKind::kAlarm) out.push_back(&a);
-  return out;
-}
-
-size_t records_of(const std::vector<AlertRecord>& alerts) {
-  return static_cast<size_t>(std::count_if(alerts.begin(), alerts.end(), [](const AlertRecord& a) {
-    return a.kind == AlertKind::kRecord;
-  }));
-}
-
-std::string field(const std::string& json, const char* pointer) {
-  simdjson::dom::parser p;
-  simdjson::dom::element e = p.parse(json);
-  simdjson::dom::element v;
-  if (e.at_pointer(pointer).get(v) != simdjson::SUCCESS) return "<absent>";
-  if (v.is_string()) return std::string(std::string_view(v));
-  return simdjson::minify(v);
-}
-
-const char* kCount = "[metric]\nvalue = 1\n";
-const char* kSumAlarm =
-    "[alarm]\nstatistic = \"Sum\"\nperiod = 60\nevaluation_periods = 1\nthreshold = 1\n"
-    "lateness_seconds = 120\n"
-    "comparison_operator = \"GreaterThanOrEqualToThreshold\"\ntreat_missing_data = "
-    "\"notBreaching\"\n";
-
-}  // namespace
 
 TEST_CASE("alarm stage: 2 of 3 periods across units, ALARM as soon as the second breaches") {
   // > 1 per minute in 2 of the last 3 minutes.

@@ -258,10 +258,11 @@ struct RecordingStage final : Stage {
   std::atomic<int> ticks{0};
   std::atomic<int> finished{0};
   bool wants_event_times() const override { return true; }
-  void process(StageUnit& u) override {
+  std::string process(StageUnit& u) override {
     std::lock_guard<std::mutex> lock(mu);
     slots.push_back(u.event_slots);
     alerts_seen += u.alerts.size();
+    return {};
   }
   void tick(Clock::Wall, std::vector<AlertRecord>&) override { ++ticks; }
   void finish(std::vector<AlertRecord>& out) override {
@@ -307,7 +308,10 @@ TEST_CASE("stage: without a stage that wants them, no event times are collected"
   f.add_object_unit("a.json.gz");
   struct Plain final : Stage {
     std::atomic<size_t> slots{0};
-    void process(StageUnit& u) override { slots += u.event_slots.size(); }
+    std::string process(StageUnit& u) override {
+      slots += u.event_slots.size();
+      return {};
+    }
   } plain;
   f.stage = &plain;
   CHECK(f.run() == 0);
@@ -323,7 +327,7 @@ TEST_CASE("stage: unordered (run) ticks the stage from the receiving loop, deliv
     std::condition_variable cv;
     int ticks = 0;
     std::atomic<int> finished{0};
-    void process(StageUnit&) override {}
+    std::string process(StageUnit&) override { return {}; }
     void tick(Clock::Wall, std::vector<AlertRecord>& out) override {
       std::lock_guard<std::mutex> lock(mu);
       if (++ticks == 1) {

@@ -1,0 +1,98 @@
+// StateDirAlarmStore: the AlarmStateStore (alarm_state_store.h) of one agent, in one journal
+// file in its state directory (`<state_dir>/alarms.journal`; format: alarm_journal_format.h).
+//
+// - commit(): one record appended and fdatasync'ed before it returns (one sync per unit that
+//   changed an alarm; units without datapoints commit nothing). A failed write or sync is cut off
+//   again (ftruncate to the size before it) so the file never holds a commit the caller was told
+//   failed; if even that fails, every later commit fails (the units are retried by their source,
+//   nothing is counted twice) and the error says so.
+// - delivered(): a mark appended without a sync (the next commit's sync carries it; losing it
+//   only sends those alerts again, which the de-duplication window drops).
+// - The journal is rewritten as one snapshot of what it holds (written beside it, synced,
+//   renamed over it, directory synced) when it passes `compact_bytes` and twice the last
+//   snapshot's size, and at open().
+// - open(): reads the file back. An append cut short by a crash (a torn record at the end) is
+//   dropped: it was never reported committed. A damaged record (a flipped byte on disk) is
+//   stepped over, logged with its offset and counted (damaged_records()): what it held is lost,
+//   and the error says so. A file of a newer format, or with no verifiable header nor entry
+//   (not a journal), is refused and left as it is (open fails naming the file).
+// - Bounded: the last `max_units` unit identities (as 16-byte SHA-256 prefixes) and the last
+//   `max_undelivered` undelivered transitions (older ones dropped with an error log and counted);
+//   instances as many as the stage allows.
+// Not thread-safe (the stage calls it under its lock).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "agent/alarms/alarm_journal_format.h"
+#include "agent/alarms/alarm_state_store.h"
+
+namespace trailwarden::alarms {
+
+struct StateDirAlarmStoreOptions {
+  size_t max_units = 200'000;
+  size_t max_undelivered = 10'000;
+  uint64_t compact_bytes = uint64_t{8} << 20;
+};
+
+class StateDirAlarmStore final : public AlarmStateStore {
+ public:
+  StateDirAlarmStore(std::string path, StateDirAlarmStoreOptions options = {});
+  ~StateDirAlarmStore() override;
+  StateDirAlarmStore(const StateDirAlarmStore&) = delete;
+  StateDirAlarmStore& operator=(const StateDirAlarmStore&) = delete;
+
+  // Reads the journal (creating it if absent) and rewrites it compacted. False with `error`
+  // naming the file when it cannot be read or written.
+  bool open(std::string& error);
+
+  bool load(SavedAlarmState& out, std::string& error) override;
+  bool counted(std::string_view unit, std::vector<AlertRecord>& undelivered) override;
+  bool commit(const AlarmCommit& commit, std::string& error) override;
+  void delivered(const std::vector<std::string>& uids) override;
+  std::vector<AlertRecord> undelivered() override;
+
+  const std::string& path() const { return path_; }
+  uint64_t damaged_records() const { return damaged_; }
+  uint64_t undelivered_dropped() const { return undelivered_dropped_; }
+  uint64_t compactions() const { return compactions_; }
+  uint64_t file_bytes() const { return file_bytes_; }
+
+  // The fixed-size digest a unit identity is remembered by.
+  static std::string unit_digest(std::string_view unit);
+
+ private:
+  void apply(const journal::Entry& e);
+  void remember_unit(const std::string& digest);
+  void add_undelivered(const std::string& unit, const AlertRecord& alert);
+  bool append(const std::string& payload, bool sync, std::string& error);
+  bool compact(std::string& error);
+  journal::Entry snapshot() const;
+
+  const std::string path_;
+  const StateDirAlarmStoreOptions options_;
+  int fd_ = -1;
+  bool broken_ = false;          // a failed commit could not be cut off
+  std::string broken_reason_;
+  uint64_t file_bytes_ = 0;
+  uint64_t snapshot_bytes_ = 0;  // of the last compaction
+  uint64_t damaged_ = 0;
+  uint64_t undelivered_dropped_ = 0;
+  uint64_t compactions_ = 0;
+
+  int64_t stream_ms_ = 0;
+  std::map<std::string, SavedInstance> instances_;  // by rule id + '\n' + dimension key
+  std::deque<std::string> unit_order_;
+  std::unordered_set<std::string> units_;
+  uint64_t next_seq_ = 0;
+  std::map<uint64_t, journal::PendingTransition> undelivered_;  // by commit order
+  std::unordered_map<std::string, uint64_t> undelivered_by_uid_;
+};
+
+}  // namespace trailwarden::alarms
