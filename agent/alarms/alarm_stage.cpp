@@ -81,7 +81,7 @@ bool AlarmStage::restore_locked(std::string& error) {
   if (!store_->load(saved, error)) return false;
   for (auto& r : rules_) r->instances.clear();
   dirty_.clear();
-  stream_ms_ = saved.stream_ms;
+  stream_ms_ = saved_stream_ms_ = saved.stream_ms;
   stream_wall_ms_ = saved.stream_ms ? clock_.wall_ms() : 0;
   for (SavedInstance& si : saved.instances) {
     auto it = by_id_.find(si.rule_id);
@@ -337,7 +337,8 @@ std::string AlarmStage::commit(std::string_view unit, std::vector<AlertRecord>& 
                               size_t first) {
   const int64_t now = clock_.wall_ms();
   for (size_t i = first; i < out.size(); ++i) sent_ms_[out[i].uid] = now;
-  if (!store_ || (dirty_.empty() && first == out.size())) {
+  if (!store_ || (dirty_.empty() && first == out.size() &&
+                  !watermark_crossed_period(saved_stream_ms_, stream_ms_))) {
     for (Instance* inst : dirty_) inst->dirty = false;
     dirty_.clear();
     return {};
@@ -359,7 +360,10 @@ std::string AlarmStage::commit(std::string_view unit, std::vector<AlertRecord>& 
   dirty_.clear();
   c.transitions.assign(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
   std::string error;
-  if (store_->commit(c, error)) return {};
+  if (store_->commit(c, error)) {
+    saved_stream_ms_ = stream_ms_;
+    return {};
+  }
   // Nothing of it happened: the instances go back to what the store holds.
   ++counters_.commit_failures;
   for (size_t i = first; i < out.size(); ++i) sent_ms_.erase(out[i].uid);
@@ -368,6 +372,20 @@ std::string AlarmStage::commit(std::string_view unit, std::vector<AlertRecord>& 
   if (!restore_locked(why))
     spdlog::error("alarm state cannot be read back after a failed save: {}", why);
   return fmt::format("the alarm state cannot be saved ({}); the unit is retried", error);
+}
+
+bool AlarmStage::watermark_crossed_period(int64_t before_ms, int64_t after_ms) const {
+  if (after_ms <= before_ms) return false;
+  for (const auto& r : rules_) {
+    const AlarmSpec& alarm = r->rule->metric_alarm->alarm;
+    const int64_t period_ms = alarm.period_seconds * 1000;
+    auto period_of = [&](int64_t stream) {
+      const int64_t w = to_ms(AlarmEvaluator::watermark_for(from_ms(stream), alarm));
+      return w / period_ms - (w % period_ms < 0 ? 1 : 0);
+    };
+    if (!before_ms || period_of(before_ms) != period_of(after_ms)) return true;
+  }
+  return false;
 }
 
 void AlarmStage::resend(int64_t now_ms, std::vector<AlertRecord>& out) {

@@ -126,6 +126,10 @@ class AlarmStage final : public Stage {
   // failure: every instance back to the store's state, out[first..] removed, the error returned.
   std::string commit(std::string_view unit, std::vector<AlertRecord>& out, size_t first);
   bool restore_locked(std::string& error);
+  // Whether some rule's watermark is in a later period at stream time `after_ms` than at
+  // `before_ms` (a period may have become final): the stream time must then be saved, so that
+  // after a restart a datapoint for that period is refused as late as it would have been.
+  bool watermark_crossed_period(int64_t before_ms, int64_t after_ms) const;
   void resend(int64_t now_ms, std::vector<AlertRecord>& out);
 
   AlarmStageOptions options_;
@@ -137,6 +141,7 @@ class AlarmStage final : public Stage {
   mutable std::mutex mu_;                                   // guards everything below
   int64_t stream_ms_ = 0;       // newest event time (or wall-extrapolated, run)
   int64_t stream_wall_ms_ = 0;  // wall time when stream_ms_ last moved
+  int64_t saved_stream_ms_ = 0; // the stream time the store holds
   int64_t last_tick_ms_ = 0;
   std::vector<Instance*> dirty_;
   std::unordered_map<std::string, int64_t> sent_ms_;  // undelivered transition uid -> last sent

@@ -254,3 +254,23 @@ TEST_CASE("alarm state: an instance whose alarm definition changed starts again;
   CHECK(agent.stage->counters().restore_failures == 1);
   CHECK_FALSE(agent.stage->state("r1").has_value());
 }
+
+TEST_CASE("alarm state: after a restart a datapoint is as late as it would have been") {
+  trailwarden::test::TempDir dir("tw-alarm-stage");
+  const std::string path = dir.file("alarms.journal");
+  rules::Rule r = alarm_rule(sum_alarm(2));  // lateness 120 s
+  trailwarden::testing::ManualClock clock(hms(10, 30, 0));
+  {
+    Agent agent(path, r, clock);
+    run(*agent.stage, unit(r, {record(10, 0, 5)}), "s3://b/a#1");
+    // Records of other rules move the stream time to 10:05 (10:00 final: OK), then to 10:10:
+    // watermark 10:08, periods up to 10:07 final without any transition.
+    CHECK(alarms_of(run(*agent.stage, unit(r, {}, {ms_at(10, 5, 0)}), "s3://b/b#1")).size() == 1);
+    CHECK(alarms_of(run(*agent.stage, unit(r, {}, {ms_at(10, 10, 0)}), "s3://b/c#1")).empty());
+  }
+  Agent agent(path, r, clock);
+  CHECK(agent.stage->stream_time_ms() == ms_at(10, 10, 0));
+  run(*agent.stage, unit(r, {record(10, 6, 30)}), "s3://b/d#1");
+  CHECK(agent.stage->counters().late == 1);
+  CHECK(agent.stage->counters().datapoints == 0);
+}
