@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "agent/aws/sigv4.h"
 #include "agent/aws/time_util.h"
 #include "agent/decode/input.h"
 
@@ -45,8 +46,9 @@ int64_t iso8601_ms(std::string_view t) {
 
 // What a unit read is, the same each time it comes again (StageUnit::identity): an object by
 // bucket, key, version and ETag (two notifications of one object are one unit), an inline event
-// by its EventBridge id (its SQS message id without one), a Kafka message by its position. A
-// file has none (replay reads each input once).
+// by its EventBridge id (its SQS message id without one) and the digest of its bytes, a Kafka
+// message by its position. Each kind has its own prefix, so no unit of one route can pass for a
+// unit of another. A file has none (replay reads each input once).
 std::string unit_identity(const WorkUnit& w, const ObjectRef* object) {
   switch (w.payload) {
     case WorkUnit::Payload::kObjects: {
@@ -56,9 +58,15 @@ std::string unit_identity(const WorkUnit& w, const ObjectRef* object) {
       if (!object->etag.empty()) id += "#" + object->etag;
       return id;
     }
-    case WorkUnit::Payload::kEvent:
-      if (!w.origin.event_id.empty()) return "eventbridge:" + w.origin.event_id;
-      return w.origin.message_id.empty() ? std::string() : "sqs:" + w.origin.message_id;
+    case WorkUnit::Payload::kEvent: {
+      // The event's id names it, and the digest of its bytes binds the id to them: a forged
+      // event that reuses a genuine event's id is another unit (both count), while the same
+      // message delivered again is the same unit.
+      const std::string digest = aws::sha256_hex(w.bytes).substr(0, 32);
+      if (!w.origin.event_id.empty()) return "eventbridge:" + w.origin.event_id + "#" + digest;
+      return w.origin.message_id.empty() ? std::string()
+                                         : "sqs:" + w.origin.message_id + "#" + digest;
+    }
     case WorkUnit::Payload::kBytes:
       return w.origin.topic.empty() ? std::string() : w.name;
     case WorkUnit::Payload::kFile:

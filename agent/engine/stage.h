@@ -39,8 +39,8 @@ struct StageUnit {
   // (Stage::wants_event_times). Times further ahead than the clock skew allows are left out.
   const std::vector<int64_t>& event_slots;
   // What the unit is, the same each time it comes again: "s3://bucket/key?versionId=v#etag",
-  // "kafka://topic/partition@offset", "eventbridge:<event id>"; empty when it has none (a
-  // replayed file: each run reads its input once).
+  // "kafka://topic/partition@offset", "eventbridge:<event id>#<digest of its bytes>"; empty when
+  // it has none (a replayed file: each run reads its input once).
   std::string_view identity = {};
 };
 

@@ -356,3 +356,77 @@ TEST_CASE("stage: unordered (run) ticks the stage from the receiving loop, deliv
   CHECK(f.engine_stage_alerts == 1);
 }
 
+
+namespace {
+
+// A stage that records each unit's identity, refuses the units `refuse` names (as a stage whose
+// state cannot be saved does), and counts what delivered() reports.
+struct IdentityStage final : Stage {
+  std::mutex mu;
+  std::vector<std::string> identities;
+  std::string refuse;
+  std::atomic<size_t> delivered_alerts{0};
+  std::string process(StageUnit& u) override {
+    std::lock_guard<std::mutex> lock(mu);
+    identities.emplace_back(u.identity);
+    if (!refuse.empty() && u.identity.find(refuse) != std::string_view::npos)
+      return "the state cannot be saved";
+    return {};
+  }
+  void delivered(const std::vector<AlertRecord>& alerts) override {
+    delivered_alerts += alerts.size();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("stage: each unit's identity is the same when it comes again and differs between "
+          "routes; a stage's error fails the unit and delivers none of its alerts") {
+  EngineFixture f;
+  f.options.workers = 1;
+  IdentityStage stage;
+  stage.refuse = "refused.json.gz";
+  f.stage = &stage;
+  for (const char* key : {"a.json.gz", "a.json.gz", "refused.json.gz"}) {
+    f.store.objects[std::string(kBucket) + "/" + key] =
+        test::gzip(test::read_data("cloudtrail/awsdocs_config.json"));
+    WorkUnit u;
+    u.payload = WorkUnit::Payload::kObjects;
+    u.name = key;
+    ObjectRef o;
+    o.bucket = kBucket;
+    o.key = key;
+    o.version_id = "v1";
+    o.etag = "0123abcd";
+    u.objects.push_back(o);
+    u.origin.route = RecordOrigin::Route::kS3Object;
+    f.source.add(std::move(u));
+  }
+  const std::string event =
+      R"({"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventName":"StopConfigurationRecorder","eventSource":"config.amazonaws.com","eventID":"e1"})";
+  for (const std::string& bytes : {event, event, event + " "}) {
+    WorkUnit u;
+    u.payload = WorkUnit::Payload::kEvent;
+    u.name = "message m1";
+    u.bytes = bytes;
+    u.origin.route = RecordOrigin::Route::kInlineEvent;
+    u.origin.event_id = "eb-1";
+    f.source.add(std::move(u));
+  }
+  CHECK(f.run() == 0);
+  REQUIRE(stage.identities.size() == 6);
+  CHECK(stage.identities[0] == "s3://" + std::string(kBucket) + "/a.json.gz?versionId=v1#0123abcd");
+  CHECK(stage.identities[1] == stage.identities[0]);  // the same object again
+  CHECK(stage.identities[3].rfind("eventbridge:eb-1#", 0) == 0);
+  CHECK(stage.identities[4] == stage.identities[3]);  // the same event again
+  CHECK(stage.identities[5] != stage.identities[3]);  // same id, other bytes: another unit
+  const auto done = f.source.done_calls();
+  REQUIRE(done.size() == 6);
+  CHECK_FALSE(done[2].ok);  // the refused object: retried by its source
+  CHECK(done[2].why.find("the state cannot be saved") != std::string::npos);
+  for (size_t i : {0, 1, 3, 4, 5}) CHECK(done[i].ok);
+  // Two objects of four alerts and three events of one were delivered, and reported; the
+  // refused object's alerts were not.
+  CHECK(f.output->lines.size() == 2 * 4 + 3);
+  CHECK(stage.delivered_alerts == 2 * 4 + 3);
+}
