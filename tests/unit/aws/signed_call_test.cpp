@@ -284,11 +284,19 @@ TEST_CASE("signed_call: cancellation sends nothing more, before the first try or
   CHECK(c.requests == 1);
   CHECK(g.http->calls[0].request.cancel == &g.cancel);  // curl abandons a transfer in flight
 
-  // The real pause ends early once cancelled.
-  std::atomic<bool> flag{true};
+  // The real pause (no options.sleep) ends once cancelled: a 10 s backoff is not waited out.
+  Fixture h;
+  h.retry_transient(6);
+  h.options.sleep = nullptr;
+  h.options.backoff_base = h.options.backoff_max = 10s;
+  h.http->on(kRoute, [&h](const http::HttpRequest&) {
+    h.cancel = true;  // SIGTERM while the request was in flight
+    return response(503, "");
+  });
   const auto start = std::chrono::steady_clock::now();
-  aws::pause_unless_cancelled(10s, &flag);
-  CHECK(std::chrono::steady_clock::now() - start < 1s);
+  CHECK(h.call().outcome == Outcome::kCancelled);
+  CHECK(std::chrono::steady_clock::now() - start < 2s);
+  CHECK(h.http->calls.size() == 1);
 }
 
 TEST_CASE("signed_call: the deadline caps request timeouts and ends the retries") {
