@@ -14,6 +14,17 @@ bool is_expired_token_code(std::string_view code) {
   return code == "ExpiredToken" || code == "ExpiredTokenException";
 }
 
+SignedCallOptions signed_call_options(AwsService service, std::string display_name,
+                                      std::string region, ErrorReader read_error) {
+  SignedCallOptions o;
+  o.service = std::move(display_name);
+  o.endpoint_service = service;
+  o.signing_name = std::string(service_name(service));
+  o.region = std::move(region);
+  o.read_error = std::move(read_error);
+  return o;
+}
+
 void pause_unless_cancelled(std::chrono::milliseconds d, const std::atomic<bool>* cancel) {
   if (cancel == nullptr) {
     std::this_thread::sleep_for(d);

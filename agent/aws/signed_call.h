@@ -83,6 +83,12 @@ struct SignedCallOptions {
   std::function<std::chrono::steady_clock::time_point()> now;
 };
 
+// Options for `service` in `region`: signed as aws::service_name(service) ("sqs", "dynamodb",
+// "sns"), named `display_name` ("SQS") in log lines, errors read by `read_error`; the rest as
+// declared above (nothing retried).
+SignedCallOptions signed_call_options(AwsService service, std::string display_name,
+                                      std::string region, ErrorReader read_error);
+
 struct SignedCallResult {
   enum class Outcome {
     kOk,             // 2xx: `response` holds the answer

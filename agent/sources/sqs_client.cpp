@@ -72,13 +72,8 @@ SqsClient::SqsClient(SqsClientOptions options, std::shared_ptr<http::HttpClient>
     throw std::runtime_error(fmt::format("source.sqs: bad URL {}: {}", url, error));
   endpoint_.path = "/";  // the JSON protocol posts to the endpoint's root
   if (options_.region.empty()) throw std::runtime_error("source.sqs: no AWS region configured");
-  call_options_.service = "SQS";
-  call_options_.endpoint_service = aws::AwsService::kSqs;
-  call_options_.signing_name = "sqs";
-  call_options_.region = options_.region;
-  call_options_.read_error = [](const http::HttpResponse& r, std::string* message) {
-    return sqs_error_code(r, message);
-  };
+  call_options_ =
+      aws::signed_call_options(aws::AwsService::kSqs, "SQS", options_.region, &sqs_error_code);
 }
 
 std::string sqs_error_code(const http::HttpResponse& r, std::string* message) {

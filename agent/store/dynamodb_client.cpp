@@ -278,13 +278,8 @@ DynamoDbClient::DynamoDbClient(DynamoDbClientOptions options,
   if (options_.region.empty()) throw std::runtime_error("dynamodb: no AWS region configured");
   if (options_.max_attempts < 1) options_.max_attempts = 1;
   if (!options_.sleep) options_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
-  call_options_.service = "DynamoDB";
-  call_options_.endpoint_service = aws::AwsService::kDynamodb;
-  call_options_.signing_name = "dynamodb";
-  call_options_.region = options_.region;
-  call_options_.read_error = [](const http::HttpResponse& r, std::string* message) {
-    return dynamodb_error_code(r, message);
-  };
+  call_options_ = aws::signed_call_options(aws::AwsService::kDynamodb, "DynamoDB",
+                                           options_.region, &dynamodb_error_code);
   call_options_.retryable = [](int status, std::string_view code) {
     return classify_dynamodb_error(status, code) == DynamoResult::Code::kRetry;
   };

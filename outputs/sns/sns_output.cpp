@@ -152,16 +152,14 @@ SnsOutput::SnsOutput(std::string name, SnsOptions options, std::shared_ptr<http:
       http_(std::move(http)),
       credentials_(std::move(credentials)),
       batch_(options_.batch) {
-  call_options_.service = "SNS";
-  call_options_.endpoint_service = aws::AwsService::kSns;
-  call_options_.signing_name = "sns";
-  call_options_.region = options_.region;
-  call_options_.read_error = [](const http::HttpResponse& r, std::string* message) {
-    std::string code, text;
-    parse_sns_error(r.body, code, text);
-    if (message) *message = std::move(text);
-    return code;
-  };
+  call_options_ = aws::signed_call_options(
+      aws::AwsService::kSns, "SNS", options_.region,
+      [](const http::HttpResponse& r, std::string* message) {
+        std::string code, text;
+        parse_sns_error(r.body, code, text);
+        if (message) *message = std::move(text);
+        return code;
+      });
   // SNS's query protocol says ExpiredToken only (ExpiredTokenException is the JSON protocols').
   call_options_.expired_token = [](std::string_view code) { return code == "ExpiredToken"; };
 }

@@ -49,6 +49,19 @@ std::string json_error(std::string_view type, std::string_view message = "") {
   return fmt::format(R"({{"__type":"com.amazonaws.x#{}","message":"{}"}})", type, message);
 }
 
+// "__type" after its '#', and "message", of a JSON error body.
+std::string read_error(const http::HttpResponse& r, std::string* message) {
+  simdjson::dom::parser p;
+  simdjson::dom::element e;
+  std::string code;
+  std::string_view t, m;
+  if (p.parse(r.body).get(e) != simdjson::SUCCESS) return code;
+  if (e["__type"].get_string().get(t) == simdjson::SUCCESS)
+    code = std::string(t.substr(t.rfind('#') + 1));
+  if (message && e["message"].get_string().get(m) == simdjson::SUCCESS) *message = std::string(m);
+  return code;
+}
+
 struct Fixture {
   std::shared_ptr<FakeHttp> http = std::make_shared<FakeHttp>();
   CountingCredentials credentials;
@@ -60,23 +73,8 @@ struct Fixture {
 
   Fixture() {
     aws::SigningClock::global().reset();
-    options.service = "Test";
-    options.endpoint_service = aws::AwsService::kSqs;
-    options.signing_name = "sqs";
-    options.region = "us-east-1";
-    options.read_error = [](const http::HttpResponse& r, std::string* message) {
-      simdjson::dom::parser p;
-      simdjson::dom::element e;
-      std::string code;
-      std::string_view t;
-      if (p.parse(r.body).get(e) == simdjson::SUCCESS && e["__type"].get_string().get(t) == 0)
-        code = std::string(t.substr(t.rfind('#') + 1));
-      std::string_view m;
-      if (message && p.parse(r.body).get(e) == simdjson::SUCCESS &&
-          e["message"].get_string().get(m) == 0)
-        *message = std::string(m);
-      return code;
-    };
+    // Signed as "sqs" (whose hosts may correct the clock), named "Test" in log lines.
+    options = aws::signed_call_options(aws::AwsService::kSqs, "Test", "us-east-1", &read_error);
     options.sleep = [this](std::chrono::milliseconds d) {
       sleeps.push_back(d);
       now += d;
@@ -111,6 +109,19 @@ struct Fixture {
 std::string authorization(const FakeHttp::Call& c) {
   const std::string* a = c.request.find_header("authorization");
   return a ? *a : "";
+}
+
+// A kRefused result: the last answer's status, AWS's code and message, the requests sent, and
+// whether it gave up after max_attempts retryable failures.
+void check_refused(const SignedCallResult& r, int status, std::string_view code,
+                   std::string_view message, int requests, bool exhausted) {
+  CHECK(r.outcome == Outcome::kRefused);
+  CHECK(r.response.status == status);
+  CHECK(r.code == code);
+  CHECK(r.message == message);
+  CHECK(r.requests == requests);
+  CHECK(r.failures == (exhausted ? requests : 0));
+  CHECK(r.exhausted == exhausted);
 }
 
 }  // namespace
@@ -163,27 +174,15 @@ TEST_CASE("signed_call: retries are bounded; the last failure is returned, exhau
   Fixture f;
   f.retry_transient(3);
   f.answer({response(500, json_error("InternalError", "down"))});
-  SignedCallResult r = f.call();
-  CHECK(r.outcome == Outcome::kRefused);
-  CHECK(r.exhausted);
-  CHECK(r.requests == 3);
-  CHECK(r.failures == 3);
+  check_refused(f.call(), 500, "InternalError", "down", 3, true);
   CHECK(f.sleeps.size() == 2);
-  CHECK(r.response.status == 500);
-  CHECK(r.code == "InternalError");
-  CHECK(r.message == "down");
 }
 
 TEST_CASE("signed_call: a 4xx is not retried; without `retryable` nothing is") {
   Fixture f;
   f.retry_transient(6);
   f.answer({response(400, json_error("ValidationException", "bad field"))});
-  SignedCallResult r = f.call();
-  CHECK(r.outcome == Outcome::kRefused);
-  CHECK(r.code == "ValidationException");
-  CHECK(r.message == "bad field");
-  CHECK(r.requests == 1);
-  CHECK_FALSE(r.exhausted);
+  check_refused(f.call(), 400, "ValidationException", "bad field", 1, false);
   CHECK(f.sleeps.empty());
 
   Fixture g;  // the SQS and SNS way: the caller's own loop retries
