@@ -68,11 +68,13 @@ SignedCallResult signed_call(HttpClient& http, CredentialsSource& credentials,
     }
     Credentials creds;
     std::string error;
-    if (!credentials.get(creds, error)) {
+    const bool have_credentials = credentials.get(creds, error);
+    res.code.clear();  // what the previous pass read is not this one's
+    res.message.clear();
+    res.error.clear();
+    if (!have_credentials) {
       res.outcome = Outcome::kNoCredentials;
       res.error = std::move(error);
-      res.code.clear();
-      res.message.clear();
       return res;
     }
     HttpRequest req = request;
@@ -83,14 +85,8 @@ SignedCallResult signed_call(HttpClient& http, CredentialsSource& credentials,
     if (r.ok()) {
       res.outcome = Outcome::kOk;
       res.response = std::move(r);
-      res.code.clear();
-      res.message.clear();
-      res.error.clear();
       return res;
     }
-    res.code.clear();
-    res.message.clear();
-    res.error.clear();
     if (r.status == 0 || !r.error.empty()) {
       res.outcome = Outcome::kNoAnswer;
       res.error = r.error;
