@@ -1,4 +1,5 @@
 #include "agent/aws/credentials.h"
+#include "agent/aws/signed_call.h"
 
 #include <spdlog/spdlog.h>
 
@@ -79,13 +80,7 @@ void ProviderContext::pause(std::chrono::milliseconds d) const {
     sleep(d);
     return;
   }
-  const auto until = std::chrono::steady_clock::now() + d;
-  while (!cancelled()) {
-    const auto left = until - std::chrono::steady_clock::now();
-    if (left <= std::chrono::steady_clock::duration::zero()) return;
-    std::this_thread::sleep_for(
-        std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(50)));
-  }
+  pause_unless_cancelled(d, cancel);
 }
 
 std::shared_ptr<const ProviderContext> make_process_context(std::shared_ptr<HttpClient> http,

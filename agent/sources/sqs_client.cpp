@@ -10,7 +10,6 @@
 #include <stdexcept>
 
 #include "agent/aws/signing_clock.h"
-#include "agent/aws/sigv4.h"
 #include "agent/common/json_writer.h"
 #include "agent/http/classify.h"
 
@@ -73,6 +72,8 @@ SqsClient::SqsClient(SqsClientOptions options, std::shared_ptr<http::HttpClient>
     throw std::runtime_error(fmt::format("source.sqs: bad URL {}: {}", url, error));
   endpoint_.path = "/";  // the JSON protocol posts to the endpoint's root
   if (options_.region.empty()) throw std::runtime_error("source.sqs: no AWS region configured");
+  call_options_ =
+      aws::signed_call_options(aws::AwsService::kSqs, "SQS", options_.region, &sqs_error_code);
 }
 
 std::string sqs_error_code(const http::HttpResponse& r, std::string* message) {
@@ -106,52 +107,39 @@ std::string sqs_error_code(const http::HttpResponse& r, std::string* message) {
 RemoteStatus SqsClient::call(std::string_view action, const std::string& body,
                              std::chrono::milliseconds timeout, std::string& response,
                              const std::atomic<bool>* cancel) {
-  bool token_refreshed = false, clock_corrected = false;
-  // Each retry happens at most once: the loop is bounded.
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    aws::Credentials creds;
-    std::string error;
-    if (!credentials_->get(creds, error))
-      return {RemoteStatus::Code::kRetry, fmt::format("no AWS credentials: {}", error)};
-    http::HttpRequest req = endpoint_;
-    req.method = "POST";
-    req.body = body;
-    req.cancel = cancel;
-    req.set_header("Content-Type", "application/x-amz-json-1.0");
-    req.set_header("X-Amz-Target", fmt::format("AmazonSQS.{}", action));
-    const aws::TimePoint signed_at = aws::SigningClock::global().now();
-    aws::sign_v4(req, creds, options_.region, "sqs", signed_at);
-    http::HttpResponse r = http_->perform(req, timeout);
-    if (r.status == 0)
-      return {RemoteStatus::Code::kRetry, fmt::format("SQS {}: {}", action, r.error)};
-    if (r.ok()) {
-      response = std::move(r.body);
+  http::HttpRequest req = endpoint_;
+  req.method = "POST";
+  req.body = body;
+  req.cancel = cancel;
+  req.set_header("Content-Type", "application/x-amz-json-1.0");
+  req.set_header("X-Amz-Target", fmt::format("AmazonSQS.{}", action));
+  // Nothing is retried here (SqsSource backs off and polls again): the call refreshes an
+  // expired token and corrects the signing clock, once each.
+  aws::SignedCallResult r = aws::signed_call(*http_, *credentials_, req, timeout, call_options_);
+  using Outcome = aws::SignedCallResult::Outcome;
+  switch (r.outcome) {
+    case Outcome::kOk:
+      response = std::move(r.response.body);
       return {};
-    }
-    std::string message;
-    const std::string code = sqs_error_code(r, &message);
-    if ((code == "ExpiredToken" || code == "ExpiredTokenException") && !token_refreshed) {
-      token_refreshed = true;
-      credentials_->invalidate();  // refresh and try once more
-      continue;
-    }
-    if (!clock_corrected && aws::correct_clock_from(r, code, "SQS", signed_at,
-                                                    aws::is_aws_host(aws::AwsService::kSqs, req))) {
-      clock_corrected = true;
-      continue;
-    }
-    // Refused for the time again after the one correction (another request moved the signing
-    // clock in between): the next attempt signs with the clock as it is then.
-    if (clock_corrected && aws::is_clock_skew_error(code))
-      return {RemoteStatus::Code::kRetry,
-              fmt::format("SQS {}: HTTP {} {} again after correcting the signing clock; retrying",
-                          action, r.status, code)};
-    return {classify_aws_error(r.status, code),
-            fmt::format("SQS {} failed: HTTP {} {}{}{}", action, r.status, code,
-                        message.empty() ? "" : ": ", message)};
+    case Outcome::kNoCredentials:
+      return {RemoteStatus::Code::kRetry, fmt::format("no AWS credentials: {}", r.error)};
+    case Outcome::kNoAnswer:
+      return {RemoteStatus::Code::kRetry, fmt::format("SQS {}: {}", action, r.error)};
+    case Outcome::kCancelled:
+    case Outcome::kDeadline:  // no deadline is set
+      return {RemoteStatus::Code::kRetry, fmt::format("SQS {}: cancelled", action)};
+    case Outcome::kRefused:
+      break;
   }
-  return {RemoteStatus::Code::kAccessDenied,
-          fmt::format("SQS {}: refused after a refresh of credentials and clock", action)};
+  // Refused for the time again after the one correction (another request moved the signing
+  // clock in between): the next attempt signs with the clock as it is then.
+  if (r.clock_corrected && aws::is_clock_skew_error(r.code))
+    return {RemoteStatus::Code::kRetry,
+            fmt::format("SQS {}: HTTP {} {} again after correcting the signing clock; retrying",
+                        action, r.response.status, r.code)};
+  return {classify_aws_error(r.response.status, r.code),
+          fmt::format("SQS {} failed: HTTP {} {}{}{}", action, r.response.status, r.code,
+                      r.message.empty() ? "" : ": ", r.message)};
 }
 
 RemoteStatus SqsClient::receive(size_t max, std::chrono::seconds wait,

@@ -1,5 +1,7 @@
 // SqsClient: the MessageQueue of an SQS queue, over the AWS JSON protocol
-// (X-Amz-Target: AmazonSQS.<Action>), signed with SigV4. Errors are classified for the daemon:
+// (X-Amz-Target: AmazonSQS.<Action>), signed with SigV4 and sent by aws::signed_call
+// (agent/aws/signed_call.h; no retry with backoff there: SqsSource polls again). Errors are
+// classified for the daemon:
 // throttling, 5xx and network errors are kRetry; a missing queue is kNotFound; rejected
 // credentials or permissions are kAccessDenied (an expired token is refreshed and retried once;
 // a clock-skew error corrects aws::SigningClock and is retried at once).
@@ -10,6 +12,7 @@
 #include <string>
 
 #include "agent/aws/credentials.h"
+#include "agent/aws/signed_call.h"
 #include "agent/http/http.h"
 #include "agent/sources/queue.h"
 
@@ -47,6 +50,7 @@ class SqsClient : public MessageQueue {
   http::HttpRequest endpoint_;  // scheme, host and base path of the endpoint
   std::shared_ptr<http::HttpClient> http_;
   std::shared_ptr<aws::CredentialsSource> credentials_;
+  aws::SignedCallOptions call_options_;  // SQS's signing and error reading (aws/signed_call.h)
 };
 
 // The error code of an SQS JSON-protocol error response, as botocore reads it: the body's

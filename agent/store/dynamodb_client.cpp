@@ -2,14 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <mutex>
-#include <random>
 #include <stdexcept>
 #include <thread>
 
-#include "agent/aws/signing_clock.h"
-#include "agent/aws/sigv4.h"
-#include "agent/common/backoff.h"
 #include "agent/common/json_writer.h"
 #include "agent/http/classify.h"
 
@@ -283,67 +278,53 @@ DynamoDbClient::DynamoDbClient(DynamoDbClientOptions options,
   if (options_.region.empty()) throw std::runtime_error("dynamodb: no AWS region configured");
   if (options_.max_attempts < 1) options_.max_attempts = 1;
   if (!options_.sleep) options_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+  call_options_ = aws::signed_call_options(aws::AwsService::kDynamodb, "DynamoDB",
+                                           options_.region, &dynamodb_error_code);
+  call_options_.retryable = [](int status, std::string_view code) {
+    return classify_dynamodb_error(status, code) == DynamoResult::Code::kRetry;
+  };
+  call_options_.max_attempts = options_.max_attempts;
+  call_options_.backoff_base = options_.backoff_base;
+  call_options_.backoff_max = options_.backoff_max;
+  call_options_.sleep = options_.sleep;
 }
 
 DynamoResult DynamoDbClient::call(std::string_view action, const std::string& body,
                                   std::string& response) {
-  thread_local std::mt19937 rng{std::random_device{}()};
+  http::HttpRequest req = endpoint_;
+  req.method = "POST";
+  req.body = body;
+  req.set_header("Content-Type", "application/x-amz-json-1.0");
+  req.set_header("X-Amz-Target", fmt::format("DynamoDB_20120810.{}", action));
+  aws::SignedCallResult r =
+      aws::signed_call(*http_, *credentials_, req, options_.request_timeout, call_options_);
   DynamoResult result;
-  bool token_refreshed = false, clock_corrected = false;
-  int failures = 0;  // retryable failures so far
-  // Bounded: every pass either returns, or counts a retryable failure (at most max_attempts),
-  // or uses the one token refresh or the one clock correction.
-  while (true) {
-    aws::Credentials creds;
-    std::string error;
-    if (!credentials_->get(creds, error))
-      return {DynamoResult::Code::kRetry, "", fmt::format("no AWS credentials: {}", error),
+  result.attempts = r.requests;
+  using Outcome = aws::SignedCallResult::Outcome;
+  switch (r.outcome) {
+    case Outcome::kOk:
+      response = std::move(r.response.body);
+      return result;
+    case Outcome::kNoCredentials:
+      return {DynamoResult::Code::kRetry, "", fmt::format("no AWS credentials: {}", r.error),
               result.attempts};
-    http::HttpRequest req = endpoint_;
-    req.method = "POST";
-    req.body = body;
-    req.set_header("Content-Type", "application/x-amz-json-1.0");
-    req.set_header("X-Amz-Target", fmt::format("DynamoDB_20120810.{}", action));
-    const aws::TimePoint signed_at = aws::SigningClock::global().now();
-    aws::sign_v4(req, creds, options_.region, "dynamodb", signed_at);
-    http::HttpResponse r = http_->perform(req, options_.request_timeout);
-    ++result.attempts;
-    if (r.ok()) {
-      response = std::move(r.body);
-      result.code = DynamoResult::Code::kOk;
-      result.aws_code.clear();
-      result.message.clear();
-      return result;
-    }
-    std::string message;
-    const std::string code = r.status == 0 ? std::string() : dynamodb_error_code(r, &message);
-    if (r.status != 0) {
-      if ((code == "ExpiredToken" || code == "ExpiredTokenException") && !token_refreshed) {
-        token_refreshed = true;
-        credentials_->invalidate();
-        continue;
-      }
-      if (!clock_corrected &&
-          aws::correct_clock_from(r, code, "DynamoDB", signed_at,
-                                  aws::is_aws_host(aws::AwsService::kDynamodb, req))) {
-        clock_corrected = true;
-        continue;
-      }
-    }
-    result.code = classify_dynamodb_error(r.status, code);
-    result.aws_code = code;
-    result.message =
-        r.status == 0
-            ? fmt::format("DynamoDB {} failed: {}", action, r.error)
-            : fmt::format("DynamoDB {} failed: HTTP {} {}{}{}", action, r.status, code,
-                          message.empty() ? "" : ": ", message);
-    if (result.code != DynamoResult::Code::kRetry) return result;
-    if (++failures >= options_.max_attempts) {
-      result.message += fmt::format(" (gave up after {} tries)", failures);
-      return result;
-    }
-    options_.sleep(jittered_backoff(options_.backoff_base, options_.backoff_max, failures - 1, rng));
+    case Outcome::kCancelled:  // neither a cancel flag nor a deadline is set
+    case Outcome::kDeadline:
+    case Outcome::kNoAnswer:
+      result.code = classify_dynamodb_error(0, "");
+      result.message = fmt::format("DynamoDB {} failed: {}", action,
+                                   r.outcome == Outcome::kNoAnswer ? r.error : "cancelled");
+      break;
+    case Outcome::kRefused:
+      result.code = classify_dynamodb_error(r.response.status, r.code);
+      result.aws_code = r.code;
+      result.message = fmt::format("DynamoDB {} failed: HTTP {} {}{}{}", action,
+                                   r.response.status, r.code, r.message.empty() ? "" : ": ",
+                                   r.message);
+      break;
   }
+  if (r.exhausted) result.message += fmt::format(" (gave up after {} tries)", r.failures);
+  return result;
 }
 
 DynamoResult DynamoDbClient::update_item(const UpdateItemRequest& r, Item& attributes) {

@@ -14,7 +14,8 @@
 //   kPermanent       anything else: ResourceNotFoundException, AccessDeniedException,
 //                    ValidationException, ... with the AWS code and message in `message`.
 // An expired session token is refreshed and a clock-skew refusal corrects aws::SigningClock,
-// each once per call, as the SQS client does.
+// each once per call: the loop is aws::signed_call (agent/aws/signed_call.h), shared with the
+// SQS client and the SNS output; `attempts` is its request count.
 //
 // The request encoders and the error parsing are free functions so that tests check the exact
 // JSON. Thread-safe if the HttpClient and CredentialsSource are (the alarm store shares one
@@ -31,6 +32,7 @@
 
 #include "agent/aws/credentials.h"
 #include "agent/aws/endpoints.h"
+#include "agent/aws/signed_call.h"
 #include "agent/http/http.h"
 #include "agent/store/dynamodb_item.h"
 
@@ -171,6 +173,7 @@ class DynamoDbClient {
   http::HttpRequest endpoint_;
   std::shared_ptr<http::HttpClient> http_;
   std::shared_ptr<aws::CredentialsSource> credentials_;
+  aws::SignedCallOptions call_options_;  // DynamoDB's signing, errors and retries
 };
 
 }  // namespace trailwarden::store

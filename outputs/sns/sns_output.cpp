@@ -6,8 +6,6 @@
 
 #include <algorithm>
 
-#include "agent/aws/signing_clock.h"
-#include "agent/aws/sigv4.h"
 #include "agent/aws/xml.h"
 #include "agent/http/classify.h"
 
@@ -153,7 +151,18 @@ SnsOutput::SnsOutput(std::string name, SnsOptions options, std::shared_ptr<http:
       options_(std::move(options)),
       http_(std::move(http)),
       credentials_(std::move(credentials)),
-      batch_(options_.batch) {}
+      batch_(options_.batch) {
+  call_options_ = aws::signed_call_options(
+      aws::AwsService::kSns, "SNS", options_.region,
+      [](const http::HttpResponse& r, std::string* message) {
+        std::string code, text;
+        parse_sns_error(r.body, code, text);
+        if (message) *message = std::move(text);
+        return code;
+      });
+  // SNS's query protocol says ExpiredToken only (ExpiredTokenException is the JSON protocols').
+  call_options_.expired_token = [](std::string_view code) { return code == "ExpiredToken"; };
+}
 
 bool SnsOutput::publish(size_t begin, size_t end, std::string& messages, bool& fatal) {
   const bool batch = batch_ && end - begin > 1;
@@ -167,109 +176,100 @@ bool SnsOutput::publish(size_t begin, size_t end, std::string& messages, bool& f
   }
   const std::string_view action = batch ? "PublishBatch" : "Publish";
   const std::string where = fmt::format("SNS {} to {}", action, options_.topic.arn);
-  bool token_refreshed = false, clock_corrected = false;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    if (cancelled_) return false;
-    aws::Credentials creds;
-    std::string error;
-    if (!credentials_->get(creds, error)) {
-      add_message(messages, fmt::format("{}: no AWS credentials: {}", where, error));
+  http::HttpRequest req;
+  req.method = "POST";
+  req.scheme = options_.scheme;
+  req.host = options_.host;
+  req.path = options_.path;
+  req.body = std::move(body);
+  req.cancel = &cancelled_;
+  req.set_header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8");
+  aws::SignedCallResult call =
+      aws::signed_call(*http_, *credentials_, req, options_.timeout, call_options_);
+  using Outcome = aws::SignedCallResult::Outcome;
+  switch (call.outcome) {
+    case Outcome::kOk:
+    case Outcome::kRefused:
+      break;
+    case Outcome::kCancelled:
+    case Outcome::kDeadline:  // no deadline is set
       return false;
-    }
-    http::HttpRequest req;
-    req.method = "POST";
-    req.scheme = options_.scheme;
-    req.host = options_.host;
-    req.path = options_.path;
-    req.body = body;
-    req.cancel = &cancelled_;
-    req.set_header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8");
-    const aws::TimePoint signed_at = aws::SigningClock::global().now();
-    aws::sign_v4(req, creds, options_.region, "sns", signed_at);
-    const http::HttpResponse r = http_->perform(req, options_.timeout);
-    if (!r.error.empty() || r.status == 0) {
-      add_message(messages, fmt::format("{}: {}", where, r.error.empty() ? "no answer" : r.error));
+    case Outcome::kNoCredentials:
+      add_message(messages, fmt::format("{}: no AWS credentials: {}", where, call.error));
+      return false;
+    case Outcome::kNoAnswer:
+      add_message(messages,
+                  fmt::format("{}: {}", where, call.error.empty() ? "no answer" : call.error));
       return false;  // retry the pending entries
-    }
-    if (r.ok()) {
-      if (!batch) {
-        state_[begin] = ItemState::kDelivered;
-        return true;
-      }
-      std::vector<std::string> ok;
-      std::vector<SnsBatchFailure> failed;
-      if (!parse_sns_publish_batch_response(r.body, ok, failed, error)) {
-        add_message(messages, fmt::format("{}: unreadable answer ({}): {}", where, error,
-                                          http::printable_excerpt(r.body, 120)));
-        return false;
-      }
-      auto index = [&](const std::string& id) -> size_t {
-        size_t i = 0;
-        for (char c : id) {
-          if (c < '0' || c > '9' || i > end) return SIZE_MAX;
-          i = i * 10 + static_cast<size_t>(c - '0');
-        }
-        return id.empty() || begin + i >= end ? SIZE_MAX : begin + i;
-      };
-      for (const auto& id : ok)
-        if (size_t i = index(id); i != SIZE_MAX) state_[i] = ItemState::kDelivered;
-      for (const auto& f : failed) {
-        const size_t i = index(f.id);
-        if (i == SIZE_MAX || state_[i] == ItemState::kDelivered) continue;
-        const SnsErrorClass c = classify_sns_error(f.sender_fault ? 400 : 500, f.code);
-        const std::string m = fmt::format("{}: entry refused: {}{}{}", where, f.code,
-                                          f.message.empty() ? "" : ": ", f.message);
-        add_message(messages, m);
-        if (c == SnsErrorClass::kFatal) {
-          fatal = true;
-          messages = m;
-          return false;
-        }
-        if (c == SnsErrorClass::kReject && f.sender_fault) state_[i] = ItemState::kRejected;
-      }
+  }
+  const http::HttpResponse& r = call.response;
+  if (r.ok()) {
+    if (!batch) {
+      state_[begin] = ItemState::kDelivered;
       return true;
     }
-    std::string code, message;
-    parse_sns_error(r.body, code, message);
-    if (code == "ExpiredToken" && !token_refreshed) {
-      token_refreshed = true;
-      credentials_->invalidate();
-      continue;
+    std::vector<std::string> ok;
+    std::vector<SnsBatchFailure> failed;
+    std::string error;
+    if (!parse_sns_publish_batch_response(r.body, ok, failed, error)) {
+      add_message(messages, fmt::format("{}: unreadable answer ({}): {}", where, error,
+                                        http::printable_excerpt(r.body, 120)));
+      return false;
     }
-    if (!clock_corrected &&
-        aws::correct_clock_from(r, code, "SNS", signed_at,
-                                aws::is_aws_host(aws::AwsService::kSns, req))) {
-      clock_corrected = true;
-      continue;
-    }
-    const std::string m =
-        fmt::format("{} failed: HTTP {} {}{}{}", where, r.status, code.empty() ? "(no code)" : code,
-                    message.empty() ? "" : ": ", message);
-    switch (classify_sns_error(r.status, code)) {
-      case SnsErrorClass::kRetry:
-        add_message(messages, m);
-        return false;
-      case SnsErrorClass::kFatal:
+    auto index = [&](const std::string& id) -> size_t {
+      size_t i = 0;
+      for (char c : id) {
+        if (c < '0' || c > '9' || i > end) return SIZE_MAX;
+        i = i * 10 + static_cast<size_t>(c - '0');
+      }
+      return id.empty() || begin + i >= end ? SIZE_MAX : begin + i;
+    };
+    for (const auto& id : ok)
+      if (size_t i = index(id); i != SIZE_MAX) state_[i] = ItemState::kDelivered;
+    for (const auto& f : failed) {
+      const size_t i = index(f.id);
+      if (i == SIZE_MAX || state_[i] == ItemState::kDelivered) continue;
+      const SnsErrorClass c = classify_sns_error(f.sender_fault ? 400 : 500, f.code);
+      const std::string m = fmt::format("{}: entry refused: {}{}{}", where, f.code,
+                                        f.message.empty() ? "" : ": ", f.message);
+      add_message(messages, m);
+      if (c == SnsErrorClass::kFatal) {
         fatal = true;
-        messages = m + (code == "NotFound" ? " (does the topic exist in this account and region?)"
-                        : code == "AuthorizationError"
-                            ? " (the agent's role needs sns:Publish on the topic, and "
-                              "kms:GenerateDataKey and kms:Decrypt on its key if it is encrypted)"
-                            : "");
+        messages = m;
         return false;
-      case SnsErrorClass::kBatchTooLarge:
-        batch_ = false;
-        spdlog::warn("output {}: {}; publishing one message per request from now on", name_, m);
-        add_message(messages, m);
-        return false;
-      case SnsErrorClass::kReject:
-        add_message(messages, m);
-        for (size_t i = begin; i < end; ++i) state_[i] = ItemState::kRejected;
-        return true;
+      }
+      if (c == SnsErrorClass::kReject && f.sender_fault) state_[i] = ItemState::kRejected;
     }
+    return true;
   }
-  add_message(messages, fmt::format("{}: refused after a refresh of credentials and clock", where));
-  return false;
+  const std::string& code = call.code;
+  const std::string& message = call.message;
+  const std::string m =
+      fmt::format("{} failed: HTTP {} {}{}{}", where, r.status, code.empty() ? "(no code)" : code,
+                  message.empty() ? "" : ": ", message);
+  switch (classify_sns_error(r.status, code)) {
+    case SnsErrorClass::kRetry:
+      add_message(messages, m);
+      return false;
+    case SnsErrorClass::kFatal:
+      fatal = true;
+      messages = m + (code == "NotFound" ? " (does the topic exist in this account and region?)"
+                      : code == "AuthorizationError"
+                          ? " (the agent's role needs sns:Publish on the topic, and "
+                            "kms:GenerateDataKey and kms:Decrypt on its key if it is encrypted)"
+                          : "");
+      return false;
+    case SnsErrorClass::kBatchTooLarge:
+      batch_ = false;
+      spdlog::warn("output {}: {}; publishing one message per request from now on", name_, m);
+      add_message(messages, m);
+      return false;
+    case SnsErrorClass::kReject:
+      add_message(messages, m);
+      for (size_t i = begin; i < end; ++i) state_[i] = ItemState::kRejected;
+      return true;
+  }
+  return false;  // not reached: every class returns
 }
 
 DeliveryResult SnsOutput::send(const std::vector<const AlertRecord*>& batch) {

@@ -1,9 +1,11 @@
 // SnsOutput: alerts to an Amazon SNS topic over SNS's query protocol (form-encoded POST of
 // Action=Publish / PublishBatch, Version=2010-03-31, XML answers), SigV4-signed (service "sns")
-// with the agent's credential chain. Each alert is one message (sns_message.h: Subject, the
-// alert in the output's format, String message attributes, FIFO group and deduplication ids);
-// with batch = true up to 10 messages and 256 KiB go in one PublishBatch, a single message in a
-// Publish.
+// with the agent's credential chain; each request is sent by aws::signed_call
+// (agent/aws/signed_call.h: credentials, signing, the token refresh and clock correction; no
+// retry with backoff there, the delivery pipeline retries). Each alert is one message
+// (sns_message.h: Subject, the alert in the output's format, String message attributes, FIFO
+// group and deduplication ids); with batch = true up to 10 messages and 256 KiB go in one
+// PublishBatch, a single message in a Publish.
 //
 // Outcomes (the pipeline, outputs/delivery, acts on them):
 //   2xx                                       delivered (PublishBatch: the Successful entries)
@@ -34,6 +36,7 @@
 #include <vector>
 
 #include "agent/aws/credentials.h"
+#include "agent/aws/signed_call.h"
 #include "agent/http/http.h"
 #include "outputs/output.h"
 #include "outputs/sns/sns_config.h"
@@ -69,6 +72,7 @@ class SnsOutput final : public Output {
   SnsOptions options_;
   std::shared_ptr<http::HttpClient> http_;
   std::shared_ptr<aws::CredentialsSource> credentials_;
+  aws::SignedCallOptions call_options_;  // SNS's signing and error reading (aws/signed_call.h)
   bool batch_;
   std::atomic<bool> cancelled_{false};
   std::vector<SnsEntry> entries_;

@@ -146,3 +146,20 @@ TEST_CASE("SQS: a real signature error is not retried") {
   CHECK(f.receive().code == RemoteStatus::Code::kAccessDenied);
   CHECK(f.http->calls.size() == 1);
 }
+
+TEST_CASE("SQS: a receive cancelled before it starts sends nothing and is kRetry") {
+  Fixture f;
+  f.http->on(kRoute, 200, "{}");
+  SqsClient sqs = f.client();
+  std::atomic<bool> cancel{true};  // SIGTERM came first
+  std::vector<QueueMessage> out;
+  RemoteStatus s = sqs.receive(10, 20s, 30s, out, &cancel);
+  CHECK(s.code == RemoteStatus::Code::kRetry);
+  CHECK(s.message == "SQS ReceiveMessage: cancelled");  // as curl's abandoned transfer says
+  CHECK(f.http->calls.empty());
+  cancel = false;
+  CHECK(sqs.receive(10, 20s, 30s, out, &cancel).ok());
+  REQUIRE(f.http->calls.size() == 1);
+  CHECK(f.http->calls[0].request.cancel == &cancel);  // a long poll in flight is abandoned
+  CHECK(f.http->calls[0].timeout == 25s);             // the wait plus request_timeout
+}
