@@ -67,10 +67,16 @@ std::string encode(const Entry& e) {
   switch (e.kind) {
     case Entry::Kind::kSnapshot:
       bytes::put_i64(out, e.stream_ms);
+      break;
+    case Entry::Kind::kInstances:
       bytes::put_u32(out, static_cast<uint32_t>(e.instances.size()));
       for (const SavedInstance& i : e.instances) put_instance(out, i);
+      break;
+    case Entry::Kind::kUnits:
       bytes::put_u32(out, static_cast<uint32_t>(e.units.size()));
       for (const std::string& u : e.units) bytes::put_str(out, u);
+      break;
+    case Entry::Kind::kUndelivered:
       bytes::put_u32(out, static_cast<uint32_t>(e.undelivered.size()));
       for (const PendingTransition& p : e.undelivered) {
         bytes::put_str(out, p.unit);
@@ -93,29 +99,46 @@ std::string encode(const Entry& e) {
   return out;
 }
 
-bool decode(std::string_view payload, Entry& e, std::string& error) {
+DecodeResult decode(std::string_view payload, Entry& e, std::string& error) {
   e = Entry{};
   bytes::ByteReader r{payload};
   const uint8_t kind = r.u8();
   const uint8_t version = r.u8();
   if (!r.ok) {
     error = "an entry shorter than its header";
-    return false;
+    return DecodeResult::kMalformed;
   }
-  if (version != kFormatVersion) {
+  const bool known_kind = std::string_view("SIUPCD").find(static_cast<char>(kind)) !=
+                          std::string_view::npos;
+  if (!known_kind) {
+    error = fmt::format("an entry of unknown kind {}", static_cast<unsigned>(kind));
+    return DecodeResult::kMalformed;
+  }
+  if (version > kFormatVersion) {
     error = fmt::format("an entry of format version {} (this agent reads version {})", version,
                         kFormatVersion);
-    return false;
+    return DecodeResult::kNewer;
   }
-  switch (kind) {
-    case static_cast<uint8_t>(Entry::Kind::kSnapshot): {
-      e.kind = Entry::Kind::kSnapshot;
+  if (version != kFormatVersion) {
+    error = fmt::format("an entry of format version {}", version);
+    return DecodeResult::kMalformed;
+  }
+  e.kind = static_cast<Entry::Kind>(kind);
+  switch (e.kind) {
+    case Entry::Kind::kSnapshot:
       e.stream_ms = r.i64();
+      break;
+    case Entry::Kind::kInstances:
       get_instances(r, e.instances);
-      const uint32_t units = r.count(kMinString);
-      for (uint32_t k = 0; k < units && r.ok; ++k) e.units.push_back(r.str());
-      const uint32_t pending = r.count(kMinString + kMinAlert);
-      for (uint32_t k = 0; k < pending && r.ok; ++k) {
+      break;
+    case Entry::Kind::kUnits: {
+      const uint32_t n = r.count(kMinString);
+      for (uint32_t k = 0; k < n && r.ok; ++k) e.units.push_back(r.str());
+      break;
+    }
+    case Entry::Kind::kUndelivered: {
+      const uint32_t n = r.count(kMinString + kMinAlert);
+      for (uint32_t k = 0; k < n && r.ok; ++k) {
         PendingTransition p;
         p.unit = r.str();
         if (!get_alert(r, p.alert)) r.ok = false;
@@ -123,8 +146,7 @@ bool decode(std::string_view payload, Entry& e, std::string& error) {
       }
       break;
     }
-    case static_cast<uint8_t>(Entry::Kind::kCommit): {
-      e.kind = Entry::Kind::kCommit;
+    case Entry::Kind::kCommit: {
       e.unit = r.str();
       e.stream_ms = r.i64();
       get_instances(r, e.instances);
@@ -136,25 +158,21 @@ bool decode(std::string_view payload, Entry& e, std::string& error) {
       }
       break;
     }
-    case static_cast<uint8_t>(Entry::Kind::kDelivered): {
-      e.kind = Entry::Kind::kDelivered;
+    case Entry::Kind::kDelivered: {
       const uint32_t n = r.count(kMinString);
       for (uint32_t k = 0; k < n && r.ok; ++k) e.uids.push_back(r.str());
       break;
     }
-    default:
-      error = fmt::format("an entry of unknown kind {}", static_cast<unsigned>(kind));
-      return false;
   }
   if (!r.ok) {
     error = "a truncated or malformed entry";
-    return false;
+    return DecodeResult::kMalformed;
   }
   if (!r.in.empty()) {
     error = fmt::format("{} bytes after the entry", r.in.size());
-    return false;
+    return DecodeResult::kMalformed;
   }
-  return true;
+  return DecodeResult::kOk;
 }
 
 }  // namespace trailwarden::alarms::journal

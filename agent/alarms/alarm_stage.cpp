@@ -390,17 +390,22 @@ bool AlarmStage::watermark_crossed_period(int64_t before_ms, int64_t after_ms) c
 
 void AlarmStage::resend(int64_t now_ms, std::vector<AlertRecord>& out) {
   if (!store_) return;
+  if (last_resend_ms_ && now_ms - last_resend_ms_ < options_.resend_interval.count()) return;
+  last_resend_ms_ = now_ms;
   std::vector<AlertRecord> waiting = store_->undelivered();
   std::unordered_map<std::string, int64_t> still;
+  size_t batch = 0;
   for (AlertRecord& a : waiting) {
     auto it = sent_ms_.find(a.uid);
     const int64_t sent = it == sent_ms_.end() ? 0 : it->second;
-    if (sent && now_ms - sent < options_.resend_interval.count()) {
+    if ((sent && now_ms - sent < options_.resend_interval.count()) ||
+        batch >= options_.resend_batch) {
       still.emplace(a.uid, sent);
       continue;
     }
     still.emplace(a.uid, now_ms);
     ++counters_.resent;
+    ++batch;
     out.push_back(std::move(a));
   }
   sent_ms_ = std::move(still);  // the others were delivered, or dropped by the store

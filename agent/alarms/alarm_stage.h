@@ -60,8 +60,11 @@ struct AlarmStageOptions {
   size_t max_instances_per_rule = 10'000;
   // tick() does its work at most this often.
   std::chrono::milliseconds tick_interval{1000};
-  // How long a transition alert may wait for delivery before tick() sends it again.
-  std::chrono::milliseconds resend_interval{30'000};
+  // How long a transition alert may wait for delivery before tick() sends it again (tick()
+  // looks this often; the first tick after a restart sends what waits at once).
+  std::chrono::milliseconds resend_interval{300'000};
+  // Transition alerts one tick sends again, at most.
+  size_t resend_batch = 1000;
 };
 
 struct AlarmStageCounters {
@@ -145,6 +148,7 @@ class AlarmStage final : public Stage {
   int64_t last_tick_ms_ = 0;
   std::vector<Instance*> dirty_;
   std::unordered_map<std::string, int64_t> sent_ms_;  // undelivered transition uid -> last sent
+  int64_t last_resend_ms_ = 0;                        // 0: none yet (the first tick sends)
 };
 
 }  // namespace trailwarden::alarms

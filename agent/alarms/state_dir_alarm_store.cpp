@@ -1,6 +1,7 @@
 #include "agent/alarms/state_dir_alarm_store.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,8 +22,11 @@ namespace trailwarden::alarms {
 
 namespace {
 
-// A journal larger than this is not read (it is compacted long before: 8 MiB by default).
+// A journal larger than this is not read. Commits stop at max_journal_bytes (below it), so only
+// a file this agent did not write can be larger.
 constexpr uint64_t kMaxJournalBytes = uint64_t{1} << 30;
+// Remembered units per snapshot record.
+constexpr size_t kUnitsPerRecord = 4096;
 
 std::string instance_key(const SavedInstance& i) {
   return i.rule_id + "\n" + dimension_key(i.dimensions);
@@ -63,12 +67,13 @@ bool read_all(int fd, std::string& out, std::string& error) {
   return true;
 }
 
-void sync_directory(const std::string& path) {
+bool sync_directory(const std::string& path) {
   const std::string dir = std::filesystem::path(path).parent_path().string();
   const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
   ::close(fd);
+  return ok;
 }
 
 }  // namespace
@@ -78,15 +83,34 @@ StateDirAlarmStore::StateDirAlarmStore(std::string path, StateDirAlarmStoreOptio
 
 StateDirAlarmStore::~StateDirAlarmStore() {
   if (fd_ >= 0) ::close(fd_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
 }
 
 std::string StateDirAlarmStore::unit_digest(std::string_view unit) {
-  // 16 bytes of SHA-256 as 32 hex digits: fixed size whatever the key's length.
-  return aws::sha256_hex(unit).substr(0, 32);
+  // The first 16 bytes of SHA-256: fixed size whatever the key's length.
+  const std::string hex = aws::sha256_hex(unit);
+  std::string out(16, '\0');
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = static_cast<char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  return out;
 }
 
 bool StateDirAlarmStore::open(std::string& error) {
-  const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  // One agent per journal: a second one on the same state directory would append to a file the
+  // first one replaces at its next compaction, and lose its commits.
+  const std::string lock_path = path_ + ".lock";
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (lock_fd_ < 0) {
+    error = fmt::format("alarm state {}: cannot open {}: {}", path_, lock_path, errno_text());
+    return false;
+  }
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    error = fmt::format("alarm state {}: another agent uses it (its lock {} is held): each agent "
+                        "needs its own general.state_dir",
+                        path_, lock_path);
+    return false;
+  }
+  const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     error = fmt::format("alarm state {}: cannot open: {}", path_, errno_text());
     return false;
@@ -115,6 +139,7 @@ bool StateDirAlarmStore::open(std::string& error) {
                         path_);
     return false;
   }
+  size_t entries = 0, records = 0;
   for (const segment::Item& item : scan.items) {
     switch (item.kind) {
       case segment::Item::Kind::kTorn:  // an append a crash cut short: never reported committed
@@ -129,18 +154,47 @@ bool StateDirAlarmStore::open(std::string& error) {
                       path_, item.size, item.offset, item.records);
         break;
       case segment::Item::Kind::kRecord: {
+        ++records;
         journal::Entry e;
-        if (!journal::decode(item.payload, e, why)) {
-          ++damaged_;
-          spdlog::error("alarm state {}: the entry at offset {} cannot be read ({}); it is "
-                        "skipped and what it held is lost",
-                        path_, item.offset, why);
-          break;
+        switch (journal::decode(item.payload, e, why)) {
+          case journal::DecodeResult::kNewer:
+            error = fmt::format("alarm state {}: written by a newer agent ({} at offset {}); "
+                                "refusing to overwrite it",
+                                path_, why, item.offset);
+            return false;
+          case journal::DecodeResult::kMalformed:
+            ++damaged_;
+            spdlog::error("alarm state {}: the entry at offset {} cannot be read ({}); it is "
+                          "skipped and what it held is lost",
+                          path_, item.offset, why);
+            break;
+          case journal::DecodeResult::kOk:
+            ++entries;
+            apply(e);
+            break;
         }
-        apply(e);
         break;
       }
     }
+  }
+  if (records > 0 && entries == 0) {
+    error = fmt::format("alarm state {}: not an alarm journal (none of its {} records is a "
+                        "journal entry); refusing to overwrite it (move it away to start with no "
+                        "alarm state)",
+                        path_, records);
+    return false;
+  }
+  if (damaged_ > 0) {
+    // The evidence is kept (one copy: the latest) before the journal is rewritten without it.
+    const std::string kept = path_ + ".damaged";
+    std::error_code ec;
+    std::filesystem::remove(kept, ec);
+    std::filesystem::copy_file(path_, kept, ec);
+    if (ec)
+      spdlog::error("alarm state {}: cannot keep a copy of the damaged journal as {}: {}", path_,
+                    kept, ec.message());
+    else
+      spdlog::error("alarm state {}: the damaged journal is kept as {}", path_, kept);
   }
   if (!compact(error)) return false;
   spdlog::info("alarm state {}: {} alarm instances, {} units remembered, {} transitions not yet "
@@ -154,8 +208,14 @@ void StateDirAlarmStore::apply(const journal::Entry& e) {
   switch (e.kind) {
     case Kind::kSnapshot:
       stream_ms_ = std::max(stream_ms_, e.stream_ms);
+      break;
+    case Kind::kInstances:
       for (const SavedInstance& i : e.instances) instances_[instance_key(i)] = i;
+      break;
+    case Kind::kUnits:
       for (const std::string& u : e.units) remember_unit(u);
+      break;
+    case Kind::kUndelivered:
       for (const journal::PendingTransition& p : e.undelivered) add_undelivered(p.unit, p.alert);
       break;
     case Kind::kCommit:
@@ -253,13 +313,28 @@ bool StateDirAlarmStore::commit(const AlarmCommit& c, std::string& error) {
   e.stream_ms = c.stream_ms;
   e.instances = c.instances;
   e.transitions = c.transitions;
+  const std::string payload = journal::encode(e);
+  if (file_bytes_ + payload.size() > options_.max_journal_bytes) {
+    error = fmt::format("alarm state {}: the journal has {} bytes, its limit, and cannot be "
+                        "compacted; no alarm state is saved until it can be (free disk space)",
+                        path_, file_bytes_);
+    return false;
+  }
   failpoint::hit("before-alarm-commit");
-  if (!append(journal::encode(e), true, error)) return false;
+  if (!append(payload, true, error)) return false;
   failpoint::hit("after-alarm-commit");
   apply(e);
-  if (file_bytes_ > options_.compact_bytes && file_bytes_ > 2 * snapshot_bytes_) {
+  // Compaction when the journal doubled since the last snapshot (or since the last failed try:
+  // a failing compaction is not retried at every commit).
+  if (file_bytes_ > options_.compact_bytes && file_bytes_ > 2 * snapshot_bytes_ &&
+      file_bytes_ > 2 * compact_failed_at_) {
     std::string why;
-    if (!compact(why)) spdlog::warn("{}; the journal keeps growing until it can be", why);
+    if (!compact(why)) {
+      compact_failed_at_ = file_bytes_;
+      spdlog::error("{}; tried again when the journal has doubled ({} bytes now, commits stop "
+                    "at {})",
+                    why, file_bytes_, options_.max_journal_bytes);
+    }
   }
   return true;
 }
@@ -285,25 +360,47 @@ std::vector<AlertRecord> StateDirAlarmStore::undelivered() {
   return out;
 }
 
-journal::Entry StateDirAlarmStore::snapshot() const {
-  journal::Entry e;
-  e.kind = journal::Entry::Kind::kSnapshot;
-  e.stream_ms = stream_ms_;
-  for (const auto& [key, i] : instances_) e.instances.push_back(i);
-  e.units.assign(unit_order_.begin(), unit_order_.end());
-  for (const auto& [seq, p] : undelivered_) e.undelivered.push_back(p);
-  return e;
+std::string StateDirAlarmStore::snapshot() const {
+  using Kind = journal::Entry::Kind;
+  std::string out = segment::file_header();
+  journal::Entry start;
+  start.kind = Kind::kSnapshot;
+  start.stream_ms = stream_ms_;
+  segment::append_record(out, journal::encode(start));
+  for (const auto& [key, i] : instances_) {
+    journal::Entry e;
+    e.kind = Kind::kInstances;
+    e.instances.push_back(i);
+    segment::append_record(out, journal::encode(e));
+  }
+  for (size_t at = 0; at < unit_order_.size(); at += kUnitsPerRecord) {
+    journal::Entry e;
+    e.kind = Kind::kUnits;
+    const size_t end = std::min(unit_order_.size(), at + kUnitsPerRecord);
+    e.units.assign(unit_order_.begin() + static_cast<std::ptrdiff_t>(at),
+                   unit_order_.begin() + static_cast<std::ptrdiff_t>(end));
+    segment::append_record(out, journal::encode(e));
+  }
+  for (const auto& [seq, p] : undelivered_) {
+    journal::Entry e;
+    e.kind = Kind::kUndelivered;
+    e.undelivered.push_back(p);
+    segment::append_record(out, journal::encode(e));
+  }
+  return out;
 }
 
 bool StateDirAlarmStore::compact(std::string& error) {
   const std::string tmp = path_ + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  // Never through a link planted there: a fresh file or nothing.
+  ::unlink(tmp.c_str());
+  const int fd =
+      ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     error = fmt::format("alarm state {}: cannot create {}: {}", path_, tmp, errno_text());
     return false;
   }
-  std::string data = segment::file_header();
-  segment::append_record(data, journal::encode(snapshot()));
+  const std::string data = snapshot();
   if (!write_all(fd, data) || ::fdatasync(fd) != 0) {
     error = fmt::format("alarm state {}: cannot write {}: {}", path_, tmp, errno_text());
     ::close(fd);
@@ -317,10 +414,14 @@ bool StateDirAlarmStore::compact(std::string& error) {
     ::unlink(tmp.c_str());
     return false;
   }
-  sync_directory(path_);
+  if (!sync_directory(path_))
+    spdlog::error("alarm state {}: cannot sync its directory after replacing it ({}); a power "
+                  "loss now may bring back the previous journal",
+                  path_, errno_text());
   if (fd_ >= 0) ::close(fd_);
   fd_ = fd;
   file_bytes_ = snapshot_bytes_ = data.size();
+  compact_failed_at_ = 0;
   broken_ = false;
   ++compactions_;
   return true;

@@ -1,21 +1,25 @@
 // StateDirAlarmStore: the AlarmStateStore (alarm_state_store.h) of one agent, in one journal
 // file in its state directory (`<state_dir>/alarms.journal`; format: alarm_journal_format.h).
 //
+// - open() takes `<path>.lock` (flock): a second agent on the same state directory is refused.
 // - commit(): one record appended and fdatasync'ed before it returns (one sync per unit that
 //   changed an alarm; units without datapoints commit nothing). A failed write or sync is cut off
 //   again (ftruncate to the size before it) so the file never holds a commit the caller was told
 //   failed; if even that fails, every later commit fails (the units are retried by their source,
-//   nothing is counted twice) and the error says so.
+//   nothing is counted twice) and the error says so. Commits also fail once the journal would
+//   pass max_journal_bytes (compaction failing, a full disk).
 // - delivered(): a mark appended without a sync (the next commit's sync carries it; losing it
 //   only sends those alerts again, which the de-duplication window drops).
-// - The journal is rewritten as one snapshot of what it holds (written beside it, synced,
-//   renamed over it, directory synced) when it passes `compact_bytes` and twice the last
-//   snapshot's size, and at open().
+// - The journal is rewritten as a snapshot of what it holds (a fresh file beside it, never
+//   through a link, synced, renamed over it, directory synced) at open() and when it passes
+//   `compact_bytes` and twice the last snapshot's size; after a failed rewrite, not again before
+//   it doubled.
 // - open(): reads the file back. An append cut short by a crash (a torn record at the end) is
 //   dropped: it was never reported committed. A damaged record (a flipped byte on disk) is
-//   stepped over, logged with its offset and counted (damaged_records()): what it held is lost,
-//   and the error says so. A file of a newer format, or with no verifiable header nor entry
-//   (not a journal), is refused and left as it is (open fails naming the file).
+//   stepped over, logged with its offset and counted (damaged_records()): what it held is lost
+//   — one instance, one transition or 4,096 remembered units of a snapshot, or one commit —, and
+//   the damaged file is kept as `<path>.damaged`. A file with an entry of a newer format, or
+//   whose records are none of them journal entries, is refused and left as it is.
 // - Bounded: the last `max_units` unit identities (as 16-byte SHA-256 prefixes) and the last
 //   `max_undelivered` undelivered transitions (older ones dropped with an error log and counted);
 //   instances as many as the stage allows.
@@ -39,6 +43,9 @@ struct StateDirAlarmStoreOptions {
   size_t max_units = 200'000;
   size_t max_undelivered = 10'000;
   uint64_t compact_bytes = uint64_t{8} << 20;
+  // Commits fail (their units are retried) once the journal would pass this: only when
+  // compaction keeps failing (a full disk).
+  uint64_t max_journal_bytes = uint64_t{512} << 20;
 };
 
 class StateDirAlarmStore final : public AlarmStateStore {
@@ -73,15 +80,17 @@ class StateDirAlarmStore final : public AlarmStateStore {
   void add_undelivered(const std::string& unit, const AlertRecord& alert);
   bool append(const std::string& payload, bool sync, std::string& error);
   bool compact(std::string& error);
-  journal::Entry snapshot() const;
+  std::string snapshot() const;  // a whole journal file: header, then the snapshot's records
 
   const std::string path_;
   const StateDirAlarmStoreOptions options_;
   int fd_ = -1;
+  int lock_fd_ = -1;             // <path>.lock, flock'ed while the store is open
   bool broken_ = false;          // a failed commit could not be cut off
   std::string broken_reason_;
   uint64_t file_bytes_ = 0;
   uint64_t snapshot_bytes_ = 0;  // of the last compaction
+  uint64_t compact_failed_at_ = 0;  // journal size when a compaction last failed (0: none since)
   uint64_t damaged_ = 0;
   uint64_t undelivered_dropped_ = 0;
   uint64_t compactions_ = 0;

@@ -45,19 +45,17 @@ int64_t iso8601_ms(std::string_view t) {
 }
 
 // What a unit read is, the same each time it comes again (StageUnit::identity): an object by
-// bucket, key, version and ETag (two notifications of one object are one unit), an inline event
-// by its EventBridge id (its SQS message id without one) and the digest of its bytes, a Kafka
-// message by its position. Each kind has its own prefix, so no unit of one route can pass for a
-// unit of another. A file has none (replay reads each input once).
+// bucket and key (every notification of one object is one unit), an inline event by its
+// EventBridge id (its SQS message id without one) and the digest of its bytes, a Kafka message by
+// its position and the digest of its bytes. Each kind has its own prefix, so no unit of one route
+// can pass for a unit of another. A file has none (replay reads each input once).
 std::string unit_identity(const WorkUnit& w, const ObjectRef* object) {
   switch (w.payload) {
-    case WorkUnit::Payload::kObjects: {
-      if (!object) return {};
-      std::string id = "s3://" + object->bucket + "/" + object->key;
-      if (!object->version_id.empty()) id += "?versionId=" + object->version_id;
-      if (!object->etag.empty()) id += "#" + object->etag;
-      return id;
-    }
+    case WorkUnit::Payload::kObjects:
+      // Bucket and key only: the routes do not all carry the version and ETag (CloudTrail's own
+      // SNS notification has neither, EventBridge's are optional), and a CloudTrail log file is
+      // never rewritten under its key — one that is holds the same records again.
+      return object ? "s3://" + object->bucket + "/" + object->key : std::string();
     case WorkUnit::Payload::kEvent: {
       // The event's id names it, and the digest of its bytes binds the id to them: a forged
       // event that reuses a genuine event's id is another unit (both count), while the same
@@ -68,7 +66,10 @@ std::string unit_identity(const WorkUnit& w, const ObjectRef* object) {
                                          : "sqs:" + w.origin.message_id + "#" + digest;
     }
     case WorkUnit::Payload::kBytes:
-      return w.origin.topic.empty() ? std::string() : w.name;
+      // The position, bound to the bytes: a topic recreated (or another cluster's topic of the
+      // same name) puts other messages at remembered offsets.
+      return w.origin.topic.empty() ? std::string()
+                                    : w.name + "#" + aws::sha256_hex(w.bytes).substr(0, 32);
     case WorkUnit::Payload::kFile:
       return {};
   }

@@ -38,9 +38,9 @@ struct StageUnit {
   // record with a usable eventTime or the engine was not asked to track them
   // (Stage::wants_event_times). Times further ahead than the clock skew allows are left out.
   const std::vector<int64_t>& event_slots;
-  // What the unit is, the same each time it comes again: "s3://bucket/key?versionId=v#etag",
-  // "kafka://topic/partition@offset", "eventbridge:<event id>#<digest of its bytes>"; empty when
-  // it has none (a replayed file: each run reads its input once).
+  // What the unit is, the same each time it comes again: "s3://bucket/key",
+  // "kafka://topic/partition@offset#<digest of its bytes>", "eventbridge:<event id>#<digest of
+  // its bytes>"; empty when it has none (a replayed file: each run reads its input once).
   std::string_view identity = {};
 };
 

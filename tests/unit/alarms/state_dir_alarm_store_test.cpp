@@ -93,9 +93,15 @@ TEST_CASE("alarm journal format: every entry kind reads back as written; any cut
   journal::Entry snap;
   snap.kind = journal::Entry::Kind::kSnapshot;
   snap.stream_ms = 1'700'000'123'000;
-  snap.instances = {instance("r1", "alice", "E1"), instance("r2", "", std::string("\0\1", 2))};
-  snap.units = {"u1", "u2"};
-  snap.undelivered = {{"u1", transition("t1")}, {"", transition("t2")}};
+  journal::Entry insts;
+  insts.kind = journal::Entry::Kind::kInstances;
+  insts.instances = {instance("r1", "alice", "E1"), instance("r2", "", std::string("\0\1", 2))};
+  journal::Entry units;
+  units.kind = journal::Entry::Kind::kUnits;
+  units.units = {"u1", "u2"};
+  journal::Entry pending;
+  pending.kind = journal::Entry::Kind::kUndelivered;
+  pending.undelivered = {{"u1", transition("t1")}, {"", transition("t2")}};
   journal::Entry commit;
   commit.kind = journal::Entry::Kind::kCommit;
   commit.unit = "u3";
@@ -105,15 +111,17 @@ TEST_CASE("alarm journal format: every entry kind reads back as written; any cut
   journal::Entry marks;
   marks.kind = journal::Entry::Kind::kDelivered;
   marks.uids = {"t1", "t3"};
-  for (const journal::Entry& e : {snap, commit, marks}) {
+  using journal::DecodeResult;
+  for (const journal::Entry& e : {snap, insts, units, pending, commit, marks}) {
     const std::string bytes = journal::encode(e);
     journal::Entry back;
     std::string error;
-    REQUIRE_MESSAGE(journal::decode(bytes, back, error), error);
+    REQUIRE_MESSAGE(journal::decode(bytes, back, error) == DecodeResult::kOk, error);
     CHECK(journal::encode(back) == bytes);
     for (size_t n = 0; n < bytes.size(); ++n)
-      CHECK_FALSE(journal::decode(std::string_view(bytes).substr(0, n), back, error));
-    CHECK_FALSE(journal::decode(bytes + "x", back, error));
+      CHECK(journal::decode(std::string_view(bytes).substr(0, n), back, error) ==
+            DecodeResult::kMalformed);
+    CHECK(journal::decode(bytes + "x", back, error) == DecodeResult::kMalformed);
     CHECK(error.find("after the entry") != std::string::npos);
   }
   // A count that the bytes cannot hold is refused before anything is reserved.
@@ -124,11 +132,14 @@ TEST_CASE("alarm journal format: every entry kind reads back as written; any cut
   bomb[5] = '\x7f';
   journal::Entry back;
   std::string error;
-  CHECK_FALSE(journal::decode(bomb, back, error));
+  CHECK(journal::decode(bomb, back, error) == DecodeResult::kMalformed);
   std::string newer = journal::encode(marks);
   newer[1] = 2;
-  CHECK_FALSE(journal::decode(newer, back, error));
+  CHECK(journal::decode(newer, back, error) == DecodeResult::kNewer);
   CHECK(error.find("version 2") != std::string::npos);
+  std::string other = journal::encode(marks);
+  other[0] = 'X';
+  CHECK(journal::decode(other, back, error) == DecodeResult::kMalformed);
 }
 
 TEST_CASE("alarm state: commits, units and undelivered transitions survive a reopen") {
@@ -241,41 +252,140 @@ TEST_CASE("alarm state: a journal of a newer format, or not a journal, is refuse
   StateDirAlarmStore t(other);
   CHECK_FALSE(t.open(error));
   CHECK(error.find("not an alarm journal") != std::string::npos);
+
+  // The same framing, other records (a delivery buffer segment): not a journal.
+  const std::string segment_file = dir.file("segment.journal");
+  std::string seg = segment::file_header();
+  AlertRecord a = transition("x");
+  std::string encoded;
+  a.encode(encoded);
+  segment::append_record(seg, encoded);
+  std::ofstream(segment_file, std::ios::binary) << seg;
+  StateDirAlarmStore u(segment_file);
+  CHECK_FALSE(u.open(error));
+  CHECK(error.find("not an alarm journal") != std::string::npos);
+  CHECK(test::read_file(segment_file) == seg);
+
+  // A journal with an entry of a newer entry version (a downgrade): refused, kept.
+  const std::string later = dir.file("later.journal");
+  {
+    StateDirAlarmStore w(later);
+    open_ok(w);
+    commit_ok(w, commit_of("u1", 1000, {instance("r1", "", "A1")}));
+  }
+  journal::Entry e;
+  e.kind = journal::Entry::Kind::kDelivered;
+  e.uids = {"t1"};
+  std::string payload = journal::encode(e);
+  payload[1] = 2;
+  std::string record;
+  segment::append_record(record, payload);
+  append_bytes(later, record);
+  const std::string before = test::read_file(later);
+  StateDirAlarmStore v(later);
+  CHECK_FALSE(v.open(error));
+  CHECK(error.find("newer agent") != std::string::npos);
+  CHECK(test::read_file(later) == before);
+}
+
+TEST_CASE("alarm state: a flipped byte in a snapshot costs one instance, not the whole state; "
+          "the damaged file is kept") {
+  test::TempDir dir("tw-alarms");
+  const std::string path = dir.file("alarms.journal");
+  {
+    StateDirAlarmStore s(path);
+    open_ok(s);
+    commit_ok(s, commit_of("u1", 1000, {instance("r1", "alice", "A1")}, {transition("t1")}));
+    commit_ok(s, commit_of("u2", 2000, {instance("r1", "bob", "B1")}));
+    commit_ok(s, commit_of("u3", 3000, {instance("r1", "carol", "C1")}));
+  }
+  {
+    StateDirAlarmStore s(path);  // compacts: the file is now one snapshot
+    open_ok(s);
+  }
+  std::string data = test::read_file(path);
+  const size_t at = data.find("bob");
+  REQUIRE(at != std::string::npos);
+  data[at] ^= 0x01;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+  StateDirAlarmStore s(path);
+  open_ok(s);
+  CHECK(s.damaged_records() == 1);
+  const SavedAlarmState st = loaded(s);
+  CHECK(st.instances.size() == 2);  // alice and carol
+  CHECK(st.stream_ms == 3000);
+  std::vector<AlertRecord> again;
+  CHECK(s.counted("u1", again));  // the units and the undelivered transition are intact
+  CHECK(s.counted("u2", again));
+  CHECK(uids(s.undelivered()) == std::vector<std::string>{"t1"});
+  CHECK(test::read_file(path + ".damaged") == data);
+}
+
+TEST_CASE("alarm state: a second agent on the same state directory is refused") {
+  test::TempDir dir("tw-alarms");
+  const std::string path = dir.file("alarms.journal");
+  StateDirAlarmStore first(path);
+  open_ok(first);
+  StateDirAlarmStore second(path);
+  std::string error;
+  CHECK_FALSE(second.open(error));
+  CHECK(error.find("another agent") != std::string::npos);
 }
 
 TEST_CASE("alarm state: a commit that cannot be written fails and leaves the journal as it was") {
   test::TempDir dir("tw-alarms");
   const std::string path = dir.file("alarms.journal");
-  StateDirAlarmStore s(path);
-  open_ok(s);
-  commit_ok(s, commit_of("u1", 1000, {instance("r1", "", "A1")}));
-  const auto size = std::filesystem::file_size(path);
-  // The file may not grow: the write fails with EFBIG (SIGXFSZ ignored), as on a full disk.
-  struct sigaction ignore {}, old {};
-  ignore.sa_handler = SIG_IGN;
-  sigaction(SIGXFSZ, &ignore, &old);
-  rlimit limit{}, saved{};
-  getrlimit(RLIMIT_FSIZE, &saved);
-  limit = saved;
-  limit.rlim_cur = size + 10;
-  REQUIRE(setrlimit(RLIMIT_FSIZE, &limit) == 0);
-  std::string error;
-  const bool ok = s.commit(commit_of("u2", 2000, {instance("r1", "", std::string(100, 'x'))},
-                                     {transition("t9")}),
-                           error);
-  setrlimit(RLIMIT_FSIZE, &saved);
-  sigaction(SIGXFSZ, &old, nullptr);
-  CHECK_FALSE(ok);
-  CHECK(error.find(path) != std::string::npos);
-  CHECK(std::filesystem::file_size(path) == size);
-  std::vector<AlertRecord> again;
-  CHECK_FALSE(s.counted("u2", again));  // not remembered: the unit is retried and counted then
-  CHECK(s.undelivered().empty());
-  CHECK(loaded(s).instances[0].evaluator == "A1");
-  commit_ok(s, commit_of("u2", 2000, {instance("r1", "", "A2")}));  // the retry
+  {
+    StateDirAlarmStore s(path);
+    open_ok(s);
+    commit_ok(s, commit_of("u1", 1000, {instance("r1", "", "A1")}));
+    const auto size = std::filesystem::file_size(path);
+    // The file may not grow: the write fails with EFBIG (SIGXFSZ ignored), as on a full disk.
+    struct sigaction ignore {}, old {};
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGXFSZ, &ignore, &old);
+    rlimit limit{}, saved{};
+    getrlimit(RLIMIT_FSIZE, &saved);
+    limit = saved;
+    limit.rlim_cur = size + 10;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &limit) == 0);
+    std::string error;
+    const bool ok = s.commit(commit_of("u2", 2000, {instance("r1", "", std::string(100, 'x'))},
+                                       {transition("t9")}),
+                             error);
+    setrlimit(RLIMIT_FSIZE, &saved);
+    sigaction(SIGXFSZ, &old, nullptr);
+    CHECK_FALSE(ok);
+    CHECK(error.find(path) != std::string::npos);
+    CHECK(std::filesystem::file_size(path) == size);
+    std::vector<AlertRecord> again;
+    CHECK_FALSE(s.counted("u2", again));  // not remembered: the unit is retried and counted then
+    CHECK(s.undelivered().empty());
+    CHECK(loaded(s).instances[0].evaluator == "A1");
+    commit_ok(s, commit_of("u2", 2000, {instance("r1", "", "A2")}));  // the retry
+  }
   StateDirAlarmStore t(path);
   open_ok(t);
   CHECK(loaded(t).instances[0].evaluator == "A2");
+}
+
+TEST_CASE("alarm state: past max_journal_bytes commits fail (units retried) instead of growing") {
+  test::TempDir dir("tw-alarms");
+  StateDirAlarmStoreOptions o;
+  o.max_journal_bytes = 2000;
+  StateDirAlarmStore s(dir.file("alarms.journal"), o);
+  open_ok(s);
+  std::string error;
+  int committed = 0;
+  for (int i = 0; i < 100 && s.commit(commit_of("u" + std::to_string(i), i,
+                                                {instance("r1", "", std::string(100, 'e'))}),
+                                      error);
+       ++i)
+    ++committed;
+  CHECK(committed > 5);
+  CHECK(committed < 20);
+  CHECK(error.find("its limit") != std::string::npos);
+  CHECK(s.file_bytes() <= 2000);
 }
 
 TEST_CASE("alarm state: bounded units and undelivered transitions; compaction keeps the rest") {
