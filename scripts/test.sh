@@ -21,7 +21,9 @@ ctest --test-dir build-asan -L unit -j "$(nproc)" --output-on-failure
 ctest --test-dir build-asan -LE unit --output-on-failure
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
-echo "=== fuzzing: every target for ${FUZZ_SECONDS:-30} s (libFuzzer, ASan + UBSan) ==="
+# Any ASan/UBSan report, crash, leak or timeout fails a target (UBSan halts:
+# -fno-sanitize-recover=all); run.sh runs all ten, then exits 1 naming the failed ones.
+echo "=== fuzzing: every target for ${FUZZ_SECONDS:-30} s (libFuzzer, ASan + UBSan, halting) ==="
 tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
 
 echo "=== benchmark smoke run (correctness check only; figures come from run_bench.sh) ==="

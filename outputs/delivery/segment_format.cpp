@@ -271,8 +271,13 @@ ScanResult scan(std::string_view data, bool last, uint64_t v1_start) {
     r.items.front().offset = 0;
     r.data_start = 0;
   }
-  if (data.find(std::string_view(kRecordMagic, 4)) == std::string_view::npos) {
-    // No v2 record magic at all (v1 payloads are UTF-8 text, where 0xF5 never occurs): a v1
+  // The v2 file magic intact: a v2 segment whose header is damaged, never a v1 one (its first
+  // four bytes would be a record length of 1.36 GB). Read as v1, bytes inside a v2 payload
+  // could pass for records (found by the fuzzer: with the version byte and the only record's
+  // magic flipped, v1 records forged in its payload were delivered).
+  const bool v2_magic = data.size() >= 4 && std::memcmp(data.data(), kFileMagic, 4) == 0;
+  if (!v2_magic && data.find(std::string_view(kRecordMagic, 4)) == std::string_view::npos) {
+    // No v2 magic at all (v1 payloads are UTF-8 text, where 0xF5 never occurs): a v1
     // segment whose first record is damaged. Read it from the known record start the caller
     // names, else from where two v1 records in a row verify.
     size_t resume = std::string_view::npos;

@@ -76,8 +76,9 @@ struct ScanResult {
 // Reads every record of one segment. `last`: the segment that was being appended to, where an
 // incomplete record at the end is a torn append rather than damage. `v1_start`: an offset known
 // to start a record (the ack position; 0: none), used if the segment is of format 1 and its
-// first record is damaged (no v2 file header verifies and no v2 record magic occurs). Never throws; memory is bounded by the number of items (each at least
-// one byte of `data`).
+// first record is damaged (no v2 file header verifies, the file does not start with the v2 file
+// magic and no v2 record magic occurs). Never throws; memory is bounded by the number of items
+// (each at least one byte of `data`).
 ScanResult scan(std::string_view data, bool last, uint64_t v1_start = 0);
 
 // How many records damaged v2 bytes held, as far as can be told: one, plus one per further

@@ -608,3 +608,26 @@ TEST_CASE("a segment number too large to follow is a stray, not a segment") {
   CHECK_FALSE(fs::exists(dir + "/000000000000.seg"));
   fs::remove_all(root);
 }
+
+TEST_CASE("a segment whose header and record magic are damaged is not read as the old format") {
+  // (Found by the fuzzer: with the version byte and the only record's magic flipped, the segment
+  // was taken for an old-format one and the old-format records inside the payload delivered.)
+  const std::string root = temp_root();
+  const std::string dir = root + "/q";
+  std::string err;
+  {
+    DiskQueue q(dir, quick());
+    REQUIRE(q.open(err));
+    REQUIRE(q.append({"x" + v1_records(0, 3)}, err) == DiskQueue::AppendResult::kOk);
+  }
+  const std::string seg = dir + "/000000000001.seg";
+  std::string data = read(seg);
+  data[4] ^= 0x01;                                                    // the file header's version
+  data[segment::kFileHeaderSize + 3] ^= 0x01;                          // the record's magic
+  write(seg, data);
+  const Opened got = open_queue(dir);
+  REQUIRE(got.ok);
+  CHECK(got.records.empty());
+  CHECK(got.corrupt == 1);
+  fs::remove_all(root);
+}
