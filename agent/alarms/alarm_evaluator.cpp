@@ -180,12 +180,25 @@ AlarmEvaluator::AddOutcome AlarmEvaluator::add(EventTime t, double value,
   }
   ++b.count;
   b.sum += value;
-  if (b.contributors.size() < kMaxContributors)
-    b.contributors.emplace_back(contributor_id);
-  else
-    ++b.omitted;
+  keep_contributor(b, contributor_id);
   if (spec_->fires_early() && state_ != AlarmState::kAlarm) out.transition = check_early(index, t);
   return out;
+}
+
+void AlarmEvaluator::keep_contributor(Bucket& b, std::string_view id) {
+  // The kMaxContributors smallest ids, ascending: the same ids in the same order whatever order
+  // the records came in. (A period restored from a state written before kept them in arrival
+  // order: the ids kept are still the smallest of those seen, only their order may differ.)
+  auto after = std::find_if(b.contributors.begin(), b.contributors.end(),
+                            [&](const std::string& c) { return std::string_view(c) > id; });
+  if (b.contributors.size() < kMaxContributors) {
+    b.contributors.emplace(after, id);
+    return;
+  }
+  ++b.omitted;
+  if (after == b.contributors.end()) return;  // not smaller than any id kept
+  b.contributors.emplace(after, id);
+  b.contributors.erase(std::max_element(b.contributors.begin(), b.contributors.end()));
 }
 
 AlarmEvaluator::AddResult AlarmEvaluator::note_activity(EventTime t) {
@@ -354,27 +367,26 @@ std::optional<Transition> AlarmEvaluator::evaluate(int64_t end) {
 
 std::optional<Transition> AlarmEvaluator::check_early(int64_t index, EventTime t) {
   const AlarmSpec& a = spec_->alarm;
-  std::vector<Point> used;
-  int64_t breaching = 0;
-  for (int64_t i = index; i > index - a.evaluation_periods; --i) {
-    if (auto p = point(i, true)) {
-      used.push_back(*p);
-      breaching += p->breaching ? 1 : 0;
-    }
+  const int64_t n = a.evaluation_periods;
+  // Every range whose last N periods hold `index` may have become M-breaching with this
+  // datapoint — also one ending after it, whose newer breaching periods came first (records
+  // arrive out of order). The earliest such range fires: the fewest evaluations become moot.
+  for (int64_t end = index; end < index + n; ++end) {
+    std::vector<Point> shown;  // the breaching datapoints, newest first
+    for (int64_t i = end; i > end - n; --i)
+      if (auto p = point(i, true); p && p->breaching) shown.push_back(*p);
+    // Breaching datapoints stay breaching whatever else arrives (fires_early); M of them among
+    // the last N periods make every evaluation of the range ending here ALARM.
+    if (static_cast<int64_t>(shown.size()) < a.datapoints_to_alarm) continue;
+    Transition tr = make(AlarmState::kAlarm, end, shown, 0, false);
+    tr.early = true;
+    tr.state_change_time = t;
+    state_ = AlarmState::kAlarm;
+    early_ = end;
+    has_early_ = true;
+    return tr;
   }
-  // Breaching datapoints stay breaching whatever else arrives (fires_early); M of them among the
-  // last N periods make every evaluation of the range ending here ALARM.
-  if (breaching < a.datapoints_to_alarm) return std::nullopt;
-  std::vector<Point> shown;
-  for (const Point& p : used)
-    if (p.breaching) shown.push_back(p);
-  Transition tr = make(AlarmState::kAlarm, index, shown, 0, false);
-  tr.early = true;
-  tr.state_change_time = t;
-  state_ = AlarmState::kAlarm;
-  early_ = index;
-  has_early_ = true;
-  return tr;
+  return std::nullopt;
 }
 
 std::vector<Transition> AlarmEvaluator::advance(EventTime watermark) {

@@ -13,8 +13,16 @@
 //   CloudWatch's rules for M of N and treat_missing_data, and returns the transitions.
 // - A datapoint for a period that is already final is refused (kLate, counted), never applied.
 // - Early firing: when MetricAlarmSpec::fires_early() (the statistic can only move towards the
-//   threshold), add() reports the OK/INSUFFICIENT_DATA -> ALARM transition as soon as M of the
-//   last N periods are breaching, with a period still open, instead of waiting for finality.
+//   threshold), add() reports the OK/INSUFFICIENT_DATA -> ALARM transition as soon as M of N
+//   consecutive periods holding the datapoint's period are breaching (the earliest such range),
+//   with a period still open, instead of waiting for finality; evaluations of ranges ending
+//   before that range not yet made are moot.
+// - Order of arrival (docs/alarms.md, "Order of arrival"): for datapoints none of which is late,
+//   the order and the advance() calls change nothing without early firing (same transitions,
+//   same serialize()); with it, what the early ALARM shows and the evaluations it made moot
+//   depend on the order by design, and every transition of a range ending after the newest
+//   range any early ALARM named is the same in every order, as is the final state.
+// - Record ids kept per period: the kMaxContributors smallest, ascending (order-independent).
 // - The state starts INSUFFICIENT_DATA; a transition is never to the state the alarm is in.
 // - Memory: the final periods of one evaluation range plus the open ones (at most
 //   max_open_periods(), further ones refused as kOverflow and counted).
@@ -129,6 +137,7 @@ class AlarmEvaluator {
   std::optional<Point> point(int64_t index, bool include_open) const;
   std::optional<Transition> evaluate(int64_t end_index);
   std::optional<Transition> check_early(int64_t index, EventTime t);
+  static void keep_contributor(Bucket& b, std::string_view id);
   Transition make(AlarmState to, int64_t end_index, const std::vector<Point>& used, size_t filled,
                   bool filled_breaching) const;
   void prune();
