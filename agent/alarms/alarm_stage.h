@@ -14,7 +14,8 @@
 // of any unit so far (StageUnit::event_slots, matching or not); after each unit every instance is
 // advanced to the watermark stream time - lateness_seconds (AlarmEvaluator::watermark_for). A
 // datapoint whose period is already final is refused as late, for a new instance too. Within
-// the lateness, the order and grouping of records into units does not change the transitions.
+// the lateness, the order and grouping of records into units does not change the transitions,
+// except what early firing saw when it fired (docs/alarms.md, "Order of arrival").
 // - tick(now) (`run`): while no newer record arrives, the stream time moves on with the wall
 //   clock since the last unit moved it, never past `now`: an idle stream still closes periods
 //   once the lateness has passed.

@@ -250,7 +250,7 @@ TEST_CASE("alarm stage: a transition finding says what changed, on what data, fr
   CHECK(field(j, "/end_time") == std::to_string(ms_at(10, 1, 0)));
   CHECK(field(j, "/count") == "2");
   CHECK(field(j, "/finding_info/related_events_count") == "2");
-  // Newest period first, within a period in the order they were counted.
+  // Newest period first, within a period by eventID, smallest first.
   CHECK(field(j, "/finding_info/related_events/0/uid") == "ev-100005-alice-0");
   CHECK(field(j, "/finding_info/related_events/1/uid") == "ev-100007-alice-0");
   CHECK(field(j, "/finding_info/related_events/1/desc") ==
