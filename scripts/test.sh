@@ -35,4 +35,4 @@ BUILD_DIR=build scripts/package-check.sh
 # Every stage above stops the script on failure (set -e); reaching here means all passed.
 cases=$(ctest --test-dir build -N -L unit | sed -n 's/^Total Tests: //p')
 suites=$(ctest --test-dir build -N -LE unit | sed -n 's/^Total Tests: //p')
-echo "checks: $((2 * (cases + suites) + 12)) passed, 0 failed ($cases unit test cases and $suites integration suites, again under ASan/UBSan, 10 fuzz targets, benchmark correctness, packaging)"
+echo "checks: $((2 * (cases + suites) + 13)) passed, 0 failed ($cases unit test cases and $suites integration suites, again under ASan/UBSan, 11 fuzz targets, benchmark correctness, packaging)"

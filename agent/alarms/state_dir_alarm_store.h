@@ -70,6 +70,7 @@ class StateDirAlarmStore final : public AlarmStateStore {
   uint64_t undelivered_dropped() const { return undelivered_dropped_; }
   uint64_t compactions() const { return compactions_; }
   uint64_t file_bytes() const { return file_bytes_; }
+  size_t units_remembered() const { return unit_order_.size(); }
 
   // The fixed-size digest a unit identity is remembered by.
   static std::string unit_digest(std::string_view unit);
