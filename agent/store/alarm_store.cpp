@@ -9,10 +9,11 @@ namespace trailwarden::store {
 std::vector<PeriodDelta> merge_deltas(const std::vector<PeriodDelta>& deltas,
                                       size_t max_contributors) {
   std::vector<PeriodDelta> out;
-  std::map<std::tuple<std::string_view, std::string_view, int64_t>, size_t> index;
+  std::map<std::tuple<std::string_view, std::string_view, std::string_view, int64_t>, size_t> index;
   out.reserve(deltas.size());
   for (const PeriodDelta& d : deltas) {
-    auto [it, fresh] = index.try_emplace({d.alarm_key, d.dimensions_key, d.period_start}, out.size());
+    auto [it, fresh] = index.try_emplace({d.unit, d.alarm_key, d.dimensions_key, d.period_start},
+                                         out.size());
     if (fresh) {
       out.push_back(d);
       out.back().contributors.clear();

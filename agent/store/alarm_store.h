@@ -4,15 +4,27 @@
 // the canonical text of one dimension set ("" for an alarm without dimensions). Times are epoch
 // seconds of the records' eventTime.
 //
+// Every delta names its unit: the unit of work its datapoints come from (one S3 object,
+// "s3://bucket/key?versionId=v#etag"; one inline event; one Kafka message). The store counts
+// each unit at most once per period, whoever sends it and however often.
+//
 // The contract every implementation keeps:
-//   add()        adds a delta to one period atomically and returns the period's totals after
-//                it: concurrent adds from any number of agents lose nothing and double nothing
-//                (Sum and SampleCount exact; Minimum/Maximum the extremes of all deltas);
-//   add_batch()  add() for many deltas, deltas of the same period merged first (one write per
-//                period, whatever the number of records); totals in the order of first
-//                appearance of each period in `deltas`. It stops at the first failure: then
-//                `totals` lists the periods already applied (each exactly once), and the
-//                caller retries only the others;
+//   add()        adds a delta to one period atomically, unless the period already holds the
+//                delta's unit, and returns the period's totals after it: concurrent adds from
+//                any number of agents lose nothing and double nothing (Sum and SampleCount
+//                exact; Minimum/Maximum the extremes of all deltas). When the unit was already
+//                counted in that period (by another agent, an earlier call, or this call's own
+//                earlier try whose answer was lost) nothing is added, the totals are the
+//                period's current ones and `already_counted` says so. A store may bound the
+//                units it remembers per period (DynamoDbAlarmStoreOptions::max_units): beyond
+//                the bound it counts new units without remembering them, says so in
+//                `unguarded`, counts and logs it;
+//   add_batch()  add() for many deltas, deltas of the same unit and period merged first (one
+//                write per unit and period, whatever the number of records); totals in the
+//                order of first appearance of each (period, unit) in `deltas`. It stops at the
+//                first failure: then `totals` lists the writes already applied (each exactly
+//                once), and the caller retries only the others (retrying all is safe too: the
+//                applied ones come back already_counted);
 //   transition() a compare-and-set of the instance's state: it wins only when the stored state
 //                is still (from_state, from_version) — version 0 meaning "never stored" — and
 //                then stores (to_state, from_version + 1). Of several agents racing the same
@@ -21,8 +33,9 @@
 //                (reflecting every add() and transition() that returned before it began).
 // A StoreStatus that is not ok() tells the caller to retry later (retryable) or to report the
 // error (not retryable). The write that failed was not applied, except when its answer was lost
-// in transit (a timeout after sending, some 5xx), when it may have been: a retried add() then
-// counts twice (docs/alarms.md, "Consistency"). Implementations are thread-safe.
+// in transit (a timeout after sending, some 5xx), when it may have been: retrying the add()
+// is then safe, its unit is counted once (docs/alarms.md, "Consistency"). Implementations are
+// thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +57,7 @@ struct StoreStatus {
 };
 
 struct PeriodDelta {
+  std::string unit;  // the unit's identity (above); required, any length (the store digests it)
   std::string alarm_key;
   std::string dimensions_key;
   int64_t period_start = 0;    // epoch seconds, a multiple of period_seconds
@@ -65,6 +79,11 @@ struct PeriodTotals {
   std::optional<double> min;
   std::optional<double> max;
   std::vector<std::string> contributors;  // sorted, without repeats
+  // add(): the delta's unit was already counted in this period; nothing was added.
+  bool already_counted = false;
+  // add(): the period held the store's bound of units, so this one was counted without being
+  // remembered: a redelivery of it would count again.
+  bool unguarded = false;
 };
 
 struct AlarmInstanceState {
@@ -102,9 +121,13 @@ class AlarmStore {
                            int64_t from_period, LoadedInstance& out) = 0;
 };
 
-// Merges deltas of the same (alarm_key, dimensions_key, period_start): counts and sums added,
+// Merges deltas of the same (unit, alarm_key, dimensions_key, period_start): counts and sums
+// added,
 // min/max combined, contributors concatenated (repeats dropped, at most `max_contributors`).
-// Order: first appearance. Shared by the stores' add_batch().
+// Deltas of different units stay apart: a unit's write is applied only if the period does not
+// hold that unit yet, so a write carrying two units could neither be applied (one of them
+// already counted) nor be refused (the other not). Order: first appearance. Shared by the
+// stores' add_batch().
 std::vector<PeriodDelta> merge_deltas(const std::vector<PeriodDelta>& deltas,
                                       size_t max_contributors);
 

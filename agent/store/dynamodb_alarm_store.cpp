@@ -8,6 +8,8 @@
 #include <random>
 #include <stdexcept>
 
+#include <spdlog/spdlog.h>
+
 #include "agent/aws/sigv4.h"
 
 namespace trailwarden::store {
@@ -60,12 +62,24 @@ std::string alarm_partition_key(const std::string& alarm_key, const std::string&
 
 std::string period_sort_key(int64_t period_start) { return fmt::format("p#{:020d}", period_start); }
 
+std::string unit_digest(std::string_view unit) {
+  const std::string hex = aws::sha256_hex(unit);
+  std::string raw(16, '\0');
+  for (size_t i = 0; i < raw.size(); ++i)
+    raw[i] = static_cast<char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  return raw;
+}
+
 DynamoDbAlarmStore::DynamoDbAlarmStore(DynamoDbAlarmStoreOptions options,
                                        std::shared_ptr<DynamoDbClient> client)
     : options_(std::move(options)), client_(std::move(client)) {
   if (options_.table.empty()) throw std::invalid_argument("alarm store: no DynamoDB table named");
   if (options_.max_contributors == 0)
     throw std::invalid_argument("alarm store: max_contributors must be at least 1");
+  if (options_.max_units == 0 || options_.max_units > kMaxUnitsLimit)
+    throw std::invalid_argument(fmt::format(
+        "alarm store: max_units must be between 1 and {} (a period item holds 16 bytes per "
+        "unit, DynamoDB at most 400 KB), not {}", kMaxUnitsLimit, options_.max_units));
 }
 
 void DynamoDbAlarmStore::count(const DynamoResult& r) {
@@ -155,6 +169,14 @@ StoreStatus DynamoDbAlarmStore::add(const PeriodDelta& delta, PeriodTotals& tota
 StoreStatus DynamoDbAlarmStore::add_batch(const std::vector<PeriodDelta>& deltas,
                                           std::vector<PeriodTotals>& totals) {
   for (const PeriodDelta& d : deltas) {
+    if (d.unit.empty()) {
+      ++failures_;
+      return StoreStatus::failure(
+          false, fmt::format("alarm store: delta for {} period {} names no unit (every delta "
+                             "names the S3 object, event or message it comes from, so that a "
+                             "unit is counted once)",
+                             describe_instance(d.alarm_key, d.dimensions_key), d.period_start));
+    }
     if (d.period_seconds <= 0 || d.period_start < 0 || d.period_start % d.period_seconds != 0 ||
         d.count < 0 || !std::isfinite(d.sum) || !finite(d.min) || !finite(d.max)) {
       ++failures_;
@@ -176,15 +198,16 @@ StoreStatus DynamoDbAlarmStore::add_batch(const std::vector<PeriodDelta>& deltas
   return StoreStatus::success();
 }
 
-bool DynamoDbAlarmStore::contributors_full(const std::string& key) const {
+bool DynamoDbAlarmStore::is_full(const std::unordered_set<std::string>& set,
+                                 const std::string& key) const {
   std::lock_guard lock(full_mutex_);
-  return full_.count(key) != 0;
+  return set.count(key) != 0;
 }
 
-void DynamoDbAlarmStore::mark_contributors_full(const std::string& key) {
+bool DynamoDbAlarmStore::mark_full(std::unordered_set<std::string>& set, const std::string& key) {
   std::lock_guard lock(full_mutex_);
-  if (full_.size() >= kFullCacheLimit) full_.clear();
-  full_.insert(key);
+  if (set.size() >= kFullCacheLimit) set.clear();
+  return set.insert(key).second;
 }
 
 StoreStatus DynamoDbAlarmStore::add_merged(const PeriodDelta& d, PeriodTotals& totals) {
@@ -194,24 +217,46 @@ StoreStatus DynamoDbAlarmStore::add_merged(const PeriodDelta& d, PeriodTotals& t
   const std::string sk = period_sort_key(d.period_start);
   const std::string period_id = pk + "\n" + sk;
   u.key = instance_key(pk, sk);
-  const bool with_ids = !d.contributors.empty() && !contributors_full(period_id);
-  // The write is built twice at most: with the ids (conditional on the set not being full),
-  // and again without them when that condition failed.
-  for (bool ids : {with_ids, false}) {
+  const std::string digest = unit_digest(d.unit);
+  bool with_ids = !d.contributors.empty() && !is_full(ids_full_, period_id);
+  bool guarded = !is_full(units_full_, period_id);
+  auto units_full = [&] {
+    guarded = false;
+    if (mark_full(units_full_, period_id))
+      spdlog::warn("alarm store: {} period {} holds {} units (max_units); further units of this "
+                   "period are counted without their digest, so a redelivered one counts again",
+                   describe_instance(d.alarm_key, d.dimensions_key), d.period_start,
+                   options_.max_units);
+  };
+  // A write refused by its condition is followed by a consistent read that says why: the unit
+  // is counted (done), or a set is full (the write goes again without that part). Sets only
+  // grow, so two rounds settle it; more only if the item expired in between.
+  constexpr int kRounds = 4;
+  for (int round = 0; round < kRounds; ++round) {
     std::string add = "ADD #c :c, #s :s";
     std::string set = "SET #t = :t";
-    u.names = {{"#c", "cnt"}, {"#s", "sm"}, {"#t", kAlarmTableTtlAttribute}};
+    u.names = {{"#c", "cnt"}, {"#s", "sm"}, {"#t", kAlarmTableTtlAttribute}, {"#u", "un"}};
     u.values = {{":c", AttributeValue::n(d.count)},
                 {":s", AttributeValue::n(d.sum)},
                 {":t", AttributeValue::n(d.period_start + d.period_seconds +
-                                         static_cast<int64_t>(options_.retention.count()))}};
-    u.condition_expression.clear();
-    if (ids) {
+                                         static_cast<int64_t>(options_.retention.count()))},
+                {":d", AttributeValue::bin(digest)}};
+    if (guarded) {
+      add += ", #u :u";
+      u.values[":u"] = AttributeValue::bs({digest});
+      u.values[":mu"] = AttributeValue::n(static_cast<int64_t>(options_.max_units));
+      u.condition_expression =
+          "(attribute_not_exists(#u) OR (NOT contains(#u, :d) AND size(#u) < :mu))";
+    } else {
+      // Not remembered, but a unit that is in the set is still refused.
+      u.condition_expression = "(attribute_not_exists(#u) OR NOT contains(#u, :d))";
+    }
+    if (with_ids) {
       add += ", #i :i";
       u.names["#i"] = "ids";
       u.values[":i"] = AttributeValue::ss(d.contributors);
       u.values[":n"] = AttributeValue::n(static_cast<int64_t>(options_.max_contributors));
-      u.condition_expression = "attribute_not_exists(#i) OR size(#i) < :n";
+      u.condition_expression += " AND (attribute_not_exists(#i) OR size(#i) < :n)";
     }
     if (d.min) {
       set += ", #mn = if_not_exists(#mn, :mn)";
@@ -229,26 +274,70 @@ StoreStatus DynamoDbAlarmStore::add_merged(const PeriodDelta& d, PeriodTotals& t
     ++updates_;
     DynamoResult r = client_->update_item(u, after);
     count(r);
-    if (ids && r.code == DynamoResult::Code::kConditionFailed) {
-      mark_contributors_full(period_id);
-      continue;  // the same write without the ids
+    if (r.ok()) {
+      totals = totals_from(after, d.alarm_key, d.dimensions_key, d.period_start);
+      totals.unguarded = !guarded;
+      if (!guarded) ++unguarded_;
+      if (with_ids && totals.contributors.size() >= options_.max_contributors)
+        mark_full(ids_full_, period_id);
+      if (auto it = after.find("un"); guarded && it != after.end() &&
+                                      it->second.set.size() >= options_.max_units)
+        units_full();
+      return correct_extremes(d, u.key, totals);
     }
-    if (!r.ok())
+    if (r.code != DynamoResult::Code::kConditionFailed)
       return fail(r, fmt::format("UpdateItem of {} period {}",
                                  describe_instance(d.alarm_key, d.dimensions_key), d.period_start));
-    totals = totals_from(after, d.alarm_key, d.dimensions_key, d.period_start);
-    if (ids && totals.contributors.size() >= options_.max_contributors)
-      mark_contributors_full(period_id);
-    break;
+    Item stored;
+    bool found = false;
+    ++checks_;
+    DynamoResult g = client_->get_item({options_.table, u.key, true}, stored, found);
+    count(g);
+    if (!g.ok())
+      return fail(g, fmt::format("GetItem of {} period {} after a refused write",
+                                 describe_instance(d.alarm_key, d.dimensions_key), d.period_start));
+    if (!found) continue;  // expired in between: write again
+    const auto units = stored.find("un");
+    const std::vector<std::string> none;
+    const std::vector<std::string>& digests =
+        units != stored.end() && units->second.type == AttributeValue::Type::kBS
+            ? units->second.set
+            : none;
+    if (std::find(digests.begin(), digests.end(), digest) != digests.end()) {
+      ++already_counted_;
+      totals = totals_from(stored, d.alarm_key, d.dimensions_key, d.period_start);
+      totals.already_counted = true;
+      // The write that counted it may have died before correcting an extreme (kill -9, or it
+      // was this call's own first try): correcting is idempotent, so do it.
+      return correct_extremes(d, u.key, totals);
+    }
+    if (guarded && digests.size() >= options_.max_units) units_full();
+    if (with_ids) {
+      const auto ids = stored.find("ids");
+      if (ids != stored.end() && ids->second.set.size() >= options_.max_contributors) {
+        mark_full(ids_full_, period_id);
+        with_ids = false;
+      }
+    }
   }
+  ++failures_;
+  return StoreStatus::failure(
+      true, fmt::format("alarm store (DynamoDB table {}): UpdateItem of {} period {}: its "
+                        "condition failed {} times, and the item explains none of them",
+                        options_.table, describe_instance(d.alarm_key, d.dimensions_key),
+                        d.period_start, kRounds));
+}
+
+StoreStatus DynamoDbAlarmStore::correct_extremes(const PeriodDelta& d, const Item& key,
+                                                 PeriodTotals& totals) {
   // if_not_exists kept an older extreme: correct it when this delta goes beyond it.
   if (d.min && totals.min && *d.min < *totals.min) {
-    StoreStatus s = correct_extreme(u.key, true, *d.min);
+    StoreStatus s = correct_extreme(key, true, *d.min);
     if (!s.ok) return s;
     totals.min = *d.min;
   }
   if (d.max && totals.max && *d.max > *totals.max) {
-    StoreStatus s = correct_extreme(u.key, false, *d.max);
+    StoreStatus s = correct_extreme(key, false, *d.max);
     if (!s.ok) return s;
     totals.max = *d.max;
   }
@@ -365,9 +454,18 @@ StoreStatus DynamoDbAlarmStore::load(const std::string& alarm_key,
 }
 
 DynamoDbAlarmStoreCounters DynamoDbAlarmStore::counters() const {
-  return {requests_.load(),        retries_.load(),          updates_.load(),
-          extreme_updates_.load(), transitions_won_.load(),  transitions_lost_.load(),
-          failures_.load()};
+  DynamoDbAlarmStoreCounters c;
+  c.requests = requests_.load();
+  c.retries = retries_.load();
+  c.updates = updates_.load();
+  c.extreme_updates = extreme_updates_.load();
+  c.checks = checks_.load();
+  c.already_counted = already_counted_.load();
+  c.unguarded = unguarded_.load();
+  c.transitions_won = transitions_won_.load();
+  c.transitions_lost = transitions_lost_.load();
+  c.failures = failures_.load();
+  return c;
 }
 
 }  // namespace trailwarden::store

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include <openssl/evp.h>
+
 namespace trailwarden::store {
 
 std::string decimal_string(double v) {
@@ -16,6 +18,74 @@ std::string decimal_string(double v) {
 
 AttributeValue AttributeValue::n(double v) { return n(decimal_string(v)); }
 
+namespace {
+
+std::string base64(std::string_view raw) {
+  std::string out(4 * ((raw.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(raw.data()),
+                                static_cast<int>(raw.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+// Standard base64 with padding; false for anything else.
+bool unbase64(std::string_view text, std::string& raw) {
+  if (text.size() % 4 != 0) return false;
+  raw.assign(3 * (text.size() / 4), '\0');
+  if (text.empty()) return true;
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(raw.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  if (n < 0) return false;
+  size_t pad = 0;
+  if (text.back() == '=') ++pad;
+  if (text.size() >= 2 && text[text.size() - 2] == '=') ++pad;
+  raw.resize(static_cast<size_t>(n) - pad);
+  return true;
+}
+
+size_t number_size(const std::string& decimal) {
+  // Significant digits: the mantissa's digits without leading and trailing zeros.
+  std::string digits;
+  for (char c : decimal) {
+    if (c == 'e' || c == 'E') break;
+    if (c >= '0' && c <= '9') digits += c;
+  }
+  const size_t first = digits.find_first_not_of('0');
+  if (first == std::string::npos) return 1;  // zero
+  const size_t last = digits.find_last_not_of('0');
+  const size_t significant = last - first + 1;
+  return 1 + (significant + 1) / 2 + (decimal.starts_with('-') ? 1 : 0);
+}
+
+size_t value_size(const AttributeValue& v) {
+  switch (v.type) {
+    case AttributeValue::Type::kS:
+    case AttributeValue::Type::kB:
+      return v.text.size();
+    case AttributeValue::Type::kN:
+      return number_size(v.text);
+    case AttributeValue::Type::kSS:
+    case AttributeValue::Type::kBS: {
+      size_t n = 0;
+      for (const std::string& e : v.set) n += e.size();
+      return n;
+    }
+    case AttributeValue::Type::kBool:
+      return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+size_t item_size(const Item& item) {
+  size_t n = 0;
+  for (const auto& [name, value] : item) n += name.size() + value_size(value);
+  return n;
+}
+
 void write_attribute(JsonWriter& w, const AttributeValue& v) {
   w.begin_object();
   switch (v.type) {
@@ -25,9 +95,17 @@ void write_attribute(JsonWriter& w, const AttributeValue& v) {
     case AttributeValue::Type::kN:
       w.field("N", std::string_view(v.text));
       break;
+    case AttributeValue::Type::kB:
+      w.field("B", std::string_view(base64(v.text)));
+      break;
     case AttributeValue::Type::kSS:
       w.key("SS").begin_array();
       for (const std::string& s : v.set) w.value(std::string_view(s));
+      w.end_array();
+      break;
+    case AttributeValue::Type::kBS:
+      w.key("BS").begin_array();
+      for (const std::string& s : v.set) w.value(std::string_view(base64(s)));
       w.end_array();
       break;
     case AttributeValue::Type::kBool:
@@ -59,6 +137,12 @@ bool read_attribute(simdjson::dom::element e, AttributeValue& out) {
       out = AttributeValue::n(std::string(text));
       return true;
     }
+    if (field.key == "B" && field.value.get_string().get(text) == simdjson::SUCCESS) {
+      std::string raw;
+      if (!unbase64(text, raw)) return false;
+      out = AttributeValue::bin(std::move(raw));
+      return true;
+    }
     if (field.key == "BOOL") {
       bool b = false;
       if (field.value.get_bool().get(b) != simdjson::SUCCESS) return false;
@@ -74,6 +158,18 @@ bool read_attribute(simdjson::dom::element e, AttributeValue& out) {
         set.emplace_back(text);
       }
       out = AttributeValue::ss(std::move(set));
+      return true;
+    }
+    if (field.key == "BS") {
+      simdjson::dom::array a;
+      if (field.value.get_array().get(a) != simdjson::SUCCESS) return false;
+      std::vector<std::string> set;
+      for (simdjson::dom::element s : a) {
+        std::string raw;
+        if (s.get_string().get(text) != simdjson::SUCCESS || !unbase64(text, raw)) return false;
+        set.push_back(std::move(raw));
+      }
+      out = AttributeValue::bs(std::move(set));
       return true;
     }
     return false;  // a type not modelled here (M, L, B, NS, NULL ...)

@@ -4,8 +4,13 @@
 //   dynamodb_store_tool COMMAND --endpoint URL --table T [options]
 //     check                              DescribeTable / DescribeTimeToLive start-up check
 //     add --records N [--batch B] [--period-start S] [--period P] [--id-prefix X] [--value V]
+//         [--unit U] [--max-units M]
 //                                        N records of one period, count 1 and value V (1) each,
-//                                        B records per add_batch() (B deltas merged to one write)
+//                                        B records per add_batch() (B deltas merged to one write);
+//                                        the k-th add_batch() is unit "U-k" (U default "u"), so
+//                                        running it again repeats the same units
+//     item [--period-start S]            GetItem of the period item: its size as DynamoDB bills
+//                                        it ("bytes"), unit digests ("units"), "count"
 //     transition --from STATE --from-version V --to STATE
 //     load [--from-period S]
 //   common: --alarm A (default "cis-4.9") --dims D (default "user=alice") --region R
@@ -66,7 +71,8 @@ int main(int argc, char** argv) try {
       {"alarm", "cis-4.9"}, {"dims", "user=alice"}, {"region", "us-east-1"},
       {"max-attempts", "6"}, {"backoff-ms", "20"}, {"records", "1"}, {"batch", "1"},
       {"period-start", "1714564800"}, {"period", "300"}, {"id-prefix", "e"},
-      {"from-period", "0"}, {"value", "1"}, {"from", ""}, {"from-version", "0"}, {"to", ""}};
+      {"from-period", "0"}, {"value", "1"}, {"from", ""}, {"from-version", "0"}, {"to", ""},
+      {"unit", "u"}, {"max-units", "1000"}};
   bool barrier = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -90,6 +96,7 @@ int main(int argc, char** argv) try {
                                                  std::make_shared<EnvCredentials>());
   DynamoDbAlarmStoreOptions so;
   so.table = opt["table"];
+  so.max_units = std::stoul(opt["max-units"]);
   DynamoDbAlarmStore store(so, client);
 
   if (barrier) {
@@ -111,10 +118,12 @@ int main(int argc, char** argv) try {
     const int64_t records = std::stoll(opt["records"]);
     const int64_t batch = std::max<int64_t>(1, std::stoll(opt["batch"]));
     PeriodTotals last;
-    for (int64_t i = 0; i < records && s.ok;) {
+    int64_t already = 0, unguarded = 0;
+    for (int64_t i = 0, k = 0; i < records && s.ok; ++k) {
       std::vector<PeriodDelta> deltas;
       for (; i < records && static_cast<int64_t>(deltas.size()) < batch; ++i) {
         PeriodDelta d;
+        d.unit = opt["unit"] + "-" + std::to_string(k);
         d.alarm_key = opt["alarm"];
         d.dimensions_key = opt["dims"];
         d.period_start = std::stoll(opt["period-start"]);
@@ -130,8 +139,27 @@ int main(int argc, char** argv) try {
       std::vector<PeriodTotals> totals;
       s = store.add_batch(deltas, totals);
       if (s.ok && !totals.empty()) last = totals.back();
+      for (const PeriodTotals& t : totals) {
+        already += t.already_counted ? 1 : 0;
+        unguarded += t.unguarded ? 1 : 0;
+      }
     }
     w.field("count", last.count).field("sum", last.sum);
+    w.field("already_counted", already).field("unguarded", unguarded);
+  } else if (command == "item") {
+    Item item;
+    bool found = false;
+    DynamoResult r = client->get_item(
+        {so.table,
+         {{kAlarmTablePartitionKey, AttributeValue::s(alarm_partition_key(opt["alarm"], opt["dims"]))},
+          {kAlarmTableSortKey, AttributeValue::s(period_sort_key(std::stoll(opt["period-start"])))}},
+         true},
+        item, found);
+    if (!r.ok()) s = StoreStatus::failure(r.code == DynamoResult::Code::kRetry, r.message);
+    auto units = item.find("un");
+    w.field("found", found).field("bytes", static_cast<int64_t>(item_size(item)));
+    w.field("units", static_cast<int64_t>(units == item.end() ? 0 : units->second.set.size()));
+    w.field("count", get_int(item, "cnt").value_or(0));
   } else if (command == "transition") {
     TransitionRequest t;
     t.alarm_key = opt["alarm"];
@@ -162,6 +190,7 @@ int main(int argc, char** argv) try {
   const DynamoDbAlarmStoreCounters c = store.counters();
   w.field("ok", s.ok).field("retryable", s.retryable).field("message", std::string_view(s.message));
   w.field("requests", c.requests).field("retries", c.retries).field("updates", c.updates);
+  w.field("checks", c.checks);
   w.end_object();
   std::printf("%s\n", out.c_str());
   return s.ok ? 0 : 1;

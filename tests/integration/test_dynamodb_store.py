@@ -1,8 +1,11 @@
 """The DynamoDB alarm store (agent/store/) against dynalite on 127.0.0.1, driven by
 dynamodb_store_tool: three processes adding to one period at once give the exact total (and the
-least and greatest values of all); three racing one transition, exactly one wins; a missing table or a wrong key schema is a clear error;
-throttling and a 5xx from a stand-in server are retried with backoff. Prints the requests per
-record the store sent, batched and not.
+least and greatest values of all); two processes adding the same units at once count each
+once; a write applied whose answer is lost, then retried, counts once; beyond max_units a
+period counts units unguarded; three racing one transition, exactly one wins; a missing table
+or a wrong key schema is a clear error; throttling and a 5xx from a stand-in server are retried
+with backoff. Prints the requests per record the store sent, batched and not, and the item size
+and write units per add at 1, 100 and 1000 units per period.
 
     test_dynamodb_store.py DYNAMODB_STORE_TOOL
 """
@@ -62,7 +65,7 @@ def race(command: str, per_process_args) -> list[dict]:
 def test_three_processes_add_to_one_period_exactly():
     records, batch = 300, 10
     outs = race("add", [("--records", str(records), "--batch", str(batch), "--dims", "user=race",
-                         "--id-prefix", f"p{i}") for i in range(PROCESSES)])
+                         "--id-prefix", f"p{i}", "--unit", f"p{i}") for i in range(PROCESSES)])
     loaded = run_tool("load", "--dims", "user=race")
     check(len(loaded["periods"]) == 1, f"one period expected: {loaded}")
     period = loaded["periods"][0]
@@ -71,12 +74,13 @@ def test_three_processes_add_to_one_period_exactly():
     check(period["min"] == 1 and period["max"] == 1, f"extremes: {period}")
     # Contributor ids are added only while fewer than max_contributors (10) are stored.
     check(1 <= period["contributors"] < 20, f"contributors not bounded: {period}")
-    # Batched: one UpdateItem per batch of records of one period.
-    # Batched: one UpdateItem per batch of records of one period, plus at most one write
-    # refused by the contributor condition per process (the set is full).
+    # Batched: one UpdateItem per batch of records of one unit and period, plus at most one
+    # write refused by the contributor condition per process (the set is full) and the GetItem
+    # that tells why.
     for out in outs:
-        check(records // batch <= out["requests"] <= records // batch + 1,
+        check(records // batch <= out["requests"] <= records // batch + 2,
               f"requests per batch: {out}")
+        check(out["already_counted"] == 0 and out["unguarded"] == 0, f"units: {out}")
     per_period = sum(o["requests"] for o in outs)
     print(f"  {PROCESSES} x {records} records, batches of {batch}: "
           f"{per_period / (PROCESSES * records):.3f} requests per matched record, "
@@ -89,10 +93,152 @@ def test_three_processes_add_to_one_period_exactly():
 def test_three_processes_keep_minimum_and_maximum():
     values = ["5", "2.25", "9"]
     race("add", [("--records", "40", "--batch", "4", "--dims", "user=extremes", "--value", v,
-                  "--id-prefix", f"v{i}") for i, v in enumerate(values)])
+                  "--id-prefix", f"v{i}", "--unit", f"v{i}") for i, v in enumerate(values)])
     period = run_tool("load", "--dims", "user=extremes")["periods"][0]
     check(period["count"] == 120 and period["sum"] == 40 * (5 + 2.25 + 9) and
           period["min"] == 2.25 and period["max"] == 9, f"extremes across processes: {period}")
+
+
+def test_two_processes_adding_the_same_units_count_each_once():
+    # Two agents get the same 30 units (a second notification, a redelivery after a kill -9)
+    # and add them at the same moment: each unit is counted by exactly one of them.
+    units, per_unit = 30, 4
+    args = ("--records", str(units * per_unit), "--batch", str(per_unit), "--dims", "user=twice",
+            "--unit", "s3://trail/AWSLogs/o.json.gz?versionId=v#e")
+    outs = race("add", [args, args])
+    period = run_tool("load", "--dims", "user=twice")["periods"][0]
+    check(period["count"] == units * per_unit and period["sum"] == units * per_unit,
+          f"a unit counted twice or lost: {period} {outs}")
+    check(sum(o["already_counted"] for o in outs) == units,
+          f"each unit refused exactly once, to one of the two: {outs}")
+    item = run_tool("item", "--dims", "user=twice")
+    check(item["units"] == units, f"digests stored: {item}")
+    # Once more, later (a redelivery): nothing is added, every unit is reported counted.
+    again = run_tool("add", *args)
+    check(again["already_counted"] == units and again["count"] == units * per_unit,
+          f"redelivered units: {again}")
+    check(run_tool("load", "--dims", "user=twice")["periods"][0]["count"] == units * per_unit,
+          "a redelivery counted again")
+
+
+class LosingProxy(http.server.ThreadingHTTPServer):
+    """Forwards every request to dynalite; the answer to the first UpdateItem (applied by
+    dynalite) is replaced by a 500, as when an answer is lost in transit."""
+
+    def __init__(self, target: str):
+        self.target = target
+        self.requests: list[tuple[str, int]] = []  # (X-Amz-Target, status sent back)
+        self.lost = False
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), LosingProxyHandler)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class LosingProxyHandler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802
+        import urllib.request
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        forward = urllib.request.Request(self.server.target + self.path, data=body, method="POST",
+                                         headers={k: v for k, v in self.headers.items()
+                                                  if k.lower() not in ("host", "content-length")})
+        try:
+            with urllib.request.urlopen(forward, timeout=30) as r:
+                status, data = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, data = e.code, e.read()
+        action = self.headers.get("X-Amz-Target", "")
+        with self.server.lock:
+            if action.endswith(".UpdateItem") and status == 200 and not self.server.lost:
+                self.server.lost = True
+                status = 500
+                data = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                                   "message": "answer lost"}).encode()
+            self.server.requests.append((action, status))
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_write_whose_answer_is_lost_counts_once():
+    proxy = LosingProxy(DB.endpoint)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        out = run_tool("add", "--records", "5", "--batch", "5", "--dims", "user=lost",
+                       "--value", "2", endpoint=proxy.endpoint)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join()
+    actions = [(a.split(".")[-1], s) for a, s in proxy.requests]
+    check(actions == [("UpdateItem", 500), ("UpdateItem", 400), ("GetItem", 200)],
+          f"the applied write, its retry refused, the read: {actions}")
+    check(out["count"] == 5 and out["sum"] == 10 and out["already_counted"] == 1,
+          f"counted once: {out}")
+    period = run_tool("load", "--dims", "user=lost")["periods"][0]
+    check(period["count"] == 5 and period["sum"] == 10 and period["min"] == 2,
+          f"stored after the lost answer: {period}")
+
+
+def test_beyond_max_units_a_period_counts_unguarded():
+    args = ("--records", "8", "--batch", "1", "--dims", "user=bound", "--max-units", "5")
+    first = run_tool("add", *args)
+    check(first["count"] == 8 and first["unguarded"] == 3 and first["already_counted"] == 0,
+          f"5 remembered, 3 counted without: {first}")
+    # 5 guarded writes (the fifth answer shows the set full), then 3 unguarded: one each.
+    check(first["requests"] == 8 and first["checks"] == 0, f"requests: {first}")
+    item = run_tool("item", "--dims", "user=bound")
+    check(item["units"] == 5, f"the set stops at max_units: {item}")
+    # All 8 again: the 5 remembered are refused; the 3 others count again (the documented cost
+    # of the bound).
+    again = run_tool("add", *args)
+    check(again["already_counted"] == 5 and again["unguarded"] == 3 and again["count"] == 11,
+          f"after the bound: {again}")
+    # A new agent learns the set is full once: a refused write and a read, then one each.
+    check(again["requests"] == 5 * 2 + 3 + 2, f"requests after the bound: {again}")
+
+
+def test_item_size_and_write_units_per_add():
+    """Measures what an add costs as a period fills: the item's size as DynamoDB bills it (the
+    tool's item_size, checked against dynalite's own ConsumedCapacity for a write of that item)
+    and so the write units of the next add to it."""
+    rows = []
+    for units in (1, 100, 1000):
+        dims = f"user=size{units}"
+        out = run_tool("add", "--records", str(units), "--batch", "1", "--dims", dims,
+                       "--value", "1.5")
+        check(out["count"] == units and out["requests"] == units and out["unguarded"] == 0,
+              f"one request per add: {out}")
+        item = run_tool("item", "--dims", dims)
+        check(item["units"] == units, f"{item}")
+        key = {"pk": {"S": ""}, "sk": {"S": "p#00000000001714564800"}}
+        # dynalite's bill for one more write of that item (a no-op SET keeps its size).
+        key["pk"]["S"] = pk_of(dims)
+        r = DB.client.update_item(TableName=TABLE, Key=key, UpdateExpression="SET #t = #t",
+                                  ExpressionAttributeNames={"#t": "expires_at"},
+                                  ReturnConsumedCapacity="TOTAL")
+        wcu = r["ConsumedCapacity"]["CapacityUnits"]
+        expected = -(-item["bytes"] // 1024)
+        check(wcu == expected, f"{units} units: {item['bytes']} bytes, dynalite bills {wcu} WCU, "
+                               f"expected {expected}")
+        rows.append((units, item["bytes"], wcu))
+    for units, size, wcu in rows:
+        print(f"  {units:5d} units in the period: item {size} bytes, {wcu:g} WCU per add "
+              f"(1 UpdateItem)")
+    check(rows[0][2] == 1 and rows[1][2] <= 2 and rows[2][2] <= 17, f"cost per add: {rows}")
+
+
+def pk_of(dims: str, alarm: str = "cis-4.9") -> str:
+    import hashlib
+    return alarm + "#" + hashlib.sha256(dims.encode()).hexdigest()[:32]
 
 
 def test_three_processes_race_one_transition_exactly_one_wins():
