@@ -335,19 +335,17 @@ void AlarmStage::mark_dirty(Instance* inst) {
 
 std::string AlarmStage::commit(std::string_view unit, std::vector<AlertRecord>& out,
                               size_t first) {
-  const int64_t now = clock_.wall_ms();
-  for (size_t i = first; i < out.size(); ++i) sent_ms_[out[i].uid] = now;
-  if (!store_ || (dirty_.empty() && first == out.size() &&
-                  !watermark_crossed_period(saved_stream_ms_, stream_ms_))) {
-    for (Instance* inst : dirty_) inst->dirty = false;
-    dirty_.clear();
+  std::vector<Instance*> changed;
+  changed.swap(dirty_);
+  for (Instance* inst : changed) inst->dirty = false;
+  if (!store_) return {};
+  if (changed.empty() && first == out.size() &&
+      !watermark_crossed_period(saved_stream_ms_, stream_ms_))
     return {};
-  }
   AlarmCommit c;
   c.unit = std::string(unit);
   c.stream_ms = stream_ms_;
-  for (Instance* inst : dirty_) {
-    inst->dirty = false;
+  for (Instance* inst : changed) {
     SavedInstance si;
     si.rule_id = inst->rule.id;
     si.dimensions = inst->dimensions;
@@ -357,16 +355,16 @@ std::string AlarmStage::commit(std::string_view unit, std::vector<AlertRecord>& 
     si.evaluator = inst->eval.serialize();
     c.instances.push_back(std::move(si));
   }
-  dirty_.clear();
   c.transitions.assign(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
   std::string error;
   if (store_->commit(c, error)) {
     saved_stream_ms_ = stream_ms_;
+    const int64_t now = clock_.wall_ms();
+    for (size_t i = first; i < out.size(); ++i) sent_ms_[out[i].uid] = now;
     return {};
   }
   // Nothing of it happened: the instances go back to what the store holds.
   ++counters_.commit_failures;
-  for (size_t i = first; i < out.size(); ++i) sent_ms_.erase(out[i].uid);
   out.resize(first);
   std::string why;
   if (!restore_locked(why))

@@ -14,7 +14,7 @@
 #include <filesystem>
 
 #include "agent/alarms/metric_value.h"
-#include "agent/aws/sigv4.h"
+#include "agent/store/alarm_store.h"
 #include "agent/common/failpoint.h"
 #include "outputs/delivery/segment_format.h"
 
@@ -84,15 +84,6 @@ StateDirAlarmStore::StateDirAlarmStore(std::string path, StateDirAlarmStoreOptio
 StateDirAlarmStore::~StateDirAlarmStore() {
   if (fd_ >= 0) ::close(fd_);
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
-}
-
-std::string StateDirAlarmStore::unit_digest(std::string_view unit) {
-  // The first 16 bytes of SHA-256: fixed size whatever the key's length.
-  const std::string hex = aws::sha256_hex(unit);
-  std::string out(16, '\0');
-  for (size_t i = 0; i < out.size(); ++i)
-    out[i] = static_cast<char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-  return out;
 }
 
 bool StateDirAlarmStore::open(std::string& error) {
@@ -270,7 +261,7 @@ bool StateDirAlarmStore::load(SavedAlarmState& out, std::string& /*error*/) {
 
 bool StateDirAlarmStore::counted(std::string_view unit, std::vector<AlertRecord>& undelivered) {
   if (unit.empty()) return false;
-  const std::string digest = unit_digest(unit);
+  const std::string digest = store::unit_digest(unit);
   if (!units_.count(digest)) return false;
   for (const auto& [seq, p] : undelivered_)
     if (p.unit == digest) undelivered.push_back(p.alert);
@@ -309,7 +300,7 @@ bool StateDirAlarmStore::commit(const AlarmCommit& c, std::string& error) {
   }
   journal::Entry e;
   e.kind = journal::Entry::Kind::kCommit;
-  e.unit = c.unit.empty() ? std::string() : unit_digest(c.unit);
+  e.unit = c.unit.empty() ? std::string() : store::unit_digest(c.unit);
   e.stream_ms = c.stream_ms;
   e.instances = c.instances;
   e.transitions = c.transitions;

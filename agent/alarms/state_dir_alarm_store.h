@@ -72,9 +72,6 @@ class StateDirAlarmStore final : public AlarmStateStore {
   uint64_t file_bytes() const { return file_bytes_; }
   size_t units_remembered() const { return unit_order_.size(); }
 
-  // The fixed-size digest a unit identity is remembered by.
-  static std::string unit_digest(std::string_view unit);
-
  private:
   void apply(const journal::Entry& e);
   void remember_unit(const std::string& digest);

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "agent/common/byte_codec.h"
+
 namespace trailwarden {
 
 namespace {
@@ -14,43 +16,10 @@ constexpr uint8_t kVersion2 = 2;
 constexpr uint8_t kVersion3 = 3;
 constexpr uint8_t kVersion = 4;
 
-void put_u32(std::string& out, uint32_t v) {
-  char b[4];
-  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
-  out.append(b, 4);
-}
-void put_u64(std::string& out, uint64_t v) {
-  put_u32(out, static_cast<uint32_t>(v));
-  put_u32(out, static_cast<uint32_t>(v >> 32));
-}
-void put_str(std::string& out, std::string_view s) {
-  put_u32(out, static_cast<uint32_t>(s.size()));
-  out.append(s);
-}
-
-struct Reader {
-  std::string_view in;
-  bool ok = true;
-  uint32_t u32() {
-    if (in.size() < 4) return ok = false, 0;
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << (8 * i);
-    in.remove_prefix(4);
-    return v;
-  }
-  uint64_t u64() {
-    uint64_t lo = u32();
-    uint64_t hi = u32();
-    return lo | (hi << 32);
-  }
-  std::string str() {
-    uint32_t n = u32();
-    if (!ok || in.size() < n) return ok = false, std::string();
-    std::string s(in.substr(0, n));
-    in.remove_prefix(n);
-    return s;
-  }
-};
+using bytes::put_str;
+using bytes::put_u32;
+using bytes::put_u64;
+using Reader = bytes::ByteReader;
 
 }  // namespace
 

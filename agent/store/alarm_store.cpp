@@ -1,10 +1,18 @@
 #include "agent/store/alarm_store.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <map>
 #include <tuple>
 
 namespace trailwarden::store {
+
+std::string unit_digest(std::string_view unit) {
+  unsigned char hash[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(unit.data()), unit.size(), hash);
+  return std::string(reinterpret_cast<const char*>(hash), 16);
+}
 
 std::vector<PeriodDelta> merge_deltas(const std::vector<PeriodDelta>& deltas,
                                       size_t max_contributors) {

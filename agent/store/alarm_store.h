@@ -121,6 +121,10 @@ class AlarmStore {
                            int64_t from_period, LoadedInstance& out) = 0;
 };
 
+// The 16 bytes a store keeps of a unit's identity (StageUnit::identity): the first half of its
+// SHA-256, the same in every store (the state directory's journal, DynamoDB) and on every agent.
+std::string unit_digest(std::string_view unit);
+
 // Merges deltas of the same (unit, alarm_key, dimensions_key, period_start): counts and sums
 // added,
 // min/max combined, contributors concatenated (repeats dropped, at most `max_contributors`).

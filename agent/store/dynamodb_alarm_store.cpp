@@ -62,14 +62,6 @@ std::string alarm_partition_key(const std::string& alarm_key, const std::string&
 
 std::string period_sort_key(int64_t period_start) { return fmt::format("p#{:020d}", period_start); }
 
-std::string unit_digest(std::string_view unit) {
-  const std::string hex = aws::sha256_hex(unit);
-  std::string raw(16, '\0');
-  for (size_t i = 0; i < raw.size(); ++i)
-    raw[i] = static_cast<char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-  return raw;
-}
-
 DynamoDbAlarmStore::DynamoDbAlarmStore(DynamoDbAlarmStoreOptions options,
                                        std::shared_ptr<DynamoDbClient> client)
     : options_(std::move(options)), client_(std::move(client)) {

@@ -67,8 +67,6 @@ struct DynamoDbAlarmStoreOptions {
 
 inline constexpr size_t kMaxUnitsLimit = 20000;
 
-// The 16 bytes the store keeps of a unit's identity: the first half of its SHA-256.
-std::string unit_digest(std::string_view unit);
 
 // Requests sent and their outcomes, for metrics and the figures in docs/alarms.md.
 struct DynamoDbAlarmStoreCounters {

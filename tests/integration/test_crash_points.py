@@ -126,6 +126,19 @@ batch_timeout_ms = {batch_timeout_ms}
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def run_until_failpoint(self, name: str, failpoint: str, point: str):
+        """Starts the agent with `failpoint` armed and checks that it died at `point` (status
+        137 and the failpoint's own message), within 60 s."""
+        self.start(failpoint)
+        try:
+            rc = self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise Failure(f"{name}: the agent did not reach failpoint {point} within 60 s")
+        check(rc == 137 and f"failpoint {point}: exiting" in self.log(),
+              f"{name}: the first run ended with status {rc}, not at failpoint {point}:\n"
+              f"{self.log()}")
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -164,14 +177,7 @@ def crash_and_restart(name: str, failpoint: str, point: str, *, batch_timeout_ms
         FX.send(url, fauxqs.s3_event_body(BUCKET, key_for(tag)))
     agent = Agent(TMP / name, url, batch_timeout_ms, outputs)
 
-    agent.start(failpoint)
-    try:
-        rc = agent.proc.wait(60)
-    except subprocess.TimeoutExpired:
-        agent.proc.kill()
-        raise Failure(f"{name}: the agent did not reach failpoint {point} within 60 s")
-    check(rc == 137 and f"failpoint {point}: exiting" in agent.log(),
-          f"{name}: the first run ended with status {rc}, not at failpoint {point}:\n{agent.log()}")
+    agent.run_until_failpoint(name, failpoint, point)
     before = [event_id(a) for a in alerts_in(agent.files[0], torn_lines_allowed=True)]
     per_object = len(first_object)
     check(len(before) == sent_before,
@@ -307,14 +313,7 @@ def alarm_crash_and_restart(name: str, failpoint: str, point: str):
     with open(agent.config, "a") as f:
         f.write(f'[rules]\nfiles = ["{rules}"]\n')
 
-    agent.start(failpoint)
-    try:
-        rc = agent.proc.wait(60)
-    except subprocess.TimeoutExpired:
-        agent.proc.kill()
-        raise Failure(f"{name}: the agent did not reach failpoint {point} within 60 s")
-    check(rc == 137 and f"failpoint {point}: exiting" in agent.log(),
-          f"{name}: the first run ended with status {rc}, not at failpoint {point}:\n{agent.log()}")
+    agent.run_until_failpoint(name, failpoint, point)
     check((agent.state / "alarms.journal").exists(), f"{name}: no alarm journal in the state dir")
 
     def alarms_now() -> list[dict]:
