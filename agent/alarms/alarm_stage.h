@@ -101,6 +101,8 @@ class AlarmStage final : public Stage {
   bool restore(std::string& error);
 
   bool wants_event_times() const override { return true; }
+  // With a store only: units are counted once (alarm_state_store.h).
+  bool wants_unit_identity() const override { return store_ != nullptr; }
   std::string process(StageUnit& unit) override;
   void tick(Clock::Wall now, std::vector<AlertRecord>& out) override;
   void finish(std::vector<AlertRecord>& out) override;

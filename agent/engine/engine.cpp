@@ -239,13 +239,13 @@ struct Engine::Impl {
     switch (w.payload) {
       case WorkUnit::Payload::kEvent:
         r.name = w.name;
-        r.identity = unit_identity(w, nullptr);
+        if (stage->wants_unit_identity()) r.identity = unit_identity(w, nullptr);
         processor.set_origin(std::move(origin));
         processor.process_event(r.name, w.bytes, r.result);
         break;
       case WorkUnit::Payload::kBytes:
         r.name = w.name;
-        r.identity = unit_identity(w, nullptr);
+        if (stage->wants_unit_identity()) r.identity = unit_identity(w, nullptr);
         processor.set_origin(std::move(origin));
         processor.raw_buffer().assign(w.bytes);
         processor.process_raw(r.name, r.result);
@@ -275,7 +275,7 @@ struct Engine::Impl {
           return;
         }
         r.name = object_name(f.read);
-        r.identity = unit_identity(w, &f.read);
+        if (stage->wants_unit_identity()) r.identity = unit_identity(w, &f.read);
         origin.bucket = f.read.bucket;
         origin.key = f.read.key;
         processor.set_origin(std::move(origin));

@@ -40,7 +40,8 @@ struct StageUnit {
   const std::vector<int64_t>& event_slots;
   // What the unit is, the same each time it comes again: "s3://bucket/key",
   // "kafka://topic/partition@offset#<digest of its bytes>", "eventbridge:<event id>#<digest of
-  // its bytes>"; empty when it has none (a replayed file: each run reads its input once).
+  // its bytes>"; empty when it has none (a replayed file: each run reads its input once) or the
+  // stage does not want it (Stage::wants_unit_identity).
   std::string_view identity = {};
 };
 
@@ -50,6 +51,9 @@ class Stage {
   // Whether the processor must report every record's event time (StageUnit::event_slots); a
   // short scan of each record's text, so false unless the stage needs it.
   virtual bool wants_event_times() const { return false; }
+  // Whether the engine must give each unit its identity (StageUnit::identity): a digest of an
+  // event's or message's bytes, so false unless the stage counts units once.
+  virtual bool wants_unit_identity() const { return false; }
   // Returns "" or why the unit cannot go on (its state could not be saved): then the engine
   // delivers none of its alerts and fails the unit, which its source retries.
   virtual std::string process(StageUnit& unit) = 0;

@@ -57,8 +57,9 @@ struct EngineFixture {
     options.delivery.dedup = false;  // the units name copies of one file: same finding uids
   }
   // An object with the four Config changes of awsdocs_config.json under `key`, and a unit
-  // naming it.
-  void add_object_unit(const std::string& key) {
+  // naming it (with the notification's version id and ETag, when given).
+  void add_object_unit(const std::string& key, const std::string& version_id = {},
+                       const std::string& etag = {}) {
     store.objects[std::string(kBucket) + "/" + key] =
         test::gzip(test::read_data("cloudtrail/awsdocs_config.json"));
     WorkUnit u;
@@ -67,6 +68,8 @@ struct EngineFixture {
     ObjectRef o;
     o.bucket = kBucket;
     o.key = key;
+    o.version_id = version_id;
+    o.etag = etag;
     u.objects.push_back(o);
     u.origin.route = RecordOrigin::Route::kS3Object;
     source.add(std::move(u));
@@ -366,6 +369,8 @@ struct IdentityStage final : Stage {
   std::vector<std::string> identities;
   std::string refuse;
   std::atomic<size_t> delivered_alerts{0};
+  bool want = true;
+  bool wants_unit_identity() const override { return want; }
   std::string process(StageUnit& u) override {
     std::lock_guard<std::mutex> lock(mu);
     identities.emplace_back(u.identity);
@@ -387,21 +392,8 @@ TEST_CASE("stage: each unit's identity is the same when it comes again and diffe
   IdentityStage stage;
   stage.refuse = "refused.json.gz";
   f.stage = &stage;
-  for (const char* key : {"a.json.gz", "a.json.gz", "refused.json.gz"}) {
-    f.store.objects[std::string(kBucket) + "/" + key] =
-        test::gzip(test::read_data("cloudtrail/awsdocs_config.json"));
-    WorkUnit u;
-    u.payload = WorkUnit::Payload::kObjects;
-    u.name = key;
-    ObjectRef o;
-    o.bucket = kBucket;
-    o.key = key;
-    o.version_id = "v1";
-    o.etag = "0123abcd";
-    u.objects.push_back(o);
-    u.origin.route = RecordOrigin::Route::kS3Object;
-    f.source.add(std::move(u));
-  }
+  for (const char* key : {"a.json.gz", "a.json.gz", "refused.json.gz"})
+    f.add_object_unit(key, "v1", "0123abcd");
   const std::string event =
       R"({"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventName":"StopConfigurationRecorder","eventSource":"config.amazonaws.com","eventID":"e1"})";
   for (const std::string& bytes : {event, event, event + " "}) {
@@ -429,4 +421,24 @@ TEST_CASE("stage: each unit's identity is the same when it comes again and diffe
   // refused object's alerts were not.
   CHECK(f.output->lines.size() == 2 * 4 + 3);
   CHECK(stage.delivered_alerts == 2 * 4 + 3);
+}
+
+TEST_CASE("stage: a stage that does not count units once gets no identity (no digest of each "
+          "event's or message's bytes)") {
+  EngineFixture f;
+  f.options.workers = 1;
+  IdentityStage stage;
+  stage.want = false;
+  f.stage = &stage;
+  f.add_object_unit("a.json.gz", "v1", "0123abcd");
+  WorkUnit u;
+  u.payload = WorkUnit::Payload::kEvent;
+  u.name = "message m1";
+  u.bytes =
+      R"({"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventName":"StopConfigurationRecorder","eventSource":"config.amazonaws.com","eventID":"e1"})";
+  u.origin.route = RecordOrigin::Route::kInlineEvent;
+  u.origin.event_id = "eb-1";
+  f.source.add(std::move(u));
+  CHECK(f.run() == 0);
+  CHECK(stage.identities == std::vector<std::string>{"", ""});
 }
