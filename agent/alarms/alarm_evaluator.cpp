@@ -389,7 +389,7 @@ std::optional<Transition> AlarmEvaluator::check_early(int64_t index, EventTime t
   return std::nullopt;
 }
 
-std::vector<Transition> AlarmEvaluator::advance(EventTime watermark) {
+std::vector<Transition> AlarmEvaluator::advance(EventTime watermark, AdvanceHooks* hooks) {
   std::vector<Transition> out;
   if (!started_) return out;
   const int64_t last_final = floor_div(to_ms(watermark), period_ms()) - 1;
@@ -400,8 +400,24 @@ std::vector<Transition> AlarmEvaluator::advance(EventTime watermark) {
       continue;
     }
     const int64_t i = evaluated_ + 1;
+    if (hooks) {
+      if (!hooks->before_evaluation(*this, start_of(i - spec_->alarm.evaluation_range() + 1),
+                                    start_of(i)))
+        break;
+      // The store's state was decided at or after this end (or by an early ALARM after it).
+      if (evaluated_ >= i || (has_early_ && i < early_)) continue;
+    }
     evaluated_ = i;
-    if (auto tr = evaluate(i)) out.push_back(std::move(*tr));
+    if (auto tr = evaluate(i)) {
+      using Outcome = AdvanceHooks::Outcome;
+      const Outcome o = hooks ? hooks->after_transition(*this, *tr) : Outcome::kNotify;
+      if (o == Outcome::kRetry) {
+        state_ = tr->old_state;
+        evaluated_ = i - 1;
+        break;
+      }
+      if (o == Outcome::kNotify) out.push_back(std::move(*tr));
+    }
     prune();
     // Once the range holds no period with data, every range up to the next period with data
     // is the same (all missing) and gives the same state: skipped.
@@ -412,6 +428,70 @@ std::vector<Transition> AlarmEvaluator::advance(EventTime watermark) {
     }
   }
   return out;
+}
+
+AlarmEvaluator::AddResult AlarmEvaluator::check(EventTime t) const {
+  const int64_t index = index_of(t);
+  if (!started_ || (index < origin_ && evaluated_ == origin_ - 1)) return AddResult::kAdded;
+  if (index <= evaluated_) return AddResult::kLate;
+  if (index - evaluated_ > max_open_periods() && !buckets_.count(index))
+    return AddResult::kOverflow;
+  return AddResult::kAdded;
+}
+
+void AlarmEvaluator::fill(Bucket& b, const PeriodAggregate& a) {
+  b.count = a.count;
+  b.sum = a.sum;
+  b.min = a.min.value_or(0);
+  b.max = a.max.value_or(0);
+  b.active = true;  // a stored period exists only because records were seen in it
+  b.contributors = a.contributors;
+  std::sort(b.contributors.begin(), b.contributors.end());
+  b.contributors.erase(std::unique(b.contributors.begin(), b.contributors.end()),
+                       b.contributors.end());
+  if (b.contributors.size() > kMaxContributors) b.contributors.resize(kMaxContributors);
+  b.omitted = b.count > b.contributors.size() ? b.count - b.contributors.size() : 0;
+}
+
+AlarmEvaluator::AddOutcome AlarmEvaluator::set_period(const PeriodAggregate& totals, EventTime t) {
+  AddOutcome out;
+  const int64_t index = index_of(totals.period_start);
+  out.result = admit(index);
+  if (out.result != AddResult::kAdded) return out;
+  fill(buckets_[index], totals);
+  if (totals.count > 0 && spec_->fires_early() && state_ != AlarmState::kAlarm)
+    out.transition = check_early(index, t);
+  return out;
+}
+
+void AlarmEvaluator::replace_periods(EventTime from, const std::vector<PeriodAggregate>& periods) {
+  const int64_t first = index_of(from);
+  buckets_.erase(buckets_.lower_bound(first), buckets_.end());
+  for (const PeriodAggregate& p : periods) {
+    const int64_t index = index_of(p.period_start);
+    if (index < first) continue;
+    if (!started_) begin(index);
+    if (index < origin_ && evaluated_ == origin_ - 1) {
+      origin_ = index;
+      evaluated_ = index - 1;
+    }
+    if (index - evaluated_ > max_open_periods()) continue;  // as add() refuses it
+    fill(buckets_[index], p);
+  }
+}
+
+void AlarmEvaluator::adopt(AlarmState state, std::optional<EventTime> range_end, bool early) {
+  state_ = state;
+  if (!started_ || !range_end) return;
+  const int64_t end = index_of(*range_end);
+  if (early) {
+    if (end > evaluated_ && (!has_early_ || end > early_)) {
+      has_early_ = true;
+      early_ = end;
+    }
+  } else if (end > evaluated_) {
+    evaluated_ = end;
+  }
 }
 
 void AlarmEvaluator::prune() {

@@ -28,6 +28,11 @@
 //   max_open_periods(), further ones refused as kOverflow and counted).
 // - serialize() / restore(): the whole state, versioned, byte-exact: restoring and continuing
 //   gives the same transitions and the same bytes as never stopping.
+// - Shared state (several agents, alarm_stage_shared.cpp): check() tells whether a datapoint
+//   would be admitted; set_period() puts a store's totals for one period in place of the local
+//   aggregate (early firing as add()); replace_periods() and adopt() make the evaluator hold
+//   the store's periods and state before an evaluation (AdvanceHooks), so that every agent
+//   evaluating a period end decides from the same totals and the same prior state.
 // Not thread-safe: one owner at a time (the caller locks).
 #pragma once
 
@@ -71,6 +76,15 @@ struct Transition {
   uint64_t contributors_omitted = 0;           // ids not kept (kMaxContributors per period)
 };
 
+// One period's aggregate as a shared store holds it (store/alarm_store.h PeriodTotals).
+struct PeriodAggregate {
+  EventTime period_start;
+  uint64_t count = 0;   // 0: records were seen but no datapoint (default_value's activity)
+  double sum = 0;
+  std::optional<double> min, max;
+  std::vector<std::string> contributors;  // any order; the kMaxContributors smallest are kept
+};
+
 class AlarmEvaluator {
  public:
   static constexpr size_t kMaxContributors = 10;  // record ids kept per period
@@ -94,8 +108,24 @@ class AlarmEvaluator {
   // records but no datapoint gets one datapoint of default_value. No effect without it.
   AddResult note_activity(EventTime t);
   // Finalizes every period whose end is at or before `watermark`; returns the transitions in
-  // order.
-  std::vector<Transition> advance(EventTime watermark);
+  // order. With `hooks`, each evaluation is bracketed by them (shared state).
+  class AdvanceHooks;
+  std::vector<Transition> advance(EventTime watermark, AdvanceHooks* hooks = nullptr);
+
+  // Shared state. What add(t, ...) would answer now, changing nothing.
+  AddResult check(EventTime t) const;
+  // The period holding `totals.period_start` takes the store's totals in place of its own
+  // (kLate when it is final, kOverflow as add()); `t` is the newest datapoint this agent added
+  // to it, the time an early ALARM names.
+  AddOutcome set_period(const PeriodAggregate& totals, EventTime t);
+  // Every period at or after `from` becomes what `periods` says (ascending; a period not listed
+  // has no data).
+  void replace_periods(EventTime from, const std::vector<PeriodAggregate>& periods);
+  // The state a store holds, decided by the evaluation of the range ending with the period
+  // starting at `range_end` (no such range: never stored, INSUFFICIENT_DATA). Evaluations of
+  // ranges ending before it are not made here; with `early`, that period may still be open (as
+  // after this evaluator's own early ALARM), else it is final here too.
+  void adopt(AlarmState state, std::optional<EventTime> range_end, bool early);
 
   // The watermark for the newest event time seen in the stream: newest - lateness_seconds.
   static EventTime watermark_for(EventTime newest, const AlarmSpec& alarm);
@@ -138,6 +168,7 @@ class AlarmEvaluator {
   std::optional<Transition> evaluate(int64_t end_index);
   std::optional<Transition> check_early(int64_t index, EventTime t);
   static void keep_contributor(Bucket& b, std::string_view id);
+  static void fill(Bucket& b, const PeriodAggregate& a);
   Transition make(AlarmState to, int64_t end_index, const std::vector<Point>& used, size_t filled,
                   bool filled_breaching) const;
   void prune();
@@ -152,6 +183,20 @@ class AlarmEvaluator {
   uint64_t late_ = 0;
   uint64_t overflow_ = 0;
   std::map<int64_t, Bucket> buckets_;
+};
+
+// Called by advance() around each evaluation of a period end.
+class AlarmEvaluator::AdvanceHooks {
+ public:
+  virtual ~AdvanceHooks() = default;
+  // Before evaluating the range [range_start, end_period_start + period): may replace periods
+  // and adopt a state. False: stop here, evaluate nothing more now (try again later).
+  virtual bool before_evaluation(AlarmEvaluator& e, EventTime range_start,
+                                 EventTime end_period_start) = 0;
+  enum class Outcome { kNotify, kSuperseded, kRetry };
+  // A transition was decided: kNotify returns it; kSuperseded drops it (the hook adopted what
+  // the store holds); kRetry undoes it (the state and the period go back) and stops advance().
+  virtual Outcome after_transition(AlarmEvaluator& e, const Transition& t) = 0;
 };
 
 // "04/12/26 10:05:00": CloudWatch's datapoint time in reasons (dd/MM/yy HH:mm:ss, UTC).

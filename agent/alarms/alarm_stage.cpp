@@ -7,60 +7,17 @@
 #include <algorithm>
 #include <iterator>
 
+#include "agent/alarms/alarm_stage_parts.h"
 #include "agent/alarms/metric_value.h"
 
 namespace trailwarden::alarms {
 
-namespace {
-
-int64_t to_ms(EventTime t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-EventTime from_ms(int64_t ms) { return EventTime{std::chrono::milliseconds(ms)}; }
-
-// The event times an alarm can use: EventTime counts nanoseconds (years 1677 to 2262), and
-// periods, the evaluation range and the lateness reach a few days around a time. A record's
-// eventTime outside 1700-2200 (a forged or broken one: parse_event_time reads years 1-9999) is
-// no usable time, as if it had none (found by alarm_stage_fuzz: the conversion overflowed).
-constexpr int64_t kMinEventMs = -8'520'336'000'000;  // 1700-01-01T00:00:00Z
-constexpr int64_t kMaxEventMs = 7'258'118'400'000;   // 2200-01-01T00:00:00Z
-bool usable_event_ms(int64_t ms) { return ms >= kMinEventMs && ms < kMaxEventMs; }
-
-// A contributor id is the record's eventID and its finding uid (one evaluator string).
-constexpr char kContributorSeparator = '\t';
-
-}  // namespace
-
-struct AlarmStage::Instance {
-  Instance(const rules::Rule& r, std::shared_ptr<const MetricAlarmSpec> spec)
-      : rule(r), eval(std::move(spec)) {}
-  const rules::Rule& rule;
-  AlarmEvaluator eval;
-  std::string key;                      // dimension_key(dimensions)
-  std::vector<std::string> dimensions;  // values, in MetricSpec::dimensions order
-  std::string account, region;          // of the newest datapoint's record
-  int64_t newest_ms = 0;
-  bool dirty = false;
-};
-
-struct AlarmStage::RuleAlarms {
-  const rules::Rule* rule = nullptr;
-  std::map<std::string, std::unique_ptr<Instance>> instances;  // by dimension key (ordered)
-  bool refusal_logged = false;
-};
-
-struct AlarmStage::Sample {
-  RuleAlarms* rule = nullptr;
-  int64_t t_ms = 0;
-  double value = 0;
-  std::vector<std::string> dimensions;
-  std::string contributor;
-  std::string account, region;
-};
+using namespace stage_parts;
 
 AlarmStage::AlarmStage(std::vector<const rules::Rule*> rules, AlarmStageOptions options,
-                       const Clock& clock, AlarmStateStore* store)
-    : options_(options), clock_(clock), store_(store) {
+                       const Clock& clock, AlarmStateStore* store,
+                       store::AlarmStore* shared)
+    : options_(options), clock_(clock), store_(store), shared_(shared) {
   for (const rules::Rule* r : rules) {
     if (!r || !r->counts_for_alarm() || by_id_.count(r->id)) continue;
     auto ra = std::make_unique<RuleAlarms>();
@@ -181,7 +138,6 @@ std::string AlarmStage::process(StageUnit& unit) {
     }
   }
   const size_t first = alerts.size();
-  for (Sample& s : samples) add(*s.rule, s, alerts);
   // Records without a datapoint still make a period active for a metric's default_value
   // (which excludes dimensions: the rule's one instance). Slots outside the usable times are
   // left out (the list is sorted: they are at its ends).
@@ -191,18 +147,24 @@ std::string AlarmStage::process(StageUnit& unit) {
     std::copy_if(slots->begin(), slots->end(), std::back_inserter(usable), usable_event_ms);
     slots = &usable;
   }
-  if (!slots->empty()) {
-    for (auto& r : rules_) {
-      if (!r->rule->metric_alarm->metric.default_value) continue;
-      Instance* inst = instance(*r, {}, slots->front());
-      if (!inst) continue;
-      for (int64_t slot : *slots) {
-        if (inst->eval.note_activity(from_ms(slot)) == AlarmEvaluator::AddResult::kAdded)
-          mark_dirty(inst);
+  if (shared_) {
+    if (std::string error = count_shared(samples, unit, *slots, alerts); !error.empty())
+      return error;
+  } else {
+    for (Sample& s : samples) add(*s.rule, s, alerts);
+    if (!slots->empty()) {
+      for (auto& r : rules_) {
+        if (!r->rule->metric_alarm->metric.default_value) continue;
+        Instance* inst = instance(*r, {}, slots->front());
+        if (!inst) continue;
+        for (int64_t slot : *slots) {
+          if (inst->eval.note_activity(from_ms(slot)) == AlarmEvaluator::AddResult::kAdded)
+            mark_dirty(inst);
+        }
       }
     }
-    move_stream(slots->back(), clock_.wall_ms());
   }
+  if (!slots->empty()) move_stream(slots->back(), clock_.wall_ms());
   advance_all(stream_ms_, true, alerts);
   return commit(unit.identity, alerts, first);
 }
@@ -286,7 +248,7 @@ void AlarmStage::advance_all(int64_t to_ms_value, bool use_lateness,
                                     ? AlarmEvaluator::watermark_for(from_ms(to_ms_value), alarm)
                                     : from_ms(to_ms_value);
     for (auto& [key, inst] : r->instances) {
-      std::vector<Transition> ts = inst->eval.advance(watermark);
+      std::vector<Transition> ts = advance(*inst, watermark);
       if (ts.empty()) continue;
       mark_dirty(inst.get());
       for (const Transition& t : ts) emit(*r, *inst, t, out);
@@ -363,8 +325,16 @@ std::string AlarmStage::commit(std::string_view unit, std::vector<AlertRecord>& 
     for (size_t i = first; i < out.size(); ++i) sent_ms_[out[i].uid] = now;
     return {};
   }
-  // Nothing of it happened: the instances go back to what the store holds.
   ++counters_.commit_failures;
+  if (shared_) {
+    // The counts and transitions are in the shared store already: the unit is not failed, its
+    // transitions go out now; only their resend after a crash is lost.
+    spdlog::error("the alarm state cannot be saved locally ({}): {} transition alerts go out "
+                  "without being kept for a resend after a crash",
+                  error, out.size() - first);
+    return {};
+  }
+  // Nothing of it happened: the instances go back to what the store holds.
   out.resize(first);
   std::string why;
   if (!restore_locked(why))
@@ -426,6 +396,7 @@ void AlarmStage::tick(Clock::Wall now, std::vector<AlertRecord>& out) {
   if (now_ms - last_tick_ms_ < options_.tick_interval.count()) return;
   last_tick_ms_ = now_ms;
   resend(now_ms, out);
+  if (shared_) discover(now_ms);
   if (!stream_ms_ || !stream_wall_ms_ || now_ms <= stream_wall_ms_) return;
   // Idle: event time goes on with the wall clock since the last unit moved it, never past now.
   const int64_t moved = std::min(now_ms, stream_ms_ + (now_ms - stream_wall_ms_));

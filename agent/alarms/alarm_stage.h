@@ -32,6 +32,18 @@
 // fails the unit (its source retries it). Transition alerts stay undelivered until delivered()
 // reports them, and tick() sends them again every resend_interval (the first tick after a restart
 // sends what a crash kept from delivery); the de-duplication window drops those that did arrive.
+//
+// Shared state (`[alarms] store = "dynamodb"`; alarm_stage_shared.cpp, docs/alarms.md "Several
+// agents"): with a store::AlarmStore, several agents reading disjoint parts of one stream count
+// into it. Per unit, the datapoints of each (instance, period) go to the store as one delta
+// named by the unit (counted once, whoever sends it), and the period takes the store's totals
+// (early firing on them). Before evaluating a period end, an instance takes the store's
+// periods and state; a transition is a compare-and-set in the store, and only the agent that
+// wins it notifies (the others adopt the stored state). Every instance is registered in the
+// store's index, and tick() reads the index every discover_interval, so every agent evaluates
+// every instance. A store failure fails the unit (its source retries it; counted once) or
+// postpones the evaluation to the next tick. The local journal (`store`) still makes the
+// unit's transitions survive until delivered.
 // Thread-safe: datapoints are extracted outside the lock, instances updated under one lock.
 #pragma once
 
@@ -53,6 +65,7 @@
 #include "agent/engine/stage.h"
 #include "agent/normalize/alarm_finding.h"
 #include "agent/rules/rule.h"
+#include "agent/store/alarm_store.h"
 
 namespace trailwarden::alarms {
 
@@ -66,6 +79,8 @@ struct AlarmStageOptions {
   std::chrono::milliseconds resend_interval{300'000};
   // Transition alerts one tick sends again, at most.
   size_t resend_batch = 1000;
+  // Shared state: how often tick() reads the store's instance index.
+  std::chrono::milliseconds discover_interval{60'000};
 };
 
 struct AlarmStageCounters {
@@ -82,14 +97,20 @@ struct AlarmStageCounters {
   std::atomic<uint64_t> commit_failures{0};    // units (or ticks) whose state could not be saved
   std::atomic<uint64_t> resent{0};             // transition alerts sent again
   std::atomic<uint64_t> restore_failures{0};   // saved instances that could not be restored
+  // Shared state only:
+  std::atomic<uint64_t> store_failures{0};        // store calls that failed (retried later)
+  std::atomic<uint64_t> transitions_superseded{0};// decided here, but another agent's stood
+  std::atomic<uint64_t> instances_discovered{0};  // instances learned from the store's index
 };
 
 class AlarmStage final : public Stage {
  public:
   // `rules`: the enabled rules (those without counts_for_alarm() pass through); they must
   // outlive the stage. `store` may be null (state in memory); with one, call restore() first.
+  // `shared`: the store several agents share (null: this agent's counts are the whole truth).
   AlarmStage(std::vector<const rules::Rule*> rules, AlarmStageOptions options = {},
-             const Clock& clock = system_clock(), AlarmStateStore* store = nullptr);
+             const Clock& clock = system_clock(), AlarmStateStore* store = nullptr,
+             store::AlarmStore* shared = nullptr);
   ~AlarmStage() override;
 
   // Whether any rule counts for an alarm (otherwise the engine keeps PassThroughStage).
@@ -102,7 +123,7 @@ class AlarmStage final : public Stage {
 
   bool wants_event_times() const override { return true; }
   // With a store only: units are counted once (alarm_state_store.h).
-  bool wants_unit_identity() const override { return store_ != nullptr; }
+  bool wants_unit_identity() const override { return store_ != nullptr || shared_ != nullptr; }
   std::string process(StageUnit& unit) override;
   void tick(Clock::Wall now, std::vector<AlertRecord>& out) override;
   void finish(std::vector<AlertRecord>& out) override;
@@ -126,6 +147,8 @@ class AlarmStage final : public Stage {
   void add(RuleAlarms& r, Sample& s, std::vector<AlertRecord>& out);
   void move_stream(int64_t event_ms, int64_t wall_ms);
   void advance_all(int64_t to_ms, bool use_lateness, std::vector<AlertRecord>& out);
+  // One instance's advance(): with the shared store's hooks when there is one.
+  std::vector<Transition> advance(Instance& inst, EventTime watermark);
   void emit(const RuleAlarms& r, Instance& inst, const Transition& t, std::vector<AlertRecord>& out);
   void mark_dirty(Instance* inst);
   // Commits the dirty instances and the transition alerts out[first..] under `unit`. On
@@ -138,9 +161,24 @@ class AlarmStage final : public Stage {
   bool watermark_crossed_period(int64_t before_ms, int64_t after_ms) const;
   void resend(int64_t now_ms, std::vector<AlertRecord>& out);
 
+  // Shared state (alarm_stage_shared.cpp).
+  class SharedHooks;
+  // Counts the samples into the shared store under `unit` and takes its totals; early ALARMs
+  // go through settle(). An error when the store failed (nothing is taken; retry the unit).
+  std::string count_shared(std::vector<Sample>& samples, const StageUnit& unit,
+                           const std::vector<int64_t>& slots, std::vector<AlertRecord>& out);
+  // A transition decided here: the compare-and-set in the store.
+  AlarmEvaluator::AdvanceHooks::Outcome settle(Instance& inst, const Transition& t);
+  // The instance takes the store's periods from `from_ms` on and its state; false on failure.
+  bool sync(Instance& inst, int64_t from_ms);
+  void adopt_state(Instance& inst, const store::AlarmInstanceState& s);
+  void register_instance(Instance& inst, int64_t period_ms);
+  void discover(int64_t now_ms);
+
   AlarmStageOptions options_;
   const Clock& clock_;
   AlarmStateStore* store_;
+  store::AlarmStore* shared_;
   AlarmStageCounters counters_;
   std::vector<std::unique_ptr<RuleAlarms>> rules_;          // counting rules only
   std::unordered_map<std::string, RuleAlarms*> by_id_;      // immutable after construction
@@ -152,6 +190,7 @@ class AlarmStage final : public Stage {
   std::vector<Instance*> dirty_;
   std::unordered_map<std::string, int64_t> sent_ms_;  // undelivered transition uid -> last sent
   int64_t last_resend_ms_ = 0;                        // 0: none yet (the first tick sends)
+  int64_t last_discover_ms_ = 0;                      // 0: none yet (the first tick reads)
 };
 
 }  // namespace trailwarden::alarms
@@ -161,4 +200,7 @@ class MetricsRegistry;
 // The alarm stage's trailwarden_alarm_* metrics (docs/monitoring.md), read from its counters at
 // scrape time (alarm_stage_metrics.cpp); `stage` must outlive `registry`.
 void register_alarm_stage_metrics(MetricsRegistry& registry, const alarms::AlarmStage& stage);
+// The DynamoDB alarm store's trailwarden_alarm_store_* metrics; `store` must outlive `registry`.
+namespace store { class DynamoDbAlarmStore; }
+void register_alarm_store_metrics(MetricsRegistry& registry, const store::DynamoDbAlarmStore& store);
 }  // namespace trailwarden

@@ -1,6 +1,7 @@
 // The alarm stage's metrics, read from its counters at scrape time.
 #include "agent/alarms/alarm_stage.h"
 #include "agent/metrics/metrics.h"
+#include "agent/store/dynamodb_alarm_store.h"
 
 namespace trailwarden {
 
@@ -37,6 +38,43 @@ void register_alarm_stage_metrics(MetricsRegistry& registry, const alarms::Alarm
               "Saved alarm instances that did not fit their alarm's definition at start-up "
               "(they start again from INSUFFICIENT_DATA).",
               k.restore_failures.load());
+    w.counter("trailwarden_alarm_store_failures_total",
+              "Calls to the shared alarm store (DynamoDB) that failed: the unit is retried or "
+              "the evaluation waits for the next tick.",
+              k.store_failures.load());
+    w.counter("trailwarden_alarm_transitions_superseded_total",
+              "Transitions decided by this agent whose compare-and-set lost: another agent's "
+              "transition stands and was notified by it (shared store).",
+              k.transitions_superseded.load());
+    w.counter("trailwarden_alarm_instances_discovered_total",
+              "Alarm instances learned from the shared store's instance index (their "
+              "datapoints went to other agents).",
+              k.instances_discovered.load());
+  });
+}
+
+void register_alarm_store_metrics(MetricsRegistry& registry,
+                                  const store::DynamoDbAlarmStore& store) {
+  registry.add([&store](PrometheusWriter& w) {
+    const store::DynamoDbAlarmStoreCounters c = store.counters();
+    w.counter("trailwarden_alarm_store_requests_total",
+              "HTTP requests to the DynamoDB alarm store, retries included.", c.requests);
+    w.counter("trailwarden_alarm_store_retries_total",
+              "Requests to the DynamoDB alarm store repeated after a retryable failure.",
+              c.retries);
+    w.counter("trailwarden_alarm_store_updates_total",
+              "UpdateItem calls of the DynamoDB alarm store (counts, extremes, index).",
+              c.updates);
+    w.counter("trailwarden_alarm_store_units_already_counted_total",
+              "Deltas whose unit the period already held (a redelivery): nothing added.",
+              c.already_counted);
+    w.counter("trailwarden_alarm_store_units_unguarded_total",
+              "Deltas counted beyond max_units, without the exactly-once guard.", c.unguarded);
+    w.counter("trailwarden_alarm_store_transitions_won_total",
+              "Transitions this agent wrote first (and notified).", c.transitions_won);
+    w.counter("trailwarden_alarm_store_transitions_lost_total",
+              "Transition writes refused because another agent changed the state first.",
+              c.transitions_lost);
   });
 }
 

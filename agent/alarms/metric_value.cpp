@@ -121,4 +121,21 @@ std::string dimension_key(const std::vector<std::string>& values) {
   return key;
 }
 
+bool parse_dimension_key(std::string_view key, std::vector<std::string>& values) {
+  values.clear();
+  while (!key.empty()) {
+    const size_t colon = key.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon > 10) return false;
+    size_t n = 0;
+    for (char c : key.substr(0, colon)) {
+      if (c < '0' || c > '9') return false;
+      n = n * 10 + static_cast<size_t>(c - '0');
+    }
+    if (n > key.size() - colon - 1) return false;
+    values.emplace_back(key.substr(colon + 1, n));
+    key.remove_prefix(colon + 1 + n);
+  }
+  return true;
+}
+
 }  // namespace trailwarden::alarms

@@ -45,5 +45,7 @@ Datapoint extract_datapoint(const MetricSpec& spec, const simdjson::dom::element
 // The key of an alarm instance: the dimension values, each length-prefixed ("4:alice"), so
 // that distinct sets never collide. "" for a metric without dimensions.
 std::string dimension_key(const std::vector<std::string>& values);
+// The values back from a dimension_key(); false when `key` is not one.
+bool parse_dimension_key(std::string_view key, std::vector<std::string>& values);
 
 }  // namespace trailwarden::alarms

@@ -72,7 +72,8 @@ int cmd_run(Args& a, const Global& g) {
   const RunSourceView& queue = source.view;
   // The alarm stage keeps the rules it started with (a SIGHUP does not change alarms).
   auto rule_set = std::make_shared<const RuleSet>(std::move(all));
-  RunAlarmStage alarm_parts = make_run_alarm_stage(c, rule_set->enabled);
+  RunAlarmStage alarm_parts =
+      make_run_alarm_stage(c, rule_set->enabled, endpoints.region, http.control, credentials);
   alarms::AlarmStage* alarm_stage = alarm_parts.stage.get();
   Engine engine(engine_options(c, workers, source), *source.source, clients.s3.get(), rule_set,
                 outputs);
@@ -83,6 +84,7 @@ int cmd_run(Args& a, const Global& g) {
   register_run_metrics(registry, engine, queue, outputs, *credentials, clients.s3.get(), status.get(),
                        started_ms);
   if (alarm_stage) register_alarm_stage_metrics(registry, *alarm_stage);
+  if (alarm_parts.shared) register_alarm_store_metrics(registry, *alarm_parts.shared);
   live.attach([&registry] { return registry.render(); },
               [&] { return health(engine, outputs, c); },
               [&] { return readiness(engine, queue, outputs, c); });

@@ -181,7 +181,7 @@ AwsClients make_aws_clients(const Config& c, const AwsEndpoints& endpoints, cons
 }
 
 bool run_needs_aws_credentials(const Config& c) {
-  if (!c.kafka_source) return true;
+  if (!c.kafka_source || c.alarms.store == "dynamodb") return true;
   const toml::node* msk = c.kafka_source->get("msk_iam");
   return msk && msk->value<bool>().value_or(false);
 }
@@ -273,20 +273,72 @@ std::unique_ptr<alarms::AlarmStage> make_alarm_stage(const std::vector<const rul
   return std::make_unique<alarms::AlarmStage>(enabled);
 }
 
-RunAlarmStage make_run_alarm_stage(const Config& c, const std::vector<const rules::Rule*>& enabled) {
+namespace {
+
+// The DynamoDB store of `[alarms] store = "dynamodb"`, its table checked.
+std::shared_ptr<store::DynamoDbAlarmStore> make_shared_alarm_store(
+    const Config& c, const std::string& region, std::shared_ptr<http::HttpClient> http,
+    std::shared_ptr<aws::CredentialsSource> credentials) {
+  const DynamoDbStoreConfig& d = c.alarms.dynamodb;
+  store::DynamoDbClientOptions co;
+  const std::string table_region = d.region.empty() ? region : d.region;
+  if (!d.endpoint.empty()) {
+    co.endpoint_url = d.endpoint;
+    co.region = table_region;
+    if (co.region.empty())
+      throw std::runtime_error(fmt::format(
+          "{}: alarms.dynamodb needs the table's region ([alarms.dynamodb] region, [aws] "
+          "region or AWS_REGION)",
+          c.source));
+  } else {
+    std::string error;
+    if (!store::resolve_dynamodb_endpoint(table_region, endpoint_config(c),
+                                          aws::process_environment(), co, error))
+      throw std::runtime_error(fmt::format("{}: alarms.dynamodb: {}", c.source, error));
+  }
+  auto client = std::make_shared<store::DynamoDbClient>(co, std::move(http), std::move(credentials));
+  store::DynamoDbAlarmStoreOptions so;
+  so.table = d.table;
+  auto shared = std::make_shared<store::DynamoDbAlarmStore>(so, client);
+  // The table is checked before anything is read from the queue: a missing table or a wrong
+  // key schema is a start-up error, not a stream of failed units.
+  for (int attempt = 1;; ++attempt) {
+    std::vector<std::string> warnings;
+    store::StoreStatus st = shared->check_table(warnings);
+    for (const std::string& w : warnings) spdlog::warn("{}", w);
+    if (st.ok) break;
+    if (!st.retryable || attempt >= 10) throw std::runtime_error(st.message);
+    spdlog::warn("{}; checking again in {} s", st.message, attempt);
+    std::this_thread::sleep_for(std::chrono::seconds(attempt));
+  }
+  spdlog::info("alarms: shared state in DynamoDB table {} (region {}, endpoint {})", d.table,
+               co.region, co.endpoint_url);
+  return shared;
+}
+
+}  // namespace
+
+RunAlarmStage make_run_alarm_stage(const Config& c, const std::vector<const rules::Rule*>& enabled,
+                                   const std::string& region,
+                                   std::shared_ptr<http::HttpClient> http,
+                                   std::shared_ptr<aws::CredentialsSource> credentials) {
   RunAlarmStage out;
   if (!alarms::AlarmStage::needed(enabled)) return out;
   size_t n = 0;
   for (const rules::Rule* r : enabled) n += r->counts_for_alarm() ? 1 : 0;
   ensure_state_dir(c);
+  if (c.alarms.store == "dynamodb")
+    out.shared = make_shared_alarm_store(c, region, std::move(http), std::move(credentials));
   out.store = std::make_unique<alarms::StateDirAlarmStore>(
       (std::filesystem::path(c.state_dir) / "alarms.journal").string());
   std::string error;
   if (!out.store->open(error)) throw std::runtime_error(error);
   out.stage = std::make_unique<alarms::AlarmStage>(enabled, alarms::AlarmStageOptions{},
-                                                   system_clock(), out.store.get());
+                                                   system_clock(), out.store.get(),
+                                                   out.shared.get());
   if (!out.stage->restore(error)) throw std::runtime_error(error);
-  spdlog::info("alarms: {} rules count for an alarm (state in {})", n, out.store->path());
+  spdlog::info("alarms: {} rules count for an alarm (state in {}{})", n, out.store->path(),
+               out.shared ? ", counts shared in DynamoDB table " + c.alarms.dynamodb.table : "");
   return out;
 }
 

@@ -27,6 +27,7 @@
 #include "agent/sources/source.h"
 #include "agent/sources/sqs/sqs_source.h"
 #include "agent/sources/sqs_client.h"
+#include "agent/store/dynamodb_alarm_store.h"
 #include "outputs/delivery/delivery_pipeline.h"
 
 namespace trailwarden::cli {
@@ -113,12 +114,18 @@ void register_s3_metrics(MetricsRegistry& registry, const S3Client& s3);
 std::unique_ptr<alarms::AlarmStage> make_alarm_stage(const std::vector<const rules::Rule*>& enabled);
 
 // `run`: the alarm stage with its state in `<state_dir>/alarms.journal`
-// (alarms/state_dir_alarm_store.h), restored; both null when no rule counts for an alarm.
-// Throws std::runtime_error naming the file when the state cannot be read.
+// (alarms/state_dir_alarm_store.h), restored; with `[alarms] store = "dynamodb"` also the
+// DynamoDB table several agents share (store/dynamodb_alarm_store.h), its table checked at
+// start-up (DescribeTable, DescribeTimeToLive). All null when no rule counts for an alarm.
+// Throws std::runtime_error naming the file or the table when the state cannot be read.
 struct RunAlarmStage {
   std::unique_ptr<alarms::StateDirAlarmStore> store;
-  std::unique_ptr<alarms::AlarmStage> stage;  // uses `store`: destroyed first
+  std::shared_ptr<store::DynamoDbAlarmStore> shared;
+  std::unique_ptr<alarms::AlarmStage> stage;  // uses `store` and `shared`: destroyed first
 };
-RunAlarmStage make_run_alarm_stage(const Config& c, const std::vector<const rules::Rule*>& enabled);
+RunAlarmStage make_run_alarm_stage(const Config& c, const std::vector<const rules::Rule*>& enabled,
+                                   const std::string& region,
+                                   std::shared_ptr<http::HttpClient> http,
+                                   std::shared_ptr<aws::CredentialsSource> credentials);
 
 }  // namespace trailwarden::cli

@@ -191,13 +191,8 @@ std::vector<std::string> config_advisories(const Config& c) {
         "refused and deleted (set inline_events = true to match them; docs/aws.md, \"The inline "
         "route's trust model\")");
   const AlarmsConfig& a = c.alarms;
-  if (a.store == "dynamodb")
-    out.push_back(
-        "alarms.store = \"dynamodb\" is read and checked, but this version keeps the alarms' "
-        "state in general.state_dir: the DynamoDB store is not wired to the alarm stage yet, so "
-        "several agents on one queue each count only their own part of the stream "
-        "(docs/alarms.md, \"The DynamoDB store\")");
-  else if (!a.dynamodb.table.empty() || !a.dynamodb.region.empty() || !a.dynamodb.endpoint.empty())
+  if (a.store != "dynamodb" &&
+      (!a.dynamodb.table.empty() || !a.dynamodb.region.empty() || !a.dynamodb.endpoint.empty()))
     out.push_back(
         "[alarms.dynamodb] is set but alarms.store is \"state\": the table is not used (set "
         "alarms.store = \"dynamodb\" to share alarm state between agents)");

@@ -31,6 +31,11 @@
 //                transition exactly one wins; only the winner notifies it;
 //   load()       the periods starting at or after from_period and the state, read consistently
 //                (reflecting every add() and transition() that returned before it began).
+//   register_instance() / list_instances(): the index of an alarm's instances, so that every
+//                agent evaluates every instance — also one whose datapoints all went to an
+//                agent that has stopped. register_instance() is idempotent (the first
+//                first_period stays) and keeps the entry at least `retention` past
+//                `last_period`; list_instances() returns every entry of one alarm.
 // A StoreStatus that is not ok() tells the caller to retry later (retryable) or to report the
 // error (not retryable). The write that failed was not applied, except when its answer was lost
 // in transit (a timeout after sending, some 5xx), when it may have been: retrying the add()
@@ -91,6 +96,8 @@ struct AlarmInstanceState {
   int64_t version = 0;  // 0 when never stored; +1 per transition
   int64_t changed_at = 0;
   std::string reason;
+  int64_t range_end = 0;  // the start of the newest period the deciding evaluation covered
+  bool early = false;     // decided by early firing, on a period still open
 };
 
 struct TransitionRequest {
@@ -101,9 +108,18 @@ struct TransitionRequest {
   std::string to_state;
   int64_t changed_at = 0;  // epoch seconds of the transition (the deciding period's end)
   std::string reason;      // NewStateReason
+  int64_t range_end = 0;   // epoch seconds: the start of the newest period evaluated
+  bool early = false;      // early firing (the periods up to range_end may still be open)
 };
 
 enum class TransitionOutcome { kWon, kLost };
+
+struct IndexedInstance {
+  std::string alarm_key;
+  std::string dimensions_key;
+  int64_t first_period = 0;  // epoch seconds: the period of its first datapoint
+  int64_t last_period = 0;   // register_instance(): the newest period it has data in
+};
 
 struct LoadedInstance {
   std::vector<PeriodTotals> periods;  // ascending period_start
@@ -119,6 +135,9 @@ class AlarmStore {
   virtual StoreStatus transition(const TransitionRequest& request, TransitionOutcome& outcome) = 0;
   virtual StoreStatus load(const std::string& alarm_key, const std::string& dimensions_key,
                            int64_t from_period, LoadedInstance& out) = 0;
+  virtual StoreStatus register_instance(const IndexedInstance& instance) = 0;
+  virtual StoreStatus list_instances(const std::string& alarm_key,
+                                     std::vector<IndexedInstance>& out) = 0;
 };
 
 // The 16 bytes a store keeps of a unit's identity (StageUnit::identity): the first half of its

@@ -60,6 +60,10 @@ std::string alarm_partition_key(const std::string& alarm_key, const std::string&
   return alarm_key + "#" + aws::sha256_hex(dimensions_key).substr(0, 32);
 }
 
+std::string alarm_index_partition_key(const std::string& alarm_key) {
+  return alarm_key + "#instances";
+}
+
 std::string period_sort_key(int64_t period_start) { return fmt::format("p#{:020d}", period_start); }
 
 DynamoDbAlarmStore::DynamoDbAlarmStore(DynamoDbAlarmStoreOptions options,
@@ -371,6 +375,8 @@ StoreStatus DynamoDbAlarmStore::transition(const TransitionRequest& t,
   p.item["ver"] = AttributeValue::n(t.from_version + 1);
   p.item["changed"] = AttributeValue::n(t.changed_at);
   p.item["reason"] = AttributeValue::s(t.reason);
+  p.item["end"] = AttributeValue::n(t.range_end);
+  p.item["early"] = AttributeValue::b(t.early);
   p.item["alarm"] = AttributeValue::s(t.alarm_key);
   p.item["dims"] = AttributeValue::s(t.dimensions_key);
   // Who wrote it: if the answer to a write that was applied is lost, the retry fails its
@@ -434,6 +440,10 @@ StoreStatus DynamoDbAlarmStore::load(const std::string& alarm_key,
       out.state.version = get_int(item, "ver").value_or(0);
       out.state.changed_at = get_int(item, "changed").value_or(0);
       out.state.reason = get_s(item, "reason").value_or("");
+      out.state.range_end = get_int(item, "end").value_or(out.state.changed_at);
+      if (auto e = item.find("early");
+          e != item.end() && e->second.type == AttributeValue::Type::kBool)
+        out.state.early = e->second.boolean;
       continue;
     }
     int64_t start = 0;
@@ -441,6 +451,49 @@ StoreStatus DynamoDbAlarmStore::load(const std::string& alarm_key,
     auto [ptr, ec] = std::from_chars(sk.data() + 2, sk.data() + sk.size(), start);
     if (ec != std::errc() || ptr != sk.data() + sk.size()) continue;
     out.periods.push_back(totals_from(item, alarm_key, dimensions_key, start));
+  }
+  return StoreStatus::success();
+}
+
+StoreStatus DynamoDbAlarmStore::register_instance(const IndexedInstance& in) {
+  UpdateItemRequest u;
+  u.table = options_.table;
+  u.key = instance_key(alarm_index_partition_key(in.alarm_key),
+                       "i#" + aws::sha256_hex(in.dimensions_key).substr(0, 32));
+  u.update_expression = "SET #d = :d, #f = if_not_exists(#f, :f), #t = :t";
+  u.names = {{"#d", "dims"}, {"#f", "first"}, {"#t", kAlarmTableTtlAttribute}};
+  u.values = {{":d", AttributeValue::s(in.dimensions_key)},
+              {":f", AttributeValue::n(in.first_period)},
+              {":t", AttributeValue::n(std::max(in.first_period, in.last_period) +
+                                       static_cast<int64_t>(options_.retention.count()))}};
+  Item ignored;
+  ++updates_;
+  DynamoResult r = client_->update_item(u, ignored);
+  count(r);
+  if (!r.ok())
+    return fail(r, fmt::format("UpdateItem of the instance index entry of {}",
+                               describe_instance(in.alarm_key, in.dimensions_key)));
+  return StoreStatus::success();
+}
+
+StoreStatus DynamoDbAlarmStore::list_instances(const std::string& alarm_key,
+                                               std::vector<IndexedInstance>& out) {
+  QueryRequest q;
+  q.table = options_.table;
+  q.key_condition_expression = "#pk = :pk";
+  q.names = {{"#pk", kAlarmTablePartitionKey}};
+  q.values = {{":pk", AttributeValue::s(alarm_index_partition_key(alarm_key))}};
+  q.consistent_read = true;
+  std::vector<Item> items;
+  DynamoResult r = client_->query(q, items);
+  count(r);
+  if (!r.ok()) return fail(r, fmt::format("Query of the instance index of alarm {:?}", alarm_key));
+  out.clear();
+  for (const Item& item : items) {
+    std::optional<std::string> dims = get_s(item, "dims");
+    std::optional<int64_t> first = get_int(item, "first");
+    if (!dims || !first) continue;  // not an entry of this store
+    out.push_back({alarm_key, std::move(*dims), *first, *first});
   }
   return StoreStatus::success();
 }

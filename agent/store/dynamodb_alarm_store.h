@@ -8,8 +8,12 @@
 //       mx (N), ids (SS, contributing eventIDs), un (BS, the 16-byte unit_digest() of every
 //       unit counted in the period, at most max_units), expires_at = period end + retention;
 //       "state" for the instance's state item: st (S), ver (N), changed (N), reason (S),
+//       end (N, the newest period of the deciding evaluation), early (BOOL),
 //       writer (S, a random token per write), alarm (S), dims (S),
 //       expires_at = changed + state_retention.
+//   pk "<alarm_key>#instances", sk "i#<the same 32 hex>": the alarm's instance index: dims (S),
+//       first (N), expires_at = the newest registered period + retention (refreshed by the
+//       agents while the instance has data);
 //   "state" sorts after every "p#..." key, so one Query (sk >= "p#<from>") reads the periods
 //   from a given start and the state together.
 // Exactly once per unit: add() is one UpdateItem (ADD cnt, sm, ids, un; SET expires_at, and
@@ -89,6 +93,8 @@ inline constexpr const char* kAlarmTableTtlAttribute = "expires_at";
 
 // "<alarm_key>#<32 hex>": the partition of an alarm instance.
 std::string alarm_partition_key(const std::string& alarm_key, const std::string& dimensions_key);
+// "<alarm_key>#instances": the partition of an alarm's instance index.
+std::string alarm_index_partition_key(const std::string& alarm_key);
 // "p#00000000001714564800".
 std::string period_sort_key(int64_t period_start);
 
@@ -110,6 +116,9 @@ class DynamoDbAlarmStore final : public AlarmStore {
   StoreStatus transition(const TransitionRequest& request, TransitionOutcome& outcome) override;
   StoreStatus load(const std::string& alarm_key, const std::string& dimensions_key,
                    int64_t from_period, LoadedInstance& out) override;
+  StoreStatus register_instance(const IndexedInstance& instance) override;
+  StoreStatus list_instances(const std::string& alarm_key,
+                             std::vector<IndexedInstance>& out) override;
 
   DynamoDbAlarmStoreCounters counters() const;
 

@@ -1590,12 +1590,12 @@ class CheckConfigTest(CliTestCase):
                          "aws_config_changes_alarm Sum 300s >= 1, 1 of 1 on both enabled")
         self.assertEqual(" ".join(lines["cis-4.3"]),
                          "root_usage_alarm Sum 300s >= 1, 1 of 1 off both enabled")
-        # store = "dynamodb" is checked and printed, and said to be not wired yet.
+        # store = "dynamodb" is checked and printed, without a warning.
         rc, out, err = self.check('[alarms]\nstore = "dynamodb"\n'
                                   '[alarms.dynamodb]\ntable = "trailwarden-alarms"\n')
         self.assertEqual(rc, EXIT_OK, err)
         self.assertEqual(tomllib.loads(out)["alarms"]["dynamodb"]["table"], "trailwarden-alarms")
-        self.assertIn("the DynamoDB store is not wired to the alarm stage yet", err)
+        self.assertNotIn("dynamodb", err.lower())
         rc, out, err = self.check('[alarms]\nstore = "dynamodb"\n')
         self.assertEqual(rc, EXIT_USAGE)
         self.assertIn('tw.toml:2:9: alarms.store = "dynamodb" needs [alarms.dynamodb] table', err)

@@ -1,0 +1,318 @@
+// The alarm stage's shared-store mode (alarm_stage.h, "Shared state"; docs/alarms.md, "Several
+// agents"): counting into store::AlarmStore, evaluating from its totals, and the
+// compare-and-set that makes exactly one agent notify a transition.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <tuple>
+
+#include "agent/alarms/alarm_stage.h"
+#include "agent/alarms/alarm_stage_parts.h"
+#include "agent/alarms/metric_value.h"
+
+namespace trailwarden::alarms {
+
+using namespace stage_parts;
+
+namespace {
+
+int64_t floor_to(int64_t ms, int64_t period_ms) {
+  return ms - ((ms % period_ms) + period_ms) % period_ms;
+}
+
+PeriodAggregate aggregate_of(const store::PeriodTotals& t) {
+  PeriodAggregate a;
+  a.period_start = from_ms(t.period_start * 1000);
+  a.count = t.count > 0 ? static_cast<uint64_t>(t.count) : 0;
+  a.sum = t.sum;
+  a.min = t.min;
+  a.max = t.max;
+  a.contributors = t.contributors;
+  return a;
+}
+
+const std::string& alarm_key_of(const rules::Rule& rule) { return rule.metric_alarm->alarm.name; }
+
+}  // namespace
+
+// Around each evaluation of one instance: take the store's periods and state before, and make
+// the transition a compare-and-set after.
+class AlarmStage::SharedHooks final : public AlarmEvaluator::AdvanceHooks {
+ public:
+  SharedHooks(AlarmStage& stage, Instance& inst) : stage_(stage), inst_(inst) {}
+  bool before_evaluation(AlarmEvaluator&, EventTime range_start, EventTime) override {
+    return stage_.sync(inst_, to_ms(range_start));
+  }
+  Outcome after_transition(AlarmEvaluator&, const Transition& t) override {
+    return stage_.settle(inst_, t);
+  }
+
+ private:
+  AlarmStage& stage_;
+  Instance& inst_;
+};
+
+std::vector<Transition> AlarmStage::advance(Instance& inst, EventTime watermark) {
+  if (!shared_) return inst.eval.advance(watermark);
+  SharedHooks hooks(*this, inst);
+  return inst.eval.advance(watermark, &hooks);
+}
+
+void AlarmStage::adopt_state(Instance& inst, const store::AlarmInstanceState& s) {
+  AlarmState state = AlarmState::kInsufficientData;
+  if (s.version > 0 && !parse_state(s.state, state)) {
+    spdlog::warn("alarm store: alarm \"{}\" instance {:?} has state {:?} (not a state); taken as "
+                 "INSUFFICIENT_DATA",
+                 alarm_key_of(inst.rule), inst.key, s.state);
+  }
+  inst.stored_state = s.version > 0 ? s.state : std::string();
+  inst.stored_version = s.version;
+  inst.eval.adopt(state,
+                  s.version > 0 ? std::optional<EventTime>(from_ms(s.range_end * 1000))
+                                : std::nullopt,
+                  s.early);
+}
+
+bool AlarmStage::sync(Instance& inst, int64_t from_ms_value) {
+  store::LoadedInstance loaded;
+  const int64_t from_s = from_ms_value / 1000 - (from_ms_value % 1000 < 0 ? 1 : 0);
+  store::StoreStatus st = shared_->load(alarm_key_of(inst.rule), inst.key, std::max<int64_t>(from_s, 0), loaded);
+  if (!st.ok) {
+    ++counters_.store_failures;
+    spdlog::warn("{}; the evaluation waits for the next tick", st.message);
+    return false;
+  }
+  std::vector<PeriodAggregate> periods;
+  periods.reserve(loaded.periods.size());
+  for (const store::PeriodTotals& t : loaded.periods) periods.push_back(aggregate_of(t));
+  inst.eval.replace_periods(from_ms(from_ms_value), periods);
+  adopt_state(inst, loaded.state);
+  mark_dirty(&inst);
+  return true;
+}
+
+AlarmEvaluator::AdvanceHooks::Outcome AlarmStage::settle(Instance& inst, const Transition& t) {
+  using Outcome = AlarmEvaluator::AdvanceHooks::Outcome;
+  store::TransitionRequest req;
+  req.alarm_key = alarm_key_of(inst.rule);
+  req.dimensions_key = inst.key;
+  req.from_state = inst.stored_state;
+  req.from_version = inst.stored_version;
+  req.to_state = std::string(state_name(t.new_state));
+  const int64_t change_ms = to_ms(t.state_change_time);
+  req.changed_at = change_ms / 1000 - (change_ms % 1000 < 0 ? 1 : 0);
+  req.reason = t.reason;
+  req.range_end = to_ms(t.period_start) / 1000 - (to_ms(t.period_start) % 1000 < 0 ? 1 : 0);
+  req.early = t.early;
+  store::TransitionOutcome outcome = store::TransitionOutcome::kLost;
+  store::StoreStatus st = shared_->transition(req, outcome);
+  if (!st.ok) {
+    ++counters_.store_failures;
+    spdlog::warn("{}; the {} -> {} transition is decided again at the next tick", st.message,
+                 state_name(t.old_state), state_name(t.new_state));
+    return Outcome::kRetry;
+  }
+  if (outcome == store::TransitionOutcome::kWon) {
+    inst.stored_state = req.to_state;
+    inst.stored_version = req.from_version + 1;
+    return Outcome::kNotify;
+  }
+  // Another agent changed the state first: its state stands, and it notified.
+  ++counters_.transitions_superseded;
+  store::LoadedInstance loaded;
+  // Only the state item: it sorts after every period key.
+  st = shared_->load(req.alarm_key, inst.key, std::numeric_limits<int64_t>::max() / 2, loaded);
+  if (!st.ok) {
+    ++counters_.store_failures;
+    spdlog::warn("{}; the {} -> {} transition is decided again at the next tick", st.message,
+                 state_name(t.old_state), state_name(t.new_state));
+    return Outcome::kRetry;
+  }
+  adopt_state(inst, loaded.state);
+  spdlog::debug("alarm \"{}\" {:?}: {} -> {} decided here, but another agent's transition to {} "
+                "stands (version {})",
+                req.alarm_key, inst.key, state_name(t.old_state), state_name(t.new_state),
+                loaded.state.state, loaded.state.version);
+  return Outcome::kSuperseded;
+}
+
+void AlarmStage::register_instance(Instance& inst, int64_t period_ms) {
+  // Once per instance, then again when its data reaches half the store's retention further.
+  const int64_t refresh_ms = 6 * 3600 * 1000;
+  if (inst.indexed_period_ms && period_ms < inst.indexed_period_ms + refresh_ms) return;
+  store::IndexedInstance entry;
+  entry.alarm_key = alarm_key_of(inst.rule);
+  entry.dimensions_key = inst.key;
+  entry.first_period = period_ms / 1000;
+  entry.last_period = period_ms / 1000;
+  store::StoreStatus st = shared_->register_instance(entry);
+  if (!st.ok) {
+    ++counters_.store_failures;
+    spdlog::warn("{}; registered again with its next datapoint", st.message);
+    return;
+  }
+  inst.indexed_period_ms = period_ms;
+}
+
+std::string AlarmStage::count_shared(std::vector<Sample>& samples, const StageUnit& unit,
+                                     const std::vector<int64_t>& slots,
+                                     std::vector<AlertRecord>& out) {
+  // One delta per (instance, period): the unit's datapoints there.
+  struct Pending {
+    RuleAlarms* rule;
+    Instance* inst;
+    int64_t newest_ms;
+    int64_t datapoints;
+  };
+  std::vector<store::PeriodDelta> deltas;
+  std::vector<Pending> pending;
+  std::map<std::pair<Instance*, int64_t>, size_t> slot_of;
+  auto delta_for = [&](RuleAlarms& r, Instance* inst, int64_t t_ms) -> size_t {
+    const int64_t period_ms = r.rule->metric_alarm->alarm.period_seconds * 1000;
+    const int64_t start = floor_to(t_ms, period_ms);
+    auto [it, fresh] = slot_of.emplace(std::make_pair(inst, start), deltas.size());
+    if (fresh) {
+      store::PeriodDelta d;
+      d.unit = unit.identity;
+      d.alarm_key = alarm_key_of(*r.rule);
+      d.dimensions_key = inst->key;
+      d.period_start = start / 1000;
+      d.period_seconds = period_ms / 1000;
+      deltas.push_back(std::move(d));
+      pending.push_back({&r, inst, t_ms, 0});
+    }
+    Pending& p = pending[it->second];
+    p.newest_ms = std::max(p.newest_ms, t_ms);
+    return it->second;
+  };
+  for (Sample& s : samples) {
+    RuleAlarms& r = *s.rule;
+    if (is_late(r, s.t_ms)) {
+      ++counters_.late;
+      continue;
+    }
+    Instance* inst = instance(r, s.dimensions, s.t_ms);
+    if (!inst) continue;
+    switch (inst->eval.check(from_ms(s.t_ms))) {
+      case AlarmEvaluator::AddResult::kLate: ++counters_.late; continue;
+      case AlarmEvaluator::AddResult::kOverflow: ++counters_.overflow; continue;
+      case AlarmEvaluator::AddResult::kAdded: break;
+    }
+    const size_t at = delta_for(r, inst, s.t_ms);
+    store::PeriodDelta& d = deltas[at];
+    d.min = d.count ? std::min(*d.min, s.value) : s.value;
+    d.max = d.count ? std::max(*d.max, s.value) : s.value;
+    ++d.count;
+    d.sum += s.value;
+    // The kMaxContributors smallest ids (those a single agent would keep).
+    auto& ids = d.contributors;
+    ids.insert(std::upper_bound(ids.begin(), ids.end(), s.contributor), s.contributor);
+    if (ids.size() > AlarmEvaluator::kMaxContributors) ids.pop_back();
+    ++pending[at].datapoints;
+    if (s.t_ms >= inst->newest_ms) {
+      inst->newest_ms = s.t_ms;
+      inst->account = s.account;
+      inst->region = s.region;
+    }
+  }
+  // default_value: a period with records but no datapoint is active (a delta of no samples).
+  if (!slots.empty()) {
+    for (auto& r : rules_) {
+      if (!r->rule->metric_alarm->metric.default_value) continue;
+      Instance* inst = instance(*r, {}, slots.front());
+      if (!inst) continue;
+      for (int64_t slot : slots)
+        if (inst->eval.check(from_ms(slot)) == AlarmEvaluator::AddResult::kAdded)
+          delta_for(*r, inst, slot);
+    }
+  }
+  if (deltas.empty()) return {};
+  if (unit.identity.empty())
+    return "alarm store: the unit has no identity, so it could not be counted once";
+  std::vector<store::PeriodTotals> totals;
+  store::StoreStatus st = shared_->add_batch(deltas, totals);
+  if (!st.ok) {
+    ++counters_.store_failures;
+    return fmt::format("{}; the unit is retried (its datapoints are counted once)", st.message);
+  }
+  // Totals come in the order of the deltas (one per instance and period: nothing merged).
+  for (size_t i = 0; i < totals.size() && i < pending.size(); ++i) {
+    Pending& p = pending[i];
+    const store::PeriodTotals& t = totals[i];
+    if (t.already_counted) ++counters_.units_repeated;
+    // Early firing looks at the periods around this one, which other agents may have counted:
+    // they come from the store first (and its state: no early ALARM twice).
+    const MetricAlarmSpec& spec = *p.rule->rule->metric_alarm;
+    if (spec.fires_early() && t.count > 0 && p.inst->eval.state() != AlarmState::kAlarm) {
+      const int64_t period_ms = spec.alarm.period_seconds * 1000;
+      if (!sync(*p.inst, t.period_start * 1000 - (spec.alarm.evaluation_periods - 1) * period_ms))
+        spdlog::warn("alarm \"{}\": early firing decides on this agent's periods only until "
+                     "the store answers again", alarm_key_of(*p.rule->rule));
+    }
+    const AlarmEvaluator::AddOutcome o = p.inst->eval.set_period(aggregate_of(t), from_ms(p.newest_ms));
+    switch (o.result) {
+      case AlarmEvaluator::AddResult::kLate: counters_.late += p.datapoints; continue;
+      case AlarmEvaluator::AddResult::kOverflow: counters_.overflow += p.datapoints; continue;
+      case AlarmEvaluator::AddResult::kAdded: break;
+    }
+    counters_.datapoints += p.datapoints;
+    mark_dirty(p.inst);
+    register_instance(*p.inst, t.period_start * 1000);
+    if (!o.transition) continue;
+    switch (settle(*p.inst, *o.transition)) {
+      case AlarmEvaluator::AdvanceHooks::Outcome::kNotify:
+        emit(*p.rule, *p.inst, *o.transition, out);
+        break;
+      case AlarmEvaluator::AdvanceHooks::Outcome::kSuperseded:
+        break;
+      case AlarmEvaluator::AdvanceHooks::Outcome::kRetry:
+        // Not decided in the store: the evaluation at the period's end decides it (from the
+        // store's state, adopted before it).
+        break;
+    }
+  }
+  return {};
+}
+
+void AlarmStage::discover(int64_t now_ms) {
+  if (last_discover_ms_ && now_ms - last_discover_ms_ < options_.discover_interval.count()) return;
+  last_discover_ms_ = now_ms;
+  for (auto& r : rules_) {
+    std::vector<store::IndexedInstance> entries;
+    store::StoreStatus st = shared_->list_instances(alarm_key_of(*r->rule), entries);
+    if (!st.ok) {
+      ++counters_.store_failures;
+      spdlog::warn("{}; read again in {} s", st.message, options_.discover_interval.count() / 1000);
+      continue;
+    }
+    for (store::IndexedInstance& e : entries) {
+      if (r->instances.count(e.dimensions_key)) continue;
+      std::vector<std::string> dims;
+      if (!parse_dimension_key(e.dimensions_key, dims) ||
+          dims.size() != r->rule->metric_alarm->metric.dimensions.size()) {
+        spdlog::warn("alarm store: the instance index of alarm \"{}\" holds {:?}, not a "
+                     "dimension set of this alarm; skipped",
+                     alarm_key_of(*r->rule), e.dimensions_key);
+        continue;
+      }
+      if (r->instances.size() >= options_.max_instances_per_rule) {
+        ++counters_.instances_refused;
+        break;
+      }
+      auto inst = std::make_unique<Instance>(*r->rule, r->rule->metric_alarm);
+      inst->key = e.dimensions_key;
+      inst->dimensions = std::move(dims);
+      inst->eval.start(from_ms(e.first_period * 1000));
+      inst->indexed_period_ms = e.first_period * 1000;
+      ++counters_.instances_discovered;
+      mark_dirty(inst.get());
+      std::string key = inst->key;
+      r->instances.emplace(std::move(key), std::move(inst));
+    }
+  }
+}
+
+}  // namespace trailwarden::alarms
