@@ -256,12 +256,14 @@ void AlarmStage::advance_all(int64_t to_ms_value, bool use_lateness,
   }
 }
 
-void AlarmStage::emit(const RuleAlarms& r, Instance& inst, const Transition& t,
-                      std::vector<AlertRecord>& out) {
-  ++counters_.transitions;
-  const rules::Rule& rule = *r.rule;
+bool AlarmStage::notifies(const Instance& inst, const Transition& t) const {
+  return inst.rule.alerts_per_transition() &&
+         inst.rule.metric_alarm->alarm.notify.contains(t.new_state);
+}
+
+AlertRecord AlarmStage::transition_alert(const Instance& inst, const Transition& t) const {
+  const rules::Rule& rule = inst.rule;
   const MetricAlarmSpec& spec = *rule.metric_alarm;
-  if (!rule.alerts_per_transition() || !spec.alarm.notify.contains(t.new_state)) return;
   AlarmFindingInput in;
   in.old_state = t.old_state;
   in.new_state = t.new_state;
@@ -285,7 +287,14 @@ void AlarmStage::emit(const RuleAlarms& r, Instance& inst, const Transition& t,
   in.contributors_omitted = t.contributors_omitted;
   in.account = inst.account;
   in.region = inst.region;
-  out.push_back(make_alarm_alert(rule, in));
+  return make_alarm_alert(rule, in);
+}
+
+void AlarmStage::emit(const RuleAlarms&, Instance& inst, const Transition& t,
+                      std::vector<AlertRecord>& out) {
+  ++counters_.transitions;
+  if (!notifies(inst, t)) return;
+  out.push_back(transition_alert(inst, t));
   ++counters_.alerts;
 }
 
@@ -366,6 +375,22 @@ void AlarmStage::resend(int64_t now_ms, std::vector<AlertRecord>& out) {
   for (AlertRecord& a : waiting) {
     auto it = sent_ms_.find(a.uid);
     const int64_t sent = it == sent_ms_.end() ? 0 : it->second;
+    // Shared store: a transition journaled before this start went out only if its write won.
+    if (shared_ && it == sent_ms_.end() && batch < options_.resend_batch) {
+      const Verdict v = verify_won(a);
+      if (v == Verdict::kUnknown) {
+        still.emplace(a.uid, 0);
+        continue;
+      }
+      if (v == Verdict::kNotWon) {
+        spdlog::info("alarm transition {} ({}) was journaled before a restart, but its write "
+                     "did not win: another agent's transition stands; not sent",
+                     a.uid, a.rule_id);
+        ++counters_.transitions_superseded;
+        store_->delivered({a.uid});
+        continue;
+      }
+    }
     if ((sent && now_ms - sent < options_.resend_interval.count()) ||
         batch >= options_.resend_batch) {
       still.emplace(a.uid, sent);

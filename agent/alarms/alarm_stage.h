@@ -150,6 +150,9 @@ class AlarmStage final : public Stage {
   // One instance's advance(): with the shared store's hooks when there is one.
   std::vector<Transition> advance(Instance& inst, EventTime watermark);
   void emit(const RuleAlarms& r, Instance& inst, const Transition& t, std::vector<AlertRecord>& out);
+  // Whether the rule notifies this transition, and its alert.
+  bool notifies(const Instance& inst, const Transition& t) const;
+  AlertRecord transition_alert(const Instance& inst, const Transition& t) const;
   void mark_dirty(Instance* inst);
   // Commits the dirty instances and the transition alerts out[first..] under `unit`. On
   // failure: every instance back to the store's state, out[first..] removed, the error returned.
@@ -174,6 +177,10 @@ class AlarmStage final : public Stage {
   void adopt_state(Instance& inst, const store::AlarmInstanceState& s);
   void register_instance(Instance& inst, int64_t period_ms);
   void discover(int64_t now_ms);
+  // A transition alert saved before this start (the journal): whether this agent's write of it
+  // won (the state's `recent` names it). kUnknown when the store cannot tell now.
+  enum class Verdict { kWon, kNotWon, kUnknown };
+  Verdict verify_won(const AlertRecord& alert);
 
   AlarmStageOptions options_;
   const Clock& clock_;

@@ -46,6 +46,7 @@ struct AlarmStage::Instance {
   // it registered in the store's instance index (0: not yet).
   std::string stored_state;
   int64_t stored_version = 0;
+  std::vector<std::string> stored_recent;
   int64_t indexed_period_ms = 0;
 };
 

@@ -2,6 +2,7 @@
 // agents"): counting into store::AlarmStore, evaluating from its totals, and the
 // compare-and-set that makes exactly one agent notify a transition.
 #include <fmt/format.h>
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -12,6 +13,8 @@
 #include "agent/alarms/alarm_stage.h"
 #include "agent/alarms/alarm_stage_parts.h"
 #include "agent/alarms/metric_value.h"
+#include "agent/common/failpoint.h"
+#include "agent/normalize/alarm_finding.h"
 
 namespace trailwarden::alarms {
 
@@ -70,6 +73,7 @@ void AlarmStage::adopt_state(Instance& inst, const store::AlarmInstanceState& s)
   }
   inst.stored_state = s.version > 0 ? s.state : std::string();
   inst.stored_version = s.version;
+  inst.stored_recent = s.recent;
   inst.eval.adopt(state,
                   s.version > 0 ? std::optional<EventTime>(from_ms(s.range_end * 1000))
                                 : std::nullopt,
@@ -96,6 +100,26 @@ bool AlarmStage::sync(Instance& inst, int64_t from_ms_value) {
 
 AlarmEvaluator::AdvanceHooks::Outcome AlarmStage::settle(Instance& inst, const Transition& t) {
   using Outcome = AlarmEvaluator::AdvanceHooks::Outcome;
+  // A notified transition is journaled before its write: a crash after the write won and
+  // before the unit's commit would otherwise lose it (nobody else sends it: the store says it
+  // happened). After a restart, resend() asks the store whether the write won (verify_won).
+  std::optional<AlertRecord> alert;
+  if (notifies(inst, t)) alert = transition_alert(inst, t);
+  auto forget = [&] {
+    if (alert && store_) store_->delivered({alert->uid});
+  };
+  if (alert && store_) {
+    AlarmCommit intent;
+    intent.stream_ms = saved_stream_ms_;
+    intent.transitions.push_back(*alert);
+    std::string error;
+    if (!store_->commit(intent, error)) {
+      ++counters_.commit_failures;
+      spdlog::warn("{}; the {} -> {} transition is decided again at the next tick", error,
+                   state_name(t.old_state), state_name(t.new_state));
+      return Outcome::kRetry;
+    }
+  }
   store::TransitionRequest req;
   req.alarm_key = alarm_key_of(inst.rule);
   req.dimensions_key = inst.key;
@@ -107,19 +131,30 @@ AlarmEvaluator::AdvanceHooks::Outcome AlarmStage::settle(Instance& inst, const T
   req.reason = t.reason;
   req.range_end = to_ms(t.period_start) / 1000 - (to_ms(t.period_start) % 1000 < 0 ? 1 : 0);
   req.early = t.early;
+  req.uid = alert ? alert->uid
+                  : alarm_finding_uid(inst.rule.id, req.alarm_key, inst.key, t.old_state,
+                                      t.new_state, to_ms(t.period_start));
+  req.recent = inst.stored_recent;
+  failpoint::hit("before-alarm-transition-write");
   store::TransitionOutcome outcome = store::TransitionOutcome::kLost;
   store::StoreStatus st = shared_->transition(req, outcome);
   if (!st.ok) {
     ++counters_.store_failures;
     spdlog::warn("{}; the {} -> {} transition is decided again at the next tick", st.message,
                  state_name(t.old_state), state_name(t.new_state));
+    forget();
     return Outcome::kRetry;
   }
   if (outcome == store::TransitionOutcome::kWon) {
     inst.stored_state = req.to_state;
     inst.stored_version = req.from_version + 1;
+    failpoint::hit("after-alarm-transition-won");
+    inst.stored_recent.insert(inst.stored_recent.begin(), req.uid);
+    if (inst.stored_recent.size() > store::kRecentTransitions)
+      inst.stored_recent.resize(store::kRecentTransitions);
     return Outcome::kNotify;
   }
+  forget();
   // Another agent changed the state first: its state stands, and it notified.
   ++counters_.transitions_superseded;
   store::LoadedInstance loaded;
@@ -275,6 +310,35 @@ std::string AlarmStage::count_shared(std::vector<Sample>& samples, const StageUn
     }
   }
   return {};
+}
+
+AlarmStage::Verdict AlarmStage::verify_won(const AlertRecord& alert) {
+  auto it = by_id_.find(alert.rule_id);
+  if (it == by_id_.end()) return Verdict::kNotWon;  // the rule no longer counts for an alarm
+  const MetricAlarmSpec& spec = *it->second->rule->metric_alarm;
+  // The dimension values, from the finding (unmapped.trailwarden.alarm.dimensions).
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::vector<std::string> values;
+  if (parser.parse(alert.ocsf).get(doc) != simdjson::SUCCESS) return Verdict::kNotWon;
+  for (const DimensionSpec& d : spec.metric.dimensions) {
+    std::string_view v;
+    if (doc.at_pointer("/unmapped/trailwarden/alarm/dimensions").at_key(d.name).get(v) !=
+        simdjson::SUCCESS)
+      return Verdict::kNotWon;
+    values.emplace_back(v);
+  }
+  store::LoadedInstance loaded;
+  store::StoreStatus st = shared_->load(spec.alarm.name, dimension_key(values),
+                                        std::numeric_limits<int64_t>::max() / 2, loaded);
+  if (!st.ok) {
+    ++counters_.store_failures;
+    spdlog::warn("{}; whether transition {} was won is asked again later", st.message, alert.uid);
+    return Verdict::kUnknown;
+  }
+  const std::vector<std::string>& recent = loaded.state.recent;
+  return std::find(recent.begin(), recent.end(), alert.uid) != recent.end() ? Verdict::kWon
+                                                                            : Verdict::kNotWon;
 }
 
 void AlarmStage::discover(int64_t now_ms) {

@@ -18,6 +18,9 @@
 //                            unit's alarm changes are counted in memory, not yet written
 //   after-alarm-commit       StateDirAlarmStore::commit: written and synced, not yet delivered
 //   before-alarm-compact-rename  the journal's compacted copy is written, not yet renamed
+//   before-alarm-transition-write  shared store (alarms/alarm_stage_shared.cpp): a transition
+//                            is journaled, its conditional write not yet sent
+//   after-alarm-transition-won     shared store: the write won, the unit not yet committed
 #pragma once
 
 #include <atomic>

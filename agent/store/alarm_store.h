@@ -27,8 +27,9 @@
 //                applied ones come back already_counted);
 //   transition() a compare-and-set of the instance's state: it wins only when the stored state
 //                is still (from_state, from_version) — version 0 meaning "never stored" — and
-//                then stores (to_state, from_version + 1). Of several agents racing the same
-//                transition exactly one wins; only the winner notifies it;
+//                then stores (to_state, from_version + 1), and `recent` = uid followed by the
+//                request's `recent` (bounded by kRecentTransitions). Of several agents racing
+//                the same transition exactly one wins; only the winner notifies it;
 //   load()       the periods starting at or after from_period and the state, read consistently
 //                (reflecting every add() and transition() that returned before it began).
 //   register_instance() / list_instances(): the index of an alarm's instances, so that every
@@ -98,7 +99,13 @@ struct AlarmInstanceState {
   std::string reason;
   int64_t range_end = 0;  // the start of the newest period the deciding evaluation covered
   bool early = false;     // decided by early firing, on a period still open
+  // The uids of the last transitions written (newest first, at most kRecentTransitions): an
+  // agent that journaled a transition and crashed before learning whether its write won finds
+  // out here.
+  std::vector<std::string> recent;
 };
+
+inline constexpr size_t kRecentTransitions = 8;
 
 struct TransitionRequest {
   std::string alarm_key;
@@ -110,6 +117,8 @@ struct TransitionRequest {
   std::string reason;      // NewStateReason
   int64_t range_end = 0;   // epoch seconds: the start of the newest period evaluated
   bool early = false;      // early firing (the periods up to range_end may still be open)
+  std::string uid;         // the transition's finding uid (stored in the state's `recent`)
+  std::vector<std::string> recent;  // the state's `recent` as read with from_version
 };
 
 enum class TransitionOutcome { kWon, kLost };

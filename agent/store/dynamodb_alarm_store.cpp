@@ -376,6 +376,12 @@ StoreStatus DynamoDbAlarmStore::transition(const TransitionRequest& t,
   p.item["changed"] = AttributeValue::n(t.changed_at);
   p.item["reason"] = AttributeValue::s(t.reason);
   p.item["end"] = AttributeValue::n(t.range_end);
+  {
+    std::string recent = t.uid;
+    for (size_t i = 0; i < t.recent.size() && i + 1 < kRecentTransitions; ++i)
+      recent += " " + t.recent[i];
+    p.item["recent"] = AttributeValue::s(recent);
+  }
   p.item["early"] = AttributeValue::b(t.early);
   p.item["alarm"] = AttributeValue::s(t.alarm_key);
   p.item["dims"] = AttributeValue::s(t.dimensions_key);
@@ -441,6 +447,13 @@ StoreStatus DynamoDbAlarmStore::load(const std::string& alarm_key,
       out.state.changed_at = get_int(item, "changed").value_or(0);
       out.state.reason = get_s(item, "reason").value_or("");
       out.state.range_end = get_int(item, "end").value_or(out.state.changed_at);
+      const std::string recent = get_s(item, "recent").value_or("");
+      for (size_t at = 0; at < recent.size();) {
+        size_t space = recent.find(' ', at);
+        if (space == std::string::npos) space = recent.size();
+        if (space > at) out.state.recent.push_back(recent.substr(at, space - at));
+        at = space + 1;
+      }
       if (auto e = item.find("early");
           e != item.end() && e->second.type == AttributeValue::Type::kBool)
         out.state.early = e->second.boolean;

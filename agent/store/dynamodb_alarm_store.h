@@ -8,7 +8,8 @@
 //       mx (N), ids (SS, contributing eventIDs), un (BS, the 16-byte unit_digest() of every
 //       unit counted in the period, at most max_units), expires_at = period end + retention;
 //       "state" for the instance's state item: st (S), ver (N), changed (N), reason (S),
-//       end (N, the newest period of the deciding evaluation), early (BOOL),
+//       end (N, the newest period of the deciding evaluation), early (BOOL), recent (S, the
+//       uids of the last kRecentTransitions transitions, newest first, space-separated),
 //       writer (S, a random token per write), alarm (S), dims (S),
 //       expires_at = changed + state_retention.
 //   pk "<alarm_key>#instances", sk "i#<the same 32 hex>": the alarm's instance index: dims (S),

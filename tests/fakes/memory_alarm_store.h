@@ -69,7 +69,10 @@ class MemoryAlarmStore final : public store::AlarmStore {
       ++lost_;
       return store::StoreStatus::success();
     }
-    s = {r.to_state, r.from_version + 1, r.changed_at, r.reason, r.range_end, r.early};
+    std::vector<std::string> recent{r.uid};
+    for (size_t i = 0; i < r.recent.size() && recent.size() < store::kRecentTransitions; ++i)
+      recent.push_back(r.recent[i]);
+    s = {r.to_state, r.from_version + 1, r.changed_at, r.reason, r.range_end, r.early, recent};
     outcome = store::TransitionOutcome::kWon;
     ++won_;
     return store::StoreStatus::success();

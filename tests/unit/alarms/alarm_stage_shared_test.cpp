@@ -10,10 +10,13 @@
 #include <set>
 
 #include "agent/alarms/alarm_stage.h"
+#include "agent/alarms/state_dir_alarm_store.h"
+#include "agent/common/failpoint.h"
 #include "agent/alarms/metric_value.h"
 #include "tests/fakes/manual_clock.h"
 #include "tests/fakes/memory_alarm_store.h"
 #include "tests/unit/alarms/alarm_stage_test_util.h"
+#include "tests/unit/test_util.h"
 
 using namespace trailwarden;
 using namespace trailwarden::alarms;
@@ -110,7 +113,7 @@ struct Agent {
 std::multiset<std::string> one_agent(const rules::Rule& r, trailwarden::testing::ManualClock& clock) {
   Agent one(r, clock, nullptr);
   for (const Object& o : stream()) one.take(r, o);
-  one.tick(test::hms(12, 0, 0));
+  one.tick(alarms::test::hms(12, 0, 0));
   std::multiset<std::string> out;
   for (const AlertRecord& a : one.notified) out.insert(what(a));
   return out;
@@ -123,7 +126,7 @@ TEST_CASE("shared alarms: three agents on disjoint parts make one agent's transi
   for (const char* treat : {"notBreaching", "missing", "breaching", "ignore"}) {
     CAPTURE(treat);
     rules::Rule r = per_user_rule(treat);
-    trailwarden::testing::ManualClock clock(test::hms(10, 10, 0));
+    trailwarden::testing::ManualClock clock(alarms::test::hms(10, 10, 0));
     const std::multiset<std::string> expected = one_agent(r, clock);
     REQUIRE(expected.size() >= 3);  // the stream has transitions to compare
 
@@ -133,7 +136,7 @@ TEST_CASE("shared alarms: three agents on disjoint parts make one agent's transi
     const std::vector<Object> objects = stream();
     for (size_t i = 0; i < objects.size(); ++i)
       agents[on_stopping_agent(objects[i]) ? 2 : i % 2].take(r, objects[i]);
-    for (Agent& a : agents) a.tick(test::hms(12, 0, 0));
+    for (Agent& a : agents) a.tick(alarms::test::hms(12, 0, 0));
 
     std::multiset<std::string> got;
     for (const Agent& a : agents)
@@ -146,7 +149,7 @@ TEST_CASE("shared alarms: three agents on disjoint parts make one agent's transi
 TEST_CASE("shared alarms: an agent that stops mid-stream: its unit is counted once when another "
           "takes it over, and its instances are evaluated by the others") {
   rules::Rule r = per_user_rule();
-  trailwarden::testing::ManualClock clock(test::hms(10, 10, 0));
+  trailwarden::testing::ManualClock clock(alarms::test::hms(10, 10, 0));
   const std::multiset<std::string> expected = one_agent(r, clock);
 
   trailwarden::testing::MemoryAlarmStore store;
@@ -171,7 +174,7 @@ TEST_CASE("shared alarms: an agent that stops mid-stream: its unit is counted on
   CHECK(agents[0].stage->counters().units_repeated + agents[1].stage->counters().units_repeated == 1);
   CHECK(store.count(r.metric_alarm->alarm.name, dimension_key({"arn:aws:iam::111122223333:user/dave"}),
                     (ms_at(10, 2, 0)) / 1000) == 3);
-  for (int i = 0; i < 2; ++i) agents[i].tick(test::hms(12, 0, 0));
+  for (int i = 0; i < 2; ++i) agents[i].tick(alarms::test::hms(12, 0, 0));
   CHECK(agents[0].stage->counters().instances_discovered +
             agents[1].stage->counters().instances_discovered >= 1);
 
@@ -185,7 +188,7 @@ TEST_CASE("shared alarms: an agent that stops mid-stream: its unit is counted on
 TEST_CASE("shared alarms: two agents that both see the threshold crossed: one notifies, the other "
           "adopts its state") {
   rules::Rule r = alarm_rule(std::string(kCount) + kSumAlarm);  // Sum >= 1 per minute
-  trailwarden::testing::ManualClock clock(test::hms(10, 0, 30));
+  trailwarden::testing::ManualClock clock(alarms::test::hms(10, 0, 30));
   trailwarden::testing::MemoryAlarmStore store;
   Agent a(r, clock, &store), b(r, clock, &store);
   // b reads the store (no ALARM yet) and decides its early ALARM; a's comes first.
@@ -203,8 +206,8 @@ TEST_CASE("shared alarms: two agents that both see the threshold crossed: one no
   CHECK(b.stage->state("r1") == AlarmState::kAlarm);
   CHECK(store.state(r.metric_alarm->alarm.name) == "ALARM");
   // Quiet afterwards: the OK comes once, from whichever evaluates first.
-  a.tick(test::hms(10, 6, 40));
-  b.tick(test::hms(10, 6, 40));
+  a.tick(alarms::test::hms(10, 6, 40));
+  b.tick(alarms::test::hms(10, 6, 40));
   CHECK(a.notified.size() + b.notified.size() == 2);
   CHECK(store.state(r.metric_alarm->alarm.name) == "OK");
 }
@@ -212,7 +215,7 @@ TEST_CASE("shared alarms: two agents that both see the threshold crossed: one no
 TEST_CASE("shared alarms: a store that fails: the unit fails and is counted once when retried; "
           "an evaluation waits for the next tick") {
   rules::Rule r = alarm_rule(std::string(kCount) + kSumAlarm);
-  trailwarden::testing::ManualClock clock(test::hms(10, 0, 30));
+  trailwarden::testing::ManualClock clock(alarms::test::hms(10, 0, 30));
   trailwarden::testing::MemoryAlarmStore store;
   AlarmStage stage({&r}, {}, clock, nullptr, &store);
   Unit u = unit_of(r, {"s3://b/1", "alice", 0, 2});
@@ -234,11 +237,11 @@ TEST_CASE("shared alarms: a store that fails: the unit fails and is counted once
   // The OK evaluation meets a failing store: nothing is decided, the next tick decides it.
   std::vector<AlertRecord> out;
   store.fail_next(2);  // the instance index, then the evaluation's read
-  stage.tick(test::hms(10, 6, 40), out);
+  stage.tick(alarms::test::hms(10, 6, 40), out);
   CHECK(transitions_of(out).empty());
   CHECK(stage.state("r1") == AlarmState::kAlarm);
   CHECK(stage.counters().store_failures == 3);
-  stage.tick(test::hms(10, 6, 42), out);
+  stage.tick(alarms::test::hms(10, 6, 42), out);
   REQUIRE(transitions_of(out).size() == 1);
   CHECK(field(out[0].ocsf, "/unmapped/trailwarden/alarm/new_state") == "OK");
   CHECK(store.state(r.metric_alarm->alarm.name) == "OK");
@@ -252,4 +255,108 @@ TEST_CASE("shared alarms: dimension keys read back from the instance index") {
   CHECK(v.empty());
   for (const char* bad : {"5:abc", "x:a", ":a", "3abc", "99999999999:a", "1:a2:b"})
     CHECK_FALSE(parse_dimension_key(bad, v));
+}
+
+namespace {
+
+// kill -9 at a failpoint, as far as one process can: the failpoint throws, the stage and its
+// journal are dropped without another word, and a new agent opens the same journal.
+struct Crash {};
+std::string armed_failpoint;
+void crash_at(std::string_view name) {
+  if (name == armed_failpoint) throw Crash{};
+}
+struct ArmFailpoint {
+  explicit ArmFailpoint(const char* name) {
+    armed_failpoint = name;
+    failpoint::install(crash_at);
+  }
+  ~ArmFailpoint() {
+    failpoint::install(nullptr);
+    armed_failpoint.clear();
+  }
+};
+
+// An agent with its journal and the shared store, as `run` makes it.
+struct JournaledAgent {
+  std::unique_ptr<StateDirAlarmStore> journal;
+  std::unique_ptr<AlarmStage> stage;
+  JournaledAgent(const std::string& path, const rules::Rule& r, const Clock& clock,
+                 store::AlarmStore& shared) {
+    journal = std::make_unique<StateDirAlarmStore>(path);
+    std::string error;
+    REQUIRE_MESSAGE(journal->open(error), error);
+    stage = std::make_unique<AlarmStage>(std::vector<const rules::Rule*>{&r}, AlarmStageOptions{},
+                                         clock, journal.get(), &shared);
+    REQUIRE_MESSAGE(stage->restore(error), error);
+  }
+  void crash() {
+    stage.reset();
+    journal.reset();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("shared alarms: kill -9 after a transition's write won and before its unit was saved: "
+          "the restarted agent sends it (journaled before the write)") {
+  rules::Rule r = alarm_rule(std::string(kCount) + kSumAlarm);
+  trailwarden::testing::ManualClock clock(alarms::test::hms(10, 0, 30));
+  trailwarden::testing::MemoryAlarmStore store;
+  trailwarden::test::TempDir dir;
+  const std::string path = dir.path + "/alarms.journal";
+  std::string uid;
+  {
+    JournaledAgent a(path, r, clock, store);
+    ArmFailpoint arm("after-alarm-transition-won");
+    Unit u = unit_of(r, {"s3://b/1", "alice", 0, 1});
+    StageUnit su{u.alerts, u.slots, "s3://b/1"};
+    CHECK_THROWS_AS(a.stage->process(su), Crash);
+    a.crash();
+  }
+  REQUIRE(store.won() == 1);
+  REQUIRE(store.state(r.metric_alarm->alarm.name) == "ALARM");
+  JournaledAgent again(path, r, clock, store);
+  std::vector<AlertRecord> out;
+  again.stage->tick(alarms::test::hms(10, 0, 31), out);
+  REQUIRE(transitions_of(out).size() == 1);
+  CHECK(field(out[0].ocsf, "/unmapped/trailwarden/alarm/new_state") == "ALARM");
+  CHECK(again.stage->counters().resent == 1);
+  // The object comes again (it was never acknowledged): counted once, nothing new to notify.
+  auto a = run(*again.stage, unit_of(r, {"s3://b/1", "alice", 0, 1}), "s3://b/1");
+  CHECK(transitions_of(a).empty());
+  CHECK(store.count(r.metric_alarm->alarm.name, "", ms_at(10, 0, 0) / 1000) == 1);
+  CHECK(store.won() == 1);
+}
+
+TEST_CASE("shared alarms: kill -9 after a transition was journaled and before its write: the "
+          "restarted agent does not send it, and decides it again from the redelivered unit") {
+  rules::Rule r = alarm_rule(std::string(kCount) + kSumAlarm);
+  trailwarden::testing::ManualClock clock(alarms::test::hms(10, 0, 30));
+  trailwarden::testing::MemoryAlarmStore store;
+  trailwarden::test::TempDir dir;
+  const std::string path = dir.path + "/alarms.journal";
+  {
+    JournaledAgent a(path, r, clock, store);
+    ArmFailpoint arm("before-alarm-transition-write");
+    Unit u = unit_of(r, {"s3://b/1", "alice", 0, 1});
+    StageUnit su{u.alerts, u.slots, "s3://b/1"};
+    CHECK_THROWS_AS(a.stage->process(su), Crash);
+    a.crash();
+  }
+  CHECK(store.won() == 0);
+  JournaledAgent again(path, r, clock, store);
+  std::vector<AlertRecord> out;
+  again.stage->tick(alarms::test::hms(10, 0, 31), out);
+  CHECK(transitions_of(out).empty());  // its write never happened: not sent
+  CHECK(again.stage->counters().transitions_superseded == 1);
+  // The unit comes again: counted once in the store, the transition decided and sent now.
+  auto a = run(*again.stage, unit_of(r, {"s3://b/1", "alice", 0, 1}), "s3://b/1");
+  REQUIRE(transitions_of(a).size() == 1);
+  CHECK(store.count(r.metric_alarm->alarm.name, "", ms_at(10, 0, 0) / 1000) == 1);
+  CHECK(store.won() == 1);
+  // And it is not sent a third time by the next resend round.
+  out.clear();
+  again.stage->tick(alarms::test::hms(10, 0, 40), out);
+  CHECK(transitions_of(out).empty());
 }

@@ -168,10 +168,18 @@ TEST_CASE("Alarm store transition: a conditional PutItem that one writer wins") 
   t.to_state = "ALARM";
   t.changed_at = 1714565100;
   t.reason = "Threshold Crossed";
+  t.range_end = 1714565040;
+  t.early = true;
+  t.uid = "u9";
+  t.recent = {"u8", "u7", "u6", "u5", "u4", "u3", "u2", "u1"};
   TransitionOutcome o{};
   REQUIRE(f.store->transition(t, o).ok);
   CHECK(o == TransitionOutcome::kWon);
   REQUIRE(f.sent.size() == 1);
+  // What decided it, and the last kRecentTransitions uids, newest first.
+  CHECK(f.sent[0].second.find(R"("end":{"N":"1714565040"})") != std::string::npos);
+  CHECK(f.sent[0].second.find(R"("early":{"BOOL":true})") != std::string::npos);
+  CHECK(f.sent[0].second.find(R"("recent":{"S":"u9 u8 u7 u6 u5 u4 u3 u2"})") != std::string::npos);
   CHECK(f.sent[0].first == "PutItem");
   CHECK(f.sent[0].second.find(R"j("ConditionExpression":"attribute_not_exists(#pk)")j") !=
         std::string::npos);
@@ -196,7 +204,8 @@ TEST_CASE("Alarm store load: one consistent Query gives the periods and the stat
   f.answers["Query"] = {response(
       200, R"({"Items":[{"pk":{"S":"x"},"sk":{"S":"p#00000000000000000600"},"cnt":{"N":"3"},"sm":{"N":"4.5"}},)"
            R"({"pk":{"S":"x"},"sk":{"S":"p#00000000000000000900"},"cnt":{"N":"1"},"sm":{"N":"1"},"mn":{"N":"1"}},)"
-           R"({"pk":{"S":"x"},"sk":{"S":"state"},"st":{"S":"ALARM"},"ver":{"N":"4"},"changed":{"N":"900"}}]})")};
+           R"({"pk":{"S":"x"},"sk":{"S":"state"},"st":{"S":"ALARM"},"ver":{"N":"4"},"changed":{"N":"900"},)"
+           R"("end":{"N":"840"},"early":{"BOOL":true},"recent":{"S":"u4 u3"}}]})")};
   LoadedInstance l;
   REQUIRE(f.store->load("cis-4.9", "user=alice", 600, l).ok);
   REQUIRE(l.periods.size() == 2);
@@ -207,6 +216,9 @@ TEST_CASE("Alarm store load: one consistent Query gives the periods and the stat
   CHECK(l.state.state == "ALARM");
   CHECK(l.state.version == 4);
   CHECK(l.state.changed_at == 900);
+  CHECK(l.state.range_end == 840);
+  CHECK(l.state.early);
+  CHECK(l.state.recent == std::vector<std::string>{"u4", "u3"});
   REQUIRE(f.sent.size() == 1);
   CHECK(f.sent[0].second.find(R"("KeyConditionExpression":"#pk = :pk AND #sk >= :from")") !=
         std::string::npos);
