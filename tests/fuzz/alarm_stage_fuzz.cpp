@@ -6,7 +6,10 @@
 // header promises: at most max_instances_per_rule instances per rule whatever the dimension
 // values; per-record alerts dropped only for alert = "alarm"; every transition alert an alarm
 // kind with an OCSF finding and a change that are valid JSON, which survives the buffer
-// encoding.
+// encoding. With the first byte odd, the records go to two stages sharing one store
+// (tests/fakes/memory_alarm_store.h, the shared mode of alarm_stage_shared.cpp), units
+// alternating between them, the store failing now and then: a unit that fails is retried by the
+// other stage and must then pass.
 #include <simdjson.h>
 
 #include <algorithm>
@@ -23,6 +26,7 @@
 #include "agent/core/alert_record.h"
 #include "agent/rules/metric_alarm.h"
 #include "agent/rules/rule.h"
+#include "tests/fakes/memory_alarm_store.h"
 
 using namespace trailwarden;
 
@@ -102,18 +106,39 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& r : fixture.rules) rule_ptrs.push_back(&r);
   alarms::AlarmStageOptions options;
   options.max_instances_per_rule = kMaxInstances;
-  alarms::AlarmStage stage(rule_ptrs, options);
+  const bool shared = size > 0 && (data[0] & 1);
+  trailwarden::testing::MemoryAlarmStore store;
+  alarms::AlarmStage first(rule_ptrs, options, system_clock(), nullptr, shared ? &store : nullptr);
+  alarms::AlarmStage second(rule_ptrs, options, system_clock(), nullptr, &store);
+  size_t units = 0;
+  auto stage_for = [&](size_t n) -> alarms::AlarmStage& {
+    return shared && n % 2 ? second : first;
+  };
 
   std::vector<AlertRecord> alerts;
   std::vector<int64_t> slots;
   size_t records_in = 0;
+  bool fail_store = false;
   auto flush = [&] {
     std::sort(slots.begin(), slots.end());
     slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
     size_t kept_records = 0, dropped_expected = 0;
     for (const auto& a : alerts) dropped_expected += a.rule_id == "by-user" ? 1 : 0;
-    StageUnit unit{alerts, slots};
-    if (!stage.process(unit).empty()) std::abort();  // no store: nothing can fail
+    const std::string identity = "unit-" + std::to_string(units);
+    if (shared && fail_store) {
+      // The store fails: the unit fails, unchanged; the other stage retries it.
+      std::vector<AlertRecord> copy = alerts;
+      std::vector<int64_t> copy_slots = slots;
+      StageUnit unit{copy, copy_slots, identity};
+      store.fail_next(1);
+      (void)stage_for(units).process(unit);  // fails, or passes if another call took the failure
+      store.fail_next(0);
+      ++units;
+      fail_store = false;
+    }
+    StageUnit unit{alerts, slots, identity};
+    // No failure injected now: nothing can fail.
+    if (!stage_for(units++).process(unit).empty()) std::abort();
     for (const auto& a : alerts) {
       if (a.kind == AlertKind::kAlarm) check_transition(a);
       else ++kept_records;
@@ -137,11 +162,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const int64_t time_ms =
         kMinTimeMs + static_cast<int64_t>(t % static_cast<uint64_t>(kMaxTimeMs - kMinTimeMs));
     if (flags & 0x10) flush();
+    if (flags & 0x08) fail_store = true;
     if (flags & 0x20) {
       // The wall clock of a running agent: 1970 to 2096 (system_clock counts nanoseconds).
       const int64_t wall_ms = static_cast<int64_t>(t % 4'000'000'000'000);
       std::vector<AlertRecord> out;
-      stage.tick(Clock::Wall(std::chrono::milliseconds(wall_ms)), out);
+      stage_for(t).tick(Clock::Wall(std::chrono::milliseconds(wall_ms)), out);
       for (const auto& a : out) check_transition(a);
     }
     AlertRecord a;
@@ -157,10 +183,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ++records_in;
   }
   flush();
-  std::vector<AlertRecord> out;
-  stage.finish(out);
-  for (const auto& a : out) check_transition(a);
-  for (const auto& r : fixture.rules)
-    if (stage.instances(r.id) > kMaxInstances) std::abort();
+  for (alarms::AlarmStage* stage : {&first, &second}) {
+    std::vector<AlertRecord> out;
+    stage->finish(out);
+    for (const auto& a : out) check_transition(a);
+    for (const auto& r : fixture.rules)
+      if (stage->instances(r.id) > kMaxInstances) std::abort();
+  }
   return 0;
 }
