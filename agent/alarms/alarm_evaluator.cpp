@@ -464,6 +464,21 @@ AlarmEvaluator::AddOutcome AlarmEvaluator::set_period(const PeriodAggregate& tot
   return out;
 }
 
+bool AlarmEvaluator::breaching(const PeriodAggregate& totals) const {
+  if (totals.count == 0) return false;
+  Bucket b;
+  fill(b, totals);
+  double v = 0;
+  switch (spec_->alarm.statistic) {
+    case Statistic::kSampleCount: v = static_cast<double>(b.count); break;
+    case Statistic::kSum: v = b.sum; break;
+    case Statistic::kMinimum: v = b.min; break;
+    case Statistic::kMaximum: v = b.max; break;
+    case Statistic::kAverage: v = b.sum / static_cast<double>(b.count); break;
+  }
+  return breaches(spec_->alarm.comparison, v, spec_->alarm.threshold);
+}
+
 void AlarmEvaluator::replace_periods(EventTime from, const std::vector<PeriodAggregate>& periods) {
   const int64_t first = index_of(from);
   buckets_.erase(buckets_.lower_bound(first), buckets_.end());

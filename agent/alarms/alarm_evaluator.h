@@ -121,6 +121,9 @@ class AlarmEvaluator {
   // Every period at or after `from` becomes what `periods` says (ascending; a period not listed
   // has no data).
   void replace_periods(EventTime from, const std::vector<PeriodAggregate>& periods);
+  // Whether a period with these totals breaches the threshold (a period without datapoints:
+  // false).
+  bool breaching(const PeriodAggregate& totals) const;
   // The state a store holds, decided by the evaluation of the range ending with the period
   // starting at `range_end` (no such range: never stored, INSUFFICIENT_DATA). Evaluations of
   // ranges ending before it are not made here; with `early`, that period may still be open (as

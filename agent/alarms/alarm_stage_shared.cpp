@@ -279,15 +279,19 @@ std::string AlarmStage::count_shared(std::vector<Sample>& samples, const StageUn
     const store::PeriodTotals& t = totals[i];
     if (t.already_counted) ++counters_.units_repeated;
     // Early firing looks at the periods around this one, which other agents may have counted:
-    // they come from the store first (and its state: no early ALARM twice).
+    // they come from the store first (and its state: no early ALARM twice). Only a period that
+    // breaches can complete an M-of-N range (the statistic only moves towards the threshold),
+    // so only then.
     const MetricAlarmSpec& spec = *p.rule->rule->metric_alarm;
-    if (spec.fires_early() && t.count > 0 && p.inst->eval.state() != AlarmState::kAlarm) {
+    const PeriodAggregate period = aggregate_of(t);
+    if (spec.fires_early() && p.inst->eval.state() != AlarmState::kAlarm &&
+        p.inst->eval.breaching(period)) {
       const int64_t period_ms = spec.alarm.period_seconds * 1000;
       if (!sync(*p.inst, t.period_start * 1000 - (spec.alarm.evaluation_periods - 1) * period_ms))
         spdlog::warn("alarm \"{}\": early firing decides on this agent's periods only until "
                      "the store answers again", alarm_key_of(*p.rule->rule));
     }
-    const AlarmEvaluator::AddOutcome o = p.inst->eval.set_period(aggregate_of(t), from_ms(p.newest_ms));
+    const AlarmEvaluator::AddOutcome o = p.inst->eval.set_period(period, from_ms(p.newest_ms));
     switch (o.result) {
       case AlarmEvaluator::AddResult::kLate: counters_.late += p.datapoints; continue;
       case AlarmEvaluator::AddResult::kOverflow: counters_.overflow += p.datapoints; continue;
