@@ -273,11 +273,14 @@ std::string AlarmStage::count_shared(std::vector<Sample>& samples, const StageUn
     ++counters_.store_failures;
     return fmt::format("{}; the unit is retried (its datapoints are counted once)", st.message);
   }
+  // The unit came again (a redelivery, another agent's crash): counted once, by the store.
+  if (std::any_of(totals.begin(), totals.end(),
+                  [](const store::PeriodTotals& t) { return t.already_counted; }))
+    ++counters_.units_repeated;
   // Totals come in the order of the deltas (one per instance and period: nothing merged).
   for (size_t i = 0; i < totals.size() && i < pending.size(); ++i) {
     Pending& p = pending[i];
     const store::PeriodTotals& t = totals[i];
-    if (t.already_counted) ++counters_.units_repeated;
     // Early firing looks at the periods around this one, which other agents may have counted:
     // they come from the store first (and its state: no early ALARM twice). Only a period that
     // breaches can complete an M-of-N range (the statistic only moves towards the threshold),
