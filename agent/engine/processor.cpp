@@ -1,7 +1,5 @@
 #include "agent/engine/processor.h"
 
-#include <string.h>  // memmem
-
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 
@@ -10,6 +8,7 @@
 #include <algorithm>
 
 #include "agent/common/memory.h"
+#include "agent/decode/event_time_field.h"
 #include "agent/decode/input.h"
 #include "agent/decode/shapes.h"
 #include "agent/engine/stage.h"
@@ -22,23 +21,6 @@ namespace {
 // Bad records logged one by one per object; the rest are summed up in one line (they are all
 // in the result, and in `run`'s dead-letter file).
 constexpr uint64_t kBadRecordsLogged = 10;
-
-// The text of the record's top-level-looking "eventTime" value (without quotes; at most 64
-// characters), or "" (one search of the record, shared by the two uses below). memmem, not
-// string_view::find: find looks for the first byte, '"', with memchr, and JSON is full of them
-// (with an alarm on, find was 13% of replay's CPU, memmem is 4%).
-std::string_view event_time_text(std::string_view raw) {
-  constexpr std::string_view kKey = "\"eventTime\":";
-  const void* hit = memmem(raw.data(), raw.size(), kKey.data(), kKey.size());
-  if (hit == nullptr) return {};
-  size_t at = static_cast<size_t>(static_cast<const char*>(hit) - raw.data());
-  at += kKey.size();
-  while (at < raw.size() && (raw[at] == ' ' || raw[at] == '\t')) ++at;
-  if (at >= raw.size() || raw[at] != '"') return {};
-  const size_t end = raw.find('"', at + 1);
-  if (end == std::string_view::npos || end - at > 65) return {};
-  return raw.substr(at + 1, end - at - 1);
-}
 
 // Keeps in `newest` the larger of it and the record's eventTime `t` (YYYY-MM-DDTHH:MM:SSZ
 // compares as text).
@@ -178,7 +160,7 @@ void ObjectProcessor::process_event(const std::string& name, std::string_view js
 
 void ObjectProcessor::on_record(std::string_view raw) {
   if (track_event_time_ || track_event_slots_) {
-    const std::string_view t = event_time_text(raw);
+    const std::string_view t = find_event_time_text(raw);
     if (track_event_time_) note_event_time(t, event_time_not_after_, result_->newest_event_time);
     if (track_event_slots_)
       note_event_slot(t, event_slots_not_after_ms_, result_->event_slots, last_slot_text_);

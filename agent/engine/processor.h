@@ -71,7 +71,7 @@ class ObjectProcessor : private RecordVisitor {
                   const OcsfOptions& ocsf, MemoryPolicy memory = {});
 
   // Also find each record's "eventTime" and keep the newest in ObjectResult (for the daemon's
-  // event-age metric; a short scan of the record's text, no parsing). Times later than
+  // event-age metric; a short scan of the record's text, no parsing: find_event_time_text). Times later than
   // `not_after` ("2025-01-01T00:00:00Z"; "": no limit) are left out: one record with a clock far
   // ahead must not stand for the newest event for the rest of the run.
   void track_event_time(bool on, std::string not_after = {}) {
