@@ -5,14 +5,10 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-
 #include "agent/common/memory.h"
 #include "agent/decode/event_time_field.h"
 #include "agent/decode/input.h"
 #include "agent/decode/shapes.h"
-#include "agent/engine/stage.h"
-#include "agent/normalize/event_time.h"
 
 namespace trailwarden {
 
@@ -28,25 +24,6 @@ void note_event_time(std::string_view t, std::string_view not_after, std::string
   if (t.size() != 20 || t[4] != '-' || t[10] != 'T' || t[19] != 'Z') return;
   if (!not_after.empty() && t > not_after) return;  // same fixed format: compares as text
   if (newest.empty() || t > std::string_view(newest)) newest.assign(t);
-}
-
-// Adds the slot of the record's eventTime `text` to `slots` (unsorted; the same slot as the
-// previous record is not added again).
-void note_event_slot(std::string_view text, int64_t not_after_ms, std::vector<int64_t>& slots,
-                     std::string& last_slot_text) {
-  if (text.empty()) return;
-  // "YYYY-MM-DDTHH:MM:S" names the 10-second slot of a UTC time: the same as the previous
-  // record's (the common case in a log file) needs no parsing.
-  constexpr size_t kSlotPrefix = 18;
-  const bool plain = text.size() == 20 && text[19] == 'Z';
-  if (plain && !last_slot_text.empty() && text.substr(0, kSlotPrefix) == last_slot_text) return;
-  int64_t ms = 0;
-  last_slot_text.clear();
-  if (!parse_event_time(text, ms)) return;
-  if (not_after_ms && ms > not_after_ms) return;
-  const int64_t slot = ms - ms % kEventSlotMs;
-  if (slots.empty() || slots.back() != slot) slots.push_back(slot);
-  if (plain) last_slot_text.assign(text.substr(0, kSlotPrefix));
 }
 
 }  // namespace
@@ -72,7 +49,7 @@ void ObjectProcessor::start(const std::string& name, ObjectResult& result) {
   name_ = &name;
   if (origin_.route == RecordOrigin::Route::kLocalFile) origin_.path = name;  // metadata.log_name
   result = ObjectResult{};
-  last_slot_text_.clear();
+  event_slots_.reset(event_slots_not_after_ms_);
   result.per_rule.assign(matcher_.rules().size(), 0);
 }
 
@@ -89,11 +66,7 @@ void ObjectProcessor::process_raw(const std::string& name, ObjectResult& result)
   release_memory();
 }
 
-void ObjectProcessor::finish_slots(ObjectResult& result) {
-  std::sort(result.event_slots.begin(), result.event_slots.end());
-  result.event_slots.erase(std::unique(result.event_slots.begin(), result.event_slots.end()),
-                           result.event_slots.end());
-}
+void ObjectProcessor::finish_slots(ObjectResult& result) { event_slots_.take(result.event_slots); }
 
 void ObjectProcessor::decode_and_match(const std::string& name, ObjectResult& result) {
   std::string error;
@@ -162,8 +135,7 @@ void ObjectProcessor::on_record(std::string_view raw) {
   if (track_event_time_ || track_event_slots_) {
     const std::string_view t = find_event_time_text(raw);
     if (track_event_time_) note_event_time(t, event_time_not_after_, result_->newest_event_time);
-    if (track_event_slots_)
-      note_event_slot(t, event_slots_not_after_ms_, result_->event_slots, last_slot_text_);
+    if (track_event_slots_) event_slots_.add(t);
   }
   const uint64_t repaired_before = session_.counters().repaired;
   const bool parsed = session_.match(raw, on_match_);
