@@ -85,9 +85,13 @@ std::string AlarmStage::process(StageUnit& unit) {
     auto it = a.kind == AlertKind::kRecord ? by_id_.find(a.rule_id) : by_id_.end();
     if (it != by_id_.end()) {
       RuleAlarms* r = it->second;
+      const MetricSpec& metric = r->rule->metric_alarm->metric;
+      // Parsed only for a metric that reads a field of the record (not for a literal value
+      // without dimensions, as every CIS alarm: its datapoint is the same without the parse).
       simdjson::dom::element doc;
-      const bool parsed = !a.raw.empty() && parser.parse(a.raw).get(doc) == simdjson::SUCCESS;
-      Datapoint dp = extract_datapoint(r->rule->metric_alarm->metric, parsed ? &doc : nullptr);
+      const bool parsed = reads_record(metric) && !a.raw.empty() &&
+                          parser.parse(a.raw).get(doc) == simdjson::SUCCESS;
+      Datapoint dp = extract_datapoint(metric, parsed ? &doc : nullptr);
       if (dp.outcome != DatapointOutcome::kEmitted) {
         ++counters_.no_datapoint;
         spdlog::debug("rule {}: record {} gives no datapoint: {}", r->rule->id, a.event_id,

@@ -115,6 +115,10 @@ Datapoint extract_datapoint(const MetricSpec& spec, const simdjson::dom::element
   return d;
 }
 
+bool reads_record(const MetricSpec& spec) {
+  return spec.value.is_selector || !spec.dimensions.empty();
+}
+
 std::string dimension_key(const std::vector<std::string>& values) {
   std::string key;
   for (const auto& v : values) fmt::format_to(std::back_inserter(key), "{}:{}", v.size(), v);

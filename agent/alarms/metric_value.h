@@ -42,6 +42,11 @@ inline constexpr size_t kMaxDimensionValue = 1024;
 // (a metric with dimensions or a value selector gives no datapoint then).
 Datapoint extract_datapoint(const MetricSpec& spec, const simdjson::dom::element* record);
 
+// Whether extract_datapoint() reads any field of the record (a value selector or a dimension).
+// When it does not (a literal value without dimensions, as every CIS alarm), the datapoint is
+// the same whatever the record, nullptr included: callers need not parse the record for it.
+bool reads_record(const MetricSpec& spec);
+
 // The key of an alarm instance: the dimension values, each length-prefixed ("4:alice"), so
 // that distinct sets never collide. "" for a metric without dimensions.
 std::string dimension_key(const std::vector<std::string>& values);

@@ -1,19 +1,14 @@
 #include "agent/engine/processor.h"
 
-#include <string.h>  // memmem
-
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include <fmt/format.h>
 
-#include <algorithm>
-
 #include "agent/common/memory.h"
+#include "agent/decode/event_time_field.h"
 #include "agent/decode/input.h"
 #include "agent/decode/shapes.h"
-#include "agent/engine/stage.h"
-#include "agent/normalize/event_time.h"
 
 namespace trailwarden {
 
@@ -23,48 +18,12 @@ namespace {
 // in the result, and in `run`'s dead-letter file).
 constexpr uint64_t kBadRecordsLogged = 10;
 
-// The text of the record's top-level-looking "eventTime" value (without quotes; at most 64
-// characters), or "" (one search of the record, shared by the two uses below). memmem, not
-// string_view::find: find looks for the first byte, '"', with memchr, and JSON is full of them
-// (with an alarm on, find was 13% of replay's CPU, memmem is 4%).
-std::string_view event_time_text(std::string_view raw) {
-  constexpr std::string_view kKey = "\"eventTime\":";
-  const void* hit = memmem(raw.data(), raw.size(), kKey.data(), kKey.size());
-  if (hit == nullptr) return {};
-  size_t at = static_cast<size_t>(static_cast<const char*>(hit) - raw.data());
-  at += kKey.size();
-  while (at < raw.size() && (raw[at] == ' ' || raw[at] == '\t')) ++at;
-  if (at >= raw.size() || raw[at] != '"') return {};
-  const size_t end = raw.find('"', at + 1);
-  if (end == std::string_view::npos || end - at > 65) return {};
-  return raw.substr(at + 1, end - at - 1);
-}
-
 // Keeps in `newest` the larger of it and the record's eventTime `t` (YYYY-MM-DDTHH:MM:SSZ
 // compares as text).
 void note_event_time(std::string_view t, std::string_view not_after, std::string& newest) {
   if (t.size() != 20 || t[4] != '-' || t[10] != 'T' || t[19] != 'Z') return;
   if (!not_after.empty() && t > not_after) return;  // same fixed format: compares as text
   if (newest.empty() || t > std::string_view(newest)) newest.assign(t);
-}
-
-// Adds the slot of the record's eventTime `text` to `slots` (unsorted; the same slot as the
-// previous record is not added again).
-void note_event_slot(std::string_view text, int64_t not_after_ms, std::vector<int64_t>& slots,
-                     std::string& last_slot_text) {
-  if (text.empty()) return;
-  // "YYYY-MM-DDTHH:MM:S" names the 10-second slot of a UTC time: the same as the previous
-  // record's (the common case in a log file) needs no parsing.
-  constexpr size_t kSlotPrefix = 18;
-  const bool plain = text.size() == 20 && text[19] == 'Z';
-  if (plain && !last_slot_text.empty() && text.substr(0, kSlotPrefix) == last_slot_text) return;
-  int64_t ms = 0;
-  last_slot_text.clear();
-  if (!parse_event_time(text, ms)) return;
-  if (not_after_ms && ms > not_after_ms) return;
-  const int64_t slot = ms - ms % kEventSlotMs;
-  if (slots.empty() || slots.back() != slot) slots.push_back(slot);
-  if (plain) last_slot_text.assign(text.substr(0, kSlotPrefix));
 }
 
 }  // namespace
@@ -90,7 +49,7 @@ void ObjectProcessor::start(const std::string& name, ObjectResult& result) {
   name_ = &name;
   if (origin_.route == RecordOrigin::Route::kLocalFile) origin_.path = name;  // metadata.log_name
   result = ObjectResult{};
-  last_slot_text_.clear();
+  event_slots_.reset(event_slots_not_after_ms_);
   result.per_rule.assign(matcher_.rules().size(), 0);
 }
 
@@ -107,11 +66,7 @@ void ObjectProcessor::process_raw(const std::string& name, ObjectResult& result)
   release_memory();
 }
 
-void ObjectProcessor::finish_slots(ObjectResult& result) {
-  std::sort(result.event_slots.begin(), result.event_slots.end());
-  result.event_slots.erase(std::unique(result.event_slots.begin(), result.event_slots.end()),
-                           result.event_slots.end());
-}
+void ObjectProcessor::finish_slots(ObjectResult& result) { event_slots_.take(result.event_slots); }
 
 void ObjectProcessor::decode_and_match(const std::string& name, ObjectResult& result) {
   std::string error;
@@ -178,10 +133,9 @@ void ObjectProcessor::process_event(const std::string& name, std::string_view js
 
 void ObjectProcessor::on_record(std::string_view raw) {
   if (track_event_time_ || track_event_slots_) {
-    const std::string_view t = event_time_text(raw);
+    const std::string_view t = find_event_time_text(raw);
     if (track_event_time_) note_event_time(t, event_time_not_after_, result_->newest_event_time);
-    if (track_event_slots_)
-      note_event_slot(t, event_slots_not_after_ms_, result_->event_slots, last_slot_text_);
+    if (track_event_slots_) event_slots_.add(t);
   }
   const uint64_t repaired_before = session_.counters().repaired;
   const bool parsed = session_.match(raw, on_match_);

@@ -25,6 +25,7 @@
 #include "agent/common/buffer.h"
 #include "agent/decode/cloudtrail.h"
 #include "agent/decode/limits.h"
+#include "agent/engine/event_slots.h"
 #include "agent/normalize/ocsf.h"
 #include "agent/core/record_dead_letter.h"
 #include "agent/rules/matcher.h"
@@ -71,7 +72,7 @@ class ObjectProcessor : private RecordVisitor {
                   const OcsfOptions& ocsf, MemoryPolicy memory = {});
 
   // Also find each record's "eventTime" and keep the newest in ObjectResult (for the daemon's
-  // event-age metric; a short scan of the record's text, no parsing). Times later than
+  // event-age metric; a short scan of the record's text, no parsing: find_event_time_text). Times later than
   // `not_after` ("2025-01-01T00:00:00Z"; "": no limit) are left out: one record with a clock far
   // ahead must not stand for the newest event for the rest of the run.
   void track_event_time(bool on, std::string not_after = {}) {
@@ -124,7 +125,7 @@ class ObjectProcessor : private RecordVisitor {
   void start(const std::string& name, ObjectResult& result);
   void decode_and_match(const std::string& name, ObjectResult& result);
   void log_bad_records();
-  static void finish_slots(ObjectResult& result);
+  void finish_slots(ObjectResult& result);
 
   const rules::RuleMatcher& matcher_;
   DecodeLimits limits_;
@@ -141,7 +142,7 @@ class ObjectProcessor : private RecordVisitor {
   std::string event_time_not_after_;
   bool track_event_slots_ = false;
   int64_t event_slots_not_after_ms_ = 0;
-  std::string last_slot_text_;  // the previous record's slot, as text (note_event_slot)
+  EventSlotSet event_slots_;  // the current object's, when track_event_slots_
   RecordOrigin origin_;
 };
 

@@ -86,3 +86,31 @@ TEST_CASE("semantics: each distinct dimension set is its own alarm instance key"
   CHECK(dimension_key({"a:", "b"}) != dimension_key({"a", ":b"}));
   CHECK(dimension_key({"ab", ""}) != dimension_key({"a", "b"}));
 }
+
+TEST_CASE("fast path: a metric that reads no field gives the same datapoint without the record") {
+  // The alarm stage skips parsing the record when reads_record() is false: that must never
+  // change the datapoint, whatever the record (or no record: a text event).
+  for (const char* metric : {"value = 1", "value = 2.5\ndefault_value = 0", "value = 0"}) {
+    CAPTURE(metric);
+    auto spec = spec_from(std::string("[metric]\n") + metric + "\n" + kAlarm);
+    CHECK_FALSE(reads_record(spec->metric));
+    for (const char* json : {R"({"eventName":"X"})", R"({})", R"({"n":5,"userIdentity":{}})"}) {
+      CAPTURE(json);
+      simdjson::dom::parser parser;
+      simdjson::dom::element e = parser.parse(std::string(json));
+      const Datapoint with = extract_datapoint(spec->metric, &e);
+      const Datapoint without = extract_datapoint(spec->metric, nullptr);
+      CHECK(with.outcome == without.outcome);
+      CHECK(with.value == without.value);
+      CHECK(with.dimensions == without.dimensions);
+      CHECK(with.reason == without.reason);
+    }
+  }
+  // A value selector or any dimension reads the record: it must be parsed.
+  for (const char* metric : {"value = \"$.n\"", "value = 1\ndimensions = { user = \"$.u\" }",
+                             "value = \"$.n\"\ndimensions = { user = \"$.u\" }"}) {
+    CAPTURE(metric);
+    auto spec = spec_from(std::string("[metric]\n") + metric + "\n" + kAlarm);
+    CHECK(reads_record(spec->metric));
+  }
+}
