@@ -4,14 +4,22 @@
 // invariants are checked: every record it hands out lies inside the scanned text, is within the
 // per-record limits and is counted; every bad record says why. And the log-file fast path
 // (agent/decode/log_file_scan.h) changes nothing: the same text read without it gives the same
-// records, bad records, counts and error.
+// records, bad records, counts and error. The engine's per-record time helpers are checked on
+// each line of the raw input against their plain definitions: find_event_time_text (vectorised
+// and portable) against a string search, EventSlotSet against parse_event_time and a sort.
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "agent/common/buffer.h"
 #include "agent/decode/cloudtrail.h"
+#include "agent/decode/event_time_field.h"
 #include "agent/decode/input.h"
+#include "agent/engine/event_slots.h"
+#include "agent/engine/stage.h"
+#include "agent/normalize/event_time.h"
 #include "agent/normalize/ocsf.h"
 #include "agent/rules/matcher.h"
 #include "agent/rules/rule.h"
@@ -72,8 +80,51 @@ struct Visitor : RecordVisitor {
 };
 }  // namespace
 
+namespace {
+
+// event_time_field.h's contract, written plainly.
+std::string_view plain_event_time_text(std::string_view raw) {
+  constexpr std::string_view kKey = "\"eventTime\":";
+  size_t at = raw.find(kKey);
+  if (at == std::string_view::npos) return {};
+  at += kKey.size();
+  while (at < raw.size() && (raw[at] == ' ' || raw[at] == '\t')) ++at;
+  if (at >= raw.size() || raw[at] != '"') return {};
+  const size_t end = raw.find('"', at + 1);
+  if (end == std::string_view::npos || end - at - 1 > 64) return {};
+  return raw.substr(at + 1, end - at - 1);
+}
+
+void check_time_helpers(std::string_view in) {
+  static EventSlotSet set;
+  set.reset(0);
+  std::vector<int64_t> expected;
+  for (size_t at = 0; at <= in.size();) {
+    size_t nl = in.find('\n', at);
+    if (nl == std::string_view::npos) nl = in.size();
+    const std::string_view line = in.substr(at, nl - at);
+    at = nl + 1;
+    // A copy of exactly the line's size: a read past its end is an ASan report.
+    const std::string copy(line);
+    const std::string_view text = find_event_time_text(copy, true);
+    if (text != find_event_time_text(copy, false) || text != plain_event_time_text(copy))
+      std::abort();
+    set.add(text);
+    int64_t ms = 0;
+    if (parse_event_time(text, ms)) expected.push_back(ms - ms % kEventSlotMs);
+  }
+  std::sort(expected.begin(), expected.end());
+  expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
+  std::vector<int64_t> got;
+  set.take(got);
+  if (got != expected) std::abort();
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Fixture fixture;
+  check_time_helpers(std::string_view(reinterpret_cast<const char*>(data), size));
   DecodeLimits limits;
   limits.max_decompressed_bytes = 1 << 20;
   limits.max_records_per_file = 1000;
