@@ -21,10 +21,16 @@ user INSUFFICIENT_DATA -> OK.
   and A (down, then behind in stream time by its downtime) cannot decide their final
   transitions first: B and C make them from the store's instance index ("discover").
 - Checks: the union of the three outputs' transitions is the reference's (uid, user, old and
-  new state), each uid once across the outputs, counted after every agent is idle (no store
-  request, transition or message in work for longer than a period); the store's state items'
-  versions add up to the transitions, and B's and C's won transitions are what they notified;
-  every alert is valid OCSF. Prints the DynamoDB requests per matched record and per instance.
+  new state), each uid once across the outputs, counted after every agent is idle (no
+  transition, no message received or in work for longer than a period, and A's downtime plus
+  a period after the last transition: A's stream time lags by that much after its restart);
+  the store's state items' versions add up to the transitions, and B's and C's won transitions
+  are what they notified; every alert is valid OCSF. Prints the DynamoDB requests per matched
+  record, per instance, and per agent, instance and period once idle (every agent queries every
+  instance at every period end), and each agent's won and lost compare-and-sets.
+- Mutations tried: without discover() B and C never make sam's and nina's final transitions
+  (the check names them); with settle() notifying a lost compare-and-set, the uids B and C both
+  decided are notified twice (caught when B and C race, as they did in most runs: lost >= 1).
 
 Waiting: nothing signals "an agent evaluated a period", so the tests poll outputs, metrics and
 queue counters (bounded by timeouts). The one deliberate delay is A's downtime (RESTART_DELAY,
@@ -39,8 +45,6 @@ import json
 import os
 import random
 import re
-import shutil
-import signal
 import sys
 import tempfile
 import time
