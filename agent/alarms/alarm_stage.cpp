@@ -380,15 +380,14 @@ void AlarmStage::resend(int64_t now_ms, std::vector<AlertRecord>& out) {
     auto it = sent_ms_.find(a.uid);
     const int64_t sent = it == sent_ms_.end() ? 0 : it->second;
     // Shared store: a transition journaled before this start went out only if its write won.
-    if (shared_ && it == sent_ms_.end() && batch < options_.resend_batch) {
+    if (shared_ && it == sent_ms_.end()) {
+      if (batch >= options_.resend_batch) continue;  // asked in a later round
+      ++batch;
       const Verdict v = verify_won(a);
-      if (v == Verdict::kUnknown) {
-        still.emplace(a.uid, 0);
-        continue;
-      }
+      if (v == Verdict::kUnknown) continue;  // not sent; asked again next round
       if (v == Verdict::kNotWon) {
-        spdlog::info("alarm transition {} ({}) was journaled before a restart, but its write "
-                     "did not win: another agent's transition stands; not sent",
+        spdlog::info("alarm transition {} ({}) was journaled, but its write did not win (a "
+                     "restart or a failed write since): the stored state stands; not sent",
                      a.uid, a.rule_id);
         ++counters_.transitions_superseded;
         store_->delivered({a.uid});

@@ -202,6 +202,12 @@ class AlarmStage final : public Stage {
 
 }  // namespace trailwarden::alarms
 
+namespace trailwarden::alarms {
+// The key of a rule's alarm in the shared store: "<name>#<period>s-<M>of<N>-<statistic>-l<lateness>"
+// (docs/alarms.md, "The table"): agents running different definitions never share items.
+std::string shared_alarm_key(const rules::Rule& rule);
+}  // namespace trailwarden::alarms
+
 namespace trailwarden {
 class MetricsRegistry;
 // The alarm stage's trailwarden_alarm_* metrics (docs/monitoring.md), read from its counters at

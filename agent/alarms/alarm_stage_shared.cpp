@@ -37,7 +37,27 @@ PeriodAggregate aggregate_of(const store::PeriodTotals& t) {
   return a;
 }
 
-const std::string& alarm_key_of(const rules::Rule& rule) { return rule.metric_alarm->alarm.name; }
+// The alarm's key in the store: its name and what its periods and state mean (period, M of N,
+// statistic, lateness), so that agents running different definitions of one alarm (a rolling
+// change) never mix their periods or adopt each other's state: a changed definition starts
+// again, as a single agent's restore() does.
+std::string alarm_key_of(const rules::Rule& rule) { return shared_alarm_key(rule); }
+
+}  // namespace
+
+std::string shared_alarm_key(const rules::Rule& rule) {
+  const AlarmSpec& a = rule.metric_alarm->alarm;
+  return fmt::format("{}#{}s-{}of{}-{}-l{}", a.name, a.period_seconds, a.datapoints_to_alarm,
+                     a.evaluation_periods, statistic_name(a.statistic), a.lateness_seconds);
+}
+
+namespace {
+
+// A time in seconds that the table holds (written by agents, but read as untrusted: another
+// writer, a damaged item) is used only within the event times an alarm can use.
+bool usable_seconds(int64_t s) {
+  return s >= kMinEventMs / 1000 && s < kMaxEventMs / 1000;
+}
 
 }  // namespace
 
@@ -75,8 +95,9 @@ void AlarmStage::adopt_state(Instance& inst, const store::AlarmInstanceState& s)
   inst.stored_version = s.version;
   inst.stored_recent = s.recent;
   inst.eval.adopt(state,
-                  s.version > 0 ? std::optional<EventTime>(from_ms(s.range_end * 1000))
-                                : std::nullopt,
+                  s.version > 0 && usable_seconds(s.range_end)
+                      ? std::optional<EventTime>(from_ms(s.range_end * 1000))
+                      : std::nullopt,
                   s.early);
 }
 
@@ -91,7 +112,8 @@ bool AlarmStage::sync(Instance& inst, int64_t from_ms_value) {
   }
   std::vector<PeriodAggregate> periods;
   periods.reserve(loaded.periods.size());
-  for (const store::PeriodTotals& t : loaded.periods) periods.push_back(aggregate_of(t));
+  for (const store::PeriodTotals& t : loaded.periods)
+    if (usable_seconds(t.period_start)) periods.push_back(aggregate_of(t));
   inst.eval.replace_periods(from_ms(from_ms_value), periods);
   adopt_state(inst, loaded.state);
   mark_dirty(&inst);
@@ -132,7 +154,8 @@ AlarmEvaluator::AdvanceHooks::Outcome AlarmStage::settle(Instance& inst, const T
   req.range_end = to_ms(t.period_start) / 1000 - (to_ms(t.period_start) % 1000 < 0 ? 1 : 0);
   req.early = t.early;
   req.uid = alert ? alert->uid
-                  : alarm_finding_uid(inst.rule.id, req.alarm_key, inst.key, t.old_state,
+                  : alarm_finding_uid(inst.rule.id, inst.rule.metric_alarm->alarm.name, inst.key,
+                                      t.old_state,
                                       t.new_state, to_ms(t.period_start));
   req.recent = inst.stored_recent;
   failpoint::hit("before-alarm-transition-write");
@@ -142,7 +165,8 @@ AlarmEvaluator::AdvanceHooks::Outcome AlarmStage::settle(Instance& inst, const T
     ++counters_.store_failures;
     spdlog::warn("{}; the {} -> {} transition is decided again at the next tick", st.message,
                  state_name(t.old_state), state_name(t.new_state));
-    forget();
+    // Its write may have been applied with its answer lost: the journaled alert stays, and
+    // resend() sends it if the state names it (the next evaluation skips a decided period).
     return Outcome::kRetry;
   }
   if (outcome == store::TransitionOutcome::kWon) {
@@ -336,7 +360,7 @@ AlarmStage::Verdict AlarmStage::verify_won(const AlertRecord& alert) {
     values.emplace_back(v);
   }
   store::LoadedInstance loaded;
-  store::StoreStatus st = shared_->load(spec.alarm.name, dimension_key(values),
+  store::StoreStatus st = shared_->load(alarm_key_of(*it->second->rule), dimension_key(values),
                                         std::numeric_limits<int64_t>::max() / 2, loaded);
   if (!st.ok) {
     ++counters_.store_failures;
@@ -361,6 +385,12 @@ void AlarmStage::discover(int64_t now_ms) {
     }
     for (store::IndexedInstance& e : entries) {
       if (r->instances.count(e.dimensions_key)) continue;
+      if (!usable_seconds(e.first_period)) {
+        spdlog::warn("alarm store: the instance index of alarm \"{}\" says instance {:?} began "
+                     "at {} (not a usable time); skipped",
+                     alarm_key_of(*r->rule), e.dimensions_key, e.first_period);
+        continue;
+      }
       std::vector<std::string> dims;
       if (!parse_dimension_key(e.dimensions_key, dims) ||
           dims.size() != r->rule->metric_alarm->metric.dimensions.size()) {

@@ -277,8 +277,8 @@ namespace {
 
 // The DynamoDB store of `[alarms] store = "dynamodb"`, its table checked.
 std::shared_ptr<store::DynamoDbAlarmStore> make_shared_alarm_store(
-    const Config& c, const std::string& region, std::shared_ptr<http::HttpClient> http,
-    std::shared_ptr<aws::CredentialsSource> credentials) {
+    const Config& c, const std::vector<const rules::Rule*>& enabled, const std::string& region,
+    std::shared_ptr<http::HttpClient> http, std::shared_ptr<aws::CredentialsSource> credentials) {
   const DynamoDbStoreConfig& d = c.alarms.dynamodb;
   store::DynamoDbClientOptions co;
   const std::string table_region = d.region.empty() ? region : d.region;
@@ -299,6 +299,19 @@ std::shared_ptr<store::DynamoDbAlarmStore> make_shared_alarm_store(
   auto client = std::make_shared<store::DynamoDbClient>(co, std::move(http), std::move(credentials));
   store::DynamoDbAlarmStoreOptions so;
   so.table = d.table;
+  // A period item (its counts and unit digests) must outlive the period's lateness and every
+  // evaluation range it is in: a day, or more for the longest alarm, plus an hour.
+  int64_t longest = 24 * 3600;
+  for (const rules::Rule* r : enabled) {
+    if (!r->counts_for_alarm()) continue;
+    const alarms::AlarmSpec& a = r->metric_alarm->alarm;
+    longest = std::max<int64_t>(
+        longest, a.lateness_seconds + a.period_seconds * (a.evaluation_range() + 1) + 3600);
+  }
+  so.retention = std::chrono::seconds(longest);
+  // The state item outlives quiet years: its expiry would make the next evaluation a
+  // transition from INSUFFICIENT_DATA, notified again.
+  so.state_retention = std::chrono::hours(24 * 400);
   auto shared = std::make_shared<store::DynamoDbAlarmStore>(so, client);
   // The table is checked before anything is read from the queue: a missing table or a wrong
   // key schema is a start-up error, not a stream of failed units.
@@ -328,7 +341,8 @@ RunAlarmStage make_run_alarm_stage(const Config& c, const std::vector<const rule
   for (const rules::Rule* r : enabled) n += r->counts_for_alarm() ? 1 : 0;
   ensure_state_dir(c);
   if (c.alarms.store == "dynamodb")
-    out.shared = make_shared_alarm_store(c, region, std::move(http), std::move(credentials));
+    out.shared =
+        make_shared_alarm_store(c, enabled, region, std::move(http), std::move(credentials));
   out.store = std::make_unique<alarms::StateDirAlarmStore>(
       (std::filesystem::path(c.state_dir) / "alarms.journal").string());
   std::string error;

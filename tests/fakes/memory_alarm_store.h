@@ -75,6 +75,10 @@ class MemoryAlarmStore final : public store::AlarmStore {
     s = {r.to_state, r.from_version + 1, r.changed_at, r.reason, r.range_end, r.early, recent};
     outcome = store::TransitionOutcome::kWon;
     ++won_;
+    if (lose_answer_) {
+      lose_answer_ = false;
+      return fail("transition (applied, its answer lost)");
+    }
     return store::StoreStatus::success();
   }
 
@@ -118,6 +122,11 @@ class MemoryAlarmStore final : public store::AlarmStore {
   void on_transition(std::function<void()> f) {
     std::lock_guard lock(mu_);
     on_transition_ = std::move(f);
+  }
+  // The next transition() is applied, but reported failed (every try's answer lost).
+  void lose_next_transition_answer() {
+    std::lock_guard lock(mu_);
+    lose_answer_ = true;
   }
   // The next `n` calls fail (retryable).
   void fail_next(int n) {
@@ -182,6 +191,7 @@ class MemoryAlarmStore final : public store::AlarmStore {
   std::map<std::pair<std::string, std::string>, Instance> instances_;
   std::map<std::pair<std::string, std::string>, store::IndexedInstance> index_;
   int fail_next_ = 0;
+  bool lose_answer_ = false;
   std::function<void()> on_transition_;
   int won_ = 0, lost_ = 0, adds_ = 0;
 };

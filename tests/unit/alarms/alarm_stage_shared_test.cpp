@@ -172,7 +172,7 @@ TEST_CASE("shared alarms: an agent that stops mid-stream: its unit is counted on
   // to the two others.
   for (size_t i = stop_at; i < objects.size(); ++i) agents[i % 2].take(r, objects[i]);
   CHECK(agents[0].stage->counters().units_repeated + agents[1].stage->counters().units_repeated == 1);
-  CHECK(store.count(r.metric_alarm->alarm.name, dimension_key({"arn:aws:iam::111122223333:user/dave"}),
+  CHECK(store.count(shared_alarm_key(r), dimension_key({"arn:aws:iam::111122223333:user/dave"}),
                     (ms_at(10, 2, 0)) / 1000) == 3);
   for (int i = 0; i < 2; ++i) agents[i].tick(alarms::test::hms(12, 0, 0));
   CHECK(agents[0].stage->counters().instances_discovered +
@@ -204,12 +204,12 @@ TEST_CASE("shared alarms: two agents that both see the threshold crossed: one no
   CHECK(b.notified.empty());
   CHECK(store.won() + store.lost() == 2);
   CHECK(b.stage->state("r1") == AlarmState::kAlarm);
-  CHECK(store.state(r.metric_alarm->alarm.name) == "ALARM");
+  CHECK(store.state(shared_alarm_key(r)) == "ALARM");
   // Quiet afterwards: the OK comes once, from whichever evaluates first.
   a.tick(alarms::test::hms(10, 6, 40));
   b.tick(alarms::test::hms(10, 6, 40));
   CHECK(a.notified.size() + b.notified.size() == 2);
-  CHECK(store.state(r.metric_alarm->alarm.name) == "OK");
+  CHECK(store.state(shared_alarm_key(r)) == "OK");
 }
 
 TEST_CASE("shared alarms: a store that fails: the unit fails and is counted once when retried; "
@@ -227,12 +227,12 @@ TEST_CASE("shared alarms: a store that fails: the unit fails and is counted once
     CHECK(error.find("the unit is retried") != std::string::npos);
   }
   CHECK(stage.counters().store_failures == 1);
-  CHECK(store.count(r.metric_alarm->alarm.name, "", ms_at(10, 0, 0) / 1000) == 0);
+  CHECK(store.count(shared_alarm_key(r), "", ms_at(10, 0, 0) / 1000) == 0);
   // Retried twice (the second time as a redelivery): counted once.
   auto a = run(stage, unit_of(r, {"s3://b/1", "alice", 0, 2}), "s3://b/1");
   CHECK(transitions_of(a).size() == 1);
   run(stage, unit_of(r, {"s3://b/1", "alice", 0, 2}), "s3://b/1");
-  CHECK(store.count(r.metric_alarm->alarm.name, "", ms_at(10, 0, 0) / 1000) == 2);
+  CHECK(store.count(shared_alarm_key(r), "", ms_at(10, 0, 0) / 1000) == 2);
   CHECK(stage.counters().units_repeated == 1);
   // The OK evaluation meets a failing store: nothing is decided, the next tick decides it.
   std::vector<AlertRecord> out;
@@ -244,7 +244,7 @@ TEST_CASE("shared alarms: a store that fails: the unit fails and is counted once
   stage.tick(alarms::test::hms(10, 6, 42), out);
   REQUIRE(transitions_of(out).size() == 1);
   CHECK(field(out[0].ocsf, "/unmapped/trailwarden/alarm/new_state") == "OK");
-  CHECK(store.state(r.metric_alarm->alarm.name) == "OK");
+  CHECK(store.state(shared_alarm_key(r)) == "OK");
 }
 
 TEST_CASE("shared alarms: dimension keys read back from the instance index") {
@@ -315,7 +315,7 @@ TEST_CASE("shared alarms: kill -9 after a transition's write won and before its 
     a.crash();
   }
   REQUIRE(store.won() == 1);
-  REQUIRE(store.state(r.metric_alarm->alarm.name) == "ALARM");
+  REQUIRE(store.state(shared_alarm_key(r)) == "ALARM");
   JournaledAgent again(path, r, clock, store);
   std::vector<AlertRecord> out;
   again.stage->tick(alarms::test::hms(10, 0, 31), out);
@@ -325,7 +325,7 @@ TEST_CASE("shared alarms: kill -9 after a transition's write won and before its 
   // The object comes again (it was never acknowledged): counted once, nothing new to notify.
   auto a = run(*again.stage, unit_of(r, {"s3://b/1", "alice", 0, 1}), "s3://b/1");
   CHECK(transitions_of(a).empty());
-  CHECK(store.count(r.metric_alarm->alarm.name, "", ms_at(10, 0, 0) / 1000) == 1);
+  CHECK(store.count(shared_alarm_key(r), "", ms_at(10, 0, 0) / 1000) == 1);
   CHECK(store.won() == 1);
 }
 
@@ -353,10 +353,75 @@ TEST_CASE("shared alarms: kill -9 after a transition was journaled and before it
   // The unit comes again: counted once in the store, the transition decided and sent now.
   auto a = run(*again.stage, unit_of(r, {"s3://b/1", "alice", 0, 1}), "s3://b/1");
   REQUIRE(transitions_of(a).size() == 1);
-  CHECK(store.count(r.metric_alarm->alarm.name, "", ms_at(10, 0, 0) / 1000) == 1);
+  CHECK(store.count(shared_alarm_key(r), "", ms_at(10, 0, 0) / 1000) == 1);
   CHECK(store.won() == 1);
   // And it is not sent a third time by the next resend round.
   out.clear();
   again.stage->tick(alarms::test::hms(10, 0, 40), out);
   CHECK(transitions_of(out).empty());
+}
+
+TEST_CASE("shared alarms: a transition written whose answer was lost is still notified, once") {
+  rules::Rule r = alarm_rule(std::string(kCount) + kSumAlarm);
+  trailwarden::testing::ManualClock clock(alarms::test::hms(10, 0, 30));
+  trailwarden::testing::MemoryAlarmStore store;
+  trailwarden::test::TempDir dir;
+  JournaledAgent a(dir.path + "/alarms.journal", r, clock, store);
+  store.lose_next_transition_answer();
+  auto first = run(*a.stage, unit_of(r, {"s3://b/1", "alice", 0, 1}), "s3://b/1");
+  CHECK(transitions_of(first).empty());  // the write's outcome is unknown here
+  CHECK(store.state(shared_alarm_key(r)) == "ALARM");
+  // The resend round asks the store: the state names it; sent.
+  std::vector<AlertRecord> out;
+  a.stage->tick(alarms::test::hms(10, 0, 31), out);
+  REQUIRE(transitions_of(out).size() == 1);
+  CHECK(field(out[0].ocsf, "/unmapped/trailwarden/alarm/new_state") == "ALARM");
+  a.stage->delivered(out);
+  // The period's evaluation does not decide it again; the OK comes once.
+  out.clear();
+  a.stage->tick(alarms::test::hms(10, 6, 40), out);
+  REQUIRE(transitions_of(out).size() == 1);
+  CHECK(field(out[0].ocsf, "/unmapped/trailwarden/alarm/new_state") == "OK");
+  CHECK(store.won() == 2);
+}
+
+TEST_CASE("shared alarms: table content no agent would write (times out of range, a dimension "
+          "key of another alarm, a state that is not one) is skipped, never trusted") {
+  rules::Rule r = per_user_rule();
+  trailwarden::testing::ManualClock clock(alarms::test::hms(10, 10, 0));
+  trailwarden::testing::MemoryAlarmStore store;
+  const std::string alarm = shared_alarm_key(r);
+  CHECK(alarm == "r1#60s-2of3-Sum-l600");
+  const std::string alice = dimension_key({"arn:aws:iam::111122223333:user/alice"});
+  store::IndexedInstance e{alarm, dimension_key({"arn:aws:iam::111122223333:user/bob"}),
+                           INT64_MAX / 2, 0};
+  REQUIRE(store.register_instance(e).ok);
+  e.dimensions_key = "7:a";  // not a dimension key
+  REQUIRE(store.register_instance(e).ok);
+  e.dimensions_key = dimension_key({"x", "y"});  // two values for an alarm of one dimension
+  e.first_period = 0;
+  REQUIRE(store.register_instance(e).ok);
+  // alice's state: decided "at" a time far outside any usable one, with a state name no agent
+  // writes.
+  store::TransitionRequest t;
+  t.alarm_key = alarm;
+  t.dimensions_key = alice;
+  t.to_state = "PANIC";
+  t.range_end = INT64_MIN / 2;
+  t.changed_at = INT64_MAX / 4;
+  t.uid = std::string(100000, 'u');
+  store::TransitionOutcome o{};
+  REQUIRE(store.transition(t, o).ok);
+
+  Agent a(r, clock, &store);
+  a.take(r, {"s3://b/1", "alice", 1, 3});  // reads alice's state before early firing
+  a.take(r, {"s3://b/2", "alice", 2, 3});  // the second breaching minute: ALARM
+  a.tick(alarms::test::hms(12, 0, 0));
+  CHECK(a.stage->counters().instances_discovered == 0);
+  CHECK(a.stage->instances("r1") == 1);
+  // alice's stored state is taken as INSUFFICIENT_DATA; the early ALARM's write, from the
+  // version read, wins; her OK follows.
+  std::multiset<std::string> got;
+  for (const AlertRecord& x : a.notified) got.insert(field(x.ocsf, "/unmapped/trailwarden/alarm/new_state"));
+  CHECK(got == std::multiset<std::string>{"ALARM", "OK"});
 }
