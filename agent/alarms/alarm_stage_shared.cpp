@@ -375,6 +375,14 @@ AlarmStage::Verdict AlarmStage::verify_won(const AlertRecord& alert) {
 void AlarmStage::discover(int64_t now_ms) {
   if (last_discover_ms_ && now_ms - last_discover_ms_ < options_.discover_interval.count()) return;
   last_discover_ms_ = now_ms;
+  // Instances with data whose registration failed are registered now (else only with their
+  // next datapoint: an agent that leaves for good would take them with it).
+  for (auto& r : rules_)
+    for (auto& [key, inst] : r->instances)
+      if (!inst->indexed_period_ms && inst->newest_ms) {
+        const int64_t period_ms = r->rule->metric_alarm->alarm.period_seconds * 1000;
+        register_instance(*inst, floor_to(inst->newest_ms, period_ms));
+      }
   for (auto& r : rules_) {
     std::vector<store::IndexedInstance> entries;
     store::StoreStatus st = shared_->list_instances(alarm_key_of(*r->rule), entries);

@@ -103,6 +103,10 @@ class MemoryAlarmStore final : public store::AlarmStore {
   store::StoreStatus register_instance(const store::IndexedInstance& in) override {
     std::lock_guard lock(mu_);
     if (failing()) return fail("register_instance");
+    if (fail_registers_ > 0) {
+      --fail_registers_;
+      return fail("register_instance");
+    }
     auto [it, fresh] = index_.emplace(std::make_pair(in.alarm_key, in.dimensions_key), in);
     if (!fresh) it->second.last_period = std::max(it->second.last_period, in.last_period);
     return store::StoreStatus::success();
@@ -127,6 +131,11 @@ class MemoryAlarmStore final : public store::AlarmStore {
   void lose_next_transition_answer() {
     std::lock_guard lock(mu_);
     lose_answer_ = true;
+  }
+  // The next `n` register_instance() calls fail (retryable).
+  void fail_next_registers(int n) {
+    std::lock_guard lock(mu_);
+    fail_registers_ = n;
   }
   // The next `n` calls fail (retryable).
   void fail_next(int n) {
@@ -192,6 +201,7 @@ class MemoryAlarmStore final : public store::AlarmStore {
   std::map<std::pair<std::string, std::string>, store::IndexedInstance> index_;
   int fail_next_ = 0;
   bool lose_answer_ = false;
+  int fail_registers_ = 0;
   std::function<void()> on_transition_;
   int won_ = 0, lost_ = 0, adds_ = 0;
 };

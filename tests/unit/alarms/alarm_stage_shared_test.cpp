@@ -385,6 +385,26 @@ TEST_CASE("shared alarms: a transition written whose answer was lost is still no
   CHECK(store.won() == 2);
 }
 
+TEST_CASE("shared alarms: an instance whose registration failed is registered by the next "
+          "index round, so the other agents learn it") {
+  rules::Rule r = per_user_rule();
+  trailwarden::testing::ManualClock clock(alarms::test::hms(10, 10, 0));
+  trailwarden::testing::MemoryAlarmStore store;
+  Agent a(r, clock, &store), b(r, clock, &store);
+  store.fail_next_registers(1);
+  a.take(r, {"s3://b/1", "bob", 1, 1});
+  std::vector<store::IndexedInstance> entries;
+  REQUIRE(store.list_instances(shared_alarm_key(r), entries).ok);
+  CHECK(entries.empty());
+  a.tick(alarms::test::hms(10, 10, 1));  // the index round registers bob
+  REQUIRE(store.list_instances(shared_alarm_key(r), entries).ok);
+  CHECK(entries.size() == 1);
+  b.take(r, {"s3://b/2", "carol", 1, 1});
+  b.tick(alarms::test::hms(10, 10, 1));
+  CHECK(b.stage->counters().instances_discovered == 1);
+  CHECK(b.stage->instances("r1") == 2);
+}
+
 TEST_CASE("shared alarms: table content no agent would write (times out of range, a dimension "
           "key of another alarm, a state that is not one) is skipped, never trusted") {
   rules::Rule r = per_user_rule();
