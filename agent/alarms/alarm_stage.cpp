@@ -208,7 +208,7 @@ bool AlarmStage::is_late(const RuleAlarms& r, int64_t t_ms) const {
   const AlarmSpec& alarm = r.rule->metric_alarm->alarm;
   const int64_t watermark = to_ms(AlarmEvaluator::watermark_for(from_ms(stream_ms_), alarm));
   const int64_t period_ms = alarm.period_seconds * 1000;
-  const int64_t start = t_ms - ((t_ms % period_ms) + period_ms) % period_ms;
+  const int64_t start = floor_to(t_ms, period_ms);
   return start + period_ms <= watermark;
 }
 
@@ -234,7 +234,7 @@ void AlarmStage::add(RuleAlarms& r, Sample& s, std::vector<AlertRecord>& out) {
     inst->region = s.region;
   }
   mark_dirty(inst);
-  if (o.transition) emit(r, *inst, *o.transition, out);
+  if (o.transition) emit(*inst, *o.transition, out);
 }
 
 void AlarmStage::move_stream(int64_t event_ms, int64_t wall_ms) {
@@ -255,7 +255,7 @@ void AlarmStage::advance_all(int64_t to_ms_value, bool use_lateness,
       std::vector<Transition> ts = advance(*inst, watermark);
       if (ts.empty()) continue;
       mark_dirty(inst.get());
-      for (const Transition& t : ts) emit(*r, *inst, t, out);
+      for (const Transition& t : ts) emit(*inst, t, out);
     }
   }
 }
@@ -294,7 +294,7 @@ AlertRecord AlarmStage::transition_alert(const Instance& inst, const Transition&
   return make_alarm_alert(rule, in);
 }
 
-void AlarmStage::emit(const RuleAlarms&, Instance& inst, const Transition& t,
+void AlarmStage::emit(const Instance& inst, const Transition& t,
                       std::vector<AlertRecord>& out) {
   ++counters_.transitions;
   if (!notifies(inst, t)) return;

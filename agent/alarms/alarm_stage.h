@@ -149,7 +149,7 @@ class AlarmStage final : public Stage {
   void advance_all(int64_t to_ms, bool use_lateness, std::vector<AlertRecord>& out);
   // One instance's advance(): with the shared store's hooks when there is one.
   std::vector<Transition> advance(Instance& inst, EventTime watermark);
-  void emit(const RuleAlarms& r, Instance& inst, const Transition& t, std::vector<AlertRecord>& out);
+  void emit(const Instance& inst, const Transition& t, std::vector<AlertRecord>& out);
   // Whether the rule notifies this transition, and its alert.
   bool notifies(const Instance& inst, const Transition& t) const;
   AlertRecord transition_alert(const Instance& inst, const Transition& t) const;

@@ -27,6 +27,11 @@ constexpr int64_t kMinEventMs = -8'520'336'000'000;  // 1700-01-01T00:00:00Z
 constexpr int64_t kMaxEventMs = 7'258'118'400'000;   // 2200-01-01T00:00:00Z
 inline bool usable_event_ms(int64_t ms) { return ms >= kMinEventMs && ms < kMaxEventMs; }
 
+// The start of the period of length `period_ms` that holds `ms` (periods aligned to the epoch).
+inline int64_t floor_to(int64_t ms, int64_t period_ms) {
+  return ms - ((ms % period_ms) + period_ms) % period_ms;
+}
+
 // A contributor id is the record's eventID and its finding uid (one evaluator string).
 constexpr char kContributorSeparator = '\t';
 

@@ -20,11 +20,20 @@ namespace trailwarden::alarms {
 
 using namespace stage_parts;
 
+// The alarm's key in the store: its name and what its periods and state mean (period, M of N,
+// statistic, lateness), so that agents running different definitions of one alarm (a rolling
+// change) never mix their periods or adopt each other's state: a changed definition starts
+// again, as a single agent's restore() does.
+std::string shared_alarm_key(const rules::Rule& rule) {
+  const AlarmSpec& a = rule.metric_alarm->alarm;
+  return fmt::format("{}#{}s-{}of{}-{}-l{}", a.name, a.period_seconds, a.datapoints_to_alarm,
+                     a.evaluation_periods, statistic_name(a.statistic), a.lateness_seconds);
+}
+
 namespace {
 
-int64_t floor_to(int64_t ms, int64_t period_ms) {
-  return ms - ((ms % period_ms) + period_ms) % period_ms;
-}
+// Epoch seconds of a time in ms, rounded down (the store's times are seconds).
+int64_t seconds_of(int64_t ms) { return floor_to(ms, 1000) / 1000; }
 
 PeriodAggregate aggregate_of(const store::PeriodTotals& t) {
   PeriodAggregate a;
@@ -36,22 +45,6 @@ PeriodAggregate aggregate_of(const store::PeriodTotals& t) {
   a.contributors = t.contributors;
   return a;
 }
-
-// The alarm's key in the store: its name and what its periods and state mean (period, M of N,
-// statistic, lateness), so that agents running different definitions of one alarm (a rolling
-// change) never mix their periods or adopt each other's state: a changed definition starts
-// again, as a single agent's restore() does.
-std::string alarm_key_of(const rules::Rule& rule) { return shared_alarm_key(rule); }
-
-}  // namespace
-
-std::string shared_alarm_key(const rules::Rule& rule) {
-  const AlarmSpec& a = rule.metric_alarm->alarm;
-  return fmt::format("{}#{}s-{}of{}-{}-l{}", a.name, a.period_seconds, a.datapoints_to_alarm,
-                     a.evaluation_periods, statistic_name(a.statistic), a.lateness_seconds);
-}
-
-namespace {
 
 // A time in seconds that the table holds (written by agents, but read as untrusted: another
 // writer, a damaged item) is used only within the event times an alarm can use.
@@ -89,7 +82,7 @@ void AlarmStage::adopt_state(Instance& inst, const store::AlarmInstanceState& s)
   if (s.version > 0 && !parse_state(s.state, state)) {
     spdlog::warn("alarm store: alarm \"{}\" instance {:?} has state {:?} (not a state); taken as "
                  "INSUFFICIENT_DATA",
-                 alarm_key_of(inst.rule), inst.key, s.state);
+                 shared_alarm_key(inst.rule), inst.key, s.state);
   }
   inst.stored_state = s.version > 0 ? s.state : std::string();
   inst.stored_version = s.version;
@@ -103,8 +96,8 @@ void AlarmStage::adopt_state(Instance& inst, const store::AlarmInstanceState& s)
 
 bool AlarmStage::sync(Instance& inst, int64_t from_ms_value) {
   store::LoadedInstance loaded;
-  const int64_t from_s = from_ms_value / 1000 - (from_ms_value % 1000 < 0 ? 1 : 0);
-  store::StoreStatus st = shared_->load(alarm_key_of(inst.rule), inst.key, std::max<int64_t>(from_s, 0), loaded);
+  store::StoreStatus st = shared_->load(shared_alarm_key(inst.rule), inst.key,
+                                        std::max<int64_t>(seconds_of(from_ms_value), 0), loaded);
   if (!st.ok) {
     ++counters_.store_failures;
     spdlog::warn("{}; the evaluation waits for the next tick", st.message);
@@ -143,15 +136,14 @@ AlarmEvaluator::AdvanceHooks::Outcome AlarmStage::settle(Instance& inst, const T
     }
   }
   store::TransitionRequest req;
-  req.alarm_key = alarm_key_of(inst.rule);
+  req.alarm_key = shared_alarm_key(inst.rule);
   req.dimensions_key = inst.key;
   req.from_state = inst.stored_state;
   req.from_version = inst.stored_version;
   req.to_state = std::string(state_name(t.new_state));
-  const int64_t change_ms = to_ms(t.state_change_time);
-  req.changed_at = change_ms / 1000 - (change_ms % 1000 < 0 ? 1 : 0);
+  req.changed_at = seconds_of(to_ms(t.state_change_time));
   req.reason = t.reason;
-  req.range_end = to_ms(t.period_start) / 1000 - (to_ms(t.period_start) % 1000 < 0 ? 1 : 0);
+  req.range_end = seconds_of(to_ms(t.period_start));
   req.early = t.early;
   req.uid = alert ? alert->uid
                   : alarm_finding_uid(inst.rule.id, inst.rule.metric_alarm->alarm.name, inst.key,
@@ -203,7 +195,7 @@ void AlarmStage::register_instance(Instance& inst, int64_t period_ms) {
   const int64_t refresh_ms = 6 * 3600 * 1000;
   if (inst.indexed_period_ms && period_ms < inst.indexed_period_ms + refresh_ms) return;
   store::IndexedInstance entry;
-  entry.alarm_key = alarm_key_of(inst.rule);
+  entry.alarm_key = shared_alarm_key(inst.rule);
   entry.dimensions_key = inst.key;
   entry.first_period = period_ms / 1000;
   entry.last_period = period_ms / 1000;
@@ -236,7 +228,7 @@ std::string AlarmStage::count_shared(std::vector<Sample>& samples, const StageUn
     if (fresh) {
       store::PeriodDelta d;
       d.unit = unit.identity;
-      d.alarm_key = alarm_key_of(*r.rule);
+      d.alarm_key = shared_alarm_key(*r.rule);
       d.dimensions_key = inst->key;
       d.period_start = start / 1000;
       d.period_seconds = period_ms / 1000;
@@ -316,7 +308,7 @@ std::string AlarmStage::count_shared(std::vector<Sample>& samples, const StageUn
       const int64_t period_ms = spec.alarm.period_seconds * 1000;
       if (!sync(*p.inst, t.period_start * 1000 - (spec.alarm.evaluation_periods - 1) * period_ms))
         spdlog::warn("alarm \"{}\": early firing decides on this agent's periods only until "
-                     "the store answers again", alarm_key_of(*p.rule->rule));
+                     "the store answers again", shared_alarm_key(*p.rule->rule));
     }
     const AlarmEvaluator::AddOutcome o = p.inst->eval.set_period(period, from_ms(p.newest_ms));
     switch (o.result) {
@@ -330,7 +322,7 @@ std::string AlarmStage::count_shared(std::vector<Sample>& samples, const StageUn
     if (!o.transition) continue;
     switch (settle(*p.inst, *o.transition)) {
       case AlarmEvaluator::AdvanceHooks::Outcome::kNotify:
-        emit(*p.rule, *p.inst, *o.transition, out);
+        emit(*p.inst, *o.transition, out);
         break;
       case AlarmEvaluator::AdvanceHooks::Outcome::kSuperseded:
         break;
@@ -360,7 +352,7 @@ AlarmStage::Verdict AlarmStage::verify_won(const AlertRecord& alert) {
     values.emplace_back(v);
   }
   store::LoadedInstance loaded;
-  store::StoreStatus st = shared_->load(alarm_key_of(*it->second->rule), dimension_key(values),
+  store::StoreStatus st = shared_->load(shared_alarm_key(*it->second->rule), dimension_key(values),
                                         std::numeric_limits<int64_t>::max() / 2, loaded);
   if (!st.ok) {
     ++counters_.store_failures;
@@ -385,7 +377,7 @@ void AlarmStage::discover(int64_t now_ms) {
       }
   for (auto& r : rules_) {
     std::vector<store::IndexedInstance> entries;
-    store::StoreStatus st = shared_->list_instances(alarm_key_of(*r->rule), entries);
+    store::StoreStatus st = shared_->list_instances(shared_alarm_key(*r->rule), entries);
     if (!st.ok) {
       ++counters_.store_failures;
       spdlog::warn("{}; read again in {} s", st.message, options_.discover_interval.count() / 1000);
@@ -396,7 +388,7 @@ void AlarmStage::discover(int64_t now_ms) {
       if (!usable_seconds(e.first_period)) {
         spdlog::warn("alarm store: the instance index of alarm \"{}\" says instance {:?} began "
                      "at {} (not a usable time); skipped",
-                     alarm_key_of(*r->rule), e.dimensions_key, e.first_period);
+                     shared_alarm_key(*r->rule), e.dimensions_key, e.first_period);
         continue;
       }
       std::vector<std::string> dims;
@@ -404,7 +396,7 @@ void AlarmStage::discover(int64_t now_ms) {
           dims.size() != r->rule->metric_alarm->metric.dimensions.size()) {
         spdlog::warn("alarm store: the instance index of alarm \"{}\" holds {:?}, not a "
                      "dimension set of this alarm; skipped",
-                     alarm_key_of(*r->rule), e.dimensions_key);
+                     shared_alarm_key(*r->rule), e.dimensions_key);
         continue;
       }
       if (r->instances.size() >= options_.max_instances_per_rule) {

@@ -273,6 +273,17 @@ std::unique_ptr<alarms::AlarmStage> make_alarm_stage(const std::vector<const rul
   return std::make_unique<alarms::AlarmStage>(enabled);
 }
 
+std::chrono::seconds shared_alarm_retention(const std::vector<const rules::Rule*>& enabled) {
+  int64_t longest = 24 * 3600;
+  for (const rules::Rule* r : enabled) {
+    if (!r->counts_for_alarm()) continue;
+    const alarms::AlarmSpec& a = r->metric_alarm->alarm;
+    longest = std::max<int64_t>(
+        longest, a.lateness_seconds + a.period_seconds * (a.evaluation_range() + 1) + 3600);
+  }
+  return std::chrono::seconds(longest);
+}
+
 namespace {
 
 // The DynamoDB store of `[alarms] store = "dynamodb"`, its table checked.
@@ -299,16 +310,7 @@ std::shared_ptr<store::DynamoDbAlarmStore> make_shared_alarm_store(
   auto client = std::make_shared<store::DynamoDbClient>(co, std::move(http), std::move(credentials));
   store::DynamoDbAlarmStoreOptions so;
   so.table = d.table;
-  // A period item (its counts and unit digests) must outlive the period's lateness and every
-  // evaluation range it is in: a day, or more for the longest alarm, plus an hour.
-  int64_t longest = 24 * 3600;
-  for (const rules::Rule* r : enabled) {
-    if (!r->counts_for_alarm()) continue;
-    const alarms::AlarmSpec& a = r->metric_alarm->alarm;
-    longest = std::max<int64_t>(
-        longest, a.lateness_seconds + a.period_seconds * (a.evaluation_range() + 1) + 3600);
-  }
-  so.retention = std::chrono::seconds(longest);
+  so.retention = shared_alarm_retention(enabled);
   // The state item outlives quiet years: its expiry would make the next evaluation a
   // transition from INSUFFICIENT_DATA, notified again.
   so.state_retention = std::chrono::hours(24 * 400);

@@ -5,6 +5,7 @@
 // state directory, the output) and does nothing else on failure. Start-up only: not thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -123,6 +124,11 @@ struct RunAlarmStage {
   std::shared_ptr<store::DynamoDbAlarmStore> shared;
   std::unique_ptr<alarms::AlarmStage> stage;  // uses `store` and `shared`: destroyed first
 };
+// How long the shared store keeps a period item (its counts and unit digests): past the
+// period's lateness and every evaluation range that reads it — a day, or the longest enabled
+// alarm's lateness + (evaluation range + 1) periods + an hour.
+std::chrono::seconds shared_alarm_retention(const std::vector<const rules::Rule*>& enabled);
+
 RunAlarmStage make_run_alarm_stage(const Config& c, const std::vector<const rules::Rule*>& enabled,
                                    const std::string& region,
                                    std::shared_ptr<http::HttpClient> http,

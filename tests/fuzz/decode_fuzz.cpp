@@ -23,6 +23,7 @@
 #include "agent/normalize/ocsf.h"
 #include "agent/rules/matcher.h"
 #include "agent/rules/rule.h"
+#include "tests/unit/decode/event_time_reference.h"
 
 using namespace trailwarden;
 
@@ -82,19 +83,6 @@ struct Visitor : RecordVisitor {
 
 namespace {
 
-// event_time_field.h's contract, written plainly.
-std::string_view plain_event_time_text(std::string_view raw) {
-  constexpr std::string_view kKey = "\"eventTime\":";
-  size_t at = raw.find(kKey);
-  if (at == std::string_view::npos) return {};
-  at += kKey.size();
-  while (at < raw.size() && (raw[at] == ' ' || raw[at] == '\t')) ++at;
-  if (at >= raw.size() || raw[at] != '"') return {};
-  const size_t end = raw.find('"', at + 1);
-  if (end == std::string_view::npos || end - at - 1 > 64) return {};
-  return raw.substr(at + 1, end - at - 1);
-}
-
 void check_time_helpers(std::string_view in) {
   static EventSlotSet set;
   set.reset(0);
@@ -107,7 +95,7 @@ void check_time_helpers(std::string_view in) {
     // A copy of exactly the line's size: a read past its end is an ASan report.
     const std::string copy(line);
     const std::string_view text = find_event_time_text(copy, true);
-    if (text != find_event_time_text(copy, false) || text != plain_event_time_text(copy))
+    if (text != find_event_time_text(copy, false) || text != test::plain_event_time_text(copy))
       std::abort();
     set.add(text);
     int64_t ms = 0;

@@ -121,7 +121,19 @@ def test_two_processes_adding_the_same_units_count_each_once():
           "a redelivery counted again")
 
 
-class LosingProxy(http.server.ThreadingHTTPServer):
+class LocalServer(http.server.ThreadingHTTPServer):
+    """An HTTP server of the suite on 127.0.0.1, on a free port."""
+
+    def __init__(self, handler):
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), handler)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class LosingProxy(LocalServer):
     """Forwards every request to dynalite; the answer to the first UpdateItem (applied by
     dynalite) is replaced by a 500, as when an answer is lost in transit."""
 
@@ -129,12 +141,7 @@ class LosingProxy(http.server.ThreadingHTTPServer):
         self.target = target
         self.requests: list[tuple[str, int]] = []  # (X-Amz-Target, status sent back)
         self.lost = False
-        self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), LosingProxyHandler)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        super().__init__(LosingProxyHandler)
 
 
 class LosingProxyHandler(http.server.BaseHTTPRequestHandler):
@@ -277,18 +284,13 @@ def test_table_check():
           add["requests"] == 1, f"add to a missing table: {add}")
 
 
-class StandIn(http.server.ThreadingHTTPServer):
+class StandIn(LocalServer):
     """Answers DynamoDB requests from a script of (status, body); the last entry repeats."""
 
     def __init__(self, script):
         self.script = list(script)
         self.requests: list[tuple[str, str]] = []
-        self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), StandInHandler)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        super().__init__(StandInHandler)
 
 
 class StandInHandler(http.server.BaseHTTPRequestHandler):

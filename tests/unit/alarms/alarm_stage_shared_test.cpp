@@ -277,24 +277,17 @@ struct ArmFailpoint {
   }
 };
 
-// An agent with its journal and the shared store, as `run` makes it.
-struct JournaledAgent {
-  std::unique_ptr<StateDirAlarmStore> journal;
-  std::unique_ptr<AlarmStage> stage;
-  JournaledAgent(const std::string& path, const rules::Rule& r, const Clock& clock,
-                 store::AlarmStore& shared) {
-    journal = std::make_unique<StateDirAlarmStore>(path);
-    std::string error;
-    REQUIRE_MESSAGE(journal->open(error), error);
-    stage = std::make_unique<AlarmStage>(std::vector<const rules::Rule*>{&r}, AlarmStageOptions{},
-                                         clock, journal.get(), &shared);
-    REQUIRE_MESSAGE(stage->restore(error), error);
-  }
-  void crash() {
-    stage.reset();
-    journal.reset();
-  }
-};
+// An agent with its journal and the shared store processes one alice object and dies at
+// `failpoint`.
+void crash_in_unit(const std::string& path, const rules::Rule& r, const Clock& clock,
+                   store::AlarmStore& shared, const char* failpoint) {
+  JournaledAgent a(path, r, clock, {}, &shared);
+  ArmFailpoint arm(failpoint);
+  Unit u = unit_of(r, {"s3://b/1", "alice", 0, 1});
+  StageUnit su{u.alerts, u.slots, "s3://b/1"};
+  CHECK_THROWS_AS(a.stage->process(su), Crash);
+  a.crash();
+}
 
 }  // namespace
 
@@ -305,18 +298,10 @@ TEST_CASE("shared alarms: kill -9 after a transition's write won and before its 
   trailwarden::testing::MemoryAlarmStore store;
   trailwarden::test::TempDir dir;
   const std::string path = dir.path + "/alarms.journal";
-  std::string uid;
-  {
-    JournaledAgent a(path, r, clock, store);
-    ArmFailpoint arm("after-alarm-transition-won");
-    Unit u = unit_of(r, {"s3://b/1", "alice", 0, 1});
-    StageUnit su{u.alerts, u.slots, "s3://b/1"};
-    CHECK_THROWS_AS(a.stage->process(su), Crash);
-    a.crash();
-  }
+  crash_in_unit(path, r, clock, store, "after-alarm-transition-won");
   REQUIRE(store.won() == 1);
   REQUIRE(store.state(shared_alarm_key(r)) == "ALARM");
-  JournaledAgent again(path, r, clock, store);
+  JournaledAgent again(path, r, clock, {}, &store);
   std::vector<AlertRecord> out;
   again.stage->tick(alarms::test::hms(10, 0, 31), out);
   REQUIRE(transitions_of(out).size() == 1);
@@ -336,16 +321,9 @@ TEST_CASE("shared alarms: kill -9 after a transition was journaled and before it
   trailwarden::testing::MemoryAlarmStore store;
   trailwarden::test::TempDir dir;
   const std::string path = dir.path + "/alarms.journal";
-  {
-    JournaledAgent a(path, r, clock, store);
-    ArmFailpoint arm("before-alarm-transition-write");
-    Unit u = unit_of(r, {"s3://b/1", "alice", 0, 1});
-    StageUnit su{u.alerts, u.slots, "s3://b/1"};
-    CHECK_THROWS_AS(a.stage->process(su), Crash);
-    a.crash();
-  }
+  crash_in_unit(path, r, clock, store, "before-alarm-transition-write");
   CHECK(store.won() == 0);
-  JournaledAgent again(path, r, clock, store);
+  JournaledAgent again(path, r, clock, {}, &store);
   std::vector<AlertRecord> out;
   again.stage->tick(alarms::test::hms(10, 0, 31), out);
   CHECK(transitions_of(out).empty());  // its write never happened: not sent
@@ -366,7 +344,7 @@ TEST_CASE("shared alarms: a transition written whose answer was lost is still no
   trailwarden::testing::ManualClock clock(alarms::test::hms(10, 0, 30));
   trailwarden::testing::MemoryAlarmStore store;
   trailwarden::test::TempDir dir;
-  JournaledAgent a(dir.path + "/alarms.journal", r, clock, store);
+  JournaledAgent a(dir.path + "/alarms.journal", r, clock, {}, &store);
   store.lose_next_transition_answer();
   auto first = run(*a.stage, unit_of(r, {"s3://b/1", "alice", 0, 1}), "s3://b/1");
   CHECK(transitions_of(first).empty());  // the write's outcome is unknown here

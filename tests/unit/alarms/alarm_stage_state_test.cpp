@@ -31,20 +31,6 @@ std::string sum_alarm(int threshold) {
                      threshold);
 }
 
-// A stage and its journal, as `run` makes them; reopened on the same file to restart.
-struct Agent {
-  std::unique_ptr<StateDirAlarmStore> store;
-  std::unique_ptr<AlarmStage> stage;
-  Agent(const std::string& path, const rules::Rule& rule, const Clock& clock,
-        AlarmStageOptions options = {}) {
-    store = std::make_unique<StateDirAlarmStore>(path);
-    std::string error;
-    REQUIRE_MESSAGE(store->open(error), error);
-    stage = std::make_unique<AlarmStage>(std::vector<const rules::Rule*>{&rule}, options, clock,
-                                         store.get());
-    REQUIRE_MESSAGE(stage->restore(error), error);
-  }
-};
 
 std::vector<std::string> transition_uids(const std::vector<AlertRecord>& alerts) {
   std::vector<std::string> out;
@@ -85,7 +71,7 @@ TEST_CASE("alarm state: a unit that comes again is not counted again") {
   trailwarden::test::TempDir dir("tw-alarm-stage");
   rules::Rule r = alarm_rule(sum_alarm(2));
   trailwarden::testing::ManualClock clock(hms(10, 0, 30));
-  Agent agent(dir.file("alarms.journal"), r, clock);
+  JournaledAgent agent(dir.file("alarms.journal"), r, clock);
   auto a = run(*agent.stage, unit(r, {record(10, 0, 5)}), "s3://b/k1#e1");
   CHECK(alarms_of(a).empty());
   // The same object again (a redelivered message, a second notification): were it counted, the
@@ -101,7 +87,7 @@ TEST_CASE("alarm state: a unit that comes again is not counted again") {
   // After a restart the first object is still known.
   agent.stage.reset();
   agent.store.reset();
-  Agent again(dir.file("alarms.journal"), r, clock);
+  JournaledAgent again(dir.file("alarms.journal"), r, clock);
   a = run(*again.stage, unit(r, {record(10, 0, 5)}), "s3://b/k1#e1");
   CHECK(again.stage->counters().units_repeated == 1);
   CHECK(again.stage->counters().datapoints == 0);
@@ -132,14 +118,14 @@ TEST_CASE("alarm state: a restart anywhere gives the same transitions as never s
     trailwarden::test::TempDir dir("tw-alarm-stage");
     std::vector<AlertRecord> got;
     {
-      Agent first(dir.file("alarms.journal"), r, clock);
+      JournaledAgent first(dir.file("alarms.journal"), r, clock);
       for (size_t i = 0; i < stop_after; ++i) {
         auto out = transitions(run(*first.stage, units[i], identity(i)));
         first.stage->delivered(out);
         got.insert(got.end(), out.begin(), out.end());
       }
     }
-    Agent second(dir.file("alarms.journal"), r, clock);
+    JournaledAgent second(dir.file("alarms.journal"), r, clock);
     // The last unit before the stop comes again (its message was not deleted yet).
     if (stop_after > 0)
       CHECK(transitions(run(*second.stage, units[stop_after - 1], identity(stop_after - 1)))
@@ -167,14 +153,14 @@ TEST_CASE("alarm state: a transition that did not reach delivery is sent again u
   o.resend_interval = std::chrono::seconds(30);
   std::string alarm_uid;
   {
-    Agent agent(dir.file("alarms.journal"), r, clock, o);
+    JournaledAgent agent(dir.file("alarms.journal"), r, clock, o);
     auto a = run(*agent.stage, unit(r, {record(10, 0, 5)}), "s3://b/k1#e1");
     REQUIRE(alarms_of(a).size() == 1);
     alarm_uid = alarms_of(a)[0]->uid;
     // kill -9 here: committed, never delivered.
   }
   clock.advance(std::chrono::seconds(5));
-  Agent agent(dir.file("alarms.journal"), r, clock, o);
+  JournaledAgent agent(dir.file("alarms.journal"), r, clock, o);
   // The first tick after the restart sends it.
   std::vector<AlertRecord> out;
   agent.stage->tick(clock.wall_now(), out);
@@ -202,7 +188,7 @@ TEST_CASE("alarm state: a transition that did not reach delivery is sent again u
   CHECK(agent.stage->counters().resent == 3);
   agent.stage.reset();
   agent.store.reset();
-  Agent restarted(dir.file("alarms.journal"), r, clock, o);
+  JournaledAgent restarted(dir.file("alarms.journal"), r, clock, o);
   restarted.stage->tick(clock.wall_now() + std::chrono::seconds(1), out);
   CHECK(transition_uids(out).empty());
   a = run(*restarted.stage, unit(r, {record(10, 0, 5)}), "s3://b/k1#e1");
@@ -214,7 +200,7 @@ TEST_CASE("alarm state: a unit whose state cannot be saved fails and the alarms 
   const std::string path = dir.file("alarms.journal");
   rules::Rule r = alarm_rule(sum_alarm(2));
   trailwarden::testing::ManualClock clock(hms(10, 0, 30));
-  Agent agent(path, r, clock);
+  JournaledAgent agent(path, r, clock);
   Unit u = unit(r, {record(10, 0, 5)});
   std::string error;
   {
@@ -240,12 +226,12 @@ TEST_CASE("alarm state: an instance whose alarm definition changed starts again;
   rules::Rule r = alarm_rule(sum_alarm(1));
   trailwarden::testing::ManualClock clock(hms(10, 0, 30));
   {
-    Agent agent(path, r, clock);
+    JournaledAgent agent(path, r, clock);
     run(*agent.stage, unit(r, {record(10, 0, 5)}), "s3://b/k1#e1");
     CHECK(agent.stage->state("r1") == AlarmState::kAlarm);
   }
   {
-    Agent same(path, r, clock);
+    JournaledAgent same(path, r, clock);
     CHECK(same.stage->state("r1") == AlarmState::kAlarm);
     CHECK(same.stage->counters().restore_failures == 0);
   }
@@ -253,7 +239,7 @@ TEST_CASE("alarm state: an instance whose alarm definition changed starts again;
                                    "[alarm]\nstatistic = \"Sum\"\nperiod = 300\n"
                                    "evaluation_periods = 1\nthreshold = 1\n"
                                    "comparison_operator = \"GreaterThanOrEqualToThreshold\"\n");
-  Agent agent(path, changed, clock);
+  JournaledAgent agent(path, changed, clock);
   CHECK(agent.stage->counters().restore_failures == 1);
   CHECK_FALSE(agent.stage->state("r1").has_value());
 }
@@ -264,14 +250,14 @@ TEST_CASE("alarm state: after a restart a datapoint is as late as it would have 
   rules::Rule r = alarm_rule(sum_alarm(2));  // lateness 120 s
   trailwarden::testing::ManualClock clock(hms(10, 30, 0));
   {
-    Agent agent(path, r, clock);
+    JournaledAgent agent(path, r, clock);
     run(*agent.stage, unit(r, {record(10, 0, 5)}), "s3://b/a#1");
     // Records of other rules move the stream time to 10:05 (10:00 final: OK), then to 10:10:
     // watermark 10:08, periods up to 10:07 final without any transition.
     CHECK(alarms_of(run(*agent.stage, unit(r, {}, {ms_at(10, 5, 0)}), "s3://b/b#1")).size() == 1);
     CHECK(alarms_of(run(*agent.stage, unit(r, {}, {ms_at(10, 10, 0)}), "s3://b/c#1")).empty());
   }
-  Agent agent(path, r, clock);
+  JournaledAgent agent(path, r, clock);
   CHECK(agent.stage->stream_time_ms() == ms_at(10, 10, 0));
   run(*agent.stage, unit(r, {record(10, 6, 30)}), "s3://b/d#1");
   CHECK(agent.stage->counters().late == 1);

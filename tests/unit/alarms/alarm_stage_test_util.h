@@ -7,10 +7,12 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "agent/alarms/alarm_stage.h"
+#include "agent/alarms/state_dir_alarm_store.h"
 #include "agent/normalize/ocsf.h"
 #include "tests/unit/alarms/alarm_test_util.h"
 
@@ -95,6 +97,26 @@ inline std::string field(const std::string& json, const char* pointer) {
   if (v.is_string()) return std::string(std::string_view(v));
   return simdjson::minify(v);
 }
+
+// A stage and its journal, as `run` makes them (with `shared`: the store several agents share);
+// reopened on the same file to restart. crash() drops both without another word.
+struct JournaledAgent {
+  std::unique_ptr<StateDirAlarmStore> store;
+  std::unique_ptr<AlarmStage> stage;
+  JournaledAgent(const std::string& path, const rules::Rule& rule, const Clock& clock,
+                 AlarmStageOptions options = {}, store::AlarmStore* shared = nullptr) {
+    store = std::make_unique<StateDirAlarmStore>(path);
+    std::string error;
+    REQUIRE_MESSAGE(store->open(error), error);
+    stage = std::make_unique<AlarmStage>(std::vector<const rules::Rule*>{&rule}, options, clock,
+                                         store.get(), shared);
+    REQUIRE_MESSAGE(stage->restore(error), error);
+  }
+  void crash() {
+    stage.reset();
+    store.reset();
+  }
+};
 
 inline const char* kCount = "[metric]\nvalue = 1\n";
 inline const char* kSumAlarm =

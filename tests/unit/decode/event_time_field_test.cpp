@@ -9,29 +9,20 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/decode/event_time_reference.h"
+
 using trailwarden::find_event_time_text;
+using trailwarden::test::plain_event_time_text;
 
 namespace {
 
-// The reference: the contract of agent/decode/event_time_field.h, the obvious way.
-std::string_view reference(std::string_view raw) {
-  constexpr std::string_view kKey = "\"eventTime\":";
-  size_t at = raw.find(kKey);
-  if (at == std::string_view::npos) return {};
-  at += kKey.size();
-  while (at < raw.size() && (raw[at] == ' ' || raw[at] == '\t')) ++at;
-  if (at >= raw.size() || raw[at] != '"') return {};
-  const size_t end = raw.find('"', at + 1);
-  if (end == std::string_view::npos || end - at > 65) return {};
-  return raw.substr(at + 1, end - at - 1);
-}
 
 // Checks both searches on `text`, copied to a buffer of exactly its size (so that reading past
 // its end is caught by the sanitizers), and that the result points into it.
 void check(const std::string& text) {
   std::vector<char> exact(text.begin(), text.end());
   const std::string_view raw(exact.data(), exact.size());
-  const std::string_view want = reference(raw);
+  const std::string_view want = plain_event_time_text(raw);
   for (bool vectorised : {true, false}) {
     CAPTURE(vectorised);
     const std::string_view got = find_event_time_text(raw, vectorised);
