@@ -1,5 +1,6 @@
-// The two remote services the daemon reads from, as interfaces: a message queue (SQS) and an
-// object store (S3). The daemon depends only on these, so its logic is unit-tested with fakes
+// The remote services the daemon reads from, as interfaces: a message queue (SQS), an object
+// store (S3) and its listing, and CloudTrail's public keys (digest validation,
+// docs/integrity.md). The daemon depends only on these, so its logic is unit-tested with fakes
 // and integration-tested with the real clients against an emulator. Implementations must be
 // safe to call from several threads at once.
 #pragma once
@@ -8,6 +9,8 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "agent/common/buffer.h"
@@ -40,6 +43,65 @@ class MessageQueue {
                                          std::chrono::seconds visibility) = 0;
 };
 
+// What S3 says about an object beside its bytes (GetObject response headers).
+struct ObjectMetadata {
+  // x-amz-meta-<name> headers: name lower-cased without the prefix, value as sent.
+  std::vector<std::pair<std::string, std::string>> user;
+  std::string etag;        // ETag without quotes
+  std::string version_id;  // x-amz-version-id, "" if none
+  // The value of user metadata `name` (lower-case, without "x-amz-meta-"), nullptr if absent.
+  const std::string* find(std::string_view name) const {
+    for (const auto& [k, v] : user)
+      if (k == name) return &v;
+    return nullptr;
+  }
+};
+
+// One key of a bucket listing (ListObjectsV2 Contents).
+struct ListedObject {
+  std::string key;  // decoded
+  uint64_t size = 0;
+  std::string etag;  // without quotes
+};
+
+// One page of a listing; next_token is "" after the last page.
+struct ObjectPage {
+  std::vector<ListedObject> objects;
+  std::string next_token;
+};
+
+// A bucket listing (S3 ListObjectsV2, which IAM checks as s3:ListBucket). Keys come in S3's
+// order (UTF-8 binary), after `start_after`, under `prefix`; `token` continues a listing
+// (ObjectPage::next_token). Used only where the operator asked for it (trailwarden verify,
+// integrity checks), never for a notified object.
+class ObjectLister {
+ public:
+  virtual ~ObjectLister() = default;
+  virtual RemoteStatus list(const std::string& bucket, const std::string& prefix,
+                            const std::string& start_after, const std::string& token,
+                            size_t max_keys, ObjectPage& out,
+                            const std::atomic<bool>* cancel = nullptr) = 0;
+};
+
+// One CloudTrail public key (ListPublicKeys): the key that signs digest files of one region
+// for a validity range.
+struct TrailPublicKey {
+  std::string der;          // the key's DER bytes (Value, base64-decoded once)
+  int64_t valid_from = 0;   // ValidityStartTime, epoch seconds
+  int64_t valid_until = 0;  // ValidityEndTime, epoch seconds
+  std::string fingerprint;  // Fingerprint as CloudTrail sent it (hex)
+};
+
+// CloudTrail's ListPublicKeys, asked in `region` (keys are per region) for keys valid at some
+// time in [start, end] (epoch seconds); all pages.
+class PublicKeyDirectory {
+ public:
+  virtual ~PublicKeyDirectory() = default;
+  virtual RemoteStatus list_public_keys(const std::string& region, int64_t start, int64_t end,
+                                        std::vector<TrailPublicKey>& out,
+                                        const std::atomic<bool>* cancel = nullptr) = 0;
+};
+
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
@@ -48,6 +110,14 @@ class ObjectStore {
   // flight must not hold up shutdown.
   virtual RemoteStatus get(const ObjectRef& object, size_t max_bytes, Buffer& out,
                            const std::atomic<bool>* cancel = nullptr) = 0;
+  // get() that also returns the object's metadata (digest files carry their signature there).
+  // The default reads without it (empty metadata): stores that have none.
+  virtual RemoteStatus get_with_metadata(const ObjectRef& object, size_t max_bytes, Buffer& out,
+                                         ObjectMetadata& metadata,
+                                         const std::atomic<bool>* cancel = nullptr) {
+    metadata = {};
+    return get(object, max_bytes, out, cancel);
+  }
 };
 
 }  // namespace trailwarden
