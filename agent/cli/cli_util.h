@@ -130,5 +130,6 @@ std::string first_of(std::initializer_list<const std::string*> values);
 int cmd_run(Args& a, const Global& g);
 int cmd_check_config(Args& a, const Global& g);
 int cmd_healthcheck(Args& a, const Global& g);
+int cmd_verify(Args& a, const Global& g);
 
 }  // namespace trailwarden::cli

@@ -45,6 +45,7 @@ Usage:
   trailwarden [GLOBAL OPTIONS] rules show RULE_ID
   trailwarden [GLOBAL OPTIONS] check-config [-q]
   trailwarden [GLOBAL OPTIONS] healthcheck [--ready]
+  trailwarden [GLOBAL OPTIONS] verify --bucket B --account A --region R --start T [OPTIONS]
   trailwarden --version | --help
 
 Commands:
@@ -71,6 +72,11 @@ Commands:
                 redacted; -q: only warnings). Exit 0 if valid, 2 if not.
   healthcheck   Ask the running agent's /healthz (--ready: /readyz) at [metrics] listen.
                 Exit 0 if it answers 200, 1 otherwise (for container health checks).
+  verify        Prove a trail whole for a time range, like 'aws cloudtrail validate-logs':
+                the digest files' signatures and chain, and every log file they list
+                against its hash (docs/integrity.md). Exit 0 if everything is whole, 1 if a
+                file is invalid or missing or the chain has a gap, 4 if a check could not
+                be made (S3 or CloudTrail refused or did not answer), 2 on bad arguments.
 
 Global options:
   -c, --config FILE     Configuration file (default: the built-in configuration)
@@ -89,6 +95,23 @@ replay options:
                         out) for S seconds on one batch; exit 3 naming the first input whose
                         alerts were not delivered (default 300; 0 = retry for ever)
   -q, --quiet           No summary on stderr
+
+verify options:
+      --bucket B        The trail's bucket (only this bucket is read)
+      --prefix P        The trail's S3 key prefix
+      --account A       The account whose files are checked (12 digits)
+      --region R        A region the trail delivers from; repeatable
+      --org o-ID        The organization id of an organization trail
+      --trail NAME      Only this trail's digests (default: every trail found)
+      --start T, --end T  The range (ISO 8601, YYYY-MM-DD or epoch seconds; end: now)
+      --grace D         How late a digest may be before it counts as missing (default 1h)
+      --local DIR       Read a local copy of the bucket instead of S3 (signatures from the
+                        next digest; the newest needs --signatures FILE)
+      --public-keys F   CloudTrail public keys from F (list-public-keys output) instead of
+                        ListPublicKeys
+      --signatures F    {"<digest key>": "<hex x-amz-meta-signature>"} for a local copy
+      --no-log-files    Check digests only
+  -v, --verbose         Also print the files that are valid
 )";
 
 int cmd_replay(Args& a, const Global& g) {
@@ -480,6 +503,7 @@ int run_cli(const std::vector<std::string>& args) {
     if (cmd == "rules") return cmd_rules(a, g);
     if (cmd == "check-config") return cmd_check_config(a, g);
     if (cmd == "healthcheck") return cmd_healthcheck(a, g);
+    if (cmd == "verify") return cmd_verify(a, g);
     if (cmd == "help") {
       fmt::print("{}", kUsage);
       return kExitOk;

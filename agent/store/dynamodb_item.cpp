@@ -4,7 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include <openssl/evp.h>
+#include "agent/aws/base64.h"
 
 namespace trailwarden::store {
 
@@ -19,31 +19,6 @@ std::string decimal_string(double v) {
 AttributeValue AttributeValue::n(double v) { return n(decimal_string(v)); }
 
 namespace {
-
-std::string base64(std::string_view raw) {
-  std::string out(4 * ((raw.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(raw.data()),
-                                static_cast<int>(raw.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-// Standard base64 with padding; false for anything else.
-bool unbase64(std::string_view text, std::string& raw) {
-  if (text.size() % 4 != 0) return false;
-  raw.assign(3 * (text.size() / 4), '\0');
-  if (text.empty()) return true;
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(raw.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
-  if (n < 0) return false;
-  size_t pad = 0;
-  if (text.back() == '=') ++pad;
-  if (text.size() >= 2 && text[text.size() - 2] == '=') ++pad;
-  raw.resize(static_cast<size_t>(n) - pad);
-  return true;
-}
 
 size_t number_size(const std::string& decimal) {
   // Significant digits: the mantissa's digits without leading and trailing zeros.
@@ -96,7 +71,7 @@ void write_attribute(JsonWriter& w, const AttributeValue& v) {
       w.field("N", std::string_view(v.text));
       break;
     case AttributeValue::Type::kB:
-      w.field("B", std::string_view(base64(v.text)));
+      w.field("B", std::string_view(aws::base64_encode(v.text)));
       break;
     case AttributeValue::Type::kSS:
       w.key("SS").begin_array();
@@ -105,7 +80,7 @@ void write_attribute(JsonWriter& w, const AttributeValue& v) {
       break;
     case AttributeValue::Type::kBS:
       w.key("BS").begin_array();
-      for (const std::string& s : v.set) w.value(std::string_view(base64(s)));
+      for (const std::string& s : v.set) w.value(std::string_view(aws::base64_encode(s)));
       w.end_array();
       break;
     case AttributeValue::Type::kBool:
@@ -139,7 +114,7 @@ bool read_attribute(simdjson::dom::element e, AttributeValue& out) {
     }
     if (field.key == "B" && field.value.get_string().get(text) == simdjson::SUCCESS) {
       std::string raw;
-      if (!unbase64(text, raw)) return false;
+      if (!aws::base64_decode(text, raw)) return false;
       out = AttributeValue::bin(std::move(raw));
       return true;
     }
@@ -166,7 +141,7 @@ bool read_attribute(simdjson::dom::element e, AttributeValue& out) {
       std::vector<std::string> set;
       for (simdjson::dom::element s : a) {
         std::string raw;
-        if (s.get_string().get(text) != simdjson::SUCCESS || !unbase64(text, raw)) return false;
+        if (s.get_string().get(text) != simdjson::SUCCESS || !aws::base64_decode(text, raw)) return false;
         set.push_back(std::move(raw));
       }
       out = AttributeValue::bs(std::move(set));

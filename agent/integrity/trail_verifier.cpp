@@ -1,0 +1,354 @@
+#include "agent/integrity/trail_verifier.h"
+
+#include <algorithm>
+
+#include "agent/common/buffer.h"
+#include "agent/decode/gzip.h"
+#include "agent/integrity/digest_file.h"
+#include "agent/integrity/digest_key.h"
+#include "agent/integrity/digest_signature.h"
+
+namespace trailwarden::integrity {
+namespace {
+
+constexpr int64_t kHour = 3600;
+constexpr int64_t kDay = 86400;
+
+struct Listed {
+  std::string key;
+  DigestKey id;
+};
+
+// One digest as read: what it says, and whether it is valid.
+struct ReadDigest {
+  bool parsed = false;
+  bool valid = false;
+  bool missing = false;
+  std::string reason;
+  DigestFile file;
+  std::string sha256;     // of the inflated bytes
+  std::string signature;  // the one checked (metadata, or given)
+};
+
+// What a newer digest says its predecessor is.
+struct Expected {
+  bool set = false;
+  std::string key, hash, signature;
+};
+
+class Run {
+ public:
+  Run(ObjectStore& store, ObjectLister& lister, PublicKeyCache& keys, const VerifyOptions& o,
+      const std::function<void(const FileResult&)>& on_file,
+      const std::function<void(const ChainGap&)>& on_gap)
+      : store_(store), lister_(lister), keys_(keys), o_(o), on_file_(on_file), on_gap_(on_gap) {}
+
+  VerifyReport run() {
+    for (const std::string& region : o_.regions) verify_region(region);
+    if (report_.digests_found == 0 && report_.errors.empty())
+      report_.errors.push_back("No digests found");
+    return std::move(report_);
+  }
+
+ private:
+  void verify_region(const std::string& region) {
+    std::vector<Listed> listed;
+    if (!list_digests(region, listed)) return;
+    std::map<std::string, std::vector<Listed>> chains;
+    for (Listed& l : listed) chains[l.id.chain()].push_back(std::move(l));
+    std::string error;
+    if (!chains.empty() &&
+        keys_.prefetch(region, o_.start - kHour, o_.end + 2 * kHour, error) ==
+            PublicKeyCache::Lookup::kUnavailable)
+      report_.errors.push_back(error);
+    for (auto& [chain, digests] : chains) {
+      std::sort(digests.begin(), digests.end(),
+                [](const Listed& a, const Listed& b) { return a.id.end < b.id.end; });
+      verify_chain(chain, region, digests);
+    }
+  }
+
+  bool list_digests(const std::string& region, std::vector<Listed>& out) {
+    const std::string folder = digest_region_folder(o_.prefix, o_.org_id, o_.account, region);
+    std::string start_after = digest_day_folder(o_.prefix, o_.org_id, o_.account, region,
+                                                o_.start - kHour);
+    start_after.pop_back();  // "…/YYYY/MM/DD": every key of that day sorts after it
+    std::string token;
+    const int64_t last_day = o_.end + kHour + kDay;
+    while (true) {
+      ObjectPage page;
+      RemoteStatus st = lister_.list(o_.bucket, folder, token.empty() ? start_after : "", token,
+                                     1000, page);
+      if (!st.ok()) {
+        report_.errors.push_back("listing s3://" + o_.bucket + "/" + folder + ": " + st.message);
+        return false;
+      }
+      for (ListedObject& obj : page.objects) {
+        DigestKey id;
+        std::string why;
+        if (!parse_digest_key(obj.key, id, why)) continue;  // not a digest (other files)
+        if (id.end > last_day) return true;                 // keys are in date order
+        if (id.account != o_.account || id.source_region != region || id.org_id != o_.org_id ||
+            id.prefix != o_.prefix)
+          continue;
+        if (!o_.trail.empty() && id.trail != o_.trail) continue;
+        if (id.end < o_.start || id.end > o_.end + kHour) continue;
+        out.push_back({std::move(obj.key), std::move(id)});
+      }
+      if (page.next_token.empty()) return true;
+      token = std::move(page.next_token);
+    }
+  }
+
+  void verify_chain(const std::string& chain, const std::string& region,
+                    const std::vector<Listed>& digests) {
+    Expected expect;
+    bool successor_started = false;  // the newer digest was a starting one
+    int64_t successor_start = 0;
+    const int64_t newest = digests.back().id.end;
+    const int64_t needed = std::min(o_.end, o_.now - kHour - o_.grace);
+    if (newest < needed)
+      gap({chain, newest, needed,
+           "no digest after " + format_utc(newest) +
+               " (the newest digests were deleted, or delivery stopped)"});
+    for (size_t n = digests.size(); n-- > 0;) {
+      const Listed& l = digests[n];
+      if (expect.set && expect.key != l.key) {
+        // The newer digest names a predecessor that is not this one: it is not in the bucket.
+        DigestKey named;
+        std::string why;
+        if (parse_digest_key(expect.key, named, why) && named.end > l.id.end) {
+          follow_missing(chain, region, expect);
+        } else {
+          file({FileKind::kDigest, o_.bucket, l.key, false, false, false,
+                "not in the chain: the next digest names " + expect.key + " as its predecessor",
+                chain});
+          report_.digests_invalid++;
+          expect = {};
+          successor_started = false;
+          continue;
+        }
+        expect = {};
+      }
+      if (successor_started)
+        gap({chain, l.id.end, successor_start,
+             "No log files were delivered by CloudTrail between " + format_utc(l.id.end) +
+                 " and " + format_utc(successor_start)});
+      ReadDigest d = read_digest(chain, region, l.key, expect);
+      successor_started = false;
+      expect = {};
+      if (d.parsed && d.file.starting()) {
+        successor_started = true;
+        successor_start = d.file.start;
+      } else if (d.parsed) {
+        expect = {true, d.file.previous_key, d.file.previous_hash, d.file.previous_signature};
+        if (d.file.previous_bucket != o_.bucket) {
+          report_.errors.push_back("s3://" + o_.bucket + "/" + l.key +
+                                   " names a predecessor in another bucket: " +
+                                   d.file.previous_bucket);
+          expect = {};
+        }
+      }
+    }
+    // The oldest digest listed names a predecessor that should be in the range.
+    if (expect.set) {
+      DigestKey named;
+      std::string why;
+      if (parse_digest_key(expect.key, named, why) && named.end >= o_.start)
+        follow_missing(chain, region, expect);
+    }
+  }
+
+  // A digest a newer one names but the listing did not hold: read it once (it may still be
+  // there), else it is not found.
+  void follow_missing(const std::string& chain, const std::string& region, const Expected& e) {
+    read_digest(chain, region, e.key, e);
+  }
+
+  ReadDigest read_digest(const std::string& chain, const std::string& region,
+                         const std::string& key, const Expected& expect) {
+    ReadDigest d;
+    report_.digests_found++;
+    auto finish = [&](std::string reason) {
+      d.reason = std::move(reason);
+      d.valid = d.reason.empty();
+      FileResult r{FileKind::kDigest, o_.bucket, key, d.valid, d.missing, false, d.reason, chain};
+      if (d.valid) {
+        report_.digests_valid++;
+        if (report_.found_from == 0 || d.file.start < report_.found_from) report_.found_from = d.file.start;
+        report_.found_to = std::max(report_.found_to, d.file.end);
+      } else {
+        report_.digests_invalid++;
+      }
+      file(r);
+      // The log files an invalid digest lists are an untrusted list: neither read nor counted valid.
+      if (!d.valid && d.parsed)
+        for (const DigestLogFile& lf : d.file.log_files) not_verified_log(chain, lf);
+      return d;
+    };
+    Buffer raw;
+    ObjectMetadata meta;
+    ObjectRef ref;
+    ref.bucket = o_.bucket;
+    ref.key = key;
+    const RemoteStatus st = store_.get_with_metadata(ref, o_.max_digest_bytes, raw, meta);
+    if (st.code == RemoteStatus::Code::kNotFound || st.code == RemoteStatus::Code::kAccessDenied) {
+      d.missing = true;
+      return finish("not found");
+    }
+    if (!st.ok()) {
+      report_.errors.push_back("reading s3://" + o_.bucket + "/" + key + ": " + st.message);
+      return finish("unreadable: " + st.message);
+    }
+    Buffer inflated;
+    std::string error;
+    if (inflate_gzip(raw.view(), o_.max_digest_bytes, inflated, error) != InflateResult::kOk)
+      return finish("invalid format (" + error + ")");
+    if (!parse_digest(inflated.view(), d.file, error)) return finish("invalid format (" + error + ")");
+    d.parsed = true;
+    d.sha256 = sha256_hex(inflated.view());
+    if (d.file.bucket != o_.bucket || d.file.key != key)
+      return finish("has been moved from its original location (it says s3://" + d.file.bucket +
+                    "/" + d.file.key + ")");
+    if (d.file.signature_algorithm != "SHA256withRSA")
+      return finish("unsupported signature algorithm " + d.file.signature_algorithm);
+    if (const std::string* alg = meta.find("signature-algorithm"); alg && *alg != "SHA256withRSA")
+      return finish("unsupported signature algorithm " + *alg);
+    if (!d.file.previous_hash_algorithm.empty() && d.file.previous_hash_algorithm != "SHA-256")
+      return finish("unsupported hash algorithm " + d.file.previous_hash_algorithm);
+    if (const std::string* sig = meta.find("signature")) {
+      d.signature = *sig;
+    } else if (o_.signatures_from_successor) {
+      auto given = o_.signatures.find(key);
+      if (given != o_.signatures.end())
+        d.signature = given->second;
+      else if (expect.set && expect.key == key)
+        d.signature = expect.signature;
+    }
+    if (d.signature.empty()) {
+      if (o_.signatures_from_successor) {
+        d.parsed = true;
+        return not_verified_digest(d, chain, key, "no signature to check (the newest digest of a local copy: give it with --signatures)");
+      }
+      return finish("signature verification failed (no x-amz-meta-signature)");
+    }
+    std::shared_ptr<const PublicKey> pk;
+    switch (keys_.find(region, d.file.fingerprint, d.file.start - kHour, d.file.end + 2 * kHour,
+                       pk, error)) {
+      case PublicKeyCache::Lookup::kFound:
+        break;
+      case PublicKeyCache::Lookup::kNotFound:
+        return finish("public key not found in region " + region + " for fingerprint " +
+                      d.file.fingerprint);
+      case PublicKeyCache::Lookup::kUnavailable:
+        report_.errors.push_back(error);
+        return finish("public key unavailable: " + error);
+    }
+    if (!pk->verify(digest_signing_string(d.file, o_.bucket, key, inflated.view()), d.signature))
+      return finish("signature verification failed");
+    if (expect.set && expect.key == key) {
+      if (expect.hash != d.sha256)
+        return finish("its SHA-256 is not the previousDigestHashValue of the next digest");
+      if (!equal_hex(expect.signature, d.signature))
+        return finish("its signature is not the previousDigestSignature of the next digest");
+    }
+    finish("");
+    if (o_.check_log_files) check_logs(chain, d.file);
+    return d;
+  }
+
+  // A digest read and well-formed whose signature cannot be checked (a local copy's newest).
+  ReadDigest not_verified_digest(ReadDigest& d, const std::string& chain, const std::string& key,
+                                 std::string reason) {
+    report_.digests_invalid++;
+    d.reason = reason;
+    file({FileKind::kDigest, o_.bucket, key, false, false, true, std::move(reason), chain});
+    for (const DigestLogFile& lf : d.file.log_files) not_verified_log(chain, lf);
+    return d;
+  }
+
+  static bool equal_hex(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+        return false;
+    return true;
+  }
+
+  void not_verified_log(const std::string& chain, const DigestLogFile& lf) {
+    report_.logs_not_verified++;
+    file({FileKind::kLog, lf.bucket, lf.key, false, false, true, "listed by a digest that is not valid",
+          chain});
+  }
+
+  void check_logs(const std::string& chain, const DigestFile& d) {
+    for (const DigestLogFile& lf : d.log_files) {
+      FileResult r{FileKind::kLog, lf.bucket, lf.key, false, false, false, "", chain};
+      if (lf.bucket != o_.bucket) {
+        r.reason = "in another bucket than the one checked (not read)";
+        report_.logs_invalid++;
+        file(r);
+        continue;
+      }
+      if (lf.hash_algorithm != "SHA-256") {
+        r.reason = "unsupported hash algorithm " + lf.hash_algorithm;
+        report_.logs_invalid++;
+        file(r);
+        continue;
+      }
+      ObjectRef ref;
+      ref.bucket = lf.bucket;
+      ref.key = lf.key;
+      Buffer raw, inflated;
+      const RemoteStatus st = store_.get(ref, o_.max_log_bytes, raw);
+      std::string error;
+      if (st.code == RemoteStatus::Code::kNotFound || st.code == RemoteStatus::Code::kAccessDenied) {
+        r.missing = true;
+        r.reason = "not found";
+        report_.logs_missing++;
+      } else if (!st.ok()) {
+        r.reason = "unreadable: " + st.message;
+        report_.errors.push_back("reading s3://" + lf.bucket + "/" + lf.key + ": " + st.message);
+        report_.logs_invalid++;
+      } else if (inflate_gzip(raw.view(), o_.max_log_inflated_bytes, inflated, error) !=
+                 InflateResult::kOk) {
+        r.reason = "invalid format (" + error + ")";
+        report_.logs_invalid++;
+      } else if (sha256_hex(inflated.view()) != lf.hash) {
+        r.reason = "hash value doesn't match";
+        report_.logs_invalid++;
+      } else {
+        r.valid = true;
+        report_.logs_valid++;
+      }
+      file(r);
+    }
+  }
+
+  void file(const FileResult& r) {
+    report_.files.push_back(r);
+    if (on_file_) on_file_(r);
+  }
+  void gap(ChainGap g) {
+    if (on_gap_) on_gap_(g);
+    report_.gaps.push_back(std::move(g));
+  }
+
+  ObjectStore& store_;
+  ObjectLister& lister_;
+  PublicKeyCache& keys_;
+  const VerifyOptions& o_;
+  const std::function<void(const FileResult&)>& on_file_;
+  const std::function<void(const ChainGap&)>& on_gap_;
+  VerifyReport report_;
+};
+
+}  // namespace
+
+VerifyReport TrailVerifier::verify(const VerifyOptions& options,
+                                   const std::function<void(const FileResult&)>& on_file,
+                                   const std::function<void(const ChainGap&)>& on_gap) {
+  return Run(store_, lister_, keys_, options, on_file, on_gap).run();
+}
+
+}  // namespace trailwarden::integrity

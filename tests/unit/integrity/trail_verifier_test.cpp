@@ -1,0 +1,230 @@
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "agent/aws/time_util.h"
+#include "agent/integrity/file_public_keys.h"
+#include "agent/integrity/local_trail_store.h"
+#include "agent/decode/gzip.h"
+#include "agent/integrity/digest_file.h"
+#include "agent/integrity/trail_verifier.h"
+#include "tests/unit/integrity/test_trail.h"
+
+using namespace trailwarden;
+using namespace trailwarden::integrity;
+
+namespace {
+
+int64_t t(const char* iso) {
+  aws::TimePoint tp;
+  REQUIRE(aws::parse_iso8601(iso, tp));
+  return std::chrono::duration_cast<std::chrono::seconds>(tp.time_since_epoch()).count();
+}
+
+const test::TestKey& key1() {
+  static const test::TestKey k;
+  return k;
+}
+const test::TestKey& key2() {
+  static const test::TestKey k;
+  return k;
+}
+
+const std::string kLog = R"({"Records":[{"eventVersion":"1.08","eventSource":"config.amazonaws.com","eventName":"StopConfigurationRecorder","awsRegion":"us-east-1","eventTime":"2026-11-20T00:10:00Z"}]})";
+
+// Four hours: 01:00:31 (starting, two logs), 02:00:31 (one), 03:00:31 (empty), 04:00:31 (one).
+test::TestTrail four_hours() {
+  test::TestTrail trail(key1());
+  trail.hour(t("2026-11-20T01:00:31Z"), {kLog, kLog + " "}, true);
+  trail.hour(t("2026-11-20T02:00:31Z"), {kLog + "  "});
+  trail.hour(t("2026-11-20T03:00:31Z"), {});
+  trail.hour(t("2026-11-20T04:00:31Z"), {kLog + "   "});
+  return trail;
+}
+
+struct Checked {
+  VerifyReport report;
+  std::map<std::string, FileResult> by_key;
+};
+
+// Verifies `trail` from a local copy with key1 (and key2 if `both_keys`) published.
+Checked verify(const test::TestTrail& trail, bool both_keys = false,
+               int64_t now = t("2026-11-20T12:00:00Z"), int64_t end = t("2026-11-20T04:00:00Z")) {
+  test::TempDir dir("tw-verify");
+  trail.write_to(dir.path + "/bucket");
+  std::vector<const test::TestKey*> keys{&key1()};
+  if (both_keys) keys.push_back(&key2());
+  std::ofstream(dir.file("keys.json")) << trail.keys_json(keys);
+  FilePublicKeys file_keys;
+  std::string error;
+  REQUIRE_MESSAGE(file_keys.load(dir.file("keys.json"), error), error);
+  PublicKeyCache cache(file_keys);
+  LocalTrailStore store(dir.path + "/bucket", trail.bucket);
+  VerifyOptions o;
+  o.bucket = trail.bucket;
+  o.prefix = trail.prefix;
+  o.account = trail.account;
+  o.regions = {trail.region};
+  o.start = t("2026-11-20T00:30:00Z");
+  o.end = end;
+  o.now = now;
+  o.signatures_from_successor = true;
+  // The newest digest's signature is in S3's metadata only: given, as --signatures does.
+  o.signatures[trail.digest_keys.back()] = trail.signatures.at(trail.digest_keys.back());
+  TrailVerifier verifier(store, store, cache);
+  Checked c{verifier.verify(o), {}};
+  for (const FileResult& r : c.report.files) c.by_key[r.key] = r;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("verify: an intact trail of four hours (one empty) is whole") {
+  Checked c = verify(four_hours());
+  CHECK(c.report.errors.empty());
+  CHECK(c.report.gaps.empty());
+  CHECK(c.report.digests_valid == 4);
+  CHECK(c.report.digests_invalid == 0);
+  CHECK(c.report.logs_valid == 4);
+  CHECK(c.report.whole());
+}
+
+TEST_CASE("verify: a log file changed by one byte does not match its hash") {
+  test::TestTrail trail = four_hours();
+  const std::string victim = trail.logs_of[trail.digest_keys[1]][0];
+  trail.objects[victim] = test::gzip(kLog + "  x");
+  Checked c = verify(trail);
+  CHECK(c.by_key[victim].reason == "hash value doesn't match");
+  CHECK(c.report.logs_invalid == 1);
+  CHECK(c.report.logs_valid == 3);
+  CHECK_FALSE(c.report.whole());
+}
+
+TEST_CASE("verify: a log file that is not gzip is of invalid format; a deleted one is not found") {
+  test::TestTrail trail = four_hours();
+  const std::string flipped = trail.logs_of[trail.digest_keys[0]][0];
+  const std::string deleted = trail.logs_of[trail.digest_keys[3]][0];
+  trail.objects[flipped][trail.objects[flipped].size() / 2] ^= 0x40;
+  trail.objects.erase(deleted);
+  Checked c = verify(trail);
+  CHECK(c.by_key[flipped].reason.rfind("invalid format", 0) == 0);
+  CHECK(c.by_key[deleted].missing);
+  CHECK(c.by_key[deleted].reason == "not found");
+  CHECK(c.report.logs_missing == 1);
+  CHECK_FALSE(c.report.whole());
+}
+
+TEST_CASE("verify: a digest deleted in the middle of the chain is not found") {
+  test::TestTrail trail = four_hours();
+  const std::string gone = trail.digest_keys[1];
+  trail.objects.erase(gone);
+  Checked c = verify(trail);
+  REQUIRE(c.by_key.count(gone));
+  CHECK(c.by_key[gone].missing);
+  CHECK(c.by_key[gone].reason == "not found");
+  // Without its successor's link, the older digest still verifies through... nothing: a local
+  // copy takes signatures from successors, so the digest before the hole cannot be checked.
+  CHECK(c.report.digests_valid == 2);
+  CHECK_FALSE(c.report.whole());
+}
+
+TEST_CASE("verify: the newest digests deleted leave a gap at the end (the CLI sees nothing)") {
+  test::TestTrail trail = four_hours();
+  Checked whole = verify(trail, false, t("2026-11-20T12:00:00Z"), t("2026-11-20T04:00:00Z"));
+  CHECK(whole.report.gaps.empty());
+  // The range goes on to 08:00 and it is now 12:00: digests up to 08:00 should be there.
+  Checked c = verify(trail, false, t("2026-11-20T12:00:00Z"), t("2026-11-20T08:00:00Z"));
+  REQUIRE(c.report.gaps.size() == 1);
+  CHECK(c.report.gaps[0].from == t("2026-11-20T04:00:31Z"));
+  CHECK_FALSE(c.report.whole());
+  // Not yet late: at 05:30 with a grace of 1 h the 05:00:31 digest may still come.
+  Checked early = verify(trail, false, t("2026-11-20T05:30:00Z"), t("2026-11-20T05:30:00Z"));
+  CHECK(early.report.gaps.empty());
+}
+
+TEST_CASE("verify: a digest re-signed with another key") {
+  test::TestTrail trail(key1());
+  trail.hour(t("2026-11-20T01:00:31Z"), {kLog}, true);
+  const std::string resigned = trail.hour(t("2026-11-20T02:00:31Z"), {kLog + " "}, false, &key2());
+  trail.hour(t("2026-11-20T03:00:31Z"), {kLog + "  "});
+  trail.hour(t("2026-11-20T04:00:31Z"), {});
+  SUBCASE("with its own fingerprint, not published: public key not found") {
+    Checked c = verify(trail);
+    CHECK(c.by_key[resigned].reason ==
+          "public key not found in region us-east-1 for fingerprint " + key2().fingerprint);
+    CHECK(c.report.digests_invalid == 1);
+    CHECK(c.report.logs_not_verified == 1);  // its list of log files is not trusted
+  }
+  SUBCASE("with its own fingerprint, published: valid (CloudTrail's key rotation)") {
+    Checked c = verify(trail, true);
+    CHECK(c.report.whole());
+  }
+}
+
+TEST_CASE("verify: a digest signed by another key under the published key's fingerprint") {
+  test::TestTrail trail(key1());
+  trail.hour(t("2026-11-20T01:00:31Z"), {kLog}, true);
+  const std::string forged =
+      trail.hour(t("2026-11-20T02:00:31Z"), {kLog + " "}, false, &key2(), key1().fingerprint);
+  trail.hour(t("2026-11-20T03:00:31Z"), {});
+  trail.hour(t("2026-11-20T04:00:31Z"), {});
+  Checked c = verify(trail);
+  CHECK(c.by_key[forged].reason == "signature verification failed");
+  CHECK_FALSE(c.report.whole());
+}
+
+TEST_CASE("verify: a digest's content changed after signing fails its signature") {
+  test::TestTrail trail = four_hours();
+  const std::string k = trail.digest_keys.back();
+  Buffer inflated;
+  std::string error;
+  REQUIRE(inflate_gzip(trail.objects[k], 1 << 20, inflated, error) == InflateResult::kOk);
+  std::string json(inflated.view());
+  json.replace(json.find("\"logFiles\":["), 12, "\"logFiles\":[ ");
+  trail.objects[k] = test::gzip(json);
+  Checked c = verify(trail);
+  CHECK(c.by_key[k].reason == "signature verification failed");
+  CHECK_FALSE(c.report.whole());
+}
+
+TEST_CASE("verify: a chain that restarts leaves a gap; the CLI's message names it") {
+  test::TestTrail trail(key1());
+  trail.hour(t("2026-11-20T01:00:31Z"), {kLog}, true);
+  trail.hour(t("2026-11-20T02:00:31Z"), {});
+  trail.hour(t("2026-11-20T04:00:31Z"), {kLog + " "}, true);  // 03:00:31 never came
+  Checked c = verify(trail);
+  REQUIRE(c.report.gaps.size() == 1);
+  CHECK(c.report.gaps[0].why ==
+        "No log files were delivered by CloudTrail between 2026-11-20T02:00:31Z and 2026-11-20T03:00:31Z");
+  CHECK(c.report.digests_valid == 2);  // the restart's predecessor has no successor's signature
+  CHECK_FALSE(c.report.whole());
+}
+
+TEST_CASE("verify: a digest naming log files outside the copy (path traversal) reads nothing") {
+  test::TestTrail trail(key1());
+  trail.hour(t("2026-11-20T01:00:31Z"), {kLog}, true);
+  // Hand-edit the log key to climb out of the directory; re-sign so the digest itself is valid.
+  std::string key = trail.digest_keys[0];
+  Buffer inflated;
+  std::string error;
+  REQUIRE(inflate_gzip(trail.objects[key], 1 << 20, inflated, error) == InflateResult::kOk);
+  std::string json(inflated.view());
+  const std::string log_key = trail.logs_of[key][0];
+  json.replace(json.find(log_key), log_key.size(), "../../../../etc/passwd");
+  DigestFile d;
+  REQUIRE(parse_digest(json, d, error));
+  const std::string sig = key1().sign_hex(digest_signing_string(d, trail.bucket, key, json));
+  trail.objects[key] = test::gzip(json);
+  trail.signatures[key] = sig;
+  Checked c = verify(trail);
+  CHECK(c.by_key["../../../../etc/passwd"].missing);
+  CHECK(c.report.digests_valid == 1);
+  CHECK_FALSE(c.report.whole());
+}
+
+TEST_CASE("LocalTrailStore: unsafe keys are never read") {
+  CHECK(LocalTrailStore::safe_key("AWSLogs/1/x.json.gz"));
+  for (const char* bad : {"", "/etc/passwd", "a/../b", "a//b", "./a", "a/.", "a\\b"})
+    CHECK_FALSE(LocalTrailStore::safe_key(bad));
+}
