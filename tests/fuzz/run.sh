@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan, both halting on their first report) and
 # runs each for SECONDS (default 60) from the seed corpus in tests/fuzz/corpus/<name>, one after
-# the other. Usage: run.sh [SECONDS [TARGET...]] (TARGET without "_fuzz"; default all ten).
+# the other. Usage: run.sh [SECONDS [TARGET...]] (TARGET without "_fuzz"; default all).
 #
 # A target fails when libFuzzer exits non-zero (a crash, an ASan or UBSan report, a leak, a
 # timeout, an out-of-memory) or when its log holds a sanitizer report anyway (a UBSan
@@ -13,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-60}
 shift || true
-ALL=(pattern decode relp disk_queue alert_record aws_input ecs_document sns alarm_state alarm_stage alarm_journal)
+ALL=(pattern decode relp disk_queue alert_record aws_input ecs_document sns alarm_state alarm_stage alarm_journal digest)
 if [[ $# -gt 0 ]]; then
   targets=("$@")
 else
