@@ -149,10 +149,12 @@ int cmd_verify(Args& a, const Global& g) {
   if (report.digests_valid > 0)
     fmt::print("Results found for {} to {}:\n", integrity::format_utc(report.found_from),
                integrity::format_utc(report.found_to));
-  const size_t digests = report.digests_valid + report.digests_invalid;
+  const size_t digests = report.digests_valid + report.digests_invalid + report.digests_not_verified;
   const size_t logs = report.logs_valid + report.logs_invalid + report.logs_missing + report.logs_not_verified;
   fmt::print("\n{}/{} digest files valid", report.digests_valid, digests);
   if (report.digests_invalid) fmt::print(", {}/{} digest files INVALID", report.digests_invalid, digests);
+  if (report.digests_not_verified)
+    fmt::print(", {}/{} not verified", report.digests_not_verified, digests);
   fmt::print("\n{}/{} log files valid", report.logs_valid, logs);
   if (report.logs_invalid + report.logs_missing)
     fmt::print(", {}/{} log files INVALID ({} missing)", report.logs_invalid + report.logs_missing, logs,

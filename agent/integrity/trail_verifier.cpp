@@ -24,6 +24,7 @@ struct ReadDigest {
   bool parsed = false;
   bool valid = false;
   bool missing = false;
+  bool not_verified = false;  // well-formed, signature not checkable (a local copy's newest)
   std::string reason;
   DigestFile file;
   std::string sha256;     // of the inflated bytes
@@ -137,10 +138,13 @@ class Run {
       ReadDigest d = read_digest(chain, region, l.key, expect);
       successor_started = false;
       expect = {};
-      if (d.parsed && d.file.starting()) {
+      // Only a digest that is valid (or well-formed and not checkable) is followed: an invalid
+      // one's links are as untrusted as its list of log files.
+      const bool trusted = d.parsed && (d.valid || d.not_verified);
+      if (trusted && d.file.starting()) {
         successor_started = true;
         successor_start = d.file.start;
-      } else if (d.parsed) {
+      } else if (trusted) {
         expect = {true, d.file.previous_key, d.file.previous_hash, d.file.previous_signature};
         if (d.file.previous_bucket != o_.bucket) {
           report_.errors.push_back("s3://" + o_.bucket + "/" + l.key +
@@ -260,7 +264,8 @@ class Run {
   // A digest read and well-formed whose signature cannot be checked (a local copy's newest).
   ReadDigest not_verified_digest(ReadDigest& d, const std::string& chain, const std::string& key,
                                  std::string reason) {
-    report_.digests_invalid++;
+    report_.digests_not_verified++;
+    d.not_verified = true;
     d.reason = reason;
     file({FileKind::kDigest, o_.bucket, key, false, false, true, std::move(reason), chain});
     for (const DigestLogFile& lf : d.file.log_files) not_verified_log(chain, lf);

@@ -86,11 +86,12 @@ struct VerifyReport {
   std::vector<ChainGap> gaps;
   std::vector<std::string> errors;  // what stopped a check (listing refused, keys unavailable)
   int64_t found_from = 0, found_to = 0;  // the range the digests found cover
-  size_t digests_valid = 0, digests_invalid = 0;
+  size_t digests_valid = 0, digests_invalid = 0, digests_not_verified = 0;
   size_t logs_valid = 0, logs_invalid = 0, logs_missing = 0, logs_not_verified = 0;
   size_t digests_found = 0;
   bool whole() const {
-    return errors.empty() && gaps.empty() && digests_invalid == 0 && logs_invalid == 0 &&
+    return errors.empty() && gaps.empty() && digests_invalid == 0 && digests_not_verified == 0 &&
+           logs_invalid == 0 &&
            logs_missing == 0 && logs_not_verified == 0 && digests_found > 0;
   }
 };

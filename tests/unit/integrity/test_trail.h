@@ -120,6 +120,9 @@ class TestTrail {
     return key;
   }
 
+  // The next digest records `hash` as its predecessor's SHA-256 (a broken link, validly signed).
+  void set_next_previous_hash(std::string hash) { prev_hash_ = std::move(hash); }
+
   void write_to(const std::string& dir) const {
     for (const auto& [k, v] : objects) {
       const std::filesystem::path p = std::filesystem::path(dir) / k;

@@ -154,7 +154,10 @@ TEST_CASE("verify: a digest re-signed with another key") {
     CHECK(c.by_key[resigned].reason ==
           "public key not found in region us-east-1 for fingerprint " + key2().fingerprint);
     CHECK(c.report.digests_invalid == 1);
-    CHECK(c.report.logs_not_verified == 1);  // its list of log files is not trusted
+    // Its list of log files is not trusted, and neither is the signature it names for its
+    // predecessor: a local copy cannot check the 01:00:31 digest either.
+    CHECK(c.report.logs_not_verified == 2);
+    CHECK(c.report.digests_not_verified == 1);
   }
   SUBCASE("with its own fingerprint, published: valid (CloudTrail's key rotation)") {
     Checked c = verify(trail, true);
@@ -185,6 +188,32 @@ TEST_CASE("verify: a digest's content changed after signing fails its signature"
   trail.objects[k] = test::gzip(json);
   Checked c = verify(trail);
   CHECK(c.by_key[k].reason == "signature verification failed");
+  CHECK_FALSE(c.report.whole());
+}
+
+TEST_CASE("verify: a validly signed digest whose link to its predecessor is wrong breaks the chain") {
+  // What the CLI never checks: previousDigestHashValue against the digest it names.
+  test::TestTrail trail(key1());
+  trail.hour(t("2026-11-20T01:00:31Z"), {kLog}, true);
+  const std::string named = trail.hour(t("2026-11-20T02:00:31Z"), {});
+  trail.set_next_previous_hash(std::string(64, 'a'));
+  trail.hour(t("2026-11-20T03:00:31Z"), {});
+  trail.hour(t("2026-11-20T04:00:31Z"), {});
+  Checked c = verify(trail);
+  CHECK(c.by_key[named].reason == "its SHA-256 is not the previousDigestHashValue of the next digest");
+  CHECK_FALSE(c.report.whole());
+}
+
+TEST_CASE("verify: a digest copied to another key has been moved") {
+  test::TestTrail trail = four_hours();
+  const std::string from = trail.digest_keys[3];
+  const std::string to = trail.digest_key(t("2026-11-20T04:30:31Z"));
+  trail.objects[to] = trail.objects[from];
+  trail.signatures[to] = trail.signatures[from];
+  Checked c = verify(trail, false, t("2026-11-20T12:00:00Z"), t("2026-11-20T04:00:00Z"));
+  CHECK(c.by_key[to].reason.rfind("has been moved from its original location", 0) == 0);
+  CHECK(c.by_key[from].valid);  // the copy's links are not followed: the chain is intact
+  CHECK(c.report.digests_valid == 4);
   CHECK_FALSE(c.report.whole());
 }
 
