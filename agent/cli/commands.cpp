@@ -111,6 +111,7 @@ verify options:
                         ListPublicKeys
       --signatures F    {"<digest key>": "<hex x-amz-meta-signature>"} for a local copy
       --no-log-files    Check digests only
+      --parallel N      Log files read at once, 1-64 (default 8)
   -v, --verbose         Also print the files that are valid
 )";
 

@@ -97,6 +97,12 @@ int cmd_verify(Args& a, const Global& g) {
     else if (a.option({"--public-keys"}, v)) public_keys_file = v;
     else if (a.option({"--signatures"}, v)) signatures_file = v;
     else if (a.flag({"--no-log-files"})) o.check_log_files = false;
+    else if (a.option({"--parallel"}, v)) {
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || !end || *end || n < 1 || n > 64) usage_error("--parallel takes a number from 1 to 64");
+      o.parallel = static_cast<size_t>(n);
+    }
     else if (a.flag({"-v", "--verbose"})) verbose = true;
     else usage_error(fmt::format("unexpected argument {}", a.peek()));
   }

@@ -27,7 +27,9 @@
 // its successor's previousDigestSignature (AWS's "custom validation"), so the newest digest of
 // each chain is not verified unless signatures are given.
 //
-// Single-threaded; the stores must be usable from the calling thread.
+// verify() reads a digest's log files on up to `parallel` threads of its own, so the stores must
+// be thread-safe (sources/queue.h asks that of every implementation); results are reported in
+// order, from the calling thread.
 #pragma once
 
 #include <cstdint>
@@ -53,6 +55,7 @@ struct VerifyOptions {
   int64_t now = 0;      // for the trailing edge
   int64_t grace = 3600; // a digest is late after its hour plus this
   bool check_log_files = true;
+  size_t parallel = 8;  // log files read at once
   // Without metadata (local copies): signatures from successors, plus these ("key" -> hex).
   bool signatures_from_successor = false;
   std::map<std::string, std::string> signatures;
