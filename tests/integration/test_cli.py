@@ -1872,6 +1872,103 @@ class ReplayOutputFailureTest(CliTestCase):
 
 
 # --------------------------------------------------------------------------------------------
+# verify over a local copy (the S3 and CloudTrail paths, and the agreement with the AWS CLI, are
+# tests/integration/test_verify.py)
+# --------------------------------------------------------------------------------------------
+
+SAMPLE_DIGEST = ("AWSLogs/730384926571/CloudTrail-Digest/us-east-1/2024/11/18/730384926571_"
+                 "CloudTrail-Digest_us-east-1_management_us-east-1_20241118T010000Z.json.gz")
+SAMPLE_LOG = ("AWSLogs/730384926571/CloudTrail/us-east-1/2024/11/18/730384926571_CloudTrail_"
+              "us-east-1_20241118T0006Z_r5khfLanNjFCSCSS.json.gz")
+
+
+class VerifyLocalTest(CliTestCase):
+    """`trailwarden verify --local` on the signed sample digest: whole, then each file damaged."""
+
+    def setUp(self):
+        super().setUp()
+        self.copy = self.tmp / "bucket"
+        shutil.copytree(REPO / "samples" / "AWSLogs", self.copy / "AWSLogs")
+
+    def verify(self, *extra, signatures=True):
+        args = ["verify", "--local", self.copy, "--bucket", "example-cloudtrail-bucket",
+                "--account", "730384926571", "--region", "us-east-1",
+                "--start", "2024-11-18T00:00:00Z", "--end", "2024-11-18T01:00:00Z",
+                "--public-keys", REPO / "samples" / "public-keys.json"]
+        if signatures:
+            args += ["--signatures", REPO / "samples" / "digest-signatures.json"]
+        return run(args + list(extra))
+
+    def test_the_sample_is_whole(self):
+        rc, out, err = self.verify("-v")
+        self.assertEqual(rc, EXIT_OK, out + err)
+        self.assertIn(f"Digest file\ts3://example-cloudtrail-bucket/{SAMPLE_DIGEST}\tvalid", out)
+        self.assertIn(f"Log file\ts3://example-cloudtrail-bucket/{SAMPLE_LOG}\tvalid", out)
+        self.assertIn("1/1 digest files valid\n1/1 log files valid", out)
+
+    def test_a_changed_log_file(self):
+        log = self.copy / SAMPLE_LOG
+        text = gzip.decompress(log.read_bytes()).replace(b"StopConfigurationRecorder",
+                                                         b"StartConfigurationRecorder", 1)
+        log.write_bytes(gzip.compress(text))
+        rc, out, err = self.verify()
+        self.assertEqual(rc, EXIT_FAILED, out + err)
+        self.assertIn(f"Log file\ts3://example-cloudtrail-bucket/{SAMPLE_LOG}\t"
+                      "INVALID: hash value doesn't match", out)
+
+    def test_a_deleted_log_file(self):
+        (self.copy / SAMPLE_LOG).unlink()
+        rc, out, err = self.verify()
+        self.assertEqual(rc, EXIT_FAILED, out + err)
+        self.assertIn("INVALID: not found", out)
+        self.assertIn("1 missing", out)
+
+    def test_a_changed_digest(self):
+        digest = self.copy / SAMPLE_DIGEST
+        text = gzip.decompress(digest.read_bytes()).replace(b'"logFiles":[', b'"logFiles":[ ', 1)
+        digest.write_bytes(gzip.compress(text))
+        rc, out, err = self.verify()
+        self.assertEqual(rc, EXIT_FAILED, out + err)
+        self.assertIn("INVALID: signature verification failed", out)
+        self.assertIn("1/1 not verified", out)  # its log file: an untrusted list
+
+    def test_the_newest_digest_without_its_signature_is_not_verified(self):
+        rc, out, err = self.verify(signatures=False)
+        self.assertEqual(rc, EXIT_FAILED, out + err)
+        self.assertIn("NOT VERIFIED: no signature to check", out)
+
+    def test_no_digest_in_range(self):
+        rc, out, err = run(["verify", "--local", self.copy, "--bucket", "example-cloudtrail-bucket",
+                            "--account", "730384926571", "--region", "eu-west-1",
+                            "--start", "2024-11-18T00:00:00Z", "--end", "2024-11-18T01:00:00Z",
+                            "--public-keys", REPO / "samples" / "public-keys.json"])
+        self.assertEqual(rc, EXIT_FAILED, out + err)
+        self.assertIn("No digests found", out)
+
+    def test_bad_arguments(self):
+        base = ["verify", "--local", self.copy, "--bucket", "b", "--account", "730384926571",
+                "--region", "us-east-1", "--public-keys", REPO / "samples" / "public-keys.json"]
+        for args, message in [
+            (base, "verify needs --start"),
+            (base + ["--start", "yesterday"], "--start takes a time"),
+            (base + ["--start", "2024-11-18", "--end", "2024-11-17"], "--start must be before --end"),
+            (["verify", "--bucket", "b", "--account", "1", "--start", "2024-11-18"], "--account"),
+            (base + ["--start", "2024-11-18", "--parallel", "0"], "--parallel takes a number"),
+        ]:
+            rc, out, err = run(args)
+            self.assertEqual(rc, EXIT_USAGE, (args, out, err))
+            self.assertIn(message, err)
+
+    def test_a_keys_file_that_is_not_keys(self):
+        bad = self.write("keys.json", '{"PublicKeyList": [{"Value": "%%%"}]}')
+        rc, out, err = run(["verify", "--local", self.copy, "--bucket", "example-cloudtrail-bucket",
+                            "--account", "730384926571", "--region", "us-east-1",
+                            "--start", "2024-11-18", "--public-keys", bad])
+        self.assertEqual(rc, EXIT_USAGE, out + err)
+        self.assertIn("Value: missing or not base64", err)
+
+
+# --------------------------------------------------------------------------------------------
 
 def main():
     global BIN
