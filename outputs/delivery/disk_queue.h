@@ -6,9 +6,11 @@
 // Recovery (open()): records after the acknowledged position are read back in order.
 //   - A record that runs past the end of the last segment (a crash mid-append) is cut off.
 //   - Any other damaged record (bad CRC, bad length, garbage) is skipped and counted, one per
-//     record (corrupt_records()), with an ERROR line naming the segment and byte offset; its
-//     bytes are copied to <dir>/quarantine/<segment>-<offset>.bad (up to quarantine_max_bytes in
-//     all); every intact record after it is still delivered, in order.
+//     record as far as can be told (corrupt_records(); where headers are damaged, one per record
+//     magic in the damaged bytes: segment::damaged_records), with an ERROR line naming the
+//     segment and byte offset; its bytes are copied to <dir>/quarantine/<segment>-<offset>.bad
+//     (up to quarantine_max_bytes in all); every intact record after it is still delivered, in
+//     order.
 //   - The ack file carries a checksum. A damaged one, or one naming a missing segment, an offset
 //     past the data or inside a record, is reported (ERROR) and recovery starts earlier instead:
 //     records may be delivered again, never lost. A checksummed offset inside a damaged region
