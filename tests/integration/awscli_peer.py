@@ -44,8 +44,8 @@ class AwsCliError(RuntimeError):
     """Debian's AWS CLI is missing, or could not be run as a peer."""
 
 
-PLUGIN = '''"""trailwarden test plugin for the AWS CLI (written by tests/integration/awscli_peer.py):
-S3 to TW_S3_ENDPOINT, GetBucketLocation and DescribeOrganization answered locally."""
+PLUGIN = '''"""trailwarden test plugin for the AWS CLI (written by awscli_peer.py): S3 to
+TW_S3_ENDPOINT, GetBucketLocation and DescribeOrganization answered locally."""
 import json
 import os
 from urllib.parse import urlsplit, urlunsplit

@@ -25,7 +25,6 @@ Needs /usr/bin/aws (Debian's awscli, scripts/setup.sh), fauxqs (scripts/setup-pe
 from __future__ import annotations
 
 import base64
-import datetime
 import gzip
 import hashlib
 import json
@@ -76,7 +75,7 @@ def epoch(s: str) -> int:
     return int(trailgen.parse_iso(s).timestamp())
 
 
-# ---- the CLI agrees with trail.json on every scenario ---------------------------------------------
+# ---- the CLI agrees with trail.json on every scenario --------------------------------------------
 
 def sanity_of_expectation(trail: dict, region: str, exp: dict) -> None:
     """The expectation itself is not vacuous: it names files, at least one digest is valid, and
@@ -196,7 +195,8 @@ def test_the_cli_reads_one_page_of_keys_a_paginator_reads_all():
     trail, out = new_trail("intact", bucket="tw-paged-keys")
     with cloudtrail_standin.CloudTrailStandin(keys=out / "keys.json", page_size=1) as ct:
         res = run_cli(trail, ct, "us-east-1")
-        late = [u for u in trail["chains"]["us-east-1"] if trail["files"][u]["key"] == "us-east-1/b"]
+        late = [u for u in trail["chains"]["us-east-1"]
+                if trail["files"][u]["key"] == "us-east-1/b"]
         check(len(late) == 2, f"two digests after the rotation: {late}")
         for uri in late:
             check(res.files.get(uri, "").startswith("INVALID: public key not found"),
@@ -210,7 +210,7 @@ def test_the_cli_reads_one_page_of_keys_a_paginator_reads_all():
         check(len(pages) == 2 and fps == want, f"pages {pages}, want keys {want}")
 
 
-# ---- what the CLI does not check --------------------------------------------------------------------
+# ---- what the CLI does not check -----------------------------------------------------------------
 
 def verify_trail_independently(out: Path) -> dict:
     """Checks a generated trail from its files alone, including what validate-logs skips;
@@ -345,7 +345,7 @@ def test_both_pythons_write_the_same_bytes():
         check(not diff, f"{dirs[0]} and {d} differ in {sorted(diff)[:5]} (pythons {pythons})")
 
 
-# ---- the stand-in refuses what AWS refuses --------------------------------------------------------
+# ---- the stand-in refuses what AWS refuses -------------------------------------------------------
 
 def cloudtrail_client(ct, region="us-east-1", secret=cloudtrail_standin.DUMMY_SECRET_KEY):
     import boto3
@@ -415,7 +415,8 @@ def test_standin_refuses_like_aws():
             got = [k["Fingerprint"] for k in answer["PublicKeyList"]]
             check(status == 200 and got == [trail["keys"][n]["fingerprint"] for n in want],
                   f"{region}: {status} {answer}")
-        late = {"StartTime": epoch("2026-11-20T04:00:00Z"), "EndTime": epoch("2026-11-20T05:00:00Z")}
+        late = {"StartTime": epoch("2026-11-20T04:00:00Z"),
+                "EndTime": epoch("2026-11-20T05:00:00Z")}
         got = [k["Fingerprint"] for k in raw_call(ct, "ListPublicKeys", late)[1]["PublicKeyList"]]
         check(got == [trail["keys"]["us-east-1/b"]["fingerprint"]], f"after the rotation: {got}")
         # DescribeTrails: home region and shadow trails

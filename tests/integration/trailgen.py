@@ -310,7 +310,8 @@ def _log_records(region: str, delivered: datetime.datetime, index: int,
         old_account = r.get("recipientAccountId")
         if old_account:
             r = json.loads(json.dumps(r).replace(old_account, ACCOUNT))
-        r["eventTime"] = iso(delivered - datetime.timedelta(minutes=5 - m, seconds=rng.randrange(60)))
+        r["eventTime"] = iso(delivered - datetime.timedelta(minutes=5 - m,
+                                                            seconds=rng.randrange(60)))
         r["awsRegion"] = region
         r["eventID"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         r["requestID"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -422,7 +423,8 @@ class Trail:
         df.info["json"] = d
 
     def digest_at(self, region: str, hour: int) -> TrailFile:
-        return next(self.files[u] for u in self.chains[region] if self.files[u].info["hour"] == hour)
+        return next(self.files[u] for u in self.chains[region]
+                    if self.files[u].info["hour"] == hour)
 
     def first_log_of(self, digest: TrailFile) -> TrailFile:
         return self.files[digest.info["logFiles"][0]]
@@ -460,7 +462,7 @@ def _damage(t: Trail) -> None:
             df.state = "resigned_wrong_key"
         elif s == "digmod":
             signature = df.metadata
-            d["logFiles"][0]["hashValue"] = hashlib.sha256(b"a log file the attacker wrote").hexdigest()
+            d["logFiles"][0]["hashValue"] = hashlib.sha256(b"the attacker's log").hexdigest()
             raw = compact(d)
             df.body = gz(raw)
             df.metadata = signature               # the signature of the original content
@@ -565,14 +567,14 @@ def expectations(t: Trail) -> dict:
     return {region: _cli_expectation(t, region) for region in t.regions}
 
 
-# ---- writing --------------------------------------------------------------------------------------
+# ---- writing -------------------------------------------------------------------------------------
 
 def _trail_json(t: Trail) -> dict:
     arn = f"arn:aws:cloudtrail:{HOME_REGION}:{ACCOUNT}:trail/{TRAIL_NAME}"
     files = {}
     for f in t.files.values():
-        entry = {"kind": f.kind, "region": f.region, "state": f.state, "present": f.body is not None,
-                 "signed": f.metadata is not None}
+        entry = {"kind": f.kind, "region": f.region, "state": f.state,
+                 "present": f.body is not None, "signed": f.metadata is not None}
         info = {k: v for k, v in f.info.items() if k != "json"}
         entry.update(info)
         if f.digest:

@@ -86,7 +86,7 @@ class CloudTrailStandinError(RuntimeError):
     """The stand-in could not be started, stopped or used as expected."""
 
 
-# ---- the service ----------------------------------------------------------------------------------
+# ---- the service ---------------------------------------------------------------------------------
 
 class ServiceError(Exception):
     def __init__(self, status: int, type_: str, message: str | None = None):
@@ -354,7 +354,7 @@ def serve(config_path: str, port: int) -> int:
     return 0
 
 
-# ---- the test's handle ----------------------------------------------------------------------------
+# ---- the test's handle ---------------------------------------------------------------------------
 
 def _load_keys(keys) -> dict:
     if keys is None:
