@@ -16,6 +16,9 @@ PACKAGES=(
   # output test peers: kcat (Kafka consumer), rsyslog with TLS and RELP, openssl for test
   # certificates
   kcat rsyslog rsyslog-gnutls rsyslog-relp openssl python3-botocore
+  # the AWS CLI's own digest validator (/usr/bin/aws cloudtrail validate-logs, awscli 2.9.19)
+  # for the awscli_trail suite; brings python3-cryptography for tests/integration/trailgen.py
+  awscli
   # PyYAML: tests/tools/ecs_validate.py reads ECS's ecs_flat.yml
   python3-yaml
   # packaging checks (scripts/package-check.sh): dpkg-shlibdeps and file for CPack's DEB
