@@ -74,7 +74,7 @@ class FakeStore : public ObjectStore, public ObjectLister {
   }
 
   // Keys of `bucket` in byte order (std::map's, which is S3's UTF-8 binary order), under
-  // `prefix`, after `start_after`; the token is the last key of the previous page.
+  // `prefix`, after `start_after`; the token is the last key of the previous page; etag is "".
   RemoteStatus list(const std::string& bucket, const std::string& prefix,
                     const std::string& start_after, const std::string& token, size_t max_keys,
                     ObjectPage& out, const std::atomic<bool>* = nullptr) override {
