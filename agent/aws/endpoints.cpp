@@ -110,6 +110,8 @@ std::string_view service_name(AwsService service) {
       return "sso";
     case AwsService::kDynamodb:
       return "dynamodb";
+    case AwsService::kCloudTrail:
+      return "cloudtrail";
   }
   return "";
 }
@@ -144,7 +146,7 @@ bool aws_service_host(AwsService service, std::string_view region, EndpointVaria
            (variant.dual_stack ? "dualstack." : "") + r + "." + std::string(p.dns_suffix);
     return true;
   }
-  // The first labels: "sqs", "sts", "sns", "portal.sso" (the SSO portal).
+  // The first labels: "sqs", "sts", "sns", "dynamodb", "cloudtrail", "portal.sso" (the SSO portal).
   const std::string label = service == AwsService::kSso ? "portal.sso" : std::string(svc);
   const std::string_view suffix = variant.dual_stack ? p.dual_stack_dns_suffix : p.dns_suffix;
   if (variant.fips && !variant.dual_stack && p.name == "aws-us-gov") {
@@ -152,7 +154,8 @@ bool aws_service_host(AwsService service, std::string_view region, EndpointVaria
     const bool plain =
         service == AwsService::kSqs || service == AwsService::kSts || service == AwsService::kSso ||
         service == AwsService::kDynamodb ||
-        (service == AwsService::kSns && (region == "us-gov-east-1" || region == "us-gov-west-1"));
+        ((service == AwsService::kSns || service == AwsService::kCloudTrail) &&
+         (region == "us-gov-east-1" || region == "us-gov-west-1"));
     if (plain) {
       host = label + "." + r + "." + std::string(p.dns_suffix);
       return true;
@@ -198,6 +201,9 @@ bool endpoint_settings(AwsService service, const EndpointConfig& config, const E
       break;
     case AwsService::kSts:
       own = &config.sts_endpoint_url, own_key = "[aws] sts_endpoint_url";
+      break;
+    case AwsService::kCloudTrail:
+      own = &config.cloudtrail_endpoint_url, own_key = "[aws] cloudtrail_endpoint_url";
       break;
     case AwsService::kSns:
     case AwsService::kSso:

@@ -1,7 +1,8 @@
 // Where requests to an AWS service go: the one place that builds AWS host names, for every
-// service the agent calls (SQS, S3, STS, the SSO portal, DynamoDB; SNS for completeness) and every
-// partition (agent/aws/names.h), with the FIPS and dual-stack variants, resolved as the AWS SDKs'
-// endpoint rule sets do (botocore's endpoint-rule-set-1.json of sqs, s3, sts, sns and sso;
+// service the agent calls (SQS, S3, STS, the SSO portal, DynamoDB, CloudTrail; SNS for
+// completeness) and every partition (agent/aws/names.h), with the FIPS and dual-stack variants,
+// resolved as the AWS SDKs' endpoint rule sets do (botocore's endpoint-rule-set-1.json of sqs,
+// s3, sts, sns, sso, dynamodb and cloudtrail;
 // checked against botocore by tests/integration/test_endpoints_botocore.py):
 //
 //   plain       <svc>.<region>.<dns suffix>              sqs.us-east-1.amazonaws.com
@@ -12,16 +13,20 @@
 // with <svc> "portal.sso" for the SSO portal, except: S3 keeps the partition's DNS suffix and
 // spells dual-stack as a label (s3.dualstack.<region>, s3-fips.dualstack.<region>) and has no
 // FIPS endpoint in aws-cn; in aws-us-gov the FIPS endpoints of SQS, STS, DynamoDB and the SSO portal
-// are the plain host names, and those of SNS in us-gov-east-1 and us-gov-west-1. STS is always
+// are the plain host names, and those of SNS and CloudTrail in us-gov-east-1 and us-gov-west-1
+// (cloudtrail.us-gov-west-1.amazonaws.com; FIPS with dual-stack stays cloudtrail-fips.<region>.
+// <dual-stack suffix>). STS is always
 // regional (the SDKs' sts_regional_endpoints = regional; never the global sts.amazonaws.com).
 // A variant a partition does not offer is an error, never an invented host.
 //
 // Endpoint URLs that replace those hosts come from the configuration and the SDKs' variables.
 // Precedence, first non-empty wins (the configuration file beats the environment, as for the
 // region):
-//   1. [aws] <service>_endpoint_url      (sqs_endpoint_url, s3_endpoint_url, sts_endpoint_url)
+//   1. [aws] <service>_endpoint_url      (sqs_endpoint_url, s3_endpoint_url, sts_endpoint_url,
+//                                          cloudtrail_endpoint_url)
 //   2. [aws] endpoint_url
-//   3. AWS_ENDPOINT_URL_<SERVICE>         (SQS, S3, STS, SNS, SSO: the SDKs' rule, the service id
+//   3. AWS_ENDPOINT_URL_<SERVICE>         (SQS, S3, STS, SNS, SSO, DYNAMODB, CLOUDTRAIL: the SDKs'
+//                                          rule, the service id
 //                                          upper-cased with spaces as underscores)
 //   4. AWS_ENDPOINT_URL
 //   5. the AWS host above.
@@ -41,10 +46,12 @@
 
 namespace trailwarden::aws {
 
-// kSso is the IAM Identity Center portal (portal.sso.<region>..., sso profiles).
-enum class AwsService { kSqs, kS3, kSts, kSns, kSso, kDynamodb };
+// kSso is the IAM Identity Center portal (portal.sso.<region>..., sso profiles); kCloudTrail is
+// CloudTrail's API (ListPublicKeys for digest validation, agent/sources/cloudtrail_client.h).
+enum class AwsService { kSqs, kS3, kSts, kSns, kSso, kDynamodb, kCloudTrail };
 
-// "sqs", "s3", "sts", "sns", "sso", "dynamodb": the SDKs' service id, lower-case (the variables' suffix).
+// "sqs", "s3", "sts", "sns", "sso", "dynamodb", "cloudtrail": the SDKs' service id, lower-case
+// (the variables' suffix).
 std::string_view service_name(AwsService service);
 // The variable of the service's endpoint URL: "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_S3", ...
 std::string service_endpoint_variable(AwsService service);
@@ -75,6 +82,7 @@ struct EndpointConfig {
   std::string sqs_endpoint_url;
   std::string s3_endpoint_url;
   std::string sts_endpoint_url;
+  std::string cloudtrail_endpoint_url;  // [aws] cloudtrail_endpoint_url
   bool use_fips = false;        // [aws] use_fips_endpoint
   bool use_dual_stack = false;  // [aws] use_dualstack_endpoint
   bool ignore_configured_endpoint_urls = false;

@@ -16,6 +16,7 @@ aws::EndpointConfig endpoint_config(const Config& c) {
   e.sqs_endpoint_url = c.aws.sqs_endpoint_url;
   e.s3_endpoint_url = c.aws.s3_endpoint_url;
   e.sts_endpoint_url = c.aws.sts_endpoint_url;
+  e.cloudtrail_endpoint_url = c.aws.cloudtrail_endpoint_url;
   e.use_fips = c.aws.use_fips_endpoint;
   e.use_dual_stack = c.aws.use_dualstack_endpoint;
   e.ignore_configured_endpoint_urls = c.aws.ignore_configured_endpoint_urls;

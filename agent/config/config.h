@@ -25,6 +25,7 @@ struct AwsConfig {
   std::string sqs_endpoint_url;   // per service; wins over endpoint_url
   std::string s3_endpoint_url;
   std::string sts_endpoint_url;
+  std::string cloudtrail_endpoint_url;  // ListPublicKeys (digest validation), every region
   bool use_fips_endpoint = false;       // or AWS_USE_FIPS_ENDPOINT=true (agent/aws/endpoints.h)
   bool use_dualstack_endpoint = false;  // or AWS_USE_DUALSTACK_ENDPOINT=true
   // or AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true: the *endpoint_url keys and variables are ignored

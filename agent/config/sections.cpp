@@ -47,6 +47,7 @@ constexpr ConfigKey<AwsConfig> kAws[] = {
     {.name = "sqs_endpoint_url", .member = &AwsConfig::sqs_endpoint_url},
     {.name = "s3_endpoint_url", .member = &AwsConfig::s3_endpoint_url},
     {.name = "sts_endpoint_url", .member = &AwsConfig::sts_endpoint_url},
+    {.name = "cloudtrail_endpoint_url", .member = &AwsConfig::cloudtrail_endpoint_url},
     {.name = "use_fips_endpoint", .member = &AwsConfig::use_fips_endpoint},
     {.name = "use_dualstack_endpoint", .member = &AwsConfig::use_dualstack_endpoint},
     {.name = "ignore_configured_endpoint_urls", .member = &AwsConfig::ignore_configured_endpoint_urls},

@@ -1,10 +1,13 @@
 // A fake object store (agent/sources/queue.h): objects in memory, transient failures on
 // demand, downloads that block until released or cancelled, a 403 for missing keys, and a
-// record of every get().
+// record of every get(). Also metadata per object (get_with_metadata) and a listing over
+// `objects` (ObjectLister: S3's order, prefix, start_after, pages of max_keys with an opaque
+// token), refused like S3 without s3:ListBucket when `list_denied`.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <algorithm>
 #include <condition_variable>
 #include <map>
 #include <set>
@@ -17,9 +20,12 @@
 
 namespace trailwarden::testing {
 
-class FakeStore : public ObjectStore {
+class FakeStore : public ObjectStore, public ObjectLister {
  public:
   std::map<std::string, std::string> objects;  // "bucket/key" -> bytes
+  std::map<std::string, ObjectMetadata> metadata;  // "bucket/key" -> what get_with_metadata gives
+  bool list_denied = false;  // list() is 403 AccessDenied (no s3:ListBucket)
+  std::vector<std::string> lists;  // "bucket/prefix" of each list() call
   std::map<std::string, int> transient_failures;  // "bucket/key" -> how many kRetry first
   std::vector<std::string> gets;
   std::vector<ObjectRef> refs;  // what each get() was asked for
@@ -55,6 +61,50 @@ class FakeStore : public ObjectStore {
     out.assign(it->second);
     return {};
   }
+  RemoteStatus get_with_metadata(const ObjectRef& o, size_t max_bytes, Buffer& out,
+                                 ObjectMetadata& meta,
+                                 const std::atomic<bool>* cancel = nullptr) override {
+    meta = {};
+    RemoteStatus s = get(o, max_bytes, out, cancel);
+    if (!s.ok()) return s;
+    std::lock_guard<std::mutex> l(mu);
+    auto it = metadata.find(o.bucket + "/" + o.key);
+    if (it != metadata.end()) meta = it->second;
+    return s;
+  }
+
+  // Keys of `bucket` in byte order (std::map's, which is S3's UTF-8 binary order), under
+  // `prefix`, after `start_after`; the token is the last key of the previous page; etag is "".
+  RemoteStatus list(const std::string& bucket, const std::string& prefix,
+                    const std::string& start_after, const std::string& token, size_t max_keys,
+                    ObjectPage& out, const std::atomic<bool>* = nullptr) override {
+    std::lock_guard<std::mutex> l(mu);
+    const std::string token_in = token;  // may be out.next_token
+    out = {};
+    lists.push_back(bucket + "/" + prefix);
+    if (list_denied)
+      return {RemoteStatus::Code::kAccessDenied, "403 AccessDenied (check s3:ListBucket)"};
+    if (max_keys < 1 || max_keys > 1000) return {RemoteStatus::Code::kFatal, "max_keys"};
+    const std::string base = bucket + "/";
+    std::string after =
+        base + std::max(start_after, token_in.empty() ? std::string() : token_in.substr(1));
+    if (!token_in.empty() && token_in[0] != 't') return {RemoteStatus::Code::kFatal, "bad token"};
+    for (auto it = objects.upper_bound(after); it != objects.end(); ++it) {
+      if (!it->first.starts_with(base)) break;
+      const std::string key = it->first.substr(base.size());
+      if (!key.starts_with(prefix)) {
+        if (key > prefix) break;
+        continue;
+      }
+      if (out.objects.size() == max_keys) {
+        out.next_token = "t" + out.objects.back().key;
+        break;
+      }
+      out.objects.push_back({key, it->second.size(), ""});
+    }
+    return {};
+  }
+
   void release_held() {
     std::lock_guard<std::mutex> l(mu);
     held.clear();

@@ -14,6 +14,13 @@
 //   4  parse_sts_response (agent/aws/sts.h): an STS answer; credentials it accepts are complete.
 //   5  split_command_line, parse_process_credentials (agent/aws/process_credentials.h): a
 //      profile's credential_process line and the helper's output.
+//   6  parse_list_objects_v2 (agent/sources/s3_client.h): a ListObjectsV2 page; every key it
+//      accepts is non-empty, and a page reads the same twice.
+//   7  parse_list_public_keys (agent/sources/cloudtrail_client.h): a ListPublicKeys answer;
+//      every key it accepts has DER bytes within the bound, a hex fingerprint and a validity
+//      range that does not end before it starts.
+//   8  parse_object_metadata (agent/sources/s3_client.h): response headers ("name: value"
+//      lines); what it accepts is within the entry and byte bounds, names unique.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -26,7 +33,9 @@
 #include "agent/aws/process_credentials.h"
 #include "agent/aws/sts.h"
 #include "agent/aws/time_util.h"
+#include "agent/sources/cloudtrail_client.h"
 #include "agent/sources/notification.h"
+#include "agent/sources/s3_client.h"
 #include "agent/sources/sqs_client.h"
 
 namespace aws = trailwarden::aws;
@@ -64,7 +73,8 @@ void http_date(std::string_view s) {
 
 void endpoint_region(std::string_view url) {
   for (aws::AwsService service : {aws::AwsService::kSqs, aws::AwsService::kS3,
-                                  aws::AwsService::kSts, aws::AwsService::kSns}) {
+                                  aws::AwsService::kSts, aws::AwsService::kSns,
+                                  aws::AwsService::kCloudTrail}) {
     const std::string r = aws::region_from_endpoint_url(service, url);
     if (!r.empty() && !aws::is_valid_region(r)) std::abort();
   }
@@ -110,18 +120,78 @@ void process(std::string_view data) {
   if (aws::parse_process_credentials(data, c, error) && !c.complete()) std::abort();
 }
 
+void list_page(std::string_view xml) {
+  trailwarden::ObjectPage page;
+  std::string error;
+  if (!trailwarden::parse_list_objects_v2(xml, page, error)) {
+    if (error.empty()) std::abort();
+    return;
+  }
+  for (const trailwarden::ListedObject& o : page.objects)
+    if (o.key.empty()) std::abort();
+  // Parsing is a function of the bytes: the same page gives the same keys and token.
+  trailwarden::ObjectPage again;
+  if (!trailwarden::parse_list_objects_v2(xml, again, error) ||
+      again.objects.size() != page.objects.size() || again.next_token != page.next_token)
+    std::abort();
+}
+
+void public_keys(std::string_view body) {
+  std::vector<trailwarden::TrailPublicKey> keys;
+  std::string next, error;
+  if (!trailwarden::parse_list_public_keys(body, keys, next, error)) {
+    if (error.empty()) std::abort();
+    return;
+  }
+  for (const trailwarden::TrailPublicKey& k : keys) {
+    if (k.der.empty() || k.der.size() > trailwarden::kMaxPublicKeyDerBytes) std::abort();
+    if (k.fingerprint.empty() || k.valid_until < k.valid_from) std::abort();
+    for (char c : k.fingerprint)
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+        std::abort();
+  }
+}
+
+void metadata(std::string_view data) {
+  http::HeaderList headers;
+  while (!data.empty()) {
+    const size_t nl = data.find('\n');
+    const std::string_view line = data.substr(0, nl);
+    const size_t colon = line.find(':');
+    headers.emplace_back(std::string(line.substr(0, colon)),
+                         colon == std::string_view::npos ? "" : std::string(line.substr(colon + 1)));
+    if (nl == std::string_view::npos) break;
+    data.remove_prefix(nl + 1);
+  }
+  trailwarden::ObjectMetadata m;
+  std::string error;
+  if (!trailwarden::parse_object_metadata(headers, m, error)) return;
+  if (m.user.size() > trailwarden::kMaxUserMetadataEntries) std::abort();
+  size_t bytes = 0;
+  for (size_t i = 0; i < m.user.size(); ++i) {
+    if (m.user[i].first.empty()) std::abort();
+    bytes += m.user[i].first.size() + m.user[i].second.size();
+    for (size_t j = 0; j < i; ++j)
+      if (m.user[j].first == m.user[i].first) std::abort();
+  }
+  if (bytes > trailwarden::kMaxUserMetadataBytes) std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 6) {
+  switch (data[0] % 9) {
     case 0: notification(input); break;
     case 1: http_date(input); break;
     case 2: endpoint_region(input); break;
     case 3: sqs_error(input); break;
     case 4: sts(input); break;
-    default: process(input); break;
+    case 5: process(input); break;
+    case 6: list_page(input); break;
+    case 7: public_keys(input); break;
+    default: metadata(input); break;
   }
   return 0;
 }

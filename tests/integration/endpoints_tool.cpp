@@ -6,7 +6,7 @@
 //   queue URL                              -> the region the queue URL names, or "-"
 //   partitions                             -> "<name> <dns> <dual-stack dns> <fips> <dual>" each
 //
-// SERVICE is sqs, s3, sts, sns or sso; FIPS and DUALSTACK are 0 or 1. Exit status: 0, 2 bad input.
+// SERVICE is sqs, s3, sts, sns, sso, dynamodb or cloudtrail; FIPS and DUALSTACK are 0 or 1. Exit status: 0, 2 bad input.
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -22,7 +22,7 @@ namespace {
 bool service_of(const std::string& s, AwsService& out) {
   for (AwsService svc :
        {AwsService::kSqs, AwsService::kS3, AwsService::kSts, AwsService::kSns, AwsService::kSso,
-        AwsService::kDynamodb})
+        AwsService::kDynamodb, AwsService::kCloudTrail})
     if (service_name(svc) == s) {
       out = svc;
       return true;

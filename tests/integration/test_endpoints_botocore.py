@@ -5,7 +5,7 @@ endpoint resolver (its endpoint rule sets and partitions.json).
 Run as:  python3 tests/integration/test_endpoints_botocore.py /path/to/endpoints_tool
 
 For every region of every partition botocore knows (endpoints.json and partitions.json) x
-{sqs, s3, sts, sns, sso (the IAM Identity Center portal), dynamodb} x {plain, FIPS, dual-stack, both}, and for S3 also x {a virtual-hosted, a
+{sqs, s3, sts, sns, sso (the IAM Identity Center portal), dynamodb, cloudtrail} x {plain, FIPS, dual-stack, both}, and for S3 also x {a virtual-hosted, a
 dotted and a legacy (capitals, underscore) bucket name}, the agent's URL must equal botocore's,
 or both must refuse ("not offered"). STS is compared with the regional endpoints
 (sts_regional_endpoints = regional), as the agent never uses the global sts.amazonaws.com. The
@@ -36,7 +36,7 @@ except ImportError as e:  # pragma: no cover - environment problem, reported as 
     sys.exit(common.cannot_run(
         f"botocore is not importable ({e}): install python3-botocore (scripts/setup.sh)"))
 
-SERVICES = ["sqs", "s3", "sts", "sns", "sso", "dynamodb"]
+SERVICES = ["sqs", "s3", "sts", "sns", "sso", "dynamodb", "cloudtrail"]
 VARIANTS = [(False, False), (True, False), (False, True), (True, True)]
 BUCKETS = ["trail-logs-123", "trail.logs.example", "Trail_Logs"]
 MUST_MATCH = {"aws", "aws-cn", "aws-us-gov"}

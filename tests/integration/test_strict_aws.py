@@ -6,6 +6,10 @@ as AWS checks them.
 
 Usage: python3 tests/integration/test_strict_aws.py /path/to/trailwarden_failpoints [NAME]
 
+The l. tests drive the S3 and CloudTrail clients of digest validation alone (object metadata,
+ListObjectsV2, ListPublicKeys) through aws_clients_tool (TW_AWS_CLIENTS_TOOL, else the file of
+that name next to the binary).
+
 The binary must be the test build `trailwarden_failpoints`: the agent uses AWS's real host
 names (sqs.eu-west-1.amazonaws.com, BUCKET.s3.cn-north-1.amazonaws.com.cn, ...) and
 TRAILWARDEN_TEST_CONNECT_TO (agent/http/test_hooks.h) sends every connection to the stand-in on
@@ -21,6 +25,7 @@ bounded); they never sleep for a fixed time.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import os
@@ -41,6 +46,7 @@ import strict_aws  # noqa: E402
 wait_until = functools.partial(common.wait_until, interval=0.05)
 
 BINARY: str = ""
+CLIENTS_TOOL: str = ""  # aws_clients_tool (TW_AWS_CLIENTS_TOOL, else next to BINARY)
 TMP = Path(tempfile.mkdtemp(prefix="tw-strict-"))
 SA: strict_aws.StrictAws | None = None
 ACCOUNT = "111122223333"
@@ -776,13 +782,167 @@ def test_j_eventbridge_keys_raw_and_url_encoded():
     check(fetched == {raw_key, enc_key}, f"fetched {fetched}")
 
 
+# ---- l. the S3 and CloudTrail clients of digest validation (issue 14) ----
+
+CT_ALIAS = "cloudtrail-vpce.strict.test"  # a custom CloudTrail endpoint serving eu-west-1
+
+
+def clients(*args, key: str, env: dict | None = None) -> dict:
+    """aws_clients_tool's JSON answer (tests/integration/aws_clients_tool.cpp)."""
+    import json
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    full_env.update(AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=SECRET, AWS_REGION="us-east-1",
+                    TW_CA_FILE=str(SA.ca_file), TRAILWARDEN_TEST_CONNECT_TO=SA.connect_to)
+    full_env.pop("TRAILWARDEN_FAILPOINT", None)
+    full_env.update(env or {})
+    p = subprocess.run([CLIENTS_TOOL, *args], env=full_env, capture_output=True, text=True,
+                       timeout=60)
+    check(p.returncode in (0, 1) and p.stdout.strip(),
+          f"aws_clients_tool {args}: exit {p.returncode}\n{p.stderr[-2000:]}")
+    out = json.loads(p.stdout)
+    check((p.returncode == 0) == out["ok"], f"exit status {p.returncode} with {out}")
+    return out
+
+
+def by_key(key: str) -> list[dict]:
+    return [e for e in SA.log() if e["access_key"] == key]
+
+
+def test_l_get_with_metadata_returns_the_objects_metadata():
+    key = "AKIAMETADATAXXXXTEST"
+    bucket = "trail-metadata"
+    SA.principal(key, SECRET, policy(allow("s3:GetObject", f"arn:aws:s3:::{bucket}/*")))
+    SA.bucket(bucket, "eu-central-1", versioning=True)  # a redirect first, as for GetObject
+    digest = "AWSLogs/111122223333/CloudTrail-Digest/eu-central-1/2024/11/18/d.json.gz"
+    data = b"digest bytes"
+    vid = SA.put_object(bucket, digest, data, metadata={
+        "signature": "a1b2c3d4", "Signature-Algorithm": "SHA256withRSA"})
+    out = clients("get", bucket, digest, key=key)
+    check(out["ok"], f"get_with_metadata: {out}")
+    check(out["metadata"] == {"signature": "a1b2c3d4", "signature-algorithm": "SHA256withRSA"},
+          f"metadata {out['metadata']}")
+    check(out["etag"] == hashlib.md5(data).hexdigest(), f"etag {out['etag']}")
+    check(out["version_id"] == vid and out["size"] == len(data), f"{out}")
+    gets = [(e["host"], e["status"]) for e in by_key(key)]
+    check(gets == [(f"{bucket}.s3.us-east-1.amazonaws.com", 301),
+                   (f"{bucket}.s3.eu-central-1.amazonaws.com", 200)], f"requests {gets}")
+    # An object without metadata has none.
+    SA.put_object(bucket, "plain.json.gz", b"x")
+    out = clients("get", bucket, "plain.json.gz", key=key)
+    check(out["ok"] and out["metadata"] == {}, f"{out}")
+
+
+def test_l_list_pages_with_list_bucket_and_is_refused_without():
+    key = "AKIALISTBUCKETXXTEST"
+    bucket = "trail-listing"
+    SA.principal(key, SECRET, policy(allow("s3:ListBucket", f"arn:aws:s3:::{bucket}"),
+                                     allow("s3:GetObject", f"arn:aws:s3:::{bucket}/*")))
+    SA.bucket(bucket, "us-east-1")
+    prefix = "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/"
+    names = [f"2024/11/18/d_{i:02d}.json.gz" for i in range(20)] + [
+        "2024/11/18/with space+plus=eq.json.gz", "2024/11/18/é-accent.json.gz",
+        "2024/11/18/CAPS_x.json.gz", "2024/11/18/caps-x.json.gz", "2024/11/18/d_05_backfill.json.gz"]
+    for n in names:
+        SA.put_object(bucket, prefix + n, n.encode())
+    SA.put_object(bucket, "AWSLogs/111122223333/CloudTrail/us-east-1/other.json.gz", b"x")
+    SA.put_object(bucket, "AWSLogs/111122223333/CloudTrail-Digest/us-east-10/x.json.gz", b"x")
+    expected = sorted((prefix + n for n in names), key=lambda k: k.encode())
+    out = clients("list", bucket, prefix, "", "7", key=key)
+    check(out["ok"], f"list: {out}")
+    got = [k for k, _, _ in out["keys"]]
+    check(got == expected, f"keys {got}\nexpected {expected}")
+    check(out["pages"] == 4, f"{out['pages']} pages for {len(expected)} keys, 7 a page")
+    sizes = {k: size for k, size, _ in out["keys"]}
+    check(all(sizes[prefix + n] == len(n.encode()) for n in names), f"sizes {sizes}")
+    lists = [e for e in by_key(key) if e["action"] == "ListObjectsV2"]
+    check(len(lists) == 4 and all(e["status"] == 200 for e in lists) and
+          "encoding-type=url" in lists[0]["query"] and "continuation-token" in lists[1]["query"],
+          f"requests {[(e['query'], e['status']) for e in lists]}")
+    # start-after: the keys after it only.
+    out = clients("list", bucket, prefix, expected[20], "1000", key=key)
+    check([k for k, _, _ in out["keys"]] == expected[21:] and out["pages"] == 1, f"{out}")
+    # Path style for a dotted bucket name.
+    SA.bucket("trail.listing.dotted", "us-east-1")
+    SA.principal("AKIALISTDOTTEDXXTEST", SECRET,
+                 policy(allow("s3:ListBucket", "arn:aws:s3:::trail.listing.dotted")))
+    SA.put_object("trail.listing.dotted", "a b", b"1")
+    out = clients("list", "trail.listing.dotted", "", "", "1000", key="AKIALISTDOTTEDXXTEST")
+    check(out["ok"] and out["keys"] == [["a b", 1, hashlib.md5(b"1").hexdigest()]], f"{out}")
+    check(by_key("AKIALISTDOTTEDXXTEST")[-1]["path"] == "/trail.listing.dotted", "path style")
+
+    # Without s3:ListBucket: refused, the error naming the permission.
+    key2 = "AKIANOLISTBUCKETTEST"
+    SA.principal(key2, SECRET, policy(allow("s3:GetObject", f"arn:aws:s3:::{bucket}/*")))
+    out = clients("list", bucket, prefix, "", "7", key=key2)
+    check(not out["ok"] and out["code"] == "access_denied" and
+          f"s3:ListBucket on arn:aws:s3:::{bucket}" in out["message"], f"{out}")
+
+
+def _public_key(n: int, start: int, end: int) -> dict:
+    der = bytes([0x30, 0x82, 0x01, 0x0A]) + f"key-{n}".encode()
+    return {"value_b64": base64.b64encode(der).decode(), "fingerprint": hashlib.md5(der).hexdigest(),
+            "start": start, "end": end}
+
+
+def test_l_list_public_keys_per_region_paged_and_refused():
+    key = "AKIAPUBLICKEYSXXTEST"
+    SA.principal(key, SECRET, policy(allow("cloudtrail:ListPublicKeys", "*")))
+    day = 86400
+    t0 = 1731888000  # 2024-11-18
+    east = [_public_key(1, t0 - 30 * day, t0 + 30 * day)]
+    west = [_public_key(10 + i, t0 - 30 * day + i * day, t0 + i * day) for i in range(5)]
+    west.append(_public_key(99, t0 + 100 * day, t0 + 130 * day))  # outside the range asked
+    SA.public_keys("us-east-1", east)
+    SA.public_keys("eu-west-1", west, page_size=2)
+    SA.clear_log()
+    out = clients("keys", "eu-west-1", str(t0 - day), str(t0 + day), key=key)
+    check(out["ok"], f"ListPublicKeys: {out}")
+    want = [(bytes.fromhex(k["der_hex"]), k["fingerprint"], k["from"], k["until"])
+            for k in out["keys"]]
+    expect = [(base64.b64decode(k["value_b64"]), k["fingerprint"], k["start"], k["end"])
+              for k in west[:5]]
+    check(want == expect, f"eu-west-1 keys {want}\nexpected {expect}")
+    reqs = by_key(key)
+    check([(e["host"], e["action"], e["status"]) for e in reqs] ==
+          [("cloudtrail.eu-west-1.amazonaws.com", "ListPublicKeys", 200)] * 3,
+          f"requests {[(e['host'], e['status'], e['error']) for e in reqs]}")
+    out = clients("keys", "us-east-1", str(t0), str(t0 + 1), key=key)
+    check(out["ok"] and [k["fingerprint"] for k in out["keys"]] == [east[0]["fingerprint"]],
+          f"us-east-1 keys {out}")
+    # FIPS endpoint.
+    out = clients("keys", "us-east-1", str(t0), str(t0 + 1), key=key,
+                  env={"AWS_USE_FIPS_ENDPOINT": "true"})
+    check(out["ok"] and by_key(key)[-1]["host"] == "cloudtrail-fips.us-east-1.amazonaws.com",
+          f"FIPS: {out} {by_key(key)[-1]['host']}")
+    # A custom endpoint serving eu-west-1 gets every region's request, signed for the region
+    # asked: eu-west-1's keys; us-east-1 is refused by the endpoint for its signature's region.
+    env = {"AWS_ENDPOINT_URL_CLOUDTRAIL": f"https://{CT_ALIAS}"}
+    out = clients("keys", "eu-west-1", str(t0 - day), str(t0 + day), key=key, env=env)
+    check(out["ok"] and len(out["keys"]) == 5, f"custom endpoint, eu-west-1: {out}")
+    out = clients("keys", "us-east-1", str(t0), str(t0 + 1), key=key, env=env)
+    check(not out["ok"] and "Credential should be scoped to a valid region" in out["message"] and
+          "InvalidSignatureException" in out["message"], f"wrong-region signature: {out}")
+    last = by_key(key)[-1]
+    check(last["host"] == CT_ALIAS and last["error"] == "InvalidSignatureException", f"{last}")
+    # Without cloudtrail:ListPublicKeys: refused, naming it.
+    key2 = "AKIANOPUBLICKEYSTEST"
+    SA.principal(key2, SECRET, policy(allow("s3:GetObject", "*")))
+    out = clients("keys", "us-east-1", str(t0), str(t0 + 1), key=key2)
+    check(not out["ok"] and out["code"] == "access_denied" and
+          "cloudtrail:ListPublicKeys" in out["message"], f"no permission: {out}")
+
+
 def main() -> int:
-    global BINARY, SA
+    global BINARY, SA, CLIENTS_TOOL
     if len(sys.argv) not in (2, 3):
         return common.cannot_run("usage: test_strict_aws.py TRAILWARDEN_FAILPOINTS [NAME]")
     BINARY = sys.argv[1]
     if not os.access(BINARY, os.X_OK):
         return common.cannot_run(f"not an executable: {BINARY}")
+    CLIENTS_TOOL = os.environ.get("TW_AWS_CLIENTS_TOOL") or str(
+        Path(BINARY).parent / "aws_clients_tool")
+    if not os.access(CLIENTS_TOOL, os.X_OK):
+        return common.cannot_run(f"not an executable: {CLIENTS_TOOL} (TW_AWS_CLIENTS_TOOL)")
     if not common.have_boto3("test_strict_aws"):
         return common.cannot_run("botocore is needed (Debian's python3-botocore) to check the "
                                  "stand-in's signature verification")
@@ -794,7 +954,8 @@ def main() -> int:
                                                              SQS_ALIAS: ("sqs", "us-east-1"),
                                                              SQS_VPCE: ("sqs", "eu-west-1"),
                                                              S3_VPCE: ("s3", "eu-west-1"),
-                                                             STS_VPCE: ("sts", "eu-west-1")})
+                                                             STS_VPCE: ("sts", "eu-west-1"),
+                                                             CT_ALIAS: ("cloudtrail", "eu-west-1")})
 
     def before_each():
         SA.set_clock_offset(0)

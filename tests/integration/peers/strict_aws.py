@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A strict AWS stand-in for the daemon's integration tests: SQS (JSON protocol), S3 GetObject and
-STS on 127.0.0.1, over HTTPS, answering like AWS where it matters to trailwarden.
+ListObjectsV2, STS and CloudTrail ListPublicKeys on 127.0.0.1, over HTTPS, answering like AWS
+where it matters to trailwarden.
 
 Unlike fauxqs (peers/fauxqs.py), which accepts anything, this peer refuses what AWS refuses:
 
@@ -9,7 +10,8 @@ Unlike fauxqs (peers/fauxqs.py), which accepts anything, this peer refuses what 
              the latter is us-east-1); BUCKET.s3.R..., s3.R.../BUCKET (path style),
              s3-fips.R..., s3.dualstack.R..., s3-fips.dualstack.R..., s3-R... (legacy),
              s3.amazonaws.com (us-east-1); sts.amazonaws.com (us-east-1), sts.R..., sts-fips.R...,
-             sts.R.api.aws; every one also under amazonaws.com.cn for the China regions; and
+             sts.R.api.aws; cloudtrail.R..., cloudtrail-fips.R..., cloudtrail.R.api.aws;
+             every one also under amazonaws.com.cn for the China regions; and
              test aliases (a made-up host name standing for one service in one region, like a VPC
              endpoint). A host it does not know gets 421 and is logged (error "UnknownHost").
   SigV4      verified on every request (except STS AssumeRoleWithWebIdentity, unsigned as in AWS)
@@ -39,7 +41,21 @@ Unlike fauxqs (peers/fauxqs.py), which accepts anything, this peer refuses what 
              a plain GET s3:GetObject; a missing key is 404 NoSuchKey only with s3:ListBucket on
              the bucket, else 403 AccessDenied; x-amz-expected-bucket-owner other than the owner
              is 403 AccessDenied. If-Match other than the object's ETag is 412
-             PreconditionFailed.
+             PreconditionFailed. User metadata set with the object comes back as
+             x-amz-meta-<name> headers. ListObjectsV2 (GET /?list-type=2 virtual-hosted,
+             /BUCKET?list-type=2 path style) needs s3:ListBucket on arn:aws:s3:::BUCKET (else
+             403 AccessDenied): the XML S3 returns (Contents with Key, ETag, Size ...;
+             IsTruncated, NextContinuationToken), keys in UTF-8 binary order under prefix after
+             start-after, max-keys capped at 1000, opaque continuation tokens (a malformed one is
+             400 InvalidArgument), encoding-type=url encoding Key, Prefix and StartAfter (space
+             as +).
+  CloudTrail JSON 1.1 (X-Amz-Target com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.*):
+             ListPublicKeys only, signed for service cloudtrail and the host's region (another
+             region's scope: 400 InvalidSignatureException "Credential should be scoped to a
+             valid region"), needs cloudtrail:ListPublicKeys (Resource "*"; else 400
+             AccessDeniedException). The keys of each region are set through the control API;
+             the answer holds those whose validity overlaps [StartTime, EndTime], page_size a
+             page, with an opaque NextToken. Errors: JSON {"__type","message"}.
   STS        query protocol, XML: AssumeRole (signed; the caller needs sts:AssumeRole on the role
              and the role must trust the caller's access key), AssumeRoleWithWebIdentity
              (unsigned; the role must allow web identity), GetCallerIdentity. Issued credentials
@@ -50,9 +66,11 @@ Unlike fauxqs (peers/fauxqs.py), which accepts anything, this peer refuses what 
              resources matched with * and ? wildcards; an explicit Deny wins; deny by default.
 
 What it does NOT do, plainly: no real IAM (no conditions, principals, resource policies, SCPs,
-permission boundaries, KMS), no S3 operations but GetObject (no ranges, no conditional GETs,
-no presigned URLs, no chunked uploads), no FIFO queues, dead-letter queues, message attributes
-or queue attributes, no SQS query protocol, no STS but the three actions, no IPv6, no HTTP/2.
+permission boundaries, KMS), no S3 operations but GetObject and ListObjectsV2 (no ranges, no
+conditional GETs but If-Match, no presigned URLs, no chunked uploads, no delimiter or
+fetch-owner in listings), no FIFO queues, dead-letter queues, message attributes or queue
+attributes, no SQS query protocol, no STS but the three actions, no CloudTrail but
+ListPublicKeys, no IPv6, no HTTP/2.
 Error messages follow AWS's published texts where known; status codes and codes are what the
 SDKs and AWS's documentation show.
 
@@ -63,11 +81,13 @@ Used in two ways:
     standard input closes (so a killed test leaves nothing behind);
   - from a test: StrictAws(directory) makes a throw-away CA and server certificate with the
     openssl command (SANs for every host above in the regions listed, wildcards one label deep),
-    starts the process, and wraps the control API (principals, roles, buckets, objects, queues,
-    messages, queue state, request log, clock offset).
+    starts the process, and wraps the control API (principals, roles, buckets, objects with
+    their metadata, queues, messages, queue state, CloudTrail public keys per region, request
+    log, clock offset).
 
 Control API (JSON bodies and answers): POST /principal, /role, /bucket, /object, /queue, /send,
-/clock, /log/clear; GET /queue?url=URL, /log. See the StrictAws methods for the fields.
+/public_keys, /clock, /log/clear; GET /queue?url=URL, /log. See the StrictAws methods for the
+fields.
 """
 
 from __future__ import annotations
@@ -125,7 +145,8 @@ def hosts_for(regions, aliases=()) -> list[str]:
         dual = "api.amazonwebservices.com.cn" if r.startswith("cn-") else "api.aws"
         names += [f"sqs.{r}.{sfx}", f"sqs-fips.{r}.{sfx}", f"sqs.{r}.{dual}",
                   f"sqs-fips.{r}.{dual}", f"{r}.queue.{sfx}", f"sts.{r}.{sfx}",
-                  f"sts-fips.{r}.{sfx}", f"sts.{r}.{dual}"]
+                  f"sts-fips.{r}.{sfx}", f"sts.{r}.{dual}", f"cloudtrail.{r}.{sfx}",
+                  f"cloudtrail-fips.{r}.{sfx}", f"cloudtrail.{r}.{dual}"]
         for s3 in (f"s3.{r}.{sfx}", f"s3-fips.{r}.{sfx}", f"s3.dualstack.{r}.{sfx}",
                    f"s3-fips.dualstack.{r}.{sfx}", f"s3-{r}.{sfx}"):
             names += [s3, "*." + s3]
@@ -161,7 +182,8 @@ def route(host: str, aliases: dict) -> dict | None:
             return regional(labels[0], "sqs", "legacy")
         if labels == ["sts"] and sfx == "amazonaws.com":
             return {"service": "sts", "region": "us-east-1", "bucket": None, "variant": "global"}
-    if len(labels) == 2 and labels[0] in ("sqs", "sqs-fips", "sts", "sts-fips"):
+    if len(labels) == 2 and labels[0] in ("sqs", "sqs-fips", "sts", "sts-fips", "cloudtrail",
+                                          "cloudtrail-fips"):
         service, fips = labels[0].split("-")[0], labels[0].endswith("-fips")
         variant = ("fips-dualstack" if fips and dual else "fips" if fips else
                    "dualstack" if dual else "standard")
@@ -366,6 +388,8 @@ class State:
         self.queues: dict[tuple, dict] = {}     # (region, account, name) -> queue
         self.receipts: dict[str, tuple] = {}    # receipt handle -> (queue key, message id)
         self.aliases: dict[str, dict] = {}
+        # region -> {"keys": [{value_b64, fingerprint, start, end}], "page_size"}
+        self.public_keys: dict[str, dict] = {}
         self.offset = 0.0
         self.log: list[dict] = []
 
@@ -421,6 +445,14 @@ def sts_error(status, code, message) -> Reply:
 CORAL = "com.amazon.coral.service#"
 
 
+def cloudtrail_error(status, type_, message) -> Reply:
+    """CloudTrail's JSON 1.1 error: {"__type", "message"} (no query-compatible header)."""
+    body = json.dumps({"__type": type_, "message": message})
+    return Reply(status, body, [("Content-Type", "application/x-amz-json-1.1"),
+                                ("x-amzn-RequestId", str(uuid.uuid4()))],
+                 type_.split("#")[-1], message)
+
+
 def auth_reply(service: str, e: AuthError) -> Reply:
     """AuthError as each service answers it."""
     if service == "s3":
@@ -455,6 +487,15 @@ def auth_reply(service: str, e: AuthError) -> Reply:
         status, type_, query = table.get(e.kind, (403, "InvalidSignatureException",
                                                   "SignatureDoesNotMatch"))
         return sqs_error(status, CORAL + type_, query, e.message)
+    if service == "cloudtrail":
+        table = {"missing": (400, "MissingAuthenticationTokenException"),
+                 "malformed": (400, "IncompleteSignatureException"),
+                 "unknown_key": (400, "UnrecognizedClientException"),
+                 "token": (400, "UnrecognizedClientException"),
+                 "expired_token": (400, "ExpiredTokenException"),
+                 "skew": (400, "InvalidSignatureException")}
+        status, type_ = table.get(e.kind, (400, "InvalidSignatureException"))
+        return cloudtrail_error(status, type_, e.message)
     table = {"missing": (403, "MissingAuthenticationToken"), "malformed": (400, "IncompleteSignature"),
              "unknown_key": (403, "InvalidClientTokenId"), "token": (403, "InvalidClientTokenId"),
              "expired_token": (400, "ExpiredToken")}
@@ -673,9 +714,13 @@ class Service:
         query = dict(urllib.parse.parse_qsl(req["query"], keep_blank_values=True))
         version = query.get("versionId")
         entry.update(bucket=bucket, key=key, version_id=version)
-        if req["method"] != "GET" or not key:
+        listing = req["method"] == "GET" and not key and query.get("list-type") == "2"
+        if listing:
+            entry["action"] = "ListObjectsV2"
+        elif req["method"] != "GET" or not key:
             return s3_error(405, "MethodNotAllowed", "The specified method is not allowed "
-                            "against this resource (the stand-in serves GetObject only).")
+                            "against this resource (the stand-in serves GetObject and "
+                            "ListObjectsV2 only).")
         with st.lock:
             b = st.buckets.get(bucket)
         if b is not None and b["region"] != rt["region"] and rt["variant"] != "global":
@@ -704,6 +749,10 @@ class Service:
         expected_owner = req["headers"].get("x-amz-expected-bucket-owner", [None])[0]
         if expected_owner is not None and expected_owner != b["owner"]:
             return s3_error(403, "AccessDenied", "Access Denied")
+        if listing:
+            if not allowed(principal["policy"], "s3:ListBucket", f"arn:{part}:s3:::{bucket}"):
+                return s3_error(403, "AccessDenied", "Access Denied")
+            return self.s3_list(b, bucket, query)
         action = "s3:GetObjectVersion" if version is not None else "s3:GetObject"
         if not allowed(principal["policy"], action, f"arn:{part}:s3:::{bucket}/{key}"):
             return s3_error(403, "AccessDenied", "Access Denied")
@@ -723,7 +772,7 @@ class Service:
             if allowed(principal["policy"], "s3:ListBucket", f"arn:{part}:s3:::{bucket}"):
                 return s3_error(404, "NoSuchKey", "The specified key does not exist.", Key=key)
             return s3_error(403, "AccessDenied", "Access Denied")
-        vid, data = found[0]
+        vid, data, meta = found[0]
         etag = '"' + hashlib.md5(data).hexdigest() + '"'
         if_match = req["headers"].get("if-match", [None])[0]
         if if_match is not None and if_match not in ("*", etag, etag.strip('"')):
@@ -735,7 +784,135 @@ class Service:
                    ("x-amz-request-id", secrets.token_hex(8).upper())]
         if b["versioning"]:
             headers.append(("x-amz-version-id", vid))
+        headers += [(f"x-amz-meta-{k}", v) for k, v in meta.items()]
         return Reply(200, data, headers)
+
+    def s3_list(self, b, bucket, query) -> Reply:
+        """ListObjectsV2: keys in UTF-8 binary order after start-after or the continuation
+        token (opaque: base64 of the last key returned), under prefix; max-keys capped at 1000;
+        with encoding-type=url, Key, Prefix and StartAfter URL-encoded as S3 does (space as +)."""
+        prefix = query.get("prefix", "")
+        start_after = query.get("start-after", "")
+        token = query.get("continuation-token")
+        enc = query.get("encoding-type")
+        if enc not in (None, "url"):
+            return s3_error(400, "InvalidArgument", "Invalid Encoding Method specified in "
+                            "Request", ArgumentName="encoding-type", ArgumentValue=enc)
+        try:
+            max_keys = int(query.get("max-keys", "1000"))
+            if max_keys < 0:
+                raise ValueError
+        except ValueError:
+            return s3_error(400, "InvalidArgument", "Provided max-keys not an integer or within "
+                            "integer range", ArgumentName="max-keys")
+        max_keys = min(max_keys, 1000)
+        after = start_after
+        if token is not None:
+            try:
+                last = base64.b64decode(token.encode(), validate=True).decode()
+                if not last.startswith("tok:"):
+                    raise ValueError
+                after = max(after.encode(), last[4:].encode()).decode()
+            except (ValueError, UnicodeDecodeError):
+                return s3_error(400, "InvalidArgument", "The continuation token provided is "
+                                "incorrect", ArgumentName="continuation-token")
+        with self.state.lock:
+            keys = sorted((k for k, v in b["objects"].items() if v), key=lambda k: k.encode())
+            items = [(k, b["objects"][k][-1]) for k in keys
+                     if k.startswith(prefix) and k.encode() > after.encode()]
+        page, more = items[:max_keys], len(items) > max_keys
+
+        def e(text):
+            return xml_escape(urllib.parse.quote_plus(text, safe="/") if enc == "url" else text)
+        parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult '
+                 f'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>{xml_escape(bucket)}'
+                 f"</Name><Prefix>{e(prefix)}</Prefix>"]
+        if token is not None:
+            parts.append(f"<ContinuationToken>{xml_escape(token)}</ContinuationToken>")
+        if start_after:
+            parts.append(f"<StartAfter>{e(start_after)}</StartAfter>")
+        parts.append(f"<KeyCount>{len(page)}</KeyCount><MaxKeys>{max_keys}</MaxKeys>")
+        if enc:
+            parts.append("<EncodingType>url</EncodingType>")
+        parts.append(f"<IsTruncated>{'true' if more else 'false'}</IsTruncated>")
+        for k, (_vid, data, _meta) in page:
+            parts.append(f"<Contents><Key>{e(k)}</Key><LastModified>2024-11-18T01:00:00.000Z"
+                         f"</LastModified><ETag>&quot;{hashlib.md5(data).hexdigest()}&quot;"
+                         f"</ETag><ChecksumAlgorithm>CRC64NVME</ChecksumAlgorithm><Size>"
+                         f"{len(data)}</Size><StorageClass>STANDARD</StorageClass></Contents>")
+        if more:
+            nxt = base64.b64encode(("tok:" + page[-1][0]).encode()).decode()
+            parts.append(f"<NextContinuationToken>{nxt}</NextContinuationToken>")
+        parts.append("</ListBucketResult>")
+        return Reply(200, "".join(parts), [("Content-Type", "application/xml"),
+                                           ("x-amz-request-id", secrets.token_hex(8).upper())])
+
+    # -- CloudTrail --
+    def cloudtrail(self, req, rt, entry) -> Reply:
+        """JSON 1.1, ListPublicKeys only: the keys set for the host's region whose validity
+        overlaps [StartTime, EndTime], page_size a page, NextToken paging."""
+        st = self.state
+        target = req["headers"].get("x-amz-target", [""])[0]
+        prefix = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
+        action = target.removeprefix(prefix)
+        entry["action"] = action
+        ctype = req["headers"].get("content-type", [""])[0]
+        if req["method"] != "POST" or not target.startswith(prefix) or \
+                not ctype.startswith("application/x-amz-json-1.1"):
+            return cloudtrail_error(400, "UnknownOperationException",
+                                    "this stand-in speaks CloudTrail's JSON 1.1 protocol only")
+        try:
+            principal = verify(st, "POST", req["path"], req["query"], req["headers"],
+                               req["body"], "cloudtrail", rt["region"], st.now())
+        except AuthError as e:
+            return auth_reply("cloudtrail", e)
+        entry["access_key"] = principal["key"]
+        if action != "ListPublicKeys":
+            return cloudtrail_error(400, "UnknownOperationException",
+                                    f"unsupported action {action}")
+        if not allowed(principal["policy"], "cloudtrail:ListPublicKeys", "*"):
+            return cloudtrail_error(400, "AccessDeniedException",
+                                    f"User: {principal['arn']} is not authorized to perform: "
+                                    "cloudtrail:ListPublicKeys because no identity-based policy "
+                                    "allows the cloudtrail:ListPublicKeys action")
+        try:
+            params = json.loads(req["body"] or b"{}")
+            if not isinstance(params, dict):
+                raise ValueError
+            start = params.get("StartTime", 0)
+            end = params.get("EndTime", time.time())
+            if not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                       for x in (start, end)):
+                raise ValueError
+        except ValueError:
+            return cloudtrail_error(400, "SerializationException", "body is not the "
+                                    "ListPublicKeys input")
+        if end < start:
+            return cloudtrail_error(400, "InvalidTimeRangeException", "Occurs if the timestamp "
+                                    "values are not valid.")
+        with st.lock:
+            conf = st.public_keys.get(rt["region"], {"keys": [], "page_size": 50})
+            keys = [k for k in conf["keys"] if k["end"] >= start and k["start"] <= end]
+            size = conf["page_size"]
+        offset = 0
+        token = params.get("NextToken")
+        if token is not None:
+            try:
+                tag, _, n = base64.b64decode(str(token), validate=True).decode().partition(":")
+                if tag != rt["region"]:
+                    raise ValueError
+                offset = int(n)
+            except (ValueError, UnicodeDecodeError):
+                return cloudtrail_error(400, "InvalidTokenException", "Reserved for future use.")
+        page = keys[offset:offset + size]
+        out = {"PublicKeyList": [{"Value": k["value_b64"], "ValidityStartTime": k["start"],
+                                  "ValidityEndTime": k["end"], "Fingerprint": k["fingerprint"]}
+                                 for k in page]}
+        if offset + size < len(keys):
+            out["NextToken"] = base64.b64encode(
+                f"{rt['region']}:{offset + size}".encode()).decode()
+        return Reply(200, json.dumps(out), [("Content-Type", "application/x-amz-json-1.1"),
+                                            ("x-amzn-RequestId", str(uuid.uuid4()))])
 
     # -- STS --
     def sts(self, req, rt, entry) -> Reply:
@@ -968,7 +1145,8 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                 versions = b["objects"].setdefault(a["key"], [])
                 if not b["versioning"]:
                     versions.clear()
-                versions.append((vid, base64.b64decode(a["body_b64"])))
+                meta = {str(k).lower(): str(v) for k, v in (a.get("metadata") or {}).items()}
+                versions.append((vid, base64.b64decode(a["body_b64"]), meta))
                 return {"version_id": vid}
             if path == "/queue":
                 key = queue_key(a["url"])
@@ -977,6 +1155,10 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                 st.queues[key] = {"name": key[2], "visibility": a.get("visibility", 30),
                                   "wait": 0, "messages": [], "by_id": {}}
                 return {"url": a["url"]}
+            if path == "/public_keys":
+                st.public_keys[a["region"]] = {"keys": list(a["keys"]),
+                                               "page_size": int(a.get("page_size", 50))}
+                return {}
             if path == "/clock":
                 st.offset = float(a["offset_seconds"])
                 return {}
@@ -1117,10 +1299,18 @@ class StrictAws:
         self._call("/bucket", {"name": name, "region": region, "owner": owner,
                                "versioning": versioning})
 
-    def put_object(self, bucket, key, data: bytes) -> str:
-        """The new object's version id ("null" in an unversioned bucket)."""
+    def put_object(self, bucket, key, data: bytes, metadata: dict | None = None) -> str:
+        """The new object's version id ("null" in an unversioned bucket). `metadata`: user
+        metadata, returned by GET as x-amz-meta-<name> headers (names lower-cased)."""
         return self._call("/object", {"bucket": bucket, "key": key,
-                                      "body_b64": base64.b64encode(data).decode()})["version_id"]
+                                      "body_b64": base64.b64encode(data).decode(),
+                                      "metadata": metadata or {}})["version_id"]
+
+    def public_keys(self, region, keys, page_size=50):
+        """CloudTrail's public keys of `region`: [{"value_b64", "fingerprint", "start", "end"}]
+        (epoch seconds), ListPublicKeys answering `page_size` a page."""
+        self._call("/public_keys", {"region": region, "keys": list(keys),
+                                    "page_size": page_size})
 
     def queue(self, url, visibility=30) -> str:
         return self._call("/queue", {"url": url, "visibility": visibility})["url"]
@@ -1164,6 +1354,11 @@ def self_check():
          b'{"QueueUrl":"x"}'),
         (SigV4Auth, "sts", "us-east-1", "POST", "https://sts.us-east-1.amazonaws.com/",
          b"Action=GetCallerIdentity&Version=2011-06-15"),
+        (SigV4Auth, "cloudtrail", "eu-west-1", "POST", "https://cloudtrail.eu-west-1.amazonaws.com/",
+         b'{"StartTime":1,"EndTime":2}'),
+        (S3SigV4Auth, "s3", "us-east-1", "GET",
+         "https://b.s3.us-east-1.amazonaws.com/?list-type=2&prefix=AWSLogs%2Fa%20b&max-keys=5"
+         "&encoding-type=url", b""),
     ]
     for signer, service, region, method, url, body in cases:
         r = AWSRequest(method=method, url=url, data=body,

@@ -280,3 +280,54 @@ TEST_CASE("endpoints: the region an endpoint URL names signs its service") {
     CHECK(region_from_endpoint_url(c.service, c.url) == c.region);
   }
 }
+
+TEST_CASE("endpoints: CloudTrail hosts, its FIPS rule in GovCloud, its variable and key") {
+  CHECK(service_name(AwsService::kCloudTrail) == "cloudtrail");
+  CHECK(service_endpoint_variable(AwsService::kCloudTrail) == "AWS_ENDPOINT_URL_CLOUDTRAIL");
+  CHECK(host_of(AwsService::kCloudTrail, "eu-west-1") == "cloudtrail.eu-west-1.amazonaws.com");
+  CHECK(host_of(AwsService::kCloudTrail, "us-east-1", true) ==
+        "cloudtrail-fips.us-east-1.amazonaws.com");
+  CHECK(host_of(AwsService::kCloudTrail, "us-east-1", false, true) ==
+        "cloudtrail.us-east-1.api.aws");
+  CHECK(host_of(AwsService::kCloudTrail, "us-east-1", true, true) ==
+        "cloudtrail-fips.us-east-1.api.aws");
+  CHECK(host_of(AwsService::kCloudTrail, "cn-north-1") ==
+        "cloudtrail.cn-north-1.amazonaws.com.cn");
+  CHECK(host_of(AwsService::kCloudTrail, "cn-north-1", true) ==
+        "cloudtrail-fips.cn-north-1.amazonaws.com.cn");
+  CHECK(host_of(AwsService::kCloudTrail, "not-a-region", true).starts_with("ERR "));
+  // botocore's cloudtrail rule set: the two GovCloud regions' FIPS endpoints are the plain
+  // hosts; FIPS with dual-stack keeps the -fips label.
+  CHECK(host_of(AwsService::kCloudTrail, "us-gov-west-1", true) ==
+        "cloudtrail.us-gov-west-1.amazonaws.com");
+  CHECK(host_of(AwsService::kCloudTrail, "us-gov-east-1", true) ==
+        "cloudtrail.us-gov-east-1.amazonaws.com");
+  CHECK(host_of(AwsService::kCloudTrail, "us-gov-west-1", true, true) ==
+        "cloudtrail-fips.us-gov-west-1.api.aws");
+
+  EndpointConfig config;
+  Environment env;
+  env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:1";
+  CHECK(settings_of(AwsService::kCloudTrail, config, env).url == "http://127.0.0.1:1");
+  env["AWS_ENDPOINT_URL_CLOUDTRAIL"] = "http://127.0.0.1:2";
+  auto s = settings_of(AwsService::kCloudTrail, config, env);
+  CHECK(s.url == "http://127.0.0.1:2");
+  CHECK(s.source == "AWS_ENDPOINT_URL_CLOUDTRAIL");
+  CHECK(settings_of(AwsService::kSqs, config, env).url == "http://127.0.0.1:1");
+  config.cloudtrail_endpoint_url = "http://127.0.0.1:3";
+  s = settings_of(AwsService::kCloudTrail, config, env);
+  CHECK(s.url == "http://127.0.0.1:3");
+  CHECK(s.source == "[aws] cloudtrail_endpoint_url");
+  CHECK(settings_of(AwsService::kS3, config, env).url == "http://127.0.0.1:1");
+
+  // The region a CloudTrail endpoint URL names.
+  CHECK(region_from_endpoint_url(AwsService::kCloudTrail,
+                                 "https://cloudtrail.eu-west-1.amazonaws.com") == "eu-west-1");
+  CHECK(region_from_endpoint_url(AwsService::kCloudTrail,
+                                 "https://cloudtrail-fips.us-east-2.amazonaws.com") == "us-east-2");
+  CHECK(region_from_endpoint_url(AwsService::kCloudTrail,
+                                 "https://vpce-0abc.cloudtrail.ap-south-1.vpce.amazonaws.com") ==
+        "ap-south-1");
+  CHECK(region_from_endpoint_url(AwsService::kCloudTrail,
+                                 "https://sqs.eu-west-1.amazonaws.com").empty());
+}
