@@ -8,7 +8,8 @@
 namespace trailwarden::aws {
 
 std::string base64_encode(std::string_view raw);
-// false for anything but padded standard base64 (no whitespace, no URL alphabet).
+// false for anything but canonical padded standard base64: no whitespace, no URL alphabet,
+// '=' only at the end, no bits set in the padding. "" decodes to "".
 bool base64_decode(std::string_view text, std::string& raw);
 
 }  // namespace trailwarden::aws

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <stdexcept>
 
+#include "agent/aws/base64.h"
 #include "agent/aws/names.h"
 #include "agent/aws/signing_clock.h"
 #include "agent/common/json_writer.h"
@@ -15,46 +16,6 @@
 namespace trailwarden {
 
 namespace {
-
-// Standard base64 (RFC 4648 section 4) with padding, nothing else: no whitespace, no URL
-// alphabet, '=' only at the end. false on anything else.
-bool decode_base64_strict(std::string_view text, std::string& out) {
-  out.clear();
-  if (text.empty() || text.size() % 4 != 0) return false;
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  out.reserve(text.size() / 4 * 3);
-  for (size_t i = 0; i < text.size(); i += 4) {
-    const bool last = i + 4 == text.size();
-    int v[4];
-    int pad = 0;
-    for (int j = 0; j < 4; ++j) {
-      const char c = text[i + j];
-      if (c == '=' && last && j >= 2) {
-        v[j] = 0;
-        ++pad;
-        continue;
-      }
-      if (pad > 0) return false;  // data after padding
-      v[j] = value(c);
-      if (v[j] < 0) return false;
-    }
-    const uint32_t n = (uint32_t(v[0]) << 18) | (uint32_t(v[1]) << 12) | (uint32_t(v[2]) << 6) |
-                       uint32_t(v[3]);
-    out.push_back(static_cast<char>((n >> 16) & 0xFF));
-    if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xFF));
-    if (pad < 1) out.push_back(static_cast<char>(n & 0xFF));
-    // Non-canonical encodings (bits set in the padding) are refused.
-    if ((pad == 1 && (v[2] & 0x3)) || (pad == 2 && (v[1] & 0xF))) return false;
-  }
-  return true;
-}
 
 bool is_hex(std::string_view s) {
   for (char c : s)
@@ -145,7 +106,7 @@ bool parse_list_public_keys(std::string_view body, std::vector<TrailPublicKey>& 
       return bad("no Value (a base64 string)");
     if (value.size() > kMaxPublicKeyDerBytes * 4 / 3 + 4)
       return bad(fmt::format("Value is over {} bytes", kMaxPublicKeyDerBytes));
-    if (!decode_base64_strict(value, key.der))
+    if (value.empty() || !aws::base64_decode(value, key.der))
       return bad("Value is not base64: " + http::printable_excerpt(value, 40));
     if (k["Fingerprint"].get_string().get(fingerprint) != simdjson::SUCCESS ||
         fingerprint.empty())
