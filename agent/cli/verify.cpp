@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -12,14 +13,22 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "agent/aws/credentials.h"
+#include "agent/aws/endpoints.h"
+#include "agent/aws/names.h"
 #include "agent/aws/time_util.h"
+#include "agent/cli/aws_endpoints.h"
 #include "agent/cli/cli_util.h"
 #include "agent/cli/commands.h"
+#include "agent/http/curl_http_client.h"
+#include "agent/http/http_pool.h"
 #include "agent/integrity/digest_key.h"
 #include "agent/integrity/file_public_keys.h"
 #include "agent/integrity/local_trail_store.h"
 #include "agent/integrity/public_key_cache.h"
 #include "agent/integrity/trail_verifier.h"
+#include "agent/sources/cloudtrail_client.h"
+#include "agent/sources/s3_client.h"
 
 namespace trailwarden::cli {
 
@@ -116,20 +125,71 @@ int cmd_verify(Args& a, const Global& g) {
   if (o.start >= o.end) usage_error("--start must be before --end (and before now)");
   if (o.regions.empty()) usage_error("verify needs --region: a region the trail delivers from (repeatable)");
   Config c = load_config(g);
-  (void)c;
-  if (local_dir.empty() || public_keys_file.empty())
-    throw std::runtime_error(
-        "verify reads S3 and CloudTrail only once their clients are wired: give --local DIR and "
-        "--public-keys FILE");
+  const aws::Environment env = aws::process_environment();
+  // The agent's region (S3's first guess, STS): [aws] region, AWS_REGION, AWS_DEFAULT_REGION,
+  // else the first region checked. ListPublicKeys is asked in each region checked.
+  std::string region = resolve_region(c);
+  if (region.empty()) region = o.regions.front();
+  if (const std::string problem = region_problem(region); !problem.empty())
+    throw std::runtime_error(problem);
+  for (const std::string& r : o.regions)
+    if (!aws::is_valid_region(r)) usage_error(fmt::format("--region {} is not a region name", r));
 
-  integrity::LocalTrailStore local(local_dir, o.bucket);
-  o.signatures_from_successor = true;
-  if (!signatures_file.empty()) o.signatures = read_signatures(signatures_file);
+  std::unique_ptr<integrity::LocalTrailStore> local;
+  std::unique_ptr<S3Client> s3;
+  ObjectStore* store = nullptr;
+  ObjectLister* lister = nullptr;
+  std::shared_ptr<aws::CredentialsSource> credentials;
+  http::CurlHttpOptions http_options;
+  http_options.ca_file = c.aws.ca_file;
+  http_options.max_response_bytes = std::max(o.max_log_bytes, o.max_digest_bytes) + 1;
+  auto http = std::make_shared<http::HttpClientPool>(
+      [http_options] { return std::make_unique<http::CurlHttpClient>(http_options); },
+      std::max<size_t>(o.parallel, 2));
+  auto need_credentials = [&] {
+    if (!credentials) credentials = make_aws_credentials(c, region, http);
+    return credentials;
+  };
+  if (!local_dir.empty()) {
+    local = std::make_unique<integrity::LocalTrailStore>(local_dir, o.bucket);
+    store = local.get();
+    lister = local.get();
+    o.signatures_from_successor = true;
+  } else {
+    aws::EndpointSettings s3_endpoint;
+    std::string error;
+    if (!aws::endpoint_settings(aws::AwsService::kS3, endpoint_config(c), env, s3_endpoint, error))
+      throw std::runtime_error(error);
+    S3ClientOptions s3_options;
+    s3_options.region = region;
+    if (const std::string named = aws::region_from_endpoint_url(aws::AwsService::kS3, s3_endpoint.url);
+        !named.empty())
+      s3_options.region = named;
+    s3_options.endpoint_url = s3_endpoint.url;
+    s3_options.variant = s3_endpoint.variant;
+    s3 = std::make_unique<S3Client>(s3_options, http, need_credentials());
+    store = s3.get();
+    lister = s3.get();
+  }
+  if (!signatures_file.empty()) {
+    o.signatures = read_signatures(signatures_file);
+    o.signatures_from_successor = true;
+  }
   integrity::FilePublicKeys file_keys;
+  std::unique_ptr<CloudTrailClient> cloudtrail;
+  PublicKeyDirectory* directory = &file_keys;
   std::string error;
-  if (!file_keys.load(public_keys_file, error)) throw std::runtime_error(error);
-  integrity::PublicKeyCache keys(file_keys);
-  integrity::TrailVerifier verifier(local, local, keys);
+  if (!public_keys_file.empty()) {
+    if (!file_keys.load(public_keys_file, error)) throw std::runtime_error(error);
+  } else {
+    CloudTrailClientOptions ct_options;
+    if (!cloudtrail_client_options(endpoint_config(c), env, ct_options, error))
+      throw std::runtime_error(error);
+    cloudtrail = std::make_unique<CloudTrailClient>(ct_options, http, need_credentials());
+    directory = cloudtrail.get();
+  }
+  integrity::PublicKeyCache keys(*directory);
+  integrity::TrailVerifier verifier(*store, *lister, keys);
 
   fmt::print("Validating log files of account {} in {} between {} and {}\n\n", o.account,
              fmt::join(o.regions, ", "), integrity::format_utc(o.start), integrity::format_utc(o.end));
