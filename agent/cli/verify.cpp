@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 #include <simdjson.h>
+#include <spdlog/spdlog.h>
 
 #include "agent/aws/credentials.h"
 #include "agent/aws/endpoints.h"
@@ -20,6 +21,7 @@
 #include "agent/cli/aws_endpoints.h"
 #include "agent/cli/cli_util.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/core_dumps.h"
 #include "agent/http/curl_http_client.h"
 #include "agent/http/http_pool.h"
 #include "agent/integrity/digest_key.h"
@@ -124,6 +126,12 @@ int cmd_verify(Args& a, const Global& g) {
   if (!have_end || o.end > o.now) o.end = o.now;
   if (o.start >= o.end) usage_error("--start must be before --end (and before now)");
   if (o.regions.empty()) usage_error("verify needs --region: a region the trail delivers from (repeatable)");
+  if (!signatures_file.empty() && local_dir.empty())
+    usage_error("--signatures is for a local copy (--local): S3 keeps each digest's signature");
+  // Non-dumpable before credentials are read, as for `run` (docs/operations.md).
+  std::string dump_error;
+  if (!set_core_dumps_allowed(false, dump_error))
+    spdlog::warn("cannot turn core dumps off: {}; a core file would hold credentials", dump_error);
   Config c = load_config(g);
   const aws::Environment env = aws::process_environment();
   // The agent's region (S3's first guess, STS): [aws] region, AWS_REGION, AWS_DEFAULT_REGION,
@@ -171,10 +179,7 @@ int cmd_verify(Args& a, const Global& g) {
     store = s3.get();
     lister = s3.get();
   }
-  if (!signatures_file.empty()) {
-    o.signatures = read_signatures(signatures_file);
-    o.signatures_from_successor = true;
-  }
+  if (!signatures_file.empty()) o.signatures = read_signatures(signatures_file);
   integrity::FilePublicKeys file_keys;
   std::unique_ptr<CloudTrailClient> cloudtrail;
   PublicKeyDirectory* directory = &file_keys;

@@ -1954,6 +1954,8 @@ class VerifyLocalTest(CliTestCase):
             (base + ["--start", "2024-11-18", "--end", "2024-11-17"], "--start must be before --end"),
             (["verify", "--bucket", "b", "--account", "1", "--start", "2024-11-18"], "--account"),
             (base + ["--start", "2024-11-18", "--parallel", "0"], "--parallel takes a number"),
+            (["verify", "--bucket", "b", "--account", "730384926571", "--region", "us-east-1",
+              "--start", "2024-11-18", "--signatures", "x.json"], "--signatures is for a local copy"),
         ]:
             rc, out, err = run(args)
             self.assertEqual(rc, EXIT_USAGE, (args, out, err))
