@@ -82,7 +82,11 @@ std::map<std::string, std::string> read_signatures(const std::string& path) {
   return out;
 }
 
-std::string uri(const FileResult& r) { return "s3://" + r.bucket + "/" + r.key; }
+// Keys, reasons and chain names hold bytes from the bucket: printed escaped, so a key with a
+// newline or a terminal escape cannot forge a line or repaint the summary.
+std::string shown(std::string_view s) { return http::printable_excerpt(s, 4096); }
+
+std::string uri(const FileResult& r) { return shown("s3://" + r.bucket + "/" + r.key); }
 
 }  // namespace
 
@@ -204,14 +208,15 @@ int cmd_verify(Args& a, const Global& g) {
     if (r.valid) {
       if (verbose) fmt::print("{}\t{}\tvalid\n", kind, uri(r));
     } else if (r.not_verified) {
-      if (verbose || r.kind == FileKind::kDigest) fmt::print("{}\t{}\tNOT VERIFIED: {}\n", kind, uri(r), r.reason);
+      if (verbose || r.kind == FileKind::kDigest) fmt::print("{}\t{}\tNOT VERIFIED: {}\n", kind, uri(r), shown(r.reason));
     } else {
-      fmt::print("{}\t{}\tINVALID: {}\n", kind, uri(r), r.reason);
+      fmt::print("{}\t{}\tINVALID: {}\n", kind, uri(r), shown(r.reason));
     }
   };
-  auto on_gap = [&](const integrity::ChainGap& gap) { fmt::print("GAP\t{}\t{}\n", gap.chain, gap.why); };
+  auto on_gap = [&](const integrity::ChainGap& gap) { fmt::print("GAP\t{}\t{}\n", shown(gap.chain), shown(gap.why));
+  };
   integrity::VerifyReport report = verifier.verify(o, on_file, on_gap);
-  for (const std::string& e : report.errors) fmt::print("ERROR\t{}\n", e);
+  for (const std::string& e : report.errors) fmt::print("ERROR\t{}\n", shown(e));
   fmt::print("\nResults requested for {} to {}\n", integrity::format_utc(o.start), integrity::format_utc(o.end));
   if (report.digests_found == 0) {
     fmt::print("No digests found\n");
@@ -232,6 +237,8 @@ int cmd_verify(Args& a, const Global& g) {
                report.logs_missing);
   if (report.logs_not_verified) fmt::print(", {}/{} not verified", report.logs_not_verified, logs);
   fmt::print("\n{} gaps\n", report.gaps.size());
+  // Something found wrong wins over something not checked: an attacker can always add an error.
+  if (report.found_problems()) return kExitInputFailed;
   if (!report.errors.empty()) return kExitCannotCheck;
   return report.whole() ? kExitOk : kExitInputFailed;
 }

@@ -42,12 +42,16 @@ struct Reader {
     if (as_written) *as_written = std::move(s);
     return true;
   }
-  bool hex(element obj, std::string_view field, std::string& out, size_t size, bool null_ok) {
+  // `lower`: lowercased (hashes compared with ours); else kept as written (a previous signature
+  // is signed as CloudTrail wrote it).
+  bool hex(element obj, std::string_view field, std::string& out, size_t size, bool null_ok,
+           bool lower = true) {
     if (!text(obj, field, out, null_ok)) return false;
     if (out.empty() && null_ok) return true;
     if (!is_hex(out, size)) return fail(field, "not hex");
-    for (char& c : out)
-      if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    if (lower)
+      for (char& c : out)
+        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
     return true;
   }
 };
@@ -84,7 +88,7 @@ bool parse_digest(std::string_view json, DigestFile& out, std::string& error,
       !r.text(root, "previousDigestS3Object", out.previous_key, true) ||
       !r.hex(root, "previousDigestHashValue", out.previous_hash, 64, true) ||
       !r.text(root, "previousDigestHashAlgorithm", out.previous_hash_algorithm, true) ||
-      !r.hex(root, "previousDigestSignature", out.previous_signature, 0, true))
+      !r.hex(root, "previousDigestSignature", out.previous_signature, 0, true, false))
     return false;
   simdjson::dom::array files;
   if (root["logFiles"].get_array().get(files) != simdjson::SUCCESS)

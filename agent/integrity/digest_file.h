@@ -34,7 +34,7 @@ struct DigestFile {
   std::string previous_key;
   std::string previous_hash;    // previousDigestHashValue: hex SHA-256 of the inflated previous digest
   std::string previous_hash_algorithm;
-  std::string previous_signature;  // previousDigestSignature: hex
+  std::string previous_signature;  // previousDigestSignature: hex, as written (it is signed so)
   std::vector<DigestLogFile> log_files;
 
   // No previous digest: the first of a chain (CloudTrail writes null for every previousDigest*

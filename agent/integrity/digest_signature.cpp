@@ -1,5 +1,6 @@
 #include "agent/integrity/digest_signature.h"
 
+#include <new>
 #include <vector>
 
 #include <openssl/evp.h>
@@ -60,6 +61,18 @@ std::string digest_signing_string(const DigestFile& digest, std::string_view buc
 
 std::string sha256_hex(std::string_view data) { return digest_hex(EVP_sha256(), data); }
 std::string md5_hex(std::string_view data) { return digest_hex(EVP_md5(), data); }
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) throw std::bad_alloc();
+}
+Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
+void Sha256::update(std::string_view data) { EVP_DigestUpdate(ctx_, data.data(), data.size()); }
+std::string Sha256::hex() {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx_, out, &len);
+  return hex_of(out, len);
+}
 
 std::shared_ptr<const PublicKey> PublicKey::from_der(std::string_view der, std::string& error) {
   if (der.empty() || der.size() > 16384) {

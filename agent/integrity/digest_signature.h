@@ -31,6 +31,19 @@ std::string digest_signing_string(const DigestFile& digest, std::string_view buc
 std::string sha256_hex(std::string_view data);
 std::string md5_hex(std::string_view data);
 
+// SHA-256 over pieces (a log file hashed as it is inflated, never held whole).
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(std::string_view data);
+  std::string hex();  // lowercase; once, at the end
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
 // An RSA public key from CloudTrail (DER bytes).
 class PublicKey {
  public:

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <system_error>
 #include <thread>
 
 #include "agent/common/buffer.h"
@@ -48,8 +49,6 @@ class Run {
 
   VerifyReport run() {
     for (const std::string& region : o_.regions) verify_region(region);
-    if (report_.digests_found == 0 && report_.errors.empty())
-      report_.errors.push_back("No digests found");
     return std::move(report_);
   }
 
@@ -61,23 +60,45 @@ class Run {
     for (Listed& l : listed) chains[l.id.chain()].push_back(std::move(l));
     std::string error;
     if (!chains.empty() &&
-        keys_.prefetch(region, o_.start - kHour, o_.end + 2 * kHour, error) ==
-            PublicKeyCache::Lookup::kUnavailable)
+        keys_.prefetch(region, key_from(), key_until(), error) == PublicKeyCache::Lookup::kUnavailable)
       report_.errors.push_back(error);
+    bool trail_seen = false;
     for (auto& [chain, digests] : chains) {
       std::sort(digests.begin(), digests.end(),
                 [](const Listed& a, const Listed& b) { return a.id.end < b.id.end; });
+      // Of the digests before the range, only the newest is kept: it anchors the chain (a
+      // restart just after it is a gap, a chain that has nothing in the range has stopped).
+      size_t first = 0;
+      while (first + 1 < digests.size() && digests[first + 1].id.end < o_.start) ++first;
+      digests.erase(digests.begin(), digests.begin() + static_cast<std::ptrdiff_t>(first));
+      if (!digests.back().id.backfill) trail_seen = true;
       verify_chain(chain, region, digests);
     }
+    // A region (or the trail asked for) without a single digest: deleted, or never delivered.
+    if (!trail_seen)
+      gap({o_.prefix + "|" + o_.org_id + "|" + o_.account + "|" + region + "|" + o_.trail, o_.start,
+           o_.end,
+           "no digest of " + (o_.trail.empty() ? std::string("any trail") : "trail " + o_.trail) +
+               " in " + region + " between " + format_utc(o_.start - kDay) + " and " +
+               format_utc(o_.end + kHour) + " (deleted, or never delivered there)"});
   }
+
+  // The range keys are looked up for: the listing's, never a digest's own (untrusted) times.
+  int64_t key_from() const { return o_.start - kDay - 2 * kHour; }
+  int64_t key_until() const { return o_.end + 2 * kHour; }
 
   bool list_digests(const std::string& region, std::vector<Listed>& out) {
     const std::string folder = digest_region_folder(o_.prefix, o_.org_id, o_.account, region);
+    // From the day before the range (its digests anchor the chains), to the day after its end
+    // (+1 h: the digest covering the end). Keys are in byte order: the listing ends at the first
+    // key past that day's folder, whatever it is (a key that merely parses proves nothing).
     std::string start_after = digest_day_folder(o_.prefix, o_.org_id, o_.account, region,
-                                                o_.start - kHour);
+                                                o_.start - kDay);
     start_after.pop_back();  // "…/YYYY/MM/DD": every key of that day sorts after it
+    std::string stop_after =
+        digest_day_folder(o_.prefix, o_.org_id, o_.account, region, o_.end + kHour + kDay);
+    stop_after.back() = static_cast<char>('/' + 1);  // past every key of that day
     std::string token;
-    const int64_t last_day = o_.end + kHour + kDay;
     while (true) {
       ObjectPage page;
       RemoteStatus st = lister_.list(o_.bucket, folder, token.empty() ? start_after : "", token,
@@ -87,15 +108,15 @@ class Run {
         return false;
       }
       for (ListedObject& obj : page.objects) {
+        if (obj.key >= stop_after) return true;
         DigestKey id;
         std::string why;
         if (!parse_digest_key(obj.key, id, why)) continue;  // not a digest (other files)
-        if (id.end > last_day) return true;                 // keys are in date order
         if (id.account != o_.account || id.source_region != region || id.org_id != o_.org_id ||
-            id.prefix != o_.prefix)
+            id.prefix != o_.prefix || obj.key.compare(0, folder.size(), folder) != 0)
           continue;
         if (!o_.trail.empty() && id.trail != o_.trail) continue;
-        if (id.end < o_.start || id.end > o_.end + kHour) continue;
+        if (id.end < o_.start - kDay || id.end > o_.end + kHour) continue;
         out.push_back({std::move(obj.key), std::move(id)});
       }
       if (page.next_token.empty()) return true;
@@ -110,7 +131,8 @@ class Run {
     int64_t successor_start = 0;
     const int64_t newest = digests.back().id.end;
     const int64_t needed = std::min(o_.end, o_.now - kHour - o_.grace);
-    if (newest < needed)
+    // Backfill digests come only when CloudTrail has late files: no clock to keep.
+    if (newest < needed && !digests.back().id.backfill)
       gap({chain, newest, needed,
            "no digest after " + format_utc(newest) +
                " (the newest digests were deleted, or delivery stopped)"});
@@ -203,7 +225,10 @@ class Run {
       return finish("not found");
     }
     if (!st.ok()) {
-      report_.errors.push_back("reading s3://" + o_.bucket + "/" + key + ": " + st.message);
+      // Only a failure that may pass (no answer, throttling) is "could not check"; an object too
+      // large or refused for good is what the bucket holds: invalid.
+      if (st.code == RemoteStatus::Code::kRetry)
+        report_.errors.push_back("reading s3://" + o_.bucket + "/" + key + ": " + st.message);
       return finish("unreadable: " + st.message);
     }
     Buffer inflated;
@@ -239,8 +264,7 @@ class Run {
       return finish("signature verification failed (no x-amz-meta-signature)");
     }
     std::shared_ptr<const PublicKey> pk;
-    switch (keys_.find(region, d.file.fingerprint, d.file.start - kHour, d.file.end + 2 * kHour,
-                       pk, error)) {
+    switch (keys_.find(region, d.file.fingerprint, key_from(), key_until(), pk, error)) {
       case PublicKeyCache::Lookup::kFound:
         break;
       case PublicKeyCache::Lookup::kNotFound:
@@ -312,8 +336,9 @@ class Run {
     ObjectRef ref;
     ref.bucket = lf.bucket;
     ref.key = lf.key;
-    Buffer raw, inflated;
+    Buffer raw;
     const RemoteStatus st = store_.get(ref, o_.max_log_bytes, raw);
+    Sha256 hash;
     std::string error;
     if (st.code == RemoteStatus::Code::kNotFound || st.code == RemoteStatus::Code::kAccessDenied) {
       r.missing = true;
@@ -321,11 +346,14 @@ class Run {
       out.verdict = LogVerdict::kMissing;
     } else if (!st.ok()) {
       r.reason = "unreadable: " + st.message;
-      out.error = "reading s3://" + lf.bucket + "/" + lf.key + ": " + st.message;
-    } else if (inflate_gzip(raw.view(), o_.max_log_inflated_bytes, inflated, error) !=
-               InflateResult::kOk) {
+      if (st.code == RemoteStatus::Code::kRetry)  // else invalid: too large, refused for good
+        out.error = "reading s3://" + lf.bucket + "/" + lf.key + ": " + st.message;
+    } else if (inflate_gzip_stream(raw.view(), o_.max_log_inflated_bytes,
+                                   [&hash](std::string_view piece) { hash.update(piece); },
+                                   error) != InflateResult::kOk) {
+      // Hashed as it is inflated: a gzip bomb costs time, never memory.
       r.reason = "invalid format (" + error + ")";
-    } else if (sha256_hex(inflated.view()) != lf.hash) {
+    } else if (hash.hex() != lf.hash) {
       r.reason = "hash value doesn't match";
     } else {
       r.valid = true;
@@ -345,7 +373,13 @@ class Run {
     };
     const size_t threads = std::min(n, std::max<size_t>(1, o_.parallel));
     std::vector<std::thread> pool;
-    for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+    for (size_t t = 1; t < threads; ++t) {
+      try {
+        pool.emplace_back(work);
+      } catch (const std::system_error&) {
+        break;  // no more threads: the ones running (and this one) do the rest
+      }
+    }
     work();
     for (std::thread& t : pool) t.join();
     for (LogOutcome& o : outcomes) {

@@ -92,6 +92,11 @@ struct VerifyReport {
   size_t digests_valid = 0, digests_invalid = 0, digests_not_verified = 0;
   size_t logs_valid = 0, logs_invalid = 0, logs_missing = 0, logs_not_verified = 0;
   size_t digests_found = 0;
+  // A file invalid, missing or not verified, or a gap.
+  bool found_problems() const {
+    return !gaps.empty() || digests_invalid || digests_not_verified || logs_invalid ||
+           logs_missing || logs_not_verified;
+  }
   bool whole() const {
     return errors.empty() && gaps.empty() && digests_invalid == 0 && digests_not_verified == 0 &&
            logs_invalid == 0 &&

@@ -91,3 +91,25 @@ TEST_CASE("arbitrary bytes never crash the decoder") {
     (void)inflate_gzip(m.substr(0, seed % m.size()), 1 << 20, out, err);
   }
 }
+
+TEST_CASE("inflate_gzip_stream hands over what inflate_gzip makes, within the same bound") {
+  std::string text;
+  for (int i = 0; i < 200000; ++i) text += "record " + std::to_string(i) + "\n";
+  const std::string gz = test::gzip(text.substr(0, 1000000)) + test::gzip(text.substr(1000000));
+  std::string got;
+  size_t pieces = 0;
+  std::string error;
+  auto sink = [&](std::string_view p) {
+    got.append(p);
+    ++pieces;
+  };
+  REQUIRE(inflate_gzip_stream(gz, text.size(), sink, error) == InflateResult::kOk);
+  CHECK(got == text);
+  CHECK(pieces > 4);  // a window, not the whole
+  got.clear();
+  CHECK(inflate_gzip_stream(gz, text.size() - 1, sink, error) == InflateResult::kTooLarge);
+  CHECK(got.size() == text.size() - 1);
+  got.clear();
+  CHECK(inflate_gzip_stream(gz.substr(0, gz.size() - 9), text.size(), sink, error) ==
+        InflateResult::kTruncated);
+}

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <functional>
 #include <fstream>
 
 #include "agent/aws/time_util.h"
@@ -50,7 +51,8 @@ struct Checked {
 
 // Verifies `trail` from a local copy with key1 (and key2 if `both_keys`) published.
 Checked verify(const test::TestTrail& trail, bool both_keys = false,
-               int64_t now = t("2026-11-20T12:00:00Z"), int64_t end = t("2026-11-20T04:00:00Z")) {
+               int64_t now = t("2026-11-20T12:00:00Z"), int64_t end = t("2026-11-20T04:00:00Z"),
+               const std::function<void(VerifyOptions&)>& adjust = {}) {
   test::TempDir dir("tw-verify");
   trail.write_to(dir.path + "/bucket");
   std::vector<const test::TestKey*> keys{&key1()};
@@ -72,6 +74,7 @@ Checked verify(const test::TestTrail& trail, bool both_keys = false,
   o.signatures_from_successor = true;
   // The newest digest's signature is in S3's metadata only: given, as --signatures does.
   o.signatures[trail.digest_keys.back()] = trail.signatures.at(trail.digest_keys.back());
+  if (adjust) adjust(o);
   TrailVerifier verifier(store, store, cache);
   Checked c{verifier.verify(o), {}};
   for (const FileResult& r : c.report.files) c.by_key[r.key] = r;
@@ -256,4 +259,58 @@ TEST_CASE("LocalTrailStore: unsafe keys are never read") {
   CHECK(LocalTrailStore::safe_key("AWSLogs/1/x.json.gz"));
   for (const char* bad : {"", "/etc/passwd", "a/../b", "a//b", "./a", "a/.", "a\\b"})
     CHECK_FALSE(LocalTrailStore::safe_key(bad));
+}
+
+TEST_CASE("verify: a region asked for without a single digest is a gap, not whole") {
+  // An attacker deletes every digest of one region (and edits its log files at will).
+  Checked c = verify(four_hours(), false, t("2026-11-20T12:00:00Z"), t("2026-11-20T04:00:00Z"),
+                     [](VerifyOptions& o) { o.regions.push_back("eu-west-1"); });
+  CHECK(c.report.digests_valid == 4);
+  REQUIRE(c.report.gaps.size() == 1);
+  CHECK(c.report.gaps[0].why.find("no digest of any trail in eu-west-1") == 0);
+  CHECK_FALSE(c.report.whole());
+  CHECK(c.report.found_problems());
+  SUBCASE("so is a trail asked for by name") {
+    Checked named = verify(four_hours(), false, t("2026-11-20T12:00:00Z"),
+                           t("2026-11-20T04:00:00Z"), [](VerifyOptions& o) { o.trail = "other"; });
+    REQUIRE(named.report.gaps.size() == 1);
+    CHECK(named.report.gaps[0].why.find("no digest of trail other in us-east-1") == 0);
+  }
+}
+
+TEST_CASE("verify: a planted key that parses with a late date does not end the listing") {
+  test::TestTrail trail = four_hours();
+  // Sorts among the first day's keys, and its last AWSLogs/ reads as a digest of 2099.
+  trail.objects[trail.digest_key(t("2026-11-19T23:00:00Z")).substr(0, 64) + "!/AWSLogs/" +
+                trail.account + "/CloudTrail-Digest/" + trail.region + "/2099/01/01/" + trail.account +
+                "_CloudTrail-Digest_" + trail.region + "_x_us-east-1_20990101T000000Z.json.gz"] = "x";
+  trail.objects[trail.digest_key(t("2026-11-20T00:10:31Z")) + "~"] = "planted";
+  Checked c = verify(trail);
+  CHECK(c.report.digests_valid == 4);
+  CHECK(c.report.logs_valid == 4);
+  CHECK(c.report.whole());
+}
+
+TEST_CASE("verify: logging stopped before the range and restarted in it is a gap") {
+  // The classic StopLogging: the last digest before the stop is older than --start.
+  test::TestTrail trail(key1());
+  trail.hour(t("2026-11-20T00:10:31Z"), {kLog}, true);
+  trail.hour(t("2026-11-20T02:00:31Z"), {kLog + " "}, true);  // StartLogging: a starting digest
+  trail.hour(t("2026-11-20T03:00:31Z"), {});
+  trail.hour(t("2026-11-20T04:00:31Z"), {});
+  Checked c = verify(trail);
+  REQUIRE(c.report.gaps.size() == 1);
+  CHECK(c.report.gaps[0].why ==
+        "No log files were delivered by CloudTrail between 2026-11-20T00:10:31Z and 2026-11-20T01:00:31Z");
+  CHECK_FALSE(c.report.whole());
+}
+
+TEST_CASE("verify: a chain whose digests all end before the range has stopped") {
+  test::TestTrail trail(key1());
+  trail.hour(t("2026-11-19T23:00:31Z"), {kLog}, true);
+  trail.hour(t("2026-11-20T00:00:31Z"), {});
+  Checked c = verify(trail);
+  REQUIRE(c.report.gaps.size() == 1);
+  CHECK(c.report.gaps[0].from == t("2026-11-20T00:00:31Z"));
+  CHECK_FALSE(c.report.whole());
 }
