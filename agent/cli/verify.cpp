@@ -4,6 +4,7 @@
 // the CLI's summary, and exits 0 only when everything is whole.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <algorithm>
 #include <map>
@@ -190,6 +191,16 @@ int cmd_verify(Args& a, const Global& g) {
   std::string error;
   if (!public_keys_file.empty()) {
     if (!file_keys.load(public_keys_file, error)) throw std::runtime_error(error);
+    // The file is the trust anchor: whoever wrote it decides what verifies.
+    std::error_code ec;
+    if (!local_dir.empty()) {
+      const std::string keys_at = std::filesystem::weakly_canonical(public_keys_file, ec).string();
+      const std::string copy_at = std::filesystem::weakly_canonical(local_dir, ec).string() + "/";
+      if (keys_at.compare(0, copy_at.size(), copy_at) == 0)
+        spdlog::warn("--public-keys {} is inside the copy being checked: whoever could change the "
+                     "copy could change the keys; take them from CloudTrail instead",
+                     public_keys_file);
+    }
   } else {
     CloudTrailClientOptions ct_options;
     if (!cloudtrail_client_options(endpoint_config(c), env, ct_options, error))

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <system_error>
+#include <mutex>
 #include <vector>
 
 namespace trailwarden::integrity {
@@ -40,8 +41,10 @@ RemoteStatus LocalTrailStore::get(const ObjectRef& object, size_t max_bytes, Buf
     const size_t slash = object.key.find('/', start);
     const bool last = slash == std::string::npos;
     const std::string seg = object.key.substr(start, last ? std::string::npos : slash - start);
+    // O_NONBLOCK: a FIFO planted in the copy does not block the open (S_ISREG refuses it next).
     const int next = ::openat(fd, seg.c_str(),
-                              O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
+                              O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+                                  (last ? 0 : O_DIRECTORY));
     ::close(fd);
     fd = next;
     if (last) break;
@@ -82,24 +85,44 @@ RemoteStatus LocalTrailStore::list(const std::string& bucket, const std::string&
   const size_t cut = prefix.rfind('/');
   const std::string folder = cut == std::string::npos ? "" : prefix.substr(0, cut);
   if (!folder.empty() && !safe_key(folder)) return {};
-  const fs::path root = fs::path(dir_) / folder;
-  std::vector<std::string> keys;
+  // No folder on the way to the listing's root may be a symbolic link (the walk below follows
+  // none either), so the listing never leaves DIR.
+  fs::path root = dir_;
   std::error_code ec;
-  fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
-  if (ec) return {};  // nothing there
-  for (; it != end; it.increment(ec)) {
-    if (ec) return {RemoteStatus::Code::kFatal, "listing " + root.string() + ": " + ec.message()};
-    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
-    std::string key = fs::relative(it->path(), dir_, ec).generic_string();
-    if (ec || key.compare(0, prefix.size(), prefix) != 0) continue;
-    const std::string& after = token.empty() ? start_after : token;
-    if (!after.empty() && key <= after) continue;
-    keys.push_back(std::move(key));
+  size_t start = 0;
+  while (start < folder.size()) {
+    size_t slash = folder.find('/', start);
+    if (slash == std::string::npos) slash = folder.size();
+    root /= folder.substr(start, slash - start);
+    if (fs::is_symlink(fs::symlink_status(root, ec))) return {};
+    start = slash + 1;
   }
-  std::sort(keys.begin(), keys.end());
+  // The sorted keys of a prefix are kept for its next pages (one walk per listing, not per page).
+  std::lock_guard<std::mutex> lock(mu_);
+  if (cached_prefix_ != prefix || !cached_) {
+    cached_keys_.clear();
+    fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
+    if (!ec) {
+      for (; it != end; it.increment(ec)) {
+        if (ec)
+          return {RemoteStatus::Code::kFatal, "listing " + root.string() + ": " + ec.message()};
+        if (it->is_symlink(ec) || !it->is_regular_file(ec)) continue;
+        std::string key = fs::relative(it->path(), dir_, ec).generic_string();
+        if (ec || key.compare(0, prefix.size(), prefix) != 0) continue;
+        cached_keys_.push_back(std::move(key));
+      }
+    }
+    std::sort(cached_keys_.begin(), cached_keys_.end());
+    cached_prefix_ = prefix;
+    cached_ = true;
+  }
+  const std::string& after = token.empty() ? start_after : token;
+  auto first = after.empty() ? cached_keys_.begin()
+                             : std::upper_bound(cached_keys_.begin(), cached_keys_.end(), after);
   max_keys = std::clamp<size_t>(max_keys, 1, 1000);
-  for (size_t i = 0; i < keys.size() && i < max_keys; ++i) out.objects.push_back({keys[i], 0, ""});
-  if (keys.size() > max_keys) out.next_token = keys[max_keys - 1];
+  const size_t left = static_cast<size_t>(cached_keys_.end() - first);
+  for (size_t i = 0; i < left && i < max_keys; ++i) out.objects.push_back({first[i], 0, ""});
+  if (left > max_keys) out.next_token = first[max_keys - 1];
   return {};
 }
 

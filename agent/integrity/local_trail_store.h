@@ -3,11 +3,14 @@
 // file DIR/K. A copy keeps no object metadata, so digests come without their signature
 // (TrailVerifier takes it from the successor). Keys are untrusted (digests name them): a key
 // with an empty, "." or ".." segment, a leading '/', a NUL or a backslash is not found, and
-// symbolic links are not followed, so nothing outside DIR is read. Thread-safe (no state but
-// the directory).
+// symbolic links are not followed (nor FIFOs opened for good), so nothing outside DIR is read.
+// A listing walks the prefix's folder once and keeps its sorted keys for the next pages.
+// Thread-safe.
 #pragma once
 
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "agent/sources/queue.h"
 
@@ -33,6 +36,10 @@ class LocalTrailStore : public ObjectStore, public ObjectLister {
  private:
   std::string dir_;
   std::string bucket_;
+  std::mutex mu_;
+  bool cached_ = false;
+  std::string cached_prefix_;
+  std::vector<std::string> cached_keys_;
 };
 
 }  // namespace trailwarden::integrity

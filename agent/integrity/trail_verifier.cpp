@@ -248,6 +248,9 @@ class Run {
     if (!d.file.previous_hash_algorithm.empty() && d.file.previous_hash_algorithm != "SHA-256")
       return finish("unsupported hash algorithm " + d.file.previous_hash_algorithm);
     if (const std::string* sig = meta.find("signature")) {
+      // CloudTrail writes both; the CLI refuses a digest without either.
+      if (!meta.find("signature-algorithm"))
+        return finish("signature verification failed (no x-amz-meta-signature-algorithm)");
       d.signature = *sig;
     } else if (o_.signatures_from_successor) {
       auto given = o_.signatures.find(key);

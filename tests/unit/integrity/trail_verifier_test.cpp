@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <functional>
+
+#include <sys/stat.h>
 #include <fstream>
 
 #include "agent/aws/time_util.h"
@@ -313,4 +315,38 @@ TEST_CASE("verify: a chain whose digests all end before the range has stopped") 
   REQUIRE(c.report.gaps.size() == 1);
   CHECK(c.report.gaps[0].from == t("2026-11-20T00:00:31Z"));
   CHECK_FALSE(c.report.whole());
+}
+
+TEST_CASE("LocalTrailStore: pages in byte order; a FIFO or a symbolic link is never read") {
+  test::TempDir dir("tw-local");
+  std::filesystem::create_directories(dir.path + "/b/AWSLogs/x");
+  for (int i = 0; i < 2500; ++i) std::ofstream(dir.path + "/b/AWSLogs/x/k" + std::to_string(i)) << i;
+  REQUIRE(::mkfifo((dir.path + "/b/AWSLogs/fifo").c_str(), 0600) == 0);
+  std::filesystem::create_directory_symlink("/etc", dir.path + "/b/AWSLogs/etc");
+  LocalTrailStore store(dir.path + "/b", "bucket");
+  std::vector<std::string> keys;
+  std::string token;
+  int pages = 0;
+  do {
+    ObjectPage page;
+    REQUIRE(store.list("bucket", "AWSLogs/", "", token, 1000, page).ok());
+    for (const ListedObject& o : page.objects) keys.push_back(o.key);
+    token = page.next_token;
+    ++pages;
+  } while (!token.empty());
+  CHECK(pages == 3);
+  CHECK(keys.size() == 2500);
+  CHECK(std::is_sorted(keys.begin(), keys.end()));
+  Buffer out;
+  ObjectRef fifo;
+  fifo.bucket = "bucket";
+  fifo.key = "AWSLogs/fifo";
+  CHECK(store.get(fifo, 1 << 20, out).code == RemoteStatus::Code::kNotFound);  // returns at once
+  ObjectRef link;
+  link.bucket = "bucket";
+  link.key = "AWSLogs/etc/passwd";
+  CHECK(store.get(link, 1 << 20, out).code == RemoteStatus::Code::kNotFound);
+  ObjectPage through_link;
+  REQUIRE(store.list("bucket", "AWSLogs/etc/", "", "", 1000, through_link).ok());
+  CHECK(through_link.objects.empty());
 }
