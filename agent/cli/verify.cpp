@@ -236,8 +236,10 @@ int cmd_verify(Args& a, const Global& g) {
   if (report.digests_valid > 0)
     fmt::print("Results found for {} to {}:\n", integrity::format_utc(report.found_from),
                integrity::format_utc(report.found_to));
-  const size_t digests = report.digests_valid + report.digests_invalid + report.digests_not_verified;
-  const size_t logs = report.logs_valid + report.logs_invalid + report.logs_missing + report.logs_not_verified;
+  const size_t digests = report.digests_valid + report.digests_invalid +
+                         report.digests_not_verified + report.digests_unchecked;
+  const size_t logs = report.logs_valid + report.logs_invalid + report.logs_missing +
+                      report.logs_not_verified + report.logs_unchecked;
   fmt::print("\n{}/{} digest files valid", report.digests_valid, digests);
   if (report.digests_invalid) fmt::print(", {}/{} digest files INVALID", report.digests_invalid, digests);
   if (report.digests_not_verified)
@@ -247,6 +249,9 @@ int cmd_verify(Args& a, const Global& g) {
     fmt::print(", {}/{} log files INVALID ({} missing)", report.logs_invalid + report.logs_missing, logs,
                report.logs_missing);
   if (report.logs_not_verified) fmt::print(", {}/{} not verified", report.logs_not_verified, logs);
+  if (report.digests_unchecked + report.logs_unchecked)
+    fmt::print("\n{} digest files and {} log files could not be checked (ERROR above)",
+               report.digests_unchecked, report.logs_unchecked);
   fmt::print("\n{} gaps\n", report.gaps.size());
   // Something found wrong wins over something not checked: an attacker can always add an error.
   if (report.found_problems()) return kExitInputFailed;

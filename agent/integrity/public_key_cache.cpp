@@ -14,14 +14,22 @@ bool PublicKeyCache::covered(const Region& r, int64_t start, int64_t end) const 
 
 PublicKeyCache::Lookup PublicKeyCache::fetch_locked(const std::string& region, int64_t start,
                                                     int64_t end, std::string& error) {
+  Region& r = regions_[region];
+  const auto now = std::chrono::steady_clock::now();
+  if (!r.failure.empty() && now - r.failed_at < retry_after_) {
+    error = r.failure;
+    return Lookup::kUnavailable;
+  }
   std::vector<TrailPublicKey> got;
   ++requests_;
   const RemoteStatus st = directory_.list_public_keys(region, start, end, got);
   if (!st.ok()) {
     error = "ListPublicKeys in " + region + ": " + st.message;
+    r.failed_at = now;
+    r.failure = error;
     return Lookup::kUnavailable;
   }
-  Region& r = regions_[region];
+  r.failure.clear();
   for (const TrailPublicKey& k : got) {
     std::string why;
     auto key = PublicKey::from_der(k.der, why);

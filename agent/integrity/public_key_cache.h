@@ -5,6 +5,7 @@
 // (counted in rejected()). Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -19,12 +20,15 @@ namespace trailwarden::integrity {
 
 class PublicKeyCache {
  public:
-  explicit PublicKeyCache(PublicKeyDirectory& directory) : directory_(directory) {}
+  explicit PublicKeyCache(PublicKeyDirectory& directory,
+                          std::chrono::seconds retry_after = std::chrono::seconds(60))
+      : directory_(directory), retry_after_(retry_after) {}
 
   enum class Lookup { kFound, kNotFound, kUnavailable };
 
   // Fetches the keys of `region` valid at some time in [start, end] (epoch seconds) unless a
-  // fetch already covered that range. kUnavailable (with `error`) when CloudTrail did not answer.
+  // fetch already covered that range. kUnavailable (with `error`) when CloudTrail did not answer;
+  // a region whose fetch failed is not asked again for `retry_after` (the same error is given).
   Lookup prefetch(const std::string& region, int64_t start, int64_t end, std::string& error);
 
   // The key of `region` with `fingerprint` (lowercase hex) for a digest of [start, end]: from the
@@ -40,11 +44,14 @@ class PublicKeyCache {
   struct Region {
     std::map<std::string, std::shared_ptr<const PublicKey>> keys;  // fingerprint -> key
     std::vector<std::pair<int64_t, int64_t>> fetched;              // ranges asked, merged
+    std::chrono::steady_clock::time_point failed_at{};             // last failed fetch
+    std::string failure;                                           // and its error
   };
   bool covered(const Region& r, int64_t start, int64_t end) const;
   Lookup fetch_locked(const std::string& region, int64_t start, int64_t end, std::string& error);
 
   PublicKeyDirectory& directory_;
+  std::chrono::seconds retry_after_;
   mutable std::mutex mu_;
   std::map<std::string, Region> regions_;
   size_t requests_ = 0;

@@ -61,7 +61,7 @@ class Run {
     std::string error;
     if (!chains.empty() &&
         keys_.prefetch(region, key_from(), key_until(), error) == PublicKeyCache::Lookup::kUnavailable)
-      report_.errors.push_back(error);
+      add_error(error);
     bool trail_seen = false;
     for (auto& [chain, digests] : chains) {
       std::sort(digests.begin(), digests.end(),
@@ -228,7 +228,7 @@ class Run {
       // Only a failure that may pass (no answer, throttling) is "could not check"; an object too
       // large or refused for good is what the bucket holds: invalid.
       if (st.code == RemoteStatus::Code::kRetry)
-        report_.errors.push_back("reading s3://" + o_.bucket + "/" + key + ": " + st.message);
+        return unchecked_digest(d, chain, key, "reading s3://" + o_.bucket + "/" + key + ": " + st.message);
       return finish("unreadable: " + st.message);
     }
     Buffer inflated;
@@ -274,8 +274,7 @@ class Run {
         return finish("public key not found in region " + region + " for fingerprint " +
                       d.file.fingerprint);
       case PublicKeyCache::Lookup::kUnavailable:
-        report_.errors.push_back(error);
-        return finish("public key unavailable: " + error);
+        return unchecked_digest(d, chain, key, error);
     }
     if (!pk->verify(digest_signing_string(d.file, o_.bucket, key, inflated.view()), d.signature))
       return finish("signature verification failed");
@@ -316,7 +315,7 @@ class Run {
   }
 
   // What reading one log file found; made by worker threads, counted in order afterwards.
-  enum class LogVerdict { kValid, kInvalid, kMissing };
+  enum class LogVerdict { kValid, kInvalid, kMissing, kUnchecked };
   struct LogOutcome {
     FileResult result;
     LogVerdict verdict = LogVerdict::kInvalid;
@@ -347,10 +346,13 @@ class Run {
       r.missing = true;
       r.reason = "not found";
       out.verdict = LogVerdict::kMissing;
-    } else if (!st.ok()) {
+    } else if (st.code == RemoteStatus::Code::kRetry) {  // no answer, throttled: not checked
+      out.error = "reading s3://" + lf.bucket + "/" + lf.key + ": " + st.message;
+      r.not_verified = true;
+      r.reason = "not checked: " + st.message;
+      out.verdict = LogVerdict::kUnchecked;
+    } else if (!st.ok()) {  // too large, refused for good: what the bucket holds is invalid
       r.reason = "unreadable: " + st.message;
-      if (st.code == RemoteStatus::Code::kRetry)  // else invalid: too large, refused for good
-        out.error = "reading s3://" + lf.bucket + "/" + lf.key + ": " + st.message;
     } else if (inflate_gzip_stream(raw.view(), o_.max_log_inflated_bytes,
                                    [&hash](std::string_view piece) { hash.update(piece); },
                                    error) != InflateResult::kOk) {
@@ -390,10 +392,32 @@ class Run {
         case LogVerdict::kValid: report_.logs_valid++; break;
         case LogVerdict::kMissing: report_.logs_missing++; break;
         case LogVerdict::kInvalid: report_.logs_invalid++; break;
+        case LogVerdict::kUnchecked: report_.logs_unchecked++; break;
       }
-      if (!o.error.empty()) report_.errors.push_back(std::move(o.error));
+      if (!o.error.empty()) add_error(std::move(o.error));
       file(o.result);
     }
+  }
+
+  void add_error(std::string e) {
+    if (std::find(report_.errors.begin(), report_.errors.end(), e) == report_.errors.end())
+      report_.errors.push_back(std::move(e));
+  }
+
+  // A digest that could not be checked (a key or a read that did not come): neither valid nor
+  // invalid; its log files are not read. The run then ends "could not check" (exit 4).
+  ReadDigest unchecked_digest(ReadDigest& d, const std::string& chain, const std::string& key,
+                              const std::string& error) {
+    add_error(error);
+    report_.digests_unchecked++;
+    d.reason = "not checked: " + error;
+    file({FileKind::kDigest, o_.bucket, key, false, false, true, d.reason, chain});
+    for (const DigestLogFile& lf : d.file.log_files) {
+      report_.logs_unchecked++;
+      file({FileKind::kLog, lf.bucket, lf.key, false, false, true,
+            "not checked: its digest could not be checked", chain});
+    }
+    return d;
   }
 
   void file(const FileResult& r) {

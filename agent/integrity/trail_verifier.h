@@ -91,6 +91,8 @@ struct VerifyReport {
   int64_t found_from = 0, found_to = 0;  // the range the digests found cover
   size_t digests_valid = 0, digests_invalid = 0, digests_not_verified = 0;
   size_t logs_valid = 0, logs_invalid = 0, logs_missing = 0, logs_not_verified = 0;
+  // Could not be checked (CloudTrail's keys or a read did not come): counted apart, with errors.
+  size_t digests_unchecked = 0, logs_unchecked = 0;
   size_t digests_found = 0;
   // A file invalid, missing or not verified, or a gap.
   bool found_problems() const {
@@ -99,6 +101,7 @@ struct VerifyReport {
   }
   bool whole() const {
     return errors.empty() && gaps.empty() && digests_invalid == 0 && digests_not_verified == 0 &&
+           digests_unchecked == 0 && logs_unchecked == 0 &&
            logs_invalid == 0 &&
            logs_missing == 0 && logs_not_verified == 0 && digests_found > 0;
   }

@@ -243,15 +243,20 @@ def test_what_the_cli_does_not_check_a_broken_link():
 
 
 def test_cloudtrail_refuses():
-    """ListPublicKeys refused (no cloudtrail:ListPublicKeys): exit 4, the reason named, nothing
-    called valid."""
+    """ListPublicKeys refused (no cloudtrail:ListPublicKeys): exit 4 (could not check, not
+    "invalid"), the reason named once, nothing called valid, CloudTrail asked once."""
     trail, out = new_trail("intact")
     with cloudtrail_standin.CloudTrailStandin(keys=out / "keys.json") as ct:
         ct.fail("ListPublicKeys", 400, "AccessDeniedException", count=100)
         ours = verify(trail, ct, ["us-east-1"])
         check(ours.exit_code == 4, ours.describe())
-        check(any("ListPublicKeys" in e for e in ours.errors), ours.describe())
+        check(len(ours.errors) == 1 and "ListPublicKeys" in ours.errors[0] and
+              "cloudtrail:ListPublicKeys" in ours.errors[0], ours.describe())
         check("valid" not in ours.files.values(), ours.describe())
+        check("5 digest files and 8 log files could not be checked" in ours.stdout, ours.describe())
+        # Asked once, not once per digest.
+        calls = [r["operation"] for r in ct.requests()]
+        check(calls == ["ListPublicKeys"], f"calls {calls}")
 
 
 def setup():

@@ -350,3 +350,27 @@ TEST_CASE("LocalTrailStore: pages in byte order; a FIFO or a symbolic link is ne
   REQUIRE(store.list("bucket", "AWSLogs/etc/", "", "", 1000, through_link).ok());
   CHECK(through_link.objects.empty());
 }
+
+TEST_CASE("PublicKeyCache: a region CloudTrail did not answer is not asked again at once") {
+  struct Failing : PublicKeyDirectory {
+    int calls = 0;
+    RemoteStatus list_public_keys(const std::string&, int64_t, int64_t,
+                                  std::vector<TrailPublicKey>&, const std::atomic<bool>*) override {
+      ++calls;
+      return {RemoteStatus::Code::kRetry, "503 throttled"};
+    }
+  } failing;
+  PublicKeyCache cache(failing, std::chrono::seconds(60));
+  std::shared_ptr<const PublicKey> key;
+  std::string error;
+  CHECK(cache.find("us-east-1", "ab", 0, 10, key, error) == PublicKeyCache::Lookup::kUnavailable);
+  CHECK(cache.find("us-east-1", "cd", 0, 10, key, error) == PublicKeyCache::Lookup::kUnavailable);
+  CHECK(error == "ListPublicKeys in us-east-1: 503 throttled");
+  CHECK(failing.calls == 1);
+  CHECK(cache.find("eu-west-1", "ab", 0, 10, key, error) == PublicKeyCache::Lookup::kUnavailable);
+  CHECK(failing.calls == 2);  // another region is its own
+  PublicKeyCache eager(failing, std::chrono::seconds(0));
+  eager.find("us-east-1", "ab", 0, 10, key, error);
+  eager.find("us-east-1", "ab", 0, 10, key, error);
+  CHECK(failing.calls == 4);
+}
