@@ -17,6 +17,7 @@
 #include "agent/cli/commands.h"
 #include "agent/config/secret_files.h"
 #include "agent/kafka/client_config.h"
+#include "agent/sources/cloudtrail_client.h"
 #include "agent/sources/kafka/kafka_source_config.h"
 
 namespace trailwarden::cli {
@@ -109,6 +110,14 @@ int cmd_check_config(Args& a, const Global& g) {
     if (!plan_aws_endpoints(c, aws::process_environment(), endpoints, problem))
       warnings.push_back(problem + ": `run` refuses to start with it");
     for (const std::string& w : endpoints.warnings) warnings.push_back(w);
+  }
+  {
+    // CloudTrail's endpoint (ListPublicKeys: `verify`, digest validation), as they resolve it.
+    CloudTrailClientOptions cloudtrail;
+    std::string problem;
+    if (!cloudtrail_client_options(endpoint_config(c), aws::process_environment(), cloudtrail,
+                                   problem))
+      warnings.push_back(problem + ": `verify` refuses to start with it");
   }
   {
     namespace fs = std::filesystem;

@@ -1701,6 +1701,14 @@ class CheckConfigTest(CliTestCase):
         rc, out, err = self.check(s3, {"AWS_REGION": "eu-west-1"}, "-q")
         self.assertNotIn("requests are signed for", err)
 
+    def test_a_bad_cloudtrail_endpoint_is_reported(self):
+        rc, out, err = self.check('[aws]\ncloudtrail_endpoint_url = "ftp://x"\n', {}, "-q")
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertIn('the endpoint URL "ftp://x" from [aws] cloudtrail_endpoint_url: endpoint URL '
+                      'scheme must be http or https: `verify` refuses to start with it', err)
+        rc, out, err = self.check('[aws]\ncloudtrail_endpoint_url = "https://ct.example"\n', {}, "-q")
+        self.assertNotIn("cloudtrail", err)
+
     def test_unset_variable_is_an_error_with_position(self):
         os.environ.pop("TW_TEST_UNSET_VAR", None)
         rc, out, err = self.check('[source.sqs]\nqueue_url = "${TW_TEST_UNSET_VAR}"\n')
