@@ -22,7 +22,7 @@ ctest --test-dir build-asan -LE unit --output-on-failure
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 # Any ASan/UBSan report, crash, leak or timeout fails a target (UBSan halts:
-# -fno-sanitize-recover=all); run.sh runs all ten, then exits 1 naming the failed ones.
+# -fno-sanitize-recover=all); run.sh runs them all, then exits 1 naming the failed ones.
 echo "=== fuzzing: every target for ${FUZZ_SECONDS:-30} s (libFuzzer, ASan + UBSan, halting) ==="
 tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
 
@@ -35,4 +35,6 @@ BUILD_DIR=build scripts/package-check.sh
 # Every stage above stops the script on failure (set -e); reaching here means all passed.
 cases=$(ctest --test-dir build -N -L unit | sed -n 's/^Total Tests: //p')
 suites=$(ctest --test-dir build -N -LE unit | sed -n 's/^Total Tests: //p')
-echo "checks: $((2 * (cases + suites) + 13)) passed, 0 failed ($cases unit test cases and $suites integration suites, again under ASan/UBSan, 11 fuzz targets, benchmark correctness, packaging)"
+# The fuzz targets are the ones run.sh knows (its ALL list).
+fuzz=$(sed -n 's/^ALL=(\(.*\))$/\1/p' tests/fuzz/run.sh | wc -w)
+echo "checks: $((2 * (cases + suites) + fuzz + 2)) passed, 0 failed ($cases unit test cases and $suites integration suites, again under ASan/UBSan, $fuzz fuzz targets, benchmark correctness, packaging)"
