@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "agent/config/config.h"
+#include "agent/integrity/trail_verifier.h"
 #include "agent/rules/rule.h"
 #include "outputs/factory.h"
 #include "outputs/output_tables.h"
@@ -131,5 +132,9 @@ int cmd_run(Args& a, const Global& g);
 int cmd_check_config(Args& a, const Global& g);
 int cmd_healthcheck(Args& a, const Global& g);
 int cmd_verify(Args& a, const Global& g);
+// verify's exit status for what it found (commands.h): 1 when anything is invalid, missing, not
+// verified or a gap, even if a check could also not be made; else 4 when one could not be made;
+// else 0 when whole, 1 when no digest was found.
+int verify_exit_status(const integrity::VerifyReport& report);
 
 }  // namespace trailwarden::cli

@@ -231,7 +231,7 @@ int cmd_verify(Args& a, const Global& g) {
   fmt::print("\nResults requested for {} to {}\n", integrity::format_utc(o.start), integrity::format_utc(o.end));
   if (report.digests_found == 0) {
     fmt::print("No digests found\n");
-    return kExitInputFailed;
+    return verify_exit_status(report);  // 4 when the listing itself was refused
   }
   if (report.digests_valid > 0)
     fmt::print("Results found for {} to {}:\n", integrity::format_utc(report.found_from),
@@ -253,10 +253,14 @@ int cmd_verify(Args& a, const Global& g) {
     fmt::print("\n{} digest files and {} log files could not be checked (ERROR above)",
                report.digests_unchecked, report.logs_unchecked);
   fmt::print("\n{} gaps\n", report.gaps.size());
+  return verify_exit_status(report);
+}
+
+int verify_exit_status(const integrity::VerifyReport& report) {
   // Something found wrong wins over something not checked: an attacker can always add an error.
   if (report.found_problems()) return kExitInputFailed;
   if (!report.errors.empty()) return kExitCannotCheck;
-  return report.whole() ? kExitOk : kExitInputFailed;
+  return report.whole() ? kExitOk : kExitInputFailed;  // not whole here: no digest found
 }
 
 }  // namespace trailwarden::cli

@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include "agent/aws/time_util.h"
+#include "agent/http/http.h"
 
 namespace trailwarden::integrity {
 namespace {
@@ -49,9 +50,7 @@ struct Reader {
     if (!text(obj, field, out, null_ok)) return false;
     if (out.empty() && null_ok) return true;
     if (!is_hex(out, size)) return fail(field, "not hex");
-    if (lower)
-      for (char& c : out)
-        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    if (lower) out = http::ascii_lower(out);
     return true;
   }
 };

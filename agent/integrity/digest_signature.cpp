@@ -7,24 +7,16 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "agent/aws/sigv4.h"
+
 namespace trailwarden::integrity {
 namespace {
-
-std::string hex_of(const unsigned char* p, size_t n) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[p[i] >> 4];
-    out[2 * i + 1] = kHex[p[i] & 15];
-  }
-  return out;
-}
 
 std::string digest_hex(const EVP_MD* md, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_Digest(data.data(), data.size(), out, &len, md, nullptr) != 1) return {};
-  return hex_of(out, len);
+  return aws::to_hex(out, len);
 }
 
 int nibble(char c) {
@@ -53,13 +45,12 @@ std::string digest_signing_string(const DigestFile& digest, std::string_view buc
   s.push_back('\n');
   s.append(bucket).push_back('/');
   s.append(key).push_back('\n');
-  s.append(sha256_hex(inflated)).push_back('\n');
+  s.append(aws::sha256_hex(inflated)).push_back('\n');
   s.append(digest.previous_signature.empty() ? std::string_view("null")
                                               : std::string_view(digest.previous_signature));
   return s;
 }
 
-std::string sha256_hex(std::string_view data) { return digest_hex(EVP_sha256(), data); }
 std::string md5_hex(std::string_view data) { return digest_hex(EVP_md5(), data); }
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
@@ -71,7 +62,7 @@ std::string Sha256::hex() {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx_, out, &len);
-  return hex_of(out, len);
+  return aws::to_hex(out, len);
 }
 
 std::shared_ptr<const PublicKey> PublicKey::from_der(std::string_view der, std::string& error) {

@@ -27,8 +27,7 @@ namespace trailwarden::integrity {
 std::string digest_signing_string(const DigestFile& digest, std::string_view bucket,
                                   std::string_view key, std::string_view inflated);
 
-// Lowercase hex SHA-256 / MD5 of `data`.
-std::string sha256_hex(std::string_view data);
+// Lowercase hex MD5 of `data` (CloudTrail's key fingerprints; SHA-256: aws::sha256_hex).
 std::string md5_hex(std::string_view data);
 
 // SHA-256 over pieces (a log file hashed as it is inflated, never held whole).

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent/http/http.h"
+
 namespace trailwarden::integrity {
 
 bool PublicKeyCache::covered(const Region& r, int64_t start, int64_t end) const {
@@ -33,9 +35,7 @@ PublicKeyCache::Lookup PublicKeyCache::fetch_locked(const std::string& region, i
   for (const TrailPublicKey& k : got) {
     std::string why;
     auto key = PublicKey::from_der(k.der, why);
-    std::string sent = k.fingerprint;
-    std::transform(sent.begin(), sent.end(), sent.begin(),
-                   [](char c) { return c >= 'A' && c <= 'F' ? static_cast<char>(c - 'A' + 'a') : c; });
+    const std::string sent = http::ascii_lower(k.fingerprint);
     if (key && key->fingerprint() != sent) why = "fingerprint " + sent + " is not the key's (MD5 " + key->fingerprint() + ")";
     if (!key || !why.empty()) {
       ++rejected_;

@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "agent/common/buffer.h"
+#include "agent/aws/sigv4.h"
+#include "agent/http/http.h"
 #include "agent/decode/gzip.h"
 #include "agent/integrity/digest_file.h"
 #include "agent/integrity/digest_key.h"
@@ -139,11 +141,12 @@ class Run {
     for (size_t n = digests.size(); n-- > 0;) {
       const Listed& l = digests[n];
       if (expect.set && expect.key != l.key) {
-        // The newer digest names a predecessor that is not this one: it is not in the bucket.
+        // The newer digest names a predecessor that is not this one, so the listing did not hold
+        // it: read it once (it may still be there), else it is not found.
         DigestKey named;
         std::string why;
         if (parse_digest_key(expect.key, named, why) && named.end > l.id.end) {
-          follow_missing(chain, region, expect);
+          read_digest(chain, region, expect.key, expect);
         } else {
           file({FileKind::kDigest, o_.bucket, l.key, false, false, false,
                 "not in the chain: the next digest names " + expect.key + " as its predecessor",
@@ -171,9 +174,8 @@ class Run {
       } else if (trusted) {
         expect = {true, d.file.previous_key, d.file.previous_hash, d.file.previous_signature};
         if (d.file.previous_bucket != o_.bucket) {
-          report_.errors.push_back("s3://" + o_.bucket + "/" + l.key +
-                                   " names a predecessor in another bucket: " +
-                                   d.file.previous_bucket);
+          add_error("s3://" + o_.bucket + "/" + l.key + " names a predecessor in another bucket: " +
+                    d.file.previous_bucket);
           expect = {};
         }
       }
@@ -183,14 +185,8 @@ class Run {
       DigestKey named;
       std::string why;
       if (parse_digest_key(expect.key, named, why) && named.end >= o_.start)
-        follow_missing(chain, region, expect);
+        read_digest(chain, region, expect.key, expect);
     }
-  }
-
-  // A digest a newer one names but the listing did not hold: read it once (it may still be
-  // there), else it is not found.
-  void follow_missing(const std::string& chain, const std::string& region, const Expected& e) {
-    read_digest(chain, region, e.key, e);
   }
 
   ReadDigest read_digest(const std::string& chain, const std::string& region,
@@ -237,7 +233,7 @@ class Run {
       return finish("invalid format (" + error + ")");
     if (!parse_digest(inflated.view(), d.file, error)) return finish("invalid format (" + error + ")");
     d.parsed = true;
-    d.sha256 = sha256_hex(inflated.view());
+    d.sha256 = aws::sha256_hex(inflated.view());
     if (d.file.bucket != o_.bucket || d.file.key != key)
       return finish("has been moved from its original location (it says s3://" + d.file.bucket +
                     "/" + d.file.key + ")");
@@ -281,7 +277,7 @@ class Run {
     if (expect.set && expect.key == key) {
       if (expect.hash != d.sha256)
         return finish("its SHA-256 is not the previousDigestHashValue of the next digest");
-      if (!equal_hex(expect.signature, d.signature))
+      if (http::ascii_lower(expect.signature) != http::ascii_lower(d.signature))
         return finish("its signature is not the previousDigestSignature of the next digest");
     }
     finish("");
@@ -298,14 +294,6 @@ class Run {
     file({FileKind::kDigest, o_.bucket, key, false, false, true, std::move(reason), chain});
     for (const DigestLogFile& lf : d.file.log_files) not_verified_log(chain, lf);
     return d;
-  }
-
-  static bool equal_hex(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-      if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-        return false;
-    return true;
   }
 
   void not_verified_log(const std::string& chain, const DigestLogFile& lf) {

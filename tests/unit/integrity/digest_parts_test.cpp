@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "agent/aws/sigv4.h"
 #include "agent/decode/gzip.h"
 #include "agent/integrity/digest_file.h"
 #include "agent/integrity/digest_key.h"
@@ -74,7 +75,7 @@ TEST_CASE("digest files: the sample in samples/ has CloudTrail's fields") {
   REQUIRE(inflate_gzip(test::read_file(std::string(TW_TEST_DATA_DIR) + "/../../samples/" +
                                        d.log_files[0].key),
                        size_t{64} << 20, log, error) == InflateResult::kOk);
-  CHECK(sha256_hex(log.view()) == d.log_files[0].hash);
+  CHECK(aws::sha256_hex(log.view()) == d.log_files[0].hash);
 }
 
 TEST_CASE("digest files: missing, mistyped and oversized fields are named") {

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "agent/aws/base64.h"
+#include "agent/aws/sigv4.h"
 #include "agent/integrity/digest_key.h"
 #include "agent/integrity/digest_signature.h"
 #include "tests/unit/test_util.h"
@@ -53,13 +54,7 @@ struct TestKey {
                    reinterpret_cast<const unsigned char*>(message.data()), message.size());
     EVP_MD_CTX_free(ctx);
     sig.resize(len);
-    static const char kHex[] = "0123456789abcdef";
-    std::string hex;
-    for (unsigned char c : sig) {
-      hex.push_back(kHex[c >> 4]);
-      hex.push_back(kHex[c & 15]);
-    }
-    return hex;
+    return aws::to_hex(reinterpret_cast<const uint8_t*>(sig.data()), sig.size());
   }
 };
 
@@ -98,7 +93,7 @@ class TestTrail {
       logs_of[key].push_back(log_key);
       if (!files.empty()) files += ",";
       files += fmt::format(R"({{"s3Bucket":"{}","s3Object":"{}","hashValue":"{}","hashAlgorithm":"SHA-256","newestEventTime":null,"oldestEventTime":null}})",
-                           bucket, log_key, integrity::sha256_hex(log));
+                           bucket, log_key, aws::sha256_hex(log));
     }
     const bool starting = start_chain || prev_key_.empty();
     auto q = [](const std::string& s) { return s.empty() ? std::string("null") : "\"" + s + "\""; };
@@ -109,13 +104,13 @@ class TestTrail {
         q(starting ? "" : bucket), q(starting ? "" : prev_key_), q(starting ? "" : prev_hash_),
         q(starting ? "" : "SHA-256"), q(starting ? "" : prev_sig_), files);
     const std::string to_sign = integrity::format_utc(end) + "\n" + bucket + "/" + key + "\n" +
-                                integrity::sha256_hex(json) + "\n" + (starting ? "null" : prev_sig_);
+                                aws::sha256_hex(json) + "\n" + (starting ? "null" : prev_sig_);
     const std::string sig = (signer ? *signer : key_).sign_hex(to_sign);
     objects[key] = gzip(json);
     signatures[key] = sig;
     digest_keys.push_back(key);
     prev_key_ = key;
-    prev_hash_ = integrity::sha256_hex(json);
+    prev_hash_ = aws::sha256_hex(json);
     prev_sig_ = sig;
     return key;
   }
