@@ -96,7 +96,7 @@ bool AlertRecord::decode(std::string_view in, AlertRecord& a) {
   if (version >= kVersion3) a.kafka_message = r.str();
   if (version >= kVersion) {
     const uint32_t kind = r.u32();
-    if (!r.ok || kind > static_cast<uint32_t>(AlertKind::kAlarm)) return false;
+    if (!r.ok || kind > static_cast<uint32_t>(AlertKind::kIntegrity)) return false;
     a.kind = static_cast<AlertKind>(kind);
     a.alarm = r.str();
   }

@@ -29,6 +29,8 @@ enum class AlertRoute : uint8_t {
 enum class AlertKind : uint8_t {
   kRecord = 0,  // one record matched a rule
   kAlarm = 1,   // a rule's alarm changed state (agent/alarms/alarm_stage.h); `alarm` says how
+  kIntegrity = 2,  // the trail is not whole (agent/normalize/integrity_finding.h): `raw` is the
+                   // evidence, bucket/key the object it is about
 };
 
 struct AlertRecord {

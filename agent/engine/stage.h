@@ -24,12 +24,34 @@
 
 #include "agent/core/alert_record.h"
 #include "agent/core/clock.h"
+#include "agent/sources/queue.h"
 
 namespace trailwarden {
 
 // The width of the event-time slots a unit reports: every alarm period (10 s, 30 s or a
 // multiple of 60 s) is a whole number of slots.
 inline constexpr int64_t kEventSlotMs = 10'000;
+
+// One S3 object of a unit as read, for a stage that checks objects (Stage::wants_objects; the
+// integrity stage, agent/integrity/integrity_stage.h). The views live as long as the StageUnit.
+struct StageObject {
+  enum class Kind {
+    kLogFile,  // a CloudTrail log file ({"Records":[...]}), decoded (failed objects never get here)
+    kDigest,   // a CloudTrail digest file (agent/decode/cloudtrail.h FileKind::kDigest)
+    kOther,    // anything else the processor skipped
+  };
+  Kind kind = Kind::kOther;
+  std::string_view bucket;  // as read (the key may be the URL-decoded one: FetchOutcome::read)
+  std::string_view key;
+  // kLogFile: lowercase hex SHA-256 of the object's inflated bytes exactly as read, before any
+  // repair of invalid UTF-8 (what CloudTrail's digest lists as hashValue).
+  std::string_view sha256;
+  // kDigest: the inflated digest JSON, exactly as read (its SHA-256 and signature are checked).
+  std::string_view content;
+  // GetObject's response metadata (kDigest: x-amz-meta-signature, -signature-algorithm).
+  const ObjectMetadata* metadata = nullptr;
+  int64_t sent_ms = 0;  // when its notification was sent (epoch ms), 0 if unknown
+};
 
 struct StageUnit {
   std::vector<AlertRecord>& alerts;  // the unit's, in record order: keep, drop, add
@@ -43,6 +65,9 @@ struct StageUnit {
   // its bytes>"; empty when it has none (a replayed file: each run reads its input once) or the
   // stage does not want it (Stage::wants_unit_identity).
   std::string_view identity = {};
+  // The object this task read, when the stage wants objects (Stage::wants_objects) and the unit
+  // named S3 objects (WorkUnit::Payload::kObjects); nullptr otherwise.
+  const StageObject* object = nullptr;
 };
 
 class Stage {
@@ -54,6 +79,10 @@ class Stage {
   // Whether the engine must give each unit its identity (StageUnit::identity): a digest of an
   // event's or message's bytes, so false unless the stage counts units once.
   virtual bool wants_unit_identity() const { return false; }
+  // Whether the engine must describe each S3 object read (StageUnit::object): it then reads
+  // objects with their metadata, hashes every log file's inflated bytes (one SHA-256 pass) and
+  // keeps digest files' text for the stage instead of skipping them. false unless needed.
+  virtual bool wants_objects() const { return false; }
   // Returns "" or why the unit cannot go on (its state could not be saved): then the engine
   // delivers none of its alerts and fails the unit, which its source retries.
   virtual std::string process(StageUnit& unit) = 0;

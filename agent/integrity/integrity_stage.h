@@ -1,0 +1,97 @@
+// IntegrityStage: `run` checks CloudTrail's digest files as they arrive (docs/integrity.md,
+// "In run"), as an engine stage (agent/engine/stage.h) that wants objects: it sees every log
+// file the agent reads (its SHA-256) and every digest file (its text and metadata).
+//
+// - A digest is checked as `trailwarden verify` checks it (check_digest, digest_check.h:
+//   location, algorithms, the signature by its region's key from CloudTrail ListPublicKeys).
+//   Invalid → integrity.digest_invalid; its log files are an untrusted list (nothing more).
+//   Keys unavailable (CloudTrail does not answer) → the unit fails and comes again (SQS).
+// - The chain: a digest that names a predecessor is compared with it (previousDigestHashValue,
+//   previousDigestSignature); a predecessor the stage has not seen is read from S3 (its bucket
+//   must be allowed) and checked like a notified one, and its log files join the ledger. Not
+//   there → integrity.digest_chain_broken; a link that does not match → the same. A starting
+//   digest after an earlier digest of its chain → integrity.digest_chain_restarted (the gap).
+// - The ledger: each log file a valid digest lists is compared with what the agent read:
+//   another hash → integrity.log_file_modified; not read yet → after backfill_delay it is
+//   handed to the BackfillSource (read and matched like a notified file, counted as
+//   backfilled); given up (not found, denied, not gzip) → integrity.log_file_unreadable.
+// - The clock: a chain (not a backfill chain) with no digest for an hour plus digest_grace
+//   after its last one → integrity.digest_delivery_stopped, once per last digest.
+//
+// Findings are deterministic (integrity_finding_uid): a unit that comes again, or a finding made
+// again after a restart, has the same uid and the de-duplication window drops the copy. What a
+// unit finds goes out with the unit (its alerts); what the clock and backfill find goes out from
+// tick(), and is made again at the next tick until delivered() says it is in the outputs.
+//
+// State is in memory, bounded by `retention` (log files read and not yet listed, digests per
+// chain, expected log files) and max_entries; a restart forgets it: listed log files read
+// before the restart are backfilled again (their alerts are de-duplicated), a predecessor is
+// read from S3, and a chain's clock starts with its next digest. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/core/clock.h"
+#include "agent/engine/stage.h"
+#include "agent/integrity/public_key_cache.h"
+#include "agent/metrics/metrics.h"
+#include "agent/normalize/integrity_finding.h"
+#include "agent/sources/backfill/backfill_source.h"
+#include "agent/sources/queue.h"
+
+namespace trailwarden::integrity {
+
+struct IntegrityOptions {
+  std::chrono::seconds digest_grace{3600};     // a digest is late after its hour plus this
+  std::chrono::seconds backfill_delay{900};    // a listed file not read by then is backfilled
+  std::chrono::seconds retention{6 * 3600};    // state older than this is dropped
+  size_t max_entries = 1'000'000;              // log files remembered (read or expected)
+  size_t max_digest_bytes = size_t{16} << 20;  // a predecessor read from S3
+  // Buckets the stage may read (a predecessor digest, a backfilled log file); empty: any.
+  std::vector<std::string> allowed_buckets;
+};
+
+struct IntegrityCounters {
+  std::atomic<uint64_t> digests_valid{0}, digests_invalid{0}, digests_unchecked{0};
+  std::atomic<uint64_t> log_files_valid{0}, log_files_modified{0}, log_files_unreadable{0};
+  std::atomic<uint64_t> log_files_not_checked{0};  // expected but dropped (bounds, bucket)
+  std::atomic<uint64_t> predecessors_read{0};      // digests read from S3 for the chain
+  std::atomic<uint64_t> findings{0};
+  std::atomic<int64_t> chains{0};                  // gauge
+};
+
+class IntegrityStage final : public Stage {
+ public:
+  // `keys`, `store` and `backfill` must outlive the stage; `backfill` may be null (then a listed
+  // file never read is reported as integrity.log_file_unreadable "not read by the agent").
+  IntegrityStage(IntegrityOptions options, PublicKeyCache& keys, ObjectStore& store,
+                 BackfillSource* backfill, const Clock& clock = system_clock());
+  ~IntegrityStage() override;
+
+  bool wants_objects() const override { return true; }
+  bool wants_unit_identity() const override { return true; }
+  std::string process(StageUnit& unit) override;
+  void tick(Clock::Wall now, std::vector<AlertRecord>& out) override;
+  void finish(std::vector<AlertRecord>& out) override;
+  void delivered(const std::vector<AlertRecord>& alerts) override;
+
+  const IntegrityCounters& counters() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// trailwarden_integrity_* (docs/monitoring.md). `stage` must outlive `registry`.
+void register_integrity_metrics(MetricsRegistry& registry, const IntegrityStage& stage);
+
+}  // namespace trailwarden::integrity
