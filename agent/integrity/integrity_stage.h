@@ -16,7 +16,8 @@
 //   handed to the BackfillSource (read and matched like a notified file, counted as
 //   backfilled); given up (not found, denied, not gzip) → integrity.log_file_unreadable.
 // - The clock: a chain (not a backfill chain) with no digest for an hour plus digest_grace
-//   after its last one → integrity.digest_delivery_stopped, once per last digest.
+//   after its last one → integrity.digest_delivery_stopped, once per last digest. While a
+//   backlog is read (old digests still coming), it runs from the last one's arrival instead.
 //
 // Findings are deterministic (integrity_finding_uid): a unit that comes again, or a finding made
 // again after a restart, has the same uid and the de-duplication window drops the copy. What a
@@ -56,6 +57,10 @@ struct IntegrityOptions {
   std::chrono::seconds retention{6 * 3600};    // state older than this is dropped
   size_t max_entries = 1'000'000;              // log files remembered (read or expected)
   size_t max_digest_bytes = size_t{16} << 20;  // a predecessor read from S3
+  // Log files listed by digests whose period begins before this (epoch ms) are checked when the
+  // agent read them, and otherwise neither backfilled nor reported (counted not checked): an
+  // earlier run may have read them. 0: when the stage was made.
+  int64_t coverage_from_ms = 0;
   // Buckets the stage may read (a predecessor digest, a backfilled log file); empty: any.
   std::vector<std::string> allowed_buckets;
 };

@@ -9,6 +9,7 @@
 #include "agent/aws/sigv4.h"
 #include "agent/http/http.h"
 #include "agent/decode/gzip.h"
+#include "agent/integrity/digest_check.h"
 #include "agent/integrity/digest_file.h"
 #include "agent/integrity/digest_key.h"
 #include "agent/integrity/digest_signature.h"
@@ -231,49 +232,37 @@ class Run {
     std::string error;
     if (inflate_gzip(raw.view(), o_.max_digest_bytes, inflated, error) != InflateResult::kOk)
       return finish("invalid format (" + error + ")");
-    if (!parse_digest(inflated.view(), d.file, error)) return finish("invalid format (" + error + ")");
-    d.parsed = true;
-    d.sha256 = aws::sha256_hex(inflated.view());
-    if (d.file.bucket != o_.bucket || d.file.key != key)
-      return finish("has been moved from its original location (it says s3://" + d.file.bucket +
-                    "/" + d.file.key + ")");
-    if (d.file.signature_algorithm != "SHA256withRSA")
-      return finish("unsupported signature algorithm " + d.file.signature_algorithm);
-    if (const std::string* alg = meta.find("signature-algorithm"); alg && *alg != "SHA256withRSA")
-      return finish("unsupported signature algorithm " + *alg);
-    if (!d.file.previous_hash_algorithm.empty() && d.file.previous_hash_algorithm != "SHA-256")
-      return finish("unsupported hash algorithm " + d.file.previous_hash_algorithm);
-    if (const std::string* sig = meta.find("signature")) {
-      // CloudTrail writes both; the CLI refuses a digest without either.
-      if (!meta.find("signature-algorithm"))
-        return finish("signature verification failed (no x-amz-meta-signature-algorithm)");
-      d.signature = *sig;
-    } else if (o_.signatures_from_successor) {
-      auto given = o_.signatures.find(key);
-      if (given != o_.signatures.end())
-        d.signature = given->second;
+    DigestCheckInput in;
+    in.bucket = o_.bucket;
+    in.key = key;
+    in.region = region;
+    in.inflated = inflated.view();
+    in.metadata = &meta;
+    in.signature_optional = o_.signatures_from_successor;
+    if (o_.signatures_from_successor) {
+      // A local copy has no metadata: the signature given, else the successor's link.
+      if (auto given = o_.signatures.find(key); given != o_.signatures.end())
+        in.given_signature = given->second;
       else if (expect.set && expect.key == key)
-        d.signature = expect.signature;
+        in.given_signature = expect.signature;
     }
-    if (d.signature.empty()) {
-      if (o_.signatures_from_successor) {
-        d.parsed = true;
-        return not_verified_digest(d, chain, key, "no signature to check (the newest digest of a local copy: give it with --signatures)");
-      }
-      return finish("signature verification failed (no x-amz-meta-signature)");
-    }
-    std::shared_ptr<const PublicKey> pk;
-    switch (keys_.find(region, d.file.fingerprint, key_from(), key_until(), pk, error)) {
-      case PublicKeyCache::Lookup::kFound:
+    in.key_from = key_from();
+    in.key_until = key_until();
+    DigestCheck checked = check_digest(in, keys_);
+    d.parsed = checked.parsed;
+    d.file = std::move(checked.file);
+    d.sha256 = std::move(checked.sha256);
+    d.signature = std::move(checked.signature);
+    switch (checked.verdict) {
+      case DigestVerdict::kValid:
         break;
-      case PublicKeyCache::Lookup::kNotFound:
-        return finish("public key not found in region " + region + " for fingerprint " +
-                      d.file.fingerprint);
-      case PublicKeyCache::Lookup::kUnavailable:
-        return unchecked_digest(d, chain, key, error);
+      case DigestVerdict::kInvalid:
+        return finish(std::move(checked.reason));
+      case DigestVerdict::kNotVerified:
+        return not_verified_digest(d, chain, key, std::move(checked.reason));
+      case DigestVerdict::kUnchecked:
+        return unchecked_digest(d, chain, key, checked.reason);
     }
-    if (!pk->verify(digest_signing_string(d.file, o_.bucket, key, inflated.view()), d.signature))
-      return finish("signature verification failed");
     if (expect.set && expect.key == key) {
       if (expect.hash != d.sha256)
         return finish("its SHA-256 is not the previousDigestHashValue of the next digest");
