@@ -138,9 +138,8 @@ void BackfillSource::done(AckToken token, bool ok, const std::string& why) {
       return;
     } else {
       ++counters_.failed;
-      spdlog::error("backfill of {} given up after {} tries: {}; its records are not matched "
-                    "({})",
-                    name, item.failures, why, item.reason);
+      spdlog::error("backfill of {} given up after {} {}: {}; its records are not matched ({})",
+                    name, item.failures, item.failures == 1 ? "try" : "tries", why, item.reason);
     }
     object = std::move(item.object);
     items_.erase(it);
