@@ -3,27 +3,43 @@
 // through this Source like notified objects (fetch → match → stages → deliver), so their
 // alerts go out as if their notification had come and the stage checks their hash.
 //
-// Each added object becomes one unit (WorkUnit::Payload::kObjects, one object, route
-// kS3Object, name "backfill s3://bucket/key", notification "backfill"). A unit that fails
-// (done(!ok): not found, access denied, not gzip, outputs down) is tried again after
-// retry_after, up to `attempts` times; then on_finished(object, false, why) says it is given
-// up. A unit done ok gives on_finished(object, true, ""). Units released at shutdown are
-// kept for the next next() (not counted as attempts).
+// Each added object becomes one unit: WorkUnit::Payload::kObjects naming that one object (as
+// given: bucket, key, and whatever else the caller set), name "backfill s3://bucket/key",
+// origin route kS3Object with the bucket and key and notification "backfill", sent_ms 0 (no
+// notification was sent: notification_to_alert_seconds is not observed for it).
 //
-// Never ends (kEnd) and never fails (kFatal): it is a side queue of `run`, merged with the
-// main source (agent/sources/merged_source.h). Bounded: at most max_pending objects queued or
-// in flight; add() beyond refuses (counted in dropped, and the caller reports the file as not
-// checked). The same object is not queued twice while queued or in flight. Thread-safe.
+// Lifecycle of an object:
+// - add() queues it, due at once. next() hands out due objects, oldest due first, each under a
+//   fresh token (a done() for an earlier hand-out is never taken for the current one).
+// - done(ok): finished, forgotten; on_finished(object, true, "").
+// - done(!ok) (not found, access denied, not gzip, outputs down): one failed try. Before
+//   `attempts` failed tries it is queued again, due retry_after later (WARN); at `attempts` it is
+//   given up and forgotten: on_finished(object, false, why) (ERROR: its records are not
+//   matched).
+// - release() at shutdown: queued again with its place (due as before), not counted as a try.
+// - done() or release() for a token not in flight (unknown, already done, released) is ignored.
+//
+// Counters: backfilled counts objects at their first hand-out, retried each hand-out after a
+// failed try (a hand-out after a release counts nothing), failed the objects given up, dropped
+// the add()s refused because max_pending objects were queued or in flight (or the object named
+// no bucket or key), pending is queued + in flight.
+//
+// Never ends (kEnd), never fails (kFatal) and never waits in next(): it is a side queue of
+// `run`, merged with the main source (agent/sources/merged_source.h). Its tokens never have the
+// top bit set. The same object (bucket and key) is not queued twice while queued or in flight.
+// The queue is in memory: a restart forgets it (the integrity stage finds the files again).
+// on_finished is called without the source's lock held (it may add()), from the thread that
+// called done(). Thread-safe.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "agent/core/clock.h"
@@ -33,9 +49,9 @@
 namespace trailwarden {
 
 struct BackfillOptions {
-  int attempts = 3;
+  int attempts = 3;  // tries per object (values under 1 are taken as 1)
   std::chrono::milliseconds retry_after{std::chrono::minutes(5)};
-  size_t max_pending = 100000;
+  size_t max_pending = 100000;  // objects queued or in flight
 };
 
 struct BackfillCounters {
@@ -46,7 +62,9 @@ struct BackfillCounters {
   std::atomic<int64_t> pending{0};      // queued or in flight (gauge)
 };
 
-// trailwarden_integrity_backfilled_total and the others (docs/monitoring.md).
+// trailwarden_integrity_backfilled_total, _backfill_retries_total, _backfill_failed_total,
+// _backfill_dropped_total and the gauge _backfill_pending (docs/monitoring.md). `counters`
+// must outlive `registry`.
 void register_backfill_metrics(MetricsRegistry& registry, const BackfillCounters& counters);
 
 class BackfillSource final : public Source {
@@ -60,7 +78,8 @@ class BackfillSource final : public Source {
   void on_finished(Finished finished);
 
   // Queues `object` (reason: why, for the log: "listed in <digest key>"). false if it is
-  // already queued or in flight (nothing done) or the queue is full (counted in dropped).
+  // already queued or in flight (nothing done), if the queue is full or the object names no
+  // bucket or key (both counted in dropped, logged at WARN).
   bool add(const ObjectRef& object, const std::string& reason);
 
   Status next(size_t max, const std::atomic<bool>& stop, std::vector<WorkUnit>& out,
@@ -75,17 +94,22 @@ class BackfillSource final : public Source {
   struct Item {
     ObjectRef object;
     std::string reason;
-    int attempts = 0;           // failed tries so far
-    Clock::Steady not_before{};  // retry time
-    bool in_flight = false;
+    int failures = 0;        // failed tries so far
+    Clock::Steady due{};     // while queued: not handed out before
+    AckToken token = 0;      // while in flight: its current hand-out, else 0
+    bool counted = false;    // the current try was counted (backfilled or retried)
   };
+  void set_pending_locked();
+
   BackfillOptions options_;
   const Clock& clock_;
   Finished finished_;
-  mutable std::mutex mu_;
-  std::map<AckToken, Item> items_;             // queued and in flight, by token
-  std::map<std::string, AckToken> by_object_;  // "s3://bucket/key" -> token
+  std::mutex mu_;
+  std::map<std::string, Item> items_;                    // queued and in flight, by s3://b/k
+  std::multimap<Clock::Steady, std::string> queue_;      // queued: due time -> s3://b/k
+  std::unordered_map<AckToken, std::string> in_flight_;  // hand-out token -> s3://b/k
   AckToken next_token_ = 1;
+  bool full_logged_ = false;  // the "queue full" WARN was said since it last had room
   BackfillCounters counters_;
 };
 
