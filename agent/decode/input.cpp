@@ -82,7 +82,8 @@ bool read_input(const std::string& path, size_t max_bytes, Buffer& out, std::str
 }
 
 bool decode_to_json(std::string_view bytes, const DecodeLimits& limits, Buffer& json,
-                    std::string& error) {
+                    std::string& error, std::string* dropped) {
+  if (dropped) dropped->clear();
   switch (detect_format(bytes.substr(0, 64))) {
     case InputFormat::kGzip: {
       InflateResult r = inflate_gzip(bytes, limits.max_decompressed_bytes, json, error);
@@ -90,6 +91,7 @@ bool decode_to_json(std::string_view bytes, const DecodeLimits& limits, Buffer& 
       // The decompressed content must itself be JSON (a gzip of something else is refused).
       size_t i = skip_bom_and_space(json.view());
       if (i > 0) {
+        if (dropped) dropped->assign(json.view().substr(0, i));
         std::string_view rest = json.view().substr(i);
         std::memmove(json.data(), rest.data(), rest.size());
         json.set_size(rest.size());
@@ -107,7 +109,9 @@ bool decode_to_json(std::string_view bytes, const DecodeLimits& limits, Buffer& 
                             limits.max_decompressed_bytes);
         return false;
       }
-      json.assign(bytes.substr(skip_bom_and_space(bytes)));
+      const size_t i = skip_bom_and_space(bytes);
+      if (dropped) dropped->assign(bytes.substr(0, i));
+      json.assign(bytes.substr(i));
       return true;
     }
     case InputFormat::kUnknown:

@@ -20,9 +20,11 @@ InputFormat detect_format(std::string_view head);
 // On failure `error` says why (errno text, or the limit).
 bool read_input(const std::string& path, size_t max_bytes, Buffer& out, std::string& error);
 
-// Turns raw object bytes into JSON text in `json` (decompressing gzip). A UTF-8 BOM is
-// dropped. Returns false with `error` for unknown formats and decompression failures.
+// Turns raw object bytes into JSON text in `json` (decompressing gzip). A UTF-8 BOM and white
+// space before the JSON are dropped; `dropped`, when given, receives them (the inflated bytes
+// exactly as read are *dropped + json: what a CloudTrail digest's hashValue covers). Returns
+// false with `error` for unknown formats and decompression failures.
 bool decode_to_json(std::string_view bytes, const DecodeLimits& limits, Buffer& json,
-                    std::string& error);
+                    std::string& error, std::string* dropped = nullptr);
 
 }  // namespace trailwarden

@@ -17,6 +17,7 @@
 #include "agent/aws/sigv4.h"
 #include "agent/aws/time_util.h"
 #include "agent/decode/input.h"
+#include "agent/decode/shapes.h"
 
 namespace trailwarden {
 
@@ -84,6 +85,11 @@ struct TaskResult {
   std::string error;                    // fetch or decode failure ("" = none)
   std::shared_ptr<const RuleSet> rules;  // the rules it was matched with (per_rule's slots)
   Clock::Steady started;
+  // The object as read and its metadata, when the stage wants objects (the StageObject the
+  // stage sees points into them and into `result`).
+  bool described = false;
+  ObjectRef read;
+  ObjectMetadata metadata;
   bool skipped = false;  // not worked on (its unit had failed, or the engine was stopping)
   bool undelivered = false;  // it has alerts and the outputs did not take them
 };
@@ -236,6 +242,10 @@ struct Engine::Impl {
         std::chrono::duration_cast<std::chrono::milliseconds>(
             (clock.wall_now() + kEventClockSkew).time_since_epoch())
             .count());
+    // A stage that checks objects (integrity) sees each S3 object's hash, digest text and
+    // metadata; nothing is hashed or kept otherwise.
+    r.described = stage->wants_objects() && w.payload == WorkUnit::Payload::kObjects;
+    processor.describe_objects(r.described);
     switch (w.payload) {
       case WorkUnit::Payload::kEvent:
         r.name = w.name;
@@ -268,7 +278,9 @@ struct Engine::Impl {
           r.error = fmt::format("{}: no object to read", w.name);
           return;
         }
-        FetchOutcome f = fetcher->fetch(w.objects[index], processor.raw_buffer(), rng);
+        FetchOutcome f = fetcher->fetch(w.objects[index], processor.raw_buffer(), rng,
+                                        r.described ? &r.metadata : nullptr);
+        r.read = f.read;
         if (f.cancelled) {
           r.name = object_name(f.read);
           r.error = "shutting down";
@@ -310,6 +322,32 @@ struct Engine::Impl {
     r.error.clear();
   }
 
+  // What the stage that wants objects sees of the object `r` read (views into `r`).
+  static void describe(const Unit& u, const TaskResult& r, StageObject& object) {
+    const ParseStats& stats = r.result.stats;
+    switch (stats.kind) {
+      case FileKind::kRecords:
+        // S3 objects are read as log files only, so this is {"Records":[...]} as CloudTrail
+        // writes it; checked all the same, since only a log file is in a digest's list.
+        object.kind = stats.shapes == kShapeLogFile && !stats.line_delimited
+                          ? StageObject::Kind::kLogFile
+                          : StageObject::Kind::kOther;
+        break;
+      case FileKind::kDigest:
+        object.kind = StageObject::Kind::kDigest;
+        break;
+      case FileKind::kOther:
+        object.kind = StageObject::Kind::kOther;
+        break;
+    }
+    object.bucket = r.read.bucket;
+    object.key = r.read.key;
+    object.sha256 = r.result.content_sha256;
+    object.content = r.result.digest_text;
+    object.metadata = &r.metadata;
+    object.sent_ms = u.work.sent_ms;
+  }
+
   // Records bad records, runs the stages and delivers: after work(), in the worker (or in
   // order). Returns the task's error or "".
   std::string deliver(const Unit& u, TaskResult& r) {
@@ -320,7 +358,10 @@ struct Engine::Impl {
     if (std::string why = delivery.record_bad(r.name, u.work.origin.message_id, result);
         !why.empty())
       return why;
-    StageUnit unit{result.alerts, result.event_slots, r.identity};
+    StageObject object;
+    if (r.described) describe(u, r, object);
+    StageUnit unit{result.alerts, result.event_slots, r.identity,
+                   r.described ? &object : nullptr};
     if (std::string why = stage->process(unit); !why.empty()) {
       r.undelivered = true;
       const std::string error = fmt::format("{}: {}", r.name, why);

@@ -3,7 +3,9 @@
 //
 //   fetch (objects from the ObjectStore, a local file, bytes in hand; agent/engine/fetch.h)
 //   → decode + match + normalize (ObjectProcessor, agent/engine/processor.h)
-//   → stage (agent/engine/stage.h: pass-through, or the alarm stage set by set_stage())
+//   → stage (agent/engine/stage.h: pass-through, or the stage set by set_stage(): the alarm
+//     stage, the integrity stage, several in a StageChain; a stage that wants objects gets each
+//     S3 object's StageObject: read with its metadata, hashed, a digest's text kept)
 //   → deliver (bad records recorded, de-duplication window, outputs; agent/engine/deliver.h)
 //   → acknowledge (Source::done: ok once every object of the unit is delivered, else kept).
 //

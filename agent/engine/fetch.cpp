@@ -32,10 +32,13 @@ void ObjectFetcher::cancel() {
 }
 
 RemoteStatus ObjectFetcher::fetch_with_retries(const ObjectRef& what, Buffer& out,
-                                               std::mt19937& rng, bool& cancelled) {
+                                               std::mt19937& rng, ObjectMetadata* metadata,
+                                               bool& cancelled) {
   RemoteStatus s;
   for (int attempt = 0;; ++attempt) {
-    s = store_.get(what, options_.max_object_bytes, out, &cancel_);
+    s = metadata ? store_.get_with_metadata(what, options_.max_object_bytes, out, *metadata,
+                                            &cancel_)
+                 : store_.get(what, options_.max_object_bytes, out, &cancel_);
     if (s.code != RemoteStatus::Code::kRetry || attempt + 1 >= options_.attempts) break;
     ++counters_.fetch_retries;
     auto delay = jittered_backoff(options_.retry_base, options_.retry_max, attempt, rng);
@@ -47,10 +50,11 @@ RemoteStatus ObjectFetcher::fetch_with_retries(const ObjectRef& what, Buffer& ou
   return s;
 }
 
-FetchOutcome ObjectFetcher::fetch(const ObjectRef& object, Buffer& out, std::mt19937& rng) {
+FetchOutcome ObjectFetcher::fetch(const ObjectRef& object, Buffer& out, std::mt19937& rng,
+                                  ObjectMetadata* metadata) {
   FetchOutcome o;
   o.read = object;
-  o.status = fetch_with_retries(o.read, out, rng, o.cancelled);
+  o.status = fetch_with_retries(o.read, out, rng, metadata, o.cancelled);
   if (o.cancelled) return o;
   // An EventBridge key that is not there as given (S3 says 403 AccessDenied, not 404, when the
   // policy lacks s3:ListBucket): its URL-decoded reading, checked like the key itself.
@@ -63,7 +67,7 @@ FetchOutcome ObjectFetcher::fetch(const ObjectRef& object, Buffer& out, std::mt1
     // it is the notified object (If-Match its ETag, else its size), at its current version.
     o.read.version_id.clear();
     o.read.verify_identity = true;
-    RemoteStatus second = fetch_with_retries(o.read, out, rng, o.cancelled);
+    RemoteStatus second = fetch_with_retries(o.read, out, rng, metadata, o.cancelled);
     if (o.cancelled) return o;
     if (second.ok()) {
       ++counters_.key_fallbacks;

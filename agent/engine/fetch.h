@@ -50,8 +50,11 @@ class ObjectFetcher {
  public:
   ObjectFetcher(ObjectStore& store, FetchOptions options, const Clock& clock = system_clock());
 
-  // Reads `object` into `out`. Never throws.
-  FetchOutcome fetch(const ObjectRef& object, Buffer& out, std::mt19937& rng);
+  // Reads `object` into `out`. With `metadata`, reads it with its response metadata
+  // (ObjectStore::get_with_metadata: user metadata, ETag, version) into *metadata, that of the
+  // reading FetchOutcome::read names; same retries. Never throws.
+  FetchOutcome fetch(const ObjectRef& object, Buffer& out, std::mt19937& rng,
+                     ObjectMetadata* metadata = nullptr);
 
   // Shutdown: backoffs end at once and downloads in flight give up.
   void cancel();
@@ -60,7 +63,7 @@ class ObjectFetcher {
 
  private:
   RemoteStatus fetch_with_retries(const ObjectRef& what, Buffer& out, std::mt19937& rng,
-                                  bool& cancelled);
+                                  ObjectMetadata* metadata, bool& cancelled);
 
   ObjectStore& store_;
   FetchOptions options_;

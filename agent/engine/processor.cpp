@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/aws/sigv4.h"
 #include "agent/common/memory.h"
 #include "agent/decode/event_time_field.h"
 #include "agent/decode/input.h"
@@ -24,6 +25,16 @@ void note_event_time(std::string_view t, std::string_view not_after, std::string
   if (t.size() != 20 || t[4] != '-' || t[10] != 'T' || t[19] != 'Z') return;
   if (!not_after.empty() && t > not_after) return;  // same fixed format: compares as text
   if (newest.empty() || t > std::string_view(newest)) newest.assign(t);
+}
+
+// SHA-256 (lowercase hex) of `dropped` followed by `text`: the inflated bytes as read. Nothing
+// is dropped from what CloudTrail writes, so the copy is for other files only.
+std::string inflated_sha256(std::string_view dropped, std::string_view text) {
+  if (dropped.empty()) return aws::sha256_hex(text);
+  std::string whole;
+  whole.reserve(dropped.size() + text.size());
+  whole.append(dropped).append(text);
+  return aws::sha256_hex(whole);
 }
 
 }  // namespace
@@ -71,7 +82,11 @@ void ObjectProcessor::finish_slots(ObjectResult& result) { event_slots_.take(res
 void ObjectProcessor::decode_and_match(const std::string& name, ObjectResult& result) {
   std::string error;
   result.bytes_read = raw_.size();
-  if (!decode_to_json(raw_.view(), limits_, json_, error)) return fail(error, result);
+  if (!decode_to_json(raw_.view(), limits_, json_, error, describe_objects_ ? &dropped_ : nullptr))
+    return fail(error, result);
+  // Hashed now: prepare() and read() may change the text (lookup-events unwrapped, invalid
+  // UTF-8 replaced by '?'), and the hash is of the bytes as read.
+  if (describe_objects_) result.content_sha256 = inflated_sha256(dropped_, json_.view());
   reader_.prepare(json_);  // lookup-events: CloudTrailEvent strings into records (decode/shapes.h)
   result.bytes_decoded = json_.size();
   const uint64_t evaluated_before = session_.counters().evaluated;
@@ -83,7 +98,12 @@ void ObjectProcessor::decode_and_match(const std::string& name, ObjectResult& re
                 result);
   switch (result.stats.kind) {
     case FileKind::kDigest:
-      spdlog::info("{}: CloudTrail digest file, skipped", name);
+      if (!describe_objects_) {
+        spdlog::info("{}: CloudTrail digest file, skipped", name);
+        break;
+      }
+      keep_digest_text(result);
+      spdlog::debug("{}: CloudTrail digest file, handed to the integrity check", name);
       break;
     case FileKind::kOther:
       if (result.stats.bad_records == 0)  // (bad records were named one by one)
@@ -107,6 +127,16 @@ void ObjectProcessor::decode_and_match(const std::string& name, ObjectResult& re
                      result.stats.skipped_non_objects);
       break;
   }
+}
+
+void ObjectProcessor::keep_digest_text(ObjectResult& result) {
+  // The text as read: read() may have replaced bytes in json_, so the (small) digest is
+  // decoded again from raw_, which nothing changed.
+  Buffer text;
+  std::string error;
+  if (!decode_to_json(raw_.view(), limits_, text, error, &dropped_)) return;  // decoded before
+  result.digest_text.reserve(dropped_.size() + text.size());
+  result.digest_text.assign(dropped_).append(text.view());
 }
 
 void ObjectProcessor::process_event(const std::string& name, std::string_view json,

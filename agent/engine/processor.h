@@ -55,6 +55,13 @@ struct ObjectResult {
   // Alerts whose record had no usable eventTime: their time is the processing time
   // (NormalizeNotes; trailwarden_alert_time_unparsed_total).
   uint64_t alerts_time_unparsed = 0;
+  // When describe_objects() is on and the object could be decoded: the lowercase hex SHA-256
+  // of its inflated bytes exactly as read (before any repair of invalid UTF-8; what a CloudTrail
+  // digest lists as hashValue). Empty otherwise.
+  std::string content_sha256;
+  // When describe_objects() is on and the object is a CloudTrail digest file (stats.kind ==
+  // FileKind::kDigest): its inflated text exactly as read (its hash is content_sha256).
+  std::string digest_text;
 
   static constexpr size_t kMaxBadRecordsKept = 1000;
 };
@@ -87,6 +94,13 @@ class ObjectProcessor : private RecordVisitor {
     track_event_slots_ = on;
     event_slots_not_after_ms_ = not_after_ms;
   }
+
+  // Also describe each object of the next process_raw() calls for a stage that checks objects
+  // (agent/engine/stage.h, Stage::wants_objects): ObjectResult::content_sha256 (one SHA-256
+  // pass over the inflated bytes) and, for a digest file, ObjectResult::digest_text (digests
+  // are small: decode limits bound them). A digest is then logged at DEBUG as handed to the
+  // integrity check instead of at INFO as skipped. Off (the default): no hashing, no copy.
+  void describe_objects(bool on) { describe_objects_ = on; }
 
   // The rules, by the slots of ObjectResult::per_rule.
   const std::vector<const rules::Rule*>& rules() const { return matcher_.rules(); }
@@ -126,6 +140,7 @@ class ObjectProcessor : private RecordVisitor {
   void decode_and_match(const std::string& name, ObjectResult& result);
   void log_bad_records();
   void finish_slots(ObjectResult& result);
+  void keep_digest_text(ObjectResult& result);
 
   const rules::RuleMatcher& matcher_;
   DecodeLimits limits_;
@@ -140,6 +155,8 @@ class ObjectProcessor : private RecordVisitor {
   const std::string* name_ = nullptr;
   bool track_event_time_ = false;
   std::string event_time_not_after_;
+  bool describe_objects_ = false;
+  std::string dropped_;  // what decode_to_json dropped before the JSON (a BOM, white space)
   bool track_event_slots_ = false;
   int64_t event_slots_not_after_ms_ = 0;
   EventSlotSet event_slots_;  // the current object's, when track_event_slots_

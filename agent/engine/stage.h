@@ -15,6 +15,8 @@
 // (StageUnit::identity) so that a stage with durable state counts it once; and it reports
 // which alerts reached every output's buffer (delivered()), so that a stage can send again what
 // a failed delivery or a crash kept from them.
+//
+// Several stages: StageChain (agent/engine/stage_chain.h) puts them in the one slot, in order.
 #pragma once
 
 #include <cstdint>

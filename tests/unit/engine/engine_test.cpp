@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/aws/sigv4.h"
 #include "agent/rules/rule.h"
 #include "outputs/delivery/delivery_pipeline.h"
 #include "tests/fakes/fake_message_queue.h"
@@ -441,4 +442,153 @@ TEST_CASE("stage: a stage that does not count units once gets no identity (no di
   f.source.add(std::move(u));
   CHECK(f.run() == 0);
   CHECK(stage.identities == std::vector<std::string>{"", ""});
+}
+
+namespace {
+
+// A stage that checks objects (as the integrity stage does): keeps a copy of every StageObject
+// it is given (the views live only as long as process()), and counts units without one.
+struct ObjectStage final : Stage {
+  struct Seen {
+    StageObject::Kind kind;
+    std::string bucket, key, sha256, content, signature, etag;
+    bool metadata = false;
+    int64_t sent_ms = 0;
+  };
+  std::mutex mu;
+  std::vector<Seen> seen;
+  size_t without_object = 0;
+  bool want = true;
+  bool wants_objects() const override { return want; }
+  std::string process(StageUnit& u) override {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!u.object) {
+      ++without_object;
+      return {};
+    }
+    const StageObject& o = *u.object;
+    Seen s{o.kind, std::string(o.bucket), std::string(o.key), std::string(o.sha256),
+           std::string(o.content), {}, {}, o.metadata != nullptr, o.sent_ms};
+    if (o.metadata) {
+      if (const std::string* sig = o.metadata->find("signature")) s.signature = *sig;
+      s.etag = o.metadata->etag;
+    }
+    seen.push_back(std::move(s));
+    return {};
+  }
+  const Seen* find(const std::string& key) {
+    for (const Seen& s : seen)
+      if (s.key == key) return &s;
+    return nullptr;
+  }
+};
+
+const char* kDigestKey = "AWSLogs/1/CloudTrail-Digest/us-east-1/d.json.gz";
+const std::string kDigestText =
+    R"({"awsAccountId":"1","digestStartTime":"2024-01-01T00:00:00Z","digestEndTime":"2024-01-01T01:00:00Z","digestS3Bucket":"trail-bucket","digestS3Object":"AWSLogs/1/CloudTrail-Digest/us-east-1/d.json.gz","digestSignatureAlgorithm":"SHA256withRSA","previousDigestSignature":null,"logFiles":[]})";
+
+WorkUnit object_unit(const std::string& key, const std::string& alternate_key = {},
+                     int64_t sent_ms = 0) {
+  WorkUnit u;
+  u.payload = WorkUnit::Payload::kObjects;
+  u.name = key;
+  ObjectRef o;
+  o.bucket = kBucket;
+  o.key = key;
+  o.alternate_key = alternate_key;
+  u.objects.push_back(o);
+  u.origin.route = RecordOrigin::Route::kS3Object;
+  u.sent_ms = sent_ms;
+  return u;
+}
+
+}  // namespace
+
+TEST_CASE("stage: a stage that wants objects is given each S3 object as read: kind, bucket and "
+          "key, the hash of its inflated bytes, a digest's text and its metadata") {
+  EngineFixture f;
+  ObjectStage stage;
+  f.stage = &stage;
+  const std::string log = test::read_data("cloudtrail/awsdocs_config.json");
+  f.store.objects[std::string(kBucket) + "/a.json.gz"] = test::gzip(log);
+  f.store.metadata[std::string(kBucket) + "/a.json.gz"].etag = "etag-a";
+  f.source.add(object_unit("a.json.gz", {}, 1'700'000'000'000));
+  f.store.objects[std::string(kBucket) + "/" + kDigestKey] = test::gzip(kDigestText);
+  ObjectMetadata digest_meta;
+  digest_meta.user = {{"signature", "0a1b2c"}, {"signature-algorithm", "SHA256withRSA"}};
+  f.store.metadata[std::string(kBucket) + "/" + kDigestKey] = digest_meta;
+  f.source.add(object_unit(kDigestKey));
+  const std::string other = R"({"not":"a log file"})";
+  f.store.objects[std::string(kBucket) + "/other.json"] = other;
+  f.source.add(object_unit("other.json"));
+  // An EventBridge key found only URL-decoded: the object is the key read.
+  f.store.objects[std::string(kBucket) + "/b c.json.gz"] = test::gzip(log);
+  f.source.add(object_unit("b+c.json.gz", "b c.json.gz"));
+  // An inline event: no object.
+  WorkUnit event;
+  event.payload = WorkUnit::Payload::kEvent;
+  event.name = "message m1";
+  event.bytes =
+      R"({"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventName":"StopConfigurationRecorder","eventSource":"config.amazonaws.com","eventID":"e1"})";
+  event.origin.route = RecordOrigin::Route::kInlineEvent;
+  f.source.add(std::move(event));
+  CHECK(f.run() == 0);
+
+  REQUIRE(stage.seen.size() == 4);
+  CHECK(stage.without_object == 1);
+  const auto* a = stage.find("a.json.gz");
+  REQUIRE(a);
+  CHECK(a->kind == StageObject::Kind::kLogFile);
+  CHECK(a->bucket == kBucket);
+  CHECK(a->sha256 == aws::sha256_hex(log));
+  CHECK(a->content.empty());
+  CHECK(a->metadata);
+  CHECK(a->etag == "etag-a");
+  CHECK(a->sent_ms == 1'700'000'000'000);
+  const auto* d = stage.find(kDigestKey);
+  REQUIRE(d);
+  CHECK(d->kind == StageObject::Kind::kDigest);
+  CHECK(d->content == kDigestText);
+  CHECK(d->sha256 == aws::sha256_hex(kDigestText));
+  CHECK(d->signature == "0a1b2c");
+  const auto* o = stage.find("other.json");
+  REQUIRE(o);
+  CHECK(o->kind == StageObject::Kind::kOther);
+  CHECK(o->sha256 == aws::sha256_hex(other));
+  const auto* b = stage.find("b c.json.gz");
+  REQUIRE(b);
+  CHECK(b->kind == StageObject::Kind::kLogFile);
+  CHECK(b->sha256 == aws::sha256_hex(log));
+  // The alerts still go out: two log files of four and the event's one.
+  CHECK(f.output->lines.size() == 2 * 4 + 1);
+}
+
+TEST_CASE("stage: a stage that does not want objects gets none (nothing hashed or kept)") {
+  EngineFixture f;
+  ObjectStage stage;
+  stage.want = false;
+  f.stage = &stage;
+  f.add_object_unit("a.json.gz");
+  f.store.objects[std::string(kBucket) + "/" + kDigestKey] = test::gzip(kDigestText);
+  f.source.add(object_unit(kDigestKey));
+  CHECK(f.run() == 0);
+  CHECK(stage.seen.empty());
+  CHECK(stage.without_object == 2);
+  CHECK(f.output->lines.size() == 4);
+}
+
+TEST_CASE("stage: an object that cannot be read never reaches the stage; its unit fails") {
+  EngineFixture f;
+  ObjectStage stage;
+  f.stage = &stage;
+  f.source.add(object_unit("missing.json.gz"));
+  f.store.objects[std::string(kBucket) + "/broken.json.gz"] = test::gzip(R"({"Records":[{"a":1},)");
+  f.source.add(object_unit("broken.json.gz"));
+  CHECK(f.run() == 0);
+  CHECK(stage.seen.empty());
+  CHECK(stage.without_object == 0);
+  const auto done = f.source.done_calls();
+  REQUIRE(done.size() == 2);
+  CHECK_FALSE(done[0].ok);
+  CHECK_FALSE(done[1].ok);
 }
