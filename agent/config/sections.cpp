@@ -241,8 +241,8 @@ void parse_alarms(const std::string& origin, const toml::table& t, AlarmsConfig&
 void parse_integrity(const std::string& origin, const toml::table& t, IntegrityConfig& i) {
   TomlReader r(origin, t, "integrity");
   parse_keys(r, integrity_keys(), i);
-  // The node to blame: the key written, else the section's first key (the values that make
-  // the rule fail may all be defaults but one).
+  // The node to blame: the first of `keys` written, else the section itself (the values that
+  // break a rule may all be defaults but one).
   const auto at = [&](std::initializer_list<std::string_view> keys) -> const toml::node& {
     for (std::string_view k : keys)
       if (const toml::node* n = t.get(k)) return *n;
