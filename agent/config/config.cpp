@@ -108,8 +108,8 @@ namespace {
 
 void check_top_level_keys(const std::string& origin, const toml::table& doc) {
   TomlReader top(origin, doc, "top level");
-  for (auto name : {"general", "limits", "rules", "alarms", "alerts", "replay", "outputs", "aws",
-                    "source", "metrics"})
+  for (auto name : {"general", "limits", "rules", "alarms", "integrity", "alerts", "replay",
+                    "outputs", "aws", "source", "metrics"})
     top.get(name);
   top.finish();
 }
@@ -159,6 +159,7 @@ void parse_config_document(const std::shared_ptr<toml::table>& root, const std::
   if (const auto* t = section(origin, doc, "limits")) parse_limits(origin, *t, c.limits);
   if (const auto* t = section(origin, doc, "rules")) parse_rules(origin, *t, c.rules);
   if (const auto* t = section(origin, doc, "alarms")) parse_alarms(origin, *t, c.alarms);
+  if (const auto* t = section(origin, doc, "integrity")) parse_integrity(origin, *t, c.integrity);
   if (const auto* t = section(origin, doc, "alerts")) parse_alerts(origin, *t, c);
   if (const auto* t = section(origin, doc, "replay")) parse_replay(origin, *t, c);
   collect_output_tables(root, origin, c);
@@ -196,7 +197,52 @@ std::vector<std::string> config_advisories(const Config& c) {
     out.push_back(
         "[alarms.dynamodb] is set but alarms.store is \"state\": the table is not used (set "
         "alarms.store = \"dynamodb\" to share alarm state between agents)");
+  const IntegrityConfig& i = c.integrity;
+  if (i.enabled && c.kafka_source)
+    out.push_back(
+        "[integrity] enabled = true checks the digest files that SQS notifications name; with "
+        "[source.kafka] no S3 object is read, so nothing is checked");
+  if (i.enabled && !key_prefixes_admit_digests(q.key_prefixes))
+    out.push_back(
+        "[integrity] enabled = true, but source.sqs.key_prefixes let no CloudTrail-Digest/ key "
+        "through: no digest is checked (add the digest folder, e.g. "
+        "\"AWSLogs/111122223333/CloudTrail-Digest/\"; docs/integrity.md)");
   return out;
+}
+
+std::vector<std::string> config_notes(const Config& c) {
+  std::vector<std::string> out;
+  if (c.integrity.enabled && !c.sqs.include_digest && !c.kafka_source)
+    out.push_back(
+        "source.sqs.include_digest is false, but [integrity] is enabled: digest files named by "
+        "notifications are read anyway (the integrity checks need them)");
+  return out;
+}
+
+bool reads_digests(const Config& c) { return c.sqs.include_digest || c.integrity.enabled; }
+
+bool key_prefixes_admit_digests(const std::vector<std::string>& key_prefixes) {
+  constexpr std::string_view kDigestFolder = "CloudTrail-Digest/";
+  if (key_prefixes.empty()) return true;
+  for (const std::string& p : key_prefixes) {
+    // The folder is the first segment after "AWSLogs/" that starts with "CloudTrail" (account
+    // ids are digits, organization ids start with "o-").
+    size_t logs = p.starts_with("AWSLogs/") ? 0 : p.find("/AWSLogs/");
+    if (logs == std::string::npos) return true;  // the prefix ends before the folders
+    logs = p.find("AWSLogs/", logs) + 8;
+    size_t folder = std::string::npos;
+    for (size_t seg = logs; seg < p.size(); seg = p.find('/', seg) + 1) {
+      if (std::string_view(p).substr(seg).starts_with("CloudTrail")) {
+        folder = seg;
+        break;
+      }
+      if (p.find('/', seg) == std::string::npos) break;
+    }
+    if (folder == std::string::npos) return true;
+    const std::string_view rest = std::string_view(p).substr(folder);
+    if (rest.starts_with(kDigestFolder) || kDigestFolder.starts_with(rest)) return true;
+  }
+  return false;
 }
 
 Config default_config() {

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/config/duration.h"
 #include "agent/config/interpolate.h"
 #include "agent/config/output_table.h"
 #include "agent/decode/limits.h"
@@ -80,6 +81,24 @@ struct AlarmsConfig {
   DynamoDbStoreConfig dynamodb;
 };
 
+// [integrity]: `run` checks CloudTrail digest files as they arrive and reads the log files a
+// digest lists that no notification brought (docs/integrity.md, "In run"). Durations in
+// milliseconds (agent/config/duration.h). parse_integrity checks the bounds stated here.
+struct IntegrityConfig {
+  bool enabled = false;
+  // A chain is late ("digest delivery stopped") when no digest came for an hour plus this.
+  ConfigDuration digest_grace = std::chrono::hours(1);
+  // A log file a valid digest lists and the agent has not read by then is backfilled.
+  ConfigDuration backfill_delay = std::chrono::minutes(15);
+  // State older than this is dropped; more than digest_grace + backfill_delay + 1 h, so that a
+  // digest's log files and the chain's last digest are still known when they are needed.
+  ConfigDuration retention = std::chrono::hours(6);
+  size_t max_entries = 1'000'000;  // log files remembered (read, or listed and expected), >= 1
+  size_t backfill_attempts = 3;    // tries of one backfilled log file (1 to 100)
+  ConfigDuration backfill_retry_after = std::chrono::minutes(5);  // between tries, > 0
+  size_t backfill_max_pending = 100'000;  // backfilled files queued or in flight, >= 1
+};
+
 struct Config {
   std::string source = "builtin:trailwarden.toml";  // where it was loaded from
   std::string log_level = "info";
@@ -99,6 +118,7 @@ struct Config {
     std::vector<std::string> disable;  // selectors
   } rules;
   AlarmsConfig alarms;
+  IntegrityConfig integrity;
   bool include_raw_data = true;
   size_t replay_workers = 0;  // 0: one per CPU core
   // [[outputs]] as written: each output parses its own table (outputs/settings.h), which the
@@ -124,6 +144,21 @@ Config default_config();
 // Settings that are valid but very likely not what was meant, one sentence each (empty: none).
 // check-config prints them as warnings and `run` logs them at WARN when it starts.
 std::vector<std::string> config_advisories(const Config& config);
+
+// Facts the configuration implies without saying them, one sentence each (empty: none):
+// check-config prints them as INFO, `run` logs them at INFO when it starts. Today: digests read
+// because [integrity] needs them although source.sqs.include_digest is false.
+std::vector<std::string> config_notes(const Config& config);
+
+// Whether `run` reads CloudTrail-Digest/ objects named by notifications: when
+// [source.sqs] include_digest says so, and always when [integrity] is enabled (it checks them,
+// whatever include_digest says). The SQS source's filter takes this value, not include_digest.
+bool reads_digests(const Config& config);
+
+// Whether a notification for a digest key can pass [source.sqs] key_prefixes: [] passes every
+// key; a prefix passes digests unless it already names another CloudTrail folder
+// ("AWSLogs/111122223333/CloudTrail/", ".../CloudTrail-Insight/").
+bool key_prefixes_admit_digests(const std::vector<std::string>& key_prefixes);
 
 // Splits "host:port" or "[v6-address]:port"; false if malformed or the port is over 65535
 // (0 asks the system for a free port).

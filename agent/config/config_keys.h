@@ -1,5 +1,5 @@
 // ConfigKey: one key of an agent section of the configuration, described once — its name, the
-// member it fills, its bounds and what makes a value valid — so that one table per section
+// member it fills (a string, boolean, integer, list of strings or duration), its bounds and what makes a value valid — so that one table per section
 // drives both the parser (read_keys, check_keys) and the effective-configuration printer
 // (emit_keys). The tables are in agent/config/sections.cpp. Stateless templates.
 #pragma once
@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "agent/config/duration.h"
 #include "agent/config/toml_emitter.h"
 #include "agent/config/toml_util.h"
 
@@ -22,7 +23,7 @@ namespace trailwarden {
 template <typename Section>
 struct ConfigKey {
   using Member = std::variant<std::string Section::*, bool Section::*, size_t Section::*,
-                              std::vector<std::string> Section::*>;
+                              std::vector<std::string> Section::*, ConfigDuration Section::*>;
   std::string_view name;
   Member member;
   size_t min = 0;                                   // integers: "must be at least <min>"
@@ -91,6 +92,8 @@ void emit_keys(TomlEmitter& e, ConfigKeys<Section> keys, const Section& v) {
           if constexpr (std::is_same_v<T, size_t>) e.num(k.name, v.*member);
           else if constexpr (std::is_same_v<T, bool>) e.boolean(k.name, v.*member);
           else if constexpr (std::is_same_v<T, std::string>) e.str(k.name, v.*member);
+          else if constexpr (std::is_same_v<T, ConfigDuration>)
+            e.str(k.name, format_duration(v.*member));
           else e.list(k.name, v.*member);
         },
         k.member);

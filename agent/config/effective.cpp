@@ -32,6 +32,8 @@ std::string render_effective_config(const Config& c, const OutputRenderer& rende
   emit_keys(e, alarms_keys(), c.alarms);
   e.section("[alarms.dynamodb]");
   emit_keys(e, alarms_dynamodb_keys(), c.alarms.dynamodb);
+  e.section("[integrity]");
+  emit_keys(e, integrity_keys(), c.integrity);
   e.section("[alerts]");
   emit_keys(e, alerts_keys(), c);
   e.section("[replay]");

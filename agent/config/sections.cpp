@@ -113,6 +113,19 @@ constexpr ConfigKey<DynamoDb> kAlarmsDynamoDb[] = {
     {.name = "endpoint", .member = &DynamoDb::endpoint},
 };
 
+using Integrity = IntegrityConfig;
+constexpr ConfigKey<Integrity> kIntegrity[] = {
+    {.name = "enabled", .member = &Integrity::enabled},
+    {.name = "digest_grace", .member = &Integrity::digest_grace},
+    {.name = "backfill_delay", .member = &Integrity::backfill_delay},
+    {.name = "retention", .member = &Integrity::retention},
+    {.name = "max_entries", .member = &Integrity::max_entries, .min = 1},
+    {.name = "backfill_attempts", .member = &Integrity::backfill_attempts, .min = 1, .max = 100,
+     .over_max = "must be 1 to 100"},
+    {.name = "backfill_retry_after", .member = &Integrity::backfill_retry_after},
+    {.name = "backfill_max_pending", .member = &Integrity::backfill_max_pending, .min = 1},
+};
+
 constexpr ConfigKey<Config> kAlerts[] = {
     {.name = "include_raw_data", .member = &Config::include_raw_data},
 };
@@ -141,6 +154,7 @@ ConfigKeys<DecodeLimits> limits_keys() { return kLimits; }
 ConfigKeys<Config::Rules> rules_keys() { return kRules; }
 ConfigKeys<AlarmsConfig> alarms_keys() { return kAlarms; }
 ConfigKeys<DynamoDbStoreConfig> alarms_dynamodb_keys() { return kAlarmsDynamoDb; }
+ConfigKeys<IntegrityConfig> integrity_keys() { return kIntegrity; }
 ConfigKeys<Config> alerts_keys() { return kAlerts; }
 ConfigKeys<Config> replay_keys() { return kReplay; }
 
@@ -222,6 +236,30 @@ void parse_alarms(const std::string& origin, const toml::table& t, AlarmsConfig&
     r.fail(*t.get("store"), "alarms.store = \"dynamodb\" needs [alarms.dynamodb] table: the "
                             "table that holds the alarms' state (docs/alarms.md, \"The DynamoDB "
                             "store\")");
+}
+
+void parse_integrity(const std::string& origin, const toml::table& t, IntegrityConfig& i) {
+  TomlReader r(origin, t, "integrity");
+  parse_keys(r, integrity_keys(), i);
+  // The node to blame: the first of `keys` written, else the section itself (the values that
+  // break a rule may all be defaults but one).
+  const auto at = [&](std::initializer_list<std::string_view> keys) -> const toml::node& {
+    for (std::string_view k : keys)
+      if (const toml::node* n = t.get(k)) return *n;
+    return t;
+  };
+  if (i.backfill_retry_after.count() <= 0)
+    r.fail(at({"backfill_retry_after"}),
+           "integrity.backfill_retry_after must be more than 0 (the wait before a backfilled log "
+           "file that could not be read is tried again)");
+  const ConfigDuration floor = i.digest_grace + i.backfill_delay + std::chrono::hours(1);
+  if (i.retention <= floor)
+    r.fail(at({"retention", "digest_grace", "backfill_delay"}),
+           fmt::format("integrity.retention ({}) must be more than digest_grace + backfill_delay "
+                       "+ 1h ({} + {} + 1h = {}): state is kept at least until a digest's log "
+                       "files are backfilled and its chain's next digest is late",
+                       format_duration(i.retention), format_duration(i.digest_grace),
+                       format_duration(i.backfill_delay), format_duration(floor)));
 }
 
 void parse_alerts(const std::string& origin, const toml::table& t, Config& c) {

@@ -1,5 +1,5 @@
 // The agent's own sections of the configuration ([general], [metrics], [aws], [source.sqs],
-// [limits], [rules], [alarms], [alerts], [replay]): one table of keys each (config_keys.h), which the
+// [limits], [rules], [alarms], [integrity], [alerts], [replay]): one table of keys each (config_keys.h), which the
 // parsers here and the effective-configuration printer (effective.cpp) share, so that each key
 // is spelled once. The [[outputs]] tables are the outputs' (outputs/settings.h).
 #pragma once
@@ -21,6 +21,7 @@ ConfigKeys<DecodeLimits> limits_keys();
 ConfigKeys<Config::Rules> rules_keys();
 ConfigKeys<AlarmsConfig> alarms_keys();
 ConfigKeys<DynamoDbStoreConfig> alarms_dynamodb_keys();  // [alarms.dynamodb]
+ConfigKeys<IntegrityConfig> integrity_keys();
 ConfigKeys<Config> alerts_keys();
 ConfigKeys<Config> replay_keys();
 
@@ -34,6 +35,8 @@ void parse_limits(const std::string& origin, const toml::table& t, DecodeLimits&
 void parse_rules(const std::string& origin, const toml::table& t, Config::Rules& r);
 // [alarms] and its [alarms.dynamodb].
 void parse_alarms(const std::string& origin, const toml::table& t, AlarmsConfig& a);
+// [integrity]; also the rule between its durations (retention).
+void parse_integrity(const std::string& origin, const toml::table& t, IntegrityConfig& i);
 void parse_alerts(const std::string& origin, const toml::table& t, Config& c);
 void parse_replay(const std::string& origin, const toml::table& t, Config& c);
 

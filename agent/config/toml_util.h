@@ -9,6 +9,7 @@
 #include <vector>
 #include <toml++/toml.h>
 
+#include "agent/config/duration.h"
 #include "agent/config/interpolate.h"
 
 namespace trailwarden {
@@ -127,6 +128,21 @@ class TomlReader {
       if (v < static_cast<int64_t>(min_value))
         fail(*n, fmt::format("{}.{} must be at least {}", section_, key, min_value));
       out = static_cast<size_t>(v);
+    }
+  }
+  // A duration: "15m", "1h", "500ms" (agent/config/duration.h) or an integer of seconds.
+  void read(std::string_view key, ConfigDuration& out) {
+    if (const toml::node* n = get(key)) {
+      const std::string how = fmt::format(
+          "{}.{} must be a duration: a whole number and a unit (\"500ms\", \"30s\", \"15m\", "
+          "\"1h\", \"1d\") or an integer of seconds",
+          section_, key);
+      if (n->is_integer()) {
+        const int64_t v = *n->value<int64_t>();
+        if (v < 0 || !parse_duration(std::to_string(v), out)) fail(*n, how);
+      } else if (!n->is_string() || !parse_duration(*n->value<std::string>(), out)) {
+        fail(*n, how);
+      }
     }
   }
   void read(std::string_view key, std::vector<std::string>& out) {

@@ -166,6 +166,7 @@ TEST_CASE("every key of the agent's sections is in the shipped conf/trailwarden.
   documented("source.sqs", names(sqs_keys()));
   documented("limits", names(limits_keys()));
   documented("rules", names(rules_keys()));
+  documented("integrity", names(integrity_keys()));
   documented("alerts", names(alerts_keys()));
   documented("replay", names(replay_keys()));
 }
