@@ -391,6 +391,37 @@ void write_tls(JsonWriter& w, const dom::element* r) {
   w.end_object();
 }
 
+// ---- integrity findings ----------------------------------------------------------------------
+
+// A modified log file is a changed file; the other checks (invalid, missing or unreadable
+// digests and files, gaps) say what is known about the trail's files.
+Categories categorise_integrity(std::string_view check) {
+  Categories c;
+  c.category = {"file"};
+  c.type = {check == "log_file_modified" ? "change" : "info"};
+  return c;
+}
+
+bool is_sha256_hex(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+         });
+}
+
+// trailwarden.integrity.*: the evidence of an integrity finding (integrity_finding.h), strings
+// as they are; from and to only when they are times.
+void write_integrity(JsonWriter& w, const dom::element* ev) {
+  w.key("integrity").begin_object();
+  for (std::string_view key : {"check", "reason", "digest_key", "chain", "expected_sha256",
+                               "actual_sha256", "fingerprint", "unit", "error"})
+    opt(w, key, str(ev, {key}));
+  for (std::string_view key : {"from", "to"}) {
+    int64_t ms = 0;
+    if (parse_event_time(str(ev, {key}), ms)) opt(w, key, iso_ms(ms));
+  }
+  w.end_object();
+}
+
 // ---- rule.reference --------------------------------------------------------------------------
 
 // The first URL among the rule's references (finding_info.types, remediation.references).
@@ -436,6 +467,7 @@ namespace {
 struct Sources {
   const dom::element* finding = nullptr;
   const dom::element* record = nullptr;
+  const dom::element* evidence = nullptr;  // an integrity alert's (AlertRecord::raw)
   bool finding_lost = false;
   bool record_lost = false;
   size_t truncated_from = 0;  // > 0: a summary
@@ -523,13 +555,17 @@ void write_document(const AlertRecord& a, const Sources& src, int64_t now_ms, st
   }
 
   // event.*
-  const Categories cat = categorise(event_source, event_name, error_code);
+  const bool integrity = a.kind == AlertKind::kIntegrity;
+  const dom::element* iv = src.evidence;
+  const Categories cat = integrity ? categorise_integrity(a.event_name)
+                                   : categorise(event_source, event_name, error_code);
   w.key("event").begin_object();
   w.field("kind", "alert");
   write_array(w, "category", cat.category);
   write_array(w, "type", cat.type);
   opt(w, "action", event_name);
-  w.field("outcome", outcome(r, event_name, error_code, error_message));
+  // An integrity check found the trail not whole: its outcome is a failure.
+  w.field("outcome", integrity ? "failure" : outcome(r, event_name, error_code, error_message));
   opt(w, "provider", event_source);
   opt(w, "id", first_nonempty({str(r, {"eventID"}), a.event_id}));
   w.field("dataset", "trailwarden.alert");
@@ -539,7 +575,8 @@ void write_document(const AlertRecord& a, const Sources& src, int64_t now_ms, st
   w.field("severity", a.severity_id);
   static constexpr int kRiskScore[] = {0, 0, 21, 47, 73, 99};  // Elastic's defaults per severity
   if (a.severity_id >= 2 && a.severity_id <= 5) w.field("risk_score", kRiskScore[a.severity_id]);
-  opt(w, "original", str(f, {"raw_data"}));
+  if (integrity && iv) opt(w, "original", a.raw);
+  else opt(w, "original", str(f, {"raw_data"}));
   w.end_object();
 
   // rule.*
@@ -583,18 +620,36 @@ void write_document(const AlertRecord& a, const Sources& src, int64_t now_ms, st
     w.end_object();
   }
 
+  // file.*: the S3 object an integrity finding is about, and the SHA-256 the agent read of it.
+  const std::string_view actual_sha256 = is_sha256_hex(str(iv, {"actual_sha256"}))
+                                              ? str(iv, {"actual_sha256"})
+                                              : std::string_view();
+  if (integrity && !a.bucket.empty()) {
+    w.key("file").begin_object();
+    const std::string path = fmt::format("s3://{}/{}", a.bucket, a.key);
+    w.field("path", std::string_view(path));
+    const size_t slash = a.key.rfind('/');
+    opt(w, "name", slash == std::string::npos ? std::string_view(a.key)
+                                              : std::string_view(a.key).substr(slash + 1));
+    if (!actual_sha256.empty())
+      w.key("hash").begin_object().field("sha256", actual_sha256).end_object();
+    w.end_object();
+  }
+
   // related.*
-  std::vector<std::string_view> users, ips, hosts;
+  std::vector<std::string_view> users, ips, hosts, hashes;
+  add_unique(hashes, actual_sha256);
   add_unique(users, user_name);
   add_unique(users, target_user);
   add_unique(users, new_user);
   add_unique(ips, source_ip);
   add_unique(hosts, source_domain);
-  if (!users.empty() || !ips.empty() || !hosts.empty()) {
+  if (!users.empty() || !ips.empty() || !hosts.empty() || !hashes.empty()) {
     w.key("related").begin_object();
     write_array(w, "user", users);
     write_array(w, "ip", ips);
     write_array(w, "hosts", hosts);
+    write_array(w, "hash", hashes);
     w.end_object();
   }
 
@@ -618,7 +673,9 @@ void write_document(const AlertRecord& a, const Sources& src, int64_t now_ms, st
   w.field("finding_uid", first_nonempty({str(f, {"metadata", "uid"}), a.uid}));
   opt(w, "correlation_uid", str(f, {"metadata", "correlation_uid"}));
   w.field("severity", a.severity());
+  if (a.kind != AlertKind::kRecord) w.field("kind", alert_kind_name(a.kind));
   write_route_fields(w, a);
+  if (iv) write_integrity(w, iv);
   if (src.finding_lost || src.record_lost) {
     w.key("ecs_degraded").begin_array();
     if (src.finding_lost) w.value("finding");
@@ -653,16 +710,25 @@ void append_ecs_document(const AlertRecord& a, int64_t now_ms, std::string& out)
   if (!a.ocsf.empty() && finding_parser.parse(a.ocsf).get(finding_root) == simdjson::SUCCESS &&
       finding_root.is_object())
     src.finding = &finding_root;
-  if (!a.raw.empty() && record_parser.parse(a.raw).get(record_root) == simdjson::SUCCESS &&
-      record_root.is_object())
-    src.record = &record_root;
+  // Only a record alert has a CloudTrail record; an integrity alert's raw is its evidence, an
+  // alarm's is empty (neither is lost).
+  const dom::element** raw_root =
+      a.kind == AlertKind::kRecord ? &src.record
+      : a.kind == AlertKind::kIntegrity ? &src.evidence
+                                        : nullptr;
+  if (raw_root && !a.raw.empty() &&
+      record_parser.parse(a.raw).get(record_root) == simdjson::SUCCESS && record_root.is_object())
+    *raw_root = &record_root;
   src.finding_lost = !src.finding;
-  src.record_lost = !src.record;
+  src.record_lost = raw_root && !*raw_root;
   if (src.finding_lost || src.record_lost) {
     g_degraded.fetch_add(1, std::memory_order_relaxed);
-    const char* what = src.finding_lost && src.record_lost ? "OCSF finding and CloudTrail record"
-                       : src.finding_lost                  ? "OCSF finding"
-                                                           : "CloudTrail record";
+    const char* raw_name =
+        a.kind == AlertKind::kIntegrity ? "integrity evidence" : "CloudTrail record";
+    const std::string what = src.finding_lost && src.record_lost
+                                 ? fmt::format("OCSF finding and {}", raw_name)
+                             : src.finding_lost ? std::string("OCSF finding")
+                                                : std::string(raw_name);
     spdlog::warn("format ecs: finding {} (rule {}, event {}): its {} cannot be parsed; the ECS "
                  "document is made from the alert's own fields (trailwarden.ecs_degraded)",
                  a.uid, a.rule_id, a.event_id, what);

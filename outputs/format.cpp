@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include <simdjson.h>
+
 #include "agent/common/json_writer.h"
 #include "outputs/ecs_document.h"
 
@@ -28,6 +30,15 @@ std::string_view alert_format_name(AlertFormat f) {
     case AlertFormat::kEcs: return "ecs";
   }
   return "ocsf";
+}
+
+std::string_view alert_kind_name(AlertKind kind) {
+  switch (kind) {
+    case AlertKind::kRecord: return "record";
+    case AlertKind::kAlarm: return "alarm";
+    case AlertKind::kIntegrity: return "integrity";
+  }
+  return "record";
 }
 
 namespace {
@@ -107,6 +118,7 @@ constexpr size_t kCefActMax = 63;
 constexpr size_t kCefStringMax = 1023;
 constexpr size_t kCefCustomStringMax = 4000;
 constexpr size_t kCefExternalIdMax = 40;
+constexpr size_t kCefFileHashMax = 255;
 
 }  // namespace
 
@@ -146,6 +158,19 @@ void format_cef(const AlertRecord& a, std::string& out) {
   ext.add_labeled("cs2", "awsRegion", a.region, kCefCustomStringMax);
   ext.add_labeled("cs3", "eventID", a.event_id, kCefCustomStringMax);
   ext.add("externalId", a.uid, kCefExternalIdMax);
+  if (a.kind == AlertKind::kIntegrity) {
+    // The evidence (agent/normalize/integrity_finding.h): what was found and the hash read.
+    thread_local simdjson::dom::parser parser;
+    simdjson::dom::element evidence;
+    std::string_view reason, hash;
+    if (parser.parse(a.raw).get(evidence) == simdjson::SUCCESS && evidence.is_object()) {
+      (void)evidence["reason"].get_string().get(reason);
+      (void)evidence["actual_sha256"].get_string().get(hash);
+    }
+    ext.add("msg", reason, kCefStringMax);
+    ext.add("fname", a.key, kCefStringMax);
+    ext.add("fileHash", hash, kCefFileHashMax);
+  }
   if (a.route != AlertRoute::kNone) {
     ext.add_labeled("cs4", "trailwardenRoute", a.route_name(), kCefCustomStringMax);
     ext.add_labeled("cn1", "trailwardenVerified", a.verified() ? "1" : "0", kCefStringMax);
@@ -186,9 +211,14 @@ void format_alert(const AlertRecord& a, AlertFormat format, std::string& out) {
       w.field("severity", a.severity());
       w.field("severity_id", a.severity_id);
       w.field("finding_uid", std::string_view(a.uid));
+      if (a.kind != AlertKind::kRecord) w.field("kind", alert_kind_name(a.kind));
       write_route_fields(w, a);
       w.end_object();
-      w.key("record").raw(a.raw.empty() ? std::string_view("null") : std::string_view(a.raw));
+      // An integrity alert has no CloudTrail record: its evidence goes beside, never where a
+      // consumer expects a record.
+      const bool record = a.kind == AlertKind::kRecord && !a.raw.empty();
+      w.key("record").raw(record ? std::string_view(a.raw) : std::string_view("null"));
+      if (a.kind == AlertKind::kIntegrity && !a.raw.empty()) w.key("integrity").raw(a.raw);
       w.end_object();
       return;
     }

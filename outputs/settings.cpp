@@ -77,11 +77,14 @@ OutputSettings parse_output_settings(const OutputTable& t) {
   if (const toml::node* kinds = table.get("alerts")) {
     std::vector<std::string> names;
     r.read("alerts", names);
-    s.record_alerts = s.alarm_alerts = false;
+    s.record_alerts = s.alarm_alerts = s.integrity_alerts = false;
     for (const auto& k : names) {
       if (k == "record") s.record_alerts = true;
       else if (k == "alarm") s.alarm_alerts = true;
-      else r.fail(*kinds, fmt::format("unknown alert kind '{}' in alerts (\"record\", \"alarm\")", k));
+      else if (k == "integrity") s.integrity_alerts = true;
+      else
+        r.fail(*kinds, fmt::format("unknown alert kind '{}' in alerts (\"record\", \"alarm\", "
+                                   "\"integrity\")", k));
     }
     if (names.empty()) r.fail(*kinds, "alerts is empty: the output would receive nothing");
   }
@@ -117,6 +120,15 @@ OutputSettings parse_output_settings(const OutputTable& t) {
   return s;  // type-specific keys are checked by the output's factory
 }
 
+bool accepts_kind(const OutputSettings& s, AlertKind kind) {
+  switch (kind) {
+    case AlertKind::kRecord: return s.record_alerts;
+    case AlertKind::kAlarm: return s.alarm_alerts;
+    case AlertKind::kIntegrity: return s.integrity_alerts;
+  }
+  return false;  // a kind this build does not know goes nowhere
+}
+
 void render_output_settings(const OutputSettings& o, TomlEmitter& e) {
   e.section(fmt::format("[[outputs]]  # {}", o.origin));
   e.str("name", o.name);
@@ -128,6 +140,7 @@ void render_output_settings(const OutputSettings& o, TomlEmitter& e) {
   std::vector<std::string> kinds;
   if (o.record_alerts) kinds.emplace_back("record");
   if (o.alarm_alerts) kinds.emplace_back("alarm");
+  if (o.integrity_alerts) kinds.emplace_back("integrity");
   e.list("alerts", kinds);
   e.str("buffer", o.buffer == OutputSettings::BufferType::kDisk ? "disk" : "memory");
   e.num("buffer_max_bytes", o.buffer_max_bytes);
@@ -142,7 +155,7 @@ void render_output_settings(const OutputSettings& o, TomlEmitter& e) {
 
 bool routed(const OutputSettings& s, const AlertRecord& a) {
   if (a.severity_id < s.min_severity) return false;
-  if (!(a.kind == AlertKind::kAlarm ? s.alarm_alerts : s.record_alerts)) return false;
+  if (!accepts_kind(s, a.kind)) return false;
   if (s.rules.empty() && s.tags.empty()) return true;
   for (const auto& g : s.rules)
     if (fnmatch(g.c_str(), a.rule_id.c_str(), 0) == 0) return true;

@@ -26,12 +26,15 @@ struct OutputSettings {
   // Routing: an alert goes to this output when its severity is at least min_severity (1-5),
   // and, when `rules` or `tags` are given, its rule id matches one of the `rules` globs or its
   // rule has one of the `tags`, and it is of a kind in `alerts` ("record": a matching record,
-  // "alarm": an alarm transition; both by default).
+  // "alarm": an alarm transition, "integrity": a digest check's finding; all by default).
+  // `rules` globs match integrity rule ids too ("integrity.*"); integrity alerts carry the tags
+  // "integrity" and "cloudtrail".
   int min_severity = 1;
   std::vector<std::string> rules;
   std::vector<std::string> tags;
   bool record_alerts = true;
   bool alarm_alerts = true;
+  bool integrity_alerts = true;
   // Buffering between the pipeline and the destination (see outputs/delivery/delivery_pipeline.h).
   enum class BufferType { kDisk, kMemory } buffer = BufferType::kDisk;
   size_t buffer_max_bytes = size_t{256} << 20;
@@ -68,6 +71,9 @@ void render_output_settings(const OutputSettings& settings, TomlEmitter& out);
 // Marks the common keys as known in a reader of the same table, so that a per-type factory can
 // read its own keys and then call finish() to report unknown ones.
 void mark_common_output_keys(TomlReader& reader);
+
+// True if alerts of `kind` are in the output's `alerts`.
+bool accepts_kind(const OutputSettings& settings, AlertKind kind);
 
 // True if `alert` is routed to an output with these settings.
 bool routed(const OutputSettings& settings, const AlertRecord& alert);

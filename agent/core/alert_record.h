@@ -48,7 +48,8 @@ struct AlertRecord {
   std::string source_ip;     // sourceIPAddress
   std::string event_id;      // eventID
   std::string ocsf;          // the OCSF Detection Finding, one line of JSON
-  std::string raw;           // the original CloudTrail record, compact JSON
+  std::string raw;           // the original CloudTrail record, compact JSON; kIntegrity: the
+                             // evidence (one JSON object); kAlarm: empty
   AlertRoute route = AlertRoute::kNone;
   std::string bucket;                // kS3Object: the object's bucket
   std::string key;                   // kS3Object: the object's key

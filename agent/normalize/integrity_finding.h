@@ -31,6 +31,9 @@ enum class IntegrityCheck {
 
 // "integrity.digest_invalid", ...
 std::string_view integrity_rule_id(IntegrityCheck check);
+// "digest_invalid", ...: the rule id without "integrity." (the evidence's `check`, the alert's
+// event_name, metadata.event_code).
+std::string_view integrity_check_name(IntegrityCheck check);
 // "CloudTrail digest file invalid", ...
 std::string_view integrity_rule_title(IntegrityCheck check);
 // OCSF severity_id: 5 (critical) for a modified log file, 4 (high) for the others.
@@ -60,9 +63,16 @@ struct IntegrityFindingInput {
 // The finding uid: a UUID (version 8) from SHA-256 of the check, the object (bucket, key), the
 // digest key, the expected hash and from/to, so the same finding found again (a redelivered
 // unit, another agent) has the same uid and the de-duplication window drops it. Not of
-// time_ms, reason or error, which may differ between two findings of the same fault.
+// time_ms, reason or error, which may differ between two findings of the same fault, nor, for
+// kDeliveryStopped, of `to` (when the stop was noticed: another time at each tick and agent).
 std::string integrity_finding_uid(const IntegrityFindingInput& in);
 
+// The alert (docs/alerts.md, "Integrity findings"): kind kIntegrity, route kS3Object
+// (bucket, key), rule id/title/severity of the check, tags {"integrity", "cloudtrail"},
+// time_ms, account, region, event_name the check's name, raw the evidence (check, reason,
+// bucket, key always; digest_key, chain, expected_sha256, actual_sha256, fingerprint, from, to
+// (RFC 3339), unit, error when known), ocsf the finding. Every string may come from S3 (keys,
+// digest fields): all of it is JSON-escaped, invalid UTF-8 repaired.
 AlertRecord make_integrity_alert(const IntegrityFindingInput& in);
 
 }  // namespace trailwarden

@@ -19,7 +19,10 @@ void append_hec_event(const AlertRecord& a, const SplunkHecOptions& o, std::stri
   if (!o.source.empty()) w.field("source", std::string_view(o.source));
   if (!o.sourcetype.empty()) w.field("sourcetype", std::string_view(o.sourcetype));
   if (!o.index.empty()) w.field("index", std::string_view(o.index));
-  const bool bare_record = o.format == AlertFormat::kCloudTrail && !a.raw.empty();
+  // Only a CloudTrail record goes bare (its sourcetype parses it as one); an integrity alert's
+  // evidence goes in the envelope (format_alert).
+  const bool bare_record =
+      o.format == AlertFormat::kCloudTrail && a.kind == AlertKind::kRecord && !a.raw.empty();
   if (bare_record) {
     // Indexed fields must be flat: strings only.
     w.key("fields").begin_object();

@@ -16,7 +16,8 @@ namespace trailwarden {
 //   {"time":<event time, seconds with millisecond fraction>,"host":..,"source":..,
 //    "sourcetype":..,"index":..,"event":<the alert>[,"fields":{..}]}
 // (time omitted when the alert has none; host and index omitted when not configured; with
-// format "cloudtrail" the bare record as the event and the trailwarden envelope in "fields").
+// format "cloudtrail" the bare record as the event and the trailwarden envelope in "fields";
+// alarm and integrity alerts, which have no record, as the envelope of format_alert).
 void append_hec_event(const AlertRecord& a, const SplunkHecOptions& options, std::string& out);
 
 // The HEC-relevant parts of a Splunk answer ({"text":..,"code":..,"ackId":..,

@@ -2,13 +2,16 @@
 """ctest `alert_schemas`: every alert of every test corpus is a valid OCSF 1.4.0 Detection
 Finding and, when the build has `format = "ecs"`, a valid ECS 8.17 document.
 
-Usage: check_alert_schemas.py TRAILWARDEN [--keep DIR]
+Usage: check_alert_schemas.py TRAILWARDEN [--keep DIR] [--integrity-tool TOOL]
 
 The corpora (repository files only): every CloudTrail file of tests/data/cloudtrail (including
 the hostile odd_records.json, whose every record must raise an alert), the Panther test records
 and the EventBridge notification samples wrapped as CloudTrail files, samples/AWSLogs, the
 decode fuzz seeds, a small generated corpus (tests/bench/gen_corpus.py) and the golden alert
-files as they are. Each corpus is replayed with `trailwarden replay --enable '*'`, with and
+files as they are; with --integrity-tool, the integrity alerts it prints
+(tests/integration/integrity_findings_tool.cpp: every check, typical, minimal and hostile
+values), which must name all six checks, and in format cloudtrail keep their evidence out of
+"record". Each corpus is replayed with `trailwarden replay --enable '*'`, with and
 without --no-raw-data, in format ocsf and, if supported, ecs (otherwise the line
 "SKIPPED ecs: not supported by this build" is printed). Exit 1 if any alert violates its schema,
 printing the violations grouped by schema, kind and attribute (observable violations by the
@@ -215,6 +218,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("trailwarden")
     ap.add_argument("--keep", help="keep the corpora and alerts in this directory")
+    ap.add_argument("--integrity-tool", help="integrity_findings_tool: check its alerts too")
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # in order with the replays' messages
     work = args.keep or tempfile.mkdtemp(prefix="tw-alert-schemas-")
@@ -235,6 +239,8 @@ def main() -> int:
                 n, bad = c.validate(f"ocsf {rel(fn)} (golden)", f.readlines(), ocsf)
             print(f"ocsf {rel(fn)} (golden, as committed): {n} alerts, {bad} invalid")
         formats = ["ocsf"] + (["ecs"] if ecs else [])
+        if args.integrity_tool:
+            check_integrity_findings(c, args.integrity_tool, {"ocsf": ocsf, "ecs": ecs})
         for name, paths in corpora.items():
             for fmt in formats:
                 for raw in (True, False):
@@ -251,6 +257,43 @@ def main() -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+INTEGRITY_RULES = {f"integrity.{c}" for c in (
+    "digest_invalid", "digest_chain_broken", "digest_chain_restarted", "log_file_modified",
+    "log_file_unreadable", "digest_delivery_stopped")}
+
+
+def check_integrity_findings(c: Checker, tool: str, validators: dict) -> None:
+    """The integrity alerts of every check (agent/normalize/integrity_finding.h), as the tool
+    prints them, in each format there is a validator for; the cloudtrail envelope by hand."""
+    for fmt in ("ocsf", "ecs", "cloudtrail"):
+        p = subprocess.run([tool, fmt], capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            c.failures.append(f"{tool} {fmt}: exit {p.returncode}: {p.stderr.strip()[-500:]}")
+            continue
+        lines = [line for line in p.stdout.split("\n") if line.strip()]
+        label = f"{fmt} integrity findings (tests/integration/integrity_findings_tool.cpp)"
+        if fmt == "cloudtrail":
+            docs = [json.loads(line) for line in lines]
+            bad = [i for i, d in enumerate(docs) if d.get("record") is not None
+                   or not isinstance(d.get("integrity"), dict)
+                   or d["trailwarden"].get("kind") != "integrity"]
+            if bad:
+                c.failures.append(f"{label}: alerts {bad} have a record or no evidence")
+            rules = {d["trailwarden"]["rule_id"] for d in docs}
+            print(f"{fmt:22s} integrity findings: {len(docs)} alerts, {len(bad)} with a record")
+        elif validators.get(fmt) is None:
+            continue
+        else:
+            n, bad = c.validate(label, lines, validators[fmt])
+            docs = [json.loads(line) for line in lines]
+            rules = {(d.get("finding_info", {}).get("analytic", {}).get("uid") if fmt == "ocsf"
+                      else d.get("rule", {}).get("id")) for d in docs}
+            print(f"{fmt:22s} integrity findings: {n} alerts, {bad} invalid")
+        if rules != INTEGRITY_RULES:
+            c.failures.append(f"{label}: rule ids {sorted(map(str, rules))}, expected every check "
+                              f"{sorted(INTEGRITY_RULES)}")
 
 
 def check_every_record_alerts(c: Checker, path: str, lines: list[str]) -> None:

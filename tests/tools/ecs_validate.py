@@ -72,9 +72,15 @@ TRAILWARDEN_FIELDS = {
     "trailwarden.notification": "keyword", "trailwarden.ecs_degraded": "keyword",
     "trailwarden.truncated": "boolean", "trailwarden.original_bytes": "long",
     "trailwarden.time_unparsed": "boolean", "trailwarden.original_time": "keyword",
-    "trailwarden.truncated_fields": "keyword",
+    "trailwarden.truncated_fields": "keyword", "trailwarden.kind": "keyword",
+    # an integrity finding's evidence (agent/normalize/integrity_finding.h)
+    **{f"trailwarden.integrity.{k}": "keyword" for k in (
+        "check", "reason", "digest_key", "chain", "expected_sha256", "actual_sha256",
+        "fingerprint", "unit", "error")},
+    "trailwarden.integrity.from": "date", "trailwarden.integrity.to": "date",
 }
 TRAILWARDEN_ALLOWED = {"trailwarden.ecs_degraded": {"finding", "record"},
+                       "trailwarden.kind": {"alarm", "integrity"},
                        "trailwarden.route": {"s3", "eventbridge", "unknown"}}
 
 STRING_TYPES = {"keyword", "constant_keyword", "wildcard", "match_only_text", "text"}

@@ -171,9 +171,9 @@ TEST_CASE("alert encoding: an alarm transition round-trips (version 4); version 
   CHECK(b.kind == AlertKind::kAlarm);
   CHECK(b.alarm == alarm.alarm);
   for (size_t n = 0; n < bytes.size(); ++n) CHECK_FALSE(AlertRecord::decode(bytes.substr(0, n), b));
-  // An unknown kind is malformed.
+  // An unknown kind (3: none yet) is malformed.
   std::string bad = bytes;
-  bad[bytes.size() - alarm.alarm.size() - 8] = '\x02';
+  bad[bytes.size() - alarm.alarm.size() - 8] = '\x03';
   CHECK_FALSE(AlertRecord::decode(bad, b));
 
   // A version-3 record (buffered before alarms): sample() as the version-3 encoder wrote it,
@@ -188,4 +188,34 @@ TEST_CASE("alert encoding: an alarm transition round-trips (version 4); version 
   CHECK(b.kind == AlertKind::kRecord);
   CHECK(b.alarm.empty());
   CHECK(b.route == AlertRoute::kNone);
+}
+
+TEST_CASE("alert encoding: an integrity finding (kind 2) round-trips; kind 3 is refused") {
+  AlertRecord in = sample();
+  in.kind = AlertKind::kIntegrity;
+  in.rule_id = "integrity.log_file_modified";
+  in.route = AlertRoute::kS3Object;
+  in.bucket = "trail-bucket";
+  in.key = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/x.json.gz";
+  in.raw = R"({"check":"log_file_modified","reason":"hash value doesn't match"})";
+  std::string bytes;
+  in.encode(bytes);
+  AlertRecord b;
+  REQUIRE(AlertRecord::decode(bytes, b));
+  check_same_fields(in, b);
+  CHECK(b.kind == AlertKind::kIntegrity);
+  CHECK(b.route == AlertRoute::kS3Object);
+  CHECK(b.bucket == in.bucket);
+  CHECK(b.key == in.key);
+  CHECK(b.raw == in.raw);
+  CHECK(b.alarm.empty());
+  // The kind is the u32 before the (empty) alarm string; 3 is no kind this agent knows: the
+  // record is malformed, not taken for another kind.
+  const size_t kind_at = bytes.size() - 4 - 4;
+  REQUIRE(bytes[kind_at] == '\x02');
+  for (char k : {'\x03', '\x04', '\xff'}) {
+    std::string bad = bytes;
+    bad[kind_at] = k;
+    CHECK_FALSE(AlertRecord::decode(bad, b));
+  }
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/normalize/integrity_finding.h"
 #include "agent/normalize/ocsf.h"
 #include "agent/rules/rule.h"
 #include "outputs/format.h"
@@ -530,4 +531,90 @@ TEST_CASE("ecs: access denial is decided as OCSF decides it") {
     CHECK((d.arr("/event/type") == Strings{"denied"}) == ocsf_denied);
     CHECK(d.s("/event/outcome") == "failure");
   }
+}
+
+namespace {
+
+IntegrityFindingInput integrity_input(IntegrityCheck check) {
+  IntegrityFindingInput in;
+  in.check = check;
+  in.reason = "hash value doesn't match";
+  in.bucket = "trail-bucket";
+  in.key = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/f.json.gz";
+  in.account = "111122223333";
+  in.region = "eu-west-1";
+  in.digest_key = "AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/2026/11/20/d.json.gz";
+  in.expected_sha256 = std::string(64, 'e');
+  in.actual_sha256 = std::string(64, 'a');
+  in.from_ms = 1795136431000;
+  in.to_ms = 1795140031000;
+  in.time_ms = 1795143631123;
+  return in;
+}
+
+}  // namespace
+
+TEST_CASE("ecs: an integrity finding is a file alert about the S3 object, with its evidence") {
+  const AlertRecord a = make_integrity_alert(integrity_input(IntegrityCheck::kLogFileModified));
+  const uint64_t degraded = ecs_degraded_documents();
+  Doc d(a);
+  CHECK(ecs_degraded_documents() == degraded);
+  CHECK_FALSE(d.has("/trailwarden/ecs_degraded"));
+  CHECK(d.s("/@timestamp") == "2026-11-20T03:00:31.123Z");
+  CHECK(d.s("/event/kind") == "alert");
+  CHECK(d.arr("/event/category") == Strings{"file"});
+  CHECK(d.arr("/event/type") == Strings{"change"});
+  CHECK(d.s("/event/action") == "log_file_modified");
+  CHECK(d.s("/event/outcome") == "failure");
+  CHECK(d.i("/event/severity") == 5);
+  CHECK(d.s("/event/original") == a.raw);
+  CHECK_FALSE(d.has("/event/provider"));
+  CHECK(d.s("/rule/id") == "integrity.log_file_modified");
+  CHECK(d.s("/rule/name") == "CloudTrail log file modified");
+  CHECK(d.s("/rule/description") == "hash value doesn't match");
+  CHECK(d.s("/rule/ruleset") == "integrity");
+  CHECK(d.s("/cloud/account/id") == "111122223333");
+  CHECK(d.s("/cloud/region") == "eu-west-1");
+  CHECK(d.s("/file/path") == "s3://trail-bucket/" + a.key);
+  CHECK(d.s("/file/name") == "f.json.gz");
+  CHECK(d.s("/file/hash/sha256") == std::string(64, 'a'));
+  CHECK(d.arr("/related/hash") == Strings{std::string(64, 'a')});
+  CHECK_FALSE(d.has("/aws"));  // the evidence is no CloudTrail record
+  CHECK_FALSE(d.has("/source"));
+  CHECK(d.s("/trailwarden/kind") == "integrity");
+  CHECK(d.s("/trailwarden/route") == "s3");
+  CHECK(d.s("/trailwarden/key") == a.key);
+  CHECK(d.s("/trailwarden/integrity/check") == "log_file_modified");
+  CHECK(d.s("/trailwarden/integrity/expected_sha256") == std::string(64, 'e'));
+  CHECK(d.s("/trailwarden/integrity/digest_key") == integrity_input(IntegrityCheck::kLogFileModified).digest_key);
+  CHECK(d.s("/trailwarden/integrity/from") == "2026-11-20T01:00:31.000Z");
+  CHECK(d.s("/trailwarden/integrity/to") == "2026-11-20T02:00:31.000Z");
+
+  // The other checks say what is known about the trail's files; a hash that is not one is not
+  // indexed as a hash.
+  IntegrityFindingInput in = integrity_input(IntegrityCheck::kDigestChainBroken);
+  in.actual_sha256 = "not a hash";
+  Doc b(make_integrity_alert(in));
+  CHECK(b.arr("/event/type") == Strings{"info"});
+  CHECK_FALSE(b.has("/file/hash"));
+  CHECK_FALSE(b.has("/related"));
+  CHECK(b.s("/trailwarden/integrity/actual_sha256") == "not a hash");
+}
+
+TEST_CASE("ecs: an alarm transition has no record, and is not degraded for it") {
+  AlertRecord a = alert_for("cis-4.9", R"({"eventTime":"2024-01-02T03:04:05Z","eventName":"X"})");
+  a.kind = AlertKind::kAlarm;
+  a.raw.clear();
+  const uint64_t degraded = ecs_degraded_documents();
+  Doc d(a);
+  CHECK(ecs_degraded_documents() == degraded);
+  CHECK_FALSE(d.has("/trailwarden/ecs_degraded"));
+  CHECK(d.s("/trailwarden/kind") == "alarm");
+  // An integrity alert whose evidence cannot be read is degraded as a record alert would be.
+  AlertRecord i = make_integrity_alert(integrity_input(IntegrityCheck::kDigestInvalid));
+  i.raw = "{not json";
+  Doc e(i);
+  CHECK(ecs_degraded_documents() == degraded + 1);
+  CHECK(e.arr("/trailwarden/ecs_degraded") == Strings{"record"});
+  CHECK(e.s("/rule/id") == "integrity.digest_invalid");
 }

@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "agent/normalize/integrity_finding.h"
+
 using namespace trailwarden;
 
 namespace {
@@ -108,4 +110,63 @@ TEST_CASE("cloudtrail format: the route in the trailwarden envelope") {
 TEST_CASE("ocsf format: the finding as made (its route is in unmapped.trailwarden)") {
   AlertRecord a = s3_alert();
   CHECK(render(a, AlertFormat::kOcsf) == a.ocsf);
+}
+
+namespace {
+
+AlertRecord integrity_alert(std::string key = "AWSLogs/111122223333/CloudTrail/eu-west-1/f.json.gz") {
+  IntegrityFindingInput in;
+  in.check = IntegrityCheck::kLogFileModified;
+  in.reason = "hash value doesn't match";
+  in.bucket = "trail-bucket";
+  in.key = std::move(key);
+  in.account = "111122223333";
+  in.region = "eu-west-1";
+  in.expected_sha256 = std::string(64, 'e');
+  in.actual_sha256 = std::string(64, 'a');
+  in.time_ms = 1795143631123;
+  return make_integrity_alert(in);
+}
+
+}  // namespace
+
+TEST_CASE("cloudtrail format: an integrity alert has no record; its evidence is beside it") {
+  const AlertRecord a = integrity_alert();
+  const std::string out = render(a, AlertFormat::kCloudTrail);
+  simdjson::dom::parser p;
+  simdjson::dom::element e;
+  REQUIRE(p.parse(out).get(e) == simdjson::SUCCESS);
+  CHECK(e.at_pointer("/record").is_null());
+  CHECK(std::string_view(e.at_pointer("/integrity/check").get_string().value()) == "log_file_modified");
+  CHECK(std::string_view(e.at_pointer("/trailwarden/kind").get_string().value()) == "integrity");
+  CHECK(std::string_view(e.at_pointer("/trailwarden/rule_id").get_string().value()) ==
+        "integrity.log_file_modified");
+  CHECK(std::string_view(e.at_pointer("/trailwarden/severity").get_string().value()) == "Critical");
+  CHECK(std::string_view(e.at_pointer("/trailwarden/key").get_string().value()) == a.key);
+  // A record alert's envelope is as before: no kind.
+  CHECK(render(s3_alert(), AlertFormat::kCloudTrail).find("\"kind\"") == std::string::npos);
+  // An alarm transition: no record either.
+  AlertRecord alarm = s3_alert();
+  alarm.kind = AlertKind::kAlarm;
+  alarm.raw.clear();
+  CHECK(render(alarm, AlertFormat::kCloudTrail).ends_with(R"("kind":"alarm","route":"s3","verified":true,)"
+                                                          R"("bucket":"trail-bucket","key":"AWSLogs/123456789012/)"
+                                                          R"(CloudTrail/us-east-1/2026/11/26/a=b.json.gz",)"
+                                                          R"("notification":"sns/s3"},"record":null})"));
+}
+
+TEST_CASE("CEF: an integrity alert says the check, the reason, the object and the hash read") {
+  const std::string cef = render(integrity_alert(), AlertFormat::kCef);
+  CHECK(cef.starts_with("CEF:0|trailwarden|trailwarden|"));
+  CHECK(cef.find("|integrity.log_file_modified|CloudTrail log file modified|10|") != std::string::npos);
+  CHECK(cef.find(" act=log_file_modified ") != std::string::npos);
+  CHECK(cef.find(" msg=hash value doesn't match ") != std::string::npos);
+  CHECK(cef.find(" fname=AWSLogs/111122223333/CloudTrail/eu-west-1/f.json.gz ") != std::string::npos);
+  CHECK(cef.find(" fileHash=" + std::string(64, 'a') + " ") != std::string::npos);
+  CHECK(cef.find(" cs5Label=s3Object cs5=s3://trail-bucket/AWSLogs/") != std::string::npos);
+  // A hostile key: escaped, one line, nothing injected.
+  const std::string bad = render(integrity_alert("a=b\\c\nd\r|e cs1=x"), AlertFormat::kCef);
+  CHECK(bad.find('\n') == std::string::npos);
+  CHECK(bad.find('\r') == std::string::npos);
+  CHECK(bad.find(" fname=a\\=b\\\\c\\nd\\r|e cs1\\=x ") != std::string::npos);
 }

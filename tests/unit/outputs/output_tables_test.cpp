@@ -142,6 +142,7 @@ TEST_CASE("the effective configuration: config alone prints the tables as writte
   CHECK(full.find("[[outputs]]  # t.toml:1:1\nname = \"kafka-0\"\ntype = \"kafka\"\nformat = \"ocsf\"\n") !=
         std::string::npos);
   CHECK(full.find("buffer = \"disk\"\n") != std::string::npos);
+  CHECK(full.find("alerts = [\"record\", \"alarm\", \"integrity\"]\n") != std::string::npos);
   CHECK(full.find("retry_max_ms = 60000\nbrokers = \"127.0.0.1:9092\"\n") !=
         std::string::npos);  // the common keys once, then the output's own
   CHECK(full.find("type = ", full.find("retry_max_ms")) == std::string::npos);
@@ -206,4 +207,39 @@ TEST_CASE("alerts = [...] routes record alerts, alarm transitions or both to an 
             .find("t.toml:3:10: unknown alert kind 'alarms'") != std::string::npos);
   CHECK(error_of([] { (void)parse_outputs(load("[[outputs]]\ntype = \"file\"\nalerts = []\n")); })
             .find("alerts is empty") != std::string::npos);
+}
+
+TEST_CASE("alerts = [...]: integrity findings by default, and only to outputs that list them") {
+  Config c = load(
+      "[[outputs]]\ntype = \"file\"\n"
+      "[[outputs]]\ntype = \"file\"\nalerts = [\"record\"]\n"
+      "[[outputs]]\ntype = \"file\"\nalerts = [\"record\", \"alarm\"]\n"
+      "[[outputs]]\ntype = \"file\"\nalerts = [\"integrity\"]\n"
+      "[[outputs]]\ntype = \"file\"\nalerts = [\"integrity\"]\nrules = [\"integrity.log_*\"]\n");
+  const std::vector<OutputSettings> outputs = parse_outputs(c);
+  REQUIRE(outputs.size() == 5);
+  AlertRecord record, finding;
+  record.severity_id = 3;
+  finding.severity_id = 5;
+  finding.kind = AlertKind::kIntegrity;
+  finding.rule_id = "integrity.log_file_modified";
+  finding.tags = {"integrity", "cloudtrail"};
+  CHECK(outputs[0].integrity_alerts);
+  CHECK(routed(outputs[0], finding));
+  CHECK_FALSE(routed(outputs[1], finding));
+  CHECK(routed(outputs[1], record));
+  CHECK_FALSE(routed(outputs[2], finding));
+  CHECK(routed(outputs[3], finding));
+  CHECK_FALSE(routed(outputs[3], record));
+  CHECK(routed(outputs[4], finding));
+  finding.rule_id = "integrity.digest_invalid";
+  CHECK_FALSE(routed(outputs[4], finding));
+  // A kind this build does not know goes nowhere.
+  AlertRecord future = record;
+  future.kind = static_cast<AlertKind>(7);
+  CHECK_FALSE(routed(outputs[0], future));
+  // The error names the kinds there are.
+  CHECK(error_of([] { (void)parse_outputs(load("[[outputs]]\ntype = \"file\"\nalerts = [\"digest\"]\n")); })
+            .find("unknown alert kind 'digest' in alerts (\"record\", \"alarm\", \"integrity\")") !=
+        std::string::npos);
 }

@@ -7,9 +7,11 @@
 #include <doctest/doctest.h>
 #include <simdjson.h>
 
+#include <map>
 #include <stdexcept>
 
 #include "agent/config/toml_util.h"
+#include "agent/normalize/integrity_finding.h"
 #include "outputs/settings.h"
 #include "outputs/sns/cloudwatch_alarm_message.h"
 #include "tests/unit/aws/fakes.h"
@@ -539,4 +541,35 @@ TEST_CASE("sns output: an alarm transition alert is sent as CloudWatch's alarm n
   broken.alarm = "not json";
   CHECK_FALSE(alarm_change_from_alert(broken, c, error));
   CHECK_FALSE(alarm_change_from_alert(alert(2), c, error));
+}
+
+TEST_CASE("sns output: an integrity finding is published as a record alert is, not as an alarm") {
+  IntegrityFindingInput in;
+  in.check = IntegrityCheck::kLogFileModified;
+  in.reason = "hash value doesn't match";
+  in.bucket = "trail-bucket";
+  in.key = "AWSLogs/111122223333/CloudTrail/eu-west-1/f.json.gz";
+  in.account = "111122223333";
+  in.region = "eu-west-1";
+  const AlertRecord finding = make_integrity_alert(in);
+  Sink s;
+  s.http->on(kPost, 200,
+             "<PublishResponse><PublishResult><MessageId>m</MessageId></PublishResult>"
+             "</PublishResponse>");
+  const std::vector<const AlertRecord*> ptrs{&finding};
+  CHECK(s.out.send(ptrs).status == DeliveryResult::Status::kDelivered);
+  REQUIRE(s.http->calls.size() == 1);
+  auto f = form_fields(s.http->calls[0].request.body);
+  CHECK(f["Action"] == "Publish");
+  CHECK(f["Message"] == finding.ocsf);
+  CHECK(f["Subject"] == "trailwarden Critical: CloudTrail log file modified");
+  std::map<std::string, std::string> attributes;
+  for (int i = 1; i <= 10; ++i) {
+    const std::string n = "MessageAttributes.entry." + std::to_string(i);
+    if (f.count(n + ".Name")) attributes[f[n + ".Name"]] = f[n + ".Value.StringValue"];
+  }
+  CHECK(attributes["rule_id"] == "integrity.log_file_modified");
+  CHECK(attributes["event_name"] == "log_file_modified");
+  CHECK(attributes["account"] == "111122223333");
+  CHECK(attributes.count("AlarmName") == 0);
 }

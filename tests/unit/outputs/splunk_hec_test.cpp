@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "agent/config/toml_util.h"
+#include "agent/normalize/integrity_finding.h"
 #include "outputs/settings.h"
 #include "tests/unit/aws/fakes.h"
 #include "tests/unit/test_util.h"
@@ -792,4 +793,26 @@ TEST_CASE("config: make_output builds the splunk_hec output") {
   REQUIRE(out);
   CHECK(out->name() == "siem");
   CHECK(dynamic_cast<SplunkHecOutput*>(out.get()) != nullptr);
+}
+
+TEST_CASE("HEC event: format cloudtrail sends an integrity alert in its envelope, never bare") {
+  IntegrityFindingInput in;
+  in.check = IntegrityCheck::kDigestChainBroken;
+  in.reason = "digest not found";
+  in.bucket = "trail-bucket";
+  in.key = "AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/d.json.gz";
+  in.time_ms = 1700000000123;
+  SplunkHecOptions o = options();
+  o.format = AlertFormat::kCloudTrail;
+  o.sourcetype = "aws:cloudtrail";
+  std::string out;
+  append_hec_event(make_integrity_alert(in), o, out);
+  CHECK(out.starts_with(R"({"time":1700000000.123,)"));
+  CHECK(out.find(R"("event":{"trailwarden":{"rule_id":"integrity.digest_chain_broken")") !=
+        std::string::npos);
+  CHECK(out.find(R"("kind":"integrity")") != std::string::npos);
+  CHECK(out.ends_with(R"("record":null,"integrity":{"check":"digest_chain_broken",)"
+                      R"("reason":"digest not found","bucket":"trail-bucket",)"
+                      R"("key":"AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/d.json.gz"}}})"));
+  CHECK(out.find("\"fields\"") == std::string::npos);
 }
