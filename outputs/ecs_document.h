@@ -7,7 +7,10 @@
 // them (Elastic's own content filters on event.dataset aws.cloudtrail, ours is trailwarden.alert:
 // docs/outputs.md says what to adapt); the route and the finding's uids
 // go under the custom namespace `trailwarden.*`. docs/outputs.md ("ECS") lists every field and
-// its source.
+// its source. Alerts that are not about a record say their kind (`trailwarden.kind`): an alarm
+// transition has no record; an integrity finding's `raw` is its evidence, written as a file
+// alert (event.category file, file.*) with the evidence under `trailwarden.integrity.*`
+// (docs/outputs.md, "Integrity alerts, in every format").
 //
 // Every field outside `aws.*` and `trailwarden.*` is an ECS 8.17 field with a value of its type;
 // event.category / event.type come from ECS's allowed values, every type expected by every

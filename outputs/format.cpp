@@ -9,6 +9,7 @@
 #include <simdjson.h>
 
 #include "agent/common/json_writer.h"
+#include "agent/normalize/record_access.h"
 #include "outputs/ecs_document.h"
 
 namespace trailwarden {
@@ -161,15 +162,12 @@ void format_cef(const AlertRecord& a, std::string& out) {
   if (a.kind == AlertKind::kIntegrity) {
     // The evidence (agent/normalize/integrity_finding.h): what was found and the hash read.
     thread_local simdjson::dom::parser parser;
-    simdjson::dom::element evidence;
-    std::string_view reason, hash;
-    if (parser.parse(a.raw).get(evidence) == simdjson::SUCCESS && evidence.is_object()) {
-      (void)evidence["reason"].get_string().get(reason);
-      (void)evidence["actual_sha256"].get_string().get(hash);
-    }
-    ext.add("msg", reason, kCefStringMax);
+    simdjson::dom::element root;
+    const simdjson::dom::element* evidence =
+        parser.parse(a.raw).get(root) == simdjson::SUCCESS ? &root : nullptr;
+    ext.add("msg", normalize::str(evidence, {"reason"}), kCefStringMax);
     ext.add("fname", a.key, kCefStringMax);
-    ext.add("fileHash", hash, kCefFileHashMax);
+    ext.add("fileHash", normalize::str(evidence, {"actual_sha256"}), kCefFileHashMax);
   }
   if (a.route != AlertRoute::kNone) {
     ext.add_labeled("cs4", "trailwardenRoute", a.route_name(), kCefCustomStringMax);

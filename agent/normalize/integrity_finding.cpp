@@ -61,6 +61,14 @@ std::string_view base_name(std::string_view key) {
   return key.substr(slash + 1);
 }
 
+// A SHA-256 as hex (OCSF's file_hash_t is hex only).
+bool is_sha256_hex(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) return false;
+  return true;
+}
+
 // "aws" unless the region names another partition ("aws-cn", "aws-us-gov", ...).
 std::string_view partition_of_region(std::string_view region) {
   if (!aws::is_valid_region(region)) return {};
@@ -208,6 +216,8 @@ AlertRecord make_integrity_alert(const IntegrityFindingInput& in) {
   w.field("type_id", 1).field("type", "Rule");
   w.field("category", "integrity");
   w.end_object();
+  // When the agent found it (ECS reads a finding without it as one whose time is unknown).
+  w.field("first_seen_time", in.time_ms).field("last_seen_time", in.time_ms);
   w.key("data_sources").begin_array().value("AWS CloudTrail digest files").end_array();
   w.end_object();
 
@@ -234,7 +244,7 @@ AlertRecord make_integrity_alert(const IntegrityFindingInput& in) {
   w.field("name", base_name(in.key));
   w.field("path", std::string_view(uri));
   w.field("type_id", 1).field("type", "Regular File");
-  if (!in.actual_sha256.empty()) {
+  if (is_sha256_hex(in.actual_sha256)) {  // anything else stays in the evidence only
     w.key("hashes").begin_array().begin_object();
     w.field("algorithm_id", 3).field("algorithm", "SHA-256");
     w.field("value", std::string_view(in.actual_sha256));

@@ -209,6 +209,8 @@ TEST_CASE("integrity finding: an OCSF 1.4 Detection Finding about the S3 object"
   CHECK(f.s("/finding_info/title") == "CloudTrail log file modified");
   CHECK(f.s("/finding_info/desc") == "hash value doesn't match");
   CHECK(f.s("/finding_info/types/0") == "Integrity");
+  CHECK(f.i("/finding_info/first_seen_time") == 1795143631123);
+  CHECK(f.i("/finding_info/last_seen_time") == 1795143631123);
   CHECK(f.s("/finding_info/analytic/uid") == "integrity.log_file_modified");
   CHECK(f.s("/finding_info/analytic/name") == "CloudTrail log file modified");
   CHECK(f.i("/finding_info/analytic/type_id") == 1);
@@ -240,6 +242,11 @@ TEST_CASE("integrity finding: an OCSF 1.4 Detection Finding about the S3 object"
   CHECK(g.s("/cloud/cloud_partition") == "aws-cn");
   CHECK_FALSE(g.has("/cloud/account"));
   CHECK_FALSE(g.has("/evidences/0/file/hashes"));  // nothing read: no hash
+  IntegrityFindingInput odd = modified();
+  odd.actual_sha256 = "zz";  // not a SHA-256 (OCSF's file_hash_t is hex): in the evidence only
+  Doc h(make_integrity_alert(odd).ocsf);
+  CHECK_FALSE(h.has("/evidences/0/file/hashes"));
+  CHECK(h.s("/evidences/0/data/actual_sha256") == "zz");
 }
 
 TEST_CASE("integrity finding: hostile keys and digest fields stay valid JSON, as they were") {

@@ -561,6 +561,7 @@ TEST_CASE("ecs: an integrity finding is a file alert about the S3 object, with i
   CHECK(ecs_degraded_documents() == degraded);
   CHECK_FALSE(d.has("/trailwarden/ecs_degraded"));
   CHECK(d.s("/@timestamp") == "2026-11-20T03:00:31.123Z");
+  CHECK_FALSE(d.has("/trailwarden/time_unparsed"));  // the finding's time is when it was found
   CHECK(d.s("/event/kind") == "alert");
   CHECK(d.arr("/event/category") == Strings{"file"});
   CHECK(d.arr("/event/type") == Strings{"change"});
