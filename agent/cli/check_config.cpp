@@ -117,7 +117,9 @@ int cmd_check_config(Args& a, const Global& g) {
     std::string problem;
     if (!cloudtrail_client_options(endpoint_config(c), aws::process_environment(), cloudtrail,
                                    problem))
-      warnings.push_back(problem + ": `verify` refuses to start with it");
+      warnings.push_back(problem + (c.integrity.enabled
+                                        ? ": `run` ([integrity]) and `verify` refuse to start with it"
+                                        : ": `verify` refuses to start with it"));
   }
   {
     namespace fs = std::filesystem;
@@ -133,6 +135,8 @@ int cmd_check_config(Args& a, const Global& g) {
   if (!quiet) fmt::print("{}{}", render_effective_config(c), alarm_lines(all));
   std::fflush(stdout);
   for (const auto& w : warnings) fmt::print(stderr, "trailwarden: warning: {}\n", w);
+  if (!quiet)
+    for (const auto& n : config_notes(c)) fmt::print(stderr, "trailwarden: note: {}\n", n);
   if (!quiet)
     fmt::print(stderr, "trailwarden: {}: configuration OK ({} rules, {} enabled; {} outputs)\n",
                c.source, all.size(), enabled, c.outputs.size());

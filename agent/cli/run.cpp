@@ -11,6 +11,7 @@
 #include "agent/cli/aws_endpoints.h"
 #include "agent/cli/cli_util.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/run_integrity.h"
 #include "agent/cli/run_reload.h"
 #include "agent/cli/run_shutdown.h"
 #include "agent/cli/run_status.h"
@@ -18,6 +19,7 @@
 #include "agent/cli/signals.h"
 #include "agent/cli/systemd_notify.h"
 #include "agent/engine/engine.h"
+#include "agent/engine/stage_chain.h"
 #include "agent/metrics/metrics.h"
 #include "agent/metrics/status_server.h"
 
@@ -75,15 +77,24 @@ int cmd_run(Args& a, const Global& g) {
   RunAlarmStage alarm_parts =
       make_run_alarm_stage(c, rule_set->enabled, endpoints.region, http.control, credentials);
   alarms::AlarmStage* alarm_stage = alarm_parts.stage.get();
-  Engine engine(engine_options(c, workers, source), *source.source, clients.s3.get(), rule_set,
+  // [integrity]: digests checked as they arrive, listed log files backfilled (merged source).
+  RunIntegrity integrity = make_run_integrity(c, *source.source, clients, http, credentials);
+  Source& engine_source = integrity.merged ? static_cast<Source&>(*integrity.merged) : *source.source;
+  Engine engine(engine_options(c, workers, source), engine_source, clients.s3.get(), rule_set,
                 outputs);
-  if (alarm_stage) engine.set_stage(*alarm_stage);
+  // Integrity first: a digest unit it fails (CloudTrail's keys unavailable) has then committed
+  // nothing in the alarm stage.
+  StageChain stages({integrity.stage.get(), alarm_stage});
+  if (integrity.stage && alarm_stage) engine.set_stage(stages);
+  else if (integrity.stage) engine.set_stage(*integrity.stage);
+  else if (alarm_stage) engine.set_stage(*alarm_stage);
   start_outputs(outputs, engine);
 
   MetricsRegistry registry;
   register_run_metrics(registry, engine, queue, outputs, *credentials, clients.s3.get(), status.get(),
                        started_ms);
   if (alarm_stage) register_alarm_stage_metrics(registry, *alarm_stage);
+  register_run_integrity_metrics(registry, integrity);
   if (alarm_parts.shared) register_alarm_store_metrics(registry, *alarm_parts.shared);
   live.attach([&registry] { return registry.render(); },
               [&] { return health(engine, outputs, c); },

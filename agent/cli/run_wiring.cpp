@@ -48,6 +48,7 @@ Config load_run_config(const Global& g) {
       spdlog::warn("general.allow_core_dumps: {}", dump_error);
   }
   for (const std::string& advice : config_advisories(c)) spdlog::warn("{}: {}", c.source, advice);
+  for (const std::string& note : config_notes(c)) spdlog::info("{}: {}", c.source, note);
   if (c.kafka_source && !c.sqs.queue_url.empty())
     throw std::runtime_error(fmt::format(
         "{}: both source.sqs.queue_url and [source.kafka] are set: `run` reads one source; "
@@ -190,7 +191,10 @@ RunSource make_source(const Config& c, AwsClients& clients, const std::string& r
                       std::shared_ptr<aws::CredentialsSource> credentials) {
   RunSource made;
   if (!c.kafka_source) {
-    auto sqs = std::make_unique<SqsSource>(c.sqs, *clients.sqs);
+    // [integrity] reads digests whatever include_digest says (config_notes says so).
+    SqsSourceConfig sqs_config = c.sqs;
+    sqs_config.include_digest = reads_digests(c);
+    auto sqs = std::make_unique<SqsSource>(sqs_config, *clients.sqs);
     made.view.sqs = sqs.get();
     made.view.shutdown_timeout_seconds = c.sqs.shutdown_timeout_seconds;
     made.max_in_flight = c.sqs.max_in_flight_messages;

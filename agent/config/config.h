@@ -97,6 +97,10 @@ struct IntegrityConfig {
   size_t backfill_attempts = 3;    // tries of one backfilled log file (1 to 100)
   ConfigDuration backfill_retry_after = std::chrono::minutes(5);  // between tries, > 0
   size_t backfill_max_pending = 100'000;  // backfilled files queued or in flight, >= 1
+  // "" or an ISO 8601 UTC time: log files listed by digests whose hour began before it, and not
+  // read by this agent, are neither backfilled nor reported. "": when the agent started (an
+  // earlier run may have read them; the ledger is in memory).
+  std::string since;
 };
 
 struct Config {

@@ -7,6 +7,7 @@
 #include <span>
 
 #include "agent/aws/names.h"
+#include "agent/aws/time_util.h"
 #include "agent/http/http.h"
 
 namespace trailwarden {
@@ -124,6 +125,7 @@ constexpr ConfigKey<Integrity> kIntegrity[] = {
      .over_max = "must be 1 to 100"},
     {.name = "backfill_retry_after", .member = &Integrity::backfill_retry_after},
     {.name = "backfill_max_pending", .member = &Integrity::backfill_max_pending, .min = 1},
+    {.name = "since", .member = &Integrity::since},
 };
 
 constexpr ConfigKey<Config> kAlerts[] = {
@@ -248,6 +250,9 @@ void parse_integrity(const std::string& origin, const toml::table& t, IntegrityC
       if (const toml::node* n = t.get(k)) return *n;
     return t;
   };
+  if (aws::TimePoint tp; !i.since.empty() && !aws::parse_iso8601(i.since, tp))
+    r.fail(at({"since"}), "integrity.since must be \"\" or a UTC time like "
+                          "\"2026-01-01T00:00:00Z\"");
   if (i.backfill_retry_after.count() <= 0)
     r.fail(at({"backfill_retry_after"}),
            "integrity.backfill_retry_after must be more than 0 (the wait before a backfilled log "

@@ -31,7 +31,7 @@ signatures and hashes are what is checked.
 
 Waiting: the tests poll the queue, the alert file and /metrics (every 50 ms, with a deadline);
 they never sleep for a fixed time. [integrity] uses digest_grace = "2s", backfill_delay = "1s",
-backfill_retry_after = "1s".
+backfill_retry_after = "1s", and since = 2020 (the trails' hours began before the agent started).
 
 Until the integrity stage is wired into `run` (issue 14: agent/integrity/integrity_stage.h),
 the binary exports no trailwarden_integrity_* metric: then the tests that need the stage print
@@ -79,6 +79,8 @@ backfill_delay = "1s"
 retention = "6h"
 backfill_attempts = 2
 backfill_retry_after = "1s"
+# The test trails' digest hours began before the agent started: check them all.
+since = "2020-01-01T00:00:00Z"
 """
 SPACING = datetime.timedelta(seconds=2)  # between the digests of a chain (see the docstring)
 RULE = {  # finding_info.analytic.uid of each outcome (agent/normalize/integrity_finding.h)
@@ -251,10 +253,11 @@ def rule_of(alert: dict) -> str:
 
 
 def evidence(alert: dict) -> dict:
-    """The evidence JSON of an integrity alert (AlertRecord::raw: the OCSF raw_data)."""
-    raw = alert.get("raw_data")
-    check(isinstance(raw, str), f"an integrity alert without raw_data: {json.dumps(alert)[:2000]}")
-    return json.loads(raw)
+    """The evidence of an integrity alert (the OCSF finding's evidences[0].data)."""
+    ev = alert.get("evidences")
+    data = ev[0].get("data") if isinstance(ev, list) and ev and isinstance(ev[0], dict) else None
+    check(isinstance(data, dict), f"an integrity alert without evidences[0].data: {json.dumps(alert)[:2000]}")
+    return data
 
 
 def with_rule(agent: Agent, outcome: str) -> list[dict]:
@@ -262,7 +265,7 @@ def with_rule(agent: Agent, outcome: str) -> list[dict]:
 
 
 def show(findings: list[dict]) -> str:
-    return "\n".join(f"  {rule_of(a)}: {a.get('raw_data', '')[:600]}" for a in findings) or "  (none)"
+    return "\n".join(f"  {rule_of(a)}: {json.dumps(a.get('evidences', ''))[:600]}" for a in findings) or "  (none)"
 
 
 # ---- one scenario through `run` ------------------------------------------------------------------

@@ -1,0 +1,613 @@
+#include "agent/integrity/integrity_stage.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "agent/common/buffer.h"
+#include "agent/decode/gzip.h"
+#include "agent/http/http.h"
+#include "agent/integrity/digest_check.h"
+#include "agent/integrity/digest_key.h"
+
+namespace trailwarden::integrity {
+namespace {
+
+constexpr int64_t kHour = 3600;
+
+int64_t to_ms(Clock::Wall t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::string uri(std::string_view bucket, std::string_view key) {
+  std::string s = "s3://";
+  s.append(bucket).append("/").append(key);
+  return s;
+}
+
+// A log file the agent read and no digest has listed yet.
+struct SeenLog {
+  std::string sha256;
+  std::string unit;
+  int64_t at_ms = 0;
+};
+
+// A log file a valid digest listed.
+struct ExpectedLog {
+  enum class State { kWaiting, kQueued, kChecked };
+  std::string bucket, key;
+  std::string sha256;  // the digest's hashValue
+  std::string digest_key;
+  std::string chain;
+  std::string account, region, fingerprint;
+  int64_t digest_start = 0, digest_end = 0;  // epoch seconds
+  int64_t listed_ms = 0;
+  int64_t due_ms = 0;
+  State state = State::kWaiting;
+};
+
+// A valid digest of a chain.
+struct KnownDigest {
+  std::string key;
+  std::string sha256;
+  std::string signature;
+  int64_t start = 0, end = 0;
+};
+
+struct Chain {
+  std::string bucket;
+  std::string account, region;
+  bool backfill = false;
+  std::map<int64_t, KnownDigest> digests;  // by end
+  int64_t last_end = 0;                    // the newest valid digest's end (epoch seconds)
+  std::string last_key;
+  int64_t alerted_stopped_end = 0;  // delivery-stopped reported while last_end was this
+  int64_t last_arrival_ms = 0;      // when the agent last read a valid digest of the chain
+};
+
+// A digest as read: from a unit, or a predecessor read from S3.
+struct ReadDigest {
+  std::string bucket, key;
+  DigestKey id;
+  DigestCheck check;
+};
+
+}  // namespace
+
+struct IntegrityStage::Impl {
+  Impl(IntegrityOptions o, PublicKeyCache& k, ObjectStore& s, BackfillSource* b, const Clock& c)
+      : opt(std::move(o)), keys(k), store(s), backfill(b), clock(c),
+        coverage_from_ms(opt.coverage_from_ms ? opt.coverage_from_ms : to_ms(c.wall_now())) {
+    if (backfill) {
+      backfill->on_finished([this](const ObjectRef& object, bool ok, const std::string& why) {
+        std::lock_guard<std::mutex> l(finished_mu);
+        finished.push_back({uri(object.bucket, object.key), ok, why});
+      });
+    }
+  }
+
+  struct Finished {
+    std::string name;
+    bool ok = false;
+    std::string why;
+  };
+
+  IntegrityOptions opt;
+  PublicKeyCache& keys;
+  ObjectStore& store;
+  BackfillSource* backfill;
+  const Clock& clock;
+  // Log files listed by digests whose period began before this were perhaps read by an earlier
+  // run: without its state they are neither backfilled nor reported (counted not checked).
+  const int64_t coverage_from_ms;
+  IntegrityCounters counters;
+
+  std::mutex mu;
+  std::map<std::string, SeenLog> seen;          // "s3://b/k"
+  std::map<std::string, ExpectedLog> expected;  // "s3://b/k"
+  std::map<std::string, Chain> chains;          // bucket|chain
+  std::map<std::string, AlertRecord> outbox;    // by uid: tick findings not yet delivered
+
+  std::mutex finished_mu;  // taken alone: the backfill source calls in with its own lock
+  std::vector<Finished> finished;
+
+  bool bucket_allowed(std::string_view bucket) const {
+    return opt.allowed_buckets.empty() ||
+           std::find(opt.allowed_buckets.begin(), opt.allowed_buckets.end(), bucket) !=
+               opt.allowed_buckets.end();
+  }
+
+  AlertRecord finding(IntegrityFindingInput in) {
+    in.time_ms = to_ms(clock.wall_now());
+    ++counters.findings;
+    spdlog::warn("integrity: {}: {}: {}", integrity_rule_id(in.check), uri(in.bucket, in.key),
+                 http::printable_excerpt(in.reason, 400));
+    return make_integrity_alert(in);
+  }
+
+  // ---- log files ------------------------------------------------------------------------
+
+  void log_file_read(const StageObject& o, std::string_view unit, std::vector<AlertRecord>& out) {
+    if (o.sha256.empty()) return;
+    const std::string name = uri(o.bucket, o.key);
+    const int64_t now = to_ms(clock.wall_now());
+    std::lock_guard<std::mutex> l(mu);
+    if (auto e = expected.find(name); e != expected.end()) {
+      compare(e->second, std::string(o.sha256), std::string(unit), out);
+      return;
+    }
+    if (seen.size() + expected.size() >= opt.max_entries && !seen.count(name)) {
+      ++counters.log_files_not_checked;
+      return;
+    }
+    seen[name] = {std::string(o.sha256), std::string(unit), now};
+  }
+
+  // The digest's hash for `e` against what was read. Kept checked (not erased): a unit that
+  // comes again finds the same.
+  void compare(ExpectedLog& e, const std::string& sha256, const std::string& unit,
+               std::vector<AlertRecord>& out) {
+    const bool first = e.state != ExpectedLog::State::kChecked;
+    e.state = ExpectedLog::State::kChecked;
+    if (sha256 == e.sha256) {
+      if (first) ++counters.log_files_valid;
+      return;
+    }
+    if (first) ++counters.log_files_modified;
+    IntegrityFindingInput in;
+    in.check = IntegrityCheck::kLogFileModified;
+    in.reason = "the log file's SHA-256 is not the one its digest lists (hash value doesn't match)";
+    fill_listed(in, e);
+    in.actual_sha256 = sha256;
+    in.unit = unit;
+    out.push_back(finding(std::move(in)));
+  }
+
+  static void fill_listed(IntegrityFindingInput& in, const ExpectedLog& e) {
+    in.bucket = e.bucket;
+    in.key = e.key;
+    in.account = e.account;
+    in.region = e.region;
+    in.chain = e.chain;
+    in.digest_key = e.digest_key;
+    in.expected_sha256 = e.sha256;
+    in.fingerprint = e.fingerprint;
+    in.from_ms = e.digest_start * 1000;
+    in.to_ms = e.digest_end * 1000;
+  }
+
+  // ---- digests --------------------------------------------------------------------------
+
+  // Checks a digest's own content (signature, location, account). Network: ListPublicKeys.
+  ReadDigest check(std::string_view bucket, std::string_view key, std::string_view content,
+                   const ObjectMetadata* metadata, std::string& key_error) {
+    ReadDigest d;
+    d.bucket = bucket;
+    d.key = key;
+    if (!parse_digest_key(key, d.id, key_error)) return d;
+    DigestCheckInput in;
+    in.bucket = bucket;
+    in.key = key;
+    in.region = d.id.source_region;
+    in.inflated = content;
+    in.metadata = metadata;
+    in.key_from = d.id.end - 2 * kHour;
+    in.key_until = d.id.end + kHour;
+    d.check = check_digest(in, keys);
+    if (d.check.verdict == DigestVerdict::kValid && d.check.file.account != d.id.account) {
+      d.check.verdict = DigestVerdict::kInvalid;
+      d.check.reason = "its awsAccountId " + d.check.file.account + " is not the account of its key";
+    }
+    return d;
+  }
+
+  std::string chain_id(const ReadDigest& d) const { return d.bucket + "|" + d.id.chain(); }
+
+  IntegrityFindingInput about_digest(const ReadDigest& d, IntegrityCheck c, std::string reason) {
+    IntegrityFindingInput in;
+    in.check = c;
+    in.reason = std::move(reason);
+    in.bucket = d.bucket;
+    in.key = d.key;
+    in.account = d.id.account;
+    in.region = d.id.source_region;
+    in.chain = d.bucket + "|" + d.id.chain();
+    in.digest_key = d.key;
+    if (d.check.parsed) {
+      in.fingerprint = d.check.file.fingerprint;
+      in.from_ms = d.check.file.start * 1000;
+      in.to_ms = d.check.file.end * 1000;
+    } else {
+      in.to_ms = d.id.end * 1000;
+    }
+    return in;
+  }
+
+  std::string digest_read(const StageObject& o, std::vector<AlertRecord>& out) {
+    std::string key_error;
+    ReadDigest d = check(o.bucket, o.key, o.content, o.metadata, key_error);
+    if (!key_error.empty()) {
+      IntegrityFindingInput in;
+      in.check = IntegrityCheck::kDigestInvalid;
+      in.reason = "a digest file under a key that is not a digest key: " + key_error;
+      in.bucket = o.bucket;
+      in.key = o.key;
+      in.digest_key = o.key;
+      ++counters.digests_invalid;
+      out.push_back(finding(std::move(in)));
+      return {};
+    }
+    if (d.check.verdict == DigestVerdict::kUnchecked) {
+      ++counters.digests_unchecked;
+      return "its signature could not be checked (CloudTrail's public keys): " + d.check.reason;
+    }
+    if (d.check.verdict != DigestVerdict::kValid) {
+      ++counters.digests_invalid;
+      out.push_back(finding(about_digest(d, IntegrityCheck::kDigestInvalid, d.check.reason)));
+      return {};
+    }
+    // The predecessor: known, or read from S3 (outside the lock: a network call).
+    const DigestFile& f = d.check.file;
+    std::optional<ReadDigest> previous;
+    std::string previous_error;
+    bool previous_missing = false;
+    if (!f.starting() && f.previous_bucket == d.bucket && !knows(chain_id(d), f.previous_key)) {
+      std::string error = read_previous(d, previous, previous_missing);
+      if (!error.empty()) return error;
+    }
+    std::lock_guard<std::mutex> l(mu);
+    if (previous) {
+      if (previous->check.verdict == DigestVerdict::kValid) {
+        add_digest(*previous, out);
+      } else {
+        ++counters.digests_invalid;
+        out.push_back(
+            finding(about_digest(*previous, IntegrityCheck::kDigestInvalid, previous->check.reason)));
+      }
+    }
+    link(d, previous_missing, out);
+    add_digest(d, out);
+    return {};
+  }
+
+  bool knows(const std::string& chain, const std::string& key) {
+    std::lock_guard<std::mutex> l(mu);
+    auto c = chains.find(chain);
+    if (c == chains.end()) return false;
+    for (const auto& [end, k] : c->second.digests)
+      if (k.key == key) return true;
+    return false;
+  }
+
+  // Reads the digest `d` names as its predecessor. "" or why the unit must come again.
+  std::string read_previous(const ReadDigest& d, std::optional<ReadDigest>& previous,
+                            bool& missing) {
+    const DigestFile& f = d.check.file;
+    if (!bucket_allowed(f.previous_bucket)) return {};  // link() reports it
+    ObjectRef ref;
+    ref.bucket = f.previous_bucket;
+    ref.key = f.previous_key;
+    Buffer raw;
+    ObjectMetadata meta;
+    ++counters.predecessors_read;
+    const RemoteStatus st = store.get_with_metadata(ref, opt.max_digest_bytes, raw, meta);
+    if (st.code == RemoteStatus::Code::kNotFound || st.code == RemoteStatus::Code::kAccessDenied) {
+      missing = true;
+      return {};
+    }
+    if (st.code == RemoteStatus::Code::kRetry)
+      return "its predecessor " + uri(ref.bucket, ref.key) + " could not be read: " + st.message;
+    Buffer inflated;
+    std::string error;
+    std::string key_error;
+    if (!st.ok()) {
+      error = "unreadable: " + st.message;
+    } else if (inflate_gzip(raw.view(), opt.max_digest_bytes, inflated, error) !=
+               InflateResult::kOk) {
+      error = "invalid format (" + error + ")";
+    }
+    ReadDigest p;
+    if (error.empty()) {
+      p = check(ref.bucket, ref.key, inflated.view(), &meta, key_error);
+      if (!key_error.empty()) error = "not a digest key: " + key_error;
+    } else {
+      p.bucket = ref.bucket;
+      p.key = ref.key;
+      if (!parse_digest_key(ref.key, p.id, key_error)) p.id = d.id;
+    }
+    if (!error.empty()) {
+      p.check = {};
+      p.check.verdict = DigestVerdict::kInvalid;
+      p.check.reason = error;
+    }
+    if (p.check.verdict == DigestVerdict::kUnchecked)
+      return "its predecessor's signature could not be checked: " + p.check.reason;
+    previous = std::move(p);
+    return {};
+  }
+
+  // The links of a valid digest `d` to its chain (under mu).
+  void link(const ReadDigest& d, bool previous_missing, std::vector<AlertRecord>& out) {
+    const DigestFile& f = d.check.file;
+    Chain& ch = chains[chain_id(d)];
+    if (f.starting()) {
+      // Validation or logging was stopped and started again: nothing is known of the gap.
+      // (A starting digest newer than the chain's newest: its own start is normally at or after
+      // that digest's end.)
+      if (ch.last_end > 0 && f.end > ch.last_end) {
+        const int64_t to = std::max(f.start, ch.last_end);
+        IntegrityFindingInput in = about_digest(d, IntegrityCheck::kChainRestarted,
+            "No log files were delivered by CloudTrail between " + format_utc(ch.last_end) +
+                " and " + format_utc(to) +
+                " (logging or log file validation was stopped, then started again)");
+        in.from_ms = ch.last_end * 1000;
+        in.to_ms = to * 1000;
+        out.push_back(finding(std::move(in)));
+      }
+      return;
+    }
+    if (f.previous_bucket != d.bucket || !bucket_allowed(f.previous_bucket)) {
+      IntegrityFindingInput in = about_digest(d, IntegrityCheck::kDigestChainBroken,
+          "it names a predecessor in another bucket: " + uri(f.previous_bucket, f.previous_key));
+      out.push_back(finding(std::move(in)));
+      return;
+    }
+    if (previous_missing) {
+      IntegrityFindingInput in = about_digest(d, IntegrityCheck::kDigestChainBroken,
+          "the digest it names as its predecessor is not in the bucket (deleted, or not "
+          "readable): " + uri(f.previous_bucket, f.previous_key));
+      // About the missing digest, named by this one.
+      in.key = f.previous_key;
+      in.expected_sha256 = f.previous_hash;
+      out.push_back(finding(std::move(in)));
+      return;
+    }
+    const KnownDigest* prev = nullptr;
+    for (const auto& [end, k] : ch.digests)
+      if (k.key == f.previous_key) prev = &k;
+    if (!prev) return;  // the predecessor was invalid: reported as such
+    std::string why;
+    if (prev->sha256 != f.previous_hash)
+      why = "its previousDigestHashValue is not the SHA-256 of the digest it names";
+    else if (http::ascii_lower(prev->signature) != http::ascii_lower(f.previous_signature))
+      why = "its previousDigestSignature is not the signature of the digest it names";
+    if (why.empty()) return;
+    IntegrityFindingInput in = about_digest(d, IntegrityCheck::kDigestChainBroken,
+                                            why + " (" + uri(d.bucket, f.previous_key) + ")");
+    in.key = f.previous_key;  // the digest the link does not match, named by this one
+    in.expected_sha256 = f.previous_hash;
+    in.actual_sha256 = prev->sha256;
+    out.push_back(finding(std::move(in)));
+  }
+
+  // Records a valid digest and compares or expects the log files it lists (under mu).
+  void add_digest(const ReadDigest& d, std::vector<AlertRecord>& out) {
+    const DigestFile& f = d.check.file;
+    const std::string id = chain_id(d);
+    Chain& ch = chains[id];
+    if (ch.bucket.empty()) {
+      ch.bucket = d.bucket;
+      ch.account = d.id.account;
+      ch.region = d.id.source_region;
+      ch.backfill = d.id.backfill;
+      counters.chains = static_cast<int64_t>(chains.size());
+    }
+    auto [it, added] = ch.digests.try_emplace(f.end);
+    if (added) ++counters.digests_valid;
+    it->second = {d.key, d.check.sha256, d.check.signature, f.start, f.end};
+    const int64_t now = to_ms(clock.wall_now());
+    if (f.end >= ch.last_end) {
+      ch.last_end = f.end;
+      ch.last_key = d.key;
+    }
+    ch.last_arrival_ms = now;
+    for (const DigestLogFile& lf : f.log_files) {
+      const std::string name = uri(lf.bucket, lf.key);
+      if (expected.count(name)) continue;  // listed before (a unit that came again)
+      ExpectedLog e;
+      e.bucket = lf.bucket;
+      e.key = lf.key;
+      e.sha256 = http::ascii_lower(lf.hash);
+      e.digest_key = d.key;
+      e.chain = id;
+      e.account = d.id.account;
+      e.region = d.id.source_region;
+      e.fingerprint = f.fingerprint;
+      e.digest_start = f.start;
+      e.digest_end = f.end;
+      e.listed_ms = now;
+      e.due_ms = now + std::chrono::duration_cast<std::chrono::milliseconds>(opt.backfill_delay).count();
+      if (lf.hash_algorithm != "SHA-256" || !bucket_allowed(lf.bucket)) {
+        ++counters.log_files_not_checked;
+        spdlog::warn("integrity: {} lists {} ({}): not checked", d.key, name,
+                     lf.hash_algorithm != "SHA-256" ? "hash algorithm " + lf.hash_algorithm
+                                                    : std::string("a bucket not allowed"));
+        continue;
+      }
+      if (auto s = seen.find(name); s != seen.end()) {
+        SeenLog read = std::move(s->second);
+        seen.erase(s);
+        ExpectedLog& kept = expected[name] = std::move(e);
+        compare(kept, read.sha256, read.unit, out);
+        continue;
+      }
+      if (f.start * 1000 < coverage_from_ms) {
+        // Perhaps read before this agent started: without that run's state, not checked.
+        ++counters.log_files_not_checked;
+        continue;
+      }
+      if (seen.size() + expected.size() >= opt.max_entries) {
+        ++counters.log_files_not_checked;
+        continue;
+      }
+      expected[name] = std::move(e);
+    }
+  }
+
+  // ---- the clock ------------------------------------------------------------------------
+
+  void tick(int64_t now_ms) {
+    std::vector<Finished> done;
+    {
+      std::lock_guard<std::mutex> l(finished_mu);
+      done.swap(finished);
+    }
+    std::lock_guard<std::mutex> l(mu);
+    for (Finished& f : done) {
+      auto e = expected.find(f.name);
+      if (e == expected.end()) continue;
+      if (f.ok) {
+        // Read and delivered, but the stage saw no log file there (process() came first).
+        if (e->second.state != ExpectedLog::State::kChecked)
+          unreadable(e->second, "it was read, and is not a CloudTrail log file", "");
+        continue;
+      }
+      unreadable(e->second, "it could not be read: " + f.why, f.why);
+    }
+    const int64_t grace = std::chrono::duration_cast<std::chrono::seconds>(opt.digest_grace).count();
+    for (auto& [id, ch] : chains) {
+      if (ch.backfill || ch.last_end == 0 || ch.alerted_stopped_end == ch.last_end) continue;
+      // The next digest ends an hour after the last and is late after the grace; while a
+      // backlog is read (old digests still arriving) the clock runs from the last arrival.
+      const int64_t deadline = ch.last_end + kHour + grace;
+      if (now_ms / 1000 <= deadline || now_ms <= ch.last_arrival_ms + grace * 1000) continue;
+      ch.alerted_stopped_end = ch.last_end;
+      IntegrityFindingInput in;
+      in.check = IntegrityCheck::kDeliveryStopped;
+      in.reason = "no digest after " + format_utc(ch.last_end) + " by " + format_utc(now_ms / 1000) +
+                  " (log file validation or logging was stopped, the newest digests were "
+                  "deleted, or their notifications do not reach the agent)";
+      in.bucket = ch.bucket;
+      in.key = ch.last_key;
+      in.account = ch.account;
+      in.region = ch.region;
+      in.chain = id;
+      in.digest_key = ch.last_key;
+      in.from_ms = ch.last_end * 1000;
+      in.to_ms = deadline * 1000;
+      AlertRecord a = finding(std::move(in));
+      outbox[a.uid] = std::move(a);
+    }
+    for (auto& [name, e] : expected) {
+      if (e.state != ExpectedLog::State::kWaiting || e.due_ms > now_ms) continue;
+      if (!backfill) {
+        unreadable(e, "listed by its digest and not read by the agent (no notification came)", "");
+        continue;
+      }
+      ObjectRef ref;
+      ref.bucket = e.bucket;
+      ref.key = e.key;
+      e.state = ExpectedLog::State::kQueued;
+      const uint64_t dropped = backfill->counters().dropped.load();
+      // false: already queued (it will say when it is done), or the queue is full (counted).
+      if (!backfill->add(ref, "listed in " + e.digest_key) &&
+          backfill->counters().dropped.load() != dropped) {
+        e.state = ExpectedLog::State::kChecked;
+        ++counters.log_files_not_checked;
+      }
+    }
+    expire(now_ms);
+  }
+
+  void unreadable(ExpectedLog& e, std::string reason, const std::string& error) {
+    if (e.state != ExpectedLog::State::kChecked) ++counters.log_files_unreadable;
+    e.state = ExpectedLog::State::kChecked;
+    IntegrityFindingInput in;
+    in.check = IntegrityCheck::kLogFileUnreadable;
+    in.reason = std::move(reason);
+    fill_listed(in, e);
+    in.error = error;
+    AlertRecord a = finding(std::move(in));
+    outbox[a.uid] = std::move(a);
+  }
+
+  void expire(int64_t now_ms) {
+    const int64_t horizon =
+        now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(opt.retention).count();
+    std::erase_if(seen, [&](const auto& kv) { return kv.second.at_ms < horizon; });
+    std::erase_if(expected, [&](const auto& kv) {
+      return kv.second.listed_ms < horizon && kv.second.state != ExpectedLog::State::kQueued;
+    });
+    for (auto& [id, ch] : chains) {
+      while (ch.digests.size() > 1 && ch.digests.begin()->first * 1000 < horizon)
+        ch.digests.erase(ch.digests.begin());
+    }
+  }
+};
+
+IntegrityStage::IntegrityStage(IntegrityOptions options, PublicKeyCache& keys, ObjectStore& store,
+                               BackfillSource* backfill, const Clock& clock)
+    : impl_(std::make_unique<Impl>(std::move(options), keys, store, backfill, clock)) {}
+
+IntegrityStage::~IntegrityStage() = default;
+
+std::string IntegrityStage::process(StageUnit& unit) {
+  if (!unit.object) return {};
+  const StageObject& o = *unit.object;
+  switch (o.kind) {
+    case StageObject::Kind::kLogFile:
+      impl_->log_file_read(o, unit.identity, unit.alerts);
+      return {};
+    case StageObject::Kind::kDigest:
+      return impl_->digest_read(o, unit.alerts);
+    case StageObject::Kind::kOther:
+      return {};
+  }
+  return {};
+}
+
+void IntegrityStage::tick(Clock::Wall now, std::vector<AlertRecord>& out) {
+  impl_->tick(to_ms(now));
+  std::lock_guard<std::mutex> l(impl_->mu);
+  for (const auto& [uid, a] : impl_->outbox) out.push_back(a);
+}
+
+void IntegrityStage::finish(std::vector<AlertRecord>& out) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  for (const auto& [uid, a] : impl_->outbox) out.push_back(a);
+}
+
+void IntegrityStage::delivered(const std::vector<AlertRecord>& alerts) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  for (const AlertRecord& a : alerts)
+    if (a.kind == AlertKind::kIntegrity) impl_->outbox.erase(a.uid);
+}
+
+const IntegrityCounters& IntegrityStage::counters() const { return impl_->counters; }
+
+void register_integrity_metrics(MetricsRegistry& registry, const IntegrityStage& stage) {
+  registry.add([&k = stage.counters()](PrometheusWriter& w) {
+    w.counter("trailwarden_integrity_digests_valid_total",
+              "Digest files whose signature, location and chain link were checked.",
+              k.digests_valid.load());
+    w.counter("trailwarden_integrity_digests_invalid_total",
+              "Digest files found invalid (integrity.digest_invalid).", k.digests_invalid.load());
+    w.counter("trailwarden_integrity_digests_unchecked_total",
+              "Digest units retried: CloudTrail's public keys could not be had.",
+              k.digests_unchecked.load());
+    w.counter("trailwarden_integrity_log_files_valid_total",
+              "Log files whose SHA-256 is the one their digest lists.", k.log_files_valid.load());
+    w.counter("trailwarden_integrity_log_files_modified_total",
+              "Log files whose SHA-256 differs from their digest's (integrity.log_file_modified).",
+              k.log_files_modified.load());
+    w.counter("trailwarden_integrity_log_files_unreadable_total",
+              "Listed log files that could not be read (integrity.log_file_unreadable).",
+              k.log_files_unreadable.load());
+    w.counter("trailwarden_integrity_log_files_not_checked_total",
+              "Listed log files not checked: listed before the agent's state begins, in a "
+              "bucket not allowed, another hash algorithm, or over max_entries.",
+              k.log_files_not_checked.load());
+    w.counter("trailwarden_integrity_predecessors_read_total",
+              "Digests read from S3 because a digest named them and the agent had not seen them.",
+              k.predecessors_read.load());
+    w.counter("trailwarden_integrity_findings_total", "Integrity findings made.",
+              k.findings.load());
+    w.gauge("trailwarden_integrity_chains", "Digest chains the agent follows.",
+            static_cast<double>(k.chains.load()));
+  });
+}
+
+}  // namespace trailwarden::integrity
