@@ -29,11 +29,14 @@ std::string uri(std::string_view bucket, std::string_view key) {
 }
 
 // A log file the agent read and no digest has listed yet.
+// A log file the agent read and no digest has listed yet: every distinct content read (S3
+// versions: a forged notification may name the original version after the object was changed,
+// so the last read must not hide an earlier one), at most kMaxReads.
 struct SeenLog {
-  std::string sha256;
-  std::string unit;
+  std::vector<std::pair<std::string, std::string>> reads;  // (SHA-256, unit)
   int64_t at_ms = 0;
 };
+constexpr size_t kMaxReads = 8;
 
 // A log file a valid digest listed.
 struct ExpectedLog {
@@ -47,6 +50,9 @@ struct ExpectedLog {
   int64_t listed_ms = 0;
   int64_t due_ms = 0;
   State state = State::kWaiting;
+  // Contents read that are not the listed one (SHA-256, unit), at most kMaxReads: found again
+  // when the digest's unit comes again.
+  std::vector<std::pair<std::string, std::string>> mismatches;
 };
 
 // A valid digest of a chain.
@@ -55,6 +61,7 @@ struct KnownDigest {
   std::string sha256;
   std::string signature;
   int64_t start = 0, end = 0;
+  bool starting = false;
 };
 
 struct Chain {
@@ -143,7 +150,11 @@ struct IntegrityStage::Impl {
       ++counters.log_files_not_checked;
       return;
     }
-    seen[name] = {std::string(o.sha256), std::string(unit), now};
+    SeenLog& s = seen[name];
+    s.at_ms = now;
+    for (const auto& [sha, u] : s.reads)
+      if (sha == o.sha256) return;
+    if (s.reads.size() < kMaxReads) s.reads.emplace_back(std::string(o.sha256), std::string(unit));
   }
 
   // The digest's hash for `e` against what was read. Kept checked (not erased): a unit that
@@ -156,7 +167,17 @@ struct IntegrityStage::Impl {
       if (first) ++counters.log_files_valid;
       return;
     }
-    if (first) ++counters.log_files_modified;
+    bool known = false;
+    for (const auto& [sha, u] : e.mismatches) known = known || sha == sha256;
+    if (!known && e.mismatches.size() < kMaxReads) {
+      e.mismatches.emplace_back(sha256, unit);
+      ++counters.log_files_modified;
+    }
+    modified(e, sha256, unit, out);
+  }
+
+  void modified(const ExpectedLog& e, const std::string& sha256, const std::string& unit,
+                std::vector<AlertRecord>& out) {
     IntegrityFindingInput in;
     in.check = IntegrityCheck::kLogFileModified;
     in.reason = "the log file's SHA-256 is not the one its digest lists (hash value doesn't match)";
@@ -268,7 +289,7 @@ struct IntegrityStage::Impl {
             finding(about_digest(*previous, IntegrityCheck::kDigestInvalid, previous->check.reason)));
       }
     }
-    link(d, previous_missing, out);
+    link(d, previous ? &*previous : nullptr, previous_missing, out);
     add_digest(d, out);
     return {};
   }
@@ -295,10 +316,12 @@ struct IntegrityStage::Impl {
     ++counters.predecessors_read;
     const RemoteStatus st = store.get_with_metadata(ref, opt.max_digest_bytes, raw, meta);
     if (st.code == RemoteStatus::Code::kNotFound || st.code == RemoteStatus::Code::kAccessDenied) {
+      // 403 is how S3 says "no such key" without s3:ListBucket (docs/aws.md): the same finding.
       missing = true;
       return {};
     }
-    if (st.code == RemoteStatus::Code::kRetry)
+    if (st.code == RemoteStatus::Code::kRetry || st.code == RemoteStatus::Code::kFatal)
+      // Not an answer about the object (no answer, throttled, credentials): retried.
       return "its predecessor " + uri(ref.bucket, ref.key) + " could not be read: " + st.message;
     Buffer inflated;
     std::string error;
@@ -330,25 +353,11 @@ struct IntegrityStage::Impl {
   }
 
   // The links of a valid digest `d` to its chain (under mu).
-  void link(const ReadDigest& d, bool previous_missing, std::vector<AlertRecord>& out) {
+  void link(const ReadDigest& d, const ReadDigest* previous, bool previous_missing,
+            std::vector<AlertRecord>& out) {
     const DigestFile& f = d.check.file;
     Chain& ch = chains[chain_id(d)];
-    if (f.starting()) {
-      // Validation or logging was stopped and started again: nothing is known of the gap.
-      // (A starting digest newer than the chain's newest: its own start is normally at or after
-      // that digest's end.)
-      if (ch.last_end > 0 && f.end > ch.last_end) {
-        const int64_t to = std::max(f.start, ch.last_end);
-        IntegrityFindingInput in = about_digest(d, IntegrityCheck::kChainRestarted,
-            "No log files were delivered by CloudTrail between " + format_utc(ch.last_end) +
-                " and " + format_utc(to) +
-                " (logging or log file validation was stopped, then started again)");
-        in.from_ms = ch.last_end * 1000;
-        in.to_ms = to * 1000;
-        out.push_back(finding(std::move(in)));
-      }
-      return;
-    }
+    if (f.starting()) return;  // restarts(): a gap before it, whatever the order of arrival
     if (f.previous_bucket != d.bucket || !bucket_allowed(f.previous_bucket)) {
       IntegrityFindingInput in = about_digest(d, IntegrityCheck::kDigestChainBroken,
           "it names a predecessor in another bucket: " + uri(f.previous_bucket, f.previous_key));
@@ -365,21 +374,30 @@ struct IntegrityStage::Impl {
       out.push_back(finding(std::move(in)));
       return;
     }
-    const KnownDigest* prev = nullptr;
-    for (const auto& [end, k] : ch.digests)
-      if (k.key == f.previous_key) prev = &k;
-    if (!prev) return;  // the predecessor was invalid: reported as such
+    std::string prev_sha, prev_signature;
+    if (previous && previous->check.verdict == DigestVerdict::kValid) {
+      // Read from S3 just now (it may belong to another chain: compared all the same).
+      prev_sha = previous->check.sha256;
+      prev_signature = previous->check.signature;
+    } else {
+      for (const auto& [end, k] : ch.digests)
+        if (k.key == f.previous_key) {
+          prev_sha = k.sha256;
+          prev_signature = k.signature;
+        }
+    }
+    if (prev_sha.empty()) return;  // the predecessor was invalid: reported as such
     std::string why;
-    if (prev->sha256 != f.previous_hash)
+    if (prev_sha != f.previous_hash)
       why = "its previousDigestHashValue is not the SHA-256 of the digest it names";
-    else if (http::ascii_lower(prev->signature) != http::ascii_lower(f.previous_signature))
+    else if (http::ascii_lower(prev_signature) != http::ascii_lower(f.previous_signature))
       why = "its previousDigestSignature is not the signature of the digest it names";
     if (why.empty()) return;
     IntegrityFindingInput in = about_digest(d, IntegrityCheck::kDigestChainBroken,
                                             why + " (" + uri(d.bucket, f.previous_key) + ")");
     in.key = f.previous_key;  // the digest the link does not match, named by this one
     in.expected_sha256 = f.previous_hash;
-    in.actual_sha256 = prev->sha256;
+    in.actual_sha256 = prev_sha;
     out.push_back(finding(std::move(in)));
   }
 
@@ -397,16 +415,23 @@ struct IntegrityStage::Impl {
     }
     auto [it, added] = ch.digests.try_emplace(f.end);
     if (added) ++counters.digests_valid;
-    it->second = {d.key, d.check.sha256, d.check.signature, f.start, f.end};
+    it->second = {d.key, d.check.sha256, d.check.signature, f.start, f.end, f.starting()};
     const int64_t now = to_ms(clock.wall_now());
-    if (f.end >= ch.last_end) {
+    if (f.end > ch.last_end) {
+      // Only a newer digest moves the clock: an old one notified again (by anyone who can send
+      // to the queue) must not keep a stopped chain quiet.
       ch.last_end = f.end;
       ch.last_key = d.key;
+      ch.last_arrival_ms = now;
     }
-    ch.last_arrival_ms = now;
+    restarts(ch, id, it, out);
     for (const DigestLogFile& lf : f.log_files) {
       const std::string name = uri(lf.bucket, lf.key);
-      if (expected.count(name)) continue;  // listed before (a unit that came again)
+      if (auto known = expected.find(name); known != expected.end()) {
+        // Listed before (the digest's unit came again): what it found, found again.
+        for (const auto& [sha, u] : known->second.mismatches) modified(known->second, sha, u, out);
+        continue;
+      }
       ExpectedLog e;
       e.bucket = lf.bucket;
       e.key = lf.key;
@@ -431,7 +456,7 @@ struct IntegrityStage::Impl {
         SeenLog read = std::move(s->second);
         seen.erase(s);
         ExpectedLog& kept = expected[name] = std::move(e);
-        compare(kept, read.sha256, read.unit, out);
+        for (const auto& [sha, u] : read.reads) compare(kept, sha, u, out);
         continue;
       }
       if (f.start * 1000 < coverage_from_ms) {
@@ -445,6 +470,34 @@ struct IntegrityStage::Impl {
       }
       expected[name] = std::move(e);
     }
+  }
+
+  // A starting digest after an older digest of its chain is a gap (logging or validation
+  // stopped, then started again). Worked out from the chain's digests whichever arrived first
+  // (SQS does not order them), for the digest just added at `at` and its newer neighbour; the
+  // finding is about the starting digest, so both ways give the same uid.
+  void restarts(const Chain& ch, const std::string& id, std::map<int64_t, KnownDigest>::iterator at,
+                std::vector<AlertRecord>& out) {
+    auto gap = [&](const KnownDigest& older, const KnownDigest& started) {
+      const int64_t to = std::max(started.start, older.end);
+      IntegrityFindingInput in;
+      in.check = IntegrityCheck::kChainRestarted;
+      in.reason = "No log files were delivered by CloudTrail between " + format_utc(older.end) +
+                  " and " + format_utc(to) +
+                  " (logging or log file validation was stopped, then started again)";
+      in.bucket = ch.bucket;
+      in.key = started.key;
+      in.account = ch.account;
+      in.region = ch.region;
+      in.chain = id;
+      in.digest_key = started.key;
+      in.from_ms = older.end * 1000;
+      in.to_ms = to * 1000;
+      out.push_back(finding(std::move(in)));
+    };
+    if (at->second.starting && at != ch.digests.begin()) gap(std::prev(at)->second, at->second);
+    if (auto next = std::next(at); next != ch.digests.end() && next->second.starting)
+      gap(at->second, next->second);
   }
 
   // ---- the clock ------------------------------------------------------------------------
@@ -465,7 +518,9 @@ struct IntegrityStage::Impl {
           unreadable(e->second, "it was read, and is not a CloudTrail log file", "");
         continue;
       }
-      unreadable(e->second, "it could not be read: " + f.why, f.why);
+      // Read and compared already (a later step failed: the outputs): not unreadable.
+      if (e->second.state != ExpectedLog::State::kChecked)
+        unreadable(e->second, "it could not be read: " + f.why, f.why);
     }
     const int64_t grace = std::chrono::duration_cast<std::chrono::seconds>(opt.digest_grace).count();
     for (auto& [id, ch] : chains) {

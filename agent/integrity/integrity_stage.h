@@ -10,7 +10,8 @@
 //   previousDigestSignature); a predecessor the stage has not seen is read from S3 (its bucket
 //   must be allowed) and checked like a notified one, and its log files join the ledger. Not
 //   there → integrity.digest_chain_broken; a link that does not match → the same. A starting
-//   digest after an earlier digest of its chain → integrity.digest_chain_restarted (the gap).
+//   digest after an earlier digest of its chain → integrity.digest_chain_restarted (the gap),
+//   whichever of the two arrived first.
 // - The ledger: each log file a valid digest lists is compared with what the agent read:
 //   another hash → integrity.log_file_modified; not read yet → after backfill_delay it is
 //   handed to the BackfillSource (read and matched like a notified file, counted as
@@ -25,9 +26,12 @@
 // tick(), and is made again at the next tick until delivered() says it is in the outputs.
 //
 // State is in memory, bounded by `retention` (log files read and not yet listed, digests per
-// chain, expected log files) and max_entries; a restart forgets it: listed log files read
-// before the restart are backfilled again (their alerts are de-duplicated), a predecessor is
-// read from S3, and a chain's clock starts with its next digest. Thread-safe.
+// chain, expected log files) and max_entries; a restart forgets it: log files listed by
+// digests whose hour began before the start (IntegrityOptions::coverage_from_ms) are checked
+// only if read again, the first predecessor of each chain is read from S3, and a chain's clock
+// starts with its next digest (a chain that stopped before the restart is not reported). One
+// agent per queue: agents sharing a queue each see part of the digests and log files (the
+// shared ledger is not built). Thread-safe.
 #pragma once
 
 #include <chrono>

@@ -127,15 +127,20 @@ int integrity_severity(IntegrityCheck check) {
 
 std::string integrity_finding_uid(const IntegrityFindingInput& in) {
   // Each part followed by a NUL: distinct tuples never hash the same text. kDeliveryStopped's
-  // `to` is when the stop was noticed (each agent, each tick another time): not hashed.
+  // `to` is when the stop was noticed (each agent, each tick another time): not hashed. A
+  // modified log file's hash read is: a second, different change is another finding.
   const std::string from = std::to_string(in.from_ms);
   const std::string to =
       in.check == IntegrityCheck::kDeliveryStopped ? std::string() : std::to_string(in.to_ms);
+  const std::string_view actual =
+      in.check == IntegrityCheck::kLogFileModified ? std::string_view(in.actual_sha256)
+                                                   : std::string_view();
   std::string text;
   for (std::string_view part :
        {std::string_view("trailwarden integrity v1"), integrity_rule_id(in.check),
         std::string_view(in.bucket), std::string_view(in.key), std::string_view(in.digest_key),
-        std::string_view(in.expected_sha256), std::string_view(from), std::string_view(to)}) {
+        std::string_view(in.expected_sha256), std::string_view(from), std::string_view(to),
+        actual}) {
     text.append(part);
     text.push_back('\0');
   }

@@ -65,6 +65,7 @@ struct IntegrityFindingInput {
 // unit, another agent) has the same uid and the de-duplication window drops it. Not of
 // time_ms, reason or error, which may differ between two findings of the same fault, nor, for
 // kDeliveryStopped, of `to` (when the stop was noticed: another time at each tick and agent).
+// kLogFileModified also hashes actual_sha256: another content read is another change.
 std::string integrity_finding_uid(const IntegrityFindingInput& in);
 
 // The alert (docs/alerts.md, "Integrity findings"): kind kIntegrity, route kS3Object

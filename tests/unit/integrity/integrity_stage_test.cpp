@@ -377,3 +377,99 @@ TEST_CASE("integrity stage: a digest under a key that is not a digest key") {
   CHECK(f.stage->process(unit) == "");
   REQUIRE(rule_ids(alerts) == std::vector<std::string>{"integrity.digest_invalid"});
 }
+
+// ---- what an attacker's review found (each fails without its fix) ---------------------------
+
+TEST_CASE("integrity stage: an old digest notified again does not keep a stopped chain quiet") {
+  Fixture f;
+  f.start();
+  const std::string d1 = f.trail.hour(t("2026-11-20T01:00:31Z"), {}, true);
+  CHECK(f.read_digest(d1).empty());
+  // Every minute someone sends d1's notification again; no new digest ever comes.
+  for (int m = 1; m <= 120; ++m) {
+    f.clock.advance(std::chrono::minutes(1));
+    CHECK(f.read_digest(d1).empty());
+  }
+  CHECK(rule_ids(f.tick()) == std::vector<std::string>{"integrity.digest_delivery_stopped"});
+}
+
+TEST_CASE("integrity stage: a restart is found whichever digest arrives first, and again") {
+  for (bool starting_first : {false, true}) {
+    CAPTURE(starting_first);
+    Fixture f;
+    f.start();
+    const std::string d1 = f.trail.hour(t("2026-11-20T01:00:31Z"), {}, true);
+    const std::string d4 = f.trail.hour(t("2026-11-20T04:00:31Z"), {}, true);
+    auto first = f.read_digest(starting_first ? d4 : d1);
+    auto second = f.read_digest(starting_first ? d1 : d4);
+    CHECK(first.empty());
+    REQUIRE(rule_ids(second) == std::vector<std::string>{"integrity.digest_chain_restarted"});
+    CHECK(second[0].key == d4);
+    // The unit comes again (its delivery failed): the same finding, the same uid.
+    auto again = f.read_digest(starting_first ? d1 : d4);
+    REQUIRE(again.size() == 1);
+    CHECK(again[0].uid == second[0].uid);
+  }
+}
+
+TEST_CASE("integrity stage: a modified log file is found again when its digest's unit comes again") {
+  Fixture f;
+  f.start();
+  const std::string d1 = f.trail.hour(t("2026-11-20T01:00:31Z"), {kLog}, true);
+  CHECK(f.read_log(f.trail.logs_of[d1][0], "changed").empty());
+  auto a = f.read_digest(d1);
+  REQUIRE(rule_ids(a) == std::vector<std::string>{"integrity.log_file_modified"});
+  auto again = f.read_digest(d1);  // its delivery failed: SQS redelivers the digest
+  REQUIRE(rule_ids(again) == std::vector<std::string>{"integrity.log_file_modified"});
+  CHECK(again[0].uid == a[0].uid);
+  CHECK(f.stage->counters().log_files_modified == 1);
+}
+
+TEST_CASE("integrity stage: the original read last does not hide a changed one read before") {
+  Fixture f;
+  f.start();
+  const std::string d1 = f.trail.hour(t("2026-11-20T01:00:31Z"), {kLog}, true);
+  CHECK(f.read_log(f.trail.logs_of[d1][0], "changed").empty());  // the current version
+  CHECK(f.read_log(f.trail.logs_of[d1][0], kLog).empty());       // a forged notification: v1
+  auto a = f.read_digest(d1);
+  REQUIRE(rule_ids(a) == std::vector<std::string>{"integrity.log_file_modified"});
+  CHECK(a[0].raw.find(aws::sha256_hex(std::string("changed"))) != std::string::npos);
+}
+
+TEST_CASE("integrity stage: a backfilled file read and compared, then not delivered, is not unreadable") {
+  Fixture f;
+  const std::string d1 = f.trail.hour(t("2026-11-20T01:00:31Z"), {kLog}, true);
+  f.upload();
+  f.start();
+  CHECK(f.read_digest(d1).empty());
+  f.at("2026-11-20T01:20:01Z");
+  f.tick();
+  std::vector<WorkUnit> units;
+  std::string error;
+  std::atomic<bool> stop{false};
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    units.clear();
+    f.clock.advance(std::chrono::seconds(2));
+    f.backfill->next(10, stop, units, error);
+    REQUIRE(units.size() == 1);
+    CHECK(f.read_log(f.trail.logs_of[d1][0], kLog).empty());  // read and matched ...
+    f.backfill->done(units[0].token, false, "the outputs did not take its alerts");  // ... not delivered
+  }
+  CHECK(f.tick().empty());
+  CHECK(f.stage->counters().log_files_valid == 1);
+  CHECK(f.stage->counters().log_files_unreadable == 0);
+}
+
+TEST_CASE("integrity stage: a predecessor that cannot be read for another reason than 'not there' retries the unit") {
+  Fixture f;
+  const std::string d1 = f.trail.hour(t("2026-11-20T01:00:31Z"), {}, true);
+  const std::string d2 = f.trail.hour(t("2026-11-20T02:00:31Z"), {});
+  f.upload();
+  f.store.transient_failures[f.trail.bucket + "/" + d1] = 1;
+  f.start();
+  std::string error;
+  CHECK(f.read_digest(d2, &error).empty());
+  CHECK(error.find("could not be read") != std::string::npos);
+  CHECK(f.read_digest(d2).empty());  // the unit again: read now, linked
+  CHECK(f.stage->counters().digests_valid == 2);
+}

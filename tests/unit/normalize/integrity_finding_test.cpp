@@ -107,9 +107,11 @@ TEST_CASE("integrity finding uid: the same fault has the same uid, another fault
   again.time_ms += 3600'000;
   again.reason = "hash value does not match (again)";
   again.error = "HTTP 500";
-  again.actual_sha256 = std::string(64, 'a');  // what was read may differ between two reads
   again.unit = "s3://elsewhere/x";
   CHECK(integrity_finding_uid(again) == uid);
+  // Another content read for a modified log file: another change, another finding.
+  again.actual_sha256 = std::string(64, 'a');
+  CHECK(integrity_finding_uid(again) != uid);
 
   // Another check, object, digest, expected hash or period: another finding.
   auto differs = [&](auto change) {
