@@ -27,6 +27,7 @@
 #   trailwarden replay --quiet --workers 1 --enable '*' --enable-alarm 'cis-*' -o /dev/null DIR
 #                                                    (all rules and all CIS alarms; docs/alarms.md)
 # (replay uses every core by default; the single-thread figures pin --workers 1)
+#   openssl dgst -sha256 INFLATED                              (the [integrity] hash pass)
 #   igzip -dc FILES | jq -c -f tests/bench/jq_filter.jq        (jq baseline, 4.9)
 #   python3 tests/bench/baseline.py DIR                         (python baseline, 4.9)
 # and prints a Markdown table, the goals (met/missed) and a correctness (PASS/FAIL)
@@ -69,7 +70,7 @@ log() { echo "run_bench: $*" >&2; }
 die() { echo "run_bench: error: $*" >&2; exit 2; }
 
 # ---- tools -------------------------------------------------------------------
-for t in igzip jq python3; do
+for t in igzip jq python3 openssl; do
   command -v "$t" >/dev/null || die "'$t' not found (apt-get install -y isal jq python3)"
 done
 [[ -x /usr/bin/time ]] || die "/usr/bin/time not found (apt-get install -y time)"
@@ -189,6 +190,11 @@ if [[ -n "$TW" ]]; then
   measure tw_w2 "trailwarden replay --workers 2" "exec $QTW replay --quiet --workers 2 -o /dev/null $QDATA"
   measure tw_alarms "trailwarden replay -w 1 --enable '*' --enable-alarm 'cis-*'" "exec $QTW replay --quiet --workers 1 --enable '*' --enable-alarm 'cis-*' -o /dev/null $QDATA"
 fi
+# The integrity stage's added work ([integrity] in run, docs/integrity.md): one SHA-256 pass over
+# every log file's inflated bytes, timed alone over the inflated corpus (on the page cache).
+igzip -dc $QFILES > "$TMP/inflated.json"
+measure sha256 "openssl dgst -sha256 (inflated corpus)" "exec openssl dgst -sha256 $(q "$TMP/inflated.json") > /dev/null"
+rm -f "$TMP/inflated.json"
 measure jq "igzip -dc FILES | jq -c -f jq_filter.jq" "igzip -dc $QFILES | jq -c -f $(q "$BENCH/jq_filter.jq")"
 measure python "python3 baseline.py DIR" "exec python3 $(q "$BENCH/baseline.py") --quiet $QDATA"
 
@@ -284,6 +290,10 @@ if tw:
     goal(d / w2 >= 1.7, f"--workers 2 throughput >= 1.7x default: {d / w2:.2f}x")
     al = rows["tw_alarms"]["best"]
     goal(al <= 1.05 * a, f"all CIS alarms on <= 1.05x all rules without them: {al / a:.3f}x")
+    sha = rows["sha256"]["best"]
+    goal(sha <= 0.10 * d,
+         f"[integrity] log-file hashing adds <= 10% to replay(default): {100 * sha / d:.0f}% "
+         f"({100 * sha / a:.0f}% of all rules)")
     bad = [rows[k]["label"] for k in ("tw_default", "tw_all", "tw_w2", "tw_alarms")
            if rows[k]["status"] != "ok"]
     if bad:
