@@ -33,10 +33,8 @@ Waiting: the tests poll the queue, the alert file and /metrics (every 50 ms, wit
 they never sleep for a fixed time. [integrity] uses digest_grace = "2s", backfill_delay = "1s",
 backfill_retry_after = "1s", and since = 2020 (the trails' hours began before the agent started).
 
-Until the integrity stage is wired into `run` (issue 14: agent/integrity/integrity_stage.h),
-the binary exports no trailwarden_integrity_* metric: then the tests that need the stage print
-"SKIP" with the reason, the others (configuration, trails uploaded, notifications consumed)
-run, and the suite exits 77 (CTest: skipped) if nothing failed.
+A binary whose `run` exports no trailwarden_integrity_* metric has no integrity stage: the
+tests that need it fail saying so.
 """
 
 from __future__ import annotations
@@ -67,7 +65,6 @@ import trailgen  # noqa: E402
 BIN: str | None = None
 FX = None
 TMP: Path | None = None
-SKIP = 77  # CTest's SKIP_RETURN_CODE for this suite
 wait_until = functools.partial(common.wait_until, interval=0.05)
 
 GRACE_S = 2
@@ -102,8 +99,8 @@ METRICS = {
 }
 
 
-class StageMissing(Exception):
-    """The binary has no integrity stage in `run` (yet): the test is skipped, not passed."""
+class StageMissing(common.Failure):
+    """The binary has no integrity stage in `run`: a failure."""
 
 
 # ---- trails at the present time ------------------------------------------------------------------
@@ -523,22 +520,17 @@ def test_backfill_dropped_notifications():
 # ---- running ----------------------------------------------------------------------------------
 
 def run_tests(tests) -> int:
-    passed = failed = skipped = 0
+    passed = failed = 0
     for name, fn in tests:
         try:
             fn()
             passed += 1
             print(f"ok   {name}", flush=True)
-        except StageMissing as e:
-            skipped += 1
-            print(f"SKIP {name}: {e}", flush=True)
         except Exception:  # noqa: BLE001 - report and go on
             failed += 1
             print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
-    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
-    if failed or not passed:
-        return 1
-    return SKIP if skipped else 0
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed or not passed else 0
 
 
 def main() -> int:
@@ -560,7 +552,7 @@ def main() -> int:
     finally:
         if FX is not None:
             FX.stop(raise_on_error=False)
-        if rc in (0, SKIP):
+        if rc == 0:
             import shutil
             shutil.rmtree(TMP, ignore_errors=True)
         else:
