@@ -17,6 +17,7 @@ namespace trailwarden::integrity {
 namespace {
 
 constexpr int64_t kHour = 3600;
+constexpr int64_t kExpiryEveryMs = 10'000;
 
 int64_t to_ms(Clock::Wall t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -48,7 +49,6 @@ struct ExpectedLog {
   std::string account, region, fingerprint;
   int64_t digest_start = 0, digest_end = 0;  // epoch seconds
   int64_t listed_ms = 0;
-  int64_t due_ms = 0;
   State state = State::kWaiting;
   // Contents read that are not the listed one (SHA-256, unit), at most kMaxReads: found again
   // when the digest's unit comes again.
@@ -115,6 +115,10 @@ struct IntegrityStage::Impl {
   std::mutex mu;
   std::map<std::string, SeenLog> seen;          // "s3://b/k"
   std::map<std::string, ExpectedLog> expected;  // "s3://b/k"
+  // Expected log files by the time they are due for backfill, so that a tick looks at the due
+  // ones only (an entry whose file was read or dropped meanwhile is skipped when it comes up).
+  std::multimap<int64_t, std::string> due;
+  int64_t next_expiry_ms = 0;  // retention is applied at most every kExpiryEveryMs
   std::map<std::string, Chain> chains;          // bucket|chain
   std::map<std::string, AlertRecord> outbox;    // by uid: tick findings not yet delivered
 
@@ -235,7 +239,7 @@ struct IntegrityStage::Impl {
     in.key = d.key;
     in.account = d.id.account;
     in.region = d.id.source_region;
-    in.chain = d.bucket + "|" + d.id.chain();
+    in.chain = chain_id(d);
     in.digest_key = d.key;
     if (d.check.parsed) {
       in.fingerprint = d.check.file.fingerprint;
@@ -273,7 +277,6 @@ struct IntegrityStage::Impl {
     // The predecessor: known, or read from S3 (outside the lock: a network call).
     const DigestFile& f = d.check.file;
     std::optional<ReadDigest> previous;
-    std::string previous_error;
     bool previous_missing = false;
     if (!f.starting() && f.previous_bucket == d.bucket && !knows(chain_id(d), f.previous_key)) {
       std::string error = read_previous(d, previous, previous_missing);
@@ -444,7 +447,8 @@ struct IntegrityStage::Impl {
       e.digest_start = f.start;
       e.digest_end = f.end;
       e.listed_ms = now;
-      e.due_ms = now + std::chrono::duration_cast<std::chrono::milliseconds>(opt.backfill_delay).count();
+      const int64_t due_ms =
+          now + std::chrono::duration_cast<std::chrono::milliseconds>(opt.backfill_delay).count();
       if (lf.hash_algorithm != "SHA-256" || !bucket_allowed(lf.bucket)) {
         ++counters.log_files_not_checked;
         spdlog::warn("integrity: {} lists {} ({}): not checked", d.key, name,
@@ -468,6 +472,7 @@ struct IntegrityStage::Impl {
         ++counters.log_files_not_checked;
         continue;
       }
+      due.emplace(due_ms, name);
       expected[name] = std::move(e);
     }
   }
@@ -546,8 +551,12 @@ struct IntegrityStage::Impl {
       AlertRecord a = finding(std::move(in));
       outbox[a.uid] = std::move(a);
     }
-    for (auto& [name, e] : expected) {
-      if (e.state != ExpectedLog::State::kWaiting || e.due_ms > now_ms) continue;
+    while (!due.empty() && due.begin()->first <= now_ms) {
+      const std::string name = std::move(due.begin()->second);
+      due.erase(due.begin());
+      auto found = expected.find(name);
+      if (found == expected.end() || found->second.state != ExpectedLog::State::kWaiting) continue;
+      ExpectedLog& e = found->second;
       if (!backfill) {
         unreadable(e, "listed by its digest and not read by the agent (no notification came)", "");
         continue;
@@ -580,6 +589,9 @@ struct IntegrityStage::Impl {
   }
 
   void expire(int64_t now_ms) {
+    // A scan of every entry: not at every tick (twice a second) with a million of them.
+    if (now_ms < next_expiry_ms) return;
+    next_expiry_ms = now_ms + kExpiryEveryMs;
     const int64_t horizon =
         now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(opt.retention).count();
     std::erase_if(seen, [&](const auto& kv) { return kv.second.at_ms < horizon; });

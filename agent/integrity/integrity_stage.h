@@ -58,7 +58,7 @@ namespace trailwarden::integrity {
 struct IntegrityOptions {
   std::chrono::seconds digest_grace{3600};     // a digest is late after its hour plus this
   std::chrono::seconds backfill_delay{900};    // a listed file not read by then is backfilled
-  std::chrono::seconds retention{6 * 3600};    // state older than this is dropped
+  std::chrono::seconds retention{6 * 3600};    // state older than this is dropped (within 10 s)
   size_t max_entries = 1'000'000;              // log files remembered (read or expected)
   size_t max_digest_bytes = size_t{16} << 20;  // a predecessor read from S3
   // Log files listed by digests whose period begins before this (epoch ms) are checked when the

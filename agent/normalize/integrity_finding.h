@@ -29,6 +29,13 @@ enum class IntegrityCheck {
   kDeliveryStopped,    // integrity.digest_delivery_stopped: no digest for an hour plus grace
 };
 
+// Every check, in the order above (tests and tools go through them all).
+inline constexpr IntegrityCheck kIntegrityChecks[] = {
+    IntegrityCheck::kDigestInvalid,     IntegrityCheck::kDigestChainBroken,
+    IntegrityCheck::kChainRestarted,    IntegrityCheck::kLogFileModified,
+    IntegrityCheck::kLogFileUnreadable, IntegrityCheck::kDeliveryStopped,
+};
+
 // "integrity.digest_invalid", ...
 std::string_view integrity_rule_id(IntegrityCheck check);
 // "digest_invalid", ...: the rule id without "integrity." (the evidence's `check`, the alert's

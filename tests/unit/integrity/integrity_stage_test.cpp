@@ -16,20 +16,9 @@ using namespace trailwarden::integrity;
 
 namespace {
 
-int64_t t(const char* iso) {
-  aws::TimePoint tp;
-  REQUIRE(aws::parse_iso8601(iso, tp));
-  return std::chrono::duration_cast<std::chrono::seconds>(tp.time_since_epoch()).count();
-}
-
-const test::TestKey& key1() {
-  static const test::TestKey k;
-  return k;
-}
-const test::TestKey& key2() {
-  static const test::TestKey k;
-  return k;
-}
+const auto t = &test::epoch;
+using test::key1;
+using test::key2;
 
 // ListPublicKeys: key1 for every region, or no answer.
 class Keys : public PublicKeyDirectory {
@@ -472,4 +461,26 @@ TEST_CASE("integrity stage: a predecessor that cannot be read for another reason
   CHECK(error.find("could not be read") != std::string::npos);
   CHECK(f.read_digest(d2).empty());  // the unit again: read now, linked
   CHECK(f.stage->counters().digests_valid == 2);
+}
+
+TEST_CASE("integrity stage: what is older than retention is dropped (bounded memory)") {
+  Fixture f;
+  f.start();
+  const std::string d1 = f.trail.hour(t("2026-11-20T01:00:31Z"), {kLog}, true);
+  CHECK(f.read_log(f.trail.logs_of[d1][0], kLog).empty());
+  CHECK(f.tick().empty());
+  // Past retention (6 h): the read is forgotten, so the digest that lists the file now
+  // expects it (backfill) instead of finding it read.
+  f.at("2026-11-20T07:06:00Z");
+  CHECK(f.tick().empty());
+  CHECK(f.read_digest(d1).empty());
+  CHECK(f.stage->counters().log_files_valid == 0);
+  f.at("2026-11-20T07:30:00Z");
+  f.tick();
+  std::vector<WorkUnit> units;
+  std::string error;
+  std::atomic<bool> stop{false};
+  f.backfill->next(10, stop, units, error);
+  REQUIRE(units.size() == 1);
+  CHECK(units[0].objects.at(0).key == f.trail.logs_of[d1][0]);
 }

@@ -7,6 +7,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,6 +20,7 @@
 
 #include "agent/aws/base64.h"
 #include "agent/aws/sigv4.h"
+#include "agent/aws/time_util.h"
 #include "agent/integrity/digest_key.h"
 #include "agent/integrity/digest_signature.h"
 #include "tests/unit/test_util.h"
@@ -57,6 +59,23 @@ struct TestKey {
     return aws::to_hex(reinterpret_cast<const uint8_t*>(sig.data()), sig.size());
   }
 };
+
+// Epoch seconds of "2026-11-20T01:00:31Z" (throws if malformed: a broken test).
+inline int64_t epoch(const char* iso) {
+  aws::TimePoint tp;
+  if (!aws::parse_iso8601(iso, tp)) throw std::runtime_error(std::string("not a time: ") + iso);
+  return std::chrono::duration_cast<std::chrono::seconds>(tp.time_since_epoch()).count();
+}
+
+// Two RSA test keys, made once per process (key generation is slow).
+inline const TestKey& key1() {
+  static const TestKey k;
+  return k;
+}
+inline const TestKey& key2() {
+  static const TestKey k;
+  return k;
+}
 
 class TestTrail {
  public:

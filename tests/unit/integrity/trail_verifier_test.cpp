@@ -19,20 +19,9 @@ using namespace trailwarden::integrity;
 
 namespace {
 
-int64_t t(const char* iso) {
-  aws::TimePoint tp;
-  REQUIRE(aws::parse_iso8601(iso, tp));
-  return std::chrono::duration_cast<std::chrono::seconds>(tp.time_since_epoch()).count();
-}
-
-const test::TestKey& key1() {
-  static const test::TestKey k;
-  return k;
-}
-const test::TestKey& key2() {
-  static const test::TestKey k;
-  return k;
-}
+const auto t = &test::epoch;
+using test::key1;
+using test::key2;
 
 const std::string kLog = R"({"Records":[{"eventVersion":"1.08","eventSource":"config.amazonaws.com","eventName":"StopConfigurationRecorder","awsRegion":"us-east-1","eventTime":"2026-11-20T00:10:00Z"}]})";
 

@@ -14,11 +14,7 @@ using namespace trailwarden;
 
 namespace {
 
-constexpr IntegrityCheck kChecks[] = {
-    IntegrityCheck::kDigestInvalid,     IntegrityCheck::kDigestChainBroken,
-    IntegrityCheck::kChainRestarted,    IntegrityCheck::kLogFileModified,
-    IntegrityCheck::kLogFileUnreadable, IntegrityCheck::kDeliveryStopped,
-};
+constexpr const auto& kChecks = kIntegrityChecks;
 
 constexpr const char* kLogKey =
     "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/"
