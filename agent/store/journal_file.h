@@ -44,6 +44,9 @@ namespace trailwarden::store {
 struct JournalFileOptions {
   uint64_t compact_bytes = uint64_t{8} << 20;
   uint64_t max_journal_bytes = uint64_t{512} << 20;
+  // A failpoint (common/failpoint.h) hit by rewrite() after the fresh file is synced and before
+  // it is renamed over the journal ("" none): the crash tests' "before-alarm-compact-rename".
+  std::string rewrite_failpoint;
 };
 
 class JournalFile {
