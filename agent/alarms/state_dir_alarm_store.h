@@ -1,5 +1,7 @@
 // StateDirAlarmStore: the AlarmStateStore (alarm_state_store.h) of one agent, in one journal
 // file in its state directory (`<state_dir>/alarms.journal`; format: alarm_journal_format.h).
+// The file mechanics (lock, reading back, appends cut off on failure, rewrites, the compaction
+// trigger and the size bound) are store/journal_file.h's; this class says what the entries mean.
 //
 // - open() takes `<path>.lock` (flock): a second agent on the same state directory is refused.
 // - commit(): one record appended and fdatasync'ed before it returns (one sync per unit that
@@ -36,6 +38,7 @@
 
 #include "agent/alarms/alarm_journal_format.h"
 #include "agent/alarms/alarm_state_store.h"
+#include "agent/store/journal_file.h"
 
 namespace trailwarden::alarms {
 
@@ -65,33 +68,22 @@ class StateDirAlarmStore final : public AlarmStateStore {
   void delivered(const std::vector<std::string>& uids) override;
   std::vector<AlertRecord> undelivered() override;
 
-  const std::string& path() const { return path_; }
-  uint64_t damaged_records() const { return damaged_; }
+  const std::string& path() const { return journal_.path(); }
+  uint64_t damaged_records() const { return journal_.damaged_records(); }
   uint64_t undelivered_dropped() const { return undelivered_dropped_; }
-  uint64_t compactions() const { return compactions_; }
-  uint64_t file_bytes() const { return file_bytes_; }
+  uint64_t compactions() const { return journal_.compactions(); }
+  uint64_t file_bytes() const { return journal_.file_bytes(); }
   size_t units_remembered() const { return unit_order_.size(); }
 
  private:
   void apply(const journal::Entry& e);
   void remember_unit(const std::string& digest);
   void add_undelivered(const std::string& unit, const AlertRecord& alert);
-  bool append(const std::string& payload, bool sync, std::string& error);
-  bool compact(std::string& error);
-  std::string snapshot() const;  // a whole journal file: header, then the snapshot's records
+  bool compact(std::string& error);  // rewrites the journal as a snapshot of what it holds
 
-  const std::string path_;
   const StateDirAlarmStoreOptions options_;
-  int fd_ = -1;
-  int lock_fd_ = -1;             // <path>.lock, flock'ed while the store is open
-  bool broken_ = false;          // a failed commit could not be cut off
-  std::string broken_reason_;
-  uint64_t file_bytes_ = 0;
-  uint64_t snapshot_bytes_ = 0;  // of the last compaction
-  uint64_t compact_failed_at_ = 0;  // journal size when a compaction last failed (0: none since)
-  uint64_t damaged_ = 0;
+  store::JournalFile journal_;
   uint64_t undelivered_dropped_ = 0;
-  uint64_t compactions_ = 0;
 
   int64_t stream_ms_ = 0;
   std::map<std::string, SavedInstance> instances_;  // by rule id + '\n' + dimension key
