@@ -1,5 +1,7 @@
 #include "agent/cli/run_integrity.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -43,8 +45,17 @@ RunIntegrity make_run_integrity(const Config& c, Source& main, AwsClients& clien
   if (aws::TimePoint since; !ic.since.empty() && aws::parse_iso8601(ic.since, since))
     o.coverage_from_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(since.time_since_epoch()).count();
-  parts.stage = std::make_unique<integrity::IntegrityStage>(o, *parts.keys, *clients.s3,
-                                                            parts.backfill.get());
+  ensure_state_dir(c);
+  // About 1 KB per remembered log file when rewritten: room for max_entries of them and the
+  // appends until the next rewrite.
+  store::JournalFileOptions jo;
+  jo.max_journal_bytes =
+      std::max<uint64_t>(jo.max_journal_bytes, uint64_t{ic.max_entries} * 4096);
+  parts.journal = std::make_unique<integrity::StateDirIntegrityStore>(
+      (std::filesystem::path(c.state_dir) / "integrity.journal").string(), jo);
+  parts.stage = std::make_unique<integrity::IntegrityStage>(
+      o, *parts.keys, *clients.s3, parts.backfill.get(), system_clock(), parts.journal.get());
+  if (std::string why; !parts.stage->load(why)) throw std::runtime_error(why);
   return parts;
 }
 

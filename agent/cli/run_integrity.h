@@ -1,8 +1,9 @@
 // `run` with [integrity] enabled (docs/integrity.md, "In run"): the parts that check digests as
 // they arrive, built from the configuration — CloudTrail's ListPublicKeys client and its key
 // cache, the backfill queue, the source the engine reads (the main source merged with the
-// backfill queue) and the integrity stage. Nothing is built when [integrity] is off: the engine
-// reads the main source and pays nothing.
+// backfill queue), the ledger's journal (`<state_dir>/integrity.journal`, read back at start)
+// and the integrity stage. Nothing is built when [integrity] is off: the engine reads the main
+// source and pays nothing.
 #pragma once
 
 #include <memory>
@@ -24,12 +25,13 @@ struct RunIntegrity {
   std::unique_ptr<integrity::PublicKeyCache> keys;
   std::unique_ptr<BackfillSource> backfill;
   std::unique_ptr<MergedSource> merged;  // main + backfill: what the engine reads
+  std::unique_ptr<integrity::StateDirIntegrityStore> journal;  // <state_dir>/integrity.journal
   std::unique_ptr<integrity::IntegrityStage> stage;  // uses the parts above: last, destroyed first
 };
 
 // The parts when c.integrity.enabled (else all null). `main` and `clients` must outlive them.
 // Throws std::runtime_error when they cannot be built (no S3 client: the Kafka source; a bad
-// CloudTrail endpoint).
+// CloudTrail endpoint; a journal that cannot be read or written, or another agent's).
 RunIntegrity make_run_integrity(const Config& c, Source& main, AwsClients& clients,
                                 const HttpPools& http,
                                 std::shared_ptr<aws::CredentialsSource> credentials);

@@ -21,6 +21,11 @@
 //   before-alarm-transition-write  shared store (alarms/alarm_stage_shared.cpp): a transition
 //                            is journaled, its conditional write not yet sent
 //   after-alarm-transition-won     shared store: the write won, the unit not yet committed
+//   before-integrity-commit  IntegrityStage::process (integrity/integrity_stage.h): a unit's
+//                            ledger changes are in memory, not yet written
+//   after-integrity-commit   IntegrityStage::process: written and synced, the unit not yet
+//                            acknowledged
+//   before-integrity-compact-rename  the ledger's compacted journal is written, not yet renamed
 #pragma once
 
 #include <atomic>

@@ -8,10 +8,12 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/common/buffer.h"
+#include "agent/common/failpoint.h"
 #include "agent/decode/gzip.h"
 #include "agent/http/http.h"
 #include "agent/integrity/digest_check.h"
 #include "agent/integrity/digest_key.h"
+#include "agent/integrity/integrity_journal_format.h"
 
 namespace trailwarden::integrity {
 namespace {
@@ -29,52 +31,6 @@ std::string uri(std::string_view bucket, std::string_view key) {
   return s;
 }
 
-// A log file the agent read and no digest has listed yet.
-// A log file the agent read and no digest has listed yet: every distinct content read (S3
-// versions: a forged notification may name the original version after the object was changed,
-// so the last read must not hide an earlier one), at most kMaxReads.
-struct SeenLog {
-  std::vector<std::pair<std::string, std::string>> reads;  // (SHA-256, unit)
-  int64_t at_ms = 0;
-};
-constexpr size_t kMaxReads = 8;
-
-// A log file a valid digest listed.
-struct ExpectedLog {
-  enum class State { kWaiting, kQueued, kChecked };
-  std::string bucket, key;
-  std::string sha256;  // the digest's hashValue
-  std::string digest_key;
-  std::string chain;
-  std::string account, region, fingerprint;
-  int64_t digest_start = 0, digest_end = 0;  // epoch seconds
-  int64_t listed_ms = 0;
-  State state = State::kWaiting;
-  // Contents read that are not the listed one (SHA-256, unit), at most kMaxReads: found again
-  // when the digest's unit comes again.
-  std::vector<std::pair<std::string, std::string>> mismatches;
-};
-
-// A valid digest of a chain.
-struct KnownDigest {
-  std::string key;
-  std::string sha256;
-  std::string signature;
-  int64_t start = 0, end = 0;
-  bool starting = false;
-};
-
-struct Chain {
-  std::string bucket;
-  std::string account, region;
-  bool backfill = false;
-  std::map<int64_t, KnownDigest> digests;  // by end
-  int64_t last_end = 0;                    // the newest valid digest's end (epoch seconds)
-  std::string last_key;
-  int64_t alerted_stopped_end = 0;  // delivery-stopped reported while last_end was this
-  int64_t last_arrival_ms = 0;      // when the agent last read a valid digest of the chain
-};
-
 // A digest as read: from a unit, or a predecessor read from S3.
 struct ReadDigest {
   std::string bucket, key;
@@ -85,9 +41,10 @@ struct ReadDigest {
 }  // namespace
 
 struct IntegrityStage::Impl {
-  Impl(IntegrityOptions o, PublicKeyCache& k, ObjectStore& s, BackfillSource* b, const Clock& c)
-      : opt(std::move(o)), keys(k), store(s), backfill(b), clock(c),
-        coverage_from_ms(opt.coverage_from_ms ? opt.coverage_from_ms : to_ms(c.wall_now())) {
+  Impl(IntegrityOptions o, PublicKeyCache& k, ObjectStore& s, BackfillSource* b, const Clock& c,
+       StateDirIntegrityStore* j)
+      : opt(std::move(o)), keys(k), store(s), backfill(b), clock(c), journal(j) {
+    ledger.coverage_from_ms = opt.coverage_from_ms ? opt.coverage_from_ms : to_ms(c.wall_now());
     if (backfill) {
       backfill->on_finished([this](const ObjectRef& object, bool ok, const std::string& why) {
         std::lock_guard<std::mutex> l(finished_mu);
@@ -107,20 +64,26 @@ struct IntegrityStage::Impl {
   ObjectStore& store;
   BackfillSource* backfill;
   const Clock& clock;
-  // Log files listed by digests whose period began before this were perhaps read by an earlier
-  // run: without its state they are neither backfilled nor reported (counted not checked).
-  const int64_t coverage_from_ms;
+  StateDirIntegrityStore* journal;  // null: the state is not kept across restarts
   IntegrityCounters counters;
 
   std::mutex mu;
-  std::map<std::string, SeenLog> seen;          // "s3://b/k"
-  std::map<std::string, ExpectedLog> expected;  // "s3://b/k"
+  // Log files listed by digests whose period began before ledger.coverage_from_ms were perhaps
+  // read by an earlier run: without its state they are neither backfilled nor reported (counted
+  // not checked).
+  IntegrityLedger ledger;
+  std::map<std::string, SeenLog>& seen = ledger.seen;          // "s3://b/k"
+  std::map<std::string, ExpectedLog>& expected = ledger.expected;  // "s3://b/k"
   // Expected log files by the time they are due for backfill, so that a tick looks at the due
   // ones only (an entry whose file was read or dropped meanwhile is skipped when it comes up).
   std::multimap<int64_t, std::string> due;
   int64_t next_expiry_ms = 0;  // retention is applied at most every kExpiryEveryMs
-  std::map<std::string, Chain> chains;          // bucket|chain
-  std::map<std::string, AlertRecord> outbox;    // by uid: tick findings not yet delivered
+  bool persist_failing = false;  // a tick could not save the ledger (logged once)
+  std::map<std::string, Chain>& chains = ledger.chains;          // bucket|chain
+  std::map<std::string, AlertRecord>& outbox = ledger.outbox;    // by uid: tick findings
+  // What changed since the last commit to the journal (kept until a commit succeeds).
+  std::set<std::string> dirty_seen, dirty_expected, dirty_chains, dirty_outbox;
+  bool dirty_coverage = false;
 
   std::mutex finished_mu;  // taken alone: the backfill source calls in with its own lock
   std::vector<Finished> finished;
@@ -156,6 +119,7 @@ struct IntegrityStage::Impl {
     }
     SeenLog& s = seen[name];
     s.at_ms = now;
+    dirty_seen.insert(name);
     for (const auto& [sha, u] : s.reads)
       if (sha == o.sha256) return;
     if (s.reads.size() < kMaxReads) s.reads.emplace_back(std::string(o.sha256), std::string(unit));
@@ -167,6 +131,7 @@ struct IntegrityStage::Impl {
                std::vector<AlertRecord>& out) {
     const bool first = e.state != ExpectedLog::State::kChecked;
     e.state = ExpectedLog::State::kChecked;
+    touch(e);
     if (sha256 == e.sha256) {
       if (first) ++counters.log_files_valid;
       return;
@@ -409,6 +374,7 @@ struct IntegrityStage::Impl {
     const DigestFile& f = d.check.file;
     const std::string id = chain_id(d);
     Chain& ch = chains[id];
+    dirty_chains.insert(id);
     if (ch.bucket.empty()) {
       ch.bucket = d.bucket;
       ch.account = d.id.account;
@@ -460,10 +426,11 @@ struct IntegrityStage::Impl {
         SeenLog read = std::move(s->second);
         seen.erase(s);
         ExpectedLog& kept = expected[name] = std::move(e);
+        dirty_expected.insert(name);
         for (const auto& [sha, u] : read.reads) compare(kept, sha, u, out);
         continue;
       }
-      if (f.start * 1000 < coverage_from_ms) {
+      if (f.start * 1000 < ledger.coverage_from_ms) {
         // Perhaps read before this agent started: without that run's state, not checked.
         ++counters.log_files_not_checked;
         continue;
@@ -474,6 +441,7 @@ struct IntegrityStage::Impl {
       }
       due.emplace(due_ms, name);
       expected[name] = std::move(e);
+      dirty_expected.insert(name);
     }
   }
 
@@ -535,6 +503,7 @@ struct IntegrityStage::Impl {
       const int64_t deadline = ch.last_end + kHour + grace;
       if (now_ms / 1000 <= deadline || now_ms <= ch.last_arrival_ms + grace * 1000) continue;
       ch.alerted_stopped_end = ch.last_end;
+      dirty_chains.insert(id);
       IntegrityFindingInput in;
       in.check = IntegrityCheck::kDeliveryStopped;
       in.reason = "no digest after " + format_utc(ch.last_end) + " by " + format_utc(now_ms / 1000) +
@@ -548,8 +517,7 @@ struct IntegrityStage::Impl {
       in.digest_key = ch.last_key;
       in.from_ms = ch.last_end * 1000;
       in.to_ms = deadline * 1000;
-      AlertRecord a = finding(std::move(in));
-      outbox[a.uid] = std::move(a);
+      add_outbox(finding(std::move(in)));
     }
     while (!due.empty() && due.begin()->first <= now_ms) {
       const std::string name = std::move(due.begin()->second);
@@ -565,6 +533,7 @@ struct IntegrityStage::Impl {
       ref.bucket = e.bucket;
       ref.key = e.key;
       e.state = ExpectedLog::State::kQueued;
+      touch(e);
       const uint64_t dropped = backfill->counters().dropped.load();
       // false: already queued (it will say when it is done), or the queue is full (counted).
       if (!backfill->add(ref, "listed in " + e.digest_key) &&
@@ -574,18 +543,112 @@ struct IntegrityStage::Impl {
       }
     }
     expire(now_ms);
+    if (std::string error = persist(true); !error.empty()) {
+      if (!persist_failing)
+        spdlog::error("integrity: {}; the ledger stays in memory and is saved again at the next "
+                      "tick",
+                      error);
+      persist_failing = true;
+    } else if (persist_failing) {
+      spdlog::info("integrity: the ledger is saved again");
+      persist_failing = false;
+    }
   }
 
   void unreadable(ExpectedLog& e, std::string reason, const std::string& error) {
     if (e.state != ExpectedLog::State::kChecked) ++counters.log_files_unreadable;
     e.state = ExpectedLog::State::kChecked;
+    touch(e);
     IntegrityFindingInput in;
     in.check = IntegrityCheck::kLogFileUnreadable;
     in.reason = std::move(reason);
     fill_listed(in, e);
     in.error = error;
-    AlertRecord a = finding(std::move(in));
+    add_outbox(finding(std::move(in)));
+  }
+
+  void touch(const ExpectedLog& e) { dirty_expected.insert(uri(e.bucket, e.key)); }
+
+  void add_outbox(AlertRecord a) {
+    dirty_outbox.insert(a.uid);
     outbox[a.uid] = std::move(a);
+  }
+
+  // ---- the journal ----------------------------------------------------------------------
+
+  // Commits what changed since the last commit (under mu): "" or why it could not be saved
+  // (what changed is kept and committed with the next try).
+  std::string persist(bool sync) {
+    if (!journal) {
+      dirty_seen.clear();
+      dirty_expected.clear();
+      dirty_chains.clear();
+      dirty_outbox.clear();
+      dirty_coverage = false;
+      return {};
+    }
+    journal::Entry e;
+    e.saved_ms = to_ms(clock.wall_now());
+    if (dirty_coverage) e.coverage_from_ms = ledger.coverage_from_ms;
+    for (const std::string& name : dirty_seen)
+      if (auto it = seen.find(name); it != seen.end()) e.seen.emplace_back(name, it->second);
+    for (const std::string& name : dirty_expected)
+      if (auto it = expected.find(name); it != expected.end())
+        e.expected.emplace_back(name, it->second);
+    for (const std::string& id : dirty_chains)
+      if (auto it = chains.find(id); it != chains.end()) e.chains.emplace_back(id, it->second);
+    for (const std::string& uid : dirty_outbox)
+      if (auto it = outbox.find(uid); it != outbox.end()) e.findings.push_back(it->second);
+    if (!e.empty()) {
+      std::string error;
+      if (!journal->commit(e, sync, error)) return error;
+      ledger.saved_ms = e.saved_ms;
+    }
+    dirty_seen.clear();
+    dirty_expected.clear();
+    dirty_chains.clear();
+    dirty_outbox.clear();
+    dirty_coverage = false;
+    if (journal->wants_compaction()) {
+      std::string error;
+      if (!journal->compact(ledger, error))
+        spdlog::error("integrity: {}; tried again when the journal has doubled", error);
+    }
+    return {};
+  }
+
+  // Takes the ledger read back from the journal (before the engine starts).
+  void restore(IntegrityLedger saved) {
+    std::lock_guard<std::mutex> l(mu);
+    const int64_t now = to_ms(clock.wall_now());
+    const int64_t retention_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(opt.retention).count();
+    int64_t coverage = ledger.coverage_from_ms;  // `since`, or now
+    if (opt.coverage_from_ms == 0 && saved.coverage_from_ms != 0) {
+      if (now - saved.saved_ms <= retention_ms) {
+        coverage = saved.coverage_from_ms;
+      } else {
+        spdlog::warn("integrity state {}: last saved at {}, longer ago than [integrity] retention: "
+                     "log files listed by digests of periods before now are checked only if read",
+                     journal->path(), format_utc(saved.saved_ms / 1000));
+      }
+    }
+    ledger = std::move(saved);
+    ledger.coverage_from_ms = coverage;
+    dirty_coverage = true;
+    due.clear();
+    const int64_t delay_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(opt.backfill_delay).count();
+    for (auto& [name, e] : expected) {
+      if (e.state == ExpectedLog::State::kChecked) continue;
+      e.state = ExpectedLog::State::kWaiting;  // the backfill queue did not survive the restart
+      due.emplace(std::max(e.listed_ms + delay_ms, now), name);
+    }
+    // Digests may wait in the queue (the agent was down): the clock gives them the grace.
+    for (auto& [id, ch] : chains) ch.last_arrival_ms = std::max(ch.last_arrival_ms, now);
+    counters.chains = static_cast<int64_t>(chains.size());
+    next_expiry_ms = 0;
+    expire(now);
   }
 
   void expire(int64_t now_ms) {
@@ -606,8 +669,26 @@ struct IntegrityStage::Impl {
 };
 
 IntegrityStage::IntegrityStage(IntegrityOptions options, PublicKeyCache& keys, ObjectStore& store,
-                               BackfillSource* backfill, const Clock& clock)
-    : impl_(std::make_unique<Impl>(std::move(options), keys, store, backfill, clock)) {}
+                               BackfillSource* backfill, const Clock& clock,
+                               StateDirIntegrityStore* journal)
+    : impl_(std::make_unique<Impl>(std::move(options), keys, store, backfill, clock, journal)) {}
+
+bool IntegrityStage::load(std::string& error) {
+  if (!impl_->journal) return true;
+  IntegrityLedger saved;
+  if (!impl_->journal->open(saved, error)) return false;
+  impl_->restore(std::move(saved));
+  return true;
+}
+
+std::string IntegrityStage::persist_unit() {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  failpoint::hit("before-integrity-commit");
+  std::string error = impl_->persist(true);
+  if (!error.empty()) return "the integrity ledger could not be saved: " + error;
+  failpoint::hit("after-integrity-commit");
+  return error;
+}
 
 IntegrityStage::~IntegrityStage() = default;
 
@@ -617,9 +698,10 @@ std::string IntegrityStage::process(StageUnit& unit) {
   switch (o.kind) {
     case StageObject::Kind::kLogFile:
       impl_->log_file_read(o, unit.identity, unit.alerts);
-      return {};
+      return persist_unit();
     case StageObject::Kind::kDigest:
-      return impl_->digest_read(o, unit.alerts);
+      if (std::string error = impl_->digest_read(o, unit.alerts); !error.empty()) return error;
+      return persist_unit();
     case StageObject::Kind::kOther:
       return {};
   }
@@ -634,13 +716,18 @@ void IntegrityStage::tick(Clock::Wall now, std::vector<AlertRecord>& out) {
 
 void IntegrityStage::finish(std::vector<AlertRecord>& out) {
   std::lock_guard<std::mutex> l(impl_->mu);
+  if (std::string error = impl_->persist(true); !error.empty())
+    spdlog::error("integrity: {}; the units that changed it since were not acknowledged and come again", error);
   for (const auto& [uid, a] : impl_->outbox) out.push_back(a);
 }
 
 void IntegrityStage::delivered(const std::vector<AlertRecord>& alerts) {
   std::lock_guard<std::mutex> l(impl_->mu);
+  std::vector<std::string> uids;
   for (const AlertRecord& a : alerts)
-    if (a.kind == AlertKind::kIntegrity) impl_->outbox.erase(a.uid);
+    if (a.kind == AlertKind::kIntegrity && impl_->outbox.erase(a.uid)) uids.push_back(a.uid);
+  if (impl_->journal && !uids.empty())
+    impl_->journal->delivered(uids, to_ms(impl_->clock.wall_now()));
 }
 
 const IntegrityCounters& IntegrityStage::counters() const { return impl_->counters; }

@@ -25,13 +25,17 @@
 // unit finds goes out with the unit (its alerts); what the clock and backfill find goes out from
 // tick(), and is made again at the next tick until delivered() says it is in the outputs.
 //
-// State is in memory, bounded by `retention` (log files read and not yet listed, digests per
-// chain, expected log files) and max_entries; a restart forgets it: log files listed by
-// digests whose hour began before the start (IntegrityOptions::coverage_from_ms) are checked
-// only if read again, the first predecessor of each chain is read from S3, and a chain's clock
-// starts with its next digest (a chain that stopped before the restart is not reported). One
-// agent per queue: agents sharing a queue each see part of the digests and log files (the
-// shared ledger is not built). Thread-safe.
+// State: the ledger (integrity_ledger.h: log files read and not yet listed, log files listed,
+// digests per chain, findings not yet delivered), bounded by `retention` and max_entries. With a
+// journal (state_dir_integrity_store.h, `<state_dir>/integrity.journal`), what a unit changed is
+// on disk before the unit is acknowledged (process() fails the unit, which comes again, when it
+// cannot be saved), and a restart (load()) takes it back: the chains keep their clocks (each gets
+// the grace again from the restart, for digests that waited in the queue), listed log files not
+// read yet are backfilled when due, undelivered findings are sent. Without one, a restart forgets
+// it: log files listed by digests whose hour began before the start
+// (IntegrityOptions::coverage_from_ms) are checked only if read again, and a chain's clock starts
+// with its next digest. One agent per queue: agents sharing a queue each see part of the digests
+// and log files (the shared ledger is not built). Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -48,6 +52,7 @@
 #include "agent/core/clock.h"
 #include "agent/engine/stage.h"
 #include "agent/integrity/public_key_cache.h"
+#include "agent/integrity/state_dir_integrity_store.h"
 #include "agent/metrics/metrics.h"
 #include "agent/normalize/integrity_finding.h"
 #include "agent/sources/backfill/backfill_source.h"
@@ -80,11 +85,17 @@ struct IntegrityCounters {
 
 class IntegrityStage final : public Stage {
  public:
-  // `keys`, `store` and `backfill` must outlive the stage; `backfill` may be null (then a listed
-  // file never read is reported as integrity.log_file_unreadable "not read by the agent").
+  // `keys`, `store`, `backfill` and `journal` must outlive the stage; `backfill` may be null
+  // (then a listed file never read is reported as integrity.log_file_unreadable "not read by the
+  // agent"); `journal` may be null (the ledger is not kept across restarts).
   IntegrityStage(IntegrityOptions options, PublicKeyCache& keys, ObjectStore& store,
-                 BackfillSource* backfill, const Clock& clock = system_clock());
+                 BackfillSource* backfill, const Clock& clock = system_clock(),
+                 StateDirIntegrityStore* journal = nullptr);
   ~IntegrityStage() override;
+
+  // Opens the journal and takes the ledger it holds; once, before the engine starts. True
+  // without a journal; false with `error` naming the file when it cannot be read or written.
+  bool load(std::string& error);
 
   bool wants_objects() const override { return true; }
   bool wants_unit_identity() const override { return true; }
@@ -96,6 +107,8 @@ class IntegrityStage final : public Stage {
   const IntegrityCounters& counters() const;
 
  private:
+  std::string persist_unit();  // the unit's changes on disk: "" or why not
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

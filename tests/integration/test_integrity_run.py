@@ -3,7 +3,8 @@
 as their notifications arrive, against the fauxqs SQS/S3 emulator and the CloudTrail stand-in
 (peers/cloudtrail_standin.py: ListPublicKeys), on signed trails from trailgen.py.
 
-    python3 tests/integration/test_integrity_run.py /path/to/trailwarden [NAME-SUBSTRING]
+    python3 tests/integration/test_integrity_run.py [--failpoints trailwarden_failpoints] \
+        /path/to/trailwarden [NAME-SUBSTRING]
 
 Each test uploads one trailgen scenario to its own bucket, sends the S3 event notifications
 (fauxqs has no bucket notifications: the test sends what S3 would), log files first and then the
@@ -63,6 +64,7 @@ import cloudtrail_standin  # noqa: E402  (peers/, on sys.path since import_fauxq
 import trailgen  # noqa: E402
 
 BIN: str | None = None
+FAILPOINTS: str | None = None  # trailwarden_failpoints (--failpoints): agent/common/failpoint.h
 FX = None
 TMP: Path | None = None
 wait_until = functools.partial(common.wait_until, interval=0.05)
@@ -156,15 +158,16 @@ def cis49_ids(trail: dict, uris) -> set[str]:
 class Agent:
     """One `trailwarden run` with [integrity] on, its own state directory and alert file."""
 
-    def __init__(self, name: str, queue_url: str, bucket: str, ct_endpoint: str):
+    def __init__(self, name: str, queue_url: str, bucket: str, ct_endpoint: str,
+                 visibility: int = 30):
         self.dir = TMP / name
         (self.dir / "state").mkdir(parents=True, exist_ok=True)
         self.alerts = self.dir / "alerts.ndjson"
         self.config = self.dir / "trailwarden.toml"
         # One worker: units are matched in the order they are received (the digests of a chain
         # in order, as CloudTrail delivers them hourly).
-        base = common.agent_config(self.dir / "state", FX.endpoint, queue_url, bucket, 30,
-                                   workers=1)
+        base = common.agent_config(self.dir / "state", FX.endpoint, queue_url, bucket,
+                                   visibility, workers=1)
         base = base.replace(f'endpoint_url = "{FX.endpoint}"',
                             f'endpoint_url = "{FX.endpoint}"\n'
                             f'cloudtrail_endpoint_url = "{ct_endpoint}"', 1)
@@ -179,11 +182,40 @@ path = "{self.alerts}"
         self.proc = None
         self.stderr = None
         self._status_url = None
+        self._log_from = 0
 
-    def start(self) -> "Agent":
+    def start(self, failpoint: str | None = None) -> "Agent":
+        """`run`; with `failpoint`, the failpoints binary dying there (as kill -9 would)."""
         self.stderr = open(self.stderr_path, "ab")
-        self.proc = common.start_agent(BIN, self.config, self.stderr)
+        # A restart appends to the same log: the new process's lines begin here.
+        self._log_from = self.stderr_path.stat().st_size
+        self._status_url = None
+        if failpoint is None:
+            self.proc = common.start_agent(BIN, self.config, self.stderr)
+            return self
+        check(FAILPOINTS is not None, "no --failpoints binary given")
+        os.environ["TRAILWARDEN_FAILPOINT"] = failpoint
+        try:
+            self.proc = common.start_agent(FAILPOINTS, self.config, self.stderr)
+        finally:
+            os.environ.pop("TRAILWARDEN_FAILPOINT", None)
         return self
+
+    def wait_death(self, failpoint: str) -> None:
+        """The failpoints binary died at `failpoint`."""
+        wait_until(lambda: self.exited(), 60, f"the agent to die at {failpoint}")
+        check(f"failpoint {failpoint}: exiting" in self.log_since_start(),
+              f"the agent exited, not at {failpoint}{self.describe()}")
+        self.proc.wait()
+        self.stderr.close()
+        self.proc = None
+
+    def kill(self) -> None:
+        """kill -9: nothing is flushed, saved or acknowledged beyond what already was."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.stderr.close()
+        self.proc = None
 
     def stop(self, timeout: float = 30) -> int:
         if self.proc is None:
@@ -196,12 +228,17 @@ path = "{self.alerts}"
         return rc
 
     def log(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
+        return self.stderr_path.read_bytes().decode(errors="replace")
+
+    def log_since_start(self) -> str:
+        """The lines of the process started last."""
+        return self.stderr_path.read_bytes()[self._log_from:].decode(errors="replace")
 
     def status_url(self) -> str:
         if self._status_url is None:
             m = wait_until(lambda: self.exited() or re.search(
-                r"metrics and health checks on (http://[0-9.:]+)/metrics", self.log()),
+                r"metrics and health checks on (http://[0-9.:]+)/metrics",
+                self.log_since_start()),
                 30, "the metrics endpoint")
             check(not isinstance(m, str), f"the agent exited:\n{self.log()}")
             self._status_url = m.group(1)
@@ -231,7 +268,11 @@ path = "{self.alerts}"
             raise common.Failure(f"{e}; integrity metrics: {shown}{self.describe()}") from None
 
     def require_stage(self) -> None:
-        """StageMissing unless `run` exports the integrity stage's metrics."""
+        """StageMissing unless `run` exports the integrity stage's metrics (once it runs: the
+        metrics endpoint starts before the stage is built)."""
+        wait_until(lambda: self.exited() or " running: queue " in self.log_since_start(), 30,
+                   "the agent to run")
+        check(not self.exited(), f"the agent exited{self.describe()}")
         m = self.metrics()
         if not any(k.startswith("trailwarden_integrity_") for k in m):
             raise StageMissing("`run` exports no trailwarden_integrity_* metric: the integrity "
@@ -270,8 +311,11 @@ def show(findings: list[dict]) -> str:
 class Run:
     """A trail in its bucket, the CloudTrail stand-in serving its keys, a queue and an agent."""
 
-    def __init__(self, scenario: str, newest_end: datetime.datetime | None = None):
+    def __init__(self, scenario: str, newest_end: datetime.datetime | None = None,
+                 visibility: int = 30, failpoint: str | None = None):
         self.scenario = scenario
+        self.visibility = visibility
+        self.failpoint = failpoint
         self.trail, self.out = generate_at(scenario, newest_end or now_utc() - datetime.timedelta(minutes=1))
         self.bucket = self.trail["bucket"]
         self.ct = cloudtrail_standin.CloudTrailStandin(keys=self.out / "keys.json",
@@ -282,7 +326,8 @@ class Run:
     def __enter__(self) -> "Run":
         self.ct.start()
         self.queue = FX.create_queue(self.bucket, visibility_timeout=30)
-        self.agent = Agent(self.bucket, self.queue, self.bucket, self.ct.endpoint).start()
+        self.agent = Agent(self.bucket, self.queue, self.bucket, self.ct.endpoint,
+                           self.visibility).start(self.failpoint)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -517,6 +562,89 @@ def test_backfill_dropped_notifications():
     check(len(ids) == len(set(ids)) and set(ids) == want, f"alerts {sorted(ids)}, want {sorted(want)}")
 
 
+def test_restart_keeps_the_ledger():
+    """kill -9 twice; the ledger is in <state_dir>/integrity.journal:
+    - log files read before the first kill, their digests after it: compared, none fetched
+      again (backfilled stays 0), no finding — without the journal the restarted agent would not
+      know it read them and would backfill every one;
+    - a chain whose newest digest was read before the second kill, late late_s seconds after the
+      test starts (after the restart): the agent started after the kill reports delivery
+      stopped (it knows the chain only from the journal), once."""
+    late_s = 60  # the first part takes about 15 s (30 s under ASan)
+    newest_end = now_utc() - datetime.timedelta(hours=1) + datetime.timedelta(seconds=late_s)
+    # Visibility 10 s: a message the killed agent's last long poll took comes back after it.
+    with Run("intact", newest_end=newest_end, visibility=10) as run:
+        a = run.agent
+        all_logs = [u for u in logs(run.trail) if run.present(u)]
+        run.notify(all_logs, "the log files")
+        a.require_stage()
+        a.kill()
+        a.start()
+        digests = [u for chain in run.trail["chains"].values() for u in chain if run.present(u)]
+        run.notify(digests, "the digests")
+        a.wait_metrics(lambda m: a.integrity_metric("log_files_valid", m) == len(all_logs),
+                       f"{len(all_logs)} log files valid after the restart")
+        check(a.integrity_metric("backfilled") == 0,
+              f"log files read before the restart were fetched again{a.describe()}")
+        check(not a.findings(), f"findings after the restart (the first part must end within "
+              f"{late_s} s, before the chain is late):\n{show(a.findings())}")
+        a.kill()
+        a.start()
+        last = key_of(run.digest(trailgen.HOURS[-1]))
+        found = run.wait_findings("stopped", timeout=late_s + 30)
+        assert_evidence(evidence(found[0]), run, "digest_delivery_stopped", key=last)
+        check("integrity state" in a.log_since_start(),
+              f"the restarted agent did not say it read its integrity state{a.describe()}")
+    stopped = with_rule(run.agent, "stopped")
+    check(len(stopped) == 1, f"delivery stopped reported {len(stopped)} times:\n{show(stopped)}")
+    others = [f for f in run.agent.findings() if rule_of(f) != RULE["stopped"]]
+    check(not others, f"other findings:\n{show(others)}")
+
+
+def crash_at_commit(point: str) -> None:
+    """The agent dies at `point` (agent/common/failpoint.h) while saving the first log file's
+    read; the message is not acknowledged and comes back after its visibility timeout (10 s).
+    The agent started again gets the other log files' notifications and the digests at once."""
+    with Run("intact", visibility=10, failpoint=point) as run:
+        a = run.agent
+        t = run.trail
+        all_logs = [u for u in logs(t) if run.present(u)]
+        first = all_logs[0]
+        FX.send(run.queue, fauxqs.s3_event_body(run.bucket, key_of(first)))
+        a.wait_death(point)
+        counts = FX.queue_counts(run.queue)
+        check(counts["in_flight"] == 1,
+              f"the agent died with the message not in flight ({counts}): not while reading it")
+        a.start()
+        run.feed(skip_logs={first})
+        want = cis49_ids(t, all_logs)
+        wait_until(lambda: {common.event_id(x) for x in alerts_in(a.alerts)
+                            if rule_of(x) == "cis-4.9"} >= want, 60,
+                   "every CIS 4.9 alert, the first log file's too")
+        a.wait_metrics(lambda m: a.integrity_metric("log_files_valid", m) == len(all_logs),
+                       f"{len(all_logs)} log files valid")
+        wait_until(lambda: FX.queue_depth(run.queue) == 0, 60, "the redelivered message consumed")
+        if point == "after-integrity-commit":
+            # The read was saved before the death: the digest finds it, nothing is fetched again
+            # (without the journal the first log file would be backfilled before its message
+            # comes back).
+            check(a.integrity_metric("backfilled") == 0,
+                  f"the saved read was not known after the restart{a.describe()}")
+    findings = run.agent.findings()
+    check(not findings, f"integrity findings:\n{show(findings)}")
+    ids = [common.event_id(x) for x in alerts_in(run.agent.alerts)]
+    check(len(ids) == len(set(ids)) and set(ids) == want,
+          f"alerts {sorted(ids)}, want each of {sorted(want)} once")
+
+
+def test_crash_before_integrity_commit():
+    crash_at_commit("before-integrity-commit")
+
+
+def test_crash_after_integrity_commit():
+    crash_at_commit("after-integrity-commit")
+
+
 # ---- running ----------------------------------------------------------------------------------
 
 def run_tests(tests) -> int:
@@ -534,12 +662,18 @@ def run_tests(tests) -> int:
 
 
 def main() -> int:
-    global BIN, FX, TMP
+    global BIN, FAILPOINTS, FX, TMP
     if len(sys.argv) < 2:
-        print("usage: test_integrity_run.py /path/to/trailwarden [NAME-SUBSTRING]", file=sys.stderr)
+        print("usage: test_integrity_run.py [--failpoints trailwarden_failpoints] "
+              "/path/to/trailwarden [NAME-SUBSTRING]", file=sys.stderr)
         return 2
-    BIN = os.path.abspath(sys.argv[1])
-    only = sys.argv[2] if len(sys.argv) > 2 else None
+    args = sys.argv[1:]
+    if "--failpoints" in args:
+        at = args.index("--failpoints")
+        FAILPOINTS = os.path.abspath(args[at + 1])
+        del args[at:at + 2]
+    BIN = os.path.abspath(args[0])
+    only = args[1] if len(args) > 1 else None
     TMP = Path(tempfile.mkdtemp(prefix="tw-integrity-run-"))
     rc = 1
     try:
