@@ -46,11 +46,11 @@ RunIntegrity make_run_integrity(const Config& c, Source& main, AwsClients& clien
     o.coverage_from_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(since.time_since_epoch()).count();
   ensure_state_dir(c);
-  // About 1 KB per remembered log file when rewritten: room for max_entries of them and the
+  // Under 1 KB per remembered log file when rewritten: room for max_entries of them and the
   // appends until the next rewrite.
   store::JournalFileOptions jo;
   jo.max_journal_bytes =
-      std::max<uint64_t>(jo.max_journal_bytes, uint64_t{ic.max_entries} * 4096);
+      std::max<uint64_t>(jo.max_journal_bytes, uint64_t{ic.max_entries} * 2048);
   parts.journal = std::make_unique<integrity::StateDirIntegrityStore>(
       (std::filesystem::path(c.state_dir) / "integrity.journal").string(), jo);
   parts.stage = std::make_unique<integrity::IntegrityStage>(

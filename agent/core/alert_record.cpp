@@ -14,7 +14,7 @@ namespace {
 constexpr uint8_t kVersion1 = 1;
 constexpr uint8_t kVersion2 = 2;
 constexpr uint8_t kVersion3 = 3;
-constexpr uint8_t kVersion = 4;
+constexpr uint8_t kVersion = AlertRecord::kEncodingVersion;
 
 using bytes::put_str;
 using bytes::put_u32;

@@ -72,6 +72,9 @@ struct AlertRecord {
   // Severity caption as OCSF spells it: "Informational", "Low", ... "Critical".
   std::string_view severity() const;
 
+  // The version encode() writes; decode() reads it and every earlier one.
+  static constexpr uint8_t kEncodingVersion = 4;
+
   // Appends the binary encoding (versioned, length-prefixed) to `out`.
   void encode(std::string& out) const;
   // Decodes one record from the front of `in`; false on malformed input.

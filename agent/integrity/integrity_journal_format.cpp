@@ -168,10 +168,15 @@ DecodeResult decode(std::string_view payload, Entry& e, std::string& error) {
   bytes::ByteReader r{payload};
   const uint8_t kind = r.u8();
   const uint8_t version = r.u8();
-  if (!r.ok || kind != kKind) {
-    error = r.ok ? fmt::format("entry kind {:#04x} is not an integrity ledger entry", kind)
-                 : "shorter than an entry's header";
+  if (!r.ok) {
+    error = "shorter than an entry's header";
     return DecodeResult::kMalformed;
+  }
+  if (kind != kKind) {
+    // An intact record (its CRC held) of a kind this agent does not know: a newer agent's, or
+    // another file's. Refused either way, never dropped as damage.
+    error = fmt::format("an entry of kind {:#04x}, not one this agent knows", kind);
+    return DecodeResult::kNewer;
   }
   if (version > kFormatVersion) {
     error = fmt::format("entry format {} (this agent reads {})", version, kFormatVersion);
@@ -217,6 +222,12 @@ DecodeResult decode(std::string_view payload, Entry& e, std::string& error) {
   for (uint32_t k = 0; k < n && r.ok; ++k) {
     const std::string_view encoded = r.str_view();
     AlertRecord a;
+    if (r.ok && !encoded.empty() &&
+        static_cast<uint8_t>(encoded[0]) > AlertRecord::kEncodingVersion) {
+      error = fmt::format("a finding of encoding version {} (this agent reads up to {})",
+                          static_cast<uint8_t>(encoded[0]), AlertRecord::kEncodingVersion);
+      return DecodeResult::kNewer;
+    }
     if (!r.ok || !AlertRecord::decode(encoded, a)) return fail("findings");
     e.findings.push_back(std::move(a));
   }

@@ -53,8 +53,10 @@ std::string encode(const Entry& entry);
 
 enum class DecodeResult {
   kOk,
-  kMalformed,  // not an entry (damaged, or another file's record)
-  kNewer,      // an entry of a later format version: written by a newer agent
+  kMalformed,  // not an entry (cut short, inconsistent)
+  kNewer,      // an entry of a later format version, of a kind this agent does not know, or
+               // holding a finding of a later AlertRecord encoding: a newer agent's (or another
+               // file's); the journal is refused, not rewritten without it
 };
 // `error` says what is wrong when not kOk; never throws, and allocates at most in proportion to
 // `payload`.

@@ -20,6 +20,7 @@ namespace {
 
 constexpr int64_t kHour = 3600;
 constexpr int64_t kExpiryEveryMs = 10'000;
+constexpr int64_t kRewriteRetryMs = 10'000;
 
 int64_t to_ms(Clock::Wall t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -79,6 +80,7 @@ struct IntegrityStage::Impl {
   std::multimap<int64_t, std::string> due;
   int64_t next_expiry_ms = 0;  // retention is applied at most every kExpiryEveryMs
   bool persist_failing = false;  // a tick could not save the ledger (logged once)
+  int64_t next_rewrite_try_ms = 0;  // after a failed rewrite of a broken or full journal
   std::map<std::string, Chain>& chains = ledger.chains;          // bucket|chain
   std::map<std::string, AlertRecord>& outbox = ledger.outbox;    // by uid: tick findings
   // What changed since the last commit to the journal (kept until a commit succeeds).
@@ -491,9 +493,16 @@ struct IntegrityStage::Impl {
           unreadable(e->second, "it was read, and is not a CloudTrail log file", "");
         continue;
       }
-      // Read and compared already (a later step failed: the outputs): not unreadable.
-      if (e->second.state != ExpectedLog::State::kChecked)
+      // Read and compared already (a later step failed: the outputs, the ledger's save): not
+      // unreadable. A content that was not the listed one made a finding that went with the
+      // failed units only: it goes out from here now.
+      if (e->second.state != ExpectedLog::State::kChecked) {
         unreadable(e->second, "it could not be read: " + f.why, f.why);
+        continue;
+      }
+      std::vector<AlertRecord> found;
+      for (const auto& [sha, u] : e->second.mismatches) modified(e->second, sha, u, found);
+      for (AlertRecord& a : found) add_outbox(std::move(a));
     }
     const int64_t grace = std::chrono::duration_cast<std::chrono::seconds>(opt.digest_grace).count();
     for (auto& [id, ch] : chains) {
@@ -525,6 +534,13 @@ struct IntegrityStage::Impl {
       auto found = expected.find(name);
       if (found == expected.end() || found->second.state != ExpectedLog::State::kWaiting) continue;
       ExpectedLog& e = found->second;
+      if (!bucket_allowed(e.bucket)) {
+        // Listed before source.sqs.allowed_buckets changed (a restart): not fetched.
+        e.state = ExpectedLog::State::kChecked;
+        touch(e);
+        ++counters.log_files_not_checked;
+        continue;
+      }
       if (!backfill) {
         unreadable(e, "listed by its digest and not read by the agent (no notification came)", "");
         continue;
@@ -601,7 +617,19 @@ struct IntegrityStage::Impl {
       if (auto it = outbox.find(uid); it != outbox.end()) e.findings.push_back(it->second);
     if (!e.empty()) {
       std::string error;
-      if (!journal->commit(e, sync, error)) return error;
+      if (!journal->commit(e, sync, error)) {
+        // Broken or full: only a rewrite of the whole ledger (which holds these changes) helps;
+        // tried at once, then at most every kRewriteRetryMs while it fails (a disk that was
+        // full and is not any more: the agent recovers without a restart).
+        if (!journal->needs_rewrite() || e.saved_ms < next_rewrite_try_ms) return error;
+        std::string why;
+        if (!journal->compact(ledger, why)) {
+          next_rewrite_try_ms = e.saved_ms + kRewriteRetryMs;
+          return error + "; rewriting it failed too: " + why;
+        }
+        spdlog::info("integrity state {}: rewritten ({} bytes) after a failed save; saved again",
+                     journal->path(), journal->file_bytes());
+      }
       ledger.saved_ms = e.saved_ms;
     }
     dirty_seen.clear();
@@ -615,6 +643,32 @@ struct IntegrityStage::Impl {
         spdlog::error("integrity: {}; tried again when the journal has doubled", error);
     }
     return {};
+  }
+
+  // A ledger read back with more log files than max_entries (the option was lowered, or the
+  // journal is not this agent's): the oldest are dropped, read ones first; listed ones dropped
+  // are counted not checked.
+  void limit_entries() {
+    if (seen.size() + expected.size() <= opt.max_entries) return;
+    const size_t before = seen.size() + expected.size();
+    std::vector<std::pair<int64_t, std::string>> order;
+    for (const auto& [name, s] : seen) order.emplace_back(s.at_ms, name);
+    std::sort(order.begin(), order.end());
+    for (const auto& [at, name] : order) {
+      if (seen.size() + expected.size() <= opt.max_entries) break;
+      seen.erase(name);
+    }
+    order.clear();
+    for (const auto& [name, e] : expected) order.emplace_back(e.listed_ms, name);
+    std::sort(order.begin(), order.end());
+    for (const auto& [at, name] : order) {
+      if (seen.size() + expected.size() <= opt.max_entries) break;
+      if (expected.at(name).state != ExpectedLog::State::kChecked) ++counters.log_files_not_checked;
+      expected.erase(name);
+    }
+    spdlog::warn("integrity state {}: {} log files, more than [integrity] max_entries ({}): the "
+                 "oldest {} are forgotten",
+                 journal->path(), before, opt.max_entries, before - opt.max_entries);
   }
 
   // Takes the ledger read back from the journal (before the engine starts).
@@ -639,6 +693,7 @@ struct IntegrityStage::Impl {
     due.clear();
     const int64_t delay_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(opt.backfill_delay).count();
+    limit_entries();
     for (auto& [name, e] : expected) {
       if (e.state == ExpectedLog::State::kChecked) continue;
       e.state = ExpectedLog::State::kWaiting;  // the backfill queue did not survive the restart

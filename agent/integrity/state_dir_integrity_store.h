@@ -38,6 +38,9 @@ class StateDirIntegrityStore {
   bool commit(const journal::Entry& changes, bool sync, std::string& error);
   void delivered(const std::vector<std::string>& uids, int64_t now_ms);
   bool wants_compaction() const { return file_.wants_compaction(); }
+  // A commit failed and only a rewrite can help: the journal is broken (a failed write could
+  // not be cut off) or nearly at its size limit (compactions kept failing).
+  bool needs_rewrite() const { return file_.broken() || !file_.room_for(uint64_t{1} << 20); }
   bool compact(const IntegrityLedger& ledger, std::string& error);
 
   const std::string& path() const { return file_.path(); }

@@ -90,7 +90,21 @@ TEST_CASE("integrity journal: cut short, damaged or newer entries are refused, n
   // Another kind, a newer version.
   std::string other = bytes;
   other[0] = 'S';
-  CHECK(journal::decode(other, e, error) == journal::DecodeResult::kMalformed);
+  CHECK(journal::decode(other, e, error) == journal::DecodeResult::kNewer);
+  // A finding of a later AlertRecord encoding: a newer agent's, refused rather than dropped.
+  {
+    journal::Entry f;
+    AlertRecord a;
+    a.uid = "u";
+    f.findings.push_back(a);
+    std::string enc = journal::encode(f);
+    std::string rec;
+    a.encode(rec);
+    const size_t at = enc.find(rec);
+    REQUIRE(at != std::string::npos);
+    enc[at] = static_cast<char>(AlertRecord::kEncodingVersion + 1);
+    CHECK(journal::decode(enc, e, error) == journal::DecodeResult::kNewer);
+  }
   std::string newer = bytes;
   newer[1] = 2;
   CHECK(journal::decode(newer, e, error) == journal::DecodeResult::kNewer);
@@ -313,6 +327,8 @@ TEST_CASE("integrity stage: a unit whose changes cannot be saved fails, and is n
   f.journal_path = dir.file("integrity.journal");
   f.journal_options.max_journal_bytes = 200;  // room for little more than the file header
   f.start();
+  // and no rewrite can make room (a directory where the fresh copy goes)
+  std::filesystem::create_directory(f.journal_path + ".tmp");
   const std::string d1 = f.trail.hour(t("2026-11-20T01:00:31Z"), {kLog}, true);
   std::string error;
   f.read_log(f.trail.logs_of[d1][0], kLog, &error);
@@ -321,4 +337,110 @@ TEST_CASE("integrity stage: a unit whose changes cannot be saved fails, and is n
   // Tried again with the next unit (the changes are kept until saved).
   f.read_digest(d1, &error);
   CHECK(error.find("could not be saved") != std::string::npos);
+}
+
+TEST_CASE("integrity stage: a journal at its size limit is rewritten, and a failed rewrite is tried again") {
+  test::TempDir dir("tw-integrity");
+  Fixture f;
+  f.journal_path = dir.file("integrity.journal");
+  f.journal_options.max_journal_bytes = 8 << 10;  // a few dozen appends
+  f.start();
+  const std::string d1 = f.trail.hour(t("2026-11-20T01:00:31Z"), {kLog}, true);
+  const std::string log = f.trail.logs_of[d1][0];
+  // The same log file read again and again: the journal grows, the ledger does not.
+  for (int i = 0; i < 100; ++i) {
+    std::string error;
+    f.read_log(log, kLog, &error);
+    REQUIRE_MESSAGE(error == "", "read ", i, ": ", error);
+    f.clock.advance(std::chrono::milliseconds(1));
+  }
+  CHECK(f.journal->compactions() > 1);
+  CHECK(f.journal->file_bytes() <= (8u << 10));
+  // Rewrites fail (a directory where the fresh copy goes): units fail once the journal is full.
+  std::filesystem::create_directory(f.journal_path + ".tmp");
+  std::string error;
+  for (int i = 0; i < 100 && error.empty(); ++i) {
+    f.read_log(log, kLog, &error);
+    f.clock.advance(std::chrono::milliseconds(1));
+  }
+  CHECK(error.find("rewriting it failed too") != std::string::npos);
+  // The cause goes away: within the retry interval units still fail, then the agent recovers.
+  std::filesystem::remove(f.journal_path + ".tmp");
+  f.read_log(log, kLog, &error);
+  CHECK(error != "");
+  f.clock.advance(std::chrono::seconds(11));
+  f.read_log(log, kLog, &error);
+  CHECK(error == "");
+  // What was saved is what the ledger holds: a restart knows the read.
+  f.stop();
+  f.start();
+  CHECK(rule_ids(f.read_digest(d1)).empty());
+  CHECK(f.stage->counters().log_files_valid == 1);
+}
+
+TEST_CASE("integrity stage: a backfilled file of another content whose units all failed is still reported modified") {
+  Fixture f;
+  const std::string d1 = f.trail.hour(t("2026-11-20T01:00:31Z"), {kLog}, true);
+  f.upload();
+  f.start();
+  CHECK(f.read_digest(d1).empty());
+  f.at("2026-11-20T01:20:01Z");
+  CHECK(f.tick().empty());
+  std::vector<WorkUnit> units;
+  std::string error;
+  std::atomic<bool> stop{false};
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    units.clear();
+    f.backfill->next(10, stop, units, error);
+    REQUIRE(units.size() == 1);
+    // Read (another content than listed: the finding goes with the unit) and then not delivered.
+    auto a = f.read_log(f.trail.logs_of[d1][0], kLog + " ");
+    CHECK(rule_ids(a) == std::vector<std::string>{"integrity.log_file_modified"});
+    f.backfill->done(units[0].token, false, "the outputs did not take its alerts");
+    f.clock.advance(std::chrono::seconds(2));
+  }
+  // Given up: the finding goes out from the stage, until delivered.
+  auto a = f.tick();
+  REQUIRE(rule_ids(a) == std::vector<std::string>{"integrity.log_file_modified"});
+  f.stage->delivered(a);
+  CHECK(f.tick().empty());
+}
+
+TEST_CASE("integrity stage restart: a listed file in a bucket no longer allowed is not fetched") {
+  test::TempDir dir("tw-integrity");
+  Fixture f;
+  f.journal_path = dir.file("integrity.journal");
+  const std::string d1 = f.trail.hour(t("2026-11-20T01:00:31Z"), {kLog}, true);
+  f.upload();
+  f.start();
+  CHECK(f.read_digest(d1).empty());
+  f.stop();
+  f.options.allowed_buckets = {"another-bucket"};
+  f.start();
+  f.at("2026-11-20T01:30:00Z");
+  CHECK(f.tick().empty());
+  std::vector<WorkUnit> units;
+  std::string error;
+  std::atomic<bool> stop{false};
+  f.backfill->next(10, stop, units, error);
+  CHECK(units.empty());
+  CHECK(f.stage->counters().log_files_not_checked == 1);
+}
+
+TEST_CASE("integrity stage restart: a ledger over max_entries keeps the newest") {
+  test::TempDir dir("tw-integrity");
+  Fixture f;
+  f.journal_path = dir.file("integrity.journal");
+  f.start();
+  const std::string d1 = f.trail.hour(t("2026-11-20T01:00:31Z"),
+                                      {kLog, kLog + " ", kLog + "  ", kLog + "   "}, true);
+  for (size_t i = 0; i < 4; ++i) {
+    CHECK(f.read_log(f.trail.logs_of[d1][i], kLog + std::string(i, ' ')).empty());
+    f.clock.advance(std::chrono::seconds(1));
+  }
+  f.stop();
+  f.options.max_entries = 2;
+  f.start();
+  CHECK(f.read_digest(d1).empty());
+  CHECK(f.stage->counters().log_files_valid == 2);  // the two read last; the others forgotten
 }
