@@ -129,12 +129,6 @@ bool StateDirAlarmStore::counted(std::string_view unit, std::vector<AlertRecord>
 }
 
 bool StateDirAlarmStore::commit(const AlarmCommit& c, std::string& error) {
-  if (journal_.broken()) {
-    error = fmt::format("alarm state {}: a failed write could not be undone ({}); no alarm state "
-                        "is saved until the agent restarts",
-                        path(), journal_.broken_reason());
-    return false;
-  }
   journal::Entry e;
   e.kind = journal::Entry::Kind::kCommit;
   e.unit = c.unit.empty() ? std::string() : store::unit_digest(c.unit);
@@ -142,11 +136,32 @@ bool StateDirAlarmStore::commit(const AlarmCommit& c, std::string& error) {
   e.instances = c.instances;
   e.transitions = c.transitions;
   const std::string payload = journal::encode(e);
-  if (!journal_.room_for(payload.size())) {
-    error = fmt::format("alarm state {}: the journal has {} bytes, its limit, and cannot be "
-                        "compacted; no alarm state is saved until it can be (free disk space)",
-                        path(), journal_.file_bytes());
-    return false;
+  if (journal_.broken() || !journal_.room_for(payload.size())) {
+    // Only a rewrite helps: tried now, then at most every rewrite_retry while it fails.
+    const auto now = std::chrono::steady_clock::now();
+    std::string why = "not tried again yet";
+    if (now >= next_rewrite_) {
+      if (compact(why)) {
+        spdlog::info("alarm state {}: rewritten ({} bytes) before a commit; saving again", path(),
+                     journal_.file_bytes());
+      } else {
+        next_rewrite_ = now + options_.rewrite_retry;
+      }
+    }
+    if (journal_.broken()) {
+      error = fmt::format("alarm state {}: a failed write could not be undone ({}), and the "
+                          "journal could not be rewritten ({}); no alarm state is saved until it "
+                          "can be",
+                          path(), journal_.broken_reason(), why);
+      return false;
+    }
+    if (!journal_.room_for(payload.size())) {
+      error = fmt::format("alarm state {}: the journal has {} bytes, its limit, and cannot be "
+                          "compacted ({}); no alarm state is saved until it can be (free disk "
+                          "space)",
+                          path(), journal_.file_bytes(), why);
+      return false;
+    }
   }
   failpoint::hit("before-alarm-commit");
   if (!journal_.append(payload, true, error)) return false;

@@ -7,9 +7,11 @@
 // - commit(): one record appended and fdatasync'ed before it returns (one sync per unit that
 //   changed an alarm; units without datapoints commit nothing). A failed write or sync is cut off
 //   again (ftruncate to the size before it) so the file never holds a commit the caller was told
-//   failed; if even that fails, every later commit fails (the units are retried by their source,
-//   nothing is counted twice) and the error says so. Commits also fail once the journal would
-//   pass max_journal_bytes (compaction failing, a full disk).
+//   failed; if even that fails, the journal is broken. A commit into a broken journal, or one
+//   that would pass max_journal_bytes (compactions failing: a full disk), first rewrites the
+//   journal as a snapshot (at most every `rewrite_retry` while that fails) and fails only if it
+//   cannot (the units are retried by their source, nothing is counted twice; the error says
+//   so): the agent recovers by itself once the disk has room.
 // - delivered(): a mark appended without a sync (the next commit's sync carries it; losing it
 //   only sends those alerts again, which the de-duplication window drops).
 // - The journal is rewritten as a snapshot of what it holds (a fresh file beside it, never
@@ -28,6 +30,7 @@
 // Not thread-safe (the stage calls it under its lock).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -49,6 +52,8 @@ struct StateDirAlarmStoreOptions {
   // Commits fail (their units are retried) once the journal would pass this: only when
   // compaction keeps failing (a full disk).
   uint64_t max_journal_bytes = uint64_t{512} << 20;
+  // A broken or full journal is rewritten before a commit at most this often while that fails.
+  std::chrono::milliseconds rewrite_retry{10'000};
 };
 
 class StateDirAlarmStore final : public AlarmStateStore {
@@ -83,6 +88,7 @@ class StateDirAlarmStore final : public AlarmStateStore {
 
   const StateDirAlarmStoreOptions options_;
   store::JournalFile journal_;
+  std::chrono::steady_clock::time_point next_rewrite_{};  // after a failed rewrite before a commit
   uint64_t undelivered_dropped_ = 0;
 
   int64_t stream_ms_ = 0;

@@ -369,12 +369,16 @@ TEST_CASE("alarm state: a commit that cannot be written fails and leaves the jou
   CHECK(loaded(t).instances[0].evaluator == "A2");
 }
 
-TEST_CASE("alarm state: past max_journal_bytes commits fail (units retried) instead of growing") {
+TEST_CASE("alarm state: past max_journal_bytes commits fail (units retried) instead of growing, and recover when a rewrite can make room") {
   test::TempDir dir("tw-alarms");
   StateDirAlarmStoreOptions o;
   o.max_journal_bytes = 2000;
-  StateDirAlarmStore s(dir.file("alarms.journal"), o);
+  o.rewrite_retry = std::chrono::milliseconds(0);
+  const std::string path = dir.file("alarms.journal");
+  StateDirAlarmStore s(path, o);
   open_ok(s);
+  // No rewrite can be made (a directory where the fresh copy goes): commits stop at the limit.
+  std::filesystem::create_directory(path + ".tmp");
   std::string error;
   int committed = 0;
   for (int i = 0; i < 100 && s.commit(commit_of("u" + std::to_string(i), i,
@@ -385,6 +389,12 @@ TEST_CASE("alarm state: past max_journal_bytes commits fail (units retried) inst
   CHECK(committed > 5);
   CHECK(committed < 20);
   CHECK(error.find("its limit") != std::string::npos);
+  CHECK(s.file_bytes() <= 2000);
+  // The cause gone, the next commit rewrites the journal first and is saved: no restart needed.
+  std::filesystem::remove(path + ".tmp");
+  const uint64_t before = s.compactions();
+  commit_ok(s, commit_of("after", 1000, {instance("r1", "", std::string(100, 'e'))}));
+  CHECK(s.compactions() == before + 1);
   CHECK(s.file_bytes() <= 2000);
 }
 
