@@ -2,9 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <random>
 #include <stdexcept>
 #include <thread>
+#include <unordered_set>
 
+#include "agent/common/backoff.h"
 #include "agent/common/json_writer.h"
 #include "agent/http/classify.h"
 
@@ -30,6 +34,41 @@ bool parse_root(std::string_view body, simdjson::dom::parser& p, simdjson::dom::
   if (p.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS || !root.is_object()) {
     error = fmt::format("response is not a JSON object: {}", http::printable_excerpt(body));
     return false;
+  }
+  return true;
+}
+
+// A key as the JSON it is sent as (attributes in name order): equal keys, equal texts.
+std::string key_text(const Item& key) {
+  std::string text;
+  JsonWriter w(text);
+  write_item(w, key);
+  return text;
+}
+
+// Reads {"table": value, ...} where only `table` may appear; `what` names the field.
+bool only_table(simdjson::dom::object o, std::string_view table, std::string_view what,
+                simdjson::dom::element& value, bool& present, std::string& error) {
+  present = false;
+  for (auto field : o) {
+    if (field.key != table) {
+      error = fmt::format("BatchGetItem response's {} names table \"{}\", which was not asked",
+                          what, http::printable_excerpt(field.key, 128));
+      return false;
+    }
+    value = field.value;
+    present = true;
+  }
+  return true;
+}
+
+bool read_items(simdjson::dom::element e, std::vector<Item>& out) {
+  simdjson::dom::array a;
+  if (e.get_array().get(a) != simdjson::SUCCESS) return false;
+  for (simdjson::dom::element x : a) {
+    Item item;
+    if (!read_item(x, item)) return false;
+    out.push_back(std::move(item));
   }
   return true;
 }
@@ -124,6 +163,31 @@ std::string encode_table_name(std::string_view table) {
   return body;
 }
 
+std::string encode_batch_get_item(const BatchGetItemRequest& r) {
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object().key("RequestItems").begin_object().key(r.table).begin_object();
+  w.key("Keys").begin_array();
+  for (const Item& key : r.keys) write_item(w, key);
+  w.end_array();
+  w.field("ConsistentRead", r.consistent_read);
+  if (!r.projection.empty()) {
+    // DynamoDB refuses a path listed twice ("Two document paths overlap").
+    std::vector<std::string_view> names;
+    for (const std::string& name : r.projection)
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    std::string expression;
+    for (size_t i = 0; i < names.size(); ++i)
+      expression += fmt::format("{}#p{}", i ? ", " : "", i);
+    w.field("ProjectionExpression", std::string_view(expression));
+    w.key("ExpressionAttributeNames").begin_object();
+    for (size_t i = 0; i < names.size(); ++i) w.field(fmt::format("#p{}", i), names[i]);
+    w.end_object();
+  }
+  w.end_object().end_object().end_object();
+  return body;
+}
+
 bool parse_attributes(std::string_view body, std::string_view field, Item& out, bool& present,
                       std::string& error) {
   simdjson::dom::parser p;
@@ -163,6 +227,44 @@ bool parse_query(std::string_view body, std::vector<Item>& items, Item& last_eva
     error = "Query response's LastEvaluatedKey is not an item";
     return false;
   }
+  return true;
+}
+
+bool parse_batch_get_item(std::string_view body, std::string_view table, std::vector<Item>& items,
+                          std::vector<Item>& unprocessed_keys, std::string& error) {
+  simdjson::dom::parser p;
+  simdjson::dom::element root;
+  if (!parse_root(body, p, root, error)) return false;
+  simdjson::dom::object responses;
+  if (root["Responses"].get_object().get(responses) != simdjson::SUCCESS) {
+    error = "BatchGetItem response has no \"Responses\" object";
+    return false;
+  }
+  std::vector<Item> found, unprocessed;
+  simdjson::dom::element e;
+  bool present = false;
+  if (!only_table(responses, table, "Responses", e, present, error)) return false;
+  if (present && !read_items(e, found)) {
+    error = "BatchGetItem response's Responses is not an array of items";
+    return false;
+  }
+  simdjson::dom::element u;
+  if (root["UnprocessedKeys"].get(u) == simdjson::SUCCESS) {
+    simdjson::dom::object o;
+    if (u.get_object().get(o) != simdjson::SUCCESS) {
+      error = "BatchGetItem response's UnprocessedKeys is not an object";
+      return false;
+    }
+    if (!only_table(o, table, "UnprocessedKeys", e, present, error)) return false;
+    simdjson::dom::element keys;
+    if (present && (e["Keys"].get(keys) != simdjson::SUCCESS || !read_items(keys, unprocessed))) {
+      error = "BatchGetItem response's UnprocessedKeys has no array of keys";
+      return false;
+    }
+  }
+  items.insert(items.end(), std::make_move_iterator(found.begin()),
+               std::make_move_iterator(found.end()));
+  unprocessed_keys = std::move(unprocessed);
   return true;
 }
 
@@ -375,6 +477,78 @@ DynamoResult DynamoDbClient::query(const QueryRequest& r, std::vector<Item>& ite
               attempts};
     page.exclusive_start_key = std::move(last);
   }
+}
+
+DynamoResult DynamoDbClient::batch_get_item(const BatchGetItemRequest& r,
+                                            std::vector<Item>& items) {
+  using Code = DynamoResult::Code;
+  std::vector<Item> pending;  // this round's keys, each once, in the order given
+  {
+    std::unordered_set<std::string> seen;
+    for (const Item& key : r.keys)
+      if (seen.insert(key_text(key)).second) pending.push_back(key);
+  }
+  const size_t total = pending.size();
+  thread_local std::mt19937 rng{std::random_device{}()};
+  BatchGetItemRequest batch;
+  batch.table = r.table;
+  batch.consistent_read = r.consistent_read;
+  batch.projection = r.projection;
+  DynamoResult result;
+  int stalled = 0;  // rounds in a row that read no key
+  for (int round = 0; !pending.empty(); ++round) {
+    if (round > 0)
+      options_.sleep(jittered_backoff(options_.backoff_base, options_.backoff_max,
+                                      std::max(0, stalled - 1), rng));
+    std::vector<Item> left;  // unprocessed in this round, for the next
+    for (size_t at = 0; at < pending.size(); at += kBatchGetMaxKeys) {
+      const size_t end = std::min(pending.size(), at + kBatchGetMaxKeys);
+      batch.keys.assign(pending.begin() + static_cast<std::ptrdiff_t>(at),
+                        pending.begin() + static_cast<std::ptrdiff_t>(end));
+      const size_t read_before = total - pending.size() + at - left.size();
+      std::string response;
+      DynamoResult s = call("BatchGetItem", encode_batch_get_item(batch), response);
+      result.attempts += s.attempts;
+      if (!s.ok()) {
+        s.attempts = result.attempts;
+        s.message += fmt::format(" ({} of {} keys read)", read_before, total);
+        return s;
+      }
+      std::vector<Item> found, unprocessed;
+      std::string error;
+      if (!parse_batch_get_item(response, r.table, found, unprocessed, error))
+        return {Code::kPermanent, "", "DynamoDB BatchGetItem: " + error, result.attempts};
+      // Each unprocessed key must be one of this request's, once: else the rounds need not end.
+      std::unordered_set<std::string> asked;
+      for (const Item& key : batch.keys) asked.insert(key_text(key));
+      for (const Item& key : unprocessed)
+        if (asked.erase(key_text(key)) == 0)
+          return {Code::kPermanent, "",
+                  fmt::format("DynamoDB BatchGetItem: UnprocessedKeys has a key not asked (or "
+                              "twice): {}",
+                              http::printable_excerpt(key_text(key))),
+                  result.attempts};
+      if (found.size() + unprocessed.size() > batch.keys.size())
+        return {Code::kPermanent, "",
+                fmt::format("DynamoDB BatchGetItem: {} items and {} unprocessed keys for {} keys "
+                            "asked",
+                            found.size(), unprocessed.size(), batch.keys.size()),
+                result.attempts};
+      items.insert(items.end(), std::make_move_iterator(found.begin()),
+                   std::make_move_iterator(found.end()));
+      left.insert(left.end(), std::make_move_iterator(unprocessed.begin()),
+                  std::make_move_iterator(unprocessed.end()));
+    }
+    stalled = left.size() < pending.size() ? 0 : stalled + 1;
+    if (stalled >= options_.max_attempts)
+      return {Code::kRetry, "",
+              fmt::format("DynamoDB BatchGetItem: {} of {} keys still unprocessed after {} "
+                          "rounds in a row that read none",
+                          left.size(), total, stalled),
+              result.attempts};
+    pending = std::move(left);
+  }
+  return result;
 }
 
 DynamoResult DynamoDbClient::describe_table(std::string_view table, TableDescription& out) {

@@ -1,7 +1,10 @@
-// DynamoDbClient: the DynamoDB actions the shared alarm store needs, over DynamoDB's JSON 1.0
+// DynamoDbClient: DynamoDB's item actions (UpdateItem, PutItem, GetItem, BatchGetItem, Query)
+// and the table checks (DescribeTable, DescribeTimeToLive), over DynamoDB's JSON 1.0
 // protocol (POST /, X-Amz-Target: DynamoDB_20120810.<Action>, Content-Type:
 // application/x-amz-json-1.0), signed with SigV4 for service "dynamodb". The endpoint is
 // resolved by the caller as for every AWS client (agent/aws/endpoints.h, AwsService::kDynamodb).
+// Its users: the shared alarm store (agent/store/dynamodb_alarm_store) and whatever else shares
+// state through a DynamoDB table; the client knows no table layout.
 //
 // Outcomes (DynamoResult):
 //   kOk              the action succeeded;
@@ -11,15 +14,19 @@
 //                    no answer, 408/429/5xx (agent/http/classify.h), throttling
 //                    (ProvisionedThroughputExceededException, ThrottlingException,
 //                    RequestLimitExceeded, ...), with jittered exponential backoff between tries;
+//                    for BatchGetItem also keys still unprocessed after max_attempts rounds
+//                    without progress (batch_get_item below);
 //   kPermanent       anything else: ResourceNotFoundException, AccessDeniedException,
-//                    ValidationException, ... with the AWS code and message in `message`.
+//                    ValidationException, ... with the AWS code and message in `message`; an
+//                    answer that is not the JSON the action returns.
 // An expired session token is refreshed and a clock-skew refusal corrects aws::SigningClock,
 // each once per call: the loop is aws::signed_call (agent/aws/signed_call.h), shared with the
-// SQS client and the SNS output; `attempts` is its request count.
+// SQS client and the SNS output; `attempts` is its request count (summed over the requests of
+// a call that sends several: Query pages, BatchGetItem batches and rounds).
 //
-// The request encoders and the error parsing are free functions so that tests check the exact
-// JSON. Thread-safe if the HttpClient and CredentialsSource are (the alarm store shares one
-// client among the engine's workers).
+// The request encoders and the response parsers are free functions so that tests check the
+// exact JSON. Thread-safe if the HttpClient and CredentialsSource are (the alarm store shares
+// one client among the engine's workers).
 #pragma once
 
 #include <chrono>
@@ -98,6 +105,22 @@ struct QueryRequest {
   Item exclusive_start_key;  // empty: from the start
 };
 
+// BatchGetItem over one table: the items of `keys` (each the full primary key). Any number of
+// keys: batch_get_item de-duplicates them and sends at most kBatchGetMaxKeys per request.
+struct BatchGetItemRequest {
+  std::string table;
+  std::vector<Item> keys;
+  bool consistent_read = true;
+  // Attribute names to return (sent as a ProjectionExpression of "#p<i>" placeholders, so any
+  // name, reserved words included; a name listed twice is sent once). Empty: every attribute.
+  // Without the key attributes in it, the items returned cannot be told apart.
+  std::vector<std::string> projection;
+};
+
+// DynamoDB's limit of keys per BatchGetItem request ("Too many items requested for the
+// BatchGetItem call" beyond it).
+inline constexpr size_t kBatchGetMaxKeys = 100;
+
 struct KeyElement {
   std::string name;
   std::string key_type;        // "HASH" or "RANGE"
@@ -129,12 +152,21 @@ std::string encode_put_item(const PutItemRequest& r);
 std::string encode_get_item(const GetItemRequest& r);
 std::string encode_query(const QueryRequest& r);
 std::string encode_table_name(std::string_view table);  // DescribeTable, DescribeTimeToLive
+// {"RequestItems":{table:{"Keys":[...],"ConsistentRead":..,"ProjectionExpression":..,
+// "ExpressionAttributeNames":..}}} with r.keys as given: splitting at kBatchGetMaxKeys and
+// de-duplicating are batch_get_item's.
+std::string encode_batch_get_item(const BatchGetItemRequest& r);
 
 // Response parsers: false with `error` when the body is not the expected JSON.
 bool parse_attributes(std::string_view body, std::string_view field, Item& out, bool& present,
                       std::string& error);  // UpdateItem "Attributes", GetItem "Item"
 bool parse_query(std::string_view body, std::vector<Item>& items, Item& last_evaluated_key,
                  std::string& error);
+// BatchGetItem's answer for a request over `table`: its "Responses" items are appended to
+// `items`, its "UnprocessedKeys" keys of `table` replace `unprocessed_keys` (empty when none).
+// An answer naming another table, or without "Responses", is an error.
+bool parse_batch_get_item(std::string_view body, std::string_view table, std::vector<Item>& items,
+                          std::vector<Item>& unprocessed_keys, std::string& error);
 bool parse_describe_table(std::string_view body, TableDescription& out, std::string& error);
 bool parse_describe_time_to_live(std::string_view body, TimeToLiveDescription& out,
                                  std::string& error);
@@ -163,6 +195,18 @@ class DynamoDbClient {
   DynamoResult get_item(const GetItemRequest& r, Item& item, bool& found);
   // Every page of the query (follows LastEvaluatedKey; one request per 1 MB page).
   DynamoResult query(const QueryRequest& r, std::vector<Item>& items);
+  // BatchGetItem of every key of r (none: kOk without a request). The keys are de-duplicated
+  // (DynamoDB refuses a request listing a key twice; keys are compared as sent, so the numbers
+  // "1" and "1.0" are two keys here and one to DynamoDB) and sent in requests of at most
+  // kBatchGetMaxKeys. The keys an answer leaves in UnprocessedKeys (throttled, or past the
+  // 16 MB answer limit) are sent again in a next round, after the client's jittered backoff
+  // (options.backoff_base * 2^n capped at backoff_max, n the rounds in a row that read no key);
+  // after max_attempts such rounds without a key read: kRetry, the message saying how many keys
+  // were left. Each request is retried as every call is (kRetry/kPermanent as above).
+  // The items found are appended to `items` in no particular order (a key without an item
+  // gives none); on a failure `items` holds only those read before it. An answer with an
+  // unprocessed key that was not asked, or more items than keys: kPermanent.
+  DynamoResult batch_get_item(const BatchGetItemRequest& r, std::vector<Item>& items);
   DynamoResult describe_table(std::string_view table, TableDescription& out);
   DynamoResult describe_time_to_live(std::string_view table, TimeToLiveDescription& out);
 

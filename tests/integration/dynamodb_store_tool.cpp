@@ -13,6 +13,12 @@
 //                                        it ("bytes"), unit digests ("units"), "count"
 //     transition --from STATE --from-version V --to STATE
 //     load [--from-period S]
+//     batch-get --keys N [--key-prefix P] [--projection a,b,...]
+//                                        DynamoDbClient::batch_get_item of the N keys
+//                                        {pk: "P<i>", sk: "s"} (P default "bg#"), each listed
+//                                        twice: "items" read, "distinct" pks among them,
+//                                        "intact" items whose "n" is the number in their pk,
+//                                        "batch_requests" HTTP requests sent
 //   common: --alarm A (default "cis-4.9") --dims D (default "user=alice") --region R
 //           (default us-east-1) --max-attempts N (default 6) --backoff-ms MS (default 20)
 //           --barrier: wait for one line on standard input before the first store request
@@ -27,6 +33,8 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -72,7 +80,8 @@ int main(int argc, char** argv) try {
       {"max-attempts", "6"}, {"backoff-ms", "20"}, {"records", "1"}, {"batch", "1"},
       {"period-start", "1714564800"}, {"period", "300"}, {"id-prefix", "e"},
       {"from-period", "0"}, {"value", "1"}, {"from", ""}, {"from-version", "0"}, {"to", ""},
-      {"unit", "u"}, {"max-units", "1000"}};
+      {"unit", "u"}, {"max-units", "1000"}, {"keys", "0"}, {"key-prefix", "bg#"},
+      {"projection", ""}};
   bool barrier = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -184,6 +193,34 @@ int main(int argc, char** argv) try {
     }
     w.end_array();
     w.field("state", std::string_view(l.state.state)).field("version", l.state.version);
+  } else if (command == "batch-get") {
+    BatchGetItemRequest r;
+    r.table = so.table;
+    const int64_t n = std::stoll(opt["keys"]);
+    for (int round = 0; round < 2; ++round)  // each key twice: DynamoDB refuses duplicates
+      for (int64_t i = 0; i < n; ++i)
+        r.keys.push_back({{"pk", AttributeValue::s(opt["key-prefix"] + std::to_string(i))},
+                          {"sk", AttributeValue::s("s")}});
+    for (size_t at = 0; !opt["projection"].empty() && at != std::string::npos;) {
+      const size_t comma = opt["projection"].find(',', at);
+      r.projection.push_back(opt["projection"].substr(at, comma - at));
+      at = comma == std::string::npos ? comma : comma + 1;
+    }
+    std::vector<Item> items;
+    DynamoResult res = client->batch_get_item(r, items);
+    if (!res.ok()) s = StoreStatus::failure(res.code == DynamoResult::Code::kRetry, res.message);
+    std::set<std::string> distinct;
+    int64_t intact = 0;
+    for (const Item& item : items) {
+      const std::optional<std::string> pk = get_s(item, "pk");
+      if (!pk) continue;
+      distinct.insert(*pk);
+      const std::optional<int64_t> k = get_int(item, "n");
+      intact += k && *pk == opt["key-prefix"] + std::to_string(*k);
+    }
+    w.field("items", static_cast<int64_t>(items.size()));
+    w.field("distinct", static_cast<int64_t>(distinct.size())).field("intact", intact);
+    w.field("batch_requests", res.attempts);
   } else {
     return usage("unknown command " + command);
   }

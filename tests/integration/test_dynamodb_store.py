@@ -4,7 +4,8 @@ least and greatest values of all); two processes adding the same units at once c
 once; a write applied whose answer is lost, then retried, counts once; beyond max_units a
 period counts units unguarded; three racing one transition, exactly one wins; a missing table
 or a wrong key schema is a clear error; throttling and a 5xx from a stand-in server are retried
-with backoff. Prints the requests per record the store sent, batched and not, and the item size
+with backoff; BatchGetItem reads 150 items of 20 KB, each key asked twice, past dynalite's
+answer size limit (its UnprocessedKeys sent again). Prints the requests per record the store sent, batched and not, and the item size
 and write units per add at 1, 100 and 1000 units per period.
 
     test_dynamodb_store.py DYNAMODB_STORE_TOOL
@@ -282,6 +283,28 @@ def test_table_check():
     add = run_tool("add", table="tw-absent", expect_ok=False)
     check("ResourceNotFoundException" in add["message"] and not add["retryable"] and
           add["requests"] == 1, f"add to a missing table: {add}")
+
+
+def test_batch_get_reads_every_item_past_the_answer_size_limit():
+    """DynamoDbClient::batch_get_item against dynalite: 160 keys (10 without an item), each
+    listed twice (dynalite refuses a request with a duplicate key, as DynamoDB does), in
+    requests of at most 100 keys (dynalite refuses more). dynalite answers at most about 1.4 MB
+    per request and leaves the other keys in UnprocessedKeys, which the client sends again."""
+    pad = "x" * 20000
+    for i in range(150):
+        DB.client.put_item(TableName=TABLE, Item={"pk": {"S": f"bg#{i}"}, "sk": {"S": "s"},
+                                                  "n": {"N": str(i)}, "pad": {"S": pad}})
+    out = run_tool("batch-get", "--keys", "160")
+    check(out["items"] == 150 and out["distinct"] == 150 and out["intact"] == 150,
+          f"every item once: {out}")
+    # 100 keys (about 2 MB: some 72 items fit, the rest unprocessed), 60 keys, then the
+    # unprocessed ones again.
+    check(out["batch_requests"] == 3, f"requests: {out}")
+    print(f"  150 items of 20 KB, 160 keys each listed twice: {out['batch_requests']} "
+          f"BatchGetItem requests")
+    projected = run_tool("batch-get", "--keys", "160", "--projection", "pk,n,pk")
+    check(projected["items"] == 150 and projected["intact"] == 150 and
+          projected["batch_requests"] == 2, f"projected (small answers, nothing left): {projected}")
 
 
 class StandIn(LocalServer):

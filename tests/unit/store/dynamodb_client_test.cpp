@@ -1,12 +1,16 @@
 // DynamoDbClient against a fake HTTP client: the exact JSON 1.0 requests, the typed attribute
 // values (numbers as exact decimal strings), response parsing, and the error classes:
 // ConditionalCheckFailed an outcome, throttling and 5xx retried with backoff, the rest
-// permanent with the AWS code and message.
+// permanent with the AWS code and message. BatchGetItem against a fake table that refuses what
+// DynamoDB refuses (more than 100 keys, a key twice) and leaves keys unprocessed on demand.
 #include "agent/store/dynamodb_client.h"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <limits>
+#include <set>
+#include <utility>
 
 #include "tests/unit/aws/fakes.h"
 
@@ -43,6 +47,65 @@ struct Fixture {
     http->on(kRoute, [answers, n](const http::HttpRequest&) {
       return answers[std::min(answers.size() - 1, (*n)++)];
     });
+  }
+};
+
+Item pk_key(std::string_view pk) { return {{"pk", AttributeValue::s(std::string(pk))}}; }
+
+std::vector<Item> pk_keys(size_t n, std::string_view prefix = "k") {
+  std::vector<Item> keys;
+  for (size_t i = 0; i < n; ++i) keys.push_back(pk_key(fmt::format("{}{}", prefix, i)));
+  return keys;
+}
+
+// Table "t" (partition key "pk") answering BatchGetItem as DynamoDB does: a ValidationException
+// for more than 100 keys or a key listed twice; for each key an item {pk, v: "value of <pk>"},
+// except keys starting with "missing" (no item) and keys `leave` picks (sent back in
+// UnprocessedKeys, with the request's ConsistentRead as DynamoDB does).
+struct FakeBatchTable {
+  std::function<bool(const std::string& pk)> leave = [](const std::string&) { return false; };
+  std::vector<std::vector<std::string>> requests;  // the pk of each key of each request
+
+  http::HttpResponse answer(const http::HttpRequest& req) {
+    simdjson::dom::parser p;
+    simdjson::dom::element root;
+    simdjson::dom::array keys;
+    if (p.parse(req.body).get(root) != simdjson::SUCCESS ||
+        root["RequestItems"]["t"]["Keys"].get_array().get(keys) != simdjson::SUCCESS)
+      return response(400, error_body("SerializationException", "bad request"));
+    std::vector<std::string> pks;
+    for (simdjson::dom::element k : keys) {
+      std::string_view pk;
+      if (k["pk"]["S"].get_string().get(pk) != simdjson::SUCCESS)
+        return response(400, error_body("ValidationException", "bad key"));
+      pks.emplace_back(pk);
+    }
+    requests.push_back(pks);
+    if (pks.size() > 100)
+      return response(400, error_body("ValidationException",
+                                      "Too many items requested for the BatchGetItem call"));
+    if (std::set<std::string>(pks.begin(), pks.end()).size() != pks.size())
+      return response(400, error_body("ValidationException",
+                                      "Provided list of item keys contains duplicates"));
+    std::string body;
+    JsonWriter w(body);
+    w.begin_object().key("Responses").begin_object().key("t").begin_array();
+    std::vector<std::string> left;
+    for (const std::string& pk : pks) {
+      if (leave(pk)) {
+        left.push_back(pk);
+      } else if (!pk.starts_with("missing")) {
+        write_item(w, {{"pk", AttributeValue::s(pk)}, {"v", AttributeValue::s("value of " + pk)}});
+      }
+    }
+    w.end_array().end_object().key("UnprocessedKeys").begin_object();
+    if (!left.empty()) {
+      w.key("t").begin_object().key("Keys").begin_array();
+      for (const std::string& pk : left) write_item(w, pk_key(pk));
+      w.end_array().field("ConsistentRead", true).end_object();
+    }
+    w.end_object().end_object();
+    return response(200, body);
   }
 };
 
@@ -276,8 +339,10 @@ TEST_CASE("DynamoDB response parsers: every truncation and byte flip of a reply 
       R"({"Items":[{"pk":{"S":"a"},"cnt":{"N":"3"},"ids":{"SS":["x","y"]},"b":{"BOOL":true}}],"LastEvaluatedKey":{"pk":{"S":"a"}}})",
       R"({"Table":{"TableStatus":"ACTIVE","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}]}})",
       R"({"TimeToLiveDescription":{"TimeToLiveStatus":"ENABLED","AttributeName":"expires_at"}})",
-      R"({"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"no"})"};
-  size_t accepted = 0;
+      R"({"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"no"})",
+      R"({"Responses":{"t":[{"pk":{"S":"a"},"cnt":{"N":"3"}},{"pk":{"S":"b"},"bs":{"BS":["AAE="]}}]},)"
+      R"("UnprocessedKeys":{"t":{"Keys":[{"pk":{"S":"c"}},{"pk":{"N":"4"}}],"ConsistentRead":true}}})"};
+  size_t accepted = 0, batch_accepted = 0;
   for (const std::string& reply : replies) {
     std::vector<std::string> inputs;
     for (size_t n = 0; n <= reply.size(); ++n) inputs.push_back(reply.substr(0, n));
@@ -297,6 +362,11 @@ TEST_CASE("DynamoDB response parsers: every truncation and byte flip of a reply 
       accepted += parse_describe_table(in, t, error);
       accepted += parse_describe_time_to_live(in, ttl, error);
       accepted += parse_attributes(in, "Attributes", attrs, present, error);
+      std::vector<Item> left;
+      const size_t before = items.size();
+      const bool batch = parse_batch_get_item(in, "t", items, left, error);
+      batch_accepted += batch;
+      if (!batch) CHECK(items.size() == before);  // nothing appended from a refused answer
       for (const Item& item : items) {
         (void)get_int(item, "cnt");
         (void)get_double(item, "cnt");
@@ -308,4 +378,235 @@ TEST_CASE("DynamoDB response parsers: every truncation and byte flip of a reply 
     }
   }
   CHECK(accepted > 0);
+  CHECK(batch_accepted > 0);
+}
+
+TEST_CASE("DynamoDB BatchGetItem request: keys, consistency, a projection of placeholders") {
+  BatchGetItemRequest r;
+  r.table = "tw-alarms";
+  r.keys = {{{"pk", AttributeValue::s("a")}, {"sk", AttributeValue::s("x")}},
+            {{"pk", AttributeValue::s("b")}, {"sk", AttributeValue::n(int64_t{2})}}};
+  CHECK(encode_batch_get_item(r) ==
+        R"({"RequestItems":{"tw-alarms":{"Keys":[{"pk":{"S":"a"},"sk":{"S":"x"}},)"
+        R"({"pk":{"S":"b"},"sk":{"N":"2"}}],"ConsistentRead":true}}})");
+  // Reserved words ("size") and odd names pass through placeholders; a name twice is sent once
+  // (DynamoDB refuses overlapping paths).
+  r.consistent_read = false;
+  r.keys.resize(1);
+  r.projection = {"pk", "size", "a.b", "pk"};
+  CHECK(encode_batch_get_item(r) ==
+        R"({"RequestItems":{"tw-alarms":{"Keys":[{"pk":{"S":"a"},"sk":{"S":"x"}}],)"
+        R"("ConsistentRead":false,"ProjectionExpression":"#p0, #p1, #p2",)"
+        R"("ExpressionAttributeNames":{"#p0":"pk","#p1":"size","#p2":"a.b"}}}})");
+}
+
+TEST_CASE("DynamoDB BatchGetItem response: items, unprocessed keys, another table refused") {
+  std::vector<Item> items, left;
+  std::string error;
+  REQUIRE(parse_batch_get_item(
+      R"({"Responses":{"t":[{"pk":{"S":"a"},"v":{"N":"1"}},{"pk":{"S":"b"}}]},)"
+      R"("UnprocessedKeys":{"t":{"Keys":[{"pk":{"S":"c"}}],"ConsistentRead":true}}})",
+      "t", items, left, error));
+  REQUIRE(items.size() == 2);
+  CHECK(get_int(items[0], "v") == 1);
+  REQUIRE(left.size() == 1);
+  CHECK(left[0] == pk_key("c"));
+  // None found, none left (AWS and dynalite send an empty UnprocessedKeys map).
+  REQUIRE(parse_batch_get_item(R"({"Responses":{"t":[]},"UnprocessedKeys":{}})", "t", items,
+                               left, error));
+  CHECK(items.size() == 2);
+  CHECK(left.empty());
+  REQUIRE(parse_batch_get_item(R"({"Responses":{}})", "t", items, left, error));
+  CHECK_FALSE(parse_batch_get_item(R"({"Responses":{"other":[]}})", "t", items, left, error));
+  CHECK(error.find("\"other\", which was not asked") != std::string::npos);
+  CHECK_FALSE(parse_batch_get_item(R"({"Responses":{"t":[]},"UnprocessedKeys":{"other":{"Keys":[]}}})",
+                                   "t", items, left, error));
+  CHECK(error.find("UnprocessedKeys") != std::string::npos);
+  CHECK_FALSE(parse_batch_get_item(R"({"Items":[]})", "t", items, left, error));
+  CHECK(error.find("Responses") != std::string::npos);
+  // A failed parse appends nothing.
+  CHECK_FALSE(parse_batch_get_item(R"({"Responses":{"t":[{"pk":{"S":"d"}},7]}})", "t", items,
+                                   left, error));
+  CHECK(items.size() == 2);
+  CHECK_FALSE(parse_batch_get_item(R"({"Responses":{"t":[]},"UnprocessedKeys":{"t":{}}})", "t",
+                                   items, left, error));
+}
+
+TEST_CASE("DynamoDB BatchGetItem: 250 keys given twice are 3 requests of at most 100, each key once") {
+  Fixture f;
+  FakeBatchTable table;
+  f.http->on(kRoute, [&](const http::HttpRequest& req) { return table.answer(req); });
+  DynamoDbClient c = f.client();
+  BatchGetItemRequest r;
+  r.table = "t";
+  r.keys = pk_keys(250);
+  const std::vector<Item> again = pk_keys(250);
+  r.keys.insert(r.keys.end(), again.begin(), again.end());  // each key twice
+  r.keys.push_back(pk_key("missing-1"));
+  std::vector<Item> items;
+  DynamoResult res = c.batch_get_item(r, items);
+  REQUIRE_MESSAGE(res.ok(), res.message);
+  CHECK(res.attempts == 3);
+  CHECK(f.sleeps.empty());
+  REQUIRE(table.requests.size() == 3);
+  std::multiset<std::string> sent;
+  for (const auto& keys : table.requests) {
+    CHECK(keys.size() <= kBatchGetMaxKeys);
+    sent.insert(keys.begin(), keys.end());
+  }
+  CHECK(table.requests[0].size() == 100);
+  CHECK(table.requests[2].size() == 51);
+  CHECK(sent.size() == 251);
+  CHECK(std::set<std::string>(sent.begin(), sent.end()).size() == 251);  // none twice
+  REQUIRE(items.size() == 250);  // "missing-1" has no item
+  std::set<std::string> read;
+  for (const Item& item : items) {
+    const auto pk = get_s(item, "pk");
+    REQUIRE(pk);
+    CHECK(get_s(item, "v") == "value of " + *pk);
+    read.insert(*pk);
+  }
+  CHECK(read.size() == 250);
+  CHECK(f.http->calls[0].request.find_header("X-Amz-Target") != nullptr);
+  CHECK(*f.http->calls[0].request.find_header("X-Amz-Target") == "DynamoDB_20120810.BatchGetItem");
+
+  // No keys: no request.
+  items.clear();
+  CHECK(c.batch_get_item({"t", {}, true, {}}, items).ok());
+  CHECK(table.requests.size() == 3);
+}
+
+TEST_CASE("DynamoDB BatchGetItem: UnprocessedKeys are sent again, after the backoff, until read") {
+  Fixture f;
+  FakeBatchTable table;
+  // Every key whose number ends in 7, 8 or 9 is left unprocessed the first time it is asked
+  // (throttled, or past the 16 MB answer).
+  std::set<std::string> asked;
+  table.leave = [&](const std::string& pk) {
+    return asked.insert(pk).second && std::string_view("789").find(pk.back()) != std::string::npos;
+  };
+  f.http->on(kRoute, [&](const http::HttpRequest& req) { return table.answer(req); });
+  DynamoDbClient c = f.client();
+  BatchGetItemRequest r;
+  r.table = "t";
+  r.keys = pk_keys(150);
+  r.projection = {"pk", "v"};
+  std::vector<Item> items;
+  DynamoResult res = c.batch_get_item(r, items);
+  REQUIRE_MESSAGE(res.ok(), res.message);
+  // Round 1: 100 + 50 keys, 30 + 15 left; round 2: the 45 left, in one request.
+  REQUIRE(table.requests.size() == 3);
+  CHECK(res.attempts == 3);
+  CHECK(table.requests[2].size() == 45);
+  for (const std::string& pk : table.requests[2])
+    CHECK(std::string_view("789").find(pk.back()) != std::string::npos);
+  CHECK(items.size() == 150);
+  // One backoff, before the second round: the first step, base 50 ms jittered to [25, 50].
+  REQUIRE(f.sleeps.size() == 1);
+  CHECK(f.sleeps[0] >= 25ms);
+  CHECK(f.sleeps[0] <= 50ms);
+  // The keys sent again keep the request's projection and consistency.
+  const std::string& again = f.http->calls[2].request.body;
+  CHECK(again.find(R"("ConsistentRead":true,"ProjectionExpression":"#p0, #p1")") !=
+        std::string::npos);
+}
+
+TEST_CASE("DynamoDB BatchGetItem: rounds that read nothing end in kRetry after max_attempts") {
+  Fixture f;
+  FakeBatchTable table;
+  table.leave = [](const std::string&) { return true; };
+  f.http->on(kRoute, [&](const http::HttpRequest& req) { return table.answer(req); });
+  DynamoDbClient c = f.client(4);
+  std::vector<Item> items;
+  DynamoResult res = c.batch_get_item({"t", pk_keys(5), true, {}}, items);
+  CHECK(res.code == DynamoResult::Code::kRetry);
+  CHECK(res.attempts == 4);
+  CHECK(table.requests.size() == 4);
+  CHECK(items.empty());
+  CHECK(res.message.find("5 of 5 keys still unprocessed after 4 rounds") != std::string::npos);
+  // Growing, jittered backoff between the rounds: [25, 50], [50, 100], [100, 200] ms.
+  REQUIRE(f.sleeps.size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(f.sleeps[i] >= std::chrono::milliseconds(25 << i));
+    CHECK(f.sleeps[i] <= std::chrono::milliseconds(50 << i));
+  }
+
+  // Rounds that read some keys do not count: one key read per request, 6 keys, max_attempts 2.
+  Fixture g;
+  FakeBatchTable slow;
+  bool first = true;  // only the first key of each request is read
+  slow.leave = [&](const std::string&) { return !std::exchange(first, false); };
+  g.http->on(kRoute, [&](const http::HttpRequest& req) {
+    first = true;
+    return slow.answer(req);
+  });
+  DynamoDbClient c2 = g.client(2);
+  items.clear();
+  res = c2.batch_get_item({"t", pk_keys(6), true, {}}, items);
+  REQUIRE_MESSAGE(res.ok(), res.message);
+  CHECK(items.size() == 6);
+  CHECK(slow.requests.size() == 6);
+  CHECK(g.sleeps.size() == 5);
+}
+
+TEST_CASE("DynamoDB BatchGetItem: throttling is retried as other calls are; errors say what was read") {
+  Fixture f;
+  FakeBatchTable table;
+  size_t n = 0;
+  f.http->on(kRoute, [&](const http::HttpRequest& req) {
+    if (n++ == 0)
+      return response(400, error_body("ProvisionedThroughputExceededException", "slow down"));
+    return table.answer(req);
+  });
+  DynamoDbClient c = f.client();
+  std::vector<Item> items;
+  DynamoResult res = c.batch_get_item({"t", pk_keys(3), true, {}}, items);
+  REQUIRE_MESSAGE(res.ok(), res.message);
+  CHECK(res.attempts == 2);
+  CHECK(f.sleeps.size() == 1);
+  CHECK(items.size() == 3);
+
+  // A permanent error on the second request: its code, and how far the call got.
+  Fixture g;
+  size_t m = 0;
+  g.http->on(kRoute, [&](const http::HttpRequest& req) {
+    if (m++ == 1)
+      return response(400, error_body("ResourceNotFoundException", "Requested resource not found"));
+    return table.answer(req);
+  });
+  DynamoDbClient c2 = g.client();
+  items.clear();
+  res = c2.batch_get_item({"t", pk_keys(250), true, {}}, items);
+  CHECK(res.code == DynamoResult::Code::kPermanent);
+  CHECK(res.aws_code == "ResourceNotFoundException");
+  CHECK(res.attempts == 2);
+  CHECK(res.message.find("BatchGetItem") != std::string::npos);
+  CHECK(res.message.find("(100 of 250 keys read)") != std::string::npos);
+  CHECK(items.size() == 100);
+}
+
+TEST_CASE("DynamoDB BatchGetItem: an answer that cannot be right is an error, not a loop") {
+  const std::vector<std::pair<std::string, std::string>> answers = {
+      {R"({"Responses":{"t":[]},"UnprocessedKeys":{"t":{"Keys":[{"pk":{"S":"stranger"}}]}}})",
+       "UnprocessedKeys has a key not asked"},
+      {R"({"Responses":{"t":[]},"UnprocessedKeys":{"t":{"Keys":[{"pk":{"S":"k0"}},{"pk":{"S":"k0"}}]}}})",
+       "UnprocessedKeys has a key not asked (or twice)"},
+      {R"({"Responses":{"t":[{"pk":{"S":"k0"}},{"pk":{"S":"k0"}},{"pk":{"S":"k1"}}]}})",
+       "3 items and 0 unprocessed keys for 2 keys asked"},
+      {R"({"Responses":{"other":[]}})", "not asked"},
+      {R"({"Responses":{"t":[{"pk":{"S":"k0"}})", "not a JSON object"},
+      {"", "not a JSON object"}};
+  for (const auto& [body, why] : answers) {
+    CAPTURE(body);
+    Fixture f;
+    f.answer({response(200, body)});
+    DynamoDbClient c = f.client();
+    std::vector<Item> items;
+    DynamoResult res = c.batch_get_item({"t", pk_keys(2), true, {}}, items);
+    CHECK(res.code == DynamoResult::Code::kPermanent);
+    CHECK(res.message.find(why) != std::string::npos);
+    CHECK(res.message.starts_with("DynamoDB BatchGetItem: "));
+    CHECK(f.http->calls.size() == 1);
+    CHECK(items.empty());
+  }
 }
