@@ -592,15 +592,19 @@ struct IntegrityStage::Impl {
 
   // ---- the journal ----------------------------------------------------------------------
 
+  void clear_dirty() {
+    dirty_seen.clear();
+    dirty_expected.clear();
+    dirty_chains.clear();
+    dirty_outbox.clear();
+    dirty_coverage = false;
+  }
+
   // Commits what changed since the last commit (under mu): "" or why it could not be saved
   // (what changed is kept and committed with the next try).
   std::string persist(bool sync) {
     if (!journal) {
-      dirty_seen.clear();
-      dirty_expected.clear();
-      dirty_chains.clear();
-      dirty_outbox.clear();
-      dirty_coverage = false;
+      clear_dirty();
       return {};
     }
     journal::Entry e;
@@ -632,11 +636,7 @@ struct IntegrityStage::Impl {
       }
       ledger.saved_ms = e.saved_ms;
     }
-    dirty_seen.clear();
-    dirty_expected.clear();
-    dirty_chains.clear();
-    dirty_outbox.clear();
-    dirty_coverage = false;
+    clear_dirty();
     if (journal->wants_compaction()) {
       std::string error;
       if (!journal->compact(ledger, error))

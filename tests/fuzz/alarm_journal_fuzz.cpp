@@ -11,45 +11,24 @@
 // TW_JOURNAL_FUZZ_SEEDS=<dir>: writes seed journals (a snapshot, commits and marks after it)
 // into <dir> at start-up (how tests/fuzz/corpus/alarm_journal was made).
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "agent/alarms/alarm_journal_format.h"
 #include "agent/alarms/state_dir_alarm_store.h"
+#include "tests/fuzz/fuzz_files.h"
 
 using namespace trailwarden;
 using namespace trailwarden::alarms;
 
 namespace {
 
-std::string dir() {
-  static const std::string d = [] {
-    std::string tmpl = "/dev/shm/tw-journal-fuzz-XXXXXX";
-    if (!mkdtemp(tmpl.data())) std::abort();
-    return tmpl;
-  }();
-  return d;
-}
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void write_all(const std::string& path, std::string_view data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-}
+std::string dir() { return fuzz::scratch_dir("tw-journal-fuzz"); }
 
 // What a store holds, as comparable text.
 std::string state_of(StateDirAlarmStore& s) {
@@ -85,7 +64,7 @@ void write_seeds(const char* to) {
   a.alarm = "{\"AlarmName\":\"x\"}";
   int n = 0;
   auto keep = [&] {
-    write_all(std::string(to) + "/seed-" + std::to_string(n++), read_all(path));
+    fuzz::write_file(std::string(to) + "/seed-" + std::to_string(n++), fuzz::read_file(path));
   };
   {
     StateDirAlarmStore s(path);
@@ -135,12 +114,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const std::string path = dir() + "/alarms.journal";
   std::filesystem::remove(path + ".damaged");
-  write_all(path, bytes);
+  fuzz::write_file(path, bytes);
   std::string first_state;
   {
     StateDirAlarmStore s(path);
     if (!s.open(error)) {
-      if (read_all(path) != bytes) std::abort();  // refused: left as it was
+      if (fuzz::read_file(path) != bytes) std::abort();  // refused: left as it was
       return 0;
     }
     first_state = state_of(s);

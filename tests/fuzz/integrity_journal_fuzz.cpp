@@ -12,44 +12,23 @@
 // TW_JOURNAL_FUZZ_SEEDS=<dir>: writes seed journals (commits, a delivery mark, a rewrite) into
 // <dir> at start-up (how tests/fuzz/corpus/integrity_journal was made).
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <string_view>
 
 #include "agent/integrity/integrity_journal_format.h"
 #include "agent/integrity/state_dir_integrity_store.h"
+#include "tests/fuzz/fuzz_files.h"
 
 using namespace trailwarden;
 using namespace trailwarden::integrity;
 
 namespace {
 
-std::string dir() {
-  static const std::string d = [] {
-    std::string tmpl = "/dev/shm/tw-integrity-journal-fuzz-XXXXXX";
-    if (!mkdtemp(tmpl.data())) std::abort();
-    return tmpl;
-  }();
-  return d;
-}
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void write_all(const std::string& path, std::string_view data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-}
+std::string dir() { return fuzz::scratch_dir("tw-integrity-journal-fuzz"); }
 
 // A ledger as comparable bytes: one entry holding all of it.
 std::string state_of(const IntegrityLedger& l) {
@@ -68,7 +47,7 @@ void write_seeds(const char* to) {
   std::filesystem::remove(path);
   int n = 0;
   auto keep = [&] {
-    write_all(std::string(to) + "/seed-" + std::to_string(n++), read_all(path));
+    fuzz::write_file(std::string(to) + "/seed-" + std::to_string(n++), fuzz::read_file(path));
   };
   journal::Entry e;
   e.saved_ms = 1'700'000'000'000;
@@ -148,13 +127,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const std::string path = dir() + "/integrity.journal";
   std::filesystem::remove(path + ".damaged");
-  write_all(path, bytes);
+  fuzz::write_file(path, bytes);
   std::string first_state;
   {
     StateDirIntegrityStore st(path);
     IntegrityLedger l;
     if (!st.open(l, error)) {
-      if (read_all(path) != bytes) std::abort();  // refused: left as it was
+      if (fuzz::read_file(path) != bytes) std::abort();  // refused: left as it was
       return 0;
     }
     first_state = state_of(l);

@@ -310,10 +310,7 @@ TEST_CASE("integrity stage restart: listed log files not read yet are backfilled
   CHECK(f.read_digest(d3).empty());
   f.at("2026-11-20T03:30:00Z");
   CHECK(f.tick().empty());
-  std::vector<WorkUnit> units;
-  std::string error;
-  std::atomic<bool> stop{false};
-  f.backfill->next(10, stop, units, error);
+  std::vector<WorkUnit> units = f.backfill_next();
   REQUIRE(units.size() == 2);
   std::set<std::string> keys;
   for (const WorkUnit& u : units) keys.insert(u.objects.at(0).key);
@@ -386,12 +383,8 @@ TEST_CASE("integrity stage: a backfilled file of another content whose units all
   CHECK(f.read_digest(d1).empty());
   f.at("2026-11-20T01:20:01Z");
   CHECK(f.tick().empty());
-  std::vector<WorkUnit> units;
-  std::string error;
-  std::atomic<bool> stop{false};
   for (int attempt = 0; attempt < 2; ++attempt) {
-    units.clear();
-    f.backfill->next(10, stop, units, error);
+    const std::vector<WorkUnit> units = f.backfill_next();
     REQUIRE(units.size() == 1);
     // Read (another content than listed: the finding goes with the unit) and then not delivered.
     auto a = f.read_log(f.trail.logs_of[d1][0], kLog + " ");
@@ -419,10 +412,7 @@ TEST_CASE("integrity stage restart: a listed file in a bucket no longer allowed 
   f.start();
   f.at("2026-11-20T01:30:00Z");
   CHECK(f.tick().empty());
-  std::vector<WorkUnit> units;
-  std::string error;
-  std::atomic<bool> stop{false};
-  f.backfill->next(10, stop, units, error);
+  std::vector<WorkUnit> units = f.backfill_next();
   CHECK(units.empty());
   CHECK(f.stage->counters().log_files_not_checked == 1);
 }

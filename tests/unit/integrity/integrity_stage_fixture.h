@@ -137,6 +137,14 @@ struct Fixture {
     else CHECK(why == "");
     return alerts;
   }
+  // What the backfill source hands out now (up to 10 units), as the engine would ask.
+  std::vector<WorkUnit> backfill_next() {
+    std::vector<WorkUnit> units;
+    std::string error;
+    std::atomic<bool> stop{false};
+    backfill->next(10, stop, units, error);
+    return units;
+  }
   std::vector<AlertRecord> tick() {
     std::vector<AlertRecord> out;
     stage->tick(clock.wall_now(), out);

@@ -177,14 +177,11 @@ TEST_CASE("integrity stage: a listed file never notified is backfilled; gone, it
   f.start();
   CHECK(f.read_digest(d1).empty());
   CHECK(f.tick().empty());
-  std::vector<WorkUnit> units;
-  std::string error;
-  std::atomic<bool> stop{false};
-  f.backfill->next(10, stop, units, error);
+  std::vector<WorkUnit> units = f.backfill_next();
   CHECK(units.empty());  // not before backfill_delay
   f.at("2026-11-20T01:20:01Z");
   CHECK(f.tick().empty());
-  f.backfill->next(10, stop, units, error);
+  units = f.backfill_next();
   REQUIRE(units.size() == 2);
   if (units[0].objects.at(0).key != f.trail.logs_of[d1][0]) std::swap(units[0], units[1]);
   CHECK(units[0].objects.at(0).key == f.trail.logs_of[d1][0]);
@@ -194,9 +191,8 @@ TEST_CASE("integrity stage: a listed file never notified is backfilled; gone, it
   f.backfill->done(units[0].token, true, "");
   CHECK(f.stage->counters().log_files_valid == 1);
   f.backfill->done(units[1].token, false, "cannot fetch: NoSuchKey");
-  units.clear();
   f.at("2026-11-20T01:20:03Z");
-  f.backfill->next(10, stop, units, error);
+  units = f.backfill_next();
   REQUIRE(units.size() == 1);
   f.backfill->done(units[0].token, false, "cannot fetch: NoSuchKey");
   auto a = f.tick();
@@ -214,10 +210,7 @@ TEST_CASE("integrity stage: files listed by a digest older than the agent's stat
   CHECK(f.read_digest(d1).empty());
   f.at("2026-11-20T03:00:00Z");
   f.tick();
-  std::vector<WorkUnit> units;
-  std::string error;
-  std::atomic<bool> stop{false};
-  f.backfill->next(10, stop, units, error);
+  std::vector<WorkUnit> units = f.backfill_next();
   CHECK(units.empty());
   CHECK(f.stage->counters().log_files_not_checked == 1);
 }
@@ -306,13 +299,9 @@ TEST_CASE("integrity stage: a backfilled file read and compared, then not delive
   CHECK(f.read_digest(d1).empty());
   f.at("2026-11-20T01:20:01Z");
   f.tick();
-  std::vector<WorkUnit> units;
-  std::string error;
-  std::atomic<bool> stop{false};
   for (int attempt = 0; attempt < 2; ++attempt) {
-    units.clear();
     f.clock.advance(std::chrono::seconds(2));
-    f.backfill->next(10, stop, units, error);
+    const std::vector<WorkUnit> units = f.backfill_next();
     REQUIRE(units.size() == 1);
     CHECK(f.read_log(f.trail.logs_of[d1][0], kLog).empty());  // read and matched ...
     f.backfill->done(units[0].token, false, "the outputs did not take its alerts");  // ... not delivered
@@ -350,10 +339,7 @@ TEST_CASE("integrity stage: what is older than retention is dropped (bounded mem
   CHECK(f.stage->counters().log_files_valid == 0);
   f.at("2026-11-20T07:30:00Z");
   f.tick();
-  std::vector<WorkUnit> units;
-  std::string error;
-  std::atomic<bool> stop{false};
-  f.backfill->next(10, stop, units, error);
+  std::vector<WorkUnit> units = f.backfill_next();
   REQUIRE(units.size() == 1);
   CHECK(units[0].objects.at(0).key == f.trail.logs_of[d1][0]);
 }
