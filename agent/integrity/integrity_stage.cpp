@@ -22,6 +22,13 @@ constexpr int64_t kHour = 3600;
 constexpr int64_t kExpiryEveryMs = 10'000;
 constexpr int64_t kRewriteRetryMs = 10'000;
 constexpr int64_t kSharedRetryMs = 10'000;  // a shared-ledger call that failed in a tick
+// Listed files a tick hands to the shared ledger at most (the tick runs on the engine's polling
+// loop: the rest wait for the next tick, half a second later).
+constexpr size_t kSharedDuePerTick = 64;
+// Heads a table writer could have made up: a digest period ending this far ahead, an arrival
+// in the future.
+constexpr int64_t kHeadAheadS = 2 * 3600;
+constexpr int64_t kArrivalAheadMs = 5 * 60'000;
 
 int64_t to_ms(Clock::Wall t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -84,6 +91,10 @@ struct IntegrityStage::Impl {
   SharedIntegrityLedger* shared;    // null: one agent per queue
   IntegrityCounters counters;
   int64_t next_heads_ms = 0;  // when the shared chain heads are read next (tick)
+  // When a shared-ledger call last failed (any thread): no chain is reported stopped within
+  // digest_grace of it (the digests whose units failed with it come again).
+  std::atomic<int64_t> shared_failed_ms{0};
+  int64_t shared_pause_until_ms = 0;  // a tick's calls failed: the next ones wait until then
 
   std::mutex mu;
   // Log files listed by digests whose period began before ledger.coverage_from_ms were perhaps
@@ -117,6 +128,7 @@ struct IntegrityStage::Impl {
   std::string shared_failed(const SharedStatus& st) {
     if (st.ok) return {};
     ++counters.shared_failures;
+    shared_failed_ms = to_ms(clock.wall_now());
     return "the shared integrity ledger: " + st.message;
   }
 
@@ -287,6 +299,9 @@ struct IntegrityStage::Impl {
         !knows(chain_id(d), f.previous_key)) {
       std::string error = read_previous(d, previous, previous_missing);
       if (!error.empty()) return error;
+      // Read from S3 by this agent: the others link to it through the table.
+      if (shared && previous && previous->check.verdict == DigestVerdict::kValid)
+        if (std::string e = share_valid_digest(*previous); !e.empty()) return e;
     }
     std::lock_guard<std::mutex> l(mu);
     if (shared) adopt_view(d, view);
@@ -310,18 +325,7 @@ struct IntegrityStage::Impl {
   std::string share_digest(const ReadDigest& d, SharedView& view) {
     const DigestFile& f = d.check.file;
     const std::string id = chain_id(d);
-    const int64_t now = to_ms(clock.wall_now());
-    SharedChainHead head;
-    head.chain = id;
-    head.bucket = d.bucket;
-    head.account = d.id.account;
-    head.region = d.id.source_region;
-    head.backfill = d.id.backfill;
-    head.last_end = f.end;
-    head.last_key = d.key;
-    head.arrival_ms = now;
-    const KnownDigest known{d.key, d.check.sha256, d.check.signature, f.start, f.end, f.starting()};
-    if (std::string e = shared_failed(shared->add_digest(head, known, now)); !e.empty()) return e;
+    if (std::string e = share_valid_digest(d); !e.empty()) return e;
     if (std::string e = shared_failed(shared->neighbours(id, f.end, view.before, view.after));
         !e.empty())
       return e;
@@ -351,6 +355,23 @@ struct IntegrityStage::Impl {
     if (!names.empty())
       if (std::string e = shared_failed(shared->reads(names, view.reads)); !e.empty()) return e;
     return {};
+  }
+
+  // Adds the valid digest `d` to the shared ledger (its chain's head moves if it is newer).
+  std::string share_valid_digest(const ReadDigest& d) {
+    const DigestFile& f = d.check.file;
+    const int64_t now = to_ms(clock.wall_now());
+    SharedChainHead head;
+    head.chain = chain_id(d);
+    head.bucket = d.bucket;
+    head.account = d.id.account;
+    head.region = d.id.source_region;
+    head.backfill = d.id.backfill;
+    head.last_end = f.end;
+    head.last_key = d.key;
+    head.arrival_ms = now;
+    const KnownDigest known{d.key, d.check.sha256, d.check.signature, f.start, f.end, f.starting()};
+    return shared_failed(shared->add_digest(head, known, now));
   }
 
   // The digests other agents read, next to `d` in its chain, join the chain (under mu): link()
@@ -595,35 +616,48 @@ struct IntegrityStage::Impl {
     // Every chain's head as the agents sharing the ledger know it (outside mu: a network call).
     std::vector<SharedChainHead> heads;
     bool have_heads = false;
-    if (shared && now_ms >= next_heads_ms) {
+    if (shared && now_ms >= next_heads_ms && now_ms >= shared_pause_until_ms) {
       const std::string error = shared_failed(shared->heads(heads));
       have_heads = error.empty();
       next_heads_ms =
           now_ms + (have_heads ? std::chrono::duration_cast<std::chrono::milliseconds>(
                                      opt.heads_every).count()
                                : kSharedRetryMs);
-      if (!have_heads)
+      if (!have_heads) {
+        shared_pause_until_ms = now_ms + kSharedRetryMs;
         spdlog::warn("integrity: {}; the chains' clocks follow this agent's digests until it "
                      "answers",
                      error);
+      }
     }
     std::vector<StoppedClaim> stopped;  // shared: reported by the agent that claims them
     std::vector<std::string> due_names;  // shared: read by another agent, or claimed
     {
       std::lock_guard<std::mutex> l(mu);
       settle_finished(done);
-      if (have_heads) adopt_heads(heads);
+      if (have_heads) adopt_heads(heads, now_ms);
       clock_chains(now_ms, stopped);
       take_due(now_ms, due_names);
       // On disk before they are claimed: an agent killed between the claim and the save sends
-      // them after its restart (the uid is the same as another agent's copy would be).
+      // them after its restart (the uid is the same as another agent's copy would be). Not
+      // saved: not claimed either (claimed at a later tick).
       if (!stopped.empty())
-        if (std::string error = persist(true); !error.empty()) spdlog::error("integrity: {}", error);
+        if (std::string error = persist(true); !error.empty()) {
+          spdlog::error("integrity: {}; delivery stopped is claimed at a later tick", error);
+          for (const StoppedClaim& c : stopped) unclaim(c);
+          stopped.clear();
+        }
     }
-    if (!stopped.empty() || !due_names.empty()) settle_shared(now_ms, stopped, due_names);
+    std::vector<std::string> withdrawn;
+    if (!stopped.empty() || !due_names.empty())
+      settle_shared(now_ms, stopped, due_names, withdrawn);
     std::lock_guard<std::mutex> l(mu);
     expire(now_ms);
-    if (std::string error = persist(true); !error.empty()) {
+    const std::string saved = persist(true);
+    // The findings another agent reports, or claimed again later, leave the journal's outbox
+    // once the chains' new state is on disk (a kill -9 in between sends a copy: the same uid).
+    if (saved.empty() && journal && !withdrawn.empty()) journal->delivered(withdrawn, now_ms);
+    if (const std::string& error = saved; !error.empty()) {
       if (!persist_failing)
         spdlog::error("integrity: {}; the ledger stays in memory and is saved again at the next "
                       "tick",
@@ -661,9 +695,15 @@ struct IntegrityStage::Impl {
 
   // The heads other agents moved (under mu): each chain's clock follows the newest digest any
   // agent read, and a chain another agent reported stopped is not reported again.
-  void adopt_heads(const std::vector<SharedChainHead>& heads) {
+  void adopt_heads(const std::vector<SharedChainHead>& heads, int64_t now_ms) {
     for (const SharedChainHead& h : heads) {
       if (h.chain.empty() || h.bucket.empty() || h.last_end <= 0) continue;
+      if (h.last_end > now_ms / 1000 + kHeadAheadS || h.arrival_ms > now_ms + kArrivalAheadMs) {
+        spdlog::warn("integrity: the shared head of chain {} is in the future (digest end {}, "
+                     "arrival {}): ignored",
+                     h.chain, format_utc(h.last_end), format_utc(h.arrival_ms / 1000));
+        continue;
+      }
       auto [it, added] = chains.try_emplace(h.chain);
       Chain& ch = it->second;
       bool changed = added;
@@ -672,6 +712,9 @@ struct IntegrityStage::Impl {
         ch.account = h.account;
         ch.region = h.region;
         ch.backfill = h.backfill;
+        // A chain this agent learns now gets the grace from now, as after a restart: the
+        // agents may all have been down, with its digests waiting in the queue.
+        ch.last_arrival_ms = now_ms;
       }
       if (h.last_end > ch.last_end) {
         ch.last_end = h.last_end;
@@ -692,6 +735,11 @@ struct IntegrityStage::Impl {
   // with a shared ledger also in `stopped`, kept only if this agent wins the claim.
   void clock_chains(int64_t now_ms, std::vector<StoppedClaim>& stopped) {
     const int64_t grace = std::chrono::duration_cast<std::chrono::seconds>(opt.digest_grace).count();
+    // With a shared ledger that failed lately: the digests whose units failed with it come
+    // again within the grace; and a claim could not be made.
+    if (shared && (now_ms <= shared_failed_ms.load() + grace * 1000 ||
+                   now_ms < shared_pause_until_ms))
+      return;
     for (auto& [id, ch] : chains) {
       if (ch.backfill || ch.last_end == 0 || ch.alerted_stopped_end == ch.last_end) continue;
       // The next digest ends an hour after the last and is late after the grace; while a
@@ -722,7 +770,9 @@ struct IntegrityStage::Impl {
   // Listed log files due for backfill (under mu): queued; with a shared ledger put in
   // `due_names` instead (settle_shared: read by another agent, or claimed first).
   void take_due(int64_t now_ms, std::vector<std::string>& due_names) {
-    while (!due.empty() && due.begin()->first <= now_ms) {
+    if (shared && now_ms < shared_pause_until_ms) return;
+    while (!due.empty() && due.begin()->first <= now_ms &&
+           (!shared || due_names.size() < kSharedDuePerTick)) {
       std::string name = std::move(due.begin()->second);
       due.erase(due.begin());
       auto found = expected.find(name);
@@ -762,76 +812,92 @@ struct IntegrityStage::Impl {
     }
   }
 
+  // A delivery-stopped finding not claimed (under mu): out of the outbox, and the chain's clock
+  // reports it again at a later tick (saved so, so that a restart does too).
+  void unclaim(const StoppedClaim& c) {
+    outbox.erase(c.uid);
+    if (auto ch = chains.find(c.chain);
+        ch != chains.end() && ch->second.alerted_stopped_end == c.last_end) {
+      ch->second.alerted_stopped_end = 0;
+      dirty_chains.insert(c.chain);
+    }
+  }
+
   // The shared ledger's part of a tick (network calls outside mu, then their outcome under it):
   // the delivery-stopped claims, and the due files: compared with another agent's read, or
-  // backfilled by the agent that claims them (the others look again when the claim expires).
+  // backfilled by the agent that claims them (the others look again when the claim ends). After
+  // a failed call the tick makes no more: the rest wait kSharedRetryMs. `withdrawn`: the uids
+  // of findings this agent does not report (lost or failed claims), to mark in the journal.
   void settle_shared(int64_t now_ms, const std::vector<StoppedClaim>& stopped,
-                     const std::vector<std::string>& due_names) {
+                     const std::vector<std::string>& due_names,
+                     std::vector<std::string>& withdrawn) {
     enum class Outcome { kWon, kLost, kFailed };
+    std::string error;  // the first failure: no call after it
+    auto call = [&](const SharedStatus& st) {
+      std::string e = shared_failed(st);
+      if (!e.empty() && error.empty()) error = std::move(e);
+      return st.ok;
+    };
     std::vector<Outcome> claims_stopped;
-    std::string stopped_error;
     for (const StoppedClaim& c : stopped) {
       bool won = false;
-      const std::string e = shared_failed(shared->claim_stopped(c.chain, c.last_end, now_ms, won));
-      if (!e.empty()) stopped_error = e;
-      claims_stopped.push_back(!e.empty() ? Outcome::kFailed : won ? Outcome::kWon : Outcome::kLost);
+      const bool ok = error.empty() && call(shared->claim_stopped(c.chain, c.last_end, now_ms, won));
+      claims_stopped.push_back(!ok ? Outcome::kFailed : won ? Outcome::kWon : Outcome::kLost);
     }
     std::map<std::string, std::vector<SharedRead>> reads;
-    const std::string reads_error =
-        due_names.empty() ? std::string() : shared_failed(shared->reads(due_names, reads));
+    const bool reads_ok = due_names.empty() || (error.empty() && call(shared->reads(due_names, reads)));
     struct BackfillClaim {
       const std::string* name;
       Outcome outcome;
       int64_t held_until_ms;
     };
     std::vector<BackfillClaim> claims;
-    std::string claim_error;
     const int64_t lease_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(opt.backfill_lease).count();
-    if (reads_error.empty()) {
+    if (reads_ok) {
       for (const std::string& name : due_names) {
         if (reads.count(name)) continue;
         bool won = false;
         int64_t held = 0;
-        const std::string e = shared_failed(
-            shared->claim_backfill(name, now_ms, now_ms + lease_ms, won, held));
-        if (!e.empty()) claim_error = e;
-        claims.push_back({&name, !e.empty() ? Outcome::kFailed : won ? Outcome::kWon : Outcome::kLost,
-                          held});
+        const bool ok = error.empty() &&
+                        call(shared->claim_backfill(name, now_ms, now_ms + lease_ms, won, held));
+        // A lease longer than this agent would take is not believed (a table writer).
+        claims.push_back({&name, !ok ? Outcome::kFailed : won ? Outcome::kWon : Outcome::kLost,
+                          std::min(held, now_ms + lease_ms)});
       }
     }
     std::lock_guard<std::mutex> l(mu);
-    std::vector<std::string> withdrawn;
-    for (size_t i = 0; i < stopped.size(); ++i) {
-      if (claims_stopped[i] == Outcome::kWon) {
-        ++counters.findings;
-        spdlog::warn("integrity: {}: chain {}: no digest after {} (this agent reports it for "
-                     "every agent on the shared ledger)",
-                     integrity_rule_id(IntegrityCheck::kDeliveryStopped), stopped[i].chain,
-                     format_utc(stopped[i].last_end));
-        continue;
-      }
-      // Another agent reports it (lost), or it is claimed at the next tick (failed).
-      outbox.erase(stopped[i].uid);
-      withdrawn.push_back(stopped[i].uid);
-      if (claims_stopped[i] == Outcome::kFailed)
-        if (auto ch = chains.find(stopped[i].chain);
-            ch != chains.end() && ch->second.alerted_stopped_end == stopped[i].last_end)
-          ch->second.alerted_stopped_end = 0;
+    if (!error.empty()) {
+      shared_pause_until_ms = now_ms + kSharedRetryMs;
+      spdlog::warn("integrity: {}; the shared ledger is asked again in {} s (delivery stopped "
+                   "claims, listed log files due)",
+                   error, kSharedRetryMs / 1000);
     }
-    if (journal && !withdrawn.empty()) journal->delivered(withdrawn, now_ms);
-    if (!stopped_error.empty())
-      spdlog::warn("integrity: {}; delivery stopped is claimed again at the next tick",
-                   stopped_error);
-    if (!reads_error.empty() || !claim_error.empty())
-      spdlog::warn("integrity: {}; the listed log files due are looked at again in {} s",
-                   reads_error.empty() ? claim_error : reads_error, kSharedRetryMs / 1000);
+    for (size_t i = 0; i < stopped.size(); ++i) {
+      switch (claims_stopped[i]) {
+        case Outcome::kWon:
+          ++counters.findings;
+          spdlog::warn("integrity: {}: chain {}: no digest after {} (this agent reports it for "
+                       "every agent on the shared ledger)",
+                       integrity_rule_id(IntegrityCheck::kDeliveryStopped), stopped[i].chain,
+                       format_utc(stopped[i].last_end));
+          break;
+        case Outcome::kLost:  // another agent reports it, or the head moved on
+          outbox.erase(stopped[i].uid);
+          withdrawn.push_back(stopped[i].uid);
+          break;
+        case Outcome::kFailed:  // claimed again at a later tick
+          unclaim(stopped[i]);
+          withdrawn.push_back(stopped[i].uid);
+          break;
+      }
+    }
     auto waiting = [&](const std::string& name) -> ExpectedLog* {
       auto e = expected.find(name);
       return e == expected.end() || e->second.state != ExpectedLog::State::kWaiting ? nullptr
                                                                                      : &e->second;
     };
-    if (!reads_error.empty()) {
+    if (!reads_ok) {
       for (const std::string& name : due_names) due.emplace(now_ms + kSharedRetryMs, name);
       return;
     }
@@ -1005,7 +1071,11 @@ struct IntegrityStage::Impl {
         now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(opt.retention).count();
     std::erase_if(seen, [&](const auto& kv) { return kv.second.at_ms < horizon; });
     std::erase_if(expected, [&](const auto& kv) {
-      return kv.second.listed_ms < horizon && kv.second.state != ExpectedLog::State::kQueued;
+      if (kv.second.listed_ms >= horizon || kv.second.state == ExpectedLog::State::kQueued)
+        return false;
+      // Never read nor backfilled in all that time (a claim held by another agent): counted.
+      if (kv.second.state == ExpectedLog::State::kWaiting) ++counters.log_files_not_checked;
+      return true;
     });
     for (auto& [id, ch] : chains) {
       while (ch.digests.size() > 1 && ch.digests.begin()->first * 1000 < horizon)
@@ -1107,6 +1177,16 @@ void register_integrity_metrics(MetricsRegistry& registry, const IntegrityStage&
               k.predecessors_read.load());
     w.counter("trailwarden_integrity_findings_total", "Integrity findings made.",
               k.findings.load());
+    w.counter("trailwarden_integrity_shared_failures_total",
+              "Calls to the shared ledger (integrity.store = \"dynamodb\") that failed: the unit "
+              "came again, or the tick tried again.",
+              k.shared_failures.load());
+    w.counter("trailwarden_integrity_shared_reads_used_total",
+              "Listed log files compared with a read of another agent (shared ledger).",
+              k.shared_reads_used.load());
+    w.counter("trailwarden_integrity_backfill_claims_lost_total",
+              "Listed log files due for backfill that another agent had claimed (shared ledger).",
+              k.backfill_claims_lost.load());
     w.gauge("trailwarden_integrity_chains", "Digest chains the agent follows.",
             static_cast<double>(k.chains.load()));
   });

@@ -1,7 +1,8 @@
 // An in-memory SharedIntegrityLedger (agent/integrity/shared_integrity_ledger.h) for unit tests:
 // two IntegrityStages given the same one behave as two agents sharing a DynamoDB table. The same
 // rules as the DynamoDB implementation (kMaxReads per file, leases, the head moves forward only,
-// one stopped claim per head); `down` makes every call fail; `calls` counts them by name.
+// one stopped claim per head); `down` makes every call fail, `failing` the calls it names;
+// `calls` counts them by name.
 #pragma once
 
 #include <map>
@@ -16,6 +17,7 @@ namespace trailwarden::testing {
 class FakeSharedIntegrityLedger final : public integrity::SharedIntegrityLedger {
  public:
   bool down = false;
+  std::set<std::string> failing;  // "claim_stopped", "heads", ...
   std::map<std::string, int> calls;
   std::map<std::string, std::vector<integrity::SharedRead>> reads_by_name;
   std::map<std::string, int64_t> claims;  // name -> lease end
@@ -109,7 +111,8 @@ class FakeSharedIntegrityLedger final : public integrity::SharedIntegrityLedger 
  private:
   integrity::SharedStatus call(const std::string& name) {
     ++calls[name];
-    if (down) return integrity::SharedStatus::failure("table t: " + name + ": no answer");
+    if (down || failing.count(name))
+      return integrity::SharedStatus::failure("table t: " + name + ": no answer");
     return {};
   }
   std::mutex mu_;

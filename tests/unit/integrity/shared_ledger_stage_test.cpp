@@ -3,6 +3,10 @@
 // S3 view and backfill queue, reading different parts of one trail.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "tests/fakes/fake_shared_integrity_ledger.h"
 #include "tests/unit/integrity/integrity_stage_fixture.h"
 
@@ -205,8 +209,12 @@ TEST_CASE("shared ledger: an agent that joins later clocks the chains it never r
   const std::string d1 = g.hour("2026-11-20T01:00:31Z", {}, true);
   CHECK(g.a.read_digest(d1).empty());
   g.a.stop();  // A is gone for good
+  g.at("2026-11-20T02:31:00Z");  // past d1's deadline
   g.b.start();
-  g.at("2026-11-20T02:31:00Z");
+  // B learns the chain now and gives it the grace, as after a restart (its digests may wait in
+  // the queue); then reports it.
+  CHECK(g.b.tick().empty());
+  g.at("2026-11-20T03:01:01Z");
   auto found = g.b.tick();
   REQUIRE(rule_ids(found) == std::vector<std::string>{"integrity.digest_delivery_stopped"});
   CHECK(found[0].key == d1);
@@ -223,16 +231,65 @@ TEST_CASE("shared ledger: the table not answering fails the unit; a tick tries a
   g.b.read_digest(d1, &error);
   CHECK(error.find("add_digest: no answer") != std::string::npos);
   CHECK(g.a.stage->counters().shared_failures == 1);
-  // It answers again: the units come again and pass; the stopped chain is claimed when it can be.
+  // It answers again: the units come again and pass.
   g.shared.down = false;
   CHECK(g.a.read_log(g.a.trail.logs_of[d1][0], kLog).empty());
   CHECK(g.b.read_digest(d1).empty());
   CHECK(g.b.stage->counters().log_files_valid == 1);
-  g.at("2026-11-20T02:31:00Z");
+}
+
+TEST_CASE("shared ledger: no chain is reported stopped while its digests' units fail on the table") {
+  Agents g;
+  g.start();
+  const std::string d1 = g.hour("2026-11-20T01:00:31Z", {}, true);
+  const std::string d2 = g.hour("2026-11-20T02:00:31Z", {});
+  CHECK(g.b.read_digest(d1).empty());
+  g.at("2026-11-20T02:05:00Z");
   g.shared.down = true;
-  CHECK(g.b.tick().empty());  // the claim failed: not reported, not forgotten
+  std::string error;
+  g.b.read_digest(d2, &error);  // fails: comes again from SQS
+  CHECK(!error.empty());
+  g.at("2026-11-20T02:31:00Z");  // d1's deadline is past
+  CHECK(g.b.tick().empty());
   g.shared.down = false;
-  g.at("2026-11-20T02:31:11Z");
-  auto found = g.b.tick();
-  REQUIRE(rule_ids(found) == std::vector<std::string>{"integrity.digest_delivery_stopped"});
+  g.at("2026-11-20T02:40:00Z");  // the table answers; d2's unit has not come back yet
+  CHECK(g.b.tick().empty());
+  CHECK(g.b.read_digest(d2).empty());
+  g.at("2026-11-20T03:10:00Z");
+  CHECK(g.b.tick().empty());  // d2's deadline is 03:30:31
+}
+
+TEST_CASE("shared ledger: a claim that failed is claimed again, also after a restart") {
+  for (bool restart : {false, true}) {
+    CAPTURE(restart);
+    Agents g;
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() /
+        ("tw-shared-claim-" + std::to_string(::getpid()) + (restart ? "-r" : ""));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    g.b.journal_path = (dir / "integrity.journal").string();
+    g.start();
+    const std::string d1 = g.hour("2026-11-20T01:00:31Z", {}, true);
+    CHECK(g.b.read_digest(d1).empty());
+    g.shared.failing = {"claim_stopped"};
+    g.at("2026-11-20T02:31:00Z");
+    CHECK(g.b.tick().empty());  // made, not claimed: not sent
+    CHECK(g.shared.calls["claim_stopped"] == 1);
+    g.at("2026-11-20T02:31:05Z");
+    CHECK(g.b.tick().empty());  // no call for 10 s after a failure
+    CHECK(g.shared.calls["claim_stopped"] == 1);
+    g.shared.failing.clear();
+    if (restart) {
+      g.b.stop();
+      g.b.start();  // the chain gets the grace again
+      g.at("2026-11-20T03:01:06Z");
+    } else {
+      g.at("2026-11-20T03:01:01Z");  // the grace after the failure
+    }
+    auto found = g.b.tick();
+    REQUIRE(rule_ids(found) == std::vector<std::string>{"integrity.digest_delivery_stopped"});
+    CHECK(g.a.tick().empty());
+    std::filesystem::remove_all(dir);
+  }
 }
