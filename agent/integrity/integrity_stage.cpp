@@ -166,11 +166,72 @@ struct IntegrityStage::Impl {
   }
 
   // Adds the read to the shared ledger (outside mu): "" or why the unit must come again.
-  std::string share_read(const StageObject& o, std::string_view unit) {
+  // A digest another agent read lists it already (the read comes after the digest): compared
+  // here, the finding going out with the unit.
+  std::string share_read(const StageObject& o, std::string_view unit,
+                         std::vector<AlertRecord>& out) {
     if (!shared || o.sha256.empty()) return {};
-    return shared_failed(shared->add_read(uri(o.bucket, o.key),
-                                          {std::string(o.sha256), std::string(unit)},
-                                          to_ms(clock.wall_now())));
+    const std::string name = uri(o.bucket, o.key);
+    std::optional<SharedListing> listed;
+    if (std::string e = shared_failed(shared->add_read(
+            name, {std::string(o.sha256), std::string(unit)}, to_ms(clock.wall_now()), listed));
+        !e.empty())
+      return e;
+    if (!listed) return {};
+    if (!is_hex(listed->sha256, 64) || http::ascii_lower(listed->sha256) != listed->sha256) {
+      spdlog::warn("integrity: the shared listing of {} has no SHA-256: ignored", name);
+      return {};
+    }
+    std::lock_guard<std::mutex> l(mu);
+    if (expected.count(name)) return {};  // this agent read the digest: compared already
+    ExpectedLog e;
+    e.bucket = o.bucket;
+    e.key = o.key;
+    e.sha256 = listed->sha256;
+    e.digest_key = listed->digest_key;
+    e.chain = listed->chain;
+    e.account = listed->account;
+    e.region = listed->region;
+    e.fingerprint = listed->fingerprint;
+    e.digest_start = listed->digest_start;
+    e.digest_end = listed->digest_end;
+    e.listed_ms = to_ms(clock.wall_now());
+    SeenLog read;
+    if (auto it = seen.find(name); it != seen.end()) {
+      read = std::move(it->second);
+      seen.erase(it);
+    } else {
+      read.reads.emplace_back(std::string(o.sha256), std::string(unit));
+    }
+    ExpectedLog& kept = expected[name] = std::move(e);
+    dirty_expected.insert(name);
+    ++counters.shared_reads_used;
+    for (const auto& [sha, u] : read.reads) compare(kept, sha, u, out);
+    return {};
+  }
+
+  // The shared coverage (the ledger's, unless `since` says): since when every agent's reads are
+  // in the table. Network outside mu; a failure keeps the one the agent has.
+  void refresh_coverage(int64_t now_ms) {
+    if (!shared || opt.coverage_from_ms != 0) return;
+    int64_t from = 0;
+    const int64_t stale =
+        std::chrono::duration_cast<std::chrono::milliseconds>(opt.retention).count();
+    if (std::string e = shared_failed(shared->coverage(now_ms, stale, from)); !e.empty()) {
+      spdlog::warn("integrity: {}; the coverage start stays {}", e,
+                   format_utc(ledger_coverage() / 1000));
+      return;
+    }
+    std::lock_guard<std::mutex> l(mu);
+    if (from > 0 && from != ledger.coverage_from_ms) {
+      ledger.coverage_from_ms = from;
+      dirty_coverage = true;
+    }
+  }
+
+  int64_t ledger_coverage() {
+    std::lock_guard<std::mutex> l(mu);
+    return ledger.coverage_from_ms;
   }
 
   // The digest's hash for `e` against what was read. Kept checked (not erased): a unit that
@@ -344,16 +405,32 @@ struct IntegrityStage::Impl {
         }
       }
     }
-    std::vector<std::string> names;
+    // Each listed file not listed here before: the listing written, the reads so far read.
+    std::vector<const DigestLogFile*> files;
     {
       std::lock_guard<std::mutex> l(mu);
-      for (const DigestLogFile& lf : f.log_files) {
-        std::string name = uri(lf.bucket, lf.key);
-        if (!seen.count(name) && !expected.count(name)) names.push_back(std::move(name));
-      }
+      for (const DigestLogFile& lf : f.log_files)
+        if (lf.hash_algorithm == "SHA-256" && bucket_allowed(lf.bucket) &&
+            !expected.count(uri(lf.bucket, lf.key)))
+          files.push_back(&lf);
     }
-    if (!names.empty())
-      if (std::string e = shared_failed(shared->reads(names, view.reads)); !e.empty()) return e;
+    const int64_t now = to_ms(clock.wall_now());
+    for (const DigestLogFile* lf : files) {
+      SharedListing listing;
+      listing.sha256 = http::ascii_lower(lf->hash);
+      listing.digest_key = d.key;
+      listing.chain = id;
+      listing.account = d.id.account;
+      listing.region = d.id.source_region;
+      listing.fingerprint = f.fingerprint;
+      listing.digest_start = f.start;
+      listing.digest_end = f.end;
+      const std::string name = uri(lf->bucket, lf->key);
+      std::vector<SharedRead> reads;
+      if (std::string e = shared_failed(shared->list_file(name, listing, now, reads)); !e.empty())
+        return e;
+      if (!reads.empty()) view.reads[name] = std::move(reads);
+    }
     return {};
   }
 
@@ -550,6 +627,10 @@ struct IntegrityStage::Impl {
         ExpectedLog& kept = expected[name] = std::move(e);
         dirty_expected.insert(name);
         for (const auto& [sha, u] : read.reads) compare(kept, sha, u, out);
+        // And what other agents read of it (another content, perhaps).
+        if (shared_reads)
+          if (auto r = shared_reads->find(name); r != shared_reads->end())
+            for (const SharedRead& other : r->second) compare(kept, other.sha256, other.unit, out);
         continue;
       }
       if (shared_reads && seen.size() + expected.size() < opt.max_entries) {
@@ -619,6 +700,7 @@ struct IntegrityStage::Impl {
     if (shared && now_ms >= next_heads_ms && now_ms >= shared_pause_until_ms) {
       const std::string error = shared_failed(shared->heads(heads));
       have_heads = error.empty();
+      if (have_heads) refresh_coverage(now_ms);
       next_heads_ms =
           now_ms + (have_heads ? std::chrono::duration_cast<std::chrono::milliseconds>(
                                      opt.heads_every).count()
@@ -1091,10 +1173,14 @@ IntegrityStage::IntegrityStage(IntegrityOptions options, PublicKeyCache& keys, O
                                    shared)) {}
 
 bool IntegrityStage::load(std::string& error) {
-  if (!impl_->journal) return true;
+  if (!impl_->journal) {
+    impl_->refresh_coverage(to_ms(impl_->clock.wall_now()));
+    return true;
+  }
   IntegrityLedger saved;
   if (!impl_->journal->open(saved, error)) return false;
   impl_->restore(std::move(saved));
+  impl_->refresh_coverage(to_ms(impl_->clock.wall_now()));
   return true;
 }
 
@@ -1115,7 +1201,8 @@ std::string IntegrityStage::process(StageUnit& unit) {
   switch (o.kind) {
     case StageObject::Kind::kLogFile:
       impl_->log_file_read(o, unit.identity, unit.alerts);
-      if (std::string error = impl_->share_read(o, unit.identity); !error.empty()) return error;
+      if (std::string error = impl_->share_read(o, unit.identity, unit.alerts); !error.empty())
+        return error;
       return persist_unit();
     case StageObject::Kind::kDigest:
       if (std::string error = impl_->digest_read(o, unit.alerts); !error.empty()) return error;

@@ -24,14 +24,40 @@ class FakeSharedIntegrityLedger final : public integrity::SharedIntegrityLedger 
   std::map<std::string, integrity::SharedChainHead> heads_by_chain;
   std::map<std::string, std::map<int64_t, integrity::KnownDigest>> digests;
 
+  std::map<std::string, integrity::SharedListing> listings;
+  int64_t coverage_from_ms = 0, coverage_seen_ms = 0;
+
   integrity::SharedStatus add_read(const std::string& name, const integrity::SharedRead& read,
-                                   int64_t) override {
+                                   int64_t, std::optional<integrity::SharedListing>& listed)
+      override {
     std::lock_guard<std::mutex> l(mu_);
     if (auto st = call("add_read"); !st.ok) return st;
+    listed.reset();
+    if (auto it = listings.find(name); it != listings.end()) listed = it->second;
     auto& rs = reads_by_name[name];
     for (const auto& r : rs)
       if (r.sha256 == read.sha256) return {};
     if (rs.size() < integrity::kMaxReads) rs.push_back(read);
+    return {};
+  }
+  integrity::SharedStatus list_file(const std::string& name,
+                                    const integrity::SharedListing& listing, int64_t,
+                                    std::vector<integrity::SharedRead>& out) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (auto st = call("list_file"); !st.ok) return st;
+    listings.try_emplace(name, listing);
+    out.clear();
+    if (auto it = reads_by_name.find(name); it != reads_by_name.end()) out = it->second;
+    return {};
+  }
+  integrity::SharedStatus coverage(int64_t now_ms, int64_t stale_after_ms,
+                                   int64_t& from_ms) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (auto st = call("coverage"); !st.ok) return st;
+    if (coverage_from_ms == 0 || coverage_seen_ms < now_ms - stale_after_ms)
+      coverage_from_ms = now_ms;
+    coverage_seen_ms = now_ms;
+    from_ms = coverage_from_ms;
     return {};
   }
   integrity::SharedStatus reads(const std::vector<std::string>& names,

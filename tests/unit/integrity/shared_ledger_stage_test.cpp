@@ -293,3 +293,57 @@ TEST_CASE("shared ledger: a claim that failed is claimed again, also after a res
     std::filesystem::remove_all(dir);
   }
 }
+
+TEST_CASE("shared ledger: a log file changed after its digest, read by another agent") {
+  Agents g;
+  g.start();
+  const std::string d1 = g.hour("2026-11-20T01:00:31Z", {kLog}, true);
+  const std::string log = g.a.trail.logs_of[d1][0];
+  CHECK(g.a.read_log(log, kLog).empty());
+  CHECK(g.a.read_digest(d1).empty());
+  CHECK(g.a.stage->counters().log_files_valid == 1);
+  // The object is overwritten; its notification reaches B, which never read the digest.
+  g.at("2026-11-20T01:30:00Z");
+  auto found = g.b.read_log(log, kLog + "\n");
+  REQUIRE(rule_ids(found) == std::vector<std::string>{"integrity.log_file_modified"});
+  CHECK(found[0].key == log);
+  CHECK(found[0].raw.find(d1) != std::string::npos);  // the digest that lists it, as evidence
+  // The same finding as the digest's agent would make (the uid).
+  auto again = g.a.read_log(log, kLog + "\n");
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].uid == found[0].uid);
+}
+
+TEST_CASE("shared ledger: another content read by another agent before the digest") {
+  Agents g;
+  g.start();
+  const std::string d1 = g.hour("2026-11-20T01:00:31Z", {kLog}, true);
+  const std::string log = g.a.trail.logs_of[d1][0];
+  CHECK(g.b.read_log(log, kLog + "\n").empty());  // a forged version, read by B
+  CHECK(g.a.read_log(log, kLog).empty());         // the original, read by A
+  auto found = g.a.read_digest(d1);
+  REQUIRE(rule_ids(found) == std::vector<std::string>{"integrity.log_file_modified"});
+  CHECK(g.a.stage->counters().log_files_valid == 1);
+}
+
+TEST_CASE("shared ledger: an agent that starts later backfills from the agents' coverage") {
+  for (bool shared_coverage : {true, false}) {
+    CAPTURE(shared_coverage);
+    Agents g;
+    g.a.options.coverage_from_ms = 0;
+    g.b.options.coverage_from_ms = 0;
+    g.at("2026-11-20T00:00:10Z");
+    if (shared_coverage) g.a.start();  // the first agent started then
+    const std::string d1 = g.hour("2026-11-20T01:00:31Z", {kLog}, true);
+    g.upload();
+    g.at("2026-11-20T01:04:00Z");
+    g.b.start();  // a new agent (autoscaling): its own state begins now
+    CHECK(g.b.read_digest(d1).empty());
+    g.at("2026-11-20T01:20:01Z");
+    CHECK(g.b.tick().empty());
+    // Listed by a digest whose hour began before B started, and read by nobody: backfilled
+    // when the agents' coverage says their reads are all in the table; else not checked.
+    CHECK(g.b.backfill_next().size() == (shared_coverage ? 1u : 0u));
+    CHECK(g.b.stage->counters().log_files_not_checked == (shared_coverage ? 0u : 1u));
+  }
+}
