@@ -322,6 +322,15 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def write_units(pk: str, sk: str) -> float:
+    """dynalite's bill for one more write of an item (a no-op SET keeps its size)."""
+    r = DB.client.update_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                              UpdateExpression="SET #t = #t", ConditionExpression="attribute_exists(#t)",
+                              ExpressionAttributeNames={"#t": "expires_at"},
+                              ReturnConsumedCapacity="TOTAL")
+    return r["ConsumedCapacity"]["CapacityUnits"]
+
+
 def ledger_reads(name: str) -> list[tuple[str, str]]:
     out = run_tool("ig-reads", "--name", name)
     return sorted((r["sha256"], r["unit"]) for r in out["reads"])
@@ -350,6 +359,8 @@ def test_ledger_reads_from_three_processes_are_kept_up_to_the_bound():
                   for k in range(4)}
     check(len(got) == MAX_READS and set(got) <= everything,
           f"{MAX_READS} of the 12 contents expected: {len(got)} {got}")
+    print(f"  a log file's read item with {MAX_READS} reads (units of 5 bytes): "
+          f"{write_units('ig#lf#' + sha256_hex(name)[:32], 'r')} WCU per write")
     # A content already kept is added again without error (contains()), the set unchanged.
     sha, unit = got[0]
     k = unit.split("-")[1]
@@ -393,6 +404,9 @@ def test_ledger_digests_out_of_order_leave_the_newest_as_head():
     ends = [END + 2 * HOUR, END, END + HOUR]
     run_tool("ig-add-digest", "--chain", chain, "--ends", ",".join(map(str, ends)))
     head = head_of(chain)
+    print(f"  a chain head: {write_units('ig#chains', 'c#' + sha256_hex(chain)[:32])} WCU per "
+          f"write; a digest item: {write_units('ig#ch#' + sha256_hex(chain)[:32], f'd#{END:020d}')}"
+          " WCU per write")
     check(head["last_end"] == END + 2 * HOUR and head["last_key"] == f"digest-{END + 2 * HOUR}",
           f"the newest digest is the head: {head}")
     # Three processes at once, each a different digest: the head is the newest of all.
@@ -431,6 +445,13 @@ def test_ledger_claim_stopped_one_winner_and_none_once_the_head_moved():
     check(head_of(chain)["alerted_end"] == END, f"claimed: {head_of(chain)}")
     again = run_tool("ig-claim-stopped", "--chain", chain, "--end", str(END))
     check(not again["won"], f"claimed twice: {again}")
+    # An end that is not the head's, and a chain without a head: nothing won, nothing made.
+    ahead = run_tool("ig-claim-stopped", "--chain", chain, "--end", str(END + 9 * HOUR))
+    check(not ahead["won"], f"a claim for an end that is not the head's: {ahead}")
+    nowhere = run_tool("ig-claim-stopped", "--chain", chain + "-none", "--end", str(END))
+    check(not nowhere["won"] and all(h["chain"] != chain + "-none"
+                                     for h in run_tool("ig-heads")["heads"]),
+          f"a claim for a chain without a head: {nowhere}")
     # The head moves on: a claim for the old head wins nothing, the new one once; the head's
     # claim is kept by add_digest.
     run_tool("ig-add-digest", "--chain", chain, "--ends", str(END + HOUR))
