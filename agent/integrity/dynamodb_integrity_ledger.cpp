@@ -21,6 +21,10 @@ namespace {
 
 constexpr const char* kReadSortKey = "r";
 constexpr const char* kClaimSortKey = "b";
+constexpr const char* kCoveragePartitionKey = "ig#coverage";
+constexpr const char* kCoverageSortKey = "c";
+// A coverage start this far ahead of the agent's clock is not one an agent wrote.
+constexpr int64_t kCoverageAheadMs = 10 * 60'000;
 // Bounds of what is read back (DynamoDB's item limit is 400 KB; these are far below it).
 constexpr size_t kMaxText = 4096;
 
@@ -141,7 +145,9 @@ SharedStatus DynamoDbIntegrityLedger::check_table(std::vector<std::string>& warn
 // ---- reads ----------------------------------------------------------------------------------
 
 SharedStatus DynamoDbIntegrityLedger::add_read(const std::string& name, const SharedRead& read,
-                                               int64_t now_ms) {
+                                               int64_t now_ms,
+                                               std::optional<SharedListing>& listed) {
+  listed.reset();
   if (!is_hex64(read.sha256))
     return fail("UpdateItem", fmt::format("the read of {}", name),
                 fmt::format("SHA-256 {:?} is not 64 lowercase hex", read.sha256));
@@ -157,11 +163,122 @@ SharedStatus DynamoDbIntegrityLedger::add_read(const std::string& name, const Sh
               {":t", AttributeValue::n(expires_at(now_ms))},
               {":max", AttributeValue::n(static_cast<int64_t>(kMaxReads))},
               {":e", AttributeValue::s(element)}};
+  u.return_values = "ALL_NEW";  // the listing, read in the same step
+  Item attributes;
+  DynamoResult r = client_->update_item(u, attributes);
+  count(r);
+  if (condition_failed(r)) {
+    // Refused: kMaxReads others kept. The listing is read all the same.
+    bool found = false;
+    attributes.clear();
+    r = client_->get_item({options_.table, key(read_partition_key(name), kReadSortKey), true},
+                          attributes, found);
+    count(r);
+    if (!r.ok()) return fail(r, "GetItem", fmt::format("the listing of {}", name));
+  } else if (!r.ok()) {
+    return fail(r, "UpdateItem", fmt::format("the read of {}", name));
+  }
+  if (store::get_s(attributes, "name") != name) {
+    if (!attributes.empty()) ignore("read item of another name", name);
+    return {};
+  }
+  listed = parse_listing(attributes, name);
+  return {};
+}
+
+SharedStatus DynamoDbIntegrityLedger::list_file(const std::string& name,
+                                                const SharedListing& listing, int64_t now_ms,
+                                                std::vector<SharedRead>& reads) {
+  reads.clear();
+  const std::string what = fmt::format("the listing of {}", name);
+  if (!is_hex64(listing.sha256))
+    return fail("UpdateItem", what,
+                fmt::format("SHA-256 {:?} is not 64 lowercase hex", listing.sha256));
+  store::UpdateItemRequest u;
+  u.table = options_.table;
+  u.key = key(read_partition_key(name), kReadSortKey);
+  // The first listing is kept (one digest lists a file; a second one must not replace it).
+  u.update_expression =
+      "SET #n = :n, #t = :t, #ls = if_not_exists(#ls, :ls), #lk = if_not_exists(#lk, :lk), "
+      "#lc = if_not_exists(#lc, :lc), #la = if_not_exists(#la, :la), "
+      "#lr = if_not_exists(#lr, :lr), #lf = if_not_exists(#lf, :lf), "
+      "#lb = if_not_exists(#lb, :lb), #le = if_not_exists(#le, :le)";
+  u.names = {{"#n", "name"}, {"#t", "expires_at"}, {"#ls", "ls"}, {"#lk", "lk"},
+             {"#lc", "lc"},  {"#la", "la"},        {"#lr", "lr"}, {"#lf", "lf"},
+             {"#lb", "lb"},  {"#le", "le"}};
+  u.values = {{":n", AttributeValue::s(name)},
+              {":t", AttributeValue::n(expires_at(now_ms))},
+              {":ls", AttributeValue::s(listing.sha256)},
+              {":lk", AttributeValue::s(listing.digest_key)},
+              {":lc", AttributeValue::s(listing.chain)},
+              {":la", AttributeValue::s(listing.account)},
+              {":lr", AttributeValue::s(listing.region)},
+              {":lf", AttributeValue::s(listing.fingerprint)},
+              {":lb", AttributeValue::n(listing.digest_start)},
+              {":le", AttributeValue::n(listing.digest_end)}};
+  u.return_values = "ALL_NEW";  // the reads, read in the same step
   Item attributes;
   const DynamoResult r = client_->update_item(u, attributes);
   count(r);
-  if (r.ok() || condition_failed(r)) return {};  // refused: kMaxReads others kept
-  return fail(r, "UpdateItem", fmt::format("the read of {}", name));
+  if (!r.ok()) return fail(r, "UpdateItem", what);
+  parse_reads(attributes, name, reads);
+  return {};
+}
+
+std::optional<SharedListing> DynamoDbIntegrityLedger::parse_listing(const Item& item,
+                                                                    const std::string& name) {
+  if (item.find("ls") == item.end()) return std::nullopt;  // not listed yet
+  SharedListing l;
+  const std::optional<std::string> sha = store::get_s(item, "ls"), k = get_text(item, "lk"),
+                                   c = get_text(item, "lc"), a = get_text(item, "la"),
+                                   r = get_text(item, "lr"), f = get_text(item, "lf");
+  const std::optional<int64_t> b = get_count(item, "lb"), e = get_count(item, "le");
+  if (!sha || !is_hex64(*sha) || !k || !c || !a || !r || !f || !b || !e || *b > *e) {
+    ignore("listing not as an agent writes it", name);
+    return std::nullopt;
+  }
+  l.sha256 = *sha;
+  l.digest_key = *k;
+  l.chain = *c;
+  l.account = *a;
+  l.region = *r;
+  l.fingerprint = *f;
+  l.digest_start = *b;
+  l.digest_end = *e;
+  return l;
+}
+
+bool DynamoDbIntegrityLedger::parse_reads(const Item& item, const std::string& name,
+                                          std::vector<SharedRead>& found) {
+  found.clear();
+  auto h = item.find("h");
+  if (h == item.end()) return false;  // no read yet
+  if (h->second.type != AttributeValue::Type::kSS) {
+    ignore("read item without a set of reads", name);
+    return false;
+  }
+  if (h->second.set.size() > kMaxReads) {
+    // No agent writes more than kMaxReads (add_read's condition): not ours; keeping a part
+    // of it could hide a content that is not the listed one.
+    ignore("read item with too many reads",
+           fmt::format("{}: {} reads (at most {})", name, h->second.set.size(), kMaxReads));
+    return false;
+  }
+  size_t bad = 0;
+  for (const std::string& e : h->second.set) {
+    if (e.size() < 65 || e[64] != ' ' || !is_hex64(std::string_view(e).substr(0, 64)) ||
+        e.size() > kMaxText) {
+      ++bad;
+      continue;
+    }
+    found.push_back({e.substr(0, 64), e.substr(65)});
+  }
+  if (bad != 0)
+    ignore("read not \"<64 hex> <unit>\"", fmt::format("{} of the reads of {}", bad, name));
+  std::sort(found.begin(), found.end(), [](const SharedRead& x, const SharedRead& y) {
+    return std::tie(x.sha256, x.unit) < std::tie(y.sha256, y.unit);
+  });
+  return !found.empty();
 }
 
 SharedStatus DynamoDbIntegrityLedger::reads(const std::vector<std::string>& names,
@@ -197,37 +314,54 @@ SharedStatus DynamoDbIntegrityLedger::reads(const std::vector<std::string>& name
              fmt::format("{:?} holds the reads of {:?}", name, stored.value_or("(no name)")));
       continue;
     }
-    auto h = item.find("h");
-    if (h == item.end() || h->second.type != AttributeValue::Type::kSS) {
-      ignore("read item without a set of reads", name);
-      continue;
-    }
-    if (h->second.set.size() > kMaxReads) {
-      // No agent writes more than kMaxReads (add_read's condition): not ours; keeping a part
-      // of it could hide a content that is not the listed one.
-      ignore("read item with too many reads",
-             fmt::format("{}: {} reads (at most {})", name, h->second.set.size(), kMaxReads));
-      continue;
-    }
     std::vector<SharedRead> found;
-    size_t bad = 0;
-    for (const std::string& e : h->second.set) {
-      if (e.size() < 65 || e[64] != ' ' || !is_hex64(std::string_view(e).substr(0, 64)) ||
-          e.size() > kMaxText) {
-        ++bad;
-        continue;
-      }
-      found.push_back({e.substr(0, 64), e.substr(65)});
-    }
-    if (bad != 0)
-      ignore("read not \"<64 hex> <unit>\"", fmt::format("{} of the reads of {}", bad, name));
-    if (found.empty()) continue;
-    std::sort(found.begin(), found.end(), [](const SharedRead& x, const SharedRead& y) {
-      return std::tie(x.sha256, x.unit) < std::tie(y.sha256, y.unit);
-    });
-    out[name] = std::move(found);
+    if (item.find("h") == item.end()) continue;  // listed, not read
+    if (parse_reads(item, name, found)) out[name] = std::move(found);
   }
   return {};
+}
+
+// ---- coverage -------------------------------------------------------------------------------
+
+SharedStatus DynamoDbIntegrityLedger::coverage(int64_t now_ms, int64_t stale_after_ms,
+                                               int64_t& from_ms) {
+  from_ms = 0;
+  const Item k = key(kCoveragePartitionKey, kCoverageSortKey);
+  // Refreshed while some agent has been alive within stale_after_ms; else started again now.
+  // Two rounds at most: a refusal means another agent started it again meanwhile.
+  for (int round = 0; round < 2; ++round) {
+    store::UpdateItemRequest u;
+    u.table = options_.table;
+    u.key = k;
+    u.update_expression = "SET #s = :now, #f = if_not_exists(#f, :now), #t = :t";
+    u.condition_expression = "attribute_not_exists(#s) OR #s >= :stale";
+    u.names = {{"#s", "seen"}, {"#f", "from"}, {"#t", "expires_at"}};
+    u.values = {{":now", AttributeValue::n(now_ms)},
+                {":stale", AttributeValue::n(now_ms - stale_after_ms)},
+                {":t", AttributeValue::n(expires_at(now_ms))}};
+    u.return_values = "ALL_NEW";
+    Item attributes;
+    DynamoResult r = client_->update_item(u, attributes);
+    count(r);
+    if (condition_failed(r)) {
+      // Stale: no agent for longer than stale_after_ms. Started again from now.
+      u.update_expression = "SET #s = :now, #f = :now, #t = :t";
+      u.condition_expression = "#s < :stale";
+      attributes.clear();
+      r = client_->update_item(u, attributes);
+      count(r);
+      if (condition_failed(r)) continue;
+    }
+    if (!r.ok()) return fail(r, "UpdateItem", "the agents' coverage");
+    const std::optional<int64_t> from = get_count(attributes, "from");
+    if (!from || *from > now_ms + kCoverageAheadMs) {
+      ignore("coverage not as an agent writes it", "from");
+      return fail("UpdateItem", "the agents' coverage", "its \"from\" is not a time in the past");
+    }
+    from_ms = *from;
+    return {};
+  }
+  return fail("UpdateItem", "the agents' coverage", "started again by another agent twice");
 }
 
 // ---- backfill claims ------------------------------------------------------------------------

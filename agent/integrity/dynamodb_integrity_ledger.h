@@ -3,15 +3,26 @@
 // expires_at: store/dynamodb_table_check.h). Every item expires `retention` after its last
 // write (expires_at = now + retention, epoch seconds). hash(x): the first 32 hex of SHA-256(x).
 //
-//   pk "ig#lf#<hash(name)>"  sk "r"  a log file's reads: name (S, checked on read), h (SS of
-//        "<64 hex SHA-256> <unit>", at most kMaxReads elements), expires_at.
+//   pk "ig#lf#<hash(name)>"  sk "r"  a log file's reads and listing: name (S, checked on
+//        read), h (SS of "<64 hex SHA-256> <unit>", at most kMaxReads elements), the listing
+//        of the digest that lists it (ls SHA-256, lk digest key, lc chain, la account, lr
+//        region, lf fingerprint, lb/le the digest's period), expires_at.
 //        add_read: one UpdateItem ADD h SET name, expires_at on the condition
-//        attribute_not_exists(h) OR size(h) < kMaxReads OR contains(h, element): a content
-//        beyond kMaxReads is not kept (ConditionalCheckFailed is ok, like the local ledger).
+//        attribute_not_exists(h) OR size(h) < kMaxReads OR contains(h, element), returning the
+//        item (ALL_NEW: the listing); a content beyond kMaxReads is not kept
+//        (ConditionalCheckFailed is ok, like the local ledger; the listing is then read with a
+//        consistent GetItem). list_file: one UpdateItem SET of the listing's attributes, each
+//        if_not_exists (the first listing is kept), returning the item (the reads). Both are
+//        single-item atomic steps: of a read and a listing written at once, the second sees
+//        the first.
 //        reads: BatchGetItem (ConsistentRead; 100 keys a request, the client's job).
 //                            sk "b"  the backfill claim: until (N, epoch ms), expires_at.
 //        claim_backfill: PutItem on the condition attribute_not_exists(pk) OR until < now;
 //        refused: one consistent GetItem reads the holder's until (gone meanwhile: once more).
+//   pk "ig#coverage"  sk "c"  the agents' coverage: from, seen (epoch ms), expires_at.
+//        coverage: UpdateItem SET seen = now, from = if_not_exists(from, now) on the condition
+//        attribute_not_exists(seen) OR seen >= now - stale; refused (stale): SET from = now on
+//        the condition seen < now - stale.
 //   pk "ig#chains"  sk "c#<hash(chain)>"  a chain's head: chain, bucket, account, region,
 //        backfill (BOOL), last_end, last_key, arrival (ms), alerted_end, expires_at.
 //        add_digest: PutItem of the digest item (unconditional, idempotent), then UpdateItem of
@@ -80,7 +91,11 @@ class DynamoDbIntegrityLedger final : public SharedIntegrityLedger {
   // The start-up check (store::check_dynamodb_table); `retryable` set when !ok.
   SharedStatus check_table(std::vector<std::string>& warnings, bool& retryable);
 
-  SharedStatus add_read(const std::string& name, const SharedRead& read, int64_t now_ms) override;
+  SharedStatus add_read(const std::string& name, const SharedRead& read, int64_t now_ms,
+                        std::optional<SharedListing>& listed) override;
+  SharedStatus list_file(const std::string& name, const SharedListing& listing, int64_t now_ms,
+                         std::vector<SharedRead>& reads) override;
+  SharedStatus coverage(int64_t now_ms, int64_t stale_after_ms, int64_t& from_ms) override;
   SharedStatus reads(const std::vector<std::string>& names,
                      std::map<std::string, std::vector<SharedRead>>& out) override;
   SharedStatus claim_backfill(const std::string& name, int64_t now_ms, int64_t lease_until_ms,
@@ -104,6 +119,11 @@ class DynamoDbIntegrityLedger final : public SharedIntegrityLedger {
   // Counts an ignored item; logs at WARN the first time for `kind`, then at DEBUG.
   void ignore(std::string_view kind, std::string_view detail);
   int64_t expires_at(int64_t now_ms) const;
+  // The listing in a read item (list_file), if it has one and it is as an agent writes it.
+  std::optional<SharedListing> parse_listing(const store::Item& item, const std::string& name);
+  // The reads in a read item's h: true when there is one valid read at least.
+  bool parse_reads(const store::Item& item, const std::string& name,
+                   std::vector<SharedRead>& found);
   // The digest of `chain` in `item`, if it is one (else ignored, nullopt).
   std::optional<KnownDigest> parse_digest(const store::Item& item, const std::string& chain,
                                           std::optional<int64_t> end);

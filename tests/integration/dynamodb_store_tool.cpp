@@ -24,7 +24,11 @@
 //     ig-check                           its table check
 //     ig-add-read --name N --contents K [--content-prefix P] [--unit U]
 //                                        add_read of K contents, the k-th SHA-256("P-k") (P
-//                                        default "c"), unit "U-k"; "added" calls
+//                                        default "c"), unit "U-k"; "added" calls, "listed"
+//                                        the listing's SHA-256 the last call gave back
+//     ig-list --name N --listed L [--digest D]  list_file with the listed SHA-256("L"):
+//                                        "reads" [{"sha256","unit"}] given back
+//     ig-coverage --stale MS             coverage(now, MS): "from"
 //     ig-reads --name N                  reads(): "reads" [{"sha256","unit"}]
 //     ig-claim --name N --lease MS       claim_backfill until MS: "won", "held_until"
 //     ig-add-digest --chain C --ends E1,E2,...
@@ -120,13 +124,37 @@ int ledger_command(const std::string& command, std::map<std::string, std::string
     w.end_array();
   } else if (command == "ig-add-read") {
     int64_t added = 0;
+    std::string listed;  // the listing's SHA-256 the last add_read gave back ("": none)
     for (int64_t k = 0; k < std::stoll(opt["contents"]) && s.ok; ++k) {
       SharedRead r{aws::sha256_hex(opt["content-prefix"] + "-" + std::to_string(k)),
                    opt["unit"] + "-" + std::to_string(k)};
-      s = ledger.add_read(opt["name"], r, now);
+      std::optional<SharedListing> l;
+      s = ledger.add_read(opt["name"], r, now, l);
       added += s.ok;
+      listed = l ? l->sha256 : "";
     }
     w.field("added", added);
+    w.field("listed", std::string_view(listed));
+  } else if (command == "ig-list") {
+    SharedListing l;
+    l.sha256 = aws::sha256_hex(opt["listed"]);
+    l.digest_key = opt["digest"];
+    l.chain = chain;
+    l.account = "111122223333";
+    l.region = "eu-west-1";
+    l.fingerprint = std::string(32, '0');
+    l.digest_start = now / 1000 - 3600;
+    l.digest_end = now / 1000;
+    std::vector<SharedRead> reads;
+    s = ledger.list_file(opt["name"], l, now, reads);
+    w.key("reads").begin_array();
+    for (const SharedRead& r : reads)
+      w.begin_object().field("sha256", std::string_view(r.sha256)).field("unit", std::string_view(r.unit)).end_object();
+    w.end_array();
+  } else if (command == "ig-coverage") {
+    int64_t from = 0;
+    s = ledger.coverage(now, std::stoll(opt["stale"]), from);
+    w.field("from", from);
   } else if (command == "ig-reads") {
     std::map<std::string, std::vector<SharedRead>> reads;
     s = ledger.reads({opt["name"]}, reads);
@@ -203,7 +231,9 @@ int main(int argc, char** argv) try {
       {"unit", "u"}, {"max-units", "1000"}, {"keys", "0"}, {"key-prefix", "bg#"},
       {"projection", ""}, {"now", "1714564800000"}, {"contents", "1"}, {"content-prefix", "c"},
       {"name", "s3://trail/AWSLogs/1/CloudTrail/us-east-1/f.json.gz"}, {"lease", "0"},
-      {"chain", "trail|AWSLogs/1/CloudTrail-Digest/us-east-1"}, {"ends", ""}, {"end", "0"}};
+      {"chain", "trail|AWSLogs/1/CloudTrail-Digest/us-east-1"}, {"ends", ""}, {"end", "0"},
+      {"listed", "l"}, {"digest", "AWSLogs/1/CloudTrail-Digest/us-east-1/d.json.gz"},
+      {"stale", "3600000"}};
   bool barrier = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];

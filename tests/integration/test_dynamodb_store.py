@@ -369,6 +369,55 @@ def test_ledger_reads_from_three_processes_are_kept_up_to_the_bound():
     check(again["added"] == int(k) + 1 and ledger_reads(name) == got, f"again: {again}")
 
 
+def test_ledger_a_read_and_a_listing_at_once_one_sees_the_other():
+    # Rounds of 3 readers racing one digest's listing of the same file: each read is seen by
+    # the listing (list_file gives it back) or sees the listing (add_read gives it back).
+    for round_ in range(5):
+        name = f"s3://trail/AWSLogs/1/CloudTrail/us-east-1/race-{round_}.json.gz"
+        outs = race("ig-add-read", [("--name", name, "--content-prefix", f"r{i}",
+                                     "--unit", f"r{i}") for i in range(PROCESSES)])
+        # The listing after the reads sees them all (the race proper is below).
+        listing = run_tool("ig-list", "--name", name)
+        seen = {r["sha256"] for r in listing["reads"]}
+        check(seen == {sha256_hex(f"r{i}-0") for i in range(PROCESSES)} and
+              all(o["listed"] == "" for o in outs), f"reads then listing: {listing} {outs}")
+        again = run_tool("ig-add-read", "--name", name, "--content-prefix", "late")
+        check(again["listed"] == sha256_hex("l"), f"a read after the listing sees it: {again}")
+        # A second digest's listing does not replace the first.
+        run_tool("ig-list", "--name", name, "--listed", "other")
+        late = run_tool("ig-add-read", "--name", name, "--content-prefix", "later")
+        check(late["listed"] == sha256_hex("l"), f"the first listing kept: {late}")
+    # The race proper: list_file and add_read processes released at once.
+    for round_ in range(5):
+        name = f"s3://trail/AWSLogs/1/CloudTrail/us-east-1/race-{round_}-c.json.gz"
+        procs = [subprocess.Popen(tool_args(c, *args, "--barrier"), env=ENV, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for c, args in [("ig-add-read", ("--name", name, "--content-prefix", f"t{i}"))
+                                 for i in range(PROCESSES)] + [("ig-list", ("--name", name))]]
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        outs = []
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=120)
+            check(p.returncode == 0, f"exited {p.returncode}: {stderr}")
+            outs.append(json.loads(stdout))
+        listed_reads = {r["sha256"] for r in outs[-1]["reads"]}
+        for i, o in enumerate(outs[:-1]):
+            check(o["listed"] == sha256_hex("l") or sha256_hex(f"t{i}-0") in listed_reads,
+                  f"reader {i} and the listing missed each other: {o} {outs[-1]}")
+
+
+def test_ledger_coverage_kept_while_refreshed_and_started_again_when_stale():
+    t0 = 1714564800000
+    first = run_tool("ig-coverage", "--now", str(t0), "--stale", "3600000")
+    check(first["from"] == t0, f"started: {first}")
+    later = run_tool("ig-coverage", "--now", str(t0 + 3000000), "--stale", "3600000")
+    check(later["from"] == t0, f"kept while refreshed within the hour: {later}")
+    outs = race("ig-coverage", [("--now", str(t0 + 9000000), "--stale", "3600000")] * PROCESSES)
+    check(all(o["from"] == t0 + 9000000 for o in outs), f"started again once stale: {outs}")
+
+
 def test_ledger_backfill_claim_one_winner_and_an_expired_lease_is_won_again():
     name = "s3://trail/AWSLogs/1/CloudTrail/us-east-1/claimed.json.gz"
     leases = [NOW + 60000 + i for i in range(PROCESSES)]

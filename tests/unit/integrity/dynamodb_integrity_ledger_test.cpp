@@ -102,7 +102,9 @@ TEST_CASE("Shared integrity ledger keys: 32 hex of SHA-256, ends zero-padded to 
 
 TEST_CASE("Shared integrity ledger add_read: one conditional ADD; beyond kMaxReads is not an error") {
   Fixture f;
-  REQUIRE(f.ledger->add_read(kName, {kSha1, "unit one"}, kNow).ok);
+  std::optional<SharedListing> listed;
+  REQUIRE(f.ledger->add_read(kName, {kSha1, "unit one"}, kNow, listed).ok);
+  CHECK_FALSE(listed);
   REQUIRE(f.sent.size() == 1);
   CHECK(f.sent[0].first == "UpdateItem");
   const std::string e = kSha1 + " unit one";
@@ -113,23 +115,96 @@ TEST_CASE("Shared integrity ledger add_read: one conditional ADD; beyond kMaxRea
         R"("ExpressionAttributeNames":{"#h":"h","#n":"name","#t":"expires_at"},)"
         R"("ExpressionAttributeValues":{":e":{"S":")" + e + R"("},":max":{"N":"8"},":n":{"S":")" +
         kName + R"("},":r":{"SS":[")" + e + R"("]},":t":{"N":")" + std::to_string(kTtl) +
-        R"("}},"ReturnValues":"NONE"})");
-  // The set is full: refused, ok (not kept, like the local ledger).
+        R"("}},"ReturnValues":"ALL_NEW"})");
+  // The set is full: refused, ok (not kept, like the local ledger); the listing is read.
   f.answers["UpdateItem"] = {response(400, kCondFailed)};
-  CHECK(f.ledger->add_read(kName, {kSha2, "u"}, kNow).ok);
+  CHECK(f.ledger->add_read(kName, {kSha2, "u"}, kNow, listed).ok);
+  CHECK(f.sent.back().first == "GetItem");
   CHECK(f.ledger->counters().failures == 0);
   // A content that is not a SHA-256 is refused unsent.
-  SharedStatus s = f.ledger->add_read(kName, {"ABC", "u"}, kNow);
+  SharedStatus s = f.ledger->add_read(kName, {"ABC", "u"}, kNow, listed);
   CHECK_FALSE(s.ok);
-  CHECK(f.sent.size() == 2);
+  CHECK(f.sent.size() == 3);
   // A failure names the table, the action and the file.
   f.answers["UpdateItem"] = {response(500, R"({"__type":"InternalServerError","message":"x"})")};
-  s = f.ledger->add_read(kName, {kSha1, "u"}, kNow);
+  s = f.ledger->add_read(kName, {kSha1, "u"}, kNow, listed);
   CHECK_FALSE(s.ok);
   CHECK(s.message.find("DynamoDB table tw-state") != std::string::npos);
   CHECK(s.message.find("UpdateItem of the read of " + std::string(kName)) != std::string::npos);
   CHECK(f.ledger->counters().failures == 2);
-  CHECK(f.ledger->counters().requests == 4);  // 1 + 1 + 2 tries
+  CHECK(f.ledger->counters().requests == 5);  // 1 + 2 + 2 tries
+}
+
+std::string listed_item(const std::string& name, const std::string& sha, const std::string& extra = "") {
+  return R"({"Attributes":{"pk":{"S":")" + read_partition_key(name) +
+         R"("},"sk":{"S":"r"},"name":{"S":")" + name + R"("},"ls":{"S":")" + sha +
+         R"("},"lk":{"S":"dk"},"lc":{"S":"c"},"la":{"S":"111122223333"},"lr":{"S":"eu-west-1"},)"
+         R"("lf":{"S":"ff"},"lb":{"N":"100"},"le":{"N":"3700"})" + extra + "}}";
+}
+
+TEST_CASE("Shared integrity ledger: a read gets the listing back; a listing gets the reads") {
+  Fixture f;
+  std::optional<SharedListing> listed;
+  f.answers["UpdateItem"] = {response(200, listed_item(kName, kSha2))};
+  REQUIRE(f.ledger->add_read(kName, {kSha1, "u"}, kNow, listed).ok);
+  REQUIRE(listed);
+  CHECK(listed->sha256 == kSha2);
+  CHECK(listed->digest_key == "dk");
+  CHECK(listed->digest_start == 100);
+  CHECK(listed->digest_end == 3700);
+  // A listing of another file's item, or not as an agent writes it: ignored.
+  f.answers["UpdateItem"] = {response(200, listed_item("s3://other/x", kSha2))};
+  REQUIRE(f.ledger->add_read(kName, {kSha1, "u"}, kNow, listed).ok);
+  CHECK_FALSE(listed);
+  f.answers["UpdateItem"] = {response(200, listed_item(kName, "XYZ"))};
+  REQUIRE(f.ledger->add_read(kName, {kSha1, "u"}, kNow, listed).ok);
+  CHECK_FALSE(listed);
+  CHECK(f.ledger->counters().ignored == 2);
+  // list_file: each attribute kept if there; the reads given back.
+  SharedListing l;
+  l.sha256 = kSha1;
+  l.digest_key = "dk";
+  l.chain = kChain;
+  l.account = "111122223333";
+  l.region = "eu-west-1";
+  l.fingerprint = "ff";
+  l.digest_start = 100;
+  l.digest_end = 3700;
+  f.answers["UpdateItem"] = {response(
+      200, listed_item(kName, kSha1, R"(,"h":{"SS":[")" + kSha2 + R"( s3://b/k","bad"]})"))};
+  std::vector<SharedRead> reads;
+  REQUIRE(f.ledger->list_file(kName, l, kNow, reads).ok);
+  REQUIRE(reads.size() == 1);
+  CHECK(reads[0].sha256 == kSha2);
+  CHECK(reads[0].unit == "s3://b/k");
+  const std::string& body = f.sent.back().second;
+  CHECK(body.find(R"("UpdateExpression":"SET #n = :n, #t = :t, #ls = if_not_exists(#ls, :ls), )") !=
+        std::string::npos);
+  CHECK(body.find(R"("ReturnValues":"ALL_NEW")") != std::string::npos);
+  CHECK(body.find("ConditionExpression") == std::string::npos);
+}
+
+TEST_CASE("Shared integrity ledger coverage: kept while refreshed, started again when stale") {
+  Fixture f;
+  int64_t from = 0;
+  f.answers["UpdateItem"] = {response(200, R"({"Attributes":{"from":{"N":"1000"},"seen":{"N":"5000"}}})")};
+  REQUIRE(f.ledger->coverage(kNow, 3600000, from).ok);
+  CHECK(from == 1000);
+  CHECK(f.sent.back().second.find(
+            R"("ConditionExpression":"attribute_not_exists(#s) OR #s >= :stale")") !=
+        std::string::npos);
+  // Stale: the first update is refused, the second starts it again from now.
+  f.answers["UpdateItem"] = {response(400, kCondFailed),
+                             response(200, R"({"Attributes":{"from":{"N":")" +
+                                               std::to_string(kNow) + R"("}}})")};
+  REQUIRE(f.ledger->coverage(kNow, 3600000, from).ok);
+  CHECK(from == kNow);
+  CHECK(f.sent.back().second.find(R"("UpdateExpression":"SET #s = :now, #f = :now, #t = :t")") !=
+        std::string::npos);
+  // A start in the future is not believed.
+  f.answers["UpdateItem"] = {response(200, R"({"Attributes":{"from":{"N":")" +
+                                               std::to_string(kNow + 3600000) + R"("}}})")};
+  CHECK_FALSE(f.ledger->coverage(kNow, 3600000, from).ok);
 }
 
 TEST_CASE("Shared integrity ledger reads: one consistent BatchGetItem; hostile items ignored") {
