@@ -117,6 +117,11 @@ struct IntegrityStage::Impl {
 
   std::mutex finished_mu;  // taken alone: the backfill source calls in with its own lock
   std::vector<Finished> finished;
+  // Backfilled files read and compared whose unit is not done yet (memory only: a restart
+  // backfills them again): their read, shared once done.
+  std::map<std::string, SharedRead> backfill_reads;
+  // Reads of finished backfills to add to the shared ledger (a tick, outside mu).
+  std::vector<std::pair<std::string, SharedRead>> reads_to_share;
 
   bool bucket_allowed(std::string_view bucket) const {
     return opt.allowed_buckets.empty() ||
@@ -144,25 +149,37 @@ struct IntegrityStage::Impl {
 
   // ---- log files ------------------------------------------------------------------------
 
-  void log_file_read(const StageObject& o, std::string_view unit, std::vector<AlertRecord>& out) {
-    if (o.sha256.empty()) return;
+  // True when the read is a backfill's (the file is queued for backfill): it stays queued, and
+  // is shared, until the backfill source says the unit is done (its alerts delivered): a kill
+  // before that backfills it again after the restart, nothing says it was read.
+  bool log_file_read(const StageObject& o, std::string_view unit, std::vector<AlertRecord>& out) {
+    if (o.sha256.empty()) return false;
     const std::string name = uri(o.bucket, o.key);
     const int64_t now = to_ms(clock.wall_now());
     std::lock_guard<std::mutex> l(mu);
     if (auto e = expected.find(name); e != expected.end()) {
+      if (e->second.state != ExpectedLog::State::kQueued) {
+        compare(e->second, std::string(o.sha256), std::string(unit), out);
+        return false;
+      }
+      // Compared again (a retried backfill): counted once.
+      if (backfill_reads.count(name)) e->second.state = ExpectedLog::State::kChecked;
       compare(e->second, std::string(o.sha256), std::string(unit), out);
-      return;
+      e->second.state = ExpectedLog::State::kQueued;
+      backfill_reads[name] = {std::string(o.sha256), std::string(unit)};
+      return true;
     }
     if (seen.size() + expected.size() >= opt.max_entries && !seen.count(name)) {
       ++counters.log_files_not_checked;
-      return;
+      return false;
     }
     SeenLog& s = seen[name];
     s.at_ms = now;
     dirty_seen.insert(name);
     for (const auto& [sha, u] : s.reads)
-      if (sha == o.sha256) return;
+      if (sha == o.sha256) return false;
     if (s.reads.size() < kMaxReads) s.reads.emplace_back(std::string(o.sha256), std::string(unit));
+    return false;
   }
 
   // Adds the read to the shared ledger (outside mu): "" or why the unit must come again.
@@ -733,6 +750,7 @@ struct IntegrityStage::Impl {
     std::vector<std::string> withdrawn;
     if (!stopped.empty() || !due_names.empty())
       settle_shared(now_ms, stopped, due_names, withdrawn);
+    share_backfill_reads(now_ms);
     std::lock_guard<std::mutex> l(mu);
     expire(now_ms);
     const std::string saved = persist(true);
@@ -755,6 +773,16 @@ struct IntegrityStage::Impl {
   void settle_finished(std::vector<Finished>& done) {
     for (Finished& f : done) {
       auto e = expected.find(f.name);
+      if (auto r = backfill_reads.find(f.name); r != backfill_reads.end()) {
+        // Read and compared by this stage: checked now that the unit is done.
+        if (shared && reads_to_share.size() < opt.max_entries)
+          reads_to_share.emplace_back(f.name, std::move(r->second));
+        backfill_reads.erase(r);
+        if (e != expected.end()) {
+          e->second.state = ExpectedLog::State::kChecked;
+          touch(e->second);
+        }
+      }
       if (e == expected.end()) continue;
       if (f.ok) {
         // Read and delivered, but the stage saw no log file there (process() came first).
@@ -892,6 +920,31 @@ struct IntegrityStage::Impl {
       e.state = ExpectedLog::State::kChecked;
       ++counters.log_files_not_checked;
     }
+  }
+
+  // The reads of finished backfills go to the shared ledger (outside mu; kept for the next tick
+  // when the table fails).
+  void share_backfill_reads(int64_t now_ms) {
+    std::vector<std::pair<std::string, SharedRead>> todo;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (now_ms < shared_pause_until_ms) return;
+      todo.swap(reads_to_share);
+    }
+    size_t i = 0;
+    std::string error;
+    for (; i < todo.size(); ++i) {
+      std::optional<SharedListing> listed;
+      error = shared_failed(shared->add_read(todo[i].first, todo[i].second, now_ms, listed));
+      if (!error.empty()) break;
+    }
+    if (i == todo.size()) return;
+    std::lock_guard<std::mutex> l(mu);
+    shared_pause_until_ms = now_ms + kSharedRetryMs;
+    spdlog::warn("integrity: {}; {} backfilled reads are shared at a later tick", error,
+                 todo.size() - i);
+    reads_to_share.insert(reads_to_share.begin(), todo.begin() + static_cast<std::ptrdiff_t>(i),
+                          todo.end());
   }
 
   // A delivery-stopped finding not claimed (under mu): out of the outbox, and the chain's clock
@@ -1200,9 +1253,10 @@ std::string IntegrityStage::process(StageUnit& unit) {
   const StageObject& o = *unit.object;
   switch (o.kind) {
     case StageObject::Kind::kLogFile:
-      impl_->log_file_read(o, unit.identity, unit.alerts);
-      if (std::string error = impl_->share_read(o, unit.identity, unit.alerts); !error.empty())
-        return error;
+      // A backfill's read is shared once its unit is done (tick).
+      if (!impl_->log_file_read(o, unit.identity, unit.alerts))
+        if (std::string error = impl_->share_read(o, unit.identity, unit.alerts); !error.empty())
+          return error;
       return persist_unit();
     case StageObject::Kind::kDigest:
       if (std::string error = impl_->digest_read(o, unit.alerts); !error.empty()) return error;

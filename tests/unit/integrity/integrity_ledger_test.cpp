@@ -434,3 +434,34 @@ TEST_CASE("integrity stage restart: a ledger over max_entries keeps the newest")
   CHECK(f.read_digest(d1).empty());
   CHECK(f.stage->counters().log_files_valid == 2);  // the two read last; the others forgotten
 }
+
+TEST_CASE("integrity ledger: a backfill killed before its unit was done is backfilled again") {
+  Fixture f;
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("tw-backfill-kill-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  f.journal_path = (dir / "integrity.journal").string();
+  const std::string d1 = f.trail.hour(t("2026-11-20T01:00:31Z"), {kLog}, true);
+  const std::string log = f.trail.logs_of[d1][0];
+  f.upload();
+  f.start();
+  CHECK(f.read_digest(d1).empty());
+  f.at("2026-11-20T01:20:01Z");
+  CHECK(f.tick().empty());
+  REQUIRE(f.backfill_next().size() == 1);
+  CHECK(f.read_log(log, kLog).empty());  // read, compared, saved; its alerts not delivered
+  CHECK(f.tick().empty());
+  f.stop();  // kill -9: the backfill queue is gone, the unit never done
+  f.start();
+  f.at("2026-11-20T01:20:05Z");
+  CHECK(f.tick().empty());
+  std::vector<WorkUnit> again = f.backfill_next();
+  REQUIRE(again.size() == 1);  // its alerts are delivered this time
+  CHECK(again[0].objects.at(0).key == log);
+  CHECK(f.read_log(log, kLog).empty());
+  f.backfill->done(again[0].token, true, "");
+  CHECK(f.tick().empty());
+  CHECK(f.stage->counters().log_files_unreadable == 0);
+  std::filesystem::remove_all(dir);
+}

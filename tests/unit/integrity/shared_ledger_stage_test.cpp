@@ -347,3 +347,26 @@ TEST_CASE("shared ledger: an agent that starts later backfills from the agents' 
     CHECK(g.b.stage->counters().log_files_not_checked == (shared_coverage ? 0u : 1u));
   }
 }
+
+TEST_CASE("shared ledger: a backfill's read is shared once its unit is done, not before") {
+  Agents g;
+  const std::string d1 = g.hour("2026-11-20T01:00:31Z", {kLog}, true);
+  const std::string log = g.a.trail.logs_of[d1][0];
+  const std::string name = "s3://" + g.a.trail.bucket + "/" + log;
+  g.upload();
+  g.start();
+  CHECK(g.a.read_digest(d1).empty());
+  g.at("2026-11-20T01:20:01Z");
+  CHECK(g.a.tick().empty());
+  std::vector<WorkUnit> units = g.a.backfill_next();
+  REQUIRE(units.size() == 1);
+  CHECK(g.a.read_log(log, kLog).empty());
+  // Read and compared, its alerts not delivered yet: nobody may take it as read.
+  CHECK(g.shared.reads_by_name.count(name) == 0);
+  CHECK(g.a.tick().empty());
+  CHECK(g.shared.reads_by_name.count(name) == 0);
+  g.a.backfill->done(units[0].token, true, "");
+  CHECK(g.a.tick().empty());
+  CHECK(g.shared.reads_by_name.count(name) == 1);
+  CHECK(g.a.stage->counters().log_files_valid == 1);
+}
