@@ -78,7 +78,7 @@ int cmd_run(Args& a, const Global& g) {
       make_run_alarm_stage(c, rule_set->enabled, endpoints.region, http.control, credentials);
   alarms::AlarmStage* alarm_stage = alarm_parts.stage.get();
   // [integrity]: digests checked as they arrive, listed log files backfilled (merged source).
-  RunIntegrity integrity = make_run_integrity(c, *source.source, clients, http, credentials);
+  RunIntegrity integrity = make_run_integrity(c, *source.source, clients, http, endpoints.region, credentials);
   Source& engine_source = integrity.merged ? static_cast<Source&>(*integrity.merged) : *source.source;
   Engine engine(engine_options(c, workers, source), engine_source, clients.s3.get(), rule_set,
                 outputs);

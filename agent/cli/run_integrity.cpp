@@ -3,16 +3,47 @@
 #include <algorithm>
 #include <filesystem>
 #include <stdexcept>
+#include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "agent/aws/time_util.h"
 #include "agent/cli/aws_endpoints.h"
 
 namespace trailwarden::cli {
 
+namespace {
+
+// The ledger shared in the table of [alarms.dynamodb], its table checked before anything is read
+// from the queue (a missing table is a start-up error, not a stream of failed units).
+std::unique_ptr<integrity::DynamoDbIntegrityLedger> make_shared_ledger(
+    const Config& c, const std::string& region, const HttpPools& http,
+    std::shared_ptr<aws::CredentialsSource> credentials) {
+  integrity::DynamoDbIntegrityLedgerOptions o;
+  o.table = c.alarms.dynamodb.table;
+  o.retention = std::chrono::duration_cast<std::chrono::seconds>(c.integrity.retention);
+  auto ledger = std::make_unique<integrity::DynamoDbIntegrityLedger>(
+      o, make_shared_table_client(c, region, http.control, std::move(credentials),
+                                  "integrity.store"));
+  for (int attempt = 1;; ++attempt) {
+    std::vector<std::string> warnings;
+    bool retryable = false;
+    integrity::SharedStatus st = ledger->check_table(warnings, retryable);
+    for (const std::string& w : warnings) spdlog::warn("{}", w);
+    if (st.ok) break;
+    if (!retryable || attempt >= 10) throw std::runtime_error(st.message);
+    spdlog::warn("{}; checking again in {} s", st.message, attempt);
+    std::this_thread::sleep_for(std::chrono::seconds(attempt));
+  }
+  spdlog::info("integrity: the ledger is shared in DynamoDB table {}", o.table);
+  return ledger;
+}
+
+}  // namespace
+
 RunIntegrity make_run_integrity(const Config& c, Source& main, AwsClients& clients,
-                                const HttpPools& http,
+                                const HttpPools& http, const std::string& region,
                                 std::shared_ptr<aws::CredentialsSource> credentials) {
   RunIntegrity parts;
   if (!c.integrity.enabled) return parts;
@@ -42,6 +73,12 @@ RunIntegrity make_run_integrity(const Config& c, Source& main, AwsClients& clien
   o.retention = std::chrono::duration_cast<std::chrono::seconds>(ic.retention);
   o.max_entries = ic.max_entries;
   o.allowed_buckets = c.sqs.allowed_buckets;
+  // A claim outlives the backfill's tries and the pauses between them.
+  o.backfill_lease = std::max<std::chrono::seconds>(
+      std::chrono::minutes(30),
+      std::chrono::duration_cast<std::chrono::seconds>(ic.backfill_retry_after) *
+              static_cast<int64_t>(ic.backfill_attempts) +
+          std::chrono::minutes(5));
   if (aws::TimePoint since; !ic.since.empty() && aws::parse_iso8601(ic.since, since))
     o.coverage_from_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(since.time_since_epoch()).count();
@@ -53,8 +90,10 @@ RunIntegrity make_run_integrity(const Config& c, Source& main, AwsClients& clien
       std::max<uint64_t>(jo.max_journal_bytes, uint64_t{ic.max_entries} * 2048);
   parts.journal = std::make_unique<integrity::StateDirIntegrityStore>(
       (std::filesystem::path(c.state_dir) / "integrity.journal").string(), jo);
+  if (ic.store == "dynamodb") parts.shared = make_shared_ledger(c, region, http, credentials);
   parts.stage = std::make_unique<integrity::IntegrityStage>(
-      o, *parts.keys, *clients.s3, parts.backfill.get(), system_clock(), parts.journal.get());
+      o, *parts.keys, *clients.s3, parts.backfill.get(), system_clock(), parts.journal.get(),
+      parts.shared.get());
   if (std::string why; !parts.stage->load(why)) throw std::runtime_error(why);
   return parts;
 }
@@ -63,6 +102,15 @@ void register_run_integrity_metrics(MetricsRegistry& registry, const RunIntegrit
   if (!parts.stage) return;
   integrity::register_integrity_metrics(registry, *parts.stage);
   register_backfill_metrics(registry, parts.backfill->counters());
+  if (!parts.shared) return;
+  registry.add([&ledger = *parts.shared](PrometheusWriter& w) {
+    const integrity::DynamoDbIntegrityLedgerCounters k = ledger.counters();
+    w.counter("trailwarden_integrity_shared_requests_total",
+              "HTTP requests to the shared ledger's DynamoDB table, retries included.",
+              k.requests);
+    w.counter("trailwarden_integrity_shared_items_ignored_total",
+              "Items of the shared ledger read back and ignored as invalid.", k.ignored);
+  });
 }
 
 }  // namespace trailwarden::cli

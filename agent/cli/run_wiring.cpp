@@ -288,12 +288,9 @@ std::chrono::seconds shared_alarm_retention(const std::vector<const rules::Rule*
   return std::chrono::seconds(longest);
 }
 
-namespace {
-
-// The DynamoDB store of `[alarms] store = "dynamodb"`, its table checked.
-std::shared_ptr<store::DynamoDbAlarmStore> make_shared_alarm_store(
-    const Config& c, const std::vector<const rules::Rule*>& enabled, const std::string& region,
-    std::shared_ptr<http::HttpClient> http, std::shared_ptr<aws::CredentialsSource> credentials) {
+std::shared_ptr<store::DynamoDbClient> make_shared_table_client(
+    const Config& c, const std::string& region, std::shared_ptr<http::HttpClient> http,
+    std::shared_ptr<aws::CredentialsSource> credentials, const std::string& who) {
   const DynamoDbStoreConfig& d = c.alarms.dynamodb;
   store::DynamoDbClientOptions co;
   const std::string table_region = d.region.empty() ? region : d.region;
@@ -302,16 +299,27 @@ std::shared_ptr<store::DynamoDbAlarmStore> make_shared_alarm_store(
     co.region = table_region;
     if (co.region.empty())
       throw std::runtime_error(fmt::format(
-          "{}: alarms.dynamodb needs the table's region ([alarms.dynamodb] region, [aws] "
-          "region or AWS_REGION)",
-          c.source));
+          "{}: {} needs the table's region ([alarms.dynamodb] region, [aws] region or "
+          "AWS_REGION)",
+          c.source, who));
   } else {
     std::string error;
     if (!store::resolve_dynamodb_endpoint(table_region, endpoint_config(c),
                                           aws::process_environment(), co, error))
-      throw std::runtime_error(fmt::format("{}: alarms.dynamodb: {}", c.source, error));
+      throw std::runtime_error(fmt::format("{}: {}: {}", c.source, who, error));
   }
-  auto client = std::make_shared<store::DynamoDbClient>(co, std::move(http), std::move(credentials));
+  return std::make_shared<store::DynamoDbClient>(co, std::move(http), std::move(credentials));
+}
+
+namespace {
+
+// The DynamoDB store of `[alarms] store = "dynamodb"`, its table checked.
+std::shared_ptr<store::DynamoDbAlarmStore> make_shared_alarm_store(
+    const Config& c, const std::vector<const rules::Rule*>& enabled, const std::string& region,
+    std::shared_ptr<http::HttpClient> http, std::shared_ptr<aws::CredentialsSource> credentials) {
+  const DynamoDbStoreConfig& d = c.alarms.dynamodb;
+  auto client = make_shared_table_client(c, region, std::move(http), std::move(credentials),
+                                         "alarms.dynamodb");
   store::DynamoDbAlarmStoreOptions so;
   so.table = d.table;
   so.retention = shared_alarm_retention(enabled);
@@ -331,7 +339,7 @@ std::shared_ptr<store::DynamoDbAlarmStore> make_shared_alarm_store(
     std::this_thread::sleep_for(std::chrono::seconds(attempt));
   }
   spdlog::info("alarms: shared state in DynamoDB table {} (region {}, endpoint {})", d.table,
-               co.region, co.endpoint_url);
+               client->options().region, client->options().endpoint_url);
   return shared;
 }
 

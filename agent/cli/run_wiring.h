@@ -129,6 +129,13 @@ struct RunAlarmStage {
 // alarm's lateness + (evaluation range + 1) periods + an hour.
 std::chrono::seconds shared_alarm_retention(const std::vector<const rules::Rule*>& enabled);
 
+// The client of the table in [alarms.dynamodb] (its region and endpoint resolved like every AWS
+// endpoint), for the alarms' shared store and the integrity stage's shared ledger; `who` names
+// the user in errors ("alarms.dynamodb", "integrity.store"). Throws std::runtime_error.
+std::shared_ptr<store::DynamoDbClient> make_shared_table_client(
+    const Config& c, const std::string& region, std::shared_ptr<http::HttpClient> http,
+    std::shared_ptr<aws::CredentialsSource> credentials, const std::string& who);
+
 RunAlarmStage make_run_alarm_stage(const Config& c, const std::vector<const rules::Rule*>& enabled,
                                    const std::string& region,
                                    std::shared_ptr<http::HttpClient> http,

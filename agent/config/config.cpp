@@ -159,7 +159,7 @@ void parse_config_document(const std::shared_ptr<toml::table>& root, const std::
   if (const auto* t = section(origin, doc, "limits")) parse_limits(origin, *t, c.limits);
   if (const auto* t = section(origin, doc, "rules")) parse_rules(origin, *t, c.rules);
   if (const auto* t = section(origin, doc, "alarms")) parse_alarms(origin, *t, c.alarms);
-  if (const auto* t = section(origin, doc, "integrity")) parse_integrity(origin, *t, c.integrity);
+  if (const auto* t = section(origin, doc, "integrity")) parse_integrity(origin, *t, c.integrity, c.alarms);
   if (const auto* t = section(origin, doc, "alerts")) parse_alerts(origin, *t, c);
   if (const auto* t = section(origin, doc, "replay")) parse_replay(origin, *t, c);
   collect_output_tables(root, origin, c);
@@ -192,11 +192,12 @@ std::vector<std::string> config_advisories(const Config& c) {
         "refused and deleted (set inline_events = true to match them; docs/aws.md, \"The inline "
         "route's trust model\")");
   const AlarmsConfig& a = c.alarms;
-  if (a.store != "dynamodb" &&
+  if (a.store != "dynamodb" && !(c.integrity.enabled && c.integrity.store == "dynamodb") &&
       (!a.dynamodb.table.empty() || !a.dynamodb.region.empty() || !a.dynamodb.endpoint.empty()))
     out.push_back(
-        "[alarms.dynamodb] is set but alarms.store is \"state\": the table is not used (set "
-        "alarms.store = \"dynamodb\" to share alarm state between agents)");
+        "[alarms.dynamodb] is set but alarms.store is \"state\" and integrity.store is not "
+        "\"dynamodb\": the table is not used (set alarms.store = \"dynamodb\" to share alarm "
+        "state between agents)");
   const IntegrityConfig& i = c.integrity;
   if (i.enabled && c.kafka_source)
     out.push_back(

@@ -101,6 +101,9 @@ struct IntegrityConfig {
   // read by this agent, are neither backfilled nor reported. "": when the agent started (an
   // earlier run may have read them; the ledger is in memory).
   std::string since;
+  // Where the ledger is kept: "state" (the state directory: one agent per queue) or "dynamodb"
+  // (shared by the agents on one queue, in the table of [alarms.dynamodb]).
+  std::string store = "state";
 };
 
 struct Config {

@@ -126,6 +126,7 @@ constexpr ConfigKey<Integrity> kIntegrity[] = {
     {.name = "backfill_retry_after", .member = &Integrity::backfill_retry_after},
     {.name = "backfill_max_pending", .member = &Integrity::backfill_max_pending, .min = 1},
     {.name = "since", .member = &Integrity::since},
+    {.name = "store", .member = &Integrity::store},
 };
 
 constexpr ConfigKey<Config> kAlerts[] = {
@@ -140,7 +141,7 @@ constexpr ConfigKey<Config> kReplay[] = {
 constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
 constexpr std::array<std::string_view, 4> kLogFormats = {"auto", "text", "json", "journal"};
-constexpr std::array<std::string_view, 2> kAlarmStores = {"state", "dynamodb"};
+constexpr std::array<std::string_view, 2> kStores = {"state", "dynamodb"};
 
 bool one_of(std::span<const std::string_view> names, const std::string& value) {
   return std::find(names.begin(), names.end(), value) != names.end();
@@ -229,7 +230,7 @@ void parse_alarms(const std::string& origin, const toml::table& t, AlarmsConfig&
     }
   }
   parse_keys(r, alarms_keys(), a);
-  if (!one_of(kAlarmStores, a.store))
+  if (!one_of(kStores, a.store))
     r.fail(*t.get("store"),
            fmt::format("unknown alarms.store \"{}\" (\"state\": the state directory, or "
                        "\"dynamodb\": a table several agents share)",
@@ -240,7 +241,8 @@ void parse_alarms(const std::string& origin, const toml::table& t, AlarmsConfig&
                             "store\")");
 }
 
-void parse_integrity(const std::string& origin, const toml::table& t, IntegrityConfig& i) {
+void parse_integrity(const std::string& origin, const toml::table& t, IntegrityConfig& i,
+                     const AlarmsConfig& alarms) {
   TomlReader r(origin, t, "integrity");
   parse_keys(r, integrity_keys(), i);
   // The node to blame: the first of `keys` written, else the section itself (the values that
@@ -250,6 +252,16 @@ void parse_integrity(const std::string& origin, const toml::table& t, IntegrityC
       if (const toml::node* n = t.get(k)) return *n;
     return t;
   };
+  if (!one_of(kStores, i.store))
+    r.fail(at({"store"}),
+           fmt::format("unknown integrity.store \"{}\" (\"state\": the state directory, one agent "
+                       "per queue, or \"dynamodb\": shared by the agents on one queue in the "
+                       "table of [alarms.dynamodb])",
+                       i.store));
+  else if (i.store == "dynamodb" && alarms.dynamodb.table.empty())
+    r.fail(at({"store"}), "integrity.store = \"dynamodb\" needs [alarms.dynamodb] table: the "
+                          "table the agents on one queue share (docs/integrity.md, \"Several "
+                          "agents on one queue\")");
   if (aws::TimePoint tp; !i.since.empty() && !aws::parse_iso8601(i.since, tp))
     r.fail(at({"since"}), "integrity.since must be \"\" or a UTC time like "
                           "\"2026-01-01T00:00:00Z\"");

@@ -36,7 +36,9 @@ void parse_rules(const std::string& origin, const toml::table& t, Config::Rules&
 // [alarms] and its [alarms.dynamodb].
 void parse_alarms(const std::string& origin, const toml::table& t, AlarmsConfig& a);
 // [integrity]; also the rule between its durations (retention).
-void parse_integrity(const std::string& origin, const toml::table& t, IntegrityConfig& i);
+// `alarms` (parsed before): integrity.store = "dynamodb" uses its table.
+void parse_integrity(const std::string& origin, const toml::table& t, IntegrityConfig& i,
+                     const AlarmsConfig& alarms);
 void parse_alerts(const std::string& origin, const toml::table& t, Config& c);
 void parse_replay(const std::string& origin, const toml::table& t, Config& c);
 

@@ -21,6 +21,14 @@ namespace {
 constexpr int64_t kHour = 3600;
 constexpr int64_t kExpiryEveryMs = 10'000;
 constexpr int64_t kRewriteRetryMs = 10'000;
+constexpr int64_t kSharedRetryMs = 10'000;  // a shared-ledger call that failed in a tick
+// Listed files a tick hands to the shared ledger at most (the tick runs on the engine's polling
+// loop: the rest wait for the next tick, half a second later).
+constexpr size_t kSharedDuePerTick = 64;
+// Heads a table writer could have made up: a digest period ending this far ahead, an arrival
+// in the future.
+constexpr int64_t kHeadAheadS = 2 * 3600;
+constexpr int64_t kArrivalAheadMs = 5 * 60'000;
 
 int64_t to_ms(Clock::Wall t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -39,12 +47,26 @@ struct ReadDigest {
   DigestCheck check;
 };
 
+// What the shared ledger says about a valid digest, asked before the stage's lock is taken.
+struct SharedView {
+  std::optional<KnownDigest> previous;       // the predecessor it names, as another agent read it
+  std::optional<KnownDigest> before, after;  // its chain's neighbours
+  std::map<std::string, std::vector<SharedRead>> reads;  // its listed files other agents read
+};
+
+// A delivery-stopped finding made by a tick, waiting for the shared claim.
+struct StoppedClaim {
+  std::string chain;
+  int64_t last_end = 0;
+  std::string uid;
+};
+
 }  // namespace
 
 struct IntegrityStage::Impl {
   Impl(IntegrityOptions o, PublicKeyCache& k, ObjectStore& s, BackfillSource* b, const Clock& c,
-       StateDirIntegrityStore* j)
-      : opt(std::move(o)), keys(k), store(s), backfill(b), clock(c), journal(j) {
+       StateDirIntegrityStore* j, SharedIntegrityLedger* sh)
+      : opt(std::move(o)), keys(k), store(s), backfill(b), clock(c), journal(j), shared(sh) {
     ledger.coverage_from_ms = opt.coverage_from_ms ? opt.coverage_from_ms : to_ms(c.wall_now());
     if (backfill) {
       backfill->on_finished([this](const ObjectRef& object, bool ok, const std::string& why) {
@@ -66,7 +88,13 @@ struct IntegrityStage::Impl {
   BackfillSource* backfill;
   const Clock& clock;
   StateDirIntegrityStore* journal;  // null: the state is not kept across restarts
+  SharedIntegrityLedger* shared;    // null: one agent per queue
   IntegrityCounters counters;
+  int64_t next_heads_ms = 0;  // when the shared chain heads are read next (tick)
+  // When a shared-ledger call last failed (any thread): no chain is reported stopped within
+  // digest_grace of it (the digests whose units failed with it come again).
+  std::atomic<int64_t> shared_failed_ms{0};
+  int64_t shared_pause_until_ms = 0;  // a tick's calls failed: the next ones wait until then
 
   std::mutex mu;
   // Log files listed by digests whose period began before ledger.coverage_from_ms were perhaps
@@ -96,8 +124,18 @@ struct IntegrityStage::Impl {
                opt.allowed_buckets.end();
   }
 
-  AlertRecord finding(IntegrityFindingInput in) {
+  // "" or why the shared ledger failed (counted; the caller fails the unit or tries again).
+  std::string shared_failed(const SharedStatus& st) {
+    if (st.ok) return {};
+    ++counters.shared_failures;
+    shared_failed_ms = to_ms(clock.wall_now());
+    return "the shared integrity ledger: " + st.message;
+  }
+
+  // A finding, counted and logged; quiet: made only (a claim decides whether it is reported).
+  AlertRecord finding(IntegrityFindingInput in, bool quiet = false) {
     in.time_ms = to_ms(clock.wall_now());
+    if (quiet) return make_integrity_alert(in);
     ++counters.findings;
     spdlog::warn("integrity: {}: {}: {}", integrity_rule_id(in.check), uri(in.bucket, in.key),
                  http::printable_excerpt(in.reason, 400));
@@ -125,6 +163,75 @@ struct IntegrityStage::Impl {
     for (const auto& [sha, u] : s.reads)
       if (sha == o.sha256) return;
     if (s.reads.size() < kMaxReads) s.reads.emplace_back(std::string(o.sha256), std::string(unit));
+  }
+
+  // Adds the read to the shared ledger (outside mu): "" or why the unit must come again.
+  // A digest another agent read lists it already (the read comes after the digest): compared
+  // here, the finding going out with the unit.
+  std::string share_read(const StageObject& o, std::string_view unit,
+                         std::vector<AlertRecord>& out) {
+    if (!shared || o.sha256.empty()) return {};
+    const std::string name = uri(o.bucket, o.key);
+    std::optional<SharedListing> listed;
+    if (std::string e = shared_failed(shared->add_read(
+            name, {std::string(o.sha256), std::string(unit)}, to_ms(clock.wall_now()), listed));
+        !e.empty())
+      return e;
+    if (!listed) return {};
+    if (!is_hex(listed->sha256, 64) || http::ascii_lower(listed->sha256) != listed->sha256) {
+      spdlog::warn("integrity: the shared listing of {} has no SHA-256: ignored", name);
+      return {};
+    }
+    std::lock_guard<std::mutex> l(mu);
+    if (expected.count(name)) return {};  // this agent read the digest: compared already
+    ExpectedLog e;
+    e.bucket = o.bucket;
+    e.key = o.key;
+    e.sha256 = listed->sha256;
+    e.digest_key = listed->digest_key;
+    e.chain = listed->chain;
+    e.account = listed->account;
+    e.region = listed->region;
+    e.fingerprint = listed->fingerprint;
+    e.digest_start = listed->digest_start;
+    e.digest_end = listed->digest_end;
+    e.listed_ms = to_ms(clock.wall_now());
+    SeenLog read;
+    if (auto it = seen.find(name); it != seen.end()) {
+      read = std::move(it->second);
+      seen.erase(it);
+    } else {
+      read.reads.emplace_back(std::string(o.sha256), std::string(unit));
+    }
+    ExpectedLog& kept = expected[name] = std::move(e);
+    dirty_expected.insert(name);
+    ++counters.shared_reads_used;
+    for (const auto& [sha, u] : read.reads) compare(kept, sha, u, out);
+    return {};
+  }
+
+  // The shared coverage (the ledger's, unless `since` says): since when every agent's reads are
+  // in the table. Network outside mu; a failure keeps the one the agent has.
+  void refresh_coverage(int64_t now_ms) {
+    if (!shared || opt.coverage_from_ms != 0) return;
+    int64_t from = 0;
+    const int64_t stale =
+        std::chrono::duration_cast<std::chrono::milliseconds>(opt.retention).count();
+    if (std::string e = shared_failed(shared->coverage(now_ms, stale, from)); !e.empty()) {
+      spdlog::warn("integrity: {}; the coverage start stays {}", e,
+                   format_utc(ledger_coverage() / 1000));
+      return;
+    }
+    std::lock_guard<std::mutex> l(mu);
+    if (from > 0 && from != ledger.coverage_from_ms) {
+      ledger.coverage_from_ms = from;
+      dirty_coverage = true;
+    }
+  }
+
+  int64_t ledger_coverage() {
+    std::lock_guard<std::mutex> l(mu);
+    return ledger.coverage_from_ms;
   }
 
   // The digest's hash for `e` against what was read. Kept checked (not erased): a unit that
@@ -241,15 +348,24 @@ struct IntegrityStage::Impl {
       out.push_back(finding(about_digest(d, IntegrityCheck::kDigestInvalid, d.check.reason)));
       return {};
     }
-    // The predecessor: known, or read from S3 (outside the lock: a network call).
+    // What other agents know of it (outside the lock: network calls).
     const DigestFile& f = d.check.file;
+    SharedView view;
+    if (shared)
+      if (std::string error = share_digest(d, view); !error.empty()) return error;
+    // The predecessor: known (here, or to another agent), or read from S3.
     std::optional<ReadDigest> previous;
     bool previous_missing = false;
-    if (!f.starting() && f.previous_bucket == d.bucket && !knows(chain_id(d), f.previous_key)) {
+    if (!f.starting() && f.previous_bucket == d.bucket && !view.previous &&
+        !knows(chain_id(d), f.previous_key)) {
       std::string error = read_previous(d, previous, previous_missing);
       if (!error.empty()) return error;
+      // Read from S3 by this agent: the others link to it through the table.
+      if (shared && previous && previous->check.verdict == DigestVerdict::kValid)
+        if (std::string e = share_valid_digest(*previous); !e.empty()) return e;
     }
     std::lock_guard<std::mutex> l(mu);
+    if (shared) adopt_view(d, view);
     if (previous) {
       if (previous->check.verdict == DigestVerdict::kValid) {
         add_digest(*previous, out);
@@ -260,8 +376,87 @@ struct IntegrityStage::Impl {
       }
     }
     link(d, previous ? &*previous : nullptr, previous_missing, out);
-    add_digest(d, out);
+    add_digest(d, out, shared ? &view.reads : nullptr);
     return {};
+  }
+
+  // Adds the valid digest `d` to the shared ledger, then asks it for d's neighbours, the
+  // predecessor d names and the reads of the log files d lists that this agent has not read.
+  // Added first: of two agents adding the two sides of a gap at once, one sees the other.
+  std::string share_digest(const ReadDigest& d, SharedView& view) {
+    const DigestFile& f = d.check.file;
+    const std::string id = chain_id(d);
+    if (std::string e = share_valid_digest(d); !e.empty()) return e;
+    if (std::string e = shared_failed(shared->neighbours(id, f.end, view.before, view.after));
+        !e.empty())
+      return e;
+    if (!f.starting() && f.previous_bucket == d.bucket) {
+      if (view.before && view.before->key == f.previous_key) {
+        view.previous = view.before;
+      } else if (!knows(id, f.previous_key)) {
+        DigestKey named;
+        std::string ignored;
+        // Only in its own chain (a predecessor of another chain is read from S3, as before).
+        if (parse_digest_key(f.previous_key, named, ignored) && d.bucket + "|" + named.chain() == id) {
+          if (std::string e = shared_failed(shared->digest(id, named.end, view.previous));
+              !e.empty())
+            return e;
+          if (view.previous && view.previous->key != f.previous_key) view.previous.reset();
+        }
+      }
+    }
+    // Each listed file not listed here before: the listing written, the reads so far read.
+    std::vector<const DigestLogFile*> files;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      for (const DigestLogFile& lf : f.log_files)
+        if (lf.hash_algorithm == "SHA-256" && bucket_allowed(lf.bucket) &&
+            !expected.count(uri(lf.bucket, lf.key)))
+          files.push_back(&lf);
+    }
+    const int64_t now = to_ms(clock.wall_now());
+    for (const DigestLogFile* lf : files) {
+      SharedListing listing;
+      listing.sha256 = http::ascii_lower(lf->hash);
+      listing.digest_key = d.key;
+      listing.chain = id;
+      listing.account = d.id.account;
+      listing.region = d.id.source_region;
+      listing.fingerprint = f.fingerprint;
+      listing.digest_start = f.start;
+      listing.digest_end = f.end;
+      const std::string name = uri(lf->bucket, lf->key);
+      std::vector<SharedRead> reads;
+      if (std::string e = shared_failed(shared->list_file(name, listing, now, reads)); !e.empty())
+        return e;
+      if (!reads.empty()) view.reads[name] = std::move(reads);
+    }
+    return {};
+  }
+
+  // Adds the valid digest `d` to the shared ledger (its chain's head moves if it is newer).
+  std::string share_valid_digest(const ReadDigest& d) {
+    const DigestFile& f = d.check.file;
+    const int64_t now = to_ms(clock.wall_now());
+    SharedChainHead head;
+    head.chain = chain_id(d);
+    head.bucket = d.bucket;
+    head.account = d.id.account;
+    head.region = d.id.source_region;
+    head.backfill = d.id.backfill;
+    head.last_end = f.end;
+    head.last_key = d.key;
+    head.arrival_ms = now;
+    const KnownDigest known{d.key, d.check.sha256, d.check.signature, f.start, f.end, f.starting()};
+    return shared_failed(shared->add_digest(head, known, now));
+  }
+
+  // The digests other agents read, next to `d` in its chain, join the chain (under mu): link()
+  // and restarts() then see them as if this agent had read them.
+  void adopt_view(const ReadDigest& d, const SharedView& view) {
+    Chain& ch = chains[chain_id(d)];
+    for (const std::optional<KnownDigest>* k : {&view.before, &view.after, &view.previous})
+      if (*k && (*k)->end != d.check.file.end) ch.digests.try_emplace((*k)->end, **k);
   }
 
   bool knows(const std::string& chain, const std::string& key) {
@@ -372,7 +567,9 @@ struct IntegrityStage::Impl {
   }
 
   // Records a valid digest and compares or expects the log files it lists (under mu).
-  void add_digest(const ReadDigest& d, std::vector<AlertRecord>& out) {
+  // `shared_reads`: the listed files' reads by other agents (share_digest), or null.
+  void add_digest(const ReadDigest& d, std::vector<AlertRecord>& out,
+                  const std::map<std::string, std::vector<SharedRead>>* shared_reads = nullptr) {
     const DigestFile& f = d.check.file;
     const std::string id = chain_id(d);
     Chain& ch = chains[id];
@@ -430,7 +627,21 @@ struct IntegrityStage::Impl {
         ExpectedLog& kept = expected[name] = std::move(e);
         dirty_expected.insert(name);
         for (const auto& [sha, u] : read.reads) compare(kept, sha, u, out);
+        // And what other agents read of it (another content, perhaps).
+        if (shared_reads)
+          if (auto r = shared_reads->find(name); r != shared_reads->end())
+            for (const SharedRead& other : r->second) compare(kept, other.sha256, other.unit, out);
         continue;
+      }
+      if (shared_reads && seen.size() + expected.size() < opt.max_entries) {
+        if (auto r = shared_reads->find(name); r != shared_reads->end() && !r->second.empty()) {
+          // Read by another agent: compared here, and neither backfilled nor read again.
+          ExpectedLog& kept = expected[name] = std::move(e);
+          dirty_expected.insert(name);
+          ++counters.shared_reads_used;
+          for (const SharedRead& read : r->second) compare(kept, read.sha256, read.unit, out);
+          continue;
+        }
       }
       if (f.start * 1000 < ledger.coverage_from_ms) {
         // Perhaps read before this agent started: without that run's state, not checked.
@@ -483,7 +694,65 @@ struct IntegrityStage::Impl {
       std::lock_guard<std::mutex> l(finished_mu);
       done.swap(finished);
     }
+    // Every chain's head as the agents sharing the ledger know it (outside mu: a network call).
+    std::vector<SharedChainHead> heads;
+    bool have_heads = false;
+    if (shared && now_ms >= next_heads_ms && now_ms >= shared_pause_until_ms) {
+      const std::string error = shared_failed(shared->heads(heads));
+      have_heads = error.empty();
+      if (have_heads) refresh_coverage(now_ms);
+      next_heads_ms =
+          now_ms + (have_heads ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     opt.heads_every).count()
+                               : kSharedRetryMs);
+      if (!have_heads) {
+        shared_pause_until_ms = now_ms + kSharedRetryMs;
+        spdlog::warn("integrity: {}; the chains' clocks follow this agent's digests until it "
+                     "answers",
+                     error);
+      }
+    }
+    std::vector<StoppedClaim> stopped;  // shared: reported by the agent that claims them
+    std::vector<std::string> due_names;  // shared: read by another agent, or claimed
+    {
+      std::lock_guard<std::mutex> l(mu);
+      settle_finished(done);
+      if (have_heads) adopt_heads(heads, now_ms);
+      clock_chains(now_ms, stopped);
+      take_due(now_ms, due_names);
+      // On disk before they are claimed: an agent killed between the claim and the save sends
+      // them after its restart (the uid is the same as another agent's copy would be). Not
+      // saved: not claimed either (claimed at a later tick).
+      if (!stopped.empty())
+        if (std::string error = persist(true); !error.empty()) {
+          spdlog::error("integrity: {}; delivery stopped is claimed at a later tick", error);
+          for (const StoppedClaim& c : stopped) unclaim(c);
+          stopped.clear();
+        }
+    }
+    std::vector<std::string> withdrawn;
+    if (!stopped.empty() || !due_names.empty())
+      settle_shared(now_ms, stopped, due_names, withdrawn);
     std::lock_guard<std::mutex> l(mu);
+    expire(now_ms);
+    const std::string saved = persist(true);
+    // The findings another agent reports, or claimed again later, leave the journal's outbox
+    // once the chains' new state is on disk (a kill -9 in between sends a copy: the same uid).
+    if (saved.empty() && journal && !withdrawn.empty()) journal->delivered(withdrawn, now_ms);
+    if (const std::string& error = saved; !error.empty()) {
+      if (!persist_failing)
+        spdlog::error("integrity: {}; the ledger stays in memory and is saved again at the next "
+                      "tick",
+                      error);
+      persist_failing = true;
+    } else if (persist_failing) {
+      spdlog::info("integrity: the ledger is saved again");
+      persist_failing = false;
+    }
+  }
+
+  // Backfills the backfill source finished (under mu).
+  void settle_finished(std::vector<Finished>& done) {
     for (Finished& f : done) {
       auto e = expected.find(f.name);
       if (e == expected.end()) continue;
@@ -504,7 +773,55 @@ struct IntegrityStage::Impl {
       for (const auto& [sha, u] : e->second.mismatches) modified(e->second, sha, u, found);
       for (AlertRecord& a : found) add_outbox(std::move(a));
     }
+  }
+
+  // The heads other agents moved (under mu): each chain's clock follows the newest digest any
+  // agent read, and a chain another agent reported stopped is not reported again.
+  void adopt_heads(const std::vector<SharedChainHead>& heads, int64_t now_ms) {
+    for (const SharedChainHead& h : heads) {
+      if (h.chain.empty() || h.bucket.empty() || h.last_end <= 0) continue;
+      if (h.last_end > now_ms / 1000 + kHeadAheadS || h.arrival_ms > now_ms + kArrivalAheadMs) {
+        spdlog::warn("integrity: the shared head of chain {} is in the future (digest end {}, "
+                     "arrival {}): ignored",
+                     h.chain, format_utc(h.last_end), format_utc(h.arrival_ms / 1000));
+        continue;
+      }
+      auto [it, added] = chains.try_emplace(h.chain);
+      Chain& ch = it->second;
+      bool changed = added;
+      if (ch.bucket.empty()) {
+        ch.bucket = h.bucket;
+        ch.account = h.account;
+        ch.region = h.region;
+        ch.backfill = h.backfill;
+        // A chain this agent learns now gets the grace from now, as after a restart: the
+        // agents may all have been down, with its digests waiting in the queue.
+        ch.last_arrival_ms = now_ms;
+      }
+      if (h.last_end > ch.last_end) {
+        ch.last_end = h.last_end;
+        ch.last_key = h.last_key;
+        ch.last_arrival_ms = std::max(ch.last_arrival_ms, h.arrival_ms);
+        changed = true;
+      }
+      if (h.alerted_end == ch.last_end && ch.alerted_stopped_end != ch.last_end) {
+        ch.alerted_stopped_end = ch.last_end;
+        changed = true;
+      }
+      if (changed) dirty_chains.insert(h.chain);
+    }
+    counters.chains = static_cast<int64_t>(chains.size());
+  }
+
+  // Chains with no digest for an hour plus the grace (under mu): a finding each, in the outbox;
+  // with a shared ledger also in `stopped`, kept only if this agent wins the claim.
+  void clock_chains(int64_t now_ms, std::vector<StoppedClaim>& stopped) {
     const int64_t grace = std::chrono::duration_cast<std::chrono::seconds>(opt.digest_grace).count();
+    // With a shared ledger that failed lately: the digests whose units failed with it come
+    // again within the grace; and a claim could not be made.
+    if (shared && (now_ms <= shared_failed_ms.load() + grace * 1000 ||
+                   now_ms < shared_pause_until_ms))
+      return;
     for (auto& [id, ch] : chains) {
       if (ch.backfill || ch.last_end == 0 || ch.alerted_stopped_end == ch.last_end) continue;
       // The next digest ends an hour after the last and is late after the grace; while a
@@ -526,10 +843,19 @@ struct IntegrityStage::Impl {
       in.digest_key = ch.last_key;
       in.from_ms = ch.last_end * 1000;
       in.to_ms = deadline * 1000;
-      add_outbox(finding(std::move(in)));
+      AlertRecord a = finding(std::move(in), shared != nullptr);
+      if (shared) stopped.push_back({id, ch.last_end, a.uid});
+      add_outbox(std::move(a));
     }
-    while (!due.empty() && due.begin()->first <= now_ms) {
-      const std::string name = std::move(due.begin()->second);
+  }
+
+  // Listed log files due for backfill (under mu): queued; with a shared ledger put in
+  // `due_names` instead (settle_shared: read by another agent, or claimed first).
+  void take_due(int64_t now_ms, std::vector<std::string>& due_names) {
+    if (shared && now_ms < shared_pause_until_ms) return;
+    while (!due.empty() && due.begin()->first <= now_ms &&
+           (!shared || due_names.size() < kSharedDuePerTick)) {
+      std::string name = std::move(due.begin()->second);
       due.erase(due.begin());
       auto found = expected.find(name);
       if (found == expected.end() || found->second.state != ExpectedLog::State::kWaiting) continue;
@@ -541,33 +867,146 @@ struct IntegrityStage::Impl {
         ++counters.log_files_not_checked;
         continue;
       }
-      if (!backfill) {
-        unreadable(e, "listed by its digest and not read by the agent (no notification came)", "");
-        continue;
-      }
-      ObjectRef ref;
-      ref.bucket = e.bucket;
-      ref.key = e.key;
-      e.state = ExpectedLog::State::kQueued;
-      touch(e);
-      const uint64_t dropped = backfill->counters().dropped.load();
-      // false: already queued (it will say when it is done), or the queue is full (counted).
-      if (!backfill->add(ref, "listed in " + e.digest_key) &&
-          backfill->counters().dropped.load() != dropped) {
-        e.state = ExpectedLog::State::kChecked;
-        ++counters.log_files_not_checked;
+      if (shared)
+        due_names.push_back(std::move(name));
+      else
+        queue_backfill(e);
+    }
+  }
+
+  // Hands the listed file `e` to the backfill source (under mu).
+  void queue_backfill(ExpectedLog& e) {
+    if (!backfill) {
+      unreadable(e, "listed by its digest and not read by the agent (no notification came)", "");
+      return;
+    }
+    ObjectRef ref;
+    ref.bucket = e.bucket;
+    ref.key = e.key;
+    e.state = ExpectedLog::State::kQueued;
+    touch(e);
+    const uint64_t dropped = backfill->counters().dropped.load();
+    // false: already queued (it will say when it is done), or the queue is full (counted).
+    if (!backfill->add(ref, "listed in " + e.digest_key) &&
+        backfill->counters().dropped.load() != dropped) {
+      e.state = ExpectedLog::State::kChecked;
+      ++counters.log_files_not_checked;
+    }
+  }
+
+  // A delivery-stopped finding not claimed (under mu): out of the outbox, and the chain's clock
+  // reports it again at a later tick (saved so, so that a restart does too).
+  void unclaim(const StoppedClaim& c) {
+    outbox.erase(c.uid);
+    if (auto ch = chains.find(c.chain);
+        ch != chains.end() && ch->second.alerted_stopped_end == c.last_end) {
+      ch->second.alerted_stopped_end = 0;
+      dirty_chains.insert(c.chain);
+    }
+  }
+
+  // The shared ledger's part of a tick (network calls outside mu, then their outcome under it):
+  // the delivery-stopped claims, and the due files: compared with another agent's read, or
+  // backfilled by the agent that claims them (the others look again when the claim ends). After
+  // a failed call the tick makes no more: the rest wait kSharedRetryMs. `withdrawn`: the uids
+  // of findings this agent does not report (lost or failed claims), to mark in the journal.
+  void settle_shared(int64_t now_ms, const std::vector<StoppedClaim>& stopped,
+                     const std::vector<std::string>& due_names,
+                     std::vector<std::string>& withdrawn) {
+    enum class Outcome { kWon, kLost, kFailed };
+    std::string error;  // the first failure: no call after it
+    auto call = [&](const SharedStatus& st) {
+      std::string e = shared_failed(st);
+      if (!e.empty() && error.empty()) error = std::move(e);
+      return st.ok;
+    };
+    std::vector<Outcome> claims_stopped;
+    for (const StoppedClaim& c : stopped) {
+      bool won = false;
+      const bool ok = error.empty() && call(shared->claim_stopped(c.chain, c.last_end, now_ms, won));
+      claims_stopped.push_back(!ok ? Outcome::kFailed : won ? Outcome::kWon : Outcome::kLost);
+    }
+    std::map<std::string, std::vector<SharedRead>> reads;
+    const bool reads_ok = due_names.empty() || (error.empty() && call(shared->reads(due_names, reads)));
+    struct BackfillClaim {
+      const std::string* name;
+      Outcome outcome;
+      int64_t held_until_ms;
+    };
+    std::vector<BackfillClaim> claims;
+    const int64_t lease_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(opt.backfill_lease).count();
+    if (reads_ok) {
+      for (const std::string& name : due_names) {
+        if (reads.count(name)) continue;
+        bool won = false;
+        int64_t held = 0;
+        const bool ok = error.empty() &&
+                        call(shared->claim_backfill(name, now_ms, now_ms + lease_ms, won, held));
+        // A lease longer than this agent would take is not believed (a table writer).
+        claims.push_back({&name, !ok ? Outcome::kFailed : won ? Outcome::kWon : Outcome::kLost,
+                          std::min(held, now_ms + lease_ms)});
       }
     }
-    expire(now_ms);
-    if (std::string error = persist(true); !error.empty()) {
-      if (!persist_failing)
-        spdlog::error("integrity: {}; the ledger stays in memory and is saved again at the next "
-                      "tick",
-                      error);
-      persist_failing = true;
-    } else if (persist_failing) {
-      spdlog::info("integrity: the ledger is saved again");
-      persist_failing = false;
+    std::lock_guard<std::mutex> l(mu);
+    if (!error.empty()) {
+      shared_pause_until_ms = now_ms + kSharedRetryMs;
+      spdlog::warn("integrity: {}; the shared ledger is asked again in {} s (delivery stopped "
+                   "claims, listed log files due)",
+                   error, kSharedRetryMs / 1000);
+    }
+    for (size_t i = 0; i < stopped.size(); ++i) {
+      switch (claims_stopped[i]) {
+        case Outcome::kWon:
+          ++counters.findings;
+          spdlog::warn("integrity: {}: chain {}: no digest after {} (this agent reports it for "
+                       "every agent on the shared ledger)",
+                       integrity_rule_id(IntegrityCheck::kDeliveryStopped), stopped[i].chain,
+                       format_utc(stopped[i].last_end));
+          break;
+        case Outcome::kLost:  // another agent reports it, or the head moved on
+          outbox.erase(stopped[i].uid);
+          withdrawn.push_back(stopped[i].uid);
+          break;
+        case Outcome::kFailed:  // claimed again at a later tick
+          unclaim(stopped[i]);
+          withdrawn.push_back(stopped[i].uid);
+          break;
+      }
+    }
+    auto waiting = [&](const std::string& name) -> ExpectedLog* {
+      auto e = expected.find(name);
+      return e == expected.end() || e->second.state != ExpectedLog::State::kWaiting ? nullptr
+                                                                                     : &e->second;
+    };
+    if (!reads_ok) {
+      for (const std::string& name : due_names) due.emplace(now_ms + kSharedRetryMs, name);
+      return;
+    }
+    for (const auto& [name, rs] : reads) {
+      ExpectedLog* e = waiting(name);
+      if (!e || rs.empty()) continue;
+      ++counters.shared_reads_used;
+      std::vector<AlertRecord> found;
+      for (const SharedRead& r : rs) compare(*e, r.sha256, r.unit, found);
+      for (AlertRecord& a : found) add_outbox(std::move(a));
+    }
+    for (const BackfillClaim& c : claims) {
+      ExpectedLog* e = waiting(*c.name);
+      if (!e) continue;
+      switch (c.outcome) {
+        case Outcome::kWon:
+          queue_backfill(*e);
+          break;
+        case Outcome::kLost:
+          // Another agent backfills it: its read is looked for when the claim ends.
+          ++counters.backfill_claims_lost;
+          due.emplace(std::max(c.held_until_ms, now_ms) + 1000, *c.name);
+          break;
+        case Outcome::kFailed:
+          due.emplace(now_ms + kSharedRetryMs, *c.name);
+          break;
+      }
     }
   }
 
@@ -714,7 +1153,11 @@ struct IntegrityStage::Impl {
         now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(opt.retention).count();
     std::erase_if(seen, [&](const auto& kv) { return kv.second.at_ms < horizon; });
     std::erase_if(expected, [&](const auto& kv) {
-      return kv.second.listed_ms < horizon && kv.second.state != ExpectedLog::State::kQueued;
+      if (kv.second.listed_ms >= horizon || kv.second.state == ExpectedLog::State::kQueued)
+        return false;
+      // Never read nor backfilled in all that time (a claim held by another agent): counted.
+      if (kv.second.state == ExpectedLog::State::kWaiting) ++counters.log_files_not_checked;
+      return true;
     });
     for (auto& [id, ch] : chains) {
       while (ch.digests.size() > 1 && ch.digests.begin()->first * 1000 < horizon)
@@ -725,14 +1168,19 @@ struct IntegrityStage::Impl {
 
 IntegrityStage::IntegrityStage(IntegrityOptions options, PublicKeyCache& keys, ObjectStore& store,
                                BackfillSource* backfill, const Clock& clock,
-                               StateDirIntegrityStore* journal)
-    : impl_(std::make_unique<Impl>(std::move(options), keys, store, backfill, clock, journal)) {}
+                               StateDirIntegrityStore* journal, SharedIntegrityLedger* shared)
+    : impl_(std::make_unique<Impl>(std::move(options), keys, store, backfill, clock, journal,
+                                   shared)) {}
 
 bool IntegrityStage::load(std::string& error) {
-  if (!impl_->journal) return true;
+  if (!impl_->journal) {
+    impl_->refresh_coverage(to_ms(impl_->clock.wall_now()));
+    return true;
+  }
   IntegrityLedger saved;
   if (!impl_->journal->open(saved, error)) return false;
   impl_->restore(std::move(saved));
+  impl_->refresh_coverage(to_ms(impl_->clock.wall_now()));
   return true;
 }
 
@@ -753,6 +1201,8 @@ std::string IntegrityStage::process(StageUnit& unit) {
   switch (o.kind) {
     case StageObject::Kind::kLogFile:
       impl_->log_file_read(o, unit.identity, unit.alerts);
+      if (std::string error = impl_->share_read(o, unit.identity, unit.alerts); !error.empty())
+        return error;
       return persist_unit();
     case StageObject::Kind::kDigest:
       if (std::string error = impl_->digest_read(o, unit.alerts); !error.empty()) return error;
@@ -814,6 +1264,16 @@ void register_integrity_metrics(MetricsRegistry& registry, const IntegrityStage&
               k.predecessors_read.load());
     w.counter("trailwarden_integrity_findings_total", "Integrity findings made.",
               k.findings.load());
+    w.counter("trailwarden_integrity_shared_failures_total",
+              "Calls to the shared ledger (integrity.store = \"dynamodb\") that failed: the unit "
+              "came again, or the tick tried again.",
+              k.shared_failures.load());
+    w.counter("trailwarden_integrity_shared_reads_used_total",
+              "Listed log files compared with a read of another agent (shared ledger).",
+              k.shared_reads_used.load());
+    w.counter("trailwarden_integrity_backfill_claims_lost_total",
+              "Listed log files due for backfill that another agent had claimed (shared ledger).",
+              k.backfill_claims_lost.load());
     w.gauge("trailwarden_integrity_chains", "Digest chains the agent follows.",
             static_cast<double>(k.chains.load()));
   });

@@ -34,8 +34,17 @@
 // read yet are backfilled when due, undelivered findings are sent. Without one, a restart forgets
 // it: log files listed by digests whose hour began before the start
 // (IntegrityOptions::coverage_from_ms) are checked only if read again, and a chain's clock starts
-// with its next digest. One agent per queue: agents sharing a queue each see part of the digests
-// and log files (the shared ledger is not built). Thread-safe.
+// with its next digest.
+//
+// Several agents on one queue (`[integrity] store = "dynamodb"`): each sees part of the log files
+// and digests, so the part of the ledger that matters across agents is shared
+// (shared_integrity_ledger.h): a read is added to it before its unit is acknowledged; a digest
+// compares the log files it lists with the reads of every agent, links to a predecessor another
+// agent read without reading it from S3, and finds gaps with the digests of every agent; a listed
+// file nobody read is backfilled by the agent that claims it; each chain's clock follows the
+// newest digest any agent read (heads read every minute), and delivery stopped is reported by
+// the agent that claims it. The journal still keeps this agent's part (its outbox, its
+// expectations). No network call is made under the stage's lock. Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -52,6 +61,7 @@
 #include "agent/core/clock.h"
 #include "agent/engine/stage.h"
 #include "agent/integrity/public_key_cache.h"
+#include "agent/integrity/shared_integrity_ledger.h"
 #include "agent/integrity/state_dir_integrity_store.h"
 #include "agent/metrics/metrics.h"
 #include "agent/normalize/integrity_finding.h"
@@ -72,6 +82,11 @@ struct IntegrityOptions {
   int64_t coverage_from_ms = 0;
   // Buckets the stage may read (a predecessor digest, a backfilled log file); empty: any.
   std::vector<std::string> allowed_buckets;
+  // With a shared ledger: how long a backfill claim holds (the backfill's attempts and the pauses
+  // between them); another agent that expects the same file waits that long, then looks again.
+  std::chrono::seconds backfill_lease{30 * 60};
+  // With a shared ledger: how often the chains' heads are read (every agent clocks every chain).
+  std::chrono::seconds heads_every{60};
 };
 
 struct IntegrityCounters {
@@ -80,17 +95,22 @@ struct IntegrityCounters {
   std::atomic<uint64_t> log_files_not_checked{0};  // expected but dropped (bounds, bucket)
   std::atomic<uint64_t> predecessors_read{0};      // digests read from S3 for the chain
   std::atomic<uint64_t> findings{0};
+  std::atomic<uint64_t> shared_failures{0};        // calls to the shared ledger that failed
+  std::atomic<uint64_t> shared_reads_used{0};      // listed files compared with another's read
+  std::atomic<uint64_t> backfill_claims_lost{0};   // listed files another agent backfills
   std::atomic<int64_t> chains{0};                  // gauge
 };
 
 class IntegrityStage final : public Stage {
  public:
-  // `keys`, `store`, `backfill` and `journal` must outlive the stage; `backfill` may be null
-  // (then a listed file never read is reported as integrity.log_file_unreadable "not read by the
-  // agent"); `journal` may be null (the ledger is not kept across restarts).
+  // `keys`, `store`, `backfill`, `journal` and `shared` must outlive the stage; `backfill` may be
+  // null (then a listed file never read is reported as integrity.log_file_unreadable "not read
+  // by the agent"); `journal` may be null (the ledger is not kept across restarts); `shared` may
+  // be null (one agent per queue).
   IntegrityStage(IntegrityOptions options, PublicKeyCache& keys, ObjectStore& store,
                  BackfillSource* backfill, const Clock& clock = system_clock(),
-                 StateDirIntegrityStore* journal = nullptr);
+                 StateDirIntegrityStore* journal = nullptr,
+                 SharedIntegrityLedger* shared = nullptr);
   ~IntegrityStage() override;
 
   // Opens the journal and takes the ledger it holds; once, before the engine starts. True

@@ -5,8 +5,12 @@
 // reported stopped by one.
 //
 // What is shared:
-// - reads: which contents (SHA-256) of a log file some agent read, added before the reading
-//   unit is acknowledged; the agent that reads the digest compares them;
+// - reads and listings: which contents (SHA-256) of a log file some agent read, added before
+//   the reading unit is acknowledged, and what the valid digest listing it says (its hash), in
+//   one item: the agent that adds the second of the two compares them (a read after the digest
+//   is compared by the reading agent);
+// - coverage: since when the agents have been adding their reads (listed files of earlier
+//   digests, if nobody read them, are not backfilled);
 // - backfill claims: a lease, so that one agent fetches a listed file no notification brought;
 // - digests: each valid digest of a chain (its hash and signature for the next one's link, its
 //   period and whether it starts the chain, for gaps), and the chain's head (its newest digest,
@@ -43,6 +47,13 @@ struct SharedRead {
   std::string unit;    // the reading unit's identity (evidence in a finding)
 };
 
+// What a valid digest says of one log file it lists (enough for a finding about the file).
+struct SharedListing {
+  std::string sha256;  // the digest's hashValue, 64 lowercase hex
+  std::string digest_key, chain, account, region, fingerprint;
+  int64_t digest_start = 0, digest_end = 0;  // epoch seconds
+};
+
 // A chain's head: its newest valid digest as far as any agent knows.
 struct SharedChainHead {
   std::string chain;  // "bucket|<DigestKey::chain()>"
@@ -59,9 +70,21 @@ class SharedIntegrityLedger {
   virtual ~SharedIntegrityLedger() = default;
 
   // Adds a read of log file `name`. At most kMaxReads distinct contents are kept per file;
-  // one more is not an error (and not kept), like the local ledger.
-  virtual SharedStatus add_read(const std::string& name, const SharedRead& read,
-                                int64_t now_ms) = 0;
+  // one more is not an error (and not kept), like the local ledger. `listed`: the listing a
+  // digest wrote for the file (list_file), if any, read in the same atomic step.
+  virtual SharedStatus add_read(const std::string& name, const SharedRead& read, int64_t now_ms,
+                                std::optional<SharedListing>& listed) = 0;
+
+  // Writes that a valid digest lists `name` (a listing already there is kept), and gives back
+  // the reads added so far, in the same atomic step: of an agent adding a read and one listing
+  // the file at once, one sees the other.
+  virtual SharedStatus list_file(const std::string& name, const SharedListing& listing,
+                                 int64_t now_ms, std::vector<SharedRead>& reads) = 0;
+
+  // Since when (epoch ms) the agents have been adding their reads without a pause longer than
+  // `stale_after_ms`: started at now_ms when there is no such record or it is stale, refreshed
+  // (now_ms as the last sign of life) otherwise.
+  virtual SharedStatus coverage(int64_t now_ms, int64_t stale_after_ms, int64_t& from_ms) = 0;
 
   // The reads any agent added for each of `names` (strongly consistent; a name with none is
   // absent from `out`). Up to thousands of names (a digest's list) in one call.

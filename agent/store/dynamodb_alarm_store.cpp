@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/aws/sigv4.h"
+#include "agent/store/dynamodb_table_check.h"
 
 namespace trailwarden::store {
 
@@ -91,66 +92,14 @@ StoreStatus DynamoDbAlarmStore::fail(const DynamoResult& r, std::string_view wha
 }
 
 StoreStatus DynamoDbAlarmStore::check_table(std::vector<std::string>& warnings) {
-  TableDescription t;
-  DynamoResult r = client_->describe_table(options_.table, t);
-  count(r);
-  const std::string& region = client_->options().region;
-  if (!r.ok()) {
-    if (r.aws_code == "ResourceNotFoundException") {
-      ++failures_;
-      return StoreStatus::failure(
-          false, fmt::format("alarm store: DynamoDB table {} does not exist in region {} "
-                             "(create it as docs/alarms.md \"The DynamoDB store\" shows): {}",
-                             options_.table, region, r.message));
-    }
-    return fail(r, "DescribeTable");
-  }
-  if (t.status != "ACTIVE" && t.status != "UPDATING") {
+  const TableCheckResult r = check_dynamodb_table(
+      *client_, options_.table,
+      {"alarm store", "docs/alarms.md \"The DynamoDB store\"", "periods"}, warnings);
+  requests_ += static_cast<uint64_t>(r.requests);
+  retries_ += static_cast<uint64_t>(r.retries);
+  if (!r.ok) {
     ++failures_;
-    return StoreStatus::failure(
-        t.status == "CREATING",
-        fmt::format("alarm store: DynamoDB table {} in region {} is {}, not ACTIVE", options_.table,
-                    region, t.status.empty() ? "of unknown status" : t.status));
-  }
-  auto describe = [](const std::vector<KeyElement>& keys) {
-    std::string s;
-    for (const KeyElement& k : keys)
-      s += fmt::format("{}{} {} {}", s.empty() ? "" : ", ", k.name, k.key_type,
-                       k.attribute_type.empty() ? "?" : k.attribute_type);
-    return s.empty() ? std::string("none") : s;
-  };
-  const std::vector<KeyElement> want = {{kAlarmTablePartitionKey, "HASH", "S"},
-                                        {kAlarmTableSortKey, "RANGE", "S"}};
-  auto same = [](const KeyElement& a, const KeyElement& b) {
-    return a.name == b.name && a.key_type == b.key_type && a.attribute_type == b.attribute_type;
-  };
-  std::vector<KeyElement> have = t.key_schema;
-  std::sort(have.begin(), have.end(),
-            [](const KeyElement& a, const KeyElement& b) { return a.key_type < b.key_type; });
-  if (have.size() != want.size() || !std::equal(have.begin(), have.end(), want.begin(), same)) {
-    ++failures_;
-    return StoreStatus::failure(
-        false, fmt::format("alarm store: DynamoDB table {} in region {} has the key schema [{}]; "
-                           "the alarm store needs [{}]",
-                           options_.table, region, describe(have), describe(want)));
-  }
-  TimeToLiveDescription ttl;
-  r = client_->describe_time_to_live(options_.table, ttl);
-  count(r);
-  if (!r.ok()) {
-    // Not needed for correctness; say so and go on.
-    warnings.push_back(fmt::format("alarm store: cannot read the TTL setting of DynamoDB table "
-                                   "{}: {}", options_.table, r.message));
-  } else if (ttl.status != "ENABLED" && ttl.status != "ENABLING") {
-    warnings.push_back(fmt::format(
-        "alarm store: DynamoDB table {} has time to live {}; enable it on attribute {} or old "
-        "periods stay (and are billed for storage) forever",
-        options_.table, ttl.status.empty() ? "unknown" : ttl.status, kAlarmTableTtlAttribute));
-  } else if (ttl.attribute_name != kAlarmTableTtlAttribute) {
-    warnings.push_back(fmt::format(
-        "alarm store: DynamoDB table {} has time to live on attribute {:?}, not {}; old periods "
-        "are never deleted",
-        options_.table, ttl.attribute_name, kAlarmTableTtlAttribute));
+    return StoreStatus::failure(r.retryable, r.message);
   }
   return StoreStatus::success();
 }

@@ -105,10 +105,11 @@ class DynamoDbAlarmStore final : public AlarmStore {
   // or above 20000.
   DynamoDbAlarmStore(DynamoDbAlarmStoreOptions options, std::shared_ptr<DynamoDbClient> client);
 
-  // The start-up check: DescribeTable (the table exists, is ACTIVE, and its key schema is
-  // pk HASH S, sk RANGE S) and DescribeTimeToLive (TTL enabled on expires_at; otherwise a
-  // warning: nothing breaks, old periods are just never deleted). A failure names the table,
-  // the region and what is wrong; retryable while the table is CREATING or AWS throttles.
+  // The start-up check (check_dynamodb_table, dynamodb_table_check.h): DescribeTable (the
+  // table exists, is ACTIVE, and its key schema is pk HASH S, sk RANGE S) and
+  // DescribeTimeToLive (TTL enabled on expires_at; otherwise a warning: nothing breaks, old
+  // periods are just never deleted). A failure names the table, the region and what is wrong;
+  // retryable while the table is CREATING or AWS throttles.
   StoreStatus check_table(std::vector<std::string>& warnings);
 
   StoreStatus add(const PeriodDelta& delta, PeriodTotals& totals) override;

@@ -148,6 +148,8 @@ std::string encode_query(const QueryRequest& r) {
   write_names(w, r.names);
   write_values(w, r.values);
   w.field("ConsistentRead", r.consistent_read);
+  if (!r.scan_forward) w.field("ScanIndexForward", false);
+  if (r.limit > 0) w.field("Limit", static_cast<int64_t>(r.limit));
   if (!r.exclusive_start_key.empty()) {
     w.key("ExclusiveStartKey");
     write_item(w, r.exclusive_start_key);
@@ -471,7 +473,7 @@ DynamoResult DynamoDbClient::query(const QueryRequest& r, std::vector<Item>& ite
     Item last;
     if (!parse_query(response, items, last, error))
       return {DynamoResult::Code::kPermanent, "", "DynamoDB Query: " + error, attempts};
-    if (last.empty()) return s;
+    if (last.empty() || r.limit > 0) return s;
     if (last == page.exclusive_start_key)
       return {DynamoResult::Code::kPermanent, "", "DynamoDB Query: LastEvaluatedKey did not move",
               attempts};

@@ -103,6 +103,11 @@ struct QueryRequest {
   Item values;
   bool consistent_read = true;
   Item exclusive_start_key;  // empty: from the start
+  // false: sort keys descending (ScanIndexForward false).
+  bool scan_forward = true;
+  // > 0: at most this many items (Limit), and query() reads one page only (the first `limit`
+  // items in sort key order); 0: every item, every page.
+  int limit = 0;
 };
 
 // BatchGetItem over one table: the items of `keys` (each the full primary key). Any number of
@@ -193,7 +198,8 @@ class DynamoDbClient {
   DynamoResult put_item(const PutItemRequest& r);
   // `found` false when the item does not exist.
   DynamoResult get_item(const GetItemRequest& r, Item& item, bool& found);
-  // Every page of the query (follows LastEvaluatedKey; one request per 1 MB page).
+  // Every page of the query (follows LastEvaluatedKey; one request per 1 MB page); with
+  // r.limit, the first page only.
   DynamoResult query(const QueryRequest& r, std::vector<Item>& items);
   // BatchGetItem of every key of r (none: kOk without a request). The keys are de-duplicated
   // (DynamoDB refuses a request listing a key twice; keys are compared as sent, so the numbers

@@ -5,7 +5,13 @@ once; a write applied whose answer is lost, then retried, counts once; beyond ma
 period counts units unguarded; three racing one transition, exactly one wins; a missing table
 or a wrong key schema is a clear error; throttling and a 5xx from a stand-in server are retried
 with backoff; BatchGetItem reads 150 items of 20 KB, each key asked twice, past dynalite's
-answer size limit (its UnprocessedKeys sent again). Prints the requests per record the store sent, batched and not, and the item size
+answer size limit (its UnprocessedKeys sent again). The shared integrity ledger
+(agent/integrity/dynamodb_integrity_ledger) in the same table: reads added by three processes
+at once on one log file are all kept up to kMaxReads and never beyond; three processes racing one
+backfill claim, exactly one wins and the others see its lease, and a lease in the past is won
+again; digests added out of order leave the newest as the chain's head; three racing the
+delivery-stopped claim, one wins, and none once the head moved; neighbours; foreign items
+ignored. Prints the requests per record the store sent, batched and not, and the item size
 and write units per add at 1, 100 and 1000 units per period.
 
     test_dynamodb_store.py DYNAMODB_STORE_TOOL
@@ -305,6 +311,231 @@ def test_batch_get_reads_every_item_past_the_answer_size_limit():
     projected = run_tool("batch-get", "--keys", "160", "--projection", "pk,n,pk")
     check(projected["items"] == 150 and projected["intact"] == 150 and
           projected["batch_requests"] == 2, f"projected (small answers, nothing left): {projected}")
+
+
+MAX_READS = 8  # kMaxReads (agent/integrity/integrity_ledger.h)
+NOW = 1714564800000
+
+
+def sha256_hex(text: str) -> str:
+    import hashlib
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_units(pk: str, sk: str) -> float:
+    """dynalite's bill for one more write of an item (a no-op SET keeps its size)."""
+    r = DB.client.update_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                              UpdateExpression="SET #t = #t", ConditionExpression="attribute_exists(#t)",
+                              ExpressionAttributeNames={"#t": "expires_at"},
+                              ReturnConsumedCapacity="TOTAL")
+    return r["ConsumedCapacity"]["CapacityUnits"]
+
+
+def ledger_reads(name: str) -> list[tuple[str, str]]:
+    out = run_tool("ig-reads", "--name", name)
+    return sorted((r["sha256"], r["unit"]) for r in out["reads"])
+
+
+def test_ledger_reads_from_three_processes_are_kept_up_to_the_bound():
+    # Under the bound: each process adds 2 contents of its own and one all three share.
+    name = "s3://trail/AWSLogs/1/CloudTrail/us-east-1/under.json.gz"
+    outs = race("ig-add-read", [("--name", name, "--contents", "2", "--content-prefix", f"p{i}",
+                                 "--unit", f"p{i}") for i in range(PROCESSES)] +
+                [("--name", name, "--contents", "1", "--content-prefix", "shared",
+                  "--unit", "shared")] * PROCESSES)
+    check(all(o["added"] == o["requests"] for o in outs), f"one request per read: {outs}")
+    expected = sorted([(sha256_hex(f"p{i}-{k}"), f"p{i}-{k}") for i in range(PROCESSES)
+                       for k in range(2)] + [(sha256_hex("shared-0"), "shared-0")])
+    got = ledger_reads(name)
+    check(got == expected, f"every distinct content once: {got} != {expected}")
+    # Beyond it: 3 processes with 4 contents each, 12 in all: exactly kMaxReads kept, every
+    # add ok (one beyond the bound is not an error).
+    name = "s3://trail/AWSLogs/1/CloudTrail/us-east-1/over.json.gz"
+    outs = race("ig-add-read", [("--name", name, "--contents", "4", "--content-prefix", f"q{i}",
+                                 "--unit", f"q{i}") for i in range(PROCESSES)])
+    check(all(o["added"] == 4 for o in outs), f"every add ok: {outs}")
+    got = ledger_reads(name)
+    everything = {(sha256_hex(f"q{i}-{k}"), f"q{i}-{k}") for i in range(PROCESSES)
+                  for k in range(4)}
+    check(len(got) == MAX_READS and set(got) <= everything,
+          f"{MAX_READS} of the 12 contents expected: {len(got)} {got}")
+    print(f"  a log file's read item with {MAX_READS} reads (units of 5 bytes): "
+          f"{write_units('ig#lf#' + sha256_hex(name)[:32], 'r')} WCU per write")
+    # A content already kept is added again without error (contains()), the set unchanged.
+    sha, unit = got[0]
+    k = unit.split("-")[1]
+    again = run_tool("ig-add-read", "--name", name, "--contents", str(int(k) + 1),
+                     "--content-prefix", unit.split("-")[0], "--unit", unit.split("-")[0])
+    check(again["added"] == int(k) + 1 and ledger_reads(name) == got, f"again: {again}")
+
+
+def test_ledger_a_read_and_a_listing_at_once_one_sees_the_other():
+    # Rounds of 3 readers racing one digest's listing of the same file: each read is seen by
+    # the listing (list_file gives it back) or sees the listing (add_read gives it back).
+    for round_ in range(5):
+        name = f"s3://trail/AWSLogs/1/CloudTrail/us-east-1/race-{round_}.json.gz"
+        outs = race("ig-add-read", [("--name", name, "--content-prefix", f"r{i}",
+                                     "--unit", f"r{i}") for i in range(PROCESSES)])
+        # The listing after the reads sees them all (the race proper is below).
+        listing = run_tool("ig-list", "--name", name)
+        seen = {r["sha256"] for r in listing["reads"]}
+        check(seen == {sha256_hex(f"r{i}-0") for i in range(PROCESSES)} and
+              all(o["listed"] == "" for o in outs), f"reads then listing: {listing} {outs}")
+        again = run_tool("ig-add-read", "--name", name, "--content-prefix", "late")
+        check(again["listed"] == sha256_hex("l"), f"a read after the listing sees it: {again}")
+        # A second digest's listing does not replace the first.
+        run_tool("ig-list", "--name", name, "--listed", "other")
+        late = run_tool("ig-add-read", "--name", name, "--content-prefix", "later")
+        check(late["listed"] == sha256_hex("l"), f"the first listing kept: {late}")
+    # The race proper: list_file and add_read processes released at once.
+    for round_ in range(5):
+        name = f"s3://trail/AWSLogs/1/CloudTrail/us-east-1/race-{round_}-c.json.gz"
+        procs = [subprocess.Popen(tool_args(c, *args, "--barrier"), env=ENV, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for c, args in [("ig-add-read", ("--name", name, "--content-prefix", f"t{i}"))
+                                 for i in range(PROCESSES)] + [("ig-list", ("--name", name))]]
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        outs = []
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=120)
+            check(p.returncode == 0, f"exited {p.returncode}: {stderr}")
+            outs.append(json.loads(stdout))
+        listed_reads = {r["sha256"] for r in outs[-1]["reads"]}
+        for i, o in enumerate(outs[:-1]):
+            check(o["listed"] == sha256_hex("l") or sha256_hex(f"t{i}-0") in listed_reads,
+                  f"reader {i} and the listing missed each other: {o} {outs[-1]}")
+
+
+def test_ledger_coverage_kept_while_refreshed_and_started_again_when_stale():
+    t0 = 1714564800000
+    first = run_tool("ig-coverage", "--now", str(t0), "--stale", "3600000")
+    check(first["from"] == t0, f"started: {first}")
+    later = run_tool("ig-coverage", "--now", str(t0 + 3000000), "--stale", "3600000")
+    check(later["from"] == t0, f"kept while refreshed within the hour: {later}")
+    outs = race("ig-coverage", [("--now", str(t0 + 9000000), "--stale", "3600000")] * PROCESSES)
+    check(all(o["from"] == t0 + 9000000 for o in outs), f"started again once stale: {outs}")
+
+
+def test_ledger_backfill_claim_one_winner_and_an_expired_lease_is_won_again():
+    name = "s3://trail/AWSLogs/1/CloudTrail/us-east-1/claimed.json.gz"
+    leases = [NOW + 60000 + i for i in range(PROCESSES)]
+    outs = race("ig-claim", [("--name", name, "--now", str(NOW), "--lease", str(lease))
+                             for lease in leases])
+    winners = [o for o in outs if o["won"]]
+    check(len(winners) == 1, f"exactly one winner expected: {outs}")
+    winning_lease = winners[0]["held_until"]
+    check(winning_lease in leases and all(o["held_until"] == winning_lease for o in outs),
+          f"the others see the winner's lease: {outs}")
+    # Still held a second before the lease ends; won again once it has ended.
+    held = run_tool("ig-claim", "--name", name, "--now", str(winning_lease - 1000), "--lease",
+                    str(NOW + 500000))
+    check(not held["won"] and held["held_until"] == winning_lease, f"still held: {held}")
+    later = run_tool("ig-claim", "--name", name, "--now", str(winning_lease + 1), "--lease",
+                     str(NOW + 600000))
+    check(later["won"] and later["held_until"] == NOW + 600000, f"expired lease: {later}")
+
+
+CHAIN = "trail|AWSLogs/1/CloudTrail-Digest/us-east-1"
+HOUR = 3600
+END = 1714564800
+
+
+def head_of(chain: str) -> dict:
+    heads = [h for h in run_tool("ig-heads")["heads"] if h["chain"] == chain]
+    check(len(heads) == 1, f"one head of {chain}: {heads}")
+    return heads[0]
+
+
+def test_ledger_digests_out_of_order_leave_the_newest_as_head():
+    chain = CHAIN + "/order"
+    ends = [END + 2 * HOUR, END, END + HOUR]
+    run_tool("ig-add-digest", "--chain", chain, "--ends", ",".join(map(str, ends)))
+    head = head_of(chain)
+    print(f"  a chain head: {write_units('ig#chains', 'c#' + sha256_hex(chain)[:32])} WCU per "
+          f"write; a digest item: {write_units('ig#ch#' + sha256_hex(chain)[:32], f'd#{END:020d}')}"
+          " WCU per write")
+    check(head["last_end"] == END + 2 * HOUR and head["last_key"] == f"digest-{END + 2 * HOUR}",
+          f"the newest digest is the head: {head}")
+    # Three processes at once, each a different digest: the head is the newest of all.
+    race("ig-add-digest", [("--chain", chain, "--ends", str(END + (3 + i) * HOUR))
+                           for i in range(PROCESSES)])
+    check(head_of(chain)["last_end"] == END + 5 * HOUR, f"raced: {head_of(chain)}")
+    # Every digest is kept, found by its end; an end with no digest is not.
+    for end in ends + [END + 5 * HOUR]:
+        d = run_tool("ig-digest", "--chain", chain, "--end", str(end))
+        check(d["found"] and d["end"] == end and d["sha256"] == sha256_hex(f"digest-{end}"),
+              f"digest {end}: {d}")
+    check(not run_tool("ig-digest", "--chain", chain, "--end", str(END + 1))["found"], "no digest")
+
+
+def test_ledger_neighbours():
+    chain = CHAIN + "/neighbours"
+    run_tool("ig-add-digest", "--chain", chain, "--ends",
+             ",".join(str(END + k * HOUR) for k in (0, 1, 2, 5)))
+    # Another chain's digests in between are not neighbours.
+    run_tool("ig-add-digest", "--chain", chain + "-other", "--ends",
+             ",".join(str(END + k * HOUR) for k in (3, 4)))
+    for end, before, after in [(END + HOUR, END, END + 2 * HOUR), (END, 0, END + HOUR),
+                               (END + 3 * HOUR, END + 2 * HOUR, END + 5 * HOUR),
+                               (END + 5 * HOUR, END + 2 * HOUR, 0), (END - 1, 0, END)]:
+        n = run_tool("ig-neighbours", "--chain", chain, "--end", str(end))
+        check(n["before"] == before and n["after"] == after,
+              f"neighbours of {end}: {n}, expected {before}, {after}")
+        check(n["requests"] == 2, f"one Query each: {n}")
+
+
+def test_ledger_claim_stopped_one_winner_and_none_once_the_head_moved():
+    chain = CHAIN + "/stopped"
+    run_tool("ig-add-digest", "--chain", chain, "--ends", str(END))
+    outs = race("ig-claim-stopped", [("--chain", chain, "--end", str(END))] * PROCESSES)
+    check(sum(o["won"] for o in outs) == 1, f"exactly one winner expected: {outs}")
+    check(head_of(chain)["alerted_end"] == END, f"claimed: {head_of(chain)}")
+    again = run_tool("ig-claim-stopped", "--chain", chain, "--end", str(END))
+    check(not again["won"], f"claimed twice: {again}")
+    # An end that is not the head's, and a chain without a head: nothing won, nothing made.
+    ahead = run_tool("ig-claim-stopped", "--chain", chain, "--end", str(END + 9 * HOUR))
+    check(not ahead["won"], f"a claim for an end that is not the head's: {ahead}")
+    nowhere = run_tool("ig-claim-stopped", "--chain", chain + "-none", "--end", str(END))
+    check(not nowhere["won"] and all(h["chain"] != chain + "-none"
+                                     for h in run_tool("ig-heads")["heads"]),
+          f"a claim for a chain without a head: {nowhere}")
+    # The head moves on: a claim for the old head wins nothing, the new one once; the head's
+    # claim is kept by add_digest.
+    run_tool("ig-add-digest", "--chain", chain, "--ends", str(END + HOUR))
+    check(head_of(chain)["alerted_end"] == END, f"add_digest kept the claim: {head_of(chain)}")
+    outs = race("ig-claim-stopped", [("--chain", chain, "--end", str(END))] * PROCESSES)
+    check(not any(o["won"] for o in outs), f"a claim for a head that moved: {outs}")
+    outs = race("ig-claim-stopped", [("--chain", chain, "--end", str(END + HOUR))] * PROCESSES)
+    check(sum(o["won"] for o in outs) == 1, f"the new head: {outs}")
+
+
+def test_ledger_ignores_foreign_items_and_checks_the_table():
+    # A read item whose name is not the one asked (another writer's, a hash collision).
+    name = "s3://trail/AWSLogs/1/CloudTrail/us-east-1/foreign.json.gz"
+    DB.client.put_item(TableName=TABLE, Item={
+        "pk": {"S": "ig#lf#" + sha256_hex(name)[:32]}, "sk": {"S": "r"},
+        "name": {"S": "s3://elsewhere/x"}, "h": {"SS": ["a" * 64 + " u"]}})
+    out = run_tool("ig-reads", "--name", name)
+    check(out["reads"] == [] and out["ignored"] == 1, f"foreign item: {out}")
+    # A head with a wrong type.
+    DB.client.put_item(TableName=TABLE, Item={
+        "pk": {"S": "ig#chains"}, "sk": {"S": "c#" + sha256_hex("bad|chain")[:32]},
+        "chain": {"S": "bad|chain"}, "last_end": {"S": "soon"}})
+    heads = run_tool("ig-heads")
+    check(all(h["chain"] != "bad|chain" for h in heads["heads"]) and heads["ignored"] == 1,
+          f"bad head: {heads}")
+    ok = run_tool("ig-check")
+    check(any("time to live" in w and "shared integrity ledger" in w for w in ok["warnings"]),
+          f"TTL warning expected: {ok}")
+    missing = run_tool("ig-check", table="tw-absent", expect_ok=False)
+    check("shared integrity ledger: DynamoDB table tw-absent does not exist in region us-east-1"
+          in missing["message"] and not missing["retryable"], f"missing table: {missing}")
+    failed = run_tool("ig-add-read", "--name", name, table="tw-absent", expect_ok=False)
+    check("DynamoDB table tw-absent" in failed["message"] and "UpdateItem of the read of " + name
+          in failed["message"] and "ResourceNotFoundException" in failed["message"],
+          f"a failure names the table, action and item: {failed}")
 
 
 class StandIn(LocalServer):

@@ -235,3 +235,17 @@ TEST_CASE("[integrity]: key_prefixes that keep digests out are a warning") {
   REQUIRE(kafka.size() == 1);
   CHECK(kafka[0].find("[integrity] enabled = true checks the digest files that SQS") == 0);
 }
+
+TEST_CASE("[integrity] store: state or dynamodb, which needs the table of [alarms.dynamodb]") {
+  CHECK(parse_config("", "t.toml").integrity.store == "state");
+  CHECK(error_of("[integrity]\nstore = \"redis\"\n").find(
+            "t.toml:2:9: unknown integrity.store \"redis\"") == 0);
+  CHECK(error_of("[integrity]\nstore = \"dynamodb\"\n") ==
+        "t.toml:2:9: integrity.store = \"dynamodb\" needs [alarms.dynamodb] table: the table the "
+        "agents on one queue share (docs/integrity.md, \"Several agents on one queue\")");
+  const Config c = parse_config(
+      "[alarms.dynamodb]\ntable = \"tw-ledger\"\n[integrity]\nenabled = true\nstore = \"dynamodb\"\n",
+      "t.toml");
+  CHECK(c.integrity.store == "dynamodb");
+  CHECK(c.alarms.dynamodb.table == "tw-ledger");
+}

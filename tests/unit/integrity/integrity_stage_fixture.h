@@ -64,6 +64,8 @@ struct Fixture {
   store::JournalFileOptions journal_options;
   std::unique_ptr<StateDirIntegrityStore> journal;
   std::unique_ptr<IntegrityStage> stage;
+  // Set before start(): the ledger shared with other agents (tests/fakes/fake_shared_integrity_ledger.h).
+  SharedIntegrityLedger* shared = nullptr;
 
   Fixture() {
     options.digest_grace = std::chrono::minutes(30);
@@ -80,7 +82,7 @@ struct Fixture {
     if (!journal_path.empty())
       journal = std::make_unique<StateDirIntegrityStore>(journal_path, journal_options);
     stage = std::make_unique<IntegrityStage>(options, keys, store, backfill.get(), clock,
-                                             journal.get());
+                                             journal.get(), shared);
     std::string error;
     REQUIRE_MESSAGE(stage->load(error), error);
   }
