@@ -354,7 +354,7 @@ SharedStatus DynamoDbIntegrityLedger::coverage(int64_t now_ms, int64_t stale_aft
     }
     if (!r.ok()) return fail(r, "UpdateItem", "the agents' coverage");
     const std::optional<int64_t> from = get_count(attributes, "from");
-    if (!from || *from > now_ms + kCoverageAheadMs) {
+    if (!from || *from <= 0 || *from > now_ms + kCoverageAheadMs) {
       ignore("coverage not as an agent writes it", "from");
       return fail("UpdateItem", "the agents' coverage", "its \"from\" is not a time in the past");
     }
@@ -485,7 +485,7 @@ std::optional<KnownDigest> DynamoDbIntegrityLedger::parse_digest(const Item& ite
   const std::optional<bool> starting = get_bool(item, "starting");
   if (!k || !sha || !is_hex64(*sha) || !sig || !start || !e || !starting || *start > *e ||
       sk != digest_sort_key(*e) || (end && *e != *end)) {
-    ignore("invalid digest item", fmt::format("chain {} sort key {}", chain, sk.value_or("?")));
+    ignore("invalid digest item", fmt::format("chain {} sort key {:?}", chain, sk.value_or("?")));
     return std::nullopt;
   }
   d.key = *k;
@@ -584,7 +584,7 @@ SharedStatus DynamoDbIntegrityLedger::heads(std::vector<SharedChainHead>& out) {
     if (item.count("alerted_end")) alerted = get_count(item, "alerted_end");
     if (!bucket || !account || !region || !last_key || !backfill || !last_end || !arrival ||
         !alerted) {
-      ignore("invalid chain head", *chain);
+      ignore("invalid chain head", fmt::format("{:?}", *chain));
       continue;
     }
     h.bucket = *bucket;

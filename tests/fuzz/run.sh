@@ -13,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-60}
 shift || true
-ALL=(pattern decode relp disk_queue alert_record aws_input ecs_document sns alarm_state alarm_stage alarm_journal digest integrity_journal)
+ALL=(pattern decode relp disk_queue alert_record aws_input ecs_document sns alarm_state alarm_stage alarm_journal digest integrity_journal dynamodb_ledger)
 if [[ $# -gt 0 ]]; then
   targets=("$@")
 else

@@ -503,3 +503,37 @@ TEST_CASE("Shared integrity ledger table check: the alarm store's check, named f
   CHECK(retryable);
   CHECK(f.ledger->counters().failures == 2);
 }
+
+// Found by tests/fuzz/dynamodb_ledger_fuzz.cpp: text from the table logged unescaped (a chain
+// head's chain, a digest item's sort key) could forge log lines; a coverage "from" of 0 was
+// returned as ok.
+TEST_CASE("Shared integrity ledger: the table's text cannot forge log lines; from 0 is not believed") {
+  Fixture f;
+  aws::test::LogCapture log;
+  const std::string chain = "e\nWARN forged chain";
+  f.answers["Query"] = {response(
+      200, R"({"Items":[{"pk":{"S":"ig#chains"},"sk":{"S":")" + chain_head_sort_key(chain) +
+               R"("},"chain":{"S":"e\nWARN forged chain"},"bucket":{"S":"e"}}]})")};
+  std::vector<SharedChainHead> out;
+  REQUIRE(f.ledger->heads(out).ok);
+  CHECK(out.empty());
+  f.answers["GetItem"] = {response(
+      200, R"({"Item":{"chain":{"S":")" + std::string(kChain) +
+               R"("},"sk":{"S":"d#1\nWARN forged key"}}})")};
+  std::optional<KnownDigest> d;
+  REQUIRE(f.ledger->digest(kChain, 1714564800, d).ok);
+  CHECK_FALSE(d);
+  CHECK(f.ledger->counters().ignored == 2);
+  const std::string text = log.text();
+  CHECK(text.find("ignored invalid chain head") != std::string::npos);
+  CHECK(text.find("ignored invalid digest item") != std::string::npos);
+  CHECK(text.find("\nWARN forged") == std::string::npos);
+  CHECK(text.find(R"(e\nWARN forged chain)") != std::string::npos);  // shown escaped
+
+  int64_t from = -1;
+  f.answers["UpdateItem"] = {response(200, R"({"Attributes":{"from":{"N":"0"},"seen":{"N":"5"}}})")};
+  SharedStatus s = f.ledger->coverage(kNow, 3600000, from);
+  CHECK_FALSE(s.ok);
+  CHECK(from == 0);
+  CHECK(s.message.find("the agents' coverage") != std::string::npos);
+}
