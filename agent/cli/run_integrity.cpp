@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <random>
 #include <stdexcept>
 #include <thread>
 
@@ -15,6 +17,34 @@ namespace trailwarden::cli {
 
 namespace {
 
+// This agent's id for the shared ledger's claims, kept across restarts in
+// <state_dir>/integrity.agent-id (32 hex digits, made once; a file that is not one is made
+// again).
+std::string integrity_agent_id(const Config& c) {
+  const std::filesystem::path path = std::filesystem::path(c.state_dir) / "integrity.agent-id";
+  std::string id;
+  if (std::ifstream in(path); in) std::getline(in, id);
+  const bool valid = id.size() == 32 && std::all_of(id.begin(), id.end(), [](char ch) {
+                       return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+                     });
+  if (valid) return id;
+  std::random_device random;
+  id.clear();
+  for (int i = 0; i < 4; ++i) id += fmt::format("{:08x}", random());
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << id << "\n";
+    if (!out.flush())
+      throw std::runtime_error(fmt::format("{}: cannot be written", tmp.string()));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec)
+    throw std::runtime_error(fmt::format("{}: cannot be written: {}", path.string(), ec.message()));
+  return id;
+}
+
 // The ledger shared in the table of [alarms.dynamodb], its table checked before anything is read
 // from the queue (a missing table is a start-up error, not a stream of failed units).
 std::unique_ptr<integrity::DynamoDbIntegrityLedger> make_shared_ledger(
@@ -23,6 +53,7 @@ std::unique_ptr<integrity::DynamoDbIntegrityLedger> make_shared_ledger(
   integrity::DynamoDbIntegrityLedgerOptions o;
   o.table = c.alarms.dynamodb.table;
   o.retention = std::chrono::duration_cast<std::chrono::seconds>(c.integrity.retention);
+  o.agent_id = integrity_agent_id(c);
   auto ledger = std::make_unique<integrity::DynamoDbIntegrityLedger>(
       o, make_shared_table_client(c, region, http.control, std::move(credentials),
                                   "integrity.store"));
@@ -36,7 +67,8 @@ std::unique_ptr<integrity::DynamoDbIntegrityLedger> make_shared_ledger(
     spdlog::warn("{}; checking again in {} s", st.message, attempt);
     std::this_thread::sleep_for(std::chrono::seconds(attempt));
   }
-  spdlog::info("integrity: the ledger is shared in DynamoDB table {}", o.table);
+  spdlog::info("integrity: the ledger is shared in DynamoDB table {} (this agent: {})", o.table,
+               o.agent_id);
   return ledger;
 }
 

@@ -381,11 +381,18 @@ SharedStatus DynamoDbIntegrityLedger::claim_backfill(const std::string& name, in
   p.item = key(read_partition_key(name), kClaimSortKey);
   p.item["name"] = AttributeValue::s(name);
   p.item["until"] = AttributeValue::n(lease_until_ms);
+  if (!options_.agent_id.empty()) p.item["owner"] = AttributeValue::s(options_.agent_id);
   p.item["expires_at"] =
       AttributeValue::n(std::max(expires_at(now_ms), lease_until_ms / 1000 + 1));
   p.condition_expression = "attribute_not_exists(#pk) OR #u < :now";
   p.names = {{"#pk", store::kTablePartitionKey}, {"#u", "until"}};
   p.values = {{":now", AttributeValue::n(now_ms)}};
+  if (!options_.agent_id.empty()) {
+    // This agent's own claim (it was restarted) is its again at once.
+    p.condition_expression += " OR #o = :me";
+    p.names["#o"] = "owner";
+    p.values[":me"] = AttributeValue::s(options_.agent_id);
+  }
   // Twice at most: a claim refused whose item is gone when read (expired by TTL, deleted) is
   // tried once more.
   for (int attempt = 0; attempt < 2; ++attempt) {

@@ -17,7 +17,8 @@
 //        the first.
 //        reads: BatchGetItem (ConsistentRead; 100 keys a request, the client's job).
 //                            sk "b"  the backfill claim: until (N, epoch ms), expires_at.
-//        claim_backfill: PutItem on the condition attribute_not_exists(pk) OR until < now;
+//        claim_backfill: PutItem (until, owner: the agent id) on the condition
+//        attribute_not_exists(pk) OR until < now OR owner = this agent;
 //        refused: one consistent GetItem reads the holder's until (gone meanwhile: once more).
 //   pk "ig#coverage"  sk "c"  the agents' coverage: from, seen (epoch ms), expires_at.
 //        coverage: UpdateItem SET seen = now, from = if_not_exists(from, now) on the condition
@@ -63,6 +64,9 @@ namespace trailwarden::integrity {
 struct DynamoDbIntegrityLedgerOptions {
   std::string table;
   std::chrono::seconds retention{6 * 3600};  // every item's expires_at = now + retention
+  // This agent, kept across its restarts (<state_dir>/integrity.agent-id): a backfill claim
+  // names it, and the agent wins its own claim again after a restart. "": claims name nobody.
+  std::string agent_id;
 };
 
 // Requests and outcomes, for metrics (trailwarden_integrity_shared_requests_total,

@@ -175,7 +175,7 @@ void run(int which, uint8_t statuses, std::vector<std::string_view> bodies) {
   o.max_attempts = 2;
   o.sleep = [](std::chrono::milliseconds) {};
   DynamoDbIntegrityLedger ledger(
-      {kTable, std::chrono::seconds(3600)},
+      {kTable, std::chrono::seconds(3600), "0123456789abcdef0123456789abcdef"},
       std::make_shared<store::DynamoDbClient>(o, http,
                                               std::make_shared<aws::test::StaticCredentials>()));
 

@@ -30,7 +30,8 @@
 //                                        "reads" [{"sha256","unit"}] given back
 //     ig-coverage --stale MS             coverage(now, MS): "from"
 //     ig-reads --name N                  reads(): "reads" [{"sha256","unit"}]
-//     ig-claim --name N --lease MS       claim_backfill until MS: "won", "held_until"
+//     ig-claim --name N --lease MS [--agent-id A]  claim_backfill until MS (as agent A):
+//                                        "won", "held_until"
 //     ig-add-digest --chain C --ends E1,E2,...
 //                                        add_digest of one digest per end, in that order
 //     ig-heads                           heads(): "heads" [{"chain","last_end",...}]
@@ -95,7 +96,8 @@ int usage(const std::string& why) {
 int ledger_command(const std::string& command, std::map<std::string, std::string>& opt,
                    const std::shared_ptr<DynamoDbClient>& client, bool barrier) {
   using namespace trailwarden::integrity;
-  DynamoDbIntegrityLedger ledger({opt["table"], std::chrono::seconds(3600)}, client);
+  DynamoDbIntegrityLedger ledger({opt["table"], std::chrono::seconds(3600), opt["agent-id"]},
+                                 client);
   if (barrier) {
     std::string line;
     std::getline(std::cin, line);
@@ -233,7 +235,7 @@ int main(int argc, char** argv) try {
       {"name", "s3://trail/AWSLogs/1/CloudTrail/us-east-1/f.json.gz"}, {"lease", "0"},
       {"chain", "trail|AWSLogs/1/CloudTrail-Digest/us-east-1"}, {"ends", ""}, {"end", "0"},
       {"listed", "l"}, {"digest", "AWSLogs/1/CloudTrail-Digest/us-east-1/d.json.gz"},
-      {"stale", "3600000"}};
+      {"stale", "3600000"}, {"agent-id", ""}};
   bool barrier = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];

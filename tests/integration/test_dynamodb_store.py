@@ -435,6 +435,17 @@ def test_ledger_backfill_claim_one_winner_and_an_expired_lease_is_won_again():
     later = run_tool("ig-claim", "--name", name, "--now", str(winning_lease + 1), "--lease",
                      str(NOW + 600000))
     check(later["won"] and later["held_until"] == NOW + 600000, f"expired lease: {later}")
+    # A claim names its agent: the same agent (restarted) wins it again at once, another not.
+    name = "s3://trail/AWSLogs/1/CloudTrail/us-east-1/owned.json.gz"
+    mine = run_tool("ig-claim", "--name", name, "--now", str(NOW), "--lease", str(NOW + 60000),
+                    "--agent-id", "a" * 32)
+    other = run_tool("ig-claim", "--name", name, "--now", str(NOW + 1), "--lease",
+                     str(NOW + 70000), "--agent-id", "b" * 32)
+    again = run_tool("ig-claim", "--name", name, "--now", str(NOW + 2), "--lease",
+                     str(NOW + 80000), "--agent-id", "a" * 32)
+    check(mine["won"] and not other["won"] and other["held_until"] == NOW + 60000 and
+          again["won"] and again["held_until"] == NOW + 80000,
+          f"the owner's claim: {mine} {other} {again}")
 
 
 CHAIN = "trail|AWSLogs/1/CloudTrail-Digest/us-east-1"

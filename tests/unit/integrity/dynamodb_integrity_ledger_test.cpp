@@ -56,7 +56,7 @@ struct Fixture {
     o.max_attempts = 2;
     o.sleep = [](std::chrono::milliseconds) {};
     ledger = std::make_shared<DynamoDbIntegrityLedger>(
-        DynamoDbIntegrityLedgerOptions{"tw-state", std::chrono::seconds(3600)},
+        DynamoDbIntegrityLedgerOptions{"tw-state", std::chrono::seconds(3600), ""},
         std::make_shared<store::DynamoDbClient>(o, http, std::make_shared<StaticCredentials>()));
   }
 };
@@ -96,7 +96,7 @@ TEST_CASE("Shared integrity ledger keys: 32 hex of SHA-256, ends zero-padded to 
   CHECK(digest_partition_key("abc") == "ig#ch#ba7816bf8f01cfea414140de5dae2223");
   CHECK(digest_sort_key(1714564800) == "d#00000000001714564800");
   CHECK(digest_sort_key(999) < digest_sort_key(1000));
-  CHECK_THROWS_AS(DynamoDbIntegrityLedger({"", std::chrono::seconds(1)}, nullptr),
+  CHECK_THROWS_AS(DynamoDbIntegrityLedger({"", std::chrono::seconds(1), ""}, nullptr),
                   std::invalid_argument);
 }
 
