@@ -1,9 +1,14 @@
 #include "agent/cli/run_integrity.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <random>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdexcept>
 #include <thread>
 
@@ -18,30 +23,40 @@ namespace trailwarden::cli {
 namespace {
 
 // This agent's id for the shared ledger's claims, kept across restarts in
-// <state_dir>/integrity.agent-id (32 hex digits, made once; a file that is not one is made
-// again).
+// <state_dir>/integrity.agent-id (32 hex digits, made once, mode 0600). The file is read only
+// if it is a regular file (not followed if it is a symlink), 64 bytes at most; one that is not
+// an id is made again.
 std::string integrity_agent_id(const Config& c) {
-  const std::filesystem::path path = std::filesystem::path(c.state_dir) / "integrity.agent-id";
-  std::string id;
-  if (std::ifstream in(path); in) std::getline(in, id);
-  const bool valid = id.size() == 32 && std::all_of(id.begin(), id.end(), [](char ch) {
-                       return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
-                     });
-  if (valid) return id;
-  std::random_device random;
-  id.clear();
-  for (int i = 0; i < 4; ++i) id += fmt::format("{:08x}", random());
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << id << "\n";
-    if (!out.flush())
-      throw std::runtime_error(fmt::format("{}: cannot be written", tmp.string()));
+  const std::string path = (std::filesystem::path(c.state_dir) / "integrity.agent-id").string();
+  auto valid = [](const std::string& id) {
+    return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char ch) {
+             return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+           });
+  };
+  if (int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC); fd >= 0) {
+    struct stat st {};
+    char buf[64];
+    ssize_t n = 0;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) n = ::read(fd, buf, sizeof buf);
+    ::close(fd);
+    std::string id(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    while (!id.empty() && (id.back() == '\n' || id.back() == '\r')) id.pop_back();
+    if (valid(id)) return id;
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec)
-    throw std::runtime_error(fmt::format("{}: cannot be written: {}", path.string(), ec.message()));
+  std::random_device random;
+  std::string id;
+  for (int i = 0; i < 4; ++i) id += fmt::format("{:08x}", random());
+  const std::string tmp = path + ".tmp";
+  ::unlink(tmp.c_str());  // a leftover, or something planted: never written through
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  const std::string line = id + "\n";
+  const bool written = fd >= 0 && ::write(fd, line.data(), line.size()) ==
+                                      static_cast<ssize_t>(line.size()) &&
+                       ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error(
+        fmt::format("{}: cannot be written: {}", path, std::strerror(errno)));
   return id;
 }
 
@@ -55,7 +70,7 @@ std::unique_ptr<integrity::DynamoDbIntegrityLedger> make_shared_ledger(
   o.retention = std::chrono::duration_cast<std::chrono::seconds>(c.integrity.retention);
   o.agent_id = integrity_agent_id(c);
   auto ledger = std::make_unique<integrity::DynamoDbIntegrityLedger>(
-      o, make_shared_table_client(c, region, http.control, std::move(credentials),
+      o, make_shared_table_client(c, region, http.table, std::move(credentials),
                                   "integrity.store"));
   for (int attempt = 1;; ++attempt) {
     std::vector<std::string> warnings;

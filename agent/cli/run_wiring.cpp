@@ -115,7 +115,7 @@ HttpPools make_http_pools(const Config& c, size_t workers) {
     return std::make_shared<http::HttpClientPool>(
         [o] { return std::make_unique<http::CurlHttpClient>(o); }, max);
   };
-  return {pool(small, 4), pool(large, workers)};
+  return {pool(small, 4), pool(large, workers), pool(small, workers + 1)};
 }
 
 std::unique_ptr<StatusServer> start_status_server(const Config& c, LiveStatus& live) {

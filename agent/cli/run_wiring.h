@@ -52,6 +52,9 @@ void ensure_state_dir(const Config& c);
 struct HttpPools {
   std::shared_ptr<http::HttpClientPool> control;
   std::shared_ptr<http::HttpClientPool> objects;
+  // The integrity ledger's DynamoDB table (a call per log file from each worker, and the
+  // tick's): its own connections, so that a slow table never holds up SQS's polls and deletes.
+  std::shared_ptr<http::HttpClientPool> table;
 };
 HttpPools make_http_pools(const Config& c, size_t workers);
 

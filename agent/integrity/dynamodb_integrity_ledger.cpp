@@ -617,15 +617,36 @@ SharedStatus DynamoDbIntegrityLedger::claim_stopped(const std::string& chain, in
   u.condition_expression = "#le = :e AND (attribute_not_exists(#ae) OR #ae < :e)";
   u.names = {{"#ae", "alerted_end"}, {"#le", "last_end"}};
   u.values = {{":e", AttributeValue::n(last_end)}};
+  if (!options_.agent_id.empty()) {
+    // Named: a try whose answer was lost (a timeout, a 5xx) and that the client sends again
+    // finds its own claim and still wins.
+    u.update_expression += ", #by = :me";
+    u.condition_expression = "#le = :e AND (attribute_not_exists(#ae) OR #ae < :e OR "
+                             "(#ae = :e AND #by = :me))";
+    u.names["#by"] = "alerted_by";
+    u.values[":me"] = AttributeValue::s(options_.agent_id);
+  }
   Item attributes;
-  const DynamoResult r = client_->update_item(u, attributes);
+  DynamoResult r = client_->update_item(u, attributes);
   count(r);
   if (r.ok()) {
     won = true;
     return {};
   }
-  if (condition_failed(r)) return {};
-  return fail(r, "UpdateItem", fmt::format("the delivery-stopped claim of chain {}", chain));
+  const std::string what = fmt::format("the delivery-stopped claim of chain {:?}", chain);
+  if (!condition_failed(r)) return fail(r, "UpdateItem", what);
+  // Refused: claimed by another agent, the head moved on — or there is no head (expired,
+  // deleted, or never written: an agent that switched from store = "state"). No head: no
+  // agent can claim it, so this one reports it (another may too: the same uid).
+  bool found = false;
+  Item head;
+  r = client_->get_item({options_.table, key(kChainsPartitionKey, chain_head_sort_key(chain)),
+                         true},
+                        head, found);
+  count(r);
+  if (!r.ok()) return fail(r, "GetItem", what);
+  won = !found;
+  return {};
 }
 
 }  // namespace trailwarden::integrity

@@ -30,8 +30,11 @@
 //        the head on the condition attribute_not_exists(last_end) OR last_end < end (refused:
 //        the head is newer, ok). The head's alerted_end is never written by add_digest.
 //        heads: Query of the partition (every page).
-//        claim_stopped: UpdateItem SET alerted_end = e on the condition last_end = e AND
-//        (attribute_not_exists(alerted_end) OR alerted_end < e): refused means lost.
+//        claim_stopped: UpdateItem SET alerted_end = e, alerted_by = this agent on the
+//        condition last_end = e AND (attribute_not_exists(alerted_end) OR alerted_end < e OR
+//        (alerted_end = e AND alerted_by = this agent)) (a retried try wins its own claim);
+//        refused means lost, unless a consistent GetItem finds no head at all (won: nobody
+//        else can claim it).
 //   pk "ig#ch#<hash(chain)>"  sk "d#<end, 20 digits zero-padded>"  a digest: chain, key, sha,
 //        sig, start, end, starting (BOOL), expires_at.
 //        digest: GetItem (consistent); neighbours: two Queries of one item each (sk < d#end

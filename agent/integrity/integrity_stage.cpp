@@ -91,9 +91,9 @@ struct IntegrityStage::Impl {
   SharedIntegrityLedger* shared;    // null: one agent per queue
   IntegrityCounters counters;
   int64_t next_heads_ms = 0;  // when the shared chain heads are read next (tick)
-  // When a shared-ledger call last failed (any thread): no chain is reported stopped within
-  // digest_grace of it (the digests whose units failed with it come again).
-  std::atomic<int64_t> shared_failed_ms{0};
+  // When a digest's unit of each chain last failed on the shared ledger: that chain is not
+  // reported stopped within digest_grace of it (the digest comes again). Under mu.
+  std::map<std::string, int64_t> chain_failed_ms;
   int64_t shared_pause_until_ms = 0;  // a tick's calls failed: the next ones wait until then
 
   std::mutex mu;
@@ -133,7 +133,6 @@ struct IntegrityStage::Impl {
   std::string shared_failed(const SharedStatus& st) {
     if (st.ok) return {};
     ++counters.shared_failures;
-    shared_failed_ms = to_ms(clock.wall_now());
     return "the shared integrity ledger: " + st.message;
   }
 
@@ -369,7 +368,7 @@ struct IntegrityStage::Impl {
     const DigestFile& f = d.check.file;
     SharedView view;
     if (shared)
-      if (std::string error = share_digest(d, view); !error.empty()) return error;
+      if (std::string error = share_digest(d, view); !error.empty()) return chain_failed(d, error);
     // The predecessor: known (here, or to another agent), or read from S3.
     std::optional<ReadDigest> previous;
     bool previous_missing = false;
@@ -379,7 +378,7 @@ struct IntegrityStage::Impl {
       if (!error.empty()) return error;
       // Read from S3 by this agent: the others link to it through the table.
       if (shared && previous && previous->check.verdict == DigestVerdict::kValid)
-        if (std::string e = share_valid_digest(*previous); !e.empty()) return e;
+        if (std::string e = share_valid_digest(*previous); !e.empty()) return chain_failed(d, e);
     }
     std::lock_guard<std::mutex> l(mu);
     if (shared) adopt_view(d, view);
@@ -451,6 +450,14 @@ struct IntegrityStage::Impl {
     return {};
   }
 
+  // A valid digest's unit failed on the shared ledger: its chain's clock waits for it (it comes
+  // again). Returns `error`.
+  std::string chain_failed(const ReadDigest& d, std::string error) {
+    std::lock_guard<std::mutex> l(mu);
+    chain_failed_ms[chain_id(d)] = to_ms(clock.wall_now());
+    return error;
+  }
+
   // Adds the valid digest `d` to the shared ledger (its chain's head moves if it is newer).
   std::string share_valid_digest(const ReadDigest& d) {
     const DigestFile& f = d.check.file;
@@ -472,8 +479,12 @@ struct IntegrityStage::Impl {
   // and restarts() then see them as if this agent had read them.
   void adopt_view(const ReadDigest& d, const SharedView& view) {
     Chain& ch = chains[chain_id(d)];
+    const int64_t horizon = to_ms(clock.wall_now()) / 1000 + kHeadAheadS;
     for (const std::optional<KnownDigest>* k : {&view.before, &view.after, &view.previous})
-      if (*k && (*k)->end != d.check.file.end) ch.digests.try_emplace((*k)->end, **k);
+      // A digest item ending in the future is none an agent read (a table writer's).
+      if (*k && (*k)->end != d.check.file.end && (*k)->end <= horizon && (*k)->start >= 0 &&
+          (*k)->start <= (*k)->end)
+        ch.digests.try_emplace((*k)->end, **k);
   }
 
   bool knows(const std::string& chain, const std::string& key) {
@@ -808,9 +819,10 @@ struct IntegrityStage::Impl {
   void adopt_heads(const std::vector<SharedChainHead>& heads, int64_t now_ms) {
     for (const SharedChainHead& h : heads) {
       if (h.chain.empty() || h.bucket.empty() || h.last_end <= 0) continue;
-      if (h.last_end > now_ms / 1000 + kHeadAheadS || h.arrival_ms > now_ms + kArrivalAheadMs) {
-        spdlog::warn("integrity: the shared head of chain {} is in the future (digest end {}, "
-                     "arrival {}): ignored",
+      if (h.last_end > now_ms / 1000 + kHeadAheadS || h.arrival_ms > now_ms + kArrivalAheadMs ||
+          !bucket_allowed(h.bucket) || h.chain.rfind(h.bucket + "|", 0) != 0) {
+        spdlog::warn("integrity: the shared head of chain {:?} is in the future (digest end {}, "
+                     "arrival {}), or of a bucket not allowed: ignored",
                      h.chain, format_utc(h.last_end), format_utc(h.arrival_ms / 1000));
         continue;
       }
@@ -847,11 +859,12 @@ struct IntegrityStage::Impl {
     const int64_t grace = std::chrono::duration_cast<std::chrono::seconds>(opt.digest_grace).count();
     // With a shared ledger that failed lately: the digests whose units failed with it come
     // again within the grace; and a claim could not be made.
-    if (shared && (now_ms <= shared_failed_ms.load() + grace * 1000 ||
-                   now_ms < shared_pause_until_ms))
-      return;
+    if (shared && now_ms < shared_pause_until_ms) return;
+    std::erase_if(chain_failed_ms,
+                  [&](const auto& kv) { return now_ms > kv.second + grace * 1000; });
     for (auto& [id, ch] : chains) {
       if (ch.backfill || ch.last_end == 0 || ch.alerted_stopped_end == ch.last_end) continue;
+      if (shared && chain_failed_ms.count(id)) continue;  // a digest of it comes again
       // The next digest ends an hour after the last and is late after the grace; while a
       // backlog is read (old digests still arriving) the clock runs from the last arrival.
       const int64_t deadline = ch.last_end + kHour + grace;
@@ -933,16 +946,18 @@ struct IntegrityStage::Impl {
     }
     size_t i = 0;
     std::string error;
-    for (; i < todo.size(); ++i) {
+    for (; i < todo.size() && i < kSharedDuePerTick; ++i) {
       std::optional<SharedListing> listed;
       error = shared_failed(shared->add_read(todo[i].first, todo[i].second, now_ms, listed));
       if (!error.empty()) break;
     }
     if (i == todo.size()) return;
     std::lock_guard<std::mutex> l(mu);
-    shared_pause_until_ms = now_ms + kSharedRetryMs;
-    spdlog::warn("integrity: {}; {} backfilled reads are shared at a later tick", error,
-                 todo.size() - i);
+    if (!error.empty()) {
+      shared_pause_until_ms = now_ms + kSharedRetryMs;
+      spdlog::warn("integrity: {}; {} backfilled reads are shared at a later tick", error,
+                   todo.size() - i);
+    }
     reads_to_share.insert(reads_to_share.begin(), todo.begin() + static_cast<std::ptrdiff_t>(i),
                           todo.end());
   }
@@ -974,7 +989,12 @@ struct IntegrityStage::Impl {
       return st.ok;
     };
     std::vector<Outcome> claims_stopped;
-    for (const StoppedClaim& c : stopped) {
+    for (size_t i = 0; i < stopped.size(); ++i) {
+      const StoppedClaim& c = stopped[i];
+      if (i >= kSharedDuePerTick) {  // the rest at the next tick (the tick's time is bounded)
+        claims_stopped.push_back(Outcome::kFailed);
+        continue;
+      }
       bool won = false;
       const bool ok = error.empty() && call(shared->claim_stopped(c.chain, c.last_end, now_ms, won));
       claims_stopped.push_back(!ok ? Outcome::kFailed : won ? Outcome::kWon : Outcome::kLost);

@@ -520,6 +520,15 @@ def test_ledger_claim_stopped_one_winner_and_none_once_the_head_moved():
     check(not any(o["won"] for o in outs), f"a claim for a head that moved: {outs}")
     outs = race("ig-claim-stopped", [("--chain", chain, "--end", str(END + HOUR))] * PROCESSES)
     check(sum(o["won"] for o in outs) == 1, f"the new head: {outs}")
+    # A claim naming its agent: that agent's retry (its first answer lost) wins again, another
+    # agent does not; a chain with no head at all is won (nobody else can claim it).
+    run_tool("ig-add-digest", "--chain", chain, "--ends", str(END + 2 * HOUR))
+    e = str(END + 2 * HOUR)
+    first = run_tool("ig-claim-stopped", "--chain", chain, "--end", e, "--agent-id", "a" * 32)
+    retry = run_tool("ig-claim-stopped", "--chain", chain, "--end", e, "--agent-id", "a" * 32)
+    other = run_tool("ig-claim-stopped", "--chain", chain, "--end", e, "--agent-id", "b" * 32)
+    check(first["won"] and retry["won"] and not other["won"],
+          f"the named claim: {first} {retry} {other}")
 
 
 def test_ledger_ignores_foreign_items_and_checks_the_table():

@@ -420,15 +420,22 @@ TEST_CASE("Shared integrity ledger claim_stopped: won by the first call for that
         R"({"TableName":"tw-state","Key":{"pk":{"S":"ig#chains"},"sk":{"S":")" + head_sk() +
             R"j("}},"UpdateExpression":"SET #ae = :e","ConditionExpression":"#le = :e AND (attribute_not_exists(#ae) OR #ae < :e)",)j"
             R"("ExpressionAttributeNames":{"#ae":"alerted_end","#le":"last_end"},"ExpressionAttributeValues":{":e":{"N":"1714564800"}},"ReturnValues":"NONE"})");
+  // Refused with a head there: lost. Refused with no head at all: nobody else can claim it.
   f.answers["UpdateItem"] = {response(400, kCondFailed)};
+  f.answers["GetItem"] = {response(200, R"({"Item":{"pk":{"S":"ig#chains"},"sk":{"S":")" +
+                                            head_sk() + R"("}}})")};
   REQUIRE(f.ledger->claim_stopped(kChain, 1714564800, kNow, won).ok);
   CHECK_FALSE(won);
+  CHECK(f.sent.back().first == "GetItem");
+  f.answers["GetItem"] = {response(200, "{}")};
+  REQUIRE(f.ledger->claim_stopped(kChain, 1714564800, kNow, won).ok);
+  CHECK(won);
   f.answers["UpdateItem"] = {response(400, R"({"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"gone"})")};
   SharedStatus s = f.ledger->claim_stopped(kChain, 1714564800, kNow, won);
   CHECK_FALSE(s.ok);
   CHECK_FALSE(won);
-  CHECK(s.message.find("UpdateItem of the delivery-stopped claim of chain " + std::string(kChain)) !=
-        std::string::npos);
+  CHECK(s.message.find("UpdateItem of the delivery-stopped claim of chain \"" +
+                      std::string(kChain)) != std::string::npos);
 }
 
 TEST_CASE("Shared integrity ledger digest and neighbours: consistent reads; foreign items ignored") {

@@ -159,6 +159,7 @@ TEST_CASE("shared ledger: a gap between digests read by different agents, either
     g.start();
     const std::string d1 = g.hour("2026-11-20T01:00:31Z", {}, true);
     const std::string d4 = g.hour("2026-11-20T04:00:31Z", {}, true);
+    g.at("2026-11-20T04:05:00Z");
     std::vector<AlertRecord> found;
     if (older_first) {
       CHECK(g.a.read_digest(d1).empty());
@@ -252,11 +253,29 @@ TEST_CASE("shared ledger: no chain is reported stopped while its digests' units 
   g.at("2026-11-20T02:31:00Z");  // d1's deadline is past
   CHECK(g.b.tick().empty());
   g.shared.down = false;
-  g.at("2026-11-20T02:40:00Z");  // the table answers; d2's unit has not come back yet
+  g.at("2026-11-20T02:33:00Z");  // the table answers; d2's unit has not come back yet
   CHECK(g.b.tick().empty());
   CHECK(g.b.read_digest(d2).empty());
   g.at("2026-11-20T03:10:00Z");
   CHECK(g.b.tick().empty());  // d2's deadline is 03:30:31
+}
+
+TEST_CASE("shared ledger: other failures of the table do not keep a stopped chain quiet") {
+  Agents g;
+  g.start();
+  const std::string d1 = g.hour("2026-11-20T01:00:31Z", {kLog}, true);
+  const std::string d2 = g.hour("2026-11-20T02:00:31Z", {kLog + " "});
+  CHECK(g.b.read_digest(d1).empty());
+  // Log files whose reads cannot be added (a throttled table, a flood of notifications).
+  g.shared.failing = {"add_read"};
+  g.at("2026-11-20T02:25:00Z");
+  std::string error;
+  g.a.read_log(g.a.trail.logs_of[d2][0], kLog + " ", &error);
+  g.b.read_log(g.a.trail.logs_of[d2][0], kLog + " ", &error);
+  CHECK(!error.empty());
+  g.at("2026-11-20T02:31:00Z");
+  auto found = g.b.tick();
+  REQUIRE(rule_ids(found) == std::vector<std::string>{"integrity.digest_delivery_stopped"});
 }
 
 TEST_CASE("shared ledger: a claim that failed is claimed again, also after a restart") {
