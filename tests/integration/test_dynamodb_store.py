@@ -505,12 +505,14 @@ def test_ledger_claim_stopped_one_winner_and_none_once_the_head_moved():
     check(head_of(chain)["alerted_end"] == END, f"claimed: {head_of(chain)}")
     again = run_tool("ig-claim-stopped", "--chain", chain, "--end", str(END))
     check(not again["won"], f"claimed twice: {again}")
-    # An end that is not the head's, and a chain without a head: nothing won, nothing made.
+    # An end that is not the head's: nothing won.
     ahead = run_tool("ig-claim-stopped", "--chain", chain, "--end", str(END + 9 * HOUR))
     check(not ahead["won"], f"a claim for an end that is not the head's: {ahead}")
     nowhere = run_tool("ig-claim-stopped", "--chain", chain + "-none", "--end", str(END))
-    check(not nowhere["won"] and all(h["chain"] != chain + "-none"
-                                     for h in run_tool("ig-heads")["heads"]),
+    # A chain with no head at all (expired, never written): nobody else can claim it, so the
+    # claimer reports it; no head is made.
+    check(nowhere["won"] and all(h["chain"] != chain + "-none"
+                                 for h in run_tool("ig-heads")["heads"]),
           f"a claim for a chain without a head: {nowhere}")
     # The head moves on: a claim for the old head wins nothing, the new one once; the head's
     # claim is kept by add_digest.
