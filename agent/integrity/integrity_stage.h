@@ -38,7 +38,8 @@
 //
 // Several agents on one queue (`[integrity] store = "dynamodb"`): each sees part of the log files
 // and digests, so the part of the ledger that matters across agents is shared
-// (shared_integrity_ledger.h): a read is added to it before its unit is acknowledged; a digest
+// (shared_integrity_ledger.h): a read is added to it before its unit is acknowledged (a
+// backfill's read once its unit is done, since nothing would bring it again); a digest
 // compares the log files it lists with the reads of every agent, links to a predecessor another
 // agent read without reading it from S3, and finds gaps with the digests of every agent; a listed
 // file nobody read is backfilled by the agent that claims it; each chain's clock follows the

@@ -87,7 +87,7 @@ class SharedIntegrityLedger {
   virtual SharedStatus coverage(int64_t now_ms, int64_t stale_after_ms, int64_t& from_ms) = 0;
 
   // The reads any agent added for each of `names` (strongly consistent; a name with none is
-  // absent from `out`). Up to thousands of names (a digest's list) in one call.
+  // absent from `out`). Any number of names in one call (the listed files due for backfill).
   virtual SharedStatus reads(const std::vector<std::string>& names,
                              std::map<std::string, std::vector<SharedRead>>& out) = 0;
 

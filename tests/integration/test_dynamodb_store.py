@@ -54,15 +54,20 @@ def run_tool(command: str, *args: str, expect_ok: bool = True, **kw) -> dict:
 def race(command: str, per_process_args) -> list[dict]:
     """Starts one tool process per argument list, each held at its --barrier; releases all of
     them at once (one line on each stdin); returns their outputs."""
+    return race_commands([(command, args) for args in per_process_args])
+
+
+def race_commands(commands) -> list[dict]:
+    """race() with a (command, args) pair per process."""
     procs = [subprocess.Popen(tool_args(command, *args, "--barrier"), env=ENV,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
-             for args in per_process_args]
+             for command, args in commands]
     for p in procs:
         p.stdin.write("go\n")
         p.stdin.flush()
     outs = []
-    for p in procs:
+    for (command, _), p in zip(commands, procs):
         stdout, stderr = p.communicate(timeout=120)
         check(p.returncode == 0, f"{command} exited {p.returncode}: {stderr}")
         outs.append(json.loads(stdout))
@@ -390,18 +395,8 @@ def test_ledger_a_read_and_a_listing_at_once_one_sees_the_other():
     # The race proper: list_file and add_read processes released at once.
     for round_ in range(5):
         name = f"s3://trail/AWSLogs/1/CloudTrail/us-east-1/race-{round_}-c.json.gz"
-        procs = [subprocess.Popen(tool_args(c, *args, "--barrier"), env=ENV, stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for c, args in [("ig-add-read", ("--name", name, "--content-prefix", f"t{i}"))
-                                 for i in range(PROCESSES)] + [("ig-list", ("--name", name))]]
-        for p in procs:
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        outs = []
-        for p in procs:
-            stdout, stderr = p.communicate(timeout=120)
-            check(p.returncode == 0, f"exited {p.returncode}: {stderr}")
-            outs.append(json.loads(stdout))
+        outs = race_commands([("ig-add-read", ("--name", name, "--content-prefix", f"t{i}"))
+                              for i in range(PROCESSES)] + [("ig-list", ("--name", name))])
         listed_reads = {r["sha256"] for r in outs[-1]["reads"]}
         for i, o in enumerate(outs[:-1]):
             check(o["listed"] == sha256_hex("l") or sha256_hex(f"t{i}-0") in listed_reads,
